@@ -1,0 +1,67 @@
+"""The `fabless` command.
+
+Sub-commands live beside the concept they belong to (``hardware/cli.py``,
+``workload/cli.py``, ...); this module only assembles them and turns a
+:class:`~fabless.errors.FablessError` into one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from fabless import __version__
+from fabless.errors import FablessError
+from fabless.hardware.cli import chips_app, systems_app
+
+app = typer.Typer(
+    name="fabless",
+    help=(
+        "Buy GPUs, rent TPUs, or build your own accelerator? fabless estimates how fast each option "
+        "trains and serves real models, what it costs, and what a custom chip should look like.\n\n"
+        "Start with: fabless chips compare h100-sxm tpu-v5p trainium2"
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(chips_app, name="chips")
+app.add_typer(systems_app, name="systems")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"fabless {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit.")) -> None:
+    pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; user errors print one line and return 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except FablessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        print("error: aborted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return 2
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""Hardware: chips and systems, their schema, the shipped presets, and tables over them."""
+
+from fabless.hardware.presets import (
+    all_chips,
+    all_systems,
+    chip_names,
+    load_chip,
+    load_system,
+    system_names,
+)
+from fabless.hardware.schema import DTYPE_BYTES, DTYPES, Chip, System
+from fabless.hardware.tables import chip_fields, chips_table, compare_chips, systems_table
+
+__all__ = [
+    "Chip", "System", "DTYPES", "DTYPE_BYTES",
+    "load_chip", "load_system", "chip_names", "system_names", "all_chips", "all_systems",
+    "chips_table", "systems_table", "compare_chips", "chip_fields",
+]

@@ -1,0 +1,138 @@
+"""`fabless chips ...` and `fabless systems ...`."""
+
+from __future__ import annotations
+
+import typer
+
+from fabless.hardware.checks import consistency_issues
+from fabless.hardware.presets import load_chip, load_system
+from fabless.hardware.tables import chip_fields, chips_table, compare_chips, systems_table
+from fabless.report.console import console, print_json, print_table
+
+JSON = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table.")
+
+chips_app = typer.Typer(
+    help="The chip library: list, show (with sources), compare, and check your own chip file.",
+    no_args_is_help=True,
+)
+systems_app = typer.Typer(
+    help="The system library: chips joined by a scale-up domain and a scale-out network.",
+    no_args_is_help=True,
+)
+
+
+def _df_rows(df):
+    return [[None if v != v else v for v in row] for row in df.itertuples(index=False)]  # NaN -> None
+
+
+@chips_app.command("list")
+def chips_list(json: bool = JSON) -> None:
+    """List every chip preset.
+
+    Example: fabless chips list --json
+    """
+    df = chips_table()
+    if json:
+        print_json(df.to_dict(orient="records"))
+        return
+    print_table(
+        ["name", "vendor", "kind", "node", "bf16 TFLOPS", "fp8 TFLOPS", "HBM GB", "HBM TB/s", "TDP W"],
+        _df_rows(df), title="Chips (dense peak figures)",
+    )
+
+
+@chips_app.command("show")
+def chips_show(name: str = typer.Argument(..., help="A preset name (see `fabless chips list`) or a chip YAML file."), json: bool = JSON) -> None:
+    """Every field of one chip, with its source and confidence.
+
+    Example: fabless chips show h100-sxm
+    """
+    chip = load_chip(name)
+    if json:
+        print_json({"chip": chip.model_dump(), "consistency_issues": consistency_issues(chip)})
+        return
+    df = chip_fields(chip)
+    print_table(["field", "value", "confidence", "source", "note"], _df_rows(df), title=f"{chip.display_name} ({chip.name})")
+    for note in chip.notes:
+        console.print(f"note: {note}")
+
+
+@chips_app.command("compare")
+def chips_compare(names: list[str] = typer.Argument(..., help="Two or more chip presets or YAML files; ratios are to the first."), json: bool = JSON) -> None:
+    """Chips side by side, with ratios to the first.
+
+    Example: fabless chips compare h100-sxm tpu-v5p trainium2
+    """
+    df = compare_chips(names)
+    if json:
+        print_json(df.to_dict(orient="records"))
+        return
+    print_table(list(df.columns), _df_rows(df), title="Chip comparison (dense peaks; ratios to the first chip)")
+
+
+@chips_app.command("validate")
+def chips_validate(path: str = typer.Argument(..., help="Your chip YAML file."), json: bool = JSON) -> None:
+    """Check a chip file: schema, units, and that its figures agree with each other.
+
+    Exit status 2 on an error in the file; consistency findings are printed as warnings.
+
+    Example: fabless chips validate my-chip.yaml
+    """
+    chip = load_chip(path)
+    issues = consistency_issues(chip)
+    if json:
+        print_json({"name": chip.name, "valid": True, "consistency_issues": issues})
+        return
+    console.print(f"[green]ok[/green] {path}: {chip.display_name} is a valid chip description")
+    for issue in issues:
+        console.print(f"[yellow]warning[/yellow]: {issue}")
+
+
+@systems_app.command("list")
+def systems_list(json: bool = JSON) -> None:
+    """List every system preset.
+
+    Example: fabless systems list
+    """
+    df = systems_table()
+    if json:
+        print_json(df.to_dict(orient="records"))
+        return
+    print_table(
+        ["name", "chip", "chips", "per node", "scale-up size", "scale-up topology", "scale-up GB/s/chip", "scale-out Gbit/s/chip", "bf16 PFLOPS", "HBM TB"],
+        _df_rows(df), title="Systems",
+    )
+
+
+@systems_app.command("show")
+def systems_show(name: str = typer.Argument(..., help="A system preset or a system YAML file."), json: bool = JSON) -> None:
+    """One system's fields, with their sources.
+
+    Example: fabless systems show dgx-h100
+    """
+    system = load_system(name)
+    if json:
+        print_json(system.model_dump())
+        return
+    from fabless.provenance import numeric_leaves
+
+    rows = []
+    for path, value in numeric_leaves(system.model_dump(exclude={"chip"})).items():
+        src = system.provenance.get(path)
+        rows.append([path, value, src.confidence if src else None, src.source if src else None])
+    print_table(["field", "value", "confidence", "source"], rows, title=f"{system.display_name} ({system.name}), chip {system.chip.name}")
+    for note in system.notes:
+        console.print(f"note: {note}")
+
+
+@systems_app.command("validate")
+def systems_validate(path: str = typer.Argument(..., help="Your system YAML file."), json: bool = JSON) -> None:
+    """Check a system file (its chip may be a preset name or a chip file).
+
+    Example: fabless systems validate my-cluster.yaml
+    """
+    system = load_system(path)
+    if json:
+        print_json({"name": system.name, "valid": True})
+        return
+    console.print(f"[green]ok[/green] {path}: {system.display_name}, {system.chips} x {system.chip.name}")

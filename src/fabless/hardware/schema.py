@@ -1,0 +1,294 @@
+"""Validated, frozen descriptions of chips and systems.
+
+Units are in the field names: ``_mhz``, ``_gb_s`` (1e9 bytes/s), ``_gbit_s``
+(1e9 bits/s, as NICs are sold), ``_kib``, ``_gb`` (1e9 bytes), ``_gib``
+(2**30 bytes), ``_w``, ``_usd``, ``_mm2``. Properties with SI units
+(``_bytes``, ``_bytes_per_s``, ``_flops``, ``_hz``) are what the models use.
+
+Every number may carry a source (see :mod:`fabless.provenance`); the shipped
+presets give one for every number.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+
+from fabless.provenance import Source
+
+DTYPES = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4", "fp4")
+Dtype = Literal["fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4", "fp4"]
+
+#: Process nodes the cost model knows (TSMC naming; 4N/N4P map to N4, N3E/N3P to N3).
+PROCESS_NODES = ("N16", "N12", "N7", "N6", "N5", "N4", "N3", "N2")
+ProcessNode = Literal["N16", "N12", "N7", "N6", "N5", "N4", "N3", "N2"]
+
+#: Bytes per element of each datatype.
+DTYPE_BYTES = {
+    "fp64": 8.0, "fp32": 4.0, "tf32": 4.0, "bf16": 2.0, "fp16": 2.0,
+    "fp8": 1.0, "int8": 1.0, "int4": 0.5, "fp4": 0.5,
+}
+
+
+class Frozen(BaseModel):
+    """Base for every schema model: immutable, and unknown fields are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PeakTflops(Frozen):
+    """Dense peak throughput per datatype in TFLOP/s (TOP/s for integers).
+
+    ``None`` means the chip has no matrix path for that datatype. Figures
+    "with sparsity" are never entered here: they are 2x the dense figure."""
+
+    fp64: PositiveFloat | None = None
+    fp32: PositiveFloat | None = None
+    tf32: PositiveFloat | None = None
+    bf16: PositiveFloat | None = None
+    fp16: PositiveFloat | None = None
+    fp8: PositiveFloat | None = None
+    int8: PositiveFloat | None = None
+    int4: PositiveFloat | None = None
+    fp4: PositiveFloat | None = None
+
+    def get(self, dtype: str) -> float | None:
+        """Peak TFLOP/s for ``dtype``, or None where it is not supported."""
+        return getattr(self, dtype)
+
+
+class MatrixUnits(Frozen):
+    """The matrix engines: GPU tensor cores, systolic arrays (TPU MXU,
+    Trainium PE array, MTIA), or a CPU's matrix/SIMD FMA pipes.
+
+    ``macs_per_cycle`` is per unit, dense, by datatype; for a systolic array it
+    is rows x cols at the array's native datatype."""
+
+    kind: Literal["tensor_core", "systolic_array", "cpu_simd"]
+    count: PositiveInt = Field(description="matrix units on the whole chip")
+    rows: PositiveInt | None = Field(None, description="systolic array rows (None for tensor cores)")
+    cols: PositiveInt | None = Field(None, description="systolic array columns")
+    macs_per_cycle: dict[Dtype, PositiveFloat] = Field(description="dense MACs per unit per cycle, by datatype")
+
+
+class VectorUnits(Frozen):
+    """The non-matrix datapath (CUDA cores, TPU VPU, Trainium vector engine)."""
+
+    fp32_flops_per_cycle: PositiveFloat = Field(description="whole-chip fp32 FLOP per cycle (FMA = 2)")
+
+
+class Compute(Frozen):
+    cores: PositiveInt = Field(description="SMs, TensorCores, NeuronCores or CPU cores enabled")
+    core_kind: str = Field(description="what a core is on this chip: SM, TensorCore, NeuronCore, ...")
+    matrix_units: MatrixUnits | None = None
+    vector_units: VectorUnits | None = None
+    peak_tflops: PeakTflops
+    peak_note: str | None = Field(
+        None, description="why peak from units x MACs x clock differs from the stated peak, if it does"
+    )
+
+
+class Clock(Frozen):
+    boost_mhz: PositiveFloat = Field(description="the clock the vendor's peak figures use")
+    max_boost_mhz: PositiveFloat | None = Field(None, description="highest boost clock, if above the peak-basis clock")
+    base_mhz: PositiveFloat | None = None
+    sustained_mhz: PositiveFloat | None = Field(
+        None, description="clock held under a sustained matrix load, where measured"
+    )
+
+
+class MemoryLevel(Frozen):
+    """One level of on-chip memory (registers, L1/shared, L2, VMEM, SBUF, ...)."""
+
+    name: str
+    capacity_kib: PositiveFloat = Field(description="capacity of one instance, KiB")
+    instances: PositiveInt = Field(1, description="how many instances (cores for a per-core level)")
+    scope: Literal["core", "chip"] = Field(description="per core, or shared by the chip")
+    bandwidth_gb_s: PositiveFloat | None = Field(None, description="chip-wide aggregate, GB/s")
+
+    @property
+    def total_bytes(self) -> float:
+        return self.capacity_kib * 1024 * self.instances
+
+
+class Hbm(Frozen):
+    """Off-chip main memory (HBM, or LPDDR/DDR for chips that use it)."""
+
+    generation: str = Field(description="HBM2e, HBM3, HBM3e, HBM4, LPDDR5, DDR5 ...")
+    stacks: PositiveInt | None = Field(None, description="HBM stacks (memory channels for DDR)")
+    capacity_gb: PositiveFloat | None = Field(None, description="capacity in 1e9 bytes, as most vendors state it")
+    capacity_gib: PositiveFloat | None = Field(None, description="capacity in 2**30 bytes, where the vendor states GiB")
+    bandwidth_gb_s: PositiveFloat = Field(description="peak bandwidth, 1e9 bytes/s")
+    per_stack_gb_s: PositiveFloat | None = Field(None, description="peak bandwidth of one stack")
+    per_stack_capacity_gb: PositiveFloat | None = None
+
+    @model_validator(mode="after")
+    def _one_capacity(self) -> Hbm:
+        if (self.capacity_gb is None) == (self.capacity_gib is None):
+            raise ValueError("give exactly one of capacity_gb (1e9 bytes) or capacity_gib (2**30 bytes)")
+        return self
+
+    @property
+    def capacity_bytes(self) -> float:
+        return self.capacity_gb * 1e9 if self.capacity_gb is not None else self.capacity_gib * 2**30
+
+    @property
+    def bandwidth_bytes_per_s(self) -> float:
+        return self.bandwidth_gb_s * 1e9
+
+
+class Memory(Frozen):
+    on_chip: list[MemoryLevel] = Field(default_factory=list)
+    hbm: Hbm
+
+    def level(self, name: str) -> MemoryLevel | None:
+        return next((lv for lv in self.on_chip if lv.name == name), None)
+
+    @property
+    def on_chip_bytes(self) -> float:
+        """All on-chip SRAM (excluding registers), bytes."""
+        return sum(lv.total_bytes for lv in self.on_chip if lv.name != "registers")
+
+
+class ScaleUp(Frozen):
+    """Chip-to-chip links inside the scale-up domain (NVLink, ICI, NeuronLink, Infinity Fabric)."""
+
+    technology: str
+    links: PositiveInt | None = None
+    link_bidir_gb_s: PositiveFloat | None = Field(None, description="one link, both directions, GB/s")
+    bidir_gb_s: PositiveFloat = Field(description="all links of one chip, both directions, GB/s")
+
+    @property
+    def unidir_bytes_per_s(self) -> float:
+        """What one chip can send (or receive) per second over all its links."""
+        return self.bidir_gb_s * 1e9 / 2
+
+
+class ScaleOut(Frozen):
+    """The NIC bandwidth one chip gets for the scale-out network."""
+
+    technology: str
+    bandwidth_gbit_s: PositiveFloat = Field(description="per chip, one direction, Gbit/s")
+
+    @property
+    def bytes_per_s(self) -> float:
+        return self.bandwidth_gbit_s * 1e9 / 8
+
+
+class Links(Frozen):
+    scale_up: ScaleUp | None = None
+    scale_out: ScaleOut | None = None
+    host: str | None = None
+
+
+class Physical(Frozen):
+    process_node: ProcessNode
+    process_detail: str | None = Field(None, description="the foundry's own name, e.g. TSMC 4N")
+    dies: PositiveInt = Field(1, description="compute dies in the package")
+    die_area_mm2: PositiveFloat | None = Field(None, description="area of one compute die")
+    io_die_area_mm2: PositiveFloat | None = Field(None, description="total area of I/O or base dies, if any")
+    transistors_billion: PositiveFloat | None = None
+    tdp_w: PositiveFloat | None = None
+    packaging: str | None = Field(None, description="CoWoS-S, CoWoS-L, InFO, organic ...")
+
+
+class Price(Frozen):
+    list_usd: PositiveFloat | None = Field(None, description="purchase price of one chip (module)")
+    cloud_usd_per_hr: PositiveFloat | None = Field(None, description="on-demand rental, per chip-hour")
+    cloud_offer: str | None = Field(None, description="which offer the rental price is")
+
+
+class Chip(Frozen):
+    """One accelerator (or CPU) as a buyer or an architect compares it."""
+
+    name: str = Field(description="preset id, e.g. h100-sxm")
+    display_name: str
+    vendor: str
+    kind: Literal["gpu", "tpu", "asic", "cpu"]
+    architecture: str | None = None
+    launch: str | None = None
+    compute: Compute
+    clock: Clock
+    memory: Memory
+    links: Links = Links()
+    physical: Physical
+    price: Price = Price()
+    notes: list[str] = Field(default_factory=list)
+    provenance: dict[str, Source] = Field(default_factory=dict)
+
+    def peak_flops(self, dtype: str) -> float | None:
+        """Dense peak FLOP/s for ``dtype`` (None if unsupported)."""
+        tflops = self.compute.peak_tflops.get(dtype)
+        return None if tflops is None else tflops * 1e12
+
+    def derived_peak_tflops(self, dtype: str) -> float | None:
+        """units x MACs/cycle x 2 x boost clock, or None where the units are not described."""
+        mu = self.compute.matrix_units
+        if mu is None or dtype not in mu.macs_per_cycle:
+            return None
+        return mu.count * mu.macs_per_cycle[dtype] * 2 * self.clock.boost_mhz * 1e6 / 1e12
+
+    def source_of(self, path: str) -> Source | None:
+        return self.provenance.get(path)
+
+
+class ScaleUpDomain(Frozen):
+    """The chips joined by the fast fabric (an NVLink domain, a TPU slice, a Trn2 UltraServer)."""
+
+    size: PositiveInt = Field(description="chips in one scale-up domain")
+    topology: Literal["switch", "torus", "ring", "fully_connected"]
+    torus_dims: list[PositiveInt] | None = Field(None, description="for a torus: its dimensions, product = size")
+    in_network_reduction: bool = Field(False, description="the switch reduces (NVLink SHARP / NVLS)")
+    latency_us: PositiveFloat = Field(description="one-hop software-visible latency of a small message")
+
+    @model_validator(mode="after")
+    def _torus(self) -> ScaleUpDomain:
+        if self.topology == "torus":
+            if not self.torus_dims:
+                raise ValueError("a torus needs torus_dims, e.g. [4, 4, 4]")
+            prod = 1
+            for d in self.torus_dims:
+                prod *= d
+            if prod != self.size:
+                raise ValueError(f"torus_dims {self.torus_dims} hold {prod} chips but size is {self.size}")
+        return self
+
+
+class ScaleOutNetwork(Frozen):
+    topology: Literal["fat_tree", "rail_optimized", "dcn", "torus"]
+    latency_us: PositiveFloat = Field(description="end-to-end latency of a small message")
+    bandwidth_gbit_s_per_chip: PositiveFloat | None = Field(
+        None, description="overrides the chip's NIC bandwidth, per chip, one direction"
+    )
+
+
+class System(Frozen):
+    """A deployable unit: chips, the scale-up domain that joins them and the
+    scale-out network between domains."""
+
+    name: str
+    display_name: str
+    chip: Chip
+    chips: PositiveInt = Field(description="chips in this system as sold or rented")
+    chips_per_node: PositiveInt = Field(description="chips in one server (host)")
+    scale_up: ScaleUpDomain
+    scale_out: ScaleOutNetwork | None = None
+    price_usd: PositiveFloat | None = Field(None, description="list price of the whole system")
+    power_w: PositiveFloat | None = Field(None, description="whole-system power at full load")
+    notes: list[str] = Field(default_factory=list)
+    provenance: dict[str, Source] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _sizes(self) -> System:
+        if self.chips % self.chips_per_node:
+            raise ValueError(f"chips ({self.chips}) must be a multiple of chips_per_node ({self.chips_per_node})")
+        return self
+
+    @property
+    def scale_out_bytes_per_s(self) -> float | None:
+        """Per chip, one direction."""
+        if self.scale_out and self.scale_out.bandwidth_gbit_s_per_chip:
+            return self.scale_out.bandwidth_gbit_s_per_chip * 1e9 / 8
+        so = self.chip.links.scale_out
+        return so.bytes_per_s if so else None

@@ -1,0 +1,121 @@
+"""Reading YAML data files into validated models, with one-line errors.
+
+Every data file a user hands fabless (a chip, a system, a scenario, a design
+space, cost parameters) goes through :func:`read_yaml` and :func:`validate`,
+so that every mistake is reported the same way: the file, the field, what is
+wrong and what would be right, on one line.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from fabless.errors import FablessError, suggest
+from fabless.provenance import split_provenance
+
+M = TypeVar("M", bound=BaseModel)
+
+_UNIT_SUFFIX = re.compile(r"^\s*[-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?\s*([A-Za-zµ/%]+[A-Za-z0-9/]*)\s*$")
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file; a missing file or a syntax error is a one-line FablessError."""
+    path = Path(path)
+    if not path.is_file():
+        raise FablessError(f"{path}: no such file")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise FablessError(f"{path}{where}: YAML syntax error: {problem}") from None
+
+
+def _loc_str(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    """Field names of the sub-model that ``loc`` (minus its last part) points into."""
+    cls: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        fields = getattr(cls, "model_fields", {})
+        if part not in fields:
+            return []
+        ann = fields[part].annotation
+        cls = _inner_model(ann)
+        if cls is None:
+            return []
+    return list(getattr(cls, "model_fields", {}))
+
+
+def _inner_model(ann: Any) -> type[BaseModel] | None:
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for arg in getattr(ann, "__args__", ()) or ():
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def describe_validation_error(exc: ValidationError, model: type[BaseModel], origin: str) -> str:
+    """One line for the first problem in ``exc``: where, what, and what would be right."""
+    err = exc.errors()[0]
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    field = _loc_str(loc) or "(top level)"
+    kind = err["type"]
+    value = err.get("input")
+    if kind == "extra_forbidden":
+        known = [f for f in _fields_at(model, loc) if f != "provenance"]
+        tail = suggest(str(loc[-1]), known) or (f"; allowed here: {', '.join(known)}" if known else "")
+        return f"{origin}: unknown field '{field}'{tail}"
+    if kind == "missing":
+        return f"{origin}: missing required field '{field}'"
+    if isinstance(value, str) and kind in {"float_parsing", "int_parsing", "float_type", "int_type"}:
+        m = _UNIT_SUFFIX.match(value)
+        if m:
+            return (
+                f"{origin}: field '{field}' got '{value}' with a unit; write a plain number in the unit "
+                f"the field's name gives (e.g. {field.rsplit('.', 1)[-1]}: {value[: m.start(1)].strip()})"
+            )
+    msg = err["msg"]
+    if kind == "value_error":
+        msg = msg.removeprefix("Value error, ")
+    shown = f" (got {value!r})" if value is not None and not isinstance(value, (dict, list)) else ""
+    return f"{origin}: field '{field}': {msg}{shown}"
+
+
+def validate(model: type[M], raw: Any, origin: str, *, sourced: bool = True, **extra: Any) -> M:
+    """Validate ``raw`` (parsed YAML) as ``model``.
+
+    With ``sourced`` the ``{value, source, confidence, note}`` mappings are split
+    off into the model's ``provenance`` field. ``extra`` fields are set on top
+    (e.g. a resolved chip). Errors become one-line FablessErrors naming ``origin``."""
+    if not isinstance(raw, dict):
+        raise FablessError(f"{origin}: expected a mapping of fields at the top level, got {type(raw).__name__}")
+    # Top-level keys starting with '_' hold YAML anchors (shared source strings).
+    data = {k: v for k, v in raw.items() if not str(k).startswith("_")}
+    if sourced:
+        data, sources = split_provenance(data)
+        if sources:
+            data["provenance"] = {**sources, **(data.get("provenance") or {})}
+    data.update(extra)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise FablessError(describe_validation_error(exc, model, origin)) from None

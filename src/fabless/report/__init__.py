@@ -1,0 +1,1 @@
+"""Tables, JSON and plots for people and machines."""

@@ -1,0 +1,77 @@
+"""Printing results: Rich tables for people, JSON for machines.
+
+Every command that prints results takes ``--json``; both paths go through
+here so that numbers look the same everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _plain(obj: Any) -> Any:
+    """JSON-safe copy: numpy scalars to Python, NaN/inf to None, models to dicts."""
+    if hasattr(obj, "model_dump"):
+        return _plain(obj.model_dump())
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def print_json(obj: Any) -> None:
+    """Print ``obj`` as indented JSON on stdout."""
+    sys.stdout.write(json.dumps(_plain(obj), indent=2) + "\n")
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    """A number for a table: significant digits, thousands separators, '-' for None."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value == 0:
+            return "0"
+        if abs(value) >= 10 ** digits:
+            return f"{value:,.0f}"
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def table(
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    title: str | None = None,
+    caption: str | None = None,
+) -> Table:
+    """A Rich table; numbers right-aligned and formatted with :func:`fmt`."""
+    rows = list(rows)
+    t = Table(title=title, caption=caption, header_style="bold")
+    for i, col in enumerate(columns):
+        numeric = bool(rows) and all(isinstance(r[i], (int, float)) or r[i] is None for r in rows)
+        t.add_column(col, justify="right" if numeric else "left", no_wrap=(i == 0))
+    for r in rows:
+        t.add_row(*(fmt(v) for v in r))
+    return t
+
+
+def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None, caption: str | None = None) -> None:
+    console.print(table(columns, rows, title=title, caption=caption))

@@ -1,0 +1,43 @@
+"""Shared test helpers: run the CLI in-process and capture what it prints."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from fabless.cli import main
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+    def json(self):
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def cli(capsys):
+    """``cli("chips", "list", "--json")`` runs fabless in-process and returns code, stdout, stderr."""
+
+    def run(*args: str) -> CliResult:
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+def assert_one_line_error(result: CliResult, *fragments: str) -> None:
+    """A user error: exit 2, nothing on stdout, one line on stderr containing each fragment."""
+    assert result.code == 2, (result.code, result.out, result.err)
+    assert result.out == ""
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1, result.err
+    assert "Traceback" not in result.err
+    for frag in fragments:
+        assert frag in lines[0], (frag, lines[0])
