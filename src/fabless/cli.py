@@ -13,6 +13,7 @@ import typer
 
 from fabless import __version__
 from fabless.errors import FablessError
+from fabless.economics.cli import cost_app
 from fabless.hardware.cli import chips_app, systems_app
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ app = typer.Typer(
 )
 app.add_typer(chips_app, name="chips")
 app.add_typer(systems_app, name="systems")
+app.add_typer(cost_app)  # `fabless cost`
 
 
 def _version(value: bool) -> None:
