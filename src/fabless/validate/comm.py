@@ -1,0 +1,254 @@
+"""Predictions of the published communication measurements (category ``comm``).
+
+``predict(row)`` takes one raw row of ``data/measurements/published.csv`` (a dict
+of strings) and returns the collective model's prediction in the row's metric
+unit, or None when the row is out of scope. ``FIT_IDS`` are the rows the
+calibrated parameters of ``data/perf/collectives.yaml`` were fitted on
+(:func:`calibrate` re-does that fit); every other comm row is held out.
+
+Rows and what they test:
+
+* ``busbw (GB/s)``: nccl-tests / torch all-reduce, all-gather, reduce-scatter on
+  one 8-GPU node; ``algo=Ring`` in the config means NVLS was disabled.
+* ``bottleneck bandwidth (GB/s, ...)``: DeepEP normal dispatch, bytes over the
+  bottleneck fabric (NVLink inside a node, RDMA across) divided by the time.
+* ``dispatch latency (us)``: DeepEP low-latency dispatch, an all-to-all of
+  tokens x top-k copies of a token (FP8 + one fp32 scale per 128 channels).
+* point-to-point bandwidth between two GPUs, one or both directions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+
+from fabless.errors import FablessError
+from fabless.hardware.schema import System
+from fabless.perf.collectives import CollectiveParams, collective_time, load_params
+from fabless.units import parse_bytes
+
+#: The rows the calibrated parameters were fitted on (12 of the 32 comm rows).
+FIT_IDS: frozenset[str] = frozenset({
+    "comm-294", "comm-296", "comm-298",  # A100 NCCL all-reduce 1 MiB, 64 MiB, 1 GiB
+    "comm-301", "comm-303", "comm-305",  # H200 torch all-reduce 8 MiB, 256 MiB, 16 GiB
+    "comm-307",  # H200 ring all-reduce, NVLS off, 16 GiB
+    "comm-311",  # H200 NVLS all-reduce on 6 GPUs
+    "comm-328", "comm-330",  # DeepEP internode dispatch, RDMA bandwidth, ep 16 and 64
+    "comm-332", "comm-334",  # DeepEP low-latency dispatch, ep 16 and 64
+})
+
+#: Hardware text (lower case, first match wins) -> system preset, and what to change on it.
+HARDWARE_SYSTEMS: list[tuple[str, str, dict]] = [
+    ("h800", "dgx-h100", {"nvlink_bidir_gb_s": 400.0, "nic_gbit_s": 400.0}),
+    ("h200", "dgx-h200", {}),
+    ("h100", "dgx-h100", {}),
+    ("a100", "dgx-a100", {}),
+]
+#: H800 = H100 with 8 of 18 NVLinks: 400 GB/s bidirectional (DeepSeek-V3 issue #28,
+#: maintainer reply, quoted in the notes of comm-341), CX7 400 Gbit/s IB per GPU (rows' hardware text).
+
+#: bytes of one FP8 token with its fp32 scale per 128 channels (DeepEP's dispatch format).
+def _fp8_token_bytes(hidden: int) -> float:
+    return hidden * 1.0 + hidden / 128 * 4.0
+
+
+#: A size large enough that latency is a small part of the time, for bandwidth tests that
+#: stream many copies back to back (p2pBandwidthLatencyTest enqueues them without a sync).
+LARGE_BYTES = float(2**30)
+
+Resolver = Callable[[str], System]
+
+
+def _config(row: dict) -> dict[str, str]:
+    out = {}
+    for part in str(row.get("config", "")).split(";"):
+        if "=" in part:
+            k, v = part.split("=", 1)
+            out[k.strip().lower()] = v.strip()
+        elif part.strip():
+            out[part.strip().lower()] = ""
+    return out
+
+
+def system_for_row(row: dict, resolver: Resolver | None = None) -> System | None:
+    """The system preset a row's hardware text names, adjusted where the text says
+    how it differs (H800); None when no preset matches."""
+    if resolver is None:
+        from fabless.hardware.presets import load_system as resolver  # noqa: N813
+    text = str(row.get("hardware", "")).lower()
+    for key, preset, change in HARDWARE_SYSTEMS:
+        if key in text:
+            try:
+                system = resolver(preset)
+            except FablessError:
+                return None
+            return _adjust(system, **change)
+    return None
+
+
+def _adjust(system: System, nvlink_bidir_gb_s: float | None = None, nic_gbit_s: float | None = None,
+            nvls: bool | None = None) -> System:
+    chip = system.chip
+    if nvlink_bidir_gb_s is not None and chip.links.scale_up is not None:
+        su = chip.links.scale_up.model_copy(update={"bidir_gb_s": nvlink_bidir_gb_s, "link_bidir_gb_s": None, "links": None})
+        chip = chip.model_copy(update={"links": chip.links.model_copy(update={"scale_up": su}),
+                                       "name": chip.name + "-nvlink" + str(int(nvlink_bidir_gb_s))})
+    update: dict = {"chip": chip}
+    if nic_gbit_s is not None and system.scale_out is not None:
+        update["scale_out"] = system.scale_out.model_copy(update={"bandwidth_gbit_s_per_chip": nic_gbit_s})
+    if nvls is not None:
+        update["scale_up"] = system.scale_up.model_copy(update={"in_network_reduction": nvls and system.scale_up.in_network_reduction})
+    return system.model_copy(update=update)
+
+
+def _kind_of(text: str) -> str | None:
+    t = text.lower()
+    for key, kind in (("all_reduce", "all_reduce"), ("all-reduce", "all_reduce"), ("all_gather", "all_gather"),
+                      ("reduce_scatter", "reduce_scatter"), ("all-to-all", "all_to_all"), ("all_to_all", "all_to_all")):
+        if key in t:
+            return kind
+    return None
+
+
+def predict(row: dict, *, params: CollectiveParams | None = None, resolver: Resolver | None = None) -> float | None:
+    """The model's value for one comm row, in the row's metric unit; None if out of scope."""
+    if str(row.get("category", "")).strip() != "comm":
+        return None
+    system = system_for_row(row, resolver)
+    if system is None:
+        return None
+    p = params or load_params()
+    cfg = _config(row)
+    metric = str(row.get("metric", "")).lower()
+    what = str(row.get("model_or_kernel", ""))
+    try:
+        n = int(float(row.get("n_chips") or 0))
+    except ValueError:
+        return None
+
+    if metric.startswith("busbw"):
+        kind = _kind_of(what)
+        if kind is None or "msg_size" not in cfg:
+            return None
+        if cfg.get("algo", "").lower() == "ring":  # NVLS disabled in this run
+            system = _adjust(system, nvls=False)
+        size = parse_bytes(cfg["msg_size"])
+        return collective_time(kind, size, n, system, params=p).busbw_bytes_per_s / 1e9
+
+    if "deepep" in metric or "deepep" in what.lower() or "all-to-all" in what.lower():
+        try:
+            ep = int(cfg["ep"])
+            tokens = int(cfg["tokens_per_batch"])
+            hidden = int(cfg["hidden"])
+            topk = int(cfg["topk_experts"])
+        except (KeyError, ValueError):
+            return None
+        size = tokens * topk * _fp8_token_bytes(hidden)  # one copy per (token, expert), spread over ep ranks
+        res = collective_time("all_to_all", size, ep, system, params=p)
+        if metric.startswith("dispatch latency (us)"):
+            return res.time_s * 1e6
+        if metric.startswith("bottleneck bandwidth"):
+            m = min(ep, system.scale_up.size)
+            if "rdma" in metric:
+                moved = (ep - m) / ep * size
+            else:
+                moved = (m - 1) / ep * size
+            return moved / res.time_s / 1e9 if moved > 0 else None
+        return None
+
+    if "p2p" in metric or "nvlink bandwidth" in metric:
+        size = LARGE_BYTES  # both tests stream back-to-back copies: latency is hidden
+        one_way = collective_time("send_recv", size, 2, system, params=p).algbw_bytes_per_s / 1e9
+        return 2 * one_way if "bidirectional" in metric else one_way
+    return None
+
+
+# ----------------------------------------------------------------------------- calibration
+
+
+def comm_rows(path: str | None = None) -> list[dict]:
+    """The comm rows of the shipped measurement set (or of ``path``)."""
+    import csv
+    from importlib import resources
+    from pathlib import Path
+
+    path = path or str(Path(str(resources.files("fabless") / "data" / "measurements" / "published.csv")))
+    with open(path, newline="") as fh:
+        return [r for r in csv.DictReader(fh) if r.get("category") == "comm"]
+
+
+#: What calibrate() fits, with bounds.
+CALIBRATED: dict[str, tuple[float, float]] = {
+    "launch_latency_s": (1e-7, 2e-4),
+    "scale_up__bw_efficiency": (0.3, 1.0),
+    "scale_up__simple_step_overhead_s": (0.0, 5e-5),
+    "scale_up__ll_step_overhead_s": (0.0, 2e-5),
+    "scale_out__bw_efficiency": (0.3, 1.0),
+    "nvls__bw_efficiency": (0.3, 1.0),
+    "nvls__latency_s": (0.0, 3e-4),
+}
+#: Taken equal to their scale-up counterparts (no multi-node NCCL sweep to fit them on).
+TIED = {"scale_out__simple_step_overhead_s": "scale_up__simple_step_overhead_s",
+        "scale_out__ll_step_overhead_s": "scale_up__ll_step_overhead_s"}
+
+
+def _log_errors(rows: Iterable[dict], params: CollectiveParams, resolver: Resolver | None) -> list[float]:
+    out = []
+    for r in rows:
+        pred = predict(r, params=params, resolver=resolver)
+        if pred is None or pred <= 0:
+            continue
+        out.append(math.log(pred / float(r["value"])))
+    return out
+
+
+def calibrate(rows: list[dict] | None = None, *, start: CollectiveParams | None = None,
+              resolver: Resolver | None = None, sweeps: int = 12) -> tuple[CollectiveParams, float]:
+    """Fit the CALIBRATED parameters on the FIT_IDS rows: coordinate descent on the
+    sum of |log(predicted / measured)|. Returns the parameters and the loss."""
+    rows = [r for r in (rows if rows is not None else comm_rows()) if r["id"] in FIT_IDS]
+    p = start or load_params()
+
+    def loss(q: CollectiveParams) -> float:
+        errs = _log_errors(rows, q, resolver)
+        return sum(abs(e) for e in errs) + 10.0 * (len(rows) - len(errs))
+
+    def with_ties(q: CollectiveParams) -> CollectiveParams:
+        flat = q.flat()
+        return q.replace(**{k: flat[v] for k, v in TIED.items()})
+
+    p = with_ties(p)
+    best = loss(p)
+    step = 0.5
+    for _ in range(sweeps):
+        improved = False
+        for name, (lo, hi) in CALIBRATED.items():
+            cur = p.flat()[name]
+            for factor in (1 + step, 1 / (1 + step), 1 + step / 4, 1 / (1 + step / 4)):
+                trial_v = min(max(cur * factor if cur > 0 else lo + (hi - lo) * 0.01, lo), hi)
+                trial = with_ties(p.replace(**{name: trial_v}))
+                val = loss(trial)
+                if val < best - 1e-12:
+                    p, best, improved, cur = trial, val, True, trial_v
+        if not improved:
+            step /= 2
+            if step < 0.01:
+                break
+    return p, best
+
+
+def error_table(rows: list[dict] | None = None, *, params: CollectiveParams | None = None,
+                resolver: Resolver | None = None) -> list[dict]:
+    """One entry per comm row: id, metric, measured, predicted, relative error, fit or held out."""
+    out = []
+    for r in rows if rows is not None else comm_rows():
+        pred = predict(r, params=params, resolver=resolver)
+        meas = float(r["value"])
+        out.append({
+            "id": r["id"], "metric": r["metric"], "n_chips": r["n_chips"], "config": r["config"],
+            "measured": meas, "predicted": pred,
+            "error": None if pred is None else pred / meas - 1,
+            "set": "fit" if r["id"] in FIT_IDS else "held_out",
+        })
+    return out
+
