@@ -1,0 +1,113 @@
+"""`fabless op allreduce|allgather|reducescatter|alltoall|p2p`: one collective on a system."""
+
+from __future__ import annotations
+
+import numpy as np
+import typer
+
+from fabless.errors import FablessError
+from fabless.hardware.presets import load_system
+from fabless.perf.collectives import PLACEMENTS, collective_time
+from fabless.report.console import print_json, print_table
+from fabless.units import GIB, KIB, parse_bytes
+
+collectives_app = typer.Typer(
+    help="Collectives on a system's topology: time and bus bandwidth (nccl-tests convention).",
+    no_args_is_help=True,
+)
+
+SYSTEM = typer.Option(..., "--system", help="A system preset (see `fabless systems list`) or a system YAML file.")
+CHIPS = typer.Option(None, "--chips", help="Chips in the group (default: one scale-up domain, capped at the system's chips).")
+BYTES = typer.Option("1GiB", "--bytes", help="Message size per chip, nccl-tests convention: 1GiB, 512MB, 4096.")
+SWEEP = typer.Option(False, "--sweep", help="A table of sizes from 1 KiB to 16 GiB (x4 steps) instead of one size.")
+PLACEMENT = typer.Option("auto", "--placement", help="packed (fill a scale-up domain first; = auto) or spread (one chip per domain).")
+JSON = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table.")
+
+SWEEP_BYTES = np.array([KIB * 4**i for i in range(13)], dtype=float)  # 1 KiB ... 16 GiB
+assert SWEEP_BYTES[-1] == 16 * GIB
+
+
+def _human_bytes(n: float) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size and n % size == 0:
+            return f"{int(n // size)} {unit}"
+    return f"{n:g} B"
+
+
+def _run(kind: str, system_ref: str, chips: int | None, size: str, sweep: bool, placement: str, as_json: bool) -> None:
+    system = load_system(system_ref)
+    if placement not in PLACEMENTS:
+        raise FablessError(f"--placement must be one of {', '.join(PLACEMENTS)}, got '{placement}'")
+    if chips is None:
+        chips = 2 if kind == "send_recv" else min(system.scale_up.size, system.chips)
+    if chips < 1:
+        raise FablessError(f"--chips must be at least 1, got {chips}")
+    if kind == "send_recv" and chips != 2:
+        raise FablessError(f"p2p is between two chips: use --chips 2 (or leave it out), got {chips}")
+    sizes = SWEEP_BYTES if sweep else np.array([parse_bytes(size, "--bytes")])
+    if not sweep and sizes[0] <= 0:
+        raise FablessError(f"--bytes must be more than 0, got '{size}'")
+    res = collective_time(kind, sizes, chips, system, placement=placement)
+    rows = []
+    for i, s in enumerate(sizes):
+        rows.append({
+            "bytes": float(s), "time_s": float(res.time_s[i]),
+            "algbw_gbps": float(res.algbw_bytes_per_s[i]) / 1e9, "busbw_gbps": float(res.busbw_bytes_per_s[i]) / 1e9,
+            "algorithm": str(res.algorithm[i]), "bound": str(res.bound[i]),
+        })
+    head = {"kind": res.kind, "system": system.name, "chips": res.group_size, "span": res.span}
+    if as_json:
+        print_json({**head, "sizes": rows} if sweep else {**head, **rows[0]})
+        return
+    title = f"{res.kind} on {system.name}, {res.group_size} chips ({res.span.replace('_', '-')}); GB/s = 1e9 bytes/s"
+    print_table(
+        ["size", "time (us)", "algbw GB/s", "busbw GB/s", "algorithm", "bound"],
+        [[_human_bytes(r["bytes"]), r["time_s"] * 1e6, r["algbw_gbps"], r["busbw_gbps"], r["algorithm"], r["bound"]] for r in rows],
+        title=title,
+        caption="busbw = algbw x 2(n-1)/n (all-reduce), x (n-1)/n (all-gather, reduce-scatter, all-to-all), x 1 (p2p)",
+    )
+
+
+@collectives_app.command("allreduce")
+def allreduce(system: str = SYSTEM, chips: int = CHIPS, size: str = BYTES, sweep: bool = SWEEP, placement: str = PLACEMENT, json: bool = JSON) -> None:
+    """All-reduce: time, algorithm bandwidth and bus bandwidth.
+
+    Example: fabless op allreduce --system dgx-h200 --chips 8 --bytes 1GiB
+    """
+    _run("all_reduce", system, chips, size, sweep, placement, json)
+
+
+@collectives_app.command("allgather")
+def allgather(system: str = SYSTEM, chips: int = CHIPS, size: str = BYTES, sweep: bool = SWEEP, placement: str = PLACEMENT, json: bool = JSON) -> None:
+    """All-gather (--bytes is the gathered output per chip).
+
+    Example: fabless op allgather --system dgx-h100 --chips 8 --sweep
+    """
+    _run("all_gather", system, chips, size, sweep, placement, json)
+
+
+@collectives_app.command("reducescatter")
+def reducescatter(system: str = SYSTEM, chips: int = CHIPS, size: str = BYTES, sweep: bool = SWEEP, placement: str = PLACEMENT, json: bool = JSON) -> None:
+    """Reduce-scatter (--bytes is the input per chip).
+
+    Example: fabless op reducescatter --system tpu-v5p-pod --chips 64 --bytes 256MiB
+    """
+    _run("reduce_scatter", system, chips, size, sweep, placement, json)
+
+
+@collectives_app.command("alltoall")
+def alltoall(system: str = SYSTEM, chips: int = CHIPS, size: str = BYTES, sweep: bool = SWEEP, placement: str = PLACEMENT, json: bool = JSON) -> None:
+    """All-to-all (--bytes is the whole send buffer per chip, 1/n to each member).
+
+    Example: fabless op alltoall --system dgx-h100 --chips 64 --bytes 64MiB
+    """
+    _run("all_to_all", system, chips, size, sweep, placement, json)
+
+
+@collectives_app.command("p2p")
+def p2p(system: str = SYSTEM, chips: int = CHIPS, size: str = BYTES, sweep: bool = SWEEP, placement: str = PLACEMENT, json: bool = JSON) -> None:
+    """Point-to-point send/recv between two chips (--placement spread: across domains).
+
+    Example: fabless op p2p --system dgx-h100 --bytes 1GiB --placement spread
+    """
+    _run("send_recv", system, chips, size, sweep, placement, json)
