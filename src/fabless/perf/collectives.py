@@ -432,17 +432,15 @@ def _spanning(kind: str, S: np.ndarray, up: _Fabric, out: _Fabric, p: Collective
 
     # hierarchical: reduce-scatter inside the domain, the collective across domains on
     # 1/m of the buffer (each of the m chips over its own NIC, at once), all-gather inside.
-    inter_kind = kind
-    inter = _one_fabric(inter_kind, S / m, out, p) + _tree_inter(inter_kind, S / m, out, p)
-    t_inter, i_inter = _best(inter, S)
+    inter = _one_fabric(kind, S / m, out, p) + _tree_inter(kind, S / m, out, p)
     if m > 1:
         intra_kind = "reduce_scatter" if kind in ("all_reduce", "reduce_scatter") else "all_gather"
         t_rs, _ = _best(_one_fabric(intra_kind, S, up, p), S)
         t_intra = t_rs * (2 if kind == "all_reduce" else 1)
     else:
         t_intra = np.zeros_like(S)
-    inter_name = inter[int(np.bincount(i_inter.ravel()).argmax())][0]
-    cands.append((f"hierarchical({inter_name})", 0.0, t_intra + t_inter))
+    for name, lat, bw in inter:  # the intra-domain phases (their own best algorithm) count as bandwidth time
+        cands.append((f"hierarchical({name})" if m > 1 else name, lat, t_intra + bw))
 
     # flat ring over all g chips (NCCL's multi-node ring): each channel's ring crosses
     # every domain boundary once; the m NICs of a domain carry m channels in parallel.
