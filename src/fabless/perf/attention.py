@@ -1,0 +1,158 @@
+"""Fused (flash-style) attention: softmax(Q Kᵀ / sqrt(d)) V without writing the scores.
+
+Shapes: ``batch`` sequences, ``heads`` query heads of ``head_dim``, ``kv_heads`` key/value
+heads (grouped-query attention when fewer than ``heads``; 1 for multi-query), ``q_len``
+queries attending to ``kv_len`` keys. ``v_head_dim`` defaults to ``head_dim``. MLA
+(DeepSeek multi-head latent attention, weights absorbed) is ``kv_heads=1``,
+``head_dim = kv_lora_rank + rope_dim`` (576) and ``v_head_dim = kv_lora_rank`` (512) with
+``latent_kv=True``: keys and values are the same cached latent vector, read once.
+
+FLOPs: ``2 x batch x heads x pairs x (head_dim + v_head_dim)`` where ``pairs`` counts the
+(query, key) pairs the mask keeps: all ``q_len x kv_len`` of them, or with ``causal`` (queries
+are the last ``q_len`` positions) ``q_len·(kv_len − q_len) + q_len·(q_len + 1)/2``, about half.
+
+**Prefill** (the flash kernel): one work unit per (sequence, head, query block of ``B``
+rows); it walks the KV blocks it may see (all, or up to the diagonal when causal: partial
+diagonal blocks cost a full block) and pays ``attention_overhead_blocks`` block-times for
+loading Q, normalising and writing O. Units run in waves over the cores:
+``compute = max(ceil(units / cores) x mean(blocks + overhead), max(blocks) + overhead) x
+block_flops / core_rate`` (a wave lasts at least as long as its longest unit), with
+``core_rate = peak / cores x sustained/boost clock x mma_efficiency x attention_mma_ratio``,
+times the fraction of the matrix unit a head dimension fills (a 64-wide head on a
+128-row array uses half of it). Memory is Q, K, V and O once (K/V blocks are re-read from
+L2, not HBM).
+
+**Decode** (a few new tokens against a KV cache): the heads of a GQA group are stacked into
+the rows of one matrix multiply (``q_len x heads / kv_heads`` rows), which fill a matrix
+instruction of 64 rows on a GPU or an array of R rows. Memory is the KV cache read once,
+at ``hbm_efficiency`` of the peak bandwidth: usually the bound, except for MLA's 128 stacked
+heads, which make decode compute-heavy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fabless.errors import FablessError
+from fabless.hardware.schema import DTYPE_BYTES
+from fabless.perf.params import SYSTOLIC, ChipParams
+from fabless.perf.result import OpTime, combine
+from fabless.perf.roofline import roofline
+
+#: Rows of one GPU matrix instruction (Hopper wgmma m64); decode rows are padded up to it.
+GPU_MMA_ROWS = 64
+#: Head dimensions are padded up to a multiple of this on GPUs (MMA k granularity).
+GPU_MMA_K = 16
+
+
+def mask_pairs(q_len: int, kv_len: int, causal: bool) -> float:
+    """(query, key) pairs kept by the mask for one sequence and head."""
+    if not causal:
+        return float(q_len) * kv_len
+    past = max(kv_len - q_len, 0)
+    return float(q_len) * past + q_len * (q_len + 1) / 2.0
+
+
+def attention_flops(batch, q_len, kv_len, heads, head_dim, v_head_dim=None, causal=False) -> float:
+    dv = v_head_dim or head_dim
+    return 2.0 * batch * heads * mask_pairs(q_len, kv_len, causal) * (head_dim + dv)
+
+
+def attention_bytes(batch, q_len, kv_len, heads, head_dim, kv_heads=None, v_head_dim=None,
+                    dtype="bf16", latent_kv=False) -> float:
+    """Compulsory HBM bytes: Q and O once, K and V (or the shared latent) once."""
+    dv = v_head_dim or head_dim
+    kvh = kv_heads or heads
+    b = DTYPE_BYTES[dtype]
+    q_o = batch * heads * q_len * (head_dim + dv)
+    kv = batch * kvh * kv_len * (head_dim if latent_kv else head_dim + dv)
+    return (q_o + kv) * b
+
+
+def _check(**dims) -> None:
+    for name, v in dims.items():
+        if v is None:
+            continue
+        if not (v >= 1) or int(v) != v:
+            raise FablessError(f"attention: {name} must be a positive whole number, got {v}")
+
+
+def _units_blocks(q_len: int, kv_len: int, causal: bool, block: int) -> tuple[int, float, float]:
+    """Query blocks per (sequence, head), and the mean and largest KV-block count they walk."""
+    nq = -(-q_len // block)
+    j = np.arange(nq)
+    if causal:
+        off = max(kv_len - q_len, 0)
+        seen = np.minimum(kv_len, off + (j + 1) * block)
+    else:
+        seen = np.full(nq, kv_len)
+    blocks = np.ceil(seen / block)
+    return nq, float(np.mean(blocks)), float(np.max(blocks))
+
+
+def _dim_fill(d: float, width: np.ndarray) -> np.ndarray:
+    return d / (np.ceil(d / width) * width)
+
+
+def attention_time(batch: int, q_len: int, kv_len: int, heads: int, head_dim: int, chip: ChipParams,
+                   dtype: str = "bf16", *, kv_heads: int | None = None, v_head_dim: int | None = None,
+                   causal: bool = False, phase: str | None = None, latent_kv: bool = False,
+                   model: str = "detailed") -> OpTime:
+    """Time of one fused attention call on every design. ``phase`` is "prefill" (flash kernel)
+    or "decode" (KV-cache read); by default decode when ``q_len <= 16``."""
+    _check(batch=batch, q_len=q_len, kv_len=kv_len, heads=heads, head_dim=head_dim,
+           kv_heads=kv_heads, v_head_dim=v_head_dim)
+    kvh = kv_heads or heads
+    if heads % kvh:
+        raise FablessError(f"attention: heads ({heads}) must be a multiple of kv_heads ({kvh})")
+    if dtype not in DTYPE_BYTES:
+        raise FablessError(f"attention: unknown dtype '{dtype}'; known: {', '.join(DTYPE_BYTES)}")
+    if causal and q_len > kv_len:
+        raise FablessError(f"attention: causal needs q_len ({q_len}) <= kv_len ({kv_len})")
+    phase = phase or ("decode" if q_len <= 16 else "prefill")
+    if phase not in ("prefill", "decode"):
+        raise FablessError(f"attention: phase must be prefill or decode, got '{phase}'")
+    dv = v_head_dim or head_dim
+    flops = attention_flops(batch, q_len, kv_len, heads, head_dim, dv, causal)
+    nbytes = attention_bytes(batch, q_len, kv_len, heads, head_dim, kvh, dv, dtype, latent_kv)
+    if model == "roofline":
+        return roofline("attention", flops, nbytes, chip, dtype)
+    if model != "detailed":
+        raise FablessError(f"unknown model '{model}'; use detailed or roofline")
+
+    peak = chip.peak(dtype)
+    is_sys = chip.kind_code == SYSTOLIC
+    rate = peak * (chip.sustained_clock_hz / chip.boost_clock_hz) * chip.mma_efficiency * chip.attention_mma_ratio
+    rows = np.where(is_sys, np.nan_to_num(chip.mu_rows, nan=128.0), GPU_MMA_K)
+    cols = np.where(is_sys, np.nan_to_num(chip.mu_cols, nan=128.0), GPU_MMA_K)
+    # the contraction of Q Kᵀ runs over head_dim (array rows); P V's output columns are v_head_dim
+    dim_fill = (head_dim + dv) / (head_dim / _dim_fill(head_dim, rows) + dv / _dim_fill(dv, cols))
+    memory = np.full(len(chip), nbytes) / (chip.hbm_bytes_per_s * chip.hbm_efficiency)
+    tiling: dict = {"phase": phase}
+
+    if phase == "prefill":
+        compute = np.empty(len(chip))
+        waves_out = np.empty(len(chip))
+        for block in np.unique(chip.attention_block):
+            sel = chip.attention_block == block
+            b = int(block)
+            nq, mean_blocks, max_blocks = _units_blocks(q_len, kv_len, causal, b)
+            units = batch * heads * nq
+            waves = np.ceil(units / chip.cores[sel])
+            per_block = 2.0 * b * b * (head_dim + dv)
+            core_rate = rate[sel] / chip.cores[sel] * dim_fill[sel]
+            c = chip.attention_overhead_blocks[sel]
+            # waves of work units; a wave lasts at least as long as its longest unit
+            compute[sel] = np.maximum(waves * (mean_blocks + c), max_blocks + c) * per_block / core_rate
+            waves_out[sel] = waves
+        tiling.update(block=chip.attention_block, waves=waves_out,
+                      work_units=batch * heads * -(-q_len // chip.attention_block),
+                      head_dim_fill=dim_fill)
+    else:
+        group_rows = q_len * heads // kvh
+        granule = np.where(is_sys, np.nan_to_num(chip.mu_rows, nan=128.0), GPU_MMA_ROWS)
+        row_fill = group_rows / (np.ceil(group_rows / granule) * granule)
+        compute = flops / (rate * row_fill * dim_fill)
+        tiling.update(rows_per_kv_head=group_rows, row_fill=row_fill, head_dim_fill=dim_fill)
+    return combine("attention", compute, memory, chip.launch_overhead_s, flops, nbytes, peak,
+                   chip.hbm_bytes_per_s, tiling)

@@ -1,0 +1,88 @@
+"""Memory-bound operators: copies, elementwise maps, normalisations, plain HBM reads.
+
+Each is one kernel: ``time_s = launch_overhead_s + max(compute_s, memory_s)`` with
+``memory_s = HBM bytes / (peak bandwidth x hbm_efficiency)`` and ``compute_s`` the vector
+work at ``vector_efficiency`` of the chip's vector (non-matrix) peak.
+
+Fusion: real stacks fuse a norm with the elementwise ops around it (residual add, scale,
+activation, quantise): ``norm_time(..., fused_ops=k)`` adds their FLOPs but no extra trip to
+HBM and no extra launch; :func:`elementwise_time` with ``n_ops`` > 1 and ``fused=False`` is the
+unfused chain (each op reads and writes the whole tensor and pays its own launch).
+
+Achieved bandwidth (``gbps``) counts every byte read from and written to HBM: a copy of
+1 GiB moves 2 GiB.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fabless.errors import FablessError
+from fabless.hardware.schema import DTYPE_BYTES
+from fabless.perf.params import ChipParams
+from fabless.perf.result import OpTime, combine
+from fabless.perf.roofline import roofline
+
+
+def _positive(name: str, v: float) -> None:
+    if not (v > 0) or not np.isfinite(v):
+        raise FablessError(f"{name} must be a positive number, got {v}")
+
+
+def _stream(op: str, read_bytes: float, write_bytes: float, flops: float, chip: ChipParams, model: str,
+            launches: float = 1.0, tiling: dict | None = None) -> OpTime:
+    nbytes = read_bytes + write_bytes
+    if model == "roofline":
+        return roofline(op, flops, nbytes, chip)
+    if model != "detailed":
+        raise FablessError(f"unknown model '{model}'; use detailed or roofline")
+    memory = nbytes / (chip.hbm_bytes_per_s * chip.hbm_efficiency)
+    compute = flops / (chip.vector_flops_per_s * chip.vector_efficiency)
+    return combine(op, compute, memory, chip.launch_overhead_s * launches, flops, nbytes,
+                   chip.vector_flops_per_s, chip.hbm_bytes_per_s, tiling or {})
+
+
+def memcpy_time(nbytes: float, chip: ChipParams, *, model: str = "detailed") -> OpTime:
+    """Copy ``nbytes`` from one HBM buffer to another (reads and writes ``nbytes`` each)."""
+    _positive("bytes", nbytes)
+    return _stream("memcpy", nbytes, nbytes, 0.0, chip, model, tiling={"copied_bytes": float(nbytes)})
+
+
+def hbm_read_time(nbytes: float, chip: ChipParams, *, model: str = "detailed") -> OpTime:
+    """Stream ``nbytes`` from HBM once (e.g. a decode step reading the weights)."""
+    _positive("bytes", nbytes)
+    return _stream("hbm_read", nbytes, 0.0, 0.0, chip, model)
+
+
+def elementwise_time(n_elements: float, chip: ChipParams, dtype: str = "bf16", *, n_inputs: int = 1,
+                     n_outputs: int = 1, flops_per_element: float = 1.0, n_ops: int = 1, fused: bool = True,
+                     model: str = "detailed") -> OpTime:
+    """``n_ops`` elementwise ops over ``n_elements``; fused, they read the inputs and write the
+    outputs once in one kernel; unfused, each op is its own kernel and trip to HBM."""
+    _positive("n_elements", n_elements)
+    if dtype not in DTYPE_BYTES:
+        raise FablessError(f"unknown dtype '{dtype}'; known: {', '.join(DTYPE_BYTES)}")
+    b = DTYPE_BYTES[dtype]
+    trips = 1 if fused else n_ops
+    read = n_elements * n_inputs * b * trips
+    write = n_elements * n_outputs * b * trips
+    return _stream("elementwise", read, write, n_elements * flops_per_element * n_ops, chip, model,
+                   launches=trips, tiling={"kernels": trips})
+
+
+def norm_time(rows: float, cols: float, chip: ChipParams, dtype: str = "bf16", *, kind: str = "rmsnorm",
+              fused_ops: int = 0, residual: bool = False, model: str = "detailed") -> OpTime:
+    """RMSNorm/LayerNorm over ``rows x cols`` (normalised over cols), with ``fused_ops``
+    elementwise ops fused in (activation, scale ...) and optionally a fused residual add
+    (one more input read and the sum written back)."""
+    _positive("rows", rows)
+    _positive("cols", cols)
+    if kind not in ("rmsnorm", "layernorm"):
+        raise FablessError(f"norm kind must be rmsnorm or layernorm, got '{kind}'")
+    b = DTYPE_BYTES[dtype]
+    n = rows * cols
+    weights = cols * b * (2 if kind == "layernorm" else 1)
+    read = n * b * (2 if residual else 1) + weights
+    write = n * b * (2 if residual else 1)
+    flops_per = (4 if kind == "rmsnorm" else 7) + fused_ops + (1 if residual else 0)
+    return _stream("norm", read, write, n * flops_per, chip, model, tiling={"fused_ops": fused_ops})

@@ -1,0 +1,332 @@
+"""What the operator models need to know about a chip, as numpy arrays over designs.
+
+:class:`ChipParams` holds one entry per design (a chip preset, a user's chip, or one of
+thousands of variants a design-space search builds from arrays). Every field is a 1-D
+array of the same length, in SI units named in the field (``_hz``, ``_bytes``,
+``_bytes_per_s``, ``_flops_per_s``, ``_s``). Build it with :meth:`ChipParams.from_chip`,
+:meth:`ChipParams.from_chips` or :meth:`ChipParams.from_arrays`.
+
+The few physical knobs that are not chip specifications (achievable fraction of HBM
+bandwidth, launch overhead, matrix-unit efficiency, ...) come from one place per chip
+family, ``data/perf/families.yaml``, each with its source (see :func:`family_params`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fabless.errors import FablessError, unknown_name_error
+from fabless.hardware.schema import DTYPES, Chip
+from fabless.loading import read_yaml
+from fabless.provenance import split_provenance
+
+#: Matrix-unit kinds, as integer codes in :attr:`ChipParams.kind_code`.
+KINDS = ("tensor_core", "systolic_array", "cpu_simd")
+TENSOR_CORE, SYSTOLIC, CPU_SIMD = 0, 1, 2
+
+#: Numeric family parameters (see families.yaml for their meaning).
+FAMILY_FIELDS = (
+    "mma_efficiency", "sustained_clock_fraction", "hbm_efficiency", "launch_overhead_s",
+    "operand_bytes_per_cycle_per_core", "attention_mma_ratio", "attention_overhead_blocks",
+    "attention_block", "tile_sram_fraction", "vector_efficiency", "scratchpad_bytes_if_unknown",
+)
+
+#: Names of on-chip memory levels that are not operand scratchpads.
+_NOT_SCRATCH = {"registers", "l2", "llc", "l3", "infinity_cache", "mall"}
+
+_FAMILIES_PATH = Path(str(resources.files("fabless") / "data" / "perf" / "families.yaml"))
+
+
+@dataclass(frozen=True)
+class Family:
+    """One chip family's parameters, with the source of each."""
+
+    name: str
+    match: tuple[str, ...]
+    values: dict[str, float]
+    sources: dict[str, dict]
+
+
+@lru_cache(maxsize=4)
+def _families(path: str) -> dict[str, Family]:
+    raw = read_yaml(path)
+    if not isinstance(raw, dict) or not isinstance(raw.get("families"), dict):
+        raise FablessError(f"{path}: expected a top-level 'families' mapping")
+    fams = raw["families"]
+    resolved: dict[str, Family] = {}
+
+    def build(name: str, seen: tuple[str, ...] = ()) -> Family:
+        if name in resolved:
+            return resolved[name]
+        if name not in fams:
+            raise unknown_name_error("chip family", name, fams)
+        if name in seen:
+            raise FablessError(f"{path}: family '{name}' inherits from itself")
+        body = dict(fams[name] or {})
+        parent = body.pop("inherits", None)
+        match = tuple(str(m).lower() for m in body.pop("match", []) or [])
+        plain, sources = split_provenance(body)
+        unknown = set(plain) - set(FAMILY_FIELDS)
+        if unknown:
+            raise FablessError(f"{path}: family '{name}' has unknown parameter '{sorted(unknown)[0]}'; "
+                               f"known: {', '.join(FAMILY_FIELDS)}")
+        values: dict[str, float] = {}
+        srcs: dict[str, dict] = {}
+        if parent is not None:
+            p = build(str(parent), seen + (name,))
+            values.update(p.values)
+            srcs.update({k: {**v, "inherited_from": p.name} if "inherited_from" not in v else v
+                         for k, v in p.sources.items()})
+        for k, v in plain.items():
+            try:
+                values[k] = float(v)
+            except (TypeError, ValueError):
+                raise FablessError(f"{path}: family '{name}' parameter '{k}' must be a number, got {v!r}") from None
+        srcs.update(sources)
+        missing = [f for f in FAMILY_FIELDS if f not in values]
+        if missing:
+            raise FablessError(f"{path}: family '{name}' lacks '{missing[0]}' (and inherits no value)")
+        fam = Family(name, match, values, srcs)
+        resolved[name] = fam
+        return fam
+
+    for n in fams:
+        build(n)
+    return resolved
+
+
+def families(path: str | Path | None = None) -> dict[str, Family]:
+    """All families of ``families.yaml`` (or of ``path``), inheritance resolved."""
+    return _families(str(path or _FAMILIES_PATH))
+
+
+def family_of(chip: Chip, path: str | Path | None = None) -> Family:
+    """The family whose ``match`` prefix fits the chip's preset name (longest prefix wins),
+    else ``default-<matrix-unit kind>`` (``default-gpu`` for a GPU without units described)."""
+    fams = families(path)
+    name = chip.name.lower()
+    best: tuple[int, Family] | None = None
+    for fam in fams.values():
+        for prefix in fam.match:
+            if name.startswith(prefix) and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), fam)
+    if best is not None:
+        return best[1]
+    mu = chip.compute.matrix_units
+    kind = mu.kind if mu is not None else ("tensor_core" if chip.kind == "gpu" else "systolic_array")
+    return fams["default-gpu" if kind == "tensor_core" else f"default-{kind}"]
+
+
+def _arr(x: Any, n: int | None = None) -> np.ndarray:
+    a = np.atleast_1d(np.asarray(x, dtype=float))
+    if n is not None and a.shape[0] == 1 and n > 1:
+        a = np.repeat(a, n)
+    return a
+
+
+@dataclass(frozen=True)
+class ChipParams:
+    """One entry per design; every numeric field is a float array of shape (n,).
+
+    ``peak_flops_per_s`` maps a datatype to the dense datasheet peak (NaN where the chip has
+    no matrix path for it). ``mu_rows``/``mu_cols`` are NaN for tensor cores."""
+
+    name: tuple[str, ...]
+    family: tuple[str, ...]
+    kind_code: np.ndarray
+    peak_flops_per_s: dict[str, np.ndarray]
+    vector_flops_per_s: np.ndarray
+    cores: np.ndarray
+    mu_count: np.ndarray
+    mu_rows: np.ndarray
+    mu_cols: np.ndarray
+    boost_clock_hz: np.ndarray
+    sustained_clock_hz: np.ndarray
+    hbm_bytes_per_s: np.ndarray
+    sram_per_core_bytes: np.ndarray
+    sram_shared_bytes: np.ndarray
+    mma_efficiency: np.ndarray
+    hbm_efficiency: np.ndarray
+    launch_overhead_s: np.ndarray
+    operand_bytes_per_cycle_per_core: np.ndarray
+    attention_mma_ratio: np.ndarray
+    attention_overhead_blocks: np.ndarray
+    attention_block: np.ndarray
+    tile_sram_fraction: np.ndarray
+    vector_efficiency: np.ndarray
+    sources: tuple[dict, ...] = field(default=(), compare=False)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_chip(cls, chip: Chip | str, *, families_path: str | Path | None = None) -> ChipParams:
+        """The parameters of one chip (a Chip, or a preset name / YAML path)."""
+        if not isinstance(chip, Chip):
+            from fabless.hardware.presets import load_chip
+
+            chip = load_chip(chip)
+        fam = family_of(chip, families_path)
+        f = fam.values
+        mu = chip.compute.matrix_units
+        kind = mu.kind if mu is not None else ("tensor_core" if chip.kind == "gpu" else "systolic_array")
+        cores = chip.compute.cores
+        boost_hz = chip.clock.boost_mhz * 1e6
+        sustained_hz = (chip.clock.sustained_mhz * 1e6 if chip.clock.sustained_mhz
+                        else boost_hz * f["sustained_clock_fraction"])
+        per_core = [lv.capacity_kib * 1024 for lv in chip.memory.on_chip
+                    if lv.scope == "core" and lv.name.lower() not in _NOT_SCRATCH]
+        shared = [lv.total_bytes for lv in chip.memory.on_chip
+                  if lv.scope == "chip" and lv.name.lower() != "registers"]
+        if chip.compute.vector_units is not None:
+            vec = chip.compute.vector_units.fp32_flops_per_cycle * boost_hz
+        else:
+            vec = (chip.peak_flops("fp32") or (chip.peak_flops("bf16") or 1e12) / 16)
+        src = {"family": fam.name, **{k: fam.sources.get(k, {}) for k in FAMILY_FIELDS}}
+        if not per_core:
+            src["sram_per_core_bytes"] = fam.sources.get("scratchpad_bytes_if_unknown", {})
+        if chip.clock.sustained_mhz:
+            src["sustained_clock_hz"] = {"source": f"chip file clock.sustained_mhz of {chip.name}"}
+        return cls(
+            name=(chip.name,),
+            family=(fam.name,),
+            kind_code=np.array([float(KINDS.index(kind))]),
+            peak_flops_per_s={d: np.array([chip.peak_flops(d) or np.nan]) for d in DTYPES},
+            vector_flops_per_s=np.array([float(vec)]),
+            cores=np.array([float(cores)]),
+            mu_count=np.array([float(mu.count if mu else cores)]),
+            mu_rows=np.array([float(mu.rows) if mu and mu.rows else np.nan]),
+            mu_cols=np.array([float(mu.cols) if mu and mu.cols else np.nan]),
+            boost_clock_hz=np.array([boost_hz]),
+            sustained_clock_hz=np.array([min(sustained_hz, boost_hz)]),
+            hbm_bytes_per_s=np.array([chip.memory.hbm.bandwidth_bytes_per_s]),
+            sram_per_core_bytes=np.array([max(per_core) if per_core else f["scratchpad_bytes_if_unknown"]]),
+            sram_shared_bytes=np.array([float(sum(shared))]),
+            **{k: np.array([f[k]]) for k in ("mma_efficiency", "hbm_efficiency", "launch_overhead_s",
+                                             "operand_bytes_per_cycle_per_core", "attention_mma_ratio",
+                                             "attention_overhead_blocks", "attention_block",
+                                             "tile_sram_fraction", "vector_efficiency")},
+            sources=(src,),
+        )
+
+    @classmethod
+    def from_chips(cls, chips: list[Chip | str], *, families_path: str | Path | None = None) -> ChipParams:
+        """Several chips, one entry each (they may mix tensor cores and systolic arrays)."""
+        if not chips:
+            raise FablessError("no chips given")
+        return concat([cls.from_chip(c, families_path=families_path) for c in chips])
+
+    @classmethod
+    def from_arrays(cls, *, peak_flops_per_s: dict[str, Any], cores: Any, hbm_bytes_per_s: Any,
+                    boost_clock_hz: Any, kind: str | Any = "tensor_core", mu_count: Any = None,
+                    mu_rows: Any = np.nan, mu_cols: Any = np.nan, sustained_clock_hz: Any = None,
+                    sram_per_core_bytes: Any = 228 * 1024, sram_shared_bytes: Any = 50e6,
+                    vector_flops_per_s: Any = None, family: str = "default-gpu",
+                    families_path: str | Path | None = None, name: Any = None,
+                    **family_overrides: Any) -> ChipParams:
+        """Designs straight from arrays (a design-space search): every argument is a scalar or
+        an array of the design count; family parameters not given come from ``family``."""
+        fam = families(families_path).get(family)
+        if fam is None:
+            raise unknown_name_error("chip family", family, families(families_path))
+        bad = set(family_overrides) - set(FAMILY_FIELDS)
+        if bad:
+            raise FablessError(f"unknown parameter '{sorted(bad)[0]}'; known: {', '.join(FAMILY_FIELDS)}")
+        lengths = [np.size(v) for v in (cores, hbm_bytes_per_s, boost_clock_hz, mu_count, mu_rows, mu_cols,
+                                        sustained_clock_hz, sram_per_core_bytes, sram_shared_bytes,
+                                        vector_flops_per_s, kind, *peak_flops_per_s.values(),
+                                        *family_overrides.values()) if v is not None]
+        n = max(lengths)
+        if any(ln not in (1, n) for ln in lengths):
+            raise FablessError(f"array arguments must all have length 1 or {n}, got lengths {sorted(set(lengths))}")
+        fv = {**fam.values, **family_overrides}
+        boost = _arr(boost_clock_hz, n)
+        sustained = (_arr(sustained_clock_hz, n) if sustained_clock_hz is not None
+                     else boost * _arr(fv["sustained_clock_fraction"], n))
+        if isinstance(kind, str) or np.ndim(kind) == 0 and not isinstance(kind, (int, float, np.number)):
+            kind_code = np.full(n, float(KINDS.index(str(kind))))
+        else:
+            kind_code = np.array([KINDS.index(k) if isinstance(k, str) else k for k in np.atleast_1d(kind)], float)
+            kind_code = _arr(kind_code, n)
+        peaks = {d: _arr(peak_flops_per_s.get(d, np.nan), n) for d in DTYPES}
+        cores_a = _arr(cores, n)
+        vec = (_arr(vector_flops_per_s, n) if vector_flops_per_s is not None
+               else np.nan_to_num(peaks["bf16"], nan=1e12) / 16)
+        names = tuple(np.atleast_1d(name).astype(str)) if name is not None else tuple(f"design-{i}" for i in range(n))
+        if len(names) == 1 and n > 1:
+            names = tuple(f"{names[0]}-{i}" for i in range(n))
+        out = cls(
+            name=names, family=(fam.name,) * n, kind_code=kind_code, peak_flops_per_s=peaks,
+            vector_flops_per_s=vec, cores=cores_a,
+            mu_count=_arr(mu_count if mu_count is not None else cores, n),
+            mu_rows=_arr(mu_rows, n), mu_cols=_arr(mu_cols, n), boost_clock_hz=boost,
+            sustained_clock_hz=np.minimum(sustained, boost), hbm_bytes_per_s=_arr(hbm_bytes_per_s, n),
+            sram_per_core_bytes=_arr(sram_per_core_bytes, n), sram_shared_bytes=_arr(sram_shared_bytes, n),
+            **{k: _arr(fv[k], n) for k in FAMILY_FIELDS if k not in ("sustained_clock_fraction", "scratchpad_bytes_if_unknown")},
+            sources=tuple({"family": fam.name} for _ in range(n)),
+        )
+        out.check()
+        return out
+
+    # ------------------------------------------------------------------ helpers
+    def __len__(self) -> int:
+        return int(self.cores.shape[0])
+
+    def replace(self, **changes: Any) -> ChipParams:
+        """A copy with some fields replaced (scalars are broadcast to every design)."""
+        n = len(self)
+        fixed = {k: (_arr(v, n) if k not in ("name", "family", "peak_flops_per_s", "sources") else v)
+                 for k, v in changes.items()}
+        return replace(self, **fixed)
+
+    def peak(self, dtype: str) -> np.ndarray:
+        """Dense peak FLOP/s for ``dtype``; a one-line error if no design supports it."""
+        if dtype not in self.peak_flops_per_s:
+            raise unknown_name_error("dtype", dtype, DTYPES)
+        p = self.peak_flops_per_s[dtype]
+        if np.all(np.isnan(p)):
+            raise FablessError(f"{', '.join(sorted(set(self.name)))[:80]} has no matrix path for {dtype}; "
+                               f"supported: {', '.join(d for d in DTYPES if not np.all(np.isnan(self.peak_flops_per_s[d])))}")
+        return p
+
+    def check(self) -> None:
+        """Fractions in (0, 1], positive rates and counts; one-line error otherwise."""
+        for name in ("mma_efficiency", "hbm_efficiency", "attention_mma_ratio", "tile_sram_fraction",
+                     "vector_efficiency"):
+            a = getattr(self, name)
+            if np.any(~(a > 0)) or np.any(a > 1):
+                raise FablessError(f"{name} must be in (0, 1], got {a[~((a > 0) & (a <= 1))][0]:g}")
+        for name in ("cores", "mu_count", "boost_clock_hz", "sustained_clock_hz", "hbm_bytes_per_s"):
+            a = getattr(self, name)
+            if np.any(~(a > 0)):
+                raise FablessError(f"{name} must be positive, got {a[~(a > 0)][0]:g}")
+        if np.any(self.launch_overhead_s < 0):
+            raise FablessError("launch_overhead_s must be >= 0")
+
+
+def concat(parts: list[ChipParams]) -> ChipParams:
+    """Join several ChipParams into one (designs in order)."""
+    first = parts[0]
+    kw: dict[str, Any] = {}
+    for f in fields(ChipParams):
+        vals = [getattr(p, f.name) for p in parts]
+        if f.name in ("name", "family", "sources"):
+            kw[f.name] = tuple(x for v in vals for x in v)
+        elif f.name == "peak_flops_per_s":
+            kw[f.name] = {d: np.concatenate([v[d] for v in vals]) for d in first.peak_flops_per_s}
+        else:
+            kw[f.name] = np.concatenate(vals)
+    return ChipParams(**kw)
+
+
+def as_params(chip: ChipParams | Chip | str | list) -> ChipParams:
+    """Accept a ChipParams, a Chip, a preset name, or a list of chips/names."""
+    if isinstance(chip, ChipParams):
+        return chip
+    if isinstance(chip, (list, tuple)):
+        return ChipParams.from_chips(list(chip))
+    return ChipParams.from_chip(chip)

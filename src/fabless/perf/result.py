@@ -1,0 +1,80 @@
+"""The result every operator model returns: arrays over designs, and why.
+
+``time_s = overhead_s + max(compute_s, memory_s)``: the main loop of a kernel overlaps its
+math with its memory traffic (double-buffered tiles), and pays a fixed launch cost. ``bound``
+names the larger term ("compute", "memory"), or "overhead" when the fixed cost exceeds both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class OpTime:
+    """Time of one operator on each design (arrays of shape (n_designs,))."""
+
+    op: str
+    time_s: np.ndarray
+    compute_s: np.ndarray
+    memory_s: np.ndarray
+    overhead_s: np.ndarray
+    flops: np.ndarray
+    bytes: np.ndarray  # HBM bytes moved (read + written) by the model's traffic estimate
+    peak_flops_per_s: np.ndarray
+    peak_bytes_per_s: np.ndarray
+    tiling: dict[str, Any] = field(default_factory=dict)  # per design arrays: tile, waves, utilisation ...
+    model: str = "detailed"
+
+    @property
+    def bound(self) -> np.ndarray:
+        out = np.where(self.compute_s >= self.memory_s, "compute", "memory").astype(object)
+        out[self.overhead_s > np.maximum(self.compute_s, self.memory_s)] = "overhead"
+        return out
+
+    @property
+    def achieved_flops_per_s(self) -> np.ndarray:
+        return self.flops / self.time_s
+
+    @property
+    def achieved_bytes_per_s(self) -> np.ndarray:
+        return self.bytes / self.time_s
+
+    @property
+    def flops_utilisation(self) -> np.ndarray:
+        """Achieved FLOP/s / dense datasheet peak."""
+        return self.achieved_flops_per_s / self.peak_flops_per_s
+
+    @property
+    def bandwidth_utilisation(self) -> np.ndarray:
+        """Achieved HBM bytes/s / peak HBM bandwidth."""
+        return self.achieved_bytes_per_s / self.peak_bytes_per_s
+
+    def row(self, i: int = 0) -> dict[str, Any]:
+        """One design's numbers as plain Python values."""
+        tiling = {k: (v[i] if isinstance(v, np.ndarray) and v.ndim and v.shape[0] == len(self.time_s) else v)
+                  for k, v in self.tiling.items()}
+        return {
+            "op": self.op, "model": self.model,
+            "time_s": float(self.time_s[i]), "compute_s": float(self.compute_s[i]),
+            "memory_s": float(self.memory_s[i]), "overhead_s": float(self.overhead_s[i]),
+            "flops": float(self.flops[i]), "bytes": float(self.bytes[i]),
+            "tflops": float(self.achieved_flops_per_s[i] / 1e12),
+            "gbps": float(self.achieved_bytes_per_s[i] / 1e9),
+            "flops_utilisation": float(self.flops_utilisation[i]),
+            "bandwidth_utilisation": float(self.bandwidth_utilisation[i]),
+            "bound": str(self.bound[i]), "tiling": tiling,
+        }
+
+
+def combine(op: str, compute_s: np.ndarray, memory_s: np.ndarray, overhead_s: np.ndarray, flops: Any,
+            bytes_: Any, peak_flops: np.ndarray, peak_bytes: np.ndarray, tiling: dict | None = None,
+            model: str = "detailed") -> OpTime:
+    n = np.broadcast(compute_s, memory_s, overhead_s).shape
+    b = lambda x: np.broadcast_to(np.asarray(x, dtype=float), n).copy()  # noqa: E731
+    compute_s, memory_s, overhead_s = b(compute_s), b(memory_s), b(overhead_s)
+    return OpTime(op, overhead_s + np.maximum(compute_s, memory_s), compute_s, memory_s, overhead_s,
+                  b(flops), b(bytes_), b(peak_flops), b(peak_bytes), tiling or {}, model)

@@ -1,0 +1,45 @@
+"""`fabless validate`: the models against published measurements, with their error."""
+
+from __future__ import annotations
+
+import typer
+
+from fabless.report.console import console, print_json, print_table
+from fabless.validate.core import evaluate, summarise, write_csv
+
+validate_app = typer.Typer(help="Compare the models with published measurements and print their error.")
+
+
+@validate_app.command("validate")
+def validate(
+    category: list[str] = typer.Option(None, "--category", help="kernel, comm, train or infer (repeatable; default: all)."),
+    csv: str = typer.Option(None, "--csv", help="Also write the per-row table (measured, predicted, error, fit/held-out) to this CSV file."),
+    json: bool = typer.Option(False, "--json", help="Print machine-readable JSON (summary and rows) instead of tables."),
+    rows: bool = typer.Option(False, "--rows", help="Also print the per-row table."),
+) -> None:
+    """Median and p90 absolute error per category and chip, on held-out rows (the model's
+    accuracy) and separately on the rows its parameters were fitted on.
+
+    Example: fabless validate --category kernel --csv kernel-errors.csv
+    """
+    outcomes = evaluate(list(category) if category else None)
+    summary = summarise(outcomes)
+    if csv:
+        write_csv(outcomes, csv)
+    if json:
+        print_json({"summary": summary, "rows": [o.as_dict() for o in outcomes]})
+        return
+    print_table(["category", "chip", "set", "n", "median |err| %", "p90 |err| %", "max |err| %"],
+                [[s["category"], s["chip"], s["set"], s["n"], s["median_abs_err_pct"], s["p90_abs_err_pct"],
+                  s["max_abs_err_pct"]] for s in summary],
+                title="Model error against published measurements (held_out = not used for fitting)")
+    if rows:
+        print_table(["id", "chip", "set", "metric", "measured", "predicted", "error %"],
+                    [[o.id, o.chip, o.set, o.metric[:40], o.measured, o.predicted,
+                      None if o.error is None else o.error * 100] for o in outcomes if o.skipped is None],
+                    title="Rows")
+    skipped = [o for o in outcomes if o.skipped]
+    if skipped:
+        console.print(f"{len(skipped)} row(s) skipped:")
+        for o in skipped:
+            console.print(f"  {o.id}: {o.skipped}")

@@ -1,0 +1,148 @@
+"""Predictions of the published single-chip kernel measurements (category ``kernel``).
+
+Rows and how they are predicted (``data/measurements/published.csv``):
+
+* ``achieved TFLOP/s (max achievable matmul, MAMF)``: the best torch.matmul shape of a
+  brute-force search (stas00/ml-engineering mamf-finder), config ``M;N;K`` (A is M x K, B is
+  K x N): :func:`fabless.perf.gemm.gemm_time` at that shape, bf16.
+* ``achieved TFLOP/s`` of FlashAttention-3 forward (tritonbench): ``batch;heads;seq;head_dim``,
+  non-causal (tritonbench's default; the rows say "not stated"), FLOPs counted as
+  ``4·batch·heads·seq²·head_dim``: :func:`fabless.perf.attention.attention_time`.
+* ``effective memory bandwidth (GB/s)`` of a gpt-fast batch-1 decode: weights streamed from
+  HBM once (:func:`fabless.perf.memory.hbm_read_time` on 14 GB, a 7B bf16 model).
+* nvbandwidth copies between two GPUs or from the host: interconnect, not a single chip:
+  skipped (see category ``comm``).
+
+Fitting (:func:`calibrate`): the rule, fixed before looking at the errors, is to fit each
+family's ``mma_efficiency`` on the MAMF row of the family's first product (A100 SXM, H100
+SXM, B200, MI300X) and hold out its siblings (A100 PCIe, GH200, GB200, MI325X) and every
+chip of a family without a fit row (Gaudi 3, which uses the cross-family default); and to
+fit Hopper's two attention parameters on every other FlashAttention-3 row (seq 512, 2048,
+8192) and hold out the other three. 7 of the 16 rows in scope are fit rows.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from fabless.perf.attention import attention_time
+from fabless.perf.gemm import gemm_time
+from fabless.perf.memory import hbm_read_time
+from fabless.perf.params import ChipParams
+from fabless.validate.core import Skip, load_rows, parse_config
+from fabless.validate.hardware_map import Unmapped, chip_for_hardware
+
+#: Rows the parameters in data/perf/families.yaml were fitted on (see the module docstring).
+FIT_IDS: frozenset[str] = frozenset({
+    "kernel-261",  # A100 SXM MAMF       -> nvidia-ampere.mma_efficiency
+    "kernel-264",  # H100 SXM MAMF       -> nvidia-hopper.mma_efficiency
+    "kernel-266",  # B200 SXM MAMF       -> nvidia-blackwell.mma_efficiency
+    "kernel-271",  # MI300X MAMF         -> amd-cdna3.mma_efficiency
+    "kernel-280", "kernel-282", "kernel-284",  # FA3 fwd seq 512/2048/8192 -> hopper attention
+})
+
+#: Bytes a gpt-fast batch-1 decode step streams (Llama-2-7B in bf16: 6.74e9 params x 2).
+GPT_FAST_WEIGHT_BYTES = 6.74e9 * 2
+
+_DTYPES = {"bf16": "bf16", "fp16": "fp16", "bf16/fp16": "bf16", "fp8": "fp8", "fp32": "fp32", "tf32": "tf32"}
+
+
+def _dtype(row: dict) -> str:
+    p = str(row.get("precision", "")).strip().lower()
+    if p not in _DTYPES:
+        raise Skip(f"precision '{row.get('precision')}' not modelled")
+    return _DTYPES[p]
+
+
+def _int(cfg: dict, key: str) -> int:
+    try:
+        return int(cfg[key])
+    except (KeyError, ValueError):
+        raise Skip(f"config lacks a whole-number '{key}'") from None
+
+
+def _params(row: dict, overrides: dict[str, Any] | None) -> ChipParams:
+    p = ChipParams.from_chip(chip_for_hardware(row["hardware"]))
+    return p.replace(**overrides) if overrides else p
+
+
+def predict(row: dict, *, overrides: dict[str, Any] | None = None) -> float | None:
+    """The model's value for one kernel row in the row's metric unit. Raises Skip (or
+    hardware_map.Unmapped) for rows outside the model. ``overrides`` replaces ChipParams
+    fields (used by :func:`calibrate`)."""
+    if row.get("category") != "kernel":
+        return None
+    name = str(row.get("model_or_kernel", "")).lower()
+    metric = str(row.get("metric", "")).lower()
+    cfg = parse_config(row.get("config", ""))
+    if "nvbandwidth" in name or "copy bandwidth" in metric:
+        raise Skip("copy between chips or from the host: an interconnect measurement, not a single-chip kernel")
+    if name.startswith("gemm") and "tflop" in metric:
+        p = _params(row, overrides)
+        r = gemm_time(_int(cfg, "m"), _int(cfg, "n"), _int(cfg, "k"), p, _dtype(row))
+        return float(r.achieved_flops_per_s[0] / 1e12)
+    if "attention" in name and "tflop" in metric:
+        if "flashattention" not in name:
+            raise Skip("only flash-style attention kernels are modelled")
+        causal = cfg.get("causal", "").lower().startswith(("true", "1", "yes"))
+        p = _params(row, overrides)
+        b, h, s, d = (_int(cfg, k) for k in ("batch", "heads", "seq", "head_dim"))
+        r = attention_time(b, s, s, h, d, p, _dtype(row), causal=causal, phase="prefill")
+        return float(r.achieved_flops_per_s[0] / 1e12)
+    if "memory bandwidth" in metric and "decode" in name:
+        p = _params(row, overrides)
+        r = hbm_read_time(GPT_FAST_WEIGHT_BYTES, p)
+        return float(r.achieved_bytes_per_s[0] / 1e9)
+    raise Skip("kernel not modelled")
+
+
+def kernel_rows() -> list[dict]:
+    return [r for r in load_rows() if r["category"] == "kernel"]
+
+
+def _log_err(rows: list[dict], overrides: dict) -> np.ndarray:
+    return np.array([math.log(predict(r, overrides=overrides) / float(r["value"])) for r in rows])
+
+
+def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
+    """Refit the calibrated parameters on the FIT_IDS rows; returns {family: {param: value}}.
+
+    ``mma_efficiency``: the value whose prediction matches the family's fit row(s) (geometric
+    mean of measured / predicted, iterated: the model is nearly proportional to it).
+    Hopper attention: a grid over ``attention_overhead_blocks`` (0 to 6, step 0.05), with
+    ``attention_mma_ratio`` the geometric-mean match at each, minimising the summed |log error|."""
+    rows = [r for r in (rows if rows is not None else kernel_rows()) if r["id"] in FIT_IDS]
+    gemm = [r for r in rows if str(r["model_or_kernel"]).lower().startswith("gemm")]
+    attn = [r for r in rows if "attention" in str(r["model_or_kernel"]).lower()]
+    out: dict[str, dict[str, float]] = {}
+    by_family: dict[str, list[dict]] = {}
+    for r in gemm:
+        try:
+            fam = ChipParams.from_chip(chip_for_hardware(r["hardware"])).family[0]
+        except Unmapped:
+            continue  # its preset is not in this build: nothing to fit
+        by_family.setdefault(fam, []).append(r)
+    for fam, rs in by_family.items():
+        eff = 0.8
+        for _ in range(4):
+            eff = min(1.0, eff * math.exp(-float(np.mean(_log_err(rs, {"mma_efficiency": eff})))))
+        out[fam] = {"mma_efficiency": eff}
+    if attn:
+        fam = ChipParams.from_chip(chip_for_hardware(attn[0]["hardware"])).family[0]
+        eff = out.get(fam, {}).get("mma_efficiency")
+        base = {"mma_efficiency": eff} if eff else {}
+        best = (math.inf, 0.0, 0.0)
+        for c in np.arange(0.0, 6.0001, 0.05):
+            ratio = 0.8
+            for _ in range(3):
+                e = _log_err(attn, {**base, "attention_overhead_blocks": c, "attention_mma_ratio": ratio})
+                ratio = min(1.0, ratio * math.exp(-float(np.mean(e))))
+            e = _log_err(attn, {**base, "attention_overhead_blocks": c, "attention_mma_ratio": ratio})
+            loss = float(np.sum(np.abs(e)))
+            if loss < best[0]:
+                best = (loss, float(c), ratio)
+        out.setdefault(fam, {}).update(attention_overhead_blocks=best[1], attention_mma_ratio=best[2])
+    return out
