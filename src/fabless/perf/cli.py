@@ -1,0 +1,149 @@
+"""`fabless op gemm|attention|memcpy`: one operator on one or more chips, and why it takes
+that long."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import typer
+
+from fabless.errors import FablessError
+from fabless.perf.attention import attention_time
+from fabless.perf.gemm import gemm_time
+from fabless.perf.memory import memcpy_time
+from fabless.perf.params import FAMILY_FIELDS, ChipParams
+from fabless.perf.result import OpTime
+from rich.markup import escape
+
+from fabless.report.console import console, fmt, print_json, print_table
+from fabless.units import parse_bytes
+
+op_app = typer.Typer(
+    help="One operator on a chip: time, achieved TFLOPS or GB/s, utilisation, what bounds it (--explain: the tiling).",
+    no_args_is_help=True,
+)
+
+CHIP = typer.Option(..., "--chip", help="A chip preset (see `fabless chips list`) or a chip YAML file; repeat to compare.")
+DTYPE = typer.Option("bf16", "--dtype", help="Input datatype: bf16, fp16, fp8, tf32, int8 ...")
+MODEL = typer.Option("detailed", "--model", help="detailed (tiling, efficiencies, overheads) or roofline (the bare bound, for reference).")
+EXPLAIN = typer.Option(False, "--explain", help="Also show the tiling chosen, the time split and the parameters used, with their sources.")
+JSON = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table.")
+
+
+def _check_model(model: str) -> None:
+    if model not in ("detailed", "roofline"):
+        raise FablessError(f"--model must be detailed or roofline, got '{model}'")
+
+
+def _report(chips: list[str], p: ChipParams, res: OpTime, ref: OpTime, headline: str, explain: bool,
+            as_json: bool, extra: dict[str, Any]) -> None:
+    out = []
+    for i, name in enumerate(p.name):
+        row = res.row(i)
+        d: dict[str, Any] = {"chip": name, "model": res.model, **extra, "time_s": row["time_s"], "bound": row["bound"]}
+        if headline == "tflops":
+            d.update(tflops=row["tflops"], utilisation=row["flops_utilisation"])
+        else:
+            d.update(gbps=row["gbps"], utilisation=row["bandwidth_utilisation"])
+        d.update(compute_s=row["compute_s"], memory_s=row["memory_s"], overhead_s=row["overhead_s"],
+                 flops=row["flops"], hbm_bytes=row["bytes"], roofline_time_s=float(ref.time_s[i]))
+        if explain:
+            d["tiling"] = row["tiling"]
+            d["parameters"] = {k: {"value": float(getattr(p, k)[i]), **p.sources[i].get(k, {})}
+                               for k in FAMILY_FIELDS if hasattr(p, k) and k not in ("scratchpad_bytes_if_unknown",)}
+            d["family"] = p.family[i]
+        out.append(d)
+    if as_json:
+        print_json(out[0] if len(out) == 1 else out)
+        return
+    unit = "achieved TFLOPS" if headline == "tflops" else "achieved GB/s"
+    cols = ["chip", "time", unit, "utilisation", "bound", "roofline time", "x roofline"]
+    rows = [[d["chip"], _human_s(d["time_s"]), d[headline], f"{d['utilisation'] * 100:.1f}%", d["bound"],
+             _human_s(d["roofline_time_s"]), d["time_s"] / d["roofline_time_s"]] for d in out]
+    print_table(cols, rows, title=f"{res.op} ({res.model} model)",
+                caption="utilisation = achieved / dense datasheet peak" if headline == "tflops"
+                else "GB/s counts bytes read and written; utilisation = achieved / peak HBM bandwidth")
+    if explain:
+        for d in out:
+            console.print(f"[bold]{d['chip']}[/bold] (family {d.get('family')}): compute {_human_s(d['compute_s'])}, "
+                          f"memory {_human_s(d['memory_s'])}, overhead {_human_s(d['overhead_s'])}; "
+                          f"HBM traffic {fmt(d['hbm_bytes'] / 1e9)} GB")
+            for k, v in d["tiling"].items():
+                console.print(escape(f"  {k}: {fmt(float(v)) if isinstance(v, (int, float, np.floating)) else v}"))
+            for k, v in d["parameters"].items():
+                src = v.get("source") or ""
+                console.print(escape(f"  {k} = {fmt(v['value'])} ({v.get('confidence', '?')}"
+                                     f"{'; ' + v['note'] if v.get('note') else ''}){'; source: ' + src if src else ''}"))
+
+
+def _human_s(t: float) -> str:
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if t >= scale:
+            return f"{t / scale:.4g} {unit}"
+    return f"{t * 1e9:.4g} ns"
+
+
+@op_app.command("gemm")
+def gemm(chip: list[str] = CHIP, m: int = typer.Option(..., "-m", help="Rows of A and C."),
+         n: int = typer.Option(..., "-n", help="Columns of B and C."), k: int = typer.Option(..., "-k", help="The contracted dimension."),
+         batch: int = typer.Option(1, "--batch", help="Independent GEMMs in one batched call."),
+         dtype: str = DTYPE, model: str = MODEL, explain: bool = EXPLAIN, json: bool = JSON) -> None:
+    """A matrix multiply C (m x n) = A (m x k) @ B (k x n).
+
+    Example: fabless op gemm --chip h100-sxm -m 8192 -n 8192 -k 8192 --dtype bf16 --explain
+    """
+    _check_model(model)
+    p = ChipParams.from_chips(chip)
+    res = gemm_time(m, n, k, p, dtype, batch=batch, model=model)
+    ref = gemm_time(m, n, k, p, dtype, batch=batch, model="roofline")
+    _report(chip, p, res, ref, "tflops", explain, json, {"m": m, "n": n, "k": k, "batch": batch, "dtype": dtype})
+
+
+@op_app.command("attention")
+def attention(chip: list[str] = CHIP, batch: int = typer.Option(1, "--batch", help="Sequences."),
+              heads: int = typer.Option(..., "--heads", help="Query heads."),
+              seq: int = typer.Option(..., "--seq", help="Keys per sequence (the KV length); also the query length in prefill."),
+              head_dim: int = typer.Option(128, "--head-dim", help="Query/key head dimension."),
+              kv_heads: int = typer.Option(None, "--kv-heads", help="Key/value heads (grouped-query attention); default = heads."),
+              v_head_dim: int = typer.Option(None, "--v-head-dim", help="Value head dimension; default = head-dim."),
+              q_len: int = typer.Option(None, "--q-len", help="Queries per sequence; default = seq in prefill, 1 in decode."),
+              phase: str = typer.Option("prefill", "--phase", help="prefill (flash kernel) or decode (reads the KV cache)."),
+              causal: bool = typer.Option(False, "--causal", help="Causal mask (about half the work)."),
+              mla: bool = typer.Option(False, "--mla", help="DeepSeek MLA: one latent KV head (head-dim 576, v-head-dim 512 unless given), read once."),
+              dtype: str = DTYPE, model: str = MODEL, explain: bool = EXPLAIN, json: bool = JSON) -> None:
+    """Fused (flash-style) attention, prefill or decode.
+
+    Example: fabless op attention --chip h100-sxm --batch 8 --heads 16 --seq 2048 --head-dim 128 --causal
+    """
+    _check_model(model)
+    if phase not in ("prefill", "decode"):
+        raise FablessError(f"--phase must be prefill or decode, got '{phase}'")
+    if mla:
+        kv_heads = 1
+        if head_dim == 128:
+            head_dim = 576
+        v_head_dim = v_head_dim or 512
+    q = q_len or (seq if phase == "prefill" else 1)
+    p = ChipParams.from_chips(chip)
+    kw = dict(kv_heads=kv_heads, v_head_dim=v_head_dim, causal=causal, phase=phase, latent_kv=mla)
+    res = attention_time(batch, q, seq, heads, head_dim, p, dtype, model=model, **kw)
+    ref = attention_time(batch, q, seq, heads, head_dim, p, dtype, model="roofline", **kw)
+    _report(chip, p, res, ref, "tflops" if phase == "prefill" else "gbps", explain, json,
+            {"batch": batch, "heads": heads, "kv_heads": kv_heads or heads, "q_len": q, "kv_len": seq,
+             "head_dim": head_dim, "v_head_dim": v_head_dim or head_dim, "causal": causal, "phase": phase, "dtype": dtype})
+
+
+@op_app.command("memcpy")
+def memcpy(chip: list[str] = CHIP, nbytes: str = typer.Option("1GiB", "--bytes", help="Bytes to copy: 1GiB, 512MB, 4096."),
+           model: str = MODEL, explain: bool = EXPLAIN, json: bool = JSON) -> None:
+    """Copy a buffer within HBM (reads and writes it once).
+
+    Example: fabless op memcpy --chip h100-sxm --bytes 1GiB
+    """
+    _check_model(model)
+    size = parse_bytes(nbytes, "--bytes")
+    p = ChipParams.from_chips(chip)
+    res = memcpy_time(size, p, model=model)
+    ref = memcpy_time(size, p, model="roofline")
+    _report(chip, p, res, ref, "gbps", explain, json, {"bytes": size})
