@@ -123,8 +123,8 @@ def attention_time(batch: int, q_len: int, kv_len: int, heads: int, head_dim: in
     peak = chip.peak(dtype)
     is_sys = chip.kind_code == SYSTOLIC
     rate = peak * (chip.sustained_clock_hz / chip.boost_clock_hz) * chip.mma_efficiency * chip.attention_mma_ratio
-    rows = np.where(is_sys, np.nan_to_num(chip.mu_rows, nan=128.0), GPU_MMA_K)
-    cols = np.where(is_sys, np.nan_to_num(chip.mu_cols, nan=128.0), GPU_MMA_K)
+    rows = np.where(is_sys, chip.array_rows, GPU_MMA_K)
+    cols = np.where(is_sys, chip.array_cols, GPU_MMA_K)
     # the contraction of Q Kᵀ runs over head_dim (array rows); P V's output columns are v_head_dim
     dim_fill = (head_dim + dv) / (head_dim / _dim_fill(head_dim, rows) + dv / _dim_fill(dv, cols))
     memory = np.full(len(chip), nbytes) / (chip.hbm_bytes_per_s * chip.hbm_efficiency)
@@ -133,8 +133,10 @@ def attention_time(batch: int, q_len: int, kv_len: int, heads: int, head_dim: in
     if phase == "prefill":
         compute = np.empty(len(chip))
         waves_out = np.empty(len(chip))
-        for block in np.unique(chip.attention_block):
-            sel = chip.attention_block == block
+        blocks = chip.attention_block
+        uniq = blocks[:1] if np.all(blocks == blocks[0]) else np.unique(blocks)
+        for block in uniq:
+            sel = slice(None) if len(uniq) == 1 else blocks == block
             b = int(block)
             nq, mean_blocks, max_blocks = _units_blocks(q_len, kv_len, causal, b)
             units = batch * heads * nq
@@ -150,7 +152,7 @@ def attention_time(batch: int, q_len: int, kv_len: int, heads: int, head_dim: in
                       head_dim_fill=dim_fill)
     else:
         group_rows = q_len * heads // kvh
-        granule = np.where(is_sys, np.nan_to_num(chip.mu_rows, nan=128.0), GPU_MMA_ROWS)
+        granule = np.where(is_sys, chip.array_rows, GPU_MMA_ROWS)
         row_fill = group_rows / (np.ceil(group_rows / granule) * granule)
         compute = flops / (rate * row_fill * dim_fill)
         tiling.update(rows_per_kv_head=group_rows, row_fill=row_fill, head_dim_fill=dim_fill)

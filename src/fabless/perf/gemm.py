@@ -20,7 +20,8 @@ Two mappings, chosen by the chip's matrix-unit kind (designs of both kinds may b
 HBM traffic: the compulsory A + B + C when they fit in the chip's shared on-chip memory
 (L2 / SRAM); otherwise A is re-read once per group of ``g`` column tiles and B once per group
 of ``g`` row tiles (GPU: ``g = floor(sqrt(cores))``, the square wave a swizzled raster keeps
-in L2; systolic: the largest output block whose operand panels fit in a core's scratchpad).
+in L2; systolic: the largest output block ``T`` whose double-buffered ``T x 512`` operand
+panels fit in a core's scratchpad plus its share of the chip's shared SRAM).
 Memory time is traffic / (HBM bandwidth x ``hbm_efficiency``).
 
 The candidate tilings are evaluated for every design at once and the fastest is kept
@@ -41,6 +42,8 @@ from fabless.perf.roofline import roofline
 
 #: GPU thread-block tile candidates (BM, BN), the shapes cuBLAS/CUTLASS kernels use.
 GPU_TILES: tuple[tuple[int, int], ...] = ((64, 64), (64, 128), (128, 64), (128, 128), (128, 256), (256, 128))
+_TILE_BM = np.array([t[0] for t in GPU_TILES], float)[:, None]
+_TILE_BN = np.array([t[1] for t in GPU_TILES], float)[:, None]
 #: K step of a tile (elements): one 128-byte line of bf16; pipeline stages kept in flight.
 TILE_K, TILE_STAGES = 64, 2
 #: MMA instruction K granularity (elements); k is padded up to a multiple.
@@ -97,9 +100,11 @@ def gemm_time(m: int, n: int, k: int, chip: ChipParams, dtype: str = "bf16", *, 
 
     compute = np.full(n_designs, np.inf)
     traffic = np.full(n_designs, np.inf)
+    n_sys = int(np.count_nonzero(is_sys))
     tiling: dict[str, np.ndarray] = {
         "mapping": np.where(is_sys, "systolic", "tiles").astype(object),
-        "tile": np.empty(n_designs, dtype=object), "waves": np.full(n_designs, np.nan),
+        "tile_m": np.full(n_designs, np.nan), "tile_n": np.full(n_designs, np.nan),
+        "m_chunks": np.full(n_designs, np.nan), "waves": np.full(n_designs, np.nan),
         "tiles": np.full(n_designs, np.nan), "tiling_utilisation": np.full(n_designs, np.nan),
         "operand_feed_efficiency": np.full(n_designs, np.nan),
     }
@@ -108,11 +113,12 @@ def gemm_time(m: int, n: int, k: int, chip: ChipParams, dtype: str = "bf16", *, 
     clock_ratio = chip.sustained_clock_hz / chip.boost_clock_hz
     rate = peak * clock_ratio * chip.mma_efficiency  # whole-chip FLOP/s of a perfect tiling
 
-    if np.any(~is_sys):
-        idx = np.nonzero(~is_sys)[0]
+    if n_sys < n_designs:
+        # a slice (a view) when every design is of this kind: far cheaper than an index array
+        idx = slice(None) if n_sys == 0 else np.nonzero(~is_sys)[0]
         cand = list(tiles) if tiles else list(GPU_TILES)
-        bm = np.array([t[0] for t in cand], float)[:, None]
-        bn = np.array([t[1] for t in cand], float)[:, None]
+        bm, bn = (_TILE_BM, _TILE_BN) if not tiles else (np.array([t[0] for t in cand], float)[:, None],
+                                                         np.array([t[1] for t in cand], float)[:, None])
         cores = chip.cores[idx][None, :]
         tm, tn = np.ceil(m / bm), np.ceil(n / bn)
         n_tiles = tm * tn * batch
@@ -132,19 +138,21 @@ def gemm_time(m: int, n: int, k: int, chip: ChipParams, dtype: str = "bf16", *, 
         ok = ok | (~ok.any(axis=0)[None, :] & (np.arange(len(cand)) == 0)[:, None])
         total = np.where(ok, np.maximum(t_compute, t_memory), np.inf)
         best = np.argmin(total, axis=0)
-        cols = np.arange(len(idx))
+        cols = np.arange(total.shape[1])
         compute[idx] = t_compute[best, cols]
-        traffic[idx] = np.broadcast_to(t_traffic, total.shape)[best, cols]
-        tiling["tile"][idx] = [f"{int(cand[b][0])}x{int(cand[b][1])}" for b in best]
+        t_traffic = t_traffic + np.zeros_like(total)
+        traffic[idx] = t_traffic[best, cols]
+        tiling["tile_m"][idx] = bm[best, 0]
+        tiling["tile_n"][idx] = bn[best, 0]
         tiling["waves"][idx] = waves[best, cols]
-        tiling["tiles"][idx] = np.broadcast_to(n_tiles, total.shape)[best, cols]
+        tiling["tiles"][idx] = (n_tiles + np.zeros_like(total))[best, cols]
         tiling["tiling_utilisation"][idx] = flops / (waves * cores * 2 * bm * bn * k_pad)[best, cols]
-        tiling["operand_feed_efficiency"][idx] = np.broadcast_to(feed, total.shape)[best, cols]
+        tiling["operand_feed_efficiency"][idx] = (feed + np.zeros_like(total))[best, cols]
 
-    if np.any(is_sys):
-        idx = np.nonzero(is_sys)[0]
-        r = np.nan_to_num(chip.mu_rows[idx], nan=128.0)[None, :]
-        c = np.nan_to_num(chip.mu_cols[idx], nan=128.0)[None, :]
+    if n_sys:
+        idx = slice(None) if n_sys == n_designs else np.nonzero(is_sys)[0]
+        r = chip.array_rows[idx][None, :]
+        c = chip.array_cols[idx][None, :]
         u = chip.mu_count[idx][None, :]
         s = np.array(SYSTOLIC_M_SPLITS, float)[:, None]
         m_chunk = np.ceil(m / s)
@@ -154,16 +162,18 @@ def gemm_time(m: int, n: int, k: int, chip: ChipParams, dtype: str = "bf16", *, 
         util = (m * n * k * batch) / (cycles * r * c * u)
         t_compute = flops / (rate[idx][None, :] * util)
         best = np.argmin(t_compute, axis=0)
-        cols = np.arange(len(idx))
+        cols = np.arange(t_compute.shape[1])
         compute[idx] = t_compute[best, cols]
-        panel_t = np.maximum(r[0], chip.sram_per_core_bytes[idx] * chip.tile_sram_fraction[idx] / (4 * PANEL_K * ib))
+        sram_core = chip.sram_per_core_bytes[idx] + chip.sram_shared_bytes[idx] / chip.cores[idx]
+        panel_t = np.maximum(r[0], sram_core * chip.tile_sram_fraction[idx] / (4 * PANEL_K * ib))
         sram_total = chip.sram_per_core_bytes[idx] * chip.cores[idx] + chip.sram_shared_bytes[idx]
         reread = a_bytes * np.ceil(n / panel_t) + b_bytes * np.ceil(m / panel_t) + c_bytes
         traffic[idx] = np.where((a_bytes + b_bytes + c_bytes) <= sram_total, a_bytes + b_bytes + c_bytes, reread)
-        tiling["tile"][idx] = [f"{int(r[0, j])}x{int(c[0, j])} array, m in {int(s[b, 0])} chunk(s) of {int(m_chunk[b, 0])}"
-                               for j, b in enumerate(best)]
+        tiling["tile_m"][idx] = r[0]
+        tiling["tile_n"][idx] = c[0]
+        tiling["m_chunks"][idx] = s[best, 0]
         tiling["waves"][idx] = rounds[best, cols]
-        tiling["tiles"][idx] = np.broadcast_to(passes, t_compute.shape)[best, cols]
+        tiling["tiles"][idx] = (passes + np.zeros_like(t_compute))[best, cols]
         tiling["tiling_utilisation"][idx] = util[best, cols]
         tiling["operand_feed_efficiency"][idx] = 1.0
 

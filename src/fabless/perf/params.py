@@ -14,7 +14,7 @@ family, ``data/perf/families.yaml``, each with its source (see :func:`family_par
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -120,7 +120,7 @@ def family_of(chip: Chip, path: str | Path | None = None) -> Family:
         return best[1]
     mu = chip.compute.matrix_units
     kind = mu.kind if mu is not None else ("tensor_core" if chip.kind == "gpu" else "systolic_array")
-    return fams["default-gpu" if kind == "tensor_core" else f"default-{kind}"]
+    return fams[{"tensor_core": "default-gpu", "systolic_array": "default-systolic"}.get(kind, f"default-{kind}")]
 
 
 def _arr(x: Any, n: int | None = None) -> np.ndarray:
@@ -273,6 +273,15 @@ class ChipParams:
         return out
 
     # ------------------------------------------------------------------ helpers
+    @cached_property
+    def array_rows(self) -> np.ndarray:
+        """Systolic array rows, 128 where not described."""
+        return np.where(np.isnan(self.mu_rows), 128.0, self.mu_rows)
+
+    @cached_property
+    def array_cols(self) -> np.ndarray:
+        return np.where(np.isnan(self.mu_cols), 128.0, self.mu_cols)
+
     def __len__(self) -> int:
         return int(self.cores.shape[0])
 

@@ -55,8 +55,14 @@ class OpTime:
 
     def row(self, i: int = 0) -> dict[str, Any]:
         """One design's numbers as plain Python values."""
-        tiling = {k: (v[i] if isinstance(v, np.ndarray) and v.ndim and v.shape[0] == len(self.time_s) else v)
+        tiling = {k: _plain(v[i] if isinstance(v, np.ndarray) and v.ndim and v.shape[0] == len(self.time_s) else v)
                   for k, v in self.tiling.items()}
+        if "tile_m" in tiling:
+            tm, tn, chunks = tiling.pop("tile_m"), tiling.pop("tile_n"), tiling.pop("m_chunks")
+            if tiling.get("mapping") == "systolic":
+                tiling["tile"] = f"{tm:g}x{tn:g} array, m in {chunks:g} chunk(s)"
+            else:
+                tiling["tile"] = f"{tm:g}x{tn:g}"
         return {
             "op": self.op, "model": self.model,
             "time_s": float(self.time_s[i]), "compute_s": float(self.compute_s[i]),
@@ -70,11 +76,20 @@ class OpTime:
         }
 
 
+def _plain(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
 def combine(op: str, compute_s: np.ndarray, memory_s: np.ndarray, overhead_s: np.ndarray, flops: Any,
             bytes_: Any, peak_flops: np.ndarray, peak_bytes: np.ndarray, tiling: dict | None = None,
             model: str = "detailed") -> OpTime:
-    n = np.broadcast(compute_s, memory_s, overhead_s).shape
-    b = lambda x: np.broadcast_to(np.asarray(x, dtype=float), n).copy()  # noqa: E731
+    n = max(np.size(compute_s), np.size(memory_s), np.size(overhead_s))
+
+    def b(x: Any) -> np.ndarray:
+        a = np.asarray(x, dtype=float)
+        return a if a.shape == (n,) else np.full(n, float(a.reshape(-1)[0]) if a.size else np.nan)
+
     compute_s, memory_s, overhead_s = b(compute_s), b(memory_s), b(overhead_s)
+    flops, bytes_, peak_flops, peak_bytes = b(flops), b(bytes_), b(peak_flops), b(peak_bytes)
     return OpTime(op, overhead_s + np.maximum(compute_s, memory_s), compute_s, memory_s, overhead_s,
-                  b(flops), b(bytes_), b(peak_flops), b(peak_bytes), tiling or {}, model)
+                  flops, bytes_, peak_flops, peak_bytes, tiling or {}, model)
