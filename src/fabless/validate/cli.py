@@ -34,8 +34,8 @@ def validate(
                   s["max_abs_err_pct"]] for s in summary],
                 title="Model error against published measurements (held_out = not used for fitting)")
     if rows:
-        print_table(["id", "chip", "set", "metric", "measured", "predicted", "error %"],
-                    [[o.id, o.chip, o.set, o.metric[:40], o.measured, o.predicted,
+        print_table(["id", "chip", "set", "measured", "predicted", "error %"],
+                    [[o.id, o.chip, o.set, o.measured, o.predicted,
                       None if o.error is None else o.error * 100] for o in outcomes if o.skipped is None],
                     title="Rows")
     skipped = [o for o in outcomes if o.skipped]
