@@ -86,3 +86,10 @@ def norm_time(rows: float, cols: float, chip: ChipParams, dtype: str = "bf16", *
     write = n * b * (2 if residual else 1)
     flops_per = (4 if kind == "rmsnorm" else 7) + fused_ops + (1 if residual else 0)
     return _stream("norm", read, write, n * flops_per, chip, model, tiling={"fused_ops": fused_ops})
+
+
+def stream_time(op: str, read_bytes: float, write_bytes: float, flops: float, chip: ChipParams, *,
+                model: str = "detailed") -> OpTime:
+    """A generic memory-bound kernel: reads and writes the given bytes once, with ``flops``
+    of vector work (embeddings, optimizer updates, routers)."""
+    return _stream(op, float(read_bytes), float(write_bytes), float(flops), chip, model)
