@@ -299,8 +299,8 @@ class Elementwise(Op):
     Backward: ``inputs+1`` tensors read, ``inputs`` written, twice the FLOPs."""
 
     elements: int
-    inputs: int = 1
-    outputs: int = 1
+    inputs: float = 1
+    outputs: float = 1
     flops_per_element: float = 1.0
     dtype: str = "bf16"
     out_dtype: str | None = None
