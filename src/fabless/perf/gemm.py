@@ -40,8 +40,10 @@ from fabless.perf.params import SYSTOLIC, ChipParams
 from fabless.perf.result import OpTime, combine
 from fabless.perf.roofline import roofline
 
-#: GPU thread-block tile candidates (BM, BN), the shapes cuBLAS/CUTLASS kernels use.
-GPU_TILES: tuple[tuple[int, int], ...] = ((64, 64), (64, 128), (128, 64), (128, 128), (128, 256), (256, 128))
+#: GPU thread-block tile candidates (BM, BN), the shapes cuBLAS/CUTLASS kernels use (Hopper's
+#: wgmma takes any N that is a multiple of 8 up to 256, hence the 192-wide tiles).
+GPU_TILES: tuple[tuple[int, int], ...] = ((64, 64), (64, 128), (128, 64), (128, 128), (128, 192), (192, 128),
+                                          (128, 256), (256, 128))
 _TILE_BM = np.array([t[0] for t in GPU_TILES], float)[:, None]
 _TILE_BN = np.array([t[1] for t in GPU_TILES], float)[:, None]
 #: K step of a tile (elements): one 128-byte line of bf16; pipeline stages kept in flight.
