@@ -476,9 +476,9 @@ class MoERouter(Op):
 
 @dataclass(frozen=True)
 class Collective(Op):
-    """A communication placeholder a parallel plan inserts: ``kind_`` is one
+    """A communication placeholder a parallel plan inserts: ``collective`` is one
     of all_reduce, all_gather, reduce_scatter, all_to_all, send_recv;
-    ``bytes_`` is the per-rank payload (the full buffer for all-reduce, the
+    ``payload_bytes`` is the per-rank payload (the full buffer for all-reduce, the
     gathered output for all-gather, the input for reduce-scatter), ``group``
     the number of ranks or a named axis ("tp", "dp", "ep", "pp").
     No FLOPs or memory traffic are counted here; the collectives model costs it."""
