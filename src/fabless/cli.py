@@ -14,7 +14,12 @@ import typer
 from fabless import __version__
 from fabless.errors import FablessError
 from fabless.economics.cli import cost_app
+from fabless.estimate.cli import estimate_app
 from fabless.hardware.cli import chips_app, systems_app
+from fabless.perf.cli import op_app
+from fabless.perf.collectives_cli import collectives_app
+from fabless.validate.cli import validate_app
+from fabless.workload.cli import import_app, models_app
 
 app = typer.Typer(
     name="fabless",
@@ -29,7 +34,13 @@ app = typer.Typer(
 )
 app.add_typer(chips_app, name="chips")
 app.add_typer(systems_app, name="systems")
+app.add_typer(models_app, name="models")
+app.add_typer(import_app)  # `fabless import FILE.py:FACTORY`
+op_app.add_typer(collectives_app)  # allreduce, allgather, ... beside gemm, attention, memcpy
+app.add_typer(op_app, name="op")
+app.add_typer(estimate_app)  # `fabless estimate`
 app.add_typer(cost_app)  # `fabless cost`
+app.add_typer(validate_app)  # `fabless validate`
 
 
 def _version(value: bool) -> None:

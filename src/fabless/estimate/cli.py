@@ -1,0 +1,130 @@
+"""`fabless estimate`: a training step or an inference request of a model on a system."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from fabless.errors import FablessError
+from fabless.estimate.engine import Estimate, estimate
+from fabless.estimate.scenario import load_scenario, scenario_from_dict
+from fabless.loading import read_yaml
+from fabless.report.console import console, print_json, print_table
+
+estimate_app = typer.Typer()
+
+
+def _parse_parallel(text: str | None):
+    if text is None:
+        return None
+    if text == "auto":
+        return "auto"
+    out = {}
+    for part in text.split(","):
+        key, _, value = part.partition("=")
+        if not value.strip().isdigit():
+            raise FablessError(f"--parallel: cannot read '{part}'; write e.g. tp=8,pp=2 or auto")
+        out[key.strip()] = int(value)
+    return out
+
+
+@estimate_app.command("estimate")
+def estimate_cmd(
+    scenario: str = typer.Argument(None, help="A scenario YAML file (model, system, precision, parallel, inference|training)."),
+    model: str = typer.Option(None, "--model", help="Override or give the model (catalog name or config.json)."),
+    system: str = typer.Option(None, "--system", help="A system preset or file (e.g. dgx-h100)."),
+    chip: str = typer.Option(None, "--chip", help="Or a chip; the smallest system preset built from it gives the topology."),
+    chips: int = typer.Option(None, "--chips", help="Total chips (default: the system's own count)."),
+    precision: str = typer.Option(None, "--precision", help="bf16, fp8, int8, int4 (weights; activations stay bf16), fp4."),
+    parallel: str = typer.Option(None, "--parallel", help="tp=8,pp=2[,dp=..,ep=..,cp=..,interleave=..] or auto."),
+    batch: str = typer.Option(None, "--batch", help="Inference: concurrent sequences per replica, or auto."),
+    input_tokens: int = typer.Option(None, "--input-tokens", help="Inference: prompt length."),
+    output_tokens: int = typer.Option(None, "--output-tokens", help="Inference: generated tokens."),
+    json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+) -> None:
+    """Estimate a training step or an inference request of a model on a system, and where the time goes.
+
+    Training: step time, tokens/s, MFU/HFU, memory per chip. Inference: TTFT, TPOT,
+    end-to-end latency, output tokens/s, memory per chip. --json gives the same fields.
+
+    Example: fabless estimate examples/llama-70b-dgx-h100.yaml
+
+    Example: fabless estimate --model llama-3.1-70b --system dgx-h100 --precision fp8 --parallel tp=8 --batch 64 --input-tokens 2048 --output-tokens 256
+    """
+    raw: dict = {}
+    if scenario:
+        raw = read_yaml(scenario)
+        if not isinstance(raw, dict):
+            raise FablessError(f"{scenario}: expected a mapping of fields at the top level")
+        raw = dict(raw)
+    if model:
+        raw["model"] = model
+    if system or chip:
+        raw["system"] = {"name": system} if system else {"chip": chip}
+    if chips:
+        sys_spec = raw.get("system") or {}
+        raw["system"] = {**(sys_spec if isinstance(sys_spec, dict) else {"name": sys_spec}), "count": chips}
+    if precision:
+        raw["precision"] = precision
+    p = _parse_parallel(parallel)
+    if p is not None:
+        raw["parallel"] = p
+    if batch or input_tokens or output_tokens:
+        inf = dict(raw.get("inference") or {})
+        if batch:
+            inf["batch"] = batch if batch == "auto" else int(batch) if batch.isdigit() else batch
+        if input_tokens:
+            inf["input_tokens"] = input_tokens
+        if output_tokens:
+            inf["output_tokens"] = output_tokens
+        raw["inference"] = inf
+    if not raw:
+        raise FablessError("estimate: give a scenario file or --model and --system; see fabless estimate --help")
+    scn = scenario_from_dict(raw, scenario or "scenario")
+    est = estimate(scn)
+    if json:
+        print_json(est.to_dict())
+        return
+    show(est)
+
+
+def show(est: Estimate) -> None:
+    """Print an estimate for people: headline, memory, and the time breakdown."""
+    p = est.plan
+    plan = f"tp={p.tp} pp={p.pp} dp={p.dp}" + (f" ep={p.ep}" if p.ep > 1 else "") + (f" cp={p.cp}" if p.cp > 1 else "")
+    m = est.metrics
+    if est.phase == "training":
+        rows = [
+            ["step time", m["step_time_s"], "s"],
+            ["tokens/s (whole system)", m["tokens_per_s"], "tokens/s"],
+            ["tokens/s per chip", m["tokens_per_s_per_chip"], "tokens/s"],
+            ["MFU", m["mfu"] * 100, f"% of dense {m['peak_dtype']} peak"],
+            ["HFU (with recompute)", m["hfu"] * 100, "%"],
+            ["pipeline bubble", m["pipeline_bubble_fraction"] * 100, "% of the step"],
+        ]
+        if "training_time_s" in m:
+            rows.append(["training run", m["training_time_s"] / 86400, "days"])
+    else:
+        rows = [
+            ["batch per replica", m["batch"], "sequences"],
+            ["TTFT", m["ttft_s"] * 1e3, "ms"],
+            ["TPOT", m["tpot_s"] * 1e3, "ms"],
+            ["end-to-end latency", m["e2e_latency_s"], "s"],
+            ["output tokens/s (whole system)", m["output_tokens_per_s"], "tokens/s"],
+            ["output tokens/s per chip", m["output_tokens_per_s_per_chip"], "tokens/s"],
+        ]
+    rows.append(["memory per chip", est.memory_bytes["total"] / 1e9, "GB" + ("" if est.fits else "  DOES NOT FIT")])
+    print_table(["", "value", "unit"], rows, title=f"{est.model} {est.phase} on {est.chips} x {est.chip} ({est.system}), {plan}")
+    total = sum(est.breakdown_s.values())
+    br = sorted(est.breakdown_s.items(), key=lambda kv: -kv[1])
+    print_table(["where the time goes", "seconds", "share %"], [[k, v, 100 * v / total] for k, v in br])
+    mem = [[k, v / 1e9] for k, v in est.memory_bytes.items() if k != "total"]
+    print_table(["memory per chip", "GB"], mem)
+    for alt in est.alternatives:
+        console.print(f"next best plan: {alt}")
+    for note in est.notes:
+        console.print(f"note: {note}")
+
+
+__all__ = ["estimate_app", "show", "load_scenario", "Path"]

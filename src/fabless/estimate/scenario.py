@@ -1,0 +1,131 @@
+"""What to estimate: a model on a system, with a plan and a phase.
+
+A scenario is a YAML file (or the same given as CLI flags)::
+
+    model: llama-3.1-70b                  # catalog name or path to a config.json
+    system: {name: dgx-h100, count: 16}   # or {chip: h100-sxm, count: 16}; count = chips
+    precision: fp8                        # or {weights: fp8, activations: bf16, kv_cache: fp8}
+    parallel: {tp: 8, pp: 2}              # or: auto
+    inference: {batch: 64, input_tokens: 2048, output_tokens: 256}
+    # or
+    training: {global_batch: 1024, micro_batch: 1, seq_len: 8192, recompute: selective, zero: 1}
+
+:func:`load_scenario` validates it into a frozen :class:`Scenario`; every
+mistake is a one-line error naming the file and the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, PositiveInt, model_validator
+
+from fabless.errors import FablessError
+from fabless.hardware.schema import Frozen
+from fabless.loading import read_yaml, validate
+
+Precision = Literal["fp32", "bf16", "fp16", "fp8", "int8", "int4", "fp4"]
+
+
+class PrecisionSpec(Frozen):
+    """Datatypes of weights, activations (and the matmuls' inputs) and the KV cache."""
+
+    weights: Precision = "bf16"
+    activations: Precision = "bf16"
+    kv_cache: Precision = "bf16"
+
+    @property
+    def compute(self) -> str:
+        """The datatype the matrix units run at: the wider of weights and activations,
+        since a weight-only quantised model (int4 weights, bf16 activations) still
+        multiplies in bf16."""
+        order = ["fp4", "int4", "fp8", "int8", "bf16", "fp16", "fp32"]
+        w, a = self.weights, self.activations
+        return w if order.index(w) >= order.index(a) else a
+
+
+class SystemSpec(Frozen):
+    """Which hardware: a system preset (or file), or a bare chip, and how many chips."""
+
+    name: str | None = Field(None, description="a system preset or system YAML path")
+    chip: str | None = Field(None, description="a chip preset or chip YAML path (system built around it)")
+    count: PositiveInt | None = Field(None, description="total chips; defaults to the system's own count")
+
+    @model_validator(mode="after")
+    def _one(self) -> SystemSpec:
+        if (self.name is None) == (self.chip is None):
+            raise ValueError("give exactly one of name (a system) or chip")
+        return self
+
+
+class ParallelSpec(Frozen):
+    """Degrees of parallelism. Their product tp x pp x dp (x cp) must equal the chips used;
+    ep shards the experts across the dp x tp ranks."""
+
+    tp: PositiveInt = 1
+    pp: PositiveInt = 1
+    dp: PositiveInt | None = Field(None, description="default: chips / (tp x pp x cp)")
+    ep: PositiveInt = 1
+    cp: PositiveInt = Field(1, description="context parallelism (sequence split across chips, ring attention)")
+    sp: bool = Field(True, description="sequence parallelism in the tp group (Megatron-style)")
+    interleave: PositiveInt = Field(1, description="virtual pipeline stages per chip (interleaved 1F1B)")
+
+
+class InferenceSpec(Frozen):
+    batch: PositiveInt | Literal["auto"] = Field(description="concurrent sequences per replica; auto = largest that fits")
+    input_tokens: PositiveInt
+    output_tokens: PositiveInt
+
+
+class TrainingSpec(Frozen):
+    global_batch: PositiveInt = Field(description="sequences per optimizer step")
+    micro_batch: PositiveInt = 1
+    seq_len: PositiveInt
+    recompute: Literal["none", "selective", "full"] = "selective"
+    zero: Literal[0, 1, 2, 3] = 1
+    tokens: float | None = Field(None, gt=0, description="total training tokens, for the time and cost of a run")
+
+
+class Scenario(Frozen):
+    model: str
+    system: SystemSpec
+    precision: PrecisionSpec = PrecisionSpec()
+    parallel: ParallelSpec | Literal["auto"] = "auto"
+    inference: InferenceSpec | None = None
+    training: TrainingSpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthands(cls, data):
+        if isinstance(data, dict):
+            data = dict(data)
+            p = data.get("precision")
+            if isinstance(p, str):
+                data["precision"] = {"weights": p, "activations": p if p not in ("int4", "fp4", "int8") else "bf16", "kv_cache": p}
+            s = data.get("system")
+            if isinstance(s, str):
+                data["system"] = {"name": s}
+        return data
+
+    @model_validator(mode="after")
+    def _phase(self) -> Scenario:
+        if (self.inference is None) == (self.training is None):
+            raise ValueError("give exactly one of inference or training")
+        return self
+
+    @property
+    def phase(self) -> str:
+        return "training" if self.training is not None else "inference"
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario YAML file."""
+    return validate(Scenario, read_yaml(path), str(path), sourced=False)
+
+
+def scenario_from_dict(raw: dict, origin: str = "scenario") -> Scenario:
+    """Validate a scenario given as a dict (the CLI's flags, a notebook)."""
+    if not isinstance(raw, dict):
+        raise FablessError(f"{origin}: expected a mapping")
+    return validate(Scenario, raw, origin, sourced=False)
