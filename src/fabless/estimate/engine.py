@@ -34,6 +34,7 @@ from fabless.estimate.parallel import (
     activation_bytes_per_layer,
     candidate_plans,
     pipeline_bubble_fraction,
+    stage_layers,
     training_state_bytes,
 )
 from fabless.estimate.scenario import ParallelSpec, Scenario
@@ -173,8 +174,8 @@ def _validate_plan(cfg: ModelConfig, plan: Plan, chips: int, system: System) -> 
         raise FablessError(f"parallel.tp: {plan.tp} does not divide the {cfg.num_heads} attention heads of {cfg.name}")
     if cfg.num_kv_heads % plan.tp and plan.tp % cfg.num_kv_heads:
         raise FablessError(f"parallel.tp: {plan.tp} and the {cfg.num_kv_heads} KV heads of {cfg.name} must divide one another")
-    if cfg.num_layers % plan.pp:
-        raise FablessError(f"parallel.pp: {plan.pp} does not divide the {cfg.num_layers} layers of {cfg.name}")
+    if plan.pp > cfg.num_layers:
+        raise FablessError(f"parallel.pp: {plan.pp} stages for the {cfg.num_layers} layers of {cfg.name}; use pp <= {cfg.num_layers}")
     if plan.ep > 1:
         if not cfg.is_moe:
             raise FablessError(f"parallel.ep: {cfg.name} has no experts; use ep: 1")
@@ -251,7 +252,8 @@ def _training(cfg: ModelConfig, scn: Scenario, system: System, plan: Plan, chip:
 
     layer_names = {b.name for b in g.blocks if b.name.startswith("layers[")}
     end_names = {b.name for b in g.blocks if b.name.split(".")[0] in ("embed", "head")}
-    layers = graph_time(g, chip, blocks=layer_names, scale=1.0 / plan.pp)
+    stage_frac = stage_layers(cfg.num_layers, plan.pp) / cfg.num_layers  # the busiest stage sets the pace
+    layers = graph_time(g, chip, blocks=layer_names, scale=stage_frac)
     ends = graph_time(g, chip, blocks=end_names)
     # With context parallelism each chip holds seq/cp queries but attends to all keys:
     # the ring passes K/V around, so attention work is that of the full sequence / cp.
@@ -266,10 +268,10 @@ def _training(cfg: ModelConfig, scn: Scenario, system: System, plan: Plan, chip:
     tp_s = 0.0
     if plan.tp > 1:
         tp_s = n_tp * group_collective_time_s("all_reduce", tp_bytes, plan.tp, system, within_domain=True)
-        tp_s *= cfg.num_layers / plan.pp * engine_params()["tp_comm_exposed_fraction"]
+        tp_s *= stage_layers(cfg.num_layers, plan.pp) * engine_params()["tp_comm_exposed_fraction"]
     ep_s = 0.0
     if cfg.is_moe and plan.ep > 1:
-        moe_layers = sum(n for kind, n in cfg.layer_runs() if kind == "moe") / plan.pp
+        moe_layers = sum(n for kind, n in cfg.layer_runs() if kind == "moe") * stage_frac
         a2a_bytes = tokens_mb * cfg.top_k * cfg.hidden_size * act_b
         # dispatch + combine, forward and backward
         ep_s = 4 * moe_layers * group_collective_time_s("all_to_all", a2a_bytes, plan.ep, system,
@@ -277,7 +279,7 @@ def _training(cfg: ModelConfig, scn: Scenario, system: System, plan: Plan, chip:
     cp_s = 0.0
     if plan.cp > 1:
         kv_bytes = 2 * tokens_mb * cfg.num_kv_heads * cfg.head_dim * act_b / max(1, plan.tp)
-        cp_s = 3 * (cfg.num_layers / plan.pp) * group_collective_time_s("all_gather", kv_bytes * plan.cp, plan.cp, system)
+        cp_s = 3 * stage_layers(cfg.num_layers, plan.pp) * group_collective_time_s("all_gather", kv_bytes * plan.cp, plan.cp, system)
     pp_s = 0.0
     if plan.pp > 1:
         # activations forward and their gradients backward across each stage boundary
@@ -375,7 +377,7 @@ def _params_per_chip(cfg: ModelConfig, plan: Plan) -> float:
 def _training_memory(cfg, scfg, plan: Plan, tr, prec: Precision, m: int) -> dict[str, float]:
     params_chip = _params_per_chip(cfg, plan)
     state = training_state_bytes(params_chip, dtype_bytes(prec.weights) if prec.weights != "fp8" else 2.0, plan.dp, tr.zero)
-    layers_stage = cfg.num_layers / plan.pp
+    layers_stage = stage_layers(cfg.num_layers, plan.pp)
     act_layer = activation_bytes_per_layer(
         seq=tr.seq_len // plan.cp, micro_batch=tr.micro_batch, hidden=cfg.hidden_size,
         ffn=(cfg.moe_intermediate_size if cfg.is_moe else cfg.intermediate_size),

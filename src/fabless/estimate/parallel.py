@@ -81,7 +81,7 @@ def candidate_plans(
 ) -> list[dict]:
     """Every (tp, pp, dp, ep) with tp x pp x dp = chips that a real framework could run:
     tp divides the attention heads and stays inside the scale-up domain (``max_tp``),
-    pp divides the layers, dp divides the global batch (in micro-batches) when given,
+    pp is at most the layers (stages may be uneven, as Megatron-LM allows), dp divides the global batch (in micro-batches) when given,
     and ep divides the experts and the dp x tp ranks."""
     plans = []
     for tp, pp in product(divisors(chips), divisors(chips)):
@@ -90,7 +90,7 @@ def candidate_plans(
         dp = chips // (tp * pp)
         if tp > max_tp or heads % tp or (kv_heads % tp and tp % kv_heads):
             continue
-        if layers % pp:
+        if pp > layers:
             continue
         if global_batch is not None and (global_batch % (dp * micro_batch)):
             continue
@@ -143,3 +143,8 @@ def activation_bytes_per_layer(
         attn -= heads * head_dim  # the attention output is recomputed from Q, K, V
     per_token = norm_side / norm_div + (attn + mlp) / tp
     return tokens * per_token * act_bytes
+
+
+def stage_layers(layers: int, pp: int) -> int:
+    """Layers on the busiest pipeline stage: ceil(layers / pp) (stages may be uneven)."""
+    return -(-layers // pp)
