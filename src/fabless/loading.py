@@ -75,7 +75,10 @@ def _inner_model(ann: Any) -> type[BaseModel] | None:
 
 def describe_validation_error(exc: ValidationError, model: type[BaseModel], origin: str) -> str:
     """One line for the first problem in ``exc``: where, what, and what would be right."""
-    err = exc.errors()[0]
+    # A misspelt field shows up both as unknown and as a missing required one; the
+    # unknown name (with its suggestion) is the more useful line.
+    errors = exc.errors()
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     field = _loc_str(loc) or "(top level)"
     kind = err["type"]

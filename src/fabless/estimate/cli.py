@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from fabless.errors import FablessError
+from fabless.errors import FablessError, InfeasibleDesign
 from fabless.estimate.engine import Estimate, estimate
 from fabless.estimate.scenario import load_scenario, scenario_from_dict
 from fabless.loading import read_yaml
@@ -83,16 +83,23 @@ def estimate_cmd(
         raise FablessError("estimate: give a scenario file or --model and --system; see fabless estimate --help")
     scn = scenario_from_dict(raw, scenario or "scenario")
     est = estimate(scn)
+    if not est.fits:
+        # A plan that does not fit is reported as such, never printed as if it ran.
+        raise InfeasibleDesign(f"{scenario or 'scenario'}: {est.model} with {_plan_text(est)} on {est.chips} x {est.chip}: {est.notes[0]}")
     if json:
         print_json(est.to_dict())
         return
     show(est)
 
 
+def _plan_text(est: Estimate) -> str:
+    p = est.plan
+    return f"tp={p.tp} pp={p.pp} dp={p.dp}" + (f" ep={p.ep}" if p.ep > 1 else "") + (f" cp={p.cp}" if p.cp > 1 else "")
+
+
 def show(est: Estimate) -> None:
     """Print an estimate for people: headline, memory, and the time breakdown."""
-    p = est.plan
-    plan = f"tp={p.tp} pp={p.pp} dp={p.dp}" + (f" ep={p.ep}" if p.ep > 1 else "") + (f" cp={p.cp}" if p.cp > 1 else "")
+    plan = _plan_text(est)
     m = est.metrics
     if est.phase == "training":
         rows = [
