@@ -1,0 +1,147 @@
+"""Predictions of the published training measurements (category ``train``), and the
+scenario-mapping machinery :mod:`fabless.validate.infer` shares.
+
+Each row id is mapped in ``data/measurements/scenarios.yaml`` to a fabless scenario
+(model, system, precision, parallel plan, training or inference shape) with a note on how
+the row's config maps, or to a ``skip`` with the reason. :func:`predict` runs
+:func:`fabless.estimate.estimate` on that scenario and converts the estimate into the row's
+metric (``convert`` in the entry):
+
+* ``step_time_s``: MLPerf GPT-3 175B median step time.
+* ``megatron_tflops_per_gpu``: Narayanan et al. (2021) Table 1 count their FLOPs with
+  eq. 3, ``96 B s l h^2 (1 + s/6h + V/16lh)`` per step (full recompute); the prediction
+  divides the same count by the predicted step time and the GPUs.
+* ``korthikanti_mfu_pct``: Korthikanti et al. (2022) model FLOPs
+  ``72 B s l h^2 (1 + s/6h + V/12lh)`` over predicted step time x GPUs x 312 TFLOP/s.
+* ``tokens_per_s_per_chip``: MosaicML tokens/s/GPU.
+
+Because FLOP-rate rows use the paper's own FLOP formula, their error is exactly the
+step-time error.
+
+``FIT_IDS``: the rows the engine's calibrated parameters (``data/estimate/engine.yaml``)
+were fitted on; docs/validation.md says which row fits which parameter.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from fabless.errors import FablessError
+from fabless.loading import read_yaml
+from fabless.validate.core import Skip
+
+SCENARIOS_PATH = Path(str(resources.files("fabless") / "data" / "measurements" / "scenarios.yaml"))
+
+#: Training rows the engine's parameters were fitted on (see docs/validation.md).
+FIT_IDS: frozenset[str] = frozenset({
+    "train-006",  # MLPerf GPT-3 175B, 512 H100, FP8, no interleave  -> fp8_matmul_efficiency
+    "train-020",  # MLPerf GPT-3 175B, 256 H100, FP8, vpp 6          -> (same fit)
+    "train-058",  # Megatron 1.7B, 32 A100, tp 1 (no TP comm)         -> (checks dense bf16 path)
+    "train-061",  # Megatron 18.4B, 256 A100, tp 8, pp 1              -> tp_comm_exposed_fraction
+    "train-065",  # Megatron 310B, 1920 A100, pp 16                   -> (same fit)
+    "train-083",  # MPT-13B, 8 H100, zero 3                            -> (checks FSDP path)
+    "train-090",  # MPT-70B, 64 A100, zero 3, recompute               -> (same fit)
+})
+
+
+@lru_cache(maxsize=1)
+def scenario_map() -> dict[str, dict]:
+    """Row id -> mapping entry (``note``, ``convert``, ``scenario`` / ``model_config``, or ``skip``)."""
+    raw = read_yaml(SCENARIOS_PATH)
+    return {k: v for k, v in raw.items() if not k.startswith("_")}
+
+
+_CONFIG_DIR: Path | None = None
+
+
+def _config_file(row_id: str, config: dict) -> str:
+    """Write an entry's inline ``model_config`` to a config.json the catalog loader reads."""
+    global _CONFIG_DIR
+    if _CONFIG_DIR is None:
+        _CONFIG_DIR = Path(tempfile.mkdtemp(prefix="fabless-validate-"))
+    path = _CONFIG_DIR / f"{row_id}.json"
+    if not path.exists():
+        path.write_text(json.dumps(config))
+    return str(path)
+
+
+def entry_for(row: dict) -> dict:
+    """The mapping entry of a row; Skip when there is none or it is marked skip."""
+    entry = scenario_map().get(row["id"])
+    if entry is None:
+        raise Skip("no scenario mapped in data/measurements/scenarios.yaml")
+    if "skip" in entry:
+        raise Skip(str(entry["skip"]))
+    return entry
+
+
+@lru_cache(maxsize=512)
+def _estimate_cached(row_id: str):
+    from fabless.estimate.engine import estimate
+    from fabless.estimate.scenario import scenario_from_dict
+
+    entry = scenario_map()[row_id]
+    raw = dict(entry["scenario"])
+    if "model_config" in entry:
+        raw["model"] = _config_file(row_id, entry["model_config"])
+    scn = scenario_from_dict(raw, origin=f"scenarios.yaml:{row_id}")
+    return scn, estimate(scn)
+
+
+def run_entry(row: dict):
+    """(scenario, estimate) of a mapped row; Skip with the engine's message if it cannot run."""
+    entry_for(row)
+    try:
+        return _estimate_cached(row["id"])
+    except FablessError as exc:
+        raise Skip(f"engine cannot run the mapped scenario: {exc}") from None
+
+
+def _gpt_dims(scn) -> tuple[int, int, int, int]:
+    from fabless.workload import load_model
+
+    cfg = load_model(scn.model)
+    return cfg.num_layers, cfg.hidden_size, cfg.vocab_size, cfg.num_heads
+
+
+def convert(row: dict, entry: dict, scn, est) -> float:
+    """The estimate in the unit of the row's metric."""
+    kind = entry.get("convert")
+    m = est.metrics
+    if kind == "step_time_s":
+        return float(m["step_time_s"])
+    if kind == "tokens_per_s_per_chip":
+        return float(m["tokens_per_s_per_chip"] if "tokens_per_s_per_chip" in m else m["output_tokens_per_s_per_chip"])
+    if kind in ("megatron_tflops_per_gpu", "korthikanti_mfu_pct"):
+        tr = scn.training
+        layers, h, vocab, _ = _gpt_dims(scn)
+        b, s = tr.global_batch, tr.seq_len
+        if kind == "megatron_tflops_per_gpu":
+            flops = 96 * b * s * layers * h * h * (1 + s / (6 * h) + vocab / (16 * layers * h))
+            return flops / (m["step_time_s"] * est.chips) / 1e12
+        flops = 72 * b * s * layers * h * h * (1 + s / (6 * h) + vocab / (12 * layers * h))
+        return flops / (m["step_time_s"] * est.chips * 312e12) * 100.0
+    if kind == "output_tokens_per_s":
+        return float(m["output_tokens_per_s"])
+    if kind == "ttft_ms":
+        return float(m["ttft_s"]) * 1e3
+    if kind == "tpot_ms":
+        return float(m["tpot_s"]) * 1e3
+    if kind == "e2e_s":
+        return float(m["e2e_latency_s"])
+    if kind == "decode_tokens_per_s_per_user":
+        return 1.0 / float(m["tpot_s"])
+    raise Skip(f"scenarios.yaml: unknown convert '{kind}'")
+
+
+def predict(row: dict) -> float | None:
+    entry = entry_for(row)
+    scn, est = run_entry(row)
+    return convert(row, entry, scn, est)
+
+
+__all__ = ["FIT_IDS", "predict", "scenario_map", "entry_for", "run_entry", "convert", "SCENARIOS_PATH"]
