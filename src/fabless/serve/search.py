@@ -1,0 +1,80 @@
+"""The highest request rate a deployment sustains within a latency SLO."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from fabless.errors import FablessError
+from fabless.serve.metrics import SLO
+from fabless.serve.scheduler import SchedulerConfig
+from fabless.serve.sim import Disaggregated, Fleet, SimResult, run
+from fabless.serve.stepcost import StepCostModel
+from fabless.serve.workload import Lengths, Poisson, SharedPrefix
+
+
+@dataclass
+class MaxThroughput:
+    """``rate_per_s``: the highest rate found to meet the SLO (0 if none did); ``result``: its run.
+    ``tried``: every (rate, met) evaluated, in order."""
+
+    rate_per_s: float
+    result: SimResult | None
+    tried: list = field(default_factory=list)
+
+
+def max_throughput(step_model: StepCostModel, lengths: Lengths, slo: SLO, sched_cfg: SchedulerConfig | None = None,
+                   seed: int = 0, *, duration_s: float = 600.0, warmup_s: float = 0.0,
+                   arrivals: Callable[[float], object] = Poisson, fleet: Fleet | Disaggregated | None = None,
+                   prefix: SharedPrefix | None = None, start_rate_per_s: float = 1.0, rel_tol: float = 0.02,
+                   max_runs: int = 40) -> MaxThroughput:
+    """Bisection on the arrival rate for the highest rate whose run meets ``slo``.
+
+    From ``start_rate_per_s`` the rate is doubled until a run fails (or halved until one
+    passes), then the bracket is halved until its width is within ``rel_tol`` of the rate.
+    Every run uses the same ``seed``; with Poisson arrivals that means the same requests with
+    arrival times scaled by 1/rate (common random numbers), so the answer is deterministic.
+    Assumes latency grows with rate (true of the SLO's percentiles away from noise).
+    """
+    if not 0 < rel_tol < 1:
+        raise FablessError(f"rel_tol must be in (0, 1), got {rel_tol}")
+    tried: list = []
+    results: dict[float, SimResult] = {}
+
+    def ok(rate: float) -> bool:
+        res = run(step_model, arrivals(rate), lengths, sched_cfg, seed, duration_s=duration_s, fleet=fleet,
+                  prefix=prefix, slo=slo, warmup_s=warmup_s)
+        met = bool(res.summary["requests"] > 0 and slo.met_by(res.summary))
+        tried.append((rate, met))
+        if met:
+            results[rate] = res
+        return met
+
+    rate = float(start_rate_per_s)
+    if ok(rate):
+        lo, hi = rate, None
+        while hi is None:
+            if len(tried) >= max_runs:
+                raise FablessError(f"no failing rate found up to {lo:g}/s in {max_runs} runs; is the SLO reachable at any load?")
+            rate *= 2
+            if ok(rate):
+                lo = rate
+            else:
+                hi = rate
+    else:
+        lo, hi = None, rate
+        while lo is None:
+            rate /= 2
+            if rate < start_rate_per_s * 2.0**-20 or len(tried) >= max_runs:
+                return MaxThroughput(0.0, None, tried)
+            if ok(rate):
+                lo = rate
+            else:
+                hi = rate
+    while (hi - lo) > rel_tol * lo and len(tried) < max_runs:
+        mid = (lo + hi) / 2
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid
+    return MaxThroughput(lo, results[lo], tried)

@@ -1,0 +1,254 @@
+"""The discrete-event loop: arrivals, steps and KV transfers on one replica or a fleet.
+
+Events are arrivals (from the sorted arrival times), step ends (one per busy replica) and
+KV-transfer ends (disaggregated serving). A replica that is idle and has work starts a step
+at once; requests arriving during a step join its queue and are considered at the next step
+(as in vLLM, which schedules between forward passes). Equal times: step ends and transfers
+are applied before arrivals, and both before any idle replica starts a step.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from fabless.errors import FablessError
+from fabless.serve.metrics import SLO, request_frame, summarize
+from fabless.serve.replica import Replica
+from fabless.serve.request import Request
+from fabless.serve.router import Router
+from fabless.serve.scheduler import SchedulerConfig
+from fabless.serve.stepcost import StepCostModel, StepTimeCache
+from fabless.serve.workload import Lengths, Requests, SharedPrefix, make_requests
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """``replicas`` identical replicas, each prefilling and decoding, behind one router."""
+
+    replicas: int = 1
+    router: str = "round_robin"
+
+    def __post_init__(self):
+        if self.replicas < 1:
+            raise FablessError(f"a fleet needs >= 1 replica, got {self.replicas}")
+
+
+@dataclass(frozen=True)
+class Disaggregated:
+    """Separate prefill and decode replicas; each prompt's KV crosses a link between them.
+
+    A transfer of ``t`` tokens takes ``link_latency_s + t * kv_bytes_per_token / link_bytes_per_s``;
+    transfers out of one prefill replica share its link one after another (first come, first
+    served), and the prefill replica keeps the KV until the transfer ends. The first token is
+    produced by the prefill replica (TTFT ends there). A request preempted on a decode replica is
+    recomputed there. ``decode_step_model`` defaults to the prefill replicas' model.
+    """
+
+    prefill_replicas: int
+    decode_replicas: int
+    link_bytes_per_s: float
+    link_latency_s: float = 0.0
+    router: str = "least_loaded"
+    decode_step_model: StepCostModel | None = None
+
+    def __post_init__(self):
+        if self.prefill_replicas < 1 or self.decode_replicas < 1:
+            raise FablessError("disaggregated serving needs >= 1 prefill and >= 1 decode replica")
+        if not self.link_bytes_per_s > 0 or self.link_latency_s < 0:
+            raise FablessError("the KV link needs link_bytes_per_s > 0 and link_latency_s >= 0")
+
+
+@dataclass
+class SimResult:
+    """What one run produced.
+
+    ``requests``: one row per request (see :func:`fabless.serve.metrics.request_frame`).
+    ``summary``: percentiles, throughput, goodput, queue/batch/KV averages, step-cache stats.
+    ``timeseries``: per replica, sampled at step starts at most once per interval: waiting and
+    running requests, the step's prefill tokens and decode sequences, KV-cache use (0..1).
+    """
+
+    requests: pd.DataFrame
+    summary: dict
+    timeseries: pd.DataFrame = field(repr=False)
+
+
+_STEP_END, _TRANSFER_END = 0, 1
+
+
+def simulate(reqs: Requests, step_model: StepCostModel, sched: SchedulerConfig | None = None,
+             fleet: Fleet | Disaggregated | None = None, *, slo: SLO | None = None, warmup_s: float = 0.0,
+             horizon_s: float | None = None, cache_rel_bits: int | None = 6,
+             sample_interval_s: float = 1.0) -> SimResult:
+    """Run every request in ``reqs`` to completion and measure it.
+
+    ``horizon_s`` (default: the last arrival) is the window over which ``mean_in_system`` is
+    averaged, for Little's law. ``cache_rel_bits`` sets the step-time cache's context bucketing
+    (None: exact).
+    """
+    sched = sched or SchedulerConfig()
+    fleet = fleet or Fleet()
+    if isinstance(fleet, Disaggregated):
+        pcache = StepTimeCache(step_model, cache_rel_bits)
+        dmodel = fleet.decode_step_model or step_model
+        dcache = pcache if dmodel is step_model else StepTimeCache(dmodel, cache_rel_bits)
+        prefill = [Replica(i, step_model, sched, "prefill", pcache, sample_interval_s) for i in range(fleet.prefill_replicas)]
+        decode = [Replica(fleet.prefill_replicas + i, dmodel, sched, "decode", dcache, sample_interval_s)
+                  for i in range(fleet.decode_replicas)]
+        replicas = prefill + decode
+        router = Router(fleet.router, prefill)
+        drouter = Router(fleet.router, decode)
+        caches = [pcache] if dcache is pcache else [pcache, dcache]
+        capacity = min(m.kv_capacity_tokens for m in (step_model, dmodel))
+    else:
+        cache = StepTimeCache(step_model, cache_rel_bits)
+        replicas = [Replica(i, step_model, sched, "mixed", cache, sample_interval_s) for i in range(fleet.replicas)]
+        router = Router(fleet.router, replicas)
+        drouter = None
+        caches = [cache]
+        capacity = step_model.kv_capacity_tokens
+    _check_fits(reqs, sched, capacity)
+
+    n = len(reqs)
+    arr = np.asarray(reqs.arrival_s, dtype=float)
+    objs = [Request(i, float(arr[i]), int(reqs.input_tokens[i]), int(reqs.output_tokens[i]),
+                    reqs.prefix_id[i], int(reqs.prefix_tokens[i])) for i in range(n)]
+    arr_list = arr.tolist()
+    horizon = float(horizon_s) if horizon_s is not None else (arr_list[-1] if n else 0.0)
+
+    heap: list = []
+    seq = 0
+    link_free = [0.0] * len(replicas)
+    n_transit = 0
+    area = 0.0
+    area_h = None
+    t_last = 0.0
+    i = 0
+    done = 0
+    inf = math.inf
+    single = len(replicas) == 1
+
+    def in_system():
+        if single:
+            return replicas[0].sched.in_system()
+        return sum(r.sched.in_system() for r in replicas) + n_transit
+
+    while True:
+        ta = arr_list[i] if i < n else inf
+        if heap and heap[0][0] <= ta:
+            t = heap[0][0]
+        elif i < n:
+            t = ta
+        else:
+            break
+        # time-integral of the number of requests in the system (for Little's law)
+        if t > t_last:
+            n_now = in_system()
+            if area_h is None and t >= horizon:
+                area_h = area + n_now * (horizon - t_last)
+            area += n_now * (t - t_last)
+            t_last = t
+        touched = []
+        while heap and heap[0][0] <= t:
+            _, _, kind, obj = heapq.heappop(heap)
+            if kind == _STEP_END:
+                rep = obj
+                finished, handoff = rep.end_step(t)
+                done += len(finished)
+                for req in handoff:
+                    dst = drouter.pick()
+                    req.decode_replica = dst.index
+                    start = max(t, link_free[rep.index])
+                    xfer = req.computed * dst.step_model.kv_bytes_per_token / fleet.link_bytes_per_s
+                    link_free[rep.index] = start + xfer
+                    req.transfer_start_s = start
+                    req.transfer_end_s = start + xfer + fleet.link_latency_s
+                    n_transit += 1
+                    seq += 1
+                    heapq.heappush(heap, (req.transfer_end_s, seq, _TRANSFER_END, (rep, dst, req)))
+                touched.append(rep)
+            else:
+                src, dst, req = obj
+                src.sched.release(req)
+                n_transit -= 1
+                dst.sched.add(req)
+                touched.append(src)
+                touched.append(dst)
+        while i < n and arr_list[i] <= t:
+            rep = router.pick()
+            req = objs[i]
+            req.replica = rep.index
+            rep.sched.add(req)
+            touched.append(rep)
+            i += 1
+        for rep in touched:
+            if not rep.busy:
+                d = rep.start_step(t)
+                if d is not None:
+                    seq += 1
+                    heapq.heappush(heap, (t + d, seq, _STEP_END, rep))
+    if done != n:
+        raise AssertionError(f"simulation ended with {n - done} of {n} requests unfinished")
+    if area_h is None:
+        area_h = area
+
+    df = request_frame(objs)
+    summary = summarize(df, slo, warmup_s)
+    end_s = t_last
+    summary["horizon_s"] = horizon
+    summary["arrival_rate_per_s"] = n / horizon if horizon > 0 else float("nan")
+    summary["mean_in_system"] = area_h / horizon if horizon > 0 else float("nan")
+    busy = sum(r.busy_s for r in replicas)
+    summary["busy_fraction"] = busy / (end_s * len(replicas)) if end_s > 0 else float("nan")
+    summary["steps"] = sum(r.steps for r in replicas)
+    summary["mean_batch_seqs"] = sum(r.sum_seqs_s for r in replicas) / busy if busy else float("nan")
+    summary["mean_kv_used_fraction"] = (sum(r.sum_kv_blocks_s / r.sched.alloc.num_blocks for r in replicas) / busy
+                                        if busy else float("nan"))
+    summary["max_kv_used_fraction"] = max(r.max_kv_blocks / r.sched.alloc.num_blocks for r in replicas)
+    lookups = sum(r.sched.prefix_lookups for r in replicas)
+    summary["prefix_cache_hit_rate"] = sum(r.sched.prefix_hits for r in replicas) / lookups if lookups else float("nan")
+    hits = sum(c.hits for c in caches)
+    misses = sum(c.misses for c in caches)
+    summary["step_cache_hit_rate"] = hits / (hits + misses) if hits + misses else float("nan")
+    summary["step_model_calls"] = misses
+    ts = pd.DataFrame([s for r in replicas for s in r.samples],
+                      columns=["time_s", "replica", "role", "waiting", "running", "prefill_tokens", "decode_seqs",
+                               "kv_used_fraction"])
+    ts = ts.sort_values(["time_s", "replica"], kind="stable").reset_index(drop=True)
+    return SimResult(df, summary, ts)
+
+
+def _check_fits(reqs: Requests, sched: SchedulerConfig, capacity_tokens: int) -> None:
+    if not len(reqs):
+        return
+    need = np.asarray(reqs.input_tokens) + np.asarray(reqs.output_tokens) - 1
+    cap = (int(capacity_tokens) // sched.block_size_tokens) * sched.block_size_tokens
+    worst = int(np.argmax(need))
+    if need[worst] > cap:
+        raise FablessError(f"request {worst} needs KV for {int(need[worst])} tokens but a replica holds {cap}; "
+                           "give the replica more memory or cap the lengths")
+    if not sched.chunked_prefill and need[worst] > sched.max_num_batched_tokens:
+        raise FablessError(f"request {worst} has {int(need[worst])} tokens, more than max_num_batched_tokens "
+                           f"({sched.max_num_batched_tokens}); with chunked_prefill off a (recomputed) prompt must fit one step")
+
+
+def run(step_model: StepCostModel, arrivals, lengths: Lengths | None = None, sched_cfg: SchedulerConfig | None = None,
+        seed: int = 0, *, duration_s: float | None = None, fleet: Fleet | Disaggregated | None = None,
+        prefix: SharedPrefix | None = None, slo: SLO | None = None, warmup_s: float = 0.0,
+        cache_rel_bits: int | None = 6, sample_interval_s: float = 1.0) -> SimResult:
+    """Simulate serving: draw the requests (or replay a trace), run them, measure them.
+
+    ``arrivals``: :class:`~fabless.serve.workload.Poisson`, :class:`~fabless.serve.workload.Bursty`
+    (with ``lengths`` and ``duration_s``), or a :class:`~fabless.serve.workload.Trace`.
+    Same arguments and seed give the same result, row for row.
+    """
+    rng = np.random.default_rng(seed)
+    reqs = make_requests(arrivals, lengths, duration_s, rng, prefix)
+    horizon = duration_s if duration_s is not None else None
+    return simulate(reqs, step_model, sched_cfg, fleet, slo=slo, warmup_s=warmup_s, horizon_s=horizon,
+                    cache_rel_bits=cache_rel_bits, sample_interval_s=sample_interval_s)

@@ -1,0 +1,281 @@
+"""What arrives at the server: when requests come, and how long their prompts and answers are.
+
+Arrival processes give arrival times in seconds from 0; length distributions give token
+counts. Both draw from a ``numpy.random.Generator`` handed in, so one seed fixes a run.
+A trace (CSV) gives both at once.
+
+Trace format (CSV with a header row; extra columns are ignored)::
+
+    arrival_s,input_tokens,output_tokens[,prefix_id,prefix_tokens]
+    0.000,512,128
+    0.013,2048,64,system-a,1024
+
+``arrival_s`` is non-decreasing and >= 0; token counts are integers >= 1 (``prefix_tokens``
+<= ``input_tokens``). A bad row is a one-line error naming the file and line.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from fabless.errors import FablessError
+from fabless.units import parse_rate_per_s
+
+
+# ---------------------------------------------------------------- arrival processes
+class ArrivalProcess(Protocol):
+    def times_s(self, duration_s: float, rng: np.random.Generator) -> np.ndarray:
+        """Sorted arrival times in [0, duration_s)."""
+        ...
+
+
+def _renewal(draw, rate_per_s: float, duration_s: float) -> np.ndarray:
+    """Arrival times of a renewal process with inter-arrival draws ``draw(n)``, cut at duration_s."""
+    out = []
+    t0 = 0.0
+    block = max(16, int(rate_per_s * duration_s * 1.1) + 16)
+    while True:
+        times = t0 + np.cumsum(draw(block))
+        out.append(times[times < duration_s])
+        if times[-1] >= duration_s:
+            break
+        t0 = float(times[-1])
+    return np.concatenate(out)
+
+
+@dataclass(frozen=True)
+class Poisson:
+    """Poisson arrivals: exponential inter-arrival times with mean 1/rate."""
+
+    rate_per_s: float
+
+    def __post_init__(self):
+        object.__setattr__(self, "rate_per_s", parse_rate_per_s(self.rate_per_s, "arrival rate"))
+        if not self.rate_per_s > 0:
+            raise FablessError(f"arrival rate must be > 0, got {self.rate_per_s}/s")
+
+    def times_s(self, duration_s: float, rng: np.random.Generator) -> np.ndarray:
+        return _renewal(lambda n: rng.exponential(1.0 / self.rate_per_s, n), self.rate_per_s, duration_s)
+
+
+@dataclass(frozen=True)
+class Bursty:
+    """Gamma inter-arrival times with the given mean rate and coefficient of variation.
+
+    ``cv`` = 1 is Poisson; ``cv`` > 1 bunches requests into bursts (shape k = 1/cv**2,
+    scale = 1/(rate*k)).
+    """
+
+    rate_per_s: float
+    cv: float
+
+    def __post_init__(self):
+        object.__setattr__(self, "rate_per_s", parse_rate_per_s(self.rate_per_s, "arrival rate"))
+        if not self.rate_per_s > 0:
+            raise FablessError(f"arrival rate must be > 0, got {self.rate_per_s}/s")
+        if not self.cv > 0:
+            raise FablessError(f"burstiness cv must be > 0, got {self.cv}")
+
+    def times_s(self, duration_s: float, rng: np.random.Generator) -> np.ndarray:
+        k = 1.0 / self.cv**2
+        scale = 1.0 / (self.rate_per_s * k)
+        return _renewal(lambda n: rng.gamma(k, scale, n), self.rate_per_s, duration_s)
+
+
+# ---------------------------------------------------------------- length distributions
+class LengthDist(Protocol):
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` token counts, integers >= 1."""
+        ...
+
+
+@dataclass(frozen=True)
+class Fixed:
+    tokens: int
+
+    def __post_init__(self):
+        if int(self.tokens) != self.tokens or self.tokens < 1:
+            raise FablessError(f"a fixed length must be an integer >= 1 token, got {self.tokens}")
+
+    def sample(self, n, rng):
+        return np.full(n, int(self.tokens), dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Uniform:
+    """Integers uniform on [low_tokens, high_tokens], both included."""
+
+    low_tokens: int
+    high_tokens: int
+
+    def __post_init__(self):
+        if not 1 <= self.low_tokens <= self.high_tokens:
+            raise FablessError(f"uniform lengths need 1 <= low <= high, got {self.low_tokens}..{self.high_tokens}")
+
+    def sample(self, n, rng):
+        return rng.integers(int(self.low_tokens), int(self.high_tokens) + 1, n, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class LogNormal:
+    """Lognormal lengths with the given mean and standard deviation (in tokens), rounded, clipped to [1, max_tokens]."""
+
+    mean_tokens: float
+    sd_tokens: float
+    max_tokens: int | None = None
+
+    def __post_init__(self):
+        if not self.mean_tokens >= 1 or not self.sd_tokens > 0:
+            raise FablessError(f"lognormal lengths need mean >= 1 and sd > 0, got mean {self.mean_tokens}, sd {self.sd_tokens}")
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise FablessError(f"max_tokens must be >= 1, got {self.max_tokens}")
+
+    def sample(self, n, rng):
+        sigma2 = math.log(1.0 + (self.sd_tokens / self.mean_tokens) ** 2)
+        mu = math.log(self.mean_tokens) - sigma2 / 2
+        x = np.rint(rng.lognormal(mu, math.sqrt(sigma2), n)).astype(np.int64)
+        return np.clip(x, 1, self.max_tokens if self.max_tokens is not None else None)
+
+
+@dataclass(frozen=True)
+class Lengths:
+    """Prompt and answer lengths, drawn independently."""
+
+    input: LengthDist
+    output: LengthDist
+
+
+@dataclass(frozen=True)
+class SharedPrefix:
+    """A fraction of requests begin with one of ``num_prefixes`` shared prefixes (e.g. system prompts).
+
+    The prefix (``prefix_tokens``) is added in front of the drawn prompt; which prefix is
+    uniform over the ``num_prefixes``. Only matters when prefix caching is on.
+    """
+
+    num_prefixes: int
+    prefix_tokens: int
+    fraction: float = 1.0
+
+    def __post_init__(self):
+        if self.num_prefixes < 1 or self.prefix_tokens < 1 or not 0 <= self.fraction <= 1:
+            raise FablessError("shared prefix needs num_prefixes >= 1, prefix_tokens >= 1 and 0 <= fraction <= 1")
+
+
+# ---------------------------------------------------------------- the requests of one run
+@dataclass
+class Requests:
+    """The requests of one run, as parallel arrays sorted by arrival time."""
+
+    arrival_s: np.ndarray
+    input_tokens: np.ndarray
+    output_tokens: np.ndarray
+    prefix_id: list = field(default_factory=list)  # hashable or None per request
+    prefix_tokens: np.ndarray | None = None
+
+    def __post_init__(self):
+        n = len(self.arrival_s)
+        if not self.prefix_id:
+            self.prefix_id = [None] * n
+        if self.prefix_tokens is None:
+            self.prefix_tokens = np.zeros(n, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.arrival_s)
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Requests replayed from a CSV trace (see the module docstring for its columns)."""
+
+    path: str
+
+    def load(self) -> Requests:
+        return read_trace(self.path)
+
+
+def read_trace(path: str | Path) -> Requests:
+    path = Path(path)
+    if not path.is_file():
+        raise FablessError(f"{path}: no such trace file")
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        cols = reader.fieldnames or []
+        for need in ("arrival_s", "input_tokens", "output_tokens"):
+            if need not in cols:
+                raise FablessError(f"{path}: trace has no '{need}' column; the header must name arrival_s,input_tokens,output_tokens")
+        has_prefix = "prefix_id" in cols
+        arr, inp, out, pid, ptok = [], [], [], [], []
+        last = 0.0
+        for row in reader:
+            line = reader.line_num
+            try:
+                a = float(row["arrival_s"])
+            except (TypeError, ValueError):
+                raise FablessError(f"{path}:{line}: arrival_s '{row['arrival_s']}' is not a number of seconds") from None
+            if not math.isfinite(a) or a < 0:
+                raise FablessError(f"{path}:{line}: arrival_s must be a finite time >= 0, got {row['arrival_s']}")
+            if a < last:
+                raise FablessError(f"{path}:{line}: arrival_s {a} is earlier than the row before ({last}); sort the trace by arrival time")
+            last = a
+            vals = []
+            for col in ("input_tokens", "output_tokens"):
+                vals.append(_int_field(path, line, col, row[col], 1))
+            p_id = (row.get("prefix_id") or None) if has_prefix else None
+            p_tok = 0
+            if p_id is not None:
+                p_tok = _int_field(path, line, "prefix_tokens", row.get("prefix_tokens"), 0)
+                if p_tok > vals[0]:
+                    raise FablessError(f"{path}:{line}: prefix_tokens {p_tok} is more than input_tokens {vals[0]}")
+            arr.append(a); inp.append(vals[0]); out.append(vals[1]); pid.append(p_id); ptok.append(p_tok)
+    if not arr:
+        raise FablessError(f"{path}: trace has no requests")
+    return Requests(np.array(arr), np.array(inp, dtype=np.int64), np.array(out, dtype=np.int64),
+                    pid, np.array(ptok, dtype=np.int64))
+
+
+def _int_field(path, line, col, text, minimum) -> int:
+    try:
+        v = float(text)
+    except (TypeError, ValueError):
+        raise FablessError(f"{path}:{line}: {col} '{text}' is not a whole number of tokens") from None
+    if not v.is_integer() or v < minimum:
+        raise FablessError(f"{path}:{line}: {col} must be a whole number >= {minimum}, got {text}")
+    return int(v)
+
+
+def make_requests(arrivals, lengths: Lengths | None, duration_s: float | None, rng: np.random.Generator,
+                  prefix: SharedPrefix | None = None) -> Requests:
+    """Draw the requests of one run: arrival times from ``arrivals`` over ``duration_s``, lengths from ``lengths``.
+
+    ``arrivals`` may be a :class:`Trace` (or :class:`Requests`): then lengths come from it
+    and ``lengths``/``duration_s`` must be None (a trace already says both).
+    """
+    if isinstance(arrivals, (Trace, Requests)):
+        if lengths is not None:
+            raise FablessError("a trace gives the lengths of its requests; do not pass lengths with it")
+        return arrivals.load() if isinstance(arrivals, Trace) else arrivals
+    if lengths is None:
+        raise FablessError("give the prompt and answer length distributions (lengths=Lengths(input=..., output=...))")
+    if duration_s is None or not duration_s > 0:
+        raise FablessError(f"duration_s must be > 0 for generated arrivals, got {duration_s}")
+    r_arr, r_in, r_out, r_pre = rng.spawn(4)
+    times = arrivals.times_s(float(duration_s), r_arr)
+    n = len(times)
+    inp = np.asarray(lengths.input.sample(n, r_in), dtype=np.int64)
+    out = np.asarray(lengths.output.sample(n, r_out), dtype=np.int64)
+    pid: list = [None] * n
+    ptok = np.zeros(n, dtype=np.int64)
+    if prefix is not None and n:
+        has = r_pre.random(n) < prefix.fraction
+        which = r_pre.integers(0, prefix.num_prefixes, n)
+        inp = inp + np.where(has, prefix.prefix_tokens, 0)
+        ptok = np.where(has, prefix.prefix_tokens, 0).astype(np.int64)
+        pid = [int(w) if h else None for w, h in zip(which, has)]
+    return Requests(times, inp, out, pid, ptok)
