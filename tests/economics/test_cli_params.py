@@ -20,7 +20,7 @@ def cost_cli(capsys):
 
     def run(*args: str) -> CliResult:
         try:
-            cost_app(args=list(args), standalone_mode=False)
+            cost_app(args=["cost", *args], standalone_mode=False)
             code = 0
         except FablessError as exc:
             print(f"error: {exc}", file=__import__("sys").stderr)

@@ -12,6 +12,7 @@ from fabless.hardware.schema import Chip
 
 from .nre import nre_usd
 from .ownership import breakeven, chip_hour_terms_usd, tornado
+from .power import ownership_power_w
 from .params import EconomicsParams, default_params, with_overrides
 from .unit_cost import chip_unit_cost
 
@@ -27,12 +28,10 @@ def build_vs_buy(custom: Chip, gpu: Chip, *, throughput_ratio: float, years: flo
         from fabless.errors import FablessError
 
         raise FablessError(f"{gpu.name} has no list price; pass gpu_price_usd")
-    if custom.physical.tdp_w is None or gpu.physical.tdp_w is None:
-        from fabless.errors import FablessError
-
-        raise FablessError("both chips need physical.tdp_w for the energy and data-centre cost")
-    h_custom = float(chip_hour_terms_usd(uc.unit_usd, custom.physical.tdp_w, p)["total"])
-    h_gpu = float(chip_hour_terms_usd(price_gpu, gpu.physical.tdp_w, p)["total"])
+    w_custom, _ = ownership_power_w(custom, p)
+    w_gpu, _ = ownership_power_w(gpu, p)
+    h_custom = float(chip_hour_terms_usd(uc.unit_usd, w_custom, p)["total"])
+    h_gpu = float(chip_hour_terms_usd(price_gpu, w_gpu, p)["total"])
     nre = nre_usd(custom.physical.process_node, p)["total"]
     be = breakeven(custom_chip_hour_usd=h_custom, gpu_chip_hour_usd=h_gpu, throughput_ratio=throughput_ratio,
                    nre_usd=nre, years=years, hours_per_year=p.ownership.hours_per_year)
@@ -43,7 +42,8 @@ def build_vs_buy(custom: Chip, gpu: Chip, *, throughput_ratio: float, years: flo
 
 
 def breakeven_tornado(custom: Chip, gpu: Chip, *, throughput_ratio: float, years: float = 4.0,
-                      params: EconomicsParams | None = None, partner: bool = True, spread: float = 0.3) -> list[dict]:
+                      params: EconomicsParams | None = None, partner: bool = True, spread: float = 0.3,
+                      gpu_price_usd: float | None = None) -> list[dict]:
     """Tornado of the break-even fleet over wafer price, defect density (yield), HBM
     price and achieved utilisation (the throughput ratio), each moved by +-``spread``."""
     p = params or default_params()
@@ -59,7 +59,7 @@ def breakeven_tornado(custom: Chip, gpu: Chip, *, throughput_ratio: float, years
             package={"memory_usd_per_gb": {**p.package.memory_usd_per_gb, gen: p.package.memory_usd_per_gb[gen] * x["memory_price"]}},
         )
         return build_vs_buy(custom, gpu, throughput_ratio=throughput_ratio * x["utilisation"], years=years,
-                            params=q, partner=partner)["breakeven_fleet"]
+                            params=q, partner=partner, gpu_price_usd=gpu_price_usd)["breakeven_fleet"]
 
     base = {"wafer_price": 1.0, "defect_density": 1.0, "memory_price": 1.0, "utilisation": 1.0}
     lo, hi = 1 - spread, 1 + spread

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from fabless.hardware.presets import load_chip
@@ -11,7 +13,7 @@ from .area import chip_area
 from .nre import nre_lines
 from .ownership import chip_hour
 from .params import load_params
-from .power import chip_power
+from .power import chip_power, power_dtype
 from .unit_cost import Line, chip_unit_cost
 
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table.")
@@ -37,7 +39,10 @@ def cost(
     c = load_chip(chip)
     area = chip_area(c, p, cores_physical=physical_cores)
     uc = chip_unit_cost(c, p, partner=partner, cores_physical=physical_cores)
-    pw = chip_power(c, p, dtype=dtype, matrix_util=utilisation, die_area_mm2_total=area.total_mm2)
+    # A shipped chip whose published TDP the model overshoots is reported, not rejected;
+    # a design file's TDP is its power budget and must be met.
+    is_design = Path(chip).suffix.lower() in (".yaml", ".yml")
+    pw = chip_power(c, p, dtype=dtype, matrix_util=utilisation, die_area_mm2_total=area.total_mm2, enforce_budget=is_design)
     lines: list[Line] = []
     for part, mm2 in area.parts_mm2.items():
         if mm2:
@@ -49,27 +54,39 @@ def cost(
     lines.append(Line("unit cost", uc.unit_usd, "USD", "package + board" + (" + partner margin" if partner else ""), ""))
     for term in ("static", "matrix", "memory", "links"):
         lines.append(Line(f"power: {term}", pw.terms_w[term], "W", _power_how(term, pw.dtype, utilisation, pw.clock_mhz), _power_src(term, p)))
-    lines.append(Line("power: total", pw.total_w, "W", f"at {pw.clock_mhz:.0f} MHz; TDP {pw.tdp_w or '-'} W", ""))
+    tdp_note = (f"TDP {pw.tdp_w:g} W" if pw.tdp_w else "no published TDP: this modelled figure is used below")
+    if pw.tdp_w and pw.sustained_clock_mhz is None:
+        tdp_note += " (the model exceeds it)"
+    lines.append(Line("power: total", pw.total_w, "W", f"modelled at {pw.clock_mhz:.0f} MHz; {tdp_note}", ""))
     if pw.sustained_clock_mhz is not None:
         lines.append(Line("sustained clock", pw.sustained_clock_mhz, "MHz", "highest clock within the TDP (matrix power ~ f^(1+gamma))", p.cite("power.energy_clock_exponent")))
     lines += nre_lines(c.physical.process_node, p)
     ch = chip_hour(c, p, price_usd=uc.unit_usd if (c.price.list_usd is None) else None,
-                   price_basis="unit cost" if c.price.list_usd is None else None)
+                   price_basis="unit cost" if c.price.list_usd is None else None,
+                   power_w=None if c.physical.tdp_w is not None else _full_load_w(c, p, area.total_mm2),
+                   power_basis="modelled (no published TDP)")
     for term, v in ch.terms.items():
-        lines.append(Line(f"chip-hour owned: {term}", v, "USD/h", f"price ${ch.price_usd:,.0f} ({ch.price_basis})" if term == "hardware" else "", f"ownership.yaml"))
+        lines.append(Line(f"chip-hour owned: {term}", v, "USD/h", f"price ${ch.price_usd:,.0f} ({ch.price_basis})" if term == "hardware" else
+                          f"at {ch.power_w:.0f} W chip power ({ch.power_basis})" if term in ("energy", "datacenter") else "",
+                          "ownership.yaml"))
     if ch.rented_usd is not None:
         lines.append(Line("chip-hour rented", ch.rented_usd, "USD/h", c.price.cloud_offer or "cloud price", "chip preset"))
     if json:
         print_json({"chip": c.name, "partner": partner, "lines": [l.__dict__ for l in lines],
                     "summary": {"die_area_mm2": uc.area.per_die_mm2, "model_die_area_mm2": area.model_per_die_mm2,
                                 "yield": uc.yield_fraction, "package_usd": uc.package_usd, "unit_usd": uc.unit_usd,
-                                "power_w": pw.total_w, "tdp_w": pw.tdp_w, "sustained_clock_mhz": pw.sustained_clock_mhz,
+                                "power_w": pw.total_w, "tdp_w": pw.tdp_w, "ownership_power_w": ch.power_w,
+                                "ownership_power_basis": ch.power_basis, "sustained_clock_mhz": pw.sustained_clock_mhz,
                                 "nre_usd": next(l.value for l in lines if l.name == "NRE total"),
                                 "owned_chip_hour_usd": ch.owned_usd, "rented_chip_hour_usd": ch.rented_usd}})
         return
     print_table(["item", "value", "unit", "how", "source"], [[l.name, l.value, l.unit, l.how, _short(l.source)] for l in lines],
                 title=f"{c.display_name}: cost" + (" (via a design partner)" if partner else ""))
     console.print("Defaults and their sources: src/fabless/data/economics/*.yaml; override with --params FILE.yaml.")
+
+
+def _full_load_w(c, p, area_mm2: float) -> float:
+    return chip_power(c, p, dtype=power_dtype(c), die_area_mm2_total=area_mm2).total_w
 
 
 def _short(text: str, n: int = 70) -> str:
@@ -84,3 +101,140 @@ def _power_how(term: str, dtype: str, util: float, clock: float) -> str:
 def _power_src(term: str, p) -> str:
     return {"static": "power.leakage_w_per_mm2 (assumed)", "matrix": p.cite("power.bf16_flop_energy_pj"),
             "memory": "power.memory_pj_per_bit", "links": p.cite("power.serdes_pj_per_bit")}[term]
+
+
+# ---------------------------------------------------------------- with a scenario
+
+
+def _read_scenario(path: str) -> dict:
+    from fabless.errors import FablessError
+    from fabless.loading import read_yaml
+
+    raw = read_yaml(path)
+    if not isinstance(raw, dict):
+        raise FablessError(f"{path}: expected a mapping of fields at the top level")
+    return dict(raw)
+
+
+def _money(v, digits: int = 2) -> str:
+    return "-" if v is None else f"{v:,.{digits}f}"
+
+
+@cost_app.command("tco")
+def tco(
+    scenario: str = typer.Argument(..., help="A scenario YAML (model, system, precision, parallel, inference|training)."),
+    compare: str = typer.Option(None, "--compare", help="Comma-separated chips (presets or chip YAMLs) or system YAMLs; default: the scenario's own chip."),
+    params: str = typer.Option(None, "--params", help="YAML overriding economics defaults."),
+    partner: bool = typer.Option(False, "--partner", help="Price chips without a list price at unit cost + design-partner margin."),
+    json: bool = JSON,
+) -> None:
+    """$/Mtoken (inference: input and output) or $/run (training), tokens/J, bought and rented, per chip.
+
+    The scenario is re-run on each chip at the same chip count; the engine picks the
+    smallest system preset of that chip. Buy = owned cost per chip-hour (list price, or
+    unit cost without NRE where there is none); rent = the cloud price.
+
+    Example: fabless tco examples/scenarios/llama-70b-serving-dgx-h100.yaml --compare h100-sxm,b200,tpu-v5p,trainium2
+    """
+    from .tco import tco_rows
+
+    base = _read_scenario(scenario)
+    p = load_params(params)
+    if compare:
+        refs = [r.strip() for r in compare.split(",") if r.strip()]
+    else:
+        from fabless.estimate.engine import resolve_system
+        from fabless.estimate.scenario import scenario_from_dict
+
+        refs = [resolve_system(scenario_from_dict(base, scenario)).chip.name]
+    rows = tco_rows(base, refs, p, partner=partner)
+    phase = "training" if "training" in base else "inference"
+    if json:
+        print_json({"scenario": scenario, "phase": phase, "rows": rows})
+        return
+    if phase == "inference":
+        head = ["chip", "chips", "out tok/s/chip", "W/chip", "tok/J", "buy $/h", "buy $/M in", "buy $/M out",
+                "rent $/h", "rent $/M in", "rent $/M out"]
+        keys = ["buy_usd_per_mtoken_input", "buy_usd_per_mtoken_output", "rent_chip_hour_usd",
+                "rent_usd_per_mtoken_input", "rent_usd_per_mtoken_output"]
+    else:
+        run = any("buy_usd_per_run" in r or "rent_usd_per_run" in r for r in rows)
+        head = ["chip", "chips", "tok/s/chip", "W/chip", "tok/J", "buy $/h", "buy $/Mtok", "buy $/run" if run else "",
+                "rent $/h", "rent $/Mtok", "rent $/run" if run else ""]
+        keys = ["buy_usd_per_mtoken", "buy_usd_per_run", "rent_chip_hour_usd", "rent_usd_per_mtoken", "rent_usd_per_run"]
+    table = []
+    for r in rows:
+        if "error" in r:
+            table.append([r["chip"], "-", r["error"]] + [""] * (len(head) - 3))
+            continue
+        cells = [r["chip"], str(r["chips"]), f"{r['tokens_per_s_per_chip']:,.1f}", f"{r['power_w']:.0f}",
+                 f"{r['tokens_per_joule']:.3g}", _money(r["buy_chip_hour_usd"])]
+        cells += [_money(r.get(k), 0 if k.endswith("_run") else 3 if "mtoken" in k else 2) for k in keys]
+        table.append(cells)
+    keep = [i for i, h in enumerate(head) if h]
+    print_table([head[i] for i in keep], [[row[i] for i in keep] for row in table],
+                title=f"{scenario}: cost of {phase}")
+    notes = {r["chip"]: f"buy at ${r['buy_price_usd']:,.0f} ({r['buy_price_basis']}); power {r['power_basis']}"
+             + (f"; charged on {r['ownership_power_w']:.0f} W, {r['ownership_power_basis']}" if "no published" in r["ownership_power_basis"] else "")
+             for r in rows if "error" not in r}
+    for chip, note in notes.items():
+        console.print(f"{chip}: {note}")
+    console.print("$/M in and out split the chip time between prefill (TTFT) and decode; --json has all-in output figures."
+                  if phase == "inference" else "$/run = $/Mtoken x training.tokens / 1e6.")
+
+
+@cost_app.command("breakeven")
+def breakeven_cmd(
+    scenario: str = typer.Argument(..., help="A scenario YAML; both chips run it at its chip count."),
+    custom: str = typer.Option(..., "--custom", help="The custom chip: a chip YAML with a system preset, or a system YAML built on it."),
+    against: str = typer.Option("h100-sxm", "--against", help="The purchased GPU (a chip preset with a list price)."),
+    years: float = typer.Option(4.0, "--years", help="Payback horizon for the tornado (years)."),
+    fleet: float = typer.Option(None, "--fleet", help="GPUs the custom chips would replace: gives the payback years."),
+    partner: bool = typer.Option(True, "--partner/--no-partner", help="Buy the custom chip from a design partner (its margin per unit)."),
+    gpu_price: float = typer.Option(None, "--gpu-price", help="GPU price in USD, if not its list price."),
+    params: str = typer.Option(None, "--params", help="YAML overriding economics defaults."),
+    json: bool = JSON,
+) -> None:
+    """Build versus buy at equal delivered throughput: the fleet that repays the NRE in 1-5 years, and a tornado.
+
+    Example: fabless breakeven examples/scenarios/llama-70b-serving-dgx-h100.yaml --custom examples/scenarios/my-chip-system.yaml --against h100-sxm
+    """
+    from fabless.errors import FablessError
+
+    from .tco import breakeven_report
+
+    if years <= 0:
+        raise FablessError(f"--years must be positive, got {years}")
+    if fleet is not None and fleet <= 0:
+        raise FablessError(f"--fleet must be positive, got {fleet}")
+    base = _read_scenario(scenario)
+    rep = breakeven_report(base, custom, against, load_params(params), tornado_years=years, fleet=fleet,
+                           partner=partner, gpu_price_usd=gpu_price)
+    if json:
+        print_json(rep)
+        return
+    c, g = rep["custom"], rep["gpu"]
+    head = [
+        ["tokens/s per chip", f"{rep['custom_tokens_per_s_per_chip']:,.1f}", f"{rep['gpu_tokens_per_s_per_chip']:,.1f}"],
+        ["owned $ per chip-hour", f"{rep['custom_chip_hour_usd']:.3f}", f"{rep['gpu_chip_hour_usd']:.3f}"],
+        ["unit price $", f"{rep['custom_unit_usd']:,.0f}" + (" (partner)" if rep["partner"] else " (at cost)"), ""],
+        ["NRE $", f"{rep['nre_usd']:,.0f}", ""],
+    ]
+    print_table(["", c, g], head, title=f"{scenario}: {c} vs {g} at {rep['chips_per_estimate']} chips")
+    console.print(f"1 {c} delivers {rep['throughput_ratio']:.3f} x a {g}; each {g} replaced saves "
+                  f"${rep['saving_per_gpu_hour_usd']:.3f}/h.")
+    rows = [[f"{r['years']:g}", _fleet(r["breakeven_fleet_gpus"]), _fleet(r["breakeven_fleet_custom_chips"])] for r in rep["breakeven"]]
+    print_table(["years to repay NRE", f"fleet ({g})", f"fleet ({c})"], rows, title="break-even fleet")
+    if "payback_years" in rep:
+        pb = rep["payback_years"]
+        console.print(f"Replacing {rep['fleet_gpus']:,.0f} {g}: NRE paid back in "
+                      + ("never (no saving)" if pb == float("inf") else f"{pb:.2f} years") + ".")
+    tor = [[t["input"], f"x{t['low']:g} / x{t['high']:g}", _fleet(t["result_low"]), _fleet(t["result_high"]), _fleet(t["swing"])]
+           for t in rep["tornado"]]
+    base_fleet = rep["tornado"][0]["base_result"] if rep["tornado"] else float("nan")
+    print_table(["input", "low / high", "fleet at low", "fleet at high", "swing"], tor,
+                title=f"tornado: break-even fleet ({g} equivalents) over {rep['tornado_years']:g} years, base {_fleet(base_fleet)}")
+
+
+def _fleet(v: float) -> str:
+    return "never" if v == float("inf") else f"{v:,.0f}"

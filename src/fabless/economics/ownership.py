@@ -62,20 +62,29 @@ class ChipHour:
     terms: dict[str, float]
     price_usd: float | None
     price_basis: str
+    power_w: float | None = None
+    power_basis: str = ""
 
 
 def chip_hour(chip: Chip, params: EconomicsParams | None = None, *, price_usd: float | None = None,
-              price_basis: str | None = None) -> ChipHour:
-    """Owned (from ``price_usd`` or the chip's list price) and rented cost per chip-hour."""
+              price_basis: str | None = None, power_w: float | None = None,
+              power_basis: str | None = None) -> ChipHour:
+    """Owned (from ``price_usd`` or the chip's list price) and rented cost per chip-hour.
+
+    The energy and data-centre terms are charged on ``power_w``, else the chip's TDP,
+    else (no published TDP) the power model's full-load figure, marked as modelled."""
+    from .power import ownership_power_w
+
     price = price_usd if price_usd is not None else chip.price.list_usd
     basis = price_basis or ("list price" if price_usd is None and price is not None else "given")
     owned, terms = None, {}
+    power_basis = power_basis or "given"
+    if power_w is None:
+        power_w, power_basis = ownership_power_w(chip, params)
     if price is not None:
-        if chip.physical.tdp_w is None:
-            raise FablessError(f"{chip.name}: physical.tdp_w is needed for the energy and data-centre cost")
-        terms = {k: float(v) for k, v in chip_hour_terms_usd(price, chip.physical.tdp_w, params).items()}
+        terms = {k: float(v) for k, v in chip_hour_terms_usd(price, power_w, params).items()}
         owned = terms["total"]
-    return ChipHour(owned, chip.price.cloud_usd_per_hr, terms, price, basis)
+    return ChipHour(owned, chip.price.cloud_usd_per_hr, terms, price, basis, float(power_w), power_basis)
 
 
 # ---------------------------------------------------------------- with a throughput

@@ -89,11 +89,14 @@ class PowerResult:
 
 def chip_power(chip: Chip, params: EconomicsParams | None = None, *, dtype: str = "bf16", matrix_util: float = 1.0,
                memory_util: float = 1.0, link_util: float = 1.0, clock_mhz: float | None = None,
-               power_budget_w: float | None = None, die_area_mm2_total: float | None = None) -> PowerResult:
+               power_budget_w: float | None = None, die_area_mm2_total: float | None = None,
+               enforce_budget: bool = True) -> PowerResult:
     """Power of ``chip`` at the given utilisations (1.0 each = everything at full rate).
 
     ``power_budget_w`` defaults to the chip's TDP; over it, the sustained clock is
-    lowered, and a design that cannot meet it is :class:`InfeasibleDesign`."""
+    lowered, and a design that cannot meet it is :class:`InfeasibleDesign` (unless
+    ``enforce_budget`` is False: then the sustained clock is left None, for a shipped
+    chip whose published TDP the model overshoots)."""
     p = params or default_params()
     pw = p.power
     for name, u in (("matrix_util", matrix_util), ("memory_util", memory_util), ("link_util", link_util)):
@@ -131,6 +134,8 @@ def chip_power(chip: Chip, params: EconomicsParams | None = None, *, dtype: str 
         s = float(sustained_clock_mhz(budget_w=budget, peak_clock_mhz=f_peak, fixed_w=fixed,
                                       matrix_w_at_peak=max(matrix_at_peak, 1e-30), gamma=pw.energy_clock_exponent))
         if not np.isfinite(s) or s < pw.min_clock_fraction * f_peak:
+            if not enforce_budget:
+                return PowerResult(dtype, f, f_peak, terms, budget, None)
             raise InfeasibleDesign(
                 f"{chip.name}: {terms['total']:.0f} W at {f:.0f} MHz is over its {budget:.0f} W power budget, and "
                 f"it cannot meet it above {pw.min_clock_fraction:.0%} of its clock (static + memory + links alone: {fixed:.0f} W)")
@@ -187,6 +192,23 @@ def fit_flop_energy(names: list[str], params: EconomicsParams | None = None) -> 
         ys.append((refs[n].tdp_w - fixed) / refs[n].tdp_w)
     xs, ys = np.array(xs), np.array(ys)
     return float(xs @ ys / (xs @ xs))
+
+
+def power_dtype(chip: Chip) -> str:
+    """The datatype whose peak sets a chip's full-load power: bf16, else the first it has."""
+    for dt in ("bf16", "fp16", "fp8", "int8", "fp32"):
+        if chip.peak_flops(dt) is not None:
+            return dt
+    raise FablessError(f"{chip.name} states no matrix peak; its power cannot be modelled")
+
+
+def ownership_power_w(chip: Chip, params: EconomicsParams | None = None) -> tuple[float, str]:
+    """The power that ownership costs are charged on: the published TDP, or, for a chip
+    without one, the model's full-load power (every unit at full rate, peak clock)."""
+    if chip.physical.tdp_w is not None:
+        return float(chip.physical.tdp_w), "published TDP"
+    pw = chip_power(chip, params, dtype=power_dtype(chip))
+    return pw.total_w, "modelled (no published TDP)"
 
 
 def power_errors(params: EconomicsParams | None = None) -> list[dict]:

@@ -1,0 +1,206 @@
+"""Cost of work on a scenario: the performance engine's delivered throughput priced at
+owned (buy) and rented cost per chip-hour; and build versus buy driven by the same
+estimates.
+
+Inference (per chip, from one estimate; ``e2e = TTFT + (out - 1) x TPOT``)::
+
+    output tok/s/chip  = engine's output_tokens_per_s_per_chip
+    input tok/s/chip   = output tok/s/chip x input_tokens / output_tokens
+    prefill share s    = TTFT / e2e        (chip time spent on the prompt)
+    $/M input          = chip-hour x s       / (3600 x input tok/s/chip)  x 1e6
+    $/M output         = chip-hour x (1 - s) / (3600 x output tok/s/chip) x 1e6
+    $/M output all-in  = chip-hour           / (3600 x output tok/s/chip) x 1e6
+
+Training: ``$/Mtoken = chip-hour / (3600 x tok/s/chip) x 1e6`` and ``$/run = $/Mtoken x
+run tokens / 1e6`` (the scenario's ``training.tokens``).
+
+Tokens per joule at the chip: tok/s/chip / P, with P from the power model at the
+estimate's matrix utilisation (training: HFU; inference: 2 x active parameters x
+(input + output) tok/s/chip / peak), memory and links at full rate, capped at the
+published TDP when there is one (the chip's power manager holds it there).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fabless.errors import FablessError, InfeasibleDesign
+from fabless.hardware.presets import load_chip
+from fabless.hardware.schema import Chip
+from fabless.loading import read_yaml
+
+from .breakeven import breakeven_tornado, build_vs_buy
+from .ownership import breakeven, chip_hour
+from .params import EconomicsParams, default_params
+from .power import chip_power, power_dtype
+from .unit_cost import chip_unit_cost
+
+
+def _is_system_file(ref: str) -> bool:
+    path = Path(ref)
+    if path.suffix.lower() not in (".yaml", ".yml") or not path.is_file():
+        return False
+    raw = read_yaml(path)
+    return isinstance(raw, dict) and "scale_up" in raw and "chip" in raw
+
+
+def scenario_for(base: dict, ref: str, count: int | None):
+    """The scenario ``base`` (a raw dict) on another chip: ``ref`` is a chip preset or
+    chip YAML (the engine picks the smallest system preset of that chip) or a system YAML."""
+    from fabless.estimate.scenario import scenario_from_dict
+
+    raw = dict(base)
+    system = {"name": ref} if _is_system_file(ref) else {"chip": ref}
+    if count:
+        system["count"] = count
+    raw["system"] = system
+    return scenario_from_dict(raw, f"scenario on {ref}")
+
+
+def base_count(base: dict) -> int:
+    """Chips in the scenario as written (its system's own count when none is given)."""
+    from fabless.estimate.engine import resolve_system
+    from fabless.estimate.scenario import scenario_from_dict
+
+    return resolve_system(scenario_from_dict(base)).chips
+
+
+def _matrix_util(est, scn, chip: Chip, dtype: str) -> float:
+    m = est.metrics
+    if est.phase == "training":
+        return float(min(1.0, m.get("hfu") or m["mfu"]))
+    from fabless.workload import load_model
+
+    inf = scn.inference
+    served = m["output_tokens_per_s_per_chip"] * (inf.input_tokens + inf.output_tokens) / inf.output_tokens
+    return float(min(1.0, 2.0 * load_model(scn.model).params_active * served / chip.peak_flops(dtype)))
+
+
+def work_power_w(est, scn, chip: Chip, params: EconomicsParams) -> tuple[float, float, str]:
+    """(watts per chip, matrix utilisation, basis) while running the estimated work."""
+    dtype = scn.precision.compute if chip.peak_flops(scn.precision.compute) else power_dtype(chip)
+    util = _matrix_util(est, scn, chip, dtype)
+    pw = chip_power(chip, params, dtype=dtype, matrix_util=util, enforce_budget=False)
+    if chip.physical.tdp_w is not None and pw.total_w > chip.physical.tdp_w:
+        return float(chip.physical.tdp_w), util, "capped at TDP"
+    return pw.total_w, util, "modelled" if chip.physical.tdp_w is not None else "modelled (no published TDP)"
+
+
+def price_work(est, scn, chip: Chip, params: EconomicsParams | None = None, *, partner: bool = False) -> dict:
+    """One tco row from an estimate: owned and rented cost per chip-hour and per unit of work."""
+    p = params or default_params()
+    if chip.price.list_usd is not None:
+        ch = chip_hour(chip, p)
+    else:
+        ch = chip_hour(chip, p, price_usd=chip_unit_cost(chip, p, partner=partner).unit_usd,
+                       price_basis="unit cost" + (" + partner margin" if partner else "") + ", no NRE")
+    watts, util, wbasis = work_power_w(est, scn, chip, p)
+    m = est.metrics
+    row = {"chip": chip.name, "system": est.system, "chips": est.chips, "plan": est.plan.as_dict(), "fits": est.fits,
+           "buy_chip_hour_usd": ch.owned_usd, "buy_price_usd": ch.price_usd, "buy_price_basis": ch.price_basis,
+           "ownership_power_w": ch.power_w, "ownership_power_basis": ch.power_basis,
+           "rent_chip_hour_usd": ch.rented_usd, "rent_offer": chip.price.cloud_offer,
+           "power_w": watts, "power_basis": wbasis, "matrix_util": util}
+    hours = {"buy": ch.owned_usd, "rent": ch.rented_usd}
+    if est.phase == "inference":
+        inf = scn.inference
+        out = float(m["output_tokens_per_s_per_chip"])
+        inp = out * inf.input_tokens / inf.output_tokens
+        share = float(m["ttft_s"]) / float(m["e2e_latency_s"])
+        row.update(tokens_per_s_per_chip=out, input_tokens_per_s_per_chip=inp, prefill_share=share,
+                   tokens_per_joule=out / watts)
+        for k, h in hours.items():
+            row[f"{k}_usd_per_mtoken_input"] = None if h is None else h * share / (3600 * inp) * 1e6
+            row[f"{k}_usd_per_mtoken_output"] = None if h is None else h * (1 - share) / (3600 * out) * 1e6
+            row[f"{k}_usd_per_mtoken_output_all_in"] = None if h is None else h / (3600 * out) * 1e6
+    else:
+        rate = float(m["tokens_per_s_per_chip"])
+        row.update(tokens_per_s_per_chip=rate, tokens_per_joule=rate / watts, mfu=m["mfu"])
+        tokens = scn.training.tokens
+        if tokens:
+            row["run_tokens"] = tokens
+            row["training_time_days"] = float(m["training_time_s"]) / 86400
+        for k, h in hours.items():
+            row[f"{k}_usd_per_mtoken"] = None if h is None else h / (3600 * rate) * 1e6
+            if tokens:
+                row[f"{k}_usd_per_run"] = None if h is None else h / (3600 * rate) * tokens
+    return row
+
+
+def tco_rows(base: dict, refs: list[str], params: EconomicsParams | None = None, *, partner: bool = False) -> list[dict]:
+    """One row per chip (or system file) in ``refs``, the scenario re-run on each. A chip
+    that cannot run it (no system preset, does not fit, no plan) gives a row with ``error``."""
+    from fabless.estimate.engine import estimate
+
+    count = base_count(base)
+    rows = []
+    for ref in refs:
+        try:
+            scn = scenario_for(base, ref, count)
+            est = estimate(scn)
+            from fabless.estimate.engine import resolve_system
+
+            chip = resolve_system(scn).chip
+            rows.append(price_work(est, scn, chip, params, partner=partner))
+        except (FablessError, InfeasibleDesign) as exc:
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if "no system preset" in msg:
+                msg = "no system preset (give a system YAML with its scale-up domain)"
+            rows.append({"chip": ref, "error": msg})
+    return rows
+
+
+def breakeven_report(base: dict, custom_ref: str, gpu_ref: str, params: EconomicsParams | None = None, *,
+                     years: list[float] = (1, 2, 3, 4, 5), tornado_years: float = 4.0, fleet: float | None = None,
+                     partner: bool = True, gpu_price_usd: float | None = None, spread: float = 0.3) -> dict:
+    """Build versus buy on a scenario: both chips estimated at the same chip count, the
+    throughput ratio from their delivered tokens/s per chip."""
+    from fabless.estimate.engine import estimate, resolve_system
+
+    p = params or default_params()
+    count = base_count(base)
+    out: dict = {}
+    for role, ref in (("custom", custom_ref), ("gpu", gpu_ref)):
+        scn = scenario_for(base, ref, count)
+        try:
+            est = estimate(scn)
+        except (FablessError, InfeasibleDesign) as exc:
+            msg = str(exc).splitlines()[0]
+            if "no system preset" in msg:
+                msg = f"{ref}: no system preset; give a system YAML (chip: {ref}) with its scale-up domain"
+            raise type(exc)(f"breakeven ({role}): {msg}") from None
+        out[role] = {"ref": ref, "chip": resolve_system(scn).chip, "estimate": est}
+    custom, gpu = out["custom"]["chip"], out["gpu"]["chip"]
+    rate = lambda e: float(e.metrics["output_tokens_per_s_per_chip" if e.phase == "inference" else "tokens_per_s_per_chip"])  # noqa: E731
+    r_custom, r_gpu = rate(out["custom"]["estimate"]), rate(out["gpu"]["estimate"])
+    ratio = r_custom / r_gpu
+    bvb = build_vs_buy(custom, gpu, throughput_ratio=ratio, years=tornado_years, params=p, partner=partner,
+                       gpu_price_usd=gpu_price_usd)
+    be = breakeven(custom_chip_hour_usd=bvb["custom_chip_hour_usd"], gpu_chip_hour_usd=bvb["gpu_chip_hour_usd"],
+                   throughput_ratio=ratio, nre_usd=bvb["nre_usd"], years=list(years),
+                   fleet_gpu_equivalents=fleet, hours_per_year=p.ownership.hours_per_year)
+    table = [{"years": float(y), "breakeven_fleet_gpus": float(f), "breakeven_fleet_custom_chips": float(f) / ratio}
+             for y, f in zip(years, be["breakeven_fleet"])]
+    tor = breakeven_tornado(custom, gpu, throughput_ratio=ratio, years=tornado_years, params=p, partner=partner,
+                            spread=spread, gpu_price_usd=gpu_price_usd)
+    report = {
+        "custom": custom.name, "gpu": gpu.name, "chips_per_estimate": count,
+        "custom_tokens_per_s_per_chip": r_custom, "gpu_tokens_per_s_per_chip": r_gpu, "throughput_ratio": ratio,
+        "custom_unit_usd": bvb["custom_unit_usd"], "custom_chip_hour_usd": bvb["custom_chip_hour_usd"],
+        "gpu_chip_hour_usd": bvb["gpu_chip_hour_usd"], "nre_usd": bvb["nre_usd"], "partner": partner,
+        "saving_per_gpu_hour_usd": bvb["saving_per_gpu_hour_usd"], "breakeven": table,
+        "tornado_years": tornado_years, "tornado_spread": spread, "tornado": tor,
+    }
+    if fleet is not None:
+        report["fleet_gpus"] = fleet
+        report["payback_years"] = float(be["payback_years"])
+    return report
+
+
+def load_chip_or_system_chip(ref: str) -> Chip:
+    """The chip a reference names: a chip preset/YAML, or the chip of a system YAML."""
+    if _is_system_file(ref):
+        from fabless.hardware.presets import load_system
+
+        return load_system(ref).chip
+    return load_chip(ref)
