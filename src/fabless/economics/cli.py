@@ -165,7 +165,7 @@ def tco(
     table = []
     for r in rows:
         if "error" in r:
-            table.append([r["chip"], "-", r["error"]] + [""] * (len(head) - 3))
+            table.append([r["chip"], "-"] + ["-"] * (len(head) - 2))
             continue
         cells = [r["chip"], str(r["chips"]), f"{r['tokens_per_s_per_chip']:,.1f}", f"{r['power_w']:.0f}",
                  f"{r['tokens_per_joule']:.3g}", _money(r["buy_chip_hour_usd"])]
@@ -177,8 +177,8 @@ def tco(
     notes = {r["chip"]: f"buy at ${r['buy_price_usd']:,.0f} ({r['buy_price_basis']}); power {r['power_basis']}"
              + (f"; charged on {r['ownership_power_w']:.0f} W, {r['ownership_power_basis']}" if "no published" in r["ownership_power_basis"] else "")
              for r in rows if "error" not in r}
-    for chip, note in notes.items():
-        console.print(f"{chip}: {note}")
+    for r in rows:
+        console.print(f"{r['chip']}: {r['error'] if 'error' in r else notes[r['chip']]}")
     console.print("$/M in and out split the chip time between prefill (TTFT) and decode; --json has all-in output figures."
                   if phase == "inference" else "$/run = $/Mtoken x training.tokens / 1e6.")
 

@@ -1,0 +1,161 @@
+"""fabless tco and fabless breakeven through the CLI, checked by hand arithmetic against
+the engine's own throughput (`fabless estimate`) and the owned chip-hour of the H100
+worked by hand in docs/economics.md."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tests.conftest import assert_one_line_error
+
+SERVE = "examples/scenarios/llama-70b-serving-dgx-h100.yaml"
+CUSTOM = "examples/scenarios/my-chip-system.yaml"
+HOURS = 8760.0
+
+
+@pytest.fixture(scope="module")
+def train_scenario(tmp_path_factory):
+    path = tmp_path_factory.mktemp("scn") / "train.yaml"
+    path.write_text("model: llama-3.1-8b\nsystem: {name: dgx-h100, count: 8}\nprecision: bf16\n"
+                    "parallel: {tp: 1}\ntraining: {global_batch: 64, micro_batch: 1, seq_len: 4096, tokens: 1.0e+12}\n")
+    return str(path)
+
+
+def _estimate(cli, scenario, *extra):
+    r = cli("estimate", scenario, *extra, "--json")
+    assert r.code == 0, r.err
+    return r.json()
+
+
+def test_tco_inference_by_hand(cli):
+    r = cli("tco", SERVE, "--json")
+    assert r.code == 0, r.err
+    (row,) = r.json()["rows"]
+    est = _estimate(cli, SERVE)
+    # throughput is the engine's, per chip
+    assert row["tokens_per_s_per_chip"] == pytest.approx(est["output_tokens_per_s_per_chip"])
+    # H100 owned chip-hour, by hand (docs/economics.md): 1.44 + 0.36 + 0.10 + 0.11 = $2.01/h
+    assert row["buy_chip_hour_usd"] == pytest.approx(2.01, abs=0.01)
+    assert row["rent_chip_hour_usd"] == 3.29
+    out = est["output_tokens_per_s_per_chip"]
+    # $/Mtoken = chip-hour $ / (3600 x tokens/s per chip) x 1e6
+    assert row["buy_usd_per_mtoken_output_all_in"] == pytest.approx(2.01 / (3600 * out) * 1e6, rel=0.005)
+    assert row["rent_usd_per_mtoken_output_all_in"] == pytest.approx(3.29 / (3600 * out) * 1e6, rel=1e-9)
+    # split by phase: prefill share of the chip time = TTFT / e2e; 2048 input, 256 output tokens per request
+    share = est["ttft_s"] / est["e2e_latency_s"]
+    inp = out * 2048 / 256
+    assert row["rent_usd_per_mtoken_input"] == pytest.approx(3.29 * share / (3600 * inp) * 1e6, rel=1e-9)
+    assert row["rent_usd_per_mtoken_output"] == pytest.approx(3.29 * (1 - share) / (3600 * out) * 1e6, rel=1e-9)
+    # the split adds back to the whole: cost of 2048 input + 256 output tokens = all-in cost of 256 output tokens
+    whole = 2048 * row["rent_usd_per_mtoken_input"] + 256 * row["rent_usd_per_mtoken_output"]
+    assert whole == pytest.approx(256 * row["rent_usd_per_mtoken_output_all_in"], rel=1e-9)
+    # tokens per joule: at most the TDP is drawn, so at least tokens/s / 700 W
+    assert row["power_w"] <= 700
+    assert row["tokens_per_joule"] == pytest.approx(out / row["power_w"])
+    assert row["tokens_per_joule"] >= out / 700
+
+
+def test_tco_training_run_by_hand(cli, train_scenario):
+    r = cli("tco", train_scenario, "--json")
+    assert r.code == 0, r.err
+    (row,) = r.json()["rows"]
+    est = _estimate(cli, train_scenario)
+    # $/run = chip-hours x $/chip-hour = 8 chips x training time (h) x $2.01
+    chip_hours = 8 * est["training_time_s"] / 3600
+    assert row["buy_usd_per_run"] == pytest.approx(chip_hours * 2.01, rel=0.005)
+    assert row["rent_usd_per_run"] == pytest.approx(chip_hours * 3.29, rel=1e-6)
+    # and $/Mtoken x 1e12 tokens / 1e6
+    assert row["rent_usd_per_run"] == pytest.approx(row["rent_usd_per_mtoken"] * 1e6, rel=1e-9)
+    assert 0 < row["matrix_util"] <= 1
+
+
+def test_tco_compare_rows_and_no_system_preset(cli):
+    r = cli("tco", SERVE, "--compare", "h100-sxm,tpu-v5p,mtia-v2,examples/scenarios/my-chip.yaml," + CUSTOM, "--json")
+    assert r.code == 0, r.err
+    rows = {row["chip"]: row for row in r.json()["rows"]}
+    assert rows["mtia-v2"]["error"].startswith("no system preset")
+    assert rows["examples/scenarios/my-chip.yaml"]["error"].startswith("no system preset")
+    # TPU v5p: no list price -> bought at unit cost; no published TDP -> charged on modelled power
+    v5p = rows["tpu-v5p"]
+    assert v5p["buy_price_basis"].startswith("unit cost")
+    assert v5p["ownership_power_basis"] == "modelled (no published TDP)"
+    assert v5p["rent_chip_hour_usd"] == 4.2
+    assert rows["my-chip"]["chips"] == 8 and rows["my-chip"]["rent_chip_hour_usd"] is None
+
+
+def test_tco_table_prints(cli):
+    r = cli("tco", SERVE, "--compare", "h100-sxm,mtia-v2")
+    assert r.code == 0, r.err
+    assert "no system preset" in r.out and "h100-sxm" in r.out
+
+
+def test_breakeven_by_hand(cli):
+    r = cli("breakeven", SERVE, "--custom", CUSTOM, "--against", "h100-sxm", "--fleet", "10000", "--json")
+    assert r.code == 0, r.err
+    d = r.json()
+    gpu = _estimate(cli, SERVE)["output_tokens_per_s_per_chip"]
+    assert d["gpu_tokens_per_s_per_chip"] == pytest.approx(gpu)
+    ratio = d["custom_tokens_per_s_per_chip"] / gpu
+    assert d["throughput_ratio"] == pytest.approx(ratio)
+    assert d["gpu_chip_hour_usd"] == pytest.approx(2.01, abs=0.01)
+    # N3 NRE by hand (docs/economics.md): IBS N3 design $650M (masks included in the IBS total)
+    assert d["nre_usd"] == pytest.approx(650e6)
+    saving = d["gpu_chip_hour_usd"] - d["custom_chip_hour_usd"] / ratio
+    assert d["saving_per_gpu_hour_usd"] == pytest.approx(saving)
+    for row in d["breakeven"]:
+        fleet = 650e6 / (saving * row["years"] * HOURS)
+        assert row["breakeven_fleet_gpus"] == pytest.approx(fleet)
+        assert row["breakeven_fleet_custom_chips"] == pytest.approx(fleet / ratio)
+    assert d["payback_years"] == pytest.approx(650e6 / (10000 * saving * HOURS))
+    # tornado: the four uncertain inputs, sorted by swing
+    names = [t["input"] for t in d["tornado"]]
+    assert sorted(names) == ["defect_density", "memory_price", "utilisation", "wafer_price"]
+    swings = [t["swing"] for t in d["tornado"]]
+    assert swings == sorted(swings, reverse=True)
+    util = next(t for t in d["tornado"] if t["input"] == "utilisation")
+    # more delivered throughput per custom chip -> fewer GPUs' worth needed to repay the NRE
+    assert util["result_high"] < d["breakeven"][3]["breakeven_fleet_gpus"] < util["result_low"]
+
+
+def test_breakeven_table_prints(cli):
+    r = cli("breakeven", SERVE, "--custom", CUSTOM, "--against", "h100-sxm")
+    assert r.code == 0, r.err
+    assert "tornado" in r.out and "break-even fleet" in r.out
+
+
+def test_breakeven_custom_without_system_is_one_line_error(cli):
+    assert_one_line_error(cli("breakeven", SERVE, "--custom", "examples/scenarios/my-chip.yaml"), "no system preset")
+
+
+def test_breakeven_gpu_without_price_is_one_line_error(cli):
+    assert_one_line_error(cli("breakeven", SERVE, "--custom", CUSTOM, "--against", "tpu-v5p"), "list price")
+
+
+def test_breakeven_bad_years(cli):
+    assert_one_line_error(cli("breakeven", SERVE, "--custom", CUSTOM, "--years", "0"), "--years")
+
+
+def test_tco_missing_scenario(cli):
+    r = cli("tco", "no-such-file.yaml")
+    assert r.code == 2 and "Traceback" not in r.err
+
+
+@pytest.mark.parametrize("chip", ["tpu-v5p", "tpu-v6e", "trainium1", "inferentia2", "graviton4"])
+def test_cost_without_tdp_falls_back_to_modelled_power(cli, chip):
+    r = cli("cost", chip, "--json")
+    assert r.code == 0, r.err
+    s = r.json()["summary"]
+    assert s["tdp_w"] is None
+    assert s["ownership_power_basis"] == "modelled (no published TDP)"
+    assert s["ownership_power_w"] == pytest.approx(s["power_w"])
+    assert s["owned_chip_hour_usd"] > 0 and math.isfinite(s["owned_chip_hour_usd"])
+
+
+def test_cost_shipped_chip_over_its_tdp_is_reported_not_rejected(cli):
+    r = cli("cost", "mtia-v1", "--json")
+    assert r.code == 0, r.err
+    s = r.json()["summary"]
+    assert s["power_w"] > s["tdp_w"] == 25 and s["sustained_clock_mhz"] is None
+    assert s["ownership_power_w"] == 25
