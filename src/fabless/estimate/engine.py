@@ -29,7 +29,8 @@ from importlib import resources
 from pathlib import Path
 
 from fabless.errors import FablessError, InfeasibleDesign
-from fabless.estimate.optime import compute_dtype, op_time_s, supported_dtype
+from fabless.estimate.optime import _on_chip, compute_dtype, supported_dtype
+from fabless.perf.ops import op_time
 from fabless.estimate.parallel import (
     activation_bytes_per_layer,
     candidate_plans,
@@ -53,7 +54,7 @@ from fabless.workload import (
     load_model,
 )
 from fabless.workload.graph import Graph
-from fabless.workload.ops import Collective, dtype_bytes
+from fabless.workload.ops import Collective, MatMul, dtype_bytes
 
 _PARAMS_PATH = Path(str(resources.files("fabless") / "data" / "estimate" / "engine.yaml"))
 
@@ -206,6 +207,45 @@ def _category(op) -> str:
     return {"matmul": "matmul", "expert_matmul": "matmul"}.get(kind, kind)
 
 
+_PARTS: dict[tuple[int, object], tuple[float, float, float]] = {}
+_PARTS_PINNED: dict[int, ChipParams] = {}
+
+
+def _op_parts(op, chip: ChipParams) -> tuple[float, float, float]:
+    """(compute, memory, fixed overhead) seconds of one operator from the single-chip models
+    (:func:`fabless.perf.ops.op_time`, time = overhead + max(compute, memory)), cached."""
+    key = (id(chip), op)
+    hit = _PARTS.get(key)
+    if hit is None:
+        if len(_PARTS) > 200_000:
+            _PARTS.clear()
+            _PARTS_PINNED.clear()
+        _PARTS_PINNED[id(chip)] = chip
+        r = op_time(_on_chip(op, chip), chip)
+        hit = _PARTS[key] = (float(r.compute_s[0]), float(r.memory_s[0]), float(r.overhead_s[0]))
+    return hit
+
+
+def _op_time(op, chip: ChipParams) -> float:
+    """Seconds for one operator: its math runs at ``framework_kernel_efficiency`` of the
+    single-kernel model's rate (memory streaming and fixed overheads as modelled). A weight-only quantised matmul (weights narrower than the
+    activations, e.g. int8/int4 weights with bf16 activations) does its math at the activation
+    width but reads its weights at their stored width, so its memory-bound time shrinks by the
+    ratio of compulsory bytes while its compute-bound time does not."""
+    compute, memory, overhead = _op_parts(op, chip)
+    eff = engine_params()["framework_kernel_efficiency"]
+    t = overhead + max(compute / eff, memory)
+    if isinstance(op, MatMul) and op.weight and dtype_bytes(op.dtype_b) < dtype_bytes(op.dtype_a):
+        wide = dtype_bytes(op.dtype_a)
+        a_b = op.batch * op.m * op.k * wide
+        c_b = op.batch * op.m * op.n * wide
+        w_wide = op.batch * op.k * op.n * wide
+        w_narrow = op.batch * op.k * op.n * dtype_bytes(op.dtype_b)
+        peak = float(chip.peak_flops_per_s.get(supported_dtype(op.dtype_a, chip))[0])
+        t = overhead + max(compute / eff, memory * (a_b + c_b + w_narrow) / (a_b + c_b + w_wide), op.flops / peak)
+    return t
+
+
 def graph_time(graph: Graph, chip: ChipParams, *, blocks: set[str] | None = None, scale: float = 1.0) -> dict[str, float]:
     """Seconds per category for the ops of ``graph`` (optionally only ``blocks``) on ``chip``,
     each block's time times its repeat count and ``scale``."""
@@ -217,7 +257,7 @@ def graph_time(graph: Graph, chip: ChipParams, *, blocks: set[str] | None = None
             if isinstance(op, Collective):
                 continue
             cat = "recompute" if op.pass_ == "recompute" else ("optimizer" if op.pass_ == "opt" else _category(op))
-            out[cat] = out.get(cat, 0.0) + op_time_s(op, chip) * b.repeat * scale
+            out[cat] = out.get(cat, 0.0) + _op_time(op, chip) * b.repeat * scale
     return out
 
 
@@ -410,6 +450,20 @@ def _inference_memory(cfg: ModelConfig, plan: Plan, batch: int, context: int, pr
     return {"weights": weights, "kv_cache": kv, "activations": act, "total": weights + kv + act}
 
 
+def _inference_all_reduce_s(nbytes: float, n: int, system: System) -> float:
+    """A tensor-parallel all-reduce in an inference engine: the faster of NCCL's algorithms
+    (:mod:`fabless.perf.collectives`) and, inside a switched or fully-connected scale-up domain,
+    the one-shot custom all-reduce that TensorRT-LLM and vLLM run for small messages (each chip
+    reads the n-1 peers' buffers over the fabric and reduces locally, in one kernel captured in
+    a CUDA graph): ``custom_allreduce_latency_s + (n-1) x bytes / link bandwidth``."""
+    nccl = group_collective_time_s("all_reduce", nbytes, n, system, within_domain=True)
+    links = system.chip.links.scale_up if system.chip.links else None
+    if n <= 1 or links is None or system.scale_up.topology not in ("switch", "fully_connected"):
+        return nccl
+    one_shot = engine_params()["custom_allreduce_latency_s"] + (n - 1) * nbytes / links.unidir_bytes_per_s
+    return min(nccl, one_shot)
+
+
 def _inference_at(cfg, scn, system, plan, chip, batch: int) -> Estimate:
     inf = scn.inference
     prec = _precision(scn)
@@ -423,8 +477,8 @@ def _inference_at(cfg, scn, system, plan, chip, batch: int) -> Estimate:
     tp_pre = tp_dec = 0.0
     if plan.tp > 1:
         n = 2 * cfg.num_layers * engine_params()["tp_comm_exposed_fraction"]
-        tp_pre = n * group_collective_time_s("all_reduce", batch * inf.input_tokens * cfg.hidden_size * act_b, plan.tp, system, within_domain=True)
-        tp_dec = n * group_collective_time_s("all_reduce", batch * cfg.hidden_size * act_b, plan.tp, system, within_domain=True)
+        tp_pre = n * _inference_all_reduce_s(batch * inf.input_tokens * cfg.hidden_size * act_b, plan.tp, system)
+        tp_dec = n * _inference_all_reduce_s(batch * cfg.hidden_size * act_b, plan.tp, system)
     ep_pre = ep_dec = 0.0
     if cfg.is_moe and plan.ep > 1:
         moe_layers = sum(n for kind, n in cfg.layer_runs() if kind == "moe")
