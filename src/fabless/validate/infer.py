@@ -13,12 +13,12 @@ from __future__ import annotations
 from fabless.validate.train import convert, entry_for, run_entry
 
 #: Inference rows the engine's parameters were fitted on (see docs/validation.md).
-FIT_IDS: frozenset[str] = frozenset({
-    "infer-188",  # TRT-LLM Llama-2-70B 2x H100 FP8 static batch 1024 -> fp8 compute path (shared with train)
-    "infer-197",  # TRT-LLM GPT-J A100 fp16 batch 512                 -> decode/bf16 path
-    "infer-201",  # TRT-LLM Llama-2-70B 4x A100 TTFT 128              -> tp all-reduce latency (custom all-reduce)
-    "infer-250",  # gpt-fast Llama-2-7B bf16 batch 1                   -> HBM streaming at batch 1
-    "infer-255",  # gpt-fast Llama-2-70B tp 8 batch 1                  -> (same tp latency fit)
+FIT_IDS: frozenset[str] = frozenset({  # all fit framework_kernel_efficiency; infer-201/-255 also custom_allreduce_latency_s
+    "infer-188",  # TRT-LLM Llama-2-70B 2x H100 FP8 static batch 1024
+    "infer-197",  # TRT-LLM GPT-J A100 fp16 batch 512
+    "infer-201",  # TRT-LLM Llama-2-70B 4x A100 TTFT 128
+    "infer-250",  # gpt-fast Llama-2-7B bf16 batch 1
+    "infer-255",  # gpt-fast Llama-2-70B tp 8 batch 1
 })
 
 

@@ -37,14 +37,14 @@ from fabless.validate.core import Skip
 SCENARIOS_PATH = Path(str(resources.files("fabless") / "data" / "measurements" / "scenarios.yaml"))
 
 #: Training rows the engine's parameters were fitted on (see docs/validation.md).
-FIT_IDS: frozenset[str] = frozenset({
-    "train-006",  # MLPerf GPT-3 175B, 512 H100, FP8, no interleave  -> fp8_matmul_efficiency
-    "train-020",  # MLPerf GPT-3 175B, 256 H100, FP8, vpp 6          -> (same fit)
-    "train-058",  # Megatron 1.7B, 32 A100, tp 1 (no TP comm)         -> (checks dense bf16 path)
-    "train-061",  # Megatron 18.4B, 256 A100, tp 8, pp 1              -> tp_comm_exposed_fraction
-    "train-065",  # Megatron 310B, 1920 A100, pp 16                   -> (same fit)
-    "train-083",  # MPT-13B, 8 H100, zero 3                            -> (checks FSDP path)
-    "train-090",  # MPT-70B, 64 A100, zero 3, recompute               -> (same fit)
+FIT_IDS: frozenset[str] = frozenset({  # all fit framework_kernel_efficiency; infer-201/-255 also custom_allreduce_latency_s
+    "train-006",  # MLPerf GPT-3 175B, 512 H100, FP8, no interleave
+    "train-020",  # MLPerf GPT-3 175B, 256 H100, FP8, vpp 6
+    "train-058",  # Megatron 1.7B, 32 A100, tp 1 (no TP comm)
+    "train-061",  # Megatron 18.4B, 256 A100, tp 8, pp 1
+    "train-065",  # Megatron 310B, 1920 A100, pp 16
+    "train-083",  # MPT-13B, 8 H100, zero 3
+    "train-090",  # MPT-70B, 64 A100, zero 3, recompute
 })
 
 
