@@ -5,6 +5,7 @@ Per request (vLLM's benchmark definitions):
 - TTFT = first token time - arrival time
 - TPOT = (finish - first token) / (output tokens - 1), for requests with > 1 output token
 - E2E  = finish - arrival
+- transfer_s (disaggregated) = KV arrived at the decode replica - prefill finished (link wait included)
 
 Goodput counts the requests whose *own* latencies are within every limit of the SLO
 (DistServe's definition); the SLO's percentile is what :meth:`SLO.met_by` checks on the run.

@@ -166,7 +166,7 @@ def simulate(reqs: Requests, step_model: StepCostModel, sched: SchedulerConfig |
                     start = max(t, link_free[rep.index])
                     xfer = req.computed * dst.step_model.kv_bytes_per_token / fleet.link_bytes_per_s
                     link_free[rep.index] = start + xfer
-                    req.transfer_start_s = start
+                    req.transfer_start_s = t  # waiting for the link counts
                     req.transfer_end_s = start + xfer + fleet.link_latency_s
                     n_transit += 1
                     seq += 1
