@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import assert_one_line_error
 
 SERVE = "examples/scenarios/llama-70b-serving-dgx-h100.yaml"
-CUSTOM = "examples/scenarios/my-chip-system.yaml"
+CUSTOM = "examples/scenarios/hardware/my-chip-system.yaml"
 HOURS = 8760.0
 
 
@@ -72,11 +72,11 @@ def test_tco_training_run_by_hand(cli, train_scenario):
 
 
 def test_tco_compare_rows_and_no_system_preset(cli):
-    r = cli("tco", SERVE, "--compare", "h100-sxm,tpu-v5p,mtia-v2,examples/scenarios/my-chip.yaml," + CUSTOM, "--json")
+    r = cli("tco", SERVE, "--compare", "h100-sxm,tpu-v5p,mtia-v2,examples/scenarios/hardware/my-chip.yaml," + CUSTOM, "--json")
     assert r.code == 0, r.err
     rows = {row["chip"]: row for row in r.json()["rows"]}
     assert rows["mtia-v2"]["error"].startswith("no system preset")
-    assert rows["examples/scenarios/my-chip.yaml"]["error"].startswith("no system preset")
+    assert rows["examples/scenarios/hardware/my-chip.yaml"]["error"].startswith("no system preset")
     # TPU v5p: no list price -> bought at unit cost; no published TDP -> charged on modelled power
     v5p = rows["tpu-v5p"]
     assert v5p["buy_price_basis"].startswith("unit cost")
@@ -126,7 +126,7 @@ def test_breakeven_table_prints(cli):
 
 
 def test_breakeven_custom_without_system_is_one_line_error(cli):
-    assert_one_line_error(cli("breakeven", SERVE, "--custom", "examples/scenarios/my-chip.yaml"), "no system preset")
+    assert_one_line_error(cli("breakeven", SERVE, "--custom", "examples/scenarios/hardware/my-chip.yaml"), "no system preset")
 
 
 def test_breakeven_gpu_without_price_is_one_line_error(cli):

@@ -197,7 +197,7 @@ def breakeven_cmd(
 ) -> None:
     """Build versus buy at equal delivered throughput: the fleet that repays the NRE in 1-5 years, and a tornado.
 
-    Example: fabless breakeven examples/scenarios/llama-70b-serving-dgx-h100.yaml --custom examples/scenarios/my-chip-system.yaml --against h100-sxm
+    Example: fabless breakeven examples/scenarios/llama-70b-serving-dgx-h100.yaml --custom examples/scenarios/hardware/my-chip-system.yaml --against h100-sxm
     """
     from fabless.errors import FablessError
 

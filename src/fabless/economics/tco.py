@@ -195,12 +195,3 @@ def breakeven_report(base: dict, custom_ref: str, gpu_ref: str, params: Economic
         report["fleet_gpus"] = fleet
         report["payback_years"] = float(be["payback_years"])
     return report
-
-
-def load_chip_or_system_chip(ref: str) -> Chip:
-    """The chip a reference names: a chip preset/YAML, or the chip of a system YAML."""
-    if _is_system_file(ref):
-        from fabless.hardware.presets import load_system
-
-        return load_system(ref).chip
-    return load_chip(ref)
