@@ -221,3 +221,35 @@ def power_errors(params: EconomicsParams | None = None) -> list[dict]:
         out.append({"name": n, "role": ref.role, "node": ref.process_node, "model_w": model, "tdp_w": ref.tdp_w,
                     "error": model / ref.tdp_w - 1})
     return out
+
+
+# ---------------------------------------------------------------- measured sustained clocks
+
+
+@lru_cache(maxsize=1)
+def sustained_references() -> dict[str, dict]:
+    """Measured clocks under sustained dense matrix load at TDP (power_sustained.yaml)."""
+    from fabless.provenance import split_provenance
+
+    path = Path(str(resources.files("fabless") / "data" / "economics" / "power_sustained.yaml"))
+    plain, _ = split_provenance(read_yaml(path))
+    return {n: e for n, e in plain.items() if not str(n).startswith("_")}
+
+
+def sustained_errors(params: EconomicsParams | None = None) -> list[dict]:
+    """For chips with a measured sustained clock: the model's power at that clock and the
+    measured utilisation against the TDP, and the clock the model predicts for the TDP
+    against the measured one."""
+    from fabless.hardware.presets import load_chip
+
+    out = []
+    for name, ref in sustained_references().items():
+        chip = load_chip(name)
+        f, u, dt = float(ref["sustained_clock_mhz"]), float(ref["matrix_util"]), ref["dtype"]
+        at = chip_power(chip, params, dtype=dt, matrix_util=u, clock_mhz=f, enforce_budget=False)
+        pred = chip_power(chip, params, dtype=dt, matrix_util=u, enforce_budget=False).sustained_clock_mhz
+        tdp = float(chip.physical.tdp_w)
+        out.append({"name": name, "tdp_w": tdp, "clock_mhz": f, "model_w_at_clock": at.total_w,
+                    "power_error": at.total_w / tdp - 1, "model_clock_mhz": pred,
+                    "clock_error": (pred / f - 1) if pred else float("nan")})
+    return out
