@@ -79,8 +79,6 @@ class PrefixCache:
         self.alloc = alloc
         # prefix id -> [blocks, refcount]; order = least recently used first
         self.entries: OrderedDict[Hashable, list[int]] = OrderedDict()
-        self.hits = 0
-        self.lookups = 0
 
     @staticmethod
     def _owner(prefix_id: Hashable) -> tuple:
@@ -88,11 +86,9 @@ class PrefixCache:
 
     def acquire(self, prefix_id: Hashable, prefix_tokens: int) -> int:
         """Reference the cached prefix; the number of tokens it saves (0 on a miss)."""
-        self.lookups += 1
         e = self.entries.get(prefix_id)
         if e is None:
             return 0
-        self.hits += 1
         e[1] += 1
         self.entries.move_to_end(prefix_id)
         return min(e[0] * self.alloc.block_size_tokens, prefix_tokens)

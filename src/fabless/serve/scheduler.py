@@ -187,8 +187,11 @@ class Scheduler:
                     hit_tokens = self.prefix.acquire(req.prefix_id, req.prefix_tokens)
                     # keep at least one token to compute, so that the step samples a token
                     hit_blocks = min(hit_tokens, req.num_tokens - 1) // B
-                    if hit_tokens and not hit_blocks:
+                    if hit_tokens and hit_blocks < self.prefix.entries[req.prefix_id][0]:
+                        # uses only part of the entry: take it as a miss, so that a request never
+                        # pins more blocks than its own tokens need (it must fit the cache alone)
                         self.prefix.release(req.prefix_id)
+                        hit_blocks = 0
                 start = max(req.computed, hit_blocks * B)
                 remaining = req.num_tokens - start
                 if not cfg.chunked_prefill and remaining > budget:
