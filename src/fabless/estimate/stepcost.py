@@ -1,0 +1,98 @@
+"""The serving simulator's step cost from the performance engine.
+
+:class:`EngineStepCost` implements :class:`fabless.serve.stepcost.StepCostModel` for one
+replica (tp x pp chips) of a real model on a real system: the time of a serving step is
+the time of its exact batch composition,
+
+* every token of the step (prefill chunk tokens + one per decoding sequence) goes through
+  the same weight matmuls, norms and elementwise ops, so those are timed once for
+  ``T = prefill_tokens + decode_seqs`` rows (weights are read once per step: this is what
+  makes batching pay);
+* prefill attention is a causal flash kernel over the chunk against its context;
+* decode attention reads each sequence's KV cache (timed at the mean context);
+* tensor parallelism adds two all-reduces of ``T x hidden`` activations per layer.
+
+The operator times come from the same single-chip models as ``fabless estimate``; the
+simulator memoises whole steps (:class:`fabless.serve.stepcost.StepTimeCache`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from fabless.estimate.engine import Plan, _inference_memory, _params_per_chip, engine_params, graph_time, resolve_system, sharded_config
+from fabless.estimate.scenario import Scenario
+from fabless.errors import InfeasibleDesign
+from fabless.hardware.schema import System
+from fabless.perf.collectives import group_collective_time_s
+from fabless.perf.params import ChipParams
+from fabless.workload import ModelConfig, Precision, build_decode_graph, build_prefill_graph, load_model
+from fabless.workload.graph import Block, Graph
+from fabless.workload.ops import Attention, dtype_bytes
+
+
+def _split(graph: Graph, attention: bool) -> Graph:
+    """The graph with only its attention ops (``attention=True``) or only the others."""
+    blocks = tuple(Block(b.name, tuple(op for op in b.ops if isinstance(op, Attention) == attention), b.repeat)
+                   for b in graph.blocks)
+    return Graph(graph.name, graph.phase, blocks, graph.tokens, graph.meta)
+
+
+@dataclass
+class EngineStepCost:
+    """Step times of one replica from the engine. Build with :meth:`from_scenario`."""
+
+    cfg: ModelConfig
+    system: System
+    plan: Plan
+    precision: Precision
+    chip: ChipParams
+    kv_capacity_tokens: int = 0
+    kv_bytes_per_token: float = 0.0
+    _scfg: ModelConfig | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_scenario(cls, scn: Scenario) -> EngineStepCost:
+        """One replica of the scenario's model on its system, with its tp/pp (dp is ignored:
+        a replica is one model copy; a fleet is replicas behind a router)."""
+        cfg = load_model(scn.model)
+        system = resolve_system(scn)
+        par = scn.parallel
+        tp, pp = (1, 1) if par == "auto" else (par.tp, par.pp)
+        plan = Plan(tp=tp, pp=pp, dp=1)
+        p = scn.precision
+        prec = Precision(weights=p.weights, activations=p.activations, kv_cache=p.kv_cache)
+        chip = ChipParams.from_chip(system.chip)
+        usable = float(system.chip.memory.hbm.capacity_bytes) * engine_params()["usable_memory_fraction"]
+        fixed = _inference_memory(cfg, plan, 1, 1, prec)
+        kv_per_token_chip = _inference_memory(cfg, plan, 1, 2, prec)["kv_cache"] - fixed["kv_cache"]
+        free = usable - _params_per_chip(cfg, plan) * dtype_bytes(prec.weights) - fixed["activations"]
+        if free <= 0 or kv_per_token_chip <= 0:
+            raise InfeasibleDesign(
+                f"{cfg.name} weights do not fit on {tp * pp} x {system.chip.name} (tp={tp}, pp={pp}); use more chips per replica"
+            )
+        return cls(cfg, system, plan, prec, chip, kv_capacity_tokens=int(free // kv_per_token_chip),
+                   kv_bytes_per_token=float(cfg.kv_cache_bytes_per_token(prec.kv_cache)),
+                   _scfg=sharded_config(cfg, plan))
+
+    def step_time_s(self, prefill_tokens: int, prefill_context_tokens: int, decode_seqs: int, decode_context_tokens: int) -> float:
+        tokens = prefill_tokens + decode_seqs
+        if tokens <= 0:
+            return 0.0
+        scfg = self._scfg
+        p = self.precision
+        # Weight matmuls, norms, elementwise: one pass over all the step's tokens.
+        t = sum(graph_time(_split(build_decode_graph(scfg, tokens, 1, p), attention=False), self.chip).values())
+        if prefill_tokens > 0:
+            cached = max(0, prefill_context_tokens - prefill_tokens)
+            g = build_prefill_graph(scfg, 1, prefill_tokens, p, cached_len=cached)
+            t += sum(graph_time(_split(g, attention=True), self.chip).values())
+        if decode_seqs > 0:
+            ctx = max(1, math.ceil(decode_context_tokens / decode_seqs))
+            t += sum(graph_time(_split(build_decode_graph(scfg, decode_seqs, ctx, p), attention=True), self.chip).values())
+        if self.plan.tp > 1:
+            act = tokens * self.cfg.hidden_size * dtype_bytes(p.activations)
+            t += 2 * self.cfg.num_layers * engine_params()["tp_comm_exposed_fraction"] * group_collective_time_s(
+                "all_reduce", act, self.plan.tp, self.system, within_domain=True)
+        return t
