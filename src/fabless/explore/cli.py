@@ -1,0 +1,148 @@
+"""`fabless explore SPACE.yaml`: search a design space; `fabless explore --show RESULTS`: reopen one."""
+
+from __future__ import annotations
+
+import json as _json
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from fabless.errors import FablessError
+from fabless.report.console import console, print_json, print_table
+
+explore_app = typer.Typer(help="Design-space exploration: which chip to build for a workload.")
+
+
+
+_SHORT = {"matrix_units": "units", "mu_rows": "rows", "mu_cols": "cols", "macs_per_unit": "macs", "cores": "cores",
+          "clock_mhz": "MHz", "sram_per_core_mib": "MiB/core", "sram_shared_mib": "MiB shared", "hbm_generation": "",
+          "hbm_stacks": "stacks", "hbm_stack_gb": "GB/stack", "links": "links", "link_gb_s": "GB/s/link",
+          "process_node": "", "dtypes": "", "dies": "dies"}
+
+
+def design_summary(row, space) -> str:
+    """The varied parameters of one design, compactly: '16 units, 1800 MHz, hbm4, 8 stacks'."""
+    parts = []
+    for name in space.params:
+        v = row[name]
+        if isinstance(v, str):
+            parts.append(v)
+        else:
+            v = float(v)
+            parts.append(f"{v:.0f} {_SHORT[name]}" if v >= 10 or v == int(v) else f"{v:.3g} {_SHORT[name]}")
+    return ", ".join(parts)
+
+
+def _front_rows(front, space, top: int):
+    objs = [m for m, _ in space.objective_list]
+    extra = [c for c in ("unit_cost_usd", "tdp_w") if c not in objs]
+    cols = ["id", *objs, *extra, "design"]
+    rows = []
+    for _, r in front.head(top).iterrows():
+        rows.append([int(r["id"]), *[float(r[c]) for c in objs + extra], design_summary(r, space)])
+    return cols, rows
+
+
+def _report(store, space, out: Path, *, top: int, json: bool, write: bool, plot: bool) -> None:
+    from .analysis import plot_front, reference_points, sensitivity
+    from .pareto import front as pareto_front
+
+    df = store.frame()
+    fr = pareto_front(df, space.objective_list)
+    n, nf = len(df), int(df["feasible"].sum()) if not df.empty else 0
+    sens = sensitivity(df, space)
+    paths: list[Path] = []
+    png = None
+    refs: list[dict] = []
+    if write:
+        from .evaluate import Evaluator
+        from .export import write_front
+
+        ev = Evaluator(space)
+        paths = write_front(ev, fr.head(top), out / "front", space.name)
+        fr.to_csv(out / "front.csv", index=False)
+    if plot:
+        refs = reference_points(space)
+        png = plot_front(df, fr, refs, space, out / "front.png")
+    if json:
+        print_json({"designs": n, "feasible": nf, "objectives": [{"metric": m, "sense": s} for m, s in space.objective_list],
+                    "front": _json.loads(fr.head(top).to_json(orient="records")), "sensitivity": sens,
+                    "references": [{k: (v if not isinstance(v, float) or np.isfinite(v) else None) for k, v in r.items()}
+                                   for r in refs],
+                    "files": [str(p) for p in paths] + ([str(png)] if png else [])})
+        return
+    reasons = df.loc[~df["feasible"], "reason"].value_counts().head(3) if n else []
+    why = "; ".join(f"{k} ({v:,})" for k, v in reasons.items()) if n - nf else "none"
+    cols, rows = _front_rows(fr, space, top)
+    print_table(cols, rows, title=f"{space.name}: Pareto front, {len(fr)} of {nf:,} feasible designs ({n:,} evaluated)",
+                caption=f"best first by {space.objective_list[0][0]}; infeasible: {why}")
+    if refs:
+        objs = [m for m, _ in space.objective_list]
+        print_table(["reference", *objs, "price basis"],
+                    [[r["name"], *[float(r[m]) for m in objs], r["price_basis"]] for r in refs],
+                    title="Shipped chips on the same workload (priced as bought, not as made)")
+    if sens:
+        objs = [m for m, _ in space.objective_list]
+        print_table(["parameter", *objs], [[r["parameter"], *[r[m] for m in objs]] for r in sens],
+                    title="Sensitivity: share of each objective's variance (log scale) explained by the parameter alone")
+    if paths:
+        console.print(f"front designs: {out / 'front'} ({len([p for p in paths if not p.name.endswith('.system.yaml')])} chip files)")
+    if png:
+        console.print(f"plot: {png}")
+
+
+@explore_app.command("explore")
+def explore(
+    space_file: str = typer.Argument(None, help="The design-space YAML (see docs/explore.md)."),
+    out: str = typer.Option(None, "--out", help="Results folder (default: <space name>-results). An existing one is resumed."),
+    show: str = typer.Option(None, "--show", help="Reopen a finished (or interrupted) search's results folder."),
+    sampler: str = typer.Option(None, "--sampler", help="grid, random, sobol or nsga2 (overrides search.sampler)."),
+    samples: int = typer.Option(None, "--samples", help="Designs to evaluate (overrides search.samples)."),
+    seed: int = typer.Option(None, "--seed", help="Seed (overrides search.seed)."),
+    backend: str = typer.Option("local", "--backend", help="local, or ray (with --address of a running cluster)."),
+    address: str = typer.Option(None, "--address", help="Ray cluster address, e.g. ray://head:10001 (default: start a local Ray)."),
+    top: int = typer.Option(20, "--top", help="Front designs to print and write as chip YAML."),
+    plot: bool = typer.Option(True, "--plot/--no-plot", help="Plot the front with the shipped chips (front.png)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show designs/s and the best so far."),
+    json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+) -> None:
+    """Search a design space and print its Pareto front, best first.
+
+    Writes each front design as a chip YAML (RESULTS/front/*.yaml, with a system file for
+    `fabless estimate --system`), front.csv and front.png. Killed and started again, it
+    resumes where it stopped.
+
+    Example: fabless explore examples/openai-xpu/space.yaml --out xpu-results
+
+    Example: fabless explore --show xpu-results
+    """
+    from .run import run_search
+    from .space import load_space, space_from_dict
+    from .store import Store
+
+    if show:
+        store = Store(show, read_only=True)
+        m = store.meta()
+        if "space" not in m:
+            raise FablessError(f"{show}: the store has no recorded space")
+        space = space_from_dict(_json.loads(m["space"]), f"{show} (recorded space)")
+        _report(store, space, Path(show), top=top, json=json, write=False, plot=plot and not json)
+        return
+    if not space_file:
+        raise FablessError("give a design-space YAML (fabless explore SPACE.yaml) or --show RESULTS")
+    space = load_space(space_file)
+    upd = {k: v for k, v in (("sampler", sampler), ("samples", samples), ("seed", seed)) if v is not None}
+    if upd:
+        raw = space.model_dump(mode="json")
+        raw["search"] = {**raw["search"], **upd}
+        space = space_from_dict(raw, space_file)
+    outp = Path(out or f"{space.name}-results")
+    store = run_search(space, outp, backend=backend, address=address, progress=progress and not json)
+    try:
+        _report(store, space, outp, top=top, json=json, write=True, plot=plot)
+    finally:
+        store.close()
+
+
+__all__ = ["explore_app"]

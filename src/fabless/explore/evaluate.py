@@ -1,0 +1,588 @@
+"""Vectorised evaluation of designs: performance, power, area and cost of thousands of
+designs in a handful of numpy calls.
+
+A design is the base chip with some parameters changed (see :data:`space.PARAMETERS`).
+:class:`Evaluator` prepares everything that does not depend on the design once (the
+sharded workload graphs of each scenario at each candidate batch size, their memory
+footprints, the base system's collective times), then :meth:`Evaluator.evaluate`:
+
+1. builds a :class:`~fabless.perf.params.ChipParams` of all designs
+   (``ChipParams.from_arrays``) and times each *distinct* operator of every graph once
+   over all designs with :func:`fabless.perf.ops.op_time`; a graph's time is the sum of
+   its operators' times x repeats. This is the scalar engine's ``graph_time``
+   (:mod:`fabless.estimate.engine`), done for every design at once;
+2. adds the collectives the plan inserts, and picks per design the batch size with the
+   most tokens/s per chip among those that fit in memory and meet the scenario's SLO
+   (inference), exactly the formulas of the engine's ``_inference_at`` / ``_training``;
+3. sizes each design with the economics models' array forms: die area
+   (:func:`~fabless.economics.area.die_area_terms_mm2`), yield and good-die cost
+   (:mod:`fabless.economics.wafer`), memory, packaging, test, board (the rates of
+   :func:`~fabless.economics.unit_cost.unit_cost`), power by term
+   (:func:`~fabless.economics.power.power_terms_w`), cost per chip-hour
+   (:func:`~fabless.economics.ownership.chip_hour_terms_usd`) and NRE spread over the fleet.
+
+Where a core function is scalar-only, its vectorised form is written here and says so:
+``unit_cost`` (one inventory at a time) is re-expressed over arrays in :func:`_unit_cost`,
+``chip_power`` in :func:`_power`, and collectives are scaled from the base system (below).
+
+Approximations, each stated where it is made:
+
+- collectives: the project's collective model is evaluated on the base system (its
+  topology and latencies); a design's time is ``latency + (base time - latency) x base
+  link bandwidth / design link bandwidth`` for collectives inside the scale-up domain;
+- a design without fp8 (fp4) matrix support runs those matmuls at its bf16 (fp8) rate,
+  as the engine's ``supported_dtype`` does for a real chip;
+- peak FLOP/s = units x MACs/cycle x 2 x clock (fp8 2x and fp4 4x the bf16 MAC rate);
+- all cores are counted as enabled (no harvesting in the yield);
+- TDP = power at full load in bf16 at the design's clock.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from fabless.economics.area import _host_gbit_s, is_hbm
+from fabless.economics.params import EconomicsParams, default_params, load_params, node_value
+from fabless.economics.power import memory_pj_per_bit
+from fabless.economics.unit_cost import memory_usd_per_gb, packaging_kind
+from fabless.economics.nre import nre_usd
+from fabless.economics.ownership import chip_hour_terms_usd
+from fabless.economics.wafer import dies_per_wafer, negative_binomial_yield
+from fabless.errors import FablessError
+from fabless.estimate.engine import (
+    Plan,
+    _inference_memory,
+    _params_per_chip,
+    _training_memory,
+    engine_params,
+    sharded_config,
+)
+from fabless.hardware.presets import all_systems, load_chip, load_system
+from fabless.hardware.schema import Chip, System
+from fabless.perf.collectives import group_collective_time_s
+from fabless.perf.ops import op_time
+from fabless.perf.params import KINDS, ChipParams, family_of
+from fabless.workload import Precision, build_decode_graph, build_prefill_graph, build_training_graph, load_model
+from fabless.workload.ops import Collective, MatMul, dtype_bytes
+
+from .space import Space, WorkloadScenario, hbm_table
+
+_MIB = 2**20
+_AUTO_BATCHES = tuple(2**k for k in range(11))  # 1 .. 1024
+
+
+def _wider(a: str, b: str) -> str:
+    from fabless.estimate.optime import compute_dtype
+
+    return compute_dtype(a, b)
+
+
+# ----------------------------------------------------------------------------- the base
+
+
+@dataclass
+class _Graphs:
+    """One scenario at one batch size: per-graph coefficients over the distinct ops."""
+
+    batch: int
+    terms: dict[str, list[tuple[object, float]]]  # part -> [(op, repeat x scale)]
+    memory_bytes: float
+    flops: float  # per chip, whole request / step
+    bytes: float
+    coll: dict[str, tuple[str, float, int, bool, float]]  # name -> (kind, bytes, group, within, count)
+
+
+class Evaluator:
+    """Evaluates designs of ``space`` (arrays of parameter values) in one call."""
+
+    def __init__(self, space: Space, params: EconomicsParams | None = None):
+        self.space = space
+        self.econ = params or (load_params(space.economics.params) if space.economics.params else default_params())
+        self.base: Chip = load_chip(space.base.chip)
+        self.base_params = ChipParams.from_chip(self.base)
+        self.family = family_of(self.base).name
+        mu = self.base.compute.matrix_units
+        self.kind = mu.kind if mu is not None else ("tensor_core" if self.base.kind == "gpu" else "systolic_array")
+        if self.kind not in ("tensor_core", "systolic_array"):
+            raise FablessError(f"base.chip: {self.base.name} has {self.kind} units; explore varies systolic arrays or tensor cores")
+        if mu is None:
+            raise FablessError(f"base.chip: {self.base.name} does not describe its matrix units (compute.matrix_units)")
+        if self.kind == "tensor_core" and {"mu_rows", "mu_cols"} & set(space.parameters):
+            raise FablessError(f"parameters: mu_rows/mu_cols describe systolic arrays; {self.base.name} has tensor cores (vary macs_per_unit)")
+        self.hbm = hbm_table()
+        # MAC rate of each datatype relative to bf16: the base chip's where it has the path,
+        # else 2x for 8-bit and 4x for 4-bit (vendors double the rate when halving the width)
+        bf = self.base.peak_flops("bf16") or self.base.peak_flops("fp16")
+        if not bf:
+            raise FablessError(f"base.chip: {self.base.name} has no bf16 peak to scale from")
+        def _r(dt, default):
+            v = self.base.peak_flops(dt)
+            return v / bf if v else default
+        self.rate = {"fp16": _r("fp16", 1.0), "fp8": _r("fp8", 2.0), "fp4": _r("fp4", 4.0)}
+        self.rate["int8"] = _r("int8", self.rate["fp8"])
+        self.rate["int4"] = _r("int4", self.rate["fp4"])
+        self.system = self._system()
+        self.defaults = self._defaults()
+        self.scenarios = [self._prepare(s) for s in space.workload]
+
+    def _system(self) -> System | None:
+        need = any(s.parallel.tp * s.parallel.pp * (s.parallel.dp or 1) > 1 for s in self.space.workload)
+        if self.space.base.system:
+            sysm = load_system(self.space.base.system)
+        else:
+            same = [s for s in all_systems() if s.chip.name == self.base.name]
+            if not same:
+                if need:
+                    raise FablessError(f"base.system: no system preset is built from {self.base.name}; name one whose "
+                                       "scale-up domain the designs join, e.g. base: {chip: ..., system: tpu-v6e-256}")
+                return None
+            sysm = min(same, key=lambda s: s.chips)
+        if self.base.links.scale_up is None and need:
+            raise FablessError(f"base.chip: {self.base.name} has no scale-up links to time the collectives")
+        return sysm.model_copy(update={"chip": self.base})
+
+    def _defaults(self) -> dict[str, object]:
+        b = self.base
+        mu = b.compute.matrix_units
+        per_core = [lv.capacity_kib * 1024 for lv in b.memory.on_chip if lv.scope == "core" and lv.name.lower() not in ("registers", "l2")]
+        shared = sum(lv.total_bytes for lv in b.memory.on_chip if lv.scope == "chip" and lv.name.lower() != "registers")
+        su = b.links.scale_up
+        links = (su.links if su and su.links else 1)
+        dt = "bf16" + ("+fp8" if b.peak_flops("fp8") else "") + ("+fp4" if b.peak_flops("fp4") and b.peak_flops("fp8") else "")
+        hbm = b.memory.hbm
+        stacks = hbm.stacks or 1
+        return {
+            "matrix_units": mu.count, "mu_rows": mu.rows or 128, "mu_cols": mu.cols or 128,
+            "macs_per_unit": mu.macs_per_cycle.get("bf16") or mu.macs_per_cycle.get("fp16") or (mu.rows or 128) * (mu.cols or 128),
+            "cores": b.compute.cores, "clock_mhz": b.clock.boost_mhz,
+            "sram_per_core_mib": (max(per_core) if per_core else float(self.base_params.sram_per_core_bytes[0])) / _MIB,
+            "sram_shared_mib": shared / _MIB, "hbm_generation": hbm.generation.strip().lower().replace(" ", ""),
+            "hbm_stacks": stacks, "hbm_stack_gb": hbm.capacity_bytes / 1e9 / stacks,
+            "links": links, "link_gb_s": (su.bidir_gb_s / links) if su else 0.0,
+            "process_node": b.physical.process_node, "dtypes": dt, "dies": b.physical.dies,
+            "_stack_gb_s": hbm.bandwidth_gb_s / stacks,
+        }
+
+    # ------------------------------------------------------------------ workload
+    def _prepare(self, s: WorkloadScenario) -> dict:
+        try:
+            cfg = load_model(s.model)
+        except FablessError as exc:
+            raise FablessError(f"workload {s.name}: model: {exc}") from None
+        par = s.parallel
+        plan = Plan(par.tp, par.pp, par.dp or 1, 1, 1, par.sp, 1)
+        if cfg.num_heads % plan.tp:
+            raise FablessError(f"workload {s.name}: parallel.tp {plan.tp} does not divide the {cfg.num_heads} heads of {cfg.name}")
+        if cfg.num_kv_heads % plan.tp and plan.tp % cfg.num_kv_heads:
+            raise FablessError(f"workload {s.name}: parallel.tp {plan.tp} and the {cfg.num_kv_heads} KV heads must divide one another")
+        if cfg.num_layers % plan.pp:
+            raise FablessError(f"workload {s.name}: parallel.pp {plan.pp} does not divide the {cfg.num_layers} layers")
+        if self.system is not None and plan.tp > self.system.scale_up.size:
+            raise FablessError(f"workload {s.name}: tp {plan.tp} exceeds the scale-up domain of {self.system.scale_up.size} chips of {self.system.name}")
+        prec = Precision(s.precision.weights, s.precision.activations, s.precision.kv_cache)
+        scfg = sharded_config(cfg, plan)
+        system = None
+        if self.system is not None:  # resized to the scenario's chips, as the engine's resolve_system does
+            count = plan.tp * plan.pp * plan.dp
+            system = self.system.model_copy(update={"chips": count, "chips_per_node": min(self.system.chips_per_node, count)})
+        act_b = dtype_bytes(prec.activations)
+        ep = engine_params()
+        out: list[_Graphs] = []
+        if s.inference is not None:
+            inf = s.inference
+            batches = _AUTO_BATCHES if inf.batch == "auto" else (inf.batch,)
+            ctx_total = inf.input_tokens + inf.output_tokens
+            for b in batches:
+                mem = _inference_memory(cfg, plan, b, ctx_total, prec)["total"]
+                pre = build_prefill_graph(scfg, b, inf.input_tokens, prec)
+                dec = build_decode_graph(scfg, b, inf.input_tokens + max(1, inf.output_tokens // 2), prec)
+                coll = {}
+                if plan.tp > 1:
+                    n = 2 * cfg.num_layers * ep["tp_comm_exposed_fraction"]
+                    coll["tp_pre"] = ("all_reduce", b * inf.input_tokens * cfg.hidden_size * act_b, plan.tp, True, n)
+                    coll["tp_dec"] = ("all_reduce", b * cfg.hidden_size * act_b, plan.tp, True, n)
+                if plan.pp > 1:
+                    within = plan.tp * plan.pp <= self.system.scale_up.size
+                    coll["pp_hop"] = ("send_recv", b * cfg.hidden_size * act_b, 2, within, plan.pp - 1)
+                nd = inf.output_tokens - 1
+                flops = pre.flops + nd * dec.flops
+                byts = pre.bytes_read + pre.bytes_written + nd * (dec.bytes_read + dec.bytes_written)
+                out.append(_Graphs(b, {"prefill": _terms(pre), "decode": _terms(dec)}, mem, flops, byts, coll))
+        else:
+            tr = s.training
+            if tr.zero == 3:
+                raise FablessError(f"workload {s.name}: explore times zero 0-2 (ZeRO-3 weight gathers are not vectorised)")
+            if tr.global_batch % (plan.dp * tr.micro_batch):
+                raise FablessError(f"workload {s.name}: global_batch {tr.global_batch} is not a multiple of dp x micro_batch")
+            m = tr.global_batch // (plan.dp * tr.micro_batch)
+            g = build_training_graph(scfg, tr.micro_batch, tr.seq_len, prec, recompute=tr.recompute)
+            layer = {bk.name for bk in g.blocks if bk.name.startswith("layers[")}
+            ends = {bk.name for bk in g.blocks if bk.name.split(".")[0] in ("embed", "head")}
+            mem = _training_memory(cfg, scfg, plan, tr, prec, m)["total"]
+            terms = {"layers": _terms(g, layer), "ends": _terms(g, ends), "opt": _terms(g, {"optimizer"}),
+                     "bwd": _terms(g, layer, kinds={"matmul", "expert_matmul", "attention"}, no_recompute=True)}
+            coll = {}
+            if plan.tp > 1:
+                n_tp = 4 + (2 if tr.recompute == "full" else 0)
+                coll["tp"] = ("all_reduce", tr.micro_batch * tr.seq_len * cfg.hidden_size * act_b, plan.tp, True,
+                              n_tp * cfg.num_layers * ep["tp_comm_exposed_fraction"])
+            if plan.dp > 1:
+                within = plan.dp * plan.tp <= self.system.scale_up.size
+                kind = "all_reduce" if tr.zero <= 1 else "reduce_scatter"
+                coll["dp"] = (kind, _params_per_chip(cfg, plan) * 2.0, plan.dp, within, 1.0)
+            out.append(_Graphs(tr.micro_batch, terms, mem, g.flops * m, (g.bytes_read + g.bytes_written) * m, coll))
+            out[-1].m = m  # type: ignore[attr-defined]
+        return {"spec": s, "cfg": cfg, "plan": plan, "prec": prec, "graphs": out, "system": system}
+
+    # ------------------------------------------------------------------ designs
+    def designs(self, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Every parameter as an array over designs, base-chip values where not varied."""
+        n = len(next(iter(values.values()))) if values else 1
+        d: dict[str, np.ndarray] = {}
+        for k, v in self.defaults.items():
+            if k.startswith("_"):
+                continue
+            if k in values:
+                d[k] = np.asarray(values[k])
+            else:
+                d[k] = np.full(n, v, dtype=object if isinstance(v, str) else float)
+        for k in ("hbm_generation", "process_node", "dtypes"):
+            d[k] = d[k].astype(object)
+        for k in d:
+            if k not in ("hbm_generation", "process_node", "dtypes"):
+                d[k] = d[k].astype(float)
+        gen_varied = "hbm_generation" in values
+        if gen_varied:
+            d["stack_gb_s"] = np.array([self.hbm[g]["stack_gb_s"] for g in d["hbm_generation"]], dtype=float)
+            if "hbm_stack_gb" not in values:
+                d["hbm_stack_gb"] = np.array([self.hbm[g]["stack_gb"] for g in d["hbm_generation"]], dtype=float)
+        else:
+            d["stack_gb_s"] = np.full(n, self.defaults["_stack_gb_s"], dtype=float)
+        return d
+
+    def chip_params(self, d: dict[str, np.ndarray]) -> ChipParams:
+        clock_hz = d["clock_mhz"] * 1e6
+        macs = d["mu_rows"] * d["mu_cols"] if self.kind == "systolic_array" else d["macs_per_unit"]
+        bf16 = d["matrix_units"] * macs * 2 * clock_hz
+        has8 = np.array(["fp8" in x for x in d["dtypes"]])
+        has4 = np.array(["fp4" in x for x in d["dtypes"]])
+        r = self.rate
+        peaks = {"bf16": bf16, "fp16": bf16 * r["fp16"]}
+        for dt in ("fp8", "int8"):  # no 8-bit path: runs at the bf16 rate
+            peaks[dt] = np.where(has8, r[dt] * bf16, bf16)
+        for dt in ("fp4", "int4"):  # no 4-bit path: runs at the 8-bit rate
+            peaks[dt] = np.where(has4, r[dt] * bf16, peaks["fp8"])
+        bp = self.base_params
+        vec_per_core_hz = float(bp.vector_flops_per_s[0] / (bp.cores[0] * bp.boost_clock_hz[0]))
+        sustained_frac = float(bp.sustained_clock_hz[0] / bp.boost_clock_hz[0])
+        return ChipParams.from_arrays(
+            peak_flops_per_s=peaks, cores=d["cores"], hbm_bytes_per_s=d["hbm_stacks"] * d["stack_gb_s"] * 1e9,
+            boost_clock_hz=clock_hz, sustained_clock_hz=clock_hz * sustained_frac, kind=self.kind,
+            mu_count=d["matrix_units"],
+            mu_rows=d["mu_rows"] if self.kind == "systolic_array" else np.nan,
+            mu_cols=d["mu_cols"] if self.kind == "systolic_array" else np.nan,
+            sram_per_core_bytes=d["sram_per_core_mib"] * _MIB, sram_shared_bytes=d["sram_shared_mib"] * _MIB,
+            vector_flops_per_s=vec_per_core_hz * d["cores"] * clock_hz, family=self.family, name="design",
+        )
+
+    # ------------------------------------------------------------------ evaluate
+    def evaluate(self, values: dict[str, np.ndarray], *, econ_override: dict[str, float] | None = None) -> dict[str, np.ndarray]:
+        """Metrics of each design (arrays), ``feasible`` and ``reason`` (why not).
+        ``econ_override`` replaces modelled economics (e.g. a shipped chip's list-price
+        ``chip_hour_usd`` and datasheet ``tdp_w`` for the reference points)."""
+        d = self.designs(values)
+        n = len(d["cores"])
+        chip = self.chip_params(d)
+        econ = self._economics(d, chip)
+        for k, v in (econ_override or {}).items():
+            econ[k] = np.full(n, float(v))
+        out: dict[str, np.ndarray] = {k: v for k, v in econ.items() if not k.startswith("_")}
+        reason = np.full(n, "", dtype=object)
+        reason = _why(reason, econ["die_area_per_die_mm2"] > self.econ.silicon.reticle_limit_mm2,
+                      f"die over the {self.econ.silicon.reticle_limit_mm2:.0f} mm2 reticle")
+        times: dict[object, np.ndarray] = {}
+        cap = econ["hbm_gb"] * 1e9 * engine_params()["usable_memory_fraction"]
+        link_ratio = self._link_ratio(d)
+        w = self.space.weights
+        agg = {k: np.zeros(n) for k in ("usd_per_mtoken", "joules_per_token", "tokens_per_s_per_chip")}
+        inf_w = sum(wi for wi, s in zip(w, self.space.workload) if s.phase == "inference")
+        agg_inf = {k: np.zeros(n) for k in ("ttft_s", "tpot_s")}
+        for wi, sc in zip(w, self.scenarios):
+            r = self._scenario(sc, chip, d, econ, cap, link_ratio, times)
+            name = sc["spec"].name
+            for k, v in r.items():
+                if not k.startswith("_"):
+                    out[f"{name}.{k}"] = v
+            reason = _why(reason, r["_nofit"], f"{name}: model does not fit in memory")
+            reason = _why(reason, r["_slo"], f"{name}: SLO missed at every batch that fits")
+            for k in agg:
+                agg[k] += wi * r[k]
+            if sc["spec"].phase == "inference":
+                for k in agg_inf:
+                    agg_inf[k] += wi / inf_w * r[k]
+        out.update(agg)
+        if inf_w:
+            out.update(agg_inf)
+        else:
+            out["ttft_s"] = out["tpot_s"] = np.full(n, np.nan)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["tokens_per_usd"] = np.where(out["usd_per_mtoken"] > 0, 1e6 / out["usd_per_mtoken"], 0.0)
+        for name, b in self.space.constraints.items():
+            v = out[name]
+            hi = self.econ.silicon.reticle_limit_mm2 if b.max == "reticle" else b.max
+            if b.min is not None:
+                reason = _why(reason, ~(v >= b.min), f"{name} < {b.min:g}")
+            if hi is not None:
+                reason = _why(reason, ~(v <= hi), f"{name} > {hi:g}")
+        out["feasible"] = reason == ""
+        out["reason"] = reason
+        return out
+
+    def _link_ratio(self, d) -> np.ndarray:
+        su = self.base.links.scale_up
+        if su is None:
+            return np.ones(len(d["cores"]))
+        with np.errstate(divide="ignore"):
+            return su.bidir_gb_s / np.maximum(d["links"] * d["link_gb_s"], 1e-9)
+
+    def _coll(self, spec, link_ratio, system) -> np.ndarray:
+        kind, nbytes, group, within, count = spec
+        if group <= 1:
+            return 0.0
+        t = float(group_collective_time_s(kind, nbytes, group, system, within_domain=within))
+        if not within:  # across scale-out: the design's scale-up links do not set it
+            return np.full(link_ratio.shape, t * count)
+        lat = float(group_collective_time_s(kind, 1.0, group, system, within_domain=within))
+        nccl = lat + max(t - lat, 0.0) * link_ratio
+        if kind == "all_reduce" and self._inference_tp and system.scale_up.topology in ("switch", "fully_connected"):
+            # the engine's _inference_all_reduce_s: one-shot custom all-reduce where it is faster
+            unidir = self.base.links.scale_up.unidir_bytes_per_s / link_ratio
+            one_shot = engine_params()["custom_allreduce_latency_s"] + (group - 1) * nbytes / unidir
+            nccl = np.minimum(nccl, one_shot)
+        return nccl * count
+
+    def _time(self, terms, chip, cache) -> np.ndarray:
+        total = 0.0
+        for op, coef in terms:
+            t = cache.get(op)
+            if t is None:
+                t = cache[op] = _op_time(op, chip)
+            total = total + coef * t
+        return total
+
+    def _scenario(self, sc, chip, d, econ, cap, link_ratio, cache) -> dict[str, np.ndarray]:
+        s: WorkloadScenario = sc["spec"]
+        plan: Plan = sc["plan"]
+        n = len(d["cores"])
+        chips = plan.tp * plan.pp
+        dtype = _wider(sc["prec"].weights, sc["prec"].activations)
+        peak = chip.peak_flops_per_s.get(dtype, chip.peak_flops_per_s["bf16"])
+        hbm_bw = chip.hbm_bytes_per_s
+        best = {k: np.full(n, np.nan) for k in ("tokens_per_s_per_chip", "ttft_s", "tpot_s", "step_time_s", "batch",
+                                                 "_time", "_comm", "_flops", "_bytes", "_tokens")}
+        best["tokens_per_s_per_chip"][:] = -np.inf
+        any_fit = np.zeros(n, bool)
+        for g in sc["graphs"]:
+            fits = g.memory_bytes <= cap
+            any_fit |= fits
+            if not fits.any():
+                continue
+            if s.inference is not None:
+                inf = s.inference
+                self._inference_tp = True
+                c = {k: self._coll(v, link_ratio, sc["system"]) for k, v in g.coll.items()}
+                hop = c.get("pp_hop", 0.0)
+                ttft = self._time(g.terms["prefill"], chip, cache) + c.get("tp_pre", 0.0) + hop
+                tpot = self._time(g.terms["decode"], chip, cache) + c.get("tp_dec", 0.0) + hop
+                e2e = ttft + (inf.output_tokens - 1) * tpot
+                comm = c.get("tp_pre", 0.0) + (inf.output_tokens - 1) * c.get("tp_dec", 0.0) + hop * inf.output_tokens
+                tokens = g.batch * inf.output_tokens
+                tps = tokens / e2e / chips
+                ok = fits.copy()
+                if s.slo.ttft_s:
+                    ok &= ttft <= s.slo.ttft_s
+                if s.slo.tpot_ms:
+                    ok &= tpot <= s.slo.tpot_ms / 1e3
+                if s.slo.e2e_s:
+                    ok &= e2e <= s.slo.e2e_s
+                row = {"ttft_s": ttft, "tpot_s": tpot, "_time": e2e}
+            else:
+                tr = s.training
+                m = g.m
+                self._inference_tp = False
+                c = {k: self._coll(v, link_ratio, sc["system"]) for k, v in g.coll.items()}
+                stage = self._time(g.terms["layers"], chip, cache) + self._time(g.terms["ends"], chip, cache) + c.get("tp", 0.0)
+                bwd_last = self._time(g.terms["bwd"], chip, cache) * 2 / 3
+                dp_exposed = np.maximum(0.0, c.get("dp", 0.0) - bwd_last)
+                opt = self._time(g.terms["opt"], chip, cache) / (plan.dp if tr.zero >= 1 else 1)
+                step = m * stage + dp_exposed + opt
+                comm = m * c.get("tp", 0.0) + dp_exposed
+                tokens = tr.global_batch * tr.seq_len / plan.dp
+                tps = tokens / step / chips
+                ok = fits.copy()
+                row = {"step_time_s": step, "_time": step}
+            better = ok & (tps > best["tokens_per_s_per_chip"])
+            row.update({"tokens_per_s_per_chip": tps, "batch": np.full(n, float(g.batch)), "_comm": comm,
+                        "_flops": np.full(n, g.flops), "_bytes": np.full(n, g.bytes), "_tokens": np.full(n, float(tokens))})
+            for k, v in row.items():
+                best[k] = np.where(better, v, best[k])
+        found = np.isfinite(best["tokens_per_s_per_chip"])
+        t = best["_time"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mat_util = np.clip(best["_flops"] / (t * peak), 0, 1)
+            mem_util = np.clip(best["_bytes"] / (t * hbm_bw), 0, 1)
+            link_util = np.clip(best["_comm"] / t, 0, 1)
+            p_e = self._power(econ, d, chip, dtype, mat_util, mem_util, link_util)
+            jpt = p_e * t * chips / best["_tokens"]
+            usd = econ["chip_hour_usd"] / (best["tokens_per_s_per_chip"] * 3600) * 1e6
+        tps = np.where(found, best["tokens_per_s_per_chip"], 0.0)
+        res = {"tokens_per_s_per_chip": tps, "usd_per_mtoken": np.where(found, usd, np.inf),
+               "joules_per_token": np.where(found, jpt, np.inf), "batch": best["batch"],
+               "_nofit": ~any_fit, "_slo": any_fit & ~found}
+        if s.inference is not None:
+            res["ttft_s"] = np.where(found, best["ttft_s"], np.inf)
+            res["tpot_s"] = np.where(found, best["tpot_s"], np.inf)
+        else:
+            res["step_time_s"] = np.where(found, best["step_time_s"], np.inf)
+        return res
+
+    # ------------------------------------------------------------------ economics
+    def _economics(self, d, chip: ChipParams) -> dict[str, np.ndarray]:
+        """Area, unit cost, TDP and chip-hour of each design (vectorised forms of
+        ``die_area``, ``unit_cost``, ``chip_power`` and ``chip_hour``)."""
+        from fabless.economics.area import die_area_terms_mm2
+
+        p = self.econ
+        sp, pk, pw = p.silicon, p.package, p.power
+        n = len(d["cores"])
+        nodes = d["process_node"]
+        logic = np.empty(n)
+        bitcell = np.empty(n)
+        wafer = np.empty(n)
+        d0 = np.empty(n)
+        leak = np.empty(n)
+        escale = np.empty(n)
+        nre = np.empty(n)
+        for node in np.unique(nodes):
+            sel = nodes == node
+            logic[sel] = node_value(sp.logic_area_scale, node, "logic_area_scale")
+            bitcell[sel] = node_value(sp.sram_bitcell_um2, node, "sram_bitcell_um2")
+            wafer[sel] = node_value(sp.wafer_price_usd, node, "wafer price")
+            d0[sel] = node_value(sp.defect_density_per_cm2, node, "defect density")
+            leak[sel] = node_value(pw.leakage_w_per_mm2, node, "leakage_w_per_mm2")
+            escale[sel] = node_value(pw.node_energy_scale, node, "node_energy_scale")
+            nre[sel] = nre_usd(str(node), p)["total"]
+        macs = d["mu_rows"] * d["mu_cols"] if self.kind == "systolic_array" else d["macs_per_unit"]
+        rel = sp.mac_area_rel_to_bf16
+        has8 = np.array(["fp8" in x for x in d["dtypes"]])
+        has4 = np.array(["fp4" in x for x in d["dtypes"]])
+        r = self.rate
+        unit_rel = np.maximum.reduce([np.full(n, rel["bf16"]),
+                                      np.where(has8, max(r["fp8"] * rel["fp8"], r["int8"] * rel["int8"]), 0.0),
+                                      np.where(has4, max(r["fp4"] * rel.get("fp4", rel["fp8"] / 2),
+                                                         r["int4"] * rel.get("int4", rel["int8"] / 2)), 0.0)])
+        base_vec_lanes = (self.base.compute.vector_units.fp32_flops_per_cycle / 2 / self.base.compute.cores
+                          if self.base.compute.vector_units else 0.0)
+        sram_bits = (d["sram_per_core_mib"] * d["cores"] + d["sram_shared_mib"]) * _MIB * 8
+        hbm_gen = d["hbm_generation"]
+        hbm_flag = np.array([is_hbm(g) for g in hbm_gen])
+        mem_gb_s = d["hbm_stacks"] * d["stack_gb_s"]
+        serdes = d["links"] * d["link_gb_s"] / 2 * 8 + _host_gbit_s(self.base.links.host, sp)
+        dies = d["dies"]
+        d2d_per_die = np.where(dies > 1, mem_gb_s * sp.d2d_bandwidth_over_memory, 0.0)
+        terms = die_area_terms_mm2(
+            logic_scale=logic, bitcell_um2=bitcell, bf16_equiv_macs=d["matrix_units"] * macs * unit_rel,
+            vector_fp32_lanes=base_vec_lanes * d["cores"], sram_bits=sram_bits,
+            hbm_stacks=np.where(hbm_flag, d["hbm_stacks"], 0), dram_gb_s=np.where(hbm_flag, 0.0, mem_gb_s),
+            serdes_gbit_s=serdes, d2d_gb_s_per_die=d2d_per_die, dies=dies, sp=sp)
+        area, per_die = terms["total"], terms["per_die"]
+        # unit_cost, vectorised: good dies, memory, packaging, test, board, partner margin
+        a = np.minimum(per_die, sp.reticle_limit_mm2)  # over-reticle designs are infeasible; priced at the limit
+        dpw = np.floor(dies_per_wafer(a, wafer_diameter_mm=sp.wafer_diameter_mm, edge_exclusion_mm=sp.edge_exclusion_mm,
+                                      scribe_lane_mm=sp.scribe_lane_mm))
+        y = negative_binomial_yield(a, d0, sp.yield_clustering_alpha)
+        die_usd = wafer / np.maximum(dpw * y, 1e-9) * dies
+        hbm_gb = d["hbm_stacks"] * d["hbm_stack_gb"]
+        mem_rate = np.array([memory_usd_per_gb(g, p) for g in hbm_gen])
+        memory_usd = hbm_gb * mem_rate
+        pkg_rate = np.array([pk.packaging_usd_per_mm2[packaging_kind(self.base.physical.packaging, h)] for h in hbm_flag])
+        pkg_area = area + np.where(hbm_flag, d["hbm_stacks"] * pk.hbm_stack_footprint_mm2, 0.0)
+        packaging = pkg_rate * pkg_area
+        test = pk.test_assembly_fraction * (die_usd + memory_usd + packaging)
+        unit = die_usd + memory_usd + packaging + test + pk.module_board_usd
+        if self.space.economics.partner:
+            unit = unit / (1 - p.partner.gross_margin)
+        # chip_power at full load (TDP), vectorised
+        f = d["clock_mhz"]
+        e_flop = pw.bf16_flop_energy_pj * escale * (f / pw.reference_clock_mhz) ** pw.energy_clock_exponent
+        mem_pj = np.array([memory_pj_per_bit(g, p) for g in hbm_gen])
+        static = leak * area
+        mem_full = mem_gb_s * 1e9 * 8 * mem_pj * 1e-12
+        d2d_full = d2d_per_die * 1e9 * 8 * pw.d2d_pj_per_bit * 1e-12 * np.where(dies > 1, dies, 0)
+        link_full = serdes * 1e9 * pw.serdes_pj_per_bit * 1e-12
+        bf16 = chip.peak_flops_per_s["bf16"]
+        tdp = static + bf16 * e_flop * 1e-12 + mem_full + d2d_full + link_full
+        hour = chip_hour_terms_usd(unit, tdp, p)["total"]
+        if self.space.economics.fleet_chips:
+            o = p.ownership
+            hour = hour + nre / self.space.economics.fleet_chips / (o.depreciation_years * o.hours_per_year)
+        return {"die_area_mm2": area, "die_area_per_die_mm2": per_die, "yield": y, "unit_cost_usd": unit, "tdp_w": tdp,
+                "chip_hour_usd": hour, "hbm_gb": hbm_gb, "peak_bf16_tflops": bf16 / 1e12, "nre_usd": nre,
+                "_static": static, "_e_flop_bf16_pj": e_flop, "_mem_full": mem_full + d2d_full, "_link_full": link_full}
+
+    def _power(self, econ, d, chip, dtype, mat_util, mem_util, link_util) -> np.ndarray:
+        """Average power while running a scenario (the terms of ``chip_power`` at the
+        achieved utilisations): matrix FLOP/s x energy per FLOP of the datatype."""
+        rel = self.econ.power.op_energy_rel_to_bf16
+        peak = chip.peak_flops_per_s.get(dtype, chip.peak_flops_per_s["bf16"])
+        has = np.array([dtype in ("bf16", "fp16") or ("fp8" in x if dtype in ("fp8", "int8") else "fp4" in x)
+                        for x in d["dtypes"]])
+        e = econ["_e_flop_bf16_pj"] * np.where(has, rel.get(dtype, 1.0), 1.0)
+        return econ["_static"] + peak * mat_util * e * 1e-12 + econ["_mem_full"] * mem_util + econ["_link_full"] * link_util
+
+
+def _op_time(op, chip: ChipParams) -> np.ndarray:
+    """The engine's ``_op_time`` (fabless.estimate.engine) over all designs at once: the
+    single-kernel model's compute / framework_kernel_efficiency, memory and overhead, and
+    the weight-only-quantised matmul rule. (Datatypes a design lacks were mapped to the rate
+    it runs them at in :meth:`Evaluator.chip_params`, as the engine's ``_on_chip`` does.)"""
+    r = op_time(op, chip)
+    eff = engine_params()["framework_kernel_efficiency"]
+    compute = r.compute_s / eff
+    memory = r.memory_s
+    if isinstance(op, MatMul) and op.weight and dtype_bytes(op.dtype_b) < dtype_bytes(op.dtype_a):
+        wide = dtype_bytes(op.dtype_a)
+        a_b = op.batch * op.m * op.k * wide
+        c_b = op.batch * op.m * op.n * wide
+        w_wide = op.batch * op.k * op.n * wide
+        w_narrow = op.batch * op.k * op.n * dtype_bytes(op.dtype_b)
+        peak = chip.peak_flops_per_s[op.dtype_a] if op.dtype_a in chip.peak_flops_per_s else chip.peak_flops_per_s["bf16"]
+        return r.overhead_s + np.maximum.reduce([compute, memory * (a_b + c_b + w_narrow) / (a_b + c_b + w_wide), op.flops / peak])
+    return r.overhead_s + np.maximum(compute, memory)
+
+
+def _terms(g, blocks: set[str] | None = None, kinds: set[str] | None = None, no_recompute: bool = False):
+    """[(op, repeats)] of the graph's single-chip ops, distinct ops merged."""
+    acc: dict[object, float] = {}
+    for b in g.blocks:
+        if blocks is not None and b.name not in blocks:
+            continue
+        for op in b.ops:
+            if isinstance(op, Collective):
+                continue
+            if kinds is not None and op.kind not in kinds:
+                continue
+            if no_recompute and op.pass_ in ("recompute", "opt"):
+                continue
+            acc[op] = acc.get(op, 0.0) + b.repeat
+    return list(acc.items())
+
+
+def _why(reason: np.ndarray, bad: np.ndarray, text: str) -> np.ndarray:
+    return np.where((reason == "") & np.asarray(bad, bool), text, reason)
+
+
+__all__ = ["Evaluator"]
