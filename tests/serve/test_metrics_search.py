@@ -101,7 +101,7 @@ def test_max_throughput_finds_the_md1_rate():
 
 def test_max_throughput_is_deterministic():
     model = _roofline()
-    kw = dict(duration_s=200, rel_tol=0.05)
+    kw = dict(duration_s=30, rel_tol=0.05, start_rate_per_s=100)
     lengths = Lengths(Fixed(300), Fixed(50))
     slo = SLO.parse("ttft_p99=300ms")
     a = max_throughput(model, lengths, slo, SchedulerConfig(), seed=4, **kw)

@@ -20,12 +20,15 @@ def test_preemption_worked_by_hand():
     # Step 5 both need a 3rd block with none free: the newest (r1) is preempted, having made 5 tokens.
     # r0 finishes its 8th token at the end of step 7 (t=8). Step 8 recomputes r1's 4 + 5 tokens (3 blocks)
     # and samples its 6th token; steps 9 and 10 make the 7th and 8th: r1 finishes at t=11.
-    res = run(ConstantStepCost(1.0, kv_capacity_tokens=16), _reqs([0, 0], [4, 4], [8, 8]), None,
+    # r2 (4 + 1 tokens, one block) arrives at t=2.5 into a full cache. From step 6 one block is free,
+    # but r1 went back to the *front* of the queue and needs 3, so r2 waits behind it (first come, first
+    # served) and both are admitted in step 8: r2 finishes at t=9.
+    res = run(ConstantStepCost(1.0, kv_capacity_tokens=16), _reqs([0, 0, 2.5], [4, 4, 4], [8, 8, 1]), None,
               SchedulerConfig(max_num_batched_tokens=16, max_num_seqs=4, block_size_tokens=4), cache_rel_bits=None)
     df = res.requests
-    assert df["preemptions"].tolist() == [0, 1]
-    assert df["first_token_s"].tolist() == [1.0, 1.0]
-    assert df["finish_s"].tolist() == [8.0, 11.0]
+    assert df["preemptions"].tolist() == [0, 1, 0]
+    assert df["first_token_s"].tolist() == [1.0, 1.0, 9.0]
+    assert df["finish_s"].tolist() == [8.0, 11.0, 9.0]
     assert res.summary["steps"] == 11
     assert res.summary["max_kv_used_fraction"] == 1.0
 
