@@ -148,8 +148,9 @@ def _nsga2(space: Space, ev: Evaluator, store: Store, done: set[int], progress: 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     objs = space.objective_list
     pop = space.search.population
-    sampler = optuna.samplers.NSGAIISampler(population_size=pop, seed=space.search.seed,
-                                            constraints_func=lambda t: t.user_attrs["violation"])
+    new_api = hasattr(optuna.trial.Trial, "set_constraint")  # Optuna >= 5; constraints_func before
+    kw = {} if new_api else {"constraints_func": lambda t: t.user_attrs["violation"]}
+    sampler = optuna.samplers.NSGAIISampler(population_size=pop, seed=space.search.seed, **kw)
     study = optuna.create_study(directions=["maximize" if s == "max" else "minimize" for _, s in objs], sampler=sampler)
     gens = math.ceil(space.search.samples / pop)
     prog = Progress(space, gens * pop, store.count(), progress)
@@ -174,7 +175,10 @@ def _nsga2(space: Space, ev: Evaluator, store: Store, done: set[int], progress: 
                 prog.update(gen, pop, res)
             for i, t in enumerate(trials):
                 feasible = bool(res["feasible"][i])
-                t.set_user_attr("violation", [0.0 if feasible else 1.0])
+                if new_api:
+                    t.set_constraint("infeasible", 0.0 if feasible else 1.0)
+                else:
+                    t.set_user_attr("violation", [0.0 if feasible else 1.0])
                 v = []
                 for m, s in objs:
                     x = float(res[m][i])
