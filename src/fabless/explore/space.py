@@ -292,8 +292,9 @@ def _param(name: str, spec: Any) -> Param:
                     raise unknown_name_error(f"{where} value", v, known)
         else:
             for v in vals:
-                if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
-                    raise FablessError(f"{where}: values must be positive numbers, got {v!r}")
+                zero_ok = name == "sram_shared_mib"
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v > 0 or (zero_ok and v == 0)):
+                    raise FablessError(f"{where}: values must be {'non-negative' if zero_ok else 'positive'} numbers, got {v!r}")
                 if kind == "int" and float(v) != int(v):
                     raise FablessError(f"{where}: values must be whole numbers, got {v!r}")
             vals = [int(v) if kind == "int" else float(v) for v in vals]
@@ -302,7 +303,7 @@ def _param(name: str, spec: Any) -> Param:
         if kind == "choice":
             raise FablessError(f"{where}: a choice parameter takes a list of values, e.g. [{', '.join(_examples(name))}]")
         rng = validate(Range, spec, where, sourced=False)
-        if rng.min <= 0:
+        if rng.min <= 0 and not (name == "sram_shared_mib" and rng.min == 0 and not rng.log):
             raise FablessError(f"{where}: min must be positive, got {rng.min:g}")
         if rng.max < rng.min:
             raise FablessError(f"{where}: empty range, min {rng.min:g} > max {rng.max:g}")
