@@ -54,7 +54,7 @@ from fabless.workload import (
     load_model,
 )
 from fabless.workload.graph import Graph
-from fabless.workload.ops import Collective, MatMul, dtype_bytes
+from fabless.workload.ops import Attention, Collective, ExpertMatMul, MatMul, OptimizerStep, dtype_bytes
 
 _PARAMS_PATH = Path(str(resources.files("fabless") / "data" / "estimate" / "engine.yaml"))
 
@@ -246,6 +246,28 @@ def _op_time(op, chip: ChipParams) -> float:
     return t
 
 
+def _framework_dtypes(op):
+    """The op as an FP8 framework runs it. FP8 in Transformer Engine (training) and
+    TensorRT-LLM (inference) means FP8 *GEMM inputs*: the matmuls read FP8 operands
+    (the cast is fused into the producing kernel) and write 16-bit outputs, while the
+    tensors between kernels, norms, softmax, elementwise work and the attention math stay
+    in bf16 (FP8 attention kernels came later and are not what these recipes ran). Only
+    the KV cache keeps its own (possibly FP8) datatype, in the decode attention's
+    ``kv_dtype`` and the cache write's ``out_dtype``. A graph built with fp8 activations
+    would otherwise move half the bytes in every memory-bound kernel and run attention
+    at the FP8 peak."""
+    if isinstance(op, (MatMul, ExpertMatMul)):
+        return dataclasses.replace(op, dtype_out="bf16") if op.dtype_out == "fp8" else op
+    if isinstance(op, (Collective, OptimizerStep)):
+        return op
+    changes: dict = {}
+    if getattr(op, "dtype", None) == "fp8":
+        changes["dtype"] = "bf16"
+    if isinstance(op, Attention) and op.phase != "decode" and op.kv_dtype == "fp8":
+        changes["kv_dtype"] = "bf16"
+    return dataclasses.replace(op, **changes) if changes else op
+
+
 def graph_time(graph: Graph, chip: ChipParams, *, blocks: set[str] | None = None, scale: float = 1.0) -> dict[str, float]:
     """Seconds per category for the ops of ``graph`` (optionally only ``blocks``) on ``chip``,
     each block's time times its repeat count and ``scale``."""
@@ -257,7 +279,7 @@ def graph_time(graph: Graph, chip: ChipParams, *, blocks: set[str] | None = None
             if isinstance(op, Collective):
                 continue
             cat = "recompute" if op.pass_ == "recompute" else ("optimizer" if op.pass_ == "opt" else _category(op))
-            out[cat] = out.get(cat, 0.0) + _op_time(op, chip) * b.repeat * scale
+            out[cat] = out.get(cat, 0.0) + _op_time(_framework_dtypes(op), chip) * b.repeat * scale
     return out
 
 
@@ -322,8 +344,10 @@ def _training(cfg: ModelConfig, scn: Scenario, system: System, plan: Plan, chip:
         cp_s = 3 * stage_layers(cfg.num_layers, plan.pp) * group_collective_time_s("all_gather", kv_bytes * plan.cp, plan.cp, system)
     pp_s = 0.0
     if plan.pp > 1:
-        # activations forward and their gradients backward across each stage boundary
-        pp_s = 2 * group_collective_time_s("send_recv", tp_bytes / (plan.tp if plan.sp else 1), 2, system,
+        # activations forward and their gradients backward across each stage boundary; with
+        # v virtual stages per chip each micro-batch crosses v boundaries per chip, so the
+        # point-to-point traffic grows by v (Narayanan et al., SC'21, section 2.2)
+        pp_s = 2 * plan.interleave * group_collective_time_s("send_recv", tp_bytes / (plan.tp if plan.sp else 1), 2, system,
                                            within_domain=plan.tp * plan.pp <= system.scale_up.size)
 
     stage_compute = _sum(layers) + _sum(ends)
