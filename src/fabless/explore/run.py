@@ -106,12 +106,28 @@ def run_search(space: Space, out: str | Path, *, backend: str = "local", address
 # ----------------------------------------------------------------------------- Ray
 
 
+_WORKER_EVALUATORS: dict[str, Evaluator] = {}
+
+#: Fault injection for the tests: a worker that finds this file deletes it and dies, once.
+FAULT_ENV = "FABLESS_EXPLORE_TEST_KILL_ONCE"
+
+
 def _ray_eval(space_json: dict, ids: np.ndarray) -> dict[str, np.ndarray]:
+    """One batch on a Ray worker (the evaluator is built once per worker process)."""
+    import os
+
     from .space import space_from_dict
 
+    fault = os.environ.get(FAULT_ENV)
+    if fault and os.path.exists(fault):
+        os.remove(fault)
+        os._exit(1)  # the worker process dies mid-batch
     space = space_from_dict(space_json)
+    ev = _WORKER_EVALUATORS.get(space.fingerprint())
+    if ev is None:
+        ev = _WORKER_EVALUATORS[space.fingerprint()] = Evaluator(space)
     vals = values_of(space, ids)
-    return {**vals, **Evaluator(space).evaluate(vals)}
+    return {**vals, **ev.evaluate(vals)}
 
 
 def _ray_batches(space: Space, todo: list[int], total: int, store: Store, prog: Progress, address: str | None) -> None:
@@ -120,9 +136,14 @@ def _ray_batches(space: Space, todo: list[int], total: int, store: Store, prog: 
     except ImportError:
         raise FablessError("--backend ray needs Ray: pip install 'fabless[ray]'") from None
     if not ray.is_initialized():
-        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False,
-                 include_dashboard=False) if address else ray.init(ignore_reinit_error=True, log_to_driver=False,
-                                                                   include_dashboard=False)
+        try:
+            if address:
+                ray.init(address=address, log_to_driver=False)
+            else:
+                ray.init(log_to_driver=False, include_dashboard=False)
+        except Exception as exc:  # connection refused, version mismatch, ...
+            raise FablessError(f"--backend ray: cannot start or reach Ray{' at ' + address if address else ''}: "
+                               f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     remote = ray.remote(max_retries=5, retry_exceptions=False)(_ray_eval)
     B = space.search.batch_size
     sj = space.model_dump(mode="json")
