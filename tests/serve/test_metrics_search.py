@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from fabless.errors import FablessError
 from fabless.serve import (SLO, ConstantStepCost, Fixed, Fleet, Lengths, Requests, SchedulerConfig, StepTimeCache,
                            max_throughput, run, summarize)
-from fabless.serve.stepcost import _bucket_up
+from fabless.serve.stepcost import _bucket
 from tests.serve.test_queueing import _roofline
 
 
@@ -46,19 +46,27 @@ def test_goodput_and_percentiles_by_hand():
 
 
 @given(x=st.integers(0, 10**9))
-def test_bucketing_rounds_up_by_at_most_one_64th(x):
-    b = _bucket_up(x, 6, 16)
-    assert x <= b < x + max(16, x / 64)
+def test_bucketing_moves_a_count_by_at_most_one_128th(x):
+    b = _bucket(x, 6)
+    assert abs(b - x) <= x / 128
+    if x < 128:
+        assert b == x
 
 
-def test_step_cache_is_never_optimistic_and_hits():
+def test_bucketing_is_unbiased_on_average():
+    xs = range(1000, 200_000, 7)
+    mean_rel = sum((_bucket(x, 6) - x) / x for x in xs) / len(xs)
+    assert abs(mean_rel) < 1e-3  # rounding up would give about +0.4%
+
+
+def test_step_cache_is_close_and_hits():
     model = _roofline(attn_flops_per_context_token=1e6)
     cache = StepTimeCache(model)
     for batch in [(0, 0, 37, 51_234), (1000, 3001, 5, 777), (513, 513, 0, 0)]:
-        t = cache(*batch)
-        assert model.step_time_s(*batch) <= t <= model.step_time_s(*batch) * 1.02
-    cache(0, 0, 37, 51_240)  # same bucket as the first
+        assert cache(*batch) == pytest.approx(model.step_time_s(*batch), rel=1 / 128)
+    cache(0, 0, 37, 51_240)  # same bucket as the first (grid of 512 tokens there)
     assert (cache.hits, cache.misses) == (1, 3)
+    assert StepTimeCache(model, rel_bits=None)(0, 0, 37, 51_240) == model.step_time_s(0, 0, 37, 51_240)
 
 
 def test_step_cache_rejects_a_zero_time():

@@ -105,36 +105,37 @@ class RooflineStepCost:
         return self.overhead_s + max(bytes_ / self.mem_bytes_per_s, flops / self.peak_flops_per_s)
 
 
-def _bucket_up(x: int, rel_bits: int, min_bucket: int) -> int:
-    """``x`` rounded up to a grid whose spacing is ~2**-rel_bits of x (never finer than min_bucket)."""
+def _bucket(x: int, rel_bits: int) -> int:
+    """``x`` rounded to the nearest point of a grid spaced ~2**-rel_bits of x (exact below 2**(rel_bits+1))."""
     if x <= 0:
         return x
-    q = max(min_bucket, 1 << max(0, x.bit_length() - 1 - rel_bits))
-    return -(-x // q) * q
+    q = 1 << max(0, x.bit_length() - 1 - rel_bits)
+    return (x + q // 2) // q * q
 
 
 class StepTimeCache:
-    """Memoises a :class:`StepCostModel` on the batch composition, with context lengths bucketed.
+    """Memoises a :class:`StepCostModel` on the batch composition, with token counts bucketed.
 
-    Decode sequence counts are kept exact; prefill tokens and the two context sums are rounded
-    *up* to a grid of relative spacing ``2**-rel_bits`` (default 1/64, so a cached time is for at
-    most ~1.6% more context than the batch has: slightly pessimistic, never optimistic) and
-    never finer than ``min_bucket_tokens``. ``rel_bits=None`` turns bucketing off (exact keys).
+    ``decode_seqs`` is kept exact; ``prefill_tokens`` and the two context sums are rounded to
+    the *nearest* point of a grid spaced ``2**-rel_bits`` of their value (default 1/64, so each
+    is off by at most 1/128, about 0.8%, up or down: unbiased over many steps, which matters
+    near saturation where a steady bias in step time moves the queue a lot). Values below
+    ``2**(rel_bits+1)`` are exact. ``rel_bits=None`` turns bucketing off (exact keys).
     """
 
-    def __init__(self, model: StepCostModel, rel_bits: int | None = 6, min_bucket_tokens: int = 16):
+    def __init__(self, model: StepCostModel, rel_bits: int | None = 6):
         self.model = model
         self.rel_bits = rel_bits
-        self.min_bucket_tokens = min_bucket_tokens
         self._memo: dict[tuple[int, int, int, int], float] = {}
         self.hits = 0
         self.misses = 0
 
     def __call__(self, prefill_tokens: int, prefill_context_tokens: int, decode_seqs: int, decode_context_tokens: int) -> float:
-        if self.rel_bits is not None:
-            prefill_tokens = _bucket_up(prefill_tokens, self.rel_bits, self.min_bucket_tokens)
-            prefill_context_tokens = _bucket_up(prefill_context_tokens, self.rel_bits, self.min_bucket_tokens)
-            decode_context_tokens = _bucket_up(decode_context_tokens, self.rel_bits, self.min_bucket_tokens)
+        b = self.rel_bits
+        if b is not None:
+            prefill_tokens = _bucket(prefill_tokens, b)
+            prefill_context_tokens = _bucket(prefill_context_tokens, b)
+            decode_context_tokens = _bucket(decode_context_tokens, b)
         key = (prefill_tokens, prefill_context_tokens, decode_seqs, decode_context_tokens)
         t = self._memo.get(key)
         if t is not None:
