@@ -31,11 +31,13 @@ heads, which make decode compute-heavy.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from fabless.errors import FablessError
 from fabless.hardware.schema import DTYPE_BYTES
-from fabless.perf.params import SYSTOLIC, ChipParams
+from fabless.perf.params import SCALAR, SYSTOLIC, ChipParams
 from fabless.perf.result import OpTime, combine
 from fabless.perf.roofline import roofline
 
@@ -77,6 +79,7 @@ def _check(**dims) -> None:
             raise FablessError(f"attention: {name} must be a positive whole number, got {v}")
 
 
+@lru_cache(maxsize=256)
 def _units_blocks(q_len: int, kv_len: int, causal: bool, block: int) -> tuple[int, float, float]:
     """Query blocks per (sequence, head), and the mean and largest KV-block count they walk."""
     nq = -(-q_len // block)
@@ -90,8 +93,8 @@ def _units_blocks(q_len: int, kv_len: int, causal: bool, block: int) -> tuple[in
     return nq, float(np.mean(blocks)), float(np.max(blocks))
 
 
-def _dim_fill(d: float, width: np.ndarray) -> np.ndarray:
-    return d / (np.ceil(d / width) * width)
+def _dim_fill(xp, d: float, width: np.ndarray) -> np.ndarray:
+    return d / (xp.ceil(d / width) * width)
 
 
 def attention_time(batch: int, q_len: int, kv_len: int, heads: int, head_dim: int, chip: ChipParams,
@@ -120,41 +123,62 @@ def attention_time(batch: int, q_len: int, kv_len: int, heads: int, head_dim: in
     if model != "detailed":
         raise FablessError(f"unknown model '{model}'; use detailed or roofline")
 
-    peak = chip.peak(dtype)
-    is_sys = chip.kind_code == SYSTOLIC
-    rate = peak * (chip.sustained_clock_hz / chip.boost_clock_hz) * chip.mma_efficiency * chip.attention_mma_ratio
-    rows = np.where(is_sys, chip.array_rows, GPU_MMA_K)
-    cols = np.where(is_sys, chip.array_cols, GPU_MMA_K)
+    one = chip.single
+    if one is not None:
+        try:
+            return _attention(SCALAR, one, one.peak(dtype), batch, q_len, kv_len, heads, head_dim, dv, causal,
+                              phase, kvh, flops, nbytes)
+        except (ArithmeticError, ValueError):
+            pass  # a zero or negative parameter: the array path's inf/NaN is the answer
+    return _attention(np, chip, chip.peak(dtype), batch, q_len, kv_len, heads, head_dim, dv, causal, phase,
+                      kvh, flops, nbytes)
+
+
+def _attention(xp, d, peak, batch, q_len, kv_len, heads, head_dim, dv, causal, phase, kvh, flops, nbytes) -> OpTime:
+    """The model, written once: ``xp`` is numpy and ``d`` a ChipParams (every design at once,
+    the reference), or SCALAR and a OneDesign (one design in Python floats, where numpy's
+    per-call cost would dominate; see params.OneDesign)."""
+    one = xp is SCALAR
+    is_sys = d.kind_code == SYSTOLIC
+    rate = peak * (d.sustained_clock_hz / d.boost_clock_hz) * d.mma_efficiency * d.attention_mma_ratio
+    rows = xp.where(is_sys, d.array_rows, GPU_MMA_K)
+    cols = xp.where(is_sys, d.array_cols, GPU_MMA_K)
     # the contraction of Q Kᵀ runs over head_dim (array rows); P V's output columns are v_head_dim
-    dim_fill = (head_dim + dv) / (head_dim / _dim_fill(head_dim, rows) + dv / _dim_fill(dv, cols))
-    memory = np.full(len(chip), nbytes) / (chip.hbm_bytes_per_s * chip.hbm_efficiency)
+    dim_fill = (head_dim + dv) / (head_dim / _dim_fill(xp, head_dim, rows) + dv / _dim_fill(xp, dv, cols))
+    memory = nbytes / (d.hbm_bytes_per_s * d.hbm_efficiency)
     tiling: dict = {"phase": phase}
+    wrap = (lambda x: np.array([x])) if one else (lambda x: x)
 
     if phase == "prefill":
-        compute = np.empty(len(chip))
-        waves_out = np.empty(len(chip))
-        blocks = chip.attention_block
-        uniq = blocks[:1] if np.all(blocks == blocks[0]) else np.unique(blocks)
-        for block in uniq:
-            sel = slice(None) if len(uniq) == 1 else blocks == block
+        def prefill(block, cores, rate, dim_fill, c):
             b = int(block)
             nq, mean_blocks, max_blocks = _units_blocks(q_len, kv_len, causal, b)
             units = batch * heads * nq
-            waves = np.ceil(units / chip.cores[sel])
+            waves = xp.ceil(units / cores)
             per_block = 2.0 * b * b * (head_dim + dv)
-            core_rate = rate[sel] / chip.cores[sel] * dim_fill[sel]
-            c = chip.attention_overhead_blocks[sel]
+            core_rate = rate / cores * dim_fill
             # waves of work units; a wave lasts at least as long as its longest unit
-            compute[sel] = np.maximum(waves * (mean_blocks + c), max_blocks + c) * per_block / core_rate
-            waves_out[sel] = waves
-        tiling.update(block=chip.attention_block, waves=waves_out,
-                      work_units=batch * heads * -(-q_len // chip.attention_block),
-                      head_dim_fill=dim_fill)
+            return xp.maximum(waves * (mean_blocks + c), max_blocks + c) * per_block / core_rate, waves
+
+        if one:
+            compute, waves_out = prefill(d.attention_block, d.cores, rate, dim_fill, d.attention_overhead_blocks)
+            block = np.array([d.attention_block])
+        else:
+            compute = np.empty(len(d))
+            waves_out = np.empty(len(d))
+            block = d.attention_block
+            uniq = block[:1] if np.all(block == block[0]) else np.unique(block)
+            for blk in uniq:
+                sel = slice(None) if len(uniq) == 1 else block == blk
+                compute[sel], waves_out[sel] = prefill(blk, d.cores[sel], rate[sel], dim_fill[sel],
+                                                       d.attention_overhead_blocks[sel])
+        tiling.update(block=block, waves=wrap(waves_out), work_units=batch * heads * -(-q_len // block),
+                      head_dim_fill=wrap(dim_fill))
     else:
         group_rows = q_len * heads // kvh
-        granule = np.where(is_sys, chip.array_rows, GPU_MMA_ROWS)
-        row_fill = group_rows / (np.ceil(group_rows / granule) * granule)
+        granule = xp.where(is_sys, d.array_rows, GPU_MMA_ROWS)
+        row_fill = group_rows / (xp.ceil(group_rows / granule) * granule)
         compute = flops / (rate * row_fill * dim_fill)
-        tiling.update(rows_per_kv_head=group_rows, row_fill=row_fill, head_dim_fill=dim_fill)
-    return combine("attention", compute, memory, chip.launch_overhead_s, flops, nbytes, peak,
-                   chip.hbm_bytes_per_s, tiling)
+        tiling.update(rows_per_kv_head=group_rows, row_fill=wrap(row_fill), head_dim_fill=wrap(dim_fill))
+    return combine("attention", compute, memory, d.launch_overhead_s, flops, nbytes, peak,
+                   d.hbm_bytes_per_s, tiling)

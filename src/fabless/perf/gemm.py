@@ -30,14 +30,15 @@ The candidate tilings are evaluated for every design at once and the fastest is 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 
 from fabless.errors import FablessError
 from fabless.hardware.schema import DTYPE_BYTES
-from fabless.perf.params import SYSTOLIC, ChipParams
-from fabless.perf.result import OpTime, combine
+from fabless.perf.params import SCALAR, SYSTOLIC, ChipParams, OneDesign, argmin
+from fabless.perf.result import OpTime, combine, one_element_arrays
 from fabless.perf.roofline import roofline
 
 #: GPU thread-block tile candidates (BM, BN), the shapes cuBLAS/CUTLASS kernels use (Hopper's
@@ -95,8 +96,105 @@ def gemm_time(m: int, n: int, k: int, chip: ChipParams, dtype: str = "bf16", *, 
         raise FablessError(f"unknown model '{model}'; use detailed or roofline")
     if b_shared and batch > 1:
         m, batch = m * batch, 1
-    peak = chip.peak(dtype)
     ib, ob = DTYPE_BYTES[dtype], DTYPE_BYTES[out_dtype]
+    cand = list(tiles) if tiles else GPU_TILES
+    one = chip.single
+    if one is not None:
+        try:
+            return _gemm_one(m, n, k, batch, ib, ob, flops, one.peak(dtype), one, cand)
+        except (ArithmeticError, ValueError):
+            pass  # a zero or negative parameter: the array path's inf/NaN is the answer
+    return _gemm_designs(m, n, k, batch, ib, ob, flops, chip.peak(dtype), chip, cand)
+
+
+# The model is written once, in the functions below that take ``xp``: numpy with arrays
+# (candidates down, designs across) in the array path, or SCALAR with Python floats for one
+# candidate on one design in the scalar path (numpy's per-call cost dominates one design;
+# see params.OneDesign). The two paths differ only in how they pick the best candidate.
+
+def _gpu_tile(xp, bm, bn, m, n, k_pad, batch, ib, a_bytes, b_bytes, c_bytes, fits, cores, g, macs_per_cycle_core,
+              operand_bytes, core_rate, sram_cap, bw):
+    """GPU tile candidate (BM, BN): compute time, HBM traffic, memory time, whether its operands
+    fit the scratchpad, waves, tiles and operand-feed factor (``k_pad``: k padded to MMA_K;
+    ``g``: the group of tiles sharing an operand in L2, see :func:`_l2_group`)."""
+    tm, tn = xp.ceil(m / bm), xp.ceil(n / bn)
+    n_tiles = tm * tn * batch
+    waves = xp.ceil(n_tiles / cores)
+    need = macs_per_cycle_core * (bm + bn) / (bm * bn) * ib
+    feed = xp.minimum(1.0, operand_bytes / need)
+    t_compute = waves * 2 * bm * bn * k_pad / (core_rate * feed)
+    ok = TILE_STAGES * (bm + bn) * TILE_K * ib <= sram_cap
+    reread = a_bytes * xp.ceil(tn / g) + b_bytes * xp.ceil(tm / g) + c_bytes
+    traffic = xp.where(fits, a_bytes + b_bytes + c_bytes, reread)
+    return t_compute, traffic, traffic / bw, ok, waves, n_tiles, feed
+
+
+def _l2_group(xp, cores):
+    """Tiles of a swizzled raster that share an operand in L2: the square wave's side."""
+    return xp.maximum(1.0, xp.floor(xp.sqrt(cores)))
+
+
+def _systolic_split(xp, s, m, n, k, batch, flops, r, c, u, rate):
+    """Systolic mapping with m cut into ``s`` chunks: compute time, rounds, passes, utilisation."""
+    m_chunk = xp.ceil(m / s)
+    passes = xp.ceil(k / r) * xp.ceil(n / c) * s * batch
+    rounds = xp.ceil(passes / u)
+    cycles = rounds * xp.maximum(m_chunk, r) + (r + c)
+    util = (m * n * k * batch) / (cycles * r * c * u)
+    return flops / (rate * util), rounds, passes, util
+
+
+def _systolic_traffic(xp, m, n, ib, a_bytes, b_bytes, c_bytes, rows, per_core, shared, cores, fraction):
+    """HBM traffic of the systolic mapping (per-core and shared SRAM bytes, tile_sram_fraction)."""
+    sram_core = per_core + shared / cores
+    panel_t = xp.maximum(rows, sram_core * fraction / (4 * PANEL_K * ib))
+    sram_total = per_core * cores + shared
+    reread = a_bytes * xp.ceil(n / panel_t) + b_bytes * xp.ceil(m / panel_t) + c_bytes
+    return xp.where((a_bytes + b_bytes + c_bytes) <= sram_total, a_bytes + b_bytes + c_bytes, reread)
+
+
+def _gemm_one(m, n, k, batch, ib, ob, flops, peak, d: OneDesign, cand) -> OpTime:
+    """Scalar path: one design (Python floats)."""
+    xp = SCALAR
+    a_bytes, b_bytes, c_bytes = m * k * batch * ib, k * n * batch * ib, m * n * batch * ob
+    rate = peak * (d.sustained_clock_hz / d.boost_clock_hz) * d.mma_efficiency
+    bw = d.hbm_bytes_per_s * d.hbm_efficiency
+    nan = math.nan
+    if d.kind_code != SYSTOLIC:
+        fits = (a_bytes + b_bytes + c_bytes) <= d.sram_shared_bytes
+        cores = d.cores
+        mpc = peak / (2 * d.boost_clock_hz * cores)
+        k_pad = xp.ceil(k / MMA_K) * MMA_K
+        args = (m, n, k_pad, batch, ib, a_bytes, b_bytes, c_bytes, fits, cores, _l2_group(xp, cores), mpc,
+                d.operand_bytes_per_cycle_per_core, rate / cores, d.sram_per_core_bytes * d.tile_sram_fraction, bw)
+        evals = [_gpu_tile(xp, float(bm), float(bn), *args) for bm, bn in cand]
+        totals = [xp.maximum(e[0], e[2]) if e[3] else math.inf for e in evals]
+        if not any(e[3] for e in evals):  # a scratchpad too small for any: the smallest tile runs
+            totals[0] = xp.maximum(evals[0][0], evals[0][2])
+        best = argmin(totals)
+        compute, traffic, _, _, waves, n_tiles, feed = evals[best]
+        bm, bn = float(cand[best][0]), float(cand[best][1])
+        mapping, tile, chunks = "tiles", (bm, bn), nan
+        util = flops / (waves * cores * 2 * bm * bn * k_pad)
+    else:
+        r, c = d.array_rows, d.array_cols
+        evals = [_systolic_split(xp, float(s), m, n, k, batch, flops, r, c, d.mu_count, rate)
+                 for s in SYSTOLIC_M_SPLITS]
+        best = argmin([e[0] for e in evals])
+        compute, waves, n_tiles, util = evals[best]
+        traffic = _systolic_traffic(xp, m, n, ib, a_bytes, b_bytes, c_bytes, r, d.sram_per_core_bytes,
+                                    d.sram_shared_bytes, d.cores, d.tile_sram_fraction)
+        mapping, tile, chunks, feed = "systolic", (r, c), float(SYSTOLIC_M_SPLITS[best]), 1.0
+    tiling = {"mapping": np.array([mapping], dtype=object)}
+    tiling.update(zip(("tile_m", "tile_n", "m_chunks", "waves", "tiles", "tiling_utilisation",
+                       "operand_feed_efficiency", "hbm_traffic_bytes"),
+                      one_element_arrays(*tile, chunks, waves, n_tiles, util, feed, traffic)))
+    return combine("gemm", compute, traffic / bw, d.launch_overhead_s, flops, traffic, peak,
+                   d.hbm_bytes_per_s, tiling)
+
+
+def _gemm_designs(m, n, k, batch, ib, ob, flops, peak, chip: ChipParams, cand) -> OpTime:
+    """Array path: every design at once (the reference)."""
     n_designs = len(chip)
     is_sys = chip.kind_code == SYSTOLIC
 
@@ -118,24 +216,17 @@ def gemm_time(m: int, n: int, k: int, chip: ChipParams, dtype: str = "bf16", *, 
     if n_sys < n_designs:
         # a slice (a view) when every design is of this kind: far cheaper than an index array
         idx = slice(None) if n_sys == 0 else np.nonzero(~is_sys)[0]
-        cand = list(tiles) if tiles else list(GPU_TILES)
-        bm, bn = (_TILE_BM, _TILE_BN) if not tiles else (np.array([t[0] for t in cand], float)[:, None],
-                                                         np.array([t[1] for t in cand], float)[:, None])
+        bm, bn = (_TILE_BM, _TILE_BN) if cand is GPU_TILES else (np.array([t[0] for t in cand], float)[:, None],
+                                                                 np.array([t[1] for t in cand], float)[:, None])
         cores = chip.cores[idx][None, :]
-        tm, tn = np.ceil(m / bm), np.ceil(n / bn)
-        n_tiles = tm * tn * batch
-        waves = np.ceil(n_tiles / cores)
+        mpc = (peak[idx] / (2 * chip.boost_clock_hz[idx] * chip.cores[idx]))[None, :]
         k_pad = np.ceil(k / MMA_K) * MMA_K
-        macs_per_cycle_core = peak[idx] / (2 * chip.boost_clock_hz[idx] * chip.cores[idx])
-        need = macs_per_cycle_core[None, :] * (bm + bn) / (bm * bn) * ib
-        feed = np.minimum(1.0, chip.operand_bytes_per_cycle_per_core[idx][None, :] / need)
-        t_compute = waves * 2 * bm * bn * k_pad / (rate[idx][None, :] / cores * feed)
-        sram_need = TILE_STAGES * (bm + bn) * TILE_K * ib
-        ok = sram_need <= chip.sram_per_core_bytes[idx] * chip.tile_sram_fraction[idx]
-        g = np.maximum(1.0, np.floor(np.sqrt(cores)))
-        reread = a_bytes * np.ceil(tn / g) + b_bytes * np.ceil(tm / g) + c_bytes
-        t_traffic = np.where(fits_on_chip[idx][None, :], a_bytes + b_bytes + c_bytes, reread)
-        t_memory = t_traffic / (chip.hbm_bytes_per_s[idx] * chip.hbm_efficiency[idx])[None, :]
+        t_compute, t_traffic, t_memory, ok, waves, n_tiles, feed = _gpu_tile(
+            np, bm, bn, m, n, k_pad, batch, ib, a_bytes, b_bytes, c_bytes, fits_on_chip[idx][None, :], cores,
+            _l2_group(np, cores), mpc,
+            chip.operand_bytes_per_cycle_per_core[idx][None, :], rate[idx][None, :] / cores,
+            chip.sram_per_core_bytes[idx] * chip.tile_sram_fraction[idx],
+            (chip.hbm_bytes_per_s[idx] * chip.hbm_efficiency[idx])[None, :])
         # a scratchpad too small for any candidate still runs the smallest tile
         ok = ok | (~ok.any(axis=0)[None, :] & (np.arange(len(cand)) == 0)[:, None])
         total = np.where(ok, np.maximum(t_compute, t_memory), np.inf)
@@ -155,22 +246,14 @@ def gemm_time(m: int, n: int, k: int, chip: ChipParams, dtype: str = "bf16", *, 
         idx = slice(None) if n_sys == n_designs else np.nonzero(is_sys)[0]
         r = chip.array_rows[idx][None, :]
         c = chip.array_cols[idx][None, :]
-        u = chip.mu_count[idx][None, :]
         s = np.array(SYSTOLIC_M_SPLITS, float)[:, None]
-        m_chunk = np.ceil(m / s)
-        passes = np.ceil(k / r) * np.ceil(n / c) * s * batch
-        rounds = np.ceil(passes / u)
-        cycles = rounds * np.maximum(m_chunk, r) + (r + c)
-        util = (m * n * k * batch) / (cycles * r * c * u)
-        t_compute = flops / (rate[idx][None, :] * util)
+        t_compute, rounds, passes, util = _systolic_split(np, s, m, n, k, batch, flops, r, c,
+                                                          chip.mu_count[idx][None, :], rate[idx][None, :])
         best = np.argmin(t_compute, axis=0)
         cols = np.arange(t_compute.shape[1])
         compute[idx] = t_compute[best, cols]
-        sram_core = chip.sram_per_core_bytes[idx] + chip.sram_shared_bytes[idx] / chip.cores[idx]
-        panel_t = np.maximum(r[0], sram_core * chip.tile_sram_fraction[idx] / (4 * PANEL_K * ib))
-        sram_total = chip.sram_per_core_bytes[idx] * chip.cores[idx] + chip.sram_shared_bytes[idx]
-        reread = a_bytes * np.ceil(n / panel_t) + b_bytes * np.ceil(m / panel_t) + c_bytes
-        traffic[idx] = np.where((a_bytes + b_bytes + c_bytes) <= sram_total, a_bytes + b_bytes + c_bytes, reread)
+        traffic[idx] = _systolic_traffic(np, m, n, ib, a_bytes, b_bytes, c_bytes, r[0], chip.sram_per_core_bytes[idx],
+                                         chip.sram_shared_bytes[idx], chip.cores[idx], chip.tile_sram_fraction[idx])
         tiling["tile_m"][idx] = r[0]
         tiling["tile_n"][idx] = c[0]
         tiling["m_chunks"][idx] = s[best, 0]

@@ -36,10 +36,15 @@ def _stream(op: str, read_bytes: float, write_bytes: float, flops: float, chip: 
         return roofline(op, flops, nbytes, chip)
     if model != "detailed":
         raise FablessError(f"unknown model '{model}'; use detailed or roofline")
-    memory = nbytes / (chip.hbm_bytes_per_s * chip.hbm_efficiency)
-    compute = flops / (chip.vector_flops_per_s * chip.vector_efficiency)
-    return combine(op, compute, memory, chip.launch_overhead_s * launches, flops, nbytes,
-                   chip.vector_flops_per_s, chip.hbm_bytes_per_s, tiling or {})
+    # one design: the same formulas on Python floats (numpy's per-call cost would dominate;
+    # see params.OneDesign); a zero rate leaves it to numpy's inf/NaN
+    d = chip.single
+    if d is None or not (d.hbm_bytes_per_s * d.hbm_efficiency and d.vector_flops_per_s * d.vector_efficiency):
+        d = chip
+    memory = nbytes / (d.hbm_bytes_per_s * d.hbm_efficiency)
+    compute = flops / (d.vector_flops_per_s * d.vector_efficiency)
+    return combine(op, compute, memory, d.launch_overhead_s * launches, flops, nbytes,
+                   d.vector_flops_per_s, d.hbm_bytes_per_s, tiling or {})
 
 
 def memcpy_time(nbytes: float, chip: ChipParams, *, model: str = "detailed") -> OpTime:

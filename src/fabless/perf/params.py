@@ -13,6 +13,8 @@ family, ``data/perf/families.yaml``, each with its source (see :func:`family_par
 
 from __future__ import annotations
 
+import math
+import weakref
 from dataclasses import dataclass, field, fields, replace
 from functools import cached_property, lru_cache
 from importlib import resources
@@ -274,6 +276,13 @@ class ChipParams:
 
     # ------------------------------------------------------------------ helpers
     @cached_property
+    def single(self) -> OneDesign | None:
+        """The design as Python floats when there is exactly one (else None): the operator
+        models' scalar path reads it (see :class:`OneDesign`). Like :attr:`array_rows` it is
+        computed once per ChipParams; build a new one (``replace``) rather than editing arrays."""
+        return OneDesign(self) if len(self) == 1 else None
+
+    @cached_property
     def array_rows(self) -> np.ndarray:
         """Systolic array rows, 128 where not described."""
         return np.where(np.isnan(self.mu_rows), 128.0, self.mu_rows)
@@ -339,3 +348,76 @@ def as_params(chip: ChipParams | Chip | str | list) -> ChipParams:
     if isinstance(chip, (list, tuple)):
         return ChipParams.from_chips(list(chip))
     return ChipParams.from_chip(chip)
+
+
+#: Numeric per-design fields of ChipParams (every field but names, families, peaks, sources).
+_NUMERIC_FIELDS = tuple(f.name for f in fields(ChipParams)
+                        if f.name not in ("name", "family", "peak_flops_per_s", "sources"))
+
+
+class OneDesign:
+    """One design's parameters as Python floats, with the same attribute names as ChipParams.
+
+    Why: every operator model is written once, on numpy arrays over designs (the reference,
+    and fast for thousands of designs). For a single design numpy's per-call cost on
+    1-element arrays (~1 us a ufunc) dominates, so the models also evaluate the same
+    formulas, in the same order, on these floats with :data:`SCALAR` in place of numpy: IEEE
+    arithmetic gives the same bits (``tests/perf/test_scalar_path.py`` checks it)."""
+
+    def __init__(self, chip: ChipParams) -> None:
+        self._chip = weakref.ref(chip)  # no reference cycle: the chip caches this object
+        for name in _NUMERIC_FIELDS:
+            setattr(self, name, float(getattr(chip, name)[0]))
+        self.peak_flops_per_s = {d: float(v[0]) for d, v in chip.peak_flops_per_s.items()}
+        self.array_rows = float(chip.array_rows[0])
+        self.array_cols = float(chip.array_cols[0])
+
+    def peak(self, dtype: str) -> float:
+        """As :meth:`ChipParams.peak` (the same one-line errors)."""
+        p = self.peak_flops_per_s.get(dtype)
+        if p is None or p != p:
+            self._chip().peak(dtype)  # raises
+        return p
+
+
+class _ScalarMath:
+    """numpy's elementwise functions used by the models, on Python floats, with numpy's
+    results: NaN propagates through maximum/minimum, ceil/floor keep inf and NaN, and every
+    result is a float (so no exact-integer arithmetic sneaks in)."""
+
+    @staticmethod
+    def ceil(x: float) -> float:
+        return float(math.ceil(x)) if x - x == 0 else x
+
+    @staticmethod
+    def floor(x: float) -> float:
+        return float(math.floor(x)) if x - x == 0 else x
+
+    sqrt = staticmethod(math.sqrt)
+
+    @staticmethod
+    def maximum(a: float, b: float) -> float:
+        return a if (a >= b or a != a) else b
+
+    @staticmethod
+    def minimum(a: float, b: float) -> float:
+        return a if (a <= b or a != a) else b
+
+    @staticmethod
+    def where(cond: bool, x: float, y: float) -> float:
+        return float(x) if cond else float(y)
+
+
+#: Stands in for ``np`` in the scalar path of the models (see :class:`OneDesign`).
+SCALAR = _ScalarMath()
+
+
+def argmin(values: list[float]) -> int:
+    """``np.argmin`` of a list: the first NaN if any, else the first smallest."""
+    best = 0
+    for i, v in enumerate(values):
+        if v != v:
+            return i
+        if v < values[best]:
+            best = i
+    return best

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from fabless.perf.params import SCALAR
+
 
 @dataclass(frozen=True)
 class OpTime:
@@ -83,6 +85,12 @@ def _plain(v: Any) -> Any:
 def combine(op: str, compute_s: np.ndarray, memory_s: np.ndarray, overhead_s: np.ndarray, flops: Any,
             bytes_: Any, peak_flops: np.ndarray, peak_bytes: np.ndarray, tiling: dict | None = None,
             model: str = "detailed") -> OpTime:
+    """The OpTime of the terms; given Python floats (the models' one-design scalar path, see
+    :class:`fabless.perf.params.OneDesign`) it builds the same 1-element arrays directly."""
+    if isinstance(compute_s, float) and isinstance(memory_s, float) and isinstance(overhead_s, float):
+        t = overhead_s + SCALAR.maximum(compute_s, memory_s)
+        return OpTime(op, *one_element_arrays(t, compute_s, memory_s, overhead_s, flops, bytes_, peak_flops,
+                                              peak_bytes), tiling or {}, model)
     n = max(np.size(compute_s), np.size(memory_s), np.size(overhead_s))
 
     def b(x: Any) -> np.ndarray:
@@ -93,3 +101,9 @@ def combine(op: str, compute_s: np.ndarray, memory_s: np.ndarray, overhead_s: np
     flops, bytes_, peak_flops, peak_bytes = b(flops), b(bytes_), b(peak_flops), b(peak_bytes)
     return OpTime(op, overhead_s + np.maximum(compute_s, memory_s), compute_s, memory_s, overhead_s,
                   flops, bytes_, peak_flops, peak_bytes, tiling or {}, model)
+
+
+def one_element_arrays(*values: float) -> list[np.ndarray]:
+    """Float arrays of shape (1,), one per value: the rows of one 2-D array (one allocation,
+    where an array per value costs numpy's per-call overhead each time)."""
+    return list(np.array([float(v) for v in values])[:, None])
