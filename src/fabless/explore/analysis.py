@@ -59,6 +59,8 @@ def sensitivity(df, space: Space, bins: int = 8) -> list[dict]:
         return rows
     for name, p in space.params.items():
         x = feas[name]
+        if len(p.grid() if p.is_choice else [0, 1]) < 2:
+            continue  # not varied
         if p.is_choice or x.nunique() <= bins:
             groups = x.astype(str).to_numpy()
         else:

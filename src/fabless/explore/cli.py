@@ -79,8 +79,9 @@ def _report(store, space, out: Path, *, top: int, json: bool, write: bool, plot:
                 caption=f"best first by {space.objective_list[0][0]}; infeasible: {why}")
     if refs:
         objs = [m for m, _ in space.objective_list]
-        print_table(["reference", *objs, "price basis"],
-                    [[r["name"], *[float(r[m]) for m in objs], r["price_basis"]] for r in refs],
+        print_table(["reference", *objs, "price basis", "infeasible because"],
+                    [[r["name"], *[float(r[m]) if r["feasible"] else None for m in objs], r["price_basis"], r["reason"] or "-"]
+                     for r in refs],
                     title="Shipped chips on the same workload (priced as bought, not as made)")
     if sens:
         objs = [m for m, _ in space.objective_list]
