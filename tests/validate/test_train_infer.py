@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from fabless.estimate.engine import _inference_all_reduce_s, estimate
+from fabless.estimate.engine import Kernels, _inference_all_reduce_s, estimate
 from fabless.estimate.scenario import scenario_from_dict
 from fabless.hardware.presets import load_system
 from fabless.perf.collectives import group_collective_time_s
@@ -75,6 +75,47 @@ def test_weight_only_int8_decode_reads_fewer_bytes():
     bf16 = _decode("bf16")
     int8 = _decode({"weights": "int8", "activations": "bf16", "kv_cache": "bf16"})
     assert int8 < 0.75 * bf16
+
+
+def test_weight_only_int4_decode_faster_than_int8():
+    # int4 weights are half the bytes of int8: a memory-bound batch-1 decode must be faster
+    # (it was identical while a tile-padded compute floor capped both narrow formats)
+    int8 = _decode({"weights": "int8", "activations": "bf16", "kv_cache": "bf16"})
+    int4 = _decode({"weights": "int4", "activations": "bf16", "kv_cache": "bf16"})
+    assert int4 < 0.8 * int8
+
+
+def _train_breakdown(precision, interleave=1):
+    scn = scenario_from_dict({"model": "gpt3-175b", "system": {"name": "dgx-h100", "count": 512},
+                              "precision": precision, "parallel": {"tp": 4, "pp": 8, "interleave": interleave},
+                              "training": {"global_batch": 2048, "micro_batch": 1, "seq_len": 2048}})
+    return estimate(scn)
+
+
+def test_fp8_training_keeps_attention_and_elementwise_in_bf16():
+    # Transformer Engine FP8 = FP8 GEMM inputs only: attention and memory-bound kernels cost what bf16 costs
+    fp8, bf16 = _train_breakdown("fp8").breakdown_s, _train_breakdown("bf16").breakdown_s
+    for cat in ("attention", "elementwise", "norm"):
+        assert fp8[cat] == pytest.approx(bf16[cat], rel=1e-9), cat
+    assert fp8["matmul"] < 0.75 * bf16["matmul"]
+
+
+def test_interleave_shrinks_the_bubble_and_multiplies_p2p():
+    one, twelve = _train_breakdown("fp8", 1), _train_breakdown("fp8", 12)
+    m = one.metrics["micro_batches"]
+    assert one.metrics["pipeline_bubble_fraction"] == pytest.approx(7 / (m + 7))
+    assert twelve.metrics["pipeline_bubble_fraction"] == pytest.approx(7 / (12 * m + 7))
+    assert twelve.breakdown_s["pp_send_recv"] == pytest.approx(12 * one.breakdown_s["pp_send_recv"], rel=1e-9)
+
+
+def test_decode_without_gqa_kv_reuse_reads_kv_per_query_head():
+    # Llama-2-70B: 64 query heads share 8 KV heads; without reuse the decode attention streams 8x the KV
+    scn = scenario_from_dict({"model": "llama-2-70b", "system": {"name": "dgx-h100", "count": 2}, "precision": "fp8",
+                              "parallel": {"tp": 2}, "inference": {"batch": 64, "input_tokens": 2048, "output_tokens": 2048}})
+    reuse = estimate(scn).breakdown_s["decode.attention"]
+    per_head = estimate(scn, Kernels(gqa_kv_reuse=False)).breakdown_s["decode.attention"]
+    assert 5 * reuse < per_head < 8.5 * reuse
+    assert estimate(scn, Kernels(gqa_kv_reuse=False)).memory_bytes == estimate(scn).memory_bytes
 
 
 def test_inference_all_reduce_one_shot_never_slower_than_nccl():

@@ -231,7 +231,8 @@ def _op_time(op, chip: ChipParams) -> float:
     single-kernel model's rate (memory streaming and fixed overheads as modelled). A weight-only quantised matmul (weights narrower than the
     activations, e.g. int8/int4 weights with bf16 activations) does its math at the activation
     width but reads its weights at their stored width, so its memory-bound time shrinks by the
-    ratio of compulsory bytes while its compute-bound time does not."""
+    ratio of compulsory bytes while its compute-bound time does not (the math is the op's own
+    FLOPs: these kernels do not pad the few rows to a tensor-core tile)."""
     compute, memory, overhead = _op_parts(op, chip)
     eff = engine_params()["framework_kernel_efficiency"]
     t = overhead + max(compute / eff, memory)
@@ -242,7 +243,11 @@ def _op_time(op, chip: ChipParams) -> float:
         w_wide = op.batch * op.k * op.n * wide
         w_narrow = op.batch * op.k * op.n * dtype_bytes(op.dtype_b)
         peak = float(chip.peak_flops_per_s.get(supported_dtype(op.dtype_a, chip))[0])
-        t = overhead + max(compute / eff, memory * (a_b + c_b + w_narrow) / (a_b + c_b + w_wide), op.flops / peak)
+        # The dequantising kernels (gpt-fast's int8 mm, tinygemm int4, TRT-LLM weight-only GEMV)
+        # stream the packed weights with the few activation rows alongside: their math is the
+        # op's own FLOPs, not a tensor-core tile padded to 64-128 rows, which for m = 1 would
+        # charge ~100x the FLOPs and floor every narrow format at the same (compute) time.
+        t = overhead + max(op.flops / (peak * eff), memory * (a_b + c_b + w_narrow) / (a_b + c_b + w_wide))
     return t
 
 
@@ -488,7 +493,30 @@ def _inference_all_reduce_s(nbytes: float, n: int, system: System) -> float:
     return min(nccl, one_shot)
 
 
-def _inference_at(cfg, scn, system, plan, chip, batch: int) -> Estimate:
+@dataclass(frozen=True)
+class Kernels:
+    """What the serving engine's kernels do, where engines differ in a way that changes time.
+
+    ``gqa_kv_reuse``: the decode attention kernel reads each KV head's cache once for all the
+    query heads that share it (FlashInfer, vLLM paged attention v2, TensorRT-LLM's XQA). With
+    ``False`` (TensorRT-LLM's masked multi-head attention kernel before XQA: one thread block
+    per (sequence, query head), each streaming its KV head's cache), the decode KV traffic is
+    that of ``num_heads`` KV heads; the KV cache held in memory is unchanged."""
+
+    gqa_kv_reuse: bool = True
+
+
+def _decode_without_gqa_reuse(graph: Graph) -> Graph:
+    blocks = tuple(
+        dataclasses.replace(b, ops=tuple(
+            dataclasses.replace(op, kv_heads=op.heads)
+            if isinstance(op, Attention) and op.phase == "decode" and not op.kv_shared and op.kv_heads < op.heads else op
+            for op in b.ops))
+        for b in graph.blocks)
+    return dataclasses.replace(graph, blocks=blocks)
+
+
+def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = Kernels()) -> Estimate:
     inf = scn.inference
     prec = _precision(scn)
     scfg = sharded_config(cfg, plan)
@@ -496,6 +524,8 @@ def _inference_at(cfg, scn, system, plan, chip, batch: int) -> Estimate:
     pre = build_prefill_graph(scfg, batch, inf.input_tokens, prec)
     ctx = inf.input_tokens + max(1, inf.output_tokens // 2)
     dec = build_decode_graph(scfg, batch, ctx, prec)
+    if not kernels.gqa_kv_reuse:
+        dec = _decode_without_gqa_reuse(dec)
     pre_t = graph_time(pre, chip)
     dec_t = graph_time(dec, chip)
     tp_pre = tp_dec = 0.0
@@ -569,20 +599,21 @@ def _largest_batch(cfg, scn, plan, system) -> int:
     return lo
 
 
-def _inference(cfg, scn, system, plan, chip) -> Estimate:
+def _inference(cfg, scn, system, plan, chip, kernels: Kernels = Kernels()) -> Estimate:
     batch = scn.inference.batch
     if batch == "auto":
         batch = _largest_batch(cfg, scn, plan, system)
         if batch == 0:
-            est = _inference_at(cfg, scn, system, plan, chip, 1)
+            est = _inference_at(cfg, scn, system, plan, chip, 1, kernels)
             return dataclasses.replace(est, notes=est.notes + ("batch auto: not even one sequence fits",))
-    return _inference_at(cfg, scn, system, plan, chip, batch)
+    return _inference_at(cfg, scn, system, plan, chip, batch, kernels)
 
 
 # ----------------------------------------------------------------------------- entry points
 
 
-def _search(cfg: ModelConfig, scn: Scenario, system: System, chip: ChipParams, top: int = 5) -> Estimate:
+def _search(cfg: ModelConfig, scn: Scenario, system: System, chip: ChipParams, top: int = 5,
+            kernels: Kernels = Kernels()) -> Estimate:
     chips = system.chips
     tr = scn.training
     cands = candidate_plans(
@@ -601,7 +632,7 @@ def _search(cfg: ModelConfig, scn: Scenario, system: System, chip: ChipParams, t
                 continue
             results.append(_training(cfg, scn, system, plan, chip))
         else:
-            est = _inference(cfg, scn, system, plan, chip)
+            est = _inference(cfg, scn, system, plan, chip, kernels)
             if est.fits:
                 results.append(est)
     if not results:
@@ -614,8 +645,9 @@ def _search(cfg: ModelConfig, scn: Scenario, system: System, chip: ChipParams, t
     return dataclasses.replace(best, alternatives=alts, notes=best.notes + (f"parallel: auto chose among {len(results)} plans that fit",))
 
 
-def estimate(scn: Scenario) -> Estimate:
-    """Estimate a scenario: training step or inference request, with the plan given or searched."""
+def estimate(scn: Scenario, kernels: Kernels = Kernels()) -> Estimate:
+    """Estimate a scenario: training step or inference request, with the plan given or searched.
+    ``kernels`` says what the serving engine's kernels do (:class:`Kernels`; default: current engines)."""
     try:
         cfg = load_model(scn.model)
     except FablessError as exc:
@@ -623,12 +655,12 @@ def estimate(scn: Scenario) -> Estimate:
     system = resolve_system(scn)
     chip = ChipParams.from_chip(system.chip)
     if scn.parallel == "auto":
-        return _search(cfg, scn, system, chip)
+        return _search(cfg, scn, system, chip, kernels=kernels)
     plan = _plan_from_spec(scn.parallel, system.chips)
     _validate_plan(cfg, plan, system.chips, system)
     if scn.training is not None:
         return _training(cfg, scn, system, plan, chip)
-    return _inference(cfg, scn, system, plan, chip)
+    return _inference(cfg, scn, system, plan, chip, kernels)
 
 
-__all__ = ["Estimate", "Plan", "estimate", "resolve_system", "sharded_config", "graph_time", "engine_params"]
+__all__ = ["Estimate", "Kernels", "Plan", "estimate", "resolve_system", "sharded_config", "graph_time", "engine_params"]

@@ -81,7 +81,7 @@ def entry_for(row: dict) -> dict:
 
 @lru_cache(maxsize=512)
 def _estimate_cached(row_id: str):
-    from fabless.estimate.engine import estimate
+    from fabless.estimate.engine import Kernels, estimate
     from fabless.estimate.scenario import scenario_from_dict
 
     entry = scenario_map()[row_id]
@@ -89,7 +89,8 @@ def _estimate_cached(row_id: str):
     if "model_config" in entry:
         raw["model"] = _config_file(row_id, entry["model_config"])
     scn = scenario_from_dict(raw, origin=f"scenarios.yaml:{row_id}")
-    return scn, estimate(scn)
+    kernels = Kernels(**entry.get("kernels", {}))
+    return scn, estimate(scn, kernels)
 
 
 def run_entry(row: dict):
