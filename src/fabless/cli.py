@@ -18,6 +18,7 @@ from fabless.estimate.cli import estimate_app
 from fabless.hardware.cli import chips_app, systems_app
 from fabless.perf.cli import op_app
 from fabless.perf.collectives_cli import collectives_app
+from fabless.serve.cli import serve_app
 from fabless.validate.cli import validate_app
 from fabless.workload.cli import import_app, models_app
 
@@ -39,7 +40,8 @@ app.add_typer(import_app)  # `fabless import FILE.py:FACTORY`
 op_app.add_typer(collectives_app)  # allreduce, allgather, ... beside gemm, attention, memcpy
 app.add_typer(op_app, name="op")
 app.add_typer(estimate_app)  # `fabless estimate`
-app.add_typer(cost_app)  # `fabless cost`
+app.add_typer(serve_app)  # `fabless serve`
+app.add_typer(cost_app)  # `fabless cost`, `tco`, `breakeven`
 app.add_typer(validate_app)  # `fabless validate`
 
 

@@ -51,6 +51,11 @@ class EngineStepCost:
     kv_capacity_tokens: int = 0
     kv_bytes_per_token: float = 0.0
     _scfg: ModelConfig | None = field(default=None, repr=False)
+    # Memos of the three parts of a step, each keyed by what it depends on, so that the
+    # many step compositions a simulation visits share their pieces.
+    _linear: dict = field(default_factory=dict, repr=False)
+    _prefill_attn: dict = field(default_factory=dict, repr=False)
+    _decode_attn: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_scenario(cls, scn: Scenario) -> EngineStepCost:
@@ -83,14 +88,25 @@ class EngineStepCost:
         scfg = self._scfg
         p = self.precision
         # Weight matmuls, norms, elementwise: one pass over all the step's tokens.
-        t = sum(graph_time(_split(build_decode_graph(scfg, tokens, 1, p), attention=False), self.chip).values())
+        t = self._linear.get(tokens)
+        if t is None:
+            t = self._linear[tokens] = sum(graph_time(_split(build_decode_graph(scfg, tokens, 1, p), attention=False), self.chip).values())
         if prefill_tokens > 0:
             cached = max(0, prefill_context_tokens - prefill_tokens)
-            g = build_prefill_graph(scfg, 1, prefill_tokens, p, cached_len=cached)
-            t += sum(graph_time(_split(g, attention=True), self.chip).values())
+            key = (prefill_tokens, cached)
+            a = self._prefill_attn.get(key)
+            if a is None:
+                g = build_prefill_graph(scfg, 1, prefill_tokens, p, cached_len=cached)
+                a = self._prefill_attn[key] = sum(graph_time(_split(g, attention=True), self.chip).values())
+            t += a
         if decode_seqs > 0:
             ctx = max(1, math.ceil(decode_context_tokens / decode_seqs))
-            t += sum(graph_time(_split(build_decode_graph(scfg, decode_seqs, ctx, p), attention=True), self.chip).values())
+            key = (decode_seqs, ctx)
+            a = self._decode_attn.get(key)
+            if a is None:
+                g = build_decode_graph(scfg, decode_seqs, ctx, p)
+                a = self._decode_attn[key] = sum(graph_time(_split(g, attention=True), self.chip).values())
+            t += a
         if self.plan.tp > 1:
             act = tokens * self.cfg.hidden_size * dtype_bytes(p.activations)
             t += 2 * self.cfg.num_layers * engine_params()["tp_comm_exposed_fraction"] * group_collective_time_s(

@@ -1,0 +1,52 @@
+"""`fabless serve` end to end: the engine's step times inside the simulator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fabless.estimate import load_scenario
+from fabless.estimate.stepcost import EngineStepCost
+from tests.conftest import assert_one_line_error
+
+SCENARIO = str(Path(__file__).resolve().parents[2] / "examples/scenarios/llama-70b-serving-dgx-h100.yaml")
+
+
+def test_serve_at_a_rate(cli):
+    res = cli("serve", SCENARIO, "--rate", "5/s", "--duration", "120s", "--slo", "ttft_p99=2s,tpot_p99=50ms", "--json")
+    assert res.code == 0, res.err
+    s = res.json()
+    # Poisson arrivals at 5/s for 120 s: 600 requests expected, sd sqrt(600) = 24.5; 4 sd either way.
+    assert 600 - 98 <= s["requests"] <= 600 + 98
+    # Output tokens/s = requests/s x 256 tokens (fixed lengths), over the same span.
+    assert s["output_tokens_per_s"] == pytest.approx(s["throughput_req_per_s"] * 256, rel=1e-9)
+    assert s["replica_chips"] == 8
+
+
+def test_light_load_tpot_is_the_engine_step_time():
+    # At one request in flight, each decode step is one sequence: TPOT equals the engine's
+    # step time for decode_seqs = 1 at that context (within the context it grows through).
+    model = EngineStepCost.from_scenario(load_scenario(SCENARIO))
+    lo = model.step_time_s(0, 0, 1, 2049)
+    hi = model.step_time_s(0, 0, 1, 2048 + 256)
+    from fabless.serve.scheduler import SchedulerConfig
+    from fabless.serve.sim import run
+    from fabless.serve.workload import Fixed, Lengths, Poisson
+
+    res = run(model, Poisson("0.02/s"), Lengths(Fixed(2048), Fixed(256)), SchedulerConfig(), 0, duration_s=600)
+    tpot = res.requests["tpot_s"].median()
+    assert lo * 0.999 <= tpot <= hi * 1.001
+
+
+def test_serve_needs_exactly_one_load(cli):
+    assert_one_line_error(cli("serve", SCENARIO), "--rate", "--trace")
+
+
+def test_max_throughput_needs_an_slo(cli):
+    assert_one_line_error(cli("serve", SCENARIO, "--max-throughput"), "--slo")
+
+
+def test_bad_slo_key(cli):
+    res = cli("serve", SCENARIO, "--rate", "1/s", "--slo", "ttfb_p99=2s")
+    assert_one_line_error(res, "ttfb_p99")
