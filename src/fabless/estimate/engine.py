@@ -13,11 +13,19 @@ Training step (1F1B pipeline, ``m`` micro-batches per data-parallel rank)::
              end stages) + its TP collectives (+ MoE all-to-all) + pipeline send/recv
     step   = m * stage + bubble (= (pp-1)/v * stage) + exposed DP gradient sync + optimizer
 
+With ``v`` virtual stages (interleave) the send/recv per micro-batch is v times that of 1F1B.
+FP8 precision means FP8 GEMM inputs (Transformer Engine, TensorRT-LLM): matmuls read FP8
+operands and write bf16; every other kernel and the attention math run in bf16; the KV cache
+keeps its own datatype (:func:`_framework_dtypes`).
+
 Inference (static batch of ``B`` requests per replica of tp x pp chips)::
 
     TTFT   = prefill of B x input tokens (all layers) + TP collectives
     TPOT   = one decode step of B sequences at the mean context (input + output/2)
     e2e    = TTFT + (output - 1) x TPOT
+
+:class:`Kernels` says what the serving engine's kernels do where engines differ (whether the
+decode attention shares a KV head's cache among its query heads).
 """
 
 from __future__ import annotations

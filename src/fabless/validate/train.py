@@ -3,7 +3,8 @@ scenario-mapping machinery :mod:`fabless.validate.infer` shares.
 
 Each row id is mapped in ``data/measurements/scenarios.yaml`` to a fabless scenario
 (model, system, precision, parallel plan, training or inference shape) with a note on how
-the row's config maps, or to a ``skip`` with the reason. :func:`predict` runs
+the row's config maps, optionally ``kernels`` (:class:`fabless.estimate.engine.Kernels`, what
+the measured serving engine's kernels do), or to a ``skip`` with the reason. :func:`predict` runs
 :func:`fabless.estimate.estimate` on that scenario and converts the estimate into the row's
 metric (``convert`` in the entry):
 
