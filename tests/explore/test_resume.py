@@ -47,7 +47,7 @@ def test_kill_and_resume_loses_nothing(tmp_path):
     space_path = write_space(tmp_path, _raw())
     space = load_space(space_path)
     _kill_mid_search(space_path, tmp_path / "killed")
-    st = Store(tmp_path / "killed")
+    st = Store(tmp_path / "killed", read_only=True)  # what --show opens
     partial = st.count()
     done = st.done_batches()
     st.close()

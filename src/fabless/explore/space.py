@@ -333,6 +333,16 @@ def load_space(path: str | Path) -> Space:
     raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise FablessError(f"{path}: expected a mapping of fields at the top level")
+    base = raw.get("base")
+    if isinstance(base, (str, dict)):  # chip/system files are relative to the space file
+        b = {"chip": base} if isinstance(base, str) else dict(base)
+        for key in ("chip", "system"):
+            ref = b.get(key)
+            if isinstance(ref, str) and ref.endswith((".yaml", ".yml")) and not Path(ref).is_absolute():
+                near = Path(path).parent / ref
+                if near.is_file() and not Path(ref).is_file():
+                    b[key] = str(near)
+        raw = {**raw, "base": b}
     return space_from_dict(raw, str(path))
 
 
