@@ -64,4 +64,5 @@ def test_plot_written_with_references(xcli, tmp_path):
     r = xcli("explore", str(_space(tmp_path)), "--out", str(out), "--no-progress")
     assert r.code == 0, r.err
     assert (out / "front.png").stat().st_size > 1000
+    assert "Pareto front" in (out / "front.html").read_text()
     assert "Shipped chips" in r.out

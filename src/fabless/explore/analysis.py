@@ -119,4 +119,32 @@ def plot_front(df, front, refs: list[dict], space: Space, path: str | Path) -> P
     return path
 
 
-__all__ = ["reference_points", "sensitivity", "plot_front", "REFERENCES"]
+def write_html(front, refs: list[dict], sens: list[dict], space: Space, png: Path | None, path: str | Path) -> Path:
+    """One self-contained HTML page: the plot (embedded), the front, the reference chips
+    and the sensitivity table."""
+    import base64
+    import html
+
+    import pandas as pd
+
+    objs = [m for m, _ in space.objective_list]
+    parts = [f"<h1>{html.escape(space.name)}: Pareto front</h1>"]
+    if png is not None and Path(png).is_file():
+        data = base64.b64encode(Path(png).read_bytes()).decode()
+        parts.append(f'<img alt="front" src="data:image/png;base64,{data}">')
+    cols = ["id", *objs, "unit_cost_usd", "tdp_w", "die_area_per_die_mm2", *space.params]
+    parts.append("<h2>Front, best first</h2>" + front[[c for c in dict.fromkeys(cols) if c in front]].to_html(index=False))
+    if refs:
+        ref = pd.DataFrame([{"chip": r["name"], **{m: r[m] for m in objs}, "price basis": r["price_basis"],
+                             "infeasible because": r["reason"]} for r in refs])
+        parts.append("<h2>Shipped chips (priced as bought)</h2>" + ref.to_html(index=False))
+    if sens:
+        parts.append("<h2>Sensitivity (share of variance, log scale)</h2>" + pd.DataFrame(sens).to_html(index=False))
+    path = Path(path)
+    path.write_text("<!doctype html><meta charset='utf-8'><title>" + html.escape(space.name) + "</title>"
+                    "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:12px}"
+                    "td,th{border:1px solid #ccc;padding:2px 6px}</style>" + "".join(parts))
+    return path
+
+
+__all__ = ["reference_points", "sensitivity", "plot_front", "write_html", "REFERENCES"]

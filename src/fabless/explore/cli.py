@@ -62,15 +62,19 @@ def _report(store, space, out: Path, *, top: int, json: bool, write: bool, plot:
         ev = Evaluator(space)
         paths = write_front(ev, fr.head(top), out / "front", space.name)
         fr.to_csv(out / "front.csv", index=False)
+    html = None
     if plot:
+        from .analysis import write_html
+
         refs = reference_points(space)
         png = plot_front(df, fr, refs, space, out / "front.png")
+        html = write_html(fr.head(top), refs, sens, space, png, out / "front.html")
     if json:
         print_json({"designs": n, "feasible": nf, "objectives": [{"metric": m, "sense": s} for m, s in space.objective_list],
                     "front": _json.loads(fr.head(top).to_json(orient="records")), "sensitivity": sens,
                     "references": [{k: (v if not isinstance(v, float) or np.isfinite(v) else None) for k, v in r.items()}
                                    for r in refs],
-                    "files": [str(p) for p in paths] + ([str(png)] if png else [])})
+                    "files": [str(p) for p in paths] + [str(f) for f in (png, html) if f]})
         return
     reasons = df.loc[~df["feasible"], "reason"].value_counts().head(3) if n else []
     why = "; ".join(f"{k} ({v:,})" for k, v in reasons.items()) if n - nf else "none"
@@ -90,7 +94,7 @@ def _report(store, space, out: Path, *, top: int, json: bool, write: bool, plot:
     if paths:
         console.print(f"front designs: {out / 'front'} ({len([p for p in paths if not p.name.endswith('.system.yaml')])} chip files)")
     if png:
-        console.print(f"plot: {png}")
+        console.print(f"plot: {png}" + (f", {html}" if html else ""))
 
 
 @explore_app.command("explore")
@@ -111,7 +115,7 @@ def explore(
     """Search a design space and print its Pareto front, best first.
 
     Writes each front design as a chip YAML (RESULTS/front/*.yaml, with a system file for
-    `fabless estimate --system`), front.csv and front.png. Killed and started again, it
+    `fabless estimate --system`), front.csv, front.png and front.html. Killed and started again, it
     resumes where it stopped.
 
     Example: fabless explore examples/openai-xpu/space.yaml --out xpu-results
