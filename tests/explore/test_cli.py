@@ -39,8 +39,13 @@ def test_explore_prints_front_and_writes_chip_files(xcli, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)
     df = __import__("pandas").read_csv(out / "front.csv")
     row = df[df["id"] == int(chips[0].stem.rsplit("-", 1)[1])].iloc[0]
-    # the chip file reproduces the search's own numbers for that design
+    # the chip file reproduces the search's own numbers for that design: speed, unit cost, power
     assert abs(est["tpot_s"] / row["serve.tpot_s"] - 1) < 2e-3
+    assert main(["cost", str(chips[0]), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)["summary"]
+    assert abs(summary["unit_usd"] / row["unit_cost_usd"] - 1) < 1e-3
+    assert abs(summary["power_w"] / row["tdp_w"] - 1) < 1e-3
+    assert abs(summary["model_die_area_mm2"] / row["die_area_per_die_mm2"] - 1) < 1e-3
 
 
 def test_show_reopens_and_json(xcli, tmp_path):
