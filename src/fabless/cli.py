@@ -15,6 +15,7 @@ from fabless import __version__
 from fabless.errors import FablessError
 from fabless.economics.cli import cost_app
 from fabless.estimate.cli import estimate_app
+from fabless.explore.cli import explore_app
 from fabless.hardware.cli import chips_app, systems_app
 from fabless.perf.cli import op_app
 from fabless.perf.collectives_cli import collectives_app
@@ -42,6 +43,7 @@ app.add_typer(op_app, name="op")
 app.add_typer(estimate_app)  # `fabless estimate`
 app.add_typer(serve_app)  # `fabless serve`
 app.add_typer(cost_app)  # `fabless cost`, `tco`, `breakeven`
+app.add_typer(explore_app)  # `fabless explore`
 app.add_typer(validate_app)  # `fabless validate`
 
 
