@@ -109,3 +109,18 @@ def test_pareto_mask_by_hand():
     # minimise both: (1,5) (2,2) (5,1) are the front; (3,3) is dominated by (2,2); (2,2) twice: one kept
     F = np.array([[3, 3], [1, 5], [2, 2], [5, 1], [2, 2], [6, 6]])
     assert list(np.flatnonzero(pareto_mask(F))) == [1, 2, 3]
+
+
+def test_chiplet_budget_constraint(tmp_path):
+    """A die over the reticle can be split: with 8 arrays of 256x256 (a TPU v6e has 4 on a
+    ~600 mm2 die) one die is over 858 mm2 and two are not; a chiplet budget of 1 die leaves
+    only the small design."""
+    sp = _space(parameters={"matrix_units": [4, 8], "dies": [1, 2]}, constraints={"dies": {"max": 1}},
+                objectives=[{"maximize": "tokens_per_s_per_chip"}])
+    df = run_search(sp, tmp_path / "r", progress=False).frame()
+    one = df[(df["matrix_units"] == 8) & (df["dies"] == 1)].iloc[0]
+    two = df[(df["matrix_units"] == 8) & (df["dies"] == 2)].iloc[0]
+    assert "reticle" in one["reason"]
+    assert two["die_area_per_die_mm2"] < 858 < two["die_area_mm2"]
+    assert two["reason"] == "dies > 1"
+    assert list(front(df, sp.objective_list)["matrix_units"]) == [4]

@@ -530,7 +530,7 @@ class Evaluator:
             o = p.ownership
             hour = hour + nre / self.space.economics.fleet_chips / (o.depreciation_years * o.hours_per_year)
         return {"die_area_mm2": area, "die_area_per_die_mm2": per_die, "yield": y, "unit_cost_usd": unit, "tdp_w": tdp,
-                "chip_hour_usd": hour, "hbm_gb": hbm_gb, "peak_bf16_tflops": bf16 / 1e12, "nre_usd": nre,
+                "chip_hour_usd": hour, "hbm_gb": hbm_gb, "peak_bf16_tflops": bf16 / 1e12, "nre_usd": nre, "dies": dies,
                 "_static": static, "_e_flop_bf16_pj": e_flop, "_mem_full": mem_full + d2d_full, "_link_full": link_full}
 
     def _power(self, econ, d, chip, dtype, mat_util, mem_util, link_util) -> np.ndarray:

@@ -65,7 +65,7 @@ METRICS: dict[str, str] = {
     "tokens_per_usd": "max", "usd_per_mtoken": "min", "joules_per_token": "min",
     "tokens_per_s_per_chip": "max", "ttft_s": "min", "tpot_s": "min",
     "unit_cost_usd": "min", "die_area_mm2": "min", "die_area_per_die_mm2": "min", "tdp_w": "min",
-    "chip_hour_usd": "min", "hbm_gb": "max", "peak_bf16_tflops": "max",
+    "chip_hour_usd": "min", "hbm_gb": "max", "peak_bf16_tflops": "max", "dies": "min",
 }
 
 
