@@ -19,22 +19,24 @@ def _space(**changes):
     return space_from_dict(raw)
 
 
-@pytest.mark.parametrize("chip, system, model, tp, batch", [
-    ("tpu-v6e", "tpu-v6e-256", "llama-3.1-70b", 8, 32),   # systolic arrays, torus
-    ("h100-sxm", "dgx-h100", "llama-3.1-70b", 8, 16),     # tensor cores, NVSwitch (one-shot all-reduce)
-    ("h100-sxm", "dgx-h100", "llama-3.1-8b", 1, 4),
+@pytest.mark.parametrize("chip, system, model, tp, batch, precision", [
+    ("tpu-v6e", "tpu-v6e-256", "llama-3.1-70b", 8, 32, "bf16"),   # systolic arrays, torus
+    ("h100-sxm", "dgx-h100", "llama-3.1-70b", 8, 16, "bf16"),     # tensor cores, NVSwitch (one-shot all-reduce)
+    ("h100-sxm", "dgx-h100", "llama-3.1-8b", 1, 4, "bf16"),
+    ("h100-sxm", "dgx-h100", "llama-3.1-70b", 8, 64, "fp8"),      # FP8 GEMMs, the rest in bf16
+    ("h100-sxm", "dgx-h100", "llama-3.1-8b", 1, 8, "int4"),       # weight-only int4
 ])
-def test_base_design_matches_the_engine(chip, system, model, tp, batch):
+def test_base_design_matches_the_engine(chip, system, model, tp, batch, precision):
     """The base chip, unchanged, gives the engine's TTFT and TPOT (the design's peak is
     units x MACs x 2 x clock, which differs from a datasheet's rounded figure by < 0.1%)."""
     inf = {"batch": batch, "input_tokens": 1024, "output_tokens": 128}
     sp = space_from_dict({"base": {"chip": chip, "system": system}, "parameters": {"cores": [1]},
-                          "workload": [{"name": "s", "model": model, "precision": "bf16", "parallel": {"tp": tp},
+                          "workload": [{"name": "s", "model": model, "precision": precision, "parallel": {"tp": tp},
                                         "inference": inf}],
                           "objectives": [{"minimize": "tpot_s"}]})
     ev = Evaluator(sp)
     r = ev.evaluate({})  # nothing varied: the base chip
-    e = estimate(scenario_from_dict({"model": model, "system": {"name": system, "count": tp}, "precision": "bf16",
+    e = estimate(scenario_from_dict({"model": model, "system": {"name": system, "count": tp}, "precision": precision,
                                      "parallel": {"tp": tp}, "inference": inf}))
     assert r["ttft_s"][0] == pytest.approx(e.metrics["ttft_s"], rel=2e-3)
     assert r["tpot_s"][0] == pytest.approx(e.metrics["tpot_s"], rel=2e-3)

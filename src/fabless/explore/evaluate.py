@@ -54,6 +54,7 @@ from fabless.economics.wafer import dies_per_wafer, negative_binomial_yield
 from fabless.errors import FablessError
 from fabless.estimate.engine import (
     Plan,
+    _framework_dtypes,
     _inference_memory,
     _params_per_chip,
     _training_memory,
@@ -547,7 +548,8 @@ class Evaluator:
 def _op_time(op, chip: ChipParams) -> np.ndarray:
     """The engine's ``_op_time`` (fabless.estimate.engine) over all designs at once: the
     single-kernel model's compute / framework_kernel_efficiency, memory and overhead, and
-    the weight-only-quantised matmul rule. (Datatypes a design lacks were mapped to the rate
+    the weight-only-quantised matmul rule (ops already passed through the engine's
+    ``_framework_dtypes`` in :func:`_terms`). (Datatypes a design lacks were mapped to the rate
     it runs them at in :meth:`Evaluator.chip_params`, as the engine's ``_on_chip`` does.)"""
     r = op_time(op, chip)
     eff = engine_params()["framework_kernel_efficiency"]
@@ -560,7 +562,8 @@ def _op_time(op, chip: ChipParams) -> np.ndarray:
         w_wide = op.batch * op.k * op.n * wide
         w_narrow = op.batch * op.k * op.n * dtype_bytes(op.dtype_b)
         peak = chip.peak_flops_per_s[op.dtype_a] if op.dtype_a in chip.peak_flops_per_s else chip.peak_flops_per_s["bf16"]
-        return r.overhead_s + np.maximum.reduce([compute, memory * (a_b + c_b + w_narrow) / (a_b + c_b + w_wide), op.flops / peak])
+        # the dequantising kernels' math is the op's own FLOPs (no tile padding), as the engine
+        return r.overhead_s + np.maximum(op.flops / (peak * eff), memory * (a_b + c_b + w_narrow) / (a_b + c_b + w_wide))
     return r.overhead_s + np.maximum(compute, memory)
 
 
@@ -577,6 +580,7 @@ def _terms(g, blocks: set[str] | None = None, kinds: set[str] | None = None, no_
                 continue
             if no_recompute and op.pass_ in ("recompute", "opt"):
                 continue
+            op = _framework_dtypes(op)  # FP8 = FP8 GEMM inputs; the rest stays bf16 (the engine's rule)
             acc[op] = acc.get(op, 0.0) + b.repeat
     return list(acc.items())
 
