@@ -26,6 +26,10 @@ def local_ray(tmp_path_factory):
     os.environ.pop(FAULT_ENV, None)
 
 
+# Starting Ray workers on a loaded 2-core machine has failed once in nine runs (a start-up
+# timeout, not a wrong result); one rerun keeps CI from failing on that, and a wrong result
+# still fails both times.
+@pytest.mark.flaky(reruns=1)
 def test_ray_backend_matches_local_and_survives_a_dead_worker(local_ray, tmp_path):
     raw = copy.deepcopy(SMALL)
     raw["parameters"] = {"hbm_stacks": [2, 3, 4], "clock_mhz": {"min": 800, "max": 2400}}
