@@ -26,6 +26,7 @@ from fabless.errors import FablessError
 from fabless.hardware.schema import System
 from fabless.perf.collectives import CollectiveParams, collective_time, load_params
 from fabless.units import parse_bytes
+from fabless.validate.core import parse_config
 
 #: The rows the calibrated parameters were fitted on (12 of the 32 comm rows).
 FIT_IDS: frozenset[str] = frozenset({
@@ -57,17 +58,6 @@ def _fp8_token_bytes(hidden: int) -> float:
 LARGE_BYTES = float(2**30)
 
 Resolver = Callable[[str], System]
-
-
-def _config(row: dict) -> dict[str, str]:
-    out = {}
-    for part in str(row.get("config", "")).split(";"):
-        if "=" in part:
-            k, v = part.split("=", 1)
-            out[k.strip().lower()] = v.strip()
-        elif part.strip():
-            out[part.strip().lower()] = ""
-    return out
 
 
 def system_for_row(row: dict, resolver: Resolver | None = None) -> System | None:
@@ -118,7 +108,7 @@ def predict(row: dict, *, params: CollectiveParams | None = None, resolver: Reso
     if system is None:
         return None
     p = params or load_params()
-    cfg = _config(row)
+    cfg = parse_config(row.get("config", ""))
     metric = str(row.get("metric", "")).lower()
     what = str(row.get("model_or_kernel", ""))
     try:
