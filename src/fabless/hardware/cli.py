@@ -114,13 +114,9 @@ def systems_show(name: str = typer.Argument(..., help="A system preset or a syst
     if json:
         print_json(system.model_dump())
         return
-    from fabless.provenance import numeric_leaves
-
-    rows = []
-    for path, value in numeric_leaves(system.model_dump(exclude={"chip"})).items():
-        src = system.provenance.get(path)
-        rows.append([path, value, src.confidence if src else None, src.source if src else None])
-    print_table(["field", "value", "confidence", "source"], rows, title=f"{system.display_name} ({system.name}), chip {system.chip.name}")
+    df = chip_fields(system)
+    print_table(["field", "value", "confidence", "source", "note"], _df_rows(df),
+                title=f"{system.display_name} ({system.name}), chip {system.chip.name}")
     for note in system.notes:
         console.print(f"note: {note}")
 

@@ -89,10 +89,12 @@ def compare_chips(refs: list[str | Chip]) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
-def chip_fields(chip: Chip) -> pd.DataFrame:
-    """Every numeric field of ``chip`` with its value, confidence, source and note."""
+def chip_fields(chip: Chip | System) -> pd.DataFrame:
+    """Every numeric field of a chip (or of a system, without its chip) with its value,
+    confidence, source and note."""
     rows = []
-    for path, value in numeric_leaves(chip).items():
+    data = chip.model_dump(exclude={"chip"}) if isinstance(chip, System) else chip
+    for path, value in numeric_leaves(data).items():
         src = chip.provenance.get(path)
         rows.append({
             "field": path,
