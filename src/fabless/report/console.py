@@ -16,6 +16,10 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console()
+if not console.is_terminal:
+    # Piped or captured output has no width to fit; 80 columns would cut wide tables
+    # (tco, compare) into ellipses, so print them at a width a file or pager can show.
+    console = Console(width=160)
 err_console = Console(stderr=True)
 
 
