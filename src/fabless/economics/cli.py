@@ -94,7 +94,7 @@ def _short(text: str, n: int = 70) -> str:
 
 
 def _power_how(term: str, dtype: str, util: float, clock: float) -> str:
-    return {"static": "leakage W/mm2 x die area", "matrix": f"{dtype} peak x {util:g} x pJ/FLOP (node, clock {clock:.0f} MHz)",
+    return {"static": "leakage W/mm2 x die area", "matrix": f"{dtype} peak x {util:g} x pJ/FLOP (node, clock {clock:.0f} MHz, MACs per unit)",
             "memory": "bandwidth x pJ/bit (HBM: DRAM + I/O)", "links": "SerDes bandwidth x pJ/bit"}[term]
 
 

@@ -95,7 +95,9 @@ class PartnerParams(Frozen):
 
 
 class PowerParams(Frozen):
-    bf16_flop_energy_pj: PositiveFloat = Field(description="one dense bf16 FLOP at N5 and the reference clock, operand delivery included")
+    bf16_flop_energy_pj: PositiveFloat = Field(description="one dense bf16 FLOP at N5 and the reference clock, operand delivery included, in a matrix unit of reference_macs_per_unit MACs per cycle")
+    operand_energy_pj: NonNegativeFloat = Field(0.0, description="operand delivery (register file / SRAM reads) per bf16 FLOP at N5 and the reference clock with no operand reuse; a unit of M MACs per cycle reuses each operand sqrt(M) times")
+    reference_macs_per_unit: PositiveFloat = Field(65536, description="the matrix-unit size (MACs per cycle) at which bf16_flop_energy_pj is stated")
     reference_clock_mhz: PositiveFloat
     energy_clock_exponent: NonNegativeFloat
     node_energy_scale: dict[ProcessNode, PositiveFloat]

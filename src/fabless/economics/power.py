@@ -2,8 +2,12 @@
 
     P = P_static + P_matrix + P_memory + P_links + P_d2d
     P_static  = leakage_w_per_mm2[node] x die area
-    P_matrix  = peak FLOP/s(dtype, f) x utilisation x e_bf16 x node_energy_scale[node]
+    P_matrix  = peak FLOP/s(dtype, f) x utilisation x e_flop x node_energy_scale[node]
                 x op_energy_rel_to_bf16[dtype] x (f / reference_clock)^gamma
+    e_flop    = bf16_flop_energy_pj + operand_energy_pj x (1/sqrt(M) - 1/sqrt(M_ref))
+                (M = the matrix unit's MACs per cycle: a unit of M MACs reuses each operand
+                it reads ~sqrt(M) times, so operand delivery per FLOP falls as 1/sqrt(M);
+                bf16_flop_energy_pj is stated at M_ref = reference_macs_per_unit)
     P_memory  = memory bytes/s x 8 x memory_pj_per_bit[generation] (HBM: DRAM + I/O;
                 off-package DRAM: the chip's PHY only)
     P_links   = SerDes bits/s x serdes_pj_per_bit;  P_d2d likewise between chiplets
@@ -22,26 +26,50 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from pydantic import Field, NonNegativeFloat, PositiveFloat
 
 from fabless.errors import FablessError, InfeasibleDesign
-from fabless.hardware.schema import Chip, Frozen, ProcessNode
-from fabless.loading import read_yaml, validate
-from fabless.provenance import Source
+from fabless.hardware.schema import Chip
+from fabless.loading import read_yaml
 
 from .area import d2d_gb_s_per_die, inventory_from_chip, is_hbm
 from .params import EconomicsParams, default_params, node_value
 
 
-def flop_energy_pj(node: str, dtype: str, clock_mhz, params: EconomicsParams | None = None):
-    """Energy of one dense FLOP (operand delivery included) at ``node``, ``dtype`` and clock."""
+def operand_reuse_energy_pj(macs_per_unit, params: EconomicsParams | None = None):
+    """bf16 energy per FLOP at N5 and the reference clock in a matrix unit of
+    ``macs_per_unit`` MACs per cycle: the MAC's own energy plus operand delivery, which
+    falls as 1/sqrt(MACs per unit) (each operand read is reused across a row or column
+    of the unit). Equals ``bf16_flop_energy_pj`` at ``reference_macs_per_unit``."""
     pw = (params or default_params()).power
+    m = np.asarray(macs_per_unit, dtype=float)
+    return pw.bf16_flop_energy_pj + pw.operand_energy_pj * (m ** -0.5 - pw.reference_macs_per_unit ** -0.5)
+
+
+def flop_energy_pj(node: str, dtype: str, clock_mhz, params: EconomicsParams | None = None, macs_per_unit=None):
+    """Energy of one dense FLOP (operand delivery included) at ``node``, ``dtype``, clock and
+    matrix-unit size (``macs_per_unit``; None = ``reference_macs_per_unit``)."""
+    p = params or default_params()
+    pw = p.power
     rel = pw.op_energy_rel_to_bf16.get(dtype)
     if rel is None:
         raise FablessError(f"no op_energy_rel_to_bf16 for datatype '{dtype}'")
     scale = node_value(pw.node_energy_scale, node, "node_energy_scale")
     f = np.asarray(clock_mhz, dtype=float) / pw.reference_clock_mhz
-    return pw.bf16_flop_energy_pj * scale * rel * f ** pw.energy_clock_exponent
+    e = operand_reuse_energy_pj(pw.reference_macs_per_unit if macs_per_unit is None else macs_per_unit, p)
+    return e * scale * rel * f ** pw.energy_clock_exponent
+
+
+def macs_per_unit(chip: Chip, dtype: str = "bf16") -> float | None:
+    """MACs per cycle of one of ``chip``'s matrix units in ``dtype`` (else bf16), or, where
+    the preset states none, backed out of the peak: peak / (units x clock x 2)."""
+    mu = chip.compute.matrix_units
+    if mu is None or not mu.count:
+        return None
+    m = mu.macs_per_cycle.get(dtype) or mu.macs_per_cycle.get("bf16")
+    if m:
+        return float(m)
+    peak = chip.peak_flops(dtype) or chip.peak_flops("bf16")
+    return peak / (mu.count * chip.clock.boost_mhz * 1e6 * 2) if peak else None
 
 
 def memory_pj_per_bit(generation: str, params: EconomicsParams) -> float:
@@ -119,7 +147,7 @@ def chip_power(chip: Chip, params: EconomicsParams | None = None, *, dtype: str 
     mem_full = hbm.bandwidth_bytes_per_s * 8 * memory_pj_per_bit(hbm.generation, p) * 1e-12
     d2d = d2d_gb_s_per_die(inv, p.silicon) * 1e9 * 8 * pw.d2d_pj_per_bit * 1e-12 * (inv.dies if inv.dies > 1 else 0)
     link_full = inv.serdes_gbit_s * 1e9 * pw.serdes_pj_per_bit * 1e-12
-    e_peak = float(flop_energy_pj(node, dtype, f_peak, p))
+    e_peak = float(flop_energy_pj(node, dtype, f_peak, p, macs_per_unit(chip, "bf16")))
     t = power_terms_w(peak_flops=peak, clock_mhz=f, peak_clock_mhz=f_peak, flop_pj_at_peak_clock=e_peak,
                       matrix_util=matrix_util, static_w=static, memory_w_full=mem_full + d2d, memory_util=memory_util,
                       link_w_full=link_full, link_util=link_util, gamma=pw.energy_clock_exponent)
@@ -146,52 +174,68 @@ def chip_power(chip: Chip, params: EconomicsParams | None = None, *, dtype: str 
 # ---------------------------------------------------------------- calibration
 
 
-class PowerReference(Frozen):
-    """A chip with a published TDP, for calibrating and checking the power model."""
-
-    role: str
-    process_node: ProcessNode
-    bf16_tflops: PositiveFloat
-    clock_mhz: PositiveFloat
-    memory_generation: str
-    memory_gb_s: PositiveFloat
-    serdes_gbit_s: NonNegativeFloat = 0
-    dies: int = 1
-    die_area_mm2_total: PositiveFloat
-    tdp_w: PositiveFloat
-    provenance: dict[str, Source] = Field(default_factory=dict)
+#: The chips whose TDPs ``bf16_flop_energy_pj`` and ``operand_energy_pj`` are fitted on
+#: (at most half of the presets with a TDP; the rest are held out).
+CALIBRATION_CHIPS = ("h100-sxm", "a100-sxm", "mi300x", "tpu-v5e", "gaudi3", "mtia-v2")
 
 
-@lru_cache(maxsize=1)
-def power_references() -> dict[str, PowerReference]:
-    path = Path(str(resources.files("fabless") / "data" / "economics" / "power_reference.yaml"))
-    raw = read_yaml(path)
-    return {n: validate(PowerReference, e, f"{path} ({n})") for n, e in raw.items() if not str(n).startswith("_")}
+def tdp_load(chip: Chip) -> tuple[float, float, str]:
+    """(clock MHz, matrix utilisation, basis) of the load a chip's TDP is set for: the clock
+    measured under sustained dense bf16 GEMM at the TDP where there is one
+    (power_sustained.yaml), else every matrix unit busy at the peak clock."""
+    ref = sustained_references().get(chip.name)
+    if ref is not None and ref.get("dtype", "bf16") == "bf16":
+        return float(ref["sustained_clock_mhz"]), float(ref["matrix_util"]), "measured sustained clock"
+    return float(chip.clock.boost_mhz), 1.0, "peak clock"
 
 
-def _reference_terms(ref: PowerReference, p: EconomicsParams) -> tuple[float, float]:
-    """(fixed W, matrix W per pJ of bf16_flop_energy_pj) at full load."""
-    pw = p.power
-    static = node_value(pw.leakage_w_per_mm2, ref.process_node, "leakage") * ref.die_area_mm2_total
-    mem = ref.memory_gb_s * 1e9 * 8 * memory_pj_per_bit(ref.memory_generation, p) * 1e-12
-    d2d = ref.memory_gb_s * p.silicon.d2d_bandwidth_over_memory * 1e9 * 8 * pw.d2d_pj_per_bit * 1e-12 * ref.dies if ref.dies > 1 else 0.0
-    links = ref.serdes_gbit_s * 1e9 * pw.serdes_pj_per_bit * 1e-12
-    per_pj = ref.bf16_tflops * 1e12 * float(flop_energy_pj(ref.process_node, "bf16", ref.clock_mhz, p)) / pw.bf16_flop_energy_pj * 1e-12
-    return static + mem + d2d + links, per_pj
+def power_at_tdp_load(chip: Chip, params: EconomicsParams | None = None) -> PowerResult:
+    """Model power in bf16 at the load the chip's TDP is set for (:func:`tdp_load`),
+    memory and links at full rate."""
+    f, u, _ = tdp_load(chip)
+    return chip_power(chip, params, dtype="bf16", matrix_util=u, clock_mhz=f, enforce_budget=False)
 
 
-def fit_flop_energy(names: list[str], params: EconomicsParams | None = None) -> float:
-    """Least-squares (relative) ``bf16_flop_energy_pj`` that makes the full-load power
-    of the reference chips ``names`` equal their TDP."""
+def fit_flop_energy(names=CALIBRATION_CHIPS, params: EconomicsParams | None = None) -> tuple[float, float]:
+    """Least-squares (relative) ``(bf16_flop_energy_pj, operand_energy_pj)`` that make the
+    model power at the TDP load (:func:`power_at_tdp_load`) of the chip presets ``names``
+    equal their TDPs. The matrix term is linear in the two: per unit of each, it is the
+    model's matrix power with (e_ref, e_op) = (1, 0) and (0, 1)."""
+    from fabless.hardware.presets import load_chip
+
     p = params or default_params()
-    refs = power_references()
     xs, ys = [], []
     for n in names:
-        fixed, per_pj = _reference_terms(refs[n], p)
-        xs.append(per_pj / refs[n].tdp_w)
-        ys.append((refs[n].tdp_w - fixed) / refs[n].tdp_w)
-    xs, ys = np.array(xs), np.array(ys)
-    return float(xs @ ys / (xs @ xs))
+        chip = load_chip(n)
+        tdp = float(chip.physical.tdp_w)
+        cols = []
+        for e_ref, e_op in ((1.0, 0.0), (0.0, 1.0)):
+            q = p.model_copy(update={"power": p.power.model_copy(update={"bf16_flop_energy_pj": e_ref, "operand_energy_pj": e_op})})
+            cols.append(power_at_tdp_load(chip, q).terms_w["matrix"] / tdp)
+        fixed = power_at_tdp_load(chip, p).terms_w
+        xs.append(cols)
+        ys.append((tdp - fixed["static"] - fixed["memory"] - fixed["links"]) / tdp)
+    sol, *_ = np.linalg.lstsq(np.array(xs), np.array(ys), rcond=None)
+    return float(sol[0]), float(sol[1])
+
+
+def power_errors(params: EconomicsParams | None = None) -> list[dict]:
+    """Model power at the TDP load (:func:`power_at_tdp_load`) vs TDP for every chip preset
+    with a TDP; ``role`` says whether it was one the energies were fitted on."""
+    from fabless.hardware.presets import chip_names, load_chip
+
+    out = []
+    for n in chip_names():
+        chip = load_chip(n)
+        if chip.physical.tdp_w is None:
+            continue
+        pw = power_at_tdp_load(chip, params)
+        tdp = float(chip.physical.tdp_w)
+        out.append({"name": n, "role": "calibrate" if n in CALIBRATION_CHIPS else "check",
+                    "node": chip.physical.process_node, "clock_mhz": pw.clock_mhz, "basis": tdp_load(chip)[2],
+                    "macs_per_unit": macs_per_unit(chip, "bf16"), "model_w": pw.total_w, "tdp_w": tdp,
+                    "error": pw.total_w / tdp - 1})
+    return out
 
 
 def power_dtype(chip: Chip) -> str:
@@ -209,18 +253,6 @@ def ownership_power_w(chip: Chip, params: EconomicsParams | None = None) -> tupl
         return float(chip.physical.tdp_w), "published TDP"
     pw = chip_power(chip, params, dtype=power_dtype(chip))
     return pw.total_w, "modelled (no published TDP)"
-
-
-def power_errors(params: EconomicsParams | None = None) -> list[dict]:
-    """Full-load model power vs TDP for every reference chip."""
-    p = params or default_params()
-    out = []
-    for n, ref in power_references().items():
-        fixed, per_pj = _reference_terms(ref, p)
-        model = fixed + per_pj * p.power.bf16_flop_energy_pj
-        out.append({"name": n, "role": ref.role, "node": ref.process_node, "model_w": model, "tdp_w": ref.tdp_w,
-                    "error": model / ref.tdp_w - 1})
-    return out
 
 
 # ---------------------------------------------------------------- measured sustained clocks
