@@ -518,7 +518,10 @@ class Evaluator:
             unit = unit / (1 - p.partner.gross_margin)
         # chip_power at full load (TDP), vectorised
         f = d["clock_mhz"]
-        e_flop = pw.bf16_flop_energy_pj * escale * (f / pw.reference_clock_mhz) ** pw.energy_clock_exponent
+        # energy per FLOP falls with the matrix unit's size: operands are reused ~sqrt(MACs) times
+        # (economics.power, the same formula)
+        e_flop = ((pw.bf16_flop_energy_pj + pw.operand_energy_pj * (macs ** -0.5 - pw.reference_macs_per_unit ** -0.5))
+                  * escale * (f / pw.reference_clock_mhz) ** pw.energy_clock_exponent)
         mem_pj = np.array([memory_pj_per_bit(g, p) for g in hbm_gen])
         static = leak * area
         mem_full = mem_gb_s * 1e9 * 8 * mem_pj * 1e-12
