@@ -90,3 +90,92 @@ def serve_cmd(
     if "goodput_fraction" in summary:
         out += [["goodput (share within SLO)", summary["goodput_fraction"]], ["SLO met", summary.get("slo_met")]]
     print_table(["", "value"], out)
+
+
+@serve_app.command("fleet")
+def fleet_cmd(
+    scenario: str = typer.Argument(..., help="A scenario YAML with an inference section (model, precision, request lengths)."),
+    demand: str = typer.Option(..., "--demand", help="Requests to serve, e.g. 20000/min or 300/s."),
+    slo: str = typer.Option(..., "--slo", help="Latency limits, e.g. ttft_p99=2s,tpot_p99=50ms."),
+    chips: str = typer.Option(None, "--chips", help="Comma-separated chips (presets or chip YAMLs) or system YAMLs; default: the scenario's chip."),
+    length_cv: float = typer.Option(0.0, "--length-cv", help="Lognormal lengths with this coefficient of variation (0 = fixed)."),
+    duration: str = typer.Option("60s", "--duration", help="Simulated time of each run of the rate search."),
+    max_layouts: int = typer.Option(4, "--max-layouts", help="Aggregated layouts simulated per chip (smallest replicas first)."),
+    max_batched_tokens: int = typer.Option(8192, "--max-batched-tokens", help="Token budget of one step."),
+    max_seqs: int = typer.Option(256, "--max-seqs", help="Most sequences in one step."),
+    params: str = typer.Option(None, "--params", help="YAML overriding economics defaults."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (the same seed gives the same answer)."),
+    json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+) -> None:
+    """For each chip: the replica layout (tp, pp, aggregated or 1P:nD disaggregated) that serves
+    --demand within --slo with the fewest chips, the chips needed, $/month and $/Mtoken.
+
+    Each layout's highest rate per replica (or per prefill+decode group) within the SLO comes
+    from the simulator; chips = ceil(demand / rate) x chips per unit; $/month = chips x $/h x 730.
+
+    Example: fabless fleet examples/scenarios/llama-70b-serving-dgx-h100.yaml --demand 20000/min --slo ttft_p99=2s,tpot_p99=50ms --chips h100-sxm,b200,tpu-v6e,trainium2,examples/scenarios/hardware/my-chip.yaml
+    """
+    from fabless.economics import load_params
+    from fabless.estimate.scenario import scenario_from_dict
+    from fabless.serve.fleet import FleetOptions, fleet_rows
+    from fabless.serve.metrics import SLO
+    from fabless.serve.scheduler import SchedulerConfig
+    from fabless.serve.workload import Fixed, Lengths, LogNormal
+    from fabless.units import parse_rate_per_s, parse_seconds
+
+    raw = read_yaml(scenario)
+    if not isinstance(raw, dict):
+        raise FablessError(f"{scenario}: a scenario is a mapping (model, system, precision, inference)")
+    scn = scenario_from_dict(raw, scenario)
+    if scn.inference is None:
+        raise FablessError(f"{scenario}: fleet needs an inference section (input_tokens, output_tokens)")
+    if length_cv < 0:
+        raise FablessError(f"--length-cv must be >= 0, got {length_cv}")
+    if max_layouts < 1:
+        raise FablessError(f"--max-layouts must be >= 1, got {max_layouts}")
+    demand_s = parse_rate_per_s(demand, "--demand")
+    if not demand_s > 0:
+        raise FablessError(f"--demand must be > 0, got {demand}")
+    slo_obj = SLO.parse(slo)
+    duration_s = parse_seconds(duration, "--duration")
+    if chips:
+        refs = [r.strip() for r in chips.split(",") if r.strip()]
+    else:
+        from fabless.estimate.engine import resolve_system
+
+        refs = [resolve_system(scn).chip.name]
+    if not refs:
+        raise FablessError("--chips: give at least one chip, e.g. --chips h100-sxm,b200")
+    inf = scn.inference
+
+    def dist(mean: int):
+        return Fixed(mean) if length_cv == 0 else LogNormal(mean, mean * length_cv)
+
+    opts = FleetOptions(slo_obj, SchedulerConfig(max_num_batched_tokens=max_batched_tokens, max_num_seqs=max_seqs),
+                        seed=seed, duration_s=duration_s, max_layouts=max_layouts)
+    rows = fleet_rows(raw, refs, demand_s, Lengths(dist(inf.input_tokens), dist(inf.output_tokens)), opts,
+                      load_params(params))
+    if json:
+        print_json({"scenario": scenario, "demand_per_s": demand_s, "slo": slo, "rows": rows})
+        return
+
+    def money(v, digits=0):
+        return "-" if v is None else f"{v:,.{digits}f}"
+
+    table = []
+    for r in rows:
+        if "error" in r:
+            table.append([r["chip"], "-", "-", "-", "-", "-", "-", "-"])
+            continue
+        table.append([r["chip"], r["best"], f"{r['rate_per_s']:.3g}", f"{r['units']:,}", f"{r['chips']:,}",
+                      money(r["buy_usd_per_month"]), money(r["buy_usd_per_mtoken_output"], 3),
+                      money(r["rent_usd_per_month"])])
+    print_table(["chip", "best layout", "req/s per unit", "units", "chips", "buy $/month", "buy $/M out tok", "rent $/month"],
+                table, title=f"{scn.model}: {demand_s:,.4g} requests/s within {slo}")
+    for r in rows:
+        if "error" in r:
+            console.print(f"{r['chip']}: {r['error']}")
+        else:
+            tried = "; ".join(f"{t['layout']} {t['rate_per_s']:.3g}/s" + (f" -> {t['chips']} chips" if "chips" in t else "")
+                              for t in r["layouts"])
+            console.print(f"{r['chip']} ({r['price_basis']}): {tried}")

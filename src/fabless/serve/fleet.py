@@ -1,0 +1,256 @@
+"""Size a serving fleet: for each chip, the replica layout that meets a demand within an SLO
+with the fewest chips, and what that fleet costs.
+
+For one chip (a preset, a chip YAML or a system YAML) and one scenario (model, precision,
+request lengths):
+
+1. **Layouts.** ``tp`` runs over the divisors of the scale-up domain that divide the model's
+   attention heads (at most ``max_tp``); for each ``tp`` the smallest ``pp`` in 1, 2, 4, 8 whose
+   weights fit is kept (a deeper pipeline only adds chips: the step model runs the stages one
+   after another, so ``pp`` buys memory, not speed). The ``max_layouts`` smallest fitting
+   layouts are simulated. ``ep`` is 1: the step-cost model shards experts with ``tp``.
+2. **Rate per replica.** :func:`fabless.serve.search.max_throughput` on one replica (Poisson
+   arrivals, the scenario's lengths, a fixed seed, ``duration_s`` of simulated time).
+3. **Disaggregated.** For the best aggregated layout, 1 prefill : ``n`` decode replicas of
+   that layout (``n`` in ``disagg_decode``), the KV crossing the prefill replica's scale-out
+   NICs (per-chip NIC rate x chips of the replica, the network's latency). The unit is the
+   group of ``1 + n`` replicas and its rate is searched the same way.
+4. **Fleet.** ``units = ceil(demand / rate per unit)``, ``chips = units x chips per unit``.
+   The layout with the fewest chips wins (ties: the smaller unit).
+5. **Cost.** Owned cost per chip-hour from :func:`fabless.economics.chip_hour` (the list
+   price, else unit cost without NRE, as ``fabless tco``), rented from the cloud price;
+   ``$/month = chips x $/h x 730``; ``$/Mtoken = $/h of the fleet / (demand x output tokens
+   x 3600) x 1e6`` (output tokens actually served, not the fleet's spare capacity), and the
+   same over input + output tokens.
+
+A fleet of ``units`` replicas behind a router at ``units x`` the rate does at least as well
+as one replica at its rate (pooling only shortens queues), so the count is an upper bound
+within rounding.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from fabless.errors import FablessError, InfeasibleDesign
+from fabless.serve.metrics import SLO
+from fabless.serve.scheduler import SchedulerConfig
+from fabless.serve.workload import Lengths
+
+HOURS_PER_MONTH = 730.0
+
+
+@dataclass(frozen=True)
+class Layout:
+    tp: int
+    pp: int
+    prefill: int = 0  # 0 = aggregated; else prefill replicas of a disaggregated unit
+    decode: int = 0
+
+    @property
+    def disaggregated(self) -> bool:
+        return self.prefill > 0
+
+    @property
+    def replica_chips(self) -> int:
+        return self.tp * self.pp
+
+    @property
+    def unit_chips(self) -> int:
+        return self.replica_chips * (self.prefill + self.decode if self.disaggregated else 1)
+
+    def label(self) -> str:
+        base = f"tp{self.tp}" + (f" pp{self.pp}" if self.pp > 1 else "")
+        return f"{base} {self.prefill}P:{self.decode}D" if self.disaggregated else f"{base} aggregated"
+
+    def as_dict(self) -> dict:
+        return {"tp": self.tp, "pp": self.pp, "ep": 1, "mode": "disaggregated" if self.disaggregated else "aggregated",
+                "prefill_replicas": self.prefill, "decode_replicas": self.decode, "chips_per_unit": self.unit_chips}
+
+
+def fleet_size(demand_per_s: float, rate_per_unit_s: float, unit_chips: int) -> tuple[int, int]:
+    """(units, chips) for a demand: ``ceil(demand / rate)`` units of ``unit_chips`` chips."""
+    if not rate_per_unit_s > 0:
+        raise FablessError("a unit that sustains no load within the SLO cannot be sized")
+    units = math.ceil(demand_per_s / rate_per_unit_s - 1e-9)
+    return units, units * unit_chips
+
+
+def monthly_usd(chips: int, chip_hour_usd: float | None) -> float | None:
+    return None if chip_hour_usd is None else chips * chip_hour_usd * HOURS_PER_MONTH
+
+
+def usd_per_mtoken(chips: int, chip_hour_usd: float | None, tokens_per_s: float) -> float | None:
+    if chip_hour_usd is None or not tokens_per_s > 0:
+        return None
+    return chips * chip_hour_usd / (tokens_per_s * 3600.0) * 1e6
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
+def chip_hours(chip, params=None) -> tuple[float | None, float | None, str]:
+    """(owned $/h, rented $/h, price basis), priced as ``fabless tco`` does."""
+    from fabless.economics import chip_hour, chip_unit_cost, default_params
+
+    p = params or default_params()
+    if chip.price.list_usd is not None:
+        ch = chip_hour(chip, p)
+    else:
+        try:
+            ch = chip_hour(chip, p, price_usd=chip_unit_cost(chip, p).unit_usd, price_basis="unit cost, no NRE")
+        except (FablessError, InfeasibleDesign, ValueError) as exc:
+            return None, chip.price.cloud_usd_per_hr, f"no price: {_first_line(exc)}"
+    return ch.owned_usd, ch.rented_usd, ch.price_basis
+
+
+def _scenario(base: dict, ref: str, tp: int, pp: int):
+    from fabless.economics.tco import scenario_for
+
+    raw = dict(base)
+    raw["parallel"] = {"tp": tp, "pp": pp}
+    raw.pop("training", None)
+    return scenario_for(raw, ref, tp * pp)
+
+
+def candidate_layouts(cfg, domain: int, fits, max_tp: int = 16, max_layouts: int = 4) -> list[Layout]:
+    """Aggregated layouts to try: tp | domain, tp | heads, tp <= max_tp, smallest fitting pp."""
+    out = []
+    for tp in range(1, min(domain, max_tp) + 1):
+        if domain % tp or cfg.num_heads % tp:
+            continue
+        for pp in (1, 2, 4, 8):
+            if pp > cfg.num_layers:
+                break
+            if fits(tp, pp):
+                out.append(Layout(tp, pp))
+                break
+    out.sort(key=lambda lay: (lay.replica_chips, lay.tp))
+    return out[:max_layouts]
+
+
+@dataclass
+class FleetOptions:
+    slo: SLO
+    sched: SchedulerConfig
+    seed: int = 0
+    duration_s: float = 60.0
+    rel_tol: float = 0.05
+    max_tp: int = 16
+    max_layouts: int = 4
+    disagg_decode: tuple[int, ...] = (1, 3)
+
+
+def plan_chip(base: dict, ref: str, demand_per_s: float, lengths: Lengths, opts: FleetOptions, params=None) -> dict:
+    """The best layout of one chip for the demand, with its fleet and cost; or ``error``."""
+    from fabless.estimate.engine import resolve_system
+    from fabless.estimate.stepcost import EngineStepCost
+    from fabless.serve.search import max_throughput
+    from fabless.serve.sim import Disaggregated
+    from fabless.workload import load_model
+
+    try:
+        cfg = load_model(base["model"])
+        system = resolve_system(_scenario_any(base, ref))
+    except (FablessError, InfeasibleDesign, KeyError) as exc:
+        msg = _first_line(exc)
+        if "no system preset" in msg:
+            msg = "no system preset (give a system YAML with its scale-up domain)"
+        return {"chip": ref, "error": msg}
+    chip = system.chip
+    models: dict[tuple[int, int], EngineStepCost | str] = {}
+
+    def model(tp: int, pp: int):
+        if (tp, pp) not in models:
+            try:
+                models[tp, pp] = EngineStepCost.from_scenario(_scenario(base, ref, tp, pp))
+            except (FablessError, InfeasibleDesign) as exc:
+                models[tp, pp] = _first_line(exc)
+        return models[tp, pp]
+
+    def fits(tp, pp):
+        m = model(tp, pp)
+        return not isinstance(m, str) and m.kv_capacity_tokens >= lengths_max(lengths)
+
+    layouts = candidate_layouts(cfg, system.scale_up.size, fits, opts.max_tp, opts.max_layouts)
+    if not layouts:
+        return {"chip": chip.name, "error": f"{cfg.name} does not fit a replica of up to "
+                f"{min(system.scale_up.size, opts.max_tp)} x {chip.name} (tp) x 8 (pp) with room for one request's KV"}
+
+    tried = []
+
+    def search(lay: Layout) -> float:
+        m = model(lay.tp, lay.pp)
+        fleet = None
+        if lay.disaggregated:
+            nic = system.scale_out_bytes_per_s
+            lat = (system.scale_out.latency_us if system.scale_out else system.scale_up.latency_us) * 1e-6
+            fleet = Disaggregated(lay.prefill, lay.decode, link_bytes_per_s=nic * lay.replica_chips, link_latency_s=lat)
+        found = max_throughput(m, lengths, opts.slo, opts.sched, opts.seed, duration_s=opts.duration_s,
+                               fleet=fleet, rel_tol=opts.rel_tol)
+        tried.append({"layout": lay.label(), **lay.as_dict(), "rate_per_s": found.rate_per_s,
+                      **({"error": "no rate meets the SLO"} if found.rate_per_s <= 0 else
+                         fleet_cells(demand_per_s, found.rate_per_s, lay.unit_chips))})
+        return found.rate_per_s
+
+    for lay in layouts:
+        search(lay)
+    ok = [t for t in tried if t["rate_per_s"] > 0]
+    if ok and system.scale_out_bytes_per_s:
+        best = min(ok, key=lambda t: (t["chips"], t["chips_per_unit"]))
+        for n in opts.disagg_decode:
+            search(Layout(best["tp"], best["pp"], 1, n))
+        ok = [t for t in tried if t["rate_per_s"] > 0]
+    if not ok:
+        return {"chip": chip.name, "error": "no layout meets the SLO at any rate",
+                "layouts": tried}
+    best = min(ok, key=lambda t: (t["chips"], t["chips_per_unit"]))
+    own, rent, basis = chip_hours(chip, params)
+    out_tok = demand_per_s * mean_of(lengths.output)
+    all_tok = demand_per_s * (mean_of(lengths.input) + mean_of(lengths.output))
+    row = {"chip": chip.name, "system": system.name, "best": best["layout"], **{k: best[k] for k in
+           ("tp", "pp", "ep", "mode", "prefill_replicas", "decode_replicas", "chips_per_unit", "rate_per_s", "units", "chips")},
+           "buy_chip_hour_usd": own, "rent_chip_hour_usd": rent, "price_basis": basis,
+           "buy_usd_per_month": monthly_usd(best["chips"], own), "rent_usd_per_month": monthly_usd(best["chips"], rent),
+           "buy_usd_per_mtoken_output": usd_per_mtoken(best["chips"], own, out_tok),
+           "buy_usd_per_mtoken_all": usd_per_mtoken(best["chips"], own, all_tok),
+           "rent_usd_per_mtoken_output": usd_per_mtoken(best["chips"], rent, out_tok),
+           "layouts": tried}
+    return row
+
+
+def fleet_cells(demand_per_s: float, rate: float, unit_chips: int) -> dict:
+    units, chips = fleet_size(demand_per_s, rate, unit_chips)
+    return {"units": units, "chips": chips}
+
+
+def _scenario_any(base: dict, ref: str):
+    from fabless.economics.tco import scenario_for
+
+    raw = {k: v for k, v in base.items() if k not in ("parallel", "training")}
+    raw["parallel"] = {"tp": 1}
+    return scenario_for(raw, ref, None)
+
+
+def mean_of(dist) -> float:
+    """Mean tokens of a length distribution (fixed, uniform, lognormal)."""
+    if hasattr(dist, "tokens"):
+        return float(dist.tokens)
+    if hasattr(dist, "mean_tokens"):
+        return float(dist.mean_tokens)
+    if hasattr(dist, "low_tokens"):
+        return (dist.low_tokens + dist.high_tokens) / 2
+    raise FablessError(f"cannot take the mean of {dist!r}")
+
+
+def lengths_max(lengths: Lengths) -> int:
+    """KV tokens one typical request needs at its end (mean prompt + mean answer)."""
+    return int(mean_of(lengths.input) + mean_of(lengths.output))
+
+
+def fleet_rows(base: dict, refs: list[str], demand_per_s: float, lengths: Lengths, opts: FleetOptions, params=None) -> list[dict]:
+    if not demand_per_s > 0:
+        raise FablessError(f"--demand must be > 0, got {demand_per_s:g}/s")
+    return [plan_chip(base, ref, demand_per_s, lengths, opts, params) for ref in refs]
