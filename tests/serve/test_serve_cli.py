@@ -50,3 +50,33 @@ def test_max_throughput_needs_an_slo(cli):
 def test_bad_slo_key(cli):
     res = cli("serve", SCENARIO, "--rate", "1/s", "--slo", "ttfb_p99=2s")
     assert_one_line_error(res, "ttfb_p99")
+
+
+def test_one_request_at_a_time_ttft_is_the_prefill_estimate():
+    # One request in the system at a time (0.02 requests/s, each done in ~6 s): its first
+    # token comes after one prefill step of the whole 2048-token prompt, so TTFT equals the
+    # engine's prefill step, and agrees with `fabless estimate`'s batch-1 TTFT.
+    from fabless.estimate import estimate
+    from fabless.serve.scheduler import SchedulerConfig
+    from fabless.serve.sim import run
+    from fabless.serve.workload import Fixed, Lengths, Poisson
+
+    scn = load_scenario(SCENARIO)
+    model = EngineStepCost.from_scenario(scn)
+    prefill_step = model.step_time_s(2048, 2048, 0, 0)
+    res = run(model, Poisson("0.02/s"), Lengths(Fixed(2048), Fixed(256)), SchedulerConfig(), 0, duration_s=600)
+    assert res.requests["ttft_s"].median() == pytest.approx(prefill_step, rel=0.02)
+    one = scn.model_copy(update={"inference": scn.inference.model_copy(update={"batch": 1})})
+    assert estimate(one).metrics["ttft_s"] == pytest.approx(prefill_step, rel=0.25)
+
+
+def test_rate_above_capacity_is_unstable_not_a_number(cli):
+    # The replica completes roughly 10 requests/s of this shape (see --max-throughput);
+    # 40/s cannot be served: the backlog grows and no latency is reported.
+    res = cli("serve", SCENARIO, "--rate", "40/s", "--duration", "120s", "--json")
+    assert res.code == 0, res.err
+    s = res.json()
+    assert s["stable"] is False and s["backlog_growth"] > 0
+    assert s["ttft_p99_s"] is None and s["tpot_p50_s"] is None
+    low = cli("serve", SCENARIO, "--rate", "2/s", "--duration", "120s", "--json").json()
+    assert low["stable"] is True and low["ttft_p99_s"] > 0

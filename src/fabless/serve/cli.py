@@ -78,6 +78,13 @@ def serve_cmd(
     if json:
         print_json(summary)
         return
+    if summary.get("stable") is False:
+        console.print(
+            f"[bold red]unstable[/bold red]: the offered {summary.get('arrival_rate_per_s', float('nan')):.3g} requests/s exceed "
+            f"what one replica completes (the backlog grew by {summary['backlog_growth']:.0f} requests over the second half "
+            f"of the run); latency has no steady value. Lower --rate or use fabless fleet."
+        )
+        return
     title = f"{scn.model} on {model.plan.tp * model.plan.pp} x {model.system.chip.name} (tp={model.plan.tp}, pp={model.plan.pp})"
     if max_throughput:
         console.print(f"highest rate within {slo}: [bold]{summary['max_rate_per_s']:.3g} requests/s[/bold] per replica")

@@ -81,6 +81,30 @@ class SimResult:
 _STEP_END, _TRANSFER_END = 0, 1
 
 
+#: A run is unstable when the backlog (requests in the system) grows over the second half of
+#: the arrival window by more than this share of the requests that arrived in that half.
+UNSTABLE_BACKLOG_GROWTH = 0.10
+
+
+def stability(df: pd.DataFrame, horizon_s: float) -> dict:
+    """``stable``: False when the number of requests in the system grew over the second half
+    of the arrival window by more than ``UNSTABLE_BACKLOG_GROWTH`` of the arrivals in that
+    half, i.e. the offered rate exceeds what the system completes; ``backlog_growth``: that
+    growth in requests."""
+    if horizon_s <= 0 or len(df) == 0:
+        return {"stable": True, "backlog_growth": 0.0}
+    arr = df["arrival_s"].to_numpy()
+    fin = df["finish_s"].to_numpy()
+
+    def in_system(t: float) -> int:
+        return int((arr <= t).sum() - (fin <= t).sum())
+
+    half = horizon_s / 2
+    growth = in_system(horizon_s) - in_system(half)
+    arrived = int(((arr > half) & (arr <= horizon_s)).sum())
+    return {"stable": not (arrived > 0 and growth > UNSTABLE_BACKLOG_GROWTH * arrived), "backlog_growth": float(growth)}
+
+
 def simulate(reqs: Requests, step_model: StepCostModel, sched: SchedulerConfig | None = None,
              fleet: Fleet | Disaggregated | None = None, *, slo: SLO | None = None, warmup_s: float = 0.0,
              horizon_s: float | None = None, cache_rel_bits: int | None = 6,
@@ -203,6 +227,14 @@ def simulate(reqs: Requests, step_model: StepCostModel, sched: SchedulerConfig |
     summary["horizon_s"] = horizon
     summary["arrival_rate_per_s"] = n / horizon if horizon > 0 else float("nan")
     summary["mean_in_system"] = area_h / horizon if horizon > 0 else float("nan")
+    summary.update(stability(df, horizon))
+    if not summary["stable"]:
+        # Above capacity the backlog grows with the run's length: latency percentiles then
+        # measure the run, not the system, so none is reported.
+        for key in [k for k in summary if k.startswith(("ttft_", "tpot_", "e2e_"))]:
+            summary[key] = None
+        if slo is not None:
+            summary["slo_met"] = False
     busy = sum(r.busy_s for r in replicas)
     summary["busy_fraction"] = busy / (end_s * len(replicas)) if end_s > 0 else float("nan")
     summary["steps"] = sum(r.steps for r in replicas)

@@ -104,7 +104,13 @@ def chip_label(row: dict) -> str:
 
 def evaluate(categories: list[str] | None = None, rows: list[dict] | None = None) -> list[Outcome]:
     """Run every row of the given categories (all that have a predictor module by default)."""
-    rows = rows if rows is not None else load_rows()
+    if rows is None:
+        rows = load_rows()
+        # Serving rows are published as `infer` rows; the serve category re-reads those that
+        # have an offered load as simulations (fabless.validate.serve).
+        from fabless.validate import serve as serve_rows
+
+        rows = rows + serve_rows.rows(rows)
     cats = categories or sorted({r["category"] for r in rows})
     known = sorted({r["category"] for r in rows})
     for c in cats:
