@@ -124,3 +124,26 @@ def test_inference_all_reduce_one_shot_never_slower_than_nccl():
         assert _inference_all_reduce_s(nbytes, 8, sys_) <= group_collective_time_s("all_reduce", nbytes, 8, sys_, within_domain=True)
     # small messages: the one-shot kernel's fixed cost dominates, well under NCCL's
     assert _inference_all_reduce_s(16e3, 8, sys_) < 0.5 * group_collective_time_s("all_reduce", 16e3, 8, sys_, within_domain=True)
+
+
+def _decode_attention_s(kv_cache: str) -> float:
+    scn = scenario_from_dict({"model": "llama-2-7b", "system": {"name": "dgx-h100", "count": 1},
+                              "precision": {"weights": "fp8", "activations": "fp8", "kv_cache": kv_cache},
+                              "parallel": {"tp": 1}, "inference": {"batch": 256, "input_tokens": 2048, "output_tokens": 128}})
+    return estimate(scn).breakdown_s["decode.attention"]
+
+
+def test_fp8_kv_cache_decode_attention_streams_one_byte_per_element():
+    # the single-kernel attention model counts the cache at the math width (bf16); a decode over an
+    # FP8 cache is memory-bound and must take about half the time of a bf16 cache
+    fp8, bf16 = _decode_attention_s("fp8"), _decode_attention_s("bf16")
+    assert 0.45 * bf16 < fp8 < 0.6 * bf16
+
+
+def test_fp8_inference_all_reduce_moves_bf16_activations():
+    # FP8 GEMM inputs: the row-parallel GEMMs write bf16, so the TP all-reduce moves 2 bytes per element
+    def tp_pre(prec):
+        scn = scenario_from_dict({"model": "llama-2-70b", "system": {"name": "dgx-h100", "count": 4}, "precision": prec,
+                                  "parallel": {"tp": 4}, "inference": {"batch": 1, "input_tokens": 2048, "output_tokens": 1}})
+        return estimate(scn).breakdown_s["prefill.tp_comm"]
+    assert tp_pre("fp8") == pytest.approx(tp_pre("bf16"), rel=1e-9)

@@ -16,7 +16,9 @@ Training step (1F1B pipeline, ``m`` micro-batches per data-parallel rank)::
 With ``v`` virtual stages (interleave) the send/recv per micro-batch is v times that of 1F1B.
 FP8 precision means FP8 GEMM inputs (Transformer Engine, TensorRT-LLM): matmuls read FP8
 operands and write bf16; every other kernel and the attention math run in bf16; the KV cache
-keeps its own datatype (:func:`_framework_dtypes`).
+keeps its own datatype (:func:`_framework_dtypes`): a decode attention streams an FP8 cache
+at one byte per element (:func:`framework_op_time`), and inference collectives move the bf16
+activations between kernels (:func:`comm_dtype_bytes`).
 
 Inference (static batch of ``B`` requests per replica of tp x pp chips)::
 
@@ -36,6 +38,8 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
+
 from fabless.errors import FablessError, InfeasibleDesign
 from fabless.estimate.optime import _on_chip, compute_dtype, supported_dtype
 from fabless.perf.ops import op_time
@@ -50,6 +54,7 @@ from fabless.estimate.scenario import ParallelSpec, Scenario
 from fabless.hardware.presets import all_systems, load_chip, load_system
 from fabless.hardware.schema import System
 from fabless.loading import read_yaml
+from fabless.perf.attention import attention_bytes
 from fabless.perf.collectives import group_collective_time_s
 from fabless.perf.params import ChipParams
 from fabless.provenance import split_provenance
@@ -234,29 +239,52 @@ def _op_parts(op, chip: ChipParams) -> tuple[float, float, float]:
     return hit
 
 
-def _op_time(op, chip: ChipParams) -> float:
-    """Seconds for one operator: its math runs at ``framework_kernel_efficiency`` of the
-    single-kernel model's rate (memory streaming and fixed overheads as modelled). A weight-only quantised matmul (weights narrower than the
-    activations, e.g. int8/int4 weights with bf16 activations) does its math at the activation
-    width but reads its weights at their stored width, so its memory-bound time shrinks by the
-    ratio of compulsory bytes while its compute-bound time does not (the math is the op's own
-    FLOPs: these kernels do not pad the few rows to a tensor-core tile)."""
-    compute, memory, overhead = _op_parts(op, chip)
+def framework_op_time(op, compute, memory, overhead, peak_of_a):
+    """Seconds of one operator in a framework from the single-kernel model's parts (floats, or
+    arrays over designs: :mod:`fabless.explore.evaluate` calls this same function). The math runs
+    at ``framework_kernel_efficiency`` of the model's rate (memory streaming and fixed overheads
+    as modelled). Two kernels read narrower data than the single-kernel model's datatype:
+
+    * A weight-only quantised matmul (weights narrower than the activations, e.g. int8/int4
+      weights with bf16 activations) does its math at the activation width but reads its weights
+      at their stored width, so its memory-bound time shrinks by the ratio of compulsory bytes
+      while its compute-bound time does not (the math is the op's own FLOPs: these kernels do not
+      pad the few rows to a tensor-core tile). ``peak_of_a()`` gives the matrix peak of the
+      activation datatype.
+    * A decode attention over a KV cache narrower than its math (an FP8 cache with bf16 math,
+      TensorRT-LLM's FP8 KV cache) streams the cache at its stored width: the single-kernel
+      attention model counts the cache at the math datatype, so its memory time is scaled by the
+      ratio of the op's compulsory bytes (Q and O at the math width, K and V at the cache width)."""
     eff = engine_params()["framework_kernel_efficiency"]
-    t = overhead + max(compute / eff, memory)
     if isinstance(op, MatMul) and op.weight and dtype_bytes(op.dtype_b) < dtype_bytes(op.dtype_a):
         wide = dtype_bytes(op.dtype_a)
         a_b = op.batch * op.m * op.k * wide
         c_b = op.batch * op.m * op.n * wide
         w_wide = op.batch * op.k * op.n * wide
         w_narrow = op.batch * op.k * op.n * dtype_bytes(op.dtype_b)
-        peak = float(chip.peak_flops_per_s.get(supported_dtype(op.dtype_a, chip))[0])
         # The dequantising kernels (gpt-fast's int8 mm, tinygemm int4, TRT-LLM weight-only GEMV)
         # stream the packed weights with the few activation rows alongside: their math is the
         # op's own FLOPs, not a tensor-core tile padded to 64-128 rows, which for m = 1 would
         # charge ~100x the FLOPs and floor every narrow format at the same (compute) time.
-        t = overhead + max(op.flops / (peak * eff), memory * (a_b + c_b + w_narrow) / (a_b + c_b + w_wide))
-    return t
+        return overhead + np.maximum(op.flops / (peak_of_a() * eff), memory * (a_b + c_b + w_narrow) / (a_b + c_b + w_wide))
+    if (isinstance(op, Attention) and op.phase == "decode" and op.pass_ != "bwd"
+            and dtype_bytes(op.kv_dtype) != dtype_bytes(op.dtype)):
+        kv_len = op.kv_len if op.window is None else min(op.kv_len, op.window + op.q_len - 1)
+        modelled = attention_bytes(op.batch, op.q_len, kv_len, op.heads, op.head_dim_qk, op.kv_heads,
+                                   op.head_dim_v, op.dtype, op.kv_shared)
+        if modelled > 0:
+            memory = memory * op.bytes / modelled
+    return overhead + np.maximum(compute / eff, memory)
+
+
+def _op_time(op, chip: ChipParams) -> float:
+    """Seconds for one operator on ``chip``: :func:`framework_op_time` of the single-chip
+    model's parts."""
+    compute, memory, overhead = _op_parts(op, chip)
+    on = _on_chip(op, chip)
+    return float(framework_op_time(
+        on, compute, memory, overhead,
+        lambda: float(chip.peak_flops_per_s.get(supported_dtype(op.dtype_a, chip))[0])))
 
 
 def _framework_dtypes(op):
@@ -279,6 +307,14 @@ def _framework_dtypes(op):
     if isinstance(op, Attention) and op.phase != "decode" and op.kv_dtype == "fp8":
         changes["kv_dtype"] = "bf16"
     return dataclasses.replace(op, **changes) if changes else op
+
+
+def comm_dtype_bytes(prec: Precision) -> float:
+    """Bytes per element of the activations a collective moves between kernels. With fp8
+    activations (FP8 GEMM inputs, :func:`_framework_dtypes`) the GEMMs write bf16, so the
+    tensor-parallel all-reduce of a row-parallel GEMM's output and the pipeline hand-off of
+    the residual stream move bf16, not FP8."""
+    return float(dtype_bytes("bf16")) if prec.activations == "fp8" else float(dtype_bytes(prec.activations))
 
 
 def graph_time(graph: Graph, chip: ChipParams, *, blocks: set[str] | None = None, scale: float = 1.0) -> dict[str, float]:
@@ -528,7 +564,7 @@ def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = K
     inf = scn.inference
     prec = _precision(scn)
     scfg = sharded_config(cfg, plan)
-    act_b = dtype_bytes(prec.activations)
+    act_b = comm_dtype_bytes(prec)
     pre = build_prefill_graph(scfg, batch, inf.input_tokens, prec)
     ctx = inf.input_tokens + max(1, inf.output_tokens // 2)
     dec = build_decode_graph(scfg, batch, ctx, prec)
@@ -671,4 +707,5 @@ def estimate(scn: Scenario, kernels: Kernels = Kernels()) -> Estimate:
     return _inference(cfg, scn, system, plan, chip, kernels)
 
 
-__all__ = ["Estimate", "Kernels", "Plan", "estimate", "resolve_system", "sharded_config", "graph_time", "engine_params"]
+__all__ = ["Estimate", "Kernels", "Plan", "estimate", "resolve_system", "sharded_config", "graph_time", "engine_params",
+           "framework_op_time", "comm_dtype_bytes"]

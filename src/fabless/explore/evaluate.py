@@ -55,6 +55,8 @@ from fabless.errors import FablessError
 from fabless.estimate.engine import (
     Plan,
     _framework_dtypes,
+    comm_dtype_bytes,
+    framework_op_time,
     _inference_memory,
     _params_per_chip,
     _training_memory,
@@ -189,11 +191,12 @@ class Evaluator:
         if self.system is not None:  # resized to the scenario's chips, as the engine's resolve_system does
             count = plan.tp * plan.pp * plan.dp
             system = self.system.model_copy(update={"chips": count, "chips_per_node": min(self.system.chips_per_node, count)})
-        act_b = dtype_bytes(prec.activations)
+        act_b = dtype_bytes(prec.activations)  # training collectives, as the engine's _training
         ep = engine_params()
         out: list[_Graphs] = []
         if s.inference is not None:
             inf = s.inference
+            comm_b = comm_dtype_bytes(prec)  # the engine's inference collectives: bf16 between kernels under fp8
             batches = _AUTO_BATCHES if inf.batch == "auto" else (inf.batch,)
             ctx_total = inf.input_tokens + inf.output_tokens
             for b in batches:
@@ -203,11 +206,11 @@ class Evaluator:
                 coll = {}
                 if plan.tp > 1:
                     n = 2 * cfg.num_layers * ep["tp_comm_exposed_fraction"]
-                    coll["tp_pre"] = ("all_reduce", b * inf.input_tokens * cfg.hidden_size * act_b, plan.tp, True, n)
-                    coll["tp_dec"] = ("all_reduce", b * cfg.hidden_size * act_b, plan.tp, True, n)
+                    coll["tp_pre"] = ("all_reduce", b * inf.input_tokens * cfg.hidden_size * comm_b, plan.tp, True, n)
+                    coll["tp_dec"] = ("all_reduce", b * cfg.hidden_size * comm_b, plan.tp, True, n)
                 if plan.pp > 1:
                     within = plan.tp * plan.pp <= self.system.scale_up.size
-                    coll["pp_hop"] = ("send_recv", b * cfg.hidden_size * act_b, 2, within, plan.pp - 1)
+                    coll["pp_hop"] = ("send_recv", b * cfg.hidden_size * comm_b, 2, within, plan.pp - 1)
                 nd = inf.output_tokens - 1
                 flops = pre.flops + nd * dec.flops
                 byts = pre.bytes_read + pre.bytes_written + nd * (dec.bytes_read + dec.bytes_written)
@@ -549,25 +552,18 @@ class Evaluator:
 
 
 def _op_time(op, chip: ChipParams) -> np.ndarray:
-    """The engine's ``_op_time`` (fabless.estimate.engine) over all designs at once: the
-    single-kernel model's compute / framework_kernel_efficiency, memory and overhead, and
-    the weight-only-quantised matmul rule (ops already passed through the engine's
-    ``_framework_dtypes`` in :func:`_terms`). (Datatypes a design lacks were mapped to the rate
-    it runs them at in :meth:`Evaluator.chip_params`, as the engine's ``_on_chip`` does.)"""
+    """The engine's ``_op_time`` (fabless.estimate.engine) over all designs at once: the engine's
+    own :func:`~fabless.estimate.engine.framework_op_time` (framework_kernel_efficiency, the
+    weight-only-quantised matmul and narrow-KV-cache decode rules) of the single-kernel model's
+    parts (ops already passed through the engine's ``_framework_dtypes`` in :func:`_terms`).
+    (Datatypes a design lacks were mapped to the rate it runs them at in
+    :meth:`Evaluator.chip_params`, as the engine's ``_on_chip`` does.)"""
     r = op_time(op, chip)
-    eff = engine_params()["framework_kernel_efficiency"]
-    compute = r.compute_s / eff
-    memory = r.memory_s
-    if isinstance(op, MatMul) and op.weight and dtype_bytes(op.dtype_b) < dtype_bytes(op.dtype_a):
-        wide = dtype_bytes(op.dtype_a)
-        a_b = op.batch * op.m * op.k * wide
-        c_b = op.batch * op.m * op.n * wide
-        w_wide = op.batch * op.k * op.n * wide
-        w_narrow = op.batch * op.k * op.n * dtype_bytes(op.dtype_b)
-        peak = chip.peak_flops_per_s[op.dtype_a] if op.dtype_a in chip.peak_flops_per_s else chip.peak_flops_per_s["bf16"]
-        # the dequantising kernels' math is the op's own FLOPs (no tile padding), as the engine
-        return r.overhead_s + np.maximum(op.flops / (peak * eff), memory * (a_b + c_b + w_narrow) / (a_b + c_b + w_wide))
-    return r.overhead_s + np.maximum(compute, memory)
+
+    def peak_of_a():
+        return chip.peak_flops_per_s[op.dtype_a] if op.dtype_a in chip.peak_flops_per_s else chip.peak_flops_per_s["bf16"]
+
+    return framework_op_time(op, r.compute_s, r.memory_s, r.overhead_s, peak_of_a)
 
 
 def _terms(g, blocks: set[str] | None = None, kinds: set[str] | None = None, no_recompute: bool = False):
