@@ -84,12 +84,14 @@ _STEP_END, _TRANSFER_END = 0, 1
 #: A run is unstable when the backlog (requests in the system) grows over the second half of
 #: the arrival window by more than this share of the requests that arrived in that half.
 UNSTABLE_BACKLOG_GROWTH = 0.10
+#: ... and by more than this many standard deviations of Poisson noise (sqrt of those arrivals).
+UNSTABLE_NOISE_SIGMAS = 4.0
 
 
 def stability(df: pd.DataFrame, horizon_s: float) -> dict:
     """``stable``: False when the number of requests in the system grew over the second half
     of the arrival window by more than ``UNSTABLE_BACKLOG_GROWTH`` of the arrivals in that
-    half, i.e. the offered rate exceeds what the system completes; ``backlog_growth``: that
+    half (and by more than Poisson noise), i.e. the offered rate exceeds what the system completes; ``backlog_growth``: that
     growth in requests."""
     if horizon_s <= 0 or len(df) == 0:
         return {"stable": True, "backlog_growth": 0.0}
@@ -102,7 +104,11 @@ def stability(df: pd.DataFrame, horizon_s: float) -> dict:
     half = horizon_s / 2
     growth = in_system(horizon_s) - in_system(half)
     arrived = int(((arr > half) & (arr <= horizon_s)).sum())
-    return {"stable": not (arrived > 0 and growth > UNSTABLE_BACKLOG_GROWTH * arrived), "backlog_growth": float(growth)}
+    # The count in system fluctuates by about the square root of the arrivals even when the
+    # system keeps up; a short run must not read that noise as a growing backlog.
+    noise = UNSTABLE_NOISE_SIGMAS * math.sqrt(arrived)
+    unstable = arrived > 0 and growth > max(UNSTABLE_BACKLOG_GROWTH * arrived, noise)
+    return {"stable": not unstable, "backlog_growth": float(growth)}
 
 
 def simulate(reqs: Requests, step_model: StepCostModel, sched: SchedulerConfig | None = None,
