@@ -92,7 +92,7 @@ def test_reticle_enforced_and_chiplets_allowed():
 
 # ---- known chips ----------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["gh100", "ga100", "mtia-v1", "mtia-v2", "gb100"])
+@pytest.mark.parametrize("name", ["gh100", "ga100", "mtia-v1", "mtia-v2", "gb100", "tpu-v5e"])
 def test_area_model_within_15_percent(name):
     err = {r["name"]: r["error"] for r in area_errors()}[name]
     assert abs(err) < 0.15, f"{name}: model off by {err:+.1%}"
