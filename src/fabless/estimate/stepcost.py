@@ -10,7 +10,14 @@ the time of its exact batch composition,
   makes batching pay);
 * prefill attention is a causal flash kernel over the chunk against its context;
 * decode attention reads each sequence's KV cache (timed at the mean context);
-* tensor parallelism adds two all-reduces of ``T x hidden`` activations per layer.
+* tensor parallelism adds two all-reduces of ``T x hidden`` activations per layer;
+* expert parallelism (``ep = tp``: each chip of a stage holds ``experts / ep`` whole experts
+  instead of a ``1 / tp`` slice of every expert, as vLLM's and SGLang's expert parallelism)
+  computes on each chip only its local experts' share of the ``T x top_k`` token-expert pairs
+  (``T x top_k / ep`` under even routing) and adds a dispatch and a combine all-to-all per MoE
+  layer of ``T x top_k x hidden x act bytes / ep`` per chip, inside the scale-up domain; the
+  combine replaces that layer's MLP all-reduce (kept when the model has shared experts, which
+  stay tensor-parallel).
 
 The operator times come from the same single-chip models as ``fabless estimate``; the
 simulator memoises whole steps (:class:`fabless.serve.stepcost.StepTimeCache`).
@@ -18,24 +25,58 @@ simulator memoises whole steps (:class:`fabless.serve.stepcost.StepTimeCache`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from fabless.estimate.engine import Plan, _inference_memory, _params_per_chip, engine_params, graph_time, resolve_system, sharded_config
+from fabless.estimate.engine import Plan, _inference_memory, _params_per_chip, comm_dtype_bytes, engine_params, graph_time, resolve_system, sharded_config
 from fabless.estimate.scenario import Scenario
-from fabless.errors import InfeasibleDesign
+from fabless.errors import FablessError, InfeasibleDesign
 from fabless.hardware.schema import System
 from fabless.perf.collectives import group_collective_time_s
 from fabless.perf.params import ChipParams
 from fabless.workload import ModelConfig, Precision, build_decode_graph, build_prefill_graph, load_model
 from fabless.workload.graph import Block, Graph
-from fabless.workload.ops import Attention, dtype_bytes
+from fabless.workload.ops import Attention, Elementwise, ExpertMatMul, dtype_bytes
 
 
 def _split(graph: Graph, attention: bool) -> Graph:
     """The graph with only its attention ops (``attention=True``) or only the others."""
     blocks = tuple(Block(b.name, tuple(op for op in b.ops if isinstance(op, Attention) == attention), b.repeat)
                    for b in graph.blocks)
+    return Graph(graph.name, graph.phase, blocks, graph.tokens, graph.meta)
+
+
+@dataclass(frozen=True)
+class LocalExpertMatMul(ExpertMatMul):
+    """The ``experts`` local experts of one expert-parallel chip out of ``global_experts``:
+    the tokens are routed over all experts (``tokens x top_k / global_experts`` rows per
+    expert under even routing) and a local expert's weights are read when any token picks it."""
+
+    global_experts: int = 0
+
+    @property
+    def tokens_per_expert(self) -> float:
+        even = self.tokens * self.top_k / self.global_experts
+        return even * self.capacity_factor if self.capacity_factor else even
+
+    @property
+    def experts_touched(self) -> float:
+        return self.experts * (1.0 - (1.0 - self.top_k / self.global_experts) ** self.tokens)
+
+
+def _expert_parallel(graph: Graph, ep: int) -> Graph:
+    """The graph of a chip that holds ``1/ep`` of the (whole, unsliced) experts: the expert
+    matmuls become the local experts' share; the experts' activation op shrinks by ``ep``."""
+    def local(op):
+        if isinstance(op, ExpertMatMul):
+            fields = {f: getattr(op, f) for f in op.__dataclass_fields__}
+            fields["experts"] = op.experts // ep
+            return LocalExpertMatMul(**fields, global_experts=op.experts)
+        if isinstance(op, Elementwise) and op.name.startswith("experts."):
+            return dataclasses.replace(op, elements=max(1, op.elements // ep))
+        return op
+    blocks = tuple(Block(b.name, tuple(local(op) for op in b.ops), b.repeat) for b in graph.blocks)
     return Graph(graph.name, graph.phase, blocks, graph.tokens, graph.meta)
 
 
@@ -59,13 +100,22 @@ class EngineStepCost:
 
     @classmethod
     def from_scenario(cls, scn: Scenario) -> EngineStepCost:
-        """One replica of the scenario's model on its system, with its tp/pp (dp is ignored:
-        a replica is one model copy; a fleet is replicas behind a router)."""
+        """One replica of the scenario's model on its system, with its tp/pp/ep (dp is ignored:
+        a replica is one model copy; a fleet is replicas behind a router). ``ep`` is 1 or
+        ``tp`` (the experts of each stage spread whole over its tp chips)."""
         cfg = load_model(scn.model)
         system = resolve_system(scn)
         par = scn.parallel
-        tp, pp = (1, 1) if par == "auto" else (par.tp, par.pp)
-        plan = Plan(tp=tp, pp=pp, dp=1)
+        tp, pp, ep = (1, 1, 1) if par == "auto" else (par.tp, par.pp, par.ep)
+        if ep > 1:
+            if not cfg.is_moe:
+                raise FablessError(f"parallel.ep: {cfg.name} has no experts; use ep: 1")
+            if ep != tp or cfg.num_experts % ep:
+                raise FablessError(f"parallel.ep: a serving replica shards the experts over its tp chips: ep must be 1 "
+                                   f"or tp = {tp}, and divide the {cfg.num_experts} experts of {cfg.name} (got ep = {ep})")
+            if ep > system.scale_up.size:
+                raise FablessError(f"parallel.ep: {ep} exceeds the scale-up domain of {system.scale_up.size} chips of {system.name}")
+        plan = Plan(tp=tp, pp=pp, dp=1, ep=ep)
         p = scn.precision
         prec = Precision(weights=p.weights, activations=p.activations, kv_cache=p.kv_cache)
         chip = ChipParams.from_chip(system.chip)
@@ -75,11 +125,12 @@ class EngineStepCost:
         free = usable - _params_per_chip(cfg, plan) * dtype_bytes(prec.weights) - fixed["activations"]
         if free <= 0 or kv_per_token_chip <= 0:
             raise InfeasibleDesign(
-                f"{cfg.name} weights do not fit on {tp * pp} x {system.chip.name} (tp={tp}, pp={pp}); use more chips per replica"
+                f"{cfg.name} weights do not fit on {tp * pp} x {system.chip.name} (tp={tp}, pp={pp}, ep={ep}); use more chips per replica"
             )
         return cls(cfg, system, plan, prec, chip, kv_capacity_tokens=int(free // kv_per_token_chip),
                    kv_bytes_per_token=float(cfg.kv_cache_bytes_per_token(prec.kv_cache)),
-                   _scfg=sharded_config(cfg, plan))
+                   _scfg=sharded_config(cfg, plan) if ep == 1 else dataclasses.replace(
+                       sharded_config(cfg, plan), num_experts=cfg.num_experts))
 
     def step_time_s(self, prefill_tokens: int, prefill_context_tokens: int, decode_seqs: int, decode_context_tokens: int) -> float:
         tokens = prefill_tokens + decode_seqs
@@ -90,7 +141,10 @@ class EngineStepCost:
         # Weight matmuls, norms, elementwise: one pass over all the step's tokens.
         t = self._linear.get(tokens)
         if t is None:
-            t = self._linear[tokens] = sum(graph_time(_split(build_decode_graph(scfg, tokens, 1, p), attention=False), self.chip).values())
+            g = _split(build_decode_graph(scfg, tokens, 1, p), attention=False)
+            if self.plan.ep > 1:
+                g = _expert_parallel(g, self.plan.ep)
+            t = self._linear[tokens] = sum(graph_time(g, self.chip).values())
         if prefill_tokens > 0:
             cached = max(0, prefill_context_tokens - prefill_tokens)
             key = (prefill_tokens, cached)
@@ -107,8 +161,29 @@ class EngineStepCost:
                 g = build_decode_graph(scfg, decode_seqs, ctx, p)
                 a = self._decode_attn[key] = sum(graph_time(_split(g, attention=True), self.chip).values())
             t += a
+        return t + self.comm_time_s(tokens)
+
+    def moe_layers(self) -> int:
+        return sum(n for kind, n in self.cfg.layer_runs() if kind == "moe") if self.cfg.is_moe else 0
+
+    def all_to_all_s(self, tokens: int) -> float:
+        """Expert parallelism: dispatch + combine all-to-all of every MoE layer for a step of
+        ``tokens`` tokens (``tokens x top_k x hidden x act bytes / ep`` per chip each)."""
+        ep = self.plan.ep
+        if ep <= 1:
+            return 0.0
+        nbytes = tokens * self.cfg.top_k * self.cfg.hidden_size * comm_dtype_bytes(self.precision) / ep
+        return 2 * self.moe_layers() * group_collective_time_s("all_to_all", nbytes, ep, self.system, within_domain=True)
+
+    def comm_time_s(self, tokens: int) -> float:
+        """The step's collectives: TP all-reduces (two per layer; one per MoE layer under
+        expert parallelism without shared experts) and the expert-parallel all-to-alls."""
+        t = 0.0
         if self.plan.tp > 1:
-            act = tokens * self.cfg.hidden_size * dtype_bytes(p.activations)
-            t += 2 * self.cfg.num_layers * engine_params()["tp_comm_exposed_fraction"] * group_collective_time_s(
+            reduces = 2 * self.cfg.num_layers
+            if self.plan.ep > 1 and not self.cfg.num_shared_experts:
+                reduces -= self.moe_layers()
+            act = tokens * self.cfg.hidden_size * dtype_bytes(self.precision.activations)
+            t += reduces * engine_params()["tp_comm_exposed_fraction"] * group_collective_time_s(
                 "all_reduce", act, self.plan.tp, self.system, within_domain=True)
-        return t
+        return t + self.all_to_all_s(tokens)

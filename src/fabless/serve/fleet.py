@@ -8,7 +8,10 @@ request lengths):
    attention heads (at most ``max_tp``); for each ``tp`` the smallest ``pp`` in 1, 2, 4, 8 whose
    weights fit is kept (a deeper pipeline only adds chips: the step model runs the stages one
    after another, so ``pp`` buys memory, not speed). The ``max_layouts`` smallest fitting
-   layouts are simulated. ``ep`` is 1: the step-cost model shards experts with ``tp``.
+   layouts are simulated. For a mixture-of-experts model each layout with ``tp > 1`` whose
+   ``tp`` divides the experts is also tried with expert parallelism ``ep = tp`` (whole experts
+   spread over the stage's chips instead of every expert sliced by ``tp``; the same weights per
+   chip, an all-to-all per MoE layer instead of an all-reduce).
 2. **Rate per replica.** :func:`fabless.serve.search.max_throughput` on one replica (Poisson
    arrivals, the scenario's lengths, a fixed seed, ``duration_s`` of simulated time).
 3. **Disaggregated.** For the best aggregated layout, 1 prefill : ``n`` decode replicas of
@@ -47,6 +50,7 @@ class Layout:
     pp: int
     prefill: int = 0  # 0 = aggregated; else prefill replicas of a disaggregated unit
     decode: int = 0
+    ep: int = 1
 
     @property
     def disaggregated(self) -> bool:
@@ -61,11 +65,11 @@ class Layout:
         return self.replica_chips * (self.prefill + self.decode if self.disaggregated else 1)
 
     def label(self) -> str:
-        base = f"tp{self.tp}" + (f" pp{self.pp}" if self.pp > 1 else "")
+        base = f"tp{self.tp}" + (f" pp{self.pp}" if self.pp > 1 else "") + (f" ep{self.ep}" if self.ep > 1 else "")
         return f"{base} {self.prefill}P:{self.decode}D" if self.disaggregated else f"{base} aggregated"
 
     def as_dict(self) -> dict:
-        return {"tp": self.tp, "pp": self.pp, "ep": 1, "mode": "disaggregated" if self.disaggregated else "aggregated",
+        return {"tp": self.tp, "pp": self.pp, "ep": self.ep, "mode": "disaggregated" if self.disaggregated else "aggregated",
                 "prefill_replicas": self.prefill, "decode_replicas": self.decode, "chips_per_unit": self.unit_chips}
 
 
@@ -106,18 +110,20 @@ def chip_hours(chip, params=None) -> tuple[float | None, float | None, str]:
     return ch.owned_usd, ch.rented_usd, ch.price_basis
 
 
-def _scenario(base: dict, ref: str, tp: int, pp: int):
+def _scenario(base: dict, ref: str, tp: int, pp: int, ep: int = 1):
     from fabless.economics.tco import scenario_for
 
     raw = dict(base)
-    raw["parallel"] = {"tp": tp, "pp": pp}
+    raw["parallel"] = {"tp": tp, "pp": pp, "ep": ep}
     raw.pop("training", None)
     return scenario_for(raw, ref, tp * pp)
 
 
 def candidate_layouts(cfg, domain: int, fits, max_tp: int = 16, max_layouts: int = 4) -> list[Layout]:
-    """Aggregated layouts to try: tp | domain, tp | heads, tp <= max_tp, smallest fitting pp."""
+    """Aggregated layouts to try: tp | domain, tp | heads, tp <= max_tp, smallest fitting pp;
+    for a mixture-of-experts model also ``ep = tp`` where ``tp > 1`` divides the experts."""
     out = []
+    moe = getattr(cfg, "is_moe", False)
     for tp in range(1, min(domain, max_tp) + 1):
         if domain % tp or cfg.num_heads % tp:
             continue
@@ -126,8 +132,10 @@ def candidate_layouts(cfg, domain: int, fits, max_tp: int = 16, max_layouts: int
                 break
             if fits(tp, pp):
                 out.append(Layout(tp, pp))
+                if moe and tp > 1 and cfg.num_experts % tp == 0 and fits(tp, pp, tp):
+                    out.append(Layout(tp, pp, ep=tp))
                 break
-    out.sort(key=lambda lay: (lay.replica_chips, lay.tp))
+    out.sort(key=lambda lay: (lay.replica_chips, lay.tp, lay.ep))
     return out[:max_layouts]
 
 
@@ -160,18 +168,18 @@ def plan_chip(base: dict, ref: str, demand_per_s: float, lengths: Lengths, opts:
             msg = "no system preset (give a system YAML with its scale-up domain)"
         return {"chip": ref, "error": msg}
     chip = system.chip
-    models: dict[tuple[int, int], EngineStepCost | str] = {}
+    models: dict[tuple[int, int, int], EngineStepCost | str] = {}
 
-    def model(tp: int, pp: int):
-        if (tp, pp) not in models:
+    def model(tp: int, pp: int, ep: int = 1):
+        if (tp, pp, ep) not in models:
             try:
-                models[tp, pp] = EngineStepCost.from_scenario(_scenario(base, ref, tp, pp))
+                models[tp, pp, ep] = EngineStepCost.from_scenario(_scenario(base, ref, tp, pp, ep))
             except (FablessError, InfeasibleDesign) as exc:
-                models[tp, pp] = _first_line(exc)
-        return models[tp, pp]
+                models[tp, pp, ep] = _first_line(exc)
+        return models[tp, pp, ep]
 
-    def fits(tp, pp):
-        m = model(tp, pp)
+    def fits(tp, pp, ep=1):
+        m = model(tp, pp, ep)
         return not isinstance(m, str) and m.kv_capacity_tokens >= lengths_max(lengths)
 
     layouts = candidate_layouts(cfg, system.scale_up.size, fits, opts.max_tp, opts.max_layouts)
@@ -182,7 +190,7 @@ def plan_chip(base: dict, ref: str, demand_per_s: float, lengths: Lengths, opts:
     tried = []
 
     def search(lay: Layout) -> float:
-        m = model(lay.tp, lay.pp)
+        m = model(lay.tp, lay.pp, lay.ep)
         fleet = None
         if lay.disaggregated:
             nic = system.scale_out_bytes_per_s
@@ -201,7 +209,7 @@ def plan_chip(base: dict, ref: str, demand_per_s: float, lengths: Lengths, opts:
     if ok and system.scale_out_bytes_per_s:
         best = min(ok, key=lambda t: (t["chips"], t["chips_per_unit"]))
         for n in opts.disagg_decode:
-            search(Layout(best["tp"], best["pp"], 1, n))
+            search(Layout(best["tp"], best["pp"], 1, n, ep=best["ep"]))
         ok = [t for t in tried if t["rate_per_s"] > 0]
     if not ok:
         return {"chip": chip.name, "error": "no layout meets the SLO at any rate",
