@@ -261,3 +261,12 @@ def node_value(table: dict[str, float], node: str, what: str) -> float:
     except KeyError:
         known = ", ".join(sorted(table))
         raise FablessError(f"no {what} for process node '{node}'; nodes with a value: {known} (set it with --params)") from None
+
+
+def memory_value(table: dict[str, float], generation: str, what: str, hint: str = "") -> float:
+    """``table`` entry for a memory generation ('HBM3e' and 'hbm3e' alike), with a one-line
+    error naming the generations that have a value."""
+    key = generation.strip().lower().replace(" ", "")
+    if key not in table:
+        raise FablessError(f"no {what} for '{generation}'; known: {', '.join(sorted(table))}{hint}")
+    return table[key]

@@ -32,7 +32,7 @@ from fabless.hardware.schema import Chip
 from fabless.loading import read_yaml
 
 from .area import d2d_gb_s_per_die, inventory_from_chip, is_hbm
-from .params import EconomicsParams, default_params, node_value
+from .params import EconomicsParams, default_params, memory_value, node_value
 
 
 def operand_reuse_energy_pj(macs_per_unit, params: EconomicsParams | None = None):
@@ -73,11 +73,7 @@ def macs_per_unit(chip: Chip, dtype: str = "bf16") -> float | None:
 
 
 def memory_pj_per_bit(generation: str, params: EconomicsParams) -> float:
-    key = generation.strip().lower().replace(" ", "")
-    table = params.power.memory_pj_per_bit
-    if key not in table:
-        raise FablessError(f"no memory energy for '{generation}'; known: {', '.join(sorted(table))}")
-    return table[key]
+    return memory_value(params.power.memory_pj_per_bit, generation, "memory energy")
 
 
 def power_terms_w(*, peak_flops, clock_mhz, peak_clock_mhz, flop_pj_at_peak_clock, matrix_util, static_w,

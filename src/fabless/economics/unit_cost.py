@@ -15,7 +15,7 @@ from fabless.errors import FablessError
 from fabless.hardware.schema import Chip
 
 from .area import AreaResult, DieInventory, die_area, inventory_from_chip, is_hbm
-from .params import EconomicsParams, default_params, node_value
+from .params import EconomicsParams, default_params, memory_value, node_value
 from .wafer import cost_per_good_die_usd, dies_per_wafer, harvested_yield, negative_binomial_yield
 
 
@@ -56,11 +56,8 @@ class UnitCost:
 
 
 def memory_usd_per_gb(generation: str, params: EconomicsParams) -> float:
-    key = generation.strip().lower().replace(" ", "")
-    table = params.package.memory_usd_per_gb
-    if key not in table:
-        raise FablessError(f"no memory price for '{generation}'; known: {', '.join(sorted(table))} (set package.memory_usd_per_gb with --params)")
-    return table[key]
+    return memory_value(params.package.memory_usd_per_gb, generation, "memory price",
+                        " (set package.memory_usd_per_gb with --params)")
 
 
 def packaging_kind(packaging: str | None, hbm: bool) -> str:
