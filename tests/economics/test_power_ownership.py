@@ -21,11 +21,18 @@ def test_power_at_peak_within_20_percent_of_tdp(name):
 
 def test_h100_preset_power_and_throttle():
     pw = chip_power(load_chip("h100-sxm"))
-    assert pw.total_w == pytest.approx(700, rel=0.20)
-    # over its TDP at full load, so the sustained clock is below the 1830 MHz peak basis
-    assert pw.sustained_clock_mhz <= 1830
+    # every unit busy at the 1830 MHz peak is over the 700 W TDP, so the sustained clock is lower
+    assert pw.total_w > 700 and pw.sustained_clock_mhz < 1830
     low = chip_power(load_chip("h100-sxm"), matrix_util=0.3)
     assert low.total_w < pw.total_w
+
+
+def test_h200_clock_at_tdp_near_the_observed_one():
+    # tile-ai/TileOPs PR 1588: H200 at 700 W 'cannot reliably sustain a locked 1830 MHz ... under
+    # full load'; 1500 MHz is the realistic sustained clock (not used by any fit). A tuned GEMM
+    # keeps the units 94% busy (power.gemm_efficiency_at_clock).
+    pw = chip_power(load_chip("h200-sxm"), matrix_util=0.94)
+    assert pw.sustained_clock_mhz == pytest.approx(1500, rel=0.10)
 
 
 def test_sustained_clock_formula():

@@ -13,7 +13,7 @@ from .area import chip_area
 from .nre import nre_lines
 from .ownership import chip_hour
 from .params import load_params
-from .power import chip_power, power_dtype
+from .power import chip_power, power_at_tdp_load, power_dtype, tdp_load
 from .unit_cost import Line, chip_unit_cost
 
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table.")
@@ -60,6 +60,13 @@ def cost(
     lines.append(Line("power: total", pw.total_w, "W", f"modelled at {pw.clock_mhz:.0f} MHz; {tdp_note}", ""))
     if pw.sustained_clock_mhz is not None:
         lines.append(Line("sustained clock", pw.sustained_clock_mhz, "MHz", "highest clock within the TDP (matrix power ~ f^(1+gamma))", p.cite("power.energy_clock_exponent")))
+    if c.physical.tdp_w and not is_design:
+        # The model's check against a shipped chip's TDP: the load the TDP is set for (docs/economics.md, Power).
+        f_load, u_load, basis = tdp_load(c, p)
+        at = power_at_tdp_load(c, p)
+        lines.append(Line("power at the TDP load", at.total_w, "W",
+                          f"{basis}: {f_load:.0f} MHz, {u_load:.0%} of units busy; {at.total_w / c.physical.tdp_w - 1:+.0%} vs TDP",
+                          "power_sustained.yaml" if basis != "peak clock" else ""))
     lines += nre_lines(c.physical.process_node, p)
     ch = chip_hour(c, p, price_usd=uc.unit_usd if (c.price.list_usd is None) else None,
                    price_basis="unit cost" if c.price.list_usd is None else None,

@@ -107,11 +107,13 @@ class PowerParams(Frozen):
     serdes_pj_per_bit: NonNegativeFloat
     d2d_pj_per_bit: NonNegativeFloat
     min_clock_fraction: float = Field(description="lowest sustained clock, as a fraction of the peak clock, before a design is infeasible")
+    gemm_efficiency_at_clock: float = Field(0.94, description="achieved / peak at the running clock of a tuned large bf16 GEMM; turns a measured max-achievable GEMM throughput into the clock the chip held at its TDP")
     provenance: dict[str, Source] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _checks(self) -> PowerParams:
         _fraction("min_clock_fraction", self.min_clock_fraction)
+        _fraction("gemm_efficiency_at_clock", self.gemm_efficiency_at_clock, upper_open=False)
         return self
 
 

@@ -175,20 +175,47 @@ def chip_power(chip: Chip, params: EconomicsParams | None = None, *, dtype: str 
 CALIBRATION_CHIPS = ("h100-sxm", "a100-sxm", "mi300x", "tpu-v5e", "gaudi3", "mtia-v2")
 
 
-def tdp_load(chip: Chip) -> tuple[float, float, str]:
-    """(clock MHz, matrix utilisation, basis) of the load a chip's TDP is set for: the clock
-    measured under sustained dense bf16 GEMM at the TDP where there is one
-    (power_sustained.yaml), else every matrix unit busy at the peak clock."""
+def tdp_load(chip: Chip, params: EconomicsParams | None = None) -> tuple[float, float, str]:
+    """(clock MHz, matrix utilisation, basis) of the load a chip's TDP is set for, from
+    power_sustained.yaml: the clock measured under sustained dense bf16 matrix load at the
+    TDP; else the clock derived from a measured max-achievable GEMM throughput (MAMF) for a
+    chip that lowers its clock under that load (:func:`mamf_clock_mhz`); else every matrix
+    unit busy at the peak clock."""
     ref = sustained_references().get(chip.name)
     if ref is not None and ref.get("dtype", "bf16") == "bf16":
+        if "mamf_row" in ref:
+            p = params or default_params()
+            return mamf_clock_mhz(chip, ref["mamf_row"], p), p.power.gemm_efficiency_at_clock, "clock derived from measured GEMM"
         return float(ref["sustained_clock_mhz"]), float(ref["matrix_util"]), "measured sustained clock"
     return float(chip.clock.boost_mhz), 1.0, "peak clock"
+
+
+def mamf_clock_mhz(chip: Chip, row_id: str, params: EconomicsParams | None = None) -> float:
+    """The clock (MHz) at which ``chip`` delivers the max-achievable GEMM throughput of
+    measurement row ``row_id`` running at ``gemm_efficiency_at_clock`` of that clock's peak:
+    boost x achieved / (bf16 peak x efficiency)."""
+    p = params or default_params()
+    achieved = mamf_tflops(row_id) * 1e12
+    return float(chip.clock.boost_mhz) * achieved / (chip.peak_flops("bf16") * p.power.gemm_efficiency_at_clock)
+
+
+@lru_cache(maxsize=None)
+def mamf_tflops(row_id: str) -> float:
+    """Achieved TFLOP/s of a max-achievable-matmul row of measurements/published.csv."""
+    from fabless.validate.core import load_rows
+
+    for r in load_rows():
+        if r["id"] == row_id:
+            if "MAMF" not in r["metric"]:
+                raise FablessError(f"power_sustained.yaml: row {row_id} is not a max-achievable matmul (MAMF) row")
+            return float(r["value"])
+    raise FablessError(f"power_sustained.yaml: no measurement row '{row_id}' in measurements/published.csv")
 
 
 def power_at_tdp_load(chip: Chip, params: EconomicsParams | None = None) -> PowerResult:
     """Model power in bf16 at the load the chip's TDP is set for (:func:`tdp_load`),
     memory and links at full rate."""
-    f, u, _ = tdp_load(chip)
+    f, u, _ = tdp_load(chip, params)
     return chip_power(chip, params, dtype="bf16", matrix_util=u, clock_mhz=f, enforce_budget=False)
 
 
@@ -228,7 +255,7 @@ def power_errors(params: EconomicsParams | None = None) -> list[dict]:
         pw = power_at_tdp_load(chip, params)
         tdp = float(chip.physical.tdp_w)
         out.append({"name": n, "role": "calibrate" if n in CALIBRATION_CHIPS else "check",
-                    "node": chip.physical.process_node, "clock_mhz": pw.clock_mhz, "basis": tdp_load(chip)[2],
+                    "node": chip.physical.process_node, "clock_mhz": pw.clock_mhz, "basis": tdp_load(chip, params)[2],
                     "macs_per_unit": macs_per_unit(chip, "bf16"), "model_w": pw.total_w, "tdp_w": tdp,
                     "error": pw.total_w / tdp - 1})
     return out
@@ -256,7 +283,8 @@ def ownership_power_w(chip: Chip, params: EconomicsParams | None = None) -> tupl
 
 @lru_cache(maxsize=1)
 def sustained_references() -> dict[str, dict]:
-    """Measured clocks under sustained dense matrix load at TDP (power_sustained.yaml)."""
+    """Clocks under sustained dense matrix load at TDP (power_sustained.yaml): measured
+    entries (``sustained_clock_mhz``, ``matrix_util``) and derived ones (``mamf_row``)."""
     from fabless.provenance import split_provenance
 
     path = Path(str(resources.files("fabless") / "data" / "economics" / "power_sustained.yaml"))
@@ -272,6 +300,8 @@ def sustained_errors(params: EconomicsParams | None = None) -> list[dict]:
 
     out = []
     for name, ref in sustained_references().items():
+        if "sustained_clock_mhz" not in ref:
+            continue
         chip = load_chip(name)
         f, u, dt = float(ref["sustained_clock_mhz"]), float(ref["matrix_util"]), ref["dtype"]
         at = chip_power(chip, params, dtype=dt, matrix_util=u, clock_mhz=f, enforce_budget=False)
