@@ -10,7 +10,11 @@ the time of its exact batch composition,
   makes batching pay);
 * prefill attention is a causal flash kernel over the chunk against its context;
 * decode attention reads each sequence's KV cache (timed at the mean context);
-* tensor parallelism adds two all-reduces of ``T x hidden`` activations per layer;
+* tensor parallelism adds two all-reduces of ``T x hidden`` activations per layer, timed as in
+  the engine's inference estimate (:func:`fabless.estimate.engine._inference_all_reduce_s`: the
+  faster of NCCL/RCCL's algorithms and the serving engine's one-shot custom all-reduce) on the
+  16-bit activations the GEMMs write (:func:`fabless.estimate.engine.comm_dtype_bytes`: FP8
+  inference runs FP8 GEMM inputs, and the row-parallel GEMM's output is bf16);
 * expert parallelism (``ep = tp``: each chip of a stage holds ``experts / ep`` whole experts
   instead of a ``1 / tp`` slice of every expert, as vLLM's and SGLang's expert parallelism)
   computes on each chip only its local experts' share of the ``T x top_k`` token-expert pairs
@@ -29,7 +33,8 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from fabless.estimate.engine import Plan, _inference_memory, _params_per_chip, comm_dtype_bytes, engine_params, graph_time, resolve_system, sharded_config
+from fabless.estimate.engine import (Plan, _inference_all_reduce_s, _inference_memory, _params_per_chip, comm_dtype_bytes, engine_params,
+                                     graph_time, resolve_system, sharded_config)
 from fabless.estimate.scenario import Scenario
 from fabless.errors import FablessError, InfeasibleDesign
 from fabless.hardware.schema import System
@@ -177,13 +182,14 @@ class EngineStepCost:
 
     def comm_time_s(self, tokens: int) -> float:
         """The step's collectives: TP all-reduces (two per layer; one per MoE layer under
-        expert parallelism without shared experts) and the expert-parallel all-to-alls."""
+        expert parallelism without shared experts) of the step's bf16/fp16 activations, each the
+        faster of the collective library and the one-shot custom all-reduce (as
+        ``fabless estimate``), and the expert-parallel all-to-alls."""
         t = 0.0
         if self.plan.tp > 1:
             reduces = 2 * self.cfg.num_layers
             if self.plan.ep > 1 and not self.cfg.num_shared_experts:
                 reduces -= self.moe_layers()
-            act = tokens * self.cfg.hidden_size * dtype_bytes(self.precision.activations)
-            t += reduces * engine_params()["tp_comm_exposed_fraction"] * group_collective_time_s(
-                "all_reduce", act, self.plan.tp, self.system, within_domain=True)
+            act = tokens * self.cfg.hidden_size * comm_dtype_bytes(self.precision)
+            t += reduces * engine_params()["tp_comm_exposed_fraction"] * _inference_all_reduce_s(act, self.plan.tp, self.system)
         return t + self.all_to_all_s(tokens)
