@@ -126,6 +126,18 @@ def _gpu_tile(xp, bm, bn, m, n, k_pad, batch, ib, a_bytes, b_bytes, c_bytes, fit
     ok = TILE_STAGES * (bm + bn) * TILE_K * ib <= sram_cap
     reread = a_bytes * xp.ceil(tn / g) + b_bytes * xp.ceil(tm / g) + c_bytes
     traffic = xp.where(fits, a_bytes + b_bytes + c_bytes, reread)
+    # Split-K: with fewer output tiles than cores, each tile's K loop is cut into s slices run
+    # on s cores (s tiles' worth of cores, at least one TILE_K step each) and the fp32 partial
+    # outputs are written and summed after (2 x 4 bytes per output element per slice). Taken
+    # when it is faster, as an autotuned library would.
+    s = xp.maximum(1.0, xp.minimum(xp.floor(cores / n_tiles), xp.floor(k_pad / TILE_K)))
+    waves_s = xp.ceil(n_tiles * s / cores) / s  # waves of whole-K tile work (fractional)
+    t_split = waves_s * 2 * bm * bn * k_pad / (core_rate * feed)
+    traffic_s = traffic + xp.where(s > 1, 8.0 * s * m * n * batch, 0.0)
+    use = xp.maximum(t_split, traffic_s / bw) < xp.maximum(t_compute, traffic / bw)
+    t_compute = xp.where(use, t_split, t_compute)
+    traffic = xp.where(use, traffic_s, traffic)
+    waves = xp.where(use, waves_s, waves)
     return t_compute, traffic, traffic / bw, ok, waves, n_tiles, feed
 
 

@@ -1,0 +1,59 @@
+"""Split-K in the GPU GEMM model: a GEMM with fewer output tiles than cores cuts each tile's
+K loop over several cores (docs/perf-model.md, "Split-K"). Values are worked out by hand in
+the comments from the documented formulas."""
+
+from __future__ import annotations
+
+import pytest
+
+from fabless.perf.gemm import gemm_time
+from fabless.perf.params import ChipParams
+
+KIB = 1024
+
+
+def ideal_gpu():
+    """132 cores at 1 TFLOP/s bf16 each, 1 TB/s HBM, 50 MB L2, every efficiency 1, no launch cost."""
+    return ChipParams.from_arrays(
+        peak_flops_per_s={"bf16": 132e12}, cores=132, hbm_bytes_per_s=1e12, boost_clock_hz=1e9,
+        sustained_clock_hz=1e9, sram_per_core_bytes=228 * KIB, sram_shared_bytes=50e6, mma_efficiency=1.0,
+        hbm_efficiency=1.0, launch_overhead_s=0.0, operand_bytes_per_cycle_per_core=1e9, attention_mma_ratio=1.0)
+
+
+def test_single_tile_gemv_is_split_over_the_cores():
+    # m=1, n=64, k=8192 bf16 on 64x64 tiles: one tile. Unsplit it runs on one core:
+    # 2*64*64*8192 / 1e12 = 67.1 us. Split: s = min(floor(132/1), floor(8192/64)) = 128 slices,
+    # waves = ceil(128/132)/128 = 1/128, compute = 67.1 us / 128 = 0.524 us.
+    # Traffic (all fits in L2, read once): A 1*8192*2 = 16384, B 8192*64*2 = 1048576, C 64*2 = 128,
+    # plus fp32 partials written and read 8*128*1*64 = 65536: 1130624 B = 1.130624 us at 1 TB/s.
+    # max(0.524, 1.1306) = 1.1306 us < 67.1 us unsplit: split, memory-bound.
+    r = gemm_time(1, 64, 8192, ideal_gpu(), "bf16", tiles=[(64, 64)])
+    assert float(r.compute_s[0]) == pytest.approx(2 * 64 * 64 * 8192 / 1e12 / 128, rel=1e-9)
+    assert float(r.time_s[0]) == pytest.approx(1130624 / 1e12, rel=1e-9)
+    assert float(r.tiling["waves"][0]) == pytest.approx(1 / 128)
+
+
+def test_full_waves_are_not_split():
+    # 8192^3 on 128x128 tiles: 4096 tiles >= 132 cores, s = 1: 32 waves x 2*128*128*8192 / 1e12.
+    r = gemm_time(8192, 8192, 8192, ideal_gpu(), "bf16", tiles=[(128, 128)])
+    assert float(r.compute_s[0]) == pytest.approx(32 * 2 * 128 * 128 * 8192 / 1e12, rel=1e-9)
+    assert float(r.tiling["waves"][0]) == 32
+
+
+def test_split_not_taken_when_partials_cost_more_than_they_save():
+    # m=4096, n=64, k=64 on 64x64 tiles: 64 tiles on 132 cores, but k = 64 is one K step, so
+    # s = min(floor(132/64) = 2, floor(64/64) = 1) = 1: no split, one wave of 2*64*64*64 / 1e12.
+    r = gemm_time(4096, 64, 64, ideal_gpu(), "bf16", tiles=[(64, 64)])
+    assert float(r.compute_s[0]) == pytest.approx(2 * 64 * 64 * 64 / 1e12, rel=1e-9)
+
+
+def test_mi300x_batch1_decode_gemm_streams_its_weights():
+    # Llama-3.1-70B at tp 8, one decode token: the fused QKV weight per chip is 8192 x 1280
+    # (64 + 2*8 heads of 128 / 8) in FP8 = 10,485,760 bytes. MI300X: 5.3 TB/s HBM (data sheet)
+    # x hbm_efficiency 0.88 (families.yaml default-gpu) = 4.664 TB/s: 2.248 us, plus the 3 us
+    # launch overhead. Split over the CUs the math (2 * 1 * 8192 * 1280 FLOPs, padded to a tile)
+    # hides under the weight stream; the fp32 partial sums add a few percent of traffic at most.
+    r = gemm_time(1, 1280, 8192, ChipParams.from_chip("mi300x"), "fp8", out_dtype="bf16")
+    weights_s = 8192 * 1280 / (5.3e12 * 0.88)
+    assert float(r.memory_s[0]) > float(r.compute_s[0])
+    assert float(r.time_s[0]) == pytest.approx(3e-6 + weights_s, rel=0.03)
