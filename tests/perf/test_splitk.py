@@ -1,4 +1,4 @@
-"""Split-K in the GPU GEMM model: a GEMM with fewer output tiles than cores cuts each tile's
+"""The GPU GEMM model's split-K and 8-bit rate. Split-K: a GEMM with fewer output tiles than cores cuts each tile's
 K loop over several cores (docs/perf-model.md, "Split-K"). Values are worked out by hand in
 the comments from the documented formulas."""
 
@@ -57,3 +57,22 @@ def test_mi300x_batch1_decode_gemm_streams_its_weights():
     weights_s = 8192 * 1280 / (5.3e12 * 0.88)
     assert float(r.memory_s[0]) > float(r.compute_s[0])
     assert float(r.time_s[0]) == pytest.approx(3e-6 + weights_s, rel=0.03)
+
+
+def test_mi300x_fp8_gemm_matches_published_8192_cube():
+    # Published MI300X FP8 GEMMs at 8192 x 8192 x 8192: 907 TFLOP/s (hipblaslt-bench, ROCm/hipBLASLt
+    # issue #1721) and 963 TFLOP/s (HipKittens blockwise FP8, HazyResearch/HipKittens #76).
+    # The model should land between them, within 5%: 2 * 8192^3 FLOPs / time.
+    r = gemm_time(8192, 8192, 8192, ChipParams.from_chip("mi300x"), "fp8")
+    tflops = 2 * 8192 ** 3 / float(r.time_s[0]) / 1e12
+    assert 907 * 0.95 < tflops < 963 * 1.05
+
+
+def test_8bit_ratio_leaves_16bit_gemms_alone():
+    # mma_8bit_ratio scales only 1-byte operands: the BF16 MAMF shape of kernel-271
+    # (10240 x 15360 x 8192, 668.4 TFLOP/s measured) is the same with the ratio at 1 or 0.5.
+    c = ChipParams.from_chip("mi300x")
+    a = gemm_time(10240, 15360, 8192, c, "bf16")
+    b = gemm_time(10240, 15360, 8192, c.replace(mma_8bit_ratio=0.5), "bf16")
+    assert float(a.time_s[0]) == float(b.time_s[0])
+    assert 2 * 10240 * 15360 * 8192 / float(a.time_s[0]) / 1e12 == pytest.approx(668.4, rel=0.02)

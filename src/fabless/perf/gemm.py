@@ -6,7 +6,8 @@ Two mappings, chosen by the chip's matrix-unit kind (designs of both kinds may b
   ``BM x BN``; tiles run in *waves* of one tile per core. Time of the main loop is
   ``waves x 2·BM·BN·k_pad / core_rate``, so partial edge tiles (tile quantisation) and a
   last, partly-filled wave (wave quantisation) cost full price. ``core_rate`` is the core's
-  share of the dense peak at the sustained clock, times ``mma_efficiency``, times an
+  share of the dense peak at the sustained clock, times ``mma_efficiency`` (and, for 8-bit
+  operands, the family's ``mma_8bit_ratio``), times an
   operand-feed factor ``min(1, operand_bytes_per_cycle / (MACs/cycle x (BM+BN)/(BM·BN) x
   bytes))`` that penalises small tiles. Tiles whose double-buffered operands do not fit in
   the core's scratchpad are not used.
@@ -169,7 +170,7 @@ def _gemm_one(m, n, k, batch, ib, ob, flops, peak, d: OneDesign, cand) -> OpTime
     """Scalar path: one design (Python floats)."""
     xp = SCALAR
     a_bytes, b_bytes, c_bytes = m * k * batch * ib, k * n * batch * ib, m * n * batch * ob
-    rate = peak * (d.sustained_clock_hz / d.boost_clock_hz) * d.mma_efficiency
+    rate = peak * (d.sustained_clock_hz / d.boost_clock_hz) * d.mma_efficiency * (d.mma_8bit_ratio if ib == 1 else 1.0)
     bw = d.hbm_bytes_per_s * d.hbm_efficiency
     nan = math.nan
     if d.kind_code != SYSTOLIC:
@@ -223,7 +224,8 @@ def _gemm_designs(m, n, k, batch, ib, ob, flops, peak, chip: ChipParams, cand) -
     a_bytes, b_bytes, c_bytes = m * k * batch * ib, k * n * batch * ib, m * n * batch * ob
     fits_on_chip = (a_bytes + b_bytes + c_bytes) <= chip.sram_shared_bytes
     clock_ratio = chip.sustained_clock_hz / chip.boost_clock_hz
-    rate = peak * clock_ratio * chip.mma_efficiency  # whole-chip FLOP/s of a perfect tiling
+    # whole-chip FLOP/s of a perfect tiling (8-bit operands: times the family's mma_8bit_ratio)
+    rate = peak * clock_ratio * chip.mma_efficiency * (chip.mma_8bit_ratio if ib == 1 else 1.0)
 
     if n_sys < n_designs:
         # a slice (a view) when every design is of this kind: far cheaper than an index array

@@ -37,6 +37,7 @@ FAMILY_FIELDS = (
     "mma_efficiency", "sustained_clock_fraction", "hbm_efficiency", "launch_overhead_s",
     "operand_bytes_per_cycle_per_core", "attention_mma_ratio", "attention_overhead_blocks",
     "attention_block", "tile_sram_fraction", "vector_efficiency", "scratchpad_bytes_if_unknown",
+    "mma_8bit_ratio",
 )
 
 #: Names of on-chip memory levels that are not operand scratchpads.
@@ -162,6 +163,7 @@ class ChipParams:
     attention_block: np.ndarray
     tile_sram_fraction: np.ndarray
     vector_efficiency: np.ndarray
+    mma_8bit_ratio: np.ndarray
     sources: tuple[dict, ...] = field(default=(), compare=False)
 
     # ------------------------------------------------------------------ construction
@@ -211,7 +213,7 @@ class ChipParams:
             **{k: np.array([f[k]]) for k in ("mma_efficiency", "hbm_efficiency", "launch_overhead_s",
                                              "operand_bytes_per_cycle_per_core", "attention_mma_ratio",
                                              "attention_overhead_blocks", "attention_block",
-                                             "tile_sram_fraction", "vector_efficiency")},
+                                             "tile_sram_fraction", "vector_efficiency", "mma_8bit_ratio")},
             sources=(src,),
         )
 
@@ -314,7 +316,7 @@ class ChipParams:
     def check(self) -> None:
         """Fractions in (0, 1], positive rates and counts; one-line error otherwise."""
         for name in ("mma_efficiency", "hbm_efficiency", "attention_mma_ratio", "tile_sram_fraction",
-                     "vector_efficiency"):
+                     "vector_efficiency", "mma_8bit_ratio"):
             a = getattr(self, name)
             if np.any(~(a > 0)) or np.any(a > 1):
                 raise FablessError(f"{name} must be in (0, 1], got {a[~((a > 0) & (a <= 1))][0]:g}")
