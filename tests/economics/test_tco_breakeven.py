@@ -71,24 +71,27 @@ def test_tco_training_run_by_hand(cli, train_scenario):
     assert 0 < row["matrix_util"] <= 1
 
 
-def test_tco_compare_rows_and_no_system_preset(cli):
+def test_tco_compare_rows_and_chips_without_a_system(cli):
     r = cli("tco", SERVE, "--compare", "h100-sxm,tpu-v5p,mtia-v2,examples/scenarios/hardware/my-chip.yaml," + CUSTOM, "--json")
     assert r.code == 0, r.err
     rows = {row["chip"]: row for row in r.json()["rows"]}
-    assert rows["mtia-v2"]["error"].startswith("no system preset")
-    assert rows["examples/scenarios/hardware/my-chip.yaml"]["error"].startswith("no system preset")
+    # a chip with no system preset goes into the scenario's own system (DGX H100), which needs
+    # scale-up links: MTIA v2 has none (PCIe only)
+    assert "no scale-up links" in rows["mtia-v2"]["error"]
+    mine = rows["examples/scenarios/hardware/my-chip.yaml"]
+    assert mine["chip_name"] == "my-chip" and mine["chips"] == 8 and "dgx-h100" in mine["system_note"]
     # TPU v5p: no list price -> bought at unit cost; no published TDP -> charged on modelled power
     v5p = rows["tpu-v5p"]
     assert v5p["buy_price_basis"].startswith("unit cost")
     assert v5p["ownership_power_basis"] == "modelled (no published TDP)"
     assert v5p["rent_chip_hour_usd"] == 4.2
-    assert rows["my-chip"]["chips"] == 8 and rows["my-chip"]["rent_chip_hour_usd"] is None
+    assert rows[CUSTOM]["chips"] == 8 and rows[CUSTOM]["rent_chip_hour_usd"] is None and "system_note" not in rows[CUSTOM]
 
 
 def test_tco_table_prints(cli):
     r = cli("tco", SERVE, "--compare", "h100-sxm,mtia-v2")
     assert r.code == 0, r.err
-    assert "no system preset" in r.out and "h100-sxm" in r.out
+    assert "no scale-up links" in r.out and "h100-sxm" in r.out
 
 
 def test_breakeven_by_hand(cli):
@@ -125,8 +128,15 @@ def test_breakeven_table_prints(cli):
     assert "tornado" in r.out and "break-even fleet" in r.out
 
 
-def test_breakeven_custom_without_system_is_one_line_error(cli):
-    assert_one_line_error(cli("breakeven", SERVE, "--custom", "examples/scenarios/hardware/my-chip.yaml"), "no system preset")
+def test_breakeven_custom_chip_yaml_is_placed_in_the_scenario_system(cli):
+    r = cli("breakeven", SERVE, "--custom", "examples/scenarios/hardware/my-chip.yaml", "--json")
+    assert r.code == 0, r.err
+    d = r.json()
+    assert d["custom"] == "my-chip" and any("dgx-h100" in n for n in d["notes"])
+
+
+def test_breakeven_custom_without_links_is_one_line_error(cli):
+    assert_one_line_error(cli("breakeven", SERVE, "--custom", "mtia-v2"), "no scale-up links")
 
 
 def test_breakeven_gpu_without_price_is_one_line_error(cli):

@@ -37,7 +37,8 @@ def test_fleet_end_to_end(cli):
     out = res.json()
     assert out["demand_per_s"] == pytest.approx(20000 / 60)
     h100, mine = out["rows"]
-    assert "no system preset" in mine["error"]
+    # my-chip.yaml has no system preset: it runs in the scenario's DGX H100 and says so
+    assert mine["chip"] == "my-chip" and mine["chips"] > 0 and "dgx-h100" in mine["system_note"]
     assert h100["chip"] == "h100-sxm" and h100["rate_per_s"] > 0
     # The reported fleet is the arithmetic on the reported rate and layout.
     assert h100["units"] == math.ceil(out["demand_per_s"] / h100["rate_per_s"])

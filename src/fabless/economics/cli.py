@@ -186,6 +186,8 @@ def tco(
              for r in rows if "error" not in r}
     for r in rows:
         console.print(f"{r['chip']}: {r['error'] if 'error' in r else notes[r['chip']]}")
+        if r.get("system_note"):
+            console.print(f"  {r['system_note']}")
     console.print("$/M in and out split the chip time between prefill (TTFT) and decode; --json has all-in output figures."
                   if phase == "inference" else "$/run = $/Mtoken x training.tokens / 1e6.")
 
@@ -228,6 +230,8 @@ def breakeven_cmd(
         ["NRE $", f"{rep['nre_usd']:,.0f}", ""],
     ]
     print_table(["", c, g], head, title=f"{scenario}: {c} vs {g} at {rep['chips_per_estimate']} chips")
+    for note in rep.get("notes", []):
+        console.print(note)
     console.print(f"1 {c} delivers {rep['throughput_ratio']:.3f} x a {g}; each {g} replaced saves "
                   f"${rep['saving_per_gpu_hour_usd']:.3f}/h.")
     rows = [[f"{r['years']:g}", _fleet(r["breakeven_fleet_gpus"]), _fleet(r["breakeven_fleet_custom_chips"])] for r in rep["breakeven"]]

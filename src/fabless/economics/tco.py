@@ -44,13 +44,41 @@ def _is_system_file(ref: str) -> bool:
     return isinstance(raw, dict) and "scale_up" in raw and "chip" in raw
 
 
+def host_system(base: dict, ref: str) -> str | None:
+    """For a chip (preset or YAML) that no system preset is built from, the system of the
+    scenario ``base`` to place it in (its scale-up topology, latencies and network, the chip's
+    own links); None for a system file or a chip with a system preset of its own."""
+    from fabless.estimate.engine import resolve_system
+    from fabless.estimate.scenario import scenario_from_dict
+    from fabless.hardware.presets import all_systems, load_chip
+
+    if _is_system_file(ref):
+        return None
+    name = load_chip(ref).name
+    if any(s.chip.name == name for s in all_systems()):
+        return None
+    own = (base.get("system") or {}).get("name") if isinstance(base.get("system"), dict) else None
+    return own or resolve_system(scenario_from_dict(base)).name
+
+
+def placement_note(base: dict, ref: str) -> str | None:
+    """One line saying where a chip without a system of its own was placed, or None."""
+    host = host_system(base, ref)
+    if host is None:
+        return None
+    return (f"{ref} has no system of its own: placed in the scenario's {host} (its scale-up topology, latencies "
+            f"and network) with its own link bandwidth; give a system YAML to set its own")
+
+
 def scenario_for(base: dict, ref: str, count: int | None):
     """The scenario ``base`` (a raw dict) on another chip: ``ref`` is a chip preset or
-    chip YAML (the engine picks the smallest system preset of that chip) or a system YAML."""
+    chip YAML (the engine picks the smallest system preset of that chip; a chip with none is
+    placed in the scenario's own system, :func:`host_system`) or a system YAML."""
     from fabless.estimate.scenario import scenario_from_dict
 
     raw = dict(base)
-    system = {"name": ref} if _is_system_file(ref) else {"chip": ref}
+    host = host_system(base, ref)
+    system = {"name": ref} if _is_system_file(ref) else ({"name": host, "chip": ref} if host else {"chip": ref})
     if count:
         system["count"] = count
     raw["system"] = system
@@ -141,7 +169,14 @@ def tco_rows(base: dict, refs: list[str], params: EconomicsParams | None = None,
             from fabless.estimate.engine import resolve_system
 
             chip = resolve_system(scn).chip
-            rows.append(price_work(est, scn, chip, params, partner=partner))
+            row = price_work(est, scn, chip, params, partner=partner)
+            if Path(ref).suffix.lower() in (".yaml", ".yml"):
+                # a file: name the row by it (two files may hold chips of one name)
+                row.update(chip=ref, chip_name=chip.name)
+            note = placement_note(base, ref)
+            if note:
+                row["system_note"] = note
+            rows.append(row)
         except (FablessError, InfeasibleDesign) as exc:
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             if "no system preset" in msg:
@@ -169,7 +204,7 @@ def breakeven_report(base: dict, custom_ref: str, gpu_ref: str, params: Economic
             if "no system preset" in msg:
                 msg = f"{ref}: no system preset; give a system YAML (chip: {ref}) with its scale-up domain"
             raise type(exc)(f"breakeven ({role}): {msg}") from None
-        out[role] = {"ref": ref, "chip": resolve_system(scn).chip, "estimate": est}
+        out[role] = {"ref": ref, "chip": resolve_system(scn).chip, "estimate": est, "note": placement_note(base, ref)}
     custom, gpu = out["custom"]["chip"], out["gpu"]["chip"]
     rate = lambda e: float(e.metrics["output_tokens_per_s_per_chip" if e.phase == "inference" else "tokens_per_s_per_chip"])  # noqa: E731
     r_custom, r_gpu = rate(out["custom"]["estimate"]), rate(out["gpu"]["estimate"])
@@ -190,6 +225,7 @@ def breakeven_report(base: dict, custom_ref: str, gpu_ref: str, params: Economic
         "gpu_chip_hour_usd": bvb["gpu_chip_hour_usd"], "nre_usd": bvb["nre_usd"], "partner": partner,
         "saving_per_gpu_hour_usd": bvb["saving_per_gpu_hour_usd"], "breakeven": table,
         "tornado_years": tornado_years, "tornado_spread": spread, "tornado": tor,
+        "notes": [n for n in (out["custom"]["note"], out["gpu"]["note"]) if n],
     }
     if fleet is not None:
         report["fleet_gpus"] = fleet

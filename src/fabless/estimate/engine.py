@@ -137,10 +137,13 @@ class Estimate:
 
 
 def resolve_system(scn: Scenario) -> System:
-    """The System a scenario names, resized to its chip count."""
+    """The System a scenario names, resized to its chip count; with both a system name and a
+    chip, that chip in place of the system's own."""
     spec = scn.system
     if spec.name is not None:
         base = load_system(spec.name)
+        if spec.chip is not None:
+            base = base.model_copy(update={"chip": load_chip(spec.chip)})
     else:
         chip = load_chip(spec.chip)
         same = [s for s in all_systems() if s.chip.name == chip.name]

@@ -49,13 +49,15 @@ class SystemSpec(Frozen):
     """Which hardware: a system preset (or file), or a bare chip, and how many chips."""
 
     name: str | None = Field(None, description="a system preset or system YAML path")
-    chip: str | None = Field(None, description="a chip preset or chip YAML path (system built around it)")
+    chip: str | None = Field(None, description="a chip preset or chip YAML path: alone, the smallest system preset "
+                             "built from it; with name, this chip in place of the system's own (its topology, "
+                             "latencies and node size, the chip's own compute, memory and link bandwidth)")
     count: PositiveInt | None = Field(None, description="total chips; defaults to the system's own count")
 
     @model_validator(mode="after")
     def _one(self) -> SystemSpec:
-        if (self.name is None) == (self.chip is None):
-            raise ValueError("give exactly one of name (a system) or chip")
+        if self.name is None and self.chip is None:
+            raise ValueError("give name (a system), chip, or both (the chip placed in that system)")
         return self
 
 

@@ -186,3 +186,5 @@ def fleet_cmd(
             tried = "; ".join(f"{t['layout']} {t['rate_per_s']:.3g}/s" + (f" -> {t['chips']} chips" if "chips" in t else "")
                               for t in r["layouts"])
             console.print(f"{r['chip']} ({r['price_basis']}): {tried}")
+            if r.get("system_note"):
+                console.print(f"  {r['system_note']}")

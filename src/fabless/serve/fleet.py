@@ -226,6 +226,11 @@ def plan_chip(base: dict, ref: str, demand_per_s: float, lengths: Lengths, opts:
            "buy_usd_per_mtoken_all": usd_per_mtoken(best["chips"], own, all_tok),
            "rent_usd_per_mtoken_output": usd_per_mtoken(best["chips"], rent, out_tok),
            "layouts": tried}
+    from fabless.economics.tco import placement_note
+
+    note = placement_note(base, ref)
+    if note:
+        row["system_note"] = note
     return row
 
 
