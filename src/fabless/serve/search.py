@@ -27,17 +27,22 @@ def max_throughput(step_model: StepCostModel, lengths: Lengths, slo: SLO, sched_
                    seed: int = 0, *, duration_s: float = 600.0, warmup_s: float = 0.0,
                    arrivals: Callable[[float], object] = Poisson, fleet: Fleet | Disaggregated | None = None,
                    prefix: SharedPrefix | None = None, start_rate_per_s: float = 1.0, rel_tol: float = 0.02,
-                   max_runs: int = 40) -> MaxThroughput:
+                   max_runs: int = 40, growth: float = 2.0) -> MaxThroughput:
     """Bisection on the arrival rate for the highest rate whose run meets ``slo``.
 
-    From ``start_rate_per_s`` the rate is doubled until a run fails (or halved until one
-    passes), then the bracket is halved until its width is within ``rel_tol`` of the rate.
+    From ``start_rate_per_s`` the rate is multiplied by ``growth`` (default 2) until a run fails
+    (or divided by it until one passes), then the bracket is halved until its width is within
+    ``rel_tol`` of the rate. A start near the answer with a small ``growth`` saves runs.
     Every run uses the same ``seed``; with Poisson arrivals that means the same requests with
     arrival times scaled by 1/rate (common random numbers), so the answer is deterministic.
     Assumes latency grows with rate (true of the SLO's percentiles away from noise).
     """
     if not 0 < rel_tol < 1:
         raise FablessError(f"rel_tol must be in (0, 1), got {rel_tol}")
+    if not growth > 1:
+        raise FablessError(f"growth must be > 1, got {growth}")
+    if not start_rate_per_s > 0:
+        raise FablessError(f"start_rate_per_s must be > 0, got {start_rate_per_s}")
     tried: list = []
     results: dict[float, SimResult] = {}
 
@@ -56,7 +61,7 @@ def max_throughput(step_model: StepCostModel, lengths: Lengths, slo: SLO, sched_
         while hi is None:
             if len(tried) >= max_runs:
                 raise FablessError(f"no failing rate found up to {lo:g}/s in {max_runs} runs; is the SLO reachable at any load?")
-            rate *= 2
+            rate *= growth
             if ok(rate):
                 lo = rate
             else:
@@ -64,7 +69,7 @@ def max_throughput(step_model: StepCostModel, lengths: Lengths, slo: SLO, sched_
     else:
         lo, hi = None, rate
         while lo is None:
-            rate /= 2
+            rate /= growth
             if rate < start_rate_per_s * 2.0**-20 or len(tried) >= max_runs:
                 return MaxThroughput(0.0, None, tried)
             if ok(rate):

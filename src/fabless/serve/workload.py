@@ -144,6 +144,108 @@ class LogNormal:
 
 
 @dataclass(frozen=True)
+class Empirical:
+    """Lengths from a measured distribution, given as a quantile table.
+
+    ``quantiles`` are the token counts at evenly spaced probabilities 0, 1/(k-1), ..., 1
+    (non-decreasing, >= 1); a draw is the inverse CDF at a uniform random number, linear
+    between table points, times ``scale``, rounded and clipped to [1, max_tokens].
+    :meth:`rescaled` keeps the shape and sets the mean. Tables live in YAML files, e.g.
+    ``data/measurements/mlperf_llm_lengths.yaml``; :func:`empirical_lengths` reads one.
+    """
+
+    quantiles: tuple
+    scale: float = 1.0
+    max_tokens: int | None = None
+
+    def __post_init__(self):
+        try:
+            q = np.asarray(self.quantiles, dtype=float)
+        except (TypeError, ValueError):
+            raise FablessError("an empirical length table must be a list of numbers (token counts)") from None
+        if q.ndim != 1 or len(q) < 2:
+            raise FablessError(f"an empirical length table needs >= 2 quantiles, got {q.size}")
+        if not np.all(np.isfinite(q)) or q[0] < 1:
+            raise FablessError(f"empirical quantiles must be finite token counts >= 1, got a first value of {q[0]}")
+        if np.any(np.diff(q) < 0):
+            k = int(np.argmax(np.diff(q) < 0))
+            raise FablessError(f"empirical quantiles must be non-decreasing; value {k + 1} ({q[k + 1]:g}) is below the one before ({q[k]:g})")
+        if not self.scale > 0:
+            raise FablessError(f"an empirical length scale must be > 0, got {self.scale}")
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise FablessError(f"max_tokens must be >= 1, got {self.max_tokens}")
+        object.__setattr__(self, "quantiles", tuple(float(v) for v in q))
+
+    @property
+    def table_mean_tokens(self) -> float:
+        """Mean of the (unscaled) piecewise-linear distribution: the average of the segment midpoints."""
+        q = np.asarray(self.quantiles)
+        return float(((q[:-1] + q[1:]) / 2).mean())
+
+    @property
+    def mean_tokens(self) -> float:
+        """Mean before rounding and the ``max_tokens`` cap."""
+        return self.table_mean_tokens * self.scale
+
+    def rescaled(self, mean_tokens: float) -> "Empirical":
+        """The same shape with mean ``mean_tokens`` (before rounding; after the ``max_tokens`` cap,
+        which the scale is raised to make up for)."""
+        if not mean_tokens >= 1:
+            raise FablessError(f"a rescaled length mean must be >= 1 token, got {mean_tokens}")
+        scale = mean_tokens / self.table_mean_tokens
+        if self.max_tokens is not None:
+            if not mean_tokens < self.max_tokens:
+                raise FablessError(f"a rescaled length mean ({mean_tokens}) must be below max_tokens ({self.max_tokens})")
+            q = np.asarray(self.quantiles)
+            u = (np.arange(4096) + 0.5) / 4096  # midpoint rule over the probabilities
+            x = np.interp(u, np.linspace(0.0, 1.0, len(q)), q)
+            lo, hi = scale, scale * self.max_tokens / mean_tokens + 1.0
+            for _ in range(60):  # the capped mean grows with the scale
+                mid = (lo + hi) / 2
+                if np.minimum(x * mid, self.max_tokens).mean() < mean_tokens:
+                    lo = mid
+                else:
+                    hi = mid
+            scale = (lo + hi) / 2
+        return Empirical(self.quantiles, scale, self.max_tokens)
+
+    def sample(self, n, rng):
+        q = np.asarray(self.quantiles)
+        p = np.linspace(0.0, 1.0, len(q))
+        x = np.rint(np.interp(rng.random(n), p, q) * self.scale).astype(np.int64)
+        return np.clip(x, 1, self.max_tokens if self.max_tokens is not None else None)
+
+
+def empirical_lengths(path: str | Path, dataset: str, which: str = "input", *, mean_tokens: float | None = None,
+                      max_tokens: int | None = None) -> Empirical:
+    """The ``which`` ("input" or "output") length distribution of ``dataset`` in a length-table YAML.
+
+    The file maps dataset names to ``{input: {quantiles: [...]}, output: {quantiles: [...]}}``
+    (other keys, e.g. ``mean``, ``source``, are ignored here). ``mean_tokens`` rescales the
+    shape to that mean; ``max_tokens`` caps a draw.
+    """
+    from fabless.loading import read_yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FablessError(f"{path}: no such length table")
+    data = read_yaml(path) or {}
+    if not isinstance(data, dict) or dataset not in data or str(dataset).startswith("_"):
+        names = ", ".join(k for k in (data if isinstance(data, dict) else {}) if not str(k).startswith("_"))
+        raise FablessError(f"{path}: no dataset '{dataset}' (has: {names or 'none'})")
+    if which not in ("input", "output"):
+        raise FablessError(f"length table: which must be 'input' or 'output', got '{which}'")
+    entry = data[dataset].get(which) if isinstance(data[dataset], dict) else None
+    if not isinstance(entry, dict) or "quantiles" not in entry:
+        raise FablessError(f"{path}: dataset '{dataset}' has no {which}.quantiles list")
+    try:
+        dist = Empirical(tuple(entry["quantiles"]), max_tokens=max_tokens)
+    except FablessError as e:
+        raise FablessError(f"{path}: {dataset}.{which}: {e}") from None
+    return dist.rescaled(mean_tokens) if mean_tokens is not None else dist
+
+
+@dataclass(frozen=True)
 class Lengths:
     """Prompt and answer lengths, drawn independently."""
 
