@@ -17,6 +17,24 @@ request lengths), a ``load`` and a ``convert``:
 * ``load: {kind: burst, requests: n}``: vLLM ``benchmark_throughput``: ``n`` prompts handed to
   the engine at once; throughput over the time to finish them all.
 * ``load: {kind: single}``: one request on an idle server.
+* ``load: {kind: offline}``: MLPerf Offline: all samples issued at once, split evenly over the
+  row's ``instances`` (independent engines). One instance is handed ``OFFLINE_REQUESTS`` at
+  once and its steady output tokens/s (see :func:`offline`) is multiplied by ``instances``:
+  an MLPerf run lasts minutes, long next to one request's life, so its start and tail weigh
+  little.
+* ``load: {kind: server, ttft_p99_ms: a, tpot_p99_ms: b}``: MLPerf Server: the highest
+  Poisson arrival rate at which p99 TTFT <= a and p99 TPOT <= b (both as loadgen defines
+  them; TPOT excludes the first token, as in :mod:`fabless.serve.metrics`), found by
+  :func:`fabless.serve.search.max_throughput` on one instance (a random split of a Poisson
+  stream over the instances is Poisson at 1/instances of the rate); output tokens/s =
+  instances x rate x the row's mean output tokens. Runs last ``SERVER_DURATION_S`` with the
+  first ``SERVER_WARMUP_S`` left out of the percentiles.
+
+Rows with ``lengths: {dataset: d, output_mean_tokens: m, max_output_tokens: c}`` draw request
+lengths (fixed seed) from the dataset's quantile table in ``data/measurements/``
+``mlperf_llm_lengths.yaml``: prompts as measured, answers with the table's output shape
+rescaled to the row's measured mean ``m`` and capped at ``c``; otherwise every request has the
+scenario's ``input_tokens`` / ``output_tokens``.
 
 ``convert``: ``output_tokens_per_s`` (X x output tokens), ``total_tokens_per_s`` ((input +
 output) tokens / makespan), ``tpot_ms`` (median TPOT), ``e2e_s``.
@@ -38,6 +56,18 @@ from fabless.loading import read_yaml
 from fabless.validate.core import Skip, load_rows
 
 SERVE_SCENARIOS_PATH = Path(str(resources.files("fabless") / "data" / "measurements" / "serve_scenarios.yaml"))
+LENGTH_TABLES_DIR = Path(str(resources.files("fabless") / "data" / "measurements"))
+DEFAULT_LENGTH_TABLE = "mlperf_llm_lengths.yaml"
+
+#: Seed of every drawn workload (lengths, Poisson arrivals): the validation is deterministic.
+SEED = 0
+#: Length of one MLPerf Server simulation and the start left out of its percentiles.
+SERVER_DURATION_S = 180.0
+SERVER_WARMUP_S = 45.0
+#: Requests handed at once to one replica for an Offline row (several times any batch here).
+OFFLINE_REQUESTS = 6000
+#: Requests of the short burst that gives the Server search its first rate.
+SERVER_PILOT_REQUESTS = 2000
 
 #: No parameter was fitted on a serving row; all mapped rows are held out.
 FIT_IDS: frozenset[str] = frozenset()
@@ -65,7 +95,7 @@ def _model(scn_raw: dict):
 def _sched(entry: dict):
     from fabless.serve.scheduler import SchedulerConfig
 
-    s = entry.get("scheduler", {})
+    s = entry.get("scheduler") or {}
     seqs = int(s.get("max_num_seqs", 256))
     return SchedulerConfig(max_num_batched_tokens=max(int(s.get("max_num_batched_tokens", 8192)), seqs), max_num_seqs=seqs)
 
@@ -115,7 +145,103 @@ def burst(model, sched, inp: int, out: int, n: int) -> dict:
             "tpot_s": float(res.requests["tpot_s"].median())}
 
 
+def lengths_of(entry: dict):
+    """The entry's drawn length distributions (``lengths`` key), or None for fixed lengths."""
+    from fabless.serve.workload import Lengths, empirical_lengths
+
+    spec = entry.get("lengths")
+    if spec is None:
+        return None
+    table = LENGTH_TABLES_DIR / spec.get("table", DEFAULT_LENGTH_TABLE)
+    ds = spec["dataset"]
+    cap_in = spec.get("max_input_tokens")
+    cap_out = spec.get("max_output_tokens")
+    return Lengths(empirical_lengths(table, ds, "input", max_tokens=cap_in),
+                   empirical_lengths(table, ds, "output", mean_tokens=spec.get("output_mean_tokens"), max_tokens=cap_out))
+
+
+def _drawn(lengths, n: int, seed: int = SEED):
+    from fabless.serve.workload import Requests
+
+    r_in, r_out = np.random.default_rng(seed).spawn(2)
+    return Requests(np.zeros(n), np.asarray(lengths.input.sample(n, r_in), dtype=np.int64),
+                    np.asarray(lengths.output.sample(n, r_out), dtype=np.int64))
+
+
+def offline(model, sched, lengths, n: int | None = None, seed: int = SEED) -> dict:
+    """Steady throughput of one replica handed ``n`` requests (drawn lengths) at once.
+
+    Measured while requests still wait (the batch is refilled as requests finish) and after
+    the first fifth of them has finished (past the start, when every request is in its
+    prompt): output tokens made in that window over its length; a token of a request counts
+    at its first-token time or evenly over its decode. A long MLPerf Offline run (>= 600 s)
+    is this steady state with a short start and tail.
+    """
+    from fabless.serve.sim import simulate
+
+    n = OFFLINE_REQUESTS if n is None else n
+    reqs = _drawn(lengths, n, seed)
+    res = simulate(reqs, model, sched)
+    df = res.requests
+    first = df["first_token_s"].to_numpy()
+    fin = df["finish_s"].to_numpy()
+    out = df["output_tokens"].to_numpy()
+    t0 = float(np.sort(fin)[n // 5])
+    t1 = float(df["first_scheduled_s"].max())
+    if not t1 > t0:
+        raise Skip(f"offline: {n} requests do not keep the replica's queue busy past the start; give more requests")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        span = fin - first
+        share = np.where(span > 0, (np.minimum(fin, t1) - np.maximum(first, t0)).clip(0) / span, 0.0)
+    tokens = float((share * (out - 1)).sum() + ((first >= t0) & (first < t1)).sum())
+    rate = tokens / (t1 - t0)
+    return {"window_s": (t0, t1), "requests": n, "output_tokens_per_s": rate,
+            "rate_per_s": rate / float(out.mean()), "makespan_s": float(fin.max()),
+            "mean_batch_seqs": res.summary["mean_batch_seqs"], "preemptions": res.summary["preemptions"]}
+
+
+def server(model, sched, lengths, ttft_p99_s: float, tpot_p99_s: float, seed: int = SEED,
+           duration_s: float = SERVER_DURATION_S, warmup_s: float = SERVER_WARMUP_S) -> dict:
+    """The highest Poisson rate of one replica within the p99 TTFT and TPOT limits.
+
+    The search starts at the rate of a short burst (``SERVER_PILOT_REQUESTS`` at once, to the
+    last finish: below the replica's capacity, a first guess) and grows by 1.25 until a run
+    fails, then bisects to 2 %.
+    """
+    from fabless.serve.metrics import SLO
+    from fabless.serve.search import max_throughput
+
+    from fabless.serve.sim import simulate
+
+    pilot = simulate(_drawn(lengths, SERVER_PILOT_REQUESTS, seed), model, sched)
+    start = SERVER_PILOT_REQUESTS / float(pilot.requests["finish_s"].max())
+    slo = SLO({"ttft_p99": ttft_p99_s, "tpot_p99": tpot_p99_s})
+    found = max_throughput(model, lengths, slo, sched, seed, duration_s=duration_s, warmup_s=warmup_s,
+                           start_rate_per_s=start, growth=1.25, rel_tol=0.02)
+    out = {"rate_per_s": found.rate_per_s, "runs": len(found.tried)}
+    if found.result is not None:
+        s = found.result.summary
+        out.update({k: s[k] for k in ("ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s", "mean_batch_seqs")})
+    return out
+
+
 def simulate_entry(entry: dict) -> dict:
+    """The simulation an entry asks for; entries with the same scenario, scheduler, lengths and
+    load (e.g. 1 and 8 instances of one engine) share one run."""
+    import json
+
+    key = json.dumps({k: entry.get(k) for k in ("scenario", "scheduler", "lengths", "load")}, sort_keys=True)
+    return dict(_simulate_cached(key))
+
+
+@lru_cache(maxsize=64)
+def _simulate_cached(key: str) -> dict:
+    import json
+
+    return _simulate(json.loads(key))
+
+
+def _simulate(entry: dict) -> dict:
     scn = entry["scenario"]
     inf = scn["inference"]
     inp, out = int(inf["input_tokens"]), int(inf["output_tokens"])
@@ -123,6 +249,14 @@ def simulate_entry(entry: dict) -> dict:
     sched = _sched(entry)
     load = entry["load"]
     kind = load["kind"]
+    if kind in ("offline", "server"):
+        lengths = lengths_of(entry)
+        if lengths is None:
+            raise Skip(f"load kind {kind} needs a lengths entry")
+        instances = int(entry.get("instances", 1))
+        if kind == "offline":
+            return offline(model, sched, lengths)
+        return server(model, sched, lengths, float(load["ttft_p99_ms"]) / 1e3, float(load["tpot_p99_ms"]) / 1e3)
     if kind == "closed_loop":
         return closed_loop(model, sched, inp, out, int(load["concurrency"]))
     if kind == "burst":
@@ -141,6 +275,12 @@ def predict(row: dict) -> float | None:
     sim = simulate_entry(entry)
     inf = entry["scenario"]["inference"]
     conv = entry["convert"]
+    kind = entry["load"]["kind"]
+    instances = int(entry.get("instances", 1))
+    if kind == "offline" and conv == "output_tokens_per_s":
+        return instances * sim["output_tokens_per_s"]
+    if kind == "server" and conv == "output_tokens_per_s":
+        return instances * sim["rate_per_s"] * float(entry["lengths"]["output_mean_tokens"])
     if conv == "output_tokens_per_s":
         if "rate_per_s" in sim:
             return sim["rate_per_s"] * int(inf["output_tokens"])
@@ -172,4 +312,4 @@ if __name__ == "__main__":  # python -m fabless.validate.serve
         print(s)
 
 
-__all__ = ["FIT_IDS", "closed_loop", "burst", "predict", "rows", "serve_map"]
+__all__ = ["FIT_IDS", "burst", "closed_loop", "lengths_of", "offline", "predict", "rows", "serve_map", "server"]
