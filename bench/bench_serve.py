@@ -11,6 +11,9 @@ mean 1024 (sd 512), answers lognormal mean 256 (sd 128).
 
 ``--engine`` costs steps with the performance engine instead (fabless.estimate.stepcost.EngineStepCost,
 llama-3.1-8b on one H100 of dgx-h100, bf16, tp=1): the wall time is then mostly the engine's calls.
+By the engine's step times that replica is at its capacity at 20 req/s (batches full at 256
+sequences every step, the backlog creeping up by under 1% of arrivals): the slowest case for the
+simulator, which is why it is the benchmark; the last line says so.
 
 Run: python bench/bench_serve.py [--rate 20] [--hours 1] [--rel-bits 6] [--engine]
 """
@@ -70,6 +73,7 @@ def main() -> None:
           f"TPOT p50/p99 {s['tpot_p50_s'] * 1e3:.2f}/{s['tpot_p99_s'] * 1e3:.2f} ms, "
           f"mean batch {s['mean_batch_seqs']:.1f} seqs, KV use mean/max {s['mean_kv_used_fraction']:.1%}/"
           f"{s['max_kv_used_fraction']:.1%}, preemptions {s['preemptions']}")
+    print(f"stable: {s['stable']} (backlog growth over the second half: {s['backlog_growth']:.0f} requests)")
 
 
 if __name__ == "__main__":
