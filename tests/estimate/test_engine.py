@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fabless.estimate.engine import Plan, _params_per_chip, estimate
+from fabless.estimate.engine import Plan, estimate, params_per_chip
 from fabless.estimate.parallel import (
     activation_bytes_per_layer,
     pipeline_bubble_fraction,
@@ -110,9 +110,9 @@ def test_full_recompute_costs_time_and_saves_memory():
 @given(tp=st.sampled_from([1, 2, 4, 8]), pp=st.sampled_from([1, 2, 4]))
 def test_more_model_parallel_chips_never_more_weights_per_chip(tp, pp):
     cfg = load_model("llama-3.1-70b")
-    base = _params_per_chip(cfg, Plan(tp, pp, 1))
-    assert _params_per_chip(cfg, Plan(tp * 2, pp, 1)) <= base
-    assert _params_per_chip(cfg, Plan(tp, pp * 2, 1)) <= base
+    base = params_per_chip(cfg, Plan(tp, pp, 1))
+    assert params_per_chip(cfg, Plan(tp * 2, pp, 1)) <= base
+    assert params_per_chip(cfg, Plan(tp, pp * 2, 1)) <= base
 
 
 @settings(max_examples=10, deadline=None)

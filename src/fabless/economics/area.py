@@ -147,8 +147,16 @@ class AreaResult:
         return self.harvested_area_mm2 / model_total if model_total else 0.0
 
 
+def die_to_die_gb_s(memory_gb_s, dies, sp: SiliconParams):
+    """Vectorised: die-to-die bandwidth of each die (GB/s) of a package of ``dies`` dies
+    whose memory bandwidth is ``memory_gb_s`` (GB/s, all dies): ``memory_gb_s x
+    d2d_bandwidth_over_memory`` where ``dies > 1``, else 0. Arrays broadcast together."""
+    return np.where(np.asarray(dies) > 1, np.asarray(memory_gb_s, dtype=float) * sp.d2d_bandwidth_over_memory, 0.0)
+
+
 def d2d_gb_s_per_die(inv: DieInventory, sp: SiliconParams) -> float:
-    return inv.memory_gb_s * sp.d2d_bandwidth_over_memory if inv.dies > 1 else 0.0
+    """Die-to-die bandwidth of each die of ``inv`` (GB/s): :func:`die_to_die_gb_s`."""
+    return float(die_to_die_gb_s(inv.memory_gb_s, inv.dies, sp))
 
 
 def die_area(inv: DieInventory, params: EconomicsParams | None = None, *, check_reticle: bool = True,
@@ -193,7 +201,10 @@ def die_area(inv: DieInventory, params: EconomicsParams | None = None, *, check_
 _PCIE = re.compile(r"pcie\s*gen\s*(\d)\s*x\s*(\d+)", re.I)
 
 
-def _host_gbit_s(host: str | None, sp: SiliconParams) -> float:
+def host_gbit_s(host: str | None, sp: SiliconParams) -> float:
+    """Bandwidth (Gbit/s, one direction) of a chip's host link from its ``links.host`` text
+    (``PCIe Gen5 x16`` -> lanes x ``pcie_gbit_s_per_lane[gen5]``); 0 without one or where the
+    text names no PCIe link."""
     if not host:
         return 0.0
     m = _PCIE.search(host)
@@ -204,6 +215,13 @@ def _host_gbit_s(host: str | None, sp: SiliconParams) -> float:
     if rate is None:
         raise FablessError(f"unknown PCIe generation in host link '{host}'; known: {', '.join(sp.pcie_gbit_s_per_lane)}")
     return rate * lanes
+
+
+def serdes_gbit_s(scale_up_bidir_gb_s, host: str | None, sp: SiliconParams):
+    """Vectorised: off-chip SerDes bandwidth (Gbit/s, one direction, all links) of a chip with
+    ``scale_up_bidir_gb_s`` (GB/s, both directions, all scale-up links; 0 without any) and the
+    host link ``host`` (:func:`host_gbit_s`): ``scale_up_bidir_gb_s / 2 x 8 + host Gbit/s``."""
+    return np.asarray(scale_up_bidir_gb_s, dtype=float) / 2 * 8 + host_gbit_s(host, sp)
 
 
 def is_hbm(generation: str) -> bool:
@@ -262,9 +280,7 @@ def inventory_from_chip(chip: Chip, params: EconomicsParams | None = None, *, co
             raise FablessError(f"{chip.name}: memory.hbm.stacks is needed to size the HBM PHYs")
     else:
         dram = hbm.bandwidth_gb_s
-    serdes = _host_gbit_s(chip.links.host, sp)
-    if chip.links.scale_up is not None:
-        serdes += chip.links.scale_up.bidir_gb_s / 2 * 8
+    serdes = float(serdes_gbit_s(chip.links.scale_up.bidir_gb_s if chip.links.scale_up is not None else 0.0, chip.links.host, sp))
     vector = chip.compute.vector_units.fp32_flops_per_cycle / 2 * ratio if chip.compute.vector_units else 0.0
     return DieInventory(
         name=chip.name, process_node=chip.physical.process_node, dies=chip.physical.dies,

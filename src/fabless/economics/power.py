@@ -73,7 +73,24 @@ def macs_per_unit(chip: Chip, dtype: str = "bf16") -> float | None:
 
 
 def memory_pj_per_bit(generation: str, params: EconomicsParams) -> float:
+    """Energy (pJ) per bit moved to or from memory of ``generation`` (HBM: DRAM + I/O;
+    off-package DRAM: the chip's PHY only)."""
     return memory_value(params.power.memory_pj_per_bit, generation, "memory energy")
+
+
+def io_power_w(*, memory_bytes_per_s, memory_pj_per_bit, d2d_gb_s_per_die, dies, serdes_gbit_s,
+               params: EconomicsParams | None = None) -> dict[str, np.ndarray]:
+    """Vectorised: power (W) of a chip's I/O, each part at full rate: ``memory`` (bytes/s x 8 x
+    ``memory_pj_per_bit``), ``d2d`` (die-to-die links of a package of ``dies`` > 1 dies: each
+    die's GB/s x 8 x ``d2d_pj_per_bit`` x dies; 0 for one die) and ``links`` (off-chip SerDes
+    Gbit/s, one direction, x ``serdes_pj_per_bit``). Arrays broadcast together. Scale each by
+    its utilisation (:func:`power_terms_w`)."""
+    pw = (params or default_params()).power
+    dies = np.asarray(dies)
+    memory = np.asarray(memory_bytes_per_s, dtype=float) * 8 * np.asarray(memory_pj_per_bit, dtype=float) * 1e-12
+    d2d = np.asarray(d2d_gb_s_per_die, dtype=float) * 1e9 * 8 * pw.d2d_pj_per_bit * 1e-12 * np.where(dies > 1, dies, 0)
+    links = np.asarray(serdes_gbit_s, dtype=float) * 1e9 * pw.serdes_pj_per_bit * 1e-12
+    return {"memory": memory, "d2d": d2d, "links": links}
 
 
 def power_terms_w(*, peak_flops, clock_mhz, peak_clock_mhz, flop_pj_at_peak_clock, matrix_util, static_w,
@@ -140,13 +157,12 @@ def chip_power(chip: Chip, params: EconomicsParams | None = None, *, dtype: str 
         area = die_area(inv, p, check_reticle=False).total_mm2
     static = node_value(pw.leakage_w_per_mm2, node, "leakage_w_per_mm2") * area
     hbm = chip.memory.hbm
-    mem_full = hbm.bandwidth_bytes_per_s * 8 * memory_pj_per_bit(hbm.generation, p) * 1e-12
-    d2d = d2d_gb_s_per_die(inv, p.silicon) * 1e9 * 8 * pw.d2d_pj_per_bit * 1e-12 * (inv.dies if inv.dies > 1 else 0)
-    link_full = inv.serdes_gbit_s * 1e9 * pw.serdes_pj_per_bit * 1e-12
+    io = io_power_w(memory_bytes_per_s=hbm.bandwidth_bytes_per_s, memory_pj_per_bit=memory_pj_per_bit(hbm.generation, p),
+                    d2d_gb_s_per_die=d2d_gb_s_per_die(inv, p.silicon), dies=inv.dies, serdes_gbit_s=inv.serdes_gbit_s, params=p)
     e_peak = float(flop_energy_pj(node, dtype, f_peak, p, macs_per_unit(chip, "bf16")))
     t = power_terms_w(peak_flops=peak, clock_mhz=f, peak_clock_mhz=f_peak, flop_pj_at_peak_clock=e_peak,
-                      matrix_util=matrix_util, static_w=static, memory_w_full=mem_full + d2d, memory_util=memory_util,
-                      link_w_full=link_full, link_util=link_util, gamma=pw.energy_clock_exponent)
+                      matrix_util=matrix_util, static_w=static, memory_w_full=io["memory"] + io["d2d"], memory_util=memory_util,
+                      link_w_full=io["links"], link_util=link_util, gamma=pw.energy_clock_exponent)
     terms = {k: float(v) for k, v in t.items()}
     budget = power_budget_w if power_budget_w is not None else chip.physical.tdp_w
     sustained = None

@@ -16,7 +16,7 @@ Training step (1F1B pipeline, ``m`` micro-batches per data-parallel rank)::
 With ``v`` virtual stages (interleave) the send/recv per micro-batch is v times that of 1F1B.
 FP8 precision means FP8 GEMM inputs (Transformer Engine, TensorRT-LLM): matmuls read FP8
 operands and write bf16; every other kernel and the attention math run in bf16; the KV cache
-keeps its own datatype (:func:`_framework_dtypes`): a decode attention streams an FP8 cache
+keeps its own datatype (:func:`framework_dtypes`): a decode attention streams an FP8 cache
 at one byte per element (:func:`framework_op_time`), and inference collectives move the bf16
 activations between kernels (:func:`comm_dtype_bytes`).
 
@@ -290,8 +290,8 @@ def _op_time(op, chip: ChipParams) -> float:
         lambda: float(chip.peak_flops_per_s.get(supported_dtype(op.dtype_a, chip))[0])))
 
 
-def _framework_dtypes(op):
-    """The op as an FP8 framework runs it. FP8 in Transformer Engine (training) and
+def framework_dtypes(op):
+    """The op (a :mod:`fabless.workload.ops` operator) as an FP8 framework runs it. FP8 in Transformer Engine (training) and
     TensorRT-LLM (inference) means FP8 *GEMM inputs*: the matmuls read FP8 operands
     (the cast is fused into the producing kernel) and write 16-bit outputs, while the
     tensors between kernels, norms, softmax, elementwise work and the attention math stay
@@ -314,7 +314,7 @@ def _framework_dtypes(op):
 
 def comm_dtype_bytes(prec: Precision) -> float:
     """Bytes per element of the activations a collective moves between kernels. With fp8
-    activations (FP8 GEMM inputs, :func:`_framework_dtypes`) the GEMMs write bf16, so the
+    activations (FP8 GEMM inputs, :func:`framework_dtypes`) the GEMMs write bf16, so the
     tensor-parallel all-reduce of a row-parallel GEMM's output and the pipeline hand-off of
     the residual stream move bf16, not FP8."""
     return float(dtype_bytes("bf16")) if prec.activations == "fp8" else float(dtype_bytes(prec.activations))
@@ -331,7 +331,7 @@ def graph_time(graph: Graph, chip: ChipParams, *, blocks: set[str] | None = None
             if isinstance(op, Collective):
                 continue
             cat = "recompute" if op.pass_ == "recompute" else ("optimizer" if op.pass_ == "opt" else _category(op))
-            out[cat] = out.get(cat, 0.0) + _op_time(_framework_dtypes(op), chip) * b.repeat * scale
+            out[cat] = out.get(cat, 0.0) + _op_time(framework_dtypes(op), chip) * b.repeat * scale
     return out
 
 
@@ -409,7 +409,7 @@ def _training(cfg: ModelConfig, scn: Scenario, system: System, plan: Plan, chip:
     bubble_s = pipeline_s * bubble_frac / (1 - bubble_frac) if bubble_frac < 1 else 0.0
 
     # Data-parallel gradient synchronisation, overlapped with the last micro-batch's backward.
-    params_chip = _params_per_chip(cfg, plan)
+    params_chip = params_per_chip(cfg, plan)
     grad_bytes = params_chip * 2.0
     dp_within = plan.dp * plan.model_parallel <= system.scale_up.size
     dp_s = 0.0
@@ -453,7 +453,7 @@ def _training(cfg: ModelConfig, scn: Scenario, system: System, plan: Plan, chip:
     peak = float(chip.peak_flops_per_s.get(_peak_dtype(prec, chip))[0])
     tokens = tr.global_batch * tr.seq_len
 
-    mem = _training_memory(cfg, scfg, plan, tr, prec, m)
+    mem = training_memory_bytes(cfg, scfg, plan, tr, prec, m)
     capacity = float(system.chip.memory.hbm.capacity_bytes)
     usable = capacity * engine_params()["usable_memory_fraction"]
     fits = mem["total"] <= usable
@@ -480,9 +480,10 @@ def _peak_dtype(prec: Precision, chip: ChipParams) -> str:
     return supported_dtype(compute_dtype(prec.activations, prec.weights), chip)
 
 
-def _params_per_chip(cfg: ModelConfig, plan: Plan) -> float:
-    """Parameters one chip holds: dense parts / (tp x pp), experts / (ep x pp) (and / tp
-    when ep = 1), embeddings vocab-parallel over tp."""
+def params_per_chip(cfg: ModelConfig, plan: Plan) -> float:
+    """Parameters (a count, not bytes) one chip of ``plan`` holds of ``cfg``: the dense parts
+    / (tp x pp), the experts / (ep x pp) (and / tp when ep = 1: each expert tensor-parallel),
+    embeddings vocab-parallel over tp. Multiply by the weights' bytes per element for bytes."""
     parts = cfg.params_by_part()
     expert = float(parts.get("experts", 0))
     other = float(cfg.params_total) - expert
@@ -490,8 +491,13 @@ def _params_per_chip(cfg: ModelConfig, plan: Plan) -> float:
     return other / (plan.tp * plan.pp) + expert / expert_div
 
 
-def _training_memory(cfg, scfg, plan: Plan, tr, prec: Precision, m: int) -> dict[str, float]:
-    params_chip = _params_per_chip(cfg, plan)
+def training_memory_bytes(cfg, scfg, plan: Plan, tr, prec: Precision, m: int) -> dict[str, float]:
+    """Bytes one chip holds during a training step of ``cfg`` (``scfg``: its sharded config,
+    :func:`sharded_config`) under ``plan`` with training spec ``tr`` and ``m`` micro-batches
+    per data-parallel rank: ``weights``, ``gradients``, ``optimizer`` (ZeRO-sharded over dp as
+    ``tr.zero`` says), ``activations`` (the first 1F1B stage's in-flight micro-batches),
+    ``logits`` (fp32, for the loss) and their ``total``."""
+    params_chip = params_per_chip(cfg, plan)
     state = training_state_bytes(params_chip, dtype_bytes(prec.weights) if prec.weights != "fp8" else 2.0, plan.dp, tr.zero)
     layers_stage = stage_layers(cfg.num_layers, plan.pp)
     act_layer = activation_bytes_per_layer(
@@ -516,8 +522,13 @@ def _training_memory(cfg, scfg, plan: Plan, tr, prec: Precision, m: int) -> dict
 # ----------------------------------------------------------------------------- inference
 
 
-def _inference_memory(cfg: ModelConfig, plan: Plan, batch: int, context: int, prec: Precision) -> dict[str, float]:
-    weights = _params_per_chip(cfg, plan) * dtype_bytes(prec.weights)
+def inference_memory_bytes(cfg: ModelConfig, plan: Plan, batch: int, context: int, prec: Precision) -> dict[str, float]:
+    """Bytes one chip of ``plan`` holds serving ``batch`` sequences of ``context`` tokens each:
+    ``weights`` (:func:`params_per_chip` x the weights' bytes), ``kv_cache`` (split over
+    min(tp, KV heads) and over pp; an MLA latent cache over pp only), ``activations``
+    (``activation_workspace_layers`` layers' widest intermediate, / tp) and their ``total``.
+    Linear in ``batch`` x ``context`` apart from the weights."""
+    weights = params_per_chip(cfg, plan) * dtype_bytes(prec.weights)
     kv_per_token = cfg.kv_cache_bytes_per_token(prec.kv_cache)
     kv_split = plan.tp if cfg.is_mla is False and cfg.num_kv_heads >= plan.tp else (1 if cfg.is_mla else cfg.num_kv_heads)
     kv = batch * context * kv_per_token / (kv_split * plan.pp) if not cfg.is_mla else batch * context * kv_per_token / plan.pp
@@ -526,18 +537,37 @@ def _inference_memory(cfg: ModelConfig, plan: Plan, batch: int, context: int, pr
     return {"weights": weights, "kv_cache": kv, "activations": act, "total": weights + kv + act}
 
 
-def _inference_all_reduce_s(nbytes: float, n: int, system: System) -> float:
-    """A tensor-parallel all-reduce in an inference engine: the faster of NCCL's algorithms
-    (:mod:`fabless.perf.collectives`) and, inside a switched or fully-connected scale-up domain,
-    the one-shot custom all-reduce that TensorRT-LLM and vLLM run for small messages (each chip
-    reads the n-1 peers' buffers over the fabric and reduces locally, in one kernel captured in
-    a CUDA graph): ``custom_allreduce_latency_s + (n-1) x bytes / link bandwidth``."""
+#: Scale-up topologies in which every chip reaches every peer directly, so that a serving
+#: engine's one-shot custom all-reduce (:func:`one_shot_all_reduce_s`) can run.
+ONE_SHOT_TOPOLOGIES = ("switch", "fully_connected")
+
+
+def one_shot_all_reduce_s(nbytes, n: int, unidir_bytes_per_s):
+    """Seconds of the one-shot custom all-reduce that TensorRT-LLM and vLLM run for small
+    messages inside a switched or fully-connected scale-up domain (each of the ``n`` chips
+    reads its n-1 peers' ``nbytes`` buffers over the fabric and reduces locally, in one kernel
+    captured in a CUDA graph): ``custom_allreduce_latency_s + (n-1) x nbytes / link bandwidth``
+    (``unidir_bytes_per_s``: one chip's scale-up bandwidth in one direction, bytes/s). Floats
+    or numpy arrays over designs (:mod:`fabless.explore.evaluate` calls it with arrays)."""
+    return engine_params()["custom_allreduce_latency_s"] + (n - 1) * nbytes / unidir_bytes_per_s
+
+
+def inference_all_reduce_s(nbytes: float, n: int, system: System) -> float:
+    """Seconds of a tensor-parallel all-reduce of ``nbytes`` bytes (per chip) over ``n`` chips
+    of ``system`` in an inference engine: the faster of NCCL's algorithms
+    (:mod:`fabless.perf.collectives`) and, where the scale-up topology is one of
+    :data:`ONE_SHOT_TOPOLOGIES`, the one-shot custom all-reduce (:func:`one_shot_all_reduce_s`)."""
     nccl = group_collective_time_s("all_reduce", nbytes, n, system, within_domain=True)
     links = system.chip.links.scale_up if system.chip.links else None
-    if n <= 1 or links is None or system.scale_up.topology not in ("switch", "fully_connected"):
+    if n <= 1 or links is None or system.scale_up.topology not in ONE_SHOT_TOPOLOGIES:
         return nccl
-    one_shot = engine_params()["custom_allreduce_latency_s"] + (n - 1) * nbytes / links.unidir_bytes_per_s
-    return min(nccl, one_shot)
+    return min(nccl, one_shot_all_reduce_s(nbytes, n, links.unidir_bytes_per_s))
+
+
+# Old private names, still imported by tests/serve/test_ep.py and tests/validate/test_train_infer.py;
+# use the public names (drop these once those tests do).
+_params_per_chip = params_per_chip
+_inference_all_reduce_s = inference_all_reduce_s
 
 
 @dataclass(frozen=True)
@@ -578,8 +608,8 @@ def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = K
     tp_pre = tp_dec = 0.0
     if plan.tp > 1:
         n = 2 * cfg.num_layers * engine_params()["tp_comm_exposed_fraction"]
-        tp_pre = n * _inference_all_reduce_s(batch * inf.input_tokens * cfg.hidden_size * act_b, plan.tp, system)
-        tp_dec = n * _inference_all_reduce_s(batch * cfg.hidden_size * act_b, plan.tp, system)
+        tp_pre = n * inference_all_reduce_s(batch * inf.input_tokens * cfg.hidden_size * act_b, plan.tp, system)
+        tp_dec = n * inference_all_reduce_s(batch * cfg.hidden_size * act_b, plan.tp, system)
     ep_pre = ep_dec = 0.0
     if cfg.is_moe and plan.ep > 1:
         moe_layers = sum(n for kind, n in cfg.layer_runs() if kind == "moe")
@@ -594,7 +624,7 @@ def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = K
     tpot = _sum(dec_t) + tp_dec + ep_dec + pp_hop
     e2e = ttft + (inf.output_tokens - 1) * tpot
     replicas = plan.dp
-    mem = _inference_memory(cfg, plan, batch, inf.input_tokens + inf.output_tokens, prec)
+    mem = inference_memory_bytes(cfg, plan, batch, inf.input_tokens + inf.output_tokens, prec)
     capacity = float(system.chip.memory.hbm.capacity_bytes)
     usable = capacity * engine_params()["usable_memory_fraction"]
     fits = mem["total"] <= usable
@@ -631,15 +661,15 @@ def _largest_batch(cfg, scn, plan, system) -> int:
     prec = _precision(scn)
     usable = float(system.chip.memory.hbm.capacity_bytes) * engine_params()["usable_memory_fraction"]
     ctx = inf.input_tokens + inf.output_tokens
-    if _inference_memory(cfg, plan, 1, ctx, prec)["total"] > usable:
+    if inference_memory_bytes(cfg, plan, 1, ctx, prec)["total"] > usable:
         return 0
     lo, hi = 1, 2
-    while hi <= 4096 and _inference_memory(cfg, plan, hi, ctx, prec)["total"] <= usable:
+    while hi <= 4096 and inference_memory_bytes(cfg, plan, hi, ctx, prec)["total"] <= usable:
         lo, hi = hi, hi * 2
     hi = min(hi, 4097)
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if _inference_memory(cfg, plan, mid, ctx, prec)["total"] <= usable:
+        if inference_memory_bytes(cfg, plan, mid, ctx, prec)["total"] <= usable:
             lo = mid
         else:
             hi = mid
@@ -674,7 +704,7 @@ def _search(cfg: ModelConfig, scn: Scenario, system: System, chip: ChipParams, t
     for c in cands:
         plan = Plan(c["tp"], c["pp"], c["dp"], c["ep"])
         if tr is not None:
-            mem = _training_memory(cfg, sharded_config(cfg, plan), plan, tr, _precision(scn), tr.global_batch // (plan.dp * tr.micro_batch))
+            mem = training_memory_bytes(cfg, sharded_config(cfg, plan), plan, tr, _precision(scn), tr.global_batch // (plan.dp * tr.micro_batch))
             if mem["total"] > float(system.chip.memory.hbm.capacity_bytes) * engine_params()["usable_memory_fraction"]:
                 continue
             results.append(_training(cfg, scn, system, plan, chip))

@@ -11,7 +11,7 @@ the time of its exact batch composition,
 * prefill attention is a causal flash kernel over the chunk against its context;
 * decode attention reads each sequence's KV cache (timed at the mean context);
 * tensor parallelism adds two all-reduces of ``T x hidden`` activations per layer, timed as in
-  the engine's inference estimate (:func:`fabless.estimate.engine._inference_all_reduce_s`: the
+  the engine's inference estimate (:func:`fabless.estimate.engine.inference_all_reduce_s`: the
   faster of NCCL/RCCL's algorithms and the serving engine's one-shot custom all-reduce) on the
   16-bit activations the GEMMs write (:func:`fabless.estimate.engine.comm_dtype_bytes`: FP8
   inference runs FP8 GEMM inputs, and the row-parallel GEMM's output is bf16);
@@ -33,8 +33,8 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from fabless.estimate.engine import (Plan, _inference_all_reduce_s, _inference_memory, _params_per_chip, comm_dtype_bytes, engine_params,
-                                     graph_time, resolve_system, sharded_config)
+from fabless.estimate.engine import (Plan, comm_dtype_bytes, engine_params, graph_time, inference_all_reduce_s,
+                                     inference_memory_bytes, resolve_system, sharded_config)
 from fabless.estimate.scenario import Scenario
 from fabless.errors import FablessError, InfeasibleDesign
 from fabless.hardware.schema import System
@@ -42,7 +42,7 @@ from fabless.perf.collectives import group_collective_time_s
 from fabless.perf.params import ChipParams
 from fabless.workload import ModelConfig, Precision, build_decode_graph, build_prefill_graph, load_model
 from fabless.workload.graph import Block, Graph
-from fabless.workload.ops import Attention, Elementwise, ExpertMatMul, dtype_bytes
+from fabless.workload.ops import Attention, Elementwise, ExpertMatMul
 
 
 def _split(graph: Graph, attention: bool) -> Graph:
@@ -125,9 +125,9 @@ class EngineStepCost:
         prec = Precision(weights=p.weights, activations=p.activations, kv_cache=p.kv_cache)
         chip = ChipParams.from_chip(system.chip)
         usable = float(system.chip.memory.hbm.capacity_bytes) * engine_params()["usable_memory_fraction"]
-        fixed = _inference_memory(cfg, plan, 1, 1, prec)
-        kv_per_token_chip = _inference_memory(cfg, plan, 1, 2, prec)["kv_cache"] - fixed["kv_cache"]
-        free = usable - _params_per_chip(cfg, plan) * dtype_bytes(prec.weights) - fixed["activations"]
+        fixed = inference_memory_bytes(cfg, plan, 1, 1, prec)
+        kv_per_token_chip = inference_memory_bytes(cfg, plan, 1, 2, prec)["kv_cache"] - fixed["kv_cache"]
+        free = usable - fixed["weights"] - fixed["activations"]
         if free <= 0 or kv_per_token_chip <= 0:
             raise InfeasibleDesign(
                 f"{cfg.name} weights do not fit on {tp * pp} x {system.chip.name} (tp={tp}, pp={pp}, ep={ep}); use more chips per replica"
@@ -191,5 +191,5 @@ class EngineStepCost:
             if self.plan.ep > 1 and not self.cfg.num_shared_experts:
                 reduces -= self.moe_layers()
             act = tokens * self.cfg.hidden_size * comm_dtype_bytes(self.precision)
-            t += reduces * engine_params()["tp_comm_exposed_fraction"] * _inference_all_reduce_s(act, self.plan.tp, self.system)
+            t += reduces * engine_params()["tp_comm_exposed_fraction"] * inference_all_reduce_s(act, self.plan.tp, self.system)
         return t + self.all_to_all_s(tokens)

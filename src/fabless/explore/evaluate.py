@@ -17,13 +17,15 @@ footprints, the base system's collective times), then :meth:`Evaluator.evaluate`
 3. sizes each design with the economics models' array forms: die area
    (:func:`~fabless.economics.area.die_area_terms_mm2`), yield and good-die cost
    (:mod:`fabless.economics.wafer`), memory, packaging, test, board (the rates of
-   :func:`~fabless.economics.unit_cost.unit_cost`), power by term
-   (:func:`~fabless.economics.power.power_terms_w`), cost per chip-hour
+   :func:`~fabless.economics.unit_cost.unit_cost`), power by term from the functions
+   ``chip_power`` itself is built of (:mod:`fabless.economics.power`: ``flop_energy_pj``,
+   ``io_power_w``, ``power_terms_w``; TDP in :meth:`Evaluator._economics`, the power at a
+   scenario's utilisation in :meth:`Evaluator._power`), cost per chip-hour
    (:func:`~fabless.economics.ownership.chip_hour_terms_usd`) and NRE spread over the fleet.
 
 Where a core function is scalar-only, its vectorised form is written here and says so:
-``unit_cost`` (one inventory at a time) is re-expressed over arrays in :func:`_unit_cost`,
-``chip_power`` in :func:`_power`, and collectives are scaled from the base system (below).
+``unit_cost`` (one inventory at a time) is re-expressed over arrays in
+:meth:`Evaluator._economics`, and collectives are scaled from the base system (below).
 
 Approximations, each stated where it is made:
 
@@ -44,24 +46,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fabless.economics.area import _host_gbit_s, is_hbm
+from fabless.economics.area import die_area_terms_mm2, die_to_die_gb_s, is_hbm, node_factors, serdes_gbit_s
 from fabless.economics.params import EconomicsParams, default_params, load_params, node_value
-from fabless.economics.power import memory_pj_per_bit
+from fabless.economics.power import flop_energy_pj, io_power_w, memory_pj_per_bit, power_terms_w
 from fabless.economics.unit_cost import memory_usd_per_gb, packaging_kind
 from fabless.economics.nre import nre_usd
 from fabless.economics.ownership import chip_hour_terms_usd
 from fabless.economics.wafer import dies_per_wafer, negative_binomial_yield
 from fabless.errors import FablessError
 from fabless.estimate.engine import (
+    ONE_SHOT_TOPOLOGIES,
     Plan,
-    _framework_dtypes,
     comm_dtype_bytes,
-    framework_op_time,
-    _inference_memory,
-    _params_per_chip,
-    _training_memory,
     engine_params,
+    framework_dtypes,
+    framework_op_time,
+    inference_memory_bytes,
+    one_shot_all_reduce_s,
+    params_per_chip,
     sharded_config,
+    training_memory_bytes,
 )
 from fabless.hardware.presets import all_systems, load_chip, load_system
 from fabless.hardware.schema import Chip, System
@@ -200,7 +204,7 @@ class Evaluator:
             batches = _AUTO_BATCHES if inf.batch == "auto" else (inf.batch,)
             ctx_total = inf.input_tokens + inf.output_tokens
             for b in batches:
-                mem = _inference_memory(cfg, plan, b, ctx_total, prec)["total"]
+                mem = inference_memory_bytes(cfg, plan, b, ctx_total, prec)["total"]
                 pre = build_prefill_graph(scfg, b, inf.input_tokens, prec)
                 dec = build_decode_graph(scfg, b, inf.input_tokens + max(1, inf.output_tokens // 2), prec)
                 coll = {}
@@ -225,7 +229,7 @@ class Evaluator:
             g = build_training_graph(scfg, tr.micro_batch, tr.seq_len, prec, recompute=tr.recompute)
             layer = {bk.name for bk in g.blocks if bk.name.startswith("layers[")}
             ends = {bk.name for bk in g.blocks if bk.name.split(".")[0] in ("embed", "head")}
-            mem = _training_memory(cfg, scfg, plan, tr, prec, m)["total"]
+            mem = training_memory_bytes(cfg, scfg, plan, tr, prec, m)["total"]
             terms = {"layers": _terms(g, layer), "ends": _terms(g, ends), "opt": _terms(g, {"optimizer"}),
                      "bwd": _terms(g, layer, kinds={"matmul", "expert_matmul", "attention"}, no_recompute=True)}
             coll = {}
@@ -236,7 +240,7 @@ class Evaluator:
             if plan.dp > 1:
                 within = plan.dp * plan.tp <= self.system.scale_up.size
                 kind = "all_reduce" if tr.zero <= 1 else "reduce_scatter"
-                coll["dp"] = (kind, _params_per_chip(cfg, plan) * 2.0, plan.dp, within, 1.0)
+                coll["dp"] = (kind, params_per_chip(cfg, plan) * 2.0, plan.dp, within, 1.0)
             out.append(_Graphs(tr.micro_batch, terms, mem, g.flops * m, (g.bytes_read + g.bytes_written) * m, coll))
             out[-1].m = m  # type: ignore[attr-defined]
         return {"spec": s, "cfg": cfg, "plan": plan, "prec": prec, "graphs": out, "system": system}
@@ -361,11 +365,10 @@ class Evaluator:
             return np.full(link_ratio.shape, t * count)
         lat = float(group_collective_time_s(kind, 1.0, group, system, within_domain=within))
         nccl = lat + max(t - lat, 0.0) * link_ratio
-        if kind == "all_reduce" and self._inference_tp and system.scale_up.topology in ("switch", "fully_connected"):
-            # the engine's _inference_all_reduce_s: one-shot custom all-reduce where it is faster
+        if kind == "all_reduce" and self._inference_tp and system.scale_up.topology in ONE_SHOT_TOPOLOGIES:
+            # the engine's inference_all_reduce_s: one-shot custom all-reduce where it is faster
             unidir = self.base.links.scale_up.unidir_bytes_per_s / link_ratio
-            one_shot = engine_params()["custom_allreduce_latency_s"] + (group - 1) * nbytes / unidir
-            nccl = np.minimum(nccl, one_shot)
+            nccl = np.minimum(nccl, one_shot_all_reduce_s(nbytes, group, unidir))
         return nccl * count
 
     def _time(self, terms, chip, cache) -> np.ndarray:
@@ -457,29 +460,27 @@ class Evaluator:
     def _economics(self, d, chip: ChipParams) -> dict[str, np.ndarray]:
         """Area, unit cost, TDP and chip-hour of each design (vectorised forms of
         ``die_area``, ``unit_cost``, ``chip_power`` and ``chip_hour``)."""
-        from fabless.economics.area import die_area_terms_mm2
-
         p = self.econ
         sp, pk, pw = p.silicon, p.package, p.power
         n = len(d["cores"])
         nodes = d["process_node"]
+        f = d["clock_mhz"]
+        macs = d["mu_rows"] * d["mu_cols"] if self.kind == "systolic_array" else d["macs_per_unit"]
         logic = np.empty(n)
         bitcell = np.empty(n)
         wafer = np.empty(n)
         d0 = np.empty(n)
         leak = np.empty(n)
-        escale = np.empty(n)
+        e_flop = np.empty(n)  # bf16 pJ/FLOP at the design's node, clock and matrix-unit size
         nre = np.empty(n)
         for node in np.unique(nodes):
             sel = nodes == node
-            logic[sel] = node_value(sp.logic_area_scale, node, "logic_area_scale")
-            bitcell[sel] = node_value(sp.sram_bitcell_um2, node, "sram_bitcell_um2")
+            logic[sel], bitcell[sel] = node_factors(node, sp)
             wafer[sel] = node_value(sp.wafer_price_usd, node, "wafer price")
             d0[sel] = node_value(sp.defect_density_per_cm2, node, "defect density")
             leak[sel] = node_value(pw.leakage_w_per_mm2, node, "leakage_w_per_mm2")
-            escale[sel] = node_value(pw.node_energy_scale, node, "node_energy_scale")
+            e_flop[sel] = flop_energy_pj(str(node), "bf16", f[sel], p, macs[sel])
             nre[sel] = nre_usd(str(node), p)["total"]
-        macs = d["mu_rows"] * d["mu_cols"] if self.kind == "systolic_array" else d["macs_per_unit"]
         rel = sp.mac_area_rel_to_bf16
         has8 = np.array(["fp8" in x for x in d["dtypes"]])
         has4 = np.array(["fp4" in x for x in d["dtypes"]])
@@ -494,9 +495,9 @@ class Evaluator:
         hbm_gen = d["hbm_generation"]
         hbm_flag = np.array([is_hbm(g) for g in hbm_gen])
         mem_gb_s = d["hbm_stacks"] * d["stack_gb_s"]
-        serdes = d["links"] * d["link_gb_s"] / 2 * 8 + _host_gbit_s(self.base.links.host, sp)
+        serdes = serdes_gbit_s(d["links"] * d["link_gb_s"], self.base.links.host, sp)
         dies = d["dies"]
-        d2d_per_die = np.where(dies > 1, mem_gb_s * sp.d2d_bandwidth_over_memory, 0.0)
+        d2d_per_die = die_to_die_gb_s(mem_gb_s, dies, sp)
         terms = die_area_terms_mm2(
             logic_scale=logic, bitcell_um2=bitcell, bf16_equiv_macs=d["matrix_units"] * macs * unit_rel,
             vector_fp32_lanes=base_vec_lanes * d["cores"], sram_bits=sram_bits,
@@ -519,43 +520,44 @@ class Evaluator:
         unit = die_usd + memory_usd + packaging + test + pk.module_board_usd
         if self.space.economics.partner:
             unit = unit / (1 - p.partner.gross_margin)
-        # chip_power at full load (TDP), vectorised
-        f = d["clock_mhz"]
-        # energy per FLOP falls with the matrix unit's size: operands are reused ~sqrt(MACs) times
-        # (economics.power, the same formula)
-        e_flop = ((pw.bf16_flop_energy_pj + pw.operand_energy_pj * (macs ** -0.5 - pw.reference_macs_per_unit ** -0.5))
-                  * escale * (f / pw.reference_clock_mhz) ** pw.energy_clock_exponent)
+        # chip_power at full load (TDP) in bf16 at the design's clock, over arrays
         mem_pj = np.array([memory_pj_per_bit(g, p) for g in hbm_gen])
         static = leak * area
-        mem_full = mem_gb_s * 1e9 * 8 * mem_pj * 1e-12
-        d2d_full = d2d_per_die * 1e9 * 8 * pw.d2d_pj_per_bit * 1e-12 * np.where(dies > 1, dies, 0)
-        link_full = serdes * 1e9 * pw.serdes_pj_per_bit * 1e-12
+        io = io_power_w(memory_bytes_per_s=mem_gb_s * 1e9, memory_pj_per_bit=mem_pj, d2d_gb_s_per_die=d2d_per_die,
+                        dies=dies, serdes_gbit_s=serdes, params=p)
+        mem_full, link_full = io["memory"] + io["d2d"], io["links"]
         bf16 = chip.peak_flops_per_s["bf16"]
-        tdp = static + bf16 * e_flop * 1e-12 + mem_full + d2d_full + link_full
+        tdp = power_terms_w(peak_flops=bf16, clock_mhz=f, peak_clock_mhz=f, flop_pj_at_peak_clock=e_flop, matrix_util=1.0,
+                            static_w=static, memory_w_full=mem_full, memory_util=1.0, link_w_full=link_full, link_util=1.0,
+                            gamma=pw.energy_clock_exponent)["total"]
         hour = chip_hour_terms_usd(unit, tdp, p)["total"]
         if self.space.economics.fleet_chips:
             o = p.ownership
             hour = hour + nre / self.space.economics.fleet_chips / (o.depreciation_years * o.hours_per_year)
         return {"die_area_mm2": area, "die_area_per_die_mm2": per_die, "yield": y, "unit_cost_usd": unit, "tdp_w": tdp,
                 "chip_hour_usd": hour, "hbm_gb": hbm_gb, "peak_bf16_tflops": bf16 / 1e12, "nre_usd": nre, "dies": dies,
-                "_static": static, "_e_flop_bf16_pj": e_flop, "_mem_full": mem_full + d2d_full, "_link_full": link_full}
+                "_static": static, "_e_flop_bf16_pj": e_flop, "_mem_full": mem_full, "_link_full": link_full}
 
     def _power(self, econ, d, chip, dtype, mat_util, mem_util, link_util) -> np.ndarray:
-        """Average power while running a scenario (the terms of ``chip_power`` at the
-        achieved utilisations): matrix FLOP/s x energy per FLOP of the datatype."""
-        rel = self.econ.power.op_energy_rel_to_bf16
+        """Average power while running a scenario: ``power_terms_w`` (as ``chip_power``) at the
+        achieved utilisations and the design's clock, the matrix term at the energy per FLOP of
+        the datatype (bf16's where the design has no path for it)."""
+        pw = self.econ.power
         peak = chip.peak_flops_per_s.get(dtype, chip.peak_flops_per_s["bf16"])
         has = np.array([dtype in ("bf16", "fp16") or ("fp8" in x if dtype in ("fp8", "int8") else "fp4" in x)
                         for x in d["dtypes"]])
-        e = econ["_e_flop_bf16_pj"] * np.where(has, rel.get(dtype, 1.0), 1.0)
-        return econ["_static"] + peak * mat_util * e * 1e-12 + econ["_mem_full"] * mem_util + econ["_link_full"] * link_util
+        e = econ["_e_flop_bf16_pj"] * np.where(has, pw.op_energy_rel_to_bf16.get(dtype, 1.0), 1.0)
+        return power_terms_w(peak_flops=peak, clock_mhz=d["clock_mhz"], peak_clock_mhz=d["clock_mhz"], flop_pj_at_peak_clock=e,
+                             matrix_util=mat_util, static_w=econ["_static"], memory_w_full=econ["_mem_full"],
+                             memory_util=mem_util, link_w_full=econ["_link_full"], link_util=link_util,
+                             gamma=pw.energy_clock_exponent)["total"]
 
 
 def _op_time(op, chip: ChipParams) -> np.ndarray:
     """The engine's ``_op_time`` (fabless.estimate.engine) over all designs at once: the engine's
     own :func:`~fabless.estimate.engine.framework_op_time` (framework_kernel_efficiency, the
     weight-only-quantised matmul and narrow-KV-cache decode rules) of the single-kernel model's
-    parts (ops already passed through the engine's ``_framework_dtypes`` in :func:`_terms`).
+    parts (ops already passed through the engine's ``framework_dtypes`` in :func:`_terms`).
     (Datatypes a design lacks were mapped to the rate it runs them at in
     :meth:`Evaluator.chip_params`, as the engine's ``_on_chip`` does.)"""
     r = op_time(op, chip)
@@ -579,7 +581,7 @@ def _terms(g, blocks: set[str] | None = None, kinds: set[str] | None = None, no_
                 continue
             if no_recompute and op.pass_ in ("recompute", "opt"):
                 continue
-            op = _framework_dtypes(op)  # FP8 = FP8 GEMM inputs; the rest stays bf16 (the engine's rule)
+            op = framework_dtypes(op)  # FP8 = FP8 GEMM inputs; the rest stays bf16 (the engine's rule)
             acc[op] = acc.get(op, 0.0) + b.repeat
     return list(acc.items())
 
