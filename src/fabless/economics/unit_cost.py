@@ -71,6 +71,35 @@ def packaging_kind(packaging: str | None, hbm: bool) -> str:
     return "organic"
 
 
+def assembly_cost_terms_usd(*, die_usd, memory_usd, packaging_usd_per_mm2, die_area_mm2, hbm_sites,
+                            params: EconomicsParams | None = None, partner: bool = False) -> dict[str, np.ndarray]:
+    """Vectorised: the cost lines (USD) of one chip on its module that follow from its good dies'
+    cost (``die_usd``, all dies of the package) and its memory's (``memory_usd``):
+
+    * ``packaging_area_mm2``: ``die_area_mm2`` (all dies) + ``hbm_sites`` x ``hbm_stack_footprint_mm2``
+      (pass 0 sites for off-package memory);
+    * ``packaging``: ``packaging_usd_per_mm2`` (:func:`packaging_kind`'s rate) x that area;
+    * ``test_assembly``: ``test_assembly_fraction`` x (dies + memory + packaging);
+    * ``board``: ``module_board_usd``;
+    * ``partner_margin``: with ``partner``, cost x gm / (1 - gm) (gm = ``partner.gross_margin``), else 0;
+    * ``total``: dies + memory + packaging + test + board + partner margin (the unit cost).
+
+    Arrays broadcast together; :func:`unit_cost` calls it with floats."""
+    p = params or default_params()
+    pk = p.package
+    die_usd = np.asarray(die_usd, dtype=float)
+    memory_usd = np.asarray(memory_usd, dtype=float)
+    pkg_area = np.asarray(die_area_mm2, dtype=float) + np.asarray(hbm_sites) * pk.hbm_stack_footprint_mm2
+    packaging = np.asarray(packaging_usd_per_mm2, dtype=float) * pkg_area
+    test = pk.test_assembly_fraction * (die_usd + memory_usd + packaging)
+    board = pk.module_board_usd
+    cost = die_usd + memory_usd + packaging + test + board
+    gm = p.partner.gross_margin
+    margin = cost * gm / (1 - gm) if partner else np.zeros_like(cost)
+    return {"packaging_area_mm2": pkg_area, "packaging": packaging, "test_assembly": test, "board": board,
+            "partner_margin": margin, "total": cost + margin}
+
+
 def unit_cost(
     inv: DieInventory,
     *,
@@ -117,12 +146,10 @@ def unit_cost(
     pkg_rate = pk.packaging_usd_per_mm2.get(kind)
     if pkg_rate is None:
         raise FablessError(f"no packaging price for '{kind}'; known: {', '.join(sorted(pk.packaging_usd_per_mm2))}")
-    pkg_area = area.total_mm2 + (inv.hbm_stacks * pk.hbm_stack_footprint_mm2 if hbm else 0.0)
-    packaging_usd = pkg_rate * pkg_area
-    test_usd = pk.test_assembly_fraction * (die_usd + memory_usd + packaging_usd)
-    board = pk.module_board_usd
-    cost = die_usd + memory_usd + packaging_usd + test_usd + board
-    margin = cost * p.partner.gross_margin / (1 - p.partner.gross_margin) if partner else 0.0
+    t = assembly_cost_terms_usd(die_usd=die_usd, memory_usd=memory_usd, packaging_usd_per_mm2=pkg_rate,
+                                die_area_mm2=area.total_mm2, hbm_sites=inv.hbm_stacks if hbm else 0, params=p, partner=partner)
+    pkg_area, packaging_usd, test_usd = float(t["packaging_area_mm2"]), float(t["packaging"]), float(t["test_assembly"])
+    board, margin = float(t["board"]), float(t["partner_margin"])
 
     lines += [
         Line("die area", a, "mm2", f"{area.basis}" + (f" (model {area.model_per_die_mm2:.0f} mm2, {area.model_per_die_mm2 / a - 1:+.1%})" if area.basis == "published" else " (sum of parts / (1 - overhead))") + (f", x {inv.dies} dies" if inv.dies > 1 else ""), "area model: silicon.yaml"),

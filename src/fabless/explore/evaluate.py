@@ -16,15 +16,16 @@ footprints, the base system's collective times), then :meth:`Evaluator.evaluate`
    (inference), exactly the formulas of the engine's ``_inference_at`` / ``_training``;
 3. sizes each design with the economics models' array forms: die area
    (:func:`~fabless.economics.area.die_area_terms_mm2`), yield and good-die cost
-   (:mod:`fabless.economics.wafer`), memory, packaging, test, board (the rates of
-   :func:`~fabless.economics.unit_cost.unit_cost`), power by term from the functions
+   (:mod:`fabless.economics.wafer`), memory (the rates of
+   :func:`~fabless.economics.unit_cost.unit_cost`), packaging, test, board and partner margin
+   (:func:`~fabless.economics.unit_cost.assembly_cost_terms_usd`), power by term from the functions
    ``chip_power`` itself is built of (:mod:`fabless.economics.power`: ``flop_energy_pj``,
    ``io_power_w``, ``power_terms_w``; TDP in :meth:`Evaluator._economics`, the power at a
    scenario's utilisation in :meth:`Evaluator._power`), cost per chip-hour
    (:func:`~fabless.economics.ownership.chip_hour_terms_usd`) and NRE spread over the fleet.
 
 Where a core function is scalar-only, its vectorised form is written here and says so:
-``unit_cost`` (one inventory at a time) is re-expressed over arrays in
+the good-die cost of ``unit_cost`` (one inventory at a time) is re-expressed over arrays in
 :meth:`Evaluator._economics`, and collectives are scaled from the base system (below).
 
 Approximations, each stated where it is made:
@@ -49,7 +50,7 @@ import numpy as np
 from fabless.economics.area import die_area_terms_mm2, die_to_die_gb_s, is_hbm, node_factors, serdes_gbit_s
 from fabless.economics.params import EconomicsParams, default_params, load_params, node_value
 from fabless.economics.power import flop_energy_pj, io_power_w, memory_pj_per_bit, power_terms_w
-from fabless.economics.unit_cost import memory_usd_per_gb, packaging_kind
+from fabless.economics.unit_cost import assembly_cost_terms_usd, memory_usd_per_gb, packaging_kind
 from fabless.economics.nre import nre_usd
 from fabless.economics.ownership import chip_hour_terms_usd
 from fabless.economics.wafer import dies_per_wafer, negative_binomial_yield
@@ -275,8 +276,7 @@ class Evaluator:
         clock_hz = d["clock_mhz"] * 1e6
         macs = d["mu_rows"] * d["mu_cols"] if self.kind == "systolic_array" else d["macs_per_unit"]
         bf16 = d["matrix_units"] * macs * 2 * clock_hz
-        has8 = np.array(["fp8" in x for x in d["dtypes"]])
-        has4 = np.array(["fp4" in x for x in d["dtypes"]])
+        has8, has4 = _narrow_paths(d["dtypes"])
         r = self.rate
         peaks = {"bf16": bf16, "fp16": bf16 * r["fp16"]}
         for dt in ("fp8", "int8"):  # no 8-bit path: runs at the bf16 rate
@@ -482,8 +482,7 @@ class Evaluator:
             e_flop[sel] = flop_energy_pj(str(node), "bf16", f[sel], p, macs[sel])
             nre[sel] = nre_usd(str(node), p)["total"]
         rel = sp.mac_area_rel_to_bf16
-        has8 = np.array(["fp8" in x for x in d["dtypes"]])
-        has4 = np.array(["fp4" in x for x in d["dtypes"]])
+        has8, has4 = _narrow_paths(d["dtypes"])
         r = self.rate
         unit_rel = np.maximum.reduce([np.full(n, rel["bf16"]),
                                       np.where(has8, max(r["fp8"] * rel["fp8"], r["int8"] * rel["int8"]), 0.0),
@@ -504,7 +503,8 @@ class Evaluator:
             hbm_stacks=np.where(hbm_flag, d["hbm_stacks"], 0), dram_gb_s=np.where(hbm_flag, 0.0, mem_gb_s),
             serdes_gbit_s=serdes, d2d_gb_s_per_die=d2d_per_die, dies=dies, sp=sp)
         area, per_die = terms["total"], terms["per_die"]
-        # unit_cost, vectorised: good dies, memory, packaging, test, board, partner margin
+        # unit_cost over arrays: good dies and memory here, the rest (packaging, test, board,
+        # partner margin) from unit_cost's own assembly_cost_terms_usd
         a = np.minimum(per_die, sp.reticle_limit_mm2)  # over-reticle designs are infeasible; priced at the limit
         dpw = np.floor(dies_per_wafer(a, wafer_diameter_mm=sp.wafer_diameter_mm, edge_exclusion_mm=sp.edge_exclusion_mm,
                                       scribe_lane_mm=sp.scribe_lane_mm))
@@ -514,12 +514,9 @@ class Evaluator:
         mem_rate = np.array([memory_usd_per_gb(g, p) for g in hbm_gen])
         memory_usd = hbm_gb * mem_rate
         pkg_rate = np.array([pk.packaging_usd_per_mm2[packaging_kind(self.base.physical.packaging, h)] for h in hbm_flag])
-        pkg_area = area + np.where(hbm_flag, d["hbm_stacks"] * pk.hbm_stack_footprint_mm2, 0.0)
-        packaging = pkg_rate * pkg_area
-        test = pk.test_assembly_fraction * (die_usd + memory_usd + packaging)
-        unit = die_usd + memory_usd + packaging + test + pk.module_board_usd
-        if self.space.economics.partner:
-            unit = unit / (1 - p.partner.gross_margin)
+        unit = assembly_cost_terms_usd(die_usd=die_usd, memory_usd=memory_usd, packaging_usd_per_mm2=pkg_rate, die_area_mm2=area,
+                                       hbm_sites=np.where(hbm_flag, d["hbm_stacks"], 0), params=p,
+                                       partner=self.space.economics.partner)["total"]
         # chip_power at full load (TDP) in bf16 at the design's clock, over arrays
         mem_pj = np.array([memory_pj_per_bit(g, p) for g in hbm_gen])
         static = leak * area
@@ -584,6 +581,12 @@ def _terms(g, blocks: set[str] | None = None, kinds: set[str] | None = None, no_
             op = framework_dtypes(op)  # FP8 = FP8 GEMM inputs; the rest stays bf16 (the engine's rule)
             acc[op] = acc.get(op, 0.0) + b.repeat
     return list(acc.items())
+
+
+def _narrow_paths(dtypes) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each design (its ``dtypes`` value, e.g. ``bf16+fp8``) has an 8-bit and a 4-bit
+    matrix path."""
+    return np.array(["fp8" in x for x in dtypes]), np.array(["fp4" in x for x in dtypes])
 
 
 def _why(reason: np.ndarray, bad: np.ndarray, text: str) -> np.ndarray:
