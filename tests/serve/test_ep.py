@@ -27,9 +27,9 @@ def test_weights_and_kv_per_chip_same_with_ep_equal_tp():
     a, b = _model(8, 1), _model(8, 8)
     assert b.plan.ep == 8 and a.plan.ep == 1
     assert a.kv_capacity_tokens == b.kv_capacity_tokens
-    from fabless.estimate.engine import _params_per_chip
-    assert _params_per_chip(cfg, b.plan) == pytest.approx(cfg.params_total / 8)
-    assert _params_per_chip(cfg, a.plan) == pytest.approx(cfg.params_total / 8)
+    from fabless.estimate.engine import params_per_chip
+    assert params_per_chip(cfg, b.plan) == pytest.approx(cfg.params_total / 8)
+    assert params_per_chip(cfg, a.plan) == pytest.approx(cfg.params_total / 8)
 
 
 def test_all_to_all_is_the_collectives_model_for_hand_bytes():
@@ -42,8 +42,8 @@ def test_all_to_all_is_the_collectives_model_for_hand_bytes():
     assert _model(8, 1).all_to_all_s(64) == 0.0
     # The combine replaces each MoE layer's MLP all-reduce: 32 all-reduces left of 64.
     # (the TP all-reduce is the engine's inference all-reduce: the faster of NCCL and the one-shot kernel)
-    from fabless.estimate.engine import _inference_all_reduce_s
-    ar = _inference_all_reduce_s(64 * 4096 * 2, 8, m.system)
+    from fabless.estimate.engine import inference_all_reduce_s
+    ar = inference_all_reduce_s(64 * 4096 * 2, 8, m.system)
     from fabless.estimate.engine import engine_params
     f = engine_params()["tp_comm_exposed_fraction"]
     assert m.comm_time_s(64) == pytest.approx(32 * f * ar + 2 * 32 * one)

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from fabless.estimate.engine import Kernels, _inference_all_reduce_s, estimate
+from fabless.estimate.engine import Kernels, inference_all_reduce_s, estimate
 from fabless.estimate.scenario import scenario_from_dict
 from fabless.hardware.presets import load_system
 from fabless.perf.collectives import group_collective_time_s
@@ -121,9 +121,9 @@ def test_decode_without_gqa_kv_reuse_reads_kv_per_query_head():
 def test_inference_all_reduce_one_shot_never_slower_than_nccl():
     sys_ = load_system("dgx-h100")
     for nbytes in (16e3, 1e6, 64e6):
-        assert _inference_all_reduce_s(nbytes, 8, sys_) <= group_collective_time_s("all_reduce", nbytes, 8, sys_, within_domain=True)
+        assert inference_all_reduce_s(nbytes, 8, sys_) <= group_collective_time_s("all_reduce", nbytes, 8, sys_, within_domain=True)
     # small messages: the one-shot kernel's fixed cost dominates, well under NCCL's
-    assert _inference_all_reduce_s(16e3, 8, sys_) < 0.5 * group_collective_time_s("all_reduce", 16e3, 8, sys_, within_domain=True)
+    assert inference_all_reduce_s(16e3, 8, sys_) < 0.5 * group_collective_time_s("all_reduce", 16e3, 8, sys_, within_domain=True)
 
 
 def _decode_attention_s(kv_cache: str) -> float:

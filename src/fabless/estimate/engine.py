@@ -564,12 +564,6 @@ def inference_all_reduce_s(nbytes: float, n: int, system: System) -> float:
     return min(nccl, one_shot_all_reduce_s(nbytes, n, links.unidir_bytes_per_s))
 
 
-# Old private names, still imported by tests/serve/test_ep.py and tests/validate/test_train_infer.py;
-# use the public names (drop these once those tests do).
-_params_per_chip = params_per_chip
-_inference_all_reduce_s = inference_all_reduce_s
-
-
 @dataclass(frozen=True)
 class Kernels:
     """What the serving engine's kernels do, where engines differ in a way that changes time.
