@@ -37,7 +37,7 @@ FAMILY_FIELDS = (
     "mma_efficiency", "sustained_clock_fraction", "hbm_efficiency", "launch_overhead_s",
     "operand_bytes_per_cycle_per_core", "attention_mma_ratio", "attention_overhead_blocks",
     "attention_block", "tile_sram_fraction", "vector_efficiency", "scratchpad_bytes_if_unknown",
-    "mma_8bit_ratio",
+    "mma_8bit_ratio", "epilogue_exposed_fraction",
 )
 
 #: Names of on-chip memory levels that are not operand scratchpads.
@@ -164,6 +164,7 @@ class ChipParams:
     tile_sram_fraction: np.ndarray
     vector_efficiency: np.ndarray
     mma_8bit_ratio: np.ndarray
+    epilogue_exposed_fraction: np.ndarray
     sources: tuple[dict, ...] = field(default=(), compare=False)
 
     # ------------------------------------------------------------------ construction
@@ -213,7 +214,8 @@ class ChipParams:
             **{k: np.array([f[k]]) for k in ("mma_efficiency", "hbm_efficiency", "launch_overhead_s",
                                              "operand_bytes_per_cycle_per_core", "attention_mma_ratio",
                                              "attention_overhead_blocks", "attention_block",
-                                             "tile_sram_fraction", "vector_efficiency", "mma_8bit_ratio")},
+                                             "tile_sram_fraction", "vector_efficiency", "mma_8bit_ratio",
+                                             "epilogue_exposed_fraction")},
             sources=(src,),
         )
 
@@ -324,6 +326,9 @@ class ChipParams:
             a = getattr(self, name)
             if np.any(~(a > 0)):
                 raise FablessError(f"{name} must be positive, got {a[~(a > 0)][0]:g}")
+        a = self.epilogue_exposed_fraction
+        if np.any(~((a >= 0) & (a <= 1))):
+            raise FablessError(f"epilogue_exposed_fraction must be in [0, 1], got {a[~((a >= 0) & (a <= 1))][0]:g}")
         if np.any(self.launch_overhead_s < 0):
             raise FablessError("launch_overhead_s must be >= 0")
 
