@@ -10,12 +10,7 @@ Two mappings, chosen by the chip's matrix-unit kind (designs of both kinds may b
   operands, the family's ``mma_8bit_ratio``), times an
   operand-feed factor ``min(1, operand_bytes_per_cycle / (MACs/cycle x (BM+BN)/(BM·BN) x
   bytes))`` that penalises small tiles. Tiles whose double-buffered operands do not fit in
-  the core's scratchpad are not used. **Epilogue**: each tile writes its C block after its K
-  loop, and the tiles of a wave finish together, so their writes leave at the HBM rate while
-  the matrix units wait: ``epilogue_exposed_fraction x C bytes / (HBM bandwidth x
-  hbm_efficiency)`` is added to the compute time (1 for tile-per-CTA kernels: the published
-  Hopper FP8 K-sweeps have this intercept; 0 where the accumulator is double-buffered and the
-  epilogue overlaps the next tile's MMAs). Split-K slices write their fp32 partials instead.
+  the core's scratchpad are not used.
 * **Systolic arrays** (TPU MXU, Trainium/Gaudi/MTIA arrays), weight-stationary: B is cut
   into ``R x C`` blocks loaded into an array, and a chunk of A's rows streams through.
   One pass costs ``max(m_chunk, R)`` cycles (weight loading hides behind streaming only when
@@ -55,7 +50,8 @@ _TILE_BM = np.array([t[0] for t in GPU_TILES], float)[:, None]
 _TILE_BN = np.array([t[1] for t in GPU_TILES], float)[:, None]
 #: K step of a tile (elements): one 128-byte line of bf16; pipeline stages kept in flight. The
 #: K loop runs in whole steps (a partial last step is zero-filled and costs a full one), so k is
-#: padded up to a multiple.
+#: padded up to a multiple; with split-K the slices then stay whole steps, and more K never
+#: takes less time.
 TILE_K, TILE_STAGES = 64, 2
 #: Splits of m across arrays that the systolic mapping considers.
 SYSTOLIC_M_SPLITS: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
@@ -119,19 +115,16 @@ def gemm_time(m: int, n: int, k: int, chip: ChipParams, dtype: str = "bf16", *, 
 # see params.OneDesign). The two paths differ only in how they pick the best candidate.
 
 def _gpu_tile(xp, bm, bn, m, n, k_pad, batch, ib, a_bytes, b_bytes, c_bytes, fits, cores, g, macs_per_cycle_core,
-              operand_bytes, core_rate, sram_cap, bw, epi):
+              operand_bytes, core_rate, sram_cap, bw):
     """GPU tile candidate (BM, BN): compute time, HBM traffic, memory time, whether its operands
     fit the scratchpad, waves, tiles and operand-feed factor (``k_pad``: k padded to whole TILE_K steps;
-    ``g``: the group of tiles sharing an operand in L2, see :func:`_l2_group`; ``epi``: the
-    family's ``epilogue_exposed_fraction``)."""
+    ``g``: the group of tiles sharing an operand in L2, see :func:`_l2_group`)."""
     tm, tn = xp.ceil(m / bm), xp.ceil(n / bn)
     n_tiles = tm * tn * batch
     waves = xp.ceil(n_tiles / cores)
     need = macs_per_cycle_core * (bm + bn) / (bm * bn) * ib
     feed = xp.minimum(1.0, operand_bytes / need)
-    # Epilogue: a tile writes its C block after its K loop; the tiles of a wave finish together and
-    # their writes go out at the HBM rate, the exposed fraction not overlapped with any main loop.
-    t_compute = waves * 2 * bm * bn * k_pad / (core_rate * feed) + epi * c_bytes / bw
+    t_compute = waves * 2 * bm * bn * k_pad / (core_rate * feed)
     ok = TILE_STAGES * (bm + bn) * TILE_K * ib <= sram_cap
     reread = a_bytes * xp.ceil(tn / g) + b_bytes * xp.ceil(tm / g) + c_bytes
     traffic = xp.where(fits, a_bytes + b_bytes + c_bytes, reread)
@@ -141,7 +134,7 @@ def _gpu_tile(xp, bm, bn, m, n, k_pad, batch, ib, a_bytes, b_bytes, c_bytes, fit
     # when it is faster, as an autotuned library would.
     s = xp.maximum(1.0, xp.minimum(xp.floor(cores / n_tiles), xp.floor(k_pad / TILE_K)))
     waves_s = xp.ceil(n_tiles * s / cores) / s  # waves of whole-K tile work (fractional)
-    t_split = waves_s * 2 * bm * bn * k_pad / (core_rate * feed) + epi * 4.0 * s * m * n * batch / bw
+    t_split = waves_s * 2 * bm * bn * k_pad / (core_rate * feed)
     traffic_s = traffic + xp.where(s > 1, 8.0 * s * m * n * batch, 0.0)
     use = xp.maximum(t_split, traffic_s / bw) < xp.maximum(t_compute, traffic / bw)
     t_compute = xp.where(use, t_split, t_compute)
@@ -185,10 +178,9 @@ def _gemm_one(m, n, k, batch, ib, ob, flops, peak, d: OneDesign, cand) -> OpTime
         fits = (a_bytes + b_bytes + c_bytes) <= d.sram_shared_bytes
         cores = d.cores
         mpc = peak / (2 * d.boost_clock_hz * cores)
-        k_pad = xp.ceil(k / TILE_K) * TILE_K  # the K loop runs in whole steps; a partial last step costs a full one
+        k_pad = xp.ceil(k / TILE_K) * TILE_K  # whole K steps
         args = (m, n, k_pad, batch, ib, a_bytes, b_bytes, c_bytes, fits, cores, _l2_group(xp, cores), mpc,
-                d.operand_bytes_per_cycle_per_core, rate / cores, d.sram_per_core_bytes * d.tile_sram_fraction, bw,
-                d.epilogue_exposed_fraction)
+                d.operand_bytes_per_cycle_per_core, rate / cores, d.sram_per_core_bytes * d.tile_sram_fraction, bw)
         evals = [_gpu_tile(xp, float(bm), float(bn), *args) for bm, bn in cand]
         totals = [xp.maximum(e[0], e[2]) if e[3] else math.inf for e in evals]
         if not any(e[3] for e in evals):  # a scratchpad too small for any: the smallest tile runs
@@ -249,7 +241,7 @@ def _gemm_designs(m, n, k, batch, ib, ob, flops, peak, chip: ChipParams, cand) -
             _l2_group(np, cores), mpc,
             chip.operand_bytes_per_cycle_per_core[idx][None, :], rate[idx][None, :] / cores,
             chip.sram_per_core_bytes[idx] * chip.tile_sram_fraction[idx],
-            (chip.hbm_bytes_per_s[idx] * chip.hbm_efficiency[idx])[None, :], chip.epilogue_exposed_fraction[idx][None, :])
+            (chip.hbm_bytes_per_s[idx] * chip.hbm_efficiency[idx])[None, :])
         # a scratchpad too small for any candidate still runs the smallest tile
         ok = ok | (~ok.any(axis=0)[None, :] & (np.arange(len(cand)) == 0)[:, None])
         total = np.where(ok, np.maximum(t_compute, t_memory), np.inf)

@@ -37,7 +37,7 @@ FAMILY_FIELDS = (
     "mma_efficiency", "sustained_clock_fraction", "hbm_efficiency", "launch_overhead_s",
     "operand_bytes_per_cycle_per_core", "attention_mma_ratio", "attention_overhead_blocks",
     "attention_block", "tile_sram_fraction", "vector_efficiency", "scratchpad_bytes_if_unknown",
-    "mma_8bit_ratio", "epilogue_exposed_fraction",
+    "mma_8bit_ratio",
 )
 
 #: Names of on-chip memory levels that are not operand scratchpads.
@@ -164,7 +164,6 @@ class ChipParams:
     tile_sram_fraction: np.ndarray
     vector_efficiency: np.ndarray
     mma_8bit_ratio: np.ndarray
-    epilogue_exposed_fraction: np.ndarray
     sources: tuple[dict, ...] = field(default=(), compare=False)
 
     # ------------------------------------------------------------------ construction
@@ -214,8 +213,7 @@ class ChipParams:
             **{k: np.array([f[k]]) for k in ("mma_efficiency", "hbm_efficiency", "launch_overhead_s",
                                              "operand_bytes_per_cycle_per_core", "attention_mma_ratio",
                                              "attention_overhead_blocks", "attention_block",
-                                             "tile_sram_fraction", "vector_efficiency", "mma_8bit_ratio",
-                                             "epilogue_exposed_fraction")},
+                                             "tile_sram_fraction", "vector_efficiency", "mma_8bit_ratio")},
             sources=(src,),
         )
 
@@ -326,9 +324,6 @@ class ChipParams:
             a = getattr(self, name)
             if np.any(~(a > 0)):
                 raise FablessError(f"{name} must be positive, got {a[~(a > 0)][0]:g}")
-        a = self.epilogue_exposed_fraction
-        if np.any(~((a >= 0) & (a <= 1))):
-            raise FablessError(f"epilogue_exposed_fraction must be in [0, 1], got {a[~((a >= 0) & (a <= 1))][0]:g}")
         if np.any(self.launch_overhead_s < 0):
             raise FablessError("launch_overhead_s must be >= 0")
 
