@@ -73,7 +73,8 @@ def main() -> None:
           f"TPOT p50/p99 {s['tpot_p50_s'] * 1e3:.2f}/{s['tpot_p99_s'] * 1e3:.2f} ms, "
           f"mean batch {s['mean_batch_seqs']:.1f} seqs, KV use mean/max {s['mean_kv_used_fraction']:.1%}/"
           f"{s['max_kv_used_fraction']:.1%}, preemptions {s['preemptions']}")
-    print(f"stable: {s['stable']} (backlog growth over the second half: {s['backlog_growth']:.0f} requests)")
+    print(f"stable: {s['stable']}, near capacity: {s['near_capacity']} (backlog growth over the second half: "
+          f"{s['backlog_growth']:.0f} requests)")
 
 
 if __name__ == "__main__":

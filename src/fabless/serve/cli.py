@@ -85,6 +85,11 @@ def serve_cmd(
             f"of the run); latency has no steady value. Lower --rate or use fabless fleet."
         )
         return
+    if summary.get("near_capacity"):
+        console.print(
+            f"[bold yellow]near capacity[/bold yellow]: the backlog still grew by {summary['backlog_growth']:.0f} requests over the "
+            f"second half of the run; the rate is at what one replica completes, so the latencies below grow with --duration."
+        )
     title = f"{scn.model} on {model.plan.tp * model.plan.pp} x {model.system.chip.name} (tp={model.plan.tp}, pp={model.plan.pp})"
     if max_throughput:
         console.print(f"highest rate within {slo}: [bold]{summary['max_rate_per_s']:.3g} requests/s[/bold] per replica")

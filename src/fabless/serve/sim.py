@@ -86,15 +86,22 @@ _STEP_END, _TRANSFER_END = 0, 1
 UNSTABLE_BACKLOG_GROWTH = 0.10
 #: ... and by more than this many standard deviations of Poisson noise (sqrt of those arrivals).
 UNSTABLE_NOISE_SIGMAS = 4.0
+#: A stable run whose backlog still grew by more than this share of the second half's arrivals
+#: and beyond ``NEAR_CAPACITY_NOISE_SIGMAS`` of noise is flagged ``near_capacity``: the rate is
+#: at (or a few percent over) what the replica completes, and its latency percentiles grow with
+#: the run's length.
+NEAR_CAPACITY_BACKLOG_GROWTH = 0.005
+NEAR_CAPACITY_NOISE_SIGMAS = 1.0
 
 
 def stability(df: pd.DataFrame, horizon_s: float) -> dict:
     """``stable``: False when the number of requests in the system grew over the second half
     of the arrival window by more than ``UNSTABLE_BACKLOG_GROWTH`` of the arrivals in that
     half (and by more than Poisson noise), i.e. the offered rate exceeds what the system completes; ``backlog_growth``: that
-    growth in requests."""
+    growth in requests; ``near_capacity``: stable, but the backlog still grew beyond
+    ``NEAR_CAPACITY_BACKLOG_GROWTH`` of the arrivals and noise (latency then depends on the run's length)."""
     if horizon_s <= 0 or len(df) == 0:
-        return {"stable": True, "backlog_growth": 0.0}
+        return {"stable": True, "backlog_growth": 0.0, "near_capacity": False}
     arr = df["arrival_s"].to_numpy()
     fin = df["finish_s"].to_numpy()
 
@@ -108,7 +115,9 @@ def stability(df: pd.DataFrame, horizon_s: float) -> dict:
     # system keeps up; a short run must not read that noise as a growing backlog.
     noise = UNSTABLE_NOISE_SIGMAS * math.sqrt(arrived)
     unstable = arrived > 0 and growth > max(UNSTABLE_BACKLOG_GROWTH * arrived, noise)
-    return {"stable": not unstable, "backlog_growth": float(growth)}
+    near = (not unstable and arrived > 0
+            and growth > max(NEAR_CAPACITY_BACKLOG_GROWTH * arrived, NEAR_CAPACITY_NOISE_SIGMAS * math.sqrt(arrived)))
+    return {"stable": not unstable, "backlog_growth": float(growth), "near_capacity": bool(near)}
 
 
 def simulate(reqs: Requests, step_model: StepCostModel, sched: SchedulerConfig | None = None,
