@@ -215,17 +215,22 @@ def mamf_clock_mhz(chip: Chip, row_id: str, params: EconomicsParams | None = Non
     return float(chip.clock.boost_mhz) * achieved / (chip.peak_flops("bf16") * p.power.gemm_efficiency_at_clock)
 
 
-@lru_cache(maxsize=None)
-def mamf_tflops(row_id: str) -> float:
-    """Achieved TFLOP/s of a max-achievable-matmul row of measurements/published.csv."""
+@lru_cache(maxsize=1)
+def _measurement_rows() -> dict[str, dict]:
+    """The shipped measurement rows by id, read once."""
     from fabless.validate.core import load_rows
 
-    for r in load_rows():
-        if r["id"] == row_id:
-            if "MAMF" not in r["metric"]:
-                raise FablessError(f"power_sustained.yaml: row {row_id} is not a max-achievable matmul (MAMF) row")
-            return float(r["value"])
-    raise FablessError(f"power_sustained.yaml: no measurement row '{row_id}' in measurements/published.csv")
+    return {r["id"]: r for r in load_rows()}
+
+
+def mamf_tflops(row_id: str) -> float:
+    """Achieved TFLOP/s of a max-achievable-matmul row of measurements/published.csv."""
+    r = _measurement_rows().get(row_id)
+    if r is None:
+        raise FablessError(f"power_sustained.yaml: no measurement row '{row_id}' in measurements/published.csv")
+    if "MAMF" not in r["metric"]:
+        raise FablessError(f"power_sustained.yaml: row {row_id} is not a max-achievable matmul (MAMF) row")
+    return float(r["value"])
 
 
 def power_at_tdp_load(chip: Chip, params: EconomicsParams | None = None) -> PowerResult:

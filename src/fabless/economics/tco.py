@@ -57,7 +57,8 @@ def host_system(base: dict, ref: str) -> str | None:
     name = load_chip(ref).name
     if any(s.chip.name == name for s in all_systems()):
         return None
-    own = (base.get("system") or {}).get("name") if isinstance(base.get("system"), dict) else None
+    spec = base.get("system")
+    own = spec.get("name") if isinstance(spec, dict) else None
     return own or resolve_system(scenario_from_dict(base)).name
 
 

@@ -140,7 +140,7 @@ class LogNormal:
         sigma2 = math.log(1.0 + (self.sd_tokens / self.mean_tokens) ** 2)
         mu = math.log(self.mean_tokens) - sigma2 / 2
         x = np.rint(rng.lognormal(mu, math.sqrt(sigma2), n)).astype(np.int64)
-        return np.clip(x, 1, self.max_tokens if self.max_tokens is not None else None)
+        return np.clip(x, 1, self.max_tokens)  # None: no upper bound
 
 
 @dataclass(frozen=True)
@@ -213,7 +213,7 @@ class Empirical:
         q = np.asarray(self.quantiles)
         p = np.linspace(0.0, 1.0, len(q))
         x = np.rint(np.interp(rng.random(n), p, q) * self.scale).astype(np.int64)
-        return np.clip(x, 1, self.max_tokens if self.max_tokens is not None else None)
+        return np.clip(x, 1, self.max_tokens)  # None: no upper bound
 
 
 def empirical_lengths(path: str | Path, dataset: str, which: str = "input", *, mean_tokens: float | None = None,

@@ -210,7 +210,6 @@ def server(model, sched, lengths, ttft_p99_s: float, tpot_p99_s: float, seed: in
     """
     from fabless.serve.metrics import SLO
     from fabless.serve.search import max_throughput
-
     from fabless.serve.sim import simulate
 
     pilot = simulate(_drawn(lengths, SERVER_PILOT_REQUESTS, seed), model, sched)
@@ -253,7 +252,6 @@ def _simulate(entry: dict) -> dict:
         lengths = lengths_of(entry)
         if lengths is None:
             raise Skip(f"load kind {kind} needs a lengths entry")
-        instances = int(entry.get("instances", 1))
         if kind == "offline":
             return offline(model, sched, lengths)
         return server(model, sched, lengths, float(load["ttft_p99_ms"]) / 1e3, float(load["tpot_p99_ms"]) / 1e3)
