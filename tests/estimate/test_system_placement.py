@@ -29,3 +29,11 @@ def test_chip_placed_in_a_named_system():
 def test_neither_system_nor_chip_is_an_error():
     with pytest.raises(FablessError, match="give name"):
         scenario_from_dict({**BASE, "system": {"count": 8}})
+
+
+def test_cli_system_and_chip_together_place_the_chip(cli):
+    r = cli("estimate", "--model", "llama-3.1-70b", "--system", "dgx-h100", "--chip", MY_CHIP, "--precision", "fp8",
+            "--parallel", "tp=8", "--batch", "8", "--input-tokens", "1024", "--output-tokens", "128", "--json")
+    assert r.code == 0, r.err
+    d = r.json()
+    assert d["chip"] == "my-chip" and d["system"] == "dgx-h100"

@@ -34,7 +34,7 @@ def estimate_cmd(
     scenario: str = typer.Argument(None, help="A scenario YAML file (model, system, precision, parallel, inference|training)."),
     model: str = typer.Option(None, "--model", help="Override or give the model (catalog name or config.json)."),
     system: str = typer.Option(None, "--system", help="A system preset or file (e.g. dgx-h100)."),
-    chip: str = typer.Option(None, "--chip", help="Or a chip; the smallest system preset built from it gives the topology."),
+    chip: str = typer.Option(None, "--chip", help="Or a chip; the smallest system preset built from it gives the topology (with --system: the chip in that system)."),
     chips: int = typer.Option(None, "--chips", help="Total chips (default: the system's own count)."),
     precision: str = typer.Option(None, "--precision", help="bf16, fp8, int8, int4 (weights; activations stay bf16), fp4."),
     parallel: str = typer.Option(None, "--parallel", help="tp=8,pp=2[,dp=..,ep=..,cp=..,interleave=..] or auto."),
@@ -61,7 +61,8 @@ def estimate_cmd(
     if model:
         raw["model"] = model
     if system or chip:
-        raw["system"] = {"name": system} if system else {"chip": chip}
+        # both: the chip in place of the system's own (scenario system: {name, chip})
+        raw["system"] = {k: v for k, v in (("name", system), ("chip", chip)) if v}
     if chips:
         sys_spec = raw.get("system") or {}
         raw["system"] = {**(sys_spec if isinstance(sys_spec, dict) else {"name": sys_spec}), "count": chips}
