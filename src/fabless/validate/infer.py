@@ -10,7 +10,7 @@ system output tokens/s of a static batch (``batch x output / e2e``), first-token
 
 from __future__ import annotations
 
-from fabless.validate.train import convert, entry_for, run_entry
+from fabless.validate.train import convert, entry_for, fit_ids_from_map, run_entry
 
 #: Inference rows the engine's parameters were fitted on (see docs/validation.md).
 FIT_IDS: frozenset[str] = frozenset({  # all fit framework_kernel_efficiency; infer-201/-255 also custom_allreduce_latency_s
@@ -19,7 +19,7 @@ FIT_IDS: frozenset[str] = frozenset({  # all fit framework_kernel_efficiency; in
     "infer-201",  # TRT-LLM Llama-2-70B 4x A100 TTFT 128
     "infer-250",  # gpt-fast Llama-2-7B bf16 batch 1
     "infer-255",  # gpt-fast Llama-2-70B tp 8 batch 1
-})
+}) | fit_ids_from_map()
 
 
 def predict(row: dict) -> float | None:

@@ -75,8 +75,12 @@ FIT_IDS: frozenset[str] = frozenset()
 
 @lru_cache(maxsize=1)
 def serve_map() -> dict[str, dict]:
-    raw = read_yaml(SERVE_SCENARIOS_PATH) or {}
-    return {k: v for k, v in raw.items() if not str(k).startswith("_")}
+    out: dict[str, dict] = {}
+    for path in [SERVE_SCENARIOS_PATH, *sorted(SERVE_SCENARIOS_PATH.parent.glob("serve_scenarios_*.yaml"))]:
+        for k, v in (read_yaml(path) or {}).items():
+            if not str(k).startswith("_"):
+                out[k] = v
+    return out
 
 
 def rows(all_rows: list[dict] | None = None) -> list[dict]:

@@ -37,6 +37,29 @@ from fabless.validate.core import Skip
 
 SCENARIOS_PATH = Path(str(resources.files("fabless") / "data" / "measurements" / "scenarios.yaml"))
 
+
+@lru_cache(maxsize=1)
+def scenario_map() -> dict[str, dict]:
+    """Row id -> mapping entry (``note``, ``convert``, ``scenario`` / ``model_config``, or ``skip``),
+    from ``scenarios.yaml`` and every ``scenarios_*.yaml`` beside it (one file per family of
+    sources); an id mapped twice is an error."""
+    out: dict[str, dict] = {}
+    for path in [SCENARIOS_PATH, *sorted(SCENARIOS_PATH.parent.glob("scenarios_*.yaml"))]:
+        for k, v in (read_yaml(path) or {}).items():
+            if str(k).startswith("_"):
+                continue
+            if k in out:
+                raise FablessError(f"{path.name}: row {k} is already mapped in another scenarios file")
+            out[k] = v
+    return out
+
+
+def fit_ids_from_map() -> frozenset[str]:
+    """Ids whose mapping entry says ``set: fit``: rows chosen for fitting before any fit was made
+    (new rows are held out unless their entry says so)."""
+    return frozenset(k for k, v in scenario_map().items() if isinstance(v, dict) and v.get("set") == "fit")
+
+
 #: Training rows the engine's parameters were fitted on (see docs/validation.md).
 FIT_IDS: frozenset[str] = frozenset({  # all fit framework_kernel_efficiency; infer-201/-255 also custom_allreduce_latency_s
     "train-006",  # MLPerf GPT-3 175B, 512 H100, FP8, no interleave
@@ -46,14 +69,7 @@ FIT_IDS: frozenset[str] = frozenset({  # all fit framework_kernel_efficiency; in
     "train-065",  # Megatron 310B, 1920 A100, pp 16
     "train-083",  # MPT-13B, 8 H100, zero 3
     "train-090",  # MPT-70B, 64 A100, zero 3, recompute
-})
-
-
-@lru_cache(maxsize=1)
-def scenario_map() -> dict[str, dict]:
-    """Row id -> mapping entry (``note``, ``convert``, ``scenario`` / ``model_config``, or ``skip``)."""
-    raw = read_yaml(SCENARIOS_PATH)
-    return {k: v for k, v in raw.items() if not k.startswith("_")}
+}) | fit_ids_from_map()
 
 
 _CONFIG_DIR: Path | None = None
