@@ -23,9 +23,13 @@ def _parse_parallel(text: str | None):
     out = {}
     for part in text.split(","):
         key, _, value = part.partition("=")
-        if not value.strip().isdigit():
-            raise FablessError(f"--parallel: cannot read '{part}'; write e.g. tp=8,pp=2 or auto")
-        out[key.strip()] = int(value)
+        key, value = key.strip(), value.strip()
+        if key in ("recompute", "order") and value and not value.isdigit():
+            out[key] = value
+            continue
+        if not value.isdigit():
+            raise FablessError(f"--parallel: cannot read '{part}'; write e.g. tp=8,pp=2,zero=3,recompute=full or auto")
+        out[key] = int(value)
     return out
 
 
@@ -37,7 +41,9 @@ def estimate_cmd(
     chip: str = typer.Option(None, "--chip", help="Or a chip; the smallest system preset built from it gives the topology (with --system: the chip in that system)."),
     chips: int = typer.Option(None, "--chips", help="Total chips (default: the system's own count)."),
     precision: str = typer.Option(None, "--precision", help="bf16, fp8, int8, int4 (weights; activations stay bf16), fp4."),
-    parallel: str = typer.Option(None, "--parallel", help="tp=8,pp=2[,dp=..,ep=..,cp=..,interleave=..] or auto."),
+    parallel: str = typer.Option(None, "--parallel", help="tp=8,pp=2[,dp=..,ep=..,cp=..,interleave=..,zero=0-3,shard=..,"
+                                 "recompute=none|selective|full|N,micro_batch=..,sp=0|1,order=tp-cp-dp-pp] or auto "
+                                 "(searches every plan; training axes set in the scenario's training section stay fixed)."),
     batch: str = typer.Option(None, "--batch", help="Inference: concurrent sequences per replica, or auto."),
     input_tokens: int = typer.Option(None, "--input-tokens", help="Inference: prompt length."),
     output_tokens: int = typer.Option(None, "--output-tokens", help="Inference: generated tokens."),
@@ -95,6 +101,8 @@ def estimate_cmd(
 
 def _plan_text(est: Estimate) -> str:
     p = est.plan
+    if est.phase == "training":
+        return p.label()
     return f"tp={p.tp} pp={p.pp} dp={p.dp}" + (f" ep={p.ep}" if p.ep > 1 else "") + (f" cp={p.cp}" if p.cp > 1 else "")
 
 
@@ -129,8 +137,14 @@ def show(est: Estimate) -> None:
     print_table(["where the time goes", "seconds", "share %"], [[k, v, 100 * v / total] for k, v in br])
     mem = [[k, v / 1e9] for k, v in est.memory_bytes.items() if k != "total"]
     print_table(["memory per chip", "GB"], mem)
-    for alt in est.alternatives:
-        console.print(f"next best plan: {alt}")
+    if est.alternatives and "loses_on" in est.alternatives[0]:
+        print_table(["next best plans", "step time s", "slower by %", "loses on (largest excess term)"],
+                    [[a["label"], a["step_time_s"], 100 * a["slower_by"], f"{a['loses_on']} +{a['loses_by_s']:.3g} s"]
+                     for a in est.alternatives])
+    else:
+        for alt in est.alternatives:
+            console.print("next best plan: " + alt.get("label", str(alt.get("plan"))) + ", " + ", ".join(
+                f"{k} {v:.4g}" for k, v in alt.items() if isinstance(v, float)))
     for note in est.notes:
         console.print(f"note: {note}")
 
