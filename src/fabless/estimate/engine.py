@@ -460,12 +460,13 @@ def _search_training(cfg: ModelConfig, scn: Scenario, system: System, chip: Chip
     for j in ranked[1:top + 1]:
         excess = {term: float(r[term][j] - r[term][b]) for term in TERMS}
         loses = max(excess, key=excess.get)
-        if excess[loses] <= 1e-9 * float(r["step_time_s"][b]):
-            loses = "tie"  # the same step time (e.g. a placement that changes no collective)
+        by = excess[loses]
+        if by <= 1e-9 * float(r["step_time_s"][b]):
+            loses, by = "tie", 0.0  # the same step time (e.g. a placement that changes no collective)
         plan = space.plan(int(j))
         alts.append({"plan": plan.as_dict(), "label": plan.label(), "step_time_s": float(r["step_time_s"][j]),
                      "slower_by": float(r["step_time_s"][j] / r["step_time_s"][b] - 1.0),
-                     "loses_on": loses, "loses_by_s": excess[loses]})
+                     "loses_on": loses, "loses_by_s": by})
     note = f"parallel: auto evaluated {len(space):,} plans, {fit.size:,} fit in memory"
     est = _training(cfg, scn, system, space.plan(int(b)), chip, search_note=note)
     mfu = est.metrics["mfu"]
