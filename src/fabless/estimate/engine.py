@@ -45,8 +45,8 @@ from fabless.estimate.optime import (
 from fabless.estimate.parallel import candidate_plans
 from fabless.estimate.plan import Plan, check_plan, params_per_chip, recompute_layers, sharded_config
 from fabless.estimate.scenario import ParallelSpec, Scenario
-from fabless.estimate.step import (TERMS, PlanTable, shape_times, stage_layout, training_memory, training_plan_space,
-                                   training_steps)
+from fabless.estimate.step import (TERMS, PlanTable, Tuning, shape_times, stage_layout, training_memory,
+                                   training_plan_space, training_steps, with_adapters)
 from fabless.hardware.presets import all_systems, load_chip, load_system
 from fabless.hardware.schema import System
 from fabless.perf.collectives import group_collective_time_s
@@ -176,15 +176,16 @@ def _training(cfg: ModelConfig, scn: Scenario, system: System, plan: Plan, chip:
     assert tr is not None
     prec = _precision(scn)
     check_plan(plan, cfg, system.chips, system, seq_len=tr.seq_len, global_batch=tr.global_batch)
+    tuning = Tuning(tr.mode, tr.lora_rank)
     r = {k: (v[0].item() if hasattr(v[0], "item") else v[0]) for k, v in
          training_steps(cfg, chip, system, prec, global_batch=tr.global_batch, seq_len=tr.seq_len,
-                        plans=PlanTable.of([plan])).items()}
+                        plans=PlanTable.of([plan]), tuning=tuning).items()}
     m = int(r["micro_batches"])
     step_s = float(r["step_time_s"])
 
     # Where the compute goes: the layer categories of the busiest stage, the rest (recompute,
     # embedding and LM head) as their own lines.
-    shape = shape_times(cfg, chip, prec, plan.tp, plan.ep, plan.cp, plan.micro_batch, tr.seq_len)
+    shape = shape_times(cfg, chip, prec, plan.tp, plan.ep, plan.cp, plan.micro_batch, tr.seq_len, tuning)
     _, mid, _ = (int(x[0]) for x in stage_layout(cfg.num_layers, np.array([plan.pp])))
     breakdown: dict[str, float] = {cat: v / cfg.num_layers * mid * m for cat, v in shape.layers.items()}
     rest = float(r["compute"]) - sum(breakdown.values())
@@ -197,7 +198,10 @@ def _training(cfg: ModelConfig, scn: Scenario, system: System, plan: Plan, chip:
     breakdown = {k: v for k, v in breakdown.items() if v > 0}
 
     # FLOPs: model FLOPs count the step without recomputation (6N-style), hardware FLOPs with it.
+    # (for LoRA: the frozen base's forward and input gradients plus the adapters, no weight gradients)
     full = build_training_graph(cfg, plan.micro_batch, tr.seq_len, prec, recompute="none")
+    if tuning.adapters:
+        full = with_adapters(full, tuning.rank, 1)
     micro_total = tr.global_batch // plan.micro_batch
     model_flops = (full.flops - full.total("flops", pass_="opt")) * micro_total
     rc_graph = build_training_graph(cfg, plan.micro_batch, tr.seq_len, prec, recompute="full")
@@ -251,7 +255,8 @@ def training_memory_bytes(cfg, scfg, plan: Plan, tr, prec: Precision, m: int) ->
     (:func:`fabless.estimate.step.training_memory`)."""
     del scfg, m
     plan = dataclasses.replace(plan, zero=tr.zero, recompute=tr.recompute, micro_batch=tr.micro_batch)
-    r = training_memory(cfg, prec, global_batch=tr.global_batch, seq_len=tr.seq_len, plans=PlanTable.of([plan]))
+    r = training_memory(cfg, prec, global_batch=tr.global_batch, seq_len=tr.seq_len, plans=PlanTable.of([plan]),
+                        tuning=Tuning(tr.mode, tr.lora_rank))
     return {k: float(v[0]) for k, v in r.items()}
 
 
@@ -447,7 +452,8 @@ def _search_training(cfg: ModelConfig, scn: Scenario, system: System, chip: Chip
     if not len(space):
         raise InfeasibleDesign(f"parallel: auto found no plan for {cfg.name} on {system.chips} chips "
                                "(tp must divide the heads, pp the layers, dp x micro_batch the global batch)")
-    r = training_steps(cfg, chip, system, prec, global_batch=tr.global_batch, seq_len=tr.seq_len, plans=space)
+    r = training_steps(cfg, chip, system, prec, global_batch=tr.global_batch, seq_len=tr.seq_len, plans=space,
+                       tuning=Tuning(tr.mode, tr.lora_rank))
     fit = np.flatnonzero(r["fits"])
     if not fit.size:
         least = float(r["mem_total"].min())

@@ -96,6 +96,10 @@ class TrainingSpec(Frozen):
         "selective", description="none, selective (attention core), full, or N layers per pipeline stage fully recomputed")
     zero: Literal[0, 1, 2, 3] = Field(1, description="ZeRO stage: 1 distributed optimizer, 2 + gradients, 3 + weights (FSDP)")
     tokens: float | None = Field(None, gt=0, description="total training tokens, for the time and cost of a run")
+    mode: Literal["pretrain", "full", "lora", "qlora"] = Field(
+        "pretrain", description="pretrain or full fine-tuning (every weight trained), lora (frozen base, rank-r "
+        "adapters), qlora (lora on a 4-bit base)")
+    lora_rank: PositiveInt = Field(16, description="rank of the LoRA adapters (lora, qlora)")
 
 
 class Scenario(Frozen):

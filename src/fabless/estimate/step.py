@@ -54,7 +54,7 @@ from fabless.hardware.schema import System
 from fabless.perf.collectives import group_collective_time_s
 from fabless.perf.params import ChipParams
 from fabless.workload import ModelConfig, Precision, build_training_graph
-from fabless.workload.ops import Attention, Collective, dtype_bytes
+from fabless.workload.ops import Attention, Collective, Elementwise, ExpertMatMul, MatMul, backward_ops, dtype_bytes
 
 RC_NONE, RC_SELECTIVE, RC_FULL = -1, -2, -3  # recompute codes; >= 0: that many fully recomputed layers per stage
 _RC_CODE = {"none": RC_NONE, "selective": RC_SELECTIVE, "full": RC_FULL}
@@ -63,6 +63,42 @@ ORDERS = (DEFAULT_ORDER, "tp-cp-pp-dp")
 #: Time terms of a step, in the order they are reported.
 TERMS = ("compute", "tp_comm", "ep_all_to_all", "cp_comm", "pp_send_recv", "pipeline_bubble", "dp_comm_exposed",
          "optimizer")
+
+
+# ----------------------------------------------------------------------------- what is trained
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """What a step trains. ``pretrain`` and ``full`` (full fine-tuning) train every weight;
+    ``lora`` freezes the base and trains rank-``rank`` adapters (A: k x r, B: r x n) beside each
+    weight matmul of the attention and dense MLP blocks (Hu et al. 2021; on the fused modules, as
+    Megatron/NeMo attach them); ``qlora`` also stores
+    the frozen base in 4 bits and dequantises it in the matmuls (Dettmers et al. 2023). A frozen
+    base still runs its backward for the activations (the input gradients) but computes no weight
+    gradients; gradients, optimizer state and the data-parallel reduction are the adapters' only."""
+
+    mode: str = "pretrain"
+    rank: int = 16
+
+    @property
+    def adapters(self) -> bool:
+        return self.mode in ("lora", "qlora")
+
+
+PRETRAIN = Tuning()
+
+
+def adapter_params(cfg: ModelConfig, rank: int) -> float:
+    """Parameters of rank-``rank`` LoRA adapters on every weight matmul of the attention and
+    dense MLP blocks, as Megatron/NeMo attach them to the fused modules (linear_qkv, linear_proj,
+    linear_fc1 = gate and up, linear_fc2): r x (k + n) per module; routed experts carry none."""
+    h, H, kvh, d = cfg.hidden_size, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
+    attn = (h + (H + 2 * kvh) * d) + (H * d + h)
+    n_moe = sum(k for kind, k in cfg.layer_runs() if kind == "moe")
+    ffn = cfg.intermediate_size
+    mlp = ((h + (2 if cfg.gated_mlp else 1) * ffn) + (ffn + h)) * (cfg.num_layers - n_moe)
+    return float(rank * (attn * cfg.num_layers + mlp))
 
 
 # ----------------------------------------------------------------------------- plans as columns
@@ -141,17 +177,17 @@ class ShapeTimes:
 
 
 def shape_times(cfg: ModelConfig, chip: ChipParams, prec: Precision, tp: int, ep: int, cp: int, mb: int,
-                seq_len: int) -> ShapeTimes:
+                seq_len: int, tuning: Tuning = PRETRAIN) -> ShapeTimes:
     """Time the operators of one training micro-batch of the (tp, ep, cp, mb) shard (cached per
     chip object, which the cache keeps alive so that its id is not reused)."""
-    key = (id(chip), cfg, prec, tp, ep, cp, mb, seq_len)
+    key = (id(chip), cfg, prec, tp, ep, cp, mb, seq_len, tuning)
     hit = _SHAPES.get(key)
     if hit is None:
         if len(_SHAPES) > 4096:
             _SHAPES.clear()
             _SHAPE_CHIPS.clear()
         _SHAPE_CHIPS[id(chip)] = chip
-        hit = _SHAPES[key] = _shape_times(cfg, chip, prec, tp, ep, cp, mb, seq_len)
+        hit = _SHAPES[key] = _shape_times(cfg, chip, prec, tp, ep, cp, mb, seq_len, tuning)
     return hit
 
 
@@ -159,9 +195,19 @@ _SHAPES: dict[tuple, ShapeTimes] = {}
 _SHAPE_CHIPS: dict[int, ChipParams] = {}
 
 
-def _shape_times(cfg, chip, prec, tp, ep, cp, mb, seq_len) -> ShapeTimes:
+def _lora_ops(op: MatMul, rank: int) -> list:
+    """A weight matmul's adapter: x @ A (k -> r) then @ B (r -> n), forward, or their backward
+    (input and weight gradients) for a backward pass."""
+    a = dataclasses.replace(op, name=f"{op.name}.lora_a", n=rank)
+    b = dataclasses.replace(op, name=f"{op.name}.lora_b", k=rank)
+    return [a, b]
+
+
+def _shape_times(cfg, chip, prec, tp, ep, cp, mb, seq_len, tuning: Tuning = PRETRAIN) -> ShapeTimes:
     scfg = sharded_config(cfg, Plan(tp=tp, ep=ep))
     g = build_training_graph(scfg, mb, seq_len // cp, prec, recompute="full")
+    if tuning.adapters:
+        g = with_adapters(g, tuning.rank, max(1, tp), dequant=tuning.mode == "qlora")
     layers: dict[str, float] = {}
     rec_full = rec_sel = embed = head = opt = bwd_mm = 0.0
     for b in g.blocks:
@@ -169,6 +215,8 @@ def _shape_times(cfg, chip, prec, tp, ep, cp, mb, seq_len) -> ShapeTimes:
         for op in b.ops:
             if isinstance(op, Collective):
                 continue
+            if op.pass_ == "opt" and tuning.adapters:
+                op = dataclasses.replace(op, n_params=adapter_params(scfg, tuning.rank))
             t = _op_time(framework_dtypes(op), chip) * b.repeat
             if op.pass_ == "opt":
                 opt += t
@@ -190,6 +238,37 @@ def _shape_times(cfg, chip, prec, tp, ep, cp, mb, seq_len) -> ShapeTimes:
                 if op.pass_ == "bwd" and cat in ("matmul", "attention"):
                     bwd_mm += t
     return ShapeTimes(layers, rec_full, rec_sel, embed, head, opt, bwd_mm)
+
+
+def with_adapters(g, rank: int, tp: int, dequant: bool = False):
+    """The graph of a LoRA step: the frozen base's weight gradients (and the embedding's) dropped;
+    an adapter beside each forward weight matmul of a transformer layer (not experts, not the LM
+    head), with its backward. Under tp the adapter's rank stays whole (A is split like the
+    weight's k or n, B replicated: a rank-r matmul either way). With ``dequant`` (QLoRA) every use
+    of a base weight (forward, recompute, input gradient) is preceded by its dequantisation from
+    4 bits to bf16 (read k x n x 0.5 bytes, write k x n x 2), and the matmul runs in bf16, as
+    bitsandbytes' NF4 layers do."""
+    blocks = []
+    for b in g.blocks:
+        root = b.name.split(".")[0]
+        ops = []
+        for op in b.ops:
+            if op.name.endswith(".wgrad") and isinstance(op, (MatMul, ExpertMatMul)):
+                continue  # frozen base: no weight gradient
+            if root == "embed" and op.pass_ == "bwd":
+                continue
+            if dequant and root.startswith("layers[") and isinstance(op, MatMul) and op.weight:
+                ops.append(Elementwise(name=f"{op.name}.dequant", elements=op.batch * op.k * op.n, inputs=0.25,
+                                       outputs=1, flops_per_element=2.0, dtype="bf16", pass_=op.pass_))
+            ops.append(op)
+            if root.startswith("layers[") and isinstance(op, MatMul) and op.weight and op.pass_ in ("fwd", "recompute"):
+                ops += _lora_ops(op, rank)
+            if root.startswith("layers[") and isinstance(op, MatMul) and op.name.endswith(".dgrad") and op.weight:
+                fwd = dataclasses.replace(op, name=op.name[:-6], m=op.m, n=op.k, k=op.n, pass_="fwd")
+                for ad in _lora_ops(fwd, rank):
+                    ops += backward_ops(ad)
+        blocks.append(dataclasses.replace(b, ops=tuple(ops)))
+    return dataclasses.replace(g, blocks=tuple(blocks))
 
 
 # ----------------------------------------------------------------------------- collectives over plans
@@ -270,7 +349,7 @@ def stage_layout(layers: int, pp: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
 
 
 def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Precision, *, global_batch: int,
-                   seq_len: int, plans: PlanTable) -> dict[str, np.ndarray]:
+                   seq_len: int, plans: PlanTable, tuning: Tuning = PRETRAIN) -> dict[str, np.ndarray]:
     """Step time, its terms (:data:`TERMS`, seconds over the step) and memory per chip
     (bytes: weights, gradients, optimizer, activations, logits, total) for every plan in
     ``plans``. Plans must be valid (:func:`fabless.estimate.plan.check_plan`)."""
@@ -284,7 +363,8 @@ def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Pre
 
     # --- operator times per distinct shard shape
     first_i, inv = _groups(t.tp, t.ep, t.cp, t.mb)
-    st = [shape_times(cfg, chip, prec, int(t.tp[i]), int(t.ep[i]), int(t.cp[i]), int(t.mb[i]), seq_len) for i in first_i]
+    st = [shape_times(cfg, chip, prec, int(t.tp[i]), int(t.ep[i]), int(t.cp[i]), int(t.mb[i]), seq_len, tuning)
+          for i in first_i]
     lay = np.array([s.layers_total for s in st])[inv] / L            # one layer, fwd + bwd
     rfull = np.array([s.rec_full for s in st])[inv] / L
     rsel = np.array([s.rec_sel for s in st])[inv] / L
@@ -340,6 +420,10 @@ def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Pre
     hsdp = shard < t.dp
     w_bytes = float(dtype_bytes(prec.weights)) if prec.weights != "fp8" else 2.0
     grad_b = 2.0
+    if tuning.adapters:  # only the adapters' gradients are reduced
+        dense_chip = adapter_params(cfg, tuning.rank) / (t.tp * t.pp)
+        expert_chip = np.zeros(n)
+        expert = 0.0
     # ZeRO 0-2: one all-reduce of the gradients (Megatron's distributed optimizer does a
     # reduce-scatter of gradients and an all-gather of updated weights: the same volume).
     # ZeRO 3: reduce-scatter over the shard group (+ all-reduce of the shard across groups
@@ -353,13 +437,16 @@ def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Pre
     dp_s = np.where(z3, rs_dense + np.where(hsdp, cross, 0.0), ar_dense)
     if expert:
         dp_s = dp_s + _coll("all_reduce", expert_chip * grad_b, edp, per_domain(1, edp, domain), system)
-    ag = _coll("all_gather", (dense_chip + expert_chip) * w_bytes, shard, shard_w, system)
+    base_chip = (float(cfg.params_total) - float(parts.get("experts", 0))) / (t.tp * t.pp) \
+        + float(parts.get("experts", 0)) / (t.ep * t.pp * np.where(t.ep == 1, t.tp, 1))
+    base_w = 0.5 if tuning.mode == "qlora" else w_bytes
+    ag = _coll("all_gather", base_chip * base_w, shard, shard_w, system)
     dp_s = dp_s + np.where(z3, np.maximum(0.0, 2 * ag - stage_s) * m, 0.0)
     dp_exposed = np.maximum(0.0, dp_s - bwd_mm * mid)
     opt_s = opt_all / t.pp / np.where(t.zero >= 1, shard, 1)
     step_s = pipeline_s + bubble_s + dp_exposed + opt_s
 
-    mem = training_memory(cfg, prec, global_batch=global_batch, seq_len=seq_len, plans=t)
+    mem = training_memory(cfg, prec, global_batch=global_batch, seq_len=seq_len, plans=t, tuning=tuning)
     budget = float(system.chip.memory.hbm.capacity_bytes) * p["usable_memory_fraction"]
     return {
         "step_time_s": step_s, "stage_s": stage_s, "micro_batches": m, "bubble_fraction": bubble_frac,
@@ -372,7 +459,7 @@ def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Pre
 
 
 def training_memory(cfg: ModelConfig, prec: Precision, *, global_batch: int, seq_len: int,
-                    plans: PlanTable) -> dict[str, np.ndarray]:
+                    plans: PlanTable, tuning: Tuning = PRETRAIN) -> dict[str, np.ndarray]:
     """Bytes per chip of every plan's busiest pipeline stage: ``weights``, ``gradients``,
     ``optimizer``, ``activations``, ``logits`` and ``total`` (the module docstring states each term)."""
     t = plans
@@ -402,6 +489,13 @@ def training_memory(cfg: ModelConfig, prec: Precision, *, global_batch: int, seq
     edp_shard = np.maximum(1, edp * shard // t.dp)
     optim = np.where(t.zero >= 1, dense_chip / shard + expert_chip / edp_shard, dense_chip + expert_chip) \
         * ADAM_STATE_BYTES_PER_PARAM
+    if tuning.adapters:
+        # frozen base (4-bit under QLoRA) + bf16 adapters; gradients and Adam state for adapters only
+        base_w = 0.5 if tuning.mode == "qlora" else w_bytes
+        lora = adapter_params(cfg, tuning.rank) / (t.tp * t.pp)
+        weights = weights / w_bytes * base_w + lora * 2.0
+        grads = lora * grad_b / state_div_g
+        optim = lora * ADAM_STATE_BYTES_PER_PARAM / np.where(t.zero >= 1, shard, 1)
     act = {mode: _act_vec(cfg, t, seq_len, act_b, mode) for mode in ("none", "selective", "full")}
     kept = np.where(sel, act["selective"], act["none"])
 
@@ -484,5 +578,5 @@ def training_plan_space(cfg: ModelConfig, chips: int, system: System, *, global_
     return PlanTable(*(a[:, i] for i in range(12)))
 
 
-__all__ = ["ORDERS", "PlanTable", "RC_FULL", "RC_NONE", "RC_SELECTIVE", "ShapeTimes", "TERMS", "shape_times",
-           "stage_layout", "training_memory", "training_plan_space", "training_steps"]
+__all__ = ["ORDERS", "PRETRAIN", "PlanTable", "Tuning", "adapter_params", "RC_FULL", "RC_NONE", "RC_SELECTIVE", "ShapeTimes", "TERMS", "shape_times",
+           "stage_layout", "training_memory", "training_plan_space", "training_steps", "with_adapters"]
