@@ -45,6 +45,7 @@ from fabless.estimate.optime import (
 from fabless.estimate.parallel import candidate_plans
 from fabless.estimate.plan import Plan, check_plan, params_per_chip, recompute_layers, sharded_config
 from fabless.estimate.scenario import ParallelSpec, Scenario
+from fabless.estimate.software import Software, resolve_software
 from fabless.estimate.step import (TERMS, PlanTable, Tuning, shape_times, stage_layout, training_memory,
                                    training_plan_space, training_steps, with_adapters)
 from fabless.hardware.presets import all_systems, load_chip, load_system
@@ -166,11 +167,23 @@ def _precision(scn: Scenario) -> Precision:
 # ----------------------------------------------------------------------------- timing a graph
 
 
+# ----------------------------------------------------------------------------- software
+
+
+def _eff(sw: Software | None) -> float | None:
+    """The stack's framework efficiency, or None (engine-wide)."""
+    return sw.framework_kernel_efficiency if sw is not None else None
+
+
+def _sw_training(sw: Software | None) -> dict:
+    return {"eff": _eff(sw), "overlap_grad_reduce": sw.overlap_grad_reduce if sw is not None else True}
+
+
 # ----------------------------------------------------------------------------- training
 
 
 def _training(cfg: ModelConfig, scn: Scenario, system: System, plan: Plan, chip: ChipParams,
-              alternatives: tuple[dict, ...] = (), search_note: str | None = None) -> Estimate:
+              alternatives: tuple[dict, ...] = (), search_note: str | None = None, sw: Software | None = None) -> Estimate:
     """A training step of ``plan`` from the step model (:func:`fabless.estimate.step.training_steps`)."""
     tr = scn.training
     assert tr is not None
@@ -179,13 +192,13 @@ def _training(cfg: ModelConfig, scn: Scenario, system: System, plan: Plan, chip:
     tuning = Tuning(tr.mode, tr.lora_rank)
     r = {k: (v[0].item() if hasattr(v[0], "item") else v[0]) for k, v in
          training_steps(cfg, chip, system, prec, global_batch=tr.global_batch, seq_len=tr.seq_len,
-                        plans=PlanTable.of([plan]), tuning=tuning).items()}
+                        plans=PlanTable.of([plan]), tuning=tuning, **_sw_training(sw)).items()}
     m = int(r["micro_batches"])
     step_s = float(r["step_time_s"])
 
     # Where the compute goes: the layer categories of the busiest stage, the rest (recompute,
     # embedding and LM head) as their own lines.
-    shape = shape_times(cfg, chip, prec, plan.tp, plan.ep, plan.cp, plan.micro_batch, tr.seq_len, tuning)
+    shape = shape_times(cfg, chip, prec, plan.tp, plan.ep, plan.cp, plan.micro_batch, tr.seq_len, tuning, _eff(sw))
     _, mid, _ = (int(x[0]) for x in stage_layout(cfg.num_layers, np.array([plan.pp])))
     breakdown: dict[str, float] = {cat: v / cfg.num_layers * mid * m for cat, v in shape.layers.items()}
     rest = float(r["compute"]) - sum(breakdown.values())
@@ -224,6 +237,8 @@ def _training(cfg: ModelConfig, scn: Scenario, system: System, plan: Plan, chip:
         notes.append(f"does not fit: needs {mem['total'] / 1e9:.1f} GB per chip, {usable / 1e9:.1f} GB usable of {capacity / 1e9:.0f} GB")
     if search_note:
         notes.append(search_note)
+    if sw is not None:
+        notes.append(sw.describe())
     metrics = {
         "step_time_s": step_s,
         "tokens_per_s": tokens / step_s,
@@ -236,6 +251,7 @@ def _training(cfg: ModelConfig, scn: Scenario, system: System, plan: Plan, chip:
         "memory_headroom_bytes": usable - mem["total"],
         "fits": fits,
         "peak_dtype": _peak_dtype(prec, chip),
+        "software": sw.name if sw else None,
     }
     if tr.tokens:
         metrics["training_time_s"] = tr.tokens / tokens * step_s
@@ -328,7 +344,8 @@ def _decode_without_gqa_reuse(graph: Graph) -> Graph:
     return dataclasses.replace(graph, blocks=blocks)
 
 
-def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = Kernels()) -> Estimate:
+def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = Kernels(),
+                  sw: Software | None = None) -> Estimate:
     inf = scn.inference
     prec = _precision(scn)
     scfg = sharded_config(cfg, plan)
@@ -338,8 +355,8 @@ def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = K
     dec = build_decode_graph(scfg, batch, ctx, prec)
     if not kernels.gqa_kv_reuse:
         dec = _decode_without_gqa_reuse(dec)
-    pre_t = graph_time(pre, chip)
-    dec_t = graph_time(dec, chip)
+    pre_t = graph_time(pre, chip, eff=_eff(sw))
+    dec_t = graph_time(dec, chip, eff=_eff(sw))
     tp_pre = tp_dec = 0.0
     if plan.tp > 1:
         n = 2 * cfg.num_layers * engine_params()["tp_comm_exposed_fraction"]
@@ -387,7 +404,10 @@ def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = K
         "decode_tokens_per_s_per_replica": batch / tpot,
         "replicas": replicas,
         "fits": fits,
+        "software": sw.name if sw else None,
     }
+    if sw is not None:
+        notes.append(sw.describe())
     return Estimate("inference", cfg.name, system.name, system.chip.name, chips, plan, metrics, mem, breakdown, tuple(notes))
 
 
@@ -411,27 +431,28 @@ def _largest_batch(cfg, scn, plan, system) -> int:
     return lo
 
 
-def _inference(cfg, scn, system, plan, chip, kernels: Kernels = Kernels()) -> Estimate:
+def _inference(cfg, scn, system, plan, chip, kernels: Kernels = Kernels(), sw: Software | None = None) -> Estimate:
     batch = scn.inference.batch
     if batch == "auto":
         batch = _largest_batch(cfg, scn, plan, system)
         if batch == 0:
-            est = _inference_at(cfg, scn, system, plan, chip, 1, kernels)
+            est = _inference_at(cfg, scn, system, plan, chip, 1, kernels, sw)
             return dataclasses.replace(est, notes=est.notes + ("batch auto: not even one sequence fits",))
-    return _inference_at(cfg, scn, system, plan, chip, batch, kernels)
+    return _inference_at(cfg, scn, system, plan, chip, batch, kernels, sw)
 
 
 # ----------------------------------------------------------------------------- entry points
 
 
 def _search(cfg: ModelConfig, scn: Scenario, system: System, chip: ChipParams, top: int = 5,
-            kernels: Kernels = Kernels()) -> Estimate:
+            kernels: Kernels = Kernels(), sw: Software | None = None) -> Estimate:
     if scn.training is not None:
-        return _search_training(cfg, scn, system, chip, top)
-    return _search_inference(cfg, scn, system, chip, top, kernels)
+        return _search_training(cfg, scn, system, chip, top, sw)
+    return _search_inference(cfg, scn, system, chip, top, kernels, sw)
 
 
-def _search_training(cfg: ModelConfig, scn: Scenario, system: System, chip: ChipParams, top: int = 5) -> Estimate:
+def _search_training(cfg: ModelConfig, scn: Scenario, system: System, chip: ChipParams, top: int = 5,
+                     sw: Software | None = None) -> Estimate:
     """The fastest training plan that fits, from every plan of the space
     (:func:`fabless.estimate.step.training_plan_space`) evaluated at once; an axis the scenario's
     ``training`` section sets explicitly (zero, recompute, micro_batch) is held fixed. The next
@@ -453,7 +474,7 @@ def _search_training(cfg: ModelConfig, scn: Scenario, system: System, chip: Chip
         raise InfeasibleDesign(f"parallel: auto found no plan for {cfg.name} on {system.chips} chips "
                                "(tp must divide the heads, pp the layers, dp x micro_batch the global batch)")
     r = training_steps(cfg, chip, system, prec, global_batch=tr.global_batch, seq_len=tr.seq_len, plans=space,
-                       tuning=Tuning(tr.mode, tr.lora_rank))
+                       tuning=Tuning(tr.mode, tr.lora_rank), **_sw_training(sw))
     fit = np.flatnonzero(r["fits"])
     if not fit.size:
         least = float(r["mem_total"].min())
@@ -474,14 +495,14 @@ def _search_training(cfg: ModelConfig, scn: Scenario, system: System, chip: Chip
                      "slower_by": float(r["step_time_s"][j] / r["step_time_s"][b] - 1.0),
                      "loses_on": loses, "loses_by_s": by})
     note = f"parallel: auto evaluated {len(space):,} plans, {fit.size:,} fit in memory"
-    est = _training(cfg, scn, system, space.plan(int(b)), chip, search_note=note)
+    est = _training(cfg, scn, system, space.plan(int(b)), chip, search_note=note, sw=sw)
     mfu = est.metrics["mfu"]
     alts = [{**a, "mfu": mfu * est.metrics["step_time_s"] / a["step_time_s"]} for a in alts]
     return dataclasses.replace(est, alternatives=tuple(alts))
 
 
 def _search_inference(cfg: ModelConfig, scn: Scenario, system: System, chip: ChipParams, top: int,
-                      kernels: Kernels) -> Estimate:
+                      kernels: Kernels, sw: Software | None = None) -> Estimate:
     chips = system.chips
     cands = candidate_plans(
         chips, max_tp=min(system.scale_up.size, 64), layers=cfg.num_layers, heads=cfg.num_heads,
@@ -491,7 +512,7 @@ def _search_inference(cfg: ModelConfig, scn: Scenario, system: System, chip: Chi
         raise InfeasibleDesign(f"parallel: auto found no plan for {cfg.name} on {chips} chips (tp must divide heads, pp the layers)")
     results: list[Estimate] = []
     for c in cands:
-        est = _inference(cfg, scn, system, Plan(tp=c["tp"], pp=c["pp"], dp=c["dp"], ep=c["ep"]), chip, kernels)
+        est = _inference(cfg, scn, system, Plan(tp=c["tp"], pp=c["pp"], dp=c["dp"], ep=c["ep"]), chip, kernels, sw)
         if est.fits:
             results.append(est)
     if not results:
@@ -513,13 +534,14 @@ def estimate(scn: Scenario, kernels: Kernels = Kernels()) -> Estimate:
         raise FablessError(f"model: {exc}") from None
     system = resolve_system(scn)
     chip = ChipParams.from_chip(system.chip)
+    sw = resolve_software(scn.software, system.chip, scn.phase)
     if scn.parallel == "auto":
-        return _search(cfg, scn, system, chip, kernels=kernels)
+        return _search(cfg, scn, system, chip, kernels=kernels, sw=sw)
     plan = _plan_from_spec(scn.parallel, system.chips, scn)
     _validate_plan(cfg, plan, system.chips, system, scn)
     if scn.training is not None:
-        return _training(cfg, scn, system, plan, chip)
-    return _inference(cfg, scn, system, plan, chip, kernels)
+        return _training(cfg, scn, system, plan, chip, sw=sw)
+    return _inference(cfg, scn, system, plan, chip, kernels, sw)
 
 
 __all__ = ["Estimate", "Kernels", "Plan", "comm_dtype_bytes", "engine_params", "estimate", "framework_dtypes", "framework_op_time",

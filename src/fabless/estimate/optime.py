@@ -111,7 +111,7 @@ def _op_parts(op, chip: ChipParams) -> tuple[float, float, float]:
     return hit
 
 
-def framework_op_time(op, compute, memory, overhead, peak_of_a):
+def framework_op_time(op, compute, memory, overhead, peak_of_a, eff: float | None = None):
     """Seconds of one operator in a framework from the single-kernel model's parts (floats, or
     arrays over designs: :mod:`fabless.explore.evaluate` calls this same function). The math runs
     at ``framework_kernel_efficiency`` of the model's rate (memory streaming and fixed overheads
@@ -126,8 +126,12 @@ def framework_op_time(op, compute, memory, overhead, peak_of_a):
     * A decode attention over a KV cache narrower than its math (an FP8 cache with bf16 math,
       TensorRT-LLM's FP8 KV cache) streams the cache at its stored width: the single-kernel
       attention model counts the cache at the math datatype, so its memory time is scaled by the
-      ratio of the op's compulsory bytes (Q and O at the math width, K and V at the cache width)."""
-    eff = engine_params()["framework_kernel_efficiency"]
+      ratio of the op's compulsory bytes (Q and O at the math width, K and V at the cache width).
+
+    ``eff`` is the software stack's framework efficiency (:mod:`fabless.estimate.software`);
+    None means the engine-wide ``framework_kernel_efficiency``."""
+    if eff is None:
+        eff = engine_params()["framework_kernel_efficiency"]
     if isinstance(op, MatMul) and op.weight and dtype_bytes(op.dtype_b) < dtype_bytes(op.dtype_a):
         wide = dtype_bytes(op.dtype_a)
         a_b = op.batch * op.m * op.k * wide
@@ -149,14 +153,14 @@ def framework_op_time(op, compute, memory, overhead, peak_of_a):
     return overhead + np.maximum(compute / eff, memory)
 
 
-def _op_time(op, chip: ChipParams) -> float:
+def _op_time(op, chip: ChipParams, eff: float | None = None) -> float:
     """Seconds for one operator on ``chip``: :func:`framework_op_time` of the single-chip
-    model's parts."""
+    model's parts (``eff``: the software's framework efficiency, None = engine-wide)."""
     compute, memory, overhead = _op_parts(op, chip)
     on = _on_chip(op, chip)
     return float(framework_op_time(
         on, compute, memory, overhead,
-        lambda: float(chip.peak_flops_per_s.get(supported_dtype(op.dtype_a, chip))[0])))
+        lambda: float(chip.peak_flops_per_s.get(supported_dtype(op.dtype_a, chip))[0]), eff))
 
 
 def framework_dtypes(op):
@@ -189,7 +193,8 @@ def comm_dtype_bytes(prec: Precision) -> float:
     return max(2.0, float(dtype_bytes(prec.activations))) if prec.activations != "fp32" else 4.0
 
 
-def graph_time(graph: Graph, chip: ChipParams, *, blocks: set[str] | None = None, scale: float = 1.0) -> dict[str, float]:
+def graph_time(graph: Graph, chip: ChipParams, *, blocks: set[str] | None = None, scale: float = 1.0,
+               eff: float | None = None) -> dict[str, float]:
     """Seconds per category for the ops of ``graph`` (optionally only ``blocks``) on ``chip``,
     each block's time times its repeat count and ``scale``."""
     out: dict[str, float] = {}
@@ -200,7 +205,7 @@ def graph_time(graph: Graph, chip: ChipParams, *, blocks: set[str] | None = None
             if isinstance(op, Collective):
                 continue
             cat = "recompute" if op.pass_ == "recompute" else ("optimizer" if op.pass_ == "opt" else _category(op))
-            out[cat] = out.get(cat, 0.0) + _op_time(framework_dtypes(op), chip) * b.repeat * scale
+            out[cat] = out.get(cat, 0.0) + _op_time(framework_dtypes(op), chip, eff) * b.repeat * scale
     return out
 
 

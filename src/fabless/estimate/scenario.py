@@ -109,6 +109,8 @@ class Scenario(Frozen):
     parallel: ParallelSpec | Literal["auto"] = "auto"
     inference: InferenceSpec | None = None
     training: TrainingSpec | None = None
+    software: str | None = Field(None, description="software stack (data/estimate/software.yaml, e.g. nemo-24.09, "
+                                 "trt-llm-0.6); default: the newest stack for the chip's vendor and the phase")
 
     @model_validator(mode="before")
     @classmethod

@@ -177,17 +177,17 @@ class ShapeTimes:
 
 
 def shape_times(cfg: ModelConfig, chip: ChipParams, prec: Precision, tp: int, ep: int, cp: int, mb: int,
-                seq_len: int, tuning: Tuning = PRETRAIN) -> ShapeTimes:
+                seq_len: int, tuning: Tuning = PRETRAIN, eff: float | None = None) -> ShapeTimes:
     """Time the operators of one training micro-batch of the (tp, ep, cp, mb) shard (cached per
     chip object, which the cache keeps alive so that its id is not reused)."""
-    key = (id(chip), cfg, prec, tp, ep, cp, mb, seq_len, tuning)
+    key = (id(chip), cfg, prec, tp, ep, cp, mb, seq_len, tuning, eff)
     hit = _SHAPES.get(key)
     if hit is None:
         if len(_SHAPES) > 4096:
             _SHAPES.clear()
             _SHAPE_CHIPS.clear()
         _SHAPE_CHIPS[id(chip)] = chip
-        hit = _SHAPES[key] = _shape_times(cfg, chip, prec, tp, ep, cp, mb, seq_len, tuning)
+        hit = _SHAPES[key] = _shape_times(cfg, chip, prec, tp, ep, cp, mb, seq_len, tuning, eff)
     return hit
 
 
@@ -203,7 +203,8 @@ def _lora_ops(op: MatMul, rank: int) -> list:
     return [a, b]
 
 
-def _shape_times(cfg, chip, prec, tp, ep, cp, mb, seq_len, tuning: Tuning = PRETRAIN) -> ShapeTimes:
+def _shape_times(cfg, chip, prec, tp, ep, cp, mb, seq_len, tuning: Tuning = PRETRAIN,
+                 eff: float | None = None) -> ShapeTimes:
     scfg = sharded_config(cfg, Plan(tp=tp, ep=ep))
     g = build_training_graph(scfg, mb, seq_len // cp, prec, recompute="full")
     if tuning.adapters:
@@ -217,7 +218,7 @@ def _shape_times(cfg, chip, prec, tp, ep, cp, mb, seq_len, tuning: Tuning = PRET
                 continue
             if op.pass_ == "opt" and tuning.adapters:
                 op = dataclasses.replace(op, n_params=adapter_params(scfg, tuning.rank))
-            t = _op_time(framework_dtypes(op), chip) * b.repeat
+            t = _op_time(framework_dtypes(op), chip, eff) * b.repeat
             if op.pass_ == "opt":
                 opt += t
             elif root in ("embed",):
@@ -349,10 +350,14 @@ def stage_layout(layers: int, pp: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
 
 
 def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Precision, *, global_batch: int,
-                   seq_len: int, plans: PlanTable, tuning: Tuning = PRETRAIN) -> dict[str, np.ndarray]:
+                   seq_len: int, plans: PlanTable, tuning: Tuning = PRETRAIN, eff: float | None = None,
+                   overlap_grad_reduce: bool = True) -> dict[str, np.ndarray]:
     """Step time, its terms (:data:`TERMS`, seconds over the step) and memory per chip
     (bytes: weights, gradients, optimizer, activations, logits, total) for every plan in
-    ``plans``. Plans must be valid (:func:`fabless.estimate.plan.check_plan`)."""
+    ``plans``. Plans must be valid (:func:`fabless.estimate.plan.check_plan`). ``eff`` and
+    ``overlap_grad_reduce`` come from the software stack (:mod:`fabless.estimate.software`):
+    the framework efficiency (None = engine-wide) and whether the gradient reduction overlaps the
+    last micro-batch's backward (else all of it is exposed)."""
     t = plans
     n = len(t)
     L = cfg.num_layers
@@ -363,7 +368,7 @@ def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Pre
 
     # --- operator times per distinct shard shape
     first_i, inv = _groups(t.tp, t.ep, t.cp, t.mb)
-    st = [shape_times(cfg, chip, prec, int(t.tp[i]), int(t.ep[i]), int(t.cp[i]), int(t.mb[i]), seq_len, tuning)
+    st = [shape_times(cfg, chip, prec, int(t.tp[i]), int(t.ep[i]), int(t.cp[i]), int(t.mb[i]), seq_len, tuning, eff)
           for i in first_i]
     lay = np.array([s.layers_total for s in st])[inv] / L            # one layer, fwd + bwd
     rfull = np.array([s.rec_full for s in st])[inv] / L
@@ -442,7 +447,7 @@ def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Pre
     base_w = 0.5 if tuning.mode == "qlora" else w_bytes
     ag = _coll("all_gather", base_chip * base_w, shard, shard_w, system)
     dp_s = dp_s + np.where(z3, np.maximum(0.0, 2 * ag - stage_s) * m, 0.0)
-    dp_exposed = np.maximum(0.0, dp_s - bwd_mm * mid)
+    dp_exposed = np.maximum(0.0, dp_s - bwd_mm * mid) if overlap_grad_reduce else dp_s
     opt_s = opt_all / t.pp / np.where(t.zero >= 1, shard, 1)
     step_s = pipeline_s + bubble_s + dp_exposed + opt_s
 

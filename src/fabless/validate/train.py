@@ -54,6 +54,17 @@ def scenario_map() -> dict[str, dict]:
     return out
 
 
+@lru_cache(maxsize=1)
+def software_by_row() -> dict[str, str]:
+    """Row id -> software stack, from the ``_software`` lists of every scenarios file."""
+    out: dict[str, str] = {}
+    for path in [SCENARIOS_PATH, *sorted(SCENARIOS_PATH.parent.glob("scenarios_*.yaml"))]:
+        for stack, ids in ((read_yaml(path) or {}).get("_software") or {}).items():
+            for i in ids:
+                out[str(i)] = str(stack)
+    return out
+
+
 def fit_ids_from_map() -> frozenset[str]:
     """Ids whose mapping entry says ``set: fit``: rows chosen for fitting before any fit was made
     (new rows are held out unless their entry says so)."""
@@ -105,6 +116,8 @@ def _estimate_cached(row_id: str):
     raw = dict(entry["scenario"])
     if "model_config" in entry:
         raw["model"] = _config_file(row_id, entry["model_config"])
+    if row_id in software_by_row() and "software" not in raw:
+        raw["software"] = software_by_row()[row_id]
     scn = scenario_from_dict(raw, origin=f"scenarios.yaml:{row_id}")
     kernels = Kernels(**entry.get("kernels", {}))
     return scn, estimate(scn, kernels)
