@@ -1,0 +1,35 @@
+#!/usr/bin/env python
+"""Regenerate src/fabless/data/estimate/error_bands.yaml from a fresh validation run.
+
+Usage: PYTHONPATH=src python scripts/error_bands.py [--out FILE]
+
+Runs every category of `fabless validate` (a few minutes), keeps the held-out rows, and writes
+each regime's residuals and 80% band, and the leave-one-out coverage per category
+(docs/validation.md, "Error bands"). Re-run it after any model change or new measurement row.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from fabless.validate.bands import build, write
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    ap.add_argument("--out", default=None, help="where to write (default: the shipped data file)")
+    args = ap.parse_args()
+    data = build()
+    path = write(data, args.out)
+    print(f"wrote {path}: {data['held_out_rows']} held-out rows, {len(data['regimes'])} regimes "
+          f"(made at {data['made_at']['commit']})")
+    for cat, c in sorted(data["loo_coverage"].items()):
+        cov = "-" if c["coverage"] is None else f"{c['coverage'] * 100:.0f}%"
+        print(f"  {cat:7s} leave-one-out coverage of the 80% bands: {cov} "
+              f"({c['covered']}/{c['banded']} banded, {c['rows']} rows)")
+    for note in data["left_out"]:
+        print(f"  left out: {note}")
+
+
+if __name__ == "__main__":
+    main()
