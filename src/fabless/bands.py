@@ -21,9 +21,11 @@ figure is *unvalidated* and gets no band.
 **Interval** (:func:`band_ends`), from the n residuals of the regime, for coverage 80%
 (a = 0.1 on each side):
 
-* n >= 9: the distribution-free (split-conformal) interval [r_(j), r_(k)] with
-  j = floor(a (n+1)), k = ceil((1-a)(n+1)) (order statistics, 1-based): a new row
-  exchangeable with these falls inside with probability (k - j) / (n+1) >= 80%.
+* n >= 9: the sample's 10% and 90% quantiles at plotting positions a (n+1) and
+  (1-a)(n+1) of the sorted residuals (1-based, linear between neighbours; numpy's
+  ``method="weibull"``). A new row exchangeable with these falls below the i-th smallest with
+  probability i / (n+1), so it falls inside with probability 80% on average (the rounded
+  ranks floor/ceil of split-conformal prediction guarantee >= 80% but give 80-90%).
 * 5 <= n < 9: those ranks do not exist (j = 0), so the small-sample widening is the normal
   prediction interval mean ± t(0.90, n-1) · sd · sqrt(1 + 1/n) (Student t, sd with n-1).
 
@@ -51,8 +53,8 @@ BANDS_PATH = Path(str(resources.files("fabless") / "data" / "estimate" / "error_
 MIN_ROWS = 5
 #: Share of measurements the interval is meant to contain.
 COVERAGE = 0.80
-#: Below this many rows the conformal ranks do not exist for 80% (floor(0.1 (n+1)) = 0).
-CONFORMAL_MIN_ROWS = 9
+#: Below this many rows the 10% plotting position 0.1 (n+1) lies below the smallest residual.
+QUANTILE_MIN_ROWS = 9
 #: One-sided 90% quantile of Student's t with df degrees of freedom (any t table, e.g.
 #: NIST/SEMATECH e-Handbook 1.3.6.7.2): the small-sample prediction interval for n = df + 1.
 T90 = {4: 1.5332, 5: 1.4759, 6: 1.4398, 7: 1.4149}
@@ -102,11 +104,8 @@ def band_ends(residuals, coverage: float = COVERAGE) -> tuple[float, float]:
     if n < MIN_ROWS:
         raise FablessError(f"band_ends: {n} residuals, need at least {MIN_ROWS}")
     a = (1.0 - coverage) / 2.0
-    # small epsilons: 0.1 * 10 must be rank 1, not 0.9999
-    j = math.floor(a * (n + 1) + 1e-9)
-    k = math.ceil((1.0 - a) * (n + 1) - 1e-9)
-    if j >= 1 and k <= n:
-        return float(r[j - 1]), float(r[k - 1])
+    if a * (n + 1) >= 1.0 - 1e-9:  # both plotting positions lie within the sample
+        return (float(np.quantile(r, a, method="weibull")), float(np.quantile(r, 1.0 - a, method="weibull")))
     if coverage != COVERAGE or (n - 1) not in T90:
         raise FablessError(f"band_ends: no small-sample rule for n = {n} at coverage {coverage}")
     half = T90[n - 1] * float(np.std(r, ddof=1)) * math.sqrt(1.0 + 1.0 / n)

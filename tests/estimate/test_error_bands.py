@@ -20,15 +20,15 @@ from fabless.validate.core import load_rows
 # ----------------------------------------------------------------------------- arithmetic
 
 
-def test_conformal_ranks_by_hand():
-    # n = 9: ranks floor(0.1 * 10) = 1 and ceil(0.9 * 10) = 9: the smallest and the largest
-    assert B.band_ends([0.5, 0.1, 0.9, 0.3, 0.7, 0.2, 0.4, 0.8, 0.6]) == (0.1, 0.9)
-    # n = 19 (values 1..19): ranks floor(2.0) = 2 and ceil(18.0) = 18
-    assert B.band_ends(list(range(19, 0, -1))) == (2.0, 18.0)
-    # n = 10: ranks floor(1.1) = 1 and ceil(9.9) = 10
-    assert B.band_ends(list(range(1, 11))) == (1.0, 10.0)
-    # n = 30: ranks floor(3.1) = 3 and ceil(27.9) = 28
-    assert B.band_ends(list(range(1, 31))) == (3.0, 28.0)
+def test_quantiles_by_hand():
+    # n = 9: plotting positions 0.1 x 10 = 1 and 0.9 x 10 = 9: the smallest and the largest
+    assert B.band_ends([0.5, 0.1, 0.9, 0.3, 0.7, 0.2, 0.4, 0.8, 0.6]) == pytest.approx((0.1, 0.9))
+    # n = 19 (values 1..19): positions 2 and 18
+    assert B.band_ends(list(range(19, 0, -1))) == pytest.approx((2.0, 18.0))
+    # n = 10 (values 1..10): positions 1.1 and 9.9, a tenth of the way to the next value
+    assert B.band_ends(list(range(1, 11))) == pytest.approx((1.1, 9.9))
+    # n = 14, values 0, 10, 20, ...: position 1.5 -> 5, position 13.5 -> 125
+    assert B.band_ends([10.0 * i for i in range(14)]) == pytest.approx((5.0, 125.0))
 
 
 def test_small_sample_t_interval_by_hand():

@@ -34,7 +34,7 @@ import yaml
 from fabless.bands import (
     BANDS_PATH,
     COVERAGE,
-    CONFORMAL_MIN_ROWS,
+    QUANTILE_MIN_ROWS,
     MIN_ROWS,
     UNVALIDATED,
     band_ends,
@@ -195,7 +195,7 @@ def build(outcomes: list[Outcome] | None = None, rows: list[dict] | None = None)
         if len(res) >= MIN_ROWS:
             lo, hi = band_ends(list(res.values()))
             entry.update(lo=round(lo, 4), hi=round(hi, 4),
-                         rule="conformal" if len(res) >= CONFORMAL_MIN_ROWS else "student-t")
+                         rule="quantile" if len(res) >= QUANTILE_MIN_ROWS else "student-t")
         else:
             entry["band"] = UNVALIDATED
         entry["residuals"] = {k: round(v, 4) for k, v in sorted(res.items())}
