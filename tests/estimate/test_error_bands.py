@@ -5,6 +5,7 @@ they were not built from (leave-one-out, recomputed here from the residuals the 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -268,3 +269,21 @@ def test_op_gemm_json_band_brackets_the_figure(cli):
     # the rate band is the time band turned over: tflops x time is the FLOP count at both ends
     assert d["tflops_lo"] * d["time_s_hi"] == pytest.approx(d["tflops"] * d["time_s"])
     assert d["bands"]["tflops"]["regime"].startswith("kernel")
+
+
+def test_op_roofline_has_no_band(cli):
+    # the bands measure the detailed model; the bare roofline is a reference, not an estimate
+    d = cli("op", "gemm", "--chip", "h100-sxm", "-m", "4096", "-n", "4096", "-k", "4096", "--model", "roofline", "--json").json()
+    assert "bands" not in d and "tflops_lo" not in d
+
+
+SERVE_SCENARIO = str(Path(__file__).resolve().parents[2] / "examples/scenarios/llama-70b-serving-dgx-h100.yaml")
+
+
+def test_serve_json_bands_median_latencies_not_offered_throughput(cli):
+    res = cli("serve", SERVE_SCENARIO, "--rate", "1/s", "--duration", "20s", "--json")
+    assert res.code == 0, res.err
+    d = res.json()
+    assert d["tpot_p50_s_lo"] <= d["tpot_p50_s"] <= d["tpot_p50_s_hi"]
+    assert d["bands"]["tpot_p50_s"]["regime"].startswith("serve/nvidia")
+    assert "output_tokens_per_s_lo" not in d  # at a given rate the throughput is the offered load
