@@ -26,8 +26,8 @@ figure is *unvalidated* and gets no band.
   ``method="weibull"``). A new row exchangeable with these falls below the i-th smallest with
   probability i / (n+1), so it falls inside with probability 80% on average (the rounded
   ranks floor/ceil of split-conformal prediction guarantee >= 80% but give 80-90%).
-* 5 <= n < 9: those ranks do not exist (j = 0), so the small-sample widening is the normal
-  prediction interval mean ± t(0.90, n-1) · sd · sqrt(1 + 1/n) (Student t, sd with n-1).
+* 5 <= n < 9: the 10% position 0.1 (n+1) lies below the smallest residual, so the band is the
+  small-sample normal prediction interval mean ± t(0.90, n-1) · sd · sqrt(1 + 1/n) (Student t, sd with n-1).
 
 A time figure T gets [T e^lo, T e^hi]; a rate figure R gets [R e^-hi, R e^-lo].
 """
