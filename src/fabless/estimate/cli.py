@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from fabless.bands import band_text, bands_for, json_fields
 from fabless.errors import FablessError, InfeasibleDesign
 from fabless.estimate.engine import Estimate, estimate
 from fabless.estimate.scenario import load_scenario, scenario_from_dict
@@ -94,7 +95,7 @@ def estimate_cmd(
         # A plan that does not fit is reported as such, never printed as if it ran.
         raise InfeasibleDesign(f"{scenario or 'scenario'}: {est.model} with {_plan_text(est)} on {est.chips} x {est.chip}: {est.notes[0]}")
     if json:
-        print_json(est.to_dict())
+        print_json({**est.to_dict(), **json_fields(bands_for(est))})
         return
     show(est)
 
@@ -110,28 +111,32 @@ def show(est: Estimate) -> None:
     """Print an estimate for people: headline, memory, and the time breakdown."""
     plan = _plan_text(est)
     m = est.metrics
+    # (label, metric, scale to the printed unit, unit); banded metrics get their 80% interval
     if est.phase == "training":
-        rows = [
-            ["step time", m["step_time_s"], "s"],
-            ["tokens/s (whole system)", m["tokens_per_s"], "tokens/s"],
-            ["tokens/s per chip", m["tokens_per_s_per_chip"], "tokens/s"],
-            ["MFU", m["mfu"] * 100, f"% of dense {m['peak_dtype']} peak"],
-            ["HFU (with recompute)", m["hfu"] * 100, "%"],
-            ["pipeline bubble", m["pipeline_bubble_fraction"] * 100, "% of the step"],
+        lines = [
+            ("step time", "step_time_s", 1.0, "s"),
+            ("tokens/s (whole system)", "tokens_per_s", 1.0, "tokens/s"),
+            ("tokens/s per chip", "tokens_per_s_per_chip", 1.0, "tokens/s"),
+            ("MFU", "mfu", 100.0, f"% of dense {m['peak_dtype']} peak"),
+            ("HFU (with recompute)", "hfu", 100.0, "%"),
+            ("pipeline bubble", "pipeline_bubble_fraction", 100.0, "% of the step"),
         ]
         if "training_time_s" in m:
-            rows.append(["training run", m["training_time_s"] / 86400, "days"])
+            lines.append(("training run", "training_time_s", 1 / 86400, "days"))
     else:
-        rows = [
-            ["batch per replica", m["batch"], "sequences"],
-            ["TTFT", m["ttft_s"] * 1e3, "ms"],
-            ["TPOT", m["tpot_s"] * 1e3, "ms"],
-            ["end-to-end latency", m["e2e_latency_s"], "s"],
-            ["output tokens/s (whole system)", m["output_tokens_per_s"], "tokens/s"],
-            ["output tokens/s per chip", m["output_tokens_per_s_per_chip"], "tokens/s"],
+        lines = [
+            ("batch per replica", "batch", 1.0, "sequences"),
+            ("TTFT", "ttft_s", 1e3, "ms"),
+            ("TPOT", "tpot_s", 1e3, "ms"),
+            ("end-to-end latency", "e2e_latency_s", 1.0, "s"),
+            ("output tokens/s (whole system)", "output_tokens_per_s", 1.0, "tokens/s"),
+            ("output tokens/s per chip", "output_tokens_per_s_per_chip", 1.0, "tokens/s"),
         ]
-    rows.append(["memory per chip", est.memory_bytes["total"] / 1e9, "GB" + ("" if est.fits else "  DOES NOT FIT")])
-    print_table(["", "value", "unit"], rows, title=f"{est.model} {est.phase} on {est.chips} x {est.chip} ({est.system}), {plan}")
+    bands = bands_for(est)
+    rows = [[label, m[key] if scale == 1.0 else m[key] * scale, unit, band_text(bands[key], scale, unit.split(" ")[0]) if key in bands else ""]
+            for label, key, scale, unit in lines]
+    rows.append(["memory per chip", est.memory_bytes["total"] / 1e9, "GB" + ("" if est.fits else "  DOES NOT FIT"), ""])
+    print_table(["", "value", "unit", "error band (docs/validation.md)"], rows, title=f"{est.model} {est.phase} on {est.chips} x {est.chip} ({est.system}), {plan}")
     total = sum(est.breakdown_s.values())
     br = sorted(est.breakdown_s.items(), key=lambda kv: -kv[1])
     print_table(["where the time goes", "seconds", "share %"], [[k, v, 100 * v / total] for k, v in br])
