@@ -173,6 +173,8 @@ def convert(row: dict, entry: dict, scn, est) -> float:
         return float(m["output_tokens_per_s"])
     if kind == "ttft_ms":
         return float(m["ttft_s"]) * 1e3
+    if kind == "ttft_s":
+        return float(m["ttft_s"])
     if kind == "tpot_ms":
         return float(m["tpot_s"]) * 1e3
     if kind == "e2e_s":
