@@ -24,6 +24,7 @@ HARDWARE_CHIPS: list[tuple[str, str, str]] = [
     ("mi300x", "mi300x", ""),
     ("gaudi 3", "gaudi3", ""),
     ("gaudi3", "gaudi3", ""),
+    ("tpu v6e", "tpu-v6e", ""),
     ("tpu v5p", "tpu-v5p", ""),
     ("tpu v5e", "tpu-v5e", ""),
     ("tpu v4", "tpu-v4", ""),
