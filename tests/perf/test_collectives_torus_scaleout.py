@@ -157,3 +157,26 @@ def test_v6e_tp8_allreduce_uses_both_axes():
     block = C.collective_time("all_reduce", S, 8, v6e)
     line = C.collective_time("all_reduce", S, 8, v6e, group_shape=(8, 1))
     assert block.time_s < 0.6 * line.time_s
+
+
+def test_torus_bandwidth_per_dimension_trn2_ultraserver():
+    # Trn2 UltraServer 4x4x4: 512 GB/s per chip (both ways, 2 links) along each in-instance
+    # dimension -> 128 GB/s per link each way, a ring of 256; 256 GB/s between instances ->
+    # 64 per link, a ring of 128. Three shares of S/3; the slowest starts on the slow dimension:
+    #   3/4 x S/3 / 128 + 3/4 x S/12 / 256 + 3/4 x S/48 / 256 GB/s per reduce-scatter.
+    s = load_system("trn2-ultraserver")
+    S = 1e9
+    r = C.collective_time("all_reduce", S, 64, s, params=IDEAL.replace(scale_up__simple_step_overhead_s=0))
+    hops = 2 * 3 * (4 - 1) * s.scale_up.latency_us * 1e-6
+    by_hand = 2 * 0.75 * (S / 3 / 128e9 + S / 12 / 256e9 + S / 48 / 256e9)
+    assert r.time_s - hops == pytest.approx(by_hand, rel=1e-9)
+
+
+def test_torus_dim_bandwidths_need_one_per_dimension(tmp_path):
+    from pydantic import ValidationError
+
+    from fabless.hardware.schema import ScaleUpDomain
+
+    ScaleUpDomain(size=16, topology="torus", torus_dims=[4, 4], torus_dim_bidir_gb_s=[512, 512], latency_us=1)
+    with pytest.raises(ValidationError, match="one bandwidth per entry"):
+        ScaleUpDomain(size=16, topology="torus", torus_dims=[4, 4], torus_dim_bidir_gb_s=[512], latency_us=1)

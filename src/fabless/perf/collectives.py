@@ -275,6 +275,7 @@ class _Dim:
 
     size: int
     wrap: bool
+    link_bytes_per_s: float = 0.0  # one link of this dimension, one direction
 
 
 @dataclass(frozen=True)
@@ -302,30 +303,35 @@ class _Fabric:
         return e * ll_fraction if protocol == "ll" else e
 
 
-def _torus_dims(group: int, dims: list[int], shape: tuple[int, ...] | None = None) -> tuple[_Dim, ...]:
+def _torus_dims(group: int, dims: list[int], shape: tuple[int, ...] | None = None,
+                link_bw: list[float] | None = None) -> tuple[_Dim, ...]:
     """The sub-torus a packed group of ``group`` chips occupies.
 
     Whole dimensions first (they keep their wrap-around links); what is left is spread
     over the next dimensions as a compact block (sizes as equal as powers of two allow,
     as TPU slices are shaped: 8 chips of a 16x16 pod are 4x2, not a line of 8), each
     part of a dimension a line. ``shape`` names the group's extent along each torus
-    dimension instead (e.g. ``(1, 4, 2)``); a part equal to the whole dimension wraps."""
+    dimension instead (e.g. ``(1, 4, 2)``); a part equal to the whole dimension wraps.
+    ``link_bw``: one link's one-direction bytes/s along each dimension (0 if not given)."""
+    bw = list(link_bw) if link_bw is not None else [0.0] * len(dims)
     if shape is not None:
         if len(shape) != len(dims) or any(s < 1 or d % s for s, d in zip(shape, dims)) or math.prod(shape) != group:
             raise FablessError(f"group shape {'x'.join(map(str, shape))} does not fit the {'x'.join(map(str, dims))} torus "
                                f"with {group} chips: give one size per dimension, each dividing it, product = group size")
-        return tuple(_Dim(s, s == d) for s, d in zip(shape, dims) if s > 1)
+        return tuple(_Dim(s, s == d, b) for s, d, b in zip(shape, dims, bw) if s > 1)
     whole: list[_Dim] = []
     remaining = group
     free: list[int] = []
-    for d in dims:
+    free_bw: list[float] = []
+    for d, b in zip(dims, bw):
         if d == 1:
             continue
         if not free and remaining >= d and remaining % d == 0:
-            whole.append(_Dim(d, True))
+            whole.append(_Dim(d, True, b))
             remaining //= d
         else:
             free.append(d)
+            free_bw.append(b)
     part = [1] * len(free)
     while remaining > 1:
         # grow the smallest part that can still double inside its dimension
@@ -336,7 +342,7 @@ def _torus_dims(group: int, dims: list[int], shape: tuple[int, ...] | None = Non
         i = min(options, key=lambda j: (part[j], j))
         part[i] *= 2
         remaining //= 2
-    return tuple(whole) + tuple(_Dim(p_, p_ == d) for p_, d in zip(part, free) if p_ > 1)
+    return tuple(whole) + tuple(_Dim(p_, p_ == d, b) for p_, d, b in zip(part, free, free_bw) if p_ > 1)
 
 
 def _scale_up_fabric(system: System, group: int, params: CollectiveParams,
@@ -350,9 +356,14 @@ def _scale_up_fabric(system: System, group: int, params: CollectiveParams,
     fab, nvls_eff, launch = scale_up_params(link.technology, params)
     if su.topology in ("torus", "ring"):
         full = list(su.torus_dims) if su.topology == "torus" else [su.size]
-        n_dims = sum(1 for d in full if d > 1) or 1
-        link_bw = chip_bw / (2 * n_dims)  # two links (+ and -) per dimension
-        return _Fabric("scale_up", "torus", group, chip_bw, link_bw, hop, fab, _torus_dims(group, full, shape),
+        if su.topology == "torus" and su.torus_dim_bidir_gb_s:
+            # the system says what each dimension carries: per chip both ways over its 2 links
+            per_dim = [bidir * 1e9 / 4 for bidir in su.torus_dim_bidir_gb_s]
+        else:
+            n_dims = sum(1 for d in full if d > 1) or 1
+            per_dim = [chip_bw / (2 * n_dims)] * len(full)  # two links (+ and -) per dimension
+        dims = _torus_dims(group, full, shape, per_dim)
+        return _Fabric("scale_up", "torus", group, chip_bw, max(per_dim), hop, fab, dims,
                        nvls_bw_efficiency=nvls_eff, launch_s=launch)
     if shape is not None:
         raise FablessError(f"a group shape is for a torus; system '{system.name}' has a {su.topology} scale-up domain")
@@ -454,17 +465,18 @@ def _torus(kind: str, S: np.ndarray, f: _Fabric, p: CollectiveParams) -> list[Ca
     so every dimension's links work at once."""
     dims = f.dims
     out: list[Cand] = []
-    b = f.link_bytes_per_s
     for pr in _PROTOCOLS:
         e = f.eff(pr, p.ll_bw_fraction)
-        ring_bw = [e * b * (2 if d.wrap else 1) for d in dims]  # a line carries a ring at one link's rate
-        if kind == "send_recv":
-            out.append((f"p2p/{pr}", f.step_s(pr), S / (e * b)))
+        # a dimension the group closes is a ring over 2 links; a line carries a ring at one link's rate
+        ring_bw = [e * d.link_bytes_per_s * (2 if d.wrap else 1) for d in dims]
+        if kind == "send_recv":  # to a neighbour over the fastest link
+            out.append((f"p2p/{pr}", f.step_s(pr), S / (e * f.link_bytes_per_s)))
             continue
         if kind == "all_to_all":
+            # bytes x hops spread over the group's links in proportion to their capacity
             hops = sum(_ring_mean_distance(d.size, d.wrap) for d in dims)
-            links = sum(2 * (1 if d.wrap else (d.size - 1) / d.size) for d in dims)
-            out.append((f"torus-direct/{pr}", sum(d.size - 1 for d in dims) * f.step_s(pr), S * hops / (links * e * b)))
+            capacity = sum(2 * (1 if d.wrap else (d.size - 1) / d.size) * d.link_bytes_per_s for d in dims)
+            out.append((f"torus-direct/{pr}", sum(d.size - 1 for d in dims) * f.step_s(pr), S * hops / (e * capacity)))
             continue
         k = len(dims)
         worst = 0.0
