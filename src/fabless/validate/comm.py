@@ -206,6 +206,7 @@ CALIBRATED: dict[str, tuple[float, float]] = {
     "scale_out__ll_step_overhead_s": (0.0, 3e-5),
     "nvls__bw_efficiency": (0.3, 1.0),
     "nvls__latency_s": (0.0, 3e-4),
+    "generations__nvlink3__bw_efficiency": (0.3, 1.0),
     "generations__nvlink5__bw_efficiency": (0.3, 1.0),
     "generations__nvlink5__simple_step_overhead_s": (0.0, 5e-5),
     "generations__nvlink5__nvls_bw_efficiency": (0.3, 1.0),
