@@ -354,6 +354,19 @@ def test_cli_errors(op_cli, tmp_path):
     assert_one_line_error(op_cli("op", "p2p", "--system", str(path), "--chips", "4"), "two chips")
 
 
+def test_cli_torus_shape(op_cli):
+    # --shape is the group's extent per torus dimension: the same 8 v6e chips as a line of 8
+    # take longer than the default 4x2 block, and match collective_time with that shape
+    v6e = load_system("tpu-v6e-256")
+    line = op_cli("op", "allreduce", "--system", "tpu-v6e-256", "--chips", "8", "--bytes", "16MiB", "--shape", "8x1", "--json")
+    block = op_cli("op", "allreduce", "--system", "tpu-v6e-256", "--chips", "8", "--bytes", "16MiB", "--json")
+    assert line.code == 0 and block.code == 0, line.err + block.err
+    assert line.json()["time_s"] == pytest.approx(C.collective_time("all_reduce", 16 * 2**20, 8, v6e, group_shape=(8, 1)).time_s)
+    assert line.json()["time_s"] > block.json()["time_s"]
+    assert_one_line_error(op_cli("op", "allreduce", "--system", "tpu-v6e-256", "--chips", "8", "--shape", "4xa"), "--shape")
+    assert_one_line_error(op_cli("op", "allreduce", "--system", "tpu-v6e-256", "--chips", "8", "--shape", "3x1"), "does not fit")
+
+
 def test_help_has_examples():
     for cmd in collectives_app.registered_commands:
         assert "Example: fabless op" in (cmd.callback.__doc__ or ""), cmd.name

@@ -1,15 +1,18 @@
 """Predictions of the published communication measurements (category ``comm``).
 
-``predict(row)`` takes one raw row of ``data/measurements/published.csv`` (a dict
-of strings) and returns the collective model's prediction in the row's metric
-unit, or None when the row is out of scope. ``FIT_IDS`` are the rows the
-calibrated parameters of ``data/perf/collectives.yaml`` were fitted on
-(:func:`calibrate` re-does that fit); every other comm row is held out.
+``predict(row)`` takes one raw row of ``data/measurements/published.csv`` or
+``published_comm.csv`` (a dict of strings) and returns the collective model's
+prediction in the row's metric unit, or None when the row is out of scope.
+``FIT_IDS`` are the rows the calibrated parameters of ``data/perf/collectives.yaml``
+were fitted on (:func:`calibrate` re-does that fit); every other comm row is held out.
 
 Rows and what they test:
 
-* ``busbw (GB/s)``: nccl-tests / torch all-reduce, all-gather, reduce-scatter on
-  one 8-GPU node; ``algo=Ring`` in the config means NVLS was disabled.
+* ``busbw (GB/s)``: nccl-tests / rccl-tests / torch all-reduce, all-gather,
+  reduce-scatter on one node, one NVL72 rack or two nodes; ``algo=Ring`` in the config
+  means NVLS was disabled, ``per_node=1`` one member per node.
+* ``... time (us)``: the time of one collective of ``msg_size`` (small-message
+  all-reduces inside and across nodes; TPU ``ppermute`` with ``kind=send_recv``).
 * ``bottleneck bandwidth (GB/s, ...)``: DeepEP normal dispatch, bytes over the
   bottleneck fabric (NVLink inside a node, RDMA across) divided by the time.
 * ``dispatch latency (us)``: DeepEP low-latency dispatch, an all-to-all of
