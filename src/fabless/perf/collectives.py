@@ -10,13 +10,18 @@ Every algorithm is an alpha-beta model a reader can check by hand::
   bytes over n chips moves ``2 (n-1)/n x S`` through each chip, an all-gather or
   reduce-scatter ``(n-1)/n x S``; NVLink SHARP (NVLS) ``(1 + 1/n) x S``.
 * ``achievable_bandwidth`` is the link's one-direction bandwidth times an
-  efficiency per fabric and protocol.
+  efficiency per fabric and protocol; a scale-up link generation (NVLink 5, ICI,
+  ... matched on the chip's ``links.scale_up.technology``) may set its own
+  efficiency, step costs and launch latency where measurements show a difference.
+* Across scale-up domains every network step pays the network's hop latency plus
+  a proxy / RDMA step cost (``scale_out.*_step_overhead_s``).
 
 Like NCCL, :func:`collective_time` evaluates every algorithm that applies (ring
 and LL/Simple protocols, NVLS where the switch reduces, one-shot direct
 exchange on fully-connected meshes, bidirectional rings along each torus
 dimension, and, for groups that span scale-up domains, flat rings, trees and
-hierarchical intra-inter-intra schemes) and keeps the fastest for each size.
+hierarchical intra-inter-intra schemes, sequential or pipelined as NCCL's tree
+streams chunks) and keeps the fastest for each size.
 Sizes may be numpy arrays; every formula is vectorised.
 
 Bus bandwidth follows nccl-tests: ``busbw = algbw x 2(n-1)/n`` for all-reduce,
