@@ -180,3 +180,11 @@ def test_torus_dim_bandwidths_need_one_per_dimension(tmp_path):
     ScaleUpDomain(size=16, topology="torus", torus_dims=[4, 4], torus_dim_bidir_gb_s=[512, 512], latency_us=1)
     with pytest.raises(ValidationError, match="one bandwidth per entry"):
         ScaleUpDomain(size=16, topology="torus", torus_dims=[4, 4], torus_dim_bidir_gb_s=[512], latency_us=1)
+
+
+def test_generation_match_is_a_whole_word():
+    p = C.load_params()
+    assert p.generation("NVLink5").key == "nvlink5" and p.generation("nvlink 3").key == "nvlink3"
+    assert p.generation("ICI (3D torus)").key == "ici"
+    assert p.generation("an efficient custom fabric") is None  # 'ici' inside a word
+    assert p.generation("NVLink 50") is None

@@ -37,6 +37,7 @@ docs/collectives.md gives the formulas and the measured error.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -85,7 +86,7 @@ GENERATION_FIELDS = ("bw_efficiency", "simple_step_overhead_s", "ll_step_overhea
 class LinkGeneration:
     """What one scale-up link generation (NVLink 5, ICI, ...) changes from the scale-up
     defaults. ``match`` is text the chip's ``links.scale_up.technology`` contains (case and
-    spaces ignored); a field left None keeps the default."""
+    spaces optional, whole words); a field left None keeps the default."""
 
     key: str
     match: str
@@ -96,11 +97,10 @@ class LinkGeneration:
     nvls_bw_efficiency: float | None = None
 
     def matches(self, technology: str) -> bool:
-        return _squash(self.match) in _squash(technology)
-
-
-def _squash(text: str) -> str:
-    return "".join(str(text).lower().split())
+        # a whole-word match, spaces optional ("NVLink 5" = "NVLink5"), case ignored:
+        # "ICI" must not match inside "efficient"
+        words = r"\s*".join(re.escape(w) for w in self.match.split())
+        return re.search(rf"(?<![a-z0-9]){words}(?![a-z0-9])", str(technology), re.IGNORECASE) is not None
 
 
 @dataclass(frozen=True)
