@@ -16,20 +16,21 @@ def validate(
     csv: str = typer.Option(None, "--csv", help="Also write the per-row table (measured, predicted, error, fit/held-out) to this CSV file."),
     json: bool = typer.Option(False, "--json", help="Print machine-readable JSON (summary and rows) instead of tables."),
     rows: bool = typer.Option(False, "--rows", help="Also print the per-row table."),
+    by: str = typer.Option("family", "--by", help="Group the summary by vendor family (nvidia, amd, google-tpu, aws, ...) or by chip."),
 ) -> None:
-    """Median and p90 absolute error per category and chip, on held-out rows (the model's
-    accuracy) and separately on the rows its parameters were fitted on.
+    """Median and p90 absolute error per category and vendor family (or chip, --by chip), on
+    held-out rows (the model's accuracy) and separately on the rows its parameters were fitted on.
 
-    Example: fabless validate --category kernel --csv kernel-errors.csv
+    Example: fabless validate --category kernel --by chip --csv kernel-errors.csv
     """
     outcomes = evaluate(list(category) if category else None)
-    summary = summarise(outcomes)
+    summary = summarise(outcomes, by=by)
     if csv:
         write_csv(outcomes, csv)
     if json:
         print_json({"summary": summary, "rows": [o.as_dict() for o in outcomes]})
         return
-    print_table(["category", "chip", "set", "n", "median |err| %", "p90 |err| %", "max |err| %"],
+    print_table(["category", by, "set", "n", "median |err| %", "p90 |err| %", "max |err| %"],
                 [[s["category"], s["chip"], s["set"], s["n"], s["median_abs_err_pct"], s["p90_abs_err_pct"],
                   s["max_abs_err_pct"]] for s in summary],
                 title="Model error against published measurements (held_out = not used for fitting)")

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fabless.bands import family_of_chip
 from fabless.errors import FablessError
 from fabless.validate.hardware_map import Unmapped, preset_for_hardware
 
@@ -139,13 +140,27 @@ def evaluate(categories: list[str] | None = None, rows: list[dict] | None = None
     return out
 
 
-def summarise(outcomes: list[Outcome]) -> list[dict]:
-    """Per category, per chip (and 'all'), per set: n, median and p90 absolute % error."""
+def summarise(outcomes: list[Outcome], by: str = "chip") -> list[dict]:
+    """Per category, per chip (``by="chip"``) or per vendor family (``by="family"``: nvidia, amd,
+    google-tpu, aws, intel-gaudi, meta-mtia; rows whose hardware has no preset are ``other``)
+    and 'all', per set: n, median and p90 absolute % error. The group is in the ``chip`` key."""
+    if by not in ("chip", "family"):
+        raise FablessError(f"--by: '{by}' is not one of chip, family")
+    fam: dict[str, str] = {}
+
+    def group_of(chip: str) -> str:
+        if by == "chip":
+            return chip
+        if chip not in fam:
+            f = family_of_chip(chip)
+            fam[chip] = "other" if f == "custom" else f
+        return fam[chip]
+
     groups: dict[tuple[str, str, str], list[float]] = {}
     for o in outcomes:
         if o.error is None:
             continue
-        for chip in (o.chip, "all"):
+        for chip in (group_of(o.chip), "all"):
             groups.setdefault((o.category, chip, o.set), []).append(abs(o.error) * 100)
     out = []
     for (cat, chip, s), errs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] == "all", kv[0][1], kv[0][2])):
