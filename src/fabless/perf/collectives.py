@@ -158,6 +158,14 @@ def load_params(path: str | Path | None = None) -> CollectiveParams:
     return _load_params_cached(str(path or _PARAMS_PATH))
 
 
+def params_for(system: System, base: CollectiveParams | None = None) -> CollectiveParams:
+    """The parameters for collectives on ``system``: ``base`` (the shipped ones by default)
+    with the system file's own ``calibration.collectives`` values on top, if it has any."""
+    p = base or load_params()
+    cal = system.calibration.collectives if system.calibration is not None else None
+    return p.replace(**cal.flat()) if cal is not None else p
+
+
 # ----------------------------------------------------------------------------- results
 
 
@@ -507,9 +515,10 @@ def collective_time(
     ``bytes`` is nccl-tests' size: the per-chip buffer (all-gather: the gathered
     output; reduce-scatter: the input; all-to-all: the whole send buffer;
     send/recv: the message). ``send_recv`` with ``group_size`` 2 is one transfer
-    between two chips."""
+    between two chips. ``params`` default to :func:`params_for` the system (the shipped
+    parameters, or the system file's calibrated ones)."""
     kind = normalize_kind(kind)
-    p = params or load_params()
+    p = params or params_for(system)
     scalar = np.ndim(bytes) == 0
     S = np.atleast_1d(np.asarray(bytes, dtype=float))
     if np.any(~np.isfinite(S)) or np.any(S < 0):

@@ -1,0 +1,228 @@
+"""Fit a chip's (or a system's) model parameters to a user's own measurements.
+
+The same procedure as the project's own fits (:func:`fabless.validate.fit.coordinate_descent`
+on the sum of |log(predicted / measured)|, as :func:`fabless.validate.comm.calibrate`), on
+the user's rows instead of the shipped ones:
+
+* GEMM rows (:class:`~fabless.validate.measured.KernelRow`) are predicted by
+  :func:`fabless.perf.gemm.gemm_time` and fit the chip's ``mma_efficiency``,
+  ``hbm_efficiency``, ``launch_overhead_s`` and ``mma_8bit_ratio`` (see :data:`KERNEL_PARAMS`).
+* Collective rows (:class:`~fabless.validate.measured.CommRow`) are predicted by
+  :func:`fabless.perf.collectives.collective_time` on the system and fit the collective
+  parameters of :data:`COMM_PARAMS`.
+
+Only the parameters the rows can tell apart are fitted (:func:`identifiable`): a sweep of
+large GEMMs says nothing about the launch overhead, an all-reduce on one node nothing about
+the network; the others keep their starting value (the chip's family, or the file's own).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fabless.errors import FablessError
+from fabless.hardware.schema import Chip, System
+from fabless.perf.collectives import CollectiveParams, collective_time, params_for
+from fabless.perf.gemm import gemm_time
+from fabless.perf.params import ChipParams
+from fabless.validate.comm import CALIBRATED
+from fabless.validate.fit import coordinate_descent
+from fabless.validate.measured import CommRow, KernelRow
+
+#: Chip parameters a GEMM sweep can fit, in order of preference, with bounds.
+KERNEL_PARAMS: dict[str, tuple[float, float]] = {
+    "mma_efficiency": (0.05, 1.0),
+    "hbm_efficiency": (0.05, 1.0),
+    "launch_overhead_s": (0.0, 1e-3),
+    "mma_8bit_ratio": (0.05, 1.0),
+}
+
+#: Collective parameters a collective sweep can fit, in order of preference, with bounds
+#: (those of :data:`fabless.validate.comm.CALIBRATED`; the scale-out step costs, which the
+#: shipped fit ties to the scale-up ones, are fitted when a multi-node sweep tells them apart).
+COMM_PARAMS: dict[str, tuple[float, float]] = {
+    "launch_latency_s": CALIBRATED["launch_latency_s"],
+    "scale_up__bw_efficiency": CALIBRATED["scale_up__bw_efficiency"],
+    "nvls__bw_efficiency": CALIBRATED["nvls__bw_efficiency"],
+    "scale_up__simple_step_overhead_s": CALIBRATED["scale_up__simple_step_overhead_s"],
+    "scale_up__ll_step_overhead_s": CALIBRATED["scale_up__ll_step_overhead_s"],
+    "nvls__latency_s": CALIBRATED["nvls__latency_s"],
+    "scale_out__bw_efficiency": CALIBRATED["scale_out__bw_efficiency"],
+    "scale_out__simple_step_overhead_s": CALIBRATED["scale_up__simple_step_overhead_s"],
+    "scale_out__ll_step_overhead_s": CALIBRATED["scale_up__ll_step_overhead_s"],
+}
+
+#: A parameter is fitted when a 1% change moves the rows' log predictions by at least this
+#: much (root mean square over rows, per unit log change) ...
+MIN_SENSITIVITY = 0.02
+#: ... and its effect is not (nearly) a combination of those already chosen: the smallest
+#: singular value of the chosen columns, each scaled to unit length, stays above this.
+MIN_INDEPENDENCE = 0.1
+
+Predict = Callable[[dict[str, float]], np.ndarray]
+
+
+@dataclass
+class Fitted:
+    """One fit: the parameters before and after, which were fitted, and per-row times."""
+
+    target: str  # "chip" or "system"
+    before: dict[str, float]
+    after: dict[str, float]
+    fitted: tuple[str, ...]
+    rows: list = field(default_factory=list)  # KernelRow | CommRow
+    measured_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    before_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    after_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+def _loss(predict: Predict, measured: np.ndarray) -> Callable[[dict[str, float]], float]:
+    def loss(values: dict[str, float]) -> float:
+        pred = predict(values)
+        bad = ~(pred > 0) | ~np.isfinite(pred)
+        err = np.abs(np.log(np.where(bad, 1.0, pred) / measured))
+        return float(np.sum(err[~bad]) + 10.0 * np.count_nonzero(bad))
+    return loss
+
+
+def identifiable(predict: Predict, start: dict[str, float], candidates: Sequence[str],
+                 bounds: dict[str, tuple[float, float]]) -> list[str]:
+    """The candidates (in order) the rows can pin down: each changes the log predictions by
+    :data:`MIN_SENSITIVITY` or more per unit log change, and not (nearly) as a combination of
+    those chosen before it (:data:`MIN_INDEPENDENCE`)."""
+    base = np.log(predict(start))
+    cols: list[np.ndarray] = []
+    chosen: list[str] = []
+    for name in candidates:
+        lo, hi = bounds[name]
+        v = start[name] if start[name] > 0 else lo + (hi - lo) * 0.01
+        up = min(v * 1.01, hi)
+        h = math.log(up / v) if up != v else -math.log(1.01)
+        trial = {**start, name: v * math.exp(h)}
+        ref = base if start[name] > 0 else np.log(predict({**start, name: v}))
+        col = (np.log(predict(trial)) - ref) / h
+        if not np.all(np.isfinite(col)) or math.sqrt(float(np.mean(col**2))) < MIN_SENSITIVITY:
+            continue
+        mat = np.stack([c / np.linalg.norm(c) for c in (*cols, col)], axis=1)
+        if np.linalg.svd(mat, compute_uv=False).min() < MIN_INDEPENDENCE:
+            continue
+        cols.append(col)
+        chosen.append(name)
+    return chosen
+
+
+def _fit(predict: Predict, measured: np.ndarray, start: dict[str, float],
+         bounds: dict[str, tuple[float, float]]) -> tuple[dict[str, float], tuple[str, ...]]:
+    names = identifiable(predict, start, list(bounds), bounds)
+    if not names:
+        return dict(start), ()
+    loss = _loss(predict, measured)
+    values, best = coordinate_descent(loss, start, {n: bounds[n] for n in names}, sweeps=400, min_step=1e-4)
+    polished = _polish(predict, measured, values, names, bounds)
+    if loss(polished) < best:
+        values = polished
+    return values, tuple(names)
+
+
+def _polish(predict: Predict, measured: np.ndarray, start: dict[str, float], names: Sequence[str],
+            bounds: dict[str, tuple[float, float]]) -> dict[str, float]:
+    """Refine a coordinate-descent result jointly (trust-region least squares on the log
+    errors, robust ``soft_l1`` loss, parameters on a log scale): coordinate descent stalls where
+    two parameters trade off (a launch cost against a per-step cost), and the model's choice of
+    the fastest algorithm makes its loss kinked. Kept only if it lowers the coordinate-descent
+    loss."""
+    from scipy.optimize import least_squares
+
+    floor = {n: max(bounds[n][0], (bounds[n][1] - bounds[n][0]) * 1e-6) for n in names}
+    x0 = np.array([math.log(min(max(start[n], floor[n]), bounds[n][1])) for n in names])
+    lo = np.array([math.log(floor[n]) for n in names])
+    hi = np.array([math.log(bounds[n][1]) for n in names])
+    x0 = np.clip(x0, lo, np.nextafter(hi, -np.inf))
+
+    def resid(x: np.ndarray) -> np.ndarray:
+        pred = predict({**start, **{n: float(math.exp(v)) for n, v in zip(names, x)}})
+        return np.log(np.where(pred > 0, pred, 1e-30) / measured)
+
+    try:
+        sol = least_squares(resid, x0, bounds=(lo, hi), loss="soft_l1", f_scale=0.05, x_scale=1.0,
+                            diff_step=1e-4, xtol=1e-12, ftol=1e-12, gtol=1e-12, max_nfev=400)
+    except ValueError:
+        return dict(start)
+    return {**start, **{n: float(math.exp(v)) for n, v in zip(names, sol.x)}}
+
+
+# ----------------------------------------------------------------------------- kernels
+
+
+def kernel_predictor(rows: Sequence[KernelRow], chip: Chip | ChipParams) -> Predict:
+    """Seconds of each GEMM row on ``chip`` with some family parameters replaced."""
+    base = chip if isinstance(chip, ChipParams) else ChipParams.from_chip(chip)
+
+    def predict(values: dict[str, float]) -> np.ndarray:
+        p = base.replace(**values)
+        return np.array([float(gemm_time(r.m, r.n, r.k, p, r.dtype, batch=r.batch).time_s[0]) for r in rows])
+    return predict
+
+
+def fit_kernel(rows: Sequence[KernelRow], chip: Chip) -> Fitted:
+    """Fit :data:`KERNEL_PARAMS` of ``chip`` (its calibration section or family values as the
+    start) to GEMM rows measured on it."""
+    base = ChipParams.from_chip(chip)
+    for r in rows:
+        try:
+            base.peak(r.dtype)
+        except FablessError as exc:
+            raise FablessError(f"{r.where}: {exc}") from None
+    start = {k: float(getattr(base, k)[0]) for k in KERNEL_PARAMS}
+    predict = kernel_predictor(rows, base)
+    measured = np.array([r.time_s for r in rows])
+    after, names = _fit(predict, measured, start, KERNEL_PARAMS)
+    return Fitted("chip", start, after, names, list(rows), measured, predict(start), predict(after))
+
+
+# ----------------------------------------------------------------------------- collectives
+
+
+def comm_predictor(rows: Sequence[CommRow], system: System, base: CollectiveParams) -> Predict:
+    """Seconds of each collective row on ``system`` with some parameters replaced (rows of
+    one kind and group size are evaluated together, sizes as an array)."""
+    groups: dict[tuple[str, int], list[int]] = {}
+    for i, r in enumerate(rows):
+        groups.setdefault((r.kind, r.ranks), []).append(i)
+    sizes = {key: np.array([rows[i].bytes for i in idx]) for key, idx in groups.items()}
+
+    def predict(values: dict[str, float]) -> np.ndarray:
+        p = base.replace(**values)
+        out = np.empty(len(rows))
+        for (kind, n), idx in groups.items():
+            out[idx] = collective_time(kind, sizes[(kind, n)], n, system, params=p).time_s
+        return out
+    return predict
+
+
+def fit_comm(rows: Sequence[CommRow], system: System) -> Fitted:
+    """Fit :data:`COMM_PARAMS` (the system file's calibration or the shipped values as the
+    start) to collective rows measured on ``system``."""
+    for r in rows:
+        if r.ranks > system.chips and system.scale_out is None:
+            raise FablessError(f"{r.where}: {r.ranks} ranks but system '{system.name}' has {system.chips} chips "
+                               f"and no scale-out network")
+    base = params_for(system)
+    start = {k: v for k, v in base.flat().items() if k in COMM_PARAMS}
+    predict = comm_predictor(rows, system, base)
+    try:
+        before = predict(start)
+    except FablessError as exc:
+        raise FablessError(f"{rows[0].where}: {exc}") from None
+    measured = np.array([r.time_s for r in rows])
+    after, names = _fit(predict, measured, start, COMM_PARAMS)
+    return Fitted("system", start, after, names, list(rows), measured, before, predict(after))
+
+
+def median_abs_error(pred: np.ndarray, measured: np.ndarray) -> float:
+    """Median of |predicted / measured - 1| over rows."""
+    return float(np.median(np.abs(pred / measured - 1))) if len(measured) else float("nan")
