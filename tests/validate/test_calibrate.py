@@ -1,0 +1,284 @@
+"""`fabless calibrate`: parsers, the fit of a user's rows, and the chip/system file it writes."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from fabless.hardware.presets import load_chip, load_system
+from fabless.perf.collectives import collective_time, load_params, params_for
+from fabless.perf.gemm import gemm_time
+from fabless.perf.params import ChipParams
+from fabless.validate.measured.calibrate import calibrate_files
+from tests.conftest import assert_one_line_error
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "calibrate"
+NCCL_FIXTURE = FIXTURES / "a3mega-2x8-h100-all_reduce.txt"
+GEMM_FIXTURE = FIXTURES / "xla-sm90-bf16-gemm.csv"
+
+#: Parameter values the synthetic measurements are generated with (none is a shipped value).
+KERNEL_TRUTH = {"mma_efficiency": 0.72, "hbm_efficiency": 0.8, "launch_overhead_s": 5e-6, "mma_8bit_ratio": 0.8}
+COMM_TRUTH = {"launch_latency_s": 1.5e-5, "scale_up__bw_efficiency": 0.7, "nvls__bw_efficiency": 0.6,
+              "scale_up__simple_step_overhead_s": 8e-6, "scale_up__ll_step_overhead_s": 2e-6,
+              "nvls__latency_s": 1.2e-5}
+SHAPES = [(s, s, s) for s in (256, 512, 1024, 2048, 4096, 8192)] + [
+    (1, 8192, 8192), (16, 8192, 8192), (64, 4096, 4096), (8192, 8192, 1024), (128, 128, 128)]
+
+
+def _gemm_sweep(path: Path) -> Path:
+    truth = ChipParams.from_chip(load_chip("h100-sxm")).replace(**KERNEL_TRUTH)
+    with open(path, "w") as fh:
+        fh.write("M,N,K,dtype,time_us\n")
+        for dtype in ("bf16", "fp8"):
+            for m, n, k in SHAPES:
+                fh.write(f"{m},{n},{k},{dtype},{gemm_time(m, n, k, truth, dtype).time_s[0] * 1e6:.9g}\n")
+    return path
+
+
+def _nccl_text(binary: str, kind: str, ranks: int, times_s, sizes) -> str:
+    """A table laid out as nccl-tests prints it (count: elements of 4-byte floats per rank)."""
+    lines = [f"# Collective test starting: {binary}", "# Using devices"]
+    lines += [f"#  Rank {r:2d} Group  0 Pid {100 + r:6d} on      node0 device {r:2d} [0x{r:02x}] NVIDIA H100 80GB HBM3"
+              for r in range(ranks)]
+    lines += ["#", "#                                                out-of-place                       in-place",
+              "#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   busbw #wrong"]
+    per = ranks if kind in ("all_gather", "reduce_scatter") else 1
+    for s, t in zip(sizes, times_s):
+        redop = "sum" if kind in ("all_reduce", "reduce_scatter") else "none"
+        algbw = s / t / 1e9
+        lines.append(f"{int(s):12d} {int(s) // 4 // per:13d}     float {redop:>7s}      -1 {t * 1e6:10.6g} {algbw:7.2f} "
+                     f"{algbw:7.2f}      0 {t * 1e6:10.6g} {algbw:7.2f} {algbw:7.2f}      0")
+    return "\n".join(lines) + "\n# Avg bus bandwidth    : 1.0\n"
+
+
+def _nccl_sweeps(tmp_path: Path) -> list[str]:
+    system = load_system("dgx-h100")
+    truth = load_params().replace(**COMM_TRUTH)
+    sizes = np.array([2.0**i for i in range(3, 34)])
+    out = []
+    for binary, kind in (("all_reduce_perf", "all_reduce"), ("all_gather_perf", "all_gather")):
+        for ranks in (4, 8):
+            t = collective_time(kind, sizes, ranks, system, params=truth).time_s
+            path = tmp_path / f"{kind}-{ranks}.txt"
+            path.write_text(_nccl_text(binary, kind, ranks, t, sizes))
+            out.append(str(path))
+    return out
+
+
+# ----------------------------------------------------------------------------- recovery
+
+
+def test_gemm_sweep_recovers_the_parameters_it_was_generated_with(tmp_path):
+    cal = calibrate_files([str(_gemm_sweep(tmp_path / "sweep.csv"))], chip="h100-sxm")
+    assert set(cal.kernel.fitted) == set(KERNEL_TRUTH)
+    for name, value in KERNEL_TRUTH.items():
+        assert cal.kernel.after[name] == pytest.approx(value, rel=0.02), name
+
+
+def test_nccl_sweeps_recover_the_collective_parameters(tmp_path):
+    cal = calibrate_files(_nccl_sweeps(tmp_path), system="dgx-h100")
+    assert set(cal.comm.fitted) == set(COMM_TRUTH)
+    for name, value in COMM_TRUTH.items():
+        assert cal.comm.after[name] == pytest.approx(value, rel=0.02), name
+
+
+def test_one_group_size_cannot_separate_launch_from_step_costs(tmp_path):
+    """With every ring at 8 ranks (7 steps) and NVLS at 8, the launch cost, the two step costs
+    and the NVLS latency enter three latency sums only: one of them must be left as it was."""
+    cal = calibrate_files(_nccl_sweeps(tmp_path)[1::2], system="dgx-h100")  # the 8-rank files
+    assert len({"launch_latency_s", "scale_up__simple_step_overhead_s", "scale_up__ll_step_overhead_s",
+                "nvls__latency_s"} & set(cal.comm.fitted)) == 3
+
+
+# ----------------------------------------------------------------------------- public logs
+
+
+def _median_error(pred, meas) -> float:
+    return float(np.median(np.abs(np.asarray(pred) / np.asarray(meas) - 1)))
+
+
+def test_public_gemm_table_error_falls_and_the_written_chip_carries_the_fit(tmp_path):
+    out = tmp_path / "my-h100.yaml"
+    cal = calibrate_files([str(GEMM_FIXTURE)], chip="h100-sxm")
+    from fabless.validate.measured.calibrate import write
+
+    write(cal, out)
+    # measured times from the CSV, read here with the csv module (TFLOP/s -> seconds)
+    with open(GEMM_FIXTURE) as fh:
+        rows = list(csv.DictReader(line for line in fh if not line.startswith("#")))
+    shapes = [(int(r["m"]), int(r["n"]), int(r["k"]), int(r["batch"])) for r in rows]
+    meas = [2 * m * n * k * b / (float(r["tflops"]) * 1e12) for (m, n, k, b), r in zip(shapes, rows)]
+
+    def times(chip):
+        p = ChipParams.from_chip(chip)
+        return [float(gemm_time(m, n, k, p, "bf16", batch=b).time_s[0]) for m, n, k, b in shapes]
+
+    before = _median_error(times(load_chip("h100-sxm")), meas)
+    after = _median_error(times(load_chip(str(out))), meas)
+    assert len(rows) == 40
+    assert after < before / 2, (before, after)
+    assert cal.summary()["median_abs_error_after"] == pytest.approx(after, rel=1e-3)
+
+
+def test_public_nccl_log_error_falls_on_the_written_system(tmp_path):
+    out = tmp_path / "my-dgx.yaml"
+    from fabless.validate.measured.calibrate import write
+
+    cal = calibrate_files([str(NCCL_FIXTURE)])  # the chip is read from the log's device lines
+    assert cal.chip.name == "h100-sxm" and cal.system.name == "dgx-h100"
+    write(cal, out)
+    # the table's sizes and out-of-place times, read here with a plain split
+    sizes, meas = [], []
+    for line in NCCL_FIXTURE.read_text().splitlines():
+        f = line.split()
+        if f and f[0].isdigit():
+            sizes.append(float(f[0]))
+            meas.append(float(f[5]) * 1e-6)
+    sizes, meas = np.array(sizes), np.array(meas)
+    before = _median_error(collective_time("all_reduce", sizes, 16, load_system("dgx-h100")).time_s, meas)
+    after = _median_error(collective_time("all_reduce", sizes, 16, load_system(str(out))).time_s, meas)
+    assert len(sizes) == 31
+    assert after < before / 2, (before, after)
+
+
+# ----------------------------------------------------------------------------- the files it writes
+
+
+def test_written_chip_file_is_accepted_by_validate_op_and_estimate(cli, tmp_path):
+    sweep = _gemm_sweep(tmp_path / "sweep.csv")
+    out = tmp_path / "my-h100.yaml"
+    res = cli("calibrate", str(sweep), "--chip", "h100-sxm", "--out", str(out), "--json")
+    assert res.code == 0, res.err
+    body = res.json()
+    assert body["target"] == "chip" and body["out"] == str(out)
+    assert body["summary"]["median_abs_error_after"] < 0.001 < body["summary"]["median_abs_error_before"]
+    assert cli("chips", "validate", str(out)).code == 0
+    # op gemm on the written chip: the time the sweep was generated with
+    res = cli("op", "gemm", "--chip", str(out), "-m", "4096", "-n", "4096", "-k", "4096", "--json")
+    truth = ChipParams.from_chip(load_chip("h100-sxm")).replace(**KERNEL_TRUTH)
+    assert res.json()["time_s"] == pytest.approx(float(gemm_time(4096, 4096, 4096, truth).time_s[0]), rel=0.02)
+    est = cli("estimate", "--model", "llama-3.1-8b", "--chip", str(out), "--precision", "bf16", "--parallel", "tp=1",
+              "--batch", "8", "--input-tokens", "512", "--output-tokens", "32", "--json")
+    assert est.code == 0, est.err
+    doc = yaml.safe_load(out.read_text())
+    src = doc["calibration"]["mma_efficiency"]
+    assert src["confidence"] == "calibrated" and "sweep.csv" in src["source"] and "nvidia-hopper" in src["note"]
+
+
+def test_written_system_file_is_accepted_by_systems_validate_and_op(cli, tmp_path):
+    out = tmp_path / "my-dgx.yaml"
+    res = cli("calibrate", *_nccl_sweeps(tmp_path), "--system", "dgx-h100", "--out", str(out))
+    assert res.code == 0, res.err
+    assert cli("systems", "validate", str(out)).code == 0
+    res = cli("op", "allreduce", "--system", str(out), "--chips", "8", "--bytes", "1GiB", "--json")
+    truth = load_params().replace(**COMM_TRUTH)
+    want = collective_time("all_reduce", float(2**30), 8, load_system("dgx-h100"), params=truth).time_s
+    assert res.json()["time_s"] == pytest.approx(want, rel=0.02)
+
+
+def test_chip_calibration_section_overrides_the_family_value(tmp_path):
+    raw = yaml.safe_load((Path(__file__).resolve().parents[2] / "src/fabless/data/chips/h100-sxm.yaml").read_text())
+    raw["calibration"] = {"mma_efficiency": {"value": 0.5, "source": "my bench", "confidence": "calibrated"}}
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    p = ChipParams.from_chip(load_chip(str(path)))
+    assert float(p.mma_efficiency[0]) == 0.5
+    assert float(p.hbm_efficiency[0]) == float(ChipParams.from_chip("h100-sxm").hbm_efficiency[0])
+    assert p.sources[0]["mma_efficiency"]["source"] == "my bench"
+    # half the efficiency: a large compute-bound GEMM's main loop takes twice as long
+    a = gemm_time(8192, 8192, 8192, p).compute_s[0]
+    b = gemm_time(8192, 8192, 8192, ChipParams.from_chip("h100-sxm")).compute_s[0]
+    assert a / b == pytest.approx(0.846 / 0.5, rel=1e-9)
+
+
+def test_system_calibration_section_overrides_collectives_yaml(tmp_path):
+    path = tmp_path / "sys.yaml"
+    path.write_text(yaml.safe_dump({"name": "mine", "display_name": "mine", "chip": "h100-sxm", "chips": 8,
+                                    "chips_per_node": 8,
+                                    "scale_up": {"size": 8, "topology": "switch", "in_network_reduction": True,
+                                                 "latency_us": 1.0},
+                                    "calibration": {"collectives": {"launch_latency_s": 4e-5,
+                                                                    "scale_up": {"bw_efficiency": 0.5}}}}))
+    system = load_system(str(path))
+    p = params_for(system)
+    assert p.launch_latency_s == 4e-5 and p.scale_up.bw_efficiency == 0.5
+    assert p.nvls_bw_efficiency == load_params().nvls_bw_efficiency
+    # a 2-chip transfer of 1 GiB: launch + step + bytes / (0.5 x 450 GB/s), the simple protocol
+    t = collective_time("send_recv", float(2**30), 2, system).time_s
+    assert t == pytest.approx(4e-5 + (1e-6 + p.scale_up.simple_step_overhead_s) + 2**30 / (0.5 * 450e9), rel=1e-9)
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def _no_file(tmp_path):
+    return [p.name for p in tmp_path.iterdir() if p.suffix == ".yaml"] == []
+
+
+@pytest.mark.parametrize("body, fragments", [
+    ("m,n,k,dtype,time_us\n1024,1024,abc,bf16,10\n", ("bad.csv:2", "'k'", "whole number")),
+    ("m,n,k,dtype,time_us\n1024,1024,1024,bf17,10\n", ("bad.csv:2", "dtype", "bf17")),
+    ("m,n,k,dtype,time_us\n1024,1024,1024,bf16,-3\n", ("bad.csv:2", "time_us", "more than 0")),
+    ("m,n,k,dtype,time_us\n1024,1024,1024,bf16\n", ("bad.csv:2", "4 fields", "5")),
+    ("m,n,k,time_us\n1024,1024,1024,10\n", ("bad.csv:1", "dtype")),
+    ("m,n,k,dtype,time_us,tflops\n1,1,1,bf16,1,1\n", ("bad.csv:1", "exactly one")),
+    ("hello\nworld\n", ("bad.csv", "--format")),
+])
+def test_malformed_gemm_csv_is_one_line_and_writes_nothing(cli, tmp_path, body, fragments):
+    path = tmp_path / "bad.csv"
+    path.write_text(body)
+    res = cli("calibrate", str(path), "--chip", "h100-sxm", "--out", str(tmp_path / "out.yaml"))
+    assert_one_line_error(res, *fragments)
+    assert _no_file(tmp_path)
+
+
+def test_malformed_nccl_line_names_file_and_line(cli, tmp_path):
+    text = NCCL_FIXTURE.read_text().replace("   1059.9   31.66", "   1O59.9   31.66")
+    path = tmp_path / "bad.txt"
+    path.write_text(text)
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if "1O59.9" in ln)
+    res = cli("calibrate", str(path), "--out", str(tmp_path / "out.yaml"))
+    assert_one_line_error(res, f"bad.txt:{line}", "out-of-place time", "1O59.9")
+    assert _no_file(tmp_path)
+
+
+def test_nccl_table_that_does_not_say_its_collective_asks_for_it(cli, tmp_path):
+    text = _nccl_text("x", "all_gather", 8, [1e-5], [2**20]).replace("# Collective test starting: x\n", "")
+    path = tmp_path / "ag.txt"
+    path.write_text(text)
+    assert_one_line_error(cli("calibrate", str(path), "--system", "dgx-h100"), "ag.txt", "--collective")
+    res = cli("calibrate", str(path), "--system", "dgx-h100", "--collective", "all_gather", "--json")
+    assert res.code == 0, res.err
+    assert res.json()["rows"][0]["what"].startswith("all_gather 8 x 1 MiB")
+
+
+def test_gemm_rows_need_a_chip(cli, tmp_path):
+    assert_one_line_error(cli("calibrate", str(GEMM_FIXTURE)), "--chip")
+
+
+def test_bad_calibration_section_in_a_chip_file(cli, tmp_path):
+    raw = yaml.safe_load((Path(__file__).resolve().parents[2] / "src/fabless/data/chips/h100-sxm.yaml").read_text())
+    raw["calibration"] = {"mma_eficiency": 0.5}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert_one_line_error(cli("chips", "validate", str(path)), "calibration.mma_eficiency", "mma_efficiency")
+    raw["calibration"] = {"mma_efficiency": 1.5}
+    path.write_text(yaml.safe_dump(raw))
+    assert_one_line_error(cli("chips", "validate", str(path)), "calibration.mma_efficiency", "1")
+
+
+def test_shipped_comm_fit_unchanged_by_the_shared_routine():
+    """validate.comm.calibrate now runs on validate.fit.coordinate_descent: its result on the
+    shipped rows is still the shipped collectives.yaml (to its printed digits)."""
+    from fabless.validate import comm
+
+    p, loss = comm.calibrate()
+    shipped = load_params().flat()
+    for name in comm.CALIBRATED:
+        assert p.flat()[name] == pytest.approx(shipped[name], rel=0.01), name
+    assert math.isfinite(loss)
