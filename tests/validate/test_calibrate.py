@@ -282,3 +282,27 @@ def test_shipped_comm_fit_unchanged_by_the_shared_routine():
     for name in comm.CALIBRATED:
         assert p.flat()[name] == pytest.approx(shipped[name], rel=0.01), name
     assert math.isfinite(loss)
+
+
+def test_a_ring_only_run_is_predicted_without_nvls(tmp_path):
+    system = load_system("dgx-h100")
+    ring = system.model_copy(update={"scale_up": system.scale_up.model_copy(update={"in_network_reduction": False})})
+    sizes = np.array([2.0**i for i in (20, 26, 30)])
+    text = _nccl_text("all_reduce_perf", "all_reduce", 8, [1e-3] * 3, sizes)
+    path = tmp_path / "ring.txt"
+    path.write_text("$ NCCL_ALGO=Ring ./all_reduce_perf -b 1M -e 1G -f 64 -g 8\n" + text)
+    cal = calibrate_files([str(path)], system="dgx-h100")
+    want = collective_time("all_reduce", sizes, 8, ring).time_s
+    assert np.allclose(cal.comm.before_s[::2], want, rtol=1e-12)
+    nvls = collective_time("all_reduce", sizes, 8, system).time_s
+    assert not np.allclose(want, nvls)  # the switch's reduction would have been faster
+
+
+def test_hosts_that_do_not_fill_a_scale_up_domain_are_refused(cli, tmp_path):
+    text = _nccl_text("all_reduce_perf", "all_reduce", 16, [1e-3], [2**30])
+    # 16 ranks on 4 hosts of 4 GPUs: not dgx-h100's domains of 8
+    lines = [ln.replace("on      node0", f"on      node{int(ln.split()[2]) // 4}") if ln.startswith("#  Rank") else ln
+             for ln in text.splitlines()]
+    path = tmp_path / "4x4.txt"
+    path.write_text("\n".join(lines) + "\n")
+    assert_one_line_error(cli("calibrate", str(path), "--system", "dgx-h100"), "16 ranks on 4 hosts", "--system")

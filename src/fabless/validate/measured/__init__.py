@@ -49,6 +49,8 @@ class CommRow:
     time_s: float
     in_place: bool
     device: str | None = None  # the GPU name the log prints, if it does
+    nodes: int | None = None  # hosts the ranks ran on, if the log lists them
+    nvls: bool = True  # False where the run turned NVLink SHARP off (NCCL_ALGO=Ring, NCCL_NVLS_ENABLE=0)
 
     @property
     def label(self) -> str:

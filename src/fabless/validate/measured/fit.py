@@ -190,16 +190,18 @@ def fit_kernel(rows: Sequence[KernelRow], chip: Chip) -> Fitted:
 def comm_predictor(rows: Sequence[CommRow], system: System, base: CollectiveParams) -> Predict:
     """Seconds of each collective row on ``system`` with some parameters replaced (rows of
     one kind and group size are evaluated together, sizes as an array)."""
-    groups: dict[tuple[str, int], list[int]] = {}
+    groups: dict[tuple[str, int, bool], list[int]] = {}
     for i, r in enumerate(rows):
-        groups.setdefault((r.kind, r.ranks), []).append(i)
+        groups.setdefault((r.kind, r.ranks, r.nvls), []).append(i)
     sizes = {key: np.array([rows[i].bytes for i in idx]) for key, idx in groups.items()}
+    no_nvls = system.model_copy(update={"scale_up": system.scale_up.model_copy(update={"in_network_reduction": False})})
 
     def predict(values: dict[str, float]) -> np.ndarray:
         p = base.replace(**values)
         out = np.empty(len(rows))
-        for (kind, n), idx in groups.items():
-            out[idx] = collective_time(kind, sizes[(kind, n)], n, system, params=p).time_s
+        for key, idx in groups.items():
+            kind, n, nvls = key
+            out[idx] = collective_time(kind, sizes[key], n, system if nvls else no_nvls, params=p).time_s
         return out
     return predict
 
@@ -207,10 +209,14 @@ def comm_predictor(rows: Sequence[CommRow], system: System, base: CollectivePara
 def fit_comm(rows: Sequence[CommRow], system: System) -> Fitted:
     """Fit :data:`COMM_PARAMS` (the system file's calibration or the shipped values as the
     start) to collective rows measured on ``system``."""
+    domain = system.scale_up.size
     for r in rows:
-        if r.ranks > system.chips and system.scale_out is None:
-            raise FablessError(f"{r.where}: {r.ranks} ranks but system '{system.name}' has {system.chips} chips "
-                               f"and no scale-out network")
+        if r.ranks > domain and system.scale_out is None:
+            raise FablessError(f"{r.where}: {r.ranks} ranks but system '{system.name}' joins {domain} chips "
+                               f"and has no scale-out network")
+        if r.nodes and r.nodes > 1 and r.ranks > domain and r.ranks != r.nodes * domain:
+            raise FablessError(f"{r.where}: {r.ranks} ranks on {r.nodes} hosts, but system '{system.name}' fills "
+                               f"scale-up domains of {domain}; give a --system whose domain matches the hosts")
     base = params_for(system)
     start = {k: v for k, v in base.flat().items() if k in COMM_PARAMS}
     predict = comm_predictor(rows, system, base)

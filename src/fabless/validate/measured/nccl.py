@@ -15,7 +15,9 @@ Which collective: the ``<name>_perf`` binary named in the text (the command line
 ``Collective test starting`` line), else from the columns: a reduction whose ``count`` x
 element size equals ``size`` is an all-reduce, one whose ``size`` is ``ranks`` times that is a
 reduce-scatter; all-gather and all-to-all print the same columns, so they need the name (or
-``--collective``). Ranks: the ``#  Rank  N ... device ...`` lines (or ``--ranks``).
+``--collective``). Ranks: the ``#  Rank  N ... device ...`` lines (or ``--ranks``), which also
+give the hosts. A log that sets ``NCCL_ALGO=Ring`` or ``NCCL_NVLS_ENABLE=0`` ran without NVLink
+SHARP, and its rows are predicted so.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ TYPE_BYTES = {"int8": 1, "char": 1, "uint8": 1, "int32": 4, "int": 4, "uint32": 
 
 _BINARY = re.compile(r"\b(all_reduce|all_gather|reduce_scatter|alltoall|sendrecv|broadcast|reduce|gather|scatter"
                      r"|hypercube)_perf\b")
+#: Settings in the log (a command line, an environment dump) that keep NCCL off NVLink SHARP.
+_NO_NVLS = re.compile(r"NCCL_ALGO\s*=\s*\"?ring\b|NCCL_NVLS_ENABLE\s*=\s*0", re.IGNORECASE)
 _RANK = re.compile(r"^#?\s*Rank\s+(\d+)\s+(?:Group\s+\d+\s+)?Pid\s+\d+\s+on\s+(\S+)\s+device\s+\d+\s+\[[^\]]*\]\s*(.*)$")
 
 
@@ -98,6 +102,8 @@ def parse(text: str, origin: str, *, collective: str | None = None, ranks: int |
         raise FablessError(f"{origin}: {n} rank: a collective needs at least 2")
     devices = sorted({d for _, d in rank_lines.values() if d})
     device = devices[0] if len(devices) == 1 else None
+    nodes = len({h for h, _ in rank_lines.values()}) or None
+    nvls = not _NO_NVLS.search(text)
     rows: list[CommRow] = []
     for lineno, toks in table:
         if len(toks) not in (8, 9, 12, 13):
@@ -119,7 +125,7 @@ def parse(text: str, origin: str, *, collective: str | None = None, ranks: int |
             time_us = _number(rest[i], origin, lineno, "in-place time" if in_place else "out-of-place time")
             if time_us <= 0:
                 raise FablessError(f"{origin}:{lineno}: a time must be more than 0 us, got '{rest[i]}'")
-            rows.append(CommRow(f"{origin}:{lineno}", row_kind, size, n, time_us * 1e-6, in_place, device))
+            rows.append(CommRow(f"{origin}:{lineno}", row_kind, size, n, time_us * 1e-6, in_place, device, nodes, nvls))
     return rows
 
 
