@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from fabless.report.console import console, print_json, print_table
@@ -42,7 +44,7 @@ def calibrate(
                     "parameters": cal.parameters(), "rows": cal.table()})
         return
     print_table(["where", "what", "measured (us)", "before (us)", "after (us)", "error before %", "error after %"],
-                [[r["where"], r["what"], r["measured_s"] * 1e6, r["before_s"] * 1e6, r["after_s"] * 1e6,
+                [[Path(r["where"]).name, r["what"], r["measured_s"] * 1e6, r["before_s"] * 1e6, r["after_s"] * 1e6,
                   round(r["error_before"] * 100, 2), round(r["error_after"] * 100, 2)] for r in cal.table()],
                 title=f"Your measurements against the model, before and after calibrating {name}")
     print_table(["parameter", "before", "after", "fitted"],
