@@ -52,7 +52,7 @@ from fabless.estimate.parallel import (
 )
 from fabless.estimate.scenario import ParallelSpec, Scenario
 from fabless.hardware.presets import all_systems, load_chip, load_system
-from fabless.hardware.schema import System
+from fabless.hardware.schema import Chip, System
 from fabless.loading import read_yaml
 from fabless.perf.attention import attention_bytes
 from fabless.perf.collectives import group_collective_time_s
@@ -77,6 +77,13 @@ def engine_params() -> dict[str, float]:
     """The engine's few parameters (see data/estimate/engine.yaml for their sources)."""
     plain, _ = split_provenance(read_yaml(_PARAMS_PATH))
     return {k: float(v) for k, v in plain.items()}
+
+
+def framework_efficiency(chip: Chip) -> float:
+    """``framework_kernel_efficiency`` on ``chip``: its chip file's own (``calibration:``, e.g.
+    fitted by ``fabless calibrate`` to a training or serving log), else engine.yaml's."""
+    own = chip.calibration.framework_kernel_efficiency if chip.calibration is not None else None
+    return float(own) if own is not None else engine_params()["framework_kernel_efficiency"]
 
 
 # ----------------------------------------------------------------------------- results
@@ -242,7 +249,7 @@ def _op_parts(op, chip: ChipParams) -> tuple[float, float, float]:
     return hit
 
 
-def framework_op_time(op, compute, memory, overhead, peak_of_a):
+def framework_op_time(op, compute, memory, overhead, peak_of_a, eff: float | None = None):
     """Seconds of one operator in a framework from the single-kernel model's parts (floats, or
     arrays over designs: :mod:`fabless.explore.evaluate` calls this same function). The math runs
     at ``framework_kernel_efficiency`` of the model's rate (memory streaming and fixed overheads
@@ -257,8 +264,12 @@ def framework_op_time(op, compute, memory, overhead, peak_of_a):
     * A decode attention over a KV cache narrower than its math (an FP8 cache with bf16 math,
       TensorRT-LLM's FP8 KV cache) streams the cache at its stored width: the single-kernel
       attention model counts the cache at the math datatype, so its memory time is scaled by the
-      ratio of the op's compulsory bytes (Q and O at the math width, K and V at the cache width)."""
-    eff = engine_params()["framework_kernel_efficiency"]
+      ratio of the op's compulsory bytes (Q and O at the math width, K and V at the cache width).
+
+    ``eff``: the framework kernel efficiency (default engine.yaml's; :func:`framework_efficiency`
+    gives a chip's own)."""
+    if eff is None:
+        eff = engine_params()["framework_kernel_efficiency"]
     if isinstance(op, MatMul) and op.weight and dtype_bytes(op.dtype_b) < dtype_bytes(op.dtype_a):
         wide = dtype_bytes(op.dtype_a)
         a_b = op.batch * op.m * op.k * wide
@@ -280,14 +291,14 @@ def framework_op_time(op, compute, memory, overhead, peak_of_a):
     return overhead + np.maximum(compute / eff, memory)
 
 
-def _op_time(op, chip: ChipParams) -> float:
+def _op_time(op, chip: ChipParams, eff: float | None = None) -> float:
     """Seconds for one operator on ``chip``: :func:`framework_op_time` of the single-chip
-    model's parts."""
+    model's parts (``eff``: the framework kernel efficiency, engine.yaml's by default)."""
     compute, memory, overhead = _op_parts(op, chip)
     on = _on_chip(op, chip)
     return float(framework_op_time(
         on, compute, memory, overhead,
-        lambda: float(chip.peak_flops_per_s.get(supported_dtype(op.dtype_a, chip))[0])))
+        lambda: float(chip.peak_flops_per_s.get(supported_dtype(op.dtype_a, chip))[0]), eff))
 
 
 def framework_dtypes(op):
@@ -320,9 +331,11 @@ def comm_dtype_bytes(prec: Precision) -> float:
     return float(dtype_bytes("bf16")) if prec.activations == "fp8" else float(dtype_bytes(prec.activations))
 
 
-def graph_time(graph: Graph, chip: ChipParams, *, blocks: set[str] | None = None, scale: float = 1.0) -> dict[str, float]:
+def graph_time(graph: Graph, chip: ChipParams, *, blocks: set[str] | None = None, scale: float = 1.0,
+               eff: float | None = None) -> dict[str, float]:
     """Seconds per category for the ops of ``graph`` (optionally only ``blocks``) on ``chip``,
-    each block's time times its repeat count and ``scale``."""
+    each block's time times its repeat count and ``scale`` (``eff``: the framework kernel
+    efficiency, engine.yaml's by default)."""
     out: dict[str, float] = {}
     for b in graph.blocks:
         if blocks is not None and b.name not in blocks:
@@ -331,7 +344,7 @@ def graph_time(graph: Graph, chip: ChipParams, *, blocks: set[str] | None = None
             if isinstance(op, Collective):
                 continue
             cat = "recompute" if op.pass_ == "recompute" else ("optimizer" if op.pass_ == "opt" else _category(op))
-            out[cat] = out.get(cat, 0.0) + _op_time(framework_dtypes(op), chip) * b.repeat * scale
+            out[cat] = out.get(cat, 0.0) + _op_time(framework_dtypes(op), chip, eff) * b.repeat * scale
     return out
 
 
@@ -367,8 +380,9 @@ def _training(cfg: ModelConfig, scn: Scenario, system: System, plan: Plan, chip:
     layer_names = {b.name for b in g.blocks if b.name.startswith("layers[")}
     end_names = {b.name for b in g.blocks if b.name.split(".")[0] in ("embed", "head")}
     stage_frac = stage_layers(cfg.num_layers, plan.pp) / cfg.num_layers  # the busiest stage sets the pace
-    layers = graph_time(g, chip, blocks=layer_names, scale=stage_frac)
-    ends = graph_time(g, chip, blocks=end_names)
+    eff = framework_efficiency(system.chip)
+    layers = graph_time(g, chip, blocks=layer_names, scale=stage_frac, eff=eff)
+    ends = graph_time(g, chip, blocks=end_names, eff=eff)
     # With context parallelism each chip holds seq/cp queries but attends to all keys:
     # the ring passes K/V around, so attention work is that of the full sequence / cp.
     if plan.cp > 1:
@@ -423,7 +437,7 @@ def _training(cfg: ModelConfig, scn: Scenario, system: System, plan: Plan, chip:
             dp_s += fsdp_exposed
     bwd_last = (layers.get("matmul", 0.0) + layers.get("attention", 0.0)) * 2 / 3
     dp_exposed = max(0.0, dp_s - bwd_last)
-    opt = graph_time(g, chip, blocks={"optimizer"})
+    opt = graph_time(g, chip, blocks={"optimizer"}, eff=eff)
     opt_s = _sum(opt) / plan.pp / (plan.dp if tr.zero >= 1 else 1)
 
     step_s = pipeline_s + bubble_s + dp_exposed + opt_s
@@ -597,8 +611,9 @@ def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = K
     dec = build_decode_graph(scfg, batch, ctx, prec)
     if not kernels.gqa_kv_reuse:
         dec = _decode_without_gqa_reuse(dec)
-    pre_t = graph_time(pre, chip)
-    dec_t = graph_time(dec, chip)
+    eff = framework_efficiency(system.chip)
+    pre_t = graph_time(pre, chip, eff=eff)
+    dec_t = graph_time(dec, chip, eff=eff)
     tp_pre = tp_dec = 0.0
     if plan.tp > 1:
         n = 2 * cfg.num_layers * engine_params()["tp_comm_exposed_fraction"]
@@ -716,14 +731,17 @@ def _search(cfg: ModelConfig, scn: Scenario, system: System, chip: ChipParams, t
     return dataclasses.replace(best, alternatives=alts, notes=best.notes + (f"parallel: auto chose among {len(results)} plans that fit",))
 
 
-def estimate(scn: Scenario, kernels: Kernels = Kernels()) -> Estimate:
+def estimate(scn: Scenario, kernels: Kernels = Kernels(), *, chip: Chip | None = None) -> Estimate:
     """Estimate a scenario: training step or inference request, with the plan given or searched.
-    ``kernels`` says what the serving engine's kernels do (:class:`Kernels`; default: current engines)."""
+    ``kernels`` says what the serving engine's kernels do (:class:`Kernels`; default: current engines).
+    ``chip`` replaces the scenario's chip in its system (e.g. a calibrated variant of it)."""
     try:
         cfg = load_model(scn.model)
     except FablessError as exc:
         raise FablessError(f"model: {exc}") from None
     system = resolve_system(scn)
+    if chip is not None:
+        system = system.model_copy(update={"chip": chip})
     chip = ChipParams.from_chip(system.chip)
     if scn.parallel == "auto":
         return _search(cfg, scn, system, chip, kernels=kernels)
@@ -735,4 +753,4 @@ def estimate(scn: Scenario, kernels: Kernels = Kernels()) -> Estimate:
 
 
 __all__ = ["Estimate", "Kernels", "Plan", "estimate", "resolve_system", "sharded_config", "graph_time", "engine_params",
-           "framework_op_time", "comm_dtype_bytes"]
+           "framework_op_time", "framework_efficiency", "comm_dtype_bytes"]

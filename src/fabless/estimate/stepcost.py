@@ -33,7 +33,8 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from fabless.estimate.engine import (Plan, comm_dtype_bytes, engine_params, graph_time, inference_all_reduce_s,
+from fabless.estimate.engine import (Plan, comm_dtype_bytes, engine_params, framework_efficiency, graph_time,
+                                     inference_all_reduce_s,
                                      inference_memory_bytes, resolve_system, sharded_config)
 from fabless.estimate.scenario import Scenario
 from fabless.errors import FablessError, InfeasibleDesign
@@ -149,14 +150,14 @@ class EngineStepCost:
             g = _split(build_decode_graph(scfg, tokens, 1, p), attention=False)
             if self.plan.ep > 1:
                 g = _expert_parallel(g, self.plan.ep)
-            t = self._linear[tokens] = sum(graph_time(g, self.chip).values())
+            t = self._linear[tokens] = sum(graph_time(g, self.chip, eff=framework_efficiency(self.system.chip)).values())
         if prefill_tokens > 0:
             cached = max(0, prefill_context_tokens - prefill_tokens)
             key = (prefill_tokens, cached)
             a = self._prefill_attn.get(key)
             if a is None:
                 g = build_prefill_graph(scfg, 1, prefill_tokens, p, cached_len=cached)
-                a = self._prefill_attn[key] = sum(graph_time(_split(g, attention=True), self.chip).values())
+                a = self._prefill_attn[key] = sum(graph_time(_split(g, attention=True), self.chip, eff=framework_efficiency(self.system.chip)).values())
             t += a
         if decode_seqs > 0:
             ctx = max(1, math.ceil(decode_context_tokens / decode_seqs))
@@ -164,7 +165,7 @@ class EngineStepCost:
             a = self._decode_attn.get(key)
             if a is None:
                 g = build_decode_graph(scfg, decode_seqs, ctx, p)
-                a = self._decode_attn[key] = sum(graph_time(_split(g, attention=True), self.chip).values())
+                a = self._decode_attn[key] = sum(graph_time(_split(g, attention=True), self.chip, eff=framework_efficiency(self.system.chip)).values())
             t += a
         return t + self.comm_time_s(tokens)
 

@@ -201,7 +201,8 @@ class Price(Frozen):
 
 class ChipCalibration(Frozen):
     """Performance parameters fitted to this chip's own measurements, in preference to its
-    family's values in ``data/perf/families.yaml`` (same names and meanings; each optional).
+    family's values in ``data/perf/families.yaml`` (same names and meanings; each optional),
+    and the estimate engine's ``framework_kernel_efficiency`` for this chip.
 
     ``fabless calibrate`` writes this section with each value's provenance (``source``: the
     files and date it was fitted on, ``confidence: calibrated``); a hand-written one works the
@@ -219,10 +220,14 @@ class ChipCalibration(Frozen):
     vector_efficiency: float | None = Field(None, gt=0, le=1, description="fraction of the vector peak elementwise kernels reach")
     scratchpad_bytes_if_unknown: PositiveFloat | None = Field(None, description="per-core scratchpad assumed where none is listed, bytes")
     mma_8bit_ratio: float | None = Field(None, gt=0, le=1, description="8-bit GEMM main loop / 16-bit, each as a fraction of its own peak")
+    framework_kernel_efficiency: float | None = Field(
+        None, gt=0, le=1, description="a framework step's share of the kernel models' compute rate on this chip "
+        "(data/estimate/engine.yaml's value otherwise)")
 
     def values(self) -> dict[str, float]:
-        """The parameters given, by name."""
-        return {k: float(v) for k, v in self.model_dump(exclude_none=True).items()}
+        """The family parameters given, by name (``framework_kernel_efficiency`` is the
+        estimate engine's, not a family's: read by :func:`fabless.estimate.engine.framework_efficiency`)."""
+        return {k: float(v) for k, v in self.model_dump(exclude_none=True).items() if k != "framework_kernel_efficiency"}
 
 
 class Chip(Frozen):
