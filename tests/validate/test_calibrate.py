@@ -306,3 +306,89 @@ def test_hosts_that_do_not_fill_a_scale_up_domain_are_refused(cli, tmp_path):
     path = tmp_path / "4x4.txt"
     path.write_text("\n".join(lines) + "\n")
     assert_one_line_error(cli("calibrate", str(path), "--system", "dgx-h100"), "16 ranks on 4 hosts", "--system")
+
+
+# ----------------------------------------------------------------------------- training and serving logs
+
+TRAIN_SCENARIO = """model: llama-3.1-8b
+system: {name: dgx-h100, count: 8}
+precision: bf16
+parallel: {tp: 1, pp: 1}
+training: {global_batch: 64, micro_batch: 1, seq_len: 4096, recompute: selective, zero: 1}
+"""
+SERVE_SCENARIO = """model: llama-3.1-8b
+system: {name: dgx-h100, count: 1}
+precision: bf16
+parallel: {tp: 1}
+inference: {batch: 16, input_tokens: 1024, output_tokens: 128}
+"""
+
+
+def _with_framework_efficiency(value: float):
+    from fabless.hardware.schema import ChipCalibration
+
+    return load_chip("h100-sxm").model_copy(update={"calibration": ChipCalibration(framework_kernel_efficiency=value)})
+
+
+def test_training_log_recovers_the_framework_efficiency(tmp_path):
+    from fabless.estimate import estimate, load_scenario
+
+    (tmp_path / "train.yaml").write_text(TRAIN_SCENARIO)
+    step_s = estimate(load_scenario(str(tmp_path / "train.yaml")), chip=_with_framework_efficiency(0.6)).metrics["step_time_s"]
+    lines = [f" [2026-12-03 10:00:{i:02d}] iteration {i:8d}/    1000 | consumed samples: {64 * i:12d} | "
+             f"elapsed time per iteration (ms): {step_s * 1e3 * (3.0 if i == 1 else 1.0):.4f} | global batch size:    64 |"
+             for i in range(1, 8)]  # the first iteration (start-up) is three times slower and dropped
+    (tmp_path / "megatron.log").write_text("\n".join(lines) + "\n")
+    cal = calibrate_files([str(tmp_path / "megatron.log")], scenario=str(tmp_path / "train.yaml"))
+    assert cal.framework.fitted == ("framework_kernel_efficiency",)
+    assert cal.framework.before["framework_kernel_efficiency"] == 0.8  # engine.yaml's
+    assert cal.framework.after["framework_kernel_efficiency"] == pytest.approx(0.6, rel=0.02)
+
+
+def test_serving_results_recover_the_framework_efficiency_and_estimate_uses_it(cli, tmp_path):
+    from fabless.estimate import estimate, load_scenario
+
+    (tmp_path / "serve.yaml").write_text(SERVE_SCENARIO)
+    m = estimate(load_scenario(str(tmp_path / "serve.yaml")), chip=_with_framework_efficiency(0.55)).metrics
+    (tmp_path / "serve.txt").write_text(
+        "============ Serving Benchmark Result ============\n"
+        f"Median TTFT (ms):                        {m['ttft_s'] * 1e3:.5f}\n"
+        f"Median TPOT (ms):                        {m['tpot_s'] * 1e3:.5f}\n")
+    out = tmp_path / "mine.yaml"
+    res = cli("calibrate", str(tmp_path / "serve.txt"), "--scenario", str(tmp_path / "serve.yaml"), "--chip", "h100-sxm",
+              "--out", str(out), "--json")
+    assert res.code == 0, res.err
+    (p,) = res.json()["parameters"]
+    assert p["after"] == pytest.approx(0.55, rel=0.02)
+    est = cli("estimate", str(tmp_path / "serve.yaml"), "--chip", str(out), "--json")
+    assert est.code == 0, est.err
+    assert est.json()["tpot_s"] == pytest.approx(m["tpot_s"], rel=0.02)
+
+
+def test_framework_efficiency_divides_compute_time_only():
+    from fabless.estimate.engine import framework_efficiency, framework_op_time
+    from fabless.workload.ops import Norm
+
+    assert framework_efficiency(_with_framework_efficiency(0.5)) == 0.5
+    assert framework_efficiency(load_chip("h100-sxm")) == 0.8
+    op = Norm(name="n", rows=1, hidden=8)
+    assert framework_op_time(op, 2.0, 1.0, 0.25, None, eff=0.5) == 0.25 + 4.0  # compute 2 / 0.5 beats memory 1
+    assert framework_op_time(op, 0.2, 1.0, 0.25, None, eff=0.5) == 0.25 + 1.0  # memory is not scaled
+
+
+def test_log_without_scenario_and_wrong_scenario_kind(cli, tmp_path):
+    (tmp_path / "m.log").write_text("iteration 1 | elapsed time per iteration (ms): 1200.0 |\n")
+    assert_one_line_error(cli("calibrate", str(tmp_path / "m.log"), "--chip", "h100-sxm"), "m.log", "--scenario")
+    (tmp_path / "serve.yaml").write_text(SERVE_SCENARIO)
+    assert_one_line_error(cli("calibrate", str(tmp_path / "m.log"), "--scenario", str(tmp_path / "serve.yaml")),
+                          "training scenario", "step_time_s")
+
+
+def test_malformed_training_line_names_file_and_line(cli, tmp_path):
+    (tmp_path / "train.yaml").write_text(TRAIN_SCENARIO)
+    (tmp_path / "m.log").write_text("iteration 1 | elapsed time per iteration (ms): 1200.0 |\n"
+                                    "iteration 2 | elapsed time per iteration (ms): nan |\n")
+    res = cli("calibrate", str(tmp_path / "m.log"), "--scenario", str(tmp_path / "train.yaml"),
+              "--out", str(tmp_path / "o.yaml"))
+    assert_one_line_error(res, "m.log:2", "elapsed time per iteration", "nan")
+    assert not (tmp_path / "o.yaml").exists()

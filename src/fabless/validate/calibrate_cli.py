@@ -15,13 +15,14 @@ calibrate_app = typer.Typer()
 
 @calibrate_app.command("calibrate")
 def calibrate(
-    files: list[str] = typer.Argument(..., help="Measurement files: nccl-tests output, a GEMM sweep CSV (m,n,k,dtype,time_us)."),
+    files: list[str] = typer.Argument(..., help="Measurement files: nccl-tests output, a GEMM sweep CSV (m,n,k,dtype,time_us), a training log (Megatron, NeMo, or step,time_s CSV), vLLM benchmark_serving results."),
     chip: str = typer.Option(None, "--chip", help="The chip they ran on: a preset (h100-sxm) or a chip YAML file."),
     system: str = typer.Option(None, "--system", help="For collectives: the system they ran on (default: the preset built from the chip)."),
     out: str = typer.Option(None, "--out", help="Write the calibrated chip file (or system file, for collectives) here; without it nothing is written."),
     fmt: str = typer.Option(None, "--format", help=f"The files' format: {', '.join(FORMATS)} (default: told from the content)."),
     collective: str = typer.Option(None, "--collective", help="nccl-tests output that does not name its test: all_reduce, all_gather, reduce_scatter, alltoall, sendrecv."),
     ranks: int = typer.Option(None, "--ranks", help="nccl-tests output without its '#  Rank N ...' lines: how many ranks ran."),
+    scenario: str = typer.Option(None, "--scenario", help="For a training log or serving results: the estimate scenario they ran (model, system, precision, parallel, batch/tokens)."),
     json: bool = typer.Option(False, "--json", help="Print machine-readable JSON (parameters, rows, summary)."),
 ) -> None:
     """Fit the model's parameters to your own measurements and write a chip or system file
@@ -29,13 +30,18 @@ def calibrate(
 
     GEMM rows fit the chip's mma_efficiency, hbm_efficiency, launch_overhead_s and
     mma_8bit_ratio; nccl-tests rows fit the collective parameters (launch latency, bandwidth
-    efficiencies, per-step costs). Only what the rows can tell apart is fitted.
+    efficiencies, per-step costs); a training log's step time or serving results' median
+    TTFT/TPOT fit the chip's framework_kernel_efficiency on the --scenario they ran. Only what
+    the rows can tell apart is fitted.
 
     Example: fabless calibrate sweep.csv --chip h100-sxm --out my-h100.yaml
 
     Example: fabless calibrate all_reduce.txt all_gather.txt --system dgx-h100 --out my-dgx.yaml
+
+    Example: fabless calibrate megatron.log --scenario my-run.yaml --chip h100-sxm --out my-h100.yaml
     """
-    cal = calibrate_files(list(files), chip=chip, system=system, fmt=fmt, collective=collective, ranks=ranks)
+    cal = calibrate_files(list(files), chip=chip, system=system, fmt=fmt, collective=collective, ranks=ranks,
+                          scenario=scenario)
     written = str(write(cal, out)) if out else None
     summary = cal.summary()
     name = cal.document.get("name")

@@ -7,6 +7,10 @@ One small module per format, each with ``parse(text, origin) -> list of rows`` a
   busbw table, out-of-place and in-place) -> :class:`CommRow`.
 * :mod:`.gemm_csv`: a GEMM sweep CSV (m, n, k, dtype and one of time_s, time_ms, time_us,
   tflops) -> :class:`KernelRow`.
+* :mod:`.steps`: a training log's step times (Megatron-LM, NeMo, or a CSV of step, time_s)
+  -> one :class:`ScenarioRow` (the median step).
+* :mod:`.serving`: vLLM ``benchmark_serving.py`` results (its JSON or printed summary) ->
+  :class:`ScenarioRow` for the median TTFT and TPOT.
 
 Every malformed line or field is one :class:`~fabless.errors.FablessError` naming
 ``file:line`` and what would be right.
@@ -57,6 +61,17 @@ class CommRow:
         return f"{self.kind} {self.ranks} x {_size(self.bytes)} {'in-place' if self.in_place else 'out-of-place'}"
 
 
+@dataclass(frozen=True)
+class ScenarioRow:
+    """One measured whole-model number (a training step, a serving TTFT or TPOT), in seconds,
+    predicted by :func:`fabless.estimate.engine.estimate` on the user's scenario."""
+
+    where: str
+    metric: str  # an Estimate metric: "step_time_s", "ttft_s" or "tpot_s"
+    time_s: float
+    label: str
+
+
 def _size(n: float) -> str:
     for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n >= size and n % size == 0:
@@ -65,15 +80,15 @@ def _size(n: float) -> str:
 
 
 def _modules():
-    from fabless.validate.measured import gemm_csv, nccl
+    from fabless.validate.measured import gemm_csv, nccl, serving, steps
 
-    return {"nccl-tests": nccl, "gemm-csv": gemm_csv}
-
-
-FORMATS = ("nccl-tests", "gemm-csv")
+    return {"nccl-tests": nccl, "gemm-csv": gemm_csv, "training-log": steps, "vllm-serving": serving}
 
 
-def read_file(path: str | Path, fmt: str | None = None, **options) -> list[KernelRow | CommRow]:
+FORMATS = ("nccl-tests", "gemm-csv", "training-log", "vllm-serving")
+
+
+def read_file(path: str | Path, fmt: str | None = None, **options) -> list[KernelRow | CommRow | ScenarioRow]:
     """The rows of one measurement file, its format ``fmt`` (one of :data:`FORMATS`) or
     detected from its content. ``options`` go to the format's parser (``collective``,
     ``ranks`` for nccl-tests)."""
@@ -83,7 +98,7 @@ def read_file(path: str | Path, fmt: str | None = None, **options) -> list[Kerne
     try:
         text = path.read_text()
     except UnicodeDecodeError:
-        raise FablessError(f"{path}: not a text file; give nccl-tests output or a GEMM sweep CSV") from None
+        raise FablessError(f"{path}: not a text file; give one of: {', '.join(FORMATS)}") from None
     mods = _modules()
     if fmt is None:
         found = [name for name, mod in mods.items() if mod.looks_like(text)]

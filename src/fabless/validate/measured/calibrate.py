@@ -22,13 +22,15 @@ import numpy as np
 import yaml
 
 from fabless.errors import FablessError
+from fabless.estimate.engine import resolve_system
+from fabless.estimate.scenario import load_scenario
 from fabless.hardware.presets import file_of, forget_file, load_chip, load_system, system_names
 from fabless.hardware.schema import Chip, System
 from fabless.loading import read_yaml
 from fabless.perf.params import ChipParams
 from fabless.validate.hardware_map import Unmapped, preset_for_hardware
-from fabless.validate.measured import CommRow, KernelRow, read_file
-from fabless.validate.measured.fit import Fitted, fit_comm, fit_kernel, median_abs_error
+from fabless.validate.measured import CommRow, KernelRow, ScenarioRow, read_file
+from fabless.validate.measured.fit import Fitted, fit_comm, fit_framework, fit_kernel, median_abs_error, with_calibration
 
 @dataclass
 class Calibration:
@@ -42,10 +44,11 @@ class Calibration:
     comm: Fitted | None
     target: str  # "chip" or "system"
     document: dict
+    framework: Fitted | None = None
 
     @property
     def fits(self) -> list[Fitted]:
-        return [f for f in (self.kernel, self.comm) if f is not None]
+        return [f for f in (self.kernel, self.framework, self.comm) if f is not None]
 
     def table(self) -> list[dict]:
         """One entry per measured row: where, what, measured / predicted seconds, errors."""
@@ -69,12 +72,14 @@ class Calibration:
                 "median_abs_error_after": median_abs_error(np.concatenate([f.after_s for f in self.fits]), meas)}
 
 
-def _chip_for(chip_ref: str | None, system_ref: str | None, rows: list) -> tuple[Chip, Any]:
+def _chip_for(chip_ref: str | None, system_ref: str | None, rows: list, scn=None) -> tuple[Chip, Any]:
     """The base chip and what refers to it (a preset name or path; None if only an object)."""
     if chip_ref:
         return load_chip(chip_ref), chip_ref
     if system_ref:
         return load_system(system_ref).chip, None
+    if scn is not None:
+        return resolve_system(scn).chip, scn.system.chip or _system_chip_ref(scn.system.name)
     devices = sorted({r.device for r in rows if isinstance(r, CommRow) and r.device})
     if len(devices) == 1:
         try:
@@ -99,13 +104,14 @@ def _system_for(chip: Chip, chip_ref: Any, system_ref: str | None) -> System:
 
 
 def calibrate_files(paths: list[str], *, chip: str | None = None, system: str | None = None, fmt: str | None = None,
-                    collective: str | None = None, ranks: int | None = None,
+                    collective: str | None = None, ranks: int | None = None, scenario: str | None = None,
                     when: datetime | None = None) -> Calibration:
     """Read ``paths``, fit, and build the output document (nothing is written).
 
-    GEMM rows fit the chip; collective rows fit the system's collective parameters. With
-    collective rows the document is a system file (its chip inline when GEMM rows fitted it
-    too), else a chip file."""
+    GEMM rows fit the chip; training and serving rows (with ``scenario``, an estimate
+    scenario file) the chip's framework efficiency, after the GEMM fit; collective rows the
+    system's collective parameters. With collective rows the document is a system file (its
+    chip inline when the chip was fitted too), else a chip file."""
     if not paths:
         raise FablessError("give at least one measurement file")
     rows: list = []
@@ -113,16 +119,26 @@ def calibrate_files(paths: list[str], *, chip: str | None = None, system: str | 
         rows.extend(read_file(p, fmt, collective=collective, ranks=ranks))
     kernel_rows = [r for r in rows if isinstance(r, KernelRow)]
     comm_rows = [r for r in rows if isinstance(r, CommRow)]
-    base_chip, chip_ref = _chip_for(chip, system, rows)
+    scenario_rows = [r for r in rows if isinstance(r, ScenarioRow)]
+    if scenario_rows and not scenario:
+        raise FablessError(f"{scenario_rows[0].where}: a {scenario_rows[0].label} is predicted from a scenario: "
+                           f"give --scenario FILE.yaml (model, system, precision, parallel, training or inference)")
+    scn = load_scenario(scenario) if scenario else None
+    base_chip, chip_ref = _chip_for(chip, system, rows, scn)
     kernel = fit_kernel(kernel_rows, base_chip) if kernel_rows else None
+    framework = None
+    if scenario_rows:
+        tuned = with_calibration(base_chip, {k: kernel.after[k] for k in kernel.fitted}) if kernel else base_chip
+        framework = fit_framework(scenario_rows, scn, tuned, str(scenario))
     base_system = _system_for(base_chip, chip_ref, system) if comm_rows else None
     comm = fit_comm(comm_rows, base_system) if comm_rows else None
     stamp = (when or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%MZ")
     names = [Path(p).name for p in paths]
     cal = Calibration([str(p) for p in paths], base_chip, base_system, kernel, comm,
-                      "system" if comm else "chip", {})
+                      "system" if comm else "chip", {}, framework)
+    chip_fits = [f for f in (kernel, framework) if f is not None]
     chip_doc = _chip_document(base_chip, chip_ref if chip_ref is not None else _system_chip_ref(system),
-                              kernel, names, stamp) if kernel else None
+                              chip_fits, names, stamp) if chip_fits else None
     if comm:
         cal.document = _system_document(base_system, system, chip_ref, chip_doc, comm, names, stamp)
     else:
@@ -160,7 +176,7 @@ def _named(doc: dict, base_name: str, display: str) -> dict:
     return doc
 
 
-def _chip_document(chip: Chip, chip_ref: Any, fit: Fitted, names: list[str], stamp: str) -> dict:
+def _chip_document(chip: Chip, chip_ref: Any, fits: list[Fitted], names: list[str], stamp: str) -> dict:
     if isinstance(chip_ref, dict):
         raw = dict(chip_ref)
     elif chip_ref is not None:
@@ -169,13 +185,18 @@ def _chip_document(chip: Chip, chip_ref: Any, fit: Fitted, names: list[str], sta
         raw = chip.model_dump(exclude_none=True)
     raw = {k: v for k, v in raw.items() if not str(k).startswith("_")}  # anchors are already resolved
     family = ChipParams.from_chip(chip).family[0]
+    own = chip.calibration.model_dump(exclude_none=True) if chip.calibration else {}
     cal = dict(raw.get("calibration") or {})
-    for k in fit.fitted:
-        what = "this chip file's calibration" if chip.calibration and k in chip.calibration.values() else f"family {family}"
-        cal[k] = _provenance(fit.after[k], fit.before[k], fit, names, stamp, what)
+    fitted = []
+    for fit in fits:
+        for k in fit.fitted:
+            what = ("this chip file's calibration" if k in own else
+                    "data/estimate/engine.yaml" if k == "framework_kernel_efficiency" else f"family {family}")
+            cal[k] = _provenance(fit.after[k], fit.before[k], fit, names, stamp, what)
+            fitted.append(f"{k} {fit.after[k]:.4g}")
     raw["calibration"] = cal
     raw["notes"] = [*raw.get("notes", []), f"calibrated by fabless calibrate on {', '.join(names)} at {stamp}: "
-                    + (", ".join(f"{k} {fit.after[k]:.4g}" for k in fit.fitted) or "no parameter could be fitted")]
+                    + (", ".join(fitted) or "no parameter could be fitted")]
     return _named(raw, chip.name, chip.display_name)
 
 

@@ -10,6 +10,9 @@ the user's rows instead of the shipped ones:
 * Collective rows (:class:`~fabless.validate.measured.CommRow`) are predicted by
   :func:`fabless.perf.collectives.collective_time` on the system and fit the collective
   parameters of :data:`COMM_PARAMS`.
+* Whole-model rows (:class:`~fabless.validate.measured.ScenarioRow`: a training step, a
+  serving TTFT or TPOT) are predicted by :func:`fabless.estimate.engine.estimate` on the
+  user's scenario and fit the chip's ``framework_kernel_efficiency``.
 
 Only the parameters the rows can tell apart are fitted (:func:`identifiable`): a sweep of
 large GEMMs says nothing about the launch overhead, an all-reduce on one node nothing about
@@ -25,13 +28,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fabless.errors import FablessError
-from fabless.hardware.schema import Chip, System
+from fabless.estimate.engine import estimate, framework_efficiency
+from fabless.estimate.scenario import Scenario
+from fabless.hardware.schema import Chip, ChipCalibration, System
 from fabless.perf.collectives import CollectiveParams, collective_time, params_for
 from fabless.perf.gemm import gemm_time
 from fabless.perf.params import ChipParams
 from fabless.validate.comm import CALIBRATED
 from fabless.validate.fit import coordinate_descent
-from fabless.validate.measured import CommRow, KernelRow
+from fabless.validate.measured import CommRow, KernelRow, ScenarioRow
 
 #: Chip parameters a GEMM sweep can fit, in order of preference, with bounds.
 KERNEL_PARAMS: dict[str, tuple[float, float]] = {
@@ -55,6 +60,10 @@ COMM_PARAMS: dict[str, tuple[float, float]] = {
     "scale_out__simple_step_overhead_s": CALIBRATED["scale_up__simple_step_overhead_s"],
     "scale_out__ll_step_overhead_s": CALIBRATED["scale_up__ll_step_overhead_s"],
 }
+
+#: The engine parameter a training or serving log fits (the lower bound is far below any
+#: value a framework reaches on a supported chip; above 1 the framework would beat the kernels).
+FRAMEWORK_PARAMS: dict[str, tuple[float, float]] = {"framework_kernel_efficiency": (0.1, 1.0)}
 
 #: A parameter is fitted when a 1% change moves the rows' log predictions by at least this
 #: much (root mean square over rows, per unit log change) ...
@@ -227,6 +236,39 @@ def fit_comm(rows: Sequence[CommRow], system: System) -> Fitted:
     measured = np.array([r.time_s for r in rows])
     after, names = _fit(predict, measured, start, COMM_PARAMS)
     return Fitted("system", start, after, names, list(rows), measured, before, predict(after))
+
+
+# ----------------------------------------------------------------------------- whole-model rows
+
+
+def with_calibration(chip: Chip, values: dict[str, float]) -> Chip:
+    """``chip`` with ``values`` on top of its own calibration section (validated)."""
+    own = chip.calibration.model_dump(exclude_none=True) if chip.calibration is not None else {}
+    return chip.model_copy(update={"calibration": ChipCalibration(**{**own, **values})})
+
+
+def scenario_predictor(rows: Sequence[ScenarioRow], scn: Scenario, chip: Chip) -> Predict:
+    """Seconds of each whole-model row: the estimate of ``scn`` with ``chip`` (its calibration
+    section updated with the trial values) in the scenario's system."""
+    def predict(values: dict[str, float]) -> np.ndarray:
+        est = estimate(scn, chip=with_calibration(chip, values))
+        return np.array([float(est.metrics[r.metric]) for r in rows])
+    return predict
+
+
+def fit_framework(rows: Sequence[ScenarioRow], scn: Scenario, chip: Chip, scenario_name: str) -> Fitted:
+    """Fit ``framework_kernel_efficiency`` of ``chip`` to training-step or serving rows of
+    ``scn`` (its start: the chip file's own value, else engine.yaml's)."""
+    metrics = estimate(scn, chip=chip).metrics
+    for r in rows:
+        if r.metric not in metrics:
+            kind = "a training" if r.metric == "step_time_s" else "an inference"
+            raise FablessError(f"{r.where}: a {r.label} needs {kind} scenario; {scenario_name} has no {r.metric}")
+    start = {"framework_kernel_efficiency": framework_efficiency(chip)}
+    predict = scenario_predictor(rows, scn, chip)
+    measured = np.array([r.time_s for r in rows])
+    after, names = _fit(predict, measured, start, FRAMEWORK_PARAMS)
+    return Fitted("chip", start, after, names, list(rows), measured, predict(start), predict(after))
 
 
 def median_abs_error(pred: np.ndarray, measured: np.ndarray) -> float:
