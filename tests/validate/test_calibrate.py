@@ -392,3 +392,16 @@ def test_malformed_training_line_names_file_and_line(cli, tmp_path):
               "--out", str(tmp_path / "o.yaml"))
     assert_one_line_error(res, "m.log:2", "elapsed time per iteration", "nan")
     assert not (tmp_path / "o.yaml").exists()
+
+
+def test_rccl_log_on_mi300x_finds_its_chip_and_system(tmp_path):
+    """rccl-tests prints the same table; an AMD device line picks the MI300X preset and the
+    system built from it."""
+    sizes = np.array([2.0**i for i in (10, 20, 30)])
+    text = _nccl_text("all_reduce_perf", "all_reduce", 8, [1e-4, 2e-4, 5e-3], sizes)
+    path = tmp_path / "rccl.txt"
+    path.write_text(text.replace("NVIDIA H100 80GB HBM3", "AMD Instinct MI300X"))
+    cal = calibrate_files([str(path)])
+    assert cal.chip.name == "mi300x" and cal.system.chip.name == "mi300x"
+    want = collective_time("all_reduce", sizes, 8, cal.system).time_s
+    assert np.allclose(cal.comm.before_s[::2], want, rtol=1e-12)

@@ -12,7 +12,7 @@ import csv
 import io
 
 from fabless.errors import FablessError
-from fabless.validate.measured import KernelRow
+from fabless.validate.measured.rows import KernelRow
 
 DTYPES = {"bf16": "bf16", "bfloat16": "bf16", "fp16": "fp16", "float16": "fp16", "half": "fp16", "fp8": "fp8",
           "e4m3": "fp8", "fp8_e4m3": "fp8", "float8_e4m3fn": "fp8", "tf32": "tf32", "fp32": "fp32",

@@ -26,7 +26,7 @@ import re
 
 from fabless.errors import FablessError
 from fabless.perf.collectives import normalize_kind
-from fabless.validate.measured import CommRow
+from fabless.validate.measured.rows import CommRow
 
 #: nccl-tests binaries fabless models -> collective kind.
 BINARIES = {"all_reduce": "all_reduce", "all_gather": "all_gather", "reduce_scatter": "reduce_scatter",

@@ -12,7 +12,7 @@ import json
 import re
 
 from fabless.errors import FablessError
-from fabless.validate.measured import ScenarioRow
+from fabless.validate.measured.rows import ScenarioRow
 
 #: JSON key / printed label -> (metric, what it is).
 KEYS = {"median_ttft_ms": ("ttft_s", "median time to first token"),

@@ -18,7 +18,7 @@ import re
 import statistics
 
 from fabless.errors import FablessError
-from fabless.validate.measured import ScenarioRow
+from fabless.validate.measured.rows import ScenarioRow
 
 _MEGATRON = re.compile(r"elapsed time per iteration \(ms\):\s*(\S+)")
 _NEMO = re.compile(r"train_step_timing(?: in s)?\s*[=:]\s*([^\s,|\]]+)")
