@@ -95,10 +95,9 @@ def _system_for(chip: Chip, chip_ref: Any, system_ref: str | None) -> System:
     if system_ref:
         system = load_system(system_ref)
         return system if chip_ref is None else system.model_copy(update={"chip": chip})
-    for name in system_names():
-        s = load_system(name)
-        if s.chip.name == chip.name:
-            return s
+    same = [s for s in (load_system(n) for n in system_names()) if s.chip.name == chip.name]
+    if same:  # as `fabless estimate --chip`: the smallest system preset built from the chip, with this chip
+        return min(same, key=lambda s: s.chips).model_copy(update={"chip": chip})
     raise FablessError(f"--system is required for collective measurements: no system preset is built from chip "
                        f"'{chip.name}' (see `fabless systems list`, or give a system YAML file)")
 

@@ -116,9 +116,9 @@ def parse(text: str, origin: str, *, collective: str | None = None, ranks: int |
         if dtype not in TYPE_BYTES:
             raise FablessError(f"{origin}:{lineno}: column 'type' '{toks[2]}' is not an nccl-tests type; "
                                f"known: {', '.join(TYPE_BYTES)}")
-        row_kind = kind or _infer_kind(size, count, TYPE_BYTES[dtype], redop, n, origin, lineno)
         if size == 0:
             continue
+        row_kind = kind or _infer_kind(size, count, TYPE_BYTES[dtype], redop, n, origin, lineno)
         for i, in_place in ((0, False), (4, True)):
             if i >= len(rest):
                 break
