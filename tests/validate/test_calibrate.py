@@ -405,3 +405,10 @@ def test_rccl_log_on_mi300x_finds_its_chip_and_system(tmp_path):
     assert cal.chip.name == "mi300x" and cal.system.chip.name == "mi300x"
     want = collective_time("all_reduce", sizes, 8, cal.system).time_s
     assert np.allclose(cal.comm.before_s[::2], want, rtol=1e-12)
+
+
+def test_serving_concurrency_must_match_the_scenario_batch(cli, tmp_path):
+    (tmp_path / "serve.yaml").write_text(SERVE_SCENARIO)  # batch 16
+    (tmp_path / "r.json").write_text('{"max_concurrency": 32, "median_ttft_ms": 400.0, "median_tpot_ms": 9.0}')
+    res = cli("calibrate", str(tmp_path / "r.json"), "--scenario", str(tmp_path / "serve.yaml"), "--chip", "h100-sxm")
+    assert_one_line_error(res, "r.json", "concurrency of 32", "inference.batch: 32")

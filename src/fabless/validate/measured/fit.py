@@ -260,7 +260,11 @@ def fit_framework(rows: Sequence[ScenarioRow], scn: Scenario, chip: Chip, scenar
     """Fit ``framework_kernel_efficiency`` of ``chip`` to training-step or serving rows of
     ``scn`` (its start: the chip file's own value, else engine.yaml's)."""
     metrics = estimate(scn, chip=chip).metrics
+    batch = scn.inference.batch if scn.inference is not None else None
     for r in rows:
+        if r.concurrency is not None and isinstance(batch, int) and r.concurrency != batch:
+            raise FablessError(f"{r.where}: the benchmark ran at a maximum concurrency of {r.concurrency}; set "
+                               f"inference.batch: {r.concurrency} in {scenario_name} (it has {batch})")
         if r.metric not in metrics:
             kind = "a training" if r.metric == "step_time_s" else "an inference"
             raise FablessError(f"{r.where}: a {r.label} needs {kind} scenario; {scenario_name} has no {r.metric}")

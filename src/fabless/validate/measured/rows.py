@@ -52,6 +52,7 @@ class ScenarioRow:
     metric: str  # an Estimate metric: "step_time_s", "ttft_s" or "tpot_s"
     time_s: float
     label: str
+    concurrency: int | None = None  # a serving benchmark's maximum concurrency, where it says
 
 
 def _size(n: float) -> str:

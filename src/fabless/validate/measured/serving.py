@@ -2,9 +2,12 @@
 
 Read from vLLM's ``benchmark_serving.py``: its ``--save-result`` JSON (keys
 ``median_ttft_ms``, ``median_tpot_ms``) or the summary it prints (``Median TTFT (ms):``,
-``Median TPOT (ms):``). Each is one :class:`ScenarioRow`, predicted by the estimate's
-``ttft_s`` and ``tpot_s`` for the scenario the user gives (``--scenario``: the model, system,
-precision, batch as the benchmark's concurrency, input and output tokens)."""
+``Median TPOT (ms):``); TensorRT-LLM's port of that script (``tensorrt_llm/serve/scripts``,
+run against ``trtllm-serve``) prints the same. Each is one :class:`ScenarioRow`, predicted by
+the estimate's ``ttft_s`` and ``tpot_s`` for the scenario the user gives (``--scenario``: the
+model, system, precision, batch as the benchmark's concurrency, input and output tokens). The
+benchmark's maximum concurrency (``max_concurrency``, ``Maximum request concurrency:``), where
+it is given, must equal the scenario's batch."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ KEYS = {"median_ttft_ms": ("ttft_s", "median time to first token"),
         "median_tpot_ms": ("tpot_s", "median time per output token")}
 _TEXT = {"ttft_s": re.compile(r"^\s*Median TTFT \(ms\):\s*(\S+)"),
          "tpot_s": re.compile(r"^\s*Median TPOT \(ms\):\s*(\S+)")}
+_CONCURRENCY = re.compile(r"^\s*#?\s*Maximum request concurrency:\s*(\d+)", re.MULTILINE)
 
 
 def _json(text: str):
@@ -53,14 +57,20 @@ def parse(text: str, origin: str, **_: object) -> list[ScenarioRow]:
     if text.lstrip().startswith("{"):
         if not isinstance(data, dict):
             raise FablessError(f"{origin}: not valid JSON; expected benchmark_serving.py's --save-result file")
+        conc = data.get("max_concurrency")
+        conc = int(conc) if isinstance(conc, (int, float)) and not isinstance(conc, bool) and conc > 0 else None
         for key, (metric, what) in KEYS.items():
             if key in data:
-                rows.append(ScenarioRow(f"{origin}:{key}", metric, _ms(data[key], origin, f": field '{key}'"), what))
+                rows.append(ScenarioRow(f"{origin}:{key}", metric, _ms(data[key], origin, f": field '{key}'"), what,
+                                        conc))
         return rows
+    m = _CONCURRENCY.search(text)
+    conc = int(m.group(1)) if m else None
     for lineno, line in enumerate(text.splitlines(), 1):
         for metric, pattern in _TEXT.items():
             m = pattern.match(line)
             if m:
                 what = next(w for k, (mt, w) in KEYS.items() if mt == metric)
-                rows.append(ScenarioRow(f"{origin}:{lineno}", metric, _ms(m.group(1), origin, f":{lineno}: {what}"), what))
+                rows.append(ScenarioRow(f"{origin}:{lineno}", metric, _ms(m.group(1), origin, f":{lineno}: {what}"), what,
+                                        conc))
     return rows
