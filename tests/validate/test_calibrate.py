@@ -412,3 +412,16 @@ def test_serving_concurrency_must_match_the_scenario_batch(cli, tmp_path):
     (tmp_path / "r.json").write_text('{"max_concurrency": 32, "median_ttft_ms": 400.0, "median_tpot_ms": 9.0}')
     res = cli("calibrate", str(tmp_path / "r.json"), "--scenario", str(tmp_path / "serve.yaml"), "--chip", "h100-sxm")
     assert_one_line_error(res, "r.json", "concurrency of 32", "inference.batch: 32")
+
+
+def test_rows_faster_than_the_chip_allows_stop_at_a_bound_and_say_so(cli, tmp_path):
+    """An 8192^3 bf16 GEMM in 0.5 ms is 2.2 PFLOP/s, above the A100's 312 TFLOP/s dense
+    peak: no efficiency up to 1 reaches it, so the fit ends on the bound and warns."""
+    path = tmp_path / "fast.csv"
+    path.write_text("m,n,k,dtype,time_us\n8192,8192,8192,bf16,500\n4096,4096,4096,bf16,70\n")
+    res = cli("calibrate", str(path), "--chip", "a100-sxm", "--json")
+    assert res.code == 0, res.err
+    mma = next(p for p in res.json()["parameters"] if p["parameter"] == "mma_efficiency")
+    assert mma["fitted"] and mma["at_bound"] == 1.0
+    res = cli("calibrate", str(path), "--chip", "a100-sxm")
+    assert "stopped at its bound 1" in res.out

@@ -53,9 +53,15 @@ def calibrate(
                 [[Path(r["where"]).name, r["what"], r["measured_s"] * 1e6, r["before_s"] * 1e6, r["after_s"] * 1e6,
                   round(r["error_before"] * 100, 2), round(r["error_after"] * 100, 2)] for r in cal.table()],
                 title=f"Your measurements against the model, before and after calibrating {name}")
+    params = cal.parameters()
     print_table(["parameter", "before", "after", "fitted"],
-                [[p["parameter"], p["before"], p["after"], "yes" if p["fitted"] else "no: the rows do not pin it down"]
-                 for p in cal.parameters()], title="Parameters")
+                [[p["parameter"], p["before"], p["after"],
+                  ("no: the rows do not pin it down" if not p["fitted"] else
+                   f"yes, at its bound {p['at_bound']:g}" if p["at_bound"] is not None else "yes")]
+                 for p in params], title="Parameters")
+    for p in (p for p in params if p["at_bound"] is not None):
+        console.print(f"[yellow]warning[/yellow]: {p['parameter']} stopped at its bound {p['at_bound']:g}: the rows want it "
+                      f"further; check that --chip/--system is what they ran on")
     console.print(f"median |error| over {summary['rows']} rows: {summary['median_abs_error_before'] * 100:.1f}% before, "
                   f"{summary['median_abs_error_after'] * 100:.1f}% after")
     if written:

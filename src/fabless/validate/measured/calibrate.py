@@ -61,8 +61,11 @@ class Calibration:
         return out
 
     def parameters(self) -> list[dict]:
-        """One entry per candidate parameter: before, after, whether the rows fitted it."""
-        return [{"parameter": k, "fit": f.target, "before": f.before[k], "after": f.after[k], "fitted": k in f.fitted}
+        """One entry per candidate parameter: before, after, whether the rows fitted it, and the
+        bound it ended on if it did (the rows would take it further: a wrong chip, or rows the
+        model does not describe)."""
+        return [{"parameter": k, "fit": f.target, "before": f.before[k], "after": f.after[k], "fitted": k in f.fitted,
+                 "at_bound": f.at_bound(k)}
                 for f in self.fits for k in f.before]
 
     def summary(self) -> dict:

@@ -87,6 +87,14 @@ class Fitted:
     measured_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
     before_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
     after_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def at_bound(self, name: str) -> float | None:
+        """The bound a fitted parameter ended on (the rows want it further), else None."""
+        if name not in self.fitted or name not in self.bounds:
+            return None
+        v = self.after[name]
+        return next((b for b in self.bounds[name] if math.isclose(v, b, rel_tol=1e-6, abs_tol=1e-15)), None)
 
 
 def _loss(predict: Predict, measured: np.ndarray) -> Callable[[dict[str, float]], float]:
@@ -190,7 +198,7 @@ def fit_kernel(rows: Sequence[KernelRow], chip: Chip) -> Fitted:
     predict = kernel_predictor(rows, base)
     measured = np.array([r.time_s for r in rows])
     after, names = _fit(predict, measured, start, KERNEL_PARAMS)
-    return Fitted("chip", start, after, names, list(rows), measured, predict(start), predict(after))
+    return Fitted("chip", start, after, names, list(rows), measured, predict(start), predict(after), KERNEL_PARAMS)
 
 
 # ----------------------------------------------------------------------------- collectives
@@ -235,7 +243,7 @@ def fit_comm(rows: Sequence[CommRow], system: System) -> Fitted:
         raise FablessError(f"{rows[0].where}: {exc}") from None
     measured = np.array([r.time_s for r in rows])
     after, names = _fit(predict, measured, start, COMM_PARAMS)
-    return Fitted("system", start, after, names, list(rows), measured, before, predict(after))
+    return Fitted("system", start, after, names, list(rows), measured, before, predict(after), COMM_PARAMS)
 
 
 # ----------------------------------------------------------------------------- whole-model rows
@@ -272,7 +280,7 @@ def fit_framework(rows: Sequence[ScenarioRow], scn: Scenario, chip: Chip, scenar
     predict = scenario_predictor(rows, scn, chip)
     measured = np.array([r.time_s for r in rows])
     after, names = _fit(predict, measured, start, FRAMEWORK_PARAMS)
-    return Fitted("chip", start, after, names, list(rows), measured, predict(start), predict(after))
+    return Fitted("chip", start, after, names, list(rows), measured, predict(start), predict(after), FRAMEWORK_PARAMS)
 
 
 def median_abs_error(pred: np.ndarray, measured: np.ndarray) -> float:
