@@ -341,7 +341,10 @@ def test_training_log_recovers_the_framework_efficiency(tmp_path):
     (tmp_path / "megatron.log").write_text("\n".join(lines) + "\n")
     cal = calibrate_files([str(tmp_path / "megatron.log")], scenario=str(tmp_path / "train.yaml"))
     assert cal.framework.fitted == ("framework_kernel_efficiency",)
-    assert cal.framework.before["framework_kernel_efficiency"] == 0.8  # engine.yaml's
+    from fabless.estimate.software import default_software
+
+    stack = default_software(load_chip("h100-sxm"), "training")  # what the estimate used before
+    assert cal.framework.before["framework_kernel_efficiency"] == stack.framework_kernel_efficiency
     assert cal.framework.after["framework_kernel_efficiency"] == pytest.approx(0.6, rel=0.02)
 
 
@@ -365,12 +368,17 @@ def test_serving_results_recover_the_framework_efficiency_and_estimate_uses_it(c
     assert est.json()["tpot_s"] == pytest.approx(m["tpot_s"], rel=0.02)
 
 
-def test_framework_efficiency_divides_compute_time_only():
-    from fabless.estimate.engine import framework_efficiency, framework_op_time
+def test_chip_calibration_replaces_the_software_stacks_efficiency():
+    from fabless.estimate.optime import framework_op_time
+    from fabless.estimate.software import default_software, with_chip_calibration
     from fabless.workload.ops import Norm
 
-    assert framework_efficiency(_with_framework_efficiency(0.5)) == 0.5
-    assert framework_efficiency(load_chip("h100-sxm")) == 0.8
+    plain = load_chip("h100-sxm")
+    stack = default_software(plain, "inference")
+    assert with_chip_calibration(stack, plain, "inference") is stack  # no calibration: the stack as it is
+    mine = with_chip_calibration(stack, _with_framework_efficiency(0.5), "inference")
+    assert mine.framework_kernel_efficiency == 0.5 and mine.name == stack.name
+    assert mine.overlap_grad_reduce == stack.overlap_grad_reduce
     op = Norm(name="n", rows=1, hidden=8)
     assert framework_op_time(op, 2.0, 1.0, 0.25, None, eff=0.5) == 0.25 + 4.0  # compute 2 / 0.5 beats memory 1
     assert framework_op_time(op, 0.2, 1.0, 0.25, None, eff=0.5) == 0.25 + 1.0  # memory is not scaled

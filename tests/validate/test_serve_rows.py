@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import csv
-
 import pytest
 
 from fabless.serve.scheduler import SchedulerConfig
 from fabless.serve.stepcost import ConstantStepCost
 from fabless.serve.workload import Fixed, Lengths
 from fabless.validate import serve
-from fabless.validate.core import MEASUREMENTS_DIR
+from fabless.validate.core import load_rows
 
 
 def _published() -> dict[str, dict]:
-    with open(MEASUREMENTS_DIR / "published.csv", newline="") as fh:
-        return {r["id"]: r for r in csv.DictReader(fh)}
+    # every measurements CSV (published.csv and the per-family published_*.csv files)
+    return {r["id"]: r for r in load_rows()}
 
 
 def test_every_entry_is_a_published_row_mapped_or_skipped_with_a_reason():

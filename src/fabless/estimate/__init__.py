@@ -3,9 +3,11 @@
     from fabless.estimate import estimate, load_scenario
     est = estimate(load_scenario("examples/scenarios/llama-70b-serving-dgx-h100.yaml"))
     est.metrics["ttft_s"], est.to_dict()
+    bands_for(est)["ttft_s"]  # {"lo", "hi", "regime", "n"} or "unvalidated" (docs/validation.md)
 """
 
+from fabless.bands import bands_for
 from fabless.estimate.engine import Estimate, Plan, estimate
 from fabless.estimate.scenario import Scenario, load_scenario, scenario_from_dict
 
-__all__ = ["Estimate", "Plan", "Scenario", "estimate", "load_scenario", "scenario_from_dict"]
+__all__ = ["Estimate", "Plan", "Scenario", "bands_for", "estimate", "load_scenario", "scenario_from_dict"]

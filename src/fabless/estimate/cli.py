@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from fabless.bands import band_text, bands_for, json_fields
 from fabless.errors import FablessError, InfeasibleDesign
 from fabless.estimate.engine import Estimate, estimate
 from fabless.estimate.scenario import load_scenario, scenario_from_dict
@@ -23,9 +24,13 @@ def _parse_parallel(text: str | None):
     out = {}
     for part in text.split(","):
         key, _, value = part.partition("=")
-        if not value.strip().isdigit():
-            raise FablessError(f"--parallel: cannot read '{part}'; write e.g. tp=8,pp=2 or auto")
-        out[key.strip()] = int(value)
+        key, value = key.strip(), value.strip()
+        if key in ("recompute", "order") and value and not value.isdigit():
+            out[key] = value
+            continue
+        if not value.isdigit():
+            raise FablessError(f"--parallel: cannot read '{part}'; write e.g. tp=8,pp=2,zero=3,recompute=full or auto")
+        out[key] = int(value)
     return out
 
 
@@ -37,7 +42,9 @@ def estimate_cmd(
     chip: str = typer.Option(None, "--chip", help="Or a chip; the smallest system preset built from it gives the topology (with --system: the chip in that system)."),
     chips: int = typer.Option(None, "--chips", help="Total chips (default: the system's own count)."),
     precision: str = typer.Option(None, "--precision", help="bf16, fp8, int8, int4 (weights; activations stay bf16), fp4."),
-    parallel: str = typer.Option(None, "--parallel", help="tp=8,pp=2[,dp=..,ep=..,cp=..,interleave=..] or auto."),
+    parallel: str = typer.Option(None, "--parallel", help="tp=8,pp=2[,dp=..,ep=..,cp=..,interleave=..,zero=0-3,shard=..,"
+                                 "recompute=none|selective|full|N,micro_batch=..,sp=0|1,order=tp-cp-dp-pp] or auto "
+                                 "(searches every plan; training axes set in the scenario's training section stay fixed)."),
     batch: str = typer.Option(None, "--batch", help="Inference: concurrent sequences per replica, or auto."),
     input_tokens: int = typer.Option(None, "--input-tokens", help="Inference: prompt length."),
     output_tokens: int = typer.Option(None, "--output-tokens", help="Inference: generated tokens."),
@@ -88,13 +95,15 @@ def estimate_cmd(
         # A plan that does not fit is reported as such, never printed as if it ran.
         raise InfeasibleDesign(f"{scenario or 'scenario'}: {est.model} with {_plan_text(est)} on {est.chips} x {est.chip}: {est.notes[0]}")
     if json:
-        print_json(est.to_dict())
+        print_json({**est.to_dict(), **json_fields(bands_for(est))})
         return
     show(est)
 
 
 def _plan_text(est: Estimate) -> str:
     p = est.plan
+    if est.phase == "training":
+        return p.label()
     return f"tp={p.tp} pp={p.pp} dp={p.dp}" + (f" ep={p.ep}" if p.ep > 1 else "") + (f" cp={p.cp}" if p.cp > 1 else "")
 
 
@@ -102,35 +111,45 @@ def show(est: Estimate) -> None:
     """Print an estimate for people: headline, memory, and the time breakdown."""
     plan = _plan_text(est)
     m = est.metrics
+    # (label, metric, scale to the printed unit, unit); banded metrics get their 80% interval
     if est.phase == "training":
-        rows = [
-            ["step time", m["step_time_s"], "s"],
-            ["tokens/s (whole system)", m["tokens_per_s"], "tokens/s"],
-            ["tokens/s per chip", m["tokens_per_s_per_chip"], "tokens/s"],
-            ["MFU", m["mfu"] * 100, f"% of dense {m['peak_dtype']} peak"],
-            ["HFU (with recompute)", m["hfu"] * 100, "%"],
-            ["pipeline bubble", m["pipeline_bubble_fraction"] * 100, "% of the step"],
+        lines = [
+            ("step time", "step_time_s", 1.0, "s"),
+            ("tokens/s (whole system)", "tokens_per_s", 1.0, "tokens/s"),
+            ("tokens/s per chip", "tokens_per_s_per_chip", 1.0, "tokens/s"),
+            ("MFU", "mfu", 100.0, f"% of dense {m['peak_dtype']} peak"),
+            ("HFU (with recompute)", "hfu", 100.0, "%"),
+            ("pipeline bubble", "pipeline_bubble_fraction", 100.0, "% of the step"),
         ]
         if "training_time_s" in m:
-            rows.append(["training run", m["training_time_s"] / 86400, "days"])
+            lines.append(("training run", "training_time_s", 1 / 86400, "days"))
     else:
-        rows = [
-            ["batch per replica", m["batch"], "sequences"],
-            ["TTFT", m["ttft_s"] * 1e3, "ms"],
-            ["TPOT", m["tpot_s"] * 1e3, "ms"],
-            ["end-to-end latency", m["e2e_latency_s"], "s"],
-            ["output tokens/s (whole system)", m["output_tokens_per_s"], "tokens/s"],
-            ["output tokens/s per chip", m["output_tokens_per_s_per_chip"], "tokens/s"],
+        lines = [
+            ("batch per replica", "batch", 1.0, "sequences"),
+            ("TTFT", "ttft_s", 1e3, "ms"),
+            ("TPOT", "tpot_s", 1e3, "ms"),
+            ("end-to-end latency", "e2e_latency_s", 1.0, "s"),
+            ("output tokens/s (whole system)", "output_tokens_per_s", 1.0, "tokens/s"),
+            ("output tokens/s per chip", "output_tokens_per_s_per_chip", 1.0, "tokens/s"),
         ]
-    rows.append(["memory per chip", est.memory_bytes["total"] / 1e9, "GB" + ("" if est.fits else "  DOES NOT FIT")])
-    print_table(["", "value", "unit"], rows, title=f"{est.model} {est.phase} on {est.chips} x {est.chip} ({est.system}), {plan}")
+    bands = bands_for(est)
+    rows = [[label, m[key] if scale == 1.0 else m[key] * scale, unit, band_text(bands[key], scale, unit.split(" ")[0]) if key in bands else ""]
+            for label, key, scale, unit in lines]
+    rows.append(["memory per chip", est.memory_bytes["total"] / 1e9, "GB" + ("" if est.fits else "  DOES NOT FIT"), ""])
+    print_table(["", "value", "unit", "error band (docs/validation.md)"], rows, title=f"{est.model} {est.phase} on {est.chips} x {est.chip} ({est.system}), {plan}")
     total = sum(est.breakdown_s.values())
     br = sorted(est.breakdown_s.items(), key=lambda kv: -kv[1])
     print_table(["where the time goes", "seconds", "share %"], [[k, v, 100 * v / total] for k, v in br])
     mem = [[k, v / 1e9] for k, v in est.memory_bytes.items() if k != "total"]
     print_table(["memory per chip", "GB"], mem)
-    for alt in est.alternatives:
-        console.print(f"next best plan: {alt}")
+    if est.alternatives and "loses_on" in est.alternatives[0]:
+        print_table(["next best plans", "step time s", "slower by %", "loses on (largest excess term)"],
+                    [[a["label"], a["step_time_s"], 100 * a["slower_by"], f"{a['loses_on']} +{a['loses_by_s']:.3g} s"]
+                     for a in est.alternatives])
+    else:
+        for alt in est.alternatives:
+            console.print("next best plan: " + alt.get("label", str(alt.get("plan"))) + ", " + ", ".join(
+                f"{k} {v:.4g}" for k, v in alt.items() if isinstance(v, float)))
     for note in est.notes:
         console.print(f"note: {note}")
 

@@ -34,30 +34,24 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import resources
-from pathlib import Path
 
 import numpy as np
 
 from fabless.errors import FablessError, InfeasibleDesign
-from fabless.estimate.optime import _on_chip, compute_dtype, supported_dtype
-from fabless.perf.ops import op_time
-from fabless.estimate.parallel import (
-    activation_bytes_per_layer,
-    candidate_plans,
-    pipeline_bubble_fraction,
-    stage_layers,
-    training_state_bytes,
+from fabless.estimate.optime import (
+    _add, _sum, comm_dtype_bytes, compute_dtype, engine_params, framework_dtypes, framework_op_time, graph_time,
+    supported_dtype,
 )
+from fabless.estimate.parallel import candidate_plans
+from fabless.estimate.plan import Plan, check_plan, params_per_chip, recompute_layers, sharded_config
 from fabless.estimate.scenario import ParallelSpec, Scenario
+from fabless.estimate.software import Software, resolve_software, with_chip_calibration
+from fabless.estimate.step import (TERMS, PlanTable, Tuning, shape_times, stage_layout, training_memory,
+                                   training_plan_space, training_steps, with_adapters)
 from fabless.hardware.presets import all_systems, load_chip, load_system
 from fabless.hardware.schema import Chip, System
-from fabless.loading import read_yaml
-from fabless.perf.attention import attention_bytes
 from fabless.perf.collectives import group_collective_time_s
 from fabless.perf.params import ChipParams
-from fabless.provenance import split_provenance
 from fabless.workload import (
     ModelConfig,
     Precision,
@@ -67,44 +61,9 @@ from fabless.workload import (
     load_model,
 )
 from fabless.workload.graph import Graph
-from fabless.workload.ops import Attention, Collective, ExpertMatMul, MatMul, OptimizerStep, dtype_bytes
-
-_PARAMS_PATH = Path(str(resources.files("fabless") / "data" / "estimate" / "engine.yaml"))
-
-
-@lru_cache(maxsize=1)
-def engine_params() -> dict[str, float]:
-    """The engine's few parameters (see data/estimate/engine.yaml for their sources)."""
-    plain, _ = split_provenance(read_yaml(_PARAMS_PATH))
-    return {k: float(v) for k, v in plain.items()}
-
-
-def framework_efficiency(chip: Chip) -> float:
-    """``framework_kernel_efficiency`` on ``chip``: its chip file's own (``calibration:``, e.g.
-    fitted by ``fabless calibrate`` to a training or serving log), else engine.yaml's."""
-    own = chip.calibration.framework_kernel_efficiency if chip.calibration is not None else None
-    return float(own) if own is not None else engine_params()["framework_kernel_efficiency"]
-
+from fabless.workload.ops import Attention, dtype_bytes
 
 # ----------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class Plan:
-    tp: int
-    pp: int
-    dp: int
-    ep: int = 1
-    cp: int = 1
-    sp: bool = True
-    interleave: int = 1
-
-    @property
-    def model_parallel(self) -> int:
-        return self.tp * self.pp * self.cp
-
-    def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -169,52 +128,35 @@ def resolve_system(scn: Scenario) -> System:
     return base.model_copy(update={"chips": count, "chips_per_node": per_node})
 
 
-def sharded_config(cfg: ModelConfig, plan: Plan) -> ModelConfig:
-    """The model as one chip of a tp/ep group sees it (Megatron-LM partitioning)."""
-    tp, ep = plan.tp, plan.ep
-    changes: dict = {
-        "num_heads": cfg.num_heads // tp,
-        "num_kv_heads": max(1, cfg.num_kv_heads // tp),
-        "intermediate_size": max(1, cfg.intermediate_size // tp),
-        "vocab_size": -(-cfg.vocab_size // tp),
-    }
-    if cfg.is_moe:
-        changes["num_experts"] = max(1, cfg.num_experts // ep)
-        changes["top_k"] = cfg.top_k  # each rank still sees top_k expert visits per local token
-        if ep == 1:
-            changes["moe_intermediate_size"] = max(1, cfg.moe_intermediate_size // tp)
-        if cfg.num_shared_experts:
-            changes["shared_intermediate_size"] = max(1, cfg.shared_intermediate_size // tp)
-    return dataclasses.replace(cfg, **changes)
+def _validate_plan(cfg: ModelConfig, plan: Plan, chips: int, system: System, scn: Scenario | None = None) -> None:
+    """The one plan check (:func:`fabless.estimate.plan.check_plan`), with the scenario's batch
+    and sequence for training."""
+    tr = scn.training if scn is not None else None
+    check_plan(plan, cfg, chips, system, seq_len=tr.seq_len if tr else None,
+               global_batch=tr.global_batch if tr else None)
 
 
-def _validate_plan(cfg: ModelConfig, plan: Plan, chips: int, system: System) -> None:
-    if plan.tp * plan.pp * plan.dp * plan.cp != chips:
-        raise FablessError(
-            f"parallel: tp x pp x dp x cp = {plan.tp}x{plan.pp}x{plan.dp}x{plan.cp} = "
-            f"{plan.tp * plan.pp * plan.dp * plan.cp}, but the system has {chips} chips"
-        )
-    if cfg.num_heads % plan.tp:
-        raise FablessError(f"parallel.tp: {plan.tp} does not divide the {cfg.num_heads} attention heads of {cfg.name}")
-    if cfg.num_kv_heads % plan.tp and plan.tp % cfg.num_kv_heads:
-        raise FablessError(f"parallel.tp: {plan.tp} and the {cfg.num_kv_heads} KV heads of {cfg.name} must divide one another")
-    if plan.pp > cfg.num_layers:
-        raise FablessError(f"parallel.pp: {plan.pp} stages for the {cfg.num_layers} layers of {cfg.name}; use pp <= {cfg.num_layers}")
-    if plan.ep > 1:
-        if not cfg.is_moe:
-            raise FablessError(f"parallel.ep: {cfg.name} has no experts; use ep: 1")
-        if cfg.num_experts % plan.ep or (plan.dp * plan.tp) % plan.ep:
-            raise FablessError(f"parallel.ep: {plan.ep} must divide the {cfg.num_experts} experts and dp x tp = {plan.dp * plan.tp}")
-    if plan.tp > system.scale_up.size:
-        raise FablessError(f"parallel.tp: {plan.tp} exceeds the scale-up domain of {system.scale_up.size} chips of {system.name}")
+def _training_axis(spec: ParallelSpec, scn: Scenario, name: str):
+    """A training axis given in ``parallel`` or in ``training`` (error if both, differently)."""
+    given = getattr(spec, name) if spec is not None else None
+    tr = scn.training
+    if tr is None:
+        return given if given is not None else Plan.__dataclass_fields__[name].default
+    if given is not None and name in tr.model_fields_set and getattr(tr, name) != given:
+        raise FablessError(f"parallel.{name}: {given!r} disagrees with training.{name}: {getattr(tr, name)!r}; give it once")
+    return given if given is not None else getattr(tr, name)
 
 
-def _plan_from_spec(spec: ParallelSpec, chips: int) -> Plan:
+def _plan_from_spec(spec: ParallelSpec, chips: int, scn: Scenario | None = None) -> Plan:
     mp = spec.tp * spec.pp * spec.cp
     dp = spec.dp if spec.dp is not None else chips // mp if chips % mp == 0 else 0
     if dp == 0:
         raise FablessError(f"parallel: tp x pp x cp = {mp} does not divide the {chips} chips")
-    return Plan(spec.tp, spec.pp, dp, spec.ep, spec.cp, spec.sp, spec.interleave)
+    extra = {}
+    if scn is not None:
+        extra = {k: _training_axis(spec, scn, k) for k in ("zero", "recompute", "micro_batch")}
+    return Plan(tp=spec.tp, pp=spec.pp, dp=dp, ep=spec.ep, cp=spec.cp, sp=spec.sp, interleave=spec.interleave,
+                shard=spec.shard, attn_dp=spec.attn_dp, order=spec.order, **extra)
 
 
 def _precision(scn: Scenario) -> Precision:
@@ -225,254 +167,78 @@ def _precision(scn: Scenario) -> Precision:
 # ----------------------------------------------------------------------------- timing a graph
 
 
-def _category(op) -> str:
-    kind = op.kind
-    return {"matmul": "matmul", "expert_matmul": "matmul"}.get(kind, kind)
+# ----------------------------------------------------------------------------- software
 
 
-_PARTS: dict[tuple[int, object], tuple[float, float, float]] = {}
-_PARTS_PINNED: dict[int, ChipParams] = {}
+def _eff(sw: Software | None) -> float | None:
+    """The stack's framework efficiency, or None (engine-wide)."""
+    return sw.framework_kernel_efficiency if sw is not None else None
 
 
-def _op_parts(op, chip: ChipParams) -> tuple[float, float, float]:
-    """(compute, memory, fixed overhead) seconds of one operator from the single-chip models
-    (:func:`fabless.perf.ops.op_time`, time = overhead + max(compute, memory)), cached."""
-    key = (id(chip), op)
-    hit = _PARTS.get(key)
-    if hit is None:
-        if len(_PARTS) > 200_000:
-            _PARTS.clear()
-            _PARTS_PINNED.clear()
-        _PARTS_PINNED[id(chip)] = chip
-        r = op_time(_on_chip(op, chip), chip)
-        hit = _PARTS[key] = (float(r.compute_s[0]), float(r.memory_s[0]), float(r.overhead_s[0]))
-    return hit
-
-
-def framework_op_time(op, compute, memory, overhead, peak_of_a, eff: float | None = None):
-    """Seconds of one operator in a framework from the single-kernel model's parts (floats, or
-    arrays over designs: :mod:`fabless.explore.evaluate` calls this same function). The math runs
-    at ``framework_kernel_efficiency`` of the model's rate (memory streaming and fixed overheads
-    as modelled). Two kernels read narrower data than the single-kernel model's datatype:
-
-    * A weight-only quantised matmul (weights narrower than the activations, e.g. int8/int4
-      weights with bf16 activations) does its math at the activation width but reads its weights
-      at their stored width, so its memory-bound time shrinks by the ratio of compulsory bytes
-      while its compute-bound time does not (the math is the op's own FLOPs: these kernels do not
-      pad the few rows to a tensor-core tile). ``peak_of_a()`` gives the matrix peak of the
-      activation datatype.
-    * A decode attention over a KV cache narrower than its math (an FP8 cache with bf16 math,
-      TensorRT-LLM's FP8 KV cache) streams the cache at its stored width: the single-kernel
-      attention model counts the cache at the math datatype, so its memory time is scaled by the
-      ratio of the op's compulsory bytes (Q and O at the math width, K and V at the cache width).
-
-    ``eff``: the framework kernel efficiency (default engine.yaml's; :func:`framework_efficiency`
-    gives a chip's own)."""
-    if eff is None:
-        eff = engine_params()["framework_kernel_efficiency"]
-    if isinstance(op, MatMul) and op.weight and dtype_bytes(op.dtype_b) < dtype_bytes(op.dtype_a):
-        wide = dtype_bytes(op.dtype_a)
-        a_b = op.batch * op.m * op.k * wide
-        c_b = op.batch * op.m * op.n * wide
-        w_wide = op.batch * op.k * op.n * wide
-        w_narrow = op.batch * op.k * op.n * dtype_bytes(op.dtype_b)
-        # The dequantising kernels (gpt-fast's int8 mm, tinygemm int4, TRT-LLM weight-only GEMV)
-        # stream the packed weights with the few activation rows alongside: their math is the
-        # op's own FLOPs, not a tensor-core tile padded to 64-128 rows, which for m = 1 would
-        # charge ~100x the FLOPs and floor every narrow format at the same (compute) time.
-        return overhead + np.maximum(op.flops / (peak_of_a() * eff), memory * (a_b + c_b + w_narrow) / (a_b + c_b + w_wide))
-    if (isinstance(op, Attention) and op.phase == "decode" and op.pass_ != "bwd"
-            and dtype_bytes(op.kv_dtype) != dtype_bytes(op.dtype)):
-        kv_len = op.kv_len if op.window is None else min(op.kv_len, op.window + op.q_len - 1)
-        modelled = attention_bytes(op.batch, op.q_len, kv_len, op.heads, op.head_dim_qk, op.kv_heads,
-                                   op.head_dim_v, op.dtype, op.kv_shared)
-        if modelled > 0:
-            memory = memory * op.bytes / modelled
-    return overhead + np.maximum(compute / eff, memory)
-
-
-def _op_time(op, chip: ChipParams, eff: float | None = None) -> float:
-    """Seconds for one operator on ``chip``: :func:`framework_op_time` of the single-chip
-    model's parts (``eff``: the framework kernel efficiency, engine.yaml's by default)."""
-    compute, memory, overhead = _op_parts(op, chip)
-    on = _on_chip(op, chip)
-    return float(framework_op_time(
-        on, compute, memory, overhead,
-        lambda: float(chip.peak_flops_per_s.get(supported_dtype(op.dtype_a, chip))[0]), eff))
-
-
-def framework_dtypes(op):
-    """The op (a :mod:`fabless.workload.ops` operator) as an FP8 framework runs it. FP8 in Transformer Engine (training) and
-    TensorRT-LLM (inference) means FP8 *GEMM inputs*: the matmuls read FP8 operands
-    (the cast is fused into the producing kernel) and write 16-bit outputs, while the
-    tensors between kernels, norms, softmax, elementwise work and the attention math stay
-    in bf16 (FP8 attention kernels came later and are not what these recipes ran). Only
-    the KV cache keeps its own (possibly FP8) datatype, in the decode attention's
-    ``kv_dtype`` and the cache write's ``out_dtype``. A graph built with fp8 activations
-    would otherwise move half the bytes in every memory-bound kernel and run attention
-    at the FP8 peak."""
-    if isinstance(op, (MatMul, ExpertMatMul)):
-        return dataclasses.replace(op, dtype_out="bf16") if op.dtype_out == "fp8" else op
-    if isinstance(op, (Collective, OptimizerStep)):
-        return op
-    changes: dict = {}
-    if getattr(op, "dtype", None) == "fp8":
-        changes["dtype"] = "bf16"
-    if isinstance(op, Attention) and op.phase != "decode" and op.kv_dtype == "fp8":
-        changes["kv_dtype"] = "bf16"
-    return dataclasses.replace(op, **changes) if changes else op
-
-
-def comm_dtype_bytes(prec: Precision) -> float:
-    """Bytes per element of the activations a collective moves between kernels. With fp8
-    activations (FP8 GEMM inputs, :func:`framework_dtypes`) the GEMMs write bf16, so the
-    tensor-parallel all-reduce of a row-parallel GEMM's output and the pipeline hand-off of
-    the residual stream move bf16, not FP8."""
-    return float(dtype_bytes("bf16")) if prec.activations == "fp8" else float(dtype_bytes(prec.activations))
-
-
-def graph_time(graph: Graph, chip: ChipParams, *, blocks: set[str] | None = None, scale: float = 1.0,
-               eff: float | None = None) -> dict[str, float]:
-    """Seconds per category for the ops of ``graph`` (optionally only ``blocks``) on ``chip``,
-    each block's time times its repeat count and ``scale`` (``eff``: the framework kernel
-    efficiency, engine.yaml's by default)."""
-    out: dict[str, float] = {}
-    for b in graph.blocks:
-        if blocks is not None and b.name not in blocks:
-            continue
-        for op in b.ops:
-            if isinstance(op, Collective):
-                continue
-            cat = "recompute" if op.pass_ == "recompute" else ("optimizer" if op.pass_ == "opt" else _category(op))
-            out[cat] = out.get(cat, 0.0) + _op_time(framework_dtypes(op), chip, eff) * b.repeat * scale
-    return out
-
-
-def _sum(d: dict[str, float]) -> float:
-    return sum(d.values())
-
-
-def _add(into: dict[str, float], other: dict[str, float], scale: float = 1.0) -> None:
-    for k, v in other.items():
-        into[k] = into.get(k, 0.0) + v * scale
+def _sw_training(sw: Software | None) -> dict:
+    return {"eff": _eff(sw), "overlap_grad_reduce": sw.overlap_grad_reduce if sw is not None else True}
 
 
 # ----------------------------------------------------------------------------- training
 
 
-def _training(cfg: ModelConfig, scn: Scenario, system: System, plan: Plan, chip: ChipParams) -> Estimate:
+def _training(cfg: ModelConfig, scn: Scenario, system: System, plan: Plan, chip: ChipParams,
+              alternatives: tuple[dict, ...] = (), search_note: str | None = None, sw: Software | None = None) -> Estimate:
+    """A training step of ``plan`` from the step model (:func:`fabless.estimate.step.training_steps`)."""
     tr = scn.training
     assert tr is not None
     prec = _precision(scn)
-    act_b = dtype_bytes(prec.activations)
-    notes: list[str] = []
-    if tr.global_batch % (plan.dp * tr.micro_batch):
-        raise FablessError(
-            f"training.global_batch: {tr.global_batch} is not a multiple of dp x micro_batch = {plan.dp} x {tr.micro_batch}"
-        )
-    m = tr.global_batch // (plan.dp * tr.micro_batch)
-    seq_local = tr.seq_len // plan.cp
-    if tr.seq_len % plan.cp:
-        raise FablessError(f"parallel.cp: {plan.cp} does not divide seq_len {tr.seq_len}")
-    scfg = sharded_config(cfg, plan)
-    g = build_training_graph(scfg, tr.micro_batch, seq_local, prec, recompute=tr.recompute)
+    check_plan(plan, cfg, system.chips, system, seq_len=tr.seq_len, global_batch=tr.global_batch)
+    tuning = Tuning(tr.mode, tr.lora_rank)
+    r = {k: (v[0].item() if hasattr(v[0], "item") else v[0]) for k, v in
+         training_steps(cfg, chip, system, prec, global_batch=tr.global_batch, seq_len=tr.seq_len,
+                        plans=PlanTable.of([plan]), tuning=tuning, **_sw_training(sw)).items()}
+    m = int(r["micro_batches"])
+    step_s = float(r["step_time_s"])
 
-    layer_names = {b.name for b in g.blocks if b.name.startswith("layers[")}
-    end_names = {b.name for b in g.blocks if b.name.split(".")[0] in ("embed", "head")}
-    stage_frac = stage_layers(cfg.num_layers, plan.pp) / cfg.num_layers  # the busiest stage sets the pace
-    eff = framework_efficiency(system.chip)
-    layers = graph_time(g, chip, blocks=layer_names, scale=stage_frac, eff=eff)
-    ends = graph_time(g, chip, blocks=end_names, eff=eff)
-    # With context parallelism each chip holds seq/cp queries but attends to all keys:
-    # the ring passes K/V around, so attention work is that of the full sequence / cp.
-    if plan.cp > 1:
-        layers["attention"] = layers.get("attention", 0.0) * plan.cp
-
-    # Tensor-parallel collectives: per layer 2 in forward, 2 in backward (+2 with full recompute),
-    # each of the micro-batch's activations T x h (reduce-scatter + all-gather with SP: same volume).
-    tokens_mb = tr.micro_batch * seq_local
-    tp_bytes = tokens_mb * cfg.hidden_size * act_b
-    n_tp = 4 + (2 if tr.recompute == "full" else 0)
-    tp_s = 0.0
-    if plan.tp > 1:
-        tp_s = n_tp * group_collective_time_s("all_reduce", tp_bytes, plan.tp, system, within_domain=True)
-        tp_s *= stage_layers(cfg.num_layers, plan.pp) * engine_params()["tp_comm_exposed_fraction"]
-    ep_s = 0.0
-    if cfg.is_moe and plan.ep > 1:
-        moe_layers = sum(n for kind, n in cfg.layer_runs() if kind == "moe") * stage_frac
-        a2a_bytes = tokens_mb * cfg.top_k * cfg.hidden_size * act_b
-        # dispatch + combine, forward and backward
-        ep_s = 4 * moe_layers * group_collective_time_s("all_to_all", a2a_bytes, plan.ep, system,
-                                                         within_domain=plan.ep <= system.scale_up.size)
-    cp_s = 0.0
-    if plan.cp > 1:
-        kv_bytes = 2 * tokens_mb * cfg.num_kv_heads * cfg.head_dim * act_b / max(1, plan.tp)
-        cp_s = 3 * stage_layers(cfg.num_layers, plan.pp) * group_collective_time_s("all_gather", kv_bytes * plan.cp, plan.cp, system)
-    pp_s = 0.0
-    if plan.pp > 1:
-        # activations forward and their gradients backward across each stage boundary; with
-        # v virtual stages per chip each micro-batch crosses v boundaries per chip, so the
-        # point-to-point traffic grows by v (Narayanan et al., SC'21, section 2.2)
-        pp_s = 2 * plan.interleave * group_collective_time_s("send_recv", tp_bytes / (plan.tp if plan.sp else 1), 2, system,
-                                           within_domain=plan.tp * plan.pp <= system.scale_up.size)
-
-    stage_compute = _sum(layers) + _sum(ends)
-    stage_s = stage_compute + tp_s + ep_s + cp_s + pp_s
-    bubble_frac = pipeline_bubble_fraction(plan.pp, m, plan.interleave)
-    pipeline_s = m * stage_s
-    bubble_s = pipeline_s * bubble_frac / (1 - bubble_frac) if bubble_frac < 1 else 0.0
-
-    # Data-parallel gradient synchronisation, overlapped with the last micro-batch's backward.
-    params_chip = params_per_chip(cfg, plan)
-    grad_bytes = params_chip * 2.0
-    dp_within = plan.dp * plan.model_parallel <= system.scale_up.size
-    dp_s = 0.0
-    if plan.dp > 1:
-        kind = "all_reduce" if tr.zero <= 1 else "reduce_scatter"
-        dp_s = group_collective_time_s(kind, grad_bytes, plan.dp, system, within_domain=dp_within)
-        if tr.zero == 3:
-            # weights all-gathered before forward and again before backward, each micro-batch
-            ag = group_collective_time_s("all_gather", params_chip * dtype_bytes(prec.weights), plan.dp, system, within_domain=dp_within)
-            fsdp_exposed = max(0.0, 2 * ag - stage_compute) * m
-            dp_s += fsdp_exposed
-    bwd_last = (layers.get("matmul", 0.0) + layers.get("attention", 0.0)) * 2 / 3
-    dp_exposed = max(0.0, dp_s - bwd_last)
-    opt = graph_time(g, chip, blocks={"optimizer"}, eff=eff)
-    opt_s = _sum(opt) / plan.pp / (plan.dp if tr.zero >= 1 else 1)
-
-    step_s = pipeline_s + bubble_s + dp_exposed + opt_s
-
-    # Breakdown per category, over the whole step on the critical path.
-    breakdown: dict[str, float] = {}
-    _add(breakdown, layers, m)
-    _add(breakdown, ends, m)
-    breakdown["tp_comm"] = tp_s * m
-    if ep_s:
-        breakdown["ep_all_to_all"] = ep_s * m
-    if cp_s:
-        breakdown["cp_comm"] = cp_s * m
-    if pp_s:
-        breakdown["pp_send_recv"] = pp_s * m
-    breakdown["pipeline_bubble"] = bubble_s
-    breakdown["dp_comm_exposed"] = dp_exposed
-    breakdown["optimizer"] = breakdown.get("optimizer", 0.0) + opt_s
+    # Where the compute goes: the layer categories of the busiest stage, the rest (recompute,
+    # embedding and LM head) as their own lines.
+    shape = shape_times(cfg, chip, prec, plan.tp, plan.ep, plan.cp, plan.micro_batch, tr.seq_len, tuning, _eff(sw))
+    _, mid, _ = (int(x[0]) for x in stage_layout(cfg.num_layers, np.array([plan.pp])))
+    breakdown: dict[str, float] = {cat: v / cfg.num_layers * mid * m for cat, v in shape.layers.items()}
+    rest = float(r["compute"]) - sum(breakdown.values())
+    full_n, sel = recompute_layers(plan, mid)
+    rec = m * (full_n * shape.rec_full + (mid - full_n) * (shape.rec_sel if sel else 0.0)) / cfg.num_layers
+    breakdown["recompute"] = min(rec, max(rest, 0.0))
+    breakdown["embedding_and_head"] = max(0.0, rest - breakdown["recompute"])
+    for term in TERMS[1:]:
+        breakdown[term] = float(r[term])
     breakdown = {k: v for k, v in breakdown.items() if v > 0}
 
     # FLOPs: model FLOPs count the step without recomputation (6N-style), hardware FLOPs with it.
-    full = build_training_graph(cfg, tr.micro_batch, tr.seq_len, prec, recompute="none")
-    model_flops = (full.flops - full.total("flops", pass_="opt")) * (tr.global_batch // tr.micro_batch)
-    hw_graph = build_training_graph(cfg, tr.micro_batch, tr.seq_len, prec, recompute=tr.recompute)
-    hw_flops = (hw_graph.flops - hw_graph.total("flops", pass_="opt")) * (tr.global_batch // tr.micro_batch)
-    chips = plan.model_parallel * plan.dp
+    # (for LoRA: the frozen base's forward and input gradients plus the adapters, no weight gradients)
+    full = build_training_graph(cfg, plan.micro_batch, tr.seq_len, prec, recompute="none")
+    if tuning.adapters:
+        full = with_adapters(full, tuning.rank, 1)
+    micro_total = tr.global_batch // plan.micro_batch
+    model_flops = (full.flops - full.total("flops", pass_="opt")) * micro_total
+    rc_graph = build_training_graph(cfg, plan.micro_batch, tr.seq_len, prec, recompute="full")
+    rec_flops = rc_graph.total("flops", pass_="recompute")
+    sel_flops = sum(op.flops * b.repeat for b in rc_graph.blocks for op in b.ops
+                    if op.pass_ == "recompute" and isinstance(op, Attention))
+    full_frac = full_n / mid
+    hw_flops = model_flops + micro_total * (full_frac * rec_flops + (1 - full_frac) * (sel_flops if sel else 0.0))
+    chips = plan.chips
     peak = float(chip.peak_flops_per_s.get(_peak_dtype(prec, chip))[0])
     tokens = tr.global_batch * tr.seq_len
 
-    mem = training_memory_bytes(cfg, scfg, plan, tr, prec, m)
+    mem = {"weights": r["mem_weights"], "gradients": r["mem_gradients"], "optimizer": r["mem_optimizer"],
+           "activations": r["mem_activations"], "logits": r["mem_logits"], "total": r["mem_total"]}
     capacity = float(system.chip.memory.hbm.capacity_bytes)
-    usable = capacity * engine_params()["usable_memory_fraction"]
-    fits = mem["total"] <= usable
+    usable = float(r["mem_budget"])
+    fits = bool(r["fits"])
+    notes: list[str] = []
     if not fits:
         notes.append(f"does not fit: needs {mem['total'] / 1e9:.1f} GB per chip, {usable / 1e9:.1f} GB usable of {capacity / 1e9:.0f} GB")
+    if search_note:
+        notes.append(search_note)
+    if sw is not None:
+        notes.append(sw.describe())
     metrics = {
         "step_time_s": step_s,
         "tokens_per_s": tokens / step_s,
@@ -481,56 +247,33 @@ def _training(cfg: ModelConfig, scn: Scenario, system: System, plan: Plan, chip:
         "hfu": hw_flops / (step_s * chips * peak),
         "model_flops_per_step": model_flops,
         "micro_batches": m,
-        "pipeline_bubble_fraction": bubble_frac,
+        "pipeline_bubble_fraction": float(r["bubble_fraction"]),
+        "memory_headroom_bytes": usable - mem["total"],
         "fits": fits,
         "peak_dtype": _peak_dtype(prec, chip),
+        "software": sw.name if sw else None,
     }
     if tr.tokens:
         metrics["training_time_s"] = tr.tokens / tokens * step_s
-    return Estimate("training", cfg.name, system.name, system.chip.name, chips, plan, metrics, mem, breakdown, tuple(notes))
+    return Estimate("training", cfg.name, system.name, system.chip.name, chips, plan, metrics, mem, breakdown,
+                    tuple(notes), alternatives)
 
 
 def _peak_dtype(prec: Precision, chip: ChipParams) -> str:
     return supported_dtype(compute_dtype(prec.activations, prec.weights), chip)
 
 
-def params_per_chip(cfg: ModelConfig, plan: Plan) -> float:
-    """Parameters (a count, not bytes) one chip of ``plan`` holds of ``cfg``: the dense parts
-    / (tp x pp), the experts / (ep x pp) (and / tp when ep = 1: each expert tensor-parallel),
-    embeddings vocab-parallel over tp. Multiply by the weights' bytes per element for bytes."""
-    parts = cfg.params_by_part()
-    expert = float(parts.get("experts", 0))
-    other = float(cfg.params_total) - expert
-    expert_div = plan.ep * plan.pp * (plan.tp if plan.ep == 1 else 1)
-    return other / (plan.tp * plan.pp) + expert / expert_div
-
-
 def training_memory_bytes(cfg, scfg, plan: Plan, tr, prec: Precision, m: int) -> dict[str, float]:
-    """Bytes one chip holds during a training step of ``cfg`` (``scfg``: its sharded config,
-    :func:`sharded_config`) under ``plan`` with training spec ``tr`` and ``m`` micro-batches
-    per data-parallel rank: ``weights``, ``gradients``, ``optimizer`` (ZeRO-sharded over dp as
-    ``tr.zero`` says), ``activations`` (the first 1F1B stage's in-flight micro-batches),
-    ``logits`` (fp32, for the loss) and their ``total``."""
-    params_chip = params_per_chip(cfg, plan)
-    state = training_state_bytes(params_chip, dtype_bytes(prec.weights) if prec.weights != "fp8" else 2.0, plan.dp, tr.zero)
-    layers_stage = stage_layers(cfg.num_layers, plan.pp)
-    act_layer = activation_bytes_per_layer(
-        seq=tr.seq_len // plan.cp, micro_batch=tr.micro_batch, hidden=cfg.hidden_size,
-        ffn=(cfg.moe_intermediate_size if cfg.is_moe else cfg.intermediate_size),
-        heads=cfg.num_heads, kv_heads=cfg.num_kv_heads, head_dim=cfg.head_dim,
-        act_bytes=dtype_bytes(prec.activations) if prec.activations != "fp8" else 2.0,
-        tp=plan.tp, sp=plan.sp, recompute=tr.recompute, glu=cfg.gated_mlp,
-        experts_per_token=max(1, cfg.top_k),
-    )
-    # 1F1B: the first stage holds the activations of pp micro-batches in flight (at most m).
-    in_flight = min(plan.pp, m) if plan.pp > 1 else 1
-    acts = act_layer * layers_stage * in_flight
-    logits = tr.micro_batch * tr.seq_len / plan.cp * scfg.vocab_size * 4.0  # fp32 logits for the loss
-    return {
-        "weights": state.weights_bytes, "gradients": state.grads_bytes, "optimizer": state.optimizer_bytes,
-        "activations": acts, "logits": logits,
-        "total": state.total_bytes + acts + logits,
-    }
+    """Bytes one chip holds during a training step of ``cfg`` under ``plan`` with the training
+    spec ``tr`` (its batch, sequence, ZeRO stage, recompute and micro-batch; ``scfg`` and ``m``
+    are implied by them and kept for callers): ``weights``, ``gradients``, ``optimizer``,
+    ``activations``, ``logits`` and their ``total``, from the step model's memory terms
+    (:func:`fabless.estimate.step.training_memory`)."""
+    del scfg, m
+    plan = dataclasses.replace(plan, zero=tr.zero, recompute=tr.recompute, micro_batch=tr.micro_batch)
+    r = training_memory(cfg, prec, global_batch=tr.global_batch, seq_len=tr.seq_len, plans=PlanTable.of([plan]),
+                        tuning=Tuning(tr.mode, tr.lora_rank))
+    return {k: float(v[0]) for k, v in r.items()}
 
 
 # ----------------------------------------------------------------------------- inference
@@ -601,7 +344,8 @@ def _decode_without_gqa_reuse(graph: Graph) -> Graph:
     return dataclasses.replace(graph, blocks=blocks)
 
 
-def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = Kernels()) -> Estimate:
+def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = Kernels(),
+                  sw: Software | None = None) -> Estimate:
     inf = scn.inference
     prec = _precision(scn)
     scfg = sharded_config(cfg, plan)
@@ -611,9 +355,8 @@ def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = K
     dec = build_decode_graph(scfg, batch, ctx, prec)
     if not kernels.gqa_kv_reuse:
         dec = _decode_without_gqa_reuse(dec)
-    eff = framework_efficiency(system.chip)
-    pre_t = graph_time(pre, chip, eff=eff)
-    dec_t = graph_time(dec, chip, eff=eff)
+    pre_t = graph_time(pre, chip, eff=_eff(sw))
+    dec_t = graph_time(dec, chip, eff=_eff(sw))
     tp_pre = tp_dec = 0.0
     if plan.tp > 1:
         n = 2 * cfg.num_layers * engine_params()["tp_comm_exposed_fraction"]
@@ -661,7 +404,10 @@ def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = K
         "decode_tokens_per_s_per_replica": batch / tpot,
         "replicas": replicas,
         "fits": fits,
+        "software": sw.name if sw else None,
     }
+    if sw is not None:
+        notes.append(sw.describe())
     return Estimate("inference", cfg.name, system.name, system.chip.name, chips, plan, metrics, mem, breakdown, tuple(notes))
 
 
@@ -685,48 +431,96 @@ def _largest_batch(cfg, scn, plan, system) -> int:
     return lo
 
 
-def _inference(cfg, scn, system, plan, chip, kernels: Kernels = Kernels()) -> Estimate:
+def _inference(cfg, scn, system, plan, chip, kernels: Kernels = Kernels(), sw: Software | None = None) -> Estimate:
     batch = scn.inference.batch
     if batch == "auto":
         batch = _largest_batch(cfg, scn, plan, system)
         if batch == 0:
-            est = _inference_at(cfg, scn, system, plan, chip, 1, kernels)
+            est = _inference_at(cfg, scn, system, plan, chip, 1, kernels, sw)
             return dataclasses.replace(est, notes=est.notes + ("batch auto: not even one sequence fits",))
-    return _inference_at(cfg, scn, system, plan, chip, batch, kernels)
+    return _inference_at(cfg, scn, system, plan, chip, batch, kernels, sw)
 
 
 # ----------------------------------------------------------------------------- entry points
 
 
 def _search(cfg: ModelConfig, scn: Scenario, system: System, chip: ChipParams, top: int = 5,
-            kernels: Kernels = Kernels()) -> Estimate:
-    chips = system.chips
+            kernels: Kernels = Kernels(), sw: Software | None = None) -> Estimate:
+    if scn.training is not None:
+        return _search_training(cfg, scn, system, chip, top, sw)
+    return _search_inference(cfg, scn, system, chip, top, kernels, sw)
+
+
+def _search_training(cfg: ModelConfig, scn: Scenario, system: System, chip: ChipParams, top: int = 5,
+                     sw: Software | None = None) -> Estimate:
+    """The fastest training plan that fits, from every plan of the space
+    (:func:`fabless.estimate.step.training_plan_space`) evaluated at once; an axis the scenario's
+    ``training`` section sets explicitly (zero, recompute, micro_batch) is held fixed. The next
+    ``top`` plans come with the time term that made each lose (its largest excess over the best)."""
     tr = scn.training
+    prec = _precision(scn)
+    space = training_plan_space(cfg, system.chips, system, global_batch=tr.global_batch, seq_len=tr.seq_len,
+                                max_micro_batch=max(8, tr.micro_batch) if "micro_batch" not in tr.model_fields_set else tr.micro_batch)
+    keep = np.ones(len(space), dtype=bool)
+    pinned = tr.model_fields_set
+    if "zero" in pinned:
+        keep &= space.zero == tr.zero
+    if "recompute" in pinned:
+        keep &= space.rc == PlanTable.of([Plan(recompute=tr.recompute)]).rc[0]
+    if "micro_batch" in pinned:
+        keep &= space.mb == tr.micro_batch
+    space = space.take(keep)
+    if not len(space):
+        raise InfeasibleDesign(f"parallel: auto found no plan for {cfg.name} on {system.chips} chips "
+                               "(tp must divide the heads, pp the layers, dp x micro_batch the global batch)")
+    r = training_steps(cfg, chip, system, prec, global_batch=tr.global_batch, seq_len=tr.seq_len, plans=space,
+                       tuning=Tuning(tr.mode, tr.lora_rank), **_sw_training(sw))
+    fit = np.flatnonzero(r["fits"])
+    if not fit.size:
+        least = float(r["mem_total"].min())
+        raise InfeasibleDesign(f"parallel: auto found no plan of {cfg.name} that fits in the memory of {system.chips} x "
+                               f"{system.chip.name} (of {len(space)} plans the smallest needs {least / 1e9:.1f} GB per chip, "
+                               f"{float(r['mem_budget'][0]) / 1e9:.1f} GB usable)")
+    ranked = fit[np.argsort(r["step_time_s"][fit], kind="stable")]
+    b = ranked[0]
+    alts = []
+    for j in ranked[1:top + 1]:
+        excess = {term: float(r[term][j] - r[term][b]) for term in TERMS}
+        loses = max(excess, key=excess.get)
+        by = excess[loses]
+        if by <= 1e-9 * float(r["step_time_s"][b]):
+            loses, by = "tie", 0.0  # the same step time (e.g. a placement that changes no collective)
+        plan = space.plan(int(j))
+        alts.append({"plan": plan.as_dict(), "label": plan.label(), "step_time_s": float(r["step_time_s"][j]),
+                     "slower_by": float(r["step_time_s"][j] / r["step_time_s"][b] - 1.0),
+                     "loses_on": loses, "loses_by_s": by})
+    note = f"parallel: auto evaluated {len(space):,} plans, {fit.size:,} fit in memory"
+    est = _training(cfg, scn, system, space.plan(int(b)), chip, search_note=note, sw=sw)
+    mfu = est.metrics["mfu"]
+    alts = [{**a, "mfu": mfu * est.metrics["step_time_s"] / a["step_time_s"]} for a in alts]
+    return dataclasses.replace(est, alternatives=tuple(alts))
+
+
+def _search_inference(cfg: ModelConfig, scn: Scenario, system: System, chip: ChipParams, top: int,
+                      kernels: Kernels, sw: Software | None = None) -> Estimate:
+    chips = system.chips
     cands = candidate_plans(
         chips, max_tp=min(system.scale_up.size, 64), layers=cfg.num_layers, heads=cfg.num_heads,
         kv_heads=cfg.num_kv_heads, experts=cfg.num_experts if cfg.is_moe else 0,
-        global_batch=tr.global_batch if tr else None, micro_batch=tr.micro_batch if tr else 1,
     )
     if not cands:
         raise InfeasibleDesign(f"parallel: auto found no plan for {cfg.name} on {chips} chips (tp must divide heads, pp the layers)")
     results: list[Estimate] = []
     for c in cands:
-        plan = Plan(c["tp"], c["pp"], c["dp"], c["ep"])
-        if tr is not None:
-            mem = training_memory_bytes(cfg, sharded_config(cfg, plan), plan, tr, _precision(scn), tr.global_batch // (plan.dp * tr.micro_batch))
-            if mem["total"] > float(system.chip.memory.hbm.capacity_bytes) * engine_params()["usable_memory_fraction"]:
-                continue
-            results.append(_training(cfg, scn, system, plan, chip))
-        else:
-            est = _inference(cfg, scn, system, plan, chip, kernels)
-            if est.fits:
-                results.append(est)
+        est = _inference(cfg, scn, system, Plan(tp=c["tp"], pp=c["pp"], dp=c["dp"], ep=c["ep"]), chip, kernels, sw)
+        if est.fits:
+            results.append(est)
     if not results:
         raise InfeasibleDesign(f"parallel: auto found no plan of {cfg.name} that fits in the memory of {chips} x {system.chip.name}")
-    key = (lambda e: e.metrics["step_time_s"]) if tr is not None else (lambda e: -e.metrics["output_tokens_per_s"])
-    results.sort(key=key)
+    results.sort(key=lambda e: -e.metrics["output_tokens_per_s"])
     best = results[0]
-    alts = tuple({"plan": e.plan.as_dict(), **{k: e.metrics[k] for k in ("step_time_s", "mfu", "output_tokens_per_s", "tpot_s", "ttft_s") if k in e.metrics}}
+    alts = tuple({"plan": e.plan.as_dict(), "label": e.plan.label(),
+                  **{k: e.metrics[k] for k in ("output_tokens_per_s", "tpot_s", "ttft_s") if k in e.metrics}}
                  for e in results[1:top])
     return dataclasses.replace(best, alternatives=alts, notes=best.notes + (f"parallel: auto chose among {len(results)} plans that fit",))
 
@@ -743,14 +537,15 @@ def estimate(scn: Scenario, kernels: Kernels = Kernels(), *, chip: Chip | None =
     if chip is not None:
         system = system.model_copy(update={"chip": chip})
     chip = ChipParams.from_chip(system.chip)
+    sw = with_chip_calibration(resolve_software(scn.software, system.chip, scn.phase), system.chip, scn.phase)
     if scn.parallel == "auto":
-        return _search(cfg, scn, system, chip, kernels=kernels)
-    plan = _plan_from_spec(scn.parallel, system.chips)
-    _validate_plan(cfg, plan, system.chips, system)
+        return _search(cfg, scn, system, chip, kernels=kernels, sw=sw)
+    plan = _plan_from_spec(scn.parallel, system.chips, scn)
+    _validate_plan(cfg, plan, system.chips, system, scn)
     if scn.training is not None:
-        return _training(cfg, scn, system, plan, chip)
-    return _inference(cfg, scn, system, plan, chip, kernels)
+        return _training(cfg, scn, system, plan, chip, sw=sw)
+    return _inference(cfg, scn, system, plan, chip, kernels, sw)
 
 
-__all__ = ["Estimate", "Kernels", "Plan", "estimate", "resolve_system", "sharded_config", "graph_time", "engine_params",
-           "framework_op_time", "framework_efficiency", "comm_dtype_bytes"]
+__all__ = ["Estimate", "Kernels", "Plan", "comm_dtype_bytes", "engine_params", "estimate", "framework_dtypes", "framework_op_time",
+           "graph_time", "inference_memory_bytes", "params_per_chip", "resolve_system", "sharded_config", "training_memory_bytes"]

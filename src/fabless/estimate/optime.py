@@ -9,11 +9,23 @@ about every chip.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import replace
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
 
+import numpy as np
+
+from fabless.loading import read_yaml
+from fabless.perf.attention import attention_bytes
 from fabless.perf.ops import op_time
 from fabless.perf.params import ChipParams
+from fabless.provenance import split_provenance
 from fabless.workload import ops as W
+from fabless.workload import Precision
+from fabless.workload.graph import Graph
+from fabless.workload.ops import Attention, Collective, ExpertMatMul, MatMul, OptimizerStep, dtype_bytes
 
 #: Matmul datatypes from narrowest to widest.
 _WIDTH = ["fp4", "int4", "fp8", "int8", "bf16", "fp16", "tf32", "fp32"]
@@ -61,3 +73,148 @@ def op_time_s(op: W.Op, chip: ChipParams) -> float:
         _PINNED[id(chip)] = chip
         hit = _CACHE[key] = float(op_time(_on_chip(op, chip), chip).time_s[0])
     return hit
+
+
+# ----------------------------------------------------------------------------- framework op time
+
+_PARAMS_PATH = Path(str(resources.files("fabless") / "data" / "estimate" / "engine.yaml"))
+
+
+@lru_cache(maxsize=1)
+def engine_params() -> dict[str, float]:
+    """The engine's few parameters (see data/estimate/engine.yaml for their sources)."""
+    plain, _ = split_provenance(read_yaml(_PARAMS_PATH))
+    return {k: float(v) for k, v in plain.items()}
+
+
+def _category(op) -> str:
+    kind = op.kind
+    return {"matmul": "matmul", "expert_matmul": "matmul"}.get(kind, kind)
+
+
+_PARTS: dict[tuple[int, object], tuple[float, float, float]] = {}
+_PARTS_PINNED: dict[int, ChipParams] = {}
+
+
+def _op_parts(op, chip: ChipParams) -> tuple[float, float, float]:
+    """(compute, memory, fixed overhead) seconds of one operator from the single-chip models
+    (:func:`fabless.perf.ops.op_time`, time = overhead + max(compute, memory)), cached."""
+    key = (id(chip), op)
+    hit = _PARTS.get(key)
+    if hit is None:
+        if len(_PARTS) > 200_000:
+            _PARTS.clear()
+            _PARTS_PINNED.clear()
+        _PARTS_PINNED[id(chip)] = chip
+        r = op_time(_on_chip(op, chip), chip)
+        hit = _PARTS[key] = (float(r.compute_s[0]), float(r.memory_s[0]), float(r.overhead_s[0]))
+    return hit
+
+
+def framework_op_time(op, compute, memory, overhead, peak_of_a, eff: float | None = None):
+    """Seconds of one operator in a framework from the single-kernel model's parts (floats, or
+    arrays over designs: :mod:`fabless.explore.evaluate` calls this same function). The math runs
+    at ``framework_kernel_efficiency`` of the model's rate (memory streaming and fixed overheads
+    as modelled). Two kernels read narrower data than the single-kernel model's datatype:
+
+    * A weight-only quantised matmul (weights narrower than the activations, e.g. int8/int4
+      weights with bf16 activations) does its math at the activation width but reads its weights
+      at their stored width, so its memory-bound time shrinks by the ratio of compulsory bytes
+      while its compute-bound time does not (the math is the op's own FLOPs: these kernels do not
+      pad the few rows to a tensor-core tile). ``peak_of_a()`` gives the matrix peak of the
+      activation datatype.
+    * A decode attention over a KV cache narrower than its math (an FP8 cache with bf16 math,
+      TensorRT-LLM's FP8 KV cache) streams the cache at its stored width: the single-kernel
+      attention model counts the cache at the math datatype, so its memory time is scaled by the
+      ratio of the op's compulsory bytes (Q and O at the math width, K and V at the cache width).
+
+    ``eff`` is the software stack's framework efficiency (:mod:`fabless.estimate.software`);
+    None means the engine-wide ``framework_kernel_efficiency``."""
+    if eff is None:
+        eff = engine_params()["framework_kernel_efficiency"]
+    if isinstance(op, MatMul) and op.weight and dtype_bytes(op.dtype_b) < dtype_bytes(op.dtype_a):
+        wide = dtype_bytes(op.dtype_a)
+        a_b = op.batch * op.m * op.k * wide
+        c_b = op.batch * op.m * op.n * wide
+        w_wide = op.batch * op.k * op.n * wide
+        w_narrow = op.batch * op.k * op.n * dtype_bytes(op.dtype_b)
+        # The dequantising kernels (gpt-fast's int8 mm, tinygemm int4, TRT-LLM weight-only GEMV)
+        # stream the packed weights with the few activation rows alongside: their math is the
+        # op's own FLOPs, not a tensor-core tile padded to 64-128 rows, which for m = 1 would
+        # charge ~100x the FLOPs and floor every narrow format at the same (compute) time.
+        return overhead + np.maximum(op.flops / (peak_of_a() * eff), memory * (a_b + c_b + w_narrow) / (a_b + c_b + w_wide))
+    if (isinstance(op, Attention) and op.phase == "decode" and op.pass_ != "bwd"
+            and dtype_bytes(op.kv_dtype) != dtype_bytes(op.dtype)):
+        kv_len = op.kv_len if op.window is None else min(op.kv_len, op.window + op.q_len - 1)
+        modelled = attention_bytes(op.batch, op.q_len, kv_len, op.heads, op.head_dim_qk, op.kv_heads,
+                                   op.head_dim_v, op.dtype, op.kv_shared)
+        if modelled > 0:
+            memory = memory * op.bytes / modelled
+    return overhead + np.maximum(compute / eff, memory)
+
+
+def _op_time(op, chip: ChipParams, eff: float | None = None) -> float:
+    """Seconds for one operator on ``chip``: :func:`framework_op_time` of the single-chip
+    model's parts (``eff``: the software's framework efficiency, None = engine-wide)."""
+    compute, memory, overhead = _op_parts(op, chip)
+    on = _on_chip(op, chip)
+    return float(framework_op_time(
+        on, compute, memory, overhead,
+        lambda: float(chip.peak_flops_per_s.get(supported_dtype(op.dtype_a, chip))[0]), eff))
+
+
+def framework_dtypes(op):
+    """The op (a :mod:`fabless.workload.ops` operator) as an FP8 framework runs it. FP8 in Transformer Engine (training) and
+    TensorRT-LLM (inference) means FP8 *GEMM inputs*: the matmuls read FP8 operands
+    (the cast is fused into the producing kernel) and write 16-bit outputs, while the
+    tensors between kernels, norms, softmax, elementwise work and the attention math stay
+    in bf16 (FP8 attention kernels came later and are not what these recipes ran). Only
+    the KV cache keeps its own (possibly FP8) datatype, in the decode attention's
+    ``kv_dtype`` and the cache write's ``out_dtype``. A graph built with fp8 activations
+    would otherwise move half the bytes in every memory-bound kernel and run attention
+    at the FP8 peak."""
+    if isinstance(op, (MatMul, ExpertMatMul)):
+        return dataclasses.replace(op, dtype_out="bf16") if op.dtype_out == "fp8" else op
+    if isinstance(op, (Collective, OptimizerStep)):
+        return op
+    changes: dict = {}
+    if getattr(op, "dtype", None) == "fp8":
+        changes["dtype"] = "bf16"
+    if isinstance(op, Attention) and op.phase != "decode" and op.kv_dtype == "fp8":
+        changes["kv_dtype"] = "bf16"
+    return dataclasses.replace(op, **changes) if changes else op
+
+
+def comm_dtype_bytes(prec: Precision) -> float:
+    """Bytes per element of the activations a collective moves between kernels. With 8- or 4-bit
+    activations (FP8/FP4 GEMM inputs, :func:`framework_dtypes`) the GEMMs write bf16, so the
+    tensor-parallel all-reduce of a row-parallel GEMM's output, the MoE dispatch/combine and the
+    pipeline hand-off of the residual stream move bf16 (2 bytes), not the GEMM input width."""
+    return max(2.0, float(dtype_bytes(prec.activations))) if prec.activations != "fp32" else 4.0
+
+
+def graph_time(graph: Graph, chip: ChipParams, *, blocks: set[str] | None = None, scale: float = 1.0,
+               eff: float | None = None) -> dict[str, float]:
+    """Seconds per category for the ops of ``graph`` (optionally only ``blocks``) on ``chip``,
+    each block's time times its repeat count and ``scale``."""
+    out: dict[str, float] = {}
+    for b in graph.blocks:
+        if blocks is not None and b.name not in blocks:
+            continue
+        for op in b.ops:
+            if isinstance(op, Collective):
+                continue
+            cat = "recompute" if op.pass_ == "recompute" else ("optimizer" if op.pass_ == "opt" else _category(op))
+            out[cat] = out.get(cat, 0.0) + _op_time(framework_dtypes(op), chip, eff) * b.repeat * scale
+    return out
+
+
+def _sum(d: dict[str, float]) -> float:
+    return sum(d.values())
+
+
+def _add(into: dict[str, float], other: dict[str, float], scale: float = 1.0) -> None:
+    for k, v in other.items():
+        into[k] = into.get(k, 0.0) + v * scale
+
+

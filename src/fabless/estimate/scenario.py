@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
 from fabless.errors import FablessError
 from fabless.hardware.schema import Frozen
@@ -72,6 +72,14 @@ class ParallelSpec(Frozen):
     cp: PositiveInt = Field(1, description="context parallelism (sequence split across chips, ring attention)")
     sp: bool = Field(True, description="sequence parallelism in the tp group (Megatron-style)")
     interleave: PositiveInt = Field(1, description="virtual pipeline stages per chip (interleaved 1F1B)")
+    zero: Literal[0, 1, 2, 3] | None = Field(None, description="ZeRO stage (3 = FSDP); default: training.zero")
+    shard: int = Field(0, ge=0, description="chips a ZeRO shard group spans (divides dp; 0 = all of dp); "
+                       "shard < dp with zero 3 is hybrid sharding (HSDP)")
+    recompute: Literal["none", "selective", "full"] | NonNegativeInt | None = Field(
+        None, description="none, selective, full, or N layers per stage; default: training.recompute")
+    micro_batch: PositiveInt | None = Field(None, description="sequences per micro-batch; default: training.micro_batch")
+    attn_dp: bool = Field(False, description="inference: attention data-parallel with expert-parallel MoE")
+    order: str = Field("tp-cp-dp-pp", description="placement: axes innermost first (tp-cp-dp-pp or tp-cp-pp-dp)")
 
 
 class InferenceSpec(Frozen):
@@ -84,9 +92,14 @@ class TrainingSpec(Frozen):
     global_batch: PositiveInt = Field(description="sequences per optimizer step")
     micro_batch: PositiveInt = 1
     seq_len: PositiveInt
-    recompute: Literal["none", "selective", "full"] = "selective"
-    zero: Literal[0, 1, 2, 3] = 1
+    recompute: Literal["none", "selective", "full"] | NonNegativeInt = Field(
+        "selective", description="none, selective (attention core), full, or N layers per pipeline stage fully recomputed")
+    zero: Literal[0, 1, 2, 3] = Field(1, description="ZeRO stage: 1 distributed optimizer, 2 + gradients, 3 + weights (FSDP)")
     tokens: float | None = Field(None, gt=0, description="total training tokens, for the time and cost of a run")
+    mode: Literal["pretrain", "full", "lora", "qlora"] = Field(
+        "pretrain", description="pretrain or full fine-tuning (every weight trained), lora (frozen base, rank-r "
+        "adapters), qlora (lora on a 4-bit base)")
+    lora_rank: PositiveInt = Field(16, description="rank of the LoRA adapters (lora, qlora)")
 
 
 class Scenario(Frozen):
@@ -96,6 +109,8 @@ class Scenario(Frozen):
     parallel: ParallelSpec | Literal["auto"] = "auto"
     inference: InferenceSpec | None = None
     training: TrainingSpec | None = None
+    software: str | None = Field(None, description="software stack (data/estimate/software.yaml, e.g. nemo-24.09, "
+                                 "trt-llm-0.6); default: the newest stack for the chip's vendor and the phase")
 
     @model_validator(mode="before")
     @classmethod

@@ -33,10 +33,11 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from fabless.estimate.engine import (Plan, comm_dtype_bytes, engine_params, framework_efficiency, graph_time,
-                                     inference_all_reduce_s,
+from fabless.estimate.engine import (Plan, comm_dtype_bytes, engine_params, graph_time, inference_all_reduce_s,
                                      inference_memory_bytes, resolve_system, sharded_config)
+from fabless.estimate.plan import check_plan
 from fabless.estimate.scenario import Scenario
+from fabless.estimate.software import resolve_software, with_chip_calibration
 from fabless.errors import FablessError, InfeasibleDesign
 from fabless.hardware.schema import System
 from fabless.perf.collectives import group_collective_time_s
@@ -97,6 +98,7 @@ class EngineStepCost:
     chip: ChipParams
     kv_capacity_tokens: int = 0
     kv_bytes_per_token: float = 0.0
+    eff: float | None = None  # the software stack's framework efficiency (None: engine-wide)
     _scfg: ModelConfig | None = field(default=None, repr=False)
     # Memos of the three parts of a step, each keyed by what it depends on, so that the
     # many step compositions a simulation visits share their pieces.
@@ -122,6 +124,8 @@ class EngineStepCost:
             if ep > system.scale_up.size:
                 raise FablessError(f"parallel.ep: {ep} exceeds the scale-up domain of {system.scale_up.size} chips of {system.name}")
         plan = Plan(tp=tp, pp=pp, dp=1, ep=ep)
+        check_plan(plan, cfg, plan.chips, system)  # the same rules as fabless estimate
+        sw = with_chip_calibration(resolve_software(scn.software, system.chip, "inference"), system.chip, "inference")
         p = scn.precision
         prec = Precision(weights=p.weights, activations=p.activations, kv_cache=p.kv_cache)
         chip = ChipParams.from_chip(system.chip)
@@ -135,6 +139,7 @@ class EngineStepCost:
             )
         return cls(cfg, system, plan, prec, chip, kv_capacity_tokens=int(free // kv_per_token_chip),
                    kv_bytes_per_token=float(cfg.kv_cache_bytes_per_token(prec.kv_cache)),
+                   eff=sw.framework_kernel_efficiency if sw is not None else None,
                    _scfg=sharded_config(cfg, plan) if ep == 1 else dataclasses.replace(
                        sharded_config(cfg, plan), num_experts=cfg.num_experts))
 
@@ -150,14 +155,14 @@ class EngineStepCost:
             g = _split(build_decode_graph(scfg, tokens, 1, p), attention=False)
             if self.plan.ep > 1:
                 g = _expert_parallel(g, self.plan.ep)
-            t = self._linear[tokens] = sum(graph_time(g, self.chip, eff=framework_efficiency(self.system.chip)).values())
+            t = self._linear[tokens] = sum(graph_time(g, self.chip, eff=self.eff).values())
         if prefill_tokens > 0:
             cached = max(0, prefill_context_tokens - prefill_tokens)
             key = (prefill_tokens, cached)
             a = self._prefill_attn.get(key)
             if a is None:
                 g = build_prefill_graph(scfg, 1, prefill_tokens, p, cached_len=cached)
-                a = self._prefill_attn[key] = sum(graph_time(_split(g, attention=True), self.chip, eff=framework_efficiency(self.system.chip)).values())
+                a = self._prefill_attn[key] = sum(graph_time(_split(g, attention=True), self.chip, eff=self.eff).values())
             t += a
         if decode_seqs > 0:
             ctx = max(1, math.ceil(decode_context_tokens / decode_seqs))
@@ -165,7 +170,7 @@ class EngineStepCost:
             a = self._decode_attn.get(key)
             if a is None:
                 g = build_decode_graph(scfg, decode_seqs, ctx, p)
-                a = self._decode_attn[key] = sum(graph_time(_split(g, attention=True), self.chip, eff=framework_efficiency(self.system.chip)).values())
+                a = self._decode_attn[key] = sum(graph_time(_split(g, attention=True), self.chip, eff=self.eff).values())
             t += a
         return t + self.comm_time_s(tokens)
 

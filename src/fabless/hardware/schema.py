@@ -222,11 +222,12 @@ class ChipCalibration(Frozen):
     mma_8bit_ratio: float | None = Field(None, gt=0, le=1, description="8-bit GEMM main loop / 16-bit, each as a fraction of its own peak")
     framework_kernel_efficiency: float | None = Field(
         None, gt=0, le=1, description="a framework step's share of the kernel models' compute rate on this chip "
-        "(data/estimate/engine.yaml's value otherwise)")
+        "(the software stack's, or data/estimate/engine.yaml's, otherwise)")
 
     def values(self) -> dict[str, float]:
         """The family parameters given, by name (``framework_kernel_efficiency`` is the
-        estimate engine's, not a family's: read by :func:`fabless.estimate.engine.framework_efficiency`)."""
+        estimate engine's, not a family's: it replaces the software stack's, see
+        :func:`fabless.estimate.software.with_chip_calibration`)."""
         return {k: float(v) for k, v in self.model_dump(exclude_none=True).items() if k != "framework_kernel_efficiency"}
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import typer
 
+from fabless.bands import band_text, json_fields, op_band
 from fabless.errors import FablessError
 from fabless.perf.attention import attention_time
 from fabless.perf.gemm import gemm_time
@@ -48,6 +49,9 @@ def _report(chips: list[str], p: ChipParams, res: OpTime, ref: OpTime, headline:
             d.update(gbps=row["gbps"], utilisation=row["bandwidth_utilisation"])
         d.update(compute_s=row["compute_s"], memory_s=row["memory_s"], overhead_s=row["overhead_s"],
                  flops=row["flops"], hbm_bytes=row["bytes"], roofline_time_s=float(ref.time_s[i]))
+        if res.model == "detailed":  # bands measure the detailed model; the roofline is a reference
+            d.update(json_fields({"time_s": op_band(d["time_s"], "time", "kernel", name, d["bound"]),
+                                  headline: op_band(d[headline], "rate", "kernel", name, d["bound"])}))
         if explain:
             d["tiling"] = row["tiling"]
             d["parameters"] = {k: {"value": float(getattr(p, k)[i]), **p.sources[i].get(k, {})}
@@ -58,9 +62,9 @@ def _report(chips: list[str], p: ChipParams, res: OpTime, ref: OpTime, headline:
         print_json(out[0] if len(out) == 1 else out)
         return
     unit = "achieved TFLOPS" if headline == "tflops" else "achieved GB/s"
-    cols = ["chip", "time", unit, "utilisation", "bound", "roofline time", "x roofline"]
+    cols = ["chip", "time", unit, "utilisation", "bound", "roofline time", "x roofline", f"80% band of {unit}"]
     rows = [[d["chip"], _human_s(d["time_s"]), d[headline], f"{d['utilisation'] * 100:.1f}%", d["bound"],
-             _human_s(d["roofline_time_s"]), d["time_s"] / d["roofline_time_s"]] for d in out]
+             _human_s(d["roofline_time_s"]), d["time_s"] / d["roofline_time_s"], _band_cell(d, headline)] for d in out]
     print_table(cols, rows, title=f"{res.op} ({res.model} model)",
                 caption="utilisation = achieved / dense datasheet peak" if headline == "tflops"
                 else "GB/s counts bytes read and written; utilisation = achieved / peak HBM bandwidth")
@@ -75,6 +79,15 @@ def _report(chips: list[str], p: ChipParams, res: OpTime, ref: OpTime, headline:
                 src = v.get("source") or ""
                 console.print(escape(f"  {k} = {fmt(v['value'])} ({v.get('confidence', '?')}"
                                      f"{'; ' + v['note'] if v.get('note') else ''}){'; source: ' + src if src else ''}"))
+
+
+def _band_cell(d: dict, key: str) -> str:
+    if "bands" not in d:
+        return ""
+    b = d["bands"][key]
+    if not isinstance(b, dict):
+        return b
+    return band_text({**b, "lo": d[f"{key}_lo"], "hi": d[f"{key}_hi"]})
 
 
 def _human_s(t: float) -> str:

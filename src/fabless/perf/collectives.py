@@ -508,6 +508,7 @@ def collective_time(
     *,
     placement: str = "auto",
     params: CollectiveParams | None = None,
+    per_domain: int | None = None,
 ) -> CollectiveTime:
     """Time of one collective of ``bytes`` (a number or a numpy array of sizes)
     over ``group_size`` chips of ``system``, with the fastest applicable algorithm.
@@ -525,7 +526,11 @@ def collective_time(
         raise FablessError("message size must be a finite number of bytes >= 0")
     if kind == "send_recv" and group_size != 2:
         group_size = 2  # a transfer is between two chips
-    layout = group_layout(group_size, system, placement)
+    if per_domain is not None and 1 <= per_domain < group_size and group_size % per_domain == 0:
+        # a group laid out with a stride: per_domain members in each of group/per_domain domains
+        layout = GroupLayout(int(per_domain), int(group_size) // int(per_domain))
+    else:
+        layout = group_layout(group_size, system, placement)
     g = layout.per_domain * layout.domains
 
     if g == 1:
@@ -571,12 +576,16 @@ def group_collective_time_s(
     *,
     within_domain: bool | None = None,
     params: CollectiveParams | None = None,
+    per_domain: int | None = None,
 ) -> Any:
     """Seconds for a parallel plan's collective: ``within_domain=True`` packs the
     group into scale-up domains (tensor/expert parallel groups), ``False`` puts
     one member per domain (data/pipeline groups laid out across nodes), ``None``
-    packs. Returns a float, or an array for an array of sizes; 0 for a group of 1."""
+    packs. ``per_domain`` (a divisor of the group) overrides both: that many members in
+    each domain, as a strided group has (e.g. a dp group over tp-4 ranks on 8-chip nodes:
+    2 per node). Returns a float, or an array for an array of sizes; 0 for a group of 1."""
     placement = "spread" if within_domain is False else "packed"
     if group_size <= 1:
         return 0.0 if np.ndim(bytes) == 0 else np.zeros(np.shape(bytes))
-    return collective_time(kind, bytes, group_size, system, placement=placement, params=params).time_s
+    return collective_time(kind, bytes, group_size, system, placement=placement, params=params,
+                           per_domain=per_domain).time_s

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import typer
 
+from fabless.bands import band_text, json_fields, op_band
 from fabless.errors import FablessError
 from fabless.hardware.presets import load_system
 from fabless.perf.collectives import PLACEMENTS, collective_time
@@ -55,14 +56,21 @@ def _run(kind: str, system_ref: str, chips: int | None, size: str, sweep: bool, 
             "algbw_gbps": float(res.algbw_bytes_per_s[i]) / 1e9, "busbw_gbps": float(res.busbw_bytes_per_s[i]) / 1e9,
             "algorithm": str(res.algorithm[i]), "bound": str(res.bound[i]),
         })
+        r = rows[-1]
+        bands = {"time_s": op_band(r["time_s"], "time", "comm", system.chip.name, r["bound"]),
+                 "busbw_gbps": op_band(r["busbw_gbps"], "rate", "comm", system.chip.name, r["bound"])}
+        r.update(json_fields(bands))
+        r["_band_text"] = band_text(bands["time_s"], 1e6, "us")
     head = {"kind": res.kind, "system": system.name, "chips": res.group_size, "span": res.span}
+    texts = [r.pop("_band_text") for r in rows]
     if as_json:
         print_json({**head, "sizes": rows} if sweep else {**head, **rows[0]})
         return
     title = f"{res.kind} on {system.name}, {res.group_size} chips ({res.span.replace('_', '-')}); GB/s = 1e9 bytes/s"
     print_table(
-        ["size", "time (us)", "algbw GB/s", "busbw GB/s", "algorithm", "bound"],
-        [[_human_bytes(r["bytes"]), r["time_s"] * 1e6, r["algbw_gbps"], r["busbw_gbps"], r["algorithm"], r["bound"]] for r in rows],
+        ["size", "time (us)", "algbw GB/s", "busbw GB/s", "algorithm", "bound", "80% band of the time"],
+        [[_human_bytes(r["bytes"]), r["time_s"] * 1e6, r["algbw_gbps"], r["busbw_gbps"], r["algorithm"], r["bound"], t]
+         for r, t in zip(rows, texts)],
         title=title,
         caption="busbw = algbw x 2(n-1)/n (all-reduce), x (n-1)/n (all-gather, reduce-scatter, all-to-all), x 1 (p2p)",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from fabless.bands import band_text, json_fields, serve_bands
 from fabless.errors import FablessError
 from fabless.loading import read_yaml
 from fabless.report.console import console, print_json, print_table
@@ -75,8 +76,9 @@ def serve_cmd(
         summary = dict(res.summary)
     summary["replica_chips"] = model.plan.tp * model.plan.pp
     summary["kv_capacity_tokens"] = model.kv_capacity_tokens
+    bands = serve_bands(summary, model.system.chip.name, max_throughput)
     if json:
-        print_json(summary)
+        print_json({**summary, **json_fields(bands)})
         return
     if summary.get("stable") is False:
         console.print(
@@ -92,16 +94,22 @@ def serve_cmd(
         )
     title = f"{scn.model} on {model.plan.tp * model.plan.pp} x {model.system.chip.name} (tp={model.plan.tp}, pp={model.plan.pp})"
     if max_throughput:
-        console.print(f"highest rate within {slo}: [bold]{summary['max_rate_per_s']:.3g} requests/s[/bold] per replica")
+        console.print(f"highest rate within {slo}: [bold]{summary['max_rate_per_s']:.3g} requests/s[/bold] per replica "
+                      f"({band_text(bands.get('max_rate_per_s'), unit='requests/s')})")
     rows = []
     for m in ("ttft", "tpot", "e2e"):
         rows.append([m.upper(), *(summary.get(f"{m}_{s}_s", float("nan")) * 1e3 for s in ("p50", "p90", "p99"))])
-    print_table(["latency (ms)", "p50", "p90", "p99"], rows, title=title)
-    out = [["requests", summary.get("requests")], ["requests/s", summary.get("throughput_req_per_s")],
-           ["output tokens/s", summary.get("output_tokens_per_s")], ["preemptions", summary.get("preemptions")]]
+        rows[-1].append(band_text(bands.get(f"{m}_p50_s"), 1e3, "ms"))
+    print_table(["latency (ms)", "p50", "p90", "p99", "p50 error band (docs/validation.md)"], rows, title=title)
+    out = [["requests", summary.get("requests"), ""],
+           ["requests/s", summary.get("throughput_req_per_s"), ""],
+           ["output tokens/s", summary.get("output_tokens_per_s"),
+            band_text(bands.get("output_tokens_per_s")) if max_throughput else ""],
+           ["preemptions", summary.get("preemptions"), ""]]
     if "goodput_fraction" in summary:
-        out += [["goodput (share within SLO)", summary["goodput_fraction"]], ["SLO met", summary.get("slo_met")]]
-    print_table(["", "value"], out)
+        out += [["goodput (share within SLO)", summary["goodput_fraction"], ""], ["SLO met", summary.get("slo_met"), ""]]
+    print_table(["", "value", "error band"], out)
+
 
 
 @serve_app.command("fleet")

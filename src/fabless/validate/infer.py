@@ -19,7 +19,7 @@ FIT_IDS: frozenset[str] = frozenset({  # all fit framework_kernel_efficiency; in
     "infer-201",  # TRT-LLM Llama-2-70B 4x A100 TTFT 128
     "infer-250",  # gpt-fast Llama-2-7B bf16 batch 1
     "infer-255",  # gpt-fast Llama-2-70B tp 8 batch 1
-}) | fit_ids_from_map()
+}) | fit_ids_from_map("infer")
 
 
 def predict(row: dict) -> float | None:

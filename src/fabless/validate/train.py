@@ -33,7 +33,7 @@ from pathlib import Path
 
 from fabless.errors import FablessError
 from fabless.loading import read_yaml
-from fabless.validate.core import Skip
+from fabless.validate.core import Skip, load_rows
 
 SCENARIOS_PATH = Path(str(resources.files("fabless") / "data" / "measurements" / "scenarios.yaml"))
 
@@ -54,10 +54,25 @@ def scenario_map() -> dict[str, dict]:
     return out
 
 
-def fit_ids_from_map() -> frozenset[str]:
+@lru_cache(maxsize=1)
+def software_by_row() -> dict[str, str]:
+    """Row id -> software stack, from the ``_software`` lists of every scenarios file."""
+    out: dict[str, str] = {}
+    for path in [SCENARIOS_PATH, *sorted(SCENARIOS_PATH.parent.glob("scenarios_*.yaml"))]:
+        for stack, ids in ((read_yaml(path) or {}).get("_software") or {}).items():
+            for i in ids:
+                out[str(i)] = str(stack)
+    return out
+
+
+def fit_ids_from_map(category: str | None = None) -> frozenset[str]:
     """Ids whose mapping entry says ``set: fit``: rows chosen for fitting before any fit was made
-    (new rows are held out unless their entry says so)."""
-    return frozenset(k for k, v in scenario_map().items() if isinstance(v, dict) and v.get("set") == "fit")
+    (new rows are held out unless their entry says so); with ``category``, only the rows of that
+    category (a train row marked fit is not an infer fit row)."""
+    ids = frozenset(k for k, v in scenario_map().items() if isinstance(v, dict) and v.get("set") == "fit")
+    if category is None:
+        return ids
+    return frozenset(r["id"] for r in load_rows() if r["id"] in ids and r["category"] == category)
 
 
 #: Training rows the engine's parameters were fitted on (see docs/validation.md).
@@ -69,7 +84,7 @@ FIT_IDS: frozenset[str] = frozenset({  # all fit framework_kernel_efficiency; in
     "train-065",  # Megatron 310B, 1920 A100, pp 16
     "train-083",  # MPT-13B, 8 H100, zero 3
     "train-090",  # MPT-70B, 64 A100, zero 3, recompute
-}) | fit_ids_from_map()
+}) | fit_ids_from_map("train")
 
 
 _CONFIG_DIR: Path | None = None
@@ -105,6 +120,8 @@ def _estimate_cached(row_id: str):
     raw = dict(entry["scenario"])
     if "model_config" in entry:
         raw["model"] = _config_file(row_id, entry["model_config"])
+    if row_id in software_by_row() and "software" not in raw:
+        raw["software"] = software_by_row()[row_id]
     scn = scenario_from_dict(raw, origin=f"scenarios.yaml:{row_id}")
     kernels = Kernels(**entry.get("kernels", {}))
     return scn, estimate(scn, kernels)

@@ -192,8 +192,7 @@ def _chip_document(chip: Chip, chip_ref: Any, fits: list[Fitted], names: list[st
     fitted = []
     for fit in fits:
         for k in fit.fitted:
-            what = ("this chip file's calibration" if k in own else
-                    "data/estimate/engine.yaml" if k == "framework_kernel_efficiency" else f"family {family}")
+            what = fit.origins.get(k) or ("this chip file's calibration" if k in own else f"family {family}")
             cal[k] = _provenance(fit.after[k], fit.before[k], fit, names, stamp, what)
             fitted.append(f"{k} {fit.after[k]:.4g}")
     raw["calibration"] = cal

@@ -28,7 +28,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fabless.errors import FablessError
-from fabless.estimate.engine import estimate, framework_efficiency
+from fabless.estimate.engine import estimate
+from fabless.estimate.optime import engine_params
+from fabless.estimate.software import resolve_software, with_chip_calibration
 from fabless.estimate.scenario import Scenario
 from fabless.hardware.schema import Chip, ChipCalibration, System
 from fabless.perf.collectives import CollectiveParams, collective_time, params_for
@@ -88,6 +90,7 @@ class Fitted:
     before_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
     after_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
     bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
+    origins: dict[str, str] = field(default_factory=dict)  # where a start value came from, where not the chip's family
 
     def at_bound(self, name: str) -> float | None:
         """The bound a fitted parameter ended on (the rows want it further), else None."""
@@ -276,11 +279,20 @@ def fit_framework(rows: Sequence[ScenarioRow], scn: Scenario, chip: Chip, scenar
         if r.metric not in metrics:
             kind = "a training" if r.metric == "step_time_s" else "an inference"
             raise FablessError(f"{r.where}: a {r.label} needs {kind} scenario; {scenario_name} has no {r.metric}")
-    start = {"framework_kernel_efficiency": framework_efficiency(chip)}
+    # the start: what the estimate uses now (the chip file's own value, else the scenario's
+    # software stack's, else engine.yaml's)
+    sw = with_chip_calibration(resolve_software(scn.software, chip, scn.phase), chip, scn.phase)
+    if sw is not None:
+        start = {"framework_kernel_efficiency": sw.framework_kernel_efficiency}
+        origin = (f"software stack {sw.name}" if sw.name != "chip-calibration" else "this chip file's calibration")
+    else:
+        start = {"framework_kernel_efficiency": engine_params()["framework_kernel_efficiency"]}
+        origin = "data/estimate/engine.yaml"
     predict = scenario_predictor(rows, scn, chip)
     measured = np.array([r.time_s for r in rows])
     after, names = _fit(predict, measured, start, FRAMEWORK_PARAMS)
-    return Fitted("chip", start, after, names, list(rows), measured, predict(start), predict(after), FRAMEWORK_PARAMS)
+    return Fitted("chip", start, after, names, list(rows), measured, predict(start), predict(after), FRAMEWORK_PARAMS,
+                  {"framework_kernel_efficiency": origin})
 
 
 def median_abs_error(pred: np.ndarray, measured: np.ndarray) -> float:

@@ -1,0 +1,72 @@
+"""Fit each software stack's framework_kernel_efficiency on its own fit rows, and the engine-wide
+value on all fit rows; print the grid minimum and write it into the data files with --write.
+
+A stack's fit rows are those listed in data/estimate/software.yaml (`fit_rows:`); only stacks with
+MIN_FIT_ROWS or more are fitted (``--all`` fits the others too, to see what a fit would do, and
+writes nothing for them unless --write is given as well). The objective is the mean
+|log(predicted / measured)| over the rows (a median of two or three rows would follow one row),
+on a grid 0.60-1.00 step 0.01. Held-out rows are never read.
+
+Usage: python scripts/fit_software.py [--write]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from fabless.estimate import software as swmod
+from fabless.validate import infer, train
+from fabless.validate.core import load_rows
+
+GRID = np.round(np.arange(0.60, 1.0001, 0.01), 2)
+
+
+def _objective(rows: list[dict], stack: str, eff: float) -> float:
+    stacks = swmod.software_stacks()
+    stacks[stack] = dataclasses.replace(stacks[stack], framework_kernel_efficiency=float(eff))
+    train._estimate_cached.cache_clear()
+    errs = []
+    for r in rows:
+        mod = train if r["category"] == "train" else infer
+        pred = mod.predict(r)
+        errs.append(abs(math.log(pred / float(r["value"]))))
+    return float(np.mean(errs))
+
+
+def main() -> None:
+    write = "--write" in sys.argv
+    by_id = {r["id"]: r for r in load_rows()}
+    original = dict(swmod.software_stacks())
+    path = Path(swmod._PATH)
+    text = path.read_text()
+    for name, s in original.items():
+        if len(s.fit_rows) < swmod.MIN_FIT_ROWS and "--all" not in sys.argv:
+            print(f"{name}: {len(s.fit_rows)} fit row(s), fewer than {swmod.MIN_FIT_ROWS}: uses the engine-wide value")
+            continue
+        rows = [by_id[i] for i in s.fit_rows]
+        scores = [(_objective(rows, name, e), e) for e in GRID]
+        best_score, best = min(scores)
+        swmod.software_stacks()[name] = original[name]
+        print(f"{name}: best framework_kernel_efficiency {best:.2f} (mean |log err| {best_score:.4f} on "
+              f"{', '.join(s.fit_rows)}; at the old {s.framework_kernel_efficiency:.2f}: "
+              f"{dict((round(e, 2), v) for v, e in scores)[round(s.framework_kernel_efficiency, 2)]:.4f})")
+        if write:
+            line = f"  framework_kernel_efficiency: {{value: {best:.2f}, source: *fitnote, confidence: fitted}}\n"
+            block = re.compile(rf"(^{re.escape(name)}:\n(?:  .*\n)*?)  framework_kernel_efficiency: .*\n", re.M)
+            if block.search(text):
+                text = block.sub(lambda m: m.group(1) + line, text)
+            else:
+                text = re.sub(rf"(^{re.escape(name)}:\n(?:  .*\n)*)", lambda m: m.group(1) + line, text, count=1, flags=re.M)
+    if write:
+        path.write_text(text)
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

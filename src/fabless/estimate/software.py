@@ -1,0 +1,130 @@
+"""Software as an explicit, dated input.
+
+The efficiency a framework reaches on a chip is a property of the software stack and its
+release: Megatron-LM in 2021 ran the data-parallel all-reduce after the backward pass, NeMo 24.09
+overlaps it; TensorRT-LLM and gpt-fast reach different fractions of the kernels' speed. A scenario
+may name its stack (``software: nemo-24.09``); the stacks, their dates, the rows each was fitted
+on and their parameters live in ``data/estimate/software.yaml``. Without a name the newest stack
+for the chip's vendor and the phase is used (:func:`default_software`), and the estimate says which.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from fabless.errors import FablessError, unknown_name_error
+from fabless.estimate.optime import engine_params
+from fabless.loading import read_yaml
+
+_PATH = Path(str(resources.files("fabless") / "data" / "estimate" / "software.yaml"))
+PHASES = ("training", "inference")
+#: A stack's own framework efficiency is fitted only on at least this many fit rows: with 2-3 rows a
+#: per-stack value followed its rows and made every held-out median worse (software.yaml's header).
+MIN_FIT_ROWS = 5
+
+
+@dataclass(frozen=True)
+class Software:
+    """One software stack: ``framework_kernel_efficiency`` (its own if fitted, else the engine's),
+    ``overlap_grad_reduce`` (whether the data-parallel gradient reduction overlaps the backward
+    pass), the rows it was fitted on and the sources."""
+
+    name: str
+    display: str
+    phase: str
+    vendors: tuple[str, ...]
+    date: str
+    framework_kernel_efficiency: float
+    overlap_grad_reduce: bool
+    fit_rows: tuple[str, ...]
+    calibrated: bool
+    sources: tuple[str, ...]
+
+    def describe(self) -> str:
+        how = (f"efficiency {self.framework_kernel_efficiency:.2f} fitted on {', '.join(self.fit_rows)}"
+               if self.calibrated else f"engine-wide efficiency {self.framework_kernel_efficiency:.2f} "
+               f"({len(self.fit_rows)} fit rows of its own, fewer than {MIN_FIT_ROWS})")
+        if not self.overlap_grad_reduce:
+            how += "; gradient reduction after the backward pass (not overlapped)"
+        return f"software: {self.name} ({self.display}, {self.date}): {how}"
+
+
+def _value(entry, key, default):
+    v = entry.get(key, default)
+    return v.get("value", default) if isinstance(v, dict) else v
+
+
+@lru_cache(maxsize=1)
+def software_stacks() -> dict[str, Software]:
+    """Every stack of data/estimate/software.yaml by name."""
+    raw = read_yaml(_PATH) or {}
+    out: dict[str, Software] = {}
+    base = engine_params()["framework_kernel_efficiency"]
+    for name, e in raw.items():
+        if str(name).startswith("_"):
+            continue
+        if e.get("phase") not in PHASES:
+            raise FablessError(f"software.yaml: {name}.phase must be one of {', '.join(PHASES)}")
+        rows = tuple(e.get("fit_rows") or ())
+        value = float(_value(e, "framework_kernel_efficiency", base))
+        own = "framework_kernel_efficiency" in e
+        if not 0 < value <= 1:
+            raise FablessError(f"software.yaml: {name}.framework_kernel_efficiency must be in (0, 1], got {value}")
+        srcs = tuple(dict.fromkeys([str(e["source"])] * ("source" in e) + [
+            str(v.get("source")) for v in e.values() if isinstance(v, dict) and v.get("source")]))
+        out[str(name)] = Software(
+            name=str(name), display=str(e.get("display", name)), phase=e["phase"], vendors=tuple(e.get("vendors", ())),
+            date=str(e.get("date")), framework_kernel_efficiency=value,
+            overlap_grad_reduce=bool(_value(e, "overlap_grad_reduce", True)), fit_rows=rows,
+            calibrated=own and len(rows) >= MIN_FIT_ROWS, sources=srcs)
+    return out
+
+
+def _vendor_of(chip) -> str:
+    return str(getattr(chip, "vendor", "") or "")
+
+
+def default_software(chip, phase: str) -> Software | None:
+    """The newest stack for ``chip``'s vendor and ``phase``; None when no stack covers it (the
+    engine-wide parameters then apply)."""
+    vendor = _vendor_of(chip).lower()
+    cands = [s for s in software_stacks().values()
+             if s.phase == phase and any(vendor.startswith(v.lower()) for v in s.vendors)]
+    return max(cands, key=lambda s: s.date) if cands else None
+
+
+def resolve_software(name: str | None, chip, phase: str) -> Software | None:
+    """The stack a scenario names (one-line error for an unknown name or a phase it does not
+    run), or the default for the chip and phase."""
+    if name is None:
+        return default_software(chip, phase)
+    stacks = software_stacks()
+    if name not in stacks:
+        raise unknown_name_error("software", name, sorted(stacks))
+    s = stacks[name]
+    if s.phase != phase:
+        raise FablessError(f"software: {name} is a {s.phase} stack, but the scenario is {phase}")
+    return s
+
+
+def with_chip_calibration(sw: Software | None, chip, phase: str) -> Software | None:
+    """``sw`` with the chip file's own ``calibration.framework_kernel_efficiency`` in place of the
+    stack's, where the chip file has one (``fabless calibrate`` fits it to the user's own run of
+    their stack on this chip, so it wins); ``sw`` unchanged otherwise."""
+    cal = getattr(chip, "calibration", None)
+    own = getattr(cal, "framework_kernel_efficiency", None) if cal is not None else None
+    if own is None:
+        return sw
+    where = (f"the {chip.name} chip file's calibration",)
+    if sw is None:
+        return Software(name="chip-calibration", display="the chip file's own", phase=phase, vendors=(), date="-",
+                        framework_kernel_efficiency=float(own), overlap_grad_reduce=True, fit_rows=where,
+                        calibrated=True, sources=())
+    return replace(sw, framework_kernel_efficiency=float(own), fit_rows=where, calibrated=True)
+
+
+__all__ = ["MIN_FIT_ROWS", "Software", "default_software", "resolve_software", "software_stacks",
+           "with_chip_calibration"]

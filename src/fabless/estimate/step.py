@@ -1,0 +1,587 @@
+"""The training step model, written once over numpy arrays of plans.
+
+One call times one plan or a hundred thousand: :func:`training_steps` takes a :class:`PlanTable`
+(one column per plan axis) and returns arrays of step time, its terms and the memory per chip.
+``estimate()`` calls it with one row, ``parallel: auto`` with every plan of the space
+(:func:`training_plan_space`).
+
+How a step is timed (1F1B pipeline, ``m = global_batch / (dp x micro_batch)`` micro-batches)::
+
+    stage   = compute of the busiest stage (its layers' forward + backward + recompute; the
+              embedding on the first stage, the LM head and loss on the last)
+              + TP collectives (4 per layer, 2 more per fully recomputed layer)
+              + MoE all-to-all (dispatch + combine, forward and backward) + CP K/V all-gathers
+              + pipeline send/recv (x interleave)
+    step    = m x stage + bubble ((pp-1)/(v m + pp - 1) of the pipelined time)
+              + exposed data-parallel sync (after the last micro-batch's backward) + optimizer
+
+Operator times depend only on the shape one chip sees (tp, ep, cp, micro-batch): they are
+timed once per distinct shape (:class:`ShapeTimes`) by the single-chip models; everything
+else is array arithmetic. Collectives are timed once per distinct (kind, bytes, group, placement).
+
+Memory per chip (the busiest of the first, second and last pipeline stages)::
+
+    weights     params / (tp pp) (experts / (ep pp)), / shard group under ZeRO-3, plus under
+                ZeRO-3 two layers' gathered weights (the one in use and the prefetched one)
+    gradients   2 bytes per parameter (bf16 gradient buffer), / shard group under ZeRO >= 2
+    optimizer   12 bytes per parameter (fp32 master, Adam m and v; ZeRO paper K = 12),
+                / shard group under ZeRO >= 1 (experts over their expert data-parallel group)
+    activations per layer (:func:`fabless.estimate.parallel.activation_bytes_per_layer`) x the
+                stage's layers x micro-batches in flight: stage i of a 1F1B pipeline holds
+                min(pp - i, m); interleaving multiplies by (1 + (pp-1)/(pp v)) (Korthikanti et
+                al. 2022, eq. 5); fully recomputed layers keep only their input
+    logits      fp32 logits of one micro-batch (vocab / tp) on the last stage
+    budget      capacity x usable_memory_fraction (data/estimate/engine.yaml: runtime context,
+                communication buffers, allocator fragmentation)
+
+Stages: ceil(layers / pp) layers each; when pp x that exceeds the layers by two or more, the
+first and last stages take one layer fewer, as Llama 3's training did to balance the embedding
+and the loss (Llama 3 paper, section 3.3.2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from itertools import product
+
+import numpy as np
+
+from fabless.estimate.optime import _category, _op_time, comm_dtype_bytes, engine_params, framework_dtypes
+from fabless.estimate.parallel import ADAM_STATE_BYTES_PER_PARAM, activation_bytes_per_layer, divisors
+from fabless.estimate.plan import DEFAULT_ORDER, Plan, sharded_config
+from fabless.hardware.schema import System
+from fabless.perf.collectives import group_collective_time_s
+from fabless.perf.params import ChipParams
+from fabless.workload import ModelConfig, Precision, build_training_graph
+from fabless.workload.ops import Attention, Collective, Elementwise, ExpertMatMul, MatMul, backward_ops, dtype_bytes
+
+RC_NONE, RC_SELECTIVE, RC_FULL = -1, -2, -3  # recompute codes; >= 0: that many fully recomputed layers per stage
+_RC_CODE = {"none": RC_NONE, "selective": RC_SELECTIVE, "full": RC_FULL}
+ORDERS = (DEFAULT_ORDER, "tp-cp-pp-dp")
+
+#: Time terms of a step, in the order they are reported.
+TERMS = ("compute", "tp_comm", "ep_all_to_all", "cp_comm", "pp_send_recv", "pipeline_bubble", "dp_comm_exposed",
+         "optimizer")
+
+
+# ----------------------------------------------------------------------------- what is trained
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """What a step trains. ``pretrain`` and ``full`` (full fine-tuning) train every weight;
+    ``lora`` freezes the base and trains rank-``rank`` adapters (A: k x r, B: r x n) beside each
+    weight matmul of the attention and dense MLP blocks (Hu et al. 2021; on the fused modules, as
+    Megatron/NeMo attach them); ``qlora`` also stores
+    the frozen base in 4 bits and dequantises it in the matmuls (Dettmers et al. 2023). A frozen
+    base still runs its backward for the activations (the input gradients) but computes no weight
+    gradients; gradients, optimizer state and the data-parallel reduction are the adapters' only."""
+
+    mode: str = "pretrain"
+    rank: int = 16
+
+    @property
+    def adapters(self) -> bool:
+        return self.mode in ("lora", "qlora")
+
+
+PRETRAIN = Tuning()
+
+
+def adapter_params(cfg: ModelConfig, rank: int) -> float:
+    """Parameters of rank-``rank`` LoRA adapters on every weight matmul of the attention and
+    dense MLP blocks, as Megatron/NeMo attach them to the fused modules (linear_qkv, linear_proj,
+    linear_fc1 = gate and up, linear_fc2): r x (k + n) per module; routed experts carry none."""
+    h, H, kvh, d = cfg.hidden_size, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
+    attn = (h + (H + 2 * kvh) * d) + (H * d + h)
+    n_moe = sum(k for kind, k in cfg.layer_runs() if kind == "moe")
+    ffn = cfg.intermediate_size
+    mlp = ((h + (2 if cfg.gated_mlp else 1) * ffn) + (ffn + h)) * (cfg.num_layers - n_moe)
+    return float(rank * (attn * cfg.num_layers + mlp))
+
+
+# ----------------------------------------------------------------------------- plans as columns
+
+
+@dataclass(frozen=True)
+class PlanTable:
+    """Plans as columns (numpy int arrays of one length). ``rc`` is the recompute code
+    (:data:`RC_NONE`, :data:`RC_SELECTIVE`, :data:`RC_FULL`, or N >= 0 layers), ``order`` an
+    index into :data:`ORDERS`."""
+
+    tp: np.ndarray
+    pp: np.ndarray
+    dp: np.ndarray
+    ep: np.ndarray
+    cp: np.ndarray
+    sp: np.ndarray
+    v: np.ndarray
+    zero: np.ndarray
+    shard: np.ndarray
+    rc: np.ndarray
+    mb: np.ndarray
+    order: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.tp.shape[0])
+
+    @staticmethod
+    def of(plans: list[Plan]) -> PlanTable:
+        def col(f):
+            return np.array([f(p) for p in plans], dtype=np.int64)
+        return PlanTable(
+            tp=col(lambda p: p.tp), pp=col(lambda p: p.pp), dp=col(lambda p: p.dp), ep=col(lambda p: p.ep),
+            cp=col(lambda p: p.cp), sp=col(lambda p: int(p.sp)), v=col(lambda p: p.interleave),
+            zero=col(lambda p: p.zero), shard=col(lambda p: p.shard or p.dp),
+            rc=col(lambda p: _RC_CODE.get(p.recompute, p.recompute if isinstance(p.recompute, int) else RC_SELECTIVE)),
+            mb=col(lambda p: p.micro_batch), order=col(lambda p: ORDERS.index(p.order) if p.order in ORDERS else 0),
+        )
+
+    def take(self, idx) -> PlanTable:
+        return PlanTable(**{f.name: getattr(self, f.name)[idx] for f in dataclasses.fields(self)})
+
+    def plan(self, i: int) -> Plan:
+        rc = int(self.rc[i])
+        recompute = {RC_NONE: "none", RC_SELECTIVE: "selective", RC_FULL: "full"}.get(rc, rc)
+        dp, shard = int(self.dp[i]), int(self.shard[i])
+        return Plan(tp=int(self.tp[i]), pp=int(self.pp[i]), dp=dp, ep=int(self.ep[i]), cp=int(self.cp[i]),
+                    sp=bool(self.sp[i]), interleave=int(self.v[i]), zero=int(self.zero[i]),
+                    shard=0 if shard == dp else shard, recompute=recompute, micro_batch=int(self.mb[i]),
+                    order=ORDERS[int(self.order[i])])
+
+
+# ----------------------------------------------------------------------------- per-shape operator times
+
+
+@dataclass(frozen=True)
+class ShapeTimes:
+    """Seconds of one micro-batch on one chip of a (tp, ep, cp, micro_batch) shard, for all the
+    model's layers (divide by layers for one): ``layers`` forward + backward by category (no
+    recompute), ``rec_full`` a full recompute of every layer, ``rec_sel`` of every attention
+    core; ``embed``/``head`` forward + backward of the end blocks; ``optimizer`` the Adam step
+    over the chip's tp/ep shard of every layer (before pp and ZeRO division); ``bwd_mm`` the
+    matmul + attention backward of all layers (what DP sync overlaps with)."""
+
+    layers: dict[str, float]
+    rec_full: float
+    rec_sel: float
+    embed: float
+    head: float
+    optimizer: float
+    bwd_mm: float
+
+    @property
+    def layers_total(self) -> float:
+        return sum(self.layers.values())
+
+
+def shape_times(cfg: ModelConfig, chip: ChipParams, prec: Precision, tp: int, ep: int, cp: int, mb: int,
+                seq_len: int, tuning: Tuning = PRETRAIN, eff: float | None = None) -> ShapeTimes:
+    """Time the operators of one training micro-batch of the (tp, ep, cp, mb) shard (cached per
+    chip object, which the cache keeps alive so that its id is not reused)."""
+    key = (id(chip), cfg, prec, tp, ep, cp, mb, seq_len, tuning, eff)
+    hit = _SHAPES.get(key)
+    if hit is None:
+        if len(_SHAPES) > 4096:
+            _SHAPES.clear()
+            _SHAPE_CHIPS.clear()
+        _SHAPE_CHIPS[id(chip)] = chip
+        hit = _SHAPES[key] = _shape_times(cfg, chip, prec, tp, ep, cp, mb, seq_len, tuning, eff)
+    return hit
+
+
+_SHAPES: dict[tuple, ShapeTimes] = {}
+_SHAPE_CHIPS: dict[int, ChipParams] = {}
+
+
+def _lora_ops(op: MatMul, rank: int) -> list:
+    """A weight matmul's adapter: x @ A (k -> r) then @ B (r -> n), forward, or their backward
+    (input and weight gradients) for a backward pass."""
+    a = dataclasses.replace(op, name=f"{op.name}.lora_a", n=rank)
+    b = dataclasses.replace(op, name=f"{op.name}.lora_b", k=rank)
+    return [a, b]
+
+
+def _shape_times(cfg, chip, prec, tp, ep, cp, mb, seq_len, tuning: Tuning = PRETRAIN,
+                 eff: float | None = None) -> ShapeTimes:
+    scfg = sharded_config(cfg, Plan(tp=tp, ep=ep))
+    g = build_training_graph(scfg, mb, seq_len // cp, prec, recompute="full")
+    if tuning.adapters:
+        g = with_adapters(g, tuning.rank, max(1, tp), dequant=tuning.mode == "qlora")
+    layers: dict[str, float] = {}
+    rec_full = rec_sel = embed = head = opt = bwd_mm = 0.0
+    for b in g.blocks:
+        root = b.name.split(".")[0]
+        for op in b.ops:
+            if isinstance(op, Collective):
+                continue
+            if op.pass_ == "opt" and tuning.adapters:
+                op = dataclasses.replace(op, n_params=adapter_params(scfg, tuning.rank))
+            t = _op_time(framework_dtypes(op), chip, eff) * b.repeat
+            if op.pass_ == "opt":
+                opt += t
+            elif root in ("embed",):
+                embed += t
+            elif root in ("head",):
+                head += t
+            elif op.pass_ == "recompute":
+                # ring attention: each chip's seq/cp queries attend to all seq keys
+                t_attn = t * cp if isinstance(op, Attention) else t
+                rec_full += t_attn
+                if isinstance(op, Attention):
+                    rec_sel += t_attn
+            else:
+                cat = _category(op)
+                if cat == "attention":
+                    t *= cp
+                layers[cat] = layers.get(cat, 0.0) + t
+                if op.pass_ == "bwd" and cat in ("matmul", "attention"):
+                    bwd_mm += t
+    return ShapeTimes(layers, rec_full, rec_sel, embed, head, opt, bwd_mm)
+
+
+def with_adapters(g, rank: int, tp: int, dequant: bool = False):
+    """The graph of a LoRA step: the frozen base's weight gradients (and the embedding's) dropped;
+    an adapter beside each forward weight matmul of a transformer layer (not experts, not the LM
+    head), with its backward. Under tp the adapter's rank stays whole (A is split like the
+    weight's k or n, B replicated: a rank-r matmul either way). With ``dequant`` (QLoRA) every use
+    of a base weight (forward, recompute, input gradient) is preceded by its dequantisation from
+    4 bits to bf16 (read k x n x 0.5 bytes, write k x n x 2), and the matmul runs in bf16, as
+    bitsandbytes' NF4 layers do."""
+    blocks = []
+    for b in g.blocks:
+        root = b.name.split(".")[0]
+        ops = []
+        for op in b.ops:
+            if op.name.endswith(".wgrad") and isinstance(op, (MatMul, ExpertMatMul)):
+                continue  # frozen base: no weight gradient
+            if root == "embed" and op.pass_ == "bwd":
+                continue
+            if dequant and root.startswith("layers[") and isinstance(op, MatMul) and op.weight:
+                ops.append(Elementwise(name=f"{op.name}.dequant", elements=op.batch * op.k * op.n, inputs=0.25,
+                                       outputs=1, flops_per_element=2.0, dtype="bf16", pass_=op.pass_))
+            ops.append(op)
+            if root.startswith("layers[") and isinstance(op, MatMul) and op.weight and op.pass_ in ("fwd", "recompute"):
+                ops += _lora_ops(op, rank)
+            if root.startswith("layers[") and isinstance(op, MatMul) and op.name.endswith(".dgrad") and op.weight:
+                fwd = dataclasses.replace(op, name=op.name[:-6], m=op.m, n=op.k, k=op.n, pass_="fwd")
+                for ad in _lora_ops(fwd, rank):
+                    ops += backward_ops(ad)
+        blocks.append(dataclasses.replace(b, ops=tuple(ops)))
+    return dataclasses.replace(g, blocks=tuple(blocks))
+
+
+# ----------------------------------------------------------------------------- collectives over plans
+
+
+def _groups(*cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of one row per distinct combination of ``cols``, inverse map row -> group): a 1-D
+    unique over a mixed-radix key, much faster than ``np.unique(axis=0)`` on 100k rows."""
+    key = np.zeros(len(cols[0]), dtype=np.int64)
+    for c in cols:
+        _, inv = np.unique(c, return_inverse=True)
+        key = key * (int(inv.max()) + 1 if inv.size else 1) + inv.ravel()
+    _, first, inv = np.unique(key, return_index=True, return_inverse=True)
+    return first, inv.ravel()
+
+
+def _coll(kind: str, nbytes, group, per_dom, system: System) -> np.ndarray:
+    """Seconds of one collective per plan, timed once per distinct (bytes, group, members per
+    scale-up domain): ``per_dom`` = group means inside one domain, 1 one member per domain."""
+    nbytes = np.broadcast_to(np.asarray(nbytes, dtype=float), np.shape(group)).copy()
+    group = np.asarray(group, dtype=np.int64)
+    per_dom = np.broadcast_to(np.asarray(per_dom, dtype=np.int64), group.shape)
+    out = np.zeros(group.shape)
+    live = group > 1
+    if not live.any():
+        return out
+    b_l, g_l, d_l = nbytes[live], group[live], per_dom[live]
+    first, inv = _groups(b_l, g_l, d_l)
+    vals = np.empty(len(first))
+    for j, i in enumerate(first):
+        g, d = int(g_l[i]), int(d_l[i])
+        if d >= g:
+            vals[j] = float(group_collective_time_s(kind, float(b_l[i]), g, system, within_domain=True))
+        elif d <= 1:
+            vals[j] = float(group_collective_time_s(kind, float(b_l[i]), g, system, within_domain=False))
+        else:
+            vals[j] = float(group_collective_time_s(kind, float(b_l[i]), g, system, per_domain=d))
+    out[live] = vals[inv]
+    return out
+
+
+def _stride(t: PlanTable, axis: str) -> np.ndarray:
+    """Chips between neighbours of an ``axis`` group per plan (product of the axes inside it)."""
+    out = np.ones(len(t), dtype=np.int64)
+    for o, order in enumerate(ORDERS):
+        sel = t.order == o
+        axes = order.split("-")
+        for a in axes[: axes.index(axis)]:
+            out[sel] = out[sel] * getattr(t, a)[sel]
+    return out
+
+
+def per_domain(stride, size, domain: int):
+    """Members of a group (``size`` chips, ``stride`` apart) in each scale-up domain of
+    ``domain`` chips: all of them when stride x size fits, 1 when the stride fills a domain,
+    else domain / stride."""
+    stride, size = np.asarray(stride), np.asarray(size)
+    return np.where(stride * size <= domain, size, np.where(stride >= domain, 1, np.maximum(1, domain // stride)))
+
+
+def _within(t: PlanTable, axis: str, domain: int) -> np.ndarray:
+    """Members per scale-up domain of each plan's ``axis`` groups (see :func:`per_domain`)."""
+    return per_domain(_stride(t, axis), getattr(t, axis), domain)
+
+
+# ----------------------------------------------------------------------------- the step
+
+
+def stage_layout(layers: int, pp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(layers of the first, a middle, the last stage) per plan: ceil(layers / pp) each, the end
+    stages one fewer when that leaves two or more layers over (Llama 3's balanced layout)."""
+    mid = -(-layers // pp)
+    spare = pp * mid - layers
+    end = np.where((pp >= 3) & (spare >= 2), mid - 1, mid)
+    last = np.where(pp == 1, mid, layers - (pp - 2) * mid - end)
+    last = np.where(pp == 2, layers - end, last)
+    return end, mid, np.maximum(last, 1)
+
+
+def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Precision, *, global_batch: int,
+                   seq_len: int, plans: PlanTable, tuning: Tuning = PRETRAIN, eff: float | None = None,
+                   overlap_grad_reduce: bool = True) -> dict[str, np.ndarray]:
+    """Step time, its terms (:data:`TERMS`, seconds over the step) and memory per chip
+    (bytes: weights, gradients, optimizer, activations, logits, total) for every plan in
+    ``plans``. Plans must be valid (:func:`fabless.estimate.plan.check_plan`). ``eff`` and
+    ``overlap_grad_reduce`` come from the software stack (:mod:`fabless.estimate.software`):
+    the framework efficiency (None = engine-wide) and whether the gradient reduction overlaps the
+    last micro-batch's backward (else all of it is exposed)."""
+    t = plans
+    n = len(t)
+    L = cfg.num_layers
+    h = cfg.hidden_size
+    p = engine_params()
+    act_b = comm_dtype_bytes(prec)  # what the collectives move (bf16 under fp8/fp4 GEMM inputs)
+    domain = system.scale_up.size
+
+    # --- operator times per distinct shard shape
+    first_i, inv = _groups(t.tp, t.ep, t.cp, t.mb)
+    st = [shape_times(cfg, chip, prec, int(t.tp[i]), int(t.ep[i]), int(t.cp[i]), int(t.mb[i]), seq_len, tuning, eff)
+          for i in first_i]
+    lay = np.array([s.layers_total for s in st])[inv] / L            # one layer, fwd + bwd
+    rfull = np.array([s.rec_full for s in st])[inv] / L
+    rsel = np.array([s.rec_sel for s in st])[inv] / L
+    emb = np.array([s.embed for s in st])[inv]
+    head = np.array([s.head for s in st])[inv]
+    opt_all = np.array([s.optimizer for s in st])[inv]
+    bwd_mm = np.array([s.bwd_mm for s in st])[inv] / L
+
+    first, mid, last = stage_layout(L, t.pp)
+    full_n = np.where(t.rc == RC_FULL, mid, np.where(t.rc >= 0, np.minimum(t.rc, mid), 0))
+    sel = t.rc == RC_SELECTIVE
+    per_layer = lay + np.where(sel, rsel, 0.0)
+    stage_of = lambda k, fn: k * per_layer + np.minimum(fn, k) * (rfull - np.where(sel, rsel, 0.0))  # noqa: E731
+    c_mid = stage_of(mid, full_n)
+    c_first = stage_of(first, full_n) + emb
+    c_last = stage_of(last, full_n) + head
+    compute = np.where(t.pp == 1, c_mid + emb + head, np.maximum(c_mid, np.maximum(c_first, c_last)))
+
+    # --- collectives of one micro-batch
+    tokens_mb = t.mb * seq_len // t.cp
+    tp_bytes = tokens_mb * h * act_b
+    tp_w = _within(t, "tp", domain)
+    n_tp = 4 * mid + 2 * full_n
+    tp_s = n_tp * _coll("all_reduce", tp_bytes, t.tp, tp_w, system) * p["tp_comm_exposed_fraction"]
+    ep_s = np.zeros(n)
+    if cfg.is_moe:
+        moe_frac = sum(k for kind, k in cfg.layer_runs() if kind == "moe") / L
+        a2a = tokens_mb * cfg.top_k * h * act_b
+        ep_s = 4 * moe_frac * mid * _coll("all_to_all", a2a, t.ep, per_domain(1, t.ep, domain), system)
+    cp_s = np.zeros(n)
+    if (t.cp > 1).any():
+        kv = 2 * tokens_mb * cfg.num_kv_heads * cfg.head_dim * act_b / t.tp
+        cp_s = 3 * mid * _coll("all_gather", kv * t.cp, t.cp, _within(t, "cp", domain), system)
+    pp_hop = np.where(_stride(t, "pp") >= domain, 1, 2)  # neighbouring stages on one domain or two
+    pp_s = 2 * t.v * _coll("send_recv", tp_bytes / np.where(t.sp == 1, t.tp, 1), np.where(t.pp > 1, 2, 1),
+                           np.where(t.pp > 1, pp_hop, 1), system)
+    stage_s = compute + tp_s + ep_s + cp_s + pp_s
+
+    m = global_batch // (t.dp * t.mb)
+    bubble_frac = np.where(t.pp > 1, (t.pp - 1) / (t.v * m + t.pp - 1), 0.0)
+    pipeline_s = m * stage_s
+    bubble_s = pipeline_s * bubble_frac / (1 - bubble_frac)
+
+    # --- data-parallel synchronisation (dense parameters over dp, experts over their ep group)
+    parts = cfg.params_by_part()
+    expert = float(parts.get("experts", 0))
+    dense = float(cfg.params_total) - expert
+    dense_chip = dense / (t.tp * t.pp)
+    expert_chip = expert / (t.ep * t.pp * np.where(t.ep == 1, t.tp, 1))
+    edp = np.maximum(1, t.tp * t.cp * t.dp // t.ep)
+    dp_w = _within(t, "dp", domain)
+    shard = t.shard
+    hsdp = shard < t.dp
+    w_bytes = float(dtype_bytes(prec.weights)) if prec.weights != "fp8" else 2.0
+    grad_b = 2.0
+    if tuning.adapters:  # only the adapters' gradients are reduced
+        dense_chip = adapter_params(cfg, tuning.rank) / (t.tp * t.pp)
+        expert_chip = np.zeros(n)
+        expert = 0.0
+    # ZeRO 0-2: one all-reduce of the gradients (Megatron's distributed optimizer does a
+    # reduce-scatter of gradients and an all-gather of updated weights: the same volume).
+    # ZeRO 3: reduce-scatter over the shard group (+ all-reduce of the shard across groups
+    # under HSDP); weights all-gathered before each micro-batch's forward and backward.
+    z3 = t.zero == 3
+    dp_stride = _stride(t, "dp")
+    shard_w = per_domain(dp_stride, shard, domain)
+    ar_dense = _coll("all_reduce", dense_chip * grad_b, t.dp, dp_w, system)
+    rs_dense = _coll("reduce_scatter", dense_chip * grad_b, shard, shard_w, system)
+    cross = _coll("all_reduce", dense_chip * grad_b / shard, t.dp // shard, per_domain(dp_stride * shard, t.dp // shard, domain), system)
+    dp_s = np.where(z3, rs_dense + np.where(hsdp, cross, 0.0), ar_dense)
+    if expert:
+        dp_s = dp_s + _coll("all_reduce", expert_chip * grad_b, edp, per_domain(1, edp, domain), system)
+    base_chip = (float(cfg.params_total) - float(parts.get("experts", 0))) / (t.tp * t.pp) \
+        + float(parts.get("experts", 0)) / (t.ep * t.pp * np.where(t.ep == 1, t.tp, 1))
+    base_w = 0.5 if tuning.mode == "qlora" else w_bytes
+    ag = _coll("all_gather", base_chip * base_w, shard, shard_w, system)
+    dp_s = dp_s + np.where(z3, np.maximum(0.0, 2 * ag - stage_s) * m, 0.0)
+    dp_exposed = np.maximum(0.0, dp_s - bwd_mm * mid) if overlap_grad_reduce else dp_s
+    opt_s = opt_all / t.pp / np.where(t.zero >= 1, shard, 1)
+    step_s = pipeline_s + bubble_s + dp_exposed + opt_s
+
+    mem = training_memory(cfg, prec, global_batch=global_batch, seq_len=seq_len, plans=t, tuning=tuning)
+    budget = float(system.chip.memory.hbm.capacity_bytes) * p["usable_memory_fraction"]
+    return {
+        "step_time_s": step_s, "stage_s": stage_s, "micro_batches": m, "bubble_fraction": bubble_frac,
+        "compute": pipeline_s - m * (tp_s + ep_s + cp_s + pp_s), "tp_comm": m * tp_s, "ep_all_to_all": m * ep_s,
+        "cp_comm": m * cp_s, "pp_send_recv": m * pp_s, "pipeline_bubble": bubble_s, "dp_comm_exposed": dp_exposed,
+        "optimizer": opt_s,
+        **{f"mem_{k}": v for k, v in mem.items()}, "mem_budget": np.full(n, budget),
+        "fits": mem["total"] <= budget,
+    }
+
+
+def training_memory(cfg: ModelConfig, prec: Precision, *, global_batch: int, seq_len: int,
+                    plans: PlanTable, tuning: Tuning = PRETRAIN) -> dict[str, np.ndarray]:
+    """Bytes per chip of every plan's busiest pipeline stage: ``weights``, ``gradients``,
+    ``optimizer``, ``activations``, ``logits`` and ``total`` (the module docstring states each term)."""
+    t = plans
+    L = cfg.num_layers
+    act_b = float(dtype_bytes(prec.activations)) if prec.activations != "fp8" else 2.0
+    w_bytes = float(dtype_bytes(prec.weights)) if prec.weights != "fp8" else 2.0
+    grad_b = 2.0
+    parts = cfg.params_by_part()
+    expert = float(parts.get("experts", 0))
+    dense = float(cfg.params_total) - expert
+    dense_chip = dense / (t.tp * t.pp)
+    expert_chip = expert / (t.ep * t.pp * np.where(t.ep == 1, t.tp, 1))
+    edp = np.maximum(1, t.tp * t.cp * t.dp // t.ep)
+    shard = t.shard
+    z3 = t.zero == 3
+    sel = t.rc == RC_SELECTIVE
+    first, mid, last = stage_layout(L, t.pp)
+    full_n = np.where(t.rc == RC_FULL, mid, np.where(t.rc >= 0, np.minimum(t.rc, mid), 0))
+    m = global_batch // (t.dp * t.mb)
+    state_div_w = np.where(z3, shard, 1)
+    state_div_g = np.where(t.zero >= 2, shard, 1)
+    weights = (dense_chip + expert_chip) * w_bytes / state_div_w
+    layer_params = (dense - float(parts.get("embedding", 0)) - float(parts.get("lm_head", 0))) / L / t.tp \
+        + expert / L / np.maximum(t.ep, 1) / np.where(t.ep == 1, t.tp, 1)
+    weights = weights + np.where(z3, 2 * layer_params * w_bytes, 0.0)
+    grads = (dense_chip + expert_chip) * grad_b / state_div_g
+    edp_shard = np.maximum(1, edp * shard // t.dp)
+    optim = np.where(t.zero >= 1, dense_chip / shard + expert_chip / edp_shard, dense_chip + expert_chip) \
+        * ADAM_STATE_BYTES_PER_PARAM
+    if tuning.adapters:
+        # frozen base (4-bit under QLoRA) + bf16 adapters; gradients and Adam state for adapters only
+        base_w = 0.5 if tuning.mode == "qlora" else w_bytes
+        lora = adapter_params(cfg, tuning.rank) / (t.tp * t.pp)
+        weights = weights / w_bytes * base_w + lora * 2.0
+        grads = lora * grad_b / state_div_g
+        optim = lora * ADAM_STATE_BYTES_PER_PARAM / np.where(t.zero >= 1, shard, 1)
+    act = {mode: _act_vec(cfg, t, seq_len, act_b, mode) for mode in ("none", "selective", "full")}
+    kept = np.where(sel, act["selective"], act["none"])
+
+    def stage_act(k, in_flight):
+        fn = np.minimum(full_n, k)
+        return (fn * act["full"] + (k - fn) * kept) * in_flight
+
+    inter = np.where(t.v > 1, 1 + (t.pp - 1) / (t.pp * t.v), 1.0)
+    a_first = stage_act(first, np.minimum(t.pp, m)) * inter
+    a_second = np.where(t.pp > 2, stage_act(mid, np.minimum(t.pp - 1, m)) * inter, 0.0)
+    a_last = stage_act(last, 1)
+    logits = t.mb * seq_len / t.cp * (-(-cfg.vocab_size // t.tp)) * 4.0
+    state = weights + grads + optim
+    total = np.where(t.pp == 1, state + a_first + logits, np.maximum(np.maximum(a_first, a_second), a_last + logits) + state)
+    activations = np.where(t.pp == 1, a_first, np.maximum(np.maximum(a_first, a_second), a_last))
+
+    return {"weights": weights, "gradients": grads, "optimizer": optim, "activations": activations, "logits": logits,
+            "total": total}
+
+
+def _act_vec(cfg: ModelConfig, t: PlanTable, seq_len: int, act_b: float, mode: str) -> np.ndarray:
+    """:func:`activation_bytes_per_layer` over many plans: evaluated once per distinct
+    (tp, mb, cp, sp)."""
+    first, inv = _groups(t.tp, t.mb, t.cp, t.sp)
+    ffn = cfg.moe_intermediate_size if cfg.is_moe else cfg.intermediate_size
+    vals = np.array([activation_bytes_per_layer(
+        seq=seq_len // int(t.cp[i]), micro_batch=int(t.mb[i]), hidden=cfg.hidden_size, ffn=ffn, heads=cfg.num_heads,
+        kv_heads=cfg.num_kv_heads, head_dim=cfg.head_dim, act_bytes=act_b, tp=int(t.tp[i]), sp=bool(t.sp[i]),
+        recompute=mode, glu=cfg.gated_mlp, experts_per_token=max(1, cfg.top_k)) for i in first])
+    return vals[inv]
+
+
+# ----------------------------------------------------------------------------- the plan space
+
+
+def training_plan_space(cfg: ModelConfig, chips: int, system: System, *, global_batch: int, seq_len: int,
+                        max_micro_batch: int = 8, max_cp: int = 16) -> PlanTable:
+    """Every valid training plan of ``cfg`` on ``chips`` chips of ``system``: each divisor
+    combination of tp, cp, pp, dp (and ep for MoE) x sequence parallelism on/off (tp > 1) x ZeRO stage 0-3 x shard group (for ZeRO-3:
+    all of dp, or a group that fills whole scale-up domains: HSDP) x recompute (none, selective,
+    full, or 1/4, 1/2, 3/4 of a stage's layers) x micro-batch (powers of two up to
+    ``max_micro_batch``) x interleave (divisors of a stage's layers, for pp > 1) x placement
+    (:data:`ORDERS`). Context parallelism is tried up to ``max_cp``, and only when a chip would
+    still hold at least 1,024 tokens."""
+    domain = system.scale_up.size
+    divs = divisors(chips)
+    tps = [d for d in divs if d <= min(domain, 64) and cfg.num_heads % d == 0
+           and (cfg.num_kv_heads % d == 0 or d % cfg.num_kv_heads == 0)]
+    cps = [d for d in divs if d <= max_cp and seq_len % d == 0 and seq_len // d >= 1024]
+    pps = [d for d in divs if d <= cfg.num_layers]
+    mbs = [b for b in (1, 2, 4, 8, 16, 32) if b <= max_micro_batch]
+    rows: list[tuple] = []
+    for tp, cp, pp in product(tps, cps, pps):
+        if chips % (tp * cp * pp):
+            continue
+        dp = chips // (tp * cp * pp)
+        eps = [1]
+        if cfg.is_moe:
+            eps = [e for e in divisors(cfg.num_experts) if (dp * tp) % e == 0]
+        stage = -(-cfg.num_layers // pp)
+        vs = [v for v in divisors(stage)] if pp > 1 else [1]
+        rcs = [RC_NONE, RC_SELECTIVE, RC_FULL] + sorted({max(1, stage * q // 4) for q in (1, 2, 3)} - {stage})
+        shards = sorted({dp} | {s for s in divisors(dp) if s * tp * cp >= domain and (s * tp * cp) % domain == 0})
+        for mb in mbs:
+            if global_batch % (dp * mb):
+                continue
+            m = global_batch // (dp * mb)
+            for ep, v, o in product(eps, vs, range(len(ORDERS))):
+                if v > 1 and m % pp:
+                    continue
+                if pp == 1 and o:
+                    continue  # with one stage both orders are the same placement
+                for sp, zero in product((1, 0) if tp > 1 else (1,), (0, 1, 2, 3)):
+                    for s in (shards if zero == 3 else [dp]):
+                        for rc in rcs:
+                            rows.append((tp, pp, dp, ep, cp, sp, v, zero, s, rc, mb, o))
+    if not rows:
+        return PlanTable(*(np.zeros(0, dtype=np.int64) for _ in range(12)))
+    a = np.array(rows, dtype=np.int64)
+    return PlanTable(*(a[:, i] for i in range(12)))
+
+
+__all__ = ["ORDERS", "PRETRAIN", "PlanTable", "Tuning", "adapter_params", "RC_FULL", "RC_NONE", "RC_SELECTIVE", "ShapeTimes", "TERMS", "shape_times",
+           "stage_layout", "training_memory", "training_plan_space", "training_steps", "with_adapters"]

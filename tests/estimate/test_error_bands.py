@@ -1,0 +1,289 @@
+"""Error bands (fabless.bands, data/estimate/error_bands.yaml): the interval arithmetic by hand,
+the fallback and "unvalidated", the CLI fields, and the calibration of the shipped bands on rows
+they were not built from (leave-one-out, recomputed here from the residuals the file stores)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import yaml
+
+from fabless import bands as B
+from fabless.errors import FablessError
+from fabless.validate import kernel as kernel_model
+from fabless.validate.bands import metric_kind, residual
+from fabless.validate.core import load_rows
+
+# ----------------------------------------------------------------------------- arithmetic
+
+
+def test_quantiles_by_hand():
+    # n = 9: plotting positions 0.1 x 10 = 1 and 0.9 x 10 = 9: the smallest and the largest
+    assert B.band_ends([0.5, 0.1, 0.9, 0.3, 0.7, 0.2, 0.4, 0.8, 0.6]) == pytest.approx((0.1, 0.9))
+    # n = 19 (values 1..19): positions 2 and 18
+    assert B.band_ends(list(range(19, 0, -1))) == pytest.approx((2.0, 18.0))
+    # n = 10 (values 1..10): positions 1.1 and 9.9, a tenth of the way to the next value
+    assert B.band_ends(list(range(1, 11))) == pytest.approx((1.1, 9.9))
+    # n = 14, values 0, 10, 20, ...: position 1.5 -> 5, position 13.5 -> 125
+    assert B.band_ends([10.0 * i for i in range(14)]) == pytest.approx((5.0, 125.0))
+
+
+def test_small_sample_t_interval_by_hand():
+    # n = 5, residuals -2..2: mean 0, sd^2 = 10/4, sd^2 (1 + 1/5) = 3, so the half width is
+    # t(0.90, 4) sqrt(3) = 1.5332 x 1.7321 = 2.6556
+    lo, hi = B.band_ends([-2, -1, 0, 1, 2])
+    assert lo == pytest.approx(-2.6556, abs=1e-3) and hi == pytest.approx(2.6556, abs=1e-3)
+    # a shift moves the interval with it
+    lo2, hi2 = B.band_ends([-1, 0, 1, 2, 3])
+    assert (lo2, hi2) == pytest.approx((lo + 1, hi + 1))
+
+
+def test_t_table_matches_student_t():
+    stats = pytest.importorskip("scipy.stats")
+    for df, t in B.T90.items():
+        assert t == pytest.approx(float(stats.t.ppf(0.90, df)), abs=1e-4)
+
+
+def test_too_few_residuals_is_an_error():
+    with pytest.raises(FablessError, match="at least 5"):
+        B.band_ends([0.1, 0.2, 0.3, 0.4])
+
+
+def test_interval_direction_for_times_and_rates():
+    lo, hi = math.log(0.9), math.log(1.5)  # real times 0.9x to 1.5x the predicted
+    assert B.interval(10.0, "time", lo, hi) == pytest.approx((9.0, 15.0))
+    # the same error on a rate: real rate 1/1.5 to 1/0.9 of the predicted
+    assert B.interval(10.0, "rate", lo, hi) == pytest.approx((10 / 1.5, 10 / 0.9))
+
+
+def test_residual_same_sign_for_time_and_rate():
+    # the model 20% too fast: 12 s measured for 10 s predicted; 100 tokens/s for 120 predicted
+    assert residual(12.0, 10.0, "time") == pytest.approx(math.log(1.2))
+    assert residual(100.0, 120.0, "rate") == pytest.approx(math.log(1.2))
+
+
+def test_metric_kinds_of_the_shipped_metrics():
+    assert metric_kind("median train step time (s/global step)") == "time"
+    assert metric_kind("first-token latency (ms)") == "time"
+    assert metric_kind("dispatch latency (us)") == "time"
+    assert metric_kind("training throughput (tokens/s/GPU)") == "rate"
+    assert metric_kind("achieved TFLOP/s (max achievable matmul, MAMF)") == "rate"
+    assert metric_kind("busbw (GB/s)") == "rate"
+    assert metric_kind("MFU (%)") == "rate"
+    assert metric_kind("decode tokens/s (per user)") == "rate"
+    assert metric_kind("something else") is None
+
+
+# ----------------------------------------------------------------------------- regimes
+
+
+def _bands_file(tmp_path, name, regimes):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({"regimes": regimes}))
+    return path
+
+
+def test_below_minimum_rows_is_unvalidated(tmp_path):
+    path = _bands_file(tmp_path, "few", {
+        "kernel/nvidia/compute": {"n": 4, "residuals": {}},
+        "kernel/nvidia": {"n": 4, "residuals": {}},
+        "kernel": {"n": 4, "residuals": {}},
+    })
+    assert B.band(100.0, "rate", "kernel", "nvidia", "compute", path) == B.UNVALIDATED
+    assert B.json_fields({"tflops": B.UNVALIDATED}) == {"bands": {"tflops": "unvalidated"}}
+    assert B.band_text(B.UNVALIDATED) == "unvalidated"
+
+
+def test_fallback_order(tmp_path):
+    path = _bands_file(tmp_path, "fallback", {
+        "infer/nvidia/memory": {"n": 4, "lo": -9.0, "hi": 9.0},  # too few: skipped
+        "infer/nvidia": {"n": 6, "lo": math.log(0.8), "hi": math.log(1.25)},
+        "infer": {"n": 30, "lo": -1.0, "hi": 1.0},
+    })
+    b = B.band(10.0, "time", "infer", "nvidia", "memory", path)
+    assert b["regime"] == "infer/nvidia" and b["n"] == 6
+    assert (b["lo"], b["hi"]) == pytest.approx((8.0, 12.5))
+    # another family has no rows of its own: the category
+    assert B.band(10.0, "time", "infer", "amd", "memory", path)["regime"] == "infer"
+    # a category without rows: unvalidated
+    assert B.band(10.0, "time", "train", "nvidia", "compute", path) == B.UNVALIDATED
+
+
+def test_bound_of_breakdown():
+    br = {"prefill.matmul": 2.0, "prefill.tp_comm": 0.5, "decode.matmul": 5.0, "decode.tp_comm": 1.0}
+    assert B.bound_of_breakdown(br, "prefill") == "compute"
+    assert B.bound_of_breakdown(br, "decode") == "memory"
+    assert B.bound_of_breakdown(br) == "memory"  # 5 decode against 2 compute and 1.5 communication
+    assert B.bound_of_breakdown({"matmul": 1.0, "tp_comm": 0.6, "dp_comm_exposed": 0.6}) == "communication"
+
+
+def test_family_of_vendor():
+    assert B.family_of_chip("h100-sxm") == "nvidia"
+    assert B.family_of_chip("mi300x") == "amd"
+    assert B.family_of_chip("tpu-v5e") == "google-tpu"
+    assert B.family_of_chip("trainium2") == "aws"
+    assert B.family_of_chip("no-such-chip") == "custom"
+    assert B.family_of_vendor("OpenAI (design) + Broadcom") == "custom"
+
+
+def test_bands_for_an_estimate(tmp_path):
+    path = _bands_file(tmp_path, "est", {
+        "infer/nvidia/compute": {"n": 5, "lo": math.log(0.9), "hi": math.log(1.2)},
+        "infer/nvidia/memory": {"n": 5, "lo": math.log(0.8), "hi": math.log(1.5)},
+    })
+    est = SimpleNamespace(phase="inference", chip="h100-sxm",
+                          metrics={"ttft_s": 1.0, "tpot_s": 0.02, "output_tokens_per_s": 1000.0, "fits": True},
+                          breakdown_s={"prefill.matmul": 1.0, "decode.matmul": 4.0})
+    out = B.bands_for(est, path)
+    assert out["ttft_s"]["regime"] == "infer/nvidia/compute"
+    assert (out["ttft_s"]["lo"], out["ttft_s"]["hi"]) == pytest.approx((0.9, 1.2))
+    assert (out["tpot_s"]["lo"], out["tpot_s"]["hi"]) == pytest.approx((0.016, 0.03))
+    # output tokens/s: the whole request is decode-bound here; a rate: 1000/1.5 to 1000/0.8
+    assert (out["output_tokens_per_s"]["lo"], out["output_tokens_per_s"]["hi"]) == pytest.approx((1000 / 1.5, 1250.0))
+    assert "fits" not in out
+    fields = B.json_fields(out)
+    assert fields["tpot_s_hi"] == pytest.approx(0.03)
+    assert fields["bands"]["tpot_s"] == {"regime": "infer/nvidia/memory", "n": 5}
+
+
+# ----------------------------------------------------------------------------- the shipped file
+
+
+def _shipped_rows() -> list[dict]:
+    """One entry per held-out row, from the file's finest regimes (category/family/bound)."""
+    regimes = B.load_bands()["regimes"]
+    rows = []
+    for key, reg in regimes.items():
+        if key.count("/") == 2:
+            cat, fam, bound = key.split("/")
+            rows += [{"id": i, "category": cat, "family": fam, "bound": bound, "residual": r}
+                     for i, r in reg["residuals"].items()]
+    return rows
+
+
+def _loo(rows: list[dict]) -> dict[str, tuple[int, int]]:
+    """Per category (banded, covered): each row's band from the other rows of its regime by the
+    fallback order (written out here, apart from the module's lookup)."""
+    out: dict[str, list[int]] = {}
+    for row in rows:
+        levels = [
+            [r for r in rows if r["category"] == row["category"] and r["family"] == row["family"] and r["bound"] == row["bound"]],
+            [r for r in rows if r["category"] == row["category"] and r["family"] == row["family"]],
+            [r for r in rows if r["category"] == row["category"]],
+        ]
+        c = out.setdefault(row["category"], [0, 0])
+        for level in levels:
+            others = [r["residual"] for r in level if r["id"] != row["id"]]
+            if len(others) >= B.MIN_ROWS:
+                lo, hi = B.band_ends(others)
+                c[0] += 1
+                c[1] += lo <= row["residual"] <= hi
+                break
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def _binom_cdf(k: int, n: int, p: float) -> float:
+    return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k + 1))
+
+
+#: Rows a category needs before its coverage must be within 70-90%: a perfectly calibrated 80%
+#: band lands in that range with probability 0.84 at 20 rows (binomial), but only 0.60 at 9.
+COVERAGE_CHECK_ROWS = 20
+
+
+def test_shipped_bands_cover_70_to_90_percent_of_held_out_rows():
+    rows = _shipped_rows()
+    assert rows, "the bands file has no rows: run scripts/error_bands.py"
+    loo = _loo(rows)
+    assert {"train", "infer", "serve", "comm", "kernel"} <= set(loo)
+    checked = 0
+    for cat, (banded, covered) in loo.items():
+        if banded >= COVERAGE_CHECK_ROWS:
+            assert 0.70 <= covered / banded <= 0.90, f"{cat}: leave-one-out coverage {covered}/{banded}"
+            checked += 1
+        elif banded:
+            # too few rows for the 70-90% check: at least not a miss a calibrated 80% band makes
+            # with under 1% probability (kernel: 5 of 9, probability 0.086; docs/validation.md)
+            assert _binom_cdf(covered, banded, 0.8) >= 0.01, f"{cat}: {covered}/{banded} covered"
+    assert checked >= 3
+
+
+def test_shipped_file_is_consistent_with_its_residuals():
+    data = B.load_bands()
+    loo = _loo(_shipped_rows())
+    for cat, (banded, covered) in loo.items():
+        stored = data["loo_coverage"][cat]
+        assert (stored["banded"], stored["covered"]) == (banded, covered), cat
+    for key, reg in data["regimes"].items():
+        res = list(reg["residuals"].values())
+        assert reg["n"] == len(res), key
+        if len(res) >= B.MIN_ROWS:
+            lo, hi = B.band_ends(res)
+            assert (reg["lo"], reg["hi"]) == pytest.approx((lo, hi), abs=2e-4), key
+    assert data["min_rows"] == B.MIN_ROWS and data["coverage"] == B.COVERAGE
+
+
+def test_stored_residuals_match_a_fresh_prediction():
+    """Kernel rows are cheap to predict: each stored residual must be what the model gives now."""
+    stored = {i: r for key, reg in B.load_bands()["regimes"].items() if key.startswith("kernel/") and key.count("/") == 2
+              for i, r in reg["residuals"].items()}
+    assert len(stored) >= 5
+    rows = {r["id"]: r for r in load_rows() if r["category"] == "kernel"}
+    for row_id, r in stored.items():
+        row = rows.get(row_id)
+        if row is None:
+            continue  # the row was removed: the lead's next re-generation drops it
+        fresh = residual(float(row["value"]), kernel_model.predict(row), metric_kind(row["metric"]))
+        assert fresh == pytest.approx(r, abs=2e-4), (
+            f"{row_id}: stored residual {r}, the model now gives {fresh:.4f}: re-run scripts/error_bands.py")
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def test_estimate_json_has_bands(cli):
+    res = cli("estimate", "--model", "llama-2-7b", "--system", "dgx-h100", "--chips", "1", "--parallel", "tp=1",
+              "--batch", "8", "--input-tokens", "512", "--output-tokens", "128", "--json")
+    assert res.code == 0, res.err
+    d = res.json()
+    assert d["tpot_s_lo"] < d["tpot_s"] < d["tpot_s_hi"]
+    assert d["output_tokens_per_s_lo"] < d["output_tokens_per_s"] < d["output_tokens_per_s_hi"]
+    assert d["bands"]["tpot_s"]["regime"].startswith("infer/nvidia")
+    assert d["bands"]["tpot_s"]["n"] >= B.MIN_ROWS
+
+
+def test_estimate_table_prints_the_band(cli):
+    res = cli("estimate", "--model", "llama-2-7b", "--system", "dgx-h100", "--chips", "1", "--parallel", "tp=1",
+              "--batch", "8", "--input-tokens", "512", "--output-tokens", "128")
+    assert res.code == 0, res.err
+    assert "80%:" in res.out and "held-out rows like it" in res.out
+
+
+def test_op_gemm_json_band_brackets_the_figure(cli):
+    d = cli("op", "gemm", "--chip", "h100-sxm", "-m", "4096", "-n", "4096", "-k", "4096", "--json").json()
+    assert d["tflops_lo"] <= d["tflops"] <= d["tflops_hi"]
+    # the rate band is the time band turned over: tflops x time is the FLOP count at both ends
+    assert d["tflops_lo"] * d["time_s_hi"] == pytest.approx(d["tflops"] * d["time_s"])
+    assert d["bands"]["tflops"]["regime"].startswith("kernel")
+
+
+def test_op_roofline_has_no_band(cli):
+    # the bands measure the detailed model; the bare roofline is a reference, not an estimate
+    d = cli("op", "gemm", "--chip", "h100-sxm", "-m", "4096", "-n", "4096", "-k", "4096", "--model", "roofline", "--json").json()
+    assert "bands" not in d and "tflops_lo" not in d
+
+
+SERVE_SCENARIO = str(Path(__file__).resolve().parents[2] / "examples/scenarios/llama-70b-serving-dgx-h100.yaml")
+
+
+def test_serve_json_bands_median_latencies_not_offered_throughput(cli):
+    res = cli("serve", SERVE_SCENARIO, "--rate", "1/s", "--duration", "20s", "--json")
+    assert res.code == 0, res.err
+    d = res.json()
+    assert d["tpot_p50_s_lo"] <= d["tpot_p50_s"] <= d["tpot_p50_s_hi"]
+    assert d["bands"]["tpot_p50_s"]["regime"].startswith("serve/nvidia")
+    assert "output_tokens_per_s_lo" not in d  # at a given rate the throughput is the offered load

@@ -1,0 +1,61 @@
+"""Software as an explicit, dated input (data/estimate/software.yaml)."""
+
+from __future__ import annotations
+
+import pytest
+
+from fabless.errors import FablessError
+from fabless.estimate.engine import estimate
+from fabless.estimate.scenario import scenario_from_dict
+from fabless.estimate.software import MIN_FIT_ROWS, default_software, resolve_software, software_stacks
+from fabless.hardware.presets import load_chip
+from fabless.perf.collectives import group_collective_time_s
+
+_MEG = {"model": "gpt3-1.3b", "system": {"name": "dgx-a100", "count": 16}, "precision": "bf16",
+        "parallel": {"tp": 1, "recompute": "full"}, "training": {"global_batch": 32, "seq_len": 2048}}
+
+
+def test_every_stack_is_dated_and_sourced():
+    for s in software_stacks().values():
+        assert len(s.date) == 10 and s.date[4] == "-" and s.vendors and s.phase in ("training", "inference")
+        assert s.sources, s.name
+        # an efficiency of its own only with rows enough (fewer follow their rows: software.yaml header)
+        assert not s.calibrated or len(s.fit_rows) >= MIN_FIT_ROWS
+
+
+def test_default_is_the_newest_stack_for_the_vendor_and_phase():
+    h100 = load_chip("h100-sxm")
+    newest = max((s for s in software_stacks().values() if s.phase == "training" and "NVIDIA" in s.vendors),
+                 key=lambda s: s.date)
+    assert default_software(h100, "training") == newest
+    assert default_software(load_chip("mi300x"), "inference").name == "vllm-rocm"
+    assert default_software(load_chip("mtia-v2"), "training") is None  # no stack: engine-wide parameters
+
+
+def test_unknown_or_wrong_phase_stack_is_one_line():
+    with pytest.raises(FablessError, match="software") as exc:
+        resolve_software("nemo-99", load_chip("h100-sxm"), "training")
+    assert "\n" not in str(exc.value)
+    with pytest.raises(FablessError, match="inference stack"):
+        resolve_software("gpt-fast", load_chip("h100-sxm"), "training")
+
+
+def test_the_estimate_names_its_software():
+    est = estimate(scenario_from_dict({**_MEG, "software": "megatron-lm-2021"}))
+    assert est.metrics["software"] == "megatron-lm-2021"
+    assert any(n.startswith("software: megatron-lm-2021") for n in est.notes)
+    assert estimate(scenario_from_dict(_MEG)).metrics["software"] == default_software(load_chip("a100-sxm"), "training").name
+
+
+def test_megatron_2021_exposes_the_whole_gradient_all_reduce():
+    # Megatron-LM 2021 all-reduces the gradients after the backward pass: the exposed DP time is the
+    # all-reduce of the bf16 gradients (1.3B x 2 bytes) over the 16 data-parallel chips (8 per node).
+    old = estimate(scenario_from_dict({**_MEG, "software": "megatron-lm-2021"}))
+    new = estimate(scenario_from_dict({**_MEG, "software": "nemo-24.09"}))
+    from fabless.estimate.engine import params_per_chip, resolve_system
+    from fabless.workload import load_model
+    system = resolve_system(scenario_from_dict(_MEG))
+    grads = params_per_chip(load_model("gpt3-1.3b"), old.plan) * 2.0
+    ar = group_collective_time_s("all_reduce", grads, 16, system, within_domain=None)
+    assert old.breakdown_s["dp_comm_exposed"] == pytest.approx(ar, rel=1e-9)
+    assert new.breakdown_s.get("dp_comm_exposed", 0.0) < ar  # overlapped with the last backward
