@@ -161,9 +161,14 @@ def test_fully_connected_direct(tmp_path):
 def test_groups_across_domains(switch8):
     # 2 domains of 8. Flat ring: 2 x 15/16 x 1e9 / min(100, 8 x 50) GB/s = 18.75 ms.
     # Hierarchical: 8.75 (RS in) + 2 x 1/2 x 1e9/8 / 50e9 = 2.5 (AR across) + 8.75 (AG in) = 20 ms.
+    # Pipelined (tree-style streaming): the slowest phase, max(8.75 + 8.75, 2.5) = 17.5 ms.
     r = C.collective_time("all_reduce", 1e9, 16, switch8, params=IDEAL)
-    assert r.time_s == pytest.approx(0.01875)
-    assert r.algorithm == "ring/simple" and r.span == "both"
+    assert r.time_s == pytest.approx(0.0175)
+    assert r.algorithm.startswith("pipelined(") and r.span == "both"
+    # all-gather cannot stream a reduction: the flat ring, 15/16 x 1e9 / 100 GB/s = 9.375 ms
+    # (hierarchical: 7/8 x 1e9 / 100 GB/s in + 1/2 x 1e9/8 / 50 GB/s across = 10 ms)
+    rg = C.collective_time("all_gather", 1e9, 16, switch8, params=IDEAL)
+    assert rg.time_s == pytest.approx(0.009375) and rg.algorithm == "ring/simple"
     # one chip per domain: ring over the NICs, 2 x 15/16 x 1e9 / 50e9 = 37.5 ms (tree: 40 ms)
     rs = C.collective_time("all_reduce", 1e9, 16, switch8, placement="spread", params=IDEAL)
     assert rs.time_s == pytest.approx(0.0375) and rs.span == "scale_out"
@@ -347,6 +352,19 @@ def test_cli_errors(op_cli, tmp_path):
     assert_one_line_error(op_cli("op", "allreduce", "--system", str(path), "--bytes", "1XB"), "--bytes")
     assert_one_line_error(op_cli("op", "allreduce", "--system", str(path), "--chips", "16"), "no scale-out network")
     assert_one_line_error(op_cli("op", "p2p", "--system", str(path), "--chips", "4"), "two chips")
+
+
+def test_cli_torus_shape(op_cli):
+    # --shape is the group's extent per torus dimension: the same 8 v6e chips as a line of 8
+    # take longer than the default 4x2 block, and match collective_time with that shape
+    v6e = load_system("tpu-v6e-256")
+    line = op_cli("op", "allreduce", "--system", "tpu-v6e-256", "--chips", "8", "--bytes", "16MiB", "--shape", "8x1", "--json")
+    block = op_cli("op", "allreduce", "--system", "tpu-v6e-256", "--chips", "8", "--bytes", "16MiB", "--json")
+    assert line.code == 0 and block.code == 0, line.err + block.err
+    assert line.json()["time_s"] == pytest.approx(C.collective_time("all_reduce", 16 * 2**20, 8, v6e, group_shape=(8, 1)).time_s)
+    assert line.json()["time_s"] > block.json()["time_s"]
+    assert_one_line_error(op_cli("op", "allreduce", "--system", "tpu-v6e-256", "--chips", "8", "--shape", "4xa"), "--shape")
+    assert_one_line_error(op_cli("op", "allreduce", "--system", "tpu-v6e-256", "--chips", "8", "--shape", "3x1"), "does not fit")
 
 
 def test_help_has_examples():

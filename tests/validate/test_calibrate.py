@@ -433,3 +433,35 @@ def test_rows_faster_than_the_chip_allows_stop_at_a_bound_and_say_so(cli, tmp_pa
     assert mma["fitted"] and mma["at_bound"] == 1.0
     res = cli("calibrate", str(path), "--chip", "a100-sxm")
     assert "stopped at its bound 1" in res.out
+
+
+def test_a_link_generation_with_its_own_values_is_fitted_through_them(tmp_path):
+    """hgx-b200's NVLink 5 has its own ring efficiency, step cost and NVLS efficiency in
+    collectives.yaml; a B200 sweep fits the system's own values, which replace those."""
+    from fabless.perf.collectives import scale_up_params
+
+    system = load_system("hgx-b200")
+    tech = system.chip.links.scale_up.technology
+    truth = {"scale_up__bw_efficiency": 0.65, "nvls__bw_efficiency": 0.55, "launch_latency_s": 1.4e-5}
+    gen = load_params().generation(tech)
+    assert gen is not None and gen.bw_efficiency is not None and gen.nvls_bw_efficiency is not None
+    # the truth, written into the generation's own fields by hand
+    p = load_params().replace(**{f"generations__{gen.key}__bw_efficiency": 0.65,
+                                 f"generations__{gen.key}__nvls_bw_efficiency": 0.55, "launch_latency_s": 1.4e-5})
+    assert scale_up_params(tech, p)[0].bw_efficiency == 0.65
+    sizes = np.array([2.0**i for i in range(10, 34, 2)])
+    files = []
+    for binary, kind in (("all_reduce_perf", "all_reduce"), ("all_gather_perf", "all_gather")):
+        t = collective_time(kind, sizes, 8, system, params=p).time_s
+        files.append(tmp_path / f"{kind}.txt")
+        files[-1].write_text(_nccl_text(binary, kind, 8, t, sizes).replace("NVIDIA H100 80GB HBM3", "NVIDIA B200"))
+    cal = calibrate_files([str(f) for f in files], system="hgx-b200")
+    for name, value in truth.items():
+        assert name in cal.comm.fitted
+        assert cal.comm.after[name] == pytest.approx(value, rel=0.02), name
+    # the written system file carries them, and its collectives use them
+    from fabless.validate.measured.calibrate import write
+
+    write(cal, tmp_path / "mine.yaml")
+    fab, nvls, launch = scale_up_params(tech, params_for(load_system(str(tmp_path / "mine.yaml"))))
+    assert (fab.bw_efficiency, nvls, launch) == pytest.approx((0.65, 0.55, 1.4e-5), rel=0.02)

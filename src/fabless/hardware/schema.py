@@ -273,6 +273,9 @@ class ScaleUpDomain(Frozen):
     size: PositiveInt = Field(description="chips in one scale-up domain")
     topology: Literal["switch", "torus", "ring", "fully_connected"]
     torus_dims: list[PositiveInt] | None = Field(None, description="for a torus: its dimensions, product = size")
+    torus_dim_bidir_gb_s: list[PositiveFloat] | None = Field(
+        None, description="for a torus whose dimensions differ: per chip, both directions, GB/s over the two links "
+                          "of each dimension (torus_dims order); None splits the chip's scale-up bandwidth equally")
     in_network_reduction: bool = Field(False, description="the switch reduces (NVLink SHARP / NVLS)")
     latency_us: PositiveFloat = Field(description="one-hop software-visible latency of a small message")
 
@@ -286,6 +289,8 @@ class ScaleUpDomain(Frozen):
                 prod *= d
             if prod != self.size:
                 raise ValueError(f"torus_dims {self.torus_dims} hold {prod} chips but size is {self.size}")
+        if self.torus_dim_bidir_gb_s is not None and len(self.torus_dim_bidir_gb_s) != len(self.torus_dims or []):
+            raise ValueError("torus_dim_bidir_gb_s needs one bandwidth per entry of torus_dims")
         return self
 
 

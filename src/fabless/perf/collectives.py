@@ -10,13 +10,18 @@ Every algorithm is an alpha-beta model a reader can check by hand::
   bytes over n chips moves ``2 (n-1)/n x S`` through each chip, an all-gather or
   reduce-scatter ``(n-1)/n x S``; NVLink SHARP (NVLS) ``(1 + 1/n) x S``.
 * ``achievable_bandwidth`` is the link's one-direction bandwidth times an
-  efficiency per fabric and protocol.
+  efficiency per fabric and protocol; a scale-up link generation (NVLink 5, ICI,
+  ... matched on the chip's ``links.scale_up.technology``) may set its own
+  efficiency, step costs and launch latency where measurements show a difference.
+* Across scale-up domains every network step pays the network's hop latency plus
+  a proxy / RDMA step cost (``scale_out.*_step_overhead_s``).
 
 Like NCCL, :func:`collective_time` evaluates every algorithm that applies (ring
 and LL/Simple protocols, NVLS where the switch reduces, one-shot direct
 exchange on fully-connected meshes, bidirectional rings along each torus
 dimension, and, for groups that span scale-up domains, flat rings, trees and
-hierarchical intra-inter-intra schemes) and keeps the fastest for each size.
+hierarchical intra-inter-intra schemes, sequential or pipelined as NCCL's tree
+streams chunks) and keeps the fastest for each size.
 Sizes may be numpy arrays; every formula is vectorised.
 
 Bus bandwidth follows nccl-tests: ``busbw = algbw x 2(n-1)/n`` for all-reduce,
@@ -32,6 +37,7 @@ docs/collectives.md gives the formulas and the measured error.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -72,6 +78,31 @@ class FabricParams:
     ll_step_overhead_s: float
 
 
+#: Fields a link generation may set instead of the scale-up default (None: use the default).
+GENERATION_FIELDS = ("bw_efficiency", "simple_step_overhead_s", "ll_step_overhead_s", "launch_latency_s", "nvls_bw_efficiency")
+
+
+@dataclass(frozen=True)
+class LinkGeneration:
+    """What one scale-up link generation (NVLink 5, ICI, ...) changes from the scale-up
+    defaults. ``match`` is text the chip's ``links.scale_up.technology`` contains (case and
+    spaces optional, whole words); a field left None keeps the default."""
+
+    key: str
+    match: str
+    bw_efficiency: float | None = None
+    simple_step_overhead_s: float | None = None
+    ll_step_overhead_s: float | None = None
+    launch_latency_s: float | None = None
+    nvls_bw_efficiency: float | None = None
+
+    def matches(self, technology: str) -> bool:
+        # a whole-word match, spaces optional ("NVLink 5" = "NVLink5"), case ignored:
+        # "ICI" must not match inside "efficient"
+        words = r"\s*".join(re.escape(w) for w in self.match.split())
+        return re.search(rf"(?<![a-z0-9]){words}(?![a-z0-9])", str(technology), re.IGNORECASE) is not None
+
+
 @dataclass(frozen=True)
 class CollectiveParams:
     """Everything in collectives.yaml, as plain numbers, plus their sources."""
@@ -82,15 +113,21 @@ class CollectiveParams:
     scale_out: FabricParams
     nvls_bw_efficiency: float
     nvls_latency_s: float
+    generations: tuple[LinkGeneration, ...] = ()
     sources: dict[str, Source] = field(default_factory=dict, compare=False, hash=False)
 
     def replace(self, **changes: float) -> CollectiveParams:
-        """A copy with some values changed; nested names use '__' (``scale_up__bw_efficiency``)."""
+        """A copy with some values changed; nested names use '__' (``scale_up__bw_efficiency``,
+        ``generations__nvlink5__bw_efficiency``)."""
         flat = self.flat()
         for key, value in changes.items():
             if key not in flat:
                 raise FablessError(f"unknown collective parameter '{key}'; known: {', '.join(flat)}")
             flat[key] = float(value)
+        gens = tuple(
+            LinkGeneration(g.key, g.match, **{f: flat.get(f"generations__{g.key}__{f}") for f in GENERATION_FIELDS})
+            for g in self.generations
+        )
         return CollectiveParams(
             launch_latency_s=flat["launch_latency_s"],
             ll_bw_fraction=flat["ll_bw_fraction"],
@@ -98,6 +135,7 @@ class CollectiveParams:
             scale_out=FabricParams(flat["scale_out__bw_efficiency"], flat["scale_out__simple_step_overhead_s"], flat["scale_out__ll_step_overhead_s"]),
             nvls_bw_efficiency=flat["nvls__bw_efficiency"],
             nvls_latency_s=flat["nvls__latency_s"],
+            generations=gens,
             sources=self.sources,
         )
 
@@ -110,7 +148,18 @@ class CollectiveParams:
             out[f"{name}__ll_step_overhead_s"] = fab.ll_step_overhead_s
         out["nvls__bw_efficiency"] = self.nvls_bw_efficiency
         out["nvls__latency_s"] = self.nvls_latency_s
+        for g in self.generations:
+            for f in GENERATION_FIELDS:
+                v = getattr(g, f)
+                if v is not None:
+                    out[f"generations__{g.key}__{f}"] = v
         return out
+
+    def generation(self, technology: str | None) -> LinkGeneration | None:
+        """The first link generation whose ``match`` the technology text contains."""
+        if not technology:
+            return None
+        return next((g for g in self.generations if g.matches(technology)), None)
 
 
 def _number(plain: dict, path: str, origin: str, *, fraction: bool = False) -> float:
@@ -142,6 +191,20 @@ def _load_params_cached(path: str) -> CollectiveParams:
             _number(plain, f"{name}.ll_step_overhead_s", path),
         )
 
+    gens_raw = plain.get("generations") or {}
+    if not isinstance(gens_raw, dict):
+        raise FablessError(f"{path}: 'generations' must be a mapping of generation name -> fields")
+    gens = []
+    for key, node in gens_raw.items():
+        if not isinstance(node, dict) or not isinstance(node.get("match"), str):
+            raise FablessError(f"{path}: generations.{key} needs a 'match' text (what the chip's scale-up technology contains)")
+        unknown = set(node) - {"match", *GENERATION_FIELDS}
+        if unknown:
+            raise FablessError(f"{path}: generations.{key}: unknown field(s) {', '.join(sorted(unknown))}; known: {', '.join(GENERATION_FIELDS)}")
+        vals = {f: _number(plain, f"generations.{key}.{f}", path, fraction=f.endswith("efficiency"))
+                for f in GENERATION_FIELDS if f in node}
+        gens.append(LinkGeneration(str(key), node["match"], **vals))
+
     return CollectiveParams(
         launch_latency_s=_number(plain, "launch_latency_s", path),
         ll_bw_fraction=_number(plain, "ll_bw_fraction", path, fraction=True),
@@ -149,6 +212,7 @@ def _load_params_cached(path: str) -> CollectiveParams:
         scale_out=fabric("scale_out"),
         nvls_bw_efficiency=_number(plain, "nvls.bw_efficiency", path, fraction=True),
         nvls_latency_s=_number(plain, "nvls.latency_s", path),
+        generations=tuple(gens),
         sources={k: Source(**v) for k, v in sources.items()},
     )
 
@@ -158,12 +222,36 @@ def load_params(path: str | Path | None = None) -> CollectiveParams:
     return _load_params_cached(str(path or _PARAMS_PATH))
 
 
+#: Scale-up values (flat names) -> the link-generation field that would otherwise replace them.
+_GENERATION_OF = {"scale_up__bw_efficiency": "bw_efficiency", "scale_up__simple_step_overhead_s": "simple_step_overhead_s",
+                  "scale_up__ll_step_overhead_s": "ll_step_overhead_s", "launch_latency_s": "launch_latency_s",
+                  "nvls__bw_efficiency": "nvls_bw_efficiency"}
+
+
+def with_system_values(params: CollectiveParams, values: dict[str, float], technology: str | None) -> CollectiveParams:
+    """``params`` with ``values`` (flat names, :meth:`CollectiveParams.flat`) measured on one
+    system whose scale-up links are ``technology``: a scale-up value replaces the default and,
+    where that technology's link generation sets its own, the generation's too (the values
+    describe these very links)."""
+    flat = dict(values)
+    g = params.generation(technology)
+    if g is not None:
+        for name, f in _GENERATION_OF.items():
+            if name in values and getattr(g, f) is not None:
+                flat[f"generations__{g.key}__{f}"] = values[name]
+    return params.replace(**flat)
+
+
 def params_for(system: System, base: CollectiveParams | None = None) -> CollectiveParams:
     """The parameters for collectives on ``system``: ``base`` (the shipped ones by default)
-    with the system file's own ``calibration.collectives`` values on top, if it has any."""
+    with the system file's own ``calibration.collectives`` values on top, if it has any
+    (:func:`with_system_values`)."""
     p = base or load_params()
     cal = system.calibration.collectives if system.calibration is not None else None
-    return p.replace(**cal.flat()) if cal is not None else p
+    if cal is None:
+        return p
+    su = system.chip.links.scale_up
+    return with_system_values(p, cal.flat(), su.technology if su is not None else None)
 
 
 # ----------------------------------------------------------------------------- results
@@ -224,6 +312,7 @@ class _Dim:
 
     size: int
     wrap: bool
+    link_bytes_per_s: float = 0.0  # one link of this dimension, one direction
 
 
 @dataclass(frozen=True)
@@ -239,6 +328,8 @@ class _Fabric:
     params: FabricParams
     dims: tuple[_Dim, ...] = ()
     in_network_reduction: bool = False
+    nvls_bw_efficiency: float = 1.0
+    launch_s: float = 0.0
 
     def step_s(self, protocol: str) -> float:
         extra = self.params.simple_step_overhead_s if protocol == "simple" else self.params.ll_step_overhead_s
@@ -249,48 +340,93 @@ class _Fabric:
         return e * ll_fraction if protocol == "ll" else e
 
 
-def _torus_dims(group: int, dims: list[int]) -> tuple[_Dim, ...]:
-    """The sub-torus a packed group of ``group`` chips occupies: whole dimensions
-    first (they keep their wrap-around links), then part of the next one (a line)."""
-    out: list[_Dim] = []
+def _torus_dims(group: int, dims: list[int], shape: tuple[int, ...] | None = None,
+                link_bw: list[float] | None = None) -> tuple[_Dim, ...]:
+    """The sub-torus a packed group of ``group`` chips occupies.
+
+    Whole dimensions first (they keep their wrap-around links); what is left is spread
+    over the next dimensions as a compact block (sizes as equal as powers of two allow,
+    as TPU slices are shaped: 8 chips of a 16x16 pod are 4x2, not a line of 8), each
+    part of a dimension a line. ``shape`` names the group's extent along each torus
+    dimension instead (e.g. ``(1, 4, 2)``); a part equal to the whole dimension wraps.
+    ``link_bw``: one link's one-direction bytes/s along each dimension (0 if not given)."""
+    bw = list(link_bw) if link_bw is not None else [0.0] * len(dims)
+    if shape is not None:
+        if len(shape) != len(dims) or any(s < 1 or d % s for s, d in zip(shape, dims)) or math.prod(shape) != group:
+            raise FablessError(f"group shape {'x'.join(map(str, shape))} does not fit the {'x'.join(map(str, dims))} torus "
+                               f"with {group} chips: give one size per dimension, each dividing it, product = group size")
+        return tuple(_Dim(s, s == d, b) for s, d, b in zip(shape, dims, bw) if s > 1)
+    whole: list[_Dim] = []
     remaining = group
-    for d in dims:
-        if remaining == 1:
-            break
+    free: list[int] = []
+    free_bw: list[float] = []
+    for d, b in zip(dims, bw):
         if d == 1:
             continue
-        if remaining >= d:
-            if remaining % d:
-                break
-            out.append(_Dim(d, True))
+        if not free and remaining >= d and remaining % d == 0:
+            whole.append(_Dim(d, True, b))
             remaining //= d
         else:
-            if d % remaining:
-                break
-            out.append(_Dim(remaining, False))
-            remaining = 1
-    if remaining != 1:
-        raise FablessError(f"a group of {group} chips does not tile the {'x'.join(map(str, dims))} torus; use a group size that is a product of its dimensions")
-    return tuple(out)
+            free.append(d)
+            free_bw.append(b)
+    part = [1] * len(free)
+    while remaining > 1:
+        # grow the smallest part that can still double inside its dimension
+        options = [i for i in range(len(free)) if free[i] % (part[i] * 2) == 0 and part[i] * 2 <= free[i]]
+        if remaining % 2 or not options:
+            raise FablessError(f"a group of {group} chips does not tile the {'x'.join(map(str, dims))} torus; "
+                               f"use a group size that is a product of its dimensions")
+        i = min(options, key=lambda j: (part[j], j))
+        part[i] *= 2
+        remaining //= 2
+    return tuple(whole) + tuple(_Dim(p_, p_ == d, b) for p_, d, b in zip(part, free, free_bw) if p_ > 1)
 
 
-def _scale_up_fabric(system: System, group: int, params: CollectiveParams) -> _Fabric:
+def _scale_up_fabric(system: System, group: int, params: CollectiveParams,
+                     shape: tuple[int, ...] | None = None) -> _Fabric:
     su = system.scale_up
     link = system.chip.links.scale_up
     if link is None:
         raise FablessError(f"system '{system.name}': chip '{system.chip.name}' has no scale-up links (chip.links.scale_up)")
     chip_bw = link.unidir_bytes_per_s
     hop = su.latency_us * 1e-6
+    fab, nvls_eff, launch = scale_up_params(link.technology, params)
     if su.topology in ("torus", "ring"):
         full = list(su.torus_dims) if su.topology == "torus" else [su.size]
-        n_dims = sum(1 for d in full if d > 1) or 1
-        link_bw = chip_bw / (2 * n_dims)  # two links (+ and -) per dimension
-        return _Fabric("scale_up", "torus", group, chip_bw, link_bw, hop, params.scale_up, _torus_dims(group, full))
+        if su.topology == "torus" and su.torus_dim_bidir_gb_s:
+            # the system says what each dimension carries: per chip both ways over its 2 links
+            per_dim = [bidir * 1e9 / 4 for bidir in su.torus_dim_bidir_gb_s]
+        else:
+            n_dims = sum(1 for d in full if d > 1) or 1
+            per_dim = [chip_bw / (2 * n_dims)] * len(full)  # two links (+ and -) per dimension
+        dims = _torus_dims(group, full, shape, per_dim)
+        return _Fabric("scale_up", "torus", group, chip_bw, max(per_dim), hop, fab, dims,
+                       nvls_bw_efficiency=nvls_eff, launch_s=launch)
+    if shape is not None:
+        raise FablessError(f"a group shape is for a torus; system '{system.name}' has a {su.topology} scale-up domain")
     if su.topology == "fully_connected":
         peers = max(su.size - 1, 1)
-        return _Fabric("scale_up", "fully_connected", group, chip_bw, chip_bw / peers, hop, params.scale_up)
-    return _Fabric("scale_up", "switch", group, chip_bw, chip_bw, hop, params.scale_up,
-                   in_network_reduction=su.in_network_reduction)
+        return _Fabric("scale_up", "fully_connected", group, chip_bw, chip_bw / peers, hop, fab,
+                       nvls_bw_efficiency=nvls_eff, launch_s=launch)
+    return _Fabric("scale_up", "switch", group, chip_bw, chip_bw, hop, fab,
+                   in_network_reduction=su.in_network_reduction, nvls_bw_efficiency=nvls_eff, launch_s=launch)
+
+
+def scale_up_params(technology: str | None, params: CollectiveParams) -> tuple[FabricParams, float, float]:
+    """(fabric parameters, NVLS efficiency, launch latency in s) for a scale-up link
+    technology: the scale-up defaults with whatever its link generation sets instead."""
+    g = params.generation(technology)
+    base = params.scale_up
+
+    def pick(value: float | None, default: float) -> float:
+        return default if value is None else value
+
+    if g is None:
+        return base, params.nvls_bw_efficiency, params.launch_latency_s
+    fab = FabricParams(pick(g.bw_efficiency, base.bw_efficiency),
+                       pick(g.simple_step_overhead_s, base.simple_step_overhead_s),
+                       pick(g.ll_step_overhead_s, base.ll_step_overhead_s))
+    return fab, pick(g.nvls_bw_efficiency, params.nvls_bw_efficiency), pick(g.launch_latency_s, params.launch_latency_s)
 
 
 def _scale_out_fabric(system: System, group: int, params: CollectiveParams) -> _Fabric:
@@ -333,7 +469,7 @@ def _switch(kind: str, S: np.ndarray, f: _Fabric, p: CollectiveParams) -> list[C
         # NVLS: each chip sends S (multimem reduce-loads of every shard) + S/n (its reduced shard
         # multicast back), and receives S/n + S: (1 + 1/n) S each way.
         out.append(("nvls", p.nvls_latency_s + 2 * f.step_s("simple"),
-                    (1 + 1 / n) * S / (p.nvls_bw_efficiency * f.chip_bytes_per_s)))
+                    (1 + 1 / n) * S / (f.nvls_bw_efficiency * f.chip_bytes_per_s)))
     return out
 
 
@@ -366,17 +502,18 @@ def _torus(kind: str, S: np.ndarray, f: _Fabric, p: CollectiveParams) -> list[Ca
     so every dimension's links work at once."""
     dims = f.dims
     out: list[Cand] = []
-    b = f.link_bytes_per_s
     for pr in _PROTOCOLS:
         e = f.eff(pr, p.ll_bw_fraction)
-        ring_bw = [e * b * (2 if d.wrap else 1) for d in dims]  # a line carries a ring at one link's rate
-        if kind == "send_recv":
-            out.append((f"p2p/{pr}", f.step_s(pr), S / (e * b)))
+        # a dimension the group closes is a ring over 2 links; a line carries a ring at one link's rate
+        ring_bw = [e * d.link_bytes_per_s * (2 if d.wrap else 1) for d in dims]
+        if kind == "send_recv":  # to a neighbour over the fastest link
+            out.append((f"p2p/{pr}", f.step_s(pr), S / (e * f.link_bytes_per_s)))
             continue
         if kind == "all_to_all":
+            # bytes x hops spread over the group's links in proportion to their capacity
             hops = sum(_ring_mean_distance(d.size, d.wrap) for d in dims)
-            links = sum(2 * (1 if d.wrap else (d.size - 1) / d.size) for d in dims)
-            out.append((f"torus-direct/{pr}", sum(d.size - 1 for d in dims) * f.step_s(pr), S * hops / (links * e * b)))
+            capacity = sum(2 * (1 if d.wrap else (d.size - 1) / d.size) * d.link_bytes_per_s for d in dims)
+            out.append((f"torus-direct/{pr}", sum(d.size - 1 for d in dims) * f.step_s(pr), S * hops / (e * capacity)))
             continue
         k = len(dims)
         worst = 0.0
@@ -402,6 +539,14 @@ def _one_fabric(kind: str, S: np.ndarray, f: _Fabric, p: CollectiveParams) -> li
     if f.topology == "fully_connected":
         return _fully_connected(kind, S, f, p)
     return _switch(kind, S, f, p)
+
+
+def _best_parts(cands: list[Cand], S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(latency, bandwidth time) of the fastest candidate at each size."""
+    lats = np.array([lat for _, lat, _ in cands])
+    bws = np.stack([np.broadcast_to(bw, S.shape) for _, _, bw in cands])
+    idx = (lats[:, None] + bws).argmin(axis=0)
+    return lats[idx], bws[idx, np.arange(S.size)]
 
 
 def _best(cands: list[Cand], S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -441,14 +586,22 @@ def _spanning(kind: str, S: np.ndarray, up: _Fabric, out: _Fabric, p: Collective
     # hierarchical: reduce-scatter inside the domain, the collective across domains on
     # 1/m of the buffer (each of the m chips over its own NIC, at once), all-gather inside.
     inter = _one_fabric(kind, S / m, out, p) + _tree_inter(kind, S / m, out, p)
+    phases = 2 if kind == "all_reduce" else 1
     if m > 1:
         intra_kind = "reduce_scatter" if kind in ("all_reduce", "reduce_scatter") else "all_gather"
-        t_rs, _ = _best(_one_fabric(intra_kind, S, up, p), S)
-        t_intra = t_rs * (2 if kind == "all_reduce" else 1)
+        intra = _one_fabric(intra_kind, S, up, p)
+        lat_i, bw_i = _best_parts(intra, S)
+        lat_intra, bw_intra = phases * lat_i, phases * bw_i
     else:
-        t_intra = np.zeros_like(S)
+        lat_intra = bw_intra = np.zeros_like(S)
     for name, lat, bw in inter:  # the intra-domain phases (their own best algorithm) count as bandwidth time
-        cands.append((f"hierarchical({name})" if m > 1 else name, lat, t_intra + bw))
+        cands.append((f"hierarchical({name})" if m > 1 else name, lat, lat_intra + bw_intra + bw))
+        if m > 1 and kind == "all_reduce":
+            # NCCL's tree / NVLS-tree all-reduce streams chunks through the phases: the
+            # intra-domain reduce, the network and the intra-domain broadcast work on
+            # different chunks at once, so the slowest phase sets the rate; every phase's
+            # step latency is still paid once.
+            cands.append((f"pipelined({name})", lat, lat_intra + np.maximum(bw_intra, bw)))
 
     # flat ring over all g chips (NCCL's multi-node ring): each channel's ring crosses
     # every domain boundary once; the m NICs of a domain carry m channels in parallel.
@@ -509,6 +662,7 @@ def collective_time(
     placement: str = "auto",
     params: CollectiveParams | None = None,
     per_domain: int | None = None,
+    group_shape: tuple[int, ...] | None = None,
 ) -> CollectiveTime:
     """Time of one collective of ``bytes`` (a number or a numpy array of sizes)
     over ``group_size`` chips of ``system``, with the fastest applicable algorithm.
@@ -516,8 +670,11 @@ def collective_time(
     ``bytes`` is nccl-tests' size: the per-chip buffer (all-gather: the gathered
     output; reduce-scatter: the input; all-to-all: the whole send buffer;
     send/recv: the message). ``send_recv`` with ``group_size`` 2 is one transfer
-    between two chips. ``params`` default to :func:`params_for` the system (the shipped
-    parameters, or the system file's calibrated ones)."""
+    between two chips. ``group_shape`` (torus scale-up only) is the group's extent
+    along each torus dimension, e.g. ``(4, 2)`` for 8 chips spanning two mesh axes of
+    a 16x16 slice; None packs the group as described in :func:`_torus_dims`.
+    ``params`` default to :func:`params_for` the system (the shipped parameters, or the
+    system file's calibrated ones)."""
     kind = normalize_kind(kind)
     p = params or params_for(system)
     scalar = np.ndim(bytes) == 0
@@ -537,13 +694,14 @@ def collective_time(
         cands: list[Cand] = [("none", 0.0, np.zeros_like(S))]
         launch = 0.0
     elif layout.domains == 1:
-        cands = _one_fabric(kind, S, _scale_up_fabric(system, layout.per_domain, p), p)
-        launch = p.launch_latency_s
+        up = _scale_up_fabric(system, layout.per_domain, p, group_shape)
+        cands = _one_fabric(kind, S, up, p)
+        launch = up.launch_s
     else:
-        up = _scale_up_fabric(system, layout.per_domain, p) if layout.per_domain > 1 else _scale_up_fabric(system, 1, p)
+        up = _scale_up_fabric(system, layout.per_domain, p, group_shape if layout.per_domain > 1 else None)
         out = _scale_out_fabric(system, layout.domains, p)
         cands = _spanning(kind, S, up, out, p)
-        launch = p.launch_latency_s
+        launch = up.launch_s
 
     lat = np.array([c[1] for c in cands])[:, None] + launch
     bw = np.stack([np.broadcast_to(c[2], S.shape) for c in cands])
@@ -577,15 +735,18 @@ def group_collective_time_s(
     within_domain: bool | None = None,
     params: CollectiveParams | None = None,
     per_domain: int | None = None,
+    group_shape: tuple[int, ...] | None = None,
 ) -> Any:
     """Seconds for a parallel plan's collective: ``within_domain=True`` packs the
     group into scale-up domains (tensor/expert parallel groups), ``False`` puts
     one member per domain (data/pipeline groups laid out across nodes), ``None``
     packs. ``per_domain`` (a divisor of the group) overrides both: that many members in
     each domain, as a strided group has (e.g. a dp group over tp-4 ranks on 8-chip nodes:
-    2 per node). Returns a float, or an array for an array of sizes; 0 for a group of 1."""
+    2 per node). ``group_shape`` (optional, torus scale-up only): the group's extent along
+    each torus dimension, i.e. which mesh axes it spans. Returns a float, or an array for an
+    array of sizes; 0 for a group of 1."""
     placement = "spread" if within_domain is False else "packed"
     if group_size <= 1:
         return 0.0 if np.ndim(bytes) == 0 else np.zeros(np.shape(bytes))
     return collective_time(kind, bytes, group_size, system, placement=placement, params=params,
-                           per_domain=per_domain).time_s
+                           per_domain=per_domain, group_shape=group_shape).time_s

@@ -23,6 +23,7 @@ BYTES = typer.Option("1GiB", "--bytes", help="Message size per chip, nccl-tests 
 SWEEP = typer.Option(False, "--sweep", help="A table of sizes from 1 KiB to 16 GiB (x4 steps) instead of one size.")
 PLACEMENT = typer.Option("auto", "--placement", help="packed (fill a scale-up domain first; = auto) or spread (one chip per domain).")
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table.")
+SHAPE = typer.Option(None, "--shape", help="Torus systems only: the group's extent along each torus dimension, e.g. 4x2 or 1x4x2 (default: whole dimensions first, then a compact block).")
 
 SWEEP_BYTES = np.array([KIB * 4**i for i in range(13)], dtype=float)  # 1 KiB ... 16 GiB
 assert SWEEP_BYTES[-1] == 16 * GIB
@@ -35,8 +36,22 @@ def _human_bytes(n: float) -> str:
     return f"{n:g} B"
 
 
-def _run(kind: str, system_ref: str, chips: int | None, size: str, sweep: bool, placement: str, as_json: bool) -> None:
+def _parse_shape(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise FablessError(f"--shape must be sizes joined by 'x', e.g. 4x2, got '{text}'") from None
+    if not shape or min(shape) < 1:
+        raise FablessError(f"--shape sizes must be at least 1, got '{text}'")
+    return shape
+
+
+def _run(kind: str, system_ref: str, chips: int | None, size: str, sweep: bool, placement: str, as_json: bool,
+         shape: str | None = None) -> None:
     system = load_system(system_ref)
+    group_shape = _parse_shape(shape)
     if placement not in PLACEMENTS:
         raise FablessError(f"--placement must be one of {', '.join(PLACEMENTS)}, got '{placement}'")
     if chips is None:
@@ -48,7 +63,7 @@ def _run(kind: str, system_ref: str, chips: int | None, size: str, sweep: bool, 
     sizes = SWEEP_BYTES if sweep else np.array([parse_bytes(size, "--bytes")])
     if not sweep and sizes[0] <= 0:
         raise FablessError(f"--bytes must be more than 0, got '{size}'")
-    res = collective_time(kind, sizes, chips, system, placement=placement)
+    res = collective_time(kind, sizes, chips, system, placement=placement, group_shape=group_shape)
     rows = []
     for i, s in enumerate(sizes):
         rows.append({
@@ -77,39 +92,43 @@ def _run(kind: str, system_ref: str, chips: int | None, size: str, sweep: bool, 
 
 
 @collectives_app.command("allreduce")
-def allreduce(system: str = SYSTEM, chips: int = CHIPS, size: str = BYTES, sweep: bool = SWEEP, placement: str = PLACEMENT, json: bool = JSON) -> None:
+def allreduce(system: str = SYSTEM, chips: int = CHIPS, size: str = BYTES, sweep: bool = SWEEP, placement: str = PLACEMENT, json: bool = JSON,
+              shape: str = SHAPE) -> None:
     """All-reduce: time, algorithm bandwidth and bus bandwidth.
 
     Example: fabless op allreduce --system dgx-h200 --chips 8 --bytes 1GiB
     """
-    _run("all_reduce", system, chips, size, sweep, placement, json)
+    _run("all_reduce", system, chips, size, sweep, placement, json, shape)
 
 
 @collectives_app.command("allgather")
-def allgather(system: str = SYSTEM, chips: int = CHIPS, size: str = BYTES, sweep: bool = SWEEP, placement: str = PLACEMENT, json: bool = JSON) -> None:
+def allgather(system: str = SYSTEM, chips: int = CHIPS, size: str = BYTES, sweep: bool = SWEEP, placement: str = PLACEMENT, json: bool = JSON,
+              shape: str = SHAPE) -> None:
     """All-gather (--bytes is the gathered output per chip).
 
     Example: fabless op allgather --system dgx-h100 --chips 8 --sweep
     """
-    _run("all_gather", system, chips, size, sweep, placement, json)
+    _run("all_gather", system, chips, size, sweep, placement, json, shape)
 
 
 @collectives_app.command("reducescatter")
-def reducescatter(system: str = SYSTEM, chips: int = CHIPS, size: str = BYTES, sweep: bool = SWEEP, placement: str = PLACEMENT, json: bool = JSON) -> None:
+def reducescatter(system: str = SYSTEM, chips: int = CHIPS, size: str = BYTES, sweep: bool = SWEEP, placement: str = PLACEMENT, json: bool = JSON,
+                  shape: str = SHAPE) -> None:
     """Reduce-scatter (--bytes is the input per chip).
 
     Example: fabless op reducescatter --system tpu-v5p-pod --chips 64 --bytes 256MiB
     """
-    _run("reduce_scatter", system, chips, size, sweep, placement, json)
+    _run("reduce_scatter", system, chips, size, sweep, placement, json, shape)
 
 
 @collectives_app.command("alltoall")
-def alltoall(system: str = SYSTEM, chips: int = CHIPS, size: str = BYTES, sweep: bool = SWEEP, placement: str = PLACEMENT, json: bool = JSON) -> None:
+def alltoall(system: str = SYSTEM, chips: int = CHIPS, size: str = BYTES, sweep: bool = SWEEP, placement: str = PLACEMENT, json: bool = JSON,
+             shape: str = SHAPE) -> None:
     """All-to-all (--bytes is the whole send buffer per chip, 1/n to each member).
 
     Example: fabless op alltoall --system dgx-h100 --chips 64 --bytes 64MiB
     """
-    _run("all_to_all", system, chips, size, sweep, placement, json)
+    _run("all_to_all", system, chips, size, sweep, placement, json, shape)
 
 
 @collectives_app.command("p2p")

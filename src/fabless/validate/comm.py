@@ -1,15 +1,18 @@
 """Predictions of the published communication measurements (category ``comm``).
 
-``predict(row)`` takes one raw row of ``data/measurements/published.csv`` (a dict
-of strings) and returns the collective model's prediction in the row's metric
-unit, or None when the row is out of scope. ``FIT_IDS`` are the rows the
-calibrated parameters of ``data/perf/collectives.yaml`` were fitted on
-(:func:`calibrate` re-does that fit); every other comm row is held out.
+``predict(row)`` takes one raw row of ``data/measurements/published.csv`` or
+``published_comm.csv`` (a dict of strings) and returns the collective model's
+prediction in the row's metric unit, or None when the row is out of scope.
+``FIT_IDS`` are the rows the calibrated parameters of ``data/perf/collectives.yaml``
+were fitted on (:func:`calibrate` re-does that fit); every other comm row is held out.
 
 Rows and what they test:
 
-* ``busbw (GB/s)``: nccl-tests / torch all-reduce, all-gather, reduce-scatter on
-  one 8-GPU node; ``algo=Ring`` in the config means NVLS was disabled.
+* ``busbw (GB/s)``: nccl-tests / rccl-tests / torch all-reduce, all-gather,
+  reduce-scatter on one node, one NVL72 rack or two nodes; ``algo=Ring`` in the config
+  means NVLS was disabled, ``per_node=1`` one member per node.
+* ``... time (us)``: the time of one collective of ``msg_size`` (small-message
+  all-reduces inside and across nodes; TPU ``ppermute`` with ``kind=send_recv``).
 * ``bottleneck bandwidth (GB/s, ...)``: DeepEP normal dispatch, bytes over the
   bottleneck fabric (NVLink inside a node, RDMA across) divided by the time.
 * ``dispatch latency (us)``: DeepEP low-latency dispatch, an all-to-all of
@@ -26,11 +29,11 @@ from fabless.errors import FablessError
 from fabless.hardware.schema import System
 from fabless.perf.collectives import CollectiveParams, collective_time, load_params
 from fabless.units import parse_bytes
-from fabless.validate.core import parse_config
+from fabless.validate.core import load_rows, parse_config
 from fabless.validate.fit import coordinate_descent
 
-#: The rows the calibrated parameters were fitted on (12 of the 32 comm rows).
-FIT_IDS: frozenset[str] = frozenset({
+#: The rows of published.csv the calibrated parameters were fitted on (12 of its 32 comm rows).
+_FIT_IDS_PUBLISHED: frozenset[str] = frozenset({
     "comm-294", "comm-296", "comm-298",  # A100 NCCL all-reduce 1 MiB, 64 MiB, 1 GiB
     "comm-301", "comm-303", "comm-305",  # H200 torch all-reduce 8 MiB, 256 MiB, 16 GiB
     "comm-307",  # H200 ring all-reduce, NVLS off, 16 GiB
@@ -39,9 +42,28 @@ FIT_IDS: frozenset[str] = frozenset({
     "comm-332", "comm-334",  # DeepEP low-latency dispatch, ep 16 and 64
 })
 
+#: Fit rows of published_comm.csv, chosen before fitting (every other comm-x row is held out):
+#: one NVLink 5 row at a large and one at a mid size, two multi-node small-message rows (the
+#: scale-out step cost), and two TPU ppermute rows (ICI efficiency and step cost).
+FIT_IDS_COMM_X: frozenset[str] = frozenset({
+    "comm-x-002", "comm-x-007",  # GB200 4-GPU ring all-reduce 8 MiB, 8 GiB (NVLink 5)
+    "comm-x-011",  # GB200 NVL72 72-GPU all-reduce 4 GiB (NVLS on NVLink 5; added after the baseline run)
+    "comm-x-025",  # A100 2 nodes x 1 GPU all-reduce 8 B (HDR InfiniBand)
+    "comm-x-028",  # B200 2 nodes x 8 all-reduce 128 B (EFA)
+    "comm-x-032", "comm-x-033",  # TPU v5p ppermute 64 MiB, v6e ppermute 1 MiB
+})
+
+#: Every fit row; all other comm rows are held out.
+FIT_IDS: frozenset[str] = _FIT_IDS_PUBLISHED | FIT_IDS_COMM_X
+
 #: Hardware text (lower case, first match wins) -> system preset, and what to change on it.
 HARDWARE_SYSTEMS: list[tuple[str, str, dict]] = [
     ("h800", "dgx-h100", {"nvlink_bidir_gb_s": 400.0, "nic_gbit_s": 400.0}),
+    ("gb200", "gb200-nvl72", {}),
+    ("b200", "hgx-b200", {}),
+    ("mi300x", "mi300x-8", {}),
+    ("tpu v5p", "tpu-v5p-pod", {}),
+    ("tpu v6e", "tpu-v6e-256", {}),
     ("h200", "dgx-h200", {}),
     ("h100", "dgx-h100", {}),
     ("a100", "dgx-a100", {}),
@@ -95,7 +117,8 @@ def _adjust(system: System, nvlink_bidir_gb_s: float | None = None, nic_gbit_s: 
 def _kind_of(text: str) -> str | None:
     t = text.lower()
     for key, kind in (("all_reduce", "all_reduce"), ("all-reduce", "all_reduce"), ("all_gather", "all_gather"),
-                      ("reduce_scatter", "reduce_scatter"), ("all-to-all", "all_to_all"), ("all_to_all", "all_to_all")):
+                      ("reduce_scatter", "reduce_scatter"), ("all-to-all", "all_to_all"), ("all_to_all", "all_to_all"),
+                      ("ppermute", "send_recv"), ("send_recv", "send_recv")):
         if key in t:
             return kind
     return None
@@ -117,6 +140,7 @@ def predict(row: dict, *, params: CollectiveParams | None = None, resolver: Reso
     except ValueError:
         return None
 
+    placement = "spread" if cfg.get("per_node") == "1" and n > 1 else "auto"
     if metric.startswith("busbw"):
         kind = _kind_of(what)
         if kind is None or "msg_size" not in cfg:
@@ -124,7 +148,14 @@ def predict(row: dict, *, params: CollectiveParams | None = None, resolver: Reso
         if cfg.get("algo", "").lower() == "ring":  # NVLS disabled in this run
             system = _adjust(system, nvls=False)
         size = parse_bytes(cfg["msg_size"])
-        return collective_time(kind, size, n, system, params=p).busbw_bytes_per_s / 1e9
+        return collective_time(kind, size, n, system, placement=placement, params=p).busbw_bytes_per_s / 1e9
+
+    if metric.endswith("time (us)") and "msg_size" in cfg:
+        kind = cfg.get("kind") or _kind_of(what)
+        if kind is None:
+            return None
+        size = parse_bytes(cfg["msg_size"])
+        return collective_time(kind, size, n, system, placement=placement, params=p).time_s * 1e6
 
     if "deepep" in metric or "deepep" in what.lower() or "all-to-all" in what.lower():
         try:
@@ -158,12 +189,12 @@ def predict(row: dict, *, params: CollectiveParams | None = None, resolver: Reso
 
 
 def comm_rows(path: str | None = None) -> list[dict]:
-    """The comm rows of the shipped measurement set (or of ``path``)."""
+    """The comm rows of the shipped measurement set (every ``data/measurements/*.csv``:
+    published.csv and published_comm.csv), or of the one file ``path``."""
     import csv
-    from importlib import resources
-    from pathlib import Path
 
-    path = path or str(Path(str(resources.files("fabless") / "data" / "measurements" / "published.csv")))
+    if path is None:
+        return [r for r in load_rows() if r.get("category") == "comm"]
     with open(path, newline="") as fh:
         return [r for r in csv.DictReader(fh) if r.get("category") == "comm"]
 
@@ -175,12 +206,19 @@ CALIBRATED: dict[str, tuple[float, float]] = {
     "scale_up__simple_step_overhead_s": (0.0, 5e-5),
     "scale_up__ll_step_overhead_s": (0.0, 2e-5),
     "scale_out__bw_efficiency": (0.3, 1.0),
+    "scale_out__simple_step_overhead_s": (0.0, 5e-5),
+    "scale_out__ll_step_overhead_s": (0.0, 3e-5),
     "nvls__bw_efficiency": (0.3, 1.0),
     "nvls__latency_s": (0.0, 3e-4),
+    "generations__nvlink3__bw_efficiency": (0.3, 1.0),
+    "generations__nvlink5__bw_efficiency": (0.3, 1.0),
+    "generations__nvlink5__simple_step_overhead_s": (0.0, 5e-5),
+    "generations__nvlink5__nvls_bw_efficiency": (0.3, 1.0),
+    "generations__ici__bw_efficiency": (0.3, 1.0),
+    "generations__ici__simple_step_overhead_s": (0.0, 5e-5),
 }
-#: Taken equal to their scale-up counterparts (no multi-node NCCL sweep to fit them on).
-TIED = {"scale_out__simple_step_overhead_s": "scale_up__simple_step_overhead_s",
-        "scale_out__ll_step_overhead_s": "scale_up__ll_step_overhead_s"}
+#: Taken equal to another parameter (no separate data to fit them on).
+TIED = {"generations__ici__ll_step_overhead_s": "generations__ici__simple_step_overhead_s"}
 
 
 def _log_errors(rows: Iterable[dict], params: CollectiveParams, resolver: Resolver | None) -> list[float]:

@@ -24,10 +24,19 @@ HARDWARE_CHIPS: list[tuple[str, str, str]] = [
     ("mi300x", "mi300x", ""),
     ("gaudi 3", "gaudi3", ""),
     ("gaudi3", "gaudi3", ""),
+    ("tpu v7", "tpu-v7", ""),
+    ("ironwood", "tpu-v7", ""),
+    ("tpu v6e", "tpu-v6e", ""),
+    ("trillium", "tpu-v6e", ""),
     ("tpu v5p", "tpu-v5p", ""),
     ("tpu v5e", "tpu-v5e", ""),
     ("tpu v4", "tpu-v4", ""),
     ("trainium2", "trainium2", ""),
+    ("trn2", "trainium2", ""),
+    ("trainium1", "trainium1", ""),
+    ("trn1", "trainium1", ""),
+    ("inferentia2", "inferentia2", ""),
+    ("inf2", "inferentia2", ""),
 ]
 
 

@@ -15,6 +15,13 @@ metric (``convert`` in the entry):
 * ``korthikanti_mfu_pct``: Korthikanti et al. (2022) model FLOPs
   ``72 B s l h^2 (1 + s/6h + V/12lh)`` over predicted step time x GPUs x 312 TFLOP/s.
 * ``tokens_per_s_per_chip``: MosaicML tokens/s/GPU.
+* ``sequences_per_s``: sequences (global batch) per second, the whole system.
+* ``maxtext_tflops_per_chip``: MaxText's own count (``maxtext_utils.calculate_tflops_training_per_device``
+  from 2024, commit 04262f3c) ``6 N s b + 6 H L d_head s^2 b`` FLOPs per chip per step (N all
+  parameters, b sequences per chip, causal attention counted at half) over the predicted step time.
+* ``maxtext_tflops_per_chip_full_attention``: MaxText's 2023 count (``train.py``
+  ``calculate_training_tflops``, commit 28816574b): ``6 N s b + 12 H L d_head s^2 b``, attention
+  counted without the causal half.
 
 Because FLOP-rate rows use the paper's own FLOP formula, their error is exactly the
 step-time error.
@@ -143,6 +150,20 @@ def _gpt_dims(scn) -> tuple[int, int, int, int]:
     return cfg.num_layers, cfg.hidden_size, cfg.vocab_size, cfg.num_heads
 
 
+def _maxtext_flops_per_chip(scn, chips: int, causal: bool) -> float:
+    """FLOPs per chip per step as MaxText counts them (see the module docstring): 6 N s b for
+    the weights (forward + backward, every parameter including embeddings) plus the attention
+    scores and values, 12 H L d s^2 b, halved when ``causal`` (MaxText's count from 2024)."""
+    from fabless.workload import load_model
+
+    cfg = load_model(scn.model)
+    tr = scn.training
+    b = tr.global_batch / chips  # MaxText's per_device_batch_size
+    s = tr.seq_len
+    attention = 12 * cfg.num_heads * cfg.num_layers * cfg.head_dim * s * s * b
+    return 6 * cfg.params_total * s * b + (attention / 2 if causal else attention)
+
+
 def convert(row: dict, entry: dict, scn, est) -> float:
     """The estimate in the unit of the row's metric."""
     kind = entry.get("convert")
@@ -160,10 +181,16 @@ def convert(row: dict, entry: dict, scn, est) -> float:
             return flops / (m["step_time_s"] * est.chips) / 1e12
         flops = 72 * b * s * layers * h * h * (1 + s / (6 * h) + vocab / (12 * layers * h))
         return flops / (m["step_time_s"] * est.chips * 312e12) * 100.0
+    if kind == "sequences_per_s":
+        return scn.training.global_batch / float(m["step_time_s"])
+    if kind in ("maxtext_tflops_per_chip", "maxtext_tflops_per_chip_full_attention"):
+        return _maxtext_flops_per_chip(scn, est.chips, kind == "maxtext_tflops_per_chip") / float(m["step_time_s"]) / 1e12
     if kind == "output_tokens_per_s":
         return float(m["output_tokens_per_s"])
     if kind == "ttft_ms":
         return float(m["ttft_s"]) * 1e3
+    if kind == "ttft_s":
+        return float(m["ttft_s"])
     if kind == "tpot_ms":
         return float(m["tpot_s"]) * 1e3
     if kind == "e2e_s":

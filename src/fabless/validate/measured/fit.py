@@ -33,7 +33,8 @@ from fabless.estimate.optime import engine_params
 from fabless.estimate.software import resolve_software, with_chip_calibration
 from fabless.estimate.scenario import Scenario
 from fabless.hardware.schema import Chip, ChipCalibration, System
-from fabless.perf.collectives import CollectiveParams, collective_time, params_for
+from fabless.perf.collectives import (CollectiveParams, collective_time, params_for, scale_up_params,
+                                      with_system_values)
 from fabless.perf.gemm import gemm_time
 from fabless.perf.params import ChipParams
 from fabless.validate.comm import CALIBRATED
@@ -48,9 +49,10 @@ KERNEL_PARAMS: dict[str, tuple[float, float]] = {
     "mma_8bit_ratio": (0.05, 1.0),
 }
 
-#: Collective parameters a collective sweep can fit, in order of preference, with bounds
-#: (those of :data:`fabless.validate.comm.CALIBRATED`; the scale-out step costs, which the
-#: shipped fit ties to the scale-up ones, are fitted when a multi-node sweep tells them apart).
+#: Collective parameters a collective sweep can fit, in order of preference, with the bounds of
+#: :data:`fabless.validate.comm.CALIBRATED`. They are the system's own: a scale-up value also
+#: replaces the one its link generation (NVLink 3, NVLink 5, ICI) would set
+#: (:func:`fabless.perf.collectives.with_system_values`).
 COMM_PARAMS: dict[str, tuple[float, float]] = {
     "launch_latency_s": CALIBRATED["launch_latency_s"],
     "scale_up__bw_efficiency": CALIBRATED["scale_up__bw_efficiency"],
@@ -59,8 +61,8 @@ COMM_PARAMS: dict[str, tuple[float, float]] = {
     "scale_up__ll_step_overhead_s": CALIBRATED["scale_up__ll_step_overhead_s"],
     "nvls__latency_s": CALIBRATED["nvls__latency_s"],
     "scale_out__bw_efficiency": CALIBRATED["scale_out__bw_efficiency"],
-    "scale_out__simple_step_overhead_s": CALIBRATED["scale_up__simple_step_overhead_s"],
-    "scale_out__ll_step_overhead_s": CALIBRATED["scale_up__ll_step_overhead_s"],
+    "scale_out__simple_step_overhead_s": CALIBRATED["scale_out__simple_step_overhead_s"],
+    "scale_out__ll_step_overhead_s": CALIBRATED["scale_out__ll_step_overhead_s"],
 }
 
 #: The engine parameter a training or serving log fits (the lower bound is far below any
@@ -215,9 +217,11 @@ def comm_predictor(rows: Sequence[CommRow], system: System, base: CollectivePara
         groups.setdefault((r.kind, r.ranks, r.nvls), []).append(i)
     sizes = {key: np.array([rows[i].bytes for i in idx]) for key, idx in groups.items()}
     no_nvls = system.model_copy(update={"scale_up": system.scale_up.model_copy(update={"in_network_reduction": False})})
+    su = system.chip.links.scale_up
+    technology = su.technology if su is not None else None
 
     def predict(values: dict[str, float]) -> np.ndarray:
-        p = base.replace(**values)
+        p = with_system_values(base, values, technology)
         out = np.empty(len(rows))
         for key, idx in groups.items():
             kind, n, nvls = key
@@ -238,7 +242,13 @@ def fit_comm(rows: Sequence[CommRow], system: System) -> Fitted:
             raise FablessError(f"{r.where}: {r.ranks} ranks on {r.nodes} hosts, but system '{system.name}' fills "
                                f"scale-up domains of {domain}; give a --system whose domain matches the hosts")
     base = params_for(system)
-    start = {k: v for k, v in base.flat().items() if k in COMM_PARAMS}
+    # the start: the values these links use now (their generation's where it sets its own)
+    su = system.chip.links.scale_up
+    fab, nvls_eff, launch = scale_up_params(su.technology if su is not None else None, base)
+    now = {"scale_up__bw_efficiency": fab.bw_efficiency, "scale_up__simple_step_overhead_s": fab.simple_step_overhead_s,
+           "scale_up__ll_step_overhead_s": fab.ll_step_overhead_s, "nvls__bw_efficiency": nvls_eff,
+           "launch_latency_s": launch}
+    start = {k: now.get(k, v) for k, v in base.flat().items() if k in COMM_PARAMS}
     predict = comm_predictor(rows, system, base)
     try:
         before = predict(start)
