@@ -56,6 +56,10 @@ def main() -> None:
         print(f"{name}: best framework_kernel_efficiency {best:.2f} (mean |log err| {best_score:.4f} on "
               f"{', '.join(s.fit_rows)}; at the old {s.framework_kernel_efficiency:.2f}: "
               f"{dict((round(e, 2), v) for v, e in scores)[round(s.framework_kernel_efficiency, 2)]:.4f})")
+        if best in (GRID[0], GRID[-1]):
+            print(f"  {name}: the minimum sits at the grid's edge: the framework efficiency does not explain "
+                  "these rows (they are bound by something it does not scale); not written")
+            continue
         if write:
             line = f"  framework_kernel_efficiency: {{value: {best:.2f}, source: *fitnote, confidence: fitted}}\n"
             block = re.compile(rf"(^{re.escape(name)}:\n(?:  .*\n)*?)  framework_kernel_efficiency: .*\n", re.M)

@@ -176,7 +176,8 @@ def _eff(sw: Software | None) -> float | None:
 
 
 def _sw_training(sw: Software | None) -> dict:
-    return {"eff": _eff(sw), "overlap_grad_reduce": sw.overlap_grad_reduce if sw is not None else True}
+    return {"eff": _eff(sw), "overlap_grad_reduce": sw.overlap_grad_reduce if sw is not None else True,
+            "overlap_tp_comm": sw.overlap_tp_comm if sw is not None else False}
 
 
 # ----------------------------------------------------------------------------- training

@@ -30,7 +30,8 @@ MIN_FIT_ROWS = 5
 class Software:
     """One software stack: ``framework_kernel_efficiency`` (its own if fitted, else the engine's),
     ``overlap_grad_reduce`` (whether the data-parallel gradient reduction overlaps the backward
-    pass), the rows it was fitted on and the sources."""
+    pass), ``overlap_tp_comm`` (whether tensor-parallel collectives overlap the matmuls they feed),
+    the rows it was fitted on and the sources."""
 
     name: str
     display: str
@@ -39,6 +40,7 @@ class Software:
     date: str
     framework_kernel_efficiency: float
     overlap_grad_reduce: bool
+    overlap_tp_comm: bool
     fit_rows: tuple[str, ...]
     calibrated: bool
     sources: tuple[str, ...]
@@ -49,6 +51,8 @@ class Software:
                f"({len(self.fit_rows)} fit rows of its own, fewer than {MIN_FIT_ROWS})")
         if not self.overlap_grad_reduce:
             how += "; gradient reduction after the backward pass (not overlapped)"
+        if self.overlap_tp_comm:
+            how += "; tensor-parallel collectives overlapped with the matmuls"
         return f"software: {self.name} ({self.display}, {self.date}): {how}"
 
 
@@ -78,7 +82,8 @@ def software_stacks() -> dict[str, Software]:
         out[str(name)] = Software(
             name=str(name), display=str(e.get("display", name)), phase=e["phase"], vendors=tuple(e.get("vendors", ())),
             date=str(e.get("date")), framework_kernel_efficiency=value,
-            overlap_grad_reduce=bool(_value(e, "overlap_grad_reduce", True)), fit_rows=rows,
+            overlap_grad_reduce=bool(_value(e, "overlap_grad_reduce", True)),
+            overlap_tp_comm=bool(_value(e, "overlap_tp_comm", False)), fit_rows=rows,
             calibrated=own and len(rows) >= MIN_FIT_ROWS, sources=srcs)
     return out
 

@@ -351,13 +351,15 @@ def stage_layout(layers: int, pp: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
 
 def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Precision, *, global_batch: int,
                    seq_len: int, plans: PlanTable, tuning: Tuning = PRETRAIN, eff: float | None = None,
-                   overlap_grad_reduce: bool = True) -> dict[str, np.ndarray]:
+                   overlap_grad_reduce: bool = True, overlap_tp_comm: bool = False) -> dict[str, np.ndarray]:
     """Step time, its terms (:data:`TERMS`, seconds over the step) and memory per chip
     (bytes: weights, gradients, optimizer, activations, logits, total) for every plan in
     ``plans``. Plans must be valid (:func:`fabless.estimate.plan.check_plan`). ``eff`` and
     ``overlap_grad_reduce`` come from the software stack (:mod:`fabless.estimate.software`):
-    the framework efficiency (None = engine-wide) and whether the gradient reduction overlaps the
-    last micro-batch's backward (else all of it is exposed)."""
+    the framework efficiency (None = engine-wide), whether the gradient reduction overlaps the
+    last micro-batch's backward (else all of it is exposed), and whether tensor-parallel collectives
+    overlap the layer matmuls they feed (XLA's collective matmul; then only their excess over the
+    stage's compute is exposed)."""
     t = plans
     n = len(t)
     L = cfg.num_layers
@@ -394,6 +396,8 @@ def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Pre
     tp_w = _within(t, "tp", domain)
     n_tp = 4 * mid + 2 * full_n
     tp_s = n_tp * _coll("all_reduce", tp_bytes, t.tp, tp_w, system) * p["tp_comm_exposed_fraction"]
+    if overlap_tp_comm:
+        tp_s = np.maximum(0.0, tp_s - compute)
     ep_s = np.zeros(n)
     if cfg.is_moe:
         moe_frac = sum(k for kind, k in cfg.layer_runs() if kind == "moe") / L
