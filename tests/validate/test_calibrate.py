@@ -379,6 +379,9 @@ def test_chip_calibration_replaces_the_software_stacks_efficiency():
     mine = with_chip_calibration(stack, _with_framework_efficiency(0.5), "inference")
     assert mine.framework_kernel_efficiency == 0.5 and mine.name == stack.name
     assert mine.overlap_grad_reduce == stack.overlap_grad_reduce
+    # a chip no stack covers: the engine-wide behaviour with the chip's own efficiency
+    alone = with_chip_calibration(None, _with_framework_efficiency(0.5), "training")
+    assert alone.framework_kernel_efficiency == 0.5 and alone.overlap_grad_reduce and not alone.overlap_tp_comm
     op = Norm(name="n", rows=1, hidden=8)
     assert framework_op_time(op, 2.0, 1.0, 0.25, None, eff=0.5) == 0.25 + 4.0  # compute 2 / 0.5 beats memory 1
     assert framework_op_time(op, 0.2, 1.0, 0.25, None, eff=0.5) == 0.25 + 1.0  # memory is not scaled

@@ -124,10 +124,10 @@ def with_chip_calibration(sw: Software | None, chip, phase: str) -> Software | N
     if own is None:
         return sw
     where = (f"the {chip.name} chip file's calibration",)
-    if sw is None:
+    if sw is None:  # no stack for this chip: the engine-wide behaviour (as for sw None), with this efficiency
         return Software(name="chip-calibration", display="the chip file's own", phase=phase, vendors=(), date="-",
-                        framework_kernel_efficiency=float(own), overlap_grad_reduce=True, fit_rows=where,
-                        calibrated=True, sources=())
+                        framework_kernel_efficiency=float(own), overlap_grad_reduce=True, overlap_tp_comm=False,
+                        fit_rows=where, calibrated=True, sources=())
     return replace(sw, framework_kernel_efficiency=float(own), fit_rows=where, calibrated=True)
 
 
