@@ -9,7 +9,7 @@ COMMANDS = [
     "systems list", "systems show", "systems validate",
     "models list", "models show", "import",
     "op gemm", "op attention", "op memcpy", "op allreduce", "op allgather", "op reducescatter", "op alltoall", "op p2p",
-    "estimate", "cost", "tco", "breakeven", "validate", "serve", "explore",
+    "estimate", "cost", "tco", "breakeven", "validate", "calibrate", "serve", "explore",
 ]
 
 

@@ -20,6 +20,7 @@ from fabless.hardware.cli import chips_app, systems_app
 from fabless.perf.cli import op_app
 from fabless.perf.collectives_cli import collectives_app
 from fabless.serve.cli import serve_app
+from fabless.validate.calibrate_cli import calibrate_app
 from fabless.validate.cli import validate_app
 from fabless.workload.cli import import_app, models_app
 
@@ -45,6 +46,7 @@ app.add_typer(serve_app)  # `fabless serve`
 app.add_typer(cost_app)  # `fabless cost`, `tco`, `breakeven`
 app.add_typer(explore_app)  # `fabless explore`
 app.add_typer(validate_app)  # `fabless validate`
+app.add_typer(calibrate_app)  # `fabless calibrate`
 
 
 def _version(value: bool) -> None:

@@ -45,11 +45,11 @@ from fabless.estimate.optime import (
 from fabless.estimate.parallel import candidate_plans
 from fabless.estimate.plan import Plan, check_plan, params_per_chip, recompute_layers, sharded_config
 from fabless.estimate.scenario import ParallelSpec, Scenario
-from fabless.estimate.software import Software, resolve_software
+from fabless.estimate.software import Software, resolve_software, with_chip_calibration
 from fabless.estimate.step import (TERMS, PlanTable, Tuning, shape_times, stage_layout, training_memory,
                                    training_plan_space, training_steps, with_adapters)
 from fabless.hardware.presets import all_systems, load_chip, load_system
-from fabless.hardware.schema import System
+from fabless.hardware.schema import Chip, System
 from fabless.perf.collectives import group_collective_time_s
 from fabless.perf.params import ChipParams
 from fabless.workload import (
@@ -526,16 +526,19 @@ def _search_inference(cfg: ModelConfig, scn: Scenario, system: System, chip: Chi
     return dataclasses.replace(best, alternatives=alts, notes=best.notes + (f"parallel: auto chose among {len(results)} plans that fit",))
 
 
-def estimate(scn: Scenario, kernels: Kernels = Kernels()) -> Estimate:
+def estimate(scn: Scenario, kernels: Kernels = Kernels(), *, chip: Chip | None = None) -> Estimate:
     """Estimate a scenario: training step or inference request, with the plan given or searched.
-    ``kernels`` says what the serving engine's kernels do (:class:`Kernels`; default: current engines)."""
+    ``kernels`` says what the serving engine's kernels do (:class:`Kernels`; default: current engines).
+    ``chip`` replaces the scenario's chip in its system (e.g. a calibrated variant of it)."""
     try:
         cfg = load_model(scn.model)
     except FablessError as exc:
         raise FablessError(f"model: {exc}") from None
     system = resolve_system(scn)
+    if chip is not None:
+        system = system.model_copy(update={"chip": chip})
     chip = ChipParams.from_chip(system.chip)
-    sw = resolve_software(scn.software, system.chip, scn.phase)
+    sw = with_chip_calibration(resolve_software(scn.software, system.chip, scn.phase), system.chip, scn.phase)
     if scn.parallel == "auto":
         return _search(cfg, scn, system, chip, kernels=kernels, sw=sw)
     plan = _plan_from_spec(scn.parallel, system.chips, scn)

@@ -10,7 +10,7 @@ for the chip's vendor and the phase is used (:func:`default_software`), and the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -115,4 +115,21 @@ def resolve_software(name: str | None, chip, phase: str) -> Software | None:
     return s
 
 
-__all__ = ["MIN_FIT_ROWS", "Software", "default_software", "resolve_software", "software_stacks"]
+def with_chip_calibration(sw: Software | None, chip, phase: str) -> Software | None:
+    """``sw`` with the chip file's own ``calibration.framework_kernel_efficiency`` in place of the
+    stack's, where the chip file has one (``fabless calibrate`` fits it to the user's own run of
+    their stack on this chip, so it wins); ``sw`` unchanged otherwise."""
+    cal = getattr(chip, "calibration", None)
+    own = getattr(cal, "framework_kernel_efficiency", None) if cal is not None else None
+    if own is None:
+        return sw
+    where = (f"the {chip.name} chip file's calibration",)
+    if sw is None:  # no stack for this chip: the engine-wide behaviour (as for sw None), with this efficiency
+        return Software(name="chip-calibration", display="the chip file's own", phase=phase, vendors=(), date="-",
+                        framework_kernel_efficiency=float(own), overlap_grad_reduce=True, overlap_tp_comm=False,
+                        fit_rows=where, calibrated=True, sources=())
+    return replace(sw, framework_kernel_efficiency=float(own), fit_rows=where, calibrated=True)
+
+
+__all__ = ["MIN_FIT_ROWS", "Software", "default_software", "resolve_software", "software_stacks",
+           "with_chip_calibration"]

@@ -37,7 +37,7 @@ from fabless.estimate.engine import (Plan, comm_dtype_bytes, engine_params, grap
                                      inference_memory_bytes, resolve_system, sharded_config)
 from fabless.estimate.plan import check_plan
 from fabless.estimate.scenario import Scenario
-from fabless.estimate.software import resolve_software
+from fabless.estimate.software import resolve_software, with_chip_calibration
 from fabless.errors import FablessError, InfeasibleDesign
 from fabless.hardware.schema import System
 from fabless.perf.collectives import group_collective_time_s
@@ -125,7 +125,7 @@ class EngineStepCost:
                 raise FablessError(f"parallel.ep: {ep} exceeds the scale-up domain of {system.scale_up.size} chips of {system.name}")
         plan = Plan(tp=tp, pp=pp, dp=1, ep=ep)
         check_plan(plan, cfg, plan.chips, system)  # the same rules as fabless estimate
-        sw = resolve_software(scn.software, system.chip, "inference")
+        sw = with_chip_calibration(resolve_software(scn.software, system.chip, "inference"), system.chip, "inference")
         p = scn.precision
         prec = Precision(weights=p.weights, activations=p.activations, kv_cache=p.kv_cache)
         chip = ChipParams.from_chip(system.chip)

@@ -49,6 +49,18 @@ def _resolve(kind: str, ref: str) -> Path:
     return path
 
 
+def file_of(kind: str, ref: str) -> Path:
+    """The YAML file a chip (``kind="chips"``) or system (``"systems"``) reference names: a
+    preset's file in the library, or the user's own path."""
+    return _resolve(kind, str(ref))
+
+
+def forget_file(path: str | Path) -> None:
+    """Drop cached chips and systems after ``path`` was (re)written, so the next load reads it."""
+    _load_chip_cached.cache_clear()
+    _load_system_cached.cache_clear()
+
+
 @lru_cache(maxsize=256)
 def _load_chip_cached(path: str) -> Chip:
     raw = read_yaml(path)

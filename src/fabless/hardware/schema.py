@@ -199,6 +199,38 @@ class Price(Frozen):
     cloud_offer: str | None = Field(None, description="which offer the rental price is")
 
 
+class ChipCalibration(Frozen):
+    """Performance parameters fitted to this chip's own measurements, in preference to its
+    family's values in ``data/perf/families.yaml`` (same names and meanings; each optional),
+    and the estimate engine's ``framework_kernel_efficiency`` for this chip.
+
+    ``fabless calibrate`` writes this section with each value's provenance (``source``: the
+    files and date it was fitted on, ``confidence: calibrated``); a hand-written one works the
+    same way. :meth:`fabless.perf.params.ChipParams.from_chip` reads it."""
+
+    mma_efficiency: float | None = Field(None, gt=0, le=1, description="fraction of the dense peak a well-tiled GEMM main loop sustains")
+    sustained_clock_fraction: float | None = Field(None, gt=0, le=1, description="sustained / peak-basis clock (where clock.sustained_mhz is absent)")
+    hbm_efficiency: float | None = Field(None, gt=0, le=1, description="achievable fraction of peak HBM bandwidth")
+    launch_overhead_s: float | None = Field(None, ge=0, description="fixed time per kernel, seconds")
+    operand_bytes_per_cycle_per_core: PositiveFloat | None = Field(None, description="operand bytes per cycle the shared cache delivers to one core")
+    attention_mma_ratio: float | None = Field(None, gt=0, le=1, description="flash-attention inner loop rate / GEMM main loop rate")
+    attention_overhead_blocks: float | None = Field(None, ge=0, description="fixed cost per query tile, in KV-block iterations")
+    attention_block: PositiveFloat | None = Field(None, description="flash-attention query and KV block size")
+    tile_sram_fraction: float | None = Field(None, gt=0, le=1, description="part of a core's scratchpad for GEMM operand tiles")
+    vector_efficiency: float | None = Field(None, gt=0, le=1, description="fraction of the vector peak elementwise kernels reach")
+    scratchpad_bytes_if_unknown: PositiveFloat | None = Field(None, description="per-core scratchpad assumed where none is listed, bytes")
+    mma_8bit_ratio: float | None = Field(None, gt=0, le=1, description="8-bit GEMM main loop / 16-bit, each as a fraction of its own peak")
+    framework_kernel_efficiency: float | None = Field(
+        None, gt=0, le=1, description="a framework step's share of the kernel models' compute rate on this chip "
+        "(the software stack's, or data/estimate/engine.yaml's, otherwise)")
+
+    def values(self) -> dict[str, float]:
+        """The family parameters given, by name (``framework_kernel_efficiency`` is the
+        estimate engine's, not a family's: it replaces the software stack's, see
+        :func:`fabless.estimate.software.with_chip_calibration`)."""
+        return {k: float(v) for k, v in self.model_dump(exclude_none=True).items() if k != "framework_kernel_efficiency"}
+
+
 class Chip(Frozen):
     """One accelerator (or CPU) as a buyer or an architect compares it."""
 
@@ -214,6 +246,8 @@ class Chip(Frozen):
     links: Links = Links()
     physical: Physical
     price: Price = Price()
+    calibration: ChipCalibration | None = Field(
+        None, description="performance parameters fitted to this chip's measurements (override its family's)")
     notes: list[str] = Field(default_factory=list)
     provenance: dict[str, Source] = Field(default_factory=dict)
 
@@ -268,6 +302,48 @@ class ScaleOutNetwork(Frozen):
     )
 
 
+class FabricCalibration(Frozen):
+    """One fabric's collective parameters (see ``data/perf/collectives.yaml``)."""
+
+    bw_efficiency: float | None = Field(None, gt=0, le=1, description="achievable fraction of one-direction bandwidth")
+    simple_step_overhead_s: float | None = Field(None, ge=0, description="software cost of one Simple-protocol step, s")
+    ll_step_overhead_s: float | None = Field(None, ge=0, description="software cost of one LL-protocol step, s")
+
+
+class NvlsCalibration(Frozen):
+    bw_efficiency: float | None = Field(None, gt=0, le=1, description="achievable fraction of NVLink bandwidth with NVLS")
+    latency_s: float | None = Field(None, ge=0, description="extra fixed cost of an NVLS all-reduce, s")
+
+
+class CollectiveCalibration(Frozen):
+    """Collective-model parameters fitted to this system's own measurements, in preference to
+    ``data/perf/collectives.yaml`` (same names and meanings; each optional).
+    :func:`fabless.perf.collectives.params_for` reads it."""
+
+    launch_latency_s: float | None = Field(None, ge=0, description="fixed cost of one collective call, s")
+    ll_bw_fraction: float | None = Field(None, gt=0, le=1, description="LL protocol bandwidth / Simple")
+    scale_up: FabricCalibration | None = None
+    scale_out: FabricCalibration | None = None
+    nvls: NvlsCalibration | None = None
+
+    def flat(self) -> dict[str, float]:
+        """The parameters given, named as :meth:`CollectiveParams.flat` names them
+        (``scale_up__bw_efficiency``)."""
+        out: dict[str, float] = {}
+        for key, value in self.model_dump(exclude_none=True).items():
+            if isinstance(value, dict):
+                out.update({f"{key}__{k}": float(v) for k, v in value.items()})
+            else:
+                out[key] = float(value)
+        return out
+
+
+class SystemCalibration(Frozen):
+    """Parameters fitted to this system's own measurements (``fabless calibrate``)."""
+
+    collectives: CollectiveCalibration | None = None
+
+
 class System(Frozen):
     """A deployable unit: chips, the scale-up domain that joins them and the
     scale-out network between domains."""
@@ -281,6 +357,8 @@ class System(Frozen):
     scale_out: ScaleOutNetwork | None = None
     price_usd: PositiveFloat | None = Field(None, description="list price of the whole system")
     power_w: PositiveFloat | None = Field(None, description="whole-system power at full load")
+    calibration: SystemCalibration | None = Field(
+        None, description="parameters fitted to this system's measurements (override the shipped ones)")
     notes: list[str] = Field(default_factory=list)
     provenance: dict[str, Source] = Field(default_factory=dict)
 

@@ -222,6 +222,38 @@ def load_params(path: str | Path | None = None) -> CollectiveParams:
     return _load_params_cached(str(path or _PARAMS_PATH))
 
 
+#: Scale-up values (flat names) -> the link-generation field that would otherwise replace them.
+_GENERATION_OF = {"scale_up__bw_efficiency": "bw_efficiency", "scale_up__simple_step_overhead_s": "simple_step_overhead_s",
+                  "scale_up__ll_step_overhead_s": "ll_step_overhead_s", "launch_latency_s": "launch_latency_s",
+                  "nvls__bw_efficiency": "nvls_bw_efficiency"}
+
+
+def with_system_values(params: CollectiveParams, values: dict[str, float], technology: str | None) -> CollectiveParams:
+    """``params`` with ``values`` (flat names, :meth:`CollectiveParams.flat`) measured on one
+    system whose scale-up links are ``technology``: a scale-up value replaces the default and,
+    where that technology's link generation sets its own, the generation's too (the values
+    describe these very links)."""
+    flat = dict(values)
+    g = params.generation(technology)
+    if g is not None:
+        for name, f in _GENERATION_OF.items():
+            if name in values and getattr(g, f) is not None:
+                flat[f"generations__{g.key}__{f}"] = values[name]
+    return params.replace(**flat)
+
+
+def params_for(system: System, base: CollectiveParams | None = None) -> CollectiveParams:
+    """The parameters for collectives on ``system``: ``base`` (the shipped ones by default)
+    with the system file's own ``calibration.collectives`` values on top, if it has any
+    (:func:`with_system_values`)."""
+    p = base or load_params()
+    cal = system.calibration.collectives if system.calibration is not None else None
+    if cal is None:
+        return p
+    su = system.chip.links.scale_up
+    return with_system_values(p, cal.flat(), su.technology if su is not None else None)
+
+
 # ----------------------------------------------------------------------------- results
 
 
@@ -640,9 +672,11 @@ def collective_time(
     send/recv: the message). ``send_recv`` with ``group_size`` 2 is one transfer
     between two chips. ``group_shape`` (torus scale-up only) is the group's extent
     along each torus dimension, e.g. ``(4, 2)`` for 8 chips spanning two mesh axes of
-    a 16x16 slice; None packs the group as described in :func:`_torus_dims`."""
+    a 16x16 slice; None packs the group as described in :func:`_torus_dims`.
+    ``params`` default to :func:`params_for` the system (the shipped parameters, or the
+    system file's calibrated ones)."""
     kind = normalize_kind(kind)
-    p = params or load_params()
+    p = params or params_for(system)
     scalar = np.ndim(bytes) == 0
     S = np.atleast_1d(np.asarray(bytes, dtype=float))
     if np.any(~np.isfinite(S)) or np.any(S < 0):

@@ -8,7 +8,9 @@ array of the same length, in SI units named in the field (``_hz``, ``_bytes``,
 
 The few physical knobs that are not chip specifications (achievable fraction of HBM
 bandwidth, launch overhead, matrix-unit efficiency, ...) come from one place per chip
-family, ``data/perf/families.yaml``, each with its source (see :func:`family_params`).
+family, ``data/perf/families.yaml``, each with its source (see :func:`families`); a chip
+file's own ``calibration`` section (``fabless calibrate`` writes one) overrides its family's
+values for that chip.
 """
 
 from __future__ import annotations
@@ -126,6 +128,17 @@ def family_of(chip: Chip, path: str | Path | None = None) -> Family:
     return fams[{"tensor_core": "default-gpu", "systolic_array": "default-systolic"}.get(kind, f"default-{kind}")]
 
 
+def _with_chip_calibration(fam: Family, chip: Chip) -> tuple[dict[str, float], dict[str, dict]]:
+    """The family's values with the chip file's own ``calibration`` section on top (a chip's
+    fitted parameters win over its family's), and the sources of the values it replaced."""
+    own = chip.calibration.values() if chip.calibration is not None else {}
+    sources = {}
+    for k in own:
+        s = chip.provenance.get(f"calibration.{k}")
+        sources[k] = {**(s.model_dump(exclude_none=True) if s is not None else {}), "chip_file": chip.name}
+    return {**fam.values, **own}, sources
+
+
 def _arr(x: Any, n: int | None = None) -> np.ndarray:
     a = np.atleast_1d(np.asarray(x, dtype=float))
     if n is not None and a.shape[0] == 1 and n > 1:
@@ -175,7 +188,7 @@ class ChipParams:
 
             chip = load_chip(chip)
         fam = family_of(chip, families_path)
-        f = fam.values
+        f, fitted = _with_chip_calibration(fam, chip)
         mu = chip.compute.matrix_units
         kind = mu.kind if mu is not None else ("tensor_core" if chip.kind == "gpu" else "systolic_array")
         cores = chip.compute.cores
@@ -190,7 +203,7 @@ class ChipParams:
             vec = chip.compute.vector_units.fp32_flops_per_cycle * boost_hz
         else:
             vec = (chip.peak_flops("fp32") or (chip.peak_flops("bf16") or 1e12) / 16)
-        src = {"family": fam.name, **{k: fam.sources.get(k, {}) for k in FAMILY_FIELDS}}
+        src = {"family": fam.name, **{k: fam.sources.get(k, {}) for k in FAMILY_FIELDS}, **fitted}
         if not per_core:
             src["sram_per_core_bytes"] = fam.sources.get("scratchpad_bytes_if_unknown", {})
         if chip.clock.sustained_mhz:

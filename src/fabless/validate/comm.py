@@ -30,6 +30,7 @@ from fabless.hardware.schema import System
 from fabless.perf.collectives import CollectiveParams, collective_time, load_params
 from fabless.units import parse_bytes
 from fabless.validate.core import load_rows, parse_config
+from fabless.validate.fit import coordinate_descent
 
 #: The rows of published.csv the calibrated parameters were fitted on (12 of its 32 comm rows).
 _FIT_IDS_PUBLISHED: frozenset[str] = frozenset({
@@ -251,24 +252,11 @@ def calibrate(rows: list[dict] | None = None, *, start: CollectiveParams | None 
         flat = q.flat()
         return q.replace(**{k: flat[v] for k, v in TIED.items()})
 
-    p = with_ties(p)
-    best = loss(p)
-    step = 0.5
-    for _ in range(sweeps):
-        improved = False
-        for name, (lo, hi) in CALIBRATED.items():
-            cur = p.flat()[name]
-            for factor in (1 + step, 1 / (1 + step), 1 + step / 4, 1 / (1 + step / 4)):
-                trial_v = min(max(cur * factor if cur > 0 else lo + (hi - lo) * 0.01, lo), hi)
-                trial = with_ties(p.replace(**{name: trial_v}))
-                val = loss(trial)
-                if val < best - 1e-12:
-                    p, best, improved, cur = trial, val, True, trial_v
-        if not improved:
-            step /= 2
-            if step < 0.01:
-                break
-    return p, best
+    def build(values: dict[str, float]) -> CollectiveParams:
+        return with_ties(p.replace(**values))
+
+    values, best = coordinate_descent(lambda v: loss(build(v)), with_ties(p).flat(), CALIBRATED, sweeps=sweeps)
+    return build(values), best
 
 
 def error_table(rows: list[dict] | None = None, *, params: CollectiveParams | None = None,

@@ -1,0 +1,310 @@
+"""Fit a chip's (or a system's) model parameters to a user's own measurements.
+
+The same procedure as the project's own fits (:func:`fabless.validate.fit.coordinate_descent`
+on the sum of |log(predicted / measured)|, as :func:`fabless.validate.comm.calibrate`), on
+the user's rows instead of the shipped ones:
+
+* GEMM rows (:class:`~fabless.validate.measured.KernelRow`) are predicted by
+  :func:`fabless.perf.gemm.gemm_time` and fit the chip's ``mma_efficiency``,
+  ``hbm_efficiency``, ``launch_overhead_s`` and ``mma_8bit_ratio`` (see :data:`KERNEL_PARAMS`).
+* Collective rows (:class:`~fabless.validate.measured.CommRow`) are predicted by
+  :func:`fabless.perf.collectives.collective_time` on the system and fit the collective
+  parameters of :data:`COMM_PARAMS`.
+* Whole-model rows (:class:`~fabless.validate.measured.ScenarioRow`: a training step, a
+  serving TTFT or TPOT) are predicted by :func:`fabless.estimate.engine.estimate` on the
+  user's scenario and fit the chip's ``framework_kernel_efficiency``.
+
+Only the parameters the rows can tell apart are fitted (:func:`identifiable`): a sweep of
+large GEMMs says nothing about the launch overhead, an all-reduce on one node nothing about
+the network; the others keep their starting value (the chip's family, or the file's own).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fabless.errors import FablessError
+from fabless.estimate.engine import estimate
+from fabless.estimate.optime import engine_params
+from fabless.estimate.software import resolve_software, with_chip_calibration
+from fabless.estimate.scenario import Scenario
+from fabless.hardware.schema import Chip, ChipCalibration, System
+from fabless.perf.collectives import (CollectiveParams, collective_time, params_for, scale_up_params,
+                                      with_system_values)
+from fabless.perf.gemm import gemm_time
+from fabless.perf.params import ChipParams
+from fabless.validate.comm import CALIBRATED
+from fabless.validate.fit import coordinate_descent
+from fabless.validate.measured import CommRow, KernelRow, ScenarioRow
+
+#: Chip parameters a GEMM sweep can fit, in order of preference, with bounds.
+KERNEL_PARAMS: dict[str, tuple[float, float]] = {
+    "mma_efficiency": (0.05, 1.0),
+    "hbm_efficiency": (0.05, 1.0),
+    "launch_overhead_s": (0.0, 1e-3),
+    "mma_8bit_ratio": (0.05, 1.0),
+}
+
+#: Collective parameters a collective sweep can fit, in order of preference, with the bounds of
+#: :data:`fabless.validate.comm.CALIBRATED`. They are the system's own: a scale-up value also
+#: replaces the one its link generation (NVLink 3, NVLink 5, ICI) would set
+#: (:func:`fabless.perf.collectives.with_system_values`).
+COMM_PARAMS: dict[str, tuple[float, float]] = {
+    "launch_latency_s": CALIBRATED["launch_latency_s"],
+    "scale_up__bw_efficiency": CALIBRATED["scale_up__bw_efficiency"],
+    "nvls__bw_efficiency": CALIBRATED["nvls__bw_efficiency"],
+    "scale_up__simple_step_overhead_s": CALIBRATED["scale_up__simple_step_overhead_s"],
+    "scale_up__ll_step_overhead_s": CALIBRATED["scale_up__ll_step_overhead_s"],
+    "nvls__latency_s": CALIBRATED["nvls__latency_s"],
+    "scale_out__bw_efficiency": CALIBRATED["scale_out__bw_efficiency"],
+    "scale_out__simple_step_overhead_s": CALIBRATED["scale_out__simple_step_overhead_s"],
+    "scale_out__ll_step_overhead_s": CALIBRATED["scale_out__ll_step_overhead_s"],
+}
+
+#: The engine parameter a training or serving log fits (the lower bound is far below any
+#: value a framework reaches on a supported chip; above 1 the framework would beat the kernels).
+FRAMEWORK_PARAMS: dict[str, tuple[float, float]] = {"framework_kernel_efficiency": (0.1, 1.0)}
+
+#: A parameter is fitted when a 1% change moves the rows' log predictions by at least this
+#: much (root mean square over rows, per unit log change) ...
+MIN_SENSITIVITY = 0.02
+#: ... and its effect is not (nearly) a combination of those already chosen: the smallest
+#: singular value of the chosen columns, each scaled to unit length, stays above this.
+MIN_INDEPENDENCE = 0.1
+
+Predict = Callable[[dict[str, float]], np.ndarray]
+
+
+@dataclass
+class Fitted:
+    """One fit: the parameters before and after, which were fitted, and per-row times."""
+
+    target: str  # "chip" or "system"
+    before: dict[str, float]
+    after: dict[str, float]
+    fitted: tuple[str, ...]
+    rows: list = field(default_factory=list)  # KernelRow | CommRow
+    measured_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    before_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    after_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
+    origins: dict[str, str] = field(default_factory=dict)  # where a start value came from, where not the chip's family
+
+    def at_bound(self, name: str) -> float | None:
+        """The bound a fitted parameter ended on (the rows want it further), else None."""
+        if name not in self.fitted or name not in self.bounds:
+            return None
+        v = self.after[name]
+        return next((b for b in self.bounds[name] if math.isclose(v, b, rel_tol=1e-6, abs_tol=1e-15)), None)
+
+
+def _loss(predict: Predict, measured: np.ndarray) -> Callable[[dict[str, float]], float]:
+    def loss(values: dict[str, float]) -> float:
+        pred = predict(values)
+        bad = ~(pred > 0) | ~np.isfinite(pred)
+        err = np.abs(np.log(np.where(bad, 1.0, pred) / measured))
+        return float(np.sum(err[~bad]) + 10.0 * np.count_nonzero(bad))
+    return loss
+
+
+def identifiable(predict: Predict, start: dict[str, float], candidates: Sequence[str],
+                 bounds: dict[str, tuple[float, float]]) -> list[str]:
+    """The candidates (in order) the rows can pin down: each changes the log predictions by
+    :data:`MIN_SENSITIVITY` or more per unit log change, and not (nearly) as a combination of
+    those chosen before it (:data:`MIN_INDEPENDENCE`)."""
+    base = np.log(predict(start))
+    cols: list[np.ndarray] = []
+    chosen: list[str] = []
+    for name in candidates:
+        lo, hi = bounds[name]
+        v = start[name] if start[name] > 0 else lo + (hi - lo) * 0.01
+        up = min(v * 1.01, hi)
+        h = math.log(up / v) if up != v else -math.log(1.01)
+        trial = {**start, name: v * math.exp(h)}
+        ref = base if start[name] > 0 else np.log(predict({**start, name: v}))
+        col = (np.log(predict(trial)) - ref) / h
+        if not np.all(np.isfinite(col)) or math.sqrt(float(np.mean(col**2))) < MIN_SENSITIVITY:
+            continue
+        mat = np.stack([c / np.linalg.norm(c) for c in (*cols, col)], axis=1)
+        if np.linalg.svd(mat, compute_uv=False).min() < MIN_INDEPENDENCE:
+            continue
+        cols.append(col)
+        chosen.append(name)
+    return chosen
+
+
+def _fit(predict: Predict, measured: np.ndarray, start: dict[str, float],
+         bounds: dict[str, tuple[float, float]]) -> tuple[dict[str, float], tuple[str, ...]]:
+    names = identifiable(predict, start, list(bounds), bounds)
+    if not names:
+        return dict(start), ()
+    loss = _loss(predict, measured)
+    values, best = coordinate_descent(loss, start, {n: bounds[n] for n in names}, sweeps=400, min_step=1e-4)
+    polished = _polish(predict, measured, values, names, bounds)
+    if loss(polished) < best:
+        values = polished
+    return values, tuple(names)
+
+
+def _polish(predict: Predict, measured: np.ndarray, start: dict[str, float], names: Sequence[str],
+            bounds: dict[str, tuple[float, float]]) -> dict[str, float]:
+    """Refine a coordinate-descent result jointly (trust-region least squares on the log
+    errors, robust ``soft_l1`` loss, parameters on a log scale): coordinate descent stalls where
+    two parameters trade off (a launch cost against a per-step cost), and the model's choice of
+    the fastest algorithm makes its loss kinked. Kept only if it lowers the coordinate-descent
+    loss."""
+    from scipy.optimize import least_squares
+
+    floor = {n: max(bounds[n][0], (bounds[n][1] - bounds[n][0]) * 1e-6) for n in names}
+    x0 = np.array([math.log(min(max(start[n], floor[n]), bounds[n][1])) for n in names])
+    lo = np.array([math.log(floor[n]) for n in names])
+    hi = np.array([math.log(bounds[n][1]) for n in names])
+    x0 = np.clip(x0, lo, np.nextafter(hi, -np.inf))
+
+    def resid(x: np.ndarray) -> np.ndarray:
+        pred = predict({**start, **{n: float(math.exp(v)) for n, v in zip(names, x)}})
+        return np.log(np.where(pred > 0, pred, 1e-30) / measured)
+
+    try:
+        sol = least_squares(resid, x0, bounds=(lo, hi), loss="soft_l1", f_scale=0.05, x_scale=1.0,
+                            diff_step=1e-4, xtol=1e-12, ftol=1e-12, gtol=1e-12, max_nfev=400)
+    except ValueError:
+        return dict(start)
+    return {**start, **{n: float(math.exp(v)) for n, v in zip(names, sol.x)}}
+
+
+# ----------------------------------------------------------------------------- kernels
+
+
+def kernel_predictor(rows: Sequence[KernelRow], chip: Chip | ChipParams) -> Predict:
+    """Seconds of each GEMM row on ``chip`` with some family parameters replaced."""
+    base = chip if isinstance(chip, ChipParams) else ChipParams.from_chip(chip)
+
+    def predict(values: dict[str, float]) -> np.ndarray:
+        p = base.replace(**values)
+        return np.array([float(gemm_time(r.m, r.n, r.k, p, r.dtype, batch=r.batch).time_s[0]) for r in rows])
+    return predict
+
+
+def fit_kernel(rows: Sequence[KernelRow], chip: Chip) -> Fitted:
+    """Fit :data:`KERNEL_PARAMS` of ``chip`` (its calibration section or family values as the
+    start) to GEMM rows measured on it."""
+    base = ChipParams.from_chip(chip)
+    for r in rows:
+        try:
+            base.peak(r.dtype)
+        except FablessError as exc:
+            raise FablessError(f"{r.where}: {exc}") from None
+    start = {k: float(getattr(base, k)[0]) for k in KERNEL_PARAMS}
+    predict = kernel_predictor(rows, base)
+    measured = np.array([r.time_s for r in rows])
+    after, names = _fit(predict, measured, start, KERNEL_PARAMS)
+    return Fitted("chip", start, after, names, list(rows), measured, predict(start), predict(after), KERNEL_PARAMS)
+
+
+# ----------------------------------------------------------------------------- collectives
+
+
+def comm_predictor(rows: Sequence[CommRow], system: System, base: CollectiveParams) -> Predict:
+    """Seconds of each collective row on ``system`` with some parameters replaced (rows of
+    one kind and group size are evaluated together, sizes as an array)."""
+    groups: dict[tuple[str, int, bool], list[int]] = {}
+    for i, r in enumerate(rows):
+        groups.setdefault((r.kind, r.ranks, r.nvls), []).append(i)
+    sizes = {key: np.array([rows[i].bytes for i in idx]) for key, idx in groups.items()}
+    no_nvls = system.model_copy(update={"scale_up": system.scale_up.model_copy(update={"in_network_reduction": False})})
+    su = system.chip.links.scale_up
+    technology = su.technology if su is not None else None
+
+    def predict(values: dict[str, float]) -> np.ndarray:
+        p = with_system_values(base, values, technology)
+        out = np.empty(len(rows))
+        for key, idx in groups.items():
+            kind, n, nvls = key
+            out[idx] = collective_time(kind, sizes[key], n, system if nvls else no_nvls, params=p).time_s
+        return out
+    return predict
+
+
+def fit_comm(rows: Sequence[CommRow], system: System) -> Fitted:
+    """Fit :data:`COMM_PARAMS` (the system file's calibration or the shipped values as the
+    start) to collective rows measured on ``system``."""
+    domain = system.scale_up.size
+    for r in rows:
+        if r.ranks > domain and system.scale_out is None:
+            raise FablessError(f"{r.where}: {r.ranks} ranks but system '{system.name}' joins {domain} chips "
+                               f"and has no scale-out network")
+        if r.nodes and r.nodes > 1 and r.ranks > domain and r.ranks != r.nodes * domain:
+            raise FablessError(f"{r.where}: {r.ranks} ranks on {r.nodes} hosts, but system '{system.name}' fills "
+                               f"scale-up domains of {domain}; give a --system whose domain matches the hosts")
+    base = params_for(system)
+    # the start: the values these links use now (their generation's where it sets its own)
+    su = system.chip.links.scale_up
+    fab, nvls_eff, launch = scale_up_params(su.technology if su is not None else None, base)
+    now = {"scale_up__bw_efficiency": fab.bw_efficiency, "scale_up__simple_step_overhead_s": fab.simple_step_overhead_s,
+           "scale_up__ll_step_overhead_s": fab.ll_step_overhead_s, "nvls__bw_efficiency": nvls_eff,
+           "launch_latency_s": launch}
+    start = {k: now.get(k, v) for k, v in base.flat().items() if k in COMM_PARAMS}
+    predict = comm_predictor(rows, system, base)
+    try:
+        before = predict(start)
+    except FablessError as exc:
+        raise FablessError(f"{rows[0].where}: {exc}") from None
+    measured = np.array([r.time_s for r in rows])
+    after, names = _fit(predict, measured, start, COMM_PARAMS)
+    return Fitted("system", start, after, names, list(rows), measured, before, predict(after), COMM_PARAMS)
+
+
+# ----------------------------------------------------------------------------- whole-model rows
+
+
+def with_calibration(chip: Chip, values: dict[str, float]) -> Chip:
+    """``chip`` with ``values`` on top of its own calibration section (validated)."""
+    own = chip.calibration.model_dump(exclude_none=True) if chip.calibration is not None else {}
+    return chip.model_copy(update={"calibration": ChipCalibration(**{**own, **values})})
+
+
+def scenario_predictor(rows: Sequence[ScenarioRow], scn: Scenario, chip: Chip) -> Predict:
+    """Seconds of each whole-model row: the estimate of ``scn`` with ``chip`` (its calibration
+    section updated with the trial values) in the scenario's system."""
+    def predict(values: dict[str, float]) -> np.ndarray:
+        est = estimate(scn, chip=with_calibration(chip, values))
+        return np.array([float(est.metrics[r.metric]) for r in rows])
+    return predict
+
+
+def fit_framework(rows: Sequence[ScenarioRow], scn: Scenario, chip: Chip, scenario_name: str) -> Fitted:
+    """Fit ``framework_kernel_efficiency`` of ``chip`` to training-step or serving rows of
+    ``scn`` (its start: the chip file's own value, else engine.yaml's)."""
+    metrics = estimate(scn, chip=chip).metrics
+    batch = scn.inference.batch if scn.inference is not None else None
+    for r in rows:
+        if r.concurrency is not None and isinstance(batch, int) and r.concurrency != batch:
+            raise FablessError(f"{r.where}: the benchmark ran at a maximum concurrency of {r.concurrency}; set "
+                               f"inference.batch: {r.concurrency} in {scenario_name} (it has {batch})")
+        if r.metric not in metrics:
+            kind = "a training" if r.metric == "step_time_s" else "an inference"
+            raise FablessError(f"{r.where}: a {r.label} needs {kind} scenario; {scenario_name} has no {r.metric}")
+    # the start: what the estimate uses now (the chip file's own value, else the scenario's
+    # software stack's, else engine.yaml's)
+    sw = with_chip_calibration(resolve_software(scn.software, chip, scn.phase), chip, scn.phase)
+    if sw is not None:
+        start = {"framework_kernel_efficiency": sw.framework_kernel_efficiency}
+        origin = (f"software stack {sw.name}" if sw.name != "chip-calibration" else "this chip file's calibration")
+    else:
+        start = {"framework_kernel_efficiency": engine_params()["framework_kernel_efficiency"]}
+        origin = "data/estimate/engine.yaml"
+    predict = scenario_predictor(rows, scn, chip)
+    measured = np.array([r.time_s for r in rows])
+    after, names = _fit(predict, measured, start, FRAMEWORK_PARAMS)
+    return Fitted("chip", start, after, names, list(rows), measured, predict(start), predict(after), FRAMEWORK_PARAMS,
+                  {"framework_kernel_efficiency": origin})
+
+
+def median_abs_error(pred: np.ndarray, measured: np.ndarray) -> float:
+    """Median of |predicted / measured - 1| over rows."""
+    return float(np.median(np.abs(pred / measured - 1))) if len(measured) else float("nan")

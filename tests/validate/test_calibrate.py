@@ -1,0 +1,470 @@
+"""`fabless calibrate`: parsers, the fit of a user's rows, and the chip/system file it writes."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from fabless.hardware.presets import load_chip, load_system
+from fabless.perf.collectives import collective_time, load_params, params_for
+from fabless.perf.gemm import gemm_time
+from fabless.perf.params import ChipParams
+from fabless.validate.measured.calibrate import calibrate_files
+from tests.conftest import assert_one_line_error
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "calibrate"
+NCCL_FIXTURE = FIXTURES / "a3mega-2x8-h100-all_reduce.txt"
+GEMM_FIXTURE = FIXTURES / "xla-sm90-bf16-gemm.csv"
+
+#: Parameter values the synthetic measurements are generated with (none is a shipped value).
+KERNEL_TRUTH = {"mma_efficiency": 0.72, "hbm_efficiency": 0.8, "launch_overhead_s": 5e-6, "mma_8bit_ratio": 0.8}
+COMM_TRUTH = {"launch_latency_s": 1.5e-5, "scale_up__bw_efficiency": 0.7, "nvls__bw_efficiency": 0.6,
+              "scale_up__simple_step_overhead_s": 8e-6, "scale_up__ll_step_overhead_s": 2e-6,
+              "nvls__latency_s": 1.2e-5}
+SHAPES = [(s, s, s) for s in (256, 512, 1024, 2048, 4096, 8192)] + [
+    (1, 8192, 8192), (16, 8192, 8192), (64, 4096, 4096), (8192, 8192, 1024), (128, 128, 128)]
+
+
+def _gemm_sweep(path: Path) -> Path:
+    truth = ChipParams.from_chip(load_chip("h100-sxm")).replace(**KERNEL_TRUTH)
+    with open(path, "w") as fh:
+        fh.write("M,N,K,dtype,time_us\n")
+        for dtype in ("bf16", "fp8"):
+            for m, n, k in SHAPES:
+                fh.write(f"{m},{n},{k},{dtype},{gemm_time(m, n, k, truth, dtype).time_s[0] * 1e6:.9g}\n")
+    return path
+
+
+def _nccl_text(binary: str, kind: str, ranks: int, times_s, sizes) -> str:
+    """A table laid out as nccl-tests prints it (count: elements of 4-byte floats per rank)."""
+    lines = [f"# Collective test starting: {binary}", "# Using devices"]
+    lines += [f"#  Rank {r:2d} Group  0 Pid {100 + r:6d} on      node0 device {r:2d} [0x{r:02x}] NVIDIA H100 80GB HBM3"
+              for r in range(ranks)]
+    lines += ["#", "#                                                out-of-place                       in-place",
+              "#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   busbw #wrong"]
+    per = ranks if kind in ("all_gather", "reduce_scatter") else 1
+    for s, t in zip(sizes, times_s):
+        redop = "sum" if kind in ("all_reduce", "reduce_scatter") else "none"
+        algbw = s / t / 1e9
+        lines.append(f"{int(s):12d} {int(s) // 4 // per:13d}     float {redop:>7s}      -1 {t * 1e6:10.6g} {algbw:7.2f} "
+                     f"{algbw:7.2f}      0 {t * 1e6:10.6g} {algbw:7.2f} {algbw:7.2f}      0")
+    return "\n".join(lines) + "\n# Avg bus bandwidth    : 1.0\n"
+
+
+def _nccl_sweeps(tmp_path: Path) -> list[str]:
+    system = load_system("dgx-h100")
+    truth = load_params().replace(**COMM_TRUTH)
+    sizes = np.array([2.0**i for i in range(3, 34)])
+    out = []
+    for binary, kind in (("all_reduce_perf", "all_reduce"), ("all_gather_perf", "all_gather")):
+        for ranks in (4, 8):
+            t = collective_time(kind, sizes, ranks, system, params=truth).time_s
+            path = tmp_path / f"{kind}-{ranks}.txt"
+            path.write_text(_nccl_text(binary, kind, ranks, t, sizes))
+            out.append(str(path))
+    return out
+
+
+# ----------------------------------------------------------------------------- recovery
+
+
+def test_gemm_sweep_recovers_the_parameters_it_was_generated_with(tmp_path):
+    cal = calibrate_files([str(_gemm_sweep(tmp_path / "sweep.csv"))], chip="h100-sxm")
+    assert set(cal.kernel.fitted) == set(KERNEL_TRUTH)
+    for name, value in KERNEL_TRUTH.items():
+        assert cal.kernel.after[name] == pytest.approx(value, rel=0.02), name
+
+
+def test_nccl_sweeps_recover_the_collective_parameters(tmp_path):
+    cal = calibrate_files(_nccl_sweeps(tmp_path), system="dgx-h100")
+    assert set(cal.comm.fitted) == set(COMM_TRUTH)
+    for name, value in COMM_TRUTH.items():
+        assert cal.comm.after[name] == pytest.approx(value, rel=0.02), name
+
+
+def test_one_group_size_cannot_separate_launch_from_step_costs(tmp_path):
+    """With every ring at 8 ranks (7 steps) and NVLS at 8, the launch cost, the two step costs
+    and the NVLS latency enter three latency sums only: one of them must be left as it was."""
+    cal = calibrate_files(_nccl_sweeps(tmp_path)[1::2], system="dgx-h100")  # the 8-rank files
+    assert len({"launch_latency_s", "scale_up__simple_step_overhead_s", "scale_up__ll_step_overhead_s",
+                "nvls__latency_s"} & set(cal.comm.fitted)) == 3
+
+
+# ----------------------------------------------------------------------------- public logs
+
+
+def _median_error(pred, meas) -> float:
+    return float(np.median(np.abs(np.asarray(pred) / np.asarray(meas) - 1)))
+
+
+def test_public_gemm_table_error_falls_and_the_written_chip_carries_the_fit(tmp_path):
+    out = tmp_path / "my-h100.yaml"
+    cal = calibrate_files([str(GEMM_FIXTURE)], chip="h100-sxm")
+    from fabless.validate.measured.calibrate import write
+
+    write(cal, out)
+    # measured times from the CSV, read here with the csv module (TFLOP/s -> seconds)
+    with open(GEMM_FIXTURE) as fh:
+        rows = list(csv.DictReader(line for line in fh if not line.startswith("#")))
+    shapes = [(int(r["m"]), int(r["n"]), int(r["k"]), int(r["batch"])) for r in rows]
+    meas = [2 * m * n * k * b / (float(r["tflops"]) * 1e12) for (m, n, k, b), r in zip(shapes, rows)]
+
+    def times(chip):
+        p = ChipParams.from_chip(chip)
+        return [float(gemm_time(m, n, k, p, "bf16", batch=b).time_s[0]) for m, n, k, b in shapes]
+
+    before = _median_error(times(load_chip("h100-sxm")), meas)
+    after = _median_error(times(load_chip(str(out))), meas)
+    assert len(rows) == 40
+    assert after < before / 2, (before, after)
+    assert cal.summary()["median_abs_error_after"] == pytest.approx(after, rel=1e-3)
+
+
+def test_public_nccl_log_error_falls_on_the_written_system(tmp_path):
+    out = tmp_path / "my-dgx.yaml"
+    from fabless.validate.measured.calibrate import write
+
+    cal = calibrate_files([str(NCCL_FIXTURE)])  # the chip is read from the log's device lines
+    assert cal.chip.name == "h100-sxm" and cal.system.name == "dgx-h100"
+    write(cal, out)
+    # the table's sizes and out-of-place times, read here with a plain split
+    sizes, meas = [], []
+    for line in NCCL_FIXTURE.read_text().splitlines():
+        f = line.split()
+        if f and f[0].isdigit():
+            sizes.append(float(f[0]))
+            meas.append(float(f[5]) * 1e-6)
+    sizes, meas = np.array(sizes), np.array(meas)
+    before = _median_error(collective_time("all_reduce", sizes, 16, load_system("dgx-h100")).time_s, meas)
+    after = _median_error(collective_time("all_reduce", sizes, 16, load_system(str(out))).time_s, meas)
+    assert len(sizes) == 31
+    assert after < before / 2, (before, after)
+
+
+# ----------------------------------------------------------------------------- the files it writes
+
+
+def test_written_chip_file_is_accepted_by_validate_op_and_estimate(cli, tmp_path):
+    sweep = _gemm_sweep(tmp_path / "sweep.csv")
+    out = tmp_path / "my-h100.yaml"
+    res = cli("calibrate", str(sweep), "--chip", "h100-sxm", "--out", str(out), "--json")
+    assert res.code == 0, res.err
+    body = res.json()
+    assert body["target"] == "chip" and body["out"] == str(out)
+    assert body["summary"]["median_abs_error_after"] < 0.001 < body["summary"]["median_abs_error_before"]
+    assert cli("chips", "validate", str(out)).code == 0
+    # op gemm on the written chip: the time the sweep was generated with
+    res = cli("op", "gemm", "--chip", str(out), "-m", "4096", "-n", "4096", "-k", "4096", "--json")
+    truth = ChipParams.from_chip(load_chip("h100-sxm")).replace(**KERNEL_TRUTH)
+    assert res.json()["time_s"] == pytest.approx(float(gemm_time(4096, 4096, 4096, truth).time_s[0]), rel=0.02)
+    est = cli("estimate", "--model", "llama-3.1-8b", "--chip", str(out), "--precision", "bf16", "--parallel", "tp=1",
+              "--batch", "8", "--input-tokens", "512", "--output-tokens", "32", "--json")
+    assert est.code == 0, est.err
+    doc = yaml.safe_load(out.read_text())
+    src = doc["calibration"]["mma_efficiency"]
+    assert src["confidence"] == "calibrated" and "sweep.csv" in src["source"] and "nvidia-hopper" in src["note"]
+
+
+def test_written_system_file_is_accepted_by_systems_validate_and_op(cli, tmp_path):
+    out = tmp_path / "my-dgx.yaml"
+    res = cli("calibrate", *_nccl_sweeps(tmp_path), "--system", "dgx-h100", "--out", str(out))
+    assert res.code == 0, res.err
+    assert cli("systems", "validate", str(out)).code == 0
+    res = cli("op", "allreduce", "--system", str(out), "--chips", "8", "--bytes", "1GiB", "--json")
+    truth = load_params().replace(**COMM_TRUTH)
+    want = collective_time("all_reduce", float(2**30), 8, load_system("dgx-h100"), params=truth).time_s
+    assert res.json()["time_s"] == pytest.approx(want, rel=0.02)
+
+
+def test_chip_calibration_section_overrides_the_family_value(tmp_path):
+    raw = yaml.safe_load((Path(__file__).resolve().parents[2] / "src/fabless/data/chips/h100-sxm.yaml").read_text())
+    raw["calibration"] = {"mma_efficiency": {"value": 0.5, "source": "my bench", "confidence": "calibrated"}}
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    p = ChipParams.from_chip(load_chip(str(path)))
+    assert float(p.mma_efficiency[0]) == 0.5
+    assert float(p.hbm_efficiency[0]) == float(ChipParams.from_chip("h100-sxm").hbm_efficiency[0])
+    assert p.sources[0]["mma_efficiency"]["source"] == "my bench"
+    # half the efficiency: a large compute-bound GEMM's main loop takes twice as long
+    a = gemm_time(8192, 8192, 8192, p).compute_s[0]
+    b = gemm_time(8192, 8192, 8192, ChipParams.from_chip("h100-sxm")).compute_s[0]
+    assert a / b == pytest.approx(0.846 / 0.5, rel=1e-9)
+
+
+def test_system_calibration_section_overrides_collectives_yaml(tmp_path):
+    path = tmp_path / "sys.yaml"
+    path.write_text(yaml.safe_dump({"name": "mine", "display_name": "mine", "chip": "h100-sxm", "chips": 8,
+                                    "chips_per_node": 8,
+                                    "scale_up": {"size": 8, "topology": "switch", "in_network_reduction": True,
+                                                 "latency_us": 1.0},
+                                    "calibration": {"collectives": {"launch_latency_s": 4e-5,
+                                                                    "scale_up": {"bw_efficiency": 0.5}}}}))
+    system = load_system(str(path))
+    p = params_for(system)
+    assert p.launch_latency_s == 4e-5 and p.scale_up.bw_efficiency == 0.5
+    assert p.nvls_bw_efficiency == load_params().nvls_bw_efficiency
+    # a 2-chip transfer of 1 GiB: launch + step + bytes / (0.5 x 450 GB/s), the simple protocol
+    t = collective_time("send_recv", float(2**30), 2, system).time_s
+    assert t == pytest.approx(4e-5 + (1e-6 + p.scale_up.simple_step_overhead_s) + 2**30 / (0.5 * 450e9), rel=1e-9)
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def _no_file(tmp_path):
+    return [p.name for p in tmp_path.iterdir() if p.suffix == ".yaml"] == []
+
+
+@pytest.mark.parametrize("body, fragments", [
+    ("m,n,k,dtype,time_us\n1024,1024,abc,bf16,10\n", ("bad.csv:2", "'k'", "whole number")),
+    ("m,n,k,dtype,time_us\n1024,1024,1024,bf17,10\n", ("bad.csv:2", "dtype", "bf17")),
+    ("m,n,k,dtype,time_us\n1024,1024,1024,bf16,-3\n", ("bad.csv:2", "time_us", "more than 0")),
+    ("m,n,k,dtype,time_us\n1024,1024,1024,bf16\n", ("bad.csv:2", "4 fields", "5")),
+    ("m,n,k,time_us\n1024,1024,1024,10\n", ("bad.csv:1", "dtype")),
+    ("m,n,k,dtype,time_us,tflops\n1,1,1,bf16,1,1\n", ("bad.csv:1", "exactly one")),
+    ("hello\nworld\n", ("bad.csv", "--format")),
+])
+def test_malformed_gemm_csv_is_one_line_and_writes_nothing(cli, tmp_path, body, fragments):
+    path = tmp_path / "bad.csv"
+    path.write_text(body)
+    res = cli("calibrate", str(path), "--chip", "h100-sxm", "--out", str(tmp_path / "out.yaml"))
+    assert_one_line_error(res, *fragments)
+    assert _no_file(tmp_path)
+
+
+def test_malformed_nccl_line_names_file_and_line(cli, tmp_path):
+    text = NCCL_FIXTURE.read_text().replace("   1059.9   31.66", "   1O59.9   31.66")
+    path = tmp_path / "bad.txt"
+    path.write_text(text)
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if "1O59.9" in ln)
+    res = cli("calibrate", str(path), "--out", str(tmp_path / "out.yaml"))
+    assert_one_line_error(res, f"bad.txt:{line}", "out-of-place time", "1O59.9")
+    assert _no_file(tmp_path)
+
+
+def test_nccl_table_that_does_not_say_its_collective_asks_for_it(cli, tmp_path):
+    text = _nccl_text("x", "all_gather", 8, [1e-5], [2**20]).replace("# Collective test starting: x\n", "")
+    path = tmp_path / "ag.txt"
+    path.write_text(text)
+    assert_one_line_error(cli("calibrate", str(path), "--system", "dgx-h100"), "ag.txt", "--collective")
+    res = cli("calibrate", str(path), "--system", "dgx-h100", "--collective", "all_gather", "--json")
+    assert res.code == 0, res.err
+    assert res.json()["rows"][0]["what"].startswith("all_gather 8 x 1 MiB")
+
+
+def test_gemm_rows_need_a_chip(cli, tmp_path):
+    assert_one_line_error(cli("calibrate", str(GEMM_FIXTURE)), "--chip")
+
+
+def test_bad_calibration_section_in_a_chip_file(cli, tmp_path):
+    raw = yaml.safe_load((Path(__file__).resolve().parents[2] / "src/fabless/data/chips/h100-sxm.yaml").read_text())
+    raw["calibration"] = {"mma_eficiency": 0.5}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert_one_line_error(cli("chips", "validate", str(path)), "calibration.mma_eficiency", "mma_efficiency")
+    raw["calibration"] = {"mma_efficiency": 1.5}
+    path.write_text(yaml.safe_dump(raw))
+    assert_one_line_error(cli("chips", "validate", str(path)), "calibration.mma_efficiency", "1")
+
+
+def test_shipped_comm_fit_unchanged_by_the_shared_routine():
+    """validate.comm.calibrate now runs on validate.fit.coordinate_descent: its result on the
+    shipped rows is still the shipped collectives.yaml (to its printed digits)."""
+    from fabless.validate import comm
+
+    p, loss = comm.calibrate()
+    shipped = load_params().flat()
+    for name in comm.CALIBRATED:
+        assert p.flat()[name] == pytest.approx(shipped[name], rel=0.01), name
+    assert math.isfinite(loss)
+
+
+def test_a_ring_only_run_is_predicted_without_nvls(tmp_path):
+    system = load_system("dgx-h100")
+    ring = system.model_copy(update={"scale_up": system.scale_up.model_copy(update={"in_network_reduction": False})})
+    sizes = np.array([2.0**i for i in (20, 26, 30)])
+    text = _nccl_text("all_reduce_perf", "all_reduce", 8, [1e-3] * 3, sizes)
+    path = tmp_path / "ring.txt"
+    path.write_text("$ NCCL_ALGO=Ring ./all_reduce_perf -b 1M -e 1G -f 64 -g 8\n" + text)
+    cal = calibrate_files([str(path)], system="dgx-h100")
+    want = collective_time("all_reduce", sizes, 8, ring).time_s
+    assert np.allclose(cal.comm.before_s[::2], want, rtol=1e-12)
+    nvls = collective_time("all_reduce", sizes, 8, system).time_s
+    assert not np.allclose(want, nvls)  # the switch's reduction would have been faster
+
+
+def test_hosts_that_do_not_fill_a_scale_up_domain_are_refused(cli, tmp_path):
+    text = _nccl_text("all_reduce_perf", "all_reduce", 16, [1e-3], [2**30])
+    # 16 ranks on 4 hosts of 4 GPUs: not dgx-h100's domains of 8
+    lines = [ln.replace("on      node0", f"on      node{int(ln.split()[2]) // 4}") if ln.startswith("#  Rank") else ln
+             for ln in text.splitlines()]
+    path = tmp_path / "4x4.txt"
+    path.write_text("\n".join(lines) + "\n")
+    assert_one_line_error(cli("calibrate", str(path), "--system", "dgx-h100"), "16 ranks on 4 hosts", "--system")
+
+
+# ----------------------------------------------------------------------------- training and serving logs
+
+TRAIN_SCENARIO = """model: llama-3.1-8b
+system: {name: dgx-h100, count: 8}
+precision: bf16
+parallel: {tp: 1, pp: 1}
+training: {global_batch: 64, micro_batch: 1, seq_len: 4096, recompute: selective, zero: 1}
+"""
+SERVE_SCENARIO = """model: llama-3.1-8b
+system: {name: dgx-h100, count: 1}
+precision: bf16
+parallel: {tp: 1}
+inference: {batch: 16, input_tokens: 1024, output_tokens: 128}
+"""
+
+
+def _with_framework_efficiency(value: float):
+    from fabless.hardware.schema import ChipCalibration
+
+    return load_chip("h100-sxm").model_copy(update={"calibration": ChipCalibration(framework_kernel_efficiency=value)})
+
+
+def test_training_log_recovers_the_framework_efficiency(tmp_path):
+    from fabless.estimate import estimate, load_scenario
+
+    (tmp_path / "train.yaml").write_text(TRAIN_SCENARIO)
+    step_s = estimate(load_scenario(str(tmp_path / "train.yaml")), chip=_with_framework_efficiency(0.6)).metrics["step_time_s"]
+    lines = [f" [2026-12-03 10:00:{i:02d}] iteration {i:8d}/    1000 | consumed samples: {64 * i:12d} | "
+             f"elapsed time per iteration (ms): {step_s * 1e3 * (3.0 if i == 1 else 1.0):.4f} | global batch size:    64 |"
+             for i in range(1, 8)]  # the first iteration (start-up) is three times slower and dropped
+    (tmp_path / "megatron.log").write_text("\n".join(lines) + "\n")
+    cal = calibrate_files([str(tmp_path / "megatron.log")], scenario=str(tmp_path / "train.yaml"))
+    assert cal.framework.fitted == ("framework_kernel_efficiency",)
+    from fabless.estimate.software import default_software
+
+    stack = default_software(load_chip("h100-sxm"), "training")  # what the estimate used before
+    assert cal.framework.before["framework_kernel_efficiency"] == stack.framework_kernel_efficiency
+    assert cal.framework.after["framework_kernel_efficiency"] == pytest.approx(0.6, rel=0.02)
+
+
+def test_serving_results_recover_the_framework_efficiency_and_estimate_uses_it(cli, tmp_path):
+    from fabless.estimate import estimate, load_scenario
+
+    (tmp_path / "serve.yaml").write_text(SERVE_SCENARIO)
+    m = estimate(load_scenario(str(tmp_path / "serve.yaml")), chip=_with_framework_efficiency(0.55)).metrics
+    (tmp_path / "serve.txt").write_text(
+        "============ Serving Benchmark Result ============\n"
+        f"Median TTFT (ms):                        {m['ttft_s'] * 1e3:.5f}\n"
+        f"Median TPOT (ms):                        {m['tpot_s'] * 1e3:.5f}\n")
+    out = tmp_path / "mine.yaml"
+    res = cli("calibrate", str(tmp_path / "serve.txt"), "--scenario", str(tmp_path / "serve.yaml"), "--chip", "h100-sxm",
+              "--out", str(out), "--json")
+    assert res.code == 0, res.err
+    (p,) = res.json()["parameters"]
+    assert p["after"] == pytest.approx(0.55, rel=0.02)
+    est = cli("estimate", str(tmp_path / "serve.yaml"), "--chip", str(out), "--json")
+    assert est.code == 0, est.err
+    assert est.json()["tpot_s"] == pytest.approx(m["tpot_s"], rel=0.02)
+
+
+def test_chip_calibration_replaces_the_software_stacks_efficiency():
+    from fabless.estimate.optime import framework_op_time
+    from fabless.estimate.software import default_software, with_chip_calibration
+    from fabless.workload.ops import Norm
+
+    plain = load_chip("h100-sxm")
+    stack = default_software(plain, "inference")
+    assert with_chip_calibration(stack, plain, "inference") is stack  # no calibration: the stack as it is
+    mine = with_chip_calibration(stack, _with_framework_efficiency(0.5), "inference")
+    assert mine.framework_kernel_efficiency == 0.5 and mine.name == stack.name
+    assert mine.overlap_grad_reduce == stack.overlap_grad_reduce
+    # a chip no stack covers: the engine-wide behaviour with the chip's own efficiency
+    alone = with_chip_calibration(None, _with_framework_efficiency(0.5), "training")
+    assert alone.framework_kernel_efficiency == 0.5 and alone.overlap_grad_reduce and not alone.overlap_tp_comm
+    op = Norm(name="n", rows=1, hidden=8)
+    assert framework_op_time(op, 2.0, 1.0, 0.25, None, eff=0.5) == 0.25 + 4.0  # compute 2 / 0.5 beats memory 1
+    assert framework_op_time(op, 0.2, 1.0, 0.25, None, eff=0.5) == 0.25 + 1.0  # memory is not scaled
+
+
+def test_log_without_scenario_and_wrong_scenario_kind(cli, tmp_path):
+    (tmp_path / "m.log").write_text("iteration 1 | elapsed time per iteration (ms): 1200.0 |\n")
+    assert_one_line_error(cli("calibrate", str(tmp_path / "m.log"), "--chip", "h100-sxm"), "m.log", "--scenario")
+    (tmp_path / "serve.yaml").write_text(SERVE_SCENARIO)
+    assert_one_line_error(cli("calibrate", str(tmp_path / "m.log"), "--scenario", str(tmp_path / "serve.yaml")),
+                          "training scenario", "step_time_s")
+
+
+def test_malformed_training_line_names_file_and_line(cli, tmp_path):
+    (tmp_path / "train.yaml").write_text(TRAIN_SCENARIO)
+    (tmp_path / "m.log").write_text("iteration 1 | elapsed time per iteration (ms): 1200.0 |\n"
+                                    "iteration 2 | elapsed time per iteration (ms): nan |\n")
+    res = cli("calibrate", str(tmp_path / "m.log"), "--scenario", str(tmp_path / "train.yaml"),
+              "--out", str(tmp_path / "o.yaml"))
+    assert_one_line_error(res, "m.log:2", "elapsed time per iteration", "nan")
+    assert not (tmp_path / "o.yaml").exists()
+
+
+def test_rccl_log_on_mi300x_finds_its_chip_and_system(tmp_path):
+    """rccl-tests prints the same table; an AMD device line picks the MI300X preset and the
+    system built from it."""
+    sizes = np.array([2.0**i for i in (10, 20, 30)])
+    text = _nccl_text("all_reduce_perf", "all_reduce", 8, [1e-4, 2e-4, 5e-3], sizes)
+    path = tmp_path / "rccl.txt"
+    path.write_text(text.replace("NVIDIA H100 80GB HBM3", "AMD Instinct MI300X"))
+    cal = calibrate_files([str(path)])
+    assert cal.chip.name == "mi300x" and cal.system.chip.name == "mi300x"
+    want = collective_time("all_reduce", sizes, 8, cal.system).time_s
+    assert np.allclose(cal.comm.before_s[::2], want, rtol=1e-12)
+
+
+def test_serving_concurrency_must_match_the_scenario_batch(cli, tmp_path):
+    (tmp_path / "serve.yaml").write_text(SERVE_SCENARIO)  # batch 16
+    (tmp_path / "r.json").write_text('{"max_concurrency": 32, "median_ttft_ms": 400.0, "median_tpot_ms": 9.0}')
+    res = cli("calibrate", str(tmp_path / "r.json"), "--scenario", str(tmp_path / "serve.yaml"), "--chip", "h100-sxm")
+    assert_one_line_error(res, "r.json", "concurrency of 32", "inference.batch: 32")
+
+
+def test_rows_faster_than_the_chip_allows_stop_at_a_bound_and_say_so(cli, tmp_path):
+    """An 8192^3 bf16 GEMM in 0.5 ms is 2.2 PFLOP/s, above the A100's 312 TFLOP/s dense
+    peak: no efficiency up to 1 reaches it, so the fit ends on the bound and warns."""
+    path = tmp_path / "fast.csv"
+    path.write_text("m,n,k,dtype,time_us\n8192,8192,8192,bf16,500\n4096,4096,4096,bf16,70\n")
+    res = cli("calibrate", str(path), "--chip", "a100-sxm", "--json")
+    assert res.code == 0, res.err
+    mma = next(p for p in res.json()["parameters"] if p["parameter"] == "mma_efficiency")
+    assert mma["fitted"] and mma["at_bound"] == 1.0
+    res = cli("calibrate", str(path), "--chip", "a100-sxm")
+    assert "stopped at its bound 1" in res.out
+
+
+def test_a_link_generation_with_its_own_values_is_fitted_through_them(tmp_path):
+    """hgx-b200's NVLink 5 has its own ring efficiency, step cost and NVLS efficiency in
+    collectives.yaml; a B200 sweep fits the system's own values, which replace those."""
+    from fabless.perf.collectives import scale_up_params
+
+    system = load_system("hgx-b200")
+    tech = system.chip.links.scale_up.technology
+    truth = {"scale_up__bw_efficiency": 0.65, "nvls__bw_efficiency": 0.55, "launch_latency_s": 1.4e-5}
+    gen = load_params().generation(tech)
+    assert gen is not None and gen.bw_efficiency is not None and gen.nvls_bw_efficiency is not None
+    # the truth, written into the generation's own fields by hand
+    p = load_params().replace(**{f"generations__{gen.key}__bw_efficiency": 0.65,
+                                 f"generations__{gen.key}__nvls_bw_efficiency": 0.55, "launch_latency_s": 1.4e-5})
+    assert scale_up_params(tech, p)[0].bw_efficiency == 0.65
+    sizes = np.array([2.0**i for i in range(10, 34, 2)])
+    files = []
+    for binary, kind in (("all_reduce_perf", "all_reduce"), ("all_gather_perf", "all_gather")):
+        t = collective_time(kind, sizes, 8, system, params=p).time_s
+        files.append(tmp_path / f"{kind}.txt")
+        files[-1].write_text(_nccl_text(binary, kind, 8, t, sizes).replace("NVIDIA H100 80GB HBM3", "NVIDIA B200"))
+    cal = calibrate_files([str(f) for f in files], system="hgx-b200")
+    for name, value in truth.items():
+        assert name in cal.comm.fitted
+        assert cal.comm.after[name] == pytest.approx(value, rel=0.02), name
+    # the written system file carries them, and its collectives use them
+    from fabless.validate.measured.calibrate import write
+
+    write(cal, tmp_path / "mine.yaml")
+    fab, nvls, launch = scale_up_params(tech, params_for(load_system(str(tmp_path / "mine.yaml"))))
+    assert (fab.bw_efficiency, nvls, launch) == pytest.approx((0.65, 0.55, 1.4e-5), rel=0.02)
