@@ -72,12 +72,16 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         print("error: aborted", file=sys.stderr)
         return 130
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        # Usage errors (click's, or the copy Typer vendors when click is not installed) know how to
+        # show themselves in one block; recognised by that shape, since which class it is depends
+        # on the Typer version installed.
+        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
-            return 2
+            return 0 if type(exc).__name__ == "NoArgsIsHelpError" else 2
         raise
     return 0
 
