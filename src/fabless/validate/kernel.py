@@ -42,6 +42,7 @@ FIT_IDS: frozenset[str] = frozenset({
     "kernel-266",  # B200 SXM MAMF       -> nvidia-blackwell.mma_efficiency
     "kernel-271",  # MI300X MAMF         -> amd-cdna3.mma_efficiency
     "kernel-280", "kernel-282", "kernel-284",  # FA3 fwd seq 512/2048/8192 -> hopper attention
+    "kernel-bw-003", "kernel-bw-005", "kernel-bw-008",  # GB200 cuBLASLt FP8 -> nvidia-blackwell.mma_8bit_ratio
 })
 
 #: Bytes a gpt-fast batch-1 decode step streams (Llama-2-7B in bf16: 6.74e9 params x 2).
