@@ -48,6 +48,12 @@ def estimate_cmd(
     batch: str = typer.Option(None, "--batch", help="Inference: concurrent sequences per replica, or auto."),
     input_tokens: int = typer.Option(None, "--input-tokens", help="Inference: prompt length."),
     output_tokens: int = typer.Option(None, "--output-tokens", help="Inference: generated tokens."),
+    global_batch: int = typer.Option(None, "--global-batch", help="Training: sequences per optimizer step."),
+    seq_len: int = typer.Option(None, "--seq-len", help="Training: tokens per sequence."),
+    mode: str = typer.Option(None, "--mode", help="Training: pretrain, full (fine-tuning), lora or qlora."),
+    lora_rank: int = typer.Option(None, "--lora-rank", help="Training: LoRA adapter rank (lora, qlora)."),
+    software: str = typer.Option(None, "--software", help="Software stack (data/estimate/software.yaml, e.g. nemo-24.09, "
+                                 "megatron-lm-2021, maxtext, trt-llm-0.6); default: the newest for the chip and phase."),
     json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """Estimate a training step or an inference request of a model on a system, and where the time goes.
@@ -55,7 +61,9 @@ def estimate_cmd(
     Training: step time, tokens/s, MFU/HFU, memory per chip. Inference: TTFT, TPOT,
     end-to-end latency, output tokens/s, memory per chip. --json gives the same fields.
 
-    Example: fabless estimate examples/llama-70b-dgx-h100.yaml
+    Example: fabless estimate examples/scenarios/llama-70b-serving-dgx-h100.yaml
+
+    Example: fabless estimate --model llama-3.1-70b --system tpu-v6e-256 --parallel tp=1,zero=3,recompute=full --global-batch 256 --seq-len 8192
 
     Example: fabless estimate --model llama-3.1-70b --system dgx-h100 --precision fp8 --parallel tp=8 --batch 64 --input-tokens 2048 --output-tokens 256
     """
@@ -87,6 +95,14 @@ def estimate_cmd(
         if output_tokens:
             inf["output_tokens"] = output_tokens
         raw["inference"] = inf
+    if global_batch or seq_len or mode or lora_rank:
+        tr = dict(raw.get("training") or {})
+        for key, val in (("global_batch", global_batch), ("seq_len", seq_len), ("mode", mode), ("lora_rank", lora_rank)):
+            if val:
+                tr[key] = val
+        raw["training"] = tr
+    if software:
+        raw["software"] = software
     if not raw:
         raise FablessError("estimate: give a scenario file or --model and --system; see fabless estimate --help")
     scn = scenario_from_dict(raw, scenario or "scenario")
