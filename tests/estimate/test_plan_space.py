@@ -187,3 +187,27 @@ def test_expert_state_is_sharded_over_the_expert_data_parallel_group():
     expected = (dense / 16 / 128 + expert / (64 * 16) / (1 * 128 * 1 // 64)) * 12
     assert float(m["optimizer"][0]) == pytest.approx(expected, rel=1e-9)
     assert float(m["optimizer"][0]) > 1e9  # ~GBs per chip, not the 0.16 GB of spreading experts over all dp
+
+
+def test_attention_data_parallel_memory_by_hand():
+    # DeepSeek-V3 on 8 H200 with DP attention: every non-expert weight whole on each chip, 1/8 of the
+    # routed experts, and the latent KV cache of 256 / 8 = 32 sequences (not replicated across tp).
+    from fabless.estimate.engine import inference_memory_bytes
+    cfg = load_model("deepseek-v3")
+    prec = Precision(weights="fp8", activations="bf16", kv_cache="fp8")
+    m = inference_memory_bytes(cfg, Plan(tp=8, ep=8, attn_dp=True), 256, 1280, prec)
+    expert = cfg.params_by_part()["experts"]
+    assert m["weights"] == pytest.approx((cfg.params_total - expert) + expert / 8, rel=1e-12)
+    assert m["kv_cache"] == pytest.approx(32 * 1280 * cfg.kv_cache_bytes_per_token("fp8"), rel=1e-12)
+    plain = inference_memory_bytes(cfg, Plan(tp=8, ep=8), 256, 1280, prec)
+    assert plain["kv_cache"] == pytest.approx(8 * m["kv_cache"], rel=1e-12)  # MLA: the whole batch's cache on every chip
+
+
+def test_attention_data_parallel_needs_ep_equal_tp_and_experts():
+    cfg = load_model("deepseek-v3")
+    system = resolve_system(scenario_from_dict({"model": "deepseek-v3", "system": {"name": "dgx-h200"},
+                                                "inference": {"batch": 1, "input_tokens": 8, "output_tokens": 8}}))
+    with pytest.raises(PlanError, match="rule: attn-dp-ep"):
+        check_plan(Plan(tp=8, ep=1, attn_dp=True), cfg, 8, system)
+    with pytest.raises(PlanError, match="rule: attn-dp-needs-experts"):
+        check_plan(Plan(tp=8, ep=8, attn_dp=True), load_model("llama-3.1-70b"), 8, system)

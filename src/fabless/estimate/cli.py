@@ -28,6 +28,11 @@ def _parse_parallel(text: str | None):
         if key in ("recompute", "order") and value and not value.isdigit():
             out[key] = value
             continue
+        if key in ("sp", "attn_dp"):
+            if value.lower() not in ("0", "1", "true", "false"):
+                raise FablessError(f"--parallel: {key} takes 0/1 or true/false, got '{value}'")
+            out[key] = value.lower() in ("1", "true")
+            continue
         if not value.isdigit():
             raise FablessError(f"--parallel: cannot read '{part}'; write e.g. tp=8,pp=2,zero=3,recompute=full or auto")
         out[key] = int(value)
@@ -43,7 +48,7 @@ def estimate_cmd(
     chips: int = typer.Option(None, "--chips", help="Total chips (default: the system's own count)."),
     precision: str = typer.Option(None, "--precision", help="bf16, fp8, int8, int4 (weights; activations stay bf16), fp4."),
     parallel: str = typer.Option(None, "--parallel", help="tp=8,pp=2[,dp=..,ep=..,cp=..,interleave=..,zero=0-3,shard=..,"
-                                 "recompute=none|selective|full|N,micro_batch=..,sp=0|1,order=tp-cp-dp-pp] or auto "
+                                 "recompute=none|selective|full|N,micro_batch=..,sp=0|1,attn_dp=0|1,order=tp-cp-dp-pp] or auto "
                                  "(searches every plan; training axes set in the scenario's training section stay fixed)."),
     batch: str = typer.Option(None, "--batch", help="Inference: concurrent sequences per replica, or auto."),
     input_tokens: int = typer.Option(None, "--input-tokens", help="Inference: prompt length."),

@@ -285,9 +285,21 @@ def inference_memory_bytes(cfg: ModelConfig, plan: Plan, batch: int, context: in
     ``weights`` (:func:`params_per_chip` x the weights' bytes), ``kv_cache`` (split over
     min(tp, KV heads) and over pp; an MLA latent cache over pp only), ``activations``
     (``activation_workspace_layers`` layers' widest intermediate, / tp) and their ``total``.
-    Linear in ``batch`` x ``context`` apart from the weights."""
-    weights = params_per_chip(cfg, plan) * dtype_bytes(prec.weights)
+    Linear in ``batch`` x ``context`` apart from the weights.
+
+    With ``plan.attn_dp`` (attention data-parallel, experts expert-parallel over the tp chips) a
+    chip holds every non-expert weight, 1/tp of the experts, and the KV cache of its own
+    ceil(batch / tp) sequences, whole."""
     kv_per_token = cfg.kv_cache_bytes_per_token(prec.kv_cache)
+    if plan.attn_dp:
+        expert = float(cfg.params_by_part().get("experts", 0))
+        weights = ((float(cfg.params_total) - expert) / plan.pp + expert / (plan.tp * plan.pp)) * dtype_bytes(prec.weights)
+        local = -(-batch // plan.tp)
+        kv = local * context * kv_per_token / plan.pp
+        width = max((cfg.num_heads + 2 * cfg.num_kv_heads) * cfg.head_dim, 2 * max(cfg.intermediate_size, cfg.moe_intermediate_size * max(1, cfg.top_k)))
+        act = engine_params()["activation_workspace_layers"] * local * context * width * dtype_bytes(prec.activations)
+        return {"weights": weights, "kv_cache": kv, "activations": act, "total": weights + kv + act}
+    weights = params_per_chip(cfg, plan) * dtype_bytes(prec.weights)
     kv_split = plan.tp if cfg.is_mla is False and cfg.num_kv_heads >= plan.tp else (1 if cfg.is_mla else cfg.num_kv_heads)
     kv = batch * context * kv_per_token / (kv_split * plan.pp) if not cfg.is_mla else batch * context * kv_per_token / plan.pp
     width = max((cfg.num_heads + 2 * cfg.num_kv_heads) * cfg.head_dim, 2 * max(cfg.intermediate_size, cfg.moe_intermediate_size * max(1, cfg.top_k)))
@@ -345,21 +357,50 @@ def _decode_without_gqa_reuse(graph: Graph) -> Graph:
     return dataclasses.replace(graph, blocks=blocks)
 
 
+def _only(graph: Graph, experts: bool) -> Graph:
+    """The routed-expert operators of a graph (``experts``) or all the others."""
+    blocks = tuple(dataclasses.replace(b, ops=tuple(op for op in b.ops if op.name.startswith("experts.") == experts))
+                   for b in graph.blocks)
+    return dataclasses.replace(graph, blocks=blocks)
+
+
+def _attn_dp_times(cfg, plan, chip, batch, prompt, ctx, prec, kernels, sw):
+    """Prefill and decode seconds per category under attention data parallelism (DeepSeek-V3's
+    and SGLang's DP attention): each of the tp chips runs attention, dense MLPs, shared experts
+    and the router, with every weight whole, on its own ceil(batch / tp) sequences; the routed
+    experts are spread whole over the tp chips (ep = tp) and see every token routed to them."""
+    local = -(-batch // plan.tp)
+    dp_cfg = sharded_config(cfg, Plan(tp=1, pp=plan.pp))
+    ex_cfg = sharded_config(cfg, Plan(tp=1, ep=plan.tp))
+    out = []
+    for build, length in ((build_prefill_graph, prompt), (build_decode_graph, ctx)):
+        g_dp = build(dp_cfg, local, length, prec)
+        if build is build_decode_graph and not kernels.gqa_kv_reuse:
+            g_dp = _decode_without_gqa_reuse(g_dp)
+        t = graph_time(_only(g_dp, experts=False), chip, eff=_eff(sw))
+        _add(t, graph_time(_only(build(ex_cfg, batch, length, prec), experts=True), chip, eff=_eff(sw)))
+        out.append(t)
+    return out[0], out[1]
+
+
 def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = Kernels(),
                   sw: Software | None = None) -> Estimate:
     inf = scn.inference
     prec = _precision(scn)
-    scfg = sharded_config(cfg, plan)
     act_b = comm_dtype_bytes(prec)
-    pre = build_prefill_graph(scfg, batch, inf.input_tokens, prec)
     ctx = inf.input_tokens + max(1, inf.output_tokens // 2)
-    dec = build_decode_graph(scfg, batch, ctx, prec)
-    if not kernels.gqa_kv_reuse:
-        dec = _decode_without_gqa_reuse(dec)
-    pre_t = graph_time(pre, chip, eff=_eff(sw))
-    dec_t = graph_time(dec, chip, eff=_eff(sw))
+    if plan.attn_dp:
+        pre_t, dec_t = _attn_dp_times(cfg, plan, chip, batch, inf.input_tokens, ctx, prec, kernels, sw)
+    else:
+        scfg = sharded_config(cfg, plan)
+        pre = build_prefill_graph(scfg, batch, inf.input_tokens, prec)
+        dec = build_decode_graph(scfg, batch, ctx, prec)
+        if not kernels.gqa_kv_reuse:
+            dec = _decode_without_gqa_reuse(dec)
+        pre_t = graph_time(pre, chip, eff=_eff(sw))
+        dec_t = graph_time(dec, chip, eff=_eff(sw))
     tp_pre = tp_dec = 0.0
-    if plan.tp > 1:
+    if plan.tp > 1 and not plan.attn_dp:
         n = 2 * cfg.num_layers * engine_params()["tp_comm_exposed_fraction"]
         tp_pre = n * inference_all_reduce_s(batch * inf.input_tokens * cfg.hidden_size * act_b, plan.tp, system)
         tp_dec = n * inference_all_reduce_s(batch * cfg.hidden_size * act_b, plan.tp, system)
@@ -511,9 +552,13 @@ def _search_inference(cfg: ModelConfig, scn: Scenario, system: System, chip: Chi
     )
     if not cands:
         raise InfeasibleDesign(f"parallel: auto found no plan for {cfg.name} on {chips} chips (tp must divide heads, pp the layers)")
+    plans = [Plan(tp=c["tp"], pp=c["pp"], dp=c["dp"], ep=c["ep"]) for c in cands]
+    if cfg.is_moe:  # attention data-parallel with the experts over the same chips (ep = tp)
+        plans += [Plan(tp=p.tp, pp=p.pp, dp=p.dp, ep=p.tp, attn_dp=True) for p in plans
+                  if p.tp > 1 and p.ep == 1 and cfg.num_experts % p.tp == 0]
     results: list[Estimate] = []
-    for c in cands:
-        est = _inference(cfg, scn, system, Plan(tp=c["tp"], pp=c["pp"], dp=c["dp"], ep=c["ep"]), chip, kernels, sw)
+    for plan in plans:
+        est = _inference(cfg, scn, system, plan, chip, kernels, sw)
         if est.fits:
             results.append(est)
     if not results:

@@ -168,6 +168,11 @@ def check_plan(plan: Plan, cfg, chips: int, system, *, seq_len: int | None = Non
             raise PlanError("interleave-needs-pp", f"interleave {plan.interleave} needs pp > 1")
         if stage % plan.interleave:
             raise PlanError("interleave-layers", f"interleave {plan.interleave} does not divide the {stage} layers of a stage")
+    if plan.attn_dp and not cfg.is_moe:
+        raise PlanError("attn-dp-needs-experts", f"attn_dp: {cfg.name} has no experts to run expert-parallel")
+    if plan.attn_dp and plan.ep != plan.tp:
+        raise PlanError("attn-dp-ep", f"attn_dp: the experts are spread over the {plan.tp} attention-data-parallel chips: "
+                                      f"give ep = tp = {plan.tp} (got ep {plan.ep})")
     if plan.ep > 1:
         if not cfg.is_moe:
             raise PlanError("ep-needs-experts", f"ep {plan.ep}: {cfg.name} has no experts; use ep 1")
@@ -175,8 +180,6 @@ def check_plan(plan: Plan, cfg, chips: int, system, *, seq_len: int | None = Non
             raise PlanError("ep-divides", f"ep {plan.ep} must divide the {cfg.num_experts} experts and dp x tp = {plan.dp * plan.tp}")
     if plan.shard and (plan.dp % plan.shard):
         raise PlanError("shard-divides-dp", f"shard {plan.shard} must divide dp {plan.dp}")
-    if plan.attn_dp and not cfg.is_moe:
-        raise PlanError("attn-dp-needs-experts", f"attn_dp: {cfg.name} has no experts to run expert-parallel")
     if plan.tp > system.scale_up.size:
         raise PlanError("tp-in-domain", f"tp {plan.tp} exceeds the scale-up domain of {system.scale_up.size} chips of {system.name}")
     if seq_len is not None and seq_len % plan.cp:
