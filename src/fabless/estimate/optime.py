@@ -45,19 +45,17 @@ def _on_chip(op: W.Op, chip: ChipParams) -> W.Op:
     return op
 
 
-_CACHE: dict[tuple[int, W.Op], float] = {}
-_PINNED: dict[int, ChipParams] = {}  # keeps cached chips alive so their id() is not reused
+#: Operator times by (chip content, op) (``ChipParams.key``: equal chips share entries).
+_CACHE: dict[tuple[bytes, W.Op], float] = {}
 _MAX_ENTRIES = 200_000
 
 
 def op_time_s(op: W.Op, chip: ChipParams) -> float:
     """Seconds for ``op`` on the (single) design in ``chip``."""
-    key = (id(chip), op)
+    key = (chip.key, op)
     hit = _CACHE.get(key)
     if hit is None:
-        if len(_CACHE) > _MAX_ENTRIES:
+        if len(_CACHE) >= _MAX_ENTRIES:
             _CACHE.clear()
-            _PINNED.clear()
-        _PINNED[id(chip)] = chip
         hit = _CACHE[key] = float(op_time(_on_chip(op, chip), chip).time_s[0])
     return hit

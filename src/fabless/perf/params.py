@@ -13,10 +13,11 @@ family, ``data/perf/families.yaml``, each with its source (see :func:`family_par
 
 from __future__ import annotations
 
+import hashlib
 import math
 import weakref
 from dataclasses import dataclass, field, fields, replace
-from functools import cached_property, lru_cache
+from functools import cached_property, lru_cache, wraps
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,68 @@ def _arr(x: Any, n: int | None = None) -> np.ndarray:
     return a
 
 
+def _digest_value(h: Any, v: Any) -> None:
+    """Feed one field's value to the hash ``h``, tagged by its type so that no two different
+    values give the same byte stream."""
+    if isinstance(v, np.ndarray):
+        a = np.ascontiguousarray(v)
+        h.update(f"a{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes() if a.dtype != object else repr(a.tolist()).encode())
+    elif isinstance(v, dict):
+        h.update(f"d{len(v)}".encode())
+        for k in sorted(v):
+            h.update(repr(k).encode())
+            _digest_value(h, v[k])
+    else:
+        h.update(f"r{type(v).__name__}{v!r}".encode())
+
+
+#: ChipParams.from_chip results by (class, families file, chip content); and by chip object
+#: (the object kept alive with its entry so that its id is not reused while cached).
+_FROM_CHIP: dict[tuple, ChipParams] = {}
+_FROM_CHIP_BY_ID: dict[tuple, tuple[Chip, ChipParams]] = {}
+_FROM_CHIP_MAX = 256
+
+
+def _memoised_on_content(build: Any) -> Any:
+    """``from_chip`` memoised on the chip's content (its whole validated description), the
+    families file and the class: a chip rebuilt or re-read with the same content gets the same
+    (read-only) ChipParams, so caches keyed on it hit. Each cache holds at most
+    ``_FROM_CHIP_MAX`` entries (cleared when full)."""
+
+    @wraps(build)
+    def from_chip(cls: type, chip: Chip | str, *, families_path: str | Path | None = None) -> ChipParams:
+        if not isinstance(chip, Chip):
+            from fabless.hardware.presets import load_chip
+
+            chip = load_chip(chip)
+        fam = str(families_path or _FAMILIES_PATH)
+        by_id = _FROM_CHIP_BY_ID.get((cls, fam, id(chip)))
+        if by_id is not None and by_id[0] is chip:
+            return by_id[1]
+        key = (cls, fam, chip.model_dump_json())
+        out = _FROM_CHIP.get(key)
+        if out is None:
+            out = build(cls, chip, families_path=families_path)
+            for a in _arrays(out):
+                a.flags.writeable = False  # shared by every caller: no one may edit it in place
+            if len(_FROM_CHIP) >= _FROM_CHIP_MAX:
+                _FROM_CHIP.clear()
+            _FROM_CHIP[key] = out
+        if len(_FROM_CHIP_BY_ID) >= _FROM_CHIP_MAX:
+            _FROM_CHIP_BY_ID.clear()
+        _FROM_CHIP_BY_ID[(cls, fam, id(chip))] = (chip, out)
+        return out
+
+    return from_chip
+
+
+def _arrays(p: ChipParams) -> list[np.ndarray]:
+    out = [getattr(p, f.name) for f in fields(p)]
+    out += list(p.peak_flops_per_s.values())
+    return [a for a in out if isinstance(a, np.ndarray)]
+
+
 @dataclass(frozen=True)
 class ChipParams:
     """One entry per design; every numeric field is a float array of shape (n,).
@@ -168,6 +231,7 @@ class ChipParams:
 
     # ------------------------------------------------------------------ construction
     @classmethod
+    @_memoised_on_content
     def from_chip(cls, chip: Chip | str, *, families_path: str | Path | None = None) -> ChipParams:
         """The parameters of one chip (a Chip, or a preset name / YAML path)."""
         if not isinstance(chip, Chip):
@@ -277,6 +341,29 @@ class ChipParams:
         return out
 
     # ------------------------------------------------------------------ helpers
+    @cached_property
+    def key(self) -> bytes:
+        """A digest of every field but ``sources`` (names, families, every array's dtype, shape
+        and bytes): equal for two ChipParams of the same content, different when any value
+        differs. Caches of operator times key on it, so they hit across objects rebuilt from the
+        same chip. Computed once per ChipParams (like :attr:`single`): build a new one
+        (``replace``) rather than editing arrays."""
+        h = hashlib.blake2b(digest_size=16)
+        for f in fields(self):
+            if not f.compare:
+                continue
+            h.update(f.name.encode())
+            _digest_value(h, getattr(self, f.name))
+        return h.digest()
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ChipParams):
+            return NotImplemented
+        return self is other or self.key == other.key
+
     @cached_property
     def single(self) -> OneDesign | None:
         """The design as Python floats when there is exactly one (else None): the operator
