@@ -265,9 +265,9 @@ class Evaluator:
                 d[k] = d[k].astype(float)
         gen_varied = "hbm_generation" in values
         if gen_varied:
-            d["stack_gb_s"] = np.array([self.hbm[g]["stack_gb_s"] for g in d["hbm_generation"]], dtype=float)
+            d["stack_gb_s"] = _by_value(d["hbm_generation"], lambda g: self.hbm[g]["stack_gb_s"])
             if "hbm_stack_gb" not in values:
-                d["hbm_stack_gb"] = np.array([self.hbm[g]["stack_gb"] for g in d["hbm_generation"]], dtype=float)
+                d["hbm_stack_gb"] = _by_value(d["hbm_generation"], lambda g: self.hbm[g]["stack_gb"])
         else:
             d["stack_gb_s"] = np.full(n, self.defaults["_stack_gb_s"], dtype=float)
         return d
@@ -473,7 +473,7 @@ class Evaluator:
         leak = np.empty(n)
         e_flop = np.empty(n)  # bf16 pJ/FLOP at the design's node, clock and matrix-unit size
         nre = np.empty(n)
-        for node in np.unique(nodes):
+        for node in _distinct(nodes):
             sel = nodes == node
             logic[sel], bitcell[sel] = node_factors(node, sp)
             wafer[sel] = node_value(sp.wafer_price_usd, node, "wafer price")
@@ -492,7 +492,7 @@ class Evaluator:
                           if self.base.compute.vector_units else 0.0)
         sram_bits = (d["sram_per_core_mib"] * d["cores"] + d["sram_shared_mib"]) * _MIB * 8
         hbm_gen = d["hbm_generation"]
-        hbm_flag = np.array([is_hbm(g) for g in hbm_gen])
+        hbm_flag = _by_value(hbm_gen, is_hbm, bool)
         mem_gb_s = d["hbm_stacks"] * d["stack_gb_s"]
         serdes = serdes_gbit_s(d["links"] * d["link_gb_s"], self.base.links.host, sp)
         dies = d["dies"]
@@ -511,14 +511,14 @@ class Evaluator:
         y = negative_binomial_yield(a, d0, sp.yield_clustering_alpha)
         die_usd = wafer / np.maximum(dpw * y, 1e-9) * dies
         hbm_gb = d["hbm_stacks"] * d["hbm_stack_gb"]
-        mem_rate = np.array([memory_usd_per_gb(g, p) for g in hbm_gen])
+        mem_rate = _by_value(hbm_gen, lambda g: memory_usd_per_gb(g, p))
         memory_usd = hbm_gb * mem_rate
-        pkg_rate = np.array([pk.packaging_usd_per_mm2[packaging_kind(self.base.physical.packaging, h)] for h in hbm_flag])
+        pkg_rate = _by_value(hbm_flag, lambda h: pk.packaging_usd_per_mm2[packaging_kind(self.base.physical.packaging, h)])
         unit = assembly_cost_terms_usd(die_usd=die_usd, memory_usd=memory_usd, packaging_usd_per_mm2=pkg_rate, die_area_mm2=area,
                                        hbm_sites=np.where(hbm_flag, d["hbm_stacks"], 0), params=p,
                                        partner=self.space.economics.partner)["total"]
         # chip_power at full load (TDP) in bf16 at the design's clock, over arrays
-        mem_pj = np.array([memory_pj_per_bit(g, p) for g in hbm_gen])
+        mem_pj = _by_value(hbm_gen, lambda g: memory_pj_per_bit(g, p))
         static = leak * area
         io = io_power_w(memory_bytes_per_s=mem_gb_s * 1e9, memory_pj_per_bit=mem_pj, d2d_gb_s_per_die=d2d_per_die,
                         dies=dies, serdes_gbit_s=serdes, params=p)
@@ -541,8 +541,8 @@ class Evaluator:
         the datatype (bf16's where the design has no path for it)."""
         pw = self.econ.power
         peak = chip.peak_flops_per_s.get(dtype, chip.peak_flops_per_s["bf16"])
-        has = np.array([dtype in ("bf16", "fp16") or ("fp8" in x if dtype in ("fp8", "int8") else "fp4" in x)
-                        for x in d["dtypes"]])
+        has = _by_value(d["dtypes"], lambda x: dtype in ("bf16", "fp16") or ("fp8" in x if dtype in ("fp8", "int8") else "fp4" in x),
+                        bool)
         e = econ["_e_flop_bf16_pj"] * np.where(has, pw.op_energy_rel_to_bf16.get(dtype, 1.0), 1.0)
         return power_terms_w(peak_flops=peak, clock_mhz=d["clock_mhz"], peak_clock_mhz=d["clock_mhz"], flop_pj_at_peak_clock=e,
                              matrix_util=mat_util, static_w=econ["_static"], memory_w_full=econ["_mem_full"],
@@ -586,7 +586,24 @@ def _terms(g, blocks: set[str] | None = None, kinds: set[str] | None = None, no_
 def _narrow_paths(dtypes) -> tuple[np.ndarray, np.ndarray]:
     """Whether each design (its ``dtypes`` value, e.g. ``bf16+fp8``) has an 8-bit and a 4-bit
     matrix path."""
-    return np.array(["fp8" in x for x in dtypes]), np.array(["fp4" in x for x in dtypes])
+    return _by_value(dtypes, lambda x: "fp8" in x, bool), _by_value(dtypes, lambda x: "fp4" in x, bool)
+
+
+def _distinct(values: np.ndarray) -> list:
+    """The distinct values of an array, in order of first appearance."""
+    return list(dict.fromkeys(values.tolist()))
+
+
+def _by_value(values: np.ndarray, fn, dtype=float) -> np.ndarray:
+    """``fn`` of each design's value, as an array: ``fn`` runs once per distinct value (a choice
+    parameter has a few values over thousands of designs), not once per design."""
+    distinct = _distinct(values)
+    if len(distinct) == 1:
+        return np.full(len(values), fn(distinct[0]), dtype=dtype)
+    out = np.empty(len(values), dtype=dtype)
+    for v in distinct:
+        out[values == v] = fn(v)
+    return out
 
 
 def _why(reason: np.ndarray, bad: np.ndarray, text: str) -> np.ndarray:

@@ -53,6 +53,9 @@ _TILE_BN = np.array([t[1] for t in GPU_TILES], float)[:, None]
 #: padded up to a multiple; with split-K the slices then stay whole steps, and more K never
 #: takes less time.
 TILE_K, TILE_STAGES = 64, 2
+#: The ``mapping`` names of a tiling, by ``kind_code == SYSTOLIC`` (an object array: indexing it
+#: is far cheaper than converting strings).
+_MAPPING = np.array(["tiles", "systolic"], dtype=object)
 #: Splits of m across arrays that the systolic mapping considers.
 SYSTOLIC_M_SPLITS: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
 #: K block (elements) of the operand panels a systolic core keeps in its scratchpad.
@@ -207,6 +210,53 @@ def _gemm_one(m, n, k, batch, ib, ob, flops, peak, d: OneDesign, cand) -> OpTime
                    d.hbm_bytes_per_s, tiling)
 
 
+def _systolic_designs(s, m, n, k, batch, flops, chip: ChipParams, idx, rate):
+    """The systolic mapping of designs ``idx`` of ``chip`` (``rate``: their FLOP/s of a perfect
+    tiling), the split of m taken per design: compute time, chosen split (index into ``s``),
+    rounds, passes and utilisation, each an array over the designs.
+
+    The split with the least compute time ``flops / (rate x util)`` is the one of highest
+    utilisation, which depends only on the array shape and count: it is found once per distinct
+    shape (:attr:`ChipParams.array_shapes`) and the time computed per design with the same
+    expression, so the result is that of searching every design. Where that equivalence could
+    fail in the last bit (a rate not finite and positive, a non-finite utilisation, or two
+    splits within 1e-12 of the best utilisation) those designs are searched one by one."""
+    shapes, inverse = chip.array_shapes
+    inv = inverse[idx]
+    _, rounds_g, passes_g, util_g = _systolic_split(np, s, m, n, k, batch, flops, shapes[0][None, :],
+                                                    shapes[1][None, :], shapes[2][None, :], 1.0)
+    cols_g = np.arange(util_g.shape[1])
+    pick_g = np.argmax(util_g, axis=0)
+    best_g = util_g[pick_g, cols_g]
+    with np.errstate(invalid="ignore"):
+        near = (util_g != best_g) & (util_g >= best_g * (1 - 1e-12))
+    clean_g = np.isfinite(util_g).all(axis=0) & ~near.any(axis=0)
+    util = best_g[inv]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        t_compute = flops / (rate * util)
+    pick = pick_g[inv]
+    rounds = rounds_g[pick_g, cols_g][inv]
+    passes = np.broadcast_to(passes_g, util_g.shape)[pick_g, cols_g][inv]
+    ok = rate > 0
+    ok &= rate < np.inf
+    if not clean_g.all():
+        ok &= clean_g[inv]
+    if not ok.all():
+        redo = np.nonzero(~ok)[0]
+        sel = redo if isinstance(idx, slice) else idx[redo]
+        t_all, rounds_all, passes_all, util_all = _systolic_split(
+            np, s, m, n, k, batch, flops, chip.array_rows[sel][None, :], chip.array_cols[sel][None, :],
+            chip.mu_count[sel][None, :], rate[redo][None, :])
+        p = np.argmin(t_all, axis=0)
+        cols = np.arange(redo.size)
+        pick[redo] = p
+        t_compute[redo] = t_all[p, cols]
+        rounds[redo] = rounds_all[p, cols]
+        passes[redo] = np.broadcast_to(passes_all, t_all.shape)[p, cols]
+        util[redo] = util_all[p, cols]
+    return t_compute, pick, rounds, passes, util
+
+
 def _gemm_designs(m, n, k, batch, ib, ob, flops, peak, chip: ChipParams, cand) -> OpTime:
     """Array path: every design at once (the reference)."""
     n_designs = len(chip)
@@ -216,7 +266,7 @@ def _gemm_designs(m, n, k, batch, ib, ob, flops, peak, chip: ChipParams, cand) -
     traffic = np.full(n_designs, np.inf)
     n_sys = int(np.count_nonzero(is_sys))
     tiling: dict[str, np.ndarray] = {
-        "mapping": np.where(is_sys, "systolic", "tiles").astype(object),
+        "mapping": _MAPPING[is_sys.astype(np.intp)],
         "tile_m": np.full(n_designs, np.nan), "tile_n": np.full(n_designs, np.nan),
         "m_chunks": np.full(n_designs, np.nan), "waves": np.full(n_designs, np.nan),
         "tiles": np.full(n_designs, np.nan), "tiling_utilisation": np.full(n_designs, np.nan),
@@ -259,22 +309,18 @@ def _gemm_designs(m, n, k, batch, ib, ob, flops, peak, chip: ChipParams, cand) -
 
     if n_sys:
         idx = slice(None) if n_sys == n_designs else np.nonzero(is_sys)[0]
-        r = chip.array_rows[idx][None, :]
-        c = chip.array_cols[idx][None, :]
+        r = chip.array_rows[idx]
         s = np.array(SYSTOLIC_M_SPLITS, float)[:, None]
-        t_compute, rounds, passes, util = _systolic_split(np, s, m, n, k, batch, flops, r, c,
-                                                          chip.mu_count[idx][None, :], rate[idx][None, :])
-        best = np.argmin(t_compute, axis=0)
-        cols = np.arange(t_compute.shape[1])
-        compute[idx] = t_compute[best, cols]
-        traffic[idx] = _systolic_traffic(np, m, n, ib, a_bytes, b_bytes, c_bytes, r[0], chip.sram_per_core_bytes[idx],
+        t_compute, pick, rounds, passes, util = _systolic_designs(s, m, n, k, batch, flops, chip, idx, rate[idx])
+        compute[idx] = t_compute
+        traffic[idx] = _systolic_traffic(np, m, n, ib, a_bytes, b_bytes, c_bytes, r, chip.sram_per_core_bytes[idx],
                                          chip.sram_shared_bytes[idx], chip.cores[idx], chip.tile_sram_fraction[idx])
-        tiling["tile_m"][idx] = r[0]
-        tiling["tile_n"][idx] = c[0]
-        tiling["m_chunks"][idx] = s[best, 0]
-        tiling["waves"][idx] = rounds[best, cols]
-        tiling["tiles"][idx] = (passes + np.zeros_like(t_compute))[best, cols]
-        tiling["tiling_utilisation"][idx] = util[best, cols]
+        tiling["tile_m"][idx] = r
+        tiling["tile_n"][idx] = chip.array_cols[idx]
+        tiling["m_chunks"][idx] = s[pick, 0]
+        tiling["waves"][idx] = rounds
+        tiling["tiles"][idx] = passes
+        tiling["tiling_utilisation"][idx] = util
         tiling["operand_feed_efficiency"][idx] = 1.0
 
     memory = traffic / (chip.hbm_bytes_per_s * chip.hbm_efficiency)

@@ -380,6 +380,16 @@ class ChipParams:
     def array_cols(self) -> np.ndarray:
         return np.where(np.isnan(self.mu_cols), 128.0, self.mu_cols)
 
+    @cached_property
+    def array_shapes(self) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct (:attr:`array_rows`, :attr:`array_cols`, ``mu_count``) of the designs,
+        as a (3, g) array, and for each design the column of its own. A design search varies a
+        few array shapes and counts over thousands of designs: the systolic tiling search
+        (:mod:`fabless.perf.gemm`), which depends on nothing else, runs once per shape."""
+        stacked = np.stack([self.array_rows, self.array_cols, self.mu_count], axis=1)
+        shapes, inverse = np.unique(stacked, axis=0, return_inverse=True)
+        return shapes.T.copy(), inverse.reshape(-1)
+
     def __len__(self) -> int:
         return int(self.cores.shape[0])
 
