@@ -381,6 +381,31 @@ class ChipParams:
         return np.where(np.isnan(self.mu_cols), 128.0, self.mu_cols)
 
     @cached_property
+    def is_systolic(self) -> np.ndarray:
+        """Whether each design's matrix units are systolic arrays (``kind_code == SYSTOLIC``)."""
+        return self.kind_code == SYSTOLIC
+
+    @cached_property
+    def clock_ratio(self) -> np.ndarray:
+        """Sustained over boost clock (the fraction of the datasheet peak a long kernel keeps)."""
+        return self.sustained_clock_hz / self.boost_clock_hz
+
+    @cached_property
+    def hbm_rate_bytes_per_s(self) -> np.ndarray:
+        """The HBM bandwidth a kernel streams at: ``hbm_bytes_per_s x hbm_efficiency``."""
+        return self.hbm_bytes_per_s * self.hbm_efficiency
+
+    def derived(self, name: Any, build: Any) -> Any:
+        """``build(self)``, computed once per ChipParams and ``name``: what a model derives from
+        the chip alone, the same for every operator (a search over thousands of designs then
+        computes it once per batch of designs, not once per operator). Like :attr:`single`, it
+        assumes the arrays are not edited in place."""
+        memo = self.__dict__.setdefault("_derived", {})
+        if name not in memo:
+            memo[name] = build(self)
+        return memo[name]
+
+    @cached_property
     def array_shapes(self) -> tuple[np.ndarray, np.ndarray]:
         """The distinct (:attr:`array_rows`, :attr:`array_cols`, ``mu_count``) of the designs,
         as a (3, g) array, and for each design the column of its own. A design search varies a
@@ -405,7 +430,7 @@ class ChipParams:
         if dtype not in self.peak_flops_per_s:
             raise unknown_name_error("dtype", dtype, DTYPES)
         p = self.peak_flops_per_s[dtype]
-        if np.all(np.isnan(p)):
+        if self.derived(("no_path", dtype), lambda c: bool(np.all(np.isnan(p)))):
             raise FablessError(f"{', '.join(sorted(set(self.name)))[:80]} has no matrix path for {dtype}; "
                                f"supported: {', '.join(d for d in DTYPES if not np.all(np.isnan(self.peak_flops_per_s[d])))}")
         return p
