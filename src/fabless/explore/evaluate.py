@@ -133,6 +133,7 @@ class Evaluator:
         self.rate["int8"] = _r("int8", self.rate["fp8"])
         self.rate["int4"] = _r("int4", self.rate["fp4"])
         self.system = self._system()
+        self._coll_cache: dict[tuple, tuple[float, float]] = {}
         self.defaults = self._defaults()
         self.scenarios = [self._prepare(s) for s in space.workload]
 
@@ -356,20 +357,30 @@ class Evaluator:
         with np.errstate(divide="ignore"):
             return su.bidir_gb_s / np.maximum(d["links"] * d["link_gb_s"], 1e-9)
 
-    def _coll(self, spec, link_ratio, system) -> np.ndarray:
+    def _coll(self, spec, link_ratio, system, inference: bool) -> np.ndarray:
         kind, nbytes, group, within, count = spec
         if group <= 1:
             return 0.0
-        t = float(group_collective_time_s(kind, nbytes, group, system, within_domain=within))
+        t, lat = self._base_coll(kind, nbytes, group, system, within)
         if not within:  # across scale-out: the design's scale-up links do not set it
             return np.full(link_ratio.shape, t * count)
-        lat = float(group_collective_time_s(kind, 1.0, group, system, within_domain=within))
         nccl = lat + max(t - lat, 0.0) * link_ratio
-        if kind == "all_reduce" and self._inference_tp and system.scale_up.topology in ONE_SHOT_TOPOLOGIES:
+        if kind == "all_reduce" and inference and system.scale_up.topology in ONE_SHOT_TOPOLOGIES:
             # the engine's inference_all_reduce_s: one-shot custom all-reduce where it is faster
             unidir = self.base.links.scale_up.unidir_bytes_per_s / link_ratio
             nccl = np.minimum(nccl, one_shot_all_reduce_s(nbytes, group, unidir))
         return nccl * count
+
+    def _base_coll(self, kind, nbytes, group, system, within) -> tuple[float, float]:
+        """Seconds of a collective of ``nbytes`` and of 1 byte (its latency) on the base
+        ``system`` (the same for every design: computed once per Evaluator)."""
+        key = (kind, nbytes, group, id(system), within)  # the scenarios hold their systems
+        hit = self._coll_cache.get(key)
+        if hit is None:
+            t = float(group_collective_time_s(kind, nbytes, group, system, within_domain=within))
+            lat = float(group_collective_time_s(kind, 1.0, group, system, within_domain=within)) if within else math.nan
+            hit = self._coll_cache[key] = (t, lat)
+        return hit
 
     def _time(self, terms, chip, cache) -> np.ndarray:
         total = 0.0
@@ -399,8 +410,7 @@ class Evaluator:
                 continue
             if s.inference is not None:
                 inf = s.inference
-                self._inference_tp = True
-                c = {k: self._coll(v, link_ratio, sc["system"]) for k, v in g.coll.items()}
+                c = {k: self._coll(v, link_ratio, sc["system"], True) for k, v in g.coll.items()}
                 hop = c.get("pp_hop", 0.0)
                 ttft = self._time(g.terms["prefill"], chip, cache) + c.get("tp_pre", 0.0) + hop
                 tpot = self._time(g.terms["decode"], chip, cache) + c.get("tp_dec", 0.0) + hop
@@ -419,8 +429,7 @@ class Evaluator:
             else:
                 tr = s.training
                 m = g.m
-                self._inference_tp = False
-                c = {k: self._coll(v, link_ratio, sc["system"]) for k, v in g.coll.items()}
+                c = {k: self._coll(v, link_ratio, sc["system"], False) for k, v in g.coll.items()}
                 stage = self._time(g.terms["layers"], chip, cache) + self._time(g.terms["ends"], chip, cache) + c.get("tp", 0.0)
                 bwd_last = self._time(g.terms["bwd"], chip, cache) * 2 / 3
                 dp_exposed = np.maximum(0.0, c.get("dp", 0.0) - bwd_last)

@@ -267,6 +267,13 @@ def _systolic_designs(s, m, n, k, batch, flops, chip: ChipParams, idx, rate):
     return t_compute, pick, rounds, passes, util
 
 
+def _read_only(a: np.ndarray) -> np.ndarray:
+    """A read-only view: results share the chip's arrays (or one array per chip) without copying."""
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
 def _gemm_designs(m, n, k, batch, ib, ob, flops, peak, chip: ChipParams, cand) -> OpTime:
     """Array path: every design at once (the reference). What depends on the chip alone (its
     kinds, clock ratio, HBM rate, SRAM sums and panels) is computed once per ChipParams."""
@@ -315,7 +322,7 @@ def _gemm_designs(m, n, k, batch, ib, ob, flops, peak, chip: ChipParams, cand) -
             np, c.array_rows, sram_core, c.tile_sram_fraction, ib))
         traffic = _systolic_traffic(np, m, n, a_bytes, b_bytes, c_bytes, panel_t[idx], sram_total[idx])
         parts.append((idx, t_compute, traffic, {
-            "tile_m": r.copy(), "tile_n": chip.array_cols[idx].copy(), "m_chunks": s[pick, 0], "waves": rounds,
+            "tile_m": _read_only(r), "tile_n": _read_only(chip.array_cols[idx]), "m_chunks": s[pick, 0], "waves": rounds,
             "tiles": passes, "tiling_utilisation": util, "operand_feed_efficiency": np.full(t_compute.size, 1.0)}))
 
     if len(parts) == 1:  # every design of one kind: the arrays are the designs'
@@ -328,7 +335,7 @@ def _gemm_designs(m, n, k, batch, ib, ob, flops, peak, chip: ChipParams, cand) -
             traffic[idx] = t
             for k, v in til.items():
                 tiling[k][idx] = v
-    tiling = {"mapping": chip.derived("tiling_mapping", lambda c: _MAPPING[c.is_systolic.astype(np.intp)]).copy(),
+    tiling = {"mapping": chip.derived("tiling_mapping", lambda c: _read_only(_MAPPING[c.is_systolic.astype(np.intp)])),
               **tiling}
     memory = traffic / chip.hbm_rate_bytes_per_s
     tiling["hbm_traffic_bytes"] = traffic

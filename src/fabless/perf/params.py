@@ -395,6 +395,11 @@ class ChipParams:
         """The HBM bandwidth a kernel streams at: ``hbm_bytes_per_s x hbm_efficiency``."""
         return self.hbm_bytes_per_s * self.hbm_efficiency
 
+    @cached_property
+    def vector_rate_flops_per_s(self) -> np.ndarray:
+        """The vector FLOP/s a memory-bound kernel computes at: ``vector_flops_per_s x vector_efficiency``."""
+        return self.vector_flops_per_s * self.vector_efficiency
+
     def derived(self, name: Any, build: Any) -> Any:
         """``build(self)``, computed once per ChipParams and ``name``: what a model derives from
         the chip alone, the same for every operator (a search over thousands of designs then
@@ -495,6 +500,8 @@ class OneDesign:
         self.peak_flops_per_s = {d: float(v[0]) for d, v in chip.peak_flops_per_s.items()}
         self.array_rows = float(chip.array_rows[0])
         self.array_cols = float(chip.array_cols[0])
+        self.hbm_rate_bytes_per_s = self.hbm_bytes_per_s * self.hbm_efficiency
+        self.vector_rate_flops_per_s = self.vector_flops_per_s * self.vector_efficiency
 
     def peak(self, dtype: str) -> float:
         """As :meth:`ChipParams.peak` (the same one-line errors)."""
