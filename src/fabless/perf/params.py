@@ -416,9 +416,19 @@ class ChipParams:
         as a (3, g) array, and for each design the column of its own. A design search varies a
         few array shapes and counts over thousands of designs: the systolic tiling search
         (:mod:`fabless.perf.gemm`), which depends on nothing else, runs once per shape."""
-        stacked = np.stack([self.array_rows, self.array_cols, self.mu_count], axis=1)
-        shapes, inverse = np.unique(stacked, axis=0, return_inverse=True)
-        return shapes.T.copy(), inverse.reshape(-1)
+        # each column's distinct values, then the distinct combinations of their codes (three
+        # 1-D sorts: far cheaper than np.unique over rows)
+        cols = [np.unique(a, return_inverse=True) for a in (self.array_rows, self.array_cols, self.mu_count)]
+        code = np.zeros(len(self), dtype=np.int64)
+        for values, inv in cols:
+            code = code * len(values) + inv.reshape(-1)
+        combos, inverse = np.unique(code, return_inverse=True)
+        shapes = np.empty((3, combos.size))
+        for i in (2, 1, 0):
+            values, _ = cols[i]
+            shapes[i] = values[combos % len(values)]
+            combos = combos // len(values)
+        return shapes, inverse.reshape(-1)
 
     def __len__(self) -> int:
         return int(self.cores.shape[0])
