@@ -383,12 +383,12 @@ class Evaluator:
         return hit
 
     def _time(self, terms, chip, cache) -> np.ndarray:
-        total = 0.0
+        total = np.zeros(len(chip))
         for op, coef in terms:
             t = cache.get(op)
             if t is None:
                 t = cache[op] = _op_time(op, chip)
-            total = total + coef * t
+            total += coef * t  # in place: the same sums as total = total + coef * t, one array fewer each
         return total
 
     def _scenario(self, sc, chip, d, econ, cap, link_ratio, cache) -> dict[str, np.ndarray]:

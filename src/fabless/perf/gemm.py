@@ -109,7 +109,7 @@ def gemm_time(m: int, n: int, k: int, chip: ChipParams, dtype: str = "bf16", *, 
             return _gemm_one(m, n, k, batch, ib, ob, flops, one.peak(dtype), one, cand)
         except (ArithmeticError, ValueError):
             pass  # a zero or negative parameter: the array path's inf/NaN is the answer
-    return _gemm_designs(m, n, k, batch, ib, ob, flops, chip.peak(dtype), chip, cand)
+    return _gemm_designs(m, n, k, batch, ib, ob, flops, dtype, chip, cand)
 
 
 # The model is written once, in the functions below that take ``xp``: numpy with arrays
@@ -220,7 +220,7 @@ def _gemm_one(m, n, k, batch, ib, ob, flops, peak, d: OneDesign, cand) -> OpTime
                    d.hbm_bytes_per_s, tiling)
 
 
-def _systolic_designs(s, m, n, k, batch, flops, chip: ChipParams, idx, rate):
+def _systolic_designs(s, m, n, k, batch, flops, chip: ChipParams, idx, rate, rate_ok):
     """The systolic mapping of designs ``idx`` of ``chip`` (``rate``: their FLOP/s of a perfect
     tiling), the split of m taken per design: compute time, chosen split (index into ``s``),
     rounds, passes and utilisation, each an array over the designs.
@@ -230,7 +230,8 @@ def _systolic_designs(s, m, n, k, batch, flops, chip: ChipParams, idx, rate):
     shape (:attr:`ChipParams.array_shapes`) and the time computed per design with the same
     expression, so the result is that of searching every design. Where that equivalence could
     fail in the last bit (a rate not finite and positive, a non-finite utilisation, or two
-    splits within 1e-12 of the best utilisation) those designs are searched one by one."""
+    splits within 1e-12 of the best utilisation) those designs are searched one by one
+    (``rate_ok``: whether each design's rate is finite and positive)."""
     shapes, inverse = chip.array_shapes
     inv = inverse[idx]
     _, rounds_g, passes_g, util_g = _systolic_split(np, s, m, n, k, batch, flops, shapes[0][None, :],
@@ -247,10 +248,9 @@ def _systolic_designs(s, m, n, k, batch, flops, chip: ChipParams, idx, rate):
     pick = pick_g[inv]
     rounds = rounds_g[pick_g, cols_g][inv]
     passes = np.broadcast_to(passes_g, util_g.shape)[pick_g, cols_g][inv]
-    ok = rate > 0
-    ok &= rate < np.inf
+    ok = rate_ok  # the rate finite and positive (computed once per chip and datatype)
     if not clean_g.all():
-        ok &= clean_g[inv]
+        ok = ok & clean_g[inv]
     if not ok.all():
         redo = np.nonzero(~ok)[0]
         sel = redo if isinstance(idx, slice) else idx[redo]
@@ -274,15 +274,17 @@ def _read_only(a: np.ndarray) -> np.ndarray:
     return v
 
 
-def _gemm_designs(m, n, k, batch, ib, ob, flops, peak, chip: ChipParams, cand) -> OpTime:
+def _gemm_designs(m, n, k, batch, ib, ob, flops, dtype, chip: ChipParams, cand) -> OpTime:
     """Array path: every design at once (the reference). What depends on the chip alone (its
     kinds, clock ratio, HBM rate, SRAM sums and panels) is computed once per ChipParams."""
     n_designs = len(chip)
     is_sys = chip.is_systolic
     n_sys = chip.derived("n_systolic", lambda c: int(np.count_nonzero(c.is_systolic)))
     a_bytes, b_bytes, c_bytes = m * k * batch * ib, k * n * batch * ib, m * n * batch * ob
+    peak = chip.peak(dtype)
     # whole-chip FLOP/s of a perfect tiling (8-bit operands: times the family's mma_8bit_ratio)
-    rate = peak * chip.clock_ratio * chip.mma_efficiency * (chip.mma_8bit_ratio if ib == 1 else 1.0)
+    rate = chip.derived(("gemm_rate", dtype), lambda c: peak * c.clock_ratio * c.mma_efficiency * (
+        c.mma_8bit_ratio if ib == 1 else 1.0))
     parts = []  # (designs, compute, traffic, tiling) per matrix-unit kind
 
     if n_sys < n_designs:
@@ -315,7 +317,9 @@ def _gemm_designs(m, n, k, batch, ib, ob, flops, peak, chip: ChipParams, cand) -
         idx = slice(None) if n_sys == n_designs else np.nonzero(is_sys)[0]
         r = chip.array_rows[idx]
         s = np.array(SYSTOLIC_M_SPLITS, float)[:, None]
-        t_compute, pick, rounds, passes, util = _systolic_designs(s, m, n, k, batch, flops, chip, idx, rate[idx])
+        rate_ok = chip.derived(("gemm_rate_ok", dtype), lambda c: (rate > 0) & (rate < np.inf))
+        t_compute, pick, rounds, passes, util = _systolic_designs(s, m, n, k, batch, flops, chip, idx, rate[idx],
+                                                                  rate_ok[idx])
         sram_core, sram_total = chip.derived("systolic_sram", lambda c: _systolic_sram(
             np, c.sram_per_core_bytes, c.sram_shared_bytes, c.cores))
         panel_t = chip.derived(("systolic_panel", ib), lambda c: _systolic_panel(
@@ -323,7 +327,8 @@ def _gemm_designs(m, n, k, batch, ib, ob, flops, peak, chip: ChipParams, cand) -
         traffic = _systolic_traffic(np, m, n, a_bytes, b_bytes, c_bytes, panel_t[idx], sram_total[idx])
         parts.append((idx, t_compute, traffic, {
             "tile_m": _read_only(r), "tile_n": _read_only(chip.array_cols[idx]), "m_chunks": s[pick, 0], "waves": rounds,
-            "tiles": passes, "tiling_utilisation": util, "operand_feed_efficiency": np.full(t_compute.size, 1.0)}))
+            "tiles": passes, "tiling_utilisation": util,
+            "operand_feed_efficiency": np.broadcast_to(np.float64(1.0), t_compute.shape)}))
 
     if len(parts) == 1:  # every design of one kind: the arrays are the designs'
         _, compute, traffic, tiling = parts[0]
