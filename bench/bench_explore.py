@@ -82,10 +82,13 @@ def _measure(a) -> dict:
 
 def _store(a) -> None:
     _pin(a.cores)
-    from fabless.explore import Evaluator, run_search
+    import numpy as np
+
+    from fabless.explore import Evaluator, run_search, values_of
 
     space = _space(a.space, a.designs, a.batch)
     ev = Evaluator(space)
+    ev.evaluate(values_of(space, np.arange(64)))  # warm-up (imports: the sampler's scipy, caches)
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         store = run_search(space, tmp, progress=False, evaluator=ev)
