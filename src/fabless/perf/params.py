@@ -158,25 +158,30 @@ _FROM_CHIP_MAX = 256
 
 
 def _memoised_on_content(build: Any) -> Any:
-    """``from_chip`` memoised on the chip's content (its whole validated description), the
-    families file and the class: a chip rebuilt or re-read with the same content gets the same
-    (read-only) ChipParams, so caches keyed on it hit. Each cache holds at most
-    ``_FROM_CHIP_MAX`` entries (cleared when full)."""
+    """``from_chip`` memoised on the chip's content (its whole validated description), its
+    keyword arguments (the families file, ...) and the class: a chip rebuilt or re-read with the
+    same content gets the same (read-only) ChipParams, so caches keyed on it hit. Each cache
+    holds at most ``_FROM_CHIP_MAX`` entries (cleared when full)."""
 
     @wraps(build)
-    def from_chip(cls: type, chip: Chip | str, *, families_path: str | Path | None = None) -> ChipParams:
+    def from_chip(cls: type, chip: Chip | str, **kw: Any) -> ChipParams:
         if not isinstance(chip, Chip):
             from fabless.hardware.presets import load_chip
 
             chip = load_chip(chip)
-        fam = str(families_path or _FAMILIES_PATH)
-        by_id = _FROM_CHIP_BY_ID.get((cls, fam, id(chip)))
+        try:
+            args = (cls, str(kw.get("families_path") or _FAMILIES_PATH),
+                    tuple(sorted((k, v) for k, v in kw.items() if k != "families_path")))
+            hash(args)
+        except TypeError:  # an argument that cannot be a key: built each time
+            return build(cls, chip, **kw)
+        by_id = _FROM_CHIP_BY_ID.get((args, id(chip)))
         if by_id is not None and by_id[0] is chip:
             return by_id[1]
-        key = (cls, fam, chip.model_dump_json())
+        key = (args, chip.model_dump_json())
         out = _FROM_CHIP.get(key)
         if out is None:
-            out = build(cls, chip, families_path=families_path)
+            out = build(cls, chip, **kw)
             for a in _arrays(out):
                 a.flags.writeable = False  # shared by every caller: no one may edit it in place
             if len(_FROM_CHIP) >= _FROM_CHIP_MAX:
@@ -184,7 +189,7 @@ def _memoised_on_content(build: Any) -> Any:
             _FROM_CHIP[key] = out
         if len(_FROM_CHIP_BY_ID) >= _FROM_CHIP_MAX:
             _FROM_CHIP_BY_ID.clear()
-        _FROM_CHIP_BY_ID[(cls, fam, id(chip))] = (chip, out)
+        _FROM_CHIP_BY_ID[(args, id(chip))] = (chip, out)
         return out
 
     return from_chip
