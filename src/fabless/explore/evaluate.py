@@ -136,6 +136,16 @@ class Evaluator:
         self._coll_cache: dict[tuple, tuple[float, float]] = {}
         self.defaults = self._defaults()
         self.scenarios = [self._prepare(s) for s in space.workload]
+        # ops that appear in more than one list of terms: their times are kept through an
+        # evaluation; the others are summed and dropped (keeping every op's array alive grows
+        # the heap by an array per op, which costs more than it saves)
+        seen: dict[object, int] = {}
+        for sc in self.scenarios:
+            for g in sc["graphs"]:
+                for terms in g.terms.values():
+                    for op, _ in terms:
+                        seen[op] = seen.get(op, 0) + 1
+        self._reused = {op for op, k in seen.items() if k > 1}
 
     def _system(self) -> System | None:
         need = any(s.parallel.tp * s.parallel.pp * (s.parallel.dp or 1) > 1 for s in self.space.workload)
@@ -387,7 +397,9 @@ class Evaluator:
         for op, coef in terms:
             t = cache.get(op)
             if t is None:
-                t = cache[op] = _op_time(op, chip)
+                t = _op_time(op, chip)
+                if op in self._reused:
+                    cache[op] = t
             total += coef * t  # in place: the same sums as total = total + coef * t, one array fewer each
         return total
 
