@@ -39,7 +39,7 @@ import numpy as np
 from fabless.errors import FablessError
 from fabless.hardware.schema import DTYPE_BYTES
 from fabless.perf.params import SCALAR, SYSTOLIC, ChipParams, OneDesign, argmin
-from fabless.perf.result import OpTime, combine, one_element_arrays
+from fabless.perf.result import OpTime, combine, constant, one_element_arrays
 from fabless.perf.roofline import roofline
 
 #: GPU thread-block tile candidates (BM, BN), the shapes cuBLAS/CUTLASS kernels use (Hopper's
@@ -247,7 +247,7 @@ def _systolic_designs(s, m, n, k, batch, flops, chip: ChipParams, idx, rate, rat
         t_compute = flops / (rate * util)
     pick = pick_g[inv]
     rounds = rounds_g[pick_g, cols_g][inv]
-    passes = np.broadcast_to(passes_g, util_g.shape)[pick_g, cols_g][inv]
+    passes = (passes_g if passes_g.shape == util_g.shape else np.broadcast_to(passes_g, util_g.shape))[pick_g, cols_g][inv]
     ok = rate_ok  # the rate finite and positive (computed once per chip and datatype)
     if not clean_g.all():
         ok = ok & clean_g[inv]
@@ -328,7 +328,7 @@ def _gemm_designs(m, n, k, batch, ib, ob, flops, dtype, chip: ChipParams, cand) 
         parts.append((idx, t_compute, traffic, {
             "tile_m": _read_only(r), "tile_n": _read_only(chip.array_cols[idx]), "m_chunks": s[pick, 0], "waves": rounds,
             "tiles": passes, "tiling_utilisation": util,
-            "operand_feed_efficiency": np.broadcast_to(np.float64(1.0), t_compute.shape)}))
+            "operand_feed_efficiency": constant(1.0, t_compute.size)}))
 
     if len(parts) == 1:  # every design of one kind: the arrays are the designs'
         _, compute, traffic, tiling = parts[0]
