@@ -453,8 +453,8 @@ class Evaluator:
                 ok = fits.copy()
                 row = {"step_time_s": step, "_time": step}
             better = ok & (tps > best["tokens_per_s_per_chip"])
-            row.update({"tokens_per_s_per_chip": tps, "batch": np.full(n, float(g.batch)), "_comm": comm,
-                        "_flops": np.full(n, g.flops), "_bytes": np.full(n, g.bytes), "_tokens": np.full(n, float(tokens))})
+            row.update({"tokens_per_s_per_chip": tps, "batch": float(g.batch), "_comm": comm,
+                        "_flops": float(g.flops), "_bytes": float(g.bytes), "_tokens": float(tokens)})
             for k, v in row.items():
                 best[k] = np.where(better, v, best[k])
         found = np.isfinite(best["tokens_per_s_per_chip"])
