@@ -58,6 +58,7 @@ TILE_K, TILE_STAGES = 64, 2
 _MAPPING = np.array(["tiles", "systolic"], dtype=object)
 #: Splits of m across arrays that the systolic mapping considers.
 SYSTOLIC_M_SPLITS: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
+_SPLITS = np.array(SYSTOLIC_M_SPLITS, float)[:, None]
 #: K block (elements) of the operand panels a systolic core keeps in its scratchpad.
 PANEL_K = 512
 
@@ -239,12 +240,10 @@ def _systolic_designs(s, m, n, k, batch, flops, chip: ChipParams, idx, rate, rat
     cols_g = np.arange(util_g.shape[1])
     pick_g = np.argmax(util_g, axis=0)
     best_g = util_g[pick_g, cols_g]
-    with np.errstate(invalid="ignore"):
-        near = (util_g != best_g) & (util_g >= best_g * (1 - 1e-12))
+    near = (util_g != best_g) & (util_g >= best_g * (1 - 1e-12))
     clean_g = np.isfinite(util_g).all(axis=0) & ~near.any(axis=0)
     util = best_g[inv]
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        t_compute = flops / (rate * util)
+    t_compute = flops / (rate * util)  # a zero rate divides by zero here, as a search of every design does
     pick = pick_g[inv]
     rounds = rounds_g[pick_g, cols_g][inv]
     passes = (passes_g if passes_g.shape == util_g.shape else np.broadcast_to(passes_g, util_g.shape))[pick_g, cols_g][inv]
@@ -316,7 +315,7 @@ def _gemm_designs(m, n, k, batch, ib, ob, flops, dtype, chip: ChipParams, cand) 
     if n_sys:
         idx = slice(None) if n_sys == n_designs else np.nonzero(is_sys)[0]
         r = chip.array_rows[idx]
-        s = np.array(SYSTOLIC_M_SPLITS, float)[:, None]
+        s = _SPLITS
         rate_ok = chip.derived(("gemm_rate_ok", dtype), lambda c: (rate > 0) & (rate < np.inf))
         t_compute, pick, rounds, passes, util = _systolic_designs(s, m, n, k, batch, flops, chip, idx, rate[idx],
                                                                   rate_ok[idx])
