@@ -31,7 +31,10 @@ def baseline_src(rev: str, into: str) -> Path | None:
         print(f"(no baseline: git archive {rev} failed: {getattr(exc, 'stderr', b'').decode().strip() or exc})")
         return None
     with tarfile.open(fileobj=io.BytesIO(tar)) as t:
-        t.extractall(into, filter="data")
+        try:
+            t.extractall(into, filter="data")
+        except TypeError:  # a Python 3.11 before 3.11.4: no extraction filters (our own repository's archive)
+            t.extractall(into)
     return Path(into) / "src"
 
 
