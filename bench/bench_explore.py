@@ -1,20 +1,28 @@
-"""Design-space evaluation speed: complete evaluations (performance, power, area, cost) of
-a Llama-3.1-70B serving scenario, per second, on 2 cores (goal: >= 10,000 designs/s).
+"""Design-space evaluation speed, against a baseline commit in the same run: complete evaluations
+(performance, power, area, cost) of a Llama-3.1-70B serving scenario per second, on 2 cores
+(goal: >= 100,000 designs/s).
 
     python bench/bench_explore.py [--designs 20000] [--batch 10000] [--cores 2]
+                                  [--space examples/openai-xpu/space.yaml] [--baseline REV|none]
+                                  [--rounds 3] [--store]
 
-Pins itself to ``--cores`` CPUs (Linux) and limits BLAS threads to match, then times
-(1) sampling + evaluation of Sobol designs and (2) the same with the DuckDB store write.
-Prints ``N designs/s`` lines. Not a test: speed is measured here, not asserted.
+Each measurement runs in a fresh process pinned to ``--cores`` CPUs (Linux), BLAS threads
+limited to match, alternating between this checkout and the baseline (default 0991533, where
+the speed work started); medians of ``--rounds`` are printed. It times sampling + evaluation of
+Sobol designs in batches of ``--batch``, by the wall clock and by CPU time (on a machine shared
+with other work the CPU-time rate is what the cores deliver). ``--store`` also times this
+checkout's search with the DuckDB store write. Not a test: speed is measured here, not asserted.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 SPACE = {
     "name": "bench-70b",
@@ -35,45 +43,93 @@ SPACE = {
 }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--designs", type=int, default=20000)
-    ap.add_argument("--batch", type=int, default=10000)
-    ap.add_argument("--cores", type=int, default=2)
-    a = ap.parse_args()
+def _pin(cores: int) -> None:
     if hasattr(os, "sched_setaffinity"):
-        cpus = sorted(os.sched_getaffinity(0))[: a.cores]
-        os.sched_setaffinity(0, cpus)
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:cores])
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(a.cores)
+        os.environ[var] = str(cores)
 
+
+def _space(path: str | None, designs: int, batch: int):
+    from fabless.explore import load_space, space_from_dict
+
+    if path:
+        return load_space(path)
+    return space_from_dict({**SPACE, "search": {**SPACE["search"], "samples": designs, "batch_size": batch}})
+
+
+def _measure(a) -> dict:
+    _pin(a.cores)
     import numpy as np
 
-    from fabless.explore import Evaluator, run_search, space_from_dict, values_of
+    from fabless.explore import Evaluator, values_of
 
-    raw = {**SPACE, "search": {**SPACE["search"], "samples": a.designs, "batch_size": a.batch}}
-    space = space_from_dict(raw)
+    space = _space(a.space, a.designs, a.batch)
     t = time.perf_counter()
     ev = Evaluator(space)
     setup = time.perf_counter() - t
     ev.evaluate(values_of(space, np.arange(64)))  # warm-up (imports, caches)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     n = feas = 0
     for lo in range(0, a.designs, a.batch):
         ids = np.arange(lo, min(lo + a.batch, a.designs))
         r = ev.evaluate(values_of(space, ids))
         n += len(ids)
         feas += int(r["feasible"].sum())
-    dt = time.perf_counter() - t
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
-    print(f"setup (graphs, collectives) {setup:.2f} s; {n:,} designs, {feas:,} feasible, on {cores} cores")
-    print(f"evaluate: {n / dt:,.0f} designs/s (Llama-3.1-70B serving, batch auto over 11 sizes, TPOT SLO; perf + power + area + cost)")
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    return {"designs_per_s": n / wall, "designs_per_cpu_s": n / cpu, "setup_s": setup, "designs": n, "feasible": feas}
+
+
+def _store(a) -> None:
+    _pin(a.cores)
+    import numpy as np
+
+    from fabless.explore import Evaluator, run_search, values_of
+
+    space = _space(a.space, a.designs, a.batch)
+    ev = Evaluator(space)
+    ev.evaluate(values_of(space, np.arange(64)))  # warm-up (imports: the sampler's scipy, caches)
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         store = run_search(space, tmp, progress=False, evaluator=ev)
         dt = time.perf_counter() - t
-        print(f"search with DuckDB store: {store.count() / dt:,.0f} designs/s")
+        print(f"search with DuckDB store ({store.count():,} designs): {store.count() / dt:,.0f} designs/s")
         store.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--designs", type=int, default=20000)
+    ap.add_argument("--batch", type=int, default=10000)
+    ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--space", default=None, help="a space YAML (default: the Llama-3.1-70B serving space above)")
+    ap.add_argument("--baseline", default=None, help="commit to compare with (default 0991533; none: skip)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--store", action="store_true", help="also time this checkout's search with the store write")
+    ap.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.measure:
+        print(json.dumps(_measure(a)))
+        return
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _baseline import DEFAULT_BASELINE, compare
+
+    rev = a.baseline or DEFAULT_BASELINE
+    args = ["--designs", str(a.designs), "--batch", str(a.batch), "--cores", str(a.cores)]
+    if a.space:
+        args += ["--space", str(Path(a.space).resolve())]
+    new, old = compare(__file__, args, rev, a.rounds)
+    what = a.space or "Llama-3.1-70B serving, batch auto over 11 sizes, TPOT SLO"
+    print(f"{what}: {int(new['designs']):,} designs ({int(new['feasible']):,} feasible) in batches of {a.batch:,} "
+          f"on {a.cores} cores, perf + power + area + cost; medians of {a.rounds} processes each")
+    for key, label in (("designs_per_s", "wall clock"), ("designs_per_cpu_s", "CPU time")):
+        text = f"  evaluate ({label}): {new[key]:,.0f} designs/s (goal >= 100,000)"
+        if old is not None:
+            text += f"; {rev}: {old[key]:,.0f} designs/s, {new[key] / old[key]:.1f}x"
+        print(text)
+    print(f"  setup (graphs, collectives): {new['setup_s']:.2f} s")
+    if a.store:
+        _store(a)
 
 
 if __name__ == "__main__":

@@ -57,20 +57,18 @@ def _on_chip(op: W.Op, chip: ChipParams) -> W.Op:
     return op
 
 
-_CACHE: dict[tuple[int, W.Op], float] = {}
-_PINNED: dict[int, ChipParams] = {}  # keeps cached chips alive so their id() is not reused
+#: Operator times by (chip content, op) (``ChipParams.key``: equal chips share entries).
+_CACHE: dict[tuple[bytes, W.Op], float] = {}
 _MAX_ENTRIES = 200_000
 
 
 def op_time_s(op: W.Op, chip: ChipParams) -> float:
     """Seconds for ``op`` on the (single) design in ``chip``."""
-    key = (id(chip), op)
+    key = (chip.key, op)
     hit = _CACHE.get(key)
     if hit is None:
-        if len(_CACHE) > _MAX_ENTRIES:
+        if len(_CACHE) >= _MAX_ENTRIES:
             _CACHE.clear()
-            _PINNED.clear()
-        _PINNED[id(chip)] = chip
         hit = _CACHE[key] = float(op_time(_on_chip(op, chip), chip).time_s[0])
     return hit
 
@@ -92,20 +90,22 @@ def _category(op) -> str:
     return {"matmul": "matmul", "expert_matmul": "matmul"}.get(kind, kind)
 
 
-_PARTS: dict[tuple[int, object], tuple[float, float, float]] = {}
-_PARTS_PINNED: dict[int, ChipParams] = {}
+#: Operator times by (chip content, op): ``ChipParams.key`` is a digest of the chip's values,
+#: so the caches hit across estimate() calls (each builds its ChipParams anew) and never mix
+#: two chips. Each is cleared when it reaches _MAX_OP_ENTRIES.
+_PARTS: dict[tuple[bytes, object], tuple[float, float, float]] = {}
+_TIMES: dict[tuple[bytes, object, float | None], float] = {}
+_MAX_OP_ENTRIES = 200_000
 
 
 def _op_parts(op, chip: ChipParams) -> tuple[float, float, float]:
     """(compute, memory, fixed overhead) seconds of one operator from the single-chip models
     (:func:`fabless.perf.ops.op_time`, time = overhead + max(compute, memory)), cached."""
-    key = (id(chip), op)
+    key = (chip.key, op)
     hit = _PARTS.get(key)
     if hit is None:
-        if len(_PARTS) > 200_000:
+        if len(_PARTS) >= _MAX_OP_ENTRIES:
             _PARTS.clear()
-            _PARTS_PINNED.clear()
-        _PARTS_PINNED[id(chip)] = chip
         r = op_time(_on_chip(op, chip), chip)
         hit = _PARTS[key] = (float(r.compute_s[0]), float(r.memory_s[0]), float(r.overhead_s[0]))
     return hit
@@ -155,12 +155,20 @@ def framework_op_time(op, compute, memory, overhead, peak_of_a, eff: float | Non
 
 def _op_time(op, chip: ChipParams, eff: float | None = None) -> float:
     """Seconds for one operator on ``chip``: :func:`framework_op_time` of the single-chip
-    model's parts (``eff``: the software's framework efficiency, None = engine-wide)."""
-    compute, memory, overhead = _op_parts(op, chip)
-    on = _on_chip(op, chip)
-    return float(framework_op_time(
-        on, compute, memory, overhead,
-        lambda: float(chip.peak_flops_per_s.get(supported_dtype(op.dtype_a, chip))[0]), eff))
+    model's parts (``eff``: the software's framework efficiency, None = engine-wide), cached by
+    (chip content, op, eff)."""
+    key = (chip.key, op, eff)
+    hit = _TIMES.get(key)
+    if hit is None:
+        compute, memory, overhead = _op_parts(op, chip)
+        on = _on_chip(op, chip)
+        hit = float(framework_op_time(
+            on, compute, memory, overhead,
+            lambda: float(chip.peak_flops_per_s.get(supported_dtype(op.dtype_a, chip))[0]), eff))
+        if len(_TIMES) >= _MAX_OP_ENTRIES:
+            _TIMES.clear()
+        _TIMES[key] = hit
+    return hit
 
 
 def framework_dtypes(op):

@@ -178,21 +178,18 @@ class ShapeTimes:
 
 def shape_times(cfg: ModelConfig, chip: ChipParams, prec: Precision, tp: int, ep: int, cp: int, mb: int,
                 seq_len: int, tuning: Tuning = PRETRAIN, eff: float | None = None) -> ShapeTimes:
-    """Time the operators of one training micro-batch of the (tp, ep, cp, mb) shard (cached per
-    chip object, which the cache keeps alive so that its id is not reused)."""
-    key = (id(chip), cfg, prec, tp, ep, cp, mb, seq_len, tuning, eff)
+    """Time the operators of one training micro-batch of the (tp, ep, cp, mb) shard (cached by the
+    chip's content, :attr:`fabless.perf.params.ChipParams.key`)."""
+    key = (chip.key, cfg, prec, tp, ep, cp, mb, seq_len, tuning, eff)
     hit = _SHAPES.get(key)
     if hit is None:
         if len(_SHAPES) > 4096:
             _SHAPES.clear()
-            _SHAPE_CHIPS.clear()
-        _SHAPE_CHIPS[id(chip)] = chip
         hit = _SHAPES[key] = _shape_times(cfg, chip, prec, tp, ep, cp, mb, seq_len, tuning, eff)
     return hit
 
 
 _SHAPES: dict[tuple, ShapeTimes] = {}
-_SHAPE_CHIPS: dict[int, ChipParams] = {}
 
 
 def _lora_ops(op: MatMul, rank: int) -> list:

@@ -133,8 +133,19 @@ class Evaluator:
         self.rate["int8"] = _r("int8", self.rate["fp8"])
         self.rate["int4"] = _r("int4", self.rate["fp4"])
         self.system = self._system()
+        self._coll_cache: dict[tuple, tuple[float, float]] = {}
         self.defaults = self._defaults()
         self.scenarios = [self._prepare(s) for s in space.workload]
+        # ops that appear in more than one list of terms: their times are kept through an
+        # evaluation; the others are summed and dropped (keeping every op's array alive grows
+        # the heap by an array per op, which costs more than it saves)
+        seen: dict[object, int] = {}
+        for sc in self.scenarios:
+            for g in sc["graphs"]:
+                for terms in g.terms.values():
+                    for op, _ in terms:
+                        seen[op] = seen.get(op, 0) + 1
+        self._reused = {op for op, k in seen.items() if k > 1}
 
     def _system(self) -> System | None:
         need = any(s.parallel.tp * s.parallel.pp * (s.parallel.dp or 1) > 1 for s in self.space.workload)
@@ -265,9 +276,9 @@ class Evaluator:
                 d[k] = d[k].astype(float)
         gen_varied = "hbm_generation" in values
         if gen_varied:
-            d["stack_gb_s"] = np.array([self.hbm[g]["stack_gb_s"] for g in d["hbm_generation"]], dtype=float)
+            d["stack_gb_s"] = _by_value(d["hbm_generation"], lambda g: self.hbm[g]["stack_gb_s"])
             if "hbm_stack_gb" not in values:
-                d["hbm_stack_gb"] = np.array([self.hbm[g]["stack_gb"] for g in d["hbm_generation"]], dtype=float)
+                d["hbm_stack_gb"] = _by_value(d["hbm_generation"], lambda g: self.hbm[g]["stack_gb"])
         else:
             d["stack_gb_s"] = np.full(n, self.defaults["_stack_gb_s"], dtype=float)
         return d
@@ -356,28 +367,40 @@ class Evaluator:
         with np.errstate(divide="ignore"):
             return su.bidir_gb_s / np.maximum(d["links"] * d["link_gb_s"], 1e-9)
 
-    def _coll(self, spec, link_ratio, system) -> np.ndarray:
+    def _coll(self, spec, link_ratio, system, inference: bool) -> np.ndarray:
         kind, nbytes, group, within, count = spec
         if group <= 1:
             return 0.0
-        t = float(group_collective_time_s(kind, nbytes, group, system, within_domain=within))
+        t, lat = self._base_coll(kind, nbytes, group, system, within)
         if not within:  # across scale-out: the design's scale-up links do not set it
             return np.full(link_ratio.shape, t * count)
-        lat = float(group_collective_time_s(kind, 1.0, group, system, within_domain=within))
         nccl = lat + max(t - lat, 0.0) * link_ratio
-        if kind == "all_reduce" and self._inference_tp and system.scale_up.topology in ONE_SHOT_TOPOLOGIES:
+        if kind == "all_reduce" and inference and system.scale_up.topology in ONE_SHOT_TOPOLOGIES:
             # the engine's inference_all_reduce_s: one-shot custom all-reduce where it is faster
             unidir = self.base.links.scale_up.unidir_bytes_per_s / link_ratio
             nccl = np.minimum(nccl, one_shot_all_reduce_s(nbytes, group, unidir))
         return nccl * count
 
+    def _base_coll(self, kind, nbytes, group, system, within) -> tuple[float, float]:
+        """Seconds of a collective of ``nbytes`` and of 1 byte (its latency) on the base
+        ``system`` (the same for every design: computed once per Evaluator)."""
+        key = (kind, nbytes, group, id(system), within)  # the scenarios hold their systems
+        hit = self._coll_cache.get(key)
+        if hit is None:
+            t = float(group_collective_time_s(kind, nbytes, group, system, within_domain=within))
+            lat = float(group_collective_time_s(kind, 1.0, group, system, within_domain=within)) if within else math.nan
+            hit = self._coll_cache[key] = (t, lat)
+        return hit
+
     def _time(self, terms, chip, cache) -> np.ndarray:
-        total = 0.0
+        total = np.zeros(len(chip))
         for op, coef in terms:
             t = cache.get(op)
             if t is None:
-                t = cache[op] = _op_time(op, chip)
-            total = total + coef * t
+                t = _op_time(op, chip)
+                if op in self._reused:
+                    cache[op] = t
+            total += coef * t  # in place: the same sums as total = total + coef * t, one array fewer each
         return total
 
     def _scenario(self, sc, chip, d, econ, cap, link_ratio, cache) -> dict[str, np.ndarray]:
@@ -399,8 +422,7 @@ class Evaluator:
                 continue
             if s.inference is not None:
                 inf = s.inference
-                self._inference_tp = True
-                c = {k: self._coll(v, link_ratio, sc["system"]) for k, v in g.coll.items()}
+                c = {k: self._coll(v, link_ratio, sc["system"], True) for k, v in g.coll.items()}
                 hop = c.get("pp_hop", 0.0)
                 ttft = self._time(g.terms["prefill"], chip, cache) + c.get("tp_pre", 0.0) + hop
                 tpot = self._time(g.terms["decode"], chip, cache) + c.get("tp_dec", 0.0) + hop
@@ -419,8 +441,7 @@ class Evaluator:
             else:
                 tr = s.training
                 m = g.m
-                self._inference_tp = False
-                c = {k: self._coll(v, link_ratio, sc["system"]) for k, v in g.coll.items()}
+                c = {k: self._coll(v, link_ratio, sc["system"], False) for k, v in g.coll.items()}
                 stage = self._time(g.terms["layers"], chip, cache) + self._time(g.terms["ends"], chip, cache) + c.get("tp", 0.0)
                 bwd_last = self._time(g.terms["bwd"], chip, cache) * 2 / 3
                 dp_exposed = np.maximum(0.0, c.get("dp", 0.0) - bwd_last)
@@ -432,8 +453,8 @@ class Evaluator:
                 ok = fits.copy()
                 row = {"step_time_s": step, "_time": step}
             better = ok & (tps > best["tokens_per_s_per_chip"])
-            row.update({"tokens_per_s_per_chip": tps, "batch": np.full(n, float(g.batch)), "_comm": comm,
-                        "_flops": np.full(n, g.flops), "_bytes": np.full(n, g.bytes), "_tokens": np.full(n, float(tokens))})
+            row.update({"tokens_per_s_per_chip": tps, "batch": float(g.batch), "_comm": comm,
+                        "_flops": float(g.flops), "_bytes": float(g.bytes), "_tokens": float(tokens)})
             for k, v in row.items():
                 best[k] = np.where(better, v, best[k])
         found = np.isfinite(best["tokens_per_s_per_chip"])
@@ -473,7 +494,7 @@ class Evaluator:
         leak = np.empty(n)
         e_flop = np.empty(n)  # bf16 pJ/FLOP at the design's node, clock and matrix-unit size
         nre = np.empty(n)
-        for node in np.unique(nodes):
+        for node in _distinct(nodes):
             sel = nodes == node
             logic[sel], bitcell[sel] = node_factors(node, sp)
             wafer[sel] = node_value(sp.wafer_price_usd, node, "wafer price")
@@ -492,7 +513,7 @@ class Evaluator:
                           if self.base.compute.vector_units else 0.0)
         sram_bits = (d["sram_per_core_mib"] * d["cores"] + d["sram_shared_mib"]) * _MIB * 8
         hbm_gen = d["hbm_generation"]
-        hbm_flag = np.array([is_hbm(g) for g in hbm_gen])
+        hbm_flag = _by_value(hbm_gen, is_hbm, bool)
         mem_gb_s = d["hbm_stacks"] * d["stack_gb_s"]
         serdes = serdes_gbit_s(d["links"] * d["link_gb_s"], self.base.links.host, sp)
         dies = d["dies"]
@@ -511,14 +532,14 @@ class Evaluator:
         y = negative_binomial_yield(a, d0, sp.yield_clustering_alpha)
         die_usd = wafer / np.maximum(dpw * y, 1e-9) * dies
         hbm_gb = d["hbm_stacks"] * d["hbm_stack_gb"]
-        mem_rate = np.array([memory_usd_per_gb(g, p) for g in hbm_gen])
+        mem_rate = _by_value(hbm_gen, lambda g: memory_usd_per_gb(g, p))
         memory_usd = hbm_gb * mem_rate
-        pkg_rate = np.array([pk.packaging_usd_per_mm2[packaging_kind(self.base.physical.packaging, h)] for h in hbm_flag])
+        pkg_rate = _by_value(hbm_flag, lambda h: pk.packaging_usd_per_mm2[packaging_kind(self.base.physical.packaging, h)])
         unit = assembly_cost_terms_usd(die_usd=die_usd, memory_usd=memory_usd, packaging_usd_per_mm2=pkg_rate, die_area_mm2=area,
                                        hbm_sites=np.where(hbm_flag, d["hbm_stacks"], 0), params=p,
                                        partner=self.space.economics.partner)["total"]
         # chip_power at full load (TDP) in bf16 at the design's clock, over arrays
-        mem_pj = np.array([memory_pj_per_bit(g, p) for g in hbm_gen])
+        mem_pj = _by_value(hbm_gen, lambda g: memory_pj_per_bit(g, p))
         static = leak * area
         io = io_power_w(memory_bytes_per_s=mem_gb_s * 1e9, memory_pj_per_bit=mem_pj, d2d_gb_s_per_die=d2d_per_die,
                         dies=dies, serdes_gbit_s=serdes, params=p)
@@ -541,8 +562,8 @@ class Evaluator:
         the datatype (bf16's where the design has no path for it)."""
         pw = self.econ.power
         peak = chip.peak_flops_per_s.get(dtype, chip.peak_flops_per_s["bf16"])
-        has = np.array([dtype in ("bf16", "fp16") or ("fp8" in x if dtype in ("fp8", "int8") else "fp4" in x)
-                        for x in d["dtypes"]])
+        has = _by_value(d["dtypes"], lambda x: dtype in ("bf16", "fp16") or ("fp8" in x if dtype in ("fp8", "int8") else "fp4" in x),
+                        bool)
         e = econ["_e_flop_bf16_pj"] * np.where(has, pw.op_energy_rel_to_bf16.get(dtype, 1.0), 1.0)
         return power_terms_w(peak_flops=peak, clock_mhz=d["clock_mhz"], peak_clock_mhz=d["clock_mhz"], flop_pj_at_peak_clock=e,
                              matrix_util=mat_util, static_w=econ["_static"], memory_w_full=econ["_mem_full"],
@@ -586,7 +607,24 @@ def _terms(g, blocks: set[str] | None = None, kinds: set[str] | None = None, no_
 def _narrow_paths(dtypes) -> tuple[np.ndarray, np.ndarray]:
     """Whether each design (its ``dtypes`` value, e.g. ``bf16+fp8``) has an 8-bit and a 4-bit
     matrix path."""
-    return np.array(["fp8" in x for x in dtypes]), np.array(["fp4" in x for x in dtypes])
+    return _by_value(dtypes, lambda x: "fp8" in x, bool), _by_value(dtypes, lambda x: "fp4" in x, bool)
+
+
+def _distinct(values: np.ndarray) -> list:
+    """The distinct values of an array, in order of first appearance."""
+    return list(dict.fromkeys(values.tolist()))
+
+
+def _by_value(values: np.ndarray, fn, dtype=float) -> np.ndarray:
+    """``fn`` of each design's value, as an array: ``fn`` runs once per distinct value (a choice
+    parameter has a few values over thousands of designs), not once per design."""
+    distinct = _distinct(values)
+    if len(distinct) == 1:
+        return np.full(len(values), fn(distinct[0]), dtype=dtype)
+    out = np.empty(len(values), dtype=dtype)
+    for v in distinct:
+        out[values == v] = fn(v)
+    return out
 
 
 def _why(reason: np.ndarray, bad: np.ndarray, text: str) -> np.ndarray:

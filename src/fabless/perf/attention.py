@@ -127,25 +127,36 @@ def attention_time(batch: int, q_len: int, kv_len: int, heads: int, head_dim: in
     if one is not None:
         try:
             return _attention(SCALAR, one, one.peak(dtype), batch, q_len, kv_len, heads, head_dim, dv, causal,
-                              phase, kvh, flops, nbytes)
+                              phase, kvh, flops, nbytes, dtype)
         except (ArithmeticError, ValueError):
             pass  # a zero or negative parameter: the array path's inf/NaN is the answer
     return _attention(np, chip, chip.peak(dtype), batch, q_len, kv_len, heads, head_dim, dv, causal, phase,
-                      kvh, flops, nbytes)
+                      kvh, flops, nbytes, dtype)
 
 
-def _attention(xp, d, peak, batch, q_len, kv_len, heads, head_dim, dv, causal, phase, kvh, flops, nbytes) -> OpTime:
-    """The model, written once: ``xp`` is numpy and ``d`` a ChipParams (every design at once,
-    the reference), or SCALAR and a OneDesign (one design in Python floats, where numpy's
-    per-call cost would dominate; see params.OneDesign)."""
-    one = xp is SCALAR
+def _chip_terms(xp, d, peak, head_dim, dv):
+    """Whether each design is systolic, its attention FLOP/s and its head-dimension fill."""
     is_sys = d.kind_code == SYSTOLIC
     rate = peak * (d.sustained_clock_hz / d.boost_clock_hz) * d.mma_efficiency * d.attention_mma_ratio
     rows = xp.where(is_sys, d.array_rows, GPU_MMA_K)
     cols = xp.where(is_sys, d.array_cols, GPU_MMA_K)
     # the contraction of Q Kᵀ runs over head_dim (array rows); P V's output columns are v_head_dim
     dim_fill = (head_dim + dv) / (head_dim / _dim_fill(xp, head_dim, rows) + dv / _dim_fill(xp, dv, cols))
-    memory = nbytes / (d.hbm_bytes_per_s * d.hbm_efficiency)
+    return is_sys, rate, dim_fill
+
+
+def _attention(xp, d, peak, batch, q_len, kv_len, heads, head_dim, dv, causal, phase, kvh, flops, nbytes,
+               dtype) -> OpTime:
+    """The model, written once: ``xp`` is numpy and ``d`` a ChipParams (every design at once,
+    the reference), or SCALAR and a OneDesign (one design in Python floats, where numpy's
+    per-call cost would dominate; see params.OneDesign)."""
+    one = xp is SCALAR
+    if one:
+        is_sys, rate, dim_fill = _chip_terms(xp, d, peak, head_dim, dv)
+    else:  # what depends on the chip alone: once per ChipParams (``peak`` is its ``dtype`` peak)
+        is_sys, rate, dim_fill = d.derived(("attention", dtype, head_dim, dv),
+                                           lambda c: _chip_terms(xp, c, peak, head_dim, dv))
+    memory = nbytes / d.hbm_rate_bytes_per_s
     tiling: dict = {"phase": phase}
     wrap = (lambda x: np.array([x])) if one else (lambda x: x)
 
@@ -167,7 +178,7 @@ def _attention(xp, d, peak, batch, q_len, kv_len, heads, head_dim, dv, causal, p
             compute = np.empty(len(d))
             waves_out = np.empty(len(d))
             block = d.attention_block
-            uniq = block[:1] if np.all(block == block[0]) else np.unique(block)
+            uniq = d.derived("attention_blocks", lambda c: block[:1] if np.all(block == block[0]) else np.unique(block))
             for blk in uniq:
                 sel = slice(None) if len(uniq) == 1 else block == blk
                 compute[sel], waves_out[sel] = prefill(blk, d.cores[sel], rate[sel], dim_fill[sel],
@@ -176,7 +187,8 @@ def _attention(xp, d, peak, batch, q_len, kv_len, heads, head_dim, dv, causal, p
                       head_dim_fill=wrap(dim_fill))
     else:
         group_rows = q_len * heads // kvh
-        granule = xp.where(is_sys, d.array_rows, GPU_MMA_ROWS)
+        granule = (xp.where(is_sys, d.array_rows, GPU_MMA_ROWS) if one else
+                   d.derived("attention_granule", lambda c: np.where(is_sys, c.array_rows, GPU_MMA_ROWS)))
         row_fill = group_rows / (xp.ceil(group_rows / granule) * granule)
         compute = flops / (rate * row_fill * dim_fill)
         tiling.update(rows_per_kv_head=group_rows, row_fill=wrap(row_fill), head_dim_fill=wrap(dim_fill))

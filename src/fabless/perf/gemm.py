@@ -39,7 +39,7 @@ import numpy as np
 from fabless.errors import FablessError
 from fabless.hardware.schema import DTYPE_BYTES
 from fabless.perf.params import SCALAR, SYSTOLIC, ChipParams, OneDesign, argmin
-from fabless.perf.result import OpTime, combine, one_element_arrays
+from fabless.perf.result import OpTime, combine, constant, one_element_arrays
 from fabless.perf.roofline import roofline
 
 #: GPU thread-block tile candidates (BM, BN), the shapes cuBLAS/CUTLASS kernels use (Hopper's
@@ -53,8 +53,12 @@ _TILE_BN = np.array([t[1] for t in GPU_TILES], float)[:, None]
 #: padded up to a multiple; with split-K the slices then stay whole steps, and more K never
 #: takes less time.
 TILE_K, TILE_STAGES = 64, 2
+#: The ``mapping`` names of a tiling, by ``kind_code == SYSTOLIC`` (an object array: indexing it
+#: is far cheaper than converting strings).
+_MAPPING = np.array(["tiles", "systolic"], dtype=object)
 #: Splits of m across arrays that the systolic mapping considers.
 SYSTOLIC_M_SPLITS: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
+_SPLITS = np.array(SYSTOLIC_M_SPLITS, float)[:, None]
 #: K block (elements) of the operand panels a systolic core keeps in its scratchpad.
 PANEL_K = 512
 
@@ -106,7 +110,7 @@ def gemm_time(m: int, n: int, k: int, chip: ChipParams, dtype: str = "bf16", *, 
             return _gemm_one(m, n, k, batch, ib, ob, flops, one.peak(dtype), one, cand)
         except (ArithmeticError, ValueError):
             pass  # a zero or negative parameter: the array path's inf/NaN is the answer
-    return _gemm_designs(m, n, k, batch, ib, ob, flops, chip.peak(dtype), chip, cand)
+    return _gemm_designs(m, n, k, batch, ib, ob, flops, dtype, chip, cand)
 
 
 # The model is written once, in the functions below that take ``xp``: numpy with arrays
@@ -158,11 +162,20 @@ def _systolic_split(xp, s, m, n, k, batch, flops, r, c, u, rate):
     return flops / (rate * util), rounds, passes, util
 
 
-def _systolic_traffic(xp, m, n, ib, a_bytes, b_bytes, c_bytes, rows, per_core, shared, cores, fraction):
-    """HBM traffic of the systolic mapping (per-core and shared SRAM bytes, tile_sram_fraction)."""
-    sram_core = per_core + shared / cores
-    panel_t = xp.maximum(rows, sram_core * fraction / (4 * PANEL_K * ib))
-    sram_total = per_core * cores + shared
+def _systolic_sram(xp, per_core, shared, cores):
+    """SRAM of the systolic mapping: a core's own plus its share of the chip's, and the chip's total."""
+    return per_core + shared / cores, per_core * cores + shared
+
+
+def _systolic_panel(xp, rows, sram_core, fraction, ib):
+    """Side ``T`` of the largest output block whose double-buffered ``T x PANEL_K`` operand panels
+    fit in ``fraction`` of a core's SRAM (at least the array's rows)."""
+    return xp.maximum(rows, sram_core * fraction / (4 * PANEL_K * ib))
+
+
+def _systolic_traffic(xp, m, n, a_bytes, b_bytes, c_bytes, panel_t, sram_total):
+    """HBM traffic of the systolic mapping (``panel_t``: :func:`_systolic_panel`; ``sram_total``:
+    the chip's SRAM, :func:`_systolic_sram`)."""
     reread = a_bytes * xp.ceil(n / panel_t) + b_bytes * xp.ceil(m / panel_t) + c_bytes
     return xp.where((a_bytes + b_bytes + c_bytes) <= sram_total, a_bytes + b_bytes + c_bytes, reread)
 
@@ -196,8 +209,9 @@ def _gemm_one(m, n, k, batch, ib, ob, flops, peak, d: OneDesign, cand) -> OpTime
                  for s in SYSTOLIC_M_SPLITS]
         best = argmin([e[0] for e in evals])
         compute, waves, n_tiles, util = evals[best]
-        traffic = _systolic_traffic(xp, m, n, ib, a_bytes, b_bytes, c_bytes, r, d.sram_per_core_bytes,
-                                    d.sram_shared_bytes, d.cores, d.tile_sram_fraction)
+        sram_core, sram_total = _systolic_sram(xp, d.sram_per_core_bytes, d.sram_shared_bytes, d.cores)
+        traffic = _systolic_traffic(xp, m, n, a_bytes, b_bytes, c_bytes,
+                                    _systolic_panel(xp, r, sram_core, d.tile_sram_fraction, ib), sram_total)
         mapping, tile, chunks, feed = "systolic", (r, c), float(SYSTOLIC_M_SPLITS[best]), 1.0
     tiling = {"mapping": np.array([mapping], dtype=object)}
     tiling.update(zip(("tile_m", "tile_n", "m_chunks", "waves", "tiles", "tiling_utilisation",
@@ -207,77 +221,127 @@ def _gemm_one(m, n, k, batch, ib, ob, flops, peak, d: OneDesign, cand) -> OpTime
                    d.hbm_bytes_per_s, tiling)
 
 
-def _gemm_designs(m, n, k, batch, ib, ob, flops, peak, chip: ChipParams, cand) -> OpTime:
-    """Array path: every design at once (the reference)."""
-    n_designs = len(chip)
-    is_sys = chip.kind_code == SYSTOLIC
+def _systolic_designs(s, m, n, k, batch, flops, chip: ChipParams, idx, rate, rate_ok):
+    """The systolic mapping of designs ``idx`` of ``chip`` (``rate``: their FLOP/s of a perfect
+    tiling), the split of m taken per design: compute time, chosen split (index into ``s``),
+    rounds, passes and utilisation, each an array over the designs.
 
-    compute = np.full(n_designs, np.inf)
-    traffic = np.full(n_designs, np.inf)
-    n_sys = int(np.count_nonzero(is_sys))
-    tiling: dict[str, np.ndarray] = {
-        "mapping": np.where(is_sys, "systolic", "tiles").astype(object),
-        "tile_m": np.full(n_designs, np.nan), "tile_n": np.full(n_designs, np.nan),
-        "m_chunks": np.full(n_designs, np.nan), "waves": np.full(n_designs, np.nan),
-        "tiles": np.full(n_designs, np.nan), "tiling_utilisation": np.full(n_designs, np.nan),
-        "operand_feed_efficiency": np.full(n_designs, np.nan),
-    }
+    The split with the least compute time ``flops / (rate x util)`` is the one of highest
+    utilisation, which depends only on the array shape and count: it is found once per distinct
+    shape (:attr:`ChipParams.array_shapes`) and the time computed per design with the same
+    expression, so the result is that of searching every design. Where that equivalence could
+    fail in the last bit (a rate not finite and positive, a non-finite utilisation, or two
+    splits within 1e-12 of the best utilisation) those designs are searched one by one
+    (``rate_ok``: whether each design's rate is finite and positive)."""
+    shapes, inverse = chip.array_shapes
+    inv = inverse[idx]
+    _, rounds_g, passes_g, util_g = _systolic_split(np, s, m, n, k, batch, flops, shapes[0][None, :],
+                                                    shapes[1][None, :], shapes[2][None, :], 1.0)
+    cols_g = np.arange(util_g.shape[1])
+    pick_g = np.argmax(util_g, axis=0)
+    best_g = util_g[pick_g, cols_g]
+    near = (util_g != best_g) & (util_g >= best_g * (1 - 1e-12))
+    clean_g = np.isfinite(util_g).all(axis=0) & ~near.any(axis=0)
+    util = best_g[inv]
+    t_compute = flops / (rate * util)  # a zero rate divides by zero here, as a search of every design does
+    pick = pick_g[inv]
+    rounds = rounds_g[pick_g, cols_g][inv]
+    passes = (passes_g if passes_g.shape == util_g.shape else np.broadcast_to(passes_g, util_g.shape))[pick_g, cols_g][inv]
+    ok = rate_ok  # the rate finite and positive (computed once per chip and datatype)
+    if not clean_g.all():
+        ok = ok & clean_g[inv]
+    if not ok.all():
+        redo = np.nonzero(~ok)[0]
+        sel = redo if isinstance(idx, slice) else idx[redo]
+        t_all, rounds_all, passes_all, util_all = _systolic_split(
+            np, s, m, n, k, batch, flops, chip.array_rows[sel][None, :], chip.array_cols[sel][None, :],
+            chip.mu_count[sel][None, :], rate[redo][None, :])
+        p = np.argmin(t_all, axis=0)
+        cols = np.arange(redo.size)
+        pick[redo] = p
+        t_compute[redo] = t_all[p, cols]
+        rounds[redo] = rounds_all[p, cols]
+        passes[redo] = np.broadcast_to(passes_all, t_all.shape)[p, cols]
+        util[redo] = util_all[p, cols]
+    return t_compute, pick, rounds, passes, util
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    """A read-only view: results share the chip's arrays (or one array per chip) without copying."""
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
+def _gemm_designs(m, n, k, batch, ib, ob, flops, dtype, chip: ChipParams, cand) -> OpTime:
+    """Array path: every design at once (the reference). What depends on the chip alone (its
+    kinds, clock ratio, HBM rate, SRAM sums and panels) is computed once per ChipParams."""
+    n_designs = len(chip)
+    is_sys = chip.is_systolic
+    n_sys = chip.derived("n_systolic", lambda c: int(np.count_nonzero(c.is_systolic)))
     a_bytes, b_bytes, c_bytes = m * k * batch * ib, k * n * batch * ib, m * n * batch * ob
-    fits_on_chip = (a_bytes + b_bytes + c_bytes) <= chip.sram_shared_bytes
-    clock_ratio = chip.sustained_clock_hz / chip.boost_clock_hz
+    peak = chip.peak(dtype)
     # whole-chip FLOP/s of a perfect tiling (8-bit operands: times the family's mma_8bit_ratio)
-    rate = peak * clock_ratio * chip.mma_efficiency * (chip.mma_8bit_ratio if ib == 1 else 1.0)
+    rate = chip.derived(("gemm_rate", dtype), lambda c: peak * c.clock_ratio * c.mma_efficiency * (
+        c.mma_8bit_ratio if ib == 1 else 1.0))
+    parts = []  # (designs, compute, traffic, tiling) per matrix-unit kind
 
     if n_sys < n_designs:
         # a slice (a view) when every design is of this kind: far cheaper than an index array
         idx = slice(None) if n_sys == 0 else np.nonzero(~is_sys)[0]
         bm, bn = (_TILE_BM, _TILE_BN) if cand is GPU_TILES else (np.array([t[0] for t in cand], float)[:, None],
                                                                  np.array([t[1] for t in cand], float)[:, None])
+        fits_on_chip = (a_bytes + b_bytes + c_bytes) <= chip.sram_shared_bytes[idx]
         cores = chip.cores[idx][None, :]
         mpc = (peak[idx] / (2 * chip.boost_clock_hz[idx] * chip.cores[idx]))[None, :]
         k_pad = np.ceil(k / TILE_K) * TILE_K
         t_compute, t_traffic, t_memory, ok, waves, n_tiles, feed = _gpu_tile(
-            np, bm, bn, m, n, k_pad, batch, ib, a_bytes, b_bytes, c_bytes, fits_on_chip[idx][None, :], cores,
+            np, bm, bn, m, n, k_pad, batch, ib, a_bytes, b_bytes, c_bytes, fits_on_chip[None, :], cores,
             _l2_group(np, cores), mpc,
             chip.operand_bytes_per_cycle_per_core[idx][None, :], rate[idx][None, :] / cores,
             chip.sram_per_core_bytes[idx] * chip.tile_sram_fraction[idx],
-            (chip.hbm_bytes_per_s[idx] * chip.hbm_efficiency[idx])[None, :])
+            chip.hbm_rate_bytes_per_s[idx][None, :])
         # a scratchpad too small for any candidate still runs the smallest tile
         ok = ok | (~ok.any(axis=0)[None, :] & (np.arange(len(cand)) == 0)[:, None])
         total = np.where(ok, np.maximum(t_compute, t_memory), np.inf)
         best = np.argmin(total, axis=0)
         cols = np.arange(total.shape[1])
-        compute[idx] = t_compute[best, cols]
-        t_traffic = t_traffic + np.zeros_like(total)
-        traffic[idx] = t_traffic[best, cols]
-        tiling["tile_m"][idx] = bm[best, 0]
-        tiling["tile_n"][idx] = bn[best, 0]
-        tiling["waves"][idx] = waves[best, cols]
-        tiling["tiles"][idx] = (n_tiles + np.zeros_like(total))[best, cols]
-        tiling["tiling_utilisation"][idx] = flops / (waves * cores * 2 * bm * bn * k_pad)[best, cols]
-        tiling["operand_feed_efficiency"][idx] = (feed + np.zeros_like(total))[best, cols]
+        parts.append((idx, t_compute[best, cols], (t_traffic + np.zeros_like(total))[best, cols], {
+            "tile_m": bm[best, 0], "tile_n": bn[best, 0], "m_chunks": np.full(cols.size, np.nan),
+            "waves": waves[best, cols], "tiles": (n_tiles + np.zeros_like(total))[best, cols],
+            "tiling_utilisation": flops / (waves * cores * 2 * bm * bn * k_pad)[best, cols],
+            "operand_feed_efficiency": (feed + np.zeros_like(total))[best, cols]}))
 
     if n_sys:
         idx = slice(None) if n_sys == n_designs else np.nonzero(is_sys)[0]
-        r = chip.array_rows[idx][None, :]
-        c = chip.array_cols[idx][None, :]
-        s = np.array(SYSTOLIC_M_SPLITS, float)[:, None]
-        t_compute, rounds, passes, util = _systolic_split(np, s, m, n, k, batch, flops, r, c,
-                                                          chip.mu_count[idx][None, :], rate[idx][None, :])
-        best = np.argmin(t_compute, axis=0)
-        cols = np.arange(t_compute.shape[1])
-        compute[idx] = t_compute[best, cols]
-        traffic[idx] = _systolic_traffic(np, m, n, ib, a_bytes, b_bytes, c_bytes, r[0], chip.sram_per_core_bytes[idx],
-                                         chip.sram_shared_bytes[idx], chip.cores[idx], chip.tile_sram_fraction[idx])
-        tiling["tile_m"][idx] = r[0]
-        tiling["tile_n"][idx] = c[0]
-        tiling["m_chunks"][idx] = s[best, 0]
-        tiling["waves"][idx] = rounds[best, cols]
-        tiling["tiles"][idx] = (passes + np.zeros_like(t_compute))[best, cols]
-        tiling["tiling_utilisation"][idx] = util[best, cols]
-        tiling["operand_feed_efficiency"][idx] = 1.0
+        r = chip.array_rows[idx]
+        s = _SPLITS
+        rate_ok = chip.derived(("gemm_rate_ok", dtype), lambda c: (rate > 0) & (rate < np.inf))
+        t_compute, pick, rounds, passes, util = _systolic_designs(s, m, n, k, batch, flops, chip, idx, rate[idx],
+                                                                  rate_ok[idx])
+        sram_core, sram_total = chip.derived("systolic_sram", lambda c: _systolic_sram(
+            np, c.sram_per_core_bytes, c.sram_shared_bytes, c.cores))
+        panel_t = chip.derived(("systolic_panel", ib), lambda c: _systolic_panel(
+            np, c.array_rows, sram_core, c.tile_sram_fraction, ib))
+        traffic = _systolic_traffic(np, m, n, a_bytes, b_bytes, c_bytes, panel_t[idx], sram_total[idx])
+        parts.append((idx, t_compute, traffic, {
+            "tile_m": _read_only(r), "tile_n": _read_only(chip.array_cols[idx]), "m_chunks": s[pick, 0], "waves": rounds,
+            "tiles": passes, "tiling_utilisation": util,
+            "operand_feed_efficiency": constant(1.0, t_compute.size)}))
 
-    memory = traffic / (chip.hbm_bytes_per_s * chip.hbm_efficiency)
+    if len(parts) == 1:  # every design of one kind: the arrays are the designs'
+        _, compute, traffic, tiling = parts[0]
+    else:
+        compute, traffic = np.full(n_designs, np.inf), np.full(n_designs, np.inf)
+        tiling = {k: np.full(n_designs, np.nan) for k in parts[0][3]}
+        for idx, c, t, til in parts:
+            compute[idx] = c
+            traffic[idx] = t
+            for k, v in til.items():
+                tiling[k][idx] = v
+    tiling = {"mapping": chip.derived("tiling_mapping", lambda c: _read_only(_MAPPING[c.is_systolic.astype(np.intp)])),
+              **tiling}
+    memory = traffic / chip.hbm_rate_bytes_per_s
     tiling["hbm_traffic_bytes"] = traffic
     return combine("gemm", compute, memory, chip.launch_overhead_s, flops, traffic, peak,
                    chip.hbm_bytes_per_s, tiling)

@@ -39,11 +39,12 @@ def _stream(op: str, read_bytes: float, write_bytes: float, flops: float, chip: 
     # one design: the same formulas on Python floats (numpy's per-call cost would dominate;
     # see params.OneDesign); a zero rate leaves it to numpy's inf/NaN
     d = chip.single
-    if d is None or not (d.hbm_bytes_per_s * d.hbm_efficiency and d.vector_flops_per_s * d.vector_efficiency):
+    if d is None or not (d.hbm_rate_bytes_per_s and d.vector_rate_flops_per_s):
         d = chip
-    memory = nbytes / (d.hbm_bytes_per_s * d.hbm_efficiency)
-    compute = flops / (d.vector_flops_per_s * d.vector_efficiency)
-    return combine(op, compute, memory, d.launch_overhead_s * launches, flops, nbytes,
+    memory = nbytes / d.hbm_rate_bytes_per_s  # the HBM and vector rates: computed once per chip
+    compute = flops / d.vector_rate_flops_per_s
+    overhead = d.launch_overhead_s if launches == 1 else d.launch_overhead_s * launches  # x * 1 is x
+    return combine(op, compute, memory, overhead, flops, nbytes,
                    d.vector_flops_per_s, d.hbm_bytes_per_s, tiling or {})
 
 

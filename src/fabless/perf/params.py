@@ -15,10 +15,11 @@ values for that chip.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import weakref
 from dataclasses import dataclass, field, fields, replace
-from functools import cached_property, lru_cache
+from functools import cached_property, lru_cache, wraps
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,73 @@ def _arr(x: Any, n: int | None = None) -> np.ndarray:
     return a
 
 
+def _digest_value(h: Any, v: Any) -> None:
+    """Feed one field's value to the hash ``h``, tagged by its type so that no two different
+    values give the same byte stream."""
+    if isinstance(v, np.ndarray):
+        a = np.ascontiguousarray(v)
+        h.update(f"a{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes() if a.dtype != object else repr(a.tolist()).encode())
+    elif isinstance(v, dict):
+        h.update(f"d{len(v)}".encode())
+        for k in sorted(v):
+            h.update(repr(k).encode())
+            _digest_value(h, v[k])
+    else:
+        h.update(f"r{type(v).__name__}{v!r}".encode())
+
+
+#: ChipParams.from_chip results by (class, families file, chip content); and by chip object
+#: (the object kept alive with its entry so that its id is not reused while cached).
+_FROM_CHIP: dict[tuple, ChipParams] = {}
+_FROM_CHIP_BY_ID: dict[tuple, tuple[Chip, ChipParams]] = {}
+_FROM_CHIP_MAX = 256
+
+
+def _memoised_on_content(build: Any) -> Any:
+    """``from_chip`` memoised on the chip's content (its whole validated description), its
+    keyword arguments (the families file, ...) and the class: a chip rebuilt or re-read with the
+    same content gets the same (read-only) ChipParams, so caches keyed on it hit. Each cache
+    holds at most ``_FROM_CHIP_MAX`` entries (cleared when full)."""
+
+    @wraps(build)
+    def from_chip(cls: type, chip: Chip | str, **kw: Any) -> ChipParams:
+        if not isinstance(chip, Chip):
+            from fabless.hardware.presets import load_chip
+
+            chip = load_chip(chip)
+        try:
+            args = (cls, str(kw.get("families_path") or _FAMILIES_PATH),
+                    tuple(sorted((k, v) for k, v in kw.items() if k != "families_path")))
+            hash(args)
+        except TypeError:  # an argument that cannot be a key: built each time
+            return build(cls, chip, **kw)
+        by_id = _FROM_CHIP_BY_ID.get((args, id(chip)))
+        if by_id is not None and by_id[0] is chip:
+            return by_id[1]
+        key = (args, chip.model_dump_json())
+        out = _FROM_CHIP.get(key)
+        if out is None:
+            out = build(cls, chip, **kw)
+            for a in _arrays(out):
+                a.flags.writeable = False  # shared by every caller: no one may edit it in place
+            if len(_FROM_CHIP) >= _FROM_CHIP_MAX:
+                _FROM_CHIP.clear()
+            _FROM_CHIP[key] = out
+        if len(_FROM_CHIP_BY_ID) >= _FROM_CHIP_MAX:
+            _FROM_CHIP_BY_ID.clear()
+        _FROM_CHIP_BY_ID[(args, id(chip))] = (chip, out)
+        return out
+
+    return from_chip
+
+
+def _arrays(p: ChipParams) -> list[np.ndarray]:
+    out = [getattr(p, f.name) for f in fields(p)]
+    out += list(p.peak_flops_per_s.values())
+    return [a for a in out if isinstance(a, np.ndarray)]
+
+
 @dataclass(frozen=True)
 class ChipParams:
     """One entry per design; every numeric field is a float array of shape (n,).
@@ -181,6 +249,7 @@ class ChipParams:
 
     # ------------------------------------------------------------------ construction
     @classmethod
+    @_memoised_on_content
     def from_chip(cls, chip: Chip | str, *, families_path: str | Path | None = None) -> ChipParams:
         """The parameters of one chip (a Chip, or a preset name / YAML path)."""
         if not isinstance(chip, Chip):
@@ -291,6 +360,29 @@ class ChipParams:
 
     # ------------------------------------------------------------------ helpers
     @cached_property
+    def key(self) -> bytes:
+        """A digest of every field but ``sources`` (names, families, every array's dtype, shape
+        and bytes): equal for two ChipParams of the same content, different when any value
+        differs. Caches of operator times key on it, so they hit across objects rebuilt from the
+        same chip. Computed once per ChipParams (like :attr:`single`): build a new one
+        (``replace``) rather than editing arrays."""
+        h = hashlib.blake2b(digest_size=16)
+        for f in fields(self):
+            if not f.compare:
+                continue
+            h.update(f.name.encode())
+            _digest_value(h, getattr(self, f.name))
+        return h.digest()
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ChipParams):
+            return NotImplemented
+        return self is other or self.key == other.key
+
+    @cached_property
     def single(self) -> OneDesign | None:
         """The design as Python floats when there is exactly one (else None): the operator
         models' scalar path reads it (see :class:`OneDesign`). Like :attr:`array_rows` it is
@@ -305,6 +397,56 @@ class ChipParams:
     @cached_property
     def array_cols(self) -> np.ndarray:
         return np.where(np.isnan(self.mu_cols), 128.0, self.mu_cols)
+
+    @cached_property
+    def is_systolic(self) -> np.ndarray:
+        """Whether each design's matrix units are systolic arrays (``kind_code == SYSTOLIC``)."""
+        return self.kind_code == SYSTOLIC
+
+    @cached_property
+    def clock_ratio(self) -> np.ndarray:
+        """Sustained over boost clock (the fraction of the datasheet peak a long kernel keeps)."""
+        return self.sustained_clock_hz / self.boost_clock_hz
+
+    @cached_property
+    def hbm_rate_bytes_per_s(self) -> np.ndarray:
+        """The HBM bandwidth a kernel streams at: ``hbm_bytes_per_s x hbm_efficiency``."""
+        return self.hbm_bytes_per_s * self.hbm_efficiency
+
+    @cached_property
+    def vector_rate_flops_per_s(self) -> np.ndarray:
+        """The vector FLOP/s a memory-bound kernel computes at: ``vector_flops_per_s x vector_efficiency``."""
+        return self.vector_flops_per_s * self.vector_efficiency
+
+    def derived(self, name: Any, build: Any) -> Any:
+        """``build(self)``, computed once per ChipParams and ``name``: what a model derives from
+        the chip alone, the same for every operator (a search over thousands of designs then
+        computes it once per batch of designs, not once per operator). Like :attr:`single`, it
+        assumes the arrays are not edited in place."""
+        memo = self.__dict__.setdefault("_derived", {})
+        if name not in memo:
+            memo[name] = build(self)
+        return memo[name]
+
+    @cached_property
+    def array_shapes(self) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct (:attr:`array_rows`, :attr:`array_cols`, ``mu_count``) of the designs,
+        as a (3, g) array, and for each design the column of its own. A design search varies a
+        few array shapes and counts over thousands of designs: the systolic tiling search
+        (:mod:`fabless.perf.gemm`), which depends on nothing else, runs once per shape."""
+        # each column's distinct values, then the distinct combinations of their codes (three
+        # 1-D sorts: far cheaper than np.unique over rows)
+        cols = [np.unique(a, return_inverse=True) for a in (self.array_rows, self.array_cols, self.mu_count)]
+        code = np.zeros(len(self), dtype=np.int64)
+        for values, inv in cols:
+            code = code * len(values) + inv.reshape(-1)
+        combos, inverse = np.unique(code, return_inverse=True)
+        shapes = np.empty((3, combos.size))
+        for i in (2, 1, 0):
+            values, _ = cols[i]
+            shapes[i] = values[combos % len(values)]
+            combos = combos // len(values)
+        return shapes, inverse.reshape(-1)
 
     def __len__(self) -> int:
         return int(self.cores.shape[0])
@@ -321,7 +463,7 @@ class ChipParams:
         if dtype not in self.peak_flops_per_s:
             raise unknown_name_error("dtype", dtype, DTYPES)
         p = self.peak_flops_per_s[dtype]
-        if np.all(np.isnan(p)):
+        if self.derived(("no_path", dtype), lambda c: bool(np.all(np.isnan(p)))):
             raise FablessError(f"{', '.join(sorted(set(self.name)))[:80]} has no matrix path for {dtype}; "
                                f"supported: {', '.join(d for d in DTYPES if not np.all(np.isnan(self.peak_flops_per_s[d])))}")
         return p
@@ -386,6 +528,8 @@ class OneDesign:
         self.peak_flops_per_s = {d: float(v[0]) for d, v in chip.peak_flops_per_s.items()}
         self.array_rows = float(chip.array_rows[0])
         self.array_cols = float(chip.array_cols[0])
+        self.hbm_rate_bytes_per_s = self.hbm_bytes_per_s * self.hbm_efficiency
+        self.vector_rate_flops_per_s = self.vector_flops_per_s * self.vector_efficiency
 
     def peak(self, dtype: str) -> float:
         """As :meth:`ChipParams.peak` (the same one-line errors)."""

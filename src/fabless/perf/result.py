@@ -97,10 +97,25 @@ def combine(op: str, compute_s: np.ndarray, memory_s: np.ndarray, overhead_s: np
         a = np.asarray(x, dtype=float)
         return a if a.shape == (n,) else np.full(n, float(a.reshape(-1)[0]) if a.size else np.nan)
 
+    def same(x: Any) -> np.ndarray:
+        """A value the same for every design (an operator's FLOPs, bytes): :func:`constant`."""
+        a = np.asarray(x, dtype=float)
+        if a.shape == (n,):
+            return a
+        return constant(float(a.reshape(-1)[0]) if a.size else np.nan, n)
+
     compute_s, memory_s, overhead_s = b(compute_s), b(memory_s), b(overhead_s)
-    flops, bytes_, peak_flops, peak_bytes = b(flops), b(bytes_), b(peak_flops), b(peak_bytes)
+    flops, bytes_, peak_flops, peak_bytes = same(flops), same(bytes_), b(peak_flops), b(peak_bytes)
     return OpTime(op, overhead_s + np.maximum(compute_s, memory_s), compute_s, memory_s, overhead_s,
                   flops, bytes_, peak_flops, peak_bytes, tiling or {}, model)
+
+
+def constant(value: float, n: int) -> np.ndarray:
+    """``value`` for each of ``n`` designs as a read-only array that stores it once (stride 0):
+    what np.full gives, without writing n copies."""
+    a = np.ndarray((n,), float, np.array([float(value)]), 0, (0,))
+    a.flags.writeable = False
+    return a
 
 
 def one_element_arrays(*values: float) -> list[np.ndarray]:
