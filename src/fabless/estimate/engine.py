@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -124,8 +125,19 @@ def resolve_system(scn: Scenario) -> System:
         raise FablessError(
             f"system.count: {count} chips is not a whole number of {base.chips_per_node}-chip nodes of {base.name}"
         )
-    per_node = min(base.chips_per_node, count)
-    return base.model_copy(update={"chips": count, "chips_per_node": per_node})
+    key = (id(base), count)
+    hit = _RESIZED.get(key)
+    if hit is None or hit[0] is not base:
+        per_node = min(base.chips_per_node, count)
+        if len(_RESIZED) > 256:
+            _RESIZED.clear()
+        hit = _RESIZED[key] = (base, base.model_copy(update={"chips": count, "chips_per_node": per_node}))
+    return hit[1]
+
+
+#: resized systems by (base system object, chip count): the presets are cached objects, so an
+#: estimate of the same scenario gets the same System back (and the collective cache hits)
+_RESIZED: dict[tuple[int, int], tuple[System, System]] = {}
 
 
 def _validate_plan(cfg: ModelConfig, plan: Plan, chips: int, system: System, scn: Scenario | None = None) -> None:
@@ -183,6 +195,22 @@ def _sw_training(sw: Software | None) -> dict:
 # ----------------------------------------------------------------------------- training
 
 
+@lru_cache(maxsize=1024)
+def _micro_batch_flops(cfg: ModelConfig, micro_batch: int, seq_len: int, prec: Precision,
+                       tuning: Tuning) -> tuple[float, float, float]:
+    """FLOPs of one micro-batch of the whole model: the step without recomputation (model
+    FLOPs; for LoRA the frozen base's forward and input gradients plus the adapters), a full
+    recompute's extra forward, and a selective (attention-core) recompute's."""
+    full = build_training_graph(cfg, micro_batch, seq_len, prec, recompute="none")
+    if tuning.adapters:
+        full = with_adapters(full, tuning.rank, 1)
+    rc_graph = build_training_graph(cfg, micro_batch, seq_len, prec, recompute="full")
+    sel = sum(op.flops * b.repeat for b in rc_graph.blocks for op in b.ops
+              if op.pass_ == "recompute" and isinstance(op, Attention))
+    return (float(full.flops - full.total("flops", pass_="opt")), float(rc_graph.total("flops", pass_="recompute")),
+            float(sel))
+
+
 def _training(cfg: ModelConfig, scn: Scenario, system: System, plan: Plan, chip: ChipParams,
               alternatives: tuple[dict, ...] = (), search_note: str | None = None, sw: Software | None = None) -> Estimate:
     """A training step of ``plan`` from the step model (:func:`fabless.estimate.step.training_steps`)."""
@@ -212,16 +240,9 @@ def _training(cfg: ModelConfig, scn: Scenario, system: System, plan: Plan, chip:
     breakdown = {k: v for k, v in breakdown.items() if v > 0}
 
     # FLOPs: model FLOPs count the step without recomputation (6N-style), hardware FLOPs with it.
-    # (for LoRA: the frozen base's forward and input gradients plus the adapters, no weight gradients)
-    full = build_training_graph(cfg, plan.micro_batch, tr.seq_len, prec, recompute="none")
-    if tuning.adapters:
-        full = with_adapters(full, tuning.rank, 1)
     micro_total = tr.global_batch // plan.micro_batch
-    model_flops = (full.flops - full.total("flops", pass_="opt")) * micro_total
-    rc_graph = build_training_graph(cfg, plan.micro_batch, tr.seq_len, prec, recompute="full")
-    rec_flops = rc_graph.total("flops", pass_="recompute")
-    sel_flops = sum(op.flops * b.repeat for b in rc_graph.blocks for op in b.ops
-                    if op.pass_ == "recompute" and isinstance(op, Attention))
+    step_flops, rec_flops, sel_flops = _micro_batch_flops(cfg, plan.micro_batch, tr.seq_len, prec, tuning)
+    model_flops = step_flops * micro_total
     full_frac = full_n / mid
     hw_flops = model_flops + micro_total * (full_frac * rec_flops + (1 - full_frac) * (sel_flops if sel else 0.0))
     chips = plan.chips
