@@ -435,11 +435,7 @@ def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Pre
 
     # --- data-parallel synchronisation (dense parameters over dp, experts over their ep group)
     parts = cfg.params_by_part()
-    expert = float(parts.get("experts", 0))
-    dense = float(cfg.params_total) - expert
-    dense_chip = dense / (t.tp * t.pp)
-    expert_chip = expert / (t.ep * t.pp * np.where(t.ep == 1, t.tp, 1))
-    edp = np.maximum(1, t.tp * t.cp * t.dp // t.ep)
+    dense, expert, dense_chip, expert_chip, edp = param_split(cfg, t)
     dp_w = _within(t, "dp", domain)
     shard = t.shard
     hsdp = shard < t.dp
@@ -483,6 +479,19 @@ def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Pre
     }
 
 
+def param_split(cfg: ModelConfig, t: PlanTable):
+    """(dense params, routed-expert params, dense params per chip, expert params per chip, expert
+    data-parallel group size) per plan: dense parts split over tp x pp, experts whole over ep x pp
+    (and tensor-parallel over tp when ep = 1); each expert's gradients are reduced over the
+    tp x cp x dp / ep chips that hold it."""
+    expert = float(cfg.params_by_part().get("experts", 0))
+    dense = float(cfg.params_total) - expert
+    dense_chip = dense / (t.tp * t.pp)
+    expert_chip = expert / (t.ep * t.pp * np.where(t.ep == 1, t.tp, 1))
+    edp = np.maximum(1, t.tp * t.cp * t.dp // t.ep)
+    return dense, expert, dense_chip, expert_chip, edp
+
+
 def training_memory(cfg: ModelConfig, prec: Precision, *, global_batch: int, seq_len: int,
                     plans: PlanTable, tuning: Tuning = PRETRAIN) -> dict[str, np.ndarray]:
     """Bytes per chip of every plan's busiest pipeline stage: ``weights``, ``gradients``,
@@ -493,11 +502,7 @@ def training_memory(cfg: ModelConfig, prec: Precision, *, global_batch: int, seq
     w_bytes = float(dtype_bytes(prec.weights)) if prec.weights != "fp8" else 2.0
     grad_b = 2.0
     parts = cfg.params_by_part()
-    expert = float(parts.get("experts", 0))
-    dense = float(cfg.params_total) - expert
-    dense_chip = dense / (t.tp * t.pp)
-    expert_chip = expert / (t.ep * t.pp * np.where(t.ep == 1, t.tp, 1))
-    edp = np.maximum(1, t.tp * t.cp * t.dp // t.ep)
+    dense, expert, dense_chip, expert_chip, edp = param_split(cfg, t)
     shard = t.shard
     z3 = t.zero == 3
     sel = t.rc == RC_SELECTIVE
