@@ -200,14 +200,25 @@ def _lora_ops(op: MatMul, rank: int) -> list:
     return [a, b]
 
 
-def _shape_times(cfg, chip, prec, tp, ep, cp, mb, seq_len, tuning: Tuning = PRETRAIN,
-                 eff: float | None = None) -> ShapeTimes:
+#: The parts of one micro-batch's operators (:func:`shape_terms`), as in :class:`ShapeTimes`.
+SHAPE_PARTS = ("rec_full", "rec_sel", "embed", "head", "optimizer", "bwd_mm")
+
+
+def shape_terms(cfg: ModelConfig, prec: Precision, tp: int, ep: int, cp: int, mb: int, seq_len: int,
+                tuning: Tuning = PRETRAIN) -> dict[str, list[tuple[object, float]]]:
+    """The operators of one training micro-batch of the (tp, ep, cp, mb) shard as (op, coefficient)
+    lists per part: ``layer.<category>`` (forward + backward of all layers, no recompute),
+    ``rec_full`` / ``rec_sel`` (a full / attention-core recompute of all layers), ``embed``,
+    ``head``, ``optimizer`` and ``bwd_mm`` (the matmul and attention backward). Each op is already
+    in the datatypes the framework runs (:func:`fabless.estimate.optime.framework_dtypes`); its
+    time times the coefficient (the block's repeat count; x cp for attention under ring attention)
+    is its share. Chip-independent: :func:`shape_times` (one chip) and explore (arrays of designs)
+    time the same lists."""
     scfg = sharded_config(cfg, Plan(tp=tp, ep=ep))
     g = build_training_graph(scfg, mb, seq_len // cp, prec, recompute="full")
     if tuning.adapters:
         g = with_adapters(g, tuning.rank, max(1, tp), dequant=tuning.mode == "qlora")
-    layers: dict[str, float] = {}
-    rec_full = rec_sel = embed = head = opt = bwd_mm = 0.0
+    out: dict[str, list[tuple[object, float]]] = {k: [] for k in SHAPE_PARTS}
     for b in g.blocks:
         root = b.name.split(".")[0]
         for op in b.ops:
@@ -215,27 +226,35 @@ def _shape_times(cfg, chip, prec, tp, ep, cp, mb, seq_len, tuning: Tuning = PRET
                 continue
             if op.pass_ == "opt" and tuning.adapters:
                 op = dataclasses.replace(op, n_params=adapter_params(scfg, tuning.rank))
-            t = _op_time(framework_dtypes(op), chip, eff) * b.repeat
+            fop = framework_dtypes(op)
+            coef = float(b.repeat)
             if op.pass_ == "opt":
-                opt += t
-            elif root in ("embed",):
-                embed += t
-            elif root in ("head",):
-                head += t
+                out["optimizer"].append((fop, coef))
+            elif root == "embed":
+                out["embed"].append((fop, coef))
+            elif root == "head":
+                out["head"].append((fop, coef))
             elif op.pass_ == "recompute":
                 # ring attention: each chip's seq/cp queries attend to all seq keys
-                t_attn = t * cp if isinstance(op, Attention) else t
-                rec_full += t_attn
+                c = coef * cp if isinstance(op, Attention) else coef
+                out["rec_full"].append((fop, c))
                 if isinstance(op, Attention):
-                    rec_sel += t_attn
+                    out["rec_sel"].append((fop, c))
             else:
                 cat = _category(op)
-                if cat == "attention":
-                    t *= cp
-                layers[cat] = layers.get(cat, 0.0) + t
+                c = coef * cp if cat == "attention" else coef
+                out.setdefault(f"layer.{cat}", []).append((fop, c))
                 if op.pass_ == "bwd" and cat in ("matmul", "attention"):
-                    bwd_mm += t
-    return ShapeTimes(layers, rec_full, rec_sel, embed, head, opt, bwd_mm)
+                    out["bwd_mm"].append((fop, c))
+    return out
+
+
+def _shape_times(cfg, chip, prec, tp, ep, cp, mb, seq_len, tuning: Tuning = PRETRAIN,
+                 eff: float | None = None) -> ShapeTimes:
+    terms = shape_terms(cfg, prec, tp, ep, cp, mb, seq_len, tuning)
+    tot = {k: sum(_op_time(op, chip, eff) * c for op, c in v) for k, v in terms.items()}
+    layers = {k.split(".", 1)[1]: v for k, v in tot.items() if k.startswith("layer.")}
+    return ShapeTimes(layers, tot["rec_full"], tot["rec_sel"], tot["embed"], tot["head"], tot["optimizer"], tot["bwd_mm"])
 
 
 def with_adapters(g, rank: int, tp: int, dequant: bool = False):
@@ -378,23 +397,48 @@ def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Pre
     stage's compute is exposed)."""
     t = plans
     n = len(t)
-    L = cfg.num_layers
-    h = cfg.hidden_size
     p = engine_params()
-    act_b = comm_dtype_bytes(prec)  # what the collectives move (bf16 under fp8/fp4 GEMM inputs)
-    domain = system.scale_up.size
 
     # --- operator times per distinct shard shape
     first_i, inv = _groups(t.tp, t.ep, t.cp, t.mb)
     st = [shape_times(cfg, chip, prec, int(t.tp[i]), int(t.ep[i]), int(t.cp[i]), int(t.mb[i]), seq_len, tuning, eff)
           for i in first_i]
-    lay = np.array([s.layers_total for s in st])[inv] / L            # one layer, fwd + bwd
-    rfull = np.array([s.rec_full for s in st])[inv] / L
-    rsel = np.array([s.rec_sel for s in st])[inv] / L
-    emb = np.array([s.embed for s in st])[inv]
-    head = np.array([s.head for s in st])[inv]
-    opt_all = np.array([s.optimizer for s in st])[inv]
-    bwd_mm = np.array([s.bwd_mm for s in st])[inv] / L
+    times = {"layers": np.array([s.layers_total for s in st])[inv],
+             **{k: np.array([getattr(s, k) for s in st])[inv] for k in SHAPE_PARTS}}
+    r = step_terms(cfg, prec, t, times, global_batch=global_batch, seq_len=seq_len,
+                   coll=lambda kind, nbytes, group, per_dom: _coll(kind, nbytes, group, per_dom, system),
+                   domain=system.scale_up.size, tuning=tuning, overlap_grad_reduce=overlap_grad_reduce,
+                   overlap_tp_comm=overlap_tp_comm)
+
+    mem = training_memory(cfg, prec, global_batch=global_batch, seq_len=seq_len, plans=t, tuning=tuning)
+    budget = float(system.chip.memory.hbm.capacity_bytes) * p["usable_memory_fraction"]
+    return {**r, **{f"mem_{k}": v for k, v in mem.items()}, "mem_budget": np.full(n, budget),
+            "fits": mem["total"] <= budget}
+
+
+def step_terms(cfg: ModelConfig, prec: Precision, t: PlanTable, times: dict[str, np.ndarray], *, global_batch: int,
+               seq_len: int, coll, domain: int, tuning: Tuning = PRETRAIN, overlap_grad_reduce: bool = True,
+               overlap_tp_comm: bool = False) -> dict[str, np.ndarray]:
+    """The training step from its parts, over arrays: the one place the step's formula is written
+    (module docstring). ``times`` holds one micro-batch's operator seconds for all layers:
+    ``layers`` (forward + backward, no recompute) and each of :data:`SHAPE_PARTS`, as arrays that
+    broadcast with the plan columns of ``t`` (one value per plan for a plan search; one plan and
+    an array over chip designs for explore). ``coll(kind, bytes, group, members_per_domain)``
+    gives a collective's seconds (arrays broadcast likewise); ``domain`` is the scale-up domain's
+    chips. Returns the step time, the micro-batch stage time, the micro-batch count, the bubble
+    fraction and every term of :data:`TERMS` (seconds over the step)."""
+    L = cfg.num_layers
+    h = cfg.hidden_size
+    p = engine_params()
+    act_b = comm_dtype_bytes(prec)  # what the collectives move (bf16 under fp8/fp4 GEMM inputs)
+    lay = times["layers"] / L            # one layer, fwd + bwd
+    rfull = times["rec_full"] / L
+    rsel = times["rec_sel"] / L
+    emb = times["embed"]
+    head = times["head"]
+    opt_all = times["optimizer"]
+    bwd_mm = times["bwd_mm"] / L
+    zeros = np.zeros(np.broadcast(t.tp, lay).shape)
 
     first, mid, last = stage_layout(L, t.pp)
     full_n = np.where(t.rc == RC_FULL, mid, np.where(t.rc >= 0, np.minimum(t.rc, mid), 0))
@@ -411,21 +455,21 @@ def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Pre
     tp_bytes = tokens_mb * h * act_b
     tp_w = _within(t, "tp", domain)
     n_tp = 4 * mid + 2 * full_n
-    tp_s = n_tp * _coll("all_reduce", tp_bytes, t.tp, tp_w, system) * p["tp_comm_exposed_fraction"]
+    tp_s = n_tp * coll("all_reduce", tp_bytes, t.tp, tp_w) * p["tp_comm_exposed_fraction"]
     if overlap_tp_comm:
         tp_s = np.maximum(0.0, tp_s - compute)
-    ep_s = np.zeros(n)
+    ep_s = zeros
     if cfg.is_moe:
         moe_frac = sum(k for kind, k in cfg.layer_runs() if kind == "moe") / L
         a2a = tokens_mb * cfg.top_k * h * act_b
-        ep_s = 4 * moe_frac * mid * _coll("all_to_all", a2a, t.ep, per_domain(1, t.ep, domain), system)
-    cp_s = np.zeros(n)
+        ep_s = 4 * moe_frac * mid * coll("all_to_all", a2a, t.ep, per_domain(1, t.ep, domain))
+    cp_s = zeros
     if (t.cp > 1).any():
         kv = 2 * tokens_mb * cfg.num_kv_heads * cfg.head_dim * act_b / t.tp
-        cp_s = 3 * mid * _coll("all_gather", kv * t.cp, t.cp, _within(t, "cp", domain), system)
+        cp_s = 3 * mid * coll("all_gather", kv * t.cp, t.cp, _within(t, "cp", domain))
     pp_hop = np.where(_stride(t, "pp") >= domain, 1, 2)  # neighbouring stages on one domain or two
-    pp_s = 2 * t.v * _coll("send_recv", tp_bytes / np.where(t.sp == 1, t.tp, 1), np.where(t.pp > 1, 2, 1),
-                           np.where(t.pp > 1, pp_hop, 1), system)
+    pp_s = 2 * t.v * coll("send_recv", tp_bytes / np.where(t.sp == 1, t.tp, 1), np.where(t.pp > 1, 2, 1),
+                          np.where(t.pp > 1, pp_hop, 1))
     stage_s = compute + tp_s + ep_s + cp_s + pp_s
 
     m = global_batch // (t.dp * t.mb)
@@ -443,7 +487,7 @@ def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Pre
     grad_b = 2.0
     if tuning.adapters:  # only the adapters' gradients are reduced
         dense_chip = adapter_params(cfg, tuning.rank) / (t.tp * t.pp)
-        expert_chip = np.zeros(n)
+        expert_chip = zeros
         expert = 0.0
     # ZeRO 0-2: one all-reduce of the gradients (Megatron's distributed optimizer does a
     # reduce-scatter of gradients and an all-gather of updated weights: the same volume).
@@ -452,30 +496,26 @@ def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Pre
     z3 = t.zero == 3
     dp_stride = _stride(t, "dp")
     shard_w = per_domain(dp_stride, shard, domain)
-    ar_dense = _coll("all_reduce", dense_chip * grad_b, t.dp, dp_w, system)
-    rs_dense = _coll("reduce_scatter", dense_chip * grad_b, shard, shard_w, system)
-    cross = _coll("all_reduce", dense_chip * grad_b / shard, t.dp // shard, per_domain(dp_stride * shard, t.dp // shard, domain), system)
+    ar_dense = coll("all_reduce", dense_chip * grad_b, t.dp, dp_w)
+    rs_dense = coll("reduce_scatter", dense_chip * grad_b, shard, shard_w)
+    cross = coll("all_reduce", dense_chip * grad_b / shard, t.dp // shard, per_domain(dp_stride * shard, t.dp // shard, domain))
     dp_s = np.where(z3, rs_dense + np.where(hsdp, cross, 0.0), ar_dense)
     if expert:
-        dp_s = dp_s + _coll("all_reduce", expert_chip * grad_b, edp, per_domain(1, edp, domain), system)
+        dp_s = dp_s + coll("all_reduce", expert_chip * grad_b, edp, per_domain(1, edp, domain))
     base_chip = (float(cfg.params_total) - float(parts.get("experts", 0))) / (t.tp * t.pp) \
         + float(parts.get("experts", 0)) / (t.ep * t.pp * np.where(t.ep == 1, t.tp, 1))
     base_w = 0.5 if tuning.mode == "qlora" else w_bytes
-    ag = _coll("all_gather", base_chip * base_w, shard, shard_w, system)
+    ag = coll("all_gather", base_chip * base_w, shard, shard_w)
     dp_s = dp_s + np.where(z3, np.maximum(0.0, 2 * ag - stage_s) * m, 0.0)
     dp_exposed = np.maximum(0.0, dp_s - bwd_mm * mid) if overlap_grad_reduce else dp_s
     opt_s = opt_all / t.pp / np.where(t.zero >= 1, shard, 1)
     step_s = pipeline_s + bubble_s + dp_exposed + opt_s
 
-    mem = training_memory(cfg, prec, global_batch=global_batch, seq_len=seq_len, plans=t, tuning=tuning)
-    budget = float(system.chip.memory.hbm.capacity_bytes) * p["usable_memory_fraction"]
     return {
         "step_time_s": step_s, "stage_s": stage_s, "micro_batches": m, "bubble_fraction": bubble_frac,
         "compute": pipeline_s - m * (tp_s + ep_s + cp_s + pp_s), "tp_comm": m * tp_s, "ep_all_to_all": m * ep_s,
         "cp_comm": m * cp_s, "pp_send_recv": m * pp_s, "pipeline_bubble": bubble_s, "dp_comm_exposed": dp_exposed,
         "optimizer": opt_s,
-        **{f"mem_{k}": v for k, v in mem.items()}, "mem_budget": np.full(n, budget),
-        "fits": mem["total"] <= budget,
     }
 
 
@@ -609,4 +649,4 @@ def training_plan_space(cfg: ModelConfig, chips: int, system: System, *, global_
 
 
 __all__ = ["ORDERS", "PRETRAIN", "PlanTable", "Tuning", "adapter_params", "RC_FULL", "RC_NONE", "RC_SELECTIVE", "ShapeTimes", "TERMS", "shape_times",
-           "stage_layout", "training_memory", "training_plan_space", "training_steps", "with_adapters"]
+           "stage_layout", "shape_terms", "step_terms", "training_memory", "training_plan_space", "training_steps", "with_adapters"]
