@@ -55,6 +55,10 @@ from fabless.economics.nre import nre_usd
 from fabless.economics.ownership import chip_hour_terms_usd
 from fabless.economics.wafer import dies_per_wafer, negative_binomial_yield
 from fabless.errors import FablessError
+from fabless.estimate.engine import _plan_from_spec
+from fabless.estimate.plan import check_plan
+from fabless.estimate.software import resolve_software
+from fabless.estimate.step import SHAPE_PARTS, PlanTable, Tuning, shape_terms, step_terms, training_memory
 from fabless.estimate.engine import (
     ONE_SHOT_TOPOLOGIES,
     Plan,
@@ -64,17 +68,15 @@ from fabless.estimate.engine import (
     framework_op_time,
     inference_memory_bytes,
     one_shot_all_reduce_s,
-    params_per_chip,
     sharded_config,
-    training_memory_bytes,
 )
 from fabless.hardware.presets import all_systems, load_chip, load_system
 from fabless.hardware.schema import Chip, System
 from fabless.perf.collectives import group_collective_time_s
 from fabless.perf.ops import op_time
-from fabless.perf.params import KINDS, ChipParams, family_of
+from fabless.perf.params import ChipParams, family_of
 from fabless.workload import Precision, build_decode_graph, build_prefill_graph, build_training_graph, load_model
-from fabless.workload.ops import Collective, MatMul, dtype_bytes
+from fabless.workload.ops import Collective
 
 from .space import Space, WorkloadScenario, hbm_table
 
@@ -207,7 +209,6 @@ class Evaluator:
         if self.system is not None:  # resized to the scenario's chips, as the engine's resolve_system does
             count = plan.tp * plan.pp * plan.dp
             system = self.system.model_copy(update={"chips": count, "chips_per_node": min(self.system.chips_per_node, count)})
-        act_b = dtype_bytes(prec.activations)  # training collectives, as the engine's _training
         ep = engine_params()
         out: list[_Graphs] = []
         if s.inference is not None:
@@ -232,29 +233,30 @@ class Evaluator:
                 byts = pre.bytes_read + pre.bytes_written + nd * (dec.bytes_read + dec.bytes_written)
                 out.append(_Graphs(b, {"prefill": _terms(pre), "decode": _terms(dec)}, mem, flops, byts, coll))
         else:
+            # Training: the estimate's own step model (estimate/step.py): the micro-batch's operators
+            # as chip-independent (op, coefficient) lists, timed over designs in _scenario and put
+            # together by step_terms, so a design's figures are the engine's for that chip.
             tr = s.training
-            if tr.zero == 3:
-                raise FablessError(f"workload {s.name}: explore times zero 0-2 (ZeRO-3 weight gathers are not vectorised)")
-            if tr.global_batch % (plan.dp * tr.micro_batch):
-                raise FablessError(f"workload {s.name}: global_batch {tr.global_batch} is not a multiple of dp x micro_batch")
-            m = tr.global_batch // (plan.dp * tr.micro_batch)
-            g = build_training_graph(scfg, tr.micro_batch, tr.seq_len, prec, recompute=tr.recompute)
-            layer = {bk.name for bk in g.blocks if bk.name.startswith("layers[")}
-            ends = {bk.name for bk in g.blocks if bk.name.split(".")[0] in ("embed", "head")}
-            mem = training_memory_bytes(cfg, scfg, plan, tr, prec, m)["total"]
-            terms = {"layers": _terms(g, layer), "ends": _terms(g, ends), "opt": _terms(g, {"optimizer"}),
-                     "bwd": _terms(g, layer, kinds={"matmul", "expert_matmul", "attention"}, no_recompute=True)}
-            coll = {}
-            if plan.tp > 1:
-                n_tp = 4 + (2 if tr.recompute == "full" else 0)
-                coll["tp"] = ("all_reduce", tr.micro_batch * tr.seq_len * cfg.hidden_size * act_b, plan.tp, True,
-                              n_tp * cfg.num_layers * ep["tp_comm_exposed_fraction"])
-            if plan.dp > 1:
-                within = plan.dp * plan.tp <= self.system.scale_up.size
-                kind = "all_reduce" if tr.zero <= 1 else "reduce_scatter"
-                coll["dp"] = (kind, params_per_chip(cfg, plan) * 2.0, plan.dp, within, 1.0)
-            out.append(_Graphs(tr.micro_batch, terms, mem, g.flops * m, (g.bytes_read + g.bytes_written) * m, coll))
+            par = s.parallel
+            plan = _plan_from_spec(par, par.tp * par.pp * par.cp * (par.dp or 1), s)
+            if system is None:
+                raise FablessError(f"workload {s.name}: training needs a system (base.system) for its collectives")
+            try:
+                check_plan(plan, cfg, plan.chips, system, seq_len=tr.seq_len, global_batch=tr.global_batch)
+            except FablessError as exc:
+                raise FablessError(f"workload {s.name}: {exc}") from None
+            tuning = Tuning(tr.mode, tr.lora_rank)
+            m = tr.global_batch // (plan.dp * plan.micro_batch)
+            terms = shape_terms(cfg, prec, plan.tp, plan.ep, plan.cp, plan.micro_batch, tr.seq_len, tuning)
+            mem = float(training_memory(cfg, prec, global_batch=tr.global_batch, seq_len=tr.seq_len,
+                                        plans=PlanTable.of([plan]), tuning=tuning)["total"][0])
+            rc = tr.recompute if isinstance(tr.recompute, str) else "full"
+            g = build_training_graph(scfg, plan.micro_batch, tr.seq_len // plan.cp, prec, recompute=rc)
+            sw = resolve_software(None, self.base, "training")
+            out.append(_Graphs(plan.micro_batch, terms, mem, g.flops * m, (g.bytes_read + g.bytes_written) * m, {}))
             out[-1].m = m  # type: ignore[attr-defined]
+            out[-1].tuning = tuning  # type: ignore[attr-defined]
+            out[-1].software = sw  # type: ignore[attr-defined]
         return {"spec": s, "cfg": cfg, "plan": plan, "prec": prec, "graphs": out, "system": system}
 
     # ------------------------------------------------------------------ designs
@@ -392,14 +394,29 @@ class Evaluator:
             hit = self._coll_cache[key] = (t, lat)
         return hit
 
-    def _time(self, terms, chip, cache) -> np.ndarray:
+    def _plan_coll(self, kind, nbytes, group, per_dom, link_ratio, system) -> np.ndarray:
+        """A training plan's collective (the step model's ``coll``) over designs: inside one
+        scale-up domain it scales with the design's link bandwidth (:meth:`_coll`); across domains
+        (one member per domain, or several in each) the network sets it, the same for every design."""
+        b, g, d = (float(np.ravel(nbytes)[0]), int(np.ravel(group)[0]), int(np.ravel(per_dom)[0]))
+        if g <= 1:
+            return np.zeros(link_ratio.shape)
+        if d >= g or d <= 1:
+            return np.broadcast_to(self._coll((kind, b, g, d >= g, 1.0), link_ratio, system, False), link_ratio.shape)
+        key = (kind, b, g, id(system), ("per_domain", d))
+        hit = self._coll_cache.get(key)
+        if hit is None:
+            hit = self._coll_cache[key] = (float(group_collective_time_s(kind, b, g, system, per_domain=d)), math.nan)
+        return np.full(link_ratio.shape, hit[0])
+
+    def _time(self, terms, chip, cache, eff: float | None = None) -> np.ndarray:
         total = np.zeros(len(chip))
         for op, coef in terms:
-            t = cache.get(op)
+            t = cache.get((op, eff)) if eff is not None else cache.get(op)
             if t is None:
-                t = _op_time(op, chip)
+                t = _op_time(op, chip, eff)
                 if op in self._reused:
-                    cache[op] = t
+                    cache[(op, eff) if eff is not None else op] = t
             total += coef * t  # in place: the same sums as total = total + coef * t, one array fewer each
         return total
 
@@ -440,14 +457,21 @@ class Evaluator:
                 row = {"ttft_s": ttft, "tpot_s": tpot, "_time": e2e}
             else:
                 tr = s.training
-                m = g.m
-                c = {k: self._coll(v, link_ratio, sc["system"], False) for k, v in g.coll.items()}
-                stage = self._time(g.terms["layers"], chip, cache) + self._time(g.terms["ends"], chip, cache) + c.get("tp", 0.0)
-                bwd_last = self._time(g.terms["bwd"], chip, cache) * 2 / 3
-                dp_exposed = np.maximum(0.0, c.get("dp", 0.0) - bwd_last)
-                opt = self._time(g.terms["opt"], chip, cache) / (plan.dp if tr.zero >= 1 else 1)
-                step = m * stage + dp_exposed + opt
-                comm = m * c.get("tp", 0.0) + dp_exposed
+                sw = g.software
+                eff = sw.framework_kernel_efficiency if sw is not None else None
+                parts = {k: self._time(v, chip, cache, eff) for k, v in g.terms.items()}
+                times = {"layers": sum(v for k, v in parts.items() if k.startswith("layer.")),
+                         **{k: parts[k] for k in SHAPE_PARTS}}
+                sysm = sc["system"]
+                r = step_terms(sc["cfg"], sc["prec"], PlanTable.of([plan]), times, global_batch=tr.global_batch,
+                               seq_len=tr.seq_len, domain=sysm.scale_up.size, tuning=g.tuning,
+                               coll=lambda kind, nbytes, group, per_dom: self._plan_coll(kind, nbytes, group, per_dom,
+                                                                                          link_ratio, sysm),
+                               overlap_grad_reduce=sw.overlap_grad_reduce if sw is not None else True,
+                               overlap_tp_comm=sw.overlap_tp_comm if sw is not None else False)
+                step = np.broadcast_to(r["step_time_s"], (n,))
+                comm = np.broadcast_to(r["tp_comm"] + r["ep_all_to_all"] + r["cp_comm"] + r["pp_send_recv"]
+                                       + r["dp_comm_exposed"], (n,))
                 tokens = tr.global_batch * tr.seq_len / plan.dp
                 tps = tokens / step / chips
                 ok = fits.copy()
@@ -571,7 +595,7 @@ class Evaluator:
                              gamma=pw.energy_clock_exponent)["total"]
 
 
-def _op_time(op, chip: ChipParams) -> np.ndarray:
+def _op_time(op, chip: ChipParams, eff: float | None = None) -> np.ndarray:
     """The engine's ``_op_time`` (fabless.estimate.engine) over all designs at once: the engine's
     own :func:`~fabless.estimate.engine.framework_op_time` (framework_kernel_efficiency, the
     weight-only-quantised matmul and narrow-KV-cache decode rules) of the single-kernel model's
@@ -583,7 +607,7 @@ def _op_time(op, chip: ChipParams) -> np.ndarray:
     def peak_of_a():
         return chip.peak_flops_per_s[op.dtype_a] if op.dtype_a in chip.peak_flops_per_s else chip.peak_flops_per_s["bf16"]
 
-    return framework_op_time(op, r.compute_s, r.memory_s, r.overhead_s, peak_of_a)
+    return framework_op_time(op, r.compute_s, r.memory_s, r.overhead_s, peak_of_a, eff)
 
 
 def _terms(g, blocks: set[str] | None = None, kinds: set[str] | None = None, no_recompute: bool = False):

@@ -173,10 +173,8 @@ class WorkloadScenario(Frozen):
     def _phase(self) -> WorkloadScenario:
         if (self.inference is None) == (self.training is None):
             raise ValueError("give exactly one of inference or training")
-        if self.parallel.cp != 1 or self.parallel.ep != 1:
-            raise ValueError("explore supports tp, pp and dp plans (cp and ep: 1)")
-        if self.training is not None and self.parallel.pp != 1:
-            raise ValueError("explore times training with pp: 1 (tp and dp only)")
+        if self.inference is not None and (self.parallel.cp != 1 or self.parallel.ep != 1):
+            raise ValueError("explore times inference with tp, pp and dp plans (cp and ep: 1); training takes every plan axis")
         return self
 
     @property
