@@ -47,8 +47,8 @@ from fabless.estimate.parallel import candidate_plans
 from fabless.estimate.plan import Plan, check_plan, params_per_chip, recompute_layers, sharded_config
 from fabless.estimate.scenario import ParallelSpec, Scenario
 from fabless.estimate.software import Software, resolve_software, with_chip_calibration
-from fabless.estimate.step import (TERMS, PlanTable, Tuning, shape_times, stage_layout, training_memory,
-                                   training_plan_space, training_steps, with_adapters)
+from fabless.estimate.step import (TERMS, PlanTable, Tuning, request_terms, shape_times, stage_layout,
+                                   training_memory, training_plan_space, training_steps, with_adapters)
 from fabless.hardware.presets import all_systems, load_chip, load_system
 from fabless.hardware.schema import Chip, System
 from fabless.perf.collectives import group_collective_time_s
@@ -408,7 +408,6 @@ def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = K
                   sw: Software | None = None) -> Estimate:
     inf = scn.inference
     prec = _precision(scn)
-    act_b = comm_dtype_bytes(prec)
     ctx = inf.input_tokens + max(1, inf.output_tokens // 2)
     if plan.attn_dp:
         pre_t, dec_t = _attn_dp_times(cfg, plan, chip, batch, inf.input_tokens, ctx, prec, kernels, sw)
@@ -420,24 +419,16 @@ def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = K
             dec = _decode_without_gqa_reuse(dec)
         pre_t = graph_time(pre, chip, eff=_eff(sw))
         dec_t = graph_time(dec, chip, eff=_eff(sw))
-    tp_pre = tp_dec = 0.0
-    if plan.tp > 1 and not plan.attn_dp:
-        n = 2 * cfg.num_layers * engine_params()["tp_comm_exposed_fraction"]
-        tp_pre = n * inference_all_reduce_s(batch * inf.input_tokens * cfg.hidden_size * act_b, plan.tp, system)
-        tp_dec = n * inference_all_reduce_s(batch * cfg.hidden_size * act_b, plan.tp, system)
-    ep_pre = ep_dec = 0.0
-    if cfg.is_moe and plan.ep > 1:
-        moe_layers = sum(n for kind, n in cfg.layer_runs() if kind == "moe")
-        within = plan.ep <= system.scale_up.size
-        ep_pre = 2 * moe_layers * group_collective_time_s("all_to_all", batch * inf.input_tokens * cfg.top_k * cfg.hidden_size * act_b / plan.ep, plan.ep, system, within_domain=within)
-        ep_dec = 2 * moe_layers * group_collective_time_s("all_to_all", batch * cfg.top_k * cfg.hidden_size * act_b / plan.ep, plan.ep, system, within_domain=within)
-    pp_hop = 0.0
-    if plan.pp > 1:
-        pp_hop = (plan.pp - 1) * group_collective_time_s("send_recv", batch * cfg.hidden_size * act_b, 2, system,
-                                                         within_domain=plan.tp * plan.pp <= system.scale_up.size)
-    ttft = _sum(pre_t) + tp_pre + ep_pre + pp_hop
-    tpot = _sum(dec_t) + tp_dec + ep_dec + pp_hop
-    e2e = ttft + (inf.output_tokens - 1) * tpot
+    domain = system.scale_up.size
+    req = request_terms(
+        cfg, prec, plan, batch=batch, input_tokens=inf.input_tokens, output_tokens=inf.output_tokens,
+        prefill_s=_sum(pre_t), decode_s=_sum(dec_t),
+        all_reduce=lambda b: inference_all_reduce_s(b, plan.tp, system),
+        all_to_all=lambda b: group_collective_time_s("all_to_all", b, plan.ep, system, within_domain=plan.ep <= domain),
+        send_recv=lambda b: group_collective_time_s("send_recv", b, 2, system, within_domain=plan.tp * plan.pp <= domain))
+    ttft, tpot = req["ttft_s"], req["tpot_s"]
+    tp_pre, tp_dec, ep_pre, ep_dec, pp_hop = (req[k] for k in ("tp_pre", "tp_dec", "ep_pre", "ep_dec", "pp_hop"))
+    e2e = req["e2e_latency_s"]
     replicas = plan.dp
     mem = inference_memory_bytes(cfg, plan, batch, inf.input_tokens + inf.output_tokens, prec)
     capacity = float(system.chip.memory.hbm.capacity_bytes)

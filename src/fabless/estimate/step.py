@@ -598,6 +598,61 @@ def _act_vec(cfg: ModelConfig, t: PlanTable, seq_len: int, act_b: float, mode: s
     return vals[inv]
 
 
+# ----------------------------------------------------------------------------- inference
+
+
+def moe_layer_count(cfg: ModelConfig) -> int:
+    """Layers whose MLP is a mixture of experts."""
+    return sum(k for kind, k in cfg.layer_runs() if kind == "moe") if cfg.is_moe else 0
+
+
+def tp_all_reduces(cfg: ModelConfig, plan: Plan) -> int:
+    """Tensor-parallel all-reduces of one forward pass: two per layer (the attention output and the
+    MLP output); a MoE layer whose experts sit whole on each chip (ep > 1) with no shared expert
+    combines its output with the all-to-all instead; none under attention data parallelism."""
+    if plan.tp <= 1 or plan.attn_dp:
+        return 0
+    n = 2 * cfg.num_layers
+    if plan.ep > 1 and not cfg.num_shared_experts:
+        n -= moe_layer_count(cfg)
+    return n
+
+
+def forward_collectives_s(cfg: ModelConfig, prec: Precision, plan: Plan, tokens, *, all_reduce, all_to_all):
+    """(tensor-parallel, expert-parallel) collective seconds of one forward pass over ``tokens``
+    tokens on one replica: :func:`tp_all_reduces` all-reduces of the tokens' activations (bf16
+    under fp8/fp4 GEMM inputs) and, with ep > 1, a dispatch and a combine all-to-all per MoE layer
+    of the tokens' top-k copies / ep per chip. ``all_reduce(bytes)`` and ``all_to_all(bytes)`` time
+    one collective of the replica's groups (floats, or arrays over designs). The one place this is
+    written: the engine's request, the serving simulator's step and explore call it."""
+    act_b = comm_dtype_bytes(prec)
+    h = cfg.hidden_size
+    n_ar = tp_all_reduces(cfg, plan) * engine_params()["tp_comm_exposed_fraction"]
+    tp = n_ar * all_reduce(tokens * h * act_b) if n_ar else 0.0
+    ep = 0.0
+    if cfg.is_moe and plan.ep > 1:
+        ep = 2 * moe_layer_count(cfg) * all_to_all(tokens * cfg.top_k * h * act_b / plan.ep)
+    return tp, ep
+
+
+def request_terms(cfg: ModelConfig, prec: Precision, plan: Plan, *, batch: int, input_tokens: int,
+                  output_tokens: int, prefill_s, decode_s, all_reduce, all_to_all, send_recv) -> dict:
+    """A static batch's request (the engine's inference estimate, explore's inference) from its
+    parts: ``prefill_s`` and ``decode_s`` (operator seconds of the prefill of ``batch`` prompts
+    and of one decode step, floats or arrays over designs), and the collectives: each forward
+    pass adds :func:`forward_collectives_s`; with pp > 1 each token crosses pp - 1 stage
+    boundaries (``send_recv(bytes)`` seconds each). TTFT = prefill + its collectives + hops;
+    TPOT = one decode step + its collectives + hops; e2e = TTFT + (output - 1) TPOT."""
+    tp_pre, ep_pre = forward_collectives_s(cfg, prec, plan, batch * input_tokens, all_reduce=all_reduce,
+                                           all_to_all=all_to_all)
+    tp_dec, ep_dec = forward_collectives_s(cfg, prec, plan, batch, all_reduce=all_reduce, all_to_all=all_to_all)
+    hop = (plan.pp - 1) * send_recv(batch * cfg.hidden_size * comm_dtype_bytes(prec)) if plan.pp > 1 else 0.0
+    ttft = prefill_s + tp_pre + ep_pre + hop
+    tpot = decode_s + tp_dec + ep_dec + hop
+    return {"ttft_s": ttft, "tpot_s": tpot, "e2e_latency_s": ttft + (output_tokens - 1) * tpot,
+            "tp_pre": tp_pre, "tp_dec": tp_dec, "ep_pre": ep_pre, "ep_dec": ep_dec, "pp_hop": hop}
+
+
 # ----------------------------------------------------------------------------- the plan space
 
 
@@ -649,4 +704,5 @@ def training_plan_space(cfg: ModelConfig, chips: int, system: System, *, global_
 
 
 __all__ = ["ORDERS", "PRETRAIN", "PlanTable", "Tuning", "adapter_params", "RC_FULL", "RC_NONE", "RC_SELECTIVE", "ShapeTimes", "TERMS", "shape_times",
-           "stage_layout", "shape_terms", "step_terms", "training_memory", "training_plan_space", "training_steps", "with_adapters"]
+           "forward_collectives_s", "moe_layer_count", "request_terms", "stage_layout", "shape_terms", "step_terms",
+           "tp_all_reduces", "training_memory", "training_plan_space", "training_steps", "with_adapters"]

@@ -33,11 +33,12 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from fabless.estimate.engine import (Plan, comm_dtype_bytes, engine_params, graph_time, inference_all_reduce_s,
-                                     inference_memory_bytes, resolve_system, sharded_config)
+from fabless.estimate.engine import (Plan, engine_params, graph_time, inference_all_reduce_s, inference_memory_bytes,
+                                     resolve_system, sharded_config)
 from fabless.estimate.plan import check_plan
 from fabless.estimate.scenario import Scenario
 from fabless.estimate.software import resolve_software, with_chip_calibration
+from fabless.estimate.step import forward_collectives_s, moe_layer_count
 from fabless.errors import FablessError, InfeasibleDesign
 from fabless.hardware.schema import System
 from fabless.perf.collectives import group_collective_time_s
@@ -175,27 +176,23 @@ class EngineStepCost:
         return t + self.comm_time_s(tokens)
 
     def moe_layers(self) -> int:
-        return sum(n for kind, n in self.cfg.layer_runs() if kind == "moe") if self.cfg.is_moe else 0
+        return moe_layer_count(self.cfg)
 
     def all_to_all_s(self, tokens: int) -> float:
         """Expert parallelism: dispatch + combine all-to-all of every MoE layer for a step of
         ``tokens`` tokens (``tokens x top_k x hidden x act bytes / ep`` per chip each)."""
-        ep = self.plan.ep
-        if ep <= 1:
-            return 0.0
-        nbytes = tokens * self.cfg.top_k * self.cfg.hidden_size * comm_dtype_bytes(self.precision) / ep
-        return 2 * self.moe_layers() * group_collective_time_s("all_to_all", nbytes, ep, self.system, within_domain=True)
+        return self._collectives(tokens)[1]
 
     def comm_time_s(self, tokens: int) -> float:
-        """The step's collectives: TP all-reduces (two per layer; one per MoE layer under
-        expert parallelism without shared experts) of the step's bf16/fp16 activations, each the
-        faster of the collective library and the one-shot custom all-reduce (as
-        ``fabless estimate``), and the expert-parallel all-to-alls."""
-        t = 0.0
-        if self.plan.tp > 1:
-            reduces = 2 * self.cfg.num_layers
-            if self.plan.ep > 1 and not self.cfg.num_shared_experts:
-                reduces -= self.moe_layers()
-            act = tokens * self.cfg.hidden_size * comm_dtype_bytes(self.precision)
-            t += reduces * engine_params()["tp_comm_exposed_fraction"] * inference_all_reduce_s(act, self.plan.tp, self.system)
-        return t + self.all_to_all_s(tokens)
+        """The step's collectives (:func:`fabless.estimate.step.forward_collectives_s`, as
+        ``fabless estimate``): TP all-reduces of the step's bf16/fp16 activations, each the faster
+        of the collective library and the one-shot custom all-reduce, and the expert-parallel
+        all-to-alls."""
+        tp, ep = self._collectives(tokens)
+        return tp + ep
+
+    def _collectives(self, tokens: int) -> tuple[float, float]:
+        return forward_collectives_s(
+            self.cfg, self.precision, self.plan, tokens,
+            all_reduce=lambda b: inference_all_reduce_s(b, self.plan.tp, self.system),
+            all_to_all=lambda b: group_collective_time_s("all_to_all", b, self.plan.ep, self.system, within_domain=True))

@@ -55,14 +55,10 @@ from fabless.economics.nre import nre_usd
 from fabless.economics.ownership import chip_hour_terms_usd
 from fabless.economics.wafer import dies_per_wafer, negative_binomial_yield
 from fabless.errors import FablessError
-from fabless.estimate.engine import _plan_from_spec
-from fabless.estimate.plan import check_plan
-from fabless.estimate.software import resolve_software
-from fabless.estimate.step import SHAPE_PARTS, PlanTable, Tuning, shape_terms, step_terms, training_memory
 from fabless.estimate.engine import (
     ONE_SHOT_TOPOLOGIES,
     Plan,
-    comm_dtype_bytes,
+    _plan_from_spec,
     engine_params,
     framework_dtypes,
     framework_op_time,
@@ -70,6 +66,10 @@ from fabless.estimate.engine import (
     one_shot_all_reduce_s,
     sharded_config,
 )
+from fabless.estimate.plan import check_plan
+from fabless.estimate.software import resolve_software
+from fabless.estimate.step import (SHAPE_PARTS, PlanTable, Tuning, request_terms, shape_terms, step_terms,
+                                   training_memory)
 from fabless.hardware.presets import all_systems, load_chip, load_system
 from fabless.hardware.schema import Chip, System
 from fabless.perf.collectives import group_collective_time_s
@@ -209,25 +209,16 @@ class Evaluator:
         if self.system is not None:  # resized to the scenario's chips, as the engine's resolve_system does
             count = plan.tp * plan.pp * plan.dp
             system = self.system.model_copy(update={"chips": count, "chips_per_node": min(self.system.chips_per_node, count)})
-        ep = engine_params()
         out: list[_Graphs] = []
         if s.inference is not None:
             inf = s.inference
-            comm_b = comm_dtype_bytes(prec)  # the engine's inference collectives: bf16 between kernels under fp8
             batches = _AUTO_BATCHES if inf.batch == "auto" else (inf.batch,)
             ctx_total = inf.input_tokens + inf.output_tokens
             for b in batches:
                 mem = inference_memory_bytes(cfg, plan, b, ctx_total, prec)["total"]
                 pre = build_prefill_graph(scfg, b, inf.input_tokens, prec)
                 dec = build_decode_graph(scfg, b, inf.input_tokens + max(1, inf.output_tokens // 2), prec)
-                coll = {}
-                if plan.tp > 1:
-                    n = 2 * cfg.num_layers * ep["tp_comm_exposed_fraction"]
-                    coll["tp_pre"] = ("all_reduce", b * inf.input_tokens * cfg.hidden_size * comm_b, plan.tp, True, n)
-                    coll["tp_dec"] = ("all_reduce", b * cfg.hidden_size * comm_b, plan.tp, True, n)
-                if plan.pp > 1:
-                    within = plan.tp * plan.pp <= self.system.scale_up.size
-                    coll["pp_hop"] = ("send_recv", b * cfg.hidden_size * comm_b, 2, within, plan.pp - 1)
+                coll = {}  # the request's collectives: step.request_terms, in _scenario
                 nd = inf.output_tokens - 1
                 flops = pre.flops + nd * dec.flops
                 byts = pre.bytes_read + pre.bytes_written + nd * (dec.bytes_read + dec.bytes_written)
@@ -439,12 +430,18 @@ class Evaluator:
                 continue
             if s.inference is not None:
                 inf = s.inference
-                c = {k: self._coll(v, link_ratio, sc["system"], True) for k, v in g.coll.items()}
-                hop = c.get("pp_hop", 0.0)
-                ttft = self._time(g.terms["prefill"], chip, cache) + c.get("tp_pre", 0.0) + hop
-                tpot = self._time(g.terms["decode"], chip, cache) + c.get("tp_dec", 0.0) + hop
-                e2e = ttft + (inf.output_tokens - 1) * tpot
-                comm = c.get("tp_pre", 0.0) + (inf.output_tokens - 1) * c.get("tp_dec", 0.0) + hop * inf.output_tokens
+                sysm = sc["system"]
+                within_pp = sysm is not None and plan.tp * plan.pp <= sysm.scale_up.size
+                req = request_terms(
+                    sc["cfg"], sc["prec"], plan, batch=g.batch, input_tokens=inf.input_tokens,
+                    output_tokens=inf.output_tokens, prefill_s=self._time(g.terms["prefill"], chip, cache),
+                    decode_s=self._time(g.terms["decode"], chip, cache),
+                    all_reduce=lambda b: self._coll(("all_reduce", b, plan.tp, True, 1.0), link_ratio, sysm, True),
+                    all_to_all=lambda b: 0.0,  # explore's inference plans have ep 1
+                    send_recv=lambda b: self._coll(("send_recv", b, 2, within_pp, 1.0), link_ratio, sysm, True))
+                ttft, tpot, e2e = req["ttft_s"], req["tpot_s"], req["e2e_latency_s"]
+                hop = req["pp_hop"]
+                comm = req["tp_pre"] + (inf.output_tokens - 1) * req["tp_dec"] + hop * inf.output_tokens
                 tokens = g.batch * inf.output_tokens
                 tps = tokens / e2e / chips
                 ok = fits.copy()
