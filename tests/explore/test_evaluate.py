@@ -138,3 +138,19 @@ def test_chiplet_budget_constraint(tmp_path):
     assert two["die_area_per_die_mm2"] < 858 < two["die_area_mm2"]
     assert two["reason"] == "dies > 1"
     assert list(front(df, sp.objective_list)["matrix_units"]) == [4]
+
+
+@pytest.mark.parametrize("par", [{"tp": 8, "ep": 8}, {"tp": 8, "ep": 8, "attn_dp": True}])
+def test_moe_inference_plans_are_the_engines(par):
+    # expert parallelism and attention data parallelism in explore run the engine's own request
+    # graphs (engine.request_graphs) and request formula (step.request_terms)
+    inf = {"batch": 64, "input_tokens": 1024, "output_tokens": 128}
+    sp = space_from_dict({"base": {"chip": "h200-sxm", "system": "dgx-h200"}, "parameters": {"cores": [1]},
+                          "workload": [{"name": "t", "model": "deepseek-v3", "precision": "fp8", "parallel": par,
+                                        "inference": inf}],
+                          "objectives": [{"maximize": "tokens_per_s_per_chip"}]})
+    r = Evaluator(sp).evaluate({})
+    e = estimate(scenario_from_dict({"model": "deepseek-v3", "system": {"name": "dgx-h200", "count": 8}, "precision": "fp8",
+                                     "parallel": par, "inference": inf}))
+    assert r["t.tpot_s"][0] == pytest.approx(e.metrics["tpot_s"], rel=1e-3)
+    assert r["t.ttft_s"][0] == pytest.approx(e.metrics["ttft_s"], rel=1e-3)

@@ -385,23 +385,30 @@ def _only(graph: Graph, experts: bool) -> Graph:
     return dataclasses.replace(graph, blocks=blocks)
 
 
-def _attn_dp_times(cfg, plan, chip, batch, prompt, ctx, prec, kernels, sw):
-    """Prefill and decode seconds per category under attention data parallelism (DeepSeek-V3's
-    and SGLang's DP attention): each of the tp chips runs attention, dense MLPs, shared experts
-    and the router, with every weight whole, on its own ceil(batch / tp) sequences; the routed
-    experts are spread whole over the tp chips (ep = tp) and see every token routed to them."""
+def request_graphs(cfg: ModelConfig, plan: Plan, batch: int, prompt: int, ctx: int, prec: Precision,
+                   kernels: Kernels | None = None) -> tuple[tuple[Graph, ...], tuple[Graph, ...]]:
+    """The graphs one chip of ``plan`` runs for a static batch: (prefill graphs, decode graphs),
+    their times to be added. One graph each for a tensor/expert-parallel replica (the model
+    sharded by :func:`sharded_config`). Under attention data parallelism (DeepSeek-V3's and
+    SGLang's DP attention) two: each of the tp chips runs attention, dense MLPs, shared experts and
+    the router, every weight whole, on its own ceil(batch / tp) sequences; and the routed experts,
+    spread whole over the tp chips (ep = tp), on every token routed to them."""
+    kernels = kernels or Kernels()
+
+    def dec_fix(g: Graph) -> Graph:
+        return g if kernels.gqa_kv_reuse else _decode_without_gqa_reuse(g)
+
+    if not plan.attn_dp:
+        scfg = sharded_config(cfg, plan)
+        return ((build_prefill_graph(scfg, batch, prompt, prec),), (dec_fix(build_decode_graph(scfg, batch, ctx, prec)),))
     local = -(-batch // plan.tp)
     dp_cfg = sharded_config(cfg, Plan(tp=1, pp=plan.pp))
     ex_cfg = sharded_config(cfg, Plan(tp=1, ep=plan.tp))
-    out = []
-    for build, length in ((build_prefill_graph, prompt), (build_decode_graph, ctx)):
-        g_dp = build(dp_cfg, local, length, prec)
-        if build is build_decode_graph and not kernels.gqa_kv_reuse:
-            g_dp = _decode_without_gqa_reuse(g_dp)
-        t = graph_time(_only(g_dp, experts=False), chip, eff=_eff(sw))
-        _add(t, graph_time(_only(build(ex_cfg, batch, length, prec), experts=True), chip, eff=_eff(sw)))
-        out.append(t)
-    return out[0], out[1]
+    pre = (_only(build_prefill_graph(dp_cfg, local, prompt, prec), experts=False),
+           _only(build_prefill_graph(ex_cfg, batch, prompt, prec), experts=True))
+    dec = (_only(dec_fix(build_decode_graph(dp_cfg, local, ctx, prec)), experts=False),
+           _only(build_decode_graph(ex_cfg, batch, ctx, prec), experts=True))
+    return pre, dec
 
 
 def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = Kernels(),
@@ -409,16 +416,13 @@ def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = K
     inf = scn.inference
     prec = _precision(scn)
     ctx = inf.input_tokens + max(1, inf.output_tokens // 2)
-    if plan.attn_dp:
-        pre_t, dec_t = _attn_dp_times(cfg, plan, chip, batch, inf.input_tokens, ctx, prec, kernels, sw)
-    else:
-        scfg = sharded_config(cfg, plan)
-        pre = build_prefill_graph(scfg, batch, inf.input_tokens, prec)
-        dec = build_decode_graph(scfg, batch, ctx, prec)
-        if not kernels.gqa_kv_reuse:
-            dec = _decode_without_gqa_reuse(dec)
-        pre_t = graph_time(pre, chip, eff=_eff(sw))
-        dec_t = graph_time(dec, chip, eff=_eff(sw))
+    pre_g, dec_g = request_graphs(cfg, plan, batch, inf.input_tokens, ctx, prec, kernels)
+    pre_t: dict[str, float] = {}
+    dec_t: dict[str, float] = {}
+    for g in pre_g:
+        _add(pre_t, graph_time(g, chip, eff=_eff(sw)))
+    for g in dec_g:
+        _add(dec_t, graph_time(g, chip, eff=_eff(sw)))
     domain = system.scale_up.size
     req = request_terms(
         cfg, prec, plan, batch=batch, input_tokens=inf.input_tokens, output_tokens=inf.output_tokens,
@@ -605,5 +609,5 @@ def estimate(scn: Scenario, kernels: Kernels = Kernels(), *, chip: Chip | None =
     return _inference(cfg, scn, system, plan, chip, kernels, sw)
 
 
-__all__ = ["Estimate", "Kernels", "Plan", "comm_dtype_bytes", "engine_params", "estimate", "framework_dtypes", "framework_op_time",
+__all__ = ["Estimate", "Kernels", "Plan", "request_graphs", "comm_dtype_bytes", "engine_params", "estimate", "framework_dtypes", "framework_op_time",
            "graph_time", "inference_memory_bytes", "params_per_chip", "resolve_system", "sharded_config", "training_memory_bytes"]

@@ -64,6 +64,7 @@ from fabless.estimate.engine import (
     framework_op_time,
     inference_memory_bytes,
     one_shot_all_reduce_s,
+    request_graphs,
     sharded_config,
 )
 from fabless.estimate.plan import check_plan
@@ -75,7 +76,7 @@ from fabless.hardware.schema import Chip, System
 from fabless.perf.collectives import group_collective_time_s
 from fabless.perf.ops import op_time
 from fabless.perf.params import ChipParams, family_of
-from fabless.workload import Precision, build_decode_graph, build_prefill_graph, build_training_graph, load_model
+from fabless.workload import Precision, build_training_graph, load_model
 from fabless.workload.ops import Collective
 
 from .space import Space, WorkloadScenario, hbm_table
@@ -194,7 +195,7 @@ class Evaluator:
         except FablessError as exc:
             raise FablessError(f"workload {s.name}: model: {exc}") from None
         par = s.parallel
-        plan = Plan(par.tp, par.pp, par.dp or 1, 1, 1, par.sp, 1)
+        plan = Plan(tp=par.tp, pp=par.pp, dp=par.dp or 1, ep=par.ep, sp=par.sp, attn_dp=par.attn_dp)
         if cfg.num_heads % plan.tp:
             raise FablessError(f"workload {s.name}: parallel.tp {plan.tp} does not divide the {cfg.num_heads} heads of {cfg.name}")
         if cfg.num_kv_heads % plan.tp and plan.tp % cfg.num_kv_heads:
@@ -214,15 +215,22 @@ class Evaluator:
             inf = s.inference
             batches = _AUTO_BATCHES if inf.batch == "auto" else (inf.batch,)
             ctx_total = inf.input_tokens + inf.output_tokens
+            if plan.ep > 1 or plan.attn_dp:
+                try:
+                    if system is None:
+                        raise FablessError("expert parallelism needs a system (base.system) for its all-to-alls")
+                    check_plan(plan, cfg, plan.chips, system)
+                except FablessError as exc:
+                    raise FablessError(f"workload {s.name}: {exc}") from None
             for b in batches:
                 mem = inference_memory_bytes(cfg, plan, b, ctx_total, prec)["total"]
-                pre = build_prefill_graph(scfg, b, inf.input_tokens, prec)
-                dec = build_decode_graph(scfg, b, inf.input_tokens + max(1, inf.output_tokens // 2), prec)
+                pres, decs = request_graphs(cfg, plan, b, inf.input_tokens, inf.input_tokens + max(1, inf.output_tokens // 2),
+                                            prec)
                 coll = {}  # the request's collectives: step.request_terms, in _scenario
                 nd = inf.output_tokens - 1
-                flops = pre.flops + nd * dec.flops
-                byts = pre.bytes_read + pre.bytes_written + nd * (dec.bytes_read + dec.bytes_written)
-                out.append(_Graphs(b, {"prefill": _terms(pre), "decode": _terms(dec)}, mem, flops, byts, coll))
+                flops = sum(g.flops for g in pres) + nd * sum(g.flops for g in decs)
+                byts = sum(g.bytes_read + g.bytes_written for g in pres) + nd * sum(g.bytes_read + g.bytes_written for g in decs)
+                out.append(_Graphs(b, {"prefill": _terms_of(pres), "decode": _terms_of(decs)}, mem, flops, byts, coll))
         else:
             # Training: the estimate's own step model (estimate/step.py): the micro-batch's operators
             # as chip-independent (op, coefficient) lists, timed over designs in _scenario and put
@@ -437,7 +445,7 @@ class Evaluator:
                     output_tokens=inf.output_tokens, prefill_s=self._time(g.terms["prefill"], chip, cache),
                     decode_s=self._time(g.terms["decode"], chip, cache),
                     all_reduce=lambda b: self._coll(("all_reduce", b, plan.tp, True, 1.0), link_ratio, sysm, True),
-                    all_to_all=lambda b: 0.0,  # explore's inference plans have ep 1
+                    all_to_all=lambda b: self._coll(("all_to_all", b, plan.ep, True, 1.0), link_ratio, sysm, False),
                     send_recv=lambda b: self._coll(("send_recv", b, 2, within_pp, 1.0), link_ratio, sysm, True))
                 ttft, tpot, e2e = req["ttft_s"], req["tpot_s"], req["e2e_latency_s"]
                 hop = req["pp_hop"]
@@ -622,6 +630,16 @@ def _terms(g, blocks: set[str] | None = None, kinds: set[str] | None = None, no_
                 continue
             op = framework_dtypes(op)  # FP8 = FP8 GEMM inputs; the rest stays bf16 (the engine's rule)
             acc[op] = acc.get(op, 0.0) + b.repeat
+    return list(acc.items())
+
+
+def _terms_of(graphs) -> list:
+    """:func:`_terms` of several graphs whose times add (a request under attention data
+    parallelism runs two), distinct ops merged."""
+    acc: dict[object, float] = {}
+    for g in graphs:
+        for op, k in _terms(g):
+            acc[op] = acc.get(op, 0.0) + k
     return list(acc.items())
 
 
