@@ -44,7 +44,8 @@ def design_chip(ev: Evaluator, row: dict, space_name: str) -> dict:
         mpc.update(fp8=float(macs * ev.rate["fp8"]), int8=float(macs * ev.rate["int8"]))
     if has4:
         mpc.update(fp4=float(macs * ev.rate["fp4"]), int4=float(macs * ev.rate["int4"]))
-    peak = {k: round(units * v * 2 * clock * 1e6 / 1e12, 3) for k, v in mpc.items()}
+    # unrounded: fabless estimate on the exported file reproduces explore's figures for the design
+    peak = {k: units * v * 2 * clock * 1e6 / 1e12 for k, v in mpc.items()}
     name = f"{base.name}-explore-{space_name}-{int(row['id'])}"
     src = lambda v, note: {"value": v, "source": _MODEL, "confidence": "derived", "note": note}  # noqa: E731
     mu = {"kind": ev.kind, "count": units, "macs_per_cycle": mpc}
@@ -58,7 +59,7 @@ def design_chip(ev: Evaluator, row: dict, space_name: str) -> dict:
         on_chip.append({"name": "shared_sram", "capacity_kib": float(d["sram_shared_mib"]) * 1024, "scope": "chip"})
     stacks = int(d["hbm_stacks"])
     hbm = {"generation": _hbm_name(d["hbm_generation"]), "stacks": stacks,
-           "capacity_gb": round(stacks * float(d["hbm_stack_gb"]), 3), "bandwidth_gb_s": round(stacks * float(d["stack_gb_s"]), 3),
+           "capacity_gb": stacks * float(d["hbm_stack_gb"]), "bandwidth_gb_s": stacks * float(d["stack_gb_s"]),
            "per_stack_gb_s": float(d["stack_gb_s"]), "per_stack_capacity_gb": float(d["hbm_stack_gb"])}
     links = dict(raw.get("links", {}))
     if base.links.scale_up is not None:
