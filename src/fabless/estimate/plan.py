@@ -92,6 +92,10 @@ class Plan:
     def label(self) -> str:
         """Short text, e.g. ``tp8 pp16 dp128 zero1 selective mb1``."""
         parts = [f"{k}{getattr(self, k)}" for k in ("tp", "cp", "ep", "pp", "dp") if getattr(self, k) > 1 or k in ("tp", "dp")]
+        if self.tp > 1 and not self.sp:
+            parts.append("no-sp")
+        if self.attn_dp:
+            parts.append("attn-dp")
         if self.interleave > 1:
             parts.append(f"v{self.interleave}")
         parts.append(f"zero{self.zero}" + (f"/shard{self.shard}" if self.shard and self.shard != self.dp else ""))
