@@ -211,3 +211,46 @@ def test_attention_data_parallel_needs_ep_equal_tp_and_experts():
         check_plan(Plan(tp=8, ep=1, attn_dp=True), cfg, 8, system)
     with pytest.raises(PlanError, match="rule: attn-dp-needs-experts"):
         check_plan(Plan(tp=8, ep=8, attn_dp=True), load_model("llama-3.1-70b"), 8, system)
+
+
+def test_torus_mesh_places_an_axis():
+    # Llama-3.1-8B on a TPU v6e 16x16 slice with tp 8: the default packs tp as a 4x2 block; the mesh
+    # can lay it as a line of 8 along the first dimension (MaxText ici_tensor on one axis). The
+    # step's TP time (no overlap) is 4 all-reduces per layer x 32 layers x 8 micro-batches of that
+    # group's shape, by hand.
+    from fabless.estimate.step import training_steps
+    from fabless.perf.collectives import group_collective_time_s
+    from fabless.perf.params import ChipParams
+    scn = scenario_from_dict({"model": "llama-3.1-8b", "system": {"name": "tpu-v6e-256"}, "precision": "bf16",
+                              "parallel": {"tp": 8, "mesh": {"tp": [8, 1], "dp": [2, 16]}},
+                              "training": {"global_batch": 256, "seq_len": 4096, "recompute": "none", "zero": 3}})
+    system = resolve_system(scn)
+    cfg = load_model("llama-3.1-8b")
+    chip = ChipParams.from_chip(system.chip)
+    tokens_bytes = 1 * 4096 * 4096 * 2  # micro-batch 1 x seq x hidden x bf16
+    line = Plan(tp=8, dp=32, zero=3, recompute="none", mesh=(("dp", (2, 16)), ("tp", (8, 1))))
+    block = Plan(tp=8, dp=32, zero=3, recompute="none")
+    for plan, shape in ((line, (8, 1)), (block, None)):
+        r = training_steps(cfg, chip, system, Precision(), global_batch=256, seq_len=4096,
+                           plans=PlanTable.of([plan]), mesh=plan.mesh_shapes() or None)
+        ar = group_collective_time_s("all_reduce", tokens_bytes, 8, system, within_domain=True, group_shape=shape)
+        assert float(r["tp_comm"][0]) == pytest.approx(8 * 4 * 32 * ar, rel=1e-9)
+    a = group_collective_time_s("all_reduce", tokens_bytes, 8, system, within_domain=True, group_shape=(8, 1))
+    b = group_collective_time_s("all_reduce", tokens_bytes, 8, system, within_domain=True)
+    assert a != pytest.approx(b, rel=1e-3)  # the placement matters
+    est = estimate(scn)  # the scenario's mesh reaches the estimate and its output
+    assert est.plan.as_dict()["mesh"] == {"dp": [2, 16], "tp": [8, 1]}
+
+
+def test_mesh_rules():
+    cfg = load_model("llama-3.1-8b")
+    v6e = resolve_system(scenario_from_dict({"model": "llama-3.1-8b", "system": {"name": "tpu-v6e-256"},
+                                             "inference": {"batch": 1, "input_tokens": 8, "output_tokens": 8}}))
+    h100 = resolve_system(scenario_from_dict({"model": "llama-3.1-8b", "system": {"name": "dgx-h100"},
+                                              "inference": {"batch": 1, "input_tokens": 8, "output_tokens": 8}}))
+    cases = [(Plan(tp=8, dp=32, mesh=(("tp", (8, 2)),)), v6e, "mesh-shape"),
+             (Plan(tp=8, dp=32, mesh=(("tp", (8, 1)), ("dp", (4, 8)))), v6e, "mesh-fits"),
+             (Plan(tp=8, dp=1, mesh=(("tp", (8,)),)), h100, "mesh-needs-torus")]
+    for plan, system, rule in cases:
+        with pytest.raises(PlanError, match=f"rule: {rule}"):
+            check_plan(plan, cfg, plan.chips, system)

@@ -167,8 +167,9 @@ def _plan_from_spec(spec: ParallelSpec, chips: int, scn: Scenario | None = None)
     extra = {}
     if scn is not None:
         extra = {k: _training_axis(spec, scn, k) for k in ("zero", "recompute", "micro_batch")}
+    mesh = tuple((a, tuple(shape)) for a, shape in sorted((spec.mesh or {}).items()))
     return Plan(tp=spec.tp, pp=spec.pp, dp=dp, ep=spec.ep, cp=spec.cp, sp=spec.sp, interleave=spec.interleave,
-                shard=spec.shard, attn_dp=spec.attn_dp, order=spec.order, **extra)
+                shard=spec.shard, attn_dp=spec.attn_dp, order=spec.order, mesh=mesh, **extra)
 
 
 def _precision(scn: Scenario) -> Precision:
@@ -221,7 +222,8 @@ def _training(cfg: ModelConfig, scn: Scenario, system: System, plan: Plan, chip:
     tuning = Tuning(tr.mode, tr.lora_rank)
     r = {k: (v[0].item() if hasattr(v[0], "item") else v[0]) for k, v in
          training_steps(cfg, chip, system, prec, global_batch=tr.global_batch, seq_len=tr.seq_len,
-                        plans=PlanTable.of([plan]), tuning=tuning, **_sw_training(sw)).items()}
+                        plans=PlanTable.of([plan]), tuning=tuning, mesh=plan.mesh_shapes() or None,
+                        **_sw_training(sw)).items()}
     m = int(r["micro_batches"])
     step_s = float(r["step_time_s"])
 

@@ -19,6 +19,10 @@ A plan says how a model is spread over the chips of a system and how each chip r
     micro_batch sequences per micro-batch
     attn_dp     inference: attention data-parallel over the tp group with expert-parallel MoE
                 (DeepSeek-V3 / SGLang DP attention): each chip runs attention on its own requests
+    mesh        on a torus (TPU, Trainium): the shape each axis's groups take, one extent per torus
+                dimension, e.g. (("tp", (4, 1)), ("dp", (4, 16))) on a 16x16 slice: tp spans 4 chips
+                of the first dimension, dp the rest (MaxText's ici_tensor / ici_fsdp mesh); axes not
+                named take the default compact block
     order       placement: the axes from innermost (consecutive chips) to outermost, e.g.
                 "tp-cp-dp-pp" (Megatron's order: pipeline stages across nodes) or "tp-cp-pp-dp".
                 An axis whose group (stride x size chips) fits in one scale-up domain runs its
@@ -67,6 +71,7 @@ class Plan:
     micro_batch: int = 1
     attn_dp: bool = False
     order: str = DEFAULT_ORDER
+    mesh: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
     @property
     def model_parallel(self) -> int:
@@ -87,7 +92,16 @@ class Plan:
         return max(1, self.tp * self.cp * self.dp // self.ep)
 
     def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        d["mesh"] = {a: list(shape) for a, shape in self.mesh}
+        return d
+
+    def mesh_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Axis -> torus shape of its groups, with the ZeRO shard group following dp when it is all of dp."""
+        m = dict(self.mesh)
+        if "dp" in m and self.shard_group == self.dp:
+            m["dp_shard"] = m["dp"]
+        return m
 
     def label(self) -> str:
         """Short text, e.g. ``tp8 pp16 dp128 zero1 selective mb1``."""
@@ -184,6 +198,8 @@ def check_plan(plan: Plan, cfg, chips: int, system, *, seq_len: int | None = Non
             raise PlanError("ep-divides", f"ep {plan.ep} must divide the {cfg.num_experts} experts and dp x tp = {plan.dp * plan.tp}")
     if plan.shard and (plan.dp % plan.shard):
         raise PlanError("shard-divides-dp", f"shard {plan.shard} must divide dp {plan.dp}")
+    if plan.mesh:
+        _check_mesh(plan, system)
     if plan.tp > system.scale_up.size:
         raise PlanError("tp-in-domain", f"tp {plan.tp} exceeds the scale-up domain of {system.scale_up.size} chips of {system.name}")
     if seq_len is not None and seq_len % plan.cp:
@@ -196,6 +212,29 @@ def check_plan(plan: Plan, cfg, chips: int, system, *, seq_len: int | None = Non
         if plan.interleave > 1 and m % plan.pp:
             raise PlanError("interleave-microbatches", f"interleave needs the {m} micro-batches per replica to be a "
                                                        f"multiple of pp {plan.pp} (Megatron's interleaved schedule)")
+
+
+MESH_AXES = ("tp", "cp", "dp", "ep")
+
+
+def _check_mesh(plan: Plan, system) -> None:
+    su = system.scale_up
+    if su.topology != "torus":
+        raise PlanError("mesh-needs-torus", f"mesh: {system.name}'s scale-up domain is a {su.topology}, not a torus")
+    dims = list(su.torus_dims)
+    used = [1] * len(dims)
+    for axis, shape in plan.mesh:
+        if axis not in MESH_AXES:
+            raise PlanError("mesh-axis", f"mesh: '{axis}' is not one of {', '.join(MESH_AXES)}")
+        size = getattr(plan, axis)
+        if len(shape) != len(dims) or prod(shape) != size or any(x < 1 or d % x for x, d in zip(shape, dims)):
+            raise PlanError("mesh-shape", f"mesh.{axis}: {'x'.join(map(str, shape))} must give one extent per dimension "
+                                          f"of the {'x'.join(map(str, dims))} torus, each dividing it, multiplying to "
+                                          f"{axis} = {size}")
+        used = [u * x for u, x in zip(used, shape)]
+    if any(u > d or d % u for u, d in zip(used, dims)):
+        raise PlanError("mesh-fits", f"mesh: the axes together span {'x'.join(map(str, used))}, more than the "
+                                     f"{'x'.join(map(str, dims))} torus")
 
 
 def sharded_config(cfg: ModelConfig, plan: Plan) -> ModelConfig:

@@ -80,6 +80,9 @@ class ParallelSpec(Frozen):
     micro_batch: PositiveInt | None = Field(None, description="sequences per micro-batch; default: training.micro_batch")
     attn_dp: bool = Field(False, description="inference: attention data-parallel with expert-parallel MoE")
     order: str = Field("tp-cp-dp-pp", description="placement: axes innermost first (tp-cp-dp-pp or tp-cp-pp-dp)")
+    mesh: dict[Literal["tp", "cp", "dp", "ep"], list[PositiveInt]] | None = Field(
+        None, description="on a torus: the shape each axis's groups take, one extent per torus dimension, "
+        "e.g. {tp: [4, 1], dp: [4, 16]} on a 16x16 slice")
 
 
 class InferenceSpec(Frozen):

@@ -42,6 +42,7 @@ and the loss (Llama 3 paper, section 3.3.2).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from itertools import product
 
@@ -308,7 +309,7 @@ def _groups(*cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return first, inv.ravel()
 
 
-def _coll(kind: str, nbytes, group, per_dom, system: System) -> np.ndarray:
+def _coll(kind: str, nbytes, group, per_dom, system: System, shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Seconds of one collective per plan, timed once per distinct (bytes, group, members per
     scale-up domain): ``per_dom`` = group means inside one domain, 1 one member per domain."""
     nbytes = np.broadcast_to(np.asarray(nbytes, dtype=float), np.shape(group)).copy()
@@ -323,10 +324,12 @@ def _coll(kind: str, nbytes, group, per_dom, system: System) -> np.ndarray:
     vals = np.empty(len(first))
     for j, i in enumerate(first):
         g, d = int(g_l[i]), int(d_l[i])
-        key = (kind, float(b_l[i]), g, min(d, g), id(system))
+        key = (kind, float(b_l[i]), g, min(d, g), id(system), shape)
         hit = _COLL.get(key)
         if hit is None or hit[0] is not system:
-            if d >= g:
+            if d >= g and shape is not None and math.prod(shape) == g:
+                t = group_collective_time_s(kind, float(b_l[i]), g, system, within_domain=True, group_shape=shape)
+            elif d >= g:
                 t = group_collective_time_s(kind, float(b_l[i]), g, system, within_domain=True)
             elif d <= 1:
                 t = group_collective_time_s(kind, float(b_l[i]), g, system, within_domain=False)
@@ -386,7 +389,8 @@ def stage_layout(layers: int, pp: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
 
 def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Precision, *, global_batch: int,
                    seq_len: int, plans: PlanTable, tuning: Tuning = PRETRAIN, eff: float | None = None,
-                   overlap_grad_reduce: bool = True, overlap_tp_comm: bool = False) -> dict[str, np.ndarray]:
+                   overlap_grad_reduce: bool = True, overlap_tp_comm: bool = False,
+                   mesh: dict[str, tuple[int, ...]] | None = None) -> dict[str, np.ndarray]:
     """Step time, its terms (:data:`TERMS`, seconds over the step) and memory per chip
     (bytes: weights, gradients, optimizer, activations, logits, total) for every plan in
     ``plans``. Plans must be valid (:func:`fabless.estimate.plan.check_plan`). ``eff`` and
@@ -394,7 +398,9 @@ def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Pre
     the framework efficiency (None = engine-wide), whether the gradient reduction overlaps the
     last micro-batch's backward (else all of it is exposed), and whether tensor-parallel collectives
     overlap the layer matmuls they feed (XLA's collective matmul; then only their excess over the
-    stage's compute is exposed)."""
+    stage's compute is exposed). ``mesh`` (a torus system, one plan): the shape each axis's
+    groups take on the torus, e.g. ``{"tp": (4, 1), "dp": (4, 16)}`` (:attr:`Plan.mesh`); the
+    ZeRO shard and gather groups follow dp's shape."""
     t = plans
     n = len(t)
     p = engine_params()
@@ -406,7 +412,8 @@ def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Pre
     times = {"layers": np.array([s.layers_total for s in st])[inv],
              **{k: np.array([getattr(s, k) for s in st])[inv] for k in SHAPE_PARTS}}
     r = step_terms(cfg, prec, t, times, global_batch=global_batch, seq_len=seq_len,
-                   coll=lambda kind, nbytes, group, per_dom: _coll(kind, nbytes, group, per_dom, system),
+                   coll=lambda kind, nbytes, group, per_dom, axis=None: _coll(kind, nbytes, group, per_dom, system,
+                                                                              mesh.get(axis) if mesh else None),
                    domain=system.scale_up.size, tuning=tuning, overlap_grad_reduce=overlap_grad_reduce,
                    overlap_tp_comm=overlap_tp_comm)
 
@@ -423,9 +430,10 @@ def step_terms(cfg: ModelConfig, prec: Precision, t: PlanTable, times: dict[str,
     (module docstring). ``times`` holds one micro-batch's operator seconds for all layers:
     ``layers`` (forward + backward, no recompute) and each of :data:`SHAPE_PARTS`, as arrays that
     broadcast with the plan columns of ``t`` (one value per plan for a plan search; one plan and
-    an array over chip designs for explore). ``coll(kind, bytes, group, members_per_domain)``
-    gives a collective's seconds (arrays broadcast likewise); ``domain`` is the scale-up domain's
-    chips. Returns the step time, the micro-batch stage time, the micro-batch count, the bubble
+    an array over chip designs for explore). ``coll(kind, bytes, group, members_per_domain,
+    axis=...)`` gives a collective's seconds (arrays broadcast likewise); ``axis`` names the plan
+    axis whose groups run it (tp, cp, ep, pp, dp, dp_shard, dp_cross, edp), so that a caller can
+    place it (a torus mesh shape); ``domain`` is the scale-up domain's chips. Returns the step time, the micro-batch stage time, the micro-batch count, the bubble
     fraction and every term of :data:`TERMS` (seconds over the step)."""
     L = cfg.num_layers
     h = cfg.hidden_size
@@ -455,21 +463,21 @@ def step_terms(cfg: ModelConfig, prec: Precision, t: PlanTable, times: dict[str,
     tp_bytes = tokens_mb * h * act_b
     tp_w = _within(t, "tp", domain)
     n_tp = 4 * mid + 2 * full_n
-    tp_s = n_tp * coll("all_reduce", tp_bytes, t.tp, tp_w) * p["tp_comm_exposed_fraction"]
+    tp_s = n_tp * coll("all_reduce", tp_bytes, t.tp, tp_w, axis="tp") * p["tp_comm_exposed_fraction"]
     if overlap_tp_comm:
         tp_s = np.maximum(0.0, tp_s - compute)
     ep_s = zeros
     if cfg.is_moe:
         moe_frac = sum(k for kind, k in cfg.layer_runs() if kind == "moe") / L
         a2a = tokens_mb * cfg.top_k * h * act_b
-        ep_s = 4 * moe_frac * mid * coll("all_to_all", a2a, t.ep, per_domain(1, t.ep, domain))
+        ep_s = 4 * moe_frac * mid * coll("all_to_all", a2a, t.ep, per_domain(1, t.ep, domain), axis="ep")
     cp_s = zeros
     if (t.cp > 1).any():
         kv = 2 * tokens_mb * cfg.num_kv_heads * cfg.head_dim * act_b / t.tp
-        cp_s = 3 * mid * coll("all_gather", kv * t.cp, t.cp, _within(t, "cp", domain))
+        cp_s = 3 * mid * coll("all_gather", kv * t.cp, t.cp, _within(t, "cp", domain), axis="cp")
     pp_hop = np.where(_stride(t, "pp") >= domain, 1, 2)  # neighbouring stages on one domain or two
     pp_s = 2 * t.v * coll("send_recv", tp_bytes / np.where(t.sp == 1, t.tp, 1), np.where(t.pp > 1, 2, 1),
-                          np.where(t.pp > 1, pp_hop, 1))
+                          np.where(t.pp > 1, pp_hop, 1), axis="pp")
     stage_s = compute + tp_s + ep_s + cp_s + pp_s
 
     m = global_batch // (t.dp * t.mb)
@@ -496,16 +504,17 @@ def step_terms(cfg: ModelConfig, prec: Precision, t: PlanTable, times: dict[str,
     z3 = t.zero == 3
     dp_stride = _stride(t, "dp")
     shard_w = per_domain(dp_stride, shard, domain)
-    ar_dense = coll("all_reduce", dense_chip * grad_b, t.dp, dp_w)
-    rs_dense = coll("reduce_scatter", dense_chip * grad_b, shard, shard_w)
-    cross = coll("all_reduce", dense_chip * grad_b / shard, t.dp // shard, per_domain(dp_stride * shard, t.dp // shard, domain))
+    ar_dense = coll("all_reduce", dense_chip * grad_b, t.dp, dp_w, axis="dp")
+    rs_dense = coll("reduce_scatter", dense_chip * grad_b, shard, shard_w, axis="dp_shard")
+    cross = coll("all_reduce", dense_chip * grad_b / shard, t.dp // shard, per_domain(dp_stride * shard, t.dp // shard, domain),
+                 axis="dp_cross")
     dp_s = np.where(z3, rs_dense + np.where(hsdp, cross, 0.0), ar_dense)
     if expert:
-        dp_s = dp_s + coll("all_reduce", expert_chip * grad_b, edp, per_domain(1, edp, domain))
+        dp_s = dp_s + coll("all_reduce", expert_chip * grad_b, edp, per_domain(1, edp, domain), axis="edp")
     base_chip = (float(cfg.params_total) - float(parts.get("experts", 0))) / (t.tp * t.pp) \
         + float(parts.get("experts", 0)) / (t.ep * t.pp * np.where(t.ep == 1, t.tp, 1))
     base_w = 0.5 if tuning.mode == "qlora" else w_bytes
-    ag = coll("all_gather", base_chip * base_w, shard, shard_w)
+    ag = coll("all_gather", base_chip * base_w, shard, shard_w, axis="dp_shard")
     dp_s = dp_s + np.where(z3, np.maximum(0.0, 2 * ag - stage_s) * m, 0.0)
     dp_exposed = np.maximum(0.0, dp_s - bwd_mm * mid) if overlap_grad_reduce else dp_s
     opt_s = opt_all / t.pp / np.where(t.zero >= 1, shard, 1)

@@ -393,13 +393,22 @@ class Evaluator:
             hit = self._coll_cache[key] = (t, lat)
         return hit
 
-    def _plan_coll(self, kind, nbytes, group, per_dom, link_ratio, system) -> np.ndarray:
+    def _plan_coll(self, kind, nbytes, group, per_dom, link_ratio, system, shape=None) -> np.ndarray:
         """A training plan's collective (the step model's ``coll``) over designs: inside one
-        scale-up domain it scales with the design's link bandwidth (:meth:`_coll`); across domains
-        (one member per domain, or several in each) the network sets it, the same for every design."""
+        scale-up domain it scales with the design's link bandwidth (:meth:`_coll`; on a torus in
+        the plan's mesh ``shape`` where it gives one); across domains (one member per domain, or
+        several in each) the network sets it, the same for every design."""
         b, g, d = (float(np.ravel(nbytes)[0]), int(np.ravel(group)[0]), int(np.ravel(per_dom)[0]))
         if g <= 1:
             return np.zeros(link_ratio.shape)
+        if shape is not None and d >= g:
+            key = (kind, b, g, id(system), ("shape", shape))
+            hit = self._coll_cache.get(key)
+            if hit is None:
+                t = float(group_collective_time_s(kind, b, g, system, within_domain=True, group_shape=shape))
+                lat = float(group_collective_time_s(kind, 1.0, g, system, within_domain=True, group_shape=shape))
+                hit = self._coll_cache[key] = (t, lat)
+            return hit[1] + max(hit[0] - hit[1], 0.0) * link_ratio
         if d >= g or d <= 1:
             return np.broadcast_to(self._coll((kind, b, g, d >= g, 1.0), link_ratio, system, False), link_ratio.shape)
         key = (kind, b, g, id(system), ("per_domain", d))
@@ -468,10 +477,11 @@ class Evaluator:
                 times = {"layers": sum(v for k, v in parts.items() if k.startswith("layer.")),
                          **{k: parts[k] for k in SHAPE_PARTS}}
                 sysm = sc["system"]
+                mesh = plan.mesh_shapes()
                 r = step_terms(sc["cfg"], sc["prec"], PlanTable.of([plan]), times, global_batch=tr.global_batch,
                                seq_len=tr.seq_len, domain=sysm.scale_up.size, tuning=g.tuning,
-                               coll=lambda kind, nbytes, group, per_dom: self._plan_coll(kind, nbytes, group, per_dom,
-                                                                                          link_ratio, sysm),
+                               coll=lambda kind, nbytes, group, per_dom, axis=None: self._plan_coll(
+                                   kind, nbytes, group, per_dom, link_ratio, sysm, mesh.get(axis)),
                                overlap_grad_reduce=sw.overlap_grad_reduce if sw is not None else True,
                                overlap_tp_comm=sw.overlap_tp_comm if sw is not None else False)
                 step = np.broadcast_to(r["step_time_s"], (n,))
