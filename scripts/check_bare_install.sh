@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's bare install (only `pip install -e .`, no extras) in a fresh virtual environment:
-# the README's first command runs, `fabless` alone prints help, a usage slip and a bad file each
-# give one error line with exit status 2, and nothing prints a traceback.
+# the README's first command runs, `fabless` alone prints help, a usage slip, a bad file and a
+# command whose optional extra is missing each give one error line with exit status 2, and
+# nothing prints a traceback.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -25,5 +26,6 @@ check "fabless alone" 0 "$VENV/bin/fabless"
 check "usage slip (-m abc)" 2 "$VENV/bin/fabless" op gemm --chip h100-sxm -m abc -n 1 -k 1
 check "unknown command" 2 "$VENV/bin/fabless" no-such-command
 check "bad scenario file" 2 "$VENV/bin/fabless" estimate "$bad"
-if [ "$fail" = 0 ]; then echo "bare install: 5 checks passed"; fi
+check "an extra that is not installed" 2 "$VENV/bin/fabless" explore examples/openai-xpu/space.yaml --out "$(mktemp -d)/x"
+if [ "$fail" = 0 ]; then echo "bare install: 6 checks passed"; fi
 exit "$fail"

@@ -27,6 +27,17 @@ class InfeasibleDesign(FablessError):
     budget, a model that does not fit in memory. Reported, never evaluated."""
 
 
+def require(module: str, extra: str, what: str):
+    """Import an optional dependency, or raise one line naming the ``pip install`` that brings it
+    (``what`` says what needs it, e.g. "fabless explore's result store")."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise FablessError(f"{what} needs {module.split('.')[0]}: pip install 'fabless[{extra}]'") from None
+
+
 def suggest(name: str, choices: Iterable[str], n: int = 3) -> str:
     """A '; did you mean a, b?' tail listing the closest of ``choices``, or ''."""
     close = difflib.get_close_matches(name, list(choices), n=n, cutoff=0.4)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from fabless.hardware.presets import load_chip, load_system
+from fabless.hardware.presets import load_chip
 from fabless.hardware.schema import Chip
 
 from .evaluate import Evaluator

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fabless.errors import FablessError
+from fabless.errors import FablessError, require
 
 from .evaluate import Evaluator
 from .samplers import total_designs, values_of
@@ -164,7 +164,7 @@ def _ray_batches(space: Space, todo: list[int], total: int, store: Store, prog: 
 
 
 def _nsga2(space: Space, ev: Evaluator, store: Store, done: set[int], progress: bool) -> None:
-    import optuna
+    optuna = require("optuna", "explore", "the nsga2 sampler")
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     objs = space.objective_list

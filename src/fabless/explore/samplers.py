@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from fabless.errors import FablessError
+from fabless.errors import FablessError, require
 
 from .space import Space, grid_size
 
@@ -62,7 +62,7 @@ def values_of(space: Space, ids: np.ndarray, sampler: str | None = None) -> dict
             u[sel] = rows[ids[sel] % _BLOCK]
         return _decode(space, u)
     if sampler == "sobol":
-        from scipy.stats import qmc
+        qmc = require("scipy.stats.qmc", "explore", "the sobol sampler")
 
         if ids.size == 0:
             return _decode(space, np.empty((0, d)))

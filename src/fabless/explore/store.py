@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fabless.errors import FablessError
+from fabless.errors import FablessError, require
 
 FILE = "results.duckdb"
 
@@ -29,7 +29,7 @@ def _q(name: str) -> str:
 
 class Store:
     def __init__(self, path: str | Path, *, read_only: bool = False):
-        import duckdb
+        duckdb = require("duckdb", "explore", "fabless explore's result store")
 
         p = Path(path)
         if p.is_dir() or not p.suffix:

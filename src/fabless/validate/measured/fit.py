@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fabless.errors import FablessError
+from fabless.errors import FablessError, require
 from fabless.estimate.engine import estimate
 from fabless.estimate.optime import engine_params
 from fabless.estimate.software import resolve_software, with_chip_calibration
@@ -157,7 +157,7 @@ def _polish(predict: Predict, measured: np.ndarray, start: dict[str, float], nam
     two parameters trade off (a launch cost against a per-step cost), and the model's choice of
     the fastest algorithm makes its loss kinked. Kept only if it lowers the coordinate-descent
     loss."""
-    from scipy.optimize import least_squares
+    least_squares = require("scipy.optimize", "explore", "the joint least-squares polish of fabless calibrate").least_squares
 
     floor = {n: max(bounds[n][0], (bounds[n][1] - bounds[n][0]) * 1e-6) for n in names}
     x0 = np.array([math.log(min(max(start[n], floor[n]), bounds[n][1])) for n in names])
