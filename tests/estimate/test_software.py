@@ -59,3 +59,18 @@ def test_megatron_2021_exposes_the_whole_gradient_all_reduce():
     ar = group_collective_time_s("all_reduce", grads, 16, system, within_domain=None)
     assert old.breakdown_s["dp_comm_exposed"] == pytest.approx(ar, rel=1e-9)
     assert new.breakdown_s.get("dp_comm_exposed", 0.0) < ar  # overlapped with the last backward
+
+
+def test_cli_takes_training_flags_and_software(capsys):
+    import json
+
+    from fabless.cli import main
+
+    args = ["estimate", "--model", "llama-2-7b", "--system", "dgx-h100", "--chips", "8", "--parallel",
+            "tp=1,zero=3,recompute=full,attn_dp=0", "--global-batch", "8", "--seq-len", "2048", "--mode", "lora",
+            "--software", "megatron-lm-2021", "--json"]
+    assert main(args) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["software"] == "megatron-lm-2021" and d["plan"]["zero"] == 3 and d["plan"]["recompute"] == "full"
+    assert main(["estimate", "--model", "llama-2-7b", "--system", "dgx-h100", "--parallel", "attn_dp=maybe",
+                 "--batch", "1", "--input-tokens", "8", "--output-tokens", "8"]) == 2
