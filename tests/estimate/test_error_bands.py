@@ -263,9 +263,11 @@ def test_estimate_table_prints_the_band(cli):
     assert "80%:" in res.out and "held-out rows like it" in res.out
 
 
-def test_op_gemm_json_band_brackets_the_figure(cli):
+def test_op_gemm_json_band_is_the_time_band_turned_over(cli):
     d = cli("op", "gemm", "--chip", "h100-sxm", "-m", "4096", "-n", "4096", "-k", "4096", "--json").json()
-    assert d["tflops_lo"] <= d["tflops"] <= d["tflops_hi"]
+    # (the band need not contain the figure: where the model is biased, e.g. too fast on the held-out
+    # FP8 GEMMs of its regime, the measured values it promises to cover lie to one side)
+    assert d["tflops_lo"] <= d["tflops_hi"] and d["time_s_lo"] <= d["time_s_hi"]
     # the rate band is the time band turned over: tflops x time is the FLOP count at both ends
     assert d["tflops_lo"] * d["time_s_hi"] == pytest.approx(d["tflops"] * d["time_s"])
     assert d["bands"]["tflops"]["regime"].startswith("kernel")
