@@ -233,6 +233,20 @@ def serve_bands(summary: dict, chip: str, searched: bool, path: str | Path | Non
             if isinstance(summary.get(k), (int, float)) and not isinstance(summary.get(k), bool)}
 
 
+#: Datatypes whose matrix rate is its own regime in the kernel bands: an 8- or 4-bit GEMM's
+#: efficiency differs from a 16-bit one's (the kernel libraries' narrow paths), so their residuals
+#: are kept apart (bound ``compute-narrow``).
+NARROW_DTYPES = ("fp8", "int8", "fp4", "int4", "nvfp4", "mxfp8", "mxfp4")
+
+
+def kernel_bound(bound: str, dtype: str | None) -> str:
+    """The bound of a kernel regime: ``compute-narrow`` for a compute-bound 8/4-bit operator,
+    else the op model's own bound."""
+    if bound == "compute" and dtype and str(dtype).strip().lower().split()[0] in NARROW_DTYPES:
+        return "compute-narrow"
+    return bound
+
+
 def op_band(value: float, kind: str, category: str, chip: str, bound: str, path: str | Path | None = None) -> dict | str:
     """Band of one operator's figure (``fabless op``): category ``kernel`` (bound compute,
     memory or overhead, as the op model says) or ``comm`` (bound latency or bandwidth)."""

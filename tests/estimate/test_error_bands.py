@@ -289,3 +289,12 @@ def test_serve_json_bands_median_latencies_not_offered_throughput(cli):
     assert d["tpot_p50_s_lo"] <= d["tpot_p50_s"] <= d["tpot_p50_s_hi"]
     assert d["bands"]["tpot_p50_s"]["regime"].startswith("serve/nvidia")
     assert "output_tokens_per_s_lo" not in d  # at a given rate the throughput is the offered load
+
+
+def test_narrow_gemms_have_their_own_kernel_regime():
+    from fabless.bands import kernel_bound
+
+    assert kernel_bound("compute", "fp8") == "compute-narrow"
+    assert kernel_bound("compute", "FP8 (TE)") == "compute-narrow"
+    assert kernel_bound("compute", "bf16") == "compute"
+    assert kernel_bound("memory", "fp8") == "memory"  # a memory-bound op is bound by bytes, not the MMA path

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import typer
 
-from fabless.bands import band_text, json_fields, op_band
+from fabless.bands import band_text, json_fields, kernel_bound, op_band
 from fabless.errors import FablessError
 from fabless.perf.attention import attention_time
 from fabless.perf.gemm import gemm_time
@@ -50,8 +50,9 @@ def _report(chips: list[str], p: ChipParams, res: OpTime, ref: OpTime, headline:
         d.update(compute_s=row["compute_s"], memory_s=row["memory_s"], overhead_s=row["overhead_s"],
                  flops=row["flops"], hbm_bytes=row["bytes"], roofline_time_s=float(ref.time_s[i]))
         if res.model == "detailed":  # bands measure the detailed model; the roofline is a reference
-            d.update(json_fields({"time_s": op_band(d["time_s"], "time", "kernel", name, d["bound"]),
-                                  headline: op_band(d[headline], "rate", "kernel", name, d["bound"])}))
+            bound = kernel_bound(d["bound"], extra.get("dtype"))
+            d.update(json_fields({"time_s": op_band(d["time_s"], "time", "kernel", name, bound),
+                                  headline: op_band(d[headline], "rate", "kernel", name, bound)}))
         if explain:
             d["tiling"] = row["tiling"]
             d["parameters"] = {k: {"value": float(getattr(p, k)[i]), **p.sources[i].get(k, {})}

@@ -41,6 +41,7 @@ from fabless.bands import (
     bound_of_breakdown,
     family_of_chip,
     family_of_vendor,
+    kernel_bound,
     regime_keys,
 )
 from fabless.errors import FablessError
@@ -100,7 +101,8 @@ def family_of_row(row: dict) -> str:
 def bound_of_row(row: dict, category: str, kind: str) -> str:
     """What bounds a row's time (module docstring)."""
     if category == "kernel":
-        return "compute" if "flop" in str(row.get("metric", "")).lower() else "memory"
+        bound = "compute" if "flop" in str(row.get("metric", "")).lower() else "memory"
+        return kernel_bound(bound, row.get("precision"))
     if category == "comm":
         return "latency" if kind == "time" else "bandwidth"
     if category in ("train", "infer"):
