@@ -9,6 +9,8 @@ import numpy as np
 import typer
 
 from fabless.bands import band_text, json_fields, kernel_bound, op_band
+from fabless.perf.libraries import library as get_library
+from fabless.perf.libraries import with_library
 from fabless.errors import FablessError
 from fabless.perf.attention import attention_time
 from fabless.perf.gemm import gemm_time
@@ -102,13 +104,20 @@ def _human_s(t: float) -> str:
 def gemm(chip: list[str] = CHIP, m: int = typer.Option(..., "-m", help="Rows of A and C."),
          n: int = typer.Option(..., "-n", help="Columns of B and C."), k: int = typer.Option(..., "-k", help="The contracted dimension."),
          batch: int = typer.Option(1, "--batch", help="Independent GEMMs in one batched call."),
-         dtype: str = DTYPE, model: str = MODEL, explain: bool = EXPLAIN, json: bool = JSON) -> None:
+         dtype: str = DTYPE, model: str = MODEL, explain: bool = EXPLAIN, json: bool = JSON,
+         library: str = typer.Option(None, "--library", help="A kernel library whose own 8-bit efficiency applies "
+                                     "(data/perf/libraries.yaml, e.g. azure-benchmarking-guide); default: the "
+                                     "framework stacks' kernels.")) -> None:
     """A matrix multiply C (m x n) = A (m x k) @ B (k x n).
 
     Example: fabless op gemm --chip h100-sxm -m 8192 -n 8192 -k 8192 --dtype bf16 --explain
+
+    Example: fabless op gemm --chip h100-sxm -m 8192 -n 8192 -k 8192 --dtype fp8 --library azure-benchmarking-guide
     """
     _check_model(model)
     p = ChipParams.from_chips(chip)
+    if library:
+        p = with_library(p, get_library(library))
     res = gemm_time(m, n, k, p, dtype, batch=batch, model=model)
     ref = gemm_time(m, n, k, p, dtype, batch=batch, model="roofline")
     _report(chip, p, res, ref, "tflops", explain, json, {"m": m, "n": n, "k": k, "batch": batch, "dtype": dtype})

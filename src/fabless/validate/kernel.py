@@ -31,6 +31,7 @@ import numpy as np
 from fabless.perf.attention import attention_time
 from fabless.perf.gemm import gemm_time
 from fabless.perf.memory import hbm_read_time
+from fabless.perf.libraries import library_for_source, with_library
 from fabless.perf.params import ChipParams
 from fabless.validate.core import Skip, load_rows, parse_config
 from fabless.validate.hardware_map import Unmapped, chip_for_hardware
@@ -42,7 +43,10 @@ FIT_IDS: frozenset[str] = frozenset({
     "kernel-266",  # B200 SXM MAMF       -> nvidia-blackwell.mma_efficiency
     "kernel-271",  # MI300X MAMF         -> amd-cdna3.mma_efficiency
     "kernel-280", "kernel-282", "kernel-284",  # FA3 fwd seq 512/2048/8192 -> hopper attention
-    "kernel-bw-003", "kernel-bw-005", "kernel-bw-008",  # GB200 cuBLASLt FP8 -> nvidia-blackwell.mma_8bit_ratio
+    # the Azure harness's FP8 GEMMs -> its library's mma_8bit_ratio (data/perf/libraries.yaml)
+    "kernel-bw-003", "kernel-bw-005", "kernel-bw-008",
+    "kernel-h100az-003", "kernel-h100az-005", "kernel-h100az-008",
+    "kernel-amd-003", "kernel-amd-005", "kernel-amd-008",
 })
 
 #: Bytes a gpt-fast batch-1 decode step streams (Llama-2-7B in bf16: 6.74e9 params x 2).
@@ -66,7 +70,8 @@ def _int(cfg: dict, key: str) -> int:
 
 
 def _params(row: dict, overrides: dict[str, Any] | None) -> ChipParams:
-    p = ChipParams.from_chip(chip_for_hardware(row["hardware"]))
+    # a row measured with a named kernel library (data/perf/libraries.yaml) is predicted with it
+    p = with_library(ChipParams.from_chip(chip_for_hardware(row["hardware"])), library_for_source(row.get("source", "")))
     return p.replace(**overrides) if overrides else p
 
 

@@ -1,0 +1,91 @@
+"""Kernel libraries as an input: a benchmark harness's GEMM library may reach a different share of
+a chip's narrow (8-bit) peak than the kernels the framework stacks run (``data/perf/libraries.yaml``).
+
+:func:`with_library` returns chip parameters with the library's family values in place of the
+family's own; :func:`library_for_source` finds the library a measurement's source names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from fabless.errors import FablessError, unknown_name_error
+from fabless.loading import read_yaml
+from fabless.perf.params import ChipParams
+
+_PATH = Path(str(resources.files("fabless") / "data" / "perf" / "libraries.yaml"))
+#: Family fields a library may set.
+LIBRARY_FIELDS = ("mma_8bit_ratio", "mma_efficiency")
+
+
+@dataclass(frozen=True)
+class Library:
+    """One kernel library: its name, date, the text its measurements' sources contain, and the
+    family values it sets (family -> field -> value), each fitted on ``rows``."""
+
+    name: str
+    display: str
+    date: str
+    match: str
+    families: tuple[tuple[str, tuple[tuple[str, float], ...]], ...]
+    rows: tuple[str, ...]
+
+    def values_for(self, family: str) -> dict[str, float]:
+        return dict(dict(self.families).get(family, ()))
+
+
+@lru_cache(maxsize=1)
+def libraries() -> dict[str, Library]:
+    raw = read_yaml(_PATH) or {}
+    out: dict[str, Library] = {}
+    for name, e in raw.items():
+        if str(name).startswith("_"):
+            continue
+        fams = []
+        rows: list[str] = []
+        for fam, fields in (e.get("families") or {}).items():
+            vals = []
+            for field, spec in fields.items():
+                if field not in LIBRARY_FIELDS:
+                    raise FablessError(f"libraries.yaml: {name}.{fam}.{field}: one of {', '.join(LIBRARY_FIELDS)}")
+                value = float(spec["value"] if isinstance(spec, dict) else spec)
+                if not 0 < value <= 2:
+                    raise FablessError(f"libraries.yaml: {name}.{fam}.{field} must be in (0, 2], got {value}")
+                vals.append((field, value))
+                rows += list(spec.get("rows", ())) if isinstance(spec, dict) else []
+            fams.append((str(fam), tuple(vals)))
+        out[str(name)] = Library(str(name), str(e.get("display", name)), str(e.get("date")), str(e["match"]),
+                                 tuple(fams), tuple(rows))
+    return out
+
+
+def library(name: str) -> Library:
+    libs = libraries()
+    if name not in libs:
+        raise unknown_name_error("library name", name, sorted(libs))
+    return libs[name]
+
+
+def library_for_source(source: str) -> Library | None:
+    """The library whose ``match`` text the measurement's source contains, if any."""
+    return next((lib for lib in libraries().values() if lib.match in str(source)), None)
+
+
+def with_library(p: ChipParams, lib: Library | None) -> ChipParams:
+    """``p`` with the library's values for each design's family in place of the family's own."""
+    if lib is None:
+        return p
+    fams = list(p.family)
+    changes: dict[str, list[float]] = {}
+    for field in LIBRARY_FIELDS:
+        base = [float(x) for x in getattr(p, field)]
+        new = [lib.values_for(f).get(field, b) for f, b in zip(fams, base)]
+        if new != base:
+            changes[field] = new
+    return p.replace(**changes) if changes else p
+
+
+__all__ = ["LIBRARY_FIELDS", "Library", "libraries", "library", "library_for_source", "with_library"]

@@ -1,0 +1,39 @@
+"""Kernel libraries (data/perf/libraries.yaml): a benchmark harness's own 8-bit efficiency."""
+
+from __future__ import annotations
+
+import pytest
+
+from fabless.errors import FablessError
+from fabless.perf.gemm import gemm_time
+from fabless.perf.libraries import libraries, library, library_for_source, with_library
+from fabless.perf.params import ChipParams
+
+
+def test_library_sets_its_family_values_only():
+    lib = library("azure-benchmarking-guide")
+    h100, a100 = ChipParams.from_chip("h100-sxm"), ChipParams.from_chip("a100-sxm")
+    assert float(with_library(h100, lib).mma_8bit_ratio[0]) == pytest.approx(0.81)
+    assert float(with_library(a100, lib).mma_8bit_ratio[0]) == float(a100.mma_8bit_ratio[0])  # no ampere value
+    assert with_library(h100, None) is h100
+
+
+def test_a_compute_bound_fp8_gemm_slows_by_the_ratio():
+    # 16384^3 in FP8 on H100 is compute-bound: its time scales as 1 / mma_8bit_ratio (1.0 -> 0.81)
+    h100 = ChipParams.from_chip("h100-sxm")
+    base = float(gemm_time(16384, 16384, 16384, h100, "fp8").time_s[0])
+    lib = float(gemm_time(16384, 16384, 16384, with_library(h100, library("azure-benchmarking-guide")), "fp8").time_s[0])
+    assert lib / base == pytest.approx(1 / 0.81, rel=0.02)
+    # a 16-bit GEMM does not change
+    assert float(gemm_time(4096, 4096, 4096, with_library(h100, library("azure-benchmarking-guide")), "bf16").time_s[0]) == \
+        pytest.approx(float(gemm_time(4096, 4096, 4096, h100, "bf16").time_s[0]), rel=1e-12)
+
+
+def test_rows_find_their_library_and_unknown_names_are_one_line():
+    assert library_for_source("Azure AI-benchmarking-guide, Azure_Results/ND_H100_v5_results.md").name == "azure-benchmarking-guide"
+    assert library_for_source("MLPerf Training v3.1") is None
+    for lib in libraries().values():
+        assert lib.rows and lib.date
+    with pytest.raises(FablessError, match="library") as exc:
+        library("cublas-99")
+    assert "\n" not in str(exc.value)
