@@ -9,7 +9,18 @@ from fabless.hardware.presets import (
     system_names,
 )
 from fabless.hardware.schema import DTYPE_BYTES, DTYPES, Chip, System
-from fabless.hardware.tables import chip_fields, chips_table, compare_chips, systems_table
+
+#: The table functions build pandas DataFrames; pandas is imported when one is first used, so
+#: that importing the chip schema (every command does) does not pay for it.
+_TABLES = ("chip_fields", "chips_table", "compare_chips", "systems_table")
+
+
+def __getattr__(name: str):
+    if name in _TABLES:
+        from fabless.hardware import tables
+
+        return getattr(tables, name)
+    raise AttributeError(f"module 'fabless.hardware' has no attribute {name!r}")
 
 __all__ = [
     "Chip", "System", "DTYPES", "DTYPE_BYTES",

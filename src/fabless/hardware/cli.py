@@ -6,8 +6,15 @@ import typer
 
 from fabless.hardware.checks import consistency_issues
 from fabless.hardware.presets import load_chip, load_system
-from fabless.hardware.tables import chip_fields, chips_table, compare_chips, systems_table
 from fabless.report.console import console, print_json, print_table
+
+
+def _tables():
+    """The table functions (pandas), imported when a command first builds a table: the CLI may
+    defer a command's modules so that `fabless --help` starts fast."""
+    from fabless.hardware import tables
+
+    return tables
 
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table.")
 
@@ -31,7 +38,7 @@ def chips_list(json: bool = JSON) -> None:
 
     Example: fabless chips list --json
     """
-    df = chips_table()
+    df = _tables().chips_table()
     if json:
         print_json(df.to_dict(orient="records"))
         return
@@ -51,7 +58,7 @@ def chips_show(name: str = typer.Argument(..., help="A preset name (see `fabless
     if json:
         print_json({"chip": chip.model_dump(), "consistency_issues": consistency_issues(chip)})
         return
-    df = chip_fields(chip)
+    df = _tables().chip_fields(chip)
     print_table(["field", "value", "confidence", "source", "note"], _df_rows(df), title=f"{chip.display_name} ({chip.name})")
     for note in chip.notes:
         console.print(f"note: {note}")
@@ -63,7 +70,7 @@ def chips_compare(names: list[str] = typer.Argument(..., help="Two or more chip 
 
     Example: fabless chips compare h100-sxm tpu-v5p trainium2
     """
-    df = compare_chips(names)
+    df = _tables().compare_chips(names)
     if json:
         print_json(df.to_dict(orient="records"))
         return
@@ -94,7 +101,7 @@ def systems_list(json: bool = JSON) -> None:
 
     Example: fabless systems list
     """
-    df = systems_table()
+    df = _tables().systems_table()
     if json:
         print_json(df.to_dict(orient="records"))
         return
@@ -114,7 +121,7 @@ def systems_show(name: str = typer.Argument(..., help="A system preset or a syst
     if json:
         print_json(system.model_dump())
         return
-    df = chip_fields(system)
+    df = _tables().chip_fields(system)
     print_table(["field", "value", "confidence", "source", "note"], _df_rows(df),
                 title=f"{system.display_name} ({system.name}), chip {system.chip.name}")
     for note in system.notes:
