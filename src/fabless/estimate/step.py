@@ -1,9 +1,13 @@
-"""The training step model, written once over numpy arrays of plans.
+"""The step model, written once over numpy arrays: training steps and inference requests.
 
 One call times one plan or a hundred thousand: :func:`training_steps` takes a :class:`PlanTable`
 (one column per plan axis) and returns arrays of step time, its terms and the memory per chip.
 ``estimate()`` calls it with one row, ``parallel: auto`` with every plan of the space
-(:func:`training_plan_space`).
+(:func:`training_plan_space`). The formula itself is :func:`step_terms`, over operator-time parts
+that broadcast over plans or over chip designs: explore times the same chip-independent operator
+lists (:func:`shape_terms`) over its designs and calls it too. The inference request
+(:func:`request_terms`) and a forward pass's collectives (:func:`forward_collectives_s`) are
+written here once for the engine, the serving simulator and explore.
 
 How a step is timed (1F1B pipeline, ``m = global_batch / (dp x micro_batch)`` micro-batches)::
 
