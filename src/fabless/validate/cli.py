@@ -23,7 +23,16 @@ def validate(
 
     Example: fabless validate --category kernel --by chip --csv kernel-errors.csv
     """
-    outcomes = evaluate(list(category) if category else None)
+    if json:
+        outcomes = evaluate(list(category) if category else None)
+    else:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("validating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console, transient=True) as prog:
+            task = prog.add_task("rows", total=None)
+            outcomes = evaluate(list(category) if category else None,
+                                on_row=lambda done, total: prog.update(task, completed=done, total=total))
     summary = summarise(outcomes, by=by)
     if csv:
         write_csv(outcomes, csv)

@@ -103,8 +103,10 @@ def chip_label(row: dict) -> str:
         return str(row.get("hardware", ""))
 
 
-def evaluate(categories: list[str] | None = None, rows: list[dict] | None = None) -> list[Outcome]:
-    """Run every row of the given categories (all that have a predictor module by default)."""
+def evaluate(categories: list[str] | None = None, rows: list[dict] | None = None,
+             on_row=None) -> list[Outcome]:
+    """Run every row of the given categories (all that have a predictor module by default).
+    ``on_row(done, total)`` is called after each row (a progress bar)."""
     if rows is None:
         rows = load_rows()
         # Serving rows are published as `infer` rows; the serve category re-reads those that
@@ -118,6 +120,7 @@ def evaluate(categories: list[str] | None = None, rows: list[dict] | None = None
         if c not in known:
             raise FablessError(f"no measurements in category '{c}'; known: {', '.join(known)}")
     out: list[Outcome] = []
+    total = sum(1 for r in rows if r["category"] in cats)
     for cat in cats:
         mod = _predictor(cat)
         fit_ids = getattr(mod, "FIT_IDS", frozenset()) if mod else frozenset()
@@ -137,6 +140,8 @@ def evaluate(categories: list[str] | None = None, rows: list[dict] | None = None
                     else:
                         o.predicted = float(pred)
             out.append(o)
+            if on_row is not None:
+                on_row(len(out), total)
     return out
 
 
