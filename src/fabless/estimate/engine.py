@@ -44,11 +44,11 @@ from fabless.estimate.optime import (
     supported_dtype,
 )
 from fabless.estimate.parallel import candidate_plans
-from fabless.estimate.plan import Plan, check_plan, params_per_chip, recompute_layers, sharded_config
+from fabless.estimate.plan import Plan, check_plan, params_per_chip, sharded_config
 from fabless.estimate.scenario import ParallelSpec, Scenario
 from fabless.estimate.software import Software, resolve_software, with_chip_calibration
-from fabless.estimate.step import (TERMS, PlanTable, Tuning, request_terms, shape_times, stage_layout,
-                                   training_memory, training_plan_space, training_steps, with_adapters)
+from fabless.estimate.step import (TERMS, PlanTable, Tuning, recompute_code, recompute_split, request_terms, shape_times,
+                                   stage_layout, training_memory, training_plan_space, training_steps, with_adapters)
 from fabless.hardware.presets import all_systems, load_chip, load_system
 from fabless.hardware.schema import Chip, System
 from fabless.perf.collectives import group_collective_time_s
@@ -159,7 +159,10 @@ def _training_axis(spec: ParallelSpec, scn: Scenario, name: str):
     return given if given is not None else getattr(tr, name)
 
 
-def _plan_from_spec(spec: ParallelSpec, chips: int, scn: Scenario | None = None) -> Plan:
+def plan_from_spec(spec: ParallelSpec, chips: int, scn: Scenario | None = None) -> Plan:
+    """The :class:`Plan` a scenario's ``parallel`` section gives on ``chips`` chips (dp by default
+    the rest), with the training axes (zero, recompute, micro_batch) from ``parallel`` or from
+    the scenario's ``training`` section (``scn``: anything with a ``training`` attribute)."""
     mp = spec.tp * spec.pp * spec.cp
     dp = spec.dp if spec.dp is not None else chips // mp if chips % mp == 0 else 0
     if dp == 0:
@@ -214,15 +217,16 @@ def _micro_batch_flops(cfg: ModelConfig, micro_batch: int, seq_len: int, prec: P
 
 def _training(cfg: ModelConfig, scn: Scenario, system: System, plan: Plan, chip: ChipParams,
               alternatives: tuple[dict, ...] = (), search_note: str | None = None, sw: Software | None = None) -> Estimate:
-    """A training step of ``plan`` from the step model (:func:`fabless.estimate.step.training_steps`)."""
+    """A training step of ``plan`` (already checked: :func:`_validate_plan`, or a plan of the
+    search space) from the step model (:func:`fabless.estimate.step.training_steps`)."""
     tr = scn.training
     assert tr is not None
     prec = _precision(scn)
-    check_plan(plan, cfg, system.chips, system, seq_len=tr.seq_len, global_batch=tr.global_batch)
     tuning = Tuning(tr.mode, tr.lora_rank)
+    table = PlanTable.of([plan])
     r = {k: (v[0].item() if hasattr(v[0], "item") else v[0]) for k, v in
          training_steps(cfg, chip, system, prec, global_batch=tr.global_batch, seq_len=tr.seq_len,
-                        plans=PlanTable.of([plan]), tuning=tuning, mesh=plan.mesh_shapes() or None,
+                        plans=table, tuning=tuning, mesh=plan.mesh_shapes() or None,
                         **_sw_training(sw)).items()}
     m = int(r["micro_batches"])
     step_s = float(r["step_time_s"])
@@ -230,10 +234,12 @@ def _training(cfg: ModelConfig, scn: Scenario, system: System, plan: Plan, chip:
     # Where the compute goes: the layer categories of the busiest stage, the rest (recompute,
     # embedding and LM head) as their own lines.
     shape = shape_times(cfg, chip, prec, plan.tp, plan.ep, plan.cp, plan.micro_batch, tr.seq_len, tuning, _eff(sw))
-    _, mid, _ = (int(x[0]) for x in stage_layout(cfg.num_layers, np.array([plan.pp])))
+    mid_a = stage_layout(cfg.num_layers, table.pp)[1]
+    mid = int(mid_a[0])
     breakdown: dict[str, float] = {cat: v / cfg.num_layers * mid * m for cat, v in shape.layers.items()}
     rest = float(r["compute"]) - sum(breakdown.values())
-    full_n, sel = recompute_layers(plan, mid)
+    full_a, sel_a = recompute_split(table, mid_a)
+    full_n, sel = int(full_a[0]), bool(sel_a[0])
     rec = m * (full_n * shape.rec_full + (mid - full_n) * (shape.rec_sel if sel else 0.0)) / cfg.num_layers
     breakdown["recompute"] = min(rec, max(rest, 0.0))
     breakdown["embedding_and_head"] = max(0.0, rest - breakdown["recompute"])
@@ -526,7 +532,7 @@ def _search_training(cfg: ModelConfig, scn: Scenario, system: System, chip: Chip
     if "zero" in pinned:
         keep &= space.zero == tr.zero
     if "recompute" in pinned:
-        keep &= space.rc == PlanTable.of([Plan(recompute=tr.recompute)]).rc[0]
+        keep &= space.rc == recompute_code(tr.recompute)
     if "micro_batch" in pinned:
         keep &= space.mb == tr.micro_batch
     space = space.take(keep)
@@ -604,12 +610,12 @@ def estimate(scn: Scenario, kernels: Kernels = Kernels(), *, chip: Chip | None =
     sw = with_chip_calibration(resolve_software(scn.software, system.chip, scn.phase), system.chip, scn.phase)
     if scn.parallel == "auto":
         return _search(cfg, scn, system, chip, kernels=kernels, sw=sw)
-    plan = _plan_from_spec(scn.parallel, system.chips, scn)
+    plan = plan_from_spec(scn.parallel, system.chips, scn)
     _validate_plan(cfg, plan, system.chips, system, scn)
     if scn.training is not None:
         return _training(cfg, scn, system, plan, chip, sw=sw)
     return _inference(cfg, scn, system, plan, chip, kernels, sw)
 
 
-__all__ = ["Estimate", "Kernels", "Plan", "request_graphs", "comm_dtype_bytes", "engine_params", "estimate", "framework_dtypes", "framework_op_time",
+__all__ = ["Estimate", "Kernels", "Plan", "plan_from_spec", "request_graphs", "comm_dtype_bytes", "engine_params", "estimate", "framework_dtypes", "framework_op_time",
            "graph_time", "inference_memory_bytes", "params_per_chip", "resolve_system", "sharded_config", "training_memory_bytes"]

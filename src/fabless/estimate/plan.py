@@ -26,7 +26,8 @@ A plan says how a model is spread over the chips of a system and how each chip r
     order       placement: the axes from innermost (consecutive chips) to outermost, e.g.
                 "tp-cp-dp-pp" (Megatron's order: pipeline stages across nodes) or "tp-cp-pp-dp".
                 An axis whose group (stride x size chips) fits in one scale-up domain runs its
-                collectives there; on a torus the packed group spans whole mesh dimensions first
+                collectives there (:func:`fabless.estimate.step.per_domain`); on a torus the
+                packed group spans whole mesh dimensions first
 
 :func:`check_plan` is the one place a plan is checked against a model, a chip count and a system;
 each failure names its rule.
@@ -125,36 +126,6 @@ def order_axes(order: str) -> tuple[str, ...]:
     if sorted(axes) != sorted(ORDER_AXES):
         raise PlanError("order", f"order '{order}' must list each of {', '.join(ORDER_AXES)} once, innermost first, joined by '-'")
     return axes
-
-
-def axis_stride(plan: Plan, axis: str) -> int:
-    """Chips between two neighbours of an ``axis`` group: the product of the axes inside it."""
-    axes = order_axes(plan.order)
-    return prod(getattr(plan, a) for a in axes[: axes.index(axis)])
-
-
-def axis_within_domain(plan: Plan, axis: str, domain: int) -> bool | None:
-    """Where an ``axis`` group sits: True inside one scale-up domain of ``domain`` chips, False
-    one member per domain (its stride fills a domain), None across domains with several
-    members in each (collectives then run hierarchically, packed)."""
-    stride, size = axis_stride(plan, axis), getattr(plan, axis)
-    if stride * size <= domain:
-        return True
-    if stride >= domain:
-        return False
-    return None
-
-
-def recompute_layers(plan: Plan, stage_layers: int) -> tuple[int, bool]:
-    """(layers of a stage fully recomputed, whether the others recompute the attention core)."""
-    r = plan.recompute
-    if r == "full":
-        return stage_layers, False
-    if r == "selective":
-        return 0, True
-    if r == "none":
-        return 0, False
-    return min(int(r), stage_layers), False
 
 
 def check_plan(plan: Plan, cfg, chips: int, system, *, seq_len: int | None = None,
@@ -267,5 +238,5 @@ def params_per_chip(cfg: ModelConfig, plan: Plan) -> float:
     return other / (plan.tp * plan.pp) + expert / expert_div
 
 
-__all__ = ["params_per_chip", "sharded_config", "DEFAULT_ORDER", "Plan", "PlanError", "RECOMPUTE_MODES", "axis_stride", "axis_within_domain", "check_plan",
-           "order_axes", "recompute_layers"]
+__all__ = ["params_per_chip", "sharded_config", "DEFAULT_ORDER", "Plan", "PlanError", "RECOMPUTE_MODES", "check_plan",
+           "order_axes"]

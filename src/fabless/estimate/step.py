@@ -63,6 +63,11 @@ from fabless.workload.ops import Attention, Collective, Elementwise, ExpertMatMu
 
 RC_NONE, RC_SELECTIVE, RC_FULL = -1, -2, -3  # recompute codes; >= 0: that many fully recomputed layers per stage
 _RC_CODE = {"none": RC_NONE, "selective": RC_SELECTIVE, "full": RC_FULL}
+
+
+def recompute_code(recompute: str | int) -> int:
+    """A plan's recompute as the :class:`PlanTable` column holds it."""
+    return _RC_CODE.get(recompute, recompute if isinstance(recompute, int) else RC_SELECTIVE)
 ORDERS = (DEFAULT_ORDER, "tp-cp-pp-dp")
 
 #: Time terms of a step, in the order they are reported.
@@ -139,7 +144,7 @@ class PlanTable:
             tp=col(lambda p: p.tp), pp=col(lambda p: p.pp), dp=col(lambda p: p.dp), ep=col(lambda p: p.ep),
             cp=col(lambda p: p.cp), sp=col(lambda p: int(p.sp)), v=col(lambda p: p.interleave),
             zero=col(lambda p: p.zero), shard=col(lambda p: p.shard or p.dp),
-            rc=col(lambda p: _RC_CODE.get(p.recompute, p.recompute if isinstance(p.recompute, int) else RC_SELECTIVE)),
+            rc=col(lambda p: recompute_code(p.recompute)),
             mb=col(lambda p: p.micro_batch), order=col(lambda p: ORDERS.index(p.order) if p.order in ORDERS else 0),
         )
 
@@ -301,10 +306,15 @@ def _groups(*cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     unique over a mixed-radix key, much faster than ``np.unique(axis=0)`` on 100k rows."""
     if len(cols[0]) <= 16:  # a few plans (an estimate): a dict is cheaper than sorting
         seen: dict[tuple, int] = {}
-        inv = np.array([seen.setdefault(tuple(c[i].item() for c in cols), len(seen)) for i in range(len(cols[0]))],
-                       dtype=np.int64)
-        first = np.array([next(i for i in range(len(inv)) if inv[i] == g) for g in range(len(seen))], dtype=np.int64)
-        return first, inv
+        first: list[int] = []
+        inv = np.empty(len(cols[0]), dtype=np.int64)
+        for i in range(len(cols[0])):
+            key = tuple(c[i].item() for c in cols)
+            if key not in seen:
+                seen[key] = len(first)
+                first.append(i)
+            inv[i] = seen[key]
+        return np.array(first, dtype=np.int64), inv
     key = np.zeros(len(cols[0]), dtype=np.int64)
     for c in cols:
         _, inv = np.unique(c, return_inverse=True)
@@ -391,6 +401,13 @@ def stage_layout(layers: int, pp: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     return end, mid, np.maximum(last, 1)
 
 
+def recompute_split(t: PlanTable, stage_layers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(layers of a stage fully recomputed, whether the others recompute the attention core) per
+    plan: a stage of ``stage_layers`` layers under none, selective, full, or N layers fully recomputed."""
+    full_n = np.where(t.rc == RC_FULL, stage_layers, np.where(t.rc >= 0, np.minimum(t.rc, stage_layers), 0))
+    return full_n, t.rc == RC_SELECTIVE
+
+
 def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Precision, *, global_batch: int,
                    seq_len: int, plans: PlanTable, tuning: Tuning = PRETRAIN, eff: float | None = None,
                    overlap_grad_reduce: bool = True, overlap_tp_comm: bool = False,
@@ -453,8 +470,7 @@ def step_terms(cfg: ModelConfig, prec: Precision, t: PlanTable, times: dict[str,
     zeros = np.zeros(np.broadcast(t.tp, lay).shape)
 
     first, mid, last = stage_layout(L, t.pp)
-    full_n = np.where(t.rc == RC_FULL, mid, np.where(t.rc >= 0, np.minimum(t.rc, mid), 0))
-    sel = t.rc == RC_SELECTIVE
+    full_n, sel = recompute_split(t, mid)
     per_layer = lay + np.where(sel, rsel, 0.0)
     stage_of = lambda k, fn: k * per_layer + np.minimum(fn, k) * (rfull - np.where(sel, rsel, 0.0))  # noqa: E731
     c_mid = stage_of(mid, full_n)
@@ -558,9 +574,8 @@ def training_memory(cfg: ModelConfig, prec: Precision, *, global_batch: int, seq
     dense, expert, dense_chip, expert_chip, edp = param_split(cfg, t)
     shard = t.shard
     z3 = t.zero == 3
-    sel = t.rc == RC_SELECTIVE
     first, mid, last = stage_layout(L, t.pp)
-    full_n = np.where(t.rc == RC_FULL, mid, np.where(t.rc >= 0, np.minimum(t.rc, mid), 0))
+    full_n, sel = recompute_split(t, mid)
     m = global_batch // (t.dp * t.mb)
     state_div_w = np.where(z3, shard, 1)
     state_div_g = np.where(t.zero >= 2, shard, 1)
@@ -717,5 +732,5 @@ def training_plan_space(cfg: ModelConfig, chips: int, system: System, *, global_
 
 
 __all__ = ["ORDERS", "PRETRAIN", "PlanTable", "Tuning", "adapter_params", "RC_FULL", "RC_NONE", "RC_SELECTIVE", "ShapeTimes", "TERMS", "shape_times",
-           "forward_collectives_s", "moe_layer_count", "request_terms", "stage_layout", "shape_terms", "step_terms",
+           "forward_collectives_s", "moe_layer_count", "recompute_code", "request_terms", "stage_layout", "shape_terms", "step_terms",
            "tp_all_reduces", "training_memory", "training_plan_space", "training_steps", "with_adapters"]

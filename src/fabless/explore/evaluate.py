@@ -58,12 +58,12 @@ from fabless.errors import FablessError
 from fabless.estimate.engine import (
     ONE_SHOT_TOPOLOGIES,
     Plan,
-    _plan_from_spec,
     engine_params,
     framework_dtypes,
     framework_op_time,
     inference_memory_bytes,
     one_shot_all_reduce_s,
+    plan_from_spec,
     request_graphs,
     sharded_config,
 )
@@ -196,32 +196,26 @@ class Evaluator:
             raise FablessError(f"workload {s.name}: model: {exc}") from None
         par = s.parallel
         plan = Plan(tp=par.tp, pp=par.pp, dp=par.dp or 1, ep=par.ep, sp=par.sp, attn_dp=par.attn_dp)
-        if cfg.num_heads % plan.tp:
-            raise FablessError(f"workload {s.name}: parallel.tp {plan.tp} does not divide the {cfg.num_heads} heads of {cfg.name}")
-        if cfg.num_kv_heads % plan.tp and plan.tp % cfg.num_kv_heads:
-            raise FablessError(f"workload {s.name}: parallel.tp {plan.tp} and the {cfg.num_kv_heads} KV heads must divide one another")
         if cfg.num_layers % plan.pp:
             raise FablessError(f"workload {s.name}: parallel.pp {plan.pp} does not divide the {cfg.num_layers} layers")
-        if self.system is not None and plan.tp > self.system.scale_up.size:
-            raise FablessError(f"workload {s.name}: tp {plan.tp} exceeds the scale-up domain of {self.system.scale_up.size} chips of {self.system.name}")
         prec = Precision(s.precision.weights, s.precision.activations, s.precision.kv_cache)
         scfg = sharded_config(cfg, plan)
         system = None
         if self.system is not None:  # resized to the scenario's chips, as the engine's resolve_system does
             count = plan.tp * plan.pp * plan.dp
             system = self.system.model_copy(update={"chips": count, "chips_per_node": min(self.system.chips_per_node, count)})
+            if s.inference is not None:  # the engine's one plan check (training's runs below, with its batch)
+                try:
+                    check_plan(plan, cfg, plan.chips, system)
+                except FablessError as exc:
+                    raise FablessError(f"workload {s.name}: {exc}") from None
         out: list[_Graphs] = []
         if s.inference is not None:
             inf = s.inference
             batches = _AUTO_BATCHES if inf.batch == "auto" else (inf.batch,)
             ctx_total = inf.input_tokens + inf.output_tokens
-            if plan.ep > 1 or plan.attn_dp:
-                try:
-                    if system is None:
-                        raise FablessError("expert parallelism needs a system (base.system) for its all-to-alls")
-                    check_plan(plan, cfg, plan.chips, system)
-                except FablessError as exc:
-                    raise FablessError(f"workload {s.name}: {exc}") from None
+            if system is None and (plan.ep > 1 or plan.attn_dp):
+                raise FablessError(f"workload {s.name}: expert parallelism needs a system (base.system) for its all-to-alls")
             for b in batches:
                 mem = inference_memory_bytes(cfg, plan, b, ctx_total, prec)["total"]
                 pres, decs = request_graphs(cfg, plan, b, inf.input_tokens, inf.input_tokens + max(1, inf.output_tokens // 2),
@@ -237,7 +231,7 @@ class Evaluator:
             # together by step_terms, so a design's figures are the engine's for that chip.
             tr = s.training
             par = s.parallel
-            plan = _plan_from_spec(par, par.tp * par.pp * par.cp * (par.dp or 1), s)
+            plan = plan_from_spec(par, par.tp * par.pp * par.cp * (par.dp or 1), s)
             if system is None:
                 raise FablessError(f"workload {s.name}: training needs a system (base.system) for its collectives")
             try:
@@ -368,11 +362,14 @@ class Evaluator:
         with np.errstate(divide="ignore"):
             return su.bidir_gb_s / np.maximum(d["links"] * d["link_gb_s"], 1e-9)
 
-    def _coll(self, spec, link_ratio, system, inference: bool) -> np.ndarray:
+    def _coll(self, spec, link_ratio, system, inference: bool, shape=None) -> np.ndarray:
+        """A collective over designs: ``spec`` = (kind, bytes, group, within one scale-up domain,
+        count); inside the domain its bandwidth term scales with the design's links (``shape``:
+        the group's torus shape, if the plan gives one)."""
         kind, nbytes, group, within, count = spec
         if group <= 1:
             return 0.0
-        t, lat = self._base_coll(kind, nbytes, group, system, within)
+        t, lat = self._base_coll(kind, nbytes, group, system, within, shape=shape)
         if not within:  # across scale-out: the design's scale-up links do not set it
             return np.full(link_ratio.shape, t * count)
         nccl = lat + max(t - lat, 0.0) * link_ratio
@@ -382,14 +379,16 @@ class Evaluator:
             nccl = np.minimum(nccl, one_shot_all_reduce_s(nbytes, group, unidir))
         return nccl * count
 
-    def _base_coll(self, kind, nbytes, group, system, within) -> tuple[float, float]:
-        """Seconds of a collective of ``nbytes`` and of 1 byte (its latency) on the base
-        ``system`` (the same for every design: computed once per Evaluator)."""
-        key = (kind, nbytes, group, id(system), within)  # the scenarios hold their systems
+    def _base_coll(self, kind, nbytes, group, system, within, *, shape=None, per_domain=None) -> tuple[float, float]:
+        """Seconds of a collective of ``nbytes`` and of 1 byte (its latency, inside one domain
+        only) on the base ``system`` (the same for every design: computed once per Evaluator);
+        ``shape`` and ``per_domain`` as :func:`fabless.perf.collectives.group_collective_time_s`."""
+        key = (kind, nbytes, group, id(system), within, shape, per_domain)  # the scenarios hold their systems
         hit = self._coll_cache.get(key)
         if hit is None:
-            t = float(group_collective_time_s(kind, nbytes, group, system, within_domain=within))
-            lat = float(group_collective_time_s(kind, 1.0, group, system, within_domain=within)) if within else math.nan
+            args = {"within_domain": within, "group_shape": shape, "per_domain": per_domain}
+            t = float(group_collective_time_s(kind, nbytes, group, system, **args))
+            lat = float(group_collective_time_s(kind, 1.0, group, system, **args)) if within else math.nan
             hit = self._coll_cache[key] = (t, lat)
         return hit
 
@@ -401,21 +400,10 @@ class Evaluator:
         b, g, d = (float(np.ravel(nbytes)[0]), int(np.ravel(group)[0]), int(np.ravel(per_dom)[0]))
         if g <= 1:
             return np.zeros(link_ratio.shape)
-        if shape is not None and d >= g:
-            key = (kind, b, g, id(system), ("shape", shape))
-            hit = self._coll_cache.get(key)
-            if hit is None:
-                t = float(group_collective_time_s(kind, b, g, system, within_domain=True, group_shape=shape))
-                lat = float(group_collective_time_s(kind, 1.0, g, system, within_domain=True, group_shape=shape))
-                hit = self._coll_cache[key] = (t, lat)
-            return hit[1] + max(hit[0] - hit[1], 0.0) * link_ratio
         if d >= g or d <= 1:
-            return np.broadcast_to(self._coll((kind, b, g, d >= g, 1.0), link_ratio, system, False), link_ratio.shape)
-        key = (kind, b, g, id(system), ("per_domain", d))
-        hit = self._coll_cache.get(key)
-        if hit is None:
-            hit = self._coll_cache[key] = (float(group_collective_time_s(kind, b, g, system, per_domain=d)), math.nan)
-        return np.full(link_ratio.shape, hit[0])
+            return np.broadcast_to(self._coll((kind, b, g, d >= g, 1.0), link_ratio, system, False,
+                                              shape if d >= g else None), link_ratio.shape)
+        return np.full(link_ratio.shape, self._base_coll(kind, b, g, system, None, per_domain=d)[0])
 
     def _time(self, terms, chip, cache, eff: float | None = None) -> np.ndarray:
         total = np.zeros(len(chip))
