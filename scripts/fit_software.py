@@ -61,7 +61,8 @@ def main() -> None:
                   "these rows (they are bound by something it does not scale); not written")
             continue
         if write:
-            line = f"  framework_kernel_efficiency: {{value: {best:.2f}, source: *fitnote, confidence: fitted}}\n"
+            line = (f"  framework_kernel_efficiency: {{value: {best:.2f}, source: *fitnote, confidence: fitted, "
+                    f"rows: [{', '.join(s.fit_rows)}]}}\n")
             block = re.compile(rf"(^{re.escape(name)}:\n(?:  .*\n)*?)  framework_kernel_efficiency: .*\n", re.M)
             if block.search(text):
                 text = block.sub(lambda m: m.group(1) + line, text)
