@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from fabless.errors import FablessError
-from fabless.estimate.engine import graph_time
+from fabless.estimate.engine import estimate, expert_local, graph_time
 from fabless.estimate.scenario import scenario_from_dict
-from fabless.estimate.stepcost import EngineStepCost, _expert_parallel, _split
+from fabless.estimate.stepcost import EngineStepCost, _split
 from fabless.perf.collectives import group_collective_time_s
 from fabless.serve.fleet import Layout, candidate_layouts
 from fabless.workload import build_decode_graph, load_model
@@ -56,7 +56,7 @@ def test_local_experts_do_one_ep_th_of_the_expert_flops():
     a, b = _model(8, 1), _model(8, 8)
     T = 4096
     ga = _split(build_decode_graph(a._scfg, T, 1, a.precision), attention=False)
-    gb = _expert_parallel(_split(build_decode_graph(b._scfg, T, 1, b.precision), attention=False), 8)
+    gb = expert_local(_split(build_decode_graph(b._scfg, T, 1, b.precision), attention=False), b.plan)
 
     def expert_flops(g):
         return sum(op.flops * blk.repeat for blk in g.blocks for op in blk.ops if isinstance(op, ExpertMatMul))
@@ -64,6 +64,34 @@ def test_local_experts_do_one_ep_th_of_the_expert_flops():
     ops = [op for blk in gb.blocks for op in blk.ops if isinstance(op, ExpertMatMul)]
     assert all(op.experts == 1 and op.tokens_per_expert == pytest.approx(T * 2 / 8) for op in ops)
     assert sum(graph_time(gb, b.chip).values()) > 0
+
+
+@pytest.mark.parametrize("ep", [1, 8])
+def test_estimate_prefill_expert_flops_do_not_grow_with_ep(ep):
+    # Mixtral-8x7B, tp 8, one 1000-token prompt: 1000 x top_k 2 token-expert pairs over 32 MoE
+    # layers, each pair 3 x 4096 x 14336 x 2 FLOPs (gate, up, down), split over 8 chips whether the
+    # experts are sliced (ep 1) or whole (ep 8): 2000 x 32 x 3 x 2 x 4096 x 14336 / 8 FLOPs per chip.
+    # (fabless estimate's prefill once routed each chip's tokens over its own 1 expert when ep = 8,
+    # eight times this.)
+    from fabless.estimate.engine import request_graphs
+    from fabless.workload import Precision
+    cfg = load_model("mixtral-8x7b")
+    plan = _model(8, ep).plan
+    (pre,), _ = request_graphs(cfg, plan, 1, 1000, 1100, Precision())
+    flops = sum(op.flops * blk.repeat for blk in pre.blocks for op in blk.ops if isinstance(op, ExpertMatMul))
+    assert flops == pytest.approx(2000 * 32 * 3 * 2 * 4096 * 14336 / 8)
+
+
+@pytest.mark.parametrize("model,tp,ep,pp", [("mixtral-8x7b", 8, 8, 1), ("llama-3.1-70b", 4, 1, 2)])
+def test_serving_step_of_a_decode_batch_is_the_estimates_tpot(model, tp, ep, pp):
+    # One step model: a serving step of 32 decoding sequences at the estimate's mean context is
+    # fabless estimate's TPOT for that static batch (both are step.forward_step of the same graphs).
+    raw = {"model": model, "system": {"name": "dgx-h100", "count": tp * pp}, "precision": "bf16",
+           "parallel": {"tp": tp, "pp": pp, "ep": ep}, "inference": {"batch": 32, "input_tokens": 512, "output_tokens": 128}}
+    scn = scenario_from_dict(raw)
+    tpot = estimate(scn).metrics["tpot_s"]
+    ctx = 512 + 128 // 2
+    assert EngineStepCost.from_scenario(scn).step_time_s(0, 0, 32, 32 * ctx) == pytest.approx(tpot, rel=1e-12)
 
 
 def test_qwen3_moe_ep8_step_and_bad_ep():

@@ -60,9 +60,10 @@ from fabless.workload import (
     build_prefill_graph,
     build_training_graph,
     load_model,
+    local_experts,
 )
 from fabless.workload.graph import Graph
-from fabless.workload.ops import Attention, dtype_bytes
+from fabless.workload.ops import Attention, ExpertMatMul, dtype_bytes
 
 # ----------------------------------------------------------------------------- results
 
@@ -393,29 +394,58 @@ def _only(graph: Graph, experts: bool) -> Graph:
     return dataclasses.replace(graph, blocks=blocks)
 
 
+def inference_config(cfg: ModelConfig, plan: Plan) -> ModelConfig:
+    """The model as one chip of an inference replica's tp group sees it, before expert
+    parallelism: :func:`sharded_config` with, when ``ep > 1``, every expert whole (the experts
+    are then spread by :func:`expert_local`, not sliced)."""
+    scfg = sharded_config(cfg, plan)
+    return scfg if plan.ep == 1 else dataclasses.replace(scfg, num_experts=cfg.num_experts)
+
+
+def expert_local(graph: Graph, plan: Plan) -> Graph:
+    """One chip's share of an inference graph's routed experts under ``plan.ep``: the chips of
+    a replica's tp group see the same tokens, so an ep group holds ``ep / tp`` replicas' tokens
+    (one set when ep <= tp) and each chip computes its ``experts / ep`` whole experts' rows of
+    them (:func:`fabless.workload.local_experts`)."""
+    if plan.ep <= 1:
+        return graph
+    sets = max(1, plan.ep // plan.tp)
+    if sets > 1:
+        graph = dataclasses.replace(graph, blocks=tuple(
+            dataclasses.replace(b, ops=tuple(
+                dataclasses.replace(op, tokens=op.tokens * sets) if isinstance(op, ExpertMatMul) else
+                dataclasses.replace(op, elements=op.elements * sets) if op.name.startswith("experts.") else op
+                for op in b.ops))
+            for b in graph.blocks))
+    return local_experts(graph, plan.ep)
+
+
 def request_graphs(cfg: ModelConfig, plan: Plan, batch: int, prompt: int, ctx: int, prec: Precision,
                    kernels: Kernels | None = None) -> tuple[tuple[Graph, ...], tuple[Graph, ...]]:
     """The graphs one chip of ``plan`` runs for a static batch: (prefill graphs, decode graphs),
     their times to be added. One graph each for a tensor/expert-parallel replica (the model
-    sharded by :func:`sharded_config`). Under attention data parallelism (DeepSeek-V3's and
-    SGLang's DP attention) two: each of the tp chips runs attention, dense MLPs, shared experts and
-    the router, every weight whole, on its own ceil(batch / tp) sequences; and the routed experts,
-    spread whole over the tp chips (ep = tp), on every token routed to them."""
+    sharded by :func:`inference_config`, its experts by :func:`expert_local`). Under attention
+    data parallelism (DeepSeek-V3's and SGLang's DP attention) two: each of the tp chips runs
+    attention, dense MLPs, shared experts and the router, every weight whole, on its own
+    ceil(batch / tp) sequences; and the routed experts, spread whole over the tp chips
+    (ep = tp), on every token routed to them."""
     kernels = kernels or Kernels()
 
     def dec_fix(g: Graph) -> Graph:
         return g if kernels.gqa_kv_reuse else _decode_without_gqa_reuse(g)
 
     if not plan.attn_dp:
-        scfg = sharded_config(cfg, plan)
-        return ((build_prefill_graph(scfg, batch, prompt, prec),), (dec_fix(build_decode_graph(scfg, batch, ctx, prec)),))
+        scfg = inference_config(cfg, plan)
+        return ((expert_local(build_prefill_graph(scfg, batch, prompt, prec), plan),),
+                (expert_local(dec_fix(build_decode_graph(scfg, batch, ctx, prec)), plan),))
     local = -(-batch // plan.tp)
     dp_cfg = sharded_config(cfg, Plan(tp=1, pp=plan.pp))
-    ex_cfg = sharded_config(cfg, Plan(tp=1, ep=plan.tp))
+    ex = Plan(tp=plan.tp, ep=plan.tp)  # the routed experts: every token of the replica, ep = tp
+    ex_cfg = inference_config(cfg, ex)
     pre = (_only(build_prefill_graph(dp_cfg, local, prompt, prec), experts=False),
-           _only(build_prefill_graph(ex_cfg, batch, prompt, prec), experts=True))
+           _only(expert_local(build_prefill_graph(ex_cfg, batch, prompt, prec), ex), experts=True))
     dec = (_only(dec_fix(build_decode_graph(dp_cfg, local, ctx, prec)), experts=False),
-           _only(build_decode_graph(ex_cfg, batch, ctx, prec), experts=True))
+           _only(expert_local(build_decode_graph(ex_cfg, batch, ctx, prec), ex), experts=True))
     return pre, dec
 
 
@@ -439,7 +469,7 @@ def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = K
         all_to_all=lambda b: group_collective_time_s("all_to_all", b, plan.ep, system, within_domain=plan.ep <= domain),
         send_recv=lambda b: group_collective_time_s("send_recv", b, 2, system, within_domain=plan.tp * plan.pp <= domain))
     ttft, tpot = req["ttft_s"], req["tpot_s"]
-    tp_pre, tp_dec, ep_pre, ep_dec, pp_hop = (req[k] for k in ("tp_pre", "tp_dec", "ep_pre", "ep_dec", "pp_hop"))
+    tp_pre, tp_dec, ep_pre, ep_dec = (req[k] for k in ("tp_pre", "tp_dec", "ep_pre", "ep_dec"))
     e2e = req["e2e_latency_s"]
     replicas = plan.dp
     mem = inference_memory_bytes(cfg, plan, batch, inf.input_tokens + inf.output_tokens, prec)
@@ -455,8 +485,9 @@ def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = K
     if ep_pre:
         breakdown["prefill.ep_all_to_all"] = ep_pre
         breakdown["decode.ep_all_to_all"] = ep_dec * (inf.output_tokens - 1)
-    if pp_hop:
-        breakdown["pp_send_recv"] = pp_hop * inf.output_tokens
+    if req["pp_hop"]:
+        breakdown["prefill.pp_send_recv"] = req["pp_hop_pre"]
+        breakdown["decode.pp_send_recv"] = req["pp_hop"] * (inf.output_tokens - 1)
     breakdown = {k: v for k, v in breakdown.items() if v > 0}
     chips = plan.model_parallel * plan.dp
     out_tps = replicas * batch * inf.output_tokens / e2e

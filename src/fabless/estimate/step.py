@@ -663,22 +663,33 @@ def forward_collectives_s(cfg: ModelConfig, prec: Precision, plan: Plan, tokens,
     return tp, ep
 
 
+def forward_step(cfg: ModelConfig, prec: Precision, plan: Plan, tokens, op_s, *, all_reduce, all_to_all,
+                 send_recv) -> dict:
+    """One inference forward pass over ``tokens`` tokens on one chip of ``plan`` (a prefill, a
+    decode step, or a serving step that mixes prefill chunks and decoding sequences), from
+    ``op_s``, the seconds of its operators (floats or arrays over designs or steps): each
+    pass adds :func:`forward_collectives_s`, and with pp > 1 its activations (``tokens x
+    hidden`` in the collective dtype) cross pp - 1 stage boundaries, ``send_recv(bytes)``
+    seconds each. Returns ``step_s`` and its parts ``tp``, ``ep`` and ``pp_hop`` (seconds)."""
+    tp, ep = forward_collectives_s(cfg, prec, plan, tokens, all_reduce=all_reduce, all_to_all=all_to_all)
+    hop = (plan.pp - 1) * send_recv(tokens * cfg.hidden_size * comm_dtype_bytes(prec)) if plan.pp > 1 else 0.0
+    return {"step_s": op_s + tp + ep + hop, "tp": tp, "ep": ep, "pp_hop": hop}
+
+
 def request_terms(cfg: ModelConfig, prec: Precision, plan: Plan, *, batch: int, input_tokens: int,
                   output_tokens: int, prefill_s, decode_s, all_reduce, all_to_all, send_recv) -> dict:
     """A static batch's request (the engine's inference estimate, explore's inference) from its
     parts: ``prefill_s`` and ``decode_s`` (operator seconds of the prefill of ``batch`` prompts
-    and of one decode step, floats or arrays over designs), and the collectives: each forward
-    pass adds :func:`forward_collectives_s`; with pp > 1 each token crosses pp - 1 stage
-    boundaries (``send_recv(bytes)`` seconds each). TTFT = prefill + its collectives + hops;
-    TPOT = one decode step + its collectives + hops; e2e = TTFT + (output - 1) TPOT."""
-    tp_pre, ep_pre = forward_collectives_s(cfg, prec, plan, batch * input_tokens, all_reduce=all_reduce,
-                                           all_to_all=all_to_all)
-    tp_dec, ep_dec = forward_collectives_s(cfg, prec, plan, batch, all_reduce=all_reduce, all_to_all=all_to_all)
-    hop = (plan.pp - 1) * send_recv(batch * cfg.hidden_size * comm_dtype_bytes(prec)) if plan.pp > 1 else 0.0
-    ttft = prefill_s + tp_pre + ep_pre + hop
-    tpot = decode_s + tp_dec + ep_dec + hop
+    and of one decode step, floats or arrays over designs), each a :func:`forward_step` of
+    ``batch x input_tokens`` and of ``batch`` tokens. TTFT = the prefill step; TPOT = one decode
+    step; e2e = TTFT + (output - 1) TPOT."""
+    coll = {"all_reduce": all_reduce, "all_to_all": all_to_all, "send_recv": send_recv}
+    pre = forward_step(cfg, prec, plan, batch * input_tokens, prefill_s, **coll)
+    dec = forward_step(cfg, prec, plan, batch, decode_s, **coll)
+    ttft, tpot = pre["step_s"], dec["step_s"]
     return {"ttft_s": ttft, "tpot_s": tpot, "e2e_latency_s": ttft + (output_tokens - 1) * tpot,
-            "tp_pre": tp_pre, "tp_dec": tp_dec, "ep_pre": ep_pre, "ep_dec": ep_dec, "pp_hop": hop}
+            "tp_pre": pre["tp"], "tp_dec": dec["tp"], "ep_pre": pre["ep"], "ep_dec": dec["ep"],
+            "pp_hop_pre": pre["pp_hop"], "pp_hop": dec["pp_hop"]}
 
 
 # ----------------------------------------------------------------------------- the plan space
@@ -732,5 +743,5 @@ def training_plan_space(cfg: ModelConfig, chips: int, system: System, *, global_
 
 
 __all__ = ["ORDERS", "PRETRAIN", "PlanTable", "Tuning", "adapter_params", "RC_FULL", "RC_NONE", "RC_SELECTIVE", "ShapeTimes", "TERMS", "shape_times",
-           "forward_collectives_s", "moe_layer_count", "recompute_code", "request_terms", "stage_layout", "shape_terms", "step_terms",
+           "forward_collectives_s", "forward_step", "moe_layer_count", "recompute_code", "request_terms", "stage_layout", "shape_terms", "step_terms",
            "tp_all_reduces", "training_memory", "training_plan_space", "training_steps", "with_adapters"]

@@ -21,70 +21,40 @@ the time of its exact batch composition,
   (``T x top_k / ep`` under even routing) and adds a dispatch and a combine all-to-all per MoE
   layer of ``T x top_k x hidden x act bytes / ep`` per chip, inside the scale-up domain; the
   combine replaces that layer's MLP all-reduce (kept when the model has shared experts, which
-  stay tensor-parallel).
+  stay tensor-parallel);
+* with pp > 1 the step's activations cross pp - 1 stage boundaries.
 
-The operator times come from the same single-chip models as ``fabless estimate``; the
-simulator memoises whole steps (:class:`fabless.serve.stepcost.StepTimeCache`).
+The graphs are the engine's (:func:`fabless.estimate.engine.inference_config`,
+:func:`~fabless.estimate.engine.expert_local`) and the step is the engine's
+:func:`fabless.estimate.step.forward_step`, so a step of ``B`` decoding sequences is ``fabless
+estimate``'s TPOT for that batch, to rounding. The simulator memoises whole steps
+(:class:`fabless.serve.stepcost.StepTimeCache`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from fabless.estimate.engine import (Plan, engine_params, graph_time, inference_all_reduce_s, inference_memory_bytes,
-                                     resolve_system, sharded_config)
+from fabless.estimate.engine import (Plan, engine_params, expert_local, graph_time, inference_all_reduce_s,
+                                     inference_config, inference_memory_bytes, resolve_system)
 from fabless.estimate.plan import check_plan
 from fabless.estimate.scenario import Scenario
 from fabless.estimate.software import resolve_software, with_chip_calibration
-from fabless.estimate.step import forward_collectives_s, moe_layer_count
+from fabless.estimate.step import forward_collectives_s, forward_step, moe_layer_count
 from fabless.errors import FablessError, InfeasibleDesign
 from fabless.hardware.schema import System
 from fabless.perf.collectives import group_collective_time_s
 from fabless.perf.params import ChipParams
 from fabless.workload import ModelConfig, Precision, build_decode_graph, build_prefill_graph, load_model
 from fabless.workload.graph import Block, Graph
-from fabless.workload.ops import Attention, Elementwise, ExpertMatMul
+from fabless.workload.ops import Attention
 
 
 def _split(graph: Graph, attention: bool) -> Graph:
     """The graph with only its attention ops (``attention=True``) or only the others."""
     blocks = tuple(Block(b.name, tuple(op for op in b.ops if isinstance(op, Attention) == attention), b.repeat)
                    for b in graph.blocks)
-    return Graph(graph.name, graph.phase, blocks, graph.tokens, graph.meta)
-
-
-@dataclass(frozen=True)
-class LocalExpertMatMul(ExpertMatMul):
-    """The ``experts`` local experts of one expert-parallel chip out of ``global_experts``:
-    the tokens are routed over all experts (``tokens x top_k / global_experts`` rows per
-    expert under even routing) and a local expert's weights are read when any token picks it."""
-
-    global_experts: int = 0
-
-    @property
-    def tokens_per_expert(self) -> float:
-        even = self.tokens * self.top_k / self.global_experts
-        return even * self.capacity_factor if self.capacity_factor else even
-
-    @property
-    def experts_touched(self) -> float:
-        return self.experts * (1.0 - (1.0 - self.top_k / self.global_experts) ** self.tokens)
-
-
-def _expert_parallel(graph: Graph, ep: int) -> Graph:
-    """The graph of a chip that holds ``1/ep`` of the (whole, unsliced) experts: the expert
-    matmuls become the local experts' share; the experts' activation op shrinks by ``ep``."""
-    def local(op):
-        if isinstance(op, ExpertMatMul):
-            fields = {f: getattr(op, f) for f in op.__dataclass_fields__}
-            fields["experts"] = op.experts // ep
-            return LocalExpertMatMul(**fields, global_experts=op.experts)
-        if isinstance(op, Elementwise) and op.name.startswith("experts."):
-            return dataclasses.replace(op, elements=max(1, op.elements // ep))
-        return op
-    blocks = tuple(Block(b.name, tuple(local(op) for op in b.ops), b.repeat) for b in graph.blocks)
     return Graph(graph.name, graph.phase, blocks, graph.tokens, graph.meta)
 
 
@@ -141,8 +111,7 @@ class EngineStepCost:
         return cls(cfg, system, plan, prec, chip, kv_capacity_tokens=int(free // kv_per_token_chip),
                    kv_bytes_per_token=float(cfg.kv_cache_bytes_per_token(prec.kv_cache)),
                    eff=sw.framework_kernel_efficiency if sw is not None else None,
-                   _scfg=sharded_config(cfg, plan) if ep == 1 else dataclasses.replace(
-                       sharded_config(cfg, plan), num_experts=cfg.num_experts))
+                   _scfg=inference_config(cfg, plan))
 
     def step_time_s(self, prefill_tokens: int, prefill_context_tokens: int, decode_seqs: int, decode_context_tokens: int) -> float:
         tokens = prefill_tokens + decode_seqs
@@ -153,9 +122,7 @@ class EngineStepCost:
         # Weight matmuls, norms, elementwise: one pass over all the step's tokens.
         t = self._linear.get(tokens)
         if t is None:
-            g = _split(build_decode_graph(scfg, tokens, 1, p), attention=False)
-            if self.plan.ep > 1:
-                g = _expert_parallel(g, self.plan.ep)
+            g = expert_local(_split(build_decode_graph(scfg, tokens, 1, p), attention=False), self.plan)
             t = self._linear[tokens] = sum(graph_time(g, self.chip, eff=self.eff).values())
         if prefill_tokens > 0:
             cached = max(0, prefill_context_tokens - prefill_tokens)
@@ -173,7 +140,17 @@ class EngineStepCost:
                 g = build_decode_graph(scfg, decode_seqs, ctx, p)
                 a = self._decode_attn[key] = sum(graph_time(_split(g, attention=True), self.chip, eff=self.eff).values())
             t += a
-        return t + self.comm_time_s(tokens)
+        return float(forward_step(self.cfg, p, self.plan, tokens, t, **self._comm)["step_s"])
+
+    @property
+    def _comm(self) -> dict:
+        """The collectives of a replica's forward pass, as ``fabless estimate`` times them."""
+        plan, system = self.plan, self.system
+        domain = system.scale_up.size
+        return {"all_reduce": lambda b: inference_all_reduce_s(b, plan.tp, system),
+                "all_to_all": lambda b: group_collective_time_s("all_to_all", b, plan.ep, system, within_domain=True),
+                "send_recv": lambda b: group_collective_time_s("send_recv", b, 2, system,
+                                                               within_domain=plan.tp * plan.pp <= domain)}
 
     def moe_layers(self) -> int:
         return moe_layer_count(self.cfg)
@@ -192,7 +169,6 @@ class EngineStepCost:
         return tp + ep
 
     def _collectives(self, tokens: int) -> tuple[float, float]:
-        return forward_collectives_s(
-            self.cfg, self.precision, self.plan, tokens,
-            all_reduce=lambda b: inference_all_reduce_s(b, self.plan.tp, self.system),
-            all_to_all=lambda b: group_collective_time_s("all_to_all", b, self.plan.ep, self.system, within_domain=True))
+        c = self._comm
+        return forward_collectives_s(self.cfg, self.precision, self.plan, tokens,
+                                     all_reduce=c["all_reduce"], all_to_all=c["all_to_all"])

@@ -445,8 +445,8 @@ class Evaluator:
                     all_to_all=lambda b: self._coll(("all_to_all", b, plan.ep, True, 1.0), link_ratio, sysm, False),
                     send_recv=lambda b: self._coll(("send_recv", b, 2, within_pp, 1.0), link_ratio, sysm, True))
                 ttft, tpot, e2e = req["ttft_s"], req["tpot_s"], req["e2e_latency_s"]
-                hop = req["pp_hop"]
-                comm = req["tp_pre"] + (inf.output_tokens - 1) * req["tp_dec"] + hop * inf.output_tokens
+                comm = (req["tp_pre"] + req["pp_hop_pre"]
+                        + (inf.output_tokens - 1) * (req["tp_dec"] + req["pp_hop"]))
                 tokens = g.batch * inf.output_tokens
                 tps = tokens / e2e / chips
                 ok = fits.copy()

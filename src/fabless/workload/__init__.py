@@ -23,6 +23,7 @@ from fabless.workload.builder import (
     build_decode_graph,
     build_forward_graph,
     build_prefill_graph,
+    local_experts,
     build_training_graph,
     layer_ops,
 )
@@ -57,5 +58,5 @@ __all__ = [
     "Attention", "Block", "Collective", "Conv", "Elementwise", "Embedding", "ExpertMatMul", "Graph", "MatMul",
     "ModelConfig", "MoERouter", "Norm", "Op", "OptimizerStep", "Precision", "Softmax", "backward_ops",
     "build_decode_graph", "build_forward_graph", "build_prefill_graph", "build_training_graph", "from_torch",
-    "layer_ops", "load_config_file", "load_model", "model_names", "model_source", "parse_config",
+    "layer_ops", "load_config_file", "local_experts", "load_model", "model_names", "model_source", "parse_config",
 ]

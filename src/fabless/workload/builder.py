@@ -23,6 +23,7 @@ multi-query over the cached latent), the way DeepSeek's inference code runs it.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from fabless.errors import FablessError, unknown_name_error
@@ -306,3 +307,24 @@ def build_decode_graph(cfg: ModelConfig, batch: int, context_len: int, precision
     return Graph(f"{cfg.name} decode", "decode", tuple(blocks), tokens=batch,
                  meta=_meta(cfg, p, batch=batch, context_len=context_len,
                             kv_cache_bytes=batch * context_len * cfg.kv_cache_bytes_per_token(p.kv_cache)))
+
+
+def local_experts(graph: Graph, ep: int) -> Graph:
+    """The graph one chip of an inference expert-parallel group of ``ep`` chips runs, given the
+    graph of a chip that holds every expert whole (``moe_intermediate_size`` unsliced): the
+    chips share the step's tokens (tensor-parallel attention, or attention data-parallel after
+    the dispatch), each holds ``experts / ep`` whole experts and computes only the token-expert
+    pairs routed to them, ``tokens x top_k / experts`` rows per local expert under even routing;
+    the experts' elementwise work shrinks by ``ep`` with them."""
+    if ep <= 1:
+        return graph
+
+    def local(op: Op) -> Op:
+        if isinstance(op, ExpertMatMul):
+            return dataclasses.replace(op, experts=op.experts // ep, global_experts=op.routed_over)
+        if isinstance(op, Elementwise) and op.name.startswith("experts."):
+            return dataclasses.replace(op, elements=max(1, op.elements // ep))
+        return op
+
+    blocks = tuple(Block(b.name, tuple(local(op) for op in b.ops), b.repeat) for b in graph.blocks)
+    return Graph(graph.name, graph.phase, blocks, graph.tokens, graph.meta)

@@ -140,7 +140,13 @@ class ExpertMatMul(Op):
     Only experts that receive a token have their weights read: under uniform
     routing, ``experts*(1-(1-top_k/experts)**tokens)`` of them.
     With ``weight=False`` both operands are activations (the weight-gradient
-    matmul of the backward pass)."""
+    matmul of the backward pass).
+
+    Under inference expert parallelism (the chips of a tensor-parallel group all see the same
+    tokens and each holds ``experts`` of the layer's ``global_experts`` whole experts), tokens
+    are routed over all ``global_experts``: ``tokens*top_k/global_experts`` rows per local
+    expert. ``global_experts = 0`` means the experts here are all the router chooses from
+    (no expert parallelism, or training's, where each rank routes its own tokens)."""
 
     experts: int
     tokens: int
@@ -154,17 +160,23 @@ class ExpertMatMul(Op):
     weight: bool = True
     # For weight-gradient ops: the per-expert (k_rows x n) output and inner dim tokens_per_expert.
     wgrad: bool = False
+    global_experts: int = 0
 
     kind = "matmul"
 
     @property
+    def routed_over(self) -> int:
+        """How many experts the router spreads each token's ``top_k`` choices over."""
+        return self.global_experts or self.experts
+
+    @property
     def tokens_per_expert(self) -> float:
-        even = self.tokens * self.top_k / self.experts
+        even = self.tokens * self.top_k / self.routed_over
         return even * self.capacity_factor if self.capacity_factor else even
 
     @property
     def experts_touched(self) -> float:
-        return self.experts * (1.0 - (1.0 - self.top_k / self.experts) ** self.tokens)
+        return self.experts * (1.0 - (1.0 - self.top_k / self.routed_over) ** self.tokens)
 
     @property
     def flops(self) -> float:
