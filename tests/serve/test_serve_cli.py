@@ -43,8 +43,9 @@ def test_serve_needs_exactly_one_load(cli):
     assert_one_line_error(cli("serve", SCENARIO), "--rate", "--trace")
 
 
-def test_max_throughput_needs_an_slo(cli):
-    assert_one_line_error(cli("serve", SCENARIO, "--max-throughput"), "--slo")
+def test_max_throughput_is_one_load_among_the_others(cli):
+    # without --slo it is the highest stable rate (tests/serve/test_modes.py); with --rate it is two loads
+    assert_one_line_error(cli("serve", SCENARIO, "--max-throughput", "--rate", "1/s"), "give exactly one load")
 
 
 def test_bad_slo_key(cli):

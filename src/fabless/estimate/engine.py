@@ -477,6 +477,11 @@ def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = K
     usable = capacity * engine_params()["usable_memory_fraction"]
     fits = mem["total"] <= usable
     notes = [] if fits else [f"does not fit: needs {mem['total'] / 1e9:.1f} GB per chip, {usable / 1e9:.1f} GB usable of {capacity / 1e9:.0f} GB"]
+    if batch > 1:
+        # A static batch prefills together, then decodes together; serving engines admit new
+        # requests as others finish (in-flight batching), which overlaps the two.
+        notes.append(f"static batch: {batch} requests start and finish together; a serving engine batches in flight, "
+                     f"which changes throughput and latency: fabless serve --offline N or --concurrency {batch} simulates it")
     breakdown: dict[str, float] = {}
     _add(breakdown, {f"prefill.{k}": v for k, v in pre_t.items()})
     _add(breakdown, {f"decode.{k}": v for k, v in dec_t.items()}, inf.output_tokens - 1)

@@ -15,12 +15,16 @@ serve_app = typer.Typer()
 @serve_app.command("serve")
 def serve_cmd(
     scenario: str = typer.Argument(..., help="A scenario YAML with an inference section (its input/output tokens are the request lengths)."),
-    rate: str = typer.Option(None, "--rate", help="Poisson arrivals, e.g. 20/s or 1200/min."),
+    rate: str = typer.Option(None, "--rate", help="Open loop: Poisson arrivals, e.g. 20/s or 1200/min."),
     trace: str = typer.Option(None, "--trace", help="Replay a trace CSV of arrival times and lengths instead."),
-    duration: str = typer.Option("600s", "--duration", help="Simulated time for --rate, e.g. 600s, 1h."),
+    offline: int = typer.Option(None, "--offline", help="Offline: hand N requests over at once and report the saturated throughput (MLPerf Offline, trtllm-bench, vLLM's throughput script)."),
+    concurrency: int = typer.Option(None, "--concurrency", help="Closed loop: C clients, each sending its next request when the last one finishes (benchmark_serving --max-concurrency, genai-perf)."),
+    max_throughput: bool = typer.Option(False, "--max-throughput", help="Find the highest rate one replica sustains: within --slo, or without it the highest rate whose backlog does not grow."),
+    mlperf: str = typer.Option(None, "--mlperf", help="Run the MLPerf Inference LLM benchmark of the scenario's model: server, interactive (highest rate within its p99 TTFT/TPOT limits) or offline; lengths from the benchmark's dataset where fabless ships it."),
+    lengths_spec: str = typer.Option(None, "--lengths", help="Request lengths: fixed (the scenario's), a dataset (llama2-70b-99, mixtral-8x7b) or a CSV of input_tokens,output_tokens."),
+    duration: str = typer.Option("600s", "--duration", help="Simulated time for --rate and the rate searches, e.g. 600s, 1h."),
     slo: str = typer.Option(None, "--slo", help="Latency limits, e.g. ttft_p99=2s,tpot_p99=50ms (adds goodput)."),
-    max_throughput: bool = typer.Option(False, "--max-throughput", help="Find the highest rate one replica sustains within --slo."),
-    length_cv: float = typer.Option(0.0, "--length-cv", help="Draw lengths lognormal with this coefficient of variation around the scenario's means (0 = fixed)."),
+    length_cv: float = typer.Option(0.0, "--length-cv", help="With fixed lengths: draw them lognormal with this coefficient of variation around the scenario's means (0 = fixed)."),
     max_batched_tokens: int = typer.Option(8192, "--max-batched-tokens", help="Token budget of one step (vLLM max_num_batched_tokens)."),
     max_seqs: int = typer.Option(256, "--max-seqs", help="Most sequences in one step (vLLM max_num_seqs)."),
     prefix_caching: bool = typer.Option(False, "--prefix-caching", help="Reuse KV of shared prefixes."),
@@ -30,43 +34,78 @@ def serve_cmd(
     """Simulate serving with continuous batching, chunked prefill and a paged KV cache; step
     times come from the performance engine for each step's exact batch.
 
-    Prints TTFT, TPOT and end-to-end latency percentiles, throughput and, with --slo, goodput.
+    Loads: open loop (--rate, --trace), closed loop (--concurrency), offline (--offline), the
+    highest sustainable rate (--max-throughput, with or without --slo) and MLPerf's LLM
+    scenarios (--mlperf). Prints TTFT, TPOT and end-to-end latency, throughput and, with an
+    SLO, goodput.
 
     Example: fabless serve examples/scenarios/llama-70b-serving-dgx-h100.yaml --rate 5/s --duration 300s --slo ttft_p99=2s,tpot_p99=50ms
 
-    Example: fabless serve examples/scenarios/llama-70b-serving-dgx-h100.yaml --slo ttft_p99=2s,tpot_p99=50ms --max-throughput
+    Example: fabless serve examples/scenarios/llama-70b-serving-dgx-h100.yaml --concurrency 32
+
+    Example: fabless serve examples/scenarios/llama-70b-serving-dgx-h100.yaml --offline 2000 --lengths llama2-70b-99
     """
     from fabless.estimate.scenario import scenario_from_dict
     from fabless.estimate.stepcost import EngineStepCost
+    from fabless.serve import modes
     from fabless.serve.metrics import SLO
     from fabless.serve.scheduler import SchedulerConfig
     from fabless.serve.search import max_throughput as search_max
     from fabless.serve.sim import run
-    from fabless.serve.workload import Fixed, Lengths, LogNormal, Poisson, Trace
+    from fabless.serve.workload import Poisson, Trace
     from fabless.units import parse_seconds
 
     raw = read_yaml(scenario)
     scn = scenario_from_dict(raw if isinstance(raw, dict) else {}, scenario)
     if scn.inference is None:
         raise FablessError(f"{scenario}: serve needs an inference section (input_tokens, output_tokens)")
-    if max_throughput and not slo:
-        raise FablessError("--max-throughput needs --slo, e.g. --slo ttft_p99=2s,tpot_p99=50ms")
-    if not max_throughput and (rate is None) == (trace is None):
-        raise FablessError("give exactly one of --rate (e.g. 20/s) or --trace FILE")
+    chosen = [f for f, on in (("--rate", rate is not None), ("--trace", trace is not None), ("--offline", offline is not None),
+                              ("--concurrency", concurrency is not None), ("--max-throughput", max_throughput),
+                              ("--mlperf", mlperf is not None)) if on]
+    if mlperf == "offline" and offline is not None:
+        chosen.remove("--offline")  # --mlperf offline --offline N: the benchmark with N requests
+    if len(chosen) != 1:
+        raise FablessError("give exactly one load: --rate (e.g. 20/s), --trace FILE, --offline N, --concurrency C, "
+                           "--max-throughput or --mlperf server|interactive|offline"
+                           + (f" (got {', '.join(chosen)})" if chosen else ""))
     if length_cv < 0:
         raise FablessError(f"--length-cv must be >= 0, got {length_cv}")
+    if length_cv and lengths_spec not in (None, "fixed"):
+        raise FablessError("--length-cv draws around the scenario's fixed lengths; it does not combine with --lengths "
+                           f"{lengths_spec}")
+    for flag, v in (("--offline", offline), ("--concurrency", concurrency)):
+        if v is not None and v < 1:
+            raise FablessError(f"{flag} must be a whole number >= 1, got {v}")
     slo_obj = SLO.parse(slo) if slo else None
     inf = scn.inference
-
-    def dist(mean: int):
-        return Fixed(mean) if length_cv == 0 else LogNormal(mean, mean * length_cv)
-
-    lengths = Lengths(dist(inf.input_tokens), dist(inf.output_tokens))
+    bench = None
+    if mlperf is not None:
+        bench, entry = modes.mlperf_benchmark(scn.model, mlperf)
+        if mlperf != "offline":
+            if slo_obj is not None:
+                raise FablessError(f"--mlperf {mlperf} sets its own limits (MLPerf {bench}); leave out --slo")
+            slo_obj = modes.mlperf_slo(entry, mlperf)
+        if lengths_spec is None and entry.get("dataset"):
+            lengths_spec = entry["dataset"]
+    lengths = modes.named_lengths(lengths_spec, inf.input_tokens, inf.output_tokens, length_cv)
     cfg = SchedulerConfig(max_num_batched_tokens=max_batched_tokens, max_num_seqs=max_seqs, prefix_caching=prefix_caching)
     model = EngineStepCost.from_scenario(scn)
     duration_s = parse_seconds(duration, "--duration")
-    if max_throughput:
-        found = search_max(model, lengths, slo_obj, cfg, seed, duration_s=duration_s)
+    mode = "rate"
+    if offline is not None or mlperf == "offline":
+        mode = "offline"
+        with console.status("offline run ..."):
+            summary = modes.offline(model, cfg, lengths, offline, seed)
+        summary.pop("window_s", None)
+    elif concurrency is not None:
+        mode = "closed_loop"
+        with console.status(f"closed loop of {concurrency} clients: searching the steady rate ..."):
+            summary = modes.closed_loop(model, cfg, lengths, concurrency, seed)
+    elif max_throughput or mlperf is not None:
+        mode = "max_throughput"
+        with console.status("searching the highest rate ..."):
+            found = (search_max(model, lengths, slo_obj, cfg, seed, duration_s=duration_s) if slo_obj is not None
+                     else modes.highest_stable_rate(model, lengths, cfg, seed, duration_s=duration_s))
         summary = dict(found.result.summary) if found.result is not None else {}
         summary["max_rate_per_s"] = found.rate_per_s
         summary["rates_tried"] = [{"rate_per_s": r, "slo_met": m} for r, m in found.tried]
@@ -74,11 +113,34 @@ def serve_cmd(
         arrivals = Poisson(rate) if rate else Trace(trace)
         res = run(model, arrivals, None if trace else lengths, cfg, seed, duration_s=None if trace else duration_s, slo=slo_obj)
         summary = dict(res.summary)
+    summary["mode"] = mode
+    if bench is not None:
+        summary["mlperf"] = {"benchmark": bench, "scenario": mlperf,
+                             "limits_s": dict(slo_obj.limits_s) if slo_obj is not None and mlperf != "offline" else None}
+    summary["lengths"] = lengths_spec or "fixed"
     summary["replica_chips"] = model.plan.tp * model.plan.pp
     summary["kv_capacity_tokens"] = model.kv_capacity_tokens
-    bands = serve_bands(summary, model.system.chip.name, max_throughput)
+    bands = serve_bands(summary, model.system.chip.name, mode == "max_throughput")
     if json:
         print_json({**summary, **json_fields(bands)})
+        return
+    title = f"{scn.model} on {model.plan.tp * model.plan.pp} x {model.system.chip.name} (tp={model.plan.tp}, pp={model.plan.pp})"
+    if mode == "offline":
+        print_table(["offline: " + f"{summary['requests']} requests at once", "value"], [
+            ["output tokens/s (steady)", summary["output_tokens_per_s"]],
+            ["requests/s (steady)", summary["rate_per_s"]],
+            ["output tokens/s over the whole run", summary["output_tokens_per_s_makespan"]],
+            ["time to finish all (s)", summary["makespan_s"]],
+            ["mean sequences per step", summary["mean_batch_seqs"]],
+            ["preemptions", summary["preemptions"]]], title=title)
+        return
+    if mode == "closed_loop":
+        print_table([f"closed loop: {summary['concurrency']} clients", "value"], [
+            ["requests/s", summary["rate_per_s"]],
+            ["output tokens/s", summary["output_tokens_per_s"]],
+            ["TTFT mean (ms)", summary["ttft_s"] * 1e3],
+            ["TPOT median (ms)", summary["tpot_s"] * 1e3],
+            ["E2E mean (s)", summary["e2e_s"]]], title=title)
         return
     if summary.get("stable") is False:
         console.print(
@@ -92,9 +154,10 @@ def serve_cmd(
             f"[bold yellow]near capacity[/bold yellow]: the backlog still grew by {summary['backlog_growth']:.0f} requests over the "
             f"second half of the run; the rate is at what one replica completes, so the latencies below grow with --duration."
         )
-    title = f"{scn.model} on {model.plan.tp * model.plan.pp} x {model.system.chip.name} (tp={model.plan.tp}, pp={model.plan.pp})"
-    if max_throughput:
-        console.print(f"highest rate within {slo}: [bold]{summary['max_rate_per_s']:.3g} requests/s[/bold] per replica "
+    if mode == "max_throughput":
+        limits = ", ".join(f"{k}={v * 1e3:g} ms" for k, v in slo_obj.limits_s.items()) if slo_obj is not None else ""
+        within = (f"MLPerf {bench} {mlperf} ({limits})" if bench else limits or "a backlog that does not grow")
+        console.print(f"highest rate within {within}: [bold]{summary['max_rate_per_s']:.3g} requests/s[/bold] per replica "
                       f"({band_text(bands.get('max_rate_per_s'), unit='requests/s')})")
     rows = []
     for m in ("ttft", "tpot", "e2e"):
@@ -104,12 +167,11 @@ def serve_cmd(
     out = [["requests", summary.get("requests"), ""],
            ["requests/s", summary.get("throughput_req_per_s"), ""],
            ["output tokens/s", summary.get("output_tokens_per_s"),
-            band_text(bands.get("output_tokens_per_s")) if max_throughput else ""],
+            band_text(bands.get("output_tokens_per_s")) if mode == "max_throughput" else ""],
            ["preemptions", summary.get("preemptions"), ""]]
     if "goodput_fraction" in summary:
         out += [["goodput (share within SLO)", summary["goodput_fraction"], ""], ["SLO met", summary.get("slo_met"), ""]]
     print_table(["", "value", "error band"], out)
-
 
 
 @serve_app.command("fleet")

@@ -23,12 +23,14 @@ class MaxThroughput:
     tried: list = field(default_factory=list)
 
 
-def max_throughput(step_model: StepCostModel, lengths: Lengths, slo: SLO, sched_cfg: SchedulerConfig | None = None,
+def max_throughput(step_model: StepCostModel, lengths: Lengths, slo: SLO | None, sched_cfg: SchedulerConfig | None = None,
                    seed: int = 0, *, duration_s: float = 600.0, warmup_s: float = 0.0,
                    arrivals: Callable[[float], object] = Poisson, fleet: Fleet | Disaggregated | None = None,
                    prefix: SharedPrefix | None = None, start_rate_per_s: float = 1.0, rel_tol: float = 0.02,
-                   max_runs: int = 40, growth: float = 2.0) -> MaxThroughput:
-    """Bisection on the arrival rate for the highest rate whose run meets ``slo``.
+                   max_runs: int = 40, growth: float = 2.0,
+                   accept: Callable[[dict], bool] | None = None) -> MaxThroughput:
+    """Bisection on the arrival rate for the highest rate whose run meets ``slo`` and ``accept``
+    (a test of the run's summary, e.g. that its backlog does not grow; at least one of the two).
 
     From ``start_rate_per_s`` the rate is multiplied by ``growth`` (default 2) until a run fails
     (or divided by it until one passes), then the bracket is halved until its width is within
@@ -43,13 +45,16 @@ def max_throughput(step_model: StepCostModel, lengths: Lengths, slo: SLO, sched_
         raise FablessError(f"growth must be > 1, got {growth}")
     if not start_rate_per_s > 0:
         raise FablessError(f"start_rate_per_s must be > 0, got {start_rate_per_s}")
+    if slo is None and accept is None:
+        raise FablessError("max_throughput needs an SLO or an acceptance test")
     tried: list = []
     results: dict[float, SimResult] = {}
 
     def ok(rate: float) -> bool:
         res = run(step_model, arrivals(rate), lengths, sched_cfg, seed, duration_s=duration_s, fleet=fleet,
                   prefix=prefix, slo=slo, warmup_s=warmup_s)
-        met = bool(res.summary["requests"] > 0 and slo.met_by(res.summary))
+        met = bool(res.summary["requests"] > 0 and (slo is None or slo.met_by(res.summary))
+                   and (accept is None or accept(res.summary)))
         tried.append((rate, met))
         if met:
             results[rate] = res

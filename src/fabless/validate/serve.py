@@ -10,16 +10,13 @@ request lengths), a ``load`` and a ``convert``:
 
 * ``load: {kind: closed_loop, concurrency: c}``: a benchmark client (AIPerf, vLLM
   benchmark_serving at fixed concurrency) that keeps ``c`` requests in flight, each sent when
-  another finishes. The simulator has open arrivals, so the closed loop is found by Little's
-  law: the arrival rate ``X`` with ``X x E2E(X) = c``, arrivals evenly spaced (``c`` clients of
-  identical requests settle into evenly staggered phases), E2E measured on the requests after
-  the first third (past the ramp from an empty server). Bisection on ``X`` to 0.5%.
+  another finishes: :func:`fabless.serve.modes.closed_loop` (Little's law, bisection to 0.5%).
 * ``load: {kind: burst, requests: n}``: vLLM ``benchmark_throughput``: ``n`` prompts handed to
   the engine at once; throughput over the time to finish them all.
 * ``load: {kind: single}``: one request on an idle server.
 * ``load: {kind: offline}``: MLPerf Offline: all samples issued at once, split evenly over the
   row's ``instances`` (independent engines). One instance is handed ``OFFLINE_REQUESTS`` at
-  once and its steady output tokens/s (see :func:`offline`) is multiplied by ``instances``:
+  once and its steady output tokens/s (:func:`fabless.serve.modes.offline`) is multiplied by ``instances``:
   an MLPerf run lasts minutes, long next to one request's life, so its start and tail weigh
   little.
 * ``load: {kind: server, ttft_p99_ms: a, tpot_p99_ms: b}``: MLPerf Server: the highest
@@ -45,14 +42,12 @@ every mapped row is held out.
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
-
 from fabless.loading import read_yaml
+from fabless.serve.modes import OFFLINE_REQUESTS
 from fabless.validate.core import Skip, load_rows
 
 SERVE_SCENARIOS_PATH = Path(str(resources.files("fabless") / "data" / "measurements" / "serve_scenarios.yaml"))
@@ -64,8 +59,6 @@ SEED = 0
 #: Length of one MLPerf Server simulation and the start left out of its percentiles.
 SERVER_DURATION_S = 180.0
 SERVER_WARMUP_S = 45.0
-#: Requests handed at once to one replica for an Offline row (several times any batch here).
-OFFLINE_REQUESTS = 6000
 #: Requests of the short burst that gives the Server search its first rate.
 SERVER_PILOT_REQUESTS = 2000
 
@@ -104,49 +97,18 @@ def _sched(entry: dict):
     return SchedulerConfig(max_num_batched_tokens=max(int(s.get("max_num_batched_tokens", 8192)), seqs), max_num_seqs=seqs)
 
 
-def _requests(arrival_s, inp: int, out: int):
-    from fabless.serve.workload import Requests
+def closed_loop(model, sched, inp: int, out: int, concurrency: int) -> dict:
+    """:func:`fabless.serve.modes.closed_loop` with every request of the row's fixed lengths."""
+    from fabless.serve.modes import closed_loop as loop
+    from fabless.serve.workload import Fixed, Lengths
 
-    n = len(arrival_s)
-    return Requests(np.asarray(arrival_s, dtype=float), np.full(n, inp, dtype=np.int64), np.full(n, out, dtype=np.int64))
-
-
-def closed_loop(model, sched, inp: int, out: int, concurrency: int, rel_tol: float = 0.005) -> dict:
-    """Steady state of ``concurrency`` clients in a closed loop: rate, E2E, TTFT, TPOT."""
-    from fabless.serve.sim import simulate
-
-    n = max(6 * concurrency, 30)
-
-    def at(rate: float):
-        res = simulate(_requests(np.arange(n) / rate, inp, out), model, sched)
-        df = res.requests.iloc[n // 3:]
-        return df
-
-    # One request alone is the fastest any request goes: X0 = c / E2E(idle) overshoots.
-    e2e0 = float(simulate(_requests([0.0], inp, out), model, sched).requests["e2e_s"].iloc[0])
-    hi = concurrency / e2e0
-    lo = hi / 1024
-    for _ in range(60):
-        if hi - lo <= rel_tol * lo:
-            break
-        mid = math.sqrt(lo * hi)
-        if mid * float(at(mid)["e2e_s"].mean()) < concurrency:
-            lo = mid
-        else:
-            hi = mid
-    df = at(lo)
-    return {"rate_per_s": lo, "e2e_s": float(df["e2e_s"].mean()), "ttft_s": float(df["ttft_s"].mean()),
-            "tpot_s": float(df["tpot_s"].median())}
+    return loop(model, sched, Lengths(Fixed(inp), Fixed(out)), concurrency, SEED)
 
 
 def burst(model, sched, inp: int, out: int, n: int) -> dict:
-    from fabless.serve.sim import simulate
+    from fabless.serve.modes import burst as _burst
 
-    res = simulate(_requests(np.zeros(n), inp, out), model, sched)
-    makespan = float(res.requests["finish_s"].max())
-    return {"makespan_s": makespan, "total_tokens_per_s": n * (inp + out) / makespan,
-            "output_tokens_per_s": n * out / makespan, "e2e_s": float(res.requests["e2e_s"].mean()),
-            "tpot_s": float(res.requests["tpot_s"].median())}
+    return _burst(model, sched, inp, out, n)
 
 
 def lengths_of(entry: dict):
@@ -164,44 +126,16 @@ def lengths_of(entry: dict):
                    empirical_lengths(table, ds, "output", mean_tokens=spec.get("output_mean_tokens"), max_tokens=cap_out))
 
 
-def _drawn(lengths, n: int, seed: int = SEED):
-    from fabless.serve.workload import Requests
-
-    r_in, r_out = np.random.default_rng(seed).spawn(2)
-    return Requests(np.zeros(n), np.asarray(lengths.input.sample(n, r_in), dtype=np.int64),
-                    np.asarray(lengths.output.sample(n, r_out), dtype=np.int64))
-
-
 def offline(model, sched, lengths, n: int | None = None, seed: int = SEED) -> dict:
-    """Steady throughput of one replica handed ``n`` requests (drawn lengths) at once.
+    """:func:`fabless.serve.modes.offline` with ``OFFLINE_REQUESTS``; a run too short for a
+    steady window is a skipped row."""
+    from fabless.errors import FablessError
+    from fabless.serve.modes import offline as _offline
 
-    Measured while requests still wait (the batch is refilled as requests finish) and after
-    the first fifth of them has finished (past the start, when every request is in its
-    prompt): output tokens made in that window over its length; a token of a request counts
-    at its first-token time or evenly over its decode. A long MLPerf Offline run (>= 600 s)
-    is this steady state with a short start and tail.
-    """
-    from fabless.serve.sim import simulate
-
-    n = OFFLINE_REQUESTS if n is None else n
-    reqs = _drawn(lengths, n, seed)
-    res = simulate(reqs, model, sched)
-    df = res.requests
-    first = df["first_token_s"].to_numpy()
-    fin = df["finish_s"].to_numpy()
-    out = df["output_tokens"].to_numpy()
-    t0 = float(np.sort(fin)[n // 5])
-    t1 = float(df["first_scheduled_s"].max())
-    if not t1 > t0:
-        raise Skip(f"offline: {n} requests do not keep the replica's queue busy past the start; give more requests")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        span = fin - first
-        share = np.where(span > 0, (np.minimum(fin, t1) - np.maximum(first, t0)).clip(0) / span, 0.0)
-    tokens = float((share * (out - 1)).sum() + ((first >= t0) & (first < t1)).sum())
-    rate = tokens / (t1 - t0)
-    return {"window_s": (t0, t1), "requests": n, "output_tokens_per_s": rate,
-            "rate_per_s": rate / float(out.mean()), "makespan_s": float(fin.max()),
-            "mean_batch_seqs": res.summary["mean_batch_seqs"], "preemptions": res.summary["preemptions"]}
+    try:
+        return _offline(model, sched, lengths, OFFLINE_REQUESTS if n is None else n, seed)
+    except FablessError as exc:
+        raise Skip(str(exc)) from None
 
 
 def server(model, sched, lengths, ttft_p99_s: float, tpot_p99_s: float, seed: int = SEED,
@@ -213,10 +147,11 @@ def server(model, sched, lengths, ttft_p99_s: float, tpot_p99_s: float, seed: in
     fails, then bisects to 2 %.
     """
     from fabless.serve.metrics import SLO
+    from fabless.serve.modes import drawn_requests
     from fabless.serve.search import max_throughput
     from fabless.serve.sim import simulate
 
-    pilot = simulate(_drawn(lengths, SERVER_PILOT_REQUESTS, seed), model, sched)
+    pilot = simulate(drawn_requests(lengths, SERVER_PILOT_REQUESTS, seed), model, sched)
     start = SERVER_PILOT_REQUESTS / float(pilot.requests["finish_s"].max())
     slo = SLO({"ttft_p99": ttft_p99_s, "tpot_p99": tpot_p99_s})
     found = max_throughput(model, lengths, slo, sched, seed, duration_s=duration_s, warmup_s=warmup_s,

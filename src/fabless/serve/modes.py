@@ -1,0 +1,239 @@
+"""How a serving benchmark loads a replica, as library functions: the modes of ``fabless serve``.
+
+* :func:`offline`: ``n`` requests handed over at once (MLPerf Offline, ``trtllm-bench``, vLLM's
+  throughput script): the replica's saturated output rate;
+* :func:`closed_loop`: ``c`` clients, each sending its next request when the last one finishes
+  (vLLM ``benchmark_serving --max-concurrency``, genai-perf, AIPerf);
+* :func:`burst`: ``n`` requests at once, timed to the last finish;
+* :func:`highest_stable_rate`: the highest Poisson rate whose backlog does not grow (the
+  capacity, with no latency limit);
+* :func:`mlperf_benchmark`: an MLPerf Inference LLM benchmark's Server / Interactive latency
+  limits and dataset for a catalog model (``data/serve/mlperf.yaml``);
+* :func:`named_lengths`: request lengths by name (a dataset's length table), from a CSV of
+  measured (input, output) lengths, or fixed.
+
+Every function takes a step-cost model (:class:`fabless.serve.stepcost.StepCostModel`) and a
+scheduler configuration, and is deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from fabless.errors import FablessError
+from fabless.loading import read_yaml
+from fabless.serve.metrics import SLO
+from fabless.serve.scheduler import SchedulerConfig
+from fabless.serve.search import max_throughput
+from fabless.serve.sim import simulate
+from fabless.serve.stepcost import StepCostModel
+from fabless.serve.workload import Empirical, Fixed, Lengths, Requests, empirical_lengths
+
+DATA = Path(str(resources.files("fabless") / "data"))
+LENGTH_TABLE = DATA / "measurements" / "mlperf_llm_lengths.yaml"
+MLPERF_PATH = DATA / "serve" / "mlperf.yaml"
+
+#: Requests an offline run hands one replica when the caller gives no count: several times any
+#: batch a replica holds, so the steady window dominates (MLPerf Offline runs >= 10 minutes).
+OFFLINE_REQUESTS = 6000
+#: Quantiles a CSV of measured lengths is summarised by (0, 0.5, ..., 100 %), as the shipped tables.
+CSV_QUANTILES = 201
+
+
+def fixed_requests(arrival_s, inp: int, out: int) -> Requests:
+    """Requests of ``inp`` prompt and ``out`` answer tokens arriving at ``arrival_s`` (seconds)."""
+    n = len(arrival_s)
+    return Requests(np.asarray(arrival_s, dtype=float), np.full(n, inp, dtype=np.int64), np.full(n, out, dtype=np.int64))
+
+
+def drawn_requests(lengths: Lengths, n: int, seed: int = 0, arrival_s=None) -> Requests:
+    """``n`` requests with lengths drawn from ``lengths`` (fixed seed), all at t = 0 unless
+    ``arrival_s`` is given."""
+    r_in, r_out = np.random.default_rng(seed).spawn(2)
+    arr = np.zeros(n) if arrival_s is None else np.asarray(arrival_s, dtype=float)
+    return Requests(arr, np.asarray(lengths.input.sample(n, r_in), dtype=np.int64),
+                    np.asarray(lengths.output.sample(n, r_out), dtype=np.int64))
+
+
+def offline(model: StepCostModel, sched: SchedulerConfig, lengths: Lengths, n: int | None = None, seed: int = 0) -> dict:
+    """Steady throughput of one replica handed ``n`` requests (drawn lengths) at once.
+
+    Measured while requests still wait (the batch is refilled as requests finish) and after
+    the first fifth of them has finished (past the start, when every request is in its
+    prompt): output tokens made in that window over its length; a token of a request counts
+    at its first-token time or evenly over its decode. A long MLPerf Offline run (>= 600 s)
+    is this steady state with a short start and tail. Also returns the makespan of the ``n``
+    requests (what a run of exactly these requests takes, start and tail included).
+    """
+    n = OFFLINE_REQUESTS if n is None else int(n)
+    if n < 1:
+        raise FablessError(f"offline: give at least 1 request, got {n}")
+    res = simulate(drawn_requests(lengths, n, seed), model, sched)
+    df = res.requests
+    first = df["first_token_s"].to_numpy()
+    fin = df["finish_s"].to_numpy()
+    out = df["output_tokens"].to_numpy()
+    makespan = float(fin.max())
+    t0 = float(np.sort(fin)[n // 5])
+    t1 = float(df["first_scheduled_s"].max())
+    base = {"requests": n, "makespan_s": makespan, "output_tokens_per_s_makespan": float(out.sum()) / makespan,
+            "mean_batch_seqs": res.summary["mean_batch_seqs"], "preemptions": res.summary["preemptions"]}
+    if not t1 > t0:
+        raise FablessError(f"offline: {n} requests do not keep the replica's queue busy past the start "
+                           f"(the last starts before a fifth have finished); give more requests")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        span = fin - first
+        share = np.where(span > 0, (np.minimum(fin, t1) - np.maximum(first, t0)).clip(0) / span, 0.0)
+    tokens = float((share * (out - 1)).sum() + ((first >= t0) & (first < t1)).sum())
+    rate = tokens / (t1 - t0)
+    return {**base, "window_s": (t0, t1), "output_tokens_per_s": rate, "rate_per_s": rate / float(out.mean())}
+
+
+def closed_loop(model: StepCostModel, sched: SchedulerConfig, lengths: Lengths, concurrency: int, seed: int = 0,
+                rel_tol: float = 0.005) -> dict:
+    """Steady state of ``concurrency`` clients in a closed loop: request rate, mean E2E and TTFT,
+    median TPOT, output tokens/s.
+
+    The simulator has open arrivals, so the loop is found by Little's law: the arrival rate
+    ``X`` with ``X x mean E2E(X) = concurrency``, arrivals evenly spaced (clients of like
+    requests settle into evenly staggered phases), E2E taken over the requests after the first
+    third (past the ramp from an empty server); bisection on ``X`` to ``rel_tol``.
+    """
+    c = int(concurrency)
+    if c < 1:
+        raise FablessError(f"--concurrency must be >= 1, got {concurrency}")
+    n = max(6 * c, 30)
+    reqs = drawn_requests(lengths, n, seed)
+
+    def at(rate: float):
+        r = Requests(np.arange(n) / rate, reqs.input_tokens, reqs.output_tokens)
+        return simulate(r, model, sched).requests.iloc[n // 3:]
+
+    one = Requests(np.zeros(1), reqs.input_tokens[:1], reqs.output_tokens[:1])
+    e2e0 = float(simulate(one, model, sched).requests["e2e_s"].iloc[0])
+    hi = c / e2e0  # one request alone is the fastest any goes: this rate overshoots
+    lo = hi / 1024
+    for _ in range(60):
+        if hi - lo <= rel_tol * lo:
+            break
+        mid = math.sqrt(lo * hi)
+        if mid * float(at(mid)["e2e_s"].mean()) < c:
+            lo = mid
+        else:
+            hi = mid
+    df = at(lo)
+    return {"concurrency": c, "rate_per_s": lo, "e2e_s": float(df["e2e_s"].mean()), "ttft_s": float(df["ttft_s"].mean()),
+            "tpot_s": float(df["tpot_s"].median()), "output_tokens_per_s": lo * float(df["output_tokens"].mean())}
+
+
+def burst(model: StepCostModel, sched: SchedulerConfig, inp: int, out: int, n: int) -> dict:
+    """``n`` requests of fixed lengths at once, timed to the last finish."""
+    res = simulate(fixed_requests(np.zeros(n), inp, out), model, sched)
+    makespan = float(res.requests["finish_s"].max())
+    return {"makespan_s": makespan, "total_tokens_per_s": n * (inp + out) / makespan,
+            "output_tokens_per_s": n * out / makespan, "e2e_s": float(res.requests["e2e_s"].mean()),
+            "tpot_s": float(res.requests["tpot_s"].median())}
+
+
+def _stable(summary: dict) -> bool:
+    """A run whose backlog does not grow: stable and not at capacity (:mod:`fabless.serve.sim`)."""
+    return summary.get("stable", True) is not False and not summary.get("near_capacity", False)
+
+
+def highest_stable_rate(model: StepCostModel, lengths: Lengths, sched: SchedulerConfig, seed: int = 0, *,
+                        duration_s: float = 600.0):
+    """The highest Poisson rate at which one replica's backlog does not grow (its capacity,
+    with no latency limit): :func:`fabless.serve.search.max_throughput` with stability as the
+    only condition, starting from the offline rate."""
+    start = offline(model, sched, lengths, n=max(200, 8 * sched.max_num_seqs), seed=seed)["rate_per_s"]
+    return max_throughput(model, lengths, None, sched, seed, duration_s=duration_s, accept=_stable,
+                          start_rate_per_s=0.8 * start, growth=1.25, rel_tol=0.02)
+
+
+def mlperf_benchmarks() -> dict:
+    """The MLPerf LLM benchmarks of ``data/serve/mlperf.yaml`` (name -> entry)."""
+    return {k: v for k, v in (read_yaml(MLPERF_PATH) or {}).items() if not str(k).startswith("_")}
+
+
+def mlperf_benchmark(model: str, scenario: str) -> tuple[str, dict]:
+    """(benchmark name, entry) of the MLPerf LLM benchmark that runs catalog ``model``, checked
+    to define ``scenario`` (server, interactive or offline)."""
+    if scenario not in ("server", "interactive", "offline"):
+        raise FablessError(f"--mlperf: '{scenario}' is not an MLPerf scenario; use server, interactive or offline")
+    for name, entry in mlperf_benchmarks().items():
+        if model in entry.get("models", []):
+            if scenario != "offline" and scenario not in entry:
+                have = ", ".join(s for s in ("server", "interactive") if s in entry)
+                raise FablessError(f"--mlperf {scenario}: MLPerf's {name} benchmark has no {scenario} scenario (has: {have}, offline)")
+            return name, entry
+    models = sorted(m for e in mlperf_benchmarks().values() for m in e.get("models", []))
+    raise FablessError(f"--mlperf: no MLPerf LLM benchmark runs {model} (benchmarks run: {', '.join(models)})")
+
+
+def mlperf_slo(entry: dict, scenario: str) -> SLO:
+    """The p99 TTFT and TPOT limits of an MLPerf benchmark's Server or Interactive scenario."""
+    lim = entry[scenario]
+    return SLO({"ttft_p99": float(lim["ttft_p99_ms"]) / 1e3, "tpot_p99": float(lim["tpot_p99_ms"]) / 1e3})
+
+
+def length_names() -> list[str]:
+    """Named length distributions: the datasets of the shipped length table."""
+    return [k for k in (read_yaml(LENGTH_TABLE) or {}) if not str(k).startswith("_")]
+
+
+def _csv_lengths(path: Path) -> Lengths:
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            cols = reader.fieldnames or []
+            if "input_tokens" not in cols or "output_tokens" not in cols:
+                raise FablessError(f"{path}: a length CSV needs columns input_tokens and output_tokens (has: {', '.join(cols) or 'none'})")
+            pairs = []
+            for line, row in enumerate(reader, start=2):
+                try:
+                    i, o = int(row["input_tokens"]), int(row["output_tokens"])
+                except (TypeError, ValueError):
+                    raise FablessError(f"{path}:{line}: input_tokens and output_tokens must be whole numbers") from None
+                if i < 1 or o < 1:
+                    raise FablessError(f"{path}:{line}: lengths must be >= 1 token, got {i}, {o}")
+                pairs.append((i, o))
+    except UnicodeDecodeError:
+        raise FablessError(f"{path}: not a UTF-8 text file") from None
+    if len(pairs) < 2:
+        raise FablessError(f"{path}: needs at least 2 rows of lengths, got {len(pairs)}")
+    a = np.asarray(pairs, dtype=float)
+    q = np.linspace(0, 100, CSV_QUANTILES)
+    return Lengths(Empirical(tuple(np.percentile(a[:, 0], q))), Empirical(tuple(np.percentile(a[:, 1], q))))
+
+
+def named_lengths(spec: str | None, input_tokens: int, output_tokens: int, length_cv: float = 0.0) -> Lengths:
+    """Request lengths for ``fabless serve --lengths``: None or ``fixed`` = the scenario's
+    ``input_tokens`` / ``output_tokens`` (lognormal around them when ``length_cv`` > 0); a
+    dataset of the shipped length table (``llama2-70b-99``, ``mixtral-8x7b``: measured prompt
+    and answer distributions); or a CSV file with columns ``input_tokens, output_tokens``
+    (one row per request you measured), summarised by its quantiles. Prompt and answer are
+    drawn independently."""
+    from fabless.serve.workload import LogNormal
+
+    if spec is None or spec == "fixed":
+        def dist(mean: int):
+            return Fixed(mean) if length_cv == 0 else LogNormal(mean, mean * length_cv)
+        return Lengths(dist(input_tokens), dist(output_tokens))
+    if spec in length_names():
+        return Lengths(empirical_lengths(LENGTH_TABLE, spec, "input"), empirical_lengths(LENGTH_TABLE, spec, "output"))
+    path = Path(spec)
+    if path.suffix.lower() == ".csv" or path.is_file():
+        if not path.is_file():
+            raise FablessError(f"--lengths: {path}: no such file")
+        return _csv_lengths(path)
+    raise FablessError(f"--lengths: '{spec}' is neither a named distribution ({', '.join(['fixed', *length_names()])}) "
+                       f"nor a CSV file of input_tokens,output_tokens")
+
+
+__all__ = ["OFFLINE_REQUESTS", "burst", "closed_loop", "drawn_requests", "fixed_requests", "highest_stable_rate",
+           "length_names", "mlperf_benchmark", "mlperf_benchmarks", "mlperf_slo", "named_lengths", "offline"]
