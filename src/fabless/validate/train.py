@@ -22,6 +22,12 @@ metric (``convert`` in the entry):
 * ``maxtext_tflops_per_chip_full_attention``: MaxText's 2023 count (``train.py``
   ``calculate_training_tflops``, commit 28816574b): ``6 N s b + 12 H L d_head s^2 b``, attention
   counted without the causal half.
+* ``fsdp_bench_tflops_per_gpu``: the count of AMD's pytorch-training-benchmark (``llama.py`` /
+  ``mistral.py`` ``estimate_flops_per_token``, github.com/AMD-AGI/pytorch-training-benchmark at
+  commit d23d4a1): 3 x (2 x the matmul weights of every layer, plus the logits projection E x V once,
+  input embedding not counted) plus 3 x 4 L H d s x min(window, s) for attention (no causal half; the
+  window only where the model has one), per token, times the tokens each GPU runs per step, over the
+  predicted step time.
 
 Because FLOP-rate rows use the paper's own FLOP formula, their error is exactly the
 step-time error.
@@ -164,6 +170,20 @@ def _maxtext_flops_per_chip(scn, chips: int, causal: bool) -> float:
     return 6 * cfg.params_total * s * b + (attention / 2 if causal else attention)
 
 
+def _fsdp_bench_flops_per_token(scn) -> float:
+    """FLOPs per token as AMD's pytorch-training-benchmark counts them (module docstring): dense
+    gated-MLP (SwiGLU) GQA models only, which are the ones that script trains."""
+    from fabless.workload import load_model
+
+    cfg = load_model(scn.model)
+    e, k, d, s = cfg.hidden_size, cfg.intermediate_size, cfg.head_dim, scn.training.seq_len
+    h, j = cfg.num_heads, cfg.num_kv_heads
+    per_layer = 2 * 3 * e * k + 2 * e * (h + 2 * j) * d + 2 * e * h * d  # MLP, QKV, output projection
+    keys = min(cfg.sliding_window, s) if cfg.sliding_window else s
+    attention = 4 * s * keys * h * d / s  # scores and values, per token, no causal half
+    return 3 * (per_layer * cfg.num_layers + 2 * e * cfg.vocab_size) + 3 * attention * cfg.num_layers
+
+
 def convert(row: dict, entry: dict, scn, est) -> float:
     """The estimate in the unit of the row's metric."""
     kind = entry.get("convert")
@@ -185,6 +205,9 @@ def convert(row: dict, entry: dict, scn, est) -> float:
         return scn.training.global_batch / float(m["step_time_s"])
     if kind in ("maxtext_tflops_per_chip", "maxtext_tflops_per_chip_full_attention"):
         return _maxtext_flops_per_chip(scn, est.chips, kind == "maxtext_tflops_per_chip") / float(m["step_time_s"]) / 1e12
+    if kind == "fsdp_bench_tflops_per_gpu":
+        tokens_per_chip = scn.training.global_batch * scn.training.seq_len / est.chips
+        return _fsdp_bench_flops_per_token(scn) * tokens_per_chip / float(m["step_time_s"]) / 1e12
     if kind == "output_tokens_per_s":
         return float(m["output_tokens_per_s"])
     if kind == "ttft_ms":
