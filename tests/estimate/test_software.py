@@ -7,7 +7,7 @@ import pytest
 from fabless.errors import FablessError
 from fabless.estimate.engine import estimate
 from fabless.estimate.scenario import scenario_from_dict
-from fabless.estimate.software import MIN_FIT_ROWS, default_software, resolve_software, software_stacks
+from fabless.estimate.software import MIN_FIT_ROWS, default_software, efficiency_group, resolve_software, software_stacks
 from fabless.hardware.presets import load_chip
 from fabless.perf.collectives import group_collective_time_s
 
@@ -19,8 +19,20 @@ def test_every_stack_is_dated_and_sourced():
     for s in software_stacks().values():
         assert len(s.date) == 10 and s.date[4] == "-" and s.vendors and s.phase in ("training", "inference")
         assert s.sources, s.name
-        # an efficiency of its own only with rows enough (fewer follow their rows: software.yaml header)
-        assert not s.calibrated or len(s.fit_rows) >= MIN_FIT_ROWS
+        # an efficiency of its own only with rows enough (fewer follow their rows: software.yaml header);
+        # a stack sharing another's efficiency (efficiency_from) counts the rows of the whole group
+        group = efficiency_group(s.efficiency_from or s.name)
+        rows = [r for g in group for r in software_stacks()[g].fit_rows]
+        assert not s.calibrated or len(rows) >= MIN_FIT_ROWS
+
+
+def test_a_stack_sharing_a_compilers_efficiency_takes_its_value():
+    # neuron-nemo-megatron has 3 fit rows of its own; it takes neuronx-distributed's value, fitted on both stacks' rows
+    stacks = software_stacks()
+    nnm, nxd = stacks["neuron-nemo-megatron"], stacks["neuronx-distributed"]
+    assert nnm.efficiency_from == "neuronx-distributed" and len(nnm.fit_rows) < MIN_FIT_ROWS
+    assert nnm.framework_kernel_efficiency == nxd.framework_kernel_efficiency and nnm.calibrated == nxd.calibrated
+    assert set(nnm.fit_rows) <= set(r for g in efficiency_group("neuronx-distributed") for r in stacks[g].fit_rows)
 
 
 def test_default_is_the_newest_stack_for_the_vendor_and_phase():

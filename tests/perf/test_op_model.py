@@ -289,3 +289,14 @@ def test_memcpy_invariants(d, nbytes, grow):
     assert memcpy_time(nbytes, _design(d, hbm_bytes_per_s=d["hbm"] * grow)).time_s[0] <= t * (1 + 1e-12)
     assert t >= memcpy_time(nbytes, chip, model="roofline").time_s[0]
     assert math.isfinite(t)
+
+
+def test_measured_sustained_clock_sets_the_matrix_rate_of_cdna3():
+    # MI300X (750 W) and MI325X (1000 W) have the same 304 CUs and datasheet peak; under a dense
+    # BF16 GEMM AMD measured 1207 and 1447 MHz (ROCm blog 'Measuring Max-Achievable FLOPs - Part 2',
+    # in each chip file's clock.sustained_mhz). A compute-bound GEMM's time then scales as
+    # 1207 / 1447 from one to the other (the HBM, faster on MI325X, does not bound an 8192^3 GEMM).
+    a = gemm_time(8192, 8192, 8192, ChipParams.from_chip("mi300x"), "bf16")
+    b = gemm_time(8192, 8192, 8192, ChipParams.from_chip("mi325x"), "bf16")
+    assert a.bound == "compute" and b.bound == "compute"
+    assert b.time_s / a.time_s == pytest.approx(1207 / 1447, rel=0.01)

@@ -202,8 +202,20 @@ def tdp_load(chip: Chip, params: EconomicsParams | None = None) -> tuple[float, 
         if "mamf_row" in ref:
             p = params or default_params()
             return mamf_clock_mhz(chip, ref["mamf_row"], p), p.power.gemm_efficiency_at_clock, "clock derived from measured GEMM"
-        return float(ref["sustained_clock_mhz"]), float(ref["matrix_util"]), "measured sustained clock"
+        return _measured_clock_mhz(chip, ref), float(ref["matrix_util"]), "measured sustained clock"
     return float(chip.clock.boost_mhz), 1.0, "peak clock"
+
+
+def _measured_clock_mhz(chip: Chip, ref: dict) -> float:
+    """A measured entry's clock: its own ``sustained_clock_mhz``, else the chip file's
+    ``clock.sustained_mhz`` (one place for a chip's measured clock, shared with the
+    performance model)."""
+    if "sustained_clock_mhz" in ref:
+        return float(ref["sustained_clock_mhz"])
+    if chip.clock.sustained_mhz is None:
+        raise FablessError(f"power_sustained.yaml: {chip.name} has a measured entry but neither it nor the chip file "
+                           f"gives a sustained clock")
+    return float(chip.clock.sustained_mhz)
 
 
 def mamf_clock_mhz(chip: Chip, row_id: str, params: EconomicsParams | None = None) -> float:
@@ -321,10 +333,10 @@ def sustained_errors(params: EconomicsParams | None = None) -> list[dict]:
 
     out = []
     for name, ref in sustained_references().items():
-        if "sustained_clock_mhz" not in ref:
+        if "mamf_row" in ref:
             continue
         chip = load_chip(name)
-        f, u, dt = float(ref["sustained_clock_mhz"]), float(ref["matrix_util"]), ref["dtype"]
+        f, u, dt = _measured_clock_mhz(chip, ref), float(ref["matrix_util"]), ref["dtype"]
         at = chip_power(chip, params, dtype=dt, matrix_util=u, clock_mhz=f, enforce_budget=False)
         pred = chip_power(chip, params, dtype=dt, matrix_util=u, enforce_budget=False).sustained_clock_mhz
         tdp = float(chip.physical.tdp_w)

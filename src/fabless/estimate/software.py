@@ -44,9 +44,13 @@ class Software:
     fit_rows: tuple[str, ...]
     calibrated: bool
     sources: tuple[str, ...]
+    efficiency_from: str | None = None  # another stack whose fitted efficiency this one shares (same compiler)
 
     def describe(self) -> str:
-        how = (f"efficiency {self.framework_kernel_efficiency:.2f} fitted on {', '.join(self.fit_rows)}"
+        how = (f"efficiency {self.framework_kernel_efficiency:.2f} of {self.efficiency_from} (the same compiler), "
+               f"fitted with this stack's rows {', '.join(self.fit_rows)}"
+               if self.efficiency_from and self.calibrated else
+               f"efficiency {self.framework_kernel_efficiency:.2f} fitted on {', '.join(self.fit_rows)}"
                if self.calibrated else f"engine-wide efficiency {self.framework_kernel_efficiency:.2f} "
                f"({len(self.fit_rows)} fit rows of its own, fewer than {MIN_FIT_ROWS})")
         if not self.overlap_grad_reduce:
@@ -84,8 +88,22 @@ def software_stacks() -> dict[str, Software]:
             date=str(e.get("date")), framework_kernel_efficiency=value,
             overlap_grad_reduce=bool(_value(e, "overlap_grad_reduce", True)),
             overlap_tp_comm=bool(_value(e, "overlap_tp_comm", False)), fit_rows=rows,
-            calibrated=own and len(rows) >= MIN_FIT_ROWS, sources=srcs)
+            calibrated=own and len(rows) >= MIN_FIT_ROWS, sources=srcs,
+            efficiency_from=str(_value(e, "efficiency_from", "")) or None)
+    for name, s in list(out.items()):
+        if s.efficiency_from is not None:
+            src = out.get(s.efficiency_from)
+            if src is None or src.efficiency_from is not None:
+                raise FablessError(f"software.yaml: {name}.efficiency_from must name a stack with its own efficiency, "
+                                   f"got {s.efficiency_from!r}")
+            out[name] = replace(s, framework_kernel_efficiency=src.framework_kernel_efficiency, calibrated=src.calibrated)
     return out
+
+
+def efficiency_group(name: str) -> list[str]:
+    """``name`` and the stacks that take their efficiency from it (``efficiency_from``): the
+    stacks one fitted value serves, whose fit rows it is fitted on together."""
+    return [name, *(n for n, s in software_stacks().items() if s.efficiency_from == name)]
 
 
 def _vendor_of(chip) -> str:
@@ -131,5 +149,5 @@ def with_chip_calibration(sw: Software | None, chip, phase: str) -> Software | N
     return replace(sw, framework_kernel_efficiency=float(own), fit_rows=where, calibrated=True)
 
 
-__all__ = ["MIN_FIT_ROWS", "Software", "default_software", "resolve_software", "software_stacks",
+__all__ = ["MIN_FIT_ROWS", "Software", "default_software", "efficiency_group", "resolve_software", "software_stacks",
            "with_chip_calibration"]
