@@ -170,3 +170,9 @@ def memcpy(chip: list[str] = CHIP, nbytes: str = typer.Option("1GiB", "--bytes",
     res = memcpy_time(size, p, model=model)
     ref = memcpy_time(size, p, model="roofline")
     _report(chip, p, res, ref, "gbps", explain, json, {"bytes": size})
+
+
+# The collectives (allreduce, allgather, ...) sit beside gemm, attention and memcpy under `fabless op`.
+from fabless.perf.collectives_cli import collectives_app  # noqa: E402
+
+op_app.add_typer(collectives_app)
