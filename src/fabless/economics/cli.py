@@ -8,6 +8,7 @@ import typer
 
 from fabless.hardware.presets import load_chip
 from fabless.report.console import console, print_json, print_table
+from fabless.report.format import Num, num
 
 from .area import chip_area
 from .nre import nre_lines
@@ -123,10 +124,6 @@ def _read_scenario(path: str) -> dict:
     return dict(raw)
 
 
-def _money(v, digits: int = 2) -> str:
-    return "-" if v is None else f"{v:,.{digits}f}"
-
-
 @cost_app.command("tco")
 def tco(
     scenario: str = typer.Argument(..., help="A scenario YAML (model, system, precision, parallel, inference|training)."),
@@ -172,17 +169,16 @@ def tco(
     table = []
     for r in rows:
         if "error" in r:
-            table.append([r["chip"], "-"] + ["-"] * (len(head) - 2))
+            table.append([r["chip"]] + [None] * (len(head) - 1))
             continue
-        cells = [r["chip"], str(r["chips"]), f"{r['tokens_per_s_per_chip']:,.1f}", f"{r['power_w']:.0f}",
-                 f"{r['tokens_per_joule']:.3g}", _money(r["buy_chip_hour_usd"])]
-        cells += [_money(r.get(k), 0 if k.endswith("_run") else 3 if "mtoken" in k else 2) for k in keys]
+        cells = [r["chip"], r["chips"], r["tokens_per_s_per_chip"], r["power_w"], r["tokens_per_joule"], r["buy_chip_hour_usd"]]
+        cells += [r.get(k) for k in keys]
         table.append(cells)
     keep = [i for i, h in enumerate(head) if h]
     print_table([head[i] for i in keep], [[row[i] for i in keep] for row in table],
                 title=f"{scenario}: cost of {phase}")
-    notes = {r["chip"]: f"buy at ${r['buy_price_usd']:,.0f} ({r['buy_price_basis']}); power {r['power_basis']}"
-             + (f"; charged on {r['ownership_power_w']:.0f} W, {r['ownership_power_basis']}" if "no published" in r["ownership_power_basis"] else "")
+    notes = {r["chip"]: f"buy at ${num(round(r['buy_price_usd']))} ({r['buy_price_basis']}); power {r['power_basis']}"
+             + (f"; charged on {num(round(r['ownership_power_w']))} W, {r['ownership_power_basis']}" if "no published" in r["ownership_power_basis"] else "")
              for r in rows if "error" not in r}
     for r in rows:
         console.print(f"{r['chip']}: {r['error'] if 'error' in r else notes[r['chip']]}")
@@ -224,22 +220,22 @@ def breakeven_cmd(
         return
     c, g = rep["custom"], rep["gpu"]
     head = [
-        ["tokens/s per chip", f"{rep['custom_tokens_per_s_per_chip']:,.1f}", f"{rep['gpu_tokens_per_s_per_chip']:,.1f}"],
-        ["owned $ per chip-hour", f"{rep['custom_chip_hour_usd']:.3f}", f"{rep['gpu_chip_hour_usd']:.3f}"],
-        ["unit price $", f"{rep['custom_unit_usd']:,.0f}" + (" (partner)" if rep["partner"] else " (at cost)"), ""],
-        ["NRE $", f"{rep['nre_usd']:,.0f}", ""],
+        ["tokens/s per chip", rep["custom_tokens_per_s_per_chip"], rep["gpu_tokens_per_s_per_chip"]],
+        ["owned $ per chip-hour", rep["custom_chip_hour_usd"], rep["gpu_chip_hour_usd"]],
+        ["unit price $", Num(num(round(rep["custom_unit_usd"])) + (" (partner)" if rep["partner"] else " (at cost)")), None],
+        ["NRE $", round(rep["nre_usd"]), None],
     ]
     print_table(["", c, g], head, title=f"{scenario}: {c} vs {g} at {rep['chips_per_estimate']} chips")
     for note in rep.get("notes", []):
         console.print(note)
-    console.print(f"1 {c} delivers {rep['throughput_ratio']:.3f} x a {g}; each {g} replaced saves "
-                  f"${rep['saving_per_gpu_hour_usd']:.3f}/h.")
+    console.print(f"1 {c} delivers {num(rep['throughput_ratio'])} x a {g}; each {g} replaced saves "
+                  f"${num(rep['saving_per_gpu_hour_usd'])}/h.")
     rows = [[f"{r['years']:g}", _fleet(r["breakeven_fleet_gpus"]), _fleet(r["breakeven_fleet_custom_chips"])] for r in rep["breakeven"]]
     print_table(["years to repay NRE", f"fleet ({g})", f"fleet ({c})"], rows, title="break-even fleet")
     if "payback_years" in rep:
         pb = rep["payback_years"]
-        console.print(f"Replacing {rep['fleet_gpus']:,.0f} {g}: NRE paid back in "
-                      + ("never (no saving)" if pb == float("inf") else f"{pb:.2f} years") + ".")
+        console.print(f"Replacing {num(round(rep['fleet_gpus']))} {g}: NRE paid back in "
+                      + ("never (no saving)" if pb == float("inf") else f"{num(pb, 3)} years") + ".")
     tor = [[t["input"], f"x{t['low']:g} / x{t['high']:g}", _fleet(t["result_low"]), _fleet(t["result_high"]), _fleet(t["swing"])]
            for t in rep["tornado"]]
     base_fleet = rep["tornado"][0]["base_result"] if rep["tornado"] else float("nan")
@@ -247,5 +243,5 @@ def breakeven_cmd(
                 title=f"tornado: break-even fleet ({g} equivalents) over {rep['tornado_years']:g} years, base {_fleet(base_fleet)}")
 
 
-def _fleet(v: float) -> str:
-    return "never" if v == float("inf") else f"{v:,.0f}"
+def _fleet(v: float) -> Num:
+    return Num("never" if v == float("inf") else num(round(v)))

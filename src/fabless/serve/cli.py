@@ -8,6 +8,8 @@ from fabless.bands import band_text, json_fields, serve_bands
 from fabless.errors import FablessError
 from fabless.loading import read_yaml
 from fabless.report.console import console, print_json, print_table
+from fabless.report.format import Num, num, pct
+from fabless.report.format import plan as plan_text
 
 serve_app = typer.Typer()
 
@@ -82,19 +84,19 @@ def serve_cmd(
         return
     if summary.get("stable") is False:
         console.print(
-            f"[bold red]unstable[/bold red]: the offered {summary.get('arrival_rate_per_s', float('nan')):.3g} requests/s exceed "
-            f"what one replica completes (the backlog grew by {summary['backlog_growth']:.0f} requests over the second half "
+            f"[bold red]unstable[/bold red]: the offered {num(summary.get('arrival_rate_per_s'), 3)} requests/s exceed "
+            f"what one replica completes (the backlog grew by {num(round(summary['backlog_growth']))} requests over the second half "
             f"of the run); latency has no steady value. Lower --rate or use fabless fleet."
         )
         return
     if summary.get("near_capacity"):
         console.print(
-            f"[bold yellow]near capacity[/bold yellow]: the backlog still grew by {summary['backlog_growth']:.0f} requests over the "
+            f"[bold yellow]near capacity[/bold yellow]: the backlog still grew by {num(round(summary['backlog_growth']))} requests over the "
             f"second half of the run; the rate is at what one replica completes, so the latencies below grow with --duration."
         )
-    title = f"{scn.model} on {model.plan.tp * model.plan.pp} x {model.system.chip.name} (tp={model.plan.tp}, pp={model.plan.pp})"
+    title = f"{scn.model} on {model.plan.tp * model.plan.pp} x {model.system.chip.name} ({plan_text(model.plan)})"
     if max_throughput:
-        console.print(f"highest rate within {slo}: [bold]{summary['max_rate_per_s']:.3g} requests/s[/bold] per replica "
+        console.print(f"highest rate within {slo}: [bold]{num(summary['max_rate_per_s'], 3)} requests/s[/bold] per replica "
                       f"({band_text(bands.get('max_rate_per_s'), unit='requests/s')})")
     rows = []
     for m in ("ttft", "tpot", "e2e"):
@@ -107,7 +109,7 @@ def serve_cmd(
             band_text(bands.get("output_tokens_per_s")) if max_throughput else ""],
            ["preemptions", summary.get("preemptions"), ""]]
     if "goodput_fraction" in summary:
-        out += [["goodput (share within SLO)", summary["goodput_fraction"], ""], ["SLO met", summary.get("slo_met"), ""]]
+        out += [["goodput (share within SLO)", pct(summary["goodput_fraction"]), ""], ["SLO met", summary.get("slo_met"), ""]]
     print_table(["", "value", "error band"], out)
 
 
@@ -179,24 +181,20 @@ def fleet_cmd(
         print_json({"scenario": scenario, "demand_per_s": demand_s, "slo": slo, "rows": rows})
         return
 
-    def money(v, digits=0):
-        return "-" if v is None else f"{v:,.{digits}f}"
-
     table = []
     for r in rows:
         if "error" in r:
-            table.append([r["chip"], "-", "-", "-", "-", "-", "-", "-"])
+            table.append([r["chip"], "-", *[None] * 6])
             continue
-        table.append([r["chip"], r["best"], f"{r['rate_per_s']:.3g}", f"{r['units']:,}", f"{r['chips']:,}",
-                      money(r["buy_usd_per_month"]), money(r["buy_usd_per_mtoken_output"], 3),
-                      money(r["rent_usd_per_month"])])
+        table.append([r["chip"], r["best"], Num(num(r["rate_per_s"], 3)), r["units"], r["chips"],
+                      r["buy_usd_per_month"], r["buy_usd_per_mtoken_output"], r["rent_usd_per_month"]])
     print_table(["chip", "best layout", "req/s per unit", "units", "chips", "buy $/month", "buy $/M out tok", "rent $/month"],
-                table, title=f"{scn.model}: {demand_s:,.4g} requests/s within {slo}")
+                table, title=f"{scn.model}: {num(demand_s)} requests/s within {slo}")
     for r in rows:
         if "error" in r:
             console.print(f"{r['chip']}: {r['error']}")
         else:
-            tried = "; ".join(f"{t['layout']} {t['rate_per_s']:.3g}/s" + (f" -> {t['chips']} chips" if "chips" in t else "")
+            tried = "; ".join(f"{t['layout']} {num(t['rate_per_s'], 3)}/s" + (f" -> {num(t['chips'])} chips" if "chips" in t else "")
                               for t in r["layouts"])
             console.print(f"{r['chip']} ({r['price_basis']}): {tried}")
             if r.get("system_note"):

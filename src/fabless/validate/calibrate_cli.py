@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from fabless.report.console import console, print_json, print_table
+from fabless.report.format import pct
 from fabless.validate.measured import FORMATS
 from fabless.validate.measured.calibrate import calibrate_files, write
 
@@ -49,9 +50,9 @@ def calibrate(
         print_json({"target": cal.target, "name": name, "out": written, "summary": summary,
                     "parameters": cal.parameters(), "rows": cal.table()})
         return
-    print_table(["where", "what", "measured (us)", "before (us)", "after (us)", "error before %", "error after %"],
+    print_table(["where", "what", "measured (us)", "before (us)", "after (us)", "error before", "error after"],
                 [[Path(r["where"]).name, r["what"], r["measured_s"] * 1e6, r["before_s"] * 1e6, r["after_s"] * 1e6,
-                  round(r["error_before"] * 100, 2), round(r["error_after"] * 100, 2)] for r in cal.table()],
+                  pct(r["error_before"], signed=True), pct(r["error_after"], signed=True)] for r in cal.table()],
                 title=f"Your measurements against the model, before and after calibrating {name}")
     params = cal.parameters()
     print_table(["parameter", "before", "after", "fitted"],
