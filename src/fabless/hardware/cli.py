@@ -76,7 +76,7 @@ def chips_validate(path: str = typer.Argument(..., help="Your chip YAML file."),
 
     Exit status 2 on an error in the file; consistency findings are printed as warnings.
 
-    Example: fabless chips validate my-chip.yaml
+    Example: fabless chips validate examples/scenarios/hardware/my-chip.yaml
     """
     chip = load_chip(path)
     issues = consistency_issues(chip)
@@ -125,7 +125,7 @@ def systems_show(name: str = typer.Argument(..., help="A system preset or a syst
 def systems_validate(path: str = typer.Argument(..., help="Your system YAML file."), json: bool = JSON) -> None:
     """Check a system file (its chip may be a preset name or a chip file).
 
-    Example: fabless systems validate my-cluster.yaml
+    Example: fabless systems validate examples/scenarios/hardware/my-chip-system.yaml
     """
     system = load_system(path)
     if json:

@@ -35,11 +35,12 @@ def calibrate(
     TTFT/TPOT fit the chip's framework_kernel_efficiency on the --scenario they ran. Only what
     the rows can tell apart is fitted.
 
-    Example: fabless calibrate sweep.csv --chip h100-sxm --out my-h100.yaml
+    Example: fabless calibrate examples/measurements/xla-sm90-bf16-gemm.csv --chip h100-sxm --out my-h100.yaml
 
-    Example: fabless calibrate all_reduce.txt all_gather.txt --system dgx-h100 --out my-dgx.yaml
+    Example: fabless calibrate examples/measurements/a3mega-2x8-h100-all_reduce.txt --system dgx-h100 --out my-dgx.yaml
 
-    Example: fabless calibrate megatron.log --scenario my-run.yaml --chip h100-sxm --out my-h100.yaml
+    A training log is fitted on the scenario it ran: fabless calibrate megatron.log --scenario
+    my-run.yaml --chip h100-sxm --out my-h100.yaml
     """
     cal = calibrate_files(list(files), chip=chip, system=system, fmt=fmt, collective=collective, ranks=ranks,
                           scenario=scenario)
