@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from fabless.report.format import cell, is_numeric
@@ -65,3 +67,37 @@ def table(
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None, caption: str | None = None) -> None:
     console.print(table(columns, rows, title=title, caption=caption))
+
+
+class _NoBar:
+    def update(self, done: int | None = None, total: int | None = None, text: str | None = None) -> None:
+        pass
+
+
+class _Bar:
+    def __init__(self, prog: Any, task: Any) -> None:
+        self._prog, self._task = prog, task
+
+    def update(self, done: int | None = None, total: int | None = None, text: str | None = None) -> None:
+        """Move the bar: ``done`` of ``total`` steps (total None: unknown), ``text`` beside it."""
+        fields: dict[str, Any] = {}
+        if done is not None:
+            fields["completed"] = done
+        if total is not None:
+            fields["total"] = total
+        if text is not None:
+            fields["text"] = text
+        self._prog.update(self._task, **fields)
+
+
+@contextmanager
+def progress(label: str, total: int | None = None, enabled: bool = True) -> Iterator[_Bar | _NoBar]:
+    """A progress bar on stderr while a long run works (label, bar, done/total, a line of text,
+    elapsed time), removed when it ends. Nothing is shown when ``enabled`` is False (``--json``)
+    or stderr is not a terminal, so piped and captured output stay clean."""
+    if not (enabled and err_console.is_terminal):
+        yield _NoBar()
+        return
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[text]}"),
+                  TimeElapsedColumn(), console=err_console, transient=True) as prog:
+        yield _Bar(prog, prog.add_task(label, total=total, text=""))

@@ -7,7 +7,7 @@ import typer
 from fabless.bands import band_text, json_fields, serve_bands
 from fabless.errors import FablessError
 from fabless.loading import read_yaml
-from fabless.report.console import console, print_json, print_table
+from fabless.report.console import console, print_json, print_table, progress
 from fabless.report.format import Num, num, pct
 from fabless.report.format import plan as plan_text
 
@@ -68,7 +68,14 @@ def serve_cmd(
     model = EngineStepCost.from_scenario(scn)
     duration_s = parse_seconds(duration, "--duration")
     if max_throughput:
-        found = search_max(model, lengths, slo_obj, cfg, seed, duration_s=duration_s)
+        with progress("max-throughput", enabled=not json) as bar:
+            runs: list[bool] = []
+
+            def on_run(rate_per_s: float, met: bool) -> None:
+                runs.append(met)
+                bar.update(done=len(runs), text=f"{num(rate_per_s, 3)} requests/s {'met' if met else 'missed'} the SLO")
+
+            found = search_max(model, lengths, slo_obj, cfg, seed, duration_s=duration_s, on_run=on_run)
         summary = dict(found.result.summary) if found.result is not None else {}
         summary["max_rate_per_s"] = found.rate_per_s
         summary["rates_tried"] = [{"rate_per_s": r, "slo_met": m} for r, m in found.tried]
@@ -175,8 +182,9 @@ def fleet_cmd(
 
     opts = FleetOptions(slo_obj, SchedulerConfig(max_num_batched_tokens=max_batched_tokens, max_num_seqs=max_seqs),
                         seed=seed, duration_s=duration_s, max_layouts=max_layouts)
-    rows = fleet_rows(raw, refs, demand_s, Lengths(dist(inf.input_tokens), dist(inf.output_tokens)), opts,
-                      load_params(params))
+    with progress("fleet", total=len(refs), enabled=not json) as bar:
+        rows = fleet_rows(raw, refs, demand_s, Lengths(dist(inf.input_tokens), dist(inf.output_tokens)), opts,
+                          load_params(params), on_progress=lambda done, total, text: bar.update(done, total, text))
     if json:
         print_json({"scenario": scenario, "demand_per_s": demand_s, "slo": slo, "rows": rows})
         return

@@ -27,7 +27,8 @@ def max_throughput(step_model: StepCostModel, lengths: Lengths, slo: SLO, sched_
                    seed: int = 0, *, duration_s: float = 600.0, warmup_s: float = 0.0,
                    arrivals: Callable[[float], object] = Poisson, fleet: Fleet | Disaggregated | None = None,
                    prefix: SharedPrefix | None = None, start_rate_per_s: float = 1.0, rel_tol: float = 0.02,
-                   max_runs: int = 40, growth: float = 2.0) -> MaxThroughput:
+                   max_runs: int = 40, growth: float = 2.0,
+                   on_run: Callable[[float, bool], None] | None = None) -> MaxThroughput:
     """Bisection on the arrival rate for the highest rate whose run meets ``slo``.
 
     From ``start_rate_per_s`` the rate is multiplied by ``growth`` (default 2) until a run fails
@@ -36,6 +37,7 @@ def max_throughput(step_model: StepCostModel, lengths: Lengths, slo: SLO, sched_
     Every run uses the same ``seed``; with Poisson arrivals that means the same requests with
     arrival times scaled by 1/rate (common random numbers), so the answer is deterministic.
     Assumes latency grows with rate (true of the SLO's percentiles away from noise).
+    ``on_run(rate_per_s, slo_met)`` is called after each run (for a progress display).
     """
     if not 0 < rel_tol < 1:
         raise FablessError(f"rel_tol must be in (0, 1), got {rel_tol}")
@@ -51,6 +53,8 @@ def max_throughput(step_model: StepCostModel, lengths: Lengths, slo: SLO, sched_
                   prefix=prefix, slo=slo, warmup_s=warmup_s)
         met = bool(res.summary["requests"] > 0 and slo.met_by(res.summary))
         tried.append((rate, met))
+        if on_run is not None:
+            on_run(rate, met)
         if met:
             results[rate] = res
         return met

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from fabless.report.console import console, print_json, print_table
+from fabless.report.console import console, print_json, print_table, progress
 from fabless.report.format import pct
 from fabless.validate.core import evaluate, summarise, write_csv
 
@@ -24,16 +24,8 @@ def validate(
 
     Example: fabless validate --category kernel --by chip --csv kernel-errors.csv
     """
-    if json:
-        outcomes = evaluate(list(category) if category else None)
-    else:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        with Progress(TextColumn("validating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console, transient=True) as prog:
-            task = prog.add_task("rows", total=None)
-            outcomes = evaluate(list(category) if category else None,
-                                on_row=lambda done, total: prog.update(task, completed=done, total=total))
+    with progress("validating", enabled=not json) as bar:
+        outcomes = evaluate(list(category) if category else None, on_row=lambda done, total: bar.update(done, total))
     summary = summarise(outcomes, by=by)
     if csv:
         write_csv(outcomes, csv)
