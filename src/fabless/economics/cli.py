@@ -8,7 +8,7 @@ import typer
 
 from fabless.hardware.presets import load_chip
 from fabless.report.console import console, print_json, print_table
-from fabless.report.format import Num, num
+from fabless.report.format import Num, num, pct
 
 from .area import chip_area
 from .nre import nre_lines
@@ -49,7 +49,7 @@ def cost(
         if mm2:
             lines.append(Line(f"area: {part.replace('_', ' ')}", mm2, "mm2", "model, whole package", "silicon.yaml"))
     lines.append(Line("area: model total", area.model_per_die_mm2 * area.dies, "mm2",
-                      f"{area.dies} die(s) of {area.model_per_die_mm2:.0f} mm2; reticle {p.silicon.reticle_limit_mm2:g} mm2",
+                      f"{area.dies} die(s) of {num(round(area.model_per_die_mm2))} mm2; reticle {num(p.silicon.reticle_limit_mm2)} mm2",
                       p.cite("silicon.reticle_limit_mm2")))
     lines += uc.lines
     lines.append(Line("unit cost", uc.unit_usd, "USD", "package + board" + (" + partner margin" if partner else ""), ""))
@@ -58,7 +58,7 @@ def cost(
     tdp_note = (f"TDP {pw.tdp_w:g} W" if pw.tdp_w else "no published TDP: this modelled figure is used below")
     if pw.tdp_w and pw.sustained_clock_mhz is None:
         tdp_note += " (the model exceeds it)"
-    lines.append(Line("power: total", pw.total_w, "W", f"modelled at {pw.clock_mhz:.0f} MHz; {tdp_note}", ""))
+    lines.append(Line("power: total", pw.total_w, "W", f"modelled at {num(round(pw.clock_mhz))} MHz; {tdp_note}", ""))
     if pw.sustained_clock_mhz is not None:
         lines.append(Line("sustained clock", pw.sustained_clock_mhz, "MHz", "highest clock within the TDP (matrix power ~ f^(1+gamma))", p.cite("power.energy_clock_exponent")))
     if c.physical.tdp_w and not is_design:
@@ -66,7 +66,7 @@ def cost(
         f_load, u_load, basis = tdp_load(c, p)
         at = power_at_tdp_load(c, p)
         lines.append(Line("power at the TDP load", at.total_w, "W",
-                          f"{basis}: {f_load:.0f} MHz, {u_load:.0%} of units busy; {at.total_w / c.physical.tdp_w - 1:+.0%} vs TDP",
+                          f"{basis}: {num(round(f_load))} MHz, {u_load:.0%} of units busy; {at.total_w / c.physical.tdp_w - 1:+.0%} vs TDP",
                           "power_sustained.yaml" if basis != "peak clock" else ""))
     lines += nre_lines(c.physical.process_node, p)
     ch = chip_hour(c, p, price_usd=uc.unit_usd if (c.price.list_usd is None) else None,
@@ -74,8 +74,8 @@ def cost(
                    power_w=None if c.physical.tdp_w is not None else _full_load_w(c, p, area.total_mm2),
                    power_basis="modelled (no published TDP)")
     for term, v in ch.terms.items():
-        lines.append(Line(f"chip-hour owned: {term}", v, "USD/h", f"price ${ch.price_usd:,.0f} ({ch.price_basis})" if term == "hardware" else
-                          f"at {ch.power_w:.0f} W chip power ({ch.power_basis})" if term in ("energy", "datacenter") else "",
+        lines.append(Line(f"chip-hour owned: {term}", v, "USD/h", f"price ${num(round(ch.price_usd))} ({ch.price_basis})" if term == "hardware" else
+                          f"at {num(round(ch.power_w))} W chip power ({ch.power_basis})" if term in ("energy", "datacenter") else "",
                           "ownership.yaml"))
     if ch.rented_usd is not None:
         lines.append(Line("chip-hour rented", ch.rented_usd, "USD/h", c.price.cloud_offer or "cloud price", "chip preset"))
@@ -88,7 +88,9 @@ def cost(
                                 "nre_usd": next(l.value for l in lines if l.name == "NRE total"),
                                 "owned_chip_hour_usd": ch.owned_usd, "rented_chip_hour_usd": ch.rented_usd}})
         return
-    print_table(["item", "value", "unit", "how", "source"], [[l.name, l.value, l.unit, l.how, _short(l.source)] for l in lines],
+    print_table(["item", "value", "unit", "how", "source"],
+                [[l.name, *((pct(l.value), "") if l.unit == "fraction" else (l.value, l.unit)), l.how, _short(l.source)]
+                 for l in lines],
                 title=f"{c.display_name}: cost" + (" (via a design partner)" if partner else ""))
     console.print("Defaults and their sources: src/fabless/data/economics/*.yaml; override with --params FILE.yaml.")
 
@@ -102,7 +104,7 @@ def _short(text: str, n: int = 70) -> str:
 
 
 def _power_how(term: str, dtype: str, util: float, clock: float) -> str:
-    return {"static": "leakage W/mm2 x die area", "matrix": f"{dtype} peak x {util:g} x pJ/FLOP (node, clock {clock:.0f} MHz, MACs per unit)",
+    return {"static": "leakage W/mm2 x die area", "matrix": f"{dtype} peak x {util:g} x pJ/FLOP (node, clock {num(round(clock))} MHz, MACs per unit)",
             "memory": "bandwidth x pJ/bit (HBM: DRAM + I/O)", "links": "SerDes bandwidth x pJ/bit"}[term]
 
 
