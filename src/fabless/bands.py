@@ -45,7 +45,7 @@ import numpy as np
 from fabless.errors import FablessError
 from fabless.hardware.presets import load_chip
 from fabless.loading import read_yaml
-from fabless.report.console import fmt
+from fabless.report.format import num
 
 BANDS_PATH = Path(str(resources.files("fabless") / "data" / "estimate" / "error_bands.yaml"))
 
@@ -274,10 +274,10 @@ def band_text(b: dict | str | None, scale: float = 1.0, unit: str = "") -> str:
     ``unvalidated``; ``scale`` converts to the printed unit (1e3 for s -> ms)."""
     if not isinstance(b, dict):
         return UNVALIDATED
-    u = f" {unit}" if unit else ""
+    u = unit if unit == "%" else f" {unit}" if unit else ""
     # a category-level band comes mostly from other chip families: say so
     where = b["regime"] if "/" in b["regime"] else f"{b['regime']}: too few rows of this chip family"
-    return (f"80%: {fmt(b['lo'] * scale, 3)}-{fmt(b['hi'] * scale, 3)}{u}, "
+    return (f"80%: {num(b['lo'] * scale, 3)}-{num(b['hi'] * scale, 3)}{u}, "
             f"from {b['n']} held-out rows like it ({where})")
 
 

@@ -3,29 +3,86 @@
 Sub-commands live beside the concept they belong to (``hardware/cli.py``,
 ``workload/cli.py``, ...); this module only assembles them and turns a
 :class:`~fabless.errors.FablessError` into one line on stderr and exit status 2.
+
+Start-up is kept short by importing a sub-command's module only when that command runs
+(``fabless --help`` lists every command from the one-line summaries below without
+importing any of them); the library modules themselves import at their top.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from fabless import __version__
 from fabless.errors import FablessError
-from fabless.economics.cli import cost_app
-from fabless.estimate.cli import estimate_app
-from fabless.explore.cli import explore_app
-from fabless.hardware.cli import chips_app, systems_app
-from fabless.perf.cli import op_app
-from fabless.perf.collectives_cli import collectives_app
-from fabless.serve.cli import serve_app
-from fabless.validate.calibrate_cli import calibrate_app
-from fabless.validate.cli import validate_app
-from fabless.workload.cli import import_app, models_app
+
+# name -> (module, Typer attribute, whether the Typer is a group under `name`, one-line help).
+# A Typer that is not a group contributes its command `name` directly (`fabless estimate`).
+_COMMANDS: dict[str, tuple[str, str, bool, str]] = {
+    "chips": ("fabless.hardware.cli", "chips_app", True,
+              "The chip library: list, show (with sources), compare, and check your own chip file."),
+    "systems": ("fabless.hardware.cli", "systems_app", True,
+                "The system library: chips joined by a scale-up domain and a scale-out network."),
+    "models": ("fabless.workload.cli", "models_app", True,
+               "The model catalog: configs with sources, parameter counts, KV-cache size, FLOPs per token."),
+    "import": ("fabless.workload.cli", "import_app", False,
+               "Trace a PyTorch model (runs your file: trust it) on meta tensors and print its graph."),
+    "op": ("fabless.perf.cli", "op_app", True,
+           "One operator or collective on a chip or system: time, achieved rate, what bounds it."),
+    "estimate": ("fabless.estimate.cli", "estimate_app", False,
+                 "A training step or an inference request of a model on a system, and where the time goes."),
+    "serve": ("fabless.serve.cli", "serve_app", False,
+              "Simulate one serving replica under a request load: latency percentiles, throughput, goodput."),
+    "fleet": ("fabless.serve.cli", "serve_app", False,
+              "For each chip: the replica layout and chip count that serve --demand within --slo, and $/month."),
+    "cost": ("fabless.economics.cli", "cost_app", False,
+             "Area, yield, unit cost, power, NRE and cost per chip-hour, each line explained."),
+    "tco": ("fabless.economics.cli", "cost_app", False,
+            "$/Mtoken (inference) or $/run (training), tokens/J, bought and rented, per chip."),
+    "breakeven": ("fabless.economics.cli", "cost_app", False,
+                  "Build versus buy at equal delivered throughput: the fleet that repays the NRE, and a tornado."),
+    "explore": ("fabless.explore.cli", "explore_app", False,
+                "Search a design space and print its Pareto front, best first."),
+    "validate": ("fabless.validate.cli", "validate_app", False,
+                 "The models against published measurements: median and p90 error per category and vendor."),
+    "calibrate": ("fabless.validate.calibrate_cli", "calibrate_app", False,
+                  "Fit the model's parameters to your own measurements and write a chip or system file."),
+}
+
+
+def load_command(name: str) -> typer.core.click.Command:  # type: ignore[name-defined]
+    """The real command `name` (a group or a single command), importing its module now."""
+    module, attr, is_group, _ = _COMMANDS[name]
+    group = typer.main.get_group(getattr(importlib.import_module(module), attr))
+    if is_group:
+        group.name = name
+        return group
+    return group.commands[name]
+
+
+class _LazyGroup(TyperGroup):
+    """The root group: lists every command from `_COMMANDS` and loads one when it is invoked."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        for name, (_, _, _, short) in _COMMANDS.items():
+            # A placeholder for listing (name and one-line help); never invoked.
+            self.commands[name] = TyperCommand(name, help=short, short_help=short)
+
+    def resolve_command(self, ctx, args):
+        name, cmd, rest = super().resolve_command(ctx, args)
+        if name in _COMMANDS:
+            cmd = load_command(name)
+        return name, cmd, rest
+
 
 app = typer.Typer(
     name="fabless",
+    cls=_LazyGroup,
     help=(
         "Buy GPUs, rent TPUs, or build your own accelerator? fabless estimates how fast each option "
         "trains and serves real models, what it costs, and what a custom chip should look like.\n\n"
@@ -35,18 +92,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.add_typer(chips_app, name="chips")
-app.add_typer(systems_app, name="systems")
-app.add_typer(models_app, name="models")
-app.add_typer(import_app)  # `fabless import FILE.py:FACTORY`
-op_app.add_typer(collectives_app)  # allreduce, allgather, ... beside gemm, attention, memcpy
-app.add_typer(op_app, name="op")
-app.add_typer(estimate_app)  # `fabless estimate`
-app.add_typer(serve_app)  # `fabless serve`
-app.add_typer(cost_app)  # `fabless cost`, `tco`, `breakeven`
-app.add_typer(explore_app)  # `fabless explore`
-app.add_typer(validate_app)  # `fabless validate`
-app.add_typer(calibrate_app)  # `fabless calibrate`
 
 
 def _version(value: bool) -> None:

@@ -17,7 +17,7 @@ from fabless.perf.params import ChipParams
 from fabless.validate.measured.calibrate import calibrate_files
 from tests.conftest import assert_one_line_error
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "calibrate"
+FIXTURES = Path(__file__).resolve().parents[2] / "examples" / "measurements"
 NCCL_FIXTURE = FIXTURES / "a3mega-2x8-h100-all_reduce.txt"
 GEMM_FIXTURE = FIXTURES / "xla-sm90-bf16-gemm.csv"
 

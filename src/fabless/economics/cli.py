@@ -8,6 +8,7 @@ import typer
 
 from fabless.hardware.presets import load_chip
 from fabless.report.console import console, print_json, print_table
+from fabless.report.format import Num, num, pct
 
 from .area import chip_area
 from .nre import nre_lines
@@ -48,7 +49,7 @@ def cost(
         if mm2:
             lines.append(Line(f"area: {part.replace('_', ' ')}", mm2, "mm2", "model, whole package", "silicon.yaml"))
     lines.append(Line("area: model total", area.model_per_die_mm2 * area.dies, "mm2",
-                      f"{area.dies} die(s) of {area.model_per_die_mm2:.0f} mm2; reticle {p.silicon.reticle_limit_mm2:g} mm2",
+                      f"{area.dies} die(s) of {num(round(area.model_per_die_mm2))} mm2; reticle {num(p.silicon.reticle_limit_mm2)} mm2",
                       p.cite("silicon.reticle_limit_mm2")))
     lines += uc.lines
     lines.append(Line("unit cost", uc.unit_usd, "USD", "package + board" + (" + partner margin" if partner else ""), ""))
@@ -57,7 +58,7 @@ def cost(
     tdp_note = (f"TDP {pw.tdp_w:g} W" if pw.tdp_w else "no published TDP: this modelled figure is used below")
     if pw.tdp_w and pw.sustained_clock_mhz is None:
         tdp_note += " (the model exceeds it)"
-    lines.append(Line("power: total", pw.total_w, "W", f"modelled at {pw.clock_mhz:.0f} MHz; {tdp_note}", ""))
+    lines.append(Line("power: total", pw.total_w, "W", f"modelled at {num(round(pw.clock_mhz))} MHz; {tdp_note}", ""))
     if pw.sustained_clock_mhz is not None:
         lines.append(Line("sustained clock", pw.sustained_clock_mhz, "MHz", "highest clock within the TDP (matrix power ~ f^(1+gamma))", p.cite("power.energy_clock_exponent")))
     if c.physical.tdp_w and not is_design:
@@ -65,7 +66,7 @@ def cost(
         f_load, u_load, basis = tdp_load(c, p)
         at = power_at_tdp_load(c, p)
         lines.append(Line("power at the TDP load", at.total_w, "W",
-                          f"{basis}: {f_load:.0f} MHz, {u_load:.0%} of units busy; {at.total_w / c.physical.tdp_w - 1:+.0%} vs TDP",
+                          f"{basis}: {num(round(f_load))} MHz, {u_load:.0%} of units busy; {at.total_w / c.physical.tdp_w - 1:+.0%} vs TDP",
                           "power_sustained.yaml" if basis != "peak clock" else ""))
     lines += nre_lines(c.physical.process_node, p)
     ch = chip_hour(c, p, price_usd=uc.unit_usd if (c.price.list_usd is None) else None,
@@ -73,8 +74,8 @@ def cost(
                    power_w=None if c.physical.tdp_w is not None else _full_load_w(c, p, area.total_mm2),
                    power_basis="modelled (no published TDP)")
     for term, v in ch.terms.items():
-        lines.append(Line(f"chip-hour owned: {term}", v, "USD/h", f"price ${ch.price_usd:,.0f} ({ch.price_basis})" if term == "hardware" else
-                          f"at {ch.power_w:.0f} W chip power ({ch.power_basis})" if term in ("energy", "datacenter") else "",
+        lines.append(Line(f"chip-hour owned: {term}", v, "USD/h", f"price ${num(round(ch.price_usd))} ({ch.price_basis})" if term == "hardware" else
+                          f"at {num(round(ch.power_w))} W chip power ({ch.power_basis})" if term in ("energy", "datacenter") else "",
                           "ownership.yaml"))
     if ch.rented_usd is not None:
         lines.append(Line("chip-hour rented", ch.rented_usd, "USD/h", c.price.cloud_offer or "cloud price", "chip preset"))
@@ -87,7 +88,9 @@ def cost(
                                 "nre_usd": next(l.value for l in lines if l.name == "NRE total"),
                                 "owned_chip_hour_usd": ch.owned_usd, "rented_chip_hour_usd": ch.rented_usd}})
         return
-    print_table(["item", "value", "unit", "how", "source"], [[l.name, l.value, l.unit, l.how, _short(l.source)] for l in lines],
+    print_table(["item", "value", "unit", "how", "source"],
+                [[l.name, *((pct(l.value), "") if l.unit == "fraction" else (l.value, l.unit)), l.how, _short(l.source)]
+                 for l in lines],
                 title=f"{c.display_name}: cost" + (" (via a design partner)" if partner else ""))
     console.print("Defaults and their sources: src/fabless/data/economics/*.yaml; override with --params FILE.yaml.")
 
@@ -101,7 +104,7 @@ def _short(text: str, n: int = 70) -> str:
 
 
 def _power_how(term: str, dtype: str, util: float, clock: float) -> str:
-    return {"static": "leakage W/mm2 x die area", "matrix": f"{dtype} peak x {util:g} x pJ/FLOP (node, clock {clock:.0f} MHz, MACs per unit)",
+    return {"static": "leakage W/mm2 x die area", "matrix": f"{dtype} peak x {util:g} x pJ/FLOP (node, clock {num(round(clock))} MHz, MACs per unit)",
             "memory": "bandwidth x pJ/bit (HBM: DRAM + I/O)", "links": "SerDes bandwidth x pJ/bit"}[term]
 
 
@@ -121,10 +124,6 @@ def _read_scenario(path: str) -> dict:
     if not isinstance(raw, dict):
         raise FablessError(f"{path}: expected a mapping of fields at the top level")
     return dict(raw)
-
-
-def _money(v, digits: int = 2) -> str:
-    return "-" if v is None else f"{v:,.{digits}f}"
 
 
 @cost_app.command("tco")
@@ -172,17 +171,16 @@ def tco(
     table = []
     for r in rows:
         if "error" in r:
-            table.append([r["chip"], "-"] + ["-"] * (len(head) - 2))
+            table.append([r["chip"]] + [None] * (len(head) - 1))
             continue
-        cells = [r["chip"], str(r["chips"]), f"{r['tokens_per_s_per_chip']:,.1f}", f"{r['power_w']:.0f}",
-                 f"{r['tokens_per_joule']:.3g}", _money(r["buy_chip_hour_usd"])]
-        cells += [_money(r.get(k), 0 if k.endswith("_run") else 3 if "mtoken" in k else 2) for k in keys]
+        cells = [r["chip"], r["chips"], r["tokens_per_s_per_chip"], r["power_w"], r["tokens_per_joule"], r["buy_chip_hour_usd"]]
+        cells += [r.get(k) for k in keys]
         table.append(cells)
     keep = [i for i, h in enumerate(head) if h]
     print_table([head[i] for i in keep], [[row[i] for i in keep] for row in table],
                 title=f"{scenario}: cost of {phase}")
-    notes = {r["chip"]: f"buy at ${r['buy_price_usd']:,.0f} ({r['buy_price_basis']}); power {r['power_basis']}"
-             + (f"; charged on {r['ownership_power_w']:.0f} W, {r['ownership_power_basis']}" if "no published" in r["ownership_power_basis"] else "")
+    notes = {r["chip"]: f"buy at ${num(round(r['buy_price_usd']))} ({r['buy_price_basis']}); power {r['power_basis']}"
+             + (f"; charged on {num(round(r['ownership_power_w']))} W, {r['ownership_power_basis']}" if "no published" in r["ownership_power_basis"] else "")
              for r in rows if "error" not in r}
     for r in rows:
         console.print(f"{r['chip']}: {r['error'] if 'error' in r else notes[r['chip']]}")
@@ -224,22 +222,22 @@ def breakeven_cmd(
         return
     c, g = rep["custom"], rep["gpu"]
     head = [
-        ["tokens/s per chip", f"{rep['custom_tokens_per_s_per_chip']:,.1f}", f"{rep['gpu_tokens_per_s_per_chip']:,.1f}"],
-        ["owned $ per chip-hour", f"{rep['custom_chip_hour_usd']:.3f}", f"{rep['gpu_chip_hour_usd']:.3f}"],
-        ["unit price $", f"{rep['custom_unit_usd']:,.0f}" + (" (partner)" if rep["partner"] else " (at cost)"), ""],
-        ["NRE $", f"{rep['nre_usd']:,.0f}", ""],
+        ["tokens/s per chip", rep["custom_tokens_per_s_per_chip"], rep["gpu_tokens_per_s_per_chip"]],
+        ["owned $ per chip-hour", rep["custom_chip_hour_usd"], rep["gpu_chip_hour_usd"]],
+        ["unit price $", Num(num(round(rep["custom_unit_usd"])) + (" (partner)" if rep["partner"] else " (at cost)")), None],
+        ["NRE $", round(rep["nre_usd"]), None],
     ]
     print_table(["", c, g], head, title=f"{scenario}: {c} vs {g} at {rep['chips_per_estimate']} chips")
     for note in rep.get("notes", []):
         console.print(note)
-    console.print(f"1 {c} delivers {rep['throughput_ratio']:.3f} x a {g}; each {g} replaced saves "
-                  f"${rep['saving_per_gpu_hour_usd']:.3f}/h.")
+    console.print(f"1 {c} delivers {num(rep['throughput_ratio'])} x a {g}; each {g} replaced saves "
+                  f"${num(rep['saving_per_gpu_hour_usd'])}/h.")
     rows = [[f"{r['years']:g}", _fleet(r["breakeven_fleet_gpus"]), _fleet(r["breakeven_fleet_custom_chips"])] for r in rep["breakeven"]]
     print_table(["years to repay NRE", f"fleet ({g})", f"fleet ({c})"], rows, title="break-even fleet")
     if "payback_years" in rep:
         pb = rep["payback_years"]
-        console.print(f"Replacing {rep['fleet_gpus']:,.0f} {g}: NRE paid back in "
-                      + ("never (no saving)" if pb == float("inf") else f"{pb:.2f} years") + ".")
+        console.print(f"Replacing {num(round(rep['fleet_gpus']))} {g}: NRE paid back in "
+                      + ("never (no saving)" if pb == float("inf") else f"{num(pb, 3)} years") + ".")
     tor = [[t["input"], f"x{t['low']:g} / x{t['high']:g}", _fleet(t["result_low"]), _fleet(t["result_high"]), _fleet(t["swing"])]
            for t in rep["tornado"]]
     base_fleet = rep["tornado"][0]["base_result"] if rep["tornado"] else float("nan")
@@ -247,5 +245,5 @@ def breakeven_cmd(
                 title=f"tornado: break-even fleet ({g} equivalents) over {rep['tornado_years']:g} years, base {_fleet(base_fleet)}")
 
 
-def _fleet(v: float) -> str:
-    return "never" if v == float("inf") else f"{v:,.0f}"
+def _fleet(v: float) -> Num:
+    return Num("never" if v == float("inf") else num(round(v)))

@@ -12,6 +12,8 @@ from fabless.estimate.engine import Estimate, estimate
 from fabless.estimate.scenario import load_scenario, scenario_from_dict
 from fabless.loading import read_yaml
 from fabless.report.console import console, print_json, print_table
+from fabless.report.format import num, pct, seconds
+from fabless.report.format import plan as plan_text
 
 estimate_app = typer.Typer()
 
@@ -122,17 +124,15 @@ def estimate_cmd(
 
 
 def _plan_text(est: Estimate) -> str:
-    p = est.plan
-    if est.phase == "training":
-        return p.label()
-    return f"tp={p.tp} pp={p.pp} dp={p.dp}" + (f" ep={p.ep}" if p.ep > 1 else "") + (f" cp={p.cp}" if p.cp > 1 else "")
+    return plan_text(est.plan, training=est.phase == "training")
 
 
 def show(est: Estimate) -> None:
     """Print an estimate for people: headline, memory, and the time breakdown."""
     plan = _plan_text(est)
     m = est.metrics
-    # (label, metric, scale to the printed unit, unit); banded metrics get their 80% interval
+    # (label, metric, scale to the printed unit, unit); banded metrics get their 80% interval;
+    # a unit of "%" prints the fraction as a percentage
     if est.phase == "training":
         lines = [
             ("step time", "step_time_s", 1.0, "s"),
@@ -154,23 +154,27 @@ def show(est: Estimate) -> None:
             ("output tokens/s per chip", "output_tokens_per_s_per_chip", 1.0, "tokens/s"),
         ]
     bands = bands_for(est)
-    rows = [[label, m[key] if scale == 1.0 else m[key] * scale, unit, band_text(bands[key], scale, unit.split(" ")[0]) if key in bands else ""]
-            for label, key, scale, unit in lines]
+    rows = []
+    for label, key, scale, unit in lines:
+        percent = unit.startswith("%")
+        value = pct(m[key]) if percent else m[key] if scale == 1.0 else m[key] * scale
+        band = band_text(bands[key], scale, unit.split(" ")[0]) if key in bands else ""
+        rows.append([label, value, unit[1:].strip() if percent else unit, band])
     rows.append(["memory per chip", est.memory_bytes["total"] / 1e9, "GB" + ("" if est.fits else "  DOES NOT FIT"), ""])
     print_table(["", "value", "unit", "error band (docs/validation.md)"], rows, title=f"{est.model} {est.phase} on {est.chips} x {est.chip} ({est.system}), {plan}")
     total = sum(est.breakdown_s.values())
     br = sorted(est.breakdown_s.items(), key=lambda kv: -kv[1])
-    print_table(["where the time goes", "seconds", "share %"], [[k, v, 100 * v / total] for k, v in br])
+    print_table(["where the time goes", "time", "share"], [[k, seconds(v), pct(v / total if total else None)] for k, v in br])
     mem = [[k, v / 1e9] for k, v in est.memory_bytes.items() if k != "total"]
     print_table(["memory per chip", "GB"], mem)
     if est.alternatives and "loses_on" in est.alternatives[0]:
-        print_table(["next best plans", "step time s", "slower by %", "loses on (largest excess term)"],
-                    [[a["label"], a["step_time_s"], 100 * a["slower_by"], f"{a['loses_on']} +{a['loses_by_s']:.3g} s"]
+        print_table(["next best plans", "step time", "slower by", "loses on (largest excess term)"],
+                    [[plan_text(a, training=True), seconds(a["step_time_s"]), pct(a["slower_by"], signed=True),
+                      f"{a['loses_on']} +{seconds(a['loses_by_s'])}"] for a in est.alternatives])
+    elif est.alternatives:
+        print_table(["next best plans", "output tokens/s", "TTFT", "TPOT"],
+                    [[plan_text(a["plan"]), a.get("output_tokens_per_s"), seconds(a.get("ttft_s")), seconds(a.get("tpot_s"))]
                      for a in est.alternatives])
-    else:
-        for alt in est.alternatives:
-            console.print("next best plan: " + alt.get("label", str(alt.get("plan"))) + ", " + ", ".join(
-                f"{k} {v:.4g}" for k, v in alt.items() if isinstance(v, float)))
     for note in est.notes:
         console.print(f"note: {note}")
 

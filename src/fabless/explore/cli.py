@@ -10,6 +10,7 @@ import typer
 
 from fabless.errors import FablessError
 from fabless.report.console import console, print_json, print_table
+from fabless.report.format import num, pct
 
 explore_app = typer.Typer(help="Design-space exploration: which chip to build for a workload.")
 
@@ -30,7 +31,7 @@ def design_summary(row, space) -> str:
             parts.append(v)
         else:
             v = float(v)
-            parts.append(f"{v:.0f} {_SHORT[name]}" if v >= 10 or v == int(v) else f"{v:.3g} {_SHORT[name]}")
+            parts.append(f"{num(round(v)) if v >= 10 or v == int(v) else num(v, 3)} {_SHORT[name]}")
     return ", ".join(parts)
 
 
@@ -89,7 +90,7 @@ def _report(store, space, out: Path, *, top: int, json: bool, write: bool, plot:
                     title="Shipped chips on the same workload (priced as bought, not as made)")
     if sens:
         objs = [m for m, _ in space.objective_list]
-        print_table(["parameter", *objs], [[r["parameter"], *[r[m] for m in objs]] for r in sens],
+        print_table(["parameter", *objs], [[r["parameter"], *[pct(r[m]) for m in objs]] for r in sens],
                     title="Sensitivity: share of each objective's variance (log scale) explained by the parameter alone")
     if paths:
         console.print(f"front designs: {out / 'front'} ({len([p for p in paths if not p.name.endswith('.system.yaml')])} chip files)")

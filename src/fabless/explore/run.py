@@ -42,11 +42,13 @@ class Progress:
         self.new = 0
         self.bar = None
         if enabled and sys.stderr.isatty():
+            from rich.console import Console
             from rich.progress import BarColumn, Progress as RP, TextColumn, TimeRemainingColumn
 
+            # on stderr, like every progress display, so that stdout holds only the results
             self.bar = RP(TextColumn("explore"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                           TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[best]}"), TimeRemainingColumn(),
-                          transient=True)
+                          console=Console(stderr=True), transient=True)
             self.task = self.bar.add_task("explore", total=total, completed=done, rate="", best="")
             self.bar.start()
 

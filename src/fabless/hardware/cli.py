@@ -6,15 +6,8 @@ import typer
 
 from fabless.hardware.checks import consistency_issues
 from fabless.hardware.presets import load_chip, load_system
+from fabless.hardware.rows import chips_rows, compare_rows, field_rows, systems_rows
 from fabless.report.console import console, print_json, print_table
-
-
-def _tables():
-    """The table functions (pandas), imported when a command first builds a table: the CLI may
-    defer a command's modules so that `fabless --help` starts fast."""
-    from fabless.hardware import tables
-
-    return tables
 
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table.")
 
@@ -28,8 +21,8 @@ systems_app = typer.Typer(
 )
 
 
-def _df_rows(df):
-    return [[None if v != v else v for v in row] for row in df.itertuples(index=False)]  # NaN -> None
+def _cells(rows: list[dict]) -> list[list]:
+    return [list(r.values()) for r in rows]
 
 
 @chips_app.command("list")
@@ -38,13 +31,13 @@ def chips_list(json: bool = JSON) -> None:
 
     Example: fabless chips list --json
     """
-    df = _tables().chips_table()
+    rows = chips_rows()
     if json:
-        print_json(df.to_dict(orient="records"))
+        print_json(rows)
         return
     print_table(
         ["name", "vendor", "kind", "node", "bf16 TFLOPS", "fp8 TFLOPS", "HBM GB", "HBM TB/s", "TDP W"],
-        _df_rows(df), title="Chips (dense peak figures)",
+        _cells(rows), title="Chips (dense peak figures)",
     )
 
 
@@ -58,8 +51,8 @@ def chips_show(name: str = typer.Argument(..., help="A preset name (see `fabless
     if json:
         print_json({"chip": chip.model_dump(), "consistency_issues": consistency_issues(chip)})
         return
-    df = _tables().chip_fields(chip)
-    print_table(["field", "value", "confidence", "source", "note"], _df_rows(df), title=f"{chip.display_name} ({chip.name})")
+    rows = field_rows(chip)
+    print_table(["field", "value", "confidence", "source", "note"], _cells(rows), title=f"{chip.display_name} ({chip.name})")
     for note in chip.notes:
         console.print(f"note: {note}")
 
@@ -70,11 +63,11 @@ def chips_compare(names: list[str] = typer.Argument(..., help="Two or more chip 
 
     Example: fabless chips compare h100-sxm tpu-v5p trainium2
     """
-    df = _tables().compare_chips(names)
+    rows = compare_rows(names)
     if json:
-        print_json(df.to_dict(orient="records"))
+        print_json(rows)
         return
-    print_table(list(df.columns), _df_rows(df), title="Chip comparison (dense peaks; ratios to the first chip)")
+    print_table(list(rows[0]), _cells(rows), title="Chip comparison (dense peaks; ratios to the first chip)")
 
 
 @chips_app.command("validate")
@@ -83,7 +76,7 @@ def chips_validate(path: str = typer.Argument(..., help="Your chip YAML file."),
 
     Exit status 2 on an error in the file; consistency findings are printed as warnings.
 
-    Example: fabless chips validate my-chip.yaml
+    Example: fabless chips validate examples/scenarios/hardware/my-chip.yaml
     """
     chip = load_chip(path)
     issues = consistency_issues(chip)
@@ -101,13 +94,13 @@ def systems_list(json: bool = JSON) -> None:
 
     Example: fabless systems list
     """
-    df = _tables().systems_table()
+    rows = systems_rows()
     if json:
-        print_json(df.to_dict(orient="records"))
+        print_json(rows)
         return
     print_table(
         ["name", "chip", "chips", "per node", "scale-up size", "scale-up topology", "scale-up GB/s/chip", "scale-out Gbit/s/chip", "bf16 PFLOPS", "HBM TB"],
-        _df_rows(df), title="Systems",
+        _cells(rows), title="Systems",
     )
 
 
@@ -121,8 +114,8 @@ def systems_show(name: str = typer.Argument(..., help="A system preset or a syst
     if json:
         print_json(system.model_dump())
         return
-    df = _tables().chip_fields(system)
-    print_table(["field", "value", "confidence", "source", "note"], _df_rows(df),
+    rows = field_rows(system)
+    print_table(["field", "value", "confidence", "source", "note"], _cells(rows),
                 title=f"{system.display_name} ({system.name}), chip {system.chip.name}")
     for note in system.notes:
         console.print(f"note: {note}")
@@ -132,7 +125,7 @@ def systems_show(name: str = typer.Argument(..., help="A system preset or a syst
 def systems_validate(path: str = typer.Argument(..., help="Your system YAML file."), json: bool = JSON) -> None:
     """Check a system file (its chip may be a preset name or a chip file).
 
-    Example: fabless systems validate my-cluster.yaml
+    Example: fabless systems validate examples/scenarios/hardware/my-chip-system.yaml
     """
     system = load_system(path)
     if json:

@@ -1,106 +1,34 @@
 """Chips and systems as pandas DataFrames: the summary list, a side-by-side
-comparison, and every field of one chip with its source."""
+comparison, and every field of one chip with its source (the rows of ``fabless.hardware.rows``)."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from fabless.hardware.presets import all_chips, all_systems, load_chip
+from fabless.hardware.rows import COMPARE_METRICS, chips_rows, compare_rows, field_rows, systems_rows
 from fabless.hardware.schema import Chip, System
-from fabless.provenance import numeric_leaves
-
-
-def _summary(chip: Chip) -> dict:
-    hbm = chip.memory.hbm
-    return {
-        "name": chip.name,
-        "vendor": chip.vendor,
-        "kind": chip.kind,
-        "node": chip.physical.process_node,
-        "bf16_tflops": chip.compute.peak_tflops.bf16,
-        "fp8_tflops": chip.compute.peak_tflops.fp8,
-        "hbm_gb": hbm.capacity_bytes / 1e9,
-        "hbm_tb_s": hbm.bandwidth_gb_s / 1e3,
-        "tdp_w": chip.physical.tdp_w,
-    }
 
 
 def chips_table(chips: list[Chip] | None = None) -> pd.DataFrame:
     """One row per chip: name, vendor, kind, node, bf16/fp8 TFLOPS, HBM GB and TB/s, TDP W."""
-    return pd.DataFrame([_summary(c) for c in (chips or all_chips())])
+    return pd.DataFrame(chips_rows(chips))
 
 
 def systems_table(systems: list[System] | None = None) -> pd.DataFrame:
     """One row per system: chip, chip count, scale-up domain, bandwidths, bf16 PFLOPS."""
-    rows = []
-    for s in systems or all_systems():
-        bf16 = s.chip.compute.peak_tflops.bf16
-        su = s.chip.links.scale_up
-        rows.append({
-            "name": s.name,
-            "chip": s.chip.name,
-            "chips": s.chips,
-            "chips_per_node": s.chips_per_node,
-            "scale_up_size": s.scale_up.size,
-            "scale_up_topology": s.scale_up.topology + (f" {'x'.join(map(str, s.scale_up.torus_dims))}" if s.scale_up.torus_dims else ""),
-            "scale_up_gb_s_per_chip": su.bidir_gb_s if su else None,
-            "scale_out_gbit_s_per_chip": (s.scale_out_bytes_per_s or 0) * 8 / 1e9 or None,
-            "bf16_pflops": bf16 * s.chips / 1e3 if bf16 else None,
-            "hbm_tb": s.chips * s.chip.memory.hbm.capacity_bytes / 1e12,
-        })
-    return pd.DataFrame(rows)
-
-
-#: Metrics for a side-by-side comparison: (label, function of chip, higher is better).
-COMPARE_METRICS = [
-    ("bf16 TFLOPS (dense)", lambda c: c.compute.peak_tflops.bf16),
-    ("fp8 TFLOPS (dense)", lambda c: c.compute.peak_tflops.fp8),
-    ("int8 TOPS (dense)", lambda c: c.compute.peak_tflops.int8),
-    ("HBM GB", lambda c: c.memory.hbm.capacity_bytes / 1e9),
-    ("HBM TB/s", lambda c: c.memory.hbm.bandwidth_gb_s / 1e3),
-    ("on-chip SRAM MB", lambda c: c.memory.on_chip_bytes / 1e6 or None),
-    ("scale-up GB/s (bidir)", lambda c: c.links.scale_up.bidir_gb_s if c.links.scale_up else None),
-    ("scale-out Gbit/s", lambda c: c.links.scale_out.bandwidth_gbit_s if c.links.scale_out else None),
-    ("TDP W", lambda c: c.physical.tdp_w),
-    ("bf16 TFLOPS per W", lambda c: _div(c.compute.peak_tflops.bf16, c.physical.tdp_w)),
-    ("FLOP per HBM byte (bf16)", lambda c: _div(c.compute.peak_tflops.bf16 and c.compute.peak_tflops.bf16 * 1e3, c.memory.hbm.bandwidth_gb_s)),
-    ("die area mm2 (per die)", lambda c: c.physical.die_area_mm2),
-    ("compute dies", lambda c: c.physical.dies),
-    ("list price USD", lambda c: c.price.list_usd),
-    ("cloud USD per chip-hour", lambda c: c.price.cloud_usd_per_hr),
-    ("bf16 TFLOPS per cloud USD/h", lambda c: _div(c.compute.peak_tflops.bf16, c.price.cloud_usd_per_hr)),
-]
-
-
-def _div(a, b):
-    return a / b if a is not None and b else None
+    return pd.DataFrame(systems_rows(systems))
 
 
 def compare_chips(refs: list[str | Chip]) -> pd.DataFrame:
     """Metrics as rows, chips as columns, plus ``A/B`` ratio columns of each
     chip to the first one (``None`` where either is unknown)."""
-    chips = [load_chip(r) for r in refs]
-    data: dict[str, list] = {"metric": [m for m, _ in COMPARE_METRICS]}
-    for c in chips:
-        data[c.name] = [f(c) for _, f in COMPARE_METRICS]
-    base = chips[0].name
-    for c in chips[1:]:
-        data[f"{c.name}/{base}"] = [_div(x, y) for x, y in zip(data[c.name], data[base])]
-    return pd.DataFrame(data)
+    return pd.DataFrame(compare_rows(refs))
 
 
 def chip_fields(chip: Chip | System) -> pd.DataFrame:
     """Every numeric field of a chip (or of a system, without its chip) with its value,
     confidence, source and note."""
-    rows = []
-    data = chip.model_dump(exclude={"chip"}) if isinstance(chip, System) else chip
-    for path, value in numeric_leaves(data).items():
-        src = chip.provenance.get(path)
-        rows.append({
-            "field": path,
-            "value": value,
-            "confidence": src.confidence if src else None,
-            "source": src.source if src else None,
-            "note": src.note if src else None,
-        })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(field_rows(chip))
+
+
+__all__ = ["COMPARE_METRICS", "chips_table", "systems_table", "compare_chips", "chip_fields"]

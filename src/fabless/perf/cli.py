@@ -19,7 +19,8 @@ from fabless.perf.params import FAMILY_FIELDS, ChipParams
 from fabless.perf.result import OpTime
 from rich.markup import escape
 
-from fabless.report.console import console, fmt, print_json, print_table
+from fabless.report.console import console, print_json, print_table
+from fabless.report.format import num, pct, seconds
 from fabless.units import parse_bytes
 
 op_app = typer.Typer(
@@ -66,21 +67,21 @@ def _report(chips: list[str], p: ChipParams, res: OpTime, ref: OpTime, headline:
         return
     unit = "achieved TFLOPS" if headline == "tflops" else "achieved GB/s"
     cols = ["chip", "time", unit, "utilisation", "bound", "roofline time", "x roofline", f"80% band of {unit}"]
-    rows = [[d["chip"], _human_s(d["time_s"]), d[headline], f"{d['utilisation'] * 100:.1f}%", d["bound"],
-             _human_s(d["roofline_time_s"]), d["time_s"] / d["roofline_time_s"], _band_cell(d, headline)] for d in out]
+    rows = [[d["chip"], seconds(d["time_s"]), d[headline], pct(d["utilisation"]), d["bound"],
+             seconds(d["roofline_time_s"]), d["time_s"] / d["roofline_time_s"], _band_cell(d, headline)] for d in out]
     print_table(cols, rows, title=f"{res.op} ({res.model} model)",
                 caption="utilisation = achieved / dense datasheet peak" if headline == "tflops"
                 else "GB/s counts bytes read and written; utilisation = achieved / peak HBM bandwidth")
     if explain:
         for d in out:
-            console.print(f"[bold]{d['chip']}[/bold] (family {d.get('family')}): compute {_human_s(d['compute_s'])}, "
-                          f"memory {_human_s(d['memory_s'])}, overhead {_human_s(d['overhead_s'])}; "
-                          f"HBM traffic {fmt(d['hbm_bytes'] / 1e9)} GB")
+            console.print(f"[bold]{d['chip']}[/bold] (family {d.get('family')}): compute {seconds(d['compute_s'])}, "
+                          f"memory {seconds(d['memory_s'])}, overhead {seconds(d['overhead_s'])}; "
+                          f"HBM traffic {num(d['hbm_bytes'] / 1e9)} GB")
             for k, v in d["tiling"].items():
-                console.print(escape(f"  {k}: {fmt(float(v)) if isinstance(v, (int, float, np.floating)) else v}"))
+                console.print(escape(f"  {k}: {num(float(v)) if isinstance(v, (int, float, np.floating)) else v}"))
             for k, v in d["parameters"].items():
                 src = v.get("source") or ""
-                console.print(escape(f"  {k} = {fmt(v['value'])} ({v.get('confidence', '?')}"
+                console.print(escape(f"  {k} = {num(v['value'])} ({v.get('confidence', '?')}"
                                      f"{'; ' + v['note'] if v.get('note') else ''}){'; source: ' + src if src else ''}"))
 
 
@@ -91,13 +92,6 @@ def _band_cell(d: dict, key: str) -> str:
     if not isinstance(b, dict):
         return b
     return band_text({**b, "lo": d[f"{key}_lo"], "hi": d[f"{key}_hi"]})
-
-
-def _human_s(t: float) -> str:
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
-        if t >= scale:
-            return f"{t / scale:.4g} {unit}"
-    return f"{t * 1e9:.4g} ns"
 
 
 @op_app.command("gemm")
@@ -170,3 +164,9 @@ def memcpy(chip: list[str] = CHIP, nbytes: str = typer.Option("1GiB", "--bytes",
     res = memcpy_time(size, p, model=model)
     ref = memcpy_time(size, p, model="roofline")
     _report(chip, p, res, ref, "gbps", explain, json, {"bytes": size})
+
+
+# The collectives (allreduce, allgather, ...) sit beside gemm, attention and memcpy under `fabless op`.
+from fabless.perf.collectives_cli import collectives_app  # noqa: E402
+
+op_app.add_typer(collectives_app)

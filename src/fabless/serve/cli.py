@@ -7,7 +7,9 @@ import typer
 from fabless.bands import band_text, json_fields, serve_bands
 from fabless.errors import FablessError
 from fabless.loading import read_yaml
-from fabless.report.console import console, print_json, print_table
+from fabless.report.console import console, print_json, print_table, progress
+from fabless.report.format import Num, num, pct
+from fabless.report.format import plan as plan_text
 
 serve_app = typer.Typer()
 
@@ -94,18 +96,28 @@ def serve_cmd(
     mode = "rate"
     if offline is not None or mlperf == "offline":
         mode = "offline"
-        with console.status("offline run ..."):
+        with progress("offline", enabled=not json) as bar:
+            bar.update(done=0, text=f"{offline or modes.OFFLINE_REQUESTS} requests at once")
             summary = modes.offline(model, cfg, lengths, offline, seed)
         summary.pop("window_s", None)
     elif concurrency is not None:
         mode = "closed_loop"
-        with console.status(f"closed loop of {concurrency} clients: searching the steady rate ..."):
+        with progress("closed loop", enabled=not json) as bar:
+            bar.update(done=0, text=f"{concurrency} clients: searching the steady rate")
             summary = modes.closed_loop(model, cfg, lengths, concurrency, seed)
     elif max_throughput or mlperf is not None:
         mode = "max_throughput"
-        with console.status("searching the highest rate ..."):
-            found = (search_max(model, lengths, slo_obj, cfg, seed, duration_s=duration_s) if slo_obj is not None
-                     else modes.highest_stable_rate(model, lengths, cfg, seed, duration_s=duration_s))
+        with progress("max-throughput", enabled=not json) as bar:
+            runs: list[bool] = []
+
+            def on_run(rate_per_s: float, met: bool) -> None:
+                runs.append(met)
+                bar.update(done=len(runs), text=f"{num(rate_per_s, 3)} requests/s {'met' if met else 'missed'} the "
+                                                f"{'SLO' if slo_obj is not None else 'stability test'}")
+
+            found = (search_max(model, lengths, slo_obj, cfg, seed, duration_s=duration_s, on_run=on_run)
+                     if slo_obj is not None
+                     else modes.highest_stable_rate(model, lengths, cfg, seed, duration_s=duration_s, on_run=on_run))
         summary = dict(found.result.summary) if found.result is not None else {}
         summary["max_rate_per_s"] = found.rate_per_s
         summary["rates_tried"] = [{"rate_per_s": r, "slo_met": m} for r, m in found.tried]
@@ -124,7 +136,7 @@ def serve_cmd(
     if json:
         print_json({**summary, **json_fields(bands)})
         return
-    title = f"{scn.model} on {model.plan.tp * model.plan.pp} x {model.system.chip.name} (tp={model.plan.tp}, pp={model.plan.pp})"
+    title = f"{scn.model} on {model.plan.tp * model.plan.pp} x {model.system.chip.name} ({plan_text(model.plan)})"
     if mode == "offline":
         print_table(["offline: " + f"{summary['requests']} requests at once", "value"], [
             ["output tokens/s (steady)", summary["output_tokens_per_s"]],
@@ -144,20 +156,20 @@ def serve_cmd(
         return
     if summary.get("stable") is False:
         console.print(
-            f"[bold red]unstable[/bold red]: the offered {summary.get('arrival_rate_per_s', float('nan')):.3g} requests/s exceed "
-            f"what one replica completes (the backlog grew by {summary['backlog_growth']:.0f} requests over the second half "
+            f"[bold red]unstable[/bold red]: the offered {num(summary.get('arrival_rate_per_s'), 3)} requests/s exceed "
+            f"what one replica completes (the backlog grew by {num(round(summary['backlog_growth']))} requests over the second half "
             f"of the run); latency has no steady value. Lower --rate or use fabless fleet."
         )
         return
     if summary.get("near_capacity"):
         console.print(
-            f"[bold yellow]near capacity[/bold yellow]: the backlog still grew by {summary['backlog_growth']:.0f} requests over the "
+            f"[bold yellow]near capacity[/bold yellow]: the backlog still grew by {num(round(summary['backlog_growth']))} requests over the "
             f"second half of the run; the rate is at what one replica completes, so the latencies below grow with --duration."
         )
     if mode == "max_throughput":
         limits = ", ".join(f"{k}={v * 1e3:g} ms" for k, v in slo_obj.limits_s.items()) if slo_obj is not None else ""
         within = (f"MLPerf {bench} {mlperf} ({limits})" if bench else limits or "a backlog that does not grow")
-        console.print(f"highest rate within {within}: [bold]{summary['max_rate_per_s']:.3g} requests/s[/bold] per replica "
+        console.print(f"highest rate within {within}: [bold]{num(summary['max_rate_per_s'], 3)} requests/s[/bold] per replica "
                       f"({band_text(bands.get('max_rate_per_s'), unit='requests/s')})")
     rows = []
     for m in ("ttft", "tpot", "e2e"):
@@ -170,7 +182,7 @@ def serve_cmd(
             band_text(bands.get("output_tokens_per_s")) if mode == "max_throughput" else ""],
            ["preemptions", summary.get("preemptions"), ""]]
     if "goodput_fraction" in summary:
-        out += [["goodput (share within SLO)", summary["goodput_fraction"], ""], ["SLO met", summary.get("slo_met"), ""]]
+        out += [["goodput (share within SLO)", pct(summary["goodput_fraction"]), ""], ["SLO met", summary.get("slo_met"), ""]]
     print_table(["", "value", "error band"], out)
 
 
@@ -235,30 +247,27 @@ def fleet_cmd(
 
     opts = FleetOptions(slo_obj, SchedulerConfig(max_num_batched_tokens=max_batched_tokens, max_num_seqs=max_seqs),
                         seed=seed, duration_s=duration_s, max_layouts=max_layouts)
-    rows = fleet_rows(raw, refs, demand_s, Lengths(dist(inf.input_tokens), dist(inf.output_tokens)), opts,
-                      load_params(params))
+    with progress("fleet", total=len(refs), enabled=not json) as bar:
+        rows = fleet_rows(raw, refs, demand_s, Lengths(dist(inf.input_tokens), dist(inf.output_tokens)), opts,
+                          load_params(params), on_progress=lambda done, total, text: bar.update(done, total, text))
     if json:
         print_json({"scenario": scenario, "demand_per_s": demand_s, "slo": slo, "rows": rows})
         return
 
-    def money(v, digits=0):
-        return "-" if v is None else f"{v:,.{digits}f}"
-
     table = []
     for r in rows:
         if "error" in r:
-            table.append([r["chip"], "-", "-", "-", "-", "-", "-", "-"])
+            table.append([r["chip"], "-", *[None] * 6])
             continue
-        table.append([r["chip"], r["best"], f"{r['rate_per_s']:.3g}", f"{r['units']:,}", f"{r['chips']:,}",
-                      money(r["buy_usd_per_month"]), money(r["buy_usd_per_mtoken_output"], 3),
-                      money(r["rent_usd_per_month"])])
+        table.append([r["chip"], r["best"], Num(num(r["rate_per_s"], 3)), r["units"], r["chips"],
+                      r["buy_usd_per_month"], r["buy_usd_per_mtoken_output"], r["rent_usd_per_month"]])
     print_table(["chip", "best layout", "req/s per unit", "units", "chips", "buy $/month", "buy $/M out tok", "rent $/month"],
-                table, title=f"{scn.model}: {demand_s:,.4g} requests/s within {slo}")
+                table, title=f"{scn.model}: {num(demand_s)} requests/s within {slo}")
     for r in rows:
         if "error" in r:
             console.print(f"{r['chip']}: {r['error']}")
         else:
-            tried = "; ".join(f"{t['layout']} {t['rate_per_s']:.3g}/s" + (f" -> {t['chips']} chips" if "chips" in t else "")
+            tried = "; ".join(f"{t['layout']} {num(t['rate_per_s'], 3)}/s" + (f" -> {num(t['chips'])} chips" if "chips" in t else "")
                               for t in r["layouts"])
             console.print(f"{r['chip']} ({r['price_basis']}): {tried}")
             if r.get("system_note"):

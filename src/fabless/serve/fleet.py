@@ -34,6 +34,7 @@ within rounding.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fabless.errors import FablessError, InfeasibleDesign
@@ -151,8 +152,10 @@ class FleetOptions:
     disagg_decode: tuple[int, ...] = (1, 3)
 
 
-def plan_chip(base: dict, ref: str, demand_per_s: float, lengths: Lengths, opts: FleetOptions, params=None) -> dict:
-    """The best layout of one chip for the demand, with its fleet and cost; or ``error``."""
+def plan_chip(base: dict, ref: str, demand_per_s: float, lengths: Lengths, opts: FleetOptions, params=None,
+              on_layout: Callable[[str], None] | None = None) -> dict:
+    """The best layout of one chip for the demand, with its fleet and cost; or ``error``.
+    ``on_layout(label)`` is called as each layout's rate search starts (for a progress display)."""
     from fabless.estimate.engine import resolve_system
     from fabless.estimate.stepcost import EngineStepCost
     from fabless.serve.search import max_throughput
@@ -190,6 +193,8 @@ def plan_chip(base: dict, ref: str, demand_per_s: float, lengths: Lengths, opts:
     tried = []
 
     def search(lay: Layout) -> float:
+        if on_layout is not None:
+            on_layout(lay.label())
         m = model(lay.tp, lay.pp, lay.ep)
         fleet = None
         if lay.disaggregated:
@@ -263,7 +268,20 @@ def lengths_max(lengths: Lengths) -> int:
     return int(mean_of(lengths.input) + mean_of(lengths.output))
 
 
-def fleet_rows(base: dict, refs: list[str], demand_per_s: float, lengths: Lengths, opts: FleetOptions, params=None) -> list[dict]:
+def fleet_rows(base: dict, refs: list[str], demand_per_s: float, lengths: Lengths, opts: FleetOptions, params=None,
+               on_progress: Callable[[int, int, str], None] | None = None) -> list[dict]:
+    """One :func:`plan_chip` row per chip reference. ``on_progress(chips_done, chips, text)`` is
+    called as each chip and each of its layouts starts, and once at the end (for a progress display)."""
     if not demand_per_s > 0:
         raise FablessError(f"--demand must be > 0, got {demand_per_s:g}/s")
-    return [plan_chip(base, ref, demand_per_s, lengths, opts, params) for ref in refs]
+    rows = []
+    for i, ref in enumerate(refs):
+        def on_layout(label: str, i: int = i, ref: str = ref) -> None:
+            if on_progress is not None:
+                on_progress(i, len(refs), f"{ref}: {label}")
+
+        on_layout("")
+        rows.append(plan_chip(base, ref, demand_per_s, lengths, opts, params, on_layout=on_layout))
+    if on_progress is not None:
+        on_progress(len(refs), len(refs), "")
+    return rows

@@ -146,13 +146,13 @@ def _stable(summary: dict) -> bool:
 
 
 def highest_stable_rate(model: StepCostModel, lengths: Lengths, sched: SchedulerConfig, seed: int = 0, *,
-                        duration_s: float = 600.0):
+                        duration_s: float = 600.0, on_run=None):
     """The highest Poisson rate at which one replica's backlog does not grow (its capacity,
     with no latency limit): :func:`fabless.serve.search.max_throughput` with stability as the
     only condition, starting from the offline rate."""
     start = offline(model, sched, lengths, n=max(200, 8 * sched.max_num_seqs), seed=seed)["rate_per_s"]
     return max_throughput(model, lengths, None, sched, seed, duration_s=duration_s, accept=_stable,
-                          start_rate_per_s=0.8 * start, growth=1.25, rel_tol=0.02)
+                          start_rate_per_s=0.8 * start, growth=1.25, rel_tol=0.02, on_run=on_run)
 
 
 def mlperf_benchmarks() -> dict:

@@ -28,9 +28,11 @@ def max_throughput(step_model: StepCostModel, lengths: Lengths, slo: SLO | None,
                    arrivals: Callable[[float], object] = Poisson, fleet: Fleet | Disaggregated | None = None,
                    prefix: SharedPrefix | None = None, start_rate_per_s: float = 1.0, rel_tol: float = 0.02,
                    max_runs: int = 40, growth: float = 2.0,
-                   accept: Callable[[dict], bool] | None = None) -> MaxThroughput:
+                   accept: Callable[[dict], bool] | None = None,
+                   on_run: Callable[[float, bool], None] | None = None) -> MaxThroughput:
     """Bisection on the arrival rate for the highest rate whose run meets ``slo`` and ``accept``
     (a test of the run's summary, e.g. that its backlog does not grow; at least one of the two).
+    ``on_run(rate, met)`` is called after each run (progress).
 
     From ``start_rate_per_s`` the rate is multiplied by ``growth`` (default 2) until a run fails
     (or divided by it until one passes), then the bracket is halved until its width is within
@@ -38,6 +40,7 @@ def max_throughput(step_model: StepCostModel, lengths: Lengths, slo: SLO | None,
     Every run uses the same ``seed``; with Poisson arrivals that means the same requests with
     arrival times scaled by 1/rate (common random numbers), so the answer is deterministic.
     Assumes latency grows with rate (true of the SLO's percentiles away from noise).
+    ``on_run(rate_per_s, slo_met)`` is called after each run (for a progress display).
     """
     if not 0 < rel_tol < 1:
         raise FablessError(f"rel_tol must be in (0, 1), got {rel_tol}")
@@ -56,6 +59,8 @@ def max_throughput(step_model: StepCostModel, lengths: Lengths, slo: SLO | None,
         met = bool(res.summary["requests"] > 0 and (slo is None or slo.met_by(res.summary))
                    and (accept is None or accept(res.summary)))
         tried.append((rate, met))
+        if on_run is not None:
+            on_run(rate, met)
         if met:
             results[rate] = res
         return met

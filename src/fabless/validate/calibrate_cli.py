@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from fabless.report.console import console, print_json, print_table
+from fabless.report.format import pct
 from fabless.validate.measured import FORMATS
 from fabless.validate.measured.calibrate import calibrate_files, write
 
@@ -34,11 +35,12 @@ def calibrate(
     TTFT/TPOT fit the chip's framework_kernel_efficiency on the --scenario they ran. Only what
     the rows can tell apart is fitted.
 
-    Example: fabless calibrate sweep.csv --chip h100-sxm --out my-h100.yaml
+    Example: fabless calibrate examples/measurements/xla-sm90-bf16-gemm.csv --chip h100-sxm --out my-h100.yaml
 
-    Example: fabless calibrate all_reduce.txt all_gather.txt --system dgx-h100 --out my-dgx.yaml
+    Example: fabless calibrate examples/measurements/a3mega-2x8-h100-all_reduce.txt --system dgx-h100 --out my-dgx.yaml
 
-    Example: fabless calibrate megatron.log --scenario my-run.yaml --chip h100-sxm --out my-h100.yaml
+    A training log is fitted on the scenario it ran: fabless calibrate megatron.log --scenario
+    my-run.yaml --chip h100-sxm --out my-h100.yaml
     """
     cal = calibrate_files(list(files), chip=chip, system=system, fmt=fmt, collective=collective, ranks=ranks,
                           scenario=scenario)
@@ -49,9 +51,9 @@ def calibrate(
         print_json({"target": cal.target, "name": name, "out": written, "summary": summary,
                     "parameters": cal.parameters(), "rows": cal.table()})
         return
-    print_table(["where", "what", "measured (us)", "before (us)", "after (us)", "error before %", "error after %"],
+    print_table(["where", "what", "measured (us)", "before (us)", "after (us)", "error before", "error after"],
                 [[Path(r["where"]).name, r["what"], r["measured_s"] * 1e6, r["before_s"] * 1e6, r["after_s"] * 1e6,
-                  round(r["error_before"] * 100, 2), round(r["error_after"] * 100, 2)] for r in cal.table()],
+                  pct(r["error_before"], signed=True), pct(r["error_after"], signed=True)] for r in cal.table()],
                 title=f"Your measurements against the model, before and after calibrating {name}")
     params = cal.parameters()
     print_table(["parameter", "before", "after", "fitted"],

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from fabless.report.console import console, print_json, print_table
+from fabless.report.console import console, print_json, print_table, progress
+from fabless.report.format import pct
 from fabless.validate.core import evaluate, summarise, write_csv
 
 validate_app = typer.Typer(help="Compare the models with published measurements and print their error.")
@@ -23,30 +24,22 @@ def validate(
 
     Example: fabless validate --category kernel --by chip --csv kernel-errors.csv
     """
-    if json:
-        outcomes = evaluate(list(category) if category else None)
-    else:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        with Progress(TextColumn("validating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console, transient=True) as prog:
-            task = prog.add_task("rows", total=None)
-            outcomes = evaluate(list(category) if category else None,
-                                on_row=lambda done, total: prog.update(task, completed=done, total=total))
+    with progress("validating", enabled=not json) as bar:
+        outcomes = evaluate(list(category) if category else None, on_row=lambda done, total: bar.update(done, total))
     summary = summarise(outcomes, by=by)
     if csv:
         write_csv(outcomes, csv)
     if json:
         print_json({"summary": summary, "rows": [o.as_dict() for o in outcomes]})
         return
-    print_table(["category", by, "set", "n", "median |err| %", "p90 |err| %", "max |err| %"],
-                [[s["category"], s["chip"], s["set"], s["n"], s["median_abs_err_pct"], s["p90_abs_err_pct"],
-                  s["max_abs_err_pct"]] for s in summary],
+    print_table(["category", by, "set", "n", "median |err|", "p90 |err|", "max |err|"],
+                [[s["category"], s["chip"], s["set"], s["n"], *(None if s[k] is None else pct(s[k] / 100) for k in
+                  ("median_abs_err_pct", "p90_abs_err_pct", "max_abs_err_pct"))] for s in summary],
                 title="Model error against published measurements (held_out = not used for fitting)")
     if rows:
-        print_table(["id", "chip", "set", "measured", "predicted", "error %"],
-                    [[o.id, o.chip, o.set, o.measured, o.predicted,
-                      None if o.error is None else o.error * 100] for o in outcomes if o.skipped is None],
+        print_table(["id", "chip", "set", "measured", "predicted", "error"],
+                    [[o.id, o.chip, o.set, o.measured, o.predicted, None if o.error is None else pct(o.error, signed=True)]
+                     for o in outcomes if o.skipped is None],
                     title="Rows")
     skipped = [o for o in outcomes if o.skipped]
     if skipped:

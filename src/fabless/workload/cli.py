@@ -22,7 +22,7 @@ models_app = typer.Typer(
     help="The model catalog: transformer configs with sources, parameter counts, KV-cache size and FLOPs per token.",
     no_args_is_help=True,
 )
-import_app = typer.Typer(help="Trace a PyTorch model into an operator graph.")
+import_app = typer.Typer(help="Trace a PyTorch model into an operator graph (runs the given Python file: trust it).")
 
 
 def _b(x: float) -> float:
@@ -132,16 +132,19 @@ def models_graph(
 
 @import_app.command("import")
 def import_model(
-    spec: str = typer.Argument(..., help="FILE.py:FACTORY, where FACTORY() returns (module, example_inputs)."),
+    spec: str = typer.Argument(..., help="FILE.py:FACTORY, where FACTORY() returns (module, example_inputs). FILE.py is executed: trust it."),
     strict: bool = typer.Option(False, "--strict", help="Fail on operators fabless cannot map instead of costing them as opaque."),
     ops: bool = typer.Option(True, "--ops/--no-ops", help="List every operator."),
     json: bool = JSON,
 ) -> None:
     """Trace a PyTorch model with torch.export on meta tensors (no weights, no GPU) and print its graph.
 
-    Needs the optional torch extra. The factory runs under torch.device('meta').
+    FILE.py is run as Python code with your permissions, the whole file, as `python FILE.py`
+    would run it: import only files you trust. Only the FACTORY call runs under
+    torch.device('meta') (no weights allocated); the file's top-level code runs as written.
+    Needs the optional torch extra.
 
-    Example: fabless import my_model.py:build --json
+    Example: fabless import examples/models/mlp.py:build --json
     """
     import warnings
 
