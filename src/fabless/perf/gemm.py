@@ -22,7 +22,10 @@ HBM traffic: the compulsory A + B + C when they fit in the chip's shared on-chip
 (L2 / SRAM); otherwise A is re-read once per group of ``g`` column tiles and B once per group
 of ``g`` row tiles (GPU: ``g = floor(sqrt(cores))``, the square wave a swizzled raster keeps
 in L2; systolic: the largest output block ``T`` whose double-buffered ``T x 512`` operand
-panels fit in a core's scratchpad plus its share of the chip's shared SRAM).
+panels fit in the chip's SRAM, every core's scratchpad plus the shared SRAM: the cores work on
+sub-blocks of one output block and share its panels over the on-chip network, as a GPU's wave
+shares them in L2. A per-core block in a core's scratchpad plus its share of the shared SRAM is
+never larger, and it would make a chip with more cores of the same SRAM each re-read more).
 Memory time is traffic / (HBM bandwidth x ``hbm_efficiency``).
 
 The candidate tilings are evaluated for every design at once and the fastest is kept
@@ -185,10 +188,11 @@ def _systolic_sram(xp, per_core, shared, cores):
     return per_core + shared / cores, per_core * cores + shared
 
 
-def _systolic_panel(xp, rows, sram_core, fraction, ib):
+def _systolic_panel(xp, rows, sram_total, fraction, ib):
     """Side ``T`` of the largest output block whose double-buffered ``T x PANEL_K`` operand panels
-    fit in ``fraction`` of a core's SRAM (at least the array's rows)."""
-    return xp.maximum(rows, sram_core * fraction / (4 * PANEL_K * ib))
+    fit in ``fraction`` of the chip's SRAM (``sram_total``, :func:`_systolic_sram`; at least the
+    array's rows)."""
+    return xp.maximum(rows, sram_total * fraction / (4 * PANEL_K * ib))
 
 
 def _systolic_traffic(xp, m, n, a_bytes, b_bytes, c_bytes, panel_t, sram_total):
@@ -227,9 +231,9 @@ def _gemm_one(m, n, k, batch, ib, ob, flops, peak, d: OneDesign, cand) -> OpTime
                  for s in SYSTOLIC_M_SPLITS]
         best = argmin([e[0] for e in evals])
         compute, waves, n_tiles, util = evals[best]
-        sram_core, sram_total = _systolic_sram(xp, d.sram_per_core_bytes, d.sram_shared_bytes, d.cores)
+        _, sram_total = _systolic_sram(xp, d.sram_per_core_bytes, d.sram_shared_bytes, d.cores)
         traffic = _systolic_traffic(xp, m, n, a_bytes, b_bytes, c_bytes,
-                                    _systolic_panel(xp, r, sram_core, d.tile_sram_fraction, ib), sram_total)
+                                    _systolic_panel(xp, r, sram_total, d.tile_sram_fraction, ib), sram_total)
         mapping, tile, chunks, feed = "systolic", (r, c), float(SYSTOLIC_M_SPLITS[best]), 1.0
     tiling = {"mapping": np.array([mapping], dtype=object)}
     tiling.update(zip(("tile_m", "tile_n", "m_chunks", "waves", "tiles", "tiling_utilisation",
@@ -337,10 +341,10 @@ def _gemm_designs(m, n, k, batch, ib, ob, flops, dtype, chip: ChipParams, cand) 
         rate_ok = chip.derived(("gemm_rate_ok", dtype), lambda c: (rate > 0) & (rate < np.inf))
         t_compute, pick, rounds, passes, util = _systolic_designs(s, m, n, k, batch, flops, chip, idx, rate[idx],
                                                                   rate_ok[idx])
-        sram_core, sram_total = chip.derived("systolic_sram", lambda c: _systolic_sram(
+        _, sram_total = chip.derived("systolic_sram", lambda c: _systolic_sram(
             np, c.sram_per_core_bytes, c.sram_shared_bytes, c.cores))
         panel_t = chip.derived(("systolic_panel", ib), lambda c: _systolic_panel(
-            np, c.array_rows, sram_core, c.tile_sram_fraction, ib))
+            np, c.array_rows, sram_total, c.tile_sram_fraction, ib))
         traffic = _systolic_traffic(np, m, n, a_bytes, b_bytes, c_bytes, panel_t[idx], sram_total[idx])
         parts.append((idx, t_compute, traffic, {
             "tile_m": _read_only(r), "tile_n": _read_only(chip.array_cols[idx]), "m_chunks": s[pick, 0], "waves": rounds,
