@@ -128,43 +128,40 @@ def _gpu_tile(xp, bm, bn, m, n, k_pad, batch, ib, a_bytes, b_bytes, c_bytes, fit
     ``g``: the group of tiles sharing an operand in L2, see :func:`_l2_group`)."""
     tm, tn = xp.ceil(m / bm), xp.ceil(n / bn)
     n_tiles = tm * tn * batch
-    waves = xp.ceil(n_tiles / cores)
     need = macs_per_cycle_core * (bm + bn) / (bm * bn) * ib
     feed = xp.minimum(1.0, operand_bytes / need)
-    t_compute = waves * 2 * bm * bn * k_pad / (core_rate * feed)
     ok = TILE_STAGES * (bm + bn) * TILE_K * ib <= sram_cap
     reread = a_bytes * xp.ceil(tn / g) + b_bytes * xp.ceil(tm / g) + c_bytes
     traffic = xp.where(fits, a_bytes + b_bytes + c_bytes, reread)
     # Split-K: with fewer output tiles than cores, each tile's K loop can be cut into s slices run
     # on s cores (at most floor(cores / tiles), at least one TILE_K step each); the fp32 partial
     # outputs are written and summed after (2 x 4 bytes per output element per slice). A library
-    # picks the split factor, not just the largest: more slices cut the math (1/s of a tile's
-    # loop, one wave) but add partial traffic, so the best s is where the falling math time meets
-    # the rising memory time, p·s² + b0·s - a = 0 (a: one tile's whole loop, b0: the unsplit
-    # memory time, p: one slice's partials), i.e. floor or ceil of its root, within [1, s_max].
-    # s = 1 is the unsplit kernel (waves of tiles), so the best of the two is never worse.
-    t_tile = 2 * bm * bn * k_pad / (core_rate * feed)
+    # picks the split factor, not just the largest: more slices cut the math (a / s, a: one tile's
+    # whole K loop, in one wave) but add partial traffic (memory b0 + p·s, b0: unsplit, p: one
+    # slice's partials), so the best s is where they meet, p·s² + b0·s - a = 0: the floor or the
+    # ceil of its root, within [1, s_max]. s = 1 is the unsplit kernel (one wave when s_max > 1,
+    # its waves otherwise), never better than the best s, since the math falls and the memory
+    # time rises with s.
     s_max = xp.maximum(1.0, xp.minimum(xp.floor(cores / n_tiles), xp.floor(k_pad / TILE_K)))
+    t_tile = 2 * bm * bn * k_pad / (core_rate * feed)
+    if xp is SCALAR and s_max == 1.0:  # no split possible: the unsplit kernel, waves of tiles (what the below gives, sooner)
+        waves = xp.ceil(n_tiles / cores)
+        return waves * t_tile, traffic, traffic / bw, ok, waves, n_tiles, feed
     p = 8.0 * m * n * batch / bw
     b0 = traffic / bw
     root = 2 * t_tile / (b0 + xp.sqrt(b0 * b0 + 4 * p * t_tile))
-    best_t, best_traffic, best_waves = None, None, None
-    for s in (xp.minimum(s_max, xp.maximum(1.0, xp.floor(root))), xp.minimum(s_max, xp.floor(root) + 1)):
+    s_lo, s_hi = xp.minimum(s_max, xp.maximum(1.0, xp.floor(root))), xp.minimum(s_max, xp.floor(root) + 1)
+    best = None
+    for s in ((s_lo,) if xp is SCALAR and s_lo == s_hi else (s_lo, s_hi)):
         waves_s = xp.ceil(n_tiles * s / cores) / s  # waves of whole-K tile work (fractional)
         traffic_s = traffic + xp.where(s > 1, 8.0 * s * m * n * batch, 0.0)
         t_s = waves_s * t_tile
-        if best_t is None:
-            best_t, best_traffic, best_waves = t_s, traffic_s, waves_s
+        if best is None:
+            best = (t_s, traffic_s, waves_s)
             continue
-        use = xp.maximum(t_s, traffic_s / bw) < xp.maximum(best_t, best_traffic / bw)
-        best_t = xp.where(use, t_s, best_t)
-        best_traffic = xp.where(use, traffic_s, best_traffic)
-        best_waves = xp.where(use, waves_s, best_waves)
-    # the unsplit kernel: waves of whole tiles (s = 1 above when tiles do not exceed the cores)
-    use = xp.maximum(best_t, best_traffic / bw) < xp.maximum(t_compute, traffic / bw)
-    t_compute = xp.where(use, best_t, t_compute)
-    traffic = xp.where(use, best_traffic, traffic)
-    waves = xp.where(use, best_waves, waves)
+        use = xp.maximum(t_s, traffic_s / bw) < xp.maximum(best[0], best[1] / bw)
+        best = (xp.where(use, t_s, best[0]), xp.where(use, traffic_s, best[1]), xp.where(use, waves_s, best[2]))
+    t_compute, traffic, waves = best
     return t_compute, traffic, traffic / bw, ok, waves, n_tiles, feed
 
 
