@@ -71,8 +71,8 @@ def _gemm_s(p, m, n, k, batch, dtype):
 @given(chips, dims, dims, dims, st.integers(1, 4), st.data(), st.sampled_from(["m", "n", "k", "batch"]),
        st.sampled_from([1, 8, 100, 1000]))
 # the issue: on the B200 in fp8 a GEMM of m = 121 rows took longer than one of 129 (split-K forced to
-# its largest factor); the same at m = 384 vs 385, n = 2048, k = 8192
-@example("b200", 121, 8192, 8192, 1, None, "m", 8)
+# its largest factor; 4.4% at n = 3072, k = 8192); 10.8% at m = 384 vs 385, n = 2048, k = 8192
+@example("b200", 121, 3072, 8192, 1, None, "m", 8)
 @example("b200", 384, 2048, 8192, 1, None, "m", 1)
 def test_a_larger_gemm_never_takes_less_time(name, m, n, k, batch, data, which, extra):
     p = ChipParams.from_chip(name)
