@@ -383,7 +383,18 @@ def test_chip_calibration_replaces_the_software_stacks_efficiency():
     alone = with_chip_calibration(None, _with_framework_efficiency(0.5), "training")
     assert alone.framework_kernel_efficiency == 0.5 and alone.overlap_grad_reduce and not alone.overlap_tp_comm
     op = Norm(name="n", rows=1, hidden=8)
-    assert framework_op_time(op, 2.0, 1.0, 0.25, None, eff=0.5) == 0.25 + 4.0  # compute 2 / 0.5 beats memory 1
+    # the efficiency slows the math (the chip's matrix and vector efficiencies times 0.5: an
+    # operator's compute takes twice as long), not memory streaming or the fixed overhead
+    from fabless.estimate.optime import _op_time, framework_chip
+
+    base = ChipParams.from_chip(plain)
+    half = framework_chip(base, 0.5)
+    assert half.mma_efficiency[0] == base.mma_efficiency[0] * 0.5
+    assert half.vector_efficiency[0] == base.vector_efficiency[0] * 0.5
+    assert half.hbm_efficiency[0] == base.hbm_efficiency[0] and half.launch_overhead_s[0] == base.launch_overhead_s[0]
+    big = Norm(name="n", rows=1, hidden=8 * 2**20)  # memory-bound: the same time at any efficiency
+    assert _op_time(big, base, 0.5) == pytest.approx(_op_time(big, base, 1.0), rel=1e-12)
+    assert framework_op_time(op, 2.0, 1.0, 0.25, None, eff=0.5) == 0.25 + 2.0  # compute is already at the framework's rate
     assert framework_op_time(op, 0.2, 1.0, 0.25, None, eff=0.5) == 0.25 + 1.0  # memory is not scaled
 
 

@@ -40,7 +40,7 @@ import numpy as np
 
 from fabless.errors import FablessError, InfeasibleDesign
 from fabless.estimate.optime import (
-    _add, _sum, comm_dtype_bytes, compute_dtype, engine_params, framework_dtypes, framework_op_time, graph_time,
+    _add, _sum, comm_dtype_bytes, compute_dtype, engine_params, framework_chip, framework_dtypes, framework_op_time, graph_time,
     supported_dtype,
 )
 from fabless.estimate.parallel import candidate_plans
@@ -653,5 +653,5 @@ def estimate(scn: Scenario, kernels: Kernels = Kernels(), *, chip: Chip | None =
     return _inference(cfg, scn, system, plan, chip, kernels, sw)
 
 
-__all__ = ["Estimate", "Kernels", "Plan", "plan_from_spec", "request_graphs", "comm_dtype_bytes", "engine_params", "estimate", "framework_dtypes", "framework_op_time",
+__all__ = ["Estimate", "Kernels", "Plan", "plan_from_spec", "request_graphs", "comm_dtype_bytes", "engine_params", "estimate", "framework_chip", "framework_dtypes", "framework_op_time",
            "graph_time", "inference_memory_bytes", "params_per_chip", "resolve_system", "sharded_config", "training_memory_bytes"]

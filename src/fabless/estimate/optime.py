@@ -111,11 +111,25 @@ def _op_parts(op, chip: ChipParams) -> tuple[float, float, float]:
     return hit
 
 
+def framework_chip(chip: ChipParams, eff: float | None = None) -> ChipParams:
+    """``chip`` as a framework's kernels run on it: its matrix and vector efficiencies times the
+    software's framework efficiency ``eff`` (None: the engine-wide ``framework_kernel_efficiency``),
+    so every operator's math runs at that share of the single-kernel model's rate while memory
+    streaming and fixed overheads stay as modelled. The kernel models then choose their tiling and
+    split-K at the rate the framework reaches, as its autotuned library does: a choice made at the
+    single-kernel rate and slowed afterwards could be beaten by another, and a faster chip could
+    then come out slower. Built once per chip and efficiency."""
+    if eff is None:
+        eff = engine_params()["framework_kernel_efficiency"]
+    return chip.derived(("framework_chip", float(eff)), lambda c: c.replace(
+        mma_efficiency=c.mma_efficiency * eff, vector_efficiency=c.vector_efficiency * eff))
+
+
 def framework_op_time(op, compute, memory, overhead, peak_of_a, eff: float | None = None):
-    """Seconds of one operator in a framework from the single-kernel model's parts (floats, or
-    arrays over designs: :mod:`fabless.explore.evaluate` calls this same function). The math runs
-    at ``framework_kernel_efficiency`` of the model's rate (memory streaming and fixed overheads
-    as modelled). Two kernels read narrower data than the single-kernel model's datatype:
+    """Seconds of one operator in a framework from the single-kernel model's parts on
+    :func:`framework_chip` (floats, or arrays over designs: :mod:`fabless.explore.evaluate` calls
+    this same function): ``compute`` is already at ``framework_kernel_efficiency`` (``eff``) of the
+    model's rate (memory streaming and fixed overheads as modelled). Two kernels read narrower data than the single-kernel model's datatype:
 
     * A weight-only quantised matmul (weights narrower than the activations, e.g. int8/int4
       weights with bf16 activations) does its math at the activation width but reads its weights
@@ -150,17 +164,17 @@ def framework_op_time(op, compute, memory, overhead, peak_of_a, eff: float | Non
                                    op.head_dim_v, op.dtype, op.kv_shared)
         if modelled > 0:
             memory = memory * op.bytes / modelled
-    return overhead + np.maximum(compute / eff, memory)
+    return overhead + np.maximum(compute, memory)
 
 
 def _op_time(op, chip: ChipParams, eff: float | None = None) -> float:
     """Seconds for one operator on ``chip``: :func:`framework_op_time` of the single-chip
-    model's parts (``eff``: the software's framework efficiency, None = engine-wide), cached by
-    (chip content, op, eff)."""
+    model's parts on :func:`framework_chip` (``eff``: the software's framework efficiency, None =
+    engine-wide), cached by (chip content, op, eff)."""
     key = (chip.key, op, eff)
     hit = _TIMES.get(key)
     if hit is None:
-        compute, memory, overhead = _op_parts(op, chip)
+        compute, memory, overhead = _op_parts(op, framework_chip(chip, eff))
         on = _on_chip(op, chip)
         hit = float(framework_op_time(
             on, compute, memory, overhead,

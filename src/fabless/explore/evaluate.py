@@ -59,6 +59,7 @@ from fabless.estimate.engine import (
     ONE_SHOT_TOPOLOGIES,
     Plan,
     engine_params,
+    framework_chip,
     framework_dtypes,
     framework_op_time,
     inference_memory_bytes,
@@ -604,8 +605,10 @@ def _op_time(op, chip: ChipParams, eff: float | None = None) -> np.ndarray:
     weight-only-quantised matmul and narrow-KV-cache decode rules) of the single-kernel model's
     parts (ops already passed through the engine's ``framework_dtypes`` in :func:`_terms`).
     (Datatypes a design lacks were mapped to the rate it runs them at in
-    :meth:`Evaluator.chip_params`, as the engine's ``_on_chip`` does.)"""
-    r = op_time(op, chip)
+    :meth:`Evaluator.chip_params`, as the engine's ``_on_chip`` does.) The model runs on the
+    engine's :func:`~fabless.estimate.optime.framework_chip`, so its tiling is chosen at the
+    framework's rate."""
+    r = op_time(op, framework_chip(chip, eff))
 
     def peak_of_a():
         return chip.peak_flops_per_s[op.dtype_a] if op.dtype_a in chip.peak_flops_per_s else chip.peak_flops_per_s["bf16"]

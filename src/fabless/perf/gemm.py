@@ -22,7 +22,10 @@ HBM traffic: the compulsory A + B + C when they fit in the chip's shared on-chip
 (L2 / SRAM); otherwise A is re-read once per group of ``g`` column tiles and B once per group
 of ``g`` row tiles (GPU: ``g = floor(sqrt(cores))``, the square wave a swizzled raster keeps
 in L2; systolic: the largest output block ``T`` whose double-buffered ``T x 512`` operand
-panels fit in a core's scratchpad plus its share of the chip's shared SRAM).
+panels fit in the chip's SRAM, every core's scratchpad plus the shared SRAM: the cores work on
+sub-blocks of one output block and share its panels over the on-chip network, as a GPU's wave
+shares them in L2. A per-core block in a core's scratchpad plus its share of the shared SRAM is
+never larger, and it would make a chip with more cores of the same SRAM each re-read more).
 Memory time is traffic / (HBM bandwidth x ``hbm_efficiency``).
 
 The candidate tilings are evaluated for every design at once and the fastest is kept
@@ -125,25 +128,40 @@ def _gpu_tile(xp, bm, bn, m, n, k_pad, batch, ib, a_bytes, b_bytes, c_bytes, fit
     ``g``: the group of tiles sharing an operand in L2, see :func:`_l2_group`)."""
     tm, tn = xp.ceil(m / bm), xp.ceil(n / bn)
     n_tiles = tm * tn * batch
-    waves = xp.ceil(n_tiles / cores)
     need = macs_per_cycle_core * (bm + bn) / (bm * bn) * ib
     feed = xp.minimum(1.0, operand_bytes / need)
-    t_compute = waves * 2 * bm * bn * k_pad / (core_rate * feed)
     ok = TILE_STAGES * (bm + bn) * TILE_K * ib <= sram_cap
     reread = a_bytes * xp.ceil(tn / g) + b_bytes * xp.ceil(tm / g) + c_bytes
     traffic = xp.where(fits, a_bytes + b_bytes + c_bytes, reread)
-    # Split-K: with fewer output tiles than cores, each tile's K loop is cut into s slices run
-    # on s cores (s tiles' worth of cores, at least one TILE_K step each) and the fp32 partial
-    # outputs are written and summed after (2 x 4 bytes per output element per slice). Taken
-    # when it is faster, as an autotuned library would.
-    s = xp.maximum(1.0, xp.minimum(xp.floor(cores / n_tiles), xp.floor(k_pad / TILE_K)))
-    waves_s = xp.ceil(n_tiles * s / cores) / s  # waves of whole-K tile work (fractional)
-    t_split = waves_s * 2 * bm * bn * k_pad / (core_rate * feed)
-    traffic_s = traffic + xp.where(s > 1, 8.0 * s * m * n * batch, 0.0)
-    use = xp.maximum(t_split, traffic_s / bw) < xp.maximum(t_compute, traffic / bw)
-    t_compute = xp.where(use, t_split, t_compute)
-    traffic = xp.where(use, traffic_s, traffic)
-    waves = xp.where(use, waves_s, waves)
+    # Split-K: with fewer output tiles than cores, each tile's K loop can be cut into s slices run
+    # on s cores (at most floor(cores / tiles), at least one TILE_K step each); the fp32 partial
+    # outputs are written and summed after (2 x 4 bytes per output element per slice). A library
+    # picks the split factor, not just the largest: more slices cut the math (a / s, a: one tile's
+    # whole K loop, in one wave) but add partial traffic (memory b0 + p·s, b0: unsplit, p: one
+    # slice's partials), so the best s is where they meet, p·s² + b0·s - a = 0: the floor or the
+    # ceil of its root, within [1, s_max]. s = 1 is the unsplit kernel (one wave when s_max > 1,
+    # its waves otherwise), never better than the best s, since the math falls and the memory
+    # time rises with s.
+    s_max = xp.maximum(1.0, xp.minimum(xp.floor(cores / n_tiles), xp.floor(k_pad / TILE_K)))
+    t_tile = 2 * bm * bn * k_pad / (core_rate * feed)
+    if xp is SCALAR and s_max == 1.0:  # no split possible: the unsplit kernel, waves of tiles (what the below gives, sooner)
+        waves = xp.ceil(n_tiles / cores)
+        return waves * t_tile, traffic, traffic / bw, ok, waves, n_tiles, feed
+    p = 8.0 * m * n * batch / bw
+    b0 = traffic / bw
+    root = 2 * t_tile / (b0 + xp.sqrt(b0 * b0 + 4 * p * t_tile))
+    s_lo, s_hi = xp.minimum(s_max, xp.maximum(1.0, xp.floor(root))), xp.minimum(s_max, xp.floor(root) + 1)
+    best = None
+    for s in ((s_lo,) if xp is SCALAR and s_lo == s_hi else (s_lo, s_hi)):
+        waves_s = xp.ceil(n_tiles * s / cores) / s  # waves of whole-K tile work (fractional)
+        traffic_s = traffic + xp.where(s > 1, 8.0 * s * m * n * batch, 0.0)
+        t_s = waves_s * t_tile
+        if best is None:
+            best = (t_s, traffic_s, waves_s)
+            continue
+        use = xp.maximum(t_s, traffic_s / bw) < xp.maximum(best[0], best[1] / bw)
+        best = (xp.where(use, t_s, best[0]), xp.where(use, traffic_s, best[1]), xp.where(use, waves_s, best[2]))
+    t_compute, traffic, waves = best
     return t_compute, traffic, traffic / bw, ok, waves, n_tiles, feed
 
 
@@ -167,10 +185,11 @@ def _systolic_sram(xp, per_core, shared, cores):
     return per_core + shared / cores, per_core * cores + shared
 
 
-def _systolic_panel(xp, rows, sram_core, fraction, ib):
+def _systolic_panel(xp, rows, sram_total, fraction, ib):
     """Side ``T`` of the largest output block whose double-buffered ``T x PANEL_K`` operand panels
-    fit in ``fraction`` of a core's SRAM (at least the array's rows)."""
-    return xp.maximum(rows, sram_core * fraction / (4 * PANEL_K * ib))
+    fit in ``fraction`` of the chip's SRAM (``sram_total``, :func:`_systolic_sram`; at least the
+    array's rows)."""
+    return xp.maximum(rows, sram_total * fraction / (4 * PANEL_K * ib))
 
 
 def _systolic_traffic(xp, m, n, a_bytes, b_bytes, c_bytes, panel_t, sram_total):
@@ -209,9 +228,9 @@ def _gemm_one(m, n, k, batch, ib, ob, flops, peak, d: OneDesign, cand) -> OpTime
                  for s in SYSTOLIC_M_SPLITS]
         best = argmin([e[0] for e in evals])
         compute, waves, n_tiles, util = evals[best]
-        sram_core, sram_total = _systolic_sram(xp, d.sram_per_core_bytes, d.sram_shared_bytes, d.cores)
+        _, sram_total = _systolic_sram(xp, d.sram_per_core_bytes, d.sram_shared_bytes, d.cores)
         traffic = _systolic_traffic(xp, m, n, a_bytes, b_bytes, c_bytes,
-                                    _systolic_panel(xp, r, sram_core, d.tile_sram_fraction, ib), sram_total)
+                                    _systolic_panel(xp, r, sram_total, d.tile_sram_fraction, ib), sram_total)
         mapping, tile, chunks, feed = "systolic", (r, c), float(SYSTOLIC_M_SPLITS[best]), 1.0
     tiling = {"mapping": np.array([mapping], dtype=object)}
     tiling.update(zip(("tile_m", "tile_n", "m_chunks", "waves", "tiles", "tiling_utilisation",
@@ -319,10 +338,10 @@ def _gemm_designs(m, n, k, batch, ib, ob, flops, dtype, chip: ChipParams, cand) 
         rate_ok = chip.derived(("gemm_rate_ok", dtype), lambda c: (rate > 0) & (rate < np.inf))
         t_compute, pick, rounds, passes, util = _systolic_designs(s, m, n, k, batch, flops, chip, idx, rate[idx],
                                                                   rate_ok[idx])
-        sram_core, sram_total = chip.derived("systolic_sram", lambda c: _systolic_sram(
+        _, sram_total = chip.derived("systolic_sram", lambda c: _systolic_sram(
             np, c.sram_per_core_bytes, c.sram_shared_bytes, c.cores))
         panel_t = chip.derived(("systolic_panel", ib), lambda c: _systolic_panel(
-            np, c.array_rows, sram_core, c.tile_sram_fraction, ib))
+            np, c.array_rows, sram_total, c.tile_sram_fraction, ib))
         traffic = _systolic_traffic(np, m, n, a_bytes, b_bytes, c_bytes, panel_t[idx], sram_total[idx])
         parts.append((idx, t_compute, traffic, {
             "tile_m": _read_only(r), "tile_n": _read_only(chip.array_cols[idx]), "m_chunks": s[pick, 0], "waves": rounds,
