@@ -27,19 +27,28 @@ QWEN32_TABLE = [
     (4096, 64, 35.32, 73.64, 785.30, 422.50),
     (8192, 64, 33.43, 142.77, 435.25, 199.05),
 ]
+# Same file and commit, the Qwen3-8B table.
+QWEN8_TABLE = [
+    (1024, 64, 11.11, 18.34, 5296.60, 3043.58),
+    (1024, 256, 30.00, 56.81, 7571.84, 4051.08),
+    (4096, 64, 21.13, 42.20, 2528.79, 1304.04),
+    (8192, 64, 31.98, 58.86, 1458.77, 873.82),
+]
 
 
 def _expected_qwen_rows() -> dict[str, tuple]:
-    """id -> (engine, isl, concurrency, metric kind, value), in the file's order (sgl-jax then vLLM)."""
+    """id -> (model, engine, isl, concurrency, metric kind, value): Qwen3-32B from 001, Qwen3-8B from 023,
+    each sgl-jax then vLLM, each cell ITL then output tokens/s."""
     out: dict[str, tuple] = {}
-    n = 0
-    for engine in ("sgl", "vllm"):
-        for isl, c, sgl_itl, vllm_itl, sgl_out, vllm_out in QWEN32_TABLE:
-            itl, rate = (sgl_itl, sgl_out) if engine == "sgl" else (vllm_itl, vllm_out)
-            n += 1
-            out[f"infer-tpusrv-{n:03d}"] = (engine, isl, c, "tpot_ms", itl)
-            n += 1
-            out[f"infer-tpusrv-{n:03d}"] = (engine, isl, c, "output_tokens_per_s", rate)
+    for model, table, first in (("qwen3-32b", QWEN32_TABLE, 1), ("qwen3-8b", QWEN8_TABLE, 23)):
+        n = first - 1
+        for engine in ("sgl", "vllm"):
+            for isl, c, sgl_itl, vllm_itl, sgl_out, vllm_out in table:
+                itl, rate = (sgl_itl, sgl_out) if engine == "sgl" else (vllm_itl, vllm_out)
+                n += 1
+                out[f"infer-tpusrv-{n:03d}"] = (model, engine, isl, c, "tpot_ms", itl)
+                n += 1
+                out[f"infer-tpusrv-{n:03d}"] = (model, engine, isl, c, "output_tokens_per_s", rate)
     return out
 
 
@@ -68,7 +77,9 @@ def test_every_row_is_mapped_or_skipped_in_both_categories():
 
 def test_qwen_sweep_rows_match_the_cookbook_table():
     smap = serve.serve_map()
-    for rid, (engine, isl, c, conv, value) in _expected_qwen_rows().items():
+    expected = _expected_qwen_rows()
+    assert len(expected) == 32
+    for rid, (model, engine, isl, c, conv, value) in expected.items():
         r, e = BY_ID[rid], smap[rid]
         assert float(r["value"]) == value, rid
         cfg = parse_config(r["config"])
@@ -78,7 +89,8 @@ def test_qwen_sweep_rows_match_the_cookbook_table():
         assert (inf["input_tokens"], inf["output_tokens"]) == (isl, 1024), rid
         assert e["load"] == {"kind": "burst", "requests": c}, rid
         assert e["convert"] == conv, rid
-        assert e["scenario"]["model"] == "qwen3-32b" and e["scenario"]["parallel"]["tp"] == 4
+        assert e["scenario"]["model"] == model and e["scenario"]["parallel"]["tp"] == 4
+        assert r["model_or_kernel"].lower() == model
         assert e["scenario"]["system"]["count"] == 4 and int(r["n_chips"]) == 4
         # sglang-jax: --max-running-requests 256, --chunked-prefill-size 2048; vLLM: its TPU v6e server defaults
         want = {"max_num_seqs": 256, "max_num_batched_tokens": 2048 if engine == "sgl" else 1024}
@@ -115,7 +127,7 @@ def test_fit_rule_id_number_one_mod_four_among_mapped_rows():
     smap = serve.serve_map()
     mapped = {r["id"] for r in ROWS if "skip" not in smap[r["id"]]}
     want_fit = {i for i in mapped if int(i.rsplit("-", 1)[1]) % 4 == 1}
-    assert want_fit == {"infer-tpusrv-001", "infer-tpusrv-005", "infer-tpusrv-009", "infer-tpusrv-013", "infer-tpusrv-017"}
+    assert want_fit == {f"infer-tpusrv-{i:03d}" for i in (1, 5, 9, 13, 17, 25, 29, 33, 37)}
     assert {i for i in mapped if smap[i].get("set") == "fit"} == want_fit
     assert serve.FIT_IDS & set(BY_ID) == want_fit
 
@@ -128,5 +140,5 @@ def test_hardware_maps_to_tpu_presets():
 def test_at_least_fifteen_tpu_serving_rows_are_scored():
     rows = [r for r in serve.rows() if r["id"] in BY_ID]
     scored = [o for o in evaluate(["serve"], rows=rows) if o.predicted is not None]
-    assert len(scored) >= 15
+    assert len(scored) >= 36
     assert all(o.chip.startswith("tpu-") for o in scored)
