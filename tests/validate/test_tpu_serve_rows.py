@@ -58,9 +58,12 @@ def test_ids_unique_and_sources_name_a_repository_commit():
     for r in ROWS:
         assert re.fullmatch(r"infer-tpusrv-\d{3}", r["id"]), r["id"]
         assert r["category"] == "infer"
-        assert "github.com/sgl-project/sglang-jax" in r["source"], r["id"]
-        assert re.search(r"\bcommit [0-9a-f]{40}\b", r["source"]), r["id"]
+        assert re.search(r"github\.com/(sgl-project/sglang-jax|vllm-project/vllm)", r["source"]), r["id"]
         assert re.search(r"\b20\d\d-\d\d-\d\d\b", r["source"]), r["id"]
+        if "sglang-jax" in r["source"]:  # cookbook rows name the commit they were read at
+            assert re.search(r"\bcommit [0-9a-f]{40}\b", r["source"]), r["id"]
+        else:  # a pull request's description
+            assert re.search(r"/pull/\d+", r["source"]), r["id"]
         assert r["notes"].strip() and float(r["value"]) > 0
 
 
@@ -117,6 +120,19 @@ def test_closed_loop_rows_use_the_runs_mean_lengths(rid, model, chips, total_in,
     assert e["scenario"]["model"] == model and e["scenario"]["parallel"]["tp"] == chips == int(r["n_chips"])
 
 
+def test_vllm_pr_row_matches_its_benchmark_block():
+    # vLLM PR #16458, 'Before': 987 requests, 1776600 input and 118669 generated tokens in 125.47 s,
+    # total 15105.47 tok/s; served with --max-num-batched-tokens 512 --max_num_seqs 512, tp 1.
+    r, e = BY_ID["infer-tpusrv-039"], serve.serve_map()["infer-tpusrv-039"]
+    assert float(r["value"]) == 15105.47
+    assert (1776600 + 118669) / 125.47 == pytest.approx(15105.47, rel=1e-3)
+    assert e["load"] == {"kind": "burst", "requests": 987}
+    inf = e["scenario"]["inference"]
+    assert (inf["input_tokens"], inf["output_tokens"]) == (1776600 // 987, round(118669 / 987))  # 1800, 120
+    assert e["scheduler"] == {"max_num_seqs": 512, "max_num_batched_tokens": 512}
+    assert e["scenario"]["parallel"]["tp"] == 1 == int(r["n_chips"]) and e["convert"] == "total_tokens_per_s"
+
+
 def test_output_rate_and_duration_agree_where_both_are_published():
     # 25820 tokens / 17.82 s = 1448.9 tok/s; 52444 / 59.45 s = 882.1 tok/s (the runs' own division)
     assert 25820 / 17.82 == pytest.approx(float(BY_ID["infer-tpusrv-018"]["value"]), rel=1e-3)
@@ -140,5 +156,5 @@ def test_hardware_maps_to_tpu_presets():
 def test_at_least_fifteen_tpu_serving_rows_are_scored():
     rows = [r for r in serve.rows() if r["id"] in BY_ID]
     scored = [o for o in evaluate(["serve"], rows=rows) if o.predicted is not None]
-    assert len(scored) >= 36
+    assert len(scored) >= 37
     assert all(o.chip.startswith("tpu-") for o in scored)
