@@ -116,9 +116,9 @@ def test_skipped_row_says_why():
 def test_held_out_error():
     outcomes, _ = serve.evaluate_serve()
     assert all(o.predicted is not None or o.skipped for o in outcomes)
-    # The goal was set on the GPU serving rows; the TPU rows (published_tpu_serve.csv, added later) miss it
-    # (held-out median 40% over 28 rows when added, reasons in their notes) and are kept out of this check rather than hidden:
-    # tests/validate/test_tpu_serve_rows.py scores them.
+    # The goal was set on the GPU serving rows; the TPU rows (published_tpu_serve.csv, added later) miss
+    # it (held-out median 40% over 28 rows when added, reasons in their notes) and are kept out of this
+    # check rather than hidden: tests/validate/test_tpu_serve_rows.py scores them.
     gpu = [o for o in outcomes if not o.chip.startswith("tpu-")]
     held = next(s for s in summarise(gpu) if s["chip"] == "all" and s["set"] == "held_out")
     assert held["n"] >= 25  # 11 vLLM/NIM rows and 17 MLPerf v4.1 LLM rows (Gaudi2 and 4 vLLM rows skipped)
