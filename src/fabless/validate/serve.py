@@ -36,8 +36,9 @@ scenario's ``input_tokens`` / ``output_tokens``.
 ``convert``: ``output_tokens_per_s`` (X x output tokens), ``total_tokens_per_s`` ((input +
 output) tokens / makespan), ``tpot_ms`` (median TPOT), ``e2e_s``.
 
-``FIT_IDS`` is empty: nothing in the simulator or the engine was fitted on these rows, so
-every mapped row is held out.
+``FIT_IDS``: the entries marked ``set: fit`` (chosen by a rule fixed before any prediction, written
+in their file's header); nothing in the simulator or the engine has been fitted on a serving row yet,
+so the mark only reserves rows for a later fit. Every other mapped row is held out.
 """
 
 from __future__ import annotations
@@ -62,8 +63,6 @@ SERVER_WARMUP_S = 45.0
 #: Requests of the short burst that gives the Server search its first rate.
 SERVER_PILOT_REQUESTS = 2000
 
-#: No parameter was fitted on a serving row; all mapped rows are held out.
-FIT_IDS: frozenset[str] = frozenset()
 
 
 @lru_cache(maxsize=1)
@@ -74,6 +73,10 @@ def serve_map() -> dict[str, dict]:
             if not str(k).startswith("_"):
                 out[k] = v
     return out
+
+
+#: Serving rows reserved for fitting (``set: fit`` in a serve_scenarios file); all others are held out.
+FIT_IDS: frozenset[str] = frozenset(k for k, v in serve_map().items() if isinstance(v, dict) and v.get("set") == "fit")
 
 
 def rows(all_rows: list[dict] | None = None) -> list[dict]:

@@ -1,0 +1,160 @@
+"""TPU serving rows (published_tpu_serve.csv, serve_scenarios_tpu.yaml): every row sourced with a
+repository commit, mapped to the request simulator or skipped with a reason, the mapped settings equal
+to the values copied by hand from the sglang-jax cookbook, and the fit / held-out rule applied."""
+
+from __future__ import annotations
+
+import csv
+import re
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from fabless.validate import serve, train
+from fabless.validate.core import evaluate, parse_config
+from fabless.validate.hardware_map import preset_for_hardware
+
+MEAS = Path(str(resources.files("fabless") / "data" / "measurements"))
+ROWS = list(csv.DictReader(open(MEAS / "published_tpu_serve.csv", encoding="utf-8")))
+BY_ID = {r["id"]: r for r in ROWS}
+
+# Copied by hand from docs/cookbook/autoregressive/Qwen/Qwen3.md at sglang-jax commit 943a4710 (Qwen3-32B
+# table: ISL, batch, ITL SGL_JAX, ITL vLLM, out tok/s SGL_JAX, out tok/s vLLM).
+QWEN32_TABLE = [
+    (1024, 64, 29.48, 42.45, 1977.45, 1391.29),
+    (1024, 256, 34.27, 68.14, 2122.98, 1652.79),
+    (4096, 64, 35.32, 73.64, 785.30, 422.50),
+    (8192, 64, 33.43, 142.77, 435.25, 199.05),
+]
+# Same file and commit, the Qwen3-8B table.
+QWEN8_TABLE = [
+    (1024, 64, 11.11, 18.34, 5296.60, 3043.58),
+    (1024, 256, 30.00, 56.81, 7571.84, 4051.08),
+    (4096, 64, 21.13, 42.20, 2528.79, 1304.04),
+    (8192, 64, 31.98, 58.86, 1458.77, 873.82),
+]
+
+
+def _expected_qwen_rows() -> dict[str, tuple]:
+    """id -> (model, engine, isl, concurrency, metric kind, value): Qwen3-32B from 001, Qwen3-8B from 023,
+    each sgl-jax then vLLM, each cell ITL then output tokens/s."""
+    out: dict[str, tuple] = {}
+    for model, table, first in (("qwen3-32b", QWEN32_TABLE, 1), ("qwen3-8b", QWEN8_TABLE, 23)):
+        n = first - 1
+        for engine in ("sgl", "vllm"):
+            for isl, c, sgl_itl, vllm_itl, sgl_out, vllm_out in table:
+                itl, rate = (sgl_itl, sgl_out) if engine == "sgl" else (vllm_itl, vllm_out)
+                n += 1
+                out[f"infer-tpusrv-{n:03d}"] = (model, engine, isl, c, "tpot_ms", itl)
+                n += 1
+                out[f"infer-tpusrv-{n:03d}"] = (model, engine, isl, c, "output_tokens_per_s", rate)
+    return out
+
+
+def test_ids_unique_and_sources_name_a_repository_commit():
+    ids = [r["id"] for r in ROWS]
+    assert len(ids) == len(set(ids)) and len(ids) >= 20
+    for r in ROWS:
+        assert re.fullmatch(r"infer-tpusrv-\d{3}", r["id"]), r["id"]
+        assert r["category"] == "infer"
+        assert re.search(r"github\.com/(sgl-project/sglang-jax|vllm-project/vllm)", r["source"]), r["id"]
+        assert re.search(r"\b20\d\d-\d\d-\d\d\b", r["source"]), r["id"]
+        if "sglang-jax" in r["source"]:  # cookbook rows name the commit they were read at
+            assert re.search(r"\bcommit [0-9a-f]{40}\b", r["source"]), r["id"]
+        else:  # a pull request's description
+            assert re.search(r"/pull/\d+", r["source"]), r["id"]
+        assert r["notes"].strip() and float(r["value"]) > 0
+
+
+def test_every_row_is_mapped_or_skipped_in_both_categories():
+    smap, imap = serve.serve_map(), train.scenario_map()
+    for r in ROWS:
+        assert "skip" in imap[r["id"]], r["id"]  # the static-batch engine leaves serving rows to serve
+        e = smap[r["id"]]
+        if "skip" in e:
+            assert len(e["skip"]) > 40, r["id"]
+        else:
+            assert e["note"] and e["scenario"] and e["load"] and e["convert"], r["id"]
+
+
+def test_qwen_sweep_rows_match_the_cookbook_table():
+    smap = serve.serve_map()
+    expected = _expected_qwen_rows()
+    assert len(expected) == 32
+    for rid, (model, engine, isl, c, conv, value) in expected.items():
+        r, e = BY_ID[rid], smap[rid]
+        assert float(r["value"]) == value, rid
+        cfg = parse_config(r["config"])
+        assert (int(cfg["isl"]), int(cfg["osl"]), int(cfg["max_concurrency"])) == (isl, 1024, c), rid
+        assert int(cfg["num_prompts"]) == 3 * c  # the driver's num_prompts_per_concurrency = 3
+        inf = e["scenario"]["inference"]
+        assert (inf["input_tokens"], inf["output_tokens"]) == (isl, 1024), rid
+        assert e["load"] == {"kind": "burst", "requests": c}, rid
+        assert e["convert"] == conv, rid
+        assert e["scenario"]["model"] == model and e["scenario"]["parallel"]["tp"] == 4
+        assert r["model_or_kernel"].lower() == model
+        assert e["scenario"]["system"]["count"] == 4 and int(r["n_chips"]) == 4
+        # sglang-jax: --max-running-requests 256, --chunked-prefill-size 2048; vLLM: its TPU v6e server defaults
+        want = {"max_num_seqs": 256, "max_num_batched_tokens": 2048 if engine == "sgl" else 1024}
+        assert e["scheduler"] == want, rid
+
+
+@pytest.mark.parametrize("rid, model, chips, total_in, total_out, value", [
+    # Llama3.1.md (commit cddbf6f1): 100 prompts, 26497 input / 25820 generated tokens, median TPOT 9.84
+    ("infer-tpusrv-017", "llama-3.1-8b", 4, 26497, 25820, 9.84),
+    ("infer-tpusrv-018", "llama-3.1-8b", 4, 26497, 25820, 1448.91),
+    # Llama3.3-70B.md (commit 047fbd76): 100 prompts, 50561 input / 52444 generated, median TPOT 16.47
+    ("infer-tpusrv-019", "llama-3.1-70b", 16, 50561, 52444, 16.47),
+    ("infer-tpusrv-020", "llama-3.1-70b", 16, 50561, 52444, 882.17),
+])
+def test_closed_loop_rows_use_the_runs_mean_lengths(rid, model, chips, total_in, total_out, value):
+    r, e = BY_ID[rid], serve.serve_map()[rid]
+    assert float(r["value"]) == value
+    cfg = parse_config(r["config"])
+    assert (int(cfg["total_input_tokens"]), int(cfg["total_generated_tokens"])) == (total_in, total_out)
+    inf = e["scenario"]["inference"]
+    # mean lengths over the 100 requests, rounded: 264.97 -> 265, 258.2 -> 258, 505.61 -> 506, 524.44 -> 524
+    assert (inf["input_tokens"], inf["output_tokens"]) == (round(total_in / 100), round(total_out / 100))
+    assert e["load"] == {"kind": "closed_loop", "concurrency": 16}
+    assert e["scenario"]["model"] == model and e["scenario"]["parallel"]["tp"] == chips == int(r["n_chips"])
+
+
+def test_vllm_pr_row_matches_its_benchmark_block():
+    # vLLM PR #16458, 'Before': 987 requests, 1776600 input and 118669 generated tokens in 125.47 s,
+    # total 15105.47 tok/s; served with --max-num-batched-tokens 512 --max_num_seqs 512, tp 1.
+    r, e = BY_ID["infer-tpusrv-039"], serve.serve_map()["infer-tpusrv-039"]
+    assert float(r["value"]) == 15105.47
+    assert (1776600 + 118669) / 125.47 == pytest.approx(15105.47, rel=1e-3)
+    assert e["load"] == {"kind": "burst", "requests": 987}
+    inf = e["scenario"]["inference"]
+    assert (inf["input_tokens"], inf["output_tokens"]) == (1776600 // 987, round(118669 / 987))  # 1800, 120
+    assert e["scheduler"] == {"max_num_seqs": 512, "max_num_batched_tokens": 512}
+    assert e["scenario"]["parallel"]["tp"] == 1 == int(r["n_chips"]) and e["convert"] == "total_tokens_per_s"
+
+
+def test_output_rate_and_duration_agree_where_both_are_published():
+    # 25820 tokens / 17.82 s = 1448.9 tok/s; 52444 / 59.45 s = 882.1 tok/s (the runs' own division)
+    assert 25820 / 17.82 == pytest.approx(float(BY_ID["infer-tpusrv-018"]["value"]), rel=1e-3)
+    assert 52444 / 59.45 == pytest.approx(float(BY_ID["infer-tpusrv-020"]["value"]), rel=1e-3)
+
+
+def test_fit_rule_id_number_one_mod_four_among_mapped_rows():
+    smap = serve.serve_map()
+    mapped = {r["id"] for r in ROWS if "skip" not in smap[r["id"]]}
+    want_fit = {i for i in mapped if int(i.rsplit("-", 1)[1]) % 4 == 1}
+    assert want_fit == {f"infer-tpusrv-{i:03d}" for i in (1, 5, 9, 13, 17, 25, 29, 33, 37)}
+    assert {i for i in mapped if smap[i].get("set") == "fit"} == want_fit
+    assert serve.FIT_IDS & set(BY_ID) == want_fit
+
+
+def test_hardware_maps_to_tpu_presets():
+    for r in ROWS:
+        assert preset_for_hardware(r["hardware"])[0] in ("tpu-v6e", "tpu-v7"), r["id"]
+
+
+def test_at_least_fifteen_tpu_serving_rows_are_scored():
+    rows = [r for r in serve.rows() if r["id"] in BY_ID]
+    scored = [o for o in evaluate(["serve"], rows=rows) if o.predicted is not None]
+    assert len(scored) >= 37
+    assert all(o.chip.startswith("tpu-") for o in scored)
