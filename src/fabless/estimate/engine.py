@@ -352,12 +352,14 @@ def one_shot_all_reduce_s(nbytes, n: int, unidir_bytes_per_s):
     return engine_params()["custom_allreduce_latency_s"] + (n - 1) * nbytes / unidir_bytes_per_s
 
 
-def inference_all_reduce_s(nbytes: float, n: int, system: System) -> float:
+def inference_all_reduce_s(nbytes: float, n: int, system: System, shape: tuple[int, ...] | None = None) -> float:
     """Seconds of a tensor-parallel all-reduce of ``nbytes`` bytes (per chip) over ``n`` chips
     of ``system`` in an inference engine: the faster of NCCL's algorithms
     (:mod:`fabless.perf.collectives`) and, where the scale-up topology is one of
-    :data:`ONE_SHOT_TOPOLOGIES`, the one-shot custom all-reduce (:func:`one_shot_all_reduce_s`)."""
-    nccl = group_collective_time_s("all_reduce", nbytes, n, system, within_domain=True)
+    :data:`ONE_SHOT_TOPOLOGIES`, the one-shot custom all-reduce (:func:`one_shot_all_reduce_s`).
+    ``shape``: the group's extent along each torus dimension (``parallel.mesh.tp``), e.g. (4, 4)
+    for tp 16 on a v6e-16 slice; by default the group runs along one dimension."""
+    nccl = group_collective_time_s("all_reduce", nbytes, n, system, within_domain=True, group_shape=shape)
     links = system.chip.links.scale_up if system.chip.links else None
     if n <= 1 or links is None or system.scale_up.topology not in ONE_SHOT_TOPOLOGIES:
         return nccl
@@ -465,7 +467,7 @@ def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = K
     req = request_terms(
         cfg, prec, plan, batch=batch, input_tokens=inf.input_tokens, output_tokens=inf.output_tokens,
         prefill_s=_sum(pre_t), decode_s=_sum(dec_t),
-        all_reduce=lambda b: inference_all_reduce_s(b, plan.tp, system),
+        all_reduce=lambda b: inference_all_reduce_s(b, plan.tp, system, plan.mesh_shapes().get("tp")),
         all_to_all=lambda b: group_collective_time_s("all_to_all", b, plan.ep, system, within_domain=plan.ep <= domain),
         send_recv=lambda b: group_collective_time_s("send_recv", b, 2, system, within_domain=plan.tp * plan.pp <= domain))
     ttft, tpot = req["ttft_s"], req["tpot_s"]

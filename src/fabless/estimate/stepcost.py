@@ -94,7 +94,8 @@ class EngineStepCost:
                                    f"or tp = {tp}, and divide the {cfg.num_experts} experts of {cfg.name} (got ep = {ep})")
             if ep > system.scale_up.size:
                 raise FablessError(f"parallel.ep: {ep} exceeds the scale-up domain of {system.scale_up.size} chips of {system.name}")
-        plan = Plan(tp=tp, pp=pp, dp=1, ep=ep)
+        mesh = tuple((a, tuple(v)) for a, v in sorted(((par.mesh or {}) if par != "auto" else {}).items()) if a == "tp")
+        plan = Plan(tp=tp, pp=pp, dp=1, ep=ep, mesh=mesh)
         check_plan(plan, cfg, plan.chips, system)  # the same rules as fabless estimate
         sw = with_chip_calibration(resolve_software(scn.software, system.chip, "inference"), system.chip, "inference")
         p = scn.precision
@@ -147,7 +148,8 @@ class EngineStepCost:
         """The collectives of a replica's forward pass, as ``fabless estimate`` times them."""
         plan, system = self.plan, self.system
         domain = system.scale_up.size
-        return {"all_reduce": lambda b: inference_all_reduce_s(b, plan.tp, system),
+        shape = plan.mesh_shapes().get("tp")
+        return {"all_reduce": lambda b: inference_all_reduce_s(b, plan.tp, system, shape),
                 "all_to_all": lambda b: group_collective_time_s("all_to_all", b, plan.ep, system, within_domain=True),
                 "send_recv": lambda b: group_collective_time_s("send_recv", b, 2, system,
                                                                within_domain=plan.tp * plan.pp <= domain)}

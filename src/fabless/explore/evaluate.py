@@ -442,7 +442,8 @@ class Evaluator:
                     sc["cfg"], sc["prec"], plan, batch=g.batch, input_tokens=inf.input_tokens,
                     output_tokens=inf.output_tokens, prefill_s=self._time(g.terms["prefill"], chip, cache),
                     decode_s=self._time(g.terms["decode"], chip, cache),
-                    all_reduce=lambda b: self._coll(("all_reduce", b, plan.tp, True, 1.0), link_ratio, sysm, True),
+                    all_reduce=lambda b: self._coll(("all_reduce", b, plan.tp, True, 1.0), link_ratio, sysm, True,
+                                                    shape=plan.mesh_shapes().get("tp")),
                     all_to_all=lambda b: self._coll(("all_to_all", b, plan.ep, True, 1.0), link_ratio, sysm, False),
                     send_recv=lambda b: self._coll(("send_recv", b, 2, within_pp, 1.0), link_ratio, sysm, True))
                 ttft, tpot, e2e = req["ttft_s"], req["tpot_s"], req["e2e_latency_s"]
