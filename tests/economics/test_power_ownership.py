@@ -8,7 +8,8 @@ import pytest
 from fabless.economics import (breakeven, chip_hour_terms_usd, chip_power, cost_per_mtoken_usd, cost_per_run_usd,
                                default_params, nre_usd, tokens_per_joule, tornado)
 from fabless.economics.breakeven import breakeven_tornado, build_vs_buy
-from fabless.economics.power import power_errors, sustained_clock_mhz
+from fabless.economics.power import sustained_clock_mhz
+from fabless.validate.power import power_errors
 from fabless.errors import FablessError, InfeasibleDesign
 from fabless.hardware.presets import chip_names, load_chip
 

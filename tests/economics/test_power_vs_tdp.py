@@ -11,7 +11,8 @@ from __future__ import annotations
 import pytest
 
 from fabless.economics import chip_power, default_params
-from fabless.economics.power import CALIBRATION_CHIPS, fit_flop_energy, power_at_tdp_load
+from fabless.economics.power import power_at_tdp_load
+from fabless.validate.power import CALIBRATION_CHIPS, fit_flop_energy
 from fabless.hardware.presets import load_chip
 
 WITHIN = ["a100-sxm", "h100-sxm", "h200-sxm", "mtia-v2", "tpu-v5e", "tpu-v4", "tpu-v7", "gaudi3", "trainium2",
@@ -81,7 +82,7 @@ def test_h100_by_hand():
 
 
 def _sustained(name: str) -> dict:
-    from fabless.economics.power import sustained_errors
+    from fabless.validate.power import sustained_errors
 
     return next(r for r in sustained_errors() if r["name"] == name)
 

@@ -30,6 +30,7 @@ import numpy as np
 from fabless.errors import FablessError, InfeasibleDesign
 from fabless.hardware.schema import Chip
 from fabless.loading import read_yaml
+from fabless.measurements import rows_by_id
 
 from .area import d2d_gb_s_per_die, inventory_from_chip, is_hbm
 from .params import EconomicsParams, default_params, memory_value, node_value
@@ -183,12 +184,8 @@ def chip_power(chip: Chip, params: EconomicsParams | None = None, *, dtype: str 
     return PowerResult(dtype, f, f_peak, terms, budget, sustained)
 
 
-# ---------------------------------------------------------------- calibration
-
-
-#: The chips whose TDPs ``bf16_flop_energy_pj`` and ``operand_energy_pj`` are fitted on
-#: (at most half of the presets with a TDP; the rest are held out).
-CALIBRATION_CHIPS = ("h100-sxm", "a100-sxm", "mi300x", "tpu-v5e", "gaudi3", "mtia-v2")
+# ---------------------------------------------------------------- the load a TDP is set for
+# (the calibration of the energies against TDPs is validation work: fabless.validate.power)
 
 
 def tdp_load(chip: Chip, params: EconomicsParams | None = None) -> tuple[float, float, str]:
@@ -227,17 +224,9 @@ def mamf_clock_mhz(chip: Chip, row_id: str, params: EconomicsParams | None = Non
     return float(chip.clock.boost_mhz) * achieved / (chip.peak_flops("bf16") * p.power.gemm_efficiency_at_clock)
 
 
-@lru_cache(maxsize=1)
-def _measurement_rows() -> dict[str, dict]:
-    """The shipped measurement rows by id, read once."""
-    from fabless.validate.core import load_rows
-
-    return {r["id"]: r for r in load_rows()}
-
-
 def mamf_tflops(row_id: str) -> float:
     """Achieved TFLOP/s of a max-achievable-matmul row of measurements/published.csv."""
-    r = _measurement_rows().get(row_id)
+    r = rows_by_id().get(row_id)
     if r is None:
         raise FablessError(f"power_sustained.yaml: no measurement row '{row_id}' in measurements/published.csv")
     if "MAMF" not in r["metric"]:
@@ -250,48 +239,6 @@ def power_at_tdp_load(chip: Chip, params: EconomicsParams | None = None) -> Powe
     memory and links at full rate."""
     f, u, _ = tdp_load(chip, params)
     return chip_power(chip, params, dtype="bf16", matrix_util=u, clock_mhz=f, enforce_budget=False)
-
-
-def fit_flop_energy(names=CALIBRATION_CHIPS, params: EconomicsParams | None = None) -> tuple[float, float]:
-    """Least-squares (relative) ``(bf16_flop_energy_pj, operand_energy_pj)`` that make the
-    model power at the TDP load (:func:`power_at_tdp_load`) of the chip presets ``names``
-    equal their TDPs. The matrix term is linear in the two: per unit of each, it is the
-    model's matrix power with (e_ref, e_op) = (1, 0) and (0, 1)."""
-    from fabless.hardware.presets import load_chip
-
-    p = params or default_params()
-    xs, ys = [], []
-    for n in names:
-        chip = load_chip(n)
-        tdp = float(chip.physical.tdp_w)
-        cols = []
-        for e_ref, e_op in ((1.0, 0.0), (0.0, 1.0)):
-            q = p.model_copy(update={"power": p.power.model_copy(update={"bf16_flop_energy_pj": e_ref, "operand_energy_pj": e_op})})
-            cols.append(power_at_tdp_load(chip, q).terms_w["matrix"] / tdp)
-        fixed = power_at_tdp_load(chip, p).terms_w
-        xs.append(cols)
-        ys.append((tdp - fixed["static"] - fixed["memory"] - fixed["links"]) / tdp)
-    sol, *_ = np.linalg.lstsq(np.array(xs), np.array(ys), rcond=None)
-    return float(sol[0]), float(sol[1])
-
-
-def power_errors(params: EconomicsParams | None = None) -> list[dict]:
-    """Model power at the TDP load (:func:`power_at_tdp_load`) vs TDP for every chip preset
-    with a TDP; ``role`` says whether it was one the energies were fitted on."""
-    from fabless.hardware.presets import chip_names, load_chip
-
-    out = []
-    for n in chip_names():
-        chip = load_chip(n)
-        if chip.physical.tdp_w is None:
-            continue
-        pw = power_at_tdp_load(chip, params)
-        tdp = float(chip.physical.tdp_w)
-        out.append({"name": n, "role": "calibrate" if n in CALIBRATION_CHIPS else "check",
-                    "node": chip.physical.process_node, "clock_mhz": pw.clock_mhz, "basis": tdp_load(chip, params)[2],
-                    "macs_per_unit": macs_per_unit(chip, "bf16"), "model_w": pw.total_w, "tdp_w": tdp,
-                    "error": pw.total_w / tdp - 1})
-    return out
 
 
 def power_dtype(chip: Chip) -> str:
@@ -323,24 +270,3 @@ def sustained_references() -> dict[str, dict]:
     path = Path(str(resources.files("fabless") / "data" / "economics" / "power_sustained.yaml"))
     plain, _ = split_provenance(read_yaml(path))
     return {n: e for n, e in plain.items() if not str(n).startswith("_")}
-
-
-def sustained_errors(params: EconomicsParams | None = None) -> list[dict]:
-    """For chips with a measured sustained clock: the model's power at that clock and the
-    measured utilisation against the TDP, and the clock the model predicts for the TDP
-    against the measured one."""
-    from fabless.hardware.presets import load_chip
-
-    out = []
-    for name, ref in sustained_references().items():
-        if "mamf_row" in ref:
-            continue
-        chip = load_chip(name)
-        f, u, dt = _measured_clock_mhz(chip, ref), float(ref["matrix_util"]), ref["dtype"]
-        at = chip_power(chip, params, dtype=dt, matrix_util=u, clock_mhz=f, enforce_budget=False)
-        pred = chip_power(chip, params, dtype=dt, matrix_util=u, enforce_budget=False).sustained_clock_mhz
-        tdp = float(chip.physical.tdp_w)
-        out.append({"name": name, "tdp_w": tdp, "clock_mhz": f, "model_w_at_clock": at.total_w,
-                    "power_error": at.total_w / tdp - 1, "model_clock_mhz": pred,
-                    "clock_error": (pred / f - 1) if pred else float("nan")})
-    return out

@@ -24,16 +24,16 @@ import csv
 import importlib
 import math
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
+
+from fabless.measurements import MEASUREMENTS_DIR, load_rows  # noqa: F401  (re-exported: validate's row reader)
 
 from fabless.bands import family_of_chip
 from fabless.errors import FablessError
 from fabless.validate.hardware_map import Unmapped, preset_for_hardware
 
-MEASUREMENTS_DIR = Path(str(resources.files("fabless") / "data" / "measurements"))
 
 
 class Skip(Exception):
@@ -62,17 +62,6 @@ class Outcome:
         return {"id": self.id, "category": self.category, "chip": self.chip, "metric": self.metric,
                 "measured": self.measured, "predicted": self.predicted, "error": self.error,
                 "set": self.set, "skipped": self.skipped}
-
-
-def load_rows(directory: str | Path | None = None) -> list[dict]:
-    """Every row of every CSV in the measurements directory."""
-    d = Path(directory) if directory else MEASUREMENTS_DIR
-    rows: list[dict] = []
-    for path in sorted(d.glob("*.csv")):
-        with open(path, newline="") as fh:
-            for r in csv.DictReader(fh):
-                rows.append({**r, "_file": path.name})
-    return rows
 
 
 def parse_config(text: str) -> dict[str, str]:
