@@ -117,3 +117,23 @@ def test_serve_cli_load_errors(args, msg, capsys, tmp_path):
     rc = main(["serve", str(scn), *args])
     err = capsys.readouterr().err
     assert rc == 2 and msg in err and "Traceback" not in err
+
+
+def test_unmixed_steps_stall_the_decoders_for_a_prompt():
+    # 10 ms per step, whatever it holds. A (1-token prompt, 100 tokens) runs from t = 0; B (4096-token
+    # prompt, 1024-token steps) arrives at 0.5 s. Mixed (vLLM): A decodes in every step, so it ends
+    # after 100 steps (1.00 s), and B's chunks share the budget with A's token: 4096 / 1023 -> 5
+    # steps to B's first token (0.55 s). Unmixed (SGLang's default): B's prompt takes 4 steps of
+    # its own (first token 0.54 s) and A waits them out: it ends 4 steps later, at 1.04 s.
+    import numpy as np
+
+    from fabless.serve.sim import simulate
+    from fabless.serve.workload import Requests
+
+    reqs = Requests(np.array([0.0, 0.5]), np.array([1, 4096]), np.array([100, 10]))
+    out = {}
+    for mixed in (True, False):
+        df = simulate(reqs, _model(), SchedulerConfig(max_num_batched_tokens=1024, max_num_seqs=8, mixed_chunks=mixed)).requests
+        out[mixed] = (float(df["finish_s"].iloc[0]), float(df["first_token_s"].iloc[1]))
+    assert out[True] == pytest.approx((1.00, 0.55), abs=1e-9)
+    assert out[False] == pytest.approx((1.04, 0.54), abs=1e-9)

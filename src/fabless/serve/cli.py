@@ -30,6 +30,7 @@ def serve_cmd(
     max_batched_tokens: int = typer.Option(8192, "--max-batched-tokens", help="Token budget of one step (vLLM max_num_batched_tokens)."),
     max_seqs: int = typer.Option(256, "--max-seqs", help="Most sequences in one step (vLLM max_num_seqs)."),
     prefix_caching: bool = typer.Option(False, "--prefix-caching", help="Reuse KV of shared prefixes."),
+    mixed_chunks: bool = typer.Option(True, "--mixed-chunks/--no-mixed-chunks", help="Steps carry prefill chunks and decodes together (vLLM); --no-mixed-chunks runs waiting prompts in steps of their own first (SGLang's default)."),
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same run."),
     json: bool = typer.Option(False, "--json", help="Print machine-readable JSON (the summary)."),
 ) -> None:
@@ -90,7 +91,8 @@ def serve_cmd(
         if lengths_spec is None and entry.get("dataset"):
             lengths_spec = entry["dataset"]
     lengths = modes.named_lengths(lengths_spec, inf.input_tokens, inf.output_tokens, length_cv)
-    cfg = SchedulerConfig(max_num_batched_tokens=max_batched_tokens, max_num_seqs=max_seqs, prefix_caching=prefix_caching)
+    cfg = SchedulerConfig(max_num_batched_tokens=max_batched_tokens, max_num_seqs=max_seqs, prefix_caching=prefix_caching,
+                          mixed_chunks=mixed_chunks)
     model = EngineStepCost.from_scenario(scn)
     duration_s = parse_seconds(duration, "--duration")
     mode = "rate"

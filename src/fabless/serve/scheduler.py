@@ -20,6 +20,8 @@ has generated ``output_tokens``.
 
 from __future__ import annotations
 
+import dataclasses
+
 import heapq
 from collections import deque
 from dataclasses import dataclass
@@ -39,6 +41,11 @@ class SchedulerConfig:
     chunked_prefill: bool = True
     long_prefill_token_threshold: int | None = None
     prefix_caching: bool = False
+    #: A step may carry prefill chunks and decoding sequences together (vLLM; SGLang's
+    #: ``--enable-mixed-chunk``). False is SGLang's default (and sglang-jax's): a step is a
+    #: prefill batch, run first whenever prompts wait, or a decode batch, and the decoding
+    #: sequences wait out the prefill steps.
+    mixed_chunks: bool = True
 
     def __post_init__(self):
         if self.max_num_seqs < 1:
@@ -83,6 +90,7 @@ class Scheduler:
         self.prefix_hits = 0
         self.prefix_lookups = 0
         self._chunks: list[tuple[Request, int]] = []
+        self._decode_step = True
         self._thr = cfg.long_prefill_token_threshold or cfg.max_num_batched_tokens
 
     # ------------------------------------------------------------------ bookkeeping
@@ -146,8 +154,12 @@ class Scheduler:
         budget = cfg.max_num_batched_tokens
         preempted = False
         chunks: list[tuple[Request, int]] = []
+        # Without mixed chunks, prompts go first in a step of their own when any wait.
+        prefill_only = (not cfg.mixed_chunks and self.role == "mixed" and bool(self.prefilling or self.waiting)
+                        and (bool(self.prefilling) or len(self.running) < cfg.max_num_seqs))
+        self._decode_step = not prefill_only
 
-        if self.n_decoding:
+        if self.n_decoding and not prefill_only:
             group = self.phase[(-k) % B]
             while len(group) > alloc.num_blocks - alloc.used_blocks:
                 if self._make_room() is not None:
@@ -223,9 +235,18 @@ class Scheduler:
                 chunks.append((req, chunk))
                 budget -= chunk
 
+        if prefill_only and not chunks and self.n_decoding:
+            # no prompt could be scheduled (KV full, batch full): decode instead
+            self._chunks = []
+            cfg2 = self.cfg
+            self.cfg = dataclasses.replace(cfg2, mixed_chunks=True)
+            try:
+                return self.schedule(now_s)
+            finally:
+                self.cfg = cfg2
         self._chunks = chunks
-        dec = self.n_decoding
-        dec_ctx = self.dec_S + dec * k
+        dec = self.n_decoding if self._decode_step else 0
+        dec_ctx = self.dec_S + dec * k if dec else 0
         pf = pf_ctx = 0
         for req, chunk in chunks:
             if chunk == 1 and req.computed > 0:  # one token with a context: a decode
@@ -248,6 +269,7 @@ class Scheduler:
         finished: list[Request] = []
         handoff: list[Request] = []
         k, B = self.k, self.B
+        decoded = self._decode_step  # a prefill-only step leaves the decoders where they were
         prefix = self.prefix
         for req, chunk in self._chunks:
             req.computed += chunk
@@ -271,7 +293,7 @@ class Scheduler:
                     handoff.append(req)
                 else:
                     req.decoding = True
-                    req.k0 = k + 1
+                    req.k0 = k + 1 if decoded else k  # the next decode step
                     req.c0 = req.computed
                     req.g0 = req.generated
                     self.phase[(req.c0 - req.k0) % B][req.rid] = req
@@ -279,7 +301,7 @@ class Scheduler:
                     self.dec_S += req.c0 - req.k0 + 1
                     heapq.heappush(self.finish_heap, (req.k0 + req.output_tokens - req.g0 - 1, req.rid, req.version, req))
         heap = self.finish_heap
-        while heap and heap[0][0] <= k:
+        while decoded and heap and heap[0][0] <= k:
             _, _, version, req = heapq.heappop(heap)
             if version != req.version:
                 continue
@@ -290,7 +312,8 @@ class Scheduler:
             self._leave_decode(req)
             self._finish(req, now_s, finished)
         self._chunks = []
-        self.k = k + 1
+        if decoded:
+            self.k = k + 1
         return finished, handoff
 
     def _finish(self, req: Request, now_s: float, out: list) -> None:
