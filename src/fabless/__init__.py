@@ -1,12 +1,36 @@
 """fabless: buy GPUs, rent TPUs, or build your own accelerator.
 
-Performance, cost and design-space models for AI accelerators, over a sourced
-library of chips, systems and models. The public API re-exports the pieces a
-notebook user reaches for first; everything else lives in its sub-package.
+Performance, cost and design-space models for AI accelerators, over a sourced library of
+chips, systems and models. The public API (docs/api.md)::
+
+    import fabless
+    fabless.load_chip("h100-sxm"), fabless.load_system("dgx-h100"), fabless.load_model("llama-3.1-70b")
+    fabless.estimate("examples/scenarios/llama-70b-serving-dgx-h100.yaml").metrics
+    fabless.serve(scenario, concurrency=32).summary, fabless.cost("b200").unit_usd
+    fabless.tco(scenario, ["h100-sxm", "tpu-v6e"]), fabless.breakeven(scenario, custom, gpu)
+    fabless.explore("examples/openai-xpu/space.yaml", "out/"), fabless.validate(["kernel"])
+
+The names are loaded on first use (``import fabless`` stays light: the CLI starts fast).
 """
 
 from fabless.errors import FablessError
 
 __version__ = "0.1.0"
 
-__all__ = ["FablessError", "__version__"]
+_API = ("Plan", "Scenario", "ServeResult", "breakeven", "cost", "estimate", "explore", "load_chip", "load_model",
+        "load_system", "scenario", "serve", "tco", "validate")
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from fabless import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'fabless' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_API])
+
+
+__all__ = ["FablessError", "__version__", *_API]

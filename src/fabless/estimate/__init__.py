@@ -11,3 +11,7 @@ from fabless.estimate.engine import Estimate, Plan, estimate
 from fabless.estimate.scenario import Scenario, load_scenario, scenario_from_dict
 
 __all__ = ["Estimate", "Plan", "Scenario", "bands_for", "estimate", "load_scenario", "scenario_from_dict"]
+
+from fabless.callmod import make_callable  # noqa: E402
+
+make_callable(__name__, "estimate")  # fabless.estimate(...) is the public API function (docs/api.md)

@@ -16,3 +16,7 @@ from .store import Store
 
 __all__ = ["Evaluator", "Space", "Store", "front", "load_space", "pareto_mask", "run_search", "space_from_dict",
            "total_designs", "values_of"]
+
+from fabless.callmod import make_callable  # noqa: E402
+
+make_callable(__name__, "explore")  # fabless.explore(...) is the public API function (docs/api.md)

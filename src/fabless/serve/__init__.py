@@ -20,3 +20,7 @@ __all__ = [
     "Bursty", "Fixed", "Lengths", "LogNormal", "Poisson", "Requests", "SharedPrefix", "Trace", "Uniform",
     "read_trace",
 ]
+
+from fabless.callmod import make_callable  # noqa: E402
+
+make_callable(__name__, "serve")  # fabless.serve(...) is the public API function (docs/api.md)
