@@ -8,6 +8,7 @@ import pytest
 from fabless.economics import (breakeven, chip_hour_terms_usd, chip_power, cost_per_mtoken_usd, cost_per_run_usd,
                                default_params, nre_usd, tokens_per_joule, tornado)
 from fabless.economics.breakeven import breakeven_tornado, build_vs_buy
+from fabless.economics.ownership import capital_recovery_factor
 from fabless.economics.power import sustained_clock_mhz
 from fabless.validate.power import power_errors
 from fabless.errors import FablessError, InfeasibleDesign
@@ -61,10 +62,36 @@ def test_chip_hour_hand_computed():
     p = default_params()
     o = p.ownership
     capex_factor = o.server_cost_over_accelerator / (1 - o.network_fraction_of_hardware)
-    t = chip_hour_terms_usd(50_000 / capex_factor, 1275 / o.server_power_over_tdp, p)
+    # straight-line at a zero cost of capital
+    t = chip_hour_terms_usd(50_000 / capex_factor, 1275 / o.server_power_over_tdp, p, cost_of_capital=0.0)
     assert t["hardware"] == pytest.approx(50_000 / (5 * 8760), rel=1e-6)
     assert t["energy"] == pytest.approx(1.275 * 0.75 * 1.25 * 0.08, rel=1e-6)
     assert t["datacenter"] == pytest.approx(11.7e6 * 1.275e-3 / (15 * 8760), rel=1e-6)
+
+
+def test_capital_recovery_factor_hand_computed():
+    # CRF(10%, 5 y): 1.1^5 = 1.61051, 1 - 1/1.61051 = 0.379079, 0.1 / 0.379079 = 0.263797
+    assert capital_recovery_factor(0.10, 5) == pytest.approx(0.263797, abs=2e-6)
+    # CRF(10%, 15 y): 1.1^15 = 4.177248, 1 - 1/4.177248 = 0.760608 -> 0.131474
+    assert capital_recovery_factor(0.10, 15) == pytest.approx(0.131474, abs=2e-6)
+    assert capital_recovery_factor(0.0, 4) == pytest.approx(0.25)
+    # the annuity repays the sum: PV of 5 payments of 0.263797 at 10% = 1
+    assert sum(0.263797 / 1.1 ** k for k in range(1, 6)) == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(FablessError, match="cost of capital"):
+        capital_recovery_factor(1.5, 5)
+
+
+def test_chip_hour_with_wacc_hand_computed():
+    # The default 10% WACC: $50,000 all-in capex x 0.263797 / 8760 h = $1.5057/h
+    # (straight-line: $1.1416/h); the data centre $11.7M/MW x 1.275 kW x 0.131474 / 8760 = $0.22389/h.
+    p = default_params()
+    o = p.ownership
+    assert o.cost_of_capital == 0.10
+    capex_factor = o.server_cost_over_accelerator / (1 - o.network_fraction_of_hardware)
+    t = chip_hour_terms_usd(50_000 / capex_factor, 1275 / o.server_power_over_tdp, p)
+    assert t["hardware"] == pytest.approx(1.50569, rel=1e-5)
+    assert t["datacenter"] == pytest.approx(0.22389, rel=1e-4)
+    assert t["energy"] == pytest.approx(1.275 * 0.75 * 1.25 * 0.08, rel=1e-6)
 
 
 def test_token_prices_hand_computed():
@@ -101,7 +128,7 @@ def test_build_vs_buy_tornado_runs():
     h = load_chip("h100-sxm")
     base = build_vs_buy(h, h, throughput_ratio=1.0)
     rows = breakeven_tornado(h, h, throughput_ratio=1.0)
-    assert {r["input"] for r in rows} == {"wafer_price", "defect_density", "memory_price", "utilisation"}
+    assert {"wafer_price", "defect_density", "memory_price", "software_maturity", "gpu_price", "respin"} <= {r["input"] for r in rows}
     assert rows[0]["base_result"] == pytest.approx(base["breakeven_fleet"])
     # a dearer wafer never lowers the break-even fleet
     wafer = next(r for r in rows if r["input"] == "wafer_price")

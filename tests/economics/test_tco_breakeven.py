@@ -1,6 +1,13 @@
 """fabless tco and fabless breakeven through the CLI, checked by hand arithmetic against
 the engine's own throughput (`fabless estimate`) and the owned chip-hour of the H100
-worked by hand in docs/economics.md."""
+worked by hand in docs/economics.md.
+
+H100 by hand (docs/economics.md): street price $31,250 (uvation, 2025-03-03, the cheapest
+purchase quote within a year of the newest); capex 31,250 x 1.64 / 0.81 = $63,271.6;
+hardware 63,271.6 x CRF(10%, 5) 0.263797 / 8760 = 1.9054; operations 63,271.6 x 0.05 / 8760
+= 0.3611; energy 1.274 kW x 0.75 x 1.25 x 0.08 = 0.0956; data centre 1.274e-3 MW x $11.7M x
+CRF(10%, 15) 0.131474 / 8760 = 0.2237; total $2.586/h. Rent: RunPod on-demand $2.99
+(2025-03-03; AWS and Google quoted 12.29 and 11.06 on 2025-03-17, dearer)."""
 
 from __future__ import annotations
 
@@ -13,6 +20,12 @@ from tests.conftest import assert_one_line_error
 SERVE = "examples/scenarios/llama-70b-serving-dgx-h100.yaml"
 CUSTOM = "examples/scenarios/hardware/my-chip-system.yaml"
 HOURS = 8760.0
+OWNED_H100 = 2.586
+RENT_H100 = 2.99
+
+
+def crf(r, n):
+    return r / (1 - (1 + r) ** -n)
 
 
 @pytest.fixture(scope="module")
@@ -36,18 +49,19 @@ def test_tco_inference_by_hand(cli):
     est = _estimate(cli, SERVE)
     # throughput is the engine's, per chip
     assert row["tokens_per_s_per_chip"] == pytest.approx(est["output_tokens_per_s_per_chip"])
-    # H100 owned chip-hour, by hand (docs/economics.md): 1.44 + 0.36 + 0.10 + 0.11 = $2.01/h
-    assert row["buy_chip_hour_usd"] == pytest.approx(2.01, abs=0.01)
-    assert row["rent_chip_hour_usd"] == 3.29
+    # H100 owned chip-hour, by hand (module docstring): 1.905 + 0.361 + 0.096 + 0.224 = $2.586/h
+    assert row["buy_chip_hour_usd"] == pytest.approx(OWNED_H100, abs=0.001)
+    assert row["buy_price_basis"] == "uvation (reseller) street 2025-03-03"
+    assert row["rent_chip_hour_usd"] == RENT_H100 and row["rent_price_basis"] == "RunPod on-demand 2025-03-03"
     out = est["output_tokens_per_s_per_chip"]
     # $/Mtoken = chip-hour $ / (3600 x tokens/s per chip) x 1e6
-    assert row["buy_usd_per_mtoken_output_all_in"] == pytest.approx(2.01 / (3600 * out) * 1e6, rel=0.005)
-    assert row["rent_usd_per_mtoken_output_all_in"] == pytest.approx(3.29 / (3600 * out) * 1e6, rel=1e-9)
+    assert row["buy_usd_per_mtoken_output_all_in"] == pytest.approx(OWNED_H100 / (3600 * out) * 1e6, rel=0.001)
+    assert row["rent_usd_per_mtoken_output_all_in"] == pytest.approx(RENT_H100 / (3600 * out) * 1e6, rel=1e-9)
     # split by phase: prefill share of the chip time = TTFT / e2e; 2048 input, 256 output tokens per request
     share = est["ttft_s"] / est["e2e_latency_s"]
     inp = out * 2048 / 256
-    assert row["rent_usd_per_mtoken_input"] == pytest.approx(3.29 * share / (3600 * inp) * 1e6, rel=1e-9)
-    assert row["rent_usd_per_mtoken_output"] == pytest.approx(3.29 * (1 - share) / (3600 * out) * 1e6, rel=1e-9)
+    assert row["rent_usd_per_mtoken_input"] == pytest.approx(RENT_H100 * share / (3600 * inp) * 1e6, rel=1e-9)
+    assert row["rent_usd_per_mtoken_output"] == pytest.approx(RENT_H100 * (1 - share) / (3600 * out) * 1e6, rel=1e-9)
     # the split adds back to the whole: cost of 2048 input + 256 output tokens = all-in cost of 256 output tokens
     whole = 2048 * row["rent_usd_per_mtoken_input"] + 256 * row["rent_usd_per_mtoken_output"]
     assert whole == pytest.approx(256 * row["rent_usd_per_mtoken_output_all_in"], rel=1e-9)
@@ -62,10 +76,10 @@ def test_tco_training_run_by_hand(cli, train_scenario):
     assert r.code == 0, r.err
     (row,) = r.json()["rows"]
     est = _estimate(cli, train_scenario)
-    # $/run = chip-hours x $/chip-hour = 8 chips x training time (h) x $2.01
+    # $/run = chip-hours x $/chip-hour = 8 chips x training time (h) x $2.586
     chip_hours = 8 * est["training_time_s"] / 3600
-    assert row["buy_usd_per_run"] == pytest.approx(chip_hours * 2.01, rel=0.005)
-    assert row["rent_usd_per_run"] == pytest.approx(chip_hours * 3.29, rel=1e-6)
+    assert row["buy_usd_per_run"] == pytest.approx(chip_hours * OWNED_H100, rel=0.001)
+    assert row["rent_usd_per_run"] == pytest.approx(chip_hours * RENT_H100, rel=1e-6)
     # and $/Mtoken x 1e12 tokens / 1e6
     assert row["rent_usd_per_run"] == pytest.approx(row["rent_usd_per_mtoken"] * 1e6, rel=1e-9)
     assert 0 < row["matrix_util"] <= 1
@@ -80,11 +94,14 @@ def test_tco_compare_rows_and_chips_without_a_system(cli):
     assert "no scale-up links" in rows["mtia-v2"]["error"]
     mine = rows["examples/scenarios/hardware/my-chip.yaml"]
     assert mine["chip_name"] == "my-chip" and mine["chips"] == 8 and "dgx-h100" in mine["system_note"]
-    # TPU v5p: no list price -> bought at unit cost; no published TDP -> charged on modelled power
+    # TPU v5p: Google sells no TPU -> no purchase price, said so (not its manufacturing cost);
+    # no published TDP -> charged on modelled power; rented at Google's on-demand $4.20
     v5p = rows["tpu-v5p"]
-    assert v5p["buy_price_basis"].startswith("unit cost")
+    assert v5p["buy_chip_hour_usd"] is None and v5p["buy_price_basis"] == "no list or street price"
     assert v5p["ownership_power_basis"] == "modelled (no published TDP)"
-    assert v5p["rent_chip_hour_usd"] == 4.2
+    assert v5p["rent_chip_hour_usd"] == 4.2 and v5p["rent_price_basis"].startswith("Google Cloud on-demand")
+    # a design file nobody sells is bought at its modelled unit cost, and the basis says so
+    assert mine["buy_price_basis"].startswith("unit cost")
     assert rows[CUSTOM]["chips"] == 8 and rows[CUSTOM]["rent_chip_hour_usd"] is None and "system_note" not in rows[CUSTOM]
 
 
@@ -102,24 +119,39 @@ def test_breakeven_by_hand(cli):
     assert d["gpu_tokens_per_s_per_chip"] == pytest.approx(gpu)
     ratio = d["custom_tokens_per_s_per_chip"] / gpu
     assert d["throughput_ratio"] == pytest.approx(ratio)
-    assert d["gpu_chip_hour_usd"] == pytest.approx(2.01, abs=0.01)
+    assert d["gpu_chip_hour_usd"] == pytest.approx(OWNED_H100, abs=0.001)
+    assert d["gpu_price_usd"] == 31250 and d["gpu_price_basis"] == "uvation (reseller) street 2025-03-03"
     # N3 NRE by hand (docs/economics.md): IBS N3 design $650M (masks included in the IBS total)
     assert d["nre_usd"] == pytest.approx(650e6)
     saving = d["gpu_chip_hour_usd"] - d["custom_chip_hour_usd"] / ratio
     assert d["saving_per_gpu_hour_usd"] == pytest.approx(saving)
     for row in d["breakeven"]:
-        fleet = 650e6 / (saving * row["years"] * HOURS)
+        # the NRE repaid as an annuity at the 10% cost of capital
+        fleet = 650e6 * crf(0.10, row["years"]) / (saving * HOURS)
         assert row["breakeven_fleet_gpus"] == pytest.approx(fleet)
         assert row["breakeven_fleet_custom_chips"] == pytest.approx(fleet / ratio)
-    assert d["payback_years"] == pytest.approx(650e6 / (10000 * saving * HOURS))
-    # tornado: the four uncertain inputs, sorted by swing
+    # payback T at 10,000 GPUs: CRF(10%, T) = 10,000 x saving x H / NRE
+    x = 10000 * saving * HOURS / 650e6
+    assert crf(0.10, d["payback_years"]) == pytest.approx(x)
+    # tornado: the issue's inputs and the custom chip's silicon costs, sorted by swing
     names = [t["input"] for t in d["tornado"]]
-    assert sorted(names) == ["defect_density", "memory_price", "utilisation", "wafer_price"]
+    assert sorted(names) == sorted(["gpu_price", "partner_margin", "nre", "software_maturity", "cost_of_capital",
+                                    "respin", "delay_months", "generations", "utilisation", "electricity",
+                                    "defect_density", "memory_price", "wafer_price"])
     swings = [t["swing"] for t in d["tornado"]]
     assert swings == sorted(swings, reverse=True)
-    util = next(t for t in d["tornado"] if t["input"] == "utilisation")
-    # more delivered throughput per custom chip -> fewer GPUs' worth needed to repay the NRE
-    assert util["result_high"] < d["breakeven"][3]["breakeven_fleet_gpus"] < util["result_low"]
+    by = {t["input"]: t for t in d["tornado"]}
+    base4 = d["breakeven"][3]["breakeven_fleet_gpus"]
+    # an immature software stack delivers less -> more GPUs' worth needed to repay the NRE
+    assert by["software_maturity"]["result_low"] > base4 == pytest.approx(by["software_maturity"]["result_high"])
+    # two generations in the horizon: twice the NRE, twice the fleet
+    assert by["generations"]["result_high"] == pytest.approx(2 * base4)
+    # a cheaper GPU saves less per GPU replaced
+    assert by["gpu_price"]["result_low"] > base4 > by["gpu_price"]["result_high"]
+    mc = d["monte_carlo"]
+    assert mc["samples"] == 20000 and set(mc["quantiles"]) == {"p05", "p10", "p25", "p50", "p75", "p90", "p95"}
+    q = list(mc["quantiles"].values())
+    assert q == sorted(q) and 0 <= mc["p_pays_back"] <= 1
 
 
 def test_breakeven_table_prints(cli):
@@ -140,7 +172,7 @@ def test_breakeven_custom_without_links_is_one_line_error(cli):
 
 
 def test_breakeven_gpu_without_price_is_one_line_error(cli):
-    assert_one_line_error(cli("breakeven", SERVE, "--custom", CUSTOM, "--against", "tpu-v5p"), "list price")
+    assert_one_line_error(cli("breakeven", SERVE, "--custom", CUSTOM, "--against", "tpu-v5p"), "no list or street price")
 
 
 def test_breakeven_bad_years(cli):

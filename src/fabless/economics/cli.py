@@ -12,12 +12,16 @@ from fabless.report.format import Num, num, pct
 
 from .area import chip_area
 from .nre import nre_lines
+from fabless.hardware.prices import check_tier
+
 from .ownership import chip_hour
 from .params import load_params
 from .power import chip_power, power_at_tdp_load, power_dtype, tdp_load
 from .unit_cost import Line, chip_unit_cost
 
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table.")
+PRICE_TIER_HELP = ("Which price: on-demand, 1-yr, 3-yr (rental) or list, street (purchase); the other kind keeps "
+                   "its default (rent on-demand; buy list, else street). See docs/economics.md, Prices.")
 
 cost_app = typer.Typer(help="What a chip costs: area, yield, unit cost, power, NRE and cost per chip-hour.")
 
@@ -30,6 +34,7 @@ def cost(
     physical_cores: int = typer.Option(None, "--physical-cores", help="Cores on the die, if more than are enabled (harvesting), e.g. 144 for H100."),
     dtype: str = typer.Option("bf16", "--dtype", help="Datatype whose peak sets the power at full load."),
     utilisation: float = typer.Option(1.0, "--utilisation", help="Matrix-unit utilisation for the power line (0-1)."),
+    price_tier: str = typer.Option(None, "--price-tier", help=PRICE_TIER_HELP),
     json: bool = JSON,
 ) -> None:
     """Area, yield, unit cost, power, NRE and cost per chip-hour, each line explained.
@@ -37,6 +42,7 @@ def cost(
     Example: fabless cost h100-sxm --partner --json
     """
     p = load_params(params)
+    check_tier(price_tier)
     c = load_chip(chip)
     area = chip_area(c, p, cores_physical=physical_cores)
     uc = chip_unit_cost(c, p, partner=partner, cores_physical=physical_cores)
@@ -69,16 +75,25 @@ def cost(
                           f"{basis}: {num(round(f_load))} MHz, {u_load:.0%} of units busy; {at.total_w / c.physical.tdp_w - 1:+.0%} vs TDP",
                           "power_sustained.yaml" if basis != "peak clock" else ""))
     lines += nre_lines(c.physical.process_node, p)
-    ch = chip_hour(c, p, price_usd=uc.unit_usd if (c.price.list_usd is None) else None,
-                   price_basis="unit cost" if c.price.list_usd is None else None,
-                   power_w=None if c.physical.tdp_w is not None else _full_load_w(c, p, area.total_mm2),
-                   power_basis="modelled (no published TDP)")
+    pw_own = None if c.physical.tdp_w is not None else _full_load_w(c, p, area.total_mm2)
+    ch = chip_hour(c, p, power_w=pw_own, power_basis="modelled (no published TDP)", price_tier=price_tier)
+    if ch.owned_usd is None:
+        # nobody sells it (or not in this tier): own it at the modelled unit cost, and say so
+        console_note = f"{c.name}: {ch.price_basis}; owned chip-hour at the modelled unit cost"
+        ch = chip_hour(c, p, price_usd=uc.unit_usd, price_basis=f"unit cost ({ch.price_basis})",
+                       power_w=pw_own, power_basis="modelled (no published TDP)", price_tier=price_tier)
+    else:
+        console_note = ""
+    r = p.ownership.cost_of_capital
     for term, v in ch.terms.items():
-        lines.append(Line(f"chip-hour owned: {term}", v, "USD/h", f"price ${num(round(ch.price_usd))} ({ch.price_basis})" if term == "hardware" else
-                          f"at {num(round(ch.power_w))} W chip power ({ch.power_basis})" if term in ("energy", "datacenter") else "",
-                          "ownership.yaml"))
+        how = (f"price ${num(round(ch.price_usd))} ({ch.price_basis}) x CRF({r:.0%}, {p.ownership.depreciation_years:g} y)" if term == "hardware" else
+               f"at {num(round(ch.power_w))} W chip power ({ch.power_basis})" if term in ("energy", "datacenter") else "")
+        src = ch.buy_record.source if term == "hardware" and ch.buy_record and ch.price_basis == ch.buy_record.label() else "ownership.yaml"
+        lines.append(Line(f"chip-hour owned: {term}", v, "USD/h", how, src))
     if ch.rented_usd is not None:
-        lines.append(Line("chip-hour rented", ch.rented_usd, "USD/h", c.price.cloud_offer or "cloud price", "chip preset"))
+        lines.append(Line("chip-hour rented", ch.rented_usd, "USD/h", f"{ch.rent_basis}: {ch.rent_record.offer}", ch.rent_record.source))
+    else:
+        lines.append(Line("chip-hour rented", None, "USD/h", ch.rent_basis, "prices.yaml"))
     if json:
         print_json({"chip": c.name, "partner": partner, "lines": [l.__dict__ for l in lines],
                     "summary": {"die_area_mm2": uc.area.per_die_mm2, "model_die_area_mm2": area.model_per_die_mm2,
@@ -86,12 +101,16 @@ def cost(
                                 "power_w": pw.total_w, "tdp_w": pw.tdp_w, "ownership_power_w": ch.power_w,
                                 "ownership_power_basis": ch.power_basis, "sustained_clock_mhz": pw.sustained_clock_mhz,
                                 "nre_usd": next(l.value for l in lines if l.name == "NRE total"),
-                                "owned_chip_hour_usd": ch.owned_usd, "rented_chip_hour_usd": ch.rented_usd}})
+                                "owned_chip_hour_usd": ch.owned_usd, "rented_chip_hour_usd": ch.rented_usd,
+                                "buy_price_basis": ch.price_basis, "rent_price_basis": ch.rent_basis,
+                                "cost_of_capital": p.ownership.cost_of_capital}})
         return
     print_table(["item", "value", "unit", "how", "source"],
                 [[l.name, *((pct(l.value), "") if l.unit == "fraction" else (l.value, l.unit)), l.how, _short(l.source)]
                  for l in lines],
                 title=f"{c.display_name}: cost" + (" (via a design partner)" if partner else ""))
+    if console_note:
+        console.print(console_note)
     console.print("Defaults and their sources: src/fabless/data/economics/*.yaml; override with --params FILE.yaml.")
 
 
@@ -131,19 +150,23 @@ def tco(
     scenario: str = typer.Argument(..., help="A scenario YAML (model, system, precision, parallel, inference|training)."),
     compare: str = typer.Option(None, "--compare", help="Comma-separated chips (presets or chip YAMLs) or system YAMLs; default: the scenario's own chip."),
     params: str = typer.Option(None, "--params", help="YAML overriding economics defaults."),
-    partner: bool = typer.Option(False, "--partner", help="Price chips without a list price at unit cost + design-partner margin."),
+    partner: bool = typer.Option(False, "--partner", help="Price design files (chips nobody sells) at unit cost + design-partner margin."),
+    price_tier: str = typer.Option(None, "--price-tier", help=PRICE_TIER_HELP),
     json: bool = JSON,
 ) -> None:
     """$/Mtoken (inference: input and output) or $/run (training), tokens/J, bought and rented, per chip.
 
     The scenario is re-run on each chip at the same chip count; the engine picks the
-    smallest system preset of that chip. Buy = owned cost per chip-hour (list price, or
-    unit cost without NRE where there is none); rent = the cloud price.
+    smallest system preset of that chip. Buy = owned cost per chip-hour (the purchase price
+    in the tier, with the cost of capital); rent = the rental price in the tier. Each row
+    names the price it used (provider, tier, date); a chip with no price in the tier shows
+    '-' and says so. A design file without a price is bought at its modelled unit cost.
 
     Example: fabless tco examples/scenarios/llama-70b-serving-dgx-h100.yaml --compare h100-sxm,b200,tpu-v5p,trainium2
     """
     from .tco import tco_rows
 
+    check_tier(price_tier)
     base = _read_scenario(scenario)
     p = load_params(params)
     if compare:
@@ -153,10 +176,10 @@ def tco(
         from fabless.estimate.scenario import scenario_from_dict
 
         refs = [resolve_system(scenario_from_dict(base, scenario)).chip.name]
-    rows = tco_rows(base, refs, p, partner=partner)
+    rows = tco_rows(base, refs, p, partner=partner, price_tier=price_tier)
     phase = "training" if "training" in base else "inference"
     if json:
-        print_json({"scenario": scenario, "phase": phase, "rows": rows})
+        print_json({"scenario": scenario, "phase": phase, "price_tier": price_tier, "rows": rows})
         return
     if phase == "inference":
         head = ["chip", "chips", "out tok/s/chip", "W/chip", "tok/J", "buy $/h", "buy $/M in", "buy $/M out",
@@ -179,7 +202,11 @@ def tco(
     keep = [i for i, h in enumerate(head) if h]
     print_table([head[i] for i in keep], [[row[i] for i in keep] for row in table],
                 title=f"{scenario}: cost of {phase}")
-    notes = {r["chip"]: f"buy at ${num(round(r['buy_price_usd']))} ({r['buy_price_basis']}); power {r['power_basis']}"
+    notes = {r["chip"]: (f"buy at ${num(round(r['buy_price_usd']))} ({r['buy_price_basis']})" if r["buy_price_usd"] is not None
+                         else f"buy: {r['buy_price_basis']}, not priced")
+             + (f"; rent ${num(r['rent_chip_hour_usd'])}/h ({r['rent_price_basis']})" if r["rent_chip_hour_usd"] is not None
+                else f"; rent: {r['rent_price_basis']}, not priced")
+             + f"; power {r['power_basis']}"
              + (f"; charged on {num(round(r['ownership_power_w']))} W, {r['ownership_power_basis']}" if "no published" in r["ownership_power_basis"] else "")
              for r in rows if "error" not in r}
     for r in rows:
@@ -194,17 +221,21 @@ def tco(
 def breakeven_cmd(
     scenario: str = typer.Argument(..., help="A scenario YAML; both chips run it at its chip count."),
     custom: str = typer.Option(..., "--custom", help="The custom chip: a chip YAML with a system preset, or a system YAML built on it."),
-    against: str = typer.Option("h100-sxm", "--against", help="The purchased GPU (a chip preset with a list price)."),
-    years: float = typer.Option(4.0, "--years", help="Payback horizon for the tornado (years)."),
-    fleet: float = typer.Option(None, "--fleet", help="GPUs the custom chips would replace: gives the payback years."),
+    against: str = typer.Option("h100-sxm", "--against", help="The purchased GPU (a chip preset with a purchase price on record)."),
+    years: float = typer.Option(4.0, "--years", help="Payback horizon for the tornado and the Monte Carlo (years)."),
+    fleet: float = typer.Option(None, "--fleet", help="GPUs the custom chips would replace: gives the payback years and P(pays back)."),
     partner: bool = typer.Option(True, "--partner/--no-partner", help="Buy the custom chip from a design partner (its margin per unit)."),
-    gpu_price: float = typer.Option(None, "--gpu-price", help="GPU price in USD, if not its list price."),
+    gpu_price: float = typer.Option(None, "--gpu-price", help="GPU price in USD, instead of its price on record."),
+    price_tier: str = typer.Option(None, "--price-tier", help="Which purchase price of the GPU: list or street (default: list, else street)."),
+    samples: int = typer.Option(20000, "--samples", help="Monte Carlo draws."),
+    seed: int = typer.Option(0, "--seed", help="Monte Carlo seed (the same seed repeats the same draws)."),
     params: str = typer.Option(None, "--params", help="YAML overriding economics defaults."),
     json: bool = JSON,
 ) -> None:
-    """Build versus buy at equal delivered throughput: the fleet that repays the NRE in 1-5 years, and a tornado.
+    """Build versus buy at equal delivered throughput: the fleet that repays the NRE in 1-5 years,
+    a tornado, and a Monte Carlo of the break-even fleet (quantiles; P(pays back) at --fleet).
 
-    Example: fabless breakeven examples/scenarios/llama-70b-serving-dgx-h100.yaml --custom examples/scenarios/hardware/my-chip-system.yaml --against h100-sxm
+    Example: fabless breakeven examples/scenarios/llama-70b-serving-dgx-h100.yaml --custom examples/scenarios/hardware/my-chip-system.yaml --against h100-sxm --fleet 20000
     """
     from fabless.errors import FablessError
 
@@ -212,11 +243,18 @@ def breakeven_cmd(
 
     if years <= 0:
         raise FablessError(f"--years must be positive, got {years}")
-    if fleet is not None and fleet <= 0:
+    if fleet is not None and not fleet > 0:
         raise FablessError(f"--fleet must be positive, got {fleet}")
+    if gpu_price is not None and not gpu_price > 0:
+        raise FablessError(f"--gpu-price must be a positive USD amount, got {gpu_price}")
+    if samples < 1:
+        raise FablessError(f"--samples must be at least 1, got {samples}")
+    check_tier(price_tier)
+    if price_tier is not None and price_tier not in ("list", "street"):
+        raise FablessError(f"--price-tier: breakeven buys the GPU, so the tier is list or street, got '{price_tier}'")
     base = _read_scenario(scenario)
     rep = breakeven_report(base, custom, against, load_params(params), tornado_years=years, fleet=fleet,
-                           partner=partner, gpu_price_usd=gpu_price)
+                           partner=partner, gpu_price_usd=gpu_price, price_tier=price_tier, samples=samples, seed=seed)
     if json:
         print_json(rep)
         return
@@ -224,25 +262,34 @@ def breakeven_cmd(
     head = [
         ["tokens/s per chip", rep["custom_tokens_per_s_per_chip"], rep["gpu_tokens_per_s_per_chip"]],
         ["owned $ per chip-hour", rep["custom_chip_hour_usd"], rep["gpu_chip_hour_usd"]],
-        ["unit price $", Num(num(round(rep["custom_unit_usd"])) + (" (partner)" if rep["partner"] else " (at cost)")), None],
+        ["unit price $", Num(num(round(rep["custom_unit_usd"])) + (" (partner)" if rep["partner"] else " (at cost)")),
+         Num(f"{num(round(rep['gpu_price_usd']))} ({rep['gpu_price_basis']})")],
         ["NRE $", round(rep["nre_usd"]), None],
     ]
     print_table(["", c, g], head, title=f"{scenario}: {c} vs {g} at {rep['chips_per_estimate']} chips")
     for note in rep.get("notes", []):
         console.print(note)
     console.print(f"1 {c} delivers {num(rep['throughput_ratio'])} x a {g}; each {g} replaced saves "
-                  f"${num(rep['saving_per_gpu_hour_usd'])}/h.")
+                  f"${num(rep['saving_per_gpu_hour_usd'])}/h (cost of capital {rep['cost_of_capital']:.0%}).")
     rows = [[f"{r['years']:g}", _fleet(r["breakeven_fleet_gpus"]), _fleet(r["breakeven_fleet_custom_chips"])] for r in rep["breakeven"]]
-    print_table(["years to repay NRE", f"fleet ({g})", f"fleet ({c})"], rows, title="break-even fleet")
+    print_table(["years to repay NRE", f"fleet ({g})", f"fleet ({c})"], rows, title="break-even fleet (base case)")
     if "payback_years" in rep:
         pb = rep["payback_years"]
         console.print(f"Replacing {num(round(rep['fleet_gpus']))} {g}: NRE paid back in "
-                      + ("never (no saving)" if pb == float("inf") else f"{num(pb, 3)} years") + ".")
-    tor = [[t["input"], f"x{t['low']:g} / x{t['high']:g}", _fleet(t["result_low"]), _fleet(t["result_high"]), _fleet(t["swing"])]
-           for t in rep["tornado"]]
+                      + ("never (no saving)" if pb == float("inf") else f"{num(pb, 3)} years") + " (base case).")
+    tor = [[t["input"], f"{t['low']:.3g} / {t['high']:.3g}", f"{t['base']:.3g}", _fleet(t["result_low"]),
+            _fleet(t["result_high"]), _fleet(t["swing"])] for t in rep["tornado"]]
     base_fleet = rep["tornado"][0]["base_result"] if rep["tornado"] else float("nan")
-    print_table(["input", "low / high", "fleet at low", "fleet at high", "swing"], tor,
+    print_table(["input", "low / high", "base", "fleet at low", "fleet at high", "swing"], tor,
                 title=f"tornado: break-even fleet ({g} equivalents) over {rep['tornado_years']:g} years, base {_fleet(base_fleet)}")
+    mc = rep["monte_carlo"]
+    q = mc["quantiles"]
+    print_table(["quantile", f"break-even fleet ({g} equivalents)"], [[k, _fleet(v)] for k, v in q.items()],
+                title=f"Monte Carlo: {num(mc['samples'])} draws (seed {mc['seed']}) over {mc['years']:g} years")
+    console.print(f"Never pays back within {mc['years']:g} years in {mc['p_never']:.1%} of draws.")
+    if "p_pays_back" in mc:
+        console.print(f"P(pays back with {num(round(mc['fleet_gpus']))} {g} equivalents) = {mc['p_pays_back']:.1%}.")
+    console.print("Inputs and their distributions: docs/economics.md, Break-even; --json lists them with their reasons.")
 
 
 def _fleet(v: float) -> Num:

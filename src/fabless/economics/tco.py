@@ -29,7 +29,7 @@ from fabless.hardware.presets import load_chip
 from fabless.hardware.schema import Chip
 from fabless.loading import read_yaml
 
-from .breakeven import breakeven_tornado, build_vs_buy
+from .breakeven import breakeven_tornado
 from .ownership import breakeven, chip_hour
 from .params import EconomicsParams, default_params
 from .power import chip_power, power_dtype
@@ -115,20 +115,28 @@ def work_power_w(est, scn, chip: Chip, params: EconomicsParams) -> tuple[float, 
     return pw.total_w, util, "modelled" if chip.physical.tdp_w is not None else "modelled (no published TDP)"
 
 
-def price_work(est, scn, chip: Chip, params: EconomicsParams | None = None, *, partner: bool = False) -> dict:
-    """One tco row from an estimate: owned and rented cost per chip-hour and per unit of work."""
+def price_work(est, scn, chip: Chip, params: EconomicsParams | None = None, *, partner: bool = False,
+               price_tier: str | None = None, unit_cost_fallback: bool = False) -> dict:
+    """One tco row from an estimate: owned and rented cost per chip-hour and per unit of work.
+
+    Prices come from the chip's records in ``price_tier`` (:mod:`fabless.hardware.prices`);
+    ``buy_price_basis`` and ``rent_price_basis`` name each record (provider, tier, date) or
+    say there is none, and that column is then None. Only with ``unit_cost_fallback`` (a
+    design file: a chip nobody sells) is a missing purchase price replaced by the modelled
+    unit cost, and the basis says so."""
     p = params or default_params()
-    if chip.price.list_usd is not None:
-        ch = chip_hour(chip, p)
-    else:
+    ch = chip_hour(chip, p, price_tier=price_tier)
+    if ch.owned_usd is None and unit_cost_fallback:
         ch = chip_hour(chip, p, price_usd=chip_unit_cost(chip, p, partner=partner).unit_usd,
-                       price_basis="unit cost" + (" + partner margin" if partner else "") + ", no NRE")
+                       price_basis="unit cost" + (" + partner margin" if partner else "") + ", no NRE", price_tier=price_tier)
     watts, util, wbasis = work_power_w(est, scn, chip, p)
     m = est.metrics
     row = {"chip": chip.name, "system": est.system, "chips": est.chips, "plan": est.plan.as_dict(), "fits": est.fits,
            "buy_chip_hour_usd": ch.owned_usd, "buy_price_usd": ch.price_usd, "buy_price_basis": ch.price_basis,
            "ownership_power_w": ch.power_w, "ownership_power_basis": ch.power_basis,
-           "rent_chip_hour_usd": ch.rented_usd, "rent_offer": chip.price.cloud_offer,
+           "rent_chip_hour_usd": ch.rented_usd, "rent_price_basis": ch.rent_basis,
+           "buy_price_source": ch.buy_record.source if ch.buy_record else None,
+           "rent_price_source": ch.rent_record.source if ch.rent_record else None,
            "power_w": watts, "power_basis": wbasis, "matrix_util": util}
     hours = {"buy": ch.owned_usd, "rent": ch.rented_usd}
     if est.phase == "inference":
@@ -156,7 +164,8 @@ def price_work(est, scn, chip: Chip, params: EconomicsParams | None = None, *, p
     return row
 
 
-def tco_rows(base: dict, refs: list[str], params: EconomicsParams | None = None, *, partner: bool = False) -> list[dict]:
+def tco_rows(base: dict, refs: list[str], params: EconomicsParams | None = None, *, partner: bool = False,
+             price_tier: str | None = None) -> list[dict]:
     """One row per chip (or system file) in ``refs``, the scenario re-run on each. A chip
     that cannot run it (no system preset, does not fit, no plan) gives a row with ``error``."""
     from fabless.estimate.engine import estimate
@@ -170,7 +179,8 @@ def tco_rows(base: dict, refs: list[str], params: EconomicsParams | None = None,
             from fabless.estimate.engine import resolve_system
 
             chip = resolve_system(scn).chip
-            row = price_work(est, scn, chip, params, partner=partner)
+            is_file = Path(ref).suffix.lower() in (".yaml", ".yml")
+            row = price_work(est, scn, chip, params, partner=partner, price_tier=price_tier, unit_cost_fallback=is_file)
             if Path(ref).suffix.lower() in (".yaml", ".yml"):
                 # a file: name the row by it (two files may hold chips of one name)
                 row.update(chip=ref, chip_name=chip.name)
@@ -188,10 +198,17 @@ def tco_rows(base: dict, refs: list[str], params: EconomicsParams | None = None,
 
 def breakeven_report(base: dict, custom_ref: str, gpu_ref: str, params: EconomicsParams | None = None, *,
                      years: list[float] = (1, 2, 3, 4, 5), tornado_years: float = 4.0, fleet: float | None = None,
-                     partner: bool = True, gpu_price_usd: float | None = None, spread: float = 0.3) -> dict:
+                     partner: bool = True, gpu_price_usd: float | None = None, spread: float = 0.3,
+                     price_tier: str | None = None, samples: int = 20000, seed: int = 0) -> dict:
     """Build versus buy on a scenario: both chips estimated at the same chip count, the
-    throughput ratio from their delivered tokens/s per chip."""
+    throughput ratio from their delivered tokens/s per chip; the break-even fleet by
+    horizon (base case), its tornado and its Monte Carlo distribution (``samples`` draws,
+    ``seed``) over ``tornado_years``; given ``fleet``, the payback years and P(pays back)."""
+    from dataclasses import replace
+
     from fabless.estimate.engine import estimate, resolve_system
+
+    from .breakeven import case_from_chips, fleet_terms, monte_carlo
 
     p = params or default_params()
     count = base_count(base)
@@ -210,25 +227,31 @@ def breakeven_report(base: dict, custom_ref: str, gpu_ref: str, params: Economic
     rate = lambda e: float(e.metrics["output_tokens_per_s_per_chip" if e.phase == "inference" else "tokens_per_s_per_chip"])  # noqa: E731
     r_custom, r_gpu = rate(out["custom"]["estimate"]), rate(out["gpu"]["estimate"])
     ratio = r_custom / r_gpu
-    bvb = build_vs_buy(custom, gpu, throughput_ratio=ratio, years=tornado_years, params=p, partner=partner,
-                       gpu_price_usd=gpu_price_usd)
-    be = breakeven(custom_chip_hour_usd=bvb["custom_chip_hour_usd"], gpu_chip_hour_usd=bvb["gpu_chip_hour_usd"],
-                   throughput_ratio=ratio, nre_usd=bvb["nre_usd"], years=list(years),
-                   fleet_gpu_equivalents=fleet, hours_per_year=p.ownership.hours_per_year)
-    table = [{"years": float(y), "breakeven_fleet_gpus": float(f), "breakeven_fleet_custom_chips": float(f) / ratio}
-             for y, f in zip(years, be["breakeven_fleet"])]
+    case, gpu_basis = case_from_chips(custom, gpu, throughput_ratio=ratio, years=tornado_years, params=p,
+                                      partner=partner, gpu_price_usd=gpu_price_usd, price_tier=price_tier)
+    t0 = fleet_terms(case, {})
+    table = []
+    for y in years:
+        f = float(fleet_terms(replace(case, years=float(y)), {})["fleet"])
+        table.append({"years": float(y), "breakeven_fleet_gpus": f, "breakeven_fleet_custom_chips": f / ratio})
     tor = breakeven_tornado(custom, gpu, throughput_ratio=ratio, years=tornado_years, params=p, partner=partner,
-                            spread=spread, gpu_price_usd=gpu_price_usd)
+                            spread=spread, gpu_price_usd=case.gpu_price_usd)
+    mc = monte_carlo(case, samples=samples, seed=seed, fleet=fleet)
     report = {
         "custom": custom.name, "gpu": gpu.name, "chips_per_estimate": count,
         "custom_tokens_per_s_per_chip": r_custom, "gpu_tokens_per_s_per_chip": r_gpu, "throughput_ratio": ratio,
-        "custom_unit_usd": bvb["custom_unit_usd"], "custom_chip_hour_usd": bvb["custom_chip_hour_usd"],
-        "gpu_chip_hour_usd": bvb["gpu_chip_hour_usd"], "nre_usd": bvb["nre_usd"], "partner": partner,
-        "saving_per_gpu_hour_usd": bvb["saving_per_gpu_hour_usd"], "breakeven": table,
-        "tornado_years": tornado_years, "tornado_spread": spread, "tornado": tor,
+        "custom_unit_usd": float(t0["custom_unit_usd"]), "custom_chip_hour_usd": float(t0["custom_chip_hour_usd"]),
+        "gpu_price_usd": case.gpu_price_usd, "gpu_price_basis": gpu_basis,
+        "gpu_chip_hour_usd": float(t0["gpu_chip_hour_usd"]), "nre_usd": float(t0["nre_usd"]), "partner": partner,
+        "cost_of_capital": p.ownership.cost_of_capital,
+        "saving_per_gpu_hour_usd": float(t0["saving_per_gpu_hour_usd"]), "breakeven": table,
+        "tornado_years": tornado_years, "tornado_spread": spread, "tornado": tor, "monte_carlo": mc,
         "notes": [n for n in (out["custom"]["note"], out["gpu"]["note"]) if n],
     }
     if fleet is not None:
+        be = breakeven(custom_chip_hour_usd=report["custom_chip_hour_usd"], gpu_chip_hour_usd=report["gpu_chip_hour_usd"],
+                       throughput_ratio=ratio, nre_usd=report["nre_usd"], fleet_gpu_equivalents=fleet,
+                       hours_per_year=p.ownership.hours_per_year, cost_of_capital=p.ownership.cost_of_capital)
         report["fleet_gpus"] = fleet
         report["payback_years"] = float(be["payback_years"])
     return report

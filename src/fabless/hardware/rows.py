@@ -4,6 +4,7 @@ DataFrames; the CLI prints them directly, so that listing chips does not import 
 
 from __future__ import annotations
 
+from fabless.hardware.prices import buy_price, rent_price
 from fabless.hardware.presets import all_chips, all_systems, load_chip
 from fabless.hardware.schema import Chip, System
 from fabless.provenance import numeric_leaves
@@ -65,10 +66,14 @@ COMPARE_METRICS = [
     ("FLOP per HBM byte (bf16)", lambda c: _div(c.compute.peak_tflops.bf16 and c.compute.peak_tflops.bf16 * 1e3, c.memory.hbm.bandwidth_gb_s)),
     ("die area mm2 (per die)", lambda c: c.physical.die_area_mm2),
     ("compute dies", lambda c: c.physical.dies),
-    ("list price USD", lambda c: c.price.list_usd),
-    ("cloud USD per chip-hour", lambda c: c.price.cloud_usd_per_hr),
-    ("bf16 TFLOPS per cloud USD/h", lambda c: _div(c.compute.peak_tflops.bf16, c.price.cloud_usd_per_hr)),
+    ("purchase price USD (list, else street)", lambda c: _usd(buy_price(c))),
+    ("cloud USD per chip-hour (on-demand)", lambda c: _usd(rent_price(c))),
+    ("bf16 TFLOPS per cloud USD/h", lambda c: _div(c.compute.peak_tflops.bf16, _usd(rent_price(c)))),
 ]
+
+
+def _usd(rec):
+    return rec.usd if rec is not None else None
 
 
 def _div(a, b):

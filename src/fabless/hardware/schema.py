@@ -194,6 +194,10 @@ class Physical(Frozen):
 
 
 class Price(Frozen):
+    """A design file's own price (a custom chip's, e.g. the unit cost ``fabless explore``
+    writes). Shipped chips' prices live in ``data/economics/prices.yaml`` with tier and
+    date (:mod:`fabless.hardware.prices`); a preset carries none."""
+
     list_usd: PositiveFloat | None = Field(None, description="purchase price of one chip (module)")
     cloud_usd_per_hr: PositiveFloat | None = Field(None, description="on-demand rental, per chip-hour")
     cloud_offer: str | None = Field(None, description="which offer the rental price is")

@@ -97,17 +97,19 @@ def _first_line(exc: Exception) -> str:
 
 
 def chip_hours(chip, params=None) -> tuple[float | None, float | None, str]:
-    """(owned $/h, rented $/h, price basis), priced as ``fabless tco`` does."""
+    """(owned $/h, rented $/h, price basis): the default-tier prices ``fabless tco`` uses;
+    where no purchase price is on record, the modelled unit cost, and the basis says so."""
     from fabless.economics import chip_hour, chip_unit_cost, default_params
 
     p = params or default_params()
-    if chip.price.list_usd is not None:
-        ch = chip_hour(chip, p)
-    else:
+    ch = chip_hour(chip, p)
+    if ch.owned_usd is None:
+        # no purchase price on record: the modelled unit cost, and the basis says so
         try:
-            ch = chip_hour(chip, p, price_usd=chip_unit_cost(chip, p).unit_usd, price_basis="unit cost, no NRE")
+            ch = chip_hour(chip, p, price_usd=chip_unit_cost(chip, p).unit_usd,
+                            price_basis="unit cost, no NRE (no purchase price on record)")
         except (FablessError, InfeasibleDesign, ValueError) as exc:
-            return None, chip.price.cloud_usd_per_hr, f"no price: {_first_line(exc)}"
+            return None, ch.rented_usd, f"no price: {_first_line(exc)}"
     return ch.owned_usd, ch.rented_usd, ch.price_basis
 
 
