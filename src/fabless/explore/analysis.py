@@ -18,8 +18,9 @@ REFERENCES = ("h100-sxm", "b200", "tpu-v5p", "tpu-v6e", "trainium2")
 
 def reference_points(space: Space, names=REFERENCES) -> list[dict]:
     """Each shipped chip on the space's workload, priced at what a buyer pays: the owned
-    cost per chip-hour from its list price (``economics.chip_hour``), else its cloud
-    rental price; chips without either, or on which the workload cannot run, are skipped."""
+    cost per chip-hour from its purchase price on record (``economics.chip_hour``), else its
+    on-demand rental price; ``price_basis`` names the record (provider, tier, date). Chips
+    without either, or on which the workload cannot run, are skipped."""
     from fabless.economics.ownership import chip_hour
     from fabless.hardware.presets import load_chip
 
@@ -31,7 +32,7 @@ def reference_points(space: Space, names=REFERENCES) -> list[dict]:
             hour = ch.owned_usd if ch.owned_usd is not None else ch.rented_usd
             if hour is None:
                 continue
-            basis = "owned, list price" if ch.owned_usd is not None else "rented, cloud price"
+            basis = f"owned, {ch.price_basis}" if ch.owned_usd is not None else f"rented, {ch.rent_basis}"
             sp = Space.model_construct(**{**dict(space), "base": space.base.model_copy(update={"chip": name, "system": None}),
                                           "parameters": {}})
             ev = Evaluator(sp)
