@@ -98,7 +98,16 @@ def test_cost_names_the_price_and_its_date(cli):
 def test_breakeven_rejects_rental_tier_and_bad_samples(cli):
     assert_one_line_error(cli("breakeven", SERVE, "--custom", CUSTOM, "--price-tier", "on-demand"), "list or street")
     assert_one_line_error(cli("breakeven", SERVE, "--custom", CUSTOM, "--samples", "0"), "--samples")
+    assert_one_line_error(cli("breakeven", SERVE, "--custom", CUSTOM, "--samples", "100000000"), "--samples")
     assert_one_line_error(cli("breakeven", SERVE, "--custom", CUSTOM, "--gpu-price", "-5"), "--gpu-price")
+    assert_one_line_error(cli("breakeven", SERVE, "--custom", CUSTOM, "--gpu-price", "inf"), "--gpu-price")
+    assert_one_line_error(cli("breakeven", SERVE, "--custom", CUSTOM, "--fleet", "nan"), "--fleet")
+
+
+def test_cost_of_capital_out_of_range_is_one_line_error(cli, tmp_path):
+    bad = tmp_path / "p.yaml"
+    bad.write_text("ownership:\n  cost_of_capital: 1.5\n")
+    assert_one_line_error(cli("cost", "h100-sxm", "--params", str(bad)), "cost_of_capital")
 
 
 # ---------------------------------------------------------------- break-even, deterministic

@@ -20,6 +20,7 @@ from .power import chip_power, power_at_tdp_load, power_dtype, tdp_load
 from .unit_cost import Line, chip_unit_cost
 
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table.")
+MAX_SAMPLES = 2_000_000  # ~20 float arrays of this length: a few hundred MB at most
 PRICE_TIER_HELP = ("Which price: on-demand, 1-yr, 3-yr (rental) or list, street (purchase); the other kind keeps "
                    "its default (rent on-demand; buy list, else street). See docs/economics.md, Prices.")
 
@@ -241,14 +242,16 @@ def breakeven_cmd(
 
     from .tco import breakeven_report
 
-    if years <= 0:
-        raise FablessError(f"--years must be positive, got {years}")
-    if fleet is not None and not fleet > 0:
-        raise FablessError(f"--fleet must be positive, got {fleet}")
-    if gpu_price is not None and not gpu_price > 0:
+    import math
+
+    if not (years > 0 and math.isfinite(years)):
+        raise FablessError(f"--years must be a positive number of years, got {years}")
+    if fleet is not None and not (fleet > 0 and math.isfinite(fleet)):
+        raise FablessError(f"--fleet must be a positive number of GPUs, got {fleet}")
+    if gpu_price is not None and not (gpu_price > 0 and math.isfinite(gpu_price)):
         raise FablessError(f"--gpu-price must be a positive USD amount, got {gpu_price}")
-    if samples < 1:
-        raise FablessError(f"--samples must be at least 1, got {samples}")
+    if not 1 <= samples <= MAX_SAMPLES:
+        raise FablessError(f"--samples must be between 1 and {MAX_SAMPLES:,}, got {samples}")
     check_tier(price_tier)
     if price_tier is not None and price_tier not in ("list", "street"):
         raise FablessError(f"--price-tier: breakeven buys the GPU, so the tier is list or street, got '{price_tier}'")

@@ -147,13 +147,11 @@ class OwnershipParams(Frozen):
     datacenter_life_years: PositiveFloat
     operations_fraction_per_year: NonNegativeFloat
     hours_per_year: PositiveFloat
-    cost_of_capital: NonNegativeFloat = Field(0.0, description="weighted average cost of capital per year (0.10 = 10%); capex is recovered as an annuity at this rate")
+    cost_of_capital: float = Field(0.0, ge=0, lt=1, description="weighted average cost of capital per year (0.10 = 10%); capex is recovered as an annuity at this rate")
     provenance: dict[str, Source] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _checks(self) -> OwnershipParams:
-        if self.cost_of_capital >= 1:
-            raise ValueError(f"cost_of_capital is a yearly rate below 1 (0.10 = 10%), got {self.cost_of_capital}")
         if self.pue < 1:
             raise ValueError(f"pue must be at least 1, got {self.pue}")
         return self
