@@ -132,10 +132,13 @@ def cost(chip: str | Path | Chip, *, partner: bool = False) -> UnitCost:
     return chip_unit_cost(load_chip(chip), default_params(), partner=partner)
 
 
-def tco(scn: Scenario | dict | str | Path, chips: list[str]) -> pd.DataFrame:
+def tco(scn: Scenario | dict | str | Path, chips: list[str], *, price_tier: str | None = None) -> pd.DataFrame:
     """The scenario on each chip (preset names or chip/system files) priced per token and per
     hour (``fabless tco``), one row per chip; a chip that cannot run it has an ``error``."""
-    return pd.DataFrame(tco_rows(_raw(scn), list(chips), default_params()))
+    from fabless.hardware.prices import check_tier
+
+    check_tier(price_tier, "price_tier")
+    return pd.DataFrame(tco_rows(_raw(scn), list(chips), default_params(), price_tier=price_tier))
 
 
 def breakeven(scn: Scenario | dict | str | Path, custom: str, gpu: str, **options: Any) -> dict:
