@@ -6,11 +6,23 @@
     bands_for(est)["ttft_s"]  # {"lo", "hi", "regime", "n"} or "unvalidated" (docs/validation.md)
 """
 
-from fabless.bands import bands_for
-from fabless.estimate.engine import Estimate, Plan, estimate
-from fabless.estimate.scenario import Scenario, load_scenario, scenario_from_dict
+import importlib
 
-__all__ = ["Estimate", "Plan", "Scenario", "bands_for", "estimate", "load_scenario", "scenario_from_dict"]
+#: The package's names and the module each lives in; loaded on first use, so that importing
+#: ``fabless.estimate`` (the CLI's ``estimate --help``) does not build the engine.
+_EXPORTS = {"bands_for": "fabless.bands", "Estimate": "fabless.estimate.engine", "Plan": "fabless.estimate.engine",
+            "estimate": "fabless.estimate.engine", "Scenario": "fabless.estimate.scenario",
+            "load_scenario": "fabless.estimate.scenario", "scenario_from_dict": "fabless.estimate.scenario"}
+
+
+def __getattr__(name: str):
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'fabless.estimate' has no attribute {name!r}")
+    return getattr(importlib.import_module(mod), name)
+
+
+__all__ = sorted(_EXPORTS)
 
 from fabless.callmod import make_callable  # noqa: E402
 

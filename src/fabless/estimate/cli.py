@@ -5,15 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from typing import TYPE_CHECKING
 
 from fabless.bands import band_text, bands_for, json_fields
 from fabless.errors import FablessError, InfeasibleDesign
-from fabless.estimate.engine import Estimate, estimate
-from fabless.estimate.scenario import load_scenario, scenario_from_dict
 from fabless.loading import read_yaml
 from fabless.report.console import console, print_json, print_table
 from fabless.report.format import num, pct, seconds
 from fabless.report.format import plan as plan_text
+
+if TYPE_CHECKING:
+    from fabless.estimate.engine import Estimate
 
 estimate_app = typer.Typer()
 
@@ -112,6 +114,9 @@ def estimate_cmd(
         raw["software"] = software
     if not raw:
         raise FablessError("estimate: give a scenario file or --model and --system; see fabless estimate --help")
+    from fabless.estimate.engine import estimate
+    from fabless.estimate.scenario import scenario_from_dict
+
     scn = scenario_from_dict(raw, scenario or "scenario")
     est = estimate(scn)
     if not est.fits:
@@ -179,4 +184,4 @@ def show(est: Estimate) -> None:
         console.print(f"note: {note}")
 
 
-__all__ = ["estimate_app", "show", "load_scenario", "Path"]
+__all__ = ["estimate_app", "show"]

@@ -7,15 +7,23 @@
 See docs/explore.md.
 """
 
-from .evaluate import Evaluator
-from .pareto import front, pareto_mask
-from .run import run_search
-from .samplers import total_designs, values_of
-from .space import Space, load_space, space_from_dict
-from .store import Store
+import importlib
 
-__all__ = ["Evaluator", "Space", "Store", "front", "load_space", "pareto_mask", "run_search", "space_from_dict",
-           "total_designs", "values_of"]
+#: The package's names and the module each lives in; loaded on first use, so that importing
+#: ``fabless.explore`` (the CLI's ``explore --help``) does not build the evaluator's tables.
+_EXPORTS = {"Evaluator": "evaluate", "front": "pareto", "pareto_mask": "pareto", "run_search": "run",
+            "total_designs": "samplers", "values_of": "samplers", "Space": "space", "load_space": "space",
+            "space_from_dict": "space", "Store": "store"}
+
+
+def __getattr__(name: str):
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'fabless.explore' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"fabless.explore.{mod}"), name)
+
+
+__all__ = sorted(_EXPORTS)
 
 from fabless.callmod import make_callable  # noqa: E402
 

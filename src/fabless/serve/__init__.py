@@ -6,20 +6,46 @@
 The step time comes from a :class:`StepCostModel` (the performance engine plugs in there).
 """
 
-from fabless.serve.metrics import SLO, summarize
-from fabless.serve.scheduler import SchedulerConfig
-from fabless.serve.search import MaxThroughput, max_throughput
-from fabless.serve.sim import Disaggregated, Fleet, SimResult, run, simulate
-from fabless.serve.stepcost import ConstantStepCost, RooflineStepCost, StepCostModel, StepTimeCache
-from fabless.serve.workload import (Bursty, Fixed, Lengths, LogNormal, Poisson, Requests, SharedPrefix, Trace,
-                                    Uniform, read_trace)
+import importlib
 
-__all__ = [
-    "SLO", "summarize", "SchedulerConfig", "MaxThroughput", "max_throughput", "Disaggregated", "Fleet",
-    "SimResult", "run", "simulate", "ConstantStepCost", "RooflineStepCost", "StepCostModel", "StepTimeCache",
-    "Bursty", "Fixed", "Lengths", "LogNormal", "Poisson", "Requests", "SharedPrefix", "Trace", "Uniform",
-    "read_trace",
-]
+#: The package's names and the module each lives in; loaded on first use, so that importing
+#: ``fabless.serve`` (the CLI's ``serve --help``) does not pull in pandas.
+_EXPORTS = {
+    "SLO": "metrics",
+    "summarize": "metrics",
+    "SchedulerConfig": "scheduler",
+    "MaxThroughput": "search",
+    "max_throughput": "search",
+    "Disaggregated": "sim",
+    "Fleet": "sim",
+    "SimResult": "sim",
+    "run": "sim",
+    "simulate": "sim",
+    "ConstantStepCost": "stepcost",
+    "RooflineStepCost": "stepcost",
+    "StepCostModel": "stepcost",
+    "StepTimeCache": "stepcost",
+    "Bursty": "workload",
+    "Fixed": "workload",
+    "Lengths": "workload",
+    "LogNormal": "workload",
+    "Poisson": "workload",
+    "Requests": "workload",
+    "SharedPrefix": "workload",
+    "Trace": "workload",
+    "Uniform": "workload",
+    "read_trace": "workload",
+}
+
+
+def __getattr__(name: str):
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'fabless.serve' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"fabless.serve.{mod}"), name)
+
+
+__all__ = sorted(_EXPORTS)
 
 from fabless.callmod import make_callable  # noqa: E402
 
