@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from fabless import bounds
 from fabless.errors import FablessError, suggest
 from fabless.provenance import split_provenance
 
@@ -24,17 +25,66 @@ _UNIT_SUFFIX = re.compile(r"^\s*[-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?\s*([A-Za-zµ/%]
 
 
 def read_yaml(path: str | Path) -> Any:
-    """Parse a YAML file; a missing file or a syntax error is a one-line FablessError."""
+    """Parse a YAML file; a missing, oversized, non-UTF-8, too deeply nested or alias-bomb file,
+    or a syntax error, is a one-line FablessError naming the file (limits in :mod:`fabless.bounds`)."""
     path = Path(path)
     if not path.is_file():
         raise FablessError(f"{path}: no such file")
+    size = path.stat().st_size
+    if size > bounds.MAX_YAML_BYTES:
+        raise FablessError(f"{path}: {size:,} bytes is larger than a data file may be ({bounds.MAX_YAML_BYTES:,} bytes)")
     try:
-        return yaml.safe_load(path.read_text())
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FablessError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r}); "
+                           "save it as UTF-8") from None
+    try:
+        _check_shape(text, path)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise FablessError(f"{path}{where}: YAML syntax error: {problem}") from None
+
+
+def _check_shape(text: str, path: Path) -> None:
+    """Refuse, from the event stream and before building anything, a document nested deeper than
+    MAX_YAML_DEPTH or whose aliases expand to more than MAX_YAML_NODES nodes."""
+    depth = 0
+    counts = [0]  # nodes under each open collection, expanded (the outermost is the document)
+    anchors: dict[str, tuple[int, int]] = {}  # anchor -> (nodes it expands to, its counts index)
+    open_anchor: list[str | None] = []
+    total = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            n = anchors.get(event.anchor, (1, 0))[0]
+        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > bounds.MAX_YAML_DEPTH:
+                raise FablessError(f"{path}: nested deeper than {bounds.MAX_YAML_DEPTH} levels")
+            counts.append(1)
+            open_anchor.append(event.anchor)
+            continue
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+            n = counts.pop()
+            anchor = open_anchor.pop()
+            if anchor is not None:
+                anchors[anchor] = (n, 0)
+            counts[-1] += n
+            continue
+        elif isinstance(event, yaml.ScalarEvent):
+            n = 1
+            if event.anchor is not None:
+                anchors[event.anchor] = (1, 0)
+        else:
+            continue
+        counts[-1] += n
+        total += n
+        if total > bounds.MAX_YAML_NODES or counts[-1] > bounds.MAX_YAML_NODES:
+            raise FablessError(f"{path}: its aliases expand to more than {bounds.MAX_YAML_NODES:,} values; "
+                               "write the data out or use fewer aliases")
 
 
 def _loc_str(loc: tuple) -> str:
