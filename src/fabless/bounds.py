@@ -50,13 +50,18 @@ MAX_DIM = 2**31
 #: Bytes in one buffer or message: an exabyte.
 MAX_BYTES = 1e18
 
+#: A time span (a duration, an SLO): up to about 30 years.
+MAX_SECONDS = 1e9
+#: An arrival rate, requests per second.
+MAX_RATE_PER_S = 1e9
+
 # --- work budgets ---------------------------------------------------------------------------------
 #: Requests one `fabless serve` simulation may generate (rate x duration).
 MAX_SIM_REQUESTS = 2_000_000
 #: Designs one `fabless explore` run may evaluate.
 MAX_DESIGNS = 10_000_000
 #: Chips a parallel plan search (`parallel: auto`) may consider; beyond it give the plan.
-MAX_AUTO_CHIPS = 1_000_000
+MAX_AUTO_CHIPS = 2**20
 
 
 def finite_number(value: Any, what: str, *, lo: float | None = None, hi: float | None = None,

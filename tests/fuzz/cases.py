@@ -340,7 +340,7 @@ def nonsense_in(obj: Any, key: str = "") -> str | None:
     if isinstance(obj, (int, float)):
         if isinstance(obj, float) and not math.isfinite(obj):
             return f"{key} = {obj}"
-        if obj < 0 and _FIGURE.search(key.lower()):
+        if obj < 0 and _FIGURE.search(key.lower()) and not _SIGNED.search(key.lower()):
             return f"{key} = {obj}"
         return None
     if obj is None:
@@ -357,6 +357,9 @@ def nonsense_in(obj: Any, key: str = "") -> str | None:
                 return found
     return None
 
+
+#: Figures that may rightly be negative: a saving, a difference, a margin.
+_SIGNED = re.compile(r"(saving|delta|diff|margin|profit|npv|change|error|growth|vs_)")
 
 #: Keys of computed results, which are never null (input echoes such as an optional clock may be).
 _RESULT = re.compile(r"(time_s|step_s|_usd|tflops|gbps|mfu|tokens_per_s|per_token|per_mtoken|ttft|tpot|throughput)")
@@ -383,7 +386,11 @@ def run_case(case: Case, workdir: Path, hang_s: int = HANG_S) -> Outcome:
     """Run ``case`` in-process in ``workdir`` (its files written there) and judge it."""
     from fabless.cli import main
 
+    import os
+
     workdir.mkdir(parents=True, exist_ok=True)
+    cwd = os.getcwd()
+    os.chdir(workdir)  # a relative path in a flag lands in the case's folder, not the repository
     subst = {name: str(workdir / name) for name in case.files}
     subst["out"] = str(workdir / "out")
     for name, content in case.files.items():
@@ -405,6 +412,7 @@ def run_case(case: Case, workdir: Path, hang_s: int = HANG_S) -> Outcome:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
+        os.chdir(cwd)
     dt = time.perf_counter() - t0
     so, se = out.getvalue(), err.getvalue()
     where = f"{case.label}: {' '.join(argv)}"

@@ -6,7 +6,11 @@ from pathlib import Path
 
 import typer
 
+from fabless import bounds
+from fabless.bounds import finite_number, whole_number
+from fabless.errors import FablessError
 from fabless.hardware.presets import load_chip
+from fabless.hardware.schema import DTYPES
 from fabless.report.console import console, print_json, print_table
 from fabless.report.format import Num, num, pct
 
@@ -42,6 +46,11 @@ def cost(
 
     Example: fabless cost h100-sxm --partner --json
     """
+    if physical_cores is not None:
+        whole_number(physical_cores, "--physical-cores", hi=bounds.MAX_UNITS, unit="cores")
+    finite_number(utilisation, "--utilisation", lo=0, hi=1, lo_open=True, unit="(a fraction of peak)")
+    if dtype not in DTYPES:
+        raise FablessError(f"--dtype must be one of {', '.join(DTYPES)}, got '{dtype}'")
     p = load_params(params)
     check_tier(price_tier)
     c = load_chip(chip)

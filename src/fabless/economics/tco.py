@@ -25,7 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fabless.errors import FablessError, InfeasibleDesign
-from fabless.hardware.presets import load_chip
+from fabless.hardware.presets import load_chip, load_system
 from fabless.hardware.schema import Chip
 from fabless.loading import read_yaml
 
@@ -42,6 +42,14 @@ def _is_system_file(ref: str) -> bool:
         return False
     raw = read_yaml(path)
     return isinstance(raw, dict) and "scale_up" in raw and "chip" in raw
+
+
+def check_refs(refs: list[str]) -> None:
+    """Raise the one-line FablessError of the first ref that is no chip preset, chip YAML or
+    system YAML: a misspelt name is the user's mistake (exit 2), not a row of a comparison
+    (only a real chip that cannot run the scenario is reported as a row)."""
+    for ref in refs:
+        load_system(ref) if _is_system_file(ref) else load_chip(ref)
 
 
 def host_system(base: dict, ref: str) -> str | None:
@@ -171,6 +179,7 @@ def tco_rows(base: dict, refs: list[str], params: EconomicsParams | None = None,
     from fabless.estimate.engine import estimate
 
     count = base_count(base)
+    check_refs(refs)
     rows = []
     for ref in refs:
         try:

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import typer
 
+from fabless import bounds
+from fabless.bounds import whole_number
 from fabless.errors import FablessError
 from fabless.report.console import console, print_json, print_table
 from fabless.report.format import num, pct
@@ -126,6 +128,12 @@ def explore(
     from .run import run_search
     from .space import load_space, space_from_dict
     from .store import Store
+
+    whole_number(top, "--top", lo=0, hi=10_000, unit="designs")
+    if samples is not None:
+        whole_number(samples, "--samples", hi=bounds.MAX_DESIGNS, unit="designs")
+    if seed is not None:
+        whole_number(seed, "--seed", lo=0, hi=2**32 - 1)
 
     if show:
         store = Store(show, read_only=True)
