@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import random
 import sys
 import tempfile
@@ -20,6 +21,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
+# One BLAS thread: the hang limit counts CPU seconds of all threads, and the machine is shared.
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(var, "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "fuzz"))
 import cases as fz  # noqa: E402
 
@@ -37,7 +41,7 @@ def _work(args: tuple[int, int]) -> tuple[int, str, str, float]:
 
 def _valid(index: int) -> tuple[int, str, str, float]:
     cmd = fz.COMMANDS[index]
-    case = fz.Case(list(cmd.argv), {n: fz._dump(fz.BASES[k]) for n, k in cmd.files}, "valid base")
+    case = fz.Case(list(cmd.argv), {n: fz._dump(fz.BASES[k], k) for n, k in cmd.files}, "valid base")
     with tempfile.TemporaryDirectory(prefix="fabless-fuzz-") as tmp:
         res = fz.run_case(case, Path(tmp))
     return index, res.kind, res.detail, res.seconds

@@ -48,6 +48,41 @@ def read_yaml(path: str | Path) -> Any:
         raise FablessError(f"{path}{where}: YAML syntax error: {problem}") from None
 
 
+def read_json(path: str | Path) -> Any:
+    """Parse a JSON file (a model's config.json) with the same limits as :func:`read_yaml`: a
+    missing, oversized, non-UTF-8 or too deeply nested file, NaN/Infinity or a syntax error is
+    a one-line FablessError naming the file."""
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        raise FablessError(f"{path}: no such file")
+    size = path.stat().st_size
+    if size > bounds.MAX_YAML_BYTES:
+        raise FablessError(f"{path}: {size:,} bytes is larger than a data file may be ({bounds.MAX_YAML_BYTES:,} bytes)")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FablessError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    depth = max_depth = 0
+    for ch in text:  # brackets inside strings count too: an over-estimate is safe here
+        if ch in "[{":
+            depth += 1
+            max_depth = max(max_depth, depth)
+        elif ch in "]}":
+            depth -= 1
+    if max_depth > bounds.MAX_YAML_DEPTH:
+        raise FablessError(f"{path}: nested deeper than {bounds.MAX_YAML_DEPTH} levels")
+
+    def _no_constant(name: str):
+        raise FablessError(f"{path}: {name} is not a number fabless accepts; write a finite value")
+
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise FablessError(f"{path}:{exc.lineno}:{exc.colno}: JSON syntax error: {exc.msg}") from None
+
+
 def _check_shape(text: str, path: Path) -> None:
     """Refuse, from the event stream and before building anything, a document nested deeper than
     MAX_YAML_DEPTH or whose aliases expand to more than MAX_YAML_NODES nodes."""

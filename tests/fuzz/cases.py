@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "src" / "fabless" / "data"
 EXAMPLES = ROOT / "examples"
 
-#: A run longer than this is a hang (the issue's goal: none past 10 s).
+#: A run using more CPU seconds than this is a hang (the issue's goal: none past 10 s).
 HANG_S = 10
 
 
@@ -62,6 +62,9 @@ BASES: dict[str, Any] = {
     "serve": _load(EXAMPLES / "scenarios" / "llama-70b-serving-dgx-h100.yaml"),
     "space": _space(),
     "xpu_system": _load(EXAMPLES / "openai-xpu" / "system.yaml"),
+    "config_json": json.loads((DATA / "models" / "llama-3.1-8b.json").read_text()),
+    "params": {"ownership": {"pue": 1.25, "electricity_usd_per_kwh": 0.08, "depreciation_years": 5,
+                             "average_power_fraction": 0.75}},
 }
 
 
@@ -115,6 +118,13 @@ COMMANDS: list[Command] = [
     Command(("tco", "{scen}", "--json"), (("scen", "train"),)),
     Command(("breakeven", "{scen}", "--custom", "{chip}", "--against", "h100-sxm", "--years", "4", "--fleet",
              "1000", "--gpu-price", "30000", "--json"), (("scen", "serve"), ("chip", "chip"))),
+    Command(("estimate", "--model", "{config.json}", "--chip", "h100-sxm", "--chips", "8", "--parallel", "tp=8",
+             "--batch", "8", "--input-tokens", "512", "--output-tokens", "128", "--json"),
+            (("config.json", "config_json"),)),
+    Command(("models", "graph", "{config.json}", "--phase", "prefill", "--seq", "2048", "--json"),
+            (("config.json", "config_json"),)),
+    Command(("cost", "h100-sxm", "--params", "{params}", "--json"), (("params", "params"),)),
+    Command(("tco", "{scen}", "--params", "{params}", "--json"), (("scen", "serve"), ("params", "params"))),
     Command(("explore", "{space}", "--out", "{out}", "--samples", "4", "--seed", "0", "--top", "2", "--no-plot",
              "--no-progress", "--json"), (("space", "space"), ("system.yaml", "xpu_system"))),
 ]
@@ -186,7 +196,9 @@ class Case:
     label: str = ""
 
 
-def _dump(obj: Any) -> bytes:
+def _dump(obj: Any, kind: str = "") -> bytes:
+    if kind.endswith("_json"):
+        return json.dumps(obj, ensure_ascii=False).encode()
     return yaml.safe_dump(obj, sort_keys=False, allow_unicode=True).encode()
 
 
@@ -254,7 +266,7 @@ def whole_file_mutations(rnd: random.Random, base: Any) -> tuple[bytes, str]:
     return b"a: 1\n" * 1, "wrong mapping"
 
 
-def mutate_yaml(rnd: random.Random, base: Any) -> tuple[bytes, str]:
+def mutate_yaml(rnd: random.Random, base: Any, kind: str = "") -> tuple[bytes, str]:
     """A copy of ``base`` with one field changed, removed or added (or a whole-file mutation)."""
     if rnd.random() < 0.12:
         return whole_file_mutations(rnd, base)
@@ -264,7 +276,7 @@ def mutate_yaml(rnd: random.Random, base: Any) -> tuple[bytes, str]:
     r = rnd.random()
     if r < 0.12:
         _set(doc, path, None, delete=True)
-        return _dump(doc), f"drop {path}"
+        return _dump(doc, kind), f"drop {path}"
     if r < 0.2:
         parent = path[:-1]
         target = doc
@@ -272,7 +284,7 @@ def mutate_yaml(rnd: random.Random, base: Any) -> tuple[bytes, str]:
             target = target[part]
         if isinstance(target, dict):
             target[rnd.choice(["bogus", "clock_ghz", "Name", "count ", "tp"])] = rnd.choice(BAD_YAML_VALUES)
-            return _dump(doc), f"unknown key under {parent}"
+            return _dump(doc, kind), f"unknown key under {parent}"
     value = rnd.choice(BAD_YAML_VALUES)
     if rnd.random() < 0.3:
         # A scaled copy of the present number: in range for some fields, far out for others.
@@ -282,7 +294,7 @@ def mutate_yaml(rnd: random.Random, base: Any) -> tuple[bytes, str]:
         if isinstance(old, (int, float)) and not isinstance(old, bool):
             value = type(old)(old * rnd.choice([1e6, 1e9, 1e-6, -1, 1000, 0.001]))
     _set(doc, path, value)
-    return _dump(doc), f"{path} = {value!r}"
+    return _dump(doc, kind), f"{path} = {value!r}"
 
 
 def _get(doc: Any, path: tuple) -> Any:
@@ -295,13 +307,13 @@ def make_case(rnd: random.Random) -> Case:
     """One malformed (or, now and then, valid) case."""
     cmd = rnd.choice(COMMANDS)
     argv = list(cmd.argv)
-    files = {name: _dump(BASES[kind]) for name, kind in cmd.files}
+    files = {name: _dump(BASES[kind], kind) for name, kind in cmd.files}
     r = rnd.random()
     label = "valid"
     flags = [i for i, a in enumerate(argv) if a.startswith("-") and i + 1 < len(argv) and not argv[i + 1].startswith("-")]
     if r < 0.45 and cmd.files:
         name, kind = rnd.choice([f for f in cmd.files if f[0] != "system.yaml"] or list(cmd.files))
-        files[name], label = mutate_yaml(rnd, BASES[kind])
+        files[name], label = mutate_yaml(rnd, BASES[kind], kind)
         label = f"{name}: {label}"
     elif r < 0.9 and flags:
         i = rnd.choice(flags)
@@ -310,6 +322,8 @@ def make_case(rnd: random.Random) -> Case:
         argv[i + 1] = value
         label = f"{argv[i]} {value!r}"
     elif r < 0.95:
+        # Dropping --max-layouts or --duration picks the defaults: a valid run, just a long one.
+        flags = [i for i in flags if argv[i] not in ("--max-layouts", "--duration", "--samples")]
         if flags:
             i = rnd.choice(flags)
             label = f"drop {argv[i]}"
@@ -397,21 +411,29 @@ def run_case(case: Case, workdir: Path, hang_s: int = HANG_S) -> Outcome:
         (workdir / name).write_bytes(content)
     argv = [re.sub(r"\{([\w.]+)\}", lambda m: subst.get(m.group(1), m.group(0)), a) for a in case.argv]
     out, err = io.StringIO(), io.StringIO()
-    old = signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(hang_s)
+    # CPU time, not wall time: on a shared machine a case waiting for a core is not a hang.
+    # A wall-clock alarm at 6x catches a case that sleeps or blocks.
+    old = signal.signal(signal.SIGPROF, _alarm)
+    old_wall = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_PROF, hang_s)
+    signal.alarm(hang_s * 6)
     t0 = time.perf_counter()
+    c0 = time.process_time()
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = main(argv)
     except Hang:
-        return Outcome("hang", f"{case.label}: {' '.join(argv)}", time.perf_counter() - t0)
+        return Outcome("hang", f"{case.label}: {' '.join(argv)} ({time.process_time() - c0:.1f} s CPU)",
+                       time.perf_counter() - t0)
     except BaseException as exc:  # noqa: BLE001 - anything escaping main is a traceback for the user
         tb = traceback.format_exception(exc)
         return Outcome("traceback", f"{case.label}: {' '.join(argv)}: {type(exc).__name__}: {exc}"[:600]
                        + "\n" + "".join(tb[-3:])[:1500], time.perf_counter() - t0)
     finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
         signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
+        signal.signal(signal.SIGPROF, old)
+        signal.signal(signal.SIGALRM, old_wall)
         os.chdir(cwd)
     dt = time.perf_counter() - t0
     so, se = out.getvalue(), err.getvalue()

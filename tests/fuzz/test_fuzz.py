@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).parent))
 import cases as fz  # noqa: E402
 
-SHORT_EXAMPLES = 250
+SHORT_EXAMPLES = 600
 LONG_EXAMPLES = 10_000
 
 
@@ -49,7 +49,7 @@ def test_generated_cases(examples, tmp_path_factory):
 def test_every_valid_base_command_gives_finite_positive_figures(tmp_path):
     # The starting points must themselves pass, or every mutation of them tests nothing.
     for i, cmd in enumerate(fz.COMMANDS):
-        case = fz.Case(list(cmd.argv), {n: fz._dump(fz.BASES[k]) for n, k in cmd.files}, "valid")
+        case = fz.Case(list(cmd.argv), {n: fz._dump(fz.BASES[k], k) for n, k in cmd.files}, "valid")
         assert fz.run_case(case, tmp_path / str(i)).kind == "ok", cmd.argv
 
 

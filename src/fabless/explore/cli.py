@@ -152,6 +152,10 @@ def explore(
         raw["search"] = {**raw["search"], **upd}
         space = space_from_dict(raw, space_file)
     outp = Path(out or f"{space.name}-results")
+    try:  # the results folder, made before any work (a name with a dot is still a folder)
+        outp.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FablessError(f"--out {outp}: cannot make the results folder ({exc.strerror})") from None
     store = run_search(space, outp, backend=backend, address=address, progress=progress and not json)
     try:
         _report(store, space, outp, top=top, json=json, write=True, plot=plot)

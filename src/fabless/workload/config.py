@@ -15,11 +15,11 @@ Parameter counts are closed-form sums over the weight matrices (written out in
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fabless import bounds
 from fabless.errors import FablessError
 from fabless.workload.ops import dtype_bytes
 
@@ -262,6 +262,8 @@ class _Reader:
         v = self.req(*keys)
         if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
             raise FablessError(f"{self.origin}: field '{keys[0]}' must be a positive integer (got {v!r})")
+        if v > bounds.MAX_DIM:
+            raise FablessError(f"{self.origin}: field '{keys[0]}' must be at most {bounds.MAX_DIM:,} (got {v:,})")
         return v
 
 
@@ -367,12 +369,9 @@ def _parse_llama_like(r: _Reader, family: str, name: str, origin: str) -> ModelC
 
 def load_config_file(path: str | Path, name: str | None = None) -> ModelConfig:
     """Read a ``config.json`` file (no network) into a :class:`ModelConfig`."""
+    from fabless.loading import read_json
+
     path = Path(path)
-    if not path.is_file():
-        raise FablessError(f"{path}: no such file")
-    try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise FablessError(f"{path}:{exc.lineno}:{exc.colno}: JSON syntax error: {exc.msg}") from None
+    raw = read_json(path)
     default = path.parent.name if path.name == "config.json" else path.stem
     return parse_config(raw, name=name or default, origin=str(path))
