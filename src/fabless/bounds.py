@@ -29,6 +29,9 @@ MAX_YAML_NODES = 1_000_000
 # --- physical bounds ----------------------------------------------------------------------------
 #: Any number anywhere in an input: beyond this nothing is physical and float sums lose meaning.
 MAX_MAGNITUDE = 1e18
+#: Any non-zero number's least magnitude: below it a division overflows to inf (1 / 1e-308), and
+#: no quantity in fabless's units (seconds, years, joules, fractions) is that small.
+MIN_MAGNITUDE = 1e-30
 #: Clocks, MHz: 0.1 to 10 GHz.
 CLOCK_MHZ = (100.0, 10_000.0)
 #: Memory capacity of one chip, GB (1e9 bytes): up to a petabyte.
@@ -96,7 +99,8 @@ def whole_number(value: Any, what: str, *, lo: int = 1, hi: int | None = None, u
 
 def check_magnitudes(value: Any, field: str = "") -> Any:
     """Raise ValueError (for a pydantic validator) where a number in ``value`` (nested dicts and
-    lists included) is not finite or exceeds :data:`MAX_MAGNITUDE`; return ``value``."""
+    lists included) is not finite, exceeds :data:`MAX_MAGNITUDE` or is non-zero below
+    :data:`MIN_MAGNITUDE`; return ``value``."""
     if isinstance(value, bool):
         return value
     if isinstance(value, (int, float)):
@@ -104,6 +108,8 @@ def check_magnitudes(value: Any, field: str = "") -> Any:
             raise ValueError(f"must be a finite number, got {value}")
         if abs(value) > MAX_MAGNITUDE:
             raise ValueError(f"{value:.3g} is beyond any physical value (at most {MAX_MAGNITUDE:.0e})")
+        if value and abs(value) < MIN_MAGNITUDE:
+            raise ValueError(f"{value:.3g} is too small to be a physical value (0, or at least {MIN_MAGNITUDE:.0e})")
     elif isinstance(value, dict):
         for v in value.values():
             check_magnitudes(v, field)
