@@ -21,7 +21,10 @@ from fabless.provenance import split_provenance
 
 M = TypeVar("M", bound=BaseModel)
 
-_UNIT_SUFFIX = re.compile(r"^\s*[-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?\s*([A-Za-zµ/%]+[A-Za-z0-9/]*)\s*$")
+_UNIT_SUFFIX = re.compile(r"^\s*[-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?\s*(?![eE][-+]?[0-9]+\s*$)([A-Za-zµ/%]+[A-Za-z0-9/]*)\s*$")
+# Parts of a pydantic error location that are not field names: the member of a union that was
+# tried (int, constrained-int, literal['auto'], a model's class name) or a validator function.
+_NOT_A_FIELD = re.compile(r"^(function-.*|(constrained-)?(int|float|str|bool|dict|list)|literal\[.*|[A-Z]\w*)$")
 
 
 def read_yaml(path: str | Path) -> Any:
@@ -164,7 +167,7 @@ def describe_validation_error(exc: ValidationError, model: type[BaseModel], orig
     # unknown name (with its suggestion) is the more useful line.
     errors = exc.errors()
     err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and _NOT_A_FIELD.match(p)))
     field = _loc_str(loc) or "(top level)"
     kind = err["type"]
     value = err.get("input")

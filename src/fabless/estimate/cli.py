@@ -83,6 +83,10 @@ def estimate_cmd(
                           ("--lora-rank", lora_rank, 2**16)):
         if val is not None:
             whole_number(val, flag, hi=hi)
+    if batch is not None and batch != "auto":
+        if not (batch.isascii() and batch.isdigit()):
+            raise FablessError(f"--batch must be a whole number of sequences or auto, got '{batch}'")
+        whole_number(int(batch), "--batch", hi=bounds.MAX_BATCH, unit="sequences")
     raw: dict = {}
     if scenario:
         raw = read_yaml(scenario)

@@ -258,6 +258,16 @@ class _Reader:
         v = self.raw.get(key)
         return default if v is None else v
 
+    def count(self, key: str, default: int | None = 0) -> int | None:
+        """An optional whole-number field: ``default`` when absent, else an int from 0 to MAX_DIM."""
+        v = self.raw.get(key)
+        if v is None:
+            return default
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= bounds.MAX_DIM:
+            raise FablessError(f"{self.origin}: field '{key}' must be a whole number from 0 to {bounds.MAX_DIM:,} "
+                               f"(got {v!r})")
+        return v
+
     def pos_int(self, *keys: str) -> int:
         v = self.req(*keys)
         if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
@@ -295,8 +305,8 @@ def parse_config(raw: dict[str, Any], name: str = "model", origin: str = "config
 def _parse_gpt(r: _Reader, family: str, name: str, origin: str) -> ModelConfig:
     h = r.pos_int("n_embd", "d_model", "hidden_size")
     heads = r.pos_int("n_head", "num_attention_heads")
-    head_dim = r.get("head_dim") or h // heads
-    if not r.get("head_dim") and h % heads:
+    head_dim = r.count("head_dim") or h // heads
+    if not r.count("head_dim") and h % heads:
         raise FablessError(f"{origin}: n_embd {h} is not a multiple of n_head {heads}; give 'head_dim'")
     gptj = family == "gptj"
     act = str(r.get("activation_function", "gelu_new"))
@@ -304,10 +314,10 @@ def _parse_gpt(r: _Reader, family: str, name: str, origin: str) -> ModelConfig:
         name=name, model_type=family,
         vocab_size=r.pos_int("vocab_size"), hidden_size=h, num_layers=r.pos_int("n_layer", "num_hidden_layers"),
         num_heads=heads, num_kv_heads=heads, head_dim=int(head_dim),
-        intermediate_size=int(r.get("n_inner") or 4 * h),
+        intermediate_size=int(r.count("n_inner") or 4 * h),
         max_position_embeddings=r.pos_int("n_positions", "n_ctx", "max_position_embeddings"),
         gated_mlp=False, activation="gelu" if "gelu" in act else act, norm="layer",
-        positions="rope" if gptj else "learned", rotary_dim=r.get("rotary_dim") if gptj else None,
+        positions="rope" if gptj else "learned", rotary_dim=r.count("rotary_dim", None) if gptj else None,
         tie_embeddings=bool(r.get("tie_word_embeddings", not gptj)),
         qkv_bias=not gptj, o_bias=not gptj, mlp_bias=True, lm_head_bias=gptj,
         parallel_residual=gptj, source=origin,
@@ -318,8 +328,8 @@ def _parse_llama_like(r: _Reader, family: str, name: str, origin: str) -> ModelC
     h = r.pos_int("hidden_size")
     heads = r.pos_int("num_attention_heads")
     layers = r.pos_int("num_hidden_layers")
-    kv_heads = int(r.get("num_key_value_heads", heads))
-    head_dim = int(r.get("head_dim") or h // heads)
+    kv_heads = r.count("num_key_value_heads", heads) or heads
+    head_dim = int(r.count("head_dim") or h // heads)
     kw: dict[str, Any] = {}
     deepseek = family in ("deepseek_v2", "deepseek_v3")
     # mixture of experts: field names by family
@@ -327,29 +337,32 @@ def _parse_llama_like(r: _Reader, family: str, name: str, origin: str) -> ModelC
         kw.update(num_experts=r.pos_int("num_local_experts"), top_k=r.pos_int("num_experts_per_tok"),
                   moe_intermediate_size=r.pos_int("intermediate_size"), moe_layers=tuple(range(layers)))
     elif family in ("qwen2_moe", "qwen3_moe"):
-        step = int(r.get("decoder_sparse_step", 1))
-        dense = set(r.get("mlp_only_layers", []))
+        step = r.count("decoder_sparse_step", 1) or 1
+        dense = r.get("mlp_only_layers", [])
+        if not isinstance(dense, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in dense):
+            raise FablessError(f"{r.origin}: field 'mlp_only_layers' must be a list of layer numbers (got {dense!r})")
+        dense = set(dense)
         kw.update(num_experts=r.pos_int("num_experts"), top_k=r.pos_int("num_experts_per_tok"),
                   moe_intermediate_size=r.pos_int("moe_intermediate_size"),
                   moe_layers=tuple(i for i in range(layers) if i not in dense and (i + 1) % step == 0))
-        shared = int(r.get("shared_expert_intermediate_size", 0))
+        shared = r.count("shared_expert_intermediate_size", 0)
         if shared:
             kw.update(num_shared_experts=1, shared_intermediate_size=shared, shared_expert_gate=True)
     elif deepseek:
-        first_dense = int(r.get("first_k_dense_replace", 0))
-        freq = int(r.get("moe_layer_freq", 1))
+        first_dense = r.count("first_k_dense_replace", 0)
+        freq = r.count("moe_layer_freq", 1) or 1
         kw.update(num_experts=r.pos_int("n_routed_experts"), top_k=r.pos_int("num_experts_per_tok"),
                   moe_intermediate_size=r.pos_int("moe_intermediate_size"),
-                  num_shared_experts=int(r.get("n_shared_experts", 0)),
+                  num_shared_experts=r.count("n_shared_experts", 0),
                   shared_intermediate_size=r.pos_int("moe_intermediate_size"),
                   router_bias=family == "deepseek_v3" and r.get("topk_method", "noaux_tc") == "noaux_tc",
                   moe_layers=tuple(i for i in range(first_dense, layers) if i % freq == 0))
-        kw.update(q_lora_rank=r.get("q_lora_rank"), kv_lora_rank=r.pos_int("kv_lora_rank"),
+        kw.update(q_lora_rank=r.count("q_lora_rank", None), kv_lora_rank=r.pos_int("kv_lora_rank"),
                   qk_nope_head_dim=r.pos_int("qk_nope_head_dim"), qk_rope_head_dim=r.pos_int("qk_rope_head_dim"),
                   v_head_dim=r.pos_int("v_head_dim"))
         head_dim = kw["qk_nope_head_dim"] + kw["qk_rope_head_dim"]
         kv_heads = heads
-    window = r.get("sliding_window") if (family in ("mistral", "mixtral") or r.get("use_sliding_window")) else None
+    window = r.count("sliding_window", None) if (family in ("mistral", "mixtral") or r.get("use_sliding_window")) else None
     act = str(r.get("hidden_act", "silu"))
     return ModelConfig(
         name=name, model_type=family, vocab_size=r.pos_int("vocab_size"), hidden_size=h, num_layers=layers,
