@@ -123,3 +123,27 @@ def test_nan_in_a_design_space_is_refused(tmp_path):
                                   {"space": fz._dump(space), "system.yaml": fz._dump(fz.BASES["xpu_system"])}),
                           tmp_path / where[-1])
         assert res.kind == "exit2", res.detail
+
+
+@pytest.mark.parametrize("text,word", [
+    ('{"model_type": "llama", "hidden_size": 4096, "num_attention_heads": 32, "num_hidden_layers": 2, '
+     '"num_key_value_heads": [1, 2], "vocab_size": 1000, "intermediate_size": 8, "max_position_embeddings": 64}',
+     "num_key_value_heads"),
+    ('{"model_type": "llama", "hidden_size": 4096, "num_attention_heads": 32, "num_hidden_layers": 2, '
+     '"num_key_value_heads": -1e308, "vocab_size": 1000, "intermediate_size": 8, "max_position_embeddings": 64}',
+     "num_key_value_heads"),
+    ('{"model_type": "llama", "hidden_size": NaN}', "NaN"),
+    ("[" * 10000 + "]" * 10000, "nested deeper"),
+])
+def test_malformed_config_json_is_one_line(text, word, tmp_path):
+    cfg = tmp_path / "config.json"
+    cfg.write_text(text)
+    res = fz.run_case(fz.Case(["models", "graph", str(cfg), "--json"]), tmp_path)
+    assert res.kind == "exit2" and word in res.detail, res.detail
+
+
+def test_a_bad_flag_inside_a_scenario_field_names_the_field_not_its_type(tmp_path):
+    res = fz.run_case(fz.Case(["estimate", "--model", "llama-3.1-8b", "--chip", "h100-sxm", "--chips", "8",
+                               "--parallel", "tp=0", "--batch", "8", "--input-tokens", "8", "--output-tokens", "8"]),
+                      tmp_path)
+    assert res.kind == "exit2" and "'parallel.tp'" in res.detail, res.detail
