@@ -167,7 +167,11 @@ def describe_validation_error(exc: ValidationError, model: type[BaseModel], orig
     # unknown name (with its suggestion) is the more useful line.
     errors = exc.errors()
     err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and _NOT_A_FIELD.match(p)))
+    raw_loc = tuple(err["loc"])
+    # An unknown key is the last part of its location, whatever it is called (even 'Name' or 'int').
+    keep_last = err["type"] == "extra_forbidden"
+    loc = tuple(p for i, p in enumerate(raw_loc)
+                if (keep_last and i == len(raw_loc) - 1) or not (isinstance(p, str) and _NOT_A_FIELD.match(p)))
     field = _loc_str(loc) or "(top level)"
     kind = err["type"]
     value = err.get("input")

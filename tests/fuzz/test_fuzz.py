@@ -147,3 +147,10 @@ def test_a_bad_flag_inside_a_scenario_field_names_the_field_not_its_type(tmp_pat
                                "--parallel", "tp=0", "--batch", "8", "--input-tokens", "8", "--output-tokens", "8"]),
                       tmp_path)
     assert res.kind == "exit2" and "'parallel.tp'" in res.detail, res.detail
+
+
+@pytest.mark.parametrize("key", ["Name", "int", "ParallelSpec"])
+def test_an_unknown_key_that_looks_like_a_type_name_is_still_named(key, tmp_path):
+    scen = {**fz.BASES["serve"], key: 1}
+    res = fz.run_case(fz.Case(["estimate", "{scen}"], {"scen": fz._dump(scen)}), tmp_path)
+    assert res.kind == "exit2" and f"unknown field '{key}'" in res.detail, res.detail
