@@ -50,6 +50,11 @@ MAX_SEQ_TOKENS = 2**24
 MAX_BATCH = 2**24
 #: Matrix dimensions of one GEMM, and the work of one operator (FLOPs) a float still counts exactly enough.
 MAX_DIM = 2**31
+#: Layers of one model (the deepest published LLMs have a few hundred); the operator graph and
+#: the pipeline search walk them one by one.
+MAX_LAYERS = 10_000
+#: Routed experts of one MoE layer (DeepSeek-V3 has 256).
+MAX_EXPERTS = 65_536
 #: Bytes in one buffer or message: an exabyte.
 MAX_BYTES = 1e18
 

@@ -76,6 +76,7 @@ REFUSED = [
     (["serve", SERVE, "--rate", "1e9/s"], "requests"),
     (["serve", SERVE, "--rate", "2/s", "--duration", "100000h"], "requests"),
     (["serve", SERVE, "--rate", "2/s", "--length-cv", "inf"], "--length-cv"),
+    (["serve", SERVE, "--rate", "0.001/s", "--duration", "1s"], "no request"),  # all figures were null
     (["breakeven", SERVE, "--custom", "h100-sxm", "--years", "nan"], "--years"),
     (["explore", "x.yaml", "--samples", "100000000000"], "--samples"),
     (["models", "graph", "llama-3.1-8b", "--seq", "0"], "--seq"),

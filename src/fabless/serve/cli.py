@@ -128,6 +128,10 @@ def serve_cmd(
         arrivals = Poisson(rate) if rate else Trace(trace)
         res = run(model, arrivals, None if trace else lengths, cfg, seed, duration_s=None if trace else duration_s, slo=slo_obj)
         summary = dict(res.summary)
+        if not summary.get("requests"):
+            # No request, no latency or throughput to report (they would all be null).
+            raise FablessError(f"{trace}: the trace holds no requests" if trace else
+                               f"no request arrived in --duration {duration} at --rate {rate}; lengthen --duration")
     summary["mode"] = mode
     if bench is not None:
         summary["mlperf"] = {"benchmark": bench, "scenario": mlperf,

@@ -268,12 +268,12 @@ class _Reader:
                                f"(got {v!r})")
         return v
 
-    def pos_int(self, *keys: str) -> int:
+    def pos_int(self, *keys: str, hi: int = bounds.MAX_DIM) -> int:
         v = self.req(*keys)
         if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
             raise FablessError(f"{self.origin}: field '{keys[0]}' must be a positive integer (got {v!r})")
-        if v > bounds.MAX_DIM:
-            raise FablessError(f"{self.origin}: field '{keys[0]}' must be at most {bounds.MAX_DIM:,} (got {v:,})")
+        if v > hi:
+            raise FablessError(f"{self.origin}: field '{keys[0]}' must be at most {hi:,} (got {v:,})")
         return v
 
 
@@ -312,7 +312,7 @@ def _parse_gpt(r: _Reader, family: str, name: str, origin: str) -> ModelConfig:
     act = str(r.get("activation_function", "gelu_new"))
     return ModelConfig(
         name=name, model_type=family,
-        vocab_size=r.pos_int("vocab_size"), hidden_size=h, num_layers=r.pos_int("n_layer", "num_hidden_layers"),
+        vocab_size=r.pos_int("vocab_size"), hidden_size=h, num_layers=r.pos_int("n_layer", "num_hidden_layers", hi=bounds.MAX_LAYERS),
         num_heads=heads, num_kv_heads=heads, head_dim=int(head_dim),
         intermediate_size=int(r.count("n_inner") or 4 * h),
         max_position_embeddings=r.pos_int("n_positions", "n_ctx", "max_position_embeddings"),
@@ -327,14 +327,14 @@ def _parse_gpt(r: _Reader, family: str, name: str, origin: str) -> ModelConfig:
 def _parse_llama_like(r: _Reader, family: str, name: str, origin: str) -> ModelConfig:
     h = r.pos_int("hidden_size")
     heads = r.pos_int("num_attention_heads")
-    layers = r.pos_int("num_hidden_layers")
+    layers = r.pos_int("num_hidden_layers", hi=bounds.MAX_LAYERS)
     kv_heads = r.count("num_key_value_heads", heads) or heads
     head_dim = int(r.count("head_dim") or h // heads)
     kw: dict[str, Any] = {}
     deepseek = family in ("deepseek_v2", "deepseek_v3")
     # mixture of experts: field names by family
     if family == "mixtral":
-        kw.update(num_experts=r.pos_int("num_local_experts"), top_k=r.pos_int("num_experts_per_tok"),
+        kw.update(num_experts=r.pos_int("num_local_experts", hi=bounds.MAX_EXPERTS), top_k=r.pos_int("num_experts_per_tok"),
                   moe_intermediate_size=r.pos_int("intermediate_size"), moe_layers=tuple(range(layers)))
     elif family in ("qwen2_moe", "qwen3_moe"):
         step = r.count("decoder_sparse_step", 1) or 1
@@ -342,7 +342,7 @@ def _parse_llama_like(r: _Reader, family: str, name: str, origin: str) -> ModelC
         if not isinstance(dense, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in dense):
             raise FablessError(f"{r.origin}: field 'mlp_only_layers' must be a list of layer numbers (got {dense!r})")
         dense = set(dense)
-        kw.update(num_experts=r.pos_int("num_experts"), top_k=r.pos_int("num_experts_per_tok"),
+        kw.update(num_experts=r.pos_int("num_experts", hi=bounds.MAX_EXPERTS), top_k=r.pos_int("num_experts_per_tok"),
                   moe_intermediate_size=r.pos_int("moe_intermediate_size"),
                   moe_layers=tuple(i for i in range(layers) if i not in dense and (i + 1) % step == 0))
         shared = r.count("shared_expert_intermediate_size", 0)
@@ -351,7 +351,7 @@ def _parse_llama_like(r: _Reader, family: str, name: str, origin: str) -> ModelC
     elif deepseek:
         first_dense = r.count("first_k_dense_replace", 0)
         freq = r.count("moe_layer_freq", 1) or 1
-        kw.update(num_experts=r.pos_int("n_routed_experts"), top_k=r.pos_int("num_experts_per_tok"),
+        kw.update(num_experts=r.pos_int("n_routed_experts", hi=bounds.MAX_EXPERTS), top_k=r.pos_int("num_experts_per_tok"),
                   moe_intermediate_size=r.pos_int("moe_intermediate_size"),
                   num_shared_experts=r.count("n_shared_experts", 0),
                   shared_intermediate_size=r.pos_int("moe_intermediate_size"),
