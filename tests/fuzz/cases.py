@@ -19,6 +19,7 @@ import copy
 import io
 import json
 import math
+import os
 import random
 import re
 import signal
@@ -399,8 +400,6 @@ class Outcome:
 def run_case(case: Case, workdir: Path, hang_s: int = HANG_S) -> Outcome:
     """Run ``case`` in-process in ``workdir`` (its files written there) and judge it."""
     from fabless.cli import main
-
-    import os
 
     workdir.mkdir(parents=True, exist_ok=True)
     cwd = os.getcwd()
