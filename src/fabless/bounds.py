@@ -64,8 +64,12 @@ MAX_SECONDS = 1e9
 MAX_RATE_PER_S = 1e9
 
 # --- work budgets ---------------------------------------------------------------------------------
-#: Requests one `fabless serve` simulation may generate (rate x duration).
-MAX_SIM_REQUESTS = 2_000_000
+#: Requests one `fabless serve` simulation may generate (rate x duration, or --offline): the
+#: simulator runs about 50,000 requests a second, so this is about 10 s.
+MAX_SIM_REQUESTS = 500_000
+#: Clients of one closed-loop `serve --concurrency` run: its rate search simulates about 120 x
+#: this many requests (4,096 clients take a few seconds; 100,000 took minutes).
+MAX_CONCURRENCY = 4096
 #: Designs one `fabless explore` run may evaluate.
 MAX_DESIGNS = 10_000_000
 #: Chips a parallel plan search (`parallel: auto`) may consider; beyond it give the plan.

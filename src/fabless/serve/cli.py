@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from fabless.bands import band_text, json_fields, serve_bands
-from fabless.bounds import MAX_BATCH, MAX_SEQ_TOKENS, finite_number, whole_number
+from fabless.bounds import MAX_BATCH, MAX_CONCURRENCY, MAX_SEQ_TOKENS, MAX_SIM_REQUESTS, finite_number, whole_number
 from fabless.errors import FablessError
 from fabless.loading import read_yaml
 from fabless.report.console import console, print_json, print_table, progress
@@ -77,9 +77,10 @@ def serve_cmd(
     if length_cv and lengths_spec not in (None, "fixed"):
         raise FablessError("--length-cv draws around the scenario's fixed lengths; it does not combine with --lengths "
                            f"{lengths_spec}")
-    for flag, v in (("--offline", offline), ("--concurrency", concurrency)):
-        if v is not None and v < 1:
-            raise FablessError(f"{flag} must be a whole number >= 1, got {v}")
+    if offline is not None:
+        whole_number(offline, "--offline", hi=MAX_SIM_REQUESTS, unit="requests")
+    if concurrency is not None:
+        whole_number(concurrency, "--concurrency", hi=MAX_CONCURRENCY, unit="clients")
     slo_obj = SLO.parse(slo) if slo else None
     inf = scn.inference
     bench = None
