@@ -174,13 +174,16 @@ def tco(
 
     Example: fabless tco examples/scenarios/llama-70b-serving-dgx-h100.yaml --compare h100-sxm,b200,tpu-v5p,trainium2
     """
-    from .tco import tco_rows
+    from .tco import check_refs, tco_rows
 
     check_tier(price_tier)
     base = _read_scenario(scenario)
     p = load_params(params)
     if compare:
         refs = [r.strip() for r in compare.split(",") if r.strip()]
+        if not refs:
+            raise FablessError(f"--compare: give chips or system files separated by commas, got '{compare}'")
+        check_refs(refs)  # a misspelt chip is an error (exit 2), not a row of the comparison
     else:
         from fabless.estimate.engine import resolve_system
         from fabless.estimate.scenario import scenario_from_dict

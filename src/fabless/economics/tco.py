@@ -46,8 +46,8 @@ def _is_system_file(ref: str) -> bool:
 
 def check_refs(refs: list[str]) -> None:
     """Raise the one-line FablessError of the first ref that is no chip preset, chip YAML or
-    system YAML: a misspelt name is the user's mistake (exit 2), not a row of a comparison
-    (only a real chip that cannot run the scenario is reported as a row)."""
+    system YAML. The CLI's ``tco --compare`` and ``fleet --chips`` call it first: a misspelt name
+    is the user's mistake (exit 2), while :func:`tco_rows` (the API) reports it as a row."""
     for ref in refs:
         load_system(ref) if _is_system_file(ref) else load_chip(ref)
 
@@ -179,7 +179,6 @@ def tco_rows(base: dict, refs: list[str], params: EconomicsParams | None = None,
     from fabless.estimate.engine import estimate
 
     count = base_count(base)
-    check_refs(refs)
     rows = []
     for ref in refs:
         try:

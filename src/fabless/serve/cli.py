@@ -253,6 +253,9 @@ def fleet_cmd(
         refs = [resolve_system(scn).chip.name]
     if not refs:
         raise FablessError("--chips: give at least one chip, e.g. --chips h100-sxm,b200")
+    from fabless.economics.tco import check_refs
+
+    check_refs(refs)  # a misspelt chip is an error (exit 2), not a row of the fleet table
     inf = scn.inference
 
     def dist(mean: int):

@@ -276,9 +276,6 @@ def fleet_rows(base: dict, refs: list[str], demand_per_s: float, lengths: Length
     called as each chip and each of its layouts starts, and once at the end (for a progress display)."""
     if not demand_per_s > 0:
         raise FablessError(f"--demand must be > 0, got {demand_per_s:g}/s")
-    from fabless.economics.tco import check_refs
-
-    check_refs(refs)
     rows = []
     for i, ref in enumerate(refs):
         def on_layout(label: str, i: int = i, ref: str = ref) -> None:
