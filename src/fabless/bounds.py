@@ -100,9 +100,9 @@ def whole_number(value: Any, what: str, *, lo: int = 1, hi: int | None = None, u
     if isinstance(value, bool) or not isinstance(value, int):
         raise FablessError(f"{what} must be a whole number{u}, got {value!r}")
     if value < lo:
-        raise FablessError(f"{what} must be at least {lo}{u}, got {value}")
+        raise FablessError(f"{what} must be a whole number >= {lo}{u}, got {value}")
     if hi is not None and value > hi:
-        raise FablessError(f"{what} must be at most {hi:,}{u}, got {value:,}")
+        raise FablessError(f"{what} must be a whole number <= {hi:,}{u}, got {value:,}")
     return value
 
 
