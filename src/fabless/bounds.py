@@ -67,6 +67,9 @@ MAX_RATE_PER_S = 1e9
 #: Requests one `fabless serve` simulation may generate (rate x duration, or --offline): the
 #: simulator runs about 50,000 requests a second, so this is about 10 s.
 MAX_SIM_REQUESTS = 500_000
+#: Scheduler steps of one simulation, counted from the requests before it runs (the simulator
+#: runs about 100,000 steps a second; 256,000-token answers to 1,000 requests need a million).
+MAX_SIM_STEPS = 500_000
 #: Clients of one closed-loop `serve --concurrency` run: its rate search simulates about 120 x
 #: this many requests (4,096 clients take a few seconds; 100,000 took minutes).
 MAX_CONCURRENCY = 4096

@@ -363,7 +363,7 @@ def nonsense_in(obj: Any, key: str = "") -> str | None:
             return f"{key} = {obj}"
         return None
     if obj is None:
-        return f"{key} = null" if _RESULT.search(key.lower()) else None
+        return f"{key} = null" if _RESULT.search(key.lower()) and not _OPTIONAL.search(key.lower()) else None
     if isinstance(obj, dict):
         for k, v in obj.items():
             found = nonsense_in(v, str(k))
@@ -382,6 +382,10 @@ _SIGNED = re.compile(r"(saving|delta|diff|margin|profit|npv|change|error|growth|
 
 #: Keys of computed results, which are never null (input echoes such as an optional clock may be).
 _RESULT = re.compile(r"(time_s|step_s|_usd|tflops|gbps|mfu|tokens_per_s|per_token|per_mtoken|ttft|tpot|throughput)")
+
+#: Results that are rightly null when the input does not give what they need: a rental cost for
+#: a chip file without a cloud price.
+_OPTIONAL = re.compile(r"^(rented|cloud)")
 
 _TEXT_NONSENSE = re.compile(r"(?<![\w.])(-?inf|nan|NaN|Infinity|-Infinity)(?![\w])")
 
