@@ -383,9 +383,9 @@ _SIGNED = re.compile(r"(saving|delta|diff|margin|profit|npv|change|error|growth|
 #: Keys of computed results, which are never null (input echoes such as an optional clock may be).
 _RESULT = re.compile(r"(time_s|step_s|_usd|tflops|gbps|mfu|tokens_per_s|per_token|per_mtoken|ttft|tpot|throughput)")
 
-#: Results that are rightly null when the input does not give what they need: a rental cost for
-#: a chip file without a cloud price.
-_OPTIONAL = re.compile(r"^(rented|cloud)")
+#: Results that are rightly null when the input does not give what they need: a purchase cost for
+#: a chip without a list or street price (TPUs), a rental cost for one without a cloud price.
+_OPTIONAL = re.compile(r"^(rented|rent_|cloud|buy_|list|street)")
 
 _TEXT_NONSENSE = re.compile(r"(?<![\w.])(-?inf|nan|NaN|Infinity|-Infinity)(?![\w])")
 
