@@ -262,6 +262,12 @@ def breakeven_cmd(
         raise FablessError(f"--fleet must be a positive number of GPUs, got {fleet}")
     if gpu_price is not None and not (gpu_price > 0 and math.isfinite(gpu_price)):
         raise FablessError(f"--gpu-price must be a positive USD amount, got {gpu_price}")
+    # Upper bounds too: 1e308 passes the checks above and overflows the ownership arithmetic.
+    finite_number(years, "--years", hi=100, unit="years")
+    if fleet is not None:
+        finite_number(fleet, "--fleet", hi=bounds.MAX_CHIPS, unit="GPUs")
+    if gpu_price is not None:
+        finite_number(gpu_price, "--gpu-price", hi=1e9, unit="USD")
     if not 1 <= samples <= MAX_SAMPLES:
         raise FablessError(f"--samples must be between 1 and {MAX_SAMPLES:,}, got {samples}")
     check_tier(price_tier)
