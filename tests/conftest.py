@@ -41,3 +41,8 @@ def assert_one_line_error(result: CliResult, *fragments: str) -> None:
     assert "Traceback" not in result.err
     for frag in fragments:
         assert frag in lines[0], (frag, lines[0])
+
+
+def pytest_addoption(parser):
+    parser.addoption("--long", action="store_true", default=False,
+                     help="tests/fuzz: run 10,000 generated cases instead of the CI sample")

@@ -105,6 +105,18 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     pass
 
 
+def _usage_line(exc: Exception) -> str:
+    """A usage error (bad flag value, unknown or missing flag) as one line: what is wrong, the
+    flag, and where the command's flags are listed."""
+    msg = " ".join(str(exc.format_message() if hasattr(exc, "format_message") else exc).split())
+    # Typer reports an unparsable number in pydantic's words; say what the flag accepts instead.
+    msg = msg.replace("Input should be a valid integer, unable to parse string as an integer", "expected a whole number")
+    msg = msg.replace("Input should be a valid number, unable to parse string as a number", "expected a number")
+    ctx = getattr(exc, "ctx", None)
+    path = getattr(ctx, "command_path", None)
+    return f"{msg.rstrip('.')} (see: {path} --help)" if path else msg
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user errors print one line and return 2."""
     try:
@@ -125,8 +137,11 @@ def main(argv: list[str] | None = None) -> int:
         # show themselves in one block; recognised by that shape, since which class it is depends
         # on the Typer version installed.
         if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
-            exc.show()
-            return 0 if type(exc).__name__ == "NoArgsIsHelpError" else 2
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                exc.show()
+                return 0
+            print(f"error: {_usage_line(exc)}", file=sys.stderr)
+            return 2
         raise
     return 0
 

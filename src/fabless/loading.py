@@ -15,26 +15,114 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from fabless import bounds
 from fabless.errors import FablessError, suggest
 from fabless.provenance import split_provenance
 
 M = TypeVar("M", bound=BaseModel)
 
-_UNIT_SUFFIX = re.compile(r"^\s*[-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?\s*([A-Za-zµ/%]+[A-Za-z0-9/]*)\s*$")
+_UNIT_SUFFIX = re.compile(r"^\s*[-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?\s*(?![eE][-+]?[0-9]+\s*$)([A-Za-zµ/%]+[A-Za-z0-9/]*)\s*$")
+# Parts of a pydantic error location that are not field names: the member of a union that was
+# tried (int, constrained-int, literal['auto'], a model's class name) or a validator function.
+_NOT_A_FIELD = re.compile(r"^(function-.*|(constrained-)?(int|float|str|bool|dict|list)|literal\[.*|[A-Z]\w*)$")
 
 
 def read_yaml(path: str | Path) -> Any:
-    """Parse a YAML file; a missing file or a syntax error is a one-line FablessError."""
+    """Parse a YAML file; a missing, oversized, non-UTF-8, too deeply nested or alias-bomb file,
+    or a syntax error, is a one-line FablessError naming the file (limits in :mod:`fabless.bounds`)."""
     path = Path(path)
     if not path.is_file():
         raise FablessError(f"{path}: no such file")
+    size = path.stat().st_size
+    if size > bounds.MAX_YAML_BYTES:
+        raise FablessError(f"{path}: {size:,} bytes is larger than a data file may be ({bounds.MAX_YAML_BYTES:,} bytes)")
     try:
-        return yaml.safe_load(path.read_text())
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FablessError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r}); "
+                           "save it as UTF-8") from None
+    try:
+        _check_shape(text, path)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise FablessError(f"{path}{where}: YAML syntax error: {problem}") from None
+
+
+def read_json(path: str | Path) -> Any:
+    """Parse a JSON file (a model's config.json) with the same limits as :func:`read_yaml`: a
+    missing, oversized, non-UTF-8 or too deeply nested file, NaN/Infinity or a syntax error is
+    a one-line FablessError naming the file."""
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        raise FablessError(f"{path}: no such file")
+    size = path.stat().st_size
+    if size > bounds.MAX_YAML_BYTES:
+        raise FablessError(f"{path}: {size:,} bytes is larger than a data file may be ({bounds.MAX_YAML_BYTES:,} bytes)")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FablessError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    depth = max_depth = 0
+    for ch in text:  # brackets inside strings count too: an over-estimate is safe here
+        if ch in "[{":
+            depth += 1
+            max_depth = max(max_depth, depth)
+        elif ch in "]}":
+            depth -= 1
+    if max_depth > bounds.MAX_YAML_DEPTH:
+        raise FablessError(f"{path}: nested deeper than {bounds.MAX_YAML_DEPTH} levels")
+
+    def _no_constant(name: str):
+        raise FablessError(f"{path}: {name} is not a number fabless accepts; write a finite value")
+
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise FablessError(f"{path}:{exc.lineno}:{exc.colno}: JSON syntax error: {exc.msg}") from None
+
+
+def _check_shape(text: str, path: Path) -> None:
+    """Refuse, from the event stream and before building anything, a document nested deeper than
+    MAX_YAML_DEPTH or whose aliases expand to more than MAX_YAML_NODES nodes."""
+    depth = 0
+    counts = [0]  # nodes under each open collection, expanded (the outermost is the document)
+    anchors: dict[str, tuple[int, int]] = {}  # anchor -> (nodes it expands to, its counts index)
+    open_anchor: list[str | None] = []
+    total = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            n = anchors.get(event.anchor, (1, 0))[0]
+        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > bounds.MAX_YAML_DEPTH:
+                raise FablessError(f"{path}: nested deeper than {bounds.MAX_YAML_DEPTH} levels")
+            counts.append(1)
+            open_anchor.append(event.anchor)
+            continue
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+            n = counts.pop()
+            anchor = open_anchor.pop()
+            if anchor is not None:
+                anchors[anchor] = (n, 0)
+            counts[-1] += n
+            continue
+        elif isinstance(event, yaml.ScalarEvent):
+            n = 1
+            if event.anchor is not None:
+                anchors[event.anchor] = (1, 0)
+        else:
+            continue
+        counts[-1] += n
+        total += n
+        if total > bounds.MAX_YAML_NODES or counts[-1] > bounds.MAX_YAML_NODES:
+            raise FablessError(f"{path}: its aliases expand to more than {bounds.MAX_YAML_NODES:,} values; "
+                               "write the data out or use fewer aliases")
 
 
 def _loc_str(loc: tuple) -> str:
@@ -79,7 +167,11 @@ def describe_validation_error(exc: ValidationError, model: type[BaseModel], orig
     # unknown name (with its suggestion) is the more useful line.
     errors = exc.errors()
     err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    raw_loc = tuple(err["loc"])
+    # An unknown key is the last part of its location, whatever it is called (even 'Name' or 'int').
+    keep_last = err["type"] == "extra_forbidden"
+    loc = tuple(p for i, p in enumerate(raw_loc)
+                if (keep_last and i == len(raw_loc) - 1) or not (isinstance(p, str) and _NOT_A_FIELD.match(p)))
     field = _loc_str(loc) or "(top level)"
     kind = err["type"]
     value = err.get("input")

@@ -7,8 +7,10 @@ into those units, and reject what they cannot read with a one-line error.
 
 from __future__ import annotations
 
+import math
 import re
 
+from fabless import bounds
 from fabless.errors import FablessError
 
 KIB, MIB, GIB, TIB = 2**10, 2**20, 2**30, 2**40
@@ -27,31 +29,44 @@ _RATE_UNITS = {"s": 1.0, "sec": 1.0, "min": 1 / 60, "h": 1 / 3600, "hour": 1 / 3
 _NUM = r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 
 
+def _in_range(x: float, text: object, what: str, unit: str, hi: float) -> float:
+    """``x`` if it is finite, positive and at most ``hi``; else a one-line error naming ``what``."""
+    if not math.isfinite(x) or x <= 0:
+        raise FablessError(f"{what}: must be a positive finite {unit}, got '{text}'")
+    if x > hi:
+        raise FablessError(f"{what}: '{text}' is more than the {hi:.0e} {unit} fabless accepts")
+    return x
+
+
 def parse_bytes(text: str | int | float, what: str = "size") -> float:
-    """Bytes from '1GiB', '512MB', '4096' (plain numbers are bytes)."""
+    """Bytes from '1GiB', '512MB', '4096' (plain numbers are bytes); positive, finite and at most
+    :data:`fabless.bounds.MAX_BYTES`."""
     if isinstance(text, (int, float)):
-        return float(text)
+        return _in_range(float(text), text, what, "bytes", bounds.MAX_BYTES)
     m = re.fullmatch(_NUM + r"\s*([a-zA-Z]*)", str(text).strip())
     if not m or m.group(2).lower() not in _BYTE_UNITS:
         raise FablessError(f"{what}: cannot read '{text}' as a size; write e.g. 1GiB, 512MB or 4096 (bytes)")
-    return float(m.group(1)) * _BYTE_UNITS[m.group(2).lower()]
+    return _in_range(float(m.group(1)) * _BYTE_UNITS[m.group(2).lower()], text, what, "bytes", bounds.MAX_BYTES)
 
 
 def parse_seconds(text: str | int | float, what: str = "time") -> float:
-    """Seconds from '50ms', '2s', '1.5' (plain numbers are seconds)."""
+    """Seconds from '50ms', '2s', '1.5' (plain numbers are seconds); positive, finite and at most
+    :data:`fabless.bounds.MAX_SECONDS`."""
     if isinstance(text, (int, float)):
-        return float(text)
+        return _in_range(float(text), text, what, "seconds", bounds.MAX_SECONDS)
     m = re.fullmatch(_NUM + r"\s*([a-zA-Zµ]*)", str(text).strip())
     if not m or m.group(2).lower() not in _TIME_UNITS:
         raise FablessError(f"{what}: cannot read '{text}' as a time; write e.g. 2s, 50ms or 200us")
-    return float(m.group(1)) * _TIME_UNITS[m.group(2).lower()]
+    return _in_range(float(m.group(1)) * _TIME_UNITS[m.group(2).lower()], text, what, "seconds", bounds.MAX_SECONDS)
 
 
 def parse_rate_per_s(text: str | int | float, what: str = "rate") -> float:
-    """Events per second from '20/s', '20000/min', '5' (plain numbers are per second)."""
+    """Events per second from '20/s', '20000/min', '5' (plain numbers are per second); positive,
+    finite and at most :data:`fabless.bounds.MAX_RATE_PER_S`."""
     if isinstance(text, (int, float)):
-        return float(text)
+        return _in_range(float(text), text, what, "per second", bounds.MAX_RATE_PER_S)
     m = re.fullmatch(_NUM + r"\s*(?:/\s*([a-zA-Z]+))?", str(text).strip())
     if not m or (m.group(2) and m.group(2).lower() not in _RATE_UNITS):
         raise FablessError(f"{what}: cannot read '{text}' as a rate; write e.g. 20/s or 20000/min")
-    return float(m.group(1)) * _RATE_UNITS[(m.group(2) or "s").lower()]
+    return _in_range(float(m.group(1)) * _RATE_UNITS[(m.group(2) or "s").lower()], text, what, "per second",
+                     bounds.MAX_RATE_PER_S)

@@ -6,7 +6,11 @@ from pathlib import Path
 
 import typer
 
+from fabless import bounds
+from fabless.bounds import finite_number, whole_number
+from fabless.errors import FablessError
 from fabless.hardware.presets import load_chip
+from fabless.hardware.schema import DTYPES
 from fabless.report.console import console, print_json, print_table
 from fabless.report.format import Num, num, pct
 
@@ -42,6 +46,11 @@ def cost(
 
     Example: fabless cost h100-sxm --partner --json
     """
+    if physical_cores is not None:
+        whole_number(physical_cores, "--physical-cores", hi=bounds.MAX_UNITS, unit="cores")
+    finite_number(utilisation, "--utilisation", lo=0, hi=1, lo_open=True, unit="(a fraction of peak)")
+    if dtype not in DTYPES:
+        raise FablessError(f"--dtype must be one of {', '.join(DTYPES)}, got '{dtype}'")
     p = load_params(params)
     check_tier(price_tier)
     c = load_chip(chip)
@@ -165,13 +174,16 @@ def tco(
 
     Example: fabless tco examples/scenarios/llama-70b-serving-dgx-h100.yaml --compare h100-sxm,b200,tpu-v5p,trainium2
     """
-    from .tco import tco_rows
+    from .tco import check_refs, tco_rows
 
     check_tier(price_tier)
     base = _read_scenario(scenario)
     p = load_params(params)
     if compare:
         refs = [r.strip() for r in compare.split(",") if r.strip()]
+        if not refs:
+            raise FablessError(f"--compare: give chips or system files separated by commas, got '{compare}'")
+        check_refs(refs)  # a misspelt chip is an error (exit 2), not a row of the comparison
     else:
         from fabless.estimate.engine import resolve_system
         from fabless.estimate.scenario import scenario_from_dict
@@ -250,6 +262,12 @@ def breakeven_cmd(
         raise FablessError(f"--fleet must be a positive number of GPUs, got {fleet}")
     if gpu_price is not None and not (gpu_price > 0 and math.isfinite(gpu_price)):
         raise FablessError(f"--gpu-price must be a positive USD amount, got {gpu_price}")
+    # Upper bounds too: 1e308 passes the checks above and overflows the ownership arithmetic.
+    finite_number(years, "--years", hi=100, unit="years")
+    if fleet is not None:
+        finite_number(fleet, "--fleet", hi=bounds.MAX_CHIPS, unit="GPUs")
+    if gpu_price is not None:
+        finite_number(gpu_price, "--gpu-price", hi=1e9, unit="USD")
     if not 1 <= samples <= MAX_SAMPLES:
         raise FablessError(f"--samples must be between 1 and {MAX_SAMPLES:,}, got {samples}")
     check_tier(price_tier)

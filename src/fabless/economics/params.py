@@ -136,17 +136,18 @@ class NreParams(Frozen):
 
 
 class OwnershipParams(Frozen):
-    depreciation_years: PositiveFloat
+    # Spans in years of a real fleet (a month to a century), fractions as fractions.
+    depreciation_years: float = Field(ge=1 / 12, le=100)
     server_cost_over_accelerator: PositiveFloat
-    network_fraction_of_hardware: NonNegativeFloat
+    network_fraction_of_hardware: float = Field(ge=0, le=1)
     server_power_over_tdp: PositiveFloat
-    average_power_fraction: PositiveFloat
+    average_power_fraction: float = Field(gt=0, le=1)
     pue: PositiveFloat
     electricity_usd_per_kwh: NonNegativeFloat
     datacenter_usd_per_mw: NonNegativeFloat
-    datacenter_life_years: PositiveFloat
-    operations_fraction_per_year: NonNegativeFloat
-    hours_per_year: PositiveFloat
+    datacenter_life_years: float = Field(ge=1 / 12, le=100)
+    operations_fraction_per_year: float = Field(ge=0, le=1)
+    hours_per_year: float = Field(ge=1, le=8784)
     cost_of_capital: float = Field(0.0, ge=0, lt=1, description="weighted average cost of capital per year (0.10 = 10%); capex is recovered as an annuity at this rate")
     provenance: dict[str, Source] = Field(default_factory=dict)
 

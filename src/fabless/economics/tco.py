@@ -25,7 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fabless.errors import FablessError, InfeasibleDesign
-from fabless.hardware.presets import load_chip
+from fabless.hardware.presets import load_chip, load_system
 from fabless.hardware.schema import Chip
 from fabless.loading import read_yaml
 
@@ -42,6 +42,14 @@ def _is_system_file(ref: str) -> bool:
         return False
     raw = read_yaml(path)
     return isinstance(raw, dict) and "scale_up" in raw and "chip" in raw
+
+
+def check_refs(refs: list[str]) -> None:
+    """Raise the one-line FablessError of the first ref that is no chip preset, chip YAML or
+    system YAML. The CLI's ``tco --compare`` and ``fleet --chips`` call it first: a misspelt name
+    is the user's mistake (exit 2), while :func:`tco_rows` (the API) reports it as a row."""
+    for ref in refs:
+        load_system(ref) if _is_system_file(ref) else load_chip(ref)
 
 
 def host_system(base: dict, ref: str) -> str | None:

@@ -7,7 +7,9 @@ from pathlib import Path
 import typer
 from typing import TYPE_CHECKING
 
+from fabless import bounds
 from fabless.bands import band_text, bands_for, json_fields
+from fabless.bounds import whole_number
 from fabless.errors import FablessError, InfeasibleDesign
 from fabless.loading import read_yaml
 from fabless.report.console import console, print_json, print_table
@@ -29,7 +31,7 @@ def _parse_parallel(text: str | None):
     for part in text.split(","):
         key, _, value = part.partition("=")
         key, value = key.strip(), value.strip()
-        if key in ("recompute", "order") and value and not value.isdigit():
+        if key in ("recompute", "order") and value and not (value.isascii() and value.isdigit()):
             out[key] = value
             continue
         if key in ("sp", "attn_dp"):
@@ -37,7 +39,7 @@ def _parse_parallel(text: str | None):
                 raise FablessError(f"--parallel: {key} takes 0/1 or true/false, got '{value}'")
             out[key] = value.lower() in ("1", "true")
             continue
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit()):
             raise FablessError(f"--parallel: cannot read '{part}'; write e.g. tp=8,pp=2,zero=3,recompute=full or auto")
         out[key] = int(value)
     return out
@@ -76,6 +78,17 @@ def estimate_cmd(
 
     Example: fabless estimate --model llama-3.1-70b --system dgx-h100 --precision fp8 --parallel tp=8 --batch 64 --input-tokens 2048 --output-tokens 256
     """
+    # Numeric flags are checked here so the error names the flag (0 is refused, not ignored).
+    for flag, val, hi in (("--chips", chips, bounds.MAX_CHIPS), ("--input-tokens", input_tokens, bounds.MAX_SEQ_TOKENS),
+                          ("--output-tokens", output_tokens, bounds.MAX_SEQ_TOKENS),
+                          ("--global-batch", global_batch, bounds.MAX_BATCH), ("--seq-len", seq_len, bounds.MAX_SEQ_TOKENS),
+                          ("--lora-rank", lora_rank, 2**16)):
+        if val is not None:
+            whole_number(val, flag, hi=hi)
+    if batch is not None and batch != "auto":
+        if not (batch.isascii() and batch.isdigit()):
+            raise FablessError(f"--batch must be a whole number of sequences or auto, got '{batch}'")
+        whole_number(int(batch), "--batch", hi=bounds.MAX_BATCH, unit="sequences")
     raw: dict = {}
     if scenario:
         raw = read_yaml(scenario)
@@ -87,7 +100,7 @@ def estimate_cmd(
     if system or chip:
         # both: the chip in place of the system's own (scenario system: {name, chip})
         raw["system"] = {k: v for k, v in (("name", system), ("chip", chip)) if v}
-    if chips:
+    if chips is not None:
         sys_spec = raw.get("system") or {}
         raw["system"] = {**(sys_spec if isinstance(sys_spec, dict) else {"name": sys_spec}), "count": chips}
     if precision:
@@ -95,19 +108,19 @@ def estimate_cmd(
     p = _parse_parallel(parallel)
     if p is not None:
         raw["parallel"] = p
-    if batch or input_tokens or output_tokens:
+    if batch is not None or input_tokens is not None or output_tokens is not None:
         inf = dict(raw.get("inference") or {})
-        if batch:
-            inf["batch"] = batch if batch == "auto" else int(batch) if batch.isdigit() else batch
-        if input_tokens:
+        if batch is not None:
+            inf["batch"] = batch if batch == "auto" else int(batch) if batch.isascii() and batch.isdigit() else batch
+        if input_tokens is not None:
             inf["input_tokens"] = input_tokens
-        if output_tokens:
+        if output_tokens is not None:
             inf["output_tokens"] = output_tokens
         raw["inference"] = inf
-    if global_batch or seq_len or mode or lora_rank:
+    if global_batch is not None or seq_len is not None or mode or lora_rank is not None:
         tr = dict(raw.get("training") or {})
         for key, val in (("global_batch", global_batch), ("seq_len", seq_len), ("mode", mode), ("lora_rank", lora_rank)):
-            if val:
+            if val is not None:
                 tr[key] = val
         raw["training"] = tr
     if software:

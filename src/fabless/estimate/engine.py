@@ -38,6 +38,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from fabless import bounds
 from fabless.errors import FablessError, InfeasibleDesign
 from fabless.estimate.optime import (
     _add, _sum, comm_dtype_bytes, compute_dtype, engine_params, framework_chip, framework_dtypes, framework_op_time, graph_time,
@@ -647,6 +648,10 @@ def estimate(scn: Scenario, kernels: Kernels = Kernels(), *, chip: Chip | None =
     chip = ChipParams.from_chip(system.chip)
     sw = with_chip_calibration(resolve_software(scn.software, system.chip, scn.phase), system.chip, scn.phase)
     if scn.parallel == "auto":
+        if system.chips > bounds.MAX_AUTO_CHIPS:
+            # The plan search grows with the divisors of the chip count; past the budget it is refused.
+            raise FablessError(f"parallel: auto searches plans for up to {bounds.MAX_AUTO_CHIPS:,} chips, not "
+                               f"{system.chips:,}; give the plan, e.g. --parallel tp=8,pp=16")
         return _search(cfg, scn, system, chip, kernels=kernels, sw=sw)
     plan = plan_from_spec(scn.parallel, system.chips, scn)
     _validate_plan(cfg, plan, system.chips, system, scn)

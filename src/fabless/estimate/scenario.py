@@ -19,11 +19,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
+from typing import Annotated
+
+from pydantic import Field, NonNegativeInt, model_validator
+
+from fabless import bounds
 
 from fabless.errors import FablessError
 from fabless.hardware.schema import Frozen
 from fabless.loading import read_yaml, validate
+
+#: Chips (and parallel degrees over them), sequences and tokens, each within fabless.bounds.
+Chips = Annotated[int, Field(gt=0, le=bounds.MAX_CHIPS)]
+Seqs = Annotated[int, Field(gt=0, le=bounds.MAX_BATCH)]
+Tokens = Annotated[int, Field(gt=0, le=bounds.MAX_SEQ_TOKENS)]
 
 Precision = Literal["fp32", "bf16", "fp16", "fp8", "int8", "int4", "fp4"]
 
@@ -52,7 +61,7 @@ class SystemSpec(Frozen):
     chip: str | None = Field(None, description="a chip preset or chip YAML path: alone, the smallest system preset "
                              "built from it; with name, this chip in place of the system's own (its topology, "
                              "latencies and node size, the chip's own compute, memory and link bandwidth)")
-    count: PositiveInt | None = Field(None, description="total chips; defaults to the system's own count")
+    count: Chips | None = Field(None, description="total chips; defaults to the system's own count")
 
     @model_validator(mode="after")
     def _one(self) -> SystemSpec:
@@ -65,36 +74,36 @@ class ParallelSpec(Frozen):
     """Degrees of parallelism. Their product tp x pp x dp (x cp) must equal the chips used;
     ep shards the experts across the dp x tp ranks."""
 
-    tp: PositiveInt = 1
-    pp: PositiveInt = 1
-    dp: PositiveInt | None = Field(None, description="default: chips / (tp x pp x cp)")
-    ep: PositiveInt = 1
-    cp: PositiveInt = Field(1, description="context parallelism (sequence split across chips, ring attention)")
+    tp: Chips = 1
+    pp: Chips = 1
+    dp: Chips | None = Field(None, description="default: chips / (tp x pp x cp)")
+    ep: Chips = 1
+    cp: Chips = Field(1, description="context parallelism (sequence split across chips, ring attention)")
     sp: bool = Field(True, description="sequence parallelism in the tp group (Megatron-style)")
-    interleave: PositiveInt = Field(1, description="virtual pipeline stages per chip (interleaved 1F1B)")
+    interleave: Chips = Field(1, description="virtual pipeline stages per chip (interleaved 1F1B)")
     zero: Literal[0, 1, 2, 3] | None = Field(None, description="ZeRO stage (3 = FSDP); default: training.zero")
-    shard: int = Field(0, ge=0, description="chips a ZeRO shard group spans (divides dp; 0 = all of dp); "
+    shard: int = Field(0, ge=0, le=bounds.MAX_CHIPS, description="chips a ZeRO shard group spans (divides dp; 0 = all of dp); "
                        "shard < dp with zero 3 is hybrid sharding (HSDP)")
     recompute: Literal["none", "selective", "full"] | NonNegativeInt | None = Field(
         None, description="none, selective, full, or N layers per stage; default: training.recompute")
-    micro_batch: PositiveInt | None = Field(None, description="sequences per micro-batch; default: training.micro_batch")
+    micro_batch: Seqs | None = Field(None, description="sequences per micro-batch; default: training.micro_batch")
     attn_dp: bool = Field(False, description="inference: attention data-parallel with expert-parallel MoE")
     order: str = Field("tp-cp-dp-pp", description="placement: axes innermost first (tp-cp-dp-pp or tp-cp-pp-dp)")
-    mesh: dict[Literal["tp", "cp", "dp", "ep"], list[PositiveInt]] | None = Field(
+    mesh: dict[Literal["tp", "cp", "dp", "ep"], list[Chips]] | None = Field(
         None, description="on a torus: the shape each axis's groups take, one extent per torus dimension, "
         "e.g. {tp: [4, 1], dp: [4, 16]} on a 16x16 slice")
 
 
 class InferenceSpec(Frozen):
-    batch: PositiveInt | Literal["auto"] = Field(description="concurrent sequences per replica; auto = largest that fits")
-    input_tokens: PositiveInt
-    output_tokens: PositiveInt
+    batch: Seqs | Literal["auto"] = Field(description="concurrent sequences per replica; auto = largest that fits")
+    input_tokens: Tokens
+    output_tokens: Tokens
 
 
 class TrainingSpec(Frozen):
-    global_batch: PositiveInt = Field(description="sequences per optimizer step")
-    micro_batch: PositiveInt = 1
-    seq_len: PositiveInt
+    global_batch: Seqs = Field(description="sequences per optimizer step")
+    micro_batch: Seqs = 1
+    seq_len: Tokens
     recompute: Literal["none", "selective", "full"] | NonNegativeInt = Field(
         "selective", description="none, selective (attention core), full, or N layers per pipeline stage fully recomputed")
     zero: Literal[0, 1, 2, 3] = Field(1, description="ZeRO stage: 1 distributed optimizer, 2 + gradients, 3 + weights (FSDP)")
@@ -102,7 +111,7 @@ class TrainingSpec(Frozen):
     mode: Literal["pretrain", "full", "lora", "qlora"] = Field(
         "pretrain", description="pretrain or full fine-tuning (every weight trained), lora (frozen base, rank-r "
         "adapters), qlora (lora on a 4-bit base)")
-    lora_rank: PositiveInt = Field(16, description="rank of the LoRA adapters (lora, qlora)")
+    lora_rank: int = Field(16, gt=0, le=2**16, description="rank of the LoRA adapters (lora, qlora)")
 
 
 class Scenario(Frozen):

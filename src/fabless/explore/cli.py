@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import typer
 
+from fabless import bounds
+from fabless.bounds import whole_number
 from fabless.errors import FablessError
 from fabless.report.console import console, print_json, print_table
 from fabless.report.format import num, pct
@@ -127,6 +129,12 @@ def explore(
     from .space import load_space, space_from_dict
     from .store import Store
 
+    whole_number(top, "--top", lo=0, hi=10_000, unit="designs")
+    if samples is not None:
+        whole_number(samples, "--samples", hi=bounds.MAX_DESIGNS, unit="designs")
+    if seed is not None:
+        whole_number(seed, "--seed", lo=0, hi=2**32 - 1)
+
     if show:
         store = Store(show, read_only=True)
         m = store.meta()
@@ -144,6 +152,10 @@ def explore(
         raw["search"] = {**raw["search"], **upd}
         space = space_from_dict(raw, space_file)
     outp = Path(out or f"{space.name}-results")
+    try:  # the results folder, made before any work (a name with a dot is still a folder)
+        outp.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FablessError(f"--out {outp}: cannot make the results folder ({exc.strerror})") from None
     store = run_search(space, outp, backend=backend, address=address, progress=progress and not json)
     try:
         _report(store, space, outp, top=top, json=json, write=True, plot=plot)

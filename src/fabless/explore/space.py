@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from fabless import bounds
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
 from fabless.errors import FablessError, unknown_name_error
@@ -205,10 +206,10 @@ class Economics(Frozen):
 
 class Search(Frozen):
     sampler: Literal["grid", "random", "sobol", "nsga2"] = "sobol"
-    samples: PositiveInt = 1024
-    batch_size: PositiveInt = 1024
-    seed: int = 0
-    population: PositiveInt = Field(64, description="NSGA-II population per generation")
+    samples: PositiveInt = Field(1024, le=bounds.MAX_DESIGNS)
+    batch_size: PositiveInt = Field(1024, le=bounds.MAX_DESIGNS)
+    seed: int = Field(0, ge=0, lt=2**32)
+    population: PositiveInt = Field(64, le=bounds.MAX_DESIGNS, description="NSGA-II population per generation")
 
 
 class Space(Frozen):

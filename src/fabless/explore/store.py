@@ -37,7 +37,10 @@ class Store:
         if read_only and not p.is_file():
             raise FablessError(f"{path}: no search results here (expected {FILE})")
         if not read_only:
-            p.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                p.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # a file where the folder should be, no permission, ...
+                raise FablessError(f"{p.parent}: cannot make the results folder ({exc.strerror})") from None
         self.path = p
         try:
             self.con = duckdb.connect(str(p), read_only=read_only)

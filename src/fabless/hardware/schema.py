@@ -11,9 +11,11 @@ presets give one for every number.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator, model_validator
+
+from fabless import bounds
 
 from fabless.provenance import Source
 
@@ -32,9 +34,15 @@ DTYPE_BYTES = {
 
 
 class Frozen(BaseModel):
-    """Base for every schema model: immutable, and unknown fields are errors."""
+    """Base for every schema model: immutable, unknown fields are errors, and every number is
+    finite and within :data:`fabless.bounds.MAX_MAGNITUDE` (inf, NaN and 1e308 are refused)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _finite(cls, value: Any) -> Any:
+        return bounds.check_magnitudes(value)
 
 
 class PeakTflops(Frozen):
@@ -43,15 +51,15 @@ class PeakTflops(Frozen):
     ``None`` means the chip has no matrix path for that datatype. Figures
     "with sparsity" are never entered here: they are 2x the dense figure."""
 
-    fp64: PositiveFloat | None = None
-    fp32: PositiveFloat | None = None
-    tf32: PositiveFloat | None = None
-    bf16: PositiveFloat | None = None
-    fp16: PositiveFloat | None = None
-    fp8: PositiveFloat | None = None
-    int8: PositiveFloat | None = None
-    int4: PositiveFloat | None = None
-    fp4: PositiveFloat | None = None
+    fp64: PositiveFloat | None = Field(None, le=bounds.MAX_PEAK_TFLOPS)
+    fp32: PositiveFloat | None = Field(None, le=bounds.MAX_PEAK_TFLOPS)
+    tf32: PositiveFloat | None = Field(None, le=bounds.MAX_PEAK_TFLOPS)
+    bf16: PositiveFloat | None = Field(None, le=bounds.MAX_PEAK_TFLOPS)
+    fp16: PositiveFloat | None = Field(None, le=bounds.MAX_PEAK_TFLOPS)
+    fp8: PositiveFloat | None = Field(None, le=bounds.MAX_PEAK_TFLOPS)
+    int8: PositiveFloat | None = Field(None, le=bounds.MAX_PEAK_TFLOPS)
+    int4: PositiveFloat | None = Field(None, le=bounds.MAX_PEAK_TFLOPS)
+    fp4: PositiveFloat | None = Field(None, le=bounds.MAX_PEAK_TFLOPS)
 
     def get(self, dtype: str) -> float | None:
         """Peak TFLOP/s for ``dtype``, or None where it is not supported."""
@@ -66,7 +74,7 @@ class MatrixUnits(Frozen):
     is rows x cols at the array's native datatype."""
 
     kind: Literal["tensor_core", "systolic_array", "cpu_simd"]
-    count: PositiveInt = Field(description="matrix units on the whole chip")
+    count: PositiveInt = Field(le=bounds.MAX_UNITS, description="matrix units on the whole chip")
     rows: PositiveInt | None = Field(None, description="systolic array rows (None for tensor cores)")
     cols: PositiveInt | None = Field(None, description="systolic array columns")
     macs_per_cycle: dict[Dtype, PositiveFloat] = Field(description="dense MACs per unit per cycle, by datatype")
@@ -79,7 +87,7 @@ class VectorUnits(Frozen):
 
 
 class Compute(Frozen):
-    cores: PositiveInt = Field(description="SMs, TensorCores, NeuronCores or CPU cores enabled")
+    cores: PositiveInt = Field(le=bounds.MAX_UNITS, description="SMs, TensorCores, NeuronCores or CPU cores enabled")
     core_kind: str = Field(description="what a core is on this chip: SM, TensorCore, NeuronCore, ...")
     matrix_units: MatrixUnits | None = None
     vector_units: VectorUnits | None = None
@@ -90,11 +98,11 @@ class Compute(Frozen):
 
 
 class Clock(Frozen):
-    boost_mhz: PositiveFloat = Field(description="the clock the vendor's peak figures use")
-    max_boost_mhz: PositiveFloat | None = Field(None, description="highest boost clock, if above the peak-basis clock")
-    base_mhz: PositiveFloat | None = None
-    sustained_mhz: PositiveFloat | None = Field(
-        None, description="clock held under a sustained matrix load, where measured"
+    boost_mhz: float = Field(ge=bounds.CLOCK_MHZ[0], le=bounds.CLOCK_MHZ[1], description="the clock the vendor's peak figures use")
+    max_boost_mhz: float | None = Field(None, ge=bounds.CLOCK_MHZ[0], le=bounds.CLOCK_MHZ[1], description="highest boost clock, if above the peak-basis clock")
+    base_mhz: float | None = Field(None, ge=bounds.CLOCK_MHZ[0], le=bounds.CLOCK_MHZ[1])
+    sustained_mhz: float | None = Field(
+        None, ge=bounds.CLOCK_MHZ[0], le=bounds.CLOCK_MHZ[1], description="clock held under a sustained matrix load, where measured"
     )
 
 
@@ -102,10 +110,10 @@ class MemoryLevel(Frozen):
     """One level of on-chip memory (registers, L1/shared, L2, VMEM, SBUF, ...)."""
 
     name: str
-    capacity_kib: PositiveFloat = Field(description="capacity of one instance, KiB")
-    instances: PositiveInt = Field(1, description="how many instances (cores for a per-core level)")
+    capacity_kib: PositiveFloat = Field(le=bounds.MAX_CAPACITY_GB * 1e6, description="capacity of one instance, KiB")
+    instances: PositiveInt = Field(1, le=bounds.MAX_UNITS, description="how many instances (cores for a per-core level)")
     scope: Literal["core", "chip"] = Field(description="per core, or shared by the chip")
-    bandwidth_gb_s: PositiveFloat | None = Field(None, description="chip-wide aggregate, GB/s")
+    bandwidth_gb_s: PositiveFloat | None = Field(None, le=bounds.MAX_BANDWIDTH_GB_S, description="chip-wide aggregate, GB/s")
 
     @property
     def total_bytes(self) -> float:
@@ -117,10 +125,10 @@ class Hbm(Frozen):
 
     generation: str = Field(description="HBM2e, HBM3, HBM3e, HBM4, LPDDR5, DDR5 ...")
     stacks: PositiveInt | None = Field(None, description="HBM stacks (memory channels for DDR)")
-    capacity_gb: PositiveFloat | None = Field(None, description="capacity in 1e9 bytes, as most vendors state it")
-    capacity_gib: PositiveFloat | None = Field(None, description="capacity in 2**30 bytes, where the vendor states GiB")
-    bandwidth_gb_s: PositiveFloat = Field(description="peak bandwidth, 1e9 bytes/s")
-    per_stack_gb_s: PositiveFloat | None = Field(None, description="peak bandwidth of one stack")
+    capacity_gb: PositiveFloat | None = Field(None, le=bounds.MAX_CAPACITY_GB, description="capacity in 1e9 bytes, as most vendors state it")
+    capacity_gib: PositiveFloat | None = Field(None, le=bounds.MAX_CAPACITY_GB, description="capacity in 2**30 bytes, where the vendor states GiB")
+    bandwidth_gb_s: PositiveFloat = Field(le=bounds.MAX_BANDWIDTH_GB_S, description="peak bandwidth, 1e9 bytes/s")
+    per_stack_gb_s: PositiveFloat | None = Field(None, le=bounds.MAX_BANDWIDTH_GB_S, description="peak bandwidth of one stack")
     per_stack_capacity_gb: PositiveFloat | None = None
 
     @model_validator(mode="after")
@@ -156,8 +164,8 @@ class ScaleUp(Frozen):
 
     technology: str
     links: PositiveInt | None = None
-    link_bidir_gb_s: PositiveFloat | None = Field(None, description="one link, both directions, GB/s")
-    bidir_gb_s: PositiveFloat = Field(description="all links of one chip, both directions, GB/s")
+    link_bidir_gb_s: PositiveFloat | None = Field(None, le=bounds.MAX_BANDWIDTH_GB_S, description="one link, both directions, GB/s")
+    bidir_gb_s: PositiveFloat = Field(le=bounds.MAX_BANDWIDTH_GB_S, description="all links of one chip, both directions, GB/s")
 
     @property
     def unidir_bytes_per_s(self) -> float:
@@ -169,7 +177,7 @@ class ScaleOut(Frozen):
     """The NIC bandwidth one chip gets for the scale-out network."""
 
     technology: str
-    bandwidth_gbit_s: PositiveFloat = Field(description="per chip, one direction, Gbit/s")
+    bandwidth_gbit_s: PositiveFloat = Field(le=bounds.MAX_BANDWIDTH_GB_S * 8, description="per chip, one direction, Gbit/s")
 
     @property
     def bytes_per_s(self) -> float:
@@ -274,9 +282,9 @@ class Chip(Frozen):
 class ScaleUpDomain(Frozen):
     """The chips joined by the fast fabric (an NVLink domain, a TPU slice, a Trn2 UltraServer)."""
 
-    size: PositiveInt = Field(description="chips in one scale-up domain")
+    size: PositiveInt = Field(le=bounds.MAX_CHIPS, description="chips in one scale-up domain")
     topology: Literal["switch", "torus", "ring", "fully_connected"]
-    torus_dims: list[PositiveInt] | None = Field(None, description="for a torus: its dimensions, product = size")
+    torus_dims: list[PositiveInt] | None = Field(None, max_length=8, description="for a torus: its dimensions, product = size")
     torus_dim_bidir_gb_s: list[PositiveFloat] | None = Field(
         None, description="for a torus whose dimensions differ: per chip, both directions, GB/s over the two links "
                           "of each dimension (torus_dims order); None splits the chip's scale-up bandwidth equally")
@@ -302,7 +310,7 @@ class ScaleOutNetwork(Frozen):
     topology: Literal["fat_tree", "rail_optimized", "dcn", "torus"]
     latency_us: PositiveFloat = Field(description="end-to-end latency of a small message")
     bandwidth_gbit_s_per_chip: PositiveFloat | None = Field(
-        None, description="overrides the chip's NIC bandwidth, per chip, one direction"
+        None, le=bounds.MAX_BANDWIDTH_GB_S * 8, description="overrides the chip's NIC bandwidth, per chip, one direction"
     )
 
 
@@ -355,7 +363,7 @@ class System(Frozen):
     name: str
     display_name: str
     chip: Chip
-    chips: PositiveInt = Field(description="chips in this system as sold or rented")
+    chips: PositiveInt = Field(le=bounds.MAX_CHIPS, description="chips in this system as sold or rented")
     chips_per_node: PositiveInt = Field(description="chips in one server (host)")
     scale_up: ScaleUpDomain
     scale_out: ScaleOutNetwork | None = None

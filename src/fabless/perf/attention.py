@@ -35,6 +35,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from fabless import bounds
 from fabless.errors import FablessError
 from fabless.hardware.schema import DTYPE_BYTES
 from fabless.perf.params import SCALAR, SYSTOLIC, ChipParams
@@ -77,6 +78,9 @@ def _check(**dims) -> None:
             continue
         if not (v >= 1) or int(v) != v:
             raise FablessError(f"attention: {name} must be a positive whole number, got {v}")
+        hi = bounds.MAX_SEQ_TOKENS if name in ("q_len", "kv_len") else bounds.MAX_DIM
+        if v > hi:
+            raise FablessError(f"attention: {name} must be at most {hi:,}, got {v:,}")
 
 
 @lru_cache(maxsize=256)

@@ -11,6 +11,8 @@ import typer
 from fabless.bands import band_text, json_fields, kernel_bound, op_band
 from fabless.perf.libraries import library as get_library
 from fabless.perf.libraries import with_library
+from fabless import bounds
+from fabless.bounds import whole_number
 from fabless.errors import FablessError
 from fabless.perf.attention import attention_time
 from fabless.perf.gemm import gemm_time
@@ -109,6 +111,8 @@ def gemm(chip: list[str] = CHIP, m: int = typer.Option(..., "-m", help="Rows of 
     Example: fabless op gemm --chip h100-sxm -m 8192 -n 8192 -k 8192 --dtype fp8 --library azure-benchmarking-guide
     """
     _check_model(model)
+    for flag, v in (("-m", m), ("-n", n), ("-k", k), ("--batch", batch)):
+        whole_number(v, flag, hi=bounds.MAX_DIM)
     p = ChipParams.from_chips(chip)
     if library:
         p = with_library(p, get_library(library))
@@ -136,6 +140,12 @@ def attention(chip: list[str] = CHIP, batch: int = typer.Option(1, "--batch", he
     _check_model(model)
     if phase not in ("prefill", "decode"):
         raise FablessError(f"--phase must be prefill or decode, got '{phase}'")
+    for flag, v, hi in (("--batch", batch, bounds.MAX_BATCH), ("--heads", heads, bounds.MAX_DIM),
+                        ("--seq", seq, bounds.MAX_SEQ_TOKENS), ("--head-dim", head_dim, bounds.MAX_DIM),
+                        ("--kv-heads", kv_heads, bounds.MAX_DIM), ("--v-head-dim", v_head_dim, bounds.MAX_DIM),
+                        ("--q-len", q_len, bounds.MAX_SEQ_TOKENS)):
+        if v is not None:
+            whole_number(v, flag, hi=hi)
     if mla:
         kv_heads = 1
         if head_dim == 128:

@@ -6,6 +6,8 @@ import numpy as np
 import typer
 
 from fabless.bands import band_text, json_fields, op_band
+from fabless import bounds
+from fabless.bounds import whole_number
 from fabless.errors import FablessError
 from fabless.hardware.presets import load_system
 from fabless.perf.collectives import PLACEMENTS, collective_time
@@ -43,8 +45,8 @@ def _parse_shape(text: str | None) -> tuple[int, ...] | None:
         shape = tuple(int(part) for part in text.lower().split("x"))
     except ValueError:
         raise FablessError(f"--shape must be sizes joined by 'x', e.g. 4x2, got '{text}'") from None
-    if not shape or min(shape) < 1:
-        raise FablessError(f"--shape sizes must be at least 1, got '{text}'")
+    if not shape or min(shape) < 1 or len(shape) > 8 or max(shape) > bounds.MAX_CHIPS:
+        raise FablessError(f"--shape sizes must be 1 to {bounds.MAX_CHIPS:,}, at most 8 of them, got '{text}'")
     return shape
 
 
@@ -56,8 +58,8 @@ def _run(kind: str, system_ref: str, chips: int | None, size: str, sweep: bool, 
         raise FablessError(f"--placement must be one of {', '.join(PLACEMENTS)}, got '{placement}'")
     if chips is None:
         chips = 2 if kind == "send_recv" else min(system.scale_up.size, system.chips)
-    if chips < 1:
-        raise FablessError(f"--chips must be at least 1, got {chips}")
+    # More chips than the system holds is several systems joined by its scale-out network.
+    whole_number(chips, "--chips", hi=bounds.MAX_CHIPS, unit="chips")
     if kind == "send_recv" and chips != 2:
         raise FablessError(f"p2p is between two chips: use --chips 2 (or leave it out), got {chips}")
     sizes = SWEEP_BYTES if sweep else np.array([parse_bytes(size, "--bytes")])

@@ -39,6 +39,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from fabless import bounds
 from fabless.errors import FablessError
 from fabless.hardware.schema import DTYPE_BYTES
 from fabless.perf.params import SCALAR, SYSTOLIC, ChipParams, OneDesign, argmin
@@ -84,6 +85,8 @@ def _check(m, n, k, batch, dtype) -> None:
     for name, v in (("m", m), ("n", n), ("k", k), ("batch", batch)):
         if not (v >= 1) or int(v) != v:
             raise FablessError(f"gemm: {name} must be a positive whole number, got {v}")
+        if v > bounds.MAX_DIM:
+            raise FablessError(f"gemm: {name} must be at most {bounds.MAX_DIM:,}, got {v:,}")
     if dtype not in DTYPE_BYTES:
         raise FablessError(f"gemm: unknown dtype '{dtype}'; known: {', '.join(DTYPE_BYTES)}")
 

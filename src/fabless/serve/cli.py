@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from fabless.bands import band_text, json_fields, serve_bands
+from fabless.bounds import MAX_BATCH, MAX_CONCURRENCY, MAX_SEQ_TOKENS, MAX_SIM_REQUESTS, finite_number, whole_number
 from fabless.errors import FablessError
 from fabless.loading import read_yaml
 from fabless.report.console import console, print_json, print_table, progress
@@ -71,14 +72,15 @@ def serve_cmd(
         raise FablessError("give exactly one load: --rate (e.g. 20/s), --trace FILE, --offline N, --concurrency C, "
                            "--max-throughput or --mlperf server|interactive|offline"
                            + (f" (got {', '.join(chosen)})" if chosen else ""))
-    if length_cv < 0:
-        raise FablessError(f"--length-cv must be >= 0, got {length_cv}")
+    finite_number(length_cv, "--length-cv", lo=0, hi=100, unit="(coefficient of variation)")
+    _check_scheduler_flags(max_batched_tokens, max_seqs, seed)
     if length_cv and lengths_spec not in (None, "fixed"):
         raise FablessError("--length-cv draws around the scenario's fixed lengths; it does not combine with --lengths "
                            f"{lengths_spec}")
-    for flag, v in (("--offline", offline), ("--concurrency", concurrency)):
-        if v is not None and v < 1:
-            raise FablessError(f"{flag} must be a whole number >= 1, got {v}")
+    if offline is not None:
+        whole_number(offline, "--offline", hi=MAX_SIM_REQUESTS, unit="requests")
+    if concurrency is not None:
+        whole_number(concurrency, "--concurrency", hi=MAX_CONCURRENCY, unit="clients")
     slo_obj = SLO.parse(slo) if slo else None
     inf = scn.inference
     bench = None
@@ -127,6 +129,10 @@ def serve_cmd(
         arrivals = Poisson(rate) if rate else Trace(trace)
         res = run(model, arrivals, None if trace else lengths, cfg, seed, duration_s=None if trace else duration_s, slo=slo_obj)
         summary = dict(res.summary)
+        if not summary.get("requests"):
+            # No request, no latency or throughput to report (they would all be null).
+            raise FablessError(f"{trace}: the trace holds no requests" if trace else
+                               f"no request arrived in --duration {duration} at --rate {rate}; lengthen --duration")
     summary["mode"] = mode
     if bench is not None:
         summary["mlperf"] = {"benchmark": bench, "scenario": mlperf,
@@ -188,6 +194,12 @@ def serve_cmd(
     print_table(["", "value", "error band"], out)
 
 
+def _check_scheduler_flags(max_batched_tokens: int, max_seqs: int, seed: int) -> None:
+    whole_number(max_batched_tokens, "--max-batched-tokens", hi=MAX_SEQ_TOKENS, unit="tokens")
+    whole_number(max_seqs, "--max-seqs", hi=MAX_BATCH, unit="sequences")
+    whole_number(seed, "--seed", lo=0, hi=2**63 - 1)
+
+
 @serve_app.command("fleet")
 def fleet_cmd(
     scenario: str = typer.Argument(..., help="A scenario YAML with an inference section (model, precision, request lengths)."),
@@ -225,10 +237,9 @@ def fleet_cmd(
     scn = scenario_from_dict(raw, scenario)
     if scn.inference is None:
         raise FablessError(f"{scenario}: fleet needs an inference section (input_tokens, output_tokens)")
-    if length_cv < 0:
-        raise FablessError(f"--length-cv must be >= 0, got {length_cv}")
-    if max_layouts < 1:
-        raise FablessError(f"--max-layouts must be >= 1, got {max_layouts}")
+    finite_number(length_cv, "--length-cv", lo=0, hi=100, unit="(coefficient of variation)")
+    _check_scheduler_flags(max_batched_tokens, max_seqs, seed)
+    whole_number(max_layouts, "--max-layouts", hi=1000)
     demand_s = parse_rate_per_s(demand, "--demand")
     if not demand_s > 0:
         raise FablessError(f"--demand must be > 0, got {demand}")
@@ -242,6 +253,9 @@ def fleet_cmd(
         refs = [resolve_system(scn).chip.name]
     if not refs:
         raise FablessError("--chips: give at least one chip, e.g. --chips h100-sxm,b200")
+    from fabless.economics.tco import check_refs
+
+    check_refs(refs)  # a misspelt chip is an error (exit 2), not a row of the fleet table
     inf = scn.inference
 
     def dist(mean: int):

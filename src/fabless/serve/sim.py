@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from fabless import bounds
 from fabless.errors import FablessError
 from fabless.serve.metrics import SLO, request_frame, summarize
 from fabless.serve.replica import Replica
@@ -120,6 +121,21 @@ def stability(df: pd.DataFrame, horizon_s: float) -> dict:
     return {"stable": not unstable, "backlog_growth": float(growth), "near_capacity": bool(near)}
 
 
+def _check_steps(reqs: Requests, sched: SchedulerConfig, fleet) -> None:
+    """Refuse, before simulating, a run that needs more than MAX_SIM_STEPS steps: at least the
+    output tokens over the sequences one step decodes plus the prompt tokens over one step's
+    token budget, shared by the replicas (the simulator's time grows with its steps)."""
+    n = len(reqs.input_tokens)
+    if not n:
+        return
+    replicas = (fleet.prefill_replicas + fleet.decode_replicas) if isinstance(fleet, Disaggregated) else fleet.replicas
+    steps = (float(np.sum(reqs.output_tokens, dtype=float)) / min(sched.max_num_seqs, n)
+             + float(np.sum(reqs.input_tokens, dtype=float)) / sched.max_num_batched_tokens) / max(1, replicas)
+    if steps > bounds.MAX_SIM_STEPS:
+        raise FablessError(f"{n:,} requests of these lengths need at least {steps:,.0f} scheduler steps, more than one "
+                           f"simulation runs ({bounds.MAX_SIM_STEPS:,}); use fewer requests or shorter ones")
+
+
 def simulate(reqs: Requests, step_model: StepCostModel, sched: SchedulerConfig | None = None,
              fleet: Fleet | Disaggregated | None = None, *, slo: SLO | None = None, warmup_s: float = 0.0,
              horizon_s: float | None = None, cache_rel_bits: int | None = 6,
@@ -132,6 +148,7 @@ def simulate(reqs: Requests, step_model: StepCostModel, sched: SchedulerConfig |
     """
     sched = sched or SchedulerConfig()
     fleet = fleet or Fleet()
+    _check_steps(reqs, sched, fleet)
     if isinstance(fleet, Disaggregated):
         pcache = StepTimeCache(step_model, cache_rel_bits)
         dmodel = fleet.decode_step_model or step_model

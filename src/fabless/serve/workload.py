@@ -24,6 +24,7 @@ from typing import Protocol
 
 import numpy as np
 
+from fabless import bounds
 from fabless.errors import FablessError
 from fabless.units import parse_rate_per_s
 
@@ -367,6 +368,11 @@ def make_requests(arrivals, lengths: Lengths | None, duration_s: float | None, r
         raise FablessError("give the prompt and answer length distributions (lengths=Lengths(input=..., output=...))")
     if duration_s is None or not duration_s > 0:
         raise FablessError(f"duration_s must be > 0 for generated arrivals, got {duration_s}")
+    rate = getattr(arrivals, "rate_per_s", None)
+    if isinstance(rate, (int, float)) and rate * duration_s > bounds.MAX_SIM_REQUESTS:
+        # Refused before drawing: the arrays and the simulation grow with the request count.
+        raise FablessError(f"{rate:.3g} requests/s for {duration_s:.3g} s is {rate * duration_s:.3g} requests, more than "
+                           f"one simulation runs ({bounds.MAX_SIM_REQUESTS:,}); lower the rate or shorten the duration")
     r_arr, r_in, r_out, r_pre = rng.spawn(4)
     times = arrivals.times_s(float(duration_s), r_arr)
     n = len(times)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from fabless import bounds
+from fabless.bounds import whole_number
 from fabless.errors import FablessError
 from fabless.report.console import console, print_json, print_table
 from fabless.workload.builder import (
@@ -117,6 +119,8 @@ def models_graph(
 
     Example: fabless models graph llama-3.1-70b --phase decode --batch 32 --seq 8192 --kv-cache fp8
     """
+    whole_number(batch, "--batch", hi=bounds.MAX_BATCH, unit="sequences")
+    whole_number(seq, "--seq", hi=bounds.MAX_SEQ_TOKENS, unit="tokens")
     c = load_model(name)
     p = Precision(weights=weights, activations=activations, kv_cache=kv_cache)
     if phase == "train":

@@ -15,11 +15,11 @@ Parameter counts are closed-form sums over the weight matrices (written out in
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fabless import bounds
 from fabless.errors import FablessError
 from fabless.workload.ops import dtype_bytes
 
@@ -258,10 +258,22 @@ class _Reader:
         v = self.raw.get(key)
         return default if v is None else v
 
-    def pos_int(self, *keys: str) -> int:
+    def count(self, key: str, default: int | None = 0) -> int | None:
+        """An optional whole-number field: ``default`` when absent, else an int from 0 to MAX_DIM."""
+        v = self.raw.get(key)
+        if v is None:
+            return default
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= bounds.MAX_DIM:
+            raise FablessError(f"{self.origin}: field '{key}' must be a whole number from 0 to {bounds.MAX_DIM:,} "
+                               f"(got {v!r})")
+        return v
+
+    def pos_int(self, *keys: str, hi: int = bounds.MAX_DIM) -> int:
         v = self.req(*keys)
         if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
             raise FablessError(f"{self.origin}: field '{keys[0]}' must be a positive integer (got {v!r})")
+        if v > hi:
+            raise FablessError(f"{self.origin}: field '{keys[0]}' must be at most {hi:,} (got {v:,})")
         return v
 
 
@@ -293,19 +305,19 @@ def parse_config(raw: dict[str, Any], name: str = "model", origin: str = "config
 def _parse_gpt(r: _Reader, family: str, name: str, origin: str) -> ModelConfig:
     h = r.pos_int("n_embd", "d_model", "hidden_size")
     heads = r.pos_int("n_head", "num_attention_heads")
-    head_dim = r.get("head_dim") or h // heads
-    if not r.get("head_dim") and h % heads:
+    head_dim = r.count("head_dim") or h // heads
+    if not r.count("head_dim") and h % heads:
         raise FablessError(f"{origin}: n_embd {h} is not a multiple of n_head {heads}; give 'head_dim'")
     gptj = family == "gptj"
     act = str(r.get("activation_function", "gelu_new"))
     return ModelConfig(
         name=name, model_type=family,
-        vocab_size=r.pos_int("vocab_size"), hidden_size=h, num_layers=r.pos_int("n_layer", "num_hidden_layers"),
+        vocab_size=r.pos_int("vocab_size"), hidden_size=h, num_layers=r.pos_int("n_layer", "num_hidden_layers", hi=bounds.MAX_LAYERS),
         num_heads=heads, num_kv_heads=heads, head_dim=int(head_dim),
-        intermediate_size=int(r.get("n_inner") or 4 * h),
+        intermediate_size=int(r.count("n_inner") or 4 * h),
         max_position_embeddings=r.pos_int("n_positions", "n_ctx", "max_position_embeddings"),
         gated_mlp=False, activation="gelu" if "gelu" in act else act, norm="layer",
-        positions="rope" if gptj else "learned", rotary_dim=r.get("rotary_dim") if gptj else None,
+        positions="rope" if gptj else "learned", rotary_dim=r.count("rotary_dim", None) if gptj else None,
         tie_embeddings=bool(r.get("tie_word_embeddings", not gptj)),
         qkv_bias=not gptj, o_bias=not gptj, mlp_bias=True, lm_head_bias=gptj,
         parallel_residual=gptj, source=origin,
@@ -315,39 +327,42 @@ def _parse_gpt(r: _Reader, family: str, name: str, origin: str) -> ModelConfig:
 def _parse_llama_like(r: _Reader, family: str, name: str, origin: str) -> ModelConfig:
     h = r.pos_int("hidden_size")
     heads = r.pos_int("num_attention_heads")
-    layers = r.pos_int("num_hidden_layers")
-    kv_heads = int(r.get("num_key_value_heads", heads))
-    head_dim = int(r.get("head_dim") or h // heads)
+    layers = r.pos_int("num_hidden_layers", hi=bounds.MAX_LAYERS)
+    kv_heads = r.count("num_key_value_heads", heads) or heads
+    head_dim = int(r.count("head_dim") or h // heads)
     kw: dict[str, Any] = {}
     deepseek = family in ("deepseek_v2", "deepseek_v3")
     # mixture of experts: field names by family
     if family == "mixtral":
-        kw.update(num_experts=r.pos_int("num_local_experts"), top_k=r.pos_int("num_experts_per_tok"),
+        kw.update(num_experts=r.pos_int("num_local_experts", hi=bounds.MAX_EXPERTS), top_k=r.pos_int("num_experts_per_tok"),
                   moe_intermediate_size=r.pos_int("intermediate_size"), moe_layers=tuple(range(layers)))
     elif family in ("qwen2_moe", "qwen3_moe"):
-        step = int(r.get("decoder_sparse_step", 1))
-        dense = set(r.get("mlp_only_layers", []))
-        kw.update(num_experts=r.pos_int("num_experts"), top_k=r.pos_int("num_experts_per_tok"),
+        step = r.count("decoder_sparse_step", 1) or 1
+        dense = r.get("mlp_only_layers", [])
+        if not isinstance(dense, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in dense):
+            raise FablessError(f"{r.origin}: field 'mlp_only_layers' must be a list of layer numbers (got {dense!r})")
+        dense = set(dense)
+        kw.update(num_experts=r.pos_int("num_experts", hi=bounds.MAX_EXPERTS), top_k=r.pos_int("num_experts_per_tok"),
                   moe_intermediate_size=r.pos_int("moe_intermediate_size"),
                   moe_layers=tuple(i for i in range(layers) if i not in dense and (i + 1) % step == 0))
-        shared = int(r.get("shared_expert_intermediate_size", 0))
+        shared = r.count("shared_expert_intermediate_size", 0)
         if shared:
             kw.update(num_shared_experts=1, shared_intermediate_size=shared, shared_expert_gate=True)
     elif deepseek:
-        first_dense = int(r.get("first_k_dense_replace", 0))
-        freq = int(r.get("moe_layer_freq", 1))
-        kw.update(num_experts=r.pos_int("n_routed_experts"), top_k=r.pos_int("num_experts_per_tok"),
+        first_dense = r.count("first_k_dense_replace", 0)
+        freq = r.count("moe_layer_freq", 1) or 1
+        kw.update(num_experts=r.pos_int("n_routed_experts", hi=bounds.MAX_EXPERTS), top_k=r.pos_int("num_experts_per_tok"),
                   moe_intermediate_size=r.pos_int("moe_intermediate_size"),
-                  num_shared_experts=int(r.get("n_shared_experts", 0)),
+                  num_shared_experts=r.count("n_shared_experts", 0),
                   shared_intermediate_size=r.pos_int("moe_intermediate_size"),
                   router_bias=family == "deepseek_v3" and r.get("topk_method", "noaux_tc") == "noaux_tc",
                   moe_layers=tuple(i for i in range(first_dense, layers) if i % freq == 0))
-        kw.update(q_lora_rank=r.get("q_lora_rank"), kv_lora_rank=r.pos_int("kv_lora_rank"),
+        kw.update(q_lora_rank=r.count("q_lora_rank", None), kv_lora_rank=r.pos_int("kv_lora_rank"),
                   qk_nope_head_dim=r.pos_int("qk_nope_head_dim"), qk_rope_head_dim=r.pos_int("qk_rope_head_dim"),
                   v_head_dim=r.pos_int("v_head_dim"))
         head_dim = kw["qk_nope_head_dim"] + kw["qk_rope_head_dim"]
         kv_heads = heads
-    window = r.get("sliding_window") if (family in ("mistral", "mixtral") or r.get("use_sliding_window")) else None
+    window = r.count("sliding_window", None) if (family in ("mistral", "mixtral") or r.get("use_sliding_window")) else None
     act = str(r.get("hidden_act", "silu"))
     return ModelConfig(
         name=name, model_type=family, vocab_size=r.pos_int("vocab_size"), hidden_size=h, num_layers=layers,
@@ -367,12 +382,9 @@ def _parse_llama_like(r: _Reader, family: str, name: str, origin: str) -> ModelC
 
 def load_config_file(path: str | Path, name: str | None = None) -> ModelConfig:
     """Read a ``config.json`` file (no network) into a :class:`ModelConfig`."""
+    from fabless.loading import read_json
+
     path = Path(path)
-    if not path.is_file():
-        raise FablessError(f"{path}: no such file")
-    try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise FablessError(f"{path}:{exc.lineno}:{exc.colno}: JSON syntax error: {exc.msg}") from None
+    raw = read_json(path)
     default = path.parent.name if path.name == "config.json" else path.stem
     return parse_config(raw, name=name or default, origin=str(path))

@@ -176,7 +176,12 @@ class ExpertMatMul(Op):
 
     @property
     def experts_touched(self) -> float:
-        return self.experts * (1.0 - (1.0 - self.top_k / self.routed_over) ** self.tokens)
+        """Expected local experts that receive at least one of ``tokens`` tokens, each routed to
+        ``top_k`` of ``routed_over`` experts at random. With ``top_k`` >= the experts routed over
+        (few local experts after training's expert-parallel sharding) every expert is touched; the
+        probability is clamped to [0, 1] so the power neither overflows nor goes negative."""
+        p_hit = min(1.0, self.top_k / self.routed_over)
+        return self.experts * (1.0 - (1.0 - p_hit) ** self.tokens)
 
     @property
     def flops(self) -> float:
