@@ -120,7 +120,8 @@ def _usage_line(exc: Exception) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user errors print one line and return 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        # without standalone mode a command's typer.Exit(code) comes back as the return value
+        rc = app(args=argv, standalone_mode=False)
     except FablessError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {_usage_line(exc)}", file=sys.stderr)
             return 2
         raise
-    return 0
+    return rc if isinstance(rc, int) and not isinstance(rc, bool) else 0
 
 
 if __name__ == "__main__":

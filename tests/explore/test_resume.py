@@ -102,3 +102,33 @@ def test_nsga2_finds_the_known_front_and_resumes(tmp_path):
     pd.testing.assert_frame_equal(resumed, fresh)
     fr = front(fresh, long_space.objective_list)
     assert sorted(fr["hbm_stacks"].unique()) == [2, 3, 4, 5, 6]
+
+
+def test_ctrl_c_says_what_was_kept_and_exits_130(tmp_path, monkeypatch, capsys):
+    # Ctrl-C during the 4th batch of 15 designs: the 3 finished batches (45 designs) are in the
+    # store; the command says so, exits 130, and the same command then finishes the rest.
+    from fabless.cli import main
+    from fabless.explore.evaluate import Evaluator
+
+    space = write_space(tmp_path, _raw(samples=120, batch=15))
+    out = tmp_path / "out"
+    real = Evaluator.evaluate
+    calls = {"n": 0}
+
+    def interrupted(self, vals):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real(self, vals)
+
+    monkeypatch.setattr(Evaluator, "evaluate", interrupted)
+    assert main(["explore", str(space), "--out", str(out), "--no-plot", "--json"]) == 130
+    err = capsys.readouterr().err
+    assert "error: interrupted; 45 designs are kept in" in err and "resume" in err
+    monkeypatch.setattr(Evaluator, "evaluate", real)
+    assert main(["explore", str(space), "--out", str(out), "--no-plot", "--json"]) == 0
+    store = Store(out, read_only=True)
+    try:
+        assert store.count() == 120
+    finally:
+        store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json as _json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -156,7 +157,15 @@ def explore(
         outp.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise FablessError(f"--out {outp}: cannot make the results folder ({exc.strerror})") from None
-    store = run_search(space, outp, backend=backend, address=address, progress=progress and not json)
+    try:
+        store = run_search(space, outp, backend=backend, address=address, progress=progress and not json)
+    except KeyboardInterrupt as exc:
+        # Every finished batch is already in the store (committed batch by batch): say what was
+        # kept and how to go on, then leave with the interrupt's status (130).
+        n = getattr(exc, "designs_kept", 0)
+        print(f"error: interrupted; {n:,} designs are kept in {outp}: run the same command to resume, "
+              f"or fabless explore --show {outp}", file=sys.stderr)
+        raise typer.Exit(130) from None
     try:
         _report(store, space, outp, top=top, json=json, write=True, plot=plot)
     finally:

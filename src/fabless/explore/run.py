@@ -75,11 +75,22 @@ class Progress:
 
 def run_search(space: Space, out: str | Path, *, backend: str = "local", address: str | None = None,
                progress: bool = True, evaluator: Evaluator | None = None) -> Store:
-    """Evaluate the space into ``out`` (a folder), resuming what is there. Returns the open store."""
+    """Evaluate the space into ``out`` (a folder), resuming what is there. Returns the open store.
+    Interrupted (Ctrl-C), it closes the store, whose finished batches stay, and re-raises the
+    KeyboardInterrupt with ``designs_kept`` (designs in the store) set on it."""
     if backend not in ("local", "ray"):
         raise FablessError(f"--backend: '{backend}' is not one of local, ray")
     ev = evaluator or Evaluator(space)
     store = Store(out)
+    try:
+        return _search(space, ev, store, backend, address, progress)
+    except KeyboardInterrupt as exc:
+        exc.designs_kept = store.count()
+        store.close()
+        raise
+
+
+def _search(space: Space, ev: Evaluator, store: Store, backend: str, address: str | None, progress: bool) -> Store:
     store.init(space.model_dump(mode="json"), space.fingerprint())
     done = store.done_batches()
     if space.search.sampler == "nsga2":
