@@ -43,3 +43,23 @@ def test_experts_touched_when_top_k_exceeds_the_local_experts():
     # at any token count (this raised OverflowError at 4096 tokens, and went negative at 2).
     for tokens in (1, 2, 4096, 10**9):
         assert ExpertMatMul("x", experts=2, tokens=tokens, top_k=8, n=8, k=8).experts_touched == 2
+
+
+def test_a_sequence_past_learned_positions_is_refused_in_one_line(capsys):
+    # GPT-3 175B has 2,048 learned positions (its config n_ctx): a 4,096-token training sequence
+    # has no position embeddings to look up; Llama's rotary positions run past their configured
+    # context, so a longer inference is estimated.
+    from fabless.cli import main
+
+    rc = main(["estimate", "--model", "gpt3-175b", "--system", "dgx-h100", "--chips", "8", "--parallel", "tp=8",
+               "--mode", "pretrain", "--global-batch", "8", "--seq-len", "4096"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "training.seq_len = 4,096 tokens is longer than gpt3-175b's 2,048 learned positions" in err
+    assert err.count("\n") == 1
+    from fabless.estimate.engine import estimate
+    from fabless.estimate.scenario import scenario_from_dict
+
+    est = estimate(scenario_from_dict({"model": "llama-3.1-8b", "system": {"name": "dgx-h100", "count": 1},
+                                       "parallel": {"tp": 1},
+                                       "inference": {"batch": 1, "input_tokens": 200_000, "output_tokens": 16}}))
+    assert est.metrics["ttft_s"] > 0

@@ -634,6 +634,22 @@ def _search_inference(cfg: ModelConfig, scn: Scenario, system: System, chip: Chi
     return dataclasses.replace(best, alternatives=alts, notes=best.notes + (f"parallel: auto chose among {len(results)} plans that fit",))
 
 
+def _check_context(cfg: ModelConfig, scn: Scenario) -> None:
+    """A sequence longer than a model with learned absolute positions has positions for cannot run
+    (its position table ends there): one line naming the length and the model's context. Models
+    with rotary or relative positions run past their configured context (as long-context
+    fine-tunes do), so they are not refused."""
+    if cfg.positions != "learned":
+        return
+    if scn.training is not None:
+        n, what = scn.training.seq_len, "training.seq_len"
+    else:
+        n, what = scn.inference.input_tokens + scn.inference.output_tokens, "inference input_tokens + output_tokens"
+    if n > cfg.max_position_embeddings:
+        raise FablessError(f"{what} = {n:,} tokens is longer than {cfg.name}'s {cfg.max_position_embeddings:,} learned "
+                           f"positions; use at most {cfg.max_position_embeddings:,}")
+
+
 def estimate(scn: Scenario, kernels: Kernels = Kernels(), *, chip: Chip | None = None) -> Estimate:
     """Estimate a scenario: training step or inference request, with the plan given or searched.
     ``kernels`` says what the serving engine's kernels do (:class:`Kernels`; default: current engines).
@@ -642,6 +658,7 @@ def estimate(scn: Scenario, kernels: Kernels = Kernels(), *, chip: Chip | None =
         cfg = load_model(scn.model)
     except FablessError as exc:
         raise FablessError(f"model: {exc}") from None
+    _check_context(cfg, scn)
     system = resolve_system(scn)
     if chip is not None:
         system = system.model_copy(update={"chip": chip})
