@@ -304,10 +304,21 @@ class Trace:
 
 
 def read_trace(path: str | Path) -> Requests:
+    """The requests of a trace CSV (see the module docstring); a bad file or row is one line
+    naming the file (and line)."""
     path = Path(path)
     if not path.is_file():
         raise FablessError(f"{path}: no such trace file")
-    with path.open(newline="") as fh:
+    try:
+        return _read_trace(path)
+    except UnicodeDecodeError:
+        raise FablessError(f"{path}: not a UTF-8 text file; a trace is a CSV of arrival_s,input_tokens,output_tokens") from None
+    except csv.Error as exc:
+        raise FablessError(f"{path}: not a readable CSV ({exc})") from None
+
+
+def _read_trace(path: Path) -> Requests:
+    with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         cols = reader.fieldnames or []
         for need in ("arrival_s", "input_tokens", "output_tokens"):

@@ -407,9 +407,13 @@ def load_factory(spec: str):
     path = Path(file)
     if not path.is_file():
         raise FablessError(f"{file}: no such file")
+    if path.suffix != ".py":
+        raise FablessError(f"{file}: not a Python file; write FILE.py:FACTORY")
     _torch()
     mod_name = f"_fabless_import_{path.stem}"
     loader_spec = importlib.util.spec_from_file_location(mod_name, path)
+    if loader_spec is None or loader_spec.loader is None:
+        raise FablessError(f"{file}: Python cannot load this file as a module")
     module = importlib.util.module_from_spec(loader_spec)
     sys.modules[mod_name] = module
     try:
