@@ -20,7 +20,7 @@ collectives_app = typer.Typer(
 )
 
 SYSTEM = typer.Option(..., "--system", help="A system preset (see `fabless systems list`) or a system YAML file.")
-CHIPS = typer.Option(None, "--chips", help="Chips in the group (default: one scale-up domain, capped at the system's chips).")
+CHIPS = typer.Option(None, "--chips", help="Chips in the group (default: one scale-up domain of the system). More chips than the system holds are several such systems joined by its scale-out network, and the output says how many.")
 BYTES = typer.Option("1GiB", "--bytes", help="Message size per chip, nccl-tests convention: 1GiB, 512MB, 4096.")
 SWEEP = typer.Option(False, "--sweep", help="A table of sizes from 1 KiB to 16 GiB (x4 steps) instead of one size.")
 PLACEMENT = typer.Option("auto", "--placement", help="packed (fill a scale-up domain first; = auto) or spread (one chip per domain).")
@@ -84,6 +84,9 @@ def _run(kind: str, system_ref: str, chips: int | None, size: str, sweep: bool, 
         print_json({**head, "sizes": rows} if sweep else {**head, **rows[0]})
         return
     title = f"{res.kind} on {system.name}, {res.group_size} chips ({res.span.replace('_', '-')}); GB/s = 1e9 bytes/s"
+    if chips > system.chips:
+        title += (f"\n{chips:,} chips are {-(-chips // system.chips):,} x {system.name} ({system.chips:,} chips each) "
+                  f"joined by its scale-out network")
     print_table(
         ["size", "time (us)", "algbw GB/s", "busbw GB/s", "algorithm", "bound", "80% band of the time"],
         [[_human_bytes(r["bytes"]), r["time_s"] * 1e6, r["algbw_gbps"], r["busbw_gbps"], r["algorithm"], r["bound"], t]
