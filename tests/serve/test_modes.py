@@ -137,3 +137,19 @@ def test_unmixed_steps_stall_the_decoders_for_a_prompt():
         out[mixed] = (float(df["finish_s"].iloc[0]), float(df["first_token_s"].iloc[1]))
     assert out[True] == pytest.approx((1.00, 0.55), abs=1e-9)
     assert out[False] == pytest.approx((1.04, 0.54), abs=1e-9)
+
+
+def test_itl_counts_every_token_gap_and_the_stall():
+    # The unmixed case above: A's 99 gaps are 10 ms except the one spanning B's 4 prompt steps
+    # (50 ms); B's 9 gaps are 10 ms. Over all 108 gaps: median 10 ms, mean (107 x 10 + 50) / 108 ms.
+    import numpy as np
+
+    from fabless.serve.sim import simulate
+    from fabless.serve.workload import Requests
+
+    reqs = Requests(np.array([0.0, 0.5]), np.array([1, 4096]), np.array([100, 10]))
+    s = simulate(reqs, _model(), SchedulerConfig(max_num_batched_tokens=1024, max_num_seqs=8, mixed_chunks=False)).summary
+    assert s["itl_p50_s"] == pytest.approx(0.01, abs=1e-12)
+    assert s["itl_mean_s"] == pytest.approx((107 * 0.01 + 0.05) / 108, rel=1e-9)
+    m = simulate(reqs, _model(), SchedulerConfig(max_num_batched_tokens=1024, max_num_seqs=8)).summary
+    assert m["itl_mean_s"] == pytest.approx(0.01, rel=1e-9)  # mixed: every gap is one step

@@ -110,9 +110,12 @@ def closed_loop(model: StepCostModel, sched: SchedulerConfig, lengths: Lengths, 
     n = max(6 * c, 30)
     reqs = drawn_requests(lengths, n, seed)
 
-    def at(rate: float):
+    def run_at(rate: float):
         r = Requests(np.arange(n) / rate, reqs.input_tokens, reqs.output_tokens)
-        return simulate(r, model, sched).requests.iloc[n // 3:]
+        return simulate(r, model, sched)
+
+    def at(rate: float):
+        return run_at(rate).requests.iloc[n // 3:]
 
     one = Requests(np.zeros(1), reqs.input_tokens[:1], reqs.output_tokens[:1])
     e2e0 = float(simulate(one, model, sched).requests["e2e_s"].iloc[0])
@@ -126,9 +129,11 @@ def closed_loop(model: StepCostModel, sched: SchedulerConfig, lengths: Lengths, 
             lo = mid
         else:
             hi = mid
-    df = at(lo)
+    res = run_at(lo)
+    df = res.requests.iloc[n // 3:]
     return {"concurrency": c, "rate_per_s": lo, "e2e_s": float(df["e2e_s"].mean()), "ttft_s": float(df["ttft_s"].mean()),
-            "tpot_s": float(df["tpot_s"].median()), "output_tokens_per_s": lo * float(df["output_tokens"].mean())}
+            "tpot_s": float(df["tpot_s"].median()), "itl_s": res.summary["itl_p50_s"],
+            "output_tokens_per_s": lo * float(df["output_tokens"].mean())}
 
 
 def burst(model: StepCostModel, sched: SchedulerConfig, inp: int, out: int, n: int) -> dict:
@@ -137,7 +142,7 @@ def burst(model: StepCostModel, sched: SchedulerConfig, inp: int, out: int, n: i
     makespan = float(res.requests["finish_s"].max())
     return {"makespan_s": makespan, "total_tokens_per_s": n * (inp + out) / makespan,
             "output_tokens_per_s": n * out / makespan, "e2e_s": float(res.requests["e2e_s"].mean()),
-            "tpot_s": float(res.requests["tpot_s"].median())}
+            "tpot_s": float(res.requests["tpot_s"].median()), "itl_s": res.summary["itl_p50_s"]}
 
 
 def _stable(summary: dict) -> bool:

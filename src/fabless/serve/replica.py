@@ -30,6 +30,13 @@ class Replica:
         self.sample_interval_s = sample_interval_s
         self._next_sample_s = 0.0
         self.samples: list[tuple] = []
+        # Inter-token gaps, for ITL as benchmark clients report it (the gap between consecutive
+        # tokens of a sequence, over all tokens): (step end s, gap s, tokens with that gap).
+        self.itl: list[tuple[float, float, int]] = []
+        self._dec = 0
+        self._last_decode_end: float | None = None  # end of the last step that decoded
+        self._new_since_decode = 0                  # sequences whose first token came after it
+        self._first_token_end: float | None = None  # end of the last step that made first tokens
 
     def in_system(self) -> int:
         return self.sched.in_system()
@@ -40,6 +47,7 @@ class Replica:
         if batch is None:
             return None
         pf, pf_ctx, dec, dec_ctx = batch
+        self._dec = dec
         d = self.cost(pf, pf_ctx, dec, dec_ctx)
         self.busy = True
         self.steps += 1
@@ -59,4 +67,20 @@ class Replica:
 
     def end_step(self, now_s: float):
         self.busy = False
-        return self.sched.complete(now_s)
+        out = self.sched.complete(now_s)
+        dec = self._dec
+        if dec:
+            # Sequences that decoded in the last decoding step waited since its end (through any
+            # prompt-only steps between); those that got their first token since then, since that.
+            new = min(self._new_since_decode, dec)
+            if dec > new and self._last_decode_end is not None:
+                self.itl.append((now_s, now_s - self._last_decode_end, dec - new))
+            if new and self._first_token_end is not None:
+                self.itl.append((now_s, now_s - self._first_token_end, new))
+            self._last_decode_end = now_s
+            self._new_since_decode = 0
+        started = self.sched.started_decoding
+        if started:
+            self._new_since_decode += started
+            self._first_token_end = now_s
+        return out

@@ -91,6 +91,7 @@ class Scheduler:
         self.prefix_lookups = 0
         self._chunks: list[tuple[Request, int]] = []
         self._decode_step = True
+        self.started_decoding = 0  # requests that turned to decoding in the last completed step
         self._thr = cfg.long_prefill_token_threshold or cfg.max_num_batched_tokens
 
     # ------------------------------------------------------------------ bookkeeping
@@ -270,6 +271,7 @@ class Scheduler:
         handoff: list[Request] = []
         k, B = self.k, self.B
         decoded = self._decode_step  # a prefill-only step leaves the decoders where they were
+        self.started_decoding = 0
         prefix = self.prefix
         for req, chunk in self._chunks:
             req.computed += chunk
@@ -293,6 +295,7 @@ class Scheduler:
                     handoff.append(req)
                 else:
                     req.decoding = True
+                    self.started_decoding += 1
                     req.k0 = k + 1 if decoded else k  # the next decode step
                     req.c0 = req.computed
                     req.g0 = req.generated

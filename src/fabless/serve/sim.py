@@ -95,6 +95,23 @@ NEAR_CAPACITY_BACKLOG_GROWTH = 0.005
 NEAR_CAPACITY_NOISE_SIGMAS = 1.0
 
 
+def itl_stats(gaps: list[tuple[float, float, int]], warmup_s: float = 0.0) -> dict:
+    """Inter-token latency as benchmark clients report it (vLLM's and SGLang's bench_serving:
+    every gap between consecutive output tokens of a request, over all tokens): median, p99 and
+    mean of the gaps, each gap weighted by the tokens that had it, from steps ending after
+    ``warmup_s``. NaN when no sequence decoded."""
+    g = [(gap, w) for t, gap, w in gaps if t >= warmup_s and w > 0]
+    if not g:
+        return {"itl_p50_s": float("nan"), "itl_p99_s": float("nan"), "itl_mean_s": float("nan")}
+    v = np.array([x for x, _ in g])
+    w = np.array([x for _, x in g], dtype=float)
+    order = np.argsort(v)
+    v, w = v[order], w[order]
+    cum = np.cumsum(w) / w.sum()
+    return {"itl_p50_s": float(v[np.searchsorted(cum, 0.5)]), "itl_p99_s": float(v[np.searchsorted(cum, 0.99)]),
+            "itl_mean_s": float((v * w).sum() / w.sum())}
+
+
 def stability(df: pd.DataFrame, horizon_s: float) -> dict:
     """``stable``: False when the number of requests in the system grew over the second half
     of the arrival window by more than ``UNSTABLE_BACKLOG_GROWTH`` of the arrivals in that
@@ -255,6 +272,7 @@ def simulate(reqs: Requests, step_model: StepCostModel, sched: SchedulerConfig |
 
     df = request_frame(objs)
     summary = summarize(df, slo, warmup_s)
+    summary.update(itl_stats([g for rep in replicas for g in rep.itl], warmup_s))
     end_s = t_last
     summary["horizon_s"] = horizon
     summary["arrival_rate_per_s"] = n / horizon if horizon > 0 else float("nan")

@@ -34,7 +34,9 @@ rescaled to the row's measured mean ``m`` and capped at ``c``; otherwise every r
 scenario's ``input_tokens`` / ``output_tokens``.
 
 ``convert``: ``output_tokens_per_s`` (X x output tokens), ``total_tokens_per_s`` ((input +
-output) tokens / makespan), ``tpot_ms`` (median TPOT), ``e2e_s``.
+output) tokens / makespan), ``tpot_ms`` (median over requests of each request's mean gap),
+``itl_ms`` (median gap between consecutive tokens over all tokens, as bench_serving's ITL),
+``e2e_s``.
 
 ``FIT_IDS``: the entries marked ``set: fit`` (chosen by a rule fixed before any prediction, written
 in their file's header); nothing in the simulator or the engine has been fitted on a serving row yet,
@@ -230,6 +232,8 @@ def predict(row: dict) -> float | None:
         return sim["total_tokens_per_s"]
     if conv == "tpot_ms":
         return sim["tpot_s"] * 1e3
+    if conv == "itl_ms":
+        return sim["itl_s"] * 1e3
     if conv == "e2e_s":
         return sim["e2e_s"]
     raise Skip(f"unknown conversion {conv!r}")
