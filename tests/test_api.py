@@ -63,3 +63,19 @@ def test_tco_has_one_row_per_chip_and_validate_one_per_row():
 
     v = fabless.validate(["kernel"])
     assert isinstance(v, pd.DataFrame) and len(v) == sum(r["category"] == "kernel" for r in load_rows())
+
+
+def test_errors_are_typed():
+    from fabless.hardware.presets import load_chip
+
+    with pytest.raises(fabless.UnknownPreset, match="unknown chip 'h900'"):
+        load_chip("h900")
+    with pytest.raises(fabless.NoSystemPreset):
+        fabless.estimate({"model": "llama-3.1-8b", "system": {"chip": "graviton4", "count": 1},
+                          "parallel": {"tp": 1}, "inference": {"batch": 1, "input_tokens": 8, "output_tokens": 8}})
+    with pytest.raises(fabless.InvalidInput):
+        from fabless.units import parse_bytes
+
+        parse_bytes("-3GB", "--bytes")
+    assert issubclass(fabless.NoSystemPreset, fabless.UnknownPreset) and issubclass(fabless.UnknownPreset, fabless.FablessError)
+    assert fabless.Infeasible is fabless.InfeasibleDesign

@@ -13,7 +13,7 @@ chips, systems and models. The public API (docs/api.md)::
 The names are loaded on first use (``import fabless`` stays light: the CLI starts fast).
 """
 
-from fabless.errors import FablessError
+from fabless.errors import FablessError, Infeasible, InfeasibleDesign, InvalidInput, NoSystemPreset, UnknownPreset
 
 __version__ = "0.1.0"
 
@@ -33,4 +33,5 @@ def __dir__():
     return sorted([*globals(), *_API])
 
 
-__all__ = ["FablessError", "__version__", *_API]
+__all__ = ["FablessError", "Infeasible", "InfeasibleDesign", "InvalidInput", "NoSystemPreset", "UnknownPreset",
+           "__version__", *_API]

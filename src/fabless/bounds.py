@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from fabless.errors import FablessError
+from fabless.errors import FablessError, InvalidInput
 
 # --- YAML files (fabless.loading.read_yaml) ------------------------------------------------------
 #: A data file larger than this is refused before it is read (the largest shipped one is ~100 KB).
@@ -87,13 +87,13 @@ def finite_number(value: Any, what: str, *, lo: float | None = None, hi: float |
     try:
         x = float(value)
     except (TypeError, ValueError, OverflowError):
-        raise FablessError(f"{what} must be a number{u}, got {value!r}") from None
+        raise InvalidInput(f"{what} must be a number{u}, got {value!r}") from None
     if not math.isfinite(x):
-        raise FablessError(f"{what} must be a finite number{u}, got {value!r}")
+        raise InvalidInput(f"{what} must be a finite number{u}, got {value!r}")
     if lo is not None and (x < lo or (lo_open and x == lo)):
-        raise FablessError(f"{what} must be {'above' if lo_open else 'at least'} {lo:g}{u}, got {value!r}")
+        raise InvalidInput(f"{what} must be {'above' if lo_open else 'at least'} {lo:g}{u}, got {value!r}")
     if hi is not None and x > hi:
-        raise FablessError(f"{what} must be at most {hi:g}{u}, got {value!r}")
+        raise InvalidInput(f"{what} must be at most {hi:g}{u}, got {value!r}")
     return x
 
 
@@ -101,11 +101,11 @@ def whole_number(value: Any, what: str, *, lo: int = 1, hi: int | None = None, u
     """``value`` as an int within [lo, hi], or a one-line FablessError naming ``what``."""
     u = f" {unit}" if unit else ""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise FablessError(f"{what} must be a whole number{u}, got {value!r}")
+        raise InvalidInput(f"{what} must be a whole number{u}, got {value!r}")
     if value < lo:
-        raise FablessError(f"{what} must be a whole number >= {lo}{u}, got {value}")
+        raise InvalidInput(f"{what} must be a whole number >= {lo}{u}, got {value}")
     if hi is not None and value > hi:
-        raise FablessError(f"{what} must be a whole number <= {hi:,}{u}, got {value:,}")
+        raise InvalidInput(f"{what} must be a whole number <= {hi:,}{u}, got {value:,}")
     return value
 
 

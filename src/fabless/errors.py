@@ -27,6 +27,23 @@ class InfeasibleDesign(FablessError):
     budget, a model that does not fit in memory. Reported, never evaluated."""
 
 
+#: The same class under the short name the issue tracker and the docs use.
+Infeasible = InfeasibleDesign
+
+
+class InvalidInput(FablessError):
+    """A value, field, flag or file that is wrong as given (type, unit, range, format)."""
+
+
+class UnknownPreset(FablessError):
+    """A name that is not in a catalogue (chip, system, model, software stack, ...)."""
+
+
+class NoSystemPreset(UnknownPreset):
+    """A chip that no system preset is built from (a design file, or a chip without one): the
+    caller needs a system for it (tco and fleet place it in the scenario's system)."""
+
+
 def require(module: str, extra: str, what: str):
     """Import an optional dependency, or raise one line naming the ``pip install`` that brings it
     (``what`` says what needs it, e.g. "fabless explore's result store")."""
@@ -44,11 +61,11 @@ def suggest(name: str, choices: Iterable[str], n: int = 3) -> str:
     return f"; did you mean {', '.join(close)}?" if close else ""
 
 
-def unknown_name_error(kind: str, name: str, choices: Iterable[str]) -> FablessError:
+def unknown_name_error(kind: str, name: str, choices: Iterable[str]) -> UnknownPreset:
     """An error for a name that is not in a catalogue, with the closest matches."""
     choices = sorted(choices)
     tail = suggest(name, choices)
     if not tail:
         shown = ", ".join(choices[:8]) + (", ..." if len(choices) > 8 else "")
         tail = f"; known {kind}s: {shown}"
-    return FablessError(f"unknown {kind} '{name}'{tail}")
+    return UnknownPreset(f"unknown {kind} '{name}'{tail}")

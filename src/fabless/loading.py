@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from fabless import bounds
-from fabless.errors import FablessError, suggest
+from fabless.errors import FablessError, InvalidInput, suggest
 from fabless.provenance import split_provenance
 
 M = TypeVar("M", bound=BaseModel)
@@ -36,14 +36,14 @@ def read_yaml(path: str | Path) -> Any:
     or a syntax error, is a one-line FablessError naming the file (limits in :mod:`fabless.bounds`)."""
     path = Path(path)
     if not path.is_file():
-        raise FablessError(f"{path}: no such file")
+        raise InvalidInput(f"{path}: no such file")
     size = path.stat().st_size
     if size > bounds.MAX_YAML_BYTES:
-        raise FablessError(f"{path}: {size:,} bytes is larger than a data file may be ({bounds.MAX_YAML_BYTES:,} bytes)")
+        raise InvalidInput(f"{path}: {size:,} bytes is larger than a data file may be ({bounds.MAX_YAML_BYTES:,} bytes)")
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise FablessError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r}); "
+        raise InvalidInput(f"{path}: not UTF-8 text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r}); "
                            "save it as UTF-8") from None
     try:
         _check_shape(text, path)
@@ -53,8 +53,8 @@ def read_yaml(path: str | Path) -> Any:
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         if "nesting depth" in str(problem):  # libyaml's own limit, met before ours is counted
-            raise FablessError(f"{path}: nested deeper than {bounds.MAX_YAML_DEPTH} levels") from None
-        raise FablessError(f"{path}{where}: YAML syntax error: {problem}") from None
+            raise InvalidInput(f"{path}: nested deeper than {bounds.MAX_YAML_DEPTH} levels") from None
+        raise InvalidInput(f"{path}{where}: YAML syntax error: {problem}") from None
 
 
 def read_json(path: str | Path) -> Any:
@@ -65,14 +65,14 @@ def read_json(path: str | Path) -> Any:
 
     path = Path(path)
     if not path.is_file():
-        raise FablessError(f"{path}: no such file")
+        raise InvalidInput(f"{path}: no such file")
     size = path.stat().st_size
     if size > bounds.MAX_YAML_BYTES:
-        raise FablessError(f"{path}: {size:,} bytes is larger than a data file may be ({bounds.MAX_YAML_BYTES:,} bytes)")
+        raise InvalidInput(f"{path}: {size:,} bytes is larger than a data file may be ({bounds.MAX_YAML_BYTES:,} bytes)")
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise FablessError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+        raise InvalidInput(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     depth = max_depth = 0
     for ch in text:  # brackets inside strings count too: an over-estimate is safe here
         if ch in "[{":
@@ -81,15 +81,15 @@ def read_json(path: str | Path) -> Any:
         elif ch in "]}":
             depth -= 1
     if max_depth > bounds.MAX_YAML_DEPTH:
-        raise FablessError(f"{path}: nested deeper than {bounds.MAX_YAML_DEPTH} levels")
+        raise InvalidInput(f"{path}: nested deeper than {bounds.MAX_YAML_DEPTH} levels")
 
     def _no_constant(name: str):
-        raise FablessError(f"{path}: {name} is not a number fabless accepts; write a finite value")
+        raise InvalidInput(f"{path}: {name} is not a number fabless accepts; write a finite value")
 
     try:
         return json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
-        raise FablessError(f"{path}:{exc.lineno}:{exc.colno}: JSON syntax error: {exc.msg}") from None
+        raise InvalidInput(f"{path}:{exc.lineno}:{exc.colno}: JSON syntax error: {exc.msg}") from None
 
 
 def _check_shape(text: str, path: Path) -> None:
@@ -106,7 +106,7 @@ def _check_shape(text: str, path: Path) -> None:
         elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
             if depth > bounds.MAX_YAML_DEPTH:
-                raise FablessError(f"{path}: nested deeper than {bounds.MAX_YAML_DEPTH} levels")
+                raise InvalidInput(f"{path}: nested deeper than {bounds.MAX_YAML_DEPTH} levels")
             counts.append(1)
             open_anchor.append(event.anchor)
             continue
@@ -127,7 +127,7 @@ def _check_shape(text: str, path: Path) -> None:
         counts[-1] += n
         total += n
         if total > bounds.MAX_YAML_NODES or counts[-1] > bounds.MAX_YAML_NODES:
-            raise FablessError(f"{path}: its aliases expand to more than {bounds.MAX_YAML_NODES:,} values; "
+            raise InvalidInput(f"{path}: its aliases expand to more than {bounds.MAX_YAML_NODES:,} values; "
                                "write the data out or use fewer aliases")
 
 
@@ -208,7 +208,7 @@ def validate(model: type[M], raw: Any, origin: str, *, sourced: bool = True, **e
     off into the model's ``provenance`` field. ``extra`` fields are set on top
     (e.g. a resolved chip). Errors become one-line FablessErrors naming ``origin``."""
     if not isinstance(raw, dict):
-        raise FablessError(f"{origin}: expected a mapping of fields at the top level, got {type(raw).__name__}")
+        raise InvalidInput(f"{origin}: expected a mapping of fields at the top level, got {type(raw).__name__}")
     # Top-level keys starting with '_' hold YAML anchors (shared source strings).
     data = {k: v for k, v in raw.items() if not str(k).startswith("_")}
     if sourced:
@@ -219,4 +219,4 @@ def validate(model: type[M], raw: Any, origin: str, *, sourced: bool = True, **e
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise FablessError(describe_validation_error(exc, model, origin)) from None
+        raise InvalidInput(describe_validation_error(exc, model, origin)) from None

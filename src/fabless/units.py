@@ -11,7 +11,7 @@ import math
 import re
 
 from fabless import bounds
-from fabless.errors import FablessError
+from fabless.errors import FablessError, InvalidInput
 
 KIB, MIB, GIB, TIB = 2**10, 2**20, 2**30, 2**40
 KB, MB, GB, TB = 1e3, 1e6, 1e9, 1e12
@@ -32,9 +32,9 @@ _NUM = r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 def _in_range(x: float, text: object, what: str, unit: str, hi: float) -> float:
     """``x`` if it is finite, positive and at most ``hi``; else a one-line error naming ``what``."""
     if not math.isfinite(x) or x <= 0:
-        raise FablessError(f"{what}: must be a positive finite {unit}, got '{text}'")
+        raise InvalidInput(f"{what}: must be a positive finite {unit}, got '{text}'")
     if x > hi:
-        raise FablessError(f"{what}: '{text}' is more than the {hi:.0e} {unit} fabless accepts")
+        raise InvalidInput(f"{what}: '{text}' is more than the {hi:.0e} {unit} fabless accepts")
     return x
 
 
@@ -45,7 +45,7 @@ def parse_bytes(text: str | int | float, what: str = "size") -> float:
         return _in_range(float(text), text, what, "bytes", bounds.MAX_BYTES)
     m = re.fullmatch(_NUM + r"\s*([a-zA-Z]*)", str(text).strip())
     if not m or m.group(2).lower() not in _BYTE_UNITS:
-        raise FablessError(f"{what}: cannot read '{text}' as a size; write e.g. 1GiB, 512MB or 4096 (bytes)")
+        raise InvalidInput(f"{what}: cannot read '{text}' as a size; write e.g. 1GiB, 512MB or 4096 (bytes)")
     return _in_range(float(m.group(1)) * _BYTE_UNITS[m.group(2).lower()], text, what, "bytes", bounds.MAX_BYTES)
 
 
@@ -56,7 +56,7 @@ def parse_seconds(text: str | int | float, what: str = "time") -> float:
         return _in_range(float(text), text, what, "seconds", bounds.MAX_SECONDS)
     m = re.fullmatch(_NUM + r"\s*([a-zA-Zµ]*)", str(text).strip())
     if not m or m.group(2).lower() not in _TIME_UNITS:
-        raise FablessError(f"{what}: cannot read '{text}' as a time; write e.g. 2s, 50ms or 200us")
+        raise InvalidInput(f"{what}: cannot read '{text}' as a time; write e.g. 2s, 50ms or 200us")
     return _in_range(float(m.group(1)) * _TIME_UNITS[m.group(2).lower()], text, what, "seconds", bounds.MAX_SECONDS)
 
 
@@ -67,6 +67,6 @@ def parse_rate_per_s(text: str | int | float, what: str = "rate") -> float:
         return _in_range(float(text), text, what, "per second", bounds.MAX_RATE_PER_S)
     m = re.fullmatch(_NUM + r"\s*(?:/\s*([a-zA-Z]+))?", str(text).strip())
     if not m or (m.group(2) and m.group(2).lower() not in _RATE_UNITS):
-        raise FablessError(f"{what}: cannot read '{text}' as a rate; write e.g. 20/s or 20000/min")
+        raise InvalidInput(f"{what}: cannot read '{text}' as a rate; write e.g. 20/s or 20000/min")
     return _in_range(float(m.group(1)) * _RATE_UNITS[(m.group(2) or "s").lower()], text, what, "per second",
                      bounds.MAX_RATE_PER_S)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fabless.errors import FablessError, InfeasibleDesign
+from fabless.errors import FablessError, InfeasibleDesign, NoSystemPreset
 from fabless.hardware.presets import load_chip, load_system
 from fabless.hardware.schema import Chip
 from fabless.loading import read_yaml
@@ -196,11 +196,10 @@ def tco_rows(base: dict, refs: list[str], params: EconomicsParams | None = None,
             if note:
                 row["system_note"] = note
             rows.append(row)
+        except NoSystemPreset:
+            rows.append({"chip": ref, "error": "no system preset (give a system YAML with its scale-up domain)"})
         except (FablessError, InfeasibleDesign) as exc:
-            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            if "no system preset" in msg:
-                msg = "no system preset (give a system YAML with its scale-up domain)"
-            rows.append({"chip": ref, "error": msg})
+            rows.append({"chip": ref, "error": str(exc) or type(exc).__name__})
     return rows
 
 
@@ -225,11 +224,11 @@ def breakeven_report(base: dict, custom_ref: str, gpu_ref: str, params: Economic
         scn = scenario_for(base, ref, count)
         try:
             est = estimate(scn)
+        except NoSystemPreset:
+            raise NoSystemPreset(f"breakeven ({role}): {ref}: no system preset; give a system YAML (chip: {ref}) "
+                                 "with its scale-up domain") from None
         except (FablessError, InfeasibleDesign) as exc:
-            msg = str(exc).splitlines()[0]
-            if "no system preset" in msg:
-                msg = f"{ref}: no system preset; give a system YAML (chip: {ref}) with its scale-up domain"
-            raise type(exc)(f"breakeven ({role}): {msg}") from None
+            raise type(exc)(f"breakeven ({role}): {exc}") from None
         out[role] = {"ref": ref, "chip": resolve_system(scn).chip, "estimate": est, "note": placement_note(base, ref)}
     custom, gpu = out["custom"]["chip"], out["gpu"]["chip"]
     rate = lambda e: float(e.metrics["output_tokens_per_s_per_chip" if e.phase == "inference" else "tokens_per_s_per_chip"])  # noqa: E731

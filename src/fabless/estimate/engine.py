@@ -39,7 +39,7 @@ from functools import lru_cache
 import numpy as np
 
 from fabless import bounds
-from fabless.errors import FablessError, InfeasibleDesign
+from fabless.errors import FablessError, InfeasibleDesign, NoSystemPreset
 from fabless.estimate.optime import (
     _add, _sum, comm_dtype_bytes, compute_dtype, engine_params, framework_chip, framework_dtypes, framework_op_time, graph_time,
     supported_dtype,
@@ -117,7 +117,7 @@ def resolve_system(scn: Scenario) -> System:
         chip = load_chip(spec.chip)
         same = [s for s in all_systems() if s.chip.name == chip.name]
         if not same:
-            raise FablessError(
+            raise NoSystemPreset(
                 f"system: no system preset is built from chip '{chip.name}'; give system: {{name: FILE.yaml}} "
                 "with its scale-up domain and network"
             )

@@ -37,7 +37,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fabless.errors import FablessError, InfeasibleDesign
+from fabless.errors import FablessError, InfeasibleDesign, NoSystemPreset
 from fabless.serve.metrics import SLO
 from fabless.serve.scheduler import SchedulerConfig
 from fabless.serve.workload import Lengths
@@ -167,11 +167,10 @@ def plan_chip(base: dict, ref: str, demand_per_s: float, lengths: Lengths, opts:
     try:
         cfg = load_model(base["model"])
         system = resolve_system(_scenario_any(base, ref))
+    except NoSystemPreset:
+        return {"chip": ref, "error": "no system preset (give a system YAML with its scale-up domain)"}
     except (FablessError, InfeasibleDesign, KeyError) as exc:
-        msg = _first_line(exc)
-        if "no system preset" in msg:
-            msg = "no system preset (give a system YAML with its scale-up domain)"
-        return {"chip": ref, "error": msg}
+        return {"chip": ref, "error": _first_line(exc)}
     chip = system.chip
     models: dict[tuple[int, int, int], EngineStepCost | str] = {}
 
