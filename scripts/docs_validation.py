@@ -3,7 +3,9 @@
 error-band regime and coverage tables from the shipped error_bands.yaml (run scripts/error_bands.py first).
 Every number there comes from this script; prose sections are left as they are.
 
-Usage: python scripts/docs_validation.py [--csv FILE]   (takes several minutes: every row runs)
+Usage: python scripts/docs_validation.py [--csv FILE]   (about a minute: every row runs)
+       python scripts/docs_validation.py --check          (exit 1 if a rerun would change the file;
+                                                           tests/test_docs_current.py runs it in CI)
 """
 
 from __future__ import annotations
@@ -40,7 +42,34 @@ def _replace_section(text: str, heading: str, body: str) -> str:
     return pat.sub(lambda m: m.group(1) + "\n" + body.strip() + "\n\n", text, count=1)
 
 
+_COMMIT = re.compile(r"at commit \S+ \(the code")
+
+
+def stale_line(current: str, fresh: str) -> str | None:
+    """The first line where ``fresh`` (a regenerated file) differs from ``current``, the
+    generating commit's hash aside; None when they agree."""
+    a = _COMMIT.sub("at commit - (the code", current).splitlines()
+    b = _COMMIT.sub("at commit - (the code", fresh).splitlines()
+    for x, y in zip(a, b):
+        if x != y:
+            return f"now: {x[:160]}\nrerun: {y[:160]}"
+    return None if len(a) == len(b) else f"{len(a)} lines now, {len(b)} on a rerun"
+
+
 def main() -> None:
+    text = regenerate()
+    if "--check" in sys.argv:
+        diff = stale_line(DOC.read_text(), text)
+        if diff:
+            print(f"docs/validation.md is out of date (run python scripts/docs_validation.py):\n{diff}")
+            raise SystemExit(1)
+        print("docs/validation.md is current")
+        return
+    DOC.write_text(text)
+
+
+def regenerate() -> str:
+    """docs/validation.md with its generated sections from a fresh run of every row."""
     outcomes = evaluate()
     if "--csv" in sys.argv:
         write_csv(outcomes, sys.argv[sys.argv.index("--csv") + 1])
@@ -70,8 +99,8 @@ def main() -> None:
         end = text.find("\n\n", text.find("| category | held-out rows |", start))
         end = len(text) if end < 0 else end
         text = text[:start] + markdown(bands) + text[end:]
-    DOC.write_text(text)
-    print(f"wrote {DOC} ({len(pred) - 2} rows predicted, {len(skipped) - 2} skipped)")
+    print(f"regenerated {DOC.name}: {len(pred) - 2} rows predicted, {len(skipped) - 2} skipped")
+    return text
 
 
 if __name__ == "__main__":
