@@ -31,20 +31,25 @@ _UNIT_SUFFIX = re.compile(r"^\s*[-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?\s*(?![eE][-+]?[
 _NOT_A_FIELD = re.compile(r"^(function-.*|(constrained-)?(int|float|str|bool|dict|list)|literal\[.*|[A-Z]\w*)$")
 
 
-def read_yaml(path: str | Path) -> Any:
-    """Parse a YAML file; a missing, oversized, non-UTF-8, too deeply nested or alias-bomb file,
-    or a syntax error, is a one-line FablessError naming the file (limits in :mod:`fabless.bounds`)."""
-    path = Path(path)
+def _read_text(path: Path) -> str:
+    """A data file's text: a missing, oversized or non-UTF-8 file is one line naming it."""
     if not path.is_file():
         raise InvalidInput(f"{path}: no such file")
     size = path.stat().st_size
     if size > bounds.MAX_YAML_BYTES:
         raise InvalidInput(f"{path}: {size:,} bytes is larger than a data file may be ({bounds.MAX_YAML_BYTES:,} bytes)")
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        return path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InvalidInput(f"{path}: not UTF-8 text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r}); "
                            "save it as UTF-8") from None
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file; a missing, oversized, non-UTF-8, too deeply nested or alias-bomb file,
+    or a syntax error, is a one-line FablessError naming the file (limits in :mod:`fabless.bounds`)."""
+    path = Path(path)
+    text = _read_text(path)
     try:
         _check_shape(text, path)
         return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 (a safe loader: libyaml's when installed)
@@ -64,15 +69,7 @@ def read_json(path: str | Path) -> Any:
     import json
 
     path = Path(path)
-    if not path.is_file():
-        raise InvalidInput(f"{path}: no such file")
-    size = path.stat().st_size
-    if size > bounds.MAX_YAML_BYTES:
-        raise InvalidInput(f"{path}: {size:,} bytes is larger than a data file may be ({bounds.MAX_YAML_BYTES:,} bytes)")
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    text = _read_text(path)
     depth = max_depth = 0
     for ch in text:  # brackets inside strings count too: an over-estimate is safe here
         if ch in "[{":

@@ -6,7 +6,7 @@
     bands_for(est)["ttft_s"]  # {"lo", "hi", "regime", "n"} or "unvalidated" (docs/validation.md)
 """
 
-import importlib
+from fabless.callmod import lazy_exports, make_callable
 
 #: The package's names and the module each lives in; loaded on first use, so that importing
 #: ``fabless.estimate`` (the CLI's ``estimate --help``) does not build the engine.
@@ -15,15 +15,10 @@ _EXPORTS = {"bands_for": "fabless.bands", "Estimate": "fabless.estimate.engine",
             "load_scenario": "fabless.estimate.scenario", "scenario_from_dict": "fabless.estimate.scenario"}
 
 
-def __getattr__(name: str):
-    mod = _EXPORTS.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'fabless.estimate' has no attribute {name!r}")
-    return getattr(importlib.import_module(mod), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = sorted(_EXPORTS)
 
-from fabless.callmod import make_callable  # noqa: E402
 
 make_callable(__name__, "estimate")  # fabless.estimate(...) is the public API function (docs/api.md)

@@ -7,7 +7,7 @@
 See docs/explore.md.
 """
 
-import importlib
+from fabless.callmod import lazy_exports, make_callable
 
 #: The package's names and the module each lives in; loaded on first use, so that importing
 #: ``fabless.explore`` (the CLI's ``explore --help``) does not build the evaluator's tables.
@@ -16,15 +16,10 @@ _EXPORTS = {"Evaluator": "evaluate", "front": "pareto", "pareto_mask": "pareto",
             "space_from_dict": "space", "Store": "store"}
 
 
-def __getattr__(name: str):
-    mod = _EXPORTS.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'fabless.explore' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"fabless.explore.{mod}"), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = sorted(_EXPORTS)
 
-from fabless.callmod import make_callable  # noqa: E402
 
 make_callable(__name__, "explore")  # fabless.explore(...) is the public API function (docs/api.md)

@@ -6,7 +6,7 @@
 The step time comes from a :class:`StepCostModel` (the performance engine plugs in there).
 """
 
-import importlib
+from fabless.callmod import lazy_exports, make_callable
 
 #: The package's names and the module each lives in; loaded on first use, so that importing
 #: ``fabless.serve`` (the CLI's ``serve --help``) does not pull in pandas.
@@ -38,15 +38,10 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str):
-    mod = _EXPORTS.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'fabless.serve' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"fabless.serve.{mod}"), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = sorted(_EXPORTS)
 
-from fabless.callmod import make_callable  # noqa: E402
 
 make_callable(__name__, "serve")  # fabless.serve(...) is the public API function (docs/api.md)
