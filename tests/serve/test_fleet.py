@@ -81,3 +81,20 @@ def test_bad_slo_and_missing_inference(cli, tmp_path):
     bad.write_text("model: llama-3.1-8b\nsystem: {name: dgx-h100, count: 8}\nprecision: bf16\nparallel: {tp: 8}\n"
                    "training: {global_batch: 8, micro_batch: 1, seq_len: 1024}\n")
     assert_one_line_error(cli("fleet", str(bad), "--demand", "10/s", "--slo", SLO), "inference")
+
+
+def test_fleet_power_against_a_site_and_racks_by_hand():
+    # H100: 700 W TDP x 1.82 (server power over TDP, ownership.yaml) = 1,274 W per chip in its server;
+    # x PUE 1.25 = 1,592.5 W at the wall. 420 chips: 0.66885 MW. A 1 MW site powers 627 chips;
+    # a 40 kW rack holds 31 chips' servers, so 420 chips need 14 racks.
+    from fabless.hardware.presets import load_chip
+    from fabless.serve.fleet import FleetOptions, fleet_power
+    from fabless.serve.metrics import SLO
+    from fabless.serve.scheduler import SchedulerConfig
+
+    opts = FleetOptions(SLO.parse("ttft_p99=2s"), SchedulerConfig(), site_mw=1.0, rack_kw=40.0)
+    p = fleet_power(load_chip("h100-sxm"), 420, opts)
+    assert p["server_w_per_chip"] == pytest.approx(700 * 1.82)
+    assert p["facility_mw"] == pytest.approx(420 * 700 * 1.82 * 1.25 / 1e6)
+    assert (p["site_powerable_chips"], p["fits_site"], p["chips_per_rack"], p["racks"]) == (627, True, 31, 14)
+    assert fleet_power(load_chip("h100-sxm"), 700, opts)["fits_site"] is False

@@ -212,6 +212,8 @@ def fleet_cmd(
     max_batched_tokens: int = typer.Option(8192, "--max-batched-tokens", help="Token budget of one step."),
     max_seqs: int = typer.Option(256, "--max-seqs", help="Most sequences in one step."),
     params: str = typer.Option(None, "--params", help="YAML overriding economics defaults."),
+    site_mw: float = typer.Option(None, "--site-mw", help="The site's power (IT and cooling, MW): how many chips it can power, and whether each fleet fits."),
+    rack_kw: float = typer.Option(None, "--rack-kw", help="One rack's power (kW): chips per rack and racks needed."),
     seed: int = typer.Option(0, "--seed", help="Random seed (the same seed gives the same answer)."),
     json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
@@ -261,8 +263,11 @@ def fleet_cmd(
     def dist(mean: int):
         return Fixed(mean) if length_cv == 0 else LogNormal(mean, mean * length_cv)
 
+    for flag, v in (("--site-mw", site_mw), ("--rack-kw", rack_kw)):
+        if v is not None:
+            finite_number(v, flag, lo=1e-6, hi=1e6, unit="MW" if flag == "--site-mw" else "kW")
     opts = FleetOptions(slo_obj, SchedulerConfig(max_num_batched_tokens=max_batched_tokens, max_num_seqs=max_seqs),
-                        seed=seed, duration_s=duration_s, max_layouts=max_layouts)
+                        seed=seed, duration_s=duration_s, max_layouts=max_layouts, site_mw=site_mw, rack_kw=rack_kw)
     with progress("fleet", total=len(refs), enabled=not json) as bar:
         rows = fleet_rows(raw, refs, demand_s, Lengths(dist(inf.input_tokens), dist(inf.output_tokens)), opts,
                           load_params(params), on_progress=lambda done, total, text: bar.update(done, total, text))
@@ -279,6 +284,13 @@ def fleet_cmd(
                       r["buy_usd_per_month"], r["buy_usd_per_mtoken_output"], r["rent_usd_per_month"]])
     print_table(["chip", "best layout", "req/s per unit", "units", "chips", "buy $/month", "buy $/M out tok", "rent $/month"],
                 table, title=f"{scn.model}: {num(demand_s)} requests/s within {slo}")
+    power = [[r["chip"], r["facility_mw"], r.get("site_powerable_chips"),
+              None if "fits_site" not in r else ("yes" if r["fits_site"] else "no"), r.get("chips_per_rack"), r.get("racks")]
+             for r in rows if "error" not in r]
+    if power:
+        print_table(["chip", "fleet MW at the wall (server x PUE)", "chips the site powers", "fits the site",
+                     "chips per rack", "racks"], power, title="power" + (f": site {num(site_mw)} MW" if site_mw else "")
+                    + (f", racks of {num(rack_kw)} kW" if rack_kw else ""))
     for r in rows:
         if "error" in r:
             console.print(f"{r['chip']}: {r['error']}")

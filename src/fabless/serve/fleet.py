@@ -152,6 +152,8 @@ class FleetOptions:
     max_tp: int = 16
     max_layouts: int = 4
     disagg_decode: tuple[int, ...] = (1, 3)
+    site_mw: float | None = None   # the site's power for IT and cooling, MW (--site-mw)
+    rack_kw: float | None = None   # one rack's power, kW (--rack-kw)
 
 
 def plan_chip(base: dict, ref: str, demand_per_s: float, lengths: Lengths, opts: FleetOptions, params=None,
@@ -232,12 +234,36 @@ def plan_chip(base: dict, ref: str, demand_per_s: float, lengths: Lengths, opts:
            "buy_usd_per_mtoken_all": usd_per_mtoken(best["chips"], own, all_tok),
            "rent_usd_per_mtoken_output": usd_per_mtoken(best["chips"], rent, out_tok),
            "layouts": tried}
+    row.update(fleet_power(chip, best["chips"], opts, params))
     from fabless.economics.tco import placement_note
 
     note = placement_note(base, ref)
     if note:
         row["system_note"] = note
     return row
+
+
+def fleet_power(chip, chips: int, opts: FleetOptions, params=None) -> dict:
+    """The fleet's power at the wall and what a site and its racks can hold: each chip's server
+    power (its TDP x ``server_power_over_tdp``: host, NICs, fans) x the data centre's PUE. With
+    ``opts.site_mw``: how many chips the site can power and whether the fleet fits; with
+    ``opts.rack_kw``: chips per rack (whole servers' worth of power) and the racks needed."""
+    from fabless.economics.params import default_params
+    from fabless.economics.power import ownership_power_w
+
+    p = params or default_params()
+    tdp_w, _ = ownership_power_w(chip, p)
+    server_w = tdp_w * p.ownership.server_power_over_tdp
+    facility_w = server_w * p.ownership.pue
+    out = {"server_w_per_chip": server_w, "facility_mw": chips * facility_w / 1e6}
+    if opts.site_mw is not None:
+        powerable = int(opts.site_mw * 1e6 // facility_w)
+        out.update(site_mw=opts.site_mw, site_powerable_chips=powerable, fits_site=chips <= powerable)
+    if opts.rack_kw is not None:
+        per_rack = int(opts.rack_kw * 1e3 // server_w)
+        out.update(rack_kw=opts.rack_kw, chips_per_rack=per_rack,
+                   racks=(-(-chips // per_rack) if per_rack else None), fits_rack=per_rack >= 1)
+    return out
 
 
 def fleet_cells(demand_per_s: float, rate: float, unit_chips: int) -> dict:
