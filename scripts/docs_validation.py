@@ -24,7 +24,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "validation.md"
 
 
 def _fmt(x: float) -> str:
-    return f"{x:.4g}" if abs(x) >= 1e4 or (x and abs(x) < 1e-2) else f"{x:.4g}"
+    return f"{x:.4g}"
 
 
 def _summary(rows: list[dict], label: str) -> str:

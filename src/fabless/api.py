@@ -35,21 +35,12 @@ from fabless.hardware.schema import Chip
 from fabless.loading import read_yaml
 from fabless.workload import load_model
 
-ScenarioLike = "Scenario | dict | str | Path"
-
 
 def scenario(scn: Scenario | dict | str | Path) -> Scenario:
     """A :class:`Scenario` from a Scenario, a dict (as in a scenario YAML) or a YAML path."""
     if isinstance(scn, Scenario):
         return scn
-    if isinstance(scn, dict):
-        return scenario_from_dict(scn, "scenario")
-    if isinstance(scn, (str, Path)):
-        raw = read_yaml(scn)
-        if not isinstance(raw, dict):
-            raise FablessError(f"{scn}: a scenario file holds a mapping (model, system, ...)")
-        return scenario_from_dict(raw, str(scn))
-    raise FablessError(f"scenario: give a Scenario, a dict or a YAML path, got {type(scn).__name__}")
+    return scenario_from_dict(_raw(scn), str(scn) if isinstance(scn, (str, Path)) else "scenario")
 
 
 def _raw(scn: Scenario | dict | str | Path) -> dict:
@@ -95,8 +86,6 @@ def serve(scn: Scenario | dict | str | Path, *, rate: str | float | None = None,
     from fabless.serve import modes
     from fabless.serve.metrics import SLO
     from fabless.serve.scheduler import SchedulerConfig
-    from fabless.serve.search import max_throughput as search_max
-    from fabless.serve.sim import run
     from fabless.serve.workload import Poisson
 
     s = scenario(scn)
@@ -110,20 +99,13 @@ def serve(scn: Scenario | dict | str | Path, *, rate: str | float | None = None,
     slo_obj = SLO.parse(slo) if slo else None
     ln = modes.named_lengths(lengths, s.inference.input_tokens, s.inference.output_tokens)
     cfg = SchedulerConfig(max_num_batched_tokens=max_batched_tokens, max_num_seqs=max_seqs, mixed_chunks=mixed_chunks)
-    model = EngineStepCost.from_scenario(s)
-    if offline is not None:
-        return ServeResult(modes.offline(model, cfg, ln, offline, seed))
-    if concurrency is not None:
-        return ServeResult(modes.closed_loop(model, cfg, ln, concurrency, seed))
-    if max_throughput:
-        found = (search_max(model, ln, slo_obj, cfg, seed, duration_s=duration_s) if slo_obj is not None
-                 else modes.highest_stable_rate(model, ln, cfg, seed, duration_s=duration_s))
-        summary = dict(found.result.summary) if found.result is not None else {}
-        summary["max_rate_per_s"] = found.rate_per_s
-        return ServeResult(summary, found.result.requests if found.result is not None else None)
-    res = run(model, Poisson(f"{rate}/s" if isinstance(rate, (int, float)) else rate), ln, cfg, seed,
-              duration_s=duration_s, slo=slo_obj)
-    return ServeResult(dict(res.summary), res.requests)
+    arrivals = None if rate is None else Poisson(f"{rate}/s" if isinstance(rate, (int, float)) else rate)
+    _, summary, requests = modes.run_load(EngineStepCost.from_scenario(s), cfg, ln, offline_requests=offline,
+                                          concurrency=concurrency, max_throughput=max_throughput, slo=slo_obj,
+                                          arrivals=arrivals, duration_s=duration_s, seed=seed,
+                                          no_requests=f"serve: no request arrived in {duration_s:g} s at {rate}; "
+                                                      "lengthen duration_s")
+    return ServeResult(summary, requests)
 
 
 def cost(chip: str | Path | Chip, *, partner: bool = False) -> UnitCost:

@@ -64,7 +64,7 @@ from fabless.workload import (
     local_experts,
 )
 from fabless.workload.graph import Graph
-from fabless.workload.ops import Attention, ExpertMatMul, dtype_bytes
+from fabless.workload.ops import Attention, dtype_bytes
 
 # ----------------------------------------------------------------------------- results
 
@@ -410,17 +410,7 @@ def expert_local(graph: Graph, plan: Plan) -> Graph:
     a replica's tp group see the same tokens, so an ep group holds ``ep / tp`` replicas' tokens
     (one set when ep <= tp) and each chip computes its ``experts / ep`` whole experts' rows of
     them (:func:`fabless.workload.local_experts`)."""
-    if plan.ep <= 1:
-        return graph
-    sets = max(1, plan.ep // plan.tp)
-    if sets > 1:
-        graph = dataclasses.replace(graph, blocks=tuple(
-            dataclasses.replace(b, ops=tuple(
-                dataclasses.replace(op, tokens=op.tokens * sets) if isinstance(op, ExpertMatMul) else
-                dataclasses.replace(op, elements=op.elements * sets) if op.name.startswith("experts.") else op
-                for op in b.ops))
-            for b in graph.blocks))
-    return local_experts(graph, plan.ep)
+    return local_experts(graph, plan.ep, token_sets=max(1, plan.ep // plan.tp))
 
 
 def request_graphs(cfg: ModelConfig, plan: Plan, batch: int, prompt: int, ctx: int, prec: Precision,

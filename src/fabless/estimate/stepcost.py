@@ -35,13 +35,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from fabless.estimate.engine import (Plan, engine_params, expert_local, graph_time, inference_all_reduce_s,
                                      inference_config, inference_memory_bytes, resolve_system)
 from fabless.estimate.plan import check_plan
 from fabless.estimate.scenario import Scenario
 from fabless.estimate.software import resolve_software, with_chip_calibration
-from fabless.estimate.step import forward_collectives_s, forward_step, moe_layer_count
+from fabless.estimate.step import forward_collectives_s, forward_step
 from fabless.errors import FablessError, InfeasibleDesign
 from fabless.hardware.schema import System
 from fabless.perf.collectives import group_collective_time_s
@@ -143,7 +144,7 @@ class EngineStepCost:
             t += a
         return float(forward_step(self.cfg, p, self.plan, tokens, t, **self._comm)["step_s"])
 
-    @property
+    @cached_property
     def _comm(self) -> dict:
         """The collectives of a replica's forward pass, as ``fabless estimate`` times them."""
         plan, system = self.plan, self.system
@@ -153,9 +154,6 @@ class EngineStepCost:
                 "all_to_all": lambda b: group_collective_time_s("all_to_all", b, plan.ep, system, within_domain=True),
                 "send_recv": lambda b: group_collective_time_s("send_recv", b, 2, system,
                                                                within_domain=plan.tp * plan.pp <= domain)}
-
-    def moe_layers(self) -> int:
-        return moe_layer_count(self.cfg)
 
     def all_to_all_s(self, tokens: int) -> float:
         """Expert parallelism: dispatch + combine all-to-all of every MoE layer for a step of

@@ -54,8 +54,6 @@ def serve_cmd(
     from fabless.serve import modes
     from fabless.serve.metrics import SLO
     from fabless.serve.scheduler import SchedulerConfig
-    from fabless.serve.search import max_throughput as search_max
-    from fabless.serve.sim import run
     from fabless.serve.workload import Poisson, Trace
     from fabless.units import parse_seconds
 
@@ -97,42 +95,32 @@ def serve_cmd(
                           mixed_chunks=mixed_chunks)
     model = EngineStepCost.from_scenario(scn)
     duration_s = parse_seconds(duration, "--duration")
-    mode = "rate"
+    # the load's label and a line for its progress bar (max-throughput reports each run)
     if offline is not None or mlperf == "offline":
-        mode = "offline"
-        with progress("offline", enabled=not json) as bar:
-            bar.update(done=0, text=f"{offline or modes.OFFLINE_REQUESTS} requests at once")
-            summary = modes.offline(model, cfg, lengths, offline, seed)
-        summary.pop("window_s", None)
+        label, text = "offline", f"{offline or modes.OFFLINE_REQUESTS} requests at once"
     elif concurrency is not None:
-        mode = "closed_loop"
-        with progress("closed loop", enabled=not json) as bar:
-            bar.update(done=0, text=f"{concurrency} clients: searching the steady rate")
-            summary = modes.closed_loop(model, cfg, lengths, concurrency, seed)
+        label, text = "closed loop", f"{concurrency} clients: searching the steady rate"
     elif max_throughput or mlperf is not None:
-        mode = "max_throughput"
-        with progress("max-throughput", enabled=not json) as bar:
-            runs: list[bool] = []
-
-            def on_run(rate_per_s: float, met: bool) -> None:
-                runs.append(met)
-                bar.update(done=len(runs), text=f"{num(rate_per_s, 3)} requests/s {'met' if met else 'missed'} the "
-                                                f"{'SLO' if slo_obj is not None else 'stability test'}")
-
-            found = (search_max(model, lengths, slo_obj, cfg, seed, duration_s=duration_s, on_run=on_run)
-                     if slo_obj is not None
-                     else modes.highest_stable_rate(model, lengths, cfg, seed, duration_s=duration_s, on_run=on_run))
-        summary = dict(found.result.summary) if found.result is not None else {}
-        summary["max_rate_per_s"] = found.rate_per_s
-        summary["rates_tried"] = [{"rate_per_s": r, "slo_met": m} for r, m in found.tried]
+        label, text = "max-throughput", ""
     else:
-        arrivals = Poisson(rate) if rate else Trace(trace)
-        res = run(model, arrivals, None if trace else lengths, cfg, seed, duration_s=None if trace else duration_s, slo=slo_obj)
-        summary = dict(res.summary)
-        if not summary.get("requests"):
-            # No request, no latency or throughput to report (they would all be null).
-            raise FablessError(f"{trace}: the trace holds no requests" if trace else
-                               f"no request arrived in --duration {duration} at --rate {rate}; lengthen --duration")
+        label, text = "", ""
+    with progress(label, enabled=not json and bool(label)) as bar:
+        bar.update(done=0, text=text)
+        runs: list[bool] = []
+
+        def on_run(rate_per_s: float, met: bool) -> None:
+            runs.append(met)
+            bar.update(done=len(runs), text=f"{num(rate_per_s, 3)} requests/s {'met' if met else 'missed'} the "
+                                            f"{'SLO' if slo_obj is not None else 'stability test'}")
+
+        mode, summary, _ = modes.run_load(
+            model, cfg, lengths, seed=seed, duration_s=duration_s, slo=slo_obj, on_run=on_run,
+            offline_requests=(offline or modes.OFFLINE_REQUESTS) if (offline is not None or mlperf == "offline") else None,
+            concurrency=concurrency, max_throughput=max_throughput or mlperf in ("server", "interactive"),
+            arrivals=(Poisson(rate) if rate else Trace(trace)) if (rate or trace) else None,
+            no_requests=(f"{trace}: the trace holds no requests" if trace else
+                         f"no request arrived in --duration {duration} at --rate {rate}; lengthen --duration"))
+    summary.pop("window_s", None)
     summary["mode"] = mode
     if bench is not None:
         summary["mlperf"] = {"benchmark": bench, "scenario": mlperf,
@@ -230,7 +218,7 @@ def fleet_cmd(
     from fabless.serve.fleet import FleetOptions, fleet_rows
     from fabless.serve.metrics import SLO
     from fabless.serve.scheduler import SchedulerConfig
-    from fabless.serve.workload import Fixed, Lengths, LogNormal
+    from fabless.serve.modes import named_lengths
     from fabless.units import parse_rate_per_s, parse_seconds
 
     raw = read_yaml(scenario)
@@ -259,17 +247,13 @@ def fleet_cmd(
 
     check_refs(refs)  # a misspelt chip is an error (exit 2), not a row of the fleet table
     inf = scn.inference
-
-    def dist(mean: int):
-        return Fixed(mean) if length_cv == 0 else LogNormal(mean, mean * length_cv)
-
     for flag, v in (("--site-mw", site_mw), ("--rack-kw", rack_kw)):
         if v is not None:
             finite_number(v, flag, lo=1e-6, hi=1e6, unit="MW" if flag == "--site-mw" else "kW")
     opts = FleetOptions(slo_obj, SchedulerConfig(max_num_batched_tokens=max_batched_tokens, max_num_seqs=max_seqs),
                         seed=seed, duration_s=duration_s, max_layouts=max_layouts, site_mw=site_mw, rack_kw=rack_kw)
     with progress("fleet", total=len(refs), enabled=not json) as bar:
-        rows = fleet_rows(raw, refs, demand_s, Lengths(dist(inf.input_tokens), dist(inf.output_tokens)), opts,
+        rows = fleet_rows(raw, refs, demand_s, named_lengths(None, inf.input_tokens, inf.output_tokens, length_cv), opts,
                           load_params(params), on_progress=lambda done, total, text: bar.update(done, total, text))
     if json:
         print_json({"scenario": scenario, "demand_per_s": demand_s, "slo": slo, "rows": rows})

@@ -37,10 +37,18 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from fabless.economics import chip_hour, chip_unit_cost, default_params
+from fabless.economics.power import ownership_power_w
+from fabless.economics.tco import placement_note, scenario_for
 from fabless.errors import FablessError, InfeasibleDesign, NoSystemPreset
+from fabless.estimate.engine import resolve_system
+from fabless.estimate.stepcost import EngineStepCost
 from fabless.serve.metrics import SLO
 from fabless.serve.scheduler import SchedulerConfig
+from fabless.serve.search import max_throughput
+from fabless.serve.sim import Disaggregated
 from fabless.serve.workload import Lengths
+from fabless.workload import load_model
 
 HOURS_PER_MONTH = 730.0
 
@@ -99,8 +107,6 @@ def _first_line(exc: Exception) -> str:
 def chip_hours(chip, params=None) -> tuple[float | None, float | None, str]:
     """(owned $/h, rented $/h, price basis): the default-tier prices ``fabless tco`` uses;
     where no purchase price is on record, the modelled unit cost, and the basis says so."""
-    from fabless.economics import chip_hour, chip_unit_cost, default_params
-
     p = params or default_params()
     ch = chip_hour(chip, p)
     if ch.owned_usd is None:
@@ -114,8 +120,6 @@ def chip_hours(chip, params=None) -> tuple[float | None, float | None, str]:
 
 
 def _scenario(base: dict, ref: str, tp: int, pp: int, ep: int = 1):
-    from fabless.economics.tco import scenario_for
-
     raw = dict(base)
     raw["parallel"] = {"tp": tp, "pp": pp, "ep": ep}
     raw.pop("training", None)
@@ -160,12 +164,6 @@ def plan_chip(base: dict, ref: str, demand_per_s: float, lengths: Lengths, opts:
               on_layout: Callable[[str], None] | None = None) -> dict:
     """The best layout of one chip for the demand, with its fleet and cost; or ``error``.
     ``on_layout(label)`` is called as each layout's rate search starts (for a progress display)."""
-    from fabless.estimate.engine import resolve_system
-    from fabless.estimate.stepcost import EngineStepCost
-    from fabless.serve.search import max_throughput
-    from fabless.serve.sim import Disaggregated
-    from fabless.workload import load_model
-
     try:
         cfg = load_model(base["model"])
         system = resolve_system(_scenario_any(base, ref))
@@ -235,8 +233,6 @@ def plan_chip(base: dict, ref: str, demand_per_s: float, lengths: Lengths, opts:
            "rent_usd_per_mtoken_output": usd_per_mtoken(best["chips"], rent, out_tok),
            "layouts": tried}
     row.update(fleet_power(chip, best["chips"], opts, params))
-    from fabless.economics.tco import placement_note
-
     note = placement_note(base, ref)
     if note:
         row["system_note"] = note
@@ -248,9 +244,6 @@ def fleet_power(chip, chips: int, opts: FleetOptions, params=None) -> dict:
     power (its TDP x ``server_power_over_tdp``: host, NICs, fans) x the data centre's PUE. With
     ``opts.site_mw``: how many chips the site can power and whether the fleet fits; with
     ``opts.rack_kw``: chips per rack (whole servers' worth of power) and the racks needed."""
-    from fabless.economics.params import default_params
-    from fabless.economics.power import ownership_power_w
-
     p = params or default_params()
     tdp_w, _ = ownership_power_w(chip, p)
     server_w = tdp_w * p.ownership.server_power_over_tdp
@@ -272,8 +265,6 @@ def fleet_cells(demand_per_s: float, rate: float, unit_chips: int) -> dict:
 
 
 def _scenario_any(base: dict, ref: str):
-    from fabless.economics.tco import scenario_for
-
     raw = {k: v for k, v in base.items() if k not in ("parallel", "training")}
     raw["parallel"] = {"tp": 1}
     return scenario_for(raw, ref, None)

@@ -29,10 +29,10 @@ from fabless.errors import FablessError
 from fabless.loading import read_yaml
 from fabless.serve.metrics import SLO
 from fabless.serve.scheduler import SchedulerConfig
-from fabless.serve.search import max_throughput
-from fabless.serve.sim import simulate
+from fabless.serve.search import max_throughput as search_max
+from fabless.serve.sim import run, simulate
 from fabless.serve.stepcost import StepCostModel
-from fabless.serve.workload import Empirical, Fixed, Lengths, Requests, empirical_lengths
+from fabless.serve.workload import Empirical, Fixed, Lengths, LogNormal, Requests, Trace, empirical_lengths
 
 DATA = Path(str(resources.files("fabless") / "data"))
 LENGTH_TABLE = DATA / "measurements" / "mlperf_llm_lengths.yaml"
@@ -156,8 +156,39 @@ def highest_stable_rate(model: StepCostModel, lengths: Lengths, sched: Scheduler
     with no latency limit): :func:`fabless.serve.search.max_throughput` with stability as the
     only condition, starting from the offline rate."""
     start = offline(model, sched, lengths, n=max(200, 8 * sched.max_num_seqs), seed=seed)["rate_per_s"]
-    return max_throughput(model, lengths, None, sched, seed, duration_s=duration_s, accept=_stable,
+    return search_max(model, lengths, None, sched, seed, duration_s=duration_s, accept=_stable,
                           start_rate_per_s=0.8 * start, growth=1.25, rel_tol=0.02, on_run=on_run)
+
+
+def run_load(model: StepCostModel, sched: SchedulerConfig, lengths: Lengths, *, offline_requests: int | None = None,
+             concurrency: int | None = None, max_throughput: bool = False, slo: SLO | None = None, arrivals=None,
+             duration_s: float = 600.0, seed: int = 0, on_run=None,
+             no_requests: str = "no request arrived in the run; lengthen its duration") -> tuple[str, dict, object]:
+    """One replica under the one load given (``fabless serve`` and :func:`fabless.api.serve`):
+    ``offline_requests`` at once, ``concurrency`` clients in a closed loop, ``max_throughput``
+    (within ``slo``, else the highest stable rate; ``on_run(rate, met)`` after each run), or
+    ``arrivals`` (a Poisson rate over ``duration_s``, or a Trace of its own requests). Returns
+    (mode, summary, the requests DataFrame or None); an open-loop run in which no request
+    arrives is the one-line error ``no_requests``."""
+    if offline_requests is not None:
+        return "offline", offline(model, sched, lengths, offline_requests, seed), None
+    if concurrency is not None:
+        return "closed_loop", closed_loop(model, sched, lengths, concurrency, seed), None
+    if max_throughput:
+        found = (search_max(model, lengths, slo, sched, seed, duration_s=duration_s, on_run=on_run) if slo is not None
+                 else highest_stable_rate(model, lengths, sched, seed, duration_s=duration_s, on_run=on_run))
+        summary = dict(found.result.summary) if found.result is not None else {}
+        summary["max_rate_per_s"] = found.rate_per_s
+        summary["rates_tried"] = [{"rate_per_s": r, "slo_met": m} for r, m in found.tried]
+        return "max_throughput", summary, found.result.requests if found.result is not None else None
+    if arrivals is None:
+        raise FablessError("give a load: offline, concurrency, max_throughput or arrivals")
+    trace = isinstance(arrivals, Trace)
+    res = run(model, arrivals, None if trace else lengths, sched, seed, duration_s=None if trace else duration_s, slo=slo)
+    if not res.summary.get("requests"):
+        # No request, no latency or throughput to report (they would all be null).
+        raise FablessError(no_requests)
+    return "rate", dict(res.summary), res.requests
 
 
 def mlperf_benchmarks() -> dict:
@@ -223,8 +254,6 @@ def named_lengths(spec: str | None, input_tokens: int, output_tokens: int, lengt
     and answer distributions); or a CSV file with columns ``input_tokens, output_tokens``
     (one row per request you measured), summarised by its quantiles. Prompt and answer are
     drawn independently."""
-    from fabless.serve.workload import LogNormal
-
     if spec is None or spec == "fixed":
         def dist(mean: int):
             return Fixed(mean) if length_cv == 0 else LogNormal(mean, mean * length_cv)
@@ -240,5 +269,5 @@ def named_lengths(spec: str | None, input_tokens: int, output_tokens: int, lengt
                        f"nor a CSV file of input_tokens,output_tokens")
 
 
-__all__ = ["OFFLINE_REQUESTS", "burst", "closed_loop", "drawn_requests", "fixed_requests", "highest_stable_rate",
+__all__ = ["OFFLINE_REQUESTS", "burst", "closed_loop", "drawn_requests", "fixed_requests", "highest_stable_rate", "run_load",
            "length_names", "mlperf_benchmark", "mlperf_benchmarks", "mlperf_slo", "named_lengths", "offline"]

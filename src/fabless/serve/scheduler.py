@@ -20,8 +20,6 @@ has generated ``output_tokens``.
 
 from __future__ import annotations
 
-import dataclasses
-
 import heapq
 from collections import deque
 from dataclasses import dataclass
@@ -148,15 +146,17 @@ class Scheduler:
         return victim
 
     # ------------------------------------------------------------------ one step
-    def schedule(self, now_s: float):
+    def schedule(self, now_s: float, may_skip_decode: bool = True):
         """Choose the next step's batch; ``(prefill_tokens, prefill_context_tokens, decode_seqs,
-        decode_context_tokens)``, or None when there is nothing to run."""
+        decode_context_tokens)``, or None when there is nothing to run. ``may_skip_decode``: an
+        unmixed scheduler may run a step of prompts only (False when it found none to run)."""
         cfg, alloc, k, B = self.cfg, self.alloc, self.k, self.B
         budget = cfg.max_num_batched_tokens
         preempted = False
         chunks: list[tuple[Request, int]] = []
         # Without mixed chunks, prompts go first in a step of their own when any wait.
-        prefill_only = (not cfg.mixed_chunks and self.role == "mixed" and bool(self.prefilling or self.waiting)
+        prefill_only = (may_skip_decode and not cfg.mixed_chunks and self.role == "mixed"
+                        and bool(self.prefilling or self.waiting)
                         and (bool(self.prefilling) or len(self.running) < cfg.max_num_seqs))
         self._decode_step = not prefill_only
 
@@ -238,13 +238,7 @@ class Scheduler:
 
         if prefill_only and not chunks and self.n_decoding:
             # no prompt could be scheduled (KV full, batch full): decode instead
-            self._chunks = []
-            cfg2 = self.cfg
-            self.cfg = dataclasses.replace(cfg2, mixed_chunks=True)
-            try:
-                return self.schedule(now_s)
-            finally:
-                self.cfg = cfg2
+            return self.schedule(now_s, may_skip_decode=False)
         self._chunks = chunks
         dec = self.n_decoding if self._decode_step else 0
         dec_ctx = self.dec_S + dec * k if dec else 0

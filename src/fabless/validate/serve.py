@@ -50,7 +50,7 @@ from importlib import resources
 from pathlib import Path
 
 from fabless.loading import read_yaml
-from fabless.serve.modes import OFFLINE_REQUESTS
+from fabless.serve.modes import OFFLINE_REQUESTS, burst  # burst: validate's burst rows run it as is
 from fabless.validate.core import Skip, load_rows
 
 SERVE_SCENARIOS_PATH = Path(str(resources.files("fabless") / "data" / "measurements" / "serve_scenarios.yaml"))
@@ -109,12 +109,6 @@ def closed_loop(model, sched, inp: int, out: int, concurrency: int) -> dict:
     from fabless.serve.workload import Fixed, Lengths
 
     return loop(model, sched, Lengths(Fixed(inp), Fixed(out)), concurrency, SEED)
-
-
-def burst(model, sched, inp: int, out: int, n: int) -> dict:
-    from fabless.serve.modes import burst as _burst
-
-    return _burst(model, sched, inp, out, n)
 
 
 def lengths_of(entry: dict):

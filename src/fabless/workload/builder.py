@@ -309,21 +309,24 @@ def build_decode_graph(cfg: ModelConfig, batch: int, context_len: int, precision
                             kv_cache_bytes=batch * context_len * cfg.kv_cache_bytes_per_token(p.kv_cache)))
 
 
-def local_experts(graph: Graph, ep: int) -> Graph:
+def local_experts(graph: Graph, ep: int, token_sets: int = 1) -> Graph:
     """The graph one chip of an inference expert-parallel group of ``ep`` chips runs, given the
     graph of a chip that holds every expert whole (``moe_intermediate_size`` unsliced): the
     chips share the step's tokens (tensor-parallel attention, or attention data-parallel after
     the dispatch), each holds ``experts / ep`` whole experts and computes only the token-expert
     pairs routed to them, ``tokens x top_k / experts`` rows per local expert under even routing;
-    the experts' elementwise work shrinks by ``ep`` with them."""
+    the experts' elementwise work shrinks by ``ep`` with them. ``token_sets``: how many
+    different sets of the graph's tokens the ep group routes (an ep group spanning several
+    tensor-parallel replicas, each with its own tokens), each local expert taking its share of all."""
     if ep <= 1:
         return graph
 
     def local(op: Op) -> Op:
         if isinstance(op, ExpertMatMul):
-            return dataclasses.replace(op, experts=op.experts // ep, global_experts=op.routed_over)
+            return dataclasses.replace(op, experts=op.experts // ep, global_experts=op.routed_over,
+                                       tokens=op.tokens * token_sets)
         if isinstance(op, Elementwise) and op.name.startswith("experts."):
-            return dataclasses.replace(op, elements=max(1, op.elements // ep))
+            return dataclasses.replace(op, elements=max(1, op.elements * token_sets // ep))
         return op
 
     blocks = tuple(Block(b.name, tuple(local(op) for op in b.ops), b.repeat) for b in graph.blocks)
