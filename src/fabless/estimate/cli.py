@@ -2,47 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import typer
 from typing import TYPE_CHECKING
 
-from fabless import bounds
-from fabless.bands import band_text, bands_for, json_fields
-from fabless.bounds import whole_number
-from fabless.errors import FablessError, InfeasibleDesign
-from fabless.loading import read_yaml
+from fabless.bands import band_text, bands_for
+from fabless.estimate.options import estimate_fitting, estimate_json, headline, scenario_dict
 from fabless.report.console import console, print_json, print_table
-from fabless.report.format import num, pct, seconds
+from fabless.report.format import pct, seconds
 from fabless.report.format import plan as plan_text
 
 if TYPE_CHECKING:
     from fabless.estimate.engine import Estimate
 
 estimate_app = typer.Typer()
-
-
-def _parse_parallel(text: str | None):
-    if text is None:
-        return None
-    if text == "auto":
-        return "auto"
-    out = {}
-    for part in text.split(","):
-        key, _, value = part.partition("=")
-        key, value = key.strip(), value.strip()
-        if key in ("recompute", "order") and value and not (value.isascii() and value.isdigit()):
-            out[key] = value
-            continue
-        if key in ("sp", "attn_dp"):
-            if value.lower() not in ("0", "1", "true", "false"):
-                raise FablessError(f"--parallel: {key} takes 0/1 or true/false, got '{value}'")
-            out[key] = value.lower() in ("1", "true")
-            continue
-        if not (value.isascii() and value.isdigit()):
-            raise FablessError(f"--parallel: cannot read '{part}'; write e.g. tp=8,pp=2,zero=3,recompute=full or auto")
-        out[key] = int(value)
-    return out
 
 
 @estimate_app.command("estimate")
@@ -78,65 +51,12 @@ def estimate_cmd(
 
     Example: fabless estimate --model llama-3.1-70b --system dgx-h100 --precision fp8 --parallel tp=8 --batch 64 --input-tokens 2048 --output-tokens 256
     """
-    # Numeric flags are checked here so the error names the flag (0 is refused, not ignored).
-    for flag, val, hi in (("--chips", chips, bounds.MAX_CHIPS), ("--input-tokens", input_tokens, bounds.MAX_SEQ_TOKENS),
-                          ("--output-tokens", output_tokens, bounds.MAX_SEQ_TOKENS),
-                          ("--global-batch", global_batch, bounds.MAX_BATCH), ("--seq-len", seq_len, bounds.MAX_SEQ_TOKENS),
-                          ("--lora-rank", lora_rank, 2**16)):
-        if val is not None:
-            whole_number(val, flag, hi=hi)
-    if batch is not None and batch != "auto":
-        if not (batch.isascii() and batch.isdigit()):
-            raise FablessError(f"--batch must be a whole number of sequences or auto, got '{batch}'")
-        whole_number(int(batch), "--batch", hi=bounds.MAX_BATCH, unit="sequences")
-    raw: dict = {}
-    if scenario:
-        raw = read_yaml(scenario)
-        if not isinstance(raw, dict):
-            raise FablessError(f"{scenario}: expected a mapping of fields at the top level")
-        raw = dict(raw)
-    if model:
-        raw["model"] = model
-    if system or chip:
-        # both: the chip in place of the system's own (scenario system: {name, chip})
-        raw["system"] = {k: v for k, v in (("name", system), ("chip", chip)) if v}
-    if chips is not None:
-        sys_spec = raw.get("system") or {}
-        raw["system"] = {**(sys_spec if isinstance(sys_spec, dict) else {"name": sys_spec}), "count": chips}
-    if precision:
-        raw["precision"] = precision
-    p = _parse_parallel(parallel)
-    if p is not None:
-        raw["parallel"] = p
-    if batch is not None or input_tokens is not None or output_tokens is not None:
-        inf = dict(raw.get("inference") or {})
-        if batch is not None:
-            inf["batch"] = batch if batch == "auto" else int(batch) if batch.isascii() and batch.isdigit() else batch
-        if input_tokens is not None:
-            inf["input_tokens"] = input_tokens
-        if output_tokens is not None:
-            inf["output_tokens"] = output_tokens
-        raw["inference"] = inf
-    if global_batch is not None or seq_len is not None or mode or lora_rank is not None:
-        tr = dict(raw.get("training") or {})
-        for key, val in (("global_batch", global_batch), ("seq_len", seq_len), ("mode", mode), ("lora_rank", lora_rank)):
-            if val is not None:
-                tr[key] = val
-        raw["training"] = tr
-    if software:
-        raw["software"] = software
-    if not raw:
-        raise FablessError("estimate: give a scenario file or --model and --system; see fabless estimate --help")
-    from fabless.estimate.engine import estimate
-    from fabless.estimate.scenario import scenario_from_dict
-
-    scn = scenario_from_dict(raw, scenario or "scenario")
-    est = estimate(scn)
-    if not est.fits:
-        # A plan that does not fit is reported as such, never printed as if it ran.
-        raise InfeasibleDesign(f"{scenario or 'scenario'}: {est.model} with {_plan_text(est)} on {est.chips} x {est.chip}: {est.notes[0]}")
+    raw = scenario_dict(scenario, model=model, system=system, chip=chip, chips=chips, precision=precision,
+                        parallel=parallel, batch=batch, input_tokens=input_tokens, output_tokens=output_tokens,
+                        global_batch=global_batch, seq_len=seq_len, mode=mode, lora_rank=lora_rank, software=software)
+    est = estimate_fitting(raw, scenario)
     if json:
-        print_json({**est.to_dict(), **json_fields(bands_for(est))})
+        print_json(estimate_json(est))
         return
     show(est)
 
@@ -149,28 +69,7 @@ def show(est: Estimate) -> None:
     """Print an estimate for people: headline, memory, and the time breakdown."""
     plan = _plan_text(est)
     m = est.metrics
-    # (label, metric, scale to the printed unit, unit); banded metrics get their 80% interval;
-    # a unit of "%" prints the fraction as a percentage
-    if est.phase == "training":
-        lines = [
-            ("step time", "step_time_s", 1.0, "s"),
-            ("tokens/s (whole system)", "tokens_per_s", 1.0, "tokens/s"),
-            ("tokens/s per chip", "tokens_per_s_per_chip", 1.0, "tokens/s"),
-            ("MFU", "mfu", 100.0, f"% of dense {m['peak_dtype']} peak"),
-            ("HFU (with recompute)", "hfu", 100.0, "%"),
-            ("pipeline bubble", "pipeline_bubble_fraction", 100.0, "% of the step"),
-        ]
-        if "training_time_s" in m:
-            lines.append(("training run", "training_time_s", 1 / 86400, "days"))
-    else:
-        lines = [
-            ("batch per replica", "batch", 1.0, "sequences"),
-            ("TTFT", "ttft_s", 1e3, "ms"),
-            ("TPOT", "tpot_s", 1e3, "ms"),
-            ("end-to-end latency", "e2e_latency_s", 1.0, "s"),
-            ("output tokens/s (whole system)", "output_tokens_per_s", 1.0, "tokens/s"),
-            ("output tokens/s per chip", "output_tokens_per_s_per_chip", 1.0, "tokens/s"),
-        ]
+    lines = headline(est)
     bands = bands_for(est)
     rows = []
     for label, key, scale, unit in lines:
