@@ -265,3 +265,9 @@ def test_ctrl_c_stops_it_with_one_line():
         proc.kill() if proc.poll() is None else None
     assert proc.returncode == 0, err
     assert out.strip() == "fabless ui: stopped" and err == ""
+
+
+def test_guide_quotes_the_cli_error_line(client):
+    guide = " ".join((ROOT / "docs" / "user-guide.md").read_text().split())
+    r = client.post("/api/estimate", json={**FORM, "output_tokens": 0})
+    assert f"`error: {r.json()['error']}`" in guide

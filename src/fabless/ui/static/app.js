@@ -139,11 +139,11 @@ function renderCompare(c) {
      hovertemplate: "%{x}: $%{y:.3r} per Mtoken (rent)<extra></extra>"},
   ];
   const layout = {
-    margin: {l: 60, r: 20, t: 34, b: 70}, barmode: "group", showlegend: true,
-    legend: {orientation: "h", x: 1, xanchor: "right", y: 1.16},
+    margin: {l: 60, r: 20, t: 34, b: 70}, barmode: "group", showlegend: false,
     annotations: [
-      {text: `<b>${esc(c.tokens_label)}</b> (tokens/s)`, x: 0, xref: "paper", xanchor: "left", y: 1.16, yref: "paper", showarrow: false},
-      {text: `<b>${esc(c.cost_label)}</b> ($/Mtoken)`, x: 0.56, xref: "paper", xanchor: "left", y: 1.16, yref: "paper", showarrow: false}],
+      {text: `<b>${esc(c.tokens_label)}</b>`, x: 0, xref: "paper", xanchor: "left", y: 1.16, yref: "paper", showarrow: false},
+      {text: `<b>${esc(c.cost_label)}</b>: <span style="color:#e07a1f">■ buy</span>  <span style="color:#7a9cc6">■ rent</span>`,
+       x: 0.56, xref: "paper", xanchor: "left", y: 1.16, yref: "paper", showarrow: false}],
     font: {family: "system-ui, sans-serif", size: 12, color: "#1b2430"},
     xaxis: {domain: [0, 0.46], tickangle: -30}, yaxis: {title: {text: "tokens/s per chip"}, rangemode: "tozero", gridcolor: "#eceff3"},
     xaxis2: {domain: [0.56, 1], anchor: "y2", tickangle: -30},
