@@ -174,7 +174,7 @@ def test_uploaded_chip_runs_like_the_preset_it_copies(client):
     mine = client.post("/api/estimate", json={**FORM, "chip": ref, "system": "dgx-h100"}).json()
     h100 = client.post("/api/estimate", json={**FORM, "system": "dgx-h100"}).json()
     assert _figure(mine, "tpot_s")["value"] == pytest.approx(_figure(h100, "tpot_s")["value"], rel=1e-12)
-    assert "--chip my chip.yaml" in mine["cli"]
+    assert "--chip 'my chip.yaml'" in mine["cli"]
     rows = client.post("/api/compare", json={**FORM, "system": "dgx-h100", "compare": [ref, "h100-sxm"]}).json()["rows"]
     assert rows[0]["chip"] == "my chip.yaml"
     assert rows[0]["tokens_per_s_per_chip"] == pytest.approx(rows[1]["tokens_per_s_per_chip"], rel=1e-12)

@@ -24,6 +24,7 @@ never reads a path on the server.
 from __future__ import annotations
 
 import re
+import shlex
 import socket
 import tempfile
 import threading
@@ -164,13 +165,13 @@ def cli_line(inp: Inputs, uploads: Uploads) -> str:
                         ("precision", "--precision"), ("parallel", "--parallel")):
         value = getattr(inp, field)
         if value not in (None, ""):
-            parts.append(f"{flag} {uploads.names.get(value, value)}")
+            parts.append(f"{flag} {shlex.quote(str(uploads.names.get(value, value)))}")
     phase_fields = (("global_batch", "--global-batch"), ("seq_len", "--seq-len"), ("mode", "--mode")) if training else \
         (("batch", "--batch"), ("input_tokens", "--input-tokens"), ("output_tokens", "--output-tokens"))
     for field, flag in phase_fields:
         value = getattr(inp, field)
         if value not in (None, ""):
-            parts.append(f"{flag} {value}")
+            parts.append(f"{flag} {shlex.quote(str(value))}")
     return " ".join(parts)
 
 
@@ -312,7 +313,7 @@ def create_app(allowed_hosts: list[str] | None = None) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def _bug(_request: Request, exc: Exception):
-        # a bug, not an input error: still one line (the server's own stderr keeps nothing more)
+        # a bug, not an input error: the page gets one line; the server's stderr keeps the traceback
         line = " ".join(f"internal error ({type(exc).__name__}): {exc}; please report it".split())
         return JSONResponse({"error": line, "kind": "InternalError"}, status_code=500)
 
