@@ -50,7 +50,7 @@ def ui_cmd(
     plan and lengths, and watch TTFT, TPOT, tokens/s (or step time and MFU), their error bands,
     $/Mtoken and a comparison across chips change. Download the HTML report of an estimate.
 
-    Prints the page's address; Ctrl-C stops it. Needs the ui extra: pip install 'fabless[ui]'.
+    Prints the page's address; Ctrl-C stops it. Needs the ui extra (FastAPI, uvicorn, plotly).
 
     Example: fabless ui --port 8765
 

@@ -66,6 +66,12 @@ function compareBoxes(checked) {
     `<label><input type="checkbox" name="compare" value="${esc(v)}"${checked.includes(v) ? " checked" : ""}> ${esc(label)}</label>`).join("");
 }
 
+// how the comparison names a chip: a preset by its name, an uploaded file by its file name
+function chipLabel(ref) {
+  const up = (options.uploads || []).find((u) => u.ref === ref);
+  return up ? up.filename : ref;
+}
+
 function inputs() {
   const f = new FormData(form);
   const val = (k) => { const v = (f.get(k) || "").toString().trim(); return v === "" ? null : v; };
@@ -126,12 +132,12 @@ function renderEstimate(d) {
   lastSystem = d.estimate.system;
 }
 
-function renderCompare(c) {
+function renderCompare(c, current) {
   const ok = c.rows.filter((r) => !r.error);
-  $("compare-sub").textContent = `the same scenario on each chip's smallest system, at the same chip count`;
+  $("compare-sub").textContent = `the same scenario on each chip's smallest system, at the same chip count; ${current} in dark`;
   const names = ok.map((r) => r.chip);
   const traces = [
-    {type: "bar", name: c.tokens_label, x: names, y: ok.map((r) => r.tokens_per_s_per_chip), marker: {color: "#1f4e8c"}, showlegend: false,
+    {type: "bar", name: c.tokens_label, x: names, y: ok.map((r) => r.tokens_per_s_per_chip), marker: {color: names.map((n) => n === current ? "#14213d" : "#5b84c4")}, showlegend: false,
      hovertemplate: "%{x}: %{y:,.4r} tokens/s per chip<extra></extra>"},
     {type: "bar", name: "buy", x: names, y: ok.map((r) => r.buy_usd_per_mtoken), xaxis: "x2", yaxis: "y2", marker: {color: "#e07a1f"},
      hovertemplate: "%{x}: $%{y:.3r} per Mtoken (buy)<extra></extra>"},
@@ -154,7 +160,7 @@ function renderCompare(c) {
   $("compare-table").innerHTML = `<tr><th>chip</th><th>system</th><th class="n">chips</th><th>plan</th><th class="n">${esc(c.tokens_label)}</th>` +
     `<th class="n">power</th><th class="n">buy</th><th class="n">rent</th></tr>` + c.rows.map((r) => r.error
       ? `<tr data-chip="${esc(r.chip)}"><td>${esc(r.chip)}</td><td colspan="7" class="err">${esc(r.error)}</td></tr>`
-      : `<tr data-chip="${esc(r.chip)}"><td>${esc(r.chip)}</td><td>${esc(r.system)}</td><td class="n">${r.chips}</td><td>${esc(r.plan)}</td>` +
+      : `<tr data-chip="${esc(r.chip)}"${r.chip === current ? ' class="current"' : ""}><td>${esc(r.chip)}</td><td>${esc(r.system)}</td><td class="n">${r.chips}</td><td>${esc(r.plan)}</td>` +
         `<td class="n">${fmt(r.tokens_per_s_per_chip)} <span class="u">tokens/s</span></td><td class="n">${fmt(r.power_w)} <span class="u">W</span></td>` +
         `<td class="n" title="${esc(r.buy_price_basis)}">${r.buy_usd_per_mtoken == null ? "no price" : fmt(r.buy_usd_per_mtoken, 3) + ' <span class="u">$/Mtoken</span>'}</td>` +
         `<td class="n" title="${esc(r.rent_price_basis)}">${r.rent_usd_per_mtoken == null ? "no price" : fmt(r.rent_usd_per_mtoken, 3) + ' <span class="u">$/Mtoken</span>'}</td></tr>`).join("");
@@ -165,12 +171,13 @@ async function update() {
   const body = inputs();
   setState("busy", "estimating…");
   try {
-    const [est, cmp] = await Promise.all([post("/api/estimate", body),
-      body.compare.length ? post("/api/compare", body) : Promise.resolve(null)]);
+    // the chip chosen is always among those compared
+    const compare = body.compare.includes(body.chip) || !body.chip ? body.compare : body.compare.concat([body.chip]);
+    const [est, cmp] = await Promise.all([post("/api/estimate", body), post("/api/compare", {...body, compare: compare})]);
     if (my !== seq) return;
     clearError();
     renderEstimate(est);
-    if (cmp) renderCompare(cmp);
+    if (cmp) renderCompare(cmp, chipLabel(body.chip));
     setState("ready", "up to date");
   } catch (e) {
     if (my !== seq) return;
