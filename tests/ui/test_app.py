@@ -271,3 +271,11 @@ def test_guide_quotes_the_cli_error_line(client):
     guide = " ".join((ROOT / "docs" / "user-guide.md").read_text().split())
     r = client.post("/api/estimate", json={**FORM, "output_tokens": 0})
     assert f"`error: {r.json()['error']}`" in guide
+
+
+def test_training_comparison_names_the_whole_plan(client):
+    form = {"model": "llama-3.1-8b", "chip": "h100-sxm", "precision": "bf16", "parallel": "tp=1,pp=1,dp=8",
+            "phase": "training", "global_batch": 64, "seq_len": 4096, "compare": ["h100-sxm"]}
+    view = client.post("/api/estimate", json=form).json()
+    row = client.post("/api/compare", json=form).json()["rows"][0]
+    assert row["plan"] == view["plan"] and "zero" in row["plan"]  # e.g. tp1 dp8 zero1 selective mb1

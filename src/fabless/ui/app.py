@@ -47,6 +47,7 @@ from fabless.economics.tco import price_work, tco_rows
 from fabless.errors import FablessError, InvalidInput, unknown_name_error
 from fabless.estimate.engine import resolve_system
 from fabless.estimate.options import MODES, PRECISIONS, estimate_fitting, estimate_json, headline, scenario_dict
+from fabless.estimate.plan import Plan
 from fabless.estimate.scenario import scenario_from_dict
 from fabless.hardware.presets import all_chips, all_systems, chip_names, forget_file, load_chip, system_names
 from fabless.report.format import num, pct
@@ -233,6 +234,13 @@ def estimate_view(inp: Inputs, uploads: Uploads) -> dict:
             "estimate": estimate_json(est)}
 
 
+def _plan_label(plan: dict, phase: str) -> str:
+    """A plan given as ``Plan.as_dict()`` as the estimate shows it (training: with ZeRO, recompute, micro-batch)."""
+    if phase != "training":
+        return plan_text(plan)
+    return Plan(**{**plan, "mesh": tuple((axis, tuple(shape)) for axis, shape in plan.get("mesh", {}).items())}).label()
+
+
 def compare_view(inp: Inputs, uploads: Uploads) -> dict:
     """The scenario on each chip of ``inp.compare`` at its chip count (`fabless tco --compare`)."""
     raw = _raw(inp, uploads)
@@ -242,13 +250,14 @@ def compare_view(inp: Inputs, uploads: Uploads) -> dict:
     if len(refs) > 40:
         raise InvalidInput(f"compare: at most 40 chips at once, got {len(refs)}")
     rows = tco_rows(raw, refs, default_params())
+    phase = "training" if "training" in raw else "inference"
     out = []
     for given, row in zip([c for c in inp.compare if c], rows):
         name = uploads.names.get(given, given)
         if "error" in row:
             out.append({"chip": name, "error": row["error"]})
             continue
-        item = {"chip": name, "system": row["system"], "chips": row["chips"], "plan": plan_text(row["plan"], training="label" in row["plan"]),
+        item = {"chip": name, "system": row["system"], "chips": row["chips"], "plan": _plan_label(row["plan"], phase),
                 "tokens_per_s_per_chip": row["tokens_per_s_per_chip"], "power_w": row["power_w"],
                 "tokens_per_joule": row["tokens_per_joule"], "buy_price_basis": row["buy_price_basis"],
                 "rent_price_basis": row["rent_price_basis"]}
@@ -257,7 +266,6 @@ def compare_view(inp: Inputs, uploads: Uploads) -> dict:
         if row.get("system_note"):
             item["note"] = row["system_note"]
         out.append(item)
-    phase = "training" if "training" in raw else "inference"
     return {"phase": phase, "rows": out,
             "tokens_label": "output tokens/s per chip" if phase == "inference" else "training tokens/s per chip",
             "cost_label": "$ per million output tokens" if phase == "inference" else "$ per million training tokens"}
