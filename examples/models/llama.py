@@ -34,43 +34,65 @@ class Rotary(nn.Module):
 
 
 class Attention(nn.Module):
-    def __init__(self, hidden: int, heads: int, kv_heads: int, max_len: int):
+    """Grouped-query attention; ``fused``: one qkv projection (as serving engines and Megatron-LM
+    run it) instead of three."""
+
+    def __init__(self, hidden: int, heads: int, kv_heads: int, max_len: int, fused: bool = False):
         super().__init__()
         self.heads, self.kv_heads, self.head_dim = heads, kv_heads, hidden // heads
-        self.q_proj = nn.Linear(hidden, heads * self.head_dim, bias=False)
-        self.k_proj = nn.Linear(hidden, kv_heads * self.head_dim, bias=False)
-        self.v_proj = nn.Linear(hidden, kv_heads * self.head_dim, bias=False)
+        self.fused = fused
+        if fused:
+            self.qkv_proj = nn.Linear(hidden, (heads + 2 * kv_heads) * self.head_dim, bias=False)
+        else:
+            self.q_proj = nn.Linear(hidden, heads * self.head_dim, bias=False)
+            self.k_proj = nn.Linear(hidden, kv_heads * self.head_dim, bias=False)
+            self.v_proj = nn.Linear(hidden, kv_heads * self.head_dim, bias=False)
         self.o_proj = nn.Linear(heads * self.head_dim, hidden, bias=False)
         self.rotary = Rotary(self.head_dim, max_len)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, s, _ = x.shape
-        q = self.q_proj(x).view(b, s, self.heads, self.head_dim).transpose(1, 2)
-        k = self.k_proj(x).view(b, s, self.kv_heads, self.head_dim).transpose(1, 2)
-        v = self.v_proj(x).view(b, s, self.kv_heads, self.head_dim).transpose(1, 2)
+        d = self.head_dim
+        if self.fused:
+            q, k, v = self.qkv_proj(x).split([self.heads * d, self.kv_heads * d, self.kv_heads * d], dim=-1)
+        else:
+            q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        q = q.reshape(b, s, self.heads, d).transpose(1, 2)
+        k = k.reshape(b, s, self.kv_heads, d).transpose(1, 2)
+        v = v.reshape(b, s, self.kv_heads, d).transpose(1, 2)
         q, k = self.rotary(q), self.rotary(k)
         out = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
         return self.o_proj(out.transpose(1, 2).reshape(b, s, self.heads * self.head_dim))
 
 
 class MLP(nn.Module):
-    def __init__(self, hidden: int, width: int):
+    """SwiGLU; ``fused``: one gate-and-up projection instead of two."""
+
+    def __init__(self, hidden: int, width: int, fused: bool = False):
         super().__init__()
-        self.gate_proj = nn.Linear(hidden, width, bias=False)
-        self.up_proj = nn.Linear(hidden, width, bias=False)
+        self.fused = fused
+        if fused:
+            self.gate_up_proj = nn.Linear(hidden, 2 * width, bias=False)
+        else:
+            self.gate_proj = nn.Linear(hidden, width, bias=False)
+            self.up_proj = nn.Linear(hidden, width, bias=False)
         self.down_proj = nn.Linear(width, hidden, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        if self.fused:
+            gate, up = self.gate_up_proj(x).chunk(2, dim=-1)
+        else:
+            gate, up = self.gate_proj(x), self.up_proj(x)
+        return self.down_proj(F.silu(gate) * up)
 
 
 class Layer(nn.Module):
-    def __init__(self, hidden: int, heads: int, kv_heads: int, width: int, max_len: int):
+    def __init__(self, hidden: int, heads: int, kv_heads: int, width: int, max_len: int, fused: bool = False):
         super().__init__()
         self.attn_norm = nn.RMSNorm(hidden, eps=1e-5)
-        self.attn = Attention(hidden, heads, kv_heads, max_len)
+        self.attn = Attention(hidden, heads, kv_heads, max_len, fused)
         self.mlp_norm = nn.RMSNorm(hidden, eps=1e-5)
-        self.mlp = MLP(hidden, width)
+        self.mlp = MLP(hidden, width, fused)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.attn_norm(x))
@@ -80,10 +102,11 @@ class Layer(nn.Module):
 class Decoder(nn.Module):
     """Token ids [batch, seq] -> logits [batch, seq, vocab]."""
 
-    def __init__(self, vocab: int, hidden: int, layers: int, heads: int, kv_heads: int, width: int, max_len: int):
+    def __init__(self, vocab: int, hidden: int, layers: int, heads: int, kv_heads: int, width: int, max_len: int,
+                 fused: bool = False):
         super().__init__()
         self.embed = nn.Embedding(vocab, hidden)
-        self.layers = nn.ModuleList(Layer(hidden, heads, kv_heads, width, max_len) for _ in range(layers))
+        self.layers = nn.ModuleList(Layer(hidden, heads, kv_heads, width, max_len, fused) for _ in range(layers))
         self.norm = nn.RMSNorm(hidden, eps=1e-5)
         self.lm_head = nn.Linear(hidden, vocab, bias=False)
 
@@ -95,7 +118,8 @@ class Decoder(nn.Module):
 
 
 def build(layers: int = 32, batch: int = 1, seq: int = 512, hidden: int = 4096, heads: int = 32, kv_heads: int = 8,
-          width: int = 14336, vocab: int = 128256):
-    """(module, example_inputs): the decoder and a batch of token ids [batch, seq]."""
-    model = Decoder(vocab, hidden, layers, heads, kv_heads, width, max_len=seq)
+          width: int = 14336, vocab: int = 128256, fused: bool = False):
+    """(module, example_inputs): the decoder and a batch of token ids [batch, seq]. ``fused``: one
+    qkv and one gate-and-up projection per layer, the matmul shapes fabless's catalog models run."""
+    model = Decoder(vocab, hidden, layers, heads, kv_heads, width, max_len=seq, fused=fused)
     return model, (torch.zeros(batch, seq, dtype=torch.long),)
