@@ -22,6 +22,10 @@ estimate_app = typer.Typer()
 def estimate_cmd(
     scenario: str = typer.Argument(None, help="A scenario YAML file (model, system, precision, parallel, inference|training)."),
     model: str = typer.Option(None, "--model", help="Override or give the model (catalog name or config.json)."),
+    graph: str = typer.Option(None, "--graph", help="Or a PyTorch model: FILE.py:FACTORY or FILE.py:FACTORY(name=value,...), "
+                              "FACTORY() returning (module, example_inputs); FILE.py is run as Python: trust it. A Llama-style "
+                              "decoder is recognised and runs like a catalog model; any other graph runs its example inputs, "
+                              "data-parallel only (with --global-batch: training). Needs the torch extra."),
     system: str = typer.Option(None, "--system", help="A system preset or file (e.g. dgx-h100)."),
     chip: str = typer.Option(None, "--chip", help="Or a chip; the smallest system preset built from it gives the topology (with --system: the chip in that system)."),
     chips: int = typer.Option(None, "--chips", help="Total chips (default: the system's own count)."),
@@ -50,15 +54,18 @@ def estimate_cmd(
     Example: fabless estimate --model llama-3.1-70b --system tpu-v6e-256 --parallel tp=1,zero=3,recompute=full --global-batch 256 --seq-len 8192
 
     Example: fabless estimate --model llama-3.1-70b --system dgx-h100 --precision fp8 --parallel tp=8 --batch 64 --input-tokens 2048 --output-tokens 256
+
+    Example: fabless estimate --graph examples/models/mlp.py:build --system dgx-h100 --global-batch 64
     """
-    raw = scenario_dict(scenario, model=model, system=system, chip=chip, chips=chips, precision=precision,
+    raw = scenario_dict(scenario, model=model, graph=graph, system=system, chip=chip, chips=chips, precision=precision,
                         parallel=parallel, batch=batch, input_tokens=input_tokens, output_tokens=output_tokens,
                         global_batch=global_batch, seq_len=seq_len, mode=mode, lora_rank=lora_rank, software=software)
     est = estimate_fitting(raw, scenario)
+    imported = bool(est.metrics.get("imported_graph"))
     if json:
         print_json(estimate_json(est))
         return
-    show(est)
+    show_graph(est) if imported else show(est)
 
 
 def _plan_text(est: Estimate) -> str:
@@ -96,4 +103,31 @@ def show(est: Estimate) -> None:
         console.print(f"note: {note}")
 
 
-__all__ = ["estimate_app", "show"]
+def show_graph(est: Estimate) -> None:
+    """Print the estimate of an imported graph run operator by operator (no error band: the
+    bands are measured on transformer models)."""
+    m = est.metrics
+    unit = "tokens" if "tokens_per_s" in m else "samples"
+    if est.phase == "training":
+        lines = [("step time", m["step_time_s"], "s"), ("micro-batches per chip", m["micro_batches"], ""),
+                 (f"{unit}/s (whole system)", m[f"{unit}_per_s"], f"{unit}/s"),
+                 (f"{unit}/s per chip", m[f"{unit}_per_s_per_chip"], f"{unit}/s"),
+                 ("MFU", pct(m["mfu"]), f"of dense {m['peak_dtype']} peak"),
+                 ("model FLOPs per step", m["model_flops_per_step"], "FLOP")]
+    else:
+        lines = [("forward pass", m["forward_time_s"] * 1e3, "ms"), ("batch", m["batch"], "as traced"),
+                 (f"{unit}/s (whole system)", m[f"{unit}_per_s"], f"{unit}/s"),
+                 (f"{unit}/s per chip", m[f"{unit}_per_s_per_chip"], f"{unit}/s"),
+                 ("MFU", pct(m["mfu"]), f"of dense {m['peak_dtype']} peak"), ("FLOPs per forward", m["flops_per_forward"], "FLOP")]
+    lines.append(("memory per chip", est.memory_bytes["total"] / 1e9, "GB"))
+    print_table(["", "value", "unit"], [list(r) for r in lines],
+                title=f"{est.model} {est.phase} on {est.chips} x {est.chip} ({est.system}), dp={est.plan.dp}")
+    total = sum(est.breakdown_s.values())
+    print_table(["where the time goes", "time", "share"], [[k, seconds(v), pct(v / total if total else None)]
+                                                           for k, v in sorted(est.breakdown_s.items(), key=lambda kv: -kv[1])])
+    print_table(["memory per chip", "GB"], [[k, v / 1e9] for k, v in est.memory_bytes.items() if k != "total"])
+    for note in est.notes:
+        console.print(f"note: {note}")
+
+
+__all__ = ["estimate_app", "show", "show_graph"]

@@ -44,6 +44,7 @@ from fabless.estimate.optime import (
     _add, _sum, comm_dtype_bytes, compute_dtype, engine_params, framework_chip, framework_dtypes, framework_op_time, graph_time,
     supported_dtype,
 )
+from fabless.estimate.graph import graph_estimate
 from fabless.estimate.parallel import candidate_plans
 from fabless.estimate.plan import Plan, check_plan, params_per_chip, sharded_config
 from fabless.estimate.scenario import ParallelSpec, Scenario
@@ -64,6 +65,7 @@ from fabless.workload import (
     local_experts,
 )
 from fabless.workload.graph import Graph
+from fabless.workload.imported import NotADecoder, is_graph_spec, load_graph
 from fabless.workload.ops import Attention, dtype_bytes
 
 # ----------------------------------------------------------------------------- results
@@ -640,20 +642,56 @@ def _check_context(cfg: ModelConfig, scn: Scenario) -> None:
                            f"positions; use at most {cfg.max_position_embeddings:,}")
 
 
+def _decoder_lengths(scn: Scenario, graph: Graph) -> Scenario:
+    """A scenario of an imported model recognised as a decoder, with the lengths a decoder needs:
+    training.seq_len defaults to the traced sequence length; inference needs its input and output
+    tokens and a batch (one line naming the field otherwise)."""
+    if scn.training is not None:
+        if scn.training.seq_len is None:
+            seq = graph.tokens // max(1, int(graph.info().get("batch", 1)))
+            return scn.model_copy(update={"training": scn.training.model_copy(update={"seq_len": seq})})
+        return scn
+    inf = scn.inference
+    for field_ in ("batch", "input_tokens", "output_tokens"):
+        if getattr(inf, field_) is None:
+            raise FablessError(f"inference.{field_}: {scn.model} is a decoder; give batch, input_tokens and output_tokens "
+                               "(--batch, --input-tokens, --output-tokens)")
+    return scn
+
+
 def estimate(scn: Scenario, kernels: Kernels = Kernels(), *, chip: Chip | None = None) -> Estimate:
     """Estimate a scenario: training step or inference request, with the plan given or searched.
     ``kernels`` says what the serving engine's kernels do (:class:`Kernels`; default: current engines).
     ``chip`` replaces the scenario's chip in its system (e.g. a calibrated variant of it)."""
+    imported = is_graph_spec(scn.model)
+    why = ""
     try:
         cfg = load_model(scn.model)
+    except NotADecoder as exc:
+        cfg, why = None, exc.why
     except FablessError as exc:
-        raise FablessError(f"model: {exc}") from None
-    _check_context(cfg, scn)
+        raise FablessError(exc if imported else f"model: {exc}") from None
     system = resolve_system(scn)
     if chip is not None:
         system = system.model_copy(update={"chip": chip})
     chip = ChipParams.from_chip(system.chip)
     sw = with_chip_calibration(resolve_software(scn.software, system.chip, scn.phase), system.chip, scn.phase)
+    if cfg is None:
+        phase, name, chips, plan, metrics, mem, breakdown, notes = graph_estimate(scn, system, chip, _precision(scn), sw, why)
+        return Estimate(phase, name, system.name, system.chip.name, chips, plan, metrics, mem, breakdown, notes)
+    if imported:
+        scn = _decoder_lengths(scn, load_graph(scn.model))
+        est = _estimate_model(scn, cfg, system, chip, sw, kernels)
+        note = (f"imported graph recognised as a Llama-style decoder ({cfg.num_layers} layers, hidden {cfg.hidden_size}, "
+                f"{cfg.num_heads}/{cfg.num_kv_heads} heads, MLP {cfg.intermediate_size}): its parameters and matmul "
+                "FLOPs equal this config's, estimated as a catalog model")
+        return dataclasses.replace(est, notes=est.notes + (note,))
+    return _estimate_model(scn, cfg, system, chip, sw, kernels)
+
+
+def _estimate_model(scn: Scenario, cfg: ModelConfig, system: System, chip: ChipParams, sw: Software | None,
+                    kernels: Kernels) -> Estimate:
+    _check_context(cfg, scn)
     if scn.parallel == "auto":
         if system.chips > bounds.MAX_AUTO_CHIPS:
             # The plan search grows with the divisors of the chip count; past the budget it is refused.

@@ -17,6 +17,7 @@ from fabless.bounds import whole_number
 from fabless.errors import FablessError, InfeasibleDesign
 from fabless.loading import read_yaml
 from fabless.report.format import plan as plan_text
+from fabless.workload.imported import is_graph_spec
 
 if TYPE_CHECKING:
     from fabless.estimate.engine import Estimate
@@ -51,7 +52,7 @@ def parse_parallel(text: str | None):
     return out
 
 
-def scenario_dict(scenario: str | None = None, *, model: str | None = None, system: str | None = None,
+def scenario_dict(scenario: str | None = None, *, model: str | None = None, graph: str | None = None, system: str | None = None,
                   chip: str | None = None, chips: int | None = None, precision: str | None = None,
                   parallel: str | None = None, batch: str | None = None, input_tokens: int | None = None,
                   output_tokens: int | None = None, global_batch: int | None = None, seq_len: int | None = None,
@@ -75,8 +76,10 @@ def scenario_dict(scenario: str | None = None, *, model: str | None = None, syst
         if not isinstance(raw, dict):
             raise FablessError(f"{scenario}: expected a mapping of fields at the top level")
         raw = dict(raw)
-    if model:
-        raw["model"] = model
+    if model and graph:
+        raise FablessError("--model and --graph: give one model")
+    if model or graph:
+        raw["model"] = model or graph
     if system or chip:
         # both: the chip in place of the system's own (scenario system: {name, chip})
         raw["system"] = {k: v for k, v in (("name", system), ("chip", chip)) if v}
@@ -107,6 +110,9 @@ def scenario_dict(scenario: str | None = None, *, model: str | None = None, syst
         raw["software"] = software
     if not raw:
         raise FablessError("estimate: give a scenario file or --model and --system; see fabless estimate --help")
+    graph_model = raw.get("model")
+    if (isinstance(graph_model, dict) or is_graph_spec(graph_model)) and "inference" not in raw and "training" not in raw:
+        raw["inference"] = {}  # an imported graph: one forward pass of its example inputs
     return raw
 
 
@@ -126,6 +132,8 @@ def estimate_fitting(raw: dict, origin: str | None = None) -> Estimate:
 def estimate_json(est: Estimate) -> dict:
     """What `fabless estimate --json` prints: the estimate's fields and each headline figure's
     80% error band (``<metric>_lo``, ``<metric>_hi``, ``bands``)."""
+    if est.metrics.get("imported_graph"):
+        return est.to_dict()  # no band: the bands are measured on transformer models
     return {**est.to_dict(), **json_fields(bands_for(est))}
 
 

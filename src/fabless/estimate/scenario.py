@@ -28,6 +28,8 @@ from fabless import bounds
 from fabless.errors import FablessError
 from fabless.hardware.schema import Frozen
 from fabless.loading import read_yaml, validate
+from fabless.workload.catalog import load_model
+from fabless.workload.imported import graph_spec, is_graph_spec
 
 #: Chips (and parallel degrees over them), sequences and tokens, each within fabless.bounds.
 Chips = Annotated[int, Field(gt=0, le=bounds.MAX_CHIPS)]
@@ -95,15 +97,18 @@ class ParallelSpec(Frozen):
 
 
 class InferenceSpec(Frozen):
-    batch: Seqs | Literal["auto"] = Field(description="concurrent sequences per replica; auto = largest that fits")
-    input_tokens: Tokens
-    output_tokens: Tokens
+    """Required for a model (catalog, config.json or a recognised imported decoder); an imported
+    graph that is not a decoder runs its factory's example inputs and takes none of them."""
+
+    batch: Seqs | Literal["auto"] | None = Field(None, description="concurrent sequences per replica; auto = largest that fits")
+    input_tokens: Tokens | None = None
+    output_tokens: Tokens | None = None
 
 
 class TrainingSpec(Frozen):
     global_batch: Seqs = Field(description="sequences per optimizer step")
     micro_batch: Seqs = 1
-    seq_len: Tokens
+    seq_len: Tokens | None = Field(None, description="tokens per sequence (an imported model: the traced length by default)")
     recompute: Literal["none", "selective", "full"] | NonNegativeInt = Field(
         "selective", description="none, selective (attention core), full, or N layers per pipeline stage fully recomputed")
     zero: Literal[0, 1, 2, 3] = Field(1, description="ZeRO stage: 1 distributed optimizer, 2 + gradients, 3 + weights (FSDP)")
@@ -135,17 +140,42 @@ class Scenario(Frozen):
             s = data.get("system")
             if isinstance(s, str):
                 data["system"] = {"name": s}
+            m = data.get("model")
+            if isinstance(m, dict):
+                extra = set(m) - {"graph", "args"}
+                if "graph" not in m or extra:
+                    raise ValueError(f"model: a mapping takes graph: FILE.py:FACTORY and args: {{...}}"
+                                     + (f", not {', '.join(sorted(map(str, extra)))}" if extra else ""))
+                data["model"] = graph_spec(m["graph"], m.get("args"))
         return data
 
     @model_validator(mode="after")
     def _phase(self) -> Scenario:
         if (self.inference is None) == (self.training is None):
             raise ValueError("give exactly one of inference or training")
+        if not is_graph_spec(self.model):  # an imported model's lengths may come from its trace
+            need = (("inference", ("batch", "input_tokens", "output_tokens")) if self.inference is not None
+                    else ("training", ("seq_len",)))
+            for f in need[1]:
+                if getattr(getattr(self, need[0]), f) is None:
+                    raise ValueError(f"{need[0]}.{f}: required")
         return self
 
     @property
     def phase(self) -> str:
         return "training" if self.training is not None else "inference"
+
+
+def require_decoder(scn: Scenario, what: str) -> None:
+    """For a command that needs a decoder LLM (``what``: serve, fleet, tco): an imported model
+    must trace to a recognised decoder (else one line saying why not), and every scenario needs
+    its inference lengths."""
+    if is_graph_spec(scn.model):
+        load_model(scn.model)  # NotADecoder: one line
+    if scn.inference is not None:
+        for f in ("input_tokens", "output_tokens"):
+            if getattr(scn.inference, f) is None:
+                raise FablessError(f"inference.{f}: {what} needs input_tokens and output_tokens")
 
 
 def load_scenario(path: str | Path) -> Scenario:

@@ -1,7 +1,8 @@
 """The shipped model catalog: Hugging Face-style configs in ``fabless/data/models``.
 
 ``load_model("llama-3.1-70b")`` reads ``data/models/llama-3.1-70b.json``;
-``load_model("path/to/config.json")`` reads your own file. Where each shipped
+``load_model("path/to/config.json")`` reads your own file; ``load_model("model.py:build")``
+traces a PyTorch decoder (:mod:`fabless.workload.imported`). Where each shipped
 config comes from is in ``data/models/SOURCES.yaml`` (:func:`model_source`).
 """
 
@@ -16,6 +17,7 @@ import yaml
 
 from fabless.errors import FablessError, unknown_name_error
 from fabless.workload.config import ModelConfig, load_config_file
+from fabless.workload.imported import graph_model_config, is_graph_spec
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
 
@@ -60,8 +62,13 @@ def model_source(name: str) -> dict[str, Any]:
 
 def load_model(name_or_path: str | Path) -> ModelConfig:
     """A shipped model by name, or a ``config.json`` file by path. Each file is read once (the
-    configs are frozen, so callers share them) and again only when its mtime or size changes."""
+    configs are frozen, so callers share them) and again only when its mtime or size changes.
+    An imported PyTorch model (``FILE.py:FACTORY``) gives the config of the decoder it traces to
+    (:func:`fabless.workload.imported.graph_model_config`; a one-line ``NotADecoder`` error if
+    it is not one)."""
     text = str(name_or_path)
+    if is_graph_spec(text):
+        return graph_model_config(text)
     path = Path(text)
     if text.endswith(".json") or path.is_file():
         stamp = _stamp(path)
