@@ -28,6 +28,7 @@ from fabless import bounds
 from fabless.errors import FablessError
 from fabless.hardware.schema import Frozen
 from fabless.loading import read_yaml, validate
+from fabless.workload.catalog import is_recsys_model
 
 #: Chips (and parallel degrees over them), sequences and tokens, each within fabless.bounds.
 Chips = Annotated[int, Field(gt=0, le=bounds.MAX_CHIPS)]
@@ -95,15 +96,16 @@ class ParallelSpec(Frozen):
 
 
 class InferenceSpec(Frozen):
-    batch: Seqs | Literal["auto"] = Field(description="concurrent sequences per replica; auto = largest that fits")
-    input_tokens: Tokens
-    output_tokens: Tokens
+    batch: Seqs | Literal["auto"] = Field(description="concurrent sequences per replica; auto = largest that fits "
+                                          "(a recommendation model: samples per batch over the whole system)")
+    input_tokens: Tokens | None = Field(None, description="prompt length (language models: required)")
+    output_tokens: Tokens | None = Field(None, description="generated tokens (language models: required)")
 
 
 class TrainingSpec(Frozen):
-    global_batch: Seqs = Field(description="sequences per optimizer step")
+    global_batch: Seqs = Field(description="sequences per optimizer step (a recommendation model: samples)")
     micro_batch: Seqs = 1
-    seq_len: Tokens
+    seq_len: Tokens | None = Field(None, description="tokens per sequence (language models: required)")
     recompute: Literal["none", "selective", "full"] | NonNegativeInt = Field(
         "selective", description="none, selective (attention core), full, or N layers per pipeline stage fully recomputed")
     zero: Literal[0, 1, 2, 3] = Field(1, description="ZeRO stage: 1 distributed optimizer, 2 + gradients, 3 + weights (FSDP)")
@@ -114,6 +116,20 @@ class TrainingSpec(Frozen):
     lora_rank: int = Field(16, gt=0, le=2**16, description="rank of the LoRA adapters (lora, qlora)")
 
 
+class RecsysSpec(Frozen):
+    """How a recommendation model (DLRM family) runs: where its embedding tables live and how
+    often a lookup hits on-chip memory (fabless.estimate.recsys, docs/perf-model.md)."""
+
+    sharding: Literal["auto", "table_wise", "row_wise", "column_wise", "data_parallel"] = Field(
+        "auto", description="embedding tables across the chips: auto (small tables replicated, the rest table-wise, "
+        "a table over half a chip row-wise) or one rule for every table")
+    cache_hit_rate: float = Field(0.0, ge=0.0, le=1.0, description="fraction of embedding rows gathered from on-chip "
+                                  "SRAM (hot rows) instead of DRAM/HBM; 0 = every row from DRAM")
+    embedding_dtype: Precision = Field("fp32", description="datatype of the embedding tables")
+    replicate_below_mb: float = Field(1.0, ge=0.0, le=bounds.MAX_CAPACITY_GB * 1e3, description="auto: tables of at "
+                                      "most this many MB (1e6 bytes) are replicated on every chip (data-parallel)")
+
+
 class Scenario(Frozen):
     model: str
     system: SystemSpec
@@ -121,6 +137,7 @@ class Scenario(Frozen):
     parallel: ParallelSpec | Literal["auto"] = "auto"
     inference: InferenceSpec | None = None
     training: TrainingSpec | None = None
+    recsys: RecsysSpec | None = Field(None, description="recommendation models only: embedding sharding and cache hits")
     software: str | None = Field(None, description="software stack (data/estimate/software.yaml, e.g. nemo-24.09, "
                                  "trt-llm-0.6); default: the newest stack for the chip's vendor and the phase")
 
@@ -141,7 +158,24 @@ class Scenario(Frozen):
     def _phase(self) -> Scenario:
         if (self.inference is None) == (self.training is None):
             raise ValueError("give exactly one of inference or training")
+        if self.is_recsys:
+            if self.inference is not None and self.inference.batch == "auto":
+                raise ValueError("inference.batch: a recommendation model needs a number of samples, not auto")
+            return self
+        if self.recsys is not None:
+            raise ValueError(f"recsys: is for recommendation models (DLRM family); {self.model} is a language model")
+        if self.inference is not None:
+            for key in ("input_tokens", "output_tokens"):
+                if getattr(self.inference, key) is None:
+                    raise ValueError(f"inference.{key}: field required for a language model")
+        if self.training is not None and self.training.seq_len is None:
+            raise ValueError("training.seq_len: field required for a language model")
         return self
+
+    @property
+    def is_recsys(self) -> bool:
+        """Whether the model is a recommendation model (DLRM family: fabless.estimate.recsys)."""
+        return is_recsys_model(self.model)
 
     @property
     def phase(self) -> str:
