@@ -153,3 +153,14 @@ def test_estimate_dlrm_v2_on_mtia_and_h100():
     train = estimate(scenario_from_dict({**{k: v for k, v in base.items() if k != "inference"},
                                          "system": {"name": "dgx-h100"}, "training": {"global_batch": 65536}}))
     assert {"embedding_backward", "dense_backward", "dense_grad_all_reduce"} <= set(train.breakdown_s)
+
+
+def test_user_guide_dlrm_numbers_are_what_the_script_writes():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "docs_recsys.py"
+    spec = importlib.util.spec_from_file_location("docs_recsys", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.block() in mod.DOC.read_text(), "run python scripts/docs_recsys.py"

@@ -24,10 +24,13 @@ buffer of the busiest chip); the pooled embeddings travel in the activations' da
 reduce-scatter), the embedding backward with its fused row-wise Adagrad update, and the
 all-reduce of the dense gradients (fp32).
 
-One step, with no overlap between its parts (an upper bound on the time of a pipelined trainer
+Every kernel is timed by the single-chip models on :func:`fabless.estimate.optime.framework_chip`
+(the math at the engine-wide ``framework_kernel_efficiency``, as a language model's step is). One
+step, with no overlap between its parts (an upper bound on the time of a pipelined trainer
 such as TorchRec's)::
 
-    step = ids exchange + max over chips(embedding lookups) + pooled exchange
+    step = step overhead (fixed: host and framework, fitted)
+           + ids exchange + max over chips(embedding lookups) + pooled exchange
            + bottom MLP + interaction + top MLP                                   (forward)
            + dense backward + pooled-gradient exchange + max over chips(embedding backward)
            + dense gradient all-reduce + replicated tables' all-reduce + optimizer (training)
@@ -40,6 +43,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fabless.errors import InvalidInput
+from fabless.estimate.optime import engine_params, framework_chip
 from fabless.estimate.plan import Plan
 from fabless.hardware.schema import System
 from fabless.perf.collectives import group_collective_time_s
@@ -212,8 +216,10 @@ class RecsysStep:
 def recsys_step(cfg: RecsysConfig, system: System, chip: ChipParams, *, batch: int, training: bool,
                 sharding: str = "auto", cache_hit_rate: float = 0.0, act_dtype: str = "bf16",
                 compute_dtype: str = "bf16", embedding_dtype: str = "fp32", replicate_below_bytes: float = 2**20,
-                usable_fraction: float = 1.0) -> RecsysStep:
-    """The step of the module docstring on every chip of ``system`` (its ``chips`` count)."""
+                usable_fraction: float = 1.0, step_overhead_s: float | None = None) -> RecsysStep:
+    """The step of the module docstring on every chip of ``system`` (its ``chips`` count).
+    ``step_overhead_s``: the fixed host and framework cost of one step (None: the fitted
+    ``recsys_step_overhead_s`` of data/estimate/engine.yaml; scripts/fit_recsys.py passes 0)."""
     n = system.chips
     if batch < n:
         raise InvalidInput(f"batch: {batch} samples cannot be split over {n} chips (each chip's dense part needs "
@@ -221,6 +227,7 @@ def recsys_step(cfg: RecsysConfig, system: System, chip: ChipParams, *, batch: i
     capacity = float(system.chip.memory.hbm.capacity_bytes) * usable_fraction
     plan = plan_sharding(cfg, n, sharding, capacity, embedding_dtype, replicate_below_bytes, training)
     sram = sram_bandwidth_bytes_per_s(system.chip)
+    chip = framework_chip(chip)  # the kernels' math at the engine-wide framework efficiency, as for LLM steps
     parts: dict[str, float] = {}
     bounds: dict[str, str] = {}
 
@@ -234,6 +241,8 @@ def recsys_step(cfg: RecsysConfig, system: System, chip: ChipParams, *, batch: i
             t = float(group_collective_time_s(kind, nbytes, n, system))
             add(name, t, f"network ({kind.replace('_', '-')})")
 
+    overhead = engine_params()["recsys_step_overhead_s"] if step_overhead_s is None else step_overhead_s
+    add("step_overhead", overhead, "overhead (host and framework, fitted)")
     # forward: ids, lookups on the busiest chip, pooled exchange, dense part
     fwd = exchange_bytes(cfg, plan, batch, act_dtype)
     comm({k: v for k, v in fwd.items() if k.startswith("ids")})
