@@ -164,3 +164,11 @@ def test_user_guide_dlrm_numbers_are_what_the_script_writes():
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     assert mod.block() in mod.DOC.read_text(), "run python scripts/docs_recsys.py"
+
+
+@pytest.mark.parametrize("args", [("serve", "examples/scenarios/dlrm-v2-mtia-v2.yaml", "--rate", "10/s"),
+                                  ("tco", "examples/scenarios/dlrm-v2-mtia-v2.yaml"),
+                                  ("fleet", "examples/scenarios/dlrm-v2-mtia-v2.yaml", "--demand", "100/min",
+                                   "--slo", "ttft_p99=2s")])
+def test_language_model_commands_refuse_a_dlrm_in_one_line(cli, args):
+    assert_one_line_error(cli(*args), "recommendation model", "use fabless estimate")

@@ -182,6 +182,14 @@ class Scenario(Frozen):
         return "training" if self.training is not None else "inference"
 
 
+def require_language_model(model: object, command: str) -> None:
+    """One line refusing a recommendation model (DLRM family) in a command that simulates or
+    prices language-model serving (serve, fleet, tco, breakeven): only estimate takes it."""
+    if isinstance(model, str) and is_recsys_model(model):
+        raise FablessError(f"model: {model} is a recommendation model (DLRM family): {command} takes language models only; "
+                           f"use fabless estimate (samples/s, latency, perf/W)")
+
+
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario YAML file."""
     return validate(Scenario, read_yaml(path), str(path), sourced=False)
