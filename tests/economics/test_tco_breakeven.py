@@ -86,12 +86,15 @@ def test_tco_training_run_by_hand(cli, train_scenario):
 
 
 def test_tco_compare_rows_and_chips_without_a_system(cli):
-    r = cli("tco", SERVE, "--compare", "h100-sxm,tpu-v5p,mtia-v2,examples/scenarios/hardware/my-chip.yaml," + CUSTOM, "--json")
+    r = cli("tco", SERVE, "--compare", "h100-sxm,tpu-v5p,graviton4,mtia-v2,examples/scenarios/hardware/my-chip.yaml,"
+            + CUSTOM, "--json")
     assert r.code == 0, r.err
     rows = {row["chip"]: row for row in r.json()["rows"]}
     # a chip with no system preset goes into the scenario's own system (DGX H100), which needs
-    # scale-up links: MTIA v2 has none (PCIe only)
-    assert "no scale-up links" in rows["mtia-v2"]["error"]
+    # scale-up links: Graviton4 (a CPU) has none
+    assert "no scale-up links" in rows["graviton4"]["error"]
+    # MTIA v2 has no links of its own but systems of its own (a PCIe Gen5 switch per chassis)
+    assert rows["mtia-v2"]["system"] == "mtia-v2-chassis" and "error" not in rows["mtia-v2"]
     mine = rows["examples/scenarios/hardware/my-chip.yaml"]
     assert mine["chip_name"] == "my-chip" and mine["chips"] == 8 and "dgx-h100" in mine["system_note"]
     # TPU v5p: Google sells no TPU -> no purchase price, said so (not its manufacturing cost);
@@ -106,7 +109,7 @@ def test_tco_compare_rows_and_chips_without_a_system(cli):
 
 
 def test_tco_table_prints(cli):
-    r = cli("tco", SERVE, "--compare", "h100-sxm,mtia-v2")
+    r = cli("tco", SERVE, "--compare", "h100-sxm,graviton4")
     assert r.code == 0, r.err
     assert "no scale-up links" in r.out and "h100-sxm" in r.out
 
@@ -168,7 +171,7 @@ def test_breakeven_custom_chip_yaml_is_placed_in_the_scenario_system(cli):
 
 
 def test_breakeven_custom_without_links_is_one_line_error(cli):
-    assert_one_line_error(cli("breakeven", SERVE, "--custom", "mtia-v2"), "no scale-up links")
+    assert_one_line_error(cli("breakeven", SERVE, "--custom", "graviton4"), "no scale-up links")
 
 
 def test_breakeven_gpu_without_price_is_one_line_error(cli):

@@ -149,9 +149,12 @@ def _read_scenario(path: str) -> dict:
     from fabless.errors import FablessError
     from fabless.loading import read_yaml
 
+    from fabless.estimate.scenario import require_language_model
+
     raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise FablessError(f"{path}: expected a mapping of fields at the top level")
+    require_language_model(raw.get("model"), "tco and breakeven")
     return dict(raw)
 
 

@@ -55,6 +55,11 @@ def estimate_cmd(
 
     Example: fabless estimate --model llama-3.1-70b --system dgx-h100 --precision fp8 --parallel tp=8 --batch 64 --input-tokens 2048 --output-tokens 256
 
+    A recommendation model (DLRM family, `fabless models list`): samples/s, latency (or step
+    time), perf/W and what bounds each part; tables placed by the scenario's recsys section.
+
+    Example: fabless estimate --model dlrm-v2 --system mtia-v2-chassis --batch 4096
+
     Example: fabless estimate --graph examples/models/mlp.py:build --system dgx-h100 --global-batch 64
     """
     raw = scenario_dict(scenario, model=model, graph=graph, system=system, chip=chip, chips=chips, precision=precision,
@@ -72,8 +77,32 @@ def _plan_text(est: Estimate) -> str:
     return plan_text(est.plan, training=est.phase == "training")
 
 
+def show_recsys(est: Estimate) -> None:
+    """Print a recommendation model's estimate: samples/s, latency or step time, perf/W, what
+    bounds each part of the step, memory per chip."""
+    m = est.metrics
+    timed = ("step time", "step_time_s") if est.phase == "training" else ("latency (one batch)", "latency_s")
+    rows = [["batch", m["batch"], "samples", ""], [timed[0], m[timed[1]] * 1e3, "ms", ""],
+            ["samples/s (whole system)", m["samples_per_s"], "samples/s", ""],
+            ["samples/s per chip", m["samples_per_s_per_chip"], "samples/s", ""],
+            ["samples/s per W (chips' TDP)", m["samples_per_s_per_w"], "samples/s/W", f"{num(m['watts'])} W" if m["watts"] else "no TDP"],
+            ["embedding bytes per sample", m["embedding_bytes_per_sample"], "B", ""],
+            ["memory per chip", est.memory_bytes["total"] / 1e9, "GB" + ("" if est.fits else "  DOES NOT FIT"), ""]]
+    print_table(["", "value", "unit", ""], rows, title=f"{est.model} {est.phase} on {est.chips} x {est.chip} ({est.system}), "
+                f"dense data-parallel, tables: " + ", ".join(f"{v} {k}" for k, v in m["sharding"].items()))
+    total = sum(est.breakdown_s.values())
+    print_table(["where the time goes", "time", "share", "bound by"],
+                [[k, seconds(v), pct(v / total if total else None), m["bounds"].get(k, "")] for k, v in est.breakdown_s.items()])
+    print_table(["memory per chip", "GB"], [[k, v / 1e9] for k, v in est.memory_bytes.items() if k != "total"])
+    for note in est.notes:
+        console.print(f"note: {note}")
+
+
 def show(est: Estimate) -> None:
     """Print an estimate for people: headline, memory, and the time breakdown."""
+    if "samples_per_s" in est.metrics:
+        show_recsys(est)
+        return
     plan = _plan_text(est)
     m = est.metrics
     lines = headline(est)
@@ -130,4 +159,4 @@ def show_graph(est: Estimate) -> None:
         console.print(f"note: {note}")
 
 
-__all__ = ["estimate_app", "show", "show_graph"]
+__all__ = ["estimate_app", "show", "show_graph", "show_recsys"]

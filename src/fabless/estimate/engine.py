@@ -47,13 +47,15 @@ from fabless.estimate.optime import (
 from fabless.estimate.graph import graph_estimate
 from fabless.estimate.parallel import candidate_plans
 from fabless.estimate.plan import Plan, check_plan, params_per_chip, sharded_config
-from fabless.estimate.scenario import ParallelSpec, Scenario
+from fabless.estimate.recsys import recsys_step, step_plan
+from fabless.estimate.scenario import ParallelSpec, RecsysSpec, Scenario
 from fabless.estimate.software import Software, resolve_software, with_chip_calibration
 from fabless.estimate.step import (TERMS, PlanTable, Tuning, recompute_code, recompute_split, request_terms, shape_times,
                                    stage_layout, training_memory, training_plan_space, training_steps, with_adapters)
 from fabless.hardware.presets import all_systems, load_chip, load_system
 from fabless.hardware.schema import Chip, System
 from fabless.perf.collectives import group_collective_time_s
+from fabless.perf.embedding import sram_bandwidth_bytes_per_s
 from fabless.perf.params import ChipParams
 from fabless.workload import (
     ModelConfig,
@@ -64,6 +66,7 @@ from fabless.workload import (
     load_model,
     local_experts,
 )
+from fabless.workload.catalog import load_recsys
 from fabless.workload.graph import Graph
 from fabless.workload.imported import NotADecoder, is_graph_spec, load_graph
 from fabless.workload.ops import Attention, dtype_bytes
@@ -659,10 +662,61 @@ def _decoder_lengths(scn: Scenario, graph: Graph) -> Scenario:
     return scn
 
 
+def _recsys(scn: Scenario, system: System) -> Estimate:
+    """A recommendation model's inference batch or training step (:mod:`fabless.estimate.recsys`)."""
+    try:
+        cfg = load_recsys(scn.model)
+    except FablessError as exc:
+        raise FablessError(f"model: {exc}") from None
+    if scn.parallel != "auto":
+        raise FablessError("parallel: a recommendation model runs its dense part data-parallel over every chip and "
+                           "places its tables by recsys.sharding; leave parallel out (or auto)")
+    spec = scn.recsys or RecsysSpec()  # the defaults
+    training = scn.training is not None
+    batch = scn.training.global_batch if training else int(scn.inference.batch)
+    chip = ChipParams.from_chip(system.chip)
+    compute = supported_dtype(compute_dtype(scn.precision.activations, scn.precision.weights), chip)
+    step = recsys_step(cfg, system, chip, batch=batch, training=training, sharding=spec.sharding,
+                       cache_hit_rate=spec.cache_hit_rate, act_dtype=scn.precision.activations, compute_dtype=compute,
+                       embedding_dtype=spec.embedding_dtype, replicate_below_bytes=spec.replicate_below_mb * 1e6)
+    t = step.time_s
+    n = system.chips
+    capacity = float(system.chip.memory.hbm.capacity_bytes)
+    fits = step.memory_bytes["total"] <= capacity
+    tdp = system.chip.physical.tdp_w
+    per_s = batch / t
+    metrics: dict = {
+        "batch": batch, "samples_per_s": per_s, "samples_per_s_per_chip": per_s / n,
+        "watts": tdp * n if tdp else None, "samples_per_s_per_w": per_s / (tdp * n) if tdp else None,
+        "embedding_bytes_per_sample": cfg.lookups_per_sample * cfg.embedding_dim * dtype_bytes(spec.embedding_dtype),
+        "forward_flops_per_sample": cfg.forward_flops_per_sample(), "cache_hit_rate": spec.cache_hit_rate,
+        "sharding": step.sharding.counts(), "bounds": dict(step.bounds), "fits": fits,
+        "memory_headroom_bytes": capacity - step.memory_bytes["total"],
+    }
+    metrics.update({"step_time_s": t} if training else {"latency_s": t})
+    notes = [f"embedding tables ({cfg.table_bytes(spec.embedding_dtype) / 1e9:.1f} GB at {spec.embedding_dtype}): "
+             + ", ".join(f"{v} {k.replace('_', '-')}" for k, v in step.sharding.counts().items())
+             + f" over {n} chips; the busiest chip for lookups is chip {step.embedding_chip}",
+             "perf/W uses the chips' TDP (chip.physical.tdp_w x chips), not the host or the network",
+             "no overlap between the step's parts (a pipelined trainer or server hides some of the exchanges)"]
+    if not fits:
+        notes.insert(0, f"does not fit: needs {step.memory_bytes['total'] / 1e9:.1f} GB per chip, {capacity / 1e9:.0f} GB")
+    if spec.cache_hit_rate and not sram_bandwidth_bytes_per_s(system.chip):
+        notes.append(f"{system.chip.name} lists no on-chip SRAM bandwidth: cache hits cost no bandwidth (optimistic)")
+    return Estimate("training" if training else "inference", cfg.name, system.name, system.chip.name, n, step_plan(n),
+                    metrics, dict(step.memory_bytes), dict(step.parts_s), tuple(notes))
+
+
 def estimate(scn: Scenario, kernels: Kernels = Kernels(), *, chip: Chip | None = None) -> Estimate:
     """Estimate a scenario: training step or inference request, with the plan given or searched.
     ``kernels`` says what the serving engine's kernels do (:class:`Kernels`; default: current engines).
-    ``chip`` replaces the scenario's chip in its system (e.g. a calibrated variant of it)."""
+    ``chip`` replaces the scenario's chip in its system (e.g. a calibrated variant of it).
+    A recommendation model (DLRM family) goes to its own step model (:func:`_recsys`)."""
+    if scn.is_recsys:
+        system = resolve_system(scn)
+        if chip is not None:
+            system = system.model_copy(update={"chip": chip})
+        return _recsys(scn, system)
     imported = is_graph_spec(scn.model)
     why = ""
     try:

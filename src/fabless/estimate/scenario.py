@@ -30,6 +30,7 @@ from fabless.hardware.schema import Frozen
 from fabless.loading import read_yaml, validate
 from fabless.workload.catalog import load_model
 from fabless.workload.imported import graph_spec, is_graph_spec
+from fabless.workload.catalog import is_recsys_model
 
 #: Chips (and parallel degrees over them), sequences and tokens, each within fabless.bounds.
 Chips = Annotated[int, Field(gt=0, le=bounds.MAX_CHIPS)]
@@ -97,18 +98,19 @@ class ParallelSpec(Frozen):
 
 
 class InferenceSpec(Frozen):
-    """Required for a model (catalog, config.json or a recognised imported decoder); an imported
-    graph that is not a decoder runs its factory's example inputs and takes none of them."""
+    """Required for a language model (catalog, config.json or a recognised imported decoder); an
+    imported graph that is not a decoder runs its factory's example inputs and takes none of them."""
 
-    batch: Seqs | Literal["auto"] | None = Field(None, description="concurrent sequences per replica; auto = largest that fits")
-    input_tokens: Tokens | None = None
-    output_tokens: Tokens | None = None
+    batch: Seqs | Literal["auto"] | None = Field(None, description="concurrent sequences per replica; auto = largest that fits "
+                                                 "(a recommendation model: samples per batch over the whole system)")
+    input_tokens: Tokens | None = Field(None, description="prompt length (language models: required)")
+    output_tokens: Tokens | None = Field(None, description="generated tokens (language models: required)")
 
 
 class TrainingSpec(Frozen):
-    global_batch: Seqs = Field(description="sequences per optimizer step")
+    global_batch: Seqs = Field(description="sequences per optimizer step (a recommendation model: samples)")
     micro_batch: Seqs = 1
-    seq_len: Tokens | None = Field(None, description="tokens per sequence (an imported model: the traced length by default)")
+    seq_len: Tokens | None = Field(None, description="tokens per sequence (language models: required; an imported model: the traced length by default)")
     recompute: Literal["none", "selective", "full"] | NonNegativeInt = Field(
         "selective", description="none, selective (attention core), full, or N layers per pipeline stage fully recomputed")
     zero: Literal[0, 1, 2, 3] = Field(1, description="ZeRO stage: 1 distributed optimizer, 2 + gradients, 3 + weights (FSDP)")
@@ -119,6 +121,20 @@ class TrainingSpec(Frozen):
     lora_rank: int = Field(16, gt=0, le=2**16, description="rank of the LoRA adapters (lora, qlora)")
 
 
+class RecsysSpec(Frozen):
+    """How a recommendation model (DLRM family) runs: where its embedding tables live and how
+    often a lookup hits on-chip memory (fabless.estimate.recsys, docs/perf-model.md)."""
+
+    sharding: Literal["auto", "table_wise", "row_wise", "column_wise", "data_parallel"] = Field(
+        "auto", description="embedding tables across the chips: auto (small tables replicated, the rest table-wise, "
+        "a table over half a chip row-wise) or one rule for every table")
+    cache_hit_rate: float = Field(0.0, ge=0.0, le=1.0, description="fraction of embedding rows gathered from on-chip "
+                                  "SRAM (hot rows) instead of DRAM/HBM; 0 = every row from DRAM")
+    embedding_dtype: Precision = Field("fp32", description="datatype of the embedding tables")
+    replicate_below_mb: float = Field(1.0, ge=0.0, le=bounds.MAX_CAPACITY_GB * 1e3, description="auto: tables of at "
+                                      "most this many MB (1e6 bytes) are replicated on every chip (data-parallel)")
+
+
 class Scenario(Frozen):
     model: str
     system: SystemSpec
@@ -126,6 +142,7 @@ class Scenario(Frozen):
     parallel: ParallelSpec | Literal["auto"] = "auto"
     inference: InferenceSpec | None = None
     training: TrainingSpec | None = None
+    recsys: RecsysSpec | None = Field(None, description="recommendation models only: embedding sharding and cache hits")
     software: str | None = Field(None, description="software stack (data/estimate/software.yaml, e.g. nemo-24.09, "
                                  "trt-llm-0.6); default: the newest stack for the chip's vendor and the phase")
 
@@ -153,13 +170,24 @@ class Scenario(Frozen):
     def _phase(self) -> Scenario:
         if (self.inference is None) == (self.training is None):
             raise ValueError("give exactly one of inference or training")
+        if self.is_recsys:
+            if self.inference is not None and self.inference.batch in (None, "auto"):
+                raise ValueError("inference.batch: a recommendation model needs a number of samples")
+            return self
+        if self.recsys is not None:
+            raise ValueError(f"recsys: is for recommendation models (DLRM family); {self.model} is a language model")
         if not is_graph_spec(self.model):  # an imported model's lengths may come from its trace
             need = (("inference", ("batch", "input_tokens", "output_tokens")) if self.inference is not None
                     else ("training", ("seq_len",)))
             for f in need[1]:
                 if getattr(getattr(self, need[0]), f) is None:
-                    raise ValueError(f"{need[0]}.{f}: required")
+                    raise ValueError(f"{need[0]}.{f}: field required for a language model")
         return self
+
+    @property
+    def is_recsys(self) -> bool:
+        """Whether the model is a recommendation model (DLRM family: fabless.estimate.recsys)."""
+        return is_recsys_model(self.model)
 
     @property
     def phase(self) -> str:
@@ -176,6 +204,14 @@ def require_decoder(scn: Scenario, what: str) -> None:
         for f in ("input_tokens", "output_tokens"):
             if getattr(scn.inference, f) is None:
                 raise FablessError(f"inference.{f}: {what} needs input_tokens and output_tokens")
+
+
+def require_language_model(model: object, command: str) -> None:
+    """One line refusing a recommendation model (DLRM family) in a command that simulates or
+    prices language-model serving (serve, fleet, tco, breakeven): only estimate takes it."""
+    if isinstance(model, str) and is_recsys_model(model):
+        raise FablessError(f"model: {model} is a recommendation model (DLRM family): {command} takes language models only; "
+                           f"use fabless estimate (samples/s, latency, perf/W)")
 
 
 def load_scenario(path: str | Path) -> Scenario:

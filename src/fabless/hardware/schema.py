@@ -290,6 +290,11 @@ class ScaleUpDomain(Frozen):
                           "of each dimension (torus_dims order); None splits the chip's scale-up bandwidth equally")
     in_network_reduction: bool = Field(False, description="the switch reduces (NVLink SHARP / NVLS)")
     latency_us: PositiveFloat = Field(description="one-hop software-visible latency of a small message")
+    technology: str | None = Field(None, description="the domain's own fabric, where the chip has no scale-up links "
+                                   "of its own (host-attached cards behind a PCIe switch)")
+    bidir_gb_s_per_chip: PositiveFloat | None = Field(
+        None, le=bounds.MAX_BANDWIDTH_GB_S, description="per chip, both directions, GB/s over the domain's own fabric "
+        "(used only where the chip lists no links.scale_up)")
 
     @model_validator(mode="after")
     def _torus(self) -> ScaleUpDomain:
@@ -379,6 +384,17 @@ class System(Frozen):
         if self.chips % self.chips_per_node:
             raise ValueError(f"chips ({self.chips}) must be a multiple of chips_per_node ({self.chips_per_node})")
         return self
+
+    @property
+    def scale_up_link(self) -> ScaleUp | None:
+        """The scale-up link of one chip: the chip's own, else the one the system's domain gives
+        (``scale_up.technology`` and ``scale_up.bidir_gb_s_per_chip``: a PCIe switch), else None."""
+        if self.chip.links.scale_up is not None:
+            return self.chip.links.scale_up
+        su = self.scale_up
+        if su.bidir_gb_s_per_chip:
+            return ScaleUp(technology=su.technology or "system fabric", bidir_gb_s=su.bidir_gb_s_per_chip)
+        return None
 
     @property
     def scale_out_bytes_per_s(self) -> float | None:
