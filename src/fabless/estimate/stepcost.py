@@ -43,7 +43,7 @@ from fabless.estimate.plan import check_plan
 from fabless.estimate.scenario import Scenario
 from fabless.estimate.software import resolve_software, with_chip_calibration
 from fabless.estimate.step import forward_collectives_s, forward_step
-from fabless.errors import FablessError, InfeasibleDesign
+from fabless.errors import FablessError, InfeasibleDesign, InvalidInput
 from fabless.hardware.schema import System
 from fabless.perf.collectives import group_collective_time_s
 from fabless.perf.params import ChipParams
@@ -85,6 +85,9 @@ class EngineStepCost:
         ``tp`` (the experts of each stage spread whole over its tp chips)."""
         cfg = load_model(scn.model)
         system = resolve_system(scn)
+        if system.chip.kind == "cpu":
+            raise InvalidInput(f"system: {system.chip.name} is a CPU; the serving simulator models an accelerator's "
+                               "batched engine steps; use fabless estimate for CPU inference (llama.cpp / PyTorch)")
         par = scn.parallel
         tp, pp, ep = (1, 1, 1) if par == "auto" else (par.tp, par.pp, par.ep)
         if ep > 1:
