@@ -107,13 +107,13 @@ def gemm(chip: list[str] = CHIP, m: int = typer.Option(..., "-m", help="Rows of 
          library: str = typer.Option(None, "--library", help="A kernel library whose own 8-bit efficiency applies "
                                      "(data/perf/libraries.yaml, e.g. azure-benchmarking-guide); default: the "
                                      "framework stacks' kernels.")) -> None:
-    """A matrix multiply C (m x n) = A (m x k) @ B (k x n).
+    """A matrix multiply C (m x n) = A (m x k) @ B (k x n); on a CPU chip (kind: cpu) the CPU model times it.
 
     Example: fabless op gemm --chip h100-sxm -m 8192 -n 8192 -k 8192 --dtype bf16 --explain
 
     Example: fabless op gemm --chip h100-sxm -m 8192 -n 8192 -k 8192 --dtype fp8 --library azure-benchmarking-guide
 
-    Example: fabless op gemm --chip graviton4 -m 4096 -n 4096 -k 4096 --dtype bf16   (a CPU: the CPU model)
+    Example: fabless op gemm --chip graviton4 -m 4096 -n 4096 -k 4096 --dtype bf16
     """
     _check_model(model)
     for flag, v in (("-m", m), ("-n", n), ("-k", k), ("--batch", batch)):
