@@ -179,3 +179,16 @@ def test_cpu_validation_rows_and_their_error():
     assert statistics.median(held) <= 0.15
     fams = {s["chip"] for s in summarise(out, by="family")}
     assert "cpu" in fams
+
+
+def test_user_guide_cpu_example_is_current():
+    # the worked example's table is written by scripts/docs_cpu.py, never by hand
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "docs_cpu.py"
+    spec = importlib.util.spec_from_file_location("docs_cpu", script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    text = mod.DOC.read_text()
+    assert mod.regenerate(text) == text, "docs/user-guide.md's CPU example is out of date: run python scripts/docs_cpu.py"
