@@ -77,9 +77,12 @@ def test_barrier_cost_by_hand():
     # 32 layers x 22 barriers x 96 cores x 45 ns = 2.92 ms a decode step, on top of the streaming
     cfg = load_model("llama-3.1-8b")
     cpu = _g4(barrier_s_per_core=45e-9)
-    step = decode_step(cfg, cpu, weight_format("q4_0"))
+    step = decode_step(cfg, cpu, weight_format("q4_0"), threads=96)
     assert step.sync_s == pytest.approx(32 * 22 * 96 * 45e-9)
     assert step.time_s == pytest.approx(max(step.compute_s, step.memory_s) + step.sync_s)
+    # left to choose, it takes fewer threads when the DRAM is the limit: never slower
+    free = decode_step(cfg, cpu, weight_format("q4_0"))
+    assert free.threads <= 96 and free.time_s <= step.time_s
 
 
 def test_partial_socket_instance_has_its_cores():
@@ -192,3 +195,37 @@ def test_user_guide_cpu_example_is_current():
     spec.loader.exec_module(mod)
     text = mod.DOC.read_text()
     assert mod.regenerate(text) == text, "docs/user-guide.md's CPU example is out of date: run python scripts/docs_cpu.py"
+
+
+@pytest.mark.parametrize("model, fmt", [("llama-3.2-1b", "q4_0"), ("llama-3.1-8b", "q4_0"), ("llama-3.1-8b", "bf16")])
+def test_more_cores_never_slow_a_cpu_estimate(model, fmt):
+    # 16, 32, 64 and 96 Graviton4 cores: the thread count is chosen (as -t is tuned), so a core
+    # more is never a barrier more than it pays for
+    tpot = []
+    for system in ("r8g-4xlarge", "r8g-8xlarge", "r8g-16xlarge", "c8g-24xlarge"):
+        est = estimate(scenario_from_dict({"model": model, "system": {"name": system}, "precision": fmt,
+                                           "parallel": {"tp": 1},
+                                           "inference": {"batch": 1, "input_tokens": 128, "output_tokens": 64}}))
+        tpot.append(est.metrics["tpot_s"])
+    assert all(b <= a * (1 + 1e-12) for a, b in zip(tpot, tpot[1:])), tpot
+
+
+def test_more_dram_bandwidth_or_clock_never_slows_decode():
+    import dataclasses
+
+    cfg, fmt = load_model("llama-3.1-8b"), weight_format("q4_0")
+    base = _g4()
+    t0 = decode_step(cfg, base, fmt, batch=4, context=512).time_s
+    for change in ({"dram_bytes_per_s": base.dram_bytes_per_s * 1.5}, {"clock_hz": base.clock_hz * 1.3}):
+        assert decode_step(cfg, dataclasses.replace(base, **change), fmt, batch=4, context=512).time_s <= t0
+
+
+def test_pinned_threads_are_the_runs_and_bounded_by_the_cores(cli):
+    cfg, fmt = load_model("llama-3.1-8b"), weight_format("q4_0")
+    cpu = CpuParams.from_chip(load_chip("graviton4"), cores=64)
+    assert decode_step(cfg, cpu, fmt, threads=64).threads == 64
+    with pytest.raises(InvalidInput, match="threads"):
+        decode_step(cfg, cpu, fmt, threads=65)
+    r = cli("estimate", "--model", "llama-3.1-8b", "--system", "dgx-h100", "--chips", "1", "--parallel", "tp=1",
+            "--batch", "1", "--input-tokens", "8", "--output-tokens", "8")
+    assert r.code == 0, r.err  # no threads: the accelerator path as before

@@ -60,7 +60,8 @@ def cpu_of(system: System, **params: float) -> CpuParams:
 
 
 def check_cpu_scenario(scn: Scenario, system: System) -> None:
-    """Refuse what a CPU system cannot run, one line each: training, and a model split over sockets."""
+    """Refuse what a CPU system cannot run, one line each: training, and a model split over sockets.
+    (``inference.threads`` on an accelerator is refused by the engine.)"""
     if scn.training is not None:
         raise InvalidInput(f"training: {system.chip.name} is a CPU; fabless models CPU inference (llama.cpp, PyTorch), "
                            "not training; use a GPU, TPU or Trainium system")
@@ -96,8 +97,8 @@ def cpu_request(cfg: ModelConfig, scn: Scenario, system: System, *, usable_fract
         notes.append(f"does not fit: needs {mem['total'] / 1e9:.1f} GB per socket, {usable / 1e9:.1f} GB usable of "
                      f"{cpu.memory_bytes / 1e9:.0f} GB")
     ctx = inf.input_tokens + max(1, inf.output_tokens // 2)
-    pre = prefill(cfg, cpu, fmt, batch=batch, tokens=inf.input_tokens, kv_bytes=kv_bytes)
-    dec = decode_step(cfg, cpu, fmt, batch=batch, context=ctx, kv_bytes=kv_bytes)
+    pre = prefill(cfg, cpu, fmt, batch=batch, tokens=inf.input_tokens, kv_bytes=kv_bytes, threads=inf.threads)
+    dec = decode_step(cfg, cpu, fmt, batch=batch, context=ctx, kv_bytes=kv_bytes, threads=inf.threads)
     ttft, tpot = pre.time_s, dec.time_s
     e2e = ttft + (inf.output_tokens - 1) * tpot
     sockets = system.chips
@@ -107,11 +108,13 @@ def cpu_request(cfg: ModelConfig, scn: Scenario, system: System, *, usable_fract
         "output_tokens_per_s": out_tps, "output_tokens_per_s_per_chip": out_tps / sockets,
         "decode_tokens_per_s_per_replica": batch / tpot, "replicas": sockets, "fits": fits,
         "software": "llama.cpp" if fmt.dot_dtype == "int8" else "pytorch-cpu",
-        "weight_format": fmt.name, "cores_per_socket": cpu.cores,
+        "weight_format": fmt.name, "cores_per_socket": cpu.cores, "decode_threads": dec.threads,
+        "prefill_threads": pre.threads,
         "decode_bound": dec.bound, "prefill_bound": pre.bound,
     }
     breakdown = {f"prefill.{pre.bound}": ttft, f"decode.{dec.bound}": tpot * (inf.output_tokens - 1)}
-    notes.append(f"CPU model (fabless/perf/cpu.py): {cpu.cores} cores x {sockets} socket(s), one model copy per socket; "
+    notes.append(f"CPU model (fabless/perf/cpu.py): {cpu.cores} cores x {sockets} socket(s), one model copy per socket "
+                 f"on {dec.threads} decode / {pre.threads} prompt threads; "
                  f"weights {fmt.name} ({fmt.note}); decode {dec.bound}-bound, prefill {pre.bound}-bound")
     if batch > 1:
         notes.append(f"static batch: {batch} requests start and finish together")

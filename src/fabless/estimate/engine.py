@@ -664,6 +664,9 @@ def estimate(scn: Scenario, kernels: Kernels = Kernels(), *, chip: Chip | None =
         system = system.model_copy(update={"chip": chip})
     if system.chip.kind == "cpu":
         return _cpu_estimate(cfg, scn, system)
+    if scn.inference is not None and scn.inference.threads is not None:
+        raise InvalidInput(f"inference.threads: {system.chip.name} is not a CPU; threads set a CPU system's llama.cpp/PyTorch "
+                           "threads (leave it out)")
     if scn.precision.weights in LLAMA_CPP_FORMATS:
         raise InvalidInput(f"precision: {scn.precision.weights} is a llama.cpp weight format for CPU systems; "
                            f"on {system.chip.name} use int4 or int8 (weight-only) instead")

@@ -98,6 +98,8 @@ class InferenceSpec(Frozen):
     batch: Seqs | Literal["auto"] = Field(description="concurrent sequences per replica; auto = largest that fits")
     input_tokens: Tokens
     output_tokens: Tokens
+    threads: Chips | None = Field(None, description="CPU systems: threads of each model copy (llama.cpp's -t); "
+                                  "default: the count with the least time, at most the cores each socket gives")
 
 
 class TrainingSpec(Frozen):

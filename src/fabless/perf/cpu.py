@@ -25,7 +25,9 @@ to 8 bits and multiplies Q4_0/Q8_0 blocks with int8 SDOT/SMMLA, VNNI or AMX): ti
 ``max(bytes / (DRAM x dram_efficiency), MACs / (cores x MACs/cycle x clock x
 gemv_efficiency)) + sync``, ``sync = layers x NODES_PER_LAYER x cores x barrier_s_per_core``
 (llama.cpp joins the threads after every node of its graph: a fixed cost a step, whatever the
-batch, that grows with the threads). Prefill (:func:`prefill`) is the same weights through GEMMs of
+batch, that grows with the threads), on the thread count with the least time (:func:`best_threads`,
+as a user tunes llama.cpp's ``-t``: more threads than it takes to saturate the DRAM only add
+barriers; so more cores never slow a step). Prefill (:func:`prefill`) is the same weights through GEMMs of
 ``batch x prompt`` rows at ``gemm_efficiency``, plus causal attention at the fp32 SIMD rate.
 
 Weight formats (:data:`WEIGHT_FORMATS`) are llama.cpp's blocks: Q4_0 stores 32 weights in
@@ -204,6 +206,7 @@ class CpuTime:
     flops: float
     dram_bytes: float
     sync_s: float = 0.0
+    threads: int = 0  # threads the step runs on (0: not a threaded step)
 
     @property
     def bound(self) -> str:
@@ -270,6 +273,18 @@ def weight_bytes(cfg: ModelConfig, fmt: WeightFormat, *, active: bool = True) ->
     return total
 
 
+def best_threads(work_s: float, memory_s: float, sync_per_thread_s: float, cores: int) -> int:
+    """The thread count (1 to ``cores``) with the least ``max(memory_s, work_s / n) + n x
+    sync_per_thread_s``, as a llama.cpp user tunes ``-t`` (decode) and ``-tb`` (prompt): past the
+    count at which the cores outrun the DRAM, more threads only add barrier time. The minimum is
+    at sqrt(work / sync) while compute-bound, else at the first count that is memory-bound."""
+    cands = {1, cores}
+    for x in (math.sqrt(work_s / sync_per_thread_s) if sync_per_thread_s > 0 else cores,
+              work_s / memory_s if memory_s > 0 else cores):
+        cands.update((max(1, min(cores, math.floor(x))), max(1, min(cores, math.ceil(x)))))
+    return min(sorted(cands), key=lambda n: max(memory_s, work_s / n) + n * sync_per_thread_s)
+
+
 def sync_s(cfg: ModelConfig, cpu: CpuParams) -> float:
     """Seconds one forward step spends in barriers: llama.cpp joins every thread after each node
     of its graph (:data:`NODES_PER_LAYER` a layer), and a barrier of ``n`` threads costs ``n``
@@ -282,28 +297,37 @@ def _attention_macs(cfg: ModelConfig, q_tokens: float, kv_tokens: float) -> floa
     return 2.0 * cfg.num_layers * cfg.num_heads * cfg.head_dim * q_tokens * kv_tokens
 
 
+def _threads(cpu: CpuParams, threads: int | None) -> None:
+    if threads is not None and not (isinstance(threads, int) and 1 <= threads <= cpu.cores):
+        raise InvalidInput(f"threads: {cpu.name} gives this instance {cpu.cores} cores; give 1 to {cpu.cores}, got {threads}")
+
+
 def decode_step(cfg: ModelConfig, cpu: CpuParams, fmt: WeightFormat, *, batch: int = 1, context: int = 1,
-                kv_bytes: float = 2.0) -> CpuTime:
-    """One decode step of ``batch`` sequences each at ``context`` tokens (module docstring)."""
+                kv_bytes: float = 2.0, threads: int | None = None) -> CpuTime:
+    """One decode step of ``batch`` sequences each at ``context`` tokens (module docstring), on
+    ``threads`` threads (None: the count with the least time, :func:`best_threads`)."""
     _positive_int("batch", batch)
     _positive_int("context", context)
+    _threads(cpu, threads)
     layers, head = linear_params(cfg)
     weights = weight_bytes(cfg, fmt)
     kv = batch * context * cfg.kv_cache_elements_per_token * kv_bytes
     macs = batch * (layers + head) + batch * _attention_macs(cfg, 1, context)
-    compute = macs / (cpu.peak_macs_per_s(fmt.dot_dtype) * cpu.gemv_efficiency)
+    compute_all = macs / (cpu.peak_macs_per_s(fmt.dot_dtype) * cpu.gemv_efficiency)
     memory = (weights + kv) / cpu.dram_rate_bytes_per_s
-    sync = sync_s(cfg, cpu)
-    return CpuTime(max(compute, memory) + sync, compute, memory, 2 * macs, weights + kv, sync)
+    n = threads or best_threads(compute_all * cpu.cores, memory, sync_s(cfg, cpu) / cpu.cores, cpu.cores)
+    compute, sync = compute_all * cpu.cores / n, sync_s(cfg, cpu) * n / cpu.cores
+    return CpuTime(max(compute, memory) + sync, compute, memory, 2 * macs, weights + kv, sync, n)
 
 
 def prefill(cfg: ModelConfig, cpu: CpuParams, fmt: WeightFormat, *, batch: int = 1, tokens: int = 1,
-            kv_bytes: float = 2.0) -> CpuTime:
+            kv_bytes: float = 2.0, threads: int | None = None) -> CpuTime:
     """The prompt of ``batch`` sequences of ``tokens``: the weights' GEMMs at ``gemm_efficiency`` of
     the quantised kernels' datatype, causal attention at the fp32 SIMD rate, and the weights read
-    once (KV written once)."""
+    once (KV written once); ``threads`` as for :func:`decode_step`."""
     _positive_int("batch", batch)
     _positive_int("tokens", tokens)
+    _threads(cpu, threads)
     layers, head = linear_params(cfg)
     rows = batch * tokens
     mm_macs = rows * layers + batch * head  # the output projection runs for the last token only
@@ -312,8 +336,9 @@ def prefill(cfg: ModelConfig, cpu: CpuParams, fmt: WeightFormat, *, batch: int =
                + att_macs / (cpu.peak_macs_per_s("fp32") * cpu.gemm_efficiency))
     traffic = weight_bytes(cfg, fmt) + rows * cfg.kv_cache_elements_per_token * kv_bytes
     memory = traffic / cpu.dram_rate_bytes_per_s
-    sync = sync_s(cfg, cpu)
-    return CpuTime(max(compute, memory) + sync, compute, memory, 2 * (mm_macs + att_macs), traffic, sync)
+    n = threads or best_threads(compute * cpu.cores, memory, sync_s(cfg, cpu) / cpu.cores, cpu.cores)
+    compute, sync = compute * cpu.cores / n, sync_s(cfg, cpu) * n / cpu.cores
+    return CpuTime(max(compute, memory) + sync, compute, memory, 2 * (mm_macs + att_macs), traffic, sync, n)
 
 
 def memory_bytes(cfg: ModelConfig, fmt: WeightFormat, *, batch: int, context: int, kv_bytes: float = 2.0) -> dict[str, float]:
@@ -325,5 +350,5 @@ def memory_bytes(cfg: ModelConfig, fmt: WeightFormat, *, batch: int, context: in
 
 
 __all__ = ["KC", "KV_BYTES", "NODES_PER_LAYER", "PARAM_FIELDS", "WEIGHT_FORMATS", "CpuParams", "CpuTime", "WeightFormat", "cpu_params_file",
-           "decode_step", "gemm_dram_bytes", "gemm_time", "linear_params", "memory_bytes", "prefill", "sync_s", "weight_bytes",
+           "decode_step", "gemm_dram_bytes", "gemm_time", "linear_params", "memory_bytes", "prefill", "sync_s", "weight_bytes", "best_threads",
            "weight_format"]

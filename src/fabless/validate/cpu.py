@@ -4,6 +4,7 @@ parameters.
 
 Each row's ``config`` names the system preset (an EC2 instance), the model, the weight format
 and the request (``system=r8g-4xlarge;model=llama-3.1-8b;format=q4_0;batch=1;input=128;output=128``);
+``threads`` is what the run used (llama.cpp's default -t is every core of the instance);
 the prediction is :func:`fabless.estimate.estimate` of that scenario, the same path as
 ``fabless estimate``, so the rows check what the CLI prints. Metric ``decode tokens/s`` is the
 generation rate of one sequence, ``1 / TPOT``.
@@ -45,7 +46,8 @@ def scenario_of(row: dict):
         "model": cfg["model"], "system": {"name": cfg["system"]}, "precision": cfg["format"],
         "parallel": {"tp": 1},
         "inference": {"batch": int(cfg.get("batch", 1)), "input_tokens": int(cfg["input"]),
-                      "output_tokens": int(cfg["output"])}}, f"row {row.get('id')}")
+                      "output_tokens": int(cfg["output"]),
+                      **({"threads": int(cfg["threads"])} if "threads" in cfg else {})}}, f"row {row.get('id')}")
 
 
 def _convert(row: dict, tpot_s: float) -> float:
@@ -66,7 +68,7 @@ def _predict_with(row: dict, params: dict[str, float]) -> float:
     inf = scn.inference
     step = cpu_model.decode_step(load_model(scn.model), cpu, format_for(scn), batch=inf.batch,
                                  context=inf.input_tokens + max(1, inf.output_tokens // 2),
-                                 kv_bytes=cpu_model.KV_BYTES[scn.precision.kv_cache])
+                                 kv_bytes=cpu_model.KV_BYTES[scn.precision.kv_cache], threads=inf.threads)
     return _convert(row, step.time_s)
 
 
