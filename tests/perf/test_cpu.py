@@ -229,3 +229,9 @@ def test_pinned_threads_are_the_runs_and_bounded_by_the_cores(cli):
     r = cli("estimate", "--model", "llama-3.1-8b", "--system", "dgx-h100", "--chips", "1", "--parallel", "tp=1",
             "--batch", "1", "--input-tokens", "8", "--output-tokens", "8")
     assert r.code == 0, r.err  # no threads: the accelerator path as before
+
+
+def test_fleet_names_the_cpu_instead_of_sizing_it(cli):
+    r = cli("fleet", "examples/scenarios/llama-8b-graviton4-llamacpp.yaml", "--demand", "100/min", "--slo", "ttft_p99=2s",
+            "--json")
+    assert "graviton4 is a CPU" in r.out + r.err and "Traceback" not in r.err

@@ -43,6 +43,13 @@ class CpuRequest:
     sockets: int
 
 
+def check_accelerator_precision(scn: Scenario, system: System) -> None:
+    """A llama.cpp block format on an accelerator is refused in one line (its kernels are CPU kernels)."""
+    if system.chip.kind != "cpu" and scn.precision.weights in LLAMA_CPP_FORMATS:
+        raise InvalidInput(f"precision: {scn.precision.weights} is a llama.cpp weight format for CPU systems; "
+                           f"on {system.chip.name} use int4 or int8 (weight-only) instead")
+
+
 def format_for(scn: Scenario) -> WeightFormat:
     """The weight format a scenario's precision means on a CPU (one-line error for fp8/fp4)."""
     w = scn.precision.weights
@@ -121,4 +128,4 @@ def cpu_request(cfg: ModelConfig, scn: Scenario, system: System, *, usable_fract
     return CpuRequest(metrics, mem, {k: v for k, v in breakdown.items() if v > 0}, tuple(notes), sockets)
 
 
-__all__ = ["LLAMA_CPP_FORMATS", "CpuRequest", "check_cpu_scenario", "cpu_of", "cpu_request", "format_for"]
+__all__ = ["LLAMA_CPP_FORMATS", "CpuRequest", "check_accelerator_precision", "check_cpu_scenario", "cpu_of", "cpu_request", "format_for"]

@@ -40,7 +40,7 @@ import numpy as np
 
 from fabless import bounds
 from fabless.errors import FablessError, InfeasibleDesign, InvalidInput, NoSystemPreset
-from fabless.estimate.cpu import LLAMA_CPP_FORMATS, cpu_request
+from fabless.estimate.cpu import check_accelerator_precision, cpu_request
 from fabless.estimate.optime import (
     _add, _sum, comm_dtype_bytes, compute_dtype, engine_params, framework_chip, framework_dtypes, framework_op_time, graph_time,
     supported_dtype,
@@ -667,9 +667,7 @@ def estimate(scn: Scenario, kernels: Kernels = Kernels(), *, chip: Chip | None =
     if scn.inference is not None and scn.inference.threads is not None:
         raise InvalidInput(f"inference.threads: {system.chip.name} is not a CPU; threads set a CPU system's llama.cpp/PyTorch "
                            "threads (leave it out)")
-    if scn.precision.weights in LLAMA_CPP_FORMATS:
-        raise InvalidInput(f"precision: {scn.precision.weights} is a llama.cpp weight format for CPU systems; "
-                           f"on {system.chip.name} use int4 or int8 (weight-only) instead")
+    check_accelerator_precision(scn, system)
     chip = ChipParams.from_chip(system.chip)
     sw = with_chip_calibration(resolve_software(scn.software, system.chip, scn.phase), system.chip, scn.phase)
     if scn.parallel == "auto":
