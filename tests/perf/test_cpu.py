@@ -235,3 +235,16 @@ def test_fleet_names_the_cpu_instead_of_sizing_it(cli):
     r = cli("fleet", "examples/scenarios/llama-8b-graviton4-llamacpp.yaml", "--demand", "100/min", "--slo", "ttft_p99=2s",
             "--json")
     assert "graviton4 is a CPU" in r.out + r.err and "Traceback" not in r.err
+
+
+def test_gemm_cache_bound_by_hand():
+    # A 4096 x 4096 bf16 A streams from L2 once per NR = 8 columns of B: for n = 64 that is
+    # 4096 x 4096 x 2 bytes x 8 = 268 MB; at an L2 of 1 TB/s (a design with a slow L2) 268 us,
+    # against 31 us of math at the full 34.4 TFLOPS and 34.6 MB / (536.7 GB/s x 0.7) = 92 us of DRAM.
+    import dataclasses
+
+    cpu = dataclasses.replace(_g4(gemm_efficiency=1.0, dram_efficiency=0.7), l2_bytes_per_s=1e12)
+    r = gemm_time(4096, 64, 4096, cpu, "bf16")
+    assert r.bound == "cache"
+    assert r.time_s == pytest.approx(4096 * 4096 * 2 * 8 / 1e12, rel=1e-9)
+    assert r.compute_s == pytest.approx(2 * 4096 * 64 * 4096 / (96 * 64 * 2 * 2.8e9), rel=1e-9)

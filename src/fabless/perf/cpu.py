@@ -15,8 +15,10 @@ GEMM ``C = A (m x k) @ B (k x n)``, threads across cores (:func:`gemm_time`): co
 ``2mnk / (cores x 2 x MACs/cycle x clock x gemm_efficiency)``. DRAM traffic is the compulsory
 A + B + C when they fit in the last-level cache; otherwise the GotoBLAS/BLIS loop order: B
 is cut into ``KC x NC`` panels that fill half the LLC (``KC`` = :data:`KC` elements), A is
-streamed once per column panel and C is read and written once per ``KC`` slice of k. Time is
-``max(compute, traffic / (DRAM x dram_efficiency))``.
+streamed once per column panel and C is read and written once per ``KC`` slice of k. The cores
+stream A from their L2 once per :data:`NR` columns (their register tile), where the chip file
+gives the L2 bandwidth. Time is ``max(compute, L2 bytes / L2 bandwidth, traffic / (DRAM x
+dram_efficiency))``: compute-, cache- or DRAM-bound.
 
 LLM decode (:func:`decode_step`) streams every weight once per step (the weights of a
 7-8B model are 100x any LLC) plus each sequence's KV cache, and does one dot product per
@@ -55,6 +57,9 @@ from fabless.workload.config import ModelConfig
 
 #: K block (elements) of the GotoBLAS/BLIS loop: one B panel is KC rows deep.
 KC = 512
+#: Output columns of a core's register tile in a GEMM micro-kernel (ACL, oneDNN and llama.cpp
+#: keep 8-16): A streams from L2 once per NR columns of B.
+NR = 8
 #: Nodes of llama.cpp's graph per Llama layer that end in a barrier of all threads, counted from
 #: its Llama graph (llama.cpp src/llama-model.cpp, build_llama): two RMS norms and their scales,
 #: the Q, K, V and output projections, two RoPEs, two KV-cache copies, Q·K, softmax, P·V and the
@@ -138,6 +143,7 @@ class CpuParams:
     macs_per_cycle_per_core: dict[str, float]
     l2_bytes_per_core: float
     llc_bytes: float
+    l2_bytes_per_s: float | None
     dram_bytes_per_s: float
     memory_bytes: float
     dram_efficiency: float
@@ -166,11 +172,14 @@ class CpuParams:
             raise InvalidInput(f"unknown CPU-model parameter '{sorted(bad)[0]}'; known: {', '.join(PARAM_FIELDS)}")
         values = {**values, **{k: float(v) for k, v in overrides.items()}}
         l2 = [lv.capacity_kib * 1024 for lv in chip.memory.on_chip if lv.scope == "core" and lv.name.lower() == "l2"]
+        l2_bw = [lv.bandwidth_gb_s * 1e9 for lv in chip.memory.on_chip
+                 if lv.scope == "core" and lv.name.lower() == "l2" and lv.bandwidth_gb_s]
         llc = [lv.total_bytes for lv in chip.memory.on_chip if lv.scope == "chip"]
         return cls(
             name=chip.name, cores=int(cores or n), chip_cores=n, clock_hz=chip.clock.boost_mhz * 1e6,
             macs_per_cycle_per_core={d: mu.count * m / n for d, m in mu.macs_per_cycle.items()},
             l2_bytes_per_core=max(l2) if l2 else 1 << 20, llc_bytes=float(sum(llc)),
+            l2_bytes_per_s=l2_bw[0] * int(cores or n) / n if l2_bw else None,
             dram_bytes_per_s=chip.memory.hbm.bandwidth_bytes_per_s,
             memory_bytes=float(memory_bytes if memory_bytes is not None else chip.memory.hbm.capacity_bytes),
             sources=sources, **values)
@@ -207,10 +216,12 @@ class CpuTime:
     dram_bytes: float
     sync_s: float = 0.0
     threads: int = 0  # threads the step runs on (0: not a threaded step)
+    cache_s: float = 0.0  # operands streamed from L2 (GEMM)
 
     @property
     def bound(self) -> str:
-        return "compute" if self.compute_s >= self.memory_s else "memory"
+        parts = {"compute": self.compute_s, "cache": self.cache_s, "memory": self.memory_s}
+        return max(parts, key=parts.get)
 
 
 def _positive_int(name: str, v: float) -> None:
@@ -242,7 +253,8 @@ def gemm_time(m: int, n: int, k: int, cpu: CpuParams, dtype: str = "bf16") -> Cp
     compute = flops / (2 * cpu.peak_macs_per_s(dtype) * cpu.gemm_efficiency)
     traffic = gemm_dram_bytes(m, n, k, cpu, dtype)
     memory = traffic / cpu.dram_rate_bytes_per_s
-    return CpuTime(max(compute, memory), compute, memory, flops, traffic)
+    cache = m * k * DTYPE_BYTES[dtype] * math.ceil(n / NR) / cpu.l2_bytes_per_s if cpu.l2_bytes_per_s else 0.0
+    return CpuTime(max(compute, memory, cache), compute, memory, flops, traffic, cache_s=cache)
 
 
 # ----------------------------------------------------------------------------- LLM inference
@@ -349,6 +361,6 @@ def memory_bytes(cfg: ModelConfig, fmt: WeightFormat, *, batch: int, context: in
     return {"weights": w, "kv_cache": kv, "total": w + kv}
 
 
-__all__ = ["KC", "KV_BYTES", "NODES_PER_LAYER", "PARAM_FIELDS", "WEIGHT_FORMATS", "CpuParams", "CpuTime", "WeightFormat", "cpu_params_file",
+__all__ = ["KC", "KV_BYTES", "NODES_PER_LAYER", "NR", "PARAM_FIELDS", "WEIGHT_FORMATS", "CpuParams", "CpuTime", "WeightFormat", "cpu_params_file",
            "decode_step", "gemm_dram_bytes", "gemm_time", "linear_params", "memory_bytes", "prefill", "sync_s", "weight_bytes", "best_threads",
            "weight_format"]
