@@ -36,9 +36,10 @@ Weight formats (:data:`WEIGHT_FORMATS`) are llama.cpp's blocks: Q4_0 stores 32 w
 18 bytes (an fp16 scale and 32 4-bit values), Q8_0 in 34 bytes (an fp16 scale and 32 int8);
 llama.cpp's quantizer keeps the output projection of a Q4_0 model in Q6_K (210 bytes per 256
 weights) and of a Q8_0 model in Q8_0. ``bf16``/``f16``/``f32`` are PyTorch's (and
-llama.cpp's) dense weights. The three efficiencies are set in one place,
-``data/perf/cpu.yaml``, each with its source; a chip file's ``calibration`` section does not
-reach them (they are the CPU model's, not a GPU family's).
+llama.cpp's) dense weights. The model's parameters (three efficiencies and the barrier cost,
+:data:`PARAM_FIELDS`) are set in one place, ``data/perf/cpu.yaml``, each with its source; a
+chip file's ``calibration`` section does not reach them (they are the CPU model's, not a GPU
+family's).
 """
 
 from __future__ import annotations
@@ -244,7 +245,7 @@ def gemm_dram_bytes(m: int, n: int, k: int, cpu: CpuParams, dtype: str = "bf16")
 
 
 def gemm_time(m: int, n: int, k: int, cpu: CpuParams, dtype: str = "bf16") -> CpuTime:
-    """A GEMM threaded over the cores: ``max(compute, DRAM traffic / rate)`` (module docstring)."""
+    """A GEMM threaded over all the cores: ``max(compute, L2 stream, DRAM traffic / rate)`` (module docstring)."""
     for name, v in (("m", m), ("n", n), ("k", k)):
         _positive_int(name, v)
     if dtype not in DTYPE_BYTES:
