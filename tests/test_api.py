@@ -71,7 +71,7 @@ def test_errors_are_typed():
     with pytest.raises(fabless.UnknownPreset, match="unknown chip 'h900'"):
         load_chip("h900")
     with pytest.raises(fabless.NoSystemPreset):
-        fabless.estimate({"model": "llama-3.1-8b", "system": {"chip": "graviton4", "count": 1},
+        fabless.estimate({"model": "llama-3.1-8b", "system": {"chip": "mtia-v2", "count": 1},
                           "parallel": {"tp": 1}, "inference": {"batch": 1, "input_tokens": 8, "output_tokens": 8}})
     with pytest.raises(fabless.InvalidInput):
         from fabless.units import parse_bytes

@@ -29,7 +29,7 @@ def estimate_cmd(
     system: str = typer.Option(None, "--system", help="A system preset or file (e.g. dgx-h100)."),
     chip: str = typer.Option(None, "--chip", help="Or a chip; the smallest system preset built from it gives the topology (with --system: the chip in that system)."),
     chips: int = typer.Option(None, "--chips", help="Total chips (default: the system's own count)."),
-    precision: str = typer.Option(None, "--precision", help="bf16, fp8, int8, int4 (weights; activations stay bf16), fp4."),
+    precision: str = typer.Option(None, "--precision", help="bf16, fp8, int8, int4 (weights; activations stay bf16), fp4; on a CPU system q4_0 or q8_0 (llama.cpp)."),
     parallel: str = typer.Option(None, "--parallel", help="tp=8,pp=2[,dp=..,ep=..,cp=..,interleave=..,zero=0-3,shard=..,"
                                  "recompute=none|selective|full|N,micro_batch=..,sp=0|1,attn_dp=0|1,order=tp-cp-dp-pp] or auto "
                                  "(searches every plan; training axes set in the scenario's training section stay fixed)."),
@@ -54,6 +54,8 @@ def estimate_cmd(
     Example: fabless estimate --model llama-3.1-70b --system tpu-v6e-256 --parallel tp=1,zero=3,recompute=full --global-batch 256 --seq-len 8192
 
     Example: fabless estimate --model llama-3.1-70b --system dgx-h100 --precision fp8 --parallel tp=8 --batch 64 --input-tokens 2048 --output-tokens 256
+
+    Example: fabless estimate --model llama-3.1-8b --system c8g-24xlarge --precision q4_0 --parallel tp=1 --batch 1 --input-tokens 512 --output-tokens 256
 
     A recommendation model (DLRM family, `fabless models list`): samples/s, latency (or step
     time), perf/W and what bounds each part; tables placed by the scenario's recsys section.

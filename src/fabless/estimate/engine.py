@@ -39,7 +39,8 @@ from functools import lru_cache
 import numpy as np
 
 from fabless import bounds
-from fabless.errors import FablessError, InfeasibleDesign, NoSystemPreset
+from fabless.errors import FablessError, InfeasibleDesign, InvalidInput, NoSystemPreset
+from fabless.estimate.cpu import check_accelerator_precision, cpu_request
 from fabless.estimate.optime import (
     _add, _sum, comm_dtype_bytes, compute_dtype, engine_params, framework_chip, framework_dtypes, framework_op_time, graph_time,
     supported_dtype,
@@ -707,6 +708,15 @@ def _recsys(scn: Scenario, system: System) -> Estimate:
                     metrics, dict(step.memory_bytes), dict(step.parts_s), tuple(notes))
 
 
+def _cpu_estimate(cfg: ModelConfig, scn: Scenario, system: System) -> Estimate:
+    """An inference request on a CPU system: the CPU model (:mod:`fabless.estimate.cpu`), one
+    model copy per socket, no collectives."""
+    r = cpu_request(cfg, scn, system, usable_fraction=engine_params()["usable_memory_fraction"])
+    plan = Plan(tp=1, pp=1, dp=r.sockets)
+    return Estimate("inference", cfg.name, system.name, system.chip.name, r.sockets, plan, r.metrics, r.memory_bytes,
+                    r.breakdown_s, r.notes)
+
+
 def estimate(scn: Scenario, kernels: Kernels = Kernels(), *, chip: Chip | None = None) -> Estimate:
     """Estimate a scenario: training step or inference request, with the plan given or searched.
     ``kernels`` says what the serving engine's kernels do (:class:`Kernels`; default: current engines).
@@ -728,6 +738,12 @@ def estimate(scn: Scenario, kernels: Kernels = Kernels(), *, chip: Chip | None =
     system = resolve_system(scn)
     if chip is not None:
         system = system.model_copy(update={"chip": chip})
+    if system.chip.kind == "cpu":
+        return _cpu_estimate(cfg, scn, system)
+    if scn.inference is not None and scn.inference.threads is not None:
+        raise InvalidInput(f"inference.threads: {system.chip.name} is not a CPU; threads set a CPU system's llama.cpp/PyTorch "
+                           "threads (leave it out)")
+    check_accelerator_precision(scn, system)
     chip = ChipParams.from_chip(system.chip)
     sw = with_chip_calibration(resolve_software(scn.software, system.chip, scn.phase), system.chip, scn.phase)
     if cfg is None:

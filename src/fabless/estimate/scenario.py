@@ -4,7 +4,7 @@ A scenario is a YAML file (or the same given as CLI flags)::
 
     model: llama-3.1-70b                  # catalog name or path to a config.json
     system: {name: dgx-h100, count: 16}   # or {chip: h100-sxm, count: 16}; count = chips
-    precision: fp8                        # or {weights: fp8, activations: bf16, kv_cache: fp8}
+    precision: fp8                        # or {weights: fp8, activations: bf16, kv_cache: fp8}; q4_0/q8_0 on CPUs
     parallel: {tp: 8, pp: 2}              # or: auto
     inference: {batch: 64, input_tokens: 2048, output_tokens: 256}
     # or
@@ -37,7 +37,7 @@ Chips = Annotated[int, Field(gt=0, le=bounds.MAX_CHIPS)]
 Seqs = Annotated[int, Field(gt=0, le=bounds.MAX_BATCH)]
 Tokens = Annotated[int, Field(gt=0, le=bounds.MAX_SEQ_TOKENS)]
 
-Precision = Literal["fp32", "bf16", "fp16", "fp8", "int8", "int4", "fp4"]
+Precision = Literal["fp32", "bf16", "fp16", "fp8", "int8", "int4", "fp4", "q4_0", "q8_0"]
 
 
 class PrecisionSpec(Frozen):
@@ -52,7 +52,7 @@ class PrecisionSpec(Frozen):
         """The datatype the matrix units run at: the wider of weights and activations,
         since a weight-only quantised model (int4 weights, bf16 activations) still
         multiplies in bf16."""
-        order = ["fp4", "int4", "fp8", "int8", "bf16", "fp16", "fp32"]
+        order = ["fp4", "int4", "q4_0", "fp8", "int8", "q8_0", "bf16", "fp16", "fp32"]
         w, a = self.weights, self.activations
         return w if order.index(w) >= order.index(a) else a
 
@@ -105,6 +105,8 @@ class InferenceSpec(Frozen):
                                                  "(a recommendation model: samples per batch over the whole system)")
     input_tokens: Tokens | None = Field(None, description="prompt length (language models: required)")
     output_tokens: Tokens | None = Field(None, description="generated tokens (language models: required)")
+    threads: Chips | None = Field(None, description="CPU systems: threads of each model copy (llama.cpp's -t); "
+                                  "default: the count with the least time, at most the cores each socket gives")
 
 
 class TrainingSpec(Frozen):
@@ -152,7 +154,9 @@ class Scenario(Frozen):
         if isinstance(data, dict):
             data = dict(data)
             p = data.get("precision")
-            if isinstance(p, str):
+            if isinstance(p, str) and p in ("q4_0", "q8_0"):  # llama.cpp formats: 8-bit activations in the kernels, f16 cache
+                data["precision"] = {"weights": p, "activations": "bf16", "kv_cache": "bf16"}
+            elif isinstance(p, str):
                 data["precision"] = {"weights": p, "activations": p if p not in ("int4", "fp4", "int8") else "bf16", "kv_cache": p}
             s = data.get("system")
             if isinstance(s, str):

@@ -373,6 +373,12 @@ class System(Frozen):
     scale_up: ScaleUpDomain
     scale_out: ScaleOutNetwork | None = None
     price_usd: PositiveFloat | None = Field(None, description="list price of the whole system")
+    cpu_cores: PositiveInt | None = Field(
+        None, le=bounds.MAX_UNITS, description="CPU systems: cores each socket gives this instance (fewer than the "
+        "chip's on an instance that rents part of a socket; default: all of them)")
+    memory_gib: PositiveFloat | None = Field(
+        None, le=bounds.MAX_CAPACITY_GB, description="CPU systems: the instance's memory over all its sockets, GiB "
+        "(default: the chip's memory x sockets)")
     power_w: PositiveFloat | None = Field(None, description="whole-system power at full load")
     calibration: SystemCalibration | None = Field(
         None, description="parameters fitted to this system's measurements (override the shipped ones)")
@@ -383,6 +389,10 @@ class System(Frozen):
     def _sizes(self) -> System:
         if self.chips % self.chips_per_node:
             raise ValueError(f"chips ({self.chips}) must be a multiple of chips_per_node ({self.chips_per_node})")
+        if self.cpu_cores is not None and self.cpu_cores > self.chip.compute.cores:
+            raise ValueError(f"cpu_cores ({self.cpu_cores}) is more than the {self.chip.compute.cores} cores of {self.chip.name}")
+        if (self.cpu_cores is not None or self.memory_gib is not None) and self.chip.kind != "cpu":
+            raise ValueError(f"cpu_cores and memory_gib describe CPU instances; {self.chip.name} is a {self.chip.kind}")
         return self
 
     @property

@@ -41,6 +41,9 @@ HARDWARE_CHIPS: list[tuple[str, str, str]] = [
     ("trn2", "trainium2", ""),
     ("trainium1", "trainium1", ""),
     ("trn1", "trainium1", ""),
+    ("graviton4", "graviton4", "EC2 instances renting part of a socket are system presets with their cores (cpu_cores)"),
+    ("graviton3", "graviton3", ""),
+    ("xeon platinum 8488c", "xeon-8488c", ""),
     ("inferentia2", "inferentia2", ""),
     ("inf2", "inferentia2", ""),
 ]
