@@ -65,3 +65,15 @@ def test_the_workload_op_dispatches_to_it():
     # the default op is the fused (flash) kernel
     assert float(op_time(dataclasses.replace(op, fused=True), A100).time_s[0]) == float(
         attention_time(B, S, S, H, D, A100, causal=True, phase="prefill").time_s[0])
+
+
+def test_designs_at_once_equal_each_design_alone():
+    from fabless.perf.params import concat
+
+    h100 = ChipParams.from_chip("h100-sxm")
+    both = concat([A100, h100])
+    for backward in (False, True):
+        r = unfused_attention_time(B, S, S, H, D, both, backward=backward)
+        for i, one in enumerate((A100, h100)):
+            alone = unfused_attention_time(B, S, S, H, D, one, backward=backward)
+            assert float(r.time_s[i]) == pytest.approx(float(alone.time_s[0]), rel=1e-12)
