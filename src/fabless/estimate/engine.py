@@ -201,7 +201,8 @@ def _eff(sw: Software | None) -> float | None:
 
 def _sw_training(sw: Software | None) -> dict:
     return {"eff": _eff(sw), "overlap_grad_reduce": sw.overlap_grad_reduce if sw is not None else True,
-            "overlap_tp_comm": sw.overlap_tp_comm if sw is not None else False}
+            "overlap_tp_comm": sw.overlap_tp_comm if sw is not None else False,
+            "fused_attention": sw.fused_attention if sw is not None else True}
 
 
 # ----------------------------------------------------------------------------- training
@@ -241,7 +242,8 @@ def _training(cfg: ModelConfig, scn: Scenario, system: System, plan: Plan, chip:
 
     # Where the compute goes: the layer categories of the busiest stage, the rest (recompute,
     # embedding and LM head) as their own lines.
-    shape = shape_times(cfg, chip, prec, plan.tp, plan.ep, plan.cp, plan.micro_batch, tr.seq_len, tuning, _eff(sw))
+    shape = shape_times(cfg, chip, prec, plan.tp, plan.ep, plan.cp, plan.micro_batch, tr.seq_len, tuning, _eff(sw),
+                        _sw_training(sw)["fused_attention"])
     mid_a = stage_layout(cfg.num_layers, table.pp)[1]
     mid = int(mid_a[0])
     breakdown: dict[str, float] = {cat: v / cfg.num_layers * mid * m for cat, v in shape.layers.items()}

@@ -229,6 +229,10 @@ class Attention(Op):
     Megatron-LM's formula). ``window`` caps the keys each query sees (sliding
     window). ``kv_shared``: V is a slice of K (MLA's latent serves as both), so
     only K is read. ``phase`` is informational: ``train``, ``prefill`` or ``decode``.
+    ``fused=False`` is the attention of stacks before flash attention (Megatron-LM 2019-2022): the
+    score matrix is written to memory between batched matmuls and softmax/dropout kernels
+    (:func:`fabless.perf.attention.unfused_attention_time`); FLOPs and the op's own bytes are
+    counted as for the fused kernel.
 
     FLOPs per visible pair and head: ``2*head_dim_qk`` (QK^T) + ``2*head_dim_v``
     (PV). The backward pass (dQ, dK, dV and dP) counts twice the forward."""
@@ -246,6 +250,7 @@ class Attention(Op):
     dtype: str = "bf16"
     kv_dtype: str = "bf16"
     kv_shared: bool = False
+    fused: bool = True
 
     kind = "attention"
 
