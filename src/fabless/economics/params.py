@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
-from fabless.errors import FablessError
+from fabless.errors import FablessError, suggest
 from fabless.hardware.schema import Dtype, Frozen, ProcessNode
 from fabless.loading import read_yaml, validate
 from fabless.provenance import Source
@@ -236,8 +236,6 @@ def load_params(path: str | Path | None = None) -> EconomicsParams:
         if str(section).startswith("_"):
             continue
         if section not in SECTIONS:
-            from fabless.errors import suggest
-
             raise FablessError(f"{path}: unknown section '{section}'{suggest(str(section), SECTIONS) or '; sections: ' + ', '.join(SECTIONS)}")
         if not isinstance(value, dict):
             raise FablessError(f"{path}: section '{section}' must be a mapping of fields")

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from fabless.errors import FablessError, unknown_name_error
+from fabless.hardware.presets import load_chip
 from fabless.hardware.schema import DTYPES, Chip
 from fabless.loading import read_yaml
 from fabless.provenance import split_provenance
@@ -179,8 +180,6 @@ def _memoised_on_content(build: Any) -> Any:
     @wraps(build)
     def from_chip(cls: type, chip: Chip | str, **kw: Any) -> ChipParams:
         if not isinstance(chip, Chip):
-            from fabless.hardware.presets import load_chip
-
             chip = load_chip(chip)
         try:
             args = (cls, str(kw.get("families_path") or _FAMILIES_PATH),
@@ -253,8 +252,6 @@ class ChipParams:
     def from_chip(cls, chip: Chip | str, *, families_path: str | Path | None = None) -> ChipParams:
         """The parameters of one chip (a Chip, or a preset name / YAML path)."""
         if not isinstance(chip, Chip):
-            from fabless.hardware.presets import load_chip
-
             chip = load_chip(chip)
         fam = family_of(chip, families_path)
         f, fitted = _with_chip_calibration(fam, chip)
