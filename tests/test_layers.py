@@ -1,7 +1,7 @@
 """The package's layers point only down (issue #18): an import from a higher layer, or an import
 cycle between modules, fails here. Layers, lowest first (docs/architecture.md):
 
-    errors, bounds, units, provenance, loading, measurements  (foundations, data access)
+    errors, bounds, units, provenance, loading, params, measurements  (foundations, data access)
     hardware -> workload -> perf -> bands -> estimate -> economics -> serve -> explore -> validate
     -> report -> api (the public Python API) -> cli
 
@@ -19,7 +19,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "src" / "fabless"
-ORDER = ["errors", "bounds", "callmod", "units", "provenance", "loading", "measurements", "hardware", "workload", "perf", "bands",
+ORDER = ["errors", "bounds", "callmod", "units", "provenance", "loading", "params", "measurements", "hardware", "workload", "perf", "bands",
          "estimate", "economics", "serve", "explore", "validate", "report", "api", "cli"]
 LEAVES = {"fabless.report.format"}
 #: Heavy optional extras (pyproject's optional dependencies) a library module may import inside
