@@ -1,0 +1,581 @@
+"""Rewrite every number the docs quote from the code (issue #18, item 5).
+
+A number in README.md, docs/*.md or examples/*/README.md that fabless computes is not typed by
+hand: it sits between two markers ::
+
+    <!-- fabless:begin NAME -->...<!-- fabless:end NAME -->
+
+and the function registered here as NAME (``@block("NAME")``) writes what stands between them,
+by running the real command or model. Two files are generated whole by their own scripts, run
+from here too: docs/validation.md (scripts/docs_validation.py, every validation row) and
+examples/openai-xpu/README.md (examples/openai-xpu/make_readme.py, the design-space search).
+
+Usage: python scripts/docs.py [FILE...]  rewrite the files (all, or the ones named, e.g. docs/economics.md)
+       python scripts/docs.py --check     write nothing; exit 1 naming each file a rerun would change
+       python scripts/docs.py --list      the block names and the files that use them
+
+The validation rows take about a minute; their outcomes are kept in a cache keyed by the
+content of src/fabless (``$FABLESS_DOCS_CACHE``, default ~/.cache/fabless/docs), so a rerun on
+unchanged code (tests/test_docs_current.py) reuses them. The search of the openai-xpu example
+is cached the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import importlib.util
+import io
+import json
+import math
+import os
+import pickle
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src" / "fabless"
+BLOCK = re.compile(r"<!-- fabless:begin ([\w.-]+) -->(.*?)<!-- fabless:end \1 -->", re.S)
+CACHE = Path(os.environ.get("FABLESS_DOCS_CACHE") or Path.home() / ".cache" / "fabless" / "docs")
+
+BLOCKS: dict[str, Callable[[], str]] = {}
+
+
+def block(name: str):
+    """Register the function that writes the block ``name`` (its text is cached per run)."""
+
+    def register(fn: Callable[[], str]) -> Callable[[], str]:
+        BLOCKS[name] = functools.cache(fn)
+        return fn
+
+    return register
+
+
+def marked_files() -> list[Path]:
+    """The markdown files whose marked blocks this script writes."""
+    files = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "examples").glob("*/README.md"))]
+    return [f for f in files if str(f.relative_to(ROOT)) not in WHOLE]
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _load(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def fabless_json(*args: str):
+    """``fabless ARGS --json`` run in this process: its parsed output (one error line on failure)."""
+    from fabless.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([*args, "--json"])
+    if code != 0:
+        raise SystemExit(f"docs: fabless {' '.join(args)} failed: {err.getvalue().strip()[-300:]}")
+    return json.loads(out.getvalue())
+
+
+def code_key(*extra: Path) -> str:
+    """A digest of every file of src/fabless (and ``extra``): equal exactly while the code and
+    data the generated numbers come from are unchanged."""
+    h = hashlib.sha256()
+    paths = sorted(p for p in SRC.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    for p in [*paths, *extra]:
+        h.update(str(p.relative_to(ROOT)).encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:24]
+
+
+def cached(kind: str, key: str, compute: Callable[[], object]):
+    """``compute()``, kept in the cache under (kind, key)."""
+    path = CACHE / f"{kind}-{key}.pickle"
+    if path.is_file():
+        with contextlib.suppress(Exception):
+            return pickle.loads(path.read_bytes())
+    value = compute()
+    with contextlib.suppress(OSError):
+        CACHE.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(pickle.dumps(value))
+        tmp.replace(path)
+    return value
+
+
+def _ms(s: float) -> str:
+    return f"{s * 1e3:.2f} ms"
+
+
+def _pct(x: float, d: int = 1) -> str:
+    return f"{x * 100:+.{d}f}%".replace("-", "−")
+
+
+# ----------------------------------------------------------------------------- whole files
+
+def validation_text(writing: bool = False) -> str:
+    mod = _load(ROOT / "scripts" / "docs_validation.py", "docs_validation")
+    with contextlib.redirect_stdout(io.StringIO()):
+        return mod.regenerate(validation_outcomes())
+
+
+def xpu_text(writing: bool = False) -> str:
+    """The example's README; when ``writing``, a fresh search that also copies its front plot."""
+    here = ROOT / "examples" / "openai-xpu"
+    key = code_key(*sorted(p for p in here.glob("*.py")), here / "space.yaml")
+    sys.path.insert(0, str(here))
+    try:
+        mod = _load(here / "make_readme.py", "make_readme")
+        if writing:
+            return mod.readme_text(here / "front.png")
+        return cached("openai-xpu", key, mod.readme_text)
+    finally:
+        sys.path.remove(str(here))
+
+
+def _validation_stale(current: str, fresh: str) -> str | None:
+    return _load(ROOT / "scripts" / "docs_validation.py", "docs_validation").stale_line(current, fresh)
+
+
+def _exact_stale(current: str, fresh: str) -> str | None:
+    for i, (a, b) in enumerate(zip(current.splitlines(), fresh.splitlines()), 1):
+        if a != b:
+            return f"line {i} now: {a[:160]}\nrerun: {b[:160]}"
+    n, m = len(current.splitlines()), len(fresh.splitlines())
+    return None if n == m else f"{n} lines now, {m} on a rerun"
+
+
+#: Files generated whole: path -> (generator, how a difference is found).
+WHOLE: dict[str, tuple[Callable[[bool], str], Callable[[str, str], str | None]]] = {
+    "docs/validation.md": (validation_text, _validation_stale),
+    "examples/openai-xpu/README.md": (xpu_text, _exact_stale),
+}
+
+
+# ----------------------------------------------------------------------------- the blocks
+
+@block("gemm-tile-formula")
+def _gemm_tile_formula() -> str:
+    from fabless.perf.gemm import TILE_K
+
+    return f"""
+```
+tiles   = ceil(m/BM) · ceil(n/BN) · b
+waves   = ceil(tiles / cores)
+rate    = peak · (sustained clock / boost clock) · mma_efficiency [· mma_8bit_ratio for 8-bit operands] / cores · feed
+compute = waves · 2·BM·BN·k_pad / rate,   k_pad = ceil(k/{TILE_K})·{TILE_K}   (whole K steps of TILE_K = {TILE_K})
+feed    = min(1, operand_bytes_per_cycle_per_core / (MACs/cycle/core · (BM+BN)/(BM·BN) · bytes))
+```
+"""
+
+
+@block("gemm-tile-stages")
+def _gemm_tile_stages() -> str:
+    from fabless.perf.gemm import TILE_K, TILE_STAGES
+
+    return f"{TILE_STAGES} pipeline stages of `(BM+BN) x {TILE_K}`"
+
+
+@block("gemm-split-k-formula")
+def _gemm_split_k_formula() -> str:
+    from fabless.perf.gemm import TILE_K
+
+    return f"""
+```
+s_max   = max(1, min(floor(cores / tiles), floor(k_pad / {TILE_K})))    # slices of at least one K step
+waves   = ceil(tiles · s / cores) / s                              # whole-K tile work per core (1/s)
+traffic = (unsplit traffic) + 8 · s · m · n · b                    # fp32 partials written and read back
+```
+"""
+
+
+@block("guide-gemm-h100-8192")
+def _guide_gemm() -> str:
+    r = fabless_json("op", "gemm", "--chip", "h100-sxm", "-m", "8192", "-n", "8192", "-k", "8192", "--dtype", "bf16")
+    return (f"A square 8192 GEMM is 2 x 8192^3 = {r['flops'] / 1e12:.1f} TFLOP. At H100's dense "
+            f"{r['flops'] / r['roofline_time_s'] / 1e12:.1f} TFLOPS that is {_ms(r['roofline_time_s'])} (the roofline "
+            f"column); the detailed model adds the sustained clock under load, tile and wave quantisation on 132 SMs "
+            f"and the achievable MMA efficiency, and predicts about {_ms(r['time_s'])} (~{r['tflops']:.0f} TFLOPS")
+
+
+@block("guide-allreduce-h200-1gib")
+def _guide_allreduce() -> str:
+    r = fabless_json("op", "allreduce", "--system", "dgx-h200", "--chips", "8", "--bytes", "1GiB")
+    return f"~{r['busbw_gbps']:.0f} GB/s"
+
+
+def _serving_estimate() -> dict:
+    return fabless_json("estimate", str(ROOT / "examples" / "scenarios" / "llama-70b-serving-dgx-h100.yaml"))
+
+
+@block("guide-serving-memory")
+def _guide_serving_memory() -> str:
+    from fabless.workload import load_model
+
+    cfg = load_model("llama-3.1-70b")
+    est = _serving_estimate()
+    mem = est["memory"]
+    kv_per_token = cfg.kv_cache_bytes_per_token("bf16")
+    return (f"{cfg.params_total / 1e9:.2f} B parameters in fp8 over 8 GPUs is {mem['weights'] / 1e9:.1f} GB of weights "
+            f"per GPU; the KV cache is 64 sequences x 2304 tokens x {kv_per_token:,.0f} B/token "
+            f"({cfg.num_layers} layers x {cfg.num_kv_heads} KV heads x {cfg.head_dim} x 2 x 2 bytes in bf16, halved "
+            f"for fp8) / 8 GPUs = {mem['kv_cache'] / 1e9:.1f} GB")
+
+
+def _calibration() -> tuple[dict, str]:
+    """``fabless calibrate`` on the guide's GEMM sweep: its --json output and the file it writes."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "my-h100.yaml"
+        r = fabless_json("calibrate", str(ROOT / "examples" / "measurements" / "xla-sm90-bf16-gemm.csv"),
+                         "--chip", "h100-sxm", "--out", str(out))
+        return r, out.read_text()
+
+
+@block("guide-calibrate-table")
+def _guide_calibrate_table() -> str:
+    r, _ = _calibration()
+    fam = _load_family("h100-sxm")
+
+    def fmt(name: str, v: float) -> str:
+        return f"{v * 1e6:.2g} µs" if name.endswith("_s") else f"{v:.3g}"
+
+    rows = [f"| parameter | before ({fam} family) | after | fitted |", "| --- | --- | --- | --- |"]
+    for q in r["parameters"]:
+        fitted = "yes" if q["fitted"] else "no: the rows do not pin it down"
+        if q["parameter"] == "mma_8bit_ratio" and not any(" fp8" in row["what"] for row in r["rows"]):
+            fitted += " (no fp8 rows)"
+        rows.append(f"| `{q['parameter']}` | {fmt(q['parameter'], q['before'])} | {fmt(q['parameter'], q['after'])} | {fitted} |")
+    sm = r["summary"]
+    return ("\n" + "\n".join(rows) + "\n\nand `median |error| over "
+            f"{sm['rows']} rows: {sm['median_abs_error_before'] * 100:.1f}% before, {sm['median_abs_error_after'] * 100:.1f}% after`")
+
+
+def _load_family(chip: str) -> str:
+    from fabless.hardware.presets import load_chip
+    from fabless.perf.params import family_of
+
+    return family_of(load_chip(chip)).name
+
+
+def _calibrated_row(what: str) -> dict:
+    r, _ = _calibration()
+    return next(row for row in r["rows"] if row["what"] == what)
+
+
+@block("guide-calibrate-small")
+def _guide_calibrate_small() -> str:
+    row = _calibrated_row("gemm 256x2048x256 bf16")
+    return f"a 256x2048x256 GEMM takes {row['measured_s'] * 1e6:.1f} µs, the model said {row['before_s'] * 1e6:.1f} µs"
+
+
+@block("guide-calibrate-large")
+def _guide_calibrate_large() -> str:
+    from fabless.hardware.presets import load_chip
+
+    r, _ = _calibration()
+    after = {q["parameter"]: q["after"] for q in r["parameters"]}
+    row = _calibrated_row("gemm 4096x4096x4096 bf16")
+    chip = load_chip("h100-sxm")
+    peak, sms = chip.peak_flops("bf16"), chip.compute.cores
+    flops = 2 * 4096 ** 3
+    ideal = flops / (peak * after["mma_efficiency"])
+    tiles = math.ceil(4096 / 128) ** 2
+    waves = math.ceil(tiles / sms)
+    loop = ideal * waves / (tiles / sms)
+    return (f"4096³ is {flops / 1e9:.1f} GFLOP, {ideal * 1e6:.1f} µs at {peak / 1e12:.1f} TFLOP/s x "
+            f"{after['mma_efficiency']:.3f}; its {tiles:.0f} tiles of 128x128 run in {waves} waves on {sms} SMs (the "
+            f"last {tiles / sms - (waves - 1):.0%} full), so the main loop takes {waves}/{tiles / sms:.2f} of that, "
+            f"{loop * 1e6:.1f} µs, and with the {after['launch_overhead_s'] * 1e6:.1f} µs launch cost the model says "
+            f"{(loop + after['launch_overhead_s']) * 1e6:.1f} µs (`fabless calibrate` prints "
+            f"{row['after_s'] * 1e6:.1f} µs); the table measured {row['measured_s'] * 1e6:.1f} µs")
+
+
+@block("guide-calibrate-yaml")
+def _guide_calibrate_yaml() -> str:
+    _, text = _calibration()
+    lines = text.splitlines()
+    i = lines.index("calibration:")
+    j = next(k for k in range(i + 2, len(lines)) if not lines[k].startswith("    "))
+    snippet = re.sub(r" at \d{4}-\d\d-\d\dT\d\d:\d\dZ", " at <the time of the run>", "\n".join(lines[i:j]))
+    return f"\n```yaml\n{snippet}\n```\n"
+
+
+SERVE_ROWS = (
+    ('infer-244', 'NIM Llama-3.3-70B 2xH100 tp2 FP8, 5000/500, concurrency 1, output tok/s'),
+    ('infer-245', 'same, concurrency 5'),
+    ('infer-246', 'same, concurrency 25'),
+    ('infer-247', 'same, concurrency 50'),
+    ('infer-248', 'same, concurrency 100 (KV full, requests queue)'),
+    ('infer-249', 'same, 500/2000, concurrency 1, ITL ms'),
+    ('infer-229', 'vLLM Llama-3.1-70B 8xMI300X tp8 FP8, 3200 x 128/2048 burst, tok/s'),
+    ('infer-230', 'same, 1500 x 128/4096'),
+    ('infer-233', 'vLLM Llama-3.1-405B 8xMI300X, 1500 x 128/2048'),
+    ('infer-234', 'same, 128/4096'),
+    ('infer-237', 'vLLM Llama-3.1-70B 8xMI300X, one request 128/2048, E2E s'),
+    ('infer-123', 'MLPerf Llama-2-70B Offline, 8xH100 (4 x tp2, batch 896), output tok/s'),
+    ('infer-124', 'Offline, 8xH200 (8 x tp1, batch 806)'),
+    ('infer-125', 'Offline, 1xB200 FP4 (batch KV-bound)'),
+    ('infer-126', 'Offline, 1xMI300X (vLLM, 2048 seqs)'),
+    ('infer-127', 'Offline, 8xMI300X (8 engines)'),
+    ('infer-137', 'Offline, 1xGH200 (h200-sxm preset, batch 806)'),
+    ('infer-138', 'Offline, 8xH200 CTS 1000 W (batch 784)'),
+    ('infer-139', 'Offline, 32xH100 Juniper (16 x tp2, batch KV-bound)'),
+    ('infer-130', 'Server, 8xH100 (4 x tp2, batch 1024)'),
+    ('infer-131', 'Server, 8xH200 (8 x tp1, batch 896)'),
+    ('infer-132', 'Server, 1xB200 FP4'),
+    ('infer-133', 'Server, 1xMI300X (768 seqs)'),
+    ('infer-134', 'Server, 8xMI300X'),
+    ('infer-128', 'MLPerf Mixtral-8x7B Offline, 8xH100 (8 x tp1, batch 896)'),
+    ('infer-129', 'Mixtral Offline, 8xH200 (batch 3072)'),
+    ('infer-135', 'Mixtral Server, 8xH100 (batch 896)'),
+    ('infer-136', 'Mixtral Server, 8xH200 (batch 1200)'),
+)
+
+
+def validation_outcomes() -> list:
+    """Every validation row's outcome (cached while src/fabless is unchanged; docs/validation.md
+    is written from the same run)."""
+    from fabless.validate.core import evaluate
+
+    return cached("validation", code_key(ROOT / "scripts" / "docs_validation.py"), evaluate)
+
+
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
+
+
+@block("serving-validation-table")
+def _serving_validation_table() -> str:
+    by = {o.id: o for o in validation_outcomes() if o.category == "serve"}
+    rows = ["| row | what | set | measured | predicted | error |", "|---|---|---|---|---|---|"]
+    for rid, what in SERVE_ROWS:
+        o = by[rid]
+        pred = "-" if o.predicted is None else _num(o.predicted)
+        err = "-" if o.error is None else f"{o.error * 100:+.1f}%"
+        rows.append(f"| {rid} | {what} | {o.set} | {_num(o.measured)} | {pred} | {err} |")
+    return "\n" + "\n".join(rows) + "\n"
+
+
+@block("serving-fit-split")
+def _serving_fit_split() -> str:
+    serve = [o for o in validation_outcomes() if o.category == "serve" and o.skipped is None]
+    fit = sum(o.set == "fit" for o in serve)
+    return f"{fit} of the {len(serve)} serve rows predicted are fit rows, the other {len(serve) - fit} held out"
+
+
+#: (label, catalog name) of the models docs/workload.md checks against their published counts.
+PARAM_CHECK_MODELS = (("Llama-2-70B", "llama-2-70b"), ("Llama-3.1-405B", "llama-3.1-405b"),
+                      ("Mixtral-8x7B", "mixtral-8x7b"), ("DeepSeek-V3", "deepseek-v3"), ("GPT-3 175B", "gpt3-175b"),
+                      ("Qwen3-235B-A22B", "qwen3-235b-a22b"))
+
+
+@block("workload-param-counts")
+def _workload_param_counts() -> str:
+    from fabless.loading import read_yaml
+    from fabless.workload import load_model
+
+    published = read_yaml(SRC / "data" / "models" / "SOURCES.yaml")
+    rows = ["| model | fabless total | published | fabless active | published |", "| --- | --- | --- | --- | --- |"]
+    for label, name in PARAM_CHECK_MODELS:
+        cfg, pub = load_model(name), published[name]
+        moe = cfg.params_active < cfg.params_total
+        act = f"{cfg.params_active / 1e9:.2f}B" if moe else ""
+        pub_act = f"{pub['published_params_active']:g}B" if moe and "published_params_active" in pub else ""
+        rows.append(f"| {label} | {cfg.params_total / 1e9:.2f}B | {pub['published_params_total']:g}B | {act} | {pub_act} |")
+    return "\n" + "\n".join(rows) + "\n"
+
+
+#: The collectives parameters docs/collectives.md lists, with what pins each (its rows).
+COLLECTIVE_PARAMS = (
+    ('launch_latency_s', "every row's latency term"),
+    ('ll_bw_fraction', "NCCL's tuner value for LL on one node"),
+    ('scale_up.bw_efficiency', 'large-message ring row comm-307 (NVLink 4 and the default)'),
+    ('scale_up.simple_step_overhead_s', 'mid-size rows comm-296, -301, -303'),
+    ('scale_up.ll_step_overhead_s', 'small-message row comm-294'),
+    ('scale_out.bw_efficiency', 'DeepEP RDMA rows comm-328, -330'),
+    ('scale_out.simple_step_overhead_s', 'proxy + RDMA cost of a Simple network step (DeepEP rows, comm-x-028)'),
+    ('scale_out.ll_step_overhead_s', 'proxy + RDMA cost of an LL network step: comm-x-025 (2 x 1 A100, 8 B), comm-x-028 (2 x 8 B200, 128 B)'),
+    ('nvls.bw_efficiency', 'NVLS rows comm-305, -311'),
+    ('nvls.latency_s', 'NVLS at 256 MiB, comm-303'),
+    ('generations.nvlink3.bw_efficiency', 'A100 rows comm-294, -296, -298 (NVLink 3 runs ~4% below NVLink 4 at large sizes)'),
+    ('generations.nvlink5.bw_efficiency', 'GB200 ring rows comm-x-002, -007'),
+    ('generations.nvlink5.simple_step_overhead_s', 'GB200 ring at 8 MiB, comm-x-002'),
+    ('generations.nvlink5.nvls_bw_efficiency', 'NVL72 72-GPU all-reduce at 4 GiB, comm-x-011'),
+    ('generations.ici.bw_efficiency', 'TPU ppermute rows comm-x-032 (v5p 64 MiB), -033 (v6e 1 MiB)'),
+    ('generations.ici.simple_step_overhead_s', 'same rows: one collective step inside a compiled XLA program'),
+    ('generations.ici.ll_step_overhead_s', 'XLA has no LL protocol; equal cost means LL never wins'),
+    ('generations.ici.launch_latency_s', 'an XLA collective is not a separate launch'),
+)
+
+
+@block("collectives-params")
+def _collectives_params() -> str:
+    from fabless.params import load_param_file
+
+    pf = load_param_file(SRC / "data" / "perf" / "collectives.yaml")
+    rows = ["| parameter | value | confidence | fitted on (what it does) |", "| --- | --- | --- | --- |"]
+    for name, what in COLLECTIVE_PARAMS:
+        p = pf.params[name]
+        value = f"{p.value * 1e6:.3g} us" if p.unit == "s" else f"{p.value:.2f}"
+        rows.append(f"| `{name}` | {value} | {p.confidence} | {what} |")
+    return "\n" + "\n".join(rows) + "\n"
+
+
+FLEET_ARGS = ("fleet", str(ROOT / "examples" / "scenarios" / "llama-70b-serving-dgx-h100.yaml"), "--demand", "20000/min",
+              "--slo", "ttft_p99=2s,tpot_p99=50ms", "--chips",
+              "h100-sxm,b200,tpu-v6e,trainium2," + str(ROOT / "examples" / "scenarios" / "hardware" / "my-chip.yaml"))
+
+
+@block("serving-fleet-table")
+def _serving_fleet_table() -> str:
+    r = cached("fleet", code_key(ROOT / "examples" / "scenarios" / "hardware" / "my-chip.yaml"),
+               lambda: fabless_json(*FLEET_ARGS))
+    rows = ["| chip | best layout | req/s per unit | chips | buy $/month | buy $/M output tokens |", "|---|---|---|---|---|---|"]
+    for x in r["rows"]:
+        chip = Path(x["chip"]).name
+        if x.get("error") or x.get("best") is None:
+            rows.append(f"| {chip} | {x.get('error', 'no layout')} | | | | |")
+            continue
+        rows.append(f"| {chip} | {x['best']} | {x['rate_per_s']:.2f} | {x['chips']} | {x['buy_usd_per_month']:,.0f} | "
+                    f"{x['buy_usd_per_mtoken_output']:.2f} |")
+    return "\n" + "\n".join(rows) + "\n"
+
+
+@block("area-table")
+def _area_table() -> str:
+    from fabless.economics.area import area_errors, chip_area
+    from fabless.hardware.presets import load_chip
+
+    rows = ["| die | role | node | model mm² | published mm² | error |", "|---|---|---|---|---|---|"]
+    for r in area_errors():
+        rows.append(f"| {r['name']} | {r['role']} | {r['node']} | {r['model_mm2']:.0f} | {r['published_mm2']:.0f} | "
+                    f"{_pct(r['error'])} |")
+    v4 = load_chip("tpu-v4")
+    model = chip_area(v4).total_mm2 / v4.physical.dies
+    rows.append(f"| TPU v4 (preset inventory) | — | {v4.physical.process_node} | {model:.0f} | <600 (Google, ISCA 2023) | "
+                f"≥ {_pct(model / 600 - 1, 0)} |")
+    return "\n" + "\n".join(rows) + "\n"
+
+
+@block("area-coefficients")
+def _area_coefficients() -> str:
+    from fabless.economics.params import default_params
+
+    s = default_params().silicon
+    return (f"`bf16_mac_area_um2` = {s.bf16_mac_area_um2:.0f} µm² at N5 (a MAC with its share of its core) and "
+            f"`sram_layout_factor` = {s.sram_layout_factor:.2f}")
+
+
+@block("power-table")
+def _power_table() -> str:
+    from fabless.hardware.presets import load_chip
+    from fabless.validate.power import power_errors
+
+    rows = ["| chip | node | M (MACs/unit) | clock (MHz, basis) | model W | TDP W | error | role | TDP confidence |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for r in power_errors():
+        chip = load_chip(r["name"])
+        src = chip.provenance.get("physical.tdp_w")
+        err = _pct(r["error"])
+        rows.append(f"| {chip.display_name} | {r['node']} | {r['macs_per_unit']:,.0f} | {r['clock_mhz']:.0f} ({r['basis']}) | "
+                    f"{r['model_w']:.0f} | {r['tdp_w']:.0f} | {f'**{err}**' if abs(r['error']) > 0.2 else err} | "
+                    f"{r['role']} | {src.confidence if src else '-'} |")
+    return "\n" + "\n".join(rows) + "\n"
+
+
+def _within_20(gemm_efficiency_at_clock: float | None = None) -> tuple[int, int]:
+    from fabless.economics.params import default_params
+    from fabless.validate.power import power_errors
+
+    p = default_params()
+    if gemm_efficiency_at_clock is not None:
+        p = p.model_copy(update={"power": p.power.model_copy(update={"gemm_efficiency_at_clock": gemm_efficiency_at_clock})})
+    errs = power_errors(p)
+    return sum(abs(r["error"]) <= 0.2 for r in errs), len(errs)
+
+
+@block("power-within-20")
+def _power_within() -> str:
+    ok, n = _within_20()
+    return f"{ok} of {n} are within 20%"
+
+
+@block("power-robust")
+def _power_robust() -> str:
+    counts = {g: _within_20(g)[0] for g in (0.90, 0.94, 0.96)}
+    return ", ".join(f"{n} at {g:.2f}" for g, n in counts.items())
+
+
+# ----------------------------------------------------------------------------- running
+
+def rewrite_blocks(text: str, origin: str) -> str:
+    """``text`` with every marked block rewritten by its function."""
+
+    def sub(m: re.Match) -> str:
+        name = m.group(1)
+        if name not in BLOCKS:
+            raise SystemExit(f"{origin}: no generator for block '{name}' (scripts/docs.py --list names them)")
+        return f"<!-- fabless:begin {name} -->{BLOCKS[name]()}<!-- fabless:end {name} -->"
+
+    return BLOCK.sub(sub, text)
+
+
+def outputs(only: set[str] | None = None, writing: bool = False) -> list[tuple[Path, str, str, Callable[[str, str], str | None]]]:
+    """(file, its text now, the text a rerun writes, how to compare) for every generated file;
+    ``only``: the relative paths to regenerate (all by default)."""
+    out = []
+    for f in marked_files():
+        rel = str(f.relative_to(ROOT))
+        if only and rel not in only:
+            continue
+        text = f.read_text()
+        if BLOCK.search(text):
+            out.append((f, text, rewrite_blocks(text, rel), _exact_stale))
+    for rel, (gen, stale) in WHOLE.items():
+        if only and rel not in only:
+            continue
+        out.append((ROOT / rel, (ROOT / rel).read_text(), gen(writing), stale))
+    return out
+
+
+def stale_files(only: set[str] | None = None) -> list[str]:
+    """One entry per file a rerun would change: its path and the first line that differs."""
+    return [f"{f.relative_to(ROOT)}: {diff}" for f, now, fresh, stale in outputs(only)
+            if (diff := stale(now, fresh)) is not None]
+
+
+def main(argv: list[str]) -> int:
+    only = {a for a in argv if not a.startswith("--")} or None
+    if "--list" in argv:
+        for f in marked_files():
+            names = sorted({m.group(1) for m in BLOCK.finditer(f.read_text())})
+            if names:
+                print(f"{f.relative_to(ROOT)}: {', '.join(names)}")
+        for rel in WHOLE:
+            print(f"{rel}: the whole file")
+        unused = sorted(set(BLOCKS) - {m.group(1) for f in marked_files() for m in BLOCK.finditer(f.read_text())})
+        if unused:
+            print(f"unused blocks: {', '.join(unused)}")
+        return 0
+    if "--check" in argv:
+        stale = stale_files(only)
+        for line in stale:
+            print(f"out of date (run python scripts/docs.py): {line}")
+        if not stale:
+            print("docs are current")
+        return 1 if stale else 0
+    for f, now, fresh, _ in outputs(only, writing=True):
+        if now != fresh:
+            f.write_text(fresh)
+            print(f"wrote {f.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
