@@ -582,6 +582,66 @@ def _power_sustained_table() -> str:
     return "\n" + "\n".join(rows) + "\n"
 
 
+def _e(x: float) -> str:
+    return f"{x:.0e}".replace("e+0", "e").replace("e+", "e")
+
+
+def _pow2(x: int) -> str:
+    n = x.bit_length() - 1
+    return f"2^{n}" if x == 2 ** n else f"{x:,}"
+
+
+@block("reliability-bounds")
+def _reliability_bounds() -> str:
+    from fabless import bounds as b
+
+    lo, hi = b.CLOCK_MHZ
+    rows = [
+        ("any number in a data file", f"finite, magnitude at most {_e(b.MAX_MAGNITUDE)} (inf, NaN, 1e308 refused)"),
+        ("clocks (`*_mhz`)", f"{lo:,.0f} - {hi:,.0f} MHz ({lo / 1e3:g} - {hi / 1e3:g} GHz)"),
+        ("HBM capacity", f"up to {_e(b.MAX_CAPACITY_GB)} GB per chip"),
+        ("bandwidths (HBM, on-chip, links)", f"up to {_e(b.MAX_BANDWIDTH_GB_S)} GB/s per chip"),
+        ("dense peak", f"up to {_e(b.MAX_PEAK_TFLOPS)} TFLOP/s per chip"),
+        ("cores, matrix units", f"up to {b.MAX_UNITS:,}"),
+        ("chips (system, scenario, parallel degrees, `--chips`)", f"1 - {b.MAX_CHIPS:,}"),
+        ("tokens per sequence (prompt, output, training, `--seq`)",
+         f"1 - {_pow2(b.MAX_SEQ_TOKENS)} ({b.MAX_SEQ_TOKENS:,}); for a model with learned absolute positions (GPT-3, GPT-J), "
+         "at most its position table (rotary models run past their configured context)"),
+        ("sequences per batch", f"1 - {_pow2(b.MAX_BATCH)}"),
+        ("GEMM dimensions, heads, head size, model sizes in config.json", f"1 - {_pow2(b.MAX_DIM)}"),
+        ("layers of a model (config.json)", f"1 - {b.MAX_LAYERS:,}"),
+        ("routed experts of a model (config.json)", f"1 - {b.MAX_EXPERTS:,}"),
+        ("bytes (`--bytes`)", f"above 0, up to {_e(b.MAX_BYTES)}"),
+        ("times (`--duration`, SLOs)", f"above 0, up to {_e(b.MAX_SECONDS)} s"),
+        ("rates (`--rate`, `--demand`)", f"above 0, up to {_e(b.MAX_RATE_PER_S)} per second"),
+    ]
+    return "\n| what | accepted |\n|---|---|\n" + "".join(f"| {w} | {a} |\n" for w, a in rows)
+
+
+@block("reliability-budgets")
+def _reliability_budgets() -> str:
+    from fabless import bounds as b
+
+    rows = [
+        ("one `serve` simulation: rate x duration", f"{b.MAX_SIM_REQUESTS:,} requests (about 10 s)"),
+        ("one `serve --offline` run", f"{b.MAX_SIM_REQUESTS:,} requests"),
+        ("one simulation's scheduler steps (output tokens / sequences per step + prompt tokens / step budget)",
+         f"{b.MAX_SIM_STEPS:,}"),
+        ("one `serve --concurrency` run (a rate search over ~120 x clients requests)", f"{b.MAX_CONCURRENCY:,} clients"),
+        ("one `explore` run: designs", f"{b.MAX_DESIGNS:,}"),
+        ("`parallel: auto` plan search", f"{_pow2(b.MAX_AUTO_CHIPS)} ({b.MAX_AUTO_CHIPS:,}) chips; above it give the plan"),
+    ]
+    return "\n| work | budget |\n|---|---|\n" + "".join(f"| {w} | {a} |\n" for w, a in rows)
+
+
+@block("reliability-data-limits")
+def _reliability_data_limits() -> str:
+    from fabless import bounds as b
+
+    return (f"at most {b.MAX_YAML_BYTES / 2 ** 20:.0f} MiB, nesting at most {b.MAX_YAML_DEPTH} levels, aliases "
+            f"expanding to at most {b.MAX_YAML_NODES:,} values")
+
+
 @block("area-table")
 def _area_table() -> str:
     from fabless.economics.area import area_errors, chip_area
