@@ -582,6 +582,12 @@ def _power_sustained_table() -> str:
     return "\n" + "\n".join(rows) + "\n"
 
 
+def _table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """A markdown table as a block's text (blank-line padded)."""
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n" + "\n".join(lines) + "\n"
+
+
 def _e(x: float) -> str:
     return f"{x:.0e}".replace("e+0", "e").replace("e+", "e")
 
@@ -615,7 +621,7 @@ def _reliability_bounds() -> str:
         ("times (`--duration`, SLOs)", f"above 0, up to {_e(b.MAX_SECONDS)} s"),
         ("rates (`--rate`, `--demand`)", f"above 0, up to {_e(b.MAX_RATE_PER_S)} per second"),
     ]
-    return "\n| what | accepted |\n|---|---|\n" + "".join(f"| {w} | {a} |\n" for w, a in rows)
+    return _table(("what", "accepted"), rows)
 
 
 @block("reliability-budgets")
@@ -631,7 +637,7 @@ def _reliability_budgets() -> str:
         ("one `explore` run: designs", f"{b.MAX_DESIGNS:,}"),
         ("`parallel: auto` plan search", f"{_pow2(b.MAX_AUTO_CHIPS)} ({b.MAX_AUTO_CHIPS:,}) chips; above it give the plan"),
     ]
-    return "\n| work | budget |\n|---|---|\n" + "".join(f"| {w} | {a} |\n" for w, a in rows)
+    return _table(("work", "budget"), rows)
 
 
 @block("reliability-data-limits")
