@@ -362,6 +362,32 @@ def _serving_validation_table() -> str:
     return "\n" + "\n".join(rows) + "\n"
 
 
+#: The vLLM and NIM rows of SERVE_ROWS (the others are MLPerf's).
+SERVE_VLLM_NIM = ("infer-244", "infer-245", "infer-246", "infer-247", "infer-248", "infer-249", "infer-229", "infer-230",
+                  "infer-233", "infer-234", "infer-237")
+
+
+@block("serving-validation-summary")
+def _serving_validation_summary() -> str:
+    import numpy as np
+
+    from fabless.validate.core import summarise
+
+    by = {o.id: o for o in validation_outcomes() if o.category == "serve"}
+    rows = [by[rid] for rid, _ in SERVE_ROWS if by[rid].error is not None]
+    held = [o for o in rows if o.set == "held_out"]
+    errs = np.array([abs(o.error) * 100 for o in held])
+    chips = [s for s in summarise(held) if s["chip"] != "all"]
+    per_chip = ", ".join(f"{s['chip']} {s['median_abs_err_pct']:.1f}% ({s['n']} rows)"
+                         for s in sorted(chips, key=lambda s: -s["n"]))
+    mlperf = [abs(o.error) * 100 for o in held if o.id not in SERVE_VLLM_NIM]
+    vllm = [abs(o.error) * 100 for o in held if o.id in SERVE_VLLM_NIM]
+    return (f"Held out, the {len(held)} rows of this table: the median |error| is **{np.median(errs):.1f}%** (goal 15%: "
+            f"{'met' if np.median(errs) <= 15 else 'missed'}), p90 {np.percentile(errs, 90):.1f}%, max {errs.max():.1f}%. "
+            f"By chip: {per_chip}. The {len(mlperf)} MLPerf rows alone: median {np.median(mlperf):.1f}%; "
+            f"the {len(vllm)} vLLM/NIM rows: median {np.median(vllm):.1f}%")
+
+
 @block("serving-fit-split")
 def _serving_fit_split() -> str:
     serve = [o for o in validation_outcomes() if o.category == "serve" and o.skipped is None]
