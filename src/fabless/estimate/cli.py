@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from fabless.bands import band_text, bands_for
 from fabless.estimate.options import estimate_fitting, estimate_json, headline, scenario_dict
 from fabless.report.console import console, print_json, print_table
-from fabless.report.format import pct, seconds
+from fabless.report.format import num, pct, seconds
 from fabless.report.format import plan as plan_text
 
 if TYPE_CHECKING:
