@@ -59,6 +59,7 @@ COMM_PARAMS: dict[str, tuple[float, float]] = {
     "nvls__bw_efficiency": CALIBRATED["nvls__bw_efficiency"],
     "scale_up__simple_step_overhead_s": CALIBRATED["scale_up__simple_step_overhead_s"],
     "scale_up__ll_step_overhead_s": CALIBRATED["scale_up__ll_step_overhead_s"],
+    "scale_up__ll128_step_overhead_s": CALIBRATED["scale_up__ll128_step_overhead_s"],
     "nvls__latency_s": CALIBRATED["nvls__latency_s"],
     "scale_out__bw_efficiency": CALIBRATED["scale_out__bw_efficiency"],
     "scale_out__simple_step_overhead_s": CALIBRATED["scale_out__simple_step_overhead_s"],
