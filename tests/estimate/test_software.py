@@ -86,3 +86,26 @@ def test_cli_takes_training_flags_and_software(capsys):
     assert d["software"] == "megatron-lm-2021" and d["plan"]["zero"] == 3 and d["plan"]["recompute"] == "full"
     assert main(["estimate", "--model", "llama-2-7b", "--system", "dgx-h100", "--parallel", "attn_dp=maybe",
                  "--batch", "1", "--input-tokens", "8", "--output-tokens", "8"]) == 2
+
+
+_Q8 = {"model": "qwen3-8b", "system": {"name": "tpu-v6e-256", "count": 4}, "precision": "bf16",
+       "parallel": {"tp": 4, "mesh": {"tp": [2, 2]}}, "inference": {"batch": 1, "input_tokens": 1024, "output_tokens": 1024}}
+
+
+def test_a_named_only_stack_is_never_a_vendors_default():
+    # vLLM on TPU is one of two serving engines on TPU chips: only a scenario that names it gets it
+    stacks = software_stacks()
+    assert stacks["vllm-tpu"].named_only and "Google" in stacks["vllm-tpu"].vendors
+    assert default_software(load_chip("tpu-v6e"), "inference") is None
+    assert resolve_software("vllm-tpu", load_chip("tpu-v6e"), "inference").name == "vllm-tpu"
+
+
+def test_a_serving_stacks_host_time_is_added_to_every_step():
+    from fabless.estimate.stepcost import EngineStepCost
+
+    host = software_stacks()["vllm-tpu"].host_step_overhead_s
+    assert 0.005 < host < 0.1  # a fitted value of some milliseconds (software.yaml)
+    plain = EngineStepCost.from_scenario(scenario_from_dict(dict(_Q8), "test"))
+    named = EngineStepCost.from_scenario(scenario_from_dict({**_Q8, "software": "vllm-tpu"}, "test"))
+    for step in ((0, 0, 64, 64 * 1500), (1024, 1024, 0, 0), (512, 512, 32, 32 * 800)):
+        assert named.step_time_s(*step) - plain.step_time_s(*step) == pytest.approx(host, rel=1e-9), step

@@ -45,6 +45,13 @@ class Software:
     calibrated: bool
     sources: tuple[str, ...]
     efficiency_from: str | None = None  # another stack whose fitted efficiency this one shares (same compiler)
+    #: serving: the host's time per engine step that the device waits out (scheduling, input
+    #: preparation, dispatch and sampling on the CPU, where the stack does not overlap it with the
+    #: device's step); added to every step of the serving simulator (0: hidden or not measured)
+    host_step_overhead_s: float = 0.0
+    #: a stack only a scenario's ``software:`` selects, never a vendor's default (e.g. one serving
+    #: engine among several on the same chips)
+    named_only: bool = False
 
     def describe(self) -> str:
         how = (f"efficiency {self.framework_kernel_efficiency:.2f} of {self.efficiency_from} (the same compiler), "
@@ -81,6 +88,9 @@ def software_stacks() -> dict[str, Software]:
         own = "framework_kernel_efficiency" in e
         if not 0 < value <= 1:
             raise FablessError(f"software.yaml: {name}.framework_kernel_efficiency must be in (0, 1], got {value}")
+        host = float(_value(e, "host_step_overhead_s", 0.0))
+        if not 0 <= host < 1:
+            raise FablessError(f"software.yaml: {name}.host_step_overhead_s must be in [0, 1) seconds, got {host}")
         srcs = tuple(dict.fromkeys([str(e["source"])] * ("source" in e) + [
             str(v.get("source")) for v in e.values() if isinstance(v, dict) and v.get("source")]))
         out[str(name)] = Software(
@@ -89,7 +99,8 @@ def software_stacks() -> dict[str, Software]:
             overlap_grad_reduce=bool(_value(e, "overlap_grad_reduce", True)),
             overlap_tp_comm=bool(_value(e, "overlap_tp_comm", False)), fit_rows=rows,
             calibrated=own and len(rows) >= MIN_FIT_ROWS, sources=srcs,
-            efficiency_from=str(_value(e, "efficiency_from", "")) or None)
+            efficiency_from=str(_value(e, "efficiency_from", "")) or None, host_step_overhead_s=host,
+            named_only=bool(_value(e, "named_only", False)))
     for name, s in list(out.items()):
         if s.efficiency_from is not None:
             src = out.get(s.efficiency_from)
@@ -115,7 +126,7 @@ def default_software(chip, phase: str) -> Software | None:
     engine-wide parameters then apply)."""
     vendor = _vendor_of(chip).lower()
     cands = [s for s in software_stacks().values()
-             if s.phase == phase and any(vendor.startswith(v.lower()) for v in s.vendors)]
+             if s.phase == phase and not s.named_only and any(vendor.startswith(v.lower()) for v in s.vendors)]
     return max(cands, key=lambda s: s.date) if cands else None
 
 
