@@ -109,3 +109,22 @@ def test_a_serving_stacks_host_time_is_added_to_every_step():
     named = EngineStepCost.from_scenario(scenario_from_dict({**_Q8, "software": "vllm-tpu"}, "test"))
     for step in ((0, 0, 64, 64 * 1500), (1024, 1024, 0, 0), (512, 512, 32, 32 * 800)):
         assert named.step_time_s(*step) - plain.step_time_s(*step) == pytest.approx(host, rel=1e-9), step
+
+
+def test_a_rank_per_neuroncore_replicates_the_kv_heads():
+    # Llama-2-70B: 64 query heads, 8 KV heads of 128, 80 layers. Transformers NeuronX on 16 trn1 chips runs
+    # 32 ranks (2 per chip), more than the 8 KV heads: each rank keeps its group's KV head, 32 in all, so a
+    # chip holds 2 KV heads (1 if a chip were one rank) and the model's KV bytes per token grow 4x:
+    # 80 layers x 2 (K, V) x 32 heads x 128 x 2 bytes = 1,310,720 B instead of 327,680 B.
+    from fabless.estimate.engine import Plan, kv_heads_per_rank, sharded_config
+    from fabless.workload import load_model
+
+    cfg = load_model("llama-2-70b")
+    sw = software_stacks()["neuron-inference"]
+    assert sw.tp_ranks_per_chip == 2
+    rep = kv_heads_per_rank(cfg, 16, sw)
+    assert rep.num_kv_heads == 32 and sharded_config(rep, Plan(tp=16)).num_kv_heads == 2
+    assert sharded_config(kv_heads_per_rank(cfg, 16, None), Plan(tp=16)).num_kv_heads == 1
+    assert rep.kv_cache_bytes_per_token("bf16") == 80 * 2 * 32 * 128 * 2 == 4 * cfg.kv_cache_bytes_per_token("bf16")
+    # KV heads enough for every rank (Llama-2-7B: 32 heads, MHA): nothing changes
+    assert kv_heads_per_rank(load_model("llama-2-7b"), 16, sw) == load_model("llama-2-7b")

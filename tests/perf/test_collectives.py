@@ -422,3 +422,14 @@ def test_flat_ring_latency_counts_network_hops_once_per_domain_and_pass(tmp_path
     # an all-gather ring: 15 steps, 2 of them across the network
     cands = {name: lat for name, lat, _ in C._spanning("all_gather", np.array([0.0]), up, out, p)}
     assert cands["ring/ll"] == pytest.approx(13 * 2e-6 + 2 * 7e-6)
+
+
+def test_neuronlink_collectives_pay_no_launch():
+    # trn1.32xlarge: a 4x4 NeuronLink torus, 2 us per hop. An 8-byte all-reduce over the 16 chips is
+    # bidirectional rings along both dimensions: reduce-scatter + all-gather = 2 x (3 + 3) = 12 steps,
+    # each the hop plus NeuronLink's step cost, and no launch (the collective is part of the compiled graph).
+    p = C.load_params()
+    step = p.flat()["generations__neuronlink__simple_step_overhead_s"]
+    assert p.flat()["generations__neuronlink__launch_latency_s"] == 0.0
+    r = C.collective_time("all_reduce", 8, 16, load_system("trn1-server"))
+    assert r.time_s == pytest.approx(12 * (2e-6 + step), rel=1e-4)

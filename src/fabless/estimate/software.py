@@ -52,6 +52,10 @@ class Software:
     #: a stack only a scenario's ``software:`` selects, never a vendor's default (e.g. one serving
     #: engine among several on the same chips)
     named_only: bool = False
+    #: inference: tensor-parallel ranks the stack places on one chip (one per NeuronCore for
+    #: Transformers NeuronX); where the ranks of a group outnumber the model's KV heads, each
+    #: rank holds a copy of its KV head (:func:`fabless.estimate.engine.kv_heads_per_rank`)
+    tp_ranks_per_chip: int = 1
 
     def describe(self) -> str:
         how = (f"efficiency {self.framework_kernel_efficiency:.2f} of {self.efficiency_from} (the same compiler), "
@@ -89,6 +93,9 @@ def software_stacks() -> dict[str, Software]:
         if not 0 < value <= 1:
             raise FablessError(f"software.yaml: {name}.framework_kernel_efficiency must be in (0, 1], got {value}")
         host = float(_value(e, "host_step_overhead_s", 0.0))
+        ranks = _value(e, "tp_ranks_per_chip", 1)
+        if isinstance(ranks, bool) or not isinstance(ranks, int) or ranks < 1:
+            raise FablessError(f"software.yaml: {name}.tp_ranks_per_chip must be a whole number >= 1, got {ranks!r}")
         if not 0 <= host < 1:
             raise FablessError(f"software.yaml: {name}.host_step_overhead_s must be in [0, 1) seconds, got {host}")
         srcs = tuple(dict.fromkeys([str(e["source"])] * ("source" in e) + [
@@ -100,7 +107,7 @@ def software_stacks() -> dict[str, Software]:
             overlap_tp_comm=bool(_value(e, "overlap_tp_comm", False)), fit_rows=rows,
             calibrated=own and len(rows) >= MIN_FIT_ROWS, sources=srcs,
             efficiency_from=str(_value(e, "efficiency_from", "")) or None, host_step_overhead_s=host,
-            named_only=bool(_value(e, "named_only", False)))
+            named_only=bool(_value(e, "named_only", False)), tp_ranks_per_chip=ranks)
     for name, s in list(out.items()):
         if s.efficiency_from is not None:
             src = out.get(s.efficiency_from)

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from fabless.estimate.engine import (Plan, engine_params, expert_local, graph_time, inference_all_reduce_s,
-                                     inference_config, inference_memory_bytes, resolve_system)
+                                     inference_config, inference_memory_bytes, kv_heads_per_rank, resolve_system)
 from fabless.estimate.plan import check_plan
 from fabless.estimate.scenario import Scenario
 from fabless.estimate.software import resolve_software, with_chip_calibration
@@ -103,6 +103,7 @@ class EngineStepCost:
         plan = Plan(tp=tp, pp=pp, dp=1, ep=ep, mesh=mesh)
         check_plan(plan, cfg, plan.chips, system)  # the same rules as fabless estimate
         sw = with_chip_calibration(resolve_software(scn.software, system.chip, "inference"), system.chip, "inference")
+        cfg = kv_heads_per_rank(cfg, tp, sw)
         p = scn.precision
         prec = Precision(weights=p.weights, activations=p.activations, kv_cache=p.kv_cache)
         chip = ChipParams.from_chip(system.chip)
