@@ -68,6 +68,10 @@ class Software:
             how += "; gradient reduction after the backward pass (not overlapped)"
         if self.overlap_tp_comm:
             how += "; tensor-parallel collectives overlapped with the matmuls"
+        if self.host_step_overhead_s:
+            how += f"; host time {self.host_step_overhead_s * 1e3:.1f} ms per serving step"
+        if self.tp_ranks_per_chip > 1:
+            how += f"; {self.tp_ranks_per_chip} tensor-parallel ranks per chip (KV heads copied where ranks outnumber them)"
         return f"software: {self.name} ({self.display}, {self.date}): {how}"
 
 
