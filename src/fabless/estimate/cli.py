@@ -12,6 +12,7 @@ from fabless.bands import band_text, bands_for, json_fields
 from fabless.bounds import whole_number
 from fabless.errors import FablessError, InfeasibleDesign
 from fabless.loading import read_yaml
+from fabless.report import output_cli
 from fabless.report.console import console, print_json, print_table
 from fabless.report.format import num, pct, seconds
 from fabless.report.format import plan as plan_text
@@ -66,6 +67,8 @@ def estimate_cmd(
     software: str = typer.Option(None, "--software", help="Software stack (data/estimate/software.yaml, e.g. nemo-24.09, "
                                  "megatron-lm-2021, maxtext, trt-llm-0.6); default: the newest for the chip and phase."),
     json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    html: str = output_cli.HTML,
+    plot: str = output_cli.PLOT,
 ) -> None:
     """Estimate a training step or an inference request of a model on a system, and where the time goes.
 
@@ -77,6 +80,11 @@ def estimate_cmd(
     Example: fabless estimate --model llama-3.1-70b --system tpu-v6e-256 --parallel tp=1,zero=3,recompute=full --global-batch 256 --seq-len 8192
 
     Example: fabless estimate --model llama-3.1-70b --system dgx-h100 --precision fp8 --parallel tp=8 --batch 64 --input-tokens 2048 --output-tokens 256
+
+    Example: fabless estimate examples/scenarios/llama-70b-serving-dgx-h100.yaml --html llama-70b.html
+
+    --html FILE writes the roofline, time breakdown, memory and plans as one page that opens
+    offline; --plot FILE.png the roofline as a PNG.
     """
     # Numeric flags are checked here so the error names the flag (0 is refused, not ignored).
     for flag, val, hi in (("--chips", chips, bounds.MAX_CHIPS), ("--input-tokens", input_tokens, bounds.MAX_SEQ_TOKENS),
@@ -89,6 +97,7 @@ def estimate_cmd(
         if not (batch.isascii() and batch.isdigit()):
             raise FablessError(f"--batch must be a whole number of sequences or auto, got '{batch}'")
         whole_number(int(batch), "--batch", hi=bounds.MAX_BATCH, unit="sequences")
+    output_cli.check(html, plot)
     raw: dict = {}
     if scenario:
         raw = read_yaml(scenario)
@@ -127,7 +136,7 @@ def estimate_cmd(
         raw["software"] = software
     if not raw:
         raise FablessError("estimate: give a scenario file or --model and --system; see fabless estimate --help")
-    from fabless.estimate.engine import estimate
+    from fabless.estimate.engine import estimate, report_details
     from fabless.estimate.scenario import scenario_from_dict
 
     scn = scenario_from_dict(raw, scenario or "scenario")
@@ -135,8 +144,11 @@ def estimate_cmd(
     if not est.fits:
         # A plan that does not fit is reported as such, never printed as if it ran.
         raise InfeasibleDesign(f"{scenario or 'scenario'}: {est.model} with {_plan_text(est)} on {est.chips} x {est.chip}: {est.notes[0]}")
+    payload = {**est.to_dict(), **json_fields(bands_for(est)), **report_details(scn, est)}
+    output_cli.emit("estimate", payload, html, plot, inputs={"scenario": scenario, "model": model, "system": system, "chip": chip,
+                                                             "precision": precision, "parallel": parallel})
     if json:
-        print_json({**est.to_dict(), **json_fields(bands_for(est))})
+        print_json(payload)
         return
     show(est)
 

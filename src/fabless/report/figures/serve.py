@@ -1,0 +1,114 @@
+"""`fabless serve`: the latency distributions (TTFT, TPOT, E2E) with the SLO's limits, the
+percentiles, and, where the run searched a rate, throughput and goodput against the rate
+offered with the capacity found."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from fabless.report.figures.common import PALETTE, figure, finite, fmt, seconds_text
+
+_NAMES = {"ttft": "TTFT", "tpot": "TPOT", "e2e": "E2E"}
+
+
+def _limits(data: dict) -> dict[str, dict[str, float]]:
+    """SLO limits by metric: {"ttft": {"p99": 2.0}}."""
+    out: dict[str, dict[str, float]] = {}
+    for key, v in (data.get("slo_limits_s") or {}).items():
+        m, _, stat = key.partition("_")
+        if finite(v):
+            out.setdefault(m, {})[stat] = v
+    return out
+
+
+def distributions(data: dict) -> go.Figure | None:
+    """The CDF of each latency over the run's requests, with the SLO's limits."""
+    lq = data.get("latency_quantiles") or {}
+    q = lq.get("q")
+    metrics = [m for m in _NAMES if lq.get(f"{m}_s")]
+    if not q or not metrics:
+        return None
+    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[f"{_NAMES[m]} (ms)" for m in metrics],
+                        horizontal_spacing=0.07)
+    fig.update_layout(title={"text": f"Latency distributions over {fmt(data.get('requests'))} requests "
+                             "(share of requests at or under each latency)", "x": 0.01, "font": {"size": 16}},
+                      template="plotly_white", height=430, margin={"l": 70, "r": 30, "t": 90, "b": 60}, showlegend=False)
+    limits = _limits(data)
+    for i, m in enumerate(metrics, start=1):
+        ms = [v * 1e3 for v in lq[f"{m}_s"]]
+        fig.add_trace(go.Scatter(x=ms, y=q, mode="lines", name=_NAMES[m], line={"color": PALETTE[i - 1], "width": 2},
+                                 hovertemplate=f"<b>{_NAMES[m]}</b><br>%{{y:.0%}} of requests within %{{x:.4g}} ms<extra></extra>"),
+                      row=1, col=i)
+        for stat, lim in limits.get(m, {}).items():
+            fig.add_vline(x=lim * 1e3, line={"color": "red", "dash": "dash"}, row=1, col=i,
+                          annotation_text=f"SLO {stat} {fmt(lim * 1e3)} ms", annotation_position="bottom right")
+        fig.update_yaxes(tickformat=".0%", range=[0, 1.02], row=1, col=i)
+        fig.update_xaxes(title="ms", row=1, col=i)
+    return fig
+
+
+def percentiles(data: dict) -> go.Figure | None:
+    """p50, p90 and p99 of each latency, side by side."""
+    stats = ("p50", "p90", "p99")
+    metrics = [m for m in _NAMES if any(finite(data.get(f"{m}_{s}_s")) for s in stats)]
+    if not metrics:
+        return None
+    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[f"{_NAMES[m]} (ms)" for m in metrics])
+    fig.update_layout(title={"text": "Latency percentiles", "x": 0.01, "font": {"size": 16}}, template="plotly_white", height=360,
+                      showlegend=False, margin={"l": 70, "r": 30, "t": 90, "b": 50})
+    for i, m in enumerate(metrics, start=1):
+        vals = [data.get(f"{m}_{s}_s") for s in stats]
+        fig.add_trace(go.Bar(x=list(stats), y=[v * 1e3 if finite(v) else None for v in vals], marker_color=PALETTE[i - 1],
+                             text=[seconds_text(v) for v in vals], textposition="auto", name=_NAMES[m],
+                             hovertemplate=f"<b>{_NAMES[m]} %{{x}}</b>: %{{y:.4g}} ms<extra></extra>"), row=1, col=i)
+    return fig
+
+
+def rate_sweep(data: dict) -> go.Figure | None:
+    """Throughput and goodput of each run of the rate search against the rate offered, the SLO
+    met or missed, and the capacity found."""
+    runs = [r for r in data.get("rates_tried") or [] if finite(r.get("rate_per_s"))]
+    if not runs:
+        return None
+    runs = sorted(runs, key=lambda r: r["rate_per_s"])
+    fig = figure("Throughput and goodput against the rate offered (each run of the search)", height=460)
+    x = [r["rate_per_s"] for r in runs]
+    hover = [f"{'met' if r.get('slo_met') else 'missed'} the {'SLO' if data.get('slo_limits_s') else 'stability test'}<br>"
+             f"TTFT p99 {seconds_text(r.get('ttft_p99_s'))}, TPOT p99 {seconds_text(r.get('tpot_p99_s'))}" for r in runs]
+    fig.add_trace(go.Scatter(x=x, y=[r.get("throughput_req_per_s") for r in runs], mode="lines+markers", name="throughput (requests/s)",
+                             marker={"size": 10, "color": ["#2ca02c" if r.get("slo_met") else "#d62728" for r in runs]},
+                             line={"color": "#1f77b4"}, customdata=hover,
+                             hovertemplate="offered %{x:.4g}/s<br>completed %{y:.4g} requests/s<br>%{customdata}<extra></extra>"))
+    if any(finite(r.get("goodput_req_per_s")) for r in runs):
+        fig.add_trace(go.Scatter(x=x, y=[r.get("goodput_req_per_s") for r in runs], mode="lines+markers", name="goodput (within the SLO)",
+                                 line={"color": "#ff7f0e", "dash": "dot"}, customdata=hover,
+                                 hovertemplate="offered %{x:.4g}/s<br>goodput %{y:.4g} requests/s<br>%{customdata}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[min(x), max(x)], y=[min(x), max(x)], mode="lines", name="all offered served",
+                             line={"color": "#999", "dash": "dash", "width": 1}, hoverinfo="skip"))
+    cap = data.get("max_rate_per_s")
+    if finite(cap) and cap > 0:
+        fig.add_vline(x=cap, line={"color": "black", "dash": "dash"}, annotation_text=f"capacity {fmt(cap, 3)} requests/s",
+                      annotation_position="top left")
+    fig.update_xaxes(title="rate offered (requests/s)")
+    fig.update_yaxes(title="requests/s", rangemode="tozero")
+    return fig
+
+
+def figures(data: dict) -> list[go.Figure]:
+    # a searched rate's main figure is the search itself; a run at one load's, its distributions
+    return [f for f in (rate_sweep(data), distributions(data), percentiles(data)) if f is not None]
+
+
+def headline(data: dict) -> list[tuple[str, str]]:
+    out = [("load", str(data.get("mode", "-")))]
+    if finite(data.get("max_rate_per_s")):
+        out.append(("highest rate", f"{fmt(data['max_rate_per_s'], 3)} requests/s"))
+    for k, label in (("ttft_p50_s", "TTFT p50"), ("tpot_p50_s", "TPOT p50"), ("ttft_s", "TTFT mean"), ("tpot_s", "TPOT median")):
+        if finite(data.get(k)):
+            out.append((label, seconds_text(data[k])))
+    if finite(data.get("output_tokens_per_s")):
+        out.append(("output tokens/s", fmt(data["output_tokens_per_s"])))
+    if finite(data.get("goodput_fraction")):
+        out.append(("goodput", f"{100 * data['goodput_fraction']:.1f}% within the SLO"))
+    return out
