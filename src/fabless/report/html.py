@@ -155,7 +155,7 @@ gd.on('plotly_click', function (ev) {
   pre.textContent = chipYaml[id];
   panel.style.display = 'block';
 });
-document.getElementById('chip-yaml-copy').addEventListener('click', function () {
+var wireCopy = function () { document.getElementById('chip-yaml-copy').addEventListener('click', function () {
   var text = document.getElementById('chip-yaml').textContent;
   var done = function () { document.getElementById('chip-yaml-copy').textContent = 'copied'; };
   var fallback = function () {
@@ -164,7 +164,9 @@ document.getElementById('chip-yaml-copy').addEventListener('click', function () 
     try { document.execCommand('copy'); done(); } catch (e) { /* selected for the reader to copy */ }
   };
   if (navigator.clipboard && window.isSecureContext) { navigator.clipboard.writeText(text).then(done, fallback); } else { fallback(); }
-});
+}); };
+// the panel follows the figure in the page: wire its button once the page is read
+if (document.readyState === 'loading') { document.addEventListener('DOMContentLoaded', wireCopy); } else { wireCopy(); }
 """
 
 

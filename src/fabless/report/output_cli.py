@@ -7,7 +7,7 @@ extra), then hands its ``--json`` dict to :func:`emit`, which writes the report 
 
 from __future__ import annotations
 
-import sys
+import shlex
 
 import typer
 
@@ -31,11 +31,12 @@ def emit(kind: str, data, html: str | None, plot: str | None, *, inputs: dict | 
     may be None); ``inputs`` (flag -> value) is listed in the page's footer."""
     if html is None and plot is None:
         return
+    from fabless.cli import current_argv
     from fabless.report.console import err_console
     from fabless.report.html import write_html, write_png
 
     report = {"rows": data} if isinstance(data, list) else dict(data)
-    report["inputs"] = {"command": "fabless " + " ".join(sys.argv[1:]), **{k: v for k, v in (inputs or {}).items() if v is not None}}
+    report["inputs"] = {"command": shlex.join(["fabless", *current_argv]), **{k: v for k, v in (inputs or {}).items() if v is not None}}
     if html is not None:
         write_html(html, kind, report, title=title)
         err_console.print(f"report: {html}")

@@ -34,15 +34,16 @@ def pareto(data: dict) -> go.Figure | None:
     the shipped chips (stars) on the first two objectives."""
     x, y = axes(data)
     front = [r for r in data.get("front") or [] if finite(r.get(x)) and finite(r.get(y))]
-    points = [r for r in data.get("points") or [] if finite(r.get(x)) and finite(r.get(y))]
+    on_front = {r.get("id") for r in front}
+    points = [r for r in data.get("points") or [] if finite(r.get(x)) and finite(r.get(y)) and r.get("id") not in on_front]
     if not front and not points:
         return None
     params = data.get("parameters") or []
     shown = f"{len(points):,}" + (f" of {data.get('feasible'):,}" if data.get("feasible") and data["feasible"] > len(points) else "")
-    fig = figure(f"{data.get('space', 'design space')}: Pareto front ({len(front)} designs shown) among {shown} feasible designs "
+    fig = figure(f"{data.get('space', 'design space')}: Pareto front ({len(front)} design{'s' if len(front) != 1 else ''} shown) among {shown} feasible designs "
                  "(click a front design for its chip file)", height=560)
     if points:
-        fig.add_trace(go.Scattergl(x=[r[x] for r in points], y=[r[y] for r in points], mode="markers", name="feasible designs",
+        fig.add_trace(go.Scatter(x=[r[x] for r in points], y=[r[y] for r in points], mode="markers", name="feasible designs",
                                    marker={"color": "#c7c7c7", "size": 5}, text=[f"design {r.get('id')}" for r in points],
                                    customdata=[_params(r, params) for r in points],
                                    hovertemplate="<b>%{text}</b><br>" + x + " %{x:.4g}<br>" + y + " %{y:.4g}<br>%{customdata}<extra></extra>"))

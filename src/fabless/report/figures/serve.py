@@ -37,7 +37,8 @@ def distributions(data: dict) -> go.Figure | None:
     limits = _limits(data)
     for i, m in enumerate(metrics, start=1):
         ms = [v * 1e3 for v in lq[f"{m}_s"]]
-        fig.add_trace(go.Scatter(x=ms, y=q, mode="lines", name=_NAMES[m], line={"color": PALETTE[i - 1], "width": 2},
+        fig.add_trace(go.Scatter(x=ms, y=q, mode="lines+markers", name=_NAMES[m], line={"color": PALETTE[i - 1], "width": 2},
+                                 marker={"size": 3},
                                  hovertemplate=f"<b>{_NAMES[m]}</b><br>%{{y:.0%}} of requests within %{{x:.4g}} ms<extra></extra>"),
                       row=1, col=i)
         for stat, lim in limits.get(m, {}).items():
