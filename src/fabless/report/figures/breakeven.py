@@ -24,7 +24,7 @@ def fleet_vs_years(data: dict) -> go.Figure | None:
     for key, name, color in (("breakeven_fleet_gpus", f"{g} replaced", "#1f77b4"), ("breakeven_fleet_custom_chips", f"{c} chips", "#2ca02c")):
         ys = [r.get(key) if finite(r.get(key)) else None for r in be]
         fig.add_trace(go.Scatter(x=[r["years"] for r in be], y=ys, mode="lines+markers", name=name, line={"color": color},
-                                 hovertemplate=f"<b>{name}</b><br>%{{x:g}} years: %{{y:,.0f}}<extra></extra>"))
+                                 hovertemplate=f"<b>{name}</b><br>%{{x:.3g}} years: %{{y:,.0f}}<extra></extra>"))
     q = (data.get("monte_carlo") or {}).get("quantiles") or {}
     mc_years = (data.get("monte_carlo") or {}).get("years")
     if finite(q.get("p10")) and finite(q.get("p90")) and finite(mc_years):

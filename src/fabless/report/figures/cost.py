@@ -22,14 +22,14 @@ def _waterfall(title: str, parts: list[dict], total: dict | None, unit: str, hei
     names = [p["name"].replace("chip-hour owned: ", "") for p in parts]
     values = [p["value"] for p in parts]
     measure = ["relative"] * len(parts)
-    hover = [f"{p.get('how', '')}<br>source: {p.get('source', '')}" for p in parts]
+    hover = [f"{p.get('how', '')[:240]}<br>source: {p.get('source', '')[:160]}" for p in parts]
     if total is not None:
         names.append(total["name"].replace("chip-hour owned: ", "chip-hour "))
         values.append(total["value"])
         measure.append("total")
-        hover.append(f"{total.get('how', '')}<br>source: {total.get('source', '')}")
+        hover.append(f"{total.get('how', '')[:240]}<br>source: {total.get('source', '')[:160]}")
     fig.add_trace(go.Waterfall(x=names, y=values, measure=measure, text=[f"{usd(v)}" for v in values], textposition="outside",
-                               customdata=[h[:300] for h in hover], connector={"line": {"color": "#999"}},
+                               customdata=hover, connector={"line": {"color": "#999"}},
                                hovertemplate="<b>%{x}</b>: %{y:,.4g} " + unit + "<br>%{customdata}<extra></extra>",
                                showlegend=False))
     fig.update_yaxes(title=unit, rangemode="tozero")
