@@ -24,10 +24,21 @@ def _families(rows: list[dict]) -> dict[str, str]:
     return {f: PALETTE[i % len(PALETTE)] for i, f in enumerate(fams)}
 
 
+def _grid(n: int) -> tuple[int, int]:
+    """(rows, columns) of n panels, at most three side by side."""
+    cols = min(3, max(1, n))
+    return -(-n // cols), cols
+
+
+def _at(i: int, cols: int) -> dict:
+    return {"row": (i - 1) // cols + 1, "col": (i - 1) % cols + 1}
+
+
 def _layout(fig: go.Figure, title: str, height: int) -> None:
+    """Title above, legend below the panels (about 70 px under the lowest axis)."""
     fig.update_layout(title={"text": title, "x": 0.01, "font": {"size": 16}}, template="plotly_white", height=height,
                       margin={"l": 70, "r": 30, "t": 90, "b": 120},
-                      legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0.0}, hoverlabel={"align": "left"})
+                      legend={"orientation": "h", "yanchor": "top", "y": -70 / (height - 210), "x": 0.0}, hoverlabel={"align": "left"})
 
 
 def _hover(r: dict) -> str:
@@ -51,16 +62,17 @@ def predicted_vs_measured(data: dict) -> go.Figure | None:
         return None
     cats = list(dict.fromkeys(r["category"] for r in rows))
     colors = _families(rows)
-    fig = make_subplots(rows=1, cols=len(cats), subplot_titles=[f"{c} ({sum(r['category'] == c for r in rows)} rows)" for c in cats],
-                        horizontal_spacing=0.06)
-    _layout(fig, "Predicted against measured (log-log; on the line = exact; circles held out, crosses fitted)", 520)
+    nr, nc = _grid(len(cats))
+    fig = make_subplots(rows=nr, cols=nc, subplot_titles=[f"{c} ({sum(r['category'] == c for r in rows)} rows)" for c in cats],
+                        horizontal_spacing=0.07, vertical_spacing=0.16 if nr > 1 else 0.1)
+    _layout(fig, "Predicted against measured (log-log; on the line = exact; circles held out, crosses fitted)", 140 + 380 * nr)
     seen: set[str] = set()
     for i, c in enumerate(cats, start=1):
         sub = [r for r in rows if r["category"] == c]
         vals = [r["measured"] for r in sub] + [r["predicted"] for r in sub]
         lo, hi = min(vals) / 1.5, max(vals) * 1.5
         fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", line={"color": "black", "width": 1}, name="y = x",
-                                 showlegend=i == 1, hoverinfo="skip"), row=1, col=i)
+                                 showlegend=i == 1, hoverinfo="skip"), **_at(i, nc))
         band = ((data.get("bands") or {}).get(c) or {})
         if finite(band.get("lo")) and finite(band.get("hi")):
             # residual r = ln(measured / predicted time): a time is predicted at measured x exp(-r),
@@ -70,7 +82,7 @@ def predicted_vs_measured(data: dict) -> go.Figure | None:
                 f = math.exp(sign * r_end)
                 fig.add_trace(go.Scatter(x=[lo, hi], y=[lo * f, hi * f], mode="lines", line={"color": "#888", "dash": "dot", "width": 1},
                                          name="80% error band (held-out rows)", legendgroup="band",
-                                         showlegend="band" not in seen, hoverinfo="skip"), row=1, col=i)
+                                         showlegend="band" not in seen, hoverinfo="skip"), **_at(i, nc))
                 seen.add("band")
         groups: dict[tuple[str, str], list[dict]] = {}
         for r in sub:
@@ -79,10 +91,10 @@ def predicted_vs_measured(data: dict) -> go.Figure | None:
             fig.add_trace(go.Scatter(x=[r["measured"] for r in rs], y=[r["predicted"] for r in rs], mode="markers", name=fam,
                                      legendgroup=fam, showlegend=fam not in seen,
                                      marker={"color": colors[fam], "size": 8, "symbol": _SET_SYMBOL.get(set_, "circle")},
-                                     text=[_hover(r) for r in rs], hovertemplate="%{text}<extra></extra>"), row=1, col=i)
+                                     text=[_hover(r) for r in rs], hovertemplate="%{text}<extra></extra>"), **_at(i, nc))
             seen.add(fam)
-        fig.update_xaxes(title="measured", row=1, col=i, **log_ticks([lo, hi]))
-        fig.update_yaxes(title="predicted" if i == 1 else None, row=1, col=i, **log_ticks([lo, hi]))
+        fig.update_xaxes(title="measured", **_at(i, nc), **log_ticks([lo, hi]))
+        fig.update_yaxes(title="predicted" if (i - 1) % nc == 0 else None, **_at(i, nc), **log_ticks([lo, hi]))
     return fig
 
 
@@ -95,14 +107,18 @@ def residuals(data: dict) -> go.Figure | None:
     if not cats:
         return None
     colors = _families(list(rows.values()))
-    fig = make_subplots(rows=1, cols=len(cats), subplot_titles=[f"{c}: band {bands[c]['lo']:+.2f} to {bands[c]['hi']:+.2f} "
-                                                                 f"({bands[c].get('n')} rows)" for c in cats], horizontal_spacing=0.06)
-    _layout(fig, "Held-out residuals, ln(measured / predicted time), by vendor family, against the 80% error band", 480)
+    nr, nc = _grid(len(cats))
+    fig = make_subplots(rows=nr, cols=nc, subplot_titles=[f"{c}: band {bands[c]['lo']:+.2f} to {bands[c]['hi']:+.2f} "
+                                                          f"({bands[c].get('n')} rows)" for c in cats],
+                        horizontal_spacing=0.07, vertical_spacing=0.16 if nr > 1 else 0.1)
+    _layout(fig, "Held-out residuals, ln(measured / predicted time), by vendor family, against the 80% error band", 140 + 360 * nr)
     seen: set[str] = set()
     for i, c in enumerate(cats, start=1):
         b = bands[c]
-        fig.add_hrect(y0=b["lo"], y1=b["hi"], fillcolor="#1f77b4", opacity=0.12, line_width=0, row=1, col=i)
-        fig.add_hline(y=0, line={"color": "black", "width": 1}, row=1, col=i)
+        # (the panel is still empty here: shapes must not skip it)
+        fig.add_hrect(y0=b["lo"], y1=b["hi"], fillcolor="#1f77b4", opacity=0.15, line_width=0, exclude_empty_subplots=False,
+                      **_at(i, nc))
+        fig.add_hline(y=0, line={"color": "black", "width": 1}, exclude_empty_subplots=False, **_at(i, nc))
         by_fam: dict[str, list[tuple[str, float]]] = {}
         for rid, res in b["residuals"].items():
             r = rows.get(rid)
@@ -113,9 +129,9 @@ def residuals(data: dict) -> go.Figure | None:
                                  boxpoints="all", jitter=0.5, pointpos=0, fillcolor="rgba(0,0,0,0)", line={"color": "rgba(0,0,0,0)"},
                                  marker={"color": colors.get(fam, "#333"), "size": 6},
                                  text=[_hover(rows[rid]) if rid in rows else rid for rid, _ in items],
-                                 hovertemplate="%{text}<br>residual %{y:+.3f}<extra></extra>"), row=1, col=i)
+                                 hovertemplate="%{text}<br>residual %{y:+.3f}<extra></extra>"), **_at(i, nc))
             seen.add(fam)
-        fig.update_yaxes(title="ln(measured / predicted)" if i == 1 else None, row=1, col=i)
+        fig.update_yaxes(title="ln(measured / predicted)" if (i - 1) % nc == 0 else None, **_at(i, nc))
     return fig
 
 
