@@ -139,12 +139,13 @@ def summarize(df: pd.DataFrame, slo: SLO | None = None, warmup_s: float = 0.0) -
 def latency_quantiles(df: pd.DataFrame, points: int = 101) -> dict:
     """The distribution of each latency (TTFT, TPOT, E2E) over the requests of ``df``, as its
     quantiles at ``points`` evenly spaced probabilities from 0 to 1 (``q``; ``<metric>_s``: the
-    seconds at each, None where no request has the metric): a CDF a report can draw at any
-    number of requests, in a few hundred numbers."""
+    seconds at each, left out where no request has the metric, e.g. TPOT of one-token answers):
+    a CDF a report can draw at any number of requests, in a few hundred numbers."""
     q = np.linspace(0.0, 1.0, points)
     out: dict = {"q": [float(v) for v in q]}
     for m in METRICS:
         x = df[f"{m}_s"].to_numpy(dtype=float) if len(df) else np.array([])
         x = x[np.isfinite(x)]
-        out[f"{m}_s"] = [float(v) for v in np.quantile(x, q)] if x.size else None
+        if x.size:
+            out[f"{m}_s"] = [float(v) for v in np.quantile(x, q)]
     return out

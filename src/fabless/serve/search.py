@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -17,7 +18,8 @@ from fabless.serve.workload import Lengths, Poisson, SharedPrefix
 class MaxThroughput:
     """``rate_per_s``: the highest rate found to meet the SLO (0 if none did); ``result``: its run.
     ``tried``: every (rate, met) evaluated, in order; ``runs``: the same runs' throughput,
-    goodput and p99 latencies (:data:`RUN_FIELDS` of each run's summary), in the same order."""
+    goodput and p99 latencies (:data:`RUN_FIELDS` of each run's summary, those it has a finite
+    value for), in the same order."""
 
     rate_per_s: float
     result: SimResult | None
@@ -67,7 +69,7 @@ def max_throughput(step_model: StepCostModel, lengths: Lengths, slo: SLO | None,
         met = bool(res.summary["requests"] > 0 and (slo is None or slo.met_by(res.summary))
                    and (accept is None or accept(res.summary)))
         tried.append((rate, met))
-        runs.append({k: res.summary[k] for k in RUN_FIELDS if k in res.summary})
+        runs.append({k: res.summary[k] for k in RUN_FIELDS if k in res.summary and math.isfinite(res.summary[k])})
         if on_run is not None:
             on_run(rate, met)
         if met:
