@@ -279,6 +279,28 @@ def check_targets(html: str | None = None, png: str | None = None) -> None:
                                "chromium) or set BROWSER_PATH to a Chrome or Chromium binary")
 
 
+#: Pixels the PNG's footer line adds under the figure.
+FOOTER_PX = 24
+
+
+def _with_footer(fig, data: dict):
+    """A copy of ``fig`` with one grey line under it: the fabless version and the command (or the
+    inputs) it was drawn from, so that a picture pasted into a document still says where it came from."""
+    import plotly.graph_objects as go
+
+    out = go.Figure(fig)
+    inputs = data.get("inputs") if isinstance(data.get("inputs"), dict) else {}
+    what = inputs.get("command") or ", ".join(f"{k} {v}" for k, v in _inputs(data)[:4])
+    text = f"fabless {_version()}" + (f" · {what}" if what else "")
+    if len(text) > 170:
+        text = text[:169] + "…"
+    margin_b = int(out.layout.margin.b if out.layout.margin.b is not None else 60)
+    out.update_layout(height=int(out.layout.height or HEIGHT_PX) + FOOTER_PX, margin={"b": margin_b + FOOTER_PX})
+    out.add_annotation(text=_html.escape(text), xref="paper", yref="paper", x=0, y=0, xanchor="left", yanchor="top",
+                       yshift=-(margin_b + FOOTER_PX - 18), showarrow=False, font={"size": 10, "color": "#777"})
+    return out
+
+
 def write_png(path: str | Path, kind: str, data: dict) -> Path:
     """The ``kind`` report's main figure as a PNG at ``path`` (kaleido with the system's Chromium)."""
     check_targets(png=str(path))
@@ -287,7 +309,7 @@ def write_png(path: str | Path, kind: str, data: dict) -> Path:
     figs = figures(kind, data)
     if not figs:
         raise FablessError(f"--plot {path}: the {kind} result holds nothing to draw")
-    fig = figs[0]
+    fig = _with_footer(figs[0], data)
     os.environ.setdefault("BROWSER_PATH", chromium_path() or "")
     height = int(fig.layout.height or HEIGHT_PX)
 

@@ -8,6 +8,7 @@ extra), then hands its ``--json`` dict to :func:`emit`, which writes the report 
 from __future__ import annotations
 
 import shlex
+import sys
 
 import typer
 
@@ -36,7 +37,7 @@ def emit(kind: str, data, html: str | None, plot: str | None, *, inputs: dict | 
     from fabless.report.html import write_html, write_png
 
     report = {"rows": data} if isinstance(data, list) else dict(data)
-    report["inputs"] = {"command": shlex.join(["fabless", *current_argv]), **{k: v for k, v in (inputs or {}).items() if v is not None}}
+    report["inputs"] = {"command": shlex.join(["fabless", *(current_argv or sys.argv[1:])]), **{k: v for k, v in (inputs or {}).items() if v is not None}}
     if html is not None:
         write_html(html, kind, report, title=title)
         err_console.print(f"report: {html}")

@@ -69,7 +69,7 @@ def max_throughput(step_model: StepCostModel, lengths: Lengths, slo: SLO | None,
         met = bool(res.summary["requests"] > 0 and (slo is None or slo.met_by(res.summary))
                    and (accept is None or accept(res.summary)))
         tried.append((rate, met))
-        runs.append({k: res.summary[k] for k in RUN_FIELDS if k in res.summary and math.isfinite(res.summary[k])})
+        runs.append({k: v for k in RUN_FIELDS if isinstance(v := res.summary.get(k), (int, float)) and math.isfinite(v)})
         if on_run is not None:
             on_run(rate, met)
         if met:

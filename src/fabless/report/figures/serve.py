@@ -73,7 +73,8 @@ def rate_sweep(data: dict) -> go.Figure | None:
     if not runs:
         return None
     runs = sorted(runs, key=lambda r: r["rate_per_s"])
-    fig = figure("Throughput and goodput against the rate offered (each run of the search)", height=460)
+    fig = figure("Throughput and goodput against the rate offered (each run of the search; green: met the "
+                 + ("SLO" if data.get("slo_limits_s") else "stability test") + ", red: missed)", height=460)
     x = [r["rate_per_s"] for r in runs]
     hover = [f"{'met' if r.get('slo_met') else 'missed'} the {'SLO' if data.get('slo_limits_s') else 'stability test'}<br>"
              f"TTFT p99 {seconds_text(r.get('ttft_p99_s'))}, TPOT p99 {seconds_text(r.get('tpot_p99_s'))}" for r in runs]
@@ -96,9 +97,37 @@ def rate_sweep(data: dict) -> go.Figure | None:
     return fig
 
 
+def latency_vs_rate(data: dict) -> go.Figure | None:
+    """p99 TTFT and TPOT of each run of the rate search against the rate offered, with the SLO's
+    p99 limits as lines: where each crosses its limit is the capacity."""
+    runs = sorted((r for r in data.get("rates_tried") or [] if finite(r.get("rate_per_s"))), key=lambda r: r["rate_per_s"])
+    metrics = [m for m in ("ttft", "tpot") if any(finite(r.get(f"{m}_p99_s")) for r in runs)]
+    if not runs or not metrics:
+        return None
+    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[f"{_NAMES[m]} p99 (ms)" for m in metrics])
+    fig.update_layout(title={"text": "p99 latency against the rate offered, with the SLO's limits", "x": 0.01, "font": {"size": 16}},
+                      template="plotly_white", height=380, showlegend=False, margin={"l": 70, "r": 30, "t": 90, "b": 60})
+    limits = _limits(data)
+    cap = data.get("max_rate_per_s")
+    for i, m in enumerate(metrics, start=1):
+        pts = [r for r in runs if finite(r.get(f"{m}_p99_s"))]
+        fig.add_trace(go.Scatter(x=[r["rate_per_s"] for r in pts], y=[r[f"{m}_p99_s"] * 1e3 for r in pts], mode="lines+markers",
+                                 marker={"size": 9, "color": ["#2ca02c" if r.get("slo_met") else "#d62728" for r in pts]},
+                                 line={"color": PALETTE[i - 1]},
+                                 hovertemplate=f"offered %{{x:.4g}}/s<br>{_NAMES[m]} p99 %{{y:.4g}} ms<extra></extra>"), row=1, col=i)
+        if "p99" in limits.get(m, {}):
+            fig.add_hline(y=limits[m]["p99"] * 1e3, line={"color": "red", "dash": "dash"}, row=1, col=i,
+                          annotation_text=f"SLO {fmt(limits[m]['p99'] * 1e3)} ms", annotation_position="top left")
+        if finite(cap) and cap > 0:
+            fig.add_vline(x=cap, line={"color": "black", "dash": "dot"}, row=1, col=i)
+        fig.update_xaxes(title="rate offered (requests/s)", row=1, col=i)
+        fig.update_yaxes(rangemode="tozero", row=1, col=i)
+    return fig
+
+
 def figures(data: dict) -> list[go.Figure]:
     # a searched rate's main figure is the search itself; a run at one load's, its distributions
-    return [f for f in (rate_sweep(data), distributions(data), percentiles(data)) if f is not None]
+    return [f for f in (rate_sweep(data), latency_vs_rate(data), distributions(data), percentiles(data)) if f is not None]
 
 
 def headline(data: dict) -> list[tuple[str, str]]:
