@@ -20,7 +20,7 @@ import pytest
 from fabless.errors import InvalidInput
 from fabless.estimate.engine import estimate, report_details
 from fabless.estimate.scenario import load_scenario
-from fabless.report.html import KINDS, chromium_path, figures, render_html
+from fabless.report.html import FOOTER_PX, KINDS, chromium_path, figures, render_html
 from fabless.serve.metrics import latency_quantiles
 from tests.conftest import assert_one_line_error
 
@@ -165,5 +165,6 @@ def test_plot_writes_a_png(cli, tmp_path):
     r = cli("tco", SCN, "--compare", "h100-sxm,b200", "--plot", str(png))
     assert r.code == 0, r.err
     w, h = _png_size(png)
-    assert (w, h) == (1000, 440)  # the figure's size in the report (common.WIDTH_PX x its height)
+    # the figure's size in the report (common.WIDTH_PX x its height), and a footer line under it
+    assert (w, h) == (1000, 440 + FOOTER_PX)
     assert 5_000 < png.stat().st_size < 150_000
