@@ -27,5 +27,6 @@ check "usage slip (-m abc)" 2 "$VENV/bin/fabless" op gemm --chip h100-sxm -m abc
 check "unknown command" 2 "$VENV/bin/fabless" no-such-command
 check "bad scenario file" 2 "$VENV/bin/fabless" estimate "$bad"
 check "an extra that is not installed" 2 "$VENV/bin/fabless" explore examples/openai-xpu/space.yaml --out "$(mktemp -d)/x"
-if [ "$fail" = 0 ]; then echo "bare install: 6 checks passed"; fi
+check "fabless ui without the ui extra" 2 "$VENV/bin/fabless" ui --check
+if [ "$fail" = 0 ]; then echo "bare install: 7 checks passed"; fi
 exit "$fail"

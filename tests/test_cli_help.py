@@ -28,6 +28,7 @@ EXAMPLE = re.compile(r"^\s*Example: fabless (.+?)\s*$")
 QUICK = {
     "fleet ": ["--max-layouts", "1", "--duration", "10s"],      # 5 chips x 6 layouts of 60 s runs: ~1 min
     "serve ": ["--duration", "60s"],                            # the max-throughput search simulates 600 s per rate
+    "ui ": ["--check"],                                         # serves until Ctrl-C: check on a free port and stop
 }
 
 
@@ -57,7 +58,7 @@ def examples_of(help_text: str) -> list[str]:
 def test_every_command_is_found():
     # the ones a user meets first, so that a broken walk over the command tree cannot pass silently
     for name in ("chips list", "chips compare", "systems show", "models graph", "import", "op gemm", "op allreduce",
-                 "estimate", "serve", "fleet", "cost", "tco", "breakeven", "explore", "validate", "calibrate"):
+                 "estimate", "serve", "fleet", "cost", "tco", "breakeven", "explore", "validate", "calibrate", "ui"):
         assert name in COMMANDS
     assert len(COMMANDS) >= 28  # 4 chips, 3 systems, 3 models, import, 8 op, and 9 single commands
 

@@ -3,7 +3,7 @@ cycle between modules, fails here. Layers, lowest first (docs/architecture.md):
 
     errors, bounds, units, provenance, loading, measurements  (foundations, data access)
     hardware -> workload -> perf -> bands -> estimate -> economics -> serve -> explore -> validate
-    -> report -> api (the public Python API) -> cli
+    -> report -> api (the public Python API) -> ui (the local web page) -> cli
 
 ``fabless.report.format`` (number formatting, importing nothing of fabless) may be used from any
 layer. Every ``*cli*`` module is the top layer (it may defer a command's imports).
@@ -16,7 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "src" / "fabless"
 ORDER = ["errors", "bounds", "callmod", "units", "provenance", "loading", "measurements", "hardware", "workload", "perf", "bands",
-         "estimate", "economics", "serve", "explore", "validate", "report", "api", "cli"]
+         "estimate", "economics", "serve", "explore", "validate", "report", "api", "ui", "cli"]
 LEAVES = {"fabless.report.format"}
 
 

@@ -29,7 +29,7 @@ from fabless.errors import FablessError
 from fabless.estimate.engine import Estimate
 from fabless.estimate.engine import estimate as _estimate
 from fabless.estimate.plan import Plan
-from fabless.estimate.scenario import Scenario, scenario_from_dict
+from fabless.estimate.scenario import Scenario, require_language_model, scenario_from_dict
 from fabless.hardware.presets import load_chip, load_system
 from fabless.hardware.schema import Chip
 from fabless.loading import read_yaml
@@ -89,6 +89,7 @@ def serve(scn: Scenario | dict | str | Path, *, rate: str | float | None = None,
     from fabless.serve.workload import Poisson
 
     s = scenario(scn)
+    require_language_model(s.model, "serve")
     if s.inference is None:
         raise FablessError("serve: the scenario needs an inference section (input_tokens, output_tokens)")
     loads = [x for x, on in (("rate", rate is not None), ("offline", offline is not None),
@@ -120,14 +121,18 @@ def tco(scn: Scenario | dict | str | Path, chips: list[str], *, price_tier: str 
     from fabless.hardware.prices import check_tier
 
     check_tier(price_tier, "price_tier")
-    return pd.DataFrame(tco_rows(_raw(scn), list(chips), default_params(), price_tier=price_tier))
+    raw = _raw(scn)
+    require_language_model(raw.get("model"), "tco")
+    return pd.DataFrame(tco_rows(raw, list(chips), default_params(), price_tier=price_tier))
 
 
 def breakeven(scn: Scenario | dict | str | Path, custom: str, gpu: str, **options: Any) -> dict:
     """Build versus buy (``fabless breakeven``): the custom chip against the GPU on the scenario;
     the fleet size at which the custom chip pays back, by year, and the tornado of its inputs.
     ``options`` are those of :func:`fabless.economics.tco.breakeven_report`."""
-    return breakeven_report(_raw(scn), custom, gpu, default_params(), **options)
+    raw = _raw(scn)
+    require_language_model(raw.get("model"), "breakeven")
+    return breakeven_report(raw, custom, gpu, default_params(), **options)
 
 
 def explore(space: str | Path, out: str | Path, *, progress: bool = False) -> pd.DataFrame:

@@ -71,6 +71,8 @@ VENDOR_FAMILIES: tuple[tuple[str, str], ...] = (
     ("meta", "meta-mtia"),
 )
 CUSTOM = "custom"
+#: The family of every CPU chip (kind: cpu), and the validation category of its rows.
+CPU = "cpu"
 
 #: Parts of a breakdown that are communication (the name after any "prefill."/"decode." prefix).
 COMM_PARTS = frozenset({"tp_comm", "ep_all_to_all", "cp_comm", "pp_send_recv", "dp_comm_exposed"})
@@ -136,11 +138,14 @@ def family_of_vendor(vendor: str | None) -> str:
 
 
 def family_of_chip(name: str) -> str:
-    """Family of a chip preset name; ``custom`` when it is not a preset (a chip file of one's own)."""
+    """Family of a chip preset name: ``cpu`` for a chip of ``kind: cpu`` (Graviton, Xeon: the CPU
+    model, whatever the vendor), else its vendor line; ``custom`` when it is not a preset (a chip
+    file of one's own)."""
     try:
-        return family_of_vendor(load_chip(name).vendor)
+        chip = load_chip(name)
     except FablessError:
         return CUSTOM
+    return CPU if chip.kind == "cpu" else family_of_vendor(chip.vendor)
 
 
 def bound_of_breakdown(breakdown_s: dict[str, float], part: str = "all") -> str:
@@ -204,10 +209,11 @@ def band(value: float, kind: str, category: str, family: str, bound: str,
 
 def bands_for(est, path: str | Path | None = None) -> dict[str, dict | str]:
     """Every headline metric of an Estimate -> its band ({"lo", "hi", "regime", "n"}, in the
-    metric's unit) or "unvalidated". Category train or infer by the estimate's phase, family
+    metric's unit) or "unvalidated". Category train or infer by the estimate's phase (cpu for a
+    CPU's inference, scored by the CPU rows), family
     by its chip, bound by its breakdown (per metric: TTFT by the prefill, TPOT by a decode)."""
-    category = "train" if est.phase == "training" else "infer"
     family = family_of_chip(est.chip)
+    category = "train" if est.phase == "training" else (CPU if family == CPU else "infer")
     out: dict[str, dict | str] = {}
     for metric, (kind, part) in ESTIMATE_METRICS.items():
         value = est.metrics.get(metric)

@@ -51,6 +51,8 @@ _COMMANDS: dict[str, tuple[str, str, bool, str]] = {
                  "The models against published measurements: median and p90 error per category and vendor."),
     "calibrate": ("fabless.validate.calibrate_cli", "calibrate_app", False,
                   "Fit the model's parameters to your own measurements and write a chip or system file."),
+    "ui": ("fabless.ui.cli", "ui_app", False,
+           "A local web page: change model, chip, precision or plan and watch the estimate, $/Mtoken and a chip comparison."),
 }
 
 

@@ -43,11 +43,14 @@ def test_chip_files_carry_no_price():
 
 def test_issue_chips_are_filled_or_stated_missing():
     have = {r.chip for r in price_records()}
-    for chip in ("b200", "gb200", "mi300x", "mi325x", "tpu-v5e", "tpu-v5p", "tpu-v6e", "trainium1", "inferentia2"):
+    for chip in ("b200", "gb200", "mi300x", "mi325x", "tpu-v5e", "tpu-v5p", "tpu-v6e", "trainium1", "inferentia2",
+                 "trainium2", "graviton3", "graviton4", "xeon-8488c"):
         assert chip in have, chip
     # no public per-chip price found: the file's header says so, and selection returns none
-    for chip in ("tpu-v7", "trainium2", "graviton4"):
+    for chip in ("tpu-v7",):
         assert all(select_price(chip, t) is None for t in TIERS)
+    # Trainium2: rented on demand only (no reserved, purchase or capacity-block price published)
+    assert [t for t in TIERS if select_price("trainium2", t) is not None] == ["on-demand"]
 
 
 def test_selection_rule_by_hand():

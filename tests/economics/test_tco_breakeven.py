@@ -19,6 +19,19 @@ from tests.conftest import assert_one_line_error
 
 SERVE = "examples/scenarios/llama-70b-serving-dgx-h100.yaml"
 CUSTOM = "examples/scenarios/hardware/my-chip-system.yaml"
+
+
+@pytest.fixture(scope="module")
+def linkless_chip(tmp_path_factory):
+    """A chip with no chip-to-chip links and no system preset of its own: MTIA v2's file under
+    another name (MTIA v2 itself has systems built on a PCIe switch)."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "src/fabless/data/chips/mtia-v2.yaml").read_text()
+    path = tmp_path_factory.mktemp("chip") / "linkless-npu.yaml"
+    path.write_text(text.replace("\nname: mtia-v2\n", "\nname: linkless-npu\n"))
+    assert "name: linkless-npu" in path.read_text()
+    return str(path)
 HOURS = 8760.0
 OWNED_H100 = 2.586
 RENT_H100 = 2.99
@@ -85,13 +98,19 @@ def test_tco_training_run_by_hand(cli, train_scenario):
     assert 0 < row["matrix_util"] <= 1
 
 
-def test_tco_compare_rows_and_chips_without_a_system(cli):
-    r = cli("tco", SERVE, "--compare", "h100-sxm,tpu-v5p,mtia-v2,examples/scenarios/hardware/my-chip.yaml," + CUSTOM, "--json")
+def test_tco_compare_rows_and_chips_without_a_system(cli, linkless_chip):
+    r = cli("tco", SERVE, "--compare", f"h100-sxm,tpu-v5p,graviton4,mtia-v2,{linkless_chip},examples/scenarios/hardware/my-chip.yaml,"
+            + CUSTOM, "--json")
     assert r.code == 0, r.err
     rows = {row["chip"]: row for row in r.json()["rows"]}
     # a chip with no system preset goes into the scenario's own system (DGX H100), which needs
-    # scale-up links: MTIA v2 has none (PCIe only)
-    assert "no scale-up links" in rows["mtia-v2"]["error"]
+    # scale-up links: this one has none
+    assert "no scale-up links" in rows[linkless_chip]["error"]
+    # Graviton4 goes into its own CPU instance (c8g), where each socket runs a whole model copy:
+    # the scenario's tp=8 plan is refused in one line naming the rule
+    assert "c8g" in rows["graviton4"]["error"] and "each socket runs its own copy of the model" in rows["graviton4"]["error"]
+    # MTIA v2 has no links of its own but systems of its own (a PCIe Gen5 switch per chassis)
+    assert rows["mtia-v2"]["system"] == "mtia-v2-chassis" and "error" not in rows["mtia-v2"]
     mine = rows["examples/scenarios/hardware/my-chip.yaml"]
     assert mine["chip_name"] == "my-chip" and mine["chips"] == 8 and "dgx-h100" in mine["system_note"]
     # TPU v5p: Google sells no TPU -> no purchase price, said so (not its manufacturing cost);
@@ -105,8 +124,8 @@ def test_tco_compare_rows_and_chips_without_a_system(cli):
     assert rows[CUSTOM]["chips"] == 8 and rows[CUSTOM]["rent_chip_hour_usd"] is None and "system_note" not in rows[CUSTOM]
 
 
-def test_tco_table_prints(cli):
-    r = cli("tco", SERVE, "--compare", "h100-sxm,mtia-v2")
+def test_tco_table_prints(cli, linkless_chip):
+    r = cli("tco", SERVE, "--compare", f"h100-sxm,{linkless_chip}")
     assert r.code == 0, r.err
     assert "no scale-up links" in r.out and "h100-sxm" in r.out
 
@@ -167,8 +186,8 @@ def test_breakeven_custom_chip_yaml_is_placed_in_the_scenario_system(cli):
     assert d["custom"] == "my-chip" and any("dgx-h100" in n for n in d["notes"])
 
 
-def test_breakeven_custom_without_links_is_one_line_error(cli):
-    assert_one_line_error(cli("breakeven", SERVE, "--custom", "mtia-v2"), "no scale-up links")
+def test_breakeven_custom_without_links_is_one_line_error(cli, linkless_chip):
+    assert_one_line_error(cli("breakeven", SERVE, "--custom", linkless_chip), "no scale-up links")
 
 
 def test_breakeven_gpu_without_price_is_one_line_error(cli):

@@ -86,3 +86,61 @@ def test_cli_takes_training_flags_and_software(capsys):
     assert d["software"] == "megatron-lm-2021" and d["plan"]["zero"] == 3 and d["plan"]["recompute"] == "full"
     assert main(["estimate", "--model", "llama-2-7b", "--system", "dgx-h100", "--parallel", "attn_dp=maybe",
                  "--batch", "1", "--input-tokens", "8", "--output-tokens", "8"]) == 2
+
+
+def test_attention_kernel_is_flash_unless_a_stack_says_unfused():
+    from fabless.estimate.software import _attention_kernel
+
+    assert all(s.fused_attention for s in software_stacks().values())  # no shipped stack sets unfused yet
+    assert _attention_kernel("x", {}) == "flash"
+    assert _attention_kernel("x", {"attention_kernel": {"value": "unfused", "source": "s"}}) == "unfused"
+    with pytest.raises(FablessError, match="attention_kernel must be one of flash, unfused") as exc:
+        _attention_kernel("x", {"attention_kernel": "sdpa"})
+    assert "\n" not in str(exc.value)
+
+
+def test_an_unfused_stack_swaps_only_the_attention_kernels():
+    # one micro-batch of gpt3-1.3b on A100 (tp 1): with unfused attention each layer's attention is
+    # the unfused forward + backward of perf.attention on the framework's chip; every other category
+    # is unchanged, and a selective recompute re-runs the unfused forward
+    from fabless.estimate.optime import framework_chip
+    from fabless.estimate.step import shape_times
+    from fabless.perf.attention import unfused_attention_time
+    from fabless.perf.params import ChipParams
+    from fabless.workload import Precision, load_model
+
+    cfg = load_model("gpt3-1.3b")
+    chip = ChipParams.from_chip("a100-sxm")
+    prec = Precision(weights="bf16", activations="bf16", kv_cache="bf16")
+    flash = shape_times(cfg, chip, prec, 1, 1, 1, 1, 2048)
+    unfused = shape_times(cfg, chip, prec, 1, 1, 1, 1, 2048, fused_attention=False)
+    fc = framework_chip(chip)
+    h, d, s = cfg.num_heads, cfg.head_dim, 2048
+    fwd = float(unfused_attention_time(1, s, s, h, d, fc).time_s[0])
+    bwd = float(unfused_attention_time(1, s, s, h, d, fc, backward=True).time_s[0])
+    assert unfused.layers["attention"] == pytest.approx(cfg.num_layers * (fwd + bwd), rel=1e-9)
+    assert unfused.layers["attention"] > 2 * flash.layers["attention"]
+    assert {k: v for k, v in unfused.layers.items() if k != "attention"} == \
+        {k: v for k, v in flash.layers.items() if k != "attention"}
+    assert unfused.rec_sel == pytest.approx(cfg.num_layers * fwd, rel=1e-9)  # selective = the attention core
+
+
+def test_blackwell_recipes_overlap_tensor_parallel_comm_except_nvfp4():
+    from fabless.validate.train import software_by_row
+
+    stacks = software_stacks()
+    assert stacks["megatron-bridge"].overlap_tp_comm and not stacks["megatron-bridge-nvfp4"].overlap_tp_comm
+    assert default_software(load_chip("b200"), "training").name == "megatron-bridge"
+    rows = software_by_row()
+    assert rows["train-bw-001"] == "megatron-bridge" and rows["train-bw-012"] == rows["train-bw-013"] == "megatron-bridge-nvfp4"
+    # with the overlap, tp 4 collectives hide under the stage's compute (tp_comm = max(0, tp - compute))
+    scn = {"model": "llama-3.1-70b", "system": {"name": "hgx-b200", "count": 32}, "precision": "fp8",
+           "parallel": {"tp": 4, "pp": 2}, "training": {"global_batch": 64, "micro_batch": 1, "seq_len": 8192}}
+    over = estimate(scenario_from_dict({**scn, "software": "megatron-bridge"}))
+    plain = estimate(scenario_from_dict({**scn, "software": "megatron-bridge-nvfp4"}))
+    assert plain.breakdown_s["tp_comm"] > 0 and over.breakdown_s.get("tp_comm", 0.0) == 0.0
+    # the step loses the collectives and the bubble's share of them: bubble = (pp-1)/(v m + pp-1) of the pipeline
+    m = 64 // (4 * 1)  # micro-batches: global batch / (dp 4 x micro-batch 1)
+    frac = (2 - 1) / (m + 2 - 1)
+    assert over.metrics["step_time_s"] == pytest.approx(
+        plain.metrics["step_time_s"] - plain.breakdown_s["tp_comm"] / (1 - frac), rel=1e-9)

@@ -37,3 +37,13 @@ def test_rows_find_their_library_and_unknown_names_are_one_line():
     with pytest.raises(FablessError, match="library") as exc:
         library("cublas-99")
     assert "\n" not in str(exc.value)
+
+
+def test_blackwell_fp8_gemms_run_at_the_cublaslt_fraction():
+    # B200: 4500 TFLOP/s dense FP8 (chip file), mma_efficiency 0.81 x mma_8bit_ratio 0.70 (families.yaml,
+    # fitted on kernel-bw-003/-005/-008); 16384^3 is compute-bound and tiles well (<= 2% wave loss)
+    b200 = ChipParams.from_chip("b200")
+    t = float(gemm_time(16384, 16384, 16384, b200, "fp8").time_s[0])
+    assert t == pytest.approx(2 * 16384 ** 3 / (4500e12 * 0.81 * 0.70), rel=0.03)
+    # the harness library adds nothing on Blackwell: its fraction is the family's
+    assert float(with_library(b200, library("azure-benchmarking-guide")).mma_8bit_ratio[0]) == pytest.approx(0.70)

@@ -18,14 +18,15 @@ import numpy as np
 import pytest
 
 from fabless.errors import FablessError
-from fabless.hardware import chip_names
+from fabless.hardware import chip_names, load_chip
 from fabless.perf.attention import attention_time
 from fabless.perf.gemm import gemm_time
 from fabless.perf.memory import elementwise_time, hbm_read_time, memcpy_time, norm_time, stream_time
 from fabless.perf.params import ChipParams, concat
 from fabless.perf.result import OpTime
 
-PRESETS = chip_names()
+#: the accelerator presets (a kind: cpu chip runs the CPU model, tests/perf/test_cpu.py)
+PRESETS = [c for c in chip_names() if load_chip(c).kind != "cpu"]
 
 
 def take(p: ChipParams, i: int) -> ChipParams:

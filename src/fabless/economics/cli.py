@@ -156,9 +156,12 @@ def _read_scenario(path: str) -> dict:
     from fabless.errors import FablessError
     from fabless.loading import read_yaml
 
+    from fabless.estimate.scenario import require_language_model
+
     raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise FablessError(f"{path}: expected a mapping of fields at the top level")
+    require_language_model(raw.get("model"), "tco and breakeven")
     return dict(raw)
 
 
@@ -185,9 +188,12 @@ def tco(
     """
     from .tco import check_refs, tco_rows
 
+    from fabless.estimate.scenario import require_decoder, scenario_from_dict
+
     check_tier(price_tier)
     output_cli.check(html, plot)
     base = _read_scenario(scenario)
+    require_decoder(scenario_from_dict(base, scenario), "fabless tco")
     p = load_params(params)
     if compare:
         refs = [r.strip() for r in compare.split(",") if r.strip()]
@@ -196,7 +202,6 @@ def tco(
         check_refs(refs)  # a misspelt chip is an error (exit 2), not a row of the comparison
     else:
         from fabless.estimate.engine import resolve_system
-        from fabless.estimate.scenario import scenario_from_dict
 
         refs = [resolve_system(scenario_from_dict(base, scenario)).chip.name]
     rows = tco_rows(base, refs, p, partner=partner, price_tier=price_tier)

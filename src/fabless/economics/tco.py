@@ -153,14 +153,14 @@ def price_work(est, scn, chip: Chip, params: EconomicsParams | None = None, *, p
         inp = out * inf.input_tokens / inf.output_tokens
         share = float(m["ttft_s"]) / float(m["e2e_latency_s"])
         row.update(tokens_per_s_per_chip=out, input_tokens_per_s_per_chip=inp, prefill_share=share,
-                   tokens_per_joule=out / watts)
+                   tokens_per_joule=out / watts, joules_per_output_token=watts / out)
         for k, h in hours.items():
             row[f"{k}_usd_per_mtoken_input"] = None if h is None else h * share / (3600 * inp) * 1e6
             row[f"{k}_usd_per_mtoken_output"] = None if h is None else h * (1 - share) / (3600 * out) * 1e6
             row[f"{k}_usd_per_mtoken_output_all_in"] = None if h is None else h / (3600 * out) * 1e6
     else:
         rate = float(m["tokens_per_s_per_chip"])
-        row.update(tokens_per_s_per_chip=rate, tokens_per_joule=rate / watts, mfu=m["mfu"])
+        row.update(tokens_per_s_per_chip=rate, tokens_per_joule=rate / watts, joules_per_token=watts / rate, mfu=m["mfu"])
         tokens = scn.training.tokens
         if tokens:
             row["run_tokens"] = tokens

@@ -39,20 +39,24 @@ from functools import lru_cache
 import numpy as np
 
 from fabless import bounds
-from fabless.errors import FablessError, InfeasibleDesign, NoSystemPreset
+from fabless.errors import FablessError, InfeasibleDesign, InvalidInput, NoSystemPreset
+from fabless.estimate.cpu import check_accelerator_precision, cpu_request
 from fabless.estimate.optime import (
     _add, _sum, comm_dtype_bytes, compute_dtype, engine_params, framework_chip, framework_dtypes, framework_op_time, graph_time,
     operator_rows, supported_dtype,
 )
+from fabless.estimate.graph import graph_estimate
 from fabless.estimate.parallel import candidate_plans
 from fabless.estimate.plan import Plan, check_plan, params_per_chip, sharded_config
-from fabless.estimate.scenario import ParallelSpec, Scenario
+from fabless.estimate.recsys import recsys_step, step_plan
+from fabless.estimate.scenario import ParallelSpec, RecsysSpec, Scenario
 from fabless.estimate.software import Software, resolve_software, with_chip_calibration
 from fabless.estimate.step import (TERMS, PlanTable, Tuning, recompute_code, recompute_split, request_terms, shape_terms,
                                    shape_times, stage_layout, training_memory, training_plan_space, training_steps, with_adapters)
 from fabless.hardware.presets import all_systems, load_chip, load_system
 from fabless.hardware.schema import Chip, System
 from fabless.perf.collectives import group_collective_time_s
+from fabless.perf.embedding import sram_bandwidth_bytes_per_s
 from fabless.perf.params import ChipParams
 from fabless.workload import (
     ModelConfig,
@@ -63,7 +67,9 @@ from fabless.workload import (
     load_model,
     local_experts,
 )
+from fabless.workload.catalog import load_recsys
 from fabless.workload.graph import Graph
+from fabless.workload.imported import NotADecoder, is_graph_spec, load_graph
 from fabless.workload.ops import Attention, dtype_bytes
 
 # ----------------------------------------------------------------------------- results
@@ -195,7 +201,8 @@ def _eff(sw: Software | None) -> float | None:
 
 def _sw_training(sw: Software | None) -> dict:
     return {"eff": _eff(sw), "overlap_grad_reduce": sw.overlap_grad_reduce if sw is not None else True,
-            "overlap_tp_comm": sw.overlap_tp_comm if sw is not None else False}
+            "overlap_tp_comm": sw.overlap_tp_comm if sw is not None else False,
+            "fused_attention": sw.fused_attention if sw is not None else True}
 
 
 # ----------------------------------------------------------------------------- training
@@ -235,7 +242,8 @@ def _training(cfg: ModelConfig, scn: Scenario, system: System, plan: Plan, chip:
 
     # Where the compute goes: the layer categories of the busiest stage, the rest (recompute,
     # embedding and LM head) as their own lines.
-    shape = shape_times(cfg, chip, prec, plan.tp, plan.ep, plan.cp, plan.micro_batch, tr.seq_len, tuning, _eff(sw))
+    shape = shape_times(cfg, chip, prec, plan.tp, plan.ep, plan.cp, plan.micro_batch, tr.seq_len, tuning, _eff(sw),
+                        _sw_training(sw)["fused_attention"])
     mid_a = stage_layout(cfg.num_layers, table.pp)[1]
     mid = int(mid_a[0])
     breakdown: dict[str, float] = {cat: v / cfg.num_layers * mid * m for cat, v in shape.layers.items()}
@@ -640,20 +648,122 @@ def _check_context(cfg: ModelConfig, scn: Scenario) -> None:
                            f"positions; use at most {cfg.max_position_embeddings:,}")
 
 
+def _decoder_lengths(scn: Scenario, graph: Graph) -> Scenario:
+    """A scenario of an imported model recognised as a decoder, with the lengths a decoder needs:
+    training.seq_len defaults to the traced sequence length; inference needs its input and output
+    tokens and a batch (one line naming the field otherwise)."""
+    if scn.training is not None:
+        if scn.training.seq_len is None:
+            seq = graph.tokens // max(1, int(graph.info().get("batch", 1)))
+            return scn.model_copy(update={"training": scn.training.model_copy(update={"seq_len": seq})})
+        return scn
+    inf = scn.inference
+    for field_ in ("batch", "input_tokens", "output_tokens"):
+        if getattr(inf, field_) is None:
+            raise FablessError(f"inference.{field_}: {scn.model} is a decoder; give batch, input_tokens and output_tokens "
+                               "(--batch, --input-tokens, --output-tokens)")
+    return scn
+
+
+def _recsys(scn: Scenario, system: System) -> Estimate:
+    """A recommendation model's inference batch or training step (:mod:`fabless.estimate.recsys`)."""
+    try:
+        cfg = load_recsys(scn.model)
+    except FablessError as exc:
+        raise FablessError(f"model: {exc}") from None
+    if scn.parallel != "auto":
+        raise FablessError("parallel: a recommendation model runs its dense part data-parallel over every chip and "
+                           "places its tables by recsys.sharding; leave parallel out (or auto)")
+    spec = scn.recsys or RecsysSpec()  # the defaults
+    training = scn.training is not None
+    batch = scn.training.global_batch if training else int(scn.inference.batch)
+    chip = ChipParams.from_chip(system.chip)
+    compute = supported_dtype(compute_dtype(scn.precision.activations, scn.precision.weights), chip)
+    step = recsys_step(cfg, system, chip, batch=batch, training=training, sharding=spec.sharding,
+                       cache_hit_rate=spec.cache_hit_rate, act_dtype=scn.precision.activations, compute_dtype=compute,
+                       embedding_dtype=spec.embedding_dtype, replicate_below_bytes=spec.replicate_below_mb * 1e6)
+    t = step.time_s
+    n = system.chips
+    capacity = float(system.chip.memory.hbm.capacity_bytes)
+    fits = step.memory_bytes["total"] <= capacity
+    tdp = system.chip.physical.tdp_w
+    per_s = batch / t
+    metrics: dict = {
+        "batch": batch, "samples_per_s": per_s, "samples_per_s_per_chip": per_s / n,
+        "watts": tdp * n if tdp else None, "samples_per_s_per_w": per_s / (tdp * n) if tdp else None,
+        "embedding_bytes_per_sample": cfg.lookups_per_sample * cfg.embedding_dim * dtype_bytes(spec.embedding_dtype),
+        "forward_flops_per_sample": cfg.forward_flops_per_sample(), "cache_hit_rate": spec.cache_hit_rate,
+        "sharding": step.sharding.counts(), "bounds": dict(step.bounds), "fits": fits,
+        "memory_headroom_bytes": capacity - step.memory_bytes["total"],
+    }
+    metrics.update({"step_time_s": t} if training else {"latency_s": t})
+    notes = [f"embedding tables ({cfg.table_bytes(spec.embedding_dtype) / 1e9:.1f} GB at {spec.embedding_dtype}): "
+             + ", ".join(f"{v} {k.replace('_', '-')}" for k, v in step.sharding.counts().items())
+             + f" over {n} chips; the busiest chip for lookups is chip {step.embedding_chip}",
+             "perf/W uses the chips' TDP (chip.physical.tdp_w x chips), not the host or the network",
+             "no overlap between the step's parts (a pipelined trainer or server hides some of the exchanges)"]
+    if not fits:
+        notes.insert(0, f"does not fit: needs {step.memory_bytes['total'] / 1e9:.1f} GB per chip, {capacity / 1e9:.0f} GB")
+    if spec.cache_hit_rate and not sram_bandwidth_bytes_per_s(system.chip):
+        notes.append(f"{system.chip.name} lists no on-chip SRAM bandwidth: cache hits cost no bandwidth (optimistic)")
+    return Estimate("training" if training else "inference", cfg.name, system.name, system.chip.name, n, step_plan(n),
+                    metrics, dict(step.memory_bytes), dict(step.parts_s), tuple(notes))
+
+
+def _cpu_estimate(cfg: ModelConfig, scn: Scenario, system: System) -> Estimate:
+    """An inference request on a CPU system: the CPU model (:mod:`fabless.estimate.cpu`), one
+    model copy per socket, no collectives."""
+    r = cpu_request(cfg, scn, system, usable_fraction=engine_params()["usable_memory_fraction"])
+    plan = Plan(tp=1, pp=1, dp=r.sockets)
+    return Estimate("inference", cfg.name, system.name, system.chip.name, r.sockets, plan, r.metrics, r.memory_bytes,
+                    r.breakdown_s, r.notes)
+
+
 def estimate(scn: Scenario, kernels: Kernels = Kernels(), *, chip: Chip | None = None) -> Estimate:
     """Estimate a scenario: training step or inference request, with the plan given or searched.
     ``kernels`` says what the serving engine's kernels do (:class:`Kernels`; default: current engines).
-    ``chip`` replaces the scenario's chip in its system (e.g. a calibrated variant of it)."""
+    ``chip`` replaces the scenario's chip in its system (e.g. a calibrated variant of it).
+    A recommendation model (DLRM family) goes to its own step model (:func:`_recsys`)."""
+    if scn.is_recsys:
+        system = resolve_system(scn)
+        if chip is not None:
+            system = system.model_copy(update={"chip": chip})
+        return _recsys(scn, system)
+    imported = is_graph_spec(scn.model)
+    why = ""
     try:
         cfg = load_model(scn.model)
+    except NotADecoder as exc:
+        cfg, why = None, exc.why
     except FablessError as exc:
-        raise FablessError(f"model: {exc}") from None
-    _check_context(cfg, scn)
+        raise FablessError(exc if imported else f"model: {exc}") from None
     system = resolve_system(scn)
     if chip is not None:
         system = system.model_copy(update={"chip": chip})
+    if system.chip.kind == "cpu":
+        return _cpu_estimate(cfg, scn, system)
+    if scn.inference is not None and scn.inference.threads is not None:
+        raise InvalidInput(f"inference.threads: {system.chip.name} is not a CPU; threads set a CPU system's llama.cpp/PyTorch "
+                           "threads (leave it out)")
+    check_accelerator_precision(scn, system)
     chip = ChipParams.from_chip(system.chip)
     sw = with_chip_calibration(resolve_software(scn.software, system.chip, scn.phase), system.chip, scn.phase)
+    if cfg is None:
+        phase, name, chips, plan, metrics, mem, breakdown, notes = graph_estimate(scn, system, chip, _precision(scn), sw, why)
+        return Estimate(phase, name, system.name, system.chip.name, chips, plan, metrics, mem, breakdown, notes)
+    if imported:
+        scn = _decoder_lengths(scn, load_graph(scn.model))
+        est = _estimate_model(scn, cfg, system, chip, sw, kernels)
+        note = (f"imported graph recognised as a Llama-style decoder ({cfg.num_layers} layers, hidden {cfg.hidden_size}, "
+                f"{cfg.num_heads}/{cfg.num_kv_heads} heads, MLP {cfg.intermediate_size}): its parameters and matmul "
+                "FLOPs equal this config's, estimated as a catalog model")
+        return dataclasses.replace(est, notes=est.notes + (note,))
+    return _estimate_model(scn, cfg, system, chip, sw, kernels)
+
+
+def _estimate_model(scn: Scenario, cfg: ModelConfig, system: System, chip: ChipParams, sw: Software | None,
+                    kernels: Kernels) -> Estimate:
+    _check_context(cfg, scn)
     if scn.parallel == "auto":
         if system.chips > bounds.MAX_AUTO_CHIPS:
             # The plan search grows with the divisors of the chip count; past the budget it is refused.
@@ -674,8 +784,13 @@ def report_details(scn: Scenario, est: Estimate, kernels: Kernels = Kernels()) -
     ``roofline`` of the chip (its dense peak for the scenario's datatype and its HBM bandwidth,
     with their sources) and the memory one chip has (``memory_capacity_bytes``, and
     ``memory_usable_bytes`` after the engine's reserve)."""
-    cfg = load_model(scn.model)
     system = resolve_system(scn)
+    capacity = float(system.chip.memory.hbm.capacity_bytes)
+    if scn.is_recsys or is_graph_spec(scn.model) or system.chip.kind == "cpu" or est.metrics.get("imported_graph"):
+        # operators of the transformer engine only: a recommendation model, a CPU or an imported
+        # graph has its own model, drawn from its breakdown and memory alone
+        return {"memory_capacity_bytes": capacity}
+    cfg = load_model(scn.model)
     chip = ChipParams.from_chip(system.chip)
     sw = with_chip_calibration(resolve_software(scn.software, system.chip, scn.phase), system.chip, scn.phase)
     prec = _precision(scn)
@@ -694,7 +809,6 @@ def report_details(scn: Scenario, est: Estimate, kernels: Kernels = Kernels()) -
             rows += operator_rows([(op, b.repeat) for g in graphs for b, op in g.items()], chip, phase=phase, eff=_eff(sw))
     dtype = _peak_dtype(prec, chip)
     c = system.chip
-    capacity = float(c.memory.hbm.capacity_bytes)
     usable = float(est.memory_bytes["total"] + est.metrics["memory_headroom_bytes"]) if "memory_headroom_bytes" in est.metrics \
         else capacity * engine_params()["usable_memory_fraction"]
 

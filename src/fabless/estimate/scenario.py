@@ -4,7 +4,7 @@ A scenario is a YAML file (or the same given as CLI flags)::
 
     model: llama-3.1-70b                  # catalog name or path to a config.json
     system: {name: dgx-h100, count: 16}   # or {chip: h100-sxm, count: 16}; count = chips
-    precision: fp8                        # or {weights: fp8, activations: bf16, kv_cache: fp8}
+    precision: fp8                        # or {weights: fp8, activations: bf16, kv_cache: fp8}; q4_0/q8_0 on CPUs
     parallel: {tp: 8, pp: 2}              # or: auto
     inference: {batch: 64, input_tokens: 2048, output_tokens: 256}
     # or
@@ -28,13 +28,16 @@ from fabless import bounds
 from fabless.errors import FablessError
 from fabless.hardware.schema import Frozen
 from fabless.loading import read_yaml, validate
+from fabless.workload.catalog import load_model
+from fabless.workload.imported import graph_spec, is_graph_spec
+from fabless.workload.catalog import is_recsys_model
 
 #: Chips (and parallel degrees over them), sequences and tokens, each within fabless.bounds.
 Chips = Annotated[int, Field(gt=0, le=bounds.MAX_CHIPS)]
 Seqs = Annotated[int, Field(gt=0, le=bounds.MAX_BATCH)]
 Tokens = Annotated[int, Field(gt=0, le=bounds.MAX_SEQ_TOKENS)]
 
-Precision = Literal["fp32", "bf16", "fp16", "fp8", "int8", "int4", "fp4"]
+Precision = Literal["fp32", "bf16", "fp16", "fp8", "int8", "int4", "fp4", "q4_0", "q8_0"]
 
 
 class PrecisionSpec(Frozen):
@@ -49,7 +52,7 @@ class PrecisionSpec(Frozen):
         """The datatype the matrix units run at: the wider of weights and activations,
         since a weight-only quantised model (int4 weights, bf16 activations) still
         multiplies in bf16."""
-        order = ["fp4", "int4", "fp8", "int8", "bf16", "fp16", "fp32"]
+        order = ["fp4", "int4", "q4_0", "fp8", "int8", "q8_0", "bf16", "fp16", "fp32"]
         w, a = self.weights, self.activations
         return w if order.index(w) >= order.index(a) else a
 
@@ -95,15 +98,21 @@ class ParallelSpec(Frozen):
 
 
 class InferenceSpec(Frozen):
-    batch: Seqs | Literal["auto"] = Field(description="concurrent sequences per replica; auto = largest that fits")
-    input_tokens: Tokens
-    output_tokens: Tokens
+    """Required for a language model (catalog, config.json or a recognised imported decoder); an
+    imported graph that is not a decoder runs its factory's example inputs and takes none of them."""
+
+    batch: Seqs | Literal["auto"] | None = Field(None, description="concurrent sequences per replica; auto = largest that fits "
+                                                 "(a recommendation model: samples per batch over the whole system)")
+    input_tokens: Tokens | None = Field(None, description="prompt length (language models: required)")
+    output_tokens: Tokens | None = Field(None, description="generated tokens (language models: required)")
+    threads: Chips | None = Field(None, description="CPU systems: threads of each model copy (llama.cpp's -t); "
+                                  "default: the count with the least time, at most the cores each socket gives")
 
 
 class TrainingSpec(Frozen):
-    global_batch: Seqs = Field(description="sequences per optimizer step")
+    global_batch: Seqs = Field(description="sequences per optimizer step (a recommendation model: samples)")
     micro_batch: Seqs = 1
-    seq_len: Tokens
+    seq_len: Tokens | None = Field(None, description="tokens per sequence (language models: required; an imported model: the traced length by default)")
     recompute: Literal["none", "selective", "full"] | NonNegativeInt = Field(
         "selective", description="none, selective (attention core), full, or N layers per pipeline stage fully recomputed")
     zero: Literal[0, 1, 2, 3] = Field(1, description="ZeRO stage: 1 distributed optimizer, 2 + gradients, 3 + weights (FSDP)")
@@ -114,6 +123,20 @@ class TrainingSpec(Frozen):
     lora_rank: int = Field(16, gt=0, le=2**16, description="rank of the LoRA adapters (lora, qlora)")
 
 
+class RecsysSpec(Frozen):
+    """How a recommendation model (DLRM family) runs: where its embedding tables live and how
+    often a lookup hits on-chip memory (fabless.estimate.recsys, docs/perf-model.md)."""
+
+    sharding: Literal["auto", "table_wise", "row_wise", "column_wise", "data_parallel"] = Field(
+        "auto", description="embedding tables across the chips: auto (small tables replicated, the rest table-wise, "
+        "a table over half a chip row-wise) or one rule for every table")
+    cache_hit_rate: float = Field(0.0, ge=0.0, le=1.0, description="fraction of embedding rows gathered from on-chip "
+                                  "SRAM (hot rows) instead of DRAM/HBM; 0 = every row from DRAM")
+    embedding_dtype: Precision = Field("fp32", description="datatype of the embedding tables")
+    replicate_below_mb: float = Field(1.0, ge=0.0, le=bounds.MAX_CAPACITY_GB * 1e3, description="auto: tables of at "
+                                      "most this many MB (1e6 bytes) are replicated on every chip (data-parallel)")
+
+
 class Scenario(Frozen):
     model: str
     system: SystemSpec
@@ -121,6 +144,7 @@ class Scenario(Frozen):
     parallel: ParallelSpec | Literal["auto"] = "auto"
     inference: InferenceSpec | None = None
     training: TrainingSpec | None = None
+    recsys: RecsysSpec | None = Field(None, description="recommendation models only: embedding sharding and cache hits")
     software: str | None = Field(None, description="software stack (data/estimate/software.yaml, e.g. nemo-24.09, "
                                  "trt-llm-0.6); default: the newest stack for the chip's vendor and the phase")
 
@@ -130,22 +154,68 @@ class Scenario(Frozen):
         if isinstance(data, dict):
             data = dict(data)
             p = data.get("precision")
-            if isinstance(p, str):
+            if isinstance(p, str) and p in ("q4_0", "q8_0"):  # llama.cpp formats: 8-bit activations in the kernels, f16 cache
+                data["precision"] = {"weights": p, "activations": "bf16", "kv_cache": "bf16"}
+            elif isinstance(p, str):
                 data["precision"] = {"weights": p, "activations": p if p not in ("int4", "fp4", "int8") else "bf16", "kv_cache": p}
             s = data.get("system")
             if isinstance(s, str):
                 data["system"] = {"name": s}
+            m = data.get("model")
+            if isinstance(m, dict):
+                extra = set(m) - {"graph", "args"}
+                if "graph" not in m or extra:
+                    raise ValueError(f"model: a mapping takes graph: FILE.py:FACTORY and args: {{...}}"
+                                     + (f", not {', '.join(sorted(map(str, extra)))}" if extra else ""))
+                data["model"] = graph_spec(m["graph"], m.get("args"))
         return data
 
     @model_validator(mode="after")
     def _phase(self) -> Scenario:
         if (self.inference is None) == (self.training is None):
             raise ValueError("give exactly one of inference or training")
+        if self.is_recsys:
+            if self.inference is not None and self.inference.batch in (None, "auto"):
+                raise ValueError("inference.batch: a recommendation model needs a number of samples")
+            return self
+        if self.recsys is not None:
+            raise ValueError(f"recsys: is for recommendation models (DLRM family); {self.model} is a language model")
+        if not is_graph_spec(self.model):  # an imported model's lengths may come from its trace
+            need = (("inference", ("batch", "input_tokens", "output_tokens")) if self.inference is not None
+                    else ("training", ("seq_len",)))
+            for f in need[1]:
+                if getattr(getattr(self, need[0]), f) is None:
+                    raise ValueError(f"{need[0]}.{f}: field required for a language model")
         return self
+
+    @property
+    def is_recsys(self) -> bool:
+        """Whether the model is a recommendation model (DLRM family: fabless.estimate.recsys)."""
+        return is_recsys_model(self.model)
 
     @property
     def phase(self) -> str:
         return "training" if self.training is not None else "inference"
+
+
+def require_decoder(scn: Scenario, what: str) -> None:
+    """For a command that needs a decoder LLM (``what``: serve, fleet, tco): an imported model
+    must trace to a recognised decoder (else one line saying why not), and every scenario needs
+    its inference lengths."""
+    if is_graph_spec(scn.model):
+        load_model(scn.model)  # NotADecoder: one line
+    if scn.inference is not None:
+        for f in ("input_tokens", "output_tokens"):
+            if getattr(scn.inference, f) is None:
+                raise FablessError(f"inference.{f}: {what} needs input_tokens and output_tokens")
+
+
+def require_language_model(model: object, command: str) -> None:
+    """One line refusing a recommendation model (DLRM family) in a command that simulates or
+    prices language-model serving (serve, fleet, tco, breakeven): only estimate takes it."""
+    if isinstance(model, str) and is_recsys_model(model):
+        raise FablessError(f"model: {model} is a recommendation model (DLRM family): {command} takes language models only; "
+                           f"use fabless estimate (samples/s, latency, perf/W)")
 
 
 def load_scenario(path: str | Path) -> Scenario:

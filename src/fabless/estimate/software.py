@@ -31,7 +31,8 @@ class Software:
     """One software stack: ``framework_kernel_efficiency`` (its own if fitted, else the engine's),
     ``overlap_grad_reduce`` (whether the data-parallel gradient reduction overlaps the backward
     pass), ``overlap_tp_comm`` (whether tensor-parallel collectives overlap the matmuls they feed),
-    the rows it was fitted on and the sources."""
+    ``fused_attention`` (a flash-style kernel, or one that writes the score matrix to memory: its
+    ``attention_kernel`` in software.yaml), the rows it was fitted on and the sources."""
 
     name: str
     display: str
@@ -45,6 +46,7 @@ class Software:
     calibrated: bool
     sources: tuple[str, ...]
     efficiency_from: str | None = None  # another stack whose fitted efficiency this one shares (same compiler)
+    fused_attention: bool = True  # False: attention writes its score matrix to memory (stacks before flash attention)
 
     def describe(self) -> str:
         how = (f"efficiency {self.framework_kernel_efficiency:.2f} of {self.efficiency_from} (the same compiler), "
@@ -57,12 +59,26 @@ class Software:
             how += "; gradient reduction after the backward pass (not overlapped)"
         if self.overlap_tp_comm:
             how += "; tensor-parallel collectives overlapped with the matmuls"
+        if not self.fused_attention:
+            how += "; unfused attention (the score matrix goes to memory)"
         return f"software: {self.name} ({self.display}, {self.date}): {how}"
 
 
 def _value(entry, key, default):
     v = entry.get(key, default)
     return v.get("value", default) if isinstance(v, dict) else v
+
+
+#: A stack's ``attention_kernel``: ``flash`` (fused, the default) or ``unfused`` (the score matrix
+#: goes to memory between batched matmuls and softmax/dropout kernels).
+ATTENTION_KERNELS = ("flash", "unfused")
+
+
+def _attention_kernel(name, entry) -> str:
+    v = str(_value(entry, "attention_kernel", "flash"))
+    if v not in ATTENTION_KERNELS:
+        raise FablessError(f"software.yaml: {name}.attention_kernel must be one of {', '.join(ATTENTION_KERNELS)}, got {v!r}")
+    return v
 
 
 @lru_cache(maxsize=1)
@@ -89,7 +105,8 @@ def software_stacks() -> dict[str, Software]:
             overlap_grad_reduce=bool(_value(e, "overlap_grad_reduce", True)),
             overlap_tp_comm=bool(_value(e, "overlap_tp_comm", False)), fit_rows=rows,
             calibrated=own and len(rows) >= MIN_FIT_ROWS, sources=srcs,
-            efficiency_from=str(_value(e, "efficiency_from", "")) or None)
+            efficiency_from=str(_value(e, "efficiency_from", "")) or None,
+            fused_attention=_attention_kernel(name, e) == "flash")
     for name, s in list(out.items()):
         if s.efficiency_from is not None:
             src = out.get(s.efficiency_from)

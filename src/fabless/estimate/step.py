@@ -187,15 +187,17 @@ class ShapeTimes:
 
 
 def shape_times(cfg: ModelConfig, chip: ChipParams, prec: Precision, tp: int, ep: int, cp: int, mb: int,
-                seq_len: int, tuning: Tuning = PRETRAIN, eff: float | None = None) -> ShapeTimes:
+                seq_len: int, tuning: Tuning = PRETRAIN, eff: float | None = None,
+                fused_attention: bool = True) -> ShapeTimes:
     """Time the operators of one training micro-batch of the (tp, ep, cp, mb) shard (cached by the
-    chip's content, :attr:`fabless.perf.params.ChipParams.key`)."""
-    key = (chip.key, cfg, prec, tp, ep, cp, mb, seq_len, tuning, eff)
+    chip's content, :attr:`fabless.perf.params.ChipParams.key`). ``fused_attention=False``: the
+    software's attention writes the score matrix to memory (:attr:`fabless.workload.ops.Attention.fused`)."""
+    key = (chip.key, cfg, prec, tp, ep, cp, mb, seq_len, tuning, eff, fused_attention)
     hit = _SHAPES.get(key)
     if hit is None:
         if len(_SHAPES) > 4096:
             _SHAPES.clear()
-        hit = _SHAPES[key] = _shape_times(cfg, chip, prec, tp, ep, cp, mb, seq_len, tuning, eff)
+        hit = _SHAPES[key] = _shape_times(cfg, chip, prec, tp, ep, cp, mb, seq_len, tuning, eff, fused_attention)
     return hit
 
 
@@ -215,7 +217,7 @@ SHAPE_PARTS = ("rec_full", "rec_sel", "embed", "head", "optimizer", "bwd_mm")
 
 
 def shape_terms(cfg: ModelConfig, prec: Precision, tp: int, ep: int, cp: int, mb: int, seq_len: int,
-                tuning: Tuning = PRETRAIN) -> dict[str, list[tuple[object, float]]]:
+                tuning: Tuning = PRETRAIN, fused_attention: bool = True) -> dict[str, list[tuple[object, float]]]:
     """The operators of one training micro-batch of the (tp, ep, cp, mb) shard as (op, coefficient)
     lists per part: ``layer.<category>`` (forward + backward of all layers, no recompute),
     ``rec_full`` / ``rec_sel`` (a full / attention-core recompute of all layers), ``embed``,
@@ -223,7 +225,8 @@ def shape_terms(cfg: ModelConfig, prec: Precision, tp: int, ep: int, cp: int, mb
     in the datatypes the framework runs (:func:`fabless.estimate.optime.framework_dtypes`); its
     time times the coefficient (the block's repeat count; x cp for attention under ring attention)
     is its share. Chip-independent: :func:`shape_times` (one chip) and explore (arrays of designs)
-    time the same lists."""
+    time the same lists. ``fused_attention=False`` marks the attention ops unfused (the software
+    writes the score matrix to memory: :func:`fabless.perf.attention.unfused_attention_time`)."""
     scfg = sharded_config(cfg, Plan(tp=tp, ep=ep))
     g = build_training_graph(scfg, mb, seq_len // cp, prec, recompute="full")
     if tuning.adapters:
@@ -237,6 +240,8 @@ def shape_terms(cfg: ModelConfig, prec: Precision, tp: int, ep: int, cp: int, mb
             if op.pass_ == "opt" and tuning.adapters:
                 op = dataclasses.replace(op, n_params=adapter_params(scfg, tuning.rank))
             fop = framework_dtypes(op)
+            if not fused_attention and isinstance(fop, Attention):
+                fop = dataclasses.replace(fop, fused=False)
             coef = float(b.repeat)
             if op.pass_ == "opt":
                 out["optimizer"].append((fop, coef))
@@ -260,8 +265,8 @@ def shape_terms(cfg: ModelConfig, prec: Precision, tp: int, ep: int, cp: int, mb
 
 
 def _shape_times(cfg, chip, prec, tp, ep, cp, mb, seq_len, tuning: Tuning = PRETRAIN,
-                 eff: float | None = None) -> ShapeTimes:
-    terms = shape_terms(cfg, prec, tp, ep, cp, mb, seq_len, tuning)
+                 eff: float | None = None, fused_attention: bool = True) -> ShapeTimes:
+    terms = shape_terms(cfg, prec, tp, ep, cp, mb, seq_len, tuning, fused_attention)
     tot = {k: sum(_op_time(op, chip, eff) * c for op, c in v) for k, v in terms.items()}
     layers = {k.split(".", 1)[1]: v for k, v in tot.items() if k.startswith("layer.")}
     return ShapeTimes(layers, tot["rec_full"], tot["rec_sel"], tot["embed"], tot["head"], tot["optimizer"], tot["bwd_mm"])
@@ -410,7 +415,7 @@ def recompute_split(t: PlanTable, stage_layers: np.ndarray) -> tuple[np.ndarray,
 
 def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Precision, *, global_batch: int,
                    seq_len: int, plans: PlanTable, tuning: Tuning = PRETRAIN, eff: float | None = None,
-                   overlap_grad_reduce: bool = True, overlap_tp_comm: bool = False,
+                   overlap_grad_reduce: bool = True, overlap_tp_comm: bool = False, fused_attention: bool = True,
                    mesh: dict[str, tuple[int, ...]] | None = None) -> dict[str, np.ndarray]:
     """Step time, its terms (:data:`TERMS`, seconds over the step) and memory per chip
     (bytes: weights, gradients, optimizer, activations, logits, total) for every plan in
@@ -419,7 +424,8 @@ def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Pre
     the framework efficiency (None = engine-wide), whether the gradient reduction overlaps the
     last micro-batch's backward (else all of it is exposed), and whether tensor-parallel collectives
     overlap the layer matmuls they feed (XLA's collective matmul; then only their excess over the
-    stage's compute is exposed). ``mesh`` (a torus system, one plan): the shape each axis's
+    stage's compute is exposed), and whether its attention kernel is fused (flash) or writes the
+    score matrix to memory (``fused_attention``). ``mesh`` (a torus system, one plan): the shape each axis's
     groups take on the torus, e.g. ``{"tp": (4, 1), "dp": (4, 16)}`` (:attr:`Plan.mesh`); the
     ZeRO shard and gather groups follow dp's shape."""
     t = plans
@@ -428,8 +434,8 @@ def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Pre
 
     # --- operator times per distinct shard shape
     first_i, inv = _groups(t.tp, t.ep, t.cp, t.mb)
-    st = [shape_times(cfg, chip, prec, int(t.tp[i]), int(t.ep[i]), int(t.cp[i]), int(t.mb[i]), seq_len, tuning, eff)
-          for i in first_i]
+    st = [shape_times(cfg, chip, prec, int(t.tp[i]), int(t.ep[i]), int(t.cp[i]), int(t.mb[i]), seq_len, tuning, eff,
+                      fused_attention) for i in first_i]
     times = {"layers": np.array([s.layers_total for s in st])[inv],
              **{k: np.array([getattr(s, k) for s in st])[inv] for k in SHAPE_PARTS}}
     r = step_terms(cfg, prec, t, times, global_batch=global_batch, seq_len=seq_len,

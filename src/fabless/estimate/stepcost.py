@@ -39,11 +39,12 @@ from functools import cached_property
 
 from fabless.estimate.engine import (Plan, engine_params, expert_local, graph_time, inference_all_reduce_s,
                                      inference_config, inference_memory_bytes, resolve_system)
+from fabless.estimate.cpu import check_accelerator_precision
 from fabless.estimate.plan import check_plan
 from fabless.estimate.scenario import Scenario
 from fabless.estimate.software import resolve_software, with_chip_calibration
 from fabless.estimate.step import forward_collectives_s, forward_step
-from fabless.errors import FablessError, InfeasibleDesign
+from fabless.errors import FablessError, InfeasibleDesign, InvalidInput
 from fabless.hardware.schema import System
 from fabless.perf.collectives import group_collective_time_s
 from fabless.perf.params import ChipParams
@@ -57,6 +58,15 @@ def _split(graph: Graph, attention: bool) -> Graph:
     blocks = tuple(Block(b.name, tuple(op for op in b.ops if isinstance(op, Attention) == attention), b.repeat)
                    for b in graph.blocks)
     return Graph(graph.name, graph.phase, blocks, graph.tokens, graph.meta)
+
+
+def check_servable(scn: Scenario, system: System) -> None:
+    """What the serving simulator cannot run, in one line: a CPU system (its model is
+    ``fabless estimate``'s CPU path), or a llama.cpp weight format on an accelerator."""
+    if system.chip.kind == "cpu":
+        raise InvalidInput(f"system: {system.chip.name} is a CPU; the serving simulator models an accelerator's "
+                           "batched engine steps; use fabless estimate for CPU inference (llama.cpp / PyTorch)")
+    check_accelerator_precision(scn, system)
 
 
 @dataclass
@@ -85,6 +95,7 @@ class EngineStepCost:
         ``tp`` (the experts of each stage spread whole over its tp chips)."""
         cfg = load_model(scn.model)
         system = resolve_system(scn)
+        check_servable(scn, system)
         par = scn.parallel
         tp, pp, ep = (1, 1, 1) if par == "auto" else (par.tp, par.pp, par.ep)
         if ep > 1:

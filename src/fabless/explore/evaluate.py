@@ -241,12 +241,13 @@ class Evaluator:
                 raise FablessError(f"workload {s.name}: {exc}") from None
             tuning = Tuning(tr.mode, tr.lora_rank)
             m = tr.global_batch // (plan.dp * plan.micro_batch)
-            terms = shape_terms(cfg, prec, plan.tp, plan.ep, plan.cp, plan.micro_batch, tr.seq_len, tuning)
+            sw = resolve_software(None, self.base, "training")
+            terms = shape_terms(cfg, prec, plan.tp, plan.ep, plan.cp, plan.micro_batch, tr.seq_len, tuning,
+                                sw.fused_attention if sw is not None else True)
             mem = float(training_memory(cfg, prec, global_batch=tr.global_batch, seq_len=tr.seq_len,
                                         plans=PlanTable.of([plan]), tuning=tuning)["total"][0])
             rc = tr.recompute if isinstance(tr.recompute, str) else "full"
             g = build_training_graph(scfg, plan.micro_batch, tr.seq_len // plan.cp, prec, recompute=rc)
-            sw = resolve_software(None, self.base, "training")
             out.append(_Graphs(plan.micro_batch, terms, mem, g.flops * m, (g.bytes_read + g.bytes_written) * m, {}))
             out[-1].m = m  # type: ignore[attr-defined]
             out[-1].tuning = tuning  # type: ignore[attr-defined]

@@ -76,7 +76,9 @@ def design_chip(ev: Evaluator, row: dict, space_name: str) -> dict:
                              "manufacturing cost per unit" + (" with the design partner's margin" if ev.space.economics.partner else ""))}
     return {
         "name": name, "display_name": f"{space_name} design {int(row['id'])} (from {base.display_name})",
-        "vendor": "fabless explore design", "kind": base.kind, "architecture": base.architecture or "",
+        # the base chip's vendor first, so that `fabless estimate` on this file runs the same software
+        # stack (data/estimate/software.yaml: the newest for the vendor) as explore ran the design with
+        "vendor": f"{base.vendor} (fabless explore design)", "kind": base.kind, "architecture": base.architecture or "",
         "compute": compute, "clock": clock_d, "memory": {"on_chip": on_chip, "hbm": hbm}, "links": links,
         "physical": physical, "price": price,
         "notes": [f"Design {int(row['id'])} of the design space '{space_name}' (base chip {base.name}); "

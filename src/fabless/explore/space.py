@@ -37,6 +37,8 @@ from fabless.errors import FablessError, unknown_name_error
 from fabless.estimate.scenario import InferenceSpec, ParallelSpec, PrecisionSpec, TrainingSpec
 from fabless.hardware.schema import PROCESS_NODES, Frozen
 from fabless.loading import read_yaml, validate
+from fabless.workload.catalog import load_model
+from fabless.workload.imported import graph_spec, is_graph_spec
 
 #: Parameters a space may vary: name -> (kind, unit/meaning).
 #: kind: "int", "float" or "choice" (a fixed set of names).
@@ -168,6 +170,11 @@ class WorkloadScenario(Frozen):
             p = data["precision"]
             data = {**data, "precision": {"weights": p, "activations": p if p not in ("int4", "fp4", "int8") else "bf16",
                                           "kv_cache": p}}
+        if isinstance(data, dict) and isinstance(data.get("model"), dict):  # {graph: FILE.py:FACTORY, args: {...}}
+            m = data["model"]
+            if "graph" not in m or set(m) - {"graph", "args"}:
+                raise ValueError("model: a mapping takes graph: FILE.py:FACTORY and args: {...}")
+            data = {**data, "model": graph_spec(m["graph"], m.get("args"))}
         return data
 
     @model_validator(mode="after")
@@ -176,6 +183,12 @@ class WorkloadScenario(Frozen):
             raise ValueError("give exactly one of inference or training")
         if self.inference is not None and self.parallel.cp != 1:
             raise ValueError("explore times inference with tp, pp, dp and ep plans (cp: 1); training takes every plan axis")
+        need = ("batch", "input_tokens", "output_tokens") if self.inference is not None else ("seq_len",)
+        for f in need:
+            if getattr(self.inference if self.inference is not None else self.training, f) is None:
+                raise ValueError(f"{self.phase}.{f}: required")
+        if is_graph_spec(self.model):
+            load_model(self.model)  # explore times decoders: an imported graph must trace to one (NotADecoder: one line)
         return self
 
     @property

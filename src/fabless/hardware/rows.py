@@ -45,8 +45,8 @@ def systems_rows(systems: list[System] | None = None) -> list[dict]:
             "scale_up_topology": s.scale_up.topology + (f" {'x'.join(map(str, s.scale_up.torus_dims))}" if s.scale_up.torus_dims else ""),
             "scale_up_gb_s_per_chip": su.bidir_gb_s if su else None,
             "scale_out_gbit_s_per_chip": (s.scale_out_bytes_per_s or 0) * 8 / 1e9 or None,
-            "bf16_pflops": bf16 * s.chips / 1e3 if bf16 else None,
-            "hbm_tb": s.chips * s.chip.memory.hbm.capacity_bytes / 1e12,
+            "bf16_pflops": bf16 * s.chips * (s.cpu_cores or s.chip.compute.cores) / s.chip.compute.cores / 1e3 if bf16 else None,
+            "hbm_tb": (s.memory_gib * 2**30 if s.memory_gib is not None else s.chips * s.chip.memory.hbm.capacity_bytes) / 1e12,
         })
     return rows
 

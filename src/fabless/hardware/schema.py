@@ -290,6 +290,11 @@ class ScaleUpDomain(Frozen):
                           "of each dimension (torus_dims order); None splits the chip's scale-up bandwidth equally")
     in_network_reduction: bool = Field(False, description="the switch reduces (NVLink SHARP / NVLS)")
     latency_us: PositiveFloat = Field(description="one-hop software-visible latency of a small message")
+    technology: str | None = Field(None, description="the domain's own fabric, where the chip has no scale-up links "
+                                   "of its own (host-attached cards behind a PCIe switch)")
+    bidir_gb_s_per_chip: PositiveFloat | None = Field(
+        None, le=bounds.MAX_BANDWIDTH_GB_S, description="per chip, both directions, GB/s over the domain's own fabric "
+        "(used only where the chip lists no links.scale_up)")
 
     @model_validator(mode="after")
     def _torus(self) -> ScaleUpDomain:
@@ -368,6 +373,12 @@ class System(Frozen):
     scale_up: ScaleUpDomain
     scale_out: ScaleOutNetwork | None = None
     price_usd: PositiveFloat | None = Field(None, description="list price of the whole system")
+    cpu_cores: PositiveInt | None = Field(
+        None, le=bounds.MAX_UNITS, description="CPU systems: cores each socket gives this instance (fewer than the "
+        "chip's on an instance that rents part of a socket; default: all of them)")
+    memory_gib: PositiveFloat | None = Field(
+        None, le=bounds.MAX_CAPACITY_GB, description="CPU systems: the instance's memory over all its sockets, GiB "
+        "(default: the chip's memory x sockets)")
     power_w: PositiveFloat | None = Field(None, description="whole-system power at full load")
     calibration: SystemCalibration | None = Field(
         None, description="parameters fitted to this system's measurements (override the shipped ones)")
@@ -378,7 +389,22 @@ class System(Frozen):
     def _sizes(self) -> System:
         if self.chips % self.chips_per_node:
             raise ValueError(f"chips ({self.chips}) must be a multiple of chips_per_node ({self.chips_per_node})")
+        if self.cpu_cores is not None and self.cpu_cores > self.chip.compute.cores:
+            raise ValueError(f"cpu_cores ({self.cpu_cores}) is more than the {self.chip.compute.cores} cores of {self.chip.name}")
+        if (self.cpu_cores is not None or self.memory_gib is not None) and self.chip.kind != "cpu":
+            raise ValueError(f"cpu_cores and memory_gib describe CPU instances; {self.chip.name} is a {self.chip.kind}")
         return self
+
+    @property
+    def scale_up_link(self) -> ScaleUp | None:
+        """The scale-up link of one chip: the chip's own, else the one the system's domain gives
+        (``scale_up.technology`` and ``scale_up.bidir_gb_s_per_chip``: a PCIe switch), else None."""
+        if self.chip.links.scale_up is not None:
+            return self.chip.links.scale_up
+        su = self.scale_up
+        if su.bidir_gb_s_per_chip:
+            return ScaleUp(technology=su.technology or "system fabric", bidir_gb_s=su.bidir_gb_s_per_chip)
+        return None
 
     @property
     def scale_out_bytes_per_s(self) -> float | None:

@@ -38,6 +38,8 @@ import numpy as np
 from fabless import bounds
 from fabless.errors import FablessError
 from fabless.hardware.schema import DTYPE_BYTES
+from fabless.perf.gemm import gemm_time
+from fabless.perf.memory import stream_time
 from fabless.perf.params import SCALAR, SYSTOLIC, ChipParams
 from fabless.perf.result import OpTime, combine
 from fabless.perf.roofline import roofline
@@ -198,3 +200,62 @@ def _attention(xp, d, peak, batch, q_len, kv_len, heads, head_dim, dv, causal, p
         tiling.update(rows_per_kv_head=group_rows, row_fill=wrap(row_fill), head_dim_fill=wrap(dim_fill))
     return combine("attention", compute, memory, d.launch_overhead_s, flops, nbytes, peak,
                    d.hbm_bytes_per_s, tiling)
+
+
+# ----------------------------------------------------------------------------- unfused attention
+
+#: Vector FLOPs per score element of the memory-bound kernels of an unfused attention: the fused
+#: scale-mask-softmax (scale, mask, max, exp, sum, divide), dropout (draw, compare-and-scale), and
+#: their backward (dropout: one multiply; softmax: dP·P, row sum, subtract, multiply, scale).
+#: They only matter on a design with a tiny vector unit: these kernels are memory-bound on GPUs.
+SOFTMAX_FLOPS, DROPOUT_FLOPS, DROPOUT_BWD_FLOPS, SOFTMAX_BWD_FLOPS = 6.0, 2.0, 1.0, 5.0
+
+
+def unfused_attention_time(batch: int, q_len: int, kv_len: int, heads: int, head_dim: int, chip: ChipParams,
+                           dtype: str = "bf16", *, v_head_dim: int | None = None, backward: bool = False,
+                           dropout: bool = True, model: str = "detailed") -> OpTime:
+    """Attention as stacks ran it before flash attention (Megatron-LM 2019-2022: ``baddbmm``,
+    ``FusedScaleMaskSoftmax``, attention dropout, ``bmm``): the score matrix ``S`` of ``E =
+    batch x heads x q_len x kv_len`` elements goes to HBM between kernels that run one after another.
+
+    Forward: ``S = Q Kᵀ`` (a batched GEMM of ``batch·heads`` products ``q_len x kv_len x head_dim``),
+    the fused scale-mask-softmax (reads S, writes P), dropout (reads P, writes P' and a one-byte keep
+    mask) and ``O = P' V``. Backward (``backward``): ``dP' = dO Vᵀ``, ``dV = P'ᵀ dO``, the dropout
+    backward (reads dP' and the mask, writes dP), the softmax backward (reads dP and P, writes dS),
+    ``dQ = dS K`` and ``dK = dSᵀ Q``. The mask is applied, not skipped: a causal attention computes
+    every (query, key) pair. Each kernel is timed by its own model (:func:`gemm_time`,
+    :func:`fabless.perf.memory.stream_time`) with its own launch; the chain's time is their sum. The
+    score traffic grows with ``heads x q_len x kv_len`` while the layer's weight GEMMs grow with
+    ``q_len x hidden²``, so it weighs most in models with a small hidden size (multi-head
+    attention: K and V per query head). ``dropout=False``: no dropout kernels."""
+    _check(batch=batch, q_len=q_len, kv_len=kv_len, heads=heads, head_dim=head_dim, v_head_dim=v_head_dim)
+    if dtype not in DTYPE_BYTES:
+        raise FablessError(f"attention: unknown dtype '{dtype}'; known: {', '.join(DTYPE_BYTES)}")
+    dv = v_head_dim or head_dim
+    bh = batch * heads
+    elems = float(bh) * q_len * kv_len
+    b = float(DTYPE_BYTES[dtype])
+    g = lambda m, n, k: gemm_time(m, n, k, chip, dtype, batch=bh, out_dtype=dtype, model=model)  # noqa: E731
+    s = lambda name, r, w, f: stream_time(name, r, w, f * elems, chip, model=model)  # noqa: E731
+    if not backward:
+        kernels = [g(q_len, kv_len, head_dim), s("softmax", elems * b, elems * b, SOFTMAX_FLOPS)]
+        if dropout:
+            kernels.append(s("dropout", elems * b, elems * (b + 1), DROPOUT_FLOPS))
+        kernels.append(g(q_len, dv, kv_len))
+    else:
+        kernels = [g(q_len, kv_len, dv), g(kv_len, dv, q_len)]
+        if dropout:
+            kernels.append(s("dropout_bwd", elems * (b + 1), elems * b, DROPOUT_BWD_FLOPS))
+        kernels += [s("softmax_bwd", 2 * elems * b, elems * b, SOFTMAX_BWD_FLOPS),
+                    g(q_len, head_dim, kv_len), g(kv_len, head_dim, q_len)]
+    # kernels in sequence: time = sum of (launch + max(compute, memory)); the chain's bound is the
+    # larger of its summed compute and summed memory, which then carries the kernels' bound times
+    busy = sum(np.maximum(k.compute_s, k.memory_s) for k in kernels)
+    compute = sum(k.compute_s for k in kernels)
+    memory = sum(k.memory_s for k in kernels)
+    overhead = sum(k.overhead_s for k in kernels)
+    mem_bound = memory >= compute
+    compute, memory = np.where(mem_bound, compute, busy), np.where(mem_bound, busy, memory)
+    return combine("attention", compute, memory, overhead, sum(k.flops for k in kernels),
+                   sum(k.bytes for k in kernels), chip.peak(dtype), chip.hbm_bytes_per_s,
+                   {"kernel": "unfused", "score_elements": elems, "kernels": len(kernels)}, model)

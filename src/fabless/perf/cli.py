@@ -14,7 +14,10 @@ from fabless.perf.libraries import with_library
 from fabless import bounds
 from fabless.bounds import whole_number
 from fabless.errors import FablessError
+from fabless.hardware.presets import load_chip
 from fabless.perf.attention import attention_time
+from fabless.perf.cpu import CpuParams
+from fabless.perf.cpu import gemm_time as cpu_gemm_time
 from fabless.perf.gemm import gemm_time
 from fabless.perf.memory import memcpy_time
 from fabless.perf.params import FAMILY_FIELDS, ChipParams
@@ -104,21 +107,55 @@ def gemm(chip: list[str] = CHIP, m: int = typer.Option(..., "-m", help="Rows of 
          library: str = typer.Option(None, "--library", help="A kernel library whose own 8-bit efficiency applies "
                                      "(data/perf/libraries.yaml, e.g. azure-benchmarking-guide); default: the "
                                      "framework stacks' kernels.")) -> None:
-    """A matrix multiply C (m x n) = A (m x k) @ B (k x n).
+    """A matrix multiply C (m x n) = A (m x k) @ B (k x n); on a CPU chip (kind: cpu) the CPU model times it.
 
     Example: fabless op gemm --chip h100-sxm -m 8192 -n 8192 -k 8192 --dtype bf16 --explain
 
     Example: fabless op gemm --chip h100-sxm -m 8192 -n 8192 -k 8192 --dtype fp8 --library azure-benchmarking-guide
+
+    Example: fabless op gemm --chip graviton4 -m 4096 -n 4096 -k 4096 --dtype bf16
     """
     _check_model(model)
     for flag, v in (("-m", m), ("-n", n), ("-k", k), ("--batch", batch)):
         whole_number(v, flag, hi=bounds.MAX_DIM)
+    chips = [load_chip(c) for c in chip]
+    if any(c.kind == "cpu" for c in chips):
+        _cpu_gemm(chips, m, n, k, batch, dtype, model, library, json)
+        return
     p = ChipParams.from_chips(chip)
     if library:
         p = with_library(p, get_library(library))
     res = gemm_time(m, n, k, p, dtype, batch=batch, model=model)
     ref = gemm_time(m, n, k, p, dtype, batch=batch, model="roofline")
     _report(chip, p, res, ref, "tflops", explain, json, {"m": m, "n": n, "k": k, "batch": batch, "dtype": dtype})
+
+
+def _cpu_gemm(chips: list, m: int, n: int, k: int, batch: int, dtype: str, model: str, library: str | None,
+              as_json: bool) -> None:
+    """``fabless op gemm`` on CPUs: the CPU model's GEMM (fabless/perf/cpu.py), all cores of one socket."""
+    gpus = [c.name for c in chips if c.kind != "cpu"]
+    if gpus:
+        raise FablessError(f"--chip: {gpus[0]} is an accelerator and {next(c.name for c in chips if c.kind == 'cpu')} a CPU; "
+                           "their GEMM models differ: compare them in separate calls")
+    if model != "detailed" or library or batch != 1:
+        raise FablessError("--model roofline, --library and --batch are accelerator options; a CPU GEMM takes -m, -n, -k "
+                           "and --dtype")
+    out = []
+    for c in chips:
+        cpu = CpuParams.from_chip(c)
+        r = cpu_gemm_time(m, n, k, cpu, dtype)
+        peak = 2 * cpu.peak_macs_per_s(dtype)
+        out.append({"chip": c.name, "model": "cpu", "m": m, "n": n, "k": k, "dtype": dtype, "time_s": r.time_s,
+                    "bound": r.bound, "tflops": r.flops / r.time_s / 1e12, "utilisation": r.flops / r.time_s / peak,
+                    "compute_s": r.compute_s, "memory_s": r.memory_s, "flops": r.flops, "dram_bytes": r.dram_bytes,
+                    "cores": cpu.cores, "gemm_efficiency": cpu.gemm_efficiency, "dram_efficiency": cpu.dram_efficiency})
+    if as_json:
+        print_json(out[0] if len(out) == 1 else out)
+        return
+    print_table(["chip", "time", "achieved TFLOPS", "utilisation", "bound", "DRAM traffic GB"],
+                [[d["chip"], seconds(d["time_s"]), d["tflops"], pct(d["utilisation"]), d["bound"], d["dram_bytes"] / 1e9]
+                 for d in out], title="gemm (CPU model: cores x SIMD/matrix MACs x clock; DRAM x dram_efficiency)",
+                caption="utilisation = achieved / the cores' dense SIMD/matrix peak at the all-core clock")
 
 
 @op_app.command("attention")

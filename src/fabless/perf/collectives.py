@@ -250,7 +250,7 @@ def params_for(system: System, base: CollectiveParams | None = None) -> Collecti
     cal = system.calibration.collectives if system.calibration is not None else None
     if cal is None:
         return p
-    su = system.chip.links.scale_up
+    su = system.scale_up_link
     return with_system_values(p, cal.flat(), su.technology if su is not None else None)
 
 
@@ -385,9 +385,10 @@ def _torus_dims(group: int, dims: list[int], shape: tuple[int, ...] | None = Non
 def _scale_up_fabric(system: System, group: int, params: CollectiveParams,
                      shape: tuple[int, ...] | None = None) -> _Fabric:
     su = system.scale_up
-    link = system.chip.links.scale_up
+    link = system.scale_up_link
     if link is None:
-        raise FablessError(f"system '{system.name}': chip '{system.chip.name}' has no scale-up links (chip.links.scale_up)")
+        raise FablessError(f"system '{system.name}': chip '{system.chip.name}' has no scale-up links (chip.links.scale_up) "
+                           "and the system gives none (scale_up.bidir_gb_s_per_chip)")
     chip_bw = link.unidir_bytes_per_s
     hop = su.latency_us * 1e-6
     fab, nvls_eff, launch = scale_up_params(link.technology, params)

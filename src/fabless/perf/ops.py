@@ -9,7 +9,8 @@ ExpertMatMul       grouped GEMM: one GEMM of ``tokens_per_expert`` rows per expe
 Conv               implicit GEMM: m = batch x output pixels, n = out_ch / groups,
                    k = in_ch / groups x kernel area, one GEMM per group
 Attention          :func:`attention.attention_time`; a sliding window caps the keys; the
-                   backward pass (2x the FLOPs, Q/K/V/O/dO read) scales compute and memory
+                   backward pass (2x the FLOPs, Q/K/V/O/dO read) scales compute and memory;
+                   ``fused=False``: :func:`attention.unfused_attention_time` (scores in HBM)
 Norm, Softmax,     memory-bound kernels (:mod:`memory`)
 Elementwise, ...
 Collective         not a single-chip op: a FablessError pointing to perf.collectives
@@ -25,7 +26,7 @@ import numpy as np
 
 from fabless.errors import FablessError
 from fabless.hardware.schema import DTYPE_BYTES
-from fabless.perf.attention import attention_bytes, attention_time
+from fabless.perf.attention import attention_bytes, attention_time, unfused_attention_time
 from fabless.perf.gemm import gemm_time
 from fabless.perf.memory import norm_time, stream_time
 from fabless.perf.params import ChipParams, as_params
@@ -56,6 +57,9 @@ def op_time(op, chip: ChipParams, *, model: str = "detailed") -> OpTime:
     if isinstance(op, w.Attention):
         kv_len = op.kv_len if op.window is None else min(op.kv_len, op.window + op.q_len - 1)
         phase = "decode" if op.phase == "decode" else "prefill"
+        if not op.fused:
+            return unfused_attention_time(op.batch, op.q_len, kv_len, op.heads, op.head_dim_qk, chip, op.dtype,
+                                          v_head_dim=op.head_dim_v, backward=op.pass_ == "bwd", model=model)
         r = attention_time(op.batch, op.q_len, kv_len, op.heads, op.head_dim_qk, chip, op.dtype,
                            kv_heads=op.kv_heads, v_head_dim=op.head_dim_v, causal=op.causal and op.q_len > 1,
                            phase=phase, latent_kv=op.kv_shared, model=model)

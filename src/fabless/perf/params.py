@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from fabless.errors import FablessError, unknown_name_error
+from fabless.errors import FablessError, InvalidInput, unknown_name_error
 from fabless.hardware.schema import DTYPES, Chip
 from fabless.loading import read_yaml
 from fabless.provenance import split_provenance
@@ -256,6 +256,10 @@ class ChipParams:
             from fabless.hardware.presets import load_chip
 
             chip = load_chip(chip)
+        if chip.kind == "cpu":
+            raise InvalidInput(f"{chip.name} is a CPU (kind: cpu): the accelerator operator models (tensor-core or systolic "
+                               "tiles, HBM, NCCL) do not apply; use fabless estimate or fabless op gemm, which run the CPU "
+                               "model (fabless/perf/cpu.py)")
         fam = family_of(chip, families_path)
         f, fitted = _with_chip_calibration(fam, chip)
         mu = chip.compute.matrix_units

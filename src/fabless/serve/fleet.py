@@ -42,7 +42,7 @@ from fabless.economics.power import ownership_power_w
 from fabless.economics.tco import placement_note, scenario_for
 from fabless.errors import FablessError, InfeasibleDesign, NoSystemPreset
 from fabless.estimate.engine import resolve_system
-from fabless.estimate.stepcost import EngineStepCost
+from fabless.estimate.stepcost import EngineStepCost, check_servable
 from fabless.serve.metrics import SLO
 from fabless.serve.scheduler import SchedulerConfig
 from fabless.serve.search import max_throughput
@@ -166,7 +166,9 @@ def plan_chip(base: dict, ref: str, demand_per_s: float, lengths: Lengths, opts:
     ``on_layout(label)`` is called as each layout's rate search starts (for a progress display)."""
     try:
         cfg = load_model(base["model"])
-        system = resolve_system(_scenario_any(base, ref))
+        scn = _scenario_any(base, ref)
+        system = resolve_system(scn)
+        check_servable(scn, system)
     except NoSystemPreset:
         return {"chip": ref, "error": "no system preset (give a system YAML with its scale-up domain)"}
     except (FablessError, InfeasibleDesign, KeyError) as exc:

@@ -14,11 +14,11 @@ validate_app = typer.Typer(help="Compare the models with published measurements 
 
 @validate_app.command("validate")
 def validate(
-    category: list[str] = typer.Option(None, "--category", help="kernel, comm, train or infer (repeatable; default: all)."),
+    category: list[str] = typer.Option(None, "--category", help="kernel, comm, train, infer, serve or cpu (repeatable; default: all)."),
     csv: str = typer.Option(None, "--csv", help="Also write the per-row table (measured, predicted, error, fit/held-out) to this CSV file."),
     json: bool = typer.Option(False, "--json", help="Print machine-readable JSON (summary and rows) instead of tables."),
     rows: bool = typer.Option(False, "--rows", help="Also print the per-row table."),
-    by: str = typer.Option("family", "--by", help="Group the summary by vendor family (nvidia, amd, google-tpu, aws, ...) or by chip."),
+    by: str = typer.Option("family", "--by", help="Group the summary by vendor family (nvidia, amd, google-tpu, aws, ..., cpu) or by chip."),
     html: str = output_cli.HTML,
     plot: str = output_cli.PLOT,
 ) -> None:

@@ -155,7 +155,8 @@ def category_bands(categories: list[str]) -> dict[str, dict]:
 
 def summarise(outcomes: list[Outcome], by: str = "chip") -> list[dict]:
     """Per category, per chip (``by="chip"``) or per vendor family (``by="family"``: nvidia, amd,
-    google-tpu, aws, intel-gaudi, meta-mtia; rows whose hardware has no preset are ``other``)
+    google-tpu, aws, intel-gaudi, meta-mtia, and cpu for every kind: cpu chip; rows whose hardware has no
+    preset are ``other``)
     and 'all', per set: n, median and p90 absolute % error. The group is in the ``chip`` key."""
     if by not in ("chip", "family"):
         raise FablessError(f"--by: '{by}' is not one of chip, family")

@@ -18,6 +18,8 @@ HARDWARE_CHIPS: list[tuple[str, str, str]] = [
     ("h100", "h100-sxm", "rows that do not state the variant are taken as SXM"),
     ("a100 pcie", "a100-sxm", "same GA100 die and 312 TFLOPS dense bf16 peak; the PCIe card's lower power limit is not modelled"),
     ("a100", "a100-sxm", ""),
+    ("mtia v2", "mtia-v2", ""),
+    ("mtia v1", "mtia-v1", ""),
     ("gb300", "gb300", ""),
     # only the DGX-B300 text: the one other B300 row ("NVIDIA B300 SXM", kernel-265) is from a
     # source this project's validation holds back, so it stays unmapped
@@ -39,6 +41,9 @@ HARDWARE_CHIPS: list[tuple[str, str, str]] = [
     ("trn2", "trainium2", ""),
     ("trainium1", "trainium1", ""),
     ("trn1", "trainium1", ""),
+    ("graviton4", "graviton4", "EC2 instances renting part of a socket are system presets with their cores (cpu_cores)"),
+    ("graviton3", "graviton3", ""),
+    ("xeon platinum 8488c", "xeon-8488c", ""),
     ("inferentia2", "inferentia2", ""),
     ("inf2", "inferentia2", ""),
 ]

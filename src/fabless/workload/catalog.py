@@ -1,7 +1,8 @@
 """The shipped model catalog: Hugging Face-style configs in ``fabless/data/models``.
 
 ``load_model("llama-3.1-70b")`` reads ``data/models/llama-3.1-70b.json``;
-``load_model("path/to/config.json")`` reads your own file. Where each shipped
+``load_model("path/to/config.json")`` reads your own file; ``load_model("model.py:build")``
+traces a PyTorch decoder (:mod:`fabless.workload.imported`). Where each shipped
 config comes from is in ``data/models/SOURCES.yaml`` (:func:`model_source`).
 """
 
@@ -16,8 +17,12 @@ import yaml
 
 from fabless.errors import FablessError, unknown_name_error
 from fabless.workload.config import ModelConfig, load_config_file
+from fabless.workload.imported import graph_model_config, is_graph_spec
+from fabless.workload.recsys import RecsysConfig, is_recsys_raw, load_recsys_file
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
+#: the recommendation models (DLRM family): ``recsys/<name>.json``
+RECSYS_DIR = MODELS_DIR / "recsys"
 
 
 def model_names() -> list[str]:
@@ -58,10 +63,67 @@ def model_source(name: str) -> dict[str, Any]:
     return dict(_sources().get(name, {}))
 
 
+def recsys_names() -> list[str]:
+    """Names of the shipped recommendation models (``data/models/recsys``), sorted."""
+    return sorted(p.stem for p in RECSYS_DIR.glob("*.json"))
+
+
+@lru_cache(maxsize=64)
+def _file_is_recsys(where: str, stamp: tuple[int, int]) -> bool:
+    import json
+
+    try:
+        return is_recsys_raw(json.loads(Path(where).read_text(encoding="utf-8")))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False  # load_config_file says what is wrong
+
+
+def is_recsys_model(name_or_path: str | Path) -> bool:
+    """Whether a model name or config file is a recommendation model (DLRM family), which
+    `fabless estimate` times with its own step model (:mod:`fabless.estimate.recsys`)."""
+    text = str(name_or_path)
+    if text in recsys_names():
+        return True
+    path = Path(text)
+    if (text.endswith(".json") or path.is_file()) and (stamp := _stamp(path)) is not None:
+        return _file_is_recsys(os.path.abspath(text), stamp)
+    return False
+
+
+@lru_cache(maxsize=64)
+def _load_recsys(path: str, name: str | None, stamp: tuple[int, int]) -> RecsysConfig:
+    return load_recsys_file(path, name=name)
+
+
+def load_recsys(name_or_path: str | Path) -> RecsysConfig:
+    """A shipped recommendation model by name (:func:`recsys_names`), or a config file by path."""
+    text = str(name_or_path)
+    names = recsys_names()
+    if text in names:
+        path, name = RECSYS_DIR / f"{text}.json", text
+    else:
+        path, name = Path(text), None
+        if not (text.endswith(".json") or path.is_file()):
+            raise unknown_name_error("recommendation model", text, names)
+    stamp = _stamp(path)
+    if stamp is None:
+        return load_recsys_file(path, name=name)
+    return _load_recsys(str(path), name, stamp)
+
+
 def load_model(name_or_path: str | Path) -> ModelConfig:
     """A shipped model by name, or a ``config.json`` file by path. Each file is read once (the
-    configs are frozen, so callers share them) and again only when its mtime or size changes."""
+    configs are frozen, so callers share them) and again only when its mtime or size changes.
+    An imported PyTorch model (``FILE.py:FACTORY``) gives the config of the decoder it traces to
+    (:func:`fabless.workload.imported.graph_model_config`; a one-line ``NotADecoder`` error if
+    it is not one). A recommendation model (:func:`is_recsys_model`) is refused with one line:
+    only `fabless estimate` and `fabless models` take it (:func:`load_recsys`)."""
     text = str(name_or_path)
+    if is_graph_spec(text):
+        return graph_model_config(text)
+    if is_recsys_model(text):
+        raise FablessError(f"'{text}' is a recommendation model (DLRM family): `fabless estimate` and "
+                           "`fabless models show` take it; serve, fleet, tco and explore are for language models")
     path = Path(text)
     if text.endswith(".json") or path.is_file():
         stamp = _stamp(path)

@@ -15,7 +15,7 @@ from fabless.workload.builder import (
     build_prefill_graph,
     build_training_graph,
 )
-from fabless.workload.catalog import load_model, model_names, model_source
+from fabless.workload.catalog import is_recsys_model, load_model, load_recsys, model_names, model_source, recsys_names
 from fabless.workload.graph import Graph
 
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table.")
@@ -46,21 +46,32 @@ def models_list(json: bool = JSON) -> None:
             "attention": c.attention_kind, "experts": f"{c.top_k}/{c.num_experts}" if c.num_experts else "-",
             "context": c.max_position_embeddings,
         })
+    rec = []
+    for name in recsys_names():
+        r = load_recsys(name)
+        rec.append({"name": name, "type": r.model_type, "params_b": _b(r.params_total), "tables": r.num_tables,
+                    "table_gb_fp32": _b(r.table_bytes("fp32")), "embedding_dim": r.embedding_dim,
+                    "lookups_per_sample": r.lookups_per_sample, "interaction": r.interaction})
     if json:
-        print_json(rows)
+        print_json(rows + rec)
         return
     print_table(["name", "type", "params (B)", "active (B)", "layers", "hidden", "heads", "KV heads", "attention",
                  "experts (k/E)", "context"], [list(r.values()) for r in rows], title="Models")
+    print_table(["name", "type", "params (B)", "tables", "tables GB (fp32)", "embedding dim", "lookups/sample",
+                 "interaction"], [list(r.values()) for r in rec], title="Recommendation models (fabless estimate)")
 
 
 @models_app.command("show")
 def models_show(name: str = typer.Argument(..., help="A model name (see `fabless models list`) or a config.json file."),
                 json: bool = JSON) -> None:
     """One model: shape, parameters (total and active), KV cache, FLOPs per token, and its source.
+    A recommendation model: its tables, bytes, lookups and FLOPs per sample.
 
     Example: fabless models show deepseek-v3
+
+    Example: fabless models show dlrm-v2
     """
-    c = load_model(name)
+    c = load_recsys(name) if is_recsys_model(name) else load_model(name)
     summary = c.summary()
     src = model_source(c.name)
     if json:
@@ -68,7 +79,7 @@ def models_show(name: str = typer.Argument(..., help="A model name (see `fabless
         return
     rows = [[k, v] for k, v in summary.items() if k != "name"]
     rows += [[f"params: {k}", v] for k, v in c.params_by_part().items() if v]
-    for key in ("published_params_total", "published_params_active"):
+    for key in ("published_params_total", "published_params_active", "published_table_bytes"):
         if key in src:
             rows.append([key.replace("_", " ") + " (B)", src[key]])
     print_table(["field", "value"], rows, title=f"{c.name}")

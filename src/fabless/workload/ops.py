@@ -229,6 +229,10 @@ class Attention(Op):
     Megatron-LM's formula). ``window`` caps the keys each query sees (sliding
     window). ``kv_shared``: V is a slice of K (MLA's latent serves as both), so
     only K is read. ``phase`` is informational: ``train``, ``prefill`` or ``decode``.
+    ``fused=False`` is the attention of stacks before flash attention (Megatron-LM 2019-2022): the
+    score matrix is written to memory between batched matmuls and softmax/dropout kernels
+    (:func:`fabless.perf.attention.unfused_attention_time`); FLOPs and the op's own bytes are
+    counted as for the fused kernel.
 
     FLOPs per visible pair and head: ``2*head_dim_qk`` (QK^T) + ``2*head_dim_v``
     (PV). The backward pass (dQ, dK, dV and dP) counts twice the forward."""
@@ -246,6 +250,7 @@ class Attention(Op):
     dtype: str = "bf16"
     kv_dtype: str = "bf16"
     kv_shared: bool = False
+    fused: bool = True
 
     kind = "attention"
 
@@ -458,6 +463,78 @@ class Embedding(Op):
 
 
 @dataclass(frozen=True)
+class EmbeddingBag(Op):
+    """Pooled lookups in recommendation embedding tables (DLRM's sparse features; FBGEMM's
+    table-batched embedding): ``batch`` samples each look up ``pooling`` rows (the pooling
+    factor, a mean over the ``tables`` tables here) of ``dim`` elements in each of ``tables``
+    tables holding ``rows`` rows in all, and sum each sample's rows of a table into one
+    output row (pooling sum).
+
+    Bytes per lookup = ``dim x dtype bytes`` (a gathered row), so one sample reads
+    ``tables x pooling x dim x dtype bytes`` of rows, plus its 8-byte (int64) indices, and
+    writes ``tables x dim`` pooled elements. FLOPs: the pooling sums, ``(pooling - 1) x dim``
+    additions per sample and table. Whether a gathered row comes from DRAM/HBM or from an
+    on-chip cache of hot rows is the perf model's choice (:mod:`fabless.perf.embedding`), not
+    the operator's: these are the bytes the gathers touch.
+
+    Backward with a fused sparse optimizer (FBGEMM's TBE backward with row-wise Adagrad): reads
+    the pooled gradients, then reads and writes every looked-up row and its one fp32 row-wise
+    optimizer state (a row looked up twice is counted twice: an upper bound, as no
+    de-duplication is assumed)."""
+
+    batch: int
+    tables: int
+    pooling: float
+    rows: int
+    dim: int
+    dtype: str = "fp32"
+
+    kind = "embedding_bag"
+
+    @property
+    def lookups(self) -> float:
+        """Rows gathered: batch x tables x pooling."""
+        return self.batch * self.tables * self.pooling
+
+    @property
+    def bytes_per_lookup(self) -> float:
+        """dim x dtype bytes: one gathered row."""
+        return self.dim * dtype_bytes(self.dtype)
+
+    @property
+    def gather_bytes(self) -> float:
+        """Bytes of rows the lookups read: lookups x bytes per lookup."""
+        return self.lookups * self.bytes_per_lookup
+
+    @property
+    def pooled_bytes(self) -> float:
+        """Bytes of the pooled outputs (or, backward, of their gradients)."""
+        return self.batch * self.tables * self.bytes_per_lookup
+
+    @property
+    def flops(self) -> float:
+        per = max(self.pooling - 1.0, 0.0) * self.dim * self.batch * self.tables
+        return (2.0 if self.pass_ == "bwd" else 1.0) * per
+
+    @property
+    def bytes_read(self) -> float:
+        ids = self.lookups * 8.0
+        if self.pass_ == "bwd":
+            return self.pooled_bytes + self.gather_bytes + self.lookups * 4.0 + ids
+        return self.gather_bytes + ids
+
+    @property
+    def bytes_written(self) -> float:
+        if self.pass_ == "bwd":
+            return self.gather_bytes + self.lookups * 4.0
+        return self.pooled_bytes
+
+    @property
+    def params(self) -> int:
+        return self.rows * self.dim if self.pass_ == "fwd" else 0
+
+
+@dataclass(frozen=True)
 class MoERouter(Op):
     """Top-k selection and token dispatch of a mixture-of-experts layer (the
     gate's matmul is a separate :class:`MatMul`). Reads the ``tokens x
@@ -586,7 +663,7 @@ class OptimizerStep(Op):
         return self.n_params * (self.state_bytes_per_param + dtype_bytes(self.weight_dtype))
 
 
-AnyOp = Union[MatMul, ExpertMatMul, Attention, Elementwise, Norm, Softmax, Embedding, MoERouter, Collective, Conv, OptimizerStep]
+AnyOp = Union[MatMul, ExpertMatMul, Attention, Elementwise, Norm, Softmax, Embedding, EmbeddingBag, MoERouter, Collective, Conv, OptimizerStep]
 
 
 def backward_ops(op: Op) -> list[Op]:
@@ -608,7 +685,7 @@ def backward_ops(op: Op) -> list[Op]:
     if isinstance(op, Elementwise):
         return [replace(op, name=f"{op.name}.bwd", inputs=op.inputs + 1, outputs=op.inputs,
                         flops_per_element=2 * op.flops_per_element, pass_=bwd)]
-    if isinstance(op, (Attention, Norm, Softmax, Embedding, MoERouter)):
+    if isinstance(op, (Attention, Norm, Softmax, Embedding, EmbeddingBag, MoERouter)):
         return [replace(op, name=f"{op.name}.bwd", pass_=bwd)]
     if isinstance(op, Collective):
         # the transpose of a collective: all-gather <-> reduce-scatter, all-reduce stays

@@ -136,6 +136,17 @@ def _out(node) -> Any:
     return v
 
 
+def module_path(node) -> str:
+    """Where in the model an fx node runs: the dotted path of its innermost module and that
+    module's class (e.g. ``layers.0.mlp.act (MyAct)``), or ``forward`` at the top level."""
+    stack = node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return "forward"
+    path, cls = list(stack.values())[-1]
+    cls_name = (cls if isinstance(cls, str) else getattr(cls, "__name__", str(cls))).rsplit(".", 1)[-1]
+    return f"{path or 'forward'} ({cls_name})"
+
+
 class _Mapper:
     def __init__(self, ep, module_name: str):
         sig = ep.graph_signature
@@ -144,6 +155,7 @@ class _Mapper:
         self.owned: set[str] = set()
         self.ops: list[Op] = []
         self.unknown: dict[str, int] = {}
+        self.where: dict[str, str] = {}  # unmapped operator -> the module it first occurs in
         self.module_name = module_name
         self.count: dict[str, int] = {}
 
@@ -188,8 +200,13 @@ class _Mapper:
             return self._softmax(node, name)
         if name in POINTWISE_FLOPS or name in REDUCTION_FLOPS or name in COPIES:
             return self._pointwise(node, name)
-        self.unknown[full] = self.unknown.get(full, 0) + 1
+        self._unmapped(node)
         self._pointwise(node, name, opaque=True)
+
+    def _unmapped(self, node) -> None:
+        full = str(node.target)
+        self.unknown[full] = self.unknown.get(full, 0) + 1
+        self.where.setdefault(full, module_path(node))
 
     def _pointwise(self, node, name: str, opaque: bool = False) -> None:
         ins = _tensor_args(node)
@@ -225,7 +242,7 @@ class _Mapper:
         args = node.args
         out = _out(node)
         if name == "einsum":
-            self.unknown[str(node.target)] = self.unknown.get(str(node.target), 0) + 1
+            self._unmapped(node)
             return self._pointwise(node, name, opaque=True)
         if name == "linear":
             x, w = _val(args[0]), _val(args[1])
@@ -389,18 +406,24 @@ def from_torch(module, example_inputs: tuple, *, name: str | None = None, on_unk
     if mapper.unknown:
         listed = ", ".join(f"{k} x{v}" if v > 1 else k for k, v in sorted(mapper.unknown.items()))
         if on_unknown == "error":
-            raise FablessError(f"{label}: no fabless operator for {listed}; pass on_unknown='warn' to cost them as opaque elementwise ops")
+            located = ", ".join(f"{k} at {mapper.where[k]}" + (f" (and {v - 1} more)" if v > 1 else "")
+                                for k, v in sorted(mapper.unknown.items()))
+            raise FablessError(f"{label}: no fabless operator for {located}; fabless cannot time it "
+                               "(fabless import costs it as an opaque elementwise op without --strict)")
         warnings.warn(f"{label}: costed as opaque elementwise ops (no fabless mapping): {listed}", stacklevel=2)
     first = next((t for t in example_inputs if isinstance(t, torch.Tensor)), None)
     tokens = int(first.shape[0]) if first is not None and first.dim() else 1
     if first is not None and first.dim() >= 2 and not torch.is_floating_point(first):
         tokens = int(first.shape[0] * first.shape[1])  # token ids [batch, seq]
-    meta_info = (("model", label), ("module_params", n_params_module), ("unmapped_ops", tuple(sorted(mapper.unknown))))
+    batch = int(first.shape[0]) if first is not None and first.dim() else 1
+    meta_info = (("model", label), ("module_params", n_params_module), ("unmapped_ops", tuple(sorted(mapper.unknown))),
+                 ("batch", batch), ("token_ids", bool(first is not None and first.dim() >= 2 and not torch.is_floating_point(first))))
     return Graph(f"{label} (torch.export)", "imported", (Block(label, tuple(mapper.ops)),), tokens=tokens, meta=meta_info)
 
 
-def load_factory(spec: str):
-    """``FILE.py:FACTORY`` -> the factory's ``(module, example_inputs)``; one-line errors."""
+def load_factory(spec: str, kwargs: dict | None = None):
+    """``FILE.py:FACTORY`` -> the factory's ``(module, example_inputs)``, called with ``kwargs``;
+    one-line errors."""
     if ":" not in spec:
         raise FablessError(f"'{spec}': write FILE.py:FACTORY, a Python file and a function in it returning (module, example_inputs)")
     file, func = spec.rsplit(":", 1)
@@ -428,8 +451,11 @@ def load_factory(spec: str):
         raise FablessError(f"{file}: no function '{func}'{suggest(func, names)}")
     import torch
 
-    with torch.device("meta"):
-        result = factory()
+    try:
+        with torch.device("meta"):
+            result = factory(**(kwargs or {}))
+    except TypeError as exc:
+        raise FablessError(f"{spec}: {exc}") from None
     if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], torch.nn.Module)):
         raise FablessError(f"{spec}: the factory must return (module, example_inputs), got {type(result).__name__}")
     module_, inputs = result
