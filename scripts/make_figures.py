@@ -33,7 +33,8 @@ COMMANDS = {
     "breakeven": ["breakeven", SCN, "--custom", "examples/scenarios/hardware/my-chip-system.yaml", "--against", "h100-sxm",
                   "--fleet", "20000"],
     "explore": ["explore", "examples/openai-xpu/space.yaml", "--samples", "8192", "--no-progress", "--no-plot"],
-    "validate": ["validate"],
+    # the accelerator categories (the picture's panels; `fabless validate` alone adds the CPU rows)
+    "validate": ["validate", *(a for c in ("comm", "infer", "kernel", "serve", "train") for a in ("--category", c))],
     "compare": ["chips", "compare", "h100-sxm", "b200", "tpu-v6e", "trainium2"],
 }
 

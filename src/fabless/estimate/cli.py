@@ -10,7 +10,7 @@ from fabless.bands import band_text, bands_for
 from fabless.estimate.options import estimate_fitting, estimate_json, headline, scenario_dict
 from fabless.report import output_cli
 from fabless.report.console import console, print_json, print_table
-from fabless.report.format import pct, seconds
+from fabless.report.format import num, pct, seconds
 from fabless.report.format import plan as plan_text
 
 from fabless.estimate.scenario import scenario_from_dict

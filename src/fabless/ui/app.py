@@ -231,7 +231,7 @@ def estimate_view(inp: Inputs, uploads: Uploads) -> dict:
             "plan": plan_text(est.plan, training=training), "figures": _figures(est), "costs": _costs(row, est.phase),
             "power_w": row["power_w"], "memory": memory, "memory_per_chip_gb": est.memory_bytes["total"] / 1e9,
             "breakdown": breakdown, "notes": list(est.notes), "cli": cli_line(inp, uploads),
-            "estimate": estimate_json(est)}
+            "estimate": estimate_json(est, scn)}
 
 
 def _plan_label(plan: dict, phase: str) -> str:

@@ -137,6 +137,8 @@ def headline(data: dict) -> list[tuple[str, str]]:
     else:
         out = [("TTFT", seconds_text(data.get("ttft_s"))), ("TPOT", seconds_text(data.get("tpot_s"))),
                ("output tokens/s", fmt(data.get("output_tokens_per_s"))), ("batch", fmt(data.get("batch")))]
+    if finite(data.get("samples_per_s")):  # a recommendation model
+        out.append(("samples/s", fmt(data["samples_per_s"])))
     out.append(("plan", _plan(data.get("plan") or {}, data.get("phase") == "training")))
     out.append(("memory per chip", f"{fmt((data.get('memory_per_chip_bytes') or 0) / 1e9)} GB"))
-    return out
+    return [(k, v) for k, v in out if v not in ("-", "")]
