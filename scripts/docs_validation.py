@@ -4,8 +4,8 @@ error-band regime and coverage tables from the shipped error_bands.yaml (run scr
 Every number there comes from this script; prose sections are left as they are.
 
 Usage: python scripts/docs_validation.py [--csv FILE]   (about a minute: every row runs)
-       python scripts/docs_validation.py --check          (exit 1 if a rerun would change the file;
-                                                           tests/test_docs_current.py runs it in CI)
+       python scripts/docs_validation.py --check          (exit 1 if a rerun would change the file)
+scripts/docs.py runs it with every other docs generator (tests/test_docs_current.py runs its --check).
 """
 
 from __future__ import annotations
@@ -68,9 +68,10 @@ def main() -> None:
     DOC.write_text(text)
 
 
-def regenerate() -> str:
-    """docs/validation.md with its generated sections from a fresh run of every row."""
-    outcomes = evaluate()
+def regenerate(outcomes: list | None = None) -> str:
+    """docs/validation.md with its generated sections from a fresh run of every row (or from
+    ``outcomes``, those of such a run: scripts/docs.py reuses them while the code is unchanged)."""
+    outcomes = evaluate() if outcomes is None else outcomes
     if "--csv" in sys.argv:
         write_csv(outcomes, sys.argv[sys.argv.index("--csv") + 1])
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,

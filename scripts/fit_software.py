@@ -77,7 +77,7 @@ def main() -> None:
             continue
         if write:
             line = (f"  framework_kernel_efficiency: {{value: {best:.2f}, source: *fitnote, confidence: fitted, "
-                    f"rows: [{', '.join(fit_ids)}]}}\n")
+                    f"fitted_on: [{', '.join(fit_ids)}]}}\n")
             block = re.compile(rf"(^{re.escape(name)}:\n(?:  .*\n)*?)  framework_kernel_efficiency: .*\n", re.M)
             if block.search(text):
                 text = block.sub(lambda m: m.group(1) + line, text)

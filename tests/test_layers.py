@@ -1,12 +1,16 @@
 """The package's layers point only down (issue #18): an import from a higher layer, or an import
 cycle between modules, fails here. Layers, lowest first (docs/architecture.md):
 
-    errors, bounds, units, provenance, loading, measurements  (foundations, data access)
+    errors, bounds, units, provenance, loading, params, measurements  (foundations, data access)
     hardware -> workload -> perf -> bands -> estimate -> economics -> serve -> explore -> validate
     -> report -> api (the public Python API) -> ui (the local web page) -> cli
 
 ``fabless.report.format`` (number formatting, importing nothing of fabless) may be used from any
 layer. Every ``*cli*`` module is the top layer (it may defer a command's imports).
+
+Library modules import at their top: an import inside a function (or class) of a module that is
+not a CLI module fails here unless it brings a heavy optional extra (``OPTIONAL_EXTRAS``), which
+is imported when it is used so that a bare install and the CLI's start-up do not pay for it.
 """
 
 from __future__ import annotations
@@ -15,9 +19,12 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "src" / "fabless"
-ORDER = ["errors", "bounds", "callmod", "units", "provenance", "loading", "measurements", "hardware", "workload", "perf", "bands",
+ORDER = ["errors", "bounds", "callmod", "units", "provenance", "loading", "params", "measurements", "hardware", "workload", "perf", "bands",
          "estimate", "economics", "serve", "explore", "validate", "report", "api", "ui", "cli"]
 LEAVES = {"fabless.report.format"}
+#: Heavy optional extras (pyproject's optional dependencies) a library module may import inside
+#: the function that needs them.
+OPTIONAL_EXTRAS = {"torch", "ray", "duckdb", "matplotlib", "plotly", "optuna", "scipy", "fastapi", "uvicorn"}
 
 
 def _module(path: Path) -> str:
@@ -56,6 +63,28 @@ def _imports(path: Path, mod: str):
         for t in names:
             if t.startswith("fabless"):
                 yield t, node.lineno, id(node) in top
+
+
+def _is_cli(path: Path) -> bool:
+    return path.name == "cli.py" or path.name.endswith("_cli.py")
+
+
+def _deferred_imports(source: str):
+    """(line, imported module) of every import inside a function or class body of ``source``."""
+    found = []
+
+    def walk(node: ast.AST, inside: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.Import, ast.ImportFrom)) and inside:
+                if isinstance(child, ast.ImportFrom):
+                    mods = ["." * child.level + (child.module or "")]
+                else:
+                    mods = [a.name for a in child.names]
+                found.extend((child.lineno, m) for m in mods)
+            walk(child, inside or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)))
+
+    walk(ast.parse(source), False)
+    return found
 
 
 def _files():
@@ -108,3 +137,21 @@ def test_no_import_cycle_at_module_level():
         if m not in state:
             cyc = visit(m)
             assert cyc is None, "import cycle: " + " -> ".join(cyc)
+
+
+def test_deferred_import_detector_sees_nested_imports():
+    src = ("import os\nif os.name:\n    import sys\n\ndef f():\n    from fabless import units\n"
+           "    if True:\n        import torch\n\nclass C:\n    def g(self):\n        from . import x\n")
+    assert _deferred_imports(src) == [(6, "fabless"), (8, "torch"), (12, ".")]
+
+
+def test_library_modules_import_at_their_top():
+    bad = []
+    for path, mod in _files():
+        if _is_cli(path):
+            continue
+        for line, target in _deferred_imports(path.read_text()):
+            if target.split(".")[0] not in OPTIONAL_EXTRAS:
+                bad.append(f"{mod}:{line} imports {target} inside a function")
+    assert not bad, ("library modules import at their top (only a heavy optional extra may be deferred: "
+                     "OPTIONAL_EXTRAS):\n" + "\n".join(bad))

@@ -5,7 +5,8 @@ every computed number into the text, so the README cannot drift from what fables
 
 Runs ``fabless explore examples/openai-xpu/space.yaml`` into a temporary folder (~10 s),
 then ``study.main``; copies the front plot next to the README. ``--check`` writes nothing and
-exits 1 if the README differs from what it would write (tests/explore/test_openai_xpu_readme.py).
+exits 1 if the README differs from what it would write (tests/explore/test_example.py).
+scripts/docs.py runs it with every other docs generator.
 """
 
 from __future__ import annotations
@@ -208,23 +209,30 @@ and ~{sens['matrix_units']['joules_per_token']:.0%} of joules per token, HBM sta
 """
 
 
-def main(argv: list[str]) -> int:
-    check = "--check" in argv
+def readme_text(plot_to: Path | None = None) -> str:
+    """The README a fresh search and study give (scripts/docs.py calls this); with ``plot_to``
+    the search's front plot is copied there."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "xpu-results"
         run_search(out)
         text = render(facts(out))
-        readme = HERE / "README.md"
-        if check:
-            if readme.read_text() != text:
-                print("examples/openai-xpu/README.md is out of date: run python examples/openai-xpu/make_readme.py",
-                      file=sys.stderr)
-                return 1
-            return 0
-        readme.write_text(text)
         png = out / "front.png"
-        if png.is_file():
-            shutil.copyfile(png, HERE / "front.png")
+        if plot_to is not None and png.is_file():
+            shutil.copyfile(png, plot_to)
+    return text
+
+
+def main(argv: list[str]) -> int:
+    check = "--check" in argv
+    readme = HERE / "README.md"
+    text = readme_text(None if check else HERE / "front.png")
+    if check:
+        if readme.read_text() != text:
+            print("examples/openai-xpu/README.md is out of date: run python examples/openai-xpu/make_readme.py",
+                  file=sys.stderr)
+            return 1
+        return 0
+    readme.write_text(text)
     print(f"wrote {readme}")
     return 0
 

@@ -13,6 +13,7 @@ chips, systems and models. The public API (docs/api.md)::
 The names are loaded on first use (``import fabless`` stays light: the CLI starts fast).
 """
 
+from fabless.callmod import lazy_exports
 from fabless.errors import FablessError, Infeasible, InfeasibleDesign, InvalidInput, NoSystemPreset, UnknownPreset
 
 __version__ = "0.1.0"
@@ -21,12 +22,7 @@ _API = ("Plan", "Scenario", "ServeResult", "breakeven", "cost", "estimate", "exp
         "load_system", "scenario", "serve", "tco", "validate")
 
 
-def __getattr__(name: str):
-    if name in _API:
-        from fabless import api
-
-        return getattr(api, name)
-    raise AttributeError(f"module 'fabless' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, dict.fromkeys(_API, "fabless.api"))
 
 
 def __dir__():

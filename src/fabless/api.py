@@ -30,9 +30,18 @@ from fabless.estimate.engine import Estimate
 from fabless.estimate.engine import estimate as _estimate
 from fabless.estimate.plan import Plan
 from fabless.estimate.scenario import Scenario, require_language_model, scenario_from_dict
+from fabless.estimate.stepcost import EngineStepCost
+from fabless.explore.run import run_search
+from fabless.explore.space import load_space
 from fabless.hardware.presets import load_chip, load_system
+from fabless.hardware.prices import check_tier
 from fabless.hardware.schema import Chip
 from fabless.loading import read_yaml
+from fabless.serve import modes
+from fabless.serve.metrics import SLO
+from fabless.serve.scheduler import SchedulerConfig
+from fabless.serve.workload import Poisson
+from fabless.validate.core import evaluate
 from fabless.workload import load_model
 
 
@@ -82,12 +91,6 @@ def serve(scn: Scenario | dict | str | Path, *, rate: str | float | None = None,
     requests/s or e.g. "20/s"), ``offline`` (N requests at once), ``concurrency`` (closed loop)
     or ``max_throughput`` (within ``slo``, e.g. "ttft_p99=2s,tpot_p99=50ms", or without it the
     highest stable rate). ``lengths``: None/"fixed", a shipped dataset or a CSV path."""
-    from fabless.estimate.stepcost import EngineStepCost
-    from fabless.serve import modes
-    from fabless.serve.metrics import SLO
-    from fabless.serve.scheduler import SchedulerConfig
-    from fabless.serve.workload import Poisson
-
     s = scenario(scn)
     require_language_model(s.model, "serve")
     if s.inference is None:
@@ -118,8 +121,6 @@ def cost(chip: str | Path | Chip, *, partner: bool = False) -> UnitCost:
 def tco(scn: Scenario | dict | str | Path, chips: list[str], *, price_tier: str | None = None) -> pd.DataFrame:
     """The scenario on each chip (preset names or chip/system files) priced per token and per
     hour (``fabless tco``), one row per chip; a chip that cannot run it has an ``error``."""
-    from fabless.hardware.prices import check_tier
-
     check_tier(price_tier, "price_tier")
     raw = _raw(scn)
     require_language_model(raw.get("model"), "tco")
@@ -138,9 +139,6 @@ def breakeven(scn: Scenario | dict | str | Path, custom: str, gpu: str, **option
 def explore(space: str | Path, out: str | Path, *, progress: bool = False) -> pd.DataFrame:
     """Search a design space file (``fabless explore``) into ``out`` (a folder; resumed if it holds
     part of the run); the evaluated designs as a DataFrame."""
-    from fabless.explore.run import run_search
-    from fabless.explore.space import load_space
-
     store = run_search(load_space(space), out, progress=progress)
     return store.frame()
 
@@ -148,8 +146,6 @@ def explore(space: str | Path, out: str | Path, *, progress: bool = False) -> pd
 def validate(categories: list[str] | None = None) -> pd.DataFrame:
     """Every published measurement of the given categories (comm, kernel, train, infer, serve;
     all by default) against the model's prediction (``fabless validate``), one row each."""
-    from fabless.validate.core import evaluate
-
     return pd.DataFrame([o.as_dict() for o in evaluate(categories)])
 
 

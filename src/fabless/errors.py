@@ -9,6 +9,7 @@ exits with status 2; nothing else is printed and nothing is half-written.
 from __future__ import annotations
 
 import difflib
+import importlib
 from collections.abc import Iterable
 
 
@@ -47,8 +48,6 @@ class NoSystemPreset(UnknownPreset):
 def require(module: str, extra: str, what: str):
     """Import an optional dependency, or raise one line naming the ``pip install`` that brings it
     (``what`` says what needs it, e.g. "fabless explore's result store")."""
-    import importlib
-
     try:
         return importlib.import_module(module)
     except ImportError:

@@ -8,6 +8,7 @@ wrong and what would be right, on one line.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any, TypeVar
@@ -66,8 +67,6 @@ def read_json(path: str | Path) -> Any:
     """Parse a JSON file (a model's config.json) with the same limits as :func:`read_yaml`: a
     missing, oversized, non-UTF-8 or too deeply nested file, NaN/Infinity or a syntax error is
     a one-line FablessError naming the file."""
-    import json
-
     path = Path(path)
     text = _read_text(path)
     depth = max_depth = 0

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_serializer
 
 Confidence = Literal[
     "verified",  # read in the cited source
@@ -23,10 +23,11 @@ Confidence = Literal[
     "assumed",  # fabless's own assumption; the note says why
     "recalled",  # attributed to the source but not re-read: check before leaning on it
     "measured",  # measured by fabless contributors; the note says how
-    "calibrated",  # fitted to measurements; the note names the rows
+    "calibrated",  # fitted to measurements; fitted_on names the rows (or the script that fits it)
+    "fitted",  # fitted by a fabless script on published rows; fitted_on names them (or the script)
 ]
 
-PROVENANCE_KEYS = {"value", "source", "confidence", "note"}
+PROVENANCE_KEYS = {"value", "source", "confidence", "note", "fitted_on", "unit"}
 
 
 class Source(BaseModel):
@@ -37,6 +38,14 @@ class Source(BaseModel):
     source: str | None = None
     confidence: Confidence = "verified"
     note: str | None = None
+    fitted_on: list[str] | str | None = None  # the rows a fitted value was fitted on, or the script
+    unit: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _drop_unset_extras(self, handler):
+        # fitted_on and unit appear in a dump only where given (most sources have neither)
+        out = handler(self)
+        return {k: v for k, v in out.items() if v is not None or k not in ("fitted_on", "unit")}
 
 
 def _is_sourced_value(node: Any) -> bool:

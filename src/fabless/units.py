@@ -38,26 +38,30 @@ def _in_range(x: float, text: object, what: str, unit: str, hi: float) -> float:
     return x
 
 
+def _with_unit(text: str | int | float, what: str, units: dict[str, float], suffix: str, unit: str,
+               limit: float, hint: str) -> float:
+    """A plain number (already in ``unit``) or a number with one of ``units``' suffixes (matched
+    by the regex ``suffix``, case-insensitive), in range; ``hint`` ends the error line."""
+    if isinstance(text, (int, float)):
+        return _in_range(float(text), text, what, unit, limit)
+    m = re.fullmatch(_NUM + rf"\s*({suffix})", str(text).strip())
+    if not m or m.group(2).lower() not in units:
+        raise InvalidInput(f"{what}: cannot read '{text}' {hint}")
+    return _in_range(float(m.group(1)) * units[m.group(2).lower()], text, what, unit, limit)
+
+
 def parse_bytes(text: str | int | float, what: str = "size") -> float:
     """Bytes from '1GiB', '512MB', '4096' (plain numbers are bytes); positive, finite and at most
     :data:`fabless.bounds.MAX_BYTES`."""
-    if isinstance(text, (int, float)):
-        return _in_range(float(text), text, what, "bytes", bounds.MAX_BYTES)
-    m = re.fullmatch(_NUM + r"\s*([a-zA-Z]*)", str(text).strip())
-    if not m or m.group(2).lower() not in _BYTE_UNITS:
-        raise InvalidInput(f"{what}: cannot read '{text}' as a size; write e.g. 1GiB, 512MB or 4096 (bytes)")
-    return _in_range(float(m.group(1)) * _BYTE_UNITS[m.group(2).lower()], text, what, "bytes", bounds.MAX_BYTES)
+    return _with_unit(text, what, _BYTE_UNITS, r"[a-zA-Z]*", "bytes", bounds.MAX_BYTES,
+                      "as a size; write e.g. 1GiB, 512MB or 4096 (bytes)")
 
 
 def parse_seconds(text: str | int | float, what: str = "time") -> float:
     """Seconds from '50ms', '2s', '1.5' (plain numbers are seconds); positive, finite and at most
     :data:`fabless.bounds.MAX_SECONDS`."""
-    if isinstance(text, (int, float)):
-        return _in_range(float(text), text, what, "seconds", bounds.MAX_SECONDS)
-    m = re.fullmatch(_NUM + r"\s*([a-zA-Zµ]*)", str(text).strip())
-    if not m or m.group(2).lower() not in _TIME_UNITS:
-        raise InvalidInput(f"{what}: cannot read '{text}' as a time; write e.g. 2s, 50ms or 200us")
-    return _in_range(float(m.group(1)) * _TIME_UNITS[m.group(2).lower()], text, what, "seconds", bounds.MAX_SECONDS)
+    return _with_unit(text, what, _TIME_UNITS, r"[a-zA-Zµ]*", "seconds", bounds.MAX_SECONDS,
+                      "as a time; write e.g. 2s, 50ms or 200us")
 
 
 def parse_rate_per_s(text: str | int | float, what: str = "rate") -> float:

@@ -13,6 +13,8 @@ margin (see :mod:`fabless.economics.unit_cost`); there are no public per-unit te
 
 from __future__ import annotations
 
+from fabless.errors import FablessError
+
 from .params import EconomicsParams, default_params, node_value
 from .unit_cost import Line
 
@@ -24,8 +26,6 @@ def nre_usd(node: str, params: EconomicsParams | None = None, *, complexity_fact
     n = p.nre
     cf = n.complexity_factor if complexity_factor is None else complexity_factor
     if cf <= 0:
-        from fabless.errors import FablessError
-
         raise FablessError(f"complexity factor must be positive, got {cf}")
     masks_each = node_value(n.mask_set_usd, node, "mask set price")
     tapes = n.tapeouts if tapeouts is None else tapeouts

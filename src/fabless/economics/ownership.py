@@ -29,6 +29,7 @@ from fabless.hardware.prices import BUY_TIERS, RENT_TIERS, PriceRecord, buy_pric
 from fabless.hardware.schema import Chip
 
 from .params import EconomicsParams, default_params
+from .power import ownership_power_w
 
 
 def _nonneg(name: str, value) -> np.ndarray:
@@ -103,8 +104,6 @@ def chip_hour(chip: Chip, params: EconomicsParams | None = None, *, price_usd: f
 
     The energy and data-centre terms are charged on ``power_w``, else the chip's TDP,
     else (no published TDP) the power model's full-load figure, marked as modelled."""
-    from .power import ownership_power_w
-
     check_tier(price_tier)
     buy = None if price_usd is not None else buy_price(chip, price_tier)
     price = price_usd if price_usd is not None else (buy.usd if buy else None)

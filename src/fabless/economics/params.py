@@ -23,9 +23,10 @@ from typing import Any
 
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
-from fabless.errors import FablessError
+from fabless.errors import FablessError, suggest
 from fabless.hardware.schema import Dtype, Frozen, ProcessNode
 from fabless.loading import read_yaml, validate
+from fabless.params import load_param_file
 from fabless.provenance import Source
 
 SECTIONS = ("silicon", "package", "partner", "power", "nre", "ownership")
@@ -204,8 +205,7 @@ def _raw_defaults() -> dict[str, dict]:
     raw = {}
     for section in SECTIONS:
         path = _data_dir() / f"{section}.yaml"
-        data = read_yaml(path)
-        raw[section] = {k: v for k, v in data.items() if not str(k).startswith("_")}
+        raw[section] = load_param_file(path).raw  # every default sourced (fabless.params checks)
     return raw
 
 
@@ -236,8 +236,6 @@ def load_params(path: str | Path | None = None) -> EconomicsParams:
         if str(section).startswith("_"):
             continue
         if section not in SECTIONS:
-            from fabless.errors import suggest
-
             raise FablessError(f"{path}: unknown section '{section}'{suggest(str(section), SECTIONS) or '; sections: ' + ', '.join(SECTIONS)}")
         if not isinstance(value, dict):
             raise FablessError(f"{path}: section '{section}' must be a mapping of fields")

@@ -31,8 +31,9 @@ from fabless.errors import FablessError, InfeasibleDesign
 from fabless.hardware.schema import Chip
 from fabless.loading import read_yaml
 from fabless.measurements import rows_by_id
+from fabless.provenance import split_provenance
 
-from .area import d2d_gb_s_per_die, inventory_from_chip, is_hbm
+from .area import d2d_gb_s_per_die, die_area, inventory_from_chip, is_hbm
 from .params import EconomicsParams, default_params, memory_value, node_value
 
 
@@ -153,8 +154,6 @@ def chip_power(chip: Chip, params: EconomicsParams | None = None, *, dtype: str 
     inv = inventory_from_chip(chip, p)
     area = die_area_mm2_total or ((chip.physical.die_area_mm2 or 0) * chip.physical.dies)
     if not area:
-        from .area import die_area
-
         area = die_area(inv, p, check_reticle=False).total_mm2
     static = node_value(pw.leakage_w_per_mm2, node, "leakage_w_per_mm2") * area
     hbm = chip.memory.hbm
@@ -265,8 +264,6 @@ def ownership_power_w(chip: Chip, params: EconomicsParams | None = None) -> tupl
 def sustained_references() -> dict[str, dict]:
     """Clocks under sustained dense matrix load at TDP (power_sustained.yaml): measured
     entries (``sustained_clock_mhz``, ``matrix_util``) and derived ones (``mamf_row``)."""
-    from fabless.provenance import split_provenance
-
     path = Path(str(resources.files("fabless") / "data" / "economics" / "power_sustained.yaml"))
     plain, _ = split_provenance(read_yaml(path))
     return {n: e for n, e in plain.items() if not str(n).startswith("_")}

@@ -22,14 +22,18 @@ published TDP when there is one (the chip's power manager holds it there).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from fabless.errors import FablessError, InfeasibleDesign, NoSystemPreset
-from fabless.hardware.presets import load_chip, load_system
+from fabless.estimate.engine import estimate, resolve_system
+from fabless.estimate.scenario import scenario_from_dict
+from fabless.hardware.presets import all_systems, load_chip, load_system
 from fabless.hardware.schema import Chip
 from fabless.loading import read_yaml
+from fabless.workload import load_model
 
-from .breakeven import breakeven_tornado
+from .breakeven import breakeven_tornado, case_from_chips, fleet_terms, monte_carlo
 from .ownership import breakeven, chip_hour
 from .params import EconomicsParams, default_params
 from .power import chip_power, power_dtype
@@ -56,10 +60,6 @@ def host_system(base: dict, ref: str) -> str | None:
     """For a chip (preset or YAML) that no system preset is built from, the system of the
     scenario ``base`` to place it in (its scale-up topology, latencies and network, the chip's
     own links); None for a system file or a chip with a system preset of its own."""
-    from fabless.estimate.engine import resolve_system
-    from fabless.estimate.scenario import scenario_from_dict
-    from fabless.hardware.presets import all_systems, load_chip
-
     if _is_system_file(ref):
         return None
     name = load_chip(ref).name
@@ -83,8 +83,6 @@ def scenario_for(base: dict, ref: str, count: int | None):
     """The scenario ``base`` (a raw dict) on another chip: ``ref`` is a chip preset or
     chip YAML (the engine picks the smallest system preset of that chip; a chip with none is
     placed in the scenario's own system, :func:`host_system`) or a system YAML."""
-    from fabless.estimate.scenario import scenario_from_dict
-
     raw = dict(base)
     host = host_system(base, ref)
     system = {"name": ref} if _is_system_file(ref) else ({"name": host, "chip": ref} if host else {"chip": ref})
@@ -96,9 +94,6 @@ def scenario_for(base: dict, ref: str, count: int | None):
 
 def base_count(base: dict) -> int:
     """Chips in the scenario as written (its system's own count when none is given)."""
-    from fabless.estimate.engine import resolve_system
-    from fabless.estimate.scenario import scenario_from_dict
-
     return resolve_system(scenario_from_dict(base)).chips
 
 
@@ -106,8 +101,6 @@ def _matrix_util(est, scn, chip: Chip, dtype: str) -> float:
     m = est.metrics
     if est.phase == "training":
         return float(min(1.0, m.get("hfu") or m["mfu"]))
-    from fabless.workload import load_model
-
     inf = scn.inference
     served = m["output_tokens_per_s_per_chip"] * (inf.input_tokens + inf.output_tokens) / inf.output_tokens
     return float(min(1.0, 2.0 * load_model(scn.model).params_active * served / chip.peak_flops(dtype)))
@@ -176,16 +169,12 @@ def tco_rows(base: dict, refs: list[str], params: EconomicsParams | None = None,
              price_tier: str | None = None) -> list[dict]:
     """One row per chip (or system file) in ``refs``, the scenario re-run on each. A chip
     that cannot run it (no system preset, does not fit, no plan) gives a row with ``error``."""
-    from fabless.estimate.engine import estimate
-
     count = base_count(base)
     rows = []
     for ref in refs:
         try:
             scn = scenario_for(base, ref, count)
             est = estimate(scn)
-            from fabless.estimate.engine import resolve_system
-
             chip = resolve_system(scn).chip
             is_file = Path(ref).suffix.lower() in (".yaml", ".yml")
             row = price_work(est, scn, chip, params, partner=partner, price_tier=price_tier, unit_cost_fallback=is_file)
@@ -211,12 +200,6 @@ def breakeven_report(base: dict, custom_ref: str, gpu_ref: str, params: Economic
     throughput ratio from their delivered tokens/s per chip; the break-even fleet by
     horizon (base case), its tornado and its Monte Carlo distribution (``samples`` draws,
     ``seed``) over ``tornado_years``; given ``fleet``, the payback years and P(pays back)."""
-    from dataclasses import replace
-
-    from fabless.estimate.engine import estimate, resolve_system
-
-    from .breakeven import case_from_chips, fleet_terms, monte_carlo
-
     p = params or default_params()
     count = base_count(base)
     out: dict = {}

@@ -17,13 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from fabless.loading import read_yaml
+from fabless.params import ParamFile, load_param_file
 from fabless.perf.attention import attention_bytes
 from fabless.perf.ops import op_time
 from fabless.perf.params import ChipParams
-from fabless.provenance import split_provenance
-from fabless.workload import ops as W
 from fabless.workload import Precision
+from fabless.workload import ops as W
 from fabless.workload.graph import Graph
 from fabless.workload.ops import Attention, Collective, ExpertMatMul, MatMul, OptimizerStep, dtype_bytes
 
@@ -79,10 +78,15 @@ _PARAMS_PATH = Path(str(resources.files("fabless") / "data" / "estimate" / "engi
 
 
 @lru_cache(maxsize=1)
+def engine_param_file() -> ParamFile:
+    """data/estimate/engine.yaml through the parameter loader: each value with its source."""
+    return load_param_file(_PARAMS_PATH)
+
+
+@lru_cache(maxsize=1)
 def engine_params() -> dict[str, float]:
-    """The engine's few parameters (see data/estimate/engine.yaml for their sources)."""
-    plain, _ = split_provenance(read_yaml(_PARAMS_PATH))
-    return {k: float(v) for k, v in plain.items()}
+    """The engine's few parameters as plain numbers (their sources: :func:`engine_param_file`)."""
+    return {k: float(v) for k, v in engine_param_file().plain.items()}
 
 
 def _category(op) -> str:

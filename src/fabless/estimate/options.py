@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from fabless import bounds
 from fabless.bands import bands_for, json_fields
 from fabless.bounds import whole_number
+from fabless.estimate.engine import estimate
+from fabless.estimate.scenario import scenario_from_dict
 from fabless.errors import FablessError, InfeasibleDesign
 from fabless.loading import read_yaml
 from fabless.report.format import plan as plan_text
@@ -120,9 +122,6 @@ def scenario_dict(scenario: str | None = None, *, model: str | None = None, grap
 def estimate_fitting(raw: dict, origin: str | None = None) -> Estimate:
     """The estimate of the scenario ``raw``; a plan that does not fit raises InfeasibleDesign
     (it is reported as such, never shown as if it ran)."""
-    from fabless.estimate.engine import estimate
-    from fabless.estimate.scenario import scenario_from_dict
-
     est = estimate(scenario_from_dict(raw, origin or "scenario"))
     if not est.fits:
         raise InfeasibleDesign(f"{origin or 'scenario'}: {est.model} with {plan_text(est.plan, training=est.phase == 'training')} "

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fabless.errors import FablessError, unknown_name_error
 from fabless.estimate.optime import engine_params
-from fabless.loading import read_yaml
+from fabless.params import load_param_file
 
 _PATH = Path(str(resources.files("fabless") / "data" / "estimate" / "software.yaml"))
 PHASES = ("training", "inference")
@@ -84,7 +84,8 @@ def _attention_kernel(name, entry) -> str:
 @lru_cache(maxsize=1)
 def software_stacks() -> dict[str, Software]:
     """Every stack of data/estimate/software.yaml by name."""
-    raw = read_yaml(_PATH) or {}
+    pf = load_param_file(_PATH)
+    raw = pf.plain
     out: dict[str, Software] = {}
     base = engine_params()["framework_kernel_efficiency"]
     for name, e in raw.items():
@@ -98,7 +99,7 @@ def software_stacks() -> dict[str, Software]:
         if not 0 < value <= 1:
             raise FablessError(f"software.yaml: {name}.framework_kernel_efficiency must be in (0, 1], got {value}")
         srcs = tuple(dict.fromkeys([str(e["source"])] * ("source" in e) + [
-            str(v.get("source")) for v in e.values() if isinstance(v, dict) and v.get("source")]))
+            p.source for k, p in pf.params.items() if k.startswith(f"{name}.")]))
         out[str(name)] = Software(
             name=str(name), display=str(e.get("display", name)), phase=e["phase"], vendors=tuple(e.get("vendors", ())),
             date=str(e.get("date")), framework_kernel_efficiency=value,

@@ -3,11 +3,16 @@ the objectives to each parameter, and the plot of the front."""
 
 from __future__ import annotations
 
+import base64
+import html
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from fabless.economics.ownership import chip_hour
 from fabless.errors import FablessError
+from fabless.hardware.presets import load_chip
 
 from .evaluate import Evaluator
 from .space import Space
@@ -21,9 +26,6 @@ def reference_points(space: Space, names=REFERENCES) -> list[dict]:
     cost per chip-hour from its purchase price on record (``economics.chip_hour``), else its
     on-demand rental price; ``price_basis`` names the record (provider, tier, date). Chips
     without either, or on which the workload cannot run, are skipped."""
-    from fabless.economics.ownership import chip_hour
-    from fabless.hardware.presets import load_chip
-
     out = []
     for name in names:
         try:
@@ -87,7 +89,7 @@ def sensitivity(df, space: Space, bins: int = 8) -> list[dict]:
 def plot_front(df, front, refs: list[dict], space: Space, path: str | Path) -> Path | None:
     """Feasible designs (grey), the front (colour) and the reference chips, on the first two
     objectives (the first against tdp_w when there is one objective). PNG."""
-    try:
+    try:  # the optional explore extra, heavy: imported when a plot is drawn
         import matplotlib
 
         matplotlib.use("Agg")
@@ -123,11 +125,6 @@ def plot_front(df, front, refs: list[dict], space: Space, path: str | Path) -> P
 def write_html(front, refs: list[dict], sens: list[dict], space: Space, png: Path | None, path: str | Path) -> Path:
     """One self-contained HTML page: the plot (embedded), the front, the reference chips
     and the sensitivity table."""
-    import base64
-    import html
-
-    import pandas as pd
-
     objs = [m for m, _ in space.objective_list]
     parts = [f"<h1>{html.escape(space.name)}: Pareto front</h1>"]
     if png is not None and Path(png).is_file():

@@ -48,11 +48,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from fabless.economics.area import die_area_terms_mm2, die_to_die_gb_s, is_hbm, node_factors, serdes_gbit_s
+from fabless.economics.nre import nre_usd
+from fabless.economics.ownership import chip_hour_terms_usd
 from fabless.economics.params import EconomicsParams, default_params, load_params, node_value
 from fabless.economics.power import flop_energy_pj, io_power_w, memory_pj_per_bit, power_terms_w
 from fabless.economics.unit_cost import assembly_cost_terms_usd, memory_usd_per_gb, packaging_kind
-from fabless.economics.nre import nre_usd
-from fabless.economics.ownership import chip_hour_terms_usd
 from fabless.economics.wafer import dies_per_wafer, negative_binomial_yield
 from fabless.errors import FablessError
 from fabless.estimate.engine import (
@@ -68,6 +68,7 @@ from fabless.estimate.engine import (
     request_graphs,
     sharded_config,
 )
+from fabless.estimate.optime import compute_dtype
 from fabless.estimate.plan import check_plan
 from fabless.estimate.software import resolve_software
 from fabless.estimate.step import (SHAPE_PARTS, PlanTable, Tuning, request_terms, shape_terms, step_terms,
@@ -87,8 +88,6 @@ _AUTO_BATCHES = tuple(2**k for k in range(11))  # 1 .. 1024
 
 
 def _wider(a: str, b: str) -> str:
-    from fabless.estimate.optime import compute_dtype
-
     return compute_dtype(a, b)
 
 

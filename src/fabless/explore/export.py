@@ -3,8 +3,7 @@ and ``fabless tco`` accept.
 
 A design file is the base chip with the varied parameters written in, and the numbers the
 search's models produced (die area, TDP, unit cost) marked as such in their provenance.
-Its name starts with the base chip's name so that it keeps the base's performance family
-(``data/perf/families.yaml`` matches by name prefix), as the search assumed.
+It names the base chip's performance family (``perf_family``), as the search assumed.
 """
 
 from __future__ import annotations
@@ -79,6 +78,7 @@ def design_chip(ev: Evaluator, row: dict, space_name: str) -> dict:
         # the base chip's vendor first, so that `fabless estimate` on this file runs the same software
         # stack (data/estimate/software.yaml: the newest for the vendor) as explore ran the design with
         "vendor": f"{base.vendor} (fabless explore design)", "kind": base.kind, "architecture": base.architecture or "",
+        **({"perf_family": base.perf_family} if base.perf_family else {}),
         "compute": compute, "clock": clock_d, "memory": {"on_chip": on_chip, "hbm": hbm}, "links": links,
         "physical": physical, "price": price,
         "notes": [f"Design {int(row['id'])} of the design space '{space_name}' (base chip {base.name}); "

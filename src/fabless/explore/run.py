@@ -16,17 +16,20 @@ batch whose worker dies is run again; the driver alone writes the store).
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, Progress as RP, TextColumn, TimeRemainingColumn
 
 from fabless.errors import FablessError, require
 
 from .evaluate import Evaluator
 from .samplers import total_designs, values_of
-from .space import Space
+from .space import Space, space_from_dict
 from .store import Store
 
 
@@ -42,9 +45,6 @@ class Progress:
         self.new = 0
         self.bar = None
         if enabled and sys.stderr.isatty():
-            from rich.console import Console
-            from rich.progress import BarColumn, Progress as RP, TextColumn, TimeRemainingColumn
-
             # on stderr, like every progress display, so that stdout holds only the results
             self.bar = RP(TextColumn("explore"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                           TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[best]}"), TimeRemainingColumn(),
@@ -127,10 +127,6 @@ FAULT_ENV = "FABLESS_EXPLORE_TEST_KILL_ONCE"
 
 def _ray_eval(space_json: dict, ids: np.ndarray) -> dict[str, np.ndarray]:
     """One batch on a Ray worker (the evaluator is built once per worker process)."""
-    import os
-
-    from .space import space_from_dict
-
     fault = os.environ.get(FAULT_ENV)
     if fault and os.path.exists(fault):
         os.remove(fault)
@@ -145,7 +141,7 @@ def _ray_eval(space_json: dict, ids: np.ndarray) -> dict[str, np.ndarray]:
 
 def _ray_batches(space: Space, todo: list[int], total: int, store: Store, prog: Progress, address: str | None) -> None:
     try:
-        import ray
+        import ray  # the optional ray extra, heavy: imported for --backend ray only
     except ImportError:
         raise FablessError("--backend ray needs Ray: pip install 'fabless[ray]'") from None
     if not ray.is_initialized():

@@ -30,15 +30,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from fabless import bounds
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
+from fabless import bounds
 from fabless.errors import FablessError, unknown_name_error
 from fabless.estimate.scenario import InferenceSpec, ParallelSpec, PrecisionSpec, TrainingSpec
 from fabless.hardware.schema import PROCESS_NODES, Frozen
 from fabless.loading import read_yaml, validate
 from fabless.workload.catalog import load_model
 from fabless.workload.imported import graph_spec, is_graph_spec
+from fabless.provenance import split_provenance
 
 #: Parameters a space may vary: name -> (kind, unit/meaning).
 #: kind: "int", "float" or "choice" (a fixed set of names).
@@ -74,8 +75,6 @@ METRICS: dict[str, str] = {
 
 def hbm_table() -> dict[str, dict]:
     """Per-generation HBM stack bandwidth and capacity (explore/hbm.yaml, each sourced)."""
-    from fabless.provenance import split_provenance
-
     raw = read_yaml(Path(__file__).with_name("hbm.yaml"))
     out = {}
     for name, body in raw.items():

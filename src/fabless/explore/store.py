@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from fabless.errors import FablessError, require
 
@@ -78,8 +79,6 @@ class Store:
 
     def write(self, batch: int, ids: np.ndarray, columns: dict[str, np.ndarray]) -> None:
         """Insert one batch atomically."""
-        import pandas as pd
-
         data = {"id": np.asarray(ids, dtype=np.int64), "batch": np.full(len(ids), batch, dtype=np.int64)}
         for k, v in columns.items():
             v = np.asarray(v)
@@ -107,8 +106,6 @@ class Store:
     def frame(self, where: str = ""):
         """All designs (or those matching ``where``) as a DataFrame, by id."""
         if not self.has_table():
-            import pandas as pd
-
             return pd.DataFrame()
         return self.con.execute(f"SELECT * FROM designs {where} ORDER BY id").df()
 

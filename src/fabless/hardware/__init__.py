@@ -1,5 +1,6 @@
 """Hardware: chips and systems, their schema, the shipped presets, and tables over them."""
 
+from fabless.callmod import lazy_exports
 from fabless.hardware.presets import (
     all_chips,
     all_systems,
@@ -15,12 +16,7 @@ from fabless.hardware.schema import DTYPE_BYTES, DTYPES, Chip, System
 _TABLES = ("chip_fields", "chips_table", "compare_chips", "systems_table")
 
 
-def __getattr__(name: str):
-    if name in _TABLES:
-        from fabless.hardware import tables
-
-        return getattr(tables, name)
-    raise AttributeError(f"module 'fabless.hardware' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, dict.fromkeys(_TABLES, "tables"))
 
 __all__ = [
     "Chip", "System", "DTYPES", "DTYPE_BYTES",

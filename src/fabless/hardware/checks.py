@@ -9,6 +9,7 @@ description agrees with itself.
 from __future__ import annotations
 
 from fabless.hardware.schema import DTYPES, Chip
+from fabless.provenance import numeric_leaves
 
 #: Relative disagreement tolerated between a stated and a derived figure.
 TOLERANCE = 0.03
@@ -71,7 +72,5 @@ def consistency_issues(chip: Chip) -> list[str]:
 def unsourced_numbers(chip_or_system) -> list[str]:
     """Dotted paths of numeric fields the file sets that carry no source
     (schema defaults, such as one instance of a shared cache, need none)."""
-    from fabless.provenance import numeric_leaves
-
     leaves = numeric_leaves(chip_or_system.model_dump(exclude={"chip"}, exclude_unset=True))
     return [p for p in leaves if p not in chip_or_system.provenance]

@@ -42,17 +42,30 @@ def chips_list(json: bool = JSON) -> None:
     )
 
 
+def _listed(x) -> str:
+    return ", ".join(x) if isinstance(x, (list, tuple)) else str(x)
+
+
 @chips_app.command("show")
 def chips_show(name: str = typer.Argument(..., help="A preset name (see `fabless chips list`) or a chip YAML file."), json: bool = JSON) -> None:
-    """Every field of one chip, with its source and confidence.
+    """Every field of one chip, with its source and confidence, and the performance model's
+    parameters for it (perf.*: its family's, or its own calibration's), each with its source.
 
     Example: fabless chips show h100-sxm
     """
+    from fabless.perf.params import chip_parameters  # the CLI defers a command's modules (start-up)
+
     chip = load_chip(name)
+    perf = chip_parameters(chip)
     if json:
-        print_json({"chip": chip.model_dump(), "consistency_issues": consistency_issues(chip)})
+        print_json({"chip": chip.model_dump(), "performance": perf, "consistency_issues": consistency_issues(chip)})
         return
-    rows = field_rows(chip)
+    rows = field_rows(chip) + [
+        {"field": f"perf.{k}", "value": v["value"], "confidence": v.get("confidence"), "source": v.get("source"),
+         "note": "; ".join(x for x in (f"family {v.get('inherited_from') or perf['family']}",
+                                        f"fitted on {_listed(v['fitted_on'])}" if v.get("fitted_on") else "",
+                                        v.get("note") or "") if x)}
+        for k, v in perf["parameters"].items()]
     print_table(["field", "value", "confidence", "source", "note"], _cells(rows), title=f"{chip.display_name} ({chip.name})")
     for note in chip.notes:
         console.print(f"note: {note}")

@@ -27,7 +27,7 @@ from typing import Literal
 from pydantic import Field, PositiveFloat, model_validator
 
 from fabless.errors import FablessError
-from fabless.loading import read_yaml
+from fabless.loading import read_yaml, validate
 from fabless.provenance import Confidence
 
 from .schema import Chip, Frozen
@@ -83,8 +83,6 @@ def _path() -> Path:
 @lru_cache(maxsize=1)
 def price_records() -> tuple[PriceRecord, ...]:
     """Every record of the shipped price file."""
-    from fabless.loading import validate
-
     raw = read_yaml(_path())
     raw = {k: v for k, v in raw.items() if not str(k).startswith("_")}
     return tuple(validate(PriceTable, raw, str(_path())).prices)

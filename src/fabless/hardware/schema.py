@@ -251,6 +251,9 @@ class Chip(Frozen):
     vendor: str
     kind: Literal["gpu", "tpu", "asic", "cpu"]
     architecture: str | None = None
+    perf_family: str | None = Field(
+        None, description="the family of data/perf/families.yaml whose parameters the operator models use "
+        "(e.g. nvidia-hopper); absent: default-<matrix-unit kind> (default-gpu, default-systolic, default-cpu_simd)")
     launch: str | None = None
     compute: Compute
     clock: Clock

@@ -48,8 +48,8 @@ import numpy as np
 
 from fabless.errors import FablessError, unknown_name_error
 from fabless.hardware.schema import System
-from fabless.loading import read_yaml
-from fabless.provenance import Source, split_provenance
+from fabless.params import load_param_file
+from fabless.provenance import Source
 
 KINDS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "send_recv")
 Kind = Literal["all_reduce", "all_gather", "reduce_scatter", "all_to_all", "send_recv"]
@@ -178,11 +178,8 @@ def _number(plain: dict, path: str, origin: str, *, fraction: bool = False) -> f
 
 @lru_cache(maxsize=8)
 def _load_params_cached(path: str) -> CollectiveParams:
-    raw = read_yaml(path)
-    if not isinstance(raw, dict):
-        raise FablessError(f"{path}: expected a mapping of fields at the top level")
-    raw = {k: v for k, v in raw.items() if not str(k).startswith("_")}
-    plain, sources = split_provenance(raw)
+    pf = load_param_file(path, require_sources=Path(path) == _PARAMS_PATH)
+    plain, sources = pf.plain, pf.sources()
 
     def fabric(name: str) -> FabricParams:
         return FabricParams(

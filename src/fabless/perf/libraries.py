@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 from fabless.errors import FablessError, unknown_name_error
-from fabless.loading import read_yaml
+from fabless.params import load_param_file
 from fabless.perf.params import ChipParams
 
 _PATH = Path(str(resources.files("fabless") / "data" / "perf" / "libraries.yaml"))
@@ -39,7 +39,8 @@ class Library:
 
 @lru_cache(maxsize=1)
 def libraries() -> dict[str, Library]:
-    raw = read_yaml(_PATH) or {}
+    pf = load_param_file(_PATH)
+    raw = pf.plain
     out: dict[str, Library] = {}
     for name, e in raw.items():
         if str(name).startswith("_"):
@@ -51,11 +52,11 @@ def libraries() -> dict[str, Library]:
             for field, spec in fields.items():
                 if field not in LIBRARY_FIELDS:
                     raise FablessError(f"libraries.yaml: {name}.{fam}.{field}: one of {', '.join(LIBRARY_FIELDS)}")
-                value = float(spec["value"] if isinstance(spec, dict) else spec)
+                value = float(spec)
                 if not 0 < value <= 2:
                     raise FablessError(f"libraries.yaml: {name}.{fam}.{field} must be in (0, 2], got {value}")
                 vals.append((field, value))
-                rows += list(spec.get("rows", ())) if isinstance(spec, dict) else []
+                rows += list(pf.params[f"{name}.families.{fam}.{field}"].fitted_on or ())
             fams.append((str(fam), tuple(vals)))
         out[str(name)] = Library(str(name), str(e.get("display", name)), str(e.get("date")), str(e["match"]),
                                  tuple(fams), tuple(rows))

@@ -31,6 +31,7 @@ from fabless.perf.gemm import gemm_time
 from fabless.perf.memory import norm_time, stream_time
 from fabless.perf.params import ChipParams, as_params
 from fabless.perf.result import OpTime
+from fabless.workload import ops as w
 
 
 def _wider(*dtypes: str) -> str:
@@ -39,8 +40,6 @@ def _wider(*dtypes: str) -> str:
 
 def op_time(op, chip: ChipParams, *, model: str = "detailed") -> OpTime:
     """Time of one workload operator on each design of ``chip`` (ChipParams, Chip or preset name)."""
-    from fabless.workload import ops as w
-
     chip = as_params(chip)
     if isinstance(op, w.MatMul):
         return gemm_time(op.m, op.n, op.k, chip, _wider(op.dtype_a, op.dtype_b), batch=op.batch,

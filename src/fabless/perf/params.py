@@ -8,9 +8,10 @@ array of the same length, in SI units named in the field (``_hz``, ``_bytes``,
 
 The few physical knobs that are not chip specifications (achievable fraction of HBM
 bandwidth, launch overhead, matrix-unit efficiency, ...) come from one place per chip
-family, ``data/perf/families.yaml``, each with its source (see :func:`families`); a chip
-file's own ``calibration`` section (``fabless calibrate`` writes one) overrides its family's
-values for that chip.
+family, ``data/perf/families.yaml``, each with its source (see :func:`families`, read by the
+parameter loader :mod:`fabless.params`); a chip file names its family (``perf_family``), and its
+own ``calibration`` section (``fabless calibrate`` writes one) overrides its family's values for
+that chip.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from typing import Any
 import numpy as np
 
 from fabless.errors import FablessError, InvalidInput, unknown_name_error
+from fabless.hardware.presets import load_chip
 from fabless.hardware.schema import DTYPES, Chip
-from fabless.loading import read_yaml
-from fabless.provenance import split_provenance
+from fabless.params import load_param_file
 
 #: Matrix-unit kinds, as integer codes in :attr:`ChipParams.kind_code`.
 KINDS = ("tensor_core", "systolic_array", "cpu_simd")
@@ -54,17 +55,16 @@ class Family:
     """One chip family's parameters, with the source of each."""
 
     name: str
-    match: tuple[str, ...]
     values: dict[str, float]
     sources: dict[str, dict]
 
 
 @lru_cache(maxsize=4)
 def _families(path: str) -> dict[str, Family]:
-    raw = read_yaml(path)
-    if not isinstance(raw, dict) or not isinstance(raw.get("families"), dict):
+    pf = load_param_file(path, require_sources=Path(path) == _FAMILIES_PATH)
+    if not isinstance(pf.raw.get("families"), dict):
         raise FablessError(f"{path}: expected a top-level 'families' mapping")
-    fams = raw["families"]
+    fams = pf.raw["families"]
     resolved: dict[str, Family] = {}
 
     def build(name: str, seen: tuple[str, ...] = ()) -> Family:
@@ -76,8 +76,8 @@ def _families(path: str) -> dict[str, Family]:
             raise FablessError(f"{path}: family '{name}' inherits from itself")
         body = dict(fams[name] or {})
         parent = body.pop("inherits", None)
-        match = tuple(str(m).lower() for m in body.pop("match", []) or [])
-        plain, sources = split_provenance(body)
+        plain = {k: v for k, v in (pf.plain["families"][name] or {}).items() if k != "inherits"}
+        sources = pf.sources(f"families.{name}")
         unknown = set(plain) - set(FAMILY_FIELDS)
         if unknown:
             raise FablessError(f"{path}: family '{name}' has unknown parameter '{sorted(unknown)[0]}'; "
@@ -98,7 +98,7 @@ def _families(path: str) -> dict[str, Family]:
         missing = [f for f in FAMILY_FIELDS if f not in values]
         if missing:
             raise FablessError(f"{path}: family '{name}' lacks '{missing[0]}' (and inherits no value)")
-        fam = Family(name, match, values, srcs)
+        fam = Family(name, values, srcs)
         resolved[name] = fam
         return fam
 
@@ -113,17 +113,13 @@ def families(path: str | Path | None = None) -> dict[str, Family]:
 
 
 def family_of(chip: Chip, path: str | Path | None = None) -> Family:
-    """The family whose ``match`` prefix fits the chip's preset name (longest prefix wins),
-    else ``default-<matrix-unit kind>`` (``default-gpu`` for a GPU without units described)."""
+    """The family the chip file names (``perf_family``), else ``default-<matrix-unit kind>``
+    (``default-gpu`` for a GPU without units described). Never guessed from the chip's name."""
     fams = families(path)
-    name = chip.name.lower()
-    best: tuple[int, Family] | None = None
-    for fam in fams.values():
-        for prefix in fam.match:
-            if name.startswith(prefix) and (best is None or len(prefix) > best[0]):
-                best = (len(prefix), fam)
-    if best is not None:
-        return best[1]
+    if chip.perf_family is not None:
+        if chip.perf_family not in fams:
+            raise unknown_name_error("perf_family", chip.perf_family, fams)
+        return fams[chip.perf_family]
     mu = chip.compute.matrix_units
     kind = mu.kind if mu is not None else ("tensor_core" if chip.kind == "gpu" else "systolic_array")
     return fams[{"tensor_core": "default-gpu", "systolic_array": "default-systolic"}.get(kind, f"default-{kind}")]
@@ -138,6 +134,19 @@ def _with_chip_calibration(fam: Family, chip: Chip) -> tuple[dict[str, float], d
         s = chip.provenance.get(f"calibration.{k}")
         sources[k] = {**(s.model_dump(exclude_none=True) if s is not None else {}), "chip_file": chip.name}
     return {**fam.values, **own}, sources
+
+
+def chip_parameters(chip: Chip, path: str | Path | None = None) -> dict:
+    """The operator models' parameters of one chip with the source of each (``fabless chips
+    show``): ``{"family": name, "parameters": {field: {value, source, confidence, note, ...}}}``,
+    the chip file's own calibration in place of its family's values where it has one."""
+    fam = family_of(chip, path)
+    values, fitted = _with_chip_calibration(fam, chip)
+    params = {}
+    for k in FAMILY_FIELDS:
+        src = fitted.get(k) or fam.sources.get(k, {})
+        params[k] = {"value": values[k], **src}
+    return {"family": fam.name, "parameters": params}
 
 
 def _arr(x: Any, n: int | None = None) -> np.ndarray:
@@ -179,8 +188,6 @@ def _memoised_on_content(build: Any) -> Any:
     @wraps(build)
     def from_chip(cls: type, chip: Chip | str, **kw: Any) -> ChipParams:
         if not isinstance(chip, Chip):
-            from fabless.hardware.presets import load_chip
-
             chip = load_chip(chip)
         try:
             args = (cls, str(kw.get("families_path") or _FAMILIES_PATH),
@@ -253,8 +260,6 @@ class ChipParams:
     def from_chip(cls, chip: Chip | str, *, families_path: str | Path | None = None) -> ChipParams:
         """The parameters of one chip (a Chip, or a preset name / YAML path)."""
         if not isinstance(chip, Chip):
-            from fabless.hardware.presets import load_chip
-
             chip = load_chip(chip)
         if chip.kind == "cpu":
             raise InvalidInput(f"{chip.name} is a CPU (kind: cpu): the accelerator operator models (tensor-core or systolic "

@@ -27,6 +27,7 @@ import numpy as np
 
 from fabless.errors import FablessError
 from fabless.loading import read_yaml
+from fabless.params import load_param_file
 from fabless.serve.metrics import SLO
 from fabless.serve.scheduler import SchedulerConfig
 from fabless.serve.search import max_throughput as search_max
@@ -193,7 +194,7 @@ def run_load(model: StepCostModel, sched: SchedulerConfig, lengths: Lengths, *, 
 
 def mlperf_benchmarks() -> dict:
     """The MLPerf LLM benchmarks of ``data/serve/mlperf.yaml`` (name -> entry)."""
-    return {k: v for k, v in (read_yaml(MLPERF_PATH) or {}).items() if not str(k).startswith("_")}
+    return dict(load_param_file(MLPERF_PATH).plain)
 
 
 def mlperf_benchmark(model: str, scenario: str) -> tuple[str, dict]:

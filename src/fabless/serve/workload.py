@@ -26,6 +26,7 @@ import numpy as np
 
 from fabless import bounds
 from fabless.errors import FablessError
+from fabless.loading import read_yaml
 from fabless.units import parse_rate_per_s
 
 
@@ -225,8 +226,6 @@ def empirical_lengths(path: str | Path, dataset: str, which: str = "input", *, m
     (other keys, e.g. ``mean``, ``source``, are ignored here). ``mean_tokens`` rescales the
     shape to that mean; ``max_tokens`` caps a draw.
     """
-    from fabless.loading import read_yaml
-
     path = Path(path)
     if not path.is_file():
         raise FablessError(f"{path}: no such length table")

@@ -22,10 +22,12 @@ Rows and what they test:
 
 from __future__ import annotations
 
+import csv
 import math
 from collections.abc import Callable, Iterable
 
 from fabless.errors import FablessError
+from fabless.hardware.presets import load_system
 from fabless.hardware.schema import System
 from fabless.perf.collectives import CollectiveParams, collective_time, load_params
 from fabless.units import parse_bytes
@@ -86,8 +88,7 @@ Resolver = Callable[[str], System]
 def system_for_row(row: dict, resolver: Resolver | None = None) -> System | None:
     """The system preset a row's hardware text names, adjusted where the text says
     how it differs (H800); None when no preset matches."""
-    if resolver is None:
-        from fabless.hardware.presets import load_system as resolver  # noqa: N813
+    resolver = resolver or load_system
     text = str(row.get("hardware", "")).lower()
     for key, preset, change in HARDWARE_SYSTEMS:
         if key in text:
@@ -191,8 +192,6 @@ def predict(row: dict, *, params: CollectiveParams | None = None, resolver: Reso
 def comm_rows(path: str | None = None) -> list[dict]:
     """The comm rows of the shipped measurement set (every ``data/measurements/*.csv``:
     published.csv and published_comm.csv), or of the one file ``path``."""
-    import csv
-
     if path is None:
         return [r for r in load_rows() if r.get("category") == "comm"]
     with open(path, newline="") as fh:

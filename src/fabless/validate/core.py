@@ -28,10 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fabless.measurements import MEASUREMENTS_DIR, load_rows  # noqa: F401  (re-exported: validate's row reader)
-
 from fabless.bands import family_of_chip, load_bands
 from fabless.errors import FablessError
+from fabless.measurements import MEASUREMENTS_DIR, load_rows  # noqa: F401  (re-exported: validate's row reader)
 from fabless.validate.hardware_map import Unmapped, preset_for_hardware
 
 
@@ -99,10 +98,9 @@ def evaluate(categories: list[str] | None = None, rows: list[dict] | None = None
     if rows is None:
         rows = load_rows()
         # Serving rows are published as `infer` rows; the serve category re-reads those that
-        # have an offered load as simulations (fabless.validate.serve).
-        from fabless.validate import serve as serve_rows
-
-        rows = rows + serve_rows.rows(rows)
+        # have an offered load as simulations (fabless.validate.serve, a category module
+        # found like every predictor, by its name).
+        rows = rows + _predictor("serve").rows(rows)
     cats = categories or sorted({r["category"] for r in rows})
     known = sorted({r["category"] for r in rows})
     for c in cats:

@@ -9,6 +9,7 @@ reported as skipped with the reason (:func:`chip_for_hardware`).
 from __future__ import annotations
 
 from fabless.errors import FablessError
+from fabless.hardware.presets import load_chip
 
 #: (text the hardware field contains, lower case) -> (chip preset, note on the stand-in).
 HARDWARE_CHIPS: list[tuple[str, str, str]] = [
@@ -64,8 +65,6 @@ def preset_for_hardware(text: str) -> tuple[str, str]:
 
 def chip_for_hardware(text: str):
     """The Chip a hardware text means; Unmapped when there is no preset (or it is not shipped yet)."""
-    from fabless.hardware.presets import load_chip
-
     preset, _ = preset_for_hardware(text)
     try:
         return load_chip(preset)

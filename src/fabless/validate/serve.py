@@ -45,13 +45,22 @@ so the mark only reserves rows for a later fit. Every other mapped row is held o
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from fabless.errors import FablessError
+from fabless.estimate.scenario import scenario_from_dict
+from fabless.estimate.stepcost import EngineStepCost
 from fabless.loading import read_yaml
-from fabless.serve.modes import OFFLINE_REQUESTS, burst  # burst: validate's burst rows run it as is
-from fabless.validate.core import Skip, load_rows
+from fabless.serve.metrics import SLO
+from fabless.serve.modes import burst, closed_loop as loop, drawn_requests, offline as _offline, OFFLINE_REQUESTS
+from fabless.serve.scheduler import SchedulerConfig
+from fabless.serve.search import max_throughput
+from fabless.serve.sim import simulate
+from fabless.serve.workload import empirical_lengths, Fixed, Lengths
+from fabless.validate.core import evaluate, load_rows, Skip, summarise
 
 SERVE_SCENARIOS_PATH = Path(str(resources.files("fabless") / "data" / "measurements" / "serve_scenarios.yaml"))
 LENGTH_TABLES_DIR = Path(str(resources.files("fabless") / "data" / "measurements"))
@@ -88,15 +97,10 @@ def rows(all_rows: list[dict] | None = None) -> list[dict]:
 
 
 def _model(scn_raw: dict):
-    from fabless.estimate.scenario import scenario_from_dict
-    from fabless.estimate.stepcost import EngineStepCost
-
     return EngineStepCost.from_scenario(scenario_from_dict(dict(scn_raw), "serve row"))
 
 
 def _sched(entry: dict):
-    from fabless.serve.scheduler import SchedulerConfig
-
     s = entry.get("scheduler") or {}
     seqs = int(s.get("max_num_seqs", 256))
     return SchedulerConfig(max_num_batched_tokens=max(int(s.get("max_num_batched_tokens", 8192)), seqs), max_num_seqs=seqs,
@@ -105,16 +109,11 @@ def _sched(entry: dict):
 
 def closed_loop(model, sched, inp: int, out: int, concurrency: int) -> dict:
     """:func:`fabless.serve.modes.closed_loop` with every request of the row's fixed lengths."""
-    from fabless.serve.modes import closed_loop as loop
-    from fabless.serve.workload import Fixed, Lengths
-
     return loop(model, sched, Lengths(Fixed(inp), Fixed(out)), concurrency, SEED)
 
 
 def lengths_of(entry: dict):
     """The entry's drawn length distributions (``lengths`` key), or None for fixed lengths."""
-    from fabless.serve.workload import Lengths, empirical_lengths
-
     spec = entry.get("lengths")
     if spec is None:
         return None
@@ -129,9 +128,6 @@ def lengths_of(entry: dict):
 def offline(model, sched, lengths, n: int | None = None, seed: int = SEED) -> dict:
     """:func:`fabless.serve.modes.offline` with ``OFFLINE_REQUESTS``; a run too short for a
     steady window is a skipped row."""
-    from fabless.errors import FablessError
-    from fabless.serve.modes import offline as _offline
-
     try:
         return _offline(model, sched, lengths, OFFLINE_REQUESTS if n is None else n, seed)
     except FablessError as exc:
@@ -146,11 +142,6 @@ def server(model, sched, lengths, ttft_p99_s: float, tpot_p99_s: float, seed: in
     last finish: below the replica's capacity, a first guess) and grows by 1.25 until a run
     fails, then bisects to 2 %.
     """
-    from fabless.serve.metrics import SLO
-    from fabless.serve.modes import drawn_requests
-    from fabless.serve.search import max_throughput
-    from fabless.serve.sim import simulate
-
     pilot = simulate(drawn_requests(lengths, SERVER_PILOT_REQUESTS, seed), model, sched)
     start = SERVER_PILOT_REQUESTS / float(pilot.requests["finish_s"].max())
     slo = SLO({"ttft_p99": ttft_p99_s, "tpot_p99": tpot_p99_s})
@@ -166,16 +157,12 @@ def server(model, sched, lengths, ttft_p99_s: float, tpot_p99_s: float, seed: in
 def simulate_entry(entry: dict) -> dict:
     """The simulation an entry asks for; entries with the same scenario, scheduler, lengths and
     load (e.g. 1 and 8 instances of one engine) share one run."""
-    import json
-
     key = json.dumps({k: entry.get(k) for k in ("scenario", "scheduler", "lengths", "load")}, sort_keys=True)
     return dict(_simulate_cached(key))
 
 
 @lru_cache(maxsize=64)
 def _simulate_cached(key: str) -> dict:
-    import json
-
     return _simulate(json.loads(key))
 
 
@@ -235,8 +222,6 @@ def predict(row: dict) -> float | None:
 
 def evaluate_serve():
     """(outcomes, summary) of the serve category."""
-    from fabless.validate.core import evaluate, summarise
-
     out = evaluate(["serve"], rows=rows())
     return out, summarise(out)
 

@@ -45,8 +45,11 @@ from importlib import resources
 from pathlib import Path
 
 from fabless.errors import FablessError
+from fabless.estimate.engine import estimate, Kernels
+from fabless.estimate.scenario import scenario_from_dict
 from fabless.loading import read_yaml
 from fabless.validate.core import Skip, load_rows
+from fabless.workload import load_model
 
 SCENARIOS_PATH = Path(str(resources.files("fabless") / "data" / "measurements" / "scenarios.yaml"))
 
@@ -126,9 +129,6 @@ def entry_for(row: dict) -> dict:
 
 @lru_cache(maxsize=512)
 def _estimate_cached(row_id: str):
-    from fabless.estimate.engine import Kernels, estimate
-    from fabless.estimate.scenario import scenario_from_dict
-
     entry = scenario_map()[row_id]
     raw = dict(entry["scenario"])
     if "model_config" in entry:
@@ -150,8 +150,6 @@ def run_entry(row: dict):
 
 
 def _gpt_dims(scn) -> tuple[int, int, int, int]:
-    from fabless.workload import load_model
-
     cfg = load_model(scn.model)
     return cfg.num_layers, cfg.hidden_size, cfg.vocab_size, cfg.num_heads
 
@@ -160,8 +158,6 @@ def _maxtext_flops_per_chip(scn, chips: int, causal: bool) -> float:
     """FLOPs per chip per step as MaxText counts them (see the module docstring): 6 N s b for
     the weights (forward + backward, every parameter including embeddings) plus the attention
     scores and values, 12 H L d s^2 b, halved when ``causal`` (MaxText's count from 2024)."""
-    from fabless.workload import load_model
-
     cfg = load_model(scn.model)
     tr = scn.training
     b = tr.global_batch / chips  # MaxText's per_device_batch_size
@@ -173,8 +169,6 @@ def _maxtext_flops_per_chip(scn, chips: int, causal: bool) -> float:
 def _fsdp_bench_flops_per_token(scn) -> float:
     """FLOPs per token as AMD's pytorch-training-benchmark counts them (module docstring): dense
     gated-MLP (SwiGLU) GQA models only, which are the ones that script trains."""
-    from fabless.workload import load_model
-
     cfg = load_model(scn.model)
     e, k, d, s = cfg.hidden_size, cfg.intermediate_size, cfg.head_dim, scn.training.seq_len
     h, j = cfg.num_heads, cfg.num_kv_heads

@@ -45,14 +45,7 @@ from fabless.workload.ops import (
     Softmax,
     backward_ops,
 )
-
-
-def from_torch(module, example_inputs, **kwargs) -> Graph:
-    """Trace a PyTorch module into a :class:`Graph` (see :func:`fabless.workload.torch_import.from_torch`)."""
-    from fabless.workload.torch_import import from_torch as _from_torch
-
-    return _from_torch(module, example_inputs, **kwargs)
-
+from fabless.workload.torch_import import from_torch  # torch itself is imported on first use
 
 __all__ = [
     "Attention", "Block", "Collective", "Conv", "Elementwise", "Embedding", "ExpertMatMul", "Graph", "MatMul",

@@ -24,10 +24,10 @@ multi-query over the cached latent), the way DeepSeek's inference code runs it.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from fabless.errors import FablessError, unknown_name_error
-from fabless.workload.config import ModelConfig
 from fabless.workload.graph import Block, Graph
 from fabless.workload.ops import (
     Attention,
@@ -43,6 +43,9 @@ from fabless.workload.ops import (
     backward_ops,
     dtype_bytes,
 )
+
+if TYPE_CHECKING:  # annotations only: config builds its FLOP counts with this module
+    from fabless.workload.config import ModelConfig
 
 RECOMPUTE = ("none", "selective", "full")
 
@@ -273,8 +276,6 @@ def build_training_graph(cfg: ModelConfig, batch: int, seq_len: int, precision: 
 
 
 def _as_recompute(op: Op) -> Op:
-    from dataclasses import replace
-
     return replace(op, name=f"{op.name}.recompute", pass_="recompute")
 
 

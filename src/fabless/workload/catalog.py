@@ -8,6 +8,7 @@ config comes from is in ``data/models/SOURCES.yaml`` (:func:`model_source`).
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -70,8 +71,6 @@ def recsys_names() -> list[str]:
 
 @lru_cache(maxsize=64)
 def _file_is_recsys(where: str, stamp: tuple[int, int]) -> bool:
-    import json
-
     try:
         return is_recsys_raw(json.loads(Path(where).read_text(encoding="utf-8")))
     except (OSError, ValueError, UnicodeDecodeError):

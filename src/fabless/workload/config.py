@@ -21,6 +21,8 @@ from typing import Any
 
 from fabless import bounds
 from fabless.errors import FablessError
+from fabless.loading import read_json
+from fabless.workload.builder import build_decode_graph, build_training_graph
 from fabless.workload.ops import dtype_bytes
 
 LLAMA_LIKE = ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe")
@@ -199,14 +201,10 @@ class ModelConfig:
     # --- FLOPs (through the graph builder, the one source of FLOP counts) ----
     def forward_flops_per_token(self, context_len: int = 1) -> float:
         """FLOPs to decode one token against ``context_len`` cached tokens (itself included)."""
-        from fabless.workload.builder import build_decode_graph
-
         return build_decode_graph(self, batch=1, context_len=context_len).flops
 
     def training_flops_per_token(self, seq_len: int = 2048, recompute: str = "none") -> float:
         """FLOPs of a training step (forward, backward, optimizer) per token at ``seq_len``."""
-        from fabless.workload.builder import build_training_graph
-
         g = build_training_graph(self, batch=1, seq_len=seq_len, recompute=recompute)
         return g.flops / g.tokens
 
@@ -382,8 +380,6 @@ def _parse_llama_like(r: _Reader, family: str, name: str, origin: str) -> ModelC
 
 def load_config_file(path: str | Path, name: str | None = None) -> ModelConfig:
     """Read a ``config.json`` file (no network) into a :class:`ModelConfig`."""
-    from fabless.loading import read_json
-
     path = Path(path)
     raw = read_json(path)
     default = path.parent.name if path.name == "config.json" else path.stem

@@ -33,6 +33,7 @@ from typing import Any
 
 from fabless import bounds
 from fabless.errors import FablessError
+from fabless.loading import read_json
 from fabless.workload.graph import Block, Graph
 from fabless.workload.ops import Elementwise, EmbeddingBag, MatMul, Op, backward_ops, dtype_bytes
 
@@ -192,8 +193,6 @@ def parse_recsys(raw: dict[str, Any], name: str = "model", origin: str = "config
 
 def load_recsys_file(path: str | Path, name: str | None = None) -> RecsysConfig:
     """Read a recommendation model config file."""
-    from fabless.loading import read_json
-
     path = Path(path)
     return parse_recsys(read_json(path), name=name or path.stem, origin=str(path))
 

@@ -32,7 +32,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from fabless.errors import FablessError
+from fabless.errors import FablessError, suggest
 from fabless.workload.graph import Block, Graph
 from fabless.workload.ops import Attention, Conv, Elementwise, Embedding, MatMul, Norm, Op, Softmax
 
@@ -88,7 +88,7 @@ _TORCH_DTYPES = {"float32": "fp32", "float64": "fp64", "bfloat16": "bf16", "floa
 
 def _torch():
     try:
-        import torch
+        import torch  # the optional torch extra, heavy: imported when a model is traced
     except ImportError:
         raise FablessError("importing a PyTorch model needs torch: pip install 'fabless[torch]'") from None
     return torch
@@ -445,12 +445,9 @@ def load_factory(spec: str, kwargs: dict | None = None):
         raise FablessError(f"{file}: failed to run: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
     factory = getattr(module, func, None)
     if not callable(factory):
-        from fabless.errors import suggest
-
         names = [n for n in vars(module) if callable(getattr(module, n)) and not n.startswith("_")]
         raise FablessError(f"{file}: no function '{func}'{suggest(func, names)}")
-    import torch
-
+    torch = _torch()
     try:
         with torch.device("meta"):
             result = factory(**(kwargs or {}))

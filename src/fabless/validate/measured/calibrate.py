@@ -163,6 +163,7 @@ def _provenance(value: float, before: float, fit: Fitted, names: list[str], stam
         "value": float(f"{value:.6g}"),
         "source": f"fabless calibrate on {', '.join(names)} ({len(fit.rows)} rows) at {stamp}",
         "confidence": "calibrated",
+        "fitted_on": list(names),
         "note": (f"was {before:.6g} ({what}); median |error| on these rows "
                  f"{median_abs_error(fit.before_s, fit.measured_s) * 100:.1f}% before, "
                  f"{median_abs_error(fit.after_s, fit.measured_s) * 100:.1f}% after"),
@@ -170,8 +171,8 @@ def _provenance(value: float, before: float, fit: Fitted, names: list[str], stam
 
 
 def _named(doc: dict, base_name: str, display: str) -> dict:
-    """Keep the base name (so the chip stays in its family, whose ``match`` prefixes are preset
-    names, and finds the system presets built from it); mark the display name."""
+    """Keep the base name (so the chip finds the system presets built from it; its family is
+    the base file's ``perf_family``); mark the display name."""
     doc["name"] = base_name
     if "(calibrated)" not in display:
         doc["display_name"] = f"{display} (calibrated)"

@@ -1,0 +1,808 @@
+"""Rewrite every number the docs quote from the code (issue #18, item 5).
+
+A number in README.md, docs/*.md or examples/*/README.md that fabless computes is not typed by
+hand: it sits between two markers ::
+
+    <!-- fabless:begin NAME -->...<!-- fabless:end NAME -->
+
+and the function registered here as NAME (``@block("NAME")``) writes what stands between them,
+by running the real command or model. Two files are generated whole by their own scripts, run
+from here too: docs/validation.md (scripts/docs_validation.py, every validation row) and
+examples/openai-xpu/README.md (examples/openai-xpu/make_readme.py, the design-space search).
+
+Usage: python scripts/docs.py [FILE...]  rewrite the files (all, or the ones named, e.g. docs/economics.md)
+       python scripts/docs.py --check     write nothing; exit 1 naming each file a rerun would change
+       python scripts/docs.py --list      the block names and the files that use them
+
+The validation rows take about a minute; their outcomes are kept in a cache keyed by the
+content of src/fabless (``$FABLESS_DOCS_CACHE``, default ~/.cache/fabless/docs), so a rerun on
+unchanged code (tests/test_docs_current.py) reuses them. The search of the openai-xpu example
+is cached the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import importlib.util
+import io
+import json
+import math
+import os
+import pickle
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src" / "fabless"
+BLOCK = re.compile(r"<!-- fabless:begin ([\w.-]+) -->(.*?)<!-- fabless:end \1 -->", re.S)
+CACHE = Path(os.environ.get("FABLESS_DOCS_CACHE") or Path.home() / ".cache" / "fabless" / "docs")
+
+BLOCKS: dict[str, Callable[[], str]] = {}
+
+
+def block(name: str):
+    """Register the function that writes the block ``name`` (its text is cached per run)."""
+
+    def register(fn: Callable[[], str]) -> Callable[[], str]:
+        BLOCKS[name] = functools.cache(fn)
+        return fn
+
+    return register
+
+
+def marked_files() -> list[Path]:
+    """The markdown files whose marked blocks this script writes."""
+    files = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "examples").glob("*/README.md"))]
+    return [f for f in files if str(f.relative_to(ROOT)) not in WHOLE]
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _load(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def fabless_json(*args: str):
+    """``fabless ARGS --json`` run in this process: its parsed output (one error line on failure)."""
+    from fabless.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([*args, "--json"])
+    if code != 0:
+        raise SystemExit(f"docs: fabless {' '.join(args)} failed: {err.getvalue().strip()[-300:]}")
+    return json.loads(out.getvalue())
+
+
+def code_key(*extra: Path) -> str:
+    """A digest of every file of src/fabless (and ``extra``): equal exactly while the code and
+    data the generated numbers come from are unchanged."""
+    h = hashlib.sha256()
+    paths = sorted(p for p in SRC.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    for p in [*paths, *extra]:
+        h.update(str(p.relative_to(ROOT)).encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:24]
+
+
+def cached(kind: str, key: str, compute: Callable[[], object]):
+    """``compute()``, kept in the cache under (kind, key)."""
+    path = CACHE / f"{kind}-{key}.pickle"
+    if path.is_file():
+        with contextlib.suppress(Exception):
+            return pickle.loads(path.read_bytes())
+    value = compute()
+    with contextlib.suppress(OSError):
+        CACHE.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(pickle.dumps(value))
+        tmp.replace(path)
+    return value
+
+
+def _ms(s: float) -> str:
+    return f"{s * 1e3:.2f} ms"
+
+
+def _pct(x: float, d: int = 1) -> str:
+    return f"{x * 100:+.{d}f}%".replace("-", "−")
+
+
+# ----------------------------------------------------------------------------- whole files
+
+def validation_text(writing: bool = False) -> str:
+    mod = _load(ROOT / "scripts" / "docs_validation.py", "docs_validation")
+    with contextlib.redirect_stdout(io.StringIO()):
+        return mod.regenerate(validation_outcomes())
+
+
+def xpu_text(writing: bool = False) -> str:
+    """The example's README; when ``writing``, a fresh search that also copies its front plot."""
+    here = ROOT / "examples" / "openai-xpu"
+    key = code_key(*sorted(p for p in here.glob("*.py")), here / "space.yaml")
+    sys.path.insert(0, str(here))
+    try:
+        mod = _load(here / "make_readme.py", "make_readme")
+        if writing:
+            return mod.readme_text(here / "front.png")
+        return cached("openai-xpu", key, mod.readme_text)
+    finally:
+        sys.path.remove(str(here))
+
+
+def _validation_stale(current: str, fresh: str) -> str | None:
+    return _load(ROOT / "scripts" / "docs_validation.py", "docs_validation").stale_line(current, fresh)
+
+
+def _exact_stale(current: str, fresh: str) -> str | None:
+    for i, (a, b) in enumerate(zip(current.splitlines(), fresh.splitlines()), 1):
+        if a != b:
+            return f"line {i} now: {a[:160]}\nrerun: {b[:160]}"
+    n, m = len(current.splitlines()), len(fresh.splitlines())
+    return None if n == m else f"{n} lines now, {m} on a rerun"
+
+
+#: Files generated whole: path -> (generator, how a difference is found).
+WHOLE: dict[str, tuple[Callable[[bool], str], Callable[[str, str], str | None]]] = {
+    "docs/validation.md": (validation_text, _validation_stale),
+    "examples/openai-xpu/README.md": (xpu_text, _exact_stale),
+}
+
+
+# ----------------------------------------------------------------------------- the blocks
+
+@block("gemm-tile-formula")
+def _gemm_tile_formula() -> str:
+    from fabless.perf.gemm import TILE_K
+
+    return f"""
+```
+tiles   = ceil(m/BM) · ceil(n/BN) · b
+waves   = ceil(tiles / cores)
+rate    = peak · (sustained clock / boost clock) · mma_efficiency [· mma_8bit_ratio for 8-bit operands] / cores · feed
+compute = waves · 2·BM·BN·k_pad / rate,   k_pad = ceil(k/{TILE_K})·{TILE_K}   (whole K steps of TILE_K = {TILE_K})
+feed    = min(1, operand_bytes_per_cycle_per_core / (MACs/cycle/core · (BM+BN)/(BM·BN) · bytes))
+```
+"""
+
+
+@block("gemm-tile-stages")
+def _gemm_tile_stages() -> str:
+    from fabless.perf.gemm import TILE_K, TILE_STAGES
+
+    return f"{TILE_STAGES} pipeline stages of `(BM+BN) x {TILE_K}`"
+
+
+@block("gemm-split-k-formula")
+def _gemm_split_k_formula() -> str:
+    from fabless.perf.gemm import TILE_K
+
+    return f"""
+```
+s_max   = max(1, min(floor(cores / tiles), floor(k_pad / {TILE_K})))    # slices of at least one K step
+waves   = ceil(tiles · s / cores) / s                              # whole-K tile work per core (1/s)
+traffic = (unsplit traffic) + 8 · s · m · n · b                    # fp32 partials written and read back
+```
+"""
+
+
+@block("guide-gemm-h100-8192")
+def _guide_gemm() -> str:
+    r = fabless_json("op", "gemm", "--chip", "h100-sxm", "-m", "8192", "-n", "8192", "-k", "8192", "--dtype", "bf16")
+    return (f"A square 8192 GEMM is 2 x 8192^3 = {r['flops'] / 1e12:.1f} TFLOP. At H100's dense "
+            f"{r['flops'] / r['roofline_time_s'] / 1e12:.1f} TFLOPS that is {_ms(r['roofline_time_s'])} (the roofline "
+            f"column); the detailed model adds the sustained clock under load, tile and wave quantisation on 132 SMs "
+            f"and the achievable MMA efficiency, and predicts about {_ms(r['time_s'])} (~{r['tflops']:.0f} TFLOPS")
+
+
+@block("guide-allreduce-h200-1gib")
+def _guide_allreduce() -> str:
+    r = fabless_json("op", "allreduce", "--system", "dgx-h200", "--chips", "8", "--bytes", "1GiB")
+    return f"~{r['busbw_gbps']:.0f} GB/s"
+
+
+def _serving_estimate() -> dict:
+    return fabless_json("estimate", str(ROOT / "examples" / "scenarios" / "llama-70b-serving-dgx-h100.yaml"))
+
+
+@block("guide-serving-memory")
+def _guide_serving_memory() -> str:
+    from fabless.workload import load_model
+
+    cfg = load_model("llama-3.1-70b")
+    est = _serving_estimate()
+    mem = est["memory"]
+    kv_per_token = cfg.kv_cache_bytes_per_token("bf16")
+    return (f"{cfg.params_total / 1e9:.2f} B parameters in fp8 over 8 GPUs is {mem['weights'] / 1e9:.1f} GB of weights "
+            f"per GPU; the KV cache is 64 sequences x 2304 tokens x {kv_per_token:,.0f} B/token "
+            f"({cfg.num_layers} layers x {cfg.num_kv_heads} KV heads x {cfg.head_dim} x 2 x 2 bytes in bf16, halved "
+            f"for fp8) / 8 GPUs = {mem['kv_cache'] / 1e9:.1f} GB")
+
+
+def _calibration() -> tuple[dict, str]:
+    """``fabless calibrate`` on the guide's GEMM sweep: its --json output and the file it writes."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "my-h100.yaml"
+        r = fabless_json("calibrate", str(ROOT / "examples" / "measurements" / "xla-sm90-bf16-gemm.csv"),
+                         "--chip", "h100-sxm", "--out", str(out))
+        return r, out.read_text()
+
+
+@block("guide-calibrate-table")
+def _guide_calibrate_table() -> str:
+    r, _ = _calibration()
+    fam = _load_family("h100-sxm")
+
+    def fmt(name: str, v: float) -> str:
+        return f"{v * 1e6:.2g} µs" if name.endswith("_s") else f"{v:.3g}"
+
+    rows = [f"| parameter | before ({fam} family) | after | fitted |", "| --- | --- | --- | --- |"]
+    for q in r["parameters"]:
+        fitted = "yes" if q["fitted"] else "no: the rows do not pin it down"
+        if q["parameter"] == "mma_8bit_ratio" and not any(" fp8" in row["what"] for row in r["rows"]):
+            fitted += " (no fp8 rows)"
+        rows.append(f"| `{q['parameter']}` | {fmt(q['parameter'], q['before'])} | {fmt(q['parameter'], q['after'])} | {fitted} |")
+    sm = r["summary"]
+    return ("\n" + "\n".join(rows) + "\n\nand `median |error| over "
+            f"{sm['rows']} rows: {sm['median_abs_error_before'] * 100:.1f}% before, {sm['median_abs_error_after'] * 100:.1f}% after`")
+
+
+def _load_family(chip: str) -> str:
+    from fabless.hardware.presets import load_chip
+    from fabless.perf.params import family_of
+
+    return family_of(load_chip(chip)).name
+
+
+def _calibrated_row(what: str) -> dict:
+    r, _ = _calibration()
+    return next(row for row in r["rows"] if row["what"] == what)
+
+
+@block("guide-calibrate-small")
+def _guide_calibrate_small() -> str:
+    row = _calibrated_row("gemm 256x2048x256 bf16")
+    return f"a 256x2048x256 GEMM takes {row['measured_s'] * 1e6:.1f} µs, the model said {row['before_s'] * 1e6:.1f} µs"
+
+
+@block("guide-calibrate-large")
+def _guide_calibrate_large() -> str:
+    from fabless.hardware.presets import load_chip
+
+    r, _ = _calibration()
+    after = {q["parameter"]: q["after"] for q in r["parameters"]}
+    row = _calibrated_row("gemm 4096x4096x4096 bf16")
+    chip = load_chip("h100-sxm")
+    peak, sms = chip.peak_flops("bf16"), chip.compute.cores
+    flops = 2 * 4096 ** 3
+    ideal = flops / (peak * after["mma_efficiency"])
+    tiles = math.ceil(4096 / 128) ** 2
+    waves = math.ceil(tiles / sms)
+    loop = ideal * waves / (tiles / sms)
+    return (f"4096³ is {flops / 1e9:.1f} GFLOP, {ideal * 1e6:.1f} µs at {peak / 1e12:.1f} TFLOP/s x "
+            f"{after['mma_efficiency']:.3f}; its {tiles:.0f} tiles of 128x128 run in {waves} waves on {sms} SMs (the "
+            f"last {tiles / sms - (waves - 1):.0%} full), so the main loop takes {waves}/{tiles / sms:.2f} of that, "
+            f"{loop * 1e6:.1f} µs, and with the {after['launch_overhead_s'] * 1e6:.1f} µs launch cost the model says "
+            f"{(loop + after['launch_overhead_s']) * 1e6:.1f} µs (`fabless calibrate` prints "
+            f"{row['after_s'] * 1e6:.1f} µs); the table measured {row['measured_s'] * 1e6:.1f} µs")
+
+
+@block("guide-calibrate-yaml")
+def _guide_calibrate_yaml() -> str:
+    _, text = _calibration()
+    lines = text.splitlines()
+    i = lines.index("calibration:")
+    j = next(k for k in range(i + 2, len(lines)) if not lines[k].startswith("    "))
+    snippet = re.sub(r" at \d{4}-\d\d-\d\dT\d\d:\d\dZ", " at <the time of the run>", "\n".join(lines[i:j]))
+    return f"\n```yaml\n{snippet}\n```\n"
+
+
+SERVE_ROWS = (
+    ('infer-244', 'NIM Llama-3.3-70B 2xH100 tp2 FP8, 5000/500, concurrency 1, output tok/s'),
+    ('infer-245', 'same, concurrency 5'),
+    ('infer-246', 'same, concurrency 25'),
+    ('infer-247', 'same, concurrency 50'),
+    ('infer-248', 'same, concurrency 100 (KV full, requests queue)'),
+    ('infer-249', 'same, 500/2000, concurrency 1, ITL ms'),
+    ('infer-229', 'vLLM Llama-3.1-70B 8xMI300X tp8 FP8, 3200 x 128/2048 burst, tok/s'),
+    ('infer-230', 'same, 1500 x 128/4096'),
+    ('infer-233', 'vLLM Llama-3.1-405B 8xMI300X, 1500 x 128/2048'),
+    ('infer-234', 'same, 128/4096'),
+    ('infer-237', 'vLLM Llama-3.1-70B 8xMI300X, one request 128/2048, E2E s'),
+    ('infer-123', 'MLPerf Llama-2-70B Offline, 8xH100 (4 x tp2, batch 896), output tok/s'),
+    ('infer-124', 'Offline, 8xH200 (8 x tp1, batch 806)'),
+    ('infer-125', 'Offline, 1xB200 FP4 (batch KV-bound)'),
+    ('infer-126', 'Offline, 1xMI300X (vLLM, 2048 seqs)'),
+    ('infer-127', 'Offline, 8xMI300X (8 engines)'),
+    ('infer-137', 'Offline, 1xGH200 (h200-sxm preset, batch 806)'),
+    ('infer-138', 'Offline, 8xH200 CTS 1000 W (batch 784)'),
+    ('infer-139', 'Offline, 32xH100 Juniper (16 x tp2, batch KV-bound)'),
+    ('infer-130', 'Server, 8xH100 (4 x tp2, batch 1024)'),
+    ('infer-131', 'Server, 8xH200 (8 x tp1, batch 896)'),
+    ('infer-132', 'Server, 1xB200 FP4'),
+    ('infer-133', 'Server, 1xMI300X (768 seqs)'),
+    ('infer-134', 'Server, 8xMI300X'),
+    ('infer-128', 'MLPerf Mixtral-8x7B Offline, 8xH100 (8 x tp1, batch 896)'),
+    ('infer-129', 'Mixtral Offline, 8xH200 (batch 3072)'),
+    ('infer-135', 'Mixtral Server, 8xH100 (batch 896)'),
+    ('infer-136', 'Mixtral Server, 8xH200 (batch 1200)'),
+)
+
+
+def validation_outcomes() -> list:
+    """Every validation row's outcome (cached while src/fabless is unchanged; docs/validation.md
+    is written from the same run)."""
+    from fabless.validate.core import evaluate
+
+    return cached("validation", code_key(ROOT / "scripts" / "docs_validation.py"), evaluate)
+
+
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
+
+
+@block("serving-validation-table")
+def _serving_validation_table() -> str:
+    by = {o.id: o for o in validation_outcomes() if o.category == "serve"}
+    rows = ["| row | what | set | measured | predicted | error |", "|---|---|---|---|---|---|"]
+    for rid, what in SERVE_ROWS:
+        o = by[rid]
+        pred = "-" if o.predicted is None else _num(o.predicted)
+        err = "-" if o.error is None else f"{o.error * 100:+.1f}%"
+        rows.append(f"| {rid} | {what} | {o.set} | {_num(o.measured)} | {pred} | {err} |")
+    return "\n" + "\n".join(rows) + "\n"
+
+
+#: The vLLM and NIM rows of SERVE_ROWS (the others are MLPerf's).
+SERVE_VLLM_NIM = ("infer-244", "infer-245", "infer-246", "infer-247", "infer-248", "infer-249", "infer-229", "infer-230",
+                  "infer-233", "infer-234", "infer-237")
+
+
+@block("serving-validation-summary")
+def _serving_validation_summary() -> str:
+    import numpy as np
+
+    from fabless.validate.core import summarise
+
+    by = {o.id: o for o in validation_outcomes() if o.category == "serve"}
+    rows = [by[rid] for rid, _ in SERVE_ROWS if by[rid].error is not None]
+    held = [o for o in rows if o.set == "held_out"]
+    errs = np.array([abs(o.error) * 100 for o in held])
+    chips = [s for s in summarise(held) if s["chip"] != "all"]
+    per_chip = ", ".join(f"{s['chip']} {s['median_abs_err_pct']:.1f}% ({s['n']} rows)"
+                         for s in sorted(chips, key=lambda s: -s["n"]))
+    mlperf = [abs(o.error) * 100 for o in held if o.id not in SERVE_VLLM_NIM]
+    vllm = [abs(o.error) * 100 for o in held if o.id in SERVE_VLLM_NIM]
+    return (f"Held out, the {len(held)} rows of this table: the median |error| is **{np.median(errs):.1f}%** (goal 15%: "
+            f"{'met' if np.median(errs) <= 15 else 'missed'}), p90 {np.percentile(errs, 90):.1f}%, max {errs.max():.1f}%. "
+            f"By chip: {per_chip}. The {len(mlperf)} MLPerf rows alone: median {np.median(mlperf):.1f}%; "
+            f"the {len(vllm)} vLLM/NIM rows: median {np.median(vllm):.1f}%")
+
+
+@block("serving-fit-split")
+def _serving_fit_split() -> str:
+    serve = [o for o in validation_outcomes() if o.category == "serve" and o.skipped is None]
+    fit = sum(o.set == "fit" for o in serve)
+    return f"{fit} of the {len(serve)} serve rows predicted are fit rows, the other {len(serve) - fit} held out"
+
+
+#: (label, catalog name) of the models docs/workload.md checks against their published counts.
+PARAM_CHECK_MODELS = (("Llama-2-70B", "llama-2-70b"), ("Llama-3.1-405B", "llama-3.1-405b"),
+                      ("Mixtral-8x7B", "mixtral-8x7b"), ("DeepSeek-V3", "deepseek-v3"), ("GPT-3 175B", "gpt3-175b"),
+                      ("Qwen3-235B-A22B", "qwen3-235b-a22b"))
+
+
+@block("workload-param-counts")
+def _workload_param_counts() -> str:
+    from fabless.loading import read_yaml
+    from fabless.workload import load_model
+
+    published = read_yaml(SRC / "data" / "models" / "SOURCES.yaml")
+    rows = ["| model | fabless total | published | fabless active | published |", "| --- | --- | --- | --- | --- |"]
+    for label, name in PARAM_CHECK_MODELS:
+        cfg, pub = load_model(name), published[name]
+        moe = cfg.params_active < cfg.params_total
+        act = f"{cfg.params_active / 1e9:.2f}B" if moe else ""
+        pub_act = f"{pub['published_params_active']:g}B" if moe and "published_params_active" in pub else ""
+        rows.append(f"| {label} | {cfg.params_total / 1e9:.2f}B | {pub['published_params_total']:g}B | {act} | {pub_act} |")
+    return "\n" + "\n".join(rows) + "\n"
+
+
+#: The collectives parameters docs/collectives.md lists, with what pins each (its rows).
+COLLECTIVE_PARAMS = (
+    ('launch_latency_s', "every row's latency term"),
+    ('ll_bw_fraction', "NCCL's tuner value for LL on one node"),
+    ('scale_up.bw_efficiency', 'large-message ring row comm-307 (NVLink 4 and the default)'),
+    ('scale_up.simple_step_overhead_s', 'mid-size rows comm-296, -301, -303'),
+    ('scale_up.ll_step_overhead_s', 'small-message row comm-294'),
+    ('scale_out.bw_efficiency', 'DeepEP RDMA rows comm-328, -330'),
+    ('scale_out.simple_step_overhead_s', 'proxy + RDMA cost of a Simple network step (DeepEP rows, comm-x-028)'),
+    ('scale_out.ll_step_overhead_s', 'proxy + RDMA cost of an LL network step: comm-x-025 (2 x 1 A100, 8 B), comm-x-028 (2 x 8 B200, 128 B)'),
+    ('nvls.bw_efficiency', 'NVLS rows comm-305, -311'),
+    ('nvls.latency_s', 'NVLS at 256 MiB, comm-303'),
+    ('generations.nvlink3.bw_efficiency', 'A100 rows comm-294, -296, -298 (NVLink 3 runs ~4% below NVLink 4 at large sizes)'),
+    ('generations.nvlink5.bw_efficiency', 'GB200 ring rows comm-x-002, -007'),
+    ('generations.nvlink5.simple_step_overhead_s', 'GB200 ring at 8 MiB, comm-x-002'),
+    ('generations.nvlink5.nvls_bw_efficiency', 'NVL72 72-GPU all-reduce at 4 GiB, comm-x-011'),
+    ('generations.ici.bw_efficiency', 'TPU ppermute rows comm-x-032 (v5p 64 MiB), -033 (v6e 1 MiB)'),
+    ('generations.ici.simple_step_overhead_s', 'same rows: one collective step inside a compiled XLA program'),
+    ('generations.ici.ll_step_overhead_s', 'XLA has no LL protocol; equal cost means LL never wins'),
+    ('generations.ici.launch_latency_s', 'an XLA collective is not a separate launch'),
+)
+
+
+@block("collectives-params")
+def _collectives_params() -> str:
+    from fabless.params import load_param_file
+
+    pf = load_param_file(SRC / "data" / "perf" / "collectives.yaml")
+    rows = ["| parameter | value | confidence | fitted on (what it does) |", "| --- | --- | --- | --- |"]
+    for name, what in COLLECTIVE_PARAMS:
+        p = pf.params[name]
+        value = f"{p.value * 1e6:.3g} us" if p.unit == "s" else f"{p.value:.2f}"
+        rows.append(f"| `{name}` | {value} | {p.confidence} | {what} |")
+    return "\n" + "\n".join(rows) + "\n"
+
+
+FLEET_ARGS = ("fleet", str(ROOT / "examples" / "scenarios" / "llama-70b-serving-dgx-h100.yaml"), "--demand", "20000/min",
+              "--slo", "ttft_p99=2s,tpot_p99=50ms", "--chips",
+              "h100-sxm,b200,tpu-v6e,trainium2," + str(ROOT / "examples" / "scenarios" / "hardware" / "my-chip.yaml"))
+
+
+@block("serving-fleet-table")
+def _serving_fleet_table() -> str:
+    r = cached("fleet", code_key(ROOT / "examples" / "scenarios" / "hardware" / "my-chip.yaml"),
+               lambda: fabless_json(*FLEET_ARGS))
+    rows = ["| chip | best layout | req/s per unit | chips | buy $/month | buy $/M output tokens |", "|---|---|---|---|---|---|"]
+    for x in r["rows"]:
+        chip = Path(x["chip"]).name
+        if x.get("error") or x.get("best") is None:
+            rows.append(f"| {chip} | {x.get('error', 'no layout')} | | | | |")
+            continue
+        rows.append(f"| {chip} | {x['best']} | {x['rate_per_s']:.2f} | {x['chips']} | {x['buy_usd_per_month']:,.0f} | "
+                    f"{x['buy_usd_per_mtoken_output']:.2f} |")
+    return "\n" + "\n".join(rows) + "\n"
+
+
+@block("economics-h100-by-hand")
+def _economics_h100_by_hand() -> str:
+    from fabless.economics.params import default_params
+
+    r = fabless_json("cost", "h100-sxm")
+    line = {x["name"]: x["value"] for x in r["lines"]}
+    how = {x["name"]: x["how"] for x in r["lines"]}
+    sp = default_params().silicon
+    area = line["die area"]
+    side = math.sqrt(area) + sp.scribe_lane_mm
+    site = side ** 2
+    d = sp.wafer_diameter_mm - 2 * sp.edge_exclusion_mm
+    gross, edge = math.pi * (d / 2) ** 2 / site, math.pi * d / math.sqrt(2 * site)
+    d0 = default_params().silicon.defect_density_per_cm2["N4"]
+    alpha = sp.yield_clustering_alpha
+    y0 = (1 + area / 100 * d0 / alpha) ** -alpha
+    dies, y = line["dies per wafer"], line["yield"]
+    wafer = line["wafer price"]
+    mem, pack, test = line["memory"], line["packaging"], line["test and assembly"]
+    total = r["summary"]["package_usd"]
+    published = 3320.0  # Raymond James' estimate of H100's manufacturing cost, as quoted below
+    return f"""
+1. Die {area:.0f} mm², S = ({math.sqrt(area):.2f} + {sp.scribe_lane_mm:g})² = {site:.1f} mm², d = {d:.0f} mm:
+   π·{d / 2:.0f}²/{site:.1f} − π·{d:.0f}/√{2 * site:.1f} = {gross:.2f} − {edge:.2f} = **{dies:.1f} dies**.
+2. Defect-free yield at D0 = {d0:g}, alpha {alpha:g}: (1 + {area / 100:.2f}·{d0:g}/{alpha:g})^−{alpha:g} = **{y0:.1%}**; with
+   132 of 144 SMs needed and the SMs 65% of the die, **{y:.1%}** (the model's quadrature).
+3. Good die: ${wafer:,.0f} / ({math.floor(dies)} x {y:.3f}) = **${line['good die cost']:,.0f}**.
+4. Memory: {how['memory']} = **${mem:,.0f}**. Packaging: {how['packaging']} = **${pack:,.0f}**.
+5. Test and assembly: {test / (line['good die cost'] + mem + pack):.3f} x ({line['good die cost']:,.0f} + {mem:,.0f} + {pack:,.0f}) = **${test:,.0f}**.
+6. Total **${total:,.0f}**, vs the published estimate of ~${published:,.0f} (Raymond James): {_pct(total / published - 1)}.
+"""
+
+
+@block("economics-tco-by-hand")
+def _economics_tco_by_hand() -> str:
+    from fabless.economics.power import chip_power
+    from fabless.hardware.presets import load_chip
+    from fabless.workload import load_model
+
+    scn = str(ROOT / "examples" / "scenarios" / "llama-70b-serving-dgx-h100.yaml")
+    est = fabless_json("estimate", scn)
+    row = next(x for x in fabless_json("tco", scn)["rows"] if x["chip"] == "h100-sxm")
+    ttft, tpot, batch = est["ttft_s"], est["tpot_s"], est["batch"]
+    e2e = ttft + 255 * tpot
+    per_chip = row["tokens_per_s_per_chip"]
+    rent, buy = row["rent_chip_hour_usd"], row["buy_chip_hour_usd"]
+    s = row["prefill_share"]
+    chip = load_chip("h100-sxm")
+    pw = chip_power(chip, dtype="fp8", matrix_util=row["matrix_util"], enforce_budget=False).terms_w
+    params = load_model("llama-3.1-70b").params_active
+    return f"""TTFT {ttft:.3f} s, TPOT {tpot * 1e3:.2f} ms, so e2e = {ttft:.3f} + 255 x {tpot:.5f} = {e2e:.3f} s.
+
+1. Output tok/s/chip = {batch} x 256 / {e2e:.3f} / 8 = **{per_chip:.1f}**; input = {per_chip:.1f} x 2048/256 = {row['input_tokens_per_s_per_chip']:,.0f}.
+2. Chip-hour: owned **${buy:.3f}** (above), rented ${rent:.2f} ({row['rent_price_basis']}).
+3. All-in: {rent:.2f} / (3600 x {per_chip:.1f}) x 1e6 = **${row['rent_usd_per_mtoken_output_all_in']:.2f} per M output tokens** rented (${row['buy_usd_per_mtoken_output_all_in']:.2f} owned).
+4. Split: s = {ttft:.3f} / {e2e:.3f} = {s:.3f}; input {rent:.2f} x {s:.3f} / (3600 x {row['input_tokens_per_s_per_chip']:,.0f}) x 1e6 = **${row['rent_usd_per_mtoken_input']:.3f}/M**,
+   output {rent:.2f} x {1 - s:.3f} / (3600 x {per_chip:.1f}) x 1e6 = **${row['rent_usd_per_mtoken_output']:.2f}/M** (2048 x {row['rent_usd_per_mtoken_input']:.3f} + 256 x {row['rent_usd_per_mtoken_output']:.2f} =
+   256 x {row['rent_usd_per_mtoken_output_all_in']:.2f}: the split adds back to the whole).
+5. Power: utilisation = 2 x {params / 1e9:.1f}e9 x ({per_chip:.1f} x 9) / {chip.peak_flops('fp8') / 1e12:,.0f}e12 (fp8 peak) = {row['matrix_util']:.3f}; matrix
+   {pw['matrix']:.0f} W + {pw['static']:.1f} static + {pw['memory']:.1f} HBM + {pw['links']:.1f} links = **{pw['total']:.0f} W**; {per_chip:.1f} / {pw['total']:.0f} = **{row['tokens_per_joule']:.2f} tokens/J** at the chip.
+"""
+
+
+@block("economics-breakeven-by-hand")
+def _economics_breakeven_by_hand() -> str:
+    from fabless.economics.params import default_params
+
+    b = fabless_json("breakeven", str(ROOT / "examples" / "scenarios" / "llama-70b-serving-dgx-h100.yaml"), "--custom",
+                     str(ROOT / "examples" / "scenarios" / "hardware" / "my-chip-system.yaml"), "--against", "h100-sxm",
+                     "--fleet", "10000")
+    o = default_params().ownership
+    r = b["cost_of_capital"]
+
+    def crf(n: float) -> float:
+        return r / (1 - (1 + r) ** -n)
+
+    unit, ratio, saving = b["custom_unit_usd"], b["throughput_ratio"], b["saving_per_gpu_hour_usd"]
+    capex = unit * o.server_cost_over_accelerator / (1 - o.network_fraction_of_hardware)
+    hw = capex * (crf(o.depreciation_years) + o.operations_fraction_per_year) / 8760
+    years = {int(x["years"]): x for x in b["breakeven"]}
+    base = b["tornado"][0]["base_result"]
+    tor = {t["input"]: t for t in b["tornado"]}
+    small = ("wafer_price", "defect_density", "electricity", "utilisation", "cost_of_capital")
+    small_swing = max(abs(tor[k]["result_high"] - tor[k]["result_low"]) for k in small)
+    mc, q = b["monte_carlo"], b["monte_carlo"]["quantiles"]
+    growth = b["fleet_gpus"] * saving * 8760 / b["nre_usd"]
+
+    def lh(k: str) -> str:
+        return f"{tor[k]['result_low']:,.0f} / {tor[k]['result_high']:,.0f}"
+
+    return f"""
+1. Throughput: {b['custom_tokens_per_s_per_chip']:.1f} vs {b['gpu_tokens_per_s_per_chip']:.1f} tok/s/chip, ratio **{ratio:.4f}**.
+2. my-chip bought from a design partner at **${unit:,.0f}**: capex {unit:,.0f} x {o.server_cost_over_accelerator:g} /
+   {1 - o.network_fraction_of_hardware:g} = {capex:,.0f}; {capex:,.0f} x ({crf(o.depreciation_years):.6f} + {o.operations_fraction_per_year:g}) / 8760 = {hw:.4f}, plus
+   energy and data centre {b['custom_chip_hour_usd'] - hw:.4f}: owned **${b['custom_chip_hour_usd']:.3f}/h**; H100 **${b['gpu_chip_hour_usd']:.3f}/h**
+   ({b['gpu_price_basis']}, ${b['gpu_price_usd']:,.0f}, above).
+3. Saving per H100 replaced: {b['gpu_chip_hour_usd']:.3f} − {b['custom_chip_hour_usd']:.3f} / {ratio:.4f} = **${saving:.3f}/h**.
+4. NRE **${b['nre_usd'] / 1e6:,.0f}M**: repaid with {r:.0%} interest in 4 years by {b['nre_usd'] / 1e6:.0f}e6 x CRF({r:.0%}, 4) {crf(4):.6f} /
+   ({saving:.3f} x 8760) = **{years[4]['breakeven_fleet_gpus']:,.0f} H100 equivalents** ({years[4]['breakeven_fleet_custom_chips']:,.0f} my-chips); in 1 year
+   {years[1]['breakeven_fleet_gpus']:,.0f}, in 5 years {years[5]['breakeven_fleet_gpus']:,.0f}. A fleet of {b['fleet_gpus']:,.0f} H100s: CRF({r:.0%}, T) =
+   {b['fleet_gpus']:,.0f} x {saving:.3f} x 8760 / {b['nre_usd'] / 1e6:.0f}e6 = {growth:.4f}, T = −ln(1 − {r:g} / {growth:.4f}) / ln {1 + r:g} =
+   **{b['payback_years']:.1f} years**.
+5. Tornado ({b['tornado_years']:g}-year fleet, base {base:,.0f}): GPU price x{tor['gpu_price']['low']:g} / x{tor['gpu_price']['high']:g} → **{tor['gpu_price']['result_low']:,.0f}** /
+   {tor['gpu_price']['result_high']:,.0f}; two generations → {tor['generations']['result_high']:,.0f}; NRE x{tor['nre']['low']:g} / x{tor['nre']['high']:g} → {lh('nre')};
+   partner margin {tor['partner_margin']['low']:.0%} / {tor['partner_margin']['high']:.0%} → {lh('partner_margin')}; software at
+   {tor['software_maturity']['low']:.0%} → {tor['software_maturity']['result_low']:,.0f}; HBM price → {lh('memory_price')}; a respin → {tor['respin']['result_high']:,.0f};
+   six months late → {tor['delay_months']['result_high']:,.0f}; wafer, defect density, power price, utilisation and cost of
+   capital move it by at most {small_swing:,.0f} (the last three charge both chips alike). What the GPU
+   really costs decides it.
+6. Monte Carlo ({mc['samples']:,} draws, seed {mc['seed']}): median **{q['p50']:,.0f}** H100 equivalents, 5-95% {q['p05']:,.0f} to
+   {q['p95']:,.0f}; {mc['p_never']:.1%} of draws never pay back in {mc['years']:g} years; P(pays back with {mc['fleet_gpus']:,.0f} H100s) =
+   {mc['p_pays_back']:.1%}.
+"""
+
+
+@block("power-sustained-table")
+def _power_sustained_table() -> str:
+    from fabless.economics.power import chip_power, sustained_references
+    from fabless.hardware.presets import load_chip
+    from fabless.validate.power import sustained_errors
+
+    refs = sustained_references()
+    rows = ["| chip | measured clock | model W at it | TDP | error | model's clock for the TDP | error |",
+            "|---|---|---|---|---|---|---|"]
+    for r in sustained_errors():
+        util = float(refs[r["name"]]["matrix_util"])
+        rows.append(f"| {load_chip(r['name']).display_name} | {r['clock_mhz']:.0f} MHz ({util:.0%}) | {r['model_w_at_clock']:.0f} | "
+                    f"{r['tdp_w']:.0f} | {_pct(r['power_error'])} | {r['model_clock_mhz']:.0f} MHz | {_pct(r['clock_error'])} |")
+    h200 = load_chip("h200-sxm")  # observed near 1500 MHz under load, not fitted; 94% busy assumed as on MI300X
+    pred = chip_power(h200, matrix_util=0.94, enforce_budget=False).sustained_clock_mhz
+    rows.append(f"| {h200.display_name} (observed, not fitted) | ~1500 MHz (94% assumed) | — | {h200.physical.tdp_w:.0f} | — | "
+                f"{pred:.0f} MHz | {_pct(pred / 1500 - 1)} |")
+    return "\n" + "\n".join(rows) + "\n"
+
+
+def _table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """A markdown table as a block's text (blank-line padded)."""
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n" + "\n".join(lines) + "\n"
+
+
+def _e(x: float) -> str:
+    return f"{x:.0e}".replace("e+0", "e").replace("e+", "e")
+
+
+def _pow2(x: int) -> str:
+    n = x.bit_length() - 1
+    return f"2^{n}" if x == 2 ** n else f"{x:,}"
+
+
+@block("reliability-bounds")
+def _reliability_bounds() -> str:
+    from fabless import bounds as b
+
+    lo, hi = b.CLOCK_MHZ
+    rows = [
+        ("any number in a data file", f"finite, magnitude at most {_e(b.MAX_MAGNITUDE)} (inf, NaN, 1e308 refused)"),
+        ("clocks (`*_mhz`)", f"{lo:,.0f} - {hi:,.0f} MHz ({lo / 1e3:g} - {hi / 1e3:g} GHz)"),
+        ("HBM capacity", f"up to {_e(b.MAX_CAPACITY_GB)} GB per chip"),
+        ("bandwidths (HBM, on-chip, links)", f"up to {_e(b.MAX_BANDWIDTH_GB_S)} GB/s per chip"),
+        ("dense peak", f"up to {_e(b.MAX_PEAK_TFLOPS)} TFLOP/s per chip"),
+        ("cores, matrix units", f"up to {b.MAX_UNITS:,}"),
+        ("chips (system, scenario, parallel degrees, `--chips`)", f"1 - {b.MAX_CHIPS:,}"),
+        ("tokens per sequence (prompt, output, training, `--seq`)",
+         f"1 - {_pow2(b.MAX_SEQ_TOKENS)} ({b.MAX_SEQ_TOKENS:,}); for a model with learned absolute positions (GPT-3, GPT-J), "
+         "at most its position table (rotary models run past their configured context)"),
+        ("sequences per batch", f"1 - {_pow2(b.MAX_BATCH)}"),
+        ("GEMM dimensions, heads, head size, model sizes in config.json", f"1 - {_pow2(b.MAX_DIM)}"),
+        ("layers of a model (config.json)", f"1 - {b.MAX_LAYERS:,}"),
+        ("routed experts of a model (config.json)", f"1 - {b.MAX_EXPERTS:,}"),
+        ("bytes (`--bytes`)", f"above 0, up to {_e(b.MAX_BYTES)}"),
+        ("times (`--duration`, SLOs)", f"above 0, up to {_e(b.MAX_SECONDS)} s"),
+        ("rates (`--rate`, `--demand`)", f"above 0, up to {_e(b.MAX_RATE_PER_S)} per second"),
+    ]
+    return _table(("what", "accepted"), rows)
+
+
+@block("reliability-budgets")
+def _reliability_budgets() -> str:
+    from fabless import bounds as b
+
+    rows = [
+        ("one `serve` simulation: rate x duration", f"{b.MAX_SIM_REQUESTS:,} requests (about 10 s)"),
+        ("one `serve --offline` run", f"{b.MAX_SIM_REQUESTS:,} requests"),
+        ("one simulation's scheduler steps (output tokens / sequences per step + prompt tokens / step budget)",
+         f"{b.MAX_SIM_STEPS:,}"),
+        ("one `serve --concurrency` run (a rate search over ~120 x clients requests)", f"{b.MAX_CONCURRENCY:,} clients"),
+        ("one `explore` run: designs", f"{b.MAX_DESIGNS:,}"),
+        ("`parallel: auto` plan search", f"{_pow2(b.MAX_AUTO_CHIPS)} ({b.MAX_AUTO_CHIPS:,}) chips; above it give the plan"),
+    ]
+    return _table(("work", "budget"), rows)
+
+
+@block("reliability-data-limits")
+def _reliability_data_limits() -> str:
+    from fabless import bounds as b
+
+    return (f"at most {b.MAX_YAML_BYTES / 2 ** 20:.0f} MiB, nesting at most {b.MAX_YAML_DEPTH} levels, aliases "
+            f"expanding to at most {b.MAX_YAML_NODES:,} values")
+
+
+@block("area-table")
+def _area_table() -> str:
+    from fabless.economics.area import area_errors, chip_area
+    from fabless.hardware.presets import load_chip
+
+    rows = ["| die | role | node | model mm² | published mm² | error |", "|---|---|---|---|---|---|"]
+    for r in area_errors():
+        rows.append(f"| {r['name']} | {r['role']} | {r['node']} | {r['model_mm2']:.0f} | {r['published_mm2']:.0f} | "
+                    f"{_pct(r['error'])} |")
+    v4 = load_chip("tpu-v4")
+    model = chip_area(v4).total_mm2 / v4.physical.dies
+    rows.append(f"| TPU v4 (preset inventory) | — | {v4.physical.process_node} | {model:.0f} | <600 (Google, ISCA 2023) | "
+                f"≥ {_pct(model / 600 - 1, 0)} |")
+    return "\n" + "\n".join(rows) + "\n"
+
+
+@block("area-coefficients")
+def _area_coefficients() -> str:
+    from fabless.economics.params import default_params
+
+    s = default_params().silicon
+    return (f"`bf16_mac_area_um2` = {s.bf16_mac_area_um2:.0f} µm² at N5 (a MAC with its share of its core) and "
+            f"`sram_layout_factor` = {s.sram_layout_factor:.2f}")
+
+
+@block("power-table")
+def _power_table() -> str:
+    from fabless.hardware.presets import load_chip
+    from fabless.validate.power import power_errors
+
+    rows = ["| chip | node | M (MACs/unit) | clock (MHz, basis) | model W | TDP W | error | role | TDP confidence |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for r in power_errors():
+        chip = load_chip(r["name"])
+        src = chip.provenance.get("physical.tdp_w")
+        err = _pct(r["error"])
+        rows.append(f"| {chip.display_name} | {r['node']} | {r['macs_per_unit']:,.0f} | {r['clock_mhz']:.0f} ({r['basis']}) | "
+                    f"{r['model_w']:.0f} | {r['tdp_w']:.0f} | {f'**{err}**' if abs(r['error']) > 0.2 else err} | "
+                    f"{r['role']} | {src.confidence if src else '-'} |")
+    return "\n" + "\n".join(rows) + "\n"
+
+
+def _within_20(gemm_efficiency_at_clock: float | None = None) -> tuple[int, int]:
+    from fabless.economics.params import default_params
+    from fabless.validate.power import power_errors
+
+    p = default_params()
+    if gemm_efficiency_at_clock is not None:
+        p = p.model_copy(update={"power": p.power.model_copy(update={"gemm_efficiency_at_clock": gemm_efficiency_at_clock})})
+    errs = power_errors(p)
+    return sum(abs(r["error"]) <= 0.2 for r in errs), len(errs)
+
+
+@block("power-within-20")
+def _power_within() -> str:
+    ok, n = _within_20()
+    return f"{ok} of {n} are within 20%"
+
+
+@block("power-robust")
+def _power_robust() -> str:
+    counts = {g: _within_20(g)[0] for g in (0.90, 0.94, 0.96)}
+    return ", ".join(f"{n} at {g:.2f}" for g, n in counts.items())
+
+
+# ----------------------------------------------------------------------------- running
+
+def rewrite_blocks(text: str, origin: str) -> str:
+    """``text`` with every marked block rewritten by its function."""
+
+    def sub(m: re.Match) -> str:
+        name = m.group(1)
+        if name not in BLOCKS:
+            raise SystemExit(f"{origin}: no generator for block '{name}' (scripts/docs.py --list names them)")
+        return f"<!-- fabless:begin {name} -->{BLOCKS[name]()}<!-- fabless:end {name} -->"
+
+    return BLOCK.sub(sub, text)
+
+
+def outputs(only: set[str] | None = None, writing: bool = False) -> list[tuple[Path, str, str, Callable[[str, str], str | None]]]:
+    """(file, its text now, the text a rerun writes, how to compare) for every generated file;
+    ``only``: the relative paths to regenerate (all by default)."""
+    out = []
+    for f in marked_files():
+        rel = str(f.relative_to(ROOT))
+        if only and rel not in only:
+            continue
+        text = f.read_text()
+        if BLOCK.search(text):
+            out.append((f, text, rewrite_blocks(text, rel), _exact_stale))
+    for rel, (gen, stale) in WHOLE.items():
+        if only and rel not in only:
+            continue
+        out.append((ROOT / rel, (ROOT / rel).read_text(), gen(writing), stale))
+    return out
+
+
+def stale_files(only: set[str] | None = None) -> list[str]:
+    """One entry per file a rerun would change: its path and the first line that differs."""
+    return [f"{f.relative_to(ROOT)}: {diff}" for f, now, fresh, stale in outputs(only)
+            if (diff := stale(now, fresh)) is not None]
+
+
+def main(argv: list[str]) -> int:
+    only = {a for a in argv if not a.startswith("--")} or None
+    if "--list" in argv:
+        for f in marked_files():
+            names = sorted({m.group(1) for m in BLOCK.finditer(f.read_text())})
+            if names:
+                print(f"{f.relative_to(ROOT)}: {', '.join(names)}")
+        for rel in WHOLE:
+            print(f"{rel}: the whole file")
+        unused = sorted(set(BLOCKS) - {m.group(1) for f in marked_files() for m in BLOCK.finditer(f.read_text())})
+        if unused:
+            print(f"unused blocks: {', '.join(unused)}")
+        return 0
+    if "--check" in argv:
+        stale = stale_files(only)
+        for line in stale:
+            print(f"out of date (run python scripts/docs.py): {line}")
+        if not stale:
+            print("docs are current")
+        return 1 if stale else 0
+    for f, now, fresh, _ in outputs(only, writing=True):
+        if now != fresh:
+            f.write_text(fresh)
+            print(f"wrote {f.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
