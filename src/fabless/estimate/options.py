@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from fabless import bounds
 from fabless.bands import bands_for, json_fields
 from fabless.bounds import whole_number
-from fabless.estimate.engine import estimate
+from fabless.estimate.engine import estimate, report_details
 from fabless.estimate.scenario import scenario_from_dict
 from fabless.errors import FablessError, InfeasibleDesign
 from fabless.loading import read_yaml
@@ -134,8 +134,6 @@ def estimate_json(est: Estimate, scn: Scenario | None = None) -> dict:
     80% error band (``<metric>_lo``, ``<metric>_hi``, ``bands``); given the scenario ``scn`` it
     was made from, also what its report draws (:func:`fabless.estimate.engine.report_details`:
     each operator, the chip's roofline, the memory one chip has)."""
-    from fabless.estimate.engine import report_details
-
     details = report_details(scn, est) if scn is not None else {}
     if est.metrics.get("imported_graph"):
         return {**est.to_dict(), **details}  # no band: the bands are measured on transformer models

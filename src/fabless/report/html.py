@@ -20,11 +20,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from fabless import __version__
 from fabless.errors import FablessError, InvalidInput, require
 
 try:  # the report extra; without it every entry point below raises one line naming it
     import plotly
+    import plotly.graph_objects as go
     import plotly.io as pio
+    from plotly.offline import get_plotlyjs
 
     from fabless.report.figures import BUILDERS
     from fabless.report.figures.common import HEIGHT_PX, WIDTH_PX
@@ -171,8 +174,6 @@ if (document.readyState === 'loading') { document.addEventListener('DOMContentLo
 
 
 def _version() -> str:
-    from fabless import __version__
-
     return __version__
 
 
@@ -224,8 +225,6 @@ def render_html(kind: str, data: dict, *, title: str | None = None) -> str:
 
 def pio_js() -> str:
     """plotly.js itself (embedded once per page: the page needs no network)."""
-    from plotly.offline import get_plotlyjs
-
     return get_plotlyjs()
 
 
@@ -286,8 +285,6 @@ FOOTER_PX = 24
 def _with_footer(fig, data: dict):
     """A copy of ``fig`` with one grey line under it: the fabless version and the command (or the
     inputs) it was drawn from, so that a picture pasted into a document still says where it came from."""
-    import plotly.graph_objects as go
-
     out = go.Figure(fig)
     inputs = data.get("inputs") if isinstance(data.get("inputs"), dict) else {}
     what = inputs.get("command") or ", ".join(f"{k} {v}" for k, v in _inputs(data)[:4])

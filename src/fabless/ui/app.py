@@ -52,6 +52,7 @@ from fabless.estimate.scenario import scenario_from_dict
 from fabless.hardware.presets import all_chips, all_systems, chip_names, forget_file, load_chip, system_names
 from fabless.report.format import num, pct
 from fabless.report.format import plan as plan_text
+from fabless.report.html import render_html
 from fabless.workload.catalog import model_names
 
 STATIC = Path(str(resources.files("fabless") / "ui" / "static"))
@@ -365,11 +366,6 @@ def create_app(allowed_hosts: list[str] | None = None) -> FastAPI:
             inp = Inputs.model_validate(query)
         except ValidationError as exc:
             return JSONResponse({"error": _validation_line(exc.errors()), "kind": "InvalidInput"}, status_code=400)
-        try:
-            from fabless.report.html import render_html
-        except ImportError:
-            return PlainTextResponse("error: HTML reports need fabless.report.html, which this version of fabless "
-                                     "does not have; fabless estimate --json gives the same figures", status_code=501)
         raw = _raw(inp, uploads)
         est = estimate_fitting(raw)
         title = f"{est.model} {est.phase} on {est.chips} x {est.chip}"
