@@ -43,7 +43,7 @@ def draw(kind: str, scratch: Path) -> Path:
     from fabless.cli import main
 
     png = OUT / f"{kind}.png"
-    args = [*COMMANDS[kind], "--plot", str(png)]
+    args = [*COMMANDS[kind], "--plot", str(png.relative_to(ROOT))]  # relative: the footer line shows the command
     if kind == "explore":
         args += ["--out", str(scratch / "xpu")]
     with contextlib.redirect_stdout(io.StringIO()):

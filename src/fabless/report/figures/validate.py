@@ -65,7 +65,7 @@ def predicted_vs_measured(data: dict) -> go.Figure | None:
     nr, nc = _grid(len(cats))
     fig = make_subplots(rows=nr, cols=nc, subplot_titles=[f"{c} ({sum(r['category'] == c for r in rows)} rows)" for c in cats],
                         horizontal_spacing=0.07, vertical_spacing=0.16 if nr > 1 else 0.1)
-    _layout(fig, "Predicted against measured (log-log; on the line = exact; circles held out, crosses fitted)", 140 + 380 * nr)
+    _layout(fig, "Predicted against measured (log-log; on the line = exact; circles held out, crosses fitted)", 140 + 340 * nr)
     seen: set[str] = set()
     for i, c in enumerate(cats, start=1):
         sub = [r for r in rows if r["category"] == c]
