@@ -12,6 +12,12 @@ def _ok(data: dict) -> list[dict]:
     return [r for r in data.get("rows") or [] if "error" not in r]
 
 
+def _label(layout: str) -> str:
+    """'tp2 pp2 1P:3D' as two lines (parallelism, then the serving mode), so labels sit level."""
+    head, _, mode = layout.rpartition(" ")
+    return f"{head}<br>{mode}" if head else layout
+
+
 def layouts(data: dict) -> go.Figure | None:
     """Chips needed by every layout tried, one group per chip; the best one outlined."""
     rows = _ok(data)
@@ -24,15 +30,16 @@ def layouts(data: dict) -> go.Figure | None:
         if not lays:
             continue
         fig.add_trace(go.Bar(
-            x=[t["layout"] for t in lays], y=[t["chips"] for t in lays], name=r["chip"], marker_color=PALETTE[i % len(PALETTE)],
+            x=[_label(t["layout"]) for t in lays], y=[t["chips"] for t in lays], name=r["chip"], marker_color=PALETTE[i % len(PALETTE)],
+            textfont={"size": 11}, constraintext="none", cliponaxis=False,
             marker_line={"width": [3 if t["layout"] == r.get("best") else 0 for t in lays], "color": "black"},
             text=[("best: " if t["layout"] == r.get("best") else "") + fmt(t["chips"]) for t in lays], textposition="outside",
-            customdata=[[fmt(t.get("rate_per_s"), 3), fmt(t.get("units")), fmt(t.get("chips_per_unit"))] for t in lays],
-            hovertemplate=(f"<b>{r['chip']}</b> %{{x}}<br>%{{y}} chips = %{{customdata[1]}} units x %{{customdata[2]}} chips<br>"
+            customdata=[[fmt(t.get("rate_per_s"), 3), fmt(t.get("units")), fmt(t.get("chips_per_unit")), t["layout"]] for t in lays],
+            hovertemplate=(f"<b>{r['chip']}</b> %{{customdata[3]}}<br>%{{y}} chips = %{{customdata[1]}} units x %{{customdata[2]}} chips<br>"
                            "%{customdata[0]} requests/s per unit within the SLO<extra></extra>")))
     fig.update_layout(barmode="group")
     fig.update_yaxes(title="chips", rangemode="tozero")
-    fig.update_xaxes(title="layout (tensor/pipeline parallel; aggregated or prefill:decode disaggregated)")
+    fig.update_xaxes(title="layout (tensor/pipeline parallel; aggregated, or prefill:decode replicas)", tickangle=0)
     return fig
 
 
