@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from fabless.report.format import num
 
@@ -26,6 +27,16 @@ def figure(title: str, *, height: int = HEIGHT_PX, **layout: Any) -> go.Figure:
             "height": height, "margin": {"l": 70, "r": 30, "t": 80, "b": 60},
             "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0.0}, "hoverlabel": {"align": "left"},
             "font": {"size": 12}}
+    fig.update_layout(**{**base, **layout})
+    return fig
+
+
+def panels(title: str, titles: list[str], *, height: int, rows: int = 1, cols: int | None = None, **layout: Any) -> go.Figure:
+    """Side-by-side panels (``titles``, one per panel) under one title, with the reports' look
+    and no legend (each panel says what it shows)."""
+    fig = make_subplots(rows=rows, cols=cols or len(titles), subplot_titles=titles, horizontal_spacing=0.07)
+    base = {"title": {"text": title, "x": 0.01, "font": {"size": 16}}, "template": "plotly_white", "height": height,
+            "showlegend": False, "margin": {"l": 70, "r": 30, "t": 90, "b": 60}, "hoverlabel": {"align": "left"}}
     fig.update_layout(**{**base, **layout})
     return fig
 

@@ -4,9 +4,8 @@ test, board, margin), how a chip-hour builds up from it, and where the area and 
 from __future__ import annotations
 
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from fabless.report.figures.common import PALETTE, figure, finite, fmt, usd
+from fabless.report.figures.common import PALETTE, figure, finite, fmt, panels, usd
 
 #: The lines of the unit cost, in the order they add up (fabless.economics.cli cost).
 UNIT_PARTS = ("good die cost", "memory", "packaging", "test and assembly", "module board", "partner margin")
@@ -77,9 +76,7 @@ def area_power(data: dict) -> go.Figure | None:
              and finite(lines[n].get("value"))]
     if not area and not power:
         return None
-    fig = make_subplots(rows=1, cols=2, subplot_titles=["die area (mm², modelled)", "power at full load (W, modelled)"])
-    fig.update_layout(title={"text": f"{data.get('chip')}: area and power", "x": 0.01, "font": {"size": 16}}, template="plotly_white",
-                      height=380, showlegend=False, margin={"l": 70, "r": 30, "t": 90, "b": 60})
+    fig = panels(f"{data.get('chip')}: area and power", ["die area (mm², modelled)", "power at full load (W, modelled)"], height=380)
     for col, items, unit in ((1, area, "mm²"), (2, power, "W")):
         fig.add_trace(go.Bar(x=[n for n, _ in items], y=[v for _, v in items], marker_color=PALETTE[col - 1],
                              text=[fmt(v, 3) for _, v in items], textposition="outside",

@@ -5,9 +5,8 @@ offered with the capacity found."""
 from __future__ import annotations
 
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from fabless.report.figures.common import PALETTE, figure, finite, fmt, seconds_text
+from fabless.report.figures.common import PALETTE, figure, finite, fmt, panels, seconds_text
 
 _NAMES = {"ttft": "TTFT", "tpot": "TPOT", "e2e": "E2E"}
 
@@ -29,11 +28,8 @@ def distributions(data: dict) -> go.Figure | None:
     metrics = [m for m in _NAMES if lq.get(f"{m}_s")]
     if not q or not metrics:
         return None
-    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[f"{_NAMES[m]} (ms)" for m in metrics],
-                        horizontal_spacing=0.07)
-    fig.update_layout(title={"text": f"Latency distributions over {fmt(data.get('requests'))} requests "
-                             "(share of requests at or under each latency)", "x": 0.01, "font": {"size": 16}},
-                      template="plotly_white", height=430, margin={"l": 70, "r": 30, "t": 90, "b": 60}, showlegend=False)
+    fig = panels(f"Latency distributions over {fmt(data.get('requests'))} requests (share of requests at or under each latency)",
+                 [f"{_NAMES[m]} (ms)" for m in metrics], height=430)
     limits = _limits(data)
     for i, m in enumerate(metrics, start=1):
         ms = [v * 1e3 for v in lq[f"{m}_s"]]
@@ -55,9 +51,7 @@ def percentiles(data: dict) -> go.Figure | None:
     metrics = [m for m in _NAMES if any(finite(data.get(f"{m}_{s}_s")) for s in stats)]
     if not metrics:
         return None
-    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[f"{_NAMES[m]} (ms)" for m in metrics])
-    fig.update_layout(title={"text": "Latency percentiles", "x": 0.01, "font": {"size": 16}}, template="plotly_white", height=360,
-                      showlegend=False, margin={"l": 70, "r": 30, "t": 90, "b": 50})
+    fig = panels("Latency percentiles", [f"{_NAMES[m]} (ms)" for m in metrics], height=360)
     for i, m in enumerate(metrics, start=1):
         vals = [data.get(f"{m}_{s}_s") for s in stats]
         fig.add_trace(go.Bar(x=list(stats), y=[v * 1e3 if finite(v) else None for v in vals], marker_color=PALETTE[i - 1],
@@ -104,9 +98,8 @@ def latency_vs_rate(data: dict) -> go.Figure | None:
     metrics = [m for m in ("ttft", "tpot") if any(finite(r.get(f"{m}_p99_s")) for r in runs)]
     if not runs or not metrics:
         return None
-    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[f"{_NAMES[m]} p99 (ms)" for m in metrics])
-    fig.update_layout(title={"text": "p99 latency against the rate offered, with the SLO's limits", "x": 0.01, "font": {"size": 16}},
-                      template="plotly_white", height=380, showlegend=False, margin={"l": 70, "r": 30, "t": 90, "b": 60})
+    fig = panels("p99 latency against the rate offered, with the SLO's limits", [f"{_NAMES[m]} p99 (ms)" for m in metrics],
+                 height=380)
     limits = _limits(data)
     cap = data.get("max_rate_per_s")
     for i, m in enumerate(metrics, start=1):

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from fabless.report.figures.common import PALETTE, figure, finite, fmt, usd
+from fabless.report.figures.common import PALETTE, figure, finite, fmt, panels, usd
 
 
 def _ok(data: dict) -> list[dict]:
@@ -43,9 +42,7 @@ def efficiency(data: dict) -> go.Figure | None:
     rows = _ok(data)
     if not rows:
         return None
-    fig = make_subplots(rows=1, cols=2, subplot_titles=["tokens/s per chip", "tokens per joule (chip power)"])
-    fig.update_layout(title={"text": "Throughput and energy per chip", "x": 0.01, "font": {"size": 16}}, template="plotly_white",
-                      height=360, showlegend=False, margin={"l": 70, "r": 30, "t": 90, "b": 60})
+    fig = panels("Throughput and energy per chip", ["tokens/s per chip", "tokens per joule (chip power)"], height=360)
     for col, key in ((1, "tokens_per_s_per_chip"), (2, "tokens_per_joule")):
         fig.add_trace(go.Bar(x=[r["chip"] for r in rows], y=[r.get(key) for r in rows], marker_color=PALETTE[col + 1],
                              text=[fmt(r.get(key), 3) for r in rows], textposition="outside",
