@@ -21,7 +21,7 @@ from fabless.validate import infer, train
 from fabless.validate.core import load_rows
 
 FIT_ROWS = ["infer-trn-001", "infer-trn-005", "infer-trn-013", "infer-trn-017", "infer-trn-021", "infer-trn-029"]
-GRID_S = [0.0, 1e-6, 2e-6, 2.5e-6, 2.75e-6, 3e-6, 3.25e-6, 3.5e-6, 4e-6, 6e-6, 8e-6, 12e-6]
+GRID_S = [0.0, 1e-6, 2e-6] + [round(2e-6 + 0.05e-6 * i, 10) for i in range(1, 60)] + [6e-6, 8e-6, 12e-6]  # 0.05 us near the minimum
 
 
 def main() -> None:

@@ -144,3 +144,45 @@ def test_blackwell_recipes_overlap_tensor_parallel_comm_except_nvfp4():
     frac = (2 - 1) / (m + 2 - 1)
     assert over.metrics["step_time_s"] == pytest.approx(
         plain.metrics["step_time_s"] - plain.breakdown_s["tp_comm"] / (1 - frac), rel=1e-9)
+
+
+_Q8 = {"model": "qwen3-8b", "system": {"name": "tpu-v6e-256", "count": 4}, "precision": "bf16",
+       "parallel": {"tp": 4, "mesh": {"tp": [2, 2]}}, "inference": {"batch": 1, "input_tokens": 1024, "output_tokens": 1024}}
+
+
+def test_a_named_only_stack_is_never_a_vendors_default():
+    # vLLM on TPU is one of two serving engines on TPU chips: only a scenario that names it gets it
+    stacks = software_stacks()
+    assert stacks["vllm-tpu"].named_only and "Google" in stacks["vllm-tpu"].vendors
+    assert default_software(load_chip("tpu-v6e"), "inference") is None
+    assert resolve_software("vllm-tpu", load_chip("tpu-v6e"), "inference").name == "vllm-tpu"
+
+
+def test_a_serving_stacks_host_time_is_added_to_every_step():
+    from fabless.estimate.stepcost import EngineStepCost
+
+    host = software_stacks()["vllm-tpu"].host_step_overhead_s
+    assert 0.005 < host < 0.1  # a fitted value of some milliseconds (software.yaml)
+    plain = EngineStepCost.from_scenario(scenario_from_dict(dict(_Q8), "test"))
+    named = EngineStepCost.from_scenario(scenario_from_dict({**_Q8, "software": "vllm-tpu"}, "test"))
+    for step in ((0, 0, 64, 64 * 1500), (1024, 1024, 0, 0), (512, 512, 32, 32 * 800)):
+        assert named.step_time_s(*step) - plain.step_time_s(*step) == pytest.approx(host, rel=1e-9), step
+
+
+def test_a_rank_per_neuroncore_replicates_the_kv_heads():
+    # Llama-2-70B: 64 query heads, 8 KV heads of 128, 80 layers. Transformers NeuronX on 16 trn1 chips runs
+    # 32 ranks (2 per chip), more than the 8 KV heads: each rank keeps its group's KV head, 32 in all, so a
+    # chip holds 2 KV heads (1 if a chip were one rank) and the model's KV bytes per token grow 4x:
+    # 80 layers x 2 (K, V) x 32 heads x 128 x 2 bytes = 1,310,720 B instead of 327,680 B.
+    from fabless.estimate.engine import Plan, kv_heads_per_rank, sharded_config
+    from fabless.workload import load_model
+
+    cfg = load_model("llama-2-70b")
+    sw = software_stacks()["neuron-inference"]
+    assert sw.tp_ranks_per_chip == 2
+    rep = kv_heads_per_rank(cfg, 16, sw)
+    assert rep.num_kv_heads == 32 and sharded_config(rep, Plan(tp=16)).num_kv_heads == 2
+    assert sharded_config(kv_heads_per_rank(cfg, 16, None), Plan(tp=16)).num_kv_heads == 1
+    assert rep.kv_cache_bytes_per_token("bf16") == 80 * 2 * 32 * 128 * 2 == 4 * cfg.kv_cache_bytes_per_token("bf16")
+    # KV heads enough for every rank (Llama-2-7B: 32 heads, MHA): nothing changes
+    assert kv_heads_per_rank(load_model("llama-2-7b"), 16, sw) == load_model("llama-2-7b")

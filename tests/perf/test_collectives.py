@@ -377,3 +377,59 @@ def test_published_csv_has_the_comm_rows_we_model():
     with open(path, newline="") as fh:
         metrics = {r["metric"] for r in csv.DictReader(fh) if r["category"] == "comm"}
     assert "busbw (GB/s)" in metrics
+
+
+# --------------------------------------------------------------------------- LL128, flat-ring latency
+
+
+def test_ll128_protocol_by_hand(tmp_path):
+    """NCCL's LL128: 120 of 128 bytes are data (0.92 of Simple's bandwidth) at a step cost between
+    LL and Simple. 8 chips, 100 GB/s each way, hop 1 us, no launch: LL128 steps 1 us, LL 3 us,
+    Simple 5 us on top of the hop."""
+    s = make_system(tmp_path, bidir_gb_s=200, up_latency_us=1.0)
+    p = IDEAL.replace(scale_up__ll_step_overhead_s=3e-6, scale_up__ll128_step_overhead_s=1e-6,
+                      scale_up__simple_step_overhead_s=5e-6, scale_up__ll128_bw_fraction=0.92)
+    # empty message: 14 ring steps x (1 + 1) us = 28 us (LL: 14 x 4 = 56 us, Simple 14 x 6 = 84 us)
+    r = C.collective_time("all_reduce", 0, 8, s, params=p)
+    assert r.time_s == pytest.approx(28e-6) and r.algorithm == "ring/ll128"
+    # 1 MiB: 28 us + 2 x 7/8 x 1 MiB / (0.92 x 100 GB/s) = 28 + 19.95 us
+    # (Simple: 84 + 18.35 us; LL: 56 + 55.05 us)
+    r = C.collective_time("all_reduce", 2**20, 8, s, params=p)
+    assert r.time_s == pytest.approx(28e-6 + 1.75 * 2**20 / 92e9) and r.algorithm == "ring/ll128"
+    # a fabric whose library has no LL128 (fraction 0) falls back to LL / Simple
+    r = C.collective_time("all_reduce", 0, 8, s, params=p.replace(scale_up__ll128_bw_fraction=0))
+    assert r.time_s == pytest.approx(56e-6) and r.algorithm == "ring/ll"
+
+
+def test_ll128_is_off_where_the_library_has_none():
+    p = C.load_params()
+    for tech in ("ICI (2D torus)", "NeuronLink v2", "Infinity Fabric (xGMI)"):
+        fab, _, _ = C.scale_up_params(tech, p)
+        assert fab.ll128_bw_fraction == 0.0, tech
+    assert C.scale_up_params("NVLink 4", p)[0].ll128_bw_fraction == pytest.approx(0.92)
+
+
+def test_flat_ring_latency_counts_network_hops_once_per_domain_and_pass(tmp_path):
+    """A flat all-reduce ring over 2 domains of 8: 2(16-1) = 30 steps, of which the worst chunk
+    crosses each of the 2 domain boundaries once per pass (2 x 2 = 4) at the network's step cost,
+    the other 26 at the scale-up step cost (NCCL's tuner counts them the same way)."""
+    s = make_system(tmp_path, bidir_gb_s=200, size=8, chips=16, up_latency_us=1.0, out_latency_us=5.0)
+    p = IDEAL.replace(scale_up__ll_step_overhead_s=1e-6, scale_out__ll_step_overhead_s=2e-6)
+    up = C._scale_up_fabric(s, 8, p)
+    out = C._scale_out_fabric(s, 2, p)
+    cands = {name: lat for name, lat, _ in C._spanning("all_reduce", np.array([0.0]), up, out, p)}
+    assert cands["ring/ll"] == pytest.approx(26 * (1e-6 + 1e-6) + 4 * (5e-6 + 2e-6))
+    # an all-gather ring: 15 steps, 2 of them across the network
+    cands = {name: lat for name, lat, _ in C._spanning("all_gather", np.array([0.0]), up, out, p)}
+    assert cands["ring/ll"] == pytest.approx(13 * 2e-6 + 2 * 7e-6)
+
+
+def test_neuronlink_collectives_pay_no_launch():
+    # trn1.32xlarge: a 4x4 NeuronLink torus, 2 us per hop. An 8-byte all-reduce over the 16 chips is
+    # bidirectional rings along both dimensions: reduce-scatter + all-gather = 2 x (3 + 3) = 12 steps,
+    # each the hop plus NeuronLink's step cost, and no launch (the collective is part of the compiled graph).
+    p = C.load_params()
+    step = p.flat()["generations__neuronlink__simple_step_overhead_s"]
+    assert p.flat()["generations__neuronlink__launch_latency_s"] == 0.0
+    r = C.collective_time("all_reduce", 8, 16, load_system("trn1-server"))
+    assert r.time_s == pytest.approx(12 * (2e-6 + step), rel=1e-4)

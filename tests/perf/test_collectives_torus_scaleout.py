@@ -107,7 +107,11 @@ def test_link_generation_overrides_only_their_technology():
     assert fab4 == p.scale_up and nvls4 == p.nvls_bw_efficiency and launch4 == p.launch_latency_s
     ici, _, launch_ici = C.scale_up_params("ICI (2D torus, 16x16 pod)", p)
     assert launch_ici == 0.0 and ici.ll_step_overhead_s == ici.simple_step_overhead_s
-    assert p.generation("Infinity Fabric (xGMI)") is None and p.generation(None) is None
+    assert p.generation(None) is None
+    # Infinity Fabric only switches LL128 off (RCCL); NVLink 4 keeps LL128 at NCCL's 0.92
+    xgmi, _, launch_x = C.scale_up_params("Infinity Fabric (xGMI)", p)
+    assert xgmi.ll128_bw_fraction == 0.0 and fab4.ll128_bw_fraction == 0.92
+    assert xgmi.bw_efficiency == p.scale_up.bw_efficiency and launch_x == p.launch_latency_s
 
 
 def test_generation_fields_round_trip_through_replace():

@@ -25,6 +25,7 @@ GEMM_FIXTURE = FIXTURES / "xla-sm90-bf16-gemm.csv"
 KERNEL_TRUTH = {"mma_efficiency": 0.72, "hbm_efficiency": 0.8, "launch_overhead_s": 5e-6, "mma_8bit_ratio": 0.8}
 COMM_TRUTH = {"launch_latency_s": 1.5e-5, "scale_up__bw_efficiency": 0.7, "nvls__bw_efficiency": 0.6,
               "scale_up__simple_step_overhead_s": 8e-6, "scale_up__ll_step_overhead_s": 2e-6,
+              "scale_up__ll128_step_overhead_s": 4e-6,
               "nvls__latency_s": 1.2e-5}
 SHAPES = [(s, s, s) for s in (256, 512, 1024, 2048, 4096, 8192)] + [
     (1, 8192, 8192), (16, 8192, 8192), (64, 4096, 4096), (8192, 8192, 1024), (128, 128, 128)]
@@ -87,12 +88,22 @@ def test_nccl_sweeps_recover_the_collective_parameters(tmp_path):
         assert cal.comm.after[name] == pytest.approx(value, rel=0.02), name
 
 
-def test_one_group_size_cannot_separate_launch_from_step_costs(tmp_path):
-    """With every ring at 8 ranks (7 steps) and NVLS at 8, the launch cost, the two step costs
-    and the NVLS latency enter three latency sums only: one of them must be left as it was."""
+def test_one_group_size_pins_only_the_latency_sums(tmp_path):
+    """With 8 ranks only, every all-gather is a ring of 7 steps and every all-reduce is NVLS
+    (the truth has NVLS faster at every size), so the small-size times give four sums:
+    launch + 7 x (hop + step cost) for each of Simple, LL and LL128, and
+    launch + NVLS latency + 2 x (hop + Simple step cost). Five unknowns in four sums: the fit
+    must reproduce the sums (hand-derived from COMM_TRUTH below), whatever split it lands on."""
     cal = calibrate_files(_nccl_sweeps(tmp_path)[1::2], system="dgx-h100")  # the 8-rank files
-    assert len({"launch_latency_s", "scale_up__simple_step_overhead_s", "scale_up__ll_step_overhead_s",
-                "nvls__latency_s"} & set(cal.comm.fitted)) == 3
+    t, a = COMM_TRUTH, cal.comm.after
+    launch = "launch_latency_s"
+    for proto in ("simple", "ll", "ll128"):
+        step = f"scale_up__{proto}_step_overhead_s"
+        # 15 us + 7 x 8 us = 71 us (Simple), 15 + 7 x 2 = 29 us (LL), 15 + 7 x 4 = 43 us (LL128)
+        assert a[launch] + 7 * a[step] == pytest.approx(t[launch] + 7 * t[step], rel=0.02), proto
+    # 15 + 12 + 2 x 8 = 43 us
+    assert (a[launch] + a["nvls__latency_s"] + 2 * a["scale_up__simple_step_overhead_s"]
+            == pytest.approx(15e-6 + 12e-6 + 2 * 8e-6, rel=0.02))
 
 
 # ----------------------------------------------------------------------------- public logs

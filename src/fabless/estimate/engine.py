@@ -405,6 +405,19 @@ def _only(graph: Graph, experts: bool) -> Graph:
     return dataclasses.replace(graph, blocks=blocks)
 
 
+def kv_heads_per_rank(cfg: ModelConfig, tp: int, sw: Software | None) -> ModelConfig:
+    """The model as a stack that puts ``sw.tp_ranks_per_chip`` tensor-parallel ranks on each of
+    ``tp`` chips runs it: where the ``tp x ranks`` ranks outnumber the KV heads, every rank keeps
+    a whole copy of its group's KV head (its K/V projection and its KV cache), so the chips hold
+    and read ``tp x ranks`` KV heads in all instead of the model's (Transformers NeuronX: 32
+    NeuronCores over Llama-2-70B's 8 KV heads read each head 4 times, twice per trn1 chip).
+    ``cfg`` unchanged for one rank per chip, MLA, or KV heads enough."""
+    ranks = tp * (sw.tp_ranks_per_chip if sw is not None else 1)
+    if ranks <= tp or cfg.is_mla or cfg.num_kv_heads >= ranks or cfg.num_heads % ranks:
+        return cfg
+    return dataclasses.replace(cfg, num_kv_heads=ranks)
+
+
 def inference_config(cfg: ModelConfig, plan: Plan) -> ModelConfig:
     """The model as one chip of an inference replica's tp group sees it, before expert
     parallelism: :func:`sharded_config` with, when ``ep > 1``, every expert whole (the experts
@@ -535,6 +548,7 @@ def _largest_batch(cfg, scn, plan, system) -> int:
 
 
 def _inference(cfg, scn, system, plan, chip, kernels: Kernels = Kernels(), sw: Software | None = None) -> Estimate:
+    cfg = kv_heads_per_rank(cfg, plan.tp, sw)
     batch = scn.inference.batch
     if batch == "auto":
         batch = _largest_batch(cfg, scn, plan, system)
@@ -825,4 +839,5 @@ def report_details(scn: Scenario, est: Estimate, kernels: Kernels = Kernels()) -
 
 
 __all__ = ["Estimate", "Kernels", "Plan", "plan_from_spec", "request_graphs", "comm_dtype_bytes", "engine_params", "estimate", "framework_chip", "framework_dtypes", "framework_op_time",
-           "graph_time", "inference_memory_bytes", "params_per_chip", "report_details", "resolve_system", "sharded_config", "training_memory_bytes"]
+           "graph_time", "inference_memory_bytes", "kv_heads_per_rank", "params_per_chip", "report_details", "resolve_system",
+           "sharded_config", "training_memory_bytes"]

@@ -47,6 +47,17 @@ class Software:
     sources: tuple[str, ...]
     efficiency_from: str | None = None  # another stack whose fitted efficiency this one shares (same compiler)
     fused_attention: bool = True  # False: attention writes its score matrix to memory (stacks before flash attention)
+    #: serving: the host's time per engine step that the device waits out (scheduling, input
+    #: preparation, dispatch and sampling on the CPU, where the stack does not overlap it with the
+    #: device's step); added to every step of the serving simulator (0: hidden or not measured)
+    host_step_overhead_s: float = 0.0
+    #: a stack only a scenario's ``software:`` selects, never a vendor's default (e.g. one serving
+    #: engine among several on the same chips)
+    named_only: bool = False
+    #: inference: tensor-parallel ranks the stack places on one chip (one per NeuronCore for
+    #: Transformers NeuronX); where the ranks of a group outnumber the model's KV heads, each
+    #: rank holds a copy of its KV head (:func:`fabless.estimate.engine.kv_heads_per_rank`)
+    tp_ranks_per_chip: int = 1
 
     def describe(self) -> str:
         how = (f"efficiency {self.framework_kernel_efficiency:.2f} of {self.efficiency_from} (the same compiler), "
@@ -61,6 +72,10 @@ class Software:
             how += "; tensor-parallel collectives overlapped with the matmuls"
         if not self.fused_attention:
             how += "; unfused attention (the score matrix goes to memory)"
+        if self.host_step_overhead_s:
+            how += f"; host time {self.host_step_overhead_s * 1e3:.1f} ms per serving step"
+        if self.tp_ranks_per_chip > 1:
+            how += f"; {self.tp_ranks_per_chip} tensor-parallel ranks per chip (KV heads copied where ranks outnumber them)"
         return f"software: {self.name} ({self.display}, {self.date}): {how}"
 
 
@@ -98,6 +113,12 @@ def software_stacks() -> dict[str, Software]:
         own = "framework_kernel_efficiency" in e
         if not 0 < value <= 1:
             raise FablessError(f"software.yaml: {name}.framework_kernel_efficiency must be in (0, 1], got {value}")
+        host = float(_value(e, "host_step_overhead_s", 0.0))
+        ranks = _value(e, "tp_ranks_per_chip", 1)
+        if isinstance(ranks, bool) or not isinstance(ranks, int) or ranks < 1:
+            raise FablessError(f"software.yaml: {name}.tp_ranks_per_chip must be a whole number >= 1, got {ranks!r}")
+        if not 0 <= host < 1:
+            raise FablessError(f"software.yaml: {name}.host_step_overhead_s must be in [0, 1) seconds, got {host}")
         srcs = tuple(dict.fromkeys([str(e["source"])] * ("source" in e) + [
             p.source for k, p in pf.params.items() if k.startswith(f"{name}.")]))
         out[str(name)] = Software(
@@ -106,7 +127,8 @@ def software_stacks() -> dict[str, Software]:
             overlap_grad_reduce=bool(_value(e, "overlap_grad_reduce", True)),
             overlap_tp_comm=bool(_value(e, "overlap_tp_comm", False)), fit_rows=rows,
             calibrated=own and len(rows) >= MIN_FIT_ROWS, sources=srcs,
-            efficiency_from=str(_value(e, "efficiency_from", "")) or None,
+            efficiency_from=str(_value(e, "efficiency_from", "")) or None, host_step_overhead_s=host,
+            named_only=bool(_value(e, "named_only", False)), tp_ranks_per_chip=ranks,
             fused_attention=_attention_kernel(name, e) == "flash")
     for name, s in list(out.items()):
         if s.efficiency_from is not None:
@@ -133,7 +155,7 @@ def default_software(chip, phase: str) -> Software | None:
     engine-wide parameters then apply)."""
     vendor = _vendor_of(chip).lower()
     cands = [s for s in software_stacks().values()
-             if s.phase == phase and any(vendor.startswith(v.lower()) for v in s.vendors)]
+             if s.phase == phase and not s.named_only and any(vendor.startswith(v.lower()) for v in s.vendors)]
     return max(cands, key=lambda s: s.date) if cands else None
 
 

@@ -22,7 +22,10 @@ the time of its exact batch composition,
   layer of ``T x top_k x hidden x act bytes / ep`` per chip, inside the scale-up domain; the
   combine replaces that layer's MLP all-reduce (kept when the model has shared experts, which
   stay tensor-parallel);
-* with pp > 1 the step's activations cross pp - 1 stage boundaries.
+* with pp > 1 the step's activations cross pp - 1 stage boundaries;
+* a software stack whose host work per step is not hidden behind the device's step (vLLM on
+  TPU: scheduling, input preparation, dispatch and sampling on the CPU) adds its
+  ``host_step_overhead_s`` to every step.
 
 The graphs are the engine's (:func:`fabless.estimate.engine.inference_config`,
 :func:`~fabless.estimate.engine.expert_local`) and the step is the engine's
@@ -38,7 +41,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from fabless.estimate.engine import (Plan, engine_params, expert_local, graph_time, inference_all_reduce_s,
-                                     inference_config, inference_memory_bytes, resolve_system)
+                                     inference_config, inference_memory_bytes, kv_heads_per_rank, resolve_system)
 from fabless.estimate.cpu import check_accelerator_precision
 from fabless.estimate.plan import check_plan
 from fabless.estimate.scenario import Scenario
@@ -81,6 +84,7 @@ class EngineStepCost:
     kv_capacity_tokens: int = 0
     kv_bytes_per_token: float = 0.0
     eff: float | None = None  # the software stack's framework efficiency (None: engine-wide)
+    host_step_s: float = 0.0  # the software stack's host time per step (Software.host_step_overhead_s)
     _scfg: ModelConfig | None = field(default=None, repr=False)
     # Memos of the three parts of a step, each keyed by what it depends on, so that the
     # many step compositions a simulation visits share their pieces.
@@ -110,6 +114,7 @@ class EngineStepCost:
         plan = Plan(tp=tp, pp=pp, dp=1, ep=ep, mesh=mesh)
         check_plan(plan, cfg, plan.chips, system)  # the same rules as fabless estimate
         sw = with_chip_calibration(resolve_software(scn.software, system.chip, "inference"), system.chip, "inference")
+        cfg = kv_heads_per_rank(cfg, tp, sw)
         p = scn.precision
         prec = Precision(weights=p.weights, activations=p.activations, kv_cache=p.kv_cache)
         chip = ChipParams.from_chip(system.chip)
@@ -124,6 +129,7 @@ class EngineStepCost:
         return cls(cfg, system, plan, prec, chip, kv_capacity_tokens=int(free // kv_per_token_chip),
                    kv_bytes_per_token=float(cfg.kv_cache_bytes_per_token(prec.kv_cache)),
                    eff=sw.framework_kernel_efficiency if sw is not None else None,
+                   host_step_s=sw.host_step_overhead_s if sw is not None else 0.0,
                    _scfg=inference_config(cfg, plan))
 
     def step_time_s(self, prefill_tokens: int, prefill_context_tokens: int, decode_seqs: int, decode_context_tokens: int) -> float:
@@ -153,7 +159,7 @@ class EngineStepCost:
                 g = build_decode_graph(scfg, decode_seqs, ctx, p)
                 a = self._decode_attn[key] = sum(graph_time(_split(g, attention=True), self.chip, eff=self.eff).values())
             t += a
-        return float(forward_step(self.cfg, p, self.plan, tokens, t, **self._comm)["step_s"])
+        return float(forward_step(self.cfg, p, self.plan, tokens, t, **self._comm)["step_s"]) + self.host_step_s
 
     @cached_property
     def _comm(self) -> dict:

@@ -328,6 +328,8 @@ class FabricCalibration(Frozen):
     bw_efficiency: float | None = Field(None, gt=0, le=1, description="achievable fraction of one-direction bandwidth")
     simple_step_overhead_s: float | None = Field(None, ge=0, description="software cost of one Simple-protocol step, s")
     ll_step_overhead_s: float | None = Field(None, ge=0, description="software cost of one LL-protocol step, s")
+    ll128_bw_fraction: float | None = Field(None, ge=0, le=1, description="LL128 protocol bandwidth / Simple (0: no LL128)")
+    ll128_step_overhead_s: float | None = Field(None, ge=0, description="software cost of one LL128-protocol step, s")
 
 
 class NvlsCalibration(Frozen):

@@ -76,10 +76,17 @@ class FabricParams:
     bw_efficiency: float
     simple_step_overhead_s: float
     ll_step_overhead_s: float
+    #: LL128 protocol (NCCL): bandwidth relative to Simple (0: the fabric's library has no LL128)
+    #: and its software cost per step
+    ll128_bw_fraction: float = 0.0
+    ll128_step_overhead_s: float = 0.0
 
 
 #: Fields a link generation may set instead of the scale-up default (None: use the default).
-GENERATION_FIELDS = ("bw_efficiency", "simple_step_overhead_s", "ll_step_overhead_s", "launch_latency_s", "nvls_bw_efficiency")
+GENERATION_FIELDS = ("bw_efficiency", "simple_step_overhead_s", "ll_step_overhead_s", "ll128_bw_fraction",
+                     "ll128_step_overhead_s", "launch_latency_s", "nvls_bw_efficiency")
+#: Fields of one fabric (scale_up, scale_out), in FabricParams order; the LL128 ones may be absent.
+FABRIC_FIELDS = ("bw_efficiency", "simple_step_overhead_s", "ll_step_overhead_s", "ll128_bw_fraction", "ll128_step_overhead_s")
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,8 @@ class LinkGeneration:
     bw_efficiency: float | None = None
     simple_step_overhead_s: float | None = None
     ll_step_overhead_s: float | None = None
+    ll128_bw_fraction: float | None = None
+    ll128_step_overhead_s: float | None = None
     launch_latency_s: float | None = None
     nvls_bw_efficiency: float | None = None
 
@@ -131,8 +140,8 @@ class CollectiveParams:
         return CollectiveParams(
             launch_latency_s=flat["launch_latency_s"],
             ll_bw_fraction=flat["ll_bw_fraction"],
-            scale_up=FabricParams(flat["scale_up__bw_efficiency"], flat["scale_up__simple_step_overhead_s"], flat["scale_up__ll_step_overhead_s"]),
-            scale_out=FabricParams(flat["scale_out__bw_efficiency"], flat["scale_out__simple_step_overhead_s"], flat["scale_out__ll_step_overhead_s"]),
+            scale_up=FabricParams(*(flat[f"scale_up__{f}"] for f in FABRIC_FIELDS)),
+            scale_out=FabricParams(*(flat[f"scale_out__{f}"] for f in FABRIC_FIELDS)),
             nvls_bw_efficiency=flat["nvls__bw_efficiency"],
             nvls_latency_s=flat["nvls__latency_s"],
             generations=gens,
@@ -143,9 +152,8 @@ class CollectiveParams:
         out = {"launch_latency_s": self.launch_latency_s, "ll_bw_fraction": self.ll_bw_fraction}
         for name in ("scale_up", "scale_out"):
             fab = getattr(self, name)
-            out[f"{name}__bw_efficiency"] = fab.bw_efficiency
-            out[f"{name}__simple_step_overhead_s"] = fab.simple_step_overhead_s
-            out[f"{name}__ll_step_overhead_s"] = fab.ll_step_overhead_s
+            for f in FABRIC_FIELDS:
+                out[f"{name}__{f}"] = getattr(fab, f)
         out["nvls__bw_efficiency"] = self.nvls_bw_efficiency
         out["nvls__latency_s"] = self.nvls_latency_s
         for g in self.generations:
@@ -162,7 +170,7 @@ class CollectiveParams:
         return next((g for g in self.generations if g.matches(technology)), None)
 
 
-def _number(plain: dict, path: str, origin: str, *, fraction: bool = False) -> float:
+def _number(plain: dict, path: str, origin: str, *, fraction: bool = False, at_most_one: bool = False) -> float:
     node: Any = plain
     for part in path.split("."):
         if not isinstance(node, dict) or part not in node:
@@ -171,8 +179,9 @@ def _number(plain: dict, path: str, origin: str, *, fraction: bool = False) -> f
     if isinstance(node, bool) or not isinstance(node, (int, float)):
         raise FablessError(f"{origin}: field '{path}' must be a number, got {node!r}")
     value = float(node)
-    if value < 0 or (fraction and not 0 < value <= 1):
-        raise FablessError(f"{origin}: field '{path}' must be {'in (0, 1]' if fraction else '>= 0'}, got {value}")
+    if value < 0 or (fraction and not 0 < value <= 1) or (at_most_one and value > 1):
+        want = "in (0, 1]" if fraction else "in [0, 1] (0: not available)" if at_most_one else ">= 0"
+        raise FablessError(f"{origin}: field '{path}' must be {want}, got {value}")
     return value
 
 
@@ -182,10 +191,14 @@ def _load_params_cached(path: str) -> CollectiveParams:
     plain, sources = pf.plain, pf.sources()
 
     def fabric(name: str) -> FabricParams:
+        node = plain.get(name) if isinstance(plain.get(name), dict) else {}
+        ll128 = {f: _number(plain, f"{name}.{f}", path, at_most_one=f == "ll128_bw_fraction")
+                 for f in ("ll128_bw_fraction", "ll128_step_overhead_s") if f in node}
         return FabricParams(
             _number(plain, f"{name}.bw_efficiency", path, fraction=True),
             _number(plain, f"{name}.simple_step_overhead_s", path),
             _number(plain, f"{name}.ll_step_overhead_s", path),
+            **ll128,
         )
 
     gens_raw = plain.get("generations") or {}
@@ -198,7 +211,8 @@ def _load_params_cached(path: str) -> CollectiveParams:
         unknown = set(node) - {"match", *GENERATION_FIELDS}
         if unknown:
             raise FablessError(f"{path}: generations.{key}: unknown field(s) {', '.join(sorted(unknown))}; known: {', '.join(GENERATION_FIELDS)}")
-        vals = {f: _number(plain, f"generations.{key}.{f}", path, fraction=f.endswith("efficiency"))
+        vals = {f: _number(plain, f"generations.{key}.{f}", path, fraction=f.endswith("efficiency"),
+                           at_most_one=f == "ll128_bw_fraction")
                 for f in GENERATION_FIELDS if f in node}
         gens.append(LinkGeneration(str(key), node["match"], **vals))
 
@@ -221,7 +235,8 @@ def load_params(path: str | Path | None = None) -> CollectiveParams:
 
 #: Scale-up values (flat names) -> the link-generation field that would otherwise replace them.
 _GENERATION_OF = {"scale_up__bw_efficiency": "bw_efficiency", "scale_up__simple_step_overhead_s": "simple_step_overhead_s",
-                  "scale_up__ll_step_overhead_s": "ll_step_overhead_s", "launch_latency_s": "launch_latency_s",
+                  "scale_up__ll_step_overhead_s": "ll_step_overhead_s", "scale_up__ll128_bw_fraction": "ll128_bw_fraction",
+                  "scale_up__ll128_step_overhead_s": "ll128_step_overhead_s", "launch_latency_s": "launch_latency_s",
                   "nvls__bw_efficiency": "nvls_bw_efficiency"}
 
 
@@ -328,12 +343,21 @@ class _Fabric:
     nvls_bw_efficiency: float = 1.0
     launch_s: float = 0.0
 
+    @property
+    def protocols(self) -> tuple[str, ...]:
+        """The protocols the fabric's collective library runs: Simple and LL, and LL128 where
+        its bandwidth fraction is above 0."""
+        return _PROTOCOLS if self.params.ll128_bw_fraction > 0 else _PROTOCOLS_NO_LL128
+
     def step_s(self, protocol: str) -> float:
-        extra = self.params.simple_step_overhead_s if protocol == "simple" else self.params.ll_step_overhead_s
+        fp = self.params
+        extra = {"simple": fp.simple_step_overhead_s, "ll128": fp.ll128_step_overhead_s}.get(protocol, fp.ll_step_overhead_s)
         return self.hop_latency_s + extra
 
     def eff(self, protocol: str, ll_fraction: float) -> float:
         e = self.params.bw_efficiency
+        if protocol == "ll128":
+            return e * self.params.ll128_bw_fraction
         return e * ll_fraction if protocol == "ll" else e
 
 
@@ -421,9 +445,7 @@ def scale_up_params(technology: str | None, params: CollectiveParams) -> tuple[F
 
     if g is None:
         return base, params.nvls_bw_efficiency, params.launch_latency_s
-    fab = FabricParams(pick(g.bw_efficiency, base.bw_efficiency),
-                       pick(g.simple_step_overhead_s, base.simple_step_overhead_s),
-                       pick(g.ll_step_overhead_s, base.ll_step_overhead_s))
+    fab = FabricParams(*(pick(getattr(g, f), getattr(base, f)) for f in FABRIC_FIELDS))
     return fab, pick(g.nvls_bw_efficiency, params.nvls_bw_efficiency), pick(g.launch_latency_s, params.launch_latency_s)
 
 
@@ -442,7 +464,8 @@ def _scale_out_fabric(system: System, group: int, params: CollectiveParams) -> _
 # latency_s is a float and bandwidth_s an array over sizes; launch is added later.
 
 Cand = tuple[str, float, np.ndarray]
-_PROTOCOLS = ("simple", "ll")
+_PROTOCOLS = ("simple", "ll128", "ll")
+_PROTOCOLS_NO_LL128 = ("simple", "ll")
 
 
 def _ring_steps_and_volume(kind: str, n: int) -> tuple[int, float]:
@@ -456,12 +479,12 @@ def _switch(kind: str, S: np.ndarray, f: _Fabric, p: CollectiveParams) -> list[C
     n = f.group
     out: list[Cand] = []
     if kind == "send_recv":
-        return [(f"p2p/{pr}", f.step_s(pr), S / (f.eff(pr, p.ll_bw_fraction) * f.link_bytes_per_s)) for pr in _PROTOCOLS]
+        return [(f"p2p/{pr}", f.step_s(pr), S / (f.eff(pr, p.ll_bw_fraction) * f.link_bytes_per_s)) for pr in f.protocols]
     if kind == "all_to_all":
         # every chip sends S/n to each of the n-1 others at once, through its own port
-        return [(f"direct/{pr}", f.step_s(pr), (n - 1) / n * S / (f.eff(pr, p.ll_bw_fraction) * f.chip_bytes_per_s)) for pr in _PROTOCOLS]
+        return [(f"direct/{pr}", f.step_s(pr), (n - 1) / n * S / (f.eff(pr, p.ll_bw_fraction) * f.chip_bytes_per_s)) for pr in f.protocols]
     steps, vol = _ring_steps_and_volume(kind, n)
-    for pr in _PROTOCOLS:
+    for pr in f.protocols:
         out.append((f"ring/{pr}", steps * f.step_s(pr), vol * S / (f.eff(pr, p.ll_bw_fraction) * f.chip_bytes_per_s)))
     if kind == "all_reduce" and f.in_network_reduction and n > 2:
         # NVLS: each chip sends S (multimem reduce-loads of every shard) + S/n (its reduced shard
@@ -475,7 +498,7 @@ def _fully_connected(kind: str, S: np.ndarray, f: _Fabric, p: CollectiveParams) 
     """One-shot direct exchange over the g-1 links to the other members."""
     n = f.group
     out: list[Cand] = []
-    for pr in _PROTOCOLS:
+    for pr in f.protocols:
         bw = f.eff(pr, p.ll_bw_fraction) * f.link_bytes_per_s  # one link to each peer
         if kind == "send_recv":
             out.append((f"p2p/{pr}", f.step_s(pr), S / bw))
@@ -500,7 +523,7 @@ def _torus(kind: str, S: np.ndarray, f: _Fabric, p: CollectiveParams) -> list[Ca
     so every dimension's links work at once."""
     dims = f.dims
     out: list[Cand] = []
-    for pr in _PROTOCOLS:
+    for pr in f.protocols:
         e = f.eff(pr, p.ll_bw_fraction)
         # a dimension the group closes is a ring over 2 links; a line carries a ring at one link's rate
         ring_bw = [e * d.link_bytes_per_s * (2 if d.wrap else 1) for d in dims]
@@ -562,7 +585,7 @@ def _tree_inter(kind: str, S: np.ndarray, f: _Fabric, p: CollectiveParams) -> li
     if kind != "all_reduce" or f.group <= 2:
         return []
     steps = 2 * math.ceil(math.log2(f.group))
-    return [(f"tree/{pr}", steps * f.step_s(pr), 2 * S / (f.eff(pr, p.ll_bw_fraction) * f.chip_bytes_per_s)) for pr in _PROTOCOLS]
+    return [(f"tree/{pr}", steps * f.step_s(pr), 2 * S / (f.eff(pr, p.ll_bw_fraction) * f.chip_bytes_per_s)) for pr in f.protocols]
 
 
 def _spanning(kind: str, S: np.ndarray, up: _Fabric, out: _Fabric, p: CollectiveParams) -> list[Cand]:
@@ -575,7 +598,7 @@ def _spanning(kind: str, S: np.ndarray, up: _Fabric, out: _Fabric, p: Collective
     if kind == "all_to_all":
         # S/g to each member: (m-1)/g S stays in the domain, (g-m)/g S crosses the network;
         # both go at once, the slower fabric sets the time.
-        for pr in _PROTOCOLS:
+        for pr in out.protocols:
             local = _best(_one_fabric("all_to_all", S * (m / g), up, p), S)[0] if m > 1 else np.zeros_like(S)
             remote = (g - m) / g * S / (out.eff(pr, p.ll_bw_fraction) * out.chip_bytes_per_s)
             cands.append((f"direct/{pr}", out.step_s(pr), np.maximum(local, remote)))
@@ -603,13 +626,18 @@ def _spanning(kind: str, S: np.ndarray, up: _Fabric, out: _Fabric, p: Collective
 
     # flat ring over all g chips (NCCL's multi-node ring): each channel's ring crosses
     # every domain boundary once; the m NICs of a domain carry m channels in parallel.
+    # Its latency is the path of one chunk, pipelined through the ring: of its steps (hops),
+    # the worst chunk crosses each of the k domain boundaries once per pass (2k for an
+    # all-reduce, as NCCL's tuner counts them) at the network's step cost, the other hops
+    # at the scale-up step cost.
     if up.topology == "switch" and kind in ("all_reduce", "all_gather", "reduce_scatter"):
         steps, vol = _ring_steps_and_volume(kind, g)
-        for pr in _PROTOCOLS:
+        inter_steps = min(steps, (2 if kind == "all_reduce" else 1) * k)
+        for pr in (q for q in up.protocols if q in out.protocols):  # one protocol end to end
             bw = min(up.eff(pr, p.ll_bw_fraction) * up.chip_bytes_per_s,
                      m * out.eff(pr, p.ll_bw_fraction) * out.chip_bytes_per_s)
-            step = max(up.step_s(pr), out.step_s(pr))
-            cands.append((f"ring/{pr}", steps * step, vol * S / bw))
+            lat = (steps - inter_steps) * up.step_s(pr) + inter_steps * out.step_s(pr)
+            cands.append((f"ring/{pr}", lat, vol * S / bw))
     return cands
 
 

@@ -8,7 +8,6 @@ config comes from is in ``data/models/SOURCES.yaml`` (:func:`model_source`).
 
 from __future__ import annotations
 
-import json
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import yaml
 
 from fabless.errors import FablessError, unknown_name_error
+from fabless.loading import read_json
 from fabless.workload.config import ModelConfig, load_config_file
 from fabless.workload.imported import graph_model_config, is_graph_spec
 from fabless.workload.recsys import RecsysConfig, is_recsys_raw, load_recsys_file
@@ -72,8 +72,8 @@ def recsys_names() -> list[str]:
 @lru_cache(maxsize=64)
 def _file_is_recsys(where: str, stamp: tuple[int, int]) -> bool:
     try:
-        return is_recsys_raw(json.loads(Path(where).read_text(encoding="utf-8")))
-    except (OSError, ValueError, UnicodeDecodeError):
+        return is_recsys_raw(read_json(where))  # the size, depth and UTF-8 limits of every config read
+    except FablessError:
         return False  # load_config_file says what is wrong
 
 

@@ -59,6 +59,7 @@ COMM_PARAMS: dict[str, tuple[float, float]] = {
     "nvls__bw_efficiency": CALIBRATED["nvls__bw_efficiency"],
     "scale_up__simple_step_overhead_s": CALIBRATED["scale_up__simple_step_overhead_s"],
     "scale_up__ll_step_overhead_s": CALIBRATED["scale_up__ll_step_overhead_s"],
+    "scale_up__ll128_step_overhead_s": CALIBRATED["scale_up__ll128_step_overhead_s"],
     "nvls__latency_s": CALIBRATED["nvls__latency_s"],
     "scale_out__bw_efficiency": CALIBRATED["scale_out__bw_efficiency"],
     "scale_out__simple_step_overhead_s": CALIBRATED["scale_out__simple_step_overhead_s"],
@@ -111,23 +112,66 @@ def _loss(predict: Predict, measured: np.ndarray) -> Callable[[dict[str, float]]
     return loss
 
 
-def identifiable(predict: Predict, start: dict[str, float], candidates: Sequence[str],
-                 bounds: dict[str, tuple[float, float]]) -> list[str]:
-    """The candidates (in order) the rows can pin down: each changes the log predictions by
-    :data:`MIN_SENSITIVITY` or more per unit log change, and not (nearly) as a combination of
-    those chosen before it (:data:`MIN_INDEPENDENCE`)."""
-    base = np.log(predict(start))
-    cols: list[np.ndarray] = []
-    chosen: list[str] = []
+#: Besides the start, :func:`identifiable` probes each parameter's effect where one candidate
+#: is moved by this factor down and up (clipped to its bounds): a parameter that is hidden at
+#: the start (an LL step cost while the start has LL128 faster at every size, an NVLS latency
+#: while NVLS never wins) can still be pinned down by rows where it decides the time.
+PROBE_FACTOR = 4.0
+
+
+def _probe_points(start: dict[str, float], candidates: Sequence[str],
+                  bounds: dict[str, tuple[float, float]]) -> list[dict[str, float]]:
+    """The start, then the start with one candidate at a time divided and multiplied by
+    :data:`PROBE_FACTOR` (within its bounds; a zero start value moves to 1% of its range)."""
+    points = [dict(start)]
     for name in candidates:
         lo, hi = bounds[name]
         v = start[name] if start[name] > 0 else lo + (hi - lo) * 0.01
-        up = min(v * 1.01, hi)
-        h = math.log(up / v) if up != v else -math.log(1.01)
-        trial = {**start, name: v * math.exp(h)}
-        ref = base if start[name] > 0 else np.log(predict({**start, name: v}))
-        col = (np.log(predict(trial)) - ref) / h
-        if not np.all(np.isfinite(col)) or math.sqrt(float(np.mean(col**2))) < MIN_SENSITIVITY:
+        for moved in (max(v / PROBE_FACTOR, lo), min(v * PROBE_FACTOR, hi)):
+            if moved > 0 and not math.isclose(moved, v, rel_tol=1e-9):
+                points.append({**start, name: moved})
+    return points
+
+
+def _log_column(predict: Predict, point: dict[str, float], base: np.ndarray, name: str, scale: float,
+                bounds: dict[str, tuple[float, float]]) -> np.ndarray:
+    """The change of log(prediction) at ``point`` when ``name`` moves by 1% of ``scale`` (its
+    start value), per 1% (a step down at the upper bound). One absolute step at every probe point
+    keeps an exact trade-off between parameters (a launch cost against per-step costs) a linear
+    dependence of the stacked columns."""
+    lo, hi = bounds[name]
+    v = point[name]
+    h = 0.01 * scale if v + 0.01 * scale <= hi else -0.01 * scale
+    ref = base
+    if v <= 0:  # a zero start: measure the step from 1% of the range, as coordinate descent moves it
+        v = lo + (hi - lo) * 0.01
+        ref = np.log(predict({**point, name: v}))
+    return (np.log(predict({**point, name: max(v + h, lo)})) - ref) / (0.01 if h > 0 else -0.01)
+
+
+def identifiable(predict: Predict, start: dict[str, float], candidates: Sequence[str],
+                 bounds: dict[str, tuple[float, float]]) -> list[str]:
+    """The candidates (in order) the rows can pin down near the start.
+
+    Each candidate's effect (the change of the rows' log predictions per unit log change) is
+    measured at the start and at the probe points of :func:`_probe_points`, and the effects are
+    laid end to end: a candidate is chosen when its effect at some probe point reaches
+    :data:`MIN_SENSITIVITY` (root mean square over the rows) and its effect over all probe
+    points is not (nearly) a combination of those chosen before it (:data:`MIN_INDEPENDENCE`).
+    Probing away from the start matters where the model picks the fastest of several
+    algorithms: at the start one may win everywhere and hide the others' parameters. The
+    probes look beyond the regime the rows are in, so a trade-off that holds only there (one
+    group size: a launch cost against per-step costs) is not caught; the fit then matches the
+    rows with one of several equivalent sets of values."""
+    points = _probe_points(start, candidates, bounds)
+    bases = [np.log(predict(p)) for p in points]
+    scale = {n: start[n] if start[n] > 0 else bounds[n][0] + (bounds[n][1] - bounds[n][0]) * 0.01 for n in candidates}
+    cols: list[np.ndarray] = []
+    chosen: list[str] = []
+    for name in candidates:
+        blocks = [_log_column(predict, p, b, name, scale[name], bounds) for p, b in zip(points, bases)]
+        col = np.concatenate(blocks)
+        if not np.all(np.isfinite(col)) or max(math.sqrt(float(np.mean(b**2))) for b in blocks) < MIN_SENSITIVITY:
             continue
         mat = np.stack([c / np.linalg.norm(c) for c in (*cols, col)], axis=1)
         if np.linalg.svd(mat, compute_uv=False).min() < MIN_INDEPENDENCE:
