@@ -40,7 +40,7 @@ def emit(kind: str, data, html: str | None, plot: str | None, *, inputs: dict | 
     report["inputs"] = {"command": shlex.join(["fabless", *(current_argv or sys.argv[1:])]), **{k: v for k, v in (inputs or {}).items() if v is not None}}
     if html is not None:
         write_html(html, kind, report, title=title)
-        err_console.print(f"report: {html}")
+        err_console.print(f"report: {html}", soft_wrap=True, highlight=False)  # a path people copy: never folded
     if plot is not None:
         write_png(plot, kind, report)
-        err_console.print(f"plot: {plot}")
+        err_console.print(f"plot: {plot}", soft_wrap=True, highlight=False)
