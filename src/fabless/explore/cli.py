@@ -73,12 +73,13 @@ def _report(store, space, out: Path, *, top: int, json: bool, write: bool, plot:
         refs = reference_points(space)
         png = plot_front(df, fr, refs, space, out / "front.png")
         html = write_html(fr.head(top), refs, sens, space, png, out / "front.html")
+    notes = [s.graph_note for s in space.workload if s.graph_note]
     if json:
         print_json({"designs": n, "feasible": nf, "objectives": [{"metric": m, "sense": s} for m, s in space.objective_list],
                     "front": _json.loads(fr.head(top).to_json(orient="records")), "sensitivity": sens,
                     "references": [{k: (v if not isinstance(v, float) or np.isfinite(v) else None) for k, v in r.items()}
                                    for r in refs],
-                    "files": [str(p) for p in paths] + [str(f) for f in (png, html) if f]})
+                    "files": [str(p) for p in paths] + [str(f) for f in (png, html) if f], "notes": notes})
         return
     reasons = df.loc[~df["feasible"], "reason"].value_counts().head(3) if n else []
     why = "; ".join(f"{k} ({v:,})" for k, v in reasons.items()) if n - nf else "none"
@@ -95,6 +96,8 @@ def _report(store, space, out: Path, *, top: int, json: bool, write: bool, plot:
         objs = [m for m, _ in space.objective_list]
         print_table(["parameter", *objs], [[r["parameter"], *[pct(r[m]) for m in objs]] for r in sens],
                     title="Sensitivity: share of each objective's variance (log scale) explained by the parameter alone")
+    for note in notes:
+        console.print(note, markup=False)
     if paths:
         console.print(f"front designs: {out / 'front'} ({len([p for p in paths if not p.name.endswith('.system.yaml')])} chip files)")
     if png:
