@@ -142,7 +142,7 @@ def test_not_a_decoder_runs_dp_only(cli, tmp_path):
     f = tmp_path / "s.yaml"
     f.write_text(f"model: {{graph: {MLP}}}\nsystem: dgx-h100\ninference: {{input_tokens: 8, output_tokens: 8}}\n")
     assert_one_line_error(cli("serve", str(f), "--rate", "1/s"), "not a decoder transformer", "serving")
-    assert_one_line_error(cli("tco", str(f)), "not a decoder transformer")
+    assert_one_line_error(cli("tco", str(f)), "not a decoder transformer", "fabless estimate and explore run it")
     assert_one_line_error(cli("estimate", "--graph", MLP, "--model", "llama-3.1-8b", "--system", "dgx-h100"),
                           "--model and --graph")
 

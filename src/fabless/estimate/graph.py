@@ -66,30 +66,65 @@ def _split(graph: Graph) -> list:
     return [op for _, op in graph.items()]
 
 
+def graph_parts(spec: str, prec: Precision, training: bool) -> dict:
+    """The chip-independent parts of an imported graph's estimate (module docstring), shared by
+    :func:`graph_estimate` and explore's evaluator (which times them over many designs):
+    ``graph`` (the traced forward at ``prec``), ``batch``, ``items`` and ``unit`` (tokens or
+    samples per forward), ``params``, ``w_bytes``, the inference ``memory`` (weights and the
+    largest operator's activations) and, for training, the micro-batch graph ``micro`` (forward
+    and backward), ``bwd_matmuls`` (the backward's matmuls, which hide the gradient reduction)
+    and ``optimizer`` (the Adam update)."""
+    g = with_precision(load_graph(spec), prec)
+    meta = g.info()
+    w_b = float(dtype_bytes(prec.weights))
+    params = float(g.params)
+    fwd_ops = _split(g)
+    out = {"graph": g, "batch": int(meta.get("batch", 1)), "items": g.tokens,
+           "unit": "tokens" if meta.get("token_ids") else "samples", "params": params, "w_bytes": w_b,
+           "fwd_ops": fwd_ops}
+    act = max((op.bytes - op.params * w_b for op in fwd_ops), default=0.0)
+    out["memory"] = {"weights": params * w_b, "activations": act}
+    if training:
+        bwd_ops = [b for op in reversed(fwd_ops) for b in backward_ops(op)]
+        out["micro"] = Graph(g.name, "train", (Block("fwd", tuple(fwd_ops)), Block("bwd", tuple(bwd_ops))), tokens=g.tokens)
+        out["bwd_matmuls"] = Graph(g.name, "train", (Block("bwd", tuple(op for op in bwd_ops if isinstance(op, MatMul))),))
+        out["optimizer"] = Graph(g.name, "train", (Block("optimizer", (OptimizerStep("adam", n_params=params,
+                                                                                    weight_dtype=prec.weights, pass_="opt"),)),))
+    return out
+
+
+def graph_train_memory(parts: dict, dp: int, zero: int) -> dict[str, float]:
+    """Training memory per chip of an imported graph (module docstring): weights, gradients and
+    Adam state each divided by dp at the ZeRO stage that shards it, every forward output kept."""
+    params, w_b = parts["params"], parts["w_bytes"]
+    mem = {"weights": params * w_b / (dp if zero == 3 else 1),
+           "gradients": params * GRAD_BYTES / (dp if zero >= 2 else 1),
+           "optimizer": params * ADAM_STATE_BYTES_PER_PARAM / (dp if zero >= 1 else 1),
+           "activations": sum(op.bytes_written for op in parts["fwd_ops"])}
+    mem["total"] = sum(mem.values())
+    return mem
+
+
 def graph_estimate(scn: Scenario, system: System, chip: ChipParams, prec: Precision, sw: Software | None,
                    why: str) -> tuple:
     """An imported graph's estimate (module docstring) as the fields of
     :class:`~fabless.estimate.engine.Estimate`: (phase, model, chips, plan, metrics, memory,
     breakdown, notes)."""
     plan = graph_plan(scn, system.chips, why)
-    g = with_precision(load_graph(scn.model), prec)
-    meta = g.info()
-    batch, items = int(meta.get("batch", 1)), g.tokens
-    unit = "tokens" if meta.get("token_ids") else "samples"
+    parts = graph_parts(scn.model, prec, scn.training is not None)
+    g = parts["graph"]
+    batch, items, unit = parts["batch"], parts["items"], parts["unit"]
     eff = sw.framework_kernel_efficiency if sw is not None else None
-    w_b = float(dtype_bytes(prec.weights))
-    params = float(g.params)
+    params = parts["params"]
     usable = float(system.chip.memory.hbm.capacity_bytes) * engine_params()["usable_memory_fraction"]
     notes = [f"imported graph, estimated operator by operator, data-parallel only: {why}"]
     peak_dtype = supported_dtype(compute_dtype(prec.activations, prec.weights), chip)
     peak = float(chip.peak_flops_per_s.get(peak_dtype)[0])
     dp = plan.dp
-    fwd_ops = _split(g)
     if scn.training is None:
         times = graph_time(g, chip, eff=eff)
         fwd_s = _sum(times)
-        act = max((op.bytes - op.params * w_b for op in fwd_ops), default=0.0)
-        mem = {"weights": params * w_b, "activations": act}
+        mem = dict(parts["memory"])
         mem["total"] = sum(mem.values())
         fits = mem["total"] <= usable
         metrics = {"forward_time_s": fwd_s, "batch": batch, f"{unit}_per_s": dp * items / fwd_s,
@@ -105,15 +140,12 @@ def graph_estimate(scn: Scenario, system: System, chip: ChipParams, prec: Precis
         raise FablessError(f"training.global_batch: {tr.global_batch} is not a multiple of dp x the traced batch "
                            f"({dp} x {batch}); the factory's example inputs are one micro-batch")
     m = tr.global_batch // (dp * batch)
-    bwd_ops = [b for op in reversed(fwd_ops) for b in backward_ops(op)]
-    micro = Graph(g.name, "train", (Block("fwd", tuple(fwd_ops)), Block("bwd", tuple(bwd_ops))), tokens=items)
+    micro = parts["micro"]
     times = graph_time(micro, chip, eff=eff)
-    bwd_mm_s = _sum(graph_time(Graph(g.name, "train", (Block("bwd", tuple(op for op in bwd_ops if isinstance(op, MatMul))),)),
-                               chip, eff=eff))
-    opt = Graph(g.name, "train", (Block("optimizer", (OptimizerStep("adam", n_params=params, weight_dtype=prec.weights,
-                                                                    pass_="opt"),)),))
+    bwd_mm_s = _sum(graph_time(parts["bwd_matmuls"], chip, eff=eff))
     zero = plan.zero
-    opt_s = _sum(graph_time(opt, chip, eff=eff)) / (dp if zero >= 1 else 1)
+    opt_s = _sum(graph_time(parts["optimizer"], chip, eff=eff)) / (dp if zero >= 1 else 1)
+    w_b = parts["w_bytes"]
     within = dp <= system.scale_up.size
     if zero == 3:  # reduce-scatter of gradients; weights all-gathered for the forward and the backward
         sync_s = group_collective_time_s("reduce_scatter", params * GRAD_BYTES, dp, system, within_domain=within)
@@ -125,11 +157,7 @@ def graph_estimate(scn: Scenario, system: System, chip: ChipParams, prec: Precis
     overlap = sw.overlap_grad_reduce if sw is not None else True
     exposed = max(0.0, sync_s - bwd_mm_s) if overlap else sync_s
     step_s = m * _sum(times) + exposed + opt_s
-    mem = {"weights": params * w_b / (dp if zero == 3 else 1),
-           "gradients": params * GRAD_BYTES / (dp if zero >= 2 else 1),
-           "optimizer": params * ADAM_STATE_BYTES_PER_PARAM / (dp if zero >= 1 else 1),
-           "activations": sum(op.bytes_written for op in fwd_ops)}
-    mem["total"] = sum(mem.values())
+    mem = graph_train_memory(parts, dp, zero)
     fits = mem["total"] <= usable
     model_flops = micro.flops * m * dp
     step_items = tr.global_batch * items // batch
@@ -147,4 +175,4 @@ def graph_estimate(scn: Scenario, system: System, chip: ChipParams, prec: Precis
     return ("training", g.name, dp, plan, metrics, mem, {k: v for k, v in breakdown.items() if v > 0}, tuple(notes))
 
 
-__all__ = ["GRAD_BYTES", "graph_estimate", "graph_plan"]
+__all__ = ["GRAD_BYTES", "graph_estimate", "graph_parts", "graph_plan", "graph_train_memory"]

@@ -104,6 +104,7 @@ def _report(store, space, out: Path, *, top: int, json: bool, write: bool, plot:
         refs = reference_points(space)
         png = plot_front(df, fr, refs, space, out / "front.png")
         html = write_html(fr.head(top), refs, sens, space, png, out / "front.html")
+    notes = [s.graph_note for s in space.workload if s.graph_note]
     if (html_out or png_out) and not refs:
         refs = reference_points(space)
     payload = {"designs": n, "feasible": nf, "objectives": [{"metric": m, "sense": s} for m, s in space.objective_list],
@@ -111,7 +112,7 @@ def _report(store, space, out: Path, *, top: int, json: bool, write: bool, plot:
                "references": [{k: (v if not isinstance(v, float) or np.isfinite(v) else None) for k, v in r.items()}
                               for r in refs],
                "files": [str(p) for p in paths] + [str(f) for f in (png, html) if f],
-               "space": space.name, "parameters": list(space.params)}
+               "space": space.name, "parameters": list(space.params), "notes": notes}
     if html_out or png_out:
         # what only the report draws: the feasible designs around the front, the front's chip files
         payload.update(points=_points(df, space), front_chip_yaml=_chip_yaml(space, fr, top))
@@ -134,6 +135,8 @@ def _report(store, space, out: Path, *, top: int, json: bool, write: bool, plot:
         objs = [m for m, _ in space.objective_list]
         print_table(["parameter", *objs], [[r["parameter"], *[pct(r[m]) for m in objs]] for r in sens],
                     title="Sensitivity: share of each objective's variance (log scale) explained by the parameter alone")
+    for note in notes:
+        console.print(note, markup=False)
     if paths:
         console.print(f"front designs: {out / 'front'} ({len([p for p in paths if not p.name.endswith('.system.yaml')])} chip files)")
     if png:

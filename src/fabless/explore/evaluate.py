@@ -68,9 +68,10 @@ from fabless.estimate.engine import (
     request_graphs,
     sharded_config,
 )
+from fabless.estimate.graph import GRAD_BYTES, graph_parts, graph_plan, graph_train_memory
 from fabless.estimate.optime import compute_dtype
 from fabless.estimate.plan import check_plan
-from fabless.estimate.software import resolve_software
+from fabless.estimate.software import resolve_software, with_chip_calibration
 from fabless.estimate.step import (SHAPE_PARTS, PlanTable, Tuning, request_terms, shape_terms, step_terms,
                                    training_memory)
 from fabless.hardware.presets import all_systems, load_chip, load_system
@@ -144,10 +145,9 @@ class Evaluator:
         # the heap by an array per op, which costs more than it saves)
         seen: dict[object, int] = {}
         for sc in self.scenarios:
-            for g in sc["graphs"]:
-                for terms in g.terms.values():
-                    for op, _ in terms:
-                        seen[op] = seen.get(op, 0) + 1
+            for terms in [t for g in sc["graphs"] for t in g.terms.values()] + list(sc.get("terms", {}).values()):
+                for op, _ in terms:
+                    seen[op] = seen.get(op, 0) + 1
         self._reused = {op for op, k in seen.items() if k > 1}
 
     def _system(self) -> System | None:
@@ -190,6 +190,8 @@ class Evaluator:
 
     # ------------------------------------------------------------------ workload
     def _prepare(self, s: WorkloadScenario) -> dict:
+        if s.graph_why is not None:
+            return self._prepare_graph(s)
         try:
             cfg = load_model(s.model)
         except FablessError as exc:
@@ -252,6 +254,45 @@ class Evaluator:
             out[-1].tuning = tuning  # type: ignore[attr-defined]
             out[-1].software = sw  # type: ignore[attr-defined]
         return {"spec": s, "cfg": cfg, "plan": plan, "prec": prec, "graphs": out, "system": system}
+
+    def _prepare_graph(self, s: WorkloadScenario) -> dict:
+        """An imported graph that is not a decoder: the operators of ``fabless estimate``'s
+        operator-by-operator path (:func:`fabless.estimate.graph.graph_parts`), timed over the
+        designs in :meth:`_graph_scenario`; data-parallel over ``parallel.dp`` chips."""
+        prec = Precision(s.precision.weights, s.precision.activations, s.precision.kv_cache)
+        try:
+            plan = graph_plan(s, s.parallel.dp or 1, s.graph_why)
+            parts = graph_parts(s.model, prec, s.training is not None)
+        except FablessError as exc:
+            raise FablessError(f"workload {s.name}: {exc}") from None
+        system = None
+        if self.system is not None:
+            system = self.system.model_copy(update={"chips": plan.dp, "chips_per_node": min(self.system.chips_per_node, plan.dp)})
+        sw = with_chip_calibration(resolve_software(None, self.base, s.phase), self.base, s.phase)
+        eff = sw.framework_kernel_efficiency if sw is not None else None
+        g = parts["graph"]
+        out = {"spec": s, "plan": plan, "prec": prec, "graphs": [], "system": system, "parts": parts, "software": sw,
+               "eff": eff}
+        if s.inference is not None:
+            out["terms"] = {"forward": _terms(g)}
+            out["memory_bytes"] = sum(parts["memory"].values())
+            out["flops"], out["bytes"] = g.flops, g.bytes_read + g.bytes_written
+            return out
+        tr = s.training
+        if tr.global_batch % (plan.dp * parts["batch"]):
+            raise FablessError(f"workload {s.name}: training.global_batch: {tr.global_batch} is not a multiple of dp x the "
+                               f"traced batch ({plan.dp} x {parts['batch']}); the factory's example inputs are one micro-batch")
+        if plan.dp > 1 and system is None:
+            raise FablessError(f"workload {s.name}: training on dp {plan.dp} needs a system (base.system) for its gradient "
+                               "reduction")
+        m = tr.global_batch // (plan.dp * parts["batch"])
+        micro = parts["micro"]
+        out["terms"] = {"micro": _terms(micro), "bwd_matmuls": _terms(parts["bwd_matmuls"]),
+                        "optimizer": _terms(parts["optimizer"])}
+        out["m"] = m
+        out["memory_bytes"] = graph_train_memory(parts, plan.dp, plan.zero)["total"]
+        out["flops"], out["bytes"] = micro.flops * m, (micro.bytes_read + micro.bytes_written) * m
+        return out
 
     # ------------------------------------------------------------------ designs
     def designs(self, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -417,8 +458,71 @@ class Evaluator:
             total += coef * t  # in place: the same sums as total = total + coef * t, one array fewer each
         return total
 
+    def _graph_scenario(self, sc, chip, d, econ, cap, link_ratio, cache) -> dict[str, np.ndarray]:
+        """An imported graph on every design: ``fabless estimate``'s operator-by-operator figures
+        (:func:`fabless.estimate.graph.graph_estimate`) with the design as the chip. Its items
+        (samples, or tokens for token-id inputs) stand in for tokens: ``tokens_per_s_per_chip``
+        is items/s per chip, ``usd_per_mtoken`` and ``joules_per_token`` are per million items and
+        per item; at inference the forward time stands in for ``ttft_s`` and ``tpot_s`` (and the
+        SLO bounds it)."""
+        s: WorkloadScenario = sc["spec"]
+        plan: Plan = sc["plan"]
+        parts, eff = sc["parts"], sc["eff"]
+        n = len(d["cores"])
+        dtype = _wider(sc["prec"].weights, sc["prec"].activations)
+        peak = chip.peak_flops_per_s.get(dtype, chip.peak_flops_per_s["bf16"])
+        fits = np.broadcast_to(sc["memory_bytes"] <= cap, (n,))
+        items, dp = float(parts["items"]), plan.dp
+        if s.inference is not None:
+            t = self._time(sc["terms"]["forward"], chip, cache, eff)
+            tokens = items
+            comm = np.zeros(n)
+            ok = fits.copy()
+            for lim in (s.slo.ttft_s, s.slo.e2e_s, s.slo.tpot_ms / 1e3 if s.slo.tpot_ms else None):
+                if lim:
+                    ok &= t <= lim
+            row = {"forward_time_s": t, "ttft_s": t, "tpot_s": t}
+        else:
+            tr, m = s.training, sc["m"]
+            micro = self._time(sc["terms"]["micro"], chip, cache, eff)
+            bwd_mm = self._time(sc["terms"]["bwd_matmuls"], chip, cache, eff)
+            opt = self._time(sc["terms"]["optimizer"], chip, cache, eff) / (dp if plan.zero >= 1 else 1)
+            sysm = sc["system"]
+            sync = np.zeros(n)
+            if dp > 1:
+                within = dp <= sysm.scale_up.size
+                params, w_b = parts["params"], parts["w_bytes"]
+                if plan.zero == 3:
+                    sync = (self._coll(("reduce_scatter", params * GRAD_BYTES, dp, within, 1.0), link_ratio, sysm, False)
+                            + m * np.maximum(0.0, 2 * self._coll(("all_gather", params * w_b, dp, within, 1.0), link_ratio,
+                                                                 sysm, False) - micro))
+                else:
+                    sync = self._coll(("all_reduce", params * GRAD_BYTES, dp, within, 1.0), link_ratio, sysm, False)
+                sync = np.broadcast_to(sync, (n,))
+            sw = sc["software"]
+            comm = np.maximum(0.0, sync - bwd_mm) if (sw.overlap_grad_reduce if sw is not None else True) else sync
+            t = m * micro + comm + opt
+            tokens = tr.global_batch * items / parts["batch"] / dp
+            ok = fits.copy()
+            row = {"step_time_s": t}
+        tps = tokens / t
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mat_util = np.clip(sc["flops"] / (t * peak), 0, 1)
+            mem_util = np.clip(sc["bytes"] / (t * chip.hbm_bytes_per_s), 0, 1)
+            link_util = np.clip(comm / t, 0, 1)
+            p_e = self._power(econ, d, chip, dtype, mat_util, mem_util, link_util)
+            jpt = p_e * t / tokens
+            usd = econ["chip_hour_usd"] / (tps * 3600) * 1e6
+        res = {"tokens_per_s_per_chip": np.where(ok, tps, 0.0), "usd_per_mtoken": np.where(ok, usd, np.inf),
+               "joules_per_token": np.where(ok, jpt, np.inf), "batch": np.full(n, float(parts["batch"])),
+               "_nofit": ~fits, "_slo": fits & ~ok}
+        res.update({k: np.where(ok, v, np.inf) for k, v in row.items()})
+        return res
+
     def _scenario(self, sc, chip, d, econ, cap, link_ratio, cache) -> dict[str, np.ndarray]:
         s: WorkloadScenario = sc["spec"]
+        if "parts" in sc:
+            return self._graph_scenario(sc, chip, d, econ, cap, link_ratio, cache)
         plan: Plan = sc["plan"]
         n = len(d["cores"])
         chips = plan.tp * plan.pp

@@ -38,7 +38,7 @@ from fabless.estimate.scenario import InferenceSpec, ParallelSpec, PrecisionSpec
 from fabless.hardware.schema import PROCESS_NODES, Frozen
 from fabless.loading import read_yaml, validate
 from fabless.workload.catalog import load_model
-from fabless.workload.imported import graph_spec, is_graph_spec
+from fabless.workload.imported import NotADecoder, graph_spec, is_graph_spec, load_graph
 from fabless.provenance import split_provenance
 
 #: Parameters a space may vary: name -> (kind, unit/meaning).
@@ -180,15 +180,66 @@ class WorkloadScenario(Frozen):
     def _phase(self) -> WorkloadScenario:
         if (self.inference is None) == (self.training is None):
             raise ValueError("give exactly one of inference or training")
+        if self.graph_why is not None:
+            self._graph_only()
+            return self
         if self.inference is not None and self.parallel.cp != 1:
             raise ValueError("explore times inference with tp, pp, dp and ep plans (cp: 1); training takes every plan axis")
         need = ("batch", "input_tokens", "output_tokens") if self.inference is not None else ("seq_len",)
         for f in need:
             if getattr(self.inference if self.inference is not None else self.training, f) is None:
                 raise ValueError(f"{self.phase}.{f}: required")
-        if is_graph_spec(self.model):
-            load_model(self.model)  # explore times decoders: an imported graph must trace to one (NotADecoder: one line)
         return self
+
+    def _graph_only(self) -> None:
+        """An imported graph that is not a decoder: data-parallel only, and it runs its factory's
+        example inputs, so the language-model lengths do not apply (one line each)."""
+        p = self.parallel
+        for axis in ("tp", "pp", "ep", "cp", "interleave"):
+            if getattr(p, axis) > 1:
+                raise ValueError(f"parallel.{axis}: {self.model} runs data-parallel only ({self.graph_why}); "
+                                 "give parallel: {dp: N}")
+        if p.attn_dp:
+            raise ValueError(f"parallel.attn_dp: {self.model} runs data-parallel only ({self.graph_why})")
+        if self.inference is not None:
+            for f in ("batch", "input_tokens", "output_tokens"):
+                if getattr(self.inference, f) is not None:
+                    raise ValueError(f"inference.{f}: {self.model} is not a decoder ({self.graph_why}); it runs its "
+                                     "factory's example inputs, one forward pass per chip: write inference: {}")
+        else:
+            tr = self.training
+            if tr.seq_len is not None:
+                raise ValueError(f"training.seq_len: {self.model} is not a decoder; its example inputs set the shapes "
+                                 "(leave seq_len out)")
+            if tr.mode not in ("pretrain", "full"):
+                raise ValueError(f"training.mode: {tr.mode} adapters are for decoders; {self.model} trains every weight "
+                                 "(pretrain or full)")
+
+    @property
+    def graph_why(self) -> str | None:
+        """Why an imported model is not a recognised decoder (it then runs operator by operator,
+        data-parallel only: :mod:`fabless.estimate.graph`); None for a decoder or a catalog model."""
+        if not is_graph_spec(self.model):
+            return None
+        try:
+            load_model(self.model)
+        except NotADecoder as exc:
+            return exc.why
+        return None
+
+    @property
+    def graph_note(self) -> str | None:
+        """For an imported graph that is not a decoder, one line saying how the LLM metrics map
+        to its figures (the ``tokens`` of every metric are its items); None otherwise."""
+        if self.graph_why is None:
+            return None
+        unit = "tokens" if load_graph(self.model).info().get("token_ids") else "samples"
+        one = unit[:-1]
+        times = ("ttft_s and tpot_s are its forward time (one forward pass of the example inputs per chip)"
+                 if self.inference is not None else "step_time_s is its training step")
+        return (f"workload {self.name}: {self.model} is not a decoder ({self.graph_why}): estimated operator by operator, "
+                f"data-parallel; tokens_per_s_per_chip is {unit}/s per chip, usd_per_mtoken per million {unit}, "
+                f"joules_per_token per {one}; {times}")
 
     @property
     def phase(self) -> str:

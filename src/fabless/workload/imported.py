@@ -13,7 +13,8 @@ traces on meta tensors. Scenarios give it as ``model: {graph: FILE.py:FACTORY, a
   traced one: the same parameters, the same matmul and attention FLOPs. A recognised decoder
   runs everywhere a catalog model does (tensor and pipeline parallelism, serving, explore);
   any other graph is estimated operator by operator, data-parallel only
-  (:mod:`fabless.estimate.graph`), and :func:`graph_model_config` says why.
+  (:mod:`fabless.estimate.graph`; explore times it so over its designs), and
+  :func:`graph_model_config` says why.
 """
 
 from __future__ import annotations
@@ -178,7 +179,7 @@ def graph_model_config(spec: str) -> ModelConfig:
     cfg, why = _config(spec, os.path.abspath(file), _stamp(file))
     if cfg is None:
         raise NotADecoder(f"model: {spec} is not a decoder transformer fabless recognises ({why}); serving, "
-                          "tensor/pipeline parallelism, tco and explore need one: fabless estimate runs it operator by "
+                          "tensor/pipeline parallelism and tco need one: fabless estimate and explore run it operator by "
                           "operator, data-parallel only", why)
     return cfg
 
