@@ -536,6 +536,44 @@ def _economics_tco_by_hand() -> str:
 """
 
 
+def _dist_text(dist: tuple, x: str) -> str:
+    name = dist[0]
+    if name == "uniform":
+        return f"uniform {x}{dist[1]:g}-{dist[2]:g}"
+    if name == "lognormal":
+        return f"lognormal, median {x}{dist[1]:g}, sigma {dist[2]:g}"
+    if name == "bernoulli":
+        return f"Bernoulli, p = {dist[1]:g}"
+    if name == "choice":
+        return " or ".join(f"{v:g}" for v in dist[1]) + ", probabilities " + " / ".join(f"{q:g}" for q in dist[2])
+    return f"fixed {x}{dist[1]:g}"
+
+
+@block("economics-breakeven-constants")
+def _economics_breakeven_constants() -> str:
+    from fabless.economics.breakeven import PARAMS
+
+    tau, delay = PARAMS.params["maturity_tau_years"], PARAMS.params["respin_delay_months"]
+    return (f"`tau` = {tau.value:g} {'year' if tau.value == 1 else 'years'} ({tau.note}) and `respin_delay_months` = {delay.value:g} ({delay.note}) "
+            f"are set in `breakeven.yaml`, {tau.confidence}.")
+
+
+@block("economics-breakeven-inputs")
+def _economics_breakeven_inputs() -> str:
+    """The table of the break-even's uncertain inputs, from data/economics/breakeven.yaml."""
+    from fabless.economics.breakeven import INPUTS, BreakevenCase
+    from fabless.economics.params import default_params
+
+    base = BreakevenCase(0, 0, 0, 0, 1, 0, 0, 4, True, default_params()).base_inputs()
+    rows = ["| input | base | tornado low / high | Monte Carlo | why (its note in `breakeven.yaml`) |",
+            "|---|---|---|---|---|"]
+    for name, s in INPUTS.items():
+        x = "x" if s["kind"] == "factor" else ""
+        rows.append(f"| `{name}` | {x}{base[name]:g} | {x}{s['low']:g} / {x}{s['high']:g} | {_dist_text(s['dist'], x)} "
+                    f"| {s['why']} |")
+    return "\n" + "\n".join(rows) + "\n"
+
+
 @block("economics-breakeven-by-hand")
 def _economics_breakeven_by_hand() -> str:
     from fabless.economics.params import default_params
