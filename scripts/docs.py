@@ -193,6 +193,55 @@ traffic = (unsplit traffic) + 8 · s · m · n · b                    # fp32 pa
 """
 
 
+#: What each parameter of data/perf/families.yaml means (the table's middle column; prose, no numbers).
+FAMILY_PARAMS = (
+    ("mma_efficiency", "fraction of the dense peak a well-tiled GEMM main loop sustains (clock droop, issue gaps)"),
+    ("mma_8bit_ratio", "an 8-bit (fp8/int8) GEMM's fraction of its own peak / a 16-bit GEMM's (the 8-bit rate is "
+                       "`peak · mma_efficiency · mma_8bit_ratio`)"),
+    ("sustained_clock_fraction", "sustained / boost clock where the chip file gives no `clock.sustained_mhz`"),
+    ("hbm_efficiency", "achievable fraction of HBM bandwidth"),
+    ("launch_overhead_s", "fixed cost per kernel"),
+    ("operand_bytes_per_cycle_per_core", "operand bandwidth into one core's tiles"),
+    ("attention_mma_ratio", "flash inner-loop throughput / GEMM main-loop throughput"),
+    ("attention_overhead_blocks", "per query block: Q load, normalise, O write, in KV-block times"),
+    ("attention_block", "query/KV block"),
+    ("tile_sram_fraction", "part of a core's scratchpad usable for tiles"),
+    ("vector_efficiency", "fraction of the vector peak elementwise kernels reach"),
+    ("scratchpad_bytes_if_unknown", "per-core scratchpad when the chip file has none"),
+)
+
+
+def _family_value(name: str, v: float | str) -> str:
+    v = float(v)  # PyYAML reads 1.0e9 (no exponent sign) as text; the families loader converts it too
+    if name.endswith("_s"):
+        return f"{v * 1e6:g} µs"
+    if name.endswith("_bytes_if_unknown"):
+        return f"{v / 2**20:g} MiB" if v >= 2**20 else f"{v / 2**10:g} KiB"
+    if name == "operand_bytes_per_cycle_per_core":
+        return "unlimited" if v >= 1e9 else f"{v:g} B/cycle"
+    return f"{v:g}"
+
+
+@block("perf-family-parameters")
+def _perf_family_parameters() -> str:
+    """Every value data/perf/families.yaml sets, family by family, with its confidence and rows."""
+    from fabless.params import load_param_file
+    from fabless.perf.params import _FAMILIES_PATH
+
+    pf = load_param_file(_FAMILIES_PATH)
+    rows = ["| parameter | meaning | value set by each family (confidence; fitted on) |", "|---|---|---|"]
+    for name, meaning in FAMILY_PARAMS:
+        cells = []
+        for fam in pf.plain["families"]:
+            q = pf.params.get(f"families.{fam}.{name}")
+            if q is None:
+                continue
+            fit = f"; {', '.join(q.fitted_on)}" if q.fitted_on else ""
+            cells.append(f"{fam} {_family_value(name, q.value)} ({q.confidence}{fit})")
+        rows.append(f"| `{name}` | {meaning} | {'; '.join(cells)} |")
+    return "\n" + "\n".join(rows) + "\n"
+
+
 @block("guide-gemm-h100-8192")
 def _guide_gemm() -> str:
     r = fabless_json("op", "gemm", "--chip", "h100-sxm", "-m", "8192", "-n", "8192", "-k", "8192", "--dtype", "bf16")

@@ -151,3 +151,12 @@ def test_a_generated_file_without_its_provenance_is_refused(tmp_path):
         f.write_text(text)
         with pytest.raises(FablessError, match=says):
             load_generated_file(f)
+
+
+def test_an_exponent_without_its_sign_is_refused():
+    # PyYAML reads 1.0e9 as the text '1.0e9' (YAML 1.1 wants 1.0e+9): a value must be a number.
+    raw = {"x_s": {"value": "1.0e9", "source": "s", "confidence": "verified"}}
+    with pytest.raises(FablessError, match=r"x_s: value '1.0e9' reads as text.*1.0e\+9"):
+        params_from_tree(raw, "t.yaml")
+    raw["x_s"]["value"] = 1.0e9
+    assert params_from_tree(raw, "t.yaml").params["x_s"].value == 1.0e9

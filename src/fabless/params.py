@@ -29,6 +29,7 @@ The unit of a value is the one its name ends in (``_s``, ``_bytes``, ``_usd``, .
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -45,6 +46,9 @@ FITTED = ("fitted", "calibrated")
 
 #: Confidences a generated file may declare: its numbers are fitted, measured or computed by a script.
 GENERATED = ("fitted", "measured", "derived")
+
+#: A number YAML 1.1 leaves as text: an exponent without its sign (1.0e9; 1.0e+9 is a float).
+_NUMBER_AS_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE]\d+")
 
 #: Unit suffixes of parameter names (the house rule: units in names), longest first.
 _UNITS = (
@@ -135,6 +139,9 @@ def _param(name: str, meta: dict, value: Any, origin: str, require_sources: bool
     note = meta.get("note")
     if confidence == "assumed" and not (isinstance(note, str) and note.strip()) and require_sources:
         raise InvalidInput(f"{where}: an assumed value needs a note saying why it is assumed")
+    if isinstance(value, str) and _NUMBER_AS_TEXT.fullmatch(value.strip()):
+        raise InvalidInput(f"{where}: value {value!r} reads as text in YAML; write the exponent with its sign "
+                           f"({value.strip().lower().replace('e', 'e+')})")
     unit = meta.get("unit") or unit_of(name)
     return Param(name, value, source.strip(), confidence, note, fitted_on, unit)
 
