@@ -399,6 +399,99 @@ def _num(x: float) -> str:
     return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
 
 
+@block("serving-mlperf-lengths")
+def _serving_mlperf_lengths() -> str:
+    """The MLPerf datasets' prompt and answer lengths, from data/measurements/mlperf_llm_lengths.yaml."""
+    from fabless.loading import read_yaml
+    from fabless.serve.modes import LENGTH_TABLE
+
+    t = read_yaml(LENGTH_TABLE)
+    rows = ["| dataset | samples | prompt mean | p50 | p90 | p99 | max | answer mean | p50 | p99 | max |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, d in t.items():
+        i, o = d["input"], d["output"]
+        rows.append(f"| {name} | {d['count']:,} | {i['mean']:.1f} | {i['p50']:g} | {i['p90']:g} | {i['p99']:g} | {i['max']:g} "
+                    f"| {o['mean']:.1f} | {o['p50']:g} | {o['p99']:g} | {o['max']:g} |")
+    return "\n" + "\n".join(rows) + "\n"
+
+
+#: The MLPerf Server rows of SERVE_ROWS: their simulated and measured TPOT.
+SERVE_SERVER_ROWS = ("infer-130", "infer-131", "infer-132", "infer-133", "infer-134", "infer-135", "infer-136")
+
+
+def _server_simulations() -> dict[str, dict]:
+    """The MLPerf Server rows' simulations (the rate search's last passing run: p50/p99 TPOT), cached
+    with the validation outcomes' key (the validation run fills the same in-process cache)."""
+    from fabless.validate.serve import serve_map, simulate_entry
+
+    def compute() -> dict[str, dict]:
+        return {rid: simulate_entry(serve_map()[rid]) for rid in SERVE_SERVER_ROWS}
+
+    return cached("serve-server", code_key(ROOT / "scripts" / "docs_validation.py"), compute)
+
+
+@block("serving-mlperf-server-tpot")
+def _serving_mlperf_server_tpot() -> str:
+    from fabless.validate.serve import rows as serve_rows
+
+    what = dict(SERVE_ROWS)
+    notes = {r["id"]: r.get("notes") or "" for r in serve_rows()}
+    by = {o.id: o for o in validation_outcomes() if o.category == "serve"}
+    sims = _server_simulations()
+    out = ["| row | what | tok/s error | simulated p99 TPOT | simulated p50 TPOT | measured p50 TPOT |",
+           "|---|---|---|---|---|---|"]
+    for rid in SERVE_SERVER_ROWS:
+        sim, o = sims[rid], by[rid]
+        m = re.search(r"p50 TPOT ([0-9.]+) ms", notes[rid])
+        measured = f"{float(m.group(1)):.0f} ms" if m else "-"
+        err = "-" if o.error is None else f"{o.error * 100:+.1f}%"
+        p99 = f"{sim['tpot_p99_s'] * 1e3:.0f} ms" if "tpot_p99_s" in sim else "-"
+        p50 = f"{sim['tpot_p50_s'] * 1e3:.0f} ms" if "tpot_p50_s" in sim else "-"
+        out.append(f"| {rid} | {what[rid]} | {err} | {p99} | {p50} | {measured} |")
+    return "\n" + "\n".join(out) + "\n"
+
+
+def _comm_table() -> list[tuple[dict, dict]]:
+    """(published row, error-table entry) of every comm row, in the measurement files' order."""
+    from fabless.validate.comm import comm_rows, error_table
+
+    rows = comm_rows()
+    return list(zip(rows, error_table(rows)))
+
+
+@block("collectives-error-summary")
+def _collectives_error_summary() -> str:
+    import numpy as np
+
+    held = [(r, e) for r, e in _comm_table() if e["set"] == "held_out" and e["error"] is not None]
+    new = [(r, e) for r, e in held if r["id"].startswith("comm-x-")]
+
+    def med(pairs) -> str:
+        return f"{np.median([abs(e['error']) for _, e in pairs]) * 100:.1f}%" if pairs else "-"
+
+    def vendor(pairs, word: str):
+        return [(r, e) for r, e in pairs if word in r["hardware"]]
+
+    groups = (("all comm rows", held), ("new rows (comm-x)", new), ("NVIDIA", vendor(held, "NVIDIA")),
+              ("NVIDIA (comm-x)", vendor(new, "NVIDIA")), ("AMD MI300X (comm-x)", vendor(new, "AMD")),
+              ("Google TPU (comm-x)", vendor(new, "Google")))
+    rows = ["| held-out rows | n | median abs error |", "| --- | --- | --- |"]
+    rows += [f"| {name} | {len(pairs)} | {med(pairs)} |" for name, pairs in groups]
+    return "\n" + "\n".join(rows) + "\n"
+
+
+@block("collectives-error-table")
+def _collectives_error_table() -> str:
+    rows = ["| id | set | hardware | metric | config | measured | predicted | error |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r, e in _comm_table():
+        pred = "-" if e["predicted"] is None else f"{e['predicted']:.4g}"
+        err = "-" if e["error"] is None else f"{e['error'] * 100:+.1f}%".replace("-0.0%", "+0.0%")
+        rows.append(f"| {r['id']} | {e['set'].replace('_', ' ')} | {r['hardware']} | {r['metric']} | {r['config']} "
+                    f"| {float(r['value']):g} | {pred} | {err} |")
+    return "\n" + "\n".join(rows) + "\n"
+
+
 @block("serving-validation-table")
 def _serving_validation_table() -> str:
     by = {o.id: o for o in validation_outcomes() if o.category == "serve"}
