@@ -691,6 +691,45 @@ def _dist_text(dist: tuple, x: str) -> str:
     return f"fixed {x}{dist[1]:g}"
 
 
+@block("economics-h100-chip-hour")
+def _economics_h100_chip_hour() -> str:
+    """The H100's owned chip-hour worked by hand from ownership.yaml, checked against the code's."""
+    from fabless.economics.ownership import chip_hour
+    from fabless.economics.params import default_params
+    from fabless.hardware.presets import load_chip
+
+    o = default_params().ownership
+    chip = load_chip("h100-sxm")
+    ch = chip_hour(chip, price_tier="street")
+    price, r = ch.price_usd, o.cost_of_capital
+
+    def crf(rate: float, n: float) -> float:
+        return rate / (1 - (1 + rate) ** -n) if rate else 1 / n
+
+    capex = price * o.server_cost_over_accelerator / (1 - o.network_fraction_of_hardware)
+    kw = ch.power_w * o.server_power_over_tdp / 1000
+    hw = capex * crf(r, o.depreciation_years) / o.hours_per_year
+    ops = capex * o.operations_fraction_per_year / o.hours_per_year
+    energy = kw * o.average_power_fraction * o.pue * o.electricity_usd_per_kwh
+    dc = kw / 1000 * o.datacenter_usd_per_mw * crf(r, o.datacenter_life_years) / o.hours_per_year
+    total = hw + ops + energy + dc
+    if abs(total - ch.owned_usd) > 1e-9 * total:
+        raise SystemExit(f"docs: the H100 chip-hour by hand ({total}) differs from fabless' ({ch.owned_usd})")
+    flat = (capex * (1 / o.depreciation_years + o.operations_fraction_per_year) / o.hours_per_year + energy
+            + kw / 1000 * o.datacenter_usd_per_mw / o.datacenter_life_years / o.hours_per_year)
+    return (f"H100 at its ${price:,.0f} {ch.buy_record.tier} price, by hand: capex {price:,.0f} x "
+            f"{o.server_cost_over_accelerator:g} / {1 - o.network_fraction_of_hardware:g} = ${capex:,.1f};\n"
+            f"CRF({r:.0%}, {o.depreciation_years:g}) = {r:g} / (1 − {1 + r:g}^−{o.depreciation_years:g}) = "
+            f"{crf(r, o.depreciation_years):.6f}; hardware {capex:,.1f} x {crf(r, o.depreciation_years):.6f} / "
+            f"{o.hours_per_year:g} = **${hw:.3f}**;\n"
+            f"operations {capex:,.1f} x {o.operations_fraction_per_year:g} / {o.hours_per_year:g} = ${ops:.3f}; "
+            f"energy {kw:.3f} kW x {o.average_power_fraction:g} x {o.pue:g} x {o.electricity_usd_per_kwh:g} = ${energy:.3f};\n"
+            f"data centre {kw / 1000:.3e} MW x ${o.datacenter_usd_per_mw / 1e6:g}M x CRF({r:.0%}, "
+            f"{o.datacenter_life_years:g}) {crf(r, o.datacenter_life_years):.6f} / {o.hours_per_year:g} = ${dc:.3f}; total\n"
+            f"**${total:.3f}/h** owned (straight-line, r = 0, it would be ${flat:.2f}), vs ${ch.rented_usd:.2f}/h rented "
+            f"({ch.rent_record.provider}).")
+
+
 @block("economics-breakeven-constants")
 def _economics_breakeven_constants() -> str:
     from fabless.economics.breakeven import PARAMS
@@ -766,6 +805,40 @@ def _economics_breakeven_by_hand() -> str:
    {q['p95']:,.0f}; {mc['p_never']:.1%} of draws never pay back in {mc['years']:g} years; P(pays back with {mc['fleet_gpus']:,.0f} H100s) =
    {mc['p_pays_back']:.1%}.
 """
+
+
+@block("power-mi300x-by-hand")
+def _power_mi300x_by_hand() -> str:
+    """MI300X's power at its measured sustained clock, term by term from power.yaml, checked
+    against fabless' own."""
+    from fabless.economics.params import default_params, node_value
+    from fabless.economics.power import (chip_power, macs_per_unit, memory_pj_per_bit, operand_reuse_energy_pj,
+                                         sustained_references)
+    from fabless.hardware.presets import load_chip
+
+    pw = default_params().power
+    chip = load_chip("mi300x")
+    ref = sustained_references()["mi300x"]
+    util, f = float(ref["matrix_util"]), float(chip.clock.sustained_mhz)
+    f_peak, peak = chip.clock.boost_mhz, chip.peak_flops("bf16")
+    m = macs_per_unit(chip, "bf16")
+    e = float(operand_reuse_energy_pj(m))
+    scale = node_value(pw.node_energy_scale, chip.physical.process_node, "node_energy_scale")
+    clock_x = (f_peak / pw.reference_clock_mhz) ** pw.energy_clock_exponent
+    matrix = peak * util * e * 1e-12 * scale * clock_x * (f / f_peak) ** (1 + pw.energy_clock_exponent)
+    got = chip_power(chip, matrix_util=util, clock_mhz=f, enforce_budget=False).terms_w
+    if abs(matrix - got["matrix"]) > 1e-6 * got["matrix"]:
+        raise SystemExit(f"docs: MI300X matrix power by hand ({matrix}) differs from fabless' ({got['matrix']})")
+    hbm = chip.memory.hbm
+    pj = memory_pj_per_bit(hbm.generation, default_params())
+    hbm_w = hbm.bandwidth_bytes_per_s * 8 * pj * 1e-12
+    return (f"By hand, MI300X's matrix term at {f:.0f} MHz: e_flop({m:.0f}) = {pw.bf16_flop_energy_pj:g} + "
+            f"{pw.operand_energy_pj:g} x (1/√{m:.0f} − 1/√{pw.reference_macs_per_unit:g}) =\n{e:.3f} pJ; "
+            f"{peak / 1e12:.1f}e12 x {util:g} x {e:.3f} pJ x {scale:g} ({chip.physical.process_node}) x {clock_x:g} x "
+            f"({f:.0f}/{f_peak:.0f})^{1 + pw.energy_clock_exponent:g} = {matrix:.0f} W; + {got['static']:.0f} static +\n"
+            f"{got['memory']:.0f} memory ({hbm.generation}: {hbm.bandwidth_bytes_per_s / 1e12:.1f} TB/s x 8 x {pj:g} pJ = "
+            f"{hbm_w:.0f} W, the rest die-to-die; an upper bound during a compute-bound GEMM) + {got['links']:.0f} links = "
+            f"{got['total']:.0f} W.")
 
 
 @block("power-sustained-table")
