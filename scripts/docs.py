@@ -841,6 +841,26 @@ def _power_mi300x_by_hand() -> str:
             f"{got['total']:.0f} W.")
 
 
+@block("power-mamf-clocks")
+def _power_mamf_clocks() -> str:
+    """The clocks derived from MAMF rows (power.mamf_clock_mhz), and the B200 cross-check."""
+    from fabless.economics.params import default_params
+    from fabless.economics.power import mamf_clock_mhz, sustained_references
+    from fabless.hardware.presets import load_chip
+
+    eff = default_params().power.gemm_efficiency_at_clock
+    refs = sustained_references()
+    derived = [(n, mamf_clock_mhz(load_chip(n), refs[n]["mamf_row"])) for n in ("h100-sxm", "gb200")]
+    b200 = mamf_clock_mhz(load_chip("b200"), "kernel-266")
+    measured = float(refs["b200"]["sustained_clock_mhz"])
+    names = {"h100-sxm": "H100", "gb200": "GB200"}
+    return (f"`gemm_efficiency_at_clock` = {eff:g} (AMD's measured efficiency at a known clock, above) of the clock's "
+            f"peak, `f = f_peak x MAMF / (peak x {eff:g})`: "
+            + ", ".join(f"{names[n]} {f:.0f} MHz" for n, f in derived)
+            + f". Cross-check on B200, which has both: its MAMF (kernel-266) gives {b200:.0f} MHz against the measured "
+            f"~{measured:.0f} ({abs(b200 / measured - 1):.0%} apart)")
+
+
 @block("power-sustained-table")
 def _power_sustained_table() -> str:
     from fabless.economics.power import chip_power, sustained_references
