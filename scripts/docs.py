@@ -492,6 +492,21 @@ def _collectives_error_table() -> str:
     return "\n" + "\n".join(rows) + "\n"
 
 
+@block("kernel-validation-summary")
+def _kernel_validation_summary() -> str:
+    import numpy as np
+
+    rows = [o for o in validation_outcomes() if o.category == "kernel" and o.error is not None]
+    held = [o for o in rows if o.set == "held_out"]
+    fit = [o for o in rows if o.set == "fit"]
+    worst = max(held, key=lambda o: abs(o.error))
+    skipped = sum(1 for o in validation_outcomes() if o.category == "kernel" and o.error is None)
+    return (f"held-out rows (n = {len(held)}) median |error| {np.median([abs(o.error) for o in held]) * 100:.1f}%, "
+            f"max {abs(worst.error) * 100:.1f}% ({worst.id}, {worst.chip}); fit rows (n = {len(fit)}) median "
+            f"{np.median([abs(o.error) for o in fit]) * 100:.1f}%, max {max(abs(o.error) for o in fit) * 100:.1f}%; "
+            f"{skipped} kernel rows skipped (no preset or out of the model's scope)")
+
+
 @block("serving-validation-table")
 def _serving_validation_table() -> str:
     by = {o.id: o for o in validation_outcomes() if o.category == "serve"}
