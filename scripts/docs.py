@@ -242,6 +242,28 @@ def _perf_family_parameters() -> str:
     return "\n" + "\n".join(rows) + "\n"
 
 
+@block("guide-compare-ratio")
+def _guide_compare_ratio() -> str:
+    from fabless.hardware.presets import load_chip
+
+    v5p, h100 = load_chip("tpu-v5p").peak_flops("bf16"), load_chip("h100-sxm").peak_flops("bf16")
+    return (f"TPU v5p's {v5p / 1e12:g} bf16 TFLOPS over H100's {h100 / 1e12:g} is {v5p / h100:.2f}, "
+            f"the ratio in the table")
+
+
+@block("guide-training-bubble")
+def _guide_training_bubble() -> str:
+    from fabless.loading import read_yaml
+
+    scn = read_yaml(ROOT / "examples" / "scenarios" / "gpt3-175b-training-512-h100.yaml")
+    r = fabless_json("estimate", str(ROOT / "examples" / "scenarios" / "gpt3-175b-training-512-h100.yaml"))
+    pp, v, m = scn["parallel"]["pp"], scn["parallel"]["interleave"], r["micro_batches"]
+    bubble = (pp - 1) / (v * m + pp - 1)
+    if abs(bubble - r["pipeline_bubble_fraction"]) > 1e-9:
+        raise SystemExit(f"docs: the bubble by hand ({bubble}) differs from fabless' ({r['pipeline_bubble_fraction']})")
+    return f"(p-1)/(v m + p - 1) = {pp - 1}/({v} x {m} + {pp - 1}) = {bubble:.1%} here"
+
+
 @block("guide-gemm-h100-8192")
 def _guide_gemm() -> str:
     r = fabless_json("op", "gemm", "--chip", "h100-sxm", "-m", "8192", "-n", "8192", "-k", "8192", "--dtype", "bf16")
