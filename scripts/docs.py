@@ -529,6 +529,26 @@ def _kernel_validation_summary() -> str:
             f"{skipped} kernel rows skipped (no preset or out of the model's scope)")
 
 
+@block("serving-ep-steps")
+def _serving_ep_steps() -> str:
+    """Mixtral-8x7B step times on 8x H100 (tp 8), ep 1 against ep 8 (EngineStepCost)."""
+    from fabless.estimate.scenario import scenario_from_dict
+    from fabless.estimate.stepcost import EngineStepCost
+
+    ctx = 1000
+
+    def model(ep: int) -> EngineStepCost:
+        return EngineStepCost.from_scenario(scenario_from_dict({
+            "model": "mixtral-8x7b", "system": {"name": "dgx-h100", "count": 8}, "precision": "bf16",
+            "parallel": {"tp": 8, "ep": ep}, "inference": {"batch": 1, "input_tokens": ctx, "output_tokens": 200}}))
+
+    a, b = model(1), model(8)
+    cases = ((f"decode of 1 sequence ({ctx:,} tokens of context)", (0, 0, 1, ctx)),
+             ("256 sequences", (0, 0, 256, 256 * ctx)), ("a 4096-token prefill", (4096, 0, 0, 0)))
+    parts = [f"{what} {a.step_time_s(*args) * 1e3:.2f} -> {b.step_time_s(*args) * 1e3:.2f} ms" for what, args in cases]
+    return "Mixtral-8x7B bf16 on 8x H100 (tp 8), step times ep 1 -> ep 8: " + ", ".join(parts)
+
+
 @block("serving-validation-table")
 def _serving_validation_table() -> str:
     by = {o.id: o for o in validation_outcomes() if o.category == "serve"}
