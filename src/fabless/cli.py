@@ -119,8 +119,13 @@ def _usage_line(exc: Exception) -> str:
     return f"{msg.rstrip('.')} (see: {path} --help)" if path else msg
 
 
+#: The arguments of the command running now (a report lists them among its inputs).
+current_argv: list[str] = []
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user errors print one line and return 2."""
+    current_argv[:] = list(sys.argv[1:] if argv is None else argv)
     try:
         # without standalone mode a command's typer.Exit(code) comes back as the return value
         rc = app(args=argv, standalone_mode=False)

@@ -11,6 +11,7 @@ from fabless.bounds import finite_number, whole_number
 from fabless.errors import FablessError
 from fabless.hardware.presets import load_chip
 from fabless.hardware.schema import DTYPES
+from fabless.report import output_cli
 from fabless.report.console import console, print_json, print_table
 from fabless.report.format import Num, num, pct
 
@@ -41,6 +42,8 @@ def cost(
     utilisation: float = typer.Option(1.0, "--utilisation", help="Matrix-unit utilisation for the power line (0-1)."),
     price_tier: str = typer.Option(None, "--price-tier", help=PRICE_TIER_HELP),
     json: bool = JSON,
+    html: str = output_cli.HTML,
+    plot: str = output_cli.PLOT,
 ) -> None:
     """Area, yield, unit cost, power, NRE and cost per chip-hour, each line explained.
 
@@ -53,6 +56,7 @@ def cost(
         raise FablessError(f"--dtype must be one of {', '.join(DTYPES)}, got '{dtype}'")
     p = load_params(params)
     check_tier(price_tier)
+    output_cli.check(html, plot)
     c = load_chip(chip)
     area = chip_area(c, p, cores_physical=physical_cores)
     uc = chip_unit_cost(c, p, partner=partner, cores_physical=physical_cores)
@@ -104,8 +108,7 @@ def cost(
         lines.append(Line("chip-hour rented", ch.rented_usd, "USD/h", f"{ch.rent_basis}: {ch.rent_record.offer}", ch.rent_record.source))
     else:
         lines.append(Line("chip-hour rented", None, "USD/h", ch.rent_basis, "prices.yaml"))
-    if json:
-        print_json({"chip": c.name, "partner": partner, "lines": [l.__dict__ for l in lines],
+    payload = {"chip": c.name, "partner": partner, "lines": [l.__dict__ for l in lines],
                     "summary": {"die_area_mm2": uc.area.per_die_mm2, "model_die_area_mm2": area.model_per_die_mm2,
                                 "yield": uc.yield_fraction, "package_usd": uc.package_usd, "unit_usd": uc.unit_usd,
                                 "power_w": pw.total_w, "tdp_w": pw.tdp_w, "ownership_power_w": ch.power_w,
@@ -113,7 +116,11 @@ def cost(
                                 "nre_usd": next(l.value for l in lines if l.name == "NRE total"),
                                 "owned_chip_hour_usd": ch.owned_usd, "rented_chip_hour_usd": ch.rented_usd,
                                 "buy_price_basis": ch.price_basis, "rent_price_basis": ch.rent_basis,
-                                "cost_of_capital": p.ownership.cost_of_capital}})
+                                "cost_of_capital": p.ownership.cost_of_capital}}
+    output_cli.emit("cost", payload, html, plot, inputs={"chip": chip, "params": params, "partner": partner, "dtype": dtype,
+                                                         "price_tier": price_tier})
+    if json:
+        print_json(payload)
         return
     print_table(["item", "value", "unit", "how", "source"],
                 [[l.name, *((pct(l.value), "") if l.unit == "fraction" else (l.value, l.unit)), l.how, _short(l.source)]
@@ -166,6 +173,8 @@ def tco(
     partner: bool = typer.Option(False, "--partner", help="Price design files (chips nobody sells) at unit cost + design-partner margin."),
     price_tier: str = typer.Option(None, "--price-tier", help=PRICE_TIER_HELP),
     json: bool = JSON,
+    html: str = output_cli.HTML,
+    plot: str = output_cli.PLOT,
 ) -> None:
     """$/Mtoken (inference: input and output) or $/run (training), tokens/J, bought and rented, per chip.
 
@@ -182,6 +191,7 @@ def tco(
     from fabless.estimate.scenario import require_decoder, scenario_from_dict
 
     check_tier(price_tier)
+    output_cli.check(html, plot)
     base = _read_scenario(scenario)
     require_decoder(scenario_from_dict(base, scenario), "fabless tco")
     p = load_params(params)
@@ -196,8 +206,10 @@ def tco(
         refs = [resolve_system(scenario_from_dict(base, scenario)).chip.name]
     rows = tco_rows(base, refs, p, partner=partner, price_tier=price_tier)
     phase = "training" if "training" in base else "inference"
+    payload = {"scenario": scenario, "phase": phase, "price_tier": price_tier, "rows": rows}
+    output_cli.emit("tco", payload, html, plot, inputs={"compare": compare, "params": params, "partner": partner})
     if json:
-        print_json({"scenario": scenario, "phase": phase, "price_tier": price_tier, "rows": rows})
+        print_json(payload)
         return
     if phase == "inference":
         head = ["chip", "chips", "out tok/s/chip", "W/chip", "tok/J", "buy $/h", "buy $/M in", "buy $/M out",
@@ -249,6 +261,8 @@ def breakeven_cmd(
     seed: int = typer.Option(0, "--seed", help="Monte Carlo seed (the same seed repeats the same draws)."),
     params: str = typer.Option(None, "--params", help="YAML overriding economics defaults."),
     json: bool = JSON,
+    html: str = output_cli.HTML,
+    plot: str = output_cli.PLOT,
 ) -> None:
     """Build versus buy at equal delivered throughput: the fleet that repays the NRE in 1-5 years,
     a tornado, and a Monte Carlo of the break-even fleet (quantiles; P(pays back) at --fleet).
@@ -278,9 +292,12 @@ def breakeven_cmd(
     check_tier(price_tier)
     if price_tier is not None and price_tier not in ("list", "street"):
         raise FablessError(f"--price-tier: breakeven buys the GPU, so the tier is list or street, got '{price_tier}'")
+    output_cli.check(html, plot)
     base = _read_scenario(scenario)
     rep = breakeven_report(base, custom, against, load_params(params), tornado_years=years, fleet=fleet,
                            partner=partner, gpu_price_usd=gpu_price, price_tier=price_tier, samples=samples, seed=seed)
+    output_cli.emit("breakeven", rep, html, plot, inputs={"scenario": scenario, "years": years, "fleet": fleet,
+                                                          "samples": samples, "seed": seed, "params": params})
     if json:
         print_json(rep)
         return

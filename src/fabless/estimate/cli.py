@@ -8,9 +8,12 @@ from typing import TYPE_CHECKING
 
 from fabless.bands import band_text, bands_for
 from fabless.estimate.options import estimate_fitting, estimate_json, headline, scenario_dict
+from fabless.report import output_cli
 from fabless.report.console import console, print_json, print_table
 from fabless.report.format import num, pct, seconds
 from fabless.report.format import plan as plan_text
+
+from fabless.estimate.scenario import scenario_from_dict
 
 if TYPE_CHECKING:
     from fabless.estimate.engine import Estimate
@@ -43,6 +46,8 @@ def estimate_cmd(
     software: str = typer.Option(None, "--software", help="Software stack (data/estimate/software.yaml, e.g. nemo-24.09, "
                                  "megatron-lm-2021, maxtext, trt-llm-0.6); default: the newest for the chip and phase."),
     json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    html: str = output_cli.HTML,
+    plot: str = output_cli.PLOT,
 ) -> None:
     """Estimate a training step or an inference request of a model on a system, and where the time goes.
 
@@ -63,14 +68,23 @@ def estimate_cmd(
     Example: fabless estimate --model dlrm-v2 --system mtia-v2-chassis --batch 4096
 
     Example: fabless estimate --graph examples/models/mlp.py:build --system dgx-h100 --global-batch 64
+
+    --html FILE writes the roofline (each operator placed), where the time goes, memory against
+    capacity and the plans as one page that opens offline; --plot FILE.png the roofline as a PNG.
+
+    Example: fabless estimate examples/scenarios/llama-70b-serving-dgx-h100.yaml --html llama-70b.html
     """
+    output_cli.check(html, plot)
     raw = scenario_dict(scenario, model=model, graph=graph, system=system, chip=chip, chips=chips, precision=precision,
                         parallel=parallel, batch=batch, input_tokens=input_tokens, output_tokens=output_tokens,
                         global_batch=global_batch, seq_len=seq_len, mode=mode, lora_rank=lora_rank, software=software)
     est = estimate_fitting(raw, scenario)
     imported = bool(est.metrics.get("imported_graph"))
+    payload = estimate_json(est, scenario_from_dict(raw, scenario or "scenario"))
+    output_cli.emit("estimate", payload, html, plot, inputs={"scenario": scenario, "model": model, "graph": graph, "system": system,
+                                                             "chip": chip, "precision": precision, "parallel": parallel})
     if json:
-        print_json(estimate_json(est))
+        print_json(payload)
         return
     show_graph(est) if imported else show(est)
 

@@ -43,7 +43,7 @@ from fabless.errors import FablessError, InfeasibleDesign, InvalidInput, NoSyste
 from fabless.estimate.cpu import check_accelerator_precision, cpu_request
 from fabless.estimate.optime import (
     _add, _sum, comm_dtype_bytes, compute_dtype, engine_params, framework_chip, framework_dtypes, framework_op_time, graph_time,
-    supported_dtype,
+    operator_rows, supported_dtype,
 )
 from fabless.estimate.graph import graph_estimate
 from fabless.estimate.parallel import candidate_plans
@@ -51,8 +51,8 @@ from fabless.estimate.plan import Plan, check_plan, params_per_chip, sharded_con
 from fabless.estimate.recsys import recsys_step, step_plan
 from fabless.estimate.scenario import ParallelSpec, RecsysSpec, Scenario
 from fabless.estimate.software import Software, resolve_software, with_chip_calibration
-from fabless.estimate.step import (TERMS, PlanTable, Tuning, recompute_code, recompute_split, request_terms, shape_times,
-                                   stage_layout, training_memory, training_plan_space, training_steps, with_adapters)
+from fabless.estimate.step import (TERMS, PlanTable, Tuning, recompute_code, recompute_split, request_terms, shape_terms,
+                                   shape_times, stage_layout, training_memory, training_plan_space, training_steps, with_adapters)
 from fabless.hardware.presets import all_systems, load_chip, load_system
 from fabless.hardware.schema import Chip, System
 from fabless.perf.collectives import group_collective_time_s
@@ -791,5 +791,53 @@ def _estimate_model(scn: Scenario, cfg: ModelConfig, system: System, chip: ChipP
     return _inference(cfg, scn, system, plan, chip, kernels, sw)
 
 
+def report_details(scn: Scenario, est: Estimate, kernels: Kernels = Kernels()) -> dict:
+    """What a report of ``est`` (the estimate of ``scn``) draws beyond its headline figures:
+    ``operators`` (one row per distinct operator one chip runs: :func:`~fabless.estimate.optime.operator_rows`;
+    inference: a prefill of the batch and one decode step; training: one micro-batch), the
+    ``roofline`` of the chip (its dense peak for the scenario's datatype and its HBM bandwidth,
+    with their sources) and the memory one chip has (``memory_capacity_bytes``, and
+    ``memory_usable_bytes`` after the engine's reserve)."""
+    system = resolve_system(scn)
+    capacity = float(system.chip.memory.hbm.capacity_bytes)
+    if scn.is_recsys or is_graph_spec(scn.model) or system.chip.kind == "cpu" or est.metrics.get("imported_graph"):
+        # operators of the transformer engine only: a recommendation model, a CPU or an imported
+        # graph has its own model, drawn from its breakdown and memory alone
+        return {"memory_capacity_bytes": capacity}
+    cfg = load_model(scn.model)
+    chip = ChipParams.from_chip(system.chip)
+    sw = with_chip_calibration(resolve_software(scn.software, system.chip, scn.phase), system.chip, scn.phase)
+    prec = _precision(scn)
+    plan = est.plan
+    if scn.training is not None:
+        tr = scn.training
+        terms = shape_terms(cfg, prec, plan.tp, plan.ep, plan.cp, plan.micro_batch, tr.seq_len, Tuning(tr.mode, tr.lora_rank))
+        ops = [pair for part, pairs in terms.items() if part not in ("bwd_mm", "rec_sel", "rec_full") for pair in pairs]
+        rows = operator_rows(ops, chip, phase="micro-batch", eff=_eff(sw))
+    else:
+        inf = scn.inference
+        ctx = inf.input_tokens + max(1, inf.output_tokens // 2)
+        pre_g, dec_g = request_graphs(cfg, plan, int(est.metrics["batch"]), inf.input_tokens, ctx, prec, kernels)
+        rows = []
+        for phase, graphs in (("prefill", pre_g), ("decode", dec_g)):
+            rows += operator_rows([(op, b.repeat) for g in graphs for b, op in g.items()], chip, phase=phase, eff=_eff(sw))
+    dtype = _peak_dtype(prec, chip)
+    c = system.chip
+    usable = float(est.memory_bytes["total"] + est.metrics["memory_headroom_bytes"]) if "memory_headroom_bytes" in est.metrics \
+        else capacity * engine_params()["usable_memory_fraction"]
+
+    def src(key: str) -> str | None:
+        rec = c.provenance.get(key)
+        return rec.source if rec is not None else None
+
+    return {"operators": rows,
+            "roofline": {"chip": c.name, "dtype": dtype, "peak_flops_per_s": float(chip.peak_flops_per_s.get(dtype)[0]),
+                         "hbm_bytes_per_s": float(c.memory.hbm.bandwidth_bytes_per_s),
+                         "peak_source": src(f"compute.peak_tflops.{dtype}"), "hbm_source": src("memory.hbm.bandwidth_gb_s")},
+            "memory_capacity_bytes": capacity, "memory_usable_bytes": usable,
+            "software": sw.name if sw is not None else None}
+
+
 __all__ = ["Estimate", "Kernels", "Plan", "plan_from_spec", "request_graphs", "comm_dtype_bytes", "engine_params", "estimate", "framework_chip", "framework_dtypes", "framework_op_time",
-           "graph_time", "inference_memory_bytes", "kv_heads_per_rank", "params_per_chip", "resolve_system", "sharded_config", "training_memory_bytes"]
+           "graph_time", "inference_memory_bytes", "kv_heads_per_rank", "params_per_chip", "report_details", "resolve_system",
+           "sharded_config", "training_memory_bytes"]

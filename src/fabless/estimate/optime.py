@@ -244,3 +244,42 @@ def _add(into: dict[str, float], other: dict[str, float], scale: float = 1.0) ->
         into[k] = into.get(k, 0.0) + v * scale
 
 
+
+
+#: The shape fields a report shows for each operator, in this order (those the op has).
+_SHAPE_FIELDS = ("batch", "m", "n", "k", "experts", "tokens", "top_k", "q_len", "kv_len", "heads", "kv_heads",
+                 "head_dim_qk", "rows", "hidden", "cols", "elements")
+
+
+def op_shape_text(op) -> str:
+    """A short shape of one operator for people: ``m=8192 n=1024 k=8192``."""
+    parts = [f"{f}={getattr(op, f)}" for f in _SHAPE_FIELDS if isinstance(getattr(op, f, None), int)
+             and not isinstance(getattr(op, f), bool) and not (f == "batch" and getattr(op, f) == 1)]
+    return " ".join(parts)
+
+
+def operator_rows(ops, chip: ChipParams, *, phase: str, eff: float | None = None) -> list[dict]:
+    """One row per distinct operator of ``ops`` ((op, count) pairs, collectives skipped), timed
+    as :func:`graph_time` times it (framework datatypes and efficiency): its name, category,
+    pass, shape, FLOPs and minimum bytes of one call, seconds of one call, calls (the count),
+    and what bounds it (compute, memory or a fixed overhead: the larger of the single-chip
+    model's parts). Operators with the same name and shape are merged (their counts added).
+    For the roofline of a report (``fabless estimate --html``)."""
+    merged: dict[tuple, dict] = {}
+    fchip = framework_chip(chip, eff)
+    for op, count in ops:
+        if isinstance(op, Collective):
+            continue
+        fop = framework_dtypes(op)
+        compute, memory, overhead = _op_parts(fop, fchip)
+        time_s = _op_time(fop, chip, eff)
+        bound = "overhead" if overhead > max(compute, memory) else ("compute" if compute >= memory else "memory")
+        key = (phase, op.name, op.pass_, op_shape_text(op))
+        row = merged.get(key)
+        if row is None:
+            merged[key] = {"phase": phase, "name": op.name, "kind": _category(op), "pass": op.pass_, "shape": key[3],
+                           "flops": float(op.flops), "bytes": float(op.bytes), "time_s": float(time_s),
+                           "calls": float(count), "bound": bound}
+        else:
+            row["calls"] += float(count)
+    return list(merged.values())

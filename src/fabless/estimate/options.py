@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from fabless import bounds
 from fabless.bands import bands_for, json_fields
 from fabless.bounds import whole_number
-from fabless.estimate.engine import estimate
+from fabless.estimate.engine import estimate, report_details
 from fabless.estimate.scenario import scenario_from_dict
 from fabless.errors import FablessError, InfeasibleDesign
 from fabless.loading import read_yaml
@@ -23,6 +23,7 @@ from fabless.workload.imported import is_graph_spec
 
 if TYPE_CHECKING:
     from fabless.estimate.engine import Estimate
+    from fabless.estimate.scenario import Scenario
 
 #: The precisions `--precision` names (weights; activations stay bf16 for the integer and fp4 ones).
 PRECISIONS = ("bf16", "fp8", "int8", "int4", "fp4")
@@ -128,12 +129,15 @@ def estimate_fitting(raw: dict, origin: str | None = None) -> Estimate:
     return est
 
 
-def estimate_json(est: Estimate) -> dict:
+def estimate_json(est: Estimate, scn: Scenario | None = None) -> dict:
     """What `fabless estimate --json` prints: the estimate's fields and each headline figure's
-    80% error band (``<metric>_lo``, ``<metric>_hi``, ``bands``)."""
+    80% error band (``<metric>_lo``, ``<metric>_hi``, ``bands``); given the scenario ``scn`` it
+    was made from, also what its report draws (:func:`fabless.estimate.engine.report_details`:
+    each operator, the chip's roofline, the memory one chip has)."""
+    details = report_details(scn, est) if scn is not None else {}
     if est.metrics.get("imported_graph"):
-        return est.to_dict()  # no band: the bands are measured on transformer models
-    return {**est.to_dict(), **json_fields(bands_for(est))}
+        return {**est.to_dict(), **details}  # no band: the bands are measured on transformer models
+    return {**est.to_dict(), **json_fields(bands_for(est)), **details}
 
 
 def headline(est: Estimate) -> list[tuple[str, str, float, str]]:

@@ -12,6 +12,7 @@ import typer
 from fabless import bounds
 from fabless.bounds import whole_number
 from fabless.errors import FablessError
+from fabless.report import output_cli
 from fabless.report.console import console, print_json, print_table
 from fabless.report.format import num, pct
 
@@ -48,9 +49,39 @@ def _front_rows(front, space, top: int):
     return cols, rows
 
 
-def _report(store, space, out: Path, *, top: int, json: bool, write: bool, plot: bool) -> None:
+#: Feasible designs a report draws at most (an even sample of them beyond this).
+MAX_POINTS = 3000
+
+
+def _points(df, space) -> list[dict]:
+    """The feasible designs (an even sample of MAX_POINTS where there are more): id, the
+    objectives, unit cost, TDP and the varied parameters, for the report's scatter."""
+    feas = df[df["feasible"]] if not df.empty else df
+    if len(feas) > MAX_POINTS:
+        feas = feas.iloc[np.linspace(0, len(feas) - 1, MAX_POINTS).astype(int)]
+    cols = [c for c in dict.fromkeys(["id", *(m for m, _ in space.objective_list), "unit_cost_usd", "tdp_w", *space.params])
+            if c in feas]
+    return _json.loads(feas[cols].to_json(orient="records"))
+
+
+def _chip_yaml(space, front, top: int) -> dict[str, str]:
+    """Front design id -> its chip file (what --out/front/ holds), for the report's click."""
+    import yaml
+
+    from .evaluate import Evaluator
+    from .export import design_chip
+
+    ev = Evaluator(space)
+    return {str(int(r["id"])): yaml.safe_dump(design_chip(ev, r.to_dict(), space.name), sort_keys=False, width=120)
+            for _, r in front.head(top).iterrows()}
+
+
+def _report(store, space, out: Path, *, top: int, json: bool, write: bool, plot: bool, html: str | None = None,
+            png: str | None = None) -> None:
     from .analysis import plot_front, reference_points, sensitivity
     from .pareto import front as pareto_front
+
+    html_out, png_out = html, png
 
     df = store.frame()
     fr = pareto_front(df, space.objective_list)
@@ -73,12 +104,20 @@ def _report(store, space, out: Path, *, top: int, json: bool, write: bool, plot:
         refs = reference_points(space)
         png = plot_front(df, fr, refs, space, out / "front.png")
         html = write_html(fr.head(top), refs, sens, space, png, out / "front.html")
+    if (html_out or png_out) and not refs:
+        refs = reference_points(space)
+    payload = {"designs": n, "feasible": nf, "objectives": [{"metric": m, "sense": s} for m, s in space.objective_list],
+               "front": _json.loads(fr.head(top).to_json(orient="records")), "sensitivity": sens,
+               "references": [{k: (v if not isinstance(v, float) or np.isfinite(v) else None) for k, v in r.items()}
+                              for r in refs],
+               "files": [str(p) for p in paths] + [str(f) for f in (png, html) if f],
+               "space": space.name, "parameters": list(space.params)}
+    if html_out or png_out:
+        # what only the report draws: the feasible designs around the front, the front's chip files
+        payload.update(points=_points(df, space), front_chip_yaml=_chip_yaml(space, fr, top))
+    output_cli.emit("explore", payload, html_out, png_out, inputs={"space": space.name, "results": str(out), "top": top})
     if json:
-        print_json({"designs": n, "feasible": nf, "objectives": [{"metric": m, "sense": s} for m, s in space.objective_list],
-                    "front": _json.loads(fr.head(top).to_json(orient="records")), "sensitivity": sens,
-                    "references": [{k: (v if not isinstance(v, float) or np.isfinite(v) else None) for k, v in r.items()}
-                                   for r in refs],
-                    "files": [str(p) for p in paths] + [str(f) for f in (png, html) if f]})
+        print_json(payload)
         return
     reasons = df.loc[~df["feasible"], "reason"].value_counts().head(3) if n else []
     why = "; ".join(f"{k} ({v:,})" for k, v in reasons.items()) if n - nf else "none"
@@ -112,7 +151,9 @@ def explore(
     backend: str = typer.Option("local", "--backend", help="local, or ray (with --address of a running cluster)."),
     address: str = typer.Option(None, "--address", help="Ray cluster address, e.g. ray://head:10001 (default: start a local Ray)."),
     top: int = typer.Option(20, "--top", help="Front designs to print and write as chip YAML."),
-    plot: bool = typer.Option(True, "--plot/--no-plot", help="Plot the front with the shipped chips (front.png)."),
+    no_plot: bool = typer.Option(False, "--no-plot", help="Write no front.png and front.html in the results folder."),
+    plot: str = output_cli.PLOT,
+    html: str = output_cli.HTML,
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show designs/s and the best so far."),
     json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
@@ -131,6 +172,7 @@ def explore(
     from .store import Store
 
     whole_number(top, "--top", lo=0, hi=10_000, unit="designs")
+    output_cli.check(html, plot)
     if samples is not None:
         whole_number(samples, "--samples", hi=bounds.MAX_DESIGNS, unit="designs")
     if seed is not None:
@@ -142,7 +184,7 @@ def explore(
         if "space" not in m:
             raise FablessError(f"{show}: the store has no recorded space")
         space = space_from_dict(_json.loads(m["space"]), f"{show} (recorded space)")
-        _report(store, space, Path(show), top=top, json=json, write=False, plot=plot and not json)
+        _report(store, space, Path(show), top=top, json=json, write=False, plot=not no_plot and not json, html=html, png=plot)
         return
     if not space_file:
         raise FablessError("give a design-space YAML (fabless explore SPACE.yaml) or --show RESULTS")
@@ -167,7 +209,7 @@ def explore(
               f"or fabless explore --show {outp}", file=sys.stderr)
         raise typer.Exit(130) from None
     try:
-        _report(store, space, outp, top=top, json=json, write=True, plot=plot)
+        _report(store, space, outp, top=top, json=json, write=True, plot=not no_plot, html=html, png=plot)
     finally:
         store.close()
 

@@ -7,6 +7,7 @@ import typer
 from fabless.hardware.checks import consistency_issues
 from fabless.hardware.presets import load_chip, load_system
 from fabless.hardware.rows import chips_rows, compare_rows, field_rows, systems_rows
+from fabless.report import output_cli
 from fabless.report.console import console, print_json, print_table
 
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table.")
@@ -71,12 +72,15 @@ def chips_show(name: str = typer.Argument(..., help="A preset name (see `fabless
 
 
 @chips_app.command("compare")
-def chips_compare(names: list[str] = typer.Argument(..., help="Two or more chip presets or YAML files; ratios are to the first."), json: bool = JSON) -> None:
+def chips_compare(names: list[str] = typer.Argument(..., help="Two or more chip presets or YAML files; ratios are to the first."), json: bool = JSON,
+                  html: str = output_cli.HTML, plot: str = output_cli.PLOT) -> None:
     """Chips side by side, with ratios to the first.
 
     Example: fabless chips compare h100-sxm tpu-v5p trainium2
     """
+    output_cli.check(html, plot)
     rows = compare_rows(names)
+    output_cli.emit("compare", rows, html, plot, inputs={"chips": " ".join(names)}, title=f"fabless chips compare: {', '.join(names)}")
     if json:
         print_json(rows)
         return

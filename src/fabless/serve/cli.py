@@ -8,6 +8,7 @@ from fabless.bands import band_text, json_fields, serve_bands
 from fabless.bounds import MAX_BATCH, MAX_CONCURRENCY, MAX_SEQ_TOKENS, MAX_SIM_REQUESTS, finite_number, whole_number
 from fabless.errors import FablessError
 from fabless.loading import read_yaml
+from fabless.report import output_cli
 from fabless.report.console import console, print_json, print_table, progress
 from fabless.report.format import Num, num, pct
 from fabless.report.format import plan as plan_text
@@ -34,6 +35,8 @@ def serve_cmd(
     mixed_chunks: bool = typer.Option(True, "--mixed-chunks/--no-mixed-chunks", help="Steps carry prefill chunks and decodes together (vLLM); --no-mixed-chunks runs waiting prompts in steps of their own first (SGLang's default)."),
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same run."),
     json: bool = typer.Option(False, "--json", help="Print machine-readable JSON (the summary)."),
+    html: str = output_cli.HTML,
+    plot: str = output_cli.PLOT,
 ) -> None:
     """Simulate serving with continuous batching, chunked prefill and a paged KV cache; step
     times come from the performance engine for each step's exact batch.
@@ -52,11 +55,12 @@ def serve_cmd(
     from fabless.estimate.scenario import require_decoder, require_language_model, scenario_from_dict
     from fabless.estimate.stepcost import EngineStepCost
     from fabless.serve import modes
-    from fabless.serve.metrics import SLO
+    from fabless.serve.metrics import SLO, latency_quantiles
     from fabless.serve.scheduler import SchedulerConfig
     from fabless.serve.workload import Poisson, Trace
     from fabless.units import parse_seconds
 
+    output_cli.check(html, plot)
     raw = read_yaml(scenario)
     if isinstance(raw, dict):
         require_language_model(raw.get("model"), "serve")
@@ -116,7 +120,7 @@ def serve_cmd(
             bar.update(done=len(runs), text=f"{num(rate_per_s, 3)} requests/s {'met' if met else 'missed'} the "
                                             f"{'SLO' if slo_obj is not None else 'stability test'}")
 
-        mode, summary, _ = modes.run_load(
+        mode, summary, requests = modes.run_load(
             model, cfg, lengths, seed=seed, duration_s=duration_s, slo=slo_obj, on_run=on_run,
             offline_requests=(offline or modes.OFFLINE_REQUESTS) if (offline is not None or mlperf == "offline") else None,
             concurrency=concurrency, max_throughput=max_throughput or mlperf in ("server", "interactive"),
@@ -131,9 +135,19 @@ def serve_cmd(
     summary["lengths"] = lengths_spec or "fixed"
     summary["replica_chips"] = model.plan.tp * model.plan.pp
     summary["kv_capacity_tokens"] = model.kv_capacity_tokens
+    if requests is not None and len(requests):
+        summary["latency_quantiles"] = latency_quantiles(requests)
+    if slo_obj is not None:
+        summary["slo_limits_s"] = dict(slo_obj.limits_s)
     bands = serve_bands(summary, model.system.chip.name, mode == "max_throughput")
+    payload = {"scenario": scenario, "model": scn.model, "chip": model.system.chip.name, "plan": model.plan.as_dict(),
+               **summary, **json_fields(bands)}
+    output_cli.emit("serve", payload, html, plot, inputs={"rate": rate, "trace": trace, "offline": offline, "concurrency": concurrency,
+                                                          "max_throughput": max_throughput or None, "mlperf": mlperf,
+                                                          "duration": duration, "slo": slo, "seed": seed},
+                    title=f"fabless serve: {scn.model} on {model.plan.tp * model.plan.pp} x {model.system.chip.name}")
     if json:
-        print_json({**summary, **json_fields(bands)})
+        print_json(payload)
         return
     title = f"{scn.model} on {model.plan.tp * model.plan.pp} x {model.system.chip.name} ({plan_text(model.plan)})"
     if mode == "offline":
@@ -207,6 +221,8 @@ def fleet_cmd(
     rack_kw: float = typer.Option(None, "--rack-kw", help="One rack's power (kW): chips per rack and racks needed."),
     seed: int = typer.Option(0, "--seed", help="Random seed (the same seed gives the same answer)."),
     json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    html: str = output_cli.HTML,
+    plot: str = output_cli.PLOT,
 ) -> None:
     """For each chip: the replica layout (tp, pp, aggregated or 1P:nD disaggregated) that serves
     --demand within --slo with the fewest chips, the chips needed, $/month and $/Mtoken.
@@ -224,6 +240,7 @@ def fleet_cmd(
     from fabless.serve.modes import named_lengths
     from fabless.units import parse_rate_per_s, parse_seconds
 
+    output_cli.check(html, plot)
     raw = read_yaml(scenario)
     if not isinstance(raw, dict):
         raise FablessError(f"{scenario}: a scenario is a mapping (model, system, precision, inference)")
@@ -260,8 +277,11 @@ def fleet_cmd(
     with progress("fleet", total=len(refs), enabled=not json) as bar:
         rows = fleet_rows(raw, refs, demand_s, named_lengths(None, inf.input_tokens, inf.output_tokens, length_cv), opts,
                           load_params(params), on_progress=lambda done, total, text: bar.update(done, total, text))
+    payload = {"scenario": scenario, "demand_per_s": demand_s, "slo": slo, "rows": rows}
+    output_cli.emit("fleet", {**payload, "model": scn.model}, html, plot,
+                    inputs={"demand": demand, "chips": chips, "duration": duration, "seed": seed})
     if json:
-        print_json({"scenario": scenario, "demand_per_s": demand_s, "slo": slo, "rows": rows})
+        print_json(payload)
         return
 
     table = []

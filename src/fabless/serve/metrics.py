@@ -134,3 +134,18 @@ def summarize(df: pd.DataFrame, slo: SLO | None = None, warmup_s: float = 0.0) -
         out["goodput_req_per_s"] = float(ok.sum()) / span_s if span_s > 0 else float("nan")
         out["slo_met"] = slo.met_by(out)
     return out
+
+
+def latency_quantiles(df: pd.DataFrame, points: int = 101) -> dict:
+    """The distribution of each latency (TTFT, TPOT, E2E) over the requests of ``df``, as its
+    quantiles at ``points`` evenly spaced probabilities from 0 to 1 (``q``; ``<metric>_s``: the
+    seconds at each, left out where no request has the metric, e.g. TPOT of one-token answers):
+    a CDF a report can draw at any number of requests, in a few hundred numbers."""
+    q = np.linspace(0.0, 1.0, points)
+    out: dict = {"q": [float(v) for v in q]}
+    for m in METRICS:
+        x = df[f"{m}_s"].to_numpy(dtype=float) if len(df) else np.array([])
+        x = x[np.isfinite(x)]
+        if x.size:
+            out[f"{m}_s"] = [float(v) for v in np.quantile(x, q)]
+    return out

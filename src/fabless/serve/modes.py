@@ -180,7 +180,7 @@ def run_load(model: StepCostModel, sched: SchedulerConfig, lengths: Lengths, *, 
                  else highest_stable_rate(model, lengths, sched, seed, duration_s=duration_s, on_run=on_run))
         summary = dict(found.result.summary) if found.result is not None else {}
         summary["max_rate_per_s"] = found.rate_per_s
-        summary["rates_tried"] = [{"rate_per_s": r, "slo_met": m} for r, m in found.tried]
+        summary["rates_tried"] = [{"rate_per_s": r, "slo_met": m, **run} for (r, m), run in zip(found.tried, found.runs)]
         return "max_throughput", summary, found.result.requests if found.result is not None else None
     if arrivals is None:
         raise FablessError("give a load: offline, concurrency, max_throughput or arrivals")

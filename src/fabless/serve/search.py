@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -16,11 +17,19 @@ from fabless.serve.workload import Lengths, Poisson, SharedPrefix
 @dataclass
 class MaxThroughput:
     """``rate_per_s``: the highest rate found to meet the SLO (0 if none did); ``result``: its run.
-    ``tried``: every (rate, met) evaluated, in order."""
+    ``tried``: every (rate, met) evaluated, in order; ``runs``: the same runs' throughput,
+    goodput and p99 latencies (:data:`RUN_FIELDS` of each run's summary, those it has a finite
+    value for), in the same order."""
 
     rate_per_s: float
     result: SimResult | None
     tried: list = field(default_factory=list)
+    runs: list = field(default_factory=list)
+
+
+#: What :attr:`MaxThroughput.runs` keeps of each run's summary (a report plots them against the rate).
+RUN_FIELDS = ("requests", "throughput_req_per_s", "output_tokens_per_s", "goodput_req_per_s", "goodput_fraction",
+              "ttft_p99_s", "tpot_p99_s", "e2e_p99_s")
 
 
 def max_throughput(step_model: StepCostModel, lengths: Lengths, slo: SLO | None, sched_cfg: SchedulerConfig | None = None,
@@ -51,6 +60,7 @@ def max_throughput(step_model: StepCostModel, lengths: Lengths, slo: SLO | None,
     if slo is None and accept is None:
         raise FablessError("max_throughput needs an SLO or an acceptance test")
     tried: list = []
+    runs: list = []
     results: dict[float, SimResult] = {}
 
     def ok(rate: float) -> bool:
@@ -59,6 +69,7 @@ def max_throughput(step_model: StepCostModel, lengths: Lengths, slo: SLO | None,
         met = bool(res.summary["requests"] > 0 and (slo is None or slo.met_by(res.summary))
                    and (accept is None or accept(res.summary)))
         tried.append((rate, met))
+        runs.append({k: v for k in RUN_FIELDS if isinstance(v := res.summary.get(k), (int, float)) and math.isfinite(v)})
         if on_run is not None:
             on_run(rate, met)
         if met:
@@ -81,7 +92,7 @@ def max_throughput(step_model: StepCostModel, lengths: Lengths, slo: SLO | None,
         while lo is None:
             rate /= growth
             if rate < start_rate_per_s * 2.0**-20 or len(tried) >= max_runs:
-                return MaxThroughput(0.0, None, tried)
+                return MaxThroughput(0.0, None, tried, runs)
             if ok(rate):
                 lo = rate
             else:
@@ -92,4 +103,4 @@ def max_throughput(step_model: StepCostModel, lengths: Lengths, slo: SLO | None,
             lo = mid
         else:
             hi = mid
-    return MaxThroughput(lo, results[lo], tried)
+    return MaxThroughput(lo, results[lo], tried, runs)

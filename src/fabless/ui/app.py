@@ -52,6 +52,7 @@ from fabless.estimate.scenario import scenario_from_dict
 from fabless.hardware.presets import all_chips, all_systems, chip_names, forget_file, load_chip, system_names
 from fabless.report.format import num, pct
 from fabless.report.format import plan as plan_text
+from fabless.report.html import render_html
 from fabless.workload.catalog import model_names
 
 STATIC = Path(str(resources.files("fabless") / "ui" / "static"))
@@ -231,7 +232,7 @@ def estimate_view(inp: Inputs, uploads: Uploads) -> dict:
             "plan": plan_text(est.plan, training=training), "figures": _figures(est), "costs": _costs(row, est.phase),
             "power_w": row["power_w"], "memory": memory, "memory_per_chip_gb": est.memory_bytes["total"] / 1e9,
             "breakdown": breakdown, "notes": list(est.notes), "cli": cli_line(inp, uploads),
-            "estimate": estimate_json(est)}
+            "estimate": estimate_json(est, scn)}
 
 
 def _plan_label(plan: dict, phase: str) -> str:
@@ -365,14 +366,10 @@ def create_app(allowed_hosts: list[str] | None = None) -> FastAPI:
             inp = Inputs.model_validate(query)
         except ValidationError as exc:
             return JSONResponse({"error": _validation_line(exc.errors()), "kind": "InvalidInput"}, status_code=400)
-        try:
-            from fabless.report.html import render_html
-        except ImportError:
-            return PlainTextResponse("error: HTML reports need fabless.report.html, which this version of fabless "
-                                     "does not have; fabless estimate --json gives the same figures", status_code=501)
-        est = estimate_fitting(_raw(inp, uploads))
+        raw = _raw(inp, uploads)
+        est = estimate_fitting(raw)
         title = f"{est.model} {est.phase} on {est.chips} x {est.chip}"
-        html = render_html("estimate", estimate_json(est), title=title)
+        html = render_html("estimate", estimate_json(est, scenario_from_dict(raw)), title=title)  # with the roofline's operators
         name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"fabless-{est.model}-{est.chip}-{est.phase}") + ".html"
         return HTMLResponse(html, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from fabless.report import output_cli
 from fabless.report.console import console, print_json, print_table, progress
 from fabless.report.format import pct
-from fabless.validate.core import evaluate, summarise, write_csv
+from fabless.validate.core import category_bands, evaluate, family_group, summarise, write_csv
 
 validate_app = typer.Typer(help="Compare the models with published measurements and print their error.")
 
@@ -18,19 +19,25 @@ def validate(
     json: bool = typer.Option(False, "--json", help="Print machine-readable JSON (summary and rows) instead of tables."),
     rows: bool = typer.Option(False, "--rows", help="Also print the per-row table."),
     by: str = typer.Option("family", "--by", help="Group the summary by vendor family (nvidia, amd, google-tpu, aws, ..., cpu) or by chip."),
+    html: str = output_cli.HTML,
+    plot: str = output_cli.PLOT,
 ) -> None:
     """Median and p90 absolute error per category and vendor family (or chip, --by chip), on
     held-out rows (the model's accuracy) and separately on the rows its parameters were fitted on.
 
     Example: fabless validate --category kernel --by chip --csv kernel-errors.csv
     """
+    output_cli.check(html, plot)
     with progress("validating", enabled=not json) as bar:
         outcomes = evaluate(list(category) if category else None, on_row=lambda done, total: bar.update(done, total))
     summary = summarise(outcomes, by=by)
     if csv:
         write_csv(outcomes, csv)
+    payload = {"summary": summary, "rows": [{**o.as_dict(), "family": family_group(o.chip)} for o in outcomes],
+               "bands": category_bands(sorted({o.category for o in outcomes}))}
+    output_cli.emit("validate", payload, html, plot, inputs={"category": ",".join(category) if category else "all", "by": by})
     if json:
-        print_json({"summary": summary, "rows": [o.as_dict() for o in outcomes]})
+        print_json(payload)
         return
     print_table(["category", by, "set", "n", "median |err|", "p90 |err|", "max |err|"],
                 [[s["category"], s["chip"], s["set"], s["n"], *(None if s[k] is None else pct(s[k] / 100) for k in

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fabless.bands import family_of_chip
+from fabless.bands import family_of_chip, load_bands
 from fabless.errors import FablessError
 from fabless.measurements import MEASUREMENTS_DIR, load_rows  # noqa: F401  (re-exported: validate's row reader)
 from fabless.validate.hardware_map import Unmapped, preset_for_hardware
@@ -132,6 +132,25 @@ def evaluate(categories: list[str] | None = None, rows: list[dict] | None = None
     return out
 
 
+def family_group(chip: str) -> str:
+    """The vendor family a row's chip is grouped under (``other`` for hardware with no preset)."""
+    f = family_of_chip(chip)
+    return "other" if f == "custom" else f
+
+
+def category_bands(categories: list[str]) -> dict[str, dict]:
+    """The 80% error band of each category (fabless.bands, data/estimate/error_bands.yaml):
+    {category: {"lo", "hi", "n", "residuals": {row id: ln(measured / predicted time)}}}."""
+    regimes = load_bands().get("regimes", {})
+    out = {}
+    for c in categories:
+        reg = regimes.get(c)
+        if reg and all(k in reg for k in ("lo", "hi")):
+            out[c] = {"lo": float(reg["lo"]), "hi": float(reg["hi"]), "n": int(reg.get("n", 0)),
+                      "residuals": {str(k): float(v) for k, v in (reg.get("residuals") or {}).items()}}
+    return out
+
+
 def summarise(outcomes: list[Outcome], by: str = "chip") -> list[dict]:
     """Per category, per chip (``by="chip"``) or per vendor family (``by="family"``: nvidia, amd,
     google-tpu, aws, intel-gaudi, meta-mtia, and cpu for every kind: cpu chip; rows whose hardware has no
@@ -145,8 +164,7 @@ def summarise(outcomes: list[Outcome], by: str = "chip") -> list[dict]:
         if by == "chip":
             return chip
         if chip not in fam:
-            f = family_of_chip(chip)
-            fam[chip] = "other" if f == "custom" else f
+            fam[chip] = family_group(chip)
         return fam[chip]
 
     groups: dict[tuple[str, str, str], list[float]] = {}
