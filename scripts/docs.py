@@ -9,6 +9,9 @@ and the function registered here as NAME (``@block("NAME")``) writes what stands
 by running the real command or model. Two files are generated whole by their own scripts, run
 from here too: docs/validation.md (scripts/docs_validation.py, every validation row) and
 examples/openai-xpu/README.md (examples/openai-xpu/make_readme.py, the design-space search).
+Three sections have scripts of their own, rerun from here as well (``SECTION_SCRIPTS``): the
+energy-per-token table of docs/economics.md (scripts/docs_energy.py) and the CPU and DLRM
+examples of docs/user-guide.md (scripts/docs_cpu.py, scripts/docs_recsys.py).
 
 Usage: python scripts/docs.py [FILE...]  rewrite the files (all, or the ones named, e.g. docs/economics.md)
        python scripts/docs.py --check     write nothing; exit 1 naming each file a rerun would change
@@ -1083,6 +1086,26 @@ def rewrite_blocks(text: str, origin: str) -> str:
     return BLOCK.sub(sub, text)
 
 
+#: Sections written by scripts of their own (each also checked by its own test): docs.py reruns
+#: them too, so one command rewrites and checks every generated number.
+SECTION_SCRIPTS: dict[str, tuple[str, ...]] = {
+    "docs/economics.md": ("docs_energy",),
+    "docs/user-guide.md": ("docs_cpu", "docs_recsys"),
+}
+
+
+def rewrite_sections(text: str, rel: str) -> str:
+    """``text`` with the sections of :data:`SECTION_SCRIPTS` rewritten by their scripts."""
+    for name in SECTION_SCRIPTS.get(rel, ()):
+        mod = _load(ROOT / "scripts" / f"{name}.py", name)
+        if hasattr(mod, "regenerate"):
+            text = mod.regenerate(text)
+        else:  # docs_recsys: block() is the section with its markers
+            i, j = text.index(mod.BEGIN), text.index(mod.END) + len(mod.END)
+            text = text[:i] + mod.block() + text[j:]
+    return text
+
+
 def outputs(only: set[str] | None = None, writing: bool = False) -> list[tuple[Path, str, str, Callable[[str, str], str | None]]]:
     """(file, its text now, the text a rerun writes, how to compare) for every generated file;
     ``only``: the relative paths to regenerate (all by default)."""
@@ -1092,8 +1115,8 @@ def outputs(only: set[str] | None = None, writing: bool = False) -> list[tuple[P
         if only and rel not in only:
             continue
         text = f.read_text()
-        if BLOCK.search(text):
-            out.append((f, text, rewrite_blocks(text, rel), _exact_stale))
+        if BLOCK.search(text) or rel in SECTION_SCRIPTS:
+            out.append((f, text, rewrite_sections(rewrite_blocks(text, rel), rel), _exact_stale))
     for rel, (gen, stale) in WHOLE.items():
         if only and rel not in only:
             continue
