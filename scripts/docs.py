@@ -484,6 +484,28 @@ def _comm_table() -> list[tuple[dict, dict]]:
     return list(zip(rows, error_table(rows)))
 
 
+def _collectives_row_counts() -> tuple[str, str]:
+    from collections import Counter
+
+    from fabless.validate.comm import FIT_IDS
+
+    rows = [r for r, _ in _comm_table()]
+    n = Counter(r.get("_file") for r in rows)
+    fit = sum(r["id"] in FIT_IDS for r in rows)
+    return (f"`published.csv` ({n['published.csv']} comm rows) and `published_comm.csv` ({n['published_comm.csv']} rows",
+            f"{fit} of {len(rows)}")
+
+
+@block("collectives-rows-files")
+def _collectives_rows_files() -> str:
+    return _collectives_row_counts()[0]
+
+
+@block("collectives-rows-fit")
+def _collectives_rows_fit() -> str:
+    return _collectives_row_counts()[1]
+
+
 @block("collectives-error-summary")
 def _collectives_error_summary() -> str:
     import numpy as np
