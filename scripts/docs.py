@@ -9,6 +9,9 @@ and the function registered here as NAME (``@block("NAME")``) writes what stands
 by running the real command or model. Two files are generated whole by their own scripts, run
 from here too: docs/validation.md (scripts/docs_validation.py, every validation row) and
 examples/openai-xpu/README.md (examples/openai-xpu/make_readme.py, the design-space search).
+Three sections have scripts of their own, rerun from here as well (``SECTION_SCRIPTS``): the
+energy-per-token table of docs/economics.md (scripts/docs_energy.py) and the CPU and DLRM
+examples of docs/user-guide.md (scripts/docs_cpu.py, scripts/docs_recsys.py).
 
 Usage: python scripts/docs.py [FILE...]  rewrite the files (all, or the ones named, e.g. docs/economics.md)
        python scripts/docs.py --check     write nothing; exit 1 naming each file a rerun would change
@@ -193,6 +196,77 @@ traffic = (unsplit traffic) + 8 · s · m · n · b                    # fp32 pa
 """
 
 
+#: What each parameter of data/perf/families.yaml means (the table's middle column; prose, no numbers).
+FAMILY_PARAMS = (
+    ("mma_efficiency", "fraction of the dense peak a well-tiled GEMM main loop sustains (clock droop, issue gaps)"),
+    ("mma_8bit_ratio", "an 8-bit (fp8/int8) GEMM's fraction of its own peak / a 16-bit GEMM's (the 8-bit rate is "
+                       "`peak · mma_efficiency · mma_8bit_ratio`)"),
+    ("sustained_clock_fraction", "sustained / boost clock where the chip file gives no `clock.sustained_mhz`"),
+    ("hbm_efficiency", "achievable fraction of HBM bandwidth"),
+    ("launch_overhead_s", "fixed cost per kernel"),
+    ("operand_bytes_per_cycle_per_core", "operand bandwidth into one core's tiles"),
+    ("attention_mma_ratio", "flash inner-loop throughput / GEMM main-loop throughput"),
+    ("attention_overhead_blocks", "per query block: Q load, normalise, O write, in KV-block times"),
+    ("attention_block", "query/KV block"),
+    ("tile_sram_fraction", "part of a core's scratchpad usable for tiles"),
+    ("vector_efficiency", "fraction of the vector peak elementwise kernels reach"),
+    ("scratchpad_bytes_if_unknown", "per-core scratchpad when the chip file has none"),
+)
+
+
+def _family_value(name: str, v: float | str) -> str:
+    v = float(v)  # PyYAML reads 1.0e9 (no exponent sign) as text; the families loader converts it too
+    if name.endswith("_s"):
+        return f"{v * 1e6:g} µs"
+    if name.endswith("_bytes_if_unknown"):
+        return f"{v / 2**20:g} MiB" if v >= 2**20 else f"{v / 2**10:g} KiB"
+    if name == "operand_bytes_per_cycle_per_core":
+        return "unlimited" if v >= 1e9 else f"{v:g} B/cycle"
+    return f"{v:g}"
+
+
+@block("perf-family-parameters")
+def _perf_family_parameters() -> str:
+    """Every value data/perf/families.yaml sets, family by family, with its confidence and rows."""
+    from fabless.params import load_param_file
+    from fabless.perf.params import _FAMILIES_PATH
+
+    pf = load_param_file(_FAMILIES_PATH)
+    rows = ["| parameter | meaning | value set by each family (confidence; fitted on) |", "|---|---|---|"]
+    for name, meaning in FAMILY_PARAMS:
+        cells = []
+        for fam in pf.plain["families"]:
+            q = pf.params.get(f"families.{fam}.{name}")
+            if q is None:
+                continue
+            fit = f"; {', '.join(q.fitted_on)}" if q.fitted_on else ""
+            cells.append(f"{fam} {_family_value(name, q.value)} ({q.confidence}{fit})")
+        rows.append(f"| `{name}` | {meaning} | {'; '.join(cells)} |")
+    return "\n" + "\n".join(rows) + "\n"
+
+
+@block("guide-compare-ratio")
+def _guide_compare_ratio() -> str:
+    from fabless.hardware.presets import load_chip
+
+    v5p, h100 = load_chip("tpu-v5p").peak_flops("bf16"), load_chip("h100-sxm").peak_flops("bf16")
+    return (f"TPU v5p's {v5p / 1e12:g} bf16 TFLOPS over H100's {h100 / 1e12:g} is {v5p / h100:.2f}, "
+            f"the ratio in the table")
+
+
+@block("guide-training-bubble")
+def _guide_training_bubble() -> str:
+    from fabless.loading import read_yaml
+
+    scn = read_yaml(ROOT / "examples" / "scenarios" / "gpt3-175b-training-512-h100.yaml")
+    r = fabless_json("estimate", str(ROOT / "examples" / "scenarios" / "gpt3-175b-training-512-h100.yaml"))
+    pp, v, m = scn["parallel"]["pp"], scn["parallel"]["interleave"], r["micro_batches"]
+    bubble = (pp - 1) / (v * m + pp - 1)
+    if abs(bubble - r["pipeline_bubble_fraction"]) > 1e-9:
+        raise SystemExit(f"docs: the bubble by hand ({bubble}) differs from fabless' ({r['pipeline_bubble_fraction']})")
+    return f"(p-1)/(v m + p - 1) = {pp - 1}/({v} x {m} + {pp - 1}) = {bubble:.1%} here"
+
+
 @block("guide-gemm-h100-8192")
 def _guide_gemm() -> str:
     r = fabless_json("op", "gemm", "--chip", "h100-sxm", "-m", "8192", "-n", "8192", "-k", "8192", "--dtype", "bf16")
@@ -348,6 +422,156 @@ def validation_outcomes() -> list:
 
 def _num(x: float) -> str:
     return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
+
+
+@block("serving-mlperf-lengths")
+def _serving_mlperf_lengths() -> str:
+    """The MLPerf datasets' prompt and answer lengths, from data/measurements/mlperf_llm_lengths.yaml."""
+    from fabless.loading import read_yaml
+    from fabless.serve.modes import LENGTH_TABLE
+
+    t = read_yaml(LENGTH_TABLE)
+    rows = ["| dataset | samples | prompt mean | p50 | p90 | p99 | max | answer mean | p50 | p99 | max |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, d in t.items():
+        i, o = d["input"], d["output"]
+        rows.append(f"| {name} | {d['count']:,} | {i['mean']:.1f} | {i['p50']:g} | {i['p90']:g} | {i['p99']:g} | {i['max']:g} "
+                    f"| {o['mean']:.1f} | {o['p50']:g} | {o['p99']:g} | {o['max']:g} |")
+    return "\n" + "\n".join(rows) + "\n"
+
+
+#: The MLPerf Server rows of SERVE_ROWS: their simulated and measured TPOT.
+SERVE_SERVER_ROWS = ("infer-130", "infer-131", "infer-132", "infer-133", "infer-134", "infer-135", "infer-136")
+
+
+def _server_simulations() -> dict[str, dict]:
+    """The MLPerf Server rows' simulations (the rate search's last passing run: p50/p99 TPOT), cached
+    with the validation outcomes' key (the validation run fills the same in-process cache)."""
+    from fabless.validate.serve import serve_map, simulate_entry
+
+    def compute() -> dict[str, dict]:
+        return {rid: simulate_entry(serve_map()[rid]) for rid in SERVE_SERVER_ROWS}
+
+    return cached("serve-server", code_key(ROOT / "scripts" / "docs_validation.py"), compute)
+
+
+@block("serving-mlperf-server-tpot")
+def _serving_mlperf_server_tpot() -> str:
+    from fabless.validate.serve import rows as serve_rows
+
+    what = dict(SERVE_ROWS)
+    notes = {r["id"]: r.get("notes") or "" for r in serve_rows()}
+    by = {o.id: o for o in validation_outcomes() if o.category == "serve"}
+    sims = _server_simulations()
+    out = ["| row | what | tok/s error | simulated p99 TPOT | simulated p50 TPOT | measured p50 TPOT |",
+           "|---|---|---|---|---|---|"]
+    for rid in SERVE_SERVER_ROWS:
+        sim, o = sims[rid], by[rid]
+        m = re.search(r"p50 TPOT ([0-9.]+) ms", notes[rid])
+        measured = f"{float(m.group(1)):.0f} ms" if m else "-"
+        err = "-" if o.error is None else f"{o.error * 100:+.1f}%"
+        p99 = f"{sim['tpot_p99_s'] * 1e3:.0f} ms" if "tpot_p99_s" in sim else "-"
+        p50 = f"{sim['tpot_p50_s'] * 1e3:.0f} ms" if "tpot_p50_s" in sim else "-"
+        out.append(f"| {rid} | {what[rid]} | {err} | {p99} | {p50} | {measured} |")
+    return "\n" + "\n".join(out) + "\n"
+
+
+def _comm_table() -> list[tuple[dict, dict]]:
+    """(published row, error-table entry) of every comm row, in the measurement files' order."""
+    from fabless.validate.comm import comm_rows, error_table
+
+    rows = comm_rows()
+    return list(zip(rows, error_table(rows)))
+
+
+def _collectives_row_counts() -> tuple[str, str]:
+    from collections import Counter
+
+    from fabless.validate.comm import FIT_IDS
+
+    rows = [r for r, _ in _comm_table()]
+    n = Counter(r.get("_file") for r in rows)
+    fit = sum(r["id"] in FIT_IDS for r in rows)
+    return (f"`published.csv` ({n['published.csv']} comm rows) and `published_comm.csv` ({n['published_comm.csv']} rows",
+            f"{fit} of {len(rows)}")
+
+
+@block("collectives-rows-files")
+def _collectives_rows_files() -> str:
+    return _collectives_row_counts()[0]
+
+
+@block("collectives-rows-fit")
+def _collectives_rows_fit() -> str:
+    return _collectives_row_counts()[1]
+
+
+@block("collectives-error-summary")
+def _collectives_error_summary() -> str:
+    import numpy as np
+
+    held = [(r, e) for r, e in _comm_table() if e["set"] == "held_out" and e["error"] is not None]
+    new = [(r, e) for r, e in held if r["id"].startswith("comm-x-")]
+
+    def med(pairs) -> str:
+        return f"{np.median([abs(e['error']) for _, e in pairs]) * 100:.1f}%" if pairs else "-"
+
+    def vendor(pairs, word: str):
+        return [(r, e) for r, e in pairs if word in r["hardware"]]
+
+    groups = (("all comm rows", held), ("new rows (comm-x)", new), ("NVIDIA", vendor(held, "NVIDIA")),
+              ("NVIDIA (comm-x)", vendor(new, "NVIDIA")), ("AMD MI300X (comm-x)", vendor(new, "AMD")),
+              ("Google TPU (comm-x)", vendor(new, "Google")))
+    rows = ["| held-out rows | n | median abs error |", "| --- | --- | --- |"]
+    rows += [f"| {name} | {len(pairs)} | {med(pairs)} |" for name, pairs in groups]
+    return "\n" + "\n".join(rows) + "\n"
+
+
+@block("collectives-error-table")
+def _collectives_error_table() -> str:
+    rows = ["| id | set | hardware | metric | config | measured | predicted | error |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r, e in _comm_table():
+        pred = "-" if e["predicted"] is None else f"{e['predicted']:.4g}"
+        err = "-" if e["error"] is None else f"{e['error'] * 100:+.1f}%".replace("-0.0%", "+0.0%")
+        rows.append(f"| {r['id']} | {e['set'].replace('_', ' ')} | {r['hardware']} | {r['metric']} | {r['config']} "
+                    f"| {float(r['value']):g} | {pred} | {err} |")
+    return "\n" + "\n".join(rows) + "\n"
+
+
+@block("kernel-validation-summary")
+def _kernel_validation_summary() -> str:
+    import numpy as np
+
+    rows = [o for o in validation_outcomes() if o.category == "kernel" and o.error is not None]
+    held = [o for o in rows if o.set == "held_out"]
+    fit = [o for o in rows if o.set == "fit"]
+    worst = max(held, key=lambda o: abs(o.error))
+    skipped = sum(1 for o in validation_outcomes() if o.category == "kernel" and o.error is None)
+    return (f"held-out rows (n = {len(held)}) median |error| {np.median([abs(o.error) for o in held]) * 100:.1f}%, "
+            f"max {abs(worst.error) * 100:.1f}% ({worst.id}, {worst.chip}); fit rows (n = {len(fit)}) median "
+            f"{np.median([abs(o.error) for o in fit]) * 100:.1f}%, max {max(abs(o.error) for o in fit) * 100:.1f}%; "
+            f"{skipped} kernel rows skipped (no preset or out of the model's scope)")
+
+
+@block("serving-ep-steps")
+def _serving_ep_steps() -> str:
+    """Mixtral-8x7B step times on 8x H100 (tp 8), ep 1 against ep 8 (EngineStepCost)."""
+    from fabless.estimate.scenario import scenario_from_dict
+    from fabless.estimate.stepcost import EngineStepCost
+
+    ctx = 1000
+
+    def model(ep: int) -> EngineStepCost:
+        return EngineStepCost.from_scenario(scenario_from_dict({
+            "model": "mixtral-8x7b", "system": {"name": "dgx-h100", "count": 8}, "precision": "bf16",
+            "parallel": {"tp": 8, "ep": ep}, "inference": {"batch": 1, "input_tokens": ctx, "output_tokens": 200}}))
+
+    a, b = model(1), model(8)
+    cases = ((f"decode of 1 sequence ({ctx:,} tokens of context)", (0, 0, 1, ctx)),
+             ("256 sequences", (0, 0, 256, 256 * ctx)), ("a 4096-token prefill", (4096, 0, 0, 0)))
+    parts = [f"{what} {a.step_time_s(*args) * 1e3:.2f} -> {b.step_time_s(*args) * 1e3:.2f} ms" for what, args in cases]
+    return "Mixtral-8x7B bf16 on 8x H100 (tp 8), step times ep 1 -> ep 8: " + ", ".join(parts)
 
 
 @block("serving-validation-table")
@@ -536,6 +760,83 @@ def _economics_tco_by_hand() -> str:
 """
 
 
+def _dist_text(dist: tuple, x: str) -> str:
+    name = dist[0]
+    if name == "uniform":
+        return f"uniform {x}{dist[1]:g}-{dist[2]:g}"
+    if name == "lognormal":
+        return f"lognormal, median {x}{dist[1]:g}, sigma {dist[2]:g}"
+    if name == "bernoulli":
+        return f"Bernoulli, p = {dist[1]:g}"
+    if name == "choice":
+        return " or ".join(f"{v:g}" for v in dist[1]) + ", probabilities " + " / ".join(f"{q:g}" for q in dist[2])
+    return f"fixed {x}{dist[1]:g}"
+
+
+@block("economics-h100-chip-hour")
+def _economics_h100_chip_hour() -> str:
+    """The H100's owned chip-hour worked by hand from ownership.yaml, checked against the code's."""
+    from fabless.economics.ownership import chip_hour
+    from fabless.economics.params import default_params
+    from fabless.hardware.presets import load_chip
+
+    o = default_params().ownership
+    chip = load_chip("h100-sxm")
+    ch = chip_hour(chip, price_tier="street")
+    price, r = ch.price_usd, o.cost_of_capital
+
+    def crf(rate: float, n: float) -> float:
+        return rate / (1 - (1 + rate) ** -n) if rate else 1 / n
+
+    capex = price * o.server_cost_over_accelerator / (1 - o.network_fraction_of_hardware)
+    kw = ch.power_w * o.server_power_over_tdp / 1000
+    hw = capex * crf(r, o.depreciation_years) / o.hours_per_year
+    ops = capex * o.operations_fraction_per_year / o.hours_per_year
+    energy = kw * o.average_power_fraction * o.pue * o.electricity_usd_per_kwh
+    dc = kw / 1000 * o.datacenter_usd_per_mw * crf(r, o.datacenter_life_years) / o.hours_per_year
+    total = hw + ops + energy + dc
+    if abs(total - ch.owned_usd) > 1e-9 * total:
+        raise SystemExit(f"docs: the H100 chip-hour by hand ({total}) differs from fabless' ({ch.owned_usd})")
+    flat = (capex * (1 / o.depreciation_years + o.operations_fraction_per_year) / o.hours_per_year + energy
+            + kw / 1000 * o.datacenter_usd_per_mw / o.datacenter_life_years / o.hours_per_year)
+    return (f"H100 at its ${price:,.0f} {ch.buy_record.tier} price, by hand: capex {price:,.0f} x "
+            f"{o.server_cost_over_accelerator:g} / {1 - o.network_fraction_of_hardware:g} = ${capex:,.1f};\n"
+            f"CRF({r:.0%}, {o.depreciation_years:g}) = {r:g} / (1 − {1 + r:g}^−{o.depreciation_years:g}) = "
+            f"{crf(r, o.depreciation_years):.6f}; hardware {capex:,.1f} x {crf(r, o.depreciation_years):.6f} / "
+            f"{o.hours_per_year:g} = **${hw:.3f}**;\n"
+            f"operations {capex:,.1f} x {o.operations_fraction_per_year:g} / {o.hours_per_year:g} = ${ops:.3f}; "
+            f"energy {kw:.3f} kW x {o.average_power_fraction:g} x {o.pue:g} x {o.electricity_usd_per_kwh:g} = ${energy:.3f};\n"
+            f"data centre {kw / 1000:.3e} MW x ${o.datacenter_usd_per_mw / 1e6:g}M x CRF({r:.0%}, "
+            f"{o.datacenter_life_years:g}) {crf(r, o.datacenter_life_years):.6f} / {o.hours_per_year:g} = ${dc:.3f}; total\n"
+            f"**${total:.3f}/h** owned (straight-line, r = 0, it would be ${flat:.2f}), vs ${ch.rented_usd:.2f}/h rented "
+            f"({ch.rent_record.provider}).")
+
+
+@block("economics-breakeven-constants")
+def _economics_breakeven_constants() -> str:
+    from fabless.economics.breakeven import PARAMS
+
+    tau, delay = PARAMS.params["maturity_tau_years"], PARAMS.params["respin_delay_months"]
+    return (f"`tau` = {tau.value:g} {'year' if tau.value == 1 else 'years'} ({tau.note}) and `respin_delay_months` = {delay.value:g} ({delay.note}) "
+            f"are set in `breakeven.yaml`, {tau.confidence}.")
+
+
+@block("economics-breakeven-inputs")
+def _economics_breakeven_inputs() -> str:
+    """The table of the break-even's uncertain inputs, from data/economics/breakeven.yaml."""
+    from fabless.economics.breakeven import INPUTS, BreakevenCase
+    from fabless.economics.params import default_params
+
+    base = BreakevenCase(0, 0, 0, 0, 1, 0, 0, 4, True, default_params()).base_inputs()
+    rows = ["| input | base | tornado low / high | Monte Carlo | why (its note in `breakeven.yaml`) |",
+            "|---|---|---|---|---|"]
+    for name, s in INPUTS.items():
+        x = "x" if s["kind"] == "factor" else ""
+        rows.append(f"| `{name}` | {x}{base[name]:g} | {x}{s['low']:g} / {x}{s['high']:g} | {_dist_text(s['dist'], x)} "
+                    f"| {s['why']} |")
+    return "\n" + "\n".join(rows) + "\n"
+
+
 @block("economics-breakeven-by-hand")
 def _economics_breakeven_by_hand() -> str:
     from fabless.economics.params import default_params
@@ -586,6 +887,60 @@ def _economics_breakeven_by_hand() -> str:
    {q['p95']:,.0f}; {mc['p_never']:.1%} of draws never pay back in {mc['years']:g} years; P(pays back with {mc['fleet_gpus']:,.0f} H100s) =
    {mc['p_pays_back']:.1%}.
 """
+
+
+@block("power-mi300x-by-hand")
+def _power_mi300x_by_hand() -> str:
+    """MI300X's power at its measured sustained clock, term by term from power.yaml, checked
+    against fabless' own."""
+    from fabless.economics.params import default_params, node_value
+    from fabless.economics.power import (chip_power, macs_per_unit, memory_pj_per_bit, operand_reuse_energy_pj,
+                                         sustained_references)
+    from fabless.hardware.presets import load_chip
+
+    pw = default_params().power
+    chip = load_chip("mi300x")
+    ref = sustained_references()["mi300x"]
+    util, f = float(ref["matrix_util"]), float(chip.clock.sustained_mhz)
+    f_peak, peak = chip.clock.boost_mhz, chip.peak_flops("bf16")
+    m = macs_per_unit(chip, "bf16")
+    e = float(operand_reuse_energy_pj(m))
+    scale = node_value(pw.node_energy_scale, chip.physical.process_node, "node_energy_scale")
+    clock_x = (f_peak / pw.reference_clock_mhz) ** pw.energy_clock_exponent
+    matrix = peak * util * e * 1e-12 * scale * clock_x * (f / f_peak) ** (1 + pw.energy_clock_exponent)
+    got = chip_power(chip, matrix_util=util, clock_mhz=f, enforce_budget=False).terms_w
+    if abs(matrix - got["matrix"]) > 1e-6 * got["matrix"]:
+        raise SystemExit(f"docs: MI300X matrix power by hand ({matrix}) differs from fabless' ({got['matrix']})")
+    hbm = chip.memory.hbm
+    pj = memory_pj_per_bit(hbm.generation, default_params())
+    hbm_w = hbm.bandwidth_bytes_per_s * 8 * pj * 1e-12
+    return (f"By hand, MI300X's matrix term at {f:.0f} MHz: e_flop({m:.0f}) = {pw.bf16_flop_energy_pj:g} + "
+            f"{pw.operand_energy_pj:g} x (1/√{m:.0f} − 1/√{pw.reference_macs_per_unit:g}) =\n{e:.3f} pJ; "
+            f"{peak / 1e12:.1f}e12 x {util:g} x {e:.3f} pJ x {scale:g} ({chip.physical.process_node}) x {clock_x:g} x "
+            f"({f:.0f}/{f_peak:.0f})^{1 + pw.energy_clock_exponent:g} = {matrix:.0f} W; + {got['static']:.0f} static +\n"
+            f"{got['memory']:.0f} memory ({hbm.generation}: {hbm.bandwidth_bytes_per_s / 1e12:.1f} TB/s x 8 x {pj:g} pJ = "
+            f"{hbm_w:.0f} W, the rest die-to-die; an upper bound during a compute-bound GEMM) + {got['links']:.0f} links = "
+            f"{got['total']:.0f} W.")
+
+
+@block("power-mamf-clocks")
+def _power_mamf_clocks() -> str:
+    """The clocks derived from MAMF rows (power.mamf_clock_mhz), and the B200 cross-check."""
+    from fabless.economics.params import default_params
+    from fabless.economics.power import mamf_clock_mhz, sustained_references
+    from fabless.hardware.presets import load_chip
+
+    eff = default_params().power.gemm_efficiency_at_clock
+    refs = sustained_references()
+    derived = [(n, mamf_clock_mhz(load_chip(n), refs[n]["mamf_row"])) for n in ("h100-sxm", "gb200")]
+    b200 = mamf_clock_mhz(load_chip("b200"), "kernel-266")
+    measured = float(refs["b200"]["sustained_clock_mhz"])
+    names = {"h100-sxm": "H100", "gb200": "GB200"}
+    return (f"`gemm_efficiency_at_clock` = {eff:g} (AMD's measured efficiency at a known clock, above) of the clock's "
+            f"peak, `f = f_peak x MAMF / (peak x {eff:g})`: "
+            + ", ".join(f"{names[n]} {f:.0f} MHz" for n, f in derived)
+            + f". Cross-check on B200, which has both: its MAMF (kernel-266) gives {b200:.0f} MHz against the measured "
+            f"~{measured:.0f} ({abs(b200 / measured - 1):.0%} apart)")
 
 
 @block("power-sustained-table")
@@ -753,6 +1108,26 @@ def rewrite_blocks(text: str, origin: str) -> str:
     return BLOCK.sub(sub, text)
 
 
+#: Sections written by scripts of their own (each also checked by its own test): docs.py reruns
+#: them too, so one command rewrites and checks every generated number.
+SECTION_SCRIPTS: dict[str, tuple[str, ...]] = {
+    "docs/economics.md": ("docs_energy",),
+    "docs/user-guide.md": ("docs_cpu", "docs_recsys"),
+}
+
+
+def rewrite_sections(text: str, rel: str) -> str:
+    """``text`` with the sections of :data:`SECTION_SCRIPTS` rewritten by their scripts."""
+    for name in SECTION_SCRIPTS.get(rel, ()):
+        mod = _load(ROOT / "scripts" / f"{name}.py", name)
+        if hasattr(mod, "regenerate"):
+            text = mod.regenerate(text)
+        else:  # docs_recsys: block() is the section with its markers
+            i, j = text.index(mod.BEGIN), text.index(mod.END) + len(mod.END)
+            text = text[:i] + mod.block() + text[j:]
+    return text
+
+
 def outputs(only: set[str] | None = None, writing: bool = False) -> list[tuple[Path, str, str, Callable[[str, str], str | None]]]:
     """(file, its text now, the text a rerun writes, how to compare) for every generated file;
     ``only``: the relative paths to regenerate (all by default)."""
@@ -762,8 +1137,8 @@ def outputs(only: set[str] | None = None, writing: bool = False) -> list[tuple[P
         if only and rel not in only:
             continue
         text = f.read_text()
-        if BLOCK.search(text):
-            out.append((f, text, rewrite_blocks(text, rel), _exact_stale))
+        if BLOCK.search(text) or rel in SECTION_SCRIPTS:
+            out.append((f, text, rewrite_sections(rewrite_blocks(text, rel), rel), _exact_stale))
     for rel, (gen, stale) in WHOLE.items():
         if only and rel not in only:
             continue

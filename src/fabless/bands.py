@@ -44,7 +44,7 @@ import numpy as np
 
 from fabless.errors import FablessError
 from fabless.hardware.presets import load_chip
-from fabless.loading import read_yaml
+from fabless.params import load_generated_file
 from fabless.report.format import num
 
 BANDS_PATH = Path(str(resources.files("fabless") / "data" / "estimate" / "error_bands.yaml"))
@@ -180,7 +180,7 @@ def load_bands(path: str | Path | None = None) -> dict[str, Any]:
     p = Path(path) if path else BANDS_PATH
     if not p.exists():
         return {"regimes": {}}
-    data = read_yaml(p) or {}
+    data = dict(load_generated_file(p).plain)  # every number takes the file's 'generated' provenance
     if not isinstance(data.get("regimes", {}), dict):
         raise FablessError(f"{p}: 'regimes' must be a mapping of regime -> {{n, lo, hi, residuals}}")
     return data

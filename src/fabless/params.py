@@ -18,13 +18,19 @@ line naming the file and the field:
   the row ids, or the script or function that fits it);
 * an ``assumed`` value without a ``note`` saying why.
 
+A file that a script writes whole (e.g. ``data/estimate/error_bands.yaml``, written by
+``scripts/error_bands.py``) holds hundreds of numbers of one provenance: :func:`load_generated_file`
+reads it with a single top-level ``generated: {source, confidence, fitted_on, note}`` that every
+number in it takes (confidence one of :data:`GENERATED`, ``fitted_on`` the script).
+
 The unit of a value is the one its name ends in (``_s``, ``_bytes``, ``_usd``, ...,
 :func:`unit_of`) unless the mapping gives ``unit``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping, get_args
@@ -37,6 +43,12 @@ from fabless.provenance import PROVENANCE_KEYS, Confidence, split_provenance
 CONFIDENCES: tuple[str, ...] = get_args(Confidence)
 #: Tags that need ``fitted_on`` (what the value was fitted on).
 FITTED = ("fitted", "calibrated")
+
+#: Confidences a generated file may declare: its numbers are fitted, measured or computed by a script.
+GENERATED = ("fitted", "measured", "derived")
+
+#: A number YAML 1.1 leaves as text: an exponent without its sign (1.0e9; 1.0e+9 is a float).
+_NUMBER_AS_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE]\d+")
 
 #: Unit suffixes of parameter names (the house rule: units in names), longest first.
 _UNITS = (
@@ -127,6 +139,9 @@ def _param(name: str, meta: dict, value: Any, origin: str, require_sources: bool
     note = meta.get("note")
     if confidence == "assumed" and not (isinstance(note, str) and note.strip()) and require_sources:
         raise InvalidInput(f"{where}: an assumed value needs a note saying why it is assumed")
+    if isinstance(value, str) and _NUMBER_AS_TEXT.fullmatch(value.strip()):
+        raise InvalidInput(f"{where}: value {value!r} reads as text in YAML; write the exponent with its sign "
+                           f"({value.strip().lower().replace('e', 'e+')})")
     unit = meta.get("unit") or unit_of(name)
     return Param(name, value, source.strip(), confidence, note, fitted_on, unit)
 
@@ -169,4 +184,31 @@ def load_param_file(path: str | Path, *, structural: Iterable[str] = (), require
     return params_from_tree(read_yaml(path), str(path), structural=structural, require_sources=require_sources)
 
 
-__all__ = ["CONFIDENCES", "FITTED", "Param", "ParamFile", "load_param_file", "params_from_tree", "unit_of"]
+def load_generated_file(path: str | Path, *, key: str = "generated") -> ParamFile:
+    """Read a data file written whole by a script: its top-level ``key`` mapping (source,
+    confidence in :data:`GENERATED`, ``fitted_on``: the script that writes it, note) is the
+    provenance of every number in it, which are written bare. Refused, in one line: a file
+    without that mapping, another confidence, no ``fitted_on``, or a number with its own source."""
+    raw = read_yaml(path)
+    origin = str(path)
+    meta = raw.get(key) if isinstance(raw, dict) else None
+    if not isinstance(meta, dict):
+        raise InvalidInput(f"{origin}: a generated file needs a top-level '{key}:' mapping "
+                           f"(source, confidence, fitted_on: the script that writes it)")
+    if meta.get("confidence") not in GENERATED:
+        raise InvalidInput(f"{origin}: {key}.confidence must be one of {', '.join(GENERATED)}, "
+                           f"got {meta.get('confidence')!r}")
+    if meta.get("fitted_on") is None:
+        raise InvalidInput(f"{origin}: {key}.fitted_on must name the script that writes the file")
+    data = {k: v for k, v in raw.items() if k != key and not str(k).startswith("_")}
+    leaves = list(_leaves(data, "", frozenset()))
+    own = next((name for name, leaf in leaves if isinstance(leaf, dict)), None)
+    if own is not None:
+        raise InvalidInput(f"{origin}: {own} carries its own source; a generated file's numbers take its '{key}' provenance")
+    whole = _param(key, meta, None, origin)
+    params = {name: replace(whole, name=name, value=leaf, unit=unit_of(name)) for name, leaf in leaves}
+    return ParamFile(origin, data, MappingProxyType(params), data)
+
+
+__all__ = ["CONFIDENCES", "FITTED", "GENERATED", "Param", "ParamFile", "load_generated_file", "load_param_file",
+           "params_from_tree", "unit_of"]

@@ -193,3 +193,22 @@ def test_monte_carlo_is_seeded_and_its_p_matches_its_quantiles():
     assert 0.5 <= c["p_pays_back"] <= 0.5 + 1 / 5000
     assert set(a["inputs"]) == set(INPUTS) and all(v["why"] for v in a["inputs"].values())
     assert np.all(np.diff(list(a["quantiles"].values())) >= 0)
+
+
+def test_breakeven_inputs_come_sourced_from_their_yaml():
+    # The inputs are data (data/economics/breakeven.yaml through fabless.params), not code: each
+    # carries a source, a confidence and its reason, and each distribution is one monte_carlo draws.
+    from fabless.economics.breakeven import MATURITY_TAU_YEARS, PARAMS, RESPIN_DELAY_MONTHS
+
+    assert PARAMS.path.endswith("breakeven.yaml")
+    assert PARAMS.params["maturity_tau_years"].value == MATURITY_TAU_YEARS
+    assert PARAMS.params["respin_delay_months"].unit == "months" and RESPIN_DELAY_MONTHS > 0
+    case = _case()
+    for name, spec in INPUTS.items():
+        p = PARAMS.params[f"inputs.{name}"]
+        assert spec["why"] == p.note and spec["source"] == p.source and p.confidence == "assumed"
+        assert spec["kind"] in ("factor", "value") and spec["low"] <= spec["high"]
+        if spec["dist"][0] == "uniform":
+            assert spec["dist"][1] <= spec["dist"][2]
+        mc = monte_carlo(case, samples=50, seed=0, inputs={name: spec})
+        assert mc["inputs"][name]["distribution"] == list(spec["dist"])

@@ -24,12 +24,15 @@ matures, so it displaces only m(t) of the GPUs' cost; ``tau`` = ``MATURITY_TAU_Y
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
 from fabless.errors import FablessError
 from fabless.hardware.prices import BUY_TIERS, buy_price
 from fabless.hardware.schema import Chip
+from fabless.params import ParamFile, load_param_file
 
 from .nre import nre_usd
 from .ownership import capital_recovery_factor, chip_hour_terms_usd, tornado
@@ -37,50 +40,39 @@ from .params import EconomicsParams, default_params, node_value, with_overrides
 from .power import ownership_power_w
 from .unit_cost import chip_unit_cost
 
-#: Time constant (years) of the custom chip's software maturing towards its modelled
-#: performance. Assumed: Google's and AWS's accounts of TPU and Trainium software took one to
-#: two years from first silicon to broad framework support; no published curve exists.
-MATURITY_TAU_YEARS = 1.0
+_PATH = Path(str(resources.files("fabless") / "data" / "economics" / "breakeven.yaml"))
 
-#: One respin's schedule slip, months (assumed: a metal/base-layer respin, mask to
-#: silicon, is 3-6 months at advanced nodes; the base case takes the middle).
-RESPIN_DELAY_MONTHS = 4.5
 
-#: Each uncertain input: (tornado low, tornado high, Monte Carlo distribution, why).
-#: Factors (``x``) multiply the base case's value; other values are absolute.
+def _tuples(x):
+    return tuple(_tuples(v) for v in x) if isinstance(x, list) else x
+
+
+def _inputs(pf: ParamFile) -> dict[str, dict]:
+    """The uncertain inputs of ``breakeven.yaml``: kind, low, high, dist (as a tuple), why (the
+    value's note), source and confidence."""
+    out = {}
+    for name, spec in pf.plain["inputs"].items():
+        p = pf.params[f"inputs.{name}"]
+        out[name] = {"kind": spec["kind"], "low": spec["low"], "high": spec["high"], "dist": _tuples(spec["dist"]),
+                     "why": p.note, "source": p.source, "confidence": p.confidence}
+    return out
+
+
+#: The break-even's assumed numbers, each with its source, confidence and reason
+#: (data/economics/breakeven.yaml, read through fabless.params).
+PARAMS: ParamFile = load_param_file(_PATH)
+
+#: Time constant (years) of the custom chip's software maturing towards its modelled performance.
+MATURITY_TAU_YEARS: float = PARAMS.plain["maturity_tau_years"]
+
+#: One respin's schedule slip, months.
+RESPIN_DELAY_MONTHS: float = PARAMS.plain["respin_delay_months"]
+
+#: Each uncertain input: kind (``factor``: low, high and dist multiply the base case's value;
+#: ``value``: absolute), tornado low and high, Monte Carlo distribution and why.
 #: Distributions: ("uniform", lo, hi), ("lognormal", median, sigma), ("bernoulli", p),
-#: ("choice", values, probabilities), ("fixed", value). ``None`` = the base value.
-INPUTS: dict[str, dict] = {
-    "gpu_price": {"kind": "factor", "low": 0.625, "high": 1.1, "dist": ("uniform", 0.6, 1.1),
-                  "why": "the GPU price actually paid, x the priced record: hyperscale buyers are quoted 25-40% under "
-                         "analysts' ASPs (issue #15: $25-30k vs the $40k B200 estimate); assumed"},
-    "partner_margin": {"kind": "value", "low": 0.40, "high": 0.67, "dist": ("uniform", 0.40, 0.67),
-                       "why": "design partner's gross margin: Broadcom semis ~67%, Marvell ~60% (partner.yaml); custom "
-                              "deals below merchant margins, 40% assumed as the floor"},
-    "nre": {"kind": "factor", "low": 0.7, "high": 1.5, "dist": ("lognormal", 1.0, 0.3),
-            "why": "NRE x the IBS-style estimate (nre.yaml); lognormal, sigma 0.3, assumed: design budgets overrun more "
-                   "often than they underrun"},
-    "software_maturity": {"kind": "value", "low": 0.5, "high": 1.0, "dist": ("uniform", 0.5, 0.9),
-                          "why": "achieved / modelled performance at deployment, growing towards 1 with time constant "
-                                 "MATURITY_TAU_YEARS; assumed range (first-generation TPU/Trainium stacks trailed GPUs)"},
-    "cost_of_capital": {"kind": "value", "low": 0.06, "high": 0.14, "dist": ("uniform", 0.06, 0.14),
-                        "why": "WACC per year around the 10% default (ownership.yaml); assumed range"},
-    "respin": {"kind": "value", "low": 0.0, "high": 1.0, "dist": ("bernoulli", 0.5),
-               "why": "one respin: a second mask set and RESPIN_DELAY_MONTHS late. p = 0.5 assumed; Wilson Research "
-                      "Group's 2022 verification study put first-silicon success near a quarter of all ASIC projects "
-                      "(recalled, not re-read); well-funded AI ASIC teams do better"},
-    "delay_months": {"kind": "value", "low": 0.0, "high": 6.0, "dist": ("uniform", 0.0, 6.0),
-                     "why": "a late tape-out or ramp, months lost from the horizon; assumed 0-6"},
-    "generations": {"kind": "value", "low": 1.0, "high": 2.0, "dist": ("choice", (1.0, 2.0), (0.5, 0.5)),
-                    "why": "chip generations designed within the horizon, one NRE each (annual-to-biennial cadences of "
-                           "TPU and Trainium); assumed"},
-    "utilisation": {"kind": "value", "low": 0.4, "high": 0.9, "dist": ("uniform", 0.4, 0.9),
-                    "why": "the fleet's average power draw / peak (ownership.average_power_fraction, Epoch: GPUs 0.75 in "
-                           "training, TPUs 0.43); both fleets are sized for the same peak, so only energy moves"},
-    "electricity": {"kind": "factor", "low": 0.625, "high": 1.5, "dist": ("uniform", 0.625, 1.5),
-                    "why": "power price x the $0.08/kWh default: $0.05-0.12/kWh, the spread of US industrial tariffs; "
-                           "assumed"},
-}
+#: ("choice", values, probabilities), ("fixed", value).
+INPUTS: dict[str, dict] = _inputs(PARAMS)
 
 QUANTILES = (0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95)
 
@@ -163,7 +155,8 @@ def fleet_terms(case: BreakevenCase, x: dict) -> dict[str, np.ndarray]:
     saving = h_gpu * m_bar - h_custom / case.throughput_ratio
     nre = a["generations"] * (case.nre_usd * a["nre"] + a["respin"] * case.respin_nre_usd)
     ok = (saving > 0) & (t > 0)
-    crf = capital_recovery_factor(np.broadcast_to(a["cost_of_capital"], np.shape(t)), np.where(t > 0, t, 1.0))
+    r, t_r = np.broadcast_arrays(a["cost_of_capital"], t)  # either may be the only one sampled
+    crf = capital_recovery_factor(r, np.where(t_r > 0, t_r, 1.0))
     with np.errstate(divide="ignore", invalid="ignore"):
         fleet = np.where(ok, nre * crf / (saving * o.hours_per_year), np.inf)
     return {"gpu_chip_hour_usd": h_gpu, "custom_chip_hour_usd": h_custom, "custom_unit_usd": unit,
