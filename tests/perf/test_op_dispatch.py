@@ -43,6 +43,33 @@ def test_memory_bound_ops_and_collectives(chip):
         op_time(w.Collective("ar", collective="all_reduce", payload_bytes=1e6), chip)
 
 
+#: The known bug this test records: perf.ops.op_time times a backward Norm with norm_time's
+#: forward traffic (2 tensors, not 3), 1.2-1.3x faster than its bytes allow. The fix (the
+#: backward streams its own bytes and FLOPs) moves the training held-out median error from 7.54%
+#: to 7.73%, so it waits for the lead (branch roof's report); strict: the fix turns this red.
+NORM_BWD_UNDER_COUNTED = pytest.mark.xfail(strict=True, raises=AssertionError, reason="backward norm timed with the forward's traffic")
+
+
+@NORM_BWD_UNDER_COUNTED
+@pytest.mark.parametrize("name", ["h100-sxm", "b200", "tpu-v5p", "mi300x"])
+def test_norm_backward_moves_its_own_bytes(name):
+    # LayerNorm backward over 8192 x 4096 bf16: reads x and dy (2 x 8192 x 4096 x 2 bytes) and
+    # the gain and bias (2 x 4096 x 2), writes dx (8192 x 4096 x 2): 3 x 64 MiB + 16 KiB, half as
+    # much again as the forward's 2 x 64 MiB + 16 KiB; no memory-bound kernel streams faster than
+    # the chip's HBM bandwidth x its achievable fraction
+    chip = ChipParams.from_chip(name)
+    rate = float(chip.hbm_bytes_per_s[0] * chip.hbm_efficiency[0])
+    n = 8192 * 4096
+    fwd = w.Norm("ln", rows=8192, hidden=4096, norm="layer")
+    bwd = w.Norm("ln", rows=8192, hidden=4096, norm="layer", pass_="bwd")
+    tf, tb = op_time(fwd, chip), op_time(bwd, chip)
+    assert tf.time_s[0] >= (2 * n * 2 + 2 * 4096 * 2) / rate * (1 - 1e-9)
+    assert tb.time_s[0] >= (3 * n * 2 + 2 * 4096 * 2) / rate * (1 - 1e-9)
+    assert tb.memory_s[0] == pytest.approx(1.5 * tf.memory_s[0], rel=1e-3)
+    # and its math is twice the forward's 7 FLOPs per element
+    assert tb.flops[0] == 2 * 7 * n
+
+
 def test_accepts_a_preset_name():
     op = w.MatMul("x", m=1024, n=1024, k=1024)
     assert op_time(op, "h100-sxm").time_s.shape == (1,)

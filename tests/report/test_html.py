@@ -19,7 +19,7 @@ import pytest
 
 from fabless.errors import InvalidInput
 from fabless.estimate.engine import estimate, report_details
-from fabless.estimate.scenario import load_scenario
+from fabless.estimate.scenario import SystemSpec, load_scenario
 from fabless.report.html import FOOTER_PX, KINDS, chromium_path, figures, render_html
 from fabless.serve.metrics import latency_quantiles
 from tests.conftest import assert_one_line_error
@@ -99,6 +99,47 @@ def test_roofline_operators_from_first_principles():
     assert qkv["bound"] == "compute"
     assert ops[("decode", "qkv_proj")]["bound"] == "memory"
     assert d["memory_capacity_bytes"] == 80e9
+
+
+ROOF_CASES = [("gpt3-175b-training-512-h100.yaml", None), ("gpt3-175b-training-512-h100.yaml", "tpu-v5p"),
+              ("llama-70b-serving-dgx-h100.yaml", "b200"), ("llama-70b-serving-dgx-h100.yaml", "mi300x")]
+
+
+def _above_the_roof(scenario: str, chip: str | None) -> tuple[list[dict], list[dict]]:
+    """(every operator of the report of ``scenario`` on ``chip``, those above the roof). An
+    operator's achieved rate (its FLOPs / its time) is at most min(peak, HBM bandwidth x its
+    intensity): its time is at least its FLOPs / peak and at least its bytes / bandwidth, the bytes
+    and FLOPs being those of the same operator the time is for."""
+    scn = load_scenario(ROOT / "examples" / "scenarios" / scenario)
+    if chip is not None:
+        scn = scn.model_copy(update={"system": SystemSpec(chip=chip, count=scn.system.count)})
+    d = report_details(scn, estimate(scn))
+    peak, bw = d["roofline"]["peak_flops_per_s"], d["roofline"]["hbm_bytes_per_s"]
+    ops = d["operators"]
+    return ops, [o for o in ops if o["time_s"] < max(o["flops"] / peak, o["bytes"] / bw) * (1 - 1e-9)]
+
+
+def _norm_bwd(o: dict) -> bool:
+    return o["kind"] == "norm" and o["pass"] == "bwd"
+
+
+@pytest.mark.parametrize("scenario, chip", ROOF_CASES)
+def test_every_operator_sits_under_the_roof(scenario, chip):
+    # the backward norms are left to the next test while the known bug stands: drop the filter
+    # with its xfail once the step model times them with their own bytes
+    ops, above = _above_the_roof(scenario, chip)
+    assert {o["kind"] for o in ops} >= {"matmul", "norm", "attention", "elementwise", "softmax"}
+    assert [o for o in above if not _norm_bwd(o)] == []
+
+
+#: Known bug (tests/perf/test_op_dispatch.py, NORM_BWD_UNDER_COUNTED): a training report's backward
+#: norms sit 1.2-1.3x above the HBM roof: the step model times them with the forward's traffic.
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="backward norm timed with the forward's traffic")
+@pytest.mark.parametrize("scenario, chip", ROOF_CASES[:2])
+def test_backward_norms_sit_under_the_roof(scenario, chip):
+    ops, above = _above_the_roof(scenario, chip)
+    assert any(_norm_bwd(o) for o in ops)
+    assert [o for o in above if _norm_bwd(o)] == []
 
 
 def test_latency_quantiles_are_the_distribution():
