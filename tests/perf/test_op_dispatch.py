@@ -43,14 +43,6 @@ def test_memory_bound_ops_and_collectives(chip):
         op_time(w.Collective("ar", collective="all_reduce", payload_bytes=1e6), chip)
 
 
-#: The known bug this test records: perf.ops.op_time times a backward Norm with norm_time's
-#: forward traffic (2 tensors, not 3), 1.2-1.3x faster than its bytes allow. The fix (the
-#: backward streams its own bytes and FLOPs) moves the training held-out median error from 7.54%
-#: to 7.73%, so it waits for the lead (branch roof's report); strict: the fix turns this red.
-NORM_BWD_UNDER_COUNTED = pytest.mark.xfail(strict=True, raises=AssertionError, reason="backward norm timed with the forward's traffic")
-
-
-@NORM_BWD_UNDER_COUNTED
 @pytest.mark.parametrize("name", ["h100-sxm", "b200", "tpu-v5p", "mi300x"])
 def test_norm_backward_moves_its_own_bytes(name):
     # LayerNorm backward over 8192 x 4096 bf16: reads x and dy (2 x 8192 x 4096 x 2 bytes) and

@@ -119,27 +119,11 @@ def _above_the_roof(scenario: str, chip: str | None) -> tuple[list[dict], list[d
     return ops, [o for o in ops if o["time_s"] < max(o["flops"] / peak, o["bytes"] / bw) * (1 - 1e-9)]
 
 
-def _norm_bwd(o: dict) -> bool:
-    return o["kind"] == "norm" and o["pass"] == "bwd"
-
-
 @pytest.mark.parametrize("scenario, chip", ROOF_CASES)
 def test_every_operator_sits_under_the_roof(scenario, chip):
-    # the backward norms are left to the next test while the known bug stands: drop the filter
-    # with its xfail once the step model times them with their own bytes
     ops, above = _above_the_roof(scenario, chip)
     assert {o["kind"] for o in ops} >= {"matmul", "norm", "attention", "elementwise", "softmax"}
-    assert [o for o in above if not _norm_bwd(o)] == []
-
-
-#: Known bug (tests/perf/test_op_dispatch.py, NORM_BWD_UNDER_COUNTED): a training report's backward
-#: norms sit 1.2-1.3x above the HBM roof: the step model times them with the forward's traffic.
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="backward norm timed with the forward's traffic")
-@pytest.mark.parametrize("scenario, chip", ROOF_CASES[:2])
-def test_backward_norms_sit_under_the_roof(scenario, chip):
-    ops, above = _above_the_roof(scenario, chip)
-    assert any(_norm_bwd(o) for o in ops)
-    assert [o for o in above if _norm_bwd(o)] == []
+    assert above == []
 
 
 def test_latency_quantiles_are_the_distribution():

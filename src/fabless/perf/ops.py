@@ -11,8 +11,8 @@ Conv               implicit GEMM: m = batch x output pixels, n = out_ch / groups
 Attention          :func:`attention.attention_time`; a sliding window caps the keys; the
                    backward pass (2x the FLOPs, Q/K/V/O/dO read) scales compute and memory;
                    ``fused=False``: :func:`attention.unfused_attention_time` (scores in HBM)
-Norm, Softmax,     memory-bound kernels (:mod:`memory`)
-Elementwise, ...
+Norm, Softmax,     memory-bound kernels (:mod:`memory`); a norm's backward streams its own
+Elementwise, ...   bytes (x and dy read, dx written) with twice the forward's FLOPs
 Collective         not a single-chip op: a FablessError pointing to perf.collectives
 =================  =====================================================================
 """
@@ -71,6 +71,10 @@ def op_time(op, chip: ChipParams, *, model: str = "detailed") -> OpTime:
                         flops=r.flops * 2.0, bytes=r.bytes * scale_m)
         return r
     if isinstance(op, w.Norm):
+        if op.pass_ == "bwd":
+            # the backward reads x and dy and writes dx (the op's own bytes) with twice the
+            # forward's math: norm_time's forward traffic would put it above the HBM roof
+            return stream_time("norm", op.bytes_read, op.bytes_written, op.flops, chip, model=model)
         return norm_time(op.rows, op.hidden, chip, op.dtype, kind="layernorm" if op.norm == "layer" else "rmsnorm",
                          model=model)
     if isinstance(op, w.Elementwise):
