@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -46,3 +47,13 @@ def assert_one_line_error(result: CliResult, *fragments: str) -> None:
 def pytest_addoption(parser):
     parser.addoption("--long", action="store_true", default=False,
                      help="tests/fuzz: run 10,000 generated cases instead of the CI sample")
+
+
+def linkless_chip_file(folder: Path, name: str) -> str:
+    """A chip with no chip-to-chip links and no system preset built from it: MTIA v2's shipped
+    file under another name (MTIA v2 itself has systems, on a PCIe switch). Its path."""
+    text = (Path(__file__).resolve().parents[1] / "src/fabless/data/chips/mtia-v2.yaml").read_text()
+    path = Path(folder) / f"{name}.yaml"
+    path.write_text(text.replace("\nname: mtia-v2\n", f"\nname: {name}\n"))
+    assert f"\nname: {name}\n" in path.read_text()
+    return str(path)

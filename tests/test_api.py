@@ -8,10 +8,10 @@ import sys
 
 import pandas as pd
 import pytest
-from pathlib import Path
 
 import fabless
 from fabless.estimate.scenario import Scenario
+from tests.conftest import linkless_chip_file
 
 SCN = "examples/scenarios/llama-70b-serving-dgx-h100.yaml"
 
@@ -69,15 +69,12 @@ def test_tco_has_one_row_per_chip_and_validate_one_per_row():
 def test_errors_are_typed(tmp_path):
     from fabless.hardware.presets import load_chip
 
-    # a chip of one's own with no system preset built from it (MTIA v2's file, renamed)
-    own = tmp_path / "own-npu.yaml"
-    own.write_text((Path(__file__).resolve().parents[1] / "src/fabless/data/chips/mtia-v2.yaml").read_text()
-                   .replace("\nname: mtia-v2\n", "\nname: own-npu\n"))
+    own = linkless_chip_file(tmp_path, "own-npu")  # a chip of one's own with no system preset
 
     with pytest.raises(fabless.UnknownPreset, match="unknown chip 'h900'"):
         load_chip("h900")
     with pytest.raises(fabless.NoSystemPreset):
-        fabless.estimate({"model": "llama-3.1-8b", "system": {"chip": str(own), "count": 1},
+        fabless.estimate({"model": "llama-3.1-8b", "system": {"chip": own, "count": 1},
                           "parallel": {"tp": 1}, "inference": {"batch": 1, "input_tokens": 8, "output_tokens": 8}})
     with pytest.raises(fabless.InvalidInput):
         from fabless.units import parse_bytes

@@ -15,7 +15,7 @@ import math
 
 import pytest
 
-from tests.conftest import assert_one_line_error
+from tests.conftest import assert_one_line_error, linkless_chip_file
 
 SERVE = "examples/scenarios/llama-70b-serving-dgx-h100.yaml"
 CUSTOM = "examples/scenarios/hardware/my-chip-system.yaml"
@@ -23,15 +23,9 @@ CUSTOM = "examples/scenarios/hardware/my-chip-system.yaml"
 
 @pytest.fixture(scope="module")
 def linkless_chip(tmp_path_factory):
-    """A chip with no chip-to-chip links and no system preset of its own: MTIA v2's file under
-    another name (MTIA v2 itself has systems built on a PCIe switch)."""
-    from pathlib import Path
+    return linkless_chip_file(tmp_path_factory.mktemp("chip"), "linkless-npu")
 
-    text = (Path(__file__).resolve().parents[2] / "src/fabless/data/chips/mtia-v2.yaml").read_text()
-    path = tmp_path_factory.mktemp("chip") / "linkless-npu.yaml"
-    path.write_text(text.replace("\nname: mtia-v2\n", "\nname: linkless-npu\n"))
-    assert "name: linkless-npu" in path.read_text()
-    return str(path)
+
 HOURS = 8760.0
 OWNED_H100 = 2.586
 RENT_H100 = 2.99

@@ -28,7 +28,7 @@ RECSYS_DIR = MODELS_DIR / "recsys"
 
 def model_names() -> list[str]:
     """Names of the shipped model configs, sorted."""
-    return list(_model_names(_stamp(MODELS_DIR)))
+    return list(_json_names(MODELS_DIR, _stamp(MODELS_DIR)))
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
@@ -41,9 +41,10 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return st.st_mtime_ns, st.st_size
 
 
-@lru_cache(maxsize=4)
-def _model_names(stamp: tuple[int, int] | None) -> tuple[str, ...]:
-    return tuple(sorted(p.stem for p in MODELS_DIR.glob("*.json")))
+@lru_cache(maxsize=8)
+def _json_names(folder: Path, stamp: tuple[int, int] | None) -> tuple[str, ...]:
+    """The ``*.json`` stems of ``folder``, sorted; ``stamp`` (the folder's) only keys the cache."""
+    return tuple(sorted(p.stem for p in folder.glob("*.json")))
 
 
 @lru_cache(maxsize=64)
@@ -66,7 +67,7 @@ def model_source(name: str) -> dict[str, Any]:
 
 def recsys_names() -> list[str]:
     """Names of the shipped recommendation models (``data/models/recsys``), sorted."""
-    return sorted(p.stem for p in RECSYS_DIR.glob("*.json"))
+    return list(_json_names(RECSYS_DIR, _stamp(RECSYS_DIR)))
 
 
 @lru_cache(maxsize=64)
