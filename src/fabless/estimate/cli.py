@@ -78,19 +78,32 @@ def estimate_cmd(
     raw = scenario_dict(scenario, model=model, graph=graph, system=system, chip=chip, chips=chips, precision=precision,
                         parallel=parallel, batch=batch, input_tokens=input_tokens, output_tokens=output_tokens,
                         global_batch=global_batch, seq_len=seq_len, mode=mode, lora_rank=lora_rank, software=software)
-    est = estimate_fitting(raw, scenario)
-    imported = bool(est.metrics.get("imported_graph"))
-    payload = estimate_json(est, scenario_from_dict(raw, scenario or "scenario"))
+    scn = scenario_from_dict(raw, scenario or "scenario")
+    est = estimate_fitting(scn, scenario)
+    payload = estimate_json(est, scn)
     output_cli.emit("estimate", payload, html, plot, inputs={"scenario": scenario, "model": model, "graph": graph, "system": system,
                                                              "chip": chip, "precision": precision, "parallel": parallel})
     if json:
         print_json(payload)
         return
-    show_graph(est) if imported else show(est)
+    show(est)
 
 
 def _plan_text(est: Estimate) -> str:
     return plan_text(est.plan, training=est.phase == "training")
+
+
+def _time_and_memory(est: Estimate, bound_by: dict[str, str] | None = None) -> None:
+    """The two tables every estimate prints: where the time goes (largest first; given what bounds
+    each part, in the step's order with that column) and memory per chip."""
+    total = sum(est.breakdown_s.values())
+    if bound_by is None:
+        parts = sorted(est.breakdown_s.items(), key=lambda kv: -kv[1])
+        print_table(["where the time goes", "time", "share"], [[k, seconds(v), pct(v / total if total else None)] for k, v in parts])
+    else:
+        print_table(["where the time goes", "time", "share", "bound by"],
+                    [[k, seconds(v), pct(v / total if total else None), bound_by.get(k, "")] for k, v in est.breakdown_s.items()])
+    print_table(["memory per chip", "GB"], [[k, v / 1e9] for k, v in est.memory_bytes.items() if k != "total"])
 
 
 def show_recsys(est: Estimate) -> None:
@@ -106,16 +119,17 @@ def show_recsys(est: Estimate) -> None:
             ["memory per chip", est.memory_bytes["total"] / 1e9, "GB" + ("" if est.fits else "  DOES NOT FIT"), ""]]
     print_table(["", "value", "unit", ""], rows, title=f"{est.model} {est.phase} on {est.chips} x {est.chip} ({est.system}), "
                 f"dense data-parallel, tables: " + ", ".join(f"{v} {k}" for k, v in m["sharding"].items()))
-    total = sum(est.breakdown_s.values())
-    print_table(["where the time goes", "time", "share", "bound by"],
-                [[k, seconds(v), pct(v / total if total else None), m["bounds"].get(k, "")] for k, v in est.breakdown_s.items()])
-    print_table(["memory per chip", "GB"], [[k, v / 1e9] for k, v in est.memory_bytes.items() if k != "total"])
+    _time_and_memory(est, bound_by=m["bounds"])
     for note in est.notes:
         console.print(f"note: {note}")
 
 
 def show(est: Estimate) -> None:
-    """Print an estimate for people: headline, memory, and the time breakdown."""
+    """Print an estimate for people: headline, memory, and the time breakdown (a recommendation
+    model and an imported graph that is not a decoder have their own headline)."""
+    if est.metrics.get("imported_graph"):
+        show_graph(est)
+        return
     if "samples_per_s" in est.metrics:
         show_recsys(est)
         return
@@ -131,11 +145,7 @@ def show(est: Estimate) -> None:
         rows.append([label, value, unit[1:].strip() if percent else unit, band])
     rows.append(["memory per chip", est.memory_bytes["total"] / 1e9, "GB" + ("" if est.fits else "  DOES NOT FIT"), ""])
     print_table(["", "value", "unit", "error band (docs/validation.md)"], rows, title=f"{est.model} {est.phase} on {est.chips} x {est.chip} ({est.system}), {plan}")
-    total = sum(est.breakdown_s.values())
-    br = sorted(est.breakdown_s.items(), key=lambda kv: -kv[1])
-    print_table(["where the time goes", "time", "share"], [[k, seconds(v), pct(v / total if total else None)] for k, v in br])
-    mem = [[k, v / 1e9] for k, v in est.memory_bytes.items() if k != "total"]
-    print_table(["memory per chip", "GB"], mem)
+    _time_and_memory(est)
     if est.alternatives and "loses_on" in est.alternatives[0]:
         print_table(["next best plans", "step time", "slower by", "loses on (largest excess term)"],
                     [[plan_text(a, training=True), seconds(a["step_time_s"]), pct(a["slower_by"], signed=True),
@@ -167,10 +177,7 @@ def show_graph(est: Estimate) -> None:
     lines.append(("memory per chip", est.memory_bytes["total"] / 1e9, "GB"))
     print_table(["", "value", "unit"], [list(r) for r in lines],
                 title=f"{est.model} {est.phase} on {est.chips} x {est.chip} ({est.system}), dp={est.plan.dp}")
-    total = sum(est.breakdown_s.values())
-    print_table(["where the time goes", "time", "share"], [[k, seconds(v), pct(v / total if total else None)]
-                                                           for k, v in sorted(est.breakdown_s.items(), key=lambda kv: -kv[1])])
-    print_table(["memory per chip", "GB"], [[k, v / 1e9] for k, v in est.memory_bytes.items() if k != "total"])
+    _time_and_memory(est)
     for note in est.notes:
         console.print(f"note: {note}")
 

@@ -3,8 +3,9 @@ into a scenario, checked the one way both use, so a wrong value reads the same i
 
     raw = scenario_dict(model="llama-3.1-70b", system="dgx-h100", parallel="tp=8", batch="64",
                         input_tokens=2048, output_tokens=256)
-    est = estimate_fitting(raw)          # InfeasibleDesign where the plan does not fit
-    estimate_json(est)                   # what `fabless estimate --json` prints
+    scn = scenario_from_dict(raw)
+    est = estimate_fitting(scn)          # InfeasibleDesign where the plan does not fit
+    estimate_json(est, scn)              # what `fabless estimate --json` prints
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from fabless import bounds
 from fabless.bands import bands_for, json_fields
 from fabless.bounds import whole_number
 from fabless.estimate.engine import estimate, report_details
-from fabless.estimate.scenario import scenario_from_dict
 from fabless.errors import FablessError, InfeasibleDesign
 from fabless.loading import read_yaml
 from fabless.report.format import plan as plan_text
@@ -119,10 +119,10 @@ def scenario_dict(scenario: str | None = None, *, model: str | None = None, grap
     return raw
 
 
-def estimate_fitting(raw: dict, origin: str | None = None) -> Estimate:
-    """The estimate of the scenario ``raw``; a plan that does not fit raises InfeasibleDesign
-    (it is reported as such, never shown as if it ran)."""
-    est = estimate(scenario_from_dict(raw, origin or "scenario"))
+def estimate_fitting(scn: Scenario, origin: str | None = None) -> Estimate:
+    """The estimate of the scenario ``scn`` (``origin``: where it came from, for the message); a
+    plan that does not fit raises InfeasibleDesign (it is reported as such, never shown as if it ran)."""
+    est = estimate(scn)
     if not est.fits:
         raise InfeasibleDesign(f"{origin or 'scenario'}: {est.model} with {plan_text(est.plan, training=est.phase == 'training')} "
                                f"on {est.chips} x {est.chip}: {est.notes[0]}")

@@ -217,9 +217,8 @@ def _costs(row: dict, phase: str) -> list[dict]:
 
 def estimate_view(inp: Inputs, uploads: Uploads) -> dict:
     """Everything the page shows for one estimate (POST /api/estimate)."""
-    raw = _raw(inp, uploads)
-    est = estimate_fitting(raw)
-    scn = scenario_from_dict(raw)
+    scn = scenario_from_dict(_raw(inp, uploads))
+    est = estimate_fitting(scn)
     chip = resolve_system(scn).chip
     is_file = bool(inp.chip and inp.chip.startswith("upload:"))
     row = price_work(est, scn, chip, default_params(), unit_cost_fallback=is_file)
@@ -366,10 +365,10 @@ def create_app(allowed_hosts: list[str] | None = None) -> FastAPI:
             inp = Inputs.model_validate(query)
         except ValidationError as exc:
             return JSONResponse({"error": _validation_line(exc.errors()), "kind": "InvalidInput"}, status_code=400)
-        raw = _raw(inp, uploads)
-        est = estimate_fitting(raw)
+        scn = scenario_from_dict(_raw(inp, uploads))
+        est = estimate_fitting(scn)
         title = f"{est.model} {est.phase} on {est.chips} x {est.chip}"
-        html = render_html("estimate", estimate_json(est, scenario_from_dict(raw)), title=title)  # with the roofline's operators
+        html = render_html("estimate", estimate_json(est, scn), title=title)  # with the roofline's operators
         name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"fabless-{est.model}-{est.chip}-{est.phase}") + ".html"
         return HTMLResponse(html, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
