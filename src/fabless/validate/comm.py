@@ -18,15 +18,16 @@ Rows and what they test:
 * ``dispatch latency (us)``: DeepEP low-latency dispatch, an all-to-all of
   tokens x top-k copies of a token (FP8 + one fp32 scale per 128 channels, and a
   16-byte header per message).
+* point-to-point bandwidth between two GPUs, one or both directions.
 
 DeepEP's kernels are NVSHMEM puts, not NCCL: both kinds of DeepEP row are predicted by
 :func:`fabless.perf.collectives.put_all_to_all_time` (bulk transfer at each fabric's
 achievable bandwidth plus one fixed kernel cost, no protocol steps, no launch: DeepEP's
 tests time the kernel on the GPU). The low-latency rows' heading says "pure RDMA", but
 DeepEP V1 writes to NVLink-reachable peers with NVLink stores (``allow_nvlink_for_low_latency_mode``,
-on by default in its test), and comm-331's own note (98 GB/s at ep 8, twice the 50 GB/s NIC)
-says the intranode peers went over NVLink: the model sends them there.
-* point-to-point bandwidth between two GPUs, one or both directions.
+on by default in its tests/legacy/test_low_latency.py, deepseek-ai/DeepEP commit dd758caf),
+and comm-331's own note (98 GB/s at ep 8, twice the 50 GB/s NIC) says the intranode peers
+went over NVLink: the model sends them there.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def _fp8_token_bytes(hidden: int) -> float:
 
 #: The low-latency dispatch message's header: the token's index at the source and 3 reserved
 #: ints, one int4 in front of the FP8 token (deepseek-ai/DeepEP csrc/kernels/legacy/internode_ll.cu,
-#: commit 3528514; tests/legacy/test_low_latency.py counts hidden + hidden/128 x 4 + 16 bytes).
+#: commit dd758caf451848bd150e1046af3d0a73e5fff38d; tests/legacy/test_low_latency.py counts hidden + hidden/128 x 4 + 16 bytes).
 LL_HEADER_BYTES = 16
 
 
