@@ -24,6 +24,10 @@ hierarchical intra-inter-intra schemes, sequential or pipelined as NCCL's tree
 streams chunks) and keeps the fastest for each size.
 Sizes may be numpy arrays; every formula is vectorised.
 
+:func:`put_all_to_all_time` is the other kind of all-to-all: one-sided puts, as the
+expert-parallel kernels of DeepEP (NVSHMEM) run it, with no NCCL protocol or launch: bulk
+transfer on each fabric at once plus one fixed kernel cost (``put.latency_s``).
+
 Bus bandwidth follows nccl-tests: ``busbw = algbw x 2(n-1)/n`` for all-reduce,
 ``x (n-1)/n`` for all-gather, reduce-scatter and all-to-all, ``x 1`` for
 send/recv, where ``algbw = bytes / time`` and ``bytes`` is nccl-tests' size
@@ -123,6 +127,8 @@ class CollectiveParams:
     nvls_bw_efficiency: float
     nvls_latency_s: float
     generations: tuple[LinkGeneration, ...] = ()
+    #: fixed cost of one one-sided put all-to-all kernel (:func:`put_all_to_all_time`)
+    put_latency_s: float = 0.0
     sources: dict[str, Source] = field(default_factory=dict, compare=False, hash=False)
 
     def replace(self, **changes: float) -> CollectiveParams:
@@ -145,6 +151,7 @@ class CollectiveParams:
             nvls_bw_efficiency=flat["nvls__bw_efficiency"],
             nvls_latency_s=flat["nvls__latency_s"],
             generations=gens,
+            put_latency_s=flat["put__latency_s"],
             sources=self.sources,
         )
 
@@ -156,6 +163,7 @@ class CollectiveParams:
                 out[f"{name}__{f}"] = getattr(fab, f)
         out["nvls__bw_efficiency"] = self.nvls_bw_efficiency
         out["nvls__latency_s"] = self.nvls_latency_s
+        out["put__latency_s"] = self.put_latency_s
         for g in self.generations:
             for f in GENERATION_FIELDS:
                 v = getattr(g, f)
@@ -224,6 +232,7 @@ def _load_params_cached(path: str) -> CollectiveParams:
         nvls_bw_efficiency=_number(plain, "nvls.bw_efficiency", path, fraction=True),
         nvls_latency_s=_number(plain, "nvls.latency_s", path),
         generations=tuple(gens),
+        put_latency_s=_number(plain, "put.latency_s", path),
         sources={k: Source(**v) for k, v in sources.items()},
     )
 
@@ -750,6 +759,61 @@ def collective_time(
         algorithm=(names[0] if scalar else names), bound=(str(bound[0]) if scalar else bound),
         span=layout.span,
     )
+
+
+def put_all_to_all_time(
+    bytes: Any,  # noqa: A002 - the whole send buffer, as collective_time's all-to-all
+    group_size: int,
+    system: System,
+    *,
+    params: CollectiveParams | None = None,
+) -> CollectiveTime:
+    """Time of a one-sided put all-to-all of ``bytes`` (the whole send buffer, S/g to each
+    member) over a packed group of ``group_size`` chips: the kernels of an expert-parallel
+    library built on NVSHMEM (DeepEP), not NCCL's.
+
+    Each chip writes its share for every peer straight into that peer's receive buffer, all
+    peers at once: stores over the scale-up links to the peers of its own domain,
+    GPU-initiated RDMA writes through its NIC to the others, a local copy to itself. After
+    its data, one count per destination tells the receiver how much arrived; the receiver
+    polls it. There are no ring steps, no chunked protocol with flow control (NCCL's Simple,
+    LL, LL128) and no CPU proxy, so::
+
+        time = put.latency_s + max(scale-up hop + (m-1)/g S / (scale_up efficiency x link bw),
+                                   network hop + (g-m)/g S / (scale_out efficiency x NIC bw))
+
+    for m members in each scale-up domain. The bulk transfer runs at the Simple-protocol
+    efficiency of each fabric (the achievable fraction of the link for large transfers);
+    ``put.latency_s`` is the kernel's fixed cost (start, the count signal after the data,
+    the receiver's wait and its copy out of the receive buffer). The message count does not
+    enter: a put of a few KiB keeps the link busier than the NIC's message rate limits it."""
+    p = params or params_for(system)
+    scalar = np.ndim(bytes) == 0
+    S = np.atleast_1d(np.asarray(bytes, dtype=float))
+    if np.any(~np.isfinite(S)) or np.any(S < 0):
+        raise FablessError("message size must be a finite number of bytes >= 0")
+    layout = group_layout(group_size, system, "packed")
+    m, g = layout.per_domain, layout.per_domain * layout.domains
+    legs = [np.zeros_like(S)]
+    if m > 1:
+        up = _scale_up_fabric(system, m, p)
+        legs.append(up.hop_latency_s + (m - 1) / g * S / (up.params.bw_efficiency * up.chip_bytes_per_s))
+    if layout.domains > 1:
+        out = _scale_out_fabric(system, layout.domains, p)
+        legs.append(out.hop_latency_s + (g - m) / g * S / (out.params.bw_efficiency * out.chip_bytes_per_s))
+    slowest = np.stack(legs).max(axis=0)  # the fabric whose last count arrives last
+    time_s = p.put_latency_s + slowest if g > 1 else np.zeros_like(S)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        algbw = np.where(time_s > 0, S / time_s, np.inf)
+        busbw = algbw * bus_factor("all_to_all", g)
+    bound = np.where(slowest > p.put_latency_s, "bandwidth", "latency")
+
+    def out_(x: np.ndarray) -> Any:
+        return x[0].item() if scalar else x
+
+    return CollectiveTime(kind="all_to_all", group_size=g, bytes=out_(S), time_s=out_(time_s),
+                          algbw_bytes_per_s=out_(algbw), busbw_bytes_per_s=out_(busbw),
+                          algorithm="put", bound=(str(bound[0]) if scalar else bound), span=layout.span)
 
 
 def group_collective_time_s(

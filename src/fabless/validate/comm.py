@@ -16,8 +16,18 @@ Rows and what they test:
 * ``bottleneck bandwidth (GB/s, ...)``: DeepEP normal dispatch, bytes over the
   bottleneck fabric (NVLink inside a node, RDMA across) divided by the time.
 * ``dispatch latency (us)``: DeepEP low-latency dispatch, an all-to-all of
-  tokens x top-k copies of a token (FP8 + one fp32 scale per 128 channels).
+  tokens x top-k copies of a token (FP8 + one fp32 scale per 128 channels, and a
+  16-byte header per message).
 * point-to-point bandwidth between two GPUs, one or both directions.
+
+DeepEP's kernels are NVSHMEM puts, not NCCL: both kinds of DeepEP row are predicted by
+:func:`fabless.perf.collectives.put_all_to_all_time` (bulk transfer at each fabric's
+achievable bandwidth plus one fixed kernel cost, no protocol steps, no launch: DeepEP's
+tests time the kernel on the GPU). The low-latency rows' heading says "pure RDMA", but
+DeepEP V1 writes to NVLink-reachable peers with NVLink stores (``allow_nvlink_for_low_latency_mode``,
+on by default in its tests/legacy/test_low_latency.py, deepseek-ai/DeepEP commit dd758caf),
+and comm-331's own note (98 GB/s at ep 8, twice the 50 GB/s NIC) says the intranode peers
+went over NVLink: the model sends them there.
 """
 
 from __future__ import annotations
@@ -29,7 +39,7 @@ from collections.abc import Callable, Iterable
 from fabless.errors import FablessError
 from fabless.hardware.presets import load_system
 from fabless.hardware.schema import System
-from fabless.perf.collectives import CollectiveParams, collective_time, load_params
+from fabless.perf.collectives import CollectiveParams, collective_time, load_params, put_all_to_all_time
 from fabless.units import parse_bytes
 from fabless.validate.core import load_rows, parse_config
 from fabless.validate.fit import coordinate_descent
@@ -76,6 +86,12 @@ HARDWARE_SYSTEMS: list[tuple[str, str, dict]] = [
 #: bytes of one FP8 token with its fp32 scale per 128 channels (DeepEP's dispatch format).
 def _fp8_token_bytes(hidden: int) -> float:
     return hidden * 1.0 + hidden / 128 * 4.0
+
+
+#: The low-latency dispatch message's header: the token's index at the source and 3 reserved
+#: ints, one int4 in front of the FP8 token (deepseek-ai/DeepEP csrc/kernels/legacy/internode_ll.cu,
+#: commit dd758caf451848bd150e1046af3d0a73e5fff38d; tests/legacy/test_low_latency.py counts hidden + hidden/128 x 4 + 16 bytes).
+LL_HEADER_BYTES = 16
 
 
 #: A size large enough that latency is a small part of the time, for bandwidth tests that
@@ -166,9 +182,12 @@ def predict(row: dict, *, params: CollectiveParams | None = None, resolver: Reso
             topk = int(cfg["topk_experts"])
         except (KeyError, ValueError):
             return None
-        size = tokens * topk * _fp8_token_bytes(hidden)  # one copy per (token, expert), spread over ep ranks
-        res = collective_time("all_to_all", size, ep, system, params=p)
-        if metric.startswith("dispatch latency (us)"):
+        low_latency = metric.startswith("dispatch latency (us)")
+        # one copy per (token, expert), spread over the ep ranks; the low-latency kernel's message
+        # carries a 16-byte header (source index) in front of the token, as its test counts it
+        size = tokens * topk * (_fp8_token_bytes(hidden) + (LL_HEADER_BYTES if low_latency else 0))
+        res = put_all_to_all_time(size, ep, system, params=p)
+        if low_latency:
             return res.time_s * 1e6
         if metric.startswith("bottleneck bandwidth"):
             m = min(ep, system.scale_up.size)
@@ -216,6 +235,7 @@ CALIBRATED: dict[str, tuple[float, float]] = {
     "scale_out__ll_step_overhead_s": (0.0, 3e-5),
     "nvls__bw_efficiency": (0.3, 1.0),
     "nvls__latency_s": (0.0, 3e-4),
+    "put__latency_s": (0.0, 2e-4),
     "generations__nvlink3__bw_efficiency": (0.3, 1.0),
     "generations__nvlink3__ll_step_overhead_s": (0.0, 2e-5),
     "generations__nvlink3__ll128_step_overhead_s": (0.0, 2e-5),
