@@ -64,13 +64,38 @@ def test_decode_dram_bound_by_hand():
     weights = layers * 18 / 32 + head * 210 / 256
     assert weights == pytest.approx(4_356_808_704)
     kv = 2 * 32 * 8 * 128 * 2
+    # The dot products come after the stream (no overlap): 6,979,321,856 + 525,336,576 weights
+    # plus 2 x 32 x 32 x 128 attention MACs (one query, one key) on 96 cores x 128 int8 MACs a
+    # cycle x 2.8 GHz at gemv_efficiency 1.0; with no barrier cost the step takes every core.
     cfg = load_model("llama-3.1-8b")
     cpu = _g4(dram_efficiency=0.7, gemv_efficiency=1.0, barrier_s_per_core=0.0)
     step = decode_step(cfg, cpu, weight_format("q4_0"), batch=1, context=1, kv_bytes=2.0)
-    assert step.bound == "memory"
+    macs = layers + head + 2 * 32 * 32 * 128
+    compute = macs / (96 * 128 * 2.8e9)
+    assert step.bound == "memory" and step.threads == 96
     assert step.dram_bytes == pytest.approx(weights + kv)
-    assert step.time_s == pytest.approx((weights + kv) / (G4_PEAK_BW * 0.7), rel=1e-9)
+    assert step.memory_s == pytest.approx((weights + kv) / (G4_PEAK_BW * 0.7), rel=1e-9)
+    assert step.compute_s == pytest.approx(compute, rel=1e-9)
+    assert step.time_s == pytest.approx((weights + kv) / (G4_PEAK_BW * 0.7) + compute, rel=1e-9)
+    assert step.time_s == pytest.approx(11.60e-3 + 0.2180e-3, rel=2e-3)
     assert weight_bytes(cfg, weight_format("q4_0")) == pytest.approx(weights)
+
+
+def test_decode_stream_and_dot_products_add_by_hand():
+    # Graviton4 Q4_0 8B at gemv_efficiency 0.1, dram_efficiency 0.9, no barrier: on 16 of the
+    # 96 cores the dot products take 7,504,658,432 MACs / (16 x 128 x 2.8e9 x 0.1) = 13.09 ms
+    # after the 4.357 GB stream's 4.357e9 / (536.7e9 x 0.9) = 9.02 ms; on 32 cores 6.54 ms:
+    # 22.1 -> 15.6 ms, not the max() roofline's 13.1 -> 9.0 ms
+    cfg, fmt = load_model("llama-3.1-8b"), weight_format("q4_0")
+    macs = 32 * (2 * 4096 * 4096 + 2 * 4096 * 1024 + 3 * 4096 * 14336) + 128256 * 4096
+    stream = 4_356_808_704 / (G4_PEAK_BW * 0.9)
+    for cores, want_ms in ((16, 22.11), (32, 15.56)):
+        cpu = CpuParams.from_chip(load_chip("graviton4"), cores=cores, dram_efficiency=0.9, gemv_efficiency=0.1,
+                                  barrier_s_per_core=0.0)
+        step = decode_step(cfg, cpu, fmt, batch=1, context=1, kv_bytes=0.0)
+        dots = (macs + 2 * 32 * 32 * 128) / (cores * 128 * 2.8e9 * 0.1)
+        assert step.time_s == pytest.approx(stream + dots, rel=1e-9)
+        assert step.time_s == pytest.approx(want_ms * 1e-3, rel=2e-3)
 
 
 def test_barrier_cost_by_hand():
@@ -79,7 +104,7 @@ def test_barrier_cost_by_hand():
     cpu = _g4(barrier_s_per_core=45e-9)
     step = decode_step(cfg, cpu, weight_format("q4_0"), threads=96)
     assert step.sync_s == pytest.approx(32 * 22 * 96 * 45e-9)
-    assert step.time_s == pytest.approx(max(step.compute_s, step.memory_s) + step.sync_s)
+    assert step.time_s == pytest.approx(step.compute_s + step.memory_s + step.sync_s)
     # left to choose, it takes fewer threads when the DRAM is the limit: never slower
     free = decode_step(cfg, cpu, weight_format("q4_0"))
     assert free.threads <= 96 and free.time_s <= step.time_s

@@ -24,12 +24,17 @@ LLM decode (:func:`decode_step`) streams every weight once per step (the weights
 7-8B model are 100x any LLC) plus each sequence's KV cache, and does one dot product per
 weight per sequence on the quantised kernels' datatype (llama.cpp quantises the activations
 to 8 bits and multiplies Q4_0/Q8_0 blocks with int8 SDOT/SMMLA, VNNI or AMX): time is
-``max(bytes / (DRAM x dram_efficiency), MACs / (cores x MACs/cycle x clock x
-gemv_efficiency)) + sync``, ``sync = layers x NODES_PER_LAYER x cores x barrier_s_per_core``
-(llama.cpp joins the threads after every node of its graph: a fixed cost a step, whatever the
-batch, that grows with the threads), on the thread count with the least time (:func:`best_threads`,
-as a user tunes llama.cpp's ``-t``: more threads than it takes to saturate the DRAM only add
-barriers; so more cores never slow a step). Prefill (:func:`prefill`) is the same weights through GEMMs of
+``bytes / (DRAM x dram_efficiency) + MACs / (cores x MACs/cycle x clock x gemv_efficiency)
++ sync``, ``sync = layers x NODES_PER_LAYER x cores x barrier_s_per_core`` (llama.cpp joins
+the threads after every node of its graph: a fixed cost a step, whatever the batch, that grows
+with the threads). The stream and the dot products add rather than overlap: each thread of
+llama.cpp's matrix-vector kernel loads a block, unpacks it and multiplies it before it loads
+the next, so a core's unpack and multiply time is time its loads are not in flight (a
+roofline's ``max`` would let a 16-core Graviton4 run at the DRAM limit it does not reach:
+49, 63 and 70 tokens/s on 16, 32 and 64 cores, each doubling of the cores halving only the
+compute part). The step runs on the thread count with the least time (:func:`best_threads`,
+as a user tunes llama.cpp's ``-t``: past ``sqrt(compute / barrier)`` a thread more adds more
+barrier than it saves; so more cores never slow a step). Prefill (:func:`prefill`) is the same weights through GEMMs of
 ``batch x prompt`` rows at ``gemm_efficiency``, plus causal attention at the fp32 SIMD rate.
 
 Weight formats (:data:`WEIGHT_FORMATS`) are llama.cpp's blocks: Q4_0 stores 32 weights in
@@ -286,16 +291,20 @@ def weight_bytes(cfg: ModelConfig, fmt: WeightFormat, *, active: bool = True) ->
     return total
 
 
-def best_threads(work_s: float, memory_s: float, sync_per_thread_s: float, cores: int) -> int:
+def best_threads(work_s: float, memory_s: float, sync_per_thread_s: float, cores: int, *, overlap: bool = True) -> int:
     """The thread count (1 to ``cores``) with the least ``max(memory_s, work_s / n) + n x
-    sync_per_thread_s``, as a llama.cpp user tunes ``-t`` (decode) and ``-tb`` (prompt): past the
-    count at which the cores outrun the DRAM, more threads only add barrier time. The minimum is
-    at sqrt(work / sync) while compute-bound, else at the first count that is memory-bound."""
+    sync_per_thread_s`` (``overlap``: prefill, whose GEMMs reuse each weight while the next
+    streams in) or ``memory_s + work_s / n + n x sync_per_thread_s`` (decode's matrix-vector
+    kernels: no overlap), as a llama.cpp user tunes ``-t`` (decode) and ``-tb`` (prompt). The
+    minimum is at sqrt(work / sync), or with overlap at the first count that is memory-bound
+    if that comes first."""
     cands = {1, cores}
     for x in (math.sqrt(work_s / sync_per_thread_s) if sync_per_thread_s > 0 else cores,
               work_s / memory_s if memory_s > 0 else cores):
         cands.update((max(1, min(cores, math.floor(x))), max(1, min(cores, math.ceil(x)))))
-    return min(sorted(cands), key=lambda n: max(memory_s, work_s / n) + n * sync_per_thread_s)
+    if overlap:
+        return min(sorted(cands), key=lambda n: max(memory_s, work_s / n) + n * sync_per_thread_s)
+    return min(sorted(cands), key=lambda n: memory_s + work_s / n + n * sync_per_thread_s)
 
 
 def sync_s(cfg: ModelConfig, cpu: CpuParams) -> float:
@@ -317,8 +326,9 @@ def _threads(cpu: CpuParams, threads: int | None) -> None:
 
 def decode_step(cfg: ModelConfig, cpu: CpuParams, fmt: WeightFormat, *, batch: int = 1, context: int = 1,
                 kv_bytes: float = 2.0, threads: int | None = None) -> CpuTime:
-    """One decode step of ``batch`` sequences each at ``context`` tokens (module docstring), on
-    ``threads`` threads (None: the count with the least time, :func:`best_threads`)."""
+    """One decode step of ``batch`` sequences each at ``context`` tokens (module docstring): the
+    stream, the dot products and the barriers one after another, on ``threads`` threads (None:
+    the count with the least time, :func:`best_threads`)."""
     _positive_int("batch", batch)
     _positive_int("context", context)
     _threads(cpu, threads)
@@ -328,9 +338,9 @@ def decode_step(cfg: ModelConfig, cpu: CpuParams, fmt: WeightFormat, *, batch: i
     macs = batch * (layers + head) + batch * _attention_macs(cfg, 1, context)
     compute_all = macs / (cpu.peak_macs_per_s(fmt.dot_dtype) * cpu.gemv_efficiency)
     memory = (weights + kv) / cpu.dram_rate_bytes_per_s
-    n = threads or best_threads(compute_all * cpu.cores, memory, sync_s(cfg, cpu) / cpu.cores, cpu.cores)
+    n = threads or best_threads(compute_all * cpu.cores, memory, sync_s(cfg, cpu) / cpu.cores, cpu.cores, overlap=False)
     compute, sync = compute_all * cpu.cores / n, sync_s(cfg, cpu) * n / cpu.cores
-    return CpuTime(max(compute, memory) + sync, compute, memory, 2 * macs, weights + kv, sync, n)
+    return CpuTime(memory + compute + sync, compute, memory, 2 * macs, weights + kv, sync, n)
 
 
 def prefill(cfg: ModelConfig, cpu: CpuParams, fmt: WeightFormat, *, batch: int = 1, tokens: int = 1,
