@@ -30,7 +30,7 @@ the threads after every node of its graph: a fixed cost a step, whatever the bat
 with the threads). The stream and the dot products add rather than overlap: each thread of
 llama.cpp's matrix-vector kernel loads a block, unpacks it and multiplies it before it loads
 the next, so a core's unpack and multiply time is time its loads are not in flight (a
-roofline's ``max`` would let a 16-core Graviton4 run at the DRAM limit it does not reach:
+roofline's ``max`` would put a 32-core Graviton4 at the DRAM limit it does not reach:
 49, 63 and 70 tokens/s on 16, 32 and 64 cores, each doubling of the cores halving only the
 compute part). The step runs on the thread count with the least time (:func:`best_threads`,
 as a user tunes llama.cpp's ``-t``: past ``sqrt(compute / barrier)`` a thread more adds more
