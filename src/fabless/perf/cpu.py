@@ -24,13 +24,21 @@ LLM decode (:func:`decode_step`) streams every weight once per step (the weights
 7-8B model are 100x any LLC) plus each sequence's KV cache, and does one dot product per
 weight per sequence on the quantised kernels' datatype (llama.cpp quantises the activations
 to 8 bits and multiplies Q4_0/Q8_0 blocks with int8 SDOT/SMMLA, VNNI or AMX): time is
-``max(bytes / (DRAM x dram_efficiency), MACs / (cores x MACs/cycle x clock x
-gemv_efficiency)) + sync``, ``sync = layers x NODES_PER_LAYER x cores x barrier_s_per_core``
-(llama.cpp joins the threads after every node of its graph: a fixed cost a step, whatever the
-batch, that grows with the threads), on the thread count with the least time (:func:`best_threads`,
-as a user tunes llama.cpp's ``-t``: more threads than it takes to saturate the DRAM only add
-barriers; so more cores never slow a step). Prefill (:func:`prefill`) is the same weights through GEMMs of
-``batch x prompt`` rows at ``gemm_efficiency``, plus causal attention at the fp32 SIMD rate.
+``bytes / (DRAM x dram_efficiency) + MACs / (cores x MACs/cycle x clock x gemv_efficiency)
++ sync``, ``sync = layers x NODES_PER_LAYER x cores x barrier_s_per_core`` (llama.cpp joins
+the threads after every node of its graph: a fixed cost a step, whatever the batch, that grows
+with the threads). The stream and the dot products add rather than overlap: each thread of
+llama.cpp's matrix-vector kernel loads a block, unpacks it and multiplies it before it loads
+the next, so a core's unpack and multiply time is time its loads are not in flight (a
+roofline's ``max`` would put a 32-core Graviton4 at the DRAM limit it does not reach:
+49, 63 and 70 tokens/s on 16, 32 and 64 cores, each doubling of the cores halving only the
+compute part). The step runs on the thread count with the least time (:func:`best_threads`,
+as a user tunes llama.cpp's ``-t``: past ``sqrt(compute / barrier)`` a thread more adds more
+barrier than it saves; so more cores never slow a step). Prefill (:func:`prefill`) is the same weights through
+llama.cpp's quantised GEMMs of ``batch x prompt`` rows at ``gemm_efficiency`` (the same kernels
+one block at a time: the stream, the multiplies and the barriers add as in decode; past a few
+tens of prompt tokens the multiplies are nearly all of it), plus causal attention at the fp32
+SIMD rate.
 
 Weight formats (:data:`WEIGHT_FORMATS`) are llama.cpp's blocks: Q4_0 stores 32 weights in
 18 bytes (an fp16 scale and 32 4-bit values), Q8_0 in 34 bytes (an fp16 scale and 32 int8);
@@ -287,15 +295,14 @@ def weight_bytes(cfg: ModelConfig, fmt: WeightFormat, *, active: bool = True) ->
 
 
 def best_threads(work_s: float, memory_s: float, sync_per_thread_s: float, cores: int) -> int:
-    """The thread count (1 to ``cores``) with the least ``max(memory_s, work_s / n) + n x
-    sync_per_thread_s``, as a llama.cpp user tunes ``-t`` (decode) and ``-tb`` (prompt): past the
-    count at which the cores outrun the DRAM, more threads only add barrier time. The minimum is
-    at sqrt(work / sync) while compute-bound, else at the first count that is memory-bound."""
-    cands = {1, cores}
-    for x in (math.sqrt(work_s / sync_per_thread_s) if sync_per_thread_s > 0 else cores,
-              work_s / memory_s if memory_s > 0 else cores):
-        cands.update((max(1, min(cores, math.floor(x))), max(1, min(cores, math.ceil(x)))))
-    return min(sorted(cands), key=lambda n: max(memory_s, work_s / n) + n * sync_per_thread_s)
+    """The thread count (1 to ``cores``) with the least ``memory_s + work_s / n + n x
+    sync_per_thread_s`` (llama.cpp's quantised kernels, decode and prompt: the stream does not
+    hide under the multiplies), as a llama.cpp user tunes ``-t`` (decode) and ``-tb`` (prompt):
+    the minimum is at sqrt(work / sync), past which a thread more adds more barrier time than it
+    saves. ``memory_s`` is the same for every count (the socket's DRAM is shared)."""
+    x = math.sqrt(work_s / sync_per_thread_s) if sync_per_thread_s > 0 else cores
+    cands = {1, cores, max(1, min(cores, math.floor(x))), max(1, min(cores, math.ceil(x)))}
+    return min(sorted(cands), key=lambda n: memory_s + work_s / n + n * sync_per_thread_s)
 
 
 def sync_s(cfg: ModelConfig, cpu: CpuParams) -> float:
@@ -317,8 +324,9 @@ def _threads(cpu: CpuParams, threads: int | None) -> None:
 
 def decode_step(cfg: ModelConfig, cpu: CpuParams, fmt: WeightFormat, *, batch: int = 1, context: int = 1,
                 kv_bytes: float = 2.0, threads: int | None = None) -> CpuTime:
-    """One decode step of ``batch`` sequences each at ``context`` tokens (module docstring), on
-    ``threads`` threads (None: the count with the least time, :func:`best_threads`)."""
+    """One decode step of ``batch`` sequences each at ``context`` tokens (module docstring): the
+    stream, the dot products and the barriers one after another, on ``threads`` threads (None:
+    the count with the least time, :func:`best_threads`)."""
     _positive_int("batch", batch)
     _positive_int("context", context)
     _threads(cpu, threads)
@@ -330,14 +338,14 @@ def decode_step(cfg: ModelConfig, cpu: CpuParams, fmt: WeightFormat, *, batch: i
     memory = (weights + kv) / cpu.dram_rate_bytes_per_s
     n = threads or best_threads(compute_all * cpu.cores, memory, sync_s(cfg, cpu) / cpu.cores, cpu.cores)
     compute, sync = compute_all * cpu.cores / n, sync_s(cfg, cpu) * n / cpu.cores
-    return CpuTime(max(compute, memory) + sync, compute, memory, 2 * macs, weights + kv, sync, n)
+    return CpuTime(memory + compute + sync, compute, memory, 2 * macs, weights + kv, sync, n)
 
 
 def prefill(cfg: ModelConfig, cpu: CpuParams, fmt: WeightFormat, *, batch: int = 1, tokens: int = 1,
             kv_bytes: float = 2.0, threads: int | None = None) -> CpuTime:
     """The prompt of ``batch`` sequences of ``tokens``: the weights' GEMMs at ``gemm_efficiency`` of
     the quantised kernels' datatype, causal attention at the fp32 SIMD rate, and the weights read
-    once (KV written once); ``threads`` as for :func:`decode_step`."""
+    once (KV written once), one after another as in :func:`decode_step`; ``threads`` as there."""
     _positive_int("batch", batch)
     _positive_int("tokens", tokens)
     _threads(cpu, threads)
@@ -351,7 +359,7 @@ def prefill(cfg: ModelConfig, cpu: CpuParams, fmt: WeightFormat, *, batch: int =
     memory = traffic / cpu.dram_rate_bytes_per_s
     n = threads or best_threads(compute * cpu.cores, memory, sync_s(cfg, cpu) / cpu.cores, cpu.cores)
     compute, sync = compute * cpu.cores / n, sync_s(cfg, cpu) * n / cpu.cores
-    return CpuTime(max(compute, memory) + sync, compute, memory, 2 * (mm_macs + att_macs), traffic, sync, n)
+    return CpuTime(memory + compute + sync, compute, memory, 2 * (mm_macs + att_macs), traffic, sync, n)
 
 
 def memory_bytes(cfg: ModelConfig, fmt: WeightFormat, *, batch: int, context: int, kv_bytes: float = 2.0) -> dict[str, float]:
