@@ -18,7 +18,7 @@ from fabless.perf.params import ChipParams
 
 _PATH = Path(str(resources.files("fabless") / "data" / "perf" / "libraries.yaml"))
 #: Family fields a library may set.
-LIBRARY_FIELDS = ("mma_8bit_ratio", "mma_efficiency")
+LIBRARY_FIELDS = ("mma_8bit_ratio", "mma_efficiency", "tile_overhead_s")
 
 
 @dataclass(frozen=True)
