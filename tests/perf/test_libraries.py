@@ -53,3 +53,13 @@ def test_blackwell_fp8_gemms_run_at_the_cublaslt_fraction():
     assert t == pytest.approx(2 * 16384 ** 3 / (4500e12 * 0.81 * 0.70), rel=0.03)
     # the harness library adds nothing on Blackwell: its fraction is the family's
     assert float(with_library(b200, library("azure-benchmarking-guide")).mma_8bit_ratio[0]) == pytest.approx(0.70)
+
+
+def test_library_values_carry_their_own_provenance():
+    # --explain cites the library's fit, not the family's default, for the values it replaces
+    p = with_library(ChipParams.from_chip("mi300x"), library("azure-benchmarking-guide"))
+    src = p.sources[0]["tile_overhead_s"]
+    assert src["library"] == "azure-benchmarking-guide" and src["confidence"] == "calibrated"
+    assert src["fitted_on"] == ["kernel-amd-001", "kernel-amd-007"]
+    assert p.sources[0]["mma_8bit_ratio"]["fitted_on"] == ["kernel-amd-003", "kernel-amd-005", "kernel-amd-008"]
+    assert "library" not in p.sources[0]["mma_efficiency"]  # not set by the library: the family's
