@@ -170,7 +170,7 @@ def _gemm_tile_formula() -> str:
 tiles   = ceil(m/BM) · ceil(n/BN) · b
 waves   = ceil(tiles / cores)
 rate    = peak · (sustained clock / boost clock) · mma_efficiency [· mma_8bit_ratio for 8-bit operands] / cores · feed
-compute = waves · 2·BM·BN·k_pad / rate,   k_pad = ceil(k/{TILE_K})·{TILE_K}   (whole K steps of TILE_K = {TILE_K})
+compute = waves · (2·BM·BN·k_pad / rate + tile_overhead_s),   k_pad = ceil(k/{TILE_K})·{TILE_K}   (whole K steps of TILE_K = {TILE_K})
 feed    = min(1, operand_bytes_per_cycle_per_core / (MACs/cycle/core · (BM+BN)/(BM·BN) · bytes))
 ```
 """
@@ -211,6 +211,8 @@ FAMILY_PARAMS = (
     ("tile_sram_fraction", "part of a core's scratchpad usable for tiles"),
     ("vector_efficiency", "fraction of the vector peak elementwise kernels reach"),
     ("scratchpad_bytes_if_unknown", "per-core scratchpad when the chip file has none"),
+    ("tile_overhead_s", "GEMM time per wave of tiles outside the main loop that the kernel does not hide (prologue loads, "
+                        "epilogue stores); a library may set its own (data/perf/libraries.yaml)"),
 )
 
 

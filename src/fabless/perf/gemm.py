@@ -5,12 +5,16 @@ Two mappings, chosen by the chip's matrix-unit kind (designs of both kinds may b
 * **GPU tensor cores** (and CPU SIMD units): the output is cut into thread-block tiles
   ``BM x BN``; tiles run in *waves* of one tile per core. Time of the main loop is
   ``waves x 2·BM·BN·k_pad / core_rate``, so partial edge tiles (tile quantisation) and a
-  last, partly-filled wave (wave quantisation) cost full price. ``core_rate`` is the core's
+  last, partly-filled wave (wave quantisation) cost full price; each wave also pays the
+  family's (or library's) ``tile_overhead_s``, the time a core spends on a tile outside its main
+  loop where the kernel does not hide it behind the next tile (prologue: the first K step's
+  operand loads; epilogue: converting and writing the output tile). ``core_rate`` is the core's
   share of the dense peak at the sustained clock, times ``mma_efficiency`` (and, for 8-bit
   operands, the family's ``mma_8bit_ratio``), times an
   operand-feed factor ``min(1, operand_bytes_per_cycle / (MACs/cycle x (BM+BN)/(BM·BN) x
   bytes))`` that penalises small tiles. Tiles whose double-buffered operands do not fit in
-  the core's scratchpad are not used.
+  the core's scratchpad are not used (a K step loads at least one 128-byte line of each operand
+  row: 64 bf16 or 128 fp8 elements).
 * **Systolic arrays** (TPU MXU, Trainium/Gaudi/MTIA arrays), weight-stationary: B is cut
   into ``R x C`` blocks loaded into an array, and a chunk of A's rows streams through.
   One pass costs ``max(m_chunk, R)`` cycles (weight loading hides behind streaming only when
@@ -57,6 +61,11 @@ _TILE_BN = np.array([t[1] for t in GPU_TILES], float)[:, None]
 #: padded up to a multiple; with split-K the slices then stay whole steps, and more K never
 #: takes less time.
 TILE_K, TILE_STAGES = 64, 2
+#: Bytes of one operand row a K step loads at least (one 128-byte cache line; global loads move
+#: whole lines): an 8-bit tile's K step is 128 elements deep, so its double-buffered operands
+#: take the scratchpad of a 16-bit tile of the same shape (what limits FP8 tiles on CDNA 3's
+#: 64 KiB LDS to those of BF16).
+LINE_BYTES = 128
 #: The ``mapping`` names of a tiling, by ``kind_code == SYSTOLIC`` (an object array: indexing it
 #: is far cheaper than converting strings).
 _MAPPING = np.array(["tiles", "systolic"], dtype=object)
@@ -125,15 +134,16 @@ def gemm_time(m: int, n: int, k: int, chip: ChipParams, dtype: str = "bf16", *, 
 # see params.OneDesign). The two paths differ only in how they pick the best candidate.
 
 def _gpu_tile(xp, bm, bn, m, n, k_pad, batch, ib, a_bytes, b_bytes, c_bytes, fits, cores, g, macs_per_cycle_core,
-              operand_bytes, core_rate, sram_cap, bw):
+              operand_bytes, core_rate, sram_cap, bw, tile_overhead):
     """GPU tile candidate (BM, BN): compute time, HBM traffic, memory time, whether its operands
     fit the scratchpad, waves, tiles and operand-feed factor (``k_pad``: k padded to whole TILE_K steps;
-    ``g``: the group of tiles sharing an operand in L2, see :func:`_l2_group`)."""
+    ``g``: the group of tiles sharing an operand in L2, see :func:`_l2_group`; ``tile_overhead``:
+    the time per wave outside the main loop, ``tile_overhead_s``)."""
     tm, tn = xp.ceil(m / bm), xp.ceil(n / bn)
     n_tiles = tm * tn * batch
     need = macs_per_cycle_core * (bm + bn) / (bm * bn) * ib
     feed = xp.minimum(1.0, operand_bytes / need)
-    ok = TILE_STAGES * (bm + bn) * TILE_K * ib <= sram_cap
+    ok = TILE_STAGES * (bm + bn) * xp.maximum(TILE_K * ib, LINE_BYTES) <= sram_cap
     reread = a_bytes * xp.ceil(tn / g) + b_bytes * xp.ceil(tm / g) + c_bytes
     traffic = xp.where(fits, a_bytes + b_bytes + c_bytes, reread)
     # Split-K: with fewer output tiles than cores, each tile's K loop can be cut into s slices run
@@ -144,12 +154,13 @@ def _gpu_tile(xp, bm, bn, m, n, k_pad, batch, ib, a_bytes, b_bytes, c_bytes, fit
     # slice's partials), so the best s is where they meet, p·s² + b0·s - a = 0: the floor or the
     # ceil of its root, within [1, s_max]. s = 1 is the unsplit kernel (one wave when s_max > 1,
     # its waves otherwise), never better than the best s, since the math falls and the memory
-    # time rises with s.
+    # time rises with s. Each wave of (slices of) tiles also pays ``tile_overhead`` once: within
+    # one wave it does not depend on s, so the best s is the same.
     s_max = xp.maximum(1.0, xp.minimum(xp.floor(cores / n_tiles), xp.floor(k_pad / TILE_K)))
     t_tile = 2 * bm * bn * k_pad / (core_rate * feed)
     if xp is SCALAR and s_max == 1.0:  # no split possible: the unsplit kernel, waves of tiles (what the below gives, sooner)
         waves = xp.ceil(n_tiles / cores)
-        return waves * t_tile, traffic, traffic / bw, ok, waves, n_tiles, feed
+        return waves * (t_tile + tile_overhead), traffic, traffic / bw, ok, waves, n_tiles, feed
     p = 8.0 * m * n * batch / bw
     b0 = traffic / bw
     root = 2 * t_tile / (b0 + xp.sqrt(b0 * b0 + 4 * p * t_tile))
@@ -158,7 +169,7 @@ def _gpu_tile(xp, bm, bn, m, n, k_pad, batch, ib, a_bytes, b_bytes, c_bytes, fit
     for s in ((s_lo,) if xp is SCALAR and s_lo == s_hi else (s_lo, s_hi)):
         waves_s = xp.ceil(n_tiles * s / cores) / s  # waves of whole-K tile work (fractional)
         traffic_s = traffic + xp.where(s > 1, 8.0 * s * m * n * batch, 0.0)
-        t_s = waves_s * t_tile
+        t_s = waves_s * t_tile + xp.ceil(n_tiles * s / cores) * tile_overhead
         if best is None:
             best = (t_s, traffic_s, waves_s)
             continue
@@ -215,7 +226,8 @@ def _gemm_one(m, n, k, batch, ib, ob, flops, peak, d: OneDesign, cand) -> OpTime
         mpc = peak / (2 * d.boost_clock_hz * cores)
         k_pad = xp.ceil(k / TILE_K) * TILE_K  # whole K steps
         args = (m, n, k_pad, batch, ib, a_bytes, b_bytes, c_bytes, fits, cores, _l2_group(xp, cores), mpc,
-                d.operand_bytes_per_cycle_per_core, rate / cores, d.sram_per_core_bytes * d.tile_sram_fraction, bw)
+                d.operand_bytes_per_cycle_per_core, rate / cores, d.sram_per_core_bytes * d.tile_sram_fraction, bw,
+                d.tile_overhead_s)
         evals = [_gpu_tile(xp, float(bm), float(bn), *args) for bm, bn in cand]
         totals = [xp.maximum(e[0], e[2]) if e[3] else math.inf for e in evals]
         if not any(e[3] for e in evals):  # a scratchpad too small for any: the smallest tile runs
@@ -322,7 +334,7 @@ def _gemm_designs(m, n, k, batch, ib, ob, flops, dtype, chip: ChipParams, cand) 
             _l2_group(np, cores), mpc,
             chip.operand_bytes_per_cycle_per_core[idx][None, :], rate[idx][None, :] / cores,
             chip.sram_per_core_bytes[idx] * chip.tile_sram_fraction[idx],
-            chip.hbm_rate_bytes_per_s[idx][None, :])
+            chip.hbm_rate_bytes_per_s[idx][None, :], chip.tile_overhead_s[idx][None, :])
         # a scratchpad too small for any candidate still runs the smallest tile
         ok = ok | (~ok.any(axis=0)[None, :] & (np.arange(len(cand)) == 0)[:, None])
         total = np.where(ok, np.maximum(t_compute, t_memory), np.inf)

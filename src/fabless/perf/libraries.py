@@ -7,7 +7,7 @@ family's own; :func:`library_for_source` finds the library a measurement's sourc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dc_field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -18,7 +18,7 @@ from fabless.perf.params import ChipParams
 
 _PATH = Path(str(resources.files("fabless") / "data" / "perf" / "libraries.yaml"))
 #: Family fields a library may set.
-LIBRARY_FIELDS = ("mma_8bit_ratio", "mma_efficiency")
+LIBRARY_FIELDS = ("mma_8bit_ratio", "mma_efficiency", "tile_overhead_s")
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,8 @@ class Library:
     match: str
     families: tuple[tuple[str, tuple[tuple[str, float], ...]], ...]
     rows: tuple[str, ...]
+    #: (family, field) -> the value's provenance (source, confidence, note, fitted_on, library)
+    provenance: dict = dc_field(default_factory=dict, compare=False)
 
     def values_for(self, family: str) -> dict[str, float]:
         return dict(dict(self.families).get(family, ()))
@@ -47,6 +49,7 @@ def libraries() -> dict[str, Library]:
             continue
         fams = []
         rows: list[str] = []
+        prov: dict[tuple[str, str], dict] = {}
         for fam, fields in (e.get("families") or {}).items():
             vals = []
             for field, spec in fields.items():
@@ -56,10 +59,14 @@ def libraries() -> dict[str, Library]:
                 if not 0 < value <= 2:
                     raise FablessError(f"libraries.yaml: {name}.{fam}.{field} must be in (0, 2], got {value}")
                 vals.append((field, value))
-                rows += list(pf.params[f"{name}.families.{fam}.{field}"].fitted_on or ())
+                q = pf.params[f"{name}.families.{fam}.{field}"]
+                rows += list(q.fitted_on or ())
+                prov[(str(fam), field)] = {k: v for k, v in (("source", q.source), ("confidence", q.confidence),
+                                                             ("note", q.note), ("fitted_on", list(q.fitted_on or ())),
+                                                             ("library", str(name))) if v}
             fams.append((str(fam), tuple(vals)))
         out[str(name)] = Library(str(name), str(e.get("display", name)), str(e.get("date")), str(e["match"]),
-                                 tuple(fams), tuple(rows))
+                                 tuple(fams), tuple(rows), prov)
     return out
 
 
@@ -76,7 +83,8 @@ def library_for_source(source: str) -> Library | None:
 
 
 def with_library(p: ChipParams, lib: Library | None) -> ChipParams:
-    """``p`` with the library's values for each design's family in place of the family's own."""
+    """``p`` with the library's values for each design's family in place of the family's own (and
+    their provenance in place of the family's, so ``--explain`` cites the library)."""
     if lib is None:
         return p
     fams = list(p.family)
@@ -86,7 +94,11 @@ def with_library(p: ChipParams, lib: Library | None) -> ChipParams:
         new = [lib.values_for(f).get(field, b) for f, b in zip(fams, base)]
         if new != base:
             changes[field] = new
-    return p.replace(**changes) if changes else p
+    if not changes:
+        return p
+    sources = tuple({**s, **{f: lib.provenance[(fam, f)] for f in changes if (fam, f) in lib.provenance}}
+                    for s, fam in zip(p.sources, fams)) if len(p.sources) == len(fams) else p.sources
+    return p.replace(**changes, sources=sources)
 
 
 __all__ = ["LIBRARY_FIELDS", "Library", "libraries", "library", "library_for_source", "with_library"]

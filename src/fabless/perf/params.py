@@ -41,7 +41,7 @@ FAMILY_FIELDS = (
     "mma_efficiency", "sustained_clock_fraction", "hbm_efficiency", "launch_overhead_s",
     "operand_bytes_per_cycle_per_core", "attention_mma_ratio", "attention_overhead_blocks",
     "attention_block", "tile_sram_fraction", "vector_efficiency", "scratchpad_bytes_if_unknown",
-    "mma_8bit_ratio",
+    "mma_8bit_ratio", "tile_overhead_s",
 )
 
 #: Names of on-chip memory levels that are not operand scratchpads.
@@ -252,6 +252,7 @@ class ChipParams:
     tile_sram_fraction: np.ndarray
     vector_efficiency: np.ndarray
     mma_8bit_ratio: np.ndarray
+    tile_overhead_s: np.ndarray
     sources: tuple[dict, ...] = field(default=(), compare=False)
 
     # ------------------------------------------------------------------ construction
@@ -304,7 +305,8 @@ class ChipParams:
             **{k: np.array([f[k]]) for k in ("mma_efficiency", "hbm_efficiency", "launch_overhead_s",
                                              "operand_bytes_per_cycle_per_core", "attention_mma_ratio",
                                              "attention_overhead_blocks", "attention_block",
-                                             "tile_sram_fraction", "vector_efficiency", "mma_8bit_ratio")},
+                                             "tile_sram_fraction", "vector_efficiency", "mma_8bit_ratio",
+                                             "tile_overhead_s")},
             sources=(src,),
         )
 
@@ -488,8 +490,9 @@ class ChipParams:
             a = getattr(self, name)
             if np.any(~(a > 0)):
                 raise FablessError(f"{name} must be positive, got {a[~(a > 0)][0]:g}")
-        if np.any(self.launch_overhead_s < 0):
-            raise FablessError("launch_overhead_s must be >= 0")
+        for name in ("launch_overhead_s", "tile_overhead_s"):
+            if np.any(getattr(self, name) < 0):
+                raise FablessError(f"{name} must be >= 0")
 
 
 def concat(parts: list[ChipParams]) -> ChipParams:

@@ -19,6 +19,11 @@ SXM, B200, MI300X) and hold out its siblings (A100 PCIe, GH200, GB200, MI325X) a
 chip of a family without a fit row (Gaudi 3, which uses the cross-family default); and to
 fit Hopper's two attention parameters on every other FlashAttention-3 row (seq 512, 2048,
 8192) and hold out the other three. 7 of the 16 rows in scope are fit rows.
+
+Rows added later follow their own file's rule: the Azure GEMM harness (data/perf/libraries.yaml)
+fits its library's ``mma_8bit_ratio`` on the large shapes (every dimension >= 4096) and its
+``tile_overhead_s`` on the others, each time every other row in id order from the first, on the
+family's first product (H100, MI300X; GB200 for Blackwell's ratio); every other row is held out.
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ FIT_IDS: frozenset[str] = frozenset({
     "kernel-bw-003", "kernel-bw-005", "kernel-bw-008",
     "kernel-h100az-003", "kernel-h100az-005", "kernel-h100az-008",
     "kernel-amd-003", "kernel-amd-005", "kernel-amd-008",
+    # ... and its per-wave tile overhead on Hopper and CDNA 3 (scripts/fit_tile_overhead.py)
+    "kernel-h100az-001", "kernel-h100az-007", "kernel-amd-001", "kernel-amd-007",
 })
 
 #: Bytes a gpt-fast batch-1 decode step streams (Llama-2-7B in bf16: 6.74e9 params x 2).

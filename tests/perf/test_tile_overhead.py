@@ -1,0 +1,67 @@
+"""The GEMM model's per-wave tile overhead (``tile_overhead_s``) and the 128-byte K step of 8-bit
+tiles, each checked against a hand calculation."""
+
+from __future__ import annotations
+
+import pytest
+
+from fabless.errors import FablessError
+from fabless.perf.gemm import gemm_time
+from fabless.perf.libraries import library, with_library
+from fabless.perf.params import ChipParams
+
+TAU = 2e-6
+
+
+def _chip(tau: float) -> ChipParams:
+    # 100 cores of 1 TFLOP/s bf16 each, a perfect main loop, no launch cost and HBM so fast that
+    # every GEMM below is compute-bound: the time is waves x (main loop of a tile + tau)
+    return ChipParams.from_arrays(peak_flops_per_s={"bf16": 100e12}, cores=100, hbm_bytes_per_s=1e18,
+                                  boost_clock_hz=1e9, mma_efficiency=1.0, launch_overhead_s=0.0,
+                                  tile_overhead_s=tau)
+
+
+def test_each_wave_pays_the_overhead_once():
+    # 250 tiles of 128 x 128 on 100 cores: 3 waves (250 > 100 cores, so no split-K); a tile's
+    # main loop is 2 x 128 x 128 x 1024 FLOP at 1e12 FLOP/s = 33.554 us
+    m, n, k = 128 * 250, 128, 1024
+    main_s = 2 * 128 * 128 * 1024 / 1e12
+    with_tau = gemm_time(m, n, k, _chip(TAU), "bf16", tiles=[(128, 128)])
+    without = gemm_time(m, n, k, _chip(0.0), "bf16", tiles=[(128, 128)])
+    assert float(without.time_s[0]) == pytest.approx(3 * main_s, rel=1e-9)
+    assert float(with_tau.time_s[0]) == pytest.approx(3 * (main_s + TAU), rel=1e-9)  # 3 waves, not 250 tiles
+
+
+def test_a_split_k_wave_pays_it_once_too():
+    # 10 tiles on 100 cores: K = 8192 (128 steps of 64) is cut into 10 slices that run in one
+    # wave (memory is free, so the largest split wins): 2 x 128 x 128 x 8192 / 1e12 / 10 + tau
+    t = gemm_time(128 * 10, 128, 8192, _chip(TAU), "bf16", tiles=[(128, 128)])
+    assert float(t.time_s[0]) == pytest.approx(2 * 128 * 128 * 8192 / 1e12 / 10 + TAU, rel=1e-9)
+
+
+def test_the_overhead_cannot_be_negative():
+    with pytest.raises(FablessError, match="tile_overhead_s"):
+        _chip(-1e-6)
+
+
+def test_harness_library_sets_it_on_hopper_and_cdna3_only():
+    lib = library("azure-benchmarking-guide")
+    assert float(with_library(ChipParams.from_chip("h100-sxm"), lib).tile_overhead_s[0]) == pytest.approx(2.55e-6)
+    assert float(with_library(ChipParams.from_chip("mi300x"), lib).tile_overhead_s[0]) == pytest.approx(2.70e-6)
+    # the families' own kernels (and Blackwell's under the harness) hide it
+    for chip in ("h100-sxm", "mi300x", "gb200"):
+        assert float(ChipParams.from_chip(chip).tile_overhead_s[0]) == 0.0
+    assert float(with_library(ChipParams.from_chip("gb200"), lib).tile_overhead_s[0]) == 0.0
+
+
+def test_fp8_k_steps_are_a_whole_line_so_cdna3_lds_limits_fp8_tiles_like_bf16():
+    # MI300X: 64 KiB LDS per CU, 85 % of it for operand tiles = 55,705 bytes; two stages of
+    # (BM + BN) rows of one 128-byte line each fit while BM + BN <= 55,705 / 256 = 217.6:
+    # 64x64, 64x128 and 128x64 do, 128x128 and larger do not, in FP8 as in BF16
+    mi300x = ChipParams.from_chip("mi300x")
+    for dtype in ("fp8", "bf16"):
+        t = gemm_time(8192, 8192, 8192, mi300x, dtype)
+        assert float(t.tiling["tile_m"][0] + t.tiling["tile_n"][0]) <= 217.6, dtype
+    # H100 (256 KiB): 2 x (128 + 256) x 128 = 98,304 bytes fit, so its large FP8 tiles stay
+    t = gemm_time(8192, 8192, 8192, ChipParams.from_chip("h100-sxm"), "fp8")
+    assert float(t.tiling["tile_m"][0] + t.tiling["tile_n"][0]) > 217.6
