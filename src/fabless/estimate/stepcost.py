@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from fabless.estimate.engine import (Plan, engine_params, expert_local, graph_time, inference_all_reduce_s,
-                                     inference_config, inference_memory_bytes, kv_heads_per_rank, resolve_system)
+                                     heads_per_rank, inference_config, inference_memory_bytes, resolve_system)
 from fabless.estimate.cpu import check_accelerator_precision
 from fabless.estimate.plan import check_plan
 from fabless.estimate.scenario import Scenario
@@ -112,9 +112,9 @@ class EngineStepCost:
                 raise FablessError(f"parallel.ep: {ep} exceeds the scale-up domain of {system.scale_up.size} chips of {system.name}")
         mesh = tuple((a, tuple(v)) for a, v in sorted(((par.mesh or {}) if par != "auto" else {}).items()) if a == "tp")
         plan = Plan(tp=tp, pp=pp, dp=1, ep=ep, mesh=mesh)
-        check_plan(plan, cfg, plan.chips, system)  # the same rules as fabless estimate
         sw = with_chip_calibration(resolve_software(scn.software, system.chip, "inference"), system.chip, "inference")
-        cfg = kv_heads_per_rank(cfg, tp, sw)
+        cfg = heads_per_rank(cfg, tp, sw)  # the heads the stack's ranks hold (padded, KV copied)
+        check_plan(plan, cfg, plan.chips, system)  # the same rules as fabless estimate
         p = scn.precision
         prec = Precision(weights=p.weights, activations=p.activations, kv_cache=p.kv_cache)
         chip = ChipParams.from_chip(system.chip)
