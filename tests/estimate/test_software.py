@@ -239,3 +239,20 @@ def test_neuron_decode_attends_the_whole_compiled_cache_and_pays_per_score():
     steps = 8064 - 1
     assert a.breakdown_s["decode.attention_scores"] / steps == pytest.approx(
         32 * 8 * 4 * 8192 * sw.decode_score_cost_s / 2, rel=1e-9)
+
+
+def test_a_neuron_serving_step_of_a_static_batch_is_its_tpot():
+    # The serving step cost times a step of 8 decoding sequences at 8,192 cached positions each as
+    # fabless estimate's TPOT for that batch (whose decode attends all 8,192 compiled positions), the
+    # per-score term included: 32 layers x 8 x 4 query heads per chip x 8,192 x decode_score_cost_s / 2.
+    import dataclasses
+
+    from fabless.estimate.stepcost import EngineStepCost
+
+    sw = software_stacks()["neuron-inference"]
+    cost = EngineStepCost.from_scenario(scenario_from_dict(_inf2_8b(8, 128, 8064), "test"))
+    tpot = estimate(scenario_from_dict(_inf2_8b(8, 128, 8064), "test")).metrics["tpot_s"]
+    assert cost.step_time_s(0, 0, 8, 8 * 8192) == pytest.approx(tpot, rel=1e-3)
+    plain = dataclasses.replace(cost, score_s_per_position=0.0, _decode_attn={})
+    assert cost.step_time_s(0, 0, 8, 8 * 8192) - plain.step_time_s(0, 0, 8, 8 * 8192) == pytest.approx(
+        32 * 8 * 4 * 8192 * sw.decode_score_cost_s / 2, rel=1e-9)
