@@ -74,7 +74,9 @@ class Software:
                if self.efficiency_from and self.calibrated else
                f"efficiency {self.framework_kernel_efficiency:.2f} fitted on {', '.join(self.fit_rows)}"
                if self.calibrated else f"engine-wide efficiency {self.framework_kernel_efficiency:.2f} "
-               f"({len(self.fit_rows)} fit rows of its own, fewer than {MIN_FIT_ROWS})")
+               f"({len(self.fit_rows)} fit rows of its own, fewer than {MIN_FIT_ROWS})" if len(self.fit_rows) < MIN_FIT_ROWS
+               else f"engine-wide efficiency {self.framework_kernel_efficiency:.2f} (its {len(self.fit_rows)} fit rows "
+               "fit its other parameters)")
         if not self.overlap_grad_reduce:
             how += "; gradient reduction after the backward pass (not overlapped)"
         if self.overlap_tp_comm:
