@@ -6,8 +6,8 @@ NeuronLink (tp > 1 chip: the trn1 16-chip 2D torus and the inf2 12-chip ring):
   collective (issuing it and the ranks' synchronisation), whatever the group's size;
 - ``generations.neuronlink.simple_step_overhead_s``: the cost of each ring / torus step on top of
   the hop latency (``ll_step_overhead_s`` is kept equal to it);
-- ``neuron-inference.decode_score_cost_s`` (software.yaml): seconds per decode attention score
-  (one sequence x one query head x one attended position) on one NeuronCore.
+- ``neuron-inference.decode_score_cost_s`` (software.yaml): seconds per attended position of one
+  sequence's decode attention scores on one NeuronCore (its query heads side by side).
 
 With only the trn1 rows (one 16-chip group) a fixed cost could not be told from a per-step cost;
 the inf2 rows' 12-chip ring has twice the steps of trn1's 4x4 torus and tells them apart. The
@@ -34,7 +34,7 @@ from fabless.validate.core import load_rows
 STACK = "neuron-inference"
 LAUNCH_S = [round(1e-6 * v, 9) for v in range(0, 61, 5)]        # 0-60 us
 STEP_S = [round(1e-6 * v, 9) for v in (0.0, 0.5, 1.0, 2.0, 3.45)]  # 3.45 us: the value fitted on trn1 alone
-SCORE_S = [round(1e-10 * v, 12) for v in range(0, 21, 1)]        # 0-2 ns
+SCORE_S = [round(1e-10 * v, 12) for v in range(0, 61, 2)]         # 0-6 ns
 
 
 def fit_rows() -> list[dict]:
@@ -54,7 +54,7 @@ def _set(text: str, key: str, value: float) -> str:
 
 
 def _set_score(text: str, value: float) -> str:
-    pat = re.compile(r"(\n" + STACK + r":\n(?:  .*\n)*?  decode_score_cost_s: \{value: )[0-9.e+-]+")
+    pat = re.compile(r"(\n" + STACK + r":\n(?:  .*\n)*?  decode_score_cost_s: \{value: )[A-Z0-9.e+-]+")
     out, n = pat.subn(lambda m: m.group(1) + f"{value:.3e}", text)
     if n != 1:
         raise SystemExit(f"software.yaml: {STACK}.decode_score_cost_s not found")

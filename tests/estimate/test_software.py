@@ -225,8 +225,8 @@ def test_neuron_decode_attends_the_whole_compiled_cache_and_pays_per_score():
     # Neuron's benchmark table (inf2, Llama-3-8B, batch 8, max_seq 8192): in 128 / out 8064 and
     # in 4096 / out 4096 both decode at 15.2-15.3 ms TPOT (within 1%), though their mean contexts are
     # 4,160 and 6,144 tokens: the decode attends all 8,192 compiled positions. The score term of one
-    # step by hand: 32 layers x 8 sequences x 48 / 12 = 4 query heads per chip x 8,192 positions
-    # x decode_score_cost_s / 2 ranks per chip.
+    # step by hand: each NeuronCore walks 32 layers x 8 sequences x 8,192 positions at
+    # decode_score_cost_s each, its 48 / 24 = 2 query heads side by side (one pass: <= 128 lanes).
     from fabless.estimate.engine import decode_context
 
     sw = software_stacks()["neuron-inference"]
@@ -238,13 +238,24 @@ def test_neuron_decode_attends_the_whole_compiled_cache_and_pays_per_score():
     assert a.metrics["tpot_s"] == pytest.approx(15.22e-3, rel=0.35)  # the row's TPOT P50, a held-out check
     steps = 8064 - 1
     assert a.breakdown_s["decode.attention_scores"] / steps == pytest.approx(
-        32 * 8 * 4 * 8192 * sw.decode_score_cost_s / 2, rel=1e-9)
+        32 * 8 * 8192 * sw.decode_score_cost_s, rel=1e-9)
+    # a rank holding more query heads than the lanes takes one more pass: Llama-2-70B on one inf2
+    # chip (tp 1): 64 heads on its 2 cores = 32 per rank, one pass; with 16 lanes, two passes
+    import dataclasses
+
+    from fabless.estimate.engine import Plan, decode_score_s, heads_per_rank
+    from fabless.workload import load_model
+
+    cfg = heads_per_rank(load_model("llama-2-70b"), 1, sw)
+    one = decode_score_s(cfg, Plan(tp=1), 1, 1000, sw)
+    assert one == pytest.approx(80 * 1000 * sw.decode_score_cost_s, rel=1e-12)
+    assert decode_score_s(cfg, Plan(tp=1), 1, 1000, dataclasses.replace(sw, decode_score_lanes=16)) == pytest.approx(2 * one)
 
 
 def test_a_neuron_serving_step_of_a_static_batch_is_its_tpot():
     # The serving step cost times a step of 8 decoding sequences at 8,192 cached positions each as
     # fabless estimate's TPOT for that batch (whose decode attends all 8,192 compiled positions), the
-    # per-score term included: 32 layers x 8 x 4 query heads per chip x 8,192 x decode_score_cost_s / 2.
+    # score term included: 32 layers x 8 sequences x 8,192 positions x decode_score_cost_s per rank.
     import dataclasses
 
     from fabless.estimate.stepcost import EngineStepCost
@@ -255,4 +266,4 @@ def test_a_neuron_serving_step_of_a_static_batch_is_its_tpot():
     assert cost.step_time_s(0, 0, 8, 8 * 8192) == pytest.approx(tpot, rel=1e-3)
     plain = dataclasses.replace(cost, score_s_per_position=0.0, _decode_attn={})
     assert cost.step_time_s(0, 0, 8, 8 * 8192) - plain.step_time_s(0, 0, 8, 8 * 8192) == pytest.approx(
-        32 * 8 * 4 * 8192 * sw.decode_score_cost_s / 2, rel=1e-9)
+        32 * 8 * 8192 * sw.decode_score_cost_s, rel=1e-9)

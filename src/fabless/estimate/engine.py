@@ -446,14 +446,16 @@ def decode_context(input_tokens: int, output_tokens: int, sw: Software | None) -
 
 
 def decode_score_s(cfg: ModelConfig, plan: Plan, batch: int, ctx: int, sw: Software) -> float:
-    """Seconds one chip spends per decode step on its attention scores beyond the operator
-    model, for a stack with ``sw.decode_score_cost_s`` (Transformers NeuronX): the chip's
-    layers x ``batch`` sequences x its query heads x ``ctx`` positions scores, spread over its
-    ``sw.tp_ranks_per_chip`` ranks, each costing ``decode_score_cost_s`` on its rank. ``cfg``
-    is the model as the stack's ranks hold it (:func:`heads_per_rank`)."""
+    """Seconds one chip spends per decode step on its attention score rows beyond the operator
+    model, for a stack with ``sw.decode_score_cost_s`` (Transformers NeuronX): each rank
+    (NeuronCore) walks the ``ctx`` positions of each of the ``batch`` sequences in each of the
+    chip's layers, its query heads side by side in the engine's ``sw.decode_score_lanes`` lanes
+    (one pass per ``lanes`` heads), ``decode_score_cost_s`` a position; the chip's ranks work at
+    once. ``cfg`` is the model as the stack's ranks hold it (:func:`heads_per_rank`)."""
     layers = -(-cfg.num_layers // plan.pp)
-    heads = inference_config(cfg, plan).num_heads
-    return layers * batch * heads * ctx * sw.decode_score_cost_s / sw.tp_ranks_per_chip
+    heads_per_rank_ = -(-inference_config(cfg, plan).num_heads // sw.tp_ranks_per_chip)
+    passes = -(-heads_per_rank_ // sw.decode_score_lanes)
+    return layers * batch * ctx * passes * sw.decode_score_cost_s
 
 
 def inference_config(cfg: ModelConfig, plan: Plan) -> ModelConfig:

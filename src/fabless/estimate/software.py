@@ -63,10 +63,11 @@ class Software:
     #: tokens, the positions not yet written masked) instead of the tokens so far
     #: (:func:`fabless.estimate.engine.decode_context`)
     decode_full_cache: bool = False
-    #: inference: seconds per decode attention score (one sequence x one query head x one
-    #: attended position) on one tensor-parallel rank, beyond the operator model
-    #: (:func:`fabless.estimate.engine.decode_score_s`; 0: none)
+    #: inference: seconds per attended position of one sequence's decode attention scores on one
+    #: tensor-parallel rank, beyond the operator model, for up to ``decode_score_lanes`` query
+    #: heads side by side (:func:`fabless.estimate.engine.decode_score_s`; 0: none)
     decode_score_cost_s: float = 0.0
+    decode_score_lanes: int = 128
 
     def describe(self) -> str:
         how = (f"efficiency {self.framework_kernel_efficiency:.2f} of {self.efficiency_from} (the same compiler), "
@@ -91,7 +92,8 @@ class Software:
         if self.decode_full_cache:
             how += "; decode attends the whole compiled cache (input + output tokens)"
         if self.decode_score_cost_s:
-            how += f"; {self.decode_score_cost_s * 1e9:.2f} ns per decode attention score per rank"
+            how += (f"; {self.decode_score_cost_s * 1e9:.2f} ns per attended position of a sequence's decode scores "
+                    f"per rank (up to {self.decode_score_lanes} query heads at once)")
         return f"software: {self.name} ({self.display}, {self.date}): {how}"
 
 
@@ -134,6 +136,9 @@ def software_stacks() -> dict[str, Software]:
         if isinstance(ranks, bool) or not isinstance(ranks, int) or ranks < 1:
             raise FablessError(f"software.yaml: {name}.tp_ranks_per_chip must be a whole number >= 1, got {ranks!r}")
         score = float(_value(e, "decode_score_cost_s", 0.0))
+        lanes = _value(e, "decode_score_lanes", 128)
+        if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
+            raise FablessError(f"software.yaml: {name}.decode_score_lanes must be a whole number >= 1, got {lanes!r}")
         if not 0 <= score < 1e-6:
             raise FablessError(f"software.yaml: {name}.decode_score_cost_s must be in [0, 1e-6) seconds, got {score}")
         if not 0 <= host < 1:
@@ -149,7 +154,8 @@ def software_stacks() -> dict[str, Software]:
             efficiency_from=str(_value(e, "efficiency_from", "")) or None, host_step_overhead_s=host,
             named_only=bool(_value(e, "named_only", False)), tp_ranks_per_chip=ranks,
             fused_attention=_attention_kernel(name, e) == "flash",
-            decode_full_cache=bool(_value(e, "decode_full_cache", False)), decode_score_cost_s=score)
+            decode_full_cache=bool(_value(e, "decode_full_cache", False)), decode_score_cost_s=score,
+            decode_score_lanes=lanes)
     for name, s in list(out.items()):
         if s.efficiency_from is not None:
             src = out.get(s.efficiency_from)
