@@ -174,15 +174,96 @@ def test_a_rank_per_neuroncore_replicates_the_kv_heads():
     # 32 ranks (2 per chip), more than the 8 KV heads: each rank keeps its group's KV head, 32 in all, so a
     # chip holds 2 KV heads (1 if a chip were one rank) and the model's KV bytes per token grow 4x:
     # 80 layers x 2 (K, V) x 32 heads x 128 x 2 bytes = 1,310,720 B instead of 327,680 B.
-    from fabless.estimate.engine import Plan, kv_heads_per_rank, sharded_config
+    from fabless.estimate.engine import Plan, heads_per_rank, sharded_config
     from fabless.workload import load_model
 
     cfg = load_model("llama-2-70b")
     sw = software_stacks()["neuron-inference"]
     assert sw.tp_ranks_per_chip == 2
-    rep = kv_heads_per_rank(cfg, 16, sw)
+    rep = heads_per_rank(cfg, 16, sw)
     assert rep.num_kv_heads == 32 and sharded_config(rep, Plan(tp=16)).num_kv_heads == 2
-    assert sharded_config(kv_heads_per_rank(cfg, 16, None), Plan(tp=16)).num_kv_heads == 1
+    assert sharded_config(heads_per_rank(cfg, 16, None), Plan(tp=16)).num_kv_heads == 1
     assert rep.kv_cache_bytes_per_token("bf16") == 80 * 2 * 32 * 128 * 2 == 4 * cfg.kv_cache_bytes_per_token("bf16")
     # KV heads enough for every rank (Llama-2-7B: 32 heads, MHA): nothing changes
-    assert kv_heads_per_rank(load_model("llama-2-7b"), 16, sw) == load_model("llama-2-7b")
+    assert heads_per_rank(load_model("llama-2-7b"), 16, sw) == load_model("llama-2-7b")
+
+
+def test_ranks_that_do_not_divide_the_heads_run_padded_heads():
+    # Transformers NeuronX pads the query heads with zero heads to a multiple of its ranks
+    # (tp_degree - n_head % tp_degree extra heads). inf2.48xlarge: 12 chips x 2 NeuronCores = 24 ranks.
+    # Llama-2-13B (40 heads, MHA): 40 + (24 - 40 % 24) = 48 query heads, its KV heads padded alike, 4 per chip;
+    # the attention weights of a layer grow from 4 x 5120 x 5120 to 4 x 5120 x 48 x 128 = 125,829,120.
+    # Llama-3.1-8B (32 heads, 8 KV heads): 48 query heads, 8 KV heads copied to one per rank, 24.
+    # trn1 (16 chips, 32 ranks): Llama-2-13B 40 -> 64 heads.
+    from fabless.estimate.engine import heads_per_rank
+    from fabless.workload import load_model
+
+    sw = software_stacks()["neuron-inference"]
+    l13 = heads_per_rank(load_model("llama-2-13b"), 12, sw)
+    assert (l13.num_heads, l13.num_kv_heads, l13.hidden_size, l13.head_dim) == (48, 48, 5120, 128)
+    assert l13.attention_params() == 4 * 5120 * 48 * 128
+    l8 = heads_per_rank(load_model("llama-3.1-8b"), 12, sw)
+    assert (l8.num_heads, l8.num_kv_heads) == (48, 24)
+    assert heads_per_rank(load_model("llama-2-13b"), 16, sw).num_heads == 64
+    # one rank per chip (a GPU stack): nothing is padded, and tp must divide the heads
+    assert heads_per_rank(load_model("llama-2-13b"), 12, None) == load_model("llama-2-13b")
+    neuron = {"model": "llama-2-13b", "system": {"name": "inf2-server", "count": 12}, "precision": "bf16",
+              "parallel": {"tp": 12}, "inference": {"batch": 1, "input_tokens": 128, "output_tokens": 128}}
+    assert estimate(scenario_from_dict(neuron, "test")).metrics["tpot_s"] > 0
+    with pytest.raises(FablessError, match="does not divide the 32 attention heads"):
+        estimate(scenario_from_dict({**neuron, "model": "llama-3.1-8b", "system": {"name": "dgx-h100", "count": 6},
+                                     "parallel": {"tp": 6}}, "test"))
+
+
+def _inf2_8b(batch: int, input_tokens: int, output_tokens: int) -> dict:
+    return {"model": "llama-3.1-8b", "system": {"name": "inf2-server", "count": 12},
+            "precision": {"weights": "int8", "activations": "bf16", "kv_cache": "bf16"}, "parallel": {"tp": 12},
+            "inference": {"batch": batch, "input_tokens": input_tokens, "output_tokens": output_tokens}}
+
+
+def test_neuron_decode_attends_the_whole_compiled_cache_and_pays_per_score():
+    # Neuron's benchmark table (inf2, Llama-3-8B, batch 8, max_seq 8192): in 128 / out 8064 and
+    # in 4096 / out 4096 both decode at 15.2-15.3 ms TPOT (within 1%), though their mean contexts are
+    # 4,160 and 6,144 tokens: the decode attends all 8,192 compiled positions. The score term of one
+    # step by hand: each NeuronCore walks 32 layers x 8 sequences x 8,192 positions at
+    # decode_score_cost_s each, its 48 / 24 = 2 query heads side by side (one pass: <= 128 lanes).
+    from fabless.estimate.engine import decode_context
+
+    sw = software_stacks()["neuron-inference"]
+    assert sw.decode_full_cache and decode_context(128, 8064, sw) == decode_context(4096, 4096, sw) == 8192
+    assert decode_context(128, 8064, None) == 128 + 4032
+    a = estimate(scenario_from_dict(_inf2_8b(8, 128, 8064), "test"))
+    b = estimate(scenario_from_dict(_inf2_8b(8, 4096, 4096), "test"))
+    assert a.metrics["tpot_s"] == pytest.approx(b.metrics["tpot_s"], rel=0.01)
+    assert a.metrics["tpot_s"] == pytest.approx(15.22e-3, rel=0.35)  # the row's TPOT P50, a held-out check
+    steps = 8064 - 1
+    assert a.breakdown_s["decode.attention_scores"] / steps == pytest.approx(
+        32 * 8 * 8192 * sw.decode_score_cost_s, rel=1e-9)
+    # a rank holding more query heads than the lanes takes one more pass: Llama-2-70B on one inf2
+    # chip (tp 1): 64 heads on its 2 cores = 32 per rank, one pass; with 16 lanes, two passes
+    import dataclasses
+
+    from fabless.estimate.engine import Plan, decode_score_s, heads_per_rank
+    from fabless.workload import load_model
+
+    cfg = heads_per_rank(load_model("llama-2-70b"), 1, sw)
+    one = decode_score_s(cfg, Plan(tp=1), 1, 1000, sw)
+    assert one == pytest.approx(80 * 1000 * sw.decode_score_cost_s, rel=1e-12)
+    assert decode_score_s(cfg, Plan(tp=1), 1, 1000, dataclasses.replace(sw, decode_score_lanes=16)) == pytest.approx(2 * one)
+
+
+def test_a_neuron_serving_step_of_a_static_batch_is_its_tpot():
+    # The serving step cost times a step of 8 decoding sequences at 8,192 cached positions each as
+    # fabless estimate's TPOT for that batch (whose decode attends all 8,192 compiled positions), the
+    # score term included: 32 layers x 8 sequences x 8,192 positions x decode_score_cost_s per rank.
+    import dataclasses
+
+    from fabless.estimate.stepcost import EngineStepCost
+
+    sw = software_stacks()["neuron-inference"]
+    cost = EngineStepCost.from_scenario(scenario_from_dict(_inf2_8b(8, 128, 8064), "test"))
+    tpot = estimate(scenario_from_dict(_inf2_8b(8, 128, 8064), "test")).metrics["tpot_s"]
+    assert cost.step_time_s(0, 0, 8, 8 * 8192) == pytest.approx(tpot, rel=1e-3)
+    plain = dataclasses.replace(cost, score_s_per_position=0.0, _decode_attn={})
+    assert cost.step_time_s(0, 0, 8, 8 * 8192) - plain.step_time_s(0, 0, 8, 8 * 8192) == pytest.approx(
+        32 * 8 * 8192 * sw.decode_score_cost_s, rel=1e-9)

@@ -424,12 +424,15 @@ def test_flat_ring_latency_counts_network_hops_once_per_domain_and_pass(tmp_path
     assert cands["ring/ll"] == pytest.approx(13 * 2e-6 + 2 * 7e-6)
 
 
-def test_neuronlink_collectives_pay_no_launch():
+def test_neuronlink_collectives_pay_one_launch_and_a_step_per_hop():
     # trn1.32xlarge: a 4x4 NeuronLink torus, 2 us per hop. An 8-byte all-reduce over the 16 chips is
     # bidirectional rings along both dimensions: reduce-scatter + all-gather = 2 x (3 + 3) = 12 steps,
-    # each the hop plus NeuronLink's step cost, and no launch (the collective is part of the compiled graph).
-    p = C.load_params()
-    step = p.flat()["generations__neuronlink__simple_step_overhead_s"]
-    assert p.flat()["generations__neuronlink__launch_latency_s"] == 0.0
+    # each the hop plus NeuronLink's step cost, and one fixed cost per collective (launch_latency_s).
+    # inf2.48xlarge: a ring of 12, 2 x 11 = 22 steps, the same fixed cost.
+    p = C.load_params().flat()
+    step, launch = p["generations__neuronlink__simple_step_overhead_s"], p["generations__neuronlink__launch_latency_s"]
+    assert 0 < launch < 1e-4  # a fitted per-collective cost of tens of microseconds (collectives.yaml)
     r = C.collective_time("all_reduce", 8, 16, load_system("trn1-server"))
-    assert r.time_s == pytest.approx(12 * (2e-6 + step), rel=1e-4)
+    assert r.time_s == pytest.approx(launch + 12 * (2e-6 + step), rel=1e-4)
+    r = C.collective_time("all_reduce", 8, 12, load_system("inf2-server"))
+    assert r.time_s == pytest.approx(launch + 22 * (2e-6 + step), rel=1e-4)

@@ -171,7 +171,8 @@ def test_torus_bandwidth_per_dimension_trn2_ultraserver():
     s = load_system("trn2-ultraserver")
     S = 1e9
     r = C.collective_time("all_reduce", S, 64, s, params=IDEAL.replace(scale_up__simple_step_overhead_s=0,
-                                                                       generations__neuronlink__simple_step_overhead_s=0))
+                                                                       generations__neuronlink__simple_step_overhead_s=0,
+                                                                       generations__neuronlink__launch_latency_s=0))
     hops = 2 * 3 * (4 - 1) * s.scale_up.latency_us * 1e-6
     by_hand = 2 * 0.75 * (S / 3 / 128e9 + S / 12 / 256e9 + S / 48 / 256e9)
     assert r.time_s - hops == pytest.approx(by_hand, rel=1e-9)

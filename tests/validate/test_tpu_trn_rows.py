@@ -26,7 +26,7 @@ IDS = {r["id"] for r in NEW_ROWS} | MAXTEXT_IDS
 
 # Held-out rows with a prediction at the commit that added them (`fabless validate`);
 # a row lost to a mapping or engine change makes this fail.
-MIN_SCORED_HELD_OUT = {"tpu": 33, "trainium/inferentia": 27}
+MIN_SCORED_HELD_OUT = {"tpu": 33, "trainium/inferentia": 56}  # 27 before Neuron head padding mapped 29 more
 
 
 def _family(row: dict) -> str:

@@ -405,17 +405,57 @@ def _only(graph: Graph, experts: bool) -> Graph:
     return dataclasses.replace(graph, blocks=blocks)
 
 
-def kv_heads_per_rank(cfg: ModelConfig, tp: int, sw: Software | None) -> ModelConfig:
-    """The model as a stack that puts ``sw.tp_ranks_per_chip`` tensor-parallel ranks on each of
-    ``tp`` chips runs it: where the ``tp x ranks`` ranks outnumber the KV heads, every rank keeps
-    a whole copy of its group's KV head (its K/V projection and its KV cache), so the chips hold
-    and read ``tp x ranks`` KV heads in all instead of the model's (Transformers NeuronX: 32
-    NeuronCores over Llama-2-70B's 8 KV heads read each head 4 times, twice per trn1 chip).
-    ``cfg`` unchanged for one rank per chip, MLA, or KV heads enough."""
+def heads_per_rank(cfg: ModelConfig, tp: int, sw: Software | None) -> ModelConfig:
+    """The model's attention heads as a stack that puts ``sw.tp_ranks_per_chip`` tensor-parallel
+    ranks on each of ``tp`` chips holds them (Transformers NeuronX: one rank per NeuronCore).
+
+    - Query heads that the ``tp x ranks`` ranks do not divide are padded with zero heads up to
+      the next multiple (transformers-neuronx adds ``ranks - heads % ranks`` heads: Llama-2-13B's
+      40 heads run as 48 on 24 NeuronCores), whose projections are stored and multiplied like
+      real ones; a model whose KV heads equal its query heads (MHA) has its KV heads padded alike.
+    - Where the ranks outnumber the KV heads, every rank keeps a whole copy of its group's KV
+      head (its K/V projection and its KV cache), so the chips hold and read ``tp x ranks`` KV
+      heads in all instead of the model's (32 NeuronCores over Llama-2-70B's 8 KV heads read
+      each head 4 times, twice per trn1 chip).
+
+    ``cfg`` unchanged for one rank per chip, MLA, or heads enough for every rank."""
     ranks = tp * (sw.tp_ranks_per_chip if sw is not None else 1)
-    if ranks <= tp or cfg.is_mla or cfg.num_kv_heads >= ranks or cfg.num_heads % ranks:
+    if ranks <= tp or cfg.is_mla:
         return cfg
-    return dataclasses.replace(cfg, num_kv_heads=ranks)
+    heads = -(-cfg.num_heads // ranks) * ranks
+    kv = cfg.num_kv_heads
+    if kv == cfg.num_heads:
+        kv = heads
+    elif kv < ranks:
+        kv = ranks
+    elif kv % ranks:
+        kv = -(-kv // ranks) * ranks
+    if (heads, kv) == (cfg.num_heads, cfg.num_kv_heads):
+        return cfg
+    return dataclasses.replace(cfg, num_heads=heads, num_kv_heads=kv)
+
+
+def decode_context(input_tokens: int, output_tokens: int, sw: Software | None) -> int:
+    """The KV-cache positions one decode step of a static batch attends to, taken for every
+    step: the mean, ``input + output / 2``, or for a stack whose decode attends its whole
+    compiled cache (``sw.decode_full_cache``: masked, not cut at the tokens so far) the full
+    ``input + output`` length."""
+    if sw is not None and sw.decode_full_cache:
+        return input_tokens + output_tokens
+    return input_tokens + max(1, output_tokens // 2)
+
+
+def decode_score_s(cfg: ModelConfig, plan: Plan, batch: int, ctx: int, sw: Software) -> float:
+    """Seconds one chip spends per decode step on its attention score rows beyond the operator
+    model, for a stack with ``sw.decode_score_cost_s`` (Transformers NeuronX): each rank
+    (NeuronCore) walks the ``ctx`` positions of each of the ``batch`` sequences in each of the
+    chip's layers, its query heads side by side in the engine's ``sw.decode_score_lanes`` lanes
+    (one pass per ``lanes`` heads), ``decode_score_cost_s`` a position; the chip's ranks work at
+    once. ``cfg`` is the model as the stack's ranks hold it (:func:`heads_per_rank`)."""
+    layers = -(-cfg.num_layers // plan.pp)
+    heads_per_rank_ = -(-inference_config(cfg, plan).num_heads // sw.tp_ranks_per_chip)
+    passes = -(-heads_per_rank_ // sw.decode_score_lanes)
+    return layers * batch * ctx * passes * sw.decode_score_cost_s
 
 
 def inference_config(cfg: ModelConfig, plan: Plan) -> ModelConfig:
@@ -467,7 +507,7 @@ def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = K
                   sw: Software | None = None) -> Estimate:
     inf = scn.inference
     prec = _precision(scn)
-    ctx = inf.input_tokens + max(1, inf.output_tokens // 2)
+    ctx = decode_context(inf.input_tokens, inf.output_tokens, sw)
     pre_g, dec_g = request_graphs(cfg, plan, batch, inf.input_tokens, ctx, prec, kernels)
     pre_t: dict[str, float] = {}
     dec_t: dict[str, float] = {}
@@ -475,6 +515,8 @@ def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = K
         _add(pre_t, graph_time(g, chip, eff=_eff(sw)))
     for g in dec_g:
         _add(dec_t, graph_time(g, chip, eff=_eff(sw)))
+    if sw is not None and sw.decode_score_cost_s:
+        dec_t["attention_scores"] = decode_score_s(cfg, plan, batch, ctx, sw)
     domain = system.scale_up.size
     req = request_terms(
         cfg, prec, plan, batch=batch, input_tokens=inf.input_tokens, output_tokens=inf.output_tokens,
@@ -548,7 +590,7 @@ def _largest_batch(cfg, scn, plan, system) -> int:
 
 
 def _inference(cfg, scn, system, plan, chip, kernels: Kernels = Kernels(), sw: Software | None = None) -> Estimate:
-    cfg = kv_heads_per_rank(cfg, plan.tp, sw)
+    cfg = heads_per_rank(cfg, plan.tp, sw)
     batch = scn.inference.batch
     if batch == "auto":
         batch = _largest_batch(cfg, scn, plan, system)
@@ -785,6 +827,8 @@ def _estimate_model(scn: Scenario, cfg: ModelConfig, system: System, chip: ChipP
                                f"{system.chips:,}; give the plan, e.g. --parallel tp=8,pp=16")
         return _search(cfg, scn, system, chip, kernels=kernels, sw=sw)
     plan = plan_from_spec(scn.parallel, system.chips, scn)
+    if scn.training is None:
+        cfg = heads_per_rank(cfg, plan.tp, sw)  # a stack with ranks per chip pads the heads its tp does not divide
     _validate_plan(cfg, plan, system.chips, system, scn)
     if scn.training is not None:
         return _training(cfg, scn, system, plan, chip, sw=sw)
@@ -816,7 +860,8 @@ def report_details(scn: Scenario, est: Estimate, kernels: Kernels = Kernels()) -
         rows = operator_rows(ops, chip, phase="micro-batch", eff=_eff(sw))
     else:
         inf = scn.inference
-        ctx = inf.input_tokens + max(1, inf.output_tokens // 2)
+        cfg = heads_per_rank(cfg, plan.tp, sw)
+        ctx = decode_context(inf.input_tokens, inf.output_tokens, sw)
         pre_g, dec_g = request_graphs(cfg, plan, int(est.metrics["batch"]), inf.input_tokens, ctx, prec, kernels)
         rows = []
         for phase, graphs in (("prefill", pre_g), ("decode", dec_g)):
@@ -839,5 +884,5 @@ def report_details(scn: Scenario, est: Estimate, kernels: Kernels = Kernels()) -
 
 
 __all__ = ["Estimate", "Kernels", "Plan", "plan_from_spec", "request_graphs", "comm_dtype_bytes", "engine_params", "estimate", "framework_chip", "framework_dtypes", "framework_op_time",
-           "graph_time", "inference_memory_bytes", "kv_heads_per_rank", "params_per_chip", "report_details", "resolve_system",
+           "decode_context", "decode_score_s", "graph_time", "inference_memory_bytes", "heads_per_rank", "params_per_chip", "report_details", "resolve_system",
            "sharded_config", "training_memory_bytes"]

@@ -55,9 +55,19 @@ class Software:
     #: engine among several on the same chips)
     named_only: bool = False
     #: inference: tensor-parallel ranks the stack places on one chip (one per NeuronCore for
-    #: Transformers NeuronX); where the ranks of a group outnumber the model's KV heads, each
-    #: rank holds a copy of its KV head (:func:`fabless.estimate.engine.kv_heads_per_rank`)
+    #: Transformers NeuronX); query heads the ranks do not divide are padded with zero heads, and
+    #: where the ranks outnumber the model's KV heads each rank holds a copy of its KV head
+    #: (:func:`fabless.estimate.engine.heads_per_rank`)
     tp_ranks_per_chip: int = 1
+    #: inference: each decode step attends over the whole compiled KV cache (input + output
+    #: tokens, the positions not yet written masked) instead of the tokens so far
+    #: (:func:`fabless.estimate.engine.decode_context`)
+    decode_full_cache: bool = False
+    #: inference: seconds per attended position of one sequence's decode attention scores on one
+    #: tensor-parallel rank, beyond the operator model, for up to ``decode_score_lanes`` query
+    #: heads side by side (:func:`fabless.estimate.engine.decode_score_s`; 0: none)
+    decode_score_cost_s: float = 0.0
+    decode_score_lanes: int = 128
 
     def describe(self) -> str:
         how = (f"efficiency {self.framework_kernel_efficiency:.2f} of {self.efficiency_from} (the same compiler), "
@@ -65,7 +75,9 @@ class Software:
                if self.efficiency_from and self.calibrated else
                f"efficiency {self.framework_kernel_efficiency:.2f} fitted on {', '.join(self.fit_rows)}"
                if self.calibrated else f"engine-wide efficiency {self.framework_kernel_efficiency:.2f} "
-               f"({len(self.fit_rows)} fit rows of its own, fewer than {MIN_FIT_ROWS})")
+               f"({len(self.fit_rows)} fit rows of its own, fewer than {MIN_FIT_ROWS})" if len(self.fit_rows) < MIN_FIT_ROWS
+               else f"engine-wide efficiency {self.framework_kernel_efficiency:.2f} (its {len(self.fit_rows)} fit rows "
+               "fit its other parameters)")
         if not self.overlap_grad_reduce:
             how += "; gradient reduction after the backward pass (not overlapped)"
         if self.overlap_tp_comm:
@@ -75,7 +87,13 @@ class Software:
         if self.host_step_overhead_s:
             how += f"; host time {self.host_step_overhead_s * 1e3:.1f} ms per serving step"
         if self.tp_ranks_per_chip > 1:
-            how += f"; {self.tp_ranks_per_chip} tensor-parallel ranks per chip (KV heads copied where ranks outnumber them)"
+            how += (f"; {self.tp_ranks_per_chip} tensor-parallel ranks per chip (query heads padded to a multiple of the "
+                    "ranks, KV heads copied where ranks outnumber them)")
+        if self.decode_full_cache:
+            how += "; decode attends the whole compiled cache (input + output tokens)"
+        if self.decode_score_cost_s:
+            how += (f"; {self.decode_score_cost_s * 1e9:.2f} ns per attended position of a sequence's decode scores "
+                    f"per rank (up to {self.decode_score_lanes} query heads at once)")
         return f"software: {self.name} ({self.display}, {self.date}): {how}"
 
 
@@ -117,6 +135,12 @@ def software_stacks() -> dict[str, Software]:
         ranks = _value(e, "tp_ranks_per_chip", 1)
         if isinstance(ranks, bool) or not isinstance(ranks, int) or ranks < 1:
             raise FablessError(f"software.yaml: {name}.tp_ranks_per_chip must be a whole number >= 1, got {ranks!r}")
+        score = float(_value(e, "decode_score_cost_s", 0.0))
+        lanes = _value(e, "decode_score_lanes", 128)
+        if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
+            raise FablessError(f"software.yaml: {name}.decode_score_lanes must be a whole number >= 1, got {lanes!r}")
+        if not 0 <= score < 1e-6:
+            raise FablessError(f"software.yaml: {name}.decode_score_cost_s must be in [0, 1e-6) seconds, got {score}")
         if not 0 <= host < 1:
             raise FablessError(f"software.yaml: {name}.host_step_overhead_s must be in [0, 1) seconds, got {host}")
         srcs = tuple(dict.fromkeys([str(e["source"])] * ("source" in e) + [
@@ -129,7 +153,9 @@ def software_stacks() -> dict[str, Software]:
             calibrated=own and len(rows) >= MIN_FIT_ROWS, sources=srcs,
             efficiency_from=str(_value(e, "efficiency_from", "")) or None, host_step_overhead_s=host,
             named_only=bool(_value(e, "named_only", False)), tp_ranks_per_chip=ranks,
-            fused_attention=_attention_kernel(name, e) == "flash")
+            fused_attention=_attention_kernel(name, e) == "flash",
+            decode_full_cache=bool(_value(e, "decode_full_cache", False)), decode_score_cost_s=score,
+            decode_score_lanes=lanes)
     for name, s in list(out.items()):
         if s.efficiency_from is not None:
             src = out.get(s.efficiency_from)

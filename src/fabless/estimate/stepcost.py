@@ -9,7 +9,9 @@ the time of its exact batch composition,
   ``T = prefill_tokens + decode_seqs`` rows (weights are read once per step: this is what
   makes batching pay);
 * prefill attention is a causal flash kernel over the chunk against its context;
-* decode attention reads each sequence's KV cache (timed at the mean context);
+* decode attention reads each sequence's KV cache (timed at the mean context), and a stack with a
+  per-score decode cost (``decode_score_cost_s``, Neuron) adds it for every cached position of
+  every decoding sequence;
 * tensor parallelism adds two all-reduces of ``T x hidden`` activations per layer, timed as in
   the engine's inference estimate (:func:`fabless.estimate.engine.inference_all_reduce_s`: the
   faster of NCCL/RCCL's algorithms and the serving engine's one-shot custom all-reduce) on the
@@ -40,8 +42,8 @@ import math
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from fabless.estimate.engine import (Plan, engine_params, expert_local, graph_time, inference_all_reduce_s,
-                                     inference_config, inference_memory_bytes, kv_heads_per_rank, resolve_system)
+from fabless.estimate.engine import (Plan, decode_score_s, engine_params, expert_local, graph_time, heads_per_rank,
+                                     inference_all_reduce_s, inference_config, inference_memory_bytes, resolve_system)
 from fabless.estimate.cpu import check_accelerator_precision
 from fabless.estimate.plan import check_plan
 from fabless.estimate.scenario import Scenario
@@ -85,6 +87,9 @@ class EngineStepCost:
     kv_bytes_per_token: float = 0.0
     eff: float | None = None  # the software stack's framework efficiency (None: engine-wide)
     host_step_s: float = 0.0  # the software stack's host time per step (Software.host_step_overhead_s)
+    #: the stack's decode attention score cost per cached position of one decoding sequence
+    #: (:func:`fabless.estimate.engine.decode_score_s` for one sequence and one position; 0: none)
+    score_s_per_position: float = 0.0
     _scfg: ModelConfig | None = field(default=None, repr=False)
     # Memos of the three parts of a step, each keyed by what it depends on, so that the
     # many step compositions a simulation visits share their pieces.
@@ -112,9 +117,9 @@ class EngineStepCost:
                 raise FablessError(f"parallel.ep: {ep} exceeds the scale-up domain of {system.scale_up.size} chips of {system.name}")
         mesh = tuple((a, tuple(v)) for a, v in sorted(((par.mesh or {}) if par != "auto" else {}).items()) if a == "tp")
         plan = Plan(tp=tp, pp=pp, dp=1, ep=ep, mesh=mesh)
-        check_plan(plan, cfg, plan.chips, system)  # the same rules as fabless estimate
         sw = with_chip_calibration(resolve_software(scn.software, system.chip, "inference"), system.chip, "inference")
-        cfg = kv_heads_per_rank(cfg, tp, sw)
+        cfg = heads_per_rank(cfg, tp, sw)  # the heads the stack's ranks hold (padded, KV copied)
+        check_plan(plan, cfg, plan.chips, system)  # the same rules as fabless estimate
         p = scn.precision
         prec = Precision(weights=p.weights, activations=p.activations, kv_cache=p.kv_cache)
         chip = ChipParams.from_chip(system.chip)
@@ -130,6 +135,7 @@ class EngineStepCost:
                    kv_bytes_per_token=float(cfg.kv_cache_bytes_per_token(prec.kv_cache)),
                    eff=sw.framework_kernel_efficiency if sw is not None else None,
                    host_step_s=sw.host_step_overhead_s if sw is not None else 0.0,
+                   score_s_per_position=decode_score_s(cfg, plan, 1, 1, sw) if sw is not None else 0.0,
                    _scfg=inference_config(cfg, plan))
 
     def step_time_s(self, prefill_tokens: int, prefill_context_tokens: int, decode_seqs: int, decode_context_tokens: int) -> float:
@@ -158,7 +164,7 @@ class EngineStepCost:
             if a is None:
                 g = build_decode_graph(scfg, decode_seqs, ctx, p)
                 a = self._decode_attn[key] = sum(graph_time(_split(g, attention=True), self.chip, eff=self.eff).values())
-            t += a
+            t += a + self.score_s_per_position * decode_context_tokens
         return float(forward_step(self.cfg, p, self.plan, tokens, t, **self._comm)["step_s"]) + self.host_step_s
 
     @cached_property

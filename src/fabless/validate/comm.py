@@ -221,7 +221,8 @@ def comm_rows(path: str | None = None) -> list[dict]:
 #: Collective parameters calibrated on rows of another category (no collective measurement of that
 #: fabric is public), with the script that fits them.
 CALIBRATED_ELSEWHERE: dict[str, str] = {
-    "generations__neuronlink__simple_step_overhead_s": "scripts/fit_neuronlink.py (trn1 decode fit rows)",
+    "generations__neuronlink__simple_step_overhead_s": "scripts/fit_neuronlink.py (trn1 and inf2 decode fit rows)",
+    "generations__neuronlink__launch_latency_s": "scripts/fit_neuronlink.py (trn1 and inf2 decode fit rows)",
 }
 
 CALIBRATED: dict[str, tuple[float, float]] = {
