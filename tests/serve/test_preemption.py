@@ -52,3 +52,32 @@ def test_everything_finishes_when_kv_is_far_below_demand(prefix_caching):
     assert df["finish_s"].notna().all() and len(df) == n
     assert (df["finish_s"] >= df["first_token_s"]).all() and (df["first_token_s"] > df["arrival_s"]).all()
     assert res.summary["max_kv_used_fraction"] <= 1.0
+
+
+def test_output_reserve_admits_only_what_the_answers_leave_room_for():
+    # 8 blocks of 10 tokens; three requests of 10 prompt + 30 answer tokens (39 tokens of KV: 4 blocks each).
+    # Reserve 1.0 (SGLang's admission with new_token_ratio 1): r0 needs 1 block + 30 answer tokens (3 blocks)
+    # = 4 <= 8 free; r1 1 + (30 + 30) / 10 = 7 <= 7 free; r2 1 + 90 / 10 = 10 > 6 free: it waits. r0 and r1 fill
+    # exactly 8 blocks and finish at t = 30 (prefill step 0, then one token a step); r2 is admitted in step 30
+    # and finishes at 30 + 1 + 29 = 60, with no preemption. Greedy admission (reserve 0, vLLM) takes all three
+    # at once and must preempt one when the cache runs out.
+    reqs = _reqs([0, 0, 0], [10, 10, 10], [30, 30, 30])
+
+    def go(frac):
+        return run(ConstantStepCost(1.0, kv_capacity_tokens=80), reqs, None,
+                   SchedulerConfig(max_num_batched_tokens=64, max_num_seqs=4, block_size_tokens=10,
+                                   reserve_output_fraction=frac), cache_rel_bits=None).requests
+
+    df = go(1.0)
+    assert df["preemptions"].tolist() == [0, 0, 0]
+    assert df["first_scheduled_s"].tolist() == [0.0, 0.0, 30.0]
+    assert df["finish_s"].tolist() == [30.0, 30.0, 60.0]
+    greedy = go(0.0)
+    assert greedy["first_scheduled_s"].tolist() == [0.0, 0.0, 0.0]
+    assert greedy["preemptions"].sum() >= 1
+
+
+@pytest.mark.parametrize("frac", [-0.1, 1.5])
+def test_output_reserve_outside_0_1_is_refused(frac):
+    with pytest.raises(Exception, match="reserve_output_fraction"):
+        SchedulerConfig(reserve_output_fraction=frac)

@@ -44,6 +44,11 @@ class SchedulerConfig:
     #: prefill batch, run first whenever prompts wait, or a decode batch, and the decoding
     #: sequences wait out the prefill steps.
     mixed_chunks: bool = True
+    #: Admission that reserves KV for the answers still to come (SGLang's ``new_token_ratio``):
+    #: a waiting prompt is admitted only if, after its own prompt, the free KV still holds this
+    #: fraction of the tokens every running request (and the new one) has yet to generate. 0 is
+    #: vLLM's greedy admission, which relies on preempting the newest request when decodes run out.
+    reserve_output_fraction: float = 0.0
 
     def __post_init__(self):
         if self.max_num_seqs < 1:
@@ -54,6 +59,8 @@ class SchedulerConfig:
                 "so that every running sequence can decode in each step")
         if self.block_size_tokens < 1:
             raise FablessError(f"block_size_tokens must be >= 1, got {self.block_size_tokens}")
+        if not 0.0 <= self.reserve_output_fraction <= 1.0:
+            raise FablessError(f"reserve_output_fraction must be in [0, 1], got {self.reserve_output_fraction}")
         if self.long_prefill_token_threshold is not None and self.long_prefill_token_threshold < 1:
             raise FablessError(f"long_prefill_token_threshold must be >= 1, got {self.long_prefill_token_threshold}")
 
@@ -145,6 +152,18 @@ class Scheduler:
         self._preempt(victim)
         return victim
 
+    def _reserved_blocks(self, new: Request) -> int:
+        """Blocks an admission keeps free for answers to come (``reserve_output_fraction`` of the
+        tokens the running requests and ``new`` have yet to generate); 0 without a reserve."""
+        frac = self.cfg.reserve_output_fraction
+        if frac <= 0.0:
+            return 0
+        left = new.output_tokens - new.generated
+        for req in self.running.values():
+            done = req.g0 + (self.k - req.k0) if req.decoding else req.generated
+            left += max(0, req.output_tokens - done)
+        return int(frac * left) // self.B
+
     # ------------------------------------------------------------------ one step
     def schedule(self, now_s: float, may_skip_decode: bool = True):
         """Choose the next step's batch; ``(prefill_tokens, prefill_context_tokens, decode_seqs,
@@ -215,7 +234,7 @@ class Scheduler:
                 need = -(-(start + chunk) // B) - hit_blocks
                 while need > alloc.num_blocks - alloc.used_blocks and self.prefix is not None and self.prefix.evict_one():
                     pass
-                if need > alloc.num_blocks - alloc.used_blocks:
+                if need + self._reserved_blocks(req) > alloc.num_blocks - alloc.used_blocks:
                     if hit_blocks:
                         self.prefix.release(req.prefix_id)
                     break
