@@ -55,16 +55,19 @@ def test_everything_finishes_when_kv_is_far_below_demand(prefix_caching):
 
 
 def test_output_reserve_admits_only_what_the_answers_leave_room_for():
-    # 8 blocks of 10 tokens; three requests of 10 prompt + 30 answer tokens (39 tokens of KV: 4 blocks each).
-    # Reserve 1.0 (SGLang's admission with new_token_ratio 1): r0 needs 1 block + 30 answer tokens (3 blocks)
-    # = 4 <= 8 free; r1 1 + (30 + 30) / 10 = 7 <= 7 free; r2 1 + 90 / 10 = 10 > 6 free: it waits. r0 and r1 fill
-    # exactly 8 blocks and finish at t = 30 (prefill step 0, then one token a step); r2 is admitted in step 30
-    # and finishes at 30 + 1 + 29 = 60, with no preemption. Greedy admission (reserve 0, vLLM) takes all three
-    # at once and must preempt one when the cache runs out.
+    # 9 blocks of 10 tokens; three requests of 10 prompt + 30 answer tokens (39 tokens of KV: 4 blocks each).
+    # Reserve 1.0 (SGLang with ignore_eos and no radix cache): a prompt is admitted if, with requests taken in
+    # order of tokens left, free + freed - left x bs > bs (bs = requests not yet finished) at every finish.
+    # r0: free (9 - 1) x 10 = 80; 80 - 30 = 50 > 1: admitted. r1: free 70; 70 - 2 x 30 = 10 > 2, then
+    # 70 + 10 - 30 = 50 > 1: admitted. r2: free 60; 60 - 3 x 30 < 3: waits. While r0 and r1 decode (k tokens
+    # made), the check needs free > 3 (30 - k) + 3 with free <= 80 - 20 k / 10 ... which fails until they
+    # finish at t = 30 (prefill step 0, then a token a step): r2 runs from step 30 and finishes at 30 + 1 + 29
+    # = 60, and nothing is preempted (r0 + r1 hold 8 of the 9 blocks at most). Greedy admission (reserve 0,
+    # vLLM) takes all three at once; they need 12 blocks, so one is preempted.
     reqs = _reqs([0, 0, 0], [10, 10, 10], [30, 30, 30])
 
     def go(frac):
-        return run(ConstantStepCost(1.0, kv_capacity_tokens=80), reqs, None,
+        return run(ConstantStepCost(1.0, kv_capacity_tokens=90), reqs, None,
                    SchedulerConfig(max_num_batched_tokens=64, max_num_seqs=4, block_size_tokens=10,
                                    reserve_output_fraction=frac), cache_rel_bits=None).requests
 

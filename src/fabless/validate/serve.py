@@ -96,8 +96,8 @@ def rows(all_rows: list[dict] | None = None) -> list[dict]:
     return [{**r, "category": "serve"} for r in (all_rows if all_rows is not None else load_rows()) if r["id"] in m]
 
 
-def _model(scn_raw: dict):
-    return EngineStepCost.from_scenario(scenario_from_dict(dict(scn_raw), "serve row"))
+def _model(scn_raw: dict, memory_fraction: float | None = None):
+    return EngineStepCost.from_scenario(scenario_from_dict(dict(scn_raw), "serve row"), memory_fraction)
 
 
 def _sched(entry: dict):
@@ -158,7 +158,7 @@ def server(model, sched, lengths, ttft_p99_s: float, tpot_p99_s: float, seed: in
 def simulate_entry(entry: dict) -> dict:
     """The simulation an entry asks for; entries with the same scenario, scheduler, lengths and
     load (e.g. 1 and 8 instances of one engine) share one run."""
-    key = json.dumps({k: entry.get(k) for k in ("scenario", "scheduler", "lengths", "load")}, sort_keys=True)
+    key = json.dumps({k: entry.get(k) for k in ("scenario", "scheduler", "lengths", "load", "memory_fraction")}, sort_keys=True)
     return dict(_simulate_cached(key))
 
 
@@ -171,7 +171,8 @@ def _simulate(entry: dict) -> dict:
     scn = entry["scenario"]
     inf = scn["inference"]
     inp, out = int(inf["input_tokens"]), int(inf["output_tokens"])
-    model = _model(scn)
+    mf = entry.get("memory_fraction")
+    model = _model(scn, None if mf is None else float(mf))
     sched = _sched(entry)
     load = entry["load"]
     kind = load["kind"]
