@@ -33,6 +33,11 @@ lengths (fixed seed) from the dataset's quantile table in ``data/measurements/``
 rescaled to the row's measured mean ``m`` and capped at ``c``; otherwise every request has the
 scenario's ``input_tokens`` / ``output_tokens``.
 
+``scheduler`` sets the engine's batching knobs (``max_num_seqs``, ``max_num_batched_tokens``,
+``mixed_chunks``, ``reserve_output_fraction``: :class:`fabless.serve.scheduler.SchedulerConfig`);
+``memory_fraction`` the share of HBM the engine took (vLLM ``--gpu-memory-utilization``, SGLang
+``--mem-fraction-static``; default the engine-wide ``usable_memory_fraction``).
+
 ``convert``: ``output_tokens_per_s`` (X x output tokens), ``total_tokens_per_s`` ((input +
 output) tokens / makespan), ``tpot_ms`` (median over requests of each request's mean gap),
 ``itl_ms`` (median gap between consecutive tokens over all tokens, as bench_serving's ITL),
