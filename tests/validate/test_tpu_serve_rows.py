@@ -100,8 +100,9 @@ def test_qwen_sweep_rows_match_the_cookbook_table():
         # greedy admission
         want = {"max_num_seqs": 256, "max_num_batched_tokens": 2048 if engine == "sgl" else 1024}
         if engine == "sgl":
-            assert "disable_radix_cache" in cfg, rid
+            assert "disable_radix_cache" in cfg and cfg["page_size"] == "128", rid
             want["reserve_output_fraction"] = 1.0
+            want["block_size_tokens"] = 128  # --page-size 128
         assert e["scheduler"] == want, rid
         # the HBM share the engine took: sglang-jax --mem-fraction-static as the row states; vLLM sets none
         # (its default 0.9, the engine-wide value)
@@ -129,7 +130,9 @@ def test_closed_loop_rows_use_the_runs_mean_lengths(rid, model, chips, total_in,
     assert (inf["input_tokens"], inf["output_tokens"]) == (round(total_in / 100), round(total_out / 100))
     assert e["load"] == {"kind": "closed_loop", "concurrency": 16}
     assert e["scenario"]["model"] == model and e["scenario"]["parallel"]["tp"] == chips == int(r["n_chips"])
-    # the HBM share where the row states one (Llama-3.3-70B: --mem-fraction-static 0.85), else the default
+    # the HBM share and KV page where the row states them (Llama-3.3-70B: --mem-fraction-static 0.85,
+    # --page-size 128), else the defaults
+    assert e["scheduler"].get("block_size_tokens", 16) == int(cfg.get("page_size", 16))
     assert e.get("memory_fraction") == (float(cfg["mem_fraction_static"]) if "mem_fraction_static" in cfg else None)
 
 
