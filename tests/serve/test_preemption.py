@@ -99,3 +99,13 @@ def test_output_reserve_counts_what_earlier_finishers_free():
 def test_output_reserve_outside_0_1_is_refused(frac):
     with pytest.raises(Exception, match="reserve_output_fraction"):
         SchedulerConfig(reserve_output_fraction=frac)
+
+
+def test_output_reserve_never_stalls_a_request_that_fits_alone():
+    # 4 blocks of 10 tokens; one request of 10 + 30 tokens (39 tokens of KV, 4 blocks) fits the cache, but
+    # the full reserve would ask 40 - 10 - 30 > 1 of it: with nothing running it is admitted anyway, and
+    # finishes at 1 (prefill) + 29 = 30 s.
+    df = run(ConstantStepCost(1.0, kv_capacity_tokens=40), _reqs([0], [10], [30]), None,
+             SchedulerConfig(max_num_batched_tokens=64, max_num_seqs=4, block_size_tokens=10,
+                             reserve_output_fraction=1.0), cache_rel_bits=None).requests
+    assert df["finish_s"].tolist() == [30.0]

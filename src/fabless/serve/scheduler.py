@@ -162,9 +162,11 @@ class Scheduler:
         left; when the i-th finishes, the ``bs`` not yet finished have each grown by its tokens
         left, and the earlier ones have freed what they held; one token per request is kept
         spare (sglang-jax ``PrefillAdder.add_one_req_ignore_eos``). Prompt tokens still to prefill
-        (``prompt_left`` of ``new``'s after this chunk, and the running requests') count as taken."""
+        (``prompt_left`` of ``new``'s after this chunk, and the running requests') count as taken.
+        A request that finds nothing running is admitted: it fits the cache alone (the simulator
+        rejects one that cannot before the run), and waiting could not free anything."""
         frac = self.cfg.reserve_output_fraction
-        if frac <= 0.0:
+        if frac <= 0.0 or not self.running:
             return True
         alloc = self.alloc
         free = (alloc.num_blocks - alloc.used_blocks - need_blocks) * self.B - prompt_left
