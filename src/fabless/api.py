@@ -86,11 +86,14 @@ class ServeResult:
 def serve(scn: Scenario | dict | str | Path, *, rate: str | float | None = None, offline: int | None = None,
           concurrency: int | None = None, max_throughput: bool = False, slo: str | None = None,
           lengths: str | None = None, duration_s: float = 600.0, max_batched_tokens: int = 8192,
-          max_seqs: int = 256, mixed_chunks: bool = True, seed: int = 0) -> ServeResult:
+          max_seqs: int = 256, mixed_chunks: bool = True, reserve_output: float = 0.0,
+          memory_fraction: float | None = None, seed: int = 0) -> ServeResult:
     """One serving replica of the scenario under one load (``fabless serve``): ``rate`` (Poisson,
     requests/s or e.g. "20/s"), ``offline`` (N requests at once), ``concurrency`` (closed loop)
     or ``max_throughput`` (within ``slo``, e.g. "ttft_p99=2s,tpot_p99=50ms", or without it the
-    highest stable rate). ``lengths``: None/"fixed", a shipped dataset or a CSV path."""
+    highest stable rate). ``lengths``: None/"fixed", a shipped dataset or a CSV path.
+    ``reserve_output``: SGLang's admission reserve for the answers to come (0: vLLM's greedy
+    admission); ``memory_fraction``: the share of HBM the engine takes (None: 0.9)."""
     s = scenario(scn)
     require_language_model(s.model, "serve")
     if s.inference is None:
@@ -102,9 +105,10 @@ def serve(scn: Scenario | dict | str | Path, *, rate: str | float | None = None,
                            + (f" (got {', '.join(loads)})" if loads else ""))
     slo_obj = SLO.parse(slo) if slo else None
     ln = modes.named_lengths(lengths, s.inference.input_tokens, s.inference.output_tokens)
-    cfg = SchedulerConfig(max_num_batched_tokens=max_batched_tokens, max_num_seqs=max_seqs, mixed_chunks=mixed_chunks)
+    cfg = SchedulerConfig(max_num_batched_tokens=max_batched_tokens, max_num_seqs=max_seqs, mixed_chunks=mixed_chunks,
+                          reserve_output_fraction=reserve_output)
     arrivals = None if rate is None else Poisson(f"{rate}/s" if isinstance(rate, (int, float)) else rate)
-    _, summary, requests = modes.run_load(EngineStepCost.from_scenario(s), cfg, ln, offline_requests=offline,
+    _, summary, requests = modes.run_load(EngineStepCost.from_scenario(s, memory_fraction), cfg, ln, offline_requests=offline,
                                           concurrency=concurrency, max_throughput=max_throughput, slo=slo_obj,
                                           arrivals=arrivals, duration_s=duration_s, seed=seed,
                                           no_requests=f"serve: no request arrived in {duration_s:g} s at {rate}; "

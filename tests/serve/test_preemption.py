@@ -52,3 +52,60 @@ def test_everything_finishes_when_kv_is_far_below_demand(prefix_caching):
     assert df["finish_s"].notna().all() and len(df) == n
     assert (df["finish_s"] >= df["first_token_s"]).all() and (df["first_token_s"] > df["arrival_s"]).all()
     assert res.summary["max_kv_used_fraction"] <= 1.0
+
+
+def test_output_reserve_admits_only_what_the_answers_leave_room_for():
+    # 9 blocks of 10 tokens; three requests of 10 prompt + 30 answer tokens (39 tokens of KV: 4 blocks each).
+    # Reserve 1.0 (SGLang with ignore_eos and no radix cache): a prompt is admitted if, with requests taken in
+    # order of tokens left, free + freed - left x bs > bs (bs = requests not yet finished) at every finish.
+    # r0: free (9 - 1) x 10 = 80; 80 - 30 = 50 > 1: admitted. r1: free 70; 70 - 2 x 30 = 10 > 2, then
+    # 70 + 10 - 30 = 50 > 1: admitted. r2: free 60; 60 - 3 x 30 < 3: waits. While r0 and r1 decode (k tokens
+    # made), the first check needs free - 3 (30 - k) > 3, while their growth leaves free = 80 - 20 ceil((10 + k) / 10)
+    # or less: it fails until they finish at t = 30 (prefill step 0, then a token a step): r2 runs from step 30
+    # and finishes at 30 + 1 + 29 = 60, and nothing is preempted (r0 + r1 hold 8 of the 9 blocks at most).
+    # Greedy admission (reserve 0, vLLM) takes all three at once; they need 12 blocks, so one is preempted.
+    reqs = _reqs([0, 0, 0], [10, 10, 10], [30, 30, 30])
+
+    def go(frac):
+        return run(ConstantStepCost(1.0, kv_capacity_tokens=90), reqs, None,
+                   SchedulerConfig(max_num_batched_tokens=64, max_num_seqs=4, block_size_tokens=10,
+                                   reserve_output_fraction=frac), cache_rel_bits=None).requests
+
+    df = go(1.0)
+    assert df["preemptions"].tolist() == [0, 0, 0]
+    assert df["first_scheduled_s"].tolist() == [0.0, 0.0, 30.0]
+    assert df["finish_s"].tolist() == [30.0, 30.0, 60.0]
+    greedy = go(0.0)
+    assert greedy["first_scheduled_s"].tolist() == [0.0, 0.0, 0.0]
+    assert greedy["preemptions"].sum() >= 1
+
+
+def test_output_reserve_counts_what_earlier_finishers_free():
+    # 10 blocks of 10 tokens; prompts of 10 tokens with answers of 5 (r0), 60 (r1) and 30 (r2), all at t = 0.
+    # r0: free 90; 90 - 5 > 1. r1: free 80; in order of tokens left, 80 - 2 x 5 > 2 and 80 + 10 - 60 > 1.
+    # r2: free 70; r0 (5 left), r2 (30), r1 (60): 70 - 3 x 5 = 55 > 3, 70 + 10 - 2 x 30 = 20 > 2,
+    # 70 + 20 - 60 = 30 > 1: admitted, although the three answers' 95 tokens exceed the 70 free, because r0
+    # finishes first and frees its blocks. The peak is then 8 blocks (r1 4 + r2 4 at step 29): no preemption.
+    # Finishes: r0 at 1 + 4 = 5, r2 at 30, r1 at 60.
+    df = run(ConstantStepCost(1.0, kv_capacity_tokens=100), _reqs([0, 0, 0], [10, 10, 10], [5, 60, 30]), None,
+             SchedulerConfig(max_num_batched_tokens=64, max_num_seqs=4, block_size_tokens=10,
+                             reserve_output_fraction=1.0), cache_rel_bits=None).requests
+    assert df["first_scheduled_s"].tolist() == [0.0, 0.0, 0.0]
+    assert df["preemptions"].tolist() == [0, 0, 0]
+    assert df["finish_s"].tolist() == [5.0, 60.0, 30.0]
+
+
+@pytest.mark.parametrize("frac", [-0.1, 1.5])
+def test_output_reserve_outside_0_1_is_refused(frac):
+    with pytest.raises(Exception, match="reserve_output_fraction"):
+        SchedulerConfig(reserve_output_fraction=frac)
+
+
+def test_output_reserve_never_stalls_a_request_that_fits_alone():
+    # 4 blocks of 10 tokens; one request of 10 + 30 tokens (39 tokens of KV, 4 blocks) fits the cache, but
+    # the full reserve would ask 40 - 10 - 30 > 1 of it: with nothing running it is admitted anyway, and
+    # finishes at 1 (prefill) + 29 = 30 s.
+    df = run(ConstantStepCost(1.0, kv_capacity_tokens=40), _reqs([0], [10], [30]), None,
+             SchedulerConfig(max_num_batched_tokens=64, max_num_seqs=4, block_size_tokens=10,
+                             reserve_output_fraction=1.0), cache_rel_bits=None).requests
+    assert df["finish_s"].tolist() == [30.0]

@@ -95,9 +95,21 @@ def test_qwen_sweep_rows_match_the_cookbook_table():
         assert e["scenario"]["model"] == model and e["scenario"]["parallel"]["tp"] == 4
         assert r["model_or_kernel"].lower() == model
         assert e["scenario"]["system"]["count"] == 4 and int(r["n_chips"]) == 4
-        # sglang-jax: --max-running-requests 256, --chunked-prefill-size 2048; vLLM: its TPU v6e server defaults
+        # sglang-jax: --max-running-requests 256, --chunked-prefill-size 2048, and with bench_serving's ignore_eos
+        # and --disable-radix-cache the full answer reserve at admission; vLLM: its TPU v6e server defaults,
+        # greedy admission
         want = {"max_num_seqs": 256, "max_num_batched_tokens": 2048 if engine == "sgl" else 1024}
+        if engine == "sgl":
+            assert "disable_radix_cache" in cfg and cfg["page_size"] == "128", rid
+            want["reserve_output_fraction"] = 1.0
+            want["block_size_tokens"] = 128  # --page-size 128
         assert e["scheduler"] == want, rid
+        # the HBM share the engine took: sglang-jax --mem-fraction-static as the row states; vLLM sets none
+        # (its default 0.9, the engine-wide value)
+        if engine == "sgl":
+            assert e["memory_fraction"] == float(cfg["mem_fraction_static"]) == 0.8, rid
+        else:
+            assert "memory_fraction" not in e and "gpu_memory_utilization" not in cfg, rid
 
 
 @pytest.mark.parametrize("rid, model, chips, total_in, total_out, value", [
@@ -118,6 +130,10 @@ def test_closed_loop_rows_use_the_runs_mean_lengths(rid, model, chips, total_in,
     assert (inf["input_tokens"], inf["output_tokens"]) == (round(total_in / 100), round(total_out / 100))
     assert e["load"] == {"kind": "closed_loop", "concurrency": 16}
     assert e["scenario"]["model"] == model and e["scenario"]["parallel"]["tp"] == chips == int(r["n_chips"])
+    # the HBM share and KV page where the row states them (Llama-3.3-70B: --mem-fraction-static 0.85,
+    # --page-size 128), else the defaults
+    assert e["scheduler"].get("block_size_tokens", 16) == int(cfg.get("page_size", 16))
+    assert e.get("memory_fraction") == (float(cfg["mem_fraction_static"]) if "mem_fraction_static" in cfg else None)
 
 
 def test_vllm_pr_row_matches_its_benchmark_block():
@@ -130,6 +146,7 @@ def test_vllm_pr_row_matches_its_benchmark_block():
     inf = e["scenario"]["inference"]
     assert (inf["input_tokens"], inf["output_tokens"]) == (1776600 // 987, round(118669 / 987))  # 1800, 120
     assert e["scheduler"] == {"max_num_seqs": 512, "max_num_batched_tokens": 512}
+    assert e["memory_fraction"] == float(parse_config(r["config"])["gpu_memory_utilization"]) == 0.95
     assert e["scenario"]["parallel"]["tp"] == 1 == int(r["n_chips"]) and e["convert"] == "total_tokens_per_s"
 
 

@@ -98,10 +98,13 @@ class EngineStepCost:
     _decode_attn: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_scenario(cls, scn: Scenario) -> EngineStepCost:
+    def from_scenario(cls, scn: Scenario, memory_fraction: float | None = None) -> EngineStepCost:
         """One replica of the scenario's model on its system, with its tp/pp/ep (dp is ignored:
         a replica is one model copy; a fleet is replicas behind a router). ``ep`` is 1 or
-        ``tp`` (the experts of each stage spread whole over its tp chips)."""
+        ``tp`` (the experts of each stage spread whole over its tp chips). ``memory_fraction``:
+        the share of each chip's HBM the engine takes for weights, activations and KV cache
+        (vLLM ``--gpu-memory-utilization``, SGLang ``--mem-fraction-static``); None is the
+        engine-wide ``usable_memory_fraction``."""
         cfg = load_model(scn.model)
         system = resolve_system(scn)
         check_servable(scn, system)
@@ -123,7 +126,10 @@ class EngineStepCost:
         p = scn.precision
         prec = Precision(weights=p.weights, activations=p.activations, kv_cache=p.kv_cache)
         chip = ChipParams.from_chip(system.chip)
-        usable = float(system.chip.memory.hbm.capacity_bytes) * engine_params()["usable_memory_fraction"]
+        if memory_fraction is not None and not 0 < memory_fraction <= 1:
+            raise InvalidInput(f"memory fraction must be in (0, 1] (the share of HBM the engine takes), got {memory_fraction}")
+        frac = engine_params()["usable_memory_fraction"] if memory_fraction is None else float(memory_fraction)
+        usable = float(system.chip.memory.hbm.capacity_bytes) * frac
         fixed = inference_memory_bytes(cfg, plan, 1, 1, prec)
         kv_per_token_chip = inference_memory_bytes(cfg, plan, 1, 2, prec)["kv_cache"] - fixed["kv_cache"]
         free = usable - fixed["weights"] - fixed["activations"]

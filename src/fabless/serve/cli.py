@@ -33,6 +33,8 @@ def serve_cmd(
     max_seqs: int = typer.Option(256, "--max-seqs", help="Most sequences in one step (vLLM max_num_seqs)."),
     prefix_caching: bool = typer.Option(False, "--prefix-caching", help="Reuse KV of shared prefixes."),
     mixed_chunks: bool = typer.Option(True, "--mixed-chunks/--no-mixed-chunks", help="Steps carry prefill chunks and decodes together (vLLM); --no-mixed-chunks runs waiting prompts in steps of their own first (SGLang's default)."),
+    reserve_output: float = typer.Option(0.0, "--reserve-output", help="Admit a prompt only if every running request and it can still grow by this fraction (0-1) of their answers' remaining tokens, earlier finishers freeing theirs (SGLang: 1 for ignore_eos requests with the radix cache off); 0 admits greedily and preempts when decodes run out (vLLM)."),
+    memory_fraction: float = typer.Option(None, "--memory-fraction", help="Share of each chip's HBM the engine takes for weights, activations and KV cache (vLLM --gpu-memory-utilization, SGLang --mem-fraction-static); default the engine-wide 0.9."),
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same run."),
     json: bool = typer.Option(False, "--json", help="Print machine-readable JSON (the summary)."),
     html: str = output_cli.HTML,
@@ -78,6 +80,9 @@ def serve_cmd(
                            "--max-throughput or --mlperf server|interactive|offline"
                            + (f" (got {', '.join(chosen)})" if chosen else ""))
     finite_number(length_cv, "--length-cv", lo=0, hi=100, unit="(coefficient of variation)")
+    finite_number(reserve_output, "--reserve-output", lo=0, hi=1, unit="(fraction of the answers still to come)")
+    if memory_fraction is not None:
+        finite_number(memory_fraction, "--memory-fraction", lo=0, hi=1, lo_open=True, unit="(share of HBM)")
     _check_scheduler_flags(max_batched_tokens, max_seqs, seed)
     if length_cv and lengths_spec not in (None, "fixed"):
         raise FablessError("--length-cv draws around the scenario's fixed lengths; it does not combine with --lengths "
@@ -99,8 +104,8 @@ def serve_cmd(
             lengths_spec = entry["dataset"]
     lengths = modes.named_lengths(lengths_spec, inf.input_tokens, inf.output_tokens, length_cv)
     cfg = SchedulerConfig(max_num_batched_tokens=max_batched_tokens, max_num_seqs=max_seqs, prefix_caching=prefix_caching,
-                          mixed_chunks=mixed_chunks)
-    model = EngineStepCost.from_scenario(scn)
+                          mixed_chunks=mixed_chunks, reserve_output_fraction=reserve_output)
+    model = EngineStepCost.from_scenario(scn, memory_fraction)
     duration_s = parse_seconds(duration, "--duration")
     # the load's label and a line for its progress bar (max-throughput reports each run)
     if offline is not None or mlperf == "offline":

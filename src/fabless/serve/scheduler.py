@@ -21,6 +21,7 @@ has generated ``output_tokens``.
 from __future__ import annotations
 
 import heapq
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -44,6 +45,13 @@ class SchedulerConfig:
     #: prefill batch, run first whenever prompts wait, or a decode batch, and the decoding
     #: sequences wait out the prefill steps.
     mixed_chunks: bool = True
+    #: Admission that reserves KV for the answers still to come (SGLang): a waiting prompt is
+    #: admitted only if, after its own prompt, the running requests and it can all still grow by
+    #: this fraction of their answers' remaining tokens, earlier finishers freeing theirs
+    #: (:meth:`Scheduler._answers_fit`). SGLang takes 1.0 for requests with ``ignore_eos`` when its
+    #: radix cache is off. 0 is vLLM's greedy admission, which relies on preempting the newest
+    #: request when decodes run out of blocks.
+    reserve_output_fraction: float = 0.0
 
     def __post_init__(self):
         if self.max_num_seqs < 1:
@@ -54,6 +62,8 @@ class SchedulerConfig:
                 "so that every running sequence can decode in each step")
         if self.block_size_tokens < 1:
             raise FablessError(f"block_size_tokens must be >= 1, got {self.block_size_tokens}")
+        if not 0.0 <= self.reserve_output_fraction <= 1.0:
+            raise FablessError(f"reserve_output_fraction must be in [0, 1], got {self.reserve_output_fraction}")
         if self.long_prefill_token_threshold is not None and self.long_prefill_token_threshold < 1:
             raise FablessError(f"long_prefill_token_threshold must be >= 1, got {self.long_prefill_token_threshold}")
 
@@ -145,6 +155,40 @@ class Scheduler:
         self._preempt(victim)
         return victim
 
+    def _answers_fit(self, new: Request, need_blocks: int, prompt_left: int) -> bool:
+        """SGLang's admission with an output reserve (``reserve_output_fraction`` r > 0): after
+        ``new`` takes ``need_blocks`` for its prompt chunk, can every running request and ``new``
+        still grow by r x its answer's remaining tokens? Requests are taken in order of tokens
+        left; when the i-th finishes, the ``bs`` not yet finished have each grown by its tokens
+        left, and the earlier ones have freed what they held; one token per request is kept
+        spare (sglang-jax ``PrefillAdder.add_one_req_ignore_eos``). Prompt tokens still to prefill
+        (``prompt_left`` of ``new``'s after this chunk, and the running requests') count as taken.
+        A request that finds nothing running is admitted: it fits the cache alone (the simulator
+        rejects one that cannot before the run), and waiting could not free anything."""
+        frac = self.cfg.reserve_output_fraction
+        if frac <= 0.0 or not self.running:
+            return True
+        alloc = self.alloc
+        free = (alloc.num_blocks - alloc.used_blocks - need_blocks) * self.B - prompt_left
+        states = []
+        for req in (*self.running.values(), new):
+            done = req.g0 + (self.k - req.k0) if req.decoding else req.generated
+            if req is not new and not req.decoding:
+                # the part of its prompt it holds no block for yet
+                free -= max(0, req.num_tokens - (alloc.held.get(req.rid, 0) + req.cached_blocks) * self.B)
+            left = math.ceil(frac * req.output_tokens) - done
+            if left > 0:
+                states.append((left, req.input_tokens + done))
+        states.sort()
+        freed = 0
+        n = len(states)
+        for i, (left, held) in enumerate(states):
+            bs = n - i
+            if free + freed - left * bs <= bs:
+                return False
+            freed += held
+        return True
+
     # ------------------------------------------------------------------ one step
     def schedule(self, now_s: float, may_skip_decode: bool = True):
         """Choose the next step's batch; ``(prefill_tokens, prefill_context_tokens, decode_seqs,
@@ -215,7 +259,7 @@ class Scheduler:
                 need = -(-(start + chunk) // B) - hit_blocks
                 while need > alloc.num_blocks - alloc.used_blocks and self.prefix is not None and self.prefix.evict_one():
                     pass
-                if need > alloc.num_blocks - alloc.used_blocks:
+                if need > alloc.num_blocks - alloc.used_blocks or not self._answers_fit(req, need, remaining - chunk):
                     if hit_blocks:
                         self.prefix.release(req.prefix_id)
                     break

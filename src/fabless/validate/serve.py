@@ -33,6 +33,11 @@ lengths (fixed seed) from the dataset's quantile table in ``data/measurements/``
 rescaled to the row's measured mean ``m`` and capped at ``c``; otherwise every request has the
 scenario's ``input_tokens`` / ``output_tokens``.
 
+``scheduler`` sets the engine's batching knobs (``max_num_seqs``, ``max_num_batched_tokens``,
+``mixed_chunks``, ``reserve_output_fraction``: :class:`fabless.serve.scheduler.SchedulerConfig`);
+``memory_fraction`` the share of HBM the engine took (vLLM ``--gpu-memory-utilization``, SGLang
+``--mem-fraction-static``; default the engine-wide ``usable_memory_fraction``).
+
 ``convert``: ``output_tokens_per_s`` (X x output tokens), ``total_tokens_per_s`` ((input +
 output) tokens / makespan), ``tpot_ms`` (median over requests of each request's mean gap),
 ``itl_ms`` (median gap between consecutive tokens over all tokens, as bench_serving's ITL),
@@ -96,15 +101,17 @@ def rows(all_rows: list[dict] | None = None) -> list[dict]:
     return [{**r, "category": "serve"} for r in (all_rows if all_rows is not None else load_rows()) if r["id"] in m]
 
 
-def _model(scn_raw: dict):
-    return EngineStepCost.from_scenario(scenario_from_dict(dict(scn_raw), "serve row"))
+def _model(scn_raw: dict, memory_fraction: float | None = None):
+    return EngineStepCost.from_scenario(scenario_from_dict(dict(scn_raw), "serve row"), memory_fraction)
 
 
 def _sched(entry: dict):
     s = entry.get("scheduler") or {}
     seqs = int(s.get("max_num_seqs", 256))
     return SchedulerConfig(max_num_batched_tokens=max(int(s.get("max_num_batched_tokens", 8192)), seqs), max_num_seqs=seqs,
-                           mixed_chunks=bool(s.get("mixed_chunks", True)))
+                           mixed_chunks=bool(s.get("mixed_chunks", True)),
+                           reserve_output_fraction=float(s.get("reserve_output_fraction", 0.0)),
+                           block_size_tokens=int(s.get("block_size_tokens", 16)))
 
 
 def closed_loop(model, sched, inp: int, out: int, concurrency: int) -> dict:
@@ -157,7 +164,7 @@ def server(model, sched, lengths, ttft_p99_s: float, tpot_p99_s: float, seed: in
 def simulate_entry(entry: dict) -> dict:
     """The simulation an entry asks for; entries with the same scenario, scheduler, lengths and
     load (e.g. 1 and 8 instances of one engine) share one run."""
-    key = json.dumps({k: entry.get(k) for k in ("scenario", "scheduler", "lengths", "load")}, sort_keys=True)
+    key = json.dumps({k: entry.get(k) for k in ("scenario", "scheduler", "lengths", "load", "memory_fraction")}, sort_keys=True)
     return dict(_simulate_cached(key))
 
 
@@ -170,7 +177,8 @@ def _simulate(entry: dict) -> dict:
     scn = entry["scenario"]
     inf = scn["inference"]
     inp, out = int(inf["input_tokens"]), int(inf["output_tokens"])
-    model = _model(scn)
+    mf = entry.get("memory_fraction")
+    model = _model(scn, None if mf is None else float(mf))
     sched = _sched(entry)
     load = entry["load"]
     kind = load["kind"]
