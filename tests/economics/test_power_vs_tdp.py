@@ -26,6 +26,9 @@ MISSES = {  # model / TDP - 1 at the time of writing
     "b300": "+51% (at the derived 1,717 MHz peak clock; B200 is +4% at its measured sustained clock)",
     "gb300": "+40% (at the derived 1,907 MHz peak clock)",
     "mi355x": "+56% (at the 2.4 GHz peak clock)",
+    # Gaudi 2: 600 W OAM TDP; every unit busy at the 1.648 GHz clock backed out of its 432 TFLOPS peak
+    # (no measured sustained clock) draws 342 W in the model: 221 W matrix, 77 W HBM2e, 32 W static
+    "gaudi2": "-43% (342 W at the derived 1.648 GHz clock against the 600 W TDP)",
 }
 
 

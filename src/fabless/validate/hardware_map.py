@@ -31,6 +31,8 @@ HARDWARE_CHIPS: list[tuple[str, str, str]] = [
     ("mi300x", "mi300x", ""),
     ("gaudi 3", "gaudi3", ""),
     ("gaudi3", "gaudi3", ""),
+    ("gaudi 2", "gaudi2", ""),
+    ("gaudi2", "gaudi2", ""),
     ("tpu v7", "tpu-v7", ""),
     ("ironwood", "tpu-v7", ""),
     ("tpu v6e", "tpu-v6e", ""),

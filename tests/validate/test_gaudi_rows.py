@@ -1,0 +1,114 @@
+"""The Intel Gaudi 2 preset and rows (chips/gaudi2.yaml, systems/gaudi2-8.yaml, published_gaudi.csv,
+scenarios_gaudi.yaml): the preset's derived numbers checked by hand, every row sourced and mapped,
+fit / held-out fixed by id, and the plans consistent with the chip counts the sources give."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from fabless.estimate.software import software_stacks
+from fabless.hardware import load_chip, load_system
+from fabless.hardware.checks import consistency_issues
+from fabless.perf.params import families
+from fabless.validate import serve, train
+from fabless.validate.core import load_rows
+from fabless.validate.hardware_map import preset_for_hardware
+
+DATA = Path(__file__).resolve().parents[2] / "src" / "fabless" / "data"
+ROWS = [r for r in load_rows() if r["_file"] == "published_gaudi.csv"]
+
+
+def test_chip_file_passes_fabless_chips_validate(cli):
+    res = cli("chips", "validate", str(DATA / "chips" / "gaudi2.yaml"))
+    assert res.code == 0, res.out
+    assert consistency_issues(load_chip("gaudi2")) == []
+
+
+def test_gaudi2_derived_numbers_by_hand():
+    # Intel Gaudi 3 white paper, Table 1 (Gaudi 2 column): 432 TFLOPS bf16 and 865 fp8 (MME), 2 MMEs,
+    # 24 TPCs, 48 MB SRAM, 96 GB HBM2e at 2.46 TB/s, 24 x 100 GbE, 600 W.
+    c = load_chip("gaudi2")
+    assert c.compute.peak_tflops.bf16 == pytest.approx(432)
+    assert c.compute.peak_tflops.fp8 == pytest.approx(865)
+    # 2 MMEs x 256 x 256 MACs x 2 FLOPs x 1.648 GHz = 432.0 TFLOPS (the clock is backed out of the peak)
+    assert 2 * 256 * 256 * 2 * 1.648e9 / 1e12 == pytest.approx(432, rel=0.001)
+    assert c.derived_peak_tflops("bf16") == pytest.approx(432, rel=0.001)
+    # fp8: twice the MACs per cycle -> 864 TFLOPS, the published 865 within rounding
+    assert c.derived_peak_tflops("fp8") == pytest.approx(865, rel=0.002)
+    assert c.memory.hbm.capacity_bytes == pytest.approx(96e9)
+    assert c.memory.hbm.stacks * c.memory.hbm.per_stack_gb_s == pytest.approx(2460)
+    assert c.memory.on_chip_bytes == pytest.approx(48 * 2**20)
+    # 21 scale-up ports of 100 Gb/s: 21 x 12.5 GB/s x 2 directions = 525 GB/s; 3 per peer = 37.5 GB/s each way
+    assert c.links.scale_up.bidir_gb_s == pytest.approx(21 * 100 / 8 * 2)
+    assert c.links.scale_up.bidir_gb_s / 7 / 2 == pytest.approx(3 * 100 / 8)
+    assert c.links.scale_out.bandwidth_gbit_s == pytest.approx(3 * 100)
+    assert c.physical.tdp_w == 600
+
+
+def test_gaudi2_server():
+    s = load_system("gaudi2-8")
+    assert s.chip.name == "gaudi2" and s.chips == 8 and s.scale_up.size == 8
+    assert s.scale_up.topology == "fully_connected" and s.scale_up.in_network_reduction is False
+
+
+def test_hardware_texts_map_to_gaudi2_and_gaudi3_apart():
+    assert preset_for_hardware("Intel Gaudi2 (HLS-Gaudi2)")[0] == "gaudi2"
+    assert preset_for_hardware("Intel Gaudi 2")[0] == "gaudi2"
+    assert preset_for_hardware("Intel Gaudi 3")[0] == "gaudi3"
+
+
+def test_rows_are_sourced_with_a_commit_and_have_unique_ids():
+    assert len(ROWS) == 13
+    ids = [r["id"] for r in ROWS]
+    assert len(set(ids)) == len(ids)
+    for n, r in enumerate(ROWS, start=1):
+        assert re.fullmatch(rf"(train|infer)-gaudi-{n:03d}", r["id"]), r["id"]
+        assert preset_for_hardware(r["hardware"])[0] == "gaudi2"
+        assert re.search(r"github\.com/[\w.-]+/[\w.-]+", r["source"]), r["id"]
+        assert re.search(r"\b[0-9a-f]{40}\b", r["source"]), r["id"]
+        assert r["notes"].strip() and float(r["value"]) > 0
+
+
+def test_every_row_is_mapped_and_the_fit_rows_are_the_ids_one_mod_three():
+    smap = train.scenario_map()
+    fit = set()
+    for r in ROWS:
+        entry = smap[r["id"]]
+        assert entry.get("note") and entry.get("convert") and entry.get("scenario"), r["id"]
+        if entry.get("set") == "fit":
+            fit.add(r["id"])
+    assert fit == {r["id"] for r in ROWS if int(r["id"][-3:]) % 3 == 1}
+    # the fitted value names exactly those rows, and each stack lists its own fit rows
+    assert set(families()["intel-gaudi2"].sources["mma_efficiency"]["fitted_on"]) == fit
+    stacks = software_stacks()
+    assert set(stacks["megatron-deepspeed-gaudi"].fit_rows) | set(stacks["optimum-habana"].fit_rows) == fit
+
+
+def _cfg(r: dict) -> dict:
+    return dict(p.split("=", 1) for p in r["config"].split(";") if "=" in p)
+
+
+def test_training_plans_multiply_to_the_chips_and_the_batch_by_hand():
+    smap = train.scenario_map()
+    for r in (r for r in ROWS if r["category"] == "train"):
+        c, scn = _cfg(r), smap[r["id"]]["scenario"]
+        dp, tp, pp, mbs, gbs = (int(c[k]) for k in ("dp", "tp", "pp", "mbs", "gbs"))
+        assert dp * tp * pp == int(r["n_chips"]) == scn["system"]["count"], r["id"]
+        assert (scn["parallel"]["tp"], scn["parallel"]["pp"]) == (tp, pp)
+        assert (scn["training"]["global_batch"], scn["training"]["micro_batch"]) == (gbs, mbs)
+        # the logged gradient accumulation (in the notes) is gbs / (dp x mbs)
+        accum = int(re.search(r"Gradient accumulation (\d+)", r["notes"]).group(1))
+        assert accum == gbs // (dp * mbs), r["id"]
+        assert scn["precision"] == ("fp8" if "FP8" in r["precision"] else "bf16")
+
+
+def test_serving_rows_answer_means_are_tokens_over_samples():
+    # infer-185: 8034.85 tokens/s at 27.56 samples/s -> 291.5; infer-186: 6287.47 / 21.60 -> 291.1
+    m = serve.serve_map()
+    assert m["infer-185"]["lengths"]["output_mean_tokens"] == round(8034.85 / 27.56)
+    assert m["infer-186"]["lengths"]["output_mean_tokens"] == round(6287.47 / 21.60)
+    assert m["infer-185"]["scenario"]["system"]["name"] == "gaudi2-8"
+    assert "set" not in m["infer-185"] and "set" not in m["infer-186"]
