@@ -104,7 +104,8 @@ def _sched(entry: dict):
     s = entry.get("scheduler") or {}
     seqs = int(s.get("max_num_seqs", 256))
     return SchedulerConfig(max_num_batched_tokens=max(int(s.get("max_num_batched_tokens", 8192)), seqs), max_num_seqs=seqs,
-                           mixed_chunks=bool(s.get("mixed_chunks", True)))
+                           mixed_chunks=bool(s.get("mixed_chunks", True)),
+                           chunked_prefill=bool(s.get("chunked_prefill", True)))
 
 
 def closed_loop(model, sched, inp: int, out: int, concurrency: int) -> dict:
