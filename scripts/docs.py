@@ -621,6 +621,34 @@ def _serving_fit_split() -> str:
     return f"{fit} of the {len(serve)} serve rows predicted are fit rows, the other {len(serve) - fit} held out"
 
 
+@block("serving-mlperf-v41")
+def _serving_mlperf_v41() -> str:
+    """The MLPerf v4.1 rows of every submitter (infer-mlp41-*) by GPU, model and scenario: the
+    median signed error of the fit and of the held-out rows of each group."""
+    import numpy as np
+
+    from fabless.validate import serve
+
+    groups: dict[tuple, dict[str, list[float]]] = {}
+    for o in validation_outcomes():
+        if o.category != "serve" or not o.id.startswith("infer-mlp41-") or o.error is None:
+            continue
+        e = serve.serve_map()[o.id]
+        gpu = "GH200" if "GH200" in e["note"] else o.chip.split("-")[0].upper()
+        key = (gpu, e["scenario"]["model"], e["load"]["kind"].capitalize(), e["scheduler"]["max_num_seqs"])
+        groups.setdefault(key, {"fit": [], "held_out": []})[o.set].append(o.error * 100)
+
+    def cell(v: list[float]) -> str:
+        return f"{np.median(v):+.1f}% ({len(v)})" if v else "-"
+
+    rows = ["| GPU | model | scenario | batch | fit: median error (rows) | held out: median error (rows) |",
+            "|---|---|---|---|---|---|"]
+    for key in sorted(groups):
+        g = groups[key]
+        rows.append(f"| {' | '.join(str(k) for k in key)} | {cell(g['fit'])} | {cell(g['held_out'])} |")
+    return "\n" + "\n".join(rows) + "\n"
+
+
 #: (label, catalog name) of the models docs/workload.md checks against their published counts.
 PARAM_CHECK_MODELS = (("Llama-2-70B", "llama-2-70b"), ("Llama-3.1-405B", "llama-3.1-405b"),
                       ("Mixtral-8x7B", "mixtral-8x7b"), ("DeepSeek-V3", "deepseek-v3"), ("GPT-3 175B", "gpt3-175b"),

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from fabless.estimate import software as swmod
-from fabless.validate import infer, train
+from fabless.validate import infer, serve, train
 from fabless.validate.core import load_rows
 
 GRID = np.round(np.arange(0.30, 1.0001, 0.01), 2)
@@ -58,6 +58,9 @@ def main() -> None:
         fit_ids = [i for g in group for i in original[g].fit_rows]
         if len(fit_ids) < swmod.MIN_FIT_ROWS and "--all" not in sys.argv:
             print(f"{name}: {len(fit_ids)} fit row(s), fewer than {swmod.MIN_FIT_ROWS}: uses the engine-wide value")
+            continue
+        if set(fit_ids) & serve.FIT_IDS:
+            print(f"{name}: its fit rows are serving rows (category serve): fitted by scripts/fit_serve_efficiency.py")
             continue
         rows = [by_id[i] for i in fit_ids]
         scores = [(_objective(rows, name, e), e) for e in GRID]

@@ -30,9 +30,9 @@ def test_valid_copy_of_a_preset_validates(cli, tmp_path):
 
 def test_unknown_field_suggests_the_right_one(cli, tmp_path):
     raw = _h100_raw()
-    raw["memory"]["hbm"]["capacity_gbb"] = raw["memory"]["hbm"].pop("capacity_gb")
+    raw["memory"]["hbm"]["capacity_gibb"] = raw["memory"]["hbm"].pop("capacity_gib")
     res = cli("chips", "validate", _write(tmp_path, raw))
-    assert_one_line_error(res, "my-chip.yaml", "memory.hbm.capacity_gbb", "capacity_gb")
+    assert_one_line_error(res, "my-chip.yaml", "memory.hbm.capacity_gibb", "capacity_gib")
 
 
 def test_wrong_type(cli, tmp_path):
@@ -45,6 +45,7 @@ def test_wrong_type(cli, tmp_path):
 @pytest.mark.parametrize("value", [-80, 0])
 def test_negative_or_zero_capacity(cli, tmp_path, value):
     raw = _h100_raw()
+    raw["memory"]["hbm"].pop("capacity_gib")  # the H100 file states GiB
     raw["memory"]["hbm"]["capacity_gb"] = value
     res = cli("chips", "validate", _write(tmp_path, raw))
     assert_one_line_error(res, "memory.hbm.capacity_gb", "greater than 0")
@@ -59,7 +60,7 @@ def test_unit_written_into_a_number_field(cli, tmp_path):
 
 def test_two_capacities_is_ambiguous(cli, tmp_path):
     raw = _h100_raw()
-    raw["memory"]["hbm"]["capacity_gib"] = 80
+    raw["memory"]["hbm"]["capacity_gb"] = 80  # beside the file's capacity_gib
     res = cli("chips", "validate", _write(tmp_path, raw))
     assert_one_line_error(res, "capacity_gb", "capacity_gib")
 

@@ -10,9 +10,10 @@ def test_chips_list_json_has_the_summary_columns(cli):
     assert res.code == 0
     rows = {r["name"]: r for r in res.json()}
     h = rows["h100-sxm"]
-    # NVIDIA H100 SXM datasheet: 989 bf16 dense TFLOPS, 80 GB at 3.35 TB/s, 700 W.
+    # NVIDIA H100 SXM datasheet: 989 bf16 dense TFLOPS, 3.35 TB/s, 700 W; its "80 GB" is binary:
+    # nvidia-smi's 81559 MiB = 85.52e9 bytes (h100-sxm.yaml's source).
     assert h["bf16_tflops"] == pytest.approx(989.4)
-    assert h["hbm_gb"] == pytest.approx(80)
+    assert h["hbm_gb"] == pytest.approx(81559 * 2**20 / 1e9, rel=1e-4)
     assert h["hbm_tb_s"] == pytest.approx(3.35)
     assert h["tdp_w"] == pytest.approx(700)
 

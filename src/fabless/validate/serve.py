@@ -111,7 +111,8 @@ def _sched(entry: dict):
     return SchedulerConfig(max_num_batched_tokens=max(int(s.get("max_num_batched_tokens", 8192)), seqs), max_num_seqs=seqs,
                            mixed_chunks=bool(s.get("mixed_chunks", True)),
                            reserve_output_fraction=float(s.get("reserve_output_fraction", 0.0)),
-                           block_size_tokens=int(s.get("block_size_tokens", 16)))
+                           block_size_tokens=int(s.get("block_size_tokens", 16)),
+                           chunked_prefill=bool(s.get("chunked_prefill", True)))
 
 
 def closed_loop(model, sched, inp: int, out: int, concurrency: int) -> dict:
