@@ -226,6 +226,10 @@ def predict(row: dict) -> float | None:
         return sim["itl_s"] * 1e3
     if conv == "e2e_s":
         return sim["e2e_s"]
+    if conv == "ttft_ms":
+        if "ttft_s" not in sim:
+            raise Skip(f"load kind {kind!r} gives no TTFT; ttft_ms needs a closed_loop load")
+        return sim["ttft_s"] * 1e3
     raise Skip(f"unknown conversion {conv!r}")
 
 
