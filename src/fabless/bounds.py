@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from fabless.errors import FablessError, InvalidInput
+from fabless.errors import InvalidInput
 
 # --- YAML files (fabless.loading.read_yaml) ------------------------------------------------------
 #: A data file larger than this is refused before it is read (the largest shipped one is ~100 KB).

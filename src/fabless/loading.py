@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from fabless import bounds
-from fabless.errors import FablessError, InvalidInput, suggest
+from fabless.errors import InvalidInput, suggest
 from fabless.provenance import split_provenance
 
 M = TypeVar("M", bound=BaseModel)

@@ -11,7 +11,7 @@ import math
 import re
 
 from fabless import bounds
-from fabless.errors import FablessError, InvalidInput
+from fabless.errors import InvalidInput
 
 KIB, MIB, GIB, TIB = 2**10, 2**20, 2**30, 2**40
 KB, MB, GB, TB = 1e3, 1e6, 1e9, 1e12

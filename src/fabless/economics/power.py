@@ -33,7 +33,7 @@ from fabless.loading import read_yaml
 from fabless.measurements import rows_by_id
 from fabless.provenance import split_provenance
 
-from .area import d2d_gb_s_per_die, die_area, inventory_from_chip, is_hbm
+from .area import d2d_gb_s_per_die, die_area, inventory_from_chip
 from .params import EconomicsParams, default_params, memory_value, node_value
 
 

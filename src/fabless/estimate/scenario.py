@@ -165,7 +165,7 @@ class Scenario(Frozen):
             if isinstance(m, dict):
                 extra = set(m) - {"graph", "args"}
                 if "graph" not in m or extra:
-                    raise ValueError(f"model: a mapping takes graph: FILE.py:FACTORY and args: {{...}}"
+                    raise ValueError("model: a mapping takes graph: FILE.py:FACTORY and args: {...}"
                                      + (f", not {', '.join(sorted(map(str, extra)))}" if extra else ""))
                 data["model"] = graph_spec(m["graph"], m.get("args"))
         return data

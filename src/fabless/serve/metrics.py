@@ -13,7 +13,6 @@ Goodput counts the requests whose *own* latencies are within every limit of the 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np

@@ -181,7 +181,6 @@ class _Mapper:
             return
         op = getattr(target, "_overloadpacket", None)
         name = op.__name__ if op is not None else getattr(target, "__name__", str(target))
-        full = str(target)
         if name in FREE:
             if node.args and self.weight_of(node.args[0]):
                 self.weights[node.name] = self.weight_of(node.args[0])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from fabless.report.figures.common import PALETTE, figure, finite, fmt, panels, usd
+from fabless.report.figures.common import PALETTE, figure, fmt, panels, usd
 
 
 def _ok(data: dict) -> list[dict]:
