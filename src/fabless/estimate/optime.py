@@ -26,6 +26,10 @@ from fabless.workload import ops as W
 from fabless.workload.graph import Graph
 from fabless.workload.ops import Attention, Collective, ExpertMatMul, MatMul, OptimizerStep, dtype_bytes
 
+#: Activation datatypes that mean "GEMM inputs only" (:func:`framework_dtypes`): the tensors
+#: between kernels stay bf16.
+GEMM_INPUT_DTYPES = ("fp8", "fp4")
+
 #: Matmul datatypes from narrowest to widest.
 _WIDTH = ["fp4", "int4", "fp8", "int8", "bf16", "fp16", "tf32", "fp32"]
 
@@ -198,15 +202,18 @@ def framework_dtypes(op):
     the KV cache keeps its own (possibly FP8) datatype, in the decode attention's
     ``kv_dtype`` and the cache write's ``out_dtype``. A graph built with fp8 activations
     would otherwise move half the bytes in every memory-bound kernel and run attention
-    at the FP8 peak."""
+    at the FP8 peak. NVFP4 (Transformer Engine's NVFP4BlockScaling recipe) is the same with
+    4-bit GEMM inputs: the GEMMs write bf16 and the attention math (the fused attention's two
+    BMMs and softmax), norms and elementwise work stay bf16 (NVIDIA, "Pretraining Large Language
+    Models with NVFP4", arXiv:2509.25149, sec. 4: only the linear layers' GEMMs run in NVFP4)."""
     if isinstance(op, (MatMul, ExpertMatMul)):
-        return dataclasses.replace(op, dtype_out="bf16") if op.dtype_out == "fp8" else op
+        return dataclasses.replace(op, dtype_out="bf16") if op.dtype_out in GEMM_INPUT_DTYPES else op
     if isinstance(op, (Collective, OptimizerStep)):
         return op
     changes: dict = {}
-    if getattr(op, "dtype", None) == "fp8":
+    if getattr(op, "dtype", None) in GEMM_INPUT_DTYPES:
         changes["dtype"] = "bf16"
-    if isinstance(op, Attention) and op.phase != "decode" and op.kv_dtype == "fp8":
+    if isinstance(op, Attention) and op.phase != "decode" and op.kv_dtype in GEMM_INPUT_DTYPES:
         changes["kv_dtype"] = "bf16"
     return dataclasses.replace(op, **changes) if changes else op
 

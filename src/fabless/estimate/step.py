@@ -52,7 +52,7 @@ from itertools import product
 
 import numpy as np
 
-from fabless.estimate.optime import _category, _op_time, comm_dtype_bytes, engine_params, framework_dtypes
+from fabless.estimate.optime import GEMM_INPUT_DTYPES, _category, _op_time, comm_dtype_bytes, engine_params, framework_dtypes
 from fabless.estimate.parallel import ADAM_STATE_BYTES_PER_PARAM, activation_bytes_per_layer, divisors
 from fabless.estimate.plan import DEFAULT_ORDER, Plan, sharded_config
 from fabless.hardware.schema import System
@@ -212,6 +212,46 @@ def _lora_ops(op: MatMul, rank: int) -> list:
     return [a, b]
 
 
+#: NVFP4 training (Transformer Engine's NVFP4BlockScaling recipe, as Megatron-Bridge's
+#: ``bf16_with_nvfp4_mixed`` runs it) quantises each linear layer's activation-side GEMM input
+#: (the input X in the forward and a recompute, the output gradient dY in the backward) with
+#: three kernels over the bf16 tensor (TransformerEngine transformer_engine/pytorch/csrc/
+#: quantizer.cpp, NVFP4Quantizer::quantize_impl, github.com/NVIDIA/TransformerEngine commit
+#: ad3f651f1dad676dac5109ac20d525f54650d88d): an amax pass (the per-tensor FP32 scale of the
+#: two-level scaling needs the tensor's absolute maximum first, and with the random Hadamard
+#: transform also that of RHT(X^T): nvte_hadamard_transform_amax), the rowwise 1x16-block cast
+#: the forward / dgrad GEMM reads (nvte_quantize_v2) and the columnwise cast with the 16x16 RHT
+#: the wgrad GEMM reads (nvte_hadamard_transform_cast_fusion_columnwise); NVIDIA, "Pretraining
+#: Large Language Models with NVFP4", arXiv:2509.25149, sec. 4: RHT on the wgrad inputs only).
+#: So each element is read three times in bf16 and written twice as 4 bits plus one E4M3 scale
+#: byte per 16 elements. The weights' 2D (16x16) cast is left out: it runs once per weight per
+#: step (TE keeps the quantised weight across a step's micro-batches), not per micro-batch.
+NVFP4_QUANTIZE_READS = 3.0
+NVFP4_QUANTIZE_WRITE_BYTES = 2 * (0.5 + 1.0 / 16)
+#: Arithmetic per element of those kernels on the vector units (absolute value and max, scale,
+#: round and convert); the RHT's 16-point products run as a small matmul and are not counted.
+NVFP4_QUANTIZE_FLOPS_PER_ELEMENT = 4.0
+
+
+def nvfp4_quantize_op(op) -> Elementwise | None:
+    """The quantisation of ``op``'s activation-side input under NVFP4 training (the constants
+    above say what it moves), or None when ``op`` does not read one: a linear layer's forward,
+    recompute or input-gradient GEMM (``weight`` set, not a weight gradient) whose A operand is
+    fp4. Its ``elements`` are the A operand's (rows x k)."""
+    if not isinstance(op, (MatMul, ExpertMatMul)) or not op.weight or op.dtype_a != "fp4":
+        return None
+    if op.name.endswith(".wgrad") or getattr(op, "wgrad", False):
+        return None
+    if isinstance(op, MatMul):
+        elements = op.batch * op.m * op.k
+    else:
+        elements = int(round(op.experts * op.tokens_per_expert)) * op.k
+    bf16 = float(dtype_bytes("bf16"))
+    return Elementwise(name=f"{op.name}.nvfp4_quantize", elements=elements, inputs=NVFP4_QUANTIZE_READS,
+                       outputs=NVFP4_QUANTIZE_WRITE_BYTES / bf16, flops_per_element=NVFP4_QUANTIZE_FLOPS_PER_ELEMENT,
+                       dtype="bf16", pass_=op.pass_)
+
+
 #: The parts of one micro-batch's operators (:func:`shape_terms`), as in :class:`ShapeTimes`.
 SHAPE_PARTS = ("rec_full", "rec_sel", "embed", "head", "optimizer", "bwd_mm")
 
@@ -239,6 +279,10 @@ def shape_terms(cfg: ModelConfig, prec: Precision, tp: int, ep: int, cp: int, mb
                 continue
             if op.pass_ == "opt" and tuning.adapters:
                 op = dataclasses.replace(op, n_params=adapter_params(scfg, tuning.rank))
+            quant = nvfp4_quantize_op(op) if root.startswith("layers[") else None
+            if quant is not None:
+                part = "rec_full" if op.pass_ == "recompute" else "layer.quantize"
+                out.setdefault(part, []).append((quant, float(b.repeat)))
             fop = framework_dtypes(op)
             if not fused_attention and isinstance(fop, Attention):
                 fop = dataclasses.replace(fop, fused=False)
@@ -517,7 +561,7 @@ def step_terms(cfg: ModelConfig, prec: Precision, t: PlanTable, times: dict[str,
     dp_w = _within(t, "dp", domain)
     shard = t.shard
     hsdp = shard < t.dp
-    w_bytes = float(dtype_bytes(prec.weights)) if prec.weights != "fp8" else 2.0
+    w_bytes = training_bytes(prec.weights)
     grad_b = 2.0
     if tuning.adapters:  # only the adapters' gradients are reduced
         dense_chip = adapter_params(cfg, tuning.rank) / (t.tp * t.pp)
@@ -567,14 +611,22 @@ def param_split(cfg: ModelConfig, t: PlanTable):
     return dense, expert, dense_chip, expert_chip, edp
 
 
+def training_bytes(dtype: str) -> float:
+    """Bytes per element a training step stores and gathers for weights or activations of
+    ``dtype``: FP8 and NVFP4 training quantise only the GEMM inputs (optime.framework_dtypes),
+    the weights are kept and all-gathered in bf16 and the activations between kernels are bf16,
+    so both narrow formats count 2 bytes."""
+    return 2.0 if dtype in GEMM_INPUT_DTYPES else float(dtype_bytes(dtype))
+
+
 def training_memory(cfg: ModelConfig, prec: Precision, *, global_batch: int, seq_len: int,
                     plans: PlanTable, tuning: Tuning = PRETRAIN) -> dict[str, np.ndarray]:
     """Bytes per chip of every plan's busiest pipeline stage: ``weights``, ``gradients``,
     ``optimizer``, ``activations``, ``logits`` and ``total`` (the module docstring states each term)."""
     t = plans
     L = cfg.num_layers
-    act_b = float(dtype_bytes(prec.activations)) if prec.activations != "fp8" else 2.0
-    w_bytes = float(dtype_bytes(prec.weights)) if prec.weights != "fp8" else 2.0
+    act_b = training_bytes(prec.activations)
+    w_bytes = training_bytes(prec.weights)
     grad_b = 2.0
     parts = cfg.params_by_part()
     dense, expert, dense_chip, expert_chip, edp = param_split(cfg, t)

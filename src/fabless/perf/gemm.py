@@ -9,7 +9,7 @@ Two mappings, chosen by the chip's matrix-unit kind (designs of both kinds may b
   family's (or library's) ``tile_overhead_s``, the time a core spends on a tile outside its main
   loop where the kernel does not hide it behind the next tile (prologue: the first K step's
   operand loads; epilogue: converting and writing the output tile). ``core_rate`` is the core's
-  share of the dense peak at the sustained clock, times ``mma_efficiency`` (and, for 8-bit
+  share of the dense peak at the sustained clock, times ``mma_efficiency`` (and, for 8-bit and 4-bit
   operands, the family's ``mma_8bit_ratio``), times an
   operand-feed factor ``min(1, operand_bytes_per_cycle / (MACs/cycle x (BM+BN)/(BM·BN) x
   bytes))`` that penalises small tiles. Tiles whose double-buffered operands do not fit in
@@ -217,7 +217,7 @@ def _gemm_one(m, n, k, batch, ib, ob, flops, peak, d: OneDesign, cand) -> OpTime
     """Scalar path: one design (Python floats)."""
     xp = SCALAR
     a_bytes, b_bytes, c_bytes = m * k * batch * ib, k * n * batch * ib, m * n * batch * ob
-    rate = peak * (d.sustained_clock_hz / d.boost_clock_hz) * d.mma_efficiency * (d.mma_8bit_ratio if ib == 1 else 1.0)
+    rate = peak * (d.sustained_clock_hz / d.boost_clock_hz) * d.mma_efficiency * (d.mma_8bit_ratio if ib <= 1 else 1.0)
     bw = d.hbm_bytes_per_s * d.hbm_efficiency
     nan = math.nan
     if d.kind_code != SYSTOLIC:
@@ -315,9 +315,9 @@ def _gemm_designs(m, n, k, batch, ib, ob, flops, dtype, chip: ChipParams, cand) 
     n_sys = chip.derived("n_systolic", lambda c: int(np.count_nonzero(c.is_systolic)))
     a_bytes, b_bytes, c_bytes = m * k * batch * ib, k * n * batch * ib, m * n * batch * ob
     peak = chip.peak(dtype)
-    # whole-chip FLOP/s of a perfect tiling (8-bit operands: times the family's mma_8bit_ratio)
+    # whole-chip FLOP/s of a perfect tiling (8- and 4-bit operands: times the family's mma_8bit_ratio)
     rate = chip.derived(("gemm_rate", dtype), lambda c: peak * c.clock_ratio * c.mma_efficiency * (
-        c.mma_8bit_ratio if ib == 1 else 1.0))
+        c.mma_8bit_ratio if ib <= 1 else 1.0))
     parts = []  # (designs, compute, traffic, tiling) per matrix-unit kind
 
     if n_sys < n_designs:
