@@ -169,7 +169,7 @@ def _gemm_tile_formula() -> str:
 ```
 tiles   = ceil(m/BM) · ceil(n/BN) · b
 waves   = ceil(tiles / cores)
-rate    = peak · (sustained clock / boost clock) · mma_efficiency [· mma_8bit_ratio for 8-bit operands] / cores · feed
+rate    = peak · (sustained clock / boost clock) · mma_efficiency [· mma_8bit_ratio for 8- and 4-bit operands] / cores · feed
 compute = waves · (2·BM·BN·k_pad / rate + tile_overhead_s),   k_pad = ceil(k/{TILE_K})·{TILE_K}   (whole K steps of TILE_K = {TILE_K})
 feed    = min(1, operand_bytes_per_cycle_per_core / (MACs/cycle/core · (BM+BN)/(BM·BN) · bytes))
 ```
@@ -200,7 +200,7 @@ traffic = (unsplit traffic) + 8 · s · m · n · b                    # fp32 pa
 FAMILY_PARAMS = (
     ("mma_efficiency", "fraction of the dense peak a well-tiled GEMM main loop sustains (clock droop, issue gaps)"),
     ("mma_8bit_ratio", "an 8-bit (fp8/int8) GEMM's fraction of its own peak / a 16-bit GEMM's (the 8-bit rate is "
-                       "`peak · mma_efficiency · mma_8bit_ratio`)"),
+                       "`peak · mma_efficiency · mma_8bit_ratio`); 4-bit (fp4/int4) GEMMs take the same ratio"),
     ("sustained_clock_fraction", "sustained / boost clock where the chip file gives no `clock.sustained_mhz`"),
     ("hbm_efficiency", "achievable fraction of HBM bandwidth"),
     ("launch_overhead_s", "fixed cost per kernel"),
