@@ -8,11 +8,8 @@ and the best one. Usage: python scripts/fit_host_step.py [STACK] (default vllm-t
 
 from __future__ import annotations
 
-import math
 import sys
-from dataclasses import replace
 
-from fabless.estimate import software
 from fabless.validate import serve
 from fabless.validate.core import load_rows
 
@@ -25,18 +22,9 @@ def main(stack: str = "vllm-tpu") -> None:
            if isinstance(v, dict) and v.get("set") == "fit" and (v.get("scenario") or {}).get("software") == stack]
     rows = [by_id[i] for i in sorted(ids)]
     print(f"{stack}: fit rows {', '.join(r['id'] for r in rows)}")
-    stacks = software.software_stacks()
-    original = stacks[stack]
-    scores = []
-    try:
-        for host in GRID_S:
-            stacks[stack] = replace(original, host_step_overhead_s=host)
-            serve._simulate_cached.cache_clear()
-            err = sum(abs(math.log(serve.predict(r) / float(r["value"]))) for r in rows) / len(rows)
-            scores.append((err, host))
-            print(f"host step {host * 1e3:5.1f} ms: mean |log err| {err:.4f}", flush=True)
-    finally:
-        stacks[stack] = original
+    scores = serve.stack_grid_scores(stack, "host_step_overhead_s", GRID_S, rows)
+    for err, host in scores:
+        print(f"host step {host * 1e3:5.1f} ms: mean |log err| {err:.4f}")
     print(f"best: {min(scores)[1] * 1e3:.1f} ms")
 
 

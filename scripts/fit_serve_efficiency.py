@@ -11,9 +11,7 @@ python scripts/fit_serve_efficiency.py [STACK] (default trt-llm-mlperf-v4.1)
 
 from __future__ import annotations
 
-import math
 import sys
-from dataclasses import replace
 
 import numpy as np
 
@@ -26,25 +24,15 @@ GRID = np.round(np.arange(0.50, 0.9001, 0.02), 2)
 
 def main(stack: str = "trt-llm-mlperf-v4.1") -> None:
     by_id = {r["id"]: r for r in load_rows()}
-    stacks = software.software_stacks()
-    original = stacks[stack]
-    ids = list(original.fit_rows)
+    ids = list(software.software_stacks()[stack].fit_rows)
     not_fit = [i for i in ids if i not in serve.FIT_IDS]
     if not_fit:
         raise SystemExit(f"{stack}: fit_rows not marked set: fit in the serve mapping: {', '.join(not_fit)}")
     rows = [by_id[i] for i in ids]
     print(f"{stack}: {len(rows)} fit rows {', '.join(ids)}")
-    scores = []
-    try:
-        for eff in GRID:
-            stacks[stack] = replace(original, framework_kernel_efficiency=float(eff))
-            serve._simulate_cached.cache_clear()
-            err = sum(abs(math.log(serve.predict(r) / float(r["value"]))) for r in rows) / len(rows)
-            scores.append((err, float(eff)))
-            print(f"efficiency {eff:.2f}: mean |log err| {err:.4f}", flush=True)
-    finally:
-        stacks[stack] = original
-        serve._simulate_cached.cache_clear()
+    scores = serve.stack_grid_scores(stack, "framework_kernel_efficiency", GRID, rows)
+    for err, eff in scores:
+        print(f"efficiency {eff:.2f}: mean |log err| {err:.4f}")
     best_err, best = min(scores)
     print(f"best: {best:.2f} (mean |log err| {best_err:.4f}); fitted_on: [{', '.join(ids)}]")
 

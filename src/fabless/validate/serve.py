@@ -51,12 +51,15 @@ so the mark only reserves rows for a later fit. Every other mapped row is held o
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import replace as dataclass_replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
 from fabless.errors import FablessError
 from fabless.estimate.scenario import scenario_from_dict
+from fabless.estimate.software import software_stacks
 from fabless.estimate.stepcost import EngineStepCost
 from fabless.loading import read_yaml
 from fabless.serve.metrics import SLO
@@ -233,6 +236,25 @@ def predict(row: dict) -> float | None:
     raise Skip(f"unknown conversion {conv!r}")
 
 
+def stack_grid_scores(stack: str, field: str, grid, rows: list[dict]) -> list[tuple[float, float]]:
+    """(mean |log(predicted / measured)| over ``rows``, value) for each value of ``grid`` given to
+    the software stack's ``field`` in turn, every row simulated afresh; the stack is restored after.
+    The grid search of the fit scripts (scripts/fit_host_step.py, scripts/fit_serve_efficiency.py)."""
+    stacks = software_stacks()
+    original = stacks[stack]
+    scores = []
+    try:
+        for value in grid:
+            stacks[stack] = dataclass_replace(original, **{field: float(value)})
+            _simulate_cached.cache_clear()
+            err = sum(abs(math.log(predict(r) / float(r["value"]))) for r in rows) / len(rows)
+            scores.append((err, float(value)))
+    finally:
+        stacks[stack] = original
+        _simulate_cached.cache_clear()
+    return scores
+
+
 def evaluate_serve():
     """(outcomes, summary) of the serve category."""
     out = evaluate(["serve"], rows=rows())
@@ -249,4 +271,4 @@ if __name__ == "__main__":  # python -m fabless.validate.serve
         print(s)
 
 
-__all__ = ["FIT_IDS", "burst", "closed_loop", "lengths_of", "offline", "predict", "rows", "serve_map", "server"]
+__all__ = ["FIT_IDS", "burst", "closed_loop", "lengths_of", "offline", "predict", "rows", "serve_map", "server", "stack_grid_scores"]
