@@ -29,7 +29,7 @@ from fabless.errors import FablessError
 from fabless.estimate.engine import Estimate
 from fabless.estimate.engine import estimate as _estimate
 from fabless.estimate.plan import Plan
-from fabless.estimate.scenario import Scenario, require_language_model, scenario_from_dict
+from fabless.estimate.scenario import Scenario, require_language_model, require_servable, scenario_from_dict
 from fabless.estimate.stepcost import EngineStepCost
 from fabless.explore.run import run_search
 from fabless.explore.space import load_space
@@ -95,9 +95,7 @@ def serve(scn: Scenario | dict | str | Path, *, rate: str | float | None = None,
     ``reserve_output``: SGLang's admission reserve for the answers to come (0: vLLM's greedy
     admission); ``memory_fraction``: the share of HBM the engine takes (None: 0.9)."""
     s = scenario(scn)
-    require_language_model(s.model, "serve")
-    if s.inference is None:
-        raise FablessError("serve: the scenario needs an inference section (input_tokens, output_tokens)")
+    require_servable(s, "serve")
     loads = [x for x, on in (("rate", rate is not None), ("offline", offline is not None),
                              ("concurrency", concurrency is not None), ("max_throughput", max_throughput)) if on]
     if len(loads) != 1:

@@ -81,3 +81,10 @@ def test_rate_above_capacity_is_unstable_not_a_number(cli):
     assert s["ttft_p99_s"] is None and s["tpot_p50_s"] is None
     low = cli("serve", SCENARIO, "--rate", "2/s", "--duration", "120s", "--json").json()
     assert low["stable"] is True and low["ttft_p99_s"] > 0
+
+
+@pytest.mark.parametrize("command", [("serve", "--rate", "5/s"), ("fleet", "--demand", "100/min", "--slo", "ttft_p99=2s")])
+def test_serving_commands_refuse_a_training_scenario_in_one_line(cli, command):
+    # A training scenario has no inference lengths to serve; tco prices it, serve and fleet cannot.
+    train = str(Path(SCENARIO).parent / "gpt3-175b-training-512-h100.yaml")
+    assert_one_line_error(cli(command[0], train, *command[1:]), "inference", "needs an inference section")

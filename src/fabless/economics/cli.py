@@ -188,12 +188,12 @@ def tco(
     """
     from .tco import check_refs, tco_rows
 
-    from fabless.estimate.scenario import require_decoder, scenario_from_dict
+    from fabless.estimate.scenario import require_servable, scenario_from_dict
 
     check_tier(price_tier)
     output_cli.check(html, plot)
     base = _read_scenario(scenario)
-    require_decoder(scenario_from_dict(base, scenario), "fabless tco")
+    require_servable(scenario_from_dict(base, scenario), "fabless tco", training_ok=True)
     p = load_params(params)
     if compare:
         refs = [r.strip() for r in compare.split(",") if r.strip()]

@@ -198,16 +198,20 @@ class Scenario(Frozen):
         return "training" if self.training is not None else "inference"
 
 
-def require_decoder(scn: Scenario, what: str) -> None:
-    """For a command that needs a decoder LLM (``what``: serve, fleet, tco): an imported model
-    must trace to a recognised decoder (else one line saying why not), and every scenario needs
-    its inference lengths."""
+def require_servable(scn: Scenario, command: str, training_ok: bool = False) -> None:
+    """One line refusing a scenario that a language-model command (``command``: serve, fleet,
+    tco) cannot run: a recommendation model, an imported model that does not trace to a
+    recognised decoder, or an inference section missing (unless ``training_ok``: tco also prices
+    a training run) or without its lengths. The system's part
+    (a CPU, a llama.cpp format on an accelerator) is :func:`fabless.estimate.stepcost.check_servable`."""
+    require_language_model(scn.model, command)
     if is_graph_spec(scn.model):
         load_model(scn.model)  # NotADecoder: one line
-    if scn.inference is not None:
-        for f in ("input_tokens", "output_tokens"):
-            if getattr(scn.inference, f) is None:
-                raise FablessError(f"inference.{f}: {what} needs input_tokens and output_tokens")
+    if scn.inference is None and not (training_ok and scn.training is not None):
+        raise FablessError(f"inference: {command} needs an inference section (input_tokens, output_tokens)")
+    for f in ("input_tokens", "output_tokens"):
+        if scn.inference is not None and getattr(scn.inference, f) is None:
+            raise FablessError(f"inference.{f}: {command} needs input_tokens and output_tokens")
 
 
 def require_language_model(model: object, command: str) -> None:

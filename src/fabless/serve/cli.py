@@ -54,7 +54,7 @@ def serve_cmd(
 
     Example: fabless serve examples/scenarios/llama-70b-serving-dgx-h100.yaml --offline 2000 --lengths llama2-70b-99
     """
-    from fabless.estimate.scenario import require_decoder, require_language_model, scenario_from_dict
+    from fabless.estimate.scenario import require_servable, scenario_from_dict
     from fabless.estimate.stepcost import EngineStepCost
     from fabless.serve import modes
     from fabless.serve.metrics import SLO, latency_quantiles
@@ -64,12 +64,8 @@ def serve_cmd(
 
     output_cli.check(html, plot)
     raw = read_yaml(scenario)
-    if isinstance(raw, dict):
-        require_language_model(raw.get("model"), "serve")
     scn = scenario_from_dict(raw if isinstance(raw, dict) else {}, scenario)
-    if scn.inference is None:
-        raise FablessError(f"{scenario}: serve needs an inference section (input_tokens, output_tokens)")
-    require_decoder(scn, "fabless serve")
+    require_servable(scn, "fabless serve")
     chosen = [f for f, on in (("--rate", rate is not None), ("--trace", trace is not None), ("--offline", offline is not None),
                               ("--concurrency", concurrency is not None), ("--max-throughput", max_throughput),
                               ("--mlperf", mlperf is not None)) if on]
@@ -238,7 +234,7 @@ def fleet_cmd(
     Example: fabless fleet examples/scenarios/llama-70b-serving-dgx-h100.yaml --demand 20000/min --slo ttft_p99=2s,tpot_p99=50ms --chips h100-sxm,b200,tpu-v6e,trainium2,examples/scenarios/hardware/my-chip.yaml
     """
     from fabless.economics import load_params
-    from fabless.estimate.scenario import require_decoder, require_language_model, scenario_from_dict
+    from fabless.estimate.scenario import require_servable, scenario_from_dict
     from fabless.serve.fleet import FleetOptions, fleet_rows
     from fabless.serve.metrics import SLO
     from fabless.serve.scheduler import SchedulerConfig
@@ -249,11 +245,8 @@ def fleet_cmd(
     raw = read_yaml(scenario)
     if not isinstance(raw, dict):
         raise FablessError(f"{scenario}: a scenario is a mapping (model, system, precision, inference)")
-    require_language_model(raw.get("model"), "fleet")
     scn = scenario_from_dict(raw, scenario)
-    if scn.inference is None:
-        raise FablessError(f"{scenario}: fleet needs an inference section (input_tokens, output_tokens)")
-    require_decoder(scn, "fabless fleet")
+    require_servable(scn, "fabless fleet")
     finite_number(length_cv, "--length-cv", lo=0, hi=100, unit="(coefficient of variation)")
     _check_scheduler_flags(max_batched_tokens, max_seqs, seed)
     whole_number(max_layouts, "--max-layouts", hi=1000)
