@@ -1,5 +1,5 @@
 """Write docs/economics.md's energy table from a fresh run (category `energy` of `fabless validate`):
-each published row (J per output token, or average GPU power summed over the GPUs), the model's
+each published row (J per output token, average GPU power summed over the GPUs, or tokens/s per GPU watt), the model's
 power and throughput, its prediction and the error. `python scripts/docs_energy.py` rewrites the section between its markers;
 `--check` exits 1 when the committed table differs from a rerun."""
 
@@ -13,7 +13,7 @@ from fabless.economics.tco import work_power_w
 from fabless.estimate import estimate
 from fabless.measurements import load_rows
 from fabless.validate.core import parse_config
-from fabless.validate.energy import FIT_IDS, POWER_METRIC, predict, scenario_of
+from fabless.validate.energy import FIT_IDS, PER_WATT_METRIC, POWER_METRIC, predict, scenario_of
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "economics.md"
 BEGIN, END = "<!-- energy-table: begin (scripts/docs_energy.py) -->", "<!-- energy-table: end -->"
@@ -26,8 +26,7 @@ def table() -> str:
         cfg = parse_config(r["config"])
         scn, chip = scenario_of(r)
         est = estimate(scn)
-        power = r["metric"] == POWER_METRIC
-        unit, fmt = ("W", "{:,.0f}") if power else ("J/token", "{:.3f}")
+        unit, fmt = {POWER_METRIC: ("W", "{:,.0f}"), PER_WATT_METRIC: ("tokens/s/W", "{:.3f}")}.get(r["metric"], ("J/token", "{:.3f}"))
         meas = float(r["value"])
         head = (f"| {r['id']} | {'fit' if r['id'] in FIT_IDS else 'held out'} | {cfg['model']}, {r['n_chips']} x {chip.name} | "
                 f"{cfg['batch']} | {cfg.get('framework', '')} | {fmt.format(meas)} {unit} |")

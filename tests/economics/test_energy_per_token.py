@@ -53,6 +53,8 @@ def test_energy_rows_are_sourced_and_predicted_from_the_power_model():
             assert o.predicted == pytest.approx(tco["joules_per_output_token"], rel=1e-9)
             # a chip draws at most its TDP: J/token is bounded by the throughput
             assert o.predicted <= chip.physical.tdp_w / tco["tokens_per_s_per_chip"] * (1 + 1e-9)
+        elif r["metric"] == energy.PER_WATT_METRIC:
+            assert o.predicted == pytest.approx(tco["tokens_per_joule"], rel=1e-9)
         else:
             assert o.predicted == pytest.approx(tco["power_w"] * int(r["n_chips"]), rel=1e-9)
 
@@ -86,3 +88,14 @@ def test_held_out_h100_power_rows_within_20_percent():
             and o.error is not None]
     assert len(outs) >= 10
     assert all(abs(o.error) <= 0.20 for o in outs), [(o.id, round(o.error, 3)) for o in outs]
+
+
+def test_b200_tokens_per_watt_rows_held_out_median_within_25_percent():
+    # ML.ENERGY v3.0 on B200 (Qwen 3 8B, Llama 3.1 70B / 405B, Qwen 3 235B A22B): no B200 row is
+    # fitted on, so these check the H100-fitted active term on another GPU. Before it the model's
+    # tokens/s/W was a median 87% too high (J per token too low).
+    import statistics
+
+    outs = [o for o in evaluate(["energy"]) if o.metric == energy.PER_WATT_METRIC and o.error is not None]
+    assert len(outs) >= 15 and all(o.set == "held_out" and o.chip == "b200" for o in outs)
+    assert statistics.median(abs(o.error) for o in outs) <= 0.25

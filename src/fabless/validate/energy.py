@@ -1,10 +1,11 @@
 """Predictions of published energy-per-token and power-under-load measurements (category ``energy``).
 
 A row's config names the model, tensor parallelism, the batch (a serving engine's maximum
-concurrent sequences) and the request lengths. Two metrics:
+concurrent sequences) and the request lengths. Three metrics:
 
-    GPU energy per output token (J)  = work_power_w / output tokens/s per chip
-    average GPU power, all GPUs (W)  = work_power_w x chips
+    GPU energy per output token (J)              = work_power_w / output tokens/s per chip
+    average GPU power, all GPUs (W)              = work_power_w x chips
+    output tokens/s per GPU watt (tokens/s/W)    = output tokens/s per chip / work_power_w
 
 ``work_power_w`` (economics/tco.py) is economics/power.py's chip power at the matrix
 utilisation the estimate implies, capped at the TDP; the throughput is the static-batch
@@ -31,6 +32,8 @@ FIT_IDS: frozenset[str] = frozenset({"energy-031", "energy-034", "energy-038", "
 
 METRIC = "GPU energy per output token (J)"
 POWER_METRIC = "average GPU power, all GPUs (W)"
+PER_WATT_METRIC = "output tokens/s per GPU watt (tokens/s/W)"
+METRICS = (METRIC, POWER_METRIC, PER_WATT_METRIC)
 
 
 def scenario_of(row: dict):
@@ -46,8 +49,8 @@ def scenario_of(row: dict):
 
 
 def predict(row: dict, params=None) -> float | None:
-    if row["metric"] not in (METRIC, POWER_METRIC):
-        raise Skip(f"metric '{row['metric']}' is neither '{METRIC}' nor '{POWER_METRIC}'")
+    if row["metric"] not in METRICS:
+        raise Skip(f"metric '{row['metric']}' is none of {', '.join(repr(m) for m in METRICS)}")
     scn, chip = scenario_of(row)
     est = estimate(scn)
     if not est.fits:
@@ -55,7 +58,8 @@ def predict(row: dict, params=None) -> float | None:
     watts, _, _ = work_power_w(est, scn, chip, params or default_params())
     if row["metric"] == POWER_METRIC:
         return watts * est.chips
-    return watts / float(est.metrics["output_tokens_per_s_per_chip"])
+    joules = watts / float(est.metrics["output_tokens_per_s_per_chip"])
+    return 1.0 / joules if row["metric"] == PER_WATT_METRIC else joules
 
 
-__all__ = ["FIT_IDS", "METRIC", "POWER_METRIC", "predict", "scenario_of"]
+__all__ = ["FIT_IDS", "METRIC", "METRICS", "PER_WATT_METRIC", "POWER_METRIC", "predict", "scenario_of"]
