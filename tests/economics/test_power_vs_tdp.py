@@ -153,3 +153,24 @@ def test_a_bad_mamf_row_is_a_clear_error():
         mamf_clock_mhz(load_chip("h100-sxm"), "kernel-999999")
     with pytest.raises(FablessError, match="not a max-achievable matmul"):
         mamf_clock_mhz(load_chip("h100-sxm"), "train-021")
+
+
+def test_active_term_and_energies_are_what_the_fit_script_gives():
+    # power.yaml holds what scripts/fit_active_power.py prints (fit rows: validate.energy.FIT_IDS)
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "fit_active_power.py"
+    spec = importlib.util.spec_from_file_location("fit_active_power", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    base, rows = default_params(), mod.fit_rows()
+    scores = {}
+    for a in mod.GRID:
+        q = mod.with_power(base, active_rel_to_matrix=float(a))
+        e_ref, e_op = fit_flop_energy(params=q)
+        scores[float(a)] = mod.score(rows, mod.with_power(q, bf16_flop_energy_pj=e_ref, operand_energy_pj=e_op))
+    pw = base.power
+    assert min(scores, key=scores.get) == pytest.approx(pw.active_rel_to_matrix, abs=1e-9)
+    # a clear minimum: no active term at all is far worse on the fit rows
+    assert scores[0.0] > 3 * scores[pw.active_rel_to_matrix]
