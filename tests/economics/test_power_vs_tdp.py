@@ -16,19 +16,19 @@ from fabless.validate.power import CALIBRATION_CHIPS, fit_flop_energy
 from fabless.hardware.presets import load_chip
 
 WITHIN = ["a100-sxm", "h100-sxm", "h200-sxm", "mtia-v2", "tpu-v5e", "tpu-v4", "tpu-v7", "gaudi3", "trainium2",
-          "openai-broadcom-xpu", "mi300x", "mi325x", "b200", "gb200"]
+          "openai-broadcom-xpu", "mi300x", "mi325x", "b200", "gb200",
+          "h800"]  # +19.8% at its 1.83 GHz peak clock: within, barely, since the active term (was +21%)
 MISSES = {  # model / TDP - 1 at the time of writing
-    "mtia-v1": "+78% (19 W of the 44 W is the assumed 0.05 W/mm2 leakage, sized for GPUs)",
+    "mtia-v1": "+77% (19 W of the 44 W is the assumed 0.05 W/mm2 leakage, sized for GPUs)",
     # the issue-17 presets have no measured sustained clock (data/economics/power_sustained.yaml),
     # so every unit is taken busy at the peak clock, which their TDPs are not set for
-    "h800": "+21% (at the 1.83 GHz peak clock; the H100 SXM, same die and TDP, is -8% at its measured-GEMM clock)",
-    "gh200": "+30% (at the 1.83 GHz peak clock; HBM3e at 4.9 TB/s adds 48 W over H100)",
-    "b300": "+51% (at the derived 1,717 MHz peak clock; B200 is +4% at its measured sustained clock)",
-    "gb300": "+40% (at the derived 1,907 MHz peak clock)",
-    "mi355x": "+56% (at the 2.4 GHz peak clock)",
+    "gh200": "+28% (at the 1.83 GHz peak clock; HBM3e at 4.9 TB/s adds 48 W over H100)",
+    "b300": "+50% (at the derived 1,717 MHz peak clock; B200 is +17% at its measured sustained clock)",
+    "gb300": "+39% (at the derived 1,907 MHz peak clock)",
+    "mi355x": "+54% (at the 2.4 GHz peak clock)",
     # Gaudi 2: 600 W OAM TDP; every unit busy at the 1.648 GHz clock backed out of its 432 TFLOPS peak
-    # (no measured sustained clock) draws 342 W in the model: 221 W matrix, 77 W HBM2e, 32 W static
-    "gaudi2": "-43% (342 W at the derived 1.648 GHz clock against the 600 W TDP)",
+    # (no measured sustained clock) draws 343 W in the model (matrix + active, HBM2e, static)
+    "gaudi2": "-43% (343 W at the derived 1.648 GHz clock against the 600 W TDP)",
 }
 
 
@@ -57,8 +57,8 @@ def test_energies_are_the_fit_on_at_most_half_the_chips():
 def test_operand_energy_falls_with_unit_size():
     from fabless.economics.power import operand_reuse_energy_pj
 
-    # 0.217 + 4.61 x (1/sqrt(M) - 1/256): 256-MAC tensor core, 1024-MAC, 128 x 128, 256 x 256 arrays
-    for m, e in ((256, 0.48712), (1024, 0.34305), (16384, 0.23501), (65536, 0.217)):
+    # 0.128 + 2.61 x (1/sqrt(M) - 1/256): 256-MAC tensor core, 1024-MAC, 128 x 128, 256 x 256 arrays
+    for m, e in ((256, 0.28093), (1024, 0.19937), (16384, 0.13820), (65536, 0.128)):
         assert float(operand_reuse_energy_pj(m)) == pytest.approx(e, abs=2e-4)
 
 
@@ -71,11 +71,32 @@ def test_every_chip_with_a_tdp_is_listed():
 
 def test_h100_by_hand():
     # static 0.05 W/mm2 x 814 = 40.7; HBM3 3350 GB/s x 8 x 3.9 pJ = 104.5; 512 MACs per tensor core:
-    # e = 0.217 + 4.61 x (1/sqrt(512) - 1/256) = 0.40273 pJ;
-    # matrix 989.4e12 x 0.40273 pJ x 0.95 (N4) x 1.83 (clock / 1 GHz) = 692.7; links 4112 Gb/s x 5.5 pJ = 22.6
+    # e = 0.128 + 2.61 x (1/sqrt(512) - 1/256) = 0.23315 pJ;
+    # matrix 989.4e12 x 0.23315 pJ x 0.95 (N4) x 1.83 (clock / 1 GHz) = 401.0; links 4112 Gb/s x 5.5 pJ = 22.6;
+    # active 0.7 x the matrix units' full-rate 401.0 = 280.7
     pw = chip_power(load_chip("h100-sxm"), enforce_budget=False)
     assert pw.terms_w["static"] == pytest.approx(40.7, abs=0.1)
-    assert pw.terms_w["matrix"] == pytest.approx(989.4e12 * 0.40273e-12 * 0.95 * 1.83, rel=0.01)
+    assert pw.terms_w["matrix"] == pytest.approx(989.4e12 * 0.23315e-12 * 0.95 * 1.83, rel=0.01)
+    assert pw.terms_w["active"] == pytest.approx(0.7 * 401.0, rel=0.01)
+
+
+def test_h100_decode_power_by_hand_and_against_ml_energy():
+    # memory-bound decode: 10% of the FLOPs, the peak clock, HBM and links at full rate:
+    # 40.7 + 0.7 x 401.0 + 0.10 x 401.0 + 104.5 + 22.6 = 488.6 W. ML.ENERGY v3.0 measured an
+    # H100 at 513-560 W serving Llama 3.1 8B at batch 16-32 (a few to ~10% of its FLOPs;
+    # energy-030/-031): the model is within 15% where, with no active term, it drew ~210-240 W.
+    pw = chip_power(load_chip("h100-sxm"), matrix_util=0.10, enforce_budget=False)
+    assert pw.total_w == pytest.approx(40.7 + 0.8 * 401.0 + 104.5 + 22.6, rel=0.01)
+    assert 513 * 0.85 <= pw.total_w <= 560 * 1.15
+
+
+def test_active_term_scales_with_the_clock_like_the_matrix_term():
+    # both go as f^(1 + gamma) = f^2: at half the clock, a quarter of the power
+    chip = load_chip("h100-sxm")
+    full = chip_power(chip, enforce_budget=False).terms_w
+    half = chip_power(chip, clock_mhz=chip.clock.boost_mhz / 2, enforce_budget=False).terms_w
+    assert half["active"] == pytest.approx(full["active"] / 4, rel=1e-9)
+    assert half["static"] == full["static"] and half["memory"] == full["memory"]
 
 
 # At the clock a chip is measured to hold under dense matrix load at its TDP (AMD's MAF blog:
@@ -91,10 +112,10 @@ def _sustained(name: str) -> dict:
 
 
 def test_mi300x_matrix_term_by_hand():
-    # 256 MACs per unit: e = 0.217 + 4.61 x (1/16 - 1/256) = 0.48712 pJ;
-    # 1307.4e12 FLOP/s x 0.942 x 0.48014 pJ x 1.0 (N5) x 2.1 (peak clock / 1 GHz) x (1207 / 2100)^2 = 417 W
+    # 256 MACs per unit: e = 0.128 + 2.61 x (1/16 - 1/256) = 0.28093 pJ;
+    # 1307.4e12 FLOP/s x 0.942 x 0.28093 pJ x 1.0 (N5) x 2.1 (peak clock / 1 GHz) x (1207 / 2100)^2 = 240 W
     pw = chip_power(load_chip("mi300x"), matrix_util=0.942, clock_mhz=1207, enforce_budget=False)
-    assert pw.terms_w["matrix"] == pytest.approx(1307.4e12 * 0.942 * 0.48712e-12 * 2.1 * (1207 / 2100) ** 2, rel=0.01)
+    assert pw.terms_w["matrix"] == pytest.approx(1307.4e12 * 0.942 * 0.28093e-12 * 2.1 * (1207 / 2100) ** 2, rel=0.01)
 
 
 @pytest.mark.parametrize("name", ["mi300x", "mi325x", "b200"])
@@ -132,3 +153,24 @@ def test_a_bad_mamf_row_is_a_clear_error():
         mamf_clock_mhz(load_chip("h100-sxm"), "kernel-999999")
     with pytest.raises(FablessError, match="not a max-achievable matmul"):
         mamf_clock_mhz(load_chip("h100-sxm"), "train-021")
+
+
+def test_active_term_and_energies_are_what_the_fit_script_gives():
+    # power.yaml holds what scripts/fit_active_power.py prints (fit rows: validate.energy.FIT_IDS)
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "fit_active_power.py"
+    spec = importlib.util.spec_from_file_location("fit_active_power", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    base, rows = default_params(), mod.fit_rows()
+    scores = {}
+    for a in mod.GRID:
+        q = mod.with_power(base, active_rel_to_matrix=float(a))
+        e_ref, e_op = fit_flop_energy(params=q)
+        scores[float(a)] = mod.score(rows, mod.with_power(q, bf16_flop_energy_pj=e_ref, operand_energy_pj=e_op))
+    pw = base.power
+    assert min(scores, key=scores.get) == pytest.approx(pw.active_rel_to_matrix, abs=1e-9)
+    # a clear minimum: no active term at all is far worse on the fit rows
+    assert scores[0.0] > 3 * scores[pw.active_rel_to_matrix]

@@ -73,7 +73,7 @@ def cost(
                       p.cite("silicon.reticle_limit_mm2")))
     lines += uc.lines
     lines.append(Line("unit cost", uc.unit_usd, "USD", "package + board" + (" + partner margin" if partner else ""), ""))
-    for term in ("static", "matrix", "memory", "links"):
+    for term in ("static", "active", "matrix", "memory", "links"):
         lines.append(Line(f"power: {term}", pw.terms_w[term], "W", _power_how(term, pw.dtype, utilisation, pw.clock_mhz), _power_src(term, p)))
     tdp_note = (f"TDP {pw.tdp_w:g} W" if pw.tdp_w else "no published TDP: this modelled figure is used below")
     if pw.tdp_w and pw.sustained_clock_mhz is None:
@@ -140,12 +140,14 @@ def _short(text: str, n: int = 70) -> str:
 
 
 def _power_how(term: str, dtype: str, util: float, clock: float) -> str:
-    return {"static": "leakage W/mm2 x die area", "matrix": f"{dtype} peak x {util:g} x pJ/FLOP (node, clock {num(round(clock))} MHz, MACs per unit)",
+    return {"static": "leakage W/mm2 x die area", "active": f"x matrix power at full rate (clock {num(round(clock))} MHz)",
+            "matrix": f"{dtype} peak x {util:g} x pJ/FLOP (node, clock {num(round(clock))} MHz, MACs per unit)",
             "memory": "bandwidth x pJ/bit (HBM: DRAM + I/O)", "links": "SerDes bandwidth x pJ/bit"}[term]
 
 
 def _power_src(term: str, p) -> str:
-    return {"static": "power.leakage_w_per_mm2 (assumed)", "matrix": p.cite("power.bf16_flop_energy_pj"),
+    return {"static": "power.leakage_w_per_mm2 (assumed)", "active": p.cite("power.active_rel_to_matrix"),
+            "matrix": p.cite("power.bf16_flop_energy_pj"),
             "memory": "power.memory_pj_per_bit", "links": p.cite("power.serdes_pj_per_bit")}[term]
 
 

@@ -104,6 +104,7 @@ class PowerParams(Frozen):
     node_energy_scale: dict[ProcessNode, PositiveFloat]
     op_energy_rel_to_bf16: dict[Dtype, PositiveFloat]
     leakage_w_per_mm2: dict[ProcessNode, NonNegativeFloat]
+    active_rel_to_matrix: NonNegativeFloat = Field(0.0, description="clocked power of a chip running kernels apart from the matrix FLOPs (clock tree, issue, register files, caches, on-chip network), as a multiple of its matrix units' power at full rate at the same clock")
     memory_pj_per_bit: dict[str, NonNegativeFloat]
     serdes_pj_per_bit: NonNegativeFloat
     d2d_pj_per_bit: NonNegativeFloat

@@ -1,7 +1,14 @@
 """Chip power at a workload's utilisation, and the clock a power budget allows.
 
-    P = P_static + P_matrix + P_memory + P_links + P_d2d
+    P = P_static + P_active + P_matrix + P_memory + P_links + P_d2d
     P_static  = leakage_w_per_mm2[node] x die area
+    P_active  = active_rel_to_matrix x peak FLOP/s(bf16, f) x e_flop(bf16) x node_energy_scale[node]
+                x (f / reference_clock)^gamma
+                (the clocked power of a chip that is running kernels, whatever their FLOPs: clock
+                tree, instruction issue, register files, caches and the on-chip network moving
+                data to the units, as a multiple of its matrix units' power at full rate at the
+                same node, voltage and clock; fitted on measured GPU power under decode load,
+                scripts/fit_active_power.py)
     P_matrix  = peak FLOP/s(dtype, f) x utilisation x e_flop x node_energy_scale[node]
                 x op_energy_rel_to_bf16[dtype] x (f / reference_clock)^gamma
     e_flop    = bf16_flop_energy_pj + operand_energy_pj x (1/sqrt(M) - 1/sqrt(M_ref))
@@ -13,7 +20,7 @@
     P_links   = SerDes bits/s x serdes_pj_per_bit;  P_d2d likewise between chiplets
 
 Energy per operation rises with the clock (CV^2 with V rising with f), so the
-matrix power goes as f^(1 + gamma). Over a power budget (the TDP), the sustained
+matrix and active power go as f^(1 + gamma). Over a power budget (the TDP), the sustained
 clock is the one that meets it; below ``min_clock_fraction`` of the peak clock
 the design is :class:`InfeasibleDesign`. Functions take numpy arrays.
 """
@@ -74,6 +81,13 @@ def macs_per_unit(chip: Chip, dtype: str = "bf16") -> float | None:
     return peak / (mu.count * chip.clock.boost_mhz * 1e6 * 2) if peak else None
 
 
+def active_power_w(matrix_w_full, params: EconomicsParams | None = None):
+    """Vectorised: the clocked power (W) of a chip running kernels, apart from the matrix FLOPs:
+    ``active_rel_to_matrix`` x ``matrix_w_full``, its matrix units' power at full rate (peak
+    FLOP/s x energy per FLOP) at the same clock."""
+    return (params or default_params()).power.active_rel_to_matrix * np.asarray(matrix_w_full, dtype=float)
+
+
 def memory_pj_per_bit(generation: str, params: EconomicsParams) -> float:
     """Energy (pJ) per bit moved to or from memory of ``generation`` (HBM: DRAM + I/O;
     off-package DRAM: the chip's PHY only)."""
@@ -96,20 +110,24 @@ def io_power_w(*, memory_bytes_per_s, memory_pj_per_bit, d2d_gb_s_per_die, dies,
 
 
 def power_terms_w(*, peak_flops, clock_mhz, peak_clock_mhz, flop_pj_at_peak_clock, matrix_util, static_w,
-                  memory_w_full, memory_util, link_w_full, link_util, gamma):
-    """Vectorised power by term. ``flop_pj_at_peak_clock`` is the energy per FLOP at
-    ``peak_clock_mhz``; the matrix term scales as (clock / peak clock)^(1 + gamma)."""
+                  active_w_at_peak_clock, memory_w_full, memory_util, link_w_full, link_util, gamma):
+    """Vectorised power by term. ``flop_pj_at_peak_clock`` is the energy per FLOP and
+    ``active_w_at_peak_clock`` the active power (:func:`active_power_w`) at ``peak_clock_mhz``;
+    both terms scale as (clock / peak clock)^(1 + gamma)."""
     ratio = np.asarray(clock_mhz, dtype=float) / np.asarray(peak_clock_mhz, dtype=float)
     matrix = np.asarray(peak_flops) * np.asarray(matrix_util) * np.asarray(flop_pj_at_peak_clock) * 1e-12 * ratio ** (1 + gamma)
+    active = np.asarray(active_w_at_peak_clock, dtype=float) * ratio ** (1 + gamma)
     memory = np.asarray(memory_w_full) * np.asarray(memory_util)
     links = np.asarray(link_w_full) * np.asarray(link_util)
-    total = np.asarray(static_w) + matrix + memory + links
-    return {"static": np.asarray(static_w, dtype=float), "matrix": matrix, "memory": memory, "links": links, "total": total}
+    total = np.asarray(static_w) + active + matrix + memory + links
+    return {"static": np.asarray(static_w, dtype=float), "active": active, "matrix": matrix, "memory": memory, "links": links,
+            "total": total}
 
 
 def sustained_clock_mhz(*, budget_w, peak_clock_mhz, fixed_w, matrix_w_at_peak, gamma):
     """The clock at which ``fixed_w + matrix_w_at_peak x (f/f_peak)^(1+gamma)`` meets
-    ``budget_w``, capped at the peak clock; NaN where even a zero clock is over budget."""
+    ``budget_w``, capped at the peak clock; NaN where even a zero clock is over budget.
+    ``matrix_w_at_peak`` is every clock-dependent term at the peak clock (matrix + active)."""
     room = np.asarray(budget_w, dtype=float) - np.asarray(fixed_w, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         frac = np.where(room > 0, (room / np.asarray(matrix_w_at_peak, dtype=float)) ** (1.0 / (1 + gamma)), np.nan)
@@ -160,8 +178,12 @@ def chip_power(chip: Chip, params: EconomicsParams | None = None, *, dtype: str 
     io = io_power_w(memory_bytes_per_s=hbm.bandwidth_bytes_per_s, memory_pj_per_bit=memory_pj_per_bit(hbm.generation, p),
                     d2d_gb_s_per_die=d2d_gb_s_per_die(inv, p.silicon), dies=inv.dies, serdes_gbit_s=inv.serdes_gbit_s, params=p)
     e_peak = float(flop_energy_pj(node, dtype, f_peak, p, macs_per_unit(chip, "bf16")))
+    ref_dtype = power_dtype(chip)  # the matrix machinery at full rate, for the active term
+    peak_ref = chip.peak_flops(ref_dtype)
+    e_ref = float(flop_energy_pj(node, ref_dtype, f_peak, p, macs_per_unit(chip, "bf16")))
     t = power_terms_w(peak_flops=peak, clock_mhz=f, peak_clock_mhz=f_peak, flop_pj_at_peak_clock=e_peak,
-                      matrix_util=matrix_util, static_w=static, memory_w_full=io["memory"] + io["d2d"], memory_util=memory_util,
+                      matrix_util=matrix_util, static_w=static, active_w_at_peak_clock=active_power_w(peak_ref * e_ref * 1e-12, p),
+                      memory_w_full=io["memory"] + io["d2d"], memory_util=memory_util,
                       link_w_full=io["links"], link_util=link_util, gamma=pw.energy_clock_exponent)
     terms = {k: float(v) for k, v in t.items()}
     budget = power_budget_w if power_budget_w is not None else chip.physical.tdp_w
@@ -170,7 +192,7 @@ def chip_power(chip: Chip, params: EconomicsParams | None = None, *, dtype: str 
         if budget <= 0:
             raise FablessError(f"power budget must be positive, got {budget}")
         fixed = terms["static"] + terms["memory"] + terms["links"]
-        matrix_at_peak = terms["matrix"] * (f_peak / f) ** (1 + pw.energy_clock_exponent) if f else 0.0
+        matrix_at_peak = (terms["matrix"] + terms["active"]) * (f_peak / f) ** (1 + pw.energy_clock_exponent) if f else 0.0
         s = float(sustained_clock_mhz(budget_w=budget, peak_clock_mhz=f_peak, fixed_w=fixed,
                                       matrix_w_at_peak=max(matrix_at_peak, 1e-30), gamma=pw.energy_clock_exponent))
         if not np.isfinite(s) or s < pw.min_clock_fraction * f_peak:

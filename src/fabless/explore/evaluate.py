@@ -20,7 +20,7 @@ footprints, the base system's collective times), then :meth:`Evaluator.evaluate`
    :func:`~fabless.economics.unit_cost.unit_cost`), packaging, test, board and partner margin
    (:func:`~fabless.economics.unit_cost.assembly_cost_terms_usd`), power by term from the functions
    ``chip_power`` itself is built of (:mod:`fabless.economics.power`: ``flop_energy_pj``,
-   ``io_power_w``, ``power_terms_w``; TDP in :meth:`Evaluator._economics`, the power at a
+   ``active_power_w``, ``io_power_w``, ``power_terms_w``; TDP in :meth:`Evaluator._economics`, the power at a
    scenario's utilisation in :meth:`Evaluator._power`), cost per chip-hour
    (:func:`~fabless.economics.ownership.chip_hour_terms_usd`) and NRE spread over the fleet.
 
@@ -51,7 +51,7 @@ from fabless.economics.area import die_area_terms_mm2, die_to_die_gb_s, is_hbm, 
 from fabless.economics.nre import nre_usd
 from fabless.economics.ownership import chip_hour_terms_usd
 from fabless.economics.params import EconomicsParams, default_params, load_params, node_value
-from fabless.economics.power import flop_energy_pj, io_power_w, memory_pj_per_bit, power_terms_w
+from fabless.economics.power import active_power_w, flop_energy_pj, io_power_w, memory_pj_per_bit, power_terms_w
 from fabless.economics.unit_cost import assembly_cost_terms_usd, memory_usd_per_gb, packaging_kind
 from fabless.economics.wafer import dies_per_wafer, negative_binomial_yield
 from fabless.errors import FablessError
@@ -678,8 +678,9 @@ class Evaluator:
                         dies=dies, serdes_gbit_s=serdes, params=p)
         mem_full, link_full = io["memory"] + io["d2d"], io["links"]
         bf16 = chip.peak_flops_per_s["bf16"]
+        active = active_power_w(bf16 * e_flop * 1e-12, p)
         tdp = power_terms_w(peak_flops=bf16, clock_mhz=f, peak_clock_mhz=f, flop_pj_at_peak_clock=e_flop, matrix_util=1.0,
-                            static_w=static, memory_w_full=mem_full, memory_util=1.0, link_w_full=link_full, link_util=1.0,
+                            static_w=static, active_w_at_peak_clock=active, memory_w_full=mem_full, memory_util=1.0, link_w_full=link_full, link_util=1.0,
                             gamma=pw.energy_clock_exponent)["total"]
         hour = chip_hour_terms_usd(unit, tdp, p)["total"]
         if self.space.economics.fleet_chips:
@@ -687,7 +688,7 @@ class Evaluator:
             hour = hour + nre / self.space.economics.fleet_chips / (o.depreciation_years * o.hours_per_year)
         return {"die_area_mm2": area, "die_area_per_die_mm2": per_die, "yield": y, "unit_cost_usd": unit, "tdp_w": tdp,
                 "chip_hour_usd": hour, "hbm_gb": hbm_gb, "peak_bf16_tflops": bf16 / 1e12, "nre_usd": nre, "dies": dies,
-                "_static": static, "_e_flop_bf16_pj": e_flop, "_mem_full": mem_full, "_link_full": link_full}
+                "_static": static, "_active": active, "_e_flop_bf16_pj": e_flop, "_mem_full": mem_full, "_link_full": link_full}
 
     def _power(self, econ, d, chip, dtype, mat_util, mem_util, link_util) -> np.ndarray:
         """Average power while running a scenario: ``power_terms_w`` (as ``chip_power``) at the
@@ -699,7 +700,7 @@ class Evaluator:
                         bool)
         e = econ["_e_flop_bf16_pj"] * np.where(has, pw.op_energy_rel_to_bf16.get(dtype, 1.0), 1.0)
         return power_terms_w(peak_flops=peak, clock_mhz=d["clock_mhz"], peak_clock_mhz=d["clock_mhz"], flop_pj_at_peak_clock=e,
-                             matrix_util=mat_util, static_w=econ["_static"], memory_w_full=econ["_mem_full"],
+                             matrix_util=mat_util, static_w=econ["_static"], active_w_at_peak_clock=econ["_active"], memory_w_full=econ["_mem_full"],
                              memory_util=mem_util, link_w_full=econ["_link_full"], link_util=link_util,
                              gamma=pw.energy_clock_exponent)["total"]
 

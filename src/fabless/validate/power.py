@@ -34,7 +34,8 @@ def fit_flop_energy(names=CALIBRATION_CHIPS, params: EconomicsParams | None = No
         cols = []
         for e_ref, e_op in ((1.0, 0.0), (0.0, 1.0)):
             q = p.model_copy(update={"power": p.power.model_copy(update={"bf16_flop_energy_pj": e_ref, "operand_energy_pj": e_op})})
-            cols.append(power_at_tdp_load(chip, q).terms_w["matrix"] / tdp)
+            t = power_at_tdp_load(chip, q).terms_w
+            cols.append((t["matrix"] + t["active"]) / tdp)
         fixed = power_at_tdp_load(chip, p).terms_w
         xs.append(cols)
         ys.append((tdp - fixed["static"] - fixed["memory"] - fixed["links"]) / tdp)
