@@ -1,9 +1,13 @@
 """Fit a serving stack's host time per engine step (data/estimate/software.yaml,
-``host_step_overhead_s``) on the serve rows that name the stack and are marked ``set: fit``
-in the serve_scenarios files; the held-out rows are never read.
+``host_step_overhead_s``) jointly with its decode attention cost per cached position
+(``decode_score_cost_s``) on the serve rows that name the stack and are marked ``set: fit`` in
+the serve_scenarios files; the held-out rows are never read.
 
-Prints the mean |log(predicted / measured)| of the fit rows for each candidate value on a grid
-and the best one. Usage: python scripts/fit_host_step.py [STACK] (default vllm-tpu)
+The two act on different steps: the host time is the same for every step, the per-position cost
+grows with the decoding sequences' cached context (batch x context), so rows with short and long
+prompts and with 64 and 256 concurrent requests separate them. Prints the mean
+|log(predicted / measured)| of the fit rows for each pair on the grid and the best pair.
+Usage: python scripts/fit_host_step.py [STACK] (default vllm-tpu)
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ import sys
 from fabless.validate import serve
 from fabless.validate.core import load_rows
 
-GRID_S = [round(0.0005 * i, 6) for i in range(0, 81)]  # 0-40 ms, 0.5 ms steps
+HOST_GRID_S = [round(0.001 * i, 6) for i in range(0, 13)]  # 0-12 ms, 1 ms steps
+SCORE_GRID_S = [round(0.25e-9 * i, 15) for i in range(0, 17)]  # 0-4 ns per position, 0.25 ns steps
 
 
 def main(stack: str = "vllm-tpu") -> None:
@@ -22,10 +27,13 @@ def main(stack: str = "vllm-tpu") -> None:
            if isinstance(v, dict) and v.get("set") == "fit" and (v.get("scenario") or {}).get("software") == stack]
     rows = [by_id[i] for i in sorted(ids)]
     print(f"{stack}: fit rows {', '.join(r['id'] for r in rows)}")
-    scores = serve.stack_grid_scores(stack, "host_step_overhead_s", GRID_S, rows)
-    for err, host in scores:
-        print(f"host step {host * 1e3:5.1f} ms: mean |log err| {err:.4f}")
-    print(f"best: {min(scores)[1] * 1e3:.1f} ms")
+    grid = [(h, s) for h in HOST_GRID_S for s in SCORE_GRID_S]
+    scores = serve.stack_grid_scores(stack, ("host_step_overhead_s", "decode_score_cost_s"), grid, rows)
+    for err, (host, score) in scores:
+        print(f"host step {host * 1e3:5.1f} ms, score {score * 1e9:4.2f} ns: mean |log err| {err:.4f}")
+    err, (host, score) = min(scores)
+    print(f"best: host step {host * 1e3:.1f} ms, score {score * 1e9:.2f} ns per position (mean |log err| {err:.4f}); "
+          f"fitted_on: [{', '.join(r['id'] for r in rows)}]")
 
 
 if __name__ == "__main__":

@@ -161,12 +161,18 @@ def test_a_named_only_stack_is_never_a_vendors_default():
 def test_a_serving_stacks_host_time_is_added_to_every_step():
     from fabless.estimate.stepcost import EngineStepCost
 
-    host = software_stacks()["vllm-tpu"].host_step_overhead_s
-    assert 0.005 < host < 0.1  # a fitted value of some milliseconds (software.yaml)
+    sw = software_stacks()["vllm-tpu"]
+    host, score = sw.host_step_overhead_s, sw.decode_score_cost_s
+    assert 0.001 < host < 0.1  # a fitted value of some milliseconds (software.yaml)
+    assert 0 < score < 1e-8  # a fitted value of some nanoseconds per position
     plain = EngineStepCost.from_scenario(scenario_from_dict(dict(_Q8), "test"))
     named = EngineStepCost.from_scenario(scenario_from_dict({**_Q8, "software": "vllm-tpu"}, "test"))
-    for step in ((0, 0, 64, 64 * 1500), (1024, 1024, 0, 0), (512, 512, 32, 32 * 800)):
-        assert named.step_time_s(*step) - plain.step_time_s(*step) == pytest.approx(host, rel=1e-9), step
+    # Qwen3-8B (qwen3-8b.json): 36 layers, 32 query heads -> 8 per chip at tp 4, one pass of 128 lanes.
+    # A decoding step adds host + 36 layers x (sequences x mean context) positions x the per-position cost;
+    # a prefill-only step adds the host time alone.
+    for step, positions in (((0, 0, 64, 64 * 1500), 64 * 1500), ((1024, 1024, 0, 0), 0), ((512, 512, 32, 32 * 800), 32 * 800)):
+        extra = host + 36 * positions * score
+        assert named.step_time_s(*step) - plain.step_time_s(*step) == pytest.approx(extra, rel=1e-9), step
 
 
 def test_a_rank_per_neuroncore_replicates_the_kv_heads():

@@ -175,3 +175,18 @@ def test_at_least_fifteen_tpu_serving_rows_are_scored():
     scored = [o for o in evaluate(["serve"], rows=rows) if o.predicted is not None]
     assert len(scored) >= 37
     assert all(o.chip.startswith("tpu-") for o in scored)
+
+
+def test_the_vllm_tpu_parameters_are_fitted_on_its_fit_rows_only():
+    # software.yaml vllm-tpu: host_step_overhead_s and decode_score_cost_s carry fitted_on; both must name
+    # exactly the rows that the 1-mod-4 rule marks fit among the rows naming the stack (009, 013, 033, 037)
+    from fabless.loading import read_yaml
+
+    stack = read_yaml(resources.files("fabless") / "data" / "estimate" / "software.yaml")["vllm-tpu"]
+    smap = serve.serve_map()
+    fit = sorted(i for i in BY_ID if "skip" not in smap[i] and smap[i].get("set") == "fit"
+                 and smap[i]["scenario"].get("software") == "vllm-tpu")
+    assert fit == [f"infer-tpusrv-{i:03d}" for i in (9, 13, 33, 37)]
+    for field in ("host_step_overhead_s", "decode_score_cost_s"):
+        assert sorted(stack[field]["fitted_on"]) == fit, field
+    assert sorted(stack["fit_rows"]) == fit

@@ -27,7 +27,12 @@ the time of its exact batch composition,
 * with pp > 1 the step's activations cross pp - 1 stage boundaries;
 * a software stack whose host work per step is not hidden behind the device's step (vLLM on
   TPU: scheduling, input preparation, dispatch and sampling on the CPU) adds its
-  ``host_step_overhead_s`` to every step.
+  ``host_step_overhead_s`` to every step;
+* an engine that runs at most ``max_seqs_per_forward`` sequences in one pass of the model
+  (vLLM on TPU: the block table of a pass must fit half the chip's 1 MiB SMEM) runs a step of
+  more sequences as several passes, each reading the weights again: the first pass takes the
+  prefill chunk and decoding sequences up to the limit, the next passes the remaining decoders,
+  at the step's mean context; the host time is paid once per step.
 
 The graphs are the engine's (:func:`fabless.estimate.engine.inference_config`,
 :func:`~fabless.estimate.engine.expert_local`) and the step is the engine's
@@ -90,6 +95,8 @@ class EngineStepCost:
     #: the stack's decode attention score cost per cached position of one decoding sequence
     #: (:func:`fabless.estimate.engine.decode_score_s` for one sequence and one position; 0: none)
     score_s_per_position: float = 0.0
+    #: the most sequences one pass of the model takes (0: no limit); a step of more runs as several passes
+    max_seqs_per_forward: int = 0
     _scfg: ModelConfig | None = field(default=None, repr=False)
     # Memos of the three parts of a step, each keyed by what it depends on, so that the
     # many step compositions a simulation visits share their pieces.
@@ -98,13 +105,15 @@ class EngineStepCost:
     _decode_attn: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_scenario(cls, scn: Scenario, memory_fraction: float | None = None) -> EngineStepCost:
+    def from_scenario(cls, scn: Scenario, memory_fraction: float | None = None,
+                      max_seqs_per_forward: int | None = None) -> EngineStepCost:
         """One replica of the scenario's model on its system, with its tp/pp/ep (dp is ignored:
         a replica is one model copy; a fleet is replicas behind a router). ``ep`` is 1 or
         ``tp`` (the experts of each stage spread whole over its tp chips). ``memory_fraction``:
         the share of each chip's HBM the engine takes for weights, activations and KV cache
         (vLLM ``--gpu-memory-utilization``, SGLang ``--mem-fraction-static``); None is the
-        engine-wide ``usable_memory_fraction``."""
+        engine-wide ``usable_memory_fraction``. ``max_seqs_per_forward``: the most sequences
+        the engine runs in one pass of the model (None: no limit)."""
         cfg = load_model(scn.model)
         system = resolve_system(scn)
         check_servable(scn, system)
@@ -128,6 +137,10 @@ class EngineStepCost:
         chip = ChipParams.from_chip(system.chip)
         if memory_fraction is not None and not 0 < memory_fraction <= 1:
             raise InvalidInput(f"memory fraction must be in (0, 1] (the share of HBM the engine takes), got {memory_fraction}")
+        if max_seqs_per_forward is not None and (isinstance(max_seqs_per_forward, bool) or not isinstance(max_seqs_per_forward, int)
+                                                 or max_seqs_per_forward < 1):
+            raise InvalidInput(f"max_seqs_per_forward must be a whole number >= 1 (sequences in one pass of the model), "
+                               f"got {max_seqs_per_forward!r}")
         frac = engine_params()["usable_memory_fraction"] if memory_fraction is None else float(memory_fraction)
         usable = float(system.chip.memory.hbm.capacity_bytes) * frac
         fixed = inference_memory_bytes(cfg, plan, 1, 1, prec)
@@ -142,9 +155,25 @@ class EngineStepCost:
                    eff=sw.framework_kernel_efficiency if sw is not None else None,
                    host_step_s=sw.host_step_overhead_s if sw is not None else 0.0,
                    score_s_per_position=decode_score_s(cfg, plan, 1, 1, sw) if sw is not None else 0.0,
+                   max_seqs_per_forward=max_seqs_per_forward or 0,
                    _scfg=inference_config(cfg, plan))
 
     def step_time_s(self, prefill_tokens: int, prefill_context_tokens: int, decode_seqs: int, decode_context_tokens: int) -> float:
+        if prefill_tokens + decode_seqs <= 0:
+            return 0.0
+        cap = self.max_seqs_per_forward
+        if not cap or decode_seqs + (prefill_tokens > 0) <= cap:
+            return self._pass_s(prefill_tokens, prefill_context_tokens, decode_seqs, decode_context_tokens) + self.host_step_s
+        first = cap - (prefill_tokens > 0)  # decoders that share the first pass with the prefill chunk
+        parts = [first] + [cap] * ((decode_seqs - first) // cap) + ([(decode_seqs - first) % cap] if (decode_seqs - first) % cap else [])
+        t = 0.0
+        for i, seqs in enumerate(parts):
+            ctx = decode_context_tokens * seqs / decode_seqs
+            t += self._pass_s(prefill_tokens if i == 0 else 0, prefill_context_tokens if i == 0 else 0, seqs, round(ctx))
+        return t + self.host_step_s
+
+    def _pass_s(self, prefill_tokens: int, prefill_context_tokens: int, decode_seqs: int, decode_context_tokens: int) -> float:
+        """Device seconds of one pass of the model over a prefill chunk and ``decode_seqs`` decoders."""
         tokens = prefill_tokens + decode_seqs
         if tokens <= 0:
             return 0.0
@@ -171,7 +200,7 @@ class EngineStepCost:
                 g = build_decode_graph(scfg, decode_seqs, ctx, p)
                 a = self._decode_attn[key] = sum(graph_time(_split(g, attention=True), self.chip, eff=self.eff).values())
             t += a + self.score_s_per_position * decode_context_tokens
-        return float(forward_step(self.cfg, p, self.plan, tokens, t, **self._comm)["step_s"]) + self.host_step_s
+        return float(forward_step(self.cfg, p, self.plan, tokens, t, **self._comm)["step_s"])
 
     @cached_property
     def _comm(self) -> dict:

@@ -36,7 +36,9 @@ scenario's ``input_tokens`` / ``output_tokens``.
 ``scheduler`` sets the engine's batching knobs (``max_num_seqs``, ``max_num_batched_tokens``,
 ``mixed_chunks``, ``reserve_output_fraction``: :class:`fabless.serve.scheduler.SchedulerConfig`);
 ``memory_fraction`` the share of HBM the engine took (vLLM ``--gpu-memory-utilization``, SGLang
-``--mem-fraction-static``; default the engine-wide ``usable_memory_fraction``).
+``--mem-fraction-static``; default the engine-wide ``usable_memory_fraction``);
+``max_seqs_per_forward`` the most sequences the engine runs in one pass of the model (vLLM on
+TPU: :class:`fabless.estimate.stepcost.EngineStepCost`; default no limit).
 
 ``convert``: ``output_tokens_per_s`` (X x output tokens), ``total_tokens_per_s`` ((input +
 output) tokens / makespan), ``tpot_ms`` (median over requests of each request's mean gap),
@@ -104,8 +106,8 @@ def rows(all_rows: list[dict] | None = None) -> list[dict]:
     return [{**r, "category": "serve"} for r in (all_rows if all_rows is not None else load_rows()) if r["id"] in m]
 
 
-def _model(scn_raw: dict, memory_fraction: float | None = None):
-    return EngineStepCost.from_scenario(scenario_from_dict(dict(scn_raw), "serve row"), memory_fraction)
+def _model(scn_raw: dict, memory_fraction: float | None = None, max_seqs_per_forward: int | None = None):
+    return EngineStepCost.from_scenario(scenario_from_dict(dict(scn_raw), "serve row"), memory_fraction, max_seqs_per_forward)
 
 
 def _sched(entry: dict):
@@ -168,7 +170,7 @@ def server(model, sched, lengths, ttft_p99_s: float, tpot_p99_s: float, seed: in
 def simulate_entry(entry: dict) -> dict:
     """The simulation an entry asks for; entries with the same scenario, scheduler, lengths and
     load (e.g. 1 and 8 instances of one engine) share one run."""
-    key = json.dumps({k: entry.get(k) for k in ("scenario", "scheduler", "lengths", "load", "memory_fraction")}, sort_keys=True)
+    key = json.dumps({k: entry.get(k) for k in ("scenario", "scheduler", "lengths", "load", "memory_fraction", "max_seqs_per_forward")}, sort_keys=True)
     return dict(_simulate_cached(key))
 
 
@@ -182,7 +184,7 @@ def _simulate(entry: dict) -> dict:
     inf = scn["inference"]
     inp, out = int(inf["input_tokens"]), int(inf["output_tokens"])
     mf = entry.get("memory_fraction")
-    model = _model(scn, None if mf is None else float(mf))
+    model = _model(scn, None if mf is None else float(mf), entry.get("max_seqs_per_forward"))
     sched = _sched(entry)
     load = entry["load"]
     kind = load["kind"]
@@ -236,19 +238,22 @@ def predict(row: dict) -> float | None:
     raise Skip(f"unknown conversion {conv!r}")
 
 
-def stack_grid_scores(stack: str, field: str, grid, rows: list[dict]) -> list[tuple[float, float]]:
+def stack_grid_scores(stack: str, field: str | tuple[str, ...], grid, rows: list[dict]) -> list[tuple[float, float | tuple[float, ...]]]:
     """(mean |log(predicted / measured)| over ``rows``, value) for each value of ``grid`` given to
     the software stack's ``field`` in turn, every row simulated afresh; the stack is restored after.
+    ``field`` may be a tuple of fields fitted jointly, each grid value then a tuple of as many values.
     The grid search of the fit scripts (scripts/fit_host_step.py, scripts/fit_serve_efficiency.py)."""
     stacks = software_stacks()
     original = stacks[stack]
+    fields = (field,) if isinstance(field, str) else tuple(field)
     scores = []
     try:
         for value in grid:
-            stacks[stack] = dataclass_replace(original, **{field: float(value)})
+            values = (value,) if isinstance(field, str) else tuple(value)
+            stacks[stack] = dataclass_replace(original, **{f: float(v) for f, v in zip(fields, values, strict=True)})
             _simulate_cached.cache_clear()
             err = sum(abs(math.log(predict(r) / float(r["value"]))) for r in rows) / len(rows)
-            scores.append((err, float(value)))
+            scores.append((err, float(value) if isinstance(field, str) else tuple(float(v) for v in values)))
     finally:
         stacks[stack] = original
         _simulate_cached.cache_clear()
