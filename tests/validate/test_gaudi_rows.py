@@ -112,3 +112,17 @@ def test_serving_rows_answer_means_are_tokens_over_samples():
     assert m["infer-186"]["lengths"]["output_mean_tokens"] == round(6287.47 / 21.60)
     assert m["infer-185"]["scenario"]["system"]["name"] == "gaudi2-8"
     assert "set" not in m["infer-185"] and "set" not in m["infer-186"]
+
+
+def test_batch1_decode_streams_the_weights_at_the_hbm_rate():
+    # infer-gaudi-006 (Meta-Llama-3-8B as llama-3.1-8b, batch 1, 8 + 100 tokens): each decode step reads
+    # every linear weight once. Per layer q 4096^2 + k, v 2 x 4096 x 1024 + o 4096^2 + gate, up, down
+    # 3 x 4096 x 14336 = 218,103,808; x 32 layers + lm_head 4096 x 128256 = 7,504,658,432 bf16 weights,
+    # 15.009 GB. The MMEs' wide shape takes 3.3 TB/s, so the HBM sets the pace: 2.46 TB/s x 0.9
+    # (default-systolic hbm_efficiency) -> 6.779 ms, plus 5 us a GEMM for the 4 x 32 + 1 = 129 GEMMs
+    # (fused QKV and gate-up; default-systolic launch_overhead_s) -> 7.424 ms a step, 99 steps after
+    # the prefill's first token.
+    weights = (2 * 4096 * 4096 + 2 * 4096 * 1024 + 3 * 4096 * 14336) * 32 + 4096 * 128256
+    per_step = weights * 2 / (2.46e12 * 0.9) + 129 * 5e-6
+    _, est = train._estimate_cached("infer-gaudi-006")
+    assert est.breakdown_s["decode.matmul"] == pytest.approx(99 * per_step, rel=0.01)
