@@ -11,8 +11,9 @@ Why squared: since the MMEs run batch-1 decode GEMMs in their wide 128 x 512 sha
 (chips/gaudi2.yaml reshape_factor), the three decode fit rows are HBM-bound and hardly depend on
 the value, which is then set by the two training fit rows, BF16 (train-gaudi-001) and FP8
 (train-gaudi-004), that err in opposite directions at every value. The mean |log| of two such rows
-is flat between them (0.111-0.114 over 0.80-1.00, printed below), so it does not pick a value; the
-mean square is lowest where the two balance.
+is flat between them (0.1043 over 0.90-1.00, printed below), so it does not pick a value; the
+mean square is lowest where the two balance (here at the grid's bound, 1.00: the FP8 row stays
+slow at any value).
 
     PYTHONPATH=src python scripts/fit_gaudi.py
 """

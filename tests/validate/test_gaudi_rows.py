@@ -84,7 +84,8 @@ def test_every_row_is_mapped_and_the_fit_rows_are_the_ids_one_mod_three():
     # the fitted value names exactly those rows, and each stack lists its own fit rows
     assert set(families()["intel-gaudi2"].sources["mma_efficiency"]["fitted_on"]) == fit
     stacks = software_stacks()
-    assert set(stacks["megatron-deepspeed-gaudi"].fit_rows) | set(stacks["optimum-habana"].fit_rows) == fit
+    assert (set(stacks["megatron-deepspeed-gaudi"].fit_rows) | set(stacks["megatron-deepspeed-gaudi-v3.0"].fit_rows)
+            | set(stacks["optimum-habana"].fit_rows)) == fit
 
 
 def _cfg(r: dict) -> dict:
@@ -126,3 +127,23 @@ def test_batch1_decode_streams_the_weights_at_the_hbm_rate():
     per_step = weights * 2 / (2.46e12 * 0.9) + 129 * 5e-6
     _, est = train._estimate_cached("infer-gaudi-006")
     assert est.breakdown_s["decode.matmul"] == pytest.approx(99 * per_step, rel=0.01)
+
+
+def test_the_v30_rows_run_unfused_attention_and_the_later_ones_flash():
+    # MLPerf Training v3.0's Gaudi GPT-3 code has only Megatron's baddbmm / softmax / dropout / bmm
+    # attention; v3.1 and v4.0 pass --use-fused-sdpa true (software.yaml megatron-deepspeed-gaudi-v3.0)
+    stacks, by_row = software_stacks(), train.software_by_row()
+    for r in (r for r in ROWS if r["category"] == "train"):
+        v30 = "training_results_v3.0" in r["source"]
+        assert by_row[r["id"]] == ("megatron-deepspeed-gaudi-v3.0" if v30 else "megatron-deepspeed-gaudi"), r["id"]
+        assert stacks[by_row[r["id"]]].fused_attention is not v30
+    # train-gaudi-001's attention moves its score matrices through HBM: E = 1 x 96/8 heads x 2048^2
+    # = 50,331,648 scores per layer and micro-batch; forward bf16 S written (2E), softmax read + write
+    # (4E), dropout read + write + a one-byte mask (5E), bmm read (2E): 13E bytes; backward dP' written
+    # (2E), dropout backward reads it and the mask and writes dP (5E), softmax backward reads dP and P
+    # and writes dS (6E), dQ, dK and dV read dS, dS and P' (6E): 19E. 32E = 1.611 GB at 2.46 TB/s x 0.9
+    # = 0.7275 ms, x 12 layers x 384 micro-batches = 3.352 s of score traffic alone (flash: none).
+    _, est = train._estimate_cached("train-gaudi-001")
+    scores_s = 32 * 50_331_648 / (2.46e12 * 0.9) * 12 * 384
+    assert scores_s == pytest.approx(3.352, rel=0.001)
+    assert est.breakdown_s["attention"] >= scores_s
