@@ -147,8 +147,7 @@ def _array_geometries(xp, d):
     array (``mu_reshape`` f > 1) (rows/f) x (cols*f) and (rows*f) x (cols/f), as
     :attr:`fabless.perf.params.ChipParams.array_geometries` (the GEMM model's choice of shape)."""
     if xp is SCALAR:
-        r, c, f = d.array_rows, d.array_cols, d.mu_reshape
-        return ((r, c),) if f == 1 else ((r, c), (r / f, c * f), (r * f, c / f))
+        return d.array_geometries
     return tuple((g[0], g[1]) for g in d.array_geometries)
 
 

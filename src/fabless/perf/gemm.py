@@ -242,10 +242,9 @@ def _gemm_one(m, n, k, batch, ib, ob, flops, peak, d: OneDesign, cand) -> OpTime
         mapping, tile, chunks = "tiles", (bm, bn), nan
         util = flops / (waves * cores * 2 * bm * bn * k_pad)
     else:
-        r0, c0, f = d.array_rows, d.array_cols, d.mu_reshape
-        geometries = ((r0, c0),) if f == 1 else ((r0, c0), (r0 / f, c0 * f), (r0 * f, c0 / f))
+        r0 = d.array_rows
         evals = [(_systolic_split(xp, float(s), m, n, k, batch, flops, r, c, d.mu_count, rate), (r, c), s)
-                 for r, c in geometries for s in SYSTOLIC_M_SPLITS]
+                 for r, c in d.array_geometries for s in SYSTOLIC_M_SPLITS]
         best = argmin([e[0][0] for e in evals])
         (compute, waves, n_tiles, util), tile, split = evals[best]
         _, sram_total = _systolic_sram(xp, d.sram_per_core_bytes, d.sram_shared_bytes, d.cores)

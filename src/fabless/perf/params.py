@@ -569,6 +569,14 @@ class OneDesign:
         self.hbm_rate_bytes_per_s = self.hbm_bytes_per_s * self.hbm_efficiency
         self.vector_rate_flops_per_s = self.vector_flops_per_s * self.vector_efficiency
 
+    @property
+    def array_geometries(self) -> tuple[tuple[float, float], ...]:
+        """(rows, cols) of each shape the design's arrays run as, in the order of
+        :attr:`ChipParams.array_geometries`: the file's own, then for a reconfigurable array
+        (``mu_reshape`` f > 1) (rows/f) x (cols*f) and (rows*f) x (cols/f)."""
+        r, c, f = self.array_rows, self.array_cols, self.mu_reshape
+        return ((r, c),) if f == 1 else ((r, c), (r / f, c * f), (r * f, c / f))
+
     def peak(self, dtype: str) -> float:
         """As :meth:`ChipParams.peak` (the same one-line errors)."""
         p = self.peak_flops_per_s.get(dtype)
