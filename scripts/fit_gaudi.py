@@ -3,9 +3,17 @@ and print the value to enter in the file with the error on the fit and held-out 
 
 The fit rows are the rows of data/measurements/published_gaudi.csv marked ``set: fit`` in
 scenarios_gaudi.yaml (every row whose id number is 1 mod 3, fixed before any prediction was
-scored). The value is the grid point (0.50-1.00, step 0.01) that minimises the mean
-|log(predicted / measured)| over them; the held-out rows (the other Gaudi rows, and the
+scored). The value is the grid point (0.50-1.00, step 0.01) that minimises the mean squared
+log(predicted / measured) over them; the held-out rows (the other Gaudi rows, and the
 Gaudi 2 / Gaudi 3 kernel and serve rows) are only reported.
+
+Why squared: since the MMEs run batch-1 decode GEMMs in their wide 128 x 512 shape
+(chips/gaudi2.yaml reshape_factor), the three decode fit rows are HBM-bound and hardly depend on
+the value, which is then set by the two training fit rows, BF16 (train-gaudi-001) and FP8
+(train-gaudi-004), that err in opposite directions at every value. The mean |log| of two such rows
+is flat between them (0.1043 over 0.90-1.00, printed below), so it does not pick a value; the
+mean square is lowest where the two balance (here at the grid's bound, 1.00: the FP8 row stays
+slow at any value).
 
     PYTHONPATH=src python scripts/fit_gaudi.py
 """
@@ -58,14 +66,18 @@ def errors_at(value: float, rows: list[dict], tmp: Path) -> dict[str, float]:
 
 
 def fit() -> tuple[float, float]:
-    """(best value, its mean |log(predicted / measured)|) over the fit rows."""
+    """(best value, its mean squared log(predicted / measured)) over the fit rows; the grid's
+    scores are printed with both means, squared and absolute."""
     original = perf_params._FAMILIES_PATH
     rows = fit_rows()
     with tempfile.TemporaryDirectory() as d:
         scores = []
         for v in GRID:
             errs = errors_at(v, rows, Path(d))
-            scores.append((statistics.fmean(abs(math.log1p(e)) for e in errs.values()), v))
+            scores.append((statistics.fmean(math.log1p(e) ** 2 for e in errs.values()), v))
+            if round(v * 100) % 5 == 0:
+                print(f"  grid {v:.2f}: mean log^2 {scores[-1][0]:.5f}, "
+                      f"mean |log| {statistics.fmean(abs(math.log1p(e)) for e in errs.values()):.4f}")
         perf_params._FAMILIES_PATH = original
     score, best = min(scores)
     return best, score
@@ -74,7 +86,7 @@ def fit() -> tuple[float, float]:
 def main() -> None:
     best, score = fit()
     ids = sorted(r["id"] for r in fit_rows())
-    print(f"{FAMILY}.{PARAM} = {best:.2f}  (mean |log error| {score:.3f} on {', '.join(ids)})")
+    print(f"{FAMILY}.{PARAM} = {best:.2f}  (mean squared log error {score:.5f} on {', '.join(ids)})")
     others = [r for r in load_rows() if r["_file"] == "published_gaudi.csv"
               or r["id"] in ("kernel-260", "kernel-267")]
     original = perf_params._FAMILIES_PATH

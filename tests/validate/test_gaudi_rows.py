@@ -84,7 +84,8 @@ def test_every_row_is_mapped_and_the_fit_rows_are_the_ids_one_mod_three():
     # the fitted value names exactly those rows, and each stack lists its own fit rows
     assert set(families()["intel-gaudi2"].sources["mma_efficiency"]["fitted_on"]) == fit
     stacks = software_stacks()
-    assert set(stacks["megatron-deepspeed-gaudi"].fit_rows) | set(stacks["optimum-habana"].fit_rows) == fit
+    assert (set(stacks["megatron-deepspeed-gaudi"].fit_rows) | set(stacks["megatron-deepspeed-gaudi-v3.0"].fit_rows)
+            | set(stacks["optimum-habana"].fit_rows)) == fit
 
 
 def _cfg(r: dict) -> dict:
@@ -112,3 +113,37 @@ def test_serving_rows_answer_means_are_tokens_over_samples():
     assert m["infer-186"]["lengths"]["output_mean_tokens"] == round(6287.47 / 21.60)
     assert m["infer-185"]["scenario"]["system"]["name"] == "gaudi2-8"
     assert "set" not in m["infer-185"] and "set" not in m["infer-186"]
+
+
+def test_batch1_decode_streams_the_weights_at_the_hbm_rate():
+    # infer-gaudi-006 (Meta-Llama-3-8B as llama-3.1-8b, batch 1, 8 + 100 tokens): each decode step reads
+    # every linear weight once. Per layer q 4096^2 + k, v 2 x 4096 x 1024 + o 4096^2 + gate, up, down
+    # 3 x 4096 x 14336 = 218,103,808; x 32 layers + lm_head 4096 x 128256 = 7,504,658,432 bf16 weights,
+    # 15.009 GB. The MMEs' wide shape takes 3.3 TB/s, so the HBM sets the pace: 2.46 TB/s x 0.9
+    # (default-systolic hbm_efficiency) -> 6.779 ms, plus 5 us a GEMM for the 4 x 32 + 1 = 129 GEMMs
+    # (fused QKV and gate-up; default-systolic launch_overhead_s) -> 7.424 ms a step, 99 steps after
+    # the prefill's first token.
+    weights = (2 * 4096 * 4096 + 2 * 4096 * 1024 + 3 * 4096 * 14336) * 32 + 4096 * 128256
+    per_step = weights * 2 / (2.46e12 * 0.9) + 129 * 5e-6
+    _, est = train._estimate_cached("infer-gaudi-006")
+    assert est.breakdown_s["decode.matmul"] == pytest.approx(99 * per_step, rel=0.01)
+
+
+def test_the_v30_rows_run_unfused_attention_and_the_later_ones_flash():
+    # MLPerf Training v3.0's Gaudi GPT-3 code has only Megatron's baddbmm / softmax / dropout / bmm
+    # attention; v3.1 and v4.0 pass --use-fused-sdpa true (software.yaml megatron-deepspeed-gaudi-v3.0)
+    stacks, by_row = software_stacks(), train.software_by_row()
+    for r in (r for r in ROWS if r["category"] == "train"):
+        v30 = "training_results_v3.0" in r["source"]
+        assert by_row[r["id"]] == ("megatron-deepspeed-gaudi-v3.0" if v30 else "megatron-deepspeed-gaudi"), r["id"]
+        assert stacks[by_row[r["id"]]].fused_attention is not v30
+    # train-gaudi-001's attention moves its score matrices through HBM: E = 1 x 96/8 heads x 2048^2
+    # = 50,331,648 scores per layer and micro-batch; forward bf16 S written (2E), softmax read + write
+    # (4E), dropout read + write + a one-byte mask (5E), bmm read (2E): 13E bytes; backward dP' written
+    # (2E), dropout backward reads it and the mask and writes dP (5E), softmax backward reads dP and P
+    # and writes dS (6E), dQ, dK and dV read dS, dS and P' (6E): 19E. 32E = 1.611 GB at 2.46 TB/s x 0.9
+    # = 0.7275 ms, x 12 layers x 384 micro-batches = 3.352 s of score traffic alone (flash: none).
+    _, est = train._estimate_cached("train-gaudi-001")
+    scores_s = 32 * 50_331_648 / (2.46e12 * 0.9) * 12 * 384
+    assert scores_s == pytest.approx(3.352, rel=0.001)
+    assert est.breakdown_s["attention"] >= scores_s

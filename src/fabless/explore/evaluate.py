@@ -320,6 +320,15 @@ class Evaluator:
             d["stack_gb_s"] = np.full(n, self.defaults["_stack_gb_s"], dtype=float)
         return d
 
+    def reshape_factor(self, d: dict[str, np.ndarray]) -> np.ndarray:
+        """The base chip's reconfigurable-array factor (``matrix_units.reshape_factor``) for each
+        design whose rows and cols it divides, else 1 (a fixed shape)."""
+        f = float(self.base_params.mu_reshape[0])
+        if self.kind != "systolic_array" or f == 1:
+            return np.ones(np.size(d["cores"]))
+        rows, cols = np.asarray(d["mu_rows"], float), np.asarray(d["mu_cols"], float)
+        return np.where((rows % f == 0) & (cols % f == 0), f, 1.0) + np.zeros(np.size(d["cores"]))
+
     def chip_params(self, d: dict[str, np.ndarray]) -> ChipParams:
         clock_hz = d["clock_mhz"] * 1e6
         macs = d["mu_rows"] * d["mu_cols"] if self.kind == "systolic_array" else d["macs_per_unit"]
@@ -340,6 +349,7 @@ class Evaluator:
             mu_count=d["matrix_units"],
             mu_rows=d["mu_rows"] if self.kind == "systolic_array" else np.nan,
             mu_cols=d["mu_cols"] if self.kind == "systolic_array" else np.nan,
+            mu_reshape=self.reshape_factor(d),
             sram_per_core_bytes=d["sram_per_core_mib"] * _MIB, sram_shared_bytes=d["sram_shared_mib"] * _MIB,
             vector_flops_per_s=vec_per_core_hz * d["cores"] * clock_hz, family=self.family, name="design",
         )

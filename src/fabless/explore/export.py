@@ -50,6 +50,10 @@ def design_chip(ev: Evaluator, row: dict, space_name: str) -> dict:
     mu = {"kind": ev.kind, "count": units, "macs_per_cycle": mpc}
     if ev.kind == "systolic_array":
         mu.update(rows=int(d["mu_rows"]), cols=int(d["mu_cols"]))
+        f = int(ev.reshape_factor({k: __import__("numpy").asarray([v]) for k, v in d.items()
+                                   if k in ("mu_rows", "mu_cols", "cores")})[0])
+        if f > 1:
+            mu["reshape_factor"] = f
     compute = {"cores": cores, "core_kind": base.compute.core_kind, "matrix_units": mu, "peak_tflops": peak}
     if base.compute.vector_units:
         compute["vector_units"] = {"fp32_flops_per_cycle": base.compute.vector_units.fp32_flops_per_cycle / base.compute.cores * cores}

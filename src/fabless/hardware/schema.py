@@ -78,6 +78,20 @@ class MatrixUnits(Frozen):
     rows: PositiveInt | None = Field(None, description="systolic array rows (None for tensor cores)")
     cols: PositiveInt | None = Field(None, description="systolic array columns")
     macs_per_cycle: dict[Dtype, PositiveFloat] = Field(description="dense MACs per unit per cycle, by datatype")
+    reshape_factor: PositiveInt | None = Field(
+        None, le=16, description="a reconfigurable systolic array: besides rows x cols it also runs as (rows/f) x "
+        "(cols*f) and (rows*f) x (cols/f), the same MACs, and each GEMM takes the fastest (Gaudi's MME: 256 x 256, "
+        "128 x 512 or 512 x 128); None or 1: one fixed shape")
+
+    @model_validator(mode="after")
+    def _reshape_divides(self) -> MatrixUnits:
+        f = self.reshape_factor or 1
+        if f > 1:
+            if self.kind != "systolic_array" or not self.rows or not self.cols:
+                raise ValueError("reshape_factor applies to a systolic_array with rows and cols; leave it out otherwise")
+            if self.rows % f or self.cols % f:
+                raise ValueError(f"reshape_factor {f} must divide rows ({self.rows}) and cols ({self.cols})")
+        return self
 
 
 class VectorUnits(Frozen):

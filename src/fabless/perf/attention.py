@@ -24,7 +24,9 @@ L2, not HBM).
 
 **Decode** (a few new tokens against a KV cache): the heads of a GQA group are stacked into
 the rows of one matrix multiply (``q_len x heads / kv_heads`` rows), which fill a matrix
-instruction of 64 rows on a GPU or an array of R rows. Memory is the KV cache read once,
+instruction of 64 rows on a GPU or an array of R rows. A reconfigurable array (``mu_reshape``
+f, Gaudi's MME) runs each attention in the shape of its three (R x C, R/f x C·f, R·f x C/f) that
+takes least time, as its GEMMs do. Memory is the KV cache read once,
 at ``hbm_efficiency`` of the peak bandwidth: usually the bound, except for MLA's 128 stacked
 heads, which make decode compute-heavy.
 """
@@ -140,15 +142,29 @@ def attention_time(batch: int, q_len: int, kv_len: int, heads: int, head_dim: in
                       kvh, flops, nbytes, dtype)
 
 
+def _array_geometries(xp, d):
+    """(rows, cols) of each shape a design's arrays run as: the chip's own, and for a reconfigurable
+    array (``mu_reshape`` f > 1) (rows/f) x (cols*f) and (rows*f) x (cols/f), as
+    :attr:`fabless.perf.params.ChipParams.array_geometries` (the GEMM model's choice of shape)."""
+    if xp is SCALAR:
+        return d.array_geometries
+    return tuple((g[0], g[1]) for g in d.array_geometries)
+
+
 def _chip_terms(xp, d, peak, head_dim, dv):
-    """Whether each design is systolic, its attention FLOP/s and its head-dimension fill."""
+    """Whether each design is systolic, its attention FLOP/s and, for each shape its arrays run as
+    (:func:`_array_geometries`), the rows decode pads its stacked query rows to and the
+    head-dimension fill."""
     is_sys = d.kind_code == SYSTOLIC
     rate = peak * (d.sustained_clock_hz / d.boost_clock_hz) * d.mma_efficiency * d.attention_mma_ratio
-    rows = xp.where(is_sys, d.array_rows, GPU_MMA_K)
-    cols = xp.where(is_sys, d.array_cols, GPU_MMA_K)
-    # the contraction of Q Kᵀ runs over head_dim (array rows); P V's output columns are v_head_dim
-    dim_fill = (head_dim + dv) / (head_dim / _dim_fill(xp, head_dim, rows) + dv / _dim_fill(xp, dv, cols))
-    return is_sys, rate, dim_fill
+    shapes = []
+    for r, c in _array_geometries(xp, d):
+        rows = xp.where(is_sys, r, GPU_MMA_K)
+        cols = xp.where(is_sys, c, GPU_MMA_K)
+        # the contraction of Q Kᵀ runs over head_dim (array rows); P V's output columns are v_head_dim
+        dim_fill = (head_dim + dv) / (head_dim / _dim_fill(xp, head_dim, rows) + dv / _dim_fill(xp, dv, cols))
+        shapes.append((xp.where(is_sys, r, GPU_MMA_ROWS), dim_fill))
+    return is_sys, rate, tuple(shapes)
 
 
 def _attention(xp, d, peak, batch, q_len, kv_len, heads, head_dim, dv, causal, phase, kvh, flops, nbytes,
@@ -158,10 +174,14 @@ def _attention(xp, d, peak, batch, q_len, kv_len, heads, head_dim, dv, causal, p
     per-call cost would dominate; see params.OneDesign)."""
     one = xp is SCALAR
     if one:
-        is_sys, rate, dim_fill = _chip_terms(xp, d, peak, head_dim, dv)
+        is_sys, rate, shapes = _chip_terms(xp, d, peak, head_dim, dv)
     else:  # what depends on the chip alone: once per ChipParams (``peak`` is its ``dtype`` peak)
-        is_sys, rate, dim_fill = d.derived(("attention", dtype, head_dim, dv),
-                                           lambda c: _chip_terms(xp, c, peak, head_dim, dv))
+        is_sys, rate, shapes = d.derived(("attention", dtype, head_dim, dv),
+                                         lambda c: _chip_terms(xp, c, peak, head_dim, dv))
+    # prefill's time goes as 1 / dim_fill: the shape of the best fill is its fastest
+    dim_fill = shapes[0][1]
+    for _, fill in shapes[1:]:
+        dim_fill = xp.maximum(dim_fill, fill)
     memory = nbytes / d.hbm_rate_bytes_per_s
     tiling: dict = {"phase": phase}
     wrap = (lambda x: np.array([x])) if one else (lambda x: x)
@@ -193,10 +213,16 @@ def _attention(xp, d, peak, batch, q_len, kv_len, heads, head_dim, dv, causal, p
                       head_dim_fill=wrap(dim_fill))
     else:
         group_rows = q_len * heads // kvh
-        granule = (xp.where(is_sys, d.array_rows, GPU_MMA_ROWS) if one else
-                   d.derived("attention_granule", lambda c: np.where(is_sys, c.array_rows, GPU_MMA_ROWS)))
-        row_fill = group_rows / (xp.ceil(group_rows / granule) * granule)
+        # the stacked query rows padded to the array's rows, in the shape of least time
+        row_fill = group_rows / (xp.ceil(group_rows / shapes[0][0]) * shapes[0][0])
+        dim_fill = shapes[0][1]
         compute = flops / (rate * row_fill * dim_fill)
+        for granule, fill in shapes[1:]:
+            rf = group_rows / (xp.ceil(group_rows / granule) * granule)
+            c = flops / (rate * rf * fill)
+            better = c < compute
+            row_fill, dim_fill, compute = (xp.where(better, rf, row_fill), xp.where(better, fill, dim_fill),
+                                           xp.where(better, c, compute))
         tiling.update(rows_per_kv_head=group_rows, row_fill=wrap(row_fill), head_dim_fill=wrap(dim_fill))
     return combine("attention", compute, memory, d.launch_overhead_s, flops, nbytes, peak,
                    d.hbm_bytes_per_s, tiling)

@@ -21,6 +21,10 @@ Two mappings, chosen by the chip's matrix-unit kind (designs of both kinds may b
   the chunk has at least R rows); passes are spread over the arrays in rounds and one
   fill-and-drain of ``R + C`` cycles is paid at the end. Utilisation is the useful MACs over
   ``cycles x R x C x arrays``: a dimension of 129 on a 128-wide array takes two passes.
+  A reconfigurable array (the chip file's ``reshape_factor`` f, e.g. Gaudi's MME) also runs as
+  ``(R/f) x (C·f)`` and ``(R·f) x (C/f)``, the same MACs, and each GEMM takes the fastest of the
+  three shapes: for a few rows of A (decode) the wide shape takes ``C·f`` weight columns per
+  cycle instead of ``C``, so the weights stream f times as fast.
 
 HBM traffic: the compulsory A + B + C when they fit in the chip's shared on-chip memory
 (L2 / SRAM); otherwise A is re-read once per group of ``g`` column tiles and B once per group
@@ -238,15 +242,15 @@ def _gemm_one(m, n, k, batch, ib, ob, flops, peak, d: OneDesign, cand) -> OpTime
         mapping, tile, chunks = "tiles", (bm, bn), nan
         util = flops / (waves * cores * 2 * bm * bn * k_pad)
     else:
-        r, c = d.array_rows, d.array_cols
-        evals = [_systolic_split(xp, float(s), m, n, k, batch, flops, r, c, d.mu_count, rate)
-                 for s in SYSTOLIC_M_SPLITS]
-        best = argmin([e[0] for e in evals])
-        compute, waves, n_tiles, util = evals[best]
+        r0 = d.array_rows
+        evals = [(_systolic_split(xp, float(s), m, n, k, batch, flops, r, c, d.mu_count, rate), (r, c), s)
+                 for r, c in d.array_geometries for s in SYSTOLIC_M_SPLITS]
+        best = argmin([e[0][0] for e in evals])
+        (compute, waves, n_tiles, util), tile, split = evals[best]
         _, sram_total = _systolic_sram(xp, d.sram_per_core_bytes, d.sram_shared_bytes, d.cores)
         traffic = _systolic_traffic(xp, m, n, a_bytes, b_bytes, c_bytes,
-                                    _systolic_panel(xp, r, sram_total, d.tile_sram_fraction, ib), sram_total)
-        mapping, tile, chunks, feed = "systolic", (r, c), float(SYSTOLIC_M_SPLITS[best]), 1.0
+                                    _systolic_panel(xp, r0, sram_total, d.tile_sram_fraction, ib), sram_total)
+        mapping, chunks, feed = "systolic", float(split), 1.0
     tiling = {"mapping": np.array([mapping], dtype=object)}
     tiling.update(zip(("tile_m", "tile_n", "m_chunks", "waves", "tiles", "tiling_utilisation",
                        "operand_feed_efficiency", "hbm_traffic_bytes"),
@@ -255,19 +259,20 @@ def _gemm_one(m, n, k, batch, ib, ob, flops, peak, d: OneDesign, cand) -> OpTime
                    d.hbm_bytes_per_s, tiling)
 
 
-def _systolic_designs(s, m, n, k, batch, flops, chip: ChipParams, idx, rate, rate_ok):
+def _systolic_designs(s, m, n, k, batch, flops, chip: ChipParams, idx, rate, rate_ok, geometry):
     """The systolic mapping of designs ``idx`` of ``chip`` (``rate``: their FLOP/s of a perfect
-    tiling), the split of m taken per design: compute time, chosen split (index into ``s``),
-    rounds, passes and utilisation, each an array over the designs.
+    tiling) with their arrays in one of their shapes (``geometry``: an entry of
+    :attr:`ChipParams.array_geometries`), the split of m taken per design: compute time, chosen
+    split (index into ``s``), rounds, passes and utilisation, each an array over the designs.
 
     The split with the least compute time ``flops / (rate x util)`` is the one of highest
     utilisation, which depends only on the array shape and count: it is found once per distinct
-    shape (:attr:`ChipParams.array_shapes`) and the time computed per design with the same
+    shape (the geometry's distinct shapes) and the time computed per design with the same
     expression, so the result is that of searching every design. Where that equivalence could
     fail in the last bit (a rate not finite and positive, a non-finite utilisation, or two
     splits within 1e-12 of the best utilisation) those designs are searched one by one
     (``rate_ok``: whether each design's rate is finite and positive)."""
-    shapes, inverse = chip.array_shapes
+    rows_all, cols_all, shapes, inverse = geometry
     inv = inverse[idx]
     _, rounds_g, passes_g, util_g = _systolic_split(np, s, m, n, k, batch, flops, shapes[0][None, :],
                                                     shapes[1][None, :], shapes[2][None, :], 1.0)
@@ -288,7 +293,7 @@ def _systolic_designs(s, m, n, k, batch, flops, chip: ChipParams, idx, rate, rat
         redo = np.nonzero(~ok)[0]
         sel = redo if isinstance(idx, slice) else idx[redo]
         t_all, rounds_all, passes_all, util_all = _systolic_split(
-            np, s, m, n, k, batch, flops, chip.array_rows[sel][None, :], chip.array_cols[sel][None, :],
+            np, s, m, n, k, batch, flops, rows_all[sel][None, :], cols_all[sel][None, :],
             chip.mu_count[sel][None, :], rate[redo][None, :])
         p = np.argmin(t_all, axis=0)
         cols = np.arange(redo.size)
@@ -351,15 +356,25 @@ def _gemm_designs(m, n, k, batch, ib, ob, flops, dtype, chip: ChipParams, cand) 
         r = chip.array_rows[idx]
         s = _SPLITS
         rate_ok = chip.derived(("gemm_rate_ok", dtype), lambda c: (rate > 0) & (rate < np.inf))
-        t_compute, pick, rounds, passes, util = _systolic_designs(s, m, n, k, batch, flops, chip, idx, rate[idx],
-                                                                  rate_ok[idx])
+        geometries = chip.array_geometries
+        runs = [_systolic_designs(s, m, n, k, batch, flops, chip, idx, rate[idx], rate_ok[idx], g) for g in geometries]
+        if len(runs) == 1:
+            t_compute, pick, rounds, passes, util = runs[0]
+            tile_m, tile_n = _read_only(r), _read_only(chip.array_cols[idx])
+        else:  # a reconfigurable array: per design, the shape of least compute time (the first of equals)
+            stacked = [np.stack(parts) for parts in zip(*runs)]
+            g = np.argmin(stacked[0], axis=0)
+            cols = np.arange(g.size)
+            t_compute, pick, rounds, passes, util = (a[g, cols] for a in stacked)
+            tile_m = np.stack([geo[0][idx] for geo in geometries])[g, cols]
+            tile_n = np.stack([geo[1][idx] for geo in geometries])[g, cols]
         _, sram_total = chip.derived("systolic_sram", lambda c: _systolic_sram(
             np, c.sram_per_core_bytes, c.sram_shared_bytes, c.cores))
         panel_t = chip.derived(("systolic_panel", ib), lambda c: _systolic_panel(
             np, c.array_rows, sram_total, c.tile_sram_fraction, ib))
         traffic = _systolic_traffic(np, m, n, a_bytes, b_bytes, c_bytes, panel_t[idx], sram_total[idx])
         parts.append((idx, t_compute, traffic, {
-            "tile_m": _read_only(r), "tile_n": _read_only(chip.array_cols[idx]), "m_chunks": s[pick, 0], "waves": rounds,
+            "tile_m": tile_m, "tile_n": tile_n, "m_chunks": s[pick, 0], "waves": rounds,
             "tiles": passes, "tiling_utilisation": util,
             "operand_feed_efficiency": constant(1.0, t_compute.size)}))
 

@@ -226,7 +226,9 @@ class ChipParams:
     """One entry per design; every numeric field is a float array of shape (n,).
 
     ``peak_flops_per_s`` maps a datatype to the dense datasheet peak (NaN where the chip has
-    no matrix path for it). ``mu_rows``/``mu_cols`` are NaN for tensor cores."""
+    no matrix path for it). ``mu_rows``/``mu_cols`` are NaN for tensor cores. ``mu_reshape`` is a
+    reconfigurable systolic array's factor ``f`` (the chip file's ``reshape_factor``): the array
+    also runs as (rows/f) x (cols*f) and (rows*f) x (cols/f); 1 for a fixed shape."""
 
     name: tuple[str, ...]
     family: tuple[str, ...]
@@ -253,6 +255,7 @@ class ChipParams:
     vector_efficiency: np.ndarray
     mma_8bit_ratio: np.ndarray
     tile_overhead_s: np.ndarray
+    mu_reshape: np.ndarray
     sources: tuple[dict, ...] = field(default=(), compare=False)
 
     # ------------------------------------------------------------------ construction
@@ -307,6 +310,7 @@ class ChipParams:
                                              "attention_overhead_blocks", "attention_block",
                                              "tile_sram_fraction", "vector_efficiency", "mma_8bit_ratio",
                                              "tile_overhead_s")},
+            mu_reshape=np.array([float(mu.reshape_factor or 1) if mu else 1.0]),
             sources=(src,),
         )
 
@@ -322,7 +326,7 @@ class ChipParams:
                     boost_clock_hz: Any, kind: str | Any = "tensor_core", mu_count: Any = None,
                     mu_rows: Any = np.nan, mu_cols: Any = np.nan, sustained_clock_hz: Any = None,
                     sram_per_core_bytes: Any = 228 * 1024, sram_shared_bytes: Any = 50e6,
-                    vector_flops_per_s: Any = None, family: str = "default-gpu",
+                    vector_flops_per_s: Any = None, mu_reshape: Any = 1.0, family: str = "default-gpu",
                     families_path: str | Path | None = None, name: Any = None,
                     **family_overrides: Any) -> ChipParams:
         """Designs straight from arrays (a design-space search): every argument is a scalar or
@@ -335,7 +339,7 @@ class ChipParams:
             raise FablessError(f"unknown parameter '{sorted(bad)[0]}'; known: {', '.join(FAMILY_FIELDS)}")
         lengths = [np.size(v) for v in (cores, hbm_bytes_per_s, boost_clock_hz, mu_count, mu_rows, mu_cols,
                                         sustained_clock_hz, sram_per_core_bytes, sram_shared_bytes,
-                                        vector_flops_per_s, kind, *peak_flops_per_s.values(),
+                                        vector_flops_per_s, kind, mu_reshape, *peak_flops_per_s.values(),
                                         *family_overrides.values()) if v is not None]
         n = max(lengths)
         if any(ln not in (1, n) for ln in lengths):
@@ -364,6 +368,7 @@ class ChipParams:
             sustained_clock_hz=np.minimum(sustained, boost), hbm_bytes_per_s=_arr(hbm_bytes_per_s, n),
             sram_per_core_bytes=_arr(sram_per_core_bytes, n), sram_shared_bytes=_arr(sram_shared_bytes, n),
             **{k: _arr(fv[k], n) for k in FAMILY_FIELDS if k not in ("sustained_clock_fraction", "scratchpad_bytes_if_unknown")},
+            mu_reshape=_arr(mu_reshape, n),
             sources=tuple({"family": fam.name} for _ in range(n)),
         )
         out.check()
@@ -445,19 +450,20 @@ class ChipParams:
         as a (3, g) array, and for each design the column of its own. A design search varies a
         few array shapes and counts over thousands of designs: the systolic tiling search
         (:mod:`fabless.perf.gemm`), which depends on nothing else, runs once per shape."""
-        # each column's distinct values, then the distinct combinations of their codes (three
-        # 1-D sorts: far cheaper than np.unique over rows)
-        cols = [np.unique(a, return_inverse=True) for a in (self.array_rows, self.array_cols, self.mu_count)]
-        code = np.zeros(len(self), dtype=np.int64)
-        for values, inv in cols:
-            code = code * len(values) + inv.reshape(-1)
-        combos, inverse = np.unique(code, return_inverse=True)
-        shapes = np.empty((3, combos.size))
-        for i in (2, 1, 0):
-            values, _ = cols[i]
-            shapes[i] = values[combos % len(values)]
-            combos = combos // len(values)
-        return shapes, inverse.reshape(-1)
+        return distinct_shapes(self.array_rows, self.array_cols, self.mu_count)
+
+    @cached_property
+    def array_geometries(self) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], ...]:
+        """The shapes each design's arrays can run as: (rows, cols, distinct shapes, inverse) of
+        :attr:`array_shapes`'s form, first the file's rows x cols, then, where any design has a
+        ``mu_reshape`` f > 1, (rows/f) x (cols*f) and (rows*f) x (cols/f) (a design with f = 1
+        gets its own shape again there)."""
+        out = [(self.array_rows, self.array_cols, *self.array_shapes)]
+        if np.any(self.mu_reshape != 1):
+            f = self.mu_reshape
+            for r, c in ((self.array_rows / f, self.array_cols * f), (self.array_rows * f, self.array_cols / f)):
+                out.append((r, c, *distinct_shapes(r, c, self.mu_count)))
+        return tuple(out)
 
     def __len__(self) -> int:
         return int(self.cores.shape[0])
@@ -493,6 +499,26 @@ class ChipParams:
         for name in ("launch_overhead_s", "tile_overhead_s"):
             if np.any(getattr(self, name) < 0):
                 raise FablessError(f"{name} must be >= 0")
+        if np.any(~(self.mu_reshape >= 1)):
+            raise FablessError(f"mu_reshape must be >= 1 (1: a fixed array shape), got {self.mu_reshape[~(self.mu_reshape >= 1)][0]:g}")
+
+
+def distinct_shapes(rows: np.ndarray, cols: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (rows, cols, count) of the designs as a (3, g) array, and for each design
+    the column of its own (:attr:`ChipParams.array_shapes`)."""
+    # each column's distinct values, then the distinct combinations of their codes (three
+    # 1-D sorts: far cheaper than np.unique over rows)
+    cols_u = [np.unique(a, return_inverse=True) for a in (rows, cols, count)]
+    code = np.zeros(np.size(rows), dtype=np.int64)
+    for values, inv in cols_u:
+        code = code * len(values) + inv.reshape(-1)
+    combos, inverse = np.unique(code, return_inverse=True)
+    shapes = np.empty((3, combos.size))
+    for i in (2, 1, 0):
+        values, _ = cols_u[i]
+        shapes[i] = values[combos % len(values)]
+        combos = combos // len(values)
+    return shapes, inverse.reshape(-1)
 
 
 def concat(parts: list[ChipParams]) -> ChipParams:
@@ -542,6 +568,14 @@ class OneDesign:
         self.array_cols = float(chip.array_cols[0])
         self.hbm_rate_bytes_per_s = self.hbm_bytes_per_s * self.hbm_efficiency
         self.vector_rate_flops_per_s = self.vector_flops_per_s * self.vector_efficiency
+
+    @property
+    def array_geometries(self) -> tuple[tuple[float, float], ...]:
+        """(rows, cols) of each shape the design's arrays run as, in the order of
+        :attr:`ChipParams.array_geometries`: the file's own, then for a reconfigurable array
+        (``mu_reshape`` f > 1) (rows/f) x (cols*f) and (rows*f) x (cols/f)."""
+        r, c, f = self.array_rows, self.array_cols, self.mu_reshape
+        return ((r, c),) if f == 1 else ((r, c), (r / f, c * f), (r * f, c / f))
 
     def peak(self, dtype: str) -> float:
         """As :meth:`ChipParams.peak` (the same one-line errors)."""
