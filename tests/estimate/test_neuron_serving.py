@@ -72,6 +72,9 @@ def test_a_neuron_decode_step_computes_the_compiled_batch_and_sequence_length():
     # without a server's settings the compiled shapes are the scenario's, as for fabless estimate
     own = EngineStepCost.from_scenario(scn)
     assert (own.compiled_batch, own.compiled_seq_len) == (32, 1500 + 237)
+    # a stack with prefill buckets but no full-cache decode: the decode attends its own context
+    cut = dataclasses.replace(cost, decode_full_cache=False, _decode_attn={}, _linear={})
+    assert cut.step_time_s(0, 0, 32, 32 * 1000) < cost.step_time_s(0, 0, 32, 32 * 1000)
 
 
 def test_a_stack_without_compiled_shapes_is_unchanged():

@@ -115,8 +115,11 @@ class EngineStepCost:
     prefill_bucket_min_tokens: int = 0
     #: decode steps compute this many sequences, idle slots padded (0: the sequences decoding)
     compiled_batch: int = 0
-    #: every decoding sequence attends this many positions (0: its own tokens so far); also the last prefill bucket
+    #: the compiled sequence length: the last prefill bucket and, with ``decode_full_cache``, the
+    #: positions every decoding sequence attends (0: none compiled)
     compiled_seq_len: int = 0
+    #: every decoding sequence attends ``compiled_seq_len`` positions, not its own tokens so far
+    decode_full_cache: bool = False
     _scfg: ModelConfig | None = field(default=None, repr=False)
     # Memos of the three parts of a step, each keyed by what it depends on, so that the
     # many step compositions a simulation visits share their pieces.
@@ -178,6 +181,7 @@ class EngineStepCost:
                    if sw is not None and sw.decode_pads_batch else 0,
                    compiled_seq_len=(int(max_model_len) if max_model_len else _seq_len(scn))
                    if sw is not None and (sw.decode_full_cache or sw.prefill_bucket_min_tokens) else 0,
+                   decode_full_cache=sw is not None and sw.decode_full_cache,
                    _scfg=inference_config(cfg, plan))
 
     def _compiled(self, prefill_tokens: int, prefill_context_tokens: int, decode_seqs: int,
@@ -194,7 +198,7 @@ class EngineStepCost:
                 # the idle slots attend as much as the live sequences on average
                 decode_context_tokens = math.ceil(decode_context_tokens * self.compiled_batch / decode_seqs)
                 decode_seqs = self.compiled_batch
-            if self.compiled_seq_len:
+            if self.decode_full_cache and self.compiled_seq_len:
                 decode_context_tokens = decode_seqs * self.compiled_seq_len
         return prefill_tokens, prefill_context_tokens, decode_seqs, decode_context_tokens
 
