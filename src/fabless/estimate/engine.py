@@ -445,6 +445,27 @@ def decode_context(input_tokens: int, output_tokens: int, sw: Software | None) -
     return input_tokens + max(1, output_tokens // 2)
 
 
+def prefill_bucket(tokens: int, min_tokens: int, seq_len: int | None = None) -> int:
+    """The prompt tokens a stack's context-encoding graph computes for ``tokens`` new ones: with
+    power-of-two prefill buckets from ``min_tokens`` up (``Software.prefill_bucket_min_tokens``,
+    Neuron) the next bucket, but never past the compiled sequence length ``seq_len`` (the last
+    bucket) nor below ``tokens``; ``tokens`` itself for ``min_tokens`` 0 (no buckets)."""
+    if tokens <= 0 or not min_tokens:
+        return tokens
+    bucket = max(min_tokens, 1 << (tokens - 1).bit_length())
+    if seq_len:
+        bucket = min(bucket, seq_len)
+    return max(tokens, bucket)
+
+
+def prefill_eff(sw: Software | None) -> float | None:
+    """The efficiency of a stack's prefill (context-encoding) graph: its
+    ``prefill_kernel_efficiency`` where set, else its framework efficiency (None: engine-wide)."""
+    if sw is not None and sw.prefill_kernel_efficiency is not None:
+        return sw.prefill_kernel_efficiency
+    return _eff(sw)
+
+
 def decode_score_s(cfg: ModelConfig, plan: Plan, batch: int, ctx: int, sw: Software) -> float:
     """Seconds one chip spends per decode step on its attention score rows beyond the operator
     model, for a stack with ``sw.decode_score_cost_s`` (Transformers NeuronX): each rank
@@ -508,18 +529,20 @@ def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = K
     inf = scn.inference
     prec = _precision(scn)
     ctx = decode_context(inf.input_tokens, inf.output_tokens, sw)
-    pre_g, dec_g = request_graphs(cfg, plan, batch, inf.input_tokens, ctx, prec, kernels)
+    prompt = prefill_bucket(inf.input_tokens, sw.prefill_bucket_min_tokens if sw is not None else 0,
+                            inf.input_tokens + inf.output_tokens)
+    pre_g, dec_g = request_graphs(cfg, plan, batch, prompt, ctx, prec, kernels)
     pre_t: dict[str, float] = {}
     dec_t: dict[str, float] = {}
     for g in pre_g:
-        _add(pre_t, graph_time(g, chip, eff=_eff(sw)))
+        _add(pre_t, graph_time(g, chip, eff=prefill_eff(sw)))
     for g in dec_g:
         _add(dec_t, graph_time(g, chip, eff=_eff(sw)))
     if sw is not None and sw.decode_score_cost_s:
         dec_t["attention_scores"] = decode_score_s(cfg, plan, batch, ctx, sw)
     domain = system.scale_up.size
     req = request_terms(
-        cfg, prec, plan, batch=batch, input_tokens=inf.input_tokens, output_tokens=inf.output_tokens,
+        cfg, prec, plan, batch=batch, input_tokens=prompt, output_tokens=inf.output_tokens,
         prefill_s=_sum(pre_t), decode_s=_sum(dec_t),
         all_reduce=lambda b: inference_all_reduce_s(b, plan.tp, system, plan.mesh_shapes().get("tp")),
         all_to_all=lambda b: group_collective_time_s("all_to_all", b, plan.ep, system, within_domain=plan.ep <= domain),

@@ -68,6 +68,18 @@ class Software:
     #: heads side by side (:func:`fabless.estimate.engine.decode_score_s`; 0: none)
     decode_score_cost_s: float = 0.0
     decode_score_lanes: int = 128
+    #: inference: the context-encoding graph is compiled for power-of-two prompt lengths from this
+    #: many tokens up (Neuron's context-encoding / prefill buckets): a prompt (or prefill chunk) is
+    #: padded to the next bucket, capped at the compiled sequence length, and the padding is
+    #: computed like real tokens (:func:`fabless.estimate.engine.prefill_bucket`; 0: no buckets)
+    prefill_bucket_min_tokens: int = 0
+    #: inference: the token-generation graph is compiled at the server's batch (Neuron: batch_size =
+    #: max_num_seqs): every decode step computes that many sequences, idle slots padded
+    decode_pads_batch: bool = False
+    #: inference: the context-encoding (prefill) graph's efficiency in place of
+    #: ``framework_kernel_efficiency`` (None: the same); a stack that compiles prefill and decode as
+    #: separate graphs (Neuron) can reach a different share of the chip's peak in each
+    prefill_kernel_efficiency: float | None = None
 
     def describe(self) -> str:
         how = (f"efficiency {self.framework_kernel_efficiency:.2f} of {self.efficiency_from} (the same compiler), "
@@ -94,6 +106,12 @@ class Software:
         if self.decode_score_cost_s:
             how += (f"; {self.decode_score_cost_s * 1e9:.2f} ns per attended position of a sequence's decode scores "
                     f"per rank (up to {self.decode_score_lanes} query heads at once)")
+        if self.prefill_bucket_min_tokens:
+            how += f"; prompts padded to power-of-two prefill buckets from {self.prefill_bucket_min_tokens} tokens"
+        if self.decode_pads_batch:
+            how += "; decode steps padded to the compiled batch"
+        if self.prefill_kernel_efficiency is not None:
+            how += f"; prefill graph efficiency {self.prefill_kernel_efficiency:.2f}"
         return f"software: {self.name} ({self.display}, {self.date}): {how}"
 
 
@@ -143,6 +161,12 @@ def software_stacks() -> dict[str, Software]:
             raise FablessError(f"software.yaml: {name}.decode_score_cost_s must be in [0, 1e-6) seconds, got {score}")
         if not 0 <= host < 1:
             raise FablessError(f"software.yaml: {name}.host_step_overhead_s must be in [0, 1) seconds, got {host}")
+        bucket = _value(e, "prefill_bucket_min_tokens", 0)
+        if isinstance(bucket, bool) or not isinstance(bucket, int) or bucket < 0:
+            raise FablessError(f"software.yaml: {name}.prefill_bucket_min_tokens must be a whole number >= 0, got {bucket!r}")
+        pre_eff = _value(e, "prefill_kernel_efficiency", None)
+        if pre_eff is not None and not 0 < float(pre_eff) <= 1:
+            raise FablessError(f"software.yaml: {name}.prefill_kernel_efficiency must be in (0, 1], got {pre_eff}")
         srcs = tuple(dict.fromkeys([str(e["source"])] * ("source" in e) + [
             p.source for k, p in pf.params.items() if k.startswith(f"{name}.")]))
         out[str(name)] = Software(
@@ -155,7 +179,9 @@ def software_stacks() -> dict[str, Software]:
             named_only=bool(_value(e, "named_only", False)), tp_ranks_per_chip=ranks,
             fused_attention=_attention_kernel(name, e) == "flash",
             decode_full_cache=bool(_value(e, "decode_full_cache", False)), decode_score_cost_s=score,
-            decode_score_lanes=lanes)
+            decode_score_lanes=lanes, prefill_bucket_min_tokens=bucket,
+            decode_pads_batch=bool(_value(e, "decode_pads_batch", False)),
+            prefill_kernel_efficiency=None if pre_eff is None else float(pre_eff))
     for name, s in list(out.items()):
         if s.efficiency_from is not None:
             src = out.get(s.efficiency_from)

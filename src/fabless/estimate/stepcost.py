@@ -33,6 +33,14 @@ the time of its exact batch composition,
   more sequences as several passes, each reading the weights again: the first pass takes the
   prefill chunk and decoding sequences up to the limit, the next passes the remaining decoders,
   at the step's mean context; the host time is paid once per step.
+* a stack that runs graphs compiled for fixed shapes (Neuron) computes the shapes it compiled, as
+  ``fabless estimate`` does for a static batch: a prefill chunk padded to its prefill bucket
+  (:func:`fabless.estimate.engine.prefill_bucket`) at the prefill graph's efficiency
+  (``prefill_kernel_efficiency``); with ``decode_pads_batch`` a decode step computes the whole
+  compiled batch (``compiled_batch``: the server's ``max_num_seqs``, else the scenario's batch),
+  and with ``decode_full_cache`` every one of those sequences attends the whole compiled
+  sequence length (``compiled_seq_len``: the server's ``max_model_len``, else the scenario's
+  input + output tokens).
 
 The graphs are the engine's (:func:`fabless.estimate.engine.inference_config`,
 :func:`~fabless.estimate.engine.expert_local`) and the step is the engine's
@@ -48,7 +56,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from fabless.estimate.engine import (Plan, decode_score_s, engine_params, expert_local, graph_time, heads_per_rank,
-                                     inference_all_reduce_s, inference_config, inference_memory_bytes, resolve_system)
+                                     inference_all_reduce_s, inference_config, inference_memory_bytes, prefill_bucket,
+                                     prefill_eff, resolve_system)
 from fabless.estimate.cpu import check_accelerator_precision
 from fabless.estimate.plan import check_plan
 from fabless.estimate.scenario import Scenario
@@ -79,6 +88,16 @@ def check_servable(scn: Scenario, system: System) -> None:
     check_accelerator_precision(scn, system)
 
 
+def _batch(scn: Scenario) -> int:
+    b = scn.inference.batch if scn.inference is not None else 1
+    return int(b) if isinstance(b, int) else 1
+
+
+def _seq_len(scn: Scenario) -> int:
+    inf = scn.inference
+    return int(inf.input_tokens) + int(inf.output_tokens) if inf is not None else 0
+
+
 @dataclass
 class EngineStepCost:
     """Step times of one replica from the engine. Build with :meth:`from_scenario`."""
@@ -97,6 +116,17 @@ class EngineStepCost:
     score_s_per_position: float = 0.0
     #: the most sequences one pass of the model takes (0: no limit); a step of more runs as several passes
     max_seqs_per_forward: int = 0
+    #: the prefill graph's efficiency (``Software.prefill_kernel_efficiency``; None: ``eff``)
+    prefill_eff: float | None = None
+    #: Neuron's power-of-two prefill buckets from this size (``Software.prefill_bucket_min_tokens``; 0: none)
+    prefill_bucket_min_tokens: int = 0
+    #: decode steps compute this many sequences, idle slots padded (0: the sequences decoding)
+    compiled_batch: int = 0
+    #: the compiled sequence length: the last prefill bucket and, with ``decode_full_cache``, the
+    #: positions every decoding sequence attends (0: none compiled)
+    compiled_seq_len: int = 0
+    #: every decoding sequence attends ``compiled_seq_len`` positions, not its own tokens so far
+    decode_full_cache: bool = False
     _scfg: ModelConfig | None = field(default=None, repr=False)
     # Memos of the three parts of a step, each keyed by what it depends on, so that the
     # many step compositions a simulation visits share their pieces.
@@ -106,14 +136,18 @@ class EngineStepCost:
 
     @classmethod
     def from_scenario(cls, scn: Scenario, memory_fraction: float | None = None,
-                      max_seqs_per_forward: int | None = None) -> EngineStepCost:
+                      max_seqs_per_forward: int | None = None, *, max_num_seqs: int | None = None,
+                      max_model_len: int | None = None) -> EngineStepCost:
         """One replica of the scenario's model on its system, with its tp/pp/ep (dp is ignored:
         a replica is one model copy; a fleet is replicas behind a router). ``ep`` is 1 or
         ``tp`` (the experts of each stage spread whole over its tp chips). ``memory_fraction``:
         the share of each chip's HBM the engine takes for weights, activations and KV cache
         (vLLM ``--gpu-memory-utilization``, SGLang ``--mem-fraction-static``); None is the
         engine-wide ``usable_memory_fraction``. ``max_seqs_per_forward``: the most sequences
-        the engine runs in one pass of the model (None: no limit)."""
+        the engine runs in one pass of the model (None: no limit).
+        ``max_num_seqs`` / ``max_model_len``: the batch and
+        sequence length the server compiled, for a stack that pads to them (``decode_pads_batch``,
+        ``decode_full_cache``); None: the scenario's batch and input + output tokens."""
         cfg = load_model(scn.model)
         system = resolve_system(scn)
         check_servable(scn, system)
@@ -156,11 +190,38 @@ class EngineStepCost:
                    host_step_s=sw.host_step_overhead_s if sw is not None else 0.0,
                    score_s_per_position=decode_score_s(cfg, plan, 1, 1, sw) if sw is not None else 0.0,
                    max_seqs_per_forward=max_seqs_per_forward or 0,
+                   prefill_eff=prefill_eff(sw) if sw is not None else None,
+                   prefill_bucket_min_tokens=sw.prefill_bucket_min_tokens if sw is not None else 0,
+                   compiled_batch=(int(max_num_seqs) if max_num_seqs else _batch(scn))
+                   if sw is not None and sw.decode_pads_batch else 0,
+                   compiled_seq_len=(int(max_model_len) if max_model_len else _seq_len(scn))
+                   if sw is not None and (sw.decode_full_cache or sw.prefill_bucket_min_tokens) else 0,
+                   decode_full_cache=sw is not None and sw.decode_full_cache,
                    _scfg=inference_config(cfg, plan))
+
+    def _compiled(self, prefill_tokens: int, prefill_context_tokens: int, decode_seqs: int,
+                  decode_context_tokens: int) -> tuple[int, int, int, int]:
+        """The batch as the stack's compiled graphs compute it: the prefill chunk padded to its
+        bucket, the decode batch to the compiled batch, each decoding sequence's context to the
+        compiled sequence length (each only where the stack does so)."""
+        if prefill_tokens > 0 and self.prefill_bucket_min_tokens:
+            cached = max(0, prefill_context_tokens - prefill_tokens)
+            padded = prefill_bucket(prefill_tokens, self.prefill_bucket_min_tokens, self.compiled_seq_len or None)
+            prefill_tokens, prefill_context_tokens = padded, cached + padded
+        if decode_seqs > 0:
+            if self.compiled_batch > decode_seqs:
+                # the idle slots attend as much as the live sequences on average
+                decode_context_tokens = math.ceil(decode_context_tokens * self.compiled_batch / decode_seqs)
+                decode_seqs = self.compiled_batch
+            if self.decode_full_cache and self.compiled_seq_len:
+                decode_context_tokens = decode_seqs * self.compiled_seq_len
+        return prefill_tokens, prefill_context_tokens, decode_seqs, decode_context_tokens
 
     def step_time_s(self, prefill_tokens: int, prefill_context_tokens: int, decode_seqs: int, decode_context_tokens: int) -> float:
         if prefill_tokens + decode_seqs <= 0:
             return 0.0
+        prefill_tokens, prefill_context_tokens, decode_seqs, decode_context_tokens = self._compiled(
+            prefill_tokens, prefill_context_tokens, decode_seqs, decode_context_tokens)
         cap = self.max_seqs_per_forward
         if not cap or decode_seqs + (prefill_tokens > 0) <= cap:
             return self._pass_s(prefill_tokens, prefill_context_tokens, decode_seqs, decode_context_tokens) + self.host_step_s
@@ -173,24 +234,28 @@ class EngineStepCost:
         return t + self.host_step_s
 
     def _pass_s(self, prefill_tokens: int, prefill_context_tokens: int, decode_seqs: int, decode_context_tokens: int) -> float:
-        """Device seconds of one pass of the model over a prefill chunk and ``decode_seqs`` decoders."""
+        """Device seconds of one pass of the model over a prefill chunk and ``decode_seqs`` decoders
+        (already in the stack's compiled shapes)."""
         tokens = prefill_tokens + decode_seqs
         if tokens <= 0:
             return 0.0
         scfg = self._scfg
         p = self.precision
+        # a step with a prompt in it runs at the prefill graph's efficiency (a stack that
+        # separates the two graphs, Neuron, never mixes them in one step)
+        eff = self.prefill_eff if prefill_tokens > 0 and self.prefill_eff is not None else self.eff
         # Weight matmuls, norms, elementwise: one pass over all the step's tokens.
-        t = self._linear.get(tokens)
+        t = self._linear.get((tokens, eff))
         if t is None:
             g = expert_local(_split(build_decode_graph(scfg, tokens, 1, p), attention=False), self.plan)
-            t = self._linear[tokens] = sum(graph_time(g, self.chip, eff=self.eff).values())
+            t = self._linear[(tokens, eff)] = sum(graph_time(g, self.chip, eff=eff).values())
         if prefill_tokens > 0:
             cached = max(0, prefill_context_tokens - prefill_tokens)
             key = (prefill_tokens, cached)
             a = self._prefill_attn.get(key)
             if a is None:
                 g = build_prefill_graph(scfg, 1, prefill_tokens, p, cached_len=cached)
-                a = self._prefill_attn[key] = sum(graph_time(_split(g, attention=True), self.chip, eff=self.eff).values())
+                a = self._prefill_attn[key] = sum(graph_time(_split(g, attention=True), self.chip, eff=eff).values())
             t += a
         if decode_seqs > 0:
             ctx = max(1, math.ceil(decode_context_tokens / decode_seqs))

@@ -52,6 +52,9 @@ class SchedulerConfig:
     #: radix cache is off. 0 is vLLM's greedy admission, which relies on preempting the newest
     #: request when decodes run out of blocks.
     reserve_output_fraction: float = 0.0
+    #: At most this many prompts (new or continuing chunks) in one step (None: as many as the token
+    #: budget takes). The Neuron scheduler of vLLM on Neuron runs one prefill per step.
+    max_prefills_per_step: int | None = None
 
     def __post_init__(self):
         if self.max_num_seqs < 1:
@@ -64,6 +67,8 @@ class SchedulerConfig:
             raise FablessError(f"block_size_tokens must be >= 1, got {self.block_size_tokens}")
         if not 0.0 <= self.reserve_output_fraction <= 1.0:
             raise FablessError(f"reserve_output_fraction must be in [0, 1], got {self.reserve_output_fraction}")
+        if self.max_prefills_per_step is not None and self.max_prefills_per_step < 1:
+            raise FablessError(f"max_prefills_per_step must be >= 1, got {self.max_prefills_per_step}")
         if self.long_prefill_token_threshold is not None and self.long_prefill_token_threshold < 1:
             raise FablessError(f"long_prefill_token_threshold must be >= 1, got {self.long_prefill_token_threshold}")
 
@@ -215,7 +220,7 @@ class Scheduler:
 
         if self.prefilling:
             for req in list(self.prefilling.values()):
-                if budget <= 0:
+                if budget <= 0 or not self._prefill_slot(chunks):
                     break
                 if req.rid not in self.prefilling:  # preempted to make room for an older one
                     continue
@@ -237,7 +242,7 @@ class Scheduler:
 
         if not preempted:
             waiting, running = self.waiting, self.running
-            while waiting and budget > 0 and len(running) < cfg.max_num_seqs:
+            while waiting and budget > 0 and len(running) < cfg.max_num_seqs and self._prefill_slot(chunks):
                 req = waiting[0]
                 hit_blocks = 0
                 if self.prefix is not None and req.prefix_id is not None and req.computed == 0:
@@ -302,6 +307,11 @@ class Scheduler:
                     f"{alloc.num_blocks * B} tokens and the step budget is {cfg.max_num_batched_tokens} tokens")
             return None
         return pf, pf_ctx, dec, dec_ctx
+
+    def _prefill_slot(self, chunks: list) -> bool:
+        """Whether one more prompt fits this step under ``max_prefills_per_step``."""
+        limit = self.cfg.max_prefills_per_step
+        return limit is None or len(chunks) < limit
 
     def complete(self, now_s: float) -> tuple[list[Request], list[Request]]:
         """Apply the scheduled step, ending at ``now_s``: (requests finished, requests handed off for decode)."""

@@ -34,7 +34,10 @@ rescaled to the row's measured mean ``m`` and capped at ``c``; otherwise every r
 scenario's ``input_tokens`` / ``output_tokens``.
 
 ``scheduler`` sets the engine's batching knobs (``max_num_seqs``, ``max_num_batched_tokens``,
-``mixed_chunks``, ``reserve_output_fraction``: :class:`fabless.serve.scheduler.SchedulerConfig`);
+``mixed_chunks``, ``reserve_output_fraction``, ``max_prefills_per_step``:
+:class:`fabless.serve.scheduler.SchedulerConfig`) and, for a stack that compiles fixed shapes
+(Neuron), ``max_model_len``: the compiled sequence length (with ``max_num_seqs`` the compiled batch,
+:meth:`fabless.estimate.stepcost.EngineStepCost.from_scenario`);
 ``memory_fraction`` the share of HBM the engine took (vLLM ``--gpu-memory-utilization``, SGLang
 ``--mem-fraction-static``; default the engine-wide ``usable_memory_fraction``);
 ``max_seqs_per_forward`` the most sequences the engine runs in one pass of the model (vLLM on
@@ -106,8 +109,12 @@ def rows(all_rows: list[dict] | None = None) -> list[dict]:
     return [{**r, "category": "serve"} for r in (all_rows if all_rows is not None else load_rows()) if r["id"] in m]
 
 
-def _model(scn_raw: dict, memory_fraction: float | None = None, max_seqs_per_forward: int | None = None):
-    return EngineStepCost.from_scenario(scenario_from_dict(dict(scn_raw), "serve row"), memory_fraction, max_seqs_per_forward)
+def _model(scn_raw: dict, memory_fraction: float | None = None, max_seqs_per_forward: int | None = None,
+           sched: dict | None = None):
+    s = sched or {}
+    return EngineStepCost.from_scenario(scenario_from_dict(dict(scn_raw), "serve row"), memory_fraction,
+                                        max_seqs_per_forward, max_num_seqs=s.get("max_num_seqs"),
+                                        max_model_len=s.get("max_model_len"))
 
 
 def _sched(entry: dict):
@@ -117,7 +124,9 @@ def _sched(entry: dict):
                            mixed_chunks=bool(s.get("mixed_chunks", True)),
                            reserve_output_fraction=float(s.get("reserve_output_fraction", 0.0)),
                            block_size_tokens=int(s.get("block_size_tokens", 16)),
-                           chunked_prefill=bool(s.get("chunked_prefill", True)))
+                           chunked_prefill=bool(s.get("chunked_prefill", True)),
+                           max_prefills_per_step=None if s.get("max_prefills_per_step") is None
+                           else int(s["max_prefills_per_step"]))
 
 
 def closed_loop(model, sched, inp: int, out: int, concurrency: int) -> dict:
@@ -184,7 +193,7 @@ def _simulate(entry: dict) -> dict:
     inf = scn["inference"]
     inp, out = int(inf["input_tokens"]), int(inf["output_tokens"])
     mf = entry.get("memory_fraction")
-    model = _model(scn, None if mf is None else float(mf), entry.get("max_seqs_per_forward"))
+    model = _model(scn, None if mf is None else float(mf), entry.get("max_seqs_per_forward"), entry.get("scheduler"))
     sched = _sched(entry)
     load = entry["load"]
     kind = load["kind"]
