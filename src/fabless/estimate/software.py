@@ -31,6 +31,8 @@ class Software:
     """One software stack: ``framework_kernel_efficiency`` (its own if fitted, else the engine's),
     ``overlap_grad_reduce`` (whether the data-parallel gradient reduction overlaps the backward
     pass), ``overlap_tp_comm`` (whether tensor-parallel collectives overlap the matmuls they feed),
+    ``overlap_ep_comm`` (whether a mixture-of-experts layer's dispatch / combine all-to-alls run under
+    another micro-batch's compute: Megatron's ``overlap_moe_expert_parallel_comm``),
     ``fused_attention`` (a flash-style kernel, or one that writes the score matrix to memory: its
     ``attention_kernel`` in software.yaml), the rows it was fitted on and the sources."""
 
@@ -68,6 +70,9 @@ class Software:
     #: heads side by side (:func:`fabless.estimate.engine.decode_score_s`; 0: none)
     decode_score_cost_s: float = 0.0
     decode_score_lanes: int = 128
+    #: training: the expert-parallel all-to-alls of one micro-batch run under another micro-batch's
+    #: compute (Megatron's ``overlap_moe_expert_parallel_comm``; :func:`fabless.estimate.step.step_terms`)
+    overlap_ep_comm: bool = False
 
     def describe(self) -> str:
         how = (f"efficiency {self.framework_kernel_efficiency:.2f} of {self.efficiency_from} (the same compiler), "
@@ -82,6 +87,8 @@ class Software:
             how += "; gradient reduction after the backward pass (not overlapped)"
         if self.overlap_tp_comm:
             how += "; tensor-parallel collectives overlapped with the matmuls"
+        if self.overlap_ep_comm:
+            how += "; expert-parallel all-to-alls overlapped with another micro-batch's compute"
         if not self.fused_attention:
             how += "; unfused attention (the score matrix goes to memory)"
         if self.host_step_overhead_s:
@@ -155,7 +162,7 @@ def software_stacks() -> dict[str, Software]:
             named_only=bool(_value(e, "named_only", False)), tp_ranks_per_chip=ranks,
             fused_attention=_attention_kernel(name, e) == "flash",
             decode_full_cache=bool(_value(e, "decode_full_cache", False)), decode_score_cost_s=score,
-            decode_score_lanes=lanes)
+            decode_score_lanes=lanes, overlap_ep_comm=bool(_value(e, "overlap_ep_comm", False)))
     for name, s in list(out.items()):
         if s.efficiency_from is not None:
             src = out.get(s.efficiency_from)
