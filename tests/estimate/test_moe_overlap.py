@@ -50,3 +50,12 @@ def test_only_the_stack_of_the_recipes_that_set_it_overlaps_the_all_to_alls():
     rows = software_by_row()
     assert rows["train-bw-014"] == "megatron-bridge-ep-overlap"
     assert rows["train-bw-020"] == rows["train-nc-008"] == "megatron-bridge"
+
+
+def test_the_qwen3_rows_take_the_recipes_no_recompute():
+    # Megatron-Bridge's Qwen3 performance recipes set recompute_granularity None (set_qwen3_common_configs)
+    from fabless.validate.train import scenario_map
+
+    rows = scenario_map()
+    for rid in ("train-bw-010", "train-bw-015", "train-nc-002", "train-nc-008", "train-nc-009", "train-nc-011"):
+        assert rows[rid]["scenario"]["parallel"]["recompute"] == "none", rid
