@@ -28,6 +28,11 @@ HAND = {
     "train-nc-006": ("gb300", 64, 4864, 256, 1, 1, 4, None),
     "train-nc-007": ("gb300", 64, 7296, 256, 1, 1, 4, None),
     "train-nc-008": ("b300", 256, 5936, 8192, 2, 1, 8, 8),
+    # Qwen3_30B_a3B, 26.04.01 table (performance-summary-archive.md at 067f987d)
+    "train-nc-009": ("gb300", 8, 31744, 512, 8, 1, 1, 8),
+    "train-nc-010": ("gb200", 8, 26112, 512, 4, 1, 1, 8),
+    "train-nc-011": ("b300", 8, 30720, 512, 8, 1, 1, 8),
+    "train-nc-012": ("b200", 8, 27136, 512, 4, 1, 1, 8),
     "infer-nc-001": ("tpu-v7", 4, 14.09, None, None, None, None, None),
     "infer-nc-002": ("tpu-v7", 4, 8521.48, None, None, None, None, None),
     "infer-nc-003": ("tpu-v7", 4, 30.78, None, None, None, None, None),
@@ -90,6 +95,19 @@ def test_dense_training_rows_stay_below_the_dense_peak():
         assert float(r["value"]) * 6 * params[name] < peak, r["id"]
         checked += 1
     assert checked == 5
+
+
+def test_qwen3_30b_rows_agree_with_their_model_tflops():
+    # Hand check of the copy: the table's model TFLOP/s/GPU (in each row's notes) is tokens/s/GPU x the
+    # model FLOPs per token: 6 x 3.35e9 active parameters (SOURCES.yaml) for the matmuls, plus causal
+    # attention, 48 layers x 6 x 4096 / 2 x 4096 (32 heads x 128) x 2 = 9.7e9 at sequence 4096, so the
+    # ratio to 6 x active sits between 1 and 1 + 9.7 / 20.1 = 1.48, and is the same on every system.
+    ratios = []
+    for rid in ("train-nc-009", "train-nc-010", "train-nc-011", "train-nc-012"):
+        r = BY_ID[rid]
+        tflops = float(re.search(r"model TFLOP/s/GPU in the same row: (\d+)", r["notes"]).group(1))
+        ratios.append(tflops * 1e12 / (float(r["value"]) * 6 * 3.35e9))
+    assert all(1.0 < x < 1.48 for x in ratios) and max(ratios) - min(ratios) < 0.01, ratios
 
 
 def test_serving_rate_is_at_most_concurrency_over_tpot():
