@@ -73,6 +73,11 @@ class Software:
     #: training: the expert-parallel all-to-alls of one micro-batch run under another micro-batch's
     #: compute (Megatron's ``overlap_moe_expert_parallel_comm``; :func:`fabless.estimate.step.step_terms`)
     overlap_ep_comm: bool = False
+    #: training: seconds per mixture-of-experts layer and micro-batch (forward + backward) in which
+    #: the device waits for the host: the dropless expert path's grouped GEMMs are launched by the
+    #: host with the per-expert token counts it reads back from the device first
+    #: (:func:`fabless.estimate.step.step_terms`; 0: none)
+    moe_host_s: float = 0.0
 
     def describe(self) -> str:
         how = (f"efficiency {self.framework_kernel_efficiency:.2f} of {self.efficiency_from} (the same compiler), "
@@ -89,6 +94,8 @@ class Software:
             how += "; tensor-parallel collectives overlapped with the matmuls"
         if self.overlap_ep_comm:
             how += "; expert-parallel all-to-alls overlapped with another micro-batch's compute"
+        if self.moe_host_s:
+            how += f"; host time {self.moe_host_s * 1e3:.2f} ms per MoE layer and micro-batch"
         if not self.fused_attention:
             how += "; unfused attention (the score matrix goes to memory)"
         if self.host_step_overhead_s:
@@ -148,6 +155,9 @@ def software_stacks() -> dict[str, Software]:
             raise FablessError(f"software.yaml: {name}.decode_score_lanes must be a whole number >= 1, got {lanes!r}")
         if not 0 <= score < 1e-6:
             raise FablessError(f"software.yaml: {name}.decode_score_cost_s must be in [0, 1e-6) seconds, got {score}")
+        moe_host = float(_value(e, "moe_host_s", 0.0))
+        if not 0 <= moe_host < 0.1:
+            raise FablessError(f"software.yaml: {name}.moe_host_s must be in [0, 0.1) seconds, got {moe_host}")
         if not 0 <= host < 1:
             raise FablessError(f"software.yaml: {name}.host_step_overhead_s must be in [0, 1) seconds, got {host}")
         srcs = tuple(dict.fromkeys([str(e["source"])] * ("source" in e) + [
@@ -162,7 +172,8 @@ def software_stacks() -> dict[str, Software]:
             named_only=bool(_value(e, "named_only", False)), tp_ranks_per_chip=ranks,
             fused_attention=_attention_kernel(name, e) == "flash",
             decode_full_cache=bool(_value(e, "decode_full_cache", False)), decode_score_cost_s=score,
-            decode_score_lanes=lanes, overlap_ep_comm=bool(_value(e, "overlap_ep_comm", False)))
+            decode_score_lanes=lanes, overlap_ep_comm=bool(_value(e, "overlap_ep_comm", False)),
+            moe_host_s=moe_host)
     for name, s in list(out.items()):
         if s.efficiency_from is not None:
             src = out.get(s.efficiency_from)
