@@ -13,13 +13,13 @@ from fabless.workload.builder import Precision
 from fabless.workload.catalog import load_model
 
 
-def _terms(model: str, plan: Plan, global_batch: int, host_s: float, layer_s: float = 2e-3):
+def _terms(model: str, plan: Plan, global_batch: int, host_s: float, layer_s: float = 2e-3, per_expert_s: float = 0.0):
     cfg = load_model(model)
     t = PlanTable.of([plan])
     times = {"layers": np.array([cfg.num_layers * layer_s]), **{k: np.array([0.0]) for k in SHAPE_PARTS}}
     coll = lambda kind, nbytes, group, per_dom, axis=None: 0.0  # noqa: E731
     return step_terms(cfg, Precision(), t, times, global_batch=global_batch, seq_len=4096, coll=coll, domain=8,
-                      moe_host_s=host_s)
+                      moe_host_s=host_s, moe_host_per_expert_s=per_expert_s)
 
 
 def test_every_moe_layer_of_every_micro_batch_adds_the_host_time():
@@ -36,6 +36,18 @@ def test_every_moe_layer_of_every_micro_batch_adds_the_host_time():
     assert r["step_time_s"][0] == pytest.approx(16 * 36e-3 * 19 / 16)
 
 
+def test_each_local_expert_adds_its_share():
+    # Qwen3 30B-A3B has 128 experts; ep 2 -> 64 local experts. 1 ms + 64 x 0.1 ms = 7.4 ms per MoE
+    # layer and micro-batch; 12 layers per stage x 16 micro-batches.
+    plan = Plan(tp=1, pp=4, dp=2, ep=2, micro_batch=1, recompute="none")
+    r = _terms("qwen3-30b-a3b", plan, 32, 1e-3, per_expert_s=0.1e-3)
+    assert r["moe_host"][0] == pytest.approx(16 * 12 * 7.4e-3)
+    # ep 1: every expert on the chip, 128 x 0.1 ms = 12.8 ms
+    r1 = _terms("qwen3-30b-a3b", Plan(tp=1, pp=4, dp=2, ep=1, micro_batch=1, recompute="none"), 32, 0.0,
+                per_expert_s=0.1e-3)
+    assert r1["moe_host"][0] == pytest.approx(16 * 12 * 12.8e-3)
+
+
 def test_dense_layers_and_dense_models_take_none():
     # DeepSeek-V3: 61 layers, the first 3 dense (58 MoE). pp 1, m = 4 micro-batches: 58 x 1 ms x 4.
     r = _terms("deepseek-v3", Plan(tp=1, pp=1, dp=8, ep=8, micro_batch=1, recompute="none"), 32, 1e-3)
@@ -47,20 +59,24 @@ def test_dense_layers_and_dense_models_take_none():
 
 def test_the_megatron_bridge_stacks_share_one_fitted_value_and_others_have_none():
     stacks = swmod.software_stacks()
-    vals = {stacks[n].moe_host_s for n in ("megatron-bridge", "megatron-bridge-nvfp4", "megatron-bridge-ep-overlap")}
-    assert len(vals) == 1 and 0 < vals.pop() < 0.1
-    assert stacks["maxtext"].moe_host_s == 0.0
-    assert {"train-nc-013", "train-nc-014"} <= set(stacks["megatron-bridge"].fit_rows)
+    names = ("megatron-bridge", "megatron-bridge-nvfp4", "megatron-bridge-ep-overlap")
+    vals = {(stacks[n].moe_host_s, stacks[n].moe_host_per_expert_s) for n in names}
+    assert len(vals) == 1
+    layer_s, expert_s = vals.pop()
+    assert 0 < layer_s < 0.1 and 0 < expert_s < 0.1
+    assert stacks["maxtext"].moe_host_s == stacks["maxtext"].moe_host_per_expert_s == 0.0
+    assert {"train-nc-013", "train-nc-014", "train-nc-022"} <= set(stacks["megatron-bridge"].fit_rows)
 
 
 def test_a_negative_host_time_is_refused(tmp_path, monkeypatch):
     bad = tmp_path / "software.yaml"
-    bad.write_text("x:\n  phase: training\n  vendors: [NVIDIA]\n  date: 2026-01-01\n  moe_host_s: -1e-3\n")
     monkeypatch.setattr(swmod, "_PATH", bad)
-    swmod.software_stacks.cache_clear()
     try:
-        with pytest.raises(FablessError, match="moe_host_s"):
-            swmod.software_stacks()
+        for key in ("moe_host_s", "moe_host_per_expert_s"):
+            bad.write_text(f"x:\n  phase: training\n  vendors: [NVIDIA]\n  date: 2026-01-01\n  {key}: -1e-3\n")
+            swmod.software_stacks.cache_clear()
+            with pytest.raises(FablessError, match=key):
+                swmod.software_stacks()
     finally:
         monkeypatch.undo()
         swmod.software_stacks.cache_clear()

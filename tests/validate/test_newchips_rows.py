@@ -1,7 +1,7 @@
 """Held-out rows for chips that had few or none scored (published_newchips.csv, scenarios_newchips.yaml,
 serve_scenarios_newchips.yaml; issue #13 item 1): every row loads, is cited with a repository commit,
 holds the value copied by hand from its source, is mapped or skipped with a reason, and is held out,
-except the two fit rows of the MoE host time (train-nc-013, -014: scripts/fit_moe_host.py)."""
+except the fit rows of the MoE host time (train-nc-013, -014, -016..022: scripts/fit_moe_host.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from fabless.validate.hardware_map import preset_for_hardware
 
 FILE = "published_newchips.csv"
 #: the fit rows of software.yaml's moe_host_s (chosen by rule: scenarios_newchips.yaml's header)
-FIT = {"train-nc-013", "train-nc-014"}
+FIT = {"train-nc-013", "train-nc-014", "train-nc-016", "train-nc-017", "train-nc-018", "train-nc-019", "train-nc-020",
+       "train-nc-021", "train-nc-022"}
 NEW = [r for r in load_rows() if r["_file"] == FILE]
 BY_ID = {r["id"]: r for r in NEW}
 
@@ -40,6 +41,14 @@ HAND = {
     "train-nc-013": ("gb200", 8, 26373, 512, 4, 1, 1, 8),
     "train-nc-014": ("b200", 8, 26695, 512, 4, 1, 1, 8),
     "train-nc-015": ("h100-sxm", 16, 9058, 1024, 1, 1, 2, 8),
+    # Qwen3_235B_a22B and DeepSeekV3, 26.02.01 table (same file and commit)
+    "train-nc-016": ("gb300", 256, 6583, 8192, 2, 1, 4, 32),
+    "train-nc-017": ("gb200", 256, 5530, 8192, 1, 1, 8, 32),
+    "train-nc-018": ("b300", 256, 2644, 8192, 1, 1, 8, 8),
+    "train-nc-019": ("h100-sxm", 256, 1611, 8192, 1, 2, 8, 32),
+    "train-nc-020": ("gb200", 256, 4021, 4096, 1, 1, 4, 64),
+    "train-nc-021": ("b300", 256, 3099, 4096, 1, 1, 16, 8),
+    "train-nc-022": ("b200", 256, 2790, 4096, 1, 1, 16, 8),
     "infer-nc-001": ("tpu-v7", 4, 14.09, None, None, None, None, None),
     "infer-nc-002": ("tpu-v7", 4, 8521.48, None, None, None, None, None),
     "infer-nc-003": ("tpu-v7", 4, 30.78, None, None, None, None, None),

@@ -204,6 +204,7 @@ def _sw_training(sw: Software | None) -> dict:
             "overlap_tp_comm": sw.overlap_tp_comm if sw is not None else False,
             "overlap_ep_comm": sw.overlap_ep_comm if sw is not None else False,
             "moe_host_s": sw.moe_host_s if sw is not None else 0.0,
+            "moe_host_per_expert_s": sw.moe_host_per_expert_s if sw is not None else 0.0,
             "fused_attention": sw.fused_attention if sw is not None else True}
 
 

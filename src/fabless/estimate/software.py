@@ -75,9 +75,11 @@ class Software:
     overlap_ep_comm: bool = False
     #: training: seconds per mixture-of-experts layer and micro-batch (forward + backward) in which
     #: the device waits for the host: the dropless expert path's grouped GEMMs are launched by the
-    #: host with the per-expert token counts it reads back from the device first
+    #: host, one GEMM per local expert, with the per-expert token counts it reads back from the
+    #: device first: ``moe_host_s`` per layer plus ``moe_host_per_expert_s`` per local expert
     #: (:func:`fabless.estimate.step.step_terms`; 0: none)
     moe_host_s: float = 0.0
+    moe_host_per_expert_s: float = 0.0
 
     def describe(self) -> str:
         how = (f"efficiency {self.framework_kernel_efficiency:.2f} of {self.efficiency_from} (the same compiler), "
@@ -94,8 +96,9 @@ class Software:
             how += "; tensor-parallel collectives overlapped with the matmuls"
         if self.overlap_ep_comm:
             how += "; expert-parallel all-to-alls overlapped with another micro-batch's compute"
-        if self.moe_host_s:
-            how += f"; host time {self.moe_host_s * 1e3:.2f} ms per MoE layer and micro-batch"
+        if self.moe_host_s or self.moe_host_per_expert_s:
+            how += (f"; host time {self.moe_host_s * 1e3:.2f} ms + {self.moe_host_per_expert_s * 1e3:.3f} ms per local "
+                    "expert per MoE layer and micro-batch")
         if not self.fused_attention:
             how += "; unfused attention (the score matrix goes to memory)"
         if self.host_step_overhead_s:
@@ -156,8 +159,10 @@ def software_stacks() -> dict[str, Software]:
         if not 0 <= score < 1e-6:
             raise FablessError(f"software.yaml: {name}.decode_score_cost_s must be in [0, 1e-6) seconds, got {score}")
         moe_host = float(_value(e, "moe_host_s", 0.0))
-        if not 0 <= moe_host < 0.1:
-            raise FablessError(f"software.yaml: {name}.moe_host_s must be in [0, 0.1) seconds, got {moe_host}")
+        moe_host_e = float(_value(e, "moe_host_per_expert_s", 0.0))
+        for key, v in (("moe_host_s", moe_host), ("moe_host_per_expert_s", moe_host_e)):
+            if not 0 <= v < 0.1:
+                raise FablessError(f"software.yaml: {name}.{key} must be in [0, 0.1) seconds, got {v}")
         if not 0 <= host < 1:
             raise FablessError(f"software.yaml: {name}.host_step_overhead_s must be in [0, 1) seconds, got {host}")
         srcs = tuple(dict.fromkeys([str(e["source"])] * ("source" in e) + [
@@ -173,7 +178,7 @@ def software_stacks() -> dict[str, Software]:
             fused_attention=_attention_kernel(name, e) == "flash",
             decode_full_cache=bool(_value(e, "decode_full_cache", False)), decode_score_cost_s=score,
             decode_score_lanes=lanes, overlap_ep_comm=bool(_value(e, "overlap_ep_comm", False)),
-            moe_host_s=moe_host)
+            moe_host_s=moe_host, moe_host_per_expert_s=moe_host_e)
     for name, s in list(out.items()):
         if s.efficiency_from is not None:
             src = out.get(s.efficiency_from)

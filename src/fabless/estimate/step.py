@@ -461,7 +461,7 @@ def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Pre
                    seq_len: int, plans: PlanTable, tuning: Tuning = PRETRAIN, eff: float | None = None,
                    overlap_grad_reduce: bool = True, overlap_tp_comm: bool = False, fused_attention: bool = True,
                    mesh: dict[str, tuple[int, ...]] | None = None, overlap_ep_comm: bool = False,
-                   moe_host_s: float = 0.0) -> dict[str, np.ndarray]:
+                   moe_host_s: float = 0.0, moe_host_per_expert_s: float = 0.0) -> dict[str, np.ndarray]:
     """Step time, its terms (:data:`TERMS`, seconds over the step) and memory per chip
     (bytes: weights, gradients, optimizer, activations, logits, total) for every plan in
     ``plans``. Plans must be valid (:func:`fabless.estimate.plan.check_plan`). ``eff`` and
@@ -471,7 +471,7 @@ def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Pre
     overlap the layer matmuls they feed (XLA's collective matmul; then only their excess over the
     stage's compute is exposed), whether a MoE layer's all-to-alls run under another micro-batch's
     compute (``overlap_ep_comm``, :func:`step_terms`), the host time per MoE layer and micro-batch that the
-    device waits out (``moe_host_s``, :func:`step_terms`), and whether its attention kernel is fused
+    device waits out (``moe_host_s`` + ``moe_host_per_expert_s`` per local expert, :func:`step_terms`), and whether its attention kernel is fused
     (flash) or writes the score matrix to memory (``fused_attention``). ``mesh`` (a torus system, one plan): the shape each axis's
     groups take on the torus, e.g. ``{"tp": (4, 1), "dp": (4, 16)}`` (:attr:`Plan.mesh`); the
     ZeRO shard and gather groups follow dp's shape."""
@@ -489,7 +489,8 @@ def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Pre
                    coll=lambda kind, nbytes, group, per_dom, axis=None: _coll(kind, nbytes, group, per_dom, system,
                                                                               mesh.get(axis) if mesh else None),
                    domain=system.scale_up.size, tuning=tuning, overlap_grad_reduce=overlap_grad_reduce,
-                   overlap_tp_comm=overlap_tp_comm, overlap_ep_comm=overlap_ep_comm, moe_host_s=moe_host_s)
+                   overlap_tp_comm=overlap_tp_comm, overlap_ep_comm=overlap_ep_comm, moe_host_s=moe_host_s,
+                   moe_host_per_expert_s=moe_host_per_expert_s)
 
     mem = training_memory(cfg, prec, global_batch=global_batch, seq_len=seq_len, plans=t, tuning=tuning)
     budget = float(system.chip.memory.hbm.capacity_bytes) * p["usable_memory_fraction"]
@@ -500,7 +501,7 @@ def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Pre
 def step_terms(cfg: ModelConfig, prec: Precision, t: PlanTable, times: dict[str, np.ndarray], *, global_batch: int,
                seq_len: int, coll, domain: int, tuning: Tuning = PRETRAIN, overlap_grad_reduce: bool = True,
                overlap_tp_comm: bool = False, overlap_ep_comm: bool = False,
-               moe_host_s: float = 0.0) -> dict[str, np.ndarray]:
+               moe_host_s: float = 0.0, moe_host_per_expert_s: float = 0.0) -> dict[str, np.ndarray]:
     """The training step from its parts, over arrays: the one place the step's formula is written
     (module docstring). ``times`` holds one micro-batch's operator seconds for all layers:
     ``layers`` (forward + backward, no recompute) and each of :data:`SHAPE_PARTS`, as arrays that
@@ -520,11 +521,12 @@ def step_terms(cfg: ModelConfig, prec: Precision, t: PlanTable, times: dict[str,
     stage ``2 (pp - 1) + (v - 1) pp`` of the ``v m`` virtual-stage forwards (Megatron's interleaved
     1F1B warm-up; one of ``m`` without a pipeline).
 
-    ``moe_host_s`` (the software stack's, :attr:`fabless.estimate.software.Software.moe_host_s`): seconds
-    per MoE layer and micro-batch (forward + backward) in which the device waits for the host: a
-    dropless MoE layer's grouped GEMMs are launched by the host with each expert's token count, which
-    the host must first read back from the device, so the launches of the expert path that follow
-    are not queued ahead of the device. Added to every stage, overlapped with nothing (the
+    ``moe_host_s`` + ``moe_host_per_expert_s`` x the chip's local experts (``experts / ep``; the software
+    stack's, :attr:`fabless.estimate.software.Software.moe_host_s`): seconds per MoE layer and
+    micro-batch (forward + backward) in which the device waits for the host: a dropless MoE layer's
+    grouped GEMMs are launched by the host, one GEMM per local expert, with each expert's token count,
+    which the host must first read back from the device, so the launches of the expert path that
+    follow are not queued ahead of the device. Added to every stage, overlapped with nothing (the
     ``moe_host`` term)."""
     L = cfg.num_layers
     h = cfg.hidden_size
@@ -564,7 +566,8 @@ def step_terms(cfg: ModelConfig, prec: Precision, t: PlanTable, times: dict[str,
     host_s = zeros
     if cfg.is_moe:
         moe_frac = sum(k for kind, k in cfg.layer_runs() if kind == "moe") / L
-        host_s = zeros + moe_frac * mid * moe_host_s
+        local = cfg.num_experts / np.maximum(t.ep, 1)
+        host_s = zeros + moe_frac * mid * (moe_host_s + local * moe_host_per_expert_s)
         a2a = tokens_mb * cfg.top_k * h * act_b
         ep_s = 4 * moe_frac * mid * coll("all_to_all", a2a, t.ep, per_domain(1, t.ep, domain), axis="ep")
         if overlap_ep_comm:
