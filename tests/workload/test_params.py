@@ -15,6 +15,7 @@ PUBLISHED = [
     ("deepseek-v3", 671.0, None),
     ("gpt3-175b", 175.0, None),
     ("qwen3-235b-a22b", 235.0, 22.0),
+    ("qwen3-30b-a3b", 30.5, None),  # active: SOURCES.yaml notes (3.35B closed form vs the card's 3.3B)
     ("mixtral-8x22b", 141.0, 39.0),
     ("llama-3.1-8b", 8.03, None),
     ("mistral-7b", 7.24, None),

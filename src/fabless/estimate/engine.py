@@ -202,6 +202,9 @@ def _eff(sw: Software | None) -> float | None:
 def _sw_training(sw: Software | None) -> dict:
     return {"eff": _eff(sw), "overlap_grad_reduce": sw.overlap_grad_reduce if sw is not None else True,
             "overlap_tp_comm": sw.overlap_tp_comm if sw is not None else False,
+            "overlap_ep_comm": sw.overlap_ep_comm if sw is not None else False,
+            "moe_host_s": sw.moe_host_s if sw is not None else 0.0,
+            "moe_host_per_expert_s": sw.moe_host_per_expert_s if sw is not None else 0.0,
             "fused_attention": sw.fused_attention if sw is not None else True}
 
 

@@ -31,6 +31,8 @@ class Software:
     """One software stack: ``framework_kernel_efficiency`` (its own if fitted, else the engine's),
     ``overlap_grad_reduce`` (whether the data-parallel gradient reduction overlaps the backward
     pass), ``overlap_tp_comm`` (whether tensor-parallel collectives overlap the matmuls they feed),
+    ``overlap_ep_comm`` (whether a mixture-of-experts layer's dispatch / combine all-to-alls run under
+    another micro-batch's compute: Megatron's ``overlap_moe_expert_parallel_comm``),
     ``fused_attention`` (a flash-style kernel, or one that writes the score matrix to memory: its
     ``attention_kernel`` in software.yaml), the rows it was fitted on and the sources."""
 
@@ -80,6 +82,16 @@ class Software:
     #: ``framework_kernel_efficiency`` (None: the same); a stack that compiles prefill and decode as
     #: separate graphs (Neuron) can reach a different share of the chip's peak in each
     prefill_kernel_efficiency: float | None = None
+    #: training: the expert-parallel all-to-alls of one micro-batch run under another micro-batch's
+    #: compute (Megatron's ``overlap_moe_expert_parallel_comm``; :func:`fabless.estimate.step.step_terms`)
+    overlap_ep_comm: bool = False
+    #: training: seconds per mixture-of-experts layer and micro-batch (forward + backward) in which
+    #: the device waits for the host: the dropless expert path's grouped GEMMs are launched by the
+    #: host, one GEMM per local expert, with the per-expert token counts it reads back from the
+    #: device first: ``moe_host_s`` per layer plus ``moe_host_per_expert_s`` per local expert
+    #: (:func:`fabless.estimate.step.step_terms`; 0: none)
+    moe_host_s: float = 0.0
+    moe_host_per_expert_s: float = 0.0
 
     def describe(self) -> str:
         how = (f"efficiency {self.framework_kernel_efficiency:.2f} of {self.efficiency_from} (the same compiler), "
@@ -94,6 +106,11 @@ class Software:
             how += "; gradient reduction after the backward pass (not overlapped)"
         if self.overlap_tp_comm:
             how += "; tensor-parallel collectives overlapped with the matmuls"
+        if self.overlap_ep_comm:
+            how += "; expert-parallel all-to-alls overlapped with another micro-batch's compute"
+        if self.moe_host_s or self.moe_host_per_expert_s:
+            how += (f"; host time {self.moe_host_s * 1e3:.2f} ms + {self.moe_host_per_expert_s * 1e3:.3f} ms per local "
+                    "expert per MoE layer and micro-batch")
         if not self.fused_attention:
             how += "; unfused attention (the score matrix goes to memory)"
         if self.host_step_overhead_s:
@@ -159,6 +176,11 @@ def software_stacks() -> dict[str, Software]:
             raise FablessError(f"software.yaml: {name}.decode_score_lanes must be a whole number >= 1, got {lanes!r}")
         if not 0 <= score < 1e-6:
             raise FablessError(f"software.yaml: {name}.decode_score_cost_s must be in [0, 1e-6) seconds, got {score}")
+        moe_host = float(_value(e, "moe_host_s", 0.0))
+        moe_host_e = float(_value(e, "moe_host_per_expert_s", 0.0))
+        for key, v in (("moe_host_s", moe_host), ("moe_host_per_expert_s", moe_host_e)):
+            if not 0 <= v < 0.1:
+                raise FablessError(f"software.yaml: {name}.{key} must be in [0, 0.1) seconds, got {v}")
         if not 0 <= host < 1:
             raise FablessError(f"software.yaml: {name}.host_step_overhead_s must be in [0, 1) seconds, got {host}")
         bucket = _value(e, "prefill_bucket_min_tokens", 0)
@@ -181,7 +203,9 @@ def software_stacks() -> dict[str, Software]:
             decode_full_cache=bool(_value(e, "decode_full_cache", False)), decode_score_cost_s=score,
             decode_score_lanes=lanes, prefill_bucket_min_tokens=bucket,
             decode_pads_batch=bool(_value(e, "decode_pads_batch", False)),
-            prefill_kernel_efficiency=None if pre_eff is None else float(pre_eff))
+            prefill_kernel_efficiency=None if pre_eff is None else float(pre_eff),
+            overlap_ep_comm=bool(_value(e, "overlap_ep_comm", False)),
+            moe_host_s=moe_host, moe_host_per_expert_s=moe_host_e)
     for name, s in list(out.items()):
         if s.efficiency_from is not None:
             src = out.get(s.efficiency_from)

@@ -14,8 +14,8 @@ How a step is timed (1F1B pipeline, ``m = global_batch / (dp x micro_batch)`` mi
     stage   = compute of the busiest stage (its layers' forward + backward + recompute; the
               embedding on the first stage, the LM head and loss on the last)
               + TP collectives (4 per layer, 2 more per fully recomputed layer)
-              + MoE all-to-all (dispatch + combine, forward and backward) + CP K/V all-gathers
-              + pipeline send/recv (x interleave)
+              + MoE all-to-all (dispatch + combine, forward and backward) + the software's host
+              time per MoE layer (moe_host) + CP K/V all-gathers + pipeline send/recv (x interleave)
     step    = m x stage + bubble ((pp-1)/(v m + pp - 1) of the pipelined time)
               + exposed data-parallel sync (after the last micro-batch's backward) + optimizer
 
@@ -71,7 +71,7 @@ def recompute_code(recompute: str | int) -> int:
 ORDERS = (DEFAULT_ORDER, "tp-cp-pp-dp")
 
 #: Time terms of a step, in the order they are reported.
-TERMS = ("compute", "tp_comm", "ep_all_to_all", "cp_comm", "pp_send_recv", "pipeline_bubble", "dp_comm_exposed",
+TERMS = ("compute", "tp_comm", "ep_all_to_all", "moe_host", "cp_comm", "pp_send_recv", "pipeline_bubble", "dp_comm_exposed",
          "optimizer")
 
 
@@ -460,7 +460,8 @@ def recompute_split(t: PlanTable, stage_layers: np.ndarray) -> tuple[np.ndarray,
 def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Precision, *, global_batch: int,
                    seq_len: int, plans: PlanTable, tuning: Tuning = PRETRAIN, eff: float | None = None,
                    overlap_grad_reduce: bool = True, overlap_tp_comm: bool = False, fused_attention: bool = True,
-                   mesh: dict[str, tuple[int, ...]] | None = None) -> dict[str, np.ndarray]:
+                   mesh: dict[str, tuple[int, ...]] | None = None, overlap_ep_comm: bool = False,
+                   moe_host_s: float = 0.0, moe_host_per_expert_s: float = 0.0) -> dict[str, np.ndarray]:
     """Step time, its terms (:data:`TERMS`, seconds over the step) and memory per chip
     (bytes: weights, gradients, optimizer, activations, logits, total) for every plan in
     ``plans``. Plans must be valid (:func:`fabless.estimate.plan.check_plan`). ``eff`` and
@@ -468,8 +469,10 @@ def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Pre
     the framework efficiency (None = engine-wide), whether the gradient reduction overlaps the
     last micro-batch's backward (else all of it is exposed), and whether tensor-parallel collectives
     overlap the layer matmuls they feed (XLA's collective matmul; then only their excess over the
-    stage's compute is exposed), and whether its attention kernel is fused (flash) or writes the
-    score matrix to memory (``fused_attention``). ``mesh`` (a torus system, one plan): the shape each axis's
+    stage's compute is exposed), whether a MoE layer's all-to-alls run under another micro-batch's
+    compute (``overlap_ep_comm``, :func:`step_terms`), the host time per MoE layer and micro-batch that the
+    device waits out (``moe_host_s`` + ``moe_host_per_expert_s`` per local expert, :func:`step_terms`), and whether its attention kernel is fused
+    (flash) or writes the score matrix to memory (``fused_attention``). ``mesh`` (a torus system, one plan): the shape each axis's
     groups take on the torus, e.g. ``{"tp": (4, 1), "dp": (4, 16)}`` (:attr:`Plan.mesh`); the
     ZeRO shard and gather groups follow dp's shape."""
     t = plans
@@ -486,7 +489,8 @@ def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Pre
                    coll=lambda kind, nbytes, group, per_dom, axis=None: _coll(kind, nbytes, group, per_dom, system,
                                                                               mesh.get(axis) if mesh else None),
                    domain=system.scale_up.size, tuning=tuning, overlap_grad_reduce=overlap_grad_reduce,
-                   overlap_tp_comm=overlap_tp_comm)
+                   overlap_tp_comm=overlap_tp_comm, overlap_ep_comm=overlap_ep_comm, moe_host_s=moe_host_s,
+                   moe_host_per_expert_s=moe_host_per_expert_s)
 
     mem = training_memory(cfg, prec, global_batch=global_batch, seq_len=seq_len, plans=t, tuning=tuning)
     budget = float(system.chip.memory.hbm.capacity_bytes) * p["usable_memory_fraction"]
@@ -496,7 +500,8 @@ def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Pre
 
 def step_terms(cfg: ModelConfig, prec: Precision, t: PlanTable, times: dict[str, np.ndarray], *, global_batch: int,
                seq_len: int, coll, domain: int, tuning: Tuning = PRETRAIN, overlap_grad_reduce: bool = True,
-               overlap_tp_comm: bool = False) -> dict[str, np.ndarray]:
+               overlap_tp_comm: bool = False, overlap_ep_comm: bool = False,
+               moe_host_s: float = 0.0, moe_host_per_expert_s: float = 0.0) -> dict[str, np.ndarray]:
     """The training step from its parts, over arrays: the one place the step's formula is written
     (module docstring). ``times`` holds one micro-batch's operator seconds for all layers:
     ``layers`` (forward + backward, no recompute) and each of :data:`SHAPE_PARTS`, as arrays that
@@ -505,7 +510,24 @@ def step_terms(cfg: ModelConfig, prec: Precision, t: PlanTable, times: dict[str,
     axis=...)`` gives a collective's seconds (arrays broadcast likewise); ``axis`` names the plan
     axis whose groups run it (tp, cp, ep, pp, dp, dp_shard, dp_cross, edp), so that a caller can
     place it (a torus mesh shape); ``domain`` is the scale-up domain's chips. Returns the step time, the micro-batch stage time, the micro-batch count, the bubble
-    fraction and every term of :data:`TERMS` (seconds over the step)."""
+    fraction and every term of :data:`TERMS` (seconds over the step).
+
+    ``overlap_ep_comm`` (Megatron's ``overlap_moe_expert_parallel_comm``, which needs an
+    interleaved pipeline when pp > 1): the schedule pairs one micro-batch's forward with another's
+    backward, and each one's dispatch / combine all-to-alls run while the other computes. A
+    micro-batch's all-to-alls are then exposed only beyond the stage's compute that the
+    tensor-parallel exchanges have not already taken; the forwards of the pipeline warm-up and the
+    backwards of the cool-down have no partner, and their all-to-alls stay exposed: on the first
+    stage ``2 (pp - 1) + (v - 1) pp`` of the ``v m`` virtual-stage forwards (Megatron's interleaved
+    1F1B warm-up; one of ``m`` without a pipeline).
+
+    ``moe_host_s`` + ``moe_host_per_expert_s`` x the chip's local experts (``experts / ep``; the software
+    stack's, :attr:`fabless.estimate.software.Software.moe_host_s`): seconds per MoE layer and
+    micro-batch (forward + backward) in which the device waits for the host: a dropless MoE layer's
+    grouped GEMMs are launched by the host, one GEMM per local expert, with each expert's token count,
+    which the host must first read back from the device, so the launches of the expert path that
+    follow are not queued ahead of the device. Added to every stage, overlapped with nothing (the
+    ``moe_host`` term)."""
     L = cfg.num_layers
     h = cfg.hidden_size
     p = engine_params()
@@ -534,13 +556,23 @@ def step_terms(cfg: ModelConfig, prec: Precision, t: PlanTable, times: dict[str,
     tp_w = _within(t, "tp", domain)
     n_tp = 4 * mid + 2 * full_n
     tp_s = n_tp * coll("all_reduce", tp_bytes, t.tp, tp_w, axis="tp") * p["tp_comm_exposed_fraction"]
+    tp_hidden = zeros
     if overlap_tp_comm:
+        tp_all = tp_s
         tp_s = np.maximum(0.0, tp_s - compute)
+        tp_hidden = tp_all - tp_s
+    m = global_batch // (t.dp * t.mb)
     ep_s = zeros
+    host_s = zeros
     if cfg.is_moe:
         moe_frac = sum(k for kind, k in cfg.layer_runs() if kind == "moe") / L
+        local = cfg.num_experts / np.maximum(t.ep, 1)
+        host_s = zeros + moe_frac * mid * (moe_host_s + local * moe_host_per_expert_s)
         a2a = tokens_mb * cfg.top_k * h * act_b
         ep_s = 4 * moe_frac * mid * coll("all_to_all", a2a, t.ep, per_domain(1, t.ep, domain), axis="ep")
+        if overlap_ep_comm:
+            unpaired = np.minimum(1.0, np.maximum(1, 2 * (t.pp - 1) + (t.v - 1) * t.pp) / (t.v * m))
+            ep_s = unpaired * ep_s + (1 - unpaired) * np.maximum(0.0, ep_s - np.maximum(0.0, compute - tp_hidden))
     cp_s = zeros
     if (t.cp > 1).any():
         kv = 2 * tokens_mb * cfg.num_kv_heads * cfg.head_dim * act_b / t.tp
@@ -548,9 +580,8 @@ def step_terms(cfg: ModelConfig, prec: Precision, t: PlanTable, times: dict[str,
     pp_hop = np.where(_stride(t, "pp") >= domain, 1, 2)  # neighbouring stages on one domain or two
     pp_s = 2 * t.v * coll("send_recv", tp_bytes / np.where(t.sp == 1, t.tp, 1), np.where(t.pp > 1, 2, 1),
                           np.where(t.pp > 1, pp_hop, 1), axis="pp")
-    stage_s = compute + tp_s + ep_s + cp_s + pp_s
+    stage_s = compute + tp_s + ep_s + host_s + cp_s + pp_s
 
-    m = global_batch // (t.dp * t.mb)
     bubble_frac = np.where(t.pp > 1, (t.pp - 1) / (t.v * m + t.pp - 1), 0.0)
     pipeline_s = m * stage_s
     bubble_s = pipeline_s * bubble_frac / (1 - bubble_frac)
@@ -592,7 +623,8 @@ def step_terms(cfg: ModelConfig, prec: Precision, t: PlanTable, times: dict[str,
 
     return {
         "step_time_s": step_s, "stage_s": stage_s, "micro_batches": m, "bubble_fraction": bubble_frac,
-        "compute": pipeline_s - m * (tp_s + ep_s + cp_s + pp_s), "tp_comm": m * tp_s, "ep_all_to_all": m * ep_s,
+        "compute": pipeline_s - m * (tp_s + ep_s + host_s + cp_s + pp_s), "tp_comm": m * tp_s, "ep_all_to_all": m * ep_s,
+        "moe_host": m * host_s,
         "cp_comm": m * cp_s, "pp_send_recv": m * pp_s, "pipeline_bubble": bubble_s, "dp_comm_exposed": dp_exposed,
         "optimizer": opt_s,
     }

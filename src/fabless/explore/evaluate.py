@@ -587,7 +587,10 @@ class Evaluator:
                                coll=lambda kind, nbytes, group, per_dom, axis=None: self._plan_coll(
                                    kind, nbytes, group, per_dom, link_ratio, sysm, mesh.get(axis)),
                                overlap_grad_reduce=sw.overlap_grad_reduce if sw is not None else True,
-                               overlap_tp_comm=sw.overlap_tp_comm if sw is not None else False)
+                               overlap_tp_comm=sw.overlap_tp_comm if sw is not None else False,
+                               overlap_ep_comm=sw.overlap_ep_comm if sw is not None else False,
+                               moe_host_s=sw.moe_host_s if sw is not None else 0.0,
+                               moe_host_per_expert_s=sw.moe_host_per_expert_s if sw is not None else 0.0)
                 step = np.broadcast_to(r["step_time_s"], (n,))
                 comm = np.broadcast_to(r["tp_comm"] + r["ep_all_to_all"] + r["cp_comm"] + r["pp_send_recv"]
                                        + r["dp_comm_exposed"], (n,))
