@@ -23,7 +23,8 @@ def test_every_entry_is_a_published_row_mapped_or_skipped_with_a_reason():
         if "skip" in e:
             assert len(e["skip"]) > 20, rid
             continue
-        assert e["note"] and e["convert"] in ("output_tokens_per_s", "total_tokens_per_s", "tpot_ms", "ttft_ms", "e2e_s"), rid
+        assert e["note"] and e["convert"] in ("output_tokens_per_s", "output_tokens_per_s_per_chip", "total_tokens_per_s", "tpot_ms",
+                                              "ttft_ms", "e2e_s"), rid
         assert e["load"]["kind"] in ("closed_loop", "burst", "single", "offline", "server"), rid
         inf = e["scenario"]["inference"]
         assert inf["input_tokens"] >= 1 and inf["output_tokens"] >= 1

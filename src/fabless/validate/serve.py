@@ -43,7 +43,12 @@ scenario's ``input_tokens`` / ``output_tokens``.
 ``max_seqs_per_forward`` the most sequences the engine runs in one pass of the model (vLLM on
 TPU: :class:`fabless.estimate.stepcost.EngineStepCost`; default no limit).
 
-``convert``: ``output_tokens_per_s`` (X x output tokens), ``total_tokens_per_s`` ((input +
+``length_range_ratio: r`` (closed_loop loads): request lengths uniform on [int(r x length), length]
+instead of fixed, as benchmark_serving's random dataset draws them (InferenceX runs r = 0.8).
+
+``convert``: ``output_tokens_per_s`` (X x output tokens), ``output_tokens_per_s_per_chip`` (the
+simulated output tokens/s over the scenario's chip count, as InferenceX's per-GPU figures),
+``total_tokens_per_s`` ((input +
 output) tokens / makespan), ``tpot_ms`` (median over requests of each request's mean gap),
 ``itl_ms`` (median gap between consecutive tokens over all tokens, as bench_serving's ITL),
 ``e2e_s``.
@@ -72,7 +77,7 @@ from fabless.serve.modes import burst, closed_loop as loop, drawn_requests, offl
 from fabless.serve.scheduler import SchedulerConfig
 from fabless.serve.search import max_throughput
 from fabless.serve.sim import simulate
-from fabless.serve.workload import empirical_lengths, Fixed, Lengths
+from fabless.serve.workload import empirical_lengths, Fixed, Lengths, Uniform
 from fabless.validate.core import evaluate, load_rows, Skip, summarise
 
 SERVE_SCENARIOS_PATH = Path(str(resources.files("fabless") / "data" / "measurements" / "serve_scenarios.yaml"))
@@ -129,9 +134,17 @@ def _sched(entry: dict):
                            else int(s["max_prefills_per_step"]))
 
 
-def closed_loop(model, sched, inp: int, out: int, concurrency: int) -> dict:
-    """:func:`fabless.serve.modes.closed_loop` with every request of the row's fixed lengths."""
-    return loop(model, sched, Lengths(Fixed(inp), Fixed(out)), concurrency, SEED)
+def closed_loop(model, sched, inp: int, out: int, concurrency: int, range_ratio: float | None = None) -> dict:
+    """:func:`fabless.serve.modes.closed_loop` with every request of the row's fixed lengths, or,
+    with ``range_ratio`` r, lengths drawn uniform on [int(r x length), length] as the random dataset
+    of vLLM's / InferenceX's benchmark_serving draws them (``--random-range-ratio``)."""
+    if range_ratio is None:
+        return loop(model, sched, Lengths(Fixed(inp), Fixed(out)), concurrency, SEED)
+    r = float(range_ratio)
+    if not 0.0 < r <= 1.0:
+        raise Skip(f"length_range_ratio must be in (0, 1], got {range_ratio}")
+    lengths = Lengths(Uniform(max(int(inp * r), 1), inp), Uniform(max(int(out * r), 1), out))
+    return loop(model, sched, lengths, concurrency, SEED)
 
 
 def lengths_of(entry: dict):
@@ -179,7 +192,8 @@ def server(model, sched, lengths, ttft_p99_s: float, tpot_p99_s: float, seed: in
 def simulate_entry(entry: dict) -> dict:
     """The simulation an entry asks for; entries with the same scenario, scheduler, lengths and
     load (e.g. 1 and 8 instances of one engine) share one run."""
-    key = json.dumps({k: entry.get(k) for k in ("scenario", "scheduler", "lengths", "load", "memory_fraction", "max_seqs_per_forward")}, sort_keys=True)
+    key = json.dumps({k: entry.get(k) for k in ("scenario", "scheduler", "lengths", "load", "memory_fraction",
+                                                 "max_seqs_per_forward", "length_range_ratio")}, sort_keys=True)
     return dict(_simulate_cached(key))
 
 
@@ -205,7 +219,7 @@ def _simulate(entry: dict) -> dict:
             return offline(model, sched, lengths)
         return server(model, sched, lengths, float(load["ttft_p99_ms"]) / 1e3, float(load["tpot_p99_ms"]) / 1e3)
     if kind == "closed_loop":
-        return closed_loop(model, sched, inp, out, int(load["concurrency"]))
+        return closed_loop(model, sched, inp, out, int(load["concurrency"]), entry.get("length_range_ratio"))
     if kind == "burst":
         return burst(model, sched, inp, out, int(load["requests"]))
     if kind == "single":
@@ -232,6 +246,8 @@ def predict(row: dict) -> float | None:
         if "rate_per_s" in sim:
             return sim["rate_per_s"] * int(inf["output_tokens"])
         return sim["output_tokens_per_s"]
+    if conv == "output_tokens_per_s_per_chip":
+        return sim["output_tokens_per_s"] / int(entry["scenario"]["system"]["count"])
     if conv == "total_tokens_per_s":
         return sim["total_tokens_per_s"]
     if conv == "tpot_ms":

@@ -1,0 +1,126 @@
+"""The InferenceX AMD serving rows (published_amd2.csv, serve_scenarios_amd2.yaml): they load, each
+is cited, each is mapped to a closed-loop serving run, none is used for fitting, and the published
+figures agree with the request lengths the rows state; and the two mapping features they use
+(uniform request lengths, per-chip output rate) give hand-worked answers."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from fabless.estimate.software import software_stacks
+from fabless.serve.scheduler import SchedulerConfig
+from fabless.serve.stepcost import ConstantStepCost
+from fabless.validate import infer, serve, train
+from fabless.validate.core import load_rows
+from fabless.validate.hardware_map import preset_for_hardware, Unmapped
+
+FILE = "published_amd2.csv"
+ROWS = [r for r in load_rows() if r["_file"] == FILE]
+
+
+def _cfg(row: dict) -> dict[str, str]:
+    return dict(kv.split("=", 1) for kv in row["config"].split(";"))
+
+
+def test_the_file_loads_with_unique_ids():
+    assert len(ROWS) >= 40
+    ids = [r["id"] for r in ROWS]
+    assert len(ids) == len(set(ids))
+    for r in ROWS:
+        assert re.fullmatch(r"infer-amd2-\d{3}", r["id"]), r["id"]
+        assert r["category"] == "infer"
+        assert float(r["value"]) > 0
+
+
+def test_every_row_is_cited_with_repository_commit_and_run():
+    for r in ROWS:
+        src = r["source"]
+        # the data snapshot: repository, path and full commit
+        assert "github.com/vngcloud/InferenceX-app" in src and "benchmarks.json" in src, r["id"]
+        assert re.search(r"\b[0-9a-f]{40}\b", src), r["id"]
+        # the run the figure came from, and the launch script the config was read from
+        assert re.search(r"actions/runs/\d+", src), r["id"]
+        assert re.search(r"benchmarks/\S+\.sh at commit [0-9a-f]{9}", src), r["id"]
+        assert re.search(r"date=20\d\d-\d\d-\d\d", src), r["id"]
+
+
+def test_every_row_is_held_out():
+    ids = {r["id"] for r in ROWS}
+    assert not ids & serve.FIT_IDS
+    assert not ids & infer.FIT_IDS
+    for stack in software_stacks().values():
+        assert not ids & set(stack.fit_rows), stack.name
+    for i in ids:
+        assert serve.serve_map()[i].get("set") != "fit", i
+
+
+def test_every_row_maps_to_a_closed_loop_run_on_its_chip():
+    by_chip: dict[str, int] = {}
+    for r in ROWS:
+        e = serve.serve_map()[r["id"]]
+        cfg = _cfg(r)
+        scn = e["scenario"]
+        chip = preset_for_hardware(r["hardware"])[0]
+        by_chip[chip] = by_chip.get(chip, 0) + 1
+        assert scn["system"] == {"name": f"{chip}-8", "count": int(cfg["tp"])}, r["id"]
+        assert scn["parallel"] == {"tp": int(cfg["tp"])} and int(r["n_chips"]) == int(cfg["tp"]), r["id"]
+        assert scn["inference"]["input_tokens"] == int(cfg["isl"]), r["id"]
+        assert scn["inference"]["output_tokens"] == int(cfg["osl"]), r["id"]
+        assert e["load"] == {"kind": "closed_loop", "concurrency": int(cfg["concurrency"])}, r["id"]
+        assert e["length_range_ratio"] == float(cfg["random_range_ratio"]) == 0.8, r["id"]
+        assert e["convert"] == "output_tokens_per_s_per_chip", r["id"]
+        assert scn["precision"]["kv_cache"] == "fp8", r["id"]
+        # the static-batch engine (category infer) leaves it to the serve category, saying so
+        assert "serve_scenarios_amd2.yaml" in train.scenario_map()[r["id"]]["skip"], r["id"]
+    # MI355X rows were the point of the file (issue 13); MI325X and MI300X come with them.
+    assert by_chip.get("mi355x", 0) >= 15 and by_chip.get("mi325x", 0) >= 5 and by_chip.get("mi300x", 0) >= 5
+
+
+def test_the_held_back_mi355x_kernel_row_stays_unmapped():
+    # kernel-269 ("AMD MI355X") is from a reserved source: only "Instinct MI355X" maps.
+    with pytest.raises(Unmapped):
+        preset_for_hardware("AMD MI355X")
+    assert preset_for_hardware("AMD Instinct MI355X (8-GPU node)")[0] == "mi355x"
+
+
+def test_output_share_of_the_total_matches_the_stated_lengths():
+    # Both lengths are drawn uniform on [0.8 L, L], so output / (input + output) tokens is
+    # osl / (isl + osl) whatever the ratio: 1/2 at 1k/1k, 8/9 at 1k/8k, 1/9 at 8k/1k. The notes
+    # carry the row's total tokens/s per GPU; the value is the output part of it.
+    for r in ROWS:
+        cfg = _cfg(r)
+        total = float(re.search(r"total tput_per_gpu ([\d.]+)", r["notes"]).group(1))
+        share = float(r["value"]) / total
+        expected = int(cfg["osl"]) / (int(cfg["isl"]) + int(cfg["osl"]))
+        assert share == pytest.approx(expected, abs=0.03), (r["id"], share, expected)
+
+
+STEP_S = 0.01
+
+
+def test_uniform_lengths_in_a_closed_loop_of_one_client():
+    # A constant 10 ms step, one client, 1-token prompts and answers uniform on [10, 20] (ratio 0.5
+    # of 20). One sequence makes at most one token per step: 1 / 0.01 = 100 output tokens/s is a
+    # ceiling, and the loop (arrivals evenly spaced, so with unequal requests the client sometimes
+    # idles) stays within 10% of it. Output tokens per request = output rate / request rate is the
+    # mean answer: 15 for the distribution, the mean of ~20 draws within 2 of it (sd 2.9 / sqrt(20)
+    # = 0.65), where fixed 20-token answers give exactly 20 (5 requests/s).
+    model = ConstantStepCost(STEP_S, kv_capacity_tokens=10**7)
+    sched = SchedulerConfig(max_num_batched_tokens=64, max_num_seqs=64)
+    out = serve.closed_loop(model, sched, 1, 20, 1, range_ratio=0.5)
+    assert 90.0 <= out["output_tokens_per_s"] <= 100.0 * 1.005
+    assert out["output_tokens_per_s"] / out["rate_per_s"] == pytest.approx(15.0, abs=2.0)
+    fixed = serve.closed_loop(model, sched, 1, 20, 1)
+    assert fixed["rate_per_s"] == pytest.approx(5.0, rel=0.05)
+    assert fixed["output_tokens_per_s"] / fixed["rate_per_s"] == pytest.approx(20.0)
+
+
+def test_per_chip_output_rate_divides_by_the_engine_chips(monkeypatch):
+    # 800 simulated output tokens/s on an engine of 8 chips is 100 per chip.
+    entry = {"scenario": {"system": {"name": "mi355x-8", "count": 8}, "inference": {"input_tokens": 1, "output_tokens": 1}},
+             "load": {"kind": "closed_loop", "concurrency": 1}, "convert": "output_tokens_per_s_per_chip"}
+    monkeypatch.setattr(serve, "serve_map", lambda: {"x": entry})
+    monkeypatch.setattr(serve, "simulate_entry", lambda e: {"output_tokens_per_s": 800.0, "rate_per_s": 1.0})
+    assert serve.predict({"id": "x"}) == pytest.approx(100.0)
