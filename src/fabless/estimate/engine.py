@@ -776,6 +776,7 @@ def _recsys(scn: Scenario, system: System) -> Estimate:
         "embedding_bytes_per_sample": cfg.lookups_per_sample * cfg.embedding_dim * dtype_bytes(spec.embedding_dtype),
         "forward_flops_per_sample": cfg.forward_flops_per_sample(), "cache_hit_rate": spec.cache_hit_rate,
         "sharding": step.sharding.counts(), "bounds": dict(step.bounds), "fits": fits,
+        "sram_resident": step.resident,
         "memory_headroom_bytes": capacity - step.memory_bytes["total"],
     }
     metrics.update({"step_time_s": t} if training else {"latency_s": t})
@@ -784,6 +785,10 @@ def _recsys(scn: Scenario, system: System) -> Estimate:
              + f" over {n} chips; the busiest chip for lookups is chip {step.embedding_chip}",
              "perf/W uses the chips' TDP (chip.physical.tdp_w x chips), not the host or the network",
              "no overlap between the step's parts (a pipelined trainer or server hides some of the exchanges)"]
+    if step.resident != "none":
+        kept = "the dense weights and activations" if step.resident == "all" else "the dense weights"
+        notes.append(f"{kept} ({step.memory_bytes['dense_weights'] / 1e6:.0f} MB of weights) stay in "
+                     f"{system.chip.name}'s on-chip SRAM and are read at its bandwidth (perf.resident)")
     if not fits:
         notes.insert(0, f"does not fit: needs {step.memory_bytes['total'] / 1e9:.1f} GB per chip, {capacity / 1e9:.0f} GB")
     if spec.cache_hit_rate and not sram_bandwidth_bytes_per_s(system.chip):

@@ -36,6 +36,14 @@ such as TorchRec's)::
            + dense gradient all-reduce + replicated tables' all-reduce + optimizer (training)
 
 Inference: ``latency = step``, ``samples/s = B / latency`` (one batch at a time).
+
+The dense part's operands may stay on chip (:mod:`fabless.perf.resident`, one rule for every
+chip): when the chip lists a chip-wide SRAM with a bandwidth (MTIA v1/v2, Gaudi, MI300X's
+Infinity Cache) and the dense weights (:func:`dense_weight_bytes`) fit in it, each kernel reads
+its weight from SRAM; when the largest kernel's activations fit beside them, the whole dense
+part runs from SRAM. A GPU whose L2 preset lists no bandwidth keeps every byte in HBM. The
+embedding rows a scenario's ``cache_hit_rate`` serves from SRAM are not counted against its
+capacity (the caller's fraction is taken as given).
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ from fabless.perf.collectives import group_collective_time_s
 from fabless.perf.embedding import embedding_time, sram_bandwidth_bytes_per_s
 from fabless.perf.ops import op_time
 from fabless.perf.params import ChipParams
+from fabless.perf.resident import activation_bytes, op_sram_bytes, resident_time, residency, sram_level
 from fabless.workload.ops import EmbeddingBag, OptimizerStep, backward_ops, dtype_bytes
 from fabless.workload.recsys import RecsysConfig, Table, dense_ops
 
@@ -207,6 +216,7 @@ class RecsysStep:
     memory_bytes: dict[str, float]
     sharding: ShardingPlan
     embedding_chip: int  # the busiest chip for lookups
+    resident: str = "none"  # what of the dense part stays in on-chip SRAM (perf.resident.RESIDENCY)
 
     @property
     def time_s(self) -> float:
@@ -257,12 +267,24 @@ def recsys_step(cfg: RecsysConfig, system: System, chip: ChipParams, *, batch: i
     comm({k: v for k, v in fwd.items() if k.startswith("pooled")})
     local = -(-batch // n)
     groups = dict(zip(("bottom_mlp", "interaction", "top_mlp"), dense_ops(cfg, local, compute_dtype)))
+    bwd_ops = [b for ops in reversed(list(groups.values())) for op in reversed(ops) for b in backward_ops(op)] \
+        if training else []
+    # the dense part's weights (training: with their gradients and optimizer state) and the
+    # largest kernel's activations: what of them stays in on-chip SRAM (perf.resident)
+    weights = dense_weight_bytes(cfg, compute_dtype, training)
+    acts = max(activation_bytes(op) for op in [*(op for ops in groups.values() for op in ops), *bwd_ops])
+    level = sram_level(system.chip)
+    mode = residency(weights, acts, level[0] if level else None)
+
+    def dense_time(op):
+        r = op_time(op, chip)
+        return resident_time(r, op_sram_bytes(op, float(r.bytes[0]), mode), level[1]) if mode != "none" else r
+
     for name, ops in groups.items():
-        times = [op_time(op, chip) for op in ops]
+        times = [dense_time(op) for op in ops]
         add(name, sum(float(t.time_s[0]) for t in times), _bound(times))
     if training:
-        bwd_ops = [b for ops in reversed(list(groups.values())) for op in reversed(ops) for b in backward_ops(op)]
-        times = [op_time(op, chip) for op in bwd_ops]
+        times = [dense_time(op) for op in bwd_ops]
         add("dense_backward", sum(float(t.time_s[0]) for t in times), _bound(times))
         back = backward_exchange_bytes(cfg, plan, batch, act_dtype)
         comm({k: v for k, v in back.items() if k.startswith("grad_pooled")})
@@ -279,11 +301,17 @@ def recsys_step(cfg: RecsysConfig, system: System, chip: ChipParams, *, batch: i
     mem = {
         "embedding_tables": tables,
         "embedding_optimizer": (tables / (cfg.embedding_dim * dtype_bytes(embedding_dtype)) * 4.0) if training else 0.0,
-        "dense_weights": cfg.params_dense * dtype_bytes(compute_dtype) + (cfg.params_dense * 12.0 if training else 0.0),
+        "dense_weights": weights,
         "activations": (batch * cfg.num_tables * cfg.embedding_dim + local * widths) * a * (2 if training else 1),
     }
     mem["total"] = sum(mem.values())
-    return RecsysStep(parts, bounds, mem, plan, busiest)
+    return RecsysStep(parts, bounds, mem, plan, busiest, mode)
+
+
+def dense_weight_bytes(cfg: RecsysConfig, compute_dtype: str, training: bool) -> float:
+    """Bytes of the dense part's weights on every chip: the weights in ``compute_dtype``, and for
+    training 12 more bytes a parameter (fp32 master copy, gradient and one optimizer moment)."""
+    return cfg.params_dense * dtype_bytes(compute_dtype) + (cfg.params_dense * 12.0 if training else 0.0)
 
 
 def _bwd(op: EmbeddingBag) -> EmbeddingBag:
@@ -304,4 +332,4 @@ def step_plan(chips: int) -> Plan:
 
 
 __all__ = ["KINDS", "RecsysStep", "SHARDINGS", "ShardingPlan", "backward_exchange_bytes", "chip_embedding_ops",
-           "exchange_bytes", "plan_sharding", "recsys_step", "step_plan"]
+           "dense_weight_bytes", "exchange_bytes", "plan_sharding", "recsys_step", "step_plan"]

@@ -23,14 +23,15 @@ from __future__ import annotations
 from fabless.errors import FablessError
 from fabless.hardware.schema import Chip
 from fabless.perf.params import ChipParams
+from fabless.perf.resident import sram_level
 from fabless.perf.result import OpTime, combine
 from fabless.workload.ops import EmbeddingBag
 
 
 def sram_bandwidth_bytes_per_s(chip: Chip) -> float | None:
     """The chip-wide on-chip SRAM bandwidth the preset lists (bytes/s), or None."""
-    levels = [lv.bandwidth_gb_s for lv in chip.memory.on_chip if lv.scope == "chip" and lv.bandwidth_gb_s]
-    return max(levels) * 1e9 if levels else None
+    level = sram_level(chip)
+    return level[1] if level else None
 
 
 def embedding_time(op: EmbeddingBag, params: ChipParams, *, hit_rate: float = 0.0,
