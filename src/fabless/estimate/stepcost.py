@@ -8,7 +8,9 @@ the time of its exact batch composition,
   the same weight matmuls, norms and elementwise ops, so those are timed once for
   ``T = prefill_tokens + decode_seqs`` rows (weights are read once per step: this is what
   makes batching pay);
-* prefill attention is a causal flash kernel over the chunk against its context;
+* prefill attention is a causal flash kernel over each chunk against its own request's
+  context: a step's ``prefill_seqs`` chunks are timed as that many equal chunks (a step of
+  ``n`` whole prompts of ``L`` tokens costs ``n L^2 / 2`` scores, not ``(n L)^2 / 2``);
 * decode attention reads each sequence's KV cache (timed at the mean context), and a stack with a
   per-score decode cost (``decode_score_cost_s``, Neuron) adds it for every cached position of
   every decoding sequence;
@@ -144,7 +146,8 @@ class EngineStepCost:
                    score_s_per_position=decode_score_s(cfg, plan, 1, 1, sw) if sw is not None else 0.0,
                    _scfg=inference_config(cfg, plan))
 
-    def step_time_s(self, prefill_tokens: int, prefill_context_tokens: int, decode_seqs: int, decode_context_tokens: int) -> float:
+    def step_time_s(self, prefill_tokens: int, prefill_context_tokens: int, decode_seqs: int, decode_context_tokens: int,
+                    prefill_seqs: int = 1) -> float:
         tokens = prefill_tokens + decode_seqs
         if tokens <= 0:
             return 0.0
@@ -156,11 +159,15 @@ class EngineStepCost:
             g = expert_local(_split(build_decode_graph(scfg, tokens, 1, p), attention=False), self.plan)
             t = self._linear[tokens] = sum(graph_time(g, self.chip, eff=self.eff).values())
         if prefill_tokens > 0:
-            cached = max(0, prefill_context_tokens - prefill_tokens)
-            key = (prefill_tokens, cached)
+            # the chunks of ``prefill_seqs`` requests, each attending to its own request only:
+            # taken as that many equal chunks after equal cached prefixes
+            n = max(1, min(int(prefill_seqs), prefill_tokens))
+            chunk = max(1, round(prefill_tokens / n))
+            cached = max(0, round((prefill_context_tokens - prefill_tokens) / n))
+            key = (n, chunk, cached)
             a = self._prefill_attn.get(key)
             if a is None:
-                g = build_prefill_graph(scfg, 1, prefill_tokens, p, cached_len=cached)
+                g = build_prefill_graph(scfg, n, chunk, p, cached_len=cached)
                 a = self._prefill_attn[key] = sum(graph_time(_split(g, attention=True), self.chip, eff=self.eff).values())
             t += a
         if decode_seqs > 0:

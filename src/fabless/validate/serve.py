@@ -25,7 +25,10 @@ request lengths), a ``load`` and a ``convert``:
   them: per sample, TPOT = (latency - first-token latency) / (tokens - 1), the p99 over every
   sample of the run), found by :func:`fabless.serve.search.max_throughput` on one instance
   (a random split of a Poisson stream over the instances is Poisson at 1/instances of the
-  rate); output tokens/s = instances x rate x the row's mean output tokens. A run lasts
+  rate); output tokens/s = instances x rate x the row's mean output tokens. With
+  ``harness_batch_s: w`` the harness gathers requests for ``w`` seconds and hands each group to
+  the next instance in turn (AMD's v4.1 harness): the simulated instance gets its requests in
+  groups every ``instances x w`` (:class:`fabless.serve.workload.Batched`). A run lasts
   ``SERVER_DURATION_S``, the rules' shortest Server run, from an empty engine, and every
   request counts (``SERVER_WARMUP_S`` = 0), as in loadgen.
 
@@ -36,7 +39,8 @@ rescaled to the row's measured mean ``m`` and capped at ``c``; otherwise every r
 scenario's ``input_tokens`` / ``output_tokens``.
 
 ``scheduler`` sets the engine's batching knobs (``max_num_seqs``, ``max_num_batched_tokens``,
-``mixed_chunks``, ``reserve_output_fraction``: :class:`fabless.serve.scheduler.SchedulerConfig`);
+``mixed_chunks``, ``reserve_output_fraction``, ``chunked_prefill``, ``prefill_min_free_kv_fraction``:
+:class:`fabless.serve.scheduler.SchedulerConfig`);
 ``memory_fraction`` the share of HBM the engine took (vLLM ``--gpu-memory-utilization``, SGLang
 ``--mem-fraction-static``; default the engine-wide ``usable_memory_fraction``).
 
@@ -69,7 +73,7 @@ from fabless.serve.modes import burst, closed_loop as loop, drawn_requests, mlpe
 from fabless.serve.scheduler import SchedulerConfig
 from fabless.serve.search import max_throughput
 from fabless.serve.sim import simulate
-from fabless.serve.workload import empirical_lengths, Fixed, Lengths
+from fabless.serve.workload import Batched, empirical_lengths, Fixed, Lengths
 from fabless.validate.core import evaluate, load_rows, Skip, summarise
 
 SERVE_SCENARIOS_PATH = Path(str(resources.files("fabless") / "data" / "measurements" / "serve_scenarios.yaml"))
@@ -123,7 +127,8 @@ def _sched(entry: dict):
                            mixed_chunks=bool(s.get("mixed_chunks", True)),
                            reserve_output_fraction=float(s.get("reserve_output_fraction", 0.0)),
                            block_size_tokens=int(s.get("block_size_tokens", 16)),
-                           chunked_prefill=bool(s.get("chunked_prefill", True)))
+                           chunked_prefill=bool(s.get("chunked_prefill", True)),
+                           prefill_min_free_kv_fraction=float(s.get("prefill_min_free_kv_fraction", 0.0)))
 
 
 def closed_loop(model, sched, inp: int, out: int, concurrency: int) -> dict:
@@ -158,18 +163,21 @@ def offline(model, sched, lengths, n: int | None = None, seed: int = SEED, sampl
 
 
 def server(model, sched, lengths, ttft_p99_s: float, tpot_p99_s: float, seed: int = SEED,
-           duration_s: float = SERVER_DURATION_S, warmup_s: float = SERVER_WARMUP_S) -> dict:
+           duration_s: float = SERVER_DURATION_S, warmup_s: float = SERVER_WARMUP_S,
+           batch_window_s: float | None = None) -> dict:
     """The highest Poisson rate of one replica within the p99 TTFT and TPOT limits.
 
     The search starts at the rate of a short burst (``SERVER_PILOT_REQUESTS`` at once, to the
     last finish: below the replica's capacity, a first guess) and grows by 1.25 until a run
-    fails, then bisects to 2 %.
+    fails, then bisects to 2 %. ``batch_window_s``: the replica gets its requests in groups,
+    one per window (:class:`fabless.serve.workload.Batched`), not one by one.
     """
     pilot = simulate(drawn_requests(lengths, SERVER_PILOT_REQUESTS, seed), model, sched)
     start = SERVER_PILOT_REQUESTS / float(pilot.requests["finish_s"].max())
     slo = SLO({"ttft_p99": ttft_p99_s, "tpot_p99": tpot_p99_s})
+    kw = {} if batch_window_s is None else {"arrivals": lambda rate: Batched(rate, batch_window_s)}
     found = max_throughput(model, lengths, slo, sched, seed, duration_s=duration_s, warmup_s=warmup_s,
-                           start_rate_per_s=start, growth=1.25, rel_tol=0.02)
+                           start_rate_per_s=start, growth=1.25, rel_tol=0.02, **kw)
     out = {"rate_per_s": found.rate_per_s, "runs": len(found.tried)}
     if found.result is not None:
         s = found.result.summary
@@ -185,6 +193,10 @@ def simulate_entry(entry: dict) -> dict:
     load = entry.get("load") or {}
     if load.get("kind") == "offline" and load.get("samples") is not None:
         key["load"] = {**load, "samples": max(1, round(int(load["samples"]) / int(entry.get("instances", 1))))}
+    if load.get("kind") == "server" and load.get("harness_batch_s") is not None:
+        # the harness sends each window's requests to the next engine in turn: an engine gets one
+        # window's worth of the whole stream every instances x window
+        key["load"] = {**load, "harness_batch_s": float(load["harness_batch_s"]) * int(entry.get("instances", 1))}
     return dict(_simulate_cached(json.dumps(key, sort_keys=True)))
 
 
@@ -209,7 +221,9 @@ def _simulate(entry: dict) -> dict:
         if kind == "offline":
             samples = load.get("samples")  # per instance (simulate_entry)
             return offline(model, sched, lengths, samples=None if samples is None else int(samples))
-        return server(model, sched, lengths, float(load["ttft_p99_ms"]) / 1e3, float(load["tpot_p99_ms"]) / 1e3)
+        window = load.get("harness_batch_s")  # per instance (simulate_entry)
+        return server(model, sched, lengths, float(load["ttft_p99_ms"]) / 1e3, float(load["tpot_p99_ms"]) / 1e3,
+                      batch_window_s=None if window is None else float(window))
     if kind == "closed_loop":
         return closed_loop(model, sched, inp, out, int(load["concurrency"]))
     if kind == "burst":
