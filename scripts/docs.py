@@ -405,7 +405,7 @@ SERVE_ROWS = (
     ('infer-130', 'Server, 8xH100 (4 x tp2, batch 1024)'),
     ('infer-131', 'Server, 8xH200 (8 x tp1, batch 896)'),
     ('infer-132', 'Server, 1xB200 FP4'),
-    ('infer-133', 'Server, 1xMI300X (768 seqs)'),
+    ('infer-133', 'Server, 1xMI300X (1024 seqs)'),
     ('infer-134', 'Server, 8xMI300X'),
     ('infer-128', 'MLPerf Mixtral-8x7B Offline, 8xH100 (8 x tp1, batch 896)'),
     ('infer-129', 'Mixtral Offline, 8xH200 (batch 3072)'),
