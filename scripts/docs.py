@@ -405,7 +405,7 @@ SERVE_ROWS = (
     ('infer-130', 'Server, 8xH100 (4 x tp2, batch 1024)'),
     ('infer-131', 'Server, 8xH200 (8 x tp1, batch 896)'),
     ('infer-132', 'Server, 1xB200 FP4'),
-    ('infer-133', 'Server, 1xMI300X (768 seqs)'),
+    ('infer-133', 'Server, 1xMI300X (1024 seqs)'),
     ('infer-134', 'Server, 8xMI300X'),
     ('infer-128', 'MLPerf Mixtral-8x7B Offline, 8xH100 (8 x tp1, batch 896)'),
     ('infer-129', 'Mixtral Offline, 8xH200 (batch 3072)'),
@@ -672,6 +672,78 @@ def _serving_mlperf_v41() -> str:
         g = groups[key]
         rows.append(f"| {' | '.join(str(k) for k in key)} | {cell(g['fit'])} | {cell(g['held_out'])} |")
     return "\n" + "\n".join(rows) + "\n"
+
+
+#: The Server row whose run length docs/serving.md shows, and the (duration, warm-up) runs compared.
+SERVER_RUN_ROW = "infer-mlp41-016"
+SERVER_RUNS_S = ((180.0, 45.0), (600.0, 0.0), (2400.0, 0.0))
+
+
+@block("serving-server-run-length")
+def _serving_server_run_length() -> str:
+    """The MLPerf Server search of SERVER_RUN_ROW at each run length: the rate found and the p50 /
+    p99 TPOT of its last passing run, against the run's log (the row's notes)."""
+    from fabless.validate import serve
+
+    e = serve.serve_map()[SERVER_RUN_ROW]
+    load = e["load"]
+
+    def compute() -> list[dict]:
+        model, sched, lengths = serve._model(e["scenario"]), serve._sched(e), serve.lengths_of(e)
+        return [serve.server(model, sched, lengths, load["ttft_p99_ms"] / 1e3, load["tpot_p99_ms"] / 1e3,
+                             duration_s=d, warmup_s=w) for d, w in SERVER_RUNS_S]
+
+    runs = cached("serve-run-length", code_key(), compute)
+    note = next(r.get("notes") or "" for r in serve.rows() if r["id"] == SERVER_RUN_ROW)
+    m = re.search(r"p50 / p99 TPOT ([0-9.]+) / ([0-9.]+) ms", note)
+    out = [f"On {SERVER_RUN_ROW} ({e['note'].split(',')[0]}): "]
+    parts = [f"{d:,.0f} s{f' ({w:,.0f} s left out)' if w else ''}: {r['rate_per_s']:.2f} requests/s per instance, "
+             f"p50 / p99 TPOT {r['tpot_p50_s'] * 1e3:.0f} / {r['tpot_p99_s'] * 1e3:.0f} ms"
+             for (d, w), r in zip(SERVER_RUNS_S, runs)]
+    out.append("; ".join(parts))
+    if m:
+        out.append(f"; the run's log: {float(m.group(1)):.0f} / {float(m.group(2)):.0f} ms")
+    return "".join(out)
+
+
+@block("serving-mlperf-server-offline")
+def _serving_mlperf_server_offline() -> str:
+    """Server / Offline throughput of the MLPerf v4.1 systems that ran both with NVIDIA's harness
+    (the same system and benchmark: one mlperf_log_summary.txt folder per scenario), measured and
+    predicted, by GPU and model, with the Server runs' logged p99 TTFT and TPOT (their notes)."""
+    import numpy as np
+
+    from fabless.validate import serve
+
+    notes = {r["id"]: r.get("notes") or "" for r in serve.rows()}
+    srcs = {r["id"]: r.get("source") or "" for r in serve.rows()}
+    by = {o.id: o for o in validation_outcomes() if o.category == "serve" and o.error is not None}
+    pairs: dict[tuple, dict[str, object]] = {}
+    for rid, o in by.items():
+        e = serve.serve_map()[rid]
+        if (e.get("scenario") or {}).get("software") != "trt-llm-mlperf-v4.1":
+            continue
+        m = re.search(r"results/([^/]+)/([^/]+)/(Offline|Server)/", srcs[rid])
+        if m:
+            pairs.setdefault((m.group(1), m.group(2)), {})[m.group(3)] = o
+    groups: dict[tuple, list] = {}
+    for (system, bench), v in pairs.items():
+        if "Offline" in v and "Server" in v:
+            off, srv = v["Offline"], v["Server"]
+            gpu = "GH200" if "GH200" in system else srv.chip.split("-")[0].upper()
+            lat = re.search(r"p99 TTFT [0-9]+ / ([0-9]+) ms, p50 / p99 TPOT [0-9.]+ / ([0-9.]+) ms", notes[srv.id])
+            groups.setdefault((gpu, bench), []).append((srv.measured / off.measured, srv.predicted / off.predicted,
+                                                        float(lat.group(1)) if lat else np.nan, float(lat.group(2)) if lat else np.nan))
+    out = ["| GPU | benchmark | systems | measured Server / Offline | predicted | Server runs' p99 TTFT (limit 2000 ms) | p99 TPOT (limit 200 ms) |",
+           "|---|---|---|---|---|---|---|"]
+    allm, allp = [], []
+    for key in sorted(groups):
+        g = np.array(groups[key])
+        allm += list(g[:, 0]); allp += list(g[:, 1])
+        out.append(f"| {key[0]} | {key[1]} | {len(g)} | {g[:, 0].mean():.2f} ({g[:, 0].min():.2f}-{g[:, 0].max():.2f}) "
+                   f"| {g[:, 1].mean():.2f} | {np.nanmin(g[:, 2]):.0f}-{np.nanmax(g[:, 2]):.0f} ms | {np.nanmin(g[:, 3]):.0f}-{np.nanmax(g[:, 3]):.0f} ms |")
+    out.append(f"| all | | {len(allm)} | {np.mean(allm):.2f} | {np.mean(allp):.2f} | | |")
+    return "\n" + "\n".join(out) + "\n"
 
 
 #: (label, catalog name) of the models docs/workload.md checks against their published counts.

@@ -31,6 +31,38 @@ def test_offline_steady_rate_is_a_full_batch_per_step():
     assert out["makespan_s"] >= 2000 * 50 / 64 * STEP_S
 
 
+def test_mlperf_offline_counts_the_whole_run_by_hand():
+    # 640 one-token prompts with 50-token answers, 64 at a time, 10 ms a step: the batch turns
+    # over in 10 lockstep cohorts of 50 steps (the prompt's step makes the first token), so the
+    # last completes at 10 x 50 x 0.01 = 5 s: 640 x 50 / 5 = 6,400 tokens/s, loadgen's
+    # tokens over the time to the last completion.
+    sched = SchedulerConfig(max_num_batched_tokens=64, max_num_seqs=64)
+    out = modes.mlperf_offline(_model(), sched, Lengths(Fixed(1), Fixed(50)), samples=640)
+    assert out["run_s"] == pytest.approx(5.0, rel=1e-9)
+    assert out["run_output_tokens_per_s"] == pytest.approx(6400, rel=1e-9)
+
+
+def test_mlperf_offline_adds_the_start_and_tail_to_a_long_run_by_hand():
+    # 12,000 samples: more than the 6,000 simulated (20 batches of 64 are fewer). The 6,000 are
+    # 93.75 cohorts: 94 cohorts of 0.5 s, 47 s, against 300,000 tokens at the steady 6,400/s
+    # = 46.875 s: 0.125 s of start and tail (the last cohort's idle quarter). The 12,000:
+    # 600,000 / 6,400 + 0.125 = 93.875 s. Simulated whole they take 187.5 -> 188 cohorts, 94 s.
+    sched = SchedulerConfig(max_num_batched_tokens=64, max_num_seqs=64)
+    assert modes.offline_requests(sched) == 6000
+    out = modes.mlperf_offline(_model(), sched, Lengths(Fixed(1), Fixed(50)), samples=12000)
+    assert out["start_tail_extra_s"] == pytest.approx(0.125, rel=1e-6)
+    assert out["run_s"] == pytest.approx(93.875, rel=1e-6)
+    assert out["run_output_tokens_per_s"] == pytest.approx(600_000 / 93.875, rel=1e-6)
+    assert out["run_s"] == pytest.approx(94.0, rel=0.002)
+
+
+def test_offline_default_holds_many_batches():
+    # 6,000 requests are under two batches of 3,072 (NVIDIA's Mixtral Offline on H200): the
+    # default is then 20 batches, 61,440 requests.
+    assert modes.offline_requests(SchedulerConfig(max_num_batched_tokens=16384, max_num_seqs=3072)) == 61_440
+    assert modes.offline_requests(SchedulerConfig(max_num_batched_tokens=256, max_num_seqs=256)) == 6000
+
+
 def test_offline_with_too_few_requests_says_so():
     with pytest.raises(FablessError, match="give more requests"):
         modes.offline(_model(), SchedulerConfig(max_num_batched_tokens=64, max_num_seqs=64), Lengths(Fixed(1), Fixed(50)), n=10)

@@ -98,6 +98,30 @@ def test_offline_steady_state_by_hand():
     assert got["rate_per_s"] == pytest.approx(20, rel=1e-9)
 
 
+def test_mlperf_offline_rows_run_their_logged_samples():
+    # Every MLPerf Offline row names the run's sample count (its summary's samples_per_query),
+    # at least the rules' min_query_count (mlperf.conf v4.1: 24,576 for llama2-70b, 15,000 for
+    # mixtral-8x7b), and each instance is simulated with its even share.
+    least = {"llama2-70b-99": 24_576, "mixtral-8x7b": 15_000}
+    seen = 0
+    for rid, e in serve.serve_map().items():
+        if not isinstance(e, dict) or "skip" in e or (e.get("load") or {}).get("kind") != "offline":
+            continue
+        ds = (e.get("lengths") or {}).get("dataset")
+        if ds not in least:
+            continue
+        samples = e["load"].get("samples")
+        assert samples is not None and samples >= least[ds], rid
+        seen += 1
+    assert seen >= 35
+    e = serve.serve_map()["infer-123"]  # 200,640 samples over 4 instances of tp 2
+    m = ConstantStepCost(0.01, 1_000_000)
+    got = serve.offline(m, SchedulerConfig(max_num_seqs=10), Lengths(Fixed(100), Fixed(50)), samples=200)
+    assert e["load"]["samples"] == 200_640 and e["instances"] == 4
+    # 200 requests, 10 at a time, 50 steps of 10 ms each cohort: 20 x 0.5 s = 10 s, 1,000 tokens/s.
+    assert got["run_s"] == pytest.approx(10.0) and got["run_output_tokens_per_s"] == pytest.approx(1000)
+
+
 def test_server_search_stays_below_capacity_by_hand():
     # Same replica: 20 requests/s is its capacity. p99 TTFT <= 2 s (TPOT is always 10 ms) is met
     # below it, and the search must end within the last 25 % below it.

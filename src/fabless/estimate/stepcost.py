@@ -8,7 +8,9 @@ the time of its exact batch composition,
   the same weight matmuls, norms and elementwise ops, so those are timed once for
   ``T = prefill_tokens + decode_seqs`` rows (weights are read once per step: this is what
   makes batching pay);
-* prefill attention is a causal flash kernel over the chunk against its context;
+* prefill attention is a causal flash kernel over each chunk against its own request's
+  context: a step's ``prefill_seqs`` chunks are timed as that many equal chunks (a step of
+  ``n`` whole prompts of ``L`` tokens costs ``n L^2 / 2`` scores, not ``(n L)^2 / 2``);
 * decode attention reads each sequence's KV cache (timed at the mean context), and a stack with a
   per-score decode cost (``decode_score_cost_s``, Neuron) adds it for every cached position of
   every decoding sequence;
@@ -217,23 +219,27 @@ class EngineStepCost:
                 decode_context_tokens = decode_seqs * self.compiled_seq_len
         return prefill_tokens, prefill_context_tokens, decode_seqs, decode_context_tokens
 
-    def step_time_s(self, prefill_tokens: int, prefill_context_tokens: int, decode_seqs: int, decode_context_tokens: int) -> float:
+    def step_time_s(self, prefill_tokens: int, prefill_context_tokens: int, decode_seqs: int, decode_context_tokens: int,
+                    prefill_seqs: int = 1) -> float:
         if prefill_tokens + decode_seqs <= 0:
             return 0.0
         prefill_tokens, prefill_context_tokens, decode_seqs, decode_context_tokens = self._compiled(
             prefill_tokens, prefill_context_tokens, decode_seqs, decode_context_tokens)
         cap = self.max_seqs_per_forward
         if not cap or decode_seqs + (prefill_tokens > 0) <= cap:
-            return self._pass_s(prefill_tokens, prefill_context_tokens, decode_seqs, decode_context_tokens) + self.host_step_s
+            return self._pass_s(prefill_tokens, prefill_context_tokens, decode_seqs, decode_context_tokens,
+                                prefill_seqs) + self.host_step_s
         first = cap - (prefill_tokens > 0)  # decoders that share the first pass with the prefill chunk
         parts = [first] + [cap] * ((decode_seqs - first) // cap) + ([(decode_seqs - first) % cap] if (decode_seqs - first) % cap else [])
         t = 0.0
         for i, seqs in enumerate(parts):
             ctx = decode_context_tokens * seqs / decode_seqs
-            t += self._pass_s(prefill_tokens if i == 0 else 0, prefill_context_tokens if i == 0 else 0, seqs, round(ctx))
+            t += self._pass_s(prefill_tokens if i == 0 else 0, prefill_context_tokens if i == 0 else 0, seqs, round(ctx),
+                              prefill_seqs)
         return t + self.host_step_s
 
-    def _pass_s(self, prefill_tokens: int, prefill_context_tokens: int, decode_seqs: int, decode_context_tokens: int) -> float:
+    def _pass_s(self, prefill_tokens: int, prefill_context_tokens: int, decode_seqs: int, decode_context_tokens: int,
+                prefill_seqs: int = 1) -> float:
         """Device seconds of one pass of the model over a prefill chunk and ``decode_seqs`` decoders
         (already in the stack's compiled shapes)."""
         tokens = prefill_tokens + decode_seqs
@@ -250,11 +256,15 @@ class EngineStepCost:
             g = expert_local(_split(build_decode_graph(scfg, tokens, 1, p), attention=False), self.plan)
             t = self._linear[(tokens, eff)] = sum(graph_time(g, self.chip, eff=eff).values())
         if prefill_tokens > 0:
-            cached = max(0, prefill_context_tokens - prefill_tokens)
-            key = (prefill_tokens, cached)
+            # the chunks of ``prefill_seqs`` requests, each attending to its own request only:
+            # taken as that many equal chunks after equal cached prefixes
+            n = max(1, min(int(prefill_seqs), prefill_tokens))
+            chunk = max(1, round(prefill_tokens / n))
+            cached = max(0, round((prefill_context_tokens - prefill_tokens) / n))
+            key = (n, chunk, cached)
             a = self._prefill_attn.get(key)
             if a is None:
-                g = build_prefill_graph(scfg, 1, prefill_tokens, p, cached_len=cached)
+                g = build_prefill_graph(scfg, n, chunk, p, cached_len=cached)
                 a = self._prefill_attn[key] = sum(graph_time(_split(g, attention=True), self.chip, eff=eff).values())
             t += a
         if decode_seqs > 0:

@@ -25,6 +25,7 @@ _EXPORTS = {
     "RooflineStepCost": "stepcost",
     "StepCostModel": "stepcost",
     "StepTimeCache": "stepcost",
+    "Batched": "workload",
     "Bursty": "workload",
     "Fixed": "workload",
     "Lengths": "workload",

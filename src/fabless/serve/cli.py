@@ -105,7 +105,7 @@ def serve_cmd(
     duration_s = parse_seconds(duration, "--duration")
     # the load's label and a line for its progress bar (max-throughput reports each run)
     if offline is not None or mlperf == "offline":
-        label, text = "offline", f"{offline or modes.OFFLINE_REQUESTS} requests at once"
+        label, text = "offline", f"{offline or modes.offline_requests(cfg)} requests at once"
     elif concurrency is not None:
         label, text = "closed loop", f"{concurrency} clients: searching the steady rate"
     elif max_throughput or mlperf is not None:
@@ -123,7 +123,7 @@ def serve_cmd(
 
         mode, summary, requests = modes.run_load(
             model, cfg, lengths, seed=seed, duration_s=duration_s, slo=slo_obj, on_run=on_run,
-            offline_requests=(offline or modes.OFFLINE_REQUESTS) if (offline is not None or mlperf == "offline") else None,
+            offline_requests=(offline or modes.offline_requests(cfg)) if (offline is not None or mlperf == "offline") else None,
             concurrency=concurrency, max_throughput=max_throughput or mlperf in ("server", "interactive"),
             arrivals=(Poisson(rate) if rate else Trace(trace)) if (rate or trace) else None,
             no_requests=(f"{trace}: the trace holds no requests" if trace else

@@ -48,7 +48,7 @@ class Replica:
             return None
         pf, pf_ctx, dec, dec_ctx = batch
         self._dec = dec
-        d = self.cost(pf, pf_ctx, dec, dec_ctx)
+        d = self.cost(pf, pf_ctx, dec, dec_ctx, self.sched.prefill_seqs)
         self.busy = True
         self.steps += 1
         self.busy_s += d

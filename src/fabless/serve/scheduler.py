@@ -11,7 +11,9 @@ Each step (vLLM v1 order, with decodes first):
    chunk's blocks do not fit (if that is the request itself, scheduling stops).
 3. **Waiting requests**, first come first served, while budget, ``max_num_seqs`` and free
    blocks allow (not in a step that preempted). With ``chunked_prefill=False`` a prompt must
-   fit whole in the remaining budget. A preempted request goes back to the *front* of the queue.
+   fit whole in the remaining budget; with ``prefill_min_free_kv_fraction`` f > 0, only in a step
+   that starts with at least f of the KV blocks free. A preempted request goes back to the
+   *front* of the queue.
 
 Sampling happens at the end of the step in which a request's computed tokens catch up with
 its tokens: the first such step gives the first token (TTFT); the request finishes when it
@@ -55,6 +57,12 @@ class SchedulerConfig:
     #: At most this many prompts (new or continuing chunks) in one step (None: as many as the token
     #: budget takes). The Neuron scheduler of vLLM on Neuron runs one prefill per step.
     max_prefills_per_step: int | None = None
+    #: Waiting prompts are admitted only in a step that starts with at least this share of the KV
+    #: blocks free (ROCm vLLM 0.4.3's ``VLLM_SCHED_PREFILL_KVC_FREEPCT`` / 100, set by AMD's MLPerf
+    #: v4.1 Offline harness to 0.31): admissions wait until finished answers have freed that much,
+    #: then come in one large group, so that an unmixed scheduler stops the decodes for a prompt
+    #: step far less often. 0 (every other engine): admit whenever blocks allow.
+    prefill_min_free_kv_fraction: float = 0.0
 
     def __post_init__(self):
         if self.max_num_seqs < 1:
@@ -65,6 +73,8 @@ class SchedulerConfig:
                 "so that every running sequence can decode in each step")
         if self.block_size_tokens < 1:
             raise FablessError(f"block_size_tokens must be >= 1, got {self.block_size_tokens}")
+        if not 0.0 <= self.prefill_min_free_kv_fraction < 1.0:
+            raise FablessError(f"prefill_min_free_kv_fraction must be in [0, 1), got {self.prefill_min_free_kv_fraction}")
         if not 0.0 <= self.reserve_output_fraction <= 1.0:
             raise FablessError(f"reserve_output_fraction must be in [0, 1], got {self.reserve_output_fraction}")
         if self.max_prefills_per_step is not None and self.max_prefills_per_step < 1:
@@ -104,6 +114,7 @@ class Scheduler:
         self.prefix_lookups = 0
         self._chunks: list[tuple[Request, int]] = []
         self._decode_step = True
+        self.prefill_seqs = 0  # prompt chunks in the last scheduled step (each attends to its own request only)
         self.started_decoding = 0  # requests that turned to decoding in the last completed step
         self._thr = cfg.long_prefill_token_threshold or cfg.max_num_batched_tokens
 
@@ -203,10 +214,12 @@ class Scheduler:
         budget = cfg.max_num_batched_tokens
         preempted = False
         chunks: list[tuple[Request, int]] = []
+        # Admission gate (prefill_min_free_kv_fraction), on the blocks free as the step starts.
+        admit = alloc.num_blocks - alloc.used_blocks >= cfg.prefill_min_free_kv_fraction * alloc.num_blocks
         # Without mixed chunks, prompts go first in a step of their own when any wait.
         prefill_only = (may_skip_decode and not cfg.mixed_chunks and self.role == "mixed"
-                        and bool(self.prefilling or self.waiting)
-                        and (bool(self.prefilling) or len(self.running) < cfg.max_num_seqs))
+                        and (bool(self.prefilling)
+                             or (admit and bool(self.waiting) and len(self.running) < cfg.max_num_seqs)))
         self._decode_step = not prefill_only
 
         if self.n_decoding and not prefill_only:
@@ -240,7 +253,7 @@ class Scheduler:
                 chunks.append((req, chunk))
                 budget -= chunk
 
-        if not preempted:
+        if not preempted and admit:
             waiting, running = self.waiting, self.running
             while waiting and budget > 0 and len(running) < cfg.max_num_seqs and self._prefill_slot(chunks):
                 req = waiting[0]
@@ -291,7 +304,7 @@ class Scheduler:
         self._chunks = chunks
         dec = self.n_decoding if self._decode_step else 0
         dec_ctx = self.dec_S + dec * k if dec else 0
-        pf = pf_ctx = 0
+        pf = pf_ctx = n_pf = 0
         for req, chunk in chunks:
             if chunk == 1 and req.computed > 0:  # one token with a context: a decode
                 dec += 1
@@ -299,6 +312,8 @@ class Scheduler:
             else:
                 pf += chunk
                 pf_ctx += req.computed + chunk
+                n_pf += 1
+        self.prefill_seqs = n_pf
         if dec == 0 and pf == 0:
             if self.waiting and not self.running and not self.held:
                 req = self.waiting[0]

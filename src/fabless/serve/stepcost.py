@@ -17,10 +17,15 @@ parallelism is accounted for by the model):
 - ``decode_seqs``: sequences that compute exactly one token this step.
 - ``decode_context_tokens``: sum over those sequences of the KV length each attends to
   (its tokens so far, including the one being computed).
+- ``prefill_seqs`` (keyword, optional: a model takes it if its ``step_time_s`` names it): how many
+  requests the prefill chunks belong to. Each chunk's causal attention covers its own request's
+  tokens only, so ``n`` prompts of ``L`` tokens cost ``n x L^2 / 2`` of attention, not
+  ``(n L)^2 / 2``; without it a model may take the step's prefill as one sequence.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -126,23 +131,30 @@ class StepTimeCache:
     def __init__(self, model: StepCostModel, rel_bits: int | None = 6):
         self.model = model
         self.rel_bits = rel_bits
-        self._memo: dict[tuple[int, int, int, int], float] = {}
+        try:
+            self._splits = "prefill_seqs" in inspect.signature(model.step_time_s).parameters
+        except (TypeError, ValueError):
+            self._splits = False
+        self._memo: dict[tuple[int, int, int, int, int], float] = {}
         self.hits = 0
         self.misses = 0
 
-    def __call__(self, prefill_tokens: int, prefill_context_tokens: int, decode_seqs: int, decode_context_tokens: int) -> float:
+    def __call__(self, prefill_tokens: int, prefill_context_tokens: int, decode_seqs: int, decode_context_tokens: int,
+                 prefill_seqs: int = 1) -> float:
         b = self.rel_bits
         if b is not None:
             prefill_tokens = _bucket(prefill_tokens, b)
             prefill_context_tokens = _bucket(prefill_context_tokens, b)
             decode_context_tokens = _bucket(decode_context_tokens, b)
-        key = (prefill_tokens, prefill_context_tokens, decode_seqs, decode_context_tokens)
+            prefill_seqs = _bucket(prefill_seqs, b)
+        n = max(1, min(int(prefill_seqs), prefill_tokens)) if self._splits and prefill_tokens > 0 else 1
+        key = (prefill_tokens, prefill_context_tokens, decode_seqs, decode_context_tokens, n)
         t = self._memo.get(key)
         if t is not None:
             self.hits += 1
             return t
         self.misses += 1
-        t = float(self.model.step_time_s(*key))
+        t = float(self.model.step_time_s(*key[:4], prefill_seqs=n) if self._splits else self.model.step_time_s(*key[:4]))
         if not (t > 0 and math.isfinite(t)):
             raise FablessError(f"step cost model returned {t} s for batch {key}; a step must take a finite time > 0")
         self._memo[key] = t

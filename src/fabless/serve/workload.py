@@ -90,6 +90,29 @@ class Bursty:
         return _renewal(lambda n: rng.gamma(k, scale, n), self.rate_per_s, duration_s)
 
 
+@dataclass(frozen=True)
+class Batched:
+    """Poisson arrivals handed to the engine in groups: a request that arrives in a window of
+    ``window_s`` is released at the window's end, with the others of that window (a batcher in
+    the benchmark harness between the load generator and the engine, e.g. AMD's MLPerf
+    Inference v4.1 Server harness). The simulator's TTFT counts from the release, so it leaves
+    out the time a request waited in the batcher (at most ``window_s``)."""
+
+    rate_per_s: float
+    window_s: float
+
+    def __post_init__(self):
+        object.__setattr__(self, "rate_per_s", parse_rate_per_s(self.rate_per_s, "arrival rate"))
+        if not self.rate_per_s > 0:
+            raise FablessError(f"arrival rate must be > 0, got {self.rate_per_s}/s")
+        if not self.window_s > 0:
+            raise FablessError(f"batching window must be > 0 s, got {self.window_s}")
+
+    def times_s(self, duration_s: float, rng: np.random.Generator) -> np.ndarray:
+        t = Poisson(self.rate_per_s).times_s(duration_s, rng)
+        return np.ceil(t / self.window_s) * self.window_s
+
+
 # ---------------------------------------------------------------- length distributions
 class LengthDist(Protocol):
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:

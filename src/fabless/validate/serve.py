@@ -14,18 +14,23 @@ request lengths), a ``load`` and a ``convert``:
 * ``load: {kind: burst, requests: n}``: vLLM ``benchmark_throughput``: ``n`` prompts handed to
   the engine at once; throughput over the time to finish them all.
 * ``load: {kind: single}``: one request on an idle server.
-* ``load: {kind: offline}``: MLPerf Offline: all samples issued at once, split evenly over the
-  row's ``instances`` (independent engines). One instance is handed ``OFFLINE_REQUESTS`` at
-  once and its steady output tokens/s (:func:`fabless.serve.modes.offline`) is multiplied by ``instances``:
-  an MLPerf run lasts minutes, long next to one request's life, so its start and tail weigh
-  little.
+* ``load: {kind: offline, samples: n}``: MLPerf Offline: all ``n`` samples of the run (the
+  summary's ``samples_per_query``) issued at once, split evenly over the row's ``instances``
+  (independent engines); output tokens/s = instances x one instance's
+  :func:`fabless.serve.modes.mlperf_offline` (every token over the time to the last
+  completion, loadgen's ``result_tokens_per_second``: start and tail included). Without
+  ``samples``, the steady rate of :func:`fabless.serve.modes.offline` (start and tail left out).
 * ``load: {kind: server, ttft_p99_ms: a, tpot_p99_ms: b}``: MLPerf Server: the highest
   Poisson arrival rate at which p99 TTFT <= a and p99 TPOT <= b (both as loadgen defines
-  them; TPOT excludes the first token, as in :mod:`fabless.serve.metrics`), found by
-  :func:`fabless.serve.search.max_throughput` on one instance (a random split of a Poisson
-  stream over the instances is Poisson at 1/instances of the rate); output tokens/s =
-  instances x rate x the row's mean output tokens. Runs last ``SERVER_DURATION_S`` with the
-  first ``SERVER_WARMUP_S`` left out of the percentiles.
+  them: per sample, TPOT = (latency - first-token latency) / (tokens - 1), the p99 over every
+  sample of the run), found by :func:`fabless.serve.search.max_throughput` on one instance
+  (a random split of a Poisson stream over the instances is Poisson at 1/instances of the
+  rate); output tokens/s = instances x rate x the row's mean output tokens. With
+  ``harness_batch_s: w`` the harness gathers requests for ``w`` seconds and hands each group to
+  the next instance in turn (AMD's v4.1 harness): the simulated instance gets its requests in
+  groups every ``instances x w`` (:class:`fabless.serve.workload.Batched`). A run lasts
+  ``SERVER_DURATION_S``, the rules' shortest Server run, from an empty engine, and every
+  request counts (``SERVER_WARMUP_S`` = 0), as in loadgen.
 
 Rows with ``lengths: {dataset: d, output_mean_tokens: m, max_output_tokens: c}`` draw request
 lengths (fixed seed) from the dataset's quantile table in ``data/measurements/``
@@ -34,10 +39,10 @@ rescaled to the row's measured mean ``m`` and capped at ``c``; otherwise every r
 scenario's ``input_tokens`` / ``output_tokens``.
 
 ``scheduler`` sets the engine's batching knobs (``max_num_seqs``, ``max_num_batched_tokens``,
-``mixed_chunks``, ``reserve_output_fraction``, ``max_prefills_per_step``:
-:class:`fabless.serve.scheduler.SchedulerConfig`) and, for a stack that compiles fixed shapes
-(Neuron), ``max_model_len``: the compiled sequence length (with ``max_num_seqs`` the compiled batch,
-:meth:`fabless.estimate.stepcost.EngineStepCost.from_scenario`);
+``mixed_chunks``, ``reserve_output_fraction``, ``max_prefills_per_step``, ``chunked_prefill``,
+``prefill_min_free_kv_fraction``: :class:`fabless.serve.scheduler.SchedulerConfig`) and, for a
+stack that compiles fixed shapes (Neuron), ``max_model_len``: the compiled sequence length (with
+``max_num_seqs`` the compiled batch, :meth:`fabless.estimate.stepcost.EngineStepCost.from_scenario`);
 ``memory_fraction`` the share of HBM the engine took (vLLM ``--gpu-memory-utilization``, SGLang
 ``--mem-fraction-static``; default the engine-wide ``usable_memory_fraction``);
 ``max_seqs_per_forward`` the most sequences the engine runs in one pass of the model (vLLM on
@@ -73,11 +78,11 @@ from fabless.estimate.software import software_stacks
 from fabless.estimate.stepcost import EngineStepCost
 from fabless.loading import read_yaml
 from fabless.serve.metrics import SLO
-from fabless.serve.modes import burst, closed_loop as loop, drawn_requests, offline as _offline, OFFLINE_REQUESTS
+from fabless.serve.modes import burst, closed_loop as loop, drawn_requests, mlperf_offline, offline as _offline
 from fabless.serve.scheduler import SchedulerConfig
 from fabless.serve.search import max_throughput
 from fabless.serve.sim import simulate
-from fabless.serve.workload import empirical_lengths, Fixed, Lengths, Uniform
+from fabless.serve.workload import Batched, empirical_lengths, Fixed, Lengths, Uniform
 from fabless.validate.core import evaluate, load_rows, Skip, summarise
 
 SERVE_SCENARIOS_PATH = Path(str(resources.files("fabless") / "data" / "measurements" / "serve_scenarios.yaml"))
@@ -86,9 +91,15 @@ DEFAULT_LENGTH_TABLE = "mlperf_llm_lengths.yaml"
 
 #: Seed of every drawn workload (lengths, Poisson arrivals): the validation is deterministic.
 SEED = 0
-#: Length of one MLPerf Server simulation and the start left out of its percentiles.
-SERVER_DURATION_S = 180.0
-SERVER_WARMUP_S = 45.0
+#: Length of one MLPerf Server simulation: the rules' shortest Server run (mlperf.conf
+#: ``*.Server.min_duration = 600000`` ms, MLPerf Inference v4.1), from an empty engine, every
+#: request in the percentiles (loadgen leaves none out: ``SERVER_WARMUP_S`` = 0). Near its
+#: capacity an engine's batch settles over minutes (tens of seconds per answer, and a step time
+#: that grows with the batch): a 180 s run with 45 s left out (the earlier setting) saw smaller
+#: batches and shorter steps than MLPerf's runs (infer-mlp41-016: p50 / p99 TPOT 122 / 143 ms
+#: at 180 s, 141 / 181 ms at 600 s; the run measured 169 / 184 ms).
+SERVER_DURATION_S = 600.0
+SERVER_WARMUP_S = 0.0
 #: Requests of the short burst that gives the Server search its first rate.
 SERVER_PILOT_REQUESTS = 2000
 
@@ -131,7 +142,8 @@ def _sched(entry: dict):
                            block_size_tokens=int(s.get("block_size_tokens", 16)),
                            chunked_prefill=bool(s.get("chunked_prefill", True)),
                            max_prefills_per_step=None if s.get("max_prefills_per_step") is None
-                           else int(s["max_prefills_per_step"]))
+                           else int(s["max_prefills_per_step"]),
+                           prefill_min_free_kv_fraction=float(s.get("prefill_min_free_kv_fraction", 0.0)))
 
 
 def closed_loop(model, sched, inp: int, out: int, concurrency: int, range_ratio: float | None = None) -> dict:
@@ -160,28 +172,35 @@ def lengths_of(entry: dict):
                    empirical_lengths(table, ds, "output", mean_tokens=spec.get("output_mean_tokens"), max_tokens=cap_out))
 
 
-def offline(model, sched, lengths, n: int | None = None, seed: int = SEED) -> dict:
-    """:func:`fabless.serve.modes.offline` with ``OFFLINE_REQUESTS``; a run too short for a
-    steady window is a skipped row."""
+def offline(model, sched, lengths, n: int | None = None, seed: int = SEED, samples: int | None = None) -> dict:
+    """:func:`fabless.serve.modes.mlperf_offline` for a run of ``samples`` on this instance, else
+    :func:`fabless.serve.modes.offline` with ``n`` requests (default
+    :func:`fabless.serve.modes.offline_requests`); a run too short for a steady window is a
+    skipped row."""
     try:
-        return _offline(model, sched, lengths, OFFLINE_REQUESTS if n is None else n, seed)
+        if samples is not None:
+            return mlperf_offline(model, sched, lengths, samples, seed)
+        return _offline(model, sched, lengths, n, seed)
     except FablessError as exc:
         raise Skip(str(exc)) from None
 
 
 def server(model, sched, lengths, ttft_p99_s: float, tpot_p99_s: float, seed: int = SEED,
-           duration_s: float = SERVER_DURATION_S, warmup_s: float = SERVER_WARMUP_S) -> dict:
+           duration_s: float = SERVER_DURATION_S, warmup_s: float = SERVER_WARMUP_S,
+           batch_window_s: float | None = None) -> dict:
     """The highest Poisson rate of one replica within the p99 TTFT and TPOT limits.
 
     The search starts at the rate of a short burst (``SERVER_PILOT_REQUESTS`` at once, to the
     last finish: below the replica's capacity, a first guess) and grows by 1.25 until a run
-    fails, then bisects to 2 %.
+    fails, then bisects to 2 %. ``batch_window_s``: the replica gets its requests in groups,
+    one per window (:class:`fabless.serve.workload.Batched`), not one by one.
     """
     pilot = simulate(drawn_requests(lengths, SERVER_PILOT_REQUESTS, seed), model, sched)
     start = SERVER_PILOT_REQUESTS / float(pilot.requests["finish_s"].max())
     slo = SLO({"ttft_p99": ttft_p99_s, "tpot_p99": tpot_p99_s})
+    kw = {} if batch_window_s is None else {"arrivals": lambda rate: Batched(rate, batch_window_s)}
     found = max_throughput(model, lengths, slo, sched, seed, duration_s=duration_s, warmup_s=warmup_s,
-                           start_rate_per_s=start, growth=1.25, rel_tol=0.02)
+                           start_rate_per_s=start, growth=1.25, rel_tol=0.02, **kw)
     out = {"rate_per_s": found.rate_per_s, "runs": len(found.tried)}
     if found.result is not None:
         s = found.result.summary
@@ -191,10 +210,18 @@ def server(model, sched, lengths, ttft_p99_s: float, tpot_p99_s: float, seed: in
 
 def simulate_entry(entry: dict) -> dict:
     """The simulation an entry asks for; entries with the same scenario, scheduler, lengths and
-    load (e.g. 1 and 8 instances of one engine) share one run."""
-    key = json.dumps({k: entry.get(k) for k in ("scenario", "scheduler", "lengths", "load", "memory_fraction",
-                                                 "max_seqs_per_forward", "length_range_ratio")}, sort_keys=True)
-    return dict(_simulate_cached(key))
+    load (e.g. 1 and 8 instances of one engine) share one run. An Offline run's ``samples`` are
+    split evenly over the instances: the simulated instance gets its share."""
+    key = {k: entry.get(k) for k in ("scenario", "scheduler", "lengths", "load", "memory_fraction",
+                                            "max_seqs_per_forward", "length_range_ratio")}
+    load = entry.get("load") or {}
+    if load.get("kind") == "offline" and load.get("samples") is not None:
+        key["load"] = {**load, "samples": max(1, round(int(load["samples"]) / int(entry.get("instances", 1))))}
+    if load.get("kind") == "server" and load.get("harness_batch_s") is not None:
+        # the harness sends each window's requests to the next engine in turn: an engine gets one
+        # window's worth of the whole stream every instances x window
+        key["load"] = {**load, "harness_batch_s": float(load["harness_batch_s"]) * int(entry.get("instances", 1))}
+    return dict(_simulate_cached(json.dumps(key, sort_keys=True)))
 
 
 @lru_cache(maxsize=64)
@@ -216,8 +243,11 @@ def _simulate(entry: dict) -> dict:
         if lengths is None:
             raise Skip(f"load kind {kind} needs a lengths entry")
         if kind == "offline":
-            return offline(model, sched, lengths)
-        return server(model, sched, lengths, float(load["ttft_p99_ms"]) / 1e3, float(load["tpot_p99_ms"]) / 1e3)
+            samples = load.get("samples")  # per instance (simulate_entry)
+            return offline(model, sched, lengths, samples=None if samples is None else int(samples))
+        window = load.get("harness_batch_s")  # per instance (simulate_entry)
+        return server(model, sched, lengths, float(load["ttft_p99_ms"]) / 1e3, float(load["tpot_p99_ms"]) / 1e3,
+                      batch_window_s=None if window is None else float(window))
     if kind == "closed_loop":
         return closed_loop(model, sched, inp, out, int(load["concurrency"]), entry.get("length_range_ratio"))
     if kind == "burst":
@@ -239,7 +269,7 @@ def predict(row: dict) -> float | None:
     kind = entry["load"]["kind"]
     instances = int(entry.get("instances", 1))
     if kind == "offline" and conv == "output_tokens_per_s":
-        return instances * sim["output_tokens_per_s"]
+        return instances * sim.get("run_output_tokens_per_s", sim["output_tokens_per_s"])
     if kind == "server" and conv == "output_tokens_per_s":
         return instances * sim["rate_per_s"] * float(entry["lengths"]["output_mean_tokens"])
     if conv == "output_tokens_per_s":
