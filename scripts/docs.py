@@ -614,29 +614,49 @@ def _serving_validation_summary() -> str:
             f"the {len(vllm)} vLLM/NIM rows: median {np.median(vllm):.1f}%")
 
 
-@block("serving-vllm-tpu")
-def _serving_vllm_tpu() -> str:
-    """The serve rows that name the vllm-tpu stack (serve_scenarios_tpu.yaml), each with its error,
-    and the google-tpu family's serve medians."""
-    import numpy as np
-
+def _stack_serve_table(stack: str) -> tuple[str, list]:
+    """The serve rows that name ``stack`` (serve_scenarios files) as a markdown table, each with its
+    error, and every scored serve outcome."""
     from fabless.validate import serve
 
     m = serve.serve_map()
     outs = [o for o in validation_outcomes() if o.category == "serve" and o.error is not None]
     rows = ["| row | model, prompt / answer, concurrency | metric | set | measured | predicted | error |",
             "|---|---|---|---|---|---|---|"]
-    for o in sorted((o for o in outs if (m[o.id].get("scenario") or {}).get("software") == "vllm-tpu"), key=lambda o: o.id):
+    for o in sorted((o for o in outs if (m[o.id].get("scenario") or {}).get("software") == stack), key=lambda o: o.id):
         e = m[o.id]
         inf, load = e["scenario"]["inference"], e["load"]
         what = (f"{e['scenario']['model']}, {inf['input_tokens']} / {inf['output_tokens']}, "
                 f"{load.get('requests', load.get('concurrency'))}")
-        metric = {"tpot_ms": "ITL ms", "output_tokens_per_s": "output tok/s", "total_tokens_per_s": "total tok/s"}[e["convert"]]
+        metric = {"tpot_ms": ("TPOT" if "TPOT" in o.metric else "ITL") + " ms",
+                  "output_tokens_per_s": "output tok/s", "total_tokens_per_s": "total tok/s"}[e["convert"]]
         rows.append(f"| {o.id} | {what} | {metric} | {o.set} | {_num(o.measured)} | {_num(o.predicted)} | {o.error * 100:+.1f}% |")
+    return "\n".join(rows), outs
+
+
+def _tpu_serve_medians(outs: list) -> str:
+    import numpy as np
+
     tpu = [o for o in outs if o.chip.startswith("tpu-")]
     med = {s: (np.median([abs(o.error) * 100 for o in tpu if o.set == s]), sum(o.set == s for o in tpu)) for s in ("held_out", "fit")}
-    return ("\n" + "\n".join(rows) + f"\n\nAll google-tpu serve rows (vLLM and sglang-jax): held-out median |error| "
-            f"{med['held_out'][0]:.1f}% over {med['held_out'][1]} rows, fit rows {med['fit'][0]:.1f}% over {med['fit'][1]}.\n")
+    return (f"All google-tpu serve rows (vLLM and sglang-jax): held-out median |error| "
+            f"{med['held_out'][0]:.1f}% over {med['held_out'][1]} rows, fit rows {med['fit'][0]:.1f}% over {med['fit'][1]}.")
+
+
+@block("serving-vllm-tpu")
+def _serving_vllm_tpu() -> str:
+    """The serve rows that name the vllm-tpu stack (serve_scenarios_tpu.yaml), each with its error,
+    and the google-tpu family's serve medians."""
+    table, outs = _stack_serve_table("vllm-tpu")
+    return "\n" + table + "\n\n" + _tpu_serve_medians(outs) + "\n"
+
+
+@block("serving-sglang-jax")
+def _serving_sglang_jax() -> str:
+    """The serve rows that name the sglang-jax stack (serve_scenarios_tpu.yaml and
+    serve_scenarios_newchips.yaml), each with its error, and the google-tpu family's serve medians."""
+    table, outs = _stack_serve_table("sglang-jax")
+    return "\n" + table + "\n\n" + _tpu_serve_medians(outs) + "\n"
 
 
 @block("serving-fit-split")

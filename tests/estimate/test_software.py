@@ -275,3 +275,29 @@ def test_a_neuron_serving_step_of_a_static_batch_is_its_tpot():
     plain = dataclasses.replace(cost, score_s_per_position=0.0, _decode_attn={})
     assert cost.step_time_s(0, 0, 8, 8 * 8192) - plain.step_time_s(0, 0, 8, 8 * 8192) == pytest.approx(
         32 * 8 * 8192 * sw.decode_score_cost_s, rel=1e-9)
+
+
+def _sgl_qwen7b() -> dict:
+    return {"software": "sglang-jax", "model": "qwen-7b", "system": {"name": "tpu-v6e-256", "count": 4},
+            "precision": "bf16", "parallel": {"tp": 4, "mesh": {"tp": [2, 2]}},
+            "inference": {"batch": 1, "input_tokens": 512, "output_tokens": 128}}
+
+
+def test_sglang_jax_host_time_is_a_floor_under_the_step_not_an_addition():
+    # sglang-jax's overlap scheduler runs the host's work for the next step while the device runs this
+    # one: a step takes max(device, host). A one-sequence decode step of Qwen-7B on 4 v6e chips streams
+    # 7.72e9 x 2 B / 4 = 3.86 GB per chip, 3.86e9 / 1.64e12 = 2.35 ms at the HBM rate (plus the
+    # tensor-parallel all-reduces), under the floor; a 2048-token prompt step computes 2 x 7.72e9 x 2048 / 4 = 7.9 TFLOP per chip, 8.6 ms at
+    # 918 TFLOP/s peak, 10.8 ms at 80 %, above it.
+    import dataclasses
+
+    from fabless.estimate.stepcost import EngineStepCost
+
+    sw = software_stacks()["sglang-jax"]
+    assert sw.named_only and 0 < sw.host_step_floor_s < 0.05 and sw.host_step_overhead_s == 0
+    cost = EngineStepCost.from_scenario(scenario_from_dict(_sgl_qwen7b(), "test"))
+    bare = dataclasses.replace(cost, host_floor_s=0.0)
+    assert 2.35e-3 < bare.step_time_s(0, 0, 1, 512) < sw.host_step_floor_s  # the device step alone
+    assert cost.step_time_s(0, 0, 1, 512) == sw.host_step_floor_s
+    long = bare.step_time_s(2048, 2048, 0, 0)
+    assert long > sw.host_step_floor_s and cost.step_time_s(2048, 2048, 0, 0) == long

@@ -53,6 +53,11 @@ class Software:
     #: preparation, dispatch and sampling on the CPU, where the stack does not overlap it with the
     #: device's step); added to every step of the serving simulator (0: hidden or not measured)
     host_step_overhead_s: float = 0.0
+    #: serving: the host's time per engine step where the stack overlaps it with the device's
+    #: step (sglang-jax's overlap scheduler prepares step n+1 while the device runs step n): a
+    #: step then takes the longer of the two, so this is a floor under every step's time, not an
+    #: addition (0: none)
+    host_step_floor_s: float = 0.0
     #: a stack only a scenario's ``software:`` selects, never a vendor's default (e.g. one serving
     #: engine among several on the same chips)
     named_only: bool = False
@@ -115,6 +120,8 @@ class Software:
             how += "; unfused attention (the score matrix goes to memory)"
         if self.host_step_overhead_s:
             how += f"; host time {self.host_step_overhead_s * 1e3:.1f} ms per serving step"
+        if self.host_step_floor_s:
+            how += f"; host time {self.host_step_floor_s * 1e3:.1f} ms per serving step, overlapped (a floor under the step)"
         if self.tp_ranks_per_chip > 1:
             how += (f"; {self.tp_ranks_per_chip} tensor-parallel ranks per chip (query heads padded to a multiple of the "
                     "ranks, KV heads copied where ranks outnumber them)")
@@ -167,6 +174,7 @@ def software_stacks() -> dict[str, Software]:
         if not 0 < value <= 1:
             raise FablessError(f"software.yaml: {name}.framework_kernel_efficiency must be in (0, 1], got {value}")
         host = float(_value(e, "host_step_overhead_s", 0.0))
+        floor = float(_value(e, "host_step_floor_s", 0.0))
         ranks = _value(e, "tp_ranks_per_chip", 1)
         if isinstance(ranks, bool) or not isinstance(ranks, int) or ranks < 1:
             raise FablessError(f"software.yaml: {name}.tp_ranks_per_chip must be a whole number >= 1, got {ranks!r}")
@@ -181,8 +189,9 @@ def software_stacks() -> dict[str, Software]:
         for key, v in (("moe_host_s", moe_host), ("moe_host_per_expert_s", moe_host_e)):
             if not 0 <= v < 0.1:
                 raise FablessError(f"software.yaml: {name}.{key} must be in [0, 0.1) seconds, got {v}")
-        if not 0 <= host < 1:
-            raise FablessError(f"software.yaml: {name}.host_step_overhead_s must be in [0, 1) seconds, got {host}")
+        for key, v in (("host_step_overhead_s", host), ("host_step_floor_s", floor)):
+            if not 0 <= v < 1:
+                raise FablessError(f"software.yaml: {name}.{key} must be in [0, 1) seconds, got {v}")
         bucket = _value(e, "prefill_bucket_min_tokens", 0)
         if isinstance(bucket, bool) or not isinstance(bucket, int) or bucket < 0:
             raise FablessError(f"software.yaml: {name}.prefill_bucket_min_tokens must be a whole number >= 0, got {bucket!r}")
@@ -198,7 +207,7 @@ def software_stacks() -> dict[str, Software]:
             overlap_tp_comm=bool(_value(e, "overlap_tp_comm", False)), fit_rows=rows,
             calibrated=own and len(rows) >= MIN_FIT_ROWS, sources=srcs,
             efficiency_from=str(_value(e, "efficiency_from", "")) or None, host_step_overhead_s=host,
-            named_only=bool(_value(e, "named_only", False)), tp_ranks_per_chip=ranks,
+            host_step_floor_s=floor, named_only=bool(_value(e, "named_only", False)), tp_ranks_per_chip=ranks,
             fused_attention=_attention_kernel(name, e) == "flash",
             decode_full_cache=bool(_value(e, "decode_full_cache", False)), decode_score_cost_s=score,
             decode_score_lanes=lanes, prefill_bucket_min_tokens=bucket,

@@ -29,7 +29,9 @@ the time of its exact batch composition,
 * with pp > 1 the step's activations cross pp - 1 stage boundaries;
 * a software stack whose host work per step is not hidden behind the device's step (vLLM on
   TPU: scheduling, input preparation, dispatch and sampling on the CPU) adds its
-  ``host_step_overhead_s`` to every step;
+  ``host_step_overhead_s`` to every step; a stack that overlaps its host work with the device's
+  step (sglang-jax's overlap scheduler) takes the longer of the two: a step is never shorter than
+  its ``host_step_floor_s``;
 * an engine that runs at most ``max_seqs_per_forward`` sequences in one pass of the model
   (vLLM on TPU: the block table of a pass must fit half the chip's 1 MiB SMEM) runs a step of
   more sequences as several passes, each reading the weights again: the first pass takes the
@@ -113,6 +115,8 @@ class EngineStepCost:
     kv_bytes_per_token: float = 0.0
     eff: float | None = None  # the software stack's framework efficiency (None: engine-wide)
     host_step_s: float = 0.0  # the software stack's host time per step (Software.host_step_overhead_s)
+    #: the stack's overlapped host time per step (Software.host_step_floor_s): the least a step takes
+    host_floor_s: float = 0.0
     #: the stack's decode attention score cost per cached position of one decoding sequence
     #: (:func:`fabless.estimate.engine.decode_score_s` for one sequence and one position; 0: none)
     score_s_per_position: float = 0.0
@@ -190,6 +194,7 @@ class EngineStepCost:
                    kv_bytes_per_token=float(cfg.kv_cache_bytes_per_token(prec.kv_cache)),
                    eff=sw.framework_kernel_efficiency if sw is not None else None,
                    host_step_s=sw.host_step_overhead_s if sw is not None else 0.0,
+                   host_floor_s=sw.host_step_floor_s if sw is not None else 0.0,
                    score_s_per_position=decode_score_s(cfg, plan, 1, 1, sw) if sw is not None else 0.0,
                    max_seqs_per_forward=max_seqs_per_forward or 0,
                    prefill_eff=prefill_eff(sw) if sw is not None else None,
@@ -227,8 +232,8 @@ class EngineStepCost:
             prefill_tokens, prefill_context_tokens, decode_seqs, decode_context_tokens)
         cap = self.max_seqs_per_forward
         if not cap or decode_seqs + (prefill_tokens > 0) <= cap:
-            return self._pass_s(prefill_tokens, prefill_context_tokens, decode_seqs, decode_context_tokens,
-                                prefill_seqs) + self.host_step_s
+            return max(self._pass_s(prefill_tokens, prefill_context_tokens, decode_seqs, decode_context_tokens,
+                                    prefill_seqs) + self.host_step_s, self.host_floor_s)
         first = cap - (prefill_tokens > 0)  # decoders that share the first pass with the prefill chunk
         parts = [first] + [cap] * ((decode_seqs - first) // cap) + ([(decode_seqs - first) % cap] if (decode_seqs - first) % cap else [])
         t = 0.0
@@ -236,7 +241,7 @@ class EngineStepCost:
             ctx = decode_context_tokens * seqs / decode_seqs
             t += self._pass_s(prefill_tokens if i == 0 else 0, prefill_context_tokens if i == 0 else 0, seqs, round(ctx),
                               prefill_seqs)
-        return t + self.host_step_s
+        return max(t + self.host_step_s, self.host_floor_s)
 
     def _pass_s(self, prefill_tokens: int, prefill_context_tokens: int, decode_seqs: int, decode_context_tokens: int,
                 prefill_seqs: int = 1) -> float:
