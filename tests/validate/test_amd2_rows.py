@@ -1,5 +1,5 @@
 """The InferenceX AMD serving rows (published_amd2.csv, serve_scenarios_amd2.yaml): they load, each
-is cited, each is mapped to a closed-loop serving run, none is used for fitting, and the published
+is cited, each is mapped to a closed-loop serving run, only the split rule's rows fit, and the published
 figures agree with the request lengths the rows state; and the two mapping features they use
 (uniform request lengths, per-chip output rate) give hand-worked answers."""
 
@@ -46,14 +46,15 @@ def test_every_row_is_cited_with_repository_commit_and_run():
         assert re.search(r"date=20\d\d-\d\d-\d\d", src), r["id"]
 
 
-def test_every_row_is_held_out():
+def test_only_the_split_rules_rows_are_fit_rows():
+    # the static-batch engine never fits on them; in the serve category the rows whose id number is a
+    # multiple of 3 fit the AMD serving stacks (software.yaml; tests/validate/test_amd_stacks.py)
     ids = {r["id"] for r in ROWS}
-    assert not ids & serve.FIT_IDS
     assert not ids & infer.FIT_IDS
+    fit = {i for i in ids if int(i.rsplit("-", 1)[1]) % 3 == 0}
+    assert ids & serve.FIT_IDS == fit
     for stack in software_stacks().values():
-        assert not ids & set(stack.fit_rows), stack.name
-    for i in ids:
-        assert serve.serve_map()[i].get("set") != "fit", i
+        assert set(stack.fit_rows) & ids <= fit, stack.name
 
 
 def test_every_row_maps_to_a_closed_loop_run_on_its_chip():
