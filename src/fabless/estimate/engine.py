@@ -199,13 +199,20 @@ def _eff(sw: Software | None) -> float | None:
     return sw.framework_kernel_efficiency if sw is not None else None
 
 
+def step_software(sw: Software | None) -> dict:
+    """The software stack's keywords of the training step formula
+    (:func:`fabless.estimate.step.step_terms`): overlaps and the MoE host time; the engine's
+    defaults without a stack."""
+    if sw is None:
+        return {"overlap_grad_reduce": True, "overlap_tp_comm": False, "overlap_ep_comm": False,
+                "moe_host_s": 0.0, "moe_host_per_expert_s": 0.0}
+    return {"overlap_grad_reduce": sw.overlap_grad_reduce, "overlap_tp_comm": sw.overlap_tp_comm,
+            "overlap_ep_comm": sw.overlap_ep_comm, "moe_host_s": sw.moe_host_s,
+            "moe_host_per_expert_s": sw.moe_host_per_expert_s}
+
+
 def _sw_training(sw: Software | None) -> dict:
-    return {"eff": _eff(sw), "overlap_grad_reduce": sw.overlap_grad_reduce if sw is not None else True,
-            "overlap_tp_comm": sw.overlap_tp_comm if sw is not None else False,
-            "overlap_ep_comm": sw.overlap_ep_comm if sw is not None else False,
-            "moe_host_s": sw.moe_host_s if sw is not None else 0.0,
-            "moe_host_per_expert_s": sw.moe_host_per_expert_s if sw is not None else 0.0,
-            "fused_attention": sw.fused_attention if sw is not None else True}
+    return {"eff": _eff(sw), **step_software(sw), "fused_attention": sw.fused_attention if sw is not None else True}
 
 
 # ----------------------------------------------------------------------------- training

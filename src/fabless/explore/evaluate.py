@@ -67,6 +67,7 @@ from fabless.estimate.engine import (
     plan_from_spec,
     request_graphs,
     sharded_config,
+    step_software,
 )
 from fabless.estimate.graph import GRAD_BYTES, graph_parts, graph_plan, graph_train_memory
 from fabless.estimate.optime import compute_dtype
@@ -586,11 +587,7 @@ class Evaluator:
                                seq_len=tr.seq_len, domain=sysm.scale_up.size, tuning=g.tuning,
                                coll=lambda kind, nbytes, group, per_dom, axis=None: self._plan_coll(
                                    kind, nbytes, group, per_dom, link_ratio, sysm, mesh.get(axis)),
-                               overlap_grad_reduce=sw.overlap_grad_reduce if sw is not None else True,
-                               overlap_tp_comm=sw.overlap_tp_comm if sw is not None else False,
-                               overlap_ep_comm=sw.overlap_ep_comm if sw is not None else False,
-                               moe_host_s=sw.moe_host_s if sw is not None else 0.0,
-                               moe_host_per_expert_s=sw.moe_host_per_expert_s if sw is not None else 0.0)
+                               **step_software(sw))
                 step = np.broadcast_to(r["step_time_s"], (n,))
                 comm = np.broadcast_to(r["tp_comm"] + r["ep_all_to_all"] + r["cp_comm"] + r["pp_send_recv"]
                                        + r["dp_comm_exposed"], (n,))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from fabless.hardware.presets import load_chip
@@ -50,8 +51,7 @@ def design_chip(ev: Evaluator, row: dict, space_name: str) -> dict:
     mu = {"kind": ev.kind, "count": units, "macs_per_cycle": mpc}
     if ev.kind == "systolic_array":
         mu.update(rows=int(d["mu_rows"]), cols=int(d["mu_cols"]))
-        f = int(ev.reshape_factor({k: __import__("numpy").asarray([v]) for k, v in d.items()
-                                   if k in ("mu_rows", "mu_cols", "cores")})[0])
+        f = int(ev.reshape_factor({k: np.asarray([v]) for k, v in d.items() if k in ("mu_rows", "mu_cols", "cores")})[0])
         if f > 1:
             mu["reshape_factor"] = f
     compute = {"cores": cores, "core_kind": base.compute.core_kind, "matrix_units": mu, "peak_tflops": peak}

@@ -51,6 +51,14 @@ def _renewal(draw, rate_per_s: float, duration_s: float) -> np.ndarray:
     return np.concatenate(out)
 
 
+def _arrival_rate(value) -> float:
+    """A process's mean arrival rate in requests/s (a number or e.g. "20/s"), which must be > 0."""
+    rate = parse_rate_per_s(value, "arrival rate")
+    if not rate > 0:
+        raise FablessError(f"arrival rate must be > 0, got {rate}/s")
+    return rate
+
+
 @dataclass(frozen=True)
 class Poisson:
     """Poisson arrivals: exponential inter-arrival times with mean 1/rate."""
@@ -58,9 +66,7 @@ class Poisson:
     rate_per_s: float
 
     def __post_init__(self):
-        object.__setattr__(self, "rate_per_s", parse_rate_per_s(self.rate_per_s, "arrival rate"))
-        if not self.rate_per_s > 0:
-            raise FablessError(f"arrival rate must be > 0, got {self.rate_per_s}/s")
+        object.__setattr__(self, "rate_per_s", _arrival_rate(self.rate_per_s))
 
     def times_s(self, duration_s: float, rng: np.random.Generator) -> np.ndarray:
         return _renewal(lambda n: rng.exponential(1.0 / self.rate_per_s, n), self.rate_per_s, duration_s)
@@ -78,9 +84,7 @@ class Bursty:
     cv: float
 
     def __post_init__(self):
-        object.__setattr__(self, "rate_per_s", parse_rate_per_s(self.rate_per_s, "arrival rate"))
-        if not self.rate_per_s > 0:
-            raise FablessError(f"arrival rate must be > 0, got {self.rate_per_s}/s")
+        object.__setattr__(self, "rate_per_s", _arrival_rate(self.rate_per_s))
         if not self.cv > 0:
             raise FablessError(f"burstiness cv must be > 0, got {self.cv}")
 
@@ -102,9 +106,7 @@ class Batched:
     window_s: float
 
     def __post_init__(self):
-        object.__setattr__(self, "rate_per_s", parse_rate_per_s(self.rate_per_s, "arrival rate"))
-        if not self.rate_per_s > 0:
-            raise FablessError(f"arrival rate must be > 0, got {self.rate_per_s}/s")
+        object.__setattr__(self, "rate_per_s", _arrival_rate(self.rate_per_s))
         if not self.window_s > 0:
             raise FablessError(f"batching window must be > 0 s, got {self.window_s}")
 

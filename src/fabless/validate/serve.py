@@ -213,7 +213,7 @@ def simulate_entry(entry: dict) -> dict:
     load (e.g. 1 and 8 instances of one engine) share one run. An Offline run's ``samples`` are
     split evenly over the instances: the simulated instance gets its share."""
     key = {k: entry.get(k) for k in ("scenario", "scheduler", "lengths", "load", "memory_fraction",
-                                            "max_seqs_per_forward", "length_range_ratio")}
+                                     "max_seqs_per_forward", "length_range_ratio")}
     load = entry.get("load") or {}
     if load.get("kind") == "offline" and load.get("samples") is not None:
         key["load"] = {**load, "samples": max(1, round(int(load["samples"]) / int(entry.get("instances", 1))))}
