@@ -770,7 +770,8 @@ def _recsys(scn: Scenario, system: System) -> Estimate:
     compute = supported_dtype(compute_dtype(scn.precision.activations, scn.precision.weights), chip)
     step = recsys_step(cfg, system, chip, batch=batch, training=training, sharding=spec.sharding,
                        cache_hit_rate=spec.cache_hit_rate, act_dtype=scn.precision.activations, compute_dtype=compute,
-                       embedding_dtype=spec.embedding_dtype, replicate_below_bytes=spec.replicate_below_mb * 1e6)
+                       embedding_dtype=spec.embedding_dtype, replicate_below_bytes=spec.replicate_below_mb * 1e6,
+                       fused_epilogue=spec.fused_epilogue)
     t = step.time_s
     n = system.chips
     capacity = float(system.chip.memory.hbm.capacity_bytes)

@@ -226,8 +226,12 @@ class RecsysStep:
 def recsys_step(cfg: RecsysConfig, system: System, chip: ChipParams, *, batch: int, training: bool,
                 sharding: str = "auto", cache_hit_rate: float = 0.0, act_dtype: str = "bf16",
                 compute_dtype: str = "bf16", embedding_dtype: str = "fp32", replicate_below_bytes: float = 2**20,
-                usable_fraction: float = 1.0, step_overhead_s: float | None = None) -> RecsysStep:
+                usable_fraction: float = 1.0, step_overhead_s: float | None = None,
+                fused_epilogue: bool = False) -> RecsysStep:
     """The step of the module docstring on every chip of ``system`` (its ``chips`` count).
+    ``fused_epilogue``: the dense GEMMs' ReLUs run in their epilogues and the lookups write the
+    interaction's input in place (:func:`fabless.workload.recsys.dense_ops`; an inference
+    engine such as TensorRT), instead of a kernel and a trip to memory each.
     ``step_overhead_s``: the fixed host and framework cost of one step (None: the fitted
     ``recsys_step_overhead_s`` of data/estimate/engine.yaml; scripts/fit_recsys.py passes 0)."""
     n = system.chips
@@ -266,7 +270,7 @@ def recsys_step(cfg: RecsysConfig, system: System, chip: ChipParams, *, batch: i
     add("embedding_lookup", emb_times[busiest][0], _bound(ts))
     comm({k: v for k, v in fwd.items() if k.startswith("pooled")})
     local = -(-batch // n)
-    groups = dict(zip(("bottom_mlp", "interaction", "top_mlp"), dense_ops(cfg, local, compute_dtype)))
+    groups = dict(zip(("bottom_mlp", "interaction", "top_mlp"), dense_ops(cfg, local, compute_dtype, fused_epilogue)))
     bwd_ops = [b for ops in reversed(list(groups.values())) for op in reversed(ops) for b in backward_ops(op)] \
         if training else []
     # the dense part's weights (training: with their gradients and optimizer state) and the

@@ -135,6 +135,9 @@ class RecsysSpec(Frozen):
     embedding_dtype: Precision = Field("fp32", description="datatype of the embedding tables")
     replicate_below_mb: float = Field(1.0, ge=0.0, le=bounds.MAX_CAPACITY_GB * 1e3, description="auto: tables of at "
                                       "most this many MB (1e6 bytes) are replicated on every chip (data-parallel)")
+    fused_epilogue: bool = Field(False, description="the dense GEMMs' bias and ReLU run in the GEMM's epilogue and the "
+                                 "lookups write the interaction's input in place (an inference engine such as "
+                                 "TensorRT); false: each is a kernel of its own with a trip to memory (eager PyTorch)")
 
 
 class Scenario(Frozen):

@@ -205,30 +205,44 @@ def is_recsys_raw(raw: Any) -> bool:
 # ----------------------------------------------------------------------------- graphs
 
 
-def mlp_ops(prefix: str, rows: int, width_in: int, layers: tuple[int, ...], dtype: str) -> list[Op]:
-    """One GEMM (rows x width_in -> n) and its activation per layer (ReLU: 1 FLOP per element)."""
+def mlp_ops(prefix: str, rows: int, width_in: int, layers: tuple[int, ...], dtype: str,
+            fused_epilogue: bool = False) -> list[Op]:
+    """One GEMM (rows x width_in -> n) and its bias and activation per layer (ReLU: 1 FLOP per
+    element), a kernel of its own that reads and writes the GEMM's output; ``fused_epilogue``:
+    the bias and ReLU run in the GEMM's epilogue on the output tile before it is written, so
+    the layer is the GEMM alone (TensorRT fuses a convolution or matrix multiply with a following
+    ReLU: NVIDIA TensorRT "Layer Fusion Catalog", docs.nvidia.com/deeplearning/tensorrt/latest/
+    performance/fusion-catalog.html; cuBLASLt's RELU_BIAS epilogue does the same)."""
     ops: list[Op] = []
     w = width_in
     for i, n in enumerate(layers):
         ops.append(MatMul(f"{prefix}.fc{i}", m=rows, n=n, k=w, dtype_a=dtype, dtype_b=dtype, dtype_out=dtype, weight=True))
-        ops.append(Elementwise(f"{prefix}.act{i}", elements=rows * n, inputs=1, outputs=1, flops_per_element=1.0,
-                               dtype=dtype, param_elements=n))
+        if not fused_epilogue:
+            ops.append(Elementwise(f"{prefix}.act{i}", elements=rows * n, inputs=1, outputs=1, flops_per_element=1.0,
+                                   dtype=dtype, param_elements=n))
         w = n
     return ops
 
 
-def interaction_ops(cfg: RecsysConfig, rows: int, dtype: str) -> list[Op]:
+def interaction_ops(cfg: RecsysConfig, rows: int, dtype: str, fused_epilogue: bool = False) -> list[Op]:
     """The feature interaction of ``rows`` samples: the dot products (a batched GEMM, one
-    F x F x dim per sample) and the gather of the lower triangle, or the DCN-v2 cross layers
-    (two low-rank GEMMs and the elementwise x0 * (.) + x_l per layer)."""
+    F x F x dim per sample) and the gather of the lower triangle, or the DCN-v2 cross layers:
+    the concatenation of the F vectors into x0, then per layer two low-rank GEMMs (the bias in
+    the second one's epilogue) and one pointwise kernel x0 * (.) + x_l, which reads the GEMM's
+    output, x0 and x_l and writes x_{l+1}. ``fused_epilogue``: the lookup kernel writes its
+    pooled rows and the bottom MLP's output straight into x0 (NVIDIA's MLPerf DLRM-v2 lookup
+    plugin outputs the [batch, F x dim] tensor the cross layers read: mlcommons/
+    inference_results_v4.1 closed/NVIDIA/code/dlrm-v2/tensorrt/builder.py), so there is no
+    concatenation pass; the pointwise kernel stays (TensorRT's catalogue fuses a GEMM with a
+    following sum, not with the product by x0; the product and the sum fuse with each other)."""
     f, d = cfg.features, cfg.embedding_dim
     if cfg.interaction == "dot":
         return [MatMul("interaction.dot", m=f, n=f, k=d, batch=rows, dtype_a=dtype, dtype_b=dtype, dtype_out=dtype),
                 Elementwise("interaction.gather", elements=rows * cfg.interaction_width, inputs=1, outputs=1,
                             flops_per_element=0.0, dtype=dtype)]
     width, r = f * d, cfg.dcn_low_rank_dim
-    ops: list[Op] = [Elementwise("interaction.concat", elements=rows * width, inputs=1, outputs=1,
-                                 flops_per_element=0.0, dtype=dtype)]
+    ops: list[Op] = [] if fused_epilogue else [Elementwise("interaction.concat", elements=rows * width, inputs=1,
+                                                           outputs=1, flops_per_element=0.0, dtype=dtype)]
     for i in range(cfg.dcn_num_layers):
         ops += [MatMul(f"dcn{i}.v", m=rows, n=r, k=width, dtype_a=dtype, dtype_b=dtype, dtype_out=dtype, weight=True),
                 MatMul(f"dcn{i}.u", m=rows, n=width, k=r, dtype_a=dtype, dtype_b=dtype, dtype_out=dtype, weight=True),
@@ -237,11 +251,12 @@ def interaction_ops(cfg: RecsysConfig, rows: int, dtype: str) -> list[Op]:
     return ops
 
 
-def dense_ops(cfg: RecsysConfig, rows: int, dtype: str) -> tuple[list[Op], list[Op], list[Op]]:
-    """(bottom MLP, interaction, top MLP) operators of ``rows`` samples."""
-    return (mlp_ops("bottom", rows, cfg.dense_features, cfg.bottom_mlp, dtype),
-            interaction_ops(cfg, rows, dtype),
-            mlp_ops("top", rows, cfg.interaction_width, cfg.top_mlp, dtype))
+def dense_ops(cfg: RecsysConfig, rows: int, dtype: str, fused_epilogue: bool = False) -> tuple[list[Op], list[Op], list[Op]]:
+    """(bottom MLP, interaction, top MLP) operators of ``rows`` samples; ``fused_epilogue`` as
+    in :func:`mlp_ops` and :func:`interaction_ops`."""
+    return (mlp_ops("bottom", rows, cfg.dense_features, cfg.bottom_mlp, dtype, fused_epilogue),
+            interaction_ops(cfg, rows, dtype, fused_epilogue),
+            mlp_ops("top", rows, cfg.interaction_width, cfg.top_mlp, dtype, fused_epilogue))
 
 
 def embedding_op(cfg: RecsysConfig, batch: int, dtype: str = "fp32", tables: tuple[Table, ...] | None = None,
