@@ -172,3 +172,50 @@ def test_user_guide_dlrm_numbers_are_what_the_script_writes():
                                    "--slo", "ttft_p99=2s")])
 def test_language_model_commands_refuse_a_dlrm_in_one_line(cli, args):
     assert_one_line_error(cli(*args), "recommendation model", "use fabless estimate")
+
+
+def test_fused_epilogue_bytes_of_a_dcn_v2_by_hand():
+    # DLRM-v2 (DCN-v2: 27 vectors of 128 -> width 3456, rank 512, 3 layers) on 1000 samples, int8 (1 byte)
+    from fabless.workload.recsys import dense_ops
+
+    cfg, rows, w, r = load_recsys("dlrm-v2"), 1000, 27 * 128, 512
+    plain = [op for ops in dense_ops(cfg, rows, "int8") for op in ops]
+    fused = [op for ops in dense_ops(cfg, rows, "int8", fused_epilogue=True) for op in ops]
+    # one fused cross layer: V reads x_l and V (w x r), writes r per sample; U reads that and U, writes
+    # w per sample; the pointwise x0 * (.) + x_l reads three w-vectors and the bias, writes one
+    layer = (rows * w + w * r + rows * r) + (rows * r + r * w + rows * w) + (3 * rows * w + w + rows * w)
+    inter = [op for op in fused if op.name.startswith("dcn")]
+    assert len(inter) == 9 and sum(op.bytes for op in inter) == 3 * layer
+    # what the epilogues save: each ReLU's read, bias and write (bottom 512-256-128, top
+    # 1024-1024-512-256-1) and the concatenation pass of x0 (read and write rows x w)
+    relus = sum(2 * rows * n + n for n in (512, 256, 128, 1024, 1024, 512, 256, 1))
+    assert sum(op.bytes for op in plain) - sum(op.bytes for op in fused) == relus + 2 * rows * w
+    assert {op.name for op in plain} - {op.name for op in fused} == (
+        {"interaction.concat"} | {f"bottom.act{i}" for i in range(3)} | {f"top.act{i}" for i in range(5)})
+    assert sum(op.flops for op in [o for o in plain if o.name.startswith(("dcn", "bottom.fc", "top.fc"))]) == \
+        sum(op.flops for op in [o for o in fused if o.name.startswith(("dcn", "bottom.fc", "top.fc"))])
+
+
+def test_fused_epilogue_is_off_by_default_and_faster_when_on():
+    base = {"model": "dlrm-v2", "precision": {"weights": "int8", "activations": "int8"},
+            "system": {"name": "dgx-h100", "count": 1}, "inference": {"batch": 65536}}
+    off = estimate(scenario_from_dict({**base, "recsys": {"embedding_dtype": "int8"}}))
+    on = estimate(scenario_from_dict({**base, "recsys": {"embedding_dtype": "int8", "fused_epilogue": True}}))
+    assert off.breakdown_s == estimate(scenario_from_dict({**base, "recsys": {"embedding_dtype": "int8",
+                                                                             "fused_epilogue": False}})).breakdown_s
+    assert on.breakdown_s["embedding_lookup"] == off.breakdown_s["embedding_lookup"]
+    for part in ("bottom_mlp", "interaction", "top_mlp"):
+        assert on.breakdown_s[part] < off.breakdown_s[part]
+
+
+def test_replicated_int8_tables_make_eight_independent_gpus():
+    # int8 DLRM-v2 tables (five 40M-row tables and 21 smaller: 204.2 M rows x 128 bytes = 26.1 GB) fit in half an H100: auto replicates them, no exchange, and
+    # 8 GPUs with 8x the batch run 8 copies of the one-GPU batch
+    one = {"model": "dlrm-v2", "precision": {"weights": "int8", "activations": "int8"},
+           "recsys": {"embedding_dtype": "int8"}, "system": {"name": "dgx-h100", "count": 1}, "inference": {"batch": 600000}}
+    e1 = estimate(scenario_from_dict(one))
+    e8 = estimate(scenario_from_dict({**one, "system": {"name": "dgx-h100", "count": 8}, "inference": {"batch": 4800000}}))
+    assert load_recsys("dlrm-v2").table_bytes("int8") == pytest.approx(204.18e6 * 128, rel=1e-4)
+    assert 204.18e6 * 128 < 80e9 / 2
+    assert e8.metrics["sharding"] == {"data_parallel": 26} and e8.metrics["fits"]
+    assert e8.metrics["samples_per_s"] == pytest.approx(8 * e1.metrics["samples_per_s"], rel=1e-9)

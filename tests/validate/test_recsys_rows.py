@@ -38,3 +38,25 @@ def test_mtia_per_watt_row_compares_accelerator_tdp_only():
     a, b = (estimate(scenario_from_dict(dict(s))).metrics for s in (num, den))
     assert a["samples_per_s_per_w"] / b["samples_per_s_per_w"] == pytest.approx(
         a["samples_per_s"] / b["samples_per_s"] * (12 * 25) / (24 * 90), rel=1e-9)
+
+
+@pytest.mark.parametrize("row_id,samples_per_s,gpus", [("recsys-013", 595658, 8), ("recsys-014", 637342, 8),
+                                                      ("recsys-015", 86731.2, 1)])
+def test_mlperf_v41_dlrm_v2_rows_by_hand(row_id, samples_per_s, gpus):
+    # inference_results_v4.1 closed/NVIDIA/results/<system>/dlrm-v2-99/Offline: 'Samples per second'
+    # x 270 pairs per sample; NVIDIA's config gives every GPU its own 600,000-pair batches
+    row = _rows()[row_id]
+    assert float(row["value"]) == pytest.approx(samples_per_s * 270, abs=1)
+    assert "198fc46799b3328b36ee4bcbdebfa2db5a8e6183" in row["source"] and f"'Samples per second: {samples_per_s:g}'" in row["source"]
+    assert int(row["n_chips"]) == gpus
+    scn = mapping()[row_id]["scenario"]
+    assert scn["inference"]["batch"] == 600000 * gpus and scn["system"]["count"] == gpus
+
+
+@pytest.mark.parametrize("row_id", ["recsys-012", "recsys-013", "recsys-014", "recsys-015"])
+def test_mlperf_dlrm_v2_rows_run_nvidias_int8_layers(row_id):
+    # closed/NVIDIA/configs/dlrm-v2/__init__.py: bot_mlp, embeddings, interaction_op, top_mlp int8
+    scn = mapping()[row_id]["scenario"]
+    assert scn["precision"]["weights"] == scn["precision"]["activations"] == "int8"
+    assert scn["recsys"] == {"embedding_dtype": "int8", "fused_epilogue": True}
+    assert "int8" in _rows()[row_id]["precision"].lower()
