@@ -60,3 +60,15 @@ def test_mlperf_dlrm_v2_rows_run_nvidias_int8_layers(row_id):
     assert scn["precision"]["weights"] == scn["precision"]["activations"] == "int8"
     assert scn["recsys"] == {"embedding_dtype": "int8", "fused_epilogue": True}
     assert "int8" in _rows()[row_id]["precision"].lower()
+
+
+def test_mlperf_training_dlrm_dcnv2_row_by_hand():
+    # config_DGXH100_1x8x6912.sh: 1 node x 8 GPUs x 6912 samples = BATCHSIZE 55296; HugeCTR replicates
+    # tables under DP_SHARDING_THRESHOLD = 0.008 GiB, fabless's replicate_below_mb is in 1e6 bytes
+    row, scn = _rows()["recsys-016"], mapping()["recsys-016"]["scenario"]
+    assert scn["training"]["global_batch"] == 1 * 8 * 6912 == 55296
+    assert scn["recsys"]["replicate_below_mb"] == pytest.approx(0.008 * 2**30 / 1e6, abs=0.005)
+    assert scn["system"] == {"name": "dgx-h100", "count": 8} and int(row["n_chips"]) == 8
+    # the median of the ten runs' training throughputs lies in the range the notes give
+    assert 15.20e6 <= float(row["value"]) <= 15.32e6
+    assert "d06288b2bd675a9d88e0e6181f5bb5626b71ec19" in row["source"]
