@@ -233,8 +233,9 @@ def interaction_ops(cfg: RecsysConfig, rows: int, dtype: str, fused_epilogue: bo
     pooled rows and the bottom MLP's output straight into x0 (NVIDIA's MLPerf DLRM-v2 lookup
     plugin outputs the [batch, F x dim] tensor the cross layers read: mlcommons/
     inference_results_v4.1 closed/NVIDIA/code/dlrm-v2/tensorrt/builder.py), so there is no
-    concatenation pass; the pointwise kernel stays (TensorRT's catalogue fuses a GEMM with a
-    following sum, not with the product by x0; the product and the sum fuse with each other)."""
+    concatenation pass. The pointwise kernel stays: NVIDIA builds the layers as 1x1 convolutions,
+    and TensorRT's fusion catalogue fuses a convolution with a following sum, not with the
+    product by x0 (the product and the sum fuse with each other, into the one kernel above)."""
     f, d = cfg.features, cfg.embedding_dim
     if cfg.interaction == "dot":
         return [MatMul("interaction.dot", m=f, n=f, k=d, batch=rows, dtype_a=dtype, dtype_b=dtype, dtype_out=dtype),
