@@ -1,0 +1,69 @@
+"""TPU7x (Ironwood) per-device kernel rows (published_tpu_v7_kernel.csv): AI-Hypercomputer's
+accelerator-microbenchmarks tables, each row cited with its commit, the values copied by hand here,
+all held out, mapped to the tpu-v7-chiplet preset (one JAX device) and predicted, not skipped."""
+
+from __future__ import annotations
+
+import csv
+import re
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from fabless.validate import kernel
+from fabless.validate.core import load_rows, parse_config
+from fabless.validate.hardware_map import preset_for_hardware
+
+MEAS = Path(str(resources.files("fabless") / "data" / "measurements"))
+ROWS = list(csv.DictReader(open(MEAS / "published_tpu_v7_kernel.csv", encoding="utf-8")))
+BY_ID = {r["id"]: r for r in ROWS}
+
+# Copied by hand from Ironwood/Ironwood_Microbenchmarks_readme.md ('GEMM': m=n=k -> TFLOP/s/device) and
+# Ironwood/guides/hbm/hbm.md (array bytes -> GB/s/core) at commit 9706b0e2.
+GEMM = {128: 2.589961271, 256: 18.28645367, 512: 105.0783466, 1024: 349.7270639, 2048: 679.284728,
+        4096: 892.9445127, 16384: 950.1286983, 32768: 956.3824592}
+HBM = {2097152: 1379.335021, 4194304: 2249.746091, 8388608: 2246.129937, 16777216: 2757.308985,
+       33554432: 3009.83593, 67108864: 3097.217778, 134217728: 3176.50274, 268435456: 3167.144485,
+       536870912: 3199.020504, 1073741824: 3198.414211, 2147483648: 3203.486119, 4294967296: 3197.879607,
+       8589934592: 3210.480912}
+
+
+def test_rows_match_the_hand_copy_and_are_unique():
+    assert len(BY_ID) == len(ROWS) == len(GEMM) + len(HBM)
+    others = {r["id"] for r in load_rows() if r["_file"] != "published_tpu_v7_kernel.csv"}
+    assert not set(BY_ID) & others
+    got_gemm = {int(parse_config(r["config"])["m"]): float(r["value"]) for r in ROWS if r["model_or_kernel"].startswith("GEMM")}
+    got_hbm = {int(parse_config(r["config"])["bytes"]): float(r["value"]) for r in ROWS if r["model_or_kernel"].startswith("HBM")}
+    assert got_gemm == GEMM and got_hbm == HBM
+
+
+def test_rows_are_sourced_with_a_commit_held_out_and_on_one_chiplet():
+    for r in ROWS:
+        assert re.search(r"github\.com/AI-Hypercomputer/accelerator-microbenchmarks commit [0-9a-f]{40}", r["source"]), r["id"]
+        assert re.search(r"\b20\d\d-\d\d-\d\d\b", r["source"]) and r["notes"].strip(), r["id"]
+        assert r["id"] not in kernel.FIT_IDS
+        assert preset_for_hardware(r["hardware"])[0] == "tpu-v7-chiplet" and int(r["n_chips"]) == 1
+
+
+def test_measurements_stay_under_one_devices_peaks():
+    # half a chip: 2307 / 2 TFLOPS bf16 and 7380 / 2 GB/s of HBM
+    for r in ROWS:
+        cap = 1153.5 if r["model_or_kernel"].startswith("GEMM") else 3690
+        assert 0 < float(r["value"]) < cap, r["id"]
+
+
+@pytest.mark.parametrize("row", ROWS, ids=lambda r: r["id"])
+def test_the_kernel_model_predicts_each_row_below_the_device_peak(row):
+    pred = kernel.predict(row)
+    cap = 1153.5 if row["model_or_kernel"].startswith("GEMM") else 3690
+    assert 0 < pred <= cap
+
+
+def test_large_shapes_within_ten_percent():
+    # Where fixed costs are small (GEMM m=n=k >= 4096, copies of >= 64 MiB) the device's rates set the time.
+    for r in ROWS:
+        cfg = parse_config(r["config"])
+        big = int(cfg["m"]) >= 4096 if "m" in cfg else int(cfg["bytes"]) >= 2**26
+        if big:
+            assert abs(kernel.predict(r) / float(r["value"]) - 1) < 0.10, r["id"]
