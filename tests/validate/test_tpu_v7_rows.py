@@ -67,3 +67,37 @@ def test_large_shapes_within_ten_percent():
         big = int(cfg["m"]) >= 4096 if "m" in cfg else int(cfg["bytes"]) >= 2**26
         if big:
             assert abs(kernel.predict(r) / float(r["value"]) - 1) < 0.10, r["id"]
+
+
+# The all-gather guide's 2x2x1 rows (Ironwood/guides/collectives/all_gather.md at 9706b0e2):
+# elements of the f32 input per device -> (achieved GB/s, transferred GB), as printed.
+AG = {65536: (71.7703034, 0.001572864), 262144: (129.1869148, 0.006291456), 1048576: (161.9040742, 0.025165824),
+      4194304: (174.765465, 0.100663296), 16777216: (178.7714158, 0.402653184)}
+COMM = list(csv.DictReader(open(MEAS / "published_tpu_v7_comm.csv", encoding="utf-8")))
+
+
+def test_allgather_rows_are_the_printed_transfer_over_the_printed_bandwidth():
+    from fabless.validate import comm
+    assert len(COMM) == len(AG)
+    for r, (elements, (bw, gb)) in zip(COMM, sorted(AG.items())):
+        # the benchmark's transferred data for a parallel group of 4: input x (4 - 1) x 2 groups, f32
+        assert gb == pytest.approx(elements * 4 * 3 * 2 / 1e9)
+        assert float(r["value"]) == pytest.approx(gb / bw * 1e6, abs=1e-4), r["id"]  # rounded to 0.1 ns
+        cfg = parse_config(r["config"])
+        assert cfg["msg_size"] == f"{4 * elements * 4}B" and cfg["shape"] == "1x2x2" and int(r["n_chips"]) == 4
+        assert r["id"] not in comm.FIT_IDS and re.search(r"commit [0-9a-f]{40}", r["source"])
+        assert preset_for_hardware(r["hardware"])[0] == "tpu-v7"
+        assert comm.predict(r) > 0
+
+
+def test_large_allgather_is_the_shared_ici_link_by_hand():
+    # 4 devices, one per chip of the 2x2 host, one chiplet plane: two 2-device dimensions, each joined by one
+    # 200 GB/s ICI link shared with the other plane's group: 50e9 B/s each way per device and axis. Each device
+    # receives 3/4 of the gathered S from its 2 neighbours at once: 0.75 S / (2 x 50e9) = 0.375 S / 50e9
+    # (collectives.md's torus rings: share 0 moves 1/2 of S/2 along x, then 1/2 of S/4 along y).
+    from fabless.perf.collectives import load_params, scale_up_params
+    from fabless.validate import comm
+    r = COMM[-1]
+    S = 4 * 16777216 * 4
+    fab, _, _ = scale_up_params("ICI", load_params())
+    assert comm.predict(r) * 1e-6 == pytest.approx(0.375 * S / (50e9 * fab.bw_efficiency), rel=0.01)
