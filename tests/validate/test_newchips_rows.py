@@ -52,6 +52,9 @@ HAND = {
     "infer-nc-001": ("tpu-v7", 4, 14.09, None, None, None, None, None),
     "infer-nc-002": ("tpu-v7", 4, 8521.48, None, None, None, None, None),
     "infer-nc-003": ("tpu-v7", 4, 30.78, None, None, None, None, None),
+    # Qwen3-30B-A3B v7x-4 row (Qwen/Qwen3-MoE.md at cddbf6f1)
+    "infer-nc-004": ("tpu-v7", 4, 18.91, None, None, None, None, None),
+    "infer-nc-005": ("tpu-v7", 4, 6179.45, None, None, None, None, None),
 }
 
 

@@ -12,7 +12,8 @@ Rows and what they test:
   reduce-scatter on one node, one NVL72 rack or two nodes; ``algo=Ring`` in the config
   means NVLS was disabled, ``per_node=1`` one member per node.
 * ``... time (us)``: the time of one collective of ``msg_size`` (small-message
-  all-reduces inside and across nodes; TPU ``ppermute`` with ``kind=send_recv``).
+  all-reduces inside and across nodes; TPU ``ppermute`` with ``kind=send_recv``; TPU7x all-gathers
+  over 4 chips of a 2x2x1 host, ``shape`` the group's extent along the device torus).
 * ``bottleneck bandwidth (GB/s, ...)``: DeepEP normal dispatch, bytes over the
   bottleneck fabric (NVLink inside a node, RDMA across) divided by the time.
 * ``dispatch latency (us)``: DeepEP low-latency dispatch, an all-to-all of
@@ -74,6 +75,7 @@ HARDWARE_SYSTEMS: list[tuple[str, str, dict]] = [
     ("gb200", "gb200-nvl72", {}),
     ("b200", "hgx-b200", {}),
     ("mi300x", "mi300x-8", {}),
+    ("tpu7x 2x2x1", "tpu-v7-2x2x1", {}),  # Ironwood devices (chiplets): see the preset
     ("tpu v5p", "tpu-v5p-pod", {}),
     ("tpu v6e", "tpu-v6e-256", {}),
     ("h200", "dgx-h200", {}),
@@ -172,7 +174,9 @@ def predict(row: dict, *, params: CollectiveParams | None = None, resolver: Reso
         if kind is None:
             return None
         size = parse_bytes(cfg["msg_size"])
-        return collective_time(kind, size, n, system, placement=placement, params=p).time_s * 1e6
+        # shape=AxBxC: the group's extent along each torus dimension (which mesh axes it spans)
+        shape = tuple(int(x) for x in cfg["shape"].split("x")) if cfg.get("shape") else None
+        return collective_time(kind, size, n, system, placement=placement, params=p, group_shape=shape).time_s * 1e6
 
     if "deepep" in metric or "deepep" in what.lower() or "all-to-all" in what.lower():
         try:

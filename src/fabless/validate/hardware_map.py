@@ -36,6 +36,8 @@ HARDWARE_CHIPS: list[tuple[str, str, str]] = [
     ("gaudi3", "gaudi3", ""),
     ("gaudi 2", "gaudi2", ""),
     ("gaudi2", "gaudi2", ""),
+    # a row measured on one JAX device of a TPU7x chip (one of its two chiplets) is that chiplet
+    ("ironwood chiplet", "tpu-v7-chiplet", ""),
     ("tpu v7", "tpu-v7", ""),
     ("ironwood", "tpu-v7", ""),
     ("tpu v6e", "tpu-v6e", ""),

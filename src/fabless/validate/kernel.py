@@ -10,6 +10,9 @@ Rows and how they are predicted (``data/measurements/published.csv``):
   ``4·batch·heads·seq²·head_dim``: :func:`fabless.perf.attention.attention_time`.
 * ``effective memory bandwidth (GB/s)`` of a gpt-fast batch-1 decode: weights streamed from
   HBM once (:func:`fabless.perf.memory.hbm_read_time` on 14 GB, a 7B bf16 model).
+* ``HBM bandwidth per device`` of a copy within one device's HBM (accelerator-microbenchmarks'
+  single_device_hbm_copy on TPU7x), config ``bytes`` (the array): :func:`fabless.perf.memory.memcpy_time`,
+  read + write over the time, as the benchmark counts it.
 * nvbandwidth copies between two GPUs or from the host: interconnect, not a single chip:
   skipped (see category ``comm``).
 
@@ -35,7 +38,7 @@ import numpy as np
 
 from fabless.perf.attention import attention_time
 from fabless.perf.gemm import gemm_time
-from fabless.perf.memory import hbm_read_time
+from fabless.perf.memory import hbm_read_time, memcpy_time
 from fabless.perf.libraries import library_for_source, with_library
 from fabless.perf.params import ChipParams
 from fabless.validate.core import Skip, load_rows, parse_config
@@ -105,6 +108,10 @@ def predict(row: dict, *, overrides: dict[str, Any] | None = None) -> float | No
         b, h, s, d = (_int(cfg, k) for k in ("batch", "heads", "seq", "head_dim"))
         r = attention_time(b, s, s, h, d, p, _dtype(row), causal=causal, phase="prefill")
         return float(r.achieved_flops_per_s[0] / 1e12)
+    if name.startswith("hbm copy") and "hbm bandwidth" in metric:
+        p = _params(row, overrides)
+        r = memcpy_time(float(_int(cfg, "bytes")), p)
+        return float(r.achieved_bytes_per_s[0] / 1e9)
     if "memory bandwidth" in metric and "decode" in name:
         p = _params(row, overrides)
         r = hbm_read_time(GPT_FAST_WEIGHT_BYTES, p)
