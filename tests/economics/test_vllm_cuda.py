@@ -11,7 +11,7 @@ import pytest
 from fabless.estimate.scenario import scenario_from_dict
 from fabless.estimate.software import software_stacks
 from fabless.estimate.stepcost import EngineStepCost
-from fabless.measurements import rows_by_id
+from fabless.measurements import load_rows, rows_by_id
 from fabless.validate import energy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,3 +98,23 @@ def test_stack_values_are_what_the_fit_script_gives():
     assert tuple(sorted(energy.STACK_FIT_IDS)) == tuple(sorted(sw.fit_rows))
     # a clear gain over the engine-wide parameters with no host time
     assert scores[best] < 0.8 * scores[(0.8, 0.0, 0.0)]
+
+
+def test_held_out_h100_throughput_against_the_published_figures():
+    # the H100 rows' notes quote ML.ENERGY's measured output throughput (tokens/s, all GPUs): the
+    # serving engine under vllm-cuda-0.11 is within 15% on the held-out 8B and 70B rows and a median
+    # within 8% on all of them (the static-batch estimate was 10-25% fast on the 8B rows; the 405B-FP8
+    # rows at batch 192-256 stay 25-30% fast)
+    import re
+    import statistics
+
+    errs = {}
+    for r in load_rows():
+        m = re.search(r"output throughput (\d+) tokens/s", r["notes"]) if r["category"] == "energy" else None
+        if m is None or r["id"] in energy.FIT_IDS or r["metric"] != energy.METRIC:
+            continue
+        errs[r["id"]] = energy.tokens_per_s_per_chip(r)[0] * int(r["n_chips"]) / float(m.group(1)) - 1
+    assert len(errs) >= 15
+    assert statistics.median(abs(e) for e in errs.values()) <= 0.08
+    small = {k: v for k, v in errs.items() if "llama-3.1-405b" not in rows_by_id()[k]["config"]}
+    assert all(abs(e) <= 0.15 for e in small.values()), small

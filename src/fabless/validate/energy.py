@@ -67,8 +67,8 @@ VLLM_MEMORY_FRACTION = 0.9
 
 #: The scheduler of each stack, ``max_num_seqs`` aside (the row's batch). vLLM 0.11 (V1 engine):
 #: chunked prefill always on, prompt chunks and decodes in one step, a token budget of 8192 per
-#: step (vllm/engine/arg_utils.py EngineArgs._set_default_args, v0.11.1: 8192 for the OpenAI
-#: server on a GPU with at least 70 GiB). vLLM 0.5.4 (V0 engine): chunked prefill off by default
+#: step (vllm/engine/arg_utils.py, v0.11.1: 8192 for the OpenAI server on a GPU of at least 70 GiB
+#: other than A100). vLLM 0.5.4 (V0 engine): chunked prefill off by default
 #: for an 8B model's context, so a step runs prompts only or decodes only, prompts first
 #: (vllm/core/scheduler.py Scheduler._schedule_default), with a token budget of the model length;
 #: 8192 is taken (the 512-token prompts never meet it before ``max_num_seqs`` does).
