@@ -101,19 +101,41 @@ def _matrix_util(est, scn, chip: Chip, dtype: str) -> float:
     m = est.metrics
     if est.phase == "training":
         return float(min(1.0, m.get("hfu") or m["mfu"]))
+    return serving_matrix_util(float(m["output_tokens_per_s_per_chip"]), scn, chip, dtype)
+
+
+def serving_matrix_util(output_tokens_per_s_per_chip: float, scn, chip: Chip, dtype: str) -> float:
+    """Matrix utilisation of a chip that serves ``output_tokens_per_s_per_chip`` with the scenario's
+    request lengths: 2 x active parameters FLOPs for every token served (prompt and answer), over
+    the chip's peak in ``dtype``."""
     inf = scn.inference
-    served = m["output_tokens_per_s_per_chip"] * (inf.input_tokens + inf.output_tokens) / inf.output_tokens
+    served = output_tokens_per_s_per_chip * (inf.input_tokens + inf.output_tokens) / inf.output_tokens
     return float(min(1.0, 2.0 * load_model(scn.model).params_active * served / chip.peak_flops(dtype)))
 
 
-def work_power_w(est, scn, chip: Chip, params: EconomicsParams) -> tuple[float, float, str]:
-    """(watts per chip, matrix utilisation, basis) while running the estimated work."""
-    dtype = scn.precision.compute if chip.peak_flops(scn.precision.compute) else power_dtype(chip)
-    util = _matrix_util(est, scn, chip, dtype)
+def _power_at_util(util: float, scn, chip: Chip, dtype: str, params: EconomicsParams) -> tuple[float, float, str]:
     pw = chip_power(chip, params, dtype=dtype, matrix_util=util, enforce_budget=False)
     if chip.physical.tdp_w is not None and pw.total_w > chip.physical.tdp_w:
         return float(chip.physical.tdp_w), util, "capped at TDP"
     return pw.total_w, util, "modelled" if chip.physical.tdp_w is not None else "modelled (no published TDP)"
+
+
+def _power_dtype_of(scn, chip: Chip) -> str:
+    return scn.precision.compute if chip.peak_flops(scn.precision.compute) else power_dtype(chip)
+
+
+def work_power_w(est, scn, chip: Chip, params: EconomicsParams) -> tuple[float, float, str]:
+    """(watts per chip, matrix utilisation, basis) while running the estimated work."""
+    dtype = _power_dtype_of(scn, chip)
+    return _power_at_util(_matrix_util(est, scn, chip, dtype), scn, chip, dtype, params)
+
+
+def serving_power_w(output_tokens_per_s_per_chip: float, scn, chip: Chip, params: EconomicsParams) -> tuple[float, float, str]:
+    """(watts per chip, matrix utilisation, basis) of a chip serving ``output_tokens_per_s_per_chip``
+    (e.g. a serving simulation's throughput) with the inference scenario's request lengths: the same
+    power model as :func:`work_power_w`, at :func:`serving_matrix_util`."""
+    dtype = _power_dtype_of(scn, chip)
+    return _power_at_util(serving_matrix_util(output_tokens_per_s_per_chip, scn, chip, dtype), scn, chip, dtype, params)
 
 
 def price_work(est, scn, chip: Chip, params: EconomicsParams | None = None, *, partner: bool = False,

@@ -58,6 +58,11 @@ class Software:
     #: step then takes the longer of the two, so this is a floor under every step's time, not an
     #: addition (0: none)
     host_step_floor_s: float = 0.0
+    #: serving: the host's time per engine step for each sequence in the step (the per-request
+    #: loops of the scheduler, input preparation and the processing of the sampled tokens, where the
+    #: stack does not overlap them with the device's step); added to every step with
+    #: ``host_step_overhead_s`` (0: none)
+    host_per_seq_s: float = 0.0
     #: a stack only a scenario's ``software:`` selects, never a vendor's default (e.g. one serving
     #: engine among several on the same chips)
     named_only: bool = False
@@ -120,6 +125,8 @@ class Software:
             how += "; unfused attention (the score matrix goes to memory)"
         if self.host_step_overhead_s:
             how += f"; host time {self.host_step_overhead_s * 1e3:.1f} ms per serving step"
+        if self.host_per_seq_s:
+            how += f"; host time {self.host_per_seq_s * 1e6:.0f} us per sequence and serving step"
         if self.host_step_floor_s:
             how += f"; host time {self.host_step_floor_s * 1e3:.1f} ms per serving step, overlapped (a floor under the step)"
         if self.tp_ranks_per_chip > 1:
@@ -175,6 +182,7 @@ def software_stacks() -> dict[str, Software]:
             raise FablessError(f"software.yaml: {name}.framework_kernel_efficiency must be in (0, 1], got {value}")
         host = float(_value(e, "host_step_overhead_s", 0.0))
         floor = float(_value(e, "host_step_floor_s", 0.0))
+        per_seq = float(_value(e, "host_per_seq_s", 0.0))
         ranks = _value(e, "tp_ranks_per_chip", 1)
         if isinstance(ranks, bool) or not isinstance(ranks, int) or ranks < 1:
             raise FablessError(f"software.yaml: {name}.tp_ranks_per_chip must be a whole number >= 1, got {ranks!r}")
@@ -189,7 +197,7 @@ def software_stacks() -> dict[str, Software]:
         for key, v in (("moe_host_s", moe_host), ("moe_host_per_expert_s", moe_host_e)):
             if not 0 <= v < 0.1:
                 raise FablessError(f"software.yaml: {name}.{key} must be in [0, 0.1) seconds, got {v}")
-        for key, v in (("host_step_overhead_s", host), ("host_step_floor_s", floor)):
+        for key, v in (("host_step_overhead_s", host), ("host_step_floor_s", floor), ("host_per_seq_s", per_seq)):
             if not 0 <= v < 1:
                 raise FablessError(f"software.yaml: {name}.{key} must be in [0, 1) seconds, got {v}")
         bucket = _value(e, "prefill_bucket_min_tokens", 0)
@@ -207,7 +215,7 @@ def software_stacks() -> dict[str, Software]:
             overlap_tp_comm=bool(_value(e, "overlap_tp_comm", False)), fit_rows=rows,
             calibrated=own and len(rows) >= MIN_FIT_ROWS, sources=srcs,
             efficiency_from=str(_value(e, "efficiency_from", "")) or None, host_step_overhead_s=host,
-            host_step_floor_s=floor, named_only=bool(_value(e, "named_only", False)), tp_ranks_per_chip=ranks,
+            host_step_floor_s=floor, host_per_seq_s=per_seq, named_only=bool(_value(e, "named_only", False)), tp_ranks_per_chip=ranks,
             fused_attention=_attention_kernel(name, e) == "flash",
             decode_full_cache=bool(_value(e, "decode_full_cache", False)), decode_score_cost_s=score,
             decode_score_lanes=lanes, prefill_bucket_min_tokens=bucket,

@@ -115,6 +115,8 @@ class EngineStepCost:
     kv_bytes_per_token: float = 0.0
     eff: float | None = None  # the software stack's framework efficiency (None: engine-wide)
     host_step_s: float = 0.0  # the software stack's host time per step (Software.host_step_overhead_s)
+    #: the stack's host time per sequence of a step (Software.host_per_seq_s), added with host_step_s
+    host_seq_s: float = 0.0
     #: the stack's overlapped host time per step (Software.host_step_floor_s): the least a step takes
     host_floor_s: float = 0.0
     #: the stack's decode attention score cost per cached position of one decoding sequence
@@ -195,6 +197,7 @@ class EngineStepCost:
                    eff=sw.framework_kernel_efficiency if sw is not None else None,
                    host_step_s=sw.host_step_overhead_s if sw is not None else 0.0,
                    host_floor_s=sw.host_step_floor_s if sw is not None else 0.0,
+                   host_seq_s=sw.host_per_seq_s if sw is not None else 0.0,
                    score_s_per_position=decode_score_s(cfg, plan, 1, 1, sw) if sw is not None else 0.0,
                    max_seqs_per_forward=max_seqs_per_forward or 0,
                    prefill_eff=prefill_eff(sw) if sw is not None else None,
@@ -233,7 +236,7 @@ class EngineStepCost:
         cap = self.max_seqs_per_forward
         if not cap or decode_seqs + (prefill_tokens > 0) <= cap:
             return max(self._pass_s(prefill_tokens, prefill_context_tokens, decode_seqs, decode_context_tokens,
-                                    prefill_seqs) + self.host_step_s, self.host_floor_s)
+                                    prefill_seqs) + self._host_s(decode_seqs, prefill_tokens, prefill_seqs), self.host_floor_s)
         first = cap - (prefill_tokens > 0)  # decoders that share the first pass with the prefill chunk
         parts = [first] + [cap] * ((decode_seqs - first) // cap) + ([(decode_seqs - first) % cap] if (decode_seqs - first) % cap else [])
         t = 0.0
@@ -241,7 +244,13 @@ class EngineStepCost:
             ctx = decode_context_tokens * seqs / decode_seqs
             t += self._pass_s(prefill_tokens if i == 0 else 0, prefill_context_tokens if i == 0 else 0, seqs, round(ctx),
                               prefill_seqs)
-        return max(t + self.host_step_s, self.host_floor_s)
+        return max(t + self._host_s(decode_seqs, prefill_tokens, prefill_seqs), self.host_floor_s)
+
+    def _host_s(self, decode_seqs: int, prefill_tokens: int, prefill_seqs: int) -> float:
+        """The stack's host time of one step that the device waits out: per step, and per sequence
+        in the step (each decoding sequence and each prompt chunk)."""
+        seqs = decode_seqs + (max(1, int(prefill_seqs)) if prefill_tokens > 0 else 0)
+        return self.host_step_s + self.host_seq_s * seqs
 
     def _pass_s(self, prefill_tokens: int, prefill_context_tokens: int, decode_seqs: int, decode_context_tokens: int,
                 prefill_seqs: int = 1) -> float:
