@@ -37,8 +37,13 @@ def test_the_file_loads_with_unique_ids():
 def test_every_row_is_cited_with_repository_commit_and_run():
     for r in ROWS:
         src = r["source"]
-        # the data snapshot: repository, path and full commit
-        assert "github.com/vngcloud/InferenceX-app" in src and "benchmarks.json" in src, r["id"]
+        # the data snapshot: repository, path and full commit (the dashboard's latest runs,
+        # benchmarks.json, or every run of a configuration, benchmarks-history.json)
+        assert "github.com/vngcloud/InferenceX-app" in src, r["id"]
+        assert re.search(r"fixtures/api/benchmarks(-history)?\.json at commit", src), r["id"]
+        if "benchmarks-history.json" in src:
+            # a history row names where its run's container image was read (the config in effect)
+            assert re.search(r"amd-master\.yaml at commit [0-9a-f]{9}", src), r["id"]
         assert re.search(r"\b[0-9a-f]{40}\b", src), r["id"]
         # the run the figure came from, and the launch script the config was read from
         assert re.search(r"actions/runs/\d+", src), r["id"]
@@ -72,11 +77,41 @@ def test_every_row_maps_to_a_closed_loop_run_on_its_chip():
         assert e["load"] == {"kind": "closed_loop", "concurrency": int(cfg["concurrency"])}, r["id"]
         assert e["length_range_ratio"] == float(cfg["random_range_ratio"]) == 0.8, r["id"]
         assert e["convert"] == "output_tokens_per_s_per_chip", r["id"]
-        assert scn["precision"]["kv_cache"] == "fp8", r["id"]
+        # the KV cache the launch flags give: fp8 with ATOM's --kv_cache_dtype fp8 or SGLang's
+        # --kv-cache-dtype fp8_e4m3; SGLang without the flag (before PR #865) keeps the checkpoint's bf16
+        fp8_flag = "--kv_cache_dtype fp8" in r["notes"] or "--kv-cache-dtype fp8_e4m3" in r["notes"]
+        assert scn["precision"]["kv_cache"] == ("fp8" if fp8_flag else "bf16"), r["id"]
+        assert f"{scn['precision']['kv_cache'].upper()} KV cache" in r["precision"], r["id"]
         # the static-batch engine (category infer) leaves it to the serve category, saying so
         assert "serve_scenarios_amd2.yaml" in train.scenario_map()[r["id"]]["skip"], r["id"]
     # MI355X rows were the point of the file (issue 13); MI325X and MI300X come with them.
     assert by_chip.get("mi355x", 0) >= 15 and by_chip.get("mi325x", 0) >= 5 and by_chip.get("mi300x", 0) >= 5
+
+
+def _run_key(r: dict) -> tuple:
+    m = re.search(r"row hardware=(\S+) framework=(\S+) model=\S+ precision=(\S+) isl=(\d+) osl=(\d+) conc=(\d+) "
+                  r"date=(\S+) ", r["source"])
+    return (m[1], m[2], m[3], int(m[4]), int(m[5]), int(_cfg(r)["tp"]), int(m[6]), m[7])
+
+
+def test_ids_run_on_and_no_run_is_entered_twice():
+    # ids continue one sequence (the split rule reads their numbers), and each published run
+    # (chip, engine, precision, lengths, tp, clients, date) is one row, whichever file it came from
+    assert [int(r["id"].rsplit("-", 1)[1]) for r in ROWS] == list(range(1, len(ROWS) + 1))
+    keys = [_run_key(r) for r in ROWS]
+    assert len(keys) == len(set(keys))
+
+
+def test_history_rows_are_numbered_by_the_stated_order_not_by_choice():
+    # The rows added from benchmarks-history.json (infer-amd2-052 on) took their ids in the order
+    # fixed before any prediction (serve_scenarios_amd2.yaml header): engine, precision, run date,
+    # input / output length, tp, clients. Every third id of that order fits its stack.
+    hist = [r for r in ROWS if "benchmarks-history.json" in r["source"]]
+    assert len(hist) == 59 and hist[0]["id"] == "infer-amd2-052"
+    order = [(k[1], k[2], k[7], k[3], k[4], k[5], k[6]) for k in map(_run_key, hist)]
+    assert order == sorted(order)
+    # the history rows are MI355X runs without speculative decoding on one node (the notes' engine flags)
+    assert all(k[0] == "mi355x" for k in map(_run_key, hist))
 
 
 def test_the_held_back_mi355x_kernel_row_stays_unmapped():

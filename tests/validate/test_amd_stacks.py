@@ -44,7 +44,7 @@ def _fit_script():
 
 
 def test_each_row_names_the_stack_of_its_image():
-    assert len(ROWS) == 51
+    assert len(ROWS) == 110
     for r in ROWS:
         image = _cfg(r)["image"]
         name = serve.serve_map()[r["id"]]["scenario"]["software"]
@@ -69,10 +69,10 @@ def test_the_stacks_are_dated_amd_serving_stacks_that_only_rows_select():
 
 
 def test_the_split_is_every_third_id():
-    # software.yaml's rule: infer-amd2-NNN is a fit row when NNN is a multiple of 3 (003, 006, ..., 051)
+    # software.yaml's rule: infer-amd2-NNN is a fit row when NNN is a multiple of 3 (003, 006, ..., 108)
     fit = sorted(r["id"] for r in ROWS if serve.serve_map()[r["id"]].get("set") == "fit")
-    assert fit == [f"infer-amd2-{n:03d}" for n in range(3, 52, 3)]
-    assert len(fit) == 17 and len(ROWS) - len(fit) == 34
+    assert fit == [f"infer-amd2-{n:03d}" for n in range(3, 111, 3)]
+    assert len(fit) == 36 and len(ROWS) - len(fit) == 74
     # each stack's fit_rows are its own fit rows, no others
     for name in IMAGE_TO_STACK.values():
         own = sorted(i for i in fit if serve.serve_map()[i]["scenario"]["software"] == name)
@@ -86,8 +86,10 @@ def test_stacks_with_too_few_fit_rows_stay_unfitted():
         if n < script.AMD_MIN_FIT_ROWS:
             assert "host_step_overhead_s" not in RAW[name] and "framework_kernel_efficiency" not in RAW[name], name
             assert software_stacks()[name].host_step_overhead_s == 0.0
-    # by the rule: one fit row of sglang 0.5.9 on MI355X (018), two of each ATOM build (003/012, 006/009)
-    assert [len(software_stacks()[n].fit_rows) for n in ("sglang-rocm-0.5.9-mi35x", "atom-0.1.1", "atom-20260511")] == [1, 2, 2]
+    # by the rule, with the history rows 052-110: nine fit rows of SGLang 0.5.9 on MI355X (018, 072, ...),
+    # eight of ATOM 0.1.1 (003, 012, 054, ...); ATOM's May build has one more run (071), so two (006, 009)
+    assert [len(software_stacks()[n].fit_rows) for n in ("sglang-rocm-0.5.9-mi35x", "atom-0.1.1", "atom-20260511")] == [9, 8, 2]
+    assert "host_step_overhead_s" not in RAW["atom-20260511"]
 
 
 FITTED = [n for n in IMAGE_TO_STACK.values() if "host_step_overhead_s" in RAW[n]]
@@ -104,12 +106,12 @@ def test_each_fitted_value_names_its_fit_rows_and_lies_on_the_scripts_grid():
         assert entry["value"] in script.HOST_GRID_S, name
 
 
-def test_the_mi35x_host_step_is_the_grid_minimum_on_its_fit_rows():
-    # re-simulate the fit rows of SGLang 0.5.12 on MI355X (the cheapest stack to simulate: 4 runs of
-    # 4-32 clients) at the recorded value and its grid neighbours; the recorded value must score best
+def test_the_mi30x_host_step_is_the_grid_minimum_on_its_fit_rows():
+    # re-simulate the fit rows of SGLang 0.5.12 on CDNA3 (the cheapest stack to simulate: 4 runs of
+    # 8-64 clients) at the recorded value and its grid neighbours; the recorded value must score best
     # (the scores fall then rise over the grid, scripts/fit_amd_stacks.py's printout)
     script = _fit_script()
-    name = "sglang-rocm-0.5.12-mi35x"
+    name = "sglang-rocm-0.5.12-mi30x"
     v = software_stacks()[name].host_step_overhead_s
     i = script.HOST_GRID_S.index(v)
     grid = script.HOST_GRID_S[max(0, i - 1): i + 2]

@@ -293,10 +293,12 @@ def predict(row: dict) -> float | None:
     raise Skip(f"unknown conversion {conv!r}")
 
 
-def stack_grid_scores(stack: str, field: str | tuple[str, ...], grid, rows: list[dict]) -> list[tuple[float, float | tuple[float, ...]]]:
+def stack_grid_scores(stack: str, field: str | tuple[str, ...], grid, rows: list[dict],
+                      predictions: dict | None = None) -> list[tuple[float, float | tuple[float, ...]]]:
     """(mean |log(predicted / measured)| over ``rows``, value) for each value of ``grid`` given to
     the software stack's ``field`` in turn, every row simulated afresh; the stack is restored after.
     ``field`` may be a tuple of fields fitted jointly, each grid value then a tuple of as many values.
+    ``predictions``, if given, receives each value's predictions by row id.
     The grid search of the fit scripts (scripts/fit_host_step.py, scripts/fit_serve_efficiency.py)."""
     stacks = software_stacks()
     original = stacks[stack]
@@ -307,8 +309,12 @@ def stack_grid_scores(stack: str, field: str | tuple[str, ...], grid, rows: list
             values = (value,) if isinstance(field, str) else tuple(value)
             stacks[stack] = dataclass_replace(original, **{f: float(v) for f, v in zip(fields, values, strict=True)})
             _simulate_cached.cache_clear()
-            err = sum(abs(math.log(predict(r) / float(r["value"]))) for r in rows) / len(rows)
-            scores.append((err, float(value) if isinstance(field, str) else tuple(float(v) for v in values)))
+            pred = {r["id"]: predict(r) for r in rows}
+            err = sum(abs(math.log(pred[r["id"]] / float(r["value"]))) for r in rows) / len(rows)
+            key = float(value) if isinstance(field, str) else tuple(float(v) for v in values)
+            if predictions is not None:
+                predictions[key] = pred
+            scores.append((err, key))
     finally:
         stacks[stack] = original
         _simulate_cached.cache_clear()
