@@ -173,7 +173,7 @@ class EngineStepCost:
         cfg = heads_per_rank(cfg, tp, sw)  # the heads the stack's ranks hold (padded, KV copied)
         check_plan(plan, cfg, plan.chips, system)  # the same rules as fabless estimate
         p = scn.precision
-        prec = Precision(weights=p.weights, activations=p.activations, kv_cache=p.kv_cache)
+        prec = Precision(weights=p.weights, activations=p.activations, kv_cache=p.kv_cache, attention_weights=p.attention_weights)
         chip = ChipParams.from_chip(system.chip)
         if memory_fraction is not None and not 0 < memory_fraction <= 1:
             raise InvalidInput(f"memory fraction must be in (0, 1] (the share of HBM the engine takes), got {memory_fraction}")
