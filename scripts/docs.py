@@ -629,7 +629,8 @@ def _stack_serve_table(stack: str) -> tuple[str, list]:
         what = (f"{e['scenario']['model']}, {inf['input_tokens']} / {inf['output_tokens']}, "
                 f"{load.get('requests', load.get('concurrency'))}")
         metric = {"tpot_ms": ("TPOT" if "TPOT" in o.metric else "ITL") + " ms",
-                  "output_tokens_per_s": "output tok/s", "total_tokens_per_s": "total tok/s"}[e["convert"]]
+                  "output_tokens_per_s": "output tok/s", "total_tokens_per_s": "total tok/s",
+                  "ttft_ms": "TTFT ms", "e2e_s": "e2e s"}[e["convert"]]
         rows.append(f"| {o.id} | {what} | {metric} | {o.set} | {_num(o.measured)} | {_num(o.predicted)} | {o.error * 100:+.1f}% |")
     return "\n".join(rows), outs
 

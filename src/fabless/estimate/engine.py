@@ -185,7 +185,7 @@ def plan_from_spec(spec: ParallelSpec, chips: int, scn: Scenario | None = None) 
 
 def _precision(scn: Scenario) -> Precision:
     p = scn.precision
-    return Precision(weights=p.weights, activations=p.activations, kv_cache=p.kv_cache)
+    return Precision(weights=p.weights, activations=p.activations, kv_cache=p.kv_cache, attention_weights=p.attention_weights)
 
 
 # ----------------------------------------------------------------------------- timing a graph
@@ -329,6 +329,16 @@ def training_memory_bytes(cfg, scfg, plan: Plan, tr, prec: Precision, m: int) ->
 # ----------------------------------------------------------------------------- inference
 
 
+def _attention_weight_extra_bytes(cfg: ModelConfig, plan: Plan, prec: Precision) -> float:
+    """Bytes one chip holds beyond ``weights`` x every parameter when the attention projections keep
+    their own datatype (``Precision.attention_weights``): their share of the chip, tensor-parallel over tp."""
+    aw = prec.attention_weights
+    if aw is None or aw == prec.weights:
+        return 0.0
+    share = plan.pp if plan.attn_dp else plan.tp * plan.pp
+    return float(cfg.params_by_part()["attention"]) / share * (dtype_bytes(aw) - dtype_bytes(prec.weights))
+
+
 def inference_memory_bytes(cfg: ModelConfig, plan: Plan, batch: int, context: int, prec: Precision) -> dict[str, float]:
     """Bytes one chip of ``plan`` holds serving ``batch`` sequences of ``context`` tokens each:
     ``weights`` (:func:`params_per_chip` x the weights' bytes), ``kv_cache`` (split over
@@ -342,13 +352,14 @@ def inference_memory_bytes(cfg: ModelConfig, plan: Plan, batch: int, context: in
     kv_per_token = cfg.kv_cache_bytes_per_token(prec.kv_cache)
     if plan.attn_dp:
         expert = float(cfg.params_by_part().get("experts", 0))
-        weights = ((float(cfg.params_total) - expert) / plan.pp + expert / (plan.tp * plan.pp)) * dtype_bytes(prec.weights)
+        weights = (((float(cfg.params_total) - expert) / plan.pp + expert / (plan.tp * plan.pp)) * dtype_bytes(prec.weights)
+                   + _attention_weight_extra_bytes(cfg, plan, prec))
         local = -(-batch // plan.tp)
         kv = local * context * kv_per_token / plan.pp
         width = max((cfg.num_heads + 2 * cfg.num_kv_heads) * cfg.head_dim, 2 * max(cfg.intermediate_size, cfg.moe_intermediate_size * max(1, cfg.top_k)))
         act = engine_params()["activation_workspace_layers"] * local * context * width * dtype_bytes(prec.activations)
         return {"weights": weights, "kv_cache": kv, "activations": act, "total": weights + kv + act}
-    weights = params_per_chip(cfg, plan) * dtype_bytes(prec.weights)
+    weights = params_per_chip(cfg, plan) * dtype_bytes(prec.weights) + _attention_weight_extra_bytes(cfg, plan, prec)
     kv_split = plan.tp if cfg.is_mla is False and cfg.num_kv_heads >= plan.tp else (1 if cfg.is_mla else cfg.num_kv_heads)
     kv = batch * context * kv_per_token / (kv_split * plan.pp) if not cfg.is_mla else batch * context * kv_per_token / plan.pp
     width = max((cfg.num_heads + 2 * cfg.num_kv_heads) * cfg.head_dim, 2 * max(cfg.intermediate_size, cfg.moe_intermediate_size * max(1, cfg.top_k)))

@@ -46,6 +46,9 @@ class PrecisionSpec(Frozen):
     weights: Precision = "bf16"
     activations: Precision = "bf16"
     kv_cache: Precision = "bf16"
+    attention_weights: Precision | None = Field(None, description="the attention projections' weights when a checkpoint "
+                                                "quantises only the other linear layers (e.g. Meta's FP8 Llama 3.1 405B keeps "
+                                                "them in bf16); default: weights")
 
     @property
     def compute(self) -> str:

@@ -88,6 +88,12 @@ class Software:
     #: inference: the token-generation graph is compiled at the server's batch (Neuron: batch_size =
     #: max_num_seqs): every decode step computes that many sequences, idle slots padded
     decode_pads_batch: bool = False
+    #: inference, mixture-of-experts models: the stack runs a step's routed experts densely, every
+    #: token through every expert (weights masked by the router's choice), in every prompt step
+    #: and in a decode step whose tokens x top_k / experts reaches this load (NxD's
+    #: ``forward_all_experts``; below it, only the chosen experts are loaded); 0: never (the
+    #: tokens routed, the experts they touch)
+    moe_all_experts_load: float = 0.0
     #: inference: the context-encoding (prefill) graph's efficiency in place of
     #: ``framework_kernel_efficiency`` (None: the same); a stack that compiles prefill and decode as
     #: separate graphs (Neuron) can reach a different share of the chip's peak in each
@@ -141,6 +147,9 @@ class Software:
             how += f"; prompts padded to power-of-two prefill buckets from {self.prefill_bucket_min_tokens} tokens"
         if self.decode_pads_batch:
             how += "; decode steps padded to the compiled batch"
+        if self.moe_all_experts_load:
+            how += (f"; MoE prompt steps (and decode steps at tokens x top_k / experts >= {self.moe_all_experts_load:g}) "
+                    "run every token through every expert")
         if self.prefill_kernel_efficiency is not None:
             how += f"; prefill graph efficiency {self.prefill_kernel_efficiency:.2f}"
         return f"software: {self.name} ({self.display}, {self.date}): {how}"
@@ -203,6 +212,9 @@ def software_stacks() -> dict[str, Software]:
         bucket = _value(e, "prefill_bucket_min_tokens", 0)
         if isinstance(bucket, bool) or not isinstance(bucket, int) or bucket < 0:
             raise FablessError(f"software.yaml: {name}.prefill_bucket_min_tokens must be a whole number >= 0, got {bucket!r}")
+        all_experts = float(_value(e, "moe_all_experts_load", 0.0))
+        if not 0 <= all_experts <= 1e6:
+            raise FablessError(f"software.yaml: {name}.moe_all_experts_load must be >= 0 (0: never), got {all_experts}")
         pre_eff = _value(e, "prefill_kernel_efficiency", None)
         if pre_eff is not None and not 0 < float(pre_eff) <= 1:
             raise FablessError(f"software.yaml: {name}.prefill_kernel_efficiency must be in (0, 1], got {pre_eff}")
@@ -219,7 +231,7 @@ def software_stacks() -> dict[str, Software]:
             fused_attention=_attention_kernel(name, e) == "flash",
             decode_full_cache=bool(_value(e, "decode_full_cache", False)), decode_score_cost_s=score,
             decode_score_lanes=lanes, prefill_bucket_min_tokens=bucket,
-            decode_pads_batch=bool(_value(e, "decode_pads_batch", False)),
+            decode_pads_batch=bool(_value(e, "decode_pads_batch", False)), moe_all_experts_load=all_experts,
             prefill_kernel_efficiency=None if pre_eff is None else float(pre_eff),
             overlap_ep_comm=bool(_value(e, "overlap_ep_comm", False)),
             moe_host_s=moe_host, moe_host_per_expert_s=moe_host_e)

@@ -128,6 +128,9 @@ class EngineStepCost:
     prefill_eff: float | None = None
     #: Neuron's power-of-two prefill buckets from this size (``Software.prefill_bucket_min_tokens``; 0: none)
     prefill_bucket_min_tokens: int = 0
+    #: MoE: prompt steps, and decode steps at tokens x top_k / experts >= this, run every token
+    #: through every routed expert (``Software.moe_all_experts_load``; 0: never)
+    moe_all_experts_load: float = 0.0
     #: decode steps compute this many sequences, idle slots padded (0: the sequences decoding)
     compiled_batch: int = 0
     #: the compiled sequence length: the last prefill bucket and, with ``decode_full_cache``, the
@@ -175,7 +178,7 @@ class EngineStepCost:
         cfg = heads_per_rank(cfg, tp, sw)  # the heads the stack's ranks hold (padded, KV copied)
         check_plan(plan, cfg, plan.chips, system)  # the same rules as fabless estimate
         p = scn.precision
-        prec = Precision(weights=p.weights, activations=p.activations, kv_cache=p.kv_cache)
+        prec = Precision(weights=p.weights, activations=p.activations, kv_cache=p.kv_cache, attention_weights=p.attention_weights)
         chip = ChipParams.from_chip(system.chip)
         if memory_fraction is not None and not 0 < memory_fraction <= 1:
             raise InvalidInput(f"memory fraction must be in (0, 1] (the share of HBM the engine takes), got {memory_fraction}")
@@ -202,6 +205,7 @@ class EngineStepCost:
                    max_seqs_per_forward=max_seqs_per_forward or 0,
                    prefill_eff=prefill_eff(sw) if sw is not None else None,
                    prefill_bucket_min_tokens=sw.prefill_bucket_min_tokens if sw is not None else 0,
+                   moe_all_experts_load=sw.moe_all_experts_load if sw is not None and cfg.is_moe else 0.0,
                    compiled_batch=(int(max_num_seqs) if max_num_seqs else _batch(scn))
                    if sw is not None and sw.decode_pads_batch else 0,
                    compiled_seq_len=(int(max_model_len) if max_model_len else _seq_len(scn))
@@ -265,10 +269,15 @@ class EngineStepCost:
         # separates the two graphs, Neuron, never mixes them in one step)
         eff = self.prefill_eff if prefill_tokens > 0 and self.prefill_eff is not None else self.eff
         # Weight matmuls, norms, elementwise: one pass over all the step's tokens.
-        t = self._linear.get((tokens, eff))
+        # A stack that runs the experts densely (moe_all_experts_load) passes every token through
+        # every expert: a capacity of all the step's tokens per expert.
+        load = self.moe_all_experts_load
+        dense = bool(load) and (prefill_tokens > 0 or tokens * self.cfg.top_k / self.cfg.num_experts >= load)
+        t = self._linear.get((tokens, eff, dense))
         if t is None:
-            g = expert_local(_split(build_decode_graph(scfg, tokens, 1, p), attention=False), self.plan)
-            t = self._linear[(tokens, eff)] = sum(graph_time(g, self.chip, eff=eff).values())
+            cf = self.cfg.num_experts / self.cfg.top_k if dense else None
+            g = expert_local(_split(build_decode_graph(scfg, tokens, 1, p, capacity_factor=cf), attention=False), self.plan)
+            t = self._linear[(tokens, eff, dense)] = sum(graph_time(g, self.chip, eff=eff).values())
         if prefill_tokens > 0:
             # the chunks of ``prefill_seqs`` requests, each attending to its own request only:
             # taken as that many equal chunks after equal cached prefixes

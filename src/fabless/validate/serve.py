@@ -288,7 +288,7 @@ def predict(row: dict) -> float | None:
         return sim["e2e_s"]
     if conv == "ttft_ms":
         if "ttft_s" not in sim:
-            raise Skip(f"load kind {kind!r} gives no TTFT; ttft_ms needs a closed_loop load")
+            raise Skip(f"load kind {kind!r} gives no TTFT; ttft_ms needs a closed_loop or burst load")
         return sim["ttft_s"] * 1e3
     raise Skip(f"unknown conversion {conv!r}")
 

@@ -57,15 +57,31 @@ ROPE_FLOPS = 3.0  # x*cos + rotate(x)*sin
 
 @dataclass(frozen=True)
 class Precision:
-    """Datatypes for weights, activations and the KV cache (names from ``DTYPE_BYTES``)."""
+    """Datatypes for weights, activations and the KV cache (names from ``DTYPE_BYTES``).
+
+    ``attention_weights``: the datatype of the attention projections' weights when a checkpoint
+    quantises only the other linear layers (None: ``weights``). Meta's FP8 Llama 3.1 405B keeps the
+    self-attention layers in BF16 ("The Llama 3 Herd of Models", section 6.2, "FP8 quantization":
+    no quantization in the self-attention layers); those matmuls then run at that datatype with
+    activations at least as wide."""
 
     weights: str = "bf16"
     activations: str = "bf16"
     kv_cache: str = "bf16"
+    attention_weights: str | None = None
 
     def __post_init__(self) -> None:
-        for dt in (self.weights, self.activations, self.kv_cache):
+        for dt in (self.weights, self.activations, self.kv_cache, self.attention_weights or self.weights):
             dtype_bytes(dt)  # raises a one-line error naming the dtype
+
+    def attention(self) -> Precision:
+        """The precision of the attention projections' matmuls: ``attention_weights`` for the
+        weights, the activations widened to them (an unquantised layer takes unquantised inputs)."""
+        aw = self.attention_weights
+        if aw is None or aw == self.weights:
+            return self
+        act = aw if dtype_bytes(aw) > dtype_bytes(self.activations) else self.activations
+        return Precision(weights=aw, activations=act, kv_cache=self.kv_cache)
 
 
 def _mm(name: str, m: int, n: int, k: int, p: Precision, *, batch: int = 1, tied: bool = False) -> MatMul:
@@ -79,6 +95,7 @@ def _bias(name: str, rows: int, n: int, p: Precision) -> Elementwise:
 
 def _attention_ops(cfg: ModelConfig, batch: int, q_len: int, kv_len: int, p: Precision, phase: str) -> list[Op]:
     T = batch * q_len
+    pw = p.attention()  # the projections' weights and inputs
     h, H = cfg.hidden_size, cfg.num_heads
     act = p.activations
     kv_dt = p.kv_cache if phase == "decode" else act
@@ -86,30 +103,30 @@ def _attention_ops(cfg: ModelConfig, batch: int, q_len: int, kv_len: int, p: Pre
     if cfg.is_mla:
         rope, nope, v, r_kv = cfg.qk_rope_head_dim, cfg.qk_nope_head_dim, cfg.v_head_dim, cfg.kv_lora_rank
         if cfg.q_lora_rank:
-            ops += [_mm("q_a", T, cfg.q_lora_rank, h, p), Norm("q_a_norm", rows=T, hidden=cfg.q_lora_rank, dtype=act),
-                    _mm("q_b", T, H * (nope + rope), cfg.q_lora_rank, p)]
+            ops += [_mm("q_a", T, cfg.q_lora_rank, h, pw), Norm("q_a_norm", rows=T, hidden=cfg.q_lora_rank, dtype=act),
+                    _mm("q_b", T, H * (nope + rope), cfg.q_lora_rank, pw)]
         else:
-            ops.append(_mm("q", T, H * (nope + rope), h, p))
-        ops += [_mm("kv_a", T, r_kv + rope, h, p), Norm("kv_a_norm", rows=T, hidden=r_kv, dtype=act),
+            ops.append(_mm("q", T, H * (nope + rope), h, pw))
+        ops += [_mm("kv_a", T, r_kv + rope, h, pw), Norm("kv_a_norm", rows=T, hidden=r_kv, dtype=act),
                 Elementwise("rope", elements=T * (H + 1) * rope, flops_per_element=ROPE_FLOPS, dtype=act)]
         if phase in ("prefill", "decode"):
             ops.append(Elementwise("kv_cache_write", elements=T * (r_kv + rope), flops_per_element=0.0,
                                    dtype=act, out_dtype=p.kv_cache))
         if phase == "decode":
-            ops += [_mm("q_absorb_uk", T, r_kv, nope, p, batch=H),
+            ops += [_mm("q_absorb_uk", T, r_kv, nope, pw, batch=H),
                     Attention("attention", batch=batch, q_len=q_len, kv_len=kv_len, heads=H, kv_heads=1,
                               head_dim_qk=r_kv + rope, head_dim_v=r_kv, causal=True, phase="decode", kv_shared=True,
                               dtype=act, kv_dtype=kv_dt),
-                    _mm("out_absorb_uv", T, v, r_kv, p, batch=H)]
+                    _mm("out_absorb_uv", T, v, r_kv, pw, batch=H)]
         else:
-            ops += [_mm("kv_b", T, H * (nope + v), r_kv, p),
+            ops += [_mm("kv_b", T, H * (nope + v), r_kv, pw),
                     Attention("attention", batch=batch, q_len=q_len, kv_len=kv_len, heads=H, kv_heads=H,
                               head_dim_qk=nope + rope, head_dim_v=v, causal=True, phase=phase, dtype=act, kv_dtype=kv_dt)]
-        ops.append(_mm("o_proj", T, h, H * v, p))
+        ops.append(_mm("o_proj", T, h, H * v, pw))
         return ops
     d, kvh = cfg.head_dim, cfg.num_kv_heads
     qkv_n = (H + 2 * kvh) * d
-    ops.append(_mm("qkv_proj", T, qkv_n, h, p))
+    ops.append(_mm("qkv_proj", T, qkv_n, h, pw))
     if cfg.qkv_bias:
         ops.append(_bias("qkv_bias", T, qkv_n, p))
     if cfg.qk_norm:
@@ -123,7 +140,7 @@ def _attention_ops(cfg: ModelConfig, batch: int, q_len: int, kv_len: int, p: Pre
     ops.append(Attention("attention", batch=batch, q_len=q_len, kv_len=kv_len, heads=H, kv_heads=kvh,
                          head_dim_qk=d, head_dim_v=d, causal=True, window=cfg.sliding_window,
                          phase=phase, dtype=act, kv_dtype=kv_dt))
-    ops.append(_mm("o_proj", T, h, H * d, p))
+    ops.append(_mm("o_proj", T, h, H * d, pw))
     if cfg.o_bias:
         ops.append(_bias("o_bias", T, h, p))
     return ops
@@ -215,7 +232,7 @@ def _check_positive(**values: int) -> None:
 
 def _meta(cfg: ModelConfig, p: Precision, **kw) -> tuple[tuple[str, object], ...]:
     return (("model", cfg.name), *kw.items(), ("weights_dtype", p.weights), ("activations_dtype", p.activations),
-            ("kv_cache_dtype", p.kv_cache))
+            ("kv_cache_dtype", p.kv_cache), ("attention_weights_dtype", p.attention_weights or p.weights))
 
 
 def build_forward_graph(cfg: ModelConfig, batch: int, seq_len: int, precision: Precision | None = None,

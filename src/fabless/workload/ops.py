@@ -180,6 +180,8 @@ class ExpertMatMul(Op):
         ``top_k`` of ``routed_over`` experts at random. With ``top_k`` >= the experts routed over
         (few local experts after training's expert-parallel sharding) every expert is touched; the
         probability is clamped to [0, 1] so the power neither overflows nor goes negative."""
+        if self.capacity_factor and self.capacity_factor * self.top_k >= self.routed_over:
+            return float(self.experts)  # a capacity of every token: each expert computes them all
         p_hit = min(1.0, self.top_k / self.routed_over)
         return self.experts * (1.0 - (1.0 - p_hit) ** self.tokens)
 
