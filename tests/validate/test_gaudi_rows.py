@@ -90,7 +90,7 @@ def test_every_row_is_mapped_and_the_fit_rows_are_the_ids_one_mod_three():
     assert set(families()["intel-gaudi2"].sources["mma_efficiency"]["fitted_on"]) == fit - GAUDI3_IDS
     stacks = software_stacks()
     assert (set(stacks["megatron-deepspeed-gaudi"].fit_rows) | set(stacks["megatron-deepspeed-gaudi-v3.0"].fit_rows)
-            | set(stacks["optimum-habana"].fit_rows) | set(stacks["optimum-habana-deepspeed-lora"].fit_rows)) == fit
+            | set(stacks["optimum-habana-run-generation"].fit_rows) | set(stacks["optimum-habana-deepspeed-lora"].fit_rows)) == fit
 
 
 def _cfg(r: dict) -> dict:
@@ -194,3 +194,21 @@ def test_lora_row_plan_and_step_by_hand():
     _, est = train._estimate_cached("train-gaudi-014")
     assert floor_s < est.metrics["step_time_s"] < float(r["value"]) * 1.5
     assert train.software_by_row()["train-gaudi-014"] == "optimum-habana-deepspeed-lora"
+
+
+def test_run_generation_decode_attends_the_whole_static_cache():
+    # run_generation without --bucket_size keeps one KV buffer of prompt + 100 new tokens per sequence and
+    # attends all of it every step (software.yaml optimum-habana-run-generation, decode_full_cache): at
+    # batch 512 of Llama 2 7B (10 + 100 tokens) a step reads 512 x 110 positions x 2 x 32 layers x 4096 x 2
+    # bytes = 29.5 GB of KV, against 512 x 60 positions (15.0 GB) with the tokens-so-far mean.
+    from fabless.estimate.engine import decode_context
+
+    sw = software_stacks()["optimum-habana-run-generation"]
+    assert sw.decode_full_cache and sw.named_only
+    assert decode_context(10, 100, sw) == 110 and decode_context(10, 100, None) == 60
+    kv_step = 512 * 110 * 2 * 32 * 4096 * 2
+    assert kv_step / 1e9 == pytest.approx(29.5, abs=0.05)
+    by_row = train.software_by_row()
+    assert all(by_row[r["id"]] == "optimum-habana-run-generation" for r in ROWS if r["category"] == "infer")
+    # serving on Gaudi (TGI-gaudi, infer-185/-186) keeps the default stack, which attends the tokens so far
+    assert not software_stacks()["optimum-habana"].decode_full_cache
