@@ -212,3 +212,23 @@ def test_run_generation_decode_attends_the_whole_static_cache():
     assert all(by_row[r["id"]] == "optimum-habana-run-generation" for r in ROWS if r["category"] == "infer")
     # serving on Gaudi (TGI-gaudi, infer-185/-186) keeps the default stack, which attends the tokens so far
     assert not software_stacks()["optimum-habana"].decode_full_cache
+
+
+def test_the_gaudi2_efficiency_is_what_the_fit_script_gives():
+    # families.yaml holds what scripts/fit_gaudi.py prints (grid fit on the Gaudi 2 fit rows only)
+    import importlib.util
+
+    import fabless.perf.params as perf_params
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "fit_gaudi.py"
+    spec = importlib.util.spec_from_file_location("fit_gaudi", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    try:
+        best, _ = mod.fit()
+    finally:  # the script points the operator models at temporary files: back to the shipped one
+        perf_params._FROM_CHIP.clear()
+        perf_params._FROM_CHIP_BY_ID.clear()
+        train._estimate_cached.cache_clear()
+    assert {r["id"] for r in mod.fit_rows()} == set(families()["intel-gaudi2"].sources["mma_efficiency"]["fitted_on"])
+    assert families()["intel-gaudi2"].values["mma_efficiency"] == pytest.approx(best, abs=1e-9)
