@@ -60,13 +60,16 @@ def test_hardware_texts_map_to_gaudi2_and_gaudi3_apart():
     assert preset_for_hardware("Intel Gaudi 3")[0] == "gaudi3"
 
 
+GAUDI3_IDS = {f"infer-gaudi-{n:03d}" for n in range(15, 22)}
+
+
 def test_rows_are_sourced_with_a_commit_and_have_unique_ids():
-    assert len(ROWS) == 13
+    assert len(ROWS) == 21
     ids = [r["id"] for r in ROWS]
     assert len(set(ids)) == len(ids)
     for n, r in enumerate(ROWS, start=1):
         assert re.fullmatch(rf"(train|infer)-gaudi-{n:03d}", r["id"]), r["id"]
-        assert preset_for_hardware(r["hardware"])[0] == "gaudi2"
+        assert preset_for_hardware(r["hardware"])[0] == ("gaudi3" if r["id"] in GAUDI3_IDS else "gaudi2"), r["id"]
         assert re.search(r"github\.com/[\w.-]+/[\w.-]+", r["source"]), r["id"]
         assert re.search(r"\b[0-9a-f]{40}\b", r["source"]), r["id"]
         assert r["notes"].strip() and float(r["value"]) > 0
@@ -81,11 +84,13 @@ def test_every_row_is_mapped_and_the_fit_rows_are_the_ids_one_mod_three():
         if entry.get("set") == "fit":
             fit.add(r["id"])
     assert fit == {r["id"] for r in ROWS if int(r["id"][-3:]) % 3 == 1}
-    # the fitted value names exactly those rows, and each stack lists its own fit rows
-    assert set(families()["intel-gaudi2"].sources["mma_efficiency"]["fitted_on"]) == fit
+    assert fit == {"train-gaudi-001", "train-gaudi-004", "infer-gaudi-007", "infer-gaudi-010", "infer-gaudi-013",
+                   "infer-gaudi-016", "infer-gaudi-019"}
+    # the Gaudi 2 value is fitted on exactly the Gaudi 2 fit rows, and each stack lists its own fit rows
+    assert set(families()["intel-gaudi2"].sources["mma_efficiency"]["fitted_on"]) == fit - GAUDI3_IDS
     stacks = software_stacks()
     assert (set(stacks["megatron-deepspeed-gaudi"].fit_rows) | set(stacks["megatron-deepspeed-gaudi-v3.0"].fit_rows)
-            | set(stacks["optimum-habana"].fit_rows)) == fit
+            | set(stacks["optimum-habana-run-generation"].fit_rows) | set(stacks["optimum-habana-deepspeed-lora"].fit_rows)) == fit
 
 
 def _cfg(r: dict) -> dict:
@@ -133,7 +138,7 @@ def test_the_v30_rows_run_unfused_attention_and_the_later_ones_flash():
     # MLPerf Training v3.0's Gaudi GPT-3 code has only Megatron's baddbmm / softmax / dropout / bmm
     # attention; v3.1 and v4.0 pass --use-fused-sdpa true (software.yaml megatron-deepspeed-gaudi-v3.0)
     stacks, by_row = software_stacks(), train.software_by_row()
-    for r in (r for r in ROWS if r["category"] == "train"):
+    for r in (r for r in ROWS if r["category"] == "train" and "GPT-3" in r["model_or_kernel"]):
         v30 = "training_results_v3.0" in r["source"]
         assert by_row[r["id"]] == ("megatron-deepspeed-gaudi-v3.0" if v30 else "megatron-deepspeed-gaudi"), r["id"]
         assert stacks[by_row[r["id"]]].fused_attention is not v30
@@ -147,3 +152,83 @@ def test_the_v30_rows_run_unfused_attention_and_the_later_ones_flash():
     scores_s = 32 * 50_331_648 / (2.46e12 * 0.9) * 12 * 384
     assert scores_s == pytest.approx(3.352, rel=0.001)
     assert est.breakdown_s["attention"] >= scores_s
+
+
+def test_gaudi3_rows_repeat_the_gaudi2_tests_on_gaudi3():
+    # each Gaudi 3 row is the same optimum-habana test as a Gaudi 2 row (006-013 less 010, whose Gaudi 3
+    # baseline is the Gaudi 2 value copied), on the gaudi3 preset, with the same scenario but the system
+    smap = train.scenario_map()
+    by_test = {_cfg(r)["test"]: r["id"] for r in ROWS if r["category"] == "infer" and r["id"] not in GAUDI3_IDS}
+    pairs = {by_test[_cfg(r)["test"]]: r["id"] for r in ROWS if r["id"] in GAUDI3_IDS}
+    assert sorted(pairs) == ["infer-gaudi-006", "infer-gaudi-007", "infer-gaudi-008", "infer-gaudi-009",
+                             "infer-gaudi-011", "infer-gaudi-012", "infer-gaudi-013"]
+    for g2, g3 in pairs.items():
+        a, b = smap[g2]["scenario"], smap[g3]["scenario"]
+        assert b["system"] == {"name": "gaudi3-8", "count": a["system"]["count"]}, g3
+        assert {k: v for k, v in a.items() if k != "system"} == {k: v for k, v in b.items() if k != "system"}, g3
+        assert "key 'gaudi3'" in next(r for r in ROWS if r["id"] == g3)["source"]
+
+
+def test_gaudi3_batch1_decode_streams_the_weights_at_the_hbm_rate():
+    # infer-gaudi-015 (Meta-Llama-3-8B as llama-3.1-8b on one Gaudi 3): 7,504,658,432 bf16 weights a step
+    # (test above). 8 MMEs x 256 columns x 2 bytes x 1.75 GHz = 7.17 TB/s > 3.67 TB/s of HBM2e, so the HBM
+    # sets the pace: 15.009 GB / (3.67 TB/s x 0.9) = 4.544 ms, plus 129 GEMMs x 5 us, a step; 99 steps.
+    assert 8 * 256 * 2 * 1.75e9 > 3.67e12
+    weights = (2 * 4096 * 4096 + 2 * 4096 * 1024 + 3 * 4096 * 14336) * 32 + 4096 * 128256
+    per_step = weights * 2 / (3.67e12 * 0.9) + 129 * 5e-6
+    _, est = train._estimate_cached("infer-gaudi-015")
+    assert est.breakdown_s["decode.matmul"] == pytest.approx(99 * per_step, rel=0.01)
+
+
+def test_lora_row_plan_and_step_by_hand():
+    # train-gaudi-014 (MLPerf Training v4.0 Llama 2 70B LoRA, 8 Gaudi 2): dp 8 x ZeRO-3, micro-batch 1, global
+    # batch 8, seq 8192, LoRA rank 16, FP8. The measured median step (10.197 s) against a floor by hand:
+    # frozen-base training with full recompute runs the forward twice and the backward's input gradients
+    # once: 3 x 2 x 68.98e9 params x 8192 tokens = 3.39e15 FLOP per chip per step, at 865 TFLOPS = 3.92 s,
+    # so the row's step is at most 2.6 x the matmul floor (the model must sit between the floor and it).
+    r = next(r for r in ROWS if r["id"] == "train-gaudi-014")
+    scn = train.scenario_map()["train-gaudi-014"]["scenario"]
+    assert scn["training"]["mode"] == "lora" and scn["training"]["lora_rank"] == 16 and scn["training"]["zero"] == 3
+    floor_s = 3 * 2 * 68.98e9 * 8192 / 865e12
+    assert floor_s == pytest.approx(3.92, rel=0.01)
+    _, est = train._estimate_cached("train-gaudi-014")
+    assert floor_s < est.metrics["step_time_s"] < float(r["value"]) * 1.5
+    assert train.software_by_row()["train-gaudi-014"] == "optimum-habana-deepspeed-lora"
+
+
+def test_run_generation_decode_attends_the_whole_static_cache():
+    # run_generation without --bucket_size keeps one KV buffer of prompt + 100 new tokens per sequence and
+    # attends all of it every step (software.yaml optimum-habana-run-generation, decode_full_cache): at
+    # batch 512 of Llama 2 7B (10 + 100 tokens) a step reads 512 x 110 positions x 2 x 32 layers x 4096 x 2
+    # bytes = 29.5 GB of KV, against 512 x 60 positions (15.0 GB) with the tokens-so-far mean.
+    from fabless.estimate.engine import decode_context
+
+    sw = software_stacks()["optimum-habana-run-generation"]
+    assert sw.decode_full_cache and sw.named_only
+    assert decode_context(10, 100, sw) == 110 and decode_context(10, 100, None) == 60
+    kv_step = 512 * 110 * 2 * 32 * 4096 * 2
+    assert kv_step / 1e9 == pytest.approx(29.5, abs=0.05)
+    by_row = train.software_by_row()
+    assert all(by_row[r["id"]] == "optimum-habana-run-generation" for r in ROWS if r["category"] == "infer")
+    # serving on Gaudi (TGI-gaudi, infer-185/-186) keeps the default stack, which attends the tokens so far
+    assert not software_stacks()["optimum-habana"].decode_full_cache
+
+
+def test_the_gaudi2_efficiency_is_what_the_fit_script_gives():
+    # families.yaml holds what scripts/fit_gaudi.py prints (grid fit on the Gaudi 2 fit rows only)
+    import importlib.util
+
+    import fabless.perf.params as perf_params
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "fit_gaudi.py"
+    spec = importlib.util.spec_from_file_location("fit_gaudi", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    try:
+        best, _ = mod.fit()
+    finally:  # the script points the operator models at temporary files: back to the shipped one
+        perf_params._FROM_CHIP.clear()
+        perf_params._FROM_CHIP_BY_ID.clear()
+        train._estimate_cached.cache_clear()
+    assert {r["id"] for r in mod.fit_rows()} == set(families()["intel-gaudi2"].sources["mma_efficiency"]["fitted_on"])
+    assert families()["intel-gaudi2"].values["mma_efficiency"] == pytest.approx(best, abs=1e-9)

@@ -49,6 +49,10 @@ class Software:
     sources: tuple[str, ...]
     efficiency_from: str | None = None  # another stack whose fitted efficiency this one shares (same compiler)
     fused_attention: bool = True  # False: attention writes its score matrix to memory (stacks before flash attention)
+    #: training: the graph compiler runs vector-core work (elementwise, norms) pipelined with the
+    #: matrix engines' matmuls, so only its excess over them is exposed (Gaudi's TPCs beside its MMEs;
+    #: :func:`fabless.estimate.step.part_times`)
+    pipelined_vector: bool = False
     #: serving: the host's time per engine step that the device waits out (scheduling, input
     #: preparation, dispatch and sampling on the CPU, where the stack does not overlap it with the
     #: device's step); added to every step of the serving simulator (0: hidden or not measured)
@@ -129,6 +133,8 @@ class Software:
                     "expert per MoE layer and micro-batch")
         if not self.fused_attention:
             how += "; unfused attention (the score matrix goes to memory)"
+        if self.pipelined_vector:
+            how += "; vector-core work pipelined with the matmuls"
         if self.host_step_overhead_s:
             how += f"; host time {self.host_step_overhead_s * 1e3:.1f} ms per serving step"
         if self.host_per_seq_s:
@@ -229,6 +235,7 @@ def software_stacks() -> dict[str, Software]:
             efficiency_from=str(_value(e, "efficiency_from", "")) or None, host_step_overhead_s=host,
             host_step_floor_s=floor, host_per_seq_s=per_seq, named_only=bool(_value(e, "named_only", False)), tp_ranks_per_chip=ranks,
             fused_attention=_attention_kernel(name, e) == "flash",
+            pipelined_vector=bool(_value(e, "pipelined_vector", False)),
             decode_full_cache=bool(_value(e, "decode_full_cache", False)), decode_score_cost_s=score,
             decode_score_lanes=lanes, prefill_bucket_min_tokens=bucket,
             decode_pads_batch=bool(_value(e, "decode_pads_batch", False)), moe_all_experts_load=all_experts,

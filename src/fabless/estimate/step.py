@@ -188,16 +188,18 @@ class ShapeTimes:
 
 def shape_times(cfg: ModelConfig, chip: ChipParams, prec: Precision, tp: int, ep: int, cp: int, mb: int,
                 seq_len: int, tuning: Tuning = PRETRAIN, eff: float | None = None,
-                fused_attention: bool = True) -> ShapeTimes:
+                fused_attention: bool = True, pipelined_vector: bool = False) -> ShapeTimes:
     """Time the operators of one training micro-batch of the (tp, ep, cp, mb) shard (cached by the
     chip's content, :attr:`fabless.perf.params.ChipParams.key`). ``fused_attention=False``: the
-    software's attention writes the score matrix to memory (:attr:`fabless.workload.ops.Attention.fused`)."""
-    key = (chip.key, cfg, prec, tp, ep, cp, mb, seq_len, tuning, eff, fused_attention)
+    software's attention writes the score matrix to memory (:attr:`fabless.workload.ops.Attention.fused`);
+    ``pipelined_vector``: its vector-core work runs under the matmuls (:func:`part_times`)."""
+    key = (chip.key, cfg, prec, tp, ep, cp, mb, seq_len, tuning, eff, fused_attention, pipelined_vector)
     hit = _SHAPES.get(key)
     if hit is None:
         if len(_SHAPES) > 4096:
             _SHAPES.clear()
-        hit = _SHAPES[key] = _shape_times(cfg, chip, prec, tp, ep, cp, mb, seq_len, tuning, eff, fused_attention)
+        hit = _SHAPES[key] = _shape_times(cfg, chip, prec, tp, ep, cp, mb, seq_len, tuning, eff, fused_attention,
+                                          pipelined_vector)
     return hit
 
 
@@ -309,11 +311,53 @@ def shape_terms(cfg: ModelConfig, prec: Precision, tp: int, ep: int, cp: int, mb
 
 
 def _shape_times(cfg, chip, prec, tp, ep, cp, mb, seq_len, tuning: Tuning = PRETRAIN,
-                 eff: float | None = None, fused_attention: bool = True) -> ShapeTimes:
+                 eff: float | None = None, fused_attention: bool = True, pipelined_vector: bool = False) -> ShapeTimes:
     terms = shape_terms(cfg, prec, tp, ep, cp, mb, seq_len, tuning, fused_attention)
-    tot = {k: sum(_op_time(op, chip, eff) * c for op, c in v) for k, v in terms.items()}
+    tot = part_times(terms, lambda pairs: sum(_op_time(op, chip, eff) * c for op, c in pairs), pipelined_vector)
     layers = {k.split(".", 1)[1]: v for k, v in tot.items() if k.startswith("layer.")}
     return ShapeTimes(layers, tot["rec_full"], tot["rec_sel"], tot["embed"], tot["head"], tot["optimizer"], tot["bwd_mm"])
+
+
+#: The layer categories a Gaudi runs on its vector cores (TPCs) beside the matrix engines' (MME)
+#: matmuls (:func:`part_times`).
+VECTOR_CATEGORIES = ("elementwise", "norm")
+
+
+def vector_under_matmul(matmul, vector):
+    """Seconds of ``vector`` work left exposed when a graph compiler runs it on separate vector
+    cores, pipelined with ``matmul`` seconds of matrix-engine work (Gaudi: "given the heterogeneous
+    nature of Gaudi hardware (Matrix Math engine, TPC and DMA), the graph compiler enables effective
+    utilization through parallel and pipelined execution", Intel Gaudi docs, 'Intel Gaudi Software
+    Suite'): the two engines work side by side, so a block takes the longer of the two, and only the
+    vector time beyond the matmuls is added. Works on floats and arrays."""
+    return np.maximum(0.0, np.asarray(vector, dtype=float) - np.asarray(matmul, dtype=float))
+
+
+def part_times(terms: dict[str, list[tuple[object, float]]], time_of, pipelined_vector: bool = False) -> dict:
+    """Seconds of each part of :func:`shape_terms` (``time_of(pairs)`` sums one list's operator
+    times: a float, or an array over chip designs). With ``pipelined_vector`` (a software stack whose
+    graph compiler pipelines vector-core work with the matrix engines: ``Software.pipelined_vector``)
+    the vector categories (:data:`VECTOR_CATEGORIES`) of the layers' forward + backward, and those of
+    a full recompute, run under their matmuls (:func:`vector_under_matmul`): each ``layer.<vector>``
+    part is scaled to its share of the exposed remainder, and ``rec_full`` is its other operators +
+    its matmuls + its exposed vector work. The other parts are summed as they are."""
+    out = {k: time_of(v) for k, v in terms.items() if not (pipelined_vector and k == "rec_full")}
+    if not pipelined_vector:
+        return out
+    vec_keys = [f"layer.{c}" for c in VECTOR_CATEGORIES if f"layer.{c}" in out]
+    vec = sum((out[k] for k in vec_keys), 0.0)
+    exposed = vector_under_matmul(out.get("layer.matmul", 0.0), vec)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(np.asarray(vec) > 0, exposed / np.where(np.asarray(vec) > 0, vec, 1.0), 0.0)
+    for k in vec_keys:
+        out[k] = out[k] * share
+    split: dict[str, list] = {"matmul": [], "vector": [], "rest": []}
+    for op, c in terms.get("rec_full", []):
+        cat = _category(op)
+        split["matmul" if cat == "matmul" else "vector" if cat in VECTOR_CATEGORIES else "rest"].append((op, c))
+    mm = time_of(split["matmul"])
+    out["rec_full"] = time_of(split["rest"]) + mm + vector_under_matmul(mm, time_of(split["vector"]))
+    return out
 
 
 def with_adapters(g, rank: int, tp: int, dequant: bool = False):
@@ -461,7 +505,8 @@ def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Pre
                    seq_len: int, plans: PlanTable, tuning: Tuning = PRETRAIN, eff: float | None = None,
                    overlap_grad_reduce: bool = True, overlap_tp_comm: bool = False, fused_attention: bool = True,
                    mesh: dict[str, tuple[int, ...]] | None = None, overlap_ep_comm: bool = False,
-                   moe_host_s: float = 0.0, moe_host_per_expert_s: float = 0.0) -> dict[str, np.ndarray]:
+                   moe_host_s: float = 0.0, moe_host_per_expert_s: float = 0.0,
+                   pipelined_vector: bool = False) -> dict[str, np.ndarray]:
     """Step time, its terms (:data:`TERMS`, seconds over the step) and memory per chip
     (bytes: weights, gradients, optimizer, activations, logits, total) for every plan in
     ``plans``. Plans must be valid (:func:`fabless.estimate.plan.check_plan`). ``eff`` and
@@ -472,7 +517,8 @@ def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Pre
     stage's compute is exposed), whether a MoE layer's all-to-alls run under another micro-batch's
     compute (``overlap_ep_comm``, :func:`step_terms`), the host time per MoE layer and micro-batch that the
     device waits out (``moe_host_s`` + ``moe_host_per_expert_s`` per local expert, :func:`step_terms`), and whether its attention kernel is fused
-    (flash) or writes the score matrix to memory (``fused_attention``). ``mesh`` (a torus system, one plan): the shape each axis's
+    (flash) or writes the score matrix to memory (``fused_attention``), and whether its vector-core work runs
+    under the matmuls (``pipelined_vector``, :func:`part_times`). ``mesh`` (a torus system, one plan): the shape each axis's
     groups take on the torus, e.g. ``{"tp": (4, 1), "dp": (4, 16)}`` (:attr:`Plan.mesh`); the
     ZeRO shard and gather groups follow dp's shape."""
     t = plans
@@ -482,7 +528,7 @@ def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Pre
     # --- operator times per distinct shard shape
     first_i, inv = _groups(t.tp, t.ep, t.cp, t.mb)
     st = [shape_times(cfg, chip, prec, int(t.tp[i]), int(t.ep[i]), int(t.cp[i]), int(t.mb[i]), seq_len, tuning, eff,
-                      fused_attention) for i in first_i]
+                      fused_attention, pipelined_vector) for i in first_i]
     times = {"layers": np.array([s.layers_total for s in st])[inv],
              **{k: np.array([getattr(s, k) for s in st])[inv] for k in SHAPE_PARTS}}
     r = step_terms(cfg, prec, t, times, global_batch=global_batch, seq_len=seq_len,

@@ -73,7 +73,7 @@ from fabless.estimate.graph import GRAD_BYTES, graph_parts, graph_plan, graph_tr
 from fabless.estimate.optime import compute_dtype
 from fabless.estimate.plan import check_plan
 from fabless.estimate.software import resolve_software, with_chip_calibration
-from fabless.estimate.step import (SHAPE_PARTS, PlanTable, Tuning, request_terms, shape_terms, step_terms,
+from fabless.estimate.step import (SHAPE_PARTS, PlanTable, Tuning, part_times, request_terms, shape_terms, step_terms,
                                    training_memory)
 from fabless.hardware.presets import all_systems, load_chip, load_system
 from fabless.hardware.schema import Chip, System
@@ -578,7 +578,8 @@ class Evaluator:
                 tr = s.training
                 sw = g.software
                 eff = sw.framework_kernel_efficiency if sw is not None else None
-                parts = {k: self._time(v, chip, cache, eff) for k, v in g.terms.items()}
+                parts = part_times(g.terms, lambda pairs: self._time(pairs, chip, cache, eff),
+                                   sw is not None and sw.pipelined_vector)
                 times = {"layers": sum(v for k, v in parts.items() if k.startswith("layer.")),
                          **{k: parts[k] for k in SHAPE_PARTS}}
                 sysm = sc["system"]
