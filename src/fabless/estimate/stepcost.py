@@ -114,6 +114,8 @@ class EngineStepCost:
     kv_capacity_tokens: int = 0
     kv_bytes_per_token: float = 0.0
     eff: float | None = None  # the software stack's framework efficiency (None: engine-wide)
+    #: the stack's grouped expert GEMMs' share of its dense GEMMs' rate (Software.grouped_gemm_efficiency)
+    grouped_eff: float = 1.0
     host_step_s: float = 0.0  # the software stack's host time per step (Software.host_step_overhead_s)
     #: the stack's overlapped host time per step (Software.host_step_floor_s): the least a step takes
     host_floor_s: float = 0.0
@@ -193,6 +195,7 @@ class EngineStepCost:
         return cls(cfg, system, plan, prec, chip, kv_capacity_tokens=int(free // kv_per_token_chip),
                    kv_bytes_per_token=float(cfg.kv_cache_bytes_per_token(prec.kv_cache)),
                    eff=sw.framework_kernel_efficiency if sw is not None else None,
+                   grouped_eff=sw.grouped_gemm_efficiency if sw is not None else 1.0,
                    host_step_s=sw.host_step_overhead_s if sw is not None else 0.0,
                    host_floor_s=sw.host_step_floor_s if sw is not None else 0.0,
                    score_s_per_position=decode_score_s(cfg, plan, 1, 1, sw) if sw is not None else 0.0,
@@ -259,7 +262,7 @@ class EngineStepCost:
         t = self._linear.get((tokens, eff))
         if t is None:
             g = expert_local(_split(build_decode_graph(scfg, tokens, 1, p), attention=False), self.plan)
-            t = self._linear[(tokens, eff)] = sum(graph_time(g, self.chip, eff=eff).values())
+            t = self._linear[(tokens, eff)] = sum(graph_time(g, self.chip, eff=eff, grouped_eff=self.grouped_eff).values())
         if prefill_tokens > 0:
             # the chunks of ``prefill_seqs`` requests, each attending to its own request only:
             # taken as that many equal chunks after equal cached prefixes
