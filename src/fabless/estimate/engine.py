@@ -557,10 +557,11 @@ def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = K
     pre_g, dec_g = request_graphs(cfg, plan, batch, prompt, ctx, prec, kernels)
     pre_t: dict[str, float] = {}
     dec_t: dict[str, float] = {}
+    grouped = sw.grouped_gemm_efficiency if sw is not None else 1.0
     for g in pre_g:
-        _add(pre_t, graph_time(g, chip, eff=prefill_eff(sw)))
+        _add(pre_t, graph_time(g, chip, eff=prefill_eff(sw), grouped_eff=grouped))
     for g in dec_g:
-        _add(dec_t, graph_time(g, chip, eff=_eff(sw)))
+        _add(dec_t, graph_time(g, chip, eff=_eff(sw), grouped_eff=grouped))
     if sw is not None and sw.decode_score_cost_s:
         dec_t["attention_scores"] = decode_score_s(cfg, plan, batch, ctx, sw)
     domain = system.scale_up.size

@@ -227,10 +227,15 @@ def comm_dtype_bytes(prec: Precision) -> float:
 
 
 def graph_time(graph: Graph, chip: ChipParams, *, blocks: set[str] | None = None, scale: float = 1.0,
-               eff: float | None = None) -> dict[str, float]:
+               eff: float | None = None, grouped_eff: float = 1.0) -> dict[str, float]:
     """Seconds per category for the ops of ``graph`` (optionally only ``blocks``) on ``chip``,
-    each block's time times its repeat count and ``scale``."""
+    each block's time times its repeat count and ``scale``. ``grouped_eff``: the software's
+    grouped-GEMM efficiency (:attr:`fabless.estimate.software.Software.grouped_gemm_efficiency`):
+    the routed experts' matmuls (:class:`~fabless.workload.ops.ExpertMatMul`) run at ``eff`` x it."""
     out: dict[str, float] = {}
+    expert_eff = eff
+    if grouped_eff != 1.0:
+        expert_eff = (engine_params()["framework_kernel_efficiency"] if eff is None else eff) * grouped_eff
     for b in graph.blocks:
         if blocks is not None and b.name not in blocks:
             continue
@@ -238,7 +243,8 @@ def graph_time(graph: Graph, chip: ChipParams, *, blocks: set[str] | None = None
             if isinstance(op, Collective):
                 continue
             cat = "recompute" if op.pass_ == "recompute" else ("optimizer" if op.pass_ == "opt" else _category(op))
-            out[cat] = out.get(cat, 0.0) + _op_time(framework_dtypes(op), chip, eff) * b.repeat * scale
+            e = expert_eff if isinstance(op, ExpertMatMul) else eff
+            out[cat] = out.get(cat, 0.0) + _op_time(framework_dtypes(op), chip, e) * b.repeat * scale
     return out
 
 

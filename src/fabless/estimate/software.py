@@ -112,6 +112,10 @@ class Software:
     #: (:func:`fabless.estimate.step.step_terms`; 0: none)
     moe_host_s: float = 0.0
     moe_host_per_expert_s: float = 0.0
+    #: inference: the share of the stack's dense-GEMM rate (``framework_kernel_efficiency``) that its
+    #: grouped GEMMs of a mixture-of-experts layer's routed experts reach (one GEMM per expert in one
+    #: grouped kernel, :class:`fabless.workload.ops.ExpertMatMul`); 1: the same rate
+    grouped_gemm_efficiency: float = 1.0
 
     def describe(self) -> str:
         how = (f"efficiency {self.framework_kernel_efficiency:.2f} of {self.efficiency_from} (the same compiler), "
@@ -158,6 +162,8 @@ class Software:
                     "run every token through every expert")
         if self.prefill_kernel_efficiency is not None:
             how += f"; prefill graph efficiency {self.prefill_kernel_efficiency:.2f}"
+        if self.grouped_gemm_efficiency != 1.0:
+            how += f"; grouped expert GEMMs at {self.grouped_gemm_efficiency:.2f} of its dense GEMMs' rate"
         return f"software: {self.name} ({self.display}, {self.date}): {how}"
 
 
@@ -224,6 +230,12 @@ def software_stacks() -> dict[str, Software]:
         pre_eff = _value(e, "prefill_kernel_efficiency", None)
         if pre_eff is not None and not 0 < float(pre_eff) <= 1:
             raise FablessError(f"software.yaml: {name}.prefill_kernel_efficiency must be in (0, 1], got {pre_eff}")
+        grouped = float(_value(e, "grouped_gemm_efficiency", 1.0))
+        if not 0 < grouped <= 1:
+            raise FablessError(f"software.yaml: {name}.grouped_gemm_efficiency must be in (0, 1], got {grouped}")
+        if grouped != 1.0 and e.get("phase") != "inference":
+            raise FablessError(f"software.yaml: {name}.grouped_gemm_efficiency applies to inference stacks only "
+                               f"(the engine's inference estimate and the serving simulator); {name} is {e.get('phase')}")
         srcs = tuple(dict.fromkeys([str(e["source"])] * ("source" in e) + [
             p.source for k, p in pf.params.items() if k.startswith(f"{name}.")]))
         out[str(name)] = Software(
@@ -241,7 +253,7 @@ def software_stacks() -> dict[str, Software]:
             decode_pads_batch=bool(_value(e, "decode_pads_batch", False)), moe_all_experts_load=all_experts,
             prefill_kernel_efficiency=None if pre_eff is None else float(pre_eff),
             overlap_ep_comm=bool(_value(e, "overlap_ep_comm", False)),
-            moe_host_s=moe_host, moe_host_per_expert_s=moe_host_e)
+            moe_host_s=moe_host, moe_host_per_expert_s=moe_host_e, grouped_gemm_efficiency=grouped)
     for name, s in list(out.items()):
         if s.efficiency_from is not None:
             src = out.get(s.efficiency_from)

@@ -114,6 +114,8 @@ class EngineStepCost:
     kv_capacity_tokens: int = 0
     kv_bytes_per_token: float = 0.0
     eff: float | None = None  # the software stack's framework efficiency (None: engine-wide)
+    #: the stack's grouped expert GEMMs' share of its dense GEMMs' rate (Software.grouped_gemm_efficiency)
+    grouped_eff: float = 1.0
     host_step_s: float = 0.0  # the software stack's host time per step (Software.host_step_overhead_s)
     #: the stack's host time per sequence of a step (Software.host_per_seq_s), added with host_step_s
     host_seq_s: float = 0.0
@@ -198,6 +200,7 @@ class EngineStepCost:
         return cls(cfg, system, plan, prec, chip, kv_capacity_tokens=int(free // kv_per_token_chip),
                    kv_bytes_per_token=float(cfg.kv_cache_bytes_per_token(prec.kv_cache)),
                    eff=sw.framework_kernel_efficiency if sw is not None else None,
+                   grouped_eff=sw.grouped_gemm_efficiency if sw is not None else 1.0,
                    host_step_s=sw.host_step_overhead_s if sw is not None else 0.0,
                    host_floor_s=sw.host_step_floor_s if sw is not None else 0.0,
                    host_seq_s=sw.host_per_seq_s if sw is not None else 0.0,
@@ -277,7 +280,7 @@ class EngineStepCost:
         if t is None:
             cf = self.cfg.num_experts / self.cfg.top_k if dense else None
             g = expert_local(_split(build_decode_graph(scfg, tokens, 1, p, capacity_factor=cf), attention=False), self.plan)
-            t = self._linear[(tokens, eff, dense)] = sum(graph_time(g, self.chip, eff=eff).values())
+            t = self._linear[(tokens, eff, dense)] = sum(graph_time(g, self.chip, eff=eff, grouped_eff=self.grouped_eff).values())
         if prefill_tokens > 0:
             # the chunks of ``prefill_seqs`` requests, each attending to its own request only:
             # taken as that many equal chunks after equal cached prefixes

@@ -43,7 +43,7 @@ The candidate tilings are evaluated for every design at once and the fastest is 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -106,11 +106,17 @@ def _check(m, n, k, batch, dtype) -> None:
 
 def gemm_time(m: int, n: int, k: int, chip: ChipParams, dtype: str = "bf16", *, batch: int = 1,
               b_shared: bool = False, out_dtype: str | None = None, model: str = "detailed",
-              tiles: Sequence[tuple[int, int]] | None = None) -> OpTime:
+              tiles: Sequence[tuple[int, int]] | None = None,
+              m_tiles: Callable[[float], float] | None = None) -> OpTime:
     """Time of a (batched) GEMM on every design of ``chip``.
 
     ``b_shared``: B is a weight shared by the batch (the batch folds into m, as real stacks do).
-    ``tiles``: restrict the GPU tile search to these (BM, BN) (e.g. for a hand check)."""
+    ``tiles``: restrict the GPU tile search to these (BM, BN) (e.g. for a hand check).
+    ``m_tiles``: for a grouped GEMM whose batch entries have different row counts (a mixture of
+    experts' per-expert tokens), the mean number of BM-row tiles per batch entry as a function
+    of BM (:func:`fabless.perf.ops.expected_row_tiles`), in place of ``ceil(m / BM)`` for the
+    mean ``m``: each entry's last tile is padded to BM on its own. GPU tile mapping only; the
+    systolic mapping times the mean ``m``."""
     _check(m, n, k, batch, dtype)
     out_dtype = out_dtype or _out_dtype(dtype)
     flops = gemm_flops(m, n, k, batch)
@@ -121,15 +127,16 @@ def gemm_time(m: int, n: int, k: int, chip: ChipParams, dtype: str = "bf16", *, 
         raise FablessError(f"unknown model '{model}'; use detailed or roofline")
     if b_shared and batch > 1:
         m, batch = m * batch, 1
+        m_tiles = None
     ib, ob = DTYPE_BYTES[dtype], DTYPE_BYTES[out_dtype]
     cand = list(tiles) if tiles else GPU_TILES
     one = chip.single
     if one is not None:
         try:
-            return _gemm_one(m, n, k, batch, ib, ob, flops, one.peak(dtype), one, cand)
+            return _gemm_one(m, n, k, batch, ib, ob, flops, one.peak(dtype), one, cand, m_tiles)
         except (ArithmeticError, ValueError):
             pass  # a zero or negative parameter: the array path's inf/NaN is the answer
-    return _gemm_designs(m, n, k, batch, ib, ob, flops, dtype, chip, cand)
+    return _gemm_designs(m, n, k, batch, ib, ob, flops, dtype, chip, cand, m_tiles)
 
 
 # The model is written once, in the functions below that take ``xp``: numpy with arrays
@@ -138,12 +145,13 @@ def gemm_time(m: int, n: int, k: int, chip: ChipParams, dtype: str = "bf16", *, 
 # see params.OneDesign). The two paths differ only in how they pick the best candidate.
 
 def _gpu_tile(xp, bm, bn, m, n, k_pad, batch, ib, a_bytes, b_bytes, c_bytes, fits, cores, g, macs_per_cycle_core,
-              operand_bytes, core_rate, sram_cap, bw, tile_overhead):
+              operand_bytes, core_rate, sram_cap, bw, tile_overhead, tm=None):
     """GPU tile candidate (BM, BN): compute time, HBM traffic, memory time, whether its operands
     fit the scratchpad, waves, tiles and operand-feed factor (``k_pad``: k padded to whole TILE_K steps;
     ``g``: the group of tiles sharing an operand in L2, see :func:`_l2_group`; ``tile_overhead``:
-    the time per wave outside the main loop, ``tile_overhead_s``)."""
-    tm, tn = xp.ceil(m / bm), xp.ceil(n / bn)
+    the time per wave outside the main loop, ``tile_overhead_s``; ``tm``: row tiles per batch
+    entry where they are not ``ceil(m / BM)``, see :func:`gemm_time`'s ``m_tiles``)."""
+    tm, tn = (xp.ceil(m / bm) if tm is None else tm), xp.ceil(n / bn)
     n_tiles = tm * tn * batch
     need = macs_per_cycle_core * (bm + bn) / (bm * bn) * ib
     feed = xp.minimum(1.0, operand_bytes / need)
@@ -217,7 +225,7 @@ def _systolic_traffic(xp, m, n, a_bytes, b_bytes, c_bytes, panel_t, sram_total):
     return xp.where((a_bytes + b_bytes + c_bytes) <= sram_total, a_bytes + b_bytes + c_bytes, reread)
 
 
-def _gemm_one(m, n, k, batch, ib, ob, flops, peak, d: OneDesign, cand) -> OpTime:
+def _gemm_one(m, n, k, batch, ib, ob, flops, peak, d: OneDesign, cand, m_tiles=None) -> OpTime:
     """Scalar path: one design (Python floats)."""
     xp = SCALAR
     a_bytes, b_bytes, c_bytes = m * k * batch * ib, k * n * batch * ib, m * n * batch * ob
@@ -232,7 +240,8 @@ def _gemm_one(m, n, k, batch, ib, ob, flops, peak, d: OneDesign, cand) -> OpTime
         args = (m, n, k_pad, batch, ib, a_bytes, b_bytes, c_bytes, fits, cores, _l2_group(xp, cores), mpc,
                 d.operand_bytes_per_cycle_per_core, rate / cores, d.sram_per_core_bytes * d.tile_sram_fraction, bw,
                 d.tile_overhead_s)
-        evals = [_gpu_tile(xp, float(bm), float(bn), *args) for bm, bn in cand]
+        evals = [_gpu_tile(xp, float(bm), float(bn), *args, tm=None if m_tiles is None else m_tiles(float(bm)))
+                 for bm, bn in cand]
         totals = [xp.maximum(e[0], e[2]) if e[3] else math.inf for e in evals]
         if not any(e[3] for e in evals):  # a scratchpad too small for any: the smallest tile runs
             totals[0] = xp.maximum(evals[0][0], evals[0][2])
@@ -312,7 +321,7 @@ def _read_only(a: np.ndarray) -> np.ndarray:
     return v
 
 
-def _gemm_designs(m, n, k, batch, ib, ob, flops, dtype, chip: ChipParams, cand) -> OpTime:
+def _gemm_designs(m, n, k, batch, ib, ob, flops, dtype, chip: ChipParams, cand, m_tiles=None) -> OpTime:
     """Array path: every design at once (the reference). What depends on the chip alone (its
     kinds, clock ratio, HBM rate, SRAM sums and panels) is computed once per ChipParams."""
     n_designs = len(chip)
@@ -339,7 +348,8 @@ def _gemm_designs(m, n, k, batch, ib, ob, flops, dtype, chip: ChipParams, cand) 
             _l2_group(np, cores), mpc,
             chip.operand_bytes_per_cycle_per_core[idx][None, :], rate[idx][None, :] / cores,
             chip.sram_per_core_bytes[idx] * chip.tile_sram_fraction[idx],
-            chip.hbm_rate_bytes_per_s[idx][None, :], chip.tile_overhead_s[idx][None, :])
+            chip.hbm_rate_bytes_per_s[idx][None, :], chip.tile_overhead_s[idx][None, :],
+            tm=None if m_tiles is None else np.array([m_tiles(float(b)) for b in bm[:, 0]])[:, None])
         # a scratchpad too small for any candidate still runs the smallest tile
         ok = ok | (~ok.any(axis=0)[None, :] & (np.arange(len(cand)) == 0)[:, None])
         total = np.where(ok, np.maximum(t_compute, t_memory), np.inf)

@@ -5,7 +5,9 @@ A thin dispatch: each op class maps to the shape-level model that times it.
 
 =================  =====================================================================
 MatMul             :func:`gemm.gemm_time` (batch entries are independent GEMMs)
-ExpertMatMul       grouped GEMM: one GEMM of ``tokens_per_expert`` rows per expert touched
+ExpertMatMul       grouped GEMM: one GEMM of ``tokens_per_expert`` rows per expert touched,
+                   each expert's last row tile padded on its own: the row tiles are the
+                   expectation over the routed token counts (:func:`expected_row_tiles`)
 Conv               implicit GEMM: m = batch x output pixels, n = out_ch / groups,
                    k = in_ch / groups x kernel area, one GEMM per group
 Attention          :func:`attention.attention_time`; a sliding window caps the keys; the
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -32,6 +35,47 @@ from fabless.perf.memory import norm_time, stream_time
 from fabless.perf.params import ChipParams, as_params
 from fabless.perf.result import OpTime
 from fabless.workload import ops as w
+
+
+#: Standard deviations either side of the mean over which :func:`expected_row_tiles` sums the
+#: binomial distribution (the mass outside is below 1e-30).
+_BINOMIAL_WINDOW_SD = 12.0
+
+
+@lru_cache(maxsize=4096)
+def expected_row_tiles(tokens: int, p: float, bm: float) -> float:
+    """Mean number of ``bm``-row tiles of one expert's GEMM in a grouped GEMM, ``E[ceil(X / bm)]``,
+    where ``X``, the expert's rows, is Binomial(``tokens``, ``p``): each of ``tokens`` tokens picks
+    this expert with probability ``p`` (``top_k`` of ``E`` experts at random: ``p = top_k / E``).
+    A grouped GEMM (CUTLASS's grouped kernels, TensorRT-LLM's and vLLM's MoE GEMMs) tiles each
+    expert's rows separately, so each expert pads its own last tile to ``bm`` rows; with the
+    mean rows a round multiple of ``bm`` about half the experts spill into one more tile.
+    ``E[ceil(X / b)] = sum_{j >= 0} P(X > j b)``, summed over the pmf within
+    ``_BINOMIAL_WINDOW_SD`` standard deviations of the mean. ``p >= 1``: every token, ``ceil(tokens / bm)``."""
+    n = int(tokens)
+    if n <= 0 or p <= 0.0:
+        return 0.0
+    if p >= 1.0:
+        return float(math.ceil(n / bm))
+    mean, sd = n * p, math.sqrt(n * p * (1.0 - p))
+    lo = max(0, int(math.floor(mean - _BINOMIAL_WINDOW_SD * sd)) - 1)
+    hi = min(n, int(math.ceil(mean + _BINOMIAL_WINDOW_SD * sd)) + 1)
+    x = np.arange(lo, hi + 1, dtype=float)
+    # log pmf at lo, then the ratio pmf(x + 1) / pmf(x) = (n - x) / (x + 1) x p / (1 - p) summed up
+    first = math.lgamma(n + 1) - math.lgamma(lo + 1) - math.lgamma(n - lo + 1) + lo * math.log(p) + (n - lo) * math.log1p(-p)
+    steps = np.log((n - x[:-1]) / (x[:-1] + 1.0)) + math.log(p) - math.log1p(-p)
+    pmf = np.exp(first + np.concatenate([[0.0], np.cumsum(steps)]))
+    # P(X > t) for t = j * bm: 1 below the window, the pmf's upper tail inside it, 0 above
+    tail = np.concatenate([np.cumsum(pmf[::-1])[::-1], [0.0]])  # tail[i] = P(X >= x[i]) within the window
+    total = 0.0
+    j_max = int(hi // bm) + 1
+    for j in range(j_max + 1):
+        t = j * bm
+        if t < lo:
+            total += 1.0
+        elif t < hi:
+            total += float(tail[int(math.floor(t)) - lo + 1])
+    return total
 
 
 def _wider(*dtypes: str) -> str:
@@ -47,8 +91,15 @@ def op_time(op, chip: ChipParams, *, model: str = "detailed") -> OpTime:
     if isinstance(op, w.ExpertMatMul):
         groups = max(1, min(op.experts, math.ceil(op.experts_touched)))
         rows = max(1, math.ceil(op.experts * op.tokens_per_expert / groups))
+        m_tiles = None
+        p_hit = op.top_k / op.routed_over
+        if not op.capacity_factor and not op.wgrad and p_hit < 1.0:
+            # routed (dropless) tokens: each expert's own rows, padded to whole tiles per expert,
+            # counted over the experts touched (the untouched run no tile); with top_k >= the
+            # experts routed over, every expert takes every token: the mean rows
+            m_tiles = lambda bm: op.experts * expected_row_tiles(op.tokens, p_hit, bm) / groups  # noqa: E731
         return gemm_time(rows, op.n, op.k, chip, _wider(op.dtype_a, op.dtype_b), batch=groups,
-                         out_dtype=op.dtype_out, model=model)
+                         out_dtype=op.dtype_out, model=model, m_tiles=m_tiles)
     if isinstance(op, w.Conv):
         (oh, ow), (kh, kw) = op.out_hw, op.kernel
         return gemm_time(op.batch * oh * ow, max(1, op.out_ch // op.groups), max(1, op.in_ch // op.groups * kh * kw),
