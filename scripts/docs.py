@@ -203,7 +203,9 @@ FAMILY_PARAMS = (
                        "`peak · mma_efficiency · mma_8bit_ratio`); 4-bit (fp4/int4) GEMMs take the same ratio"),
     ("sustained_clock_fraction", "sustained / boost clock where the chip file gives no `clock.sustained_mhz`"),
     ("hbm_efficiency", "achievable fraction of HBM bandwidth"),
-    ("launch_overhead_s", "fixed cost per kernel"),
+    ("launch_overhead_s", "fixed cost per kernel, as a timer around back-to-back launches sees it"),
+    ("device_fixed_s", "the part of `launch_overhead_s` inside the kernel's own device span (what a per-op device "
+                       "trace holds of it; a kernel row's `timing=device_trace`)"),
     ("operand_bytes_per_cycle_per_core", "operand bandwidth into one core's tiles"),
     ("attention_mma_ratio", "flash inner-loop throughput / GEMM main-loop throughput"),
     ("attention_overhead_blocks", "per query block: Q load, normalise, O write, in KV-block times"),

@@ -16,6 +16,16 @@ Rows and how they are predicted (``data/measurements/published.csv``):
 * nvbandwidth copies between two GPUs or from the host: interconnect, not a single chip:
   skipped (see category ``comm``).
 
+What a row's time includes: its config's ``timing`` key (perf.params.TIMING_METHODS), read from
+the benchmark's source. ``device_trace``: the op's device duration from a profiler trace
+(accelerator-microbenchmarks' ``multiple_iteration_timeit_from_trace`` reads each op's
+``device_duration_ps``: the TPU7x rows kernel-v7-*), predicted with the family's ``device_fixed_s``
+in place of ``launch_overhead_s``. ``stream``: a timer around back-to-back launches, divided by
+their count (mamf-finder's torch/HPU events, tritonbench's do_bench, superbench cublaslt_gemm's and
+hipblaslt-bench's warm-up then timed iterations), and ``wall_sync``: a host clock with a
+synchronise (gpt-fast's tokens/s, the Pallas guide's jax.block_until_ready loop); both hold the
+whole ``launch_overhead_s``, as every row did before the key existed. A row without it is skipped.
+
 Fitting (:func:`calibrate`): the rule, fixed before looking at the errors, is to fit each
 family's ``mma_efficiency`` on the MAMF row of the family's first product (A100 SXM, H100
 SXM, B200, MI300X) and hold out its siblings (A100 PCIe, GH200, GB200, MI325X) and every
@@ -40,7 +50,7 @@ from fabless.perf.attention import attention_time
 from fabless.perf.gemm import gemm_time
 from fabless.perf.memory import hbm_read_time, memcpy_time
 from fabless.perf.libraries import library_for_source, with_library
-from fabless.perf.params import ChipParams
+from fabless.perf.params import TIMING_METHODS, ChipParams
 from fabless.validate.core import Skip, load_rows, parse_config
 from fabless.validate.hardware_map import Unmapped, chip_for_hardware
 
@@ -79,10 +89,19 @@ def _int(cfg: dict, key: str) -> int:
         raise Skip(f"config lacks a whole-number '{key}'") from None
 
 
-def _params(row: dict, overrides: dict[str, Any] | None) -> ChipParams:
+def _timing(cfg: dict) -> str:
+    t = cfg.get("timing", "").strip().lower()
+    if t not in TIMING_METHODS:
+        raise Skip(f"config states no timing method (timing={t or '?'}; one of {', '.join(TIMING_METHODS)})")
+    return t
+
+
+def _params(row: dict, overrides: dict[str, Any] | None, cfg: dict) -> ChipParams:
     # a row measured with a named kernel library (data/perf/libraries.yaml) is predicted with it
     p = with_library(ChipParams.from_chip(chip_for_hardware(row["hardware"])), library_for_source(row.get("source", "")))
-    return p.replace(**overrides) if overrides else p
+    p = p.replace(**overrides) if overrides else p
+    # the fixed cost per kernel that the row's timing method sees (ChipParams.timed)
+    return p.timed(_timing(cfg))
 
 
 def predict(row: dict, *, overrides: dict[str, Any] | None = None) -> float | None:
@@ -97,23 +116,23 @@ def predict(row: dict, *, overrides: dict[str, Any] | None = None) -> float | No
     if "nvbandwidth" in name or "copy bandwidth" in metric:
         raise Skip("copy between chips or from the host: an interconnect measurement, not a single-chip kernel")
     if name.startswith("gemm") and "tflop" in metric:
-        p = _params(row, overrides)
+        p = _params(row, overrides, cfg)
         r = gemm_time(_int(cfg, "m"), _int(cfg, "n"), _int(cfg, "k"), p, _dtype(row))
         return float(r.achieved_flops_per_s[0] / 1e12)
     if "attention" in name and "tflop" in metric:
         if "flashattention" not in name:
             raise Skip("only flash-style attention kernels are modelled")
         causal = cfg.get("causal", "").lower().startswith(("true", "1", "yes"))
-        p = _params(row, overrides)
         b, h, s, d = (_int(cfg, k) for k in ("batch", "heads", "seq", "head_dim"))
+        p = _params(row, overrides, cfg)
         r = attention_time(b, s, s, h, d, p, _dtype(row), causal=causal, phase="prefill")
         return float(r.achieved_flops_per_s[0] / 1e12)
     if name.startswith("hbm copy") and "hbm bandwidth" in metric:
-        p = _params(row, overrides)
+        p = _params(row, overrides, cfg)
         r = memcpy_time(float(_int(cfg, "bytes")), p)
         return float(r.achieved_bytes_per_s[0] / 1e9)
     if "memory bandwidth" in metric and "decode" in name:
-        p = _params(row, overrides)
+        p = _params(row, overrides, cfg)
         r = hbm_read_time(GPT_FAST_WEIGHT_BYTES, p)
         return float(r.achieved_bytes_per_s[0] / 1e9)
     raise Skip("kernel not modelled")
