@@ -55,8 +55,10 @@ def test_every_row_is_held_out():
         assert not set(stack.fit_rows) & ids, stack.name
     # no fitted value of the engine or of a software stack names one of them in its fitted_on
     data = Path(str(resources.files("fabless") / "data"))
+    # error_bands.yaml is exempt: it records held-out residuals (these rows belong there), not fitted values
     for f in [*data.glob("estimate/*.yaml"), *data.glob("chips/*.yaml"), *data.glob("systems/*.yaml")]:
-        assert "infer-fresh-" not in f.read_text(), f.name
+        if f.name != "error_bands.yaml":
+            assert "infer-fresh-" not in f.read_text(), f.name
 
 
 def test_every_row_maps_to_its_run_and_leaves_the_static_batch_engine():
