@@ -313,6 +313,18 @@ def test_dgx_h200_allreduce_1gib_matches_measurement_scale():
     assert r.busbw_bytes_per_s / 1e9 == pytest.approx(463.58, rel=0.10)
 
 
+@needs_presets
+def test_mi300x_allreduce_plateau_is_amds_usable_xgmi_bandwidth():
+    # AMD (ROCm blog, 2025-03-02): an xGMI link carries 64 GB/s per direction, about 48 GB/s usable.
+    # A direct all-reduce on the 8-GPU mesh sends (S/8) to each of 7 peers twice, over 7 links at
+    # once: time 2 (S/8) / 48 GB/s, bus factor 2 * 7/8, so busbw = 7 * 48 = 336 GB/s, less the
+    # step and launch costs (under 1% at 8 GiB).
+    r = C.collective_time("all_reduce", 8 * 2**30, 8, load_system("mi300x-8"))
+    assert r.busbw_bytes_per_s / 1e9 == pytest.approx(7 * 48, rel=0.01)
+    # and the measured plateau (comm-fresh-015, Azure ND MI300X v5: 316.8 GB/s) is within 7%
+    assert r.busbw_bytes_per_s / 1e9 == pytest.approx(316.8, rel=0.07)
+
+
 # --------------------------------------------------------------------------- CLI
 
 
