@@ -90,7 +90,9 @@ def test_every_row_is_mapped_and_the_fit_rows_are_the_ids_one_mod_three():
     assert set(families()["intel-gaudi2"].sources["mma_efficiency"]["fitted_on"]) == fit - GAUDI3_IDS
     stacks = software_stacks()
     assert (set(stacks["megatron-deepspeed-gaudi"].fit_rows) | set(stacks["megatron-deepspeed-gaudi-v3.0"].fit_rows)
-            | set(stacks["optimum-habana-run-generation"].fit_rows) | set(stacks["optimum-habana-deepspeed-lora"].fit_rows)) == fit
+            | set(stacks["optimum-habana-run-generation"].fit_rows)
+            | set(stacks["optimum-habana-run-generation-no-reuse-cache"].fit_rows)
+            | set(stacks["optimum-habana-deepspeed-lora"].fit_rows)) == fit
 
 
 def _cfg(r: dict) -> dict:
@@ -208,8 +210,7 @@ def test_run_generation_decode_attends_the_whole_static_cache():
     assert decode_context(10, 100, sw) == 110 and decode_context(10, 100, None) == 60
     kv_step = 512 * 110 * 2 * 32 * 4096 * 2
     assert kv_step / 1e9 == pytest.approx(29.5, abs=0.05)
-    by_row = train.software_by_row()
-    assert all(by_row[r["id"]] == "optimum-habana-run-generation" for r in ROWS if r["category"] == "infer")
+    assert software_stacks()["optimum-habana-run-generation-no-reuse-cache"].decode_full_cache
     # serving on Gaudi (TGI-gaudi, infer-185/-186) keeps the default stack, which attends the tokens so far
     assert not software_stacks()["optimum-habana"].decode_full_cache
 
@@ -232,3 +233,39 @@ def test_the_gaudi2_efficiency_is_what_the_fit_script_gives():
         train._estimate_cached.cache_clear()
     assert {r["id"] for r in mod.fit_rows()} == set(families()["intel-gaudi2"].sources["mma_efficiency"]["fitted_on"])
     assert families()["intel-gaudi2"].values["mma_efficiency"] == pytest.approx(best, abs=1e-9)
+
+
+def test_runs_without_reuse_cache_prefill_the_padded_inputs():
+    # optimum-habana pads the prompt by max_new_tokens under static shapes and cuts the first step back
+    # to the prompt only with --reuse_cache (or bucket_internal): the rows' config says which they ran
+    # (reuse_cache=yes/no; the deepspeed tests default to no, the torch.compile ones pass it).
+    from fabless.estimate.engine import prefill_tokens
+
+    by_row = train.software_by_row()
+    for r in ROWS:
+        if r["category"] != "infer" or "test=" not in r["config"]:
+            continue
+        c = _cfg(r)
+        reuse = c.get("reuse_cache") == "yes" or c.get("torch_compile", "").startswith("yes")
+        want = "optimum-habana-run-generation" if reuse else "optimum-habana-run-generation-no-reuse-cache"
+        assert by_row[r["id"]] == want, r["id"]
+    stacks = software_stacks()
+    full, cut = stacks["optimum-habana-run-generation-no-reuse-cache"], stacks["optimum-habana-run-generation"]
+    assert full.prefill_full_length and not cut.prefill_full_length
+    assert full.efficiency_from == "optimum-habana-run-generation"
+    # Llama 2 7B at batch 512, 10 + 100 tokens: 512 x 110 = 56,320 prompt tokens instead of 5,120
+    assert 512 * prefill_tokens(10, 100, full) == 56320 and 512 * prefill_tokens(10, 100, cut) == 5120
+    assert prefill_tokens(10, 100, None) == 10
+
+
+def test_padded_prefill_costs_the_linear_flops_of_the_padding_by_hand():
+    # infer-gaudi-012 vs -009 (same scenario, Gaudi 2): the padding adds 512 x 100 = 51,200 prompt tokens
+    # of 2 x 6.74e9 parameters each, 6.90e14 FLOPs: 1.60 s at the 432 TFLOPS bf16 peak, 3.2 s at half of it
+    # (the attention scores add 4 x 32 layers x 4096 x 110^2 x 512 = 3.2e12, under 0.5%).
+    full = train.run_entry(next(r for r in ROWS if r["id"] == "infer-gaudi-012"))[1].metrics
+    cut = train.run_entry(next(r for r in ROWS if r["id"] == "infer-gaudi-009"))[1].metrics
+    extra_flop = 2 * 6.74e9 * 512 * 100
+    assert extra_flop / 432e12 == pytest.approx(1.60, abs=0.01)
+    assert 1.60 < full["ttft_s"] - cut["ttft_s"] < 3.2
+    # the decode steps are the same: the static buffer is 110 positions either way
+    assert full["tpot_s"] == pytest.approx(cut["tpot_s"], rel=1e-9)

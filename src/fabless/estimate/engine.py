@@ -481,6 +481,17 @@ def prefill_bucket(tokens: int, min_tokens: int, seq_len: int | None = None) -> 
     return max(tokens, bucket)
 
 
+def prefill_tokens(input_tokens: int, output_tokens: int, sw: Software | None) -> int:
+    """The tokens a static batch's prompt step computes per sequence: ``input + output`` for a
+    stack whose prompt graph runs over the inputs padded to the compiled length
+    (``sw.prefill_full_length``: optimum-habana without --reuse_cache), else the prompt in its
+    prefill bucket (:func:`prefill_bucket`), capped at ``input + output``."""
+    if sw is not None and sw.prefill_full_length:
+        return input_tokens + output_tokens
+    return prefill_bucket(input_tokens, sw.prefill_bucket_min_tokens if sw is not None else 0,
+                          input_tokens + output_tokens)
+
+
 def prefill_eff(sw: Software | None) -> float | None:
     """The efficiency of a stack's prefill (context-encoding) graph: its
     ``prefill_kernel_efficiency`` where set, else its framework efficiency (None: engine-wide)."""
@@ -552,8 +563,7 @@ def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = K
     inf = scn.inference
     prec = _precision(scn)
     ctx = decode_context(inf.input_tokens, inf.output_tokens, sw)
-    prompt = prefill_bucket(inf.input_tokens, sw.prefill_bucket_min_tokens if sw is not None else 0,
-                            inf.input_tokens + inf.output_tokens)
+    prompt = prefill_tokens(inf.input_tokens, inf.output_tokens, sw)
     pre_g, dec_g = request_graphs(cfg, plan, batch, prompt, ctx, prec, kernels)
     pre_t: dict[str, float] = {}
     dec_t: dict[str, float] = {}

@@ -89,6 +89,10 @@ class Software:
     #: padded to the next bucket, capped at the compiled sequence length, and the padding is
     #: computed like real tokens (:func:`fabless.estimate.engine.prefill_bucket`; 0: no buckets)
     prefill_bucket_min_tokens: int = 0
+    #: inference (static batch): the prompt graph runs over the inputs padded to the whole compiled
+    #: length, prompt + output tokens (optimum-habana's static shapes without --reuse_cache), the
+    #: padding computed like real tokens (:func:`fabless.estimate.engine.prefill_tokens`)
+    prefill_full_length: bool = False
     #: inference: the token-generation graph is compiled at the server's batch (Neuron: batch_size =
     #: max_num_seqs): every decode step computes that many sequences, idle slots padded
     decode_pads_batch: bool = False
@@ -153,6 +157,8 @@ class Software:
         if self.decode_score_cost_s:
             how += (f"; {self.decode_score_cost_s * 1e9:.2f} ns per attended position of a sequence's decode scores "
                     f"per rank (up to {self.decode_score_lanes} query heads at once)")
+        if self.prefill_full_length:
+            how += "; the prompt step runs over the inputs padded to prompt + output tokens"
         if self.prefill_bucket_min_tokens:
             how += f"; prompts padded to power-of-two prefill buckets from {self.prefill_bucket_min_tokens} tokens"
         if self.decode_pads_batch:
@@ -250,6 +256,7 @@ def software_stacks() -> dict[str, Software]:
             pipelined_vector=bool(_value(e, "pipelined_vector", False)),
             decode_full_cache=bool(_value(e, "decode_full_cache", False)), decode_score_cost_s=score,
             decode_score_lanes=lanes, prefill_bucket_min_tokens=bucket,
+            prefill_full_length=bool(_value(e, "prefill_full_length", False)),
             decode_pads_batch=bool(_value(e, "decode_pads_batch", False)), moe_all_experts_load=all_experts,
             prefill_kernel_efficiency=None if pre_eff is None else float(pre_eff),
             overlap_ep_comm=bool(_value(e, "overlap_ep_comm", False)),
