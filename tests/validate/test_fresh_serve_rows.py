@@ -67,7 +67,8 @@ def test_every_row_maps_to_its_run_and_leaves_the_static_batch_engine():
         e = m[r["id"]]
         cfg = _cfg(r)
         scn = e["scenario"]
-        assert scn["system"]["count"] == int(r["n_chips"]), r["id"]
+        devices_per_chip = 2 if _source(r) == "sgl-project/sglang-jax" else 1  # a TPU v7 chip is two chiplet devices
+        assert scn["system"]["count"] == devices_per_chip * int(r["n_chips"]), r["id"]
         assert "serve_scenarios_fresh.yaml" in train.scenario_map()[r["id"]]["skip"], r["id"]
         chip = preset_for_hardware(r["hardware"])[0]
         if _source(r) == "dstackai/benchmarks":
@@ -79,8 +80,10 @@ def test_every_row_maps_to_its_run_and_leaves_the_static_batch_engine():
             assert scn["precision"]["kv_cache"] == "bf16"
         elif _source(r) == "sgl-project/sglang-jax":
             assert chip == "tpu-v7" and scn["software"] == "sglang-jax"
-            # 8 JAX devices = 4 chips of two TensorCores: tp and ep over the chips
-            assert int(cfg["tp"].split()[0]) == 2 * scn["parallel"]["tp"] and int(cfg["ep"]) == 2 * scn["parallel"]["ep"]
+            # 8 JAX devices = 4 chips of two TensorCore chiplets, mapped device by device as
+            # serve_scenarios_newchips.yaml maps the same cookbook: the tpu-v7-2x2x1 slice of 8 chiplets
+            assert scn["system"] == {"name": "tpu-v7-2x2x1", "count": 8}
+            assert int(cfg["tp"].split()[0]) == scn["parallel"]["tp"] == 8 and int(cfg["ep"]) == scn["parallel"]["ep"] == 8
             assert e["load"] == {"kind": "burst", "requests": int(cfg["max_concurrency"])}
         else:
             assert chip in ("trainium1", "trainium2") and scn["software"] == "neuron-inference"
