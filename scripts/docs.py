@@ -211,6 +211,8 @@ FAMILY_PARAMS = (
     ("attention_overhead_blocks", "per query block: Q load, normalise, O write, in KV-block times"),
     ("attention_block", "query/KV block"),
     ("tile_sram_fraction", "part of a core's scratchpad usable for tiles"),
+    ("pow2_tiles_only", "1: the family's GEMM libraries tile the output only in power-of-two sides (no 192-wide "
+                        "tile); 0: every GPU tile candidate"),
     ("vector_efficiency", "fraction of the vector peak elementwise kernels reach"),
     ("scratchpad_bytes_if_unknown", "per-core scratchpad when the chip file has none"),
     ("tile_overhead_s", "GEMM time per wave of tiles outside the main loop that the kernel does not hide (prologue loads, "

@@ -60,6 +60,15 @@ GPU_TILES: tuple[tuple[int, int], ...] = ((64, 64), (64, 128), (128, 64), (128, 
                                           (128, 256), (256, 128))
 _TILE_BM = np.array([t[0] for t in GPU_TILES], float)[:, None]
 _TILE_BN = np.array([t[1] for t in GPU_TILES], float)[:, None]
+
+
+def _not_pow2(cand) -> np.ndarray:
+    """Per tile candidate (BM, BN): whether a side is not a power of two (the 192-wide tiles,
+    which a family with ``pow2_tiles_only`` does not use)."""
+    return np.array([any(int(x) & (int(x) - 1) for x in t) for t in cand], bool)
+
+
+_TILE_NOT_POW2 = _not_pow2(GPU_TILES)
 #: K step of a tile (elements): one 128-byte line of bf16; pipeline stages kept in flight. The
 #: K loop runs in whole steps (a partial last step is zero-filled and costs a full one), so k is
 #: padded up to a multiple; with split-K the slices then stay whole steps, and more K never
@@ -242,8 +251,10 @@ def _gemm_one(m, n, k, batch, ib, ob, flops, peak, d: OneDesign, cand, m_tiles=N
                 d.tile_overhead_s)
         evals = [_gpu_tile(xp, float(bm), float(bn), *args, tm=None if m_tiles is None else m_tiles(float(bm)))
                  for bm, bn in cand]
-        totals = [xp.maximum(e[0], e[2]) if e[3] else math.inf for e in evals]
-        if not any(e[3] for e in evals):  # a scratchpad too small for any: the smallest tile runs
+        odd = _TILE_NOT_POW2 if cand is GPU_TILES else _not_pow2(cand)
+        usable = [bool(e[3]) and not (d.pow2_tiles_only > 0 and odd[i]) for i, e in enumerate(evals)]
+        totals = [xp.maximum(e[0], e[2]) if u else math.inf for e, u in zip(evals, usable)]
+        if not any(usable):  # a scratchpad too small for any: the smallest tile runs
             totals[0] = xp.maximum(evals[0][0], evals[0][2])
         best = argmin(totals)
         compute, traffic, _, _, waves, n_tiles, feed = evals[best]
@@ -350,6 +361,9 @@ def _gemm_designs(m, n, k, batch, ib, ob, flops, dtype, chip: ChipParams, cand, 
             chip.sram_per_core_bytes[idx] * chip.tile_sram_fraction[idx],
             chip.hbm_rate_bytes_per_s[idx][None, :], chip.tile_overhead_s[idx][None, :],
             tm=None if m_tiles is None else np.array([m_tiles(float(b)) for b in bm[:, 0]])[:, None])
+        # a family whose libraries tile only in power-of-two sides skips the 192-wide candidates
+        odd = _TILE_NOT_POW2 if cand is GPU_TILES else _not_pow2(cand)
+        ok = ok & ~(odd[:, None] & (chip.pow2_tiles_only[idx] > 0)[None, :])
         # a scratchpad too small for any candidate still runs the smallest tile
         ok = ok | (~ok.any(axis=0)[None, :] & (np.arange(len(cand)) == 0)[:, None])
         total = np.where(ok, np.maximum(t_compute, t_memory), np.inf)

@@ -41,7 +41,7 @@ FAMILY_FIELDS = (
     "mma_efficiency", "sustained_clock_fraction", "hbm_efficiency", "launch_overhead_s",
     "operand_bytes_per_cycle_per_core", "attention_mma_ratio", "attention_overhead_blocks",
     "attention_block", "tile_sram_fraction", "vector_efficiency", "scratchpad_bytes_if_unknown",
-    "mma_8bit_ratio", "tile_overhead_s", "device_fixed_s",
+    "mma_8bit_ratio", "tile_overhead_s", "device_fixed_s", "pow2_tiles_only",
 )
 
 #: How a measurement was timed (a kernel row's ``timing=`` config key, :meth:`ChipParams.timed`):
@@ -263,6 +263,7 @@ class ChipParams:
     mma_8bit_ratio: np.ndarray
     tile_overhead_s: np.ndarray
     device_fixed_s: np.ndarray
+    pow2_tiles_only: np.ndarray
     mu_reshape: np.ndarray
     sources: tuple[dict, ...] = field(default=(), compare=False)
 
@@ -317,7 +318,7 @@ class ChipParams:
                                              "operand_bytes_per_cycle_per_core", "attention_mma_ratio",
                                              "attention_overhead_blocks", "attention_block",
                                              "tile_sram_fraction", "vector_efficiency", "mma_8bit_ratio",
-                                             "tile_overhead_s", "device_fixed_s")},
+                                             "tile_overhead_s", "device_fixed_s", "pow2_tiles_only")},
             mu_reshape=np.array([float(mu.reshape_factor or 1) if mu else 1.0]),
             sources=(src,),
         )
