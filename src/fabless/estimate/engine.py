@@ -492,6 +492,25 @@ def prefill_tokens(input_tokens: int, output_tokens: int, sw: Software | None) -
                           input_tokens + output_tokens)
 
 
+def expert_array_use(cfg: ModelConfig, tp: int, chip: Chip, sw: Software | None) -> float:
+    """The share of each core's systolic array that a stack's expert matmuls keep busy, for a stack
+    that slices every routed expert's intermediate dimension over all the replica's cores
+    (``sw.moe_experts_sliced_per_core``; NxD's ExpertMLPs without expert parallelism): each core
+    holds ``moe_intermediate_size / (tp x cores)`` of every expert, the width of its gate/up
+    projections' outputs and of its down projection's contraction, and a core's array works on
+    ``cols`` of them per pass, so a slice of ``w`` fills ``w / (cols x ceil(w / cols))`` of it
+    (Qwen3-30B-A3B, 768 wide: 96 of 128 on one Trainium2 chip's 8 cores, 24 of 128 on 16 Trainium1
+    chips' 32). 1.0 for a dense model, a stack that does not slice so, or a chip without a stated
+    systolic array."""
+    mu = chip.compute.matrix_units
+    if sw is None or not sw.moe_experts_sliced_per_core or not cfg.is_moe or mu is None or not mu.cols:
+        return 1.0
+    width = cfg.moe_intermediate_size / (tp * chip.compute.cores)
+    if width <= 0:
+        return 1.0
+    return width / (mu.cols * -(-width // mu.cols))
+
+
 def prefill_eff(sw: Software | None) -> float | None:
     """The efficiency of a stack's prefill (context-encoding) graph: its
     ``prefill_kernel_efficiency`` where set, else its framework efficiency (None: engine-wide)."""
@@ -567,7 +586,7 @@ def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = K
     pre_g, dec_g = request_graphs(cfg, plan, batch, prompt, ctx, prec, kernels)
     pre_t: dict[str, float] = {}
     dec_t: dict[str, float] = {}
-    grouped = sw.grouped_gemm_efficiency if sw is not None else 1.0
+    grouped = (sw.grouped_gemm_efficiency if sw is not None else 1.0) * expert_array_use(cfg, plan.tp, system.chip, sw)
     for g in pre_g:
         _add(pre_t, graph_time(g, chip, eff=prefill_eff(sw), grouped_eff=grouped))
     for g in dec_g:

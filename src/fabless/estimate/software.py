@@ -102,6 +102,12 @@ class Software:
     #: ``forward_all_experts``; below it, only the chosen experts are loaded); 0: never (the
     #: tokens routed, the experts they touch)
     moe_all_experts_load: float = 0.0
+    #: inference, mixture-of-experts models: the stack slices every expert's intermediate
+    #: dimension over all the replica's cores (tensor-parallel experts, no expert parallelism), so
+    #: each core's expert matmuls are that slice wide and its systolic array's columns beyond the
+    #: slice idle (:func:`fabless.estimate.engine.expert_array_use`); False: the experts' matmuls
+    #: fill the array
+    moe_experts_sliced_per_core: bool = False
     #: inference: the context-encoding (prefill) graph's efficiency in place of
     #: ``framework_kernel_efficiency`` (None: the same); a stack that compiles prefill and decode as
     #: separate graphs (Neuron) can reach a different share of the chip's peak in each
@@ -166,6 +172,8 @@ class Software:
         if self.moe_all_experts_load:
             how += (f"; MoE prompt steps (and decode steps at tokens x top_k / experts >= {self.moe_all_experts_load:g}) "
                     "run every token through every expert")
+        if self.moe_experts_sliced_per_core:
+            how += "; MoE experts sliced over every core (each core's expert matmuls only as wide as its slice)"
         if self.prefill_kernel_efficiency is not None:
             how += f"; prefill graph efficiency {self.prefill_kernel_efficiency:.2f}"
         if self.grouped_gemm_efficiency != 1.0:
@@ -233,6 +241,9 @@ def software_stacks() -> dict[str, Software]:
         all_experts = float(_value(e, "moe_all_experts_load", 0.0))
         if not 0 <= all_experts <= 1e6:
             raise FablessError(f"software.yaml: {name}.moe_all_experts_load must be >= 0 (0: never), got {all_experts}")
+        sliced = _value(e, "moe_experts_sliced_per_core", False)
+        if not isinstance(sliced, bool):
+            raise FablessError(f"software.yaml: {name}.moe_experts_sliced_per_core must be true or false, got {sliced!r}")
         pre_eff = _value(e, "prefill_kernel_efficiency", None)
         if pre_eff is not None and not 0 < float(pre_eff) <= 1:
             raise FablessError(f"software.yaml: {name}.prefill_kernel_efficiency must be in (0, 1], got {pre_eff}")
@@ -258,6 +269,7 @@ def software_stacks() -> dict[str, Software]:
             decode_score_lanes=lanes, prefill_bucket_min_tokens=bucket,
             prefill_full_length=bool(_value(e, "prefill_full_length", False)),
             decode_pads_batch=bool(_value(e, "decode_pads_batch", False)), moe_all_experts_load=all_experts,
+            moe_experts_sliced_per_core=sliced,
             prefill_kernel_efficiency=None if pre_eff is None else float(pre_eff),
             overlap_ep_comm=bool(_value(e, "overlap_ep_comm", False)),
             moe_host_s=moe_host, moe_host_per_expert_s=moe_host_e, grouped_gemm_efficiency=grouped)
