@@ -108,10 +108,12 @@ def test_link_generation_overrides_only_their_technology():
     ici, _, launch_ici = C.scale_up_params("ICI (2D torus, 16x16 pod)", p)
     assert launch_ici == 0.0 and ici.ll_step_overhead_s == ici.simple_step_overhead_s
     assert p.generation(None) is None
-    # Infinity Fabric only switches LL128 off (RCCL); NVLink 4 keeps LL128 at NCCL's 0.92
+    # Infinity Fabric switches LL128 off (RCCL) and takes AMD's usable xGMI fraction (48 of 64 GB/s);
+    # NVLink 4 keeps LL128 at NCCL's 0.92 and the fitted default efficiency
     xgmi, _, launch_x = C.scale_up_params("Infinity Fabric (xGMI)", p)
     assert xgmi.ll128_bw_fraction == 0.0 and fab4.ll128_bw_fraction == 0.92
-    assert xgmi.bw_efficiency == p.scale_up.bw_efficiency and launch_x == p.launch_latency_s
+    assert xgmi.bw_efficiency == pytest.approx(48 / 64) and fab4.bw_efficiency == p.scale_up.bw_efficiency
+    assert xgmi.simple_step_overhead_s == p.scale_up.simple_step_overhead_s and launch_x == p.launch_latency_s
 
 
 def test_generation_fields_round_trip_through_replace():
