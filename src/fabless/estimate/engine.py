@@ -511,6 +511,13 @@ def expert_array_use(cfg: ModelConfig, tp: int, chip: Chip, sw: Software | None)
     return width / (mu.cols * -(-width // mu.cols))
 
 
+def grouped_gemm_share(cfg: ModelConfig, tp: int, chip: Chip, sw: Software | None) -> float:
+    """The rate of a stack's grouped expert matmuls as a share of its dense ones: the stack's
+    ``grouped_gemm_efficiency`` (1.0 without a stack) times the array share its expert slices
+    fill (:func:`expert_array_use`). The static engine and the serving step cost both use it."""
+    return (sw.grouped_gemm_efficiency if sw is not None else 1.0) * expert_array_use(cfg, tp, chip, sw)
+
+
 def prefill_eff(sw: Software | None) -> float | None:
     """The efficiency of a stack's prefill (context-encoding) graph: its
     ``prefill_kernel_efficiency`` where set, else its framework efficiency (None: engine-wide)."""
@@ -586,7 +593,7 @@ def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = K
     pre_g, dec_g = request_graphs(cfg, plan, batch, prompt, ctx, prec, kernels)
     pre_t: dict[str, float] = {}
     dec_t: dict[str, float] = {}
-    grouped = (sw.grouped_gemm_efficiency if sw is not None else 1.0) * expert_array_use(cfg, plan.tp, system.chip, sw)
+    grouped = grouped_gemm_share(cfg, plan.tp, system.chip, sw)
     for g in pre_g:
         _add(pre_t, graph_time(g, chip, eff=prefill_eff(sw), grouped_eff=grouped))
     for g in dec_g:

@@ -61,7 +61,7 @@ from functools import cached_property
 
 from fabless.estimate.engine import (Plan, decode_score_s, engine_params, expert_local, graph_time, heads_per_rank,
                                      inference_all_reduce_s, inference_config, inference_memory_bytes, prefill_bucket,
-                                     expert_array_use, prefill_eff, resolve_system)
+                                     grouped_gemm_share, prefill_eff, resolve_system)
 from fabless.estimate.cpu import check_accelerator_precision
 from fabless.estimate.plan import check_plan
 from fabless.estimate.scenario import Scenario
@@ -200,8 +200,7 @@ class EngineStepCost:
         return cls(cfg, system, plan, prec, chip, kv_capacity_tokens=int(free // kv_per_token_chip),
                    kv_bytes_per_token=float(cfg.kv_cache_bytes_per_token(prec.kv_cache)),
                    eff=sw.framework_kernel_efficiency if sw is not None else None,
-                   grouped_eff=(sw.grouped_gemm_efficiency if sw is not None else 1.0)
-                   * expert_array_use(cfg, tp, system.chip, sw),
+                   grouped_eff=grouped_gemm_share(cfg, tp, system.chip, sw),
                    host_step_s=sw.host_step_overhead_s if sw is not None else 0.0,
                    host_floor_s=sw.host_step_floor_s if sw is not None else 0.0,
                    host_seq_s=sw.host_per_seq_s if sw is not None else 0.0,

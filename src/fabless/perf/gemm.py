@@ -69,6 +69,11 @@ def _not_pow2(cand) -> np.ndarray:
 
 
 _TILE_NOT_POW2 = _not_pow2(GPU_TILES)
+
+
+def _odd_tiles(cand) -> np.ndarray:
+    """:func:`_not_pow2` of a candidate list, precomputed for the shipped GPU_TILES."""
+    return _TILE_NOT_POW2 if cand is GPU_TILES else _not_pow2(cand)
 #: K step of a tile (elements): one 128-byte line of bf16; pipeline stages kept in flight. The
 #: K loop runs in whole steps (a partial last step is zero-filled and costs a full one), so k is
 #: padded up to a multiple; with split-K the slices then stay whole steps, and more K never
@@ -251,7 +256,7 @@ def _gemm_one(m, n, k, batch, ib, ob, flops, peak, d: OneDesign, cand, m_tiles=N
                 d.tile_overhead_s)
         evals = [_gpu_tile(xp, float(bm), float(bn), *args, tm=None if m_tiles is None else m_tiles(float(bm)))
                  for bm, bn in cand]
-        odd = _TILE_NOT_POW2 if cand is GPU_TILES else _not_pow2(cand)
+        odd = _odd_tiles(cand)
         usable = [bool(e[3]) and not (d.pow2_tiles_only > 0 and odd[i]) for i, e in enumerate(evals)]
         totals = [xp.maximum(e[0], e[2]) if u else math.inf for e, u in zip(evals, usable)]
         if not any(usable):  # a scratchpad too small for any: the smallest tile runs
@@ -362,7 +367,7 @@ def _gemm_designs(m, n, k, batch, ib, ob, flops, dtype, chip: ChipParams, cand, 
             chip.hbm_rate_bytes_per_s[idx][None, :], chip.tile_overhead_s[idx][None, :],
             tm=None if m_tiles is None else np.array([m_tiles(float(b)) for b in bm[:, 0]])[:, None])
         # a family whose libraries tile only in power-of-two sides skips the 192-wide candidates
-        odd = _TILE_NOT_POW2 if cand is GPU_TILES else _not_pow2(cand)
+        odd = _odd_tiles(cand)
         ok = ok & ~(odd[:, None] & (chip.pow2_tiles_only[idx] > 0)[None, :])
         # a scratchpad too small for any candidate still runs the smallest tile
         ok = ok | (~ok.any(axis=0)[None, :] & (np.arange(len(cand)) == 0)[:, None])
