@@ -26,6 +26,10 @@ SCORED = {
     "infer-trn2-001": ("llama-3.1-8b", 8, 512, 128, 2, 184.44, "output_tokens_per_s"),
     "infer-trn2-002": ("llama-3.1-8b", 8, 512, 128, 2, 10.52, "tpot_ms"),
     "infer-trn2-003": ("llama-3.1-8b", 8, 512, 128, 2, 51.07, "ttft_ms"),
+    # the gpt-oss tutorial's baseline column (tp 16 logical cores, max_concurrency 1)
+    "infer-trn2-004": ("gpt-oss-120b", 16, 512, 128, 1, 112.13, "output_tokens_per_s"),
+    "infer-trn2-005": ("gpt-oss-120b", 16, 512, 128, 1, 7.00, "tpot_ms"),
+    "infer-trn2-006": ("gpt-oss-120b", 16, 512, 128, 1, 252.33, "ttft_ms"),
 }
 # Copied by hand from huggingface/optimum-neuron at commit 213224e6 (benchmark/vllm/single-instance/
 # {llama-3.1-8b,qwen3-32B}-trn2/vllm-results.csv, row 'synchronous', and .env): id -> model, tp in logical
@@ -111,7 +115,7 @@ def test_scored_rows_match_the_tutorials(rid):
     assert e["load"] == {"kind": "closed_loop", "concurrency": conc} and e["convert"] == conv
     assert e["scheduler"]["max_num_seqs"] == conc  # the server's --max-num-seqs equals the client's concurrency
     cfg = parse_config(r["config"])
-    if model == "llama-3.1-8b":
+    if model in ("llama-3.1-8b", "gpt-oss-120b"):
         assert (int(cfg["isl"]), int(cfg["osl"]), int(cfg["max_concurrency"])) == (inp, out, conc)
     else:
         assert (int(cfg["mean_input_tokens"]), int(cfg["mean_output_tokens"])) == (inp, out)

@@ -96,3 +96,13 @@ def test_bad_precision_and_recompute():
         build_training_graph(load_model("llama-2-7b"), 1, 16, recompute="partial")
     with pytest.raises(FablessError, match="batch must be a positive integer"):
         build_decode_graph(load_model("llama-2-7b"), 0, 16)
+
+
+def test_gpt_oss_layer_types_are_checked():
+    oss = {**LLAMA, "model_type": "gpt_oss", "num_local_experts": 4, "num_experts_per_tok": 2, "sliding_window": 16,
+           "attention_bias": True, "layer_types": ["sliding_attention", "full_attention"]}
+    c = parse_config(oss)
+    assert [c.layer_window(i) for i in range(2)] == [16, None]
+    assert c.is_moe and c.router_bias and c.mlp_bias and c.attention_sinks
+    with pytest.raises(FablessError, match="field 'layer_types' must list one of sliding_attention, full_attention"):
+        parse_config({**oss, "layer_types": ["sliding_attention"]})

@@ -188,3 +188,14 @@ def test_sliding_window_caps_attention():
     g = build_decode_graph(c, batch=1, context_len=16384)
     att = g.total("flops", kind="attention")
     assert att == pytest.approx(_attention_term(c, 4096))
+
+
+def test_gpt_oss_alternates_window_and_full_attention():
+    """gpt-oss-120b: 18 layers see at most 128 keys, 18 the whole context (config.json layer_types).
+    Decode at 16,384 cached tokens: attention FLOPs per token by hand are 4 x heads x head_dim x keys
+    per layer, summed over 18 layers at 128 keys and 18 at 16,384."""
+    c = load_model("gpt-oss-120b")
+    g = build_decode_graph(c, batch=1, context_len=16384)
+    att = g.total("flops", kind="attention")
+    assert att == pytest.approx(4 * 64 * 64 * (18 * 128 + 18 * 16384))
+    assert sorted(b.repeat for b in g.blocks if b.name.startswith("layers[")) == [18, 18]

@@ -19,6 +19,7 @@ PUBLISHED = [
     ("mixtral-8x22b", 141.0, 39.0),
     ("llama-3.1-8b", 8.03, None),
     ("mistral-7b", 7.24, None),
+    ("gpt-oss-120b", 116.83, None),  # active: test_gpt_oss_active_without_input_embedding
 ]
 
 
@@ -87,3 +88,18 @@ def test_graph_params_equal_closed_form(name):
     assert g.params_active == cfg.params_active
     t = build_training_graph(cfg, batch=1, seq_len=16, recompute="full")
     assert t.params == cfg.params_total  # recompute and backward ops own no weights
+
+
+def test_gpt_oss_active_without_input_embedding():
+    """The gpt-oss model card (arXiv:2508.10925, Table 1) counts 5.13B active parameters without
+    the input embedding; by hand per layer: attention q/o 2 x 2880 x 4096, k/v 2 x 2880 x 512, biases
+    4096 + 1024 + 2880, 64 sinks; 4 experts of 3 x 2880^2 + 3 x 2880 (biases); router 2880 x 128 + 128;
+    two RMSNorms; plus the final norm and the untied LM head 201088 x 2880."""
+    cfg = load_model("gpt-oss-120b")
+    h, v = 2880, 201088
+    attn = 2 * h * 4096 + 2 * h * 512 + 4096 + 1024 + h + 64
+    expert = 3 * h * h + 3 * h
+    layer = attn + 4 * expert + h * 128 + 128 + 2 * h
+    by_hand = 36 * layer + h + v * h
+    assert cfg.params_active - cfg.params_by_part()["embedding"] == by_hand
+    assert by_hand / 1e9 == pytest.approx(5.13, rel=0.005)

@@ -93,7 +93,8 @@ def _bias(name: str, rows: int, n: int, p: Precision) -> Elementwise:
     return Elementwise(name, elements=rows * n, inputs=1, flops_per_element=1.0, dtype=p.activations, param_elements=n)
 
 
-def _attention_ops(cfg: ModelConfig, batch: int, q_len: int, kv_len: int, p: Precision, phase: str) -> list[Op]:
+def _attention_ops(cfg: ModelConfig, batch: int, q_len: int, kv_len: int, p: Precision, phase: str,
+                   window: int | None) -> list[Op]:
     T = batch * q_len
     pw = p.attention()  # the projections' weights and inputs
     h, H = cfg.hidden_size, cfg.num_heads
@@ -138,8 +139,8 @@ def _attention_ops(cfg: ModelConfig, batch: int, q_len: int, kv_len: int, p: Pre
         ops.append(Elementwise("kv_cache_write", elements=T * 2 * kvh * d, flops_per_element=0.0,
                                dtype=act, out_dtype=p.kv_cache))
     ops.append(Attention("attention", batch=batch, q_len=q_len, kv_len=kv_len, heads=H, kv_heads=kvh,
-                         head_dim_qk=d, head_dim_v=d, causal=True, window=cfg.sliding_window,
-                         phase=phase, dtype=act, kv_dtype=kv_dt))
+                         head_dim_qk=d, head_dim_v=d, causal=True, window=window,
+                         phase=phase, dtype=act, kv_dtype=kv_dt, sinks=cfg.attention_sinks))
     ops.append(_mm("o_proj", T, h, H * d, pw))
     if cfg.o_bias:
         ops.append(_bias("o_bias", T, h, p))
@@ -171,7 +172,8 @@ def _moe_ops(cfg: ModelConfig, T: int, p: Precision, capacity_factor: float | No
     if cfg.router_bias:
         ops.append(_bias("router_bias", T, E, p))
     ops.append(MoERouter("topk_dispatch", tokens=T, experts=E, top_k=k, hidden=h, dtype=act))
-    ex = dict(experts=E, tokens=T, top_k=k, capacity_factor=capacity_factor, dtype_a=act, dtype_b=p.weights, dtype_out=act)
+    ex = dict(experts=E, tokens=T, top_k=k, capacity_factor=capacity_factor, dtype_a=act, dtype_b=p.weights, dtype_out=act,
+              bias=cfg.mlp_bias)
     ops += [ExpertMatMul("experts.gate_up", n=2 * w, k=h, **ex),
             Elementwise(f"experts.{cfg.activation}_mul", elements=int(T * k * w * (capacity_factor or 1)), inputs=2,
                         flops_per_element=SILU_MUL_FLOPS, dtype=act),
@@ -184,11 +186,15 @@ def _moe_ops(cfg: ModelConfig, T: int, p: Precision, capacity_factor: float | No
 
 
 def layer_ops(cfg: ModelConfig, kind: str, batch: int, q_len: int, kv_len: int, p: Precision, phase: str,
-              capacity_factor: float | None = None) -> list[Op]:
-    """Forward operators of one transformer layer (``kind`` dense or moe)."""
+              capacity_factor: float | None = None, window: int | None = -1) -> list[Op]:
+    """Forward operators of one transformer layer (``kind`` dense or moe) whose attention sees at
+    most ``window`` keys (None: all; the default -1: the model's ``sliding_window``). Attention
+    sinks (gpt-oss) add one logit per head and query to the softmax: not counted."""
+    if window == -1:
+        window = cfg.sliding_window
     T, h, act = batch * q_len, cfg.hidden_size, p.activations
     ops: list[Op] = [Norm("attn_norm", rows=T, hidden=h, norm=cfg.norm, dtype=act)]
-    ops += _attention_ops(cfg, batch, q_len, kv_len, p, phase)
+    ops += _attention_ops(cfg, batch, q_len, kv_len, p, phase, window)
     if not cfg.parallel_residual:
         ops += [Elementwise("attn_residual", elements=T * h, inputs=2, dtype=act),
                 Norm("mlp_norm", rows=T, hidden=h, norm=cfg.norm, dtype=act)]
@@ -216,11 +222,17 @@ def _head_ops(cfg: ModelConfig, rows: int, p: Precision, loss: bool) -> list[Op]
 
 
 def _layer_blocks(cfg, batch, q_len, kv_len, p, phase, capacity_factor) -> list[tuple[str, int, list[Op]]]:
-    out, start = [], 0
-    for kind, n in cfg.layer_runs():
-        out.append((f"layers[{start}:{start + n}].{kind}", n,
-                    layer_ops(cfg, kind, batch, q_len, kv_len, p, phase, capacity_factor)))
-        start += n
+    out = []
+    for kind, window, ix in cfg.layer_groups():
+        if ix == tuple(range(ix[0], ix[-1] + 1)):
+            name = f"layers[{ix[0]}:{ix[-1] + 1}].{kind}"
+        else:  # e.g. every other layer: layers[0:36:2]
+            step = ix[1] - ix[0]
+            name = f"layers[{ix[0]}:{ix[-1] + 1}:{step}].{kind}" if ix == tuple(range(ix[0], ix[-1] + 1, step)) \
+                else f"layers[{','.join(map(str, ix))}].{kind}"
+        if cfg.window_layers is not None:
+            name += f".window{window}" if window else ".full"
+        out.append((name, len(ix), layer_ops(cfg, kind, batch, q_len, kv_len, p, phase, capacity_factor, window)))
     return out
 
 

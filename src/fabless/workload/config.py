@@ -3,7 +3,7 @@
 :func:`parse_config` dispatches on ``model_type`` (or, failing that, on
 ``architectures``) and reads the fields each family names its hyperparameters
 by. Families: ``llama``, ``mistral``, ``mixtral``, ``qwen2``, ``qwen2_moe``,
-``qwen3``, ``qwen3_moe``, ``deepseek_v3`` (and ``deepseek_v2``), ``gpt2``,
+``qwen3``, ``qwen3_moe``, ``deepseek_v3`` (and ``deepseek_v2``), ``gpt_oss``, ``gpt2``,
 ``gptj`` and ``gpt3`` (fabless's own name for GPT-3 and Megatron-LM GPT
 models, with GPT-2's field names). A family fabless does not know is read as
 a Llama-style decoder; a field it needs and cannot find is a one-line
@@ -26,13 +26,14 @@ from fabless.workload.builder import build_decode_graph, build_training_graph
 from fabless.workload.ops import dtype_bytes
 
 LLAMA_LIKE = ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe")
-FAMILIES = LLAMA_LIKE + ("deepseek_v2", "deepseek_v3", "gpt2", "gpt3", "gptj")
+FAMILIES = LLAMA_LIKE + ("deepseek_v2", "deepseek_v3", "gpt_oss", "gpt2", "gpt3", "gptj")
 
 _ARCH_TO_TYPE = {
     "LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral", "MixtralForCausalLM": "mixtral",
     "Qwen2ForCausalLM": "qwen2", "Qwen2MoeForCausalLM": "qwen2_moe", "Qwen3ForCausalLM": "qwen3",
     "Qwen3MoeForCausalLM": "qwen3_moe", "DeepseekV3ForCausalLM": "deepseek_v3",
     "DeepseekV2ForCausalLM": "deepseek_v2", "GPT2LMHeadModel": "gpt2", "GPTJForCausalLM": "gptj",
+    "GptOssForCausalLM": "gpt_oss",
 }
 
 
@@ -45,7 +46,8 @@ class ModelConfig:
     1: multi-query). Layers listed in ``moe_layers`` use ``num_experts`` routed
     experts (``top_k`` per token, ``moe_intermediate_size`` wide) plus
     ``num_shared_experts`` shared experts; the others use a dense MLP of
-    ``intermediate_size``."""
+    ``intermediate_size``. ``sliding_window`` caps the keys a query sees in the
+    layers of ``window_layers`` (every layer when that is None)."""
 
     name: str
     model_type: str
@@ -70,6 +72,10 @@ class ModelConfig:
     qk_norm: bool = False
     parallel_residual: bool = False  # attention and MLP read the same normed input (GPT-J)
     sliding_window: int | None = None
+    # the layers that attend through the sliding window (None: every layer, when one is set);
+    # gpt-oss alternates sliding and full-attention layers (config.json ``layer_types``)
+    window_layers: tuple[int, ...] | None = None
+    attention_sinks: bool = False  # gpt-oss: one learned logit per head joins every softmax
     # mixture of experts
     num_experts: int = 0
     top_k: int = 0
@@ -116,6 +122,30 @@ class ModelConfig:
                 runs.append((kind, 1))
         return runs
 
+    def layer_window(self, i: int) -> int | None:
+        """The sliding window of layer ``i`` (None: full attention)."""
+        if self.sliding_window is None:
+            return None
+        return self.sliding_window if self.window_layers is None or i in self.window_layers else None
+
+    def layer_groups(self) -> list[tuple[str, int | None, tuple[int, ...]]]:
+        """Layers of the same kind and attention window: (kind, window, layer numbers).
+
+        A model with one window for all its layers gives its :meth:`layer_runs` (consecutive
+        layers); one that mixes windows (gpt-oss: sliding and full attention alternate) groups
+        the layers of each (kind, window) wherever they lie, so the graph has one block per group."""
+        moe = set(self.moe_layers) if self.num_experts else set()
+        if self.window_layers is None:
+            out, start = [], 0
+            for kind, n in self.layer_runs():
+                out.append((kind, self.sliding_window, tuple(range(start, start + n))))
+                start += n
+            return out
+        groups: dict[tuple[str, int | None], list[int]] = {}
+        for i in range(self.num_layers):
+            groups.setdefault(("moe" if i in moe else "dense", self.layer_window(i)), []).append(i)
+        return [(kind, w, tuple(ix)) for (kind, w), ix in groups.items()]
+
     # --- parameters ----------------------------------------------------------
     def attention_params(self) -> int:
         h, H, d = self.hidden_size, self.num_heads, self.head_dim
@@ -135,6 +165,8 @@ class ModelConfig:
             p += h
         if self.qk_norm:
             p += 2 * d
+        if self.attention_sinks:
+            p += H
         return p
 
     def mlp_params(self, width: int) -> int:
@@ -187,7 +219,11 @@ class ModelConfig:
     @property
     def kv_cache_elements_per_token(self) -> int:
         """KV-cache elements one token adds: 2*layers*kv_heads*head_dim, or for
-        MLA layers*(kv_lora_rank + rope dim) (the compressed latent and the shared rotary key)."""
+        MLA layers*(kv_lora_rank + rope dim) (the compressed latent and the shared rotary key).
+        Sliding-window layers are counted as full ones: a paged cache that holds every layer's
+        blocks for the whole sequence (vLLM before its hybrid KV-cache manager, the Neuron and
+        TensorRT-LLM caches sized for max_model_len) stores them; an allocator that frees the
+        window's old blocks holds less, which this overstates."""
         if self.is_mla:
             return self.num_layers * (self.kv_lora_rank + self.qk_rope_head_dim)
         return 2 * self.num_layers * self.num_kv_heads * self.head_dim
@@ -229,6 +265,9 @@ class ModelConfig:
             "moe_layers": len(self.moe_layers) if self.num_experts else 0,
             "vocab_size": self.vocab_size,
             "context_length": self.max_position_embeddings,
+            "sliding_window": self.sliding_window or 0,
+            "sliding_window_layers": (0 if self.sliding_window is None else
+                                      self.num_layers if self.window_layers is None else len(self.window_layers)),
             "kv_cache_bytes_per_token_bf16": self.kv_cache_bytes_per_token("bf16"),
             "decode_flops_per_token_ctx1": self.forward_flops_per_token(1),
             f"decode_flops_per_token_ctx{ctx}": self.forward_flops_per_token(ctx),
@@ -360,7 +399,15 @@ def _parse_llama_like(r: _Reader, family: str, name: str, origin: str) -> ModelC
                   v_head_dim=r.pos_int("v_head_dim"))
         head_dim = kw["qk_nope_head_dim"] + kw["qk_rope_head_dim"]
         kv_heads = heads
-    window = r.count("sliding_window", None) if (family in ("mistral", "mixtral") or r.get("use_sliding_window")) else None
+    elif family == "gpt_oss":
+        # every layer a MoE of num_local_experts experts as wide as intermediate_size, each with its
+        # biases; the router has a bias; attention has biases and one sink logit per head
+        kw.update(num_experts=r.pos_int("num_local_experts", hi=bounds.MAX_EXPERTS),
+                  top_k=r.pos_int("num_experts_per_tok", "experts_per_token"),
+                  moe_intermediate_size=r.pos_int("intermediate_size"), moe_layers=tuple(range(layers)),
+                  router_bias=True, attention_sinks=True, window_layers=_window_layers(r, layers))
+    window = r.count("sliding_window", None) if (family in ("mistral", "mixtral", "gpt_oss")
+                                                 or r.get("use_sliding_window")) else None
     act = str(r.get("hidden_act", "silu"))
     return ModelConfig(
         name=name, model_type=family, vocab_size=r.pos_int("vocab_size"), hidden_size=h, num_layers=layers,
@@ -371,11 +418,21 @@ def _parse_llama_like(r: _Reader, family: str, name: str, origin: str) -> ModelC
         tie_embeddings=bool(r.get("tie_word_embeddings", False)),
         qkv_bias=bool(r.get("attention_bias", family in ("qwen2", "qwen2_moe"))),
         o_bias=bool(r.get("attention_bias", False)) and family not in ("qwen2", "qwen2_moe") and not deepseek,
-        mlp_bias=bool(r.get("mlp_bias", False)),
+        mlp_bias=bool(r.get("mlp_bias", family == "gpt_oss")),
         qk_norm=family in ("qwen3", "qwen3_moe"),
         sliding_window=int(window) if window else None,
         source=origin, **kw,
     )
+
+
+def _window_layers(r: _Reader, layers: int) -> tuple[int, ...]:
+    """The layers config.json's ``layer_types`` marks ``sliding_attention`` (gpt-oss)."""
+    types = r.get("layer_types")
+    kinds = ("sliding_attention", "full_attention")
+    if not isinstance(types, list) or len(types) != layers or any(t not in kinds for t in types):
+        raise FablessError(f"{r.origin}: field 'layer_types' must list one of {', '.join(kinds)} for each of the "
+                           f"{layers} layers (got {types!r})")
+    return tuple(i for i, t in enumerate(types) if t == "sliding_attention")
 
 
 def load_config_file(path: str | Path, name: str | None = None) -> ModelConfig:

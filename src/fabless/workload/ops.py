@@ -161,6 +161,9 @@ class ExpertMatMul(Op):
     # For weight-gradient ops: the per-expert (k_rows x n) output and inner dim tokens_per_expert.
     wgrad: bool = False
     global_experts: int = 0
+    # each expert adds its own bias of n to its output (gpt-oss): n more parameters per expert,
+    # added in the GEMM's epilogue (no FLOPs counted)
+    bias: bool = False
 
     kind = "matmul"
 
@@ -209,11 +212,12 @@ class ExpertMatMul(Op):
 
     @property
     def params(self) -> int:
-        return self.experts * self.k * self.n if (self.weight and not self.wgrad and self.pass_ == "fwd") else 0
+        per_expert = self.k * self.n + (self.n if self.bias else 0)
+        return self.experts * per_expert if (self.weight and not self.wgrad and self.pass_ == "fwd") else 0
 
     @property
     def params_active(self) -> float:
-        return self.top_k * self.k * self.n if self.params else 0
+        return self.top_k * (self.k * self.n + (self.n if self.bias else 0)) if self.params else 0
 
 
 @dataclass(frozen=True)
@@ -253,8 +257,15 @@ class Attention(Op):
     kv_dtype: str = "bf16"
     kv_shared: bool = False
     fused: bool = True
+    # gpt-oss: one learned logit per head joins every row's softmax; ``heads`` parameters, and one
+    # more exponential per row (not counted)
+    sinks: bool = False
 
     kind = "attention"
+
+    @property
+    def params(self) -> int:
+        return self.heads if self.sinks and self.pass_ == "fwd" else 0
 
     @property
     def pairs(self) -> float:
