@@ -10,6 +10,8 @@ import re
 import pytest
 
 from fabless.estimate.software import software_stacks
+from fabless.serve import scheduler as serve_scheduler
+from fabless.serve.request import Request
 from fabless.serve.scheduler import SchedulerConfig
 from fabless.serve.stepcost import ConstantStepCost
 from fabless.validate import infer, serve, train
@@ -160,3 +162,51 @@ def test_per_chip_output_rate_divides_by_the_engine_chips(monkeypatch):
     monkeypatch.setattr(serve, "serve_map", lambda: {"x": entry})
     monkeypatch.setattr(serve, "simulate_entry", lambda e: {"output_tokens_per_s": 800.0, "rate_per_s": 1.0})
     assert serve.predict({"id": "x"}) == pytest.approx(100.0)
+
+
+#: ATOM's engine defaults (github.com/ROCm/ATOM atom/model_engine/arg_utils.py at fd0c7352f and c615b35ba):
+#: the InferenceX ATOM launch scripts pass no batching flag, so these hold for every ATOM row.
+ATOM_MAX_NUM_BATCHED_TOKENS = 16384
+ATOM_MAX_NUM_SEQS = 512
+
+
+def test_each_engine_runs_its_own_step_policy():
+    # SGLang: prefill and decode steps apart (enable_mixed_chunk off by default, never passed), the
+    # prompt budget the --chunked-prefill-size of the row's launch; ATOM: its defaults, whole prompts,
+    # prefill-only steps (serve_scenarios_amd2.yaml, "Engine scheduling").
+    for r in ROWS:
+        e = serve.serve_map()[r["id"]]
+        s = e["scheduler"]
+        assert "--enable-mixed-chunk" not in r["notes"], r["id"]
+        assert s["mixed_chunks"] is False, r["id"]
+        if _cfg(r)["framework"] == "sglang":
+            size = int(re.search(r"--chunked-prefill-size (\d+)", r["notes"]).group(1))
+            assert s == {"max_num_batched_tokens": size, "mixed_chunks": False}, r["id"]
+        else:
+            assert _cfg(r)["framework"] == "atom", r["id"]
+            assert not re.search(r"--max[-_]num[-_](batched|seqs)", r["notes"]), r["id"]
+            assert s == {"max_num_batched_tokens": ATOM_MAX_NUM_BATCHED_TOKENS, "max_num_seqs": ATOM_MAX_NUM_SEQS,
+                         "chunked_prefill": False, "mixed_chunks": False}, r["id"]
+
+
+def test_atom_step_takes_whole_prompts_up_to_its_budget_and_no_decodes():
+    # ATOM's policy by hand: one request decoding, three 8000-token prompts arrive. The first step
+    # admits prompts whole while they fit 16384 tokens: 8000 + 8000 = 16000 fits, a third would make
+    # 24000, so it waits; the step is prompts only (the decoder waits). The next step takes the third
+    # prompt alone (8000 tokens), the one after decodes all four requests (one token each).
+    cfg = SchedulerConfig(max_num_batched_tokens=ATOM_MAX_NUM_BATCHED_TOKENS, max_num_seqs=ATOM_MAX_NUM_SEQS,
+                          chunked_prefill=False, mixed_chunks=False)
+    s = serve_scheduler.Scheduler(cfg, kv_capacity_tokens=10**6)
+    s.add(Request(0, 0.0, 100, 50))
+    assert s.schedule(0.0) == (100, 100, 0, 0)
+    s.complete(0.1)
+    for i in (1, 2, 3):
+        s.add(Request(i, 0.1, 8000, 50))
+    pf, _, dec, _ = s.schedule(0.1)
+    assert (pf, s.prefill_seqs, dec) == (16000, 2, 0)
+    s.complete(0.2)
+    pf, _, dec, _ = s.schedule(0.2)
+    assert (pf, s.prefill_seqs, dec) == (8000, 1, 0)
+    s.complete(0.3)
+    pf, _, dec, _ = s.schedule(0.3)
+    assert (pf, dec) == (0, 4)
