@@ -57,7 +57,7 @@ def random_designs(n: int = 16) -> ChipParams:
     arrays = ChipParams.from_arrays(
         kind="systolic_array", peak_flops_per_s={"bf16": rng.uniform(2e14, 3e15, n), "int8": rng.uniform(4e14, 6e15, n)}, cores=rng.integers(1, 8, n),
         mu_count=rng.integers(1, 32, n), mu_rows=rng.choice([64, 128, 256], n), mu_cols=rng.choice([128, 256], n),
-        mu_reshape=rng.choice([1.0, 2.0], n),
+        mu_reshape=rng.choice([1.0, 2.0], n), mu_split=rng.choice([1.0, 2.0], n),
         hbm_bytes_per_s=rng.uniform(1e11, 1e13, n), boost_clock_hz=rng.uniform(1e9, 2e9, n),
         sram_per_core_bytes=rng.uniform(1e5, 1.3e8, n), sram_shared_bytes=rng.choice([0.0, 1e9], n),
         attention_block=rng.choice([128.0, 256.0], n), family="default-systolic")

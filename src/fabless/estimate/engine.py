@@ -421,6 +421,17 @@ def _decode_without_gqa_reuse(graph: Graph) -> Graph:
     return dataclasses.replace(graph, blocks=blocks)
 
 
+def unfused_attention(graph: Graph) -> Graph:
+    """The graph with its attention ops unfused (:class:`~fabless.workload.ops.Attention` ``fused=False``), as a
+    stack with ``attention_kernel: unfused`` (``Software.fused_attention`` False) runs them: the score matrix
+    goes to memory between a batched matmul, the softmax and a second batched matmul."""
+    blocks = tuple(
+        dataclasses.replace(b, ops=tuple(dataclasses.replace(op, fused=False) if isinstance(op, Attention) else op
+                                         for op in b.ops))
+        for b in graph.blocks)
+    return dataclasses.replace(graph, blocks=blocks)
+
+
 def _only(graph: Graph, experts: bool) -> Graph:
     """The routed-expert operators of a graph (``experts``) or all the others."""
     blocks = tuple(dataclasses.replace(b, ops=tuple(op for op in b.ops if op.name.startswith("experts.") == experts))
@@ -556,15 +567,20 @@ def expert_local(graph: Graph, plan: Plan) -> Graph:
 
 
 def request_graphs(cfg: ModelConfig, plan: Plan, batch: int, prompt: int, ctx: int, prec: Precision,
-                   kernels: Kernels | None = None) -> tuple[tuple[Graph, ...], tuple[Graph, ...]]:
+                   kernels: Kernels | None = None, *,
+                   fused_attention: bool = True) -> tuple[tuple[Graph, ...], tuple[Graph, ...]]:
     """The graphs one chip of ``plan`` runs for a static batch: (prefill graphs, decode graphs),
     their times to be added. One graph each for a tensor/expert-parallel replica (the model
     sharded by :func:`inference_config`, its experts by :func:`expert_local`). Under attention
     data parallelism (DeepSeek-V3's and SGLang's DP attention) two: each of the tp chips runs
     attention, dense MLPs, shared experts and the router, every weight whole, on its own
     ceil(batch / tp) sequences; and the routed experts, spread whole over the tp chips
-    (ep = tp), on every token routed to them."""
+    (ep = tp), on every token routed to them. ``fused_attention`` False: the attention ops unfused
+    (:func:`unfused_attention`; the software stack's ``attention_kernel: unfused``)."""
     kernels = kernels or Kernels()
+    if not fused_attention:
+        pre, dec = request_graphs(cfg, plan, batch, prompt, ctx, prec, kernels)
+        return tuple(unfused_attention(g) for g in pre), tuple(unfused_attention(g) for g in dec)
 
     def dec_fix(g: Graph) -> Graph:
         return g if kernels.gqa_kv_reuse else _decode_without_gqa_reuse(g)
@@ -590,7 +606,8 @@ def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = K
     prec = _precision(scn)
     ctx = decode_context(inf.input_tokens, inf.output_tokens, sw)
     prompt = prefill_tokens(inf.input_tokens, inf.output_tokens, sw)
-    pre_g, dec_g = request_graphs(cfg, plan, batch, prompt, ctx, prec, kernels)
+    pre_g, dec_g = request_graphs(cfg, plan, batch, prompt, ctx, prec, kernels,
+                                  fused_attention=sw is None or sw.fused_attention)
     pre_t: dict[str, float] = {}
     dec_t: dict[str, float] = {}
     grouped = grouped_gemm_share(cfg, plan.tp, system.chip, sw)
@@ -951,7 +968,8 @@ def report_details(scn: Scenario, est: Estimate, kernels: Kernels = Kernels()) -
         inf = scn.inference
         cfg = heads_per_rank(cfg, plan.tp, sw)
         ctx = decode_context(inf.input_tokens, inf.output_tokens, sw)
-        pre_g, dec_g = request_graphs(cfg, plan, int(est.metrics["batch"]), inf.input_tokens, ctx, prec, kernels)
+        pre_g, dec_g = request_graphs(cfg, plan, int(est.metrics["batch"]), inf.input_tokens, ctx, prec, kernels,
+                                      fused_attention=sw is None or sw.fused_attention)
         rows = []
         for phase, graphs in (("prefill", pre_g), ("decode", dec_g)):
             rows += operator_rows([(op, b.repeat) for g in graphs for b, op in g.items()], chip, phase=phase, eff=_eff(sw))
@@ -972,6 +990,6 @@ def report_details(scn: Scenario, est: Estimate, kernels: Kernels = Kernels()) -
             "software": sw.name if sw is not None else None}
 
 
-__all__ = ["Estimate", "Kernels", "Plan", "plan_from_spec", "request_graphs", "comm_dtype_bytes", "engine_params", "estimate", "framework_chip", "framework_dtypes", "framework_op_time",
+__all__ = ["Estimate", "Kernels", "Plan", "plan_from_spec", "request_graphs", "unfused_attention", "comm_dtype_bytes", "engine_params", "estimate", "framework_chip", "framework_dtypes", "framework_op_time",
            "decode_context", "decode_score_s", "graph_time", "inference_memory_bytes", "heads_per_rank", "params_per_chip", "report_details", "resolve_system",
            "sharded_config", "training_memory_bytes"]

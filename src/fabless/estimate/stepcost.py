@@ -61,7 +61,7 @@ from functools import cached_property
 
 from fabless.estimate.engine import (Plan, decode_score_s, engine_params, expert_local, graph_time, heads_per_rank,
                                      inference_all_reduce_s, inference_config, inference_memory_bytes, prefill_bucket,
-                                     grouped_gemm_share, prefill_eff, resolve_system)
+                                     grouped_gemm_share, prefill_eff, resolve_system, unfused_attention)
 from fabless.estimate.cpu import check_accelerator_precision
 from fabless.estimate.plan import check_plan
 from fabless.estimate.scenario import Scenario
@@ -140,6 +140,8 @@ class EngineStepCost:
     compiled_seq_len: int = 0
     #: every decoding sequence attends ``compiled_seq_len`` positions, not its own tokens so far
     decode_full_cache: bool = False
+    #: the stack's attention is flash-style (False: unfused, the scores in memory; ``Software.fused_attention``)
+    fused_attention: bool = True
     _scfg: ModelConfig | None = field(default=None, repr=False)
     # Memos of the three parts of a step, each keyed by what it depends on, so that the
     # many step compositions a simulation visits share their pieces.
@@ -214,6 +216,7 @@ class EngineStepCost:
                    compiled_seq_len=(int(max_model_len) if max_model_len else _seq_len(scn))
                    if sw is not None and (sw.decode_full_cache or sw.prefill_bucket_min_tokens) else 0,
                    decode_full_cache=sw is not None and sw.decode_full_cache,
+                   fused_attention=sw is None or sw.fused_attention,
                    _scfg=inference_config(cfg, plan))
 
     def _compiled(self, prefill_tokens: int, prefill_context_tokens: int, decode_seqs: int,
@@ -291,6 +294,7 @@ class EngineStepCost:
             a = self._prefill_attn.get(key)
             if a is None:
                 g = build_prefill_graph(scfg, n, chunk, p, cached_len=cached)
+                g = g if self.fused_attention else unfused_attention(g)
                 a = self._prefill_attn[key] = sum(graph_time(_split(g, attention=True), self.chip, eff=eff).values())
             t += a
         if decode_seqs > 0:
@@ -299,6 +303,7 @@ class EngineStepCost:
             a = self._decode_attn.get(key)
             if a is None:
                 g = build_decode_graph(scfg, decode_seqs, ctx, p)
+                g = g if self.fused_attention else unfused_attention(g)
                 a = self._decode_attn[key] = sum(graph_time(_split(g, attention=True), self.chip, eff=self.eff).values())
             t += a + self.score_s_per_position * decode_context_tokens
         return float(forward_step(self.cfg, p, self.plan, tokens, t, **self._comm)["step_s"])

@@ -330,6 +330,15 @@ class Evaluator:
         rows, cols = np.asarray(d["mu_rows"], float), np.asarray(d["mu_cols"], float)
         return np.where((rows % f == 0) & (cols % f == 0), f, 1.0) + np.zeros(np.size(d["cores"]))
 
+    def physical_split(self, d: dict[str, np.ndarray]) -> np.ndarray:
+        """The base chip's physical arrays per array (``matrix_units.physical_split``) for each design
+        whose rows and cols it divides, else 1 (products on whole arrays), as :meth:`reshape_factor`."""
+        s = float(self.base_params.mu_split[0])
+        if self.kind != "systolic_array" or s == 1:
+            return np.ones(np.size(d["cores"]))
+        rows, cols = np.asarray(d["mu_rows"], float), np.asarray(d["mu_cols"], float)
+        return np.where((rows % s == 0) & (cols % s == 0), s, 1.0) + np.zeros(np.size(d["cores"]))
+
     def chip_params(self, d: dict[str, np.ndarray]) -> ChipParams:
         clock_hz = d["clock_mhz"] * 1e6
         macs = d["mu_rows"] * d["mu_cols"] if self.kind == "systolic_array" else d["macs_per_unit"]
@@ -350,7 +359,7 @@ class Evaluator:
             mu_count=d["matrix_units"],
             mu_rows=d["mu_rows"] if self.kind == "systolic_array" else np.nan,
             mu_cols=d["mu_cols"] if self.kind == "systolic_array" else np.nan,
-            mu_reshape=self.reshape_factor(d),
+            mu_reshape=self.reshape_factor(d), mu_split=self.physical_split(d),
             sram_per_core_bytes=d["sram_per_core_mib"] * _MIB, sram_shared_bytes=d["sram_shared_mib"] * _MIB,
             vector_flops_per_s=vec_per_core_hz * d["cores"] * clock_hz, family=self.family, name="design",
         )

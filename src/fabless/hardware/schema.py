@@ -82,6 +82,10 @@ class MatrixUnits(Frozen):
         None, le=16, description="a reconfigurable systolic array: besides rows x cols it also runs as (rows/f) x "
         "(cols*f) and (rows*f) x (cols/f), the same MACs, and each GEMM takes the fastest (Gaudi's MME: 256 x 256, "
         "128 x 512 or 512 x 128); None or 1: one fixed shape")
+    physical_split: PositiveInt | None = Field(
+        None, le=16, description="each array is this many physical arrays, each of which takes an independent product "
+        "of a batched matmul on its own, in the shape (rows/s) x cols or rows x (cols/s), count x s of them (Gaudi 2: "
+        "2 logical MMEs of 4 physical ones, 128 x 256 or 256 x 128); None or 1: the arrays take products whole")
 
     @model_validator(mode="after")
     def _reshape_divides(self) -> MatrixUnits:
@@ -91,6 +95,12 @@ class MatrixUnits(Frozen):
                 raise ValueError("reshape_factor applies to a systolic_array with rows and cols; leave it out otherwise")
             if self.rows % f or self.cols % f:
                 raise ValueError(f"reshape_factor {f} must divide rows ({self.rows}) and cols ({self.cols})")
+        s = self.physical_split or 1
+        if s > 1:
+            if self.kind != "systolic_array" or not self.rows or not self.cols:
+                raise ValueError("physical_split applies to a systolic_array with rows and cols; leave it out otherwise")
+            if self.rows % s or self.cols % s:
+                raise ValueError(f"physical_split {s} must divide rows ({self.rows}) and cols ({self.cols})")
         return self
 
 

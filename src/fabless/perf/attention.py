@@ -239,7 +239,7 @@ SOFTMAX_FLOPS, DROPOUT_FLOPS, DROPOUT_BWD_FLOPS, SOFTMAX_BWD_FLOPS = 6.0, 2.0, 1
 
 def unfused_attention_time(batch: int, q_len: int, kv_len: int, heads: int, head_dim: int, chip: ChipParams,
                            dtype: str = "bf16", *, v_head_dim: int | None = None, backward: bool = False,
-                           dropout: bool = True, model: str = "detailed") -> OpTime:
+                           dropout: bool = True, kv_heads: int | None = None, model: str = "detailed") -> OpTime:
     """Attention as stacks ran it before flash attention (Megatron-LM 2019-2022: ``baddbmm``,
     ``FusedScaleMaskSoftmax``, attention dropout, ``bmm``): the score matrix ``S`` of ``E =
     batch x heads x q_len x kv_len`` elements goes to HBM between kernels that run one after another.
@@ -253,27 +253,35 @@ def unfused_attention_time(batch: int, q_len: int, kv_len: int, heads: int, head
     :func:`fabless.perf.memory.stream_time`) with its own launch; the chain's time is their sum. The
     score traffic grows with ``heads x q_len x kv_len`` while the layer's weight GEMMs grow with
     ``q_len x hidden²``, so it weighs most in models with a small hidden size (multi-head
-    attention: K and V per query head). ``dropout=False``: no dropout kernels."""
-    _check(batch=batch, q_len=q_len, kv_len=kv_len, heads=heads, head_dim=head_dim, v_head_dim=v_head_dim)
+    attention: K and V per query head). ``dropout=False``: no dropout kernels. ``kv_heads``: the
+    query heads of each KV head's group share one product (``batch x kv_heads`` products of
+    ``q_len x heads / kv_heads`` rows, each KV head read once, as optimum-habana's
+    ``gaudi_llama_repeat_kv`` reshapes the queries); None: one product per query head."""
+    _check(batch=batch, q_len=q_len, kv_len=kv_len, heads=heads, head_dim=head_dim, v_head_dim=v_head_dim,
+           kv_heads=kv_heads)
     if dtype not in DTYPE_BYTES:
         raise FablessError(f"attention: unknown dtype '{dtype}'; known: {', '.join(DTYPE_BYTES)}")
+    kvh = kv_heads or heads
+    if heads % kvh:
+        raise FablessError(f"attention: heads ({heads}) must be a multiple of kv_heads ({kvh})")
     dv = v_head_dim or head_dim
-    bh = batch * heads
-    elems = float(bh) * q_len * kv_len
+    bh = batch * kvh
+    rows = q_len * (heads // kvh)  # the query rows of one product
+    elems = float(batch * heads) * q_len * kv_len
     b = float(DTYPE_BYTES[dtype])
     g = lambda m, n, k: gemm_time(m, n, k, chip, dtype, batch=bh, out_dtype=dtype, model=model)  # noqa: E731
     s = lambda name, r, w, f: stream_time(name, r, w, f * elems, chip, model=model)  # noqa: E731
     if not backward:
-        kernels = [g(q_len, kv_len, head_dim), s("softmax", elems * b, elems * b, SOFTMAX_FLOPS)]
+        kernels = [g(rows, kv_len, head_dim), s("softmax", elems * b, elems * b, SOFTMAX_FLOPS)]
         if dropout:
             kernels.append(s("dropout", elems * b, elems * (b + 1), DROPOUT_FLOPS))
-        kernels.append(g(q_len, dv, kv_len))
+        kernels.append(g(rows, dv, kv_len))
     else:
-        kernels = [g(q_len, kv_len, dv), g(kv_len, dv, q_len)]
+        kernels = [g(rows, kv_len, dv), g(kv_len, dv, rows)]
         if dropout:
             kernels.append(s("dropout_bwd", elems * (b + 1), elems * b, DROPOUT_BWD_FLOPS))
         kernels += [s("softmax_bwd", 2 * elems * b, elems * b, SOFTMAX_BWD_FLOPS),
-                    g(q_len, head_dim, kv_len), g(kv_len, head_dim, q_len)]
+                    g(rows, head_dim, kv_len), g(kv_len, head_dim, rows)]
     # kernels in sequence: time = sum of (launch + max(compute, memory)); the chain's bound is the
     # larger of its summed compute and summed memory, which then carries the kernels' bound times
     busy = sum(np.maximum(k.compute_s, k.memory_s) for k in kernels)

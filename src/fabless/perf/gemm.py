@@ -24,7 +24,11 @@ Two mappings, chosen by the chip's matrix-unit kind (designs of both kinds may b
   A reconfigurable array (the chip file's ``reshape_factor`` f, e.g. Gaudi's MME) also runs as
   ``(R/f) x (C·f)`` and ``(R·f) x (C/f)``, the same MACs, and each GEMM takes the fastest of the
   three shapes: for a few rows of A (decode) the wide shape takes ``C·f`` weight columns per
-  cycle instead of ``C``, so the weights stream f times as fast.
+  cycle instead of ``C``, so the weights stream f times as fast. An array made of ``s``
+  physical arrays (the chip file's ``physical_split``, Gaudi 2's MMEs) runs the independent
+  products of a batched matmul (``batch > 1``) also on ``count x s`` arrays of ``(R/s) x C`` or
+  ``R x (C/s)``, one product each: a product of one row of A with a narrow B (decode attention's
+  ``P V``, 128 output columns) then fills the narrower array's columns.
 
 HBM traffic: the compulsory A + B + C when they fit in the chip's shared on-chip memory
 (L2 / SRAM); otherwise A is re-read once per group of ``g`` column tiles and B once per group
@@ -268,8 +272,9 @@ def _gemm_one(m, n, k, batch, ib, ob, flops, peak, d: OneDesign, cand, m_tiles=N
         util = flops / (waves * cores * 2 * bm * bn * k_pad)
     else:
         r0 = d.array_rows
-        evals = [(_systolic_split(xp, float(s), m, n, k, batch, flops, r, c, d.mu_count, rate), (r, c), s)
-                 for r, c in d.array_geometries for s in SYSTOLIC_M_SPLITS]
+        geometries = d.product_geometries if batch > 1 else tuple((r, c, d.mu_count) for r, c in d.array_geometries)
+        evals = [(_systolic_split(xp, float(s), m, n, k, batch, flops, r, c, u, rate), (r, c), s)
+                 for r, c, u in geometries for s in SYSTOLIC_M_SPLITS]
         best = argmin([e[0][0] for e in evals])
         (compute, waves, n_tiles, util), tile, split = evals[best]
         _, sram_total = _systolic_sram(xp, d.sram_per_core_bytes, d.sram_shared_bytes, d.cores)
@@ -319,7 +324,7 @@ def _systolic_designs(s, m, n, k, batch, flops, chip: ChipParams, idx, rate, rat
         sel = redo if isinstance(idx, slice) else idx[redo]
         t_all, rounds_all, passes_all, util_all = _systolic_split(
             np, s, m, n, k, batch, flops, rows_all[sel][None, :], cols_all[sel][None, :],
-            chip.mu_count[sel][None, :], rate[redo][None, :])
+            shapes[2][inverse[sel]][None, :], rate[redo][None, :])
         p = np.argmin(t_all, axis=0)
         cols = np.arange(redo.size)
         pick[redo] = p
@@ -385,7 +390,8 @@ def _gemm_designs(m, n, k, batch, ib, ob, flops, dtype, chip: ChipParams, cand, 
         r = chip.array_rows[idx]
         s = _SPLITS
         rate_ok = chip.derived(("gemm_rate_ok", dtype), lambda c: (rate > 0) & (rate < np.inf))
-        geometries = chip.array_geometries
+        # a batched matmul's independent products may each take a physical array (ChipParams.mu_split)
+        geometries = chip.product_geometries if batch > 1 else chip.array_geometries
         runs = [_systolic_designs(s, m, n, k, batch, flops, chip, idx, rate[idx], rate_ok[idx], g) for g in geometries]
         if len(runs) == 1:
             t_compute, pick, rounds, passes, util = runs[0]

@@ -108,8 +108,12 @@ def op_time(op, chip: ChipParams, *, model: str = "detailed") -> OpTime:
         kv_len = op.kv_len if op.window is None else min(op.kv_len, op.window + op.q_len - 1)
         phase = "decode" if op.phase == "decode" else "prefill"
         if not op.fused:
+            # inference (prefill / decode) runs no dropout, and the query heads of a KV group share one
+            # product (optimum-habana's gaudi_llama_repeat_kv); training keeps Megatron's chain per head
+            infer = op.phase in ("prefill", "decode")
             return unfused_attention_time(op.batch, op.q_len, kv_len, op.heads, op.head_dim_qk, chip, op.dtype,
-                                          v_head_dim=op.head_dim_v, backward=op.pass_ == "bwd", model=model)
+                                          v_head_dim=op.head_dim_v, backward=op.pass_ == "bwd",
+                                          dropout=not infer, kv_heads=op.kv_heads if infer else None, model=model)
         r = attention_time(op.batch, op.q_len, kv_len, op.heads, op.head_dim_qk, chip, op.dtype,
                            kv_heads=op.kv_heads, v_head_dim=op.head_dim_v, causal=op.causal and op.q_len > 1,
                            phase=phase, latent_kv=op.kv_shared, model=model)

@@ -235,7 +235,10 @@ class ChipParams:
     ``peak_flops_per_s`` maps a datatype to the dense datasheet peak (NaN where the chip has
     no matrix path for it). ``mu_rows``/``mu_cols`` are NaN for tensor cores. ``mu_reshape`` is a
     reconfigurable systolic array's factor ``f`` (the chip file's ``reshape_factor``): the array
-    also runs as (rows/f) x (cols*f) and (rows*f) x (cols/f); 1 for a fixed shape."""
+    also runs as (rows/f) x (cols*f) and (rows*f) x (cols/f); 1 for a fixed shape. ``mu_split`` s
+    (the chip file's ``physical_split``): each array is s physical arrays, which take the
+    independent products of a batched matmul one each, in the shape (rows/s) x cols or
+    rows x (cols/s) (:attr:`product_geometries`); 1: products run on whole arrays."""
 
     name: tuple[str, ...]
     family: tuple[str, ...]
@@ -265,6 +268,7 @@ class ChipParams:
     device_fixed_s: np.ndarray
     pow2_tiles_only: np.ndarray
     mu_reshape: np.ndarray
+    mu_split: np.ndarray
     sources: tuple[dict, ...] = field(default=(), compare=False)
 
     # ------------------------------------------------------------------ construction
@@ -320,6 +324,7 @@ class ChipParams:
                                              "tile_sram_fraction", "vector_efficiency", "mma_8bit_ratio",
                                              "tile_overhead_s", "device_fixed_s", "pow2_tiles_only")},
             mu_reshape=np.array([float(mu.reshape_factor or 1) if mu else 1.0]),
+            mu_split=np.array([float(mu.physical_split or 1) if mu else 1.0]),
             sources=(src,),
         )
 
@@ -335,7 +340,8 @@ class ChipParams:
                     boost_clock_hz: Any, kind: str | Any = "tensor_core", mu_count: Any = None,
                     mu_rows: Any = np.nan, mu_cols: Any = np.nan, sustained_clock_hz: Any = None,
                     sram_per_core_bytes: Any = 228 * 1024, sram_shared_bytes: Any = 50e6,
-                    vector_flops_per_s: Any = None, mu_reshape: Any = 1.0, family: str = "default-gpu",
+                    vector_flops_per_s: Any = None, mu_reshape: Any = 1.0, mu_split: Any = 1.0,
+                    family: str = "default-gpu",
                     families_path: str | Path | None = None, name: Any = None,
                     **family_overrides: Any) -> ChipParams:
         """Designs straight from arrays (a design-space search): every argument is a scalar or
@@ -348,7 +354,7 @@ class ChipParams:
             raise FablessError(f"unknown parameter '{sorted(bad)[0]}'; known: {', '.join(FAMILY_FIELDS)}")
         lengths = [np.size(v) for v in (cores, hbm_bytes_per_s, boost_clock_hz, mu_count, mu_rows, mu_cols,
                                         sustained_clock_hz, sram_per_core_bytes, sram_shared_bytes,
-                                        vector_flops_per_s, kind, mu_reshape, *peak_flops_per_s.values(),
+                                        vector_flops_per_s, kind, mu_reshape, mu_split, *peak_flops_per_s.values(),
                                         *family_overrides.values()) if v is not None]
         n = max(lengths)
         if any(ln not in (1, n) for ln in lengths):
@@ -378,6 +384,7 @@ class ChipParams:
             sram_per_core_bytes=_arr(sram_per_core_bytes, n), sram_shared_bytes=_arr(sram_shared_bytes, n),
             **{k: _arr(fv[k], n) for k in FAMILY_FIELDS if k not in ("sustained_clock_fraction", "scratchpad_bytes_if_unknown")},
             mu_reshape=_arr(mu_reshape, n),
+            mu_split=_arr(mu_split, n),
             sources=tuple({"family": fam.name} for _ in range(n)),
         )
         out.check()
@@ -474,6 +481,20 @@ class ChipParams:
                 out.append((r, c, *distinct_shapes(r, c, self.mu_count)))
         return tuple(out)
 
+    @cached_property
+    def product_geometries(self) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], ...]:
+        """The shapes the arrays run the independent products of a batched matmul in (a single
+        GEMM runs in :attr:`array_geometries`), in that form: those, then, where any design has a
+        ``mu_split`` s > 1, its ``count x s`` physical arrays of (rows/s) x cols and of rows x (cols/s),
+        each taking a product of its own (a design with s = 1 gets its own shape and count again)."""
+        out = list(self.array_geometries)
+        if np.any(self.mu_split != 1):
+            s = self.mu_split
+            count = self.mu_count * s
+            for r, c in ((self.array_rows / s, self.array_cols), (self.array_rows, self.array_cols / s)):
+                out.append((r, c, *distinct_shapes(r, c, count)))
+        return tuple(out)
+
     def __len__(self) -> int:
         return int(self.cores.shape[0])
 
@@ -520,6 +541,8 @@ class ChipParams:
                 raise FablessError(f"{name} must be >= 0")
         if np.any(~(self.mu_reshape >= 1)):
             raise FablessError(f"mu_reshape must be >= 1 (1: a fixed array shape), got {self.mu_reshape[~(self.mu_reshape >= 1)][0]:g}")
+        if np.any(~(self.mu_split >= 1)):
+            raise FablessError(f"mu_split must be >= 1 (1: products run on whole arrays), got {self.mu_split[~(self.mu_split >= 1)][0]:g}")
 
 
 def distinct_shapes(rows: np.ndarray, cols: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -595,6 +618,19 @@ class OneDesign:
         (``mu_reshape`` f > 1) (rows/f) x (cols*f) and (rows*f) x (cols/f)."""
         r, c, f = self.array_rows, self.array_cols, self.mu_reshape
         return ((r, c),) if f == 1 else ((r, c), (r / f, c * f), (r * f, c / f))
+
+    @property
+    def product_geometries(self) -> tuple[tuple[float, float, float], ...]:
+        """(rows, cols, arrays) of each shape the design runs a batched matmul's independent
+        products in, in the order of :attr:`ChipParams.product_geometries`: :attr:`array_geometries`
+        on the ``mu_count`` arrays, then for ``mu_split`` s > 1 (rows/s) x cols and rows x (cols/s)
+        on ``mu_count x s`` physical arrays."""
+        u, s = self.mu_count, self.mu_split
+        out = tuple((r, c, u) for r, c in self.array_geometries)
+        if s == 1:
+            return out
+        r, c = self.array_rows, self.array_cols
+        return out + ((r / s, c, u * s), (r, c / s, u * s))
 
     def peak(self, dtype: str) -> float:
         """As :meth:`ChipParams.peak` (the same one-line errors)."""
