@@ -188,9 +188,15 @@ def _fit(predict: Predict, measured: np.ndarray, start: dict[str, float],
         return dict(start), ()
     loss = _loss(predict, measured)
     values, best = coordinate_descent(loss, start, {n: bounds[n] for n in names}, sweeps=400, min_step=1e-4)
-    polished = _polish(predict, measured, values, names, bounds)
-    if loss(polished) < best:
-        values = polished
+    # polish from the coordinate-descent result, then from the probe points: where the model takes
+    # the fastest of several protocols, a protocol that never wins leaves its parameter flat, and
+    # a search that starts there can stall with two protocols' costs swapped; keep the lowest
+    for point in [values] + _probe_points(start, names, bounds):
+        if best < 1e-3 * len(measured):
+            break
+        polished = _polish(predict, measured, point, names, bounds)
+        if loss(polished) < best:
+            values, best = polished, loss(polished)
     return values, tuple(names)
 
 
