@@ -40,13 +40,8 @@ shares them in L2. A per-core block in a core's scratchpad plus its share of the
 never larger, and it would make a chip with more cores of the same SRAM each re-read more).
 Memory time is traffic / (HBM bandwidth x ``hbm_efficiency``).
 
-Pipeline fill (systolic mapping only, :func:`_systolic_fill`): the operands stream into the
-scratchpad in double-buffered K steps of ``PANEL_K``-deep panels of one output block, so the first
-step's load (or, for a memory-bound GEMM, its multiply: ``min`` of the two) is not hidden and
-adds to the fixed cost per kernel.
-
 The candidate tilings are evaluated for every design at once and the fastest is kept
-(what an autotuned library does). ``time_s = launch_overhead_s (+ the systolic fill) + max(compute_s, memory_s)``.
+(what an autotuned library does). ``time_s = launch_overhead_s + max(compute_s, memory_s)``.
 """
 
 from __future__ import annotations
@@ -248,23 +243,6 @@ def _systolic_traffic(xp, m, n, a_bytes, b_bytes, c_bytes, panel_t, sram_total):
     return xp.where((a_bytes + b_bytes + c_bytes) <= sram_total, a_bytes + b_bytes + c_bytes, reread)
 
 
-def _systolic_fill(xp, m, n, k, ib, panel_t, rate, bw):
-    """Pipeline fill of the systolic mapping: the time before the arrays' first multiply that no
-    other work hides. The operands stream from HBM into the scratchpad in K steps of ``PANEL_K``
-    panels of one output block (``panel_t``, :func:`_systolic_panel`), double-buffered: step i+1
-    loads while step i multiplies. The first step has nothing to overlap its load with, so a
-    pipeline of steps of load ``l`` and multiply ``c`` takes ``l + c + (S-1) x max(l, c)``, that is
-    ``S x max(l, c) + min(l, c)``: the bubble is ``min(l, c)`` of the first step (its load where the
-    GEMM is compute-bound, its multiply where it is memory-bound). ``rate``: the chip's FLOP/s
-    of a perfect tiling (the arrays share the block); ``bw``: achievable HBM bytes/s. Returns the
-    bubble, the first step's load and its multiply (kept in the tiling as ``fill_load_s`` and
-    ``fill_step_s``: operands resident in SRAM load faster, perf.resident.resident_time)."""
-    tm, tn, pk = xp.minimum(m, panel_t), xp.minimum(n, panel_t), min(k, PANEL_K)
-    load = (tm + tn) * pk * ib / bw
-    step = 2.0 * tm * tn * pk / rate
-    return xp.minimum(load, step), load, step
-
-
 def _gemm_one(m, n, k, batch, ib, ob, flops, peak, d: OneDesign, cand, m_tiles=None) -> OpTime:
     """Scalar path: one design (Python floats)."""
     xp = SCALAR
@@ -272,8 +250,6 @@ def _gemm_one(m, n, k, batch, ib, ob, flops, peak, d: OneDesign, cand, m_tiles=N
     rate = peak * (d.sustained_clock_hz / d.boost_clock_hz) * d.mma_efficiency * (d.mma_8bit_ratio if ib <= 1 else 1.0)
     bw = d.hbm_bytes_per_s * d.hbm_efficiency
     nan = math.nan
-    # the systolic mapping's pipeline fill (_systolic_fill); the tile path has its own tile_overhead_s
-    fill = fill_load = fill_step = 0.0
     if d.kind_code != SYSTOLIC:
         fits = (a_bytes + b_bytes + c_bytes) <= d.sram_shared_bytes
         cores = d.cores
@@ -302,15 +278,14 @@ def _gemm_one(m, n, k, batch, ib, ob, flops, peak, d: OneDesign, cand, m_tiles=N
         best = argmin([e[0][0] for e in evals])
         (compute, waves, n_tiles, util), tile, split = evals[best]
         _, sram_total = _systolic_sram(xp, d.sram_per_core_bytes, d.sram_shared_bytes, d.cores)
-        panel_t = _systolic_panel(xp, r0, sram_total, d.tile_sram_fraction, ib)
-        traffic = _systolic_traffic(xp, m, n, a_bytes, b_bytes, c_bytes, panel_t, sram_total)
-        fill, fill_load, fill_step = _systolic_fill(xp, m, n, k, ib, panel_t, rate, bw)
+        traffic = _systolic_traffic(xp, m, n, a_bytes, b_bytes, c_bytes,
+                                    _systolic_panel(xp, r0, sram_total, d.tile_sram_fraction, ib), sram_total)
         mapping, chunks, feed = "systolic", float(split), 1.0
     tiling = {"mapping": np.array([mapping], dtype=object)}
     tiling.update(zip(("tile_m", "tile_n", "m_chunks", "waves", "tiles", "tiling_utilisation",
-                       "operand_feed_efficiency", "fill_load_s", "fill_step_s", "hbm_traffic_bytes"),
-                      one_element_arrays(*tile, chunks, waves, n_tiles, util, feed, fill_load, fill_step, traffic)))
-    return combine("gemm", compute, traffic / bw, d.launch_overhead_s + fill, flops, traffic, peak,
+                       "operand_feed_efficiency", "hbm_traffic_bytes"),
+                      one_element_arrays(*tile, chunks, waves, n_tiles, util, feed, traffic)))
+    return combine("gemm", compute, traffic / bw, d.launch_overhead_s, flops, traffic, peak,
                    d.hbm_bytes_per_s, tiling)
 
 
@@ -408,8 +383,7 @@ def _gemm_designs(m, n, k, batch, ib, ob, flops, dtype, chip: ChipParams, cand, 
             "tile_m": bm[best, 0], "tile_n": bn[best, 0], "m_chunks": np.full(cols.size, np.nan),
             "waves": waves[best, cols], "tiles": (n_tiles + np.zeros_like(total))[best, cols],
             "tiling_utilisation": flops / (waves * cores * 2 * bm * bn * k_pad)[best, cols],
-            "operand_feed_efficiency": (feed + np.zeros_like(total))[best, cols],
-            "fill_load_s": constant(0.0, cols.size), "fill_step_s": constant(0.0, cols.size)}))
+            "operand_feed_efficiency": (feed + np.zeros_like(total))[best, cols]}))
 
     if n_sys:
         idx = slice(None) if n_sys == n_designs else np.nonzero(is_sys)[0]
@@ -434,13 +408,10 @@ def _gemm_designs(m, n, k, batch, ib, ob, flops, dtype, chip: ChipParams, cand, 
         panel_t = chip.derived(("systolic_panel", ib), lambda c: _systolic_panel(
             np, c.array_rows, sram_total, c.tile_sram_fraction, ib))
         traffic = _systolic_traffic(np, m, n, a_bytes, b_bytes, c_bytes, panel_t[idx], sram_total[idx])
-        fill_sys, fill_load, fill_step = _systolic_fill(np, m, n, k, ib, panel_t[idx], rate[idx],
-                                                        chip.hbm_rate_bytes_per_s[idx])
         parts.append((idx, t_compute, traffic, {
             "tile_m": tile_m, "tile_n": tile_n, "m_chunks": s[pick, 0], "waves": rounds,
             "tiles": passes, "tiling_utilisation": util,
-            "operand_feed_efficiency": constant(1.0, t_compute.size),
-            "fill_load_s": fill_load, "fill_step_s": fill_step}))
+            "operand_feed_efficiency": constant(1.0, t_compute.size)}))
 
     if len(parts) == 1:  # every design of one kind: the arrays are the designs'
         _, compute, traffic, tiling = parts[0]
@@ -456,10 +427,5 @@ def _gemm_designs(m, n, k, batch, ib, ob, flops, dtype, chip: ChipParams, cand, 
               **tiling}
     memory = traffic / chip.hbm_rate_bytes_per_s
     tiling["hbm_traffic_bytes"] = traffic
-    overhead = chip.launch_overhead_s
-    if n_sys:  # the systolic designs' pipeline fill (_systolic_fill) on top of the fixed cost per kernel
-        overhead = np.array(overhead, dtype=float, copy=True) if n_sys < n_designs else overhead + fill_sys
-        if n_sys < n_designs:
-            overhead[np.nonzero(is_sys)[0]] += fill_sys
-    return combine("gemm", compute, memory, overhead, flops, traffic, peak,
+    return combine("gemm", compute, memory, chip.launch_overhead_s, flops, traffic, peak,
                    chip.hbm_bytes_per_s, tiling)

@@ -69,13 +69,7 @@ def resident_time(r: OpTime, sram_bytes: float, sram_bytes_per_s: float) -> OpTi
         return r
     dram_fraction = max(0.0, 1.0 - sram_bytes / total)
     memory = float(max(float(r.memory_s[0]) * dram_fraction, sram_bytes / sram_bytes_per_s))
-    overhead = float(r.overhead_s[0])
-    if "fill_load_s" in r.tiling and float(r.memory_s[0]) > 0:
-        # a systolic GEMM's pipeline fill (perf.gemm._systolic_fill): its first operand load comes
-        # from where the operands now are, as much faster as the whole traffic
-        load, step = float(r.tiling["fill_load_s"][0]), float(r.tiling["fill_step_s"][0])
-        overhead += min(load * memory / float(r.memory_s[0]), step) - min(load, step)
-    return combine(r.op, float(r.compute_s[0]), memory, overhead, float(r.flops[0]),
+    return combine(r.op, float(r.compute_s[0]), memory, float(r.overhead_s[0]), float(r.flops[0]),
                    total * dram_fraction, float(r.peak_flops_per_s[0]), float(r.peak_bytes_per_s[0]),
                    dict(r.tiling), r.model)
 
