@@ -227,8 +227,7 @@ class Scheduler:
             while len(group) > alloc.num_blocks - alloc.used_blocks:
                 if self._make_room() is not None:
                     preempted = True
-            for rid in group:
-                alloc.allocate(rid, 1)
+            alloc.allocate_each(group)
             budget -= self.n_decoding
 
         if self.prefilling:
