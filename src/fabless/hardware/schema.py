@@ -89,18 +89,14 @@ class MatrixUnits(Frozen):
 
     @model_validator(mode="after")
     def _reshape_divides(self) -> MatrixUnits:
-        f = self.reshape_factor or 1
-        if f > 1:
+        # both fields cut a systolic array into equal parts: it must have rows and cols they divide
+        for name, f in (("reshape_factor", self.reshape_factor or 1), ("physical_split", self.physical_split or 1)):
+            if f <= 1:
+                continue
             if self.kind != "systolic_array" or not self.rows or not self.cols:
-                raise ValueError("reshape_factor applies to a systolic_array with rows and cols; leave it out otherwise")
+                raise ValueError(f"{name} applies to a systolic_array with rows and cols; leave it out otherwise")
             if self.rows % f or self.cols % f:
-                raise ValueError(f"reshape_factor {f} must divide rows ({self.rows}) and cols ({self.cols})")
-        s = self.physical_split or 1
-        if s > 1:
-            if self.kind != "systolic_array" or not self.rows or not self.cols:
-                raise ValueError("physical_split applies to a systolic_array with rows and cols; leave it out otherwise")
-            if self.rows % s or self.cols % s:
-                raise ValueError(f"physical_split {s} must divide rows ({self.rows}) and cols ({self.cols})")
+                raise ValueError(f"{name} {f} must divide rows ({self.rows}) and cols ({self.cols})")
         return self
 
 
