@@ -15,7 +15,11 @@ By the engine's step times that replica is at its capacity at 20 req/s (batches 
 sequences every step, the backlog creeping up by under 1% of arrivals): the slowest case for the
 simulator, which is why it is the benchmark; the last line says so.
 
-Run: python bench/bench_serve.py [--rate 20] [--hours 1] [--rel-bits 6] [--engine]
+``--concurrency C`` times one closed loop of C clients instead (fabless.serve.modes.closed_loop,
+what ``fabless serve --concurrency`` runs), same lengths; goal: 4,096 clients, the largest
+accepted, in under 10 s, the fuzz suite's hang limit for one command (tests/fuzz/cases.py).
+
+Run: python bench/bench_serve.py [--rate 20] [--hours 1] [--rel-bits 6] [--engine] [--concurrency C]
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import time
 
 from fabless.hardware.presets import load_chip
 from fabless.serve import Lengths, LogNormal, Poisson, RooflineStepCost, SchedulerConfig, SLO, run
+from fabless.serve.modes import closed_loop
 
 
 def replica_model(kv_capacity_tokens: int = 400_000) -> RooflineStepCost:
@@ -57,9 +62,19 @@ def main() -> None:
     ap.add_argument("--hours", type=float, default=1.0)
     ap.add_argument("--rel-bits", type=int, default=6)
     ap.add_argument("--engine", action="store_true", help="cost steps with the performance engine")
+    ap.add_argument("--concurrency", type=int, default=None, help="time a closed loop of this many clients")
     args = ap.parse_args()
     model = engine_model() if args.engine else replica_model()
     lengths = Lengths(LogNormal(1024, 512, 8192), LogNormal(256, 128, 2048))
+    if args.concurrency is not None:
+        t0 = time.perf_counter()
+        out = closed_loop(model, SchedulerConfig(), lengths, args.concurrency)
+        wall = time.perf_counter() - t0
+        verdict = ("PASS" if wall < 10 else "FAIL") if args.concurrency == 4096 else "n/a"
+        print(f"closed loop of {args.concurrency} clients ({out['loop']}): {out['rate_per_s']:.2f} req/s, "
+              f"E2E {out['e2e_s']:.2f} s, TPOT {out['tpot_s'] * 1e3:.2f} ms")
+        print(f"wall time {wall:.2f} s  (goal: 4,096 clients in < 10 s: {verdict})")
+        return
     t0 = time.perf_counter()
     res = run(model, Poisson(args.rate), lengths, SchedulerConfig(), seed=0, duration_s=args.hours * 3600,
               slo=SLO.parse("ttft_p99=2s,tpot_p99=50ms"), cache_rel_bits=args.rel_bits)

@@ -1167,7 +1167,7 @@ def _reliability_budgets() -> str:
         ("one `serve --offline` run", f"{b.MAX_SIM_REQUESTS:,} requests"),
         ("one simulation's scheduler steps (output tokens / sequences per step + prompt tokens / step budget)",
          f"{b.MAX_SIM_STEPS:,}"),
-        ("one `serve --concurrency` run (a rate search over ~120 x clients requests)", f"{b.MAX_CONCURRENCY:,} clients"),
+        ("one `serve --concurrency` run (6 x clients requests, one closed run or a rate search of ~10)", f"{b.MAX_CONCURRENCY:,} clients"),
         ("one `explore` run: designs", f"{b.MAX_DESIGNS:,}"),
         ("`parallel: auto` plan search", f"{_pow2(b.MAX_AUTO_CHIPS)} ({b.MAX_AUTO_CHIPS:,}) chips; above it give the plan"),
     ]

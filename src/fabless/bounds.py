@@ -70,8 +70,9 @@ MAX_SIM_REQUESTS = 500_000
 #: Scheduler steps of one simulation, counted from the requests before it runs (the simulator
 #: runs about 100,000 steps a second; 256,000-token answers to 1,000 requests need a million).
 MAX_SIM_STEPS = 500_000
-#: Clients of one closed-loop `serve --concurrency` run: its rate search simulates about 120 x
-#: this many requests (4,096 clients take a few seconds; 100,000 took minutes).
+#: Clients of one closed-loop `serve --concurrency` run: 6 x this many requests, simulated once
+#: closed when the clients queue for the replica, or up to ~10 times in a rate search when the
+#: replica holds them all at once (4,096 clients take a few seconds; 100,000 took minutes).
 MAX_CONCURRENCY = 4096
 #: Designs one `fabless explore` run may evaluate.
 MAX_DESIGNS = 10_000_000

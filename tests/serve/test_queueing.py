@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from fabless.serve import (ConstantStepCost, Disaggregated, Fixed, Fleet, Lengths, LogNormal, Poisson,
                            RooflineStepCost, SchedulerConfig, run)
+from fabless.serve.sim import simulate
+from fabless.serve.workload import Requests
 
 
 def _roofline(capacity_tokens=200_000, **kw):
@@ -67,3 +70,17 @@ def test_three_token_answers_at_batch_size_one_are_md1_with_three_steps():
     assert df["queue_s"].mean() == pytest.approx(_pk_wait_s(rate, service_s), rel=0.04)
     assert (df["e2e_s"] - df["queue_s"]).to_numpy() == pytest.approx(service_s)
     assert df["tpot_s"].to_numpy() == pytest.approx(step_s)
+
+
+def test_closed_loop_clients_send_as_answers_come_back():
+    # Two clients, 1-token prompts, 20-token answers, 10 ms a step whatever it holds, room for
+    # two sequences: each pair runs 20 steps together (the prompt's step makes the first token)
+    # and finishes at 0.2 s, 0.4 s, 0.6 s; the next pair is sent the moment the last ends.
+    reqs = Requests(np.zeros(6), np.ones(6, dtype=int), np.full(6, 20))
+    res = simulate(reqs, ConstantStepCost(0.01, kv_capacity_tokens=10**6),
+                   SchedulerConfig(max_num_batched_tokens=64, max_num_seqs=2), clients=2)
+    df = res.requests
+    assert df["arrival_s"].tolist() == pytest.approx([0, 0, 0.2, 0.2, 0.4, 0.4])
+    assert df["finish_s"].tolist() == pytest.approx([0.2, 0.2, 0.4, 0.4, 0.6, 0.6])
+    # Two in the system all the time: Little's law over the whole run.
+    assert res.summary["mean_in_system"] == pytest.approx(2.0)

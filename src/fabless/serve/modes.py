@@ -137,12 +137,23 @@ def mlperf_offline(model: StepCostModel, sched: SchedulerConfig, lengths: Length
 def closed_loop(model: StepCostModel, sched: SchedulerConfig, lengths: Lengths, concurrency: int, seed: int = 0,
                 rel_tol: float = 0.005) -> dict:
     """Steady state of ``concurrency`` clients in a closed loop: request rate, mean E2E and TTFT,
-    median TPOT, output tokens/s.
+    median TPOT, output tokens/s. Statistics are over the requests after the first third of
+    ``max(6 c, 30)`` (past the ramp from an empty server), the rate by Little's law, ``c / mean E2E``.
 
-    The simulator has open arrivals, so the loop is found by Little's law: the arrival rate
-    ``X`` with ``X x mean E2E(X) = concurrency``, arrivals evenly spaced (clients of like
-    requests settle into evenly staggered phases), E2E taken over the requests after the first
-    third (past the ramp from an empty server); bisection on ``X`` to ``rel_tol``.
+    Clients the replica can all hold at once (``c`` up to ``max_num_seqs``, and their mean
+    request's KV for ``c`` sequences within the cache) never queue, and settle into evenly
+    staggered phases; the loop is then found on open arrivals evenly spaced at rate ``X`` with
+    ``X x mean E2E(X) = c``: geometric bisection of [c / E2E of one request alone / 1024, c / E2E
+    alone] (no rate above the latter fits ``c`` clients) until a run below the root is in hand
+    (and the upper end run if none above is), then the Illinois variant of regula falsi on
+    ``log(X E2E / c)`` against ``log X``, to a bracket ``rel_tol`` wide, the rate its lower end.
+    Each rate is simulated once (X E2E climbs steeply at the capacity knee, where bisection alone
+    takes a dozen runs).
+
+    More clients than that queue for the replica, and an open stream overstates the loop: its
+    backlog grows through a finite run, so ``X x mean E2E = c`` holds above the capacity. They
+    are simulated closed (:func:`~fabless.serve.sim.simulate` ``clients``): all send at once,
+    and each sends its next request as its answer comes back.
     """
     c = int(concurrency)
     if c < 1:
@@ -150,30 +161,63 @@ def closed_loop(model: StepCostModel, sched: SchedulerConfig, lengths: Lengths, 
     n = max(6 * c, 30)
     reqs = drawn_requests(lengths, n, seed)
 
-    def run_at(rate: float):
-        r = Requests(np.arange(n) / rate, reqs.input_tokens, reqs.output_tokens)
-        return simulate(r, model, sched)
+    def summary(res, rate: float | None, loop: str) -> dict:
+        """The loop's figures from a run; ``rate`` None: Little's law, c / mean E2E."""
+        df = res.requests.iloc[n // 3:]
+        e2e = float(df["e2e_s"].mean())
+        rate = c / e2e if rate is None else rate
+        return {"concurrency": c, "loop": loop, "rate_per_s": rate, "e2e_s": e2e, "ttft_s": float(df["ttft_s"].mean()),
+                "tpot_s": float(df["tpot_s"].median()), "itl_s": res.summary["itl_p50_s"],
+                "output_tokens_per_s": rate * float(df["output_tokens"].mean())}
 
-    def at(rate: float):
-        return run_at(rate).requests.iloc[n // 3:]
+    mean_tokens = float(np.mean(reqs.input_tokens) + np.mean(reqs.output_tokens))
+    if c > sched.max_num_seqs or c * mean_tokens > model.kv_capacity_tokens:
+        res = simulate(Requests(np.zeros(n), reqs.input_tokens, reqs.output_tokens), model, sched, clients=c)
+        return summary(res, None, "closed")
+
+    runs: dict[float, object] = {}
+    memos: dict = {}  # step times, shared by the runs: most steps recur from one rate to the next
+
+    def run_at(rate: float):
+        if rate not in runs:
+            runs[rate] = simulate(Requests(np.arange(n) / rate, reqs.input_tokens, reqs.output_tokens), model, sched,
+                                  step_memos=memos)
+        return runs[rate]
+
+    def excess(rate: float) -> float:
+        """log(X x mean E2E / c): negative while the ``c`` clients are not all kept in flight."""
+        return math.log(rate * float(run_at(rate).requests["e2e_s"].iloc[n // 3:].mean()) / c)
 
     one = Requests(np.zeros(1), reqs.input_tokens[:1], reqs.output_tokens[:1])
     e2e0 = float(simulate(one, model, sched).requests["e2e_s"].iloc[0])
     hi = c / e2e0  # one request alone is the fastest any goes: this rate overshoots
     lo = hi / 1024
+    g_lo = g_hi = None  # excess at lo / hi once simulated
+    side = 0  # which end the last Illinois step kept (-1 lo, +1 hi), to halve its weight if kept twice
     for _ in range(60):
         if hi - lo <= rel_tol * lo:
             break
-        mid = math.sqrt(lo * hi)
-        if mid * float(at(mid)["e2e_s"].mean()) < c:
-            lo = mid
+        if g_lo is None:
+            mid = math.sqrt(lo * hi)
+        elif g_hi is None:
+            mid = hi  # the upper end's excess, to interpolate from: a quick run (it overloads)
         else:
-            hi = mid
-    res = run_at(lo)
-    df = res.requests.iloc[n // 3:]
-    return {"concurrency": c, "rate_per_s": lo, "e2e_s": float(df["e2e_s"].mean()), "ttft_s": float(df["ttft_s"].mean()),
-            "tpot_s": float(df["tpot_s"].median()), "itl_s": res.summary["itl_p50_s"],
-            "output_tokens_per_s": lo * float(df["output_tokens"].mean())}
+            x_lo, x_hi = math.log(lo), math.log(hi)
+            mid = math.exp(x_lo - g_lo * (x_hi - x_lo) / (g_hi - g_lo))
+            # Stay strictly inside, off the ends by a hundredth of the bracket, so it shrinks.
+            mid = min(max(mid, lo + 0.01 * (hi - lo)), hi - 0.01 * (hi - lo))
+        g = excess(mid)
+        if g < 0:
+            lo, g_lo = mid, g
+            if side == -1 and g_hi is not None:
+                g_hi /= 2
+            side = -1
+        else:
+            hi, g_hi = mid, g
+            if side == 1 and g_lo is not None:
+                g_lo /= 2
+            side = 1
+    return summary(run_at(lo), lo, "open")
 
 
 def burst(model: StepCostModel, sched: SchedulerConfig, inp: int, out: int, n: int) -> dict:

@@ -156,20 +156,31 @@ def _check_steps(reqs: Requests, sched: SchedulerConfig, fleet) -> None:
 def simulate(reqs: Requests, step_model: StepCostModel, sched: SchedulerConfig | None = None,
              fleet: Fleet | Disaggregated | None = None, *, slo: SLO | None = None, warmup_s: float = 0.0,
              horizon_s: float | None = None, cache_rel_bits: int | None = 6,
-             sample_interval_s: float = 1.0) -> SimResult:
+             sample_interval_s: float = 1.0, step_memos: dict | None = None,
+             clients: int | None = None) -> SimResult:
     """Run every request in ``reqs`` to completion and measure it.
+
+    ``clients``: a closed loop of that many clients. The first ``clients`` requests arrive at
+    their ``arrival_s``; each later one (in order) arrives the moment an earlier one finishes,
+    as a client sends its next request when its answer is in (no think time). Its arrival time
+    is then set by the run and reported as such; the horizon is the last arrival.
 
     ``horizon_s`` (default: the last arrival) is the window over which ``mean_in_system`` is
     averaged, for Little's law. ``cache_rel_bits`` sets the step-time cache's context bucketing
-    (None: exact).
+    (None: exact). ``step_memos``: step times already costed, kept across runs of the same step
+    models (a search passes one dict to all its runs; the models must outlive it), else none.
     """
+    def cache_of(model):
+        memo = None if step_memos is None else step_memos.setdefault((id(model), cache_rel_bits), {})
+        return StepTimeCache(model, cache_rel_bits, memo)
+
     sched = sched or SchedulerConfig()
     fleet = fleet or Fleet()
     _check_steps(reqs, sched, fleet)
     if isinstance(fleet, Disaggregated):
-        pcache = StepTimeCache(step_model, cache_rel_bits)
+        pcache = cache_of(step_model)
         dmodel = fleet.decode_step_model or step_model
-        dcache = pcache if dmodel is step_model else StepTimeCache(dmodel, cache_rel_bits)
+        dcache = pcache if dmodel is step_model else cache_of(dmodel)
         prefill = [Replica(i, step_model, sched, "prefill", pcache, sample_interval_s) for i in range(fleet.prefill_replicas)]
         decode = [Replica(fleet.prefill_replicas + i, dmodel, sched, "decode", dcache, sample_interval_s)
                   for i in range(fleet.decode_replicas)]
@@ -179,7 +190,7 @@ def simulate(reqs: Requests, step_model: StepCostModel, sched: SchedulerConfig |
         caches = [pcache] if dcache is pcache else [pcache, dcache]
         capacity = min(m.kv_capacity_tokens for m in (step_model, dmodel))
     else:
-        cache = StepTimeCache(step_model, cache_rel_bits)
+        cache = cache_of(step_model)
         replicas = [Replica(i, step_model, sched, "mixed", cache, sample_interval_s) for i in range(fleet.replicas)]
         router = Router(fleet.router, replicas)
         drouter = None
@@ -192,6 +203,12 @@ def simulate(reqs: Requests, step_model: StepCostModel, sched: SchedulerConfig |
     objs = [Request(i, float(arr[i]), int(reqs.input_tokens[i]), int(reqs.output_tokens[i]),
                     reqs.prefix_id[i], int(reqs.prefix_tokens[i])) for i in range(n)]
     arr_list = arr.tolist()
+    released = n
+    if clients is not None:
+        if int(clients) < 1:
+            raise FablessError(f"a closed loop needs at least 1 client, got {clients}")
+        released = min(int(clients), n)
+        arr_list[released:] = [math.inf] * (n - released)  # each sent when an answer comes back
     horizon = float(horizon_s) if horizon_s is not None else (arr_list[-1] if n else 0.0)
 
     heap: list = []
@@ -215,7 +232,7 @@ def simulate(reqs: Requests, step_model: StepCostModel, sched: SchedulerConfig |
         ta = arr_list[i] if i < n else inf
         if heap and heap[0][0] <= ta:
             t = heap[0][0]
-        elif i < n:
+        elif ta < inf:
             t = ta
         else:
             break
@@ -233,6 +250,10 @@ def simulate(reqs: Requests, step_model: StepCostModel, sched: SchedulerConfig |
                 rep = obj
                 finished, handoff = rep.end_step(t)
                 done += len(finished)
+                for _ in range(min(len(finished), n - released)):
+                    arr_list[released] = t
+                    objs[released].arrival_s = t
+                    released += 1
                 for req in handoff:
                     dst = drouter.pick()
                     req.decode_replica = dst.index
@@ -269,6 +290,10 @@ def simulate(reqs: Requests, step_model: StepCostModel, sched: SchedulerConfig |
         raise AssertionError(f"simulation ended with {n - done} of {n} requests unfinished")
     if area_h is None:
         area_h = area
+    span = horizon  # the window of mean_in_system
+    if clients is not None and horizon_s is None:
+        horizon = arr_list[-1] if n else 0.0
+        span = t_last  # arrivals follow finishes: the mean in system is over the whole run
 
     df = request_frame(objs)
     summary = summarize(df, slo, warmup_s)
@@ -276,7 +301,7 @@ def simulate(reqs: Requests, step_model: StepCostModel, sched: SchedulerConfig |
     end_s = t_last
     summary["horizon_s"] = horizon
     summary["arrival_rate_per_s"] = n / horizon if horizon > 0 else float("nan")
-    summary["mean_in_system"] = area_h / horizon if horizon > 0 else float("nan")
+    summary["mean_in_system"] = area_h / span if span > 0 else float("nan")
     summary.update(stability(df, horizon))
     if not summary["stable"]:
         # Above capacity the backlog grows with the run's length: latency percentiles then

@@ -126,16 +126,18 @@ class StepTimeCache:
     is off by at most 1/128, about 0.8%, up or down: unbiased over many steps, which matters
     near saturation where a steady bias in step time moves the queue a lot). Values below
     ``2**(rel_bits+1)`` are exact. ``rel_bits=None`` turns bucketing off (exact keys).
+    ``memo``: a dict of step times to share with other caches of the same model and
+    ``rel_bits`` (runs of one search), else a fresh one; ``hits`` and ``misses`` are this cache's.
     """
 
-    def __init__(self, model: StepCostModel, rel_bits: int | None = 6):
+    def __init__(self, model: StepCostModel, rel_bits: int | None = 6, memo: dict | None = None):
         self.model = model
         self.rel_bits = rel_bits
         try:
             self._splits = "prefill_seqs" in inspect.signature(model.step_time_s).parameters
         except (TypeError, ValueError):
             self._splits = False
-        self._memo: dict[tuple[int, int, int, int, int], float] = {}
+        self._memo: dict[tuple[int, int, int, int, int], float] = {} if memo is None else memo
         self.hits = 0
         self.misses = 0
 
