@@ -97,3 +97,22 @@ def test_one_prefill_per_step():
     assert first_steps(SchedulerConfig(mixed_chunks=False, max_prefills_per_step=1))[0] == 100
     with pytest.raises(FablessError, match="max_prefills_per_step"):
         SchedulerConfig(max_prefills_per_step=0)
+
+
+def test_vllm_neuron_overlaps_the_host_step_that_neuron_inference_adds():
+    # vllm-neuron (on-device sampling, asynchronous scheduling) is neuron-inference in every kernel
+    # and graph parameter; its host time per step runs under the device's step instead of after it.
+    # A decode step of 2 sequences then costs the device alone, exactly the synchronous stack's step
+    # less its host time; a step shorter than the host time would wait for it (the floor).
+    stacks = software_stacks()
+    sync, async_ = stacks["neuron-inference"], stacks["vllm-neuron"]
+    same = {f.name for f in dataclasses.fields(sync)} - {"name", "display", "date", "sources", "named_only",
+                                                          "host_step_overhead_s", "host_step_floor_s"}
+    assert {f: getattr(async_, f) for f in same} == {f: getattr(sync, f) for f in same}
+    assert async_.named_only and async_.host_step_overhead_s == 0.0
+    assert async_.host_step_floor_s == sync.host_step_overhead_s > 0
+    s = EngineStepCost.from_scenario(scenario_from_dict(_trn2_8b(2, 512, 128), "test"))
+    a = EngineStepCost.from_scenario(scenario_from_dict(_trn2_8b(2, 512, 128, "vllm-neuron"), "test"))
+    assert a.step_time_s(0, 0, 2, 1024) == pytest.approx(s.step_time_s(0, 0, 2, 1024) - sync.host_step_overhead_s)
+    assert a.step_time_s(0, 0, 2, 1024) > a.host_floor_s  # an 8B decode step on one chip is longer than 1 ms
+    assert dataclasses.replace(a, host_floor_s=1.0).step_time_s(0, 0, 2, 1024) == 1.0
