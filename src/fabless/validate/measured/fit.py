@@ -195,8 +195,9 @@ def _fit(predict: Predict, measured: np.ndarray, start: dict[str, float],
         if best < 1e-3 * len(measured):
             break
         polished = _polish(predict, measured, point, names, bounds)
-        if loss(polished) < best:
-            values, best = polished, loss(polished)
+        polished_loss = loss(polished)
+        if polished_loss < best:
+            values, best = polished, polished_loss
     return values, tuple(names)
 
 
