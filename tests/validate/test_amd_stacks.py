@@ -120,3 +120,66 @@ def test_the_mi30x_host_step_is_the_grid_minimum_on_its_fit_rows():
     scores = {host: err for err, host in serve.stack_grid_scores(name, "host_step_overhead_s", grid,
                                                                  [by_id[i] for i in software_stacks()[name].fit_rows])}
     assert min(scores, key=scores.get) == pytest.approx(v)
+
+
+# ---- vllm-rocm, the default AMD stack: its host time per sequence, fitted on its own rows --------------
+# The rows that run on it, written out by hand from serve_scenarios*.yaml (scenarios on MI300X naming no
+# stack): MLPerf v4.1 (126, 127, 133, 134), the ROCm performance page (229, 230, 233, 234, 237), the Azure
+# guide and the page's other containers (infer-amd-001 ... -034); not the unseen-data check's fresh rows.
+VLLM_ROCM_ROWS = (["infer-126", "infer-127", "infer-133", "infer-134", "infer-229", "infer-230", "infer-233",
+                   "infer-234", "infer-237"] + [f"infer-amd-{n:03d}" for n in range(1, 35)])
+
+
+def _rocm_script():
+    path = Path(__file__).resolve().parents[2] / "scripts" / "fit_vllm_rocm.py"
+    spec = importlib.util.spec_from_file_location("fit_vllm_rocm", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_vllm_rocm_rows_split_every_third_id():
+    script = _rocm_script()
+    assert script.stack_rows() == sorted(VLLM_ROCM_ROWS)
+    fit = sorted(i for i in VLLM_ROCM_ROWS if int(i.rsplit("-", 1)[1]) % 3 == 0)
+    assert len(fit) == 14 and len(VLLM_ROCM_ROWS) - len(fit) == 29
+    assert sorted(i for i in VLLM_ROCM_ROWS if i in serve.FIT_IDS) == fit
+    assert sorted(software_stacks()["vllm-rocm"].fit_rows) == fit
+    assert not any(i.startswith("infer-fresh-") for i in serve.FIT_IDS)
+
+
+def test_vllm_rocm_step_adds_its_host_time_per_sequence():
+    from fabless.estimate.scenario import scenario_from_dict
+    from fabless.estimate.stepcost import EngineStepCost
+
+    sw = software_stacks()["vllm-rocm"]
+    assert (sw.host_step_overhead_s, sw.host_per_seq_s) == (0.0, pytest.approx(12.5e-6))
+    for field in ("host_step_overhead_s", "host_per_seq_s"):
+        entry = RAW["vllm-rocm"][field]
+        assert entry["confidence"] == "fitted" and sorted(entry["fitted_on"]) == sorted(sw.fit_rows)
+    script = _rocm_script()
+    assert sw.host_step_overhead_s in script.HOST_STEP_S and sw.host_per_seq_s in script.HOST_PER_SEQ_S
+    scn = scenario_from_dict({"model": "llama-3.1-8b", "system": {"name": "mi300x-8", "count": 1}, "precision": "fp8",
+                              "parallel": {"tp": 1}, "inference": {"batch": 1000, "input_tokens": 128, "output_tokens": 1024}},
+                             "test")
+    m = EngineStepCost.from_scenario(scn)
+    # a decode step of 1000 sequences waits 1000 x 12.5 us = 12.5 ms of host time; one sequence 12.5 us
+    assert m.step_time_s(0, 0, 1000, 600_000) - m._pass_s(0, 0, 1000, 600_000) == pytest.approx(12.5e-3, rel=1e-9)
+    assert m.step_time_s(0, 0, 1, 600) - m._pass_s(0, 0, 1, 600) == pytest.approx(12.5e-6, rel=1e-9)
+
+
+def test_vllm_rocm_host_time_is_the_grid_minimum_on_its_fit_rows():
+    # re-simulate the 14 fit rows (a few seconds a point) at the recorded point and its neighbours along
+    # the per-sequence axis and the host-step axis: the recorded point scores best, and clearly better
+    # than no host time at all
+    script = _rocm_script()
+    sw = software_stacks()["vllm-rocm"]
+    best = (sw.host_step_overhead_s, sw.host_per_seq_s)
+    i = script.HOST_PER_SEQ_S.index(best[1])
+    grid = [best, (0.0, 0.0), (best[0], script.HOST_PER_SEQ_S[i - 1]), (best[0], script.HOST_PER_SEQ_S[i + 1]),
+            (script.HOST_STEP_S[1], best[1])]
+    by_id = {r["id"]: {**r, "category": "serve"} for r in load_rows()}
+    scores = {k: err for err, k in serve.stack_grid_scores("vllm-rocm", ("host_step_overhead_s", "host_per_seq_s"), grid,
+                                                          [by_id[i] for i in sw.fit_rows])}
+    assert min(scores, key=scores.get) == pytest.approx(best)
+    assert scores[best] < 0.7 * scores[(0.0, 0.0)]

@@ -59,8 +59,8 @@ output) tokens / makespan), ``tpot_ms`` (median over requests of each request's 
 ``e2e_s``.
 
 ``FIT_IDS``: the entries marked ``set: fit`` (chosen by a rule fixed before any prediction, written
-in their file's header); nothing in the simulator or the engine has been fitted on a serving row yet,
-so the mark only reserves rows for a later fit. Every other mapped row is held out.
+in their file's header); the software stacks' serving parameters are fitted on them (software.yaml
+``fitted_on``, the scripts/fit_*.py that fit them). Every other mapped row is held out.
 """
 
 from __future__ import annotations
