@@ -116,3 +116,22 @@ def test_vllm_neuron_overlaps_the_host_step_that_neuron_inference_adds():
     assert a.step_time_s(0, 0, 2, 1024) == pytest.approx(s.step_time_s(0, 0, 2, 1024) - sync.host_step_overhead_s)
     assert a.step_time_s(0, 0, 2, 1024) > a.host_floor_s  # an 8B decode step on one chip is longer than 1 ms
     assert dataclasses.replace(a, host_floor_s=1.0).step_time_s(0, 0, 2, 1024) == 1.0
+
+
+def test_cpu_sampling_adds_the_measured_round_trip_to_neuron_inferences_host_step():
+    # vllm-neuron-cpu-sampling is neuron-inference in every kernel and graph parameter; its host step is
+    # neuron-inference's fitted 1.0 ms plus optimum-neuron's measured CPU-sampling cost, the synchronous
+    # inter-token latency with CPU sampling less that with on-device sampling: 26.244 - 23.897 = 2.35 ms
+    # (std-cpu-sampling-2026-08-25.csv, std-ods-2026-08-25.csv)
+    stacks = software_stacks()
+    sync, cpu = stacks["neuron-inference"], stacks["vllm-neuron-cpu-sampling"]
+    same = {f.name for f in dataclasses.fields(sync)} - {"name", "display", "date", "sources", "named_only",
+                                                          "host_step_overhead_s"}
+    assert {f: getattr(cpu, f) for f in same} == {f: getattr(sync, f) for f in same}
+    assert cpu.named_only and cpu.host_step_floor_s == 0.0
+    assert cpu.host_step_overhead_s == pytest.approx(sync.host_step_overhead_s + (26.244 - 23.897) * 1e-3, abs=1e-5)
+    s = EngineStepCost.from_scenario(scenario_from_dict(_trn2_8b(2, 512, 128), "test"))
+    c = EngineStepCost.from_scenario(scenario_from_dict(_trn2_8b(2, 512, 128, "vllm-neuron-cpu-sampling"), "test"))
+    # every step pays it, decode and prefill alike (the first token is sampled on the CPU too)
+    assert c.step_time_s(0, 0, 2, 1024) - s.step_time_s(0, 0, 2, 1024) == pytest.approx(2.35e-3, abs=1e-9)
+    assert c.step_time_s(512, 512, 0, 0) - s.step_time_s(512, 512, 0, 0) == pytest.approx(2.35e-3, abs=1e-9)

@@ -111,10 +111,11 @@ def test_scored_rows_match_the_tutorials(rid):
     assert scn["model"] == model and scn["parallel"]["tp"] == chips == scn["system"]["count"]
     assert scn["system"]["name"] == "trn2-server" and scn["precision"] == "bf16"
     # vLLM schedules asynchronously where the server samples on the device (vllm-neuron),
-    # synchronously where it samples on the CPU (the default: neuron-inference's added host step)
+    # synchronously where it samples on the CPU (the default: vllm-neuron-cpu-sampling, whose host step
+    # is added and carries the logits' round trip)
     cfg = parse_config(r["config"])
     on_device = cfg.get("on_device_sampling", "off").split(" ")[0] != "off"
-    assert scn["software"] == ("vllm-neuron" if on_device else "neuron-inference")
+    assert scn["software"] == ("vllm-neuron" if on_device else "vllm-neuron-cpu-sampling")
     assert (scn["inference"]["input_tokens"], scn["inference"]["output_tokens"]) == (inp, out)
     assert e["load"] == {"kind": "closed_loop", "concurrency": conc} and e["convert"] == conv
     assert e["scheduler"]["max_num_seqs"] == conc  # the server's --max-num-seqs equals the client's concurrency
