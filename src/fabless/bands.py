@@ -226,15 +226,23 @@ def bands_for(est, path: str | Path | None = None) -> dict[str, dict | str]:
 #: Serve figures that get a band, time or rate. Throughput only when the rate was searched
 #: (--max-throughput): at a given offered rate it is the offered load, not a prediction.
 SERVE_BANDED = {"ttft_p50_s": "time", "tpot_p50_s": "time", "e2e_p50_s": "time"}
-SERVE_BANDED_SEARCHED = {"max_rate_per_s": "rate", "output_tokens_per_s": "rate"}
+#: The figures of each serving mode that the simulator estimates (a rate or a time), banded. A run at a
+#: given arrival rate (or trace) estimates its latencies only: its throughput is the offered load.
+SERVE_BANDED_BY_MODE = {
+    "max_throughput": {**SERVE_BANDED, "max_rate_per_s": "rate", "output_tokens_per_s": "rate"},
+    "closed_loop": {"ttft_s": "time", "tpot_s": "time", "e2e_s": "time", "rate_per_s": "rate", "output_tokens_per_s": "rate"},
+    "offline": {"output_tokens_per_s": "rate", "rate_per_s": "rate", "output_tokens_per_s_makespan": "rate",
+                "makespan_s": "time"},
+}
 
 
-def serve_bands(summary: dict, chip: str, searched: bool, path: str | Path | None = None) -> dict[str, dict | str]:
+def serve_bands(summary: dict, chip: str, mode: str, path: str | Path | None = None) -> dict[str, dict | str]:
     """Bands of a serving simulation's summary (``fabless serve``): regime serve/family/mixed
-    (a run mixes prefill and decode steps as the load sets them), with the usual fallback; on
-    the median latencies and, when the highest rate was searched, on the throughput."""
+    (a run mixes prefill and decode steps as the load sets them), with the usual fallback; on the
+    figures ``mode`` estimates (:data:`SERVE_BANDED_BY_MODE`; any other mode, a run at a given rate:
+    the median latencies)."""
     family = family_of_chip(chip)
-    banded = {**SERVE_BANDED, **(SERVE_BANDED_SEARCHED if searched else {})}
+    banded = SERVE_BANDED_BY_MODE.get(mode, SERVE_BANDED)
     return {k: band(summary[k], kind, "serve", family, "mixed", path) for k, kind in banded.items()
             if isinstance(summary.get(k), (int, float)) and not isinstance(summary.get(k), bool)}
 

@@ -291,6 +291,37 @@ def test_serve_json_bands_median_latencies_not_offered_throughput(cli):
     assert d["tpot_p50_s_lo"] <= d["tpot_p50_s"] <= d["tpot_p50_s_hi"]
     assert d["bands"]["tpot_p50_s"]["regime"].startswith("serve/nvidia")
     assert "output_tokens_per_s_lo" not in d  # at a given rate the throughput is the offered load
+    assert d["software"] == "trt-llm-0.6"  # the stack the run used: the H100 default, named in the output
+
+
+def test_serve_bands_by_mode(tmp_path):
+    # a closed loop and an offline run estimate their throughput as well as their latencies; a run at
+    # a given rate estimates its latencies only
+    path = _bands_file(tmp_path, "serve", {"serve/nvidia/mixed": {"n": 7, "lo": math.log(0.8), "hi": math.log(1.25)}})
+    closed = {"ttft_s": 0.1, "tpot_s": 0.02, "e2e_s": 2.0, "rate_per_s": 4.0, "output_tokens_per_s": 1000.0, "concurrency": 8}
+    b = B.serve_bands(closed, "h100-sxm", "closed_loop", path)
+    assert set(b) == {"ttft_s", "tpot_s", "e2e_s", "rate_per_s", "output_tokens_per_s"}
+    assert (b["tpot_s"]["lo"], b["tpot_s"]["hi"]) == pytest.approx((0.016, 0.025))
+    assert (b["output_tokens_per_s"]["lo"], b["output_tokens_per_s"]["hi"]) == pytest.approx((800.0, 1250.0))
+    offline = {"output_tokens_per_s": 1000.0, "rate_per_s": 4.0, "output_tokens_per_s_makespan": 900.0, "makespan_s": 50.0,
+               "mean_batch_seqs": 200.0, "preemptions": 0}
+    b = B.serve_bands(offline, "h100-sxm", "offline", path)
+    assert set(b) == {"output_tokens_per_s", "rate_per_s", "output_tokens_per_s_makespan", "makespan_s"}
+    assert (b["makespan_s"]["lo"], b["makespan_s"]["hi"]) == pytest.approx((40.0, 62.5))
+    at_rate = {"ttft_p50_s": 0.1, "tpot_p50_s": 0.02, "e2e_p50_s": 2.0, "output_tokens_per_s": 1000.0}
+    assert set(B.serve_bands(at_rate, "h100-sxm", "rate", path)) == {"ttft_p50_s", "tpot_p50_s", "e2e_p50_s"}
+
+
+def test_serve_closed_loop_prints_bands_and_the_stack(cli):
+    res = cli("serve", SERVE_SCENARIO, "--concurrency", "4", "--duration", "20s", "--json")
+    assert res.code == 0, res.err
+    d = res.json()
+    for m in ("ttft_s", "tpot_s", "output_tokens_per_s"):
+        assert d[f"{m}_lo"] <= d[m] <= d[f"{m}_hi"], m
+        assert d["bands"][m]["regime"] == "serve/nvidia/mixed"
+    table = cli("serve", SERVE_SCENARIO, "--concurrency", "4", "--duration", "20s")
+    assert table.code == 0 and "held-out rows like it (serve/nvidia/mixed)" in table.out
+    assert "software: trt-llm-0.6" in table.out
 
 
 def test_narrow_gemms_have_their_own_kernel_regime():

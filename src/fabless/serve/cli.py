@@ -7,6 +7,7 @@ import typer
 from fabless.bands import band_text, json_fields, serve_bands
 from fabless.bounds import MAX_BATCH, MAX_CONCURRENCY, MAX_SEQ_TOKENS, MAX_SIM_REQUESTS, finite_number, whole_number
 from fabless.errors import FablessError
+from fabless.estimate.software import resolve_software, with_chip_calibration
 from fabless.loading import read_yaml
 from fabless.report import output_cli
 from fabless.report.console import console, print_json, print_table, progress
@@ -140,9 +141,10 @@ def serve_cmd(
         summary["latency_quantiles"] = latency_quantiles(requests)
     if slo_obj is not None:
         summary["slo_limits_s"] = dict(slo_obj.limits_s)
-    bands = serve_bands(summary, model.system.chip.name, mode == "max_throughput")
+    bands = serve_bands(summary, model.system.chip.name, mode)
+    sw = with_chip_calibration(resolve_software(scn.software, model.system.chip, "inference"), model.system.chip, "inference")
     payload = {"scenario": scenario, "model": scn.model, "chip": model.system.chip.name, "plan": model.plan.as_dict(),
-               **summary, **json_fields(bands)}
+               "software": sw.name if sw is not None else None, **summary, **json_fields(bands)}
     output_cli.emit("serve", payload, html, plot, inputs={"rate": rate, "trace": trace, "offline": offline, "concurrency": concurrency,
                                                           "max_throughput": max_throughput or None, "mlperf": mlperf,
                                                           "duration": duration, "slo": slo, "seed": seed},
@@ -151,22 +153,31 @@ def serve_cmd(
         print_json(payload)
         return
     title = f"{scn.model} on {model.plan.tp * model.plan.pp} x {model.system.chip.name} ({plan_text(model.plan)})"
+    _print_serve(mode, summary, bands, slo_obj, bench, mlperf, title)
+    if sw is not None:
+        console.print(f"note: {sw.describe()}")
+
+
+def _print_serve(mode: str, summary: dict, bands: dict, slo_obj, bench, mlperf, title: str) -> None:
+    """The tables of one ``fabless serve`` run, for people (``--json`` prints the payload instead)."""
+    band_head = "error band (docs/validation.md)"
     if mode == "offline":
-        print_table(["offline: " + f"{summary['requests']} requests at once", "value"], [
-            ["output tokens/s (steady)", summary["output_tokens_per_s"]],
-            ["requests/s (steady)", summary["rate_per_s"]],
-            ["output tokens/s over the whole run", summary["output_tokens_per_s_makespan"]],
-            ["time to finish all (s)", summary["makespan_s"]],
-            ["mean sequences per step", summary["mean_batch_seqs"]],
-            ["preemptions", summary["preemptions"]]], title=title)
+        print_table(["offline: " + f"{summary['requests']} requests at once", "value", band_head], [
+            ["output tokens/s (steady)", summary["output_tokens_per_s"], band_text(bands.get("output_tokens_per_s"), unit="tokens/s")],
+            ["requests/s (steady)", summary["rate_per_s"], band_text(bands.get("rate_per_s"), unit="requests/s")],
+            ["output tokens/s over the whole run", summary["output_tokens_per_s_makespan"],
+             band_text(bands.get("output_tokens_per_s_makespan"), unit="tokens/s")],
+            ["time to finish all (s)", summary["makespan_s"], band_text(bands.get("makespan_s"), unit="s")],
+            ["mean sequences per step", summary["mean_batch_seqs"], ""],
+            ["preemptions", summary["preemptions"], ""]], title=title)
         return
     if mode == "closed_loop":
-        print_table([f"closed loop: {summary['concurrency']} clients", "value"], [
-            ["requests/s", summary["rate_per_s"]],
-            ["output tokens/s", summary["output_tokens_per_s"]],
-            ["TTFT mean (ms)", summary["ttft_s"] * 1e3],
-            ["TPOT median (ms)", summary["tpot_s"] * 1e3],
-            ["E2E mean (s)", summary["e2e_s"]]], title=title)
+        print_table([f"closed loop: {summary['concurrency']} clients", "value", band_head], [
+            ["requests/s", summary["rate_per_s"], band_text(bands.get("rate_per_s"), unit="requests/s")],
+            ["output tokens/s", summary["output_tokens_per_s"], band_text(bands.get("output_tokens_per_s"), unit="tokens/s")],
+            ["TTFT mean (ms)", summary["ttft_s"] * 1e3, band_text(bands.get("ttft_s"), 1e3, "ms")],
+            ["TPOT median (ms)", summary["tpot_s"] * 1e3, band_text(bands.get("tpot_s"), 1e3, "ms")],
+            ["E2E mean (s)", summary["e2e_s"], band_text(bands.get("e2e_s"), unit="s")]], title=title)
         return
     if summary.get("stable") is False:
         console.print(
