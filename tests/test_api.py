@@ -48,6 +48,9 @@ def test_estimate_takes_a_path_a_dict_or_a_scenario():
 def test_serve_closed_loop_obeys_littles_law():
     out = fabless.serve(SCN, concurrency=4).to_dict()
     assert out["rate_per_s"] * out["e2e_s"] == pytest.approx(4, rel=0.01)
+    # the same figures fabless serve --json prints: the load's mode, the stack, each figure's band
+    assert out["mode"] == "closed_loop" and out["software"] is not None
+    assert out["tpot_s_lo"] <= out["tpot_s"] <= out["tpot_s_hi"] and "tpot_s" in out["bands"]
     with pytest.raises(fabless.FablessError, match="exactly one of"):
         fabless.serve(SCN, concurrency=4, offline=10)
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from fabless.bands import json_fields, serve_bands
 from fabless.economics.params import default_params
 from fabless.economics.tco import breakeven_report, tco_rows
 from fabless.economics.unit_cost import UnitCost, chip_unit_cost
@@ -30,6 +31,7 @@ from fabless.estimate.engine import Estimate
 from fabless.estimate.engine import estimate as _estimate
 from fabless.estimate.plan import Plan
 from fabless.estimate.scenario import Scenario, require_language_model, require_servable, scenario_from_dict
+from fabless.estimate.software import resolve_software, with_chip_calibration
 from fabless.estimate.stepcost import EngineStepCost
 from fabless.explore.run import run_search
 from fabless.explore.space import load_space
@@ -106,11 +108,16 @@ def serve(scn: Scenario | dict | str | Path, *, rate: str | float | None = None,
     cfg = SchedulerConfig(max_num_batched_tokens=max_batched_tokens, max_num_seqs=max_seqs, mixed_chunks=mixed_chunks,
                           reserve_output_fraction=reserve_output)
     arrivals = None if rate is None else Poisson(f"{rate}/s" if isinstance(rate, (int, float)) else rate)
-    _, summary, requests = modes.run_load(EngineStepCost.from_scenario(s, memory_fraction), cfg, ln, offline_requests=offline,
-                                          concurrency=concurrency, max_throughput=max_throughput, slo=slo_obj,
-                                          arrivals=arrivals, duration_s=duration_s, seed=seed,
-                                          no_requests=f"serve: no request arrived in {duration_s:g} s at {rate}; "
-                                                      "lengthen duration_s")
+    model = EngineStepCost.from_scenario(s, memory_fraction)
+    mode, summary, requests = modes.run_load(model, cfg, ln, offline_requests=offline,
+                                             concurrency=concurrency, max_throughput=max_throughput, slo=slo_obj,
+                                             arrivals=arrivals, duration_s=duration_s, seed=seed,
+                                             no_requests=f"serve: no request arrived in {duration_s:g} s at {rate}; "
+                                                         "lengthen duration_s")
+    chip = model.system.chip
+    sw = with_chip_calibration(resolve_software(s.software, chip, "inference"), chip, "inference")
+    summary = {**summary, "mode": mode, "software": sw.name if sw is not None else None,
+               **json_fields(serve_bands(summary, chip.name, mode))}
     return ServeResult(summary, requests)
 
 
