@@ -35,9 +35,10 @@ def _cfg(row: dict) -> dict[str, str]:
     return dict(kv.split("=", 1) for kv in row["config"].split(";"))
 
 
-def _fit_script():
-    path = Path(__file__).resolve().parents[2] / "scripts" / "fit_amd_stacks.py"
-    spec = importlib.util.spec_from_file_location("fit_amd_stacks", path)
+def _script(name: str = "fit_amd_stacks"):
+    """The fit script scripts/<name>.py, imported."""
+    path = Path(__file__).resolve().parents[2] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -80,7 +81,7 @@ def test_the_split_is_every_third_id():
 
 
 def test_stacks_with_too_few_fit_rows_stay_unfitted():
-    script = _fit_script()
+    script = _script()
     for name in IMAGE_TO_STACK.values():
         n = len(software_stacks()[name].fit_rows)
         if n < script.AMD_MIN_FIT_ROWS:
@@ -96,7 +97,7 @@ FITTED = [n for n in IMAGE_TO_STACK.values() if "host_step_overhead_s" in RAW[n]
 
 
 def test_each_fitted_value_names_its_fit_rows_and_lies_on_the_scripts_grid():
-    script = _fit_script()
+    script = _script()
     assert len(FITTED) >= 2
     for name in FITTED:
         entry = RAW[name]["host_step_overhead_s"]
@@ -110,7 +111,7 @@ def test_the_mi30x_host_step_is_the_grid_minimum_on_its_fit_rows():
     # re-simulate the fit rows of SGLang 0.5.12 on CDNA3 (the cheapest stack to simulate: 4 runs of
     # 8-64 clients) at the recorded value and its grid neighbours; the recorded value must score best
     # (the scores fall then rise over the grid, scripts/fit_amd_stacks.py's printout)
-    script = _fit_script()
+    script = _script()
     name = "sglang-rocm-0.5.12-mi30x"
     v = software_stacks()[name].host_step_overhead_s
     i = script.HOST_GRID_S.index(v)
@@ -131,11 +132,7 @@ VLLM_ROCM_ROWS = (["infer-126", "infer-127", "infer-133", "infer-134", "infer-22
 
 
 def _rocm_script():
-    path = Path(__file__).resolve().parents[2] / "scripts" / "fit_vllm_rocm.py"
-    spec = importlib.util.spec_from_file_location("fit_vllm_rocm", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return _script("fit_vllm_rocm")
 
 
 def test_vllm_rocm_rows_split_every_third_id():
