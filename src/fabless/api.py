@@ -31,7 +31,6 @@ from fabless.estimate.engine import Estimate
 from fabless.estimate.engine import estimate as _estimate
 from fabless.estimate.plan import Plan
 from fabless.estimate.scenario import Scenario, require_language_model, require_servable, scenario_from_dict
-from fabless.estimate.software import resolve_software, with_chip_calibration
 from fabless.estimate.stepcost import EngineStepCost
 from fabless.explore.run import run_search
 from fabless.explore.space import load_space
@@ -114,10 +113,9 @@ def serve(scn: Scenario | dict | str | Path, *, rate: str | float | None = None,
                                              arrivals=arrivals, duration_s=duration_s, seed=seed,
                                              no_requests=f"serve: no request arrived in {duration_s:g} s at {rate}; "
                                                          "lengthen duration_s")
-    chip = model.system.chip
-    sw = with_chip_calibration(resolve_software(s.software, chip, "inference"), chip, "inference")
+    sw = model.software
     summary = {**summary, "mode": mode, "software": sw.name if sw is not None else None,
-               **json_fields(serve_bands(summary, chip.name, mode))}
+               **json_fields(serve_bands(summary, model.system.chip.name, mode))}
     return ServeResult(summary, requests)
 
 

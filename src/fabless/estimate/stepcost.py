@@ -65,7 +65,7 @@ from fabless.estimate.engine import (Plan, decode_score_s, engine_params, expert
 from fabless.estimate.cpu import check_accelerator_precision
 from fabless.estimate.plan import check_plan
 from fabless.estimate.scenario import Scenario
-from fabless.estimate.software import resolve_software, with_chip_calibration
+from fabless.estimate.software import Software, resolve_software, with_chip_calibration
 from fabless.estimate.step import forward_collectives_s, forward_step
 from fabless.errors import FablessError, InfeasibleDesign, InvalidInput
 from fabless.hardware.schema import System
@@ -142,6 +142,9 @@ class EngineStepCost:
     decode_full_cache: bool = False
     #: the stack's attention is flash-style (False: unfused, the scores in memory; ``Software.fused_attention``)
     fused_attention: bool = True
+    #: the software stack the step times come from (its parameters are copied into the fields
+    #: above); callers name it in their output instead of resolving it again
+    software: Software | None = field(default=None, repr=False, compare=False)
     _scfg: ModelConfig | None = field(default=None, repr=False)
     # Memos of the three parts of a step, each keyed by what it depends on, so that the
     # many step compositions a simulation visits share their pieces.
@@ -217,6 +220,7 @@ class EngineStepCost:
                    if sw is not None and (sw.decode_full_cache or sw.prefill_bucket_min_tokens) else 0,
                    decode_full_cache=sw is not None and sw.decode_full_cache,
                    fused_attention=sw is None or sw.fused_attention,
+                   software=sw,
                    _scfg=inference_config(cfg, plan))
 
     def _compiled(self, prefill_tokens: int, prefill_context_tokens: int, decode_seqs: int,

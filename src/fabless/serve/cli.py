@@ -7,7 +7,6 @@ import typer
 from fabless.bands import band_text, json_fields, serve_bands
 from fabless.bounds import MAX_BATCH, MAX_CONCURRENCY, MAX_SEQ_TOKENS, MAX_SIM_REQUESTS, finite_number, whole_number
 from fabless.errors import FablessError
-from fabless.estimate.software import resolve_software, with_chip_calibration
 from fabless.loading import read_yaml
 from fabless.report import output_cli
 from fabless.report.console import console, print_json, print_table, progress
@@ -142,7 +141,7 @@ def serve_cmd(
     if slo_obj is not None:
         summary["slo_limits_s"] = dict(slo_obj.limits_s)
     bands = serve_bands(summary, model.system.chip.name, mode)
-    sw = with_chip_calibration(resolve_software(scn.software, model.system.chip, "inference"), model.system.chip, "inference")
+    sw = model.software
     payload = {"scenario": scenario, "model": scn.model, "chip": model.system.chip.name, "plan": model.plan.as_dict(),
                "software": sw.name if sw is not None else None, **summary, **json_fields(bands)}
     output_cli.emit("serve", payload, html, plot, inputs={"rate": rate, "trace": trace, "offline": offline, "concurrency": concurrency,
