@@ -28,6 +28,13 @@ def main() -> None:
         cov = "-" if c["coverage"] is None else f"{c['coverage'] * 100:.0f}%"
         print(f"  {cat:7s} leave-one-out coverage of the 80% bands: {cov} "
               f"({c['covered']}/{c['banded']} banded, {c['rows']} rows)")
+    for cat, c in sorted(data["loso_coverage"].items()):
+        cov = "-" if c["coverage"] is None else f"{c['coverage'] * 100:.0f}%"
+        print(f"  {cat:7s} leave-one-source-out coverage: {cov} ({c['covered']}/{c['banded']} banded)")
+    for marker, cats in data["batch_coverage"].items():
+        for cat, c in sorted(cats.items()):
+            cov = "-" if c["coverage"] is None else f"{c['coverage'] * 100:.0f}%"
+            print(f"  {cat:7s} batch *{marker}* by the other rows' bands: {cov} ({c['covered']}/{c['banded']} banded)")
     for note in data["left_out"]:
         print(f"  left out: {note}")
     if args.markdown:

@@ -331,3 +331,79 @@ def test_narrow_gemms_have_their_own_kernel_regime():
     assert kernel_bound("compute", "FP8 (TE)") == "compute-narrow"
     assert kernel_bound("compute", "bf16") == "compute"
     assert kernel_bound("memory", "fp8") == "memory"  # a memory-bound op is bound by bytes, not the MMA path
+
+
+def test_batch_coverage_uses_only_rows_outside_the_batch():
+    """Five rows outside the batch, residuals -0.2..0.2: the small-sample band is
+    0 +/- t(0.9, 4) x s x sqrt(1 + 1/5) = +/- 1.5332 x 0.15811 x 1.09545 = +/- 0.2656 (by hand).
+    Of the batch's two rows, 0.25 is inside and 0.30 outside; a batch row's own residual does
+    not widen the band it is judged by (with it, six rows would give the band 0.31)."""
+    from fabless.validate.bands import batch_coverage
+
+    held = [{"id": f"serve-{i}", "category": "serve", "family": "amd", "bound": "mixed", "residual": r}
+            for i, r in enumerate((-0.2, -0.1, 0.0, 0.1, 0.2))]
+    held += [{"id": "infer-fresh2-001", "category": "serve", "family": "amd", "bound": "mixed", "residual": 0.25},
+             {"id": "infer-fresh2-002", "category": "serve", "family": "amd", "bound": "mixed", "residual": 0.30}]
+    out = batch_coverage(held, "-fresh2-")
+    assert out == {"serve": {"rows": 2, "banded": 2, "covered": 1, "coverage": 0.5}}
+    assert batch_coverage(held, "-fresh9-") == {}
+
+
+def test_shipped_batch_coverage_matches_its_residuals():
+    """The file's batch coverage, recomputed from its stored residuals with the fallback written out here."""
+    data = B.load_bands()
+    rows = _shipped_rows()
+    for marker, cats in (data.get("batch_coverage") or {}).items():
+        outside = [r for r in rows if marker not in r["id"]]
+        for cat, stored in cats.items():
+            banded = covered = 0
+            for row in (r for r in rows if marker in r["id"] and r["category"] == cat):
+                for level in ([r for r in outside if (r["category"], r["family"], r["bound"]) == (cat, row["family"], row["bound"])],
+                              [r for r in outside if (r["category"], r["family"]) == (cat, row["family"])],
+                              [r for r in outside if r["category"] == cat]):
+                    if len(level) >= B.MIN_ROWS:
+                        lo, hi = B.band_ends([r["residual"] for r in level])
+                        banded += 1
+                        covered += lo <= row["residual"] <= hi
+                        break
+            assert (stored["banded"], stored["covered"]) == (banded, covered), (marker, cat)
+
+
+def test_leave_one_source_out_judges_a_row_by_other_publications_only():
+    """Source a: five rows at 0.0 (a tight band of its own); source b: five rows at -0.2..0.2.
+    Left out one at a time, a's rows keep four identical neighbours plus b's five: covered. Left
+    out by source, a's rows meet b's band alone: 0 +/- 1.5332 x 0.15811 x 1.09545 = +/- 0.2656,
+    which holds 0.0: covered; b's rows meet a's band of zero width (five equal residuals:
+    mean 0, s 0): only the row at 0.0 lies inside, so coverage is (5 + 1) / 10 (by hand)."""
+    from fabless.validate.bands import loo_coverage, source_of_row
+
+    held = [{"id": f"a{i}", "category": "serve", "family": "amd", "bound": "mixed", "residual": 0.0, "source": "a"}
+            for i in range(5)]
+    held += [{"id": f"b{i}", "category": "serve", "family": "amd", "bound": "mixed", "residual": r, "source": "b"}
+             for i, r in enumerate((-0.2, -0.1, 0.0, 0.1, 0.2))]
+    assert loo_coverage(held, by_source=True)["serve"] == {"rows": 10, "banded": 10, "covered": 6, "coverage": 0.6}
+    assert loo_coverage(held)["serve"]["covered"] > 6  # row by row the band is wider for b's rows
+    assert source_of_row({"source": "MaxText README (github.com/AI-Hypercomputer/maxtext commit 28816574b92f)"}) \
+        == "ai-hypercomputer/maxtext"
+    assert source_of_row({"source": "AMD blog https://rocm.blogs.amd.com/artificial-intelligence/x/README.html"}) \
+        == "rocm.blogs.amd.com/artificial-intelligence"
+
+
+def test_shipped_leave_one_source_out_coverage_matches_its_residuals():
+    data = B.load_bands()
+    assert "loso_coverage" in data and "-fresh2-" in data["batch_coverage"], "re-run scripts/error_bands.py"
+    src = data["sources"]
+    rows = [{**r, "source": src[r["id"]]} for r in _shipped_rows()]
+    for cat, stored in data["loso_coverage"].items():
+        banded = covered = 0
+        for row in (r for r in rows if r["category"] == cat):
+            others = [r for r in rows if r["source"] != row["source"]]
+            for level in ([r for r in others if (r["category"], r["family"], r["bound"]) == (cat, row["family"], row["bound"])],
+                          [r for r in others if (r["category"], r["family"]) == (cat, row["family"])],
+                          [r for r in others if r["category"] == cat]):
+                if len(level) >= B.MIN_ROWS:
+                    lo, hi = B.band_ends([r["residual"] for r in level])
+                    banded += 1
+                    covered += lo <= row["residual"] <= hi
+                    break
+        assert (stored["banded"], stored["covered"]) == (banded, covered), cat

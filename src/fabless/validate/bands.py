@@ -6,7 +6,10 @@ time)`` (rate metrics turned into time: ``ln(predicted / measured)``) and its re
 (category / family / bound, see :mod:`fabless.bands`), and writes for every regime at each
 level of the fallback order its n, the row ids with their residuals and the band ends. It
 also records the leave-one-out coverage per category (:func:`loo_coverage`): each held-out
-row's band built from the other rows only, with the same fallback.
+row's band built from the other rows only, with the same fallback; the leave-one-SOURCE-out
+coverage (each row's band from other publications' rows: :func:`loo_coverage` with
+``by_source``); and each unseen batch's coverage by the bands of the rows outside it
+(:func:`batch_coverage`).
 
 How a row's regime is read:
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import re
 import subprocess
 from pathlib import Path
 
@@ -115,6 +119,15 @@ def bound_of_row(row: dict, category: str, kind: str) -> str:
     return "mixed"
 
 
+def source_of_row(row: dict) -> str:
+    """The publication a row comes from, for grouping: a GitHub repository (owner/name) named in its
+    ``source``, else the host and first path segment of its first URL, else the first 40
+    characters of the text (lower case). Rows of one repository at different commits are one source."""
+    text = str(row.get("source", ""))
+    m = re.search(r"github\.com/([\w.-]+/[\w.-]+)", text) or re.search(r"https?://([\w.-]+(?:/[\w.-]+)?)", text)
+    return (m.group(1) if m else text[:40]).lower()
+
+
 def held_out_rows(outcomes: list[Outcome], rows: list[dict]) -> tuple[list[dict], list[str]]:
     """(held-out rows with their regime and residual, notes on rows left out)."""
     by_id = {(r["id"], r["category"]): r for r in rows}
@@ -130,7 +143,7 @@ def held_out_rows(outcomes: list[Outcome], rows: list[dict]) -> tuple[list[dict]
         if not (o.measured > 0 and o.predicted > 0):
             notes.append(f"{o.id}: measured {o.measured} or predicted {o.predicted} not positive; left out")
             continue
-        out.append({"id": o.id, "category": o.category, "family": family_of_row(row),
+        out.append({"id": o.id, "category": o.category, "family": family_of_row(row), "source": source_of_row(row),
                     "bound": bound_of_row(row, o.category, kind), "kind": kind,
                     "residual": residual(o.measured, o.predicted, kind)})
     return out, notes
@@ -156,14 +169,49 @@ def band_of(regimes: dict[str, dict[str, float]], category: str, family: str, bo
     return None
 
 
-def loo_coverage(held: list[dict]) -> dict[str, dict]:
-    """Per category: leave-one-out coverage of the bands (each row's band from the others)."""
+def loo_coverage(held: list[dict], by_source: bool = False) -> dict[str, dict]:
+    """Per category: leave-one-out coverage of the bands (each row's band from the others).
+    ``by_source``: leave one SOURCE out instead: each row's band from the rows of other
+    publications only, as a new user's own measurement would meet it (rows of one source share
+    their conventions and software, so a row's neighbours in its own source flatter the band)."""
     regimes = regimes_of(held)
+    by_src: dict[str, dict] = {}
     out: dict[str, dict] = {}
     for h in held:
         c = out.setdefault(h["category"], {"rows": 0, "banded": 0, "covered": 0})
         c["rows"] += 1
-        b = band_of(regimes, h["category"], h["family"], h["bound"], leave_out=h["id"])
+        if by_source:
+            src = h.get("source", "")
+            if src not in by_src:
+                by_src[src] = regimes_of([x for x in held if x.get("source", "") != src])
+            b = band_of(by_src[src], h["category"], h["family"], h["bound"])
+        else:
+            b = band_of(regimes, h["category"], h["family"], h["bound"], leave_out=h["id"])
+        if b is None:
+            continue
+        c["banded"] += 1
+        c["covered"] += int(b[2] <= h["residual"] <= b[3])
+    for c in out.values():
+        c["coverage"] = round(c["covered"] / c["banded"], 4) if c["banded"] else None
+    return out
+
+
+#: Id markers of the unseen-data batches: rows collected after the model was built, never fitted on.
+UNSEEN_BATCHES: tuple[str, ...] = ("-fresh-", "-fresh2-")
+
+
+def batch_coverage(held: list[dict], marker: str) -> dict[str, dict]:
+    """Per category: how many held-out rows whose id holds ``marker`` (a batch collected after the
+    model was built) fall inside the 80% band built from the held-out rows OUTSIDE the batch, with
+    the same fallback: the bands' check on a whole batch they never saw, not one row at a time."""
+    regimes = regimes_of([h for h in held if marker not in h["id"]])
+    out: dict[str, dict] = {}
+    for h in held:
+        if marker not in h["id"]:
+            continue
+        c = out.setdefault(h["category"], {"rows": 0, "banded": 0, "covered": 0})
+        c["rows"] += 1
+        b = band_of(regimes, h["category"], h["family"], h["bound"])
         if b is None:
             continue
         c["banded"] += 1
@@ -216,6 +264,9 @@ def build(outcomes: list[Outcome] | None = None, rows: list[dict] | None = None)
         "min_rows": MIN_ROWS,
         "held_out_rows": len(held),
         "loo_coverage": loo_coverage(held),
+        "loso_coverage": loo_coverage(held, by_source=True),
+        "batch_coverage": {m: batch_coverage(held, m) for m in UNSEEN_BATCHES},
+        "sources": {h["id"]: h["source"] for h in sorted(held, key=lambda h: h["id"])},
         "left_out": notes,
         "regimes": out_regimes,
     }
@@ -243,8 +294,8 @@ def write(data: dict, path: str | Path | None = None) -> Path:
     return p
 
 
-__all__ = ["band_of", "bound_of_row", "build", "family_of_row", "held_out_rows", "loo_coverage", "markdown", "metric_kind",
-           "provenance", "regimes_of", "residual", "write"]
+__all__ = ["UNSEEN_BATCHES", "band_of", "batch_coverage", "bound_of_row", "build", "family_of_row", "held_out_rows", "loo_coverage", "markdown", "metric_kind",
+           "provenance", "regimes_of", "residual", "source_of_row", "write"]
 
 
 def markdown(data: dict) -> str:
@@ -262,4 +313,14 @@ def markdown(data: dict) -> str:
     for cat, c in sorted(data["loo_coverage"].items()):
         cov = "-" if c["coverage"] is None else f"{c['coverage'] * 100:.0f}%"
         lines.append(f"| {cat} | {c['rows']} | {c['banded']} | {c['covered']} | {cov} |")
+    for cat, c in sorted((data.get("loso_coverage") or {}).items()):
+        cov = "-" if c["coverage"] is None else f"{c['coverage'] * 100:.0f}%"
+        lines.append(f"| {cat}, leave one source out | {c['rows']} | {c['banded']} | {c['covered']} | {cov} |")
+    # Each unseen batch against the bands of the rows outside it (same table: docs/validation.md
+    # replaces this block up to its first blank line).
+    for marker, cats in (data.get("batch_coverage") or {}).items():
+        for cat, c in sorted(cats.items()):
+            cov = "-" if c["coverage"] is None else f"{c['coverage'] * 100:.0f}%"
+            lines.append(f"| {cat}, batch `*{marker}*` (bands from the rows outside it) | {c['rows']} | {c['banded']} | "
+                         f"{c['covered']} | {cov} |")
     return "\n".join(lines)
