@@ -8,7 +8,7 @@ The prefill efficiency sets how long a prompt's context encoding takes (the prom
 power-of-two bucket, ``prefill_bucket_min_tokens``): TTFT and the throughput of whole requests
 depend on it. The host step is the CPU's work per engine step (scheduling, input preparation,
 the sampled token's way back) that the device waits out; every step pays it. Prints the mean
-|log(predicted / measured)| of the fit rows on a grid (efficiency 0.20-0.45 step 0.01, host step
+|log(predicted / measured)| of the fit rows on a grid (efficiency 0.20-0.90 step 0.01, host step
 0-3 ms step 0.25 ms) and the best pair. Usage: python scripts/fit_neuron_prefill.py [STACK]
 (default neuron-inference)
 """
@@ -22,7 +22,7 @@ from fabless.estimate.software import software_stacks
 from fabless.validate import serve
 from fabless.validate.core import load_rows
 
-EFF_GRID = [round(0.01 * i, 2) for i in range(20, 46)]
+EFF_GRID = [round(0.01 * i, 2) for i in range(20, 91)]
 HOST_GRID_S = [round(0.00025 * i, 6) for i in range(0, 13)]
 
 

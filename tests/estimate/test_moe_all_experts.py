@@ -33,6 +33,7 @@ def test_a_capacity_of_every_token_computes_every_expert():
 
 def test_the_neuron_stack_takes_nxds_threshold():
     # NxD ExpertMLPs.SELECTIVE_LOADING_THRESHOLD = 1.0: 16 decode tokens x 8 / 128 = 1.0 run every expert
-    neuron = ("neuron-inference", "vllm-neuron", "vllm-neuron-cpu-sampling")  # both merged from neuron-inference
+    # all merged from neuron-inference
+    neuron = ("neuron-inference", "vllm-neuron", "vllm-neuron-cpu-sampling", "optimum-neuron-2025")
     assert all(software_stacks()[n].moe_all_experts_load == 1.0 for n in neuron)
     assert all(s.moe_all_experts_load == 0 for n, s in software_stacks().items() if n not in neuron)

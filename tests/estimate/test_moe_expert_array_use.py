@@ -39,7 +39,7 @@ def test_only_a_slicing_stack_and_a_moe_model():
     assert expert_array_use(cfg, 16, trn1, dataclasses.replace(NEURON, moe_experts_sliced_per_core=False)) == 1.0
     assert expert_array_use(load_model("llama-3.1-8b"), 16, trn1, NEURON) == 1.0
     assert expert_array_use(cfg, 16, trn1, None) == 1.0
-    # neuron-inference and the vllm-neuron stacks merged from it (the same NxD modules)
-    neuron = ("neuron-inference", "vllm-neuron", "vllm-neuron-cpu-sampling")
+    # neuron-inference and the vllm-neuron and optimum-neuron stacks merged from it (the same NxD modules)
+    neuron = ("neuron-inference", "vllm-neuron", "vllm-neuron-cpu-sampling", "optimum-neuron-2025")
     assert software_stacks()["vllm-neuron"].moe_experts_sliced_per_core is True
     assert all(not s.moe_experts_sliced_per_core for n, s in software_stacks().items() if n not in neuron)

@@ -135,3 +135,20 @@ def test_cpu_sampling_adds_the_measured_round_trip_to_neuron_inferences_host_ste
     # every step pays it, decode and prefill alike (the first token is sampled on the CPU too)
     assert c.step_time_s(0, 0, 2, 1024) - s.step_time_s(0, 0, 2, 1024) == pytest.approx(2.35e-3, abs=1e-9)
     assert c.step_time_s(512, 512, 0, 0) - s.step_time_s(512, 512, 0, 0) == pytest.approx(2.35e-3, abs=1e-9)
+
+
+def test_optimum_neuron_computes_the_compiled_length_for_every_prompt():
+    """optimum-neuron before chunked prefill (optimum-neuron-2025) compiles one context-encoding
+    graph at the server's sequence length: a 1,500-token prompt of a 4,096-token server computes
+    4,096 positions, as a 4,096-token prompt does, where the bucketed stack computes the next
+    power of two, 2,048 (by hand: 1,500 -> 2,048). Decode is untouched."""
+    scn = scenario_from_dict(_trn2_8b(16, 1500, 200, software="optimum-neuron-2025"), "test")
+    model = EngineStepCost.from_scenario(scn, max_num_seqs=16, max_model_len=4096)
+    assert model.prefill_full_length and model.compiled_seq_len == 4096
+    assert model._compiled(1500, 1500, 0, 0)[:2] == (4096, 4096)
+    assert model._compiled(4096, 4096, 0, 0)[:2] == (4096, 4096)
+    assert model.step_time_s(1500, 1500, 0, 0) == pytest.approx(model.step_time_s(4096, 4096, 0, 0))
+    bucketed = EngineStepCost.from_scenario(scenario_from_dict(_trn2_8b(16, 1500, 200), "test"),
+                                            max_num_seqs=16, max_model_len=4096)
+    assert bucketed._compiled(1500, 1500, 0, 0)[:2] == (2048, 2048)
+    assert model._compiled(0, 0, 3, 900)[2:] == bucketed._compiled(0, 0, 3, 900)[2:]

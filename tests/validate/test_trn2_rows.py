@@ -137,7 +137,7 @@ def test_optimum_neuron_rows_match_the_benchmark_files(rid):
     assert cfg["batch_size"].startswith(f"{batch} ") and cfg["sequence_length"].startswith("4096")
     scn = e["scenario"]
     assert scn["model"] == model and scn["parallel"]["tp"] == chips == scn["system"]["count"]
-    assert scn["software"] == "neuron-inference" and scn["inference"]["input_tokens"] == 1500
+    assert scn["software"] == "optimum-neuron-2025" and scn["inference"]["input_tokens"] == 1500
     # the answers' mean length: output tokens/s over requests/s of the same row
     assert scn["inference"]["output_tokens"] == round(float(cfg["mean_output_tokens"].split()[0]))
     assert e["load"] == {"kind": "closed_loop", "concurrency": 1} and e["convert"] == conv

@@ -164,7 +164,7 @@ class Software:
             how += (f"; {self.decode_score_cost_s * 1e9:.2f} ns per attended position of a sequence's decode scores "
                     f"per rank (up to {self.decode_score_lanes} query heads at once)")
         if self.prefill_full_length:
-            how += "; the prompt step runs over the inputs padded to prompt + output tokens"
+            how += "; the prompt step runs over the inputs padded to the compiled sequence length (serving: the server's; a static batch: prompt + output tokens)"
         if self.prefill_bucket_min_tokens:
             how += f"; prompts padded to power-of-two prefill buckets from {self.prefill_bucket_min_tokens} tokens"
         if self.decode_pads_batch:

@@ -39,7 +39,8 @@ the time of its exact batch composition,
   at the step's mean context; the host time is paid once per step.
 * a stack that runs graphs compiled for fixed shapes (Neuron) computes the shapes it compiled, as
   ``fabless estimate`` does for a static batch: a prefill chunk padded to its prefill bucket
-  (:func:`fabless.estimate.engine.prefill_bucket`) at the prefill graph's efficiency
+  (:func:`fabless.estimate.engine.prefill_bucket`), or with ``prefill_full_length`` to the
+  compiled sequence length (one context-encoding graph), at the prefill graph's efficiency
   (``prefill_kernel_efficiency``); with ``decode_pads_batch`` a decode step computes the whole
   compiled batch (``compiled_batch``: the server's ``max_num_seqs``, else the scenario's batch),
   and with ``decode_full_cache`` every one of those sequences attends the whole compiled
@@ -130,6 +131,9 @@ class EngineStepCost:
     prefill_eff: float | None = None
     #: Neuron's power-of-two prefill buckets from this size (``Software.prefill_bucket_min_tokens``; 0: none)
     prefill_bucket_min_tokens: int = 0
+    #: the prompt chunk runs as one context-encoding graph of ``compiled_seq_len`` positions
+    #: (``Software.prefill_full_length``: optimum-neuron before chunked prefill)
+    prefill_full_length: bool = False
     #: MoE: prompt steps, and decode steps at tokens x top_k / experts >= this, run every token
     #: through every routed expert (``Software.moe_all_experts_load``; 0: never)
     moe_all_experts_load: float = 0.0
@@ -213,11 +217,12 @@ class EngineStepCost:
                    max_seqs_per_forward=max_seqs_per_forward or 0,
                    prefill_eff=prefill_eff(sw) if sw is not None else None,
                    prefill_bucket_min_tokens=sw.prefill_bucket_min_tokens if sw is not None else 0,
+                   prefill_full_length=sw is not None and sw.prefill_full_length,
                    moe_all_experts_load=sw.moe_all_experts_load if sw is not None and cfg.is_moe else 0.0,
                    compiled_batch=(int(max_num_seqs) if max_num_seqs else _batch(scn))
                    if sw is not None and sw.decode_pads_batch else 0,
                    compiled_seq_len=(int(max_model_len) if max_model_len else _seq_len(scn))
-                   if sw is not None and (sw.decode_full_cache or sw.prefill_bucket_min_tokens) else 0,
+                   if sw is not None and (sw.decode_full_cache or sw.prefill_bucket_min_tokens or sw.prefill_full_length) else 0,
                    decode_full_cache=sw is not None and sw.decode_full_cache,
                    fused_attention=sw is None or sw.fused_attention,
                    software=sw,
@@ -228,7 +233,11 @@ class EngineStepCost:
         """The batch as the stack's compiled graphs compute it: the prefill chunk padded to its
         bucket, the decode batch to the compiled batch, each decoding sequence's context to the
         compiled sequence length (each only where the stack does so)."""
-        if prefill_tokens > 0 and self.prefill_bucket_min_tokens:
+        if prefill_tokens > 0 and self.prefill_full_length and self.compiled_seq_len:
+            cached = max(0, prefill_context_tokens - prefill_tokens)
+            padded = max(prefill_tokens, self.compiled_seq_len - cached)
+            prefill_tokens, prefill_context_tokens = padded, cached + padded
+        elif prefill_tokens > 0 and self.prefill_bucket_min_tokens:
             cached = max(0, prefill_context_tokens - prefill_tokens)
             padded = prefill_bucket(prefill_tokens, self.prefill_bucket_min_tokens, self.compiled_seq_len or None)
             prefill_tokens, prefill_context_tokens = padded, cached + padded
