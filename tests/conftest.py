@@ -57,3 +57,23 @@ def linkless_chip_file(folder: Path, name: str) -> str:
     path.write_text(text.replace("\nname: mtia-v2\n", f"\nname: {name}\n"))
     assert f"\nname: {name}\n" in path.read_text()
     return str(path)
+
+
+def assert_unseen_rows_held_out(ids: set[str], marker: str) -> None:
+    """Rows of an unseen-data batch are held out everywhere: no fit set of serve or infer, no
+    software stack's fit rows, and no fitted value of the engine, a stack, a chip or a system
+    names one (``marker``: the batch's id prefix). error_bands.yaml is exempt: it records
+    held-out residuals, where these rows belong."""
+    from importlib import resources
+
+    from fabless.estimate.software import software_stacks
+    from fabless.validate import infer, serve
+
+    assert ids and all(marker in i for i in ids)
+    assert not ids & serve.FIT_IDS and not ids & infer.FIT_IDS
+    for stack in software_stacks().values():
+        assert not set(stack.fit_rows) & ids, stack.name
+    data = Path(str(resources.files("fabless") / "data"))
+    for f in [*data.glob("estimate/*.yaml"), *data.glob("chips/*.yaml"), *data.glob("systems/*.yaml")]:
+        if f.name != "error_bands.yaml":
+            assert marker not in f.read_text(), f.name

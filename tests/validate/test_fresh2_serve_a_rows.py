@@ -6,15 +6,13 @@ reason, and a few figures hand-copied from the sources agree with one another by
 from __future__ import annotations
 
 import re
-from importlib import resources
-from pathlib import Path
 
 import pytest
 
-from fabless.estimate.software import software_stacks
 from fabless.validate import infer, serve, train
 from fabless.validate.core import load_rows
 from fabless.validate.hardware_map import preset_for_hardware
+from tests.conftest import assert_unseen_rows_held_out
 
 FILE = "published_fresh2_serve_a.csv"
 ROWS = [r for r in load_rows() if r["_file"] == FILE]
@@ -45,13 +43,7 @@ def test_every_row_is_cited_with_a_commit_or_url_and_a_date():
 
 def test_every_row_is_held_out():
     ids = set(BY_ID)
-    assert not ids & serve.FIT_IDS and not ids & infer.FIT_IDS
-    for stack in software_stacks().values():
-        assert not set(stack.fit_rows) & ids, stack.name
-    data = Path(str(resources.files("fabless") / "data"))
-    for f in [*data.glob("estimate/*.yaml"), *data.glob("chips/*.yaml"), *data.glob("systems/*.yaml")]:
-        if f.name != "error_bands.yaml":
-            assert "infer-fresh2-0" not in f.read_text(), f.name
+    assert_unseen_rows_held_out(ids, "infer-fresh2-0")
     assert all("set" not in serve.serve_map()[i] for i in ids)
 
 

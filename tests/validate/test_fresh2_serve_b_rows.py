@@ -6,15 +6,13 @@ describes or is skipped with a reason, and the published figures agree with the 
 from __future__ import annotations
 
 import re
-from importlib import resources
-from pathlib import Path
 
 import pytest
 
-from fabless.estimate.software import software_stacks
 from fabless.validate import infer, serve, train
 from fabless.validate.core import load_rows
 from fabless.validate.hardware_map import preset_for_hardware
+from tests.conftest import assert_unseen_rows_held_out
 
 FILE = "published_fresh2_serve_b.csv"
 ROWS = [r for r in load_rows() if r["_file"] == FILE]
@@ -49,14 +47,7 @@ def test_every_row_is_cited_with_a_full_commit_and_a_date():
 
 
 def test_every_row_is_held_out():
-    ids = {r["id"] for r in ROWS}
-    assert not ids & serve.FIT_IDS and not ids & infer.FIT_IDS
-    for stack in software_stacks().values():
-        assert not set(stack.fit_rows) & ids, stack.name
-    data = Path(str(resources.files("fabless") / "data"))
-    for f in [*data.glob("estimate/*.yaml"), *data.glob("chips/*.yaml"), *data.glob("systems/*.yaml")]:
-        if f.name != "error_bands.yaml":
-            assert "infer-fresh2-" not in f.read_text(), f.name
+    assert_unseen_rows_held_out({r["id"] for r in ROWS}, "infer-fresh2-")
 
 
 def test_every_row_maps_or_is_skipped_with_a_reason_and_leaves_the_static_batch_engine():

@@ -6,18 +6,16 @@ the figures, not on the model). The burst load's mean TTFT, which the TPU rows u
 from __future__ import annotations
 
 import re
-from importlib import resources
-from pathlib import Path
 
 import pytest
 
-from fabless.estimate.software import software_stacks
 from fabless.serve.modes import burst
 from fabless.serve.scheduler import SchedulerConfig
 from fabless.serve.stepcost import ConstantStepCost
 from fabless.validate import infer, serve, train
 from fabless.validate.core import load_rows
 from fabless.validate.hardware_map import preset_for_hardware
+from tests.conftest import assert_unseen_rows_held_out
 
 FILE = "published_fresh_serve.csv"
 ROWS = [r for r in load_rows() if r["_file"] == FILE]
@@ -49,16 +47,7 @@ def test_every_row_is_cited_with_a_full_commit_and_a_date():
 
 
 def test_every_row_is_held_out():
-    ids = {r["id"] for r in ROWS}
-    assert not ids & serve.FIT_IDS and not ids & infer.FIT_IDS
-    for stack in software_stacks().values():
-        assert not set(stack.fit_rows) & ids, stack.name
-    # no fitted value of the engine or of a software stack names one of them in its fitted_on
-    data = Path(str(resources.files("fabless") / "data"))
-    # error_bands.yaml is exempt: it records held-out residuals (these rows belong there), not fitted values
-    for f in [*data.glob("estimate/*.yaml"), *data.glob("chips/*.yaml"), *data.glob("systems/*.yaml")]:
-        if f.name != "error_bands.yaml":
-            assert "infer-fresh-" not in f.read_text(), f.name
+    assert_unseen_rows_held_out({r["id"] for r in ROWS}, "infer-fresh-")
 
 
 #: Rows that repeat a measurement already held elsewhere (collected first): skipped here, scored there.

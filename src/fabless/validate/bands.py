@@ -187,10 +187,18 @@ def loo_coverage(held: list[dict], by_source: bool = False) -> dict[str, dict]:
             b = band_of(by_src[src], h["category"], h["family"], h["bound"])
         else:
             b = band_of(regimes, h["category"], h["family"], h["bound"], leave_out=h["id"])
-        if b is None:
-            continue
+        _count(c, h, b)
+    return _rates(out)
+
+
+def _count(c: dict, h: dict, b: tuple | None) -> None:
+    """Add row ``h`` judged by band ``b`` (None: unbanded) to a category's counts ``c``."""
+    if b is not None:
         c["banded"] += 1
         c["covered"] += int(b[2] <= h["residual"] <= b[3])
+
+
+def _rates(out: dict[str, dict]) -> dict[str, dict]:
     for c in out.values():
         c["coverage"] = round(c["covered"] / c["banded"], 4) if c["banded"] else None
     return out
@@ -211,14 +219,8 @@ def batch_coverage(held: list[dict], marker: str) -> dict[str, dict]:
             continue
         c = out.setdefault(h["category"], {"rows": 0, "banded": 0, "covered": 0})
         c["rows"] += 1
-        b = band_of(regimes, h["category"], h["family"], h["bound"])
-        if b is None:
-            continue
-        c["banded"] += 1
-        c["covered"] += int(b[2] <= h["residual"] <= b[3])
-    for c in out.values():
-        c["coverage"] = round(c["covered"] / c["banded"], 4) if c["banded"] else None
-    return out
+        _count(c, h, band_of(regimes, h["category"], h["family"], h["bound"]))
+    return _rates(out)
 
 
 def _git(*args: str) -> str:
