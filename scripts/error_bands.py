@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from fabless.validate.bands import build, markdown, write
+from fabless.validate.bands import build, coverage_text, markdown, write
 
 
 def main() -> None:
@@ -25,15 +25,15 @@ def main() -> None:
     print(f"wrote {path}: {data['held_out_rows']} held-out rows, {len(data['regimes'])} regimes "
           f"(made at {data['made_at']['commit']})")
     for cat, c in sorted(data["loo_coverage"].items()):
-        cov = "-" if c["coverage"] is None else f"{c['coverage'] * 100:.0f}%"
+        cov = coverage_text(c)
         print(f"  {cat:7s} leave-one-out coverage of the 80% bands: {cov} "
               f"({c['covered']}/{c['banded']} banded, {c['rows']} rows)")
     for cat, c in sorted(data["loso_coverage"].items()):
-        cov = "-" if c["coverage"] is None else f"{c['coverage'] * 100:.0f}%"
+        cov = coverage_text(c)
         print(f"  {cat:7s} leave-one-source-out coverage: {cov} ({c['covered']}/{c['banded']} banded)")
     for marker, cats in data["batch_coverage"].items():
         for cat, c in sorted(cats.items()):
-            cov = "-" if c["coverage"] is None else f"{c['coverage'] * 100:.0f}%"
+            cov = coverage_text(c)
             print(f"  {cat:7s} batch *{marker}* by the other rows' bands: {cov} ({c['covered']}/{c['banded']} banded)")
     for note in data["left_out"]:
         print(f"  left out: {note}")

@@ -15,8 +15,9 @@ import yaml
 from fabless import bands as B
 from fabless.errors import FablessError
 from fabless.validate import kernel as kernel_model
-from fabless.validate.bands import metric_kind, residual
+from fabless.validate.bands import metric_kind, residual, source_of_row
 from fabless.validate.core import load_rows
+from fabless.measurements import rows_by_id
 
 # ----------------------------------------------------------------------------- arithmetic
 
@@ -349,6 +350,19 @@ def test_batch_coverage_uses_only_rows_outside_the_batch():
     assert batch_coverage(held, "-fresh9-") == {}
 
 
+def _inside(row: dict, others: list[dict]) -> bool | None:
+    """Whether ``row`` lies in the band of ``others`` at the first level of the fallback
+    (category/family/bound, category/family, category) with enough rows; None: no band."""
+    cat = row["category"]
+    for level in ([r for r in others if (r["category"], r["family"], r["bound"]) == (cat, row["family"], row["bound"])],
+                  [r for r in others if (r["category"], r["family"]) == (cat, row["family"])],
+                  [r for r in others if r["category"] == cat]):
+        if len(level) >= B.MIN_ROWS:
+            lo, hi = B.band_ends([r["residual"] for r in level])
+            return lo <= row["residual"] <= hi
+    return None
+
+
 def test_shipped_batch_coverage_matches_its_residuals():
     """The file's batch coverage, recomputed from its stored residuals with the fallback written out here."""
     data = B.load_bands()
@@ -356,17 +370,9 @@ def test_shipped_batch_coverage_matches_its_residuals():
     for marker, cats in (data.get("batch_coverage") or {}).items():
         outside = [r for r in rows if marker not in r["id"]]
         for cat, stored in cats.items():
-            banded = covered = 0
-            for row in (r for r in rows if marker in r["id"] and r["category"] == cat):
-                for level in ([r for r in outside if (r["category"], r["family"], r["bound"]) == (cat, row["family"], row["bound"])],
-                              [r for r in outside if (r["category"], r["family"]) == (cat, row["family"])],
-                              [r for r in outside if r["category"] == cat]):
-                    if len(level) >= B.MIN_ROWS:
-                        lo, hi = B.band_ends([r["residual"] for r in level])
-                        banded += 1
-                        covered += lo <= row["residual"] <= hi
-                        break
-            assert (stored["banded"], stored["covered"]) == (banded, covered), (marker, cat)
+            judged = [_inside(row, outside) for row in rows if marker in row["id"] and row["category"] == cat]
+            banded = sum(j is not None for j in judged)
+            assert (stored["banded"], stored["covered"]) == (banded, sum(bool(j) for j in judged)), (marker, cat)
 
 
 def test_leave_one_source_out_judges_a_row_by_other_publications_only():
@@ -392,18 +398,9 @@ def test_leave_one_source_out_judges_a_row_by_other_publications_only():
 def test_shipped_leave_one_source_out_coverage_matches_its_residuals():
     data = B.load_bands()
     assert "loso_coverage" in data and "-fresh2-" in data["batch_coverage"], "re-run scripts/error_bands.py"
-    src = data["sources"]
-    rows = [{**r, "source": src[r["id"]]} for r in _shipped_rows()]
+    by_id = rows_by_id()  # each row's source, read from the measurements as build() reads it
+    rows = [{**r, "source": source_of_row(by_id[r["id"]])} for r in _shipped_rows()]
     for cat, stored in data["loso_coverage"].items():
-        banded = covered = 0
-        for row in (r for r in rows if r["category"] == cat):
-            others = [r for r in rows if r["source"] != row["source"]]
-            for level in ([r for r in others if (r["category"], r["family"], r["bound"]) == (cat, row["family"], row["bound"])],
-                          [r for r in others if (r["category"], r["family"]) == (cat, row["family"])],
-                          [r for r in others if r["category"] == cat]):
-                if len(level) >= B.MIN_ROWS:
-                    lo, hi = B.band_ends([r["residual"] for r in level])
-                    banded += 1
-                    covered += lo <= row["residual"] <= hi
-                    break
-        assert (stored["banded"], stored["covered"]) == (banded, covered), cat
+        judged = [_inside(row, [r for r in rows if r["source"] != row["source"]]) for row in rows if row["category"] == cat]
+        banded = sum(j is not None for j in judged)
+        assert (stored["banded"], stored["covered"]) == (banded, sum(bool(j) for j in judged)), cat

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from fabless.validate import infer, serve, train
-from fabless.validate.core import load_rows
+from fabless.validate.core import load_rows, parse_config
 from fabless.validate.hardware_map import preset_for_hardware
 from tests.conftest import assert_unseen_rows_held_out
 
@@ -18,10 +18,6 @@ FILE = "published_fresh2_serve_a.csv"
 ROWS = [r for r in load_rows() if r["_file"] == FILE]
 BY_ID = {r["id"]: r for r in ROWS}
 SKIPPED = {"infer-fresh2-013", "infer-fresh2-014", "infer-fresh2-015"}
-
-
-def _cfg(row: dict) -> dict[str, str]:
-    return dict(kv.split("=", 1) for kv in row["config"].split(";"))
 
 
 def test_the_file_loads_with_unique_ids():
@@ -55,17 +51,17 @@ def test_every_row_maps_or_is_skipped_and_leaves_the_static_batch_engine():
         if r["id"] in SKIPPED:
             assert len(e["skip"]) > 40, r["id"]
             continue
-        cfg, scn = _cfg(r), e["scenario"]
+        cfg, scn = parse_config(r["config"]), e["scenario"]
         assert preset_for_hardware(r["hardware"])[0] == "inferentia2"
         # TGI on optimum-neuron (June 2025) runs one context-encoding graph at the compiled length
         # (optimum-neuron-2025); the vLLM run of 2026-08 came after chunked prefill: neuron-inference
         tgi = "TGI" in r["config"] or "tgi" in r["source"].lower()
         assert scn["software"] == ("optimum-neuron-2025" if tgi else "neuron-inference") and scn["precision"] == "bf16"
         # NeuronCores -> chips: two NeuronCores per Inferentia2 chip
-        cores = int(cfg["HF_NUM_CORES"].split()[0]) if "HF_NUM_CORES" in cfg else int(cfg["tp"].split()[0])
+        cores = int(cfg["hf_num_cores"].split()[0]) if "hf_num_cores" in cfg else int(cfg["tp"].split()[0])
         assert scn["system"] == {"name": "inf2-server", "count": cores // 2} and scn["parallel"] == {"tp": cores // 2}
         assert int(r["n_chips"]) == cores // 2
-        batch = int((cfg.get("MAX_BATCH_SIZE") or cfg["batch_size"]).split()[0])
+        batch = int((cfg.get("max_batch_size") or cfg["batch_size"]).split()[0])
         assert e["scheduler"]["max_num_seqs"] == batch and e["scheduler"]["max_model_len"] == 4096
         assert e["load"] == {"kind": "closed_loop", "concurrency": 1}
         assert scn["inference"]["input_tokens"] == 1500
@@ -94,9 +90,9 @@ def test_mean_answer_is_output_rate_over_request_rate():
     for first, mean in (("infer-fresh2-001", 174.3), ("infer-fresh2-005", 248.4), ("infer-fresh2-009", 243.5)):
         num = int(first[-3:])
         rate = BY_ID[f"infer-fresh2-{num + 2:03d}"]
-        rps = float(_cfg(rate)["requests_per_s"])
+        rps = float(parse_config(rate["config"])["requests_per_s"])
         assert float(rate["value"]) / rps == pytest.approx(mean, abs=0.06)
-        assert float(_cfg(rate)["mean_output_tokens"].split()[0]) == mean
+        assert float(parse_config(rate["config"])["mean_output_tokens"].split()[0]) == mean
 
 
 def test_rows_of_one_run_agree_with_one_another():
@@ -105,6 +101,6 @@ def test_rows_of_one_run_agree_with_one_another():
     for first in ("infer-fresh2-001", "infer-fresh2-005", "infer-fresh2-009"):
         n = int(first[-3:])
         ttft, itl, rate, lat = (float(BY_ID[f"infer-fresh2-{n + k:03d}"]["value"]) for k in range(4))
-        out = float(_cfg(BY_ID[first])["mean_output_tokens"].split()[0])
+        out = float(parse_config(BY_ID[first]["config"])["mean_output_tokens"].split()[0])
         assert ttft / 1e3 + (out - 1) * itl / 1e3 == pytest.approx(lat, rel=0.01), first
         assert out / lat == pytest.approx(rate, rel=0.01), first

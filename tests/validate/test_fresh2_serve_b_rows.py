@@ -10,7 +10,7 @@ import re
 import pytest
 
 from fabless.validate import infer, serve, train
-from fabless.validate.core import load_rows
+from fabless.validate.core import load_rows, parse_config
 from fabless.validate.hardware_map import preset_for_hardware
 from tests.conftest import assert_unseen_rows_held_out
 
@@ -18,10 +18,6 @@ FILE = "published_fresh2_serve_b.csv"
 ROWS = [r for r in load_rows() if r["_file"] == FILE]
 SOURCES = {"mlcommons/inference_results_v4.0": 8, "dstackai/benchmarks": 17}
 SKIPPED = {f"infer-fresh2-{i}" for i in range(114, 120)}
-
-
-def _cfg(row: dict) -> dict[str, str]:
-    return dict(kv.split("=", 1) for kv in row["config"].split(";"))
 
 
 def _source(row: dict) -> str:
@@ -59,7 +55,7 @@ def test_every_row_maps_or_is_skipped_with_a_reason_and_leaves_the_static_batch_
         if r["id"] in SKIPPED:
             assert len(e["skip"]) > 40 and "scenario" not in e
             continue
-        scn, cfg = e["scenario"], _cfg(r)
+        scn, cfg = e["scenario"], parse_config(r["config"])
         chip = preset_for_hardware(r["hardware"])[0]
         assert chip in ("h100-sxm", "h200-sxm"), r["id"]
         if _source(r).startswith("mlcommons"):
@@ -117,5 +113,5 @@ def test_dstack_offline_tokens_per_second_count_prompt_and_answer():
     # benchmark_throughput: num_prompts x (3200 + 800) / elapsed; vLLM 32 prompts in 48.661 s = 2630.44 tokens/s
     for r in (r for r in ROWS if "offline_results" in r["source"]):
         el = float(re.search(r"elapsed ([\d.]+) s", r["notes"]).group(1))
-        assert float(r["value"]) == pytest.approx(int(_cfg(r)["num_prompts"]) * 4000 / el, rel=1e-6), r["id"]
+        assert float(r["value"]) == pytest.approx(int(parse_config(r["config"])["num_prompts"]) * 4000 / el, rel=1e-6), r["id"]
     assert 32 * 4000 / 48.66099514 == pytest.approx(2630.443534, rel=1e-8)

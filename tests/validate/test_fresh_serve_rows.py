@@ -13,17 +13,13 @@ from fabless.serve.modes import burst
 from fabless.serve.scheduler import SchedulerConfig
 from fabless.serve.stepcost import ConstantStepCost
 from fabless.validate import infer, serve, train
-from fabless.validate.core import load_rows
+from fabless.validate.core import load_rows, parse_config
 from fabless.validate.hardware_map import preset_for_hardware
 from tests.conftest import assert_unseen_rows_held_out
 
 FILE = "published_fresh_serve.csv"
 ROWS = [r for r in load_rows() if r["_file"] == FILE]
 SOURCES = {"dstackai/benchmarks": 36, "sgl-project/sglang-jax": 3, "huggingface/optimum-neuron": 8}
-
-
-def _cfg(row: dict) -> dict[str, str]:
-    return dict(kv.split("=", 1) for kv in row["config"].split(";"))
 
 
 def _source(row: dict) -> str:
@@ -66,7 +62,7 @@ def test_every_row_maps_to_its_run_and_leaves_the_static_batch_engine():
     m = serve.serve_map()
     for r in (r for r in ROWS if r["id"] not in DUPLICATES):
         e = m[r["id"]]
-        cfg = _cfg(r)
+        cfg = parse_config(r["config"])
         scn = e["scenario"]
         devices_per_chip = 2 if _source(r) == "sgl-project/sglang-jax" else 1  # a TPU v7 chip is two chiplet devices
         assert scn["system"]["count"] == devices_per_chip * int(r["n_chips"]), r["id"]
@@ -100,7 +96,7 @@ def test_dstack_tokens_per_second_count_prompt_and_answer():
     # benchmark_throughput: tokens/s = num_prompts x (input + output) / elapsed; the note carries elapsed.
     # 8x H100, 4 prompts of 128 / 2048 in 71.27 s: 4 x 2176 / 71.27 = 122.1 tokens/s (the row's value).
     for r in (r for r in ROWS if _source(r) == "dstackai/benchmarks"):
-        cfg = _cfg(r)
+        cfg = parse_config(r["config"])
         elapsed = float(re.search(r"elapsed ([\d.]+) s", r["notes"]).group(1))
         tokens = int(cfg["num_prompts"]) * (int(cfg["input_len"]) + int(cfg["output_len"]))
         assert float(r["value"]) == pytest.approx(tokens / elapsed, rel=1e-3), r["id"]
@@ -111,7 +107,7 @@ def test_dstack_tokens_per_second_count_prompt_and_answer():
 def test_tpu_output_rate_times_duration_is_every_answer():
     # 384 answers of 1024 tokens in 63.63 s: 384 x 1024 / 63.63 = 6180 tokens/s, the table's 6179.45.
     out = next(r for r in ROWS if _source(r) == "sgl-project/sglang-jax" and r["metric"].startswith("output"))
-    cfg = _cfg(out)
+    cfg = parse_config(out["config"])
     assert float(out["value"]) == pytest.approx(int(cfg["num_prompts"]) * int(cfg["random_output_len"]) / 63.63, rel=2e-3)
 
 
@@ -120,7 +116,7 @@ def test_neuron_rows_of_a_run_agree_with_one_another():
     # spread of guidellm's varying answer lengths (+-20 tokens of 250: a few %).
     runs: dict[str, dict[str, float]] = {}
     for r in (r for r in ROWS if _source(r) == "huggingface/optimum-neuron"):
-        runs.setdefault(r["hardware"], {"out": float(_cfg(r)["mean_output_tokens"].split()[0])})[r["metric"]] = float(r["value"])
+        runs.setdefault(r["hardware"], {"out": float(parse_config(r["config"])["mean_output_tokens"].split()[0])})[r["metric"]] = float(r["value"])
     assert len(runs) == 2
     for hw, m in runs.items():
         lat = m["mean TTFT (ms)"] / 1e3 + (m["out"] - 1) * m["mean ITL (ms)"] / 1e3

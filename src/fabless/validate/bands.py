@@ -198,6 +198,11 @@ def _count(c: dict, h: dict, b: tuple | None) -> None:
         c["covered"] += int(b[2] <= h["residual"] <= b[3])
 
 
+def coverage_text(c: dict) -> str:
+    """A coverage entry's share as a percentage ("-" when no row was banded)."""
+    return "-" if c["coverage"] is None else f"{c['coverage'] * 100:.0f}%"
+
+
 def _rates(out: dict[str, dict]) -> dict[str, dict]:
     for c in out.values():
         c["coverage"] = round(c["covered"] / c["banded"], 4) if c["banded"] else None
@@ -268,7 +273,6 @@ def build(outcomes: list[Outcome] | None = None, rows: list[dict] | None = None)
         "loo_coverage": loo_coverage(held),
         "loso_coverage": loo_coverage(held, by_source=True),
         "batch_coverage": {m: batch_coverage(held, m) for m in UNSEEN_BATCHES},
-        "sources": {h["id"]: h["source"] for h in sorted(held, key=lambda h: h["id"])},
         "left_out": notes,
         "regimes": out_regimes,
     }
@@ -296,7 +300,7 @@ def write(data: dict, path: str | Path | None = None) -> Path:
     return p
 
 
-__all__ = ["UNSEEN_BATCHES", "band_of", "batch_coverage", "bound_of_row", "build", "family_of_row", "held_out_rows", "loo_coverage", "markdown", "metric_kind",
+__all__ = ["UNSEEN_BATCHES", "band_of", "batch_coverage", "bound_of_row", "coverage_text", "build", "family_of_row", "held_out_rows", "loo_coverage", "markdown", "metric_kind",
            "provenance", "regimes_of", "residual", "source_of_row", "write"]
 
 
@@ -313,16 +317,16 @@ def markdown(data: dict) -> str:
         lines.append(f"| {key} | {reg['n']} | {band} | {reg.get('rule', '')} |")
     lines += ["", "| category | held-out rows | banded (leave-one-out) | inside their band | coverage |", "|---|---|---|---|---|"]
     for cat, c in sorted(data["loo_coverage"].items()):
-        cov = "-" if c["coverage"] is None else f"{c['coverage'] * 100:.0f}%"
+        cov = coverage_text(c)
         lines.append(f"| {cat} | {c['rows']} | {c['banded']} | {c['covered']} | {cov} |")
     for cat, c in sorted((data.get("loso_coverage") or {}).items()):
-        cov = "-" if c["coverage"] is None else f"{c['coverage'] * 100:.0f}%"
+        cov = coverage_text(c)
         lines.append(f"| {cat}, leave one source out | {c['rows']} | {c['banded']} | {c['covered']} | {cov} |")
     # Each unseen batch against the bands of the rows outside it (same table: docs/validation.md
     # replaces this block up to its first blank line).
     for marker, cats in (data.get("batch_coverage") or {}).items():
         for cat, c in sorted(cats.items()):
-            cov = "-" if c["coverage"] is None else f"{c['coverage'] * 100:.0f}%"
+            cov = coverage_text(c)
             lines.append(f"| {cat}, batch `*{marker}*` (bands from the rows outside it) | {c['rows']} | {c['banded']} | "
                          f"{c['covered']} | {cov} |")
     return "\n".join(lines)
