@@ -17,7 +17,7 @@ Usage: python scripts/docs.py [FILE...]  rewrite the files (all, or the ones nam
        python scripts/docs.py --check     write nothing; exit 1 naming each file a rerun would change
        python scripts/docs.py --list      the block names and the files that use them
 
-The validation rows take about a minute; their outcomes are kept in a cache keyed by the
+The validation rows take about ten minutes; their outcomes are kept in a cache keyed by the
 content of src/fabless (``$FABLESS_DOCS_CACHE``, default ~/.cache/fabless/docs), so a rerun on
 unchanged code (tests/test_docs_current.py) reuses them. The search of the openai-xpu example
 is cached the same way.

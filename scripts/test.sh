@@ -12,4 +12,4 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 &
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium) >/dev/null 2>&1 \
     || echo "test.sh: could not install chromium; the browser tests will say so" >&2
 fi
-exec "$VENV/bin/python" -m pytest -n 2 -q "$@"
+exec "$VENV/bin/python" -m pytest -n 2 --dist loadgroup -q "$@"

@@ -44,6 +44,23 @@ def assert_one_line_error(result: CliResult, *fragments: str) -> None:
         assert frag in lines[0], (frag, lines[0])
 
 
+#: The tests that need every validation row's outcome share one worker (scripts/test.sh runs pytest
+#: with ``--dist loadgroup``), so the validation (about ten minutes on one core) runs once per suite:
+#: the first to ask fills scripts/docs.py's cache, keyed by the code and data, and the rest read it.
+SHARED_VALIDATION = pytest.mark.xdist_group("validation")
+
+
+def validation_outcomes() -> list:
+    """Every validation row's outcome (``fabless.validate.core.evaluate()``: every category), from
+    scripts/docs.py's cache: the same run that docs/validation.md is written from."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("docs_for_tests", Path(__file__).resolve().parents[1] / "scripts" / "docs.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.validation_outcomes()
+
+
 def pytest_addoption(parser):
     parser.addoption("--long", action="store_true", default=False,
                      help="tests/fuzz: run 10,000 generated cases instead of the CI sample")

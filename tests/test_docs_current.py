@@ -1,9 +1,10 @@
 """Generated docs cannot drift (#18): every number README.md, docs/*.md and examples/*/README.md
 quote from the code stands between `<!-- fabless:begin NAME -->` markers that scripts/docs.py
 rewrites, and docs/validation.md and examples/openai-xpu/README.md are generated whole. Here
-`scripts/docs.py --check` must find nothing to change. The validation rows (about a minute) and the
+`scripts/docs.py --check` must find nothing to change. The validation rows (about ten minutes) and the
 example's search are cached by the content of src/fabless, so a run on unchanged code reuses
-them. The error bands have their own check (tests/estimate/test_error_bands.py)."""
+them; tests/validate/test_serve_rows.py's held-out check reads the same cached validation, and
+both run on one worker (tests/conftest.py SHARED_VALIDATION), so a suite runs the validation once. The error bands have their own check (tests/estimate/test_error_bands.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import SHARED_VALIDATION
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,6 +25,7 @@ def _load(name: str):
     return mod
 
 
+@SHARED_VALIDATION
 def test_every_generated_doc_is_what_a_rerun_writes():
     stale = _load("docs").stale_files()
     assert not stale, "generated docs are out of date: run python scripts/docs.py\n" + "\n".join(stale)
