@@ -210,7 +210,7 @@ def _rates(out: dict[str, dict]) -> dict[str, dict]:
 
 
 #: Id markers of the unseen-data batches: rows collected after the model was built, never fitted on.
-UNSEEN_BATCHES: tuple[str, ...] = ("-fresh-", "-fresh2-")
+UNSEEN_BATCHES: tuple[str, ...] = ("-fresh-", "-fresh2-", "-fresh3-")
 
 
 def batch_coverage(held: list[dict], marker: str) -> dict[str, dict]:
@@ -245,10 +245,13 @@ def build(outcomes: list[Outcome] | None = None, rows: list[dict] | None = None)
         outcomes = evaluate(rows=rows)
     held, notes = held_out_rows(outcomes, rows)
     regimes = regimes_of(held)
+    source = {(h["category"], h["id"]): h["source"] for h in held}
     out_regimes: dict[str, dict] = {}
     for key in sorted(regimes):
         res = regimes[key]
-        entry: dict = {"n": len(res)}
+        # the publications the regime's rows come from: rows of one source share its conventions
+        # and software, so a band from few of them is weaker evidence than its n says
+        entry: dict = {"n": len(res), "sources": len({source[(key.split("/")[0], i)] for i in res})}
         if len(res) >= MIN_ROWS:
             lo, hi = band_ends(list(res.values()))
             entry.update(lo=round(lo, 4), hi=round(hi, 4),
