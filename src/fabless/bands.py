@@ -193,7 +193,8 @@ def lookup(category: str, family: str, bound: str, path: str | Path | None = Non
     for key in regime_keys(category, family, bound):
         reg = regimes.get(key)
         if reg and int(reg.get("n", 0)) >= MIN_ROWS:
-            return {"regime": key, "n": int(reg["n"]), "lo": float(reg["lo"]), "hi": float(reg["hi"])}
+            return {"regime": key, "n": int(reg["n"]), "sources": int(reg.get("sources", 0)),
+                    "lo": float(reg["lo"]), "hi": float(reg["hi"])}
     return None
 
 
@@ -204,7 +205,7 @@ def band(value: float, kind: str, category: str, family: str, bound: str,
     if reg is None or value is None or not math.isfinite(float(value)):
         return UNVALIDATED
     lo, hi = interval(float(value), kind, reg["lo"], reg["hi"])
-    return {"lo": lo, "hi": hi, "regime": reg["regime"], "n": reg["n"]}
+    return {"lo": lo, "hi": hi, "regime": reg["regime"], "n": reg["n"], "sources": reg["sources"]}
 
 
 def bands_for(est, path: str | Path | None = None) -> dict[str, dict | str]:
@@ -276,7 +277,7 @@ def json_fields(bands: dict[str, dict | str]) -> dict[str, Any]:
         if isinstance(b, dict):
             out[f"{metric}_lo"] = b["lo"]
             out[f"{metric}_hi"] = b["hi"]
-            info[metric] = {"regime": b["regime"], "n": b["n"]}
+            info[metric] = {"regime": b["regime"], "n": b["n"], "sources": b.get("sources", 0)}
         else:
             info[metric] = UNVALIDATED
     out["bands"] = info
@@ -284,15 +285,19 @@ def json_fields(bands: dict[str, dict | str]) -> dict[str, Any]:
 
 
 def band_text(b: dict | str | None, scale: float = 1.0, unit: str = "") -> str:
-    """``80%: 12.4-16.0 ms, from 23 held-out rows like it (infer/nvidia/memory)`` or
-    ``unvalidated``; ``scale`` converts to the printed unit (1e3 for s -> ms)."""
+    """``80%: 12.4-16.0 ms, from 23 held-out rows like it, 4 publications (infer/nvidia/memory)``
+    or ``unvalidated``; ``scale`` converts to the printed unit (1e3 for s -> ms). The publications
+    say how broad the evidence is: a new source's rows fall inside less often than its own rows
+    (docs/validation.md, "Error bands": leave one source out)."""
     if not isinstance(b, dict):
         return UNVALIDATED
     u = unit if unit == "%" else f" {unit}" if unit else ""
     # a category-level band comes mostly from other chip families: say so
     where = b["regime"] if "/" in b["regime"] else f"{b['regime']}: too few rows of this chip family"
+    k = int(b.get("sources") or 0)
+    pubs = f", {k} publication{'s' if k != 1 else ''}" if k else ""
     return (f"80%: {num(b['lo'] * scale, 3)}-{num(b['hi'] * scale, 3)}{u}, "
-            f"from {b['n']} held-out rows like it ({where})")
+            f"from {b['n']} held-out rows like it{pubs} ({where})")
 
 
 __all__ = ["BANDS_PATH", "COVERAGE", "MIN_ROWS", "UNVALIDATED", "band", "band_ends", "band_text", "bands_for",

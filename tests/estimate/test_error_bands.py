@@ -136,7 +136,7 @@ def test_family_of_vendor():
 def test_bands_for_an_estimate(tmp_path):
     path = _bands_file(tmp_path, "est", {
         "infer/nvidia/compute": {"n": 5, "lo": math.log(0.9), "hi": math.log(1.2)},
-        "infer/nvidia/memory": {"n": 5, "lo": math.log(0.8), "hi": math.log(1.5)},
+        "infer/nvidia/memory": {"n": 5, "sources": 2, "lo": math.log(0.8), "hi": math.log(1.5)},
     })
     est = SimpleNamespace(phase="inference", chip="h100-sxm",
                           metrics={"ttft_s": 1.0, "tpot_s": 0.02, "output_tokens_per_s": 1000.0, "fits": True},
@@ -150,7 +150,11 @@ def test_bands_for_an_estimate(tmp_path):
     assert "fits" not in out
     fields = B.json_fields(out)
     assert fields["tpot_s_hi"] == pytest.approx(0.03)
-    assert fields["bands"]["tpot_s"] == {"regime": "infer/nvidia/memory", "n": 5}
+    assert fields["bands"]["tpot_s"] == {"regime": "infer/nvidia/memory", "n": 5, "sources": 2}
+    # the publications behind a band are printed where the file has them (older files: not at all)
+    assert B.band_text(out["tpot_s"], 1e3, "ms") == "80%: 16-30 ms, from 5 held-out rows like it, 2 publications (infer/nvidia/memory)"
+    assert B.band_text({**out["tpot_s"], "sources": 1}, 1e3, "ms").endswith("5 held-out rows like it, 1 publication (infer/nvidia/memory)")
+    assert B.band_text(out["ttft_s"], 1.0, "s") == "80%: 0.9-1.2 s, from 5 held-out rows like it (infer/nvidia/compute)"
 
 
 # ----------------------------------------------------------------------------- the shipped file
@@ -221,9 +225,12 @@ def test_shipped_file_is_consistent_with_its_residuals():
     for cat, (banded, covered) in loo.items():
         stored = data["loo_coverage"][cat]
         assert (stored["banded"], stored["covered"]) == (banded, covered), cat
+    by_id = rows_by_id()
     for key, reg in data["regimes"].items():
         res = list(reg["residuals"].values())
         assert reg["n"] == len(res), key
+        # the publications of the regime's rows, read from the measurements as build() reads them
+        assert reg["sources"] == len({source_of_row(by_id[i]) for i in reg["residuals"]}), key
         if len(res) >= B.MIN_ROWS:
             lo, hi = B.band_ends(res)
             assert (reg["lo"], reg["hi"]) == pytest.approx((lo, hi), abs=2e-4), key

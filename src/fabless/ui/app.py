@@ -193,7 +193,7 @@ def _figures(est) -> list[dict]:
                 "unit_note": shown_unit if percent else "", "band": band_text(b, scale, unit.split(" ")[0]) if b else None}
         if isinstance(b, dict):
             item.update(lo=b["lo"] * scale, hi=b["hi"] * scale, lo_text=num(b["lo"] * scale, 3), hi_text=num(b["hi"] * scale, 3),
-                        regime=b["regime"], rows=b["n"])
+                        regime=b["regime"], rows=b["n"], sources=b.get("sources", 0))
         out.append(item)
     return out
 

@@ -104,7 +104,7 @@ function renderEstimate(d) {
   $("plan").textContent = "plan: " + d.plan;
   $("figures").innerHTML = d.figures.map((f) => {
     const band = f.lo_text !== undefined
-      ? `<div class="band" title="${esc(f.band)}">80% band ${esc(f.lo_text)}–${esc(f.hi_text)} ${esc(f.unit === "%" ? "%" : f.unit)} · ${esc(f.rows)} rows (${esc(f.regime)})</div>`
+      ? `<div class="band" title="${esc(f.band)}">80% band ${esc(f.lo_text)}–${esc(f.hi_text)} ${esc(f.unit === "%" ? "%" : f.unit)} · ${esc(f.rows)} rows${f.sources ? ` of ${esc(f.sources)} publication${f.sources === 1 ? "" : "s"}` : ""} (${esc(f.regime)})</div>`
       : `<div class="band none">${f.band ? "unvalidated: no band" : "&nbsp;"}</div>`;
     const note = f.unit_note ? ` <span class="unit">${esc(f.unit_note)}</span>` : "";
     return `<div class="fig" data-key="${esc(f.key)}"><div class="label">${esc(f.label)}</div>` +
