@@ -206,6 +206,8 @@ FAMILY_PARAMS = (
     ("launch_overhead_s", "fixed cost per kernel, as a timer around back-to-back launches sees it"),
     ("device_fixed_s", "the part of `launch_overhead_s` inside the kernel's own device span (what a per-op device "
                        "trace holds of it; a kernel row's `timing=device_trace`)"),
+    ("sync_round_trip_s", "what a host clock with a synchronise after every call adds per call beyond `launch_overhead_s` "
+                          "(the call's dispatch and the completion's way back; a kernel row's `timing=wall_sync`)"),
     ("operand_bytes_per_cycle_per_core", "operand bandwidth into one core's tiles"),
     ("attention_mma_ratio", "flash inner-loop throughput / GEMM main-loop throughput"),
     ("attention_overhead_blocks", "per query block: Q load, normalise, O write, in KV-block times"),

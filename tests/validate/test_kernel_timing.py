@@ -1,7 +1,8 @@
 """What a kernel row's time includes (its config's ``timing=`` key, perf.params.TIMING_METHODS):
 a per-op device trace holds only the on-device part of the fixed cost per kernel
-(families.yaml ``device_fixed_s``), a timer around back-to-back launches or a synchronised host
-clock the whole ``launch_overhead_s``."""
+(families.yaml ``device_fixed_s``), a timer around back-to-back launches the whole
+``launch_overhead_s``, and a host clock with a synchronise after every call that plus the call's
+host round trip (``sync_round_trip_s``)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,26 @@ def test_device_trace_copy_pays_one_microsecond_by_hand():
     # timed around the call instead, the whole 5 us dispatch (default-systolic launch_overhead_s) is in it
     t_host = moved / (3690e9 * 0.9) + 5e-6
     assert kernel.predict(_copy_row(2**21, "stream")) == pytest.approx(moved / t_host / 1e9, rel=2e-3)
-    assert kernel.predict(_copy_row(2**21, "wall_sync")) == kernel.predict(_copy_row(2**21, "stream"))
+    # a synchronise after every call adds the host round trip, 103 us on TPUs (google-tpu sync_round_trip_s)
+    t_sync = t_host + 103e-6
+    assert kernel.predict(_copy_row(2**21, "wall_sync")) == pytest.approx(moved / t_sync / 1e9, rel=2e-3)
+
+
+def test_tpu_round_trip_is_the_pallas_guides_fixed_time_per_call():
+    # The JAX Pallas TPU guide's XLA matmul cell (v5e, jax.block_until_ready after every call): 119.43 us
+    # at 1024^3 and 6047.15 us at 8192^3 (docs/pallas/tpu/matmul.ipynb at d0d08156). A line through the
+    # two: rate (2*8192^3 - 2*1024^3) / (6047.15 - 119.43) us = 185.1 TFLOP/s; the time that does not
+    # grow with the work 119.43 us - 2*1024^3 / 185.1e12 = 107.8 us, all of it per-call fixed cost:
+    # launch_overhead_s (5 us) plus the round trip.
+    rate = (2 * 8192**3 - 2 * 1024**3) / ((6047.15 - 119.43) * 1e-6)
+    fixed = 119.43e-6 - 2 * 1024**3 / rate
+    assert rate == pytest.approx(185.1e12, rel=1e-3) and fixed == pytest.approx(107.8e-6, abs=0.1e-6)
+    p = ChipParams.from_chip("tpu-v5e")
+    assert p.timed("wall_sync").launch_overhead_s[0] == pytest.approx(fixed, abs=0.5e-6)
+    assert p.timed("stream").launch_overhead_s[0] == pytest.approx(5e-6)
+    # no GPU round trip is sourced: a GPU's wall_sync view is its stream view
+    g = ChipParams.from_chip("h100-sxm")
+    assert g.timed("wall_sync").launch_overhead_s[0] == g.launch_overhead_s[0]
 
 
 def test_a_row_without_a_timing_method_is_skipped_with_the_choices():

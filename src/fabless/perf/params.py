@@ -41,14 +41,16 @@ FAMILY_FIELDS = (
     "mma_efficiency", "sustained_clock_fraction", "hbm_efficiency", "launch_overhead_s",
     "operand_bytes_per_cycle_per_core", "attention_mma_ratio", "attention_overhead_blocks",
     "attention_block", "tile_sram_fraction", "vector_efficiency", "scratchpad_bytes_if_unknown",
-    "mma_8bit_ratio", "tile_overhead_s", "device_fixed_s", "pow2_tiles_only",
+    "mma_8bit_ratio", "tile_overhead_s", "device_fixed_s", "pow2_tiles_only", "sync_round_trip_s",
 )
 
 #: How a measurement was timed (a kernel row's ``timing=`` config key, :meth:`ChipParams.timed`):
 #: ``device_trace``: a profiler's per-op device duration (the op's own span on the device: no
 #: host dispatch, no gap to the next op); ``stream``: a timer (device events or a synchronised host
 #: clock) around back-to-back launches, divided by their count; ``wall_sync``: a host clock around
-#: one call followed by a synchronise. The last two include the whole ``launch_overhead_s``.
+#: one call followed by a synchronise. The last two include the whole ``launch_overhead_s``; a
+#: ``wall_sync`` timing also holds the family's ``sync_round_trip_s`` once per call (the host's
+#: dispatch of the call and the completion's way back, which back-to-back launches overlap).
 TIMING_METHODS = ("device_trace", "stream", "wall_sync")
 
 #: Names of on-chip memory levels that are not operand scratchpads.
@@ -267,6 +269,7 @@ class ChipParams:
     tile_overhead_s: np.ndarray
     device_fixed_s: np.ndarray
     pow2_tiles_only: np.ndarray
+    sync_round_trip_s: np.ndarray
     mu_reshape: np.ndarray
     mu_split: np.ndarray
     sources: tuple[dict, ...] = field(default=(), compare=False)
@@ -322,7 +325,8 @@ class ChipParams:
                                              "operand_bytes_per_cycle_per_core", "attention_mma_ratio",
                                              "attention_overhead_blocks", "attention_block",
                                              "tile_sram_fraction", "vector_efficiency", "mma_8bit_ratio",
-                                             "tile_overhead_s", "device_fixed_s", "pow2_tiles_only")},
+                                             "tile_overhead_s", "device_fixed_s", "pow2_tiles_only",
+                                             "sync_round_trip_s")},
             mu_reshape=np.array([float(mu.reshape_factor or 1) if mu else 1.0]),
             mu_split=np.array([float(mu.physical_split or 1) if mu else 1.0]),
             sources=(src,),
@@ -501,9 +505,13 @@ class ChipParams:
     def timed(self, timing: str) -> ChipParams:
         """The parameters as a measurement timed by ``timing`` (one of :data:`TIMING_METHODS`) sees
         them: a per-op device trace holds only the on-device part of the fixed cost per kernel
-        (``device_fixed_s``, at most the whole), every other method the whole ``launch_overhead_s``."""
+        (``device_fixed_s``, at most the whole), a timer around back-to-back launches the whole
+        ``launch_overhead_s``, and a host clock with a synchronise after every call that plus the
+        host round trip of the call (``sync_round_trip_s``)."""
         if timing not in TIMING_METHODS:
             raise InvalidInput(f"timing must be one of {', '.join(TIMING_METHODS)}, got '{timing}'")
+        if timing == "wall_sync":
+            return self.replace(launch_overhead_s=self.launch_overhead_s + self.sync_round_trip_s)
         if timing != "device_trace":
             return self
         return self.replace(launch_overhead_s=np.minimum(self.device_fixed_s, self.launch_overhead_s))
@@ -536,7 +544,7 @@ class ChipParams:
             a = getattr(self, name)
             if np.any(~(a > 0)):
                 raise FablessError(f"{name} must be positive, got {a[~(a > 0)][0]:g}")
-        for name in ("launch_overhead_s", "tile_overhead_s", "device_fixed_s"):
+        for name in ("launch_overhead_s", "tile_overhead_s", "device_fixed_s", "sync_round_trip_s"):
             if np.any(getattr(self, name) < 0):
                 raise FablessError(f"{name} must be >= 0")
         if np.any(~(self.mu_reshape >= 1)):
