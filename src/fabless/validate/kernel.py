@@ -72,6 +72,9 @@ FIT_IDS: frozenset[str] = frozenset({
 #: Bytes a gpt-fast batch-1 decode step streams (Llama-2-7B in bf16: 6.74e9 params x 2).
 GPT_FAST_WEIGHT_BYTES = 6.74e9 * 2
 
+#: 8-bit operand types: their GEMMs run at the family's mma_8bit_ratio of the 16-bit fraction.
+_NARROW = ("fp8",)
+
 _DTYPES = {"bf16": "bf16", "fp16": "fp16", "bf16/fp16": "bf16", "fp8": "fp8", "fp32": "fp32", "tf32": "tf32"}
 
 
@@ -146,11 +149,20 @@ def _log_err(rows: list[dict], overrides: dict) -> np.ndarray:
     return np.array([math.log(predict(r, overrides=overrides) / float(r["value"])) for r in rows])
 
 
+def _library_values(row: dict, family: str) -> dict[str, float]:
+    """The values the kernel library a row was measured with sets for ``family`` (none: {})."""
+    lib = library_for_source(row.get("source", ""))
+    return lib.values_for(family) if lib is not None else {}
+
+
 def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
     """Refit the calibrated parameters on the FIT_IDS rows; returns {family: {param: value}}.
 
-    ``mma_efficiency``: the value whose prediction matches the family's fit row(s) (geometric
-    mean of measured / predicted, iterated: the model is nearly proportional to it).
+    ``mma_efficiency``: the value whose prediction matches the family's 16-bit fit row(s)
+    (geometric mean of measured / predicted, iterated: the model is nearly proportional to it);
+    ``mma_8bit_ratio``: then likewise on the family's 8-bit fit rows that no kernel library of
+    theirs sets a ratio for (Blackwell's GB200 FP8 rows: data/perf/libraries.yaml has no Blackwell
+    entry), with that efficiency in place.
     Hopper attention: a grid over ``attention_overhead_blocks`` (0 to 6, step 0.05), with
     ``attention_mma_ratio`` the geometric-mean match at each, minimising the summed |log error|."""
     rows = [r for r in (rows if rows is not None else kernel_rows()) if r["id"] in FIT_IDS]
@@ -165,10 +177,19 @@ def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
             continue  # its preset is not in this build: nothing to fit
         by_family.setdefault(fam, []).append(r)
     for fam, rs in by_family.items():
+        # the 16-bit rows set the efficiency (a family with none: all its rows); then the 8-bit rows
+        # predicted with the family's own values (no kernel library of theirs) set its 8-bit ratio
+        wide = [r for r in rs if _dtype(r) not in _NARROW] or rs
         eff = 0.8
         for _ in range(4):
-            eff = min(1.0, eff * math.exp(-float(np.mean(_log_err(rs, {"mma_efficiency": eff})))))
+            eff = min(1.0, eff * math.exp(-float(np.mean(_log_err(wide, {"mma_efficiency": eff})))))
         out[fam] = {"mma_efficiency": eff}
+        narrow = [r for r in rs if _dtype(r) in _NARROW and "mma_8bit_ratio" not in _library_values(r, fam)]
+        if narrow and wide is not rs:
+            ratio = 0.7
+            for _ in range(4):
+                ratio *= math.exp(-float(np.mean(_log_err(narrow, {"mma_efficiency": eff, "mma_8bit_ratio": ratio}))))
+            out[fam]["mma_8bit_ratio"] = ratio
     if attn:
         fam = ChipParams.from_chip(chip_for_hardware(attn[0]["hardware"])).family[0]
         eff = out.get(fam, {}).get("mma_efficiency")
