@@ -24,6 +24,7 @@ from fabless.estimate.scenario import scenario_from_dict
 from fabless.estimate.software import resolve_software, software_stacks
 from fabless.validate import serve
 from fabless.validate.core import load_rows
+from fabless.validate.bands import UNSEEN_BATCHES
 
 STACK = "vllm-rocm"
 HOST_STEP_S = tuple(round(0.0005 * i, 4) for i in range(9))  # 0-4 ms
@@ -31,10 +32,10 @@ HOST_PER_SEQ_S = tuple(round(2.5e-6 * i, 8) for i in range(13))  # 0-30 us
 
 
 def stack_rows(stack: str = STACK) -> list[str]:
-    """Ids of the serve rows (not skipped, not unseen) whose scenario resolves to ``stack``."""
+    """Ids of the serve rows (not skipped, not of an unseen-data batch) whose scenario resolves to ``stack``."""
     out = []
     for rid, e in serve.serve_map().items():
-        if not isinstance(e, dict) or "scenario" not in e or rid.startswith("infer-fresh-"):
+        if not isinstance(e, dict) or "scenario" not in e or any(m in rid for m in UNSEEN_BATCHES):
             continue
         scn = scenario_from_dict(dict(e["scenario"]), rid)
         sw = resolve_software(scn.software, resolve_system(scn).chip, "inference")
