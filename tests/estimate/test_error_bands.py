@@ -328,7 +328,10 @@ def test_serve_closed_loop_prints_bands_and_the_stack(cli):
         assert d[f"{m}_lo"] <= d[m] <= d[f"{m}_hi"], m
         assert d["bands"][m]["regime"] == "serve/nvidia/mixed"
     table = cli("serve", SERVE_SCENARIO, "--concurrency", "4", "--duration", "20s")
-    assert table.code == 0 and "held-out rows like it (serve/nvidia/mixed)" in table.out
+    # the band names its publications (the shipped file's count for the regime)
+    k = B.load_bands()["regimes"]["serve/nvidia/mixed"]["sources"]
+    assert k >= 2 and d["bands"]["tpot_s"]["sources"] == k
+    assert table.code == 0 and f"held-out rows like it, {k} publications (serve/nvidia/mixed)" in table.out
     assert "software: trt-llm-0.6" in table.out
 
 
