@@ -13,11 +13,10 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import statistics
 from pathlib import Path
 
 from fabless.bands import load_bands
-from fabless.validate.bands import UNSEEN_BATCHES, markdown
+from fabless.validate.bands import UNSEEN_BATCHES, in_unseen_batch, markdown
 from fabless.validate.core import evaluate, summarise, write_csv
 from fabless.validate.train import scenario_map
 
@@ -84,15 +83,17 @@ BATCH_TEXT = {
 
 def _batch_medians(outcomes: list) -> str:
     """Per category: the held-out median |error| of the rows outside every unseen batch, and of each batch."""
-    held = [o for o in outcomes if o.set == "held_out" and o.skipped is None and o.predicted is not None]
-    cols = [("built on", lambda o: not any(m in o.id for m in UNSEEN_BATCHES))]
+    cols = [("built on", lambda o: not in_unseen_batch(o.id))]
     cols += [(f"`*{m}*`", lambda o, m=m: m in o.id) for m in UNSEEN_BATCHES]
-    lines = ["| category | " + " | ".join(c for c, _ in cols) + " | all |", "|---" * (len(cols) + 2) + "|"]
-    for cat in sorted({o.category for o in held}):
-        cells = []
-        for _, keep in [*cols, ("all", lambda o: True)]:
-            errs = sorted(abs(o.error) * 100 for o in held if o.category == cat and keep(o))
-            cells.append(f"{statistics.median(errs):.1f}% ({len(errs)})" if errs else "-")
+    cols.append(("all", lambda o: True))
+    held = {}  # (column, category) -> the summary's held-out 'all' entry
+    for name, keep in cols:
+        for s in summarise([o for o in outcomes if keep(o)]):
+            if s["chip"] == "all" and s["set"] == "held_out":
+                held[(name, s["category"])] = s
+    lines = ["| category | " + " | ".join(c for c, _ in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for cat in sorted({c for _, c in held}):
+        cells = [f"{s['median_abs_err_pct']:.1f}% ({s['n']})" if (s := held.get((name, cat))) else "-" for name, _ in cols]
         lines.append(f"| {cat} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

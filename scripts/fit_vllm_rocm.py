@@ -24,7 +24,7 @@ from fabless.estimate.scenario import scenario_from_dict
 from fabless.estimate.software import resolve_software, software_stacks
 from fabless.validate import serve
 from fabless.validate.core import load_rows
-from fabless.validate.bands import UNSEEN_BATCHES
+from fabless.validate.bands import in_unseen_batch
 
 STACK = "vllm-rocm"
 HOST_STEP_S = tuple(round(0.0005 * i, 4) for i in range(9))  # 0-4 ms
@@ -35,7 +35,7 @@ def stack_rows(stack: str = STACK) -> list[str]:
     """Ids of the serve rows (not skipped, not of an unseen-data batch) whose scenario resolves to ``stack``."""
     out = []
     for rid, e in serve.serve_map().items():
-        if not isinstance(e, dict) or "scenario" not in e or any(m in rid for m in UNSEEN_BATCHES):
+        if not isinstance(e, dict) or "scenario" not in e or in_unseen_batch(rid):
             continue
         scn = scenario_from_dict(dict(e["scenario"]), rid)
         sw = resolve_software(scn.software, resolve_system(scn).chip, "inference")

@@ -50,15 +50,20 @@ def assert_one_line_error(result: CliResult, *fragments: str) -> None:
 SHARED_VALIDATION = pytest.mark.xdist_group("validation")
 
 
+def load_script(name: str):
+    """The module of ``scripts/<name>.py`` (the scripts are not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def validation_outcomes() -> list:
     """Every validation row's outcome (``fabless.validate.core.evaluate()``: every category), from
     scripts/docs.py's cache: the same run that docs/validation.md is written from."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("docs_for_tests", Path(__file__).resolve().parents[1] / "scripts" / "docs.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.validation_outcomes()
+    return load_script("docs").validation_outcomes()
 
 
 def pytest_addoption(parser):

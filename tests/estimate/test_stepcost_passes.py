@@ -26,11 +26,11 @@ def test_vllms_smem_limit_for_the_sweeps_model_length():
     from fabless.validate import serve
 
     assert 1024 * 1024 // 2 // -(-9216 // 16) // 4 == 227
-    from fabless.validate.bands import UNSEEN_BATCHES
+    from fabless.validate.bands import in_unseen_batch
 
     # the sweep's rows (serve_scenarios_tpu.yaml), not the unseen batches' runs of other TPU backends
     vllm_rows = {k: v for k, v in serve.serve_map().items()
-                 if isinstance(v, dict) and not any(m in k for m in UNSEEN_BATCHES)
+                 if isinstance(v, dict) and not in_unseen_batch(k)
                  and (v.get("scenario") or {}).get("software") == "vllm-tpu"
                  and (v.get("scenario") or {}).get("model", "").startswith("qwen3")}
     assert len(vllm_rows) == 16 and all(v.get("max_seqs_per_forward") == 227 for v in vllm_rows.values())

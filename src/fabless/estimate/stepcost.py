@@ -233,13 +233,11 @@ class EngineStepCost:
         """The batch as the stack's compiled graphs compute it: the prefill chunk padded to its
         bucket, the decode batch to the compiled batch, each decoding sequence's context to the
         compiled sequence length (each only where the stack does so)."""
-        if prefill_tokens > 0 and self.prefill_full_length and self.compiled_seq_len:
+        full = self.prefill_full_length and self.compiled_seq_len
+        if prefill_tokens > 0 and (full or self.prefill_bucket_min_tokens):
             cached = max(0, prefill_context_tokens - prefill_tokens)
-            padded = max(prefill_tokens, self.compiled_seq_len - cached)
-            prefill_tokens, prefill_context_tokens = padded, cached + padded
-        elif prefill_tokens > 0 and self.prefill_bucket_min_tokens:
-            cached = max(0, prefill_context_tokens - prefill_tokens)
-            padded = prefill_bucket(prefill_tokens, self.prefill_bucket_min_tokens, self.compiled_seq_len or None)
+            padded = (max(prefill_tokens, self.compiled_seq_len - cached) if full
+                      else prefill_bucket(prefill_tokens, self.prefill_bucket_min_tokens, self.compiled_seq_len or None))
             prefill_tokens, prefill_context_tokens = padded, cached + padded
         if decode_seqs > 0:
             if self.compiled_batch > decode_seqs:

@@ -213,6 +213,11 @@ def _rates(out: dict[str, dict]) -> dict[str, dict]:
 UNSEEN_BATCHES: tuple[str, ...] = ("-fresh-", "-fresh2-", "-fresh3-")
 
 
+def in_unseen_batch(row_id: str) -> bool:
+    """Whether a row belongs to an unseen-data batch (:data:`UNSEEN_BATCHES`)."""
+    return any(m in row_id for m in UNSEEN_BATCHES)
+
+
 def batch_coverage(held: list[dict], marker: str) -> dict[str, dict]:
     """Per category: how many held-out rows whose id holds ``marker`` (a batch collected after the
     model was built) fall inside the 80% band built from the held-out rows OUTSIDE the batch, with
@@ -303,7 +308,7 @@ def write(data: dict, path: str | Path | None = None) -> Path:
     return p
 
 
-__all__ = ["UNSEEN_BATCHES", "band_of", "batch_coverage", "bound_of_row", "coverage_text", "build", "family_of_row", "held_out_rows", "loo_coverage", "markdown", "metric_kind",
+__all__ = ["UNSEEN_BATCHES", "band_of", "batch_coverage", "bound_of_row", "coverage_text", "build", "family_of_row", "held_out_rows", "in_unseen_batch", "loo_coverage", "markdown", "metric_kind",
            "provenance", "regimes_of", "residual", "source_of_row", "write"]
 
 

@@ -179,13 +179,15 @@ def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
     for fam, rs in by_family.items():
         # the 16-bit rows set the efficiency (a family with none: all its rows); then the 8-bit rows
         # predicted with the family's own values (no kernel library of theirs) set its 8-bit ratio
-        wide = [r for r in rs if _dtype(r) not in _NARROW] or rs
+        wide = [r for r in rs if _dtype(r) not in _NARROW]
+        has_wide = bool(wide)
+        wide = wide or rs
         eff = 0.8
         for _ in range(4):
             eff = min(1.0, eff * math.exp(-float(np.mean(_log_err(wide, {"mma_efficiency": eff})))))
         out[fam] = {"mma_efficiency": eff}
         narrow = [r for r in rs if _dtype(r) in _NARROW and "mma_8bit_ratio" not in _library_values(r, fam)]
-        if narrow and wide is not rs:
+        if narrow and has_wide:
             ratio = 0.7
             for _ in range(4):
                 ratio *= math.exp(-float(np.mean(_log_err(narrow, {"mma_efficiency": eff, "mma_8bit_ratio": ratio}))))
