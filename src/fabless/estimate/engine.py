@@ -522,11 +522,24 @@ def expert_array_use(cfg: ModelConfig, tp: int, chip: Chip, sw: Software | None)
     return width / (mu.cols * -(-width // mu.cols))
 
 
-def grouped_gemm_share(cfg: ModelConfig, tp: int, chip: Chip, sw: Software | None) -> float:
+def grouped_gemm_share(cfg: ModelConfig, tp: int, chip: Chip, sw: Software | None,
+                       prec: Precision | None = None) -> float:
     """The rate of a stack's grouped expert matmuls as a share of its dense ones: the stack's
-    ``grouped_gemm_efficiency`` (1.0 without a stack) times the array share its expert slices
-    fill (:func:`expert_array_use`). The static engine and the serving step cost both use it."""
-    return (sw.grouped_gemm_efficiency if sw is not None else 1.0) * expert_array_use(cfg, tp, chip, sw)
+    ``grouped_gemm_efficiency`` (1.0 without a stack), or its ``grouped_gemm_8bit_efficiency``
+    where it has one and ``prec`` gives the expert GEMMs 8-bit inputs on both sides (w8a8), times
+    the array share its expert slices fill (:func:`expert_array_use`). The static engine and the
+    serving step cost both use it."""
+    if sw is None:
+        return expert_array_use(cfg, tp, chip, sw)
+    share = sw.grouped_gemm_efficiency
+    if sw.grouped_gemm_8bit_efficiency is not None and prec is not None and w8a8(prec):
+        share = sw.grouped_gemm_8bit_efficiency
+    return share * expert_array_use(cfg, tp, chip, sw)
+
+
+def w8a8(prec: Precision) -> bool:
+    """Whether a GEMM of weights and activations in ``prec`` reads 8-bit inputs on both sides."""
+    return dtype_bytes(prec.weights) == 1 and dtype_bytes(prec.activations) == 1
 
 
 def prefill_eff(sw: Software | None) -> float | None:
@@ -610,7 +623,7 @@ def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = K
                                   fused_attention=sw is None or sw.fused_attention)
     pre_t: dict[str, float] = {}
     dec_t: dict[str, float] = {}
-    grouped = grouped_gemm_share(cfg, plan.tp, system.chip, sw)
+    grouped = grouped_gemm_share(cfg, plan.tp, system.chip, sw, prec)
     for g in pre_g:
         _add(pre_t, graph_time(g, chip, eff=prefill_eff(sw), grouped_eff=grouped))
     for g in dec_g:

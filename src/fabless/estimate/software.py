@@ -126,6 +126,11 @@ class Software:
     #: grouped GEMMs of a mixture-of-experts layer's routed experts reach (one GEMM per expert in one
     #: grouped kernel, :class:`fabless.workload.ops.ExpertMatMul`); 1: the same rate
     grouped_gemm_efficiency: float = 1.0
+    #: inference: the same share for grouped expert GEMMs whose inputs are 8-bit (w8a8: FP8 weights
+    #: and activations), where the stack's 8-bit expert kernel is a different kernel from its 16-bit
+    #: one (Triton's fused MoE reaches a far smaller share of the FP8 peak than of the BF16 peak);
+    #: None: ``grouped_gemm_efficiency`` for every datatype
+    grouped_gemm_8bit_efficiency: float | None = None
 
     def describe(self) -> str:
         how = (f"efficiency {self.framework_kernel_efficiency:.2f} of {self.efficiency_from} (the same compiler), "
@@ -178,6 +183,8 @@ class Software:
             how += f"; prefill graph efficiency {self.prefill_kernel_efficiency:.2f}"
         if self.grouped_gemm_efficiency != 1.0:
             how += f"; grouped expert GEMMs at {self.grouped_gemm_efficiency:.2f} of its dense GEMMs' rate"
+        if self.grouped_gemm_8bit_efficiency is not None:
+            how += f"; 8-bit (w8a8) grouped expert GEMMs at {self.grouped_gemm_8bit_efficiency:.2f} of its dense GEMMs' rate"
         return f"software: {self.name} ({self.display}, {self.date}): {how}"
 
 
@@ -253,6 +260,13 @@ def software_stacks() -> dict[str, Software]:
         if grouped != 1.0 and e.get("phase") != "inference":
             raise FablessError(f"software.yaml: {name}.grouped_gemm_efficiency applies to inference stacks only "
                                f"(the engine's inference estimate and the serving simulator); {name} is {e.get('phase')}")
+        grouped8 = _value(e, "grouped_gemm_8bit_efficiency", None)
+        if grouped8 is not None:
+            if not 0 < float(grouped8) <= 1:
+                raise FablessError(f"software.yaml: {name}.grouped_gemm_8bit_efficiency must be in (0, 1], got {grouped8}")
+            if e.get("phase") != "inference":
+                raise FablessError(f"software.yaml: {name}.grouped_gemm_8bit_efficiency applies to inference stacks only; "
+                                   f"{name} is {e.get('phase')}")
         srcs = tuple(dict.fromkeys([str(e["source"])] * ("source" in e) + [
             p.source for k, p in pf.params.items() if k.startswith(f"{name}.")]))
         out[str(name)] = Software(
@@ -272,7 +286,8 @@ def software_stacks() -> dict[str, Software]:
             moe_experts_sliced_per_core=sliced,
             prefill_kernel_efficiency=None if pre_eff is None else float(pre_eff),
             overlap_ep_comm=bool(_value(e, "overlap_ep_comm", False)),
-            moe_host_s=moe_host, moe_host_per_expert_s=moe_host_e, grouped_gemm_efficiency=grouped)
+            moe_host_s=moe_host, moe_host_per_expert_s=moe_host_e, grouped_gemm_efficiency=grouped,
+            grouped_gemm_8bit_efficiency=None if grouped8 is None else float(grouped8))
     for name, s in list(out.items()):
         if s.efficiency_from is not None:
             src = out.get(s.efficiency_from)

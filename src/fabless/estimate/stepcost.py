@@ -209,7 +209,7 @@ class EngineStepCost:
         return cls(cfg, system, plan, prec, chip, kv_capacity_tokens=int(free // kv_per_token_chip),
                    kv_bytes_per_token=float(cfg.kv_cache_bytes_per_token(prec.kv_cache)),
                    eff=sw.framework_kernel_efficiency if sw is not None else None,
-                   grouped_eff=grouped_gemm_share(cfg, tp, system.chip, sw),
+                   grouped_eff=grouped_gemm_share(cfg, tp, system.chip, sw, prec),
                    host_step_s=sw.host_step_overhead_s if sw is not None else 0.0,
                    host_floor_s=sw.host_step_floor_s if sw is not None else 0.0,
                    host_seq_s=sw.host_per_seq_s if sw is not None else 0.0,
