@@ -78,6 +78,10 @@ BATCH_TEXT = {
     "-fresh3-": ("The third unseen-data batch alone (ids `*-fresh3-*`: collected after every change the second batch "
                  "led to, each mapped from its source alone and scored once, all held out, never fitted on; their "
                  "first scores are in the `*_fresh3_*` mapping files and fresh3_kc_scores.md; included in the tables above)"),
+    "-fresh4-": ("The fourth unseen-data batch alone (ids `*-fresh4-*`: collected in a separate checkout while the changes "
+                 "the third batch led to were made, each mapped from its source alone and scored once, all held out, never "
+                 "fitted on; their first scores are in the `*_fresh4_*` mapping files and fresh4_kc_scores.md; included in "
+                 "the tables above)"),
 }
 
 
