@@ -115,3 +115,14 @@ def test_dstack_offline_tokens_per_second_count_prompt_and_answer():
         el = float(re.search(r"elapsed ([\d.]+) s", r["notes"]).group(1))
         assert float(r["value"]) == pytest.approx(int(parse_config(r["config"])["num_prompts"]) * 4000 / el, rel=1e-6), r["id"]
     assert 32 * 4000 / 48.66099514 == pytest.approx(2630.443534, rel=1e-8)
+
+
+def test_the_deepseek_rows_name_the_stack_of_the_engine_their_source_states():
+    # vLLM 0.7.4 -> vllm-cuda-0.7, SGLang 0.4.3 -> sglang-cuda-0.4 (both run the Triton fused-MoE kernel)
+    m = serve.serve_map()
+    named = {r["id"]: m[r["id"]]["scenario"]["software"] for r in ROWS
+             if "scenario" in m[r["id"]] and m[r["id"]]["scenario"]["model"] == "deepseek-v3"}
+    assert len(named) == 11
+    for i, stack in named.items():
+        engine = next(r["config"] for r in ROWS if r["id"] == i).split(";")[0]
+        assert stack == ("vllm-cuda-0.7" if "vLLM 0.7.4" in engine else "sglang-cuda-0.4" if "SGLang 0.4.3" in engine else None), i

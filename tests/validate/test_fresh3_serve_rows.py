@@ -145,3 +145,16 @@ def test_the_copied_figures_agree_by_hand_arithmetic():
         r = BY_ID[f"infer-fresh3-{i:03d}"]
         rps = float(re.search(r"gives ([\d.]+) requests/s", r["notes"]).group(1))
         assert v[r["id"]] == pytest.approx(rps * out, rel=0.005), r["id"]
+
+
+def test_the_tpu7x_vllm_rows_name_the_jax_backend_stack_which_fits_nothing():
+    # the rows ran vLLM's JAX backend (tpu-inference), not the torch_xla runner vllm-tpu was fitted on
+    from fabless.estimate.software import software_stacks
+
+    m = serve.serve_map()
+    for i in ("infer-fresh3-001", "infer-fresh3-002"):
+        assert "tpu-inference JAX backend" in BY_ID[i]["config"] and m[i]["scenario"]["software"] == "tpu-inference", i
+    s = software_stacks()["tpu-inference"]
+    assert s.named_only and not s.fit_rows and not s.calibrated
+    assert (s.host_step_overhead_s, s.host_per_seq_s, s.decode_score_cost_s) == (0.0, 0.0, 0.0)
+    assert software_stacks()["vllm-tpu"].decode_score_cost_s > 0
