@@ -1,7 +1,7 @@
 """The share of a stack's dense-GEMM rate that the open-source engines' Triton fused-MoE kernel
 reaches, 16-bit and 8-bit (software.yaml ``grouped_gemm_efficiency`` and
 ``grouped_gemm_8bit_efficiency`` of the stacks that run it), from the kernel timings of
-data/perf/fused_moe_kernels.yaml.
+data/measurements/fused_moe_kernels.yaml.
 
 For each sweep (one model shape on one GPU) the operator model times the two grouped GEMMs of one
 fused call, gate/up (``n = 2 x N``) and down (``k = N``), as :func:`fabless.perf.ops.op_time` times
@@ -33,7 +33,7 @@ from fabless.perf.ops import op_time
 from fabless.perf.params import as_params
 from fabless.workload.ops import ExpertMatMul
 
-DATA = Path(str(resources.files("fabless") / "data" / "perf" / "fused_moe_kernels.yaml"))
+DATA = Path(str(resources.files("fabless") / "data" / "measurements" / "fused_moe_kernels.yaml"))
 #: The largest batches of each sweep that enter the share.
 POINTS_PER_SWEEP = 2
 

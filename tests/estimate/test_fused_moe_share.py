@@ -1,7 +1,7 @@
 """The open-source engines' Triton fused-MoE kernel as a stack input: the 16-bit and 8-bit (w8a8)
 shares of the dense-GEMM rate its grouped expert GEMMs reach (software.yaml
 ``grouped_gemm_efficiency`` / ``grouped_gemm_8bit_efficiency``, derived by
-scripts/derive_fused_moe_share.py from data/perf/fused_moe_kernels.yaml). The kernel rates are
+scripts/derive_fused_moe_share.py from data/measurements/fused_moe_kernels.yaml). The kernel rates are
 recomputed by hand from the sources' timings; the shares' use is checked on the engine's choice."""
 
 from __future__ import annotations
