@@ -38,8 +38,14 @@ DATA = Path(str(resources.files("fabless") / "data" / "measurements" / "fused_mo
 POINTS_PER_SWEEP = 2
 
 
-def model_parts_s(sweep: dict, batch: int) -> tuple[float, float]:
-    """(compute, memory) seconds of one fused call's two grouped GEMMs in the operator model."""
+def call_flops(sweep: dict, batch: int) -> float:
+    """FLOPs of one fused call: ``batch`` tokens, each through ``top_k`` experts' gate/up (2N x K)
+    and down (K x N) projections, 2 FLOPs a multiply-add."""
+    return 2.0 * batch * int(sweep["top_k"]) * 3 * int(sweep["n"]) * int(sweep["k"])
+
+
+def model_compute_s(sweep: dict, batch: int) -> float:
+    """Compute seconds of one fused call's two grouped GEMMs in the operator model."""
     chip = as_params(sweep["chip"])
     dt = sweep["dtype"]
     shape = {"experts": int(sweep["experts"]), "tokens": int(batch), "top_k": int(sweep["top_k"]),
@@ -47,32 +53,38 @@ def model_parts_s(sweep: dict, batch: int) -> tuple[float, float]:
     n, k = int(sweep["n"]), int(sweep["k"])
     parts = [op_time(ExpertMatMul("experts.gate_up", n=2 * n, k=k, **shape), chip),
              op_time(ExpertMatMul("experts.down", n=k, k=n, **shape), chip)]
-    return (sum(float(np.ravel(p.compute_s)[0]) for p in parts), sum(float(np.ravel(p.memory_s)[0]) for p in parts))
+    return sum(float(np.ravel(p.compute_s)[0]) for p in parts)
 
 
-def shares() -> dict[str, list[tuple[str, int, float]]]:
-    """{'8bit' | '16bit': [(sweep, batch, share), ...]} over each sweep's largest batches."""
+def points() -> list[dict]:
+    """The sweep points that enter a share, each sweep's largest batches in file order: kind
+    ('8bit' | '16bit'), sweep, chip, dtype, batch, measured time_us and TFLOP/s, and share."""
     eff = float(engine_params()["framework_kernel_efficiency"])
-    out: dict[str, list] = {"8bit": [], "16bit": []}
+    out = []
     for name, sw in read_yaml(DATA)["sweeps"].items():
         times = {int(b): float(t) for b, t in sw["time_us"].items()}
         for batch in sorted(times)[-POINTS_PER_SWEEP:]:
-            compute_s, _ = model_parts_s(sw, batch)
-            share = compute_s / (eff * times[batch] * 1e-6)
-            out["8bit" if sw["dtype"] in ("fp8", "int8") else "16bit"].append((name, batch, share))
+            t_s = times[batch] * 1e-6
+            out.append({"kind": "8bit" if sw["dtype"] in ("fp8", "int8") else "16bit", "sweep": name,
+                        "chip": sw["chip"], "dtype": sw["dtype"], "batch": batch, "time_us": times[batch],
+                        "tflops": call_flops(sw, batch) / t_s / 1e12,
+                        "share": model_compute_s(sw, batch) / (eff * t_s)})
     return out
 
 
-def derived() -> dict[str, float]:
-    """The two shares, each the median of its points, rounded to 0.01 as software.yaml carries them."""
-    return {kind: round(statistics.median(s for _, _, s in pts), 2) for kind, pts in shares().items()}
+def derived(pts: list[dict] | None = None) -> dict[str, float]:
+    """The two shares, each the median of its points (:func:`points`, computed afresh when not
+    given), rounded to 0.01 as software.yaml carries them."""
+    pts = points() if pts is None else pts
+    return {kind: round(statistics.median(p["share"] for p in pts if p["kind"] == kind), 2)
+            for kind in dict.fromkeys(p["kind"] for p in pts)}
 
 
 def main() -> None:
-    for kind, pts in shares().items():
-        for name, batch, share in pts:
-            print(f"{kind:5s} {name:28s} batch {batch:5d}: share {share:.3f}")
-    for kind, value in derived().items():
+    pts = points()
+    for p in pts:
+        print(f"{p['kind']:5s} {p['sweep']:28s} batch {p['batch']:5d}: share {p['share']:.3f}")
+    for kind, value in derived(pts).items():
         print(f"{kind}: median {value:.2f}")
 
 

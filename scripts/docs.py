@@ -255,23 +255,14 @@ def _perf_family_parameters() -> str:
 
 @block("perf-fused-moe-shares")
 def _perf_fused_moe_shares() -> str:
-    """The Triton fused-MoE kernel's sweeps, their rates and shares (scripts/derive_fused_moe_share.py)."""
-    import statistics
-
-    from fabless.loading import read_yaml
-
+    """The Triton fused-MoE kernel's sweep points, their rates and shares (scripts/derive_fused_moe_share.py)."""
     mod = _load(ROOT / "scripts" / "derive_fused_moe_share.py", "derive_fused_moe_share")
-    sweeps = read_yaml(mod.DATA)["sweeps"]
+    pts = mod.points()
     rows = ["| sweep | GPU | dtype | batch | measured (us) | TFLOP/s | share of the dense rate |", "|---|---|---|---|---|---|---|"]
-    for kind, pts in mod.shares().items():
-        for name, batch, share in pts:
-            sw = sweeps[name]
-            t = float(sw["time_us"][batch])
-            flops = 2 * batch * int(sw["top_k"]) * 3 * int(sw["n"]) * int(sw["k"])
-            rows.append(f"| {name} | {sw['chip']} | {sw['dtype']} | {batch} | {t:g} | {flops / t / 1e6:.0f} | {share:.3f} |")
-    d = mod.derived()
-    rows.append("")
-    rows.append(f"Medians, as software.yaml carries them: 16-bit {d['16bit']:.2f}, 8-bit {d['8bit']:.2f}.")
+    rows += [f"| {p['sweep']} | {p['chip']} | {p['dtype']} | {p['batch']} | {p['time_us']:g} | {p['tflops']:.0f} | {p['share']:.3f} |"
+             for p in pts]
+    d = mod.derived(pts)
+    rows += ["", f"Medians, as software.yaml carries them: 16-bit {d['16bit']:.2f}, 8-bit {d['8bit']:.2f}."]
     return "\n" + "\n".join(rows) + "\n"
 
 

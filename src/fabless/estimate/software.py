@@ -193,6 +193,26 @@ def _value(entry, key, default):
     return v.get("value", default) if isinstance(v, dict) else v
 
 
+def _inference_share(name, entry, key, default):
+    """A stack's ``key``, a share of its dense GEMMs' rate: ``default`` where the entry does not set
+    it, else a number in (0, 1] that a stack other than an inference one may set only to
+    ``default`` (the engine's inference estimate and the serving simulator read it); one-line
+    errors otherwise."""
+    v = _value(entry, key, default)
+    if v is None:
+        return None
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        raise FablessError(f"software.yaml: {name}.{key} must be a number in (0, 1], got {v!r}") from None
+    if not 0 < v <= 1:
+        raise FablessError(f"software.yaml: {name}.{key} must be in (0, 1], got {v}")
+    if v != default and entry.get("phase") != "inference":
+        raise FablessError(f"software.yaml: {name}.{key} applies to inference stacks only "
+                           f"(the engine's inference estimate and the serving simulator); {name} is {entry.get('phase')}")
+    return v
+
+
 #: A stack's ``attention_kernel``: ``flash`` (fused, the default) or ``unfused`` (the score matrix
 #: goes to memory between batched matmuls and softmax/dropout kernels).
 ATTENTION_KERNELS = ("flash", "unfused")
@@ -254,19 +274,8 @@ def software_stacks() -> dict[str, Software]:
         pre_eff = _value(e, "prefill_kernel_efficiency", None)
         if pre_eff is not None and not 0 < float(pre_eff) <= 1:
             raise FablessError(f"software.yaml: {name}.prefill_kernel_efficiency must be in (0, 1], got {pre_eff}")
-        grouped = float(_value(e, "grouped_gemm_efficiency", 1.0))
-        if not 0 < grouped <= 1:
-            raise FablessError(f"software.yaml: {name}.grouped_gemm_efficiency must be in (0, 1], got {grouped}")
-        if grouped != 1.0 and e.get("phase") != "inference":
-            raise FablessError(f"software.yaml: {name}.grouped_gemm_efficiency applies to inference stacks only "
-                               f"(the engine's inference estimate and the serving simulator); {name} is {e.get('phase')}")
-        grouped8 = _value(e, "grouped_gemm_8bit_efficiency", None)
-        if grouped8 is not None:
-            if not 0 < float(grouped8) <= 1:
-                raise FablessError(f"software.yaml: {name}.grouped_gemm_8bit_efficiency must be in (0, 1], got {grouped8}")
-            if e.get("phase") != "inference":
-                raise FablessError(f"software.yaml: {name}.grouped_gemm_8bit_efficiency applies to inference stacks only; "
-                                   f"{name} is {e.get('phase')}")
+        grouped = _inference_share(name, e, "grouped_gemm_efficiency", 1.0)
+        grouped8 = _inference_share(name, e, "grouped_gemm_8bit_efficiency", None)
         srcs = tuple(dict.fromkeys([str(e["source"])] * ("source" in e) + [
             p.source for k, p in pf.params.items() if k.startswith(f"{name}.")]))
         out[str(name)] = Software(
@@ -287,7 +296,7 @@ def software_stacks() -> dict[str, Software]:
             prefill_kernel_efficiency=None if pre_eff is None else float(pre_eff),
             overlap_ep_comm=bool(_value(e, "overlap_ep_comm", False)),
             moe_host_s=moe_host, moe_host_per_expert_s=moe_host_e, grouped_gemm_efficiency=grouped,
-            grouped_gemm_8bit_efficiency=None if grouped8 is None else float(grouped8))
+            grouped_gemm_8bit_efficiency=grouped8)
     for name, s in list(out.items()):
         if s.efficiency_from is not None:
             src = out.get(s.efficiency_from)
