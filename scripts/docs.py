@@ -255,14 +255,26 @@ def _perf_family_parameters() -> str:
 
 @block("perf-fused-moe-shares")
 def _perf_fused_moe_shares() -> str:
-    """The Triton fused-MoE kernel's sweep points, their rates and shares (scripts/derive_fused_moe_share.py)."""
+    """The Triton fused-MoE kernel's sweeps, the shares read from each and how well the pair of its
+    release fits all its batches (scripts/derive_fused_moe_share.py)."""
+    import statistics
+
     mod = _load(ROOT / "scripts" / "derive_fused_moe_share.py", "derive_fused_moe_share")
-    pts = mod.points()
-    rows = ["| sweep | GPU | dtype | batch | measured (us) | TFLOP/s | share of the dense rate |", "|---|---|---|---|---|---|---|"]
-    rows += [f"| {p['sweep']} | {p['chip']} | {p['dtype']} | {p['batch']} | {p['time_us']:g} | {p['tflops']:.0f} | {p['share']:.3f} |"
-             for p in pts]
-    d = mod.derived(pts)
-    rows += ["", f"Medians, as software.yaml carries them: 16-bit {d['16bit']:.2f}, 8-bit {d['8bit']:.2f}."]
+    sw = mod.sweeps()
+    pts = mod.points(sw)
+    fit = mod.derived(pts)
+    errs = {r["sweep"]: r for r in mod.sweep_errors(sw, fit)}
+    rows = ["| sweep | release | GPU | dtype | batches | compute share (largest 2) | stream share (2-8 rows an expert) "
+            "| mean abs log error, shares 1 / derived |", "|---|---|---|---|---|---|---|---|"]
+    for name, s in sw.items():
+        v = {w: [p["value"] for p in pts if p["sweep"] == name and p["which"] == w] for w in ("share", "stream")}
+        e = errs[name]
+        rows.append(f"| {name} | {s['release']} | {s['chip']} | {s['dtype']} | {len(s['times_s'])} | "
+                    f"{statistics.median(v['share']):.3f} | {statistics.median(v['stream']):.3f} | "
+                    f"{e['error_at_1']:.3f} / {e['error']:.3f} |")
+    rows.append("")
+    rows += [f"Release {r}, {k}: compute share {f['share']:.2f}, stream share {f['stream']:.2f} (medians over the release's "
+             f"points, as software.yaml carries them)." for (r, k), f in fit.items()]
     return "\n" + "\n".join(rows) + "\n"
 
 

@@ -537,6 +537,18 @@ def grouped_gemm_share(cfg: ModelConfig, tp: int, chip: Chip, sw: Software | Non
     return share * expert_array_use(cfg, tp, chip, sw)
 
 
+def grouped_gemm_stream(sw: Software | None, prec: Precision | None = None) -> float:
+    """The share of the achievable HBM bandwidth at which a stack's grouped expert matmuls stream
+    their weights: its ``grouped_gemm_stream_efficiency`` (1.0 without a stack), or its
+    ``grouped_gemm_8bit_stream_efficiency`` where it has one and the expert GEMMs read 8-bit inputs
+    on both sides (w8a8), as :func:`grouped_gemm_share` picks the compute share."""
+    if sw is None:
+        return 1.0
+    if sw.grouped_gemm_8bit_stream_efficiency is not None and prec is not None and w8a8(prec):
+        return sw.grouped_gemm_8bit_stream_efficiency
+    return sw.grouped_gemm_stream_efficiency
+
+
 def w8a8(prec: Precision) -> bool:
     """Whether a GEMM of weights and activations in ``prec`` reads 8-bit inputs on both sides."""
     return dtype_bytes(prec.weights) == 1 and dtype_bytes(prec.activations) == 1
@@ -623,11 +635,11 @@ def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = K
                                   fused_attention=sw is None or sw.fused_attention)
     pre_t: dict[str, float] = {}
     dec_t: dict[str, float] = {}
-    grouped = grouped_gemm_share(cfg, plan.tp, system.chip, sw, prec)
+    grouped, stream = grouped_gemm_share(cfg, plan.tp, system.chip, sw, prec), grouped_gemm_stream(sw, prec)
     for g in pre_g:
-        _add(pre_t, graph_time(g, chip, eff=prefill_eff(sw), grouped_eff=grouped))
+        _add(pre_t, graph_time(g, chip, eff=prefill_eff(sw), grouped_eff=grouped, grouped_stream=stream))
     for g in dec_g:
-        _add(dec_t, graph_time(g, chip, eff=_eff(sw), grouped_eff=grouped))
+        _add(dec_t, graph_time(g, chip, eff=_eff(sw), grouped_eff=grouped, grouped_stream=stream))
     if sw is not None and sw.decode_score_cost_s:
         dec_t["attention_scores"] = decode_score_s(cfg, plan, batch, ctx, sw)
     domain = system.scale_up.size

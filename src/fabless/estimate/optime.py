@@ -119,18 +119,24 @@ def _op_parts(op, chip: ChipParams) -> tuple[float, float, float]:
     return hit
 
 
-def framework_chip(chip: ChipParams, eff: float | None = None) -> ChipParams:
+def framework_chip(chip: ChipParams, eff: float | None = None, stream: float = 1.0) -> ChipParams:
     """``chip`` as a framework's kernels run on it: its matrix and vector efficiencies times the
     software's framework efficiency ``eff`` (None: the engine-wide ``framework_kernel_efficiency``),
     so every operator's math runs at that share of the single-kernel model's rate while memory
-    streaming and fixed overheads stay as modelled. The kernel models then choose their tiling and
-    split-K at the rate the framework reaches, as its autotuned library does: a choice made at the
-    single-kernel rate and slowed afterwards could be beaten by another, and a faster chip could
-    then come out slower. Built once per chip and efficiency."""
+    streaming and fixed overheads stay as modelled. ``stream`` (1: as modelled) scales the achievable
+    HBM bandwidth too: the share a stack's grouped expert GEMMs stream their weights at
+    (:attr:`fabless.estimate.software.Software.grouped_gemm_stream_efficiency`). The kernel models then
+    choose their tiling and split-K at the rates the framework reaches, as its autotuned library does: a
+    choice made at the single-kernel rate and slowed afterwards could be beaten by another, and a faster
+    chip could then come out slower. Built once per chip, efficiency and stream share."""
     if eff is None:
         eff = engine_params()["framework_kernel_efficiency"]
-    return chip.derived(("framework_chip", float(eff)), lambda c: c.replace(
-        mma_efficiency=c.mma_efficiency * eff, vector_efficiency=c.vector_efficiency * eff))
+    if stream == 1.0:
+        return chip.derived(("framework_chip", float(eff)), lambda c: c.replace(
+            mma_efficiency=c.mma_efficiency * eff, vector_efficiency=c.vector_efficiency * eff))
+    return chip.derived(("framework_chip", float(eff), float(stream)), lambda c: c.replace(
+        mma_efficiency=c.mma_efficiency * eff, vector_efficiency=c.vector_efficiency * eff,
+        hbm_efficiency=c.hbm_efficiency * stream))
 
 
 def framework_op_time(op, compute, memory, overhead, peak_of_a, eff: float | None = None):
@@ -175,14 +181,15 @@ def framework_op_time(op, compute, memory, overhead, peak_of_a, eff: float | Non
     return overhead + np.maximum(compute, memory)
 
 
-def _op_time(op, chip: ChipParams, eff: float | None = None) -> float:
+def _op_time(op, chip: ChipParams, eff: float | None = None, stream: float = 1.0) -> float:
     """Seconds for one operator on ``chip``: :func:`framework_op_time` of the single-chip
     model's parts on :func:`framework_chip` (``eff``: the software's framework efficiency, None =
-    engine-wide), cached by (chip content, op, eff)."""
-    key = (chip.key, op, eff)
+    engine-wide; ``stream``: the share of the achievable HBM bandwidth it streams at), cached by
+    (chip content, op, eff, stream)."""
+    key = (chip.key, op, eff, stream)
     hit = _TIMES.get(key)
     if hit is None:
-        compute, memory, overhead = _op_parts(op, framework_chip(chip, eff))
+        compute, memory, overhead = _op_parts(op, framework_chip(chip, eff, stream))
         on = _on_chip(op, chip)
         hit = float(framework_op_time(
             on, compute, memory, overhead,
@@ -227,11 +234,13 @@ def comm_dtype_bytes(prec: Precision) -> float:
 
 
 def graph_time(graph: Graph, chip: ChipParams, *, blocks: set[str] | None = None, scale: float = 1.0,
-               eff: float | None = None, grouped_eff: float = 1.0) -> dict[str, float]:
+               eff: float | None = None, grouped_eff: float = 1.0, grouped_stream: float = 1.0) -> dict[str, float]:
     """Seconds per category for the ops of ``graph`` (optionally only ``blocks``) on ``chip``,
     each block's time times its repeat count and ``scale``. ``grouped_eff``: the software's
     grouped-GEMM efficiency (:attr:`fabless.estimate.software.Software.grouped_gemm_efficiency`):
-    the routed experts' matmuls (:class:`~fabless.workload.ops.ExpertMatMul`) run at ``eff`` x it."""
+    the routed experts' matmuls (:class:`~fabless.workload.ops.ExpertMatMul`) run at ``eff`` x it;
+    ``grouped_stream``: the share of the achievable HBM bandwidth they stream at
+    (:attr:`~fabless.estimate.software.Software.grouped_gemm_stream_efficiency`)."""
     out: dict[str, float] = {}
     expert_eff = eff
     if grouped_eff != 1.0:
@@ -243,8 +252,9 @@ def graph_time(graph: Graph, chip: ChipParams, *, blocks: set[str] | None = None
             if isinstance(op, Collective):
                 continue
             cat = "recompute" if op.pass_ == "recompute" else ("optimizer" if op.pass_ == "opt" else _category(op))
-            e = expert_eff if isinstance(op, ExpertMatMul) else eff
-            out[cat] = out.get(cat, 0.0) + _op_time(framework_dtypes(op), chip, e) * b.repeat * scale
+            expert = isinstance(op, ExpertMatMul)
+            t = _op_time(framework_dtypes(op), chip, expert_eff if expert else eff, grouped_stream if expert else 1.0)
+            out[cat] = out.get(cat, 0.0) + t * b.repeat * scale
     return out
 
 

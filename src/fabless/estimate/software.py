@@ -131,6 +131,12 @@ class Software:
     #: one (Triton's fused MoE reaches a far smaller share of the FP8 peak than of the BF16 peak);
     #: None: ``grouped_gemm_efficiency`` for every datatype
     grouped_gemm_8bit_efficiency: float | None = None
+    #: inference: the share of the chip's achievable HBM bandwidth (its ``hbm_efficiency`` of the peak)
+    #: at which those grouped expert GEMMs stream their weights, where few tokens reach each expert and
+    #: the call is bound by reading every touched expert's weights; 1: as a dense GEMM streams
+    grouped_gemm_stream_efficiency: float = 1.0
+    #: inference: the same for 8-bit (w8a8) grouped expert GEMMs; None: ``grouped_gemm_stream_efficiency``
+    grouped_gemm_8bit_stream_efficiency: float | None = None
 
     def describe(self) -> str:
         how = (f"efficiency {self.framework_kernel_efficiency:.2f} of {self.efficiency_from} (the same compiler), "
@@ -185,6 +191,11 @@ class Software:
             how += f"; grouped expert GEMMs at {self.grouped_gemm_efficiency:.2f} of its dense GEMMs' rate"
         if self.grouped_gemm_8bit_efficiency is not None:
             how += f"; 8-bit (w8a8) grouped expert GEMMs at {self.grouped_gemm_8bit_efficiency:.2f} of its dense GEMMs' rate"
+        if self.grouped_gemm_stream_efficiency != 1.0:
+            how += f"; grouped expert GEMMs stream their weights at {self.grouped_gemm_stream_efficiency:.2f} of the HBM rate"
+        if self.grouped_gemm_8bit_stream_efficiency is not None:
+            how += (f"; 8-bit grouped expert GEMMs stream their weights at {self.grouped_gemm_8bit_stream_efficiency:.2f} "
+                    f"of the HBM rate")
         return f"software: {self.name} ({self.display}, {self.date}): {how}"
 
 
@@ -194,8 +205,8 @@ def _value(entry, key, default):
 
 
 def _inference_share(name, entry, key, default):
-    """A stack's ``key``, a share of its dense GEMMs' rate: ``default`` where the entry does not set
-    it, else a number in (0, 1] that a stack other than an inference one may set only to
+    """A stack's ``key``, a share of its dense GEMMs' rate or of the HBM rate: ``default`` where the entry
+    does not set it, else a number in (0, 1] that a stack other than an inference one may set only to
     ``default`` (the engine's inference estimate and the serving simulator read it); one-line
     errors otherwise."""
     v = _value(entry, key, default)
@@ -276,6 +287,8 @@ def software_stacks() -> dict[str, Software]:
             raise FablessError(f"software.yaml: {name}.prefill_kernel_efficiency must be in (0, 1], got {pre_eff}")
         grouped = _inference_share(name, e, "grouped_gemm_efficiency", 1.0)
         grouped8 = _inference_share(name, e, "grouped_gemm_8bit_efficiency", None)
+        stream = _inference_share(name, e, "grouped_gemm_stream_efficiency", 1.0)
+        stream8 = _inference_share(name, e, "grouped_gemm_8bit_stream_efficiency", None)
         srcs = tuple(dict.fromkeys([str(e["source"])] * ("source" in e) + [
             p.source for k, p in pf.params.items() if k.startswith(f"{name}.")]))
         out[str(name)] = Software(
@@ -296,7 +309,8 @@ def software_stacks() -> dict[str, Software]:
             prefill_kernel_efficiency=None if pre_eff is None else float(pre_eff),
             overlap_ep_comm=bool(_value(e, "overlap_ep_comm", False)),
             moe_host_s=moe_host, moe_host_per_expert_s=moe_host_e, grouped_gemm_efficiency=grouped,
-            grouped_gemm_8bit_efficiency=grouped8)
+            grouped_gemm_8bit_efficiency=grouped8, grouped_gemm_stream_efficiency=stream,
+            grouped_gemm_8bit_stream_efficiency=stream8)
     for name, s in list(out.items()):
         if s.efficiency_from is not None:
             src = out.get(s.efficiency_from)

@@ -62,7 +62,8 @@ from functools import cached_property
 
 from fabless.estimate.engine import (Plan, decode_score_s, engine_params, expert_local, graph_time, heads_per_rank,
                                      inference_all_reduce_s, inference_config, inference_memory_bytes, prefill_bucket,
-                                     grouped_gemm_share, prefill_eff, resolve_system, unfused_attention)
+                                     grouped_gemm_share, grouped_gemm_stream, prefill_eff, resolve_system,
+                                     unfused_attention)
 from fabless.estimate.cpu import check_accelerator_precision
 from fabless.estimate.plan import check_plan
 from fabless.estimate.scenario import Scenario
@@ -117,6 +118,7 @@ class EngineStepCost:
     eff: float | None = None  # the software stack's framework efficiency (None: engine-wide)
     #: the stack's grouped expert GEMMs' share of its dense GEMMs' rate (Software.grouped_gemm_efficiency)
     grouped_eff: float = 1.0
+    grouped_stream: float = 1.0
     host_step_s: float = 0.0  # the software stack's host time per step (Software.host_step_overhead_s)
     #: the stack's host time per sequence of a step (Software.host_per_seq_s), added with host_step_s
     host_seq_s: float = 0.0
@@ -210,6 +212,7 @@ class EngineStepCost:
                    kv_bytes_per_token=float(cfg.kv_cache_bytes_per_token(prec.kv_cache)),
                    eff=sw.framework_kernel_efficiency if sw is not None else None,
                    grouped_eff=grouped_gemm_share(cfg, tp, system.chip, sw, prec),
+                   grouped_stream=grouped_gemm_stream(sw, prec),
                    host_step_s=sw.host_step_overhead_s if sw is not None else 0.0,
                    host_floor_s=sw.host_step_floor_s if sw is not None else 0.0,
                    host_seq_s=sw.host_per_seq_s if sw is not None else 0.0,
@@ -294,7 +297,8 @@ class EngineStepCost:
         if t is None:
             cf = self.cfg.num_experts / self.cfg.top_k if dense else None
             g = expert_local(_split(build_decode_graph(scfg, tokens, 1, p, capacity_factor=cf), attention=False), self.plan)
-            t = self._linear[(tokens, eff, dense)] = sum(graph_time(g, self.chip, eff=eff, grouped_eff=self.grouped_eff).values())
+            t = self._linear[(tokens, eff, dense)] = sum(graph_time(g, self.chip, eff=eff, grouped_eff=self.grouped_eff,
+                                                                      grouped_stream=self.grouped_stream).values())
         if prefill_tokens > 0:
             # the chunks of ``prefill_seqs`` requests, each attending to its own request only:
             # taken as that many equal chunks after equal cached prefixes
