@@ -82,6 +82,10 @@ BATCH_TEXT = {
                  "the third batch led to were made, each mapped from its source alone and scored once, all held out, never "
                  "fitted on; their first scores are in the `*_fresh4_*` mapping files and fresh4_kc_scores.md; included in "
                  "the tables above)"),
+    "-fresh5-": ("The fifth unseen-data batch alone (ids `*-fresh5-*`: collected in a separate checkout while the changes "
+                 "the fourth batch led to were made, each mapped from its source alone and scored once, all held out, never "
+                 "fitted on; their first scores are in the `*_fresh5_*` mapping files, fresh5_kc_scores.md and "
+                 "fresh5_mtia_scores.md; included in the tables above)"),
 }
 
 

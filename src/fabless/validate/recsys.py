@@ -1,8 +1,9 @@
 """Predictions for the recommendation-model rows (category ``recsys``).
 
-Each row's mapping lives in ``data/measurements/scenarios_recsys.yaml``: an estimate scenario and
-the metric compared with the row's value, or two scenarios whose metrics' ratio is compared with a
-published ratio (Meta's "3x over the first generation"). The recommendation step model
+Each row's mapping lives in ``data/measurements/scenarios_recsys.yaml`` (later batches' rows in the
+files of ``EXTRA_MAPPINGS``): an estimate scenario and the metric compared with the row's value, or two
+scenarios whose metrics' ratio is compared with a published ratio (Meta's "3x over the first
+generation"), or ``skip`` with the reason a collected row is not predicted. The recommendation step model
 (:mod:`fabless.estimate.recsys`) has one fitted parameter, ``recsys_step_overhead_s`` (the fixed host
 and framework cost of a step, data/estimate/engine.yaml), fitted by scripts/fit_recsys.py on the two
 smallest-batch inference rows (FIT_IDS); every other row is held out.
@@ -20,6 +21,8 @@ from fabless.measurements import MEASUREMENTS_DIR
 from fabless.validate.core import Skip
 
 MAPPING = MEASUREMENTS_DIR / "scenarios_recsys.yaml"
+#: later batches' recommendation-row mapping files, read after MAPPING (an id mapped twice is an error)
+EXTRA_MAPPINGS = (MEASUREMENTS_DIR / "scenarios_fresh5_recsys.yaml",)
 
 #: rows recsys_step_overhead_s was fitted on (scripts/fit_recsys.py): NVIDIA's DLRM on one A100 at
 #: batch 128 and 32, where the published latency is flat and a fixed per-step cost shows
@@ -28,8 +31,17 @@ FIT_IDS: frozenset[str] = frozenset({"recsys-007", "recsys-008"})
 
 @lru_cache(maxsize=1)
 def mapping() -> dict:
-    raw = read_yaml(MAPPING) or {}
-    return {k: v for k, v in raw.items() if not str(k).startswith("_")}
+    out: dict = {}
+    for path in (MAPPING, *EXTRA_MAPPINGS):
+        if not path.exists():
+            continue
+        for k, v in (read_yaml(path) or {}).items():
+            if str(k).startswith("_"):
+                continue
+            if k in out:
+                raise FablessError(f"{path.name}: row {k} is already mapped in another recsys mapping file")
+            out[k] = v
+    return out
 
 
 def _metric(scn: dict, metric: str, row_id: str) -> float:
@@ -46,6 +58,8 @@ def predict(row: dict) -> float | None:
     m = mapping().get(row["id"])
     if m is None:
         raise Skip("no scenario in scenarios_recsys.yaml")
+    if "skip" in m:
+        raise Skip(str(m["skip"]))
     try:
         if "ratio" in m:
             num, den = m["ratio"]
@@ -55,4 +69,4 @@ def predict(row: dict) -> float | None:
         raise Skip(str(exc)) from None
 
 
-__all__ = ["FIT_IDS", "MAPPING", "mapping", "predict"]
+__all__ = ["EXTRA_MAPPINGS", "FIT_IDS", "MAPPING", "mapping", "predict"]
