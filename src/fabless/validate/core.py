@@ -30,6 +30,7 @@ import numpy as np
 
 from fabless.bands import family_of_chip, load_bands
 from fabless.errors import FablessError
+from fabless.loading import read_yaml
 from fabless.measurements import MEASUREMENTS_DIR, load_rows  # noqa: F401  (re-exported: validate's row reader)
 from fabless.validate.hardware_map import Unmapped, preset_for_hardware
 
@@ -61,6 +62,21 @@ class Outcome:
         return {"id": self.id, "category": self.category, "chip": self.chip, "metric": self.metric,
                 "measured": self.measured, "predicted": self.predicted, "error": self.error,
                 "set": self.set, "skipped": self.skipped}
+
+
+def merged_mapping(paths, label: str) -> dict:
+    """Row id -> mapping entry from the YAML files ``paths``, read in order (keys that start with ``_``
+    are anchors, not rows); an id mapped twice is a one-line error naming the file and ``label``, the
+    kind of file it is already in."""
+    out: dict = {}
+    for path in paths:
+        for k, v in (read_yaml(path) or {}).items():
+            if str(k).startswith("_"):
+                continue
+            if k in out:
+                raise FablessError(f"{Path(path).name}: row {k} is already mapped in another {label}")
+            out[k] = v
+    return out
 
 
 def parse_config(text: str) -> dict[str, str]:

@@ -16,9 +16,8 @@ from functools import lru_cache
 from fabless.errors import FablessError
 from fabless.estimate.engine import estimate
 from fabless.estimate.scenario import scenario_from_dict
-from fabless.loading import read_yaml
 from fabless.measurements import MEASUREMENTS_DIR
-from fabless.validate.core import Skip
+from fabless.validate.core import Skip, merged_mapping
 
 MAPPING = MEASUREMENTS_DIR / "scenarios_recsys.yaml"
 #: later batches' recommendation-row mapping files, read after MAPPING (an id mapped twice is an error)
@@ -31,17 +30,7 @@ FIT_IDS: frozenset[str] = frozenset({"recsys-007", "recsys-008"})
 
 @lru_cache(maxsize=1)
 def mapping() -> dict:
-    out: dict = {}
-    for path in (MAPPING, *EXTRA_MAPPINGS):
-        if not path.exists():
-            continue
-        for k, v in (read_yaml(path) or {}).items():
-            if str(k).startswith("_"):
-                continue
-            if k in out:
-                raise FablessError(f"{path.name}: row {k} is already mapped in another recsys mapping file")
-            out[k] = v
-    return out
+    return merged_mapping([p for p in (MAPPING, *EXTRA_MAPPINGS) if p.exists()], "recsys mapping file")
 
 
 def _metric(scn: dict, metric: str, row_id: str) -> float:

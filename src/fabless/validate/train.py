@@ -48,7 +48,7 @@ from fabless.errors import FablessError
 from fabless.estimate.engine import estimate, Kernels
 from fabless.estimate.scenario import scenario_from_dict
 from fabless.loading import read_yaml
-from fabless.validate.core import Skip, load_rows
+from fabless.validate.core import Skip, load_rows, merged_mapping
 from fabless.workload import load_model
 
 SCENARIOS_PATH = Path(str(resources.files("fabless") / "data" / "measurements" / "scenarios.yaml"))
@@ -59,15 +59,7 @@ def scenario_map() -> dict[str, dict]:
     """Row id -> mapping entry (``note``, ``convert``, ``scenario`` / ``model_config``, or ``skip``),
     from ``scenarios.yaml`` and every ``scenarios_*.yaml`` beside it (one file per family of
     sources); an id mapped twice is an error."""
-    out: dict[str, dict] = {}
-    for path in [SCENARIOS_PATH, *sorted(SCENARIOS_PATH.parent.glob("scenarios_*.yaml"))]:
-        for k, v in (read_yaml(path) or {}).items():
-            if str(k).startswith("_"):
-                continue
-            if k in out:
-                raise FablessError(f"{path.name}: row {k} is already mapped in another scenarios file")
-            out[k] = v
-    return out
+    return merged_mapping([SCENARIOS_PATH, *sorted(SCENARIOS_PATH.parent.glob("scenarios_*.yaml"))], "scenarios file")
 
 
 @lru_cache(maxsize=1)
