@@ -86,6 +86,10 @@ BATCH_TEXT = {
                  "the fourth batch led to were made, each mapped from its source alone and scored once, all held out, never "
                  "fitted on; their first scores are in the `*_fresh5_*` mapping files, fresh5_kc_scores.md and "
                  "fresh5_mtia_scores.md; included in the tables above)"),
+    "-fresh6-": ("The sixth unseen-data batch alone (ids `*-fresh6-*`: collected in a separate checkout of the commit that "
+                 "carried the fourth batch's change and the fifth batch, each mapped from its source alone and scored once, "
+                 "all held out, never fitted on; their first scores are in the `*_fresh6_*` mapping files and "
+                 "fresh6_kc_scores.md; included in the tables above)"),
 }
 
 
