@@ -117,9 +117,11 @@ def test_no_reserved_or_already_held_source():
         s = r["source"].lower()
         for b in bad:
             assert b not in s, (r["id"], b)
-    # and no earlier file (any but this third batch's) cites these three repositories
+    # and no earlier file cites these three repositories (later batches may take other documents of them:
+    # the sixth batch's training rows read pytorch/ao's float8 README, not the pull request read here)
     for r in load_rows():
-        if not r["_file"].startswith("published_fresh3"):
+        later = re.match(r"published_fresh(\d+)_", r["_file"])
+        if not (later and int(later.group(1)) >= 3):
             s = r.get("source", "").lower()
             for repo in ("pytorch/ao", "gpu-tpu-pedia", "google/dranet"):
                 assert repo not in s, (r["id"], repo)
