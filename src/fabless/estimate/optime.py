@@ -131,12 +131,12 @@ def framework_chip(chip: ChipParams, eff: float | None = None, stream: float = 1
     chip could then come out slower. Built once per chip, efficiency and stream share."""
     if eff is None:
         eff = engine_params()["framework_kernel_efficiency"]
-    if stream == 1.0:
-        return chip.derived(("framework_chip", float(eff)), lambda c: c.replace(
-            mma_efficiency=c.mma_efficiency * eff, vector_efficiency=c.vector_efficiency * eff))
-    return chip.derived(("framework_chip", float(eff), float(stream)), lambda c: c.replace(
+    # the stream share enters the key and the chip only where it is not 1, so every caller without one
+    # shares the chip built before the stream share existed
+    streamed = (float(stream),) if stream != 1.0 else ()
+    return chip.derived(("framework_chip", float(eff), *streamed), lambda c: c.replace(
         mma_efficiency=c.mma_efficiency * eff, vector_efficiency=c.vector_efficiency * eff,
-        hbm_efficiency=c.hbm_efficiency * stream))
+        **({"hbm_efficiency": c.hbm_efficiency * stream} if streamed else {})))
 
 
 def framework_op_time(op, compute, memory, overhead, peak_of_a, eff: float | None = None):

@@ -20,8 +20,9 @@ from fabless.measurements import MEASUREMENTS_DIR
 from fabless.validate.core import Skip, merged_mapping
 
 MAPPING = MEASUREMENTS_DIR / "scenarios_recsys.yaml"
-#: later batches' recommendation-row mapping files, read after MAPPING (an id mapped twice is an error)
-EXTRA_MAPPINGS = (MEASUREMENTS_DIR / "scenarios_fresh5_recsys.yaml",)
+#: later batches' recommendation-row mapping files (``scenarios_<batch>_recsys.yaml``), read after MAPPING
+#: (an id mapped twice is an error)
+EXTRA_MAPPINGS = tuple(sorted(MEASUREMENTS_DIR.glob("scenarios_*_recsys.yaml")))
 
 #: rows recsys_step_overhead_s was fitted on (scripts/fit_recsys.py): NVIDIA's DLRM on one A100 at
 #: batch 128 and 32, where the published latency is flat and a fixed per-step cost shows
@@ -30,7 +31,7 @@ FIT_IDS: frozenset[str] = frozenset({"recsys-007", "recsys-008"})
 
 @lru_cache(maxsize=1)
 def mapping() -> dict:
-    return merged_mapping([p for p in (MAPPING, *EXTRA_MAPPINGS) if p.exists()], "recsys mapping file")
+    return merged_mapping([MAPPING, *EXTRA_MAPPINGS], "recsys mapping file")
 
 
 def _metric(scn: dict, metric: str, row_id: str) -> float:

@@ -76,14 +76,13 @@ from fabless.errors import FablessError
 from fabless.estimate.scenario import scenario_from_dict
 from fabless.estimate.software import software_stacks
 from fabless.estimate.stepcost import EngineStepCost
-from fabless.loading import read_yaml
 from fabless.serve.metrics import SLO
 from fabless.serve.modes import burst, closed_loop as loop, drawn_requests, mlperf_offline, offline as _offline
 from fabless.serve.scheduler import SchedulerConfig
 from fabless.serve.search import max_throughput
 from fabless.serve.sim import simulate
 from fabless.serve.workload import Batched, empirical_lengths, Fixed, Lengths, Uniform
-from fabless.validate.core import evaluate, load_rows, Skip, summarise
+from fabless.validate.core import evaluate, load_rows, merged_mapping, Skip, summarise
 
 SERVE_SCENARIOS_PATH = Path(str(resources.files("fabless") / "data" / "measurements" / "serve_scenarios.yaml"))
 LENGTH_TABLES_DIR = Path(str(resources.files("fabless") / "data" / "measurements"))
@@ -107,12 +106,10 @@ SERVER_PILOT_REQUESTS = 2000
 
 @lru_cache(maxsize=1)
 def serve_map() -> dict[str, dict]:
-    out: dict[str, dict] = {}
-    for path in [SERVE_SCENARIOS_PATH, *sorted(SERVE_SCENARIOS_PATH.parent.glob("serve_scenarios_*.yaml"))]:
-        for k, v in (read_yaml(path) or {}).items():
-            if not str(k).startswith("_"):
-                out[k] = v
-    return out
+    """Row id -> serving mapping entry, from ``serve_scenarios.yaml`` and every ``serve_scenarios_*.yaml``
+    beside it; an id mapped twice is an error."""
+    return merged_mapping([SERVE_SCENARIOS_PATH, *sorted(SERVE_SCENARIOS_PATH.parent.glob("serve_scenarios_*.yaml"))],
+                          "serve_scenarios file")
 
 
 #: Serving rows reserved for fitting (``set: fit`` in a serve_scenarios file); all others are held out.
