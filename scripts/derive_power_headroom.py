@@ -1,7 +1,7 @@
 """Blackwell Ultra over Blackwell: the matrix-unit efficiency (power headroom) and the attention
 inner-loop ratio (doubled SFU exponential throughput) of GB300 and B300.
 
-The nvidia-blackwell family's ``mma_efficiency`` (fitted on B200's max-achievable GEMM) and
+The nvidia-blackwell family's ``mma_efficiency`` (fitted on B200's framework GEMM tables) and
 ``mma_8bit_ratio`` (fitted on GB200's FP8 GEMMs) are fractions of the datasheet peak that fold in
 the clock droop of a Blackwell GPU at its power limit: under a sustained dense GEMM these GPUs lower
 the SM clock until the power fits the TDP (data/economics/power_sustained.yaml). A Blackwell Ultra
