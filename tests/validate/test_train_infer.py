@@ -147,3 +147,23 @@ def test_fp8_inference_all_reduce_moves_bf16_activations():
                                   "parallel": {"tp": 4}, "inference": {"batch": 1, "input_tokens": 2048, "output_tokens": 1}})
         return estimate(scn).breakdown_s["prefill.tp_comm"]
     assert tp_pre("fp8") == pytest.approx(tp_pre("bf16"), rel=1e-9)
+
+
+def test_a_mapped_plan_the_engine_cannot_run_is_that_rows_skip_not_an_error(monkeypatch):
+    # tensor parallelism 16 on 8-GPU nodes breaks the scale-up-domain rule: the row is skipped with the
+    # engine's rule named, and the row after it is still predicted
+    import types
+
+    from fabless.estimate.plan import PlanError
+    from fabless.validate import core
+
+    def predict(row):
+        if row["id"] == "x-1":
+            raise PlanError("tp-in-domain", "tp 16 exceeds the 8-chip scale-up domain")
+        return 2.0
+
+    monkeypatch.setattr(core, "_predictor", lambda cat: types.SimpleNamespace(predict=predict, FIT_IDS=frozenset()))
+    rows = [{"id": f"x-{i}", "category": "serve", "hardware": "NVIDIA H100 SXM", "metric": "m", "value": "1"} for i in (1, 2)]
+    out = {o.id: o for o in core.evaluate(["serve"], rows=rows)}
+    assert out["x-1"].predicted is None and "tp-in-domain" in out["x-1"].skipped
+    assert out["x-2"].predicted == 2.0 and not out["x-2"].skipped

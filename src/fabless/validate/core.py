@@ -30,6 +30,7 @@ import numpy as np
 
 from fabless.bands import family_of_chip, load_bands
 from fabless.errors import FablessError
+from fabless.estimate.plan import PlanError
 from fabless.loading import read_yaml
 from fabless.measurements import MEASUREMENTS_DIR, load_rows  # noqa: F401  (re-exported: validate's row reader)
 from fabless.validate.hardware_map import Unmapped, preset_for_hardware
@@ -137,6 +138,11 @@ def evaluate(categories: list[str] | None = None, rows: list[dict] | None = None
                     pred = mod.predict(r)
                 except (Skip, Unmapped) as exc:
                     o.skipped = str(exc)
+                except PlanError as exc:
+                    # a mapped plan the engine cannot run (e.g. tensor parallelism past the scale-up
+                    # domain) is the row's outcome, as for a training row (validate.train.run_entry),
+                    # not an error that stops every other row of the category
+                    o.skipped = f"the engine cannot run the mapped plan: {exc}"
                 else:
                     if pred is None or not math.isfinite(pred):
                         o.skipped = "out of the model's scope"
