@@ -90,6 +90,10 @@ BATCH_TEXT = {
                  "carried the fourth batch's change and the fifth batch, each mapped from its source alone and scored once, "
                  "all held out, never fitted on; their first scores are in the `*_fresh6_*` mapping files and "
                  "fresh6_kc_scores.md; included in the tables above)"),
+    "-fresh7-": ("The seventh unseen-data batch alone (ids `*-fresh7-*`: collected in a separate checkout of the commit that "
+                 "fitted Blackwell's matrix efficiency on B200 GEMM tables, each mapped from its source alone and scored "
+                 "once, all held out, never fitted on; their first scores are in the `*_fresh7_*` mapping files and "
+                 "fresh7_kc_scores.md; included in the tables above)"),
 }
 
 

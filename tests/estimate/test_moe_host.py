@@ -80,3 +80,22 @@ def test_a_negative_host_time_is_refused(tmp_path, monkeypatch):
     finally:
         monkeypatch.undo()
         swmod.software_stacks.cache_clear()
+
+
+def test_each_tensor_parallel_rank_dispatches_its_sequence_parallel_share_of_the_tokens():
+    # the all-to-all of a micro-batch carries tokens x top_k x hidden x 2 bytes per rank; with tensor
+    # parallelism 4 and sequence parallelism each rank holds 4096 / 4 = 1024 tokens of a micro-batch of one
+    # sequence: Qwen3 30B-A3B (top 8, hidden 2048) -> 1024 x 8 x 2048 x 2 = 33,554,432 bytes (tp 1: 4x that)
+    cfg = load_model("qwen3-30b-a3b")
+    sizes = {}
+
+    def coll(kind, nbytes, group, per_dom, axis=None):
+        if kind == "all_to_all":
+            sizes.setdefault(int(np.ravel(group)[0]), set()).add(float(np.ravel(nbytes)[0]))
+        return 0.0
+
+    times = {"layers": np.array([cfg.num_layers * 2e-3]), **{k: np.array([0.0]) for k in SHAPE_PARTS}}
+    for tp in (1, 4):
+        plan = Plan(tp=tp, pp=1, dp=16 // tp, ep=16, micro_batch=1, recompute="none")
+        step_terms(cfg, Precision(), PlanTable.of([plan]), times, global_batch=64, seq_len=4096, coll=coll, domain=8)
+    assert sizes[16] == {4096 * 8 * 2048 * 2, 1024 * 8 * 2048 * 2}

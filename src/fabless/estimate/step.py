@@ -614,7 +614,10 @@ def step_terms(cfg: ModelConfig, prec: Precision, t: PlanTable, times: dict[str,
         moe_frac = sum(k for kind, k in cfg.layer_runs() if kind == "moe") / L
         local = cfg.num_experts / np.maximum(t.ep, 1)
         host_s = zeros + moe_frac * mid * (moe_host_s + local * moe_host_per_expert_s)
-        a2a = tokens_mb * cfg.top_k * h * act_b
+        # each rank dispatches the tokens it holds: with sequence parallelism (Megatron-core requires it
+        # for MoE layers under tensor parallelism) that is its 1/tp share of the micro-batch, which the
+        # expert-parallel all-to-all sends (MoEAlltoAllTokenDispatcher, expert TP 1), as pp_s sends 1/tp
+        a2a = tokens_mb * cfg.top_k * h * act_b / np.where(t.sp == 1, t.tp, 1)
         ep_s = 4 * moe_frac * mid * coll("all_to_all", a2a, t.ep, per_domain(1, t.ep, domain), axis="ep")
         if overlap_ep_comm:
             unpaired = np.minimum(1.0, np.maximum(1, 2 * (t.pp - 1) + (t.v - 1) * t.pp) / (t.v * m))
