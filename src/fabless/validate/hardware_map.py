@@ -25,6 +25,7 @@ HARDWARE_CHIPS: list[tuple[str, str, str]] = [
     # only the DGX-B300 text: the one other B300 row ("NVIDIA B300 SXM", kernel-265) is from a
     # source this project's validation holds back, so it stays unmapped
     ("dgx b300", "b300", ""),
+    ("p6-b300", "b300", "AWS p6-b300.48xlarge: 8 x B300 SXM on NVLink (the seventh batch's Megatron-Bridge rows)"),
     ("gb200", "gb200", ""),
     ("b200", "b200", ""),
     # only the "Instinct MI355X" text: the one other MI355X row ("AMD MI355X", kernel-269) is from a
