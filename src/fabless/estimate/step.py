@@ -599,6 +599,8 @@ def step_terms(cfg: ModelConfig, prec: Precision, t: PlanTable, times: dict[str,
     # --- collectives of one micro-batch
     tokens_mb = t.mb * seq_len // t.cp
     tp_bytes = tokens_mb * h * act_b
+    # ranks a micro-batch's tokens are split over: tp under sequence parallelism (each rank holds its share)
+    sp_split = np.where(t.sp == 1, t.tp, 1)
     tp_w = _within(t, "tp", domain)
     n_tp = 4 * mid + 2 * full_n
     tp_s = n_tp * coll("all_reduce", tp_bytes, t.tp, tp_w, axis="tp") * p["tp_comm_exposed_fraction"]
@@ -614,10 +616,10 @@ def step_terms(cfg: ModelConfig, prec: Precision, t: PlanTable, times: dict[str,
         moe_frac = sum(k for kind, k in cfg.layer_runs() if kind == "moe") / L
         local = cfg.num_experts / np.maximum(t.ep, 1)
         host_s = zeros + moe_frac * mid * (moe_host_s + local * moe_host_per_expert_s)
-        # each rank dispatches the tokens it holds: with sequence parallelism (Megatron-core requires it
-        # for MoE layers under tensor parallelism) that is its 1/tp share of the micro-batch, which the
-        # expert-parallel all-to-all sends (MoEAlltoAllTokenDispatcher, expert TP 1), as pp_s sends 1/tp
-        a2a = tokens_mb * cfg.top_k * h * act_b / np.where(t.sp == 1, t.tp, 1)
+        # each rank dispatches the tokens it holds (sp_split; Megatron-core requires sequence parallelism
+        # for MoE layers under tensor parallelism): the expert-parallel all-to-all sends that share
+        # (MoEAlltoAllTokenDispatcher, expert TP 1), as pp_s does
+        a2a = tokens_mb * cfg.top_k * h * act_b / sp_split
         ep_s = 4 * moe_frac * mid * coll("all_to_all", a2a, t.ep, per_domain(1, t.ep, domain), axis="ep")
         if overlap_ep_comm:
             unpaired = np.minimum(1.0, np.maximum(1, 2 * (t.pp - 1) + (t.v - 1) * t.pp) / (t.v * m))
@@ -627,7 +629,7 @@ def step_terms(cfg: ModelConfig, prec: Precision, t: PlanTable, times: dict[str,
         kv = 2 * tokens_mb * cfg.num_kv_heads * cfg.head_dim * act_b / t.tp
         cp_s = 3 * mid * coll("all_gather", kv * t.cp, t.cp, _within(t, "cp", domain), axis="cp")
     pp_hop = np.where(_stride(t, "pp") >= domain, 1, 2)  # neighbouring stages on one domain or two
-    pp_s = 2 * t.v * coll("send_recv", tp_bytes / np.where(t.sp == 1, t.tp, 1), np.where(t.pp > 1, 2, 1),
+    pp_s = 2 * t.v * coll("send_recv", tp_bytes / sp_split, np.where(t.pp > 1, 2, 1),
                           np.where(t.pp > 1, pp_hop, 1), axis="pp")
     stage_s = compute + tp_s + ep_s + host_s + cp_s + pp_s
 
