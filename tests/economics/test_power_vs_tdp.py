@@ -58,8 +58,8 @@ def test_energies_are_the_fit_on_at_most_half_the_chips():
 def test_operand_energy_falls_with_unit_size():
     from fabless.economics.power import operand_reuse_energy_pj
 
-    # 0.128 + 2.61 x (1/sqrt(M) - 1/256): 256-MAC tensor core, 1024-MAC, 128 x 128, 256 x 256 arrays
-    for m, e in ((256, 0.28093), (1024, 0.19937), (16384, 0.13820), (65536, 0.128)):
+    # 0.1272 + 2.596 x (1/sqrt(M) - 1/256): 256-MAC tensor core, 1024-MAC, 128 x 128, 256 x 256 arrays
+    for m, e in ((256, 0.27931), (1024, 0.19818), (16384, 0.13734), (65536, 0.1272)):
         assert float(operand_reuse_energy_pj(m)) == pytest.approx(e, abs=2e-4)
 
 
@@ -72,22 +72,22 @@ def test_every_chip_with_a_tdp_is_listed():
 
 def test_h100_by_hand():
     # static 0.05 W/mm2 x 814 = 40.7; HBM3 3350 GB/s x 8 x 3.9 pJ = 104.5; 512 MACs per tensor core:
-    # e = 0.128 + 2.61 x (1/sqrt(512) - 1/256) = 0.23315 pJ;
-    # matrix 989.4e12 x 0.23315 pJ x 0.95 (N4) x 1.83 (clock / 1 GHz) = 401.0; links 4112 Gb/s x 5.5 pJ = 22.6;
-    # active 0.7 x the matrix units' full-rate 401.0 = 280.7
+    # e = 0.1272 + 2.596 x (1/sqrt(512) - 1/256) = 0.23179 pJ;
+    # matrix 989.4e12 x 0.23179 pJ x 0.95 (N4) x 1.83 (clock / 1 GHz) = 398.7; links 4112 Gb/s x 5.5 pJ = 22.6;
+    # active 0.71 x the matrix units' full-rate 398.7 = 283.1
     pw = chip_power(load_chip("h100-sxm"), enforce_budget=False)
     assert pw.terms_w["static"] == pytest.approx(40.7, abs=0.1)
-    assert pw.terms_w["matrix"] == pytest.approx(989.4e12 * 0.23315e-12 * 0.95 * 1.83, rel=0.01)
-    assert pw.terms_w["active"] == pytest.approx(0.7 * 401.0, rel=0.01)
+    assert pw.terms_w["matrix"] == pytest.approx(989.4e12 * 0.23179e-12 * 0.95 * 1.83, rel=0.01)
+    assert pw.terms_w["active"] == pytest.approx(0.71 * 398.7, rel=0.01)
 
 
 def test_h100_decode_power_by_hand_and_against_ml_energy():
     # memory-bound decode: 10% of the FLOPs, the peak clock, HBM and links at full rate:
-    # 40.7 + 0.7 x 401.0 + 0.10 x 401.0 + 104.5 + 22.6 = 488.6 W. ML.ENERGY v3.0 measured an
+    # 40.7 + 0.71 x 398.7 + 0.10 x 398.7 + 104.5 + 22.6 = 490.7 W. ML.ENERGY v3.0 measured an
     # H100 at 513-560 W serving Llama 3.1 8B at batch 16-32 (a few to ~10% of its FLOPs;
     # energy-030/-031): the model is within 15% where, with no active term, it drew ~210-240 W.
     pw = chip_power(load_chip("h100-sxm"), matrix_util=0.10, enforce_budget=False)
-    assert pw.total_w == pytest.approx(40.7 + 0.8 * 401.0 + 104.5 + 22.6, rel=0.01)
+    assert pw.total_w == pytest.approx(40.7 + 0.81 * 398.7 + 104.5 + 22.6, rel=0.01)
     assert 513 * 0.85 <= pw.total_w <= 560 * 1.15
 
 
@@ -113,10 +113,10 @@ def _sustained(name: str) -> dict:
 
 
 def test_mi300x_matrix_term_by_hand():
-    # 256 MACs per unit: e = 0.128 + 2.61 x (1/16 - 1/256) = 0.28093 pJ;
-    # 1307.4e12 FLOP/s x 0.942 x 0.28093 pJ x 1.0 (N5) x 2.1 (peak clock / 1 GHz) x (1207 / 2100)^2 = 240 W
+    # 256 MACs per unit: e = 0.1272 + 2.596 x (1/16 - 1/256) = 0.27931 pJ;
+    # 1307.4e12 FLOP/s x 0.942 x 0.27931 pJ x 1.0 (N5) x 2.1 (peak clock / 1 GHz) x (1207 / 2100)^2 = 240 W
     pw = chip_power(load_chip("mi300x"), matrix_util=0.942, clock_mhz=1207, enforce_budget=False)
-    assert pw.terms_w["matrix"] == pytest.approx(1307.4e12 * 0.942 * 0.28093e-12 * 2.1 * (1207 / 2100) ** 2, rel=0.01)
+    assert pw.terms_w["matrix"] == pytest.approx(1307.4e12 * 0.942 * 0.27931e-12 * 2.1 * (1207 / 2100) ** 2, rel=0.01)
 
 
 @pytest.mark.parametrize("name", ["mi300x", "mi325x", "b200"])

@@ -204,7 +204,7 @@ def test_chip_calibration_section_overrides_the_family_value(tmp_path):
     # half the efficiency: a large compute-bound GEMM's main loop takes twice as long
     a = gemm_time(8192, 8192, 8192, p).compute_s[0]
     b = gemm_time(8192, 8192, 8192, ChipParams.from_chip("h100-sxm")).compute_s[0]
-    assert a / b == pytest.approx(0.846 / 0.5, rel=1e-9)
+    assert a / b == pytest.approx(0.767 / 0.5, rel=1e-9)  # the nvidia-hopper family value over 0.5
 
 
 def test_system_calibration_section_overrides_collectives_yaml(tmp_path):

@@ -57,7 +57,6 @@ from fabless.validate.hardware_map import Unmapped, chip_for_hardware
 #: Rows the parameters in data/perf/families.yaml were fitted on (see the module docstring).
 FIT_IDS: frozenset[str] = frozenset({
     "kernel-261",  # A100 SXM MAMF       -> nvidia-ampere.mma_efficiency
-    "kernel-264",  # H100 SXM MAMF       -> nvidia-hopper.mma_efficiency
     "kernel-271",  # MI300X MAMF         -> amd-cdna3.mma_efficiency
     "kernel-280", "kernel-282", "kernel-284",  # FA3 fwd seq 512/2048/8192 -> hopper attention
     # the Azure harness's FP8 GEMMs -> its library's mma_8bit_ratio (data/perf/libraries.yaml)
@@ -67,10 +66,11 @@ FIT_IDS: frozenset[str] = frozenset({
     # ... and its per-wave tile overhead on Hopper and CDNA 3 (scripts/fit_tile_overhead.py)
     "kernel-h100az-001", "kernel-h100az-007", "kernel-amd-001", "kernel-amd-007",
 }) | frozenset(
-    # B200 BF16 GEMMs of two framework tables (published_gemm_sweeps.csv) -> nvidia-blackwell.mma_efficiency:
-    # 54 shapes of the cuBLAS GEMMs the serving stacks run, in place of the family's single max-achievable
-    # (best-of-search) row kernel-266, which lies 16-20% above every large-GEMM table of the chip
-    f"kernel-aic-{i:03d}" for i in range(1, 55))
+    # B200 and H100 BF16 GEMMs of two framework tables (published_gemm_sweeps.csv) -> nvidia-blackwell and
+    # nvidia-hopper mma_efficiency: 54 shapes per chip of the cuBLAS GEMMs the serving stacks run, in place of each
+    # family's single max-achievable (best-of-search) row, kernel-266 and kernel-264, which lie above the tables
+    # (B200 16-20%, H100 10%)
+    f"kernel-aic-{i:03d}" for i in range(1, 109))
 
 #: Bytes a gpt-fast batch-1 decode step streams (Llama-2-7B in bf16: 6.74e9 params x 2).
 GPT_FAST_WEIGHT_BYTES = 6.74e9 * 2

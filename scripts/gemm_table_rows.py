@@ -1,0 +1,65 @@
+"""Print the rows of published_gemm_sweeps.csv that come from NVIDIA's aiconfigurator GEMM tables for one GPU.
+
+The rule, fixed before any fit: every BF16 shape of the table with m, n and k each 4096, 8192 or 16384, for the
+TensorRT-LLM 1.3.0rc10 and SGLang 0.5.9 tables (27 shapes each); value = 2 m n k / latency. The tables are the
+files ``aic-core/src/aiconfigurator_core/systems/data/<gpu>/gemm/<framework>/<version>/gemm_perf.parquet`` of
+github.com/ai-dynamo/aiconfigurator at COMMIT, read with DuckDB from a local copy of the repository.
+
+Usage: python scripts/gemm_table_rows.py REPO_DIR GPU_DIR "HARDWARE TEXT" FIRST_ID FAMILY >> published_gemm_sweeps.csv
+  e.g. python scripts/gemm_table_rows.py ~/aiconfigurator h100_sxm "NVIDIA H100 SXM" 55 nvidia-hopper
+"""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import duckdb
+
+COMMIT = "095f58a51c4ca8e61b66ec108d86f223f8d559ce"
+SIZES = (4096, 8192, 16384)
+TABLES = (
+    ("trtllm", "1.3.0rc10", "TensorRT-LLM 1.3.0rc10",
+     "NVIDIA's GEMM table for its TensorRT-LLM 1.3.0rc10 model, measured by collector/trtllm/collect_gemm.py with "
+     "TRT-LLM's Linear module (tensorrt_llm._torch.modules.linear, no quantisation: a torch matmul on cuBLAS; the "
+     "table's kernel_source torch_flow)"),
+    ("sglang", "0.5.9", "SGLang 0.5.9",
+     "NVIDIA's GEMM table for its SGLang 0.5.9 model, measured by collector/sglang/collect_gemm.py with "
+     "torch.nn.functional.linear on BF16 operands (cuBLAS; the table's kernel_source {source})"),
+)
+TIMING = ("a CUDA graph of the call replayed after 3 warm-ups, timed with CUDA events over 6 replays "
+          "(collector/helper.py benchmark_with_power), distinct weight copies so that the calls together span more "
+          "than the L2 cache (one copy where a weight alone does); 2 m n k / latency.")
+
+
+def main(repo: str, gpu: str, hardware: str, first: int, family: str) -> None:
+    w = csv.writer(sys.stdout, lineterminator="\n")
+    i = first
+    for fw, ver, label, how in TABLES:
+        rel = f"aic-core/src/aiconfigurator_core/systems/data/{gpu}/gemm/{fw}/{ver}/gemm_perf.parquet"
+        blob = subprocess.run(["git", "-C", repo, "show", f"{COMMIT}:{rel}"], check=True, capture_output=True).stdout
+        with tempfile.NamedTemporaryFile(suffix=".parquet") as f:
+            Path(f.name).write_bytes(blob)
+            rows = duckdb.connect().execute(
+                f"select m, n, k, latency, kernel_source from '{f.name}' where gemm_dtype = 'bfloat16' "
+                f"and m in {SIZES} and n in {SIZES} and k in {SIZES} order by m, n, k").fetchall()
+        assert len(rows) == 27, (fw, len(rows))
+        for m, n, k, lat_ms, source in rows:
+            tf = 2 * m * n * k / (lat_ms * 1e-3) / 1e12
+            w.writerow([
+                f"kernel-aic-{i:03d}", "kernel", hardware, 1,
+                f"GEMM (torch matmul -> cuBLAS in {label}'s {'linear layer; aiconfigurator collector' if fw == 'trtllm' else 'collector; aiconfigurator'})",
+                "BF16", f"M={m};N={n};K={k};timing=stream", "achieved TFLOP/s", f"{tf:.1f}",
+                f"ai-dynamo/aiconfigurator {rel} (github.com/ai-dynamo/aiconfigurator, snapshot commit {COMMIT} of "
+                f"2026-08-21), row gemm_dtype=bfloat16 m={m} n={n} k={k}: latency {lat_ms:.6f} ms",
+                f"{how.format(source=source)}: {TIMING} Fit row of {family}.mma_efficiency (fabless.validate.kernel."
+                "FIT_IDS; the rule fixed before fitting: every BF16 shape of the table with m, n and k each 4096, "
+                "8192 or 16384, both tables)"])
+            i += 1
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
