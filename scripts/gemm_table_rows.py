@@ -5,8 +5,10 @@ TensorRT-LLM 1.3.0rc10 and SGLang 0.5.9 tables (27 shapes each); value = 2 m n k
 files ``aic-core/src/aiconfigurator_core/systems/data/<gpu>/gemm/<framework>/<version>/gemm_perf.parquet`` of
 github.com/ai-dynamo/aiconfigurator at COMMIT, read with DuckDB from a local copy of the repository.
 
-Usage: python scripts/gemm_table_rows.py REPO_DIR GPU_DIR "HARDWARE TEXT" FIRST_ID FAMILY >> published_gemm_sweeps.csv
-  e.g. python scripts/gemm_table_rows.py ~/aiconfigurator h100_sxm "NVIDIA H100 SXM" 55 nvidia-hopper
+Usage: python scripts/gemm_table_rows.py REPO_DIR GPU_DIR "HARDWARE TEXT" FIRST_ID FAMILY
+The shipped file is the CSV header followed by these two runs' output (B200, then H100):
+  python scripts/gemm_table_rows.py ~/aiconfigurator b200_sxm "NVIDIA B200" 1 nvidia-blackwell
+  python scripts/gemm_table_rows.py ~/aiconfigurator h100_sxm "NVIDIA H100 80GB HBM3 (SXM)" 55 nvidia-hopper
 """
 
 from __future__ import annotations
