@@ -94,6 +94,10 @@ BATCH_TEXT = {
                  "fitted Blackwell's matrix efficiency on B200 GEMM tables, each mapped from its source alone and scored "
                  "once, all held out, never fitted on; their first scores are in the `*_fresh7_*` mapping files and "
                  "fresh7_kc_scores.md; included in the tables above)"),
+    "-fresh8-": ("The eighth unseen-data batch alone (ids `*-fresh8-*`: collected in a separate checkout of the commit that "
+                 "followed the fit of Hopper's matrix efficiency on GEMM tables, each mapped from its source "
+                 "alone and scored once, all held out, never fitted on; their first scores are in the `*_fresh8_*` mapping "
+                 "files; included in the tables above)"),
 }
 
 
