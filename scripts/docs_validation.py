@@ -98,6 +98,10 @@ BATCH_TEXT = {
                  "followed the fit of Hopper's matrix efficiency on GEMM tables, each mapped from its source "
                  "alone and scored once, all held out, never fitted on; their first scores are in the `*_fresh8_*` mapping "
                  "files; included in the tables above)"),
+    "-fresh9-": ("The ninth unseen-data batch alone (ids `*-fresh9-*`: collected in a separate checkout of the commit that "
+                 "regenerated the docs with the eighth batch, each mapped from its source alone and scored once, all held "
+                 "out, never fitted on; their first scores are in the `*_fresh9_*` mapping files and fresh9_kc_scores.md; "
+                 "included in the tables above)"),
 }
 
 
