@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fabless.estimate.optime import engine_params, framework_chip
+from fabless.estimate.optime import engine_params, framework_chip, grouped_kernel_chip
 from fabless.loading import read_yaml
 from fabless.perf.ops import op_time
 from fabless.perf.params import as_params
@@ -67,7 +67,7 @@ def model_call_s(sweep: dict, batch: int, share: float = 1.0, stream: float = 1.
     """(time, compute, memory) seconds of one fused call's two grouped GEMMs in the operator model, on the
     framework chip at the engine-wide framework efficiency times ``share`` and the HBM rate times ``stream``."""
     eff = float(engine_params()["framework_kernel_efficiency"])
-    chip = framework_chip(as_params(sweep["chip"]), eff * share, stream)
+    chip = framework_chip(grouped_kernel_chip(as_params(sweep["chip"])), eff * share, stream)
     dt = sweep["dtype"]
     shape = {"experts": int(sweep["experts"]), "tokens": int(batch), "top_k": int(sweep["top_k"]),
              "dtype_a": dt, "dtype_b": dt, "dtype_out": "bf16"}

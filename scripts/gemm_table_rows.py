@@ -5,10 +5,18 @@ TensorRT-LLM 1.3.0rc10 and SGLang 0.5.9 tables (27 shapes each); value = 2 m n k
 files ``aic-core/src/aiconfigurator_core/systems/data/<gpu>/gemm/<framework>/<version>/gemm_perf.parquet`` of
 github.com/ai-dynamo/aiconfigurator at COMMIT, read with DuckDB from a local copy of the repository.
 
-Usage: python scripts/gemm_table_rows.py REPO_DIR GPU_DIR "HARDWARE TEXT" FIRST_ID FAMILY
-The shipped file is the CSV header followed by these two runs' output (B200, then H100):
+A second rule (``--small-k``, added with the families' tile_overhead_s, fixed before any of its shapes was
+predicted): every BF16 shape of the TensorRT-LLM table with m and n each 4096, 8192 or 16384 and k 128, 256, 512 or
+1024 (36 shapes per chip), where a tile's main loop is 1-8 K steps long and what a core does outside it (prologue,
+epilogue) shows; in id order, every other row from the first is a fit row of the family's tile_overhead_s (fitted
+together with mma_efficiency: fabless.validate.kernel.calibrate), the others are held out.
+
+Usage: python scripts/gemm_table_rows.py REPO_DIR GPU_DIR "HARDWARE TEXT" FIRST_ID FAMILY [--small-k]
+The shipped file is the CSV header followed by these four runs' output (B200, then H100; cubes, then small K):
   python scripts/gemm_table_rows.py ~/aiconfigurator b200_sxm "NVIDIA B200" 1 nvidia-blackwell
   python scripts/gemm_table_rows.py ~/aiconfigurator h100_sxm "NVIDIA H100 80GB HBM3 (SXM)" 55 nvidia-hopper
+  python scripts/gemm_table_rows.py ~/aiconfigurator b200_sxm "NVIDIA B200" 109 nvidia-blackwell --small-k
+  python scripts/gemm_table_rows.py ~/aiconfigurator h100_sxm "NVIDIA H100 80GB HBM3 (SXM)" 145 nvidia-hopper --small-k
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import duckdb
 
 COMMIT = "095f58a51c4ca8e61b66ec108d86f223f8d559ce"
 SIZES = (4096, 8192, 16384)
+SMALL_K = (128, 256, 512, 1024)
 TABLES = (
     ("trtllm", "1.3.0rc10", "TensorRT-LLM 1.3.0rc10",
      "NVIDIA's GEMM table for its TensorRT-LLM 1.3.0rc10 model, measured by collector/trtllm/collect_gemm.py with "
@@ -37,18 +46,19 @@ TIMING = ("a CUDA graph of the call replayed after 3 warm-ups, timed with CUDA e
           "than the L2 cache (one copy where a weight alone does); 2 m n k / latency.")
 
 
-def main(repo: str, gpu: str, hardware: str, first: int, family: str) -> None:
+def main(repo: str, gpu: str, hardware: str, first: int, family: str, small_k: bool = False) -> None:
     w = csv.writer(sys.stdout, lineterminator="\n")
     i = first
-    for fw, ver, label, how in TABLES:
+    ks = SMALL_K if small_k else SIZES
+    for fw, ver, label, how in TABLES[:1] if small_k else TABLES:
         rel = f"aic-core/src/aiconfigurator_core/systems/data/{gpu}/gemm/{fw}/{ver}/gemm_perf.parquet"
         blob = subprocess.run(["git", "-C", repo, "show", f"{COMMIT}:{rel}"], check=True, capture_output=True).stdout
         with tempfile.NamedTemporaryFile(suffix=".parquet") as f:
             Path(f.name).write_bytes(blob)
             rows = duckdb.connect().execute(
                 f"select m, n, k, latency, kernel_source from '{f.name}' where gemm_dtype = 'bfloat16' "
-                f"and m in {SIZES} and n in {SIZES} and k in {SIZES} order by m, n, k").fetchall()
-        assert len(rows) == 27, (fw, len(rows))
+                f"and m in {SIZES} and n in {SIZES} and k in {ks} order by m, n, k").fetchall()
+        assert len(rows) == len(SIZES) ** 2 * len(ks), (fw, len(rows))
         for m, n, k, lat_ms, source in rows:
             tf = 2 * m * n * k / (lat_ms * 1e-3) / 1e12
             w.writerow([
@@ -57,11 +67,21 @@ def main(repo: str, gpu: str, hardware: str, first: int, family: str) -> None:
                 "BF16", f"M={m};N={n};K={k};timing=stream", "achieved TFLOP/s", f"{tf:.1f}",
                 f"ai-dynamo/aiconfigurator {rel} (github.com/ai-dynamo/aiconfigurator, snapshot commit {COMMIT} of "
                 f"2026-08-21), row gemm_dtype=bfloat16 m={m} n={n} k={k}: latency {lat_ms:.6f} ms",
-                f"{how.format(source=source)}: {TIMING} Fit row of {family}.mma_efficiency (fabless.validate.kernel."
-                "FIT_IDS; the rule fixed before fitting: every BF16 shape of the table with m, n and k each 4096, "
-                "8192 or 16384, both tables)"])
+                f"{how.format(source=source)}: {TIMING} {_role(family, small_k, i - first)}"])
             i += 1
 
 
+def _role(family: str, small_k: bool, index: int) -> str:
+    """The row's part in the fit, by the rule of the module docstring."""
+    if not small_k:
+        return (f"Fit row of {family}.mma_efficiency (fabless.validate.kernel.FIT_IDS; the rule fixed before fitting: "
+                "every BF16 shape of the table with m, n and k each 4096, 8192 or 16384, both tables)")
+    rule = ("the rule fixed before fitting: every BF16 shape of the TensorRT-LLM table with m and n each 4096, 8192 or "
+            "16384 and k 128, 256, 512 or 1024, every other one in id order from the first a fit row")
+    if index % 2 == 0:
+        return f"Fit row of {family}.tile_overhead_s (fabless.validate.kernel.FIT_IDS; {rule})"
+    return f"Held out ({rule}; the others fit {family}.tile_overhead_s)"
+
+
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
+    main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], "--small-k" in sys.argv[6:])

@@ -115,6 +115,7 @@ def test_an_unknown_family_is_one_line():
 def test_chip_params_cite_what_each_value_was_fitted_on():
     src = ChipParams.from_chip("h100-sxm").sources[0]
     assert src["mma_efficiency"]["fitted_on"] == [f"kernel-aic-{i:03d}" for i in range(55, 109)]
+    assert src["tile_overhead_s"]["fitted_on"] == [f"kernel-aic-{i:03d}" for i in range(145, 181, 2)]
     assert src["attention_block"]["confidence"] == "recalled"
 
 

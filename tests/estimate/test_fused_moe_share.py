@@ -157,3 +157,20 @@ def test_a_share_outside_0_1_or_on_a_training_stack_is_a_one_line_error(tmp_path
         finally:
             monkeypatch.undo()
             software_stacks.cache_clear()
+
+
+def test_a_stacks_own_grouped_kernel_runs_without_the_dense_gemms_time_per_wave():
+    # Qwen3-30B-A3B-like experts (128 of them, 768 wide) with 4096 tokens on H100: compute-bound, k = 768 is 12 K
+    # steps. The family's tile_overhead_s was fitted on cuBLAS's dense GEMMs; a stack with a grouped share of its
+    # own (derived from its kernel's sweeps) runs the expert call without it, so changing it moves a dense GEMM
+    # of the same graph by its waves x the change and leaves the expert call as it was
+    expert = ExpertMatMul("experts.down", n=2048, k=768, experts=128, tokens=4096, top_k=8,
+                          dtype_a="bf16", dtype_b="bf16", dtype_out="bf16")
+    g = Graph(name="one-layer", phase="prefill", blocks=(Block(name="moe", ops=(expert,), repeat=1),))
+    h100 = as_params("h100-sxm")
+    slow_tiles = h100.replace(tile_overhead_s=h100.tile_overhead_s + 5e-6)
+    own = [sum(graph_time(g, c, grouped_eff=0.7).values()) for c in (h100, slow_tiles)]
+    assert own[0] == own[1]
+    # without a share of its own (a Transformer Engine grouped GEMM: one cuBLAS GEMM per expert) it pays them
+    plain = [sum(graph_time(g, c).values()) for c in (h100, slow_tiles)]
+    assert plain[1] - plain[0] > 5e-6

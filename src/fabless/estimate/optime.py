@@ -139,6 +139,14 @@ def framework_chip(chip: ChipParams, eff: float | None = None, stream: float = 1
         **({"hbm_efficiency": c.hbm_efficiency * stream} if streamed else {})))
 
 
+def grouped_kernel_chip(chip: ChipParams) -> ChipParams:
+    """``chip`` as a software stack's own grouped expert-GEMM kernel runs on it (a stack with a
+    ``grouped_gemm_efficiency``: Triton's fused MoE, TensorRT-LLM's grouped GEMMs): without the family's
+    ``tile_overhead_s``, which was fitted on cuBLAS's dense GEMMs; what the grouped kernel spends outside a
+    tile's main loop is in the share measured on its own sweeps (scripts/derive_fused_moe_share.py)."""
+    return chip.derived(("grouped_kernel_chip",), lambda c: c.replace(tile_overhead_s=c.tile_overhead_s * 0.0))
+
+
 def framework_op_time(op, compute, memory, overhead, peak_of_a, eff: float | None = None):
     """Seconds of one operator in a framework from the single-kernel model's parts on
     :func:`framework_chip` (floats, or arrays over designs: :mod:`fabless.explore.evaluate` calls
@@ -240,11 +248,13 @@ def graph_time(graph: Graph, chip: ChipParams, *, blocks: set[str] | None = None
     grouped-GEMM efficiency (:attr:`fabless.estimate.software.Software.grouped_gemm_efficiency`):
     the routed experts' matmuls (:class:`~fabless.workload.ops.ExpertMatMul`) run at ``eff`` x it;
     ``grouped_stream``: the share of the achievable HBM bandwidth they stream at
-    (:attr:`~fabless.estimate.software.Software.grouped_gemm_stream_efficiency`)."""
+    (:attr:`~fabless.estimate.software.Software.grouped_gemm_stream_efficiency`); with a share of its own
+    the stack's grouped kernel runs on :func:`grouped_kernel_chip`."""
     out: dict[str, float] = {}
-    expert_eff = eff
+    expert_eff, expert_chip = eff, chip
     if grouped_eff != 1.0:
         expert_eff = (engine_params()["framework_kernel_efficiency"] if eff is None else eff) * grouped_eff
+        expert_chip = grouped_kernel_chip(chip)
     for b in graph.blocks:
         if blocks is not None and b.name not in blocks:
             continue
@@ -253,7 +263,8 @@ def graph_time(graph: Graph, chip: ChipParams, *, blocks: set[str] | None = None
                 continue
             cat = "recompute" if op.pass_ == "recompute" else ("optimizer" if op.pass_ == "opt" else _category(op))
             expert = isinstance(op, ExpertMatMul)
-            t = _op_time(framework_dtypes(op), chip, expert_eff if expert else eff, grouped_stream if expert else 1.0)
+            t = (_op_time(framework_dtypes(op), expert_chip, expert_eff, grouped_stream) if expert
+                 else _op_time(framework_dtypes(op), chip, eff))
             out[cat] = out.get(cat, 0.0) + t * b.repeat * scale
     return out
 

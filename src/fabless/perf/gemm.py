@@ -190,7 +190,8 @@ def _gpu_tile(xp, bm, bn, m, n, k_pad, batch, ib, a_bytes, b_bytes, c_bytes, fit
     t_tile = 2 * bm * bn * k_pad / (core_rate * feed)
     if xp is SCALAR and s_max == 1.0:  # no split possible: the unsplit kernel, waves of tiles (what the below gives, sooner)
         waves = xp.ceil(n_tiles / cores)
-        return waves * (t_tile + tile_overhead), traffic, traffic / bw, ok, waves, n_tiles, feed
+        # written as the array path's s = 1 term (waves x t_tile + waves x overhead), so the two agree bit for bit
+        return waves * t_tile + waves * tile_overhead, traffic, traffic / bw, ok, waves, n_tiles, feed
     p = 8.0 * m * n * batch / bw
     b0 = traffic / bw
     root = 2 * t_tile / (b0 + xp.sqrt(b0 * b0 + 4 * p * t_tile))

@@ -33,7 +33,9 @@ chip of a family without a fit row (Gaudi 3, which uses the cross-family default
 fit Hopper's two attention parameters on every other FlashAttention-3 row (seq 512, 2048,
 8192) and hold out the other three. 7 of the 16 rows in scope are fit rows.
 
-Rows added later follow their own file's rule: the Azure GEMM harness (data/perf/libraries.yaml)
+Rows added later follow their own file's rule: NVIDIA's GEMM tables (published_gemm_sweeps.csv) fit the
+Blackwell and Hopper ``mma_efficiency`` on their large shapes (m, n, k each 4096-16384) and, with it, the
+families' ``tile_overhead_s`` on every other small-K shape (k 128-1024) in id order from the first; the Azure GEMM harness (data/perf/libraries.yaml)
 fits its library's ``mma_8bit_ratio`` on the large shapes (every dimension >= 4096) and its
 ``tile_overhead_s`` on the others, each time every other row in id order from the first, on the
 family's first product (H100, MI300X; GB200 for Blackwell's ratio); every other row is held out.
@@ -70,7 +72,17 @@ FIT_IDS: frozenset[str] = frozenset({
     # nvidia-hopper mma_efficiency: 54 shapes per chip of the cuBLAS GEMMs the serving stacks run, in place of each
     # family's single max-achievable (best-of-search) row, kernel-266 and kernel-264, which lie above the tables
     # (B200 16-20%, H100 10%)
-    f"kernel-aic-{i:03d}" for i in range(1, 109))
+    f"kernel-aic-{i:03d}" for i in range(1, 109)) | frozenset(
+    # and the small-K shapes of the TensorRT-LLM tables (k 128-1024), every other one from the first -> the same
+    # families' tile_overhead_s, fitted together with mma_efficiency (scripts/gemm_table_rows.py --small-k)
+    f"kernel-aic-{i:03d}" for first in (109, 145) for i in range(first, first + 36, 2))
+
+#: Smallest dimension of a GEMM fit row that sets a family's mma_efficiency; a 16-bit fit row with a smaller
+#: dimension sets its tile_overhead_s instead (a tile's main loop there is short enough for the rest to show).
+LARGE_GEMM_DIM = 4096
+
+#: tile_overhead_s grid of :func:`calibrate` (0 to 3 us, step 0.05 us).
+TILE_OVERHEAD_GRID_S: tuple[float, ...] = tuple(round(0.05e-6 * i, 10) for i in range(61))
 
 #: Bytes a gpt-fast batch-1 decode step streams (Llama-2-7B in bf16: 6.74e9 params x 2).
 GPT_FAST_WEIGHT_BYTES = 6.74e9 * 2
@@ -158,11 +170,22 @@ def _library_values(row: dict, family: str) -> dict[str, float]:
     return lib.values_for(family) if lib is not None else {}
 
 
+def _efficiency(rows: list[dict], base: dict[str, Any]) -> float:
+    """mma_efficiency whose predictions of ``rows`` match them in geometric mean (iterated, capped at 1)."""
+    eff = 0.8
+    for _ in range(4):
+        eff = min(1.0, eff * math.exp(-float(np.mean(_log_err(rows, {**base, "mma_efficiency": eff})))))
+    return eff
+
+
 def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
     """Refit the calibrated parameters on the FIT_IDS rows; returns {family: {param: value}}.
 
     ``mma_efficiency``: the value whose prediction matches the family's 16-bit fit row(s)
     (geometric mean of measured / predicted, iterated: the model is nearly proportional to it);
+    ``tile_overhead_s``, for a family whose 16-bit fit rows include small GEMMs (a dimension below
+    LARGE_GEMM_DIM): on a grid (TILE_OVERHEAD_GRID_S), with the efficiency refitted on the large rows
+    at each point, the value of least mean |log error| on the small rows;
     ``mma_8bit_ratio``: then likewise on the family's 8-bit fit rows that no kernel library of
     theirs sets a ratio for (Blackwell's GB200 FP8 rows: data/perf/libraries.yaml has no Blackwell
     entry), with that efficiency in place.
@@ -185,20 +208,28 @@ def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
         wide = [r for r in rs if _dtype(r) not in _NARROW]
         has_wide = bool(wide)
         wide = wide or rs
-        eff = 0.8
-        for _ in range(4):
-            eff = min(1.0, eff * math.exp(-float(np.mean(_log_err(wide, {"mma_efficiency": eff})))))
-        out[fam] = {"mma_efficiency": eff}
+        small = [r for r in wide if has_wide and min(_int(parse_config(r["config"]), d) for d in "mnk") < LARGE_GEMM_DIM]
+        large = [r for r in wide if r not in small]
+        if small and large:
+            grid = []
+            for tau in TILE_OVERHEAD_GRID_S:
+                eff = _efficiency(large, {"tile_overhead_s": tau})
+                loss = float(np.mean(np.abs(_log_err(small, {"mma_efficiency": eff, "tile_overhead_s": tau}))))
+                grid.append((loss, tau, eff))
+            _, tau, eff = min(grid)
+            out[fam] = {"mma_efficiency": eff, "tile_overhead_s": tau}
+        else:
+            out[fam] = {"mma_efficiency": _efficiency(wide, {})}
+        eff = out[fam]["mma_efficiency"]
         narrow = [r for r in rs if _dtype(r) in _NARROW and "mma_8bit_ratio" not in _library_values(r, fam)]
         if narrow and has_wide:
             ratio = 0.7
             for _ in range(4):
-                ratio *= math.exp(-float(np.mean(_log_err(narrow, {"mma_efficiency": eff, "mma_8bit_ratio": ratio}))))
+                ratio *= math.exp(-float(np.mean(_log_err(narrow, {**out[fam], "mma_8bit_ratio": ratio}))))
             out[fam]["mma_8bit_ratio"] = ratio
     if attn:
         fam = ChipParams.from_chip(chip_for_hardware(attn[0]["hardware"])).family[0]
-        eff = out.get(fam, {}).get("mma_efficiency")
-        base = {"mma_efficiency": eff} if eff else {}
+        base = {k: v for k, v in out.get(fam, {}).items() if k in ("mma_efficiency", "tile_overhead_s")}
         best = (math.inf, 0.0, 0.0)
         for c in np.arange(0.0, 6.0001, 0.05):
             ratio = 0.8
