@@ -184,8 +184,8 @@ def _gpu_tile(xp, bm, bn, m, n, k_pad, batch, ib, a_bytes, b_bytes, c_bytes, fit
     # slice's partials), so the best s is where they meet, p·s² + b0·s - a = 0: the floor or the
     # ceil of its root, within [1, s_max]. s = 1 is the unsplit kernel (one wave when s_max > 1,
     # its waves otherwise), never better than the best s, since the math falls and the memory
-    # time rises with s. Each wave of (slices of) tiles also pays ``tile_overhead`` once: within
-    # one wave it does not depend on s, so the best s is the same.
+    # time rises with s. Each wave of (slices of) tiles also pays ``tile_overhead`` once; a split runs
+    # in one wave, so the overhead sits on the math side of that balance and moves the root (below).
     s_max = xp.maximum(1.0, xp.minimum(xp.floor(cores / n_tiles), xp.floor(k_pad / TILE_K)))
     t_tile = 2 * bm * bn * k_pad / (core_rate * feed)
     if xp is SCALAR and s_max == 1.0:  # no split possible: the unsplit kernel, waves of tiles (what the below gives, sooner)
@@ -194,7 +194,10 @@ def _gpu_tile(xp, bm, bn, m, n, k_pad, batch, ib, a_bytes, b_bytes, c_bytes, fit
         return waves * t_tile + waves * tile_overhead, traffic, traffic / bw, ok, waves, n_tiles, feed
     p = 8.0 * m * n * batch / bw
     b0 = traffic / bw
-    root = 2 * t_tile / (b0 + xp.sqrt(b0 * b0 + 4 * p * t_tile))
+    # the split runs in one wave (s <= cores / tiles), which pays tile_overhead once whatever s is: the math
+    # a / s + overhead meets the memory b0 + p s at the root of p s^2 + (b0 - overhead) s - a = 0
+    c0 = b0 - tile_overhead
+    root = 2 * t_tile / (c0 + xp.sqrt(c0 * c0 + 4 * p * t_tile))
     s_lo, s_hi = xp.minimum(s_max, xp.maximum(1.0, xp.floor(root))), xp.minimum(s_max, xp.floor(root) + 1)
     best = None
     for s in ((s_lo,) if xp is SCALAR and s_lo == s_hi else (s_lo, s_hi)):
