@@ -170,12 +170,15 @@ def _library_values(row: dict, family: str) -> dict[str, float]:
     return lib.values_for(family) if lib is not None else {}
 
 
-def _efficiency(rows: list[dict], base: dict[str, Any]) -> float:
-    """mma_efficiency whose predictions of ``rows`` match them in geometric mean (iterated, capped at 1)."""
-    eff = 0.8
-    for _ in range(4):
-        eff = min(1.0, eff * math.exp(-float(np.mean(_log_err(rows, {**base, "mma_efficiency": eff})))))
-    return eff
+def _match(rows: list[dict], base: dict[str, Any], key: str = "mma_efficiency", start: float = 0.8,
+           steps: int = 4, cap: float = 1.0) -> float:
+    """The value of rate parameter ``key`` (with ``base`` in place) whose predictions of ``rows`` match them
+    in geometric mean: ``steps`` multiplicative updates from ``start``, capped at ``cap`` (the model is
+    nearly proportional to a rate, so a few suffice)."""
+    value = start
+    for _ in range(steps):
+        value = min(cap, value * math.exp(-float(np.mean(_log_err(rows, {**base, key: value})))))
+    return value
 
 
 def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
@@ -213,29 +216,22 @@ def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
         if small and large:
             grid = []
             for tau in TILE_OVERHEAD_GRID_S:
-                eff = _efficiency(large, {"tile_overhead_s": tau})
+                eff = _match(large, {"tile_overhead_s": tau})
                 loss = float(np.mean(np.abs(_log_err(small, {"mma_efficiency": eff, "tile_overhead_s": tau}))))
                 grid.append((loss, tau, eff))
             _, tau, eff = min(grid)
             out[fam] = {"mma_efficiency": eff, "tile_overhead_s": tau}
         else:
-            out[fam] = {"mma_efficiency": _efficiency(wide, {})}
-        eff = out[fam]["mma_efficiency"]
+            out[fam] = {"mma_efficiency": _match(wide, {})}
         narrow = [r for r in rs if _dtype(r) in _NARROW and "mma_8bit_ratio" not in _library_values(r, fam)]
         if narrow and has_wide:
-            ratio = 0.7
-            for _ in range(4):
-                ratio *= math.exp(-float(np.mean(_log_err(narrow, {**out[fam], "mma_8bit_ratio": ratio}))))
-            out[fam]["mma_8bit_ratio"] = ratio
+            out[fam]["mma_8bit_ratio"] = _match(narrow, out[fam], "mma_8bit_ratio", start=0.7, cap=math.inf)
     if attn:
         fam = ChipParams.from_chip(chip_for_hardware(attn[0]["hardware"])).family[0]
         base = {k: v for k, v in out.get(fam, {}).items() if k in ("mma_efficiency", "tile_overhead_s")}
         best = (math.inf, 0.0, 0.0)
         for c in np.arange(0.0, 6.0001, 0.05):
-            ratio = 0.8
-            for _ in range(3):
-                e = _log_err(attn, {**base, "attention_overhead_blocks": c, "attention_mma_ratio": ratio})
-                ratio = min(1.0, ratio * math.exp(-float(np.mean(e))))
+            ratio = _match(attn, {**base, "attention_overhead_blocks": c}, "attention_mma_ratio", steps=3)
             e = _log_err(attn, {**base, "attention_overhead_blocks": c, "attention_mma_ratio": ratio})
             loss = float(np.sum(np.abs(e)))
             if loss < best[0]:
