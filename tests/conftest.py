@@ -99,3 +99,18 @@ def assert_unseen_rows_held_out(ids: set[str], marker: str) -> None:
     for f in [*data.glob("estimate/*.yaml"), *data.glob("chips/*.yaml"), *data.glob("systems/*.yaml")]:
         if f.name != "error_bands.yaml":
             assert marker not in f.read_text(), f.name
+
+
+def rows_of(file: str) -> tuple[list[dict], dict[str, dict]]:
+    """The shipped measurement rows of one data file (``published_*.csv``), in file order, and the
+    same rows by id. Fails if the file has no rows, repeats an id, or uses an id another file uses:
+    a batch's ids must name its rows alone."""
+    from fabless.validate.core import load_rows
+
+    everything = load_rows()
+    rows = [r for r in everything if r["_file"] == file]
+    by_id = {r["id"]: r for r in rows}
+    assert rows and len(by_id) == len(rows), f"{file}: no rows or a repeated id"
+    clash = by_id.keys() & {r["id"] for r in everything if r["_file"] != file}
+    assert not clash, f"{file}: ids also used elsewhere: {sorted(clash)[:5]}"
+    return rows, by_id

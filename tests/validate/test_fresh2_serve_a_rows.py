@@ -9,14 +9,13 @@ import re
 
 import pytest
 
-from fabless.validate import infer, serve, train
-from fabless.validate.core import load_rows, parse_config
+from fabless.validate import serve, train
+from fabless.validate.core import parse_config
 from fabless.validate.hardware_map import preset_for_hardware
-from tests.conftest import assert_unseen_rows_held_out
+from tests.conftest import assert_unseen_rows_held_out, rows_of
 
 FILE = "published_fresh2_serve_a.csv"
-ROWS = [r for r in load_rows() if r["_file"] == FILE]
-BY_ID = {r["id"]: r for r in ROWS}
+ROWS, BY_ID = rows_of(FILE)
 SKIPPED = {"infer-fresh2-013", "infer-fresh2-014", "infer-fresh2-015"}
 
 
@@ -26,9 +25,6 @@ def test_the_file_loads_with_unique_ids():
     for r in ROWS:
         assert re.fullmatch(r"infer-fresh2-0\d\d", r["id"]), r["id"]
         assert r["category"] == "infer" and float(r["value"]) > 0
-    # no other measurements file uses these ids
-    others = [r["id"] for r in load_rows() if r["_file"] != FILE]
-    assert not set(ids) & set(others)
 
 
 def test_every_row_is_cited_with_a_commit_or_url_and_a_date():

@@ -11,13 +11,12 @@ import re
 import pytest
 
 from fabless.validate import serve, train
-from fabless.validate.core import load_rows, parse_config
+from fabless.validate.core import parse_config
 from fabless.validate.hardware_map import preset_for_hardware
-from tests.conftest import assert_unseen_rows_held_out
+from tests.conftest import assert_unseen_rows_held_out, rows_of
 
 FILE = "published_fresh3_serve.csv"
-ROWS = [r for r in load_rows() if r["_file"] == FILE]
-BY_ID = {r["id"]: r for r in ROWS}
+ROWS, BY_ID = rows_of(FILE)
 # source (pull request / issue URL) -> its row ids
 SOURCES = {
     "https://github.com/vllm-project/tpu-inference/pull/730": {1, 2},
@@ -47,8 +46,6 @@ def test_the_file_loads_with_unique_ids_and_the_stated_sources():
         assert r["category"] == "infer" and float(r["value"]) > 0
     for url, nums in SOURCES.items():
         assert {r["id"] for r in ROWS if url in r["source"]} == {f"infer-fresh3-{i:03d}" for i in nums}, url
-    others = [r["id"] for r in load_rows() if r["_file"] != FILE]
-    assert not set(ids) & set(others)
 
 
 def test_every_row_is_cited_with_a_pull_request_or_issue_url_and_a_date():

@@ -11,11 +11,10 @@ import pytest
 
 from fabless.validate import train
 from fabless.validate.core import load_rows, parse_config
-from tests.conftest import assert_unseen_rows_held_out
+from tests.conftest import assert_unseen_rows_held_out, rows_of
 
 FILE = "published_fresh4_train.csv"
-ROWS = [r for r in load_rows() if r["_file"] == FILE]
-BY_ID = {r["id"]: r for r in ROWS}
+ROWS, BY_ID = rows_of(FILE)
 
 AXLEARN = "github.com/apple/axlearn axlearn/experiments/text/gpt/fuji.py"
 AUTOMODEL = "github.com/NVIDIA-NeMo/Automodel docs/performance-summary.mdx at commit cb9765441e5127b8100879ca1f7ff5920f825887"

@@ -10,11 +10,10 @@ import pytest
 
 from fabless.validate import train
 from fabless.validate.core import load_rows, parse_config
-from tests.conftest import assert_unseen_rows_held_out
+from tests.conftest import assert_unseen_rows_held_out, rows_of
 
 FILE = "published_fresh5_train.csv"
-ROWS = [r for r in load_rows() if r["_file"] == FILE]
-BY_ID = {r["id"]: r for r in ROWS}
+ROWS, BY_ID = rows_of(FILE)
 
 TORCHPRIME = ("github.com/AI-Hypercomputer/torchprime torchprime/torch_xla_models/README.md at commit "
               "d0d7f36a9b8f0c7d3ef7383e4ceaa37bf5c9bae4")

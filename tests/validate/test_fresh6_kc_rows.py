@@ -12,11 +12,10 @@ import pytest
 from fabless.validate import comm, kernel
 from fabless.validate.core import load_rows, parse_config
 from fabless.validate.hardware_map import preset_for_hardware
-from tests.conftest import assert_unseen_rows_held_out
+from tests.conftest import assert_unseen_rows_held_out, rows_of
 
 FILE = "published_fresh6_kc.csv"
-ROWS = [r for r in load_rows() if r["_file"] == FILE]
-BY_ID = {r["id"]: r for r in ROWS}
+ROWS, BY_ID = rows_of(FILE)
 
 # tmoreau89/triton python/triton_cublas_bench: RESULTS.md 'Prod cuBLAS' (rounded, as printed) and
 # prod_benchmark_results2/*_results.csv cublas_tflops (as printed): id -> (precision, K, RESULTS.md, CSV)
@@ -74,8 +73,6 @@ def test_the_file_holds_the_collected_rows():
     assert sorted(ids) == sorted([*GEMM, *ALLREDUCE])
     for r in ROWS:
         assert r["category"] == r["id"].split("-")[0], r["id"]
-    others = [r["id"] for r in load_rows() if r["_file"] != FILE]
-    assert not set(ids) & set(others)
 
 
 def test_every_row_cites_its_url_and_date():

@@ -11,11 +11,10 @@ import pytest
 
 from fabless.validate import train
 from fabless.validate.core import load_rows, parse_config
-from tests.conftest import assert_unseen_rows_held_out
+from tests.conftest import assert_unseen_rows_held_out, rows_of
 
 FILE = "published_fresh6_train.csv"
-ROWS = [r for r in load_rows() if r["_file"] == FILE]
-BY_ID = {r["id"]: r for r in ROWS}
+ROWS, BY_ID = rows_of(FILE)
 
 FLOAT8 = ("github.com/pytorch/ao torchao/float8/README.md at commit 853f87d1bd56d8d6c980a518cf9fa08fbb20135c "
           "(2025-08-11")

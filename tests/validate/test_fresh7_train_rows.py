@@ -11,11 +11,10 @@ import pytest
 
 from fabless.validate import train
 from fabless.validate.core import load_rows, parse_config
-from tests.conftest import assert_unseen_rows_held_out
+from tests.conftest import assert_unseen_rows_held_out, rows_of
 
 FILE = "published_fresh7_train.csv"
-ROWS = [r for r in load_rows() if r["_file"] == FILE]
-BY_ID = {r["id"]: r for r in ROWS}
+ROWS, BY_ID = rows_of(FILE)
 
 AWS = "github.com/awslabs/awsome-distributed-ai "
 Q235 = AWS + "3.test_cases/megatron/megatron-bridge/qwen3-235b/benchmarks/RESULTS.md at commit 34a09f120908c2eff72e9363acc9c4be41f34760"

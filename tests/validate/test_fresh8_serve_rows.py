@@ -12,13 +12,12 @@ import re
 import pytest
 
 from fabless.validate import serve, train
-from fabless.validate.core import load_rows, parse_config
+from fabless.validate.core import parse_config
 from fabless.validate.hardware_map import preset_for_hardware
-from tests.conftest import assert_unseen_rows_held_out
+from tests.conftest import assert_unseen_rows_held_out, rows_of
 
 FILE = "published_fresh8_serve.csv"
-ROWS = [r for r in load_rows() if r["_file"] == FILE]
-BY_ID = {r["id"]: r for r in ROWS}
+ROWS, BY_ID = rows_of(FILE)
 URL = "https://github.com/argonne-lcf/LLM-Inference-Bench/blob/ae7e7a41173badc99f7b59da1657a0172813e5e5/Plots/All_results.csv"
 HEAD = "4211f5d4e9bc0145ed541b6d372d5d8223b44235"
 HARNESS = "4664215bcbc287453251a068994c9161ad1047cd"
@@ -116,8 +115,6 @@ def test_the_file_loads_with_unique_ids_and_every_row_is_one_of_the_source_rows(
     ids = [r["id"] for r in ROWS]
     assert len(ids) == len(set(ids)) == 51 == len(list(_cases()))
     assert ids == [_id(i) for i in range(1, 52)]
-    others = [r["id"] for r in load_rows() if r["_file"] != FILE]
-    assert not set(ids) & set(others)
     for g, rid, hw, n, fw, model, b, length, lat, _ in _cases():
         r = BY_ID[rid]
         assert r["category"] == "infer" and float(r["value"]) == lat, rid

@@ -9,13 +9,12 @@ import re
 
 from fabless.measurements import MEASUREMENTS_DIR
 from fabless.validate import infer, serve, train
-from fabless.validate.core import load_rows, parse_config
+from fabless.validate.core import parse_config
 from fabless.validate.hardware_map import preset_for_hardware
-from tests.conftest import assert_unseen_rows_held_out
+from tests.conftest import assert_unseen_rows_held_out, rows_of
 
 FILE = "published_fresh9_infer.csv"
-ROWS = [r for r in load_rows() if r["_file"] == FILE]
-BY_ID = {r["id"]: r for r in ROWS}
+ROWS, BY_ID = rows_of(FILE)
 COMMIT = "c088090a9ddb06f128fdb1e5c4a74ba9cd346447"
 URL = "https://github.com/NAVER-INTEL-Co-Lab/gaudi-perf/blob/c088090a9ddb06f128fdb1e5c4a74ba9cd346447/prefill/README.md"
 MAPPING = MEASUREMENTS_DIR / "scenarios_fresh9.yaml"
@@ -35,8 +34,6 @@ IDS = {f"infer-fresh9-{1 + 3 * i + j:03d}": (L, tp) for i, L in enumerate(TABLE)
 
 def test_the_file_loads_with_the_copied_values():
     assert set(BY_ID) == set(IDS) and len(ROWS) == 18
-    others = [r["id"] for r in load_rows() if r["_file"] != FILE]
-    assert not set(BY_ID) & set(others)
     for rid, (L, tp) in IDS.items():
         r = BY_ID[rid]
         cfg = parse_config(r["config"])

@@ -16,11 +16,10 @@ from fabless.perf.params import TIMING_METHODS
 from fabless.validate import comm, kernel
 from fabless.validate.core import load_rows, parse_config
 from fabless.validate.hardware_map import preset_for_hardware
-from tests.conftest import assert_unseen_rows_held_out
+from tests.conftest import assert_unseen_rows_held_out, rows_of
 
 FILE = "published_fresh9_kc.csv"
-ROWS = [r for r in load_rows() if r["_file"] == FILE]
-BY_ID = {r["id"]: r for r in ROWS}
+ROWS, BY_ID = rows_of(FILE)
 SCORES = Path(MEASUREMENTS_DIR) / "fresh9_kc_scores.md"
 
 # deepseek-ai/DeepGEMM README.md at 55ab91f7, 'Normal GEMMs for dense models' (H800 SXM5, FP8):
@@ -97,8 +96,6 @@ def test_the_file_holds_the_collected_rows():
     assert sorted(ids) == sorted([*DEEPGEMM, *TILELANG, *GP_IDS])
     for r in ROWS:
         assert r["category"] == "kernel" and r["id"].startswith("kernel-fresh9-"), r["id"]
-    others = [r["id"] for r in load_rows() if r["_file"] != FILE]
-    assert not set(ids) & set(others)
 
 
 def test_every_row_cites_its_url_commit_and_date():
