@@ -525,7 +525,9 @@ def _collectives_row_counts() -> tuple[str, str]:
     rows = [r for r, _ in _comm_table()]
     n = Counter(r.get("_file") for r in rows)
     fit = sum(r["id"] in FIT_IDS for r in rows)
-    return (f"`published.csv` ({n['published.csv']} comm rows) and `published_comm.csv` ({n['published_comm.csv']} rows",
+    return (f"`published.csv` ({n['published.csv']} comm rows), `published_aws_p5_comm.csv` "
+            f"({n['published_aws_p5_comm.csv']} rows, `comm-p5-*`: nccl-tests on 2-32 AWS p5.48xlarge over EFA) "
+            f"and `published_comm.csv` ({n['published_comm.csv']} rows",
             f"{fit} of {len(rows)}")
 
 
@@ -554,7 +556,8 @@ def _collectives_error_summary() -> str:
 
     groups = (("all comm rows", held), ("new rows (comm-x)", new), ("NVIDIA", vendor(held, "NVIDIA")),
               ("NVIDIA (comm-x)", vendor(new, "NVIDIA")), ("AMD MI300X (comm-x)", vendor(new, "AMD")),
-              ("Google TPU (comm-x)", vendor(new, "Google")))
+              ("Google TPU (comm-x)", vendor(new, "Google")),
+              ("AWS p5.48xlarge, EFA (comm-p5)", [(r, e) for r, e in held if r["id"].startswith("comm-p5-")]))
     rows = ["| held-out rows | n | median abs error |", "| --- | --- | --- |"]
     rows += [f"| {name} | {len(pairs)} | {med(pairs)} |" for name, pairs in groups]
     return "\n" + "\n".join(rows) + "\n"

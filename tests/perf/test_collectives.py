@@ -287,7 +287,8 @@ needs_presets = pytest.mark.skipif(not _presets_present(), reason="dgx-a100/h100
 
 @needs_presets
 def test_held_out_busbw_median_error_within_10_percent():
-    table = comm.error_table()
+    # the InfiniBand / NVLink / ICI / RCCL rows; AWS EFA's rows (comm-p5-*) have their own bound below
+    table = [t for t in comm.error_table() if not t["id"].startswith("comm-p5-")]
     held = [abs(t["error"]) for t in table if t["set"] == "held_out" and t["metric"].startswith("busbw") and t["error"] is not None]
     assert len(held) >= 10
     assert statistics.median(held) <= 0.10, sorted(held)
@@ -296,12 +297,21 @@ def test_held_out_busbw_median_error_within_10_percent():
 
 
 @needs_presets
+def test_held_out_efa_rows_within_20_percent():
+    """nccl-tests over EFA on 2-32 AWS p5.48xlarge: the p5-48xlarge preset's fitted network gets the held-out rows'
+    median within 20% (16.7% when fitted; 28% with the InfiniBand value, scripts/fit_p5_efa.py). A bound, not the
+    goal: the model's ring all-gather across many instances is too fast at small sizes (systems/p5-48xlarge.yaml)."""
+    held = [abs(t["error"]) for t in comm.error_table() if t["id"].startswith("comm-p5-") and t["set"] == "held_out"]
+    assert len(held) == 57 and statistics.median(held) <= 0.20
+
+
+@needs_presets
 def test_shipped_parameters_are_the_fit():
     """A refit from the shipped values does not find a materially better fit: the
     calibrated numbers in collectives.yaml are what calibrate() gives."""
     rows = comm.comm_rows()
     shipped = C.load_params()
-    shipped_loss = sum(abs(e) for e in comm._log_errors([r for r in rows if r["id"] in comm.FIT_IDS], shipped, None))
+    shipped_loss = sum(abs(e) for e in comm._log_errors([r for r in rows if r["id"] in comm.FIT_IDS_SHIPPED], shipped, None))
     _, refit_loss = comm.calibrate(rows, sweeps=4)
     assert refit_loss >= shipped_loss - 0.05
 

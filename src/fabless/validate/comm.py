@@ -3,8 +3,11 @@
 ``predict(row)`` takes one raw row of ``data/measurements/published.csv`` or
 ``published_comm.csv`` (a dict of strings) and returns the collective model's
 prediction in the row's metric unit, or None when the row is out of scope.
-``FIT_IDS`` are the rows the calibrated parameters of ``data/perf/collectives.yaml``
-were fitted on (:func:`calibrate` re-does that fit); every other comm row is held out.
+``FIT_IDS_SHIPPED`` are the rows the calibrated parameters of ``data/perf/collectives.yaml``
+were fitted on (:func:`calibrate` re-does that fit), ``FIT_IDS_SYSTEMS`` those a system preset's
+own ``calibration.collectives`` was fitted on (AWS p5.48xlarge's EFA network); ``FIT_IDS`` is both,
+and every other comm row is held out. A row is predicted with its system's own calibration on top
+of the parameters given.
 
 Rows and what they test:
 
@@ -40,7 +43,7 @@ from collections.abc import Callable, Iterable
 from fabless.errors import FablessError
 from fabless.hardware.presets import load_system
 from fabless.hardware.schema import System
-from fabless.perf.collectives import CollectiveParams, collective_time, load_params, put_all_to_all_time
+from fabless.perf.collectives import CollectiveParams, collective_time, load_params, params_for, put_all_to_all_time
 from fabless.units import parse_bytes
 from fabless.validate.core import load_rows, parse_config
 from fabless.validate.fit import coordinate_descent
@@ -66,12 +69,21 @@ FIT_IDS_COMM_X: frozenset[str] = frozenset({
     "comm-x-032", "comm-x-033",  # TPU v5p ppermute 64 MiB, v6e ppermute 1 MiB
 })
 
+#: Fit rows of a system preset's own calibration (its ``calibration.collectives``, fitted by the
+#: script its source names), not of data/perf/collectives.yaml: :func:`calibrate` leaves them out.
+#: published_aws_p5_comm.csv: every other row in id order from the first (scripts/fit_p5_efa.py).
+FIT_IDS_SYSTEMS: frozenset[str] = frozenset(f"comm-p5-{i:03d}" for i in range(1, 116, 2))
+
+#: The rows data/perf/collectives.yaml is fitted on.
+FIT_IDS_SHIPPED: frozenset[str] = _FIT_IDS_PUBLISHED | FIT_IDS_COMM_X
+
 #: Every fit row; all other comm rows are held out.
-FIT_IDS: frozenset[str] = _FIT_IDS_PUBLISHED | FIT_IDS_COMM_X
+FIT_IDS: frozenset[str] = FIT_IDS_SHIPPED | FIT_IDS_SYSTEMS
 
 #: Hardware text (lower case, first match wins) -> system preset, and what to change on it.
 HARDWARE_SYSTEMS: list[tuple[str, str, dict]] = [
     ("h800", "dgx-h100", {"nvlink_bidir_gb_s": 400.0, "nic_gbit_s": 400.0}),
+    ("p5.48xlarge", "p5-48xlarge", {}),  # EFA, not InfiniBand: the preset carries its own network calibration
     ("gb200", "gb200-nvl72", {}),
     ("b200", "hgx-b200", {}),
     ("mi300x", "mi300x-8", {}),
@@ -150,7 +162,8 @@ def predict(row: dict, *, params: CollectiveParams | None = None, resolver: Reso
     system = system_for_row(row, resolver)
     if system is None:
         return None
-    p = params or load_params()
+    # the system file's own collective calibration (an EFA network, say) over the given parameters
+    p = params_for(system, params or load_params())
     cfg = parse_config(row.get("config", ""))
     metric = str(row.get("metric", "")).lower()
     what = str(row.get("model_or_kernel", ""))
@@ -268,7 +281,7 @@ def calibrate(rows: list[dict] | None = None, *, start: CollectiveParams | None 
               resolver: Resolver | None = None, sweeps: int = 12) -> tuple[CollectiveParams, float]:
     """Fit the CALIBRATED parameters on the FIT_IDS rows: coordinate descent on the
     sum of |log(predicted / measured)|. Returns the parameters and the loss."""
-    rows = [r for r in (rows if rows is not None else comm_rows()) if r["id"] in FIT_IDS]
+    rows = [r for r in (rows if rows is not None else comm_rows()) if r["id"] in FIT_IDS_SHIPPED]
     p = start or load_params()
 
     def loss(q: CollectiveParams) -> float:

@@ -1,0 +1,103 @@
+"""AWS p5.48xlarge collectives over EFA (published_aws_p5_comm.csv) and the p5-48xlarge preset fitted on them:
+values hand-copied from the source's CSVs, every row cited with its commit, URL and date, the fit / held-out split
+by the stated rule, and the preset's network checked by hand (3200 Gb/s / 8 GPUs; a large all-to-all across two
+instances runs at its achievable EFA bandwidth)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from fabless.estimate.engine import resolve_system
+from fabless.estimate.scenario import scenario_from_dict
+from fabless.hardware.presets import load_system
+from fabless.perf.collectives import load_params
+from fabless.validate import comm
+from fabless.validate.core import parse_config
+from tests.conftest import load_script, rows_of
+
+FILE = "published_aws_p5_comm.csv"
+ROWS, BY_ID = rows_of(FILE)
+COMMIT = "a77f70db668034b75db9a430b3cd718f59a6c232"
+
+# crazyguitar/aws-gpu-communication-benchmark data/*.csv at a77f70db, column 'out busbw(GB/s)':
+# (collective, nodes, size in MiB) -> busbw
+COPIED = {
+    ("all_reduce", 2, 32): 147.32,
+    ("all_reduce", 32, 8192): 321.10,
+    ("all_gather", 16, 2048): 265.15,
+    ("all_gather", 32, 32): 12.38,
+    ("all_to_all", 2, 2048): 79.25,
+    ("all_to_all", 32, 32): 19.72,
+}
+
+
+def _key(r: dict) -> tuple[str, int, int]:
+    cfg = parse_config(r["config"])
+    return r["model_or_kernel"].split()[1], int(cfg["nodes"]), int(cfg["msg_size"].removesuffix("MiB"))
+
+
+def test_the_file_holds_every_row_of_the_three_tables():
+    # all-reduce 32 MiB-8 GiB (9 sizes), all-gather and all-to-all 32 MiB-2 GiB (7), each on 2, 4, 8, 16, 32 nodes
+    assert len(ROWS) == 5 * (9 + 7 + 7) == 115
+    assert [r["id"] for r in ROWS] == [f"comm-p5-{i:03d}" for i in range(1, 116)]
+    keys = [_key(r) for r in ROWS]
+    assert len(set(keys)) == len(keys)
+    for r in ROWS:
+        cfg = parse_config(r["config"])
+        assert r["category"] == "comm" and r["metric"] == "busbw (GB/s)"
+        assert int(cfg["nodes"]) * 8 == int(cfg["gpus"]) == int(r["n_chips"]) and cfg["per_node"] == "8"
+        assert "p5.48xlarge" in r["hardware"] and float(r["value"]) > 0
+    by_key = dict(zip(keys, ROWS))
+    for key, value in COPIED.items():
+        assert float(by_key[key]["value"]) == value, key
+
+
+def test_every_row_cites_the_file_at_its_commit_with_a_date():
+    for r in ROWS:
+        src = r["source"]
+        assert f"commit {COMMIT}, 2025-10-14" in src, r["id"]
+        assert re.search(rf"https://github\.com/crazyguitar/aws-gpu-communication-benchmark/blob/{COMMIT}/data/nccl_\w+\.csv", src)
+        assert "EFA" in r["hardware"] and "FI_PROVIDER=efa" in r["notes"]
+
+
+def test_fit_rows_are_every_other_row_and_only_the_preset_is_fitted_on_them():
+    fit = {r["id"] for r in ROWS[0::2]}
+    assert comm.FIT_IDS_SYSTEMS == fit and fit <= comm.FIT_IDS
+    assert not fit & comm.FIT_IDS_SHIPPED  # data/perf/collectives.yaml's fit (comm.calibrate) never reads them
+    raw = load_system("p5-48xlarge").provenance
+    fitted_on = next(s.fitted_on for k, s in raw.items() if k.endswith("bw_efficiency"))
+    assert set(fitted_on) == fit
+
+
+def test_the_preset_is_an_hgx_h100_node_on_3200_gbps_of_efa():
+    p5, dgx = load_system("p5-48xlarge"), load_system("dgx-h100")
+    assert p5.chip.name == dgx.chip.name == "h100-sxm" and p5.chips_per_node == 8
+    assert p5.scale_out_bytes_per_s == pytest.approx(3200e9 / 8 / 8)  # 3200 Gb/s per instance, 8 GPUs, bits -> bytes
+    assert p5.scale_up == dgx.scale_up
+
+
+def test_a_large_all_to_all_across_two_instances_runs_at_the_fitted_efa_bandwidth():
+    # 2 GiB all-to-all on 16 GPUs in 2 instances: each GPU sends 8/16 of its buffer over its 50 GB/s of EFA, at the
+    # fitted 70%, while the other 7/16 goes over NVLink at once (faster); latency is tens of microseconds against
+    # ~31 ms. busbw = algbw x 15/16 = S / (0.5 S / (0.70 x 50 GB/s)) x 15/16 = 65.6 GB/s.
+    row = next(r for r in ROWS if _key(r) == ("all_to_all", 2, 2048))
+    assert comm.predict(row) == pytest.approx(0.70 * 50 / 0.5 * 15 / 16, rel=0.01)
+    # on the InfiniBand preset the same row runs at the shipped scale-out efficiency instead
+    ib = dict(row, hardware="NVIDIA H100 80GB SXM (2 nodes x 8)")
+    assert comm.predict(ib) == pytest.approx(load_params().scale_out.bw_efficiency * 50 / 0.5 * 15 / 16, rel=0.01)
+
+
+def test_the_fit_script_finds_the_shipped_efficiency():
+    best, loss_at = load_script("fit_p5_efa").fit()
+    raw = load_system("p5-48xlarge")
+    assert best == raw.calibration.collectives.scale_out.bw_efficiency == 0.70
+    assert loss_at[best] < loss_at[1.0]  # the InfiniBand value fits these rows worse
+
+
+def test_a_chip_alone_still_gets_the_dgx_preset():
+    # p5-48xlarge is built from h100-sxm too; a scenario naming only the chip keeps DGX H100's InfiniBand network
+    scn = scenario_from_dict({"model": "llama-3.1-8b", "system": {"chip": "h100-sxm", "count": 16},
+                              "precision": "bf16", "parallel": {"tp": 8}, "training": {"global_batch": 32, "seq_len": 2048}})
+    assert resolve_system(scn).name == "dgx-h100"
