@@ -297,12 +297,12 @@ def test_held_out_busbw_median_error_within_10_percent():
 
 
 @needs_presets
-def test_held_out_efa_rows_within_20_percent():
+def test_held_out_efa_rows_within_15_percent():
     """nccl-tests over EFA on 2-32 AWS p5.48xlarge: the p5-48xlarge preset's fitted network gets the held-out rows'
-    median within 20% (16.7% when fitted; 28% with the InfiniBand value, scripts/fit_p5_efa.py). A bound, not the
-    goal: the model's ring all-gather across many instances is too fast at small sizes (systems/p5-48xlarge.yaml)."""
+    median within 15% (12.2% when fitted; 28% with the InfiniBand values, scripts/fit_p5_efa.py). A bound, not the
+    goal: mid-size all-gathers and all-reduces over many instances stay 30-65% off (systems/p5-48xlarge.yaml)."""
     held = [abs(t["error"]) for t in comm.error_table() if t["id"].startswith("comm-p5-") and t["set"] == "held_out"]
-    assert len(held) == 57 and statistics.median(held) <= 0.20
+    assert len(held) == 57 and statistics.median(held) <= 0.15
 
 
 @needs_presets
