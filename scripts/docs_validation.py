@@ -102,6 +102,10 @@ BATCH_TEXT = {
                  "regenerated the docs with the eighth batch, each mapped from its source alone and scored once, all held "
                  "out, never fitted on; their first scores are in the `*_fresh9_*` mapping files and fresh9_kc_scores.md; "
                  "included in the tables above)"),
+    "-fresh10-": ("The tenth unseen-data batch alone (ids `*-fresh10-*`: collected in a separate checkout of the commit that "
+                  "gave the tests one rows_of helper, each mapped from its source alone and scored once, all held out, never "
+                  "fitted on; their first scores are in serve_scenarios_fresh10.yaml's rows and fresh10_serve_scores.md; "
+                  "included in the tables above)"),
 }
 
 
