@@ -315,6 +315,13 @@ def _guide_allreduce() -> str:
     return f"~{r['busbw_gbps']:.0f} GB/s"
 
 
+@block("guide-alltoall-p5")
+def _guide_alltoall_p5() -> str:
+    p5 = fabless_json("op", "alltoall", "--system", "p5-48xlarge", "--chips", "16", "--bytes", "1GiB")
+    ib = fabless_json("op", "alltoall", "--system", "dgx-h100", "--chips", "16", "--bytes", "1GiB")
+    return f"~{p5['busbw_gbps']:.0f} GB/s on p5-48xlarge, ~{ib['busbw_gbps']:.0f} GB/s on dgx-h100"
+
+
 def _serving_estimate() -> dict:
     return fabless_json("estimate", str(ROOT / "examples" / "scenarios" / "llama-70b-serving-dgx-h100.yaml"))
 
