@@ -279,7 +279,7 @@ def _log_errors(rows: Iterable[dict], params: CollectiveParams, resolver: Resolv
 
 def calibrate(rows: list[dict] | None = None, *, start: CollectiveParams | None = None,
               resolver: Resolver | None = None, sweeps: int = 12) -> tuple[CollectiveParams, float]:
-    """Fit the CALIBRATED parameters on the FIT_IDS rows: coordinate descent on the
+    """Fit the CALIBRATED parameters on the FIT_IDS_SHIPPED rows: coordinate descent on the
     sum of |log(predicted / measured)|. Returns the parameters and the loss."""
     rows = [r for r in (rows if rows is not None else comm_rows()) if r["id"] in FIT_IDS_SHIPPED]
     p = start or load_params()
