@@ -638,14 +638,21 @@ def _spanning(kind: str, S: np.ndarray, up: _Fabric, out: _Fabric, p: Collective
     # Its latency is the path of one chunk, pipelined through the ring: of its steps (hops),
     # the worst chunk crosses each of the k domain boundaries once per pass (2k for an
     # all-reduce, as NCCL's tuner counts them) at the network's step cost, the other hops
-    # at the scale-up step cost.
+    # at the scale-up step cost. The Simple protocol's scale-up step cost is the pacing of
+    # its chunks (flag round trip and flow control per chunk, fitted on one-node rings, where
+    # NVLink sets the pace); when the network is the ring's slower link, that work overlaps
+    # the network's chunk transfers and a scale-up hop adds only its wire latency to the
+    # path (AWS p5 rings of 16-256 GPUs: docs/collectives.md). LL and LL128 carry their flag
+    # in the data: their step cost is on the path whichever link is slower.
     if up.topology == "switch" and kind in ("all_reduce", "all_gather", "reduce_scatter"):
         steps, vol = _ring_steps_and_volume(kind, g)
         inter_steps = min(steps, (2 if kind == "all_reduce" else 1) * k)
         for pr in (q for q in up.protocols if q in out.protocols):  # one protocol end to end
-            bw = min(up.eff(pr, p.ll_bw_fraction) * up.chip_bytes_per_s,
-                     m * out.eff(pr, p.ll_bw_fraction) * out.chip_bytes_per_s)
-            lat = (steps - inter_steps) * up.step_s(pr) + inter_steps * out.step_s(pr)
+            up_bw = up.eff(pr, p.ll_bw_fraction) * up.chip_bytes_per_s
+            out_bw = m * out.eff(pr, p.ll_bw_fraction) * out.chip_bytes_per_s
+            intra_step = up.hop_latency_s if pr == "simple" and out_bw < up_bw else up.step_s(pr)
+            lat = (steps - inter_steps) * intra_step + inter_steps * out.step_s(pr)
+            bw = min(up_bw, out_bw)
             cands.append((f"ring/{pr}", lat, vol * S / bw))
     return cands
 
