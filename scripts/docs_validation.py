@@ -106,6 +106,10 @@ BATCH_TEXT = {
                   "gave the tests one rows_of helper, each mapped from its source alone and scored once, all held out, never "
                   "fitted on; their first scores are in serve_scenarios_fresh10.yaml's rows and fresh10_serve_scores.md; "
                   "included in the tables above)"),
+    "-fresh11-": ("The eleventh unseen-data batch alone (ids `*-fresh11-*`: collected in a separate checkout of the commit that "
+                  "documented the nccom-test figures, GB300 and TPU v4 rows, each mapped from its source alone and scored "
+                  "once, all held out, never fitted on; their first scores are in fresh11_scores.md; included in the "
+                  "tables above)"),
 }
 
 
