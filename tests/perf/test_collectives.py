@@ -476,6 +476,32 @@ def test_a_256_gpu_p5_all_gather_ring_by_hand():
     assert t.time_s == pytest.approx(measured_s, rel=0.16)
 
 
+@needs_presets
+def test_a_job_on_part_of_a_tpu_pod_runs_on_a_compact_slice():
+    """Cloud TPU slices are compact blocks (v4-32 = 16 chips: 2x2x4; v6e-16: 4x4); v4 and v5p slices from one 4x4x4
+    cube on wrap around every dimension, smaller ones are meshes (Google Cloud TPU docs 'TPU v5p', 'TPU types and
+    topologies'); on a 2D v6e pod only a dimension spanned whole wraps."""
+    def sized(name: str, n: int):
+        s = load_system(name)
+        return s.model_copy(update={"chips": n, "chips_per_node": min(s.chips_per_node, n)})
+
+    dims, wraps = C.slice_dims(sized("tpu-v4-pod", 16))
+    assert sorted(dims) == [2, 2, 4]
+    assert not any(wraps)
+    dims, wraps = C.slice_dims(sized("tpu-v4-pod", 128))
+    assert sorted(dims) == [4, 4, 8] and all(wraps)
+    dims, wraps = C.slice_dims(sized("tpu-v6e-256", 16))
+    assert dims == [4, 4] and wraps == [False, False]
+    assert C.slice_dims(sized("tpu-v6e-256", 256)) is None  # the whole pod
+    assert C.slice_dims(sized("trn1-server", 4)) is None  # NeuronLink: no slices, the group keeps the server's torus
+    # a zero-byte all-reduce over all 16 chips costs its steps alone (ICI: no launch): on the 2x2x4 slice
+    # 2 x (3 + 1 + 1) = 10 steps; packed as before into one whole 16-chip ring of the 16x16x16 pod it was 2 x 15 = 30
+    v4 = sized("tpu-v4-pod", 16)
+    step_s = v4.scale_up.latency_us * 1e-6 + C.params_for(v4).generation("ICI").simple_step_overhead_s
+    assert C.collective_time("all_reduce", 0, 16, v4).time_s == pytest.approx(10 * step_s)
+    assert C.collective_time("all_reduce", 0, 16, load_system("tpu-v4-pod")).time_s == pytest.approx(30 * step_s)
+
+
 def test_neuronlink_collectives_pay_one_launch_and_a_step_per_hop():
     # trn1.32xlarge: a 4x4 NeuronLink torus, 2 us per hop. An 8-byte all-reduce over the 16 chips is
     # bidirectional rings along both dimensions: reduce-scatter + all-gather = 2 x (3 + 3) = 12 steps,

@@ -313,6 +313,13 @@ class ScaleUpDomain(Frozen):
         None, description="for a torus whose dimensions differ: per chip, both directions, GB/s over the two links "
                           "of each dimension (torus_dims order); None splits the chip's scale-up bandwidth equally")
     in_network_reduction: bool = Field(False, description="the switch reduces (NVLink SHARP / NVLS)")
+    compact_slices: bool = Field(
+        False, description="for a torus: a job on fewer chips than the domain runs on a compact slice of it (Cloud "
+                           "TPU's slices: 16 chips of a v4 pod are 2x2x4), and its groups are packed inside that slice")
+    full_wrap_slice_chips: PositiveInt | None = Field(
+        None, description="with compact_slices: a slice of at least this many chips wraps around along every dimension "
+                          "(TPU v4, v5p, Ironwood: optical circuit switches join 4x4x4 cubes), a smaller one is a mesh. "
+                          "None: a slice wraps only along the dimensions it spans whole")
     latency_us: PositiveFloat = Field(description="one-hop software-visible latency of a small message")
     technology: str | None = Field(None, description="the domain's own fabric, where the chip has no scale-up links "
                                    "of its own (host-attached cards behind a PCIe switch)")

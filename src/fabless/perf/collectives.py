@@ -370,8 +370,41 @@ class _Fabric:
         return e * ll_fraction if protocol == "ll" else e
 
 
+def _compact_block(n: int, dims: list[int]) -> list[int] | None:
+    """Extents of a compact block of ``n`` chips in a torus of ``dims`` (one per dimension, in
+    order): the smallest extent that can still double inside its dimension doubles, as TPU slices
+    are shaped (16 chips of a v4 pod: 2x2x4; 8 of a 16x16 v6e pod: 2x4). None if ``n`` does not
+    tile that way."""
+    part = [1] * len(dims)
+    while n > 1:
+        options = [i for i in range(len(dims)) if dims[i] % (part[i] * 2) == 0]
+        if n % 2 or not options:
+            return None
+        i = min(options, key=lambda j: (part[j], j))
+        part[i] *= 2
+        n //= 2
+    return part
+
+
+def slice_dims(system: System) -> tuple[list[int], list[bool]] | None:
+    """The slice a job on ``system.chips`` chips of a larger torus domain runs on: its extent
+    along each of the domain's dimensions (:func:`_compact_block`) and whether each may wrap
+    around (every dimension, from ``scale_up.full_wrap_slice_chips`` chips on; otherwise only a
+    dimension the slice spans whole). None where the job fills the domain (or spans several),
+    the domain is not a torus with ``scale_up.compact_slices``, or the count does not tile it."""
+    su = system.scale_up
+    if su.topology != "torus" or not su.compact_slices or not su.torus_dims or system.chips >= su.size:
+        return None
+    full = list(su.torus_dims)
+    part = _compact_block(system.chips, full)
+    if part is None:
+        return None
+    every = su.full_wrap_slice_chips is not None and system.chips >= su.full_wrap_slice_chips
+    return part, [every or p == d for p, d in zip(part, full)]
+
+
 def _torus_dims(group: int, dims: list[int], shape: tuple[int, ...] | None = None,
-                link_bw: list[float] | None = None) -> tuple[_Dim, ...]:
+                link_bw: list[float] | None = None, wraps: list[bool] | None = None) -> tuple[_Dim, ...]:
     """The sub-torus a packed group of ``group`` chips occupies.
 
     Whole dimensions first (they keep their wrap-around links); what is left is spread
@@ -379,37 +412,36 @@ def _torus_dims(group: int, dims: list[int], shape: tuple[int, ...] | None = Non
     as TPU slices are shaped: 8 chips of a 16x16 pod are 4x2, not a line of 8), each
     part of a dimension a line. ``shape`` names the group's extent along each torus
     dimension instead (e.g. ``(1, 4, 2)``); a part equal to the whole dimension wraps.
-    ``link_bw``: one link's one-direction bytes/s along each dimension (0 if not given)."""
+    ``link_bw``: one link's one-direction bytes/s along each dimension (0 if not given).
+    ``wraps``: whether each dimension has wrap-around links at all (default: all do; a
+    slice smaller than a TPU cube is a mesh, :func:`slice_dims`)."""
     bw = list(link_bw) if link_bw is not None else [0.0] * len(dims)
+    wr = list(wraps) if wraps is not None else [True] * len(dims)
     if shape is not None:
         if len(shape) != len(dims) or any(s < 1 or d % s for s, d in zip(shape, dims)) or math.prod(shape) != group:
             raise FablessError(f"group shape {'x'.join(map(str, shape))} does not fit the {'x'.join(map(str, dims))} torus "
                                f"with {group} chips: give one size per dimension, each dividing it, product = group size")
-        return tuple(_Dim(s, s == d, b) for s, d, b in zip(shape, dims, bw) if s > 1)
+        return tuple(_Dim(s, s == d and w, b) for s, d, b, w in zip(shape, dims, bw, wr) if s > 1)
     whole: list[_Dim] = []
     remaining = group
     free: list[int] = []
     free_bw: list[float] = []
-    for d, b in zip(dims, bw):
+    free_wr: list[bool] = []
+    for d, b, w in zip(dims, bw, wr):
         if d == 1:
             continue
         if not free and remaining >= d and remaining % d == 0:
-            whole.append(_Dim(d, True, b))
+            whole.append(_Dim(d, w, b))
             remaining //= d
         else:
             free.append(d)
             free_bw.append(b)
-    part = [1] * len(free)
-    while remaining > 1:
-        # grow the smallest part that can still double inside its dimension
-        options = [i for i in range(len(free)) if free[i] % (part[i] * 2) == 0 and part[i] * 2 <= free[i]]
-        if remaining % 2 or not options:
-            raise FablessError(f"a group of {group} chips does not tile the {'x'.join(map(str, dims))} torus; "
-                               f"use a group size that is a product of its dimensions")
-        i = min(options, key=lambda j: (part[j], j))
-        part[i] *= 2
-        remaining //= 2
-    return tuple(whole) + tuple(_Dim(p_, p_ == d, b) for p_, d, b in zip(part, free, free_bw) if p_ > 1)
+            free_wr.append(w)
+    part = _compact_block(remaining, free)
+    if part is None:
+        raise FablessError(f"a group of {group} chips does not tile the {'x'.join(map(str, dims))} torus; "
+                           f"use a group size that is a product of its dimensions")
+    return tuple(whole) + tuple(_Dim(p_, p_ == d and w, b) for p_, d, b, w in zip(part, free, free_bw, free_wr) if p_ > 1)
 
 
 def _scale_up_fabric(system: System, group: int, params: CollectiveParams,
@@ -430,7 +462,11 @@ def _scale_up_fabric(system: System, group: int, params: CollectiveParams,
         else:
             n_dims = sum(1 for d in full if d > 1) or 1
             per_dim = [chip_bw / (2 * n_dims)] * len(full)  # two links (+ and -) per dimension
-        dims = _torus_dims(group, full, shape, per_dim)
+        wraps = None
+        sliced = slice_dims(system) if su.topology == "torus" and shape is None else None
+        if sliced is not None:  # a job on part of the domain: its groups are packed inside its slice
+            full, wraps = sliced
+        dims = _torus_dims(group, full, shape, per_dim, wraps)
         return _Fabric("scale_up", "torus", group, chip_bw, max(per_dim), hop, fab, dims,
                        nvls_bw_efficiency=nvls_eff, launch_s=launch)
     if shape is not None:
