@@ -54,7 +54,8 @@ def _set(text: str, key: str, value: float) -> str:
 
 
 def _set_score(text: str, value: float) -> str:
-    pat = re.compile(r"(\n" + STACK + r":\n(?:  .*\n)*?  decode_score_cost_s: \{value: )[A-Z0-9.e+-]+")
+    # the stack's header may carry a YAML anchor (``neuron-inference: &neuron_inference``)
+    pat = re.compile(r"(\n" + STACK + r":[^\n]*\n(?:  .*\n)*?  decode_score_cost_s: \{value: )[A-Z0-9.e+-]+")
     out, n = pat.subn(lambda m: m.group(1) + f"{value:.3e}", text)
     if n != 1:
         raise SystemExit(f"software.yaml: {STACK}.decode_score_cost_s not found")
