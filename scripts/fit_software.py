@@ -81,12 +81,14 @@ def main() -> None:
         if write:
             line = (f"  framework_kernel_efficiency: {{value: {best:.2f}, source: *fitnote, confidence: fitted, "
                     f"fitted_on: [{', '.join(fit_ids)}]}}\n")
-            # a stack header may carry a YAML anchor (neuron-inference: &neuron_inference)
-            block = re.compile(rf"(^{re.escape(name)}:[^\n]*\n(?:  .*\n)*?)  framework_kernel_efficiency: .*\n", re.M)
+            # the stack's header line and its indented body; the header may carry a YAML anchor
+            # (neuron-inference: &neuron_inference)
+            stack = rf"^{re.escape(name)}:[^\n]*\n(?:  .*\n)*"
+            block = re.compile(rf"({stack}?)  framework_kernel_efficiency: .*\n", re.M)
             if block.search(text):
                 text = block.sub(lambda m: m.group(1) + line, text)
             else:
-                text = re.sub(rf"(^{re.escape(name)}:[^\n]*\n(?:  .*\n)*)", lambda m: m.group(1) + line, text, count=1, flags=re.M)
+                text = re.sub(rf"({stack})", lambda m: m.group(1) + line, text, count=1, flags=re.M)
     if write:
         path.write_text(text)
         print(f"wrote {path}")

@@ -463,7 +463,7 @@ def _scale_up_fabric(system: System, group: int, params: CollectiveParams,
             n_dims = sum(1 for d in full if d > 1) or 1
             per_dim = [chip_bw / (2 * n_dims)] * len(full)  # two links (+ and -) per dimension
         wraps = None
-        sliced = slice_dims(system) if su.topology == "torus" and shape is None else None
+        sliced = slice_dims(system) if shape is None else None
         if sliced is not None:  # a job on part of the domain: its groups are packed inside its slice
             full, wraps = sliced
         dims = _torus_dims(group, full, shape, per_dim, wraps)
