@@ -62,7 +62,7 @@ def test_embedding_bound_step_equals_hand_bytes_over_bandwidth():
                         "bottom_mlp": [256], "top_mlp": [1]}, name="emb-bound")
     from fabless.estimate.recsys import recsys_step
 
-    system = load_system("dgx-h100").model_copy(update={"chips": 1, "chips_per_node": 1})
+    system = load_system("dgx-h100").resized(1)
     step = recsys_step(cfg, system, ChipParams.from_chip(system.chip), batch=8192, training=False,
                        sharding="table_wise")
     rate, _, launch = _bw("h100-sxm")

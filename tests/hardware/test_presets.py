@@ -40,3 +40,16 @@ def test_h100_spot_values():
     assert h.physical.tdp_w == 700
     # 528 tensor cores x 512 bf16 MACs x 2 x 1.83 GHz = 989.4 TFLOPS
     assert h.derived_peak_tflops("bf16") == pytest.approx(528 * 512 * 2 * 1.83e9 / 1e12)
+
+
+def test_resized_system_keeps_its_fabric_and_fills_nodes_up_to_the_count():
+    """DGX H100 is one 8-GPU node: 4 of its chips are a half node (4 per node), 32 are four nodes of 8 on its network;
+    the chip, the scale-up domain and the network are the preset's (only the counts change)."""
+    s = load_system("dgx-h100")
+    half, four = s.resized(4), s.resized(32)
+    assert (half.chips, half.chips_per_node) == (4, 4)
+    assert (four.chips, four.chips_per_node) == (32, 8)
+    assert four.chips // four.chips_per_node == 4
+    for r in (half, four):
+        assert r.chip == s.chip and r.scale_up == s.scale_up and r.scale_out == s.scale_out
+    assert (s.chips, s.chips_per_node) == (8, 8)  # the preset itself is untouched

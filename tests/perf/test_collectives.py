@@ -483,7 +483,7 @@ def test_a_job_on_part_of_a_tpu_pod_runs_on_a_compact_slice():
     topologies'); on a 2D v6e pod only a dimension spanned whole wraps."""
     def sized(name: str, n: int):
         s = load_system(name)
-        return s.model_copy(update={"chips": n, "chips_per_node": min(s.chips_per_node, n)})
+        return s.resized(n)
 
     dims, wraps = C.slice_dims(sized("tpu-v4-pod", 16))
     assert sorted(dims) == [2, 2, 4]

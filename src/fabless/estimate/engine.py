@@ -136,10 +136,9 @@ def resolve_system(scn: Scenario) -> System:
     key = (id(base), count)
     hit = _RESIZED.get(key)
     if hit is None or hit[0] is not base:
-        per_node = min(base.chips_per_node, count)
         if len(_RESIZED) > 256:
             _RESIZED.clear()
-        hit = _RESIZED[key] = (base, base.model_copy(update={"chips": count, "chips_per_node": per_node}))
+        hit = _RESIZED[key] = (base, base.resized(count))
     return hit[1]
 
 

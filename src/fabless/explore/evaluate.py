@@ -206,7 +206,7 @@ class Evaluator:
         system = None
         if self.system is not None:  # resized to the scenario's chips, as the engine's resolve_system does
             count = plan.tp * plan.pp * plan.dp
-            system = self.system.model_copy(update={"chips": count, "chips_per_node": min(self.system.chips_per_node, count)})
+            system = self.system.resized(count)
             if s.inference is not None:  # the engine's one plan check (training's runs below, with its batch)
                 try:
                     check_plan(plan, cfg, plan.chips, system)
@@ -268,7 +268,7 @@ class Evaluator:
             raise FablessError(f"workload {s.name}: {exc}") from None
         system = None
         if self.system is not None:
-            system = self.system.model_copy(update={"chips": plan.dp, "chips_per_node": min(self.system.chips_per_node, plan.dp)})
+            system = self.system.resized(plan.dp)
         sw = with_chip_calibration(resolve_software(None, self.base, s.phase), self.base, s.phase)
         eff = sw.framework_kernel_efficiency if sw is not None else None
         g = parts["graph"]

@@ -428,6 +428,13 @@ class System(Frozen):
             raise ValueError(f"cpu_cores and memory_gib describe CPU instances; {self.chip.name} is a {self.chip.kind}")
         return self
 
+    def resized(self, chips: int) -> System:
+        """This system with ``chips`` chips: a job on part of it, or on several of it joined by its
+        scale-out network; a node keeps its chips up to ``chips``. Not validated again: whether
+        ``chips`` fills whole nodes is the caller's rule (a scenario's count must; a collective's
+        group inside a plan may take part of a node)."""
+        return self.model_copy(update={"chips": chips, "chips_per_node": min(self.chips_per_node, chips)})
+
     @property
     def scale_up_link(self) -> ScaleUp | None:
         """The scale-up link of one chip: the chip's own, else the one the system's domain gives
