@@ -101,6 +101,20 @@ def assert_unseen_rows_held_out(ids: set[str], marker: str) -> None:
             assert marker not in f.read_text(), f.name
 
 
+def assert_cited_only_by(file: str, publications: tuple[str, ...], *, also: tuple[str, ...] = ()) -> None:
+    """No measurement file but ``file`` (and those whose name holds one of ``also``: later batches that
+    read other documents of the same place) cites any of ``publications`` (lower-case fragments of a
+    source): an unseen-data batch's sources are new to the project."""
+    from fabless.validate.core import load_rows
+
+    for r in load_rows():
+        if r["_file"] == file or any(a in r["_file"] for a in also):
+            continue
+        s = r.get("source", "").lower()
+        for pub in publications:
+            assert pub not in s, (r["id"], pub)
+
+
 def rows_of(file: str) -> tuple[list[dict], dict[str, dict]]:
     """The shipped measurement rows of one data file (``published_*.csv``), in file order, and the
     same rows by id. Fails if the file has no rows, repeats an id, or uses an id another file uses:
