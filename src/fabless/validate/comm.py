@@ -89,6 +89,7 @@ HARDWARE_SYSTEMS: list[tuple[str, str, dict]] = [
     ("mi300x", "mi300x-8", {}),
     ("tpu7x 2x2x1", "tpu-v7-2x2x1", {}),  # Ironwood devices (chiplets): see the preset
     ("tpu v5p", "tpu-v5p-pod", {}),
+    ("tpu v5e slice", "tpu-v5e-256", {}),  # a group inside a slice of the pod (shape= in the config)
     ("tpu v6e", "tpu-v6e-256", {}),
     ("h200", "dgx-h200", {}),
     ("h100", "dgx-h100", {}),
