@@ -482,8 +482,7 @@ def test_a_job_on_part_of_a_tpu_pod_runs_on_a_compact_slice():
     cube on wrap around every dimension, smaller ones are meshes (Google Cloud TPU docs 'TPU v5p', 'TPU types and
     topologies'); on a 2D v6e pod only a dimension spanned whole wraps."""
     def sized(name: str, n: int):
-        s = load_system(name)
-        return s.resized(n)
+        return load_system(name).resized(n)
 
     dims, wraps = C.slice_dims(sized("tpu-v4-pod", 16))
     assert sorted(dims) == [2, 2, 4]

@@ -57,8 +57,7 @@ def test_resident_time_moves_bytes_from_dram_to_sram_by_hand():
 
 
 def _one(system: str):
-    s = load_system(system)
-    return s.resized(1)
+    return load_system(system).resized(1)
 
 
 def test_dlrm_v2_dense_part_is_resident_on_mtia_and_not_on_a100():

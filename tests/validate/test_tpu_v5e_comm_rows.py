@@ -8,6 +8,7 @@ import pytest
 
 from fabless.hardware import load_system
 from fabless.perf.collectives import collective_time
+from fabless.units import parse_bytes
 from fabless.validate import comm
 from fabless.validate.core import parse_config
 from tests.conftest import rows_of
@@ -26,7 +27,7 @@ def test_rows_are_the_two_profiled_gathers_cited_with_the_commit():
         r = BY_ID[rid]
         cfg = parse_config(r["config"])
         # the gathered array [E, F] in bf16 is the output; each of the 4 chips holds E/4 rows of it
-        assert int(cfg["msg_size"].rstrip("B")) == e * f * 2
+        assert parse_bytes(cfg["msg_size"]) == e * f * 2
         assert e // 4 * f * 2 == {"comm-sb-001": 32 * 1024, "comm-sb-002": 8 * 1024 * 1024}[rid]  # "32kB", "8.4MB"
         assert cfg["kind"] == "all_gather" and cfg["shape"] == "1x4" and int(r["n_chips"]) == 4
         assert float(r["value"]) == us and r["metric"] == "all-gather time (us)"

@@ -89,7 +89,9 @@ HARDWARE_SYSTEMS: list[tuple[str, str, dict]] = [
     ("mi300x", "mi300x-8", {}),
     ("tpu7x 2x2x1", "tpu-v7-2x2x1", {}),  # Ironwood devices (chiplets): see the preset
     ("tpu v5p", "tpu-v5p-pod", {}),
-    ("tpu v5e slice", "tpu-v5e-256", {}),  # a group inside a slice of the pod (shape= in the config)
+    # a group inside a slice of the v5e pod (shape= in the config); the key names the slice rows only, so the
+    # single-host v5litepod-8 rows (comm-fresh4-009/010) stay unmapped as they were scored
+    ("tpu v5e slice", "tpu-v5e-256", {}),
     ("tpu v6e", "tpu-v6e-256", {}),
     ("h200", "dgx-h200", {}),
     ("h100", "dgx-h100", {}),
