@@ -68,3 +68,46 @@ def test_library_values_carry_their_own_provenance():
     assert src["fitted_on"] == ["kernel-amd-001", "kernel-amd-007"]
     assert p.sources[0]["mma_8bit_ratio"]["fitted_on"] == ["kernel-amd-003", "kernel-amd-005", "kernel-amd-008"]
     assert "library" not in p.sources[0]["mma_efficiency"]  # not set by the library: the family's
+
+
+GEMM_TABLES = ("aiconfigurator-trtllm-1.3.0rc10", "aiconfigurator-sglang-0.5.9")
+
+
+@pytest.mark.parametrize("name", GEMM_TABLES)
+def test_gemm_table_libraries_hold_what_their_fit_gives(name):
+    # scripts/fit_gemm_tables.py: the families' rule on one table's fit rows; the file rounds the rate to 3 digits
+    from fabless.validate import kernel
+
+    fitted = kernel.calibrate_library(name)
+    lib = library(name)
+    assert set(fitted) == {"nvidia-hopper", "nvidia-blackwell"}
+    for fam, values in fitted.items():
+        shipped = lib.values_for(fam)
+        assert set(shipped) == set(values), (fam, shipped)
+        assert shipped["mma_efficiency"] == pytest.approx(values["mma_efficiency"], abs=6e-4), fam
+        if "tile_overhead_s" in values:
+            assert shipped["tile_overhead_s"] == pytest.approx(values["tile_overhead_s"], abs=1e-12), fam
+    # its fit rows are fit rows of the families too: the tables' split is unchanged
+    assert set(lib.rows) <= kernel.FIT_IDS
+
+
+def test_a_table_row_is_predicted_at_its_tables_rate():
+    from fabless.validate import kernel
+    from fabless.validate.core import load_rows
+
+    rows = {r["id"]: r for r in load_rows()}
+    # kernel-aic-063 (H100, TensorRT-LLM table, m 4096, n 16384, k 16384) and kernel-aic-090 (the same shape, SGLang's)
+    trt, sgl = rows["kernel-aic-063"], rows["kernel-aic-090"]
+    assert library_for_source(trt["source"]).name == "aiconfigurator-trtllm-1.3.0rc10"
+    assert library_for_source(sgl["source"]).name == "aiconfigurator-sglang-0.5.9"
+    # compute-bound, 256 K-steps of 64 a tile: the rate scales as mma_efficiency (0.826 and 0.738 against the
+    # family's 0.779); the per-wave overheads (1.3 and 0.95 us over 16 waves) move it by under 0.5%
+    family = ChipParams.from_chip("h100-sxm")
+    base = float(gemm_time(4096, 16384, 16384, family, "bf16").time_s[0])
+    assert base / float(gemm_time(4096, 16384, 16384, with_library(family, library(GEMM_TABLES[0])), "bf16").time_s[0]) \
+        == pytest.approx(0.826 / 0.779, rel=0.005)
+    assert base / float(gemm_time(4096, 16384, 16384, with_library(family, library(GEMM_TABLES[1])), "bf16").time_s[0]) \
+        == pytest.approx(0.738 / 0.779, rel=0.005)
+    # and the two rows, measured 787.5 and 675.1 TFLOP/s, come out within 5% and 10% of the tables' rates
+    assert kernel.predict(trt) == pytest.approx(float(trt["value"]), rel=0.05)
+    assert kernel.predict(sgl) == pytest.approx(float(sgl["value"]), rel=0.10)

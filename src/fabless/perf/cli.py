@@ -104,9 +104,10 @@ def gemm(chip: list[str] = CHIP, m: int = typer.Option(..., "-m", help="Rows of 
          n: int = typer.Option(..., "-n", help="Columns of B and C."), k: int = typer.Option(..., "-k", help="The contracted dimension."),
          batch: int = typer.Option(1, "--batch", help="Independent GEMMs in one batched call."),
          dtype: str = DTYPE, model: str = MODEL, explain: bool = EXPLAIN, json: bool = JSON,
-         library: str = typer.Option(None, "--library", help="A kernel library whose own 8-bit efficiency applies "
-                                     "(data/perf/libraries.yaml, e.g. azure-benchmarking-guide); default: the "
-                                     "framework stacks' kernels.")) -> None:
+         library: str = typer.Option(None, "--library", help="A kernel library or GEMM table whose own efficiencies apply "
+                                     "(data/perf/libraries.yaml: azure-benchmarking-guide, "
+                                     "aiconfigurator-trtllm-1.3.0rc10, aiconfigurator-sglang-0.5.9); default: "
+                                     "the framework stacks' kernels.")) -> None:
     """A matrix multiply C (m x n) = A (m x k) @ B (k x n); on a CPU chip (kind: cpu) the CPU model times it.
 
     Example: fabless op gemm --chip h100-sxm -m 8192 -n 8192 -k 8192 --dtype bf16 --explain

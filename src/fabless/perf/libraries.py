@@ -1,5 +1,6 @@
-"""Kernel libraries as an input: a benchmark harness's GEMM library may reach a different share of
-a chip's narrow (8-bit) peak than the kernels the framework stacks run (``data/perf/libraries.yaml``).
+"""Kernel libraries as an input: a benchmark harness's GEMM library, or one framework release's GEMM
+table, may reach a different share of a chip's peak (narrow 8-bit or 16-bit) and lose a different time
+per wave of tiles than the kernels the framework stacks run (``data/perf/libraries.yaml``).
 
 :func:`with_library` returns chip parameters with the library's family values in place of the
 family's own; :func:`library_for_source` finds the library a measurement's source names.

@@ -39,6 +39,9 @@ families' ``tile_overhead_s`` on every other small-K shape (k 128-1024) in id or
 fits its library's ``mma_8bit_ratio`` on the large shapes (every dimension >= 4096) and its
 ``tile_overhead_s`` on the others, each time every other row in id order from the first, on the
 family's first product (H100, MI300X; GB200 for Blackwell's ratio); every other row is held out.
+Each of NVIDIA's two GEMM tables is also a library of its own (``aiconfigurator-*``), whose
+``mma_efficiency`` and ``tile_overhead_s`` :func:`calibrate_library` fits on that table's fit rows by
+the families' rule; the families' values stay fitted on both tables together.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ import numpy as np
 from fabless.perf.attention import attention_time
 from fabless.perf.gemm import gemm_time
 from fabless.perf.memory import hbm_read_time, memcpy_time
-from fabless.perf.libraries import library_for_source, with_library
+from fabless.perf.libraries import library, library_for_source, with_library
 from fabless.perf.params import TIMING_METHODS, ChipParams
 from fabless.validate.core import Skip, load_rows, parse_config
 from fabless.validate.hardware_map import Unmapped, chip_for_hardware
@@ -181,6 +184,42 @@ def _match(rows: list[dict], base: dict[str, Any], key: str = "mma_efficiency", 
     return value
 
 
+def _is_small(row: dict) -> bool:
+    return min(_int(parse_config(row["config"]), d) for d in "mnk") < LARGE_GEMM_DIM
+
+
+def _fit_rate_and_overhead(wide: list[dict], rows: list[dict]) -> dict[str, float]:
+    """``mma_efficiency`` (and, when ``wide`` holds both large and small GEMMs, ``tile_overhead_s``) fitted on
+    ``rows``: the large 16-bit rows set the efficiency; the small ones (a dimension below LARGE_GEMM_DIM) set
+    the overhead on TILE_OVERHEAD_GRID_S, the efficiency refitted on the large rows at each point, the value
+    of least mean |log error| on the small rows. Without both kinds: the efficiency matched on all ``rows``."""
+    small = [r for r in wide if _is_small(r)]
+    large = [r for r in wide if r not in small]
+    if not (small and large):
+        return {"mma_efficiency": _match(rows, {})}
+    grid = []
+    for tau in TILE_OVERHEAD_GRID_S:
+        eff = _match(large, {"tile_overhead_s": tau})
+        loss = float(np.mean(np.abs(_log_err(small, {"mma_efficiency": eff, "tile_overhead_s": tau}))))
+        grid.append((loss, tau, eff))
+    _, tau, eff = min(grid)
+    return {"mma_efficiency": eff, "tile_overhead_s": tau}
+
+
+def calibrate_library(name: str, rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
+    """Refit a GEMM-table library's 16-bit values (data/perf/libraries.yaml) on the FIT_IDS rows its
+    ``match`` text names, per chip family, by the rule the families' own values follow (:func:`calibrate`):
+    {family: {param: value}}. The rows are predicted with the library in place, each fitted value overriding it."""
+    lib = library(name)
+    rows = [r for r in (rows if rows is not None else kernel_rows())
+            if r["id"] in FIT_IDS and lib.match in str(r.get("source", ""))
+            and str(r["model_or_kernel"]).lower().startswith("gemm") and _dtype(r) not in _NARROW]
+    by_family: dict[str, list[dict]] = {}
+    for r in rows:
+        by_family.setdefault(ChipParams.from_chip(chip_for_hardware(r["hardware"])).family[0], []).append(r)
+    return {fam: _fit_rate_and_overhead(rs, rs) for fam, rs in sorted(by_family.items())}
+
+
 def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
     """Refit the calibrated parameters on the FIT_IDS rows; returns {family: {param: value}}.
 
@@ -211,18 +250,7 @@ def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
         wide = [r for r in rs if _dtype(r) not in _NARROW]
         has_wide = bool(wide)
         wide = wide or rs
-        small = [r for r in wide if has_wide and min(_int(parse_config(r["config"]), d) for d in "mnk") < LARGE_GEMM_DIM]
-        large = [r for r in wide if r not in small]
-        if small and large:
-            grid = []
-            for tau in TILE_OVERHEAD_GRID_S:
-                eff = _match(large, {"tile_overhead_s": tau})
-                loss = float(np.mean(np.abs(_log_err(small, {"mma_efficiency": eff, "tile_overhead_s": tau}))))
-                grid.append((loss, tau, eff))
-            _, tau, eff = min(grid)
-            out[fam] = {"mma_efficiency": eff, "tile_overhead_s": tau}
-        else:
-            out[fam] = {"mma_efficiency": _match(wide, {})}
+        out[fam] = _fit_rate_and_overhead(wide if has_wide else [], wide)
         narrow = [r for r in rs if _dtype(r) in _NARROW and "mma_8bit_ratio" not in _library_values(r, fam)]
         if narrow and has_wide:
             out[fam]["mma_8bit_ratio"] = _match(narrow, out[fam], "mma_8bit_ratio", start=0.7, cap=math.inf)
