@@ -299,8 +299,8 @@ def test_held_out_busbw_median_error_within_10_percent():
 @needs_presets
 def test_held_out_efa_rows_within_12_percent():
     """nccl-tests over EFA on 2-32 AWS p5.48xlarge: the p5-48xlarge preset's fitted network gets the held-out rows'
-    median within 12% (9.5% when fitted; 28% with the InfiniBand values, scripts/fit_p5_efa.py). A bound, not the
-    goal: mid-size all-reduces and small all-to-alls over many instances stay 30-80% off (systems/p5-48xlarge.yaml)."""
+    median within 12% (7.7% when fitted; 28% with the InfiniBand values, scripts/fit_p5_efa.py). A bound, not the
+    goal: mid-size all-reduces over many instances stay 25-60% off (systems/p5-48xlarge.yaml)."""
     held = [abs(t["error"]) for t in comm.error_table() if t["id"].startswith("comm-p5-") and t["set"] == "held_out"]
     assert len(held) == 57 and statistics.median(held) <= 0.12
 
@@ -463,17 +463,17 @@ def test_flat_ring_simple_steps_pay_the_scale_up_step_cost_only_where_scale_up_p
 def test_a_256_gpu_p5_all_gather_ring_by_hand():
     """2 GiB all-gather over 32 p5.48xlarge (256 H100s): the flat ring's 255 steps, 32 of them across EFA at the
     preset's network step (2.7 us wire + the fitted 70 us), the other 223 at NVLink's 0.47 us wire latency
-    (EFA at 8 x 0.77 x 50 GB/s per instance paces the ring, not NVLink's 0.82 x 450 GB/s), plus 255/256 of the
-    buffer at the ring's rate: 9.39 ms by hand. The source measured 8.14 ms (busbw 262.77 GB/s, comm-p5-080): 15% less."""
+    (EFA at 8 x 0.76 x 50 GB/s per instance paces the ring, not NVLink's 0.82 x 450 GB/s), plus 255/256 of the
+    buffer at the ring's rate: 9.47 ms by hand. The source measured 8.14 ms (busbw 262.77 GB/s, comm-p5-080): 14% less."""
     p5 = load_system("p5-48xlarge")
     p = C.params_for(p5)
-    assert (p.scale_out.bw_efficiency, p.scale_out.simple_step_overhead_s) == (0.77, 7.0e-5)
+    assert (p.scale_out.bw_efficiency, p.scale_out.simple_step_overhead_s) == (0.76, 7.0e-5)
     t = C.collective_time("all_gather", 2**31, 256, p5)
-    by_hand = p.launch_latency_s + 223 * 0.47e-6 + 32 * (2.7e-6 + 70e-6) + 255 / 256 * 2**31 / (8 * 0.77 * 50e9)
+    by_hand = p.launch_latency_s + 223 * 0.47e-6 + 32 * (2.7e-6 + 70e-6) + 255 / 256 * 2**31 / (8 * 0.76 * 50e9)
     assert t.algorithm == "ring/simple" and t.time_s == pytest.approx(by_hand, rel=1e-6)
-    assert by_hand == pytest.approx(9.39e-3, rel=0.002)
+    assert by_hand == pytest.approx(9.47e-3, rel=0.002)
     measured_s = 2**31 / 262.77e9 * 255 / 256
-    assert t.time_s == pytest.approx(measured_s, rel=0.16)
+    assert t.time_s == pytest.approx(measured_s, rel=0.17)
 
 
 @needs_presets

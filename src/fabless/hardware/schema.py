@@ -358,6 +358,9 @@ class FabricCalibration(Frozen):
     ll_step_overhead_s: float | None = Field(None, ge=0, description="software cost of one LL-protocol step, s")
     ll128_bw_fraction: float | None = Field(None, ge=0, le=1, description="LL128 protocol bandwidth / Simple (0: no LL128)")
     ll128_step_overhead_s: float | None = Field(None, ge=0, description="software cost of one LL128-protocol step, s")
+    a2a_bw_efficiency: float | None = Field(None, gt=0, le=1, description="achievable fraction of one-direction bandwidth "
+                                            "of a direct all-to-all (unset: bw_efficiency)")
+    peer_overhead_s: float | None = Field(None, ge=0, description="software cost per peer message of a direct all-to-all, s")
 
 
 class NvlsCalibration(Frozen):

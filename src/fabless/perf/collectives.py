@@ -15,6 +15,9 @@ Every algorithm is an alpha-beta model a reader can check by hand::
   efficiency, step costs and launch latency where measurements show a difference.
 * Across scale-up domains every network step pays the network's hop latency plus
   a proxy / RDMA step cost (``scale_out.*_step_overhead_s``).
+* A direct all-to-all (NCCL's grouped sends and receives, one pair per peer) takes one
+  step plus a software cost per peer message (``peer_overhead_s``) and may reach its own
+  fraction of the bandwidth (``a2a_bw_efficiency``); both default to nothing extra.
 
 Like NCCL, :func:`collective_time` evaluates every algorithm that applies (ring
 and LL/Simple protocols, NVLS where the switch reduces, one-shot direct
@@ -84,13 +87,23 @@ class FabricParams:
     #: and its software cost per step
     ll128_bw_fraction: float = 0.0
     ll128_step_overhead_s: float = 0.0
+    #: A direct all-to-all (NCCL's grouped sends and receives, one pair per peer): the fraction of the
+    #: fabric's bandwidth it reaches (0: bw_efficiency, the rings' fraction) and the software cost its
+    #: proxy pays per peer message on top of one step (0: none beyond the step)
+    a2a_bw_efficiency: float = 0.0
+    peer_overhead_s: float = 0.0
+
+    def a2a_efficiency(self) -> float:
+        """The all-to-all's fraction of the bandwidth: its own where one is set, else the rings'."""
+        return self.a2a_bw_efficiency or self.bw_efficiency
 
 
 #: Fields a link generation may set instead of the scale-up default (None: use the default).
 GENERATION_FIELDS = ("bw_efficiency", "simple_step_overhead_s", "ll_step_overhead_s", "ll128_bw_fraction",
                      "ll128_step_overhead_s", "launch_latency_s", "nvls_bw_efficiency")
 #: Fields of one fabric (scale_up, scale_out), in FabricParams order; the LL128 ones may be absent.
-FABRIC_FIELDS = ("bw_efficiency", "simple_step_overhead_s", "ll_step_overhead_s", "ll128_bw_fraction", "ll128_step_overhead_s")
+FABRIC_FIELDS = ("bw_efficiency", "simple_step_overhead_s", "ll_step_overhead_s", "ll128_bw_fraction", "ll128_step_overhead_s",
+                 "a2a_bw_efficiency", "peer_overhead_s")
 
 
 @dataclass(frozen=True)
@@ -200,8 +213,8 @@ def _load_params_cached(path: str) -> CollectiveParams:
 
     def fabric(name: str) -> FabricParams:
         node = plain.get(name) if isinstance(plain.get(name), dict) else {}
-        ll128 = {f: _number(plain, f"{name}.{f}", path, at_most_one=f == "ll128_bw_fraction")
-                 for f in ("ll128_bw_fraction", "ll128_step_overhead_s") if f in node}
+        ll128 = {f: _number(plain, f"{name}.{f}", path, at_most_one=f in ("ll128_bw_fraction", "a2a_bw_efficiency"))
+                 for f in ("ll128_bw_fraction", "ll128_step_overhead_s", "a2a_bw_efficiency", "peer_overhead_s") if f in node}
         return FabricParams(
             _number(plain, f"{name}.bw_efficiency", path, fraction=True),
             _number(plain, f"{name}.simple_step_overhead_s", path),
@@ -363,8 +376,8 @@ class _Fabric:
         extra = {"simple": fp.simple_step_overhead_s, "ll128": fp.ll128_step_overhead_s}.get(protocol, fp.ll_step_overhead_s)
         return self.hop_latency_s + extra
 
-    def eff(self, protocol: str, ll_fraction: float) -> float:
-        e = self.params.bw_efficiency
+    def eff(self, protocol: str, ll_fraction: float, *, a2a: bool = False) -> float:
+        e = self.params.a2a_efficiency() if a2a else self.params.bw_efficiency
         if protocol == "ll128":
             return e * self.params.ll128_bw_fraction
         return e * ll_fraction if protocol == "ll" else e
@@ -490,7 +503,7 @@ def scale_up_params(technology: str | None, params: CollectiveParams) -> tuple[F
 
     if g is None:
         return base, params.nvls_bw_efficiency, params.launch_latency_s
-    fab = FabricParams(*(pick(getattr(g, f), getattr(base, f)) for f in FABRIC_FIELDS))
+    fab = FabricParams(*(pick(getattr(g, f, None), getattr(base, f)) for f in FABRIC_FIELDS))
     return fab, pick(g.nvls_bw_efficiency, params.nvls_bw_efficiency), pick(g.launch_latency_s, params.launch_latency_s)
 
 
@@ -526,8 +539,10 @@ def _switch(kind: str, S: np.ndarray, f: _Fabric, p: CollectiveParams) -> list[C
     if kind == "send_recv":
         return [(f"p2p/{pr}", f.step_s(pr), S / (f.eff(pr, p.ll_bw_fraction) * f.link_bytes_per_s)) for pr in f.protocols]
     if kind == "all_to_all":
-        # every chip sends S/n to each of the n-1 others at once, through its own port
-        return [(f"direct/{pr}", f.step_s(pr), (n - 1) / n * S / (f.eff(pr, p.ll_bw_fraction) * f.chip_bytes_per_s)) for pr in f.protocols]
+        # every chip sends S/n to each of the n-1 others at once, through its own port; its proxy
+        # posts one message per peer
+        return [(f"direct/{pr}", f.step_s(pr) + (n - 1) * f.params.peer_overhead_s,
+                 (n - 1) / n * S / (f.eff(pr, p.ll_bw_fraction, a2a=True) * f.chip_bytes_per_s)) for pr in f.protocols]
     steps, vol = _ring_steps_and_volume(kind, n)
     for pr in f.protocols:
         out.append((f"ring/{pr}", steps * f.step_s(pr), vol * S / (f.eff(pr, p.ll_bw_fraction) * f.chip_bytes_per_s)))
@@ -643,10 +658,11 @@ def _spanning(kind: str, S: np.ndarray, up: _Fabric, out: _Fabric, p: Collective
     if kind == "all_to_all":
         # S/g to each member: (m-1)/g S stays in the domain, (g-m)/g S crosses the network;
         # both go at once, the slower fabric sets the time.
+        # Each chip's proxy posts one network message per remote peer (g - m of them).
         for pr in out.protocols:
             local = _best(_one_fabric("all_to_all", S * (m / g), up, p), S)[0] if m > 1 else np.zeros_like(S)
-            remote = (g - m) / g * S / (out.eff(pr, p.ll_bw_fraction) * out.chip_bytes_per_s)
-            cands.append((f"direct/{pr}", out.step_s(pr), np.maximum(local, remote)))
+            remote = (g - m) / g * S / (out.eff(pr, p.ll_bw_fraction, a2a=True) * out.chip_bytes_per_s)
+            cands.append((f"direct/{pr}", out.step_s(pr) + (g - m) * out.params.peer_overhead_s, np.maximum(local, remote)))
         return cands
 
     # hierarchical: reduce-scatter inside the domain, the collective across domains on
