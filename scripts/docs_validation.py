@@ -110,6 +110,10 @@ BATCH_TEXT = {
                   "documented the nccom-test figures, GB300 and TPU v4 rows, each mapped from its source alone and scored "
                   "once, all held out, never fitted on; their first scores are in fresh11_scores.md; included in the "
                   "tables above)"),
+    "-fresh12-": ("The twelfth unseen-data batch alone (ids `*-fresh12-*`: AWS p5.48xlarge nccl-tests rows of a second "
+                  "source, written by rule before one scoring run at the commit that gave all-to-alls a cost per peer "
+                  "message, all held out, never fitted on; their first scores are in fresh12_comm_scores.md; included in "
+                  "the tables above)"),
 }
 
 
