@@ -287,8 +287,10 @@ needs_presets = pytest.mark.skipif(not _presets_present(), reason="dgx-a100/h100
 
 @needs_presets
 def test_held_out_busbw_median_error_within_10_percent():
-    # the InfiniBand / NVLink / ICI / RCCL rows; AWS EFA's rows (comm-p5-*) have their own bound below
-    table = [t for t in comm.error_table() if not t["id"].startswith("comm-p5-")]
+    # the InfiniBand / NVLink / ICI / RCCL rows; AWS EFA's rows (comm-p5-*, and the twelfth unseen batch's p5 rows,
+    # fresh12_comm_scores.md) have their own bound below and their own scores file
+    efa = {r["id"] for r in comm.comm_rows() if "p5.48xlarge" in r["hardware"]}
+    table = [t for t in comm.error_table() if t["id"] not in efa]
     held = [abs(t["error"]) for t in table if t["set"] == "held_out" and t["metric"].startswith("busbw") and t["error"] is not None]
     assert len(held) >= 10
     assert statistics.median(held) <= 0.10, sorted(held)
