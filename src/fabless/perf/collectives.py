@@ -101,7 +101,7 @@ class FabricParams:
 #: Fields a link generation may set instead of the scale-up default (None: use the default).
 GENERATION_FIELDS = ("bw_efficiency", "simple_step_overhead_s", "ll_step_overhead_s", "ll128_bw_fraction",
                      "ll128_step_overhead_s", "launch_latency_s", "nvls_bw_efficiency")
-#: Fields of one fabric (scale_up, scale_out), in FabricParams order; the LL128 ones may be absent.
+#: Fields of one fabric (scale_up, scale_out), in FabricParams order; the LL128 and all-to-all ones may be absent.
 FABRIC_FIELDS = ("bw_efficiency", "simple_step_overhead_s", "ll_step_overhead_s", "ll128_bw_fraction", "ll128_step_overhead_s",
                  "a2a_bw_efficiency", "peer_overhead_s")
 
@@ -213,13 +213,13 @@ def _load_params_cached(path: str) -> CollectiveParams:
 
     def fabric(name: str) -> FabricParams:
         node = plain.get(name) if isinstance(plain.get(name), dict) else {}
-        ll128 = {f: _number(plain, f"{name}.{f}", path, at_most_one=f in ("ll128_bw_fraction", "a2a_bw_efficiency"))
-                 for f in ("ll128_bw_fraction", "ll128_step_overhead_s", "a2a_bw_efficiency", "peer_overhead_s") if f in node}
+        optional = {f: _number(plain, f"{name}.{f}", path, at_most_one=f in ("ll128_bw_fraction", "a2a_bw_efficiency"))
+                    for f in FABRIC_FIELDS[3:] if f in node}
         return FabricParams(
             _number(plain, f"{name}.bw_efficiency", path, fraction=True),
             _number(plain, f"{name}.simple_step_overhead_s", path),
             _number(plain, f"{name}.ll_step_overhead_s", path),
-            **ll128,
+            **optional,
         )
 
     gens_raw = plain.get("generations") or {}
