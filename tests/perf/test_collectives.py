@@ -515,3 +515,20 @@ def test_neuronlink_collectives_pay_one_launch_and_a_step_per_hop():
     assert r.time_s == pytest.approx(launch + 12 * (2e-6 + step), rel=1e-4)
     r = C.collective_time("all_reduce", 8, 12, load_system("inf2-server"))
     assert r.time_s == pytest.approx(launch + 22 * (2e-6 + step), rel=1e-4)
+
+
+@pytest.mark.parametrize("topology, dims", [("switch", None), ("fully_connected", None), ("torus", [2, 4])])
+def test_a_fabrics_all_to_all_values_hold_on_every_topology(tmp_path, topology, dims):
+    """A fabric's all-to-all values (``a2a_bw_efficiency``, ``peer_overhead_s``) apply to the direct all-to-all of
+    whatever topology carries it: on 8 chips at 100 GB/s each way, 5 us per peer adds 7 x 5 us to an all-to-all, and
+    an all-to-all fraction of 0.5 doubles its bandwidth time, while an all-gather's time is unchanged."""
+    s = make_system(tmp_path, bidir_gb_s=200, topology=topology, dims=dims, up_latency_us=1e-9, nic_gbit_s=None)
+    S = 64 * 2**20
+    base = C.collective_time("all_to_all", S, 8, s, params=IDEAL).time_s
+    peer = C.collective_time("all_to_all", S, 8, s, params=IDEAL.replace(scale_up__peer_overhead_s=5e-6)).time_s
+    half = C.collective_time("all_to_all", S, 8, s, params=IDEAL.replace(scale_up__a2a_bw_efficiency=0.5)).time_s
+    assert peer - base == pytest.approx(7 * 5e-6, rel=1e-6)
+    assert half == pytest.approx(2 * base, rel=1e-3)
+    ag = C.collective_time("all_gather", S, 8, s, params=IDEAL).time_s
+    assert C.collective_time("all_gather", S, 8, s, params=IDEAL.replace(scale_up__a2a_bw_efficiency=0.5,
+                                                                         scale_up__peer_overhead_s=5e-6)).time_s == ag

@@ -382,6 +382,10 @@ class _Fabric:
             return e * self.params.ll128_bw_fraction
         return e * ll_fraction if protocol == "ll" else e
 
+    def peers_s(self, peers: int) -> float:
+        """What a direct all-to-all's proxy pays for its messages to ``peers`` peers, on top of its steps."""
+        return peers * self.params.peer_overhead_s
+
 
 def _compact_block(n: int, dims: list[int]) -> list[int] | None:
     """Extents of a compact block of ``n`` chips in a torus of ``dims`` (one per dimension, in
@@ -541,7 +545,7 @@ def _switch(kind: str, S: np.ndarray, f: _Fabric, p: CollectiveParams) -> list[C
     if kind == "all_to_all":
         # every chip sends S/n to each of the n-1 others at once, through its own port; its proxy
         # posts one message per peer
-        return [(f"direct/{pr}", f.step_s(pr) + (n - 1) * f.params.peer_overhead_s,
+        return [(f"direct/{pr}", f.step_s(pr) + f.peers_s(n - 1),
                  (n - 1) / n * S / (f.eff(pr, p.ll_bw_fraction, a2a=True) * f.chip_bytes_per_s)) for pr in f.protocols]
     steps, vol = _ring_steps_and_volume(kind, n)
     for pr in f.protocols:
@@ -564,7 +568,10 @@ def _fully_connected(kind: str, S: np.ndarray, f: _Fabric, p: CollectiveParams) 
             out.append((f"p2p/{pr}", f.step_s(pr), S / bw))
         elif kind == "all_reduce":  # direct reduce-scatter then direct all-gather
             out.append((f"direct/{pr}", 2 * f.step_s(pr), 2 * (S / n) / bw))
-        else:  # all_gather, reduce_scatter, all_to_all: S/n to or from each peer, all links at once
+        elif kind == "all_to_all":  # S/n to each peer, all links at once, one message per peer
+            a2a_bw = f.eff(pr, p.ll_bw_fraction, a2a=True) * f.link_bytes_per_s
+            out.append((f"direct/{pr}", f.step_s(pr) + f.peers_s(n - 1), (S / n) / a2a_bw))
+        else:  # all_gather, reduce_scatter: S/n to or from each peer, all links at once
             out.append((f"direct/{pr}", f.step_s(pr), (S / n) / bw))
     return out
 
@@ -594,7 +601,8 @@ def _torus(kind: str, S: np.ndarray, f: _Fabric, p: CollectiveParams) -> list[Ca
             # bytes x hops spread over the group's links in proportion to their capacity
             hops = sum(_ring_mean_distance(d.size, d.wrap) for d in dims)
             capacity = sum(2 * (1 if d.wrap else (d.size - 1) / d.size) * d.link_bytes_per_s for d in dims)
-            out.append((f"torus-direct/{pr}", sum(d.size - 1 for d in dims) * f.step_s(pr), S * hops / (e * capacity)))
+            out.append((f"torus-direct/{pr}", sum(d.size - 1 for d in dims) * f.step_s(pr) + f.peers_s(f.group - 1),
+                        S * hops / (f.eff(pr, p.ll_bw_fraction, a2a=True) * capacity)))
             continue
         k = len(dims)
         worst = 0.0
@@ -662,7 +670,7 @@ def _spanning(kind: str, S: np.ndarray, up: _Fabric, out: _Fabric, p: Collective
         for pr in out.protocols:
             local = _best(_one_fabric("all_to_all", S * (m / g), up, p), S)[0] if m > 1 else np.zeros_like(S)
             remote = (g - m) / g * S / (out.eff(pr, p.ll_bw_fraction, a2a=True) * out.chip_bytes_per_s)
-            cands.append((f"direct/{pr}", out.step_s(pr) + (g - m) * out.params.peer_overhead_s, np.maximum(local, remote)))
+            cands.append((f"direct/{pr}", out.step_s(pr) + out.peers_s(g - m), np.maximum(local, remote)))
         return cands
 
     # hierarchical: reduce-scatter inside the domain, the collective across domains on
