@@ -207,12 +207,12 @@ def _fit_rate_and_overhead(wide: list[dict], rows: list[dict]) -> dict[str, floa
 
 
 def calibrate_library(name: str, rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
-    """Refit a GEMM-table library's 16-bit values (data/perf/libraries.yaml) on the FIT_IDS rows its
-    ``match`` text names, per chip family, by the rule the families' own values follow (:func:`calibrate`):
+    """Refit a GEMM-table library's 16-bit values (data/perf/libraries.yaml) on the FIT_IDS rows predicted
+    with it (:func:`library_for_source`), per chip family, by the rule the families' own values follow (:func:`calibrate`):
     {family: {param: value}}. The rows are predicted with the library in place, each fitted value overriding it."""
     lib = library(name)
     rows = [r for r in (rows if rows is not None else kernel_rows())
-            if r["id"] in FIT_IDS and lib.match in str(r.get("source", ""))
+            if r["id"] in FIT_IDS and library_for_source(r.get("source", "")) == lib
             and str(r["model_or_kernel"]).lower().startswith("gemm") and _dtype(r) not in _NARROW]
     by_family: dict[str, list[dict]] = {}
     for r in rows:
