@@ -110,12 +110,12 @@ def test_the_shipped_network_is_the_fit_scripts_grid_minimum():
     fit = load_script("fit_p5_efa")
     so = load_system("p5-48xlarge").calibration.collectives.scale_out
     shipped = (so.bw_efficiency, so.simple_step_overhead_s, so.a2a_bw_efficiency, so.peer_overhead_s)
-    assert shipped == (0.76, 7.0e-5, 0.83, 7.0e-6) and so.ll_step_overhead_s == so.simple_step_overhead_s
+    assert shipped == (0.74, 7.0e-5, 0.83, 7.0e-6) and so.ll_step_overhead_s == so.simple_step_overhead_s
     rows = fit.fit_rows()
     assert len(rows) == 58
     at = fit.loss(shipped, rows)
     assert all(at <= fit.loss(q, rows) for q in fit.neighbours(shipped))  # a minimum on the script's grid
-    assert at < 0.35 * fit.loss(None, rows)  # and far better than the InfiniBand values (0.115 against 0.360)
+    assert at < 0.35 * fit.loss(None, rows)  # and far better than the InfiniBand values (0.114 against 0.380)
 
 
 def test_a_chip_alone_still_gets_the_dgx_preset():

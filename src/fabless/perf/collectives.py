@@ -684,6 +684,12 @@ def _spanning(kind: str, S: np.ndarray, up: _Fabric, out: _Fabric, p: Collective
         lat_intra, bw_intra = phases * lat_i, phases * bw_i
     else:
         lat_intra = bw_intra = np.zeros_like(S)
+    nvls = kind == "all_reduce" and m > 2 and up.in_network_reduction
+    if nvls:
+        # NCCL's NVLS-tree: inside the domain the switch reduces (multimem loads) and multicasts
+        # (multimem stores), the single-domain NVLS all-reduce's traffic, (1 + 1/m) S each way
+        lat_nvls = p.nvls_latency_s + 2 * up.step_s("simple")
+        bw_nvls = (1 + 1 / m) * S / (up.nvls_bw_efficiency * up.chip_bytes_per_s)
     for name, lat, bw in inter:  # the intra-domain phases (their own best algorithm) count as bandwidth time
         cands.append((f"hierarchical({name})" if m > 1 else name, lat, lat_intra + bw_intra + bw))
         if m > 1 and kind == "all_reduce":
@@ -692,6 +698,8 @@ def _spanning(kind: str, S: np.ndarray, up: _Fabric, out: _Fabric, p: Collective
             # different chunks at once, so the slowest phase sets the rate; every phase's
             # step latency is still paid once.
             cands.append((f"pipelined({name})", lat, lat_intra + np.maximum(bw_intra, bw)))
+            if nvls:
+                cands.append((f"nvls-tree({name})", lat + lat_nvls, np.maximum(bw_nvls, bw)))
 
     # flat ring over all g chips (NCCL's multi-node ring): each channel's ring crosses
     # every domain boundary once; the m NICs of a domain carry m channels in parallel.
