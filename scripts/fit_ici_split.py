@@ -16,7 +16,6 @@ held-out rows are never read. Usage: python scripts/fit_ici_split.py
 from __future__ import annotations
 
 import math
-import re
 import tempfile
 from pathlib import Path
 
@@ -32,18 +31,11 @@ VLLM_GRID = [(round(0.001 * h, 6), round(0.25e-9 * s, 15)) for h in range(0, 13)
 
 
 def _get(text: str, key: str) -> float:
-    m = re.search(r"  ici:\n(?:    .*\n)*?    " + key + r":\n      value: ([0-9.e+-]+)", text)
-    if not m:
-        raise SystemExit(f"collectives.yaml: generations.ici.{key} not found")
-    return float(m.group(1))
+    return C.generation_value_in_text(text, "ici", key)
 
 
 def _set(text: str, key: str, value: float) -> str:
-    pat = re.compile(r"(  ici:\n(?:    .*\n)*?    " + key + r":\n      value: )[0-9.e+-]+")
-    out, n = pat.subn(lambda m: m.group(1) + f"{value:.4e}", text)
-    if n != 1:
-        raise SystemExit(f"collectives.yaml: generations.ici.{key} not found")
-    return out
+    return C.with_generation_value_in_text(text, "ici", key, value)
 
 
 def _clear() -> None:

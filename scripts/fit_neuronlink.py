@@ -46,11 +46,7 @@ def fit_rows() -> list[dict]:
 
 
 def _set(text: str, key: str, value: float) -> str:
-    pat = re.compile(r"(  neuronlink:\n(?:    .*\n)*?    " + key + r":\n      value: )[0-9.e+-]+")
-    out, n = pat.subn(lambda m: m.group(1) + f"{value:.4e}", text)
-    if n != 1:
-        raise SystemExit(f"collectives.yaml: generations.neuronlink.{key} not found")
-    return out
+    return C.with_generation_value_in_text(text, "neuronlink", key, value)
 
 
 def _set_score(text: str, value: float) -> str:

@@ -559,3 +559,12 @@ def test_a_two_p5_all_reduce_at_8_gib_runs_nvls_tree_by_hand():
     no_nvls = p5.model_copy(update={"scale_up": p5.scale_up.model_copy(update={"in_network_reduction": False})})
     t_ring = C.collective_time("all_reduce", S, 16, no_nvls)
     assert not t_ring.algorithm.startswith("nvls") and t_ring.time_s > 1.25 * t.time_s
+
+
+def test_a_generation_value_editor_names_what_it_cannot_find():
+    """The fit scripts rewrite one generation's value in a copy of collectives.yaml; a value the file does not
+    hold (a generation without a launch latency of its own) is an error naming it, not a silent no-op."""
+    text = Path(C._PARAMS_PATH).read_text()
+    assert C.generation_value_in_text(text, "neuronlink", "launch_latency_s") == yaml.safe_load(text)["generations"]["neuronlink"]["launch_latency_s"]["value"]
+    with pytest.raises(FablessError, match="generations.nvlink3.launch_latency_s"):
+        C.with_generation_value_in_text(text, "nvlink3", "launch_latency_s", 1e-6)

@@ -255,6 +255,28 @@ def load_params(path: str | Path | None = None) -> CollectiveParams:
     return _load_params_cached(str(path or _PARAMS_PATH))
 
 
+def _generation_value_pattern(generation: str, key: str) -> re.Pattern[str]:
+    return re.compile(r"(\n  " + re.escape(generation) + r":\n(?:    .*\n)*?    " + re.escape(key) + r":\n      value: )([0-9.e+-]+)")
+
+
+def generation_value_in_text(text: str, generation: str, key: str) -> float:
+    """``generations.<generation>.<key>.value`` read from the text of a collectives.yaml (the fit
+    scripts edit copies of the file one value at a time). Raises FablessError if absent."""
+    m = _generation_value_pattern(generation, key).search(text)
+    if m is None:
+        raise FablessError(f"collectives.yaml: generations.{generation}.{key} not found")
+    return float(m.group(2))
+
+
+def with_generation_value_in_text(text: str, generation: str, key: str, value: float) -> str:
+    """The text of a collectives.yaml with ``generations.<generation>.<key>.value`` rewritten
+    (4 significant digits) and every other line untouched. Raises FablessError if absent."""
+    out, n = _generation_value_pattern(generation, key).subn(lambda m: m.group(1) + f"{value:.4e}", text)
+    if n != 1:
+        raise FablessError(f"collectives.yaml: generations.{generation}.{key} not found")
+    return out
+
+
 #: Scale-up values (flat names) -> the link-generation field that would otherwise replace them.
 _GENERATION_OF = {"scale_up__bw_efficiency": "bw_efficiency", "scale_up__simple_step_overhead_s": "simple_step_overhead_s",
                   "scale_up__ll_step_overhead_s": "ll_step_overhead_s", "scale_up__ll128_bw_fraction": "ll128_bw_fraction",
