@@ -64,6 +64,9 @@ def calibrate(
     for p in (p for p in params if p["at_bound"] is not None):
         console.print(f"[yellow]warning[/yellow]: {p['parameter']} stopped at its bound {p['at_bound']:g}: the rows want it "
                       f"further; check that --chip/--system is what they ran on")
+    for group in dict.fromkeys(tuple(sorted([p["parameter"], *p["trades_off_with"]])) for p in params if p["trades_off_with"]):
+        console.print(f"[yellow]warning[/yellow]: {', '.join(group)} trade off on these rows: they pin a combination, not each "
+                      f"value; add rows where they act apart (other sizes or group sizes, NVLS off, another protocol)")
     console.print(f"median |error| over {summary['rows']} rows: {summary['median_abs_error_before'] * 100:.1f}% before, "
                   f"{summary['median_abs_error_after'] * 100:.1f}% after")
     if written:

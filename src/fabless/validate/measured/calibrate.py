@@ -61,11 +61,13 @@ class Calibration:
         return out
 
     def parameters(self) -> list[dict]:
-        """One entry per candidate parameter: before, after, whether the rows fitted it, and the
+        """One entry per candidate parameter: before, after, whether the rows fitted it, the
         bound it ended on if it did (the rows would take it further: a wrong chip, or rows the
-        model does not describe)."""
+        model does not describe), and the fitted parameters it trades off with (the rows pin only
+        their combination: :func:`fabless.validate.measured.fit.trade_off`)."""
         return [{"parameter": k, "fit": f.target, "before": f.before[k], "after": f.after[k], "fitted": k in f.fitted,
-                 "at_bound": f.at_bound(k)}
+                 "at_bound": f.at_bound(k),
+                 "trades_off_with": [o for o in f.trade_off if o != k] if k in f.trade_off else []}
                 for f in self.fits for k in f.before]
 
     def summary(self) -> dict:

@@ -94,6 +94,7 @@ class Fitted:
     after_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
     bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
     origins: dict[str, str] = field(default_factory=dict)  # where a start value came from, where not the chip's family
+    trade_off: tuple[str, ...] = ()  # fitted parameters of which the rows pin only a combination (:func:`trade_off`)
 
     def at_bound(self, name: str) -> float | None:
         """The bound a fitted parameter ended on (the rows want it further), else None."""
@@ -201,6 +202,38 @@ def _fit(predict: Predict, measured: np.ndarray, start: dict[str, float],
     return values, tuple(names)
 
 
+def trade_off(predict: Predict, values: dict[str, float], names: Sequence[str],
+              bounds: dict[str, tuple[float, float]]) -> tuple[str, ...]:
+    """The fitted parameters that trade off at the fitted ``values``: their effects on the rows
+    (as :func:`identifiable` measures them, here at the fitted values only) are (nearly) linearly
+    dependent, so the rows pin a combination of them and not each. E.g. an NVLS-on all-reduce sweep
+    where NVLS wins at every size pays launch + NVLS latency on every row: a lower launch and a
+    higher NVLS latency fit as well. The parameters that weigh most in that combination, or ()
+    where every fitted parameter is pinned on its own."""
+    if len(names) < 2:
+        return ()
+    base = np.log(predict(values))
+    cols, kept = [], []
+    for n in names:
+        lo, hi = bounds[n]
+        col = _log_column(predict, values, base, n, values[n] if values[n] > 0 else lo + (hi - lo) * 0.01, bounds)
+        if np.all(np.isfinite(col)) and np.linalg.norm(col) > 0:
+            cols.append(col / np.linalg.norm(col))
+            kept.append(n)
+    if len(kept) < 2:
+        return ()
+    _, sv, vt = np.linalg.svd(np.stack(cols, axis=1), full_matrices=False)
+    if sv[-1] >= MIN_INDEPENDENCE:
+        return ()
+    weights = np.abs(vt[-1])
+    return tuple(kept[i] for i in np.argsort(-weights) if weights[i] >= 0.25)
+
+
+def _finish(fitted: Fitted, predict: Predict) -> Fitted:
+    fitted.trade_off = trade_off(predict, fitted.after, fitted.fitted, fitted.bounds)
+    return fitted
+
+
 def _polish(predict: Predict, measured: np.ndarray, start: dict[str, float], names: Sequence[str],
             bounds: dict[str, tuple[float, float]]) -> dict[str, float]:
     """Refine a coordinate-descent result jointly (trust-region least squares on the log
@@ -254,7 +287,8 @@ def fit_kernel(rows: Sequence[KernelRow], chip: Chip) -> Fitted:
     predict = kernel_predictor(rows, base)
     measured = np.array([r.time_s for r in rows])
     after, names = _fit(predict, measured, start, KERNEL_PARAMS)
-    return Fitted("chip", start, after, names, list(rows), measured, predict(start), predict(after), KERNEL_PARAMS)
+    return _finish(Fitted("chip", start, after, names, list(rows), measured, predict(start), predict(after), KERNEL_PARAMS),
+                   predict)
 
 
 # ----------------------------------------------------------------------------- collectives
@@ -307,7 +341,7 @@ def fit_comm(rows: Sequence[CommRow], system: System) -> Fitted:
         raise FablessError(f"{rows[0].where}: {exc}") from None
     measured = np.array([r.time_s for r in rows])
     after, names = _fit(predict, measured, start, COMM_PARAMS)
-    return Fitted("system", start, after, names, list(rows), measured, before, predict(after), COMM_PARAMS)
+    return _finish(Fitted("system", start, after, names, list(rows), measured, before, predict(after), COMM_PARAMS), predict)
 
 
 # ----------------------------------------------------------------------------- whole-model rows
