@@ -34,8 +34,7 @@ HOST_GRID_S = tuple(round(0.002 * i, 3) for i in range(13))
 
 def fit_rows(stack: str) -> list[str]:
     """The serve rows marked ``set: fit`` whose scenario names ``stack``, sorted by id."""
-    return sorted(k for k, v in serve.serve_map().items()
-                  if isinstance(v, dict) and v.get("set") == "fit" and (v.get("scenario") or {}).get("software") == stack)
+    return serve.stack_fit_ids(stack)
 
 
 def descend(stack: str, rows: list[dict], start_s: float) -> tuple[dict[float, float], dict[float, dict]]:

@@ -23,9 +23,7 @@ SCORE_GRID_S = [round(0.25e-9 * i, 15) for i in range(0, 17)]  # 0-4 ns per posi
 
 def main(stack: str = "vllm-tpu") -> None:
     by_id = {r["id"]: r for r in load_rows()}
-    ids = [k for k, v in serve.serve_map().items()
-           if isinstance(v, dict) and v.get("set") == "fit" and (v.get("scenario") or {}).get("software") == stack]
-    rows = [by_id[i] for i in sorted(ids)]
+    rows = [by_id[i] for i in serve.stack_fit_ids(stack)]
     print(f"{stack}: fit rows {', '.join(r['id'] for r in rows)}")
     grid = [(h, s) for h in HOST_GRID_S for s in SCORE_GRID_S]
     scores = serve.stack_grid_scores(stack, ("host_step_overhead_s", "decode_score_cost_s"), grid, rows)

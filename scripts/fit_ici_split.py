@@ -19,7 +19,6 @@ import math
 import tempfile
 from pathlib import Path
 
-from fabless.estimate import software as swmod
 from fabless.estimate import step as step_model
 from fabless.perf import collectives as C
 from fabless.validate import serve, train
@@ -45,16 +44,10 @@ def _clear() -> None:
     serve._simulate_cached.cache_clear()
 
 
-def _fit_rows(stack: str, by_id: dict) -> list[dict]:
-    ids = [k for k, v in serve.serve_map().items()
-           if isinstance(v, dict) and v.get("set") == "fit" and (v.get("scenario") or {}).get("software") == stack]
-    return [by_id[i] for i in sorted(ids)]
-
-
 def main() -> None:
     rows = load_rows()
     by_id = {r["id"]: r for r in rows}
-    sgl, vllm = _fit_rows("sglang-jax", by_id), _fit_rows("vllm-tpu", by_id)
+    sgl, vllm = ([by_id[i] for i in serve.stack_fit_ids(stack)] for stack in ("sglang-jax", "vllm-tpu"))
     trn_rows = [by_id[i] for i in sorted(train.fit_ids_from_map("train"))
                 if i in by_id and "TPU" in by_id[i].get("hardware", "")]
     base = Path(C._PARAMS_PATH).read_text()

@@ -28,9 +28,7 @@ HOST_GRID_S = [round(0.00025 * i, 6) for i in range(0, 13)]
 
 def main(stack: str = "neuron-inference") -> None:
     by_id = {r["id"]: r for r in load_rows()}
-    ids = [k for k, v in serve.serve_map().items()
-           if isinstance(v, dict) and v.get("set") == "fit" and (v.get("scenario") or {}).get("software") == stack]
-    rows = [by_id[i] for i in sorted(ids)]
+    rows = [by_id[i] for i in serve.stack_fit_ids(stack)]
     print(f"{stack}: fit rows {', '.join(r['id'] for r in rows)}")
     stacks = software_stacks()
     original = stacks[stack]

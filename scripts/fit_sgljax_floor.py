@@ -20,9 +20,7 @@ FLOOR_GRID_S = [round(0.00025 * i, 6) for i in range(0, 61)]  # 0-15 ms, 0.25 ms
 
 def main() -> None:
     by_id = {r["id"]: r for r in load_rows()}
-    ids = [k for k, v in serve.serve_map().items()
-           if isinstance(v, dict) and v.get("set") == "fit" and (v.get("scenario") or {}).get("software") == STACK]
-    rows = [by_id[i] for i in sorted(ids)]
+    rows = [by_id[i] for i in serve.stack_fit_ids(STACK)]
     print(f"{STACK}: fit rows {', '.join(r['id'] for r in rows)}")
     scores = serve.stack_grid_scores(STACK, "host_step_floor_s", FLOOR_GRID_S, rows)
     for err, floor in scores:

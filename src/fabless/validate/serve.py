@@ -290,6 +290,13 @@ def predict(row: dict) -> float | None:
     raise Skip(f"unknown conversion {conv!r}")
 
 
+def stack_fit_ids(stack: str) -> list[str]:
+    """The serve rows marked ``set: fit`` in the serve_scenarios files whose scenario names the
+    software ``stack``, sorted by id: the rows the stack's own parameters are fitted on."""
+    return sorted(k for k, v in serve_map().items()
+                  if isinstance(v, dict) and v.get("set") == "fit" and (v.get("scenario") or {}).get("software") == stack)
+
+
 def stack_grid_scores(stack: str, field: str | tuple[str, ...], grid, rows: list[dict],
                       predictions: dict | None = None) -> list[tuple[float, float | tuple[float, ...]]]:
     """(mean |log(predicted / measured)| over ``rows``, value) for each value of ``grid`` given to

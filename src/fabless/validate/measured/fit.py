@@ -183,10 +183,11 @@ def identifiable(predict: Predict, start: dict[str, float], candidates: Sequence
 
 
 def _fit(predict: Predict, measured: np.ndarray, start: dict[str, float],
-         bounds: dict[str, tuple[float, float]]) -> tuple[dict[str, float], tuple[str, ...]]:
+         bounds: dict[str, tuple[float, float]]) -> tuple[dict[str, float], tuple[str, ...], tuple[str, ...]]:
+    """(fitted values, the parameters fitted, those of them the rows pin only in combination)."""
     names = identifiable(predict, start, list(bounds), bounds)
     if not names:
-        return dict(start), ()
+        return dict(start), (), ()
     loss = _loss(predict, measured)
     values, best = coordinate_descent(loss, start, {n: bounds[n] for n in names}, sweeps=400, min_step=1e-4)
     # polish from the coordinate-descent result, then from the probe points: where the model takes
@@ -199,7 +200,7 @@ def _fit(predict: Predict, measured: np.ndarray, start: dict[str, float],
         polished_loss = loss(polished)
         if polished_loss < best:
             values, best = polished, polished_loss
-    return values, tuple(names)
+    return values, tuple(names), trade_off(predict, values, names, bounds)
 
 
 def trade_off(predict: Predict, values: dict[str, float], names: Sequence[str],
@@ -227,11 +228,6 @@ def trade_off(predict: Predict, values: dict[str, float], names: Sequence[str],
         return ()
     weights = np.abs(vt[-1])
     return tuple(kept[i] for i in np.argsort(-weights) if weights[i] >= 0.25)
-
-
-def _finish(fitted: Fitted, predict: Predict) -> Fitted:
-    fitted.trade_off = trade_off(predict, fitted.after, fitted.fitted, fitted.bounds)
-    return fitted
 
 
 def _polish(predict: Predict, measured: np.ndarray, start: dict[str, float], names: Sequence[str],
@@ -286,9 +282,9 @@ def fit_kernel(rows: Sequence[KernelRow], chip: Chip) -> Fitted:
     start = {k: float(getattr(base, k)[0]) for k in KERNEL_PARAMS}
     predict = kernel_predictor(rows, base)
     measured = np.array([r.time_s for r in rows])
-    after, names = _fit(predict, measured, start, KERNEL_PARAMS)
-    return _finish(Fitted("chip", start, after, names, list(rows), measured, predict(start), predict(after), KERNEL_PARAMS),
-                   predict)
+    after, names, trade = _fit(predict, measured, start, KERNEL_PARAMS)
+    return Fitted("chip", start, after, names, list(rows), measured, predict(start), predict(after), KERNEL_PARAMS,
+                  trade_off=trade)
 
 
 # ----------------------------------------------------------------------------- collectives
@@ -340,8 +336,8 @@ def fit_comm(rows: Sequence[CommRow], system: System) -> Fitted:
     except FablessError as exc:
         raise FablessError(f"{rows[0].where}: {exc}") from None
     measured = np.array([r.time_s for r in rows])
-    after, names = _fit(predict, measured, start, COMM_PARAMS)
-    return _finish(Fitted("system", start, after, names, list(rows), measured, before, predict(after), COMM_PARAMS), predict)
+    after, names, trade = _fit(predict, measured, start, COMM_PARAMS)
+    return Fitted("system", start, after, names, list(rows), measured, before, predict(after), COMM_PARAMS, trade_off=trade)
 
 
 # ----------------------------------------------------------------------------- whole-model rows
@@ -385,9 +381,9 @@ def fit_framework(rows: Sequence[ScenarioRow], scn: Scenario, chip: Chip, scenar
         origin = "data/estimate/engine.yaml"
     predict = scenario_predictor(rows, scn, chip)
     measured = np.array([r.time_s for r in rows])
-    after, names = _fit(predict, measured, start, FRAMEWORK_PARAMS)
+    after, names, trade = _fit(predict, measured, start, FRAMEWORK_PARAMS)
     return Fitted("chip", start, after, names, list(rows), measured, predict(start), predict(after), FRAMEWORK_PARAMS,
-                  {"framework_kernel_efficiency": origin})
+                  {"framework_kernel_efficiency": origin}, trade_off=trade)
 
 
 def median_abs_error(pred: np.ndarray, measured: np.ndarray) -> float:
