@@ -533,8 +533,9 @@ def _collectives_row_counts() -> tuple[str, str]:
     n = Counter(r.get("_file") for r in rows)
     fit = sum(r["id"] in FIT_IDS for r in rows)
     return (f"`published.csv` ({n['published.csv']} comm rows), `published_aws_p5_comm.csv` "
-            f"({n['published_aws_p5_comm.csv']} rows, `comm-p5-*`: nccl-tests on 2-32 AWS p5.48xlarge over EFA) "
-            f"and `published_comm.csv` ({n['published_comm.csv']} rows",
+            f"({n['published_aws_p5_comm.csv']} rows, `comm-p5-*`: nccl-tests on 2-32 AWS p5.48xlarge over EFA), "
+            f"`published_aws_p5_small_comm.csv` ({n['published_aws_p5_small_comm.csv']} rows, `comm-p5s-*`: small "
+            f"all-reduces on two p5.48xlarge) and `published_comm.csv` ({n['published_comm.csv']} rows",
             f"{fit} of {len(rows)}")
 
 

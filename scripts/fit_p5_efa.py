@@ -1,21 +1,22 @@
 """Fit AWS p5.48xlarge's EFA network (systems/p5-48xlarge.yaml ``calibration.collectives.scale_out``): the
-achievable fraction of its 400 Gb/s per GPU that NCCL's rings reach over EFA (``bw_efficiency``), the software cost
-of one network step (``simple_step_overhead_s``, with ``ll_step_overhead_s`` equal to it: over EFA no protocol has
-the LL protocols' cheap step, see the preset's note), and what a direct all-to-all (NCCL's grouped sends and
-receives, one pair per peer) reaches instead: its own fraction (``a2a_bw_efficiency``) and the proxy's cost per
-remote peer message (``peer_overhead_s``).
+achievable fraction of its 400 Gb/s per GPU that NCCL's rings and trees reach over EFA (``bw_efficiency``), the
+software cost of one network step (``simple_step_overhead_s``, with ``ll_step_overhead_s`` equal to it: over EFA no
+protocol has the LL protocols' cheap step, see the preset's note), the chunk a level of the tree across instances
+takes in before it forwards (``tree_chunk_bytes``, the tree's pipeline fill), and what a direct all-to-all (NCCL's
+grouped sends and receives, one pair per peer) reaches instead: its own fraction (``a2a_bw_efficiency``) and the
+proxy's cost per remote peer message (``peer_overhead_s``).
 
-The rule, fixed before fitting: of published_aws_p5_comm.csv (nccl-tests all-reduce, all-gather
-and all-to-all on 2-32 p5.48xlarge, 32 MiB-8 GiB, one source), every other row in id order from the
-first is a fit row (``fabless.validate.comm.FIT_IDS_SYSTEMS``); the others are held out and only
-scored here, after the fit. Every other collective parameter stays as data/perf/collectives.yaml
-sets it. Each row is predicted as ``fabless validate`` predicts it (:func:`fabless.validate.comm.predict`
-on the preset); the values kept are those of least mean |log(predicted / measured)| over all the fit rows
-on a grid (each efficiency 0.50-1.00, step 0.01; step cost 0-150 us, step 5 us; cost per peer 0-10 us,
-step 0.5 us). The all-reduce and all-gather rows depend on the rings' efficiency and the step cost only,
-the all-to-all rows on the step cost and the all-to-all pair only, so the grid's minimum is found exactly
-one step cost at a time. Prints the grid's best and the held-out rows' median |error| before (the shipped
-InfiniBand values) and after, per collective.
+The rule, fixed before fitting: of published_aws_p5_comm.csv (nccl-tests all-reduce, all-gather and all-to-all on
+2-32 p5.48xlarge, 32 MiB-8 GiB, one source), every other row in id order from the first is a fit row; so is every
+row of published_aws_p5_small_comm.csv (all-reduces of 16-128 B on two instances, a second source: the sizes where
+the step cost alone sets the time) (``fabless.validate.comm.FIT_IDS_SYSTEMS``). The others are held out and only
+scored here, after the fit. Every other collective parameter stays as data/perf/collectives.yaml sets it. Each row
+is predicted as ``fabless validate`` predicts it (:func:`fabless.validate.comm.predict` on the preset); the values
+kept are those of least mean |log(predicted / measured)| over all the fit rows, found on a grid (each efficiency in
+steps of 0.01, the step cost and the cost per peer in steps of 0.5 us, the chunk in steps of 0.5 MiB) by moving to
+the best neighbouring grid point until none is better, from ``START``. Prints the point, its loss and its best
+neighbour's, and the held-out rows' median |error| before (the shipped InfiniBand values) and after, per
+collective.
 
     python scripts/fit_p5_efa.py
 """
@@ -31,13 +32,18 @@ from fabless.hardware.schema import CollectiveCalibration, FabricCalibration, Sy
 from fabless.validate import comm
 
 FILE = "published_aws_p5_comm.csv"
+SMALL_FILE = "published_aws_p5_small_comm.csv"
 PRESET = "p5-48xlarge"
-EFFICIENCIES = [round(0.50 + 0.01 * i, 2) for i in range(51)]
-STEPS_S = [round(5e-6 * i, 10) for i in range(31)]
-PEERS_S = [round(0.5e-6 * i, 10) for i in range(21)]
-#: (rings' efficiency, step cost s, all-to-all efficiency, cost per peer s)
-Point = tuple[float, float, float, float]
-_AXES = (EFFICIENCIES, STEPS_S, EFFICIENCIES, PEERS_S)
+MIB = 2**20
+#: (rings' and trees' efficiency, step cost s, tree chunk bytes, all-to-all efficiency, cost per peer s)
+Point = tuple[float, float, float, float, float]
+#: the grid's spacing along each axis of a Point
+GRID = (0.01, 0.5e-6, 0.5 * MIB, 0.01, 0.5e-6)
+#: where the search starts: the InfiniBand preset's efficiency and all-to-all values of the previous fit, a step cost
+#: of the two-instance small all-reduces' order, a chunk of the runs' NCCL_BUFFSIZE (8 MiB)
+START: Point = (0.80, 6e-6, 8 * MIB, 0.83, 7e-6)
+#: each axis's bounds
+BOUNDS = ((0.3, 1.0), (0.0, 1e-4), (0.0, 64 * MIB), (0.3, 1.0), (0.0, 5e-5))
 
 
 def _with_network(point: Point | None):
@@ -45,8 +51,8 @@ def _with_network(point: Point | None):
     the shipped InfiniBand values)."""
     base = load_system(PRESET)
     cal = None if point is None else SystemCalibration(collectives=CollectiveCalibration(scale_out=FabricCalibration(
-        bw_efficiency=point[0], simple_step_overhead_s=point[1], ll_step_overhead_s=point[1],
-        a2a_bw_efficiency=point[2], peer_overhead_s=point[3])))
+        bw_efficiency=point[0], simple_step_overhead_s=point[1], ll_step_overhead_s=point[1], tree_chunk_bytes=point[2],
+        a2a_bw_efficiency=point[3], peer_overhead_s=point[4])))
     system = base.model_copy(update={"calibration": cal})
     return lambda name: system if name == PRESET else load_system(name)
 
@@ -60,8 +66,13 @@ def _is_a2a(row: dict) -> bool:
     return "all_to_all" in row["model_or_kernel"]
 
 
+def p5_rows() -> list[dict]:
+    """Every row of the two p5 files."""
+    return [r for r in comm.comm_rows() if r["_file"] in (FILE, SMALL_FILE)]
+
+
 def fit_rows() -> list[dict]:
-    return [r for r in comm.comm_rows() if r["_file"] == FILE and r["id"] in comm.FIT_IDS_SYSTEMS]
+    return [r for r in p5_rows() if r["id"] in comm.FIT_IDS_SYSTEMS]
 
 
 def loss(point: Point | None, rows: list[dict] | None = None) -> float:
@@ -69,51 +80,52 @@ def loss(point: Point | None, rows: list[dict] | None = None) -> float:
     return float(np.mean(np.abs(_log_errors(rows if rows is not None else fit_rows(), point))))
 
 
+def _snap(value: float, spacing: float) -> float:
+    return round(round(value / spacing) * spacing, 12)
+
+
 def neighbours(point: Point) -> list[Point]:
-    """The grid points one step away along any axis."""
-    idx = [axis.index(v) for axis, v in zip(_AXES, point)]
+    """The grid points one step away along any axis, inside the bounds."""
     out = []
-    for d in range(4):
-        for step in (-1, 1):
-            j = idx[d] + step
-            if 0 <= j < len(_AXES[d]):
+    for d, (spacing, (lo, hi)) in enumerate(zip(GRID, BOUNDS)):
+        for sign in (-1, 1):
+            v = _snap(point[d] + sign * spacing, spacing)
+            if lo <= v <= hi:
                 q = list(point)
-                q[d] = _AXES[d][j]
+                q[d] = v
                 out.append(tuple(q))
     return out
 
 
-def fit() -> tuple[Point, float]:
-    """The grid's best point on the fit rows and its mean |log error|."""
+def fit(start: Point = START) -> tuple[Point, float]:
+    """The grid point reached from ``start`` by moving to the best neighbour while that lowers the mean
+    |log error| of the fit rows, and that loss."""
     rows = fit_rows()
-    rings, a2a = [r for r in rows if not _is_a2a(r)], [r for r in rows if _is_a2a(r)]
+    point = tuple(_snap(v, g) for v, g in zip(start, GRID))
+    at = loss(point, rows)
+    while True:
+        best = min(((loss(q, rows), q) for q in neighbours(point)), key=lambda t: t[0])
+        if best[0] >= at:
+            return point, at
+        at, point = best
 
-    def total(rs: list[dict], point: Point) -> float:
-        return float(np.sum(np.abs(_log_errors(rs, point))))
 
-    best: tuple[float, Point] | None = None
-    for step in STEPS_S:
-        # the rings ignore the all-to-all pair and the all-to-alls the rings' efficiency
-        r_loss, eff = min((total(rings, (e, step, 1.0, 0.0)), e) for e in EFFICIENCIES)
-        a_loss, a_eff, peer = min((total(a2a, (eff, step, e, c)), e, c) for e in EFFICIENCIES for c in PEERS_S)
-        cand = ((r_loss + a_loss) / len(rows), (eff, step, a_eff, peer))
-        if best is None or cand[0] < best[0]:
-            best = cand
-    assert best is not None
-    return best[1], best[0]
+def _label(point: Point) -> str:
+    return (f"{point[0]:.2f} / {point[1] * 1e6:.1f} us / {point[2] / MIB:.1f} MiB / {point[3]:.2f} / "
+            f"{point[4] * 1e6:.1f} us")
 
 
 def main() -> None:
-    rows = [r for r in comm.comm_rows() if r["_file"] == FILE]
+    rows = p5_rows()
     fitted = [r for r in rows if r["id"] in comm.FIT_IDS_SYSTEMS]
     held = [r for r in rows if r["id"] not in comm.FIT_IDS_SYSTEMS]
     best, at = fit()
     near = min(loss(q, fitted) for q in neighbours(best))
-    print(f"{PRESET}: scale_out bw_efficiency {best[0]:.2f}, step cost {best[1] * 1e6:.0f} us, all-to-all efficiency "
-          f"{best[2]:.2f}, cost per peer {best[3] * 1e6:.1f} us (mean |log err| of the {len(fitted)} fit rows {at:.4f}; "
-          f"best neighbour {near:.4f}; the shipped InfiniBand values {loss(None, fitted):.4f})")
-    label = f"{best[0]:.2f} / {best[1] * 1e6:.0f} us / {best[2]:.2f} / {best[3] * 1e6:.1f} us"
-    for name, point in (("the shipped InfiniBand values", None), (label, best)):
+    print(f"{PRESET}: scale_out bw_efficiency {best[0]:.2f}, step cost {best[1] * 1e6:.1f} us, tree chunk "
+          f"{best[2] / MIB:.1f} MiB, all-to-all efficiency {best[3]:.2f}, cost per peer {best[4] * 1e6:.1f} us "
+          f"(mean |log err| of the {len(fitted)} fit rows {at:.4f}; best neighbour {near:.4f}; the shipped InfiniBand "
+          f"values {loss(None, fitted):.4f})")
+    for name, point in (("the shipped InfiniBand values", None), (_label(best), best)):
         err = np.expm1(_log_errors(held, point))
         kinds = {k: [abs(e) for r, e in zip(held, err) if k in r["model_or_kernel"]]
                  for k in ("all_reduce", "all_gather", "all_to_all")}

@@ -448,34 +448,54 @@ def test_flat_ring_latency_counts_network_hops_once_per_domain_and_pass(tmp_path
     assert cands["ring/ll"] == pytest.approx(13 * 2e-6 + 2 * 7e-6)
 
 
-def test_flat_ring_simple_steps_pay_the_scale_up_step_cost_only_where_scale_up_paces_the_ring(tmp_path):
-    """Simple protocol, flat all-gather ring over 2 domains of 8 (15 steps, 2 across the network). The scale-up
-    step cost (3 us here) is chunk pacing: a hop pays it when its link is the ring's slower one, and otherwise
-    only its 1 us wire latency. NIC: 400 Gbit/s = 50 GB/s per chip, 8 per domain = 400 GB/s per domain."""
+def test_a_flat_simple_ring_advances_at_its_slower_fabrics_step(tmp_path):
+    """Simple protocol, flat all-gather ring over 2 domains of 8 (15 steps, 2 across the network). Where NVLink is
+    the ring's slower link, its 13 scale-up hops pay the scale-up step (1 us wire + 3 us); where the network is,
+    every hop waits for the network's pace and pays a network step (5 us wire + 20 us). NIC: 400 Gbit/s = 50 GB/s
+    per chip, 8 per domain = 400 GB/s per domain."""
     p = IDEAL.replace(scale_up__simple_step_overhead_s=3e-6, scale_out__simple_step_overhead_s=20e-6)
     for bidir_gb_s, intra_step_s in ((200, 1e-6 + 3e-6),  # 100 GB/s each way per chip < 400: scale-up paces
-                                     (2000, 1e-6)):  # 1000 GB/s each way > 400: the network paces
+                                     (2000, 5e-6 + 20e-6)):  # 1000 GB/s each way > 400: the network paces
         s = make_system(tmp_path, bidir_gb_s=bidir_gb_s, size=8, chips=16, up_latency_us=1.0, out_latency_us=5.0)
         up, out = C._scale_up_fabric(s, 8, p), C._scale_out_fabric(s, 2, p)
         cands = {name: lat for name, lat, _ in C._spanning("all_gather", np.array([0.0]), up, out, p)}
         assert cands["ring/simple"] == pytest.approx(13 * intra_step_s + 2 * (5e-6 + 20e-6)), bidir_gb_s
+        # NCCL has no hierarchical all-gather across NVSwitch nodes: the flat rings are the only candidates
+        assert cands and all(n.startswith("ring/") for n in cands), sorted(cands)
+
+
+def test_a_tree_level_adds_the_fill_of_one_chunk(tmp_path):
+    """An all-reduce across 4 domains of 8 on a network with a 2 MiB tree chunk: each of the tree's 2 log2(4) = 4
+    levels adds min(S/8, 2 MiB) / (efficiency x 50 GB/s) to the path. At S = 8 MiB (1 MiB per chip) that is
+    4 x 1 MiB / 50 GB/s = 84 us more than with no chunk; at S = 64 MiB (8 MiB per chip) the chunk caps it at
+    4 x 2 MiB / 50 GB/s = 168 us."""
+    s = make_system(tmp_path, bidir_gb_s=2000, size=8, chips=32, up_latency_us=1.0, out_latency_us=5.0)
+    sizes = np.array([8.0, 64.0]) * 2**20
+    with_chunk = IDEAL.replace(scale_out__tree_chunk_bytes=2 * 2**20)
+    up, out = C._scale_up_fabric(s, 8, IDEAL), C._scale_out_fabric(s, 4, IDEAL)
+    plain = {n: np.broadcast_to(lat, sizes.shape) for n, lat, _ in C._tree_inter("all_reduce", sizes / 8, out, IDEAL)}
+    out_c = C._scale_out_fabric(s, 4, with_chunk)
+    filled = {n: lat for n, lat, _ in C._tree_inter("all_reduce", sizes / 8, out_c, with_chunk)}
+    added = filled["tree/simple"] - plain["tree/simple"]
+    assert added == pytest.approx([4 * 2**20 / 50e9, 4 * 2 * 2**20 / 50e9])
+    assert up.topology == "switch"
 
 
 @needs_presets
 def test_a_256_gpu_p5_all_gather_ring_by_hand():
-    """2 GiB all-gather over 32 p5.48xlarge (256 H100s): the flat ring's 255 steps, 32 of them across EFA at the
-    preset's network step (2.7 us wire + the fitted 70 us), the other 223 at NVLink's 0.47 us wire latency
-    (EFA at 8 x 0.74 x 50 GB/s per instance paces the ring, not NVLink's 0.82 x 450 GB/s), plus 255/256 of the
-    buffer at the ring's rate: 9.67 ms by hand. The source measured 8.14 ms (busbw 262.77 GB/s, comm-p5-080): 16% less."""
+    """2 GiB all-gather over 32 p5.48xlarge (256 H100s): EFA at 8 x 0.84 x 50 GB/s per instance is the ring's
+    slower link (NVLink: 0.82 x 450 GB/s), so each of the flat ring's 255 steps takes a network step (2.7 us wire +
+    the fitted 6 us), plus 255/256 of the buffer at the ring's rate: 8.60 ms by hand. The source measured 8.14 ms
+    (busbw 262.77 GB/s, comm-p5-080, a held-out row): 5% less."""
     p5 = load_system("p5-48xlarge")
     p = C.params_for(p5)
-    assert (p.scale_out.bw_efficiency, p.scale_out.simple_step_overhead_s) == (0.74, 7.0e-5)
+    assert (p.scale_out.bw_efficiency, p.scale_out.simple_step_overhead_s) == (0.84, 6.0e-6)
     t = C.collective_time("all_gather", 2**31, 256, p5)
-    by_hand = p.launch_latency_s + 223 * 0.47e-6 + 32 * (2.7e-6 + 70e-6) + 255 / 256 * 2**31 / (8 * 0.74 * 50e9)
+    by_hand = p.launch_latency_s + 255 * (2.7e-6 + 6e-6) + 255 / 256 * 2**31 / (8 * 0.84 * 50e9)
     assert t.algorithm == "ring/simple" and t.time_s == pytest.approx(by_hand, rel=1e-6)
-    assert by_hand == pytest.approx(9.67e-3, rel=0.002)
+    assert by_hand == pytest.approx(8.60e-3, rel=0.002)
     measured_s = 2**31 / 262.77e9 * 255 / 256
-    assert t.time_s == pytest.approx(measured_s, rel=0.2)
+    assert t.time_s == pytest.approx(measured_s, rel=0.1)
 
 
 @needs_presets
@@ -538,21 +558,25 @@ def test_a_fabrics_all_to_all_values_hold_on_every_topology(tmp_path, topology, 
 def test_a_two_p5_all_reduce_at_8_gib_runs_nvls_tree_by_hand():
     """8 GiB all-reduce on 2 p5.48xlarge (16 H100s). NCCL's NVLS-tree: inside each instance the NVSwitch reduces
     and multicasts, (1 + 1/8) x 8 GiB each way per GPU at the NVLS efficiency 0.68 of NVLink 4's 450 GB/s: 31.58 ms;
-    between the instances each GPU all-reduces its 1/8 over its own 400 Gbit/s of EFA at the preset's 0.74: 29.02 ms.
-    The phases stream chunks, so the slower one sets the time; the latencies are the launch (13.68 us), the two
-    network steps (2 x (2.7 + 70) us) and NVLS's own (30.55 us + 2 NVLink steps of 0.47 + 22.49 us): 31.82 ms by hand.
-    Before the NVLS-tree the intra-instance phases ran as rings (2 x 7/8 x 8 GiB at 0.82 x 450 GB/s = 40.7 ms). The
-    source measured 33.72 ms (busbw 477.7 GB/s, fit row comm-p5-009)."""
+    between the instances each GPU exchanges its 1/8 with its peer over its own 400 Gbit/s of EFA at the preset's
+    0.84: 25.57 ms. The phases stream chunks, so the slower one sets the time; the latencies are the launch
+    (13.68 us), the two network steps (2 x (2.7 + 6) us) with the fill of one 5.5 MiB tree chunk each
+    (2 x 5.5 MiB / (0.84 x 50 GB/s) = 275 us) and NVLS's own (30.55 us + 2 NVLink steps of 0.47 + 22.49 us):
+    31.96 ms by hand. Before the NVLS-tree the intra-instance phases ran as rings (2 x 7/8 x 8 GiB at 0.82 x 450 GB/s
+    = 40.7 ms). The source measured 33.72 ms (busbw 477.7 GB/s, fit row comm-p5-009)."""
     p5 = load_system("p5-48xlarge")
     p = C.params_for(p5)
-    assert (p.nvls_bw_efficiency, p.scale_out.bw_efficiency, p.scale_out.simple_step_overhead_s) == (0.68, 0.74, 7.0e-5)
+    so = p.scale_out
+    assert (p.nvls_bw_efficiency, so.bw_efficiency, so.simple_step_overhead_s, so.tree_chunk_bytes) == (0.68, 0.84, 6.0e-6, 5.5 * 2**20)
     S = 2**33
     nvls_s = (1 + 1 / 8) * S / (0.68 * 450e9)
-    network_s = S / 8 / (0.74 * 50e9)
-    latency_s = p.launch_latency_s + 2 * (2.7e-6 + 70e-6) + p.nvls_latency_s + 2 * (0.47e-6 + p.scale_up.simple_step_overhead_s)
+    network_s = S / 8 / (0.84 * 50e9)
+    fill_s = 2 * 5.5 * 2**20 / (0.84 * 50e9)
+    latency_s = (p.launch_latency_s + 2 * (2.7e-6 + 6e-6) + fill_s + p.nvls_latency_s
+                 + 2 * (0.47e-6 + p.scale_up.simple_step_overhead_s))
     t = C.collective_time("all_reduce", S, 16, p5)
     assert t.algorithm.startswith("nvls-tree") and t.time_s == pytest.approx(latency_s + max(nvls_s, network_s), rel=1e-6)
-    assert t.time_s == pytest.approx(31.82e-3, rel=0.001)
+    assert t.time_s == pytest.approx(31.96e-3, rel=0.001)
     measured_s = S * 2 * 15 / 16 / 477.7e9
     assert t.time_s == pytest.approx(measured_s, rel=0.07)
     # with NVLS off (algo=ring rows) the intra-instance phases are rings again and the pipelined tree is slower

@@ -361,6 +361,8 @@ class FabricCalibration(Frozen):
     a2a_bw_efficiency: float | None = Field(None, gt=0, le=1, description="achievable fraction of one-direction bandwidth "
                                             "of a direct all-to-all (unset: bw_efficiency)")
     peer_overhead_s: float | None = Field(None, ge=0, description="software cost per peer message of a direct all-to-all, s")
+    tree_chunk_bytes: float | None = Field(None, ge=0, description="bytes per chip a level of a tree across domains takes in "
+                                           "before it forwards them (the pipeline's fill; 0: not modelled)")
 
 
 class NvlsCalibration(Frozen):

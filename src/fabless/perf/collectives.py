@@ -14,7 +14,10 @@ Every algorithm is an alpha-beta model a reader can check by hand::
   ... matched on the chip's ``links.scale_up.technology``) may set its own
   efficiency, step costs and launch latency where measurements show a difference.
 * Across scale-up domains every network step pays the network's hop latency plus
-  a proxy / RDMA step cost (``scale_out.*_step_overhead_s``).
+  a proxy / RDMA step cost (``scale_out.*_step_overhead_s``). A tree across domains
+  forwards in chunks: where the network sets ``tree_chunk_bytes``, every level on the
+  path waits for one chunk's transfer too (the pipeline's fill), so that part of its
+  latency grows with the size up to a chunk.
 * A direct all-to-all (NCCL's grouped sends and receives, one pair per peer) takes one
   step plus a software cost per peer message (``peer_overhead_s``) and may reach its own
   fraction of the bandwidth (``a2a_bw_efficiency``); both default to nothing extra.
@@ -24,7 +27,10 @@ and LL/Simple protocols, NVLS where the switch reduces, one-shot direct
 exchange on fully-connected meshes, bidirectional rings along each torus
 dimension, and, for groups that span scale-up domains, flat rings, trees and
 hierarchical intra-inter-intra schemes, sequential or pipelined as NCCL's tree
-streams chunks) and keeps the fastest for each size.
+streams chunks) and keeps the fastest for each size. Across switched scale-up
+domains (NVSwitch nodes on a network) only NCCL's own algorithms are candidates:
+the flat ring for every collective, and for an all-reduce the tree and NVLS-tree,
+whose intra-domain phases stream with the network tree.
 Sizes may be numpy arrays; every formula is vectorised.
 
 :func:`put_all_to_all_time` is the other kind of all-to-all: one-sided puts, as the
@@ -92,6 +98,10 @@ class FabricParams:
     #: proxy pays per peer message on top of one step (0: none beyond the step)
     a2a_bw_efficiency: float = 0.0
     peer_overhead_s: float = 0.0
+    #: A tree across domains: the bytes per chip one level takes in before it forwards them (NCCL's
+    #: tree moves the buffer in chunks; each level on the path adds one chunk's transfer, the fill of
+    #: the pipeline). 0: not modelled, a level costs its step alone
+    tree_chunk_bytes: float = 0.0
 
     def a2a_efficiency(self) -> float:
         """The all-to-all's fraction of the bandwidth: its own where one is set, else the rings'."""
@@ -101,9 +111,10 @@ class FabricParams:
 #: Fields a link generation may set instead of the scale-up default (None: use the default).
 GENERATION_FIELDS = ("bw_efficiency", "simple_step_overhead_s", "ll_step_overhead_s", "ll128_bw_fraction",
                      "ll128_step_overhead_s", "launch_latency_s", "nvls_bw_efficiency")
-#: Fields of one fabric (scale_up, scale_out), in FabricParams order; the LL128 and all-to-all ones may be absent.
+#: Fields of one fabric (scale_up, scale_out), in FabricParams order; the LL128, all-to-all and tree-chunk ones may
+#: be absent.
 FABRIC_FIELDS = ("bw_efficiency", "simple_step_overhead_s", "ll_step_overhead_s", "ll128_bw_fraction", "ll128_step_overhead_s",
-                 "a2a_bw_efficiency", "peer_overhead_s")
+                 "a2a_bw_efficiency", "peer_overhead_s", "tree_chunk_bytes")
 
 
 @dataclass(frozen=True)
@@ -323,7 +334,7 @@ class CollectiveTime:
     time_s: Any
     algbw_bytes_per_s: Any
     busbw_bytes_per_s: Any
-    algorithm: Any  # e.g. "ring/simple", "nvls", "hierarchical(ring/simple)"
+    algorithm: Any  # e.g. "ring/simple", "nvls", "pipelined(tree/simple)"
     bound: Any  # "latency" or "bandwidth": which term of the chosen algorithm is larger
     span: str  # "scale_up", "scale_out" or "both"
 
@@ -403,6 +414,15 @@ class _Fabric:
         if protocol == "ll128":
             return e * self.params.ll128_bw_fraction
         return e * ll_fraction if protocol == "ll" else e
+
+    def fill_s(self, protocol: str, ll_fraction: float, level_bytes: np.ndarray) -> np.ndarray | float:
+        """What one level of a tree on this fabric adds to the path for its pipeline's fill: the
+        transfer of the first chunk (``tree_chunk_bytes``, or the level's whole ``level_bytes`` per
+        chip where that is less) before the level forwards it; 0 where the fabric sets no chunk."""
+        chunk = self.params.tree_chunk_bytes
+        if chunk <= 0:
+            return 0.0
+        return np.minimum(level_bytes, chunk) / (self.eff(protocol, ll_fraction) * self.chip_bytes_per_s)
 
     def peers_s(self, peers: int) -> float:
         """What a direct all-to-all's proxy pays for its messages to ``peers`` peers, on top of its steps."""
@@ -545,9 +565,10 @@ def _scale_out_fabric(system: System, group: int, params: CollectiveParams) -> _
 
 # ----------------------------------------------------------------------------- one fabric
 # Each function returns a list of candidates (name, latency_s, bandwidth_s) where
-# latency_s is a float and bandwidth_s an array over sizes; launch is added later.
+# bandwidth_s is an array over sizes and latency_s a float, or an array where a tree's
+# pipeline fill grows with the size; launch is added later.
 
-Cand = tuple[str, float, np.ndarray]
+Cand = tuple[str, "float | np.ndarray", np.ndarray]
 _PROTOCOLS = ("simple", "ll128", "ll")
 _PROTOCOLS_NO_LL128 = ("simple", "ll")
 
@@ -654,10 +675,17 @@ def _one_fabric(kind: str, S: np.ndarray, f: _Fabric, p: CollectiveParams) -> li
 
 def _best_parts(cands: list[Cand], S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(latency, bandwidth time) of the fastest candidate at each size."""
-    lats = np.array([lat for _, lat, _ in cands])
+    lats, bws = _stack(cands, S)
+    idx = (lats + bws).argmin(axis=0)
+    cols = np.arange(S.size)
+    return lats[idx, cols], bws[idx, cols]
+
+
+def _stack(cands: list[Cand], S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(latencies, bandwidth times) of the candidates, one row each, one column per size."""
+    lats = np.stack([np.broadcast_to(np.asarray(lat, dtype=float), S.shape) for _, lat, _ in cands])
     bws = np.stack([np.broadcast_to(bw, S.shape) for _, _, bw in cands])
-    idx = (lats[:, None] + bws).argmin(axis=0)
-    return lats[idx], bws[idx, np.arange(S.size)]
+    return lats, bws
 
 
 def _best(cands: list[Cand], S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -670,12 +698,16 @@ def _best(cands: list[Cand], S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _tree_inter(kind: str, S: np.ndarray, f: _Fabric, p: CollectiveParams) -> list[Cand]:
-    """Double binary tree over k domains (NCCL's tree): 2 log2(k) steps, each chip
-    sends and receives the buffer once in the reduce and once in the broadcast."""
-    if kind != "all_reduce" or f.group <= 2:
+    """Double binary tree over k domains (NCCL's tree): 2 log2(k) levels on the path (reduce up,
+    broadcast down), each a step plus the fill of one chunk (:meth:`_Fabric.fill_s`); each chip
+    sends and receives the buffer once in the reduce and once in the broadcast. On two domains the
+    two trees are one exchange each way: each chip sends and receives half the buffer in each."""
+    if kind != "all_reduce" or f.group <= 1:
         return []
     steps = 2 * math.ceil(math.log2(f.group))
-    return [(f"tree/{pr}", steps * f.step_s(pr), 2 * S / (f.eff(pr, p.ll_bw_fraction) * f.chip_bytes_per_s)) for pr in f.protocols]
+    volume = 1.0 if f.group == 2 else 2.0
+    return [(f"tree/{pr}", steps * (f.step_s(pr) + f.fill_s(pr, p.ll_bw_fraction, S)),
+             volume * S / (f.eff(pr, p.ll_bw_fraction) * f.chip_bytes_per_s)) for pr in f.protocols]
 
 
 def _spanning(kind: str, S: np.ndarray, up: _Fabric, out: _Fabric, p: CollectiveParams) -> list[Cand]:
@@ -697,7 +729,13 @@ def _spanning(kind: str, S: np.ndarray, up: _Fabric, out: _Fabric, p: Collective
 
     # hierarchical: reduce-scatter inside the domain, the collective across domains on
     # 1/m of the buffer (each of the m chips over its own NIC, at once), all-gather inside.
-    inter = _one_fabric(kind, S / m, out, p) + _tree_inter(kind, S / m, out, p)
+    # Across switched domains (NVSwitch nodes) NCCL has no such scheme but its tree: an
+    # all-reduce crosses the network as a tree (on two domains, one exchange each way), and
+    # an all-gather or reduce-scatter only as the flat ring below.
+    if up.topology == "switch":
+        inter = _tree_inter(kind, S / m, out, p)
+    else:
+        inter = _one_fabric(kind, S / m, out, p) + (_tree_inter(kind, S / m, out, p) if k > 2 else [])
     phases = 2 if kind == "all_reduce" else 1
     if m > 1:
         intra_kind = "reduce_scatter" if kind in ("all_reduce", "reduce_scatter") else "all_gather"
@@ -728,19 +766,19 @@ def _spanning(kind: str, S: np.ndarray, up: _Fabric, out: _Fabric, p: Collective
     # Its latency is the path of one chunk, pipelined through the ring: of its steps (hops),
     # the worst chunk crosses each of the k domain boundaries once per pass (2k for an
     # all-reduce, as NCCL's tuner counts them) at the network's step cost, the other hops
-    # at the scale-up step cost. The Simple protocol's scale-up step cost is the pacing of
-    # its chunks (flag round trip and flow control per chunk, fitted on one-node rings, where
-    # NVLink sets the pace); when the network is the ring's slower link, that work overlaps
-    # the network's chunk transfers and a scale-up hop adds only its wire latency to the
-    # path (AWS p5 rings of 16-256 GPUs: docs/collectives.md). LL and LL128 carry their flag
-    # in the data: their step cost is on the path whichever link is slower.
+    # at the scale-up step cost. With the Simple protocol a chunk moves on only when the
+    # next rank has a free slot for it (flow control over a few slots per connection), so the
+    # ring advances at its slower fabric's pace: where the network is the ring's slower link,
+    # every scale-up hop takes a network step too (AWS p5 rings of 16-256 GPUs and the
+    # two-instance small all-reduces: docs/collectives.md). LL and LL128 carry their flag
+    # in the data: each hop costs its own fabric's step.
     if up.topology == "switch" and kind in ("all_reduce", "all_gather", "reduce_scatter"):
         steps, vol = _ring_steps_and_volume(kind, g)
         inter_steps = min(steps, (2 if kind == "all_reduce" else 1) * k)
         for pr in (q for q in up.protocols if q in out.protocols):  # one protocol end to end
             up_bw = up.eff(pr, p.ll_bw_fraction) * up.chip_bytes_per_s
             out_bw = m * out.eff(pr, p.ll_bw_fraction) * out.chip_bytes_per_s
-            intra_step = up.hop_latency_s if pr == "simple" and out_bw < up_bw else up.step_s(pr)
+            intra_step = out.step_s(pr) if pr == "simple" and out_bw < up_bw else up.step_s(pr)
             lat = (steps - inter_steps) * intra_step + inter_steps * out.step_s(pr)
             bw = min(up_bw, out_bw)
             cands.append((f"ring/{pr}", lat, vol * S / bw))
@@ -835,13 +873,13 @@ def collective_time(
         cands = _spanning(kind, S, up, out, p)
         launch = up.launch_s
 
-    lat = np.array([c[1] for c in cands])[:, None] + launch
-    bw = np.stack([np.broadcast_to(c[2], S.shape) for c in cands])
+    lat, bw = _stack(cands, S)
+    lat = lat + launch
     total = lat + bw
     idx = total.argmin(axis=0)
     cols = np.arange(S.size)
     time_s = total[idx, cols]
-    bound = np.where(lat[idx, 0] > bw[idx, cols], "latency", "bandwidth")
+    bound = np.where(lat[idx, cols] > bw[idx, cols], "latency", "bandwidth")
     names = np.array([c[0] for c in cands], dtype=object)[idx]
     with np.errstate(divide="ignore", invalid="ignore"):
         algbw = np.where(time_s > 0, S / time_s, np.inf)

@@ -71,8 +71,10 @@ FIT_IDS_COMM_X: frozenset[str] = frozenset({
 
 #: Fit rows of a system preset's own calibration (its ``calibration.collectives``, fitted by the
 #: script its source names), not of data/perf/collectives.yaml: :func:`calibrate` leaves them out.
-#: published_aws_p5_comm.csv: every other row in id order from the first (scripts/fit_p5_efa.py).
-FIT_IDS_SYSTEMS: frozenset[str] = frozenset(f"comm-p5-{i:03d}" for i in range(1, 116, 2))
+#: published_aws_p5_comm.csv: every other row in id order from the first; published_aws_p5_small_comm.csv: every
+#: row (scripts/fit_p5_efa.py).
+FIT_IDS_SYSTEMS: frozenset[str] = (frozenset(f"comm-p5-{i:03d}" for i in range(1, 116, 2))
+                                   | frozenset(f"comm-p5s-{i:03d}" for i in range(1, 5)))
 
 #: The rows data/perf/collectives.yaml is fitted on.
 FIT_IDS_SHIPPED: frozenset[str] = _FIT_IDS_PUBLISHED | FIT_IDS_COMM_X
