@@ -41,10 +41,12 @@ def _gemm_sweep(path: Path) -> Path:
     return path
 
 
-def _nccl_text(binary: str, kind: str, ranks: int, times_s, sizes) -> str:
-    """A table laid out as nccl-tests prints it (count: elements of 4-byte floats per rank)."""
+def _nccl_text(binary: str, kind: str, ranks: int, times_s, sizes, per_node: int = 0) -> str:
+    """A table laid out as nccl-tests prints it (count: elements of 4-byte floats per rank), the ranks on one host
+    or ``per_node`` to a host."""
     lines = [f"# Collective test starting: {binary}", "# Using devices"]
-    lines += [f"#  Rank {r:2d} Group  0 Pid {100 + r:6d} on      node0 device {r:2d} [0x{r:02x}] NVIDIA H100 80GB HBM3"
+    per = per_node or ranks
+    lines += [f"#  Rank {r:2d} Group  0 Pid {100 + r:6d} on      node{r // per} device {r % per:2d} [0x{r:02x}] NVIDIA H100 80GB HBM3"
               for r in range(ranks)]
     lines += ["#", "#                                                out-of-place                       in-place",
               "#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   busbw #wrong"]
@@ -85,6 +87,32 @@ def test_nccl_sweeps_recover_the_collective_parameters(tmp_path):
     cal = calibrate_files(_nccl_sweeps(tmp_path), system="dgx-h100")
     assert set(cal.comm.fitted) == set(COMM_TRUTH)
     for name, value in COMM_TRUTH.items():
+        assert cal.comm.after[name] == pytest.approx(value, rel=0.02), name
+
+
+#: An EFA-like network's values for the multi-node sweeps (none is the p5 preset's own).
+NETWORK_TRUTH = {"scale_out__bw_efficiency": 0.78, "scale_out__simple_step_overhead_s": 1e-5,
+                 "scale_out__tree_chunk_bytes": 3 * 2**20}
+
+
+def test_multi_node_sweeps_recover_the_network_and_its_tree_chunk(tmp_path):
+    """All-reduce and all-gather sweeps (8 B-8 GiB) on 2 and 4 p5.48xlarge, generated with NETWORK_TRUTH on top of
+    the preset: the network's efficiency, its Simple step and the chunk a tree level waits for come back within 2%.
+    The chunk shows only in the tree's all-reduces between 1 MiB and a few hundred MiB, where a level's fill is
+    neither negligible nor hidden behind the transfer."""
+    system = load_system("p5-48xlarge")
+    truth = params_for(system).replace(**NETWORK_TRUTH)
+    sizes = np.array([2.0**i for i in range(3, 34)])
+    files = []
+    for binary, kind in (("all_reduce_perf", "all_reduce"), ("all_gather_perf", "all_gather")):
+        for ranks in (16, 32):
+            t = collective_time(kind, sizes, ranks, system, params=truth).time_s
+            path = tmp_path / f"{kind}-{ranks}.txt"
+            path.write_text(_nccl_text(binary, kind, ranks, t, sizes, per_node=8))
+            files.append(str(path))
+    cal = calibrate_files(files, system="p5-48xlarge")
+    assert set(NETWORK_TRUTH) <= set(cal.comm.fitted)
+    for name, value in NETWORK_TRUTH.items():
         assert cal.comm.after[name] == pytest.approx(value, rel=0.02), name
 
 

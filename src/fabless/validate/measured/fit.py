@@ -64,6 +64,8 @@ COMM_PARAMS: dict[str, tuple[float, float]] = {
     "scale_out__bw_efficiency": CALIBRATED["scale_out__bw_efficiency"],
     "scale_out__simple_step_overhead_s": CALIBRATED["scale_out__simple_step_overhead_s"],
     "scale_out__ll_step_overhead_s": CALIBRATED["scale_out__ll_step_overhead_s"],
+    # the tree's chunk across domains (the pipeline's fill): up to 64 MiB per chip, 8x NCCL's 8 MiB buffer
+    "scale_out__tree_chunk_bytes": (0.0, 64 * 2**20),
 }
 
 #: The engine parameter a training or serving log fits (the lower bound is far below any
