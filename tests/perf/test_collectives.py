@@ -464,6 +464,18 @@ def test_a_flat_simple_ring_advances_at_its_slower_fabrics_step(tmp_path):
         assert cands and all(n.startswith("ring/") for n in cands), sorted(cands)
 
 
+def test_a_network_paced_ll_ring_hop_costs_the_slower_step(tmp_path):
+    """LL protocol, the same flat all-gather ring over 2 domains of 8, the network the slower link (8 x 50 GB/s
+    against 1000 GB/s). A scale-up hop costs the slower of its own LL step (1 us wire + 3 us) and the network's
+    (1 us wire + 0.5 us): 4 us. With a network LL step of 20 us it costs 21 us, every hop at the network's pace."""
+    s = make_system(tmp_path, bidir_gb_s=2000, size=8, chips=16, up_latency_us=1.0, out_latency_us=1.0)
+    for out_ll_s, intra_step_s in ((0.5e-6, 1e-6 + 3e-6), (20e-6, 1e-6 + 20e-6)):
+        p = IDEAL.replace(scale_up__ll_step_overhead_s=3e-6, scale_out__ll_step_overhead_s=out_ll_s)
+        up, out = C._scale_up_fabric(s, 8, p), C._scale_out_fabric(s, 2, p)
+        cands = {name: lat for name, lat, _ in C._spanning("all_gather", np.array([0.0]), up, out, p)}
+        assert cands["ring/ll"] == pytest.approx(13 * intra_step_s + 2 * (1e-6 + out_ll_s)), out_ll_s
+
+
 def test_a_tree_level_adds_the_fill_of_one_chunk(tmp_path):
     """An all-reduce across 4 domains of 8 on a network with a 2 MiB tree chunk: each of the tree's 2 log2(4) = 4
     levels adds min(S/8, 2 MiB) / (efficiency x 50 GB/s) to the path. At S = 8 MiB (1 MiB per chip) that is

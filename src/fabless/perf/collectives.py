@@ -766,19 +766,23 @@ def _spanning(kind: str, S: np.ndarray, up: _Fabric, out: _Fabric, p: Collective
     # Its latency is the path of one chunk, pipelined through the ring: of its steps (hops),
     # the worst chunk crosses each of the k domain boundaries once per pass (2k for an
     # all-reduce, as NCCL's tuner counts them) at the network's step cost, the other hops
-    # at the scale-up step cost. With the Simple protocol a chunk moves on only when the
-    # next rank has a free slot for it (flow control over a few slots per connection), so the
-    # ring advances at its slower fabric's pace: where the network is the ring's slower link,
-    # every scale-up hop takes a network step too (AWS p5 rings of 16-256 GPUs and the
-    # two-instance small all-reduces: docs/collectives.md). LL and LL128 carry their flag
-    # in the data: each hop costs its own fabric's step.
+    # at the scale-up step cost. A chunk moves on only when the next rank has a free slot
+    # for it (flow control over a few slots per connection), so the ring advances at its
+    # slower fabric's pace: where the network is the ring's slower link, no scale-up hop
+    # goes faster than a network step (AWS p5 rings of 16-256 GPUs and the two-instance
+    # small all-reduces: docs/collectives.md). An LL or LL128 hop costs the slower of the
+    # two steps; a Simple hop the network's, since the scale-up Simple step cost is
+    # NVLink's own chunk pacing (fitted on one-node rings), which the network's replaces.
     if up.topology == "switch" and kind in ("all_reduce", "all_gather", "reduce_scatter"):
         steps, vol = _ring_steps_and_volume(kind, g)
         inter_steps = min(steps, (2 if kind == "all_reduce" else 1) * k)
         for pr in (q for q in up.protocols if q in out.protocols):  # one protocol end to end
             up_bw = up.eff(pr, p.ll_bw_fraction) * up.chip_bytes_per_s
             out_bw = m * out.eff(pr, p.ll_bw_fraction) * out.chip_bytes_per_s
-            intra_step = out.step_s(pr) if pr == "simple" and out_bw < up_bw else up.step_s(pr)
+            if out_bw < up_bw:  # the network paces the ring: no hop goes faster than a network step
+                intra_step = out.step_s(pr) if pr == "simple" else max(out.step_s(pr), up.step_s(pr))
+            else:
+                intra_step = up.step_s(pr)
             lat = (steps - inter_steps) * intra_step + inter_steps * out.step_s(pr)
             bw = min(up_bw, out_bw)
             cands.append((f"ring/{pr}", lat, vol * S / bw))
