@@ -59,16 +59,19 @@ def _nccl_text(binary: str, kind: str, ranks: int, times_s, sizes, per_node: int
     return "\n".join(lines) + "\n# Avg bus bandwidth    : 1.0\n"
 
 
-def _nccl_sweeps(tmp_path: Path) -> list[str]:
-    system = load_system("dgx-h100")
-    truth = load_params().replace(**COMM_TRUTH)
+def _nccl_sweeps(tmp_path: Path, system_name: str = "dgx-h100", truth: dict | None = None,
+                 ranks_each: tuple[int, ...] = (4, 8), per_node: int = 0) -> list[str]:
+    """All-reduce and all-gather sweeps of 8 B-8 GiB on ``system_name``, one file per group size, generated with the
+    system's parameters and ``truth`` (default COMM_TRUTH) on top."""
+    system = load_system(system_name)
+    params = params_for(system).replace(**(COMM_TRUTH if truth is None else truth))
     sizes = np.array([2.0**i for i in range(3, 34)])
     out = []
     for binary, kind in (("all_reduce_perf", "all_reduce"), ("all_gather_perf", "all_gather")):
-        for ranks in (4, 8):
-            t = collective_time(kind, sizes, ranks, system, params=truth).time_s
+        for ranks in ranks_each:
+            t = collective_time(kind, sizes, ranks, system, params=params).time_s
             path = tmp_path / f"{kind}-{ranks}.txt"
-            path.write_text(_nccl_text(binary, kind, ranks, t, sizes))
+            path.write_text(_nccl_text(binary, kind, ranks, t, sizes, per_node=per_node))
             out.append(str(path))
     return out
 
@@ -100,16 +103,7 @@ def test_multi_node_sweeps_recover_the_network_and_its_tree_chunk(tmp_path):
     the preset: the network's efficiency, its Simple step and the chunk a tree level waits for come back within 2%.
     The chunk shows only in the tree's all-reduces between 1 MiB and a few hundred MiB, where a level's fill is
     neither negligible nor hidden behind the transfer."""
-    system = load_system("p5-48xlarge")
-    truth = params_for(system).replace(**NETWORK_TRUTH)
-    sizes = np.array([2.0**i for i in range(3, 34)])
-    files = []
-    for binary, kind in (("all_reduce_perf", "all_reduce"), ("all_gather_perf", "all_gather")):
-        for ranks in (16, 32):
-            t = collective_time(kind, sizes, ranks, system, params=truth).time_s
-            path = tmp_path / f"{kind}-{ranks}.txt"
-            path.write_text(_nccl_text(binary, kind, ranks, t, sizes, per_node=8))
-            files.append(str(path))
+    files = _nccl_sweeps(tmp_path, "p5-48xlarge", NETWORK_TRUTH, ranks_each=(16, 32), per_node=8)
     cal = calibrate_files(files, system="p5-48xlarge")
     assert set(NETWORK_TRUTH) <= set(cal.comm.fitted)
     for name, value in NETWORK_TRUTH.items():
