@@ -39,8 +39,8 @@ MIB = 2**20
 Point = tuple[float, float, float, float, float]
 #: the grid's spacing along each axis of a Point
 GRID = (0.01, 0.5e-6, 0.5 * MIB, 0.01, 0.5e-6)
-#: where the search starts: the InfiniBand preset's efficiency and all-to-all values of the previous fit, a step cost
-#: of the two-instance small all-reduces' order, a chunk of the runs' NCCL_BUFFSIZE (8 MiB)
+#: where the search starts: an efficiency between the previous fit's 0.74 and the line rate, the previous fit's
+#: all-to-all values, a step cost of the two-instance small all-reduces' order, a chunk of the runs' NCCL_BUFFSIZE (8 MiB)
 START: Point = (0.80, 6e-6, 8 * MIB, 0.83, 7e-6)
 #: each axis's bounds
 BOUNDS = ((0.3, 1.0), (0.0, 1e-4), (0.0, 64 * MIB), (0.3, 1.0), (0.0, 5e-5))
