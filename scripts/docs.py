@@ -206,6 +206,8 @@ FAMILY_PARAMS = (
     ("launch_overhead_s", "fixed cost per kernel, as a timer around back-to-back launches sees it"),
     ("device_fixed_s", "the part of `launch_overhead_s` inside the kernel's own device span (what a per-op device "
                        "trace holds of it; a kernel row's `timing=device_trace`)"),
+    ("compiled_step", "1: a framework step runs as one compiled program (XLA on TPU), each operator paying "
+                      "`device_fixed_s` instead of `launch_overhead_s`; 0: kernels launched one by one"),
     ("sync_round_trip_s", "what a host clock with a synchronise after every call adds per call beyond `launch_overhead_s` "
                           "(the call's dispatch and the completion's way back; a kernel row's `timing=wall_sync`)"),
     ("operand_bytes_per_cycle_per_core", "operand bandwidth into one core's tiles"),

@@ -108,8 +108,8 @@ BATCH_TEXT = {
                   "included in the tables above)"),
     "-fresh11-": ("The eleventh unseen-data batch alone (ids `*-fresh11-*`: collected in a separate checkout of the commit that "
                   "documented the nccom-test figures, GB300 and TPU v4 rows, each mapped from its source alone and scored "
-                  "once, all held out, never fitted on; their first scores are in fresh11_scores.md; included in the "
-                  "tables above)"),
+                  "once, all held out, never fitted on; their first scores are in fresh11_scores.md, with a later "
+                  "change its TPU v4 rows had argued for (its 'Later' section); included in the tables above)"),
     "-fresh12-": ("The twelfth unseen-data batch alone (ids `*-fresh12-*`: AWS p5.48xlarge nccl-tests rows of a second "
                   "source, written by rule before one scoring run at the commit that gave all-to-alls a cost per peer "
                   "message, all held out, never fitted on; their first scores are in fresh12_comm_scores.md; included in "

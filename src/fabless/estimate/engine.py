@@ -43,7 +43,7 @@ from fabless.errors import FablessError, InfeasibleDesign, InvalidInput, NoSyste
 from fabless.estimate.cpu import check_accelerator_precision, cpu_request
 from fabless.estimate.optime import (
     _add, _sum, comm_dtype_bytes, compute_dtype, engine_params, framework_chip, framework_dtypes, framework_op_time, graph_time,
-    operator_rows, supported_dtype,
+    operator_rows, step_chip, supported_dtype,
 )
 from fabless.estimate.graph import graph_estimate
 from fabless.estimate.parallel import candidate_plans
@@ -932,8 +932,8 @@ def estimate(scn: Scenario, kernels: Kernels = Kernels(), *, chip: Chip | None =
         raise InvalidInput(f"inference.threads: {system.chip.name} is not a CPU; threads set a CPU system's llama.cpp/PyTorch "
                            "threads (leave it out)")
     check_accelerator_precision(scn, system)
-    chip = ChipParams.from_chip(system.chip)
     sw = with_chip_calibration(resolve_software(scn.software, system.chip, scn.phase), system.chip, scn.phase)
+    chip = step_chip(ChipParams.from_chip(system.chip), sw.op_fixed_s if sw is not None else None)
     if cfg is None:
         phase, name, chips, plan, metrics, mem, breakdown, notes = graph_estimate(scn, system, chip, _precision(scn), sw, why)
         return Estimate(phase, name, system.name, system.chip.name, chips, plan, metrics, mem, breakdown, notes)
@@ -979,8 +979,8 @@ def report_details(scn: Scenario, est: Estimate, kernels: Kernels = Kernels()) -
         # graph has its own model, drawn from its breakdown and memory alone
         return {"memory_capacity_bytes": capacity}
     cfg = load_model(scn.model)
-    chip = ChipParams.from_chip(system.chip)
     sw = with_chip_calibration(resolve_software(scn.software, system.chip, scn.phase), system.chip, scn.phase)
+    chip = step_chip(ChipParams.from_chip(system.chip), sw.op_fixed_s if sw is not None else None)
     prec = _precision(scn)
     plan = est.plan
     if scn.training is not None:

@@ -137,6 +137,11 @@ class Software:
     grouped_gemm_stream_efficiency: float = 1.0
     #: inference: the same for 8-bit (w8a8) grouped expert GEMMs; None: ``grouped_gemm_stream_efficiency``
     grouped_gemm_8bit_stream_efficiency: float | None = None
+    #: seconds of fixed cost per operator of the stack's step, in place of the chip family's (its
+    #: ``launch_overhead_s``, or its ``device_fixed_s`` where the family compiles a step whole:
+    #: :func:`fabless.estimate.optime.step_chip`); fitted on the stack's rows where its own kernels
+    #: cost more per operator than the family's figure (None: the family's)
+    op_fixed_s: float | None = None
 
     def describe(self) -> str:
         how = (f"efficiency {self.framework_kernel_efficiency:.2f} of {self.efficiency_from} (the same compiler), "
@@ -160,6 +165,8 @@ class Software:
             how += "; unfused attention (the score matrix goes to memory)"
         if self.pipelined_vector:
             how += "; vector-core work pipelined with the matmuls"
+        if self.op_fixed_s is not None:
+            how += f"; {self.op_fixed_s * 1e6:.1f} us fixed cost per operator of a step"
         if self.host_step_overhead_s:
             how += f"; host time {self.host_step_overhead_s * 1e3:.1f} ms per serving step"
         if self.host_per_seq_s:
@@ -282,6 +289,9 @@ def software_stacks() -> dict[str, Software]:
         sliced = _value(e, "moe_experts_sliced_per_core", False)
         if not isinstance(sliced, bool):
             raise FablessError(f"software.yaml: {name}.moe_experts_sliced_per_core must be true or false, got {sliced!r}")
+        op_fixed = _value(e, "op_fixed_s", None)
+        if op_fixed is not None and not 0 <= float(op_fixed) < 1e-3:
+            raise FablessError(f"software.yaml: {name}.op_fixed_s must be in [0, 1e-3) seconds per operator, got {op_fixed}")
         pre_eff = _value(e, "prefill_kernel_efficiency", None)
         if pre_eff is not None and not 0 < float(pre_eff) <= 1:
             raise FablessError(f"software.yaml: {name}.prefill_kernel_efficiency must be in (0, 1], got {pre_eff}")
@@ -310,7 +320,7 @@ def software_stacks() -> dict[str, Software]:
             overlap_ep_comm=bool(_value(e, "overlap_ep_comm", False)),
             moe_host_s=moe_host, moe_host_per_expert_s=moe_host_e, grouped_gemm_efficiency=grouped,
             grouped_gemm_8bit_efficiency=grouped8, grouped_gemm_stream_efficiency=stream,
-            grouped_gemm_8bit_stream_efficiency=stream8)
+            grouped_gemm_8bit_stream_efficiency=stream8, op_fixed_s=None if op_fixed is None else float(op_fixed))
     for name, s in list(out.items()):
         if s.efficiency_from is not None:
             src = out.get(s.efficiency_from)

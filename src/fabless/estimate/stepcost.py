@@ -65,6 +65,7 @@ from fabless.estimate.engine import (Plan, decode_score_s, engine_params, expert
                                      grouped_gemm_share, grouped_gemm_stream, prefill_eff, resolve_system,
                                      unfused_attention)
 from fabless.estimate.cpu import check_accelerator_precision
+from fabless.estimate.optime import step_chip
 from fabless.estimate.plan import check_plan
 from fabless.estimate.scenario import Scenario
 from fabless.estimate.software import Software, resolve_software, with_chip_calibration
@@ -192,7 +193,7 @@ class EngineStepCost:
         check_plan(plan, cfg, plan.chips, system)  # the same rules as fabless estimate
         p = scn.precision
         prec = Precision(weights=p.weights, activations=p.activations, kv_cache=p.kv_cache, attention_weights=p.attention_weights)
-        chip = ChipParams.from_chip(system.chip)
+        chip = step_chip(ChipParams.from_chip(system.chip), sw.op_fixed_s if sw is not None else None)
         if memory_fraction is not None and not 0 < memory_fraction <= 1:
             raise InvalidInput(f"memory fraction must be in (0, 1] (the share of HBM the engine takes), got {memory_fraction}")
         if max_seqs_per_forward is not None and (isinstance(max_seqs_per_forward, bool) or not isinstance(max_seqs_per_forward, int)

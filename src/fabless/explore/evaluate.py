@@ -67,6 +67,7 @@ from fabless.estimate.engine import (
     plan_from_spec,
     request_graphs,
     sharded_config,
+    step_chip,
     step_software,
 )
 from fabless.estimate.graph import GRAD_BYTES, graph_parts, graph_plan, graph_train_memory
@@ -470,11 +471,13 @@ class Evaluator:
     def _time(self, terms, chip, cache, eff: float | None = None) -> np.ndarray:
         total = np.zeros(len(chip))
         for op, coef in terms:
-            t = cache.get((op, eff)) if eff is not None else cache.get(op)
+            # keyed by the operators' fixed cost too: scenarios of one search may see different ones (step_chip)
+            key = (op, eff, float(chip.launch_overhead_s[0]))
+            t = cache.get(key)
             if t is None:
                 t = _op_time(op, chip, eff)
                 if op in self._reused:
-                    cache[(op, eff) if eff is not None else op] = t
+                    cache[key] = t
             total += coef * t  # in place: the same sums as total = total + coef * t, one array fewer each
         return total
 
@@ -541,6 +544,10 @@ class Evaluator:
 
     def _scenario(self, sc, chip, d, econ, cap, link_ratio, cache) -> dict[str, np.ndarray]:
         s: WorkloadScenario = sc["spec"]
+        # the operators of a step at the fixed cost fabless estimate gives them (a family that compiles
+        # a step whole pays the device's part; a stack may state its own)
+        sw = sc.get("software") or next((g.software for g in sc.get("graphs", ()) if getattr(g, "software", None)), None)
+        chip = step_chip(chip, sw.op_fixed_s if sw is not None else None)
         if "parts" in sc:
             return self._graph_scenario(sc, chip, d, econ, cap, link_ratio, cache)
         plan: Plan = sc["plan"]
