@@ -306,3 +306,19 @@ def test_sglang_jax_host_time_is_a_floor_under_the_step_not_an_addition():
     assert cost.step_time_s(0, 0, 1, 512) == sw.host_step_floor_s
     long = bare.step_time_s(2048, 2048, 0, 0)
     assert long > sw.host_step_floor_s and cost.step_time_s(2048, 2048, 0, 0) == long
+
+
+def test_an_estimate_with_no_stack_names_the_stacks_it_could_run():
+    from fabless.estimate.software import no_stack_note
+
+    # Google has no default inference stack (each of its serving stacks is named-only): the note lists the
+    # ones fitted on serve rows, not tpu-inference (no fit rows), and a chip's own phase with a default has none
+    stacks = software_stacks()
+    google = {n for n, s in stacks.items() if s.phase == "inference" and "Google" in s.vendors}
+    assert default_software(load_chip("tpu-v5e"), "inference") is None and {"sglang-jax", "vllm-tpu", "tpu-inference"} <= google
+    note = no_stack_note(load_chip("tpu-v5e"), "inference")
+    assert note is not None and note.endswith("for software: sglang-jax, vllm-tpu")
+    e = estimate(scenario_from_dict({"model": "llama-3.1-8b", "system": {"name": "tpu-v5e-256", "count": 1}, "precision": "bf16",
+                                     "parallel": {"tp": 1}, "inference": {"batch": 1, "input_tokens": 64, "output_tokens": 8}}))
+    assert e.metrics["software"] is None and note in e.notes
+    assert no_stack_note(load_chip("h100-sxm"), "inference") is None  # NVIDIA has a default inference stack

@@ -50,7 +50,7 @@ from fabless.estimate.parallel import candidate_plans
 from fabless.estimate.plan import Plan, check_plan, params_per_chip, sharded_config
 from fabless.estimate.recsys import recsys_step, step_plan
 from fabless.estimate.scenario import ParallelSpec, RecsysSpec, Scenario
-from fabless.estimate.software import Software, resolve_software, with_chip_calibration
+from fabless.estimate.software import Software, no_stack_note, resolve_software, with_chip_calibration
 from fabless.estimate.step import (TERMS, PlanTable, Tuning, recompute_code, recompute_split, request_terms, shape_terms,
                                    shape_times, stage_layout, training_memory, training_plan_space, training_steps, with_adapters)
 from fabless.hardware.presets import all_systems, load_chip, load_system
@@ -690,6 +690,8 @@ def _inference_at(cfg, scn, system, plan, chip, batch: int, kernels: Kernels = K
     }
     if sw is not None:
         notes.append(sw.describe())
+    elif (note := no_stack_note(system.chip, "inference")) is not None:
+        notes.append(note)
     return Estimate("inference", cfg.name, system.name, system.chip.name, chips, plan, metrics, mem, breakdown, tuple(notes))
 
 

@@ -350,6 +350,22 @@ def default_software(chip, phase: str) -> Software | None:
     return max(cands, key=lambda s: s.date) if cands else None
 
 
+def no_stack_note(chip, phase: str) -> str | None:
+    """What an estimate that runs no software stack (no default for ``chip``'s vendor and
+    ``phase``) says about it, naming the stacks fitted on that vendor's rows that a scenario can
+    select (``software:``); None where the vendor has a default stack for the phase, or no such stack either."""
+    if default_software(chip, phase) is not None:
+        return None
+    vendor = _vendor_of(chip).lower()
+    named = sorted(n for n, s in software_stacks().items()
+                   if s.phase == phase and s.named_only and s.fit_rows and any(vendor.startswith(v.lower()) for v in s.vendors))
+    if not named:
+        return None
+    return (f"software: none named and no default for {_vendor_of(chip)} {phase}: the engine-wide parameters (no host "
+            f"time per step; on a family that compiles a step whole, each operator at the device's fixed cost); stacks "
+            f"fitted on this vendor's rows, for software: {', '.join(named)}")
+
+
 def resolve_software(name: str | None, chip, phase: str) -> Software | None:
     """The stack a scenario names (one-line error for an unknown name or a phase it does not
     run), or the default for the chip and phase."""
@@ -380,5 +396,5 @@ def with_chip_calibration(sw: Software | None, chip, phase: str) -> Software | N
     return replace(sw, framework_kernel_efficiency=float(own), fit_rows=where, calibrated=True)
 
 
-__all__ = ["MIN_FIT_ROWS", "Software", "default_software", "efficiency_group", "resolve_software", "software_stacks",
-           "with_chip_calibration"]
+__all__ = ["MIN_FIT_ROWS", "Software", "default_software", "efficiency_group", "no_stack_note", "resolve_software",
+           "software_stacks", "with_chip_calibration"]
