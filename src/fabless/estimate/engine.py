@@ -935,7 +935,7 @@ def estimate(scn: Scenario, kernels: Kernels = Kernels(), *, chip: Chip | None =
                            "threads (leave it out)")
     check_accelerator_precision(scn, system)
     sw = with_chip_calibration(resolve_software(scn.software, system.chip, scn.phase), system.chip, scn.phase)
-    chip = step_chip(ChipParams.from_chip(system.chip), sw.op_fixed_s if sw is not None else None)
+    chip = step_chip(ChipParams.from_chip(system.chip), sw)
     if cfg is None:
         phase, name, chips, plan, metrics, mem, breakdown, notes = graph_estimate(scn, system, chip, _precision(scn), sw, why)
         return Estimate(phase, name, system.name, system.chip.name, chips, plan, metrics, mem, breakdown, notes)
@@ -982,7 +982,7 @@ def report_details(scn: Scenario, est: Estimate, kernels: Kernels = Kernels()) -
         return {"memory_capacity_bytes": capacity}
     cfg = load_model(scn.model)
     sw = with_chip_calibration(resolve_software(scn.software, system.chip, scn.phase), system.chip, scn.phase)
-    chip = step_chip(ChipParams.from_chip(system.chip), sw.op_fixed_s if sw is not None else None)
+    chip = step_chip(ChipParams.from_chip(system.chip), sw)
     prec = _precision(scn)
     plan = est.plan
     if scn.training is not None:

@@ -139,14 +139,15 @@ def framework_chip(chip: ChipParams, eff: float | None = None, stream: float = 1
         **({"hbm_efficiency": c.hbm_efficiency * stream} if streamed else {})))
 
 
-def step_chip(chip: ChipParams, op_fixed_s: float | None = None) -> ChipParams:
+def step_chip(chip: ChipParams, sw=None) -> ChipParams:
     """``chip`` as the operators of a framework step see their fixed cost: where its family runs
     a step as one compiled program (``compiled_step``, XLA on TPU), each operator pays its on-device
     fixed cost (``device_fixed_s``) instead of a host dispatch of its own (``launch_overhead_s``);
-    ``op_fixed_s`` (a software stack's own fitted cost per operator,
-    :attr:`fabless.estimate.software.Software.op_fixed_s`) replaces either. Kernel rows timed on
+    the software stack ``sw``'s own cost per operator, where it states one
+    (:attr:`fabless.estimate.software.Software.op_fixed_s`), replaces either. Kernel rows timed on
     their own keep the whole launch cost (:meth:`ChipParams.timed`); only the estimate of a
     framework step calls this."""
+    op_fixed_s = getattr(sw, "op_fixed_s", None)
     if op_fixed_s is not None:
         return chip.derived(("step_chip", float(op_fixed_s)), lambda c: c.replace(launch_overhead_s=float(op_fixed_s)))
     if not np.any(chip.compiled_step > 0):

@@ -341,12 +341,16 @@ def _vendor_of(chip) -> str:
     return str(getattr(chip, "vendor", "") or "")
 
 
+def _stacks_for(chip, phase: str) -> list[Software]:
+    """The stacks of ``phase`` that run on ``chip``'s vendor, named-only ones included."""
+    vendor = _vendor_of(chip).lower()
+    return [s for s in software_stacks().values() if s.phase == phase and any(vendor.startswith(v.lower()) for v in s.vendors)]
+
+
 def default_software(chip, phase: str) -> Software | None:
     """The newest stack for ``chip``'s vendor and ``phase``; None when no stack covers it (the
     engine-wide parameters then apply)."""
-    vendor = _vendor_of(chip).lower()
-    cands = [s for s in software_stacks().values()
-             if s.phase == phase and not s.named_only and any(vendor.startswith(v.lower()) for v in s.vendors)]
+    cands = [s for s in _stacks_for(chip, phase) if not s.named_only]
     return max(cands, key=lambda s: s.date) if cands else None
 
 
@@ -356,9 +360,7 @@ def no_stack_note(chip, phase: str) -> str | None:
     select (``software:``); None where the vendor has a default stack for the phase, or no such stack either."""
     if default_software(chip, phase) is not None:
         return None
-    vendor = _vendor_of(chip).lower()
-    named = sorted(n for n, s in software_stacks().items()
-                   if s.phase == phase and s.named_only and s.fit_rows and any(vendor.startswith(v.lower()) for v in s.vendors))
+    named = sorted(s.name for s in _stacks_for(chip, phase) if s.named_only and s.fit_rows)
     if not named:
         return None
     return (f"software: none named and no default for {_vendor_of(chip)} {phase}: the engine-wide parameters (no host "

@@ -193,7 +193,7 @@ class EngineStepCost:
         check_plan(plan, cfg, plan.chips, system)  # the same rules as fabless estimate
         p = scn.precision
         prec = Precision(weights=p.weights, activations=p.activations, kv_cache=p.kv_cache, attention_weights=p.attention_weights)
-        chip = step_chip(ChipParams.from_chip(system.chip), sw.op_fixed_s if sw is not None else None)
+        chip = step_chip(ChipParams.from_chip(system.chip), sw)
         if memory_fraction is not None and not 0 < memory_fraction <= 1:
             raise InvalidInput(f"memory fraction must be in (0, 1] (the share of HBM the engine takes), got {memory_fraction}")
         if max_seqs_per_forward is not None and (isinstance(max_seqs_per_forward, bool) or not isinstance(max_seqs_per_forward, int)

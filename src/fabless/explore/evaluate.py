@@ -255,7 +255,8 @@ class Evaluator:
             out[-1].m = m  # type: ignore[attr-defined]
             out[-1].tuning = tuning  # type: ignore[attr-defined]
             out[-1].software = sw  # type: ignore[attr-defined]
-        return {"spec": s, "cfg": cfg, "plan": plan, "prec": prec, "graphs": out, "system": system}
+        return {"spec": s, "cfg": cfg, "plan": plan, "prec": prec, "graphs": out, "system": system,
+                "software": out[-1].software if s.inference is None else None}
 
     def _prepare_graph(self, s: WorkloadScenario) -> dict:
         """An imported graph that is not a decoder: the operators of ``fabless estimate``'s
@@ -470,9 +471,10 @@ class Evaluator:
 
     def _time(self, terms, chip, cache, eff: float | None = None) -> np.ndarray:
         total = np.zeros(len(chip))
+        # keyed by the operators' fixed cost too: scenarios of one search may see different ones (step_chip)
+        fixed = float(chip.launch_overhead_s[0])
         for op, coef in terms:
-            # keyed by the operators' fixed cost too: scenarios of one search may see different ones (step_chip)
-            key = (op, eff, float(chip.launch_overhead_s[0]))
+            key = (op, eff, fixed)
             t = cache.get(key)
             if t is None:
                 t = _op_time(op, chip, eff)
@@ -546,8 +548,7 @@ class Evaluator:
         s: WorkloadScenario = sc["spec"]
         # the operators of a step at the fixed cost fabless estimate gives them (a family that compiles
         # a step whole pays the device's part; a stack may state its own)
-        sw = sc.get("software") or next((g.software for g in sc.get("graphs", ()) if getattr(g, "software", None)), None)
-        chip = step_chip(chip, sw.op_fixed_s if sw is not None else None)
+        chip = step_chip(chip, sc.get("software"))
         if "parts" in sc:
             return self._graph_scenario(sc, chip, d, econ, cap, link_ratio, cache)
         plan: Plan = sc["plan"]
