@@ -172,6 +172,8 @@ waves   = ceil(tiles / cores)
 rate    = peak · (sustained clock / boost clock) · mma_efficiency [· mma_8bit_ratio for 8- and 4-bit operands] / cores · feed
 compute = waves · (2·BM·BN·k_pad / rate + tile_overhead_s),   k_pad = ceil(k/{TILE_K})·{TILE_K}   (whole K steps of TILE_K = {TILE_K})
 feed    = min(1, operand_bytes_per_cycle_per_core / (MACs/cycle/core · (BM+BN)/(BM·BN) · bytes))
+exposed = gemm_exposed_steps · min(compute, memory) / n_k,   n_k = k_pad/{TILE_K} · min(1, waves)   (K steps of one tile's or slice's loop)
+time    = launch_overhead_s + max(compute, memory) + exposed
 ```
 """
 
@@ -221,6 +223,9 @@ FAMILY_PARAMS = (
     ("scratchpad_bytes_if_unknown", "per-core scratchpad when the chip file has none"),
     ("tile_overhead_s", "GEMM time per wave of tiles outside the main loop that the kernel does not hide (prologue loads, "
                         "epilogue stores); a library may set its own (data/perf/libraries.yaml)"),
+    ("gemm_exposed_steps", "the part of one K step of a GEMM tile's main loop its pipeline does not overlap (1: the first "
+                           "step's loads and the last step's math of a double-buffered loop; 0: the plain max of math "
+                           "and memory)"),
 )
 
 

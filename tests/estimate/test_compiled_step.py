@@ -55,3 +55,30 @@ def test_a_stacks_operator_cost_adds_to_every_operator_of_a_decode_step():
     ops = sum(len(b.ops) * b.repeat for b in build_decode_graph(load_model("llama-3.1-8b"), 1, 200).blocks)
     per_op = sgl.op_fixed_s - families()["google-tpu"].values["device_fixed_s"]
     assert stack.metrics["tpot_s"] - plain.metrics["tpot_s"] == pytest.approx(ops * per_op, rel=1e-6)
+
+
+def test_a_recommendation_step_on_a_tpu_is_one_program_too():
+    # DLRM (MLPerf v1 config) inference at batch 4096 on 8 TPU v5e: the estimate times its kernels as operators of
+    # one compiled step. Against the same step with every kernel launched from the host, each kernel saves the
+    # launch cost less the device's (the collectives are timed from the system's links, not from these), so the
+    # difference is a whole number of kernels at that saving, at least one per dense layer of the model.
+    from fabless.estimate.engine import resolve_system
+    from fabless.estimate.recsys import recsys_step
+    from fabless.estimate.scenario import Scenario
+    from fabless.workload.catalog import load_recsys
+
+    spec = {"model": "dlrm-mlperf-v1", "system": {"name": "tpu-v5e-256", "count": 8}, "precision": "bf16",
+            "inference": {"batch": 4096}}
+    est = estimate(spec)
+    system = resolve_system(Scenario.model_validate(spec))
+    cfg = load_recsys("dlrm-mlperf-v1")
+    launched = recsys_step(cfg, system, ChipParams.from_chip(system.chip), batch=4096, training=False)
+    saving = families()["google-tpu"].values["launch_overhead_s"] - families()["google-tpu"].values["device_fixed_s"]
+    kernels = (launched.time_s - est.metrics["latency_s"]) / saving
+    assert kernels == pytest.approx(round(kernels), abs=1e-6)
+    assert round(kernels) >= len(cfg.bottom_mlp) + len(cfg.top_mlp)
+    # a GPU step is unchanged: its kernels are launched one by one
+    gpu = {**spec, "system": {"name": "dgx-h100", "count": 1}}
+    system = resolve_system(Scenario.model_validate(gpu))
+    assert estimate(gpu).metrics["latency_s"] == pytest.approx(
+        recsys_step(cfg, system, ChipParams.from_chip(system.chip), batch=4096, training=False).time_s, rel=1e-12)

@@ -45,7 +45,8 @@ def take(p: ChipParams, i: int) -> ChipParams:
 
 def random_designs(n: int = 16) -> ChipParams:
     """Random GPUs and systolic designs, mixed block sizes, some scratchpads too small for any
-    tile and some shared SRAMs big enough to hold a whole GEMM."""
+    tile, some shared SRAMs big enough to hold a whole GEMM, and GPUs with and without an exposed
+    part of a K step (the split-K search's two branches)."""
     rng = np.random.default_rng(7)
     gpus = ChipParams.from_arrays(
         peak_flops_per_s={"bf16": rng.uniform(2e14, 3e15, n), "fp8": rng.uniform(4e14, 6e15, n),
@@ -53,7 +54,8 @@ def random_designs(n: int = 16) -> ChipParams:
         cores=rng.integers(1, 300, n), hbm_bytes_per_s=rng.uniform(1e11, 1e13, n),
         boost_clock_hz=rng.uniform(1e9, 2.5e9, n), sram_per_core_bytes=rng.choice([8e3, 64e3, 228 * 1024, 1e6], n),
         sram_shared_bytes=rng.choice([0.0, 5e7, 1e10], n), attention_block=rng.choice([64.0, 128.0], n),
-        launch_overhead_s=rng.uniform(0, 1e-5, n), family="nvidia-hopper")
+        launch_overhead_s=rng.uniform(0, 1e-5, n), gemm_exposed_steps=rng.choice([0.0, 0.3, 1.0], n),
+        family="nvidia-hopper")
     arrays = ChipParams.from_arrays(
         kind="systolic_array", peak_flops_per_s={"bf16": rng.uniform(2e14, 3e15, n), "int8": rng.uniform(4e14, 6e15, n)}, cores=rng.integers(1, 8, n),
         mu_count=rng.integers(1, 32, n), mu_rows=rng.choice([64, 128, 256], n), mu_cols=rng.choice([128, 256], n),

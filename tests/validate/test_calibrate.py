@@ -227,7 +227,7 @@ def test_chip_calibration_section_overrides_the_family_value(tmp_path):
     # wave outside the main loop, which the efficiency does not scale, left out of both)
     a = gemm_time(8192, 8192, 8192, p.replace(tile_overhead_s=0.0)).compute_s[0]
     b = gemm_time(8192, 8192, 8192, ChipParams.from_chip("h100-sxm").replace(tile_overhead_s=0.0)).compute_s[0]
-    assert a / b == pytest.approx(0.779 / 0.5, rel=1e-9)  # the nvidia-hopper family value over 0.5
+    assert a / b == pytest.approx(0.778 / 0.5, rel=1e-9)  # the nvidia-hopper family value over 0.5
 
 
 def test_system_calibration_section_overrides_collectives_yaml(tmp_path):

@@ -859,7 +859,8 @@ def _recsys(scn: Scenario, system: System) -> Estimate:
     spec = scn.recsys or RecsysSpec()  # the defaults
     training = scn.training is not None
     batch = scn.training.global_batch if training else int(scn.inference.batch)
-    chip = ChipParams.from_chip(system.chip)
+    # a recommendation step is a framework step too: one compiled program on a TPU (step_chip)
+    chip = step_chip(ChipParams.from_chip(system.chip))
     compute = supported_dtype(compute_dtype(scn.precision.activations, scn.precision.weights), chip)
     step = recsys_step(cfg, system, chip, batch=batch, training=training, sharding=spec.sharding,
                        cache_hit_rate=spec.cache_hit_rate, act_dtype=scn.precision.activations, compute_dtype=compute,

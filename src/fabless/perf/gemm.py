@@ -163,7 +163,7 @@ def gemm_time(m: int, n: int, k: int, chip: ChipParams, dtype: str = "bf16", *, 
 # see params.OneDesign). The two paths differ only in how they pick the best candidate.
 
 def _gpu_tile(xp, bm, bn, m, n, k_pad, batch, ib, a_bytes, b_bytes, c_bytes, fits, cores, g, macs_per_cycle_core,
-              operand_bytes, core_rate, sram_cap, bw, tile_overhead, tm=None):
+              operand_bytes, core_rate, sram_cap, bw, tile_overhead, tm=None, exposed=0.0):
     """GPU tile candidate (BM, BN): compute time, HBM traffic, memory time, whether its operands
     fit the scratchpad, waves, tiles and operand-feed factor (``k_pad``: k padded to whole TILE_K steps;
     ``g``: the group of tiles sharing an operand in L2, see :func:`_l2_group`; ``tile_overhead``:
@@ -189,28 +189,70 @@ def _gpu_tile(xp, bm, bn, m, n, k_pad, batch, ib, a_bytes, b_bytes, c_bytes, fit
     s_max = xp.maximum(1.0, xp.minimum(xp.floor(cores / n_tiles), xp.floor(k_pad / TILE_K)))
     t_tile = 2 * bm * bn * k_pad / (core_rate * feed)
     if xp is SCALAR and s_max == 1.0:  # no split possible: the unsplit kernel, waves of tiles (what the below gives, sooner)
-        waves = xp.ceil(n_tiles / cores)
-        # written as the array path's s = 1 term (waves x t_tile + waves x overhead), so the two agree bit for bit
-        return waves * t_tile + waves * tile_overhead, traffic, traffic / bw, ok, waves, n_tiles, feed
-    p = 8.0 * m * n * batch / bw
-    b0 = traffic / bw
-    # the split runs in one wave (s <= cores / tiles), which pays tile_overhead once whatever s is: the math
-    # a / s + overhead meets the memory b0 + p s at the root of p s^2 + (b0 - overhead) s - a = 0
-    c0 = b0 - tile_overhead
-    root = 2 * t_tile / (c0 + xp.sqrt(c0 * c0 + 4 * p * t_tile))
-    s_lo, s_hi = xp.minimum(s_max, xp.maximum(1.0, xp.floor(root))), xp.minimum(s_max, xp.floor(root) + 1)
+        t_c, traffic_1, waves, e = _split_k(xp, 1.0, n_tiles, cores, t_tile, tile_overhead, traffic, m, n, batch, bw,
+                                            k_pad, exposed)
+        return t_c, traffic_1, traffic_1 / bw, ok, waves, n_tiles, feed, e
+    if xp is not SCALAR and not np.any(exposed):
+        exposed = 0.0  # no design exposes any: skip its terms (a search of many designs of one's own, mostly)
+    if isinstance(exposed, float) and exposed == 0.0:
+        # the split runs in one wave (s <= cores / tiles), which pays tile_overhead once whatever s is: the math
+        # a / s + overhead meets the memory b0 + p s at the root of p s^2 + (b0 - overhead) s - a = 0
+        p = 8.0 * m * n * batch / bw
+        c0 = traffic / bw - tile_overhead
+        root = 2 * t_tile / (c0 + xp.sqrt(c0 * c0 + 4 * p * t_tile))
+        s_lo, s_hi = xp.minimum(s_max, xp.maximum(1.0, xp.floor(root))), xp.minimum(s_max, xp.floor(root) + 1)
+        splits = (s_lo,) if xp is SCALAR and s_lo == s_hi else (s_lo, s_hi)
+    else:
+        # with part of a K step exposed per slice (``exposed``), more slices also expose more, and the best s
+        # can lie below that root. Over 2 <= s <= s_max the time falls, then rises (math-bound: a / s plus
+        # exposed memory growing with s, convex; memory-bound: every term grows with s), so a bisection on
+        # the sign of t(s + 1) - t(s) finds it; s = 1 (no partial outputs) is compared on its own
+        splits = (1.0, _best_split(xp, s_max, n_tiles, cores, t_tile, tile_overhead, traffic, m, n, batch, bw,
+                                   k_pad, exposed))
     best = None
-    for s in ((s_lo,) if xp is SCALAR and s_lo == s_hi else (s_lo, s_hi)):
-        waves_s = xp.ceil(n_tiles * s / cores) / s  # waves of whole-K tile work (fractional)
-        traffic_s = traffic + xp.where(s > 1, 8.0 * s * m * n * batch, 0.0)
-        t_s = waves_s * t_tile + xp.ceil(n_tiles * s / cores) * tile_overhead
+    for s in splits:
+        t_s, traffic_s, waves_s, e_s = _split_k(xp, s, n_tiles, cores, t_tile, tile_overhead, traffic, m, n, batch,
+                                                bw, k_pad, exposed)
         if best is None:
-            best = (t_s, traffic_s, waves_s)
+            best = (t_s, traffic_s, waves_s, e_s)
             continue
-        use = xp.maximum(t_s, traffic_s / bw) < xp.maximum(best[0], best[1] / bw)
-        best = (xp.where(use, t_s, best[0]), xp.where(use, traffic_s, best[1]), xp.where(use, waves_s, best[2]))
-    t_compute, traffic, waves = best
-    return t_compute, traffic, traffic / bw, ok, waves, n_tiles, feed
+        use = xp.maximum(t_s, traffic_s / bw) + e_s < xp.maximum(best[0], best[1] / bw) + best[3]
+        best = tuple(xp.where(use, new, old) for new, old in zip((t_s, traffic_s, waves_s, e_s), best))
+    t_compute, traffic, waves, e = best
+    return t_compute, traffic, traffic / bw, ok, waves, n_tiles, feed, e
+
+
+def _split_k(xp, s, n_tiles, cores, t_tile, tile_overhead, traffic, m, n, batch, bw, k_pad, exposed):
+    """Split-K factor ``s`` of a tile candidate (see :func:`_gpu_tile`): compute time, HBM traffic, waves
+    (fractional: of whole-K tile work) and the exposed time. ``exposed`` (the family's ``gemm_exposed_steps``)
+    is the part of one K step's work that a slice's pipeline does not overlap: a double-buffered main loop of
+    ``n_k`` steps loads the first step before any math and runs the last step's math after the last load, so
+    it takes ``max(c, m) + min(c, m) / n_k`` (c, m: its math and its loads); a kernel that starts the next
+    tile's loads under the current tile's math hides part of that (``exposed`` < 1)."""
+    waves_s = xp.ceil(n_tiles * s / cores) / s
+    traffic_s = traffic + xp.where(s > 1, 8.0 * s * m * n * batch, 0.0)
+    t_s = waves_s * t_tile + xp.ceil(n_tiles * s / cores) * tile_overhead
+    if isinstance(exposed, float) and exposed == 0.0:
+        return t_s, traffic_s, waves_s, 0.0
+    steps = k_pad / TILE_K * xp.minimum(1.0, waves_s)  # K steps of one slice's main loop
+    return t_s, traffic_s, waves_s, exposed * xp.minimum(t_s, traffic_s / bw) / steps
+
+
+def _best_split(xp, s_max, n_tiles, cores, t_tile, tile_overhead, traffic, m, n, batch, bw, k_pad, exposed):
+    """The split factor in [2, s_max] of least time with its exposed steps (1 where s_max < 2), by bisection
+    on the sign of t(s + 1) - t(s) (see :func:`_gpu_tile`): the same steps in the scalar and the array path."""
+    def total(s):
+        t_s, traffic_s, _, e_s = _split_k(xp, s, n_tiles, cores, t_tile, tile_overhead, traffic, m, n, batch, bw,
+                                          k_pad, exposed)
+        return xp.maximum(t_s, traffic_s / bw) + e_s
+
+    lo, hi = xp.minimum(2.0, s_max), s_max
+    top = float(s_max) if xp is SCALAR else float(np.max(s_max))
+    for _ in range(max(1, math.ceil(math.log2(max(top, 2.0))))):
+        mid = xp.floor((lo + hi) / 2)
+        right = (mid < hi) & (total(mid + 1) < total(mid))
+        lo, hi = xp.where(right, mid + 1, lo), xp.where(right, hi, mid)
+    return lo
 
 
 def _l2_group(xp, cores):
@@ -262,15 +304,16 @@ def _gemm_one(m, n, k, batch, ib, ob, flops, peak, d: OneDesign, cand, m_tiles=N
         args = (m, n, k_pad, batch, ib, a_bytes, b_bytes, c_bytes, fits, cores, _l2_group(xp, cores), mpc,
                 d.operand_bytes_per_cycle_per_core, rate / cores, d.sram_per_core_bytes * d.tile_sram_fraction, bw,
                 d.tile_overhead_s)
-        evals = [_gpu_tile(xp, float(bm), float(bn), *args, tm=None if m_tiles is None else m_tiles(float(bm)))
+        evals = [_gpu_tile(xp, float(bm), float(bn), *args, tm=None if m_tiles is None else m_tiles(float(bm)),
+                           exposed=d.gemm_exposed_steps)
                  for bm, bn in cand]
         odd = _odd_tiles(cand)
         usable = [bool(e[3]) and not (d.pow2_tiles_only > 0 and odd[i]) for i, e in enumerate(evals)]
-        totals = [xp.maximum(e[0], e[2]) if u else math.inf for e, u in zip(evals, usable)]
+        totals = [xp.maximum(e[0], e[2]) + e[7] if u else math.inf for e, u in zip(evals, usable)]
         if not any(usable):  # a scratchpad too small for any: the smallest tile runs
-            totals[0] = xp.maximum(evals[0][0], evals[0][2])
+            totals[0] = xp.maximum(evals[0][0], evals[0][2]) + evals[0][7]
         best = argmin(totals)
-        compute, traffic, _, _, waves, n_tiles, feed = evals[best]
+        compute, traffic, _, _, waves, n_tiles, feed, exposed = evals[best]
         bm, bn = float(cand[best][0]), float(cand[best][1])
         mapping, tile, chunks = "tiles", (bm, bn), nan
         util = flops / (waves * cores * 2 * bm * bn * k_pad)
@@ -285,12 +328,13 @@ def _gemm_one(m, n, k, batch, ib, ob, flops, peak, d: OneDesign, cand, m_tiles=N
         traffic = _systolic_traffic(xp, m, n, a_bytes, b_bytes, c_bytes,
                                     _systolic_panel(xp, r0, sram_total, d.tile_sram_fraction, ib), sram_total)
         mapping, chunks, feed = "systolic", float(split), 1.0
+        exposed = 0.0
     tiling = {"mapping": np.array([mapping], dtype=object)}
     tiling.update(zip(("tile_m", "tile_n", "m_chunks", "waves", "tiles", "tiling_utilisation",
-                       "operand_feed_efficiency", "hbm_traffic_bytes"),
-                      one_element_arrays(*tile, chunks, waves, n_tiles, util, feed, traffic)))
+                       "operand_feed_efficiency", "exposed_s", "hbm_traffic_bytes"),
+                      one_element_arrays(*tile, chunks, waves, n_tiles, util, feed, exposed, traffic)))
     return combine("gemm", compute, traffic / bw, d.launch_overhead_s, flops, traffic, peak,
-                   d.hbm_bytes_per_s, tiling)
+                   d.hbm_bytes_per_s, tiling, exposed_s=exposed)
 
 
 def _systolic_designs(s, m, n, k, batch, flops, chip: ChipParams, idx, rate, rate_ok, geometry):
@@ -368,26 +412,29 @@ def _gemm_designs(m, n, k, batch, ib, ob, flops, dtype, chip: ChipParams, cand, 
         cores = chip.cores[idx][None, :]
         mpc = (peak[idx] / (2 * chip.boost_clock_hz[idx] * chip.cores[idx]))[None, :]
         k_pad = np.ceil(k / TILE_K) * TILE_K
-        t_compute, t_traffic, t_memory, ok, waves, n_tiles, feed = _gpu_tile(
+        t_compute, t_traffic, t_memory, ok, waves, n_tiles, feed, t_exposed = _gpu_tile(
             np, bm, bn, m, n, k_pad, batch, ib, a_bytes, b_bytes, c_bytes, fits_on_chip[None, :], cores,
             _l2_group(np, cores), mpc,
             chip.operand_bytes_per_cycle_per_core[idx][None, :], rate[idx][None, :] / cores,
             chip.sram_per_core_bytes[idx] * chip.tile_sram_fraction[idx],
             chip.hbm_rate_bytes_per_s[idx][None, :], chip.tile_overhead_s[idx][None, :],
-            tm=None if m_tiles is None else np.array([m_tiles(float(b)) for b in bm[:, 0]])[:, None])
+            tm=None if m_tiles is None else np.array([m_tiles(float(b)) for b in bm[:, 0]])[:, None],
+            exposed=chip.gemm_exposed_steps[idx][None, :])
         # a family whose libraries tile only in power-of-two sides skips the 192-wide candidates
         odd = _odd_tiles(cand)
         ok = ok & ~(odd[:, None] & (chip.pow2_tiles_only[idx] > 0)[None, :])
         # a scratchpad too small for any candidate still runs the smallest tile
         ok = ok | (~ok.any(axis=0)[None, :] & (np.arange(len(cand)) == 0)[:, None])
-        total = np.where(ok, np.maximum(t_compute, t_memory), np.inf)
+        busy = np.maximum(t_compute, t_memory)
+        total = np.where(ok, busy if isinstance(t_exposed, float) else busy + t_exposed, np.inf)
         best = np.argmin(total, axis=0)
         cols = np.arange(total.shape[1])
         parts.append((idx, t_compute[best, cols], (t_traffic + np.zeros_like(total))[best, cols], {
             "tile_m": bm[best, 0], "tile_n": bn[best, 0], "m_chunks": np.full(cols.size, np.nan),
             "waves": waves[best, cols], "tiles": (n_tiles + np.zeros_like(total))[best, cols],
             "tiling_utilisation": flops / (waves * cores * 2 * bm * bn * k_pad)[best, cols],
-            "operand_feed_efficiency": (feed + np.zeros_like(total))[best, cols]}))
+            "operand_feed_efficiency": (feed + np.zeros_like(total))[best, cols],
+            "exposed_s": constant(0.0, cols.size) if isinstance(t_exposed, float) else t_exposed[best, cols]}))
 
     if n_sys:
         idx = slice(None) if n_sys == n_designs else np.nonzero(is_sys)[0]
@@ -415,7 +462,7 @@ def _gemm_designs(m, n, k, batch, ib, ob, flops, dtype, chip: ChipParams, cand, 
         parts.append((idx, t_compute, traffic, {
             "tile_m": tile_m, "tile_n": tile_n, "m_chunks": s[pick, 0], "waves": rounds,
             "tiles": passes, "tiling_utilisation": util,
-            "operand_feed_efficiency": constant(1.0, t_compute.size)}))
+            "operand_feed_efficiency": constant(1.0, t_compute.size), "exposed_s": constant(0.0, t_compute.size)}))
 
     if len(parts) == 1:  # every design of one kind: the arrays are the designs'
         _, compute, traffic, tiling = parts[0]
@@ -432,4 +479,4 @@ def _gemm_designs(m, n, k, batch, ib, ob, flops, dtype, chip: ChipParams, cand, 
     memory = traffic / chip.hbm_rate_bytes_per_s
     tiling["hbm_traffic_bytes"] = traffic
     return combine("gemm", compute, memory, chip.launch_overhead_s, flops, traffic, peak,
-                   chip.hbm_bytes_per_s, tiling)
+                   chip.hbm_bytes_per_s, tiling, exposed_s=tiling["exposed_s"])

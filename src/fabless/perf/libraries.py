@@ -57,8 +57,11 @@ def libraries() -> dict[str, Library]:
                 if field not in LIBRARY_FIELDS:
                     raise FablessError(f"libraries.yaml: {name}.{fam}.{field}: one of {', '.join(LIBRARY_FIELDS)}")
                 value = float(spec)
-                if not 0 < value <= 2:
-                    raise FablessError(f"libraries.yaml: {name}.{fam}.{field} must be in (0, 2], got {value}")
+                # a time may be zero (nothing outside the main loop); a rate or ratio must be positive
+                low_ok = value >= 0 if field.endswith("_s") else value > 0
+                if not (low_ok and value <= 2):
+                    span = "[0, 2]" if field.endswith("_s") else "(0, 2]"
+                    raise FablessError(f"libraries.yaml: {name}.{fam}.{field} must be in {span}, got {value}")
                 vals.append((field, value))
                 q = pf.params[f"{name}.families.{fam}.{field}"]
                 rows += list(q.fitted_on or ())

@@ -42,7 +42,7 @@ FAMILY_FIELDS = (
     "operand_bytes_per_cycle_per_core", "attention_mma_ratio", "attention_overhead_blocks",
     "attention_block", "tile_sram_fraction", "vector_efficiency", "scratchpad_bytes_if_unknown",
     "mma_8bit_ratio", "tile_overhead_s", "device_fixed_s", "pow2_tiles_only", "sync_round_trip_s",
-    "compiled_step",
+    "compiled_step", "gemm_exposed_steps",
 )
 
 #: How a measurement was timed (a kernel row's ``timing=`` config key, :meth:`ChipParams.timed`):
@@ -272,6 +272,7 @@ class ChipParams:
     pow2_tiles_only: np.ndarray
     sync_round_trip_s: np.ndarray
     compiled_step: np.ndarray
+    gemm_exposed_steps: np.ndarray
     mu_reshape: np.ndarray
     mu_split: np.ndarray
     sources: tuple[dict, ...] = field(default=(), compare=False)
@@ -328,7 +329,7 @@ class ChipParams:
                                              "attention_overhead_blocks", "attention_block",
                                              "tile_sram_fraction", "vector_efficiency", "mma_8bit_ratio",
                                              "tile_overhead_s", "device_fixed_s", "pow2_tiles_only",
-                                             "sync_round_trip_s", "compiled_step")},
+                                             "sync_round_trip_s", "compiled_step", "gemm_exposed_steps")},
             mu_reshape=np.array([float(mu.reshape_factor or 1) if mu else 1.0]),
             mu_split=np.array([float(mu.physical_split or 1) if mu else 1.0]),
             sources=(src,),

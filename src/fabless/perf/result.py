@@ -84,11 +84,13 @@ def _plain(v: Any) -> Any:
 
 def combine(op: str, compute_s: np.ndarray, memory_s: np.ndarray, overhead_s: np.ndarray, flops: Any,
             bytes_: Any, peak_flops: np.ndarray, peak_bytes: np.ndarray, tiling: dict | None = None,
-            model: str = "detailed") -> OpTime:
+            model: str = "detailed", exposed_s: Any = None) -> OpTime:
     """The OpTime of the terms; given Python floats (the models' one-design scalar path, see
     :class:`fabless.perf.params.OneDesign`) it builds the same 1-element arrays directly."""
     if isinstance(compute_s, float) and isinstance(memory_s, float) and isinstance(overhead_s, float):
         t = overhead_s + SCALAR.maximum(compute_s, memory_s)
+        if exposed_s:
+            t = t + exposed_s
         return OpTime(op, *one_element_arrays(t, compute_s, memory_s, overhead_s, flops, bytes_, peak_flops,
                                               peak_bytes), tiling or {}, model)
     n = max(np.size(compute_s), np.size(memory_s), np.size(overhead_s))
@@ -106,7 +108,10 @@ def combine(op: str, compute_s: np.ndarray, memory_s: np.ndarray, overhead_s: np
 
     compute_s, memory_s, overhead_s = b(compute_s), b(memory_s), b(overhead_s)
     flops, bytes_, peak_flops, peak_bytes = same(flops), same(bytes_), b(peak_flops), b(peak_bytes)
-    return OpTime(op, overhead_s + np.maximum(compute_s, memory_s), compute_s, memory_s, overhead_s,
+    t = overhead_s + np.maximum(compute_s, memory_s)
+    if exposed_s is not None:
+        t = t + b(exposed_s)
+    return OpTime(op, t, compute_s, memory_s, overhead_s,
                   flops, bytes_, peak_flops, peak_bytes, tiling or {}, model)
 
 

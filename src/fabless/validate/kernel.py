@@ -188,22 +188,64 @@ def _is_small(row: dict) -> bool:
     return min(_int(parse_config(row["config"]), d) for d in "mnk") < LARGE_GEMM_DIM
 
 
-def _fit_rate_and_overhead(wide: list[dict], rows: list[dict]) -> dict[str, float]:
+def _fit_rate_and_overhead(wide: list[dict], rows: list[dict], base: dict | None = None) -> dict[str, float]:
     """``mma_efficiency`` (and, when ``wide`` holds both large and small GEMMs, ``tile_overhead_s``) fitted on
     ``rows``: the large 16-bit rows set the efficiency; the small ones (a dimension below LARGE_GEMM_DIM) set
     the overhead on TILE_OVERHEAD_GRID_S, the efficiency refitted on the large rows at each point, the value
-    of least mean |log error| on the small rows. Without both kinds: the efficiency matched on all ``rows``."""
+    of least mean |log error| on the small rows. Without both kinds: the efficiency matched on all ``rows``.
+    ``base``: other parameters held at these values throughout (the exposed-steps grid, below)."""
+    base = base or {}
     small = [r for r in wide if _is_small(r)]
     large = [r for r in wide if r not in small]
     if not (small and large):
-        return {"mma_efficiency": _match(rows, {})}
+        return {"mma_efficiency": _match(rows, base)}
     grid = []
     for tau in TILE_OVERHEAD_GRID_S:
-        eff = _match(large, {"tile_overhead_s": tau})
-        loss = float(np.mean(np.abs(_log_err(small, {"mma_efficiency": eff, "tile_overhead_s": tau}))))
+        eff = _match(large, {**base, "tile_overhead_s": tau})
+        loss = float(np.mean(np.abs(_log_err(small, {**base, "mma_efficiency": eff, "tile_overhead_s": tau}))))
         grid.append((loss, tau, eff))
     _, tau, eff = min(grid)
     return {"mma_efficiency": eff, "tile_overhead_s": tau}
+
+
+#: gemm_exposed_steps grid of :func:`calibrate_exposed_steps` (0 to 1.5 K steps, step 0.05).
+EXPOSED_STEPS_GRID: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(31))
+
+
+def _table_fit_rows(family: str, rows: list[dict] | None = None) -> dict[str, list[dict]]:
+    """The 16-bit GEMM fit rows of each aiconfigurator table (library name -> rows) on ``family``'s chips."""
+    out: dict[str, list[dict]] = {}
+    for r in (rows if rows is not None else kernel_rows()):
+        lib = library_for_source(r.get("source", ""))
+        if (r["id"] not in FIT_IDS or lib is None or not lib.name.startswith("aiconfigurator-")
+                or not str(r["model_or_kernel"]).lower().startswith("gemm") or _dtype(r) in _NARROW):
+            continue
+        if ChipParams.from_chip(chip_for_hardware(r["hardware"])).family[0] == family:
+            out.setdefault(lib.name, []).append(r)
+    return out
+
+
+def exposed_steps_loss(family: str, value: float, rows: list[dict] | None = None) -> float:
+    """Mean |log(predicted / measured)| of ``family``'s small-K table fit rows (a dimension below
+    LARGE_GEMM_DIM) with ``gemm_exposed_steps`` at ``value`` and each table's efficiency and tile overhead
+    refitted there by the families' rule (:func:`_fit_rate_and_overhead`); inf when the family has none."""
+    base = {"gemm_exposed_steps": value}
+    errs: list[float] = []
+    for rs in _table_fit_rows(family, rows).values():
+        small = [r for r in rs if _is_small(r)]
+        if small:
+            fitted = _fit_rate_and_overhead(rs, rs, base)
+            errs += list(np.abs(_log_err(small, {**base, **fitted})))
+    return float(np.mean(errs)) if errs else math.inf
+
+
+def calibrate_exposed_steps(family: str, rows: list[dict] | None = None,
+                            grid: tuple[float, ...] = EXPOSED_STEPS_GRID) -> tuple[float, float]:
+    """``gemm_exposed_steps`` of ``family`` fitted on its small-K table fit rows: the grid value of least
+    :func:`exposed_steps_loss` (the first of equals), and that loss."""
+    losses = [(exposed_steps_loss(family, q, rows), q) for q in grid]
+    loss, q = min(losses, key=lambda t: t[0])
+    return q, loss
 
 
 def calibrate_library(name: str, rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
