@@ -22,13 +22,15 @@ NCCL_FIXTURE = FIXTURES / "a3mega-2x8-h100-all_reduce.txt"
 GEMM_FIXTURE = FIXTURES / "xla-sm90-bf16-gemm.csv"
 
 #: Parameter values the synthetic measurements are generated with (none is a shipped value).
-KERNEL_TRUTH = {"mma_efficiency": 0.72, "hbm_efficiency": 0.8, "launch_overhead_s": 5e-6, "mma_8bit_ratio": 0.8}
+KERNEL_TRUTH = {"mma_efficiency": 0.72, "hbm_efficiency": 0.8, "launch_overhead_s": 5e-6, "mma_8bit_ratio": 0.8,
+                "gemm_exposed_steps": 0.5}
 COMM_TRUTH = {"launch_latency_s": 1.5e-5, "scale_up__bw_efficiency": 0.7, "nvls__bw_efficiency": 0.6,
               "scale_up__simple_step_overhead_s": 8e-6, "scale_up__ll_step_overhead_s": 2e-6,
               "scale_up__ll128_step_overhead_s": 4e-6,
               "nvls__latency_s": 1.2e-5}
 SHAPES = [(s, s, s) for s in (256, 512, 1024, 2048, 4096, 8192)] + [
-    (1, 8192, 8192), (16, 8192, 8192), (64, 4096, 4096), (8192, 8192, 1024), (128, 128, 128)]
+    (1, 8192, 8192), (16, 8192, 8192), (64, 4096, 4096), (8192, 8192, 1024), (128, 128, 128),
+    (8192, 8192, 128), (4096, 8192, 256), (16384, 4096, 384)]  # short K: a few K steps, where part of one shows
 
 
 def _gemm_sweep(path: Path) -> Path:

@@ -29,8 +29,8 @@ def calibrate(
     """Fit the model's parameters to your own measurements and write a chip or system file
     that every command accepts, with the error on your rows before and after.
 
-    GEMM rows fit the chip's mma_efficiency, hbm_efficiency, launch_overhead_s and
-    mma_8bit_ratio; nccl-tests rows fit the collective parameters (launch latency, bandwidth
+    GEMM rows fit the chip's mma_efficiency, hbm_efficiency, launch_overhead_s,
+    mma_8bit_ratio and gemm_exposed_steps (short-K GEMMs); nccl-tests rows fit the collective parameters (launch latency, bandwidth
     efficiencies, per-step costs); a training log's step time or serving results' median
     TTFT/TPOT fit the chip's framework_kernel_efficiency on the --scenario they ran. Only what
     the rows can tell apart is fitted.

@@ -6,7 +6,8 @@ the user's rows instead of the shipped ones:
 
 * GEMM rows (:class:`~fabless.validate.measured.KernelRow`) are predicted by
   :func:`fabless.perf.gemm.gemm_time` and fit the chip's ``mma_efficiency``,
-  ``hbm_efficiency``, ``launch_overhead_s`` and ``mma_8bit_ratio`` (see :data:`KERNEL_PARAMS`).
+  ``hbm_efficiency``, ``launch_overhead_s``, ``mma_8bit_ratio`` and ``gemm_exposed_steps`` (see
+  :data:`KERNEL_PARAMS`).
 * Collective rows (:class:`~fabless.validate.measured.CommRow`) are predicted by
   :func:`fabless.perf.collectives.collective_time` on the system and fit the collective
   parameters of :data:`COMM_PARAMS`.
@@ -47,6 +48,8 @@ KERNEL_PARAMS: dict[str, tuple[float, float]] = {
     "hbm_efficiency": (0.05, 1.0),
     "launch_overhead_s": (0.0, 1e-3),
     "mma_8bit_ratio": (0.05, 1.0),
+    # short-K GEMMs (a few K steps of 64) tell it apart; the bounds are those of scripts/fit_exposed_steps.py's grid
+    "gemm_exposed_steps": (0.0, 1.5),
 }
 
 #: Collective parameters a collective sweep can fit, in order of preference, with the bounds of
