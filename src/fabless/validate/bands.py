@@ -128,6 +128,10 @@ def source_of_row(row: dict) -> str:
     return (m.group(1) if m else text[:40]).lower()
 
 
+#: Decimal places of a residual in the bands file (and in every coverage computed from the rows).
+RESIDUAL_DIGITS = 4
+
+
 def held_out_rows(outcomes: list[Outcome], rows: list[dict]) -> tuple[list[dict], list[str]]:
     """(held-out rows with their regime and residual, notes on rows left out)."""
     by_id = {(r["id"], r["category"]): r for r in rows}
@@ -145,7 +149,9 @@ def held_out_rows(outcomes: list[Outcome], rows: list[dict]) -> tuple[list[dict]
             continue
         out.append({"id": o.id, "category": o.category, "family": family_of_row(row), "source": source_of_row(row),
                     "bound": bound_of_row(row, o.category, kind), "kind": kind,
-                    "residual": residual(o.measured, o.predicted, kind)})
+                    # at the precision the bands file stores it, so that every coverage the file reports is
+                    # what its own residuals give (a row on a band's end is not judged twice, once each way)
+                    "residual": round(residual(o.measured, o.predicted, kind), RESIDUAL_DIGITS)})
     return out, notes
 
 
@@ -263,7 +269,7 @@ def build(outcomes: list[Outcome] | None = None, rows: list[dict] | None = None)
                          rule="quantile" if len(res) >= QUANTILE_MIN_ROWS else "student-t")
         else:
             entry["band"] = UNVALIDATED
-        entry["residuals"] = {k: round(v, 4) for k, v in sorted(res.items())}
+        entry["residuals"] = {k: round(v, RESIDUAL_DIGITS) for k, v in sorted(res.items())}
         out_regimes[key] = entry
     commit = _git("rev-parse", "--short=12", "HEAD") or "unknown"
     dirty = bool(_git("status", "--porcelain", "--", ":(top)src", ":(top,exclude)src/fabless/data/estimate/error_bands.yaml"))
