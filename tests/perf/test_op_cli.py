@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+import pytest
 import typer
 
 from fabless.errors import FablessError
@@ -73,3 +74,19 @@ def test_user_errors_are_one_line(capsys):
                        (("attention", "--chip", "h100-sxm", "--heads", "6", "--kv-heads", "4", "--seq", "8"), "kv_heads")):
         code, out, err = run(*args, capsys=capsys)
         assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and frag in err, (args, err)
+
+
+def test_gemm_explain_shows_the_exposed_part_of_a_k_step(capsys):
+    # 8192 x 8192 x 256 on H100: 4 K steps of 64, math and memory close. By hand, with the JSON's terms:
+    # time = launch + max(compute, memory) + exposed, and exposed = gemm_exposed_steps x min(compute, memory) / 4
+    # (one wave of whole-K tiles or more: each tile's loop is the whole K, 4 steps)
+    code, out, _ = run("gemm", "--chip", "h100-sxm", "-m", "8192", "-n", "8192", "-k", "256", "--explain", "--json",
+                       capsys=capsys)
+    d = json.loads(out)
+    q = d["parameters"]["gemm_exposed_steps"]["value"]
+    exposed = d["tiling"]["exposed_s"]
+    assert q > 0 and exposed == pytest.approx(q * min(d["compute_s"], d["memory_s"]) / 4, rel=1e-9)
+    assert d["time_s"] == pytest.approx(d["overhead_s"] + max(d["compute_s"], d["memory_s"]) + exposed,
+                                                      rel=1e-12)
+    code, out, _ = run("gemm", "--chip", "h100-sxm", "-m", "8192", "-n", "8192", "-k", "256", "--explain", capsys=capsys)
+    assert code == 0 and "exposed part of a K step" in out and "exposed_s:" not in out

@@ -79,10 +79,15 @@ def _report(chips: list[str], p: ChipParams, res: OpTime, ref: OpTime, headline:
                 else "GB/s counts bytes read and written; utilisation = achieved / peak HBM bandwidth")
     if explain:
         for d in out:
+            # a GEMM's time is overhead + max(compute, memory) + the exposed part of a K step (perf.gemm._split_k)
+            exposed = float(d["tiling"].get("exposed_s", 0.0) or 0.0)
+            shown = f", exposed part of a K step {seconds(exposed)}" if exposed > 0 else ""
             console.print(f"[bold]{d['chip']}[/bold] (family {d.get('family')}): compute {seconds(d['compute_s'])}, "
-                          f"memory {seconds(d['memory_s'])}, overhead {seconds(d['overhead_s'])}; "
+                          f"memory {seconds(d['memory_s'])}, overhead {seconds(d['overhead_s'])}{shown}; "
                           f"HBM traffic {num(d['hbm_bytes'] / 1e9)} GB")
             for k, v in d["tiling"].items():
+                if k == "exposed_s":
+                    continue  # on the line above
                 console.print(escape(f"  {k}: {num(float(v)) if isinstance(v, (int, float, np.floating)) else v}"))
             for k, v in d["parameters"].items():
                 src = v.get("source") or ""
