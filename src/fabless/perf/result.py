@@ -1,7 +1,8 @@
 """The result every operator model returns: arrays over designs, and why.
 
 ``time_s = overhead_s + max(compute_s, memory_s)``: the main loop of a kernel overlaps its
-math with its memory traffic (double-buffered tiles), and pays a fixed launch cost. ``bound``
+math with its memory traffic (double-buffered tiles), and pays a fixed launch cost; a GEMM adds the
+part of one K step its pipeline leaves unhidden (``tiling["exposed_s"]``, :func:`combine`). ``bound``
 names the larger term ("compute", "memory"), or "overhead" when the fixed cost exceeds both.
 """
 
@@ -85,8 +86,10 @@ def _plain(v: Any) -> Any:
 def combine(op: str, compute_s: np.ndarray, memory_s: np.ndarray, overhead_s: np.ndarray, flops: Any,
             bytes_: Any, peak_flops: np.ndarray, peak_bytes: np.ndarray, tiling: dict | None = None,
             model: str = "detailed", exposed_s: Any = None) -> OpTime:
-    """The OpTime of the terms; given Python floats (the models' one-design scalar path, see
-    :class:`fabless.perf.params.OneDesign`) it builds the same 1-element arrays directly."""
+    """The OpTime of the terms, ``time = overhead + max(compute, memory)`` plus ``exposed_s`` where given (a
+    GEMM's unhidden part of a K step, :func:`fabless.perf.gemm._split_k`); given Python floats (the models'
+    one-design scalar path, see :class:`fabless.perf.params.OneDesign`) it builds the same 1-element arrays
+    directly."""
     if isinstance(compute_s, float) and isinstance(memory_s, float) and isinstance(overhead_s, float):
         t = overhead_s + SCALAR.maximum(compute_s, memory_s)
         if exposed_s:

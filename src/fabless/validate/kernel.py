@@ -54,7 +54,7 @@ import numpy as np
 from fabless.perf.attention import attention_time
 from fabless.perf.gemm import gemm_time
 from fabless.perf.memory import hbm_read_time, memcpy_time
-from fabless.perf.libraries import library, library_for_source, with_library
+from fabless.perf.libraries import libraries, library, library_for_source, with_library
 from fabless.perf.params import TIMING_METHODS, ChipParams
 from fabless.validate.core import Skip, load_rows, parse_config
 from fabless.validate.hardware_map import Unmapped, chip_for_hardware
@@ -214,14 +214,12 @@ EXPOSED_STEPS_GRID: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(
 
 def _table_fit_rows(family: str, rows: list[dict] | None = None) -> dict[str, list[dict]]:
     """The 16-bit GEMM fit rows of each aiconfigurator table (library name -> rows) on ``family``'s chips."""
+    rows = rows if rows is not None else kernel_rows()
     out: dict[str, list[dict]] = {}
-    for r in (rows if rows is not None else kernel_rows()):
-        lib = library_for_source(r.get("source", ""))
-        if (r["id"] not in FIT_IDS or lib is None or not lib.name.startswith("aiconfigurator-")
-                or not str(r["model_or_kernel"]).lower().startswith("gemm") or _dtype(r) in _NARROW):
-            continue
-        if ChipParams.from_chip(chip_for_hardware(r["hardware"])).family[0] == family:
-            out.setdefault(lib.name, []).append(r)
+    for name in sorted(n for n in libraries() if n.startswith("aiconfigurator-")):
+        rs = _library_fit_rows(library(name), rows).get(family)
+        if rs:
+            out[name] = rs
     return out
 
 
@@ -248,18 +246,22 @@ def calibrate_exposed_steps(family: str, rows: list[dict] | None = None,
     return q, loss
 
 
+def _library_fit_rows(lib, rows: list[dict] | None = None) -> dict[str, list[dict]]:
+    """The 16-bit GEMM FIT_IDS rows measured with kernel library ``lib`` (:func:`library_for_source`), by chip
+    family, in row order."""
+    by_family: dict[str, list[dict]] = {}
+    for r in (rows if rows is not None else kernel_rows()):
+        if (r["id"] in FIT_IDS and library_for_source(r.get("source", "")) == lib
+                and str(r["model_or_kernel"]).lower().startswith("gemm") and _dtype(r) not in _NARROW):
+            by_family.setdefault(ChipParams.from_chip(chip_for_hardware(r["hardware"])).family[0], []).append(r)
+    return by_family
+
+
 def calibrate_library(name: str, rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
     """Refit a GEMM-table library's 16-bit values (data/perf/libraries.yaml) on the FIT_IDS rows predicted
     with it (:func:`library_for_source`), per chip family, by the rule the families' own values follow (:func:`calibrate`):
     {family: {param: value}}. The rows are predicted with the library in place, each fitted value overriding it."""
-    lib = library(name)
-    rows = [r for r in (rows if rows is not None else kernel_rows())
-            if r["id"] in FIT_IDS and library_for_source(r.get("source", "")) == lib
-            and str(r["model_or_kernel"]).lower().startswith("gemm") and _dtype(r) not in _NARROW]
-    by_family: dict[str, list[dict]] = {}
-    for r in rows:
-        by_family.setdefault(ChipParams.from_chip(chip_for_hardware(r["hardware"])).family[0], []).append(r)
-    return {fam: _fit_rate_and_overhead(rs, rs) for fam, rs in sorted(by_family.items())}
+    return {fam: _fit_rate_and_overhead(rs, rs) for fam, rs in sorted(_library_fit_rows(library(name), rows).items())}
 
 
 def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
