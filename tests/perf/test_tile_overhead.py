@@ -69,3 +69,28 @@ def test_fp8_k_steps_are_a_whole_line_so_cdna3_lds_limits_fp8_tiles_like_bf16():
     # H100 (256 KiB): 2 x (128 + 256) x 128 = 98,304 bytes fit, so its large FP8 tiles stay
     t = gemm_time(8192, 8192, 8192, ChipParams.from_chip("h100-sxm"), "fp8")
     assert float(t.tiling["tile_m"][0] + t.tiling["tile_n"][0]) > 217.6
+
+
+@pytest.mark.parametrize("hbm_bytes_per_s, s_best", [(2e10, 1), (2e11, 3), (1e12, 10), (2e12, 13), (5e12, 18), (2e13, 25)])
+def test_the_split_k_factor_is_the_least_time_of_every_split_with_exposed_steps(hbm_bytes_per_s, s_best):
+    # 4 tiles of 128 x 128 on 100 cores, K = 2048 (32 steps of 64): any split s of 1-25 runs in one wave. By hand,
+    # with a = one tile's whole main loop, b0 = the compulsory traffic / bandwidth, p = one slice's fp32 partial
+    # outputs (8 bytes an element) / bandwidth and q = 1.5 steps exposed a slice of 32 / s steps:
+    #   t(s) = max(a / s + tau, b0 + p s) + q s / 32 x min(a / s + tau, b0 + p s)   (p s only for s > 1)
+    # and the model's time is the least of them. The bandwidths put that least time at no split, inside, where the
+    # plain balance of the two sides lies (s 3, 10), well below it (s 13 and 18 against 18 and 25) and at the most
+    m, n, k, q = 128 * 4, 128, 2048, 1.5
+    chip = ChipParams.from_arrays(peak_flops_per_s={"bf16": 100e12}, cores=100, hbm_bytes_per_s=hbm_bytes_per_s,
+                                  boost_clock_hz=1e9, mma_efficiency=1.0, launch_overhead_s=0.0, tile_overhead_s=TAU,
+                                  gemm_exposed_steps=q, hbm_efficiency=1.0, sram_shared_bytes=1e9)
+    a = 2 * 128 * 128 * k / 1e12
+    b0 = (m * k + k * n + m * n) * 2 / hbm_bytes_per_s
+    p = 8 * m * n / hbm_bytes_per_s
+
+    def t(s):
+        compute, memory = a / s + TAU, b0 + (p * s if s > 1 else 0.0)
+        return max(compute, memory) + q * s / (k / 64) * min(compute, memory)
+
+    times = [t(s) for s in range(1, 26)]
+    assert times.index(min(times)) + 1 == s_best
+    assert float(gemm_time(m, n, k, chip, "bf16", tiles=[(128, 128)]).time_s[0]) == pytest.approx(min(times), rel=1e-12)

@@ -194,21 +194,19 @@ def _gpu_tile(xp, bm, bn, m, n, k_pad, batch, ib, a_bytes, b_bytes, c_bytes, fit
         return t_c, traffic_1, traffic_1 / bw, ok, waves, n_tiles, feed, e
     if xp is not SCALAR and not np.any(exposed):
         exposed = 0.0  # no design exposes any: skip its terms (a search of many designs of one's own, mostly)
+    # the split runs in one wave (s <= cores / tiles), which pays tile_overhead once whatever s is: the math
+    # a / s + overhead meets the memory b0 + p s at the root of p s^2 + (b0 - overhead) s - a = 0
+    p = 8.0 * m * n * batch / bw
+    c0 = traffic / bw - tile_overhead
+    root = 2 * t_tile / (c0 + xp.sqrt(c0 * c0 + 4 * p * t_tile))
     if isinstance(exposed, float) and exposed == 0.0:
-        # the split runs in one wave (s <= cores / tiles), which pays tile_overhead once whatever s is: the math
-        # a / s + overhead meets the memory b0 + p s at the root of p s^2 + (b0 - overhead) s - a = 0
-        p = 8.0 * m * n * batch / bw
-        c0 = traffic / bw - tile_overhead
-        root = 2 * t_tile / (c0 + xp.sqrt(c0 * c0 + 4 * p * t_tile))
         s_lo, s_hi = xp.minimum(s_max, xp.maximum(1.0, xp.floor(root))), xp.minimum(s_max, xp.floor(root) + 1)
         splits = (s_lo,) if xp is SCALAR and s_lo == s_hi else (s_lo, s_hi)
     else:
         # with part of a K step exposed per slice (``exposed``), more slices also expose more, and the best s
-        # can lie below that root. Over 2 <= s <= s_max the time falls, then rises (math-bound: a / s plus
-        # exposed memory growing with s, convex; memory-bound: every term grows with s), so a bisection on
-        # the sign of t(s + 1) - t(s) finds it; s = 1 (no partial outputs) is compared on its own
-        splits = (1.0, _best_split(xp, s_max, n_tiles, cores, t_tile, tile_overhead, traffic, m, n, batch, bw,
-                                   k_pad, exposed))
+        # can lie below that root (see :func:`_best_split`); s = 1 (no partial outputs) is compared on its own
+        splits = (1.0, _best_split(xp, s_max, root, n_tiles, cores, t_tile, tile_overhead, traffic, m, n, batch,
+                                   bw, k_pad, exposed))
     best = None
     for s in splits:
         t_s, traffic_s, waves_s, e_s = _split_k(xp, s, n_tiles, cores, t_tile, tile_overhead, traffic, m, n, batch,
@@ -238,21 +236,41 @@ def _split_k(xp, s, n_tiles, cores, t_tile, tile_overhead, traffic, m, n, batch,
     return t_s, traffic_s, waves_s, exposed * xp.minimum(t_s, traffic_s / bw) / steps
 
 
-def _best_split(xp, s_max, n_tiles, cores, t_tile, tile_overhead, traffic, m, n, batch, bw, k_pad, exposed):
-    """The split factor in [2, s_max] of least time with its exposed steps (1 where s_max < 2), by bisection
-    on the sign of t(s + 1) - t(s) (see :func:`_gpu_tile`): the same steps in the scalar and the array path."""
+def _best_split(xp, s_max, root, n_tiles, cores, t_tile, tile_overhead, traffic, m, n, batch, bw, k_pad, exposed):
+    """The split factor in [2, s_max] of least time with its exposed steps (1 where s_max < 2): the least s
+    with t(s + 1) >= t(s), the same steps in the scalar and the array path.
+
+    Over 2 <= s <= s_max the time falls, then rises (math-bound: a / s plus exposed memory growing with s,
+    convex; memory-bound: every term grows with s). Beyond the balance ``root`` (see :func:`_gpu_tile`) it is
+    memory-bound, so the answer is at most floor(root) + 1: where t still falls at u = floor(root) (clipped to
+    [2, s_max]) it is u or u + 1, two comparisons; elsewhere a bisection on the sign of t(s + 1) - t(s) over
+    [2, u - 1]. Why not always the bisection: one design's decode GEMMs (serving simulations) call this for
+    every tile candidate."""
     def total(s):
         t_s, traffic_s, _, e_s = _split_k(xp, s, n_tiles, cores, t_tile, tile_overhead, traffic, m, n, batch, bw,
                                           k_pad, exposed)
         return xp.maximum(t_s, traffic_s / bw) + e_s
 
-    lo, hi = xp.minimum(2.0, s_max), s_max
-    top = float(s_max) if xp is SCALAR else float(np.max(s_max))
+    lo = xp.minimum(2.0, s_max)
+    if xp is SCALAR and s_max <= 2.0:
+        return lo
+    u = xp.minimum(s_max, xp.maximum(2.0, xp.floor(root)))
+    if xp is SCALAR:
+        t_u = total(u)
+        if u == 2.0 or t_u < total(u - 1):
+            return u + 1 if u < s_max and total(u + 1) < t_u else u
+        hi = u - 1
+    else:
+        t_u = total(u)
+        falls = (u <= 2.0) | (t_u < total(xp.maximum(1.0, u - 1)))
+        fast = xp.where((u < s_max) & (total(u + 1) < t_u), u + 1, u)
+        hi = xp.where(falls, lo, xp.maximum(lo, u - 1))
+    top = float(hi) if xp is SCALAR else float(np.max(s_max))  # s_max: never NaN, at least every hi
     for _ in range(max(1, math.ceil(math.log2(max(top, 2.0))))):
         mid = xp.floor((lo + hi) / 2)
         right = (mid < hi) & (total(mid + 1) < total(mid))
         lo, hi = xp.where(right, mid + 1, lo), xp.where(right, hi, mid)
-    return lo
+    return lo if xp is SCALAR else xp.where(falls, fast, lo)
 
 
 def _l2_group(xp, cores):
