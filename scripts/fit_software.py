@@ -63,6 +63,11 @@ def main() -> None:
             print(f"{name}: its fit rows are serving rows (category serve): fitted by scripts/fit_serve_efficiency.py")
             continue
         rows = [by_id[i] for i in fit_ids]
+        other = sorted({r["category"] for r in rows} - {"train", "infer"})
+        if other:  # e.g. vllm-cuda-0.11's energy rows (scripts/fit_vllm_cuda.py)
+            print(f"{name}: its fit rows are {', '.join(other)} rows, which this script does not predict: "
+                  "fitted by the script its source names")
+            continue
         scores = [(_objective(rows, name, e), e) for e in GRID]
         best_score, best = min(scores)
         for g in group:

@@ -86,7 +86,7 @@ def test_they_are_the_family_fit_rows_and_the_max_achievable_row_is_held_out(gpu
     # and the tables' own spread is what the family value cannot remove: TensorRT-LLM's median sits above SGLang's
     trt = sorted(float(r["value"]) for r in rows if "/trtllm/" in r["source"])
     sgl = sorted(float(r["value"]) for r in rows if "/sglang/" in r["source"])
-    assert trt[13] > sgl[13]
+    assert trt[len(trt) // 2] > sgl[len(sgl) // 2]
 
 
 def test_the_max_achievable_rows_lie_above_their_tables():
@@ -96,8 +96,9 @@ def test_the_max_achievable_rows_lie_above_their_tables():
     for gpu, (_, _, mamf) in CHIPS.items():
         best = float(by_id[mamf]["value"])
         for table in ("/trtllm/", "/sglang/"):
-            values = sorted(float(r["value"]) for r in _rows_of(gpu) if table in r["source"])
-            assert best > values[13], (gpu, table)
+            # the medians of the large shapes (the small-K shapes are slower and not what a MAMF search finds)
+            values = sorted(float(r["value"]) for r in _cubes_of(gpu) if table in r["source"])
+            assert best > values[len(values) // 2], (gpu, table)
 
 
 @pytest.mark.parametrize("gpu", sorted(CHIPS))
