@@ -265,7 +265,8 @@ def _best_split(xp, s_max, root, n_tiles, cores, t_tile, tile_overhead, traffic,
         falls = (u <= 2.0) | (t_u < total(xp.maximum(1.0, u - 1)))
         fast = xp.where((u < s_max) & (total(u + 1) < t_u), u + 1, u)
         hi = xp.where(falls, lo, xp.maximum(lo, u - 1))
-    top = float(hi) if xp is SCALAR else float(np.max(s_max))  # s_max: never NaN, at least every hi
+    # enough halvings for the widest range left (a design with a NaN parameter has a NaN hi: its time is NaN anyway)
+    top = float(hi) if xp is SCALAR else float(np.nanmax(hi, initial=2.0))
     for _ in range(max(1, math.ceil(math.log2(max(top, 2.0))))):
         mid = xp.floor((lo + hi) / 2)
         right = (mid < hi) & (total(mid + 1) < total(mid))
