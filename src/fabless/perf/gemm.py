@@ -255,13 +255,12 @@ def _best_split(xp, s_max, root, n_tiles, cores, t_tile, tile_overhead, traffic,
     if xp is SCALAR and s_max <= 2.0:
         return lo
     u = xp.minimum(s_max, xp.maximum(2.0, xp.floor(root)))
+    t_u = total(u)
     if xp is SCALAR:
-        t_u = total(u)
         if u == 2.0 or t_u < total(u - 1):
             return u + 1 if u < s_max and total(u + 1) < t_u else u
         hi = u - 1
     else:
-        t_u = total(u)
         falls = (u <= 2.0) | (t_u < total(xp.maximum(1.0, u - 1)))
         fast = xp.where((u < s_max) & (total(u + 1) < t_u), u + 1, u)
         hi = xp.where(falls, lo, xp.maximum(lo, u - 1))
