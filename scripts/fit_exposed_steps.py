@@ -2,8 +2,8 @@
 tile's main loop that its pipeline does not overlap (fabless.perf.gemm).
 
 The rule: the families whose fit rows include small GEMMs of NVIDIA's GEMM tables (k 128-1024, every
-other shape in id order from the first: fabless.validate.kernel.FIT_IDS), Hopper and Blackwell. On a grid
-(0 to 1.5 K steps, step 0.05) each table's efficiency and tile overhead are refitted at every point by the
+other shape in id order from the first: fabless.validate.kernel.FIT_IDS), Hopper, Blackwell and Ampere. On a
+grid (0 to 4 K steps, step 0.05; a multistage pipeline's prologue can expose more than one) each table's efficiency and tile overhead are refitted at every point by the
 families' rule (fabless.validate.kernel.calibrate_library's); the value kept is the one of least mean
 |log(predicted / measured)| on those small-K rows. The held-out shapes are never read here. Then refit,
 in this order, with the value in place: the families' efficiencies and tile overheads
@@ -19,7 +19,7 @@ import sys
 
 from fabless.validate import kernel
 
-FAMILIES = ("nvidia-hopper", "nvidia-blackwell")
+FAMILIES = ("nvidia-hopper", "nvidia-blackwell", "nvidia-ampere")
 
 
 def main() -> None:

@@ -11,12 +11,18 @@ predicted): every BF16 shape of the TensorRT-LLM table with m and n each 4096, 8
 epilogue) shows; in id order, every other row from the first is a fit row of the family's tile_overhead_s (fitted
 together with mma_efficiency: fabless.validate.kernel.calibrate), the others are held out.
 
+The same two rules were applied later to A100 SXM (nvidia-ampere, whose mma_efficiency had been fitted on one
+best-of-search row): its TensorRT-LLM table at COMMIT is release 1.0.0 (TRTLLM_RELEASE), and both its tables stop at
+m 8192, so the rules give 18 large shapes per table and 24 small-K shapes.
+
 Usage: python scripts/gemm_table_rows.py REPO_DIR GPU_DIR "HARDWARE TEXT" FIRST_ID FAMILY [--small-k]
-The shipped file is the CSV header followed by these four runs' output (B200, then H100; cubes, then small K):
+The shipped file is the CSV header followed by these six runs' output (B200, H100, then A100; cubes, then small K):
   python scripts/gemm_table_rows.py ~/aiconfigurator b200_sxm "NVIDIA B200" 1 nvidia-blackwell
   python scripts/gemm_table_rows.py ~/aiconfigurator h100_sxm "NVIDIA H100 80GB HBM3 (SXM)" 55 nvidia-hopper
   python scripts/gemm_table_rows.py ~/aiconfigurator b200_sxm "NVIDIA B200" 109 nvidia-blackwell --small-k
   python scripts/gemm_table_rows.py ~/aiconfigurator h100_sxm "NVIDIA H100 80GB HBM3 (SXM)" 145 nvidia-hopper --small-k
+  python scripts/gemm_table_rows.py ~/aiconfigurator a100_sxm "NVIDIA A100 SXM4 80GB (aiconfigurator a100_sxm)" 181 nvidia-ampere
+  python scripts/gemm_table_rows.py ~/aiconfigurator a100_sxm "NVIDIA A100 SXM4 80GB (aiconfigurator a100_sxm)" 217 nvidia-ampere --small-k
 """
 
 from __future__ import annotations
@@ -32,9 +38,11 @@ import duckdb
 COMMIT = "095f58a51c4ca8e61b66ec108d86f223f8d559ce"
 SIZES = (4096, 8192, 16384)
 SMALL_K = (128, 256, 512, 1024)
+#: The TensorRT-LLM release of each GPU's table at COMMIT (the newest with a GEMM table of its own).
+TRTLLM_RELEASE = {"b200_sxm": "1.3.0rc10", "h100_sxm": "1.3.0rc10", "a100_sxm": "1.0.0"}
 TABLES = (
-    ("trtllm", "1.3.0rc10", "TensorRT-LLM 1.3.0rc10",
-     "NVIDIA's GEMM table for its TensorRT-LLM 1.3.0rc10 model, measured by collector/trtllm/collect_gemm.py with "
+    ("trtllm", "{release}", "TensorRT-LLM {release}",
+     "NVIDIA's GEMM table for its TensorRT-LLM {release} model, measured by collector/trtllm/collect_gemm.py with "
      "TRT-LLM's Linear module (tensorrt_llm._torch.modules.linear, no quantisation: a torch matmul on cuBLAS; the "
      "table's kernel_source torch_flow)"),
     ("sglang", "0.5.9", "SGLang 0.5.9",
@@ -51,6 +59,7 @@ def main(repo: str, gpu: str, hardware: str, first: int, family: str, small_k: b
     i = first
     ks = SMALL_K if small_k else SIZES
     for fw, ver, label, how in TABLES[:1] if small_k else TABLES:
+        ver, label, how = (x.replace("{release}", TRTLLM_RELEASE[gpu]) for x in (ver, label, how))
         rel = f"aic-core/src/aiconfigurator_core/systems/data/{gpu}/gemm/{fw}/{ver}/gemm_perf.parquet"
         blob = subprocess.run(["git", "-C", repo, "show", f"{COMMIT}:{rel}"], check=True, capture_output=True).stdout
         with tempfile.NamedTemporaryFile(suffix=".parquet") as f:
@@ -58,7 +67,8 @@ def main(repo: str, gpu: str, hardware: str, first: int, family: str, small_k: b
             rows = duckdb.connect().execute(
                 f"select m, n, k, latency, kernel_source from '{f.name}' where gemm_dtype = 'bfloat16' "
                 f"and m in {SIZES} and n in {SIZES} and k in {ks} order by m, n, k").fetchall()
-        assert len(rows) == len(SIZES) ** 2 * len(ks), (fw, len(rows))
+        m_sizes = len(SIZES) - (gpu == "a100_sxm")  # A100's tables stop at m 8192
+        assert len(rows) == m_sizes * len(SIZES) * len(ks), (fw, len(rows))
         for m, n, k, lat_ms, source in rows:
             tf = 2 * m * n * k / (lat_ms * 1e-3) / 1e12
             w.writerow([

@@ -253,7 +253,7 @@ class ChipCalibration(Frozen):
     scratchpad_bytes_if_unknown: PositiveFloat | None = Field(None, description="per-core scratchpad assumed where none is listed, bytes")
     mma_8bit_ratio: float | None = Field(None, gt=0, le=1, description="8-bit GEMM main loop / 16-bit, each as a fraction of its own peak")
     tile_overhead_s: float | None = Field(None, ge=0, description="GEMM time per wave of output tiles outside the main loop (prologue and epilogue), seconds")
-    gemm_exposed_steps: float | None = Field(None, ge=0, le=1.5, description="part of one K step of a GEMM tile's main loop its pipeline does not overlap, in K steps")
+    gemm_exposed_steps: float | None = Field(None, ge=0, le=4, description="K steps (of 64 16-bit elements) of a GEMM tile's main loop that its pipeline does not overlap: a pipeline's first loads before any math and last math after the last load")
     framework_kernel_efficiency: float | None = Field(
         None, gt=0, le=1, description="a framework step's share of the kernel models' compute rate on this chip "
         "(the software stack's, or data/estimate/engine.yaml's, otherwise)")

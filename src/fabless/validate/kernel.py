@@ -26,16 +26,18 @@ hipblaslt-bench's warm-up then timed iterations), and ``wall_sync``: a host cloc
 synchronise (gpt-fast's tokens/s, the Pallas guide's jax.block_until_ready loop); both hold the
 whole ``launch_overhead_s``, as every row did before the key existed. A row without it is skipped.
 
-Fitting (:func:`calibrate`): the rule, fixed before looking at the errors, is to fit each
+Fitting (:func:`calibrate`): the first rule, fixed before looking at the errors, was to fit each
 family's ``mma_efficiency`` on the MAMF row of the family's first product (A100 SXM, H100
-SXM, B200, MI300X) and hold out its siblings (A100 PCIe, GH200, GB200, MI325X) and every
+SXM, B200, MI300X; all but MI300X's since moved to GEMM tables, below) and hold out its siblings (A100 PCIe, GH200, GB200, MI325X) and every
 chip of a family without a fit row (Gaudi 3, which uses the cross-family default); and to
 fit Hopper's two attention parameters on every other FlashAttention-3 row (seq 512, 2048,
 8192) and hold out the other three. 7 of the 16 rows in scope are fit rows.
 
 Rows added later follow their own file's rule: NVIDIA's GEMM tables (published_gemm_sweeps.csv) fit the
-Blackwell and Hopper ``mma_efficiency`` on their large shapes (m, n, k each 4096-16384) and, with it, the
-families' ``tile_overhead_s`` on every other small-K shape (k 128-1024) in id order from the first; the Azure GEMM harness (data/perf/libraries.yaml)
+Blackwell, Hopper and (since, in place of its MAMF row kernel-261) Ampere ``mma_efficiency`` on their large shapes
+(m, n, k each 4096-16384) and, with it, the families' ``tile_overhead_s`` on every other small-K shape (k 128-1024)
+in id order from the first, and ``gemm_exposed_steps`` on the same small-K rows (:func:`calibrate_exposed_steps`);
+the Azure GEMM harness (data/perf/libraries.yaml)
 fits its library's ``mma_8bit_ratio`` on the large shapes (every dimension >= 4096) and its
 ``tile_overhead_s`` on the others, each time every other row in id order from the first, on the
 family's first product (H100, MI300X; GB200 for Blackwell's ratio); every other row is held out.
@@ -61,7 +63,6 @@ from fabless.validate.hardware_map import Unmapped, chip_for_hardware
 
 #: Rows the parameters in data/perf/families.yaml were fitted on (see the module docstring).
 FIT_IDS: frozenset[str] = frozenset({
-    "kernel-261",  # A100 SXM MAMF       -> nvidia-ampere.mma_efficiency
     "kernel-271",  # MI300X MAMF         -> amd-cdna3.mma_efficiency
     "kernel-280", "kernel-282", "kernel-284",  # FA3 fwd seq 512/2048/8192 -> hopper attention
     # the Azure harness's FP8 GEMMs -> its library's mma_8bit_ratio (data/perf/libraries.yaml)
@@ -78,7 +79,10 @@ FIT_IDS: frozenset[str] = frozenset({
     f"kernel-aic-{i:03d}" for i in range(1, 109)) | frozenset(
     # and the small-K shapes of the TensorRT-LLM tables (k 128-1024), every other one from the first -> the same
     # families' tile_overhead_s, fitted together with mma_efficiency (scripts/gemm_table_rows.py --small-k)
-    f"kernel-aic-{i:03d}" for first in (109, 145) for i in range(first, first + 36, 2))
+    f"kernel-aic-{i:03d}" for first in (109, 145) for i in range(first, first + 36, 2)) | frozenset(
+    # the same two rules on A100 SXM (TensorRT-LLM 1.0.0 and SGLang 0.5.9 tables, m up to 8192: 36 large shapes, 24
+    # small-K) -> nvidia-ampere, in place of its max-achievable row kernel-261
+    f"kernel-aic-{i:03d}" for i in [*range(181, 217), *range(217, 241, 2)])
 
 #: Smallest dimension of a GEMM fit row that sets a family's mma_efficiency; a 16-bit fit row with a smaller
 #: dimension sets its tile_overhead_s instead (a tile's main loop there is short enough for the rest to show).
@@ -208,8 +212,9 @@ def _fit_rate_and_overhead(wide: list[dict], rows: list[dict], base: dict | None
     return {"mma_efficiency": eff, "tile_overhead_s": tau}
 
 
-#: gemm_exposed_steps grid of :func:`calibrate_exposed_steps` (0 to 1.5 K steps, step 0.05).
-EXPOSED_STEPS_GRID: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(31))
+#: gemm_exposed_steps grid of :func:`calibrate_exposed_steps` (0 to 4 K steps, step 0.05: up to the prologue of a
+#: multistage pipeline that loads several K steps ahead before its first math, as Ampere's kernels do).
+EXPOSED_STEPS_GRID: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(81))
 
 
 def _table_fit_rows(family: str, rows: list[dict] | None = None) -> dict[str, list[dict]]:

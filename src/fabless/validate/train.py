@@ -86,7 +86,6 @@ def fit_ids_from_map(category: str | None = None) -> frozenset[str]:
 #: Training rows the engine's parameters were fitted on (see docs/validation.md).
 FIT_IDS: frozenset[str] = frozenset({  # all fit framework_kernel_efficiency; infer-201/-255 also custom_allreduce_latency_s
     "train-006",  # MLPerf GPT-3 175B, 512 H100, FP8, no interleave
-    "train-020",  # MLPerf GPT-3 175B, 256 H100, FP8, vpp 6
     "train-058",  # Megatron 1.7B, 32 A100, tp 1 (no TP comm)
     "train-061",  # Megatron 18.4B, 256 A100, tp 8, pp 1
     "train-065",  # Megatron 310B, 1920 A100, pp 16

@@ -49,7 +49,7 @@ KERNEL_PARAMS: dict[str, tuple[float, float]] = {
     "launch_overhead_s": (0.0, 1e-3),
     "mma_8bit_ratio": (0.05, 1.0),
     # short-K GEMMs (a few K steps of 64) tell it apart; the bounds are those of scripts/fit_exposed_steps.py's grid
-    "gemm_exposed_steps": (0.0, 1.5),
+    "gemm_exposed_steps": (0.0, 4.0),
 }
 
 #: Collective parameters a collective sweep can fit, in order of preference, with the bounds of
