@@ -114,6 +114,10 @@ BATCH_TEXT = {
                   "source, written by rule before one scoring run at the commit that gave all-to-alls a cost per peer "
                   "message, all held out, never fitted on; their first scores are in fresh12_comm_scores.md; included in "
                   "the tables above)"),
+    "-fresh13-": ("The thirteenth unseen-data batch alone (ids `*-fresh13-*`: nccl-tests all-reduce on one host of 8 A100 "
+                  "and on one and two hosts of 8 H100, from four public logs new to the project, collected to replace the "
+                  "collective fit's reserved-source rows; all held out, never fitted on; their first scores are in "
+                  "fresh13_comm_scores.md; included in the tables above)"),
 }
 
 
