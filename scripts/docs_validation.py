@@ -118,6 +118,10 @@ BATCH_TEXT = {
                   "and on one and two hosts of 8 H100, from four public logs new to the project, collected to replace the "
                   "collective fit's reserved-source rows; all held out, never fitted on; their first scores are in "
                   "fresh13_comm_scores.md; included in the tables above)"),
+    "-fresh14-": ("The fourteenth unseen-data batch alone (ids `*-fresh14-*`: nccl-tests all-reduce from NVIDIA's DGX Cloud "
+                  "benchmarking recipe (one H100 host), an Oracle Cloud tutorial (one A100 host) and a SkyPilot example (two "
+                  "H200 hosts); all held out, never fitted on; their first scores are in fresh14_comm_scores.md; included in "
+                  "the tables above)"),
 }
 
 
