@@ -128,3 +128,24 @@ def rows_of(file: str) -> tuple[list[dict], dict[str, dict]]:
     clash = by_id.keys() & {r["id"] for r in everything if r["_file"] != file}
     assert not clash, f"{file}: ids also used elsewhere: {sorted(clash)[:5]}"
     return rows, by_id
+
+
+def assert_rows_cite(by_id: dict[str, dict], prefix: str, sources: dict[tuple[int, int], tuple[str, ...]],
+                     held_out_note: str) -> None:
+    """Each row ``prefix + NNN`` of an id range (first, last) cites every lower-case fragment its range names, and
+    its notes open with ``held_out_note`` (an unseen-data batch says which check it belongs to)."""
+    for (first, last), fragments in sources.items():
+        for i in range(first, last + 1):
+            r = by_id[f"{prefix}{i:03d}"]
+            assert all(f in r["source"].lower() for f in fragments), r["id"]
+            assert r["notes"].startswith(held_out_note), r["id"]
+
+
+def assert_first_scores_recorded(rows: list[dict], scores_path) -> None:
+    """An unseen-data batch's scores file states its rules and holds a first-score line for every row."""
+    text = scores_path.read_text()
+    assert "## Sources and selection rules (fixed before any prediction)" in text
+    assert "## First scores (before any change)" in text
+    for r in rows:
+        assert f"| {r['id']} |" in text, r["id"]
+

@@ -12,7 +12,7 @@ from fabless.units import parse_bytes
 from fabless.perf.collectives import load_params
 from fabless.validate import comm
 from fabless.validate.core import parse_config
-from tests.conftest import assert_cited_only_by, assert_unseen_rows_held_out, rows_of
+from tests.conftest import assert_cited_only_by, assert_first_scores_recorded, assert_unseen_rows_held_out, rows_of
 
 ROWS, BY_ID = rows_of("published_fresh12_comm.csv")
 SCORES = MEASUREMENTS_DIR / "fresh12_comm_scores.md"
@@ -77,11 +77,7 @@ def test_every_row_maps_to_the_p5_preset_and_is_held_out():
 
 
 def test_first_scores_are_recorded_for_every_row():
-    text = SCORES.read_text()
-    assert "## Sources and selection rules (fixed before any prediction)" in text
-    assert "## First scores (before any change)" in text
-    for r in ROWS:
-        assert f"| {r['id']} |" in text, r["id"]
+    assert_first_scores_recorded(ROWS, SCORES)
 
 
 def test_small_all_reduce_by_hand():

@@ -11,7 +11,8 @@ from fabless.measurements import MEASUREMENTS_DIR
 from fabless.units import parse_bytes
 from fabless.validate import comm
 from fabless.validate.core import parse_config
-from tests.conftest import assert_cited_only_by, assert_unseen_rows_held_out, rows_of
+from tests.conftest import (assert_cited_only_by, assert_first_scores_recorded, assert_rows_cite,
+                            assert_unseen_rows_held_out, rows_of)
 
 ROWS, BY_ID = rows_of("published_fresh14_comm.csv")
 SCORES = MEASUREMENTS_DIR / "fresh14_comm_scores.md"
@@ -50,12 +51,7 @@ def test_busbw_is_the_logs_time_by_nccl_tests_formula():
 
 
 def test_rows_cite_their_documents_and_are_new_to_the_project():
-    for (first, last), fragments in SOURCES.items():
-        for i in range(first, last + 1):
-            r = BY_ID[f"comm-fresh14-{i:03d}"]
-            assert all(f in r["source"].lower() for f in fragments), r["id"]
-            assert r["notes"].startswith("Held out (fourteenth unseen-data check"), r["id"]
-    # fresh3 cites other files of dgxc-benchmarking (training recipes): the NCCL recipe is new
+    assert_rows_cite(BY_ID, "comm-fresh14-", SOURCES, "Held out (fourteenth unseen-data check")
     assert_cited_only_by("published_fresh14_comm.csv", ("dgxc-benchmarking, file nccl/", "ocitutorials", "skypilot-org/skypilot"))
 
 
@@ -71,8 +67,4 @@ def test_every_row_maps_to_its_preset_and_is_held_out():
 
 
 def test_first_scores_are_recorded_for_every_row():
-    text = SCORES.read_text()
-    assert "## Sources and selection rules (fixed before any prediction)" in text
-    assert "## First scores (before any change)" in text
-    for r in ROWS:
-        assert f"| {r['id']} |" in text, r["id"]
+    assert_first_scores_recorded(ROWS, SCORES)
