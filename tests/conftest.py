@@ -148,4 +148,3 @@ def assert_first_scores_recorded(rows: list[dict], scores_path) -> None:
     assert "## First scores (before any change)" in text
     for r in rows:
         assert f"| {r['id']} |" in text, r["id"]
-

@@ -11,7 +11,7 @@ import pytest
 
 from fabless.validate import train
 from fabless.validate.core import load_rows, parse_config
-from tests.conftest import assert_unseen_rows_held_out
+from tests.conftest import assert_cited_only_by, assert_unseen_rows_held_out
 
 ROWS = [r for r in load_rows() if r["_file"] == "published_fresh3_train.csv"]
 BY_ID = {r["id"]: r for r in ROWS}
@@ -86,11 +86,9 @@ def test_no_reserved_or_already_cited_source():
             assert bad not in s, (r["id"], bad)
     # no other measurements file cites this repository's training recipes; the fourteenth batch (a later one) reads
     # its NCCL recipe, another document of it
-    later = {"published_fresh14_comm.csv"}
-    others = [x for x in load_rows() if x["_file"] != "published_fresh3_train.csv"]
-    assert not [x["id"] for x in others if "dgxc-benchmarking" in x["source"] and x["_file"] not in later]
-    assert all("file nccl/README.md" in x["source"] for x in others
-               if "dgxc-benchmarking" in x["source"] and x["_file"] in later)
+    assert_cited_only_by("published_fresh3_train.csv", ("dgxc-benchmarking",), also=("published_fresh14_comm",))
+    assert all("file nccl/README.md" in x["source"] for x in load_rows()
+               if "dgxc-benchmarking" in x["source"] and x["_file"] == "published_fresh14_comm.csv")
 
 
 def test_every_row_is_held_out_and_mapped_or_skipped_with_a_reason():

@@ -31,7 +31,8 @@ family's ``mma_efficiency`` on the MAMF row of the family's first product (A100 
 SXM, B200, MI300X; all but MI300X's since moved to GEMM tables, below) and hold out its siblings (A100 PCIe, GH200, GB200, MI325X) and every
 chip of a family without a fit row (Gaudi 3, which uses the cross-family default); and to
 fit Hopper's two attention parameters on every other FlashAttention-3 row (seq 512, 2048,
-8192) and hold out the other three. 7 of the 16 rows in scope are fit rows.
+8192) and hold out the other three. 7 of the 16 rows in scope were fit rows; 4 are now (kernel-271 and the
+three FlashAttention-3 rows).
 
 Rows added later follow their own file's rule: NVIDIA's GEMM tables (published_gemm_sweeps.csv) fit the
 Blackwell, Hopper and (since, in place of its MAMF row kernel-261) Ampere ``mma_efficiency`` on their large shapes
