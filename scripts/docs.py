@@ -552,7 +552,9 @@ def _collectives_row_counts() -> tuple[str, str]:
     return (f"`published.csv` ({n['published.csv']} comm rows), `published_aws_p5_comm.csv` "
             f"({n['published_aws_p5_comm.csv']} rows, `comm-p5-*`: nccl-tests on 2-32 AWS p5.48xlarge over EFA), "
             f"`published_aws_p5_small_comm.csv` ({n['published_aws_p5_small_comm.csv']} rows, `comm-p5s-*`: small "
-            f"all-reduces on two p5.48xlarge) and `published_comm.csv` ({n['published_comm.csv']} rows",
+            f"all-reduces on two p5.48xlarge), `published_comm_nccl1455.csv` ({n['published_comm_nccl1455.csv']} rows, "
+            f"`comm-nr-*`: ring and NVLS bus bandwidth on 2-8 H100, NVIDIA/nccl issue #1455) and `published_comm.csv` "
+            f"({n['published_comm.csv']} rows",
             f"{fit} of {len(rows)}")
 
 
@@ -850,21 +852,22 @@ def _workload_param_counts() -> str:
 
 #: The collectives parameters docs/collectives.md lists, with what pins each (its rows).
 COLLECTIVE_PARAMS = (
-    ('launch_latency_s', "every row's latency term"),
+    ('launch_latency_s', "every row's latency term; the 1 KiB row comm-x-019 pins it against the step costs"),
     ('ll_bw_fraction', "NCCL's tuner value for LL on one node"),
-    ('scale_up.bw_efficiency', 'large-message ring row comm-307 (NVLink 4 and the default)'),
-    ('scale_up.simple_step_overhead_s', 'mid-size rows comm-296, -301, -303'),
-    ('scale_up.ll_step_overhead_s', 'small-message row comm-294'),
+    ('scale_up.bw_efficiency', 'ring on 8 H100 at 4 GiB, comm-nr-003 (NVLink 4 and the default)'),
+    ('scale_up.simple_step_overhead_s', 'mid-size rows comm-fresh-003 (A100, 64 MiB), comm-x-015 (H200, 64 MiB)'),
+    ('scale_up.ll_step_overhead_s', 'small-message row comm-x-019 (8 H100, 1 KiB) and the 1 MiB rows comm-fresh-001, comm-x-013'),
     ('scale_out.bw_efficiency', 'DeepEP RDMA rows comm-328, -330, -332, -334 (put all-to-all)'),
     ('scale_out.simple_step_overhead_s', 'proxy + RDMA cost of a Simple network step; no fit row pins it now (kept from the fit where DeepEP rows ran as NCCL all-to-alls)'),
-    ('scale_out.ll_step_overhead_s', 'proxy + RDMA cost of an LL network step: comm-x-025 (2 x 1 A100, 8 B), comm-x-028 (2 x 8 B200, 128 B)'),
-    ('nvls.bw_efficiency', 'NVLS rows comm-305, -311'),
-    ('nvls.latency_s', 'NVLS at 256 MiB, comm-303'),
+    ('scale_out.ll_step_overhead_s', 'proxy + RDMA cost of an LL network step: comm-x-025 (2 x 1 A100, 8 B)'),
+    ('nvls.bw_efficiency', 'NVLS rows comm-x-017 (8 H200, 1 GiB), comm-nr-005 (6 H100, 4 GiB)'),
+    ('nvls.latency_s', 'NVLS at 64 MiB, comm-x-015'),
     ('put.latency_s', 'fixed cost of a DeepEP put all-to-all kernel: comm-328, -330, -332, -334'),
-    ('generations.nvlink3.bw_efficiency', 'A100 rows comm-294, -296, -298 (NVLink 3 runs ~4% below NVLink 4 at large sizes)'),
+    ('generations.nvlink3.bw_efficiency', 'A100 rows comm-fresh-001, -003, -004 (NVLink 3 runs ~5% below NVLink 4 at large sizes)'),
     ('generations.nvlink5.bw_efficiency', 'GB200 ring rows comm-x-002, -007'),
     ('generations.nvlink5.simple_step_overhead_s', 'GB200 ring at 8 MiB, comm-x-002'),
     ('generations.nvlink5.nvls_bw_efficiency', 'NVL72 72-GPU all-reduce at 4 GiB, comm-x-011'),
+    ('generations.roce.bw_efficiency', 'Gaudi RoCE ports: hccl_demo 32 MiB on 8 Gaudi 2, comm-g-001 (read off, not fitted)'),
     ('generations.ici.bw_efficiency', 'TPU ppermute rows comm-x-032 (v5p 64 MiB), -033 (v6e 1 MiB)'),
     ('generations.ici.simple_step_overhead_s', 'same rows: one collective step inside a compiled XLA program'),
     ('generations.ici.ll_step_overhead_s', 'XLA has no LL protocol; equal cost means LL never wins'),

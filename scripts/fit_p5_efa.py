@@ -1,7 +1,7 @@
 """Fit AWS p5.48xlarge's EFA network (systems/p5-48xlarge.yaml ``calibration.collectives.scale_out``): the
 achievable fraction of its 400 Gb/s per GPU that NCCL's rings and trees reach over EFA (``bw_efficiency``), the
-software cost of one network step (``simple_step_overhead_s``, with ``ll_step_overhead_s`` equal to it: over EFA no
-protocol has the LL protocols' cheap step, see the preset's note), the chunk a level of the tree across instances
+software cost of one network step (``simple_step_overhead_s``; over EFA NCCL runs the Simple protocol only, so the
+fit's network is ``simple_only`` and a collective that crosses it runs Simple end to end, see the preset's note), the chunk a level of the tree across instances
 takes in before it forwards (``tree_chunk_bytes``, the tree's pipeline fill), and what a direct all-to-all (NCCL's
 grouped sends and receives, one pair per peer) reaches instead: its own fraction (``a2a_bw_efficiency``) and the
 proxy's cost per remote peer message (``peer_overhead_s``).
@@ -51,7 +51,7 @@ def _with_network(point: Point | None):
     the shipped InfiniBand values)."""
     base = load_system(PRESET)
     cal = None if point is None else SystemCalibration(collectives=CollectiveCalibration(scale_out=FabricCalibration(
-        bw_efficiency=point[0], simple_step_overhead_s=point[1], ll_step_overhead_s=point[1], tree_chunk_bytes=point[2],
+        bw_efficiency=point[0], simple_step_overhead_s=point[1], simple_only=True, tree_chunk_bytes=point[2],
         a2a_bw_efficiency=point[3], peer_overhead_s=point[4])))
     system = base.model_copy(update={"calibration": cal})
     return lambda name: system if name == PRESET else load_system(name)

@@ -21,14 +21,17 @@ def test_batch1_all_reduce_is_the_one_shot_custom_kernel_on_bf16():
     # fp8: FP8 GEMM inputs, bf16 outputs) = 16384 B per all-reduce, 2 per layer = 160.
     # MI300X: 7 xGMI links of 128 GB/s bidirectional = 448 GB/s one way. One-shot custom
     # all-reduce (vLLM's, enabled on ROCm for 1-hop xGMI): latency + 7 x 16384 / 448e9 = latency + 0.256 us.
-    # The step takes the faster of that and the collective library's own all-reduce (whose
-    # small-message latency is fitted in perf/collectives.yaml, so either may win).
+    # The engine runs it for every tensor its buffer holds (8 MiB, engine.yaml custom_allreduce_max_bytes),
+    # whatever the collective library's own all-reduce would take; a larger tensor goes to the library.
     m = EngineStepCost.from_scenario(_scn("fp8"))
     lat = engine_params()["custom_allreduce_latency_s"]
     one_shot = lat + 7 * 16384 / 448e9
-    library = group_collective_time_s("all_reduce", 16384, 8, m.system, within_domain=True)
     f = engine_params()["tp_comm_exposed_fraction"]
-    assert m.comm_time_s(1) == pytest.approx(160 * f * min(one_shot, library), rel=1e-9)
+    assert m.comm_time_s(1) == pytest.approx(160 * f * one_shot, rel=1e-9)
+    assert engine_params()["custom_allreduce_max_bytes"] == 8 * 2**20
+    # 1024 tokens of a prefill: 1024 x 8192 x 2 B = 16 MiB per all-reduce, above the buffer: the library's
+    library = group_collective_time_s("all_reduce", 16 * 2**20, 8, m.system, within_domain=True)
+    assert m.comm_time_s(1024) == pytest.approx(160 * f * library, rel=1e-9)
 
 
 def test_fp8_and_bf16_move_the_same_bytes():

@@ -524,14 +524,15 @@ def test_a_link_generation_with_its_own_values_is_fitted_through_them(tmp_path):
 
 
 def test_calibrate_names_parameters_the_rows_pin_only_in_combination(tmp_path):
-    """An NVLS-on all-reduce sweep on hgx-b200 where NVLS wins at every size pays launch + NVLS latency on every
-    row, and the all-gather's LL128 steps pin launch + 7 steps: a lower launch with a higher NVLS latency and LL128
-    step fits as well (the fit above reached a lower loss than the truth 3.4% off). calibrate says which values
-    trade off; with the NVLS-off all-reduce sweep added they are pinned apart and it says nothing."""
+    """An NVLS-on all-reduce sweep on hgx-b200 where NVLS wins at every size (the truth's LL and LL128 steps cost 6
+    and 5 us, so no ring protocol undercuts it) pays launch + NVLS latency on every row, and the all-gather's Simple
+    steps pin launch + 7 steps: a lower launch with a higher NVLS latency and Simple step fits as well. calibrate
+    says which values trade off; with the NVLS-off all-reduce sweep added they are pinned apart and it says nothing."""
     system = load_system("hgx-b200")
     gen = load_params().generation(system.chip.links.scale_up.technology)
     p = load_params().replace(**{f"generations__{gen.key}__bw_efficiency": 0.65,
-                                 f"generations__{gen.key}__nvls_bw_efficiency": 0.55, "launch_latency_s": 1.4e-5})
+                                 f"generations__{gen.key}__nvls_bw_efficiency": 0.55, "launch_latency_s": 1.4e-5,
+                                 "scale_up__ll_step_overhead_s": 6e-6, "scale_up__ll128_step_overhead_s": 5e-6})
     sizes = np.array([2.0**i for i in range(10, 34, 2)])
     no_nvls = system.model_copy(update={"scale_up": system.scale_up.model_copy(update={"in_network_reduction": False})})
 

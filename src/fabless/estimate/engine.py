@@ -371,6 +371,18 @@ def inference_memory_bytes(cfg: ModelConfig, plan: Plan, batch: int, context: in
 #: Scale-up topologies in which every chip reaches every peer directly, so that a serving
 #: engine's one-shot custom all-reduce (:func:`one_shot_all_reduce_s`) can run.
 ONE_SHOT_TOPOLOGIES = ("switch", "fully_connected")
+#: Chip vendors whose serving engines have a custom all-reduce kernel (peer memory mapped over NVLink or xGMI:
+#: vLLM's and SGLang's CUDA and ROCm builds, TensorRT-LLM); the others' engines all-reduce with their collective
+#: library (Intel Gaudi's HCCL, AWS Neuron's collectives, XLA on TPU), which the collective model prices.
+CUSTOM_ALLREDUCE_VENDORS = ("NVIDIA", "AMD")
+
+
+def has_custom_all_reduce(system: System) -> bool:
+    """Whether a serving engine on ``system`` runs a custom all-reduce: a vendor in
+    :data:`CUSTOM_ALLREDUCE_VENDORS` whose scale-up domain is one of :data:`ONE_SHOT_TOPOLOGIES`."""
+    vendor = str(system.chip.vendor or "").lower()  # an explore design keeps its base chip's vendor first
+    return (any(vendor.startswith(v.lower()) for v in CUSTOM_ALLREDUCE_VENDORS) and system.chip.links is not None
+            and system.chip.links.scale_up is not None and system.scale_up.topology in ONE_SHOT_TOPOLOGIES)
 
 
 def one_shot_all_reduce_s(nbytes, n: int, unidir_bytes_per_s):
@@ -385,16 +397,16 @@ def one_shot_all_reduce_s(nbytes, n: int, unidir_bytes_per_s):
 
 def inference_all_reduce_s(nbytes: float, n: int, system: System, shape: tuple[int, ...] | None = None) -> float:
     """Seconds of a tensor-parallel all-reduce of ``nbytes`` bytes (per chip) over ``n`` chips
-    of ``system`` in an inference engine: the faster of NCCL's algorithms
-    (:mod:`fabless.perf.collectives`) and, where the scale-up topology is one of
-    :data:`ONE_SHOT_TOPOLOGIES`, the one-shot custom all-reduce (:func:`one_shot_all_reduce_s`).
-    ``shape``: the group's extent along each torus dimension (``parallel.mesh.tp``), e.g. (4, 4)
-    for tp 16 on a v6e-16 slice; by default the group runs along one dimension."""
-    nccl = group_collective_time_s("all_reduce", nbytes, n, system, within_domain=True, group_shape=shape)
-    links = system.chip.links.scale_up if system.chip.links else None
-    if n <= 1 or links is None or system.scale_up.topology not in ONE_SHOT_TOPOLOGIES:
-        return nccl
-    return min(nccl, one_shot_all_reduce_s(nbytes, n, links.unidir_bytes_per_s))
+    of ``system`` in an inference engine. Where the engine has a custom all-reduce
+    (:func:`has_custom_all_reduce`) and the tensor fits the custom kernel's buffer
+    (``custom_allreduce_max_bytes``), the engine's custom all-reduce (:func:`one_shot_all_reduce_s`),
+    as vLLM and SGLang choose it, by size and not by which is faster; otherwise NCCL's fastest
+    algorithm (:mod:`fabless.perf.collectives`). ``shape``: the group's extent along each torus
+    dimension (``parallel.mesh.tp``), e.g. (4, 4) for tp 16 on a v6e-16 slice; by default the
+    group runs along one dimension."""
+    if n > 1 and has_custom_all_reduce(system) and nbytes <= engine_params()["custom_allreduce_max_bytes"]:
+        return one_shot_all_reduce_s(nbytes, n, system.chip.links.scale_up.unidir_bytes_per_s)
+    return group_collective_time_s("all_reduce", nbytes, n, system, within_domain=True, group_shape=shape)
 
 
 @dataclass(frozen=True)

@@ -56,12 +56,12 @@ from fabless.economics.unit_cost import assembly_cost_terms_usd, memory_usd_per_
 from fabless.economics.wafer import dies_per_wafer, negative_binomial_yield
 from fabless.errors import FablessError
 from fabless.estimate.engine import (
-    ONE_SHOT_TOPOLOGIES,
     Plan,
     engine_params,
     framework_chip,
     framework_dtypes,
     framework_op_time,
+    has_custom_all_reduce,
     inference_memory_bytes,
     one_shot_all_reduce_s,
     plan_from_spec,
@@ -436,12 +436,11 @@ class Evaluator:
         t, lat = self._base_coll(kind, nbytes, group, system, within, shape=shape)
         if not within:  # across scale-out: the design's scale-up links do not set it
             return np.full(link_ratio.shape, t * count)
-        nccl = lat + max(t - lat, 0.0) * link_ratio
-        if kind == "all_reduce" and inference and system.scale_up.topology in ONE_SHOT_TOPOLOGIES:
-            # the engine's inference_all_reduce_s: one-shot custom all-reduce where it is faster
+        if kind == "all_reduce" and inference and has_custom_all_reduce(system) and nbytes <= engine_params()["custom_allreduce_max_bytes"]:
+            # the engine's inference_all_reduce_s: the custom all-reduce for every tensor its buffer holds
             unidir = self.base.links.scale_up.unidir_bytes_per_s / link_ratio
-            nccl = np.minimum(nccl, one_shot_all_reduce_s(nbytes, group, unidir))
-        return nccl * count
+            return one_shot_all_reduce_s(nbytes, group, unidir) * count
+        return (lat + max(t - lat, 0.0) * link_ratio) * count
 
     def _base_coll(self, kind, nbytes, group, system, within, *, shape=None, per_domain=None) -> tuple[float, float]:
         """Seconds of a collective of ``nbytes`` and of 1 byte (its latency, inside one domain

@@ -364,6 +364,8 @@ class FabricCalibration(Frozen):
     peer_overhead_s: float | None = Field(None, ge=0, description="software cost per peer message of a direct all-to-all, s")
     tree_chunk_bytes: float | None = Field(None, ge=0, description="bytes per chip a level of a tree across domains takes in "
                                            "before it forwards them (the pipeline's fill; 0: not modelled)")
+    simple_only: bool | None = Field(None, description="the fabric's collective library runs the Simple protocol only "
+                                     "(no LL or LL128: NCCL over EFA)")
 
 
 class NvlsCalibration(Frozen):

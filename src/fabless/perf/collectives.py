@@ -102,6 +102,10 @@ class FabricParams:
     #: tree moves the buffer in chunks; each level on the path adds one chunk's transfer, the fill of
     #: the pipeline). 0: not modelled, a level costs its step alone
     tree_chunk_bytes: float = 0.0
+    #: 1: the fabric's collective library runs the Simple protocol only, no LL or LL128 (NCCL over EFA:
+    #: aws-ofi-nccl carries neither); 0: the protocols above. A collective that crosses such a fabric runs
+    #: Simple end to end (one protocol for the whole collective)
+    simple_only: float = 0.0
 
     def a2a_efficiency(self) -> float:
         """The all-to-all's fraction of the bandwidth: its own where one is set, else the rings'."""
@@ -114,7 +118,7 @@ GENERATION_FIELDS = ("bw_efficiency", "simple_step_overhead_s", "ll_step_overhea
 #: Fields of one fabric (scale_up, scale_out), in FabricParams order; the LL128, all-to-all and tree-chunk ones may
 #: be absent.
 FABRIC_FIELDS = ("bw_efficiency", "simple_step_overhead_s", "ll_step_overhead_s", "ll128_bw_fraction", "ll128_step_overhead_s",
-                 "a2a_bw_efficiency", "peer_overhead_s", "tree_chunk_bytes")
+                 "a2a_bw_efficiency", "peer_overhead_s", "tree_chunk_bytes", "simple_only")
 
 
 @dataclass(frozen=True)
@@ -401,7 +405,9 @@ class _Fabric:
     @property
     def protocols(self) -> tuple[str, ...]:
         """The protocols the fabric's collective library runs: Simple and LL, and LL128 where
-        its bandwidth fraction is above 0."""
+        its bandwidth fraction is above 0; Simple alone where the fabric is ``simple_only``."""
+        if self.params.simple_only:
+            return _PROTOCOLS_SIMPLE
         return _PROTOCOLS if self.params.ll128_bw_fraction > 0 else _PROTOCOLS_NO_LL128
 
     def step_s(self, protocol: str) -> float:
@@ -571,6 +577,7 @@ def _scale_out_fabric(system: System, group: int, params: CollectiveParams) -> _
 Cand = tuple[str, "float | np.ndarray", np.ndarray]
 _PROTOCOLS = ("simple", "ll128", "ll")
 _PROTOCOLS_NO_LL128 = ("simple", "ll")
+_PROTOCOLS_SIMPLE = ("simple",)
 
 
 def _ring_steps_and_volume(kind: str, n: int) -> tuple[int, float]:
@@ -740,6 +747,8 @@ def _spanning(kind: str, S: np.ndarray, up: _Fabric, out: _Fabric, p: Collective
     if m > 1:
         intra_kind = "reduce_scatter" if kind in ("all_reduce", "reduce_scatter") else "all_gather"
         intra = _one_fabric(intra_kind, S, up, p)
+        if out.params.simple_only:  # the collective runs one protocol end to end: Simple, as the network does
+            intra = [c for c in intra if c[0].endswith("/simple")] or intra
         lat_i, bw_i = _best_parts(intra, S)
         lat_intra, bw_intra = phases * lat_i, phases * bw_i
     else:
