@@ -75,9 +75,16 @@ def test_no_reserved_source():
             assert bad not in s, (r["id"], bad)
 
 
-def test_every_row_is_held_out():
+def test_every_row_is_held_out_but_the_collective_fit_s_replacements():
+    # the batch's Azure A100 all-reduce rows at 1 MiB, 64 MiB and 1 GiB became collective fit rows at stop 45, when they
+    # replaced the reserved stas00/ml-engineering A100 rows of the same sizes (comm.FIT_IDS_SINGLE_NODE); their first
+    # scores stay recorded in scenarios_fresh_train.yaml
     smap = train.scenario_map()
+    replacements = {"comm-fresh-001", "comm-fresh-003", "comm-fresh-004"}
+    assert replacements <= comm.FIT_IDS_SINGLE_NODE
     for r in ROWS:
+        if r["id"] in replacements:
+            continue
         assert r["id"] not in train.FIT_IDS | kernel.FIT_IDS | comm.FIT_IDS, r["id"]
         assert smap.get(r["id"], {}).get("set") != "fit", r["id"]
 
