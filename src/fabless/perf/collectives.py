@@ -115,8 +115,8 @@ class FabricParams:
 #: Fields a link generation may set instead of the scale-up default (None: use the default).
 GENERATION_FIELDS = ("bw_efficiency", "simple_step_overhead_s", "ll_step_overhead_s", "ll128_bw_fraction",
                      "ll128_step_overhead_s", "launch_latency_s", "nvls_bw_efficiency")
-#: Fields of one fabric (scale_up, scale_out), in FabricParams order; the LL128, all-to-all and tree-chunk ones may
-#: be absent.
+#: Fields of one fabric (scale_up, scale_out), in FabricParams order; the LL128, all-to-all, tree-chunk and
+#: Simple-only ones may be absent.
 FABRIC_FIELDS = ("bw_efficiency", "simple_step_overhead_s", "ll_step_overhead_s", "ll128_bw_fraction", "ll128_step_overhead_s",
                  "a2a_bw_efficiency", "peer_overhead_s", "tree_chunk_bytes", "simple_only")
 
