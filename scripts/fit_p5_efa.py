@@ -1,8 +1,8 @@
 """Fit AWS p5.48xlarge's EFA network (systems/p5-48xlarge.yaml ``calibration.collectives.scale_out``): the
 achievable fraction of its 400 Gb/s per GPU that NCCL's rings and trees reach over EFA (``bw_efficiency``), the
 software cost of one network step (``simple_step_overhead_s``; over EFA NCCL runs the Simple protocol only, so the
-fit's network is ``simple_only`` and a collective that crosses it runs Simple end to end, see the preset's note), the chunk a level of the tree across instances
-takes in before it forwards (``tree_chunk_bytes``, the tree's pipeline fill), and what a direct all-to-all (NCCL's
+fit's network is ``simple_only`` and a collective that crosses it runs Simple end to end, see the preset's note), the
+chunk a level of the tree across instances takes in before it forwards (``tree_chunk_bytes``, the tree's pipeline fill), and what a direct all-to-all (NCCL's
 grouped sends and receives, one pair per peer) reaches instead: its own fraction (``a2a_bw_efficiency``) and the
 proxy's cost per remote peer message (``peer_overhead_s``).
 

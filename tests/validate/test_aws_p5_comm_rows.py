@@ -6,9 +6,11 @@ instances runs at its achievable EFA bandwidth)."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
+from fabless.errors import FablessError
 from fabless.estimate.engine import resolve_system
 from fabless.estimate.scenario import scenario_from_dict
 from fabless.hardware.presets import load_system
@@ -159,8 +161,8 @@ def test_a_two_instance_small_all_reduce_by_hand():
 
 
 def test_p6_b200_takes_p5s_efa_network_and_its_rows():
-    # systems/p6-b200.yaml: the same EFA software path as p5.48xlarge, so the same network calibration (its
-    # _sources.efa says a test keeps the two equal); the dstack rows on two p6-b200 map to it, held out
+    # systems/p6-b200.yaml: the same EFA software path as p5.48xlarge, so the same network calibration, read from that
+    # preset (calibration_from), not copied; the dstack rows on two p6-b200 map to it, held out
     p5 = load_system("p5-48xlarge").calibration.collectives
     p6 = load_system("p6-b200")
     assert p6.calibration.collectives == p5
@@ -168,3 +170,11 @@ def test_p6_b200_takes_p5s_efa_network_and_its_rows():
     for rid in ("comm-x-027", "comm-x-028"):
         row = next(r for r in comm.comm_rows() if r["id"] == rid)
         assert comm.system_for_row(row).name == "p6-b200" and rid not in comm.FIT_IDS
+
+
+def test_a_system_gives_its_calibration_or_a_donor_not_both(tmp_path):
+    text = (Path(__file__).resolve().parents[2] / "src" / "fabless" / "data" / "systems" / "p6-b200.yaml").read_text()
+    bad = tmp_path / "both.yaml"
+    bad.write_text(text + "calibration: {collectives: {launch_latency_s: 1.0e-5}}\n")
+    with pytest.raises(FablessError, match="not both"):
+        load_system(str(bad))

@@ -377,12 +377,14 @@ ONE_SHOT_TOPOLOGIES = ("switch", "fully_connected")
 CUSTOM_ALLREDUCE_VENDORS = ("NVIDIA", "AMD")
 
 
-def has_custom_all_reduce(system: System) -> bool:
-    """Whether a serving engine on ``system`` runs a custom all-reduce: a vendor in
-    :data:`CUSTOM_ALLREDUCE_VENDORS` whose scale-up domain is one of :data:`ONE_SHOT_TOPOLOGIES`."""
+def runs_custom_all_reduce(nbytes, system: System) -> bool:
+    """Whether a serving engine on ``system`` all-reduces a tensor of ``nbytes`` bytes (per chip) with its
+    custom kernel: a vendor in :data:`CUSTOM_ALLREDUCE_VENDORS`, a scale-up domain in :data:`ONE_SHOT_TOPOLOGIES`,
+    and a tensor the kernel's buffer holds (engine.yaml ``custom_allreduce_max_bytes``)."""
     vendor = str(system.chip.vendor or "").lower()  # an explore design keeps its base chip's vendor first
     return (any(vendor.startswith(v.lower()) for v in CUSTOM_ALLREDUCE_VENDORS) and system.chip.links is not None
-            and system.chip.links.scale_up is not None and system.scale_up.topology in ONE_SHOT_TOPOLOGIES)
+            and system.chip.links.scale_up is not None and system.scale_up.topology in ONE_SHOT_TOPOLOGIES
+            and nbytes <= engine_params()["custom_allreduce_max_bytes"])
 
 
 def one_shot_all_reduce_s(nbytes, n: int, unidir_bytes_per_s):
@@ -397,14 +399,14 @@ def one_shot_all_reduce_s(nbytes, n: int, unidir_bytes_per_s):
 
 def inference_all_reduce_s(nbytes: float, n: int, system: System, shape: tuple[int, ...] | None = None) -> float:
     """Seconds of a tensor-parallel all-reduce of ``nbytes`` bytes (per chip) over ``n`` chips
-    of ``system`` in an inference engine. Where the engine has a custom all-reduce
-    (:func:`has_custom_all_reduce`) and the tensor fits the custom kernel's buffer
-    (``custom_allreduce_max_bytes``), the engine's custom all-reduce (:func:`one_shot_all_reduce_s`),
+    of ``system`` in an inference engine. Where the engine runs its custom kernel for the tensor
+    (:func:`runs_custom_all_reduce`: the vendor's engines have one and its buffer holds the tensor),
+    the engine's custom all-reduce (:func:`one_shot_all_reduce_s`),
     as vLLM and SGLang choose it, by size and not by which is faster; otherwise NCCL's fastest
     algorithm (:mod:`fabless.perf.collectives`). ``shape``: the group's extent along each torus
     dimension (``parallel.mesh.tp``), e.g. (4, 4) for tp 16 on a v6e-16 slice; by default the
     group runs along one dimension."""
-    if n > 1 and has_custom_all_reduce(system) and nbytes <= engine_params()["custom_allreduce_max_bytes"]:
+    if n > 1 and runs_custom_all_reduce(nbytes, system):
         return one_shot_all_reduce_s(nbytes, n, system.chip.links.scale_up.unidir_bytes_per_s)
     return group_collective_time_s("all_reduce", nbytes, n, system, within_domain=True, group_shape=shape)
 

@@ -61,11 +61,11 @@ from fabless.estimate.engine import (
     framework_chip,
     framework_dtypes,
     framework_op_time,
-    has_custom_all_reduce,
     inference_memory_bytes,
     one_shot_all_reduce_s,
     plan_from_spec,
     request_graphs,
+    runs_custom_all_reduce,
     sharded_config,
     step_chip,
     step_software,
@@ -436,8 +436,7 @@ class Evaluator:
         t, lat = self._base_coll(kind, nbytes, group, system, within, shape=shape)
         if not within:  # across scale-out: the design's scale-up links do not set it
             return np.full(link_ratio.shape, t * count)
-        if (kind == "all_reduce" and inference and has_custom_all_reduce(system)
-                and nbytes <= engine_params()["custom_allreduce_max_bytes"]):
+        if kind == "all_reduce" and inference and runs_custom_all_reduce(nbytes, system):
             # the engine's inference_all_reduce_s: the custom all-reduce for every tensor its buffer holds
             unidir = self.base.links.scale_up.unidir_bytes_per_s / link_ratio
             return one_shot_all_reduce_s(nbytes, group, unidir) * count

@@ -93,6 +93,18 @@ def _load_system_cached(path: str) -> System:
         if _is_path(ref) and not Path(ref).is_absolute():
             ref = str(Path(path).parent / ref)
         chip = load_chip(ref)
+    # a system on the same network software as another preset takes that preset's calibration, not a copy of it
+    donor = raw.pop("calibration_from", None)
+    if donor is not None:
+        if "calibration" in raw:
+            raise FablessError(f"{path}: give 'calibration' or 'calibration_from' (a system preset whose calibration "
+                               "this system takes), not both")
+        donor_system = load_system(str(donor))
+        raw["calibration"] = donor_system.calibration
+        system = validate(System, raw, path, chip=chip)
+        # the values keep the sources they have in the donor's file
+        taken = {k: v for k, v in donor_system.provenance.items() if k.startswith("calibration.")}
+        return system.model_copy(update={"provenance": {**system.provenance, **taken}})
     return validate(System, raw, path, chip=chip)
 
 

@@ -314,13 +314,8 @@ def calibrate(rows: list[dict] | None = None, *, start: CollectiveParams | None 
     each of LAUNCH_STARTS_S; returns the parameters and the loss of the best."""
     rows = [r for r in (rows if rows is not None else comm_rows()) if r["id"] in FIT_IDS_SHIPPED]
     p0 = start or load_params()
-    best: tuple[CollectiveParams, float] | None = None
-    for p in [p0, *(p0.replace(launch_latency_s=s, **_PROTOCOL_STEP_STARTS_S) for s in LAUNCH_STARTS_S)]:
-        fit = _descend(rows, p, resolver, sweeps)
-        if best is None or fit[1] < best[1] - 1e-12:
-            best = fit
-    assert best is not None
-    return best
+    starts = [p0, *(p0.replace(launch_latency_s=s, **_PROTOCOL_STEP_STARTS_S) for s in LAUNCH_STARTS_S)]
+    return min((_descend(rows, p, resolver, sweeps) for p in starts), key=lambda fit: fit[1])  # a tie keeps ``start``
 
 
 def _descend(rows: list[dict], p: CollectiveParams, resolver: Resolver | None, sweeps: int) -> tuple[CollectiveParams, float]:
