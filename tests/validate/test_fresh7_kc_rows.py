@@ -105,8 +105,10 @@ def test_no_reserved_or_already_cited_source():
         s = r["source"].lower()
         for b in bad:
             assert b not in s, (r["id"], b)
-    # no earlier measurement file cites these publications
-    assert_cited_only_by(FILE, ("cdna4-gemm-kernels", "hipkittens", "lessizzmore", "create-a3mega", "system-acceptance"))
+    # no earlier measurement file cites these publications (published_cdna3_gemm.csv, later, reads HipKittens'
+    # GEMM results, another document of the same repository, into held-out rows only)
+    assert_cited_only_by(FILE, ("cdna4-gemm-kernels", "hipkittens", "lessizzmore", "create-a3mega", "system-acceptance"),
+                         also=("cdna3_gemm",))
 
 
 def test_every_row_is_held_out():

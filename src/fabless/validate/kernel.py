@@ -28,11 +28,14 @@ whole ``launch_overhead_s``, as every row did before the key existed. A row with
 
 Fitting (:func:`calibrate`): the first rule, fixed before looking at the errors, was to fit each
 family's ``mma_efficiency`` on the MAMF row of the family's first product (A100 SXM, H100
-SXM, B200, MI300X; all but MI300X's since moved to GEMM tables, below) and hold out its siblings (A100 PCIe, GH200, GB200, MI325X) and every
-chip of a family without a fit row (Gaudi 3, which uses the cross-family default); and to
+SXM, B200, MI300X; all since moved to GEMM tables, below) and hold out its siblings (A100 PCIe, GH200, GB200, MI325X) and
+every chip of a family without a fit row (Gaudi 3, which uses the cross-family default); and to
 fit Hopper's two attention parameters on every other FlashAttention-3 row (seq 512, 2048,
-8192) and hold out the other three. 7 of the 16 rows in scope were fit rows; 4 are now (kernel-271 and the
-three FlashAttention-3 rows).
+8192) and hold out the other three. 7 of the 16 rows in scope were fit rows; 3 are now (the three FlashAttention-3
+rows). MI300X's MAMF row kernel-271 left the fit at stop 46: its source (stas00/ml-engineering) is reserved for
+independent checks (shared/RESERVED.md); AMD's tritonBLAS GEMMs on MI300X (published_cdna3_gemm.csv, torch.matmul at
+square 1024-16384, each call timed alone after a synchronise) fit ``mma_efficiency`` and the host's fixed cost per call,
+``sync_round_trip_s``, together in its place.
 
 Rows added later follow their own file's rule: NVIDIA's GEMM tables (published_gemm_sweeps.csv) fit the
 Blackwell, Hopper and (since, in place of its MAMF row kernel-261) Ampere ``mma_efficiency`` on their large shapes
@@ -64,7 +67,11 @@ from fabless.validate.hardware_map import Unmapped, chip_for_hardware
 
 #: Rows the parameters in data/perf/families.yaml were fitted on (see the module docstring).
 FIT_IDS: frozenset[str] = frozenset({
-    "kernel-271",  # MI300X MAMF         -> amd-cdna3.mma_efficiency
+    # MI300X torch.matmul (hipBLASLt, ROCm 7.2) of AMD's tritonBLAS results, square 1024-16384, timed one call
+    # at a time after a synchronise -> amd-cdna3 mma_efficiency and sync_round_trip_s, fitted together; in place
+    # of the MAMF row kernel-271, whose source shared/RESERVED.md keeps for independent checks
+    "kernel-cdna3-021", "kernel-cdna3-022", "kernel-cdna3-023", "kernel-cdna3-024", "kernel-cdna3-025",
+    "kernel-cdna3-026",
     "kernel-280", "kernel-282", "kernel-284",  # FA3 fwd seq 512/2048/8192 -> hopper attention
     # the Azure harness's FP8 GEMMs -> its library's mma_8bit_ratio (data/perf/libraries.yaml)
     "kernel-bw-003", "kernel-bw-005", "kernel-bw-008",
@@ -88,6 +95,9 @@ FIT_IDS: frozenset[str] = frozenset({
 #: Smallest dimension of a GEMM fit row that sets a family's mma_efficiency; a 16-bit fit row with a smaller
 #: dimension sets its tile_overhead_s instead (a tile's main loop there is short enough for the rest to show).
 LARGE_GEMM_DIM = 4096
+
+#: sync_round_trip_s grid of :func:`calibrate` (0 to 60 us, step 0.25 us).
+SYNC_ROUND_TRIP_GRID_S: tuple[float, ...] = tuple(round(0.25e-6 * i, 10) for i in range(241))
 
 #: tile_overhead_s grid of :func:`calibrate` (0 to 3 us, step 0.05 us).
 TILE_OVERHEAD_GRID_S: tuple[float, ...] = tuple(round(0.05e-6 * i, 10) for i in range(61))
@@ -270,6 +280,21 @@ def calibrate_library(name: str, rows: list[dict] | None = None) -> dict[str, di
     return {fam: _fit_rate_and_overhead(rs, rs) for fam, rs in sorted(_library_fit_rows(library(name), rows).items())}
 
 
+def _fit_with_sync_round_trip(rows: list[dict]) -> dict[str, float]:
+    """``mma_efficiency`` and ``sync_round_trip_s`` fitted together on ``rows``, GEMMs timed with a synchronise
+    around each call (the round trip is in every one of them, large or small): on SYNC_ROUND_TRIP_GRID_S, the
+    efficiency matched on all the rows at each point (:func:`_match`), the pair of least mean
+    |log(predicted / measured)| (the first of equals)."""
+    best: tuple[float, dict[str, float]] = (math.inf, {})
+    for t in SYNC_ROUND_TRIP_GRID_S:
+        base = {"sync_round_trip_s": t}
+        fitted = {"mma_efficiency": _match(rows, base), **base}
+        loss = float(np.mean(np.abs(_log_err(rows, fitted))))
+        if loss < best[0]:
+            best = (loss, fitted)
+    return best[1]
+
+
 def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
     """Refit the calibrated parameters on the FIT_IDS rows; returns {family: {param: value}}.
 
@@ -278,6 +303,9 @@ def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
     ``tile_overhead_s``, for a family whose 16-bit fit rows include small GEMMs (a dimension below
     LARGE_GEMM_DIM): on a grid (TILE_OVERHEAD_GRID_S), with the efficiency refitted on the large rows
     at each point, the value of least mean |log error| on the small rows;
+    ``sync_round_trip_s`` instead of ``tile_overhead_s``, for a family whose 16-bit fit rows are all timed
+    ``wall_sync`` (a synchronise around each call): on a grid (SYNC_ROUND_TRIP_GRID_S), the efficiency matched
+    on all of them at each point, the pair of least mean |log error|;
     ``mma_8bit_ratio``: then likewise on the family's 8-bit fit rows that no kernel library of
     theirs sets a ratio for (Blackwell's GB200 FP8 rows: data/perf/libraries.yaml has no Blackwell
     entry), with that efficiency in place.
@@ -300,7 +328,12 @@ def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
         wide = [r for r in rs if _dtype(r) not in _NARROW]
         has_wide = bool(wide)
         wide = wide or rs
-        out[fam] = _fit_rate_and_overhead(wide if has_wide else [], wide)
+        if has_wide and all(_timing(parse_config(r["config"])) == "wall_sync" for r in wide):
+            # GEMMs timed one call at a time after a synchronise: the host's fixed cost per call is in every
+            # row, so it is fitted with the efficiency, not as a tile overhead of the small ones
+            out[fam] = _fit_with_sync_round_trip(wide)
+        else:
+            out[fam] = _fit_rate_and_overhead(wide if has_wide else [], wide)
         narrow = [r for r in rs if _dtype(r) in _NARROW and "mma_8bit_ratio" not in _library_values(r, fam)]
         if narrow and has_wide:
             out[fam]["mma_8bit_ratio"] = _match(narrow, out[fam], "mma_8bit_ratio", start=0.7, cap=math.inf)
