@@ -553,7 +553,9 @@ def _collectives_row_counts() -> tuple[str, str]:
             f"({n['published_aws_p5_comm.csv']} rows, `comm-p5-*`: nccl-tests on 2-32 AWS p5.48xlarge over EFA), "
             f"`published_aws_p5_small_comm.csv` ({n['published_aws_p5_small_comm.csv']} rows, `comm-p5s-*`: small "
             f"all-reduces on two p5.48xlarge), `published_comm_nccl1455.csv` ({n['published_comm_nccl1455.csv']} rows, "
-            f"`comm-nr-*`: ring and NVLS bus bandwidth on 2-8 H100, NVIDIA/nccl issue #1455) and `published_comm.csv` "
+            f"`comm-nr-*`: ring and NVLS bus bandwidth on 2-8 H100, NVIDIA/nccl issue #1455), `published_moe_a2a.csv` "
+            f"({n['published_moe_a2a.csv']} rows, `moe-a2a-*`: DeepEP and other expert-parallel all-to-all kernels run "
+            f"by others than DeepEP's authors) and `published_comm.csv` "
             f"({n['published_comm.csv']} rows",
             f"{fit} of {len(rows)}")
 
@@ -857,12 +859,13 @@ COLLECTIVE_PARAMS = (
     ('scale_up.bw_efficiency', 'ring on 8 H100 at 4 GiB, comm-nr-003 (NVLink 4 and the default)'),
     ('scale_up.simple_step_overhead_s', 'mid-size rows comm-fresh-003 (A100, 64 MiB), comm-x-015 (H200, 64 MiB)'),
     ('scale_up.ll_step_overhead_s', 'small-message row comm-x-019 (8 H100, 1 KiB) and the 1 MiB rows comm-fresh-001, comm-x-013'),
-    ('scale_out.bw_efficiency', 'DeepEP RDMA rows comm-328, -330, -332, -334 (put all-to-all)'),
-    ('scale_out.simple_step_overhead_s', 'proxy + RDMA cost of a Simple network step; no fit row pins it now (kept from the fit where DeepEP rows ran as NCCL all-to-alls)'),
+    ('scale_out.bw_efficiency', 'the 8 GiB two-host all-reduces over 400G InfiniBand, comm-x-029 (B200), -030 (H100)'),
+    ('scale_out.simple_step_overhead_s', 'proxy + RDMA cost of a Simple network step: the 8 MiB two-host H100 InfiniBand rows comm-fresh13-012, -018, fitted alone'),
     ('scale_out.ll_step_overhead_s', 'proxy + RDMA cost of an LL network step: comm-x-025 (2 x 1 A100, 8 B)'),
     ('nvls.bw_efficiency', 'NVLS rows comm-x-017 (8 H200, 1 GiB), comm-nr-005 (6 H100, 4 GiB)'),
     ('nvls.latency_s', 'NVLS at 64 MiB, comm-x-015'),
-    ('put.latency_s', 'fixed cost of a DeepEP put all-to-all kernel: comm-328, -330, -332, -334'),
+    ('put.latency_s', 'fixed cost of a DeepEP put all-to-all kernel: moe-a2a-001, -020, -024'),
+    ('put.bw_efficiency', 'RDMA rate of a DeepEP put all-to-all kernel: moe-a2a-001, -020, -024'),
     ('generations.nvlink3.bw_efficiency', 'A100 rows comm-fresh-001, -003, -004 (NVLink 3 runs ~5% below NVLink 4 at large sizes)'),
     ('generations.nvlink5.bw_efficiency', 'GB200 ring rows comm-x-002, -007'),
     ('generations.nvlink5.simple_step_overhead_s', 'GB200 ring at 8 MiB, comm-x-002'),

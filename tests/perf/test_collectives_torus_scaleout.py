@@ -147,7 +147,7 @@ def _row(row_id: str) -> dict:
     # let NCCL run LL over EFA (its pull request #280), which the preset does not assume
     ("comm-x-027", 0.30),
     ("comm-x-026", 0.10),  # A100 2 nodes x 1 over HDR IB, 64 B all-reduce: 19.36 us
-    ("comm-x-029", 0.10),  # B200 2 nodes x 8 over IB, 8 GiB: 690.07 GB/s busbw
+    # (comm-x-029, B200 2 nodes x 8 over IB at 8 GiB, is a fit row since stop 46: scale_out.bw_efficiency)
     ("comm-x-006", 0.10),  # GB200 4 GPUs, ring, 1 GiB: 646.87 GB/s busbw
     ("comm-x-034", 0.05),  # TPU v6e ppermute 64 MiB: 776.34 us
     ("comm-x-031", 0.05),  # TPU v5p ppermute 1 MiB: 16.94 us

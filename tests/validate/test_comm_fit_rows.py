@@ -18,7 +18,7 @@ ISSUE = [(2, "Ring", 367.5), (4, "Ring", 367.5), (8, "Ring", 367.5),
          (5, "NVLS", 420.0), (6, "NVLS", 440.0), (7, "NVLS", 460.0), (8, "NVLS", 480.0)]
 
 #: fragments of the sources shared/RESERVED.md lists that comm rows of this project cite
-RESERVED_COMM_SOURCES = ("stas00/ml-engineering",)
+RESERVED_COMM_SOURCES = ("stas00/ml-engineering", "DeepEP docs/legacy.md", "DeepEP README")
 
 
 def test_the_file_holds_the_issues_figures():
@@ -34,8 +34,9 @@ def test_the_file_holds_the_issues_figures():
 def test_the_fit_reads_no_reserved_source():
     for i in comm.FIT_IDS:
         assert not any(s in ALL[i]["source"] for s in RESERVED_COMM_SOURCES), i
-    # the eight all-reduce rows that were fit rows until stop 45 are held out now
-    for i in ("comm-294", "comm-296", "comm-298", "comm-301", "comm-303", "comm-305", "comm-307", "comm-311"):
+    # the eight all-reduce rows that were fit rows until stop 45, and DeepEP's own four until stop 46, are held out now
+    for i in ("comm-294", "comm-296", "comm-298", "comm-301", "comm-303", "comm-305", "comm-307", "comm-311",
+              "comm-328", "comm-330", "comm-332", "comm-334"):
         assert i in ALL and i not in comm.FIT_IDS
 
 
@@ -86,5 +87,7 @@ def test_the_gaudi_hccl_rows_are_the_printed_ones():
         assert comm.system_for_row(r).name == "gaudi2-8"
         assert (r["id"] in comm.FIT_IDS) == (r["id"] == "comm-g-001")
         # a known miss, written down: on top of that efficiency the all-reduce pays NVLink's fitted launch and step
-        # costs (no Gaudi row pins its own), and comes out 5-16% below hccl_demo's bus bandwidth at 32 MiB
-        assert 0.8 < comm.predict(r) / float(r["value"]) < 0.97
+        # costs (no Gaudi row pins its own), and comes out 15% below hccl_demo's bus bandwidth at 32 MiB on one
+        # server; across two, the network's Simple steps (fitted on two-host H100 InfiniBand rows) bring it within 5%
+        ratio = comm.predict(r) / float(r["value"])
+        assert (0.8 < ratio < 0.9) if r["n_chips"] == "8" else (0.95 < ratio < 1.05)

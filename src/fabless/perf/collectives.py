@@ -157,6 +157,8 @@ class CollectiveParams:
     generations: tuple[LinkGeneration, ...] = ()
     #: fixed cost of one one-sided put all-to-all kernel (:func:`put_all_to_all_time`)
     put_latency_s: float = 0.0
+    #: fraction of a chip's NIC line rate that such a kernel's GPU-initiated RDMA writes sustain
+    put_bw_efficiency: float = 1.0
     sources: dict[str, Source] = field(default_factory=dict, compare=False, hash=False)
 
     def replace(self, **changes: float) -> CollectiveParams:
@@ -180,6 +182,7 @@ class CollectiveParams:
             nvls_latency_s=flat["nvls__latency_s"],
             generations=gens,
             put_latency_s=flat["put__latency_s"],
+            put_bw_efficiency=flat["put__bw_efficiency"],
             sources=self.sources,
         )
 
@@ -192,6 +195,7 @@ class CollectiveParams:
         out["nvls__bw_efficiency"] = self.nvls_bw_efficiency
         out["nvls__latency_s"] = self.nvls_latency_s
         out["put__latency_s"] = self.put_latency_s
+        out["put__bw_efficiency"] = self.put_bw_efficiency
         for g in self.generations:
             for f in GENERATION_FIELDS:
                 v = getattr(g, f)
@@ -261,6 +265,7 @@ def _load_params_cached(path: str) -> CollectiveParams:
         nvls_latency_s=_number(plain, "nvls.latency_s", path),
         generations=tuple(gens),
         put_latency_s=_number(plain, "put.latency_s", path),
+        put_bw_efficiency=_number(plain, "put.bw_efficiency", path, fraction=True),
         sources={k: Source(**v) for k, v in sources.items()},
     )
 
@@ -928,10 +933,11 @@ def put_all_to_all_time(
     LL, LL128) and no CPU proxy, so::
 
         time = put.latency_s + max(scale-up hop + (m-1)/g S / (scale_up efficiency x link bw),
-                                   network hop + (g-m)/g S / (scale_out efficiency x NIC bw))
+                                   network hop + (g-m)/g S / (put.bw_efficiency x NIC bw))
 
-    for m members in each scale-up domain. The bulk transfer runs at the Simple-protocol
-    efficiency of each fabric (the achievable fraction of the link for large transfers);
+    for m members in each scale-up domain. The stores over the scale-up links run at that
+    fabric's Simple-protocol efficiency; the RDMA writes at ``put.bw_efficiency``, the kernel's
+    own fraction of the NIC (a few SMs post them, in chunks, not NCCL's proxy and protocol);
     ``put.latency_s`` is the kernel's fixed cost (start, the count signal after the data,
     the receiver's wait and its copy out of the receive buffer). The message count does not
     enter: a put of a few KiB keeps the link busier than the NIC's message rate limits it."""
@@ -948,7 +954,7 @@ def put_all_to_all_time(
         legs.append(up.hop_latency_s + (m - 1) / g * S / (up.params.bw_efficiency * up.chip_bytes_per_s))
     if layout.domains > 1:
         out = _scale_out_fabric(system, layout.domains, p)
-        legs.append(out.hop_latency_s + (g - m) / g * S / (out.params.bw_efficiency * out.chip_bytes_per_s))
+        legs.append(out.hop_latency_s + (g - m) / g * S / (p.put_bw_efficiency * out.chip_bytes_per_s))
     slowest = np.stack(legs).max(axis=0)  # the fabric whose last count arrives last
     time_s = p.put_latency_s + slowest if g > 1 else np.zeros_like(S)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -38,7 +38,7 @@ from fabless.perf.collectives import (CollectiveParams, collective_time, params_
                                       with_system_values)
 from fabless.perf.gemm import gemm_time
 from fabless.perf.params import ChipParams
-from fabless.validate.comm import CALIBRATED
+from fabless.validate.comm import BOUNDS_ELSEWHERE, CALIBRATED
 from fabless.validate.fit import coordinate_descent
 from fabless.validate.measured import CommRow, KernelRow, ScenarioRow
 
@@ -53,7 +53,7 @@ KERNEL_PARAMS: dict[str, tuple[float, float]] = {
 }
 
 #: Collective parameters a collective sweep can fit, in order of preference, with the bounds of
-#: :data:`fabless.validate.comm.CALIBRATED`. They are the system's own: a scale-up value also
+#: :data:`fabless.validate.comm.CALIBRATED` (or BOUNDS_ELSEWHERE). They are the system's own: a scale-up value also
 #: replaces the one its link generation (NVLink 3, NVLink 5, ICI) would set
 #: (:func:`fabless.perf.collectives.with_system_values`).
 COMM_PARAMS: dict[str, tuple[float, float]] = {
@@ -65,7 +65,7 @@ COMM_PARAMS: dict[str, tuple[float, float]] = {
     "scale_up__ll128_step_overhead_s": CALIBRATED["scale_up__ll128_step_overhead_s"],
     "nvls__latency_s": CALIBRATED["nvls__latency_s"],
     "scale_out__bw_efficiency": CALIBRATED["scale_out__bw_efficiency"],
-    "scale_out__simple_step_overhead_s": CALIBRATED["scale_out__simple_step_overhead_s"],
+    "scale_out__simple_step_overhead_s": BOUNDS_ELSEWHERE["scale_out__simple_step_overhead_s"],
     "scale_out__ll_step_overhead_s": CALIBRATED["scale_out__ll_step_overhead_s"],
     # the tree's chunk across domains (the pipeline's fill): up to 64 MiB per chip, 8x NCCL's 8 MiB buffer
     "scale_out__tree_chunk_bytes": (0.0, 64 * 2**20),
