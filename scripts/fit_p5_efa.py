@@ -2,9 +2,9 @@
 achievable fraction of its 400 Gb/s per GPU that NCCL's rings and trees reach over EFA (``bw_efficiency``), the
 software cost of one network step (``simple_step_overhead_s``; over EFA NCCL runs the Simple protocol only, so the
 fit's network is ``simple_only`` and a collective that crosses it runs Simple end to end, see the preset's note), the
-chunk a level of the tree across instances takes in before it forwards (``tree_chunk_bytes``, the tree's pipeline fill), and what a direct all-to-all (NCCL's
-grouped sends and receives, one pair per peer) reaches instead: its own fraction (``a2a_bw_efficiency``) and the
-proxy's cost per remote peer message (``peer_overhead_s``).
+chunk a level of the tree across instances takes in before it forwards (``tree_chunk_bytes``, the tree's pipeline
+fill), and what a direct all-to-all (NCCL's grouped sends and receives, one pair per peer) reaches instead: its own
+fraction (``a2a_bw_efficiency``) and the proxy's cost per remote peer message (``peer_overhead_s``).
 
 The rule, fixed before fitting: of published_aws_p5_comm.csv (nccl-tests all-reduce, all-gather and all-to-all on
 2-32 p5.48xlarge, 32 MiB-8 GiB, one source), every other row in id order from the first is a fit row; so is every

@@ -280,15 +280,16 @@ def comm_rows(path: str | None = None) -> list[dict]:
         return [r for r in csv.DictReader(fh) if r.get("category") == "comm"]
 
 
-#: What calibrate() fits, with bounds.
-#: Collective parameters calibrated on rows of another category (no collective measurement of that
-#: fabric is public), with the script that fits them.
+#: Collective parameters calibrated outside :func:`calibrate`, with what fits them: on rows of another category
+#: (no collective measurement of that fabric is public), or alone on comm rows that no row of calibrate()'s fit
+#: set moves with.
 CALIBRATED_ELSEWHERE: dict[str, str] = {
     "scale_out__simple_step_overhead_s": "fabless.validate.comm.fit_scale_out_simple_step (FIT_IDS_SIMPLE_STEP)",
     "generations__neuronlink__simple_step_overhead_s": "scripts/fit_neuronlink.py (trn1 and inf2 decode fit rows)",
     "generations__neuronlink__launch_latency_s": "scripts/fit_neuronlink.py (trn1 and inf2 decode fit rows)",
 }
 
+#: What calibrate() fits, with bounds.
 CALIBRATED: dict[str, tuple[float, float]] = {
     "launch_latency_s": (1e-7, 2e-4),
     "scale_up__bw_efficiency": (0.3, 1.0),
@@ -346,12 +347,14 @@ def calibrate(rows: list[dict] | None = None, *, start: CollectiveParams | None 
     return min((_descend(rows, p, resolver, sweeps) for p in starts), key=lambda fit: fit[1])  # a tie keeps ``start``
 
 
-def _descend(rows: list[dict], p: CollectiveParams, resolver: Resolver | None, sweeps: int) -> tuple[CollectiveParams, float]:
-    """Coordinate descent from ``p`` on the rows' sum of |log(predicted / measured)|."""
+def _fit_loss(rows: list[dict], q: CollectiveParams, resolver: Resolver | None) -> float:
+    """The fits' objective: the rows' sum of |log(predicted / measured)|, and 10 for each row ``q`` cannot predict."""
+    errs = _log_errors(rows, q, resolver)
+    return sum(abs(e) for e in errs) + 10.0 * (len(rows) - len(errs))
 
-    def loss(q: CollectiveParams) -> float:
-        errs = _log_errors(rows, q, resolver)
-        return sum(abs(e) for e in errs) + 10.0 * (len(rows) - len(errs))
+
+def _descend(rows: list[dict], p: CollectiveParams, resolver: Resolver | None, sweeps: int) -> tuple[CollectiveParams, float]:
+    """Coordinate descent from ``p`` on :func:`_fit_loss`."""
 
     def with_ties(q: CollectiveParams) -> CollectiveParams:
         flat = q.flat()
@@ -360,7 +363,8 @@ def _descend(rows: list[dict], p: CollectiveParams, resolver: Resolver | None, s
     def build(values: dict[str, float]) -> CollectiveParams:
         return with_ties(p.replace(**values))
 
-    values, best = coordinate_descent(lambda v: loss(build(v)), with_ties(p).flat(), CALIBRATED, sweeps=sweeps)
+    values, best = coordinate_descent(lambda v: _fit_loss(rows, build(v), resolver), with_ties(p).flat(), CALIBRATED,
+                                      sweeps=sweeps)
     return build(values), best
 
 
@@ -371,12 +375,8 @@ def fit_scale_out_simple_step(rows: list[dict] | None = None, *, params: Collect
     first of equals. Fitted alone, after :func:`calibrate`: no row of its fit set is sensitive to it."""
     rows = [r for r in (rows if rows is not None else comm_rows()) if r["id"] in FIT_IDS_SIMPLE_STEP]
     p = params or load_params()
-
-    def loss(v: float) -> float:
-        errs = _log_errors(rows, p.replace(scale_out__simple_step_overhead_s=v), resolver)
-        return sum(abs(e) for e in errs) + 10.0 * (len(rows) - len(errs))
-
-    return min(SIMPLE_STEP_GRID_S, key=loss)
+    return min(SIMPLE_STEP_GRID_S,
+               key=lambda v: _fit_loss(rows, p.replace(scale_out__simple_step_overhead_s=v), resolver))
 
 
 def error_table(rows: list[dict] | None = None, *, params: CollectiveParams | None = None,
