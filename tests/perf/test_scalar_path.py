@@ -45,8 +45,8 @@ def take(p: ChipParams, i: int) -> ChipParams:
 
 def random_designs(n: int = 16) -> ChipParams:
     """Random GPUs and systolic designs, mixed block sizes, some scratchpads too small for any
-    tile, some shared SRAMs big enough to hold a whole GEMM, and GPUs with and without an exposed
-    part of a K step (the split-K search's two branches)."""
+    tile, some shared SRAMs big enough to hold a whole GEMM, and GPUs and arrays with and without an
+    exposed part of a K step (the split-K search's two branches; an array's unoverlapped K panels)."""
     rng = np.random.default_rng(7)
     gpus = ChipParams.from_arrays(
         peak_flops_per_s={"bf16": rng.uniform(2e14, 3e15, n), "fp8": rng.uniform(4e14, 6e15, n),
@@ -62,7 +62,8 @@ def random_designs(n: int = 16) -> ChipParams:
         mu_reshape=rng.choice([1.0, 2.0], n), mu_split=rng.choice([1.0, 2.0], n),
         hbm_bytes_per_s=rng.uniform(1e11, 1e13, n), boost_clock_hz=rng.uniform(1e9, 2e9, n),
         sram_per_core_bytes=rng.uniform(1e5, 1.3e8, n), sram_shared_bytes=rng.choice([0.0, 1e9], n),
-        attention_block=rng.choice([128.0, 256.0], n), family="default-systolic")
+        attention_block=rng.choice([128.0, 256.0], n), gemm_exposed_steps=rng.choice([0.0, 2.1], n),
+        family="default-systolic")
     return concat([gpus, arrays])
 
 

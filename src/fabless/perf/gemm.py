@@ -307,6 +307,18 @@ def _systolic_traffic(xp, m, n, a_bytes, b_bytes, c_bytes, panel_t, sram_total):
     return xp.where((a_bytes + b_bytes + c_bytes) <= sram_total, a_bytes + b_bytes + c_bytes, reread)
 
 
+def _systolic_exposed(xp, steps, compute, memory, k):
+    """Time of a systolic mapping that its pipeline does not overlap: ``steps`` (the family's
+    ``gemm_exposed_steps``) K panels' worth of the lesser of its math and its HBM traffic. The arrays work
+    through K in panels of PANEL_K (the panels :func:`_systolic_panel` sizes); the first panel's operands
+    are loaded before any math and the last panel's math and the output's store run after the last load, so
+    where K is a few panels deep that start and end show, as a GPU tile's first and last K step do
+    (:func:`_split_k`)."""
+    if xp is SCALAR and not steps:
+        return 0.0
+    return steps * xp.minimum(compute, memory) / max(1.0, math.ceil(k / PANEL_K))
+
+
 def _gemm_one(m, n, k, batch, ib, ob, flops, peak, d: OneDesign, cand, m_tiles=None) -> OpTime:
     """Scalar path: one design (Python floats)."""
     xp = SCALAR
@@ -346,7 +358,7 @@ def _gemm_one(m, n, k, batch, ib, ob, flops, peak, d: OneDesign, cand, m_tiles=N
         traffic = _systolic_traffic(xp, m, n, a_bytes, b_bytes, c_bytes,
                                     _systolic_panel(xp, r0, sram_total, d.tile_sram_fraction, ib), sram_total)
         mapping, chunks, feed = "systolic", float(split), 1.0
-        exposed = 0.0
+        exposed = _systolic_exposed(xp, d.gemm_exposed_steps, compute, traffic / bw, k)
     tiling = {"mapping": np.array([mapping], dtype=object)}
     tiling.update(zip(("tile_m", "tile_n", "m_chunks", "waves", "tiles", "tiling_utilisation",
                        "operand_feed_efficiency", "exposed_s", "hbm_traffic_bytes"),
@@ -477,10 +489,17 @@ def _gemm_designs(m, n, k, batch, ib, ob, flops, dtype, chip: ChipParams, cand, 
         panel_t = chip.derived(("systolic_panel", ib), lambda c: _systolic_panel(
             np, c.array_rows, sram_total, c.tile_sram_fraction, ib))
         traffic = _systolic_traffic(np, m, n, a_bytes, b_bytes, c_bytes, panel_t[idx], sram_total[idx])
+        steps = chip.gemm_exposed_steps[idx]
+        if np.any(steps):
+            with np.errstate(invalid="ignore"):  # a design of no exposed panels is 0, whatever its other terms
+                exposed = np.where(steps > 0, _systolic_exposed(
+                    np, steps, t_compute, traffic / chip.hbm_rate_bytes_per_s[idx], k), 0.0)
+        else:
+            exposed = constant(0.0, t_compute.size)
         parts.append((idx, t_compute, traffic, {
             "tile_m": tile_m, "tile_n": tile_n, "m_chunks": s[pick, 0], "waves": rounds,
             "tiles": passes, "tiling_utilisation": util,
-            "operand_feed_efficiency": constant(1.0, t_compute.size), "exposed_s": constant(0.0, t_compute.size)}))
+            "operand_feed_efficiency": constant(1.0, t_compute.size), "exposed_s": exposed}))
 
     if len(parts) == 1:  # every design of one kind: the arrays are the designs'
         _, compute, traffic, tiling = parts[0]

@@ -48,6 +48,10 @@ family's first product (H100, MI300X; GB200 for Blackwell's ratio); every other 
 Each of NVIDIA's two GEMM tables is also a library of its own (``aiconfigurator-*``), whose
 ``mma_efficiency`` and ``tile_overhead_s`` :func:`calibrate_library` fits on that table's fit rows by
 the families' rule; the families' values stay fitted on both tables together.
+The TPU7x GEMM table (published_tpu_v7_kernel.csv, XLA matmuls at m = n = k = 128-32768) takes the same rule for
+google-tpu, a systolic family with no GPU tiles: its large shapes (4096-32768) fit ``mma_efficiency`` and every other
+smaller one from the first (128, 512, 2048) ``gemm_exposed_steps``, the K panels its pipeline does not overlap, in
+place of a tile overhead; 256 and 1024 and the table's HBM copies are held out.
 """
 
 from __future__ import annotations
@@ -79,6 +83,10 @@ FIT_IDS: frozenset[str] = frozenset({
     "kernel-amd-003", "kernel-amd-005", "kernel-amd-008",
     # ... and its per-wave tile overhead on Hopper and CDNA 3 (scripts/fit_tile_overhead.py)
     "kernel-h100az-001", "kernel-h100az-007", "kernel-amd-001", "kernel-amd-007",
+    # TPU7x (one Ironwood chiplet) XLA matmuls of AI-Hypercomputer's accelerator-microbenchmarks table, the NVIDIA
+    # GEMM tables' rule: every shape with m, n and k each 4096 or more (4096, 16384, 32768) -> google-tpu
+    # mma_efficiency; the smaller ones (128-2048), every other one from the first -> its gemm_exposed_steps
+    "kernel-v7-006", "kernel-v7-007", "kernel-v7-008", "kernel-v7-001", "kernel-v7-003", "kernel-v7-005",
 }) | frozenset(
     # B200 and H100 BF16 GEMMs of two framework tables (published_gemm_sweeps.csv) -> nvidia-blackwell and
     # nvidia-hopper mma_efficiency: 54 shapes per chip of the cuBLAS GEMMs the serving stacks run, in place of each
@@ -101,6 +109,11 @@ SYNC_ROUND_TRIP_GRID_S: tuple[float, ...] = tuple(round(0.25e-6 * i, 10) for i i
 
 #: tile_overhead_s grid of :func:`calibrate` (0 to 3 us, step 0.05 us).
 TILE_OVERHEAD_GRID_S: tuple[float, ...] = tuple(round(0.05e-6 * i, 10) for i in range(61))
+
+#: gemm_exposed_steps grid of :func:`calibrate_exposed_steps` and :func:`calibrate` (0 to 4 K steps, step 0.05: up
+#: to the prologue of a multistage pipeline that loads several K steps ahead before its first math, as Ampere's
+#: kernels do; for a systolic family, K panels of fabless.perf.gemm.PANEL_K).
+EXPOSED_STEPS_GRID: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(81))
 
 #: Bytes a gpt-fast batch-1 decode step streams (Llama-2-7B in bf16: 6.74e9 params x 2).
 GPT_FAST_WEIGHT_BYTES = 6.74e9 * 2
@@ -203,29 +216,27 @@ def _is_small(row: dict) -> bool:
     return min(_int(parse_config(row["config"]), d) for d in "mnk") < LARGE_GEMM_DIM
 
 
-def _fit_rate_and_overhead(wide: list[dict], rows: list[dict], base: dict | None = None) -> dict[str, float]:
-    """``mma_efficiency`` (and, when ``wide`` holds both large and small GEMMs, ``tile_overhead_s``) fitted on
+def _fit_rate_and_overhead(wide: list[dict], rows: list[dict], base: dict | None = None,
+                           key: str = "tile_overhead_s",
+                           grid: tuple[float, ...] = TILE_OVERHEAD_GRID_S) -> dict[str, float]:
+    """``mma_efficiency`` (and, when ``wide`` holds both large and small GEMMs, ``key``: ``tile_overhead_s``
+    on TILE_OVERHEAD_GRID_S, or a systolic family's ``gemm_exposed_steps`` on EXPOSED_STEPS_GRID) fitted on
     ``rows``: the large 16-bit rows set the efficiency; the small ones (a dimension below LARGE_GEMM_DIM) set
-    the overhead on TILE_OVERHEAD_GRID_S, the efficiency refitted on the large rows at each point, the value
-    of least mean |log error| on the small rows. Without both kinds: the efficiency matched on all ``rows``.
+    the other on ``grid``, the efficiency refitted on the large rows at each point, the value of least mean
+    |log error| on the small rows. Without both kinds: the efficiency matched on all ``rows``.
     ``base``: other parameters held at these values throughout (the exposed-steps grid, below)."""
     base = base or {}
     small = [r for r in wide if _is_small(r)]
     large = [r for r in wide if r not in small]
     if not (small and large):
         return {"mma_efficiency": _match(rows, base)}
-    grid = []
-    for tau in TILE_OVERHEAD_GRID_S:
-        eff = _match(large, {**base, "tile_overhead_s": tau})
-        loss = float(np.mean(np.abs(_log_err(small, {**base, "mma_efficiency": eff, "tile_overhead_s": tau}))))
-        grid.append((loss, tau, eff))
-    _, tau, eff = min(grid)
-    return {"mma_efficiency": eff, "tile_overhead_s": tau}
-
-
-#: gemm_exposed_steps grid of :func:`calibrate_exposed_steps` (0 to 4 K steps, step 0.05: up to the prologue of a
-#: multistage pipeline that loads several K steps ahead before its first math, as Ampere's kernels do).
-EXPOSED_STEPS_GRID: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(81))
+    points = []
+    for q in grid:
+        eff = _match(large, {**base, key: q})
+        loss = float(np.mean(np.abs(_log_err(small, {**base, "mma_efficiency": eff, key: q}))))
+        points.append((loss, q, eff))
+    _, q, eff = min(points)
+    return {"mma_efficiency": eff, key: q}
 
 
 def _table_fit_rows(family: str, rows: list[dict] | None = None) -> dict[str, list[dict]]:
@@ -303,6 +314,8 @@ def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
     ``tile_overhead_s``, for a family whose 16-bit fit rows include small GEMMs (a dimension below
     LARGE_GEMM_DIM): on a grid (TILE_OVERHEAD_GRID_S), with the efficiency refitted on the large rows
     at each point, the value of least mean |log error| on the small rows;
+    ``gemm_exposed_steps`` instead of ``tile_overhead_s``, for a systolic family (TPU): the same grid fit on
+    EXPOSED_STEPS_GRID (K panels its pipeline does not overlap; an array has no waves of tiles);
     ``sync_round_trip_s`` instead of ``tile_overhead_s``, for a family whose 16-bit fit rows are all timed
     ``wall_sync`` (a synchronise around each call): on a grid (SYNC_ROUND_TRIP_GRID_S), the efficiency matched
     on all of them at each point, the pair of least mean |log error|;
@@ -332,6 +345,11 @@ def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
             # GEMMs timed one call at a time after a synchronise: the host's fixed cost per call is in every
             # row, so it is fitted with the efficiency, not as a tile overhead of the small ones
             out[fam] = _fit_with_sync_round_trip(wide)
+        elif ChipParams.from_chip(chip_for_hardware(rs[0]["hardware"])).is_systolic[0]:
+            # an array has no GPU tiles and so no time per wave: what its small GEMMs lose is the K panels
+            # its pipeline does not overlap
+            out[fam] = _fit_rate_and_overhead(wide if has_wide else [], wide, key="gemm_exposed_steps",
+                                              grid=EXPOSED_STEPS_GRID)
         else:
             out[fam] = _fit_rate_and_overhead(wide if has_wide else [], wide)
         narrow = [r for r in rs if _dtype(r) in _NARROW and "mma_8bit_ratio" not in _library_values(r, fam)]
