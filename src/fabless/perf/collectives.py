@@ -159,6 +159,9 @@ class CollectiveParams:
     put_latency_s: float = 0.0
     #: fraction of a chip's NIC line rate that such a kernel's GPU-initiated RDMA writes sustain
     put_bw_efficiency: float = 1.0
+    #: bytes/s a two-stage (normal) expert-parallel kernel's forwarding warps move over the scale-up links
+    #: (:func:`ep_normal_time`; 0: no forwarding limit)
+    put_forward_bytes_per_s: float = 0.0
     sources: dict[str, Source] = field(default_factory=dict, compare=False, hash=False)
 
     def replace(self, **changes: float) -> CollectiveParams:
@@ -183,6 +186,7 @@ class CollectiveParams:
             generations=gens,
             put_latency_s=flat["put__latency_s"],
             put_bw_efficiency=flat["put__bw_efficiency"],
+            put_forward_bytes_per_s=flat["put__forward_bytes_per_s"],
             sources=self.sources,
         )
 
@@ -196,6 +200,7 @@ class CollectiveParams:
         out["nvls__latency_s"] = self.nvls_latency_s
         out["put__latency_s"] = self.put_latency_s
         out["put__bw_efficiency"] = self.put_bw_efficiency
+        out["put__forward_bytes_per_s"] = self.put_forward_bytes_per_s
         for g in self.generations:
             for f in GENERATION_FIELDS:
                 v = getattr(g, f)
@@ -266,6 +271,9 @@ def _load_params_cached(path: str) -> CollectiveParams:
         generations=tuple(gens),
         put_latency_s=_number(plain, "put.latency_s", path),
         put_bw_efficiency=_number(plain, "put.bw_efficiency", path, fraction=True),
+        # optional: a file from before the two-stage kernel's forwarding rate has no forwarding limit
+        put_forward_bytes_per_s=(_number(plain, "put.forward_bytes_per_s", path)
+                                 if "forward_bytes_per_s" in (plain.get("put") or {}) else 0.0),
         sources={k: Source(**v) for k, v in sources.items()},
     )
 
@@ -968,6 +976,71 @@ def put_all_to_all_time(
     return CollectiveTime(kind="all_to_all", group_size=g, bytes=out_(S), time_s=out_(time_s),
                           algbw_bytes_per_s=out_(algbw), busbw_bytes_per_s=out_(busbw),
                           algorithm="put", bound=(str(bound[0]) if scalar else bound), span=layout.span)
+
+
+@dataclass(frozen=True)
+class EpRouting:
+    """Expected destinations of one token under expert-parallel routing (:func:`ep_routing`)."""
+
+    #: nodes (scale-up domains) its experts are on, its own node included if it is one of them
+    nodes: float
+    #: of those, the nodes other than the sender's
+    remote_nodes: float
+    #: ranks (chips) its experts are on
+    ranks: float
+
+
+def ep_routing(top_k: int, experts: int, ranks: int, per_node: int, groups: int | None = None) -> EpRouting:
+    """Expected distinct nodes and ranks one token's ``top_k`` experts fall on, with ``experts`` spread evenly
+    over ``ranks`` chips, ``per_node`` to a node, and the experts drawn at random within ``groups`` nodes
+    drawn at random (DeepSeek-V3's node-limited routing, as DeepEP's tests draw it: the top ``groups`` nodes
+    by their best expert's score, then the top ``top_k`` experts of those nodes, every score random; None or
+    more than the nodes: every node). Exact for draws without replacement: a chosen node holding ``e`` of
+    the ``c`` candidate experts is missed with probability ``C(c - e, k) / C(c, k)``; by symmetry each node
+    is chosen with probability ``groups / nodes``."""
+    if min(top_k, experts, ranks, per_node) < 1 or ranks % per_node or experts % ranks:
+        raise FablessError(f"expert routing needs whole experts per rank and ranks per node, got {experts} experts, "
+                           f"{ranks} ranks, {per_node} per node")
+    nodes = ranks // per_node
+    g = nodes if groups is None else max(1, min(int(groups), nodes))
+    per_node_experts, per_rank_experts = experts // nodes, experts // ranks
+    candidates = g * per_node_experts
+    if top_k > candidates:
+        raise FablessError(f"top-{top_k} routing over {g} node(s) of {per_node_experts} experts: too few experts")
+
+    def missed(held: int) -> float:
+        return math.comb(candidates - held, top_k) / math.comb(candidates, top_k)
+
+    touched = g * (1 - missed(per_node_experts))
+    return EpRouting(nodes=touched, remote_nodes=touched * (nodes - 1) / nodes,
+                     ranks=g * per_node * (1 - missed(per_rank_experts)))
+
+
+def ep_normal_time(token_bytes: float, tokens: int, routing: EpRouting, group_size: int, system: System, *,
+                   params: CollectiveParams | None = None) -> float:
+    """Time (s) of one dispatch or combine of a two-stage (normal, high-throughput) expert-parallel kernel, DeepEP's
+    internode kernels: each of a chip's ``tokens`` crosses the network once per other node its experts are on (to
+    the chip of the same local index there: ``routing.remote_nodes`` copies), and the chip that receives it
+    forwards it over the scale-up links to each chip of that node that holds one of its experts; combine runs
+    the same path back. The two stages stream chunks through each other, so::
+
+        time = put.latency_s + max(network hop + tokens x remote_nodes x token_bytes / (put.bw_efficiency x NIC),
+                                   scale-up hop + tokens x ranks x token_bytes / put.forward_bytes_per_s)
+
+    (each chip, by symmetry, also receives ``tokens x routing.ranks`` tokens over the scale-up links). The
+    forwarding is done by a fixed number of SMs, not at the links' rate: ``put.forward_bytes_per_s`` is a rate
+    (0: no such limit). Inside one node there is one stage, the scale-up stores of
+    :func:`put_all_to_all_time`."""
+    p = params or params_for(system)
+    layout = group_layout(group_size, system, "packed")
+    if layout.domains < 2:
+        raise FablessError("a two-stage expert-parallel kernel spans nodes: for one node use put_all_to_all_time")
+    out = _scale_out_fabric(system, layout.domains, p)
+    up = _scale_up_fabric(system, layout.per_domain, p)
+    network = out.hop_latency_s + tokens * routing.remote_nodes * token_bytes / (p.put_bw_efficiency * out.chip_bytes_per_s)
+    forward = (up.hop_latency_s + tokens * routing.ranks * token_bytes / p.put_forward_bytes_per_s
+               if p.put_forward_bytes_per_s > 0 else 0.0)
+    return p.put_latency_s + max(network, forward)
 
 
 def group_collective_time_s(

@@ -43,7 +43,8 @@ from collections.abc import Callable, Iterable
 from fabless.errors import FablessError
 from fabless.hardware.presets import load_system
 from fabless.hardware.schema import System
-from fabless.perf.collectives import CollectiveParams, collective_time, load_params, params_for, put_all_to_all_time
+from fabless.perf.collectives import (CollectiveParams, collective_time, ep_normal_time, ep_routing, load_params, params_for,
+                                      put_all_to_all_time)
 from fabless.units import parse_bytes
 from fabless.validate.core import load_rows, parse_config
 from fabless.validate.fit import coordinate_descent
@@ -140,6 +141,10 @@ HARDWARE_SYSTEMS: list[tuple[str, str, dict]] = [
 def _fp8_token_bytes(hidden: int) -> float:
     return hidden * 1.0 + hidden / 128 * 4.0
 
+
+#: Experts of DeepEP's internode test when a row does not say (tests/test_internode.py --num-experts default 256,
+#: DeepSeek-V3's routed experts, the setting its tables follow).
+DEEPEP_TEST_EXPERTS = 256
 
 #: The low-latency dispatch message's header: the token's index at the source and 3 reserved
 #: ints, one int4 in front of the FP8 token (deepseek-ai/DeepEP csrc/kernels/legacy/internode_ll.cu,
@@ -243,23 +248,33 @@ def predict(row: dict, *, params: CollectiveParams | None = None, resolver: Reso
             # a CPU thread posts each RDMA write (NVSHMEM's IBRC, UCCL-EP's proxies): its per-message posting
             # and polling are not in the one-sided put model, whose GPU posts its own writes (IBGDA)
             return None
-        low_latency = metric.startswith("dispatch latency (us)")
-        # one copy per (token, expert), spread over the ep ranks; the low-latency kernel's message
-        # carries a 16-byte header (source index) in front of the token, as its test counts it. A BF16
-        # dispatch or combine moves 2 bytes a channel, no scales
-        token = 2.0 * hidden if "bf16" in str(row.get("precision", "")).lower() else _fp8_token_bytes(hidden)
-        size = tokens * topk * (token + (LL_HEADER_BYTES if low_latency else 0))
-        res = put_all_to_all_time(size, ep, system, params=p)
+        low_latency = metric.startswith(("dispatch latency (us)", "combine latency (us)"))
+        combine = metric.startswith("combine latency (us)")
+        # A BF16 dispatch or combine moves 2 bytes a channel, no scales; the low-latency combine returns each
+        # expert's output in BF16 (deepseek-ai/DeepEP tests/legacy/test_low_latency.py counts hidden x 2 bytes)
+        bf16 = combine or "bf16" in str(row.get("precision", "")).lower()
+        token = 2.0 * hidden if bf16 else _fp8_token_bytes(hidden)
         if low_latency:
-            return res.time_s * 1e6
-        if metric.startswith("bottleneck bandwidth"):
-            m = min(ep, system.scale_up.size)
-            if "rdma" in metric:
-                moved = (ep - m) / ep * size
-            else:
-                moved = (m - 1) / ep * size
-            return moved / res.time_s / 1e9 if moved > 0 else None
-        return None
+            # one copy per (token, expert), spread over the ep ranks; the dispatch message carries a 16-byte
+            # header (source index) in front of the token, as its test counts it
+            size = tokens * topk * (token + (0 if combine else LL_HEADER_BYTES))
+            return put_all_to_all_time(size, ep, system, params=p).time_s * 1e6
+        if not metric.startswith("bottleneck bandwidth"):
+            return None
+        m = min(ep, system.scale_up.size)
+        if m == ep:  # one node: the intranode kernel, one stage of scale-up stores
+            size = tokens * topk * token
+            moved = (m - 1) / ep * size
+            return moved / put_all_to_all_time(size, ep, system, params=p).time_s / 1e9 if moved > 0 else None
+        # the two-stage internode kernel: once per node over the network, then forwarded within it. DeepEP's
+        # test counts a token's bytes once per node its experts are on, its own node included ('RDMA'), and
+        # once per chip ('NVL'), over the kernel's time (tests/test_internode.py num_rdma_token_sent, recv_x);
+        # its experts: the test's 256 unless the row says, top-k groups min(nodes, the row's)
+        routing = ep_routing(topk, int(cfg.get("num_experts", DEEPEP_TEST_EXPERTS)), ep, m,
+                             int(cfg["topk_groups"]) if "topk_groups" in cfg else None)
+        t = ep_normal_time(token, tokens, routing, ep, system, params=p)
+        per_token = routing.nodes if "rdma" in metric else routing.ranks
+        return tokens * per_token * token / t / 1e9
 
     if "p2p" in metric or "nvlink bandwidth" in metric:
         size = LARGE_BYTES  # both tests stream back-to-back copies: latency is hidden
@@ -302,6 +317,7 @@ CALIBRATED: dict[str, tuple[float, float]] = {
     "nvls__latency_s": (0.0, 3e-4),
     "put__latency_s": (0.0, 2e-4),
     "put__bw_efficiency": (0.3, 1.0),
+    "put__forward_bytes_per_s": (1e10, 1e12),
     "generations__nvlink3__bw_efficiency": (0.3, 1.0),
     "generations__nvlink3__ll_step_overhead_s": (0.0, 2e-5),
     "generations__nvlink3__ll128_step_overhead_s": (0.0, 2e-5),
