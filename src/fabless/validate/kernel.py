@@ -51,7 +51,9 @@ the families' rule; the families' values stay fitted on both tables together.
 The TPU7x GEMM table (published_tpu_v7_kernel.csv, XLA matmuls at m = n = k = 128-32768) takes the same rule for
 google-tpu, a systolic family with no GPU tiles: its large shapes (4096-32768) fit ``mma_efficiency`` and every other
 smaller one from the first (128, 512, 2048) ``gemm_exposed_steps``, the K panels its pipeline does not overlap, in
-place of a tile overhead; 256 and 1024 and the table's HBM copies are held out.
+place of a tile overhead; 256 and 1024 and the table's HBM copies are held out. Gaudi 2's torch.mm GEMMs of the
+gaudi-perf matmul benchmark (published_fresh9_kc.csv) fit intel-gaudi2 by the same rule (since stop 47; before, its
+``mma_efficiency`` was a step-level value fitted on training and decode rows by a script now removed).
 """
 
 from __future__ import annotations
@@ -87,6 +89,11 @@ FIT_IDS: frozenset[str] = frozenset({
     # GEMM tables' rule: every shape with m, n and k each 4096 or more (4096, 16384, 32768) -> google-tpu
     # mma_efficiency; the smaller ones (128-2048), every other one from the first -> its gemm_exposed_steps
     "kernel-v7-006", "kernel-v7-007", "kernel-v7-008", "kernel-v7-001", "kernel-v7-003", "kernel-v7-005",
+    # Gaudi 2 torch.mm GEMMs of the gaudi-perf matmul benchmark (published_fresh9_kc.csv), the same rule -> intel-gaudi2
+    # mma_efficiency (m, n, k each 4096 or more) and gemm_exposed_steps (the others, every other one from the first),
+    # in place of a fit on training steps: kernel-fresh9-036 and the MAMF row kernel-260 (a reserved source) held out
+    "kernel-fresh9-039", "kernel-fresh9-045", "kernel-fresh9-048", "kernel-fresh9-051", "kernel-fresh9-033",
+    "kernel-fresh9-042",
 }) | frozenset(
     # B200 and H100 BF16 GEMMs of two framework tables (published_gemm_sweeps.csv) -> nvidia-blackwell and
     # nvidia-hopper mma_efficiency: 54 shapes per chip of the cuBLAS GEMMs the serving stacks run, in place of each
