@@ -155,6 +155,9 @@ class CollectiveParams:
     nvls_bw_efficiency: float
     nvls_latency_s: float
     generations: tuple[LinkGeneration, ...] = ()
+    #: NVLS's intra-domain phases inside an NVLS-tree all-reduce, as a fraction of the scale-up bandwidth
+    #: (0: ``nvls_bw_efficiency``); a link generation's own NVLS efficiency replaces both
+    nvls_tree_bw_efficiency: float = 0.0
     #: fixed cost of one one-sided put all-to-all kernel (:func:`put_all_to_all_time`)
     put_latency_s: float = 0.0
     #: fraction of a chip's NIC line rate that such a kernel's GPU-initiated RDMA writes sustain
@@ -184,6 +187,7 @@ class CollectiveParams:
             nvls_bw_efficiency=flat["nvls__bw_efficiency"],
             nvls_latency_s=flat["nvls__latency_s"],
             generations=gens,
+            nvls_tree_bw_efficiency=flat["nvls__tree_bw_efficiency"],
             put_latency_s=flat["put__latency_s"],
             put_bw_efficiency=flat["put__bw_efficiency"],
             put_forward_bytes_per_s=flat["put__forward_bytes_per_s"],
@@ -198,6 +202,7 @@ class CollectiveParams:
                 out[f"{name}__{f}"] = getattr(fab, f)
         out["nvls__bw_efficiency"] = self.nvls_bw_efficiency
         out["nvls__latency_s"] = self.nvls_latency_s
+        out["nvls__tree_bw_efficiency"] = self.nvls_tree_bw_efficiency
         out["put__latency_s"] = self.put_latency_s
         out["put__bw_efficiency"] = self.put_bw_efficiency
         out["put__forward_bytes_per_s"] = self.put_forward_bytes_per_s
@@ -269,6 +274,9 @@ def _load_params_cached(path: str) -> CollectiveParams:
         nvls_bw_efficiency=_number(plain, "nvls.bw_efficiency", path, fraction=True),
         nvls_latency_s=_number(plain, "nvls.latency_s", path),
         generations=tuple(gens),
+        # optional: a file without it runs NVLS-tree's intra-domain phases at the NVLS efficiency
+        nvls_tree_bw_efficiency=(_number(plain, "nvls.tree_bw_efficiency", path, fraction=True)
+                                 if "tree_bw_efficiency" in (plain.get("nvls") or {}) else 0.0),
         put_latency_s=_number(plain, "put.latency_s", path),
         put_bw_efficiency=_number(plain, "put.bw_efficiency", path, fraction=True),
         # optional: a file from before the two-stage kernel's forwarding rate has no forwarding limit
@@ -414,6 +422,8 @@ class _Fabric:
     in_network_reduction: bool = False
     nvls_bw_efficiency: float = 1.0
     launch_s: float = 0.0
+    #: NVLS inside an NVLS-tree all-reduce (CollectiveParams.nvls_tree_bw_efficiency; 0: nvls_bw_efficiency)
+    nvls_tree_bw_efficiency: float = 0.0
 
     @property
     def protocols(self) -> tuple[str, ...]:
@@ -553,8 +563,12 @@ def _scale_up_fabric(system: System, group: int, params: CollectiveParams,
         peers = max(su.size - 1, 1)
         return _Fabric("scale_up", "fully_connected", group, chip_bw, chip_bw / peers, hop, fab,
                        nvls_bw_efficiency=nvls_eff, launch_s=launch)
+    g = params.generation(link.technology)
+    # a link generation's own NVLS efficiency describes those links in both uses
+    tree_eff = nvls_eff if g is not None and g.nvls_bw_efficiency is not None else params.nvls_tree_bw_efficiency
     return _Fabric("scale_up", "switch", group, chip_bw, chip_bw, hop, fab,
-                   in_network_reduction=su.in_network_reduction, nvls_bw_efficiency=nvls_eff, launch_s=launch)
+                   in_network_reduction=su.in_network_reduction, nvls_bw_efficiency=nvls_eff, launch_s=launch,
+                   nvls_tree_bw_efficiency=tree_eff)
 
 
 def scale_up_params(technology: str | None, params: CollectiveParams) -> tuple[FabricParams, float, float]:
@@ -769,9 +783,11 @@ def _spanning(kind: str, S: np.ndarray, up: _Fabric, out: _Fabric, p: Collective
     nvls = kind == "all_reduce" and m > 2 and up.in_network_reduction
     if nvls:
         # NCCL's NVLS-tree: inside the domain the switch reduces (multimem loads) and multicasts
-        # (multimem stores), the single-domain NVLS all-reduce's traffic, (1 + 1/m) S each way
+        # (multimem stores), the single-domain NVLS all-reduce's traffic, (1 + 1/m) S each way, at the
+        # efficiency NVLS reaches while the network tree streams through it (nvls.tree_bw_efficiency)
         lat_nvls = p.nvls_latency_s + 2 * up.step_s("simple")
-        bw_nvls = (1 + 1 / m) * S / (up.nvls_bw_efficiency * up.chip_bytes_per_s)
+        tree_eff = up.nvls_tree_bw_efficiency or up.nvls_bw_efficiency
+        bw_nvls = (1 + 1 / m) * S / (tree_eff * up.chip_bytes_per_s)
     for name, lat, bw in inter:  # the intra-domain phases (their own best algorithm) count as bandwidth time
         cands.append((f"hierarchical({name})" if m > 1 else name, lat, lat_intra + bw_intra + bw))
         if m > 1 and kind == "all_reduce":

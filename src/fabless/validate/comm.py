@@ -112,8 +112,17 @@ FIT_IDS_SIMPLE_STEP: frozenset[str] = frozenset({"comm-fresh13-012", "comm-fresh
 #: scale_out.simple_step_overhead_s grid of :func:`fit_scale_out_simple_step` (0 to 50 us, step 0.25 us).
 SIMPLE_STEP_GRID_S: tuple[float, ...] = tuple(round(0.25e-6 * i, 10) for i in range(201))
 
+#: Rows ``nvls.tree_bw_efficiency`` is fitted on alone (:func:`fit_nvls_tree`), chosen by rule: every fit row of another
+#: set whose time the NVLS phases of an NVLS-tree all-reduce set, two hosts of 8 H100 at 8 GiB: comm-x-030 over
+#: InfiniBand (a fit row of the shipped values, which no other value moves) and comm-p5-009 over EFA (a fit row of the
+#: p5.48xlarge preset).
+FIT_IDS_NVLS_TREE: frozenset[str] = frozenset({"comm-x-030", "comm-p5-009"})
+
+#: nvls.tree_bw_efficiency grid of :func:`fit_nvls_tree` (0.300 to 1.000, step 0.001).
+NVLS_TREE_GRID: tuple[float, ...] = tuple(round(0.3 + 0.001 * i, 3) for i in range(701))
+
 #: Every fit row; all other comm rows are held out.
-FIT_IDS: frozenset[str] = FIT_IDS_SHIPPED | FIT_IDS_SYSTEMS | FIT_IDS_DERIVED | FIT_IDS_SIMPLE_STEP
+FIT_IDS: frozenset[str] = FIT_IDS_SHIPPED | FIT_IDS_SYSTEMS | FIT_IDS_DERIVED | FIT_IDS_SIMPLE_STEP | FIT_IDS_NVLS_TREE
 
 #: Hardware text (lower case, first match wins) -> system preset, and what to change on it.
 HARDWARE_SYSTEMS: list[tuple[str, str, dict]] = [
@@ -300,6 +309,7 @@ def comm_rows(path: str | None = None) -> list[dict]:
 #: set moves with.
 CALIBRATED_ELSEWHERE: dict[str, str] = {
     "scale_out__simple_step_overhead_s": "fabless.validate.comm.fit_scale_out_simple_step (FIT_IDS_SIMPLE_STEP)",
+    "nvls__tree_bw_efficiency": "fabless.validate.comm.fit_nvls_tree (FIT_IDS_NVLS_TREE)",
     "generations__neuronlink__simple_step_overhead_s": "scripts/fit_neuronlink.py (trn1 and inf2 decode fit rows)",
     "generations__neuronlink__launch_latency_s": "scripts/fit_neuronlink.py (trn1 and inf2 decode fit rows)",
 }
@@ -364,7 +374,8 @@ def calibrate(rows: list[dict] | None = None, *, start: CollectiveParams | None 
 
 
 def _fit_loss(rows: list[dict], q: CollectiveParams, resolver: Resolver | None) -> float:
-    """The fits' objective: the rows' sum of |log(predicted / measured)|, and 10 for each row ``q`` cannot predict."""
+    """:func:`calibrate`'s objective: the rows' sum of |log(predicted / measured)|, and 10 for each row ``q`` cannot
+    predict."""
     errs = _log_errors(rows, q, resolver)
     return sum(abs(e) for e in errs) + 10.0 * (len(rows) - len(errs))
 
@@ -384,15 +395,37 @@ def _descend(rows: list[dict], p: CollectiveParams, resolver: Resolver | None, s
     return build(values), best
 
 
+def _fit_alone(key: str, grid: tuple[float, ...], ids: frozenset[str], rows: list[dict] | None,
+               params: CollectiveParams | None, resolver: Resolver | None) -> float:
+    """The value of parameter ``key`` on ``grid`` of least sum of squared log(predicted / measured) on the ``ids`` rows,
+    every other parameter held at ``params`` (the shipped values by default), the first of equals; 10 for each row
+    it cannot predict. Squared, not absolute as in :func:`calibrate`: on two rows that err in opposite directions
+    every value between their own zeros has the same absolute sum, and the squared one is the single value there
+    that splits their misses."""
+    rows = [r for r in (rows if rows is not None else comm_rows()) if r["id"] in ids]
+    p = params or load_params()
+
+    def loss(v: float) -> float:
+        errs = _log_errors(rows, p.replace(**{key: v}), resolver)
+        return sum(e * e for e in errs) + 10.0 * (len(rows) - len(errs))
+
+    return min(grid, key=loss)
+
+
 def fit_scale_out_simple_step(rows: list[dict] | None = None, *, params: CollectiveParams | None = None,
                               resolver: Resolver | None = None) -> float:
-    """``scale_out.simple_step_overhead_s`` (s) on SIMPLE_STEP_GRID_S of least sum of |log(predicted / measured)| on
-    the FIT_IDS_SIMPLE_STEP rows, every other parameter held at ``params`` (the shipped values by default); the
-    first of equals. Fitted alone, after :func:`calibrate`: no row of its fit set is sensitive to it."""
-    rows = [r for r in (rows if rows is not None else comm_rows()) if r["id"] in FIT_IDS_SIMPLE_STEP]
-    p = params or load_params()
-    return min(SIMPLE_STEP_GRID_S,
-               key=lambda v: _fit_loss(rows, p.replace(scale_out__simple_step_overhead_s=v), resolver))
+    """``scale_out.simple_step_overhead_s`` (s) on SIMPLE_STEP_GRID_S fitted alone on the FIT_IDS_SIMPLE_STEP rows
+    (:func:`_fit_alone`). Fitted after :func:`calibrate` and :func:`fit_nvls_tree`: no row of calibrate's fit set is
+    sensitive to it, and its rows run NVLS-tree."""
+    return _fit_alone("scale_out__simple_step_overhead_s", SIMPLE_STEP_GRID_S, FIT_IDS_SIMPLE_STEP, rows, params,
+                      resolver)
+
+
+def fit_nvls_tree(rows: list[dict] | None = None, *, params: CollectiveParams | None = None,
+                  resolver: Resolver | None = None) -> float:
+    """``nvls.tree_bw_efficiency`` on NVLS_TREE_GRID fitted alone on the FIT_IDS_NVLS_TREE rows (:func:`_fit_alone`),
+    after :func:`calibrate`: no value that fit sets moves these rows' NVLS phases."""
+    return _fit_alone("nvls__tree_bw_efficiency", NVLS_TREE_GRID, FIT_IDS_NVLS_TREE, rows, params, resolver)
 
 
 def error_table(rows: list[dict] | None = None, *, params: CollectiveParams | None = None,
