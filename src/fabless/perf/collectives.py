@@ -1053,7 +1053,8 @@ def ep_normal_time(token_bytes: float, tokens: int, routing: EpRouting, group_si
         raise FablessError("a two-stage expert-parallel kernel spans nodes: for one node use put_all_to_all_time")
     out = _scale_out_fabric(system, layout.domains, p)
     up = _scale_up_fabric(system, layout.per_domain, p)
-    network = out.hop_latency_s + tokens * routing.remote_nodes * token_bytes / (p.put_bw_efficiency * out.chip_bytes_per_s)
+    nic_bytes_per_s = p.put_bw_efficiency * out.chip_bytes_per_s
+    network = out.hop_latency_s + tokens * routing.remote_nodes * token_bytes / nic_bytes_per_s
     forward = (up.hop_latency_s + tokens * routing.ranks * token_bytes / p.put_forward_bytes_per_s
                if p.put_forward_bytes_per_s > 0 else 0.0)
     return p.put_latency_s + max(network, forward)

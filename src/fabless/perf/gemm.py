@@ -21,6 +21,9 @@ Two mappings, chosen by the chip's matrix-unit kind (designs of both kinds may b
   the chunk has at least R rows); passes are spread over the arrays in rounds and one
   fill-and-drain of ``R + C`` cycles is paid at the end. Utilisation is the useful MACs over
   ``cycles x R x C x arrays``: a dimension of 129 on a 128-wide array takes two passes.
+  The arrays go through K in panels of ``PANEL_K``, and the family's ``gemm_exposed_steps``
+  panels' worth of the lesser of the math and the traffic is not overlapped (the first panel's
+  loads, the last panel's math and the stores), as a GPU tile's unoverlapped K steps are.
   A reconfigurable array (the chip file's ``reshape_factor`` f, e.g. Gaudi's MME) also runs as
   ``(R/f) x (C·f)`` and ``(R·f) x (C/f)``, the same MACs, and each GEMM takes the fastest of the
   three shapes: for a few rows of A (decode) the wide shape takes ``C·f`` weight columns per
@@ -41,7 +44,8 @@ never larger, and it would make a chip with more cores of the same SRAM each re-
 Memory time is traffic / (HBM bandwidth x ``hbm_efficiency``).
 
 The candidate tilings are evaluated for every design at once and the fastest is kept
-(what an autotuned library does). ``time_s = launch_overhead_s + max(compute_s, memory_s)``.
+(what an autotuned library does). ``time_s = launch_overhead_s + max(compute_s, memory_s)``, plus
+the exposed part (``exposed_s``) where the family has one.
 """
 
 from __future__ import annotations
