@@ -157,14 +157,6 @@ def test_ep_normal_time_by_hand(nodes):
     ("moe-a2a-021", 0.10),
     ("moe-a2a-023", 0.10),
     ("moe-a2a-025", 0.10),
-])
-def test_deepep_held_out_rows_of_the_two_kernels(row_id, tolerance):
-    assert row_id not in comm.FIT_IDS
-    row = _row(row_id)
-    assert comm.predict(row) == pytest.approx(float(row["value"]), rel=tolerance)
-
-
-@pytest.mark.parametrize("row_id, tolerance", [
     # DeepEP's own low-latency rows (shared/RESERVED.md keeps their tables for independent checks: never fitted on
     # since stop 46). The fit on others' runs of DeepEP puts them within 15%: ep 8 on one node (NVLink) 77 us comes
     # out 12% slow (the fixed cost, 45 us, is fitted across nodes); ep 32, 128 and 256 (155, 192, 194 us) within 5%
@@ -173,7 +165,7 @@ def test_deepep_held_out_rows_of_the_two_kernels(row_id, tolerance):
     ("comm-335", 0.15),
     ("comm-336", 0.15),
 ])
-def test_deepep_low_latency_held_out_rows(row_id, tolerance):
+def test_deepep_held_out_rows_of_the_two_kernels(row_id, tolerance):
     assert row_id not in comm.FIT_IDS
     row = _row(row_id)
     assert comm.predict(row) == pytest.approx(float(row["value"]), rel=tolerance)

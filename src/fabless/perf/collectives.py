@@ -422,7 +422,8 @@ class _Fabric:
     in_network_reduction: bool = False
     nvls_bw_efficiency: float = 1.0
     launch_s: float = 0.0
-    #: NVLS inside an NVLS-tree all-reduce (CollectiveParams.nvls_tree_bw_efficiency; 0: nvls_bw_efficiency)
+    #: NVLS inside an NVLS-tree all-reduce (resolved by _scale_up_fabric from CollectiveParams.nvls_tree_bw_efficiency;
+    #: a switch domain always has one)
     nvls_tree_bw_efficiency: float = 0.0
 
     @property
@@ -564,8 +565,9 @@ def _scale_up_fabric(system: System, group: int, params: CollectiveParams,
         return _Fabric("scale_up", "fully_connected", group, chip_bw, chip_bw / peers, hop, fab,
                        nvls_bw_efficiency=nvls_eff, launch_s=launch)
     g = params.generation(link.technology)
-    # a link generation's own NVLS efficiency describes those links in both uses
-    tree_eff = nvls_eff if g is not None and g.nvls_bw_efficiency is not None else params.nvls_tree_bw_efficiency
+    # a link generation's own NVLS efficiency describes those links in both uses; without a tree value, the NVLS one
+    own = g is not None and g.nvls_bw_efficiency is not None
+    tree_eff = nvls_eff if own else (params.nvls_tree_bw_efficiency or nvls_eff)
     return _Fabric("scale_up", "switch", group, chip_bw, chip_bw, hop, fab,
                    in_network_reduction=su.in_network_reduction, nvls_bw_efficiency=nvls_eff, launch_s=launch,
                    nvls_tree_bw_efficiency=tree_eff)
@@ -786,8 +788,7 @@ def _spanning(kind: str, S: np.ndarray, up: _Fabric, out: _Fabric, p: Collective
         # (multimem stores), the single-domain NVLS all-reduce's traffic, (1 + 1/m) S each way, at the
         # efficiency NVLS reaches while the network tree streams through it (nvls.tree_bw_efficiency)
         lat_nvls = p.nvls_latency_s + 2 * up.step_s("simple")
-        tree_eff = up.nvls_tree_bw_efficiency or up.nvls_bw_efficiency
-        bw_nvls = (1 + 1 / m) * S / (tree_eff * up.chip_bytes_per_s)
+        bw_nvls = (1 + 1 / m) * S / (up.nvls_tree_bw_efficiency * up.chip_bytes_per_s)
     for name, lat, bw in inter:  # the intra-domain phases (their own best algorithm) count as bandwidth time
         cands.append((f"hierarchical({name})" if m > 1 else name, lat, lat_intra + bw_intra + bw))
         if m > 1 and kind == "all_reduce":

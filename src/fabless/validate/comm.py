@@ -373,11 +373,11 @@ def calibrate(rows: list[dict] | None = None, *, start: CollectiveParams | None 
     return min((_descend(rows, p, resolver, sweeps) for p in starts), key=lambda fit: fit[1])  # a tie keeps ``start``
 
 
-def _fit_loss(rows: list[dict], q: CollectiveParams, resolver: Resolver | None) -> float:
-    """:func:`calibrate`'s objective: the rows' sum of |log(predicted / measured)|, and 10 for each row ``q`` cannot
-    predict."""
+def _fit_loss(rows: list[dict], q: CollectiveParams, resolver: Resolver | None, *, squared: bool = False) -> float:
+    """The fits' objective: the rows' sum of |log(predicted / measured)| (:func:`calibrate`), or of its square
+    (``squared``: :func:`_fit_alone`), and 10 for each row ``q`` cannot predict."""
     errs = _log_errors(rows, q, resolver)
-    return sum(abs(e) for e in errs) + 10.0 * (len(rows) - len(errs))
+    return sum(e * e if squared else abs(e) for e in errs) + 10.0 * (len(rows) - len(errs))
 
 
 def _descend(rows: list[dict], p: CollectiveParams, resolver: Resolver | None, sweeps: int) -> tuple[CollectiveParams, float]:
@@ -404,12 +404,7 @@ def _fit_alone(key: str, grid: tuple[float, ...], ids: frozenset[str], rows: lis
     that splits their misses."""
     rows = [r for r in (rows if rows is not None else comm_rows()) if r["id"] in ids]
     p = params or load_params()
-
-    def loss(v: float) -> float:
-        errs = _log_errors(rows, p.replace(**{key: v}), resolver)
-        return sum(e * e for e in errs) + 10.0 * (len(rows) - len(errs))
-
-    return min(grid, key=loss)
+    return min(grid, key=lambda v: _fit_loss(rows, p.replace(**{key: v}), resolver, squared=True))
 
 
 def fit_scale_out_simple_step(rows: list[dict] | None = None, *, params: CollectiveParams | None = None,

@@ -336,12 +336,15 @@ def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
     attn = [r for r in rows if "attention" in str(r["model_or_kernel"]).lower()]
     out: dict[str, dict[str, float]] = {}
     by_family: dict[str, list[dict]] = {}
+    systolic: dict[str, bool] = {}  # the family's matrix-unit kind
     for r in gemm:
         try:
-            fam = ChipParams.from_chip(chip_for_hardware(r["hardware"])).family[0]
+            chip = ChipParams.from_chip(chip_for_hardware(r["hardware"]))
         except Unmapped:
             continue  # its preset is not in this build: nothing to fit
+        fam = chip.family[0]
         by_family.setdefault(fam, []).append(r)
+        systolic[fam] = bool(chip.is_systolic[0])
     for fam, rs in by_family.items():
         # the 16-bit rows set the efficiency (a family with none: all its rows); then the 8-bit rows
         # predicted with the family's own values (no kernel library of theirs) set its 8-bit ratio
@@ -352,7 +355,7 @@ def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
             # GEMMs timed one call at a time after a synchronise: the host's fixed cost per call is in every
             # row, so it is fitted with the efficiency, not as a tile overhead of the small ones
             out[fam] = _fit_with_sync_round_trip(wide)
-        elif ChipParams.from_chip(chip_for_hardware(rs[0]["hardware"])).is_systolic[0]:
+        elif systolic[fam]:
             # an array has no GPU tiles and so no time per wave: what its small GEMMs lose is the K panels
             # its pipeline does not overlap
             out[fam] = _fit_rate_and_overhead(wide if has_wide else [], wide, key="gemm_exposed_steps",
