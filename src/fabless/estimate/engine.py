@@ -212,7 +212,8 @@ def step_software(sw: Software | None) -> dict:
 
 def _sw_training(sw: Software | None) -> dict:
     return {"eff": _eff(sw), **step_software(sw), "fused_attention": sw.fused_attention if sw is not None else True,
-            "pipelined_vector": sw is not None and sw.pipelined_vector}
+            "pipelined_vector": sw is not None and sw.pipelined_vector,
+            "remat_drops_dead_ops": sw is not None and sw.remat_drops_dead_ops}
 
 
 # ----------------------------------------------------------------------------- training
@@ -254,7 +255,7 @@ def _training(cfg: ModelConfig, scn: Scenario, system: System, plan: Plan, chip:
     # embedding and LM head) as their own lines.
     swk = _sw_training(sw)
     shape = shape_times(cfg, chip, prec, plan.tp, plan.ep, plan.cp, plan.micro_batch, tr.seq_len, tuning, _eff(sw),
-                        swk["fused_attention"], swk["pipelined_vector"])
+                        swk["fused_attention"], swk["pipelined_vector"], swk["remat_drops_dead_ops"])
     mid_a = stage_layout(cfg.num_layers, table.pp)[1]
     mid = int(mid_a[0])
     breakdown: dict[str, float] = {cat: v / cfg.num_layers * mid * m for cat, v in shape.layers.items()}

@@ -34,7 +34,8 @@ class Software:
     ``overlap_ep_comm`` (whether a mixture-of-experts layer's dispatch / combine all-to-alls run under
     another micro-batch's compute: Megatron's ``overlap_moe_expert_parallel_comm``),
     ``fused_attention`` (a flash-style kernel, or one that writes the score matrix to memory: its
-    ``attention_kernel`` in software.yaml), the rows it was fitted on and the sources."""
+    ``attention_kernel`` in software.yaml), ``remat_drops_dead_ops`` (a compiled framework's full recompute
+    leaves out the operators no gradient reads), the rows it was fitted on and the sources."""
 
     name: str
     display: str
@@ -53,6 +54,10 @@ class Software:
     #: matrix engines' matmuls, so only its excess over them is exposed (Gaudi's TPCs beside its MMEs;
     #: :func:`fabless.estimate.step.part_times`)
     pipelined_vector: bool = False
+    #: training: the framework compiles a recomputed layer's forward with the backward into one graph (XLA), so
+    #: the forward operators whose results no gradient reads are dropped as dead code
+    #: (:data:`fabless.estimate.step.DEAD_UNDER_REMAT`); an eager framework's checkpoint reruns all of them
+    remat_drops_dead_ops: bool = False
     #: serving: the host's time per engine step that the device waits out (scheduling, input
     #: preparation, dispatch and sampling on the CPU, where the stack does not overlap it with the
     #: device's step); added to every step of the serving simulator (0: hidden or not measured)
@@ -165,6 +170,8 @@ class Software:
             how += "; unfused attention (the score matrix goes to memory)"
         if self.pipelined_vector:
             how += "; vector-core work pipelined with the matmuls"
+        if self.remat_drops_dead_ops:
+            how += "; a full recompute skips what no gradient reads (compiled with the backward)"
         if self.op_fixed_s is not None:
             how += f"; {self.op_fixed_s * 1e6:.1f} us fixed cost per operator of a step"
         if self.host_step_overhead_s:
@@ -311,6 +318,7 @@ def software_stacks() -> dict[str, Software]:
             host_step_floor_s=floor, host_per_seq_s=per_seq, named_only=bool(_value(e, "named_only", False)), tp_ranks_per_chip=ranks,
             fused_attention=_attention_kernel(name, e) == "flash",
             pipelined_vector=bool(_value(e, "pipelined_vector", False)),
+            remat_drops_dead_ops=bool(_value(e, "remat_drops_dead_ops", False)),
             decode_full_cache=bool(_value(e, "decode_full_cache", False)), decode_score_cost_s=score,
             decode_score_lanes=lanes, prefill_bucket_min_tokens=bucket,
             prefill_full_length=bool(_value(e, "prefill_full_length", False)),

@@ -188,18 +188,20 @@ class ShapeTimes:
 
 def shape_times(cfg: ModelConfig, chip: ChipParams, prec: Precision, tp: int, ep: int, cp: int, mb: int,
                 seq_len: int, tuning: Tuning = PRETRAIN, eff: float | None = None,
-                fused_attention: bool = True, pipelined_vector: bool = False) -> ShapeTimes:
+                fused_attention: bool = True, pipelined_vector: bool = False,
+                remat_drops_dead_ops: bool = False) -> ShapeTimes:
     """Time the operators of one training micro-batch of the (tp, ep, cp, mb) shard (cached by the
     chip's content, :attr:`fabless.perf.params.ChipParams.key`). ``fused_attention=False``: the
     software's attention writes the score matrix to memory (:attr:`fabless.workload.ops.Attention.fused`);
     ``pipelined_vector``: its vector-core work runs under the matmuls (:func:`part_times`)."""
-    key = (chip.key, cfg, prec, tp, ep, cp, mb, seq_len, tuning, eff, fused_attention, pipelined_vector)
+    key = (chip.key, cfg, prec, tp, ep, cp, mb, seq_len, tuning, eff, fused_attention, pipelined_vector,
+           remat_drops_dead_ops)
     hit = _SHAPES.get(key)
     if hit is None:
         if len(_SHAPES) > 4096:
             _SHAPES.clear()
         hit = _SHAPES[key] = _shape_times(cfg, chip, prec, tp, ep, cp, mb, seq_len, tuning, eff, fused_attention,
-                                          pipelined_vector)
+                                          pipelined_vector, remat_drops_dead_ops)
     return hit
 
 
@@ -254,12 +256,22 @@ def nvfp4_quantize_op(op) -> Elementwise | None:
                        dtype="bf16", pass_=op.pass_)
 
 
+#: A fully recomputed layer's forward operators whose results no gradient of the layer reads: the MLP's
+#: down projection (with its bias) and the residual add after it produce the layer's output, which the
+#: next layer's checkpoint keeps. A framework that compiles the recomputation with the backward into one
+#: graph (XLA) drops them as dead code; an eager framework's checkpoint reruns the whole forward
+#: (Software.remat_drops_dead_ops). The attention output projection is not among them: the residual sum
+#: it feeds is the MLP norm's input, which that norm's gradient reads; a mixture-of-experts layer's
+#: expert outputs are read by the router's gradient.
+DEAD_UNDER_REMAT = frozenset({"mlp.down", "mlp.fc2", "mlp.down_bias", "mlp_residual"})
+
 #: The parts of one micro-batch's operators (:func:`shape_terms`), as in :class:`ShapeTimes`.
 SHAPE_PARTS = ("rec_full", "rec_sel", "embed", "head", "optimizer", "bwd_mm")
 
 
 def shape_terms(cfg: ModelConfig, prec: Precision, tp: int, ep: int, cp: int, mb: int, seq_len: int,
-                tuning: Tuning = PRETRAIN, fused_attention: bool = True) -> dict[str, list[tuple[object, float]]]:
+                tuning: Tuning = PRETRAIN, fused_attention: bool = True,
+                remat_drops_dead_ops: bool = False) -> dict[str, list[tuple[object, float]]]:
     """The operators of one training micro-batch of the (tp, ep, cp, mb) shard as (op, coefficient)
     lists per part: ``layer.<category>`` (forward + backward of all layers, no recompute),
     ``rec_full`` / ``rec_sel`` (a full / attention-core recompute of all layers), ``embed``,
@@ -296,6 +308,8 @@ def shape_terms(cfg: ModelConfig, prec: Precision, tp: int, ep: int, cp: int, mb
             elif root == "head":
                 out["head"].append((fop, coef))
             elif op.pass_ == "recompute":
+                if remat_drops_dead_ops and op.name.removesuffix(".recompute") in DEAD_UNDER_REMAT:
+                    continue
                 # ring attention: each chip's seq/cp queries attend to all seq keys
                 c = coef * cp if isinstance(op, Attention) else coef
                 out["rec_full"].append((fop, c))
@@ -311,8 +325,9 @@ def shape_terms(cfg: ModelConfig, prec: Precision, tp: int, ep: int, cp: int, mb
 
 
 def _shape_times(cfg, chip, prec, tp, ep, cp, mb, seq_len, tuning: Tuning = PRETRAIN,
-                 eff: float | None = None, fused_attention: bool = True, pipelined_vector: bool = False) -> ShapeTimes:
-    terms = shape_terms(cfg, prec, tp, ep, cp, mb, seq_len, tuning, fused_attention)
+                 eff: float | None = None, fused_attention: bool = True, pipelined_vector: bool = False,
+                 remat_drops_dead_ops: bool = False) -> ShapeTimes:
+    terms = shape_terms(cfg, prec, tp, ep, cp, mb, seq_len, tuning, fused_attention, remat_drops_dead_ops)
     tot = part_times(terms, lambda pairs: sum(_op_time(op, chip, eff) * c for op, c in pairs), pipelined_vector)
     layers = {k.split(".", 1)[1]: v for k, v in tot.items() if k.startswith("layer.")}
     return ShapeTimes(layers, tot["rec_full"], tot["rec_sel"], tot["embed"], tot["head"], tot["optimizer"], tot["bwd_mm"])
@@ -506,7 +521,7 @@ def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Pre
                    overlap_grad_reduce: bool = True, overlap_tp_comm: bool = False, fused_attention: bool = True,
                    mesh: dict[str, tuple[int, ...]] | None = None, overlap_ep_comm: bool = False,
                    moe_host_s: float = 0.0, moe_host_per_expert_s: float = 0.0,
-                   pipelined_vector: bool = False) -> dict[str, np.ndarray]:
+                   pipelined_vector: bool = False, remat_drops_dead_ops: bool = False) -> dict[str, np.ndarray]:
     """Step time, its terms (:data:`TERMS`, seconds over the step) and memory per chip
     (bytes: weights, gradients, optimizer, activations, logits, total) for every plan in
     ``plans``. Plans must be valid (:func:`fabless.estimate.plan.check_plan`). ``eff`` and
@@ -528,7 +543,7 @@ def training_steps(cfg: ModelConfig, chip: ChipParams, system: System, prec: Pre
     # --- operator times per distinct shard shape
     first_i, inv = _groups(t.tp, t.ep, t.cp, t.mb)
     st = [shape_times(cfg, chip, prec, int(t.tp[i]), int(t.ep[i]), int(t.cp[i]), int(t.mb[i]), seq_len, tuning, eff,
-                      fused_attention, pipelined_vector) for i in first_i]
+                      fused_attention, pipelined_vector, remat_drops_dead_ops) for i in first_i]
     times = {"layers": np.array([s.layers_total for s in st])[inv],
              **{k: np.array([getattr(s, k) for s in st])[inv] for k in SHAPE_PARTS}}
     r = step_terms(cfg, prec, t, times, global_batch=global_batch, seq_len=seq_len,
