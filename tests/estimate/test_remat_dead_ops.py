@@ -63,3 +63,15 @@ def test_compiled_stacks_drop_dead_recompute(name):
 @pytest.mark.parametrize("name", EAGER)
 def test_eager_stacks_rerun_the_whole_forward(name):
     assert not software_stacks()[name].remat_drops_dead_ops
+
+
+def test_a_dropped_matmul_takes_its_nvfp4_quantisation_with_it():
+    # under NVFP4 every activation-side GEMM input is quantised (step.nvfp4_quantize_op): the dropped down
+    # projection's quantisation leaves the recompute too, and only it
+    cfg = load_model("llama-3.1-8b")
+    prec = Precision(weights="fp4", activations="fp4")
+    eager = shape_terms(cfg, prec, 1, 1, 1, 1, 2048)
+    xla = shape_terms(cfg, prec, 1, 1, 1, 1, 2048, remat_drops_dead_ops=True)
+    assert "mlp.down.recompute.nvfp4_quantize" in {op.name for op, _ in eager["rec_full"]}
+    gone = {op.name for op, _ in eager["rec_full"]} - {op.name for op, _ in xla["rec_full"]}
+    assert gone == {"mlp.down.recompute", "mlp.down.recompute.nvfp4_quantize", "mlp_residual.recompute"}

@@ -291,6 +291,8 @@ def shape_terms(cfg: ModelConfig, prec: Precision, tp: int, ep: int, cp: int, mb
         for op in b.ops:
             if isinstance(op, Collective):
                 continue
+            if remat_drops_dead_ops and op.pass_ == "recompute" and op.name.removesuffix(".recompute") in DEAD_UNDER_REMAT:
+                continue  # dead code under a compiled recompute, its quantisation with it
             if op.pass_ == "opt" and tuning.adapters:
                 op = dataclasses.replace(op, n_params=adapter_params(scfg, tuning.rank))
             quant = nvfp4_quantize_op(op) if root.startswith("layers[") else None
@@ -308,8 +310,6 @@ def shape_terms(cfg: ModelConfig, prec: Precision, tp: int, ep: int, cp: int, mb
             elif root == "head":
                 out["head"].append((fop, coef))
             elif op.pass_ == "recompute":
-                if remat_drops_dead_ops and op.name.removesuffix(".recompute") in DEAD_UNDER_REMAT:
-                    continue
                 # ring attention: each chip's seq/cp queries attend to all seq keys
                 c = coef * cp if isinstance(op, Attention) else coef
                 out["rec_full"].append((fop, c))
