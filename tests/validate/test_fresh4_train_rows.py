@@ -12,6 +12,7 @@ import pytest
 from fabless.validate import train
 from fabless.validate.core import load_rows, parse_config
 from tests.conftest import assert_unseen_rows_held_out, rows_of
+from tests.validate.test_row_software import framework_stack
 
 FILE = "published_fresh4_train.csv"
 ROWS, BY_ID = rows_of(FILE)
@@ -61,16 +62,6 @@ SKIPPED = {"train-fresh4-008", "train-fresh4-023", "train-fresh4-026", "train-fr
 MAPPED = set(AX) | set(AM) | {"train-fresh4-022", "train-fresh4-024", "train-fresh4-025"}
 
 
-
-def _framework_stack(row: dict) -> str | None:
-    """The software.yaml stack a fresh4 row's framework names (PithTrain has none)."""
-    fw = parse_config(row["config"]).get("framework", "").lower()
-    for word, stack in (("axlearn", "axlearn"), ("automodel", "nemo-automodel"), ("torchtitan", "torchtitan"),
-                        ("fms-fsdp", "fms-fsdp")):
-        if word in fw:
-            return stack
-    return None
-
 def test_the_file_holds_the_collected_rows():
     ids = [r["id"] for r in ROWS]
     assert len(ids) == len(set(ids)) == 29
@@ -114,7 +105,7 @@ def test_every_row_is_held_out_and_mapped_or_skipped_with_a_reason():
             assert "skip" not in entry and entry["note"], r["id"]
             assert entry["convert"] == ("tokens_per_s_per_chip" if "tokens/s" in r["metric"] else "step_time_s"), r["id"]
             # each row names its framework's stack (stop 48; before, the vendor default): uncalibrated stacks
-            assert train.software_by_row().get(r["id"]) == _framework_stack(r), r["id"]
+            assert train.software_by_row().get(r["id"]) == framework_stack(r), r["id"]  # PithTrain: none
     assert_unseen_rows_held_out({r["id"] for r in ROWS}, "-fresh4-")
 
 
