@@ -218,6 +218,15 @@ def _value(entry, key, default):
     return v.get("value", default) if isinstance(v, dict) else v
 
 
+def _flag(name, entry, key, default: bool) -> bool:
+    """A stack's yes/no ``key``: ``default`` where the entry does not set it, else true or false (a string such as
+    "no" or a number is a one-line error, not read as true)."""
+    v = _value(entry, key, default)
+    if not isinstance(v, bool):
+        raise FablessError(f"software.yaml: {name}.{key} must be true or false, got {v!r}")
+    return v
+
+
 def _inference_share(name, entry, key, default):
     """A stack's ``key``, a share of its dense GEMMs' rate or of the HBM rate: ``default`` where the entry
     does not set it, else a number in (0, 1] that a stack other than an inference one may set only to
@@ -293,9 +302,6 @@ def software_stacks() -> dict[str, Software]:
         all_experts = float(_value(e, "moe_all_experts_load", 0.0))
         if not 0 <= all_experts <= 1e6:
             raise FablessError(f"software.yaml: {name}.moe_all_experts_load must be >= 0 (0: never), got {all_experts}")
-        sliced = _value(e, "moe_experts_sliced_per_core", False)
-        if not isinstance(sliced, bool):
-            raise FablessError(f"software.yaml: {name}.moe_experts_sliced_per_core must be true or false, got {sliced!r}")
         op_fixed = _value(e, "op_fixed_s", None)
         if op_fixed is not None and not 0 <= float(op_fixed) < 1e-3:
             raise FablessError(f"software.yaml: {name}.op_fixed_s must be in [0, 1e-3) seconds per operator, got {op_fixed}")
@@ -311,21 +317,21 @@ def software_stacks() -> dict[str, Software]:
         out[str(name)] = Software(
             name=str(name), display=str(e.get("display", name)), phase=e["phase"], vendors=tuple(e.get("vendors", ())),
             date=str(e.get("date")), framework_kernel_efficiency=value,
-            overlap_grad_reduce=bool(_value(e, "overlap_grad_reduce", True)),
-            overlap_tp_comm=bool(_value(e, "overlap_tp_comm", False)), fit_rows=rows,
+            overlap_grad_reduce=_flag(name, e, "overlap_grad_reduce", True),
+            overlap_tp_comm=_flag(name, e, "overlap_tp_comm", False), fit_rows=rows,
             calibrated=own and len(rows) >= MIN_FIT_ROWS, sources=srcs,
             efficiency_from=str(_value(e, "efficiency_from", "")) or None, host_step_overhead_s=host,
-            host_step_floor_s=floor, host_per_seq_s=per_seq, named_only=bool(_value(e, "named_only", False)), tp_ranks_per_chip=ranks,
+            host_step_floor_s=floor, host_per_seq_s=per_seq, named_only=_flag(name, e, "named_only", False), tp_ranks_per_chip=ranks,
             fused_attention=_attention_kernel(name, e) == "flash",
-            pipelined_vector=bool(_value(e, "pipelined_vector", False)),
-            remat_drops_dead_ops=bool(_value(e, "remat_drops_dead_ops", False)),
-            decode_full_cache=bool(_value(e, "decode_full_cache", False)), decode_score_cost_s=score,
+            pipelined_vector=_flag(name, e, "pipelined_vector", False),
+            remat_drops_dead_ops=_flag(name, e, "remat_drops_dead_ops", False),
+            decode_full_cache=_flag(name, e, "decode_full_cache", False), decode_score_cost_s=score,
             decode_score_lanes=lanes, prefill_bucket_min_tokens=bucket,
-            prefill_full_length=bool(_value(e, "prefill_full_length", False)),
-            decode_pads_batch=bool(_value(e, "decode_pads_batch", False)), moe_all_experts_load=all_experts,
-            moe_experts_sliced_per_core=sliced,
+            prefill_full_length=_flag(name, e, "prefill_full_length", False),
+            decode_pads_batch=_flag(name, e, "decode_pads_batch", False), moe_all_experts_load=all_experts,
+            moe_experts_sliced_per_core=_flag(name, e, "moe_experts_sliced_per_core", False),
             prefill_kernel_efficiency=None if pre_eff is None else float(pre_eff),
-            overlap_ep_comm=bool(_value(e, "overlap_ep_comm", False)),
+            overlap_ep_comm=_flag(name, e, "overlap_ep_comm", False),
             moe_host_s=moe_host, moe_host_per_expert_s=moe_host_e, grouped_gemm_efficiency=grouped,
             grouped_gemm_8bit_efficiency=grouped8, grouped_gemm_stream_efficiency=stream,
             grouped_gemm_8bit_stream_efficiency=stream8, op_fixed_s=None if op_fixed is None else float(op_fixed))
