@@ -567,6 +567,25 @@ def test_a_fabrics_all_to_all_values_hold_on_every_topology(tmp_path, topology, 
 
 
 @needs_presets
+def test_an_nvlink5_all_to_all_runs_at_its_own_fraction_of_the_links_by_hand():
+    """NVLink 5 sets its all-to-all's own fraction (collectives.yaml generations.nvlink5.a2a_bw_efficiency): 4 GB200
+    of one NVL72 tray at 8 GiB send (n-1)/n of the buffer over 900 GB/s each way per GPU, so the bus bandwidth is
+    that fraction x 900 GB/s, less the launch and one step (about 12 us of the 10.5 ms); the ring all-reduce keeps the
+    rings' fraction (x 900 GB/s), and Hopper's NVLink 4, which sets none, runs its all-to-all at the rings' fraction
+    of 450 GB/s."""
+    p = C.load_params().flat()
+    a2a, ring = p["generations__nvlink5__a2a_bw_efficiency"], p["generations__nvlink5__bw_efficiency"]
+    assert 0.6 < a2a < ring  # fitted on the NVL72 all-to-alls (566-662 GB/s against 679 at the rings' fraction)
+    gb200 = load_system("gb200-nvl72")
+    r = C.collective_time("all_to_all", 8 * 2**30, 4, gb200)
+    assert r.busbw_bytes_per_s / 1e9 == pytest.approx(a2a * 900, rel=2e-3)
+    r = C.collective_time("all_reduce", 8 * 2**30, 4, gb200)
+    assert r.busbw_bytes_per_s / 1e9 == pytest.approx(ring * 900, rel=2e-3)
+    h100 = C.collective_time("all_to_all", 8 * 2**30, 8, load_system("dgx-h100"))
+    assert h100.busbw_bytes_per_s / 1e9 == pytest.approx(p["scale_up__bw_efficiency"] * 450, rel=2e-3)
+
+
+@needs_presets
 def test_a_two_p5_all_reduce_at_8_gib_runs_nvls_tree_by_hand():
     """8 GiB all-reduce on 2 p5.48xlarge (16 H100s). NCCL's NVLS-tree: inside each instance the NVSwitch reduces
     and multicasts, (1 + 1/8) x 8 GiB each way per GPU at NVLS-tree's NVLS efficiency 0.616 of NVLink 4's 450 GB/s

@@ -102,7 +102,15 @@ def test_the_values_fitted_alone_are_their_fits():
     assert comm.fit_nvls_tree(params=p) == pytest.approx(p.nvls_tree_bw_efficiency, abs=1e-9)
     assert comm.fit_scale_out_simple_step(params=p) == pytest.approx(p.scale_out.simple_step_overhead_s, abs=1e-12)
     assert comm.FIT_IDS_NVLS_TREE == {"comm-x-030", "comm-p5-009"} and comm.FIT_IDS_NVLS_TREE <= comm.FIT_IDS
-    for key in ("nvls__tree_bw_efficiency", "scale_out__simple_step_overhead_s"):
+    assert comm.fit_nvlink5_a2a(params=p) == pytest.approx(p.flat()["generations__nvlink5__a2a_bw_efficiency"], abs=1e-9)
+    # every other all-to-all of the NVL72 file from the first; the other three are held out
+    a2a = sorted(r["id"] for r in comm.comm_rows() if r["id"].startswith("comm-fresh5-")
+                 and "all_to_all" in r["model_or_kernel"])
+    assert a2a == [f"comm-fresh5-{i:03d}" for i in range(5, 11)]
+    assert comm.FIT_IDS_A2A_NVLINK5 == set(a2a[::2]) and comm.FIT_IDS_A2A_NVLINK5 <= comm.FIT_IDS
+    assert not set(a2a[1::2]) & comm.FIT_IDS
+    for key in ("nvls__tree_bw_efficiency", "scale_out__simple_step_overhead_s",
+                "generations__nvlink5__a2a_bw_efficiency"):
         assert key in comm.CALIBRATED_ELSEWHERE and key not in comm.CALIBRATED
 
 

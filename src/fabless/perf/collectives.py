@@ -112,9 +112,11 @@ class FabricParams:
         return self.a2a_bw_efficiency or self.bw_efficiency
 
 
-#: Fields a link generation may set instead of the scale-up default (None: use the default).
+#: Fields a link generation may set instead of the scale-up default (None: use the default); its
+#: ``a2a_bw_efficiency`` is what a direct all-to-all reaches on those links (NVLink 5's, fitted on the NVL72
+#: all-to-alls), where the default is the rings' fraction.
 GENERATION_FIELDS = ("bw_efficiency", "simple_step_overhead_s", "ll_step_overhead_s", "ll128_bw_fraction",
-                     "ll128_step_overhead_s", "launch_latency_s", "nvls_bw_efficiency")
+                     "ll128_step_overhead_s", "launch_latency_s", "nvls_bw_efficiency", "a2a_bw_efficiency")
 #: Fields of one fabric (scale_up, scale_out), in FabricParams order; the LL128, all-to-all, tree-chunk and
 #: Simple-only ones may be absent.
 FABRIC_FIELDS = ("bw_efficiency", "simple_step_overhead_s", "ll_step_overhead_s", "ll128_bw_fraction", "ll128_step_overhead_s",
@@ -136,6 +138,7 @@ class LinkGeneration:
     ll128_step_overhead_s: float | None = None
     launch_latency_s: float | None = None
     nvls_bw_efficiency: float | None = None
+    a2a_bw_efficiency: float | None = None
 
     def matches(self, technology: str) -> bool:
         # a whole-word match, spaces optional ("NVLink 5" = "NVLink5"), case ignored:
@@ -317,7 +320,7 @@ def with_generation_value_in_text(text: str, generation: str, key: str, value: f
 _GENERATION_OF = {"scale_up__bw_efficiency": "bw_efficiency", "scale_up__simple_step_overhead_s": "simple_step_overhead_s",
                   "scale_up__ll_step_overhead_s": "ll_step_overhead_s", "scale_up__ll128_bw_fraction": "ll128_bw_fraction",
                   "scale_up__ll128_step_overhead_s": "ll128_step_overhead_s", "launch_latency_s": "launch_latency_s",
-                  "nvls__bw_efficiency": "nvls_bw_efficiency"}
+                  "nvls__bw_efficiency": "nvls_bw_efficiency", "scale_up__a2a_bw_efficiency": "a2a_bw_efficiency"}
 
 
 def with_system_values(params: CollectiveParams, values: dict[str, float], technology: str | None) -> CollectiveParams:

@@ -118,11 +118,17 @@ SIMPLE_STEP_GRID_S: tuple[float, ...] = tuple(round(0.25e-6 * i, 10) for i in ra
 #: p5.48xlarge preset).
 FIT_IDS_NVLS_TREE: frozenset[str] = frozenset({"comm-x-030", "comm-p5-009"})
 
-#: nvls.tree_bw_efficiency grid of :func:`fit_nvls_tree` (0.300 to 1.000, step 0.001).
-NVLS_TREE_GRID: tuple[float, ...] = tuple(round(0.3 + 0.001 * i, 3) for i in range(701))
+#: Rows ``generations.nvlink5.a2a_bw_efficiency`` is fitted on alone (:func:`fit_nvlink5_a2a`), chosen by rule: every
+#: other all-to-all row of published_fresh5_kc.csv in id order from the first (nccl-tests inside OCI GB200 NVL72 racks,
+#: 4, 8 and 64 GPUs), the only all-to-all measurements on NVLink 5; the other three are held out.
+FIT_IDS_A2A_NVLINK5: frozenset[str] = frozenset({"comm-fresh5-005", "comm-fresh5-007", "comm-fresh5-009"})
+
+#: Grid of the efficiencies fitted alone (:func:`fit_nvls_tree`, :func:`fit_nvlink5_a2a`): 0.300 to 1.000, step 0.001.
+EFFICIENCY_GRID: tuple[float, ...] = tuple(round(0.3 + 0.001 * i, 3) for i in range(701))
 
 #: Every fit row; all other comm rows are held out.
-FIT_IDS: frozenset[str] = FIT_IDS_SHIPPED | FIT_IDS_SYSTEMS | FIT_IDS_DERIVED | FIT_IDS_SIMPLE_STEP | FIT_IDS_NVLS_TREE
+FIT_IDS: frozenset[str] = (FIT_IDS_SHIPPED | FIT_IDS_SYSTEMS | FIT_IDS_DERIVED | FIT_IDS_SIMPLE_STEP | FIT_IDS_NVLS_TREE
+                           | FIT_IDS_A2A_NVLINK5)
 
 #: Hardware text (lower case, first match wins) -> system preset, and what to change on it.
 HARDWARE_SYSTEMS: list[tuple[str, str, dict]] = [
@@ -310,6 +316,7 @@ def comm_rows(path: str | None = None) -> list[dict]:
 CALIBRATED_ELSEWHERE: dict[str, str] = {
     "scale_out__simple_step_overhead_s": "fabless.validate.comm.fit_scale_out_simple_step (FIT_IDS_SIMPLE_STEP)",
     "nvls__tree_bw_efficiency": "fabless.validate.comm.fit_nvls_tree (FIT_IDS_NVLS_TREE)",
+    "generations__nvlink5__a2a_bw_efficiency": "fabless.validate.comm.fit_nvlink5_a2a (FIT_IDS_A2A_NVLINK5)",
     "generations__neuronlink__simple_step_overhead_s": "scripts/fit_neuronlink.py (trn1 and inf2 decode fit rows)",
     "generations__neuronlink__launch_latency_s": "scripts/fit_neuronlink.py (trn1 and inf2 decode fit rows)",
 }
@@ -418,9 +425,18 @@ def fit_scale_out_simple_step(rows: list[dict] | None = None, *, params: Collect
 
 def fit_nvls_tree(rows: list[dict] | None = None, *, params: CollectiveParams | None = None,
                   resolver: Resolver | None = None) -> float:
-    """``nvls.tree_bw_efficiency`` on NVLS_TREE_GRID fitted alone on the FIT_IDS_NVLS_TREE rows (:func:`_fit_alone`),
+    """``nvls.tree_bw_efficiency`` on EFFICIENCY_GRID fitted alone on the FIT_IDS_NVLS_TREE rows (:func:`_fit_alone`),
     after :func:`calibrate`: no value that fit sets moves these rows' NVLS phases."""
-    return _fit_alone("nvls__tree_bw_efficiency", NVLS_TREE_GRID, FIT_IDS_NVLS_TREE, rows, params, resolver)
+    return _fit_alone("nvls__tree_bw_efficiency", EFFICIENCY_GRID, FIT_IDS_NVLS_TREE, rows, params, resolver)
+
+
+def fit_nvlink5_a2a(rows: list[dict] | None = None, *, params: CollectiveParams | None = None,
+                    resolver: Resolver | None = None) -> float:
+    """``generations.nvlink5.a2a_bw_efficiency`` on EFFICIENCY_GRID fitted alone on the FIT_IDS_A2A_NVLINK5 rows
+    (:func:`_fit_alone`), after :func:`calibrate`: no row of its fit set is an all-to-all on NVLink 5, and these rows
+    are bound by that bandwidth alone (4-16 GiB)."""
+    return _fit_alone("generations__nvlink5__a2a_bw_efficiency", EFFICIENCY_GRID, FIT_IDS_A2A_NVLINK5, rows, params,
+                      resolver)
 
 
 def error_table(rows: list[dict] | None = None, *, params: CollectiveParams | None = None,
