@@ -523,6 +523,40 @@ def test_a_link_generation_with_its_own_values_is_fitted_through_them(tmp_path):
     assert (fab.bw_efficiency, nvls, launch) == pytest.approx((0.65, 0.55, 1.4e-5), rel=0.02)
 
 
+def test_all_to_all_sweeps_recover_each_fabrics_own_all_to_all_fraction(tmp_path):
+    """All-to-all sweeps (1 MiB-8 GiB) fit the fraction a direct all-to-all reaches on each fabric, which the rings'
+    rows say nothing about: on hgx-b200 (NVLink 5, whose generation sets its own 0.68) generated at 0.6, and on two
+    p5.48xlarge (EFA, the preset's own value) generated at 0.7 across the network; the ring all-reduce run alongside
+    keeps the rings' fraction apart. The written system file carries the value and its all-to-alls use it."""
+    from fabless.perf.collectives import scale_up_params
+    from fabless.validate.measured.calibrate import write
+
+    sizes = np.array([2.0**i for i in range(20, 34)])
+    for name, ranks, per_node, key, value in (("hgx-b200", 8, 0, "scale_up__a2a_bw_efficiency", 0.6),
+                                              ("p5-48xlarge", 16, 8, "scale_out__a2a_bw_efficiency", 0.7)):
+        system = load_system(name)
+        base = params_for(system)
+        if key.startswith("scale_up"):
+            gen = base.generation(system.chip.links.scale_up.technology)
+            truth = base.replace(**{f"generations__{gen.key}__a2a_bw_efficiency": value})
+            assert scale_up_params(system.chip.links.scale_up.technology, truth)[0].a2a_bw_efficiency == value
+        else:
+            truth = base.replace(**{key: value})
+        files = []
+        for binary, kind in (("alltoall_perf", "all_to_all"), ("all_reduce_perf", "all_reduce")):
+            t = collective_time(kind, sizes, ranks, system, params=truth).time_s
+            files.append(tmp_path / f"{name}-{kind}.txt")
+            files[-1].write_text(_nccl_text(binary, kind, ranks, t, sizes, per_node=per_node))
+        cal = calibrate_files([str(f) for f in files], system=name)
+        assert key in cal.comm.fitted
+        assert cal.comm.after[key] == pytest.approx(value, rel=0.02), name
+        out = write(cal, tmp_path / f"{name}-mine.yaml")
+        mine = load_system(str(out))
+        t_mine = collective_time("all_to_all", 2.0**33, ranks, mine).time_s
+        t_truth = collective_time("all_to_all", 2.0**33, ranks, system, params=truth).time_s
+        assert float(t_mine) == pytest.approx(float(t_truth), rel=0.02), name
+
+
 def test_calibrate_names_parameters_the_rows_pin_only_in_combination(tmp_path):
     """An NVLS-on all-reduce sweep on hgx-b200 where NVLS wins at every size (the truth's LL and LL128 steps cost 6
     and 5 us, so no ring protocol undercuts it) pays launch + NVLS latency on every row, and the all-gather's Simple

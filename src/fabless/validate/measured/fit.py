@@ -69,6 +69,10 @@ COMM_PARAMS: dict[str, tuple[float, float]] = {
     "scale_out__ll_step_overhead_s": CALIBRATED["scale_out__ll_step_overhead_s"],
     # the tree's chunk across domains (the pipeline's fill): up to 64 MiB per chip, 8x NCCL's 8 MiB buffer
     "scale_out__tree_chunk_bytes": (0.0, 64 * 2**20),
+    # a direct all-to-all's own fraction of each fabric (collectives.yaml: the rings' where it sets none; NVLink 5 and
+    # p5.48xlarge's EFA set their own): only all-to-all rows move them; the bounds of the rings' fractions
+    "scale_up__a2a_bw_efficiency": CALIBRATED["scale_up__bw_efficiency"],
+    "scale_out__a2a_bw_efficiency": CALIBRATED["scale_out__bw_efficiency"],
 }
 
 #: The engine parameter a training or serving log fits (the lower bound is far below any
@@ -333,7 +337,9 @@ def fit_comm(rows: Sequence[CommRow], system: System) -> Fitted:
     fab, nvls_eff, launch = scale_up_params(su.technology if su is not None else None, base)
     now = {"scale_up__bw_efficiency": fab.bw_efficiency, "scale_up__simple_step_overhead_s": fab.simple_step_overhead_s,
            "scale_up__ll_step_overhead_s": fab.ll_step_overhead_s, "nvls__bw_efficiency": nvls_eff,
-           "launch_latency_s": launch}
+           "launch_latency_s": launch,
+           # an all-to-all fraction of 0 means the rings': start from the fraction the all-to-all runs at now
+           "scale_up__a2a_bw_efficiency": fab.a2a_efficiency(), "scale_out__a2a_bw_efficiency": base.scale_out.a2a_efficiency()}
     start = {k: now.get(k, v) for k, v in base.flat().items() if k in COMM_PARAMS}
     predict = comm_predictor(rows, system, base)
     try:
