@@ -557,6 +557,27 @@ def test_all_to_all_sweeps_recover_each_fabrics_own_all_to_all_fraction(tmp_path
         assert float(t_mine) == pytest.approx(float(t_truth), rel=0.02), name
 
 
+def test_small_all_to_alls_over_many_peers_recover_the_cost_per_peer_message(tmp_path):
+    """All-to-alls of 1 KiB-8 GiB over 2 and 4 p5.48xlarge (15 and 31 peers each, 8 and 24 of them remote), generated
+    with the network's all-to-all fraction at 0.7 and its proxy's cost per peer message at 4 us (the preset's: 0.82,
+    7.5 us), with a two-instance all-reduce alongside: both come back within 2%. The cost per peer is what the small
+    sizes tell apart from the one step every all-to-all pays: it grows with the peers, the step does not."""
+    system = load_system("p5-48xlarge")
+    truth = params_for(system).replace(scale_out__a2a_bw_efficiency=0.7, scale_out__peer_overhead_s=4e-6)
+    sizes = np.array([2.0**i for i in range(10, 34)])
+    files = []
+    for binary, kind, ranks in (("alltoall_perf", "all_to_all", 16), ("alltoall_perf", "all_to_all", 32),
+                                ("all_reduce_perf", "all_reduce", 16)):
+        t = collective_time(kind, sizes, ranks, system, params=truth).time_s
+        files.append(tmp_path / f"{kind}-{ranks}.txt")
+        files[-1].write_text(_nccl_text(binary, kind, ranks, t, sizes, per_node=8))
+    cal = calibrate_files([str(f) for f in files], system="p5-48xlarge")
+    for name, value in (("scale_out__a2a_bw_efficiency", 0.7), ("scale_out__peer_overhead_s", 4e-6)):
+        assert name in cal.comm.fitted
+        assert cal.comm.before[name] != pytest.approx(value, rel=0.1), name  # the fit had somewhere to go
+        assert cal.comm.after[name] == pytest.approx(value, rel=0.02), name
+
+
 def test_calibrate_names_parameters_the_rows_pin_only_in_combination(tmp_path):
     """An NVLS-on all-reduce sweep on hgx-b200 where NVLS wins at every size (the truth's LL and LL128 steps cost 6
     and 5 us, so no ring protocol undercuts it) pays launch + NVLS latency on every row, and the all-gather's Simple

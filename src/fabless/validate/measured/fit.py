@@ -73,6 +73,10 @@ COMM_PARAMS: dict[str, tuple[float, float]] = {
     # p5.48xlarge's EFA set their own): only all-to-all rows move them; the bounds of the rings' fractions
     "scale_up__a2a_bw_efficiency": CALIBRATED["scale_up__bw_efficiency"],
     "scale_out__a2a_bw_efficiency": CALIBRATED["scale_out__bw_efficiency"],
+    # and its proxy's cost per peer message on top of one step (p5.48xlarge's EFA sets 7.5 us; 0 elsewhere): small
+    # all-to-alls over many peers move it; the bounds of the step costs
+    "scale_up__peer_overhead_s": CALIBRATED["scale_up__simple_step_overhead_s"],
+    "scale_out__peer_overhead_s": BOUNDS_ELSEWHERE["scale_out__simple_step_overhead_s"],
 }
 
 #: The engine parameter a training or serving log fits (the lower bound is far below any
