@@ -213,7 +213,40 @@ def _fit(predict: Predict, measured: np.ndarray, start: dict[str, float],
         polished_loss = loss(polished)
         if polished_loss < best:
             values, best = polished, polished_loss
+    values, names = _keep_pinned(predict, loss, start, values, names, bounds)
     return values, tuple(names), trade_off(predict, values, names, bounds)
+
+
+#: How much a fitted parameter put back at its start may raise the fit's loss (the sum of |log error|), per row, and
+#: still count as unpinned (:func:`_keep_pinned`): 1e-4, a hundredth of a percent per row.
+UNPINNED_LOSS_PER_ROW = 1e-4
+
+
+def _keep_pinned(predict: Predict, loss: Callable[[dict[str, float]], float], start: dict[str, float],
+                 values: dict[str, float], names: Sequence[str],
+                 bounds: dict[str, tuple[float, float]]) -> tuple[dict[str, float], list[str]]:
+    """The fitted values with every parameter the rows do not pin at them put back at its start, and the names
+    still fitted. :func:`identifiable` chooses a parameter by its effect at the start and at probe points away from
+    it; at the fitted values its effect can vanish (a scale-up share hidden behind the network's in every row), and
+    the search may then have moved it along a flat direction. Such a parameter, whose 1% change moves the rows'
+    log predictions by less than MIN_SENSITIVITY (root mean square) and whose start value fits as well (the loss
+    rises by at most UNPINNED_LOSS_PER_ROW per row), keeps its start value and is not reported as fitted."""
+    kept = list(names)
+    n_rows = len(predict(values))
+    for name in reversed(list(names)):
+        if math.isclose(values[name], start[name], rel_tol=1e-12):
+            continue
+        base = np.log(predict(values))
+        lo, hi = bounds[name]
+        col = _log_column(predict, values, base, name, values[name] if values[name] > 0 else lo + (hi - lo) * 0.01,
+                          bounds)
+        if np.all(np.isfinite(col)) and math.sqrt(float(np.mean(col**2))) >= MIN_SENSITIVITY:
+            continue
+        back = {**values, name: start[name]}
+        if loss(back) <= loss(values) + UNPINNED_LOSS_PER_ROW * n_rows:
+            values = back
+            kept.remove(name)
+    return values, kept
 
 
 def trade_off(predict: Predict, values: dict[str, float], names: Sequence[str],
