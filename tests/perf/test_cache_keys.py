@@ -104,6 +104,33 @@ def test_from_chip_memoised_on_content():
         a.cores[0] = 1.0
 
 
+def test_a_rebuilt_chip_gets_the_same_params_after_the_content_cache_fills(monkeypatch):
+    """The content cache and the by-identity cache of ChipParams.from_chip are cleared together. With room for 3
+    entries: a chip, then two copies rebuilt from its JSON (the identity cache fills with three objects of one
+    content), then three chips of other clocks. Cleared apart, the identity cache was cleared by the first of those
+    and the content cache by the third, so the identity cache still returned the first of them while a copy rebuilt
+    from its JSON got a second object (a long test run's order-dependent failure of
+    test_from_chip_memoised_on_content). Cleared together, both get the same object."""
+    from fabless.perf import params as P
+
+    monkeypatch.setattr(P, "_FROM_CHIP_MAX", 3)
+    monkeypatch.setattr(P, "_FROM_CHIP", {})
+    monkeypatch.setattr(P, "_FROM_CHIP_BY_ID", {})
+    chip = load_chip("h100-sxm")
+
+    def rebuilt(c):
+        return type(c).model_validate(json.loads(c.model_dump_json()))
+
+    for c in (chip, rebuilt(chip), rebuilt(chip)):
+        ChipParams.from_chip(c)
+    others = [chip.model_copy(update={"clock": chip.clock.model_copy(update={"boost_mhz": chip.clock.boost_mhz + i})})
+              for i in (1, 2, 3)]
+    for other in others:
+        ChipParams.from_chip(other)
+    again = ChipParams.from_chip(others[0])
+    assert ChipParams.from_chip(rebuilt(others[0])) is again
+
+
 def test_estimate_again_runs_no_operator_model(monkeypatch):
     """A second estimate of the same scenario (its ChipParams, graphs and Scenario built anew)
     finds every operator time cached."""

@@ -193,7 +193,7 @@ def _memoised_on_content(build: Any) -> Any:
     """``from_chip`` memoised on the chip's content (its whole validated description), its
     keyword arguments (the families file, ...) and the class: a chip rebuilt or re-read with the
     same content gets the same (read-only) ChipParams, so caches keyed on it hit. Each cache
-    holds at most ``_FROM_CHIP_MAX`` entries (cleared when full)."""
+    holds at most ``_FROM_CHIP_MAX`` entries; both are cleared when either is full."""
 
     @wraps(build)
     def from_chip(cls: type, chip: Chip | str, **kw: Any) -> ChipParams:
@@ -214,11 +214,12 @@ def _memoised_on_content(build: Any) -> Any:
             out = build(cls, chip, **kw)
             for a in _arrays(out):
                 a.flags.writeable = False  # shared by every caller: no one may edit it in place
-            if len(_FROM_CHIP) >= _FROM_CHIP_MAX:
-                _FROM_CHIP.clear()
-            _FROM_CHIP[key] = out
-        if len(_FROM_CHIP_BY_ID) >= _FROM_CHIP_MAX:
+        if len(_FROM_CHIP) >= _FROM_CHIP_MAX or len(_FROM_CHIP_BY_ID) >= _FROM_CHIP_MAX:
+            # cleared together: what the by-identity cache returns is then always what the content cache
+            # holds, so a chip rebuilt with the same content still gets the very same object
+            _FROM_CHIP.clear()
             _FROM_CHIP_BY_ID.clear()
+        _FROM_CHIP[key] = out
         _FROM_CHIP_BY_ID[(args, id(chip))] = (chip, out)
         return out
 
