@@ -133,6 +133,13 @@ def _loss(predict: Predict, measured: np.ndarray) -> Callable[[dict[str, float]]
 PROBE_FACTOR = 4.0
 
 
+def _nonzero(value: float, bound: tuple[float, float]) -> float:
+    """``value``, or 1% of its range above the lower bound where it is 0: the point a zero value's
+    effect is measured from and the scale of its step, as coordinate descent moves it."""
+    lo, hi = bound
+    return value if value > 0 else lo + (hi - lo) * 0.01
+
+
 def _probe_points(start: dict[str, float], candidates: Sequence[str],
                   bounds: dict[str, tuple[float, float]]) -> list[dict[str, float]]:
     """The start, then the start with one candidate at a time divided and multiplied by
@@ -140,7 +147,7 @@ def _probe_points(start: dict[str, float], candidates: Sequence[str],
     points = [dict(start)]
     for name in candidates:
         lo, hi = bounds[name]
-        v = start[name] if start[name] > 0 else lo + (hi - lo) * 0.01
+        v = _nonzero(start[name], bounds[name])
         for moved in (max(v / PROBE_FACTOR, lo), min(v * PROBE_FACTOR, hi)):
             if moved > 0 and not math.isclose(moved, v, rel_tol=1e-9):
                 points.append({**start, name: moved})
@@ -158,7 +165,7 @@ def _log_column(predict: Predict, point: dict[str, float], base: np.ndarray, nam
     h = 0.01 * scale if v + 0.01 * scale <= hi else -0.01 * scale
     ref = base
     if v <= 0:  # a zero start: measure the step from 1% of the range, as coordinate descent moves it
-        v = lo + (hi - lo) * 0.01
+        v = _nonzero(v, bounds[name])
         ref = np.log(predict({**point, name: v}))
     return (np.log(predict({**point, name: max(v + h, lo)})) - ref) / (0.01 if h > 0 else -0.01)
 
@@ -179,7 +186,7 @@ def identifiable(predict: Predict, start: dict[str, float], candidates: Sequence
     rows with one of several equivalent sets of values."""
     points = _probe_points(start, candidates, bounds)
     bases = [np.log(predict(p)) for p in points]
-    scale = {n: start[n] if start[n] > 0 else bounds[n][0] + (bounds[n][1] - bounds[n][0]) * 0.01 for n in candidates}
+    scale = {n: _nonzero(start[n], bounds[n]) for n in candidates}
     cols: list[np.ndarray] = []
     chosen: list[str] = []
     for name in candidates:
@@ -213,7 +220,7 @@ def _fit(predict: Predict, measured: np.ndarray, start: dict[str, float],
         polished_loss = loss(polished)
         if polished_loss < best:
             values, best = polished, polished_loss
-    values, names = _keep_pinned(predict, loss, start, values, names, bounds)
+    values, names = _keep_pinned(predict, loss, start, values, names, bounds, len(measured))
     return values, tuple(names), trade_off(predict, values, names, bounds)
 
 
@@ -223,28 +230,27 @@ UNPINNED_LOSS_PER_ROW = 1e-4
 
 
 def _keep_pinned(predict: Predict, loss: Callable[[dict[str, float]], float], start: dict[str, float],
-                 values: dict[str, float], names: Sequence[str],
-                 bounds: dict[str, tuple[float, float]]) -> tuple[dict[str, float], list[str]]:
+                 values: dict[str, float], names: Sequence[str], bounds: dict[str, tuple[float, float]],
+                 n_rows: int) -> tuple[dict[str, float], list[str]]:
     """The fitted values with every parameter the rows do not pin at them put back at its start, and the names
     still fitted. :func:`identifiable` chooses a parameter by its effect at the start and at probe points away from
     it; at the fitted values its effect can vanish (a scale-up share hidden behind the network's in every row), and
     the search may then have moved it along a flat direction. Such a parameter, whose 1% change moves the rows'
     log predictions by less than MIN_SENSITIVITY (root mean square) and whose start value fits as well (the loss
-    rises by at most UNPINNED_LOSS_PER_ROW per row), keeps its start value and is not reported as fitted."""
+    over the ``n_rows`` rows rises by at most UNPINNED_LOSS_PER_ROW per row), keeps its start value and is not
+    reported as fitted."""
     kept = list(names)
-    n_rows = len(predict(values))
+    base, at = np.log(predict(values)), loss(values)
     for name in reversed(list(names)):
         if math.isclose(values[name], start[name], rel_tol=1e-12):
             continue
-        base = np.log(predict(values))
-        lo, hi = bounds[name]
-        col = _log_column(predict, values, base, name, values[name] if values[name] > 0 else lo + (hi - lo) * 0.01,
-                          bounds)
+        col = _log_column(predict, values, base, name, _nonzero(values[name], bounds[name]), bounds)
         if np.all(np.isfinite(col)) and math.sqrt(float(np.mean(col**2))) >= MIN_SENSITIVITY:
             continue
         back = {**values, name: start[name]}
-        if loss(back) <= loss(values) + UNPINNED_LOSS_PER_ROW * n_rows:
-            values = back
+        back_loss = loss(back)
+        if back_loss <= at + UNPINNED_LOSS_PER_ROW * n_rows:
+            values, at, base = back, back_loss, np.log(predict(back))
             kept.remove(name)
     return values, kept
 
@@ -262,8 +268,7 @@ def trade_off(predict: Predict, values: dict[str, float], names: Sequence[str],
     base = np.log(predict(values))
     cols, kept = [], []
     for n in names:
-        lo, hi = bounds[n]
-        col = _log_column(predict, values, base, n, values[n] if values[n] > 0 else lo + (hi - lo) * 0.01, bounds)
+        col = _log_column(predict, values, base, n, _nonzero(values[n], bounds[n]), bounds)
         if np.all(np.isfinite(col)) and np.linalg.norm(col) > 0:
             cols.append(col / np.linalg.norm(col))
             kept.append(n)
