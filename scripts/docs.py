@@ -872,6 +872,7 @@ COLLECTIVE_PARAMS = (
     ('generations.nvlink5.bw_efficiency', 'GB200 ring rows comm-x-002, -007'),
     ('generations.nvlink5.simple_step_overhead_s', 'GB200 ring at 8 MiB, comm-x-002'),
     ('generations.nvlink5.nvls_bw_efficiency', 'NVL72 72-GPU all-reduce at 4 GiB, comm-x-011'),
+    ('generations.nvlink5.a2a_bw_efficiency', 'NVL72 all-to-alls at 4, 8 and 64 GPUs, comm-fresh5-005, -007, -009, fitted alone'),
     ('generations.roce.bw_efficiency', 'Gaudi RoCE ports: hccl_demo 32 MiB on 8 Gaudi 2, comm-g-001 (read off, not fitted)'),
     ('generations.ici.bw_efficiency', 'TPU ppermute rows comm-x-032 (v5p 64 MiB), -033 (v6e 1 MiB)'),
     ('generations.ici.simple_step_overhead_s', 'same rows: one collective step inside a compiled XLA program'),
