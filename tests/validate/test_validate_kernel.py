@@ -134,3 +134,26 @@ def test_skip_is_an_exception_with_a_reason():
     assert str(Skip("because")) == "because"
     with pytest.raises(Unmapped):
         chip_for_hardware("AMD MI355X")
+
+
+def test_attention_row_reads_grouped_kv_heads_and_a_v_head_dim():
+    # A row's config may state kv_heads and v_head_dim (MLA-style 192/128 heads). Hand check of the FLOPs the
+    # mapping implies: predicted TFLOP/s x time = 2 * batch * heads * seq^2 * (d_qk + d_v), halved (seq(seq+1)/2
+    # pairs) when causal: batch 1, 16 heads, seq 16384, 192/128, non-causal -> 2 * 16 * 16384^2 * 320 FLOPs.
+    from fabless.perf.attention import attention_time
+    from fabless.perf.params import ChipParams
+    row = {"category": "kernel", "hardware": "AMD Instinct MI355X", "precision": "BF16",
+           "model_or_kernel": "FlashAttention-style attention forward (test row)", "metric": "achieved TFLOP/s",
+           "config": "batch=1;heads=16;kv_heads=16;seq=16384;head_dim=192;v_head_dim=128;causal=false;timing=stream",
+           "source": ""}
+    tflops = kernel.predict(row)
+    chip = ChipParams.from_chip(chip_for_hardware(row["hardware"])).timed("stream")
+    t = attention_time(1, 16384, 16384, 16, 192, chip, "bf16", v_head_dim=128, phase="prefill")
+    assert tflops * 1e12 * float(t.time_s[0]) == pytest.approx(2 * 16 * 16384 ** 2 * 320, rel=1e-9)
+    # a grouped-query row (8 K/V heads for 64 query heads) reads less K/V than the same row with 64: never slower
+    gqa = dict(row, config="batch=4;heads=64;kv_heads=8;seq=8192;head_dim=128;causal=true;timing=stream")
+    mha = dict(row, config="batch=4;heads=64;seq=8192;head_dim=128;causal=true;timing=stream")
+    assert kernel.predict(gqa) >= kernel.predict(mha)
+    causal_pairs = 8192 * 8193 / 2
+    t_c = attention_time(4, 8192, 8192, 64, 128, chip, "bf16", kv_heads=8, causal=True, phase="prefill")
+    assert kernel.predict(gqa) * 1e12 * float(t_c.time_s[0]) == pytest.approx(2 * 4 * 64 * causal_pairs * 256, rel=1e-9)

@@ -7,7 +7,9 @@ Rows and how they are predicted (``data/measurements/published.csv``):
   K x N): :func:`fabless.perf.gemm.gemm_time` at that shape, bf16.
 * ``achieved TFLOP/s`` of FlashAttention-3 forward (tritonbench): ``batch;heads;seq;head_dim``,
   non-causal (tritonbench's default; the rows say "not stated"), FLOPs counted as
-  ``4·batch·heads·seq²·head_dim``: :func:`fabless.perf.attention.attention_time`.
+  ``4·batch·heads·seq²·head_dim``: :func:`fabless.perf.attention.attention_time`. Optional keys
+  ``kv_heads`` (grouped-query K/V heads), ``v_head_dim`` (V's head dimension where it differs from
+  Q/K's: FLOPs ``2·batch·heads·seq²·(head_dim + v_head_dim)``) and ``causal`` (half the pairs).
 * ``effective memory bandwidth (GB/s)`` of a gpt-fast batch-1 decode: weights streamed from
   HBM once (:func:`fabless.perf.memory.hbm_read_time` on 14 GB, a 7B bf16 model).
 * ``HBM bandwidth per device`` of a copy within one device's HBM (accelerator-microbenchmarks'
@@ -180,8 +182,10 @@ def predict(row: dict, *, overrides: dict[str, Any] | None = None) -> float | No
             raise Skip("only flash-style attention kernels are modelled")
         causal = cfg.get("causal", "").lower().startswith(("true", "1", "yes"))
         b, h, s, d = (_int(cfg, k) for k in ("batch", "heads", "seq", "head_dim"))
+        # grouped-query K/V heads and a V head dimension other than Q/K's, where the row states them
+        kvh, dv = (_int(cfg, k) if k in cfg else None for k in ("kv_heads", "v_head_dim"))
         p = _params(row, overrides, cfg)
-        r = attention_time(b, s, s, h, d, p, _dtype(row), causal=causal, phase="prefill")
+        r = attention_time(b, s, s, h, d, p, _dtype(row), kv_heads=kvh, v_head_dim=dv, causal=causal, phase="prefill")
         return float(r.achieved_flops_per_s[0] / 1e12)
     if name.startswith("hbm copy") and "hbm bandwidth" in metric:
         p = _params(row, overrides, cfg)
