@@ -122,6 +122,9 @@ BATCH_TEXT = {
                   "benchmarking recipe (one H100 host), an Oracle Cloud tutorial (one A100 host) and a SkyPilot example (two "
                   "H200 hosts); all held out, never fitted on; their first scores are in fresh14_comm_scores.md; included in "
                   "the tables above)"),
+    "-fresh15-": ("The fifteenth unseen-data batch alone (ids `*-fresh15-*`: MI355X BF16 and FP8 GEMMs of HipKittens' MI355X "
+                  "benchmark files and aiter's MI355X attention table, scored once before any change; their first scores "
+                  "are in fresh15_kc_scores.md; rows a later fit took are named there; included in the tables above)"),
 }
 
 
