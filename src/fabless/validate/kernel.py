@@ -55,7 +55,9 @@ google-tpu, a systolic family with no GPU tiles: its large shapes (4096-32768) f
 smaller one from the first (128, 512, 2048) ``gemm_exposed_steps``, the K panels its pipeline does not overlap, in
 place of a tile overhead; 256 and 1024 and the table's HBM copies are held out. Gaudi 2's torch.mm GEMMs of the
 gaudi-perf matmul benchmark (published_fresh9_kc.csv) fit intel-gaudi2 by the same rule (since stop 47; before, its
-``mma_efficiency`` was a step-level value fitted on training and decode rows by a script now removed).
+``mma_efficiency`` was a step-level value fitted on training and decode rows by a script now removed). CDNA 4
+(MI355X) takes CDNA 3's rule on HipKittens' MI355X torch.matmul GEMMs (published_fresh15_kc.csv, all five of that
+series: ``mma_efficiency`` and ``sync_round_trip_s`` together, since stop 50; before, default-gpu's assumption).
 """
 
 from __future__ import annotations
@@ -96,6 +98,10 @@ FIT_IDS: frozenset[str] = frozenset({
     # in place of a fit on training steps: kernel-fresh9-036 and the MAMF row kernel-260 (a reserved source) held out
     "kernel-fresh9-039", "kernel-fresh9-045", "kernel-fresh9-048", "kernel-fresh9-051", "kernel-fresh9-033",
     "kernel-fresh9-042",
+    # MI355X torch.matmul of HipKittens' MI355X benchmark file (published_fresh15_kc.csv), square 1024-16384, each call
+    # timed alone between synchronises -> amd-cdna4 mma_efficiency and sync_round_trip_s, fitted together: every torch
+    # row of the family's first product in that source, amd-cdna3's rule on tritonBLAS (the batch scored blind first)
+    "kernel-fresh15-001", "kernel-fresh15-004", "kernel-fresh15-007", "kernel-fresh15-010", "kernel-fresh15-013",
 }) | frozenset(
     # B200 and H100 BF16 GEMMs of two framework tables (published_gemm_sweeps.csv) -> nvidia-blackwell and
     # nvidia-hopper mma_efficiency: 54 shapes per chip of the cuBLAS GEMMs the serving stacks run, in place of each
