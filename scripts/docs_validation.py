@@ -125,6 +125,10 @@ BATCH_TEXT = {
     "-fresh15-": ("The fifteenth unseen-data batch alone (ids `*-fresh15-*`: MI355X BF16 and FP8 GEMMs of HipKittens' MI355X "
                   "benchmark files and aiter's MI355X attention table, scored once before any change; their first scores "
                   "are in fresh15_kc_scores.md; rows a later fit took are named there; included in the tables above)"),
+    "-fresh16-": ("The sixteenth unseen-data batch alone (ids `*-fresh16-*`: flash-attention forward kernels at head "
+                  "dimensions 64-256 on A100, H100, H200, B200, GB200 and MI355X from cuDNN's committed benchmark results and "
+                  "flash-attention, Triton, tritonbench and FlyDSL threads, scored once before any change; their first "
+                  "scores are in fresh16_kc_scores.md; rows a later fit took are named there; included in the tables above)"),
 }
 
 

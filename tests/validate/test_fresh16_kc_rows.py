@@ -1,0 +1,79 @@
+"""The sixteenth unseen-data check's kernel rows (published_fresh16_kc.csv): flash-attention forward kernels at head
+dimensions 64, 128 and 256 on A100, H100, H200, B200, GB200 and MI355X, each cited with its repository, commit or pull
+request and date, values hand-copied below from the sources, rows of an unnamed or unshipped part mapped to no preset,
+and every row held out but the fit rows fresh16_kc_scores.md names."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from fabless.validate import comm, kernel
+from fabless.validate.core import parse_config
+from fabless.validate.hardware_map import Unmapped, preset_for_hardware
+from tests.conftest import assert_unseen_rows_held_out, rows_of
+
+FILE = "published_fresh16_kc.csv"
+ROWS, BY_ID = rows_of(FILE)
+
+# NVIDIA/cudnn-frontend benchmark/attention_inference/results/prefill_sweep/b200/prefill_sweep_20260918_221024.csv at
+# 0501eca2, backend cudnn, llama3.1 (64 query heads, 8 KV heads, head 128, causal, batch 1): seq -> (time_ms, tflops)
+B200_CUDNN = {2048: (0.075104, 914.991), 4096: (0.228771, 1201.542), 8192: (0.78467, 1401.241),
+              16384: (2.955586, 1488.046)}
+# .../sdpa_benchmark_training/results/h200_919_only_cudnn/llama3.1_20260227_034703.csv, fp8, no_mask: seq ->
+# (fwd_time_ms, fwd_tflops)
+H200_FP8 = {16384: (8.335, 1055.0), 8192: (2.149, 1023.0), 4096: (0.565, 973.0), 2048: (0.158, 870.0)}
+
+#: rows a fit took, by the rule fresh16_kc_scores.md fixed before fitting (none yet)
+FIT: set[str] = set()
+
+
+def test_the_file_holds_the_collected_rows():
+    assert len(ROWS) == 216 and [r["id"] for r in ROWS] == [f"kernel-fresh16-{i:03d}" for i in range(1, 217)]
+    for r in ROWS:
+        assert r["category"] == "kernel" and int(r["n_chips"]) == 1, r["id"]
+        assert "flashattention" in r["model_or_kernel"].lower() and r["metric"] == "achieved TFLOP/s", r["id"]
+        # every source names a repository's file at a commit, or a pull request or issue with its date
+        src = r["source"]
+        assert re.search(r"@ [0-9a-f]{8}", src) or re.search(r"(pull request|PR|issue) #\d+", src), r["id"]
+        assert re.search(r"[0-9a-f]{40}|20\d\d", src), r["id"]
+
+
+@pytest.mark.parametrize("seq", sorted(B200_CUDNN))
+def test_b200_cudnn_rows_match_the_source_and_its_flops(seq):
+    ms, tflops = B200_CUDNN[seq]
+    r = BY_ID[f"kernel-fresh16-{41 + sorted(B200_CUDNN).index(seq):03d}"]
+    cfg = parse_config(r["config"])
+    assert (cfg["batch"], cfg["heads"], cfg["kv_heads"], cfg["seq"], cfg["head_dim"], cfg["causal"]) == \
+        ("1", "64", "8", str(seq), "128", "true")
+    assert float(r["value"]) == pytest.approx(tflops, abs=5e-4)
+    # the dataset's convention, derived by hand: 2 x 64 heads x seq^2 x (128 + 128), halved for causal, over the time
+    assert 2 * 64 * seq * seq * 256 / 2 / (ms * 1e-3) / 1e12 == pytest.approx(tflops, rel=2e-4)
+
+
+@pytest.mark.parametrize("seq", sorted(H200_FP8))
+def test_h200_fp8_rows_match_the_source(seq):
+    ms, tflops = H200_FP8[seq]
+    r = next(x for x in ROWS if x["precision"] == "FP8" and "H200" in x["hardware"]
+             and parse_config(x["config"])["seq"] == str(seq))
+    assert parse_config(r["config"])["causal"] == "false" and float(r["value"]) == pytest.approx(tflops)
+    assert 2 * 64 * seq * seq * 256 / (ms * 1e-3) / 1e12 == pytest.approx(tflops, rel=0.01)  # the times are rounded
+
+
+def test_unnamed_and_unshipped_parts_map_to_no_preset():
+    unnamed = [r for r in ROWS if "model not stated" in r["hardware"]]
+    assert len(unnamed) == 29
+    pcie = [r for r in ROWS if r["hardware"] == "NVIDIA H100 PCIe"]
+    assert len(pcie) == 18
+    for r in unnamed:
+        with pytest.raises(Unmapped, match="no chip preset"):
+            preset_for_hardware(r["hardware"])
+    assert preset_for_hardware("NVIDIA H100 PCIe")[0] == "h100-pcie"  # not shipped: chip_for_hardware says so
+    assert preset_for_hardware("NVIDIA H100 (SXM assumed; not stated)")[0] == "h100-sxm"
+
+
+def test_every_row_is_held_out_but_the_fit_rows():
+    ids = set(BY_ID)
+    assert ids & (kernel.FIT_IDS | comm.FIT_IDS) == FIT
+    assert_unseen_rows_held_out(ids - FIT, "-fresh16-")
