@@ -30,6 +30,9 @@ it halves at twice the SFU rate:
 
     r_ultra = 1 / (1 + (1/r - 1) / 2)
 
+and the family's ``attention_softmax_cycles`` (a core's cycles per score for the softmax, where it bounds a block:
+head dimension 64, 8-bit operands), fitted near the exponential unit's own 1/16 cycle, halves likewise.
+
     python scripts/derive_power_headroom.py
 """
 
@@ -80,6 +83,8 @@ def main() -> None:
         print(f"{ultra}: headroom over {bw} {h:.3f} -> mma_efficiency {eff} x {h:.3f} = {min(1.0, eff * h):.3f}")
     r = fam["attention_mma_ratio"]
     print(f"attention_mma_ratio {r} -> 1 / (1 + (1/{r} - 1) / {SFU_SPEEDUP:g}) = {attention_ratio(r):.3f} (gb300, b300)")
+    c = fam["attention_softmax_cycles"]
+    print(f"attention_softmax_cycles {c} -> {c} / {SFU_SPEEDUP:g} = {c / SFU_SPEEDUP:.3f} (gb300, b300)")
 
 
 if __name__ == "__main__":

@@ -216,6 +216,9 @@ FAMILY_PARAMS = (
     ("attention_mma_ratio", "flash inner-loop throughput / GEMM main-loop throughput"),
     ("attention_overhead_blocks", "per query block: Q load, normalise, O write, in KV-block times"),
     ("attention_block", "query/KV block"),
+    ("attention_softmax_cycles", "cycles of one core per attention score for the softmax work the matrix products cannot "
+                                 "hide (a block takes at least block² x this / clock; binds at head dimension 64 and "
+                                 "with 8-bit operands)"),
     ("tile_sram_fraction", "part of a core's scratchpad usable for tiles"),
     ("pow2_tiles_only", "1: the family's GEMM libraries tile the output only in power-of-two sides (no 192-wide "
                         "tile); 0: every GPU tile candidate"),

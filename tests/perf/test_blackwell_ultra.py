@@ -50,6 +50,14 @@ def test_blackwell_ultra_attention_ratio_by_hand():
         assert load_chip(name).calibration.attention_mma_ratio == pytest.approx(expected, abs=0.001)
 
 
+def test_blackwell_ultra_softmax_cycles_by_hand():
+    # twice the exponential unit's rate halves the family's softmax cycles a score: 0.068 / 2 = 0.034
+    c = families()["nvidia-blackwell"].values["attention_softmax_cycles"]
+    assert c == pytest.approx(0.068)
+    for name in ("gb300", "b300"):
+        assert load_chip(name).calibration.attention_softmax_cycles == pytest.approx(0.034)
+
+
 def test_b300_headroom_above_one():
     # HGX B300 has 10% more power (1,100 vs 1,000 W) for the same peak: it must hold more of it
     b200 = families()["nvidia-blackwell"].values["mma_efficiency"]

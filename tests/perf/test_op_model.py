@@ -116,6 +116,20 @@ def test_flash_prefill_blocks_and_overhead():
     assert r.compute_s[0] == pytest.approx(6 * 8_388_608 / 1e12, rel=1e-9)
 
 
+def test_flash_prefill_softmax_bound_at_small_head_dims():
+    # The same one-core chip at 1 GHz, 0.25 cycles per score for the softmax: a 128 x 128 block's 16384 scores take
+    # 4.096 us. Head dimension 64: the block's products are 2x128x128x(64+64) = 4,194,304 FLOP, 4.194304 us at 1 TFLOP/s,
+    # longer, so the products bound it: 6 block-times are 25.165824 us. Head dimension 32: 2,097,152 FLOP, 2.097152 us,
+    # now shorter than the softmax's 4.096 us, which bounds it: 6 x 4.096 = 24.576 us.
+    chip = ideal_gpu(cores=1, peak_flops_per_s={"bf16": 1e12}, attention_overhead_blocks=1.0,
+                     attention_softmax_cycles=0.25)
+    assert attention_time(1, 256, 256, 1, 64, chip, phase="prefill").compute_s[0] == pytest.approx(25.165824e-6)
+    assert attention_time(1, 256, 256, 1, 32, chip, phase="prefill").compute_s[0] == pytest.approx(24.576e-6)
+    # with no softmax term the head-32 block is its products' 2.097152 us: 12.582912 us
+    free = ideal_gpu(cores=1, peak_flops_per_s={"bf16": 1e12}, attention_overhead_blocks=1.0)
+    assert attention_time(1, 256, 256, 1, 32, free, phase="prefill").compute_s[0] == pytest.approx(12.582912e-6)
+
+
 def test_causal_mask_about_halves_the_work():
     assert mask_pairs(2048, 2048, True) == 2048 * 2049 / 2
     assert mask_pairs(4, 10, True) == 4 * 6 + 10  # 6 earlier keys for all, then 1+2+3+4

@@ -25,8 +25,11 @@ B200_CUDNN = {2048: (0.075104, 914.991), 4096: (0.228771, 1201.542), 8192: (0.78
 # (fwd_time_ms, fwd_tflops)
 H200_FP8 = {16384: (8.335, 1055.0), 8192: (2.149, 1023.0), 4096: (0.565, 973.0), 2048: (0.158, 870.0)}
 
-#: rows a fit took, by the rule fresh16_kc_scores.md fixed before fitting (none yet)
-FIT: set[str] = set()
+#: rows a fit took, by the rule fresh16_kc_scores.md fixed before fitting: the native-kernel rows at head dimension 64
+#: or with 8-bit operands, every other from the first (H200 cuDNN -> nvidia-hopper, GB200 cuDNN FP8 -> nvidia-blackwell
+#: attention_softmax_cycles); the rule's B200 ratio fit was not landed, so its rows stay held out
+FIT = {"kernel-fresh16-089", "kernel-fresh16-091", "kernel-fresh16-093", "kernel-fresh16-113", "kernel-fresh16-119",
+       "kernel-fresh16-101", "kernel-fresh16-107"}
 
 
 def test_the_file_holds_the_collected_rows():
@@ -77,3 +80,28 @@ def test_every_row_is_held_out_but_the_fit_rows():
     ids = set(BY_ID)
     assert ids & (kernel.FIT_IDS | comm.FIT_IDS) == FIT
     assert_unseen_rows_held_out(ids - FIT, "-fresh16-")
+
+
+def test_the_fit_rows_follow_the_rule():
+    # the family's rows of cuDNN or FlashAttention-3/4 with head_dim 64 or FP8, in id order, every other from the first
+    for preset, fit in (("h200-sxm", ["089", "091", "093", "113", "119"]), ("gb200", ["101", "107"])):
+        cands = [r["id"] for r in ROWS if "model not stated" not in r["hardware"]
+                 and preset_for_hardware(r["hardware"])[0] == preset
+                 and re.search(r"cuDNN|FlashAttention-[34]", r["model_or_kernel"])
+                 and "open-source" not in r["model_or_kernel"]
+                 and (parse_config(r["config"])["head_dim"] == "64" or r["precision"] == "FP8")]
+        assert cands[0::2] == [f"kernel-fresh16-{i}" for i in fit], preset
+
+
+def test_flashattention2_kernels_are_out_of_scope_on_hopper_and_blackwell_only():
+    from fabless.validate.core import Skip
+
+    sm80 = [r for r in ROWS if any(t in r["model_or_kernel"].lower() for t in kernel.SM80_ATTENTION_KERNELS)]
+    named = [r for r in sm80 if "model not stated" not in r["hardware"]]
+    on_new = [r for r in named if preset_for_hardware(r["hardware"])[0] in ("h100-sxm", "b200")]
+    assert len(on_new) == 19
+    for r in on_new:
+        with pytest.raises(Skip, match="built for sm80"):
+            kernel.predict(r)
+    on_a100 = [r for r in named if preset_for_hardware(r["hardware"])[0] == "a100-sxm"]
+    assert len(on_a100) == 8 and all(kernel.predict(r) > 0 for r in on_a100)  # sm80 is A100's own architecture

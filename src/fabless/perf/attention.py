@@ -16,10 +16,13 @@ rows); it walks the KV blocks it may see (all, or up to the diagonal when causal
 diagonal blocks cost a full block) and pays ``attention_overhead_blocks`` block-times for
 loading Q, normalising and writing O. Units run in waves over the cores:
 ``compute = max(ceil(units / cores) x mean(blocks + overhead), max(blocks) + overhead) x
-block_flops / core_rate`` (a wave lasts at least as long as its longest unit), with
-``core_rate = peak / cores x sustained/boost clock x mma_efficiency x attention_mma_ratio``,
-times the fraction of the matrix unit a head dimension fills (a 64-wide head on a
-128-row array uses half of it). Memory is Q, K, V and O once (K/V blocks are re-read from
+block_time`` (a wave lasts at least as long as its longest unit), with ``block_time =
+max(block_flops / core_rate, B² x attention_softmax_cycles / sustained clock)``: a block's matrix
+products at ``core_rate = peak / cores x sustained/boost clock x mma_efficiency x
+attention_mma_ratio``, times the fraction of the matrix unit a head dimension fills (a 64-wide
+head on a 128-row array uses half of it), or its B² scores' softmax (exponential, running max,
+scale, sum: the same per score whatever the head dimension) where that is longer: at head
+dimension 64, or with 8-bit operands, a score carries half the matrix work. Memory is Q, K, V and O once (K/V blocks are re-read from
 L2, not HBM).
 
 **Decode** (a few new tokens against a KV cache): the heads of a GQA group are stacked into
@@ -187,18 +190,22 @@ def _attention(xp, d, peak, batch, q_len, kv_len, heads, head_dim, dv, causal, p
     wrap = (lambda x: np.array([x])) if one else (lambda x: x)
 
     if phase == "prefill":
-        def prefill(block, cores, rate, dim_fill, c):
+        def prefill(block, cores, rate, dim_fill, c, softmax_s):
             b = int(block)
             nq, mean_blocks, max_blocks = _units_blocks(q_len, kv_len, causal, b)
             units = batch * heads * nq
             waves = xp.ceil(units / cores)
             per_block = 2.0 * b * b * (head_dim + dv)
             core_rate = rate / cores * dim_fill
+            # a block takes its matrix products' time, or its scores' softmax (exponential, running max, scale, sum:
+            # per element, whatever the head dimension) where that is longer
+            block_s = xp.maximum(per_block / core_rate, b * b * softmax_s)
             # waves of work units; a wave lasts at least as long as its longest unit
-            return xp.maximum(waves * (mean_blocks + c), max_blocks + c) * per_block / core_rate, waves
+            return xp.maximum(waves * (mean_blocks + c), max_blocks + c) * block_s, waves
 
         if one:
-            compute, waves_out = prefill(d.attention_block, d.cores, rate, dim_fill, d.attention_overhead_blocks)
+            compute, waves_out = prefill(d.attention_block, d.cores, rate, dim_fill, d.attention_overhead_blocks,
+                                         d.attention_softmax_cycles / d.sustained_clock_hz)
             block = np.array([d.attention_block])
         else:
             compute = np.empty(len(d))
@@ -208,7 +215,8 @@ def _attention(xp, d, peak, batch, q_len, kv_len, heads, head_dim, dv, causal, p
             for blk in uniq:
                 sel = slice(None) if len(uniq) == 1 else block == blk
                 compute[sel], waves_out[sel] = prefill(blk, d.cores[sel], rate[sel], dim_fill[sel],
-                                                       d.attention_overhead_blocks[sel])
+                                                       d.attention_overhead_blocks[sel],
+                                                       (d.attention_softmax_cycles / d.sustained_clock_hz)[sel])
         tiling.update(block=block, waves=wrap(waves_out), work_units=batch * heads * -(-q_len // block),
                       head_dim_fill=wrap(dim_fill))
     else:

@@ -42,7 +42,7 @@ FAMILY_FIELDS = (
     "operand_bytes_per_cycle_per_core", "attention_mma_ratio", "attention_overhead_blocks",
     "attention_block", "tile_sram_fraction", "vector_efficiency", "scratchpad_bytes_if_unknown",
     "mma_8bit_ratio", "tile_overhead_s", "device_fixed_s", "pow2_tiles_only", "sync_round_trip_s",
-    "compiled_step", "gemm_exposed_steps",
+    "compiled_step", "gemm_exposed_steps", "attention_softmax_cycles",
 )
 
 #: How a measurement was timed (a kernel row's ``timing=`` config key, :meth:`ChipParams.timed`):
@@ -274,6 +274,7 @@ class ChipParams:
     sync_round_trip_s: np.ndarray
     compiled_step: np.ndarray
     gemm_exposed_steps: np.ndarray
+    attention_softmax_cycles: np.ndarray
     mu_reshape: np.ndarray
     mu_split: np.ndarray
     sources: tuple[dict, ...] = field(default=(), compare=False)
@@ -330,7 +331,8 @@ class ChipParams:
                                              "attention_overhead_blocks", "attention_block",
                                              "tile_sram_fraction", "vector_efficiency", "mma_8bit_ratio",
                                              "tile_overhead_s", "device_fixed_s", "pow2_tiles_only",
-                                             "sync_round_trip_s", "compiled_step", "gemm_exposed_steps")},
+                                             "sync_round_trip_s", "compiled_step", "gemm_exposed_steps",
+                                             "attention_softmax_cycles")},
             mu_reshape=np.array([float(mu.reshape_factor or 1) if mu else 1.0]),
             mu_split=np.array([float(mu.physical_split or 1) if mu else 1.0]),
             sources=(src,),
@@ -538,12 +540,17 @@ class ChipParams:
         return p
 
     def check(self) -> None:
-        """Fractions in (0, 1], positive rates and counts; one-line error otherwise."""
-        for name in ("mma_efficiency", "hbm_efficiency", "attention_mma_ratio", "tile_sram_fraction",
-                     "vector_efficiency", "mma_8bit_ratio"):
+        """Fractions in (0, 1], positive rates and counts; one-line error otherwise. ``attention_mma_ratio`` is
+        relative to ``mma_efficiency`` and may exceed 1 (an attention kernel nearer the peak than the GEMMs the
+        efficiency was measured on), but not past the peak: their product is in (0, 1]."""
+        for name in ("mma_efficiency", "hbm_efficiency", "tile_sram_fraction", "vector_efficiency", "mma_8bit_ratio"):
             a = getattr(self, name)
             if np.any(~(a > 0)) or np.any(a > 1):
                 raise FablessError(f"{name} must be in (0, 1], got {a[~((a > 0) & (a <= 1))][0]:g}")
+        a = self.attention_mma_ratio * self.mma_efficiency
+        if np.any(~(a > 0)) or np.any(a > 1 + 1e-12):
+            raise FablessError("attention_mma_ratio x mma_efficiency (the attention loop's fraction of the peak) must be "
+                               f"in (0, 1], got {a[~((a > 0) & (a <= 1 + 1e-12))][0]:g}")
         for name in ("cores", "mu_count", "boost_clock_hz", "sustained_clock_hz", "hbm_bytes_per_s"):
             a = getattr(self, name)
             if np.any(~(a > 0)):

@@ -102,6 +102,13 @@ FIT_IDS: frozenset[str] = frozenset({
     # timed alone between synchronises -> amd-cdna4 mma_efficiency and sync_round_trip_s, fitted together: every torch
     # row of the family's first product in that source, amd-cdna3's rule on tritonBLAS (the batch scored blind first)
     "kernel-fresh15-001", "kernel-fresh15-004", "kernel-fresh15-007", "kernel-fresh15-010", "kernel-fresh15-013",
+    # flash-attention forward kernels of the sixteenth batch (published_fresh16_kc.csv), by the rule its scores file
+    # fixed before fitting: each family's native-kernel rows (cuDNN, FlashAttention-3/4) at head dimension 64 or with
+    # 8-bit operands, every other from the first -> its attention_softmax_cycles: H200 cuDNN (nvidia-hopper), GB200
+    # cuDNN FP8 (nvidia-blackwell). The rule's Blackwell ratio and overhead fit (B200 cuDNN 16-bit rows) is not
+    # landed: it runs to the peak (fresh16_kc_scores.md), so those rows stay held out
+    "kernel-fresh16-089", "kernel-fresh16-091", "kernel-fresh16-093", "kernel-fresh16-113", "kernel-fresh16-119",
+    "kernel-fresh16-101", "kernel-fresh16-107",
 }) | frozenset(
     # B200 and H100 BF16 GEMMs of two framework tables (published_gemm_sweeps.csv) -> nvidia-blackwell and
     # nvidia-hopper mma_efficiency: 54 shapes per chip of the cuBLAS GEMMs the serving stacks run, in place of each
@@ -114,6 +121,21 @@ FIT_IDS: frozenset[str] = frozenset({
     # the same two rules on A100 SXM (TensorRT-LLM 1.0.0 and SGLang 0.5.9 tables, m up to 8192: 36 large shapes, 24
     # small-K) -> nvidia-ampere, in place of its max-achievable row kernel-261
     f"kernel-aic-{i:03d}" for i in [*range(181, 217), *range(217, 241, 2)])
+
+#: Kernel-name texts of FlashAttention-2's CUDA kernels (the flash_attn package's entry points, and PyTorch SDPA's flash
+#: backend, which builds the same code): compiled for sm80's mma.sync, they run on newer NVIDIA chips without those
+#: chips' matrix instructions (Hopper's wgmma, Blackwell's tcgen05) at a fraction of the chips' own kernels' rate
+#: (published_fresh16_kc.csv: 300-380 TFLOP/s on H100 and B200, against 620-660 for FlashAttention-3 on H100 and
+#: 1200-1500 for cuDNN on B200). The families describe the chips' own kernels; these rows are skipped on them.
+SM80_ATTENTION_KERNELS = ("flash_attn_func", "flash_attn_qkvpacked_func", "sdpa flash backend")
+#: Families newer than sm80, whose matrix instructions FlashAttention-2's kernels do not use.
+NEWER_THAN_SM80 = ("nvidia-hopper", "nvidia-blackwell")
+
+#: attention_overhead_blocks grid of :func:`calibrate` (0 to 6 KV-block iterations, step 0.05).
+OVERHEAD_BLOCKS_GRID: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(121))
+
+#: attention_softmax_cycles grid of :func:`calibrate` (0 to 0.25 cycles per score, step 0.001).
+SOFTMAX_CYCLES_GRID: tuple[float, ...] = tuple(round(0.001 * i, 3) for i in range(251))
 
 #: Smallest dimension of a GEMM fit row that sets a family's mma_efficiency; a 16-bit fit row with a smaller
 #: dimension sets its tile_overhead_s instead (a tile's main loop there is short enough for the rest to show).
@@ -186,6 +208,11 @@ def predict(row: dict, *, overrides: dict[str, Any] | None = None) -> float | No
     if "attention" in name and "tflop" in metric:
         if "flashattention" not in name:
             raise Skip("only flash-style attention kernels are modelled")
+        if any(t in name for t in SM80_ATTENTION_KERNELS):
+            fam = ChipParams.from_chip(chip_for_hardware(row["hardware"])).family[0]
+            if fam in NEWER_THAN_SM80:
+                raise Skip(f"FlashAttention-2's CUDA kernels are built for sm80: on {fam} they run without the chip's "
+                           "own matrix instructions (wgmma, tcgen05), which no family parameter describes")
         causal = cfg.get("causal", "").lower().startswith(("true", "1", "yes"))
         b, h, s, d = (_int(cfg, k) for k in ("batch", "heads", "seq", "head_dim"))
         # grouped-query K/V heads and a V head dimension other than Q/K's, where the row states them
@@ -375,15 +402,52 @@ def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
         narrow = [r for r in rs if _dtype(r) in _NARROW and "mma_8bit_ratio" not in _library_values(r, fam)]
         if narrow and has_wide:
             out[fam]["mma_8bit_ratio"] = _match(narrow, out[fam], "mma_8bit_ratio", start=0.7, cap=math.inf)
-    if attn:
-        fam = ChipParams.from_chip(chip_for_hardware(attn[0]["hardware"])).family[0]
+    by_fam: dict[str, list[dict]] = {}
+    for r in attn:
+        by_fam.setdefault(ChipParams.from_chip(chip_for_hardware(r["hardware"])).family[0], []).append(r)
+    for fam, rs in by_fam.items():
         base = {k: v for k, v in out.get(fam, {}).items() if k in ("mma_efficiency", "tile_overhead_s")}
-        best = (math.inf, 0.0, 0.0)
-        for c in np.arange(0.0, 6.0001, 0.05):
-            ratio = _match(attn, {**base, "attention_overhead_blocks": c}, "attention_mma_ratio", steps=3)
-            e = _log_err(attn, {**base, "attention_overhead_blocks": c, "attention_mma_ratio": ratio})
-            loss = float(np.sum(np.abs(e)))
-            if loss < best[0]:
-                best = (loss, float(c), ratio)
-        out.setdefault(fam, {}).update(attention_overhead_blocks=best[1], attention_mma_ratio=best[2])
+        out.setdefault(fam, {}).update(_fit_attention(rs, base))
     return out
+
+
+def _efficiency(row: dict, base: dict[str, float]) -> float:
+    """The GEMM efficiency a row of the family is predicted with: ``base``'s fitted value, else the family's."""
+    return float(base.get("mma_efficiency", ChipParams.from_chip(chip_for_hardware(row["hardware"])).mma_efficiency[0]))
+
+
+def _softmax_bound(row: dict) -> bool:
+    """An attention row whose scores carry little matrix work (head dimension 64 or less, or 8-bit operands): where
+    the softmax's own work per score may bound a block (perf.attention)."""
+    return _int(parse_config(row["config"]), "head_dim") <= 64 or _dtype(row) in _NARROW
+
+
+def _fit_attention(rows: list[dict], base: dict[str, float]) -> dict[str, float]:
+    """A family's attention parameters fitted on its attention fit rows, with ``base`` (its GEMM values) in place.
+    ``attention_overhead_blocks`` on OVERHEAD_BLOCKS_GRID with ``attention_mma_ratio`` the geometric-mean match at each
+    point, the pair of least summed |log error| on the rows whose matrix work bounds them (16-bit, head dimension
+    above 64); ``attention_softmax_cycles``, where the family has softmax-bound fit rows (:func:`_softmax_bound`), the
+    SOFTMAX_CYCLES_GRID value of least mean |log error| on those, the pair in place; the two steps alternate until
+    neither moves (the softmax bound can reach the other rows too)."""
+    main = [r for r in rows if not _softmax_bound(r)]
+    soft = [r for r in rows if _softmax_bound(r)]
+    fitted: dict[str, float] = {"attention_softmax_cycles": 0.0} if soft else {}
+    for _ in range(5):
+        before = dict(fitted)
+        if main:
+            best = (math.inf, 0.0, 0.0)
+            for c in OVERHEAD_BLOCKS_GRID:
+                pt = {**base, **fitted, "attention_overhead_blocks": c}
+                # the ratio is relative to the GEMM efficiency: capped where the loop would reach the peak
+                ratio = _match(main, pt, "attention_mma_ratio", steps=3, cap=1.0 / _efficiency(main[0], base))
+                loss = float(np.sum(np.abs(_log_err(main, {**pt, "attention_mma_ratio": ratio}))))
+                if loss < best[0]:
+                    best = (loss, c, ratio)
+            fitted.update(attention_overhead_blocks=best[1], attention_mma_ratio=best[2])
+        if soft:
+            losses = [(float(np.mean(np.abs(_log_err(soft, {**base, **fitted, "attention_softmax_cycles": q})))), q)
+                      for q in SOFTMAX_CYCLES_GRID]
+            fitted["attention_softmax_cycles"] = min(losses)[1]
+        if fitted == before or not (main and soft):
+            break
+    return fitted
