@@ -124,9 +124,9 @@ def test_no_reserved_or_already_cited_source():
         for b in bad:
             assert b not in s, (r["id"], b)
     # no earlier measurement file cites these publications (later batches may read other documents of the same
-    # repositories: the seventh and eighth batches read other rocm-blogs posts)
+    # repositories: the seventh and eighth batches read other rocm-blogs posts, the sixteenth other tritonbench threads)
     assert_cited_only_by(FILE, ("rocm-blogs", "rocm.blogs", "meta-pytorch/tritonbench", "jetstream-pytorch"),
-                         also=("fresh7", "fresh8"))
+                         also=("fresh7", "fresh8", "fresh16"))
 
 
 def test_every_row_is_held_out():
