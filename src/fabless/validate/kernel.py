@@ -58,6 +58,10 @@ gaudi-perf matmul benchmark (published_fresh9_kc.csv) fit intel-gaudi2 by the sa
 ``mma_efficiency`` was a step-level value fitted on training and decode rows by a script now removed). CDNA 4
 (MI355X) takes CDNA 3's rule on HipKittens' MI355X torch.matmul GEMMs (published_fresh15_kc.csv, all five of that
 series: ``mma_efficiency`` and ``sync_round_trip_s`` together, since stop 50; before, default-gpu's assumption).
+The sixteenth batch's flash-attention rows (published_fresh16_kc.csv) fit each family's ``attention_softmax_cycles``
+on its native kernels' rows (cuDNN, FlashAttention-3/4) at head dimension 64 or with 8-bit operands, every other one
+from the first (Hopper on H200, Blackwell on GB200 FP8); the rule's Blackwell ratio and overhead fit was not landed
+(fresh16_kc_scores.md). FlashAttention-2's sm80 kernels are skipped on Hopper and Blackwell (SM80_ATTENTION_KERNELS).
 """
 
 from __future__ import annotations
@@ -366,8 +370,10 @@ def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
     ``mma_8bit_ratio``: then likewise on the family's 8-bit fit rows that no kernel library of
     theirs sets a ratio for (Blackwell's GB200 FP8 rows: data/perf/libraries.yaml has no Blackwell
     entry), with that efficiency in place.
-    Hopper attention: a grid over ``attention_overhead_blocks`` (0 to 6, step 0.05), with
-    ``attention_mma_ratio`` the geometric-mean match at each, minimising the summed |log error|."""
+    Attention, per family with attention fit rows (:func:`_fit_attention`): ``attention_overhead_blocks`` on a grid
+    (0 to 6, step 0.05) with ``attention_mma_ratio`` the geometric-mean match at each, minimising the summed |log
+    error| on the rows its matrix products bound, and ``attention_softmax_cycles`` on the rows the softmax may bound
+    (head dimension 64, 8-bit operands)."""
     rows = [r for r in (rows if rows is not None else kernel_rows()) if r["id"] in FIT_IDS]
     gemm = [r for r in rows if str(r["model_or_kernel"]).lower().startswith("gemm")]
     attn = [r for r in rows if "attention" in str(r["model_or_kernel"]).lower()]
