@@ -22,8 +22,8 @@ products at ``core_rate = peak / cores x sustained/boost clock x mma_efficiency 
 attention_mma_ratio``, times the fraction of the matrix unit a head dimension fills (a 64-wide
 head on a 128-row array uses half of it), or its B² scores' softmax (exponential, running max,
 scale, sum: the same per score whatever the head dimension) where that is longer: at head
-dimension 64, or with 8-bit operands, a score carries half the matrix work. Memory is Q, K, V and O once (K/V blocks are re-read from
-L2, not HBM).
+dimension 64, or with 8-bit operands, a score carries half the matrix work. Memory is Q, K, V
+and O once (K/V blocks are re-read from L2, not HBM).
 
 **Decode** (a few new tokens against a KV cache): the heads of a GQA group are stacked into
 the rows of one matrix multiply (``q_len x heads / kv_heads`` rows), which fill a matrix
@@ -203,9 +203,10 @@ def _attention(xp, d, peak, batch, q_len, kv_len, heads, head_dim, dv, causal, p
             # waves of work units; a wave lasts at least as long as its longest unit
             return xp.maximum(waves * (mean_blocks + c), max_blocks + c) * block_s, waves
 
+        softmax_s = d.attention_softmax_cycles / d.sustained_clock_hz  # a score's softmax, seconds per core
         if one:
             compute, waves_out = prefill(d.attention_block, d.cores, rate, dim_fill, d.attention_overhead_blocks,
-                                         d.attention_softmax_cycles / d.sustained_clock_hz)
+                                         softmax_s)
             block = np.array([d.attention_block])
         else:
             compute = np.empty(len(d))
@@ -215,8 +216,7 @@ def _attention(xp, d, peak, batch, q_len, kv_len, heads, head_dim, dv, causal, p
             for blk in uniq:
                 sel = slice(None) if len(uniq) == 1 else block == blk
                 compute[sel], waves_out[sel] = prefill(blk, d.cores[sel], rate[sel], dim_fill[sel],
-                                                       d.attention_overhead_blocks[sel],
-                                                       (d.attention_softmax_cycles / d.sustained_clock_hz)[sel])
+                                                       d.attention_overhead_blocks[sel], softmax_s[sel])
         tiling.update(block=block, waves=wrap(waves_out), work_units=batch * heads * -(-q_len // block),
                       head_dim_fill=wrap(dim_fill))
     else:

@@ -548,9 +548,10 @@ class ChipParams:
             if np.any(~(a > 0)) or np.any(a > 1):
                 raise FablessError(f"{name} must be in (0, 1], got {a[~((a > 0) & (a <= 1))][0]:g}")
         a = self.attention_mma_ratio * self.mma_efficiency
-        if np.any(~(a > 0)) or np.any(a > 1 + 1e-12):
+        bad = ~((a > 0) & (a <= 1 + 1e-12))  # the product of two rounded fractions may pass 1 by a rounding error
+        if np.any(bad):
             raise FablessError("attention_mma_ratio x mma_efficiency (the attention loop's fraction of the peak) must be "
-                               f"in (0, 1], got {a[~((a > 0) & (a <= 1 + 1e-12))][0]:g}")
+                               f"in (0, 1], got {a[bad][0]:g}")
         for name in ("cores", "mu_count", "boost_clock_hz", "sustained_clock_hz", "hbm_bytes_per_s"):
             a = getattr(self, name)
             if np.any(~(a > 0)):

@@ -186,9 +186,14 @@ def _timing(cfg: dict) -> str:
     return t
 
 
+def _row_chip(row: dict) -> ChipParams:
+    """The parameters of the chip preset a row's hardware text means (hardware_map.Unmapped where none)."""
+    return ChipParams.from_chip(chip_for_hardware(row["hardware"]))
+
+
 def _params(row: dict, overrides: dict[str, Any] | None, cfg: dict) -> ChipParams:
     # a row measured with a named kernel library (data/perf/libraries.yaml) is predicted with it
-    p = with_library(ChipParams.from_chip(chip_for_hardware(row["hardware"])), library_for_source(row.get("source", "")))
+    p = with_library(_row_chip(row), library_for_source(row.get("source", "")))
     p = p.replace(**overrides) if overrides else p
     # the fixed cost per kernel that the row's timing method sees (ChipParams.timed)
     return p.timed(_timing(cfg))
@@ -212,11 +217,9 @@ def predict(row: dict, *, overrides: dict[str, Any] | None = None) -> float | No
     if "attention" in name and "tflop" in metric:
         if "flashattention" not in name:
             raise Skip("only flash-style attention kernels are modelled")
-        if any(t in name for t in SM80_ATTENTION_KERNELS):
-            fam = ChipParams.from_chip(chip_for_hardware(row["hardware"])).family[0]
-            if fam in NEWER_THAN_SM80:
-                raise Skip(f"FlashAttention-2's CUDA kernels are built for sm80: on {fam} they run without the chip's "
-                           "own matrix instructions (wgmma, tcgen05), which no family parameter describes")
+        if any(t in name for t in SM80_ATTENTION_KERNELS) and (fam := _row_chip(row).family[0]) in NEWER_THAN_SM80:
+            raise Skip(f"FlashAttention-2's CUDA kernels are built for sm80: on {fam} they run without the chip's "
+                       "own matrix instructions (wgmma, tcgen05), which no family parameter describes")
         causal = cfg.get("causal", "").lower().startswith(("true", "1", "yes"))
         b, h, s, d = (_int(cfg, k) for k in ("batch", "heads", "seq", "head_dim"))
         # grouped-query K/V heads and a V head dimension other than Q/K's, where the row states them
@@ -328,7 +331,7 @@ def _library_fit_rows(lib, rows: list[dict] | None = None) -> dict[str, list[dic
     for r in (rows if rows is not None else kernel_rows()):
         if (r["id"] in FIT_IDS and library_for_source(r.get("source", "")) == lib
                 and str(r["model_or_kernel"]).lower().startswith("gemm") and _dtype(r) not in _NARROW):
-            by_family.setdefault(ChipParams.from_chip(chip_for_hardware(r["hardware"])).family[0], []).append(r)
+            by_family.setdefault(_row_chip(r).family[0], []).append(r)
     return by_family
 
 
@@ -382,7 +385,7 @@ def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
     systolic: dict[str, bool] = {}  # the family's matrix-unit kind
     for r in gemm:
         try:
-            chip = ChipParams.from_chip(chip_for_hardware(r["hardware"]))
+            chip = _row_chip(r)
         except Unmapped:
             continue  # its preset is not in this build: nothing to fit
         fam = chip.family[0]
@@ -410,16 +413,11 @@ def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
             out[fam]["mma_8bit_ratio"] = _match(narrow, out[fam], "mma_8bit_ratio", start=0.7, cap=math.inf)
     by_fam: dict[str, list[dict]] = {}
     for r in attn:
-        by_fam.setdefault(ChipParams.from_chip(chip_for_hardware(r["hardware"])).family[0], []).append(r)
+        by_fam.setdefault(_row_chip(r).family[0], []).append(r)
     for fam, rs in by_fam.items():
         base = {k: v for k, v in out.get(fam, {}).items() if k in ("mma_efficiency", "tile_overhead_s")}
         out.setdefault(fam, {}).update(_fit_attention(rs, base))
     return out
-
-
-def _efficiency(row: dict, base: dict[str, float]) -> float:
-    """The GEMM efficiency a row of the family is predicted with: ``base``'s fitted value, else the family's."""
-    return float(base.get("mma_efficiency", ChipParams.from_chip(chip_for_hardware(row["hardware"])).mma_efficiency[0]))
 
 
 def _softmax_bound(row: dict) -> bool:
@@ -438,14 +436,17 @@ def _fit_attention(rows: list[dict], base: dict[str, float]) -> dict[str, float]
     main = [r for r in rows if not _softmax_bound(r)]
     soft = [r for r in rows if _softmax_bound(r)]
     fitted: dict[str, float] = {"attention_softmax_cycles": 0.0} if soft else {}
+    if main:
+        # the ratio is relative to the GEMM efficiency the rows are predicted with (``base``'s fitted value, else the
+        # family's): capped where the loop would reach the peak
+        cap = 1.0 / float(base.get("mma_efficiency", _row_chip(main[0]).mma_efficiency[0]))
     for _ in range(5):
         before = dict(fitted)
         if main:
             best = (math.inf, 0.0, 0.0)
             for c in OVERHEAD_BLOCKS_GRID:
                 pt = {**base, **fitted, "attention_overhead_blocks": c}
-                # the ratio is relative to the GEMM efficiency: capped where the loop would reach the peak
-                ratio = _match(main, pt, "attention_mma_ratio", steps=3, cap=1.0 / _efficiency(main[0], base))
+                ratio = _match(main, pt, "attention_mma_ratio", steps=3, cap=cap)
                 loss = float(np.sum(np.abs(_log_err(main, {**pt, "attention_mma_ratio": ratio}))))
                 if loss < best[0]:
                     best = (loss, c, ratio)
