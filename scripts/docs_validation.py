@@ -129,6 +129,10 @@ BATCH_TEXT = {
                   "dimensions 64-256 on A100, H100, H200, B200, GB200 and MI355X from cuDNN's committed benchmark results and "
                   "flash-attention, Triton, tritonbench and FlyDSL threads, scored once before any change; their first "
                   "scores are in fresh16_kc_scores.md; rows a later fit took are named there; included in the tables above)"),
+    "-fresh17-": ("The seventeenth unseen-data batch alone (ids `*-fresh17-*`: flash-attention backward kernels on H200, GB200 "
+                  "and GB300, and forward kernels on GB300, from cuDNN's committed training-suite benchmark results, scored "
+                  "once before any change; their first scores are in fresh17_kc_scores.md; rows a later fit took are named "
+                  "there; included in the tables above)"),
 }
 
 

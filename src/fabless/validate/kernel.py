@@ -62,6 +62,8 @@ The sixteenth batch's flash-attention rows (published_fresh16_kc.csv) fit each f
 on its native kernels' rows (cuDNN, FlashAttention-3/4) at head dimension 64 or with 8-bit operands, every other one
 from the first (Hopper on H200, Blackwell on GB200 FP8); the rule's Blackwell ratio and overhead fit was not landed
 (fresh16_kc_scores.md). FlashAttention-2's sm80 kernels are skipped on Hopper and Blackwell (SM80_ATTENTION_KERNELS).
+An attention backward row (published_fresh17_kc.csv) is timed as the training engine times an attention op's backward
+(perf.ops.op_time, pass ``bwd``), against the rows' five-product FLOP count (:func:`attention_backward_flops`).
 """
 
 from __future__ import annotations
@@ -74,10 +76,12 @@ import numpy as np
 from fabless.perf.attention import attention_time
 from fabless.perf.gemm import gemm_time
 from fabless.perf.memory import hbm_read_time, memcpy_time
+from fabless.perf.ops import op_time
 from fabless.perf.libraries import libraries, library, library_for_source, with_library
 from fabless.perf.params import TIMING_METHODS, ChipParams
 from fabless.validate.core import Skip, load_rows, parse_config
 from fabless.validate.hardware_map import Unmapped, chip_for_hardware
+from fabless.workload.ops import Attention
 
 #: Rows the parameters in data/perf/families.yaml were fitted on (see the module docstring).
 FIT_IDS: frozenset[str] = frozenset({
@@ -225,6 +229,8 @@ def predict(row: dict, *, overrides: dict[str, Any] | None = None) -> float | No
         # grouped-query K/V heads and a V head dimension other than Q/K's, where the row states them
         kvh, dv = (_int(cfg, k) if k in cfg else None for k in ("kv_heads", "v_head_dim"))
         p = _params(row, overrides, cfg)
+        if "attention backward" in name:
+            return _attention_backward_tflops(b, s, h, d, kvh, dv, causal, _dtype(row), p)
         r = attention_time(b, s, s, h, d, p, _dtype(row), kv_heads=kvh, v_head_dim=dv, causal=causal, phase="prefill")
         return float(r.achieved_flops_per_s[0] / 1e12)
     if name.startswith("hbm copy") and "hbm bandwidth" in metric:
@@ -418,6 +424,24 @@ def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
         base = {k: v for k, v in out.get(fam, {}).items() if k in ("mma_efficiency", "tile_overhead_s")}
         out.setdefault(fam, {}).update(_fit_attention(rs, base))
     return out
+
+
+def attention_backward_flops(batch: int, seq: int, heads: int, head_dim: int, v_head_dim: int, causal: bool) -> float:
+    """FLOPs of a flash-attention backward as the measurement rows count them: five matrix products per visible score
+    (S = Q Kᵀ recomputed, dP = dO Vᵀ, dV = Pᵀ dO, dQ = dS K, dK = dSᵀ Q), 2 x (3 x head_dim + 2 x v_head_dim) FLOPs a
+    score and head, seq² scores halved when causal."""
+    pairs = seq * seq / 2 if causal else seq * seq
+    return 2.0 * batch * heads * pairs * (3 * head_dim + 2 * v_head_dim)
+
+
+def _attention_backward_tflops(b: int, s: int, h: int, d: int, kvh: int | None, dv: int | None, causal: bool,
+                               dtype: str, p: ChipParams) -> float:
+    """A flash-attention backward row's TFLOP/s: the time the training engine gives the backward of an attention op
+    (perf.ops.op_time, pass bwd), against the rows' five-product count (:func:`attention_backward_flops`)."""
+    op = Attention("attention", b, s, s, h, kvh or h, d, dv or d, causal=causal, phase="train", dtype=dtype,
+                   kv_dtype=dtype, pass_="bwd")
+    t = float(op_time(op, p).time_s[0])
+    return attention_backward_flops(b, s, h, d, dv or d, causal) / t / 1e12
 
 
 def _softmax_bound(row: dict) -> bool:

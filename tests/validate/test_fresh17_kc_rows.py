@@ -1,0 +1,83 @@
+"""The seventeenth unseen-data check's kernel rows (published_fresh17_kc.csv): flash-attention backward kernels on H200,
+GB200 and GB300 and forward kernels on GB300, from cuDNN's committed training-suite results, each cited with its file
+and commit, values checked by hand against the source's printed times, and every row held out but the fit rows
+fresh17_kc_scores.md names."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from fabless.validate import comm, kernel
+from fabless.validate.core import parse_config
+from fabless.validate.hardware_map import preset_for_hardware
+from tests.conftest import assert_unseen_rows_held_out, rows_of
+
+FILE = "published_fresh17_kc.csv"
+ROWS, BY_ID = rows_of(FILE)
+
+# NVIDIA/cudnn-frontend benchmark/sdpa_benchmark_training/results/llama3.1/gb200/llama3.1_20260424_100750.csv at
+# fb682ce7, bfloat16, batch 2, 64 query / 8 KV heads, head 128, seq 32768, non-deterministic backward:
+# mask -> (bwd time_ms, printed tflops)
+GB200_BWD = {"true": (71.756, 1226.0), "false": (139.364, 1262.0)}
+# .../h200_919_only_cudnn/llama3.1_20260227_034703.csv, bfloat16, batch 1, seq 32768 (profile_pass both):
+# mask -> (bwd_time_ms, bwd_tflops)
+H200_BWD = {"true": (75.688, 581.0), "false": (153.841, 572.0)}
+
+#: rows a fit took, by the rule fresh17_kc_scores.md fixed before fitting (none at the batch's own commit)
+FIT: set[str] = set()
+
+
+def _row(hardware: str, batch: int, causal: str) -> dict:
+    return next(r for r in ROWS if r["hardware"].startswith(hardware) and "backward" in r["model_or_kernel"]
+                and r["precision"] == "BF16" and parse_config(r["config"])["seq"] == "32768"
+                and parse_config(r["config"])["batch"] == str(batch) and parse_config(r["config"])["causal"] == causal)
+
+
+def test_the_file_holds_the_collected_rows():
+    assert len(ROWS) == 181 and [r["id"] for r in ROWS] == [f"kernel-fresh17-{i:03d}" for i in range(1, 182)]
+    for r in ROWS:
+        assert r["category"] == "kernel" and int(r["n_chips"]) == 1, r["id"]
+        assert "attention" in r["model_or_kernel"] and r["metric"] == "achieved TFLOP/s", r["id"]
+        assert re.search(r"@ [0-9a-f]{40}", r["source"]) and "sdpa_benchmark_training/results/" in r["source"], r["id"]
+        assert parse_config(r["config"])["timing"] == "device_trace", r["id"]
+    passes = [("backward" in r["model_or_kernel"]) for r in ROWS]
+    assert sum(passes) == 100  # 16-bit and FP8 backward rows: 20 + 20 of each Blackwell file's Llama and DSv3, 20 on H200
+
+
+@pytest.mark.parametrize("causal", ["true", "false"])
+def test_gb200_backward_rows_match_the_source_and_the_five_product_count(causal):
+    ms, printed = GB200_BWD[causal]
+    r = _row("NVIDIA GB200", 2, causal)
+    # by hand: 2 x batch 2 x 64 heads x scores x (3 x 128 + 2 x 128) over the time; the script counts S(S+1)/2 causal
+    scores_script = 32768 * 32769 / 2 if causal == "true" else 32768 ** 2
+    assert 2 * 2 * 64 * scores_script * 640 / (ms * 1e-3) / 1e12 == pytest.approx(printed, rel=1e-3)
+    scores = 32768 ** 2 / 2 if causal == "true" else 32768 ** 2
+    assert float(r["value"]) == pytest.approx(2 * 2 * 64 * scores * 640 / (ms * 1e-3) / 1e12, abs=0.06)
+
+
+@pytest.mark.parametrize("causal", ["true", "false"])
+def test_h200_backward_rows_match_the_source(causal):
+    ms, printed = H200_BWD[causal]
+    r = _row("NVIDIA H200", 1, causal)
+    scores = 32768 ** 2 / 2 if causal == "true" else 32768 ** 2
+    assert float(r["value"]) == pytest.approx(printed, rel=0.002)
+    assert float(r["value"]) == pytest.approx(2 * 64 * scores * 640 / (ms * 1e-3) / 1e12, abs=0.06)
+
+
+def test_backward_flops_by_hand():
+    # DeepSeek-V3's MLA training shape: Q.K head 192, V head 128 -> 2 x (3 x 192 + 2 x 128) = 1664 FLOPs a score and head
+    assert kernel.attention_backward_flops(2, 4096, 128, 192, 128, causal=True) == 2 * 128 * 4096 ** 2 / 2 * 1664
+    assert kernel.attention_backward_flops(1, 1024, 8, 128, 128, causal=False) == 8 * 1024 ** 2 * 1280
+
+
+def test_the_parts_map_to_their_presets():
+    for r in ROWS:
+        assert preset_for_hardware(r["hardware"])[0] in ("gb200", "gb300", "h200-sxm"), r["id"]
+
+
+def test_every_row_is_held_out_but_the_fit_rows():
+    ids = set(BY_ID)
+    assert ids & (kernel.FIT_IDS | comm.FIT_IDS) == FIT
+    assert_unseen_rows_held_out(ids - FIT, "-fresh17-")
