@@ -219,6 +219,8 @@ FAMILY_PARAMS = (
     ("attention_softmax_cycles", "cycles of one core per attention score for the softmax work the matrix products cannot "
                                  "hide (a block takes at least block² x this / clock; binds at head dimension 64 and "
                                  "with 8-bit operands)"),
+    ("attention_bwd_time_ratio", "a flash-attention backward's time over its forward's at the same shape (five matrix "
+                                 "products against two, the scores and softmax recomputed, dS converted, dQ accumulated)"),
     ("tile_sram_fraction", "part of a core's scratchpad usable for tiles"),
     ("pow2_tiles_only", "1: the family's GEMM libraries tile the output only in power-of-two sides (no 192-wide "
                         "tile); 0: every GPU tile candidate"),

@@ -25,11 +25,16 @@ B200_CUDNN = {2048: (0.075104, 914.991), 4096: (0.228771, 1201.542), 8192: (0.78
 # (fwd_time_ms, fwd_tflops)
 H200_FP8 = {16384: (8.335, 1055.0), 8192: (2.149, 1023.0), 4096: (0.565, 973.0), 2048: (0.158, 870.0)}
 
-#: rows a fit took, by the rule fresh16_kc_scores.md fixed before fitting: the native-kernel rows at head dimension 64
+#: the second Blackwell rule's fit rows (fresh16_kc_scores.md, written after the first rule's fit ran to the peak)
+BLACKWELL_RULE2 = {"kernel-fresh16-095", "kernel-fresh16-097", "kernel-fresh16-099", "kernel-fresh16-102",
+                   "kernel-fresh16-105", "kernel-fresh16-108"}
+
+#: rows a fit took, by the rules fresh16_kc_scores.md fixed before fitting: the native-kernel rows at head dimension 64
 #: or with 8-bit operands, every other from the first (H200 cuDNN -> nvidia-hopper, GB200 cuDNN FP8 -> nvidia-blackwell
-#: attention_softmax_cycles); the rule's B200 ratio fit was not landed, so its rows stay held out
+#: attention_softmax_cycles); the first rule's B200 ratio fit was not landed, so its rows stay held out; the second
+#: Blackwell rule's GB200 training-suite 16-bit rows, every other from the first (its ratio and overhead)
 FIT = {"kernel-fresh16-089", "kernel-fresh16-091", "kernel-fresh16-093", "kernel-fresh16-113", "kernel-fresh16-119",
-       "kernel-fresh16-101", "kernel-fresh16-107"}
+       "kernel-fresh16-101", "kernel-fresh16-107", *BLACKWELL_RULE2}
 
 
 def test_the_file_holds_the_collected_rows():
@@ -91,6 +96,12 @@ def test_the_fit_rows_follow_the_rule():
                  and "open-source" not in r["model_or_kernel"]
                  and (parse_config(r["config"])["head_dim"] == "64" or r["precision"] == "FP8")]
         assert cands[0::2] == [f"kernel-fresh16-{i}" for i in fit], preset
+
+
+def test_the_second_blackwell_rule_takes_every_other_gb200_training_suite_row():
+    cands = [r["id"] for r in ROWS if r["hardware"] == "NVIDIA GB200" and "sdpa_benchmark_training" in r["source"]
+             and r["precision"] == "BF16"]
+    assert set(cands[0::2]) == BLACKWELL_RULE2
 
 
 def test_flashattention2_kernels_are_out_of_scope_on_hopper_and_blackwell_only():

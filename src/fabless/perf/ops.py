@@ -11,7 +11,8 @@ ExpertMatMul       grouped GEMM: one GEMM of ``tokens_per_expert`` rows per expe
 Conv               implicit GEMM: m = batch x output pixels, n = out_ch / groups,
                    k = in_ch / groups x kernel area, one GEMM per group
 Attention          :func:`attention.attention_time`; a sliding window caps the keys; the
-                   backward pass (2x the FLOPs, Q/K/V/O/dO read) scales compute and memory;
+                   backward pass (``attention_bwd_time_ratio`` x the forward's compute, Q/K/V/O/dO
+                   read) scales compute and memory;
                    ``fused=False``: :func:`attention.unfused_attention_time` (scores in HBM)
 Norm, Softmax,     memory-bound kernels (:mod:`memory`); a norm's backward streams its own
 Elementwise, ...   bytes (x and dy read, dx written) with twice the forward's FLOPs
@@ -121,7 +122,8 @@ def op_time(op, chip: ChipParams, *, model: str = "detailed") -> OpTime:
             fwd_bytes = attention_bytes(op.batch, op.q_len, kv_len, op.heads, op.head_dim_qk, op.kv_heads,
                                         op.head_dim_v, op.dtype, op.kv_shared)
             scale_m = op.bytes / fwd_bytes if fwd_bytes else 1.0
-            compute, memory = r.compute_s * 2.0, r.memory_s * scale_m
+            # the backward's own time over the forward's (a family parameter, measured where rows show it)
+            compute, memory = r.compute_s * chip.attention_bwd_time_ratio, r.memory_s * scale_m
             r = replace(r, compute_s=compute, memory_s=memory, time_s=r.overhead_s + np.maximum(compute, memory),
                         flops=r.flops * 2.0, bytes=r.bytes * scale_m)
         return r

@@ -60,10 +60,13 @@ gaudi-perf matmul benchmark (published_fresh9_kc.csv) fit intel-gaudi2 by the sa
 series: ``mma_efficiency`` and ``sync_round_trip_s`` together, since stop 50; before, default-gpu's assumption).
 The sixteenth batch's flash-attention rows (published_fresh16_kc.csv) fit each family's ``attention_softmax_cycles``
 on its native kernels' rows (cuDNN, FlashAttention-3/4) at head dimension 64 or with 8-bit operands, every other one
-from the first (Hopper on H200, Blackwell on GB200 FP8); the rule's Blackwell ratio and overhead fit was not landed
-(fresh16_kc_scores.md). FlashAttention-2's sm80 kernels are skipped on Hopper and Blackwell (SM80_ATTENTION_KERNELS).
+from the first (Hopper on H200, Blackwell on GB200 FP8); Blackwell's ratio and overhead are fitted by the batch's second
+rule, on GB200's cuDNN training-suite 16-bit rows (the first, on B200's paged rows, ran to the peak:
+fresh16_kc_scores.md). FlashAttention-2's sm80 kernels are skipped on Hopper and Blackwell (SM80_ATTENTION_KERNELS).
 An attention backward row (published_fresh17_kc.csv) is timed as the training engine times an attention op's backward
-(perf.ops.op_time, pass ``bwd``), against the rows' five-product FLOP count (:func:`attention_backward_flops`).
+(perf.ops.op_time, pass ``bwd``: ``attention_bwd_time_ratio`` forward times), against the rows' five-product FLOP count
+(:func:`attention_backward_flops`); the 16-bit rows of H200 and GB200, every other one from the first, fit that ratio
+for Hopper and Blackwell (BWD_FIT_IDS); 8-bit backward rows are skipped (the engine runs attention in 16 bits).
 """
 
 from __future__ import annotations
@@ -82,6 +85,12 @@ from fabless.perf.params import TIMING_METHODS, ChipParams
 from fabless.validate.core import Skip, load_rows, parse_config
 from fabless.validate.hardware_map import Unmapped, chip_for_hardware
 from fabless.workload.ops import Attention
+
+#: The seventeenth batch's backward fit rows (published_fresh17_kc.csv): the 16-bit backward rows of H200 and of GB200,
+#: every other one in id order from the first (fresh17_kc_scores.md).
+BWD_FIT_IDS: tuple[str, ...] = tuple(f"kernel-fresh17-{i:03d}" for i in (
+    155, 162, 167, 172, 177,  # H200, cuDNN 9.19, Llama-3.1's shapes -> nvidia-hopper
+    2, 9, 14, 19, 24, 70, 78, 86, 94, 102))  # GB200, cuDNN 9.22, Llama-3.1's and DeepSeek-V3's -> nvidia-blackwell
 
 #: Rows the parameters in data/perf/families.yaml were fitted on (see the module docstring).
 FIT_IDS: frozenset[str] = frozenset({
@@ -113,10 +122,17 @@ FIT_IDS: frozenset[str] = frozenset({
     # flash-attention forward kernels of the sixteenth batch (published_fresh16_kc.csv), by the rule its scores file
     # fixed before fitting: each family's native-kernel rows (cuDNN, FlashAttention-3/4) at head dimension 64 or with
     # 8-bit operands, every other from the first -> its attention_softmax_cycles: H200 cuDNN (nvidia-hopper), GB200
-    # cuDNN FP8 (nvidia-blackwell). The rule's Blackwell ratio and overhead fit (B200 cuDNN 16-bit rows) is not
-    # landed: it runs to the peak (fresh16_kc_scores.md), so those rows stay held out
+    # cuDNN FP8 (nvidia-blackwell). The rule's Blackwell ratio and overhead fit (B200 cuDNN 16-bit rows) ran to the peak
+    # (fresh16_kc_scores.md) and those rows stay held out; the second rule, written before its fit, takes GB200's
+    # training-suite 16-bit rows, every other from the first -> nvidia-blackwell's ratio and overhead
     "kernel-fresh16-089", "kernel-fresh16-091", "kernel-fresh16-093", "kernel-fresh16-113", "kernel-fresh16-119",
     "kernel-fresh16-101", "kernel-fresh16-107",
+    "kernel-fresh16-095", "kernel-fresh16-097", "kernel-fresh16-099", "kernel-fresh16-102", "kernel-fresh16-105",
+    "kernel-fresh16-108",
+    # flash-attention backward kernels of the seventeenth batch (published_fresh17_kc.csv), by the rule its scores file
+    # fixed before fitting: each family's 16-bit backward rows of its one product with rows, every other from the
+    # first -> its attention_bwd_time_ratio: H200 (nvidia-hopper), GB200 (nvidia-blackwell)
+    *BWD_FIT_IDS,
 }) | frozenset(
     # B200 and H100 BF16 GEMMs of two framework tables (published_gemm_sweeps.csv) -> nvidia-blackwell and
     # nvidia-hopper mma_efficiency: 54 shapes per chip of the cuBLAS GEMMs the serving stacks run, in place of each
@@ -230,6 +246,10 @@ def predict(row: dict, *, overrides: dict[str, Any] | None = None) -> float | No
         kvh, dv = (_int(cfg, k) if k in cfg else None for k in ("kv_heads", "v_head_dim"))
         p = _params(row, overrides, cfg)
         if "attention backward" in name:
+            if _dtype(row) in _NARROW:
+                raise Skip("an 8-bit attention backward: the training engine runs attention in its activations' 16 bits, "
+                           "and cuDNN's 8-bit backward keeps no one relation to the 16-bit one (below it on H200, 1.4x "
+                           "above on GB200), which no family parameter describes")
             return _attention_backward_tflops(b, s, h, d, kvh, dv, causal, _dtype(row), p)
         r = attention_time(b, s, s, h, d, p, _dtype(row), kv_heads=kvh, v_head_dim=dv, causal=causal, phase="prefill")
         return float(r.achieved_flops_per_s[0] / 1e12)
@@ -382,7 +402,8 @@ def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
     Attention, per family with attention fit rows (:func:`_fit_attention`): ``attention_overhead_blocks`` on a grid
     (0 to 6, step 0.05) with ``attention_mma_ratio`` the geometric-mean match at each, minimising the summed |log
     error| on the rows its matrix products bound, and ``attention_softmax_cycles`` on the rows the softmax may bound
-    (head dimension 64, 8-bit operands)."""
+    (head dimension 64, 8-bit operands), on its forward rows; then ``attention_bwd_time_ratio`` on its backward rows,
+    the forward values in place (:func:`_fit_bwd_time_ratio`)."""
     rows = [r for r in (rows if rows is not None else kernel_rows()) if r["id"] in FIT_IDS]
     gemm = [r for r in rows if str(r["model_or_kernel"]).lower().startswith("gemm")]
     attn = [r for r in rows if "attention" in str(r["model_or_kernel"]).lower()]
@@ -422,8 +443,27 @@ def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
         by_fam.setdefault(_row_chip(r).family[0], []).append(r)
     for fam, rs in by_fam.items():
         base = {k: v for k, v in out.get(fam, {}).items() if k in ("mma_efficiency", "tile_overhead_s")}
-        out.setdefault(fam, {}).update(_fit_attention(rs, base))
+        fwd = [r for r in rs if not _is_backward(r)]
+        if fwd:
+            out.setdefault(fam, {}).update(_fit_attention(fwd, base))
+        bwd = [r for r in rs if _is_backward(r)]
+        if bwd:
+            out.setdefault(fam, {})["attention_bwd_time_ratio"] = _fit_bwd_time_ratio(bwd, {**base, **out[fam]})
     return out
+
+
+def _is_backward(row: dict) -> bool:
+    return "attention backward" in str(row["model_or_kernel"]).lower()
+
+
+def _fit_bwd_time_ratio(rows: list[dict], base: dict[str, float], steps: int = 6) -> float:
+    """``attention_bwd_time_ratio`` matched on backward rows in geometric mean, ``base`` (the family's forward
+    values) in place: a compute-bound backward's time is proportional to it, so each step scales it by the rows'
+    geometric mean of predicted / measured throughput."""
+    ratio = 2.0
+    for _ in range(steps):
+        ratio *= math.exp(float(np.mean(_log_err(rows, {**base, "attention_bwd_time_ratio": ratio}))))
+    return ratio
 
 
 def attention_backward_flops(batch: int, seq: int, heads: int, head_dim: int, v_head_dim: int, causal: bool) -> float:
