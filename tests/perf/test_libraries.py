@@ -116,3 +116,25 @@ def test_a_table_row_is_predicted_at_its_tables_rate():
     # and the two rows, measured 787.5 and 675.1 TFLOP/s, come out within 5% and 10% of the tables' rates
     assert kernel.predict(trt) == pytest.approx(float(trt["value"]), rel=0.05)
     assert kernel.predict(sgl) == pytest.approx(float(sgl["value"]), rel=0.10)
+
+
+def test_attention_kernel_libraries_match_the_kernel_text_and_scale_the_loop():
+    from fabless.perf.attention import attention_time
+
+    kernel = "Triton fused-attention tutorial kernel (triton_tutorial_flash_v2)"
+    assert library_for_source("pytorch/benchmark pull request #2296", kernel).name == "triton-tutorial-attention"
+    assert library_for_source("x", "Colfax CUTLASS FMHA for Hopper").name == "colfax-cutlass-fmha"
+    assert library_for_source("x", "FlashAttention-3 (hopper/)") is None
+    fam = ChipParams.from_chip("h100-sxm")
+    for name in ("triton-tutorial-attention", "colfax-cutlass-fmha"):
+        lib = with_library(fam, library(name))
+        r_lib, r_fam = float(lib.attention_mma_ratio[0]), float(fam.attention_mma_ratio[0])
+        assert 0.4 < r_lib < r_fam  # slower than the chip's own kernels (FlashAttention-3, cuDNN), by the fit
+        # a long 16-bit head-128 attention is bound by its products at both rates (the overhead is counted in
+        # block-times too), so its time scales by the ratio of the ratios, by hand
+        t_lib = float(attention_time(8, 8192, 8192, 16, 128, lib, causal=True).time_s[0])
+        t_fam = float(attention_time(8, 8192, 8192, 16, 128, fam, causal=True).time_s[0])
+        assert t_lib / t_fam == pytest.approx(r_fam / r_lib, rel=1e-3)
+        # on a family the library has no value for, the family's own ratio stays
+        mi = ChipParams.from_chip("mi300x")
+        assert with_library(mi, library(name)).attention_mma_ratio[0] == mi.attention_mma_ratio[0]

@@ -29,12 +29,17 @@ H200_FP8 = {16384: (8.335, 1055.0), 8192: (2.149, 1023.0), 4096: (0.565, 973.0),
 BLACKWELL_RULE2 = {"kernel-fresh16-095", "kernel-fresh16-097", "kernel-fresh16-099", "kernel-fresh16-102",
                    "kernel-fresh16-105", "kernel-fresh16-108"}
 
+#: the third rule's fit rows: each attention library's rows on a shipped preset, every other from the first (Triton's
+#: tutorial kernel, Colfax's CUTLASS FMHA, both on H100)
+LIBRARY_RULE3 = {"kernel-fresh16-164", "kernel-fresh16-169", "kernel-fresh16-175", "kernel-fresh16-181",
+                 "kernel-fresh16-170", "kernel-fresh16-176", "kernel-fresh16-182"}
+
 #: rows a fit took, by the rules fresh16_kc_scores.md fixed before fitting: the native-kernel rows at head dimension 64
 #: or with 8-bit operands, every other from the first (H200 cuDNN -> nvidia-hopper, GB200 cuDNN FP8 -> nvidia-blackwell
 #: attention_softmax_cycles); the first rule's B200 ratio fit was not landed, so its rows stay held out; the second
 #: Blackwell rule's GB200 training-suite 16-bit rows, every other from the first (its ratio and overhead)
 FIT = {"kernel-fresh16-089", "kernel-fresh16-091", "kernel-fresh16-093", "kernel-fresh16-113", "kernel-fresh16-119",
-       "kernel-fresh16-101", "kernel-fresh16-107", *BLACKWELL_RULE2}
+       "kernel-fresh16-101", "kernel-fresh16-107", *BLACKWELL_RULE2, *LIBRARY_RULE3}
 
 
 def test_the_file_holds_the_collected_rows():
@@ -104,6 +109,23 @@ def test_the_second_blackwell_rule_takes_every_other_gb200_training_suite_row():
     assert set(cands[0::2]) == BLACKWELL_RULE2
 
 
+def test_the_third_rule_takes_every_other_row_of_each_attention_library():
+    from fabless.perf.libraries import library_for_source
+
+    for name in ("triton-tutorial-attention", "colfax-cutlass-fmha"):
+        cands = []
+        for r in ROWS:
+            lib = library_for_source(r["source"], r["model_or_kernel"])
+            if lib is not None and lib.name == name and "model not stated" not in r["hardware"]:
+                try:
+                    kernel.predict(r)
+                except Unmapped:
+                    continue  # an unshipped preset (H100 PCIe)
+                cands.append(r["id"])
+        assert set(cands[0::2]) <= LIBRARY_RULE3 and not set(cands[1::2]) & LIBRARY_RULE3, name
+        assert len(cands) >= 6, name
+
+
 def test_flashattention2_kernels_are_out_of_scope_on_hopper_and_blackwell_only():
     from fabless.validate.core import Skip
 
@@ -116,3 +138,11 @@ def test_flashattention2_kernels_are_out_of_scope_on_hopper_and_blackwell_only()
             kernel.predict(r)
     on_a100 = [r for r in named if preset_for_hardware(r["hardware"])[0] == "a100-sxm"]
     assert len(on_a100) == 8 and all(kernel.predict(r) > 0 for r in on_a100)  # sm80 is A100's own architecture
+
+
+@pytest.mark.parametrize("name", ["triton-tutorial-attention", "colfax-cutlass-fmha"])
+def test_attention_library_ratios_are_what_their_fit_gives(name):
+    from fabless.perf.libraries import library
+
+    shipped = library(name).values_for("nvidia-hopper")["attention_mma_ratio"]
+    assert kernel.calibrate_library(name)["nvidia-hopper"]["attention_mma_ratio"] == pytest.approx(shipped, rel=0.01)

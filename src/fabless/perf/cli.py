@@ -175,10 +175,16 @@ def attention(chip: list[str] = CHIP, batch: int = typer.Option(1, "--batch", he
               phase: str = typer.Option("prefill", "--phase", help="prefill (flash kernel) or decode (reads the KV cache)."),
               causal: bool = typer.Option(False, "--causal", help="Causal mask (about half the work)."),
               mla: bool = typer.Option(False, "--mla", help="DeepSeek MLA: one latent KV head (head-dim 576, v-head-dim 512 unless given), read once."),
-              dtype: str = DTYPE, model: str = MODEL, explain: bool = EXPLAIN, json: bool = JSON) -> None:
+              dtype: str = DTYPE, model: str = MODEL, explain: bool = EXPLAIN, json: bool = JSON,
+              library: str = typer.Option(None, "--library", help="An attention kernel other than the chip's own, with its "
+                                          "own inner-loop rate (data/perf/libraries.yaml: triton-tutorial-attention, "
+                                          "colfax-cutlass-fmha); default: the chip's own kernels (FlashAttention-3, "
+                                          "cuDNN).")) -> None:
     """Fused (flash-style) attention, prefill or decode.
 
     Example: fabless op attention --chip h100-sxm --batch 8 --heads 16 --seq 2048 --head-dim 128 --causal
+
+    Example: fabless op attention --chip h100-sxm --batch 8 --heads 16 --seq 8192 --causal --library triton-tutorial-attention
     """
     _check_model(model)
     if phase not in ("prefill", "decode"):
@@ -196,6 +202,8 @@ def attention(chip: list[str] = CHIP, batch: int = typer.Option(1, "--batch", he
         v_head_dim = v_head_dim or 512
     q = q_len or (seq if phase == "prefill" else 1)
     p = ChipParams.from_chips(chip)
+    if library:
+        p = with_library(p, get_library(library))
     kw = dict(kv_heads=kv_heads, v_head_dim=v_head_dim, causal=causal, phase=phase, latent_kv=mla)
     res = attention_time(batch, q, seq, heads, head_dim, p, dtype, model=model, **kw)
     ref = attention_time(batch, q, seq, heads, head_dim, p, dtype, model="roofline", **kw)

@@ -1,9 +1,10 @@
 """Kernel libraries as an input: a benchmark harness's GEMM library, or one framework release's GEMM
 table, may reach a different share of a chip's peak (narrow 8-bit or 16-bit) and lose a different time
-per wave of tiles than the kernels the framework stacks run (``data/perf/libraries.yaml``).
+per wave of tiles than the kernels the framework stacks run; an attention kernel other than the chip's
+own (a tutorial's, an older one) runs its inner loop at its own rate (``data/perf/libraries.yaml``).
 
 :func:`with_library` returns chip parameters with the library's family values in place of the
-family's own; :func:`library_for_source` finds the library a measurement's source names.
+family's own; :func:`library_for_source` finds the library a measurement's source or kernel names.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from fabless.perf.params import ChipParams
 
 _PATH = Path(str(resources.files("fabless") / "data" / "perf" / "libraries.yaml"))
 #: Family fields a library may set.
-LIBRARY_FIELDS = ("mma_8bit_ratio", "mma_efficiency", "tile_overhead_s")
+LIBRARY_FIELDS = ("mma_8bit_ratio", "mma_efficiency", "tile_overhead_s", "attention_mma_ratio")
 
 
 @dataclass(frozen=True)
@@ -81,9 +82,9 @@ def library(name: str) -> Library:
     return libs[name]
 
 
-def library_for_source(source: str) -> Library | None:
-    """The library whose ``match`` text the measurement's source contains, if any."""
-    return next((lib for lib in libraries().values() if lib.match in str(source)), None)
+def library_for_source(source: str, kernel: str = "") -> Library | None:
+    """The library whose ``match`` text the measurement's source, or the kernel it names, contains, if any."""
+    return next((lib for lib in libraries().values() if lib.match in str(source) or lib.match in str(kernel)), None)
 
 
 def with_library(p: ChipParams, lib: Library | None) -> ChipParams:

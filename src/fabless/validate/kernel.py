@@ -133,6 +133,10 @@ FIT_IDS: frozenset[str] = frozenset({
     # fixed before fitting: each family's 16-bit backward rows of its one product with rows, every other from the
     # first -> its attention_bwd_time_ratio: H200 (nvidia-hopper), GB200 (nvidia-blackwell)
     *BWD_FIT_IDS,
+    # attention kernels other than the chip's own (data/perf/libraries.yaml), by the sixteenth batch's third rule: each
+    # library's rows on a shipped preset, every other from the first -> its attention_mma_ratio for the family
+    "kernel-fresh16-164", "kernel-fresh16-169", "kernel-fresh16-175", "kernel-fresh16-181",  # Triton tutorial, H100
+    "kernel-fresh16-170", "kernel-fresh16-176", "kernel-fresh16-182",  # Colfax CUTLASS FMHA, H100
 }) | frozenset(
     # B200 and H100 BF16 GEMMs of two framework tables (published_gemm_sweeps.csv) -> nvidia-blackwell and
     # nvidia-hopper mma_efficiency: 54 shapes per chip of the cuBLAS GEMMs the serving stacks run, in place of each
@@ -213,7 +217,7 @@ def _row_chip(row: dict) -> ChipParams:
 
 def _params(row: dict, overrides: dict[str, Any] | None, cfg: dict) -> ChipParams:
     # a row measured with a named kernel library (data/perf/libraries.yaml) is predicted with it
-    p = with_library(_row_chip(row), library_for_source(row.get("source", "")))
+    p = with_library(_row_chip(row), _row_library(row))
     p = p.replace(**overrides) if overrides else p
     # the fixed cost per kernel that the row's timing method sees (ChipParams.timed)
     return p.timed(_timing(cfg))
@@ -274,8 +278,13 @@ def _log_err(rows: list[dict], overrides: dict) -> np.ndarray:
 
 def _library_values(row: dict, family: str) -> dict[str, float]:
     """The values the kernel library a row was measured with sets for ``family`` (none: {})."""
-    lib = library_for_source(row.get("source", ""))
+    lib = _row_library(row)
     return lib.values_for(family) if lib is not None else {}
+
+
+def _row_library(row: dict):
+    """The kernel library (data/perf/libraries.yaml) a row's source or kernel names, if any."""
+    return library_for_source(row.get("source", ""), row.get("model_or_kernel", ""))
 
 
 def _match(rows: list[dict], base: dict[str, Any], key: str = "mma_efficiency", start: float = 0.8,
@@ -355,17 +364,30 @@ def _library_fit_rows(lib, rows: list[dict] | None = None) -> dict[str, list[dic
     family, in row order."""
     by_family: dict[str, list[dict]] = {}
     for r in (rows if rows is not None else kernel_rows()):
-        if (r["id"] in FIT_IDS and library_for_source(r.get("source", "")) == lib
+        if (r["id"] in FIT_IDS and _row_library(r) == lib
                 and str(r["model_or_kernel"]).lower().startswith("gemm") and _dtype(r) not in _NARROW):
             by_family.setdefault(_row_chip(r).family[0], []).append(r)
     return by_family
 
 
 def calibrate_library(name: str, rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
-    """Refit a GEMM-table library's 16-bit values (data/perf/libraries.yaml) on the FIT_IDS rows predicted
-    with it (:func:`library_for_source`), per chip family, by the rule the families' own values follow (:func:`calibrate`):
-    {family: {param: value}}. The rows are predicted with the library in place, each fitted value overriding it."""
-    return {fam: _fit_rate_and_overhead(rs, rs) for fam, rs in sorted(_library_fit_rows(library(name), rows).items())}
+    """Refit a library's values (data/perf/libraries.yaml) on the FIT_IDS rows predicted with it
+    (:func:`library_for_source`), per chip family, by the rule the families' own values follow (:func:`calibrate`):
+    a GEMM table's 16-bit efficiency and tile overhead; an attention kernel's ``attention_mma_ratio``, matched in
+    geometric mean on its forward rows with the family's other attention values in place. {family: {param: value}}.
+    The rows are predicted with the library in place, each fitted value overriding it."""
+    lib = library(name)
+    out = {fam: _fit_rate_and_overhead(rs, rs) for fam, rs in sorted(_library_fit_rows(lib, rows).items())}
+    attn: dict[str, list[dict]] = {}
+    for r in (rows if rows is not None else kernel_rows()):
+        if (r["id"] in FIT_IDS and _row_library(r) == lib and "attention" in str(r["model_or_kernel"]).lower()
+                and not _is_backward(r)):
+            attn.setdefault(_row_chip(r).family[0], []).append(r)
+    for fam, rs in sorted(attn.items()):
+        # capped where the loop would reach the peak, as the families' own ratio is
+        cap = 1.0 / float(_row_chip(rs[0]).mma_efficiency[0])
+        out.setdefault(fam, {})["attention_mma_ratio"] = _match(rs, {}, "attention_mma_ratio", steps=4, cap=cap)
+    return out
 
 
 def _fit_with_sync_round_trip(rows: list[dict]) -> dict[str, float]:
@@ -406,7 +428,8 @@ def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
     the forward values in place (:func:`_fit_bwd_time_ratio`)."""
     rows = [r for r in (rows if rows is not None else kernel_rows()) if r["id"] in FIT_IDS]
     gemm = [r for r in rows if str(r["model_or_kernel"]).lower().startswith("gemm")]
-    attn = [r for r in rows if "attention" in str(r["model_or_kernel"]).lower()]
+    # a kernel library's attention rows (an attention kernel other than the chip's own) fit the library's values
+    attn = [r for r in rows if "attention" in str(r["model_or_kernel"]).lower() and _row_library(r) is None]
     out: dict[str, dict[str, float]] = {}
     by_family: dict[str, list[dict]] = {}
     systolic: dict[str, bool] = {}  # the family's matrix-unit kind
