@@ -78,9 +78,9 @@ import numpy as np
 
 from fabless.perf.attention import attention_time
 from fabless.perf.gemm import gemm_time
+from fabless.perf.libraries import libraries, library, library_for_source, with_library
 from fabless.perf.memory import hbm_read_time, memcpy_time
 from fabless.perf.ops import op_time
-from fabless.perf.libraries import libraries, library, library_for_source, with_library
 from fabless.perf.params import TIMING_METHODS, ChipParams
 from fabless.validate.core import Skip, load_rows, parse_config
 from fabless.validate.hardware_map import Unmapped, chip_for_hardware
@@ -249,7 +249,7 @@ def predict(row: dict, *, overrides: dict[str, Any] | None = None) -> float | No
         # grouped-query K/V heads and a V head dimension other than Q/K's, where the row states them
         kvh, dv = (_int(cfg, k) if k in cfg else None for k in ("kv_heads", "v_head_dim"))
         p = _params(row, overrides, cfg)
-        if "attention backward" in name:
+        if _is_backward(row):
             if _dtype(row) in _NARROW:
                 raise Skip("an 8-bit attention backward: the training engine runs attention in its activations' 16 bits, "
                            "and cuDNN's 8-bit backward keeps no one relation to the 16-bit one (below it on H200, 1.4x "
@@ -288,14 +288,22 @@ def _row_library(row: dict):
 
 
 def _match(rows: list[dict], base: dict[str, Any], key: str = "mma_efficiency", start: float = 0.8,
-           steps: int = 4, cap: float = 1.0) -> float:
+           steps: int = 4, cap: float = 1.0, time: bool = False) -> float:
     """The value of rate parameter ``key`` (with ``base`` in place) whose predictions of ``rows`` match them
     in geometric mean: ``steps`` multiplicative updates from ``start``, capped at ``cap`` (the model is
-    nearly proportional to a rate, so a few suffice)."""
+    nearly proportional to a rate, so a few suffice). ``time``: ``key`` is a time factor instead (the
+    predicted throughput is inversely proportional to it), so each update scales it the other way."""
+    sign = 1.0 if time else -1.0
     value = start
     for _ in range(steps):
-        value = min(cap, value * math.exp(-float(np.mean(_log_err(rows, {**base, key: value})))))
+        value = min(cap, value * math.exp(sign * float(np.mean(_log_err(rows, {**base, key: value})))))
     return value
+
+
+def _attention_ratio_cap(rows: list[dict], base: dict[str, float]) -> float:
+    """The largest ``attention_mma_ratio`` for ``rows``' family: where the loop reaches the peak, relative to the GEMM
+    efficiency the rows are predicted with (``base``'s fitted value, else the family's)."""
+    return 1.0 / float(base.get("mma_efficiency", _row_chip(rows[0]).mma_efficiency[0]))
 
 
 def _is_small(row: dict) -> bool:
@@ -359,13 +367,18 @@ def calibrate_exposed_steps(family: str, rows: list[dict] | None = None,
     return q, loss
 
 
-def _library_fit_rows(lib, rows: list[dict] | None = None) -> dict[str, list[dict]]:
-    """The 16-bit GEMM FIT_IDS rows measured with kernel library ``lib`` (:func:`library_for_source`), by chip
-    family, in row order."""
+def _library_fit_rows(lib, rows: list[dict] | None = None, attention: bool = False) -> dict[str, list[dict]]:
+    """The FIT_IDS rows measured with kernel library ``lib`` (:func:`library_for_source`), by chip family, in row
+    order: its 16-bit GEMMs, or with ``attention`` its attention forward kernels."""
+    def kind(r: dict) -> bool:
+        name = str(r["model_or_kernel"]).lower()
+        if attention:
+            return "attention" in name and not _is_backward(r)
+        return name.startswith("gemm") and _dtype(r) not in _NARROW
+
     by_family: dict[str, list[dict]] = {}
     for r in (rows if rows is not None else kernel_rows()):
-        if (r["id"] in FIT_IDS and _row_library(r) == lib
-                and str(r["model_or_kernel"]).lower().startswith("gemm") and _dtype(r) not in _NARROW):
+        if r["id"] in FIT_IDS and _row_library(r) == lib and kind(r):
             by_family.setdefault(_row_chip(r).family[0], []).append(r)
     return by_family
 
@@ -378,15 +391,9 @@ def calibrate_library(name: str, rows: list[dict] | None = None) -> dict[str, di
     The rows are predicted with the library in place, each fitted value overriding it."""
     lib = library(name)
     out = {fam: _fit_rate_and_overhead(rs, rs) for fam, rs in sorted(_library_fit_rows(lib, rows).items())}
-    attn: dict[str, list[dict]] = {}
-    for r in (rows if rows is not None else kernel_rows()):
-        if (r["id"] in FIT_IDS and _row_library(r) == lib and "attention" in str(r["model_or_kernel"]).lower()
-                and not _is_backward(r)):
-            attn.setdefault(_row_chip(r).family[0], []).append(r)
-    for fam, rs in sorted(attn.items()):
-        # capped where the loop would reach the peak, as the families' own ratio is
-        cap = 1.0 / float(_row_chip(rs[0]).mma_efficiency[0])
-        out.setdefault(fam, {})["attention_mma_ratio"] = _match(rs, {}, "attention_mma_ratio", steps=4, cap=cap)
+    for fam, rs in sorted(_library_fit_rows(lib, rows, attention=True).items()):
+        out.setdefault(fam, {})["attention_mma_ratio"] = _match(rs, {}, "attention_mma_ratio", steps=4,
+                                                                cap=_attention_ratio_cap(rs, {}))
     return out
 
 
@@ -425,7 +432,7 @@ def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
     (0 to 6, step 0.05) with ``attention_mma_ratio`` the geometric-mean match at each, minimising the summed |log
     error| on the rows its matrix products bound, and ``attention_softmax_cycles`` on the rows the softmax may bound
     (head dimension 64, 8-bit operands), on its forward rows; then ``attention_bwd_time_ratio`` on its backward rows,
-    the forward values in place (:func:`_fit_bwd_time_ratio`)."""
+    the forward values in place (matched in geometric mean as a time factor, :func:`_match`)."""
     rows = [r for r in (rows if rows is not None else kernel_rows()) if r["id"] in FIT_IDS]
     gemm = [r for r in rows if str(r["model_or_kernel"]).lower().startswith("gemm")]
     # a kernel library's attention rows (an attention kernel other than the chip's own) fit the library's values
@@ -466,27 +473,21 @@ def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
         by_fam.setdefault(_row_chip(r).family[0], []).append(r)
     for fam, rs in by_fam.items():
         base = {k: v for k, v in out.get(fam, {}).items() if k in ("mma_efficiency", "tile_overhead_s")}
+        fitted = out.setdefault(fam, {})
         fwd = [r for r in rs if not _is_backward(r)]
         if fwd:
-            out.setdefault(fam, {}).update(_fit_attention(fwd, base))
+            fitted.update(_fit_attention(fwd, base))
         bwd = [r for r in rs if _is_backward(r)]
         if bwd:
-            out.setdefault(fam, {})["attention_bwd_time_ratio"] = _fit_bwd_time_ratio(bwd, {**base, **out[fam]})
+            # a compute-bound backward's time is proportional to its ratio: matched in geometric mean, the family's
+            # forward values in place
+            fitted["attention_bwd_time_ratio"] = _match(bwd, {**base, **fitted}, "attention_bwd_time_ratio",
+                                                        start=2.0, steps=6, cap=math.inf, time=True)
     return out
 
 
 def _is_backward(row: dict) -> bool:
     return "attention backward" in str(row["model_or_kernel"]).lower()
-
-
-def _fit_bwd_time_ratio(rows: list[dict], base: dict[str, float], steps: int = 6) -> float:
-    """``attention_bwd_time_ratio`` matched on backward rows in geometric mean, ``base`` (the family's forward
-    values) in place: a compute-bound backward's time is proportional to it, so each step scales it by the rows'
-    geometric mean of predicted / measured throughput."""
-    ratio = 2.0
-    for _ in range(steps):
-        ratio *= math.exp(float(np.mean(_log_err(rows, {**base, "attention_bwd_time_ratio": ratio}))))
-    return ratio
 
 
 def attention_backward_flops(batch: int, seq: int, heads: int, head_dim: int, v_head_dim: int, causal: bool) -> float:
@@ -524,9 +525,7 @@ def _fit_attention(rows: list[dict], base: dict[str, float]) -> dict[str, float]
     soft = [r for r in rows if _softmax_bound(r)]
     fitted: dict[str, float] = {"attention_softmax_cycles": 0.0} if soft else {}
     if main:
-        # the ratio is relative to the GEMM efficiency the rows are predicted with (``base``'s fitted value, else the
-        # family's): capped where the loop would reach the peak
-        cap = 1.0 / float(base.get("mma_efficiency", _row_chip(main[0]).mma_efficiency[0]))
+        cap = _attention_ratio_cap(main, base)
     for _ in range(5):
         before = dict(fitted)
         if main:
