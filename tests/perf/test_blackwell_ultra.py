@@ -50,12 +50,15 @@ def test_blackwell_ultra_takes_the_family_attention_ratio():
         assert ChipParams.from_chip(name).attention_mma_ratio[0] == pytest.approx(r)
 
 
-def test_blackwell_ultra_softmax_cycles_by_hand():
-    # twice the exponential unit's rate halves the family's softmax cycles a score: 0.066 / 2 = 0.033
+def test_blackwell_ultra_softmax_cycles_lie_above_the_halved_bound():
+    # twice the exponential unit's rate at most halves the family's softmax cycles a score (0.066 / 2 = 0.033: max,
+    # scale and sum stay); GB300's own 8-bit rows fit its value (tests/validate/test_fresh17_kc_rows.py) and B300, the
+    # same GPU, takes it
     c = families()["nvidia-blackwell"].values["attention_softmax_cycles"]
     assert c == pytest.approx(0.066)
-    for name in ("gb300", "b300"):
-        assert load_chip(name).calibration.attention_softmax_cycles == pytest.approx(0.033)
+    gb300 = load_chip("gb300").calibration.attention_softmax_cycles
+    assert c / 2 < gb300 < c
+    assert load_chip("b300").calibration.attention_softmax_cycles == gb300
 
 
 def test_b300_headroom_above_one():

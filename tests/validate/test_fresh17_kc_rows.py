@@ -28,7 +28,11 @@ H200_BWD = {"true": (75.688, 581.0), "false": (153.841, 572.0)}
 #: rows a fit took, by the rule fresh17_kc_scores.md fixed before fitting: each family's 16-bit backward rows of its one
 #: product with rows, every other from the first (H200 -> nvidia-hopper, GB200 -> nvidia-blackwell
 #: attention_bwd_time_ratio)
-FIT = {f"kernel-fresh17-{i:03d}" for i in (155, 162, 167, 172, 177, 2, 9, 14, 19, 24, 70, 78, 86, 94, 102)}
+BWD_FIT = {f"kernel-fresh17-{i:03d}" for i in (155, 162, 167, 172, 177, 2, 9, 14, 19, 24, 70, 78, 86, 94, 102)}
+#: and by its second rule (stop 53): GB300's 8-bit forward rows (its only softmax-bound rows), every other from the
+#: first -> GB300's own attention_softmax_cycles (data/chips/gb300.yaml)
+GB300_FIT = {f"kernel-fresh17-{i:03d}" for i in (33, 41, 49, 57, 65, 113, 121, 129, 137, 145)}
+FIT = BWD_FIT | GB300_FIT
 
 
 def _row(hardware: str, batch: int, causal: str) -> dict:
@@ -86,7 +90,7 @@ def test_every_row_is_held_out_but_the_fit_rows():
 
 
 def test_the_fit_rows_follow_the_rule():
-    assert set(kernel.BWD_FIT_IDS) == FIT
+    assert set(kernel.BWD_FIT_IDS) == BWD_FIT
     for preset in ("h200-sxm", "gb200"):
         cands = [r["id"] for r in ROWS if preset_for_hardware(r["hardware"])[0] == preset
                  and "backward" in r["model_or_kernel"] and r["precision"] == "BF16"]
@@ -119,3 +123,22 @@ def test_backward_takes_the_measured_share_of_the_forward(chip, fwd_ms, bwd_ms):
                                         pass_=ps), p).time_s[0]) for ps in ("fwd", "bwd"))
     # the family's fitted ratio, from every other backward row, within 10% of this one shape's measured 3.31 and 2.96
     assert bwd / fwd == pytest.approx(bwd_ms / fwd_ms, rel=0.10)
+
+
+def test_the_gb300_fit_rows_follow_the_second_rule():
+    assert set(kernel.CHIP_FIT_IDS["gb300"]) == GB300_FIT
+    cands = [r["id"] for r in ROWS if preset_for_hardware(r["hardware"])[0] == "gb300"
+             and "forward" in r["model_or_kernel"] and r["precision"] == "FP8"]
+    assert len(cands) == 20 and set(cands[0::2]) == GB300_FIT and not set(cands[1::2]) & GB300_FIT
+
+
+def test_gb300_ships_the_softmax_cycles_its_rows_fit():
+    from fabless.hardware.presets import load_chip
+    from fabless.perf.params import families
+
+    fitted = kernel.calibrate_chips()["gb300"]["attention_softmax_cycles"]
+    assert load_chip("gb300").calibration.attention_softmax_cycles == pytest.approx(fitted, abs=0.0005)
+    # between the bound (the family's cycles halved: twice the exponential unit's rate) and the family's own: the
+    # doubled unit helps, but max, scale and sum stay
+    fam = families()["nvidia-blackwell"].values["attention_softmax_cycles"]
+    assert fam / 2 < fitted < fam

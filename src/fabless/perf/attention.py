@@ -19,8 +19,9 @@ loading Q, normalising and writing O. Units run in waves over the cores:
 block_time`` (a wave lasts at least as long as its longest unit), with ``block_time =
 max(block_flops / core_rate, B² x attention_softmax_cycles / sustained clock)``: a block's matrix
 products at ``core_rate = peak / cores x sustained/boost clock x mma_efficiency x
-attention_mma_ratio``, times the fraction of the matrix unit a head dimension fills (a 64-wide
-head on a 128-row array uses half of it), or its B² scores' softmax (exponential, running max,
+attention_mma_ratio`` (with 8-bit operands also x ``mma_8bit_ratio``, as an 8-bit GEMM's), times
+the fraction of the matrix unit a head dimension fills (a 64-wide head on a 128-row array uses
+half of it), or its B² scores' softmax (exponential, running max,
 scale, sum: the same per score whatever the head dimension) where that is longer: at head
 dimension 64, or with 8-bit operands, a score carries half the matrix work. Memory is Q, K, V
 and O once (K/V blocks are re-read from L2, not HBM).
@@ -154,12 +155,15 @@ def _array_geometries(xp, d):
     return tuple((g[0], g[1]) for g in d.array_geometries)
 
 
-def _chip_terms(xp, d, peak, head_dim, dv):
+def _chip_terms(xp, d, peak, head_dim, dv, narrow):
     """Whether each design is systolic, its attention FLOP/s and, for each shape its arrays run as
     (:func:`_array_geometries`), the rows decode pads its stacked query rows to and the
-    head-dimension fill."""
+    head-dimension fill. ``narrow``: 8-bit operands, whose products run at the family's ``mma_8bit_ratio`` of the
+    16-bit fraction of their peak, as a GEMM's do."""
     is_sys = d.kind_code == SYSTOLIC
     rate = peak * (d.sustained_clock_hz / d.boost_clock_hz) * d.mma_efficiency * d.attention_mma_ratio
+    if narrow:
+        rate = rate * d.mma_8bit_ratio
     shapes = []
     for r, c in _array_geometries(xp, d):
         rows = xp.where(is_sys, r, GPU_MMA_K)
@@ -177,10 +181,10 @@ def _attention(xp, d, peak, batch, q_len, kv_len, heads, head_dim, dv, causal, p
     per-call cost would dominate; see params.OneDesign)."""
     one = xp is SCALAR
     if one:
-        is_sys, rate, shapes = _chip_terms(xp, d, peak, head_dim, dv)
+        is_sys, rate, shapes = _chip_terms(xp, d, peak, head_dim, dv, DTYPE_BYTES[dtype] <= 1)
     else:  # what depends on the chip alone: once per ChipParams (``peak`` is its ``dtype`` peak)
         is_sys, rate, shapes = d.derived(("attention", dtype, head_dim, dv),
-                                         lambda c: _chip_terms(xp, c, peak, head_dim, dv))
+                                         lambda c: _chip_terms(xp, c, peak, head_dim, dv, DTYPE_BYTES[dtype] <= 1))
     # prefill's time goes as 1 / dim_fill: the shape of the best fill is its fastest
     dim_fill = shapes[0][1]
     for _, fill in shapes[1:]:

@@ -67,6 +67,9 @@ An attention backward row (published_fresh17_kc.csv) is timed as the training en
 (perf.ops.op_time, pass ``bwd``: ``attention_bwd_time_ratio`` forward times), against the rows' five-product FLOP count
 (:func:`attention_backward_flops`); the 16-bit rows of H200 and GB200, every other one from the first, fit that ratio
 for Hopper and Blackwell (BWD_FIT_IDS); 8-bit backward rows are skipped (the engine runs attention in 16 bits).
+A chip's own value (data/chips/<chip>.yaml), where the value derived from its family's is a bound its rows do not
+reach, is fitted by :func:`calibrate_chips` on its CHIP_FIT_IDS rows: GB300's 8-bit forward rows, every other one from
+the first, its ``attention_softmax_cycles`` (the seventeenth batch's second rule).
 """
 
 from __future__ import annotations
@@ -91,6 +94,14 @@ from fabless.workload.ops import Attention
 BWD_FIT_IDS: tuple[str, ...] = tuple(f"kernel-fresh17-{i:03d}" for i in (
     155, 162, 167, 172, 177,  # H200, cuDNN 9.19, Llama-3.1's shapes -> nvidia-hopper
     2, 9, 14, 19, 24, 70, 78, 86, 94, 102))  # GB200, cuDNN 9.22, Llama-3.1's and DeepSeek-V3's -> nvidia-blackwell
+
+#: Chip-level fit rows: a chip whose own value of a family parameter is fitted on its own rows, where the chip file
+#: held a value derived from the family's that its rows say is a bound (data/chips/<chip>.yaml). GB300's 8-bit forward
+#: rows of the seventeenth batch (published_fresh17_kc.csv), its only softmax-bound rows, every other in id order from
+#: the first -> its attention_softmax_cycles (fresh17_kc_scores.md, rule 2; the sixteenth batch's first rule for a chip).
+CHIP_FIT_IDS: dict[str, tuple[str, ...]] = {
+    "gb300": tuple(f"kernel-fresh17-{i:03d}" for i in (33, 41, 49, 57, 65, 113, 121, 129, 137, 145)),
+}
 
 #: Rows the parameters in data/perf/families.yaml were fitted on (see the module docstring).
 FIT_IDS: frozenset[str] = frozenset({
@@ -148,7 +159,10 @@ FIT_IDS: frozenset[str] = frozenset({
     f"kernel-aic-{i:03d}" for first in (109, 145) for i in range(first, first + 36, 2)) | frozenset(
     # the same two rules on A100 SXM (TensorRT-LLM 1.0.0 and SGLang 0.5.9 tables, m up to 8192: 36 large shapes, 24
     # small-K) -> nvidia-ampere, in place of its max-achievable row kernel-261
-    f"kernel-aic-{i:03d}" for i in [*range(181, 217), *range(217, 241, 2)])
+    f"kernel-aic-{i:03d}" for i in [*range(181, 217), *range(217, 241, 2)]) | frozenset(
+    # a chip's own values (CHIP_FIT_IDS, data/chips), fitted by calibrate_chips, not by its family's fit
+    i for ids in CHIP_FIT_IDS.values() for i in ids)
+_CHIP_FIT_ROWS = frozenset(i for ids in CHIP_FIT_IDS.values() for i in ids)
 
 #: Kernel-name texts of FlashAttention-2's CUDA kernels (the flash_attn package's entry points, and PyTorch SDPA's flash
 #: backend, which builds the same code): compiled for sm80's mma.sync, they run on newer NVIDIA chips without those
@@ -435,8 +449,10 @@ def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
     the forward values in place (matched in geometric mean as a time factor, :func:`_match`)."""
     rows = [r for r in (rows if rows is not None else kernel_rows()) if r["id"] in FIT_IDS]
     gemm = [r for r in rows if str(r["model_or_kernel"]).lower().startswith("gemm")]
-    # a kernel library's attention rows (an attention kernel other than the chip's own) fit the library's values
-    attn = [r for r in rows if "attention" in str(r["model_or_kernel"]).lower() and _row_library(r) is None]
+    # a kernel library's attention rows (an attention kernel other than the chip's own) fit the library's values, and
+    # a chip's own fit rows its own (calibrate_chips)
+    attn = [r for r in rows if "attention" in str(r["model_or_kernel"]).lower() and _row_library(r) is None
+            and r["id"] not in _CHIP_FIT_ROWS]
     out: dict[str, dict[str, float]] = {}
     by_family: dict[str, list[dict]] = {}
     systolic: dict[str, bool] = {}  # the family's matrix-unit kind
@@ -483,6 +499,19 @@ def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
             # forward values in place
             fitted["attention_bwd_time_ratio"] = _match(bwd, {**base, **fitted}, "attention_bwd_time_ratio",
                                                         start=2.0, steps=6, cap=math.inf, time=True)
+    return out
+
+
+def calibrate_chips(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
+    """Refit each chip's own values (data/chips/<chip>.yaml) on its CHIP_FIT_IDS rows, every other value of the chip
+    (its family's, or its file's) in place; returns {chip: {param: value}}. The rows are attention forward rows:
+    :func:`_fit_attention` (with softmax-bound rows only, ``attention_softmax_cycles`` alone)."""
+    rows = rows if rows is not None else kernel_rows()
+    out: dict[str, dict[str, float]] = {}
+    for chip, ids in CHIP_FIT_IDS.items():
+        rs = [r for r in rows if r["id"] in ids]
+        if rs:
+            out[chip] = _fit_attention(rs, {})
     return out
 
 
