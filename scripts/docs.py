@@ -214,7 +214,7 @@ FAMILY_PARAMS = (
                           "(the call's dispatch and the completion's way back; a kernel row's `timing=wall_sync`)"),
     ("operand_bytes_per_cycle_per_core", "operand bandwidth into one core's tiles"),
     ("attention_mma_ratio", "flash inner-loop throughput / GEMM main-loop throughput"),
-    ("attention_overhead_blocks", "per query block: Q load, normalise, O write, in KV-block times"),
+    ("attention_overhead_blocks", "per query block: Q load, pipeline fill, normalise, O write, in times of a head-128 KV block"),
     ("attention_block", "query/KV block"),
     ("attention_softmax_cycles", "cycles of one core per attention score for the softmax work the matrix products cannot "
                                  "hide (a block takes at least block² x this / clock; binds at head dimension 64 and "

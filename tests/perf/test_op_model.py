@@ -119,15 +119,25 @@ def test_flash_prefill_blocks_and_overhead():
 def test_flash_prefill_softmax_bound_at_small_head_dims():
     # The same one-core chip at 1 GHz, 0.25 cycles per score for the softmax: a 128 x 128 block's 16384 scores take
     # 4.096 us. Head dimension 64: the block's products are 2x128x128x(64+64) = 4,194,304 FLOP, 4.194304 us at 1 TFLOP/s,
-    # longer, so the products bound it: 6 block-times are 25.165824 us. Head dimension 32: 2,097,152 FLOP, 2.097152 us,
-    # now shorter than the softmax's 4.096 us, which bounds it: 6 x 4.096 = 24.576 us.
+    # longer, so the products bound it. Each query block's overhead is one head-128 block, 8.388608 us whatever the head
+    # dimension: 2 waves x (2 x 4.194304 + 8.388608) = 33.554432 us. Head dimension 32: 2,097,152 FLOP, 2.097152 us,
+    # now shorter than the softmax's 4.096 us, which bounds it: 2 x (2 x 4.096 + 8.388608) = 33.161216 us.
     chip = ideal_gpu(cores=1, peak_flops_per_s={"bf16": 1e12}, attention_overhead_blocks=1.0,
                      attention_softmax_cycles=0.25)
-    assert attention_time(1, 256, 256, 1, 64, chip, phase="prefill").compute_s[0] == pytest.approx(25.165824e-6)
-    assert attention_time(1, 256, 256, 1, 32, chip, phase="prefill").compute_s[0] == pytest.approx(24.576e-6)
-    # with no softmax term the head-32 block is its products' 2.097152 us: 12.582912 us
+    assert attention_time(1, 256, 256, 1, 64, chip, phase="prefill").compute_s[0] == pytest.approx(33.554432e-6)
+    assert attention_time(1, 256, 256, 1, 32, chip, phase="prefill").compute_s[0] == pytest.approx(33.161216e-6)
+    # with no softmax term the head-32 block is its products' 2.097152 us: 2 x (2 x 2.097152 + 8.388608) = 25.165824 us
     free = ideal_gpu(cores=1, peak_flops_per_s={"bf16": 1e12}, attention_overhead_blocks=1.0)
-    assert attention_time(1, 256, 256, 1, 32, free, phase="prefill").compute_s[0] == pytest.approx(12.582912e-6)
+    assert attention_time(1, 256, 256, 1, 32, free, phase="prefill").compute_s[0] == pytest.approx(25.165824e-6)
+
+
+def test_flash_prefill_overhead_is_counted_in_head_128_blocks():
+    # A query block's own cost (load Q, fill the pipeline, normalise and store O) is attention_overhead_blocks blocks of
+    # head dimension 128, not of the row's: at head dimension 256 a block's products are 2x128x128x512 = 16,777,216
+    # FLOP, 16.777216 us at 1 TFLOP/s, and the overhead stays 8.388608 us: 2 waves x (2 x 16.777216 + 8.388608)
+    # = 83.886080 us (100.663296 us if the overhead were a head-256 block)
+    chip = ideal_gpu(cores=1, peak_flops_per_s={"bf16": 1e12}, attention_overhead_blocks=1.0)
+    assert attention_time(1, 256, 256, 1, 256, chip, phase="prefill").compute_s[0] == pytest.approx(83.88608e-6)
 
 
 def test_causal_mask_about_halves_the_work():

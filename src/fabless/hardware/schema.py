@@ -246,7 +246,7 @@ class ChipCalibration(Frozen):
     launch_overhead_s: float | None = Field(None, ge=0, description="fixed time per kernel, seconds")
     operand_bytes_per_cycle_per_core: PositiveFloat | None = Field(None, description="operand bytes per cycle the shared cache delivers to one core")
     attention_mma_ratio: float | None = Field(None, gt=0, description="flash-attention inner loop rate / GEMM main loop rate (times mma_efficiency at most 1)")
-    attention_overhead_blocks: float | None = Field(None, ge=0, description="fixed cost per query tile, in KV-block iterations")
+    attention_overhead_blocks: float | None = Field(None, ge=0, description="fixed cost per query tile, in KV-block iterations of head dimension 128")
     attention_block: PositiveFloat | None = Field(None, description="flash-attention query and KV block size")
     attention_softmax_cycles: float | None = Field(None, ge=0, description="cycles of one core per attention score for the softmax work the matrix products cannot hide")
     attention_bwd_time_ratio: float | None = Field(None, gt=0, description="a flash-attention backward's time over the forward's at the same shape")

@@ -13,8 +13,10 @@ are the last ``q_len`` positions) ``q_len·(kv_len − q_len) + q_len·(q_len + 
 
 **Prefill** (the flash kernel): one work unit per (sequence, head, query block of ``B``
 rows); it walks the KV blocks it may see (all, or up to the diagonal when causal: partial
-diagonal blocks cost a full block) and pays ``attention_overhead_blocks`` block-times for
-loading Q, normalising and writing O. Units run in waves over the cores:
+diagonal blocks cost a full block) and pays ``attention_overhead_blocks`` times a head-128 block's
+time (``d_qk + d_v = 256``, whatever the row's head dimension: loading Q, filling the pipeline,
+normalising and writing O are mostly fixed latencies, not products) as ``overhead`` blocks of its
+own. Units run in waves over the cores:
 ``compute = max(ceil(units / cores) x mean(blocks + overhead), max(blocks) + overhead) x
 block_time`` (a wave lasts at least as long as its longest unit), with ``block_time =
 max(block_flops / core_rate, B² x attention_softmax_cycles / sustained clock)``: a block's matrix
@@ -52,6 +54,8 @@ from fabless.perf.roofline import roofline
 
 #: Rows of one GPU matrix instruction (Hopper wgmma m64); decode rows are padded up to it.
 GPU_MMA_ROWS = 64
+#: head_dim + v_head_dim of the block the per-unit overhead is counted in (head dimension 128).
+REF_BLOCK_DIMS = 256
 #: Head dimensions are padded up to a multiple of this on GPUs (MMA k granularity).
 GPU_MMA_K = 16
 
@@ -204,8 +208,11 @@ def _attention(xp, d, peak, batch, q_len, kv_len, heads, head_dim, dv, causal, p
             # a block takes its matrix products' time, or its scores' softmax (exponential, running max, scale, sum:
             # per element, whatever the head dimension) where that is longer
             block_s = xp.maximum(per_block / core_rate, b * b * softmax_s)
+            # a unit's own cost (load Q, fill the pipeline, normalise and store O): c blocks of a head-128 block
+            ref_s = xp.maximum(2.0 * b * b * REF_BLOCK_DIMS / (rate / cores), b * b * softmax_s)
+            over = c * ref_s / block_s
             # waves of work units; a wave lasts at least as long as its longest unit
-            return xp.maximum(waves * (mean_blocks + c), max_blocks + c) * block_s, waves
+            return xp.maximum(waves * (mean_blocks + over), max_blocks + over) * block_s, waves
 
         softmax_s = d.attention_softmax_cycles / d.sustained_clock_hz  # a score's softmax, seconds per core
         if one:
