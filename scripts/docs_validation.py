@@ -133,6 +133,9 @@ BATCH_TEXT = {
                   "and GB300, and forward kernels on GB300, from cuDNN's committed training-suite benchmark results, scored "
                   "once before any change; their first scores are in fresh17_kc_scores.md; rows a later fit took are named "
                   "there; included in the tables above)"),
+    "-fresh18-": ("The eighteenth unseen-data batch alone (ids `*-fresh18-*`: H100 torch.mm GEMMs of a community benchmark's "
+                  "issue and HBM streams on A100 and MI300X of RRZE-HPC's gpu-benches, scored once before any change; their "
+                  "first scores are in fresh18_kc_scores.md; all held out; included in the tables above)"),
 }
 
 
