@@ -102,6 +102,7 @@ BWD_FIT_IDS: tuple[str, ...] = tuple(f"kernel-fresh17-{i:03d}" for i in (
 CHIP_FIT_IDS: dict[str, tuple[str, ...]] = {
     "gb300": tuple(f"kernel-fresh17-{i:03d}" for i in (33, 41, 49, 57, 65, 113, 121, 129, 137, 145)),
 }
+_CHIP_FIT_ROWS: frozenset[str] = frozenset(i for ids in CHIP_FIT_IDS.values() for i in ids)
 
 #: Rows the parameters in data/perf/families.yaml were fitted on (see the module docstring).
 FIT_IDS: frozenset[str] = frozenset({
@@ -159,10 +160,9 @@ FIT_IDS: frozenset[str] = frozenset({
     f"kernel-aic-{i:03d}" for first in (109, 145) for i in range(first, first + 36, 2)) | frozenset(
     # the same two rules on A100 SXM (TensorRT-LLM 1.0.0 and SGLang 0.5.9 tables, m up to 8192: 36 large shapes, 24
     # small-K) -> nvidia-ampere, in place of its max-achievable row kernel-261
-    f"kernel-aic-{i:03d}" for i in [*range(181, 217), *range(217, 241, 2)]) | frozenset(
+    f"kernel-aic-{i:03d}" for i in [*range(181, 217), *range(217, 241, 2)]) | (
     # a chip's own values (CHIP_FIT_IDS, data/chips), fitted by calibrate_chips, not by its family's fit
-    i for ids in CHIP_FIT_IDS.values() for i in ids)
-_CHIP_FIT_ROWS = frozenset(i for ids in CHIP_FIT_IDS.values() for i in ids)
+    _CHIP_FIT_ROWS)
 
 #: Kernel-name texts of FlashAttention-2's CUDA kernels (the flash_attn package's entry points, and PyTorch SDPA's flash
 #: backend, which builds the same code): compiled for sm80's mma.sync, they run on newer NVIDIA chips without those
