@@ -184,11 +184,12 @@ def _attention(xp, d, peak, batch, q_len, kv_len, heads, head_dim, dv, causal, p
     the reference), or SCALAR and a OneDesign (one design in Python floats, where numpy's
     per-call cost would dominate; see params.OneDesign)."""
     one = xp is SCALAR
+    narrow = DTYPE_BYTES[dtype] <= 1  # 8-bit operands
     if one:
-        is_sys, rate, shapes = _chip_terms(xp, d, peak, head_dim, dv, DTYPE_BYTES[dtype] <= 1)
+        is_sys, rate, shapes = _chip_terms(xp, d, peak, head_dim, dv, narrow)
     else:  # what depends on the chip alone: once per ChipParams (``peak`` is its ``dtype`` peak)
         is_sys, rate, shapes = d.derived(("attention", dtype, head_dim, dv),
-                                         lambda c: _chip_terms(xp, c, peak, head_dim, dv, DTYPE_BYTES[dtype] <= 1))
+                                         lambda c: _chip_terms(xp, c, peak, head_dim, dv, narrow))
     # prefill's time goes as 1 / dim_fill: the shape of the best fill is its fastest
     dim_fill = shapes[0][1]
     for _, fill in shapes[1:]:
