@@ -32,8 +32,9 @@ def test_attention_decode_and_backward(chip):
     fwd = w.Attention("a", batch=4, q_len=4096, kv_len=4096, heads=16, kv_heads=16, head_dim_qk=128, head_dim_v=128)
     bwd = w.Attention("a", batch=4, q_len=4096, kv_len=4096, heads=16, kv_heads=16, head_dim_qk=128, head_dim_v=128, pass_="bwd")
     tf, tb = op_time(fwd, chip), op_time(bwd, chip)
-    # H100's backward takes the Hopper family's measured 2.86 forward times (H200 cuDNN rows, fresh17_kc_scores.md)
-    assert tb.compute_s[0] == pytest.approx(2.86 * tf.compute_s[0])
+    # H100's backward takes the Hopper family's measured 3.075 forward times (H200 cuDNN rows at cuDNN's forward rate,
+    # fresh17_kc_scores.md; 2.86 at FlashAttention-3's until stop 54)
+    assert tb.compute_s[0] == pytest.approx(3.075 * tf.compute_s[0])
     assert tb.flops[0] == bwd.flops
 
 

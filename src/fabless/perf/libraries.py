@@ -20,7 +20,7 @@ from fabless.perf.params import ChipParams
 
 _PATH = Path(str(resources.files("fabless") / "data" / "perf" / "libraries.yaml"))
 #: Family fields a library may set.
-LIBRARY_FIELDS = ("mma_8bit_ratio", "mma_efficiency", "tile_overhead_s", "attention_mma_ratio")
+LIBRARY_FIELDS = ("mma_8bit_ratio", "mma_efficiency", "tile_overhead_s", "attention_mma_ratio", "attention_overhead_blocks")
 
 
 @dataclass(frozen=True)
@@ -59,9 +59,10 @@ def libraries() -> dict[str, Library]:
                     raise FablessError(f"libraries.yaml: {name}.{fam}.{field}: one of {', '.join(LIBRARY_FIELDS)}")
                 value = float(spec)
                 # a time may be zero (nothing outside the main loop); a rate or ratio must be positive
-                low_ok = value >= 0 if field.endswith("_s") else value > 0
-                if not (low_ok and value <= 2):
-                    span = "[0, 2]" if field.endswith("_s") else "(0, 2]"
+                low_ok = value >= 0 if field.endswith(("_s", "_blocks")) else value > 0
+                top = 10 if field.endswith("_blocks") else 2
+                if not (low_ok and value <= top):
+                    span = f"[0, {top}]" if field.endswith(("_s", "_blocks")) else "(0, 2]"
                     raise FablessError(f"libraries.yaml: {name}.{fam}.{field} must be in {span}, got {value}")
                 vals.append((field, value))
                 q = pf.params[f"{name}.families.{fam}.{field}"]

