@@ -20,7 +20,8 @@ from fabless.perf.params import ChipParams
 
 _PATH = Path(str(resources.files("fabless") / "data" / "perf" / "libraries.yaml"))
 #: Family fields a library may set.
-LIBRARY_FIELDS = ("mma_8bit_ratio", "mma_efficiency", "tile_overhead_s", "attention_mma_ratio", "attention_overhead_blocks")
+LIBRARY_FIELDS = ("mma_8bit_ratio", "mma_efficiency", "tile_overhead_s", "attention_mma_ratio",
+                  "attention_overhead_blocks")
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,9 @@ SXM, B200, MI300X; all since moved to GEMM tables, below) and hold out its sibli
 every chip of a family without a fit row (Gaudi 3, which uses the cross-family default); and to
 fit Hopper's two attention parameters on every other FlashAttention-3 row (seq 512, 2048,
 8192) and hold out the other three. 7 of the 16 rows in scope were fit rows; 3 are now (the three FlashAttention-3
-rows, which since stop 54 fit FlashAttention-3's own library values, below, not the family's). MI300X's MAMF row kernel-271 left the fit at stop 46: its source (stas00/ml-engineering) is reserved for
-independent checks (shared/RESERVED.md); AMD's tritonBLAS GEMMs on MI300X (published_cdna3_gemm.csv, torch.matmul at
+rows, which since stop 54 fit FlashAttention-3's own library values, below, not the family's). MI300X's MAMF row
+kernel-271 left the fit at stop 46: its source (stas00/ml-engineering) is reserved for independent checks
+(shared/RESERVED.md); AMD's tritonBLAS GEMMs on MI300X (published_cdna3_gemm.csv, torch.matmul at
 square 1024-16384, each call timed alone after a synchronise) fit ``mma_efficiency`` and the host's fixed cost per call,
 ``sync_round_trip_s``, together in its place.
 
@@ -71,9 +72,9 @@ Since stop 54 Hopper's ratio and overhead are fitted as Blackwell's are, by the 
 Hopper: the family's cuDNN training-suite forward rows in 16 bits on its one product with them (H200, cuDNN 9.19), every
 other one in id order from the first (HOPPER_CUDNN_FIT_IDS). The rule was written after the held-out scores, which
 showed those rows 7-11% slow at FlashAttention-3's values (fresh16_kc_scores.md says so); FlashAttention-3's 2024
-tritonbench rows, which fitted the family before, fit its library's ratio and overhead instead (data/perf/libraries.yaml),
-so a FlashAttention-3 row is predicted as before. An attention library fits both its ratio and its overhead
-(:func:`calibrate_library`), the family's softmax bound in place.
+tritonbench rows, which fitted the family before, fit its library's ratio and overhead instead
+(data/perf/libraries.yaml), so a FlashAttention-3 row is predicted as before. An attention library fits both its ratio
+and its overhead (:func:`calibrate_library`), the family's softmax bound in place.
 A chip's own value (data/chips/<chip>.yaml), where the value derived from its family's is a bound its rows do not
 reach, is fitted by :func:`calibrate_chips` on its CHIP_FIT_IDS rows: GB300's 8-bit forward rows, every other one from
 the first, its ``attention_softmax_cycles`` (the seventeenth batch's second rule).
@@ -102,9 +103,9 @@ BWD_FIT_IDS: tuple[str, ...] = tuple(f"kernel-fresh17-{i:03d}" for i in (
     155, 162, 167, 172, 177,  # H200, cuDNN 9.19, Llama-3.1's shapes -> nvidia-hopper
     2, 9, 14, 19, 24, 70, 78, 86, 94, 102))  # GB200, cuDNN 9.22, Llama-3.1's and DeepSeek-V3's -> nvidia-blackwell
 
-#: Hopper's attention ratio and overhead fit rows (since stop 54): the sixteenth batch's second Blackwell rule applied to
-#: Hopper, written after the held-out scores (fresh16_kc_scores.md): H200's cuDNN 9.19 training-suite forward rows in 16
-#: bits (published_fresh16_kc.csv, sdpa_benchmark_training), every other one in id order from the first.
+#: Hopper's attention ratio and overhead fit rows (since stop 54): the sixteenth batch's second Blackwell rule applied
+#: to Hopper, written after the held-out scores (fresh16_kc_scores.md): H200's cuDNN 9.19 training-suite forward rows in
+#: 16 bits (published_fresh16_kc.csv, sdpa_benchmark_training), every other one in id order from the first.
 HOPPER_CUDNN_FIT_IDS: tuple[str, ...] = tuple(f"kernel-fresh16-{i:03d}" for i in (111, 114, 117, 120))
 
 #: Chip-level fit rows: a chip whose own value of a family parameter is fitted on its own rows, where the chip file
