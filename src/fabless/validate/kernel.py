@@ -74,7 +74,9 @@ other one in id order from the first (HOPPER_CUDNN_FIT_IDS). The rule was writte
 showed those rows 7-11% slow at FlashAttention-3's values (fresh16_kc_scores.md says so); FlashAttention-3's 2024
 tritonbench rows, which fitted the family before, fit its library's ratio and overhead instead
 (data/perf/libraries.yaml), so a FlashAttention-3 row is predicted as before. An attention library fits both its ratio
-and its overhead (:func:`calibrate_library`), the family's softmax bound in place.
+and its overhead (:func:`calibrate_library`), the family's softmax bound in place. CDNA 4 (MI355X), which took
+default-gpu's attention values (FlashAttention-3's on H100) until stop 54, fits its own by the same rule on AMD's
+native kernel, aiter's FMHA fwd v3 (CDNA4_AITER_FIT_IDS), also written after the held-out scores.
 A chip's own value (data/chips/<chip>.yaml), where the value derived from its family's is a bound its rows do not
 reach, is fitted by :func:`calibrate_chips` on its CHIP_FIT_IDS rows: GB300's 8-bit forward rows, every other one from
 the first, its ``attention_softmax_cycles`` (the seventeenth batch's second rule).
@@ -107,6 +109,11 @@ BWD_FIT_IDS: tuple[str, ...] = tuple(f"kernel-fresh17-{i:03d}" for i in (
 #: to Hopper, written after the held-out scores (fresh16_kc_scores.md): H200's cuDNN 9.19 training-suite forward rows in
 #: 16 bits (published_fresh16_kc.csv, sdpa_benchmark_training), every other one in id order from the first.
 HOPPER_CUDNN_FIT_IDS: tuple[str, ...] = tuple(f"kernel-fresh16-{i:03d}" for i in (111, 114, 117, 120))
+
+#: CDNA 4's attention ratio and overhead fit rows (since stop 54): the same rule on AMD's native kernel, written after the
+#: held-out scores (fresh15_kc_scores.md): aiter's FMHA fwd v3 (the gfx950 assembly kernel ROCm's serving stacks call)
+#: 16-bit forward rows on MI355X (published_fresh15_kc.csv), every other one in id order from the first.
+CDNA4_AITER_FIT_IDS: tuple[str, ...] = tuple(f"kernel-fresh15-{i:03d}" for i in (31, 33, 35, 37))
 
 #: Chip-level fit rows: a chip whose own value of a family parameter is fitted on its own rows, where the chip file
 #: held a value derived from the family's that its rows say is a bound (data/chips/<chip>.yaml). GB300's 8-bit forward
@@ -156,6 +163,8 @@ FIT_IDS: frozenset[str] = frozenset({
     "kernel-fresh16-108",
     # Hopper's ratio and overhead by the second Blackwell rule applied to Hopper (stop 54): HOPPER_CUDNN_FIT_IDS
     *HOPPER_CUDNN_FIT_IDS,
+    # CDNA 4's by the same rule on aiter's FMHA fwd v3 (stop 54): CDNA4_AITER_FIT_IDS
+    *CDNA4_AITER_FIT_IDS,
     # flash-attention backward kernels of the seventeenth batch (published_fresh17_kc.csv), by the rule its scores file
     # fixed before fitting: each family's 16-bit backward rows of its one product with rows, every other from the
     # first -> its attention_bwd_time_ratio: H200 (nvidia-hopper), GB200 (nvidia-blackwell)
