@@ -59,11 +59,12 @@ def libraries() -> dict[str, Library]:
                 if field not in LIBRARY_FIELDS:
                     raise FablessError(f"libraries.yaml: {name}.{fam}.{field}: one of {', '.join(LIBRARY_FIELDS)}")
                 value = float(spec)
-                # a time may be zero (nothing outside the main loop); a rate or ratio must be positive
-                low_ok = value >= 0 if field.endswith(("_s", "_blocks")) else value > 0
+                # a time or a count of blocks may be zero (nothing outside the main loop); a rate or ratio must be
+                # positive
+                zero_ok = field.endswith(("_s", "_blocks"))
                 top = 10 if field.endswith("_blocks") else 2
-                if not (low_ok and value <= top):
-                    span = f"[0, {top}]" if field.endswith(("_s", "_blocks")) else "(0, 2]"
+                if not ((value >= 0 if zero_ok else value > 0) and value <= top):
+                    span = f"[0, {top}]" if zero_ok else f"(0, {top}]"
                     raise FablessError(f"libraries.yaml: {name}.{fam}.{field} must be in {span}, got {value}")
                 vals.append((field, value))
                 q = pf.params[f"{name}.families.{fam}.{field}"]
