@@ -36,13 +36,13 @@ def test_attention_decode_and_backward(chip):
     # fresh17_kc_scores.md; 2.86 at FlashAttention-3's until stop 54)
     assert tb.compute_s[0] == pytest.approx(3.075 * tf.compute_s[0])
     assert tb.flops[0] == bwd.flops
-    # MLA's 192/128: S recomputed, dQ and dK over 192, dP and dV over 128 -> (3 x 192 + 2 x 128) / (2.5 x 320) = 1.04
-    # of an equal-head backward's work per forward FLOP, by hand
+    # MLA's 192/128: the backward's time follows the Q/K head dimension -> 2 x 192 / (192 + 128) = 1.2 of an
+    # equal-head backward's time per forward FLOP, by hand
     fwd = w.Attention("a", batch=4, q_len=4096, kv_len=4096, heads=16, kv_heads=16, head_dim_qk=192, head_dim_v=128)
     bwd = w.Attention("a", batch=4, q_len=4096, kv_len=4096, heads=16, kv_heads=16, head_dim_qk=192, head_dim_v=128,
                       pass_="bwd")
     tf, tb = op_time(fwd, chip), op_time(bwd, chip)
-    assert tb.compute_s[0] == pytest.approx(3.075 * 1.04 * tf.compute_s[0])
+    assert tb.compute_s[0] == pytest.approx(3.075 * 1.2 * tf.compute_s[0])
 
 
 def test_memory_bound_ops_and_collectives(chip):

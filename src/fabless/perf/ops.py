@@ -12,7 +12,7 @@ Conv               implicit GEMM: m = batch x output pixels, n = out_ch / groups
                    k = in_ch / groups x kernel area, one GEMM per group
 Attention          :func:`attention.attention_time`; a sliding window caps the keys; the
                    backward pass (``attention_bwd_time_ratio`` x the forward's compute at equal Q/K
-                   and V head dimensions, scaled by the backward's product mix where they differ;
+                   and V head dimensions, x 2 d_qk / (d_qk + d_v) where they differ;
                    Q/K/V/O/dO read) scales compute and memory;
                    ``fused=False``: :func:`attention.unfused_attention_time` (scores in HBM)
 Norm, Softmax,     memory-bound kernels (:mod:`memory`); a norm's backward streams its own
@@ -124,11 +124,14 @@ def op_time(op, chip: ChipParams, *, model: str = "detailed") -> OpTime:
                                         op.head_dim_v, op.dtype, op.kv_shared)
             scale_m = op.bytes / fwd_bytes if fwd_bytes else 1.0
             # the backward's own time over the forward's (a family parameter, measured where rows show it), at equal
-            # head dimensions; where Q/K's differs from V's (MLA's 192/128) the backward's products weigh Q/K's more:
-            # S recomputed, dQ and dK run over the Q/K head dimension and dP and dV over V's (3 d_qk + 2 d_v a score,
-            # the forward's d_qk + d_v), so its matrix work is (3 d_qk + 2 d_v) / (2.5 (d_qk + d_v)) of an equal-head
-            # backward's per forward FLOP
-            mix = (3 * op.head_dim_qk + 2 * op.head_dim_v) / (2.5 * (op.head_dim_qk + op.head_dim_v))
+            # head dimensions; where Q/K's differs from V's (MLA's 192/128) the backward's time follows Q/K's head
+            # dimension: 2 d_qk / (d_qk + d_v) of an equal-head backward's per forward FLOP (1.2 at 192/128). dQ's
+            # fp32 reduce-adds, once per query tile and KV tile, and the KV tile that shrinks as the accumulators
+            # widen (FlashAttention-3's Hopper backward: 128 KV rows at head 128, 96 at 192) both grow with d_qk.
+            # Chosen on the fit rows (Blackwell's cuDNN backward, head 128 and 192/128) over the products alone,
+            # (3 d_qk + 2 d_v) / (2.5 (d_qk + d_v)) = 1.04, and products plus per-tile traffic (dQ's reduce-adds, Q
+            # and dO reloaded per KV tile), (6 d_qk + 2 d_v) / (4 (d_qk + d_v)) = 1.1: docs/perf-model.md
+            mix = 2 * op.head_dim_qk / (op.head_dim_qk + op.head_dim_v)
             compute, memory = r.compute_s * chip.attention_bwd_time_ratio * mix, r.memory_s * scale_m
             r = replace(r, compute_s=compute, memory_s=memory, time_s=r.overhead_s + np.maximum(compute, memory),
                         flops=r.flops * 2.0, bytes=r.bytes * scale_m)
