@@ -97,7 +97,7 @@ from fabless.perf.ops import op_time
 from fabless.perf.params import TIMING_METHODS, ChipParams
 from fabless.validate.core import Skip, load_rows, parse_config
 from fabless.validate.hardware_map import Unmapped, chip_for_hardware
-from fabless.workload.ops import Attention
+from fabless.workload.ops import Attention, Norm
 
 #: The seventeenth batch's backward fit rows (published_fresh17_kc.csv): the 16-bit backward rows of H200 and of GB200,
 #: every other one in id order from the first (fresh17_kc_scores.md).
@@ -295,6 +295,17 @@ def predict(row: dict, *, overrides: dict[str, Any] | None = None) -> float | No
             return _attention_backward_tflops(b, s, h, d, kvh, dv, causal, _dtype(row), p)
         r = attention_time(b, s, s, h, d, p, _dtype(row), kv_heads=kvh, v_head_dim=dv, causal=causal, phase="prefill")
         return float(r.achieved_flops_per_s[0] / 1e12)
+    if name.startswith(("rmsnorm", "layernorm")) and "gb/s" in metric:
+        # a fused norm kernel, forward or backward, as the training engine times it (perf.ops.op_time on a Norm op:
+        # perf.memory.norm_time forward; x and dy read, dx written backward); the row's bandwidth counts the bytes its
+        # source counts (config `bytes`), so the model's is those bytes over its time
+        p = _params(row, overrides, cfg)
+        pass_ = cfg.get("pass", "").strip().lower()
+        if pass_ not in ("fwd", "bwd"):
+            raise Skip(f"a norm row states its pass as fwd or bwd (pass={pass_ or '?'})")
+        op = Norm("norm", rows=_int(cfg, "rows"), hidden=_int(cfg, "hidden"),
+                  norm="layer" if name.startswith("layernorm") else "rms", dtype=_dtype(row), pass_=pass_)
+        return float(_int(cfg, "bytes") / op_time(op, p).time_s[0] / 1e9)
     if name.startswith("hbm copy") and "hbm bandwidth" in metric:
         p = _params(row, overrides, cfg)
         r = memcpy_time(float(_int(cfg, "bytes")), p)
