@@ -250,6 +250,7 @@ class ChipCalibration(Frozen):
     attention_block: PositiveFloat | None = Field(None, description="flash-attention query and KV block size")
     attention_softmax_cycles: float | None = Field(None, ge=0, description="cycles of one core per attention score for the softmax work the matrix products cannot hide")
     attention_bwd_time_ratio: float | None = Field(None, gt=0, description="a flash-attention backward's time over the forward's at the same shape")
+    norm_bwd_partials_per_core: float | None = Field(None, ge=0, description="rows of fp32 partial gain gradients a fused norm backward writes per core (0: one kernel, no partials)")
     tile_sram_fraction: float | None = Field(None, gt=0, le=1, description="part of a core's scratchpad for GEMM operand tiles")
     vector_efficiency: float | None = Field(None, gt=0, le=1, description="fraction of the vector peak elementwise kernels reach")
     scratchpad_bytes_if_unknown: PositiveFloat | None = Field(None, description="per-core scratchpad assumed where none is listed, bytes")

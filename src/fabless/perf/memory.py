@@ -9,6 +9,14 @@ activation, quantise): ``norm_time(..., fused_ops=k)`` adds their FLOPs but no e
 HBM and no extra launch; :func:`elementwise_time` with ``n_ops`` > 1 and ``fused=False`` is the
 unfused chain (each op reads and writes the whole tensor and pays its own launch).
 
+A norm's backward (:func:`norm_backward_time`) is two kernels: the rows' kernel reads x and dy
+and writes dx, and writes each of its ``P`` resident blocks' fp32 partial sums of the gain's
+gradient (and the bias's, for LayerNorm); a second kernel reads those partials and writes the
+gain's gradient. ``P = min(rows, cores x norm_bwd_partials_per_core)``: the partials are
+``P x cols x 4`` bytes written and read again, a visible share of the traffic where the rows are
+few and wide (GPT-3's 1024 x 12288 LayerNorm backward moves more partials than data). A family with
+``norm_bwd_partials_per_core`` 0 runs it as one kernel without partials.
+
 Achieved bandwidth (``gbps``) counts every byte read from and written to HBM: a copy of
 1 GiB moves 2 GiB.
 """
@@ -43,7 +51,8 @@ def _stream(op: str, read_bytes: float, write_bytes: float, flops: float, chip: 
         d = chip
     memory = nbytes / d.hbm_rate_bytes_per_s  # the HBM and vector rates: computed once per chip
     compute = flops / d.vector_rate_flops_per_s
-    overhead = d.launch_overhead_s if launches == 1 else d.launch_overhead_s * launches  # x * 1 is x
+    overhead = (d.launch_overhead_s if np.ndim(launches) == 0 and launches == 1  # x * 1 is x
+                else d.launch_overhead_s * launches)
     return combine(op, compute, memory, overhead, flops, nbytes,
                    d.vector_flops_per_s, d.hbm_bytes_per_s, tiling or {})
 
@@ -92,6 +101,31 @@ def norm_time(rows: float, cols: float, chip: ChipParams, dtype: str = "bf16", *
     write = n * b * (2 if residual else 1)
     flops_per = (4 if kind == "rmsnorm" else 7) + fused_ops + (1 if residual else 0)
     return _stream("norm", read, write, n * flops_per, chip, model, tiling={"fused_ops": fused_ops})
+
+
+def norm_backward_time(rows: float, cols: float, chip: ChipParams, dtype: str = "bf16", *, kind: str = "rmsnorm",
+                       model: str = "detailed") -> OpTime:
+    """The backward of RMSNorm/LayerNorm over ``rows x cols``: x and dy read and dx written (``dtype``), the
+    gain (and bias) read and its gradient written, and the family's fp32 partial sums of that gradient
+    (``norm_bwd_partials_per_core`` rows a core, at most ``rows``) written by the rows' kernel and read by a
+    second kernel; twice the forward's FLOPs. Seconds and bytes as :func:`norm_time`'s."""
+    _positive("rows", rows)
+    _positive("cols", cols)
+    if kind not in ("rmsnorm", "layernorm"):
+        raise FablessError(f"norm kind must be rmsnorm or layernorm, got '{kind}'")
+    b = DTYPE_BYTES[dtype]
+    n = rows * cols
+    params = 2 if kind == "layernorm" else 1  # the gain, and LayerNorm's bias
+    flops = 2.0 * n * (4 if kind == "rmsnorm" else 7)
+    d = chip.single or chip
+    partial_rows = np.minimum(rows, d.cores * d.norm_bwd_partials_per_core)
+    partials = partial_rows * cols * 4.0 * params  # fp32, written once and read once
+    launches = np.where(partial_rows > 0, 2.0, 1.0)
+    if chip.single is not None:
+        partials, launches = float(partials), float(launches)
+    read = 2 * n * b + params * cols * b + partials
+    write = n * b + params * cols * b + partials
+    return _stream("norm", read, write, flops, chip, model, launches=launches)
 
 
 def stream_time(op: str, read_bytes: float, write_bytes: float, flops: float, chip: ChipParams, *,

@@ -15,8 +15,9 @@ Attention          :func:`attention.attention_time`; a sliding window caps the k
                    and V head dimensions, x 2 d_qk / (d_qk + d_v) where they differ;
                    Q/K/V/O/dO read) scales compute and memory;
                    ``fused=False``: :func:`attention.unfused_attention_time` (scores in HBM)
-Norm, Softmax,     memory-bound kernels (:mod:`memory`); a norm's backward streams its own
-Elementwise, ...   bytes (x and dy read, dx written) with twice the forward's FLOPs
+Norm, Softmax,     memory-bound kernels (:mod:`memory`); a norm's backward reads x and dy, writes
+Elementwise, ...   dx, and sums the gain's gradient through fp32 partials in a second kernel
+                   (:func:`memory.norm_backward_time`), with twice the forward's FLOPs
 Collective         not a single-chip op: a FablessError pointing to perf.collectives
 =================  =====================================================================
 """
@@ -33,7 +34,7 @@ from fabless.errors import FablessError
 from fabless.hardware.schema import DTYPE_BYTES
 from fabless.perf.attention import attention_bytes, attention_time, unfused_attention_time
 from fabless.perf.gemm import gemm_time
-from fabless.perf.memory import norm_time, stream_time
+from fabless.perf.memory import norm_backward_time, norm_time, stream_time
 from fabless.perf.params import ChipParams, as_params
 from fabless.perf.result import OpTime
 from fabless.workload import ops as w
@@ -138,9 +139,12 @@ def op_time(op, chip: ChipParams, *, model: str = "detailed") -> OpTime:
         return r
     if isinstance(op, w.Norm):
         if op.pass_ == "bwd":
-            # the backward reads x and dy and writes dx (the op's own bytes) with twice the
-            # forward's math: norm_time's forward traffic would put it above the HBM roof
-            return stream_time("norm", op.bytes_read, op.bytes_written, op.flops, chip, model=model)
+            if op.norm == "batch" or not op.affine:
+                return stream_time("norm", op.bytes_read, op.bytes_written, op.flops, chip, model=model)
+            # x and dy read, dx written, and the gain's gradient summed over the rows through fp32 partials in a
+            # second kernel (perf.memory.norm_backward_time)
+            return norm_backward_time(op.rows, op.hidden, chip, op.dtype,
+                                      kind="layernorm" if op.norm == "layer" else "rmsnorm", model=model)
         return norm_time(op.rows, op.hidden, chip, op.dtype, kind="layernorm" if op.norm == "layer" else "rmsnorm",
                          model=model)
     if isinstance(op, w.Elementwise):

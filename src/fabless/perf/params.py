@@ -43,6 +43,7 @@ FAMILY_FIELDS = (
     "attention_block", "tile_sram_fraction", "vector_efficiency", "scratchpad_bytes_if_unknown",
     "mma_8bit_ratio", "tile_overhead_s", "device_fixed_s", "pow2_tiles_only", "sync_round_trip_s",
     "compiled_step", "gemm_exposed_steps", "attention_softmax_cycles", "attention_bwd_time_ratio",
+    "norm_bwd_partials_per_core",
 )
 
 #: How a measurement was timed (a kernel row's ``timing=`` config key, :meth:`ChipParams.timed`):
@@ -276,6 +277,7 @@ class ChipParams:
     gemm_exposed_steps: np.ndarray
     attention_softmax_cycles: np.ndarray
     attention_bwd_time_ratio: np.ndarray
+    norm_bwd_partials_per_core: np.ndarray
     mu_reshape: np.ndarray
     mu_split: np.ndarray
     sources: tuple[dict, ...] = field(default=(), compare=False)
@@ -333,7 +335,8 @@ class ChipParams:
                                              "tile_sram_fraction", "vector_efficiency", "mma_8bit_ratio",
                                              "tile_overhead_s", "device_fixed_s", "pow2_tiles_only",
                                              "sync_round_trip_s", "compiled_step", "gemm_exposed_steps",
-                                             "attention_softmax_cycles", "attention_bwd_time_ratio")},
+                                             "attention_softmax_cycles", "attention_bwd_time_ratio",
+                                             "norm_bwd_partials_per_core")},
             mu_reshape=np.array([float(mu.reshape_factor or 1) if mu else 1.0]),
             mu_split=np.array([float(mu.physical_split or 1) if mu else 1.0]),
             sources=(src,),

@@ -114,6 +114,10 @@ HOPPER_CUDNN_FIT_IDS: tuple[str, ...] = tuple(f"kernel-fresh16-{i:03d}" for i in
 #: held-out scores (fresh15_kc_scores.md): aiter's FMHA fwd v3 (the gfx950 assembly kernel ROCm's serving stacks call)
 #: 16-bit forward rows on MI355X (published_fresh15_kc.csv), every other one in id order from the first.
 CDNA4_AITER_FIT_IDS: tuple[str, ...] = tuple(f"kernel-fresh15-{i:03d}" for i in (31, 33, 35, 37))
+#: Norm backward rows of the nineteenth batch's second fit rule (fresh19_kc_scores.md, written after its first scores and
+#: before any fit): each family's backward rows of its first product in that file at hidden 2048 or more, every other
+#: one from the first (GB200 -> nvidia-blackwell, H200 -> nvidia-hopper) -> its norm_bwd_partials_per_core
+NORM_BWD_FIT_IDS: tuple[str, ...] = tuple(f"kernel-fresh19-{i:03d}" for i in (2, 6, 10, 14, 18, 26, 62, 66, 70, 74, 78, 86))
 
 #: Chip-level fit rows: a chip whose own value of a family parameter is fitted on its own rows, where the chip file
 #: held a value derived from the family's that its rows say is a bound (data/chips/<chip>.yaml). GB300's 8-bit forward
@@ -165,6 +169,8 @@ FIT_IDS: frozenset[str] = frozenset({
     *HOPPER_CUDNN_FIT_IDS,
     # CDNA 4's by the same rule on aiter's FMHA fwd v3 (stop 54): CDNA4_AITER_FIT_IDS
     *CDNA4_AITER_FIT_IDS,
+    # fused norm backward kernels of the nineteenth batch (published_fresh19_kc.csv) -> norm_bwd_partials_per_core
+    *NORM_BWD_FIT_IDS,
     # flash-attention backward kernels of the seventeenth batch (published_fresh17_kc.csv), by the rule its scores file
     # fixed before fitting: each family's 16-bit backward rows of its one product with rows, every other from the
     # first -> its attention_bwd_time_ratio: H200 (nvidia-hopper), GB200 (nvidia-blackwell)
@@ -206,6 +212,9 @@ SOFTMAX_CYCLES_GRID: tuple[float, ...] = tuple(round(0.001 * i, 3) for i in rang
 #: Smallest dimension of a GEMM fit row that sets a family's mma_efficiency; a 16-bit fit row with a smaller
 #: dimension sets its tile_overhead_s instead (a tile's main loop there is short enough for the rest to show).
 LARGE_GEMM_DIM = 4096
+
+#: norm_bwd_partials_per_core grid of :func:`calibrate` (0 to 32 partial rows a core, step 0.25).
+NORM_PARTIALS_GRID: tuple[float, ...] = tuple(0.25 * i for i in range(129))
 
 #: sync_round_trip_s grid of :func:`calibrate` (0 to 60 us, step 0.25 us).
 SYNC_ROUND_TRIP_GRID_S: tuple[float, ...] = tuple(round(0.25e-6 * i, 10) for i in range(241))
@@ -481,7 +490,9 @@ def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
     (0 to 6, step 0.05) with ``attention_mma_ratio`` the geometric-mean match at each, minimising the summed |log
     error| on the rows its matrix products bound, and ``attention_softmax_cycles`` on the rows the softmax may bound
     (head dimension 64, 8-bit operands), on its forward rows; then ``attention_bwd_time_ratio`` on its backward rows,
-    the forward values in place (matched in geometric mean as a time factor, :func:`_match`)."""
+    the forward values in place (matched in geometric mean as a time factor, :func:`_match`).
+    ``norm_bwd_partials_per_core``, per family with norm backward fit rows: the grid value (NORM_PARTIALS_GRID) of
+    least mean |log error| on them."""
     rows = [r for r in (rows if rows is not None else kernel_rows()) if r["id"] in FIT_IDS]
     gemm = [r for r in rows if str(r["model_or_kernel"]).lower().startswith("gemm")]
     # a kernel library's attention rows (an attention kernel other than the chip's own) fit the library's values, and
@@ -519,6 +530,14 @@ def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
         narrow = [r for r in rs if _dtype(r) in _NARROW and "mma_8bit_ratio" not in _library_values(r, fam)]
         if narrow and has_wide:
             out[fam]["mma_8bit_ratio"] = _match(narrow, out[fam], "mma_8bit_ratio", start=0.7, cap=math.inf)
+    norms: dict[str, list[dict]] = {}
+    for r in rows:
+        if str(r["model_or_kernel"]).lower().startswith(("rmsnorm", "layernorm")):
+            norms.setdefault(_row_chip(r).family[0], []).append(r)
+    for fam, rs in norms.items():
+        # the partial rows a core of the norm backward writes: the grid value of least mean |log error|
+        loss = [float(np.mean(np.abs(_log_err(rs, {"norm_bwd_partials_per_core": v})))) for v in NORM_PARTIALS_GRID]
+        out.setdefault(fam, {})["norm_bwd_partials_per_core"] = NORM_PARTIALS_GRID[int(np.argmin(loss))]
     by_fam: dict[str, list[dict]] = {}
     for r in attn:
         by_fam.setdefault(_row_chip(r).family[0], []).append(r)
