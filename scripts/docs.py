@@ -221,6 +221,8 @@ FAMILY_PARAMS = (
                                  "with 8-bit operands)"),
     ("attention_bwd_time_ratio", "a flash-attention backward's time over its forward's at the same shape (five matrix "
                                  "products against two, the scores and softmax recomputed, dS converted, dQ accumulated)"),
+    ("norm_bwd_partials_per_core", "rows of fp32 partial sums of the gain's gradient a fused norm backward writes per "
+                                   "core, read and summed by a second kernel (0: one kernel, no partials)"),
     ("tile_sram_fraction", "part of a core's scratchpad usable for tiles"),
     ("pow2_tiles_only", "1: the family's GEMM libraries tile the output only in power-of-two sides (no 192-wide "
                         "tile); 0: every GPU tile candidate"),
