@@ -136,6 +136,10 @@ BATCH_TEXT = {
     "-fresh18-": ("The eighteenth unseen-data batch alone (ids `*-fresh18-*`: H100 torch.mm GEMMs of a community benchmark's "
                   "issue and HBM streams on A100 and MI300X of RRZE-HPC's gpu-benches, scored once before any change; their "
                   "first scores are in fresh18_kc_scores.md; all held out; included in the tables above)"),
+    "-fresh19-": ("The nineteenth unseen-data batch alone (ids `*-fresh19-*`: cuDNN's fused RMSNorm and LayerNorm kernels, "
+                  "forward and backward, on GB200, GB300 and H200 from cuDNN's committed norm benchmark results, scored "
+                  "once before any change; their first scores are in fresh19_kc_scores.md; rows a later fit took are named "
+                  "there; included in the tables above)"),
 }
 
 

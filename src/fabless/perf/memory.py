@@ -85,15 +85,19 @@ def elementwise_time(n_elements: float, chip: ChipParams, dtype: str = "bf16", *
                    launches=trips, tiling={"kernels": trips})
 
 
+def _check_norm(rows: float, cols: float, kind: str) -> None:
+    _positive("rows", rows)
+    _positive("cols", cols)
+    if kind not in ("rmsnorm", "layernorm"):
+        raise FablessError(f"norm kind must be rmsnorm or layernorm, got '{kind}'")
+
+
 def norm_time(rows: float, cols: float, chip: ChipParams, dtype: str = "bf16", *, kind: str = "rmsnorm",
               fused_ops: int = 0, residual: bool = False, model: str = "detailed") -> OpTime:
     """RMSNorm/LayerNorm over ``rows x cols`` (normalised over cols), with ``fused_ops``
     elementwise ops fused in (activation, scale ...) and optionally a fused residual add
     (one more input read and the sum written back)."""
-    _positive("rows", rows)
-    _positive("cols", cols)
-    if kind not in ("rmsnorm", "layernorm"):
-        raise FablessError(f"norm kind must be rmsnorm or layernorm, got '{kind}'")
+    _check_norm(rows, cols, kind)
     b = DTYPE_BYTES[dtype]
     n = rows * cols
     weights = cols * b * (2 if kind == "layernorm" else 1)
@@ -109,10 +113,7 @@ def norm_backward_time(rows: float, cols: float, chip: ChipParams, dtype: str = 
     gain (and bias) read and its gradient written, and the family's fp32 partial sums of that gradient
     (``norm_bwd_partials_per_core`` rows a core, at most ``rows``) written by the rows' kernel and read by a
     second kernel; twice the forward's FLOPs. Seconds and bytes as :func:`norm_time`'s."""
-    _positive("rows", rows)
-    _positive("cols", cols)
-    if kind not in ("rmsnorm", "layernorm"):
-        raise FablessError(f"norm kind must be rmsnorm or layernorm, got '{kind}'")
+    _check_norm(rows, cols, kind)
     b = DTYPE_BYTES[dtype]
     n = rows * cols
     params = 2 if kind == "layernorm" else 1  # the gain, and LayerNorm's bias

@@ -216,7 +216,7 @@ def _rates(out: dict[str, dict]) -> dict[str, dict]:
 
 
 #: Id markers of the unseen-data batches: rows collected after the model was built, never fitted on.
-UNSEEN_BATCHES: tuple[str, ...] = ("-fresh-", "-fresh2-", "-fresh3-", "-fresh4-", "-fresh5-", "-fresh6-", "-fresh7-", "-fresh8-", "-fresh9-", "-fresh10-", "-fresh11-", "-fresh12-", "-fresh13-", "-fresh14-", "-fresh15-", "-fresh16-", "-fresh17-", "-fresh18-")
+UNSEEN_BATCHES: tuple[str, ...] = ("-fresh-", "-fresh2-", "-fresh3-", "-fresh4-", "-fresh5-", "-fresh6-", "-fresh7-", "-fresh8-", "-fresh9-", "-fresh10-", "-fresh11-", "-fresh12-", "-fresh13-", "-fresh14-", "-fresh15-", "-fresh16-", "-fresh17-", "-fresh18-", "-fresh19-")
 
 
 def in_unseen_batch(row_id: str) -> bool:
