@@ -77,6 +77,10 @@ tritonbench rows, which fitted the family before, fit its library's ratio and ov
 and its overhead (:func:`calibrate_library`), the family's softmax bound in place. CDNA 4 (MI355X), which took
 default-gpu's attention values (FlashAttention-3's on H100) until stop 54, fits its own by the same rule on AMD's
 native kernel, aiter's FMHA fwd v3 (CDNA4_AITER_FIT_IDS), also written after the held-out scores.
+A fused norm row (published_fresh19_kc.csv: RMSNorm and LayerNorm, forward and backward) is timed as the training
+engine times a Norm op (perf.ops.op_time), its bandwidth the source's byte count over that time; each family's backward
+rows of its first product at hidden 2048 or more, every other one from the first, fit its
+``norm_bwd_partials_per_core`` (NORM_BWD_FIT_IDS; the nineteenth batch's second rule, written after its first scores).
 A chip's own value (data/chips/<chip>.yaml), where the value derived from its family's is a bound its rows do not
 reach, is fitted by :func:`calibrate_chips` on its CHIP_FIT_IDS rows: GB300's 8-bit forward rows, every other one from
 the first, its ``attention_softmax_cycles`` (the seventeenth batch's second rule).
@@ -306,8 +310,8 @@ def predict(row: dict, *, overrides: dict[str, Any] | None = None) -> float | No
         return float(r.achieved_flops_per_s[0] / 1e12)
     if name.startswith(("rmsnorm", "layernorm")) and "gb/s" in metric:
         # a fused norm kernel, forward or backward, as the training engine times it (perf.ops.op_time on a Norm op:
-        # perf.memory.norm_time forward; x and dy read, dx written backward); the row's bandwidth counts the bytes its
-        # source counts (config `bytes`), so the model's is those bytes over its time
+        # perf.memory.norm_time forward, norm_backward_time backward); the row's bandwidth counts the bytes its source
+        # counts (config `bytes`), so the model's is those bytes over its time
         p = _params(row, overrides, cfg)
         pass_ = cfg.get("pass", "").strip().lower()
         if pass_ not in ("fwd", "bwd"):
