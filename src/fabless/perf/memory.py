@@ -85,10 +85,15 @@ def elementwise_time(n_elements: float, chip: ChipParams, dtype: str = "bf16", *
                    launches=trips, tiling={"kernels": trips})
 
 
+#: FLOPs per element of a norm's forward (RMSNorm: square, sum, scale, weight; LayerNorm: mean, subtract, square,
+#: sum, scale, weight, bias); its backward does twice as many
+NORM_FLOPS_PER_ELEMENT = {"rmsnorm": 4, "layernorm": 7}
+
+
 def _check_norm(rows: float, cols: float, kind: str) -> None:
     _positive("rows", rows)
     _positive("cols", cols)
-    if kind not in ("rmsnorm", "layernorm"):
+    if kind not in NORM_FLOPS_PER_ELEMENT:
         raise FablessError(f"norm kind must be rmsnorm or layernorm, got '{kind}'")
 
 
@@ -103,7 +108,7 @@ def norm_time(rows: float, cols: float, chip: ChipParams, dtype: str = "bf16", *
     weights = cols * b * (2 if kind == "layernorm" else 1)
     read = n * b * (2 if residual else 1) + weights
     write = n * b * (2 if residual else 1)
-    flops_per = (4 if kind == "rmsnorm" else 7) + fused_ops + (1 if residual else 0)
+    flops_per = NORM_FLOPS_PER_ELEMENT[kind] + fused_ops + (1 if residual else 0)
     return _stream("norm", read, write, n * flops_per, chip, model, tiling={"fused_ops": fused_ops})
 
 
@@ -117,7 +122,7 @@ def norm_backward_time(rows: float, cols: float, chip: ChipParams, dtype: str = 
     b = DTYPE_BYTES[dtype]
     n = rows * cols
     params = 2 if kind == "layernorm" else 1  # the gain, and LayerNorm's bias
-    flops = 2.0 * n * (4 if kind == "rmsnorm" else 7)
+    flops = 2.0 * n * NORM_FLOPS_PER_ELEMENT[kind]
     d = chip.single or chip
     partial_rows = np.minimum(rows, d.cores * d.norm_bwd_partials_per_core)
     partials = partial_rows * cols * 4.0 * params  # fp32, written once and read once

@@ -138,15 +138,14 @@ def op_time(op, chip: ChipParams, *, model: str = "detailed") -> OpTime:
                         flops=r.flops * 2.0, bytes=r.bytes * scale_m)
         return r
     if isinstance(op, w.Norm):
+        kind = "layernorm" if op.norm == "layer" else "rmsnorm"
         if op.pass_ == "bwd":
             if op.norm == "batch" or not op.affine:
                 return stream_time("norm", op.bytes_read, op.bytes_written, op.flops, chip, model=model)
             # x and dy read, dx written, and the gain's gradient summed over the rows through fp32 partials in a
             # second kernel (perf.memory.norm_backward_time)
-            return norm_backward_time(op.rows, op.hidden, chip, op.dtype,
-                                      kind="layernorm" if op.norm == "layer" else "rmsnorm", model=model)
-        return norm_time(op.rows, op.hidden, chip, op.dtype, kind="layernorm" if op.norm == "layer" else "rmsnorm",
-                         model=model)
+            return norm_backward_time(op.rows, op.hidden, chip, op.dtype, kind=kind, model=model)
+        return norm_time(op.rows, op.hidden, chip, op.dtype, kind=kind, model=model)
     if isinstance(op, w.Elementwise):
         return stream_time(op.name, op.bytes_read, op.bytes_written, op.flops, chip, model=model)
     if isinstance(op, w.Collective):

@@ -207,6 +207,9 @@ SM80_ATTENTION_KERNELS = ("flash_attn_func", "flash_attn_qkvpacked_func", "sdpa 
 #: Families newer than sm80, whose matrix instructions FlashAttention-2's kernels do not use.
 NEWER_THAN_SM80 = ("nvidia-hopper", "nvidia-blackwell")
 
+#: Kernel-text prefixes of a fused norm row (published_fresh19_kc.csv), timed as the engine's Norm op.
+NORM_KERNELS = ("rmsnorm", "layernorm")
+
 #: attention_overhead_blocks grid of :func:`calibrate` (0 to 6 KV-block iterations, step 0.05).
 OVERHEAD_BLOCKS_GRID: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(121))
 
@@ -308,7 +311,7 @@ def predict(row: dict, *, overrides: dict[str, Any] | None = None) -> float | No
             return _attention_backward_tflops(b, s, h, d, kvh, dv, causal, _dtype(row), p)
         r = attention_time(b, s, s, h, d, p, _dtype(row), kv_heads=kvh, v_head_dim=dv, causal=causal, phase="prefill")
         return float(r.achieved_flops_per_s[0] / 1e12)
-    if name.startswith(("rmsnorm", "layernorm")) and "gb/s" in metric:
+    if name.startswith(NORM_KERNELS) and "gb/s" in metric:
         # a fused norm kernel, forward or backward, as the training engine times it (perf.ops.op_time on a Norm op:
         # perf.memory.norm_time forward, norm_backward_time backward); the row's bandwidth counts the bytes its source
         # counts (config `bytes`), so the model's is those bytes over its time
@@ -536,7 +539,7 @@ def calibrate(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
             out[fam]["mma_8bit_ratio"] = _match(narrow, out[fam], "mma_8bit_ratio", start=0.7, cap=math.inf)
     norms: dict[str, list[dict]] = {}
     for r in rows:
-        if str(r["model_or_kernel"]).lower().startswith(("rmsnorm", "layernorm")):
+        if str(r["model_or_kernel"]).lower().startswith(NORM_KERNELS):
             norms.setdefault(_row_chip(r).family[0], []).append(r)
     for fam, rs in norms.items():
         # the partial rows a core of the norm backward writes: the grid value of least mean |log error|
